@@ -1,0 +1,81 @@
+// Command verity is the one Verity binary: devnet, gateway, node, import.
+//
+// Each subcommand lives in its own file (devnet.go, gateway.go, node.go,
+// import.go): it parses its flags into the part's Config, calls New, then
+// Run(ctx). This file only dispatches and wires SIGINT/SIGTERM to ctx.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand: it parses args and runs until ctx is done.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]command{
+	"devnet":  {"run gateway + 2 nodes + the demo site in one process", runDevnet},
+	"gateway": {"run the HTTP gateway for site origins", runGateway},
+	"node":    {"run a storage node (trustless HTTP + WebTransport)", runNode},
+	"import":  {"import a file or directory; print its root CID", runImport},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "verity:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
+	}
+	return cmd.run(ctx, args[1:], stdout, stderr)
+}
+
+var errUsage = errors.New("usage error")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: verity <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nrun 'verity <command> -h' for its flags")
+}
