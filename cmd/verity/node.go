@@ -2,11 +2,54 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/verity-cdn/verity/node"
 )
 
-// TODO: implemented by the node owner.
+// runNode runs a storage node until ctx is done.
 func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("node: not implemented yet")
+	fl := flag.NewFlagSet("node", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var (
+		cfg      node.Config
+		logLevel slog.Level
+	)
+	fl.StringVar(&cfg.DataDir, "data", "", "data directory (default: <user cache dir>/verity/node)")
+	fl.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:4001", "HTTP (trustless gateway) listen address, TCP")
+	fl.StringVar(&cfg.WebTransportAddr, "webtransport", "127.0.0.1:4433", "WebTransport listen address, UDP")
+	fl.StringVar(&cfg.PublicHost, "public-host", "127.0.0.1", "IP address put in the node's published URLs")
+	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("node: unexpected arguments %q: %w", fl.Args(), errUsage)
+	}
+	if cfg.DataDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("node: no --data and no user cache dir: %w", err)
+		}
+		cfg.DataDir = filepath.Join(dir, "verity", "node")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
+	cfg.Logger = log
+
+	n, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	log.Info("node started", "id", n.ID(), "data", n.DataDir(), "http", n.HTTPURL(), "webtransport", n.WebTransportURL())
+	fmt.Fprintf(stdout, "id: %s\nhttp: %s\nwebtransport: %s\n", n.ID(), n.HTTPURL(), n.WebTransportURL())
+	if err := n.Run(ctx); err != nil {
+		return err
+	}
+	return n.Close()
 }

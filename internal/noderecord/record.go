@@ -1,9 +1,14 @@
-// Package noderecord is the signed record a node publishes about itself:
-// its addresses and the SHA-256 hashes of its current and next WebTransport
-// certificates, signed by the node's ed25519 key. Stdlib only (js/wasm safe).
 package noderecord
 
-import "time"
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base32"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // CertHash is the SHA-256 of a WebTransport certificate (DER) and its validity.
 type CertHash struct {
@@ -29,4 +34,146 @@ type Signed struct {
 	Signature []byte `json:"signature"`
 }
 
-// TODO(node): Sign(rec, priv) (Signed, error); (Signed).Verify(now time.Time) error; NodeIDFromKey(pub) string.
+const (
+	// SignaturePrefix separates record signatures from anything else the
+	// node key signs.
+	SignaturePrefix = "verity-node-record/1\n"
+	// MaxCertHashes is the most certificate hashes a record may carry.
+	MaxCertHashes = 4
+	// MaxRecordBytes bounds the JSON that Parse accepts.
+	MaxRecordBytes = 16 << 10
+)
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// NodeIDFromKey returns the node id for an ed25519 public key: "n" followed
+// by the lower-case, unpadded base32 (RFC 4648) of the key.
+func NodeIDFromKey(pub ed25519.PublicKey) string {
+	return "n" + strings.ToLower(b32.EncodeToString(pub))
+}
+
+// SigningBytes returns the bytes a signature covers: SignaturePrefix and the
+// JSON of rec.
+func SigningBytes(rec Record) ([]byte, error) {
+	js, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(SignaturePrefix), js...), nil
+}
+
+// Sign signs rec with priv. It fills in PublicKey and NodeID from priv when
+// they are empty and rejects them when they belong to another key. Times are
+// converted to UTC so the encoding does not depend on the signer's zone.
+func Sign(rec Record, priv ed25519.PrivateKey) (Signed, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return Signed{}, &RecordError{Field: "privateKey", Err: ErrPublicKey}
+	}
+	pub := priv.Public().(ed25519.PublicKey)
+	if len(rec.PublicKey) == 0 {
+		rec.PublicKey = append([]byte(nil), pub...)
+	} else if !bytes.Equal(rec.PublicKey, pub) {
+		return Signed{}, &RecordError{Field: "publicKey", Err: ErrPublicKey}
+	}
+	if rec.NodeID == "" {
+		rec.NodeID = NodeIDFromKey(pub)
+	} else if rec.NodeID != NodeIDFromKey(pub) {
+		return Signed{}, &RecordError{Field: "id", Err: ErrNodeID}
+	}
+	rec.Issued = rec.Issued.UTC()
+	rec.Expires = rec.Expires.UTC()
+	hs := make([]CertHash, len(rec.CertHashes))
+	for i, h := range rec.CertHashes {
+		hs[i] = CertHash{SHA256: append([]byte(nil), h.SHA256...), NotBefore: h.NotBefore.UTC(), NotAfter: h.NotAfter.UTC()}
+	}
+	if rec.CertHashes != nil {
+		rec.CertHashes = hs
+	}
+	if err := rec.check(); err != nil {
+		return Signed{}, err
+	}
+	msg, err := SigningBytes(rec)
+	if err != nil {
+		return Signed{}, &RecordError{Field: "record", Err: ErrMalformed}
+	}
+	return Signed{Record: rec, Signature: ed25519.Sign(priv, msg)}, nil
+}
+
+// Verify checks the signature, that NodeID matches the key, that the record
+// has not expired at now, and the certificate hashes (at most MaxCertHashes,
+// 32 bytes each, NotBefore before NotAfter).
+func (s Signed) Verify(now time.Time) error {
+	rec := s.Record
+	if err := rec.check(); err != nil {
+		return err
+	}
+	msg, err := SigningBytes(rec)
+	if err != nil {
+		return &RecordError{Field: "record", Err: ErrMalformed}
+	}
+	if len(s.Signature) != ed25519.SignatureSize || !ed25519.Verify(ed25519.PublicKey(rec.PublicKey), msg, s.Signature) {
+		return &RecordError{Field: "signature", Err: ErrSignature}
+	}
+	if !now.Before(rec.Expires) {
+		return &RecordError{Field: "expires", Err: ErrExpired}
+	}
+	if now.Add(MaxClockSkew).Before(rec.Issued) {
+		return &RecordError{Field: "issued", Err: ErrNotYetValid}
+	}
+	return nil
+}
+
+// MaxClockSkew is how far in the future a record's Issued time may be
+// relative to the verifier's clock.
+const MaxClockSkew = 5 * time.Minute
+
+// check validates the record's fields independently of the signature.
+func (r Record) check() error {
+	if len(r.PublicKey) != ed25519.PublicKeySize {
+		return &RecordError{Field: "publicKey", Err: ErrPublicKey}
+	}
+	if r.NodeID != NodeIDFromKey(r.PublicKey) {
+		return &RecordError{Field: "id", Err: ErrNodeID}
+	}
+	if !r.Issued.Before(r.Expires) {
+		return &RecordError{Field: "expires", Err: ErrMalformed}
+	}
+	if len(r.CertHashes) > MaxCertHashes {
+		return &RecordError{Field: "certHashes", Err: ErrTooManyCertHashes}
+	}
+	for i, h := range r.CertHashes {
+		if len(h.SHA256) != 32 || !h.NotBefore.Before(h.NotAfter) {
+			return &RecordError{Field: "certHashes[" + strconv.Itoa(i) + "]", Err: ErrCertHash}
+		}
+	}
+	return nil
+}
+
+// ValidCertHashes returns the SHA-256 hashes of the certificates valid at
+// now, in record order (current first): the list a browser passes as
+// serverCertificateHashes.
+func (r Record) ValidCertHashes(now time.Time) [][]byte {
+	var out [][]byte
+	for _, h := range r.CertHashes {
+		if !now.Before(h.NotBefore) && now.Before(h.NotAfter) {
+			out = append(out, h.SHA256)
+		}
+	}
+	return out
+}
+
+// Parse decodes a Signed record from JSON (at most MaxRecordBytes). It does
+// not verify it: call Verify.
+func Parse(data []byte) (Signed, error) {
+	if len(data) > MaxRecordBytes {
+		return Signed{}, &RecordError{Field: "record", Err: ErrTooLarge}
+	}
+	var s Signed
+	if err := json.Unmarshal(data, &s); err != nil {
+		return Signed{}, &RecordError{Field: "record", Err: ErrMalformed}
+	}
+	return s, nil
+}
+
+// Marshal encodes s as JSON, the form nodes serve and Parse reads.
+func (s Signed) Marshal() ([]byte, error) { return json.Marshal(s) }

@@ -1,0 +1,77 @@
+package coordinator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/events"
+)
+
+// Config configures a Coordinator. Bus is required; every other field has a
+// working zero value.
+type Config struct {
+	// Bus holds the nodes KV bucket and receives node.joined / node.lost.
+	Bus *events.Bus
+
+	// ID names this coordinator in challenges, state and events. Default: a
+	// random "c" + 12 hex digits.
+	ID string
+
+	// HeartbeatInterval is how often nodes report. Default 10 s.
+	HeartbeatInterval time.Duration
+
+	// MissedHeartbeats after which a node is lost. Default 3.
+	MissedHeartbeats int
+
+	// ChallengeTTL is how long a node has to answer its challenge. Default 30 s.
+	ChallengeTTL time.Duration
+
+	// MaxMessageBytes bounds one message from a node. Default 64 KiB.
+	MaxMessageBytes int64
+
+	// OriginPatterns are passed to the WebSocket upgrade; nodes send no
+	// Origin header, so the default (none) refuses browsers.
+	OriginPatterns []string
+
+	// Logger default slog.Default(); Now default time.Now.
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (c Config) normalize() (Config, error) {
+	if c.Bus == nil {
+		return c, errors.New("coordinator: Config.Bus is required")
+	}
+	if c.ID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		c.ID = "c" + hex.EncodeToString(b[:])
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.MissedHeartbeats <= 0 {
+		c.MissedHeartbeats = 3
+	}
+	if c.ChallengeTTL <= 0 {
+		c.ChallengeTTL = 30 * time.Second
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 64 << 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// deadline is how long a node may stay silent before it is lost.
+func (c Config) deadline() time.Duration {
+	return c.HeartbeatInterval * time.Duration(c.MissedHeartbeats)
+}

@@ -1,0 +1,324 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/noderecord"
+)
+
+// Coordinator is the node registry: it authenticates nodes joining over
+// WebSocket, records them in the nodes KV bucket, tracks their heartbeats
+// and declares them lost when they stop. Several coordinators may share one
+// Bus: each sees every node through the bucket, and any of them declares a
+// silent node lost.
+type Coordinator struct {
+	cfg Config
+	log *slog.Logger
+	kv  jetstream.KeyValue
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // watcher, monitor, connections
+
+	mu     sync.Mutex
+	closed bool
+	cache  map[string]cachedState // by node id, mirror of the bucket
+	conns  map[string]*nodeConn   // local sessions by node id
+	issued map[string]nonceState  // challenge nonces by hex
+	once   sync.Once
+}
+
+type cachedState struct {
+	state NodeState
+	rev   uint64
+}
+
+type nonceState struct {
+	expires time.Time
+	used    bool
+}
+
+// New starts a Coordinator on cfg.Bus. Serve its Handler; stop it with Close.
+func New(ctx context.Context, cfg Config) (*Coordinator, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	kv, err := cfg.Bus.KV(events.BucketNodes)
+	if err != nil {
+		return nil, err
+	}
+	c := &Coordinator{
+		cfg:    cfg,
+		log:    cfg.Logger.With("component", "coordinator", "coordinator", cfg.ID),
+		kv:     kv,
+		cache:  make(map[string]cachedState),
+		conns:  make(map[string]*nodeConn),
+		issued: make(map[string]nonceState),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	w, err := kv.WatchAll(ctx, jetstream.IncludeHistory())
+	if err != nil {
+		c.cancel()
+		return nil, err
+	}
+	// The initial values arrive first, then a nil entry: wait for it so
+	// Nodes is complete as soon as New returns.
+	if err := c.loadInitial(ctx, w); err != nil {
+		_ = w.Stop()
+		c.cancel()
+		return nil, err
+	}
+	c.wg.Add(2)
+	go c.watch(w)
+	go c.monitor()
+	return c, nil
+}
+
+// ID returns the coordinator's id.
+func (c *Coordinator) ID() string { return c.cfg.ID }
+
+// Handler serves ConnectPath.
+func (c *Coordinator) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+ConnectPath, c.ServeConnect)
+	return mux
+}
+
+// Nodes returns the signed records of the live nodes that heartbeat within
+// the deadline and whose records are valid now, ordered by node id. It
+// implements the gateway's NodeSource.
+func (c *Coordinator) Nodes(ctx context.Context) ([]noderecord.Signed, error) {
+	states, err := c.NodeStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := c.cfg.Now()
+	out := make([]noderecord.Signed, 0, len(states))
+	for _, s := range states {
+		if s.State == StateLive && now.Sub(s.LastSeen) <= c.cfg.deadline() && s.Record.Verify(now) == nil {
+			out = append(out, s.Record)
+		}
+	}
+	return out, nil
+}
+
+// LiveNodes returns the states of the nodes Nodes would return.
+func (c *Coordinator) LiveNodes(ctx context.Context) ([]NodeState, error) {
+	states, err := c.NodeStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := c.cfg.Now()
+	return slices.DeleteFunc(states, func(s NodeState) bool {
+		return s.State != StateLive || now.Sub(s.LastSeen) > c.cfg.deadline() || s.Record.Verify(now) != nil
+	}), nil
+}
+
+// NodeStates returns every known node, live or lost, ordered by node id.
+func (c *Coordinator) NodeStates(context.Context) ([]NodeState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	out := make([]NodeState, 0, len(c.cache))
+	for _, cs := range c.cache {
+		out = append(out, cs.state)
+	}
+	slices.SortFunc(out, func(a, b NodeState) int { return strings.Compare(a.Node(), b.Node()) })
+	return out, nil
+}
+
+// Close closes every node connection (StatusGoingAway) and stops the
+// coordinator's goroutines. Node states are left as they are: nodes
+// reconnect to another coordinator, or are declared lost by one. It is
+// idempotent.
+func (c *Coordinator) Close() error {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		c.cancel()
+		c.wg.Wait()
+	})
+	return nil
+}
+
+func (c *Coordinator) loadInitial(ctx context.Context, w jetstream.KeyWatcher) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("coordinator: nodes watcher closed")
+			}
+			if e == nil {
+				return nil
+			}
+			c.applyEntry(e)
+		}
+	}
+}
+
+func (c *Coordinator) watch(w jetstream.KeyWatcher) {
+	defer c.wg.Done()
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil {
+				c.applyEntry(e)
+			}
+		}
+	}
+}
+
+func (c *Coordinator) applyEntry(e jetstream.KeyValueEntry) {
+	if e.Operation() != jetstream.KeyValuePut {
+		c.mu.Lock()
+		if cs, ok := c.cache[e.Key()]; ok && cs.rev < e.Revision() {
+			delete(c.cache, e.Key())
+		}
+		c.mu.Unlock()
+		return
+	}
+	s, err := decodeState(e.Value())
+	if err != nil {
+		c.log.Warn("bad node state in KV", "node", e.Key(), "err", err)
+		return
+	}
+	c.cacheStore(e.Key(), s, e.Revision())
+	// A newer session elsewhere supersedes a local one.
+	c.mu.Lock()
+	nc := c.conns[e.Key()]
+	c.mu.Unlock()
+	if nc != nil && s.Session != nc.session {
+		nc.stop(ErrSuperseded)
+	}
+}
+
+func (c *Coordinator) cacheStore(node string, s NodeState, rev uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs, ok := c.cache[node]; ok && cs.rev >= rev {
+		return
+	}
+	c.cache[node] = cachedState{state: s, rev: rev}
+}
+
+// monitor declares silent nodes lost and forgets expired challenges.
+func (c *Coordinator) monitor() {
+	defer c.wg.Done()
+	tick := c.cfg.HeartbeatInterval / 2
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := c.cfg.Now()
+		var stale []NodeState
+		c.mu.Lock()
+		for _, cs := range c.cache {
+			if cs.state.State == StateLive && now.Sub(cs.state.LastSeen) > c.cfg.deadline() {
+				stale = append(stale, cs.state)
+			}
+		}
+		for k, n := range c.issued {
+			if now.After(n.expires) {
+				delete(c.issued, k)
+			}
+		}
+		c.mu.Unlock()
+		for _, s := range stale {
+			c.markLost(c.ctx, s.Node(), s.Session, "heartbeat timeout", true)
+		}
+	}
+}
+
+// markLost sets the node lost if it is still live in session (and, with
+// onlyIfStale, still silent past the deadline), then emits node.lost. Of
+// several coordinators racing, one writes and the event id dedupes the rest.
+func (c *Coordinator) markLost(ctx context.Context, node, session, reason string, onlyIfStale bool) {
+	now := c.cfg.Now()
+	st, wrote, err := c.updateState(ctx, node, func(cur *NodeState, exists bool) bool {
+		if !exists || cur.State != StateLive || cur.Session != session {
+			return false
+		}
+		if onlyIfStale && now.Sub(cur.LastSeen) <= c.cfg.deadline() {
+			return false
+		}
+		cur.State, cur.LostAt, cur.Reason = StateLost, now.UTC(), reason
+		return true
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("marking node lost failed", "node", node, "err", err)
+		}
+		return
+	}
+	c.mu.Lock()
+	nc := c.conns[node]
+	c.mu.Unlock()
+	if nc != nil && nc.session == session {
+		nc.stop(ErrHeartbeatTimeout)
+	}
+	if !wrote {
+		return
+	}
+	c.log.Info("node lost", "node", node, "session", session, "reason", reason)
+	c.emit(ctx, "node.lost/"+node+"/"+session, events.TypeNodeLost, events.NodeLost{
+		Node: node, Coordinator: c.cfg.ID, Session: session, LastSeen: st.LastSeen, Reason: reason,
+	})
+}
+
+func (c *Coordinator) emit(ctx context.Context, id string, t events.Type, data any) {
+	ev, err := events.NewWithID(id, t, c.cfg.ID, data)
+	if err == nil {
+		err = c.cfg.Bus.Publish(ctx, ev)
+	}
+	if err != nil && ctx.Err() == nil {
+		c.log.Warn("event not published", "type", t, "id", id, "err", err)
+	}
+}
+
+// ServeConnect upgrades to WebSocket and runs one node session.
+func (c *Coordinator) ServeConnect(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		http.Error(w, "coordinator shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: c.cfg.OriginPatterns})
+	if err != nil {
+		c.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	ws.SetReadLimit(c.cfg.MaxMessageBytes)
+	nc := newNodeConn(c, ws, r.RemoteAddr)
+	nc.run()
+}

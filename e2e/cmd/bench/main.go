@@ -1,0 +1,51 @@
+// Command bench measures Verity end to end on this machine and prints a
+// table (also written as JSON to bench-results.json):
+//
+//   - BLAKE3 hashing and CAR verification (internal/verify) speed, natively
+//     and compiled to wasm (run under Node.js);
+//   - the throughput of a 32 MiB asset into a page through the worker over
+//     WebTransport, through a raw WebTransport stream from the page with no
+//     worker and no verification, and through plain gateway HTTP with the
+//     worker bypassed;
+//   - the worker's start: register → active → controlling, and a fetch
+//     that cold-starts a stopped worker next to a warm one;
+//   - the size of the worker's wasm, raw and gzipped.
+//
+// Usage (from the repository root, after `make build`):
+//
+//	go run ./e2e/cmd/bench [-out bench-results.json] [-runs 3] [-timeout 4m]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var cfg Config
+	fl := flag.NewFlagSet("bench", flag.ExitOnError)
+	fl.StringVar(&cfg.Out, "out", "bench-results.json", "JSON results file")
+	fl.StringVar(&cfg.WorkerWasm, "wasm", "serviceworker/dist/verity.wasm", "the worker's wasm (built by make wasm)")
+	fl.IntVar(&cfg.Runs, "runs", 3, "runs per page measurement (the median is reported)")
+	fl.DurationVar(&cfg.Timeout, "timeout", 4*time.Minute, "bound on the whole benchmark")
+	verbose := fl.Bool("v", false, "log the devnet")
+	fl.Parse(os.Args[1:])
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

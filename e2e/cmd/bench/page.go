@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/internal/devnet"
+)
+
+// session is the part of /.verity/v1/session the bench reads.
+type session struct {
+	Root  string `json:"root"`
+	Nodes []struct {
+		ID           string   `json:"id"`
+		WebTransport string   `json:"webtransport"`
+		CertHashes   []string `json:"certHashes"`
+	} `json:"nodes"`
+}
+
+// startTiming is what registerJS returns.
+type startTiming struct {
+	ActiveMs  float64 `json:"activeMs"`
+	ControlMs float64 `json:"controlMs"` // -1: the worker did not claim the page
+}
+
+// registerJS registers the worker from an uncontrolled page of the origin
+// and times register → active → controlling.
+const registerJS = `async () => {
+	const t0 = performance.now();
+	const claimed = new Promise(r => navigator.serviceWorker.addEventListener('controllerchange', r, {once: true}));
+	await navigator.serviceWorker.register('/verity-sw.js', {scope: '/'});
+	await navigator.serviceWorker.ready;
+	const active = performance.now() - t0;
+	const ok = await Promise.race([claimed.then(() => true), new Promise(r => setTimeout(() => r(false), 10000))]);
+	return {activeMs: active, controlMs: ok ? performance.now() - t0 : -1};
+}`
+
+// rawWTJS reads a node's CAR stream for target over a WebTransport stream
+// from the page, with no worker and no verification, and times it from the
+// request to the last byte (the session is set up before).
+const rawWTJS = `async (url, hashB64, target) => {
+	const value = Uint8Array.from(atob(hashB64), c => c.charCodeAt(0));
+	const wt = new WebTransport(url, {serverCertificateHashes: [{algorithm: 'sha-256', value}]});
+	await wt.ready;
+	const t0 = performance.now();
+	const s = await wt.createBidirectionalStream();
+	const w = s.writable.getWriter();
+	await w.write(new TextEncoder().encode('VERITY/1 GET ' + target + '\r\n\r\n'));
+	await w.close();
+	const r = s.readable.getReader();
+	let n = 0;
+	for (;;) {
+		const {value, done} = await r.read();
+		if (done) break;
+		n += value.byteLength;
+	}
+	const ms = performance.now() - t0;
+	wt.close();
+	return {bytes: n, ms};
+}`
+
+type rawResult struct {
+	Bytes int64   `json:"bytes"`
+	Ms    float64 `json:"ms"`
+}
+
+// pageSpeed measures, in Chromium, the worker's start and the throughput of
+// the 32 MiB asset into the page by three routes.
+func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp string, res *Results) error {
+	site := strings.TrimRight(d.SiteURL(devnet.SiteName), "/")
+	var sess session
+	if err := getJSON(ctx, site+"/.verity/v1/session", &sess); err != nil {
+		return err
+	}
+	if len(sess.Nodes) == 0 || len(sess.Nodes[0].CertHashes) == 0 {
+		return fmt.Errorf("session lists no node with a certificate hash: %+v", sess)
+	}
+
+	// Worker start, each in a fresh profile, from an uncontrolled page of
+	// the origin (the session JSON: a document without the loader).
+	var active, control []float64
+	var b *browser.Browser
+	for i := range cfg.Runs {
+		nb, err := startBrowser(ctx, filepath.Join(tmp, "profile-"+strconv.Itoa(i)))
+		if err != nil {
+			return err
+		}
+		if b != nil {
+			b.Close()
+		}
+		b = nb
+		if err := b.Navigate(ctx, site+"/.verity/v1/session"); err != nil {
+			b.Close()
+			return err
+		}
+		st, err := browser.Eval[startTiming](ctx, b, "("+registerJS+")()")
+		if err != nil {
+			b.Close()
+			return fmt.Errorf("worker start: %w", err)
+		}
+		active = append(active, st.ActiveMs)
+		if st.ControlMs >= 0 {
+			control = append(control, st.ControlMs)
+		}
+	}
+	defer b.Close()
+	res.add("worker_register_to_active", median(active), "ms", fmt.Sprintf("median of %d, fresh profiles", len(active)))
+	if len(control) > 0 {
+		res.add("worker_register_to_controlling", median(control), "ms", fmt.Sprintf("median of %d (clients.claim)", len(control)))
+	}
+
+	if err := b.Navigate(ctx, site+"/"); err != nil {
+		return err
+	}
+	if err := b.WaitController(ctx); err != nil {
+		return err
+	}
+	mbps := func(ms float64) float64 { return float64(pageSize) / (ms / 1000) / 1e6 }
+	fetchRuns := func(what string, check func(browser.FetchResult) error) ([]float64, error) {
+		var out []float64
+		for i := 0; i <= cfg.Runs; i++ { // the first run warms up
+			r, err := b.Fetch(ctx, "/"+pageFile, &browser.FetchOptions{Cache: "no-store"})
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+			if r.Status != http.StatusOK || r.SHA256 != wantSHA || r.Error != "" {
+				return nil, fmt.Errorf("%s: status %d, %d bytes, sha256 %s (want %s), error %q", what, r.Status, r.Size, r.SHA256, wantSHA, r.Error)
+			}
+			if err := check(r); err != nil {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+			if i > 0 {
+				out = append(out, mbps(r.Millis))
+			}
+		}
+		return out, nil
+	}
+
+	// Through the worker over WebTransport, verified.
+	worker, err := fetchRuns("worker", func(r browser.FetchResult) error {
+		if tr, _ := r.Timing("verity"); tr != "webtransport" {
+			return fmt.Errorf("served by %q, not over WebTransport (Server-Timing %q)", tr, r.Headers["server-timing"])
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	res.add("page_worker_webtransport", median(worker), "MB/s", "32 MiB, worker verifies every block")
+
+	// A raw WebTransport stream from the page, no worker, no verification.
+	target := "/ipfs/" + sess.Root + "/" + pageFile + "?format=car&dag-scope=entity"
+	var raw []float64
+	for i := 0; i <= cfg.Runs; i++ {
+		r, err := browser.Call[rawResult](ctx, b, rawWTJS, sess.Nodes[0].WebTransport, sess.Nodes[0].CertHashes[0], target)
+		if err != nil {
+			return fmt.Errorf("raw WebTransport: %w", err)
+		}
+		if r.Bytes < pageSize {
+			return fmt.Errorf("raw WebTransport: %d bytes, want the CAR of %d bytes", r.Bytes, pageSize)
+		}
+		if i > 0 {
+			raw = append(raw, mbps(r.Ms))
+		}
+	}
+	res.add("page_raw_webtransport", median(raw), "MB/s", "same CAR stream read in the page, unverified")
+
+	// Plain gateway HTTP, the worker bypassed.
+	if err := b.BypassServiceWorker(ctx, true); err != nil {
+		return err
+	}
+	gw, err := fetchRuns("gateway", func(r browser.FetchResult) error {
+		if tr, ok := r.Timing("verity"); ok && tr != "first-visit" {
+			return fmt.Errorf("the worker answered (Server-Timing %q) although bypassed", r.Headers["server-timing"])
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := b.BypassServiceWorker(ctx, false); err != nil {
+		return err
+	}
+	res.add("page_gateway_http", median(gw), "MB/s", "plain HTTP from the gateway (verifies), worker bypassed")
+
+	// A fetch that wakes a stopped worker, next to a warm one.
+	var cold, warm []float64
+	for range cfg.Runs {
+		if err := b.StopAllWorkers(ctx); err != nil {
+			return err
+		}
+		r, err := b.Fetch(ctx, "/style.css", &browser.FetchOptions{Cache: "no-store"})
+		if err != nil || r.Status != http.StatusOK {
+			return fmt.Errorf("cold fetch: status %d: %v", r.Status, err)
+		}
+		cold = append(cold, r.Millis)
+		r, err = b.Fetch(ctx, "/style.css", &browser.FetchOptions{Cache: "no-store"})
+		if err != nil || r.Status != http.StatusOK {
+			return fmt.Errorf("warm fetch: status %d: %v", r.Status, err)
+		}
+		warm = append(warm, r.Millis)
+	}
+	res.add("fetch_cold_worker", median(cold), "ms", "small file, worker stopped (wasm re-instantiated)")
+	res.add("fetch_warm_worker", median(warm), "ms", "small file, worker running")
+	return nil
+}
+
+func startBrowser(ctx context.Context, dir string) (*browser.Browser, error) {
+	return browser.Start(ctx, browser.Config{UserDataDir: dir, WaitTimeout: 30 * time.Second})
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := browser.NewHTTPClient(10 * time.Second).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}

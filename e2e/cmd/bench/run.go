@@ -1,0 +1,167 @@
+package main
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/internal/devnet"
+	"github.com/verity-cdn/verity/web"
+)
+
+// Config configures a benchmark run.
+type Config struct {
+	Out        string        // JSON results file; "" writes none
+	WorkerWasm string        // the worker's wasm, for its size
+	Runs       int           // runs per page measurement; default 3
+	Timeout    time.Duration // bound on the whole run; default 4m
+	Logger     *slog.Logger
+}
+
+// The files the bench adds to the demo site.
+const (
+	pageFile   = "bench/asset-32m.bin" // page throughput
+	verifyFile = "bench/file-64m.bin"  // verification speed
+	pageSize   = 32 << 20
+	verifySize = 64 << 20
+)
+
+// Run runs every measurement and reports to stdout.
+func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
+	if cfg.Runs <= 0 {
+		cfg.Runs = 3
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 4 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := browser.CheckInstalled(""); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+
+	res := &Results{Time: time.Now().UTC(), Machine: fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())}
+	if err := wasmSize(cfg.WorkerWasm, res); err != nil {
+		return err
+	}
+
+	tmp, err := os.MkdirTemp("", "verity-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	siteDir := filepath.Join(tmp, "site")
+	sums, err := makeSite(siteDir)
+	if err != nil {
+		return err
+	}
+
+	start := time.Now()
+	d, err := devnet.New(ctx, devnet.Config{
+		DataDir: filepath.Join(tmp, "devnet"),
+		Listen:  "127.0.0.1:0",
+		Nodes:   2,
+		DemoDir: siteDir,
+		Logger:  cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+	defer d.Close()
+	runCtx, stopRun := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.Run(runCtx) }()
+	defer func() {
+		stopRun()
+		<-runErr
+	}()
+	fmt.Fprintf(os.Stderr, "devnet up (96 MiB imported into 2 nodes) in %s\n", time.Since(start).Round(time.Millisecond))
+
+	if err := verifySpeed(ctx, d, tmp, res); err != nil {
+		return err
+	}
+	if err := pageSpeed(ctx, cfg, d, sums[pageFile], tmp, res); err != nil {
+		return err
+	}
+
+	res.ratio("ratio_worker_wt_vs_raw_wt", "page_worker_webtransport", "page_raw_webtransport", "worker+verify over raw stream")
+	res.ratio("ratio_worker_wt_vs_gateway_http", "page_worker_webtransport", "page_gateway_http", "worker+verify over plain HTTP")
+	res.ratio("ratio_verify_wasm_vs_native", "verify_wasm", "verify_native", "")
+
+	if err := res.writeTable(stdout); err != nil {
+		return err
+	}
+	if cfg.Out != "" {
+		if err := res.writeJSON(cfg.Out); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "wrote %s\n", cfg.Out)
+	}
+	return nil
+}
+
+// makeSite writes the demo site plus the bench's files into dir and returns
+// the hex SHA-256 of the added files.
+func makeSite(dir string) (map[string]string, error) {
+	if err := os.CopyFS(dir, web.Demo); err != nil {
+		return nil, fmt.Errorf("copy demo site: %w", err)
+	}
+	sums := map[string]string{}
+	rng := rand.New(rand.NewChaCha8([32]byte{'v', 'e', 'r', 'i', 't', 'y'}))
+	for name, size := range map[string]int{pageFile: pageSize, verifyFile: verifySize} {
+		data := make([]byte, size)
+		for i := 0; i+8 <= len(data); i += 8 {
+			v := rng.Uint64()
+			for j := range 8 {
+				data[i+j] = byte(v >> (8 * j))
+			}
+		}
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return nil, err
+		}
+		s := sha256.Sum256(data)
+		sums[name] = hex.EncodeToString(s[:])
+	}
+	return sums, nil
+}
+
+// wasmSize records the worker wasm's size, raw and gzipped (level 9).
+func wasmSize(path string, res *Results) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s is missing: run `make build` (or `make bench`) first", path)
+		}
+		return err
+	}
+	var gz countWriter
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	res.add("wasm_size_raw", float64(len(b))/1e6, "MB", strings.TrimPrefix(path, "./"))
+	res.add("wasm_size_gzip", float64(gz.n)/1e6, "MB", "gzip -9")
+	return nil
+}
+
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }

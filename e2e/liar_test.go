@@ -1,0 +1,270 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/webtransport-go"
+
+	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/car"
+	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/wire"
+)
+
+// liar is a storage node that speaks the node protocol over WebTransport
+// and relays an honest node's CAR streams, except that it flips a byte in
+// the block named victim whenever it sends it.
+type liar struct {
+	ID     string
+	Record noderecord.Signed
+
+	victim   atomic.Pointer[cid.CID]
+	upstream string // honest node's HTTP base URL
+	client   *http.Client
+	corrupt  atomic.Int64
+	server   *webtransport.Server
+	wg       sync.WaitGroup
+}
+
+func startLiar(t *testing.T, upstream string) *liar {
+	t.Helper()
+	l := &liar{upstream: strings.TrimRight(upstream, "/"), client: browser.NewHTTPClient(30 * time.Second)}
+
+	certKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()),
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(10 * 24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &certKey.PublicKey, certKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	l.server = &webtransport.Server{
+		H3: &http3.Server{
+			TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: certKey}}}),
+			Handler:   mux,
+		},
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	webtransport.ConfigureHTTP3Server(l.server.H3)
+	mux.HandleFunc("/verity/v1", func(w http.ResponseWriter, r *http.Request) {
+		sess, err := l.server.Upgrade(w, r)
+		if err != nil {
+			return
+		}
+		for {
+			str, err := sess.AcceptStream(sess.Context())
+			if err != nil {
+				return
+			}
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				l.serve(sess.Context(), str)
+			}()
+		}
+	})
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.server.Serve(udp)
+	}()
+	t.Cleanup(func() {
+		l.server.Close()
+		udp.Close()
+		l.wg.Wait()
+		l.client.CloseIdleConnections()
+	})
+
+	_, nodeKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := sha256.Sum256(der)
+	rec, err := noderecord.Sign(noderecord.Record{
+		HTTP:         l.upstream,
+		WebTransport: fmt.Sprintf("https://127.0.0.1:%d/verity/v1", udp.LocalAddr().(*net.UDPAddr).Port),
+		CertHashes:   []noderecord.CertHash{{SHA256: hash[:], NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter}},
+		Issued:       now.Add(-time.Minute),
+		Expires:      now.Add(time.Hour),
+	}, nodeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Record, l.ID = rec, rec.Record.NodeID
+	return l
+}
+
+// serve answers one request stream: the honest node's CAR, with the victim
+// block's bytes altered.
+func (l *liar) serve(ctx context.Context, str *webtransport.Stream) {
+	req, err := wire.ReadRequest(bufio.NewReader(str))
+	if err != nil {
+		str.CancelWrite(wire.CodeInternal)
+		return
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, l.upstream+req.Target, nil)
+	if err != nil {
+		str.CancelWrite(wire.CodeInternal)
+		return
+	}
+	hreq.Header.Set("Accept", "application/vnd.ipld.car")
+	resp, err := l.client.Do(hreq)
+	if err != nil {
+		str.CancelWrite(wire.CodeInternal)
+		return
+	}
+	defer resp.Body.Close()
+	head := &wire.Response{Status: resp.StatusCode, Header: wire.Header{}}
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		head.Header.Set("Content-Type", ct)
+	}
+	if _, err := head.WriteTo(str); err != nil {
+		str.CancelWrite(wire.CodeInternal)
+		return
+	}
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(str, io.LimitReader(resp.Body, wire.MaxErrorBody))
+		str.Close()
+		return
+	}
+	if err := l.relay(str, resp.Body); err != nil {
+		str.CancelWrite(wire.CodeInternal)
+		return
+	}
+	str.Close()
+}
+
+func (l *liar) relay(w io.Writer, body io.Reader) error {
+	r, err := car.NewReader(body, car.Config{})
+	if err != nil {
+		return err
+	}
+	cw, err := car.NewWriter(w, r.Roots())
+	if err != nil {
+		return err
+	}
+	victim := l.victim.Load()
+	for {
+		c, data, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if victim != nil && c.Equal(*victim) && len(data) > 0 {
+			data = append([]byte(nil), data...)
+			data[len(data)/2] ^= 0xff
+			l.corrupt.Add(1)
+		}
+		if err := cw.Put(c, data); err != nil {
+			return err
+		}
+	}
+}
+
+// A node that sends a block whose bytes do not match its CID is caught by
+// the worker: the page gets the correct bytes, finished from another
+// source, and the worker reports the node for a bad block.
+func TestBadBlockFromNodeIsCaught(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	big := largest(assets(e.files))
+	honest := e.net.Nodes()[0]
+	l := startLiar(t, honest.HTTPURL())
+	victim := leaves(t, e, honest, big.Path)
+	l.victim.Store(&victim[min(1, len(victim)-1)])
+
+	// A gateway whose sessions list the liar first, then the honest nodes.
+	nodes := gateway.StaticRecords(l.Record)
+	for _, n := range e.net.Nodes() {
+		nodes = append(nodes, n.Record)
+	}
+	e.useGateway(gateway.Config{Sites: e.net.Sites(), Nodes: nodes})
+	if s := e.session(); s.Nodes[0].ID != l.ID {
+		t.Fatalf("the session does not list the lying node first: %s", describe(s.Nodes))
+	}
+	e.controlled()
+
+	// Small files come from the liar, unaltered.
+	css := e.fetchFile(fileOf(t, e.files, "style.css"))
+	if n, _ := css.Timing("node"); n != l.ID {
+		t.Fatalf("/style.css came from %q, not from the lying node %s", n, l.ID)
+	}
+
+	gw0 := e.gatewayMetrics()
+	res := e.fetchFile(big) // byte-equal: the altered block never reached the page
+	t.Logf("/%s: Server-Timing %s", big.Path, res.Headers["server-timing"])
+	if l.corrupt.Load() == 0 {
+		t.Fatalf("the lying node never sent the altered block %s", l.victim.Load())
+	}
+
+	badBlock := map[string]string{"node": l.ID, "reason": "bad-block"}
+	deadline := time.Now().Add(10 * time.Second)
+	var got float64
+	for {
+		got = e.gatewayMetrics().Sum("verity_gateway_node_reports_total", badBlock) - gw0.Sum("verity_gateway_node_reports_total", badBlock)
+		if got > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got <= 0 {
+		t.Errorf("gateway verity_gateway_node_reports_total{node=%q,reason=\"bad-block\"} did not grow: %s", l.ID, describe(e.gatewayMetrics().Select("verity_gateway_node_reports_total")))
+	}
+	reports, err := e.b.WorkerReports(e.ctx(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range reports {
+		if r.Node == l.ID && r.Reason == "bad-block" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("verity-reports has no bad-block report for the lying node: %s", describe(reports))
+	}
+	stats, err := e.b.WorkerStats(e.ctx(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := workerStat(stats, "/"+big.Path); !ok || r.Error != "" || r.Bytes != big.Size || r.Node == l.ID {
+		t.Errorf("verity-stats for /%s = %+v (found %v): want %d bytes, no error, finished by a source other than the liar", big.Path, r, ok, big.Size)
+	}
+}

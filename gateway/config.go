@@ -1,0 +1,185 @@
+package gateway
+
+import (
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Gateway. The zero value of every field is a usable
+// default; only Sites and Nodes must be set.
+type Config struct {
+	// Listen is the TCP address to bind. Default "127.0.0.1:8080".
+	// Use port 0 to pick a free port; URL reports the bound address.
+	Listen string
+	// Domain is the parent domain of site origins: site NAME answers on
+	// NAME.<Domain>[:port]. Default "localhost".
+	Domain string
+	// Sites maps a site name to its current root. Required.
+	Sites SiteSource
+	// Nodes lists the storage nodes the gateway fetches from. Required.
+	Nodes NodeSource
+
+	// Client makes requests to nodes. Default: an http.Client whose
+	// transport uses Dialer and has no overall timeout (NodeTimeout bounds
+	// each request instead).
+	Client *http.Client
+	// Dialer dials nodes when Client is nil. Default net.Dialer with a 5 s
+	// connect timeout.
+	Dialer *net.Dialer
+
+	// Assets holds the worker's files: verity.js, verity-sw.js,
+	// dist/verity.wasm and dist/wasm_exec.js. Default: the files embedded in
+	// package serviceworker. Missing wasm files are logged and answered 404.
+	Assets fs.FS
+
+	// MaxHTMLCacheBytes bounds the in-memory HTML cache. Default 64 MiB;
+	// negative disables the cache.
+	MaxHTMLCacheBytes int64
+	// MaxHTMLBytes is the largest HTML document the gateway buffers (and
+	// caches); larger HTML is streamed like any other file. Default 8 MiB.
+	MaxHTMLBytes int64
+	// MaxReportBytes bounds a /.verity/v1/report body. Default 4 KiB.
+	MaxReportBytes int64
+
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10 s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections. Default 120 s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds request headers. Default 64 KiB.
+	MaxHeaderBytes int
+	// NodeTimeout bounds one node request until the entity is resolved, and
+	// any later stall of its body. Default 15 s.
+	NodeTimeout time.Duration
+	// MaxNodeAttempts is how many nodes one request tries. Default 3.
+	MaxNodeAttempts int
+	// NodeBackoff is how long a failed node is tried last. Default 30 s.
+	NodeBackoff time.Duration
+	// RootGrace is how long a previous root of a site stays servable by
+	// the CAR fallback after the site moved on. Default 10 min.
+	RootGrace time.Duration
+	// SessionTTL is the ttl (seconds) in session responses. Default 30 s.
+	SessionTTL time.Duration
+
+	// Logger receives the gateway's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Registerer receives the gateway's metrics. Default: a registry of
+	// the gateway's own, served at /metrics.
+	Registerer prometheus.Registerer
+	// Gatherer is served at /metrics. Default: Registerer when it is also a
+	// Gatherer (as *prometheus.Registry is), else nothing is served.
+	Gatherer prometheus.Gatherer
+}
+
+const (
+	defaultListen            = "127.0.0.1:8080"
+	defaultDomain            = "localhost"
+	defaultMaxHTMLCacheBytes = 64 << 20
+	defaultMaxHTMLBytes      = 8 << 20
+	defaultMaxReportBytes    = 4 << 10
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultIdleTimeout       = 120 * time.Second
+	defaultMaxHeaderBytes    = 64 << 10
+	defaultNodeTimeout       = 15 * time.Second
+	defaultMaxNodeAttempts   = 3
+	defaultNodeBackoff       = 30 * time.Second
+	defaultRootGrace         = 10 * time.Minute
+	defaultSessionTTL        = 30 * time.Second
+)
+
+// normalize fills defaults and checks required fields.
+func (c Config) normalize() (Config, error) {
+	if c.Sites == nil {
+		return c, configError("Sites is required")
+	}
+	if c.Nodes == nil {
+		return c, configError("Nodes is required")
+	}
+	if c.Listen == "" {
+		c.Listen = defaultListen
+	}
+	c.Domain = strings.Trim(strings.ToLower(c.Domain), ".")
+	if c.Domain == "" {
+		c.Domain = defaultDomain
+	}
+	if c.Dialer == nil {
+		c.Dialer = &net.Dialer{Timeout: 5 * time.Second}
+	}
+	if c.Client == nil {
+		tr := &http.Transport{
+			DialContext:           c.Dialer.DialContext,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: 0,
+			DisableCompression:    true,
+		}
+		c.Client = &http.Client{
+			Transport: tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		}
+	}
+	if c.Assets == nil {
+		c.Assets = defaultAssets()
+	}
+	if c.MaxHTMLCacheBytes == 0 {
+		c.MaxHTMLCacheBytes = defaultMaxHTMLCacheBytes
+	}
+	if c.MaxHTMLBytes <= 0 {
+		c.MaxHTMLBytes = defaultMaxHTMLBytes
+	}
+	if c.MaxReportBytes <= 0 {
+		c.MaxReportBytes = defaultMaxReportBytes
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = defaultReadHeaderTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = defaultIdleTimeout
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = defaultMaxHeaderBytes
+	}
+	if c.NodeTimeout <= 0 {
+		c.NodeTimeout = defaultNodeTimeout
+	}
+	if c.MaxNodeAttempts <= 0 {
+		c.MaxNodeAttempts = defaultMaxNodeAttempts
+	}
+	if c.NodeBackoff <= 0 {
+		c.NodeBackoff = defaultNodeBackoff
+	}
+	if c.RootGrace <= 0 {
+		c.RootGrace = defaultRootGrace
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = defaultSessionTTL
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		c.Registerer = reg
+		if c.Gatherer == nil {
+			c.Gatherer = reg
+		}
+	}
+	if c.Gatherer == nil {
+		if g, ok := c.Registerer.(prometheus.Gatherer); ok {
+			c.Gatherer = g
+		}
+	}
+	return c, nil
+}

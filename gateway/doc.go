@@ -1,0 +1,54 @@
+// Package gateway is the HTTP front door of every site origin. It maps the
+// Host of a request (NAME.<Domain>) to a site and its current root CID, and
+//
+//   - serves a visitor's first requests itself: it fetches the file at the
+//     request path as a trustless CAR stream from a storage node, verifies
+//     every block with internal/verify, and serves only verified bytes
+//     (HTML is cached in memory, purged when the site's root changes);
+//   - serves the worker's files: /verity.js, /verity-sw.js (with the
+//     content-hashed wasm URLs substituted), /.verity/wasm/<hash>.wasm
+//     (gzip-precompressed) and /.verity/wasm_exec.<hash>.js;
+//   - answers the worker API: /.verity/v1/session (site root and verified
+//     node records), the CAR fallback /.verity/v1/ipfs/<root>/<path>?... and
+//     /.verity/v1/report.
+//
+// Any other host is the gateway's own: /metrics (Prometheus) and /healthz.
+//
+// Usage:
+//
+//	g, err := gateway.New(gateway.Config{
+//		Listen: "127.0.0.1:8080",
+//		Sites:  gateway.NewStaticSites(map[string]string{"demo": root}),
+//		Nodes:  gateway.NewHTTPNodes(gateway.HTTPNodesConfig{URLs: urls}),
+//	})
+//	if err != nil { ... }
+//	defer g.Close()
+//	err = g.Run(ctx) // http://demo.localhost:8080/
+//
+// Config fields have zero-value defaults (see Config); Sites and Nodes are
+// required. SiteSource and NodeSource are small interfaces: StaticSites,
+// StaticNodes, NodesFunc and HTTPNodes implement them.
+//
+// First-visit serving: GET/HEAD of any other path resolves it under the
+// root (a trailing slash appends index.html; a directory without it
+// answers 301 to add it) and asks up to MaxNodeAttempts nodes in turn; a
+// node that fails (status, timeout, verification) is counted in
+// verity_gateway_node_failures_total and the next is tried. Responses carry
+// Content-Type by extension, ETag "<cid>", Content-Length, Accept-Ranges
+// and a single "Range: bytes=a-b" is answered 206. A file is streamed as it
+// is verified; if its node fails mid-body the gateway resumes from another
+// node at the first unsent byte, and if none can finish it aborts the
+// response (the client sees a broken transfer, never a short body).
+//
+// Status codes (errors.go, statusOf): 400 malformed path, CID or query;
+// 403 a fallback CID that is not a current or recent root of the site;
+// 404 unknown site or path; 405 method; 413 report body over 4 KiB;
+// 502 no node could serve; 504 nodes timed out.
+//
+// Metrics: verity_gateway_bytes_served_total{kind}, requests_total{kind,code},
+// node_reports_total{node,reason}, node_failures_total{node,reason},
+// html_cache_hits_total, html_cache_misses_total, html_cache_bytes.
+//
+// Specs: docs/protocol.md section 6; the trustless gateway
+// (https://specs.ipfs.tech/http-gateways/trustless-gateway/).
+package gateway

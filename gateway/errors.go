@@ -1,0 +1,100 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Errors the gateway returns or maps to HTTP status codes (see statusOf).
+var (
+	// ErrUnknownSite: the host names no site (404).
+	ErrUnknownSite = errors.New("unknown site")
+	// ErrNotFound: the path does not exist under the site's root (404).
+	ErrNotFound = errors.New("not found")
+	// ErrBadRequest: a malformed path, CID or query (400).
+	ErrBadRequest = errors.New("bad request")
+	// ErrForbidden: a CID that does not belong to the site (403).
+	ErrForbidden = errors.New("forbidden")
+	// ErrMethod: a method the path does not allow (405).
+	ErrMethod = errors.New("method not allowed")
+	// ErrTooLarge: a request body or entity over its limit (413).
+	ErrTooLarge = errors.New("too large")
+	// ErrNoNode: no node could serve the content (502).
+	ErrNoNode = errors.New("no node could serve the content")
+	// ErrTimeout: nodes did not answer in time (504).
+	ErrTimeout = errors.New("node timeout")
+	// ErrConfig: an invalid Config passed to New.
+	ErrConfig = errors.New("invalid gateway config")
+)
+
+// RequestError is a client error with a message for the response body.
+type RequestError struct {
+	Kind   error  // one of the Err* sentinels
+	Detail string // human-readable, safe to show to clients
+}
+
+func (e *RequestError) Error() string { return e.Kind.Error() + ": " + e.Detail }
+
+// Unwrap returns the sentinel.
+func (e *RequestError) Unwrap() error { return e.Kind }
+
+func badRequest(format string, args ...any) error {
+	return &RequestError{Kind: ErrBadRequest, Detail: fmt.Sprintf(format, args...)}
+}
+
+// NodeError is the failure of one node on one request.
+type NodeError struct {
+	Node   string // node ID
+	Reason string // metric label: status, verify, unreachable, timeout
+	Err    error
+}
+
+func (e *NodeError) Error() string {
+	return fmt.Sprintf("node %s: %s: %v", e.Node, e.Reason, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *NodeError) Unwrap() error { return e.Err }
+
+func configError(detail string) error { return fmt.Errorf("%w: %s", ErrConfig, detail) }
+
+// statusOf maps an error to the HTTP status the gateway answers with.
+func statusOf(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, ErrUnknownSite), errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, ErrMethod):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, ErrNoNode):
+		return http.StatusBadGateway
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// errorMessage is the text sent to clients for err: the detail of a
+// RequestError, else the sentinel's text (internal details stay in logs).
+func errorMessage(err error) string {
+	var re *RequestError
+	if errors.As(err, &re) {
+		return re.Error()
+	}
+	for _, s := range []error{ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode} {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	return http.StatusText(statusOf(err))
+}

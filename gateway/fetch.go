@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/verify"
+)
+
+// nodeInfo is a node whose record verified.
+type nodeInfo struct {
+	id   string
+	http string // base URL, no trailing slash
+	rec  noderecord.Signed
+}
+
+// liveNodes returns the nodes whose records verify now, those that failed
+// recently last.
+func (g *Gateway) liveNodes(ctx context.Context) ([]nodeInfo, error) {
+	recs, err := g.cfg.Nodes.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	now := g.cfg.Now()
+	out := make([]nodeInfo, 0, len(recs))
+	for _, rec := range recs {
+		if err := rec.Verify(now); err != nil {
+			g.log.Warn("skipping node with invalid record", "node", rec.Record.NodeID, "err", err)
+			continue
+		}
+		out = append(out, nodeInfo{id: rec.Record.NodeID, http: strings.TrimRight(rec.Record.HTTP, "/"), rec: rec})
+	}
+	g.health.order(out)
+	return out, nil
+}
+
+// nodeHealth remembers nodes that failed, to try them last for a while.
+type nodeHealth struct {
+	backoff time.Duration
+	now     func() time.Time
+	mu      sync.Mutex
+	failed  map[string]time.Time // node → until
+}
+
+func newNodeHealth(backoff time.Duration, now func() time.Time) *nodeHealth {
+	return &nodeHealth{backoff: backoff, now: now, failed: make(map[string]time.Time)}
+}
+
+func (h *nodeHealth) fail(id string) {
+	h.mu.Lock()
+	h.failed[id] = h.now().Add(h.backoff)
+	h.mu.Unlock()
+}
+
+func (h *nodeHealth) order(nodes []nodeInfo) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	bad := func(id string) bool {
+		until, ok := h.failed[id]
+		if ok && now.After(until) {
+			delete(h.failed, id)
+			return false
+		}
+		return ok
+	}
+	sort.SliceStable(nodes, func(i, j int) bool { return !bad(nodes[i].id) && bad(nodes[j].id) })
+}
+
+// nodeFailure counts and logs one failed node request.
+func (g *Gateway) nodeFailure(err *NodeError) {
+	g.metrics.nodeFailures.WithLabelValues(err.Node, err.Reason).Inc()
+	g.health.fail(err.Node)
+	g.log.Warn("node failed", "node", err.Node, "reason", err.Reason, "err", err.Err)
+}
+
+// Reasons of node failures (metric label).
+const (
+	reasonUnreachable = "unreachable"
+	reasonTimeout     = "timeout"
+	reasonStatus      = "status"
+	reasonVerify      = "verify"
+)
+
+// nodeCall is one in-flight request to a node, guarded by a stall timer:
+// it is cancelled when the node sends nothing for NodeTimeout.
+type nodeCall struct {
+	node    nodeInfo
+	resp    *http.Response
+	cancel  context.CancelFunc
+	timer   *time.Timer
+	d       time.Duration
+	expired atomic.Bool
+}
+
+// call sends GET target to node; it returns the response when its status
+// is 200, and a *NodeError (or errNodeNotFound) otherwise.
+func (g *Gateway) call(ctx context.Context, node nodeInfo, target string) (*nodeCall, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	c := &nodeCall{node: node, cancel: cancel, d: g.cfg.NodeTimeout}
+	c.timer = time.AfterFunc(c.d, func() { c.expired.Store(true); cancel() })
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, node.http+target, nil)
+	if err != nil {
+		c.close()
+		return nil, &NodeError{Node: node.id, Reason: reasonUnreachable, Err: err}
+	}
+	req.Header.Set("Accept", "application/vnd.ipld.car")
+	resp, err := g.cfg.Client.Do(req)
+	if err != nil {
+		c.close()
+		return nil, c.failure(reasonUnreachable, err)
+	}
+	c.resp = resp
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return c, nil
+	case http.StatusNotFound:
+		c.close()
+		return nil, errNodeNotFound
+	default:
+		c.close()
+		return nil, c.failure(reasonStatus, fmt.Errorf("status %d", resp.StatusCode))
+	}
+}
+
+// errNodeNotFound: the node answered 404 for the target.
+var errNodeNotFound = fmt.Errorf("node: %w", ErrNotFound)
+
+func (c *nodeCall) failure(reason string, err error) *NodeError {
+	if c.expired.Load() {
+		return &NodeError{Node: c.node.id, Reason: reasonTimeout, Err: fmt.Errorf("%w: %v", ErrTimeout, err)}
+	}
+	return &NodeError{Node: c.node.id, Reason: reason, Err: err}
+}
+
+// Read reads the body. The stall timer runs only while a Read waits on
+// the node, so a slow client never counts against the node.
+func (c *nodeCall) Read(p []byte) (int, error) {
+	c.timer.Reset(c.d)
+	n, err := c.resp.Body.Read(p)
+	c.timer.Stop()
+	return n, err
+}
+
+func (c *nodeCall) close() {
+	c.timer.Stop()
+	c.cancel()
+	if c.resp != nil {
+		c.resp.Body.Close()
+	}
+}
+
+// entityFetch is an open, verified CAR response whose entity is resolved.
+type entityFetch struct {
+	*nodeCall
+	vr     *verify.Reader
+	entity verify.Entity
+	blocks atomic.Int64
+}
+
+// fetchEntity asks nodes in turn for req until one answers with a CAR whose
+// path and entity root verify. skip names nodes not to try.
+func (g *Gateway) fetchEntity(ctx context.Context, nodes []nodeInfo, req verify.Request, skip map[string]bool) (*entityFetch, error) {
+	target := req.Target()
+	attempts, notFound := 0, false
+	var last error
+	for _, n := range nodes {
+		if skip[n.id] {
+			continue
+		}
+		if attempts == g.cfg.MaxNodeAttempts {
+			break
+		}
+		attempts++
+		c, err := g.call(ctx, n, target)
+		if err != nil {
+			if errors.Is(err, errNodeNotFound) {
+				notFound = true
+				continue
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			g.nodeFailure(err.(*NodeError))
+			last = err
+			continue
+		}
+		f := &entityFetch{nodeCall: c}
+		f.vr = verify.NewReader(c, req, verify.Options{OnBlock: func(_ cid.CID, _ int) { f.blocks.Add(1) }})
+		ent, err := f.vr.Entity()
+		if err != nil {
+			c.close()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if isVerifyNotFound(err) {
+				notFound = true
+				continue
+			}
+			ne := c.failure(reasonVerify, err)
+			g.nodeFailure(ne)
+			last = ne
+			continue
+		}
+		f.entity = ent
+		return f, nil
+	}
+	switch {
+	case notFound:
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, "/"+strings.Join(req.Path, "/"))
+	case last != nil && errors.Is(last, ErrTimeout):
+		return nil, fmt.Errorf("%w: %v", ErrTimeout, last)
+	case last != nil:
+		return nil, fmt.Errorf("%w: %v", ErrNoNode, last)
+	default:
+		return nil, fmt.Errorf("%w: no live node", ErrNoNode)
+	}
+}
+
+// readFull reads the whole entity (at most max bytes).
+func (f *entityFetch) readFull(max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(f.vr, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, ErrTooLarge
+	}
+	return b, nil
+}

@@ -1,0 +1,383 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Gateway is the HTTP front door of every site origin.
+type Gateway struct {
+	cfg     Config
+	log     *slog.Logger
+	ln      net.Listener
+	srv     *http.Server
+	assets  *assets
+	cache   *htmlCache
+	metrics *metrics
+	health  *nodeHealth
+
+	mu    sync.Mutex
+	sites map[string]*siteState // by site name
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// siteState is what the gateway remembers of a site's roots.
+type siteState struct {
+	root     string
+	previous map[string]time.Time // earlier root → servable until
+}
+
+// New checks cfg, loads the worker's assets and binds the listener. Serve
+// with Run; release with Close.
+func New(cfg Config) (*Gateway, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		cache: newHTMLCache(cfg.MaxHTMLCacheBytes),
+		sites: make(map[string]*siteState),
+	}
+	g.health = newNodeHealth(cfg.NodeBackoff, cfg.Now)
+	if g.assets, err = loadAssets(cfg.Assets, g.log); err != nil {
+		return nil, fmt.Errorf("gateway: load assets: %w", err)
+	}
+	if g.metrics, err = newMetrics(cfg.Registerer, func() float64 { return float64(g.cache.bytes()) }); err != nil {
+		return nil, fmt.Errorf("gateway: register metrics: %w", err)
+	}
+	if w, ok := cfg.Sites.(SiteWatcher); ok {
+		w.WatchSites(g.observeChange)
+	}
+	g.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: listen: %w", err)
+	}
+	g.srv = &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+	}
+	return g, nil
+}
+
+// Run serves until ctx is done or Close is called, then shuts down
+// gracefully (in-flight requests get a few seconds) and returns.
+func (g *Gateway) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- g.srv.Serve(g.ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.srv.Shutdown(sctx); err != nil {
+		g.srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+// Close stops the server at once and releases the listener. It is
+// idempotent and safe to call concurrently with Run.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		err := g.srv.Close()
+		if lerr := g.ln.Close(); err == nil && lerr != nil && !errors.Is(lerr, net.ErrClosed) {
+			err = lerr
+		}
+		g.closeErr = err
+	})
+	return g.closeErr
+}
+
+// Addr is the bound listen address.
+func (g *Gateway) Addr() net.Addr { return g.ln.Addr() }
+
+// URL is the gateway's own base URL (metrics, health), e.g.
+// http://127.0.0.1:8080.
+func (g *Gateway) URL() string { return "http://" + g.ln.Addr().String() }
+
+// SiteURL is the origin URL of site name, e.g. http://demo.localhost:8080/.
+func (g *Gateway) SiteURL(name string) string {
+	_, port, _ := net.SplitHostPort(g.ln.Addr().String())
+	host := name + "." + g.cfg.Domain
+	if port != "80" {
+		host += ":" + port
+	}
+	return "http://" + host + "/"
+}
+
+// observeChange is the SiteWatcher callback.
+func (g *Gateway) observeChange(site Site, previous string) {
+	g.mu.Lock()
+	if _, ok := g.sites[site.Name]; !ok && previous != "" {
+		g.sites[site.Name] = &siteState{root: previous, previous: make(map[string]time.Time)}
+	}
+	g.mu.Unlock()
+	g.observe(site)
+}
+
+// observe records site's current root; when it changed, the previous root
+// stays servable by the fallback for RootGrace and cached HTML is purged.
+func (g *Gateway) observe(site Site) {
+	g.mu.Lock()
+	st, ok := g.sites[site.Name]
+	if !ok {
+		st = &siteState{previous: make(map[string]time.Time)}
+		g.sites[site.Name] = st
+	}
+	changed := st.root != site.Root
+	if changed {
+		now := g.cfg.Now()
+		if st.root != "" {
+			st.previous[st.root] = now.Add(g.cfg.RootGrace)
+		}
+		delete(st.previous, site.Root)
+		for r, until := range st.previous {
+			if now.After(until) {
+				delete(st.previous, r)
+			}
+		}
+		st.root = site.Root
+	}
+	g.mu.Unlock()
+	if changed {
+		if n := g.cache.purgeSite(site.Name, site.Root); n > 0 || ok {
+			g.log.Info("site root changed", "site", site.Name, "root", site.Root, "purged", n)
+		}
+	}
+}
+
+// rootAllowed reports whether root is site's current root or a previous one
+// still within its grace period.
+func (g *Gateway) rootAllowed(site Site, root string) bool {
+	if root == site.Root {
+		return true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, ok := g.sites[site.Name]
+	if !ok {
+		return false
+	}
+	until, ok := st.previous[root]
+	return ok && !g.cfg.Now().After(until)
+}
+
+// ServeHTTP routes by Host: NAME.<Domain> is a site origin, any other host
+// is the gateway's own (metrics, health).
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := strings.ToLower(r.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	name, isSite := strings.CutSuffix(host, "."+g.cfg.Domain)
+	if !isSite {
+		g.serveAdmin(w, r)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	defer g.account(sw)
+	if !ValidSiteName(name) {
+		g.fail(sw, r, fmt.Errorf("%w: %q", ErrUnknownSite, name))
+		return
+	}
+	site, err := g.cfg.Sites.Site(r.Context(), name)
+	if err != nil {
+		g.fail(sw, r, err)
+		return
+	}
+	g.observe(site)
+	g.serveSite(sw, r, site)
+}
+
+func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
+	path := r.URL.Path
+	switch {
+	case path == SessionPath:
+		w.kind = kindSession
+		g.serveSession(w, r, site)
+	case path == ReportPath:
+		w.kind = kindReport
+		g.serveReport(w, r, site)
+	case strings.HasPrefix(path, FallbackPrefix+"/"):
+		w.kind = kindCARFallback
+		g.serveFallback(w, r, site)
+	default:
+		if f, cc, kind, ok := g.assets.lookup(path); ok {
+			w.kind = kind
+			if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+				return
+			}
+			if f == nil {
+				g.fail(w, r, fmt.Errorf("%w: %s", ErrNotFound, path))
+				return
+			}
+			if path == WorkerPath {
+				w.Header().Set("Service-Worker-Allowed", "/")
+			}
+			serveStatic(w, r, f, cc)
+			return
+		}
+		if strings.HasPrefix(path, "/.verity/") {
+			w.kind = kindAsset
+			g.fail(w, r, fmt.Errorf("%w: %s", ErrNotFound, path))
+			return
+		}
+		g.serveContent(w, r, site)
+	}
+}
+
+func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/metrics":
+		if g.cfg.Gatherer == nil {
+			http.NotFound(w, r)
+			return
+		}
+		promhttp.HandlerFor(g.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	case "/healthz":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("ok\n"))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// ValidSiteName reports whether name can name a site: one DNS label of
+// lower-case letters, digits and inner hyphens.
+func ValidSiteName(name string) bool {
+	if name == "" || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// allowMethods answers 405 unless r's method is one of methods.
+func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed", r.Method))
+	return false
+}
+
+// fail answers err with the status statusOf maps it to.
+func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client is gone; nobody reads this answer.
+		g.log.Debug("request cancelled", "host", r.Host, "path", r.URL.Path, "err", err)
+		w.WriteHeader(statusClientClosed)
+		return
+	}
+	code := statusOf(err)
+	if code >= 500 {
+		g.log.Warn("request failed", "host", r.Host, "path", r.URL.Path, "status", code, "err", err)
+	} else {
+		g.log.Debug("request refused", "host", r.Host, "path", r.URL.Path, "status", code, "err", err)
+	}
+	writeError(w, r, code, errorMessage(err))
+}
+
+// statusClientClosed is recorded for requests whose client went away
+// before the answer was ready (the nginx convention).
+const statusClientClosed = 499
+
+// writeError writes a small error body: JSON under /.verity/, text elsewhere.
+func writeError(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Del("ETag")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if strings.HasPrefix(r.URL.Path, "/.verity/") {
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write([]byte(`{"error":` + strconv.Quote(msg) + "}\n"))
+		}
+		return
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte(strconv.Itoa(code) + " " + msg + "\n"))
+	}
+}
+
+// statusWriter records the status and body bytes of a response for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	kind  string
+	code  int
+	bytes int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (g *Gateway) account(w *statusWriter) {
+	kind := w.kind
+	if kind == "" {
+		kind = kindAsset
+	}
+	code := w.code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	if p := recover(); p != nil {
+		g.metrics.requests.WithLabelValues(kind, "aborted").Inc()
+		g.metrics.bytesServed.WithLabelValues(kind).Add(float64(w.bytes))
+		panic(p)
+	}
+	g.metrics.requests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
+	g.metrics.bytesServed.WithLabelValues(kind).Add(float64(w.bytes))
+}

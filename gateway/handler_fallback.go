@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/verify"
+)
+
+// serveFallback streams the trustless CAR response for
+// /.verity/v1/ipfs/<root>/<path>?format=car&dag-scope=entity[&entity-bytes=a:b]
+// from the first node that answers 200. It does not verify: the worker does.
+// Only the site's current root (or a recent one) is served.
+func (g *Gateway) serveFallback(w http.ResponseWriter, r *http.Request, site Site) {
+	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+		return
+	}
+	req, err := parseFallback(r.URL)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	if root := req.Root.String(); !g.rootAllowed(site, root) {
+		g.fail(w, r, &RequestError{Kind: ErrForbidden, Detail: fmt.Sprintf("%s is not a root of site %q", root, site.Name)})
+		return
+	}
+	nodes, err := g.liveNodes(r.Context())
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	target := req.Target()
+	attempts, notFound := 0, false
+	var last error
+	for _, n := range nodes {
+		if attempts == g.cfg.MaxNodeAttempts {
+			break
+		}
+		attempts++
+		c, err := g.call(r.Context(), n, target)
+		if err != nil {
+			if errors.Is(err, errNodeNotFound) {
+				notFound = true
+				continue
+			}
+			if r.Context().Err() != nil {
+				return
+			}
+			g.nodeFailure(err.(*NodeError))
+			last = err
+			continue
+		}
+		g.relayCAR(w, r, c)
+		return
+	}
+	switch {
+	case notFound:
+		g.fail(w, r, fmt.Errorf("%w: %s", ErrNotFound, target))
+	case last != nil && errors.Is(last, ErrTimeout):
+		g.fail(w, r, fmt.Errorf("%w: %v", ErrTimeout, last))
+	case last != nil:
+		g.fail(w, r, fmt.Errorf("%w: %v", ErrNoNode, last))
+	default:
+		g.fail(w, r, fmt.Errorf("%w: no live node", ErrNoNode))
+	}
+}
+
+// relayCAR copies a node's CAR response; a failure mid-body aborts ours.
+func (g *Gateway) relayCAR(w http.ResponseWriter, r *http.Request, c *nodeCall) {
+	defer c.close()
+	h := w.Header()
+	ct := c.resp.Header.Get("Content-Type")
+	if !strings.HasPrefix(ct, "application/vnd.ipld.car") {
+		ct = "application/vnd.ipld.car; version=1; order=dfs; dups=y"
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Cache-Control", "public, max-age=29030400, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept")
+	h.Set("Server-Timing", fmt.Sprintf(`verity;desc="gateway",node;desc=%q`, c.node.id))
+	if cl := c.resp.Header.Get("Content-Length"); cl != "" {
+		h.Set("Content-Length", cl)
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	buf := make([]byte, copyBufSize)
+	for {
+		n, rerr := c.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if rerr == io.EOF {
+			return
+		}
+		if rerr != nil {
+			if r.Context().Err() != nil {
+				return
+			}
+			g.nodeFailure(c.failure(reasonUnreachable, rerr))
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// parseFallback parses a fallback URL into the verify.Request it names.
+func parseFallback(u *url.URL) (verify.Request, error) {
+	var req verify.Request
+	rest := strings.TrimPrefix(u.EscapedPath(), FallbackPrefix+"/")
+	rawRoot, rawPath, _ := strings.Cut(rest, "/")
+	root, err := cid.Parse(rawRoot)
+	if err != nil {
+		return req, badRequest("malformed CID %q: %v", rawRoot, err)
+	}
+	req.Root = root
+	if rawPath != "" {
+		segs, _, err := splitPath("/" + rawPath)
+		if err != nil {
+			return req, err
+		}
+		req.Path = segs
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return req, badRequest("malformed query: %v", err)
+	}
+	for k := range q {
+		switch k {
+		case "format", "dag-scope", "entity-bytes", "car-dups", "car-order", "car-version":
+		default:
+			return req, badRequest("unsupported query parameter %q", k)
+		}
+	}
+	if f := q.Get("format"); f != "car" {
+		return req, badRequest("format must be car, not %q", f)
+	}
+	if s := q.Get("dag-scope"); s != "entity" {
+		return req, badRequest("dag-scope must be entity, not %q", s)
+	}
+	if eb := q.Get("entity-bytes"); eb != "" {
+		rng, err := parseEntityBytes(eb)
+		if err != nil {
+			return req, err
+		}
+		req.Range = rng
+	}
+	return req, nil
+}
+
+// parseEntityBytes parses "from:to" with to an integer or "*".
+func parseEntityBytes(s string) (*verify.ByteRange, error) {
+	a, b, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, badRequest("entity-bytes %q: want from:to", s)
+	}
+	from, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || from < 0 {
+		return nil, badRequest("entity-bytes %q: bad from", s)
+	}
+	to := int64(-1)
+	if b != "*" {
+		if to, err = strconv.ParseInt(b, 10, 64); err != nil || to < from {
+			return nil, badRequest("entity-bytes %q: bad to", s)
+		}
+	}
+	return &verify.ByteRange{From: from, To: to}, nil
+}

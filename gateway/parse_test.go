@@ -1,0 +1,247 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/verity-cdn/verity/internal/verify"
+)
+
+var splitPathCases = []struct {
+	in   string
+	segs []string
+	dir  bool
+	ok   bool
+}{
+	{"/", nil, true, true},
+	{"", nil, true, true},
+	{"/a", []string{"a"}, false, true},
+	{"/a/", []string{"a"}, true, true},
+	{"/a/b.css", []string{"a", "b.css"}, false, true},
+	{"/a%20b/c", []string{"a b", "c"}, false, true},
+	{"/%E2%9C%93.txt", []string{"✓.txt"}, false, true},
+	{"/a//b", nil, false, false},
+	{"/a/../b", nil, false, false},
+	{"/./a", nil, false, false},
+	{"/a%2Fb", nil, false, false},
+	{"/a%00b", nil, false, false},
+	{"/a%zz", nil, false, false},
+	{"/%2e%2e/x", nil, false, false},
+}
+
+func TestSplitPath(t *testing.T) {
+	for _, tc := range splitPathCases {
+		segs, dir, err := splitPath(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("splitPath(%q) err = %v, want ok=%v", tc.in, err, tc.ok)
+			continue
+		}
+		if tc.ok && (!reflect.DeepEqual(segs, tc.segs) || dir != tc.dir) {
+			t.Errorf("splitPath(%q) = %q, %v; want %q, %v", tc.in, segs, dir, tc.segs, tc.dir)
+		}
+	}
+}
+
+func FuzzSplitPath(f *testing.F) {
+	for _, tc := range splitPathCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		segs, _, err := splitPath(in)
+		if err != nil {
+			return
+		}
+		for _, s := range segs {
+			if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\x00") {
+				t.Fatalf("splitPath(%q) accepted segment %q", in, s)
+			}
+		}
+	})
+}
+
+var rangeCases = []struct {
+	in   string
+	want *verify.ByteRange
+}{
+	{"bytes=0-99", &verify.ByteRange{From: 0, To: 99}},
+	{"bytes=100-", &verify.ByteRange{From: 100, To: -1}},
+	{" bytes=5-5", &verify.ByteRange{From: 5, To: 5}},
+	{"bytes=-100", nil},
+	{"bytes=9-1", nil},
+	{"bytes=0-1,5-6", nil},
+	{"items=0-1", nil},
+	{"bytes=a-b", nil},
+	{"", nil},
+}
+
+func TestParseRange(t *testing.T) {
+	for _, tc := range rangeCases {
+		if got := parseRange(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseRange(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzParseRange(f *testing.F) {
+	for _, tc := range rangeCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		r := parseRange(in)
+		if r != nil && (r.From < 0 || r.To != -1 && r.To < r.From) {
+			t.Fatalf("parseRange(%q) = %+v", in, r)
+		}
+	})
+}
+
+func fallbackSeeds(root string) []string {
+	return []string{
+		"/.verity/v1/ipfs/" + root + "?format=car&dag-scope=entity",
+		"/.verity/v1/ipfs/" + root + "/a/b%20c.txt?format=car&dag-scope=entity&entity-bytes=0:*",
+		"/.verity/v1/ipfs/" + root + "/x?format=car&dag-scope=entity&entity-bytes=10:20&car-dups=y",
+		"/.verity/v1/ipfs/" + root + "/x?format=car&dag-scope=entity&entity-bytes=-5:*",
+		"/.verity/v1/ipfs/" + root + "/x?format=car&dag-scope=all",
+		"/.verity/v1/ipfs/" + root + "/x?format=raw",
+		"/.verity/v1/ipfs/" + root + "/../x?format=car&dag-scope=entity",
+		"/.verity/v1/ipfs/nope?format=car&dag-scope=entity",
+		"/.verity/v1/ipfs/?format=car&dag-scope=entity",
+	}
+}
+
+func TestParseFallback(t *testing.T) {
+	root := testCID(t, "root")
+	want := []bool{true, true, true, false, false, false, false, false, false}
+	for i, s := range fallbackSeeds(root) {
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := parseFallback(u)
+		if (err == nil) != want[i] {
+			t.Errorf("parseFallback(%q) err = %v, want ok=%v", s, err, want[i])
+			continue
+		}
+		if err != nil && statusOf(err) != 400 {
+			t.Errorf("parseFallback(%q): status %d, want 400", s, statusOf(err))
+		}
+		if err == nil && req.Root.String() != root {
+			t.Errorf("parseFallback(%q) root %s", s, req.Root)
+		}
+	}
+}
+
+func FuzzParseFallback(f *testing.F) {
+	for _, s := range fallbackSeeds("bafkr4ihkr4ld3m4gqkjf4reryxsy2s5tkbxprqkow6fin2iiyvreuzzab4") {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := url.Parse(s)
+		if err != nil {
+			return
+		}
+		req, err := parseFallback(u)
+		if err != nil {
+			if statusOf(err) != 400 {
+				t.Fatalf("parseFallback(%q): non-400 error %v", s, err)
+			}
+			return
+		}
+		// What is accepted round-trips through the node target.
+		back, err := verify.ParseTarget(req.Target())
+		if err != nil || back.Root.String() != req.Root.String() || !reflect.DeepEqual(back.Path, req.Path) {
+			t.Fatalf("parseFallback(%q) → %q does not round-trip: %v", s, req.Target(), err)
+		}
+	})
+}
+
+var reportCases = []struct {
+	body string
+	ok   bool
+}{
+	{`{"node":"nabc","cid":"bafy","reason":"bad-block","detail":"x"}`, true},
+	{`{"node":"nabc","reason":"timeout"}`, true},
+	{`{"node":"nabc","reason":"protocol","extra":1}`, true},
+	{`{"node":"nabc","reason":"nope"}`, false},
+	{`{"reason":"unreachable"}`, false},
+	{`{"node":"nabc","reason":"timeout"} {}`, false},
+	{`[]`, false},
+	{``, false},
+}
+
+func TestParseReport(t *testing.T) {
+	for _, tc := range reportCases {
+		_, err := parseReport([]byte(tc.body))
+		if (err == nil) != tc.ok {
+			t.Errorf("parseReport(%q) err = %v, want ok=%v", tc.body, err, tc.ok)
+		}
+	}
+}
+
+func FuzzParseReport(f *testing.F) {
+	for _, tc := range reportCases {
+		f.Add([]byte(tc.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rep, err := parseReport(body)
+		if err != nil {
+			if statusOf(err) != 400 {
+				t.Fatalf("non-400 error %v", err)
+			}
+			return
+		}
+		if rep.Node == "" {
+			t.Fatal("accepted a report without a node")
+		}
+	})
+}
+
+func TestHTMLCache(t *testing.T) {
+	c := newHTMLCache(100)
+	doc := func(n int) *htmlDoc { return &htmlDoc{body: make([]byte, n)} }
+	c.put(cacheKey{"a", "r1", "/1"}, doc(40))
+	c.put(cacheKey{"a", "r1", "/2"}, doc(40))
+	c.get(cacheKey{"a", "r1", "/1"}) // /1 is now the most recent
+	c.put(cacheKey{"b", "r9", "/3"}, doc(40))
+	if _, ok := c.get(cacheKey{"a", "r1", "/2"}); ok {
+		t.Fatal("least recently used entry not evicted")
+	}
+	if _, ok := c.get(cacheKey{"a", "r1", "/1"}); !ok {
+		t.Fatal("recent entry evicted")
+	}
+	if c.bytes() != 80 {
+		t.Fatalf("size %d", c.bytes())
+	}
+	c.put(cacheKey{"a", "r1", "/big"}, doc(101))
+	if _, ok := c.get(cacheKey{"a", "r1", "/big"}); ok {
+		t.Fatal("entry over the whole budget was cached")
+	}
+	if n := c.purgeSite("a", "r2"); n != 1 || c.bytes() != 40 {
+		t.Fatalf("purge removed %d, size %d", n, c.bytes())
+	}
+	if _, ok := c.get(cacheKey{"b", "r9", "/3"}); !ok {
+		t.Fatal("purge of site a removed site b")
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for in, want := range map[string]bool{
+		"gzip": true, "gzip, deflate, br": true, "br;q=1.0, gzip;q=0.8": true,
+		"gzip;q=0": false, "identity": false, "": false, "*": true, "GZIP": true,
+	} {
+		r, _ := newRequestWithAE(in)
+		if got := acceptsGzip(r); got != want {
+			t.Errorf("acceptsGzip(%q) = %v", in, got)
+		}
+	}
+}
+
+func newRequestWithAE(ae string) (*http.Request, error) {
+	r, err := http.NewRequest(http.MethodGet, "http://x/", nil)
+	if err == nil && ae != "" {
+		r.Header.Set("Accept-Encoding", ae)
+	}
+	return r, err
+}

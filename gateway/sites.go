@@ -1,0 +1,85 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Site is a named site and its current root CID.
+type Site struct {
+	Name string
+	Root string // CID of the site's current version
+}
+
+// SiteSource resolves a site name to its current root. It returns an error
+// wrapping ErrUnknownSite for names it does not know.
+type SiteSource interface {
+	Site(ctx context.Context, name string) (Site, error)
+}
+
+// SiteWatcher is an optional capability of a SiteSource: it calls fn with
+// the new state and the previous root ("" for a new site) whenever a site's
+// root changes, so the gateway purges that site's caches at once instead of
+// at its next request.
+type SiteWatcher interface {
+	WatchSites(fn func(site Site, previous string))
+}
+
+var (
+	_ SiteSource  = (*StaticSites)(nil)
+	_ SiteWatcher = (*StaticSites)(nil)
+)
+
+// StaticSites is an in-memory SiteSource. The zero value is empty and ready.
+type StaticSites struct {
+	mu       sync.Mutex
+	roots    map[string]string
+	watchers []func(Site, string)
+}
+
+// NewStaticSites returns a StaticSites holding name → root pairs.
+func NewStaticSites(sites map[string]string) *StaticSites {
+	s := &StaticSites{}
+	for name, root := range sites {
+		s.Set(name, root)
+	}
+	return s
+}
+
+// Site implements SiteSource.
+func (s *StaticSites) Site(_ context.Context, name string) (Site, error) {
+	s.mu.Lock()
+	root, ok := s.roots[name]
+	s.mu.Unlock()
+	if !ok {
+		return Site{}, fmt.Errorf("%w: %q", ErrUnknownSite, name)
+	}
+	return Site{Name: name, Root: root}, nil
+}
+
+// Set points name at root, and notifies watchers when it changed.
+func (s *StaticSites) Set(name, root string) {
+	s.mu.Lock()
+	if s.roots == nil {
+		s.roots = make(map[string]string)
+	}
+	old, had := s.roots[name]
+	s.roots[name] = root
+	watchers := slices.Clone(s.watchers)
+	s.mu.Unlock()
+	if had && old == root {
+		return
+	}
+	for _, fn := range watchers {
+		fn(Site{Name: name, Root: root}, old)
+	}
+}
+
+// WatchSites implements SiteWatcher.
+func (s *StaticSites) WatchSites(fn func(Site, string)) {
+	s.mu.Lock()
+	s.watchers = append(s.watchers, fn)
+	s.mu.Unlock()
+}

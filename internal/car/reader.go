@@ -1,0 +1,128 @@
+package car
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/verity-cdn/verity/internal/cid"
+)
+
+// Reader reads a CARv1 stream section by section.
+type Reader struct {
+	r     *bufio.Reader
+	cfg   Config
+	roots []cid.CID
+	err   error // sticky
+	n     int64 // bytes consumed
+}
+
+// NewReader reads and decodes the header of the CARv1 stream r.
+func NewReader(r io.Reader, cfg Config) (*Reader, error) {
+	cr := &Reader{r: bufio.NewReaderSize(r, 64<<10), cfg: cfg.normalize()}
+	hlen, err := cr.readLen(uint64(cr.cfg.MaxHeaderSize), true)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: empty stream", ErrTruncated)
+		}
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	if hlen == 0 {
+		return nil, malformed("empty header")
+	}
+	hb := make([]byte, hlen)
+	if err := cr.readFull(hb); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	roots, err := decodeHeader(hb)
+	if err != nil {
+		return nil, err
+	}
+	cr.roots = roots
+	return cr, nil
+}
+
+// Roots returns the roots named in the header.
+func (r *Reader) Roots() []cid.CID { return r.roots }
+
+// Offset returns the number of bytes consumed so far.
+func (r *Reader) Offset() int64 { return r.n }
+
+// Next returns the next block. It returns io.EOF when the stream ends
+// cleanly between sections. The data slice is owned by the caller. Errors
+// are sticky.
+func (r *Reader) Next() (cid.CID, []byte, error) {
+	if r.err != nil {
+		return cid.CID{}, nil, r.err
+	}
+	c, data, err := r.next()
+	if err != nil {
+		r.err = err
+	}
+	return c, data, err
+}
+
+func (r *Reader) next() (cid.CID, []byte, error) {
+	slen, err := r.readLen(uint64(r.cfg.MaxSectionSize), true)
+	if err != nil {
+		return cid.CID{}, nil, err
+	}
+	if slen == 0 {
+		return cid.CID{}, nil, malformed("empty section")
+	}
+	sec := make([]byte, slen)
+	if err := r.readFull(sec); err != nil {
+		return cid.CID{}, nil, err
+	}
+	c, n, err := cid.Decode(sec)
+	if err != nil {
+		return cid.CID{}, nil, malformed("section CID: %v", err)
+	}
+	return c, sec[n:len(sec):len(sec)], nil
+}
+
+// readLen reads a section-length varint. At a clean end of stream it returns
+// io.EOF if eofOK, otherwise ErrTruncated.
+func (r *Reader) readLen(max uint64, eofOK bool) (uint64, error) {
+	var x uint64
+	var s uint
+	for i := 0; ; i++ {
+		b, err := r.r.ReadByte()
+		if err != nil {
+			if err == io.EOF {
+				if i == 0 && eofOK {
+					return 0, io.EOF
+				}
+				return 0, fmt.Errorf("%w: inside a length prefix", ErrTruncated)
+			}
+			return 0, err
+		}
+		r.n++
+		if i == 9 {
+			return 0, malformed("length varint too long")
+		}
+		if b < 0x80 {
+			if b == 0 && i > 0 {
+				return 0, malformed("non-minimal length varint")
+			}
+			x |= uint64(b) << s
+			break
+		}
+		x |= uint64(b&0x7f) << s
+		s += 7
+	}
+	if x > max {
+		return 0, fmt.Errorf("%w: length %d exceeds limit %d", ErrTooLarge, x, max)
+	}
+	return x, nil
+}
+
+func (r *Reader) readFull(b []byte) error {
+	n, err := io.ReadFull(r.r, b)
+	r.n += int64(n)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: %d of %d bytes of a section", ErrTruncated, n, len(b))
+	}
+	return err
+}

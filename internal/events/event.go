@@ -1,0 +1,186 @@
+package events
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Type is an event type; it is also the subject suffix after SubjectPrefix.
+type Type string
+
+// Event types. Each has a payload struct of the same name.
+const (
+	TypeSiteDeployed      Type = "site.deployed"
+	TypeContentReplicated Type = "content.replicated"
+	TypeSitePublished     Type = "site.published"
+	TypeSiteRolledBack    Type = "site.rolled_back"
+	TypeNodeJoined        Type = "node.joined"
+	TypeNodeLost          Type = "node.lost"
+	TypeCachePurged       Type = "cache.purged"
+)
+
+// Stream and subject names.
+const (
+	StreamName    = "VERITY_EVENTS"
+	SubjectPrefix = "verity.events."
+	SubjectAll    = SubjectPrefix + ">"
+)
+
+// MaxEventBytes bounds an encoded event envelope.
+const MaxEventBytes = 64 << 10
+
+// Subject returns the subject events of type t are published on.
+func (t Type) Subject() string { return SubjectPrefix + string(t) }
+
+// Valid reports whether t is a usable type: dot-separated tokens of
+// [a-z0-9_-], none empty.
+func (t Type) Valid() bool {
+	if t == "" || len(t) > 128 {
+		return false
+	}
+	tokenLen := 0
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c == '.':
+			if tokenLen == 0 {
+				return false
+			}
+			tokenLen = 0
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
+			tokenLen++
+		default:
+			return false
+		}
+	}
+	return tokenLen > 0
+}
+
+// Event is the envelope every event is published in.
+type Event struct {
+	ID     string          `json:"id"`     // unique; the deduplication key
+	Type   Type            `json:"type"`   // e.g. "site.published"
+	Time   time.Time       `json:"time"`   // when the action happened, UTC
+	Source string          `json:"source"` // who emitted it: gateway/coordinator name
+	Data   json.RawMessage `json:"data"`   // the type's payload, JSON
+}
+
+// New returns an event of type t with a random id, the current time and
+// data encoded as its payload.
+func New(t Type, source string, data any) (Event, error) {
+	return NewWithID(NewID(), t, source, data)
+}
+
+// NewWithID is New with a caller-chosen id, for events that several
+// processes may emit for the same cause: equal ids are stored once.
+func NewWithID(id string, t Type, source string, data any) (Event, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, &EventError{Field: "data", Err: fmt.Errorf("%w: %w", ErrInvalidEvent, err)}
+	}
+	ev := Event{ID: id, Type: t, Time: time.Now().UTC(), Source: source, Data: raw}
+	return ev, ev.check()
+}
+
+// NewID returns a random event id (32 hex digits).
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Decode unmarshals the event's payload into v.
+func (e Event) Decode(v any) error {
+	if err := json.Unmarshal(e.Data, v); err != nil {
+		return &EventError{Field: "data", Err: fmt.Errorf("%w: %w", ErrInvalidEvent, err)}
+	}
+	return nil
+}
+
+func (e Event) check() error {
+	if e.ID == "" || len(e.ID) > 256 {
+		return &EventError{Field: "id", Err: ErrInvalidEvent}
+	}
+	if !e.Type.Valid() {
+		return &EventError{Field: "type", Err: ErrInvalidEvent}
+	}
+	if len(e.Data) > 0 && !json.Valid(e.Data) {
+		return &EventError{Field: "data", Err: ErrInvalidEvent}
+	}
+	return nil
+}
+
+// ParseEvent decodes an envelope (at most MaxEventBytes) and checks it.
+func ParseEvent(b []byte) (Event, error) {
+	if len(b) > MaxEventBytes {
+		return Event{}, &EventError{Field: "envelope", Err: ErrInvalidEvent}
+	}
+	var e Event
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Event{}, &EventError{Field: "envelope", Err: fmt.Errorf("%w: %w", ErrInvalidEvent, err)}
+	}
+	return e, e.check()
+}
+
+// SiteDeployed: a site version was uploaded and fully verified; placement
+// on Replicas nodes should start. The site is not published yet.
+type SiteDeployed struct {
+	Site     string `json:"site"`
+	Root     string `json:"root"`     // CID of the new version
+	Size     int64  `json:"size"`     // bytes of the CAR
+	Blocks   int    `json:"blocks"`   // blocks in the CAR
+	Replicas int    `json:"replicas"` // copies wanted before publishing
+}
+
+// ContentReplicated: a node fetched, verified and pinned a root.
+type ContentReplicated struct {
+	Root string `json:"root"`
+	Node string `json:"node"`           // node id
+	Site string `json:"site,omitempty"` // the site it was placed for, if any
+}
+
+// SitePublished: a site's name now points at Root.
+type SitePublished struct {
+	Site     string `json:"site"`
+	Root     string `json:"root"`
+	Previous string `json:"previous,omitempty"` // root it replaced; empty for a new site
+	Version  int    `json:"version"`            // 1 for the first publish, +1 each time
+}
+
+// SiteRolledBack: a site's name was pointed back at an earlier root.
+type SiteRolledBack struct {
+	Site    string `json:"site"`
+	Root    string `json:"root"` // the root now served
+	From    string `json:"from"` // the root it replaced
+	Version int    `json:"version"`
+}
+
+// NodeJoined: a node authenticated to a coordinator and is live.
+type NodeJoined struct {
+	Node         string `json:"node"` // node id
+	Coordinator  string `json:"coordinator"`
+	Session      string `json:"session"` // this connection's id
+	Addr         string `json:"addr"`    // remote IP the coordinator saw
+	HTTP         string `json:"http,omitempty"`
+	WebTransport string `json:"webtransport,omitempty"`
+	Region       string `json:"region,omitempty"`
+}
+
+// NodeLost: a node missed its heartbeats and is no longer used.
+type NodeLost struct {
+	Node        string    `json:"node"`
+	Coordinator string    `json:"coordinator"` // who declared it lost
+	Session     string    `json:"session"`     // the session that ended
+	LastSeen    time.Time `json:"lastSeen"`
+	Reason      string    `json:"reason"` // "heartbeat timeout", ...
+}
+
+// CachePurged: a gateway dropped its cached responses for a site.
+type CachePurged struct {
+	Site    string `json:"site"`
+	Root    string `json:"root,omitempty"` // root that is now current
+	Gateway string `json:"gateway"`
+}

@@ -1,0 +1,188 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Handler handles one event. Returning nil acknowledges it; an error gets
+// it redelivered after a backoff. ctx is canceled when the subscription
+// stops.
+type Handler func(ctx context.Context, ev Event) error
+
+// Subscription is a running durable consumer. Stop it with Stop.
+type Subscription struct {
+	bus     *Bus
+	durable string
+	iter    jetstream.MessagesContext
+	handler Handler
+	log     *slog.Logger
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Subscribe starts the durable consumer named durable on the event stream,
+// delivering events of the given types (all types when none are given) to
+// h, one at a time, in stream order. A consumer that already exists resumes
+// after its last acknowledged event. The subscription runs until ctx is
+// canceled, Stop is called, or the Bus is closed.
+func (b *Bus) Subscribe(ctx context.Context, durable string, h Handler, types ...Type) (*Subscription, error) {
+	if b.isClosed() {
+		return nil, ErrClosed
+	}
+	if !validDurable(durable) {
+		return nil, fmt.Errorf("events: invalid durable name %q", durable)
+	}
+	if h == nil {
+		return nil, errors.New("events: nil handler")
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       b.cfg.AckWait,
+		MaxDeliver:    b.cfg.MaxDeliver,
+		MaxAckPending: 1024,
+		Replicas:      b.cfg.Replicas,
+	}
+	var subjects []string
+	for _, t := range types {
+		if !t.Valid() {
+			return nil, &EventError{Field: "type", Err: ErrInvalidEvent}
+		}
+		subjects = append(subjects, t.Subject())
+	}
+	switch len(subjects) {
+	case 0:
+		cc.FilterSubject = SubjectAll
+	case 1:
+		cc.FilterSubject = subjects[0]
+	default:
+		cc.FilterSubjects = subjects
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, StreamName, cc)
+	if err != nil {
+		return nil, fmt.Errorf("events: consumer %s: %w", durable, err)
+	}
+	iter, err := cons.Messages(jetstream.WithMessagesErrOnMissingHeartbeat(false))
+	if err != nil {
+		return nil, fmt.Errorf("events: consume %s: %w", durable, err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	s := &Subscription{
+		bus: b, durable: durable, iter: iter, handler: h,
+		log:    b.log.With("durable", durable),
+		cancel: cancel, done: make(chan struct{}),
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		cancel()
+		iter.Stop()
+		return nil, ErrClosed
+	}
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	go s.run(runCtx)
+	return s, nil
+}
+
+func (s *Subscription) run(ctx context.Context) {
+	defer close(s.done)
+	stop := context.AfterFunc(ctx, s.iter.Stop)
+	defer stop()
+	for {
+		msg, err := s.iter.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("event consumer", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		s.handle(ctx, msg)
+	}
+}
+
+func (s *Subscription) handle(ctx context.Context, msg jetstream.Msg) {
+	ev, err := ParseEvent(msg.Data())
+	if err != nil {
+		s.log.Error("invalid event dropped", "subject", msg.Subject(), "err", err)
+		_ = msg.TermWithReason("invalid envelope")
+		return
+	}
+	herr := s.handler(ctx, ev)
+	if herr == nil {
+		if err := msg.Ack(); err != nil {
+			s.log.Warn("ack failed", "type", ev.Type, "id", ev.ID, "err", err)
+		}
+		return
+	}
+	delivered := uint64(1)
+	if md, err := msg.Metadata(); err == nil {
+		delivered = md.NumDelivered
+	}
+	if delivered >= uint64(s.bus.cfg.MaxDeliver) {
+		s.log.Error("event dropped after repeated handler errors", "type", ev.Type, "id", ev.ID, "deliveries", delivered, "err", herr)
+		_ = msg.TermWithReason("handler failed " + fmt.Sprint(delivered) + " times")
+		return
+	}
+	delay := backoff(s.bus.cfg.RetryMin, s.bus.cfg.RetryMax, delivered)
+	s.log.Warn("event handler failed; will retry", "type", ev.Type, "id", ev.ID, "delivery", delivered, "retryIn", delay, "err", herr)
+	_ = msg.NakWithDelay(delay)
+}
+
+// backoff returns min·2^(n-1), capped at max.
+func backoff(min, max time.Duration, n uint64) time.Duration {
+	d := min
+	for i := uint64(1); i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// Stop ends the subscription and waits for a running handler to return.
+// Unacknowledged events stay on the durable consumer for the next
+// subscriber. It is idempotent.
+func (s *Subscription) Stop() {
+	s.once.Do(func() {
+		s.cancel()
+		s.iter.Stop()
+		<-s.done
+		s.bus.mu.Lock()
+		delete(s.bus.subs, s)
+		s.bus.mu.Unlock()
+	})
+}
+
+// Done is closed when the subscription has stopped.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+func validDurable(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,236 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/verity-cdn/verity/internal/car"
+	"github.com/verity-cdn/verity/internal/cid"
+)
+
+// DefaultMaxBlockSize is the default for Options.MaxBlockSize.
+const DefaultMaxBlockSize = 2 << 20
+
+// maxDepth bounds the depth of a file DAG.
+const maxDepth = 64
+
+// Kind is the kind of the entity at the end of the path.
+type Kind int
+
+// Entity kinds.
+const (
+	KindFile Kind = iota + 1
+	KindDirectory
+	KindSymlink
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindFile:
+		return "file"
+	case KindDirectory:
+		return "directory"
+	case KindSymlink:
+		return "symlink"
+	}
+	return "unknown"
+}
+
+// Entity describes the resolved entity.
+type Entity struct {
+	CID  cid.CID
+	Kind Kind
+	Size int64 // file size in bytes (files and raw blocks); symlink target length
+}
+
+// Options tune a Reader. Zero values are sensible defaults.
+type Options struct {
+	MaxBlockSize int                       // default 2 MiB
+	OnBlock      func(c cid.CID, size int) // called after each verified block
+}
+
+// Stats counts what a Reader has verified so far.
+type Stats struct {
+	Blocks int   // blocks read from the stream and verified
+	Bytes  int64 // their total size
+}
+
+// Reader yields the verified bytes of the requested range. It is not safe
+// for concurrent use.
+type Reader struct {
+	src  io.Reader
+	req  Request
+	opts Options
+
+	cr       *car.Reader
+	header   cid.CID // the root the CAR header names
+	stats    Stats
+	err      error // sticky
+	resolved bool
+	entity   Entity
+
+	// file state
+	start, end uint64 // requested bytes [start, end)
+	stack      []*frame
+	pending    []byte // verified bytes ready for Read
+	done       bool   // traversal complete and end of stream checked
+}
+
+// frame is a file DAG node being read.
+type frame struct {
+	children []child
+	i        int
+	pos      uint64 // absolute offset of children[i]
+}
+
+type child struct {
+	c    cid.CID
+	size uint64
+}
+
+// NewReader starts verifying the CAR stream car against req. Nothing is read
+// until Entity or Read is called.
+func NewReader(car io.Reader, req Request, opts Options) *Reader {
+	if opts.MaxBlockSize <= 0 {
+		opts.MaxBlockSize = DefaultMaxBlockSize
+	}
+	return &Reader{src: car, req: req, opts: opts}
+}
+
+// Stats returns the number of blocks and bytes verified so far.
+func (r *Reader) Stats() Stats { return r.stats }
+
+// Entity blocks until the path is resolved and the entity's root block
+// verified. For directories and symlinks it also checks that the stream
+// ends where the traversal does.
+func (r *Reader) Entity() (Entity, error) {
+	if r.err != nil {
+		return Entity{}, r.err
+	}
+	if !r.resolved {
+		if err := r.resolve(); err != nil {
+			r.err = err
+			return Entity{}, err
+		}
+		r.resolved = true
+	}
+	return r.entity, nil
+}
+
+// Read reads verified entity bytes: the file's bytes within the requested
+// range, or a symlink's target. It returns io.EOF only after the traversal is
+// complete and the stream has ended.
+func (r *Reader) Read(p []byte) (int, error) {
+	if _, err := r.Entity(); err != nil {
+		return 0, err
+	}
+	if r.entity.Kind == KindDirectory {
+		r.err = wrapf(ErrUnsupported, "%s is a directory", r.entity.CID)
+		return 0, r.err
+	}
+	for len(r.pending) == 0 {
+		if r.done {
+			return 0, io.EOF
+		}
+		if err := r.advance(); err != nil {
+			r.err = err
+			return 0, err
+		}
+	}
+	n := copy(p, r.pending)
+	r.pending = r.pending[n:]
+	return n, nil
+}
+
+// open reads the CAR header.
+func (r *Reader) open() error {
+	cr, err := car.NewReader(r.src, car.Config{MaxSectionSize: r.opts.MaxBlockSize + 256})
+	if err != nil {
+		return mapCARError(err, cid.CID{})
+	}
+	roots := cr.Roots()
+	if len(roots) != 1 {
+		return wrapf(ErrMalformed, "CAR header names %d roots, want 1", len(roots))
+	}
+	r.cr = cr
+	r.header = roots[0]
+	return nil
+}
+
+func mapCARError(err error, expected cid.CID) error {
+	var sentinel error
+	switch {
+	case errors.Is(err, car.ErrTruncated):
+		sentinel = ErrTruncated
+	case errors.Is(err, car.ErrTooLarge):
+		sentinel = ErrTooLarge
+	case errors.Is(err, car.ErrMalformed), errors.Is(err, car.ErrVersion):
+		sentinel = ErrMalformed
+	default:
+		// A transport failure: the stream could not be completed.
+		sentinel = ErrTruncated
+	}
+	if expected.Defined() {
+		return &BlockError{CID: expected, Err: sentinel, Detail: err.Error()}
+	}
+	return fmt.Errorf("%w: %w", sentinel, err)
+}
+
+// isEmptyIdentity reports whether c is the empty identity CID boxo names as
+// the root of a not-found response.
+func isEmptyIdentity(c cid.CID) bool {
+	return c.Version == 1 && c.HashCode == cid.HashIdentity && len(c.Digest) == 0
+}
+
+// next returns the verified bytes of the block expected next.
+func (r *Reader) next(expected cid.CID) ([]byte, error) {
+	if expected.HashCode == cid.HashIdentity {
+		// Never sent: the CID carries the bytes.
+		if err := expected.Verify(expected.Digest); err != nil {
+			return nil, &BlockError{CID: expected, Err: ErrMalformed, Detail: err.Error()}
+		}
+		return expected.Digest, nil
+	}
+	if expected.Codec != cid.CodecRaw && expected.Codec != cid.CodecDagPB {
+		return nil, &BlockError{CID: expected, Err: ErrUnsupported, Detail: fmt.Sprintf("codec 0x%x", expected.Codec)}
+	}
+	c, data, err := r.cr.Next()
+	if err == io.EOF {
+		return nil, &BlockError{CID: expected, Err: ErrTruncated, Detail: "stream ended"}
+	}
+	if err != nil {
+		return nil, mapCARError(err, expected)
+	}
+	if !c.Equal(expected) {
+		return nil, &BlockError{CID: expected, Got: c, Err: ErrUnexpectedBlock}
+	}
+	if len(data) > r.opts.MaxBlockSize {
+		return nil, &BlockError{CID: c, Err: ErrTooLarge, Detail: fmt.Sprintf("%d bytes", len(data))}
+	}
+	if err := c.Verify(data); err != nil {
+		if errors.Is(err, cid.ErrHashMismatch) {
+			return nil, &BlockError{CID: c, Err: ErrHashMismatch}
+		}
+		return nil, &BlockError{CID: c, Err: ErrUnsupported, Detail: err.Error()}
+	}
+	r.stats.Blocks++
+	r.stats.Bytes += int64(len(data))
+	if r.opts.OnBlock != nil {
+		r.opts.OnBlock(c, len(data))
+	}
+	return data, nil
+}
+
+// finish checks that the stream ends where the traversal does.
+func (r *Reader) finish() error {
+	c, _, err := r.cr.Next()
+	if err == io.EOF {
+		r.done = true
+		return nil
+	}
+	if err != nil {
+		return mapCARError(err, cid.CID{})
+	}
+	return &BlockError{CID: c, Got: c, Err: ErrUnexpectedBlock, Detail: "after the traversal completed"}
+}

@@ -1,0 +1,125 @@
+package node
+
+import (
+	"io"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MaxCertValidity is the longest certificate validity browsers accept for
+// serverCertificateHashes.
+const MaxCertValidity = 14 * 24 * time.Hour
+
+// Config configures a Node. The zero value of every field except DataDir has
+// a documented default.
+type Config struct {
+	// DataDir holds the identity, certificates and blocks. Required.
+	DataDir string
+
+	// HTTPAddr is the TCP address of the HTTP API. Default "127.0.0.1:0".
+	HTTPAddr string
+	// WebTransportAddr is the UDP address of the WebTransport server.
+	// Default "127.0.0.1:0".
+	WebTransportAddr string
+	// PublicHost is the IP literal used in the URLs the node publishes.
+	// Default "127.0.0.1". Browsers need an IP literal for WebTransport
+	// with certificate hashes.
+	PublicHost string
+
+	// CertValidity is the validity of each WebTransport certificate.
+	// Default 13 days; at most MaxCertValidity.
+	CertValidity time.Duration
+	// CertRotateBefore: the current certificate is replaced by the next one
+	// when less than this is left. Default 3 days; must be less than
+	// CertValidity.
+	CertRotateBefore time.Duration
+
+	// MaxHeaderBytes bounds HTTP request heads. Default 16 KiB.
+	MaxHeaderBytes int
+	// MaxBlockSize is the largest block ImportCAR accepts. Default 2 MiB.
+	MaxBlockSize int
+	// ReadHeaderTimeout bounds reading an HTTP request head and a
+	// WebTransport stream's wire.Request. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle HTTP keep-alive connections and idle QUIC
+	// connections. Default 60s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds a whole HTTP response, and each write on a
+	// WebTransport stream. Default 30 minutes.
+	WriteTimeout time.Duration
+	// MaxStreamsPerSession is the number of WebTransport streams served at
+	// once per session; more wait. Default 64.
+	MaxStreamsPerSession int
+
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock used for certificates and records. Default time.Now.
+	Now func() time.Time
+	// Registry, when set, also receives the node's metrics, labelled with
+	// node=<id>. /metrics always serves the node's own registry.
+	Registry prometheus.Registerer
+}
+
+func (c Config) normalize() (Config, error) {
+	if c.DataDir == "" {
+		return c, &ConfigError{Field: "DataDir", Reason: "required"}
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:0"
+	}
+	if c.WebTransportAddr == "" {
+		c.WebTransportAddr = "127.0.0.1:0"
+	}
+	if c.PublicHost == "" {
+		c.PublicHost = "127.0.0.1"
+	}
+	if _, err := netip.ParseAddr(c.PublicHost); err != nil {
+		return c, &ConfigError{Field: "PublicHost", Reason: "must be an IP literal"}
+	}
+	if c.CertValidity == 0 {
+		c.CertValidity = 13 * 24 * time.Hour
+	}
+	if c.CertValidity < 0 || c.CertValidity > MaxCertValidity {
+		return c, &ConfigError{Field: "CertValidity", Reason: "must be positive and at most 14 days"}
+	}
+	if c.CertRotateBefore == 0 {
+		c.CertRotateBefore = 3 * 24 * time.Hour
+		if c.CertRotateBefore >= c.CertValidity {
+			c.CertRotateBefore = c.CertValidity / 4
+		}
+	}
+	if c.CertRotateBefore < 0 || c.CertRotateBefore >= c.CertValidity-certBackdate {
+		return c, &ConfigError{Field: "CertRotateBefore", Reason: "must be positive and less than CertValidity"}
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = 16 << 10
+	}
+	if c.MaxBlockSize == 0 {
+		c.MaxBlockSize = 2 << 20
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 60 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Minute
+	}
+	if c.MaxStreamsPerSession == 0 {
+		c.MaxStreamsPerSession = 64
+	}
+	if c.MaxHeaderBytes < 0 || c.MaxBlockSize < 0 || c.ReadHeaderTimeout < 0 || c.IdleTimeout < 0 || c.WriteTimeout < 0 || c.MaxStreamsPerSession < 0 {
+		return c, &ConfigError{Field: "limits", Reason: "must not be negative"}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}

@@ -1,0 +1,55 @@
+// Package node is a Verity storage node: an on-disk blockstore, the IPFS
+// trustless gateway API over HTTP, and the same API over WebTransport
+// streams framed with internal/wire.
+//
+// Usage:
+//
+//	n, err := node.New(node.Config{DataDir: dir, Logger: logger})
+//	if err != nil { ... }
+//	defer n.Close()
+//	roots, err := n.ImportCAR(ctx, carFile)
+//	err = n.Run(ctx) // serves until ctx is done
+//
+// New opens the store and the identity and binds both listeners, so
+// HTTPURL, WebTransportURL and Record are valid before Run.
+//
+// # Data directory
+//
+//	DataDir/identity.key      ed25519 node key (PKCS#8 PEM, mode 0600)
+//	DataDir/webtransport.pem  current and next WebTransport certificates + keys
+//	DataDir/blocks/           flatfs blockstore (next-to-last/2 sharding, fsync on)
+//	DataDir/tmp/              staging for CAR imports
+//
+// # HTTP API
+//
+//	GET /ipfs/<cid>[/<path>]?format=raw|car   trustless gateway (boxo/gateway)
+//	GET /.well-known/verity/node              current signed node record (JSON)
+//	GET /healthz                              {"ok":true,"id":"n..."}
+//	GET /metrics                              Prometheus metrics
+//
+// Only verifiable responses are served (application/vnd.ipld.raw and
+// application/vnd.ipld.car); other requests for /ipfs get 406. CORS allows
+// GET from any origin: the content is public and clients verify it.
+//
+// # WebTransport
+//
+// The WebTransport endpoint (WebTransportURL, path /verity/v1) accepts
+// sessions from any origin (CheckOrigin always allows: content is public and
+// verified by the client, and no credentials are involved). Each
+// bidirectional stream carries one wire.Request; it is served by the same
+// http.Handler as the HTTP API, so the bytes are identical. A stream that
+// fails after the head was sent is reset with wire.CodeInternal (or
+// wire.CodeTimeout, wire.CodeCancelled).
+//
+// The WebTransport certificate is a self-signed ECDSA P-256 certificate valid
+// for at most 14 days (browsers refuse longer ones for
+// serverCertificateHashes). The node keeps a current and a pre-generated next
+// certificate and publishes both SHA-256 hashes in its signed record
+// (internal/noderecord); CertRotateBefore the current one expires, next
+// becomes current and a new next is generated.
+//
+// Blocks are not re-hashed on read: a corrupted block on disk is served as is
+// and rejected by the client's verifier. ImportCAR verifies every block.
+//
+// Errors: ErrConfig, ErrBadCAR, ErrClosed, ErrRunning (errors.go).
+package node

@@ -1,0 +1,4 @@
+package node
+
+// Rotate runs a certificate rotation now.
+func (n *Node) Rotate() error { return n.rotate() }

@@ -1,0 +1,76 @@
+package node
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/exchange/offline"
+	"github.com/ipfs/boxo/gateway"
+)
+
+// WellKnownRecordPath serves the node's current signed record.
+const WellKnownRecordPath = "/.well-known/verity/node"
+
+// newRouter builds the handler shared by the HTTP server and the
+// WebTransport streams.
+func (n *Node) newRouter() (http.Handler, error) {
+	bsvc := blockservice.New(n.bs, offline.Exchange(n.bs))
+	backend, err := gateway.NewBlocksBackend(bsvc)
+	if err != nil {
+		return nil, err
+	}
+	gw := gateway.NewHandler(gateway.Config{
+		DeserializedResponses: false,
+		NoDNSLink:             true,
+		DisableHTMLErrors:     true,
+		MetricsRegistry:       n.metrics.registry,
+	}, backend)
+
+	r := chi.NewRouter()
+	r.Use(cors)
+	r.Handle("/ipfs/*", gw)
+	r.Get(WellKnownRecordPath, n.serveRecord)
+	r.Get("/healthz", n.serveHealth)
+	r.Method(http.MethodGet, "/metrics", n.metrics.handler())
+	return r, nil
+}
+
+// cors lets any origin GET content: it is public and clients verify it.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "Content-Type, Content-Length, Content-Range, Etag, X-Ipfs-Roots, X-Ipfs-Path, X-Stream-Error")
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Accept, Range, If-None-Match, Cache-Control")
+			h.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (n *Node) serveRecord(w http.ResponseWriter, r *http.Request) {
+	rec := n.Record()
+	js, err := rec.Marshal()
+	if err != nil {
+		http.Error(w, "record unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(js)
+}
+
+func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(struct {
+		OK bool   `json:"ok"`
+		ID string `json:"id"`
+	}{true, n.id})
+}

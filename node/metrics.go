@@ -1,0 +1,102 @@
+package node
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Transport label values.
+const (
+	transportHTTP         = "http"
+	transportWebTransport = "webtransport"
+)
+
+type metrics struct {
+	registry        *prometheus.Registry
+	requests        *prometheus.CounterVec
+	bytesSent       *prometheus.CounterVec
+	blocksStored    prometheus.Gauge
+	wtSessions      prometheus.Gauge
+	certRotations   prometheus.Counter
+	requestDuration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_node_requests_total", Help: "Requests served, by transport and status code.",
+		}, []string{"transport", "code"}),
+		bytesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_node_bytes_sent_total", Help: "Response body bytes sent, by transport.",
+		}, []string{"transport"}),
+		blocksStored: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "verity_node_blocks_stored", Help: "Blocks in the blockstore.",
+		}),
+		wtSessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "verity_node_webtransport_sessions", Help: "Open WebTransport sessions.",
+		}),
+		certRotations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_cert_rotations_total", Help: "WebTransport certificate rotations.",
+		}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "verity_node_request_duration_seconds", Help: "Time to serve a request, by transport.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}, []string{"transport"}),
+	}
+	m.registry.MustRegister(m.collectors()...)
+	return m
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.requestDuration}
+}
+
+// alsoRegister registers the node's collectors with reg, labelled node=id.
+func (m *metrics) alsoRegister(reg prometheus.Registerer, id string) error {
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"node": id}, reg)
+	for _, c := range m.collectors() {
+		if err := wrapped.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				continue
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// instrument counts requests, bytes and durations for one transport.
+func (m *metrics) instrument(transport string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		defer func() {
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			m.requests.WithLabelValues(transport, statusLabel(status)).Inc()
+			m.bytesSent.WithLabelValues(transport).Add(float64(ww.BytesWritten()))
+			m.requestDuration.WithLabelValues(transport).Observe(time.Since(start).Seconds())
+		}()
+		next.ServeHTTP(ww, r)
+	})
+}
+
+func statusLabel(code int) string {
+	if code < 100 || code > 999 {
+		return "other"
+	}
+	return string([]byte{byte('0' + code/100), byte('0' + code/10%10), byte('0' + code%10)})
+}

@@ -1,0 +1,321 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/boxo/blockstore"
+	flatfs "github.com/ipfs/go-ds-flatfs"
+	"github.com/quic-go/webtransport-go"
+
+	"github.com/verity-cdn/verity/internal/noderecord"
+)
+
+// WebTransportPath is the path of the WebTransport session endpoint.
+const WebTransportPath = "/verity/v1"
+
+// Node is a storage node. Create it with New, serve with Run, stop with
+// Close.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	priv ed25519.PrivateKey
+	id   string
+
+	ds      *flatfs.Datastore
+	bs      blockstore.Blockstore
+	metrics *metrics
+	certs   *certManager
+
+	httpLn  net.Listener
+	udpConn net.PacketConn
+	httpURL string
+	wtURL   string
+
+	handler   http.Handler // shared router
+	httpSrv   *http.Server
+	wtSrv     *webtransport.Server
+	wtHandler http.Handler // router instrumented for webtransport
+
+	record atomic.Pointer[noderecord.Signed]
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	running   bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup // Run and its goroutines
+}
+
+// New opens the data directory (identity, certificates, blockstore) and
+// binds the HTTP and WebTransport listeners.
+func New(cfg Config) (_ *Node, err error) {
+	cfg, err = cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{cfg.DataDir, filepath.Join(cfg.DataDir, tmpDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("node: data dir: %w", err)
+		}
+	}
+	n := &Node{cfg: cfg, metrics: newMetrics()}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	if n.priv, err = loadOrCreateIdentity(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	n.id = noderecord.NodeIDFromKey(n.priv.Public().(ed25519.PublicKey))
+	n.log = cfg.Logger.With("node", n.id)
+	if cfg.Registry != nil {
+		if err := n.metrics.alsoRegister(cfg.Registry, n.id); err != nil {
+			return nil, fmt.Errorf("node: register metrics: %w", err)
+		}
+	}
+
+	if n.ds, n.bs, err = openStore(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	count, err := countBlocks(n.ctx, n.bs)
+	if err != nil {
+		return nil, fmt.Errorf("node: count blocks: %w", err)
+	}
+	n.metrics.blocksStored.Set(float64(count))
+
+	n.certs = &certManager{
+		path:         filepath.Join(cfg.DataDir, certsFile),
+		validity:     cfg.CertValidity,
+		rotateBefore: cfg.CertRotateBefore,
+		ips:          []net.IP{net.ParseIP(cfg.PublicHost), net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		now:          cfg.Now,
+	}
+	if err := n.certs.load(); err != nil {
+		return nil, fmt.Errorf("node: certificates: %w", err)
+	}
+
+	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("node: listen http: %w", err)
+	}
+	if n.udpConn, err = net.ListenPacket("udp", cfg.WebTransportAddr); err != nil {
+		return nil, fmt.Errorf("node: listen webtransport: %w", err)
+	}
+	n.httpURL = "http://" + net.JoinHostPort(cfg.PublicHost, portOf(n.httpLn.Addr()))
+	n.wtURL = "https://" + net.JoinHostPort(cfg.PublicHost, portOf(n.udpConn.LocalAddr())) + WebTransportPath
+
+	if n.handler, err = n.newRouter(); err != nil {
+		return nil, err
+	}
+	n.httpSrv = &http.Server{
+		Handler:           n.metrics.instrument(transportHTTP, n.handler),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return n.ctx },
+	}
+	n.wtHandler = n.metrics.instrument(transportWebTransport, n.handler)
+	n.wtSrv = n.newWebTransportServer()
+
+	if err := n.resign(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func portOf(a net.Addr) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return strconv.Itoa(a.Port)
+	case *net.UDPAddr:
+		return strconv.Itoa(a.Port)
+	}
+	_, p, _ := net.SplitHostPort(a.String())
+	return p
+}
+
+// resign signs a fresh record with the current certificates.
+func (n *Node) resign() error {
+	cur, next := n.certs.pair()
+	now := n.cfg.Now()
+	s, err := noderecord.Sign(noderecord.Record{
+		HTTP:         n.httpURL,
+		WebTransport: n.wtURL,
+		CertHashes:   []noderecord.CertHash{cur.certHash(), next.certHash()},
+		Issued:       now,
+		Expires:      cur.notAfter,
+	}, n.priv)
+	if err != nil {
+		return fmt.Errorf("node: sign record: %w", err)
+	}
+	n.record.Store(&s)
+	return nil
+}
+
+// rotate replaces the current certificate with the next one and re-signs
+// the record.
+func (n *Node) rotate() error {
+	if err := n.certs.rotate(); err != nil {
+		return fmt.Errorf("node: rotate certificate: %w", err)
+	}
+	if err := n.resign(); err != nil {
+		return err
+	}
+	n.metrics.certRotations.Inc()
+	cur, _ := n.certs.pair()
+	n.log.Info("rotated WebTransport certificate", "notAfter", cur.notAfter)
+	return nil
+}
+
+// Run serves HTTP and WebTransport until ctx is done or Close is called.
+// It returns nil after a clean shutdown.
+func (n *Node) Run(ctx context.Context) error {
+	n.mu.Lock()
+	if n.closed.Load() {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	if n.running {
+		n.mu.Unlock()
+		return ErrRunning
+	}
+	n.running = true
+	n.wg.Add(1)
+	n.mu.Unlock()
+	defer n.wg.Done()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(n.ctx, cancel)
+	defer stop()
+
+	n.log.Info("node serving", "http", n.httpURL, "webtransport", n.wtURL)
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("node: http: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := n.wtSrv.Serve(n.udpConn); err != nil && ctx.Err() == nil {
+			errc <- fmt.Errorf("node: webtransport: %w", err)
+		}
+	})
+	wg.Go(func() { n.rotateLoop(ctx) })
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		cancel()
+	}
+	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	if serr := n.httpSrv.Shutdown(shutdownCtx); serr != nil {
+		_ = n.httpSrv.Close()
+	}
+	done()
+	_ = n.wtSrv.Close()
+	_ = n.udpConn.Close() // unblocks a Serve that has not returned yet
+	wg.Wait()
+	n.log.Info("node stopped")
+	return err
+}
+
+// rotateLoop rotates the certificate when it is due, re-checking the clock
+// at least every minute so that a clock change is noticed.
+func (n *Node) rotateLoop(ctx context.Context) {
+	for {
+		wait := n.certs.rotateAt().Sub(n.cfg.Now())
+		if wait <= 0 {
+			if err := n.rotate(); err != nil {
+				n.log.Error("certificate rotation failed", "err", err)
+				wait = time.Minute
+			} else {
+				continue
+			}
+		}
+		wait = min(wait, time.Minute)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops serving, waits for every goroutine and closes the store. It
+// is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed.Store(true)
+		ran := n.running
+		n.mu.Unlock()
+		n.cancel()
+		n.wg.Wait()
+		var errs []error
+		if n.wtSrv != nil && !ran {
+			errs = append(errs, n.wtSrv.Close())
+		}
+		if n.httpLn != nil {
+			if err := n.httpLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		if n.udpConn != nil {
+			if err := n.udpConn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		if n.ds != nil {
+			errs = append(errs, n.ds.Close())
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// ID is the node id ("n" + base32 of its ed25519 public key).
+func (n *Node) ID() string { return n.id }
+
+// HTTPURL is the base URL of the HTTP API, e.g. http://127.0.0.1:4001.
+func (n *Node) HTTPURL() string { return n.httpURL }
+
+// WebTransportURL is the WebTransport session URL, e.g.
+// https://127.0.0.1:4433/verity/v1.
+func (n *Node) WebTransportURL() string { return n.wtURL }
+
+// Record is the current signed node record.
+func (n *Node) Record() noderecord.Signed { return *n.record.Load() }
+
+// DataDir is the node's data directory.
+func (n *Node) DataDir() string { return n.cfg.DataDir }
+
+// Blockstore is the node's blockstore.
+func (n *Node) Blockstore() blockstore.Blockstore { return n.bs }
+
+// Handler is the HTTP handler serving the node API (the one both transports
+// use), without transport metrics.
+func (n *Node) Handler() http.Handler { return n.handler }

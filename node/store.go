@@ -1,0 +1,158 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ipfs/boxo/blockstore"
+	dshelp "github.com/ipfs/boxo/datastore/dshelp"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	flatfs "github.com/ipfs/go-ds-flatfs"
+	car "github.com/ipld/go-car/v2"
+)
+
+const (
+	blocksDir = "blocks"
+	tmpDir    = "tmp"
+)
+
+var shardFunc = flatfs.NextToLast(2)
+
+// openStore opens (creating if needed) the flatfs datastore under
+// dir/blocks with fsync on, and the blockstore over it.
+func openStore(dir string) (*flatfs.Datastore, blockstore.Blockstore, error) {
+	ds, err := flatfs.CreateOrOpen(filepath.Join(dir, blocksDir), shardFunc, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: open blockstore: %w", err)
+	}
+	bs := blockstore.NewIdStore(blockstore.NewBlockstore(ds, blockstore.NoPrefix()))
+	return ds, bs, nil
+}
+
+// BlockPath returns the path of the file holding block c. The file may not
+// exist.
+func (n *Node) BlockPath(c cid.Cid) (string, error) {
+	if !c.Defined() {
+		return "", errors.New("node: undefined CID")
+	}
+	key := dshelp.MultihashToDsKey(c.Hash()).String()[1:]
+	return filepath.Join(n.cfg.DataDir, blocksDir, shardFunc.Func()(key), key+".data"), nil
+}
+
+// Has reports whether the block c is stored.
+func (n *Node) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	return n.bs.Has(ctx, c)
+}
+
+// ImportCAR reads a CAR (v1 or v2) from r, verifies every block against its
+// CID and stores the blocks. It is all or nothing with respect to content:
+// if any block is malformed, too large or does not match its CID, nothing is
+// stored and the error wraps ErrBadCAR. It returns the CAR's roots.
+//
+// The CAR is staged in DataDir/tmp while it is verified, so memory use does
+// not grow with its size.
+func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	f, err := os.CreateTemp(filepath.Join(n.cfg.DataDir, tmpDir), "import-*.car")
+	if err != nil {
+		return nil, fmt.Errorf("node: import: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	// Pass 1: verify every block while staging the bytes.
+	opts := []car.Option{car.MaxAllowedSectionSize(uint64(n.cfg.MaxBlockSize) + 128)}
+	br, err := car.NewBlockReader(io.TeeReader(r, f), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrBadCAR, err)
+	}
+	roots := br.Roots
+	count := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		blk, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: block %d: %v", ErrBadCAR, count, err)
+		}
+		if len(blk.RawData()) > n.cfg.MaxBlockSize {
+			return nil, fmt.Errorf("%w: block %s is larger than %d bytes", ErrBadCAR, blk.Cid(), n.cfg.MaxBlockSize)
+		}
+		count++
+	}
+
+	// Pass 2: store from the staged copy.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("node: import: %w", err)
+	}
+	br, err = car.NewBlockReader(f, append(opts, car.WithTrustedCAR(false))...)
+	if err != nil {
+		return nil, fmt.Errorf("node: import: %w", err)
+	}
+	const batchSize = 64
+	batch := make([]blocks.Block, 0, batchSize)
+	added := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := n.bs.PutMany(ctx, batch); err != nil {
+			return fmt.Errorf("node: import: store: %w", err)
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for {
+		blk, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("node: import: re-read: %w", err)
+		}
+		has, err := n.bs.Has(ctx, blk.Cid())
+		if err != nil {
+			return nil, fmt.Errorf("node: import: %w", err)
+		}
+		if has || blk.Cid().Prefix().MhType == 0x00 { // identity CIDs are not stored
+			continue
+		}
+		batch = append(batch, blk)
+		added++
+		if len(batch) == batchSize {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	n.metrics.blocksStored.Add(float64(added))
+	n.log.Info("imported CAR", "roots", roots, "blocks", count, "new", added)
+	return roots, nil
+}
+
+// countBlocks counts the blocks in the store.
+func countBlocks(ctx context.Context, bs blockstore.Blockstore) (int, error) {
+	ch, err := bs.AllKeysChan(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for range ch {
+		n++
+	}
+	return n, nil
+}

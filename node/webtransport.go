@@ -1,0 +1,284 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/webtransport-go"
+
+	"github.com/verity-cdn/verity/internal/wire"
+)
+
+func (n *Node) newWebTransportServer() *webtransport.Server {
+	mux := http.NewServeMux()
+	h3 := &http3.Server{
+		TLSConfig: http3.ConfigureTLSConfig(&tls.Config{
+			MinVersion:     tls.VersionTLS13,
+			GetCertificate: n.certs.getCertificate,
+		}),
+		QUICConfig: &quic.Config{
+			EnableDatagrams:                  true,
+			EnableStreamResetPartialDelivery: true,
+			MaxIdleTimeout:                   n.cfg.IdleTimeout,
+			// One session per connection in practice: its streams plus
+			// the CONNECT stream.
+			MaxIncomingStreams: int64(n.cfg.MaxStreamsPerSession) + 4,
+		},
+		Handler:        mux,
+		MaxHeaderBytes: n.cfg.MaxHeaderBytes,
+		Logger:         n.log,
+	}
+	webtransport.ConfigureHTTP3Server(h3)
+	srv := &webtransport.Server{
+		H3: h3,
+		// Any origin may open a session: the content is public, every
+		// block is verified by the client, and no credentials are
+		// involved, so there is nothing for a cross-site request to abuse.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	mux.HandleFunc(WebTransportPath, func(w http.ResponseWriter, r *http.Request) {
+		sess, err := srv.Upgrade(w, r)
+		if err != nil {
+			n.log.Debug("webtransport upgrade failed", "err", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		n.serveSession(sess)
+	})
+	return srv
+}
+
+// serveSession serves the streams of one session until it ends.
+func (n *Node) serveSession(sess *webtransport.Session) {
+	n.metrics.wtSessions.Inc()
+	defer n.metrics.wtSessions.Dec()
+	ctx, cancel := context.WithCancel(sess.Context())
+	defer cancel()
+	stop := context.AfterFunc(n.ctx, cancel)
+	defer stop()
+
+	sem := make(chan struct{}, n.cfg.MaxStreamsPerSession)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		str, err := sess.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			str.CancelRead(wire.CodeCancelled)
+			str.CancelWrite(wire.CodeCancelled)
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			n.serveStream(ctx, sess, str)
+		})
+	}
+}
+
+// serveStream reads one wire.Request and answers it through the shared
+// handler.
+func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str *webtransport.Stream) {
+	_ = str.SetReadDeadline(time.Now().Add(n.cfg.ReadHeaderTimeout))
+	req, err := wire.ReadRequest(bufio.NewReaderSize(str, 4096))
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			str.CancelWrite(wire.CodeCancelled)
+			return
+		}
+		if isTimeout(err) {
+			str.CancelRead(wire.CodeTimeout)
+			str.CancelWrite(wire.CodeTimeout)
+			return
+		}
+		str.CancelRead(0)
+		n.writeError(str, http.StatusBadRequest, err.Error())
+		return
+	}
+	_ = str.SetReadDeadline(time.Time{})
+
+	u, err := url.ParseRequestURI(req.Target)
+	if err != nil {
+		n.writeError(str, http.StatusBadRequest, "bad target")
+		return
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	if err != nil {
+		n.writeError(str, http.StatusInternalServerError, "internal error")
+		return
+	}
+	hr.URL = u
+	hr.RequestURI = req.Target
+	hr.Host = "node"
+	hr.RemoteAddr = sess.RemoteAddr().String()
+	for name, value := range req.Header {
+		switch name {
+		case "accept", "if-none-match", "cache-control":
+			hr.Header.Set(name, value)
+		}
+	}
+
+	sw := &streamWriter{str: str, header: http.Header{}, writeTimeout: n.cfg.WriteTimeout}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				if p != http.ErrAbortHandler {
+					n.log.Error("panic serving webtransport stream", "panic", p)
+				}
+				sw.failed = true
+			}
+		}()
+		n.wtHandler.ServeHTTP(sw, hr)
+	}()
+	sw.finish()
+}
+
+func (n *Node) writeError(str *webtransport.Stream, status int, msg string) {
+	sw := &streamWriter{str: str, header: http.Header{}, writeTimeout: n.cfg.ReadHeaderTimeout}
+	sw.header.Set("Content-Type", "text/plain; charset=utf-8")
+	sw.WriteHeader(status)
+	_, _ = sw.Write([]byte(msg))
+	sw.finish()
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// forwardedHeaders are the response header fields copied into the wire
+// response head.
+var forwardedHeaders = []string{"Content-Type", "Etag", "X-Ipfs-Roots", "Cache-Control", "Content-Range"}
+
+// streamWriter is an http.ResponseWriter writing a wire.Response head and
+// the body to a WebTransport stream.
+type streamWriter struct {
+	str          *webtransport.Stream
+	header       http.Header
+	writeTimeout time.Duration
+
+	wroteHeader bool
+	status      int
+	errBody     int // bytes of a non-2xx body written
+	failed      bool
+	err         error
+}
+
+var _ http.Flusher = (*streamWriter)(nil)
+
+func (w *streamWriter) Header() http.Header { return w.header }
+
+func (w *streamWriter) WriteHeader(code int) {
+	if w.wroteHeader || w.failed {
+		return
+	}
+	if code < 200 { // informational responses are not forwarded
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	h := wire.Header{}
+	for _, name := range forwardedHeaders {
+		if v := w.header.Get(name); v != "" && !strings.ContainsAny(v, "\r\n") {
+			h[strings.ToLower(name)] = v
+		}
+	}
+	resp := &wire.Response{Status: code, Header: h}
+	w.setDeadline()
+	if _, err := resp.WriteTo(w.str); err != nil {
+		w.fail(err)
+	}
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed {
+		return 0, w.errOrAbort()
+	}
+	// boxo marks a CAR stream that failed after the head with this header;
+	// what follows is a marker that is not CAR data. Reset instead.
+	if w.header.Get("X-Stream-Error") != "" {
+		w.fail(errors.New("stream error"))
+		return 0, w.err
+	}
+	if w.status/100 != 2 {
+		room := wire.MaxErrorBody - w.errBody
+		if room <= 0 {
+			return len(p), nil
+		}
+		q := p
+		if len(q) > room {
+			q = q[:room]
+		}
+		w.errBody += len(q)
+		if _, err := w.write(q); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return w.write(p)
+}
+
+func (w *streamWriter) write(p []byte) (int, error) {
+	w.setDeadline()
+	n, err := w.str.Write(p)
+	if err != nil {
+		w.fail(err)
+	}
+	return n, err
+}
+
+func (w *streamWriter) setDeadline() {
+	if w.writeTimeout > 0 {
+		_ = w.str.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	}
+}
+
+func (w *streamWriter) fail(err error) {
+	if !w.failed {
+		w.failed = true
+		w.err = err
+	}
+}
+
+func (w *streamWriter) errOrAbort() error {
+	if w.err != nil {
+		return w.err
+	}
+	return errors.New("stream failed")
+}
+
+// Flush is a no-op: writes go to the QUIC stream directly.
+func (w *streamWriter) Flush() {}
+
+// finish ends the stream: FIN after a complete response, a reset with a
+// wire code after a failure.
+func (w *streamWriter) finish() {
+	if !w.wroteHeader && !w.failed {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed || w.header.Get("X-Stream-Error") != "" {
+		code := webtransport.StreamErrorCode(wire.CodeInternal)
+		if w.err != nil && isTimeout(w.err) {
+			code = wire.CodeTimeout
+		}
+		w.str.CancelWrite(code)
+		return
+	}
+	_ = w.str.Close()
+}

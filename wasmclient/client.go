@@ -1,0 +1,502 @@
+package wasmclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/verify"
+	"github.com/verity-cdn/verity/internal/wire"
+)
+
+// Client serves GET requests for one site origin from the session's nodes,
+// verifying everything. It is safe for concurrent use.
+type Client struct {
+	cfg      Config
+	sessions *sessionCache
+	stats    *Stats
+
+	ctx    context.Context // cancelled by Close; parent of report calls
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	dropped map[string]time.Time // node id → skipped until
+}
+
+// New returns a Client for cfg.
+func New(cfg Config) (*Client, error) {
+	cfg = cfg.normalize()
+	if cfg.Session == nil {
+		return nil, errors.New("wasmclient: Config.Session is required")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Client{
+		cfg:      cfg,
+		sessions: &sessionCache{loader: cfg.Session, now: cfg.Now, defaultTTL: cfg.SessionTTL},
+		stats:    &Stats{Limit: cfg.History},
+		ctx:      ctx,
+		cancel:   cancel,
+		dropped:  make(map[string]time.Time),
+	}, nil
+}
+
+// Stats returns the client's request records and reports.
+func (c *Client) Stats() *Stats { return c.stats }
+
+// Close stops pending reports and waits for them. It is idempotent.
+func (c *Client) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+// Session returns the current session (loading it if needed).
+func (c *Client) Session(ctx context.Context) (*Session, error) { return c.sessions.get(ctx) }
+
+// source is one way to get the content: a transport to a node, or the
+// gateway fallback.
+type source struct {
+	transport Transport
+	node      Node
+	gateway   bool
+}
+
+func (c *Client) sources(sess *Session) []source {
+	var out []source
+	for _, n := range sess.Nodes {
+		for _, t := range c.cfg.Transports {
+			out = append(out, source{transport: t, node: n})
+		}
+	}
+	if c.cfg.Fallback != nil {
+		fb := sess.Fallback
+		if fb == "" {
+			fb = DefaultFallback
+		}
+		// The fallback is the /ipfs namespace of a trustless gateway; the
+		// transport appends targets that start with "/ipfs/".
+		base := strings.TrimSuffix(strings.TrimSuffix(fb, "/"), "/ipfs")
+		out = append(out, source{transport: c.cfg.Fallback, node: Node{ID: GatewayNodeID, HTTP: base}, gateway: true})
+	}
+	return out
+}
+
+func (c *Client) isDropped(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.dropped[id]
+	if !ok {
+		return false
+	}
+	if !c.cfg.Now().Before(until) {
+		delete(c.dropped, id)
+		return false
+	}
+	return true
+}
+
+func (c *Client) drop(id string) {
+	c.mu.Lock()
+	c.dropped[id] = c.cfg.Now().Add(c.cfg.DropFor)
+	c.mu.Unlock()
+}
+
+func (c *Client) report(r Report) {
+	r.Time = c.cfg.Now()
+	c.stats.addReport(r)
+	c.cfg.Logger.Warn("node reported", "node", r.Node, "reason", r.Reason, "detail", r.Detail)
+	if c.cfg.Reporter == nil || c.ctx.Err() != nil {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ReportTimeout)
+		defer cancel()
+		if err := c.cfg.Reporter.Report(ctx, r); err != nil {
+			c.cfg.Logger.Debug("report not delivered", "err", err)
+		}
+	}()
+}
+
+// Fetch serves one GET. It returns once the first source has delivered the
+// verified entity root (so headers can be sent), or an error when no source
+// could; map the error with HTTPStatus or ErrorResponse. ctx bounds the whole
+// request, body included.
+func (c *Client) Fetch(ctx context.Context, req FetchRequest) (*Response, error) {
+	f := &fetch{c: c, ctx: ctx, start: c.cfg.Now()}
+	f.rec.URL = req.URL
+	if f.rec.URL == "" {
+		f.rec.URL = req.Path
+	}
+	resp, err := f.run(req)
+	if err != nil {
+		f.rec.Status = HTTPStatus(err)
+		f.rec.Error = err.Error()
+		f.rec.TTFBMs = c.cfg.Now().Sub(f.start).Milliseconds()
+		f.rec.Blocks = f.blocks.Load()
+		c.stats.addRequest(f.rec)
+		return nil, err
+	}
+	return resp, nil
+}
+
+// fetch is the state of one request, shared by Fetch and the body.
+type fetch struct {
+	c     *Client
+	ctx   context.Context
+	start time.Time
+	sess  *Session
+	segs  []string
+	srcs  []source
+	next  int
+
+	retry     *source // source to try again first (it failed while idle)
+	attempts  []*SourceError
+	notFound  bool
+	failovers int
+	blocks    atomic.Int64
+	entity    verify.Entity
+	rec       RequestRecord
+}
+
+func (f *fetch) run(req FetchRequest) (*Response, error) {
+	segs, err := SplitPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := f.c.sessions.get(f.ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.sess, f.segs, f.srcs = sess, segs, f.c.sources(sess)
+
+	for {
+		src, ok := f.nextSource()
+		if !ok {
+			return nil, f.exhausted()
+		}
+		a, ent, err := f.open(src, req.Range)
+		if err != nil {
+			if isVerifiedNotFound(err) {
+				f.rec.Transport, f.rec.Node = src.transport.Name(), src.node.ID
+				return nil, fmt.Errorf("%w: %s", ErrNotFound, req.Path)
+			}
+			f.fail(a, err)
+			continue
+		}
+		f.entity = ent
+		return f.respond(req, a)
+	}
+}
+
+// respond builds the response once a source has resolved the entity.
+func (f *fetch) respond(req FetchRequest, a *attempt) (*Response, error) {
+	ent := f.entity
+	ttfb := f.c.cfg.Now().Sub(f.start).Milliseconds()
+	name, node := a.src.transport.Name(), a.src.node.ID
+	resp := &Response{
+		ContentLength: -1,
+		Transport:     name,
+		Node:          node,
+		ServerTiming:  serverTiming(name, node, f.blocks.Load(), ttfb),
+	}
+	f.rec.Transport, f.rec.Node, f.rec.TTFBMs = name, node, ttfb
+
+	switch ent.Kind {
+	case verify.KindFile:
+	case verify.KindDirectory:
+		a.close()
+		loc := req.Path + "/"
+		if req.Query != "" {
+			loc += "?" + req.Query
+		}
+		resp.Status, resp.Location, resp.ContentLength = 301, loc, 0
+		resp.Body = emptyBody()
+		f.finish(resp.Status, 0, nil)
+		return resp, nil
+	default:
+		a.close()
+		return nil, fmt.Errorf("%w: %s", ErrUnsupported, req.Path)
+	}
+
+	resp.ETag = `"` + ent.CID.String() + `"`
+	resp.ContentType = ContentType(f.segs[len(f.segs)-1])
+	if req.IfNoneMatch != "" && etagMatches(req.IfNoneMatch, resp.ETag) {
+		a.close()
+		resp.Status, resp.ContentType = 304, ""
+		resp.Body = emptyBody()
+		f.finish(resp.Status, 0, nil)
+		return resp, nil
+	}
+
+	size := ent.Size
+	from, to := int64(0), size-1
+	resp.Status = 200
+	if r := req.Range; r != nil && size > 0 {
+		if r.From < 0 { // suffix range: the last -From bytes
+			r = &verify.ByteRange{From: max(size+r.From, 0), To: -1}
+		}
+		if r.From >= size {
+			a.close()
+			resp.Status, resp.ContentLength = 416, 0
+			resp.ContentRange = "bytes */" + strconv.FormatInt(size, 10)
+			resp.Body = emptyBody()
+			f.finish(resp.Status, 0, nil)
+			return resp, nil
+		}
+		from = r.From
+		if r.To >= 0 && r.To < size {
+			to = r.To
+		}
+		resp.Status = 206
+		resp.ContentRange = "bytes " + strconv.FormatInt(from, 10) + "-" + strconv.FormatInt(to, 10) + "/" + strconv.FormatInt(size, 10)
+	}
+	resp.ContentLength = to - from + 1
+	if resp.ContentLength < 0 {
+		resp.ContentLength = 0
+	}
+	f.rec.Status = resp.Status
+	b := &body{f: f, cur: a, from: from, to: to, remaining: resp.ContentLength}
+	if b.remaining == 0 {
+		b.closeCurrent()
+	}
+	resp.Body = b
+	return resp, nil
+}
+
+func emptyBody() io.ReadCloser { return io.NopCloser(strings.NewReader("")) }
+
+func (f *fetch) nextSource() (source, bool) {
+	if f.retry != nil {
+		s := *f.retry
+		f.retry = nil
+		return s, true
+	}
+	for f.next < len(f.srcs) {
+		s := f.srcs[f.next]
+		f.next++
+		if !s.gateway && f.c.isDropped(s.node.ID) {
+			continue
+		}
+		return s, true
+	}
+	return source{}, false
+}
+
+func (f *fetch) exhausted() error {
+	return &FetchError{Attempts: f.attempts, NotFound: f.notFound}
+}
+
+// open opens src for rng and waits for the entity to be verified. The
+// returned attempt is never nil; on error it is closed already.
+func (f *fetch) open(src source, rng *verify.ByteRange) (*attempt, verify.Entity, error) {
+	actx, cancel := context.WithCancel(f.ctx)
+	a := &attempt{src: src, cancel: cancel}
+	a.timer = time.AfterFunc(f.c.cfg.OpenTimeout, a.expire)
+	vreq := verify.Request{Root: f.sess.RootCID(), Path: f.segs, Range: rng}
+	rc, err := src.transport.Open(actx, src.node, vreq.Target())
+	if err != nil {
+		a.close()
+		return a, verify.Entity{}, err
+	}
+	if !a.setBody(rc) {
+		return a, verify.Entity{}, context.Canceled
+	}
+	a.vr = verify.NewReader(a.body, vreq, verify.Options{
+		OnBlock: func(cid.CID, int) { f.blocks.Add(1) },
+	})
+	ent, err := a.vr.Entity()
+	if err != nil {
+		a.close()
+		return a, ent, err
+	}
+	a.disarm()
+	a.lastUse = f.c.cfg.Now()
+	return a, ent, nil
+}
+
+// fail records the failure of attempt a: reports and drops the node unless
+// the source merely does not have the content, or the request was cancelled.
+func (f *fetch) fail(a *attempt, err error) {
+	if errors.Is(err, ErrNoAddress) {
+		return
+	}
+	reason := classify(a, err)
+	se := &SourceError{Transport: a.src.transport.Name(), Node: a.src.node.ID, Reason: reason, Err: err}
+	f.attempts = append(f.attempts, se)
+	f.c.cfg.Logger.Debug("source failed", "transport", se.Transport, "node", se.Node, "reason", reason, "err", err)
+	if f.ctx.Err() != nil {
+		return
+	}
+	if reason == reasonNotFound {
+		f.notFound = true
+		return
+	}
+	if a.src.gateway {
+		return
+	}
+	f.c.drop(a.src.node.ID)
+	if fg, ok := a.src.transport.(nodeForgetter); ok {
+		fg.ForgetNode(a.src.node.ID)
+	}
+	c := f.sess.Root
+	if f.entity.Kind != 0 {
+		c = f.entity.CID.String()
+	}
+	detail := err.Error()
+	if len(detail) > 512 {
+		detail = detail[:512]
+	}
+	f.c.report(Report{Node: a.src.node.ID, CID: c, Reason: reason, Detail: detail})
+}
+
+// finish records the request's final stats once.
+func (f *fetch) finish(status int, bytes int64, err error) {
+	f.rec.Status = status
+	f.rec.Bytes = bytes
+	f.rec.Blocks = f.blocks.Load()
+	f.rec.Failovers = f.failovers
+	if err != nil {
+		f.rec.Error = err.Error()
+	}
+	f.c.stats.addRequest(f.rec)
+}
+
+// nodeForgetter is the optional capability of a transport that keeps
+// per-node state (a WebTransport session): it is told when a node failed so
+// the next use reconnects.
+type nodeForgetter interface {
+	ForgetNode(id string)
+}
+
+const reasonNotFound = "not-found"
+
+// classify names why an attempt failed.
+func classify(a *attempt, err error) string {
+	var se *StatusError
+	switch {
+	case a.timedOut.Load() || errors.Is(err, context.DeadlineExceeded):
+		return ReasonTimeout
+	case errors.As(err, &se):
+		if se.Status == 404 {
+			return reasonNotFound
+		}
+		return ReasonProtocol
+	case a.body == nil:
+		var he *wire.HeadError
+		if errors.As(err, &he) {
+			return ReasonProtocol
+		}
+		return ReasonUnreachable
+	case a.body.readErr() != nil:
+		return ReasonUnreachable
+	case errors.Is(err, verify.ErrHashMismatch), errors.Is(err, verify.ErrUnexpectedBlock):
+		return ReasonBadBlock
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, verify.ErrTruncated), errors.Is(err, errShortBody),
+		errors.Is(err, errEntityChanged), errors.Is(err, verify.ErrMalformed):
+		return ReasonProtocol
+	default:
+		return ReasonBadBlock
+	}
+}
+
+var (
+	errShortBody     = errors.New("source ended before the entity's last byte")
+	errEntityChanged = errors.New("source resolved a different entity")
+	errCancelled     = errors.New("cancelled before the end of the body")
+)
+
+// attempt is one open source.
+type attempt struct {
+	src      source
+	cancel   context.CancelFunc
+	timer    *time.Timer
+	timedOut atomic.Bool
+	lastUse  time.Time // end of the last wait on the source (reader's goroutine only)
+
+	mu     sync.Mutex
+	closed bool
+	body   *trackedBody
+	vr     *verify.Reader
+}
+
+// setBody installs the transport body; false if the attempt was closed
+// meanwhile (the body is then closed).
+func (a *attempt) setBody(rc io.ReadCloser) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		_ = rc.Close()
+		return false
+	}
+	a.body = &trackedBody{rc: rc}
+	return true
+}
+
+// expire is the timer's action: the source made no progress in time.
+func (a *attempt) expire() {
+	a.timedOut.Store(true)
+	a.close()
+}
+
+// arm restarts the progress timer. It runs only while the client waits on
+// the source, so a page that stops reading (backpressure) does not make the
+// source look stalled.
+func (a *attempt) arm(d time.Duration) {
+	if !a.timedOut.Load() {
+		a.timer.Reset(d)
+	}
+}
+
+// disarm stops the progress timer.
+func (a *attempt) disarm() { a.timer.Stop() }
+
+// close releases the source. Idempotent, safe from any goroutine.
+func (a *attempt) close() {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.closed = true
+	b := a.body
+	a.mu.Unlock()
+	a.timer.Stop()
+	a.cancel()
+	if b != nil {
+		_ = b.rc.Close()
+	}
+}
+
+// trackedBody remembers the transport's own read error, to tell a broken
+// connection from a bad CAR.
+type trackedBody struct {
+	rc  io.ReadCloser
+	mu  sync.Mutex
+	err error
+}
+
+func (t *trackedBody) Read(p []byte) (int, error) {
+	n, err := t.rc.Read(p)
+	if err != nil && err != io.EOF {
+		t.mu.Lock()
+		t.err = err
+		t.mu.Unlock()
+	}
+	return n, err
+}
+
+func (t *trackedBody) readErr() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}

@@ -1,0 +1,449 @@
+//go:build !js
+
+package wasmclient_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/verify"
+	"github.com/verity-cdn/verity/wasmclient"
+)
+
+const mib = 1 << 20
+
+var (
+	siteOnce sync.Once
+	theSite  *site
+)
+
+// demoSite is shared by the tests: it is only read.
+func demoSite(t testing.TB) *site {
+	siteOnce.Do(func() {
+		theSite = buildSite(t,
+			fileSpec{"index.html", []byte("<!doctype html><title>demo</title><script src=/verity.js async></script>")},
+			fileSpec{"style.css", []byte("body{color:red}")},
+			fileSpec{"big.bin", randomBytes(3*mib+12345, 1)},
+			fileSpec{"docs/index.html", []byte("<p>docs</p>")},
+			fileSpec{"docs/a b.txt", []byte("spaced name")},
+			fileSpec{"empty.txt", nil},
+		)
+	})
+	return theSite
+}
+
+type result struct {
+	resp *wasmclient.Response
+	body []byte
+	err  error // from Read
+}
+
+func get(t *testing.T, c *wasmclient.Client, req wasmclient.FetchRequest) (result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := c.Fetch(ctx, req)
+	if err != nil {
+		return result{}, err
+	}
+	defer resp.Body.Close()
+	b, rerr := io.ReadAll(resp.Body)
+	return result{resp: resp, body: b, err: rerr}, nil
+}
+
+func mustGet(t *testing.T, c *wasmclient.Client, req wasmclient.FetchRequest) result {
+	t.Helper()
+	r, err := get(t, c, req)
+	if err != nil {
+		t.Fatalf("Fetch %s: %v", req.Path, err)
+	}
+	return r
+}
+
+func header(r *wasmclient.Response, name string) string {
+	for _, kv := range r.Header() {
+		if strings.EqualFold(kv[0], name) {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+func TestFetchFromNode(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, nil)
+	for _, tc := range []struct {
+		path, file, ctype string
+	}{
+		{"/", "index.html", "text/html; charset=utf-8"},
+		{"/index.html", "index.html", "text/html; charset=utf-8"},
+		{"/style.css", "style.css", "text/css; charset=utf-8"},
+		{"/big.bin", "big.bin", "application/octet-stream"},
+		{"/docs/", "docs/index.html", "text/html; charset=utf-8"},
+		{"/docs/a%20b.txt", "docs/a b.txt", "text/plain; charset=utf-8"},
+		{"/empty.txt", "empty.txt", "text/plain; charset=utf-8"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: tc.path})
+			if r.err != nil {
+				t.Fatalf("read: %v", r.err)
+			}
+			want := s.files[tc.file]
+			if r.resp.Status != 200 || !bytes.Equal(r.body, want) {
+				t.Fatalf("status %d, %d bytes; want 200, %d bytes", r.resp.Status, len(r.body), len(want))
+			}
+			if got := header(r.resp, "Content-Type"); got != tc.ctype {
+				t.Errorf("Content-Type %q, want %q", got, tc.ctype)
+			}
+			if got, want := r.resp.ContentLength, int64(len(want)); got != want {
+				t.Errorf("Content-Length %d, want %d", got, want)
+			}
+			if !strings.HasPrefix(r.resp.ETag, `"b`) || header(r.resp, "Accept-Ranges") != "bytes" {
+				t.Errorf("ETag %q, Accept-Ranges %q", r.resp.ETag, header(r.resp, "Accept-Ranges"))
+			}
+			st := header(r.resp, "Server-Timing")
+			if !strings.Contains(st, `verity;desc="webtransport"`) || !strings.Contains(st, `node;desc="na"`) || !strings.Contains(st, "ttfb;dur=") {
+				t.Errorf("Server-Timing %q", st)
+			}
+		})
+	}
+	if fb, _, reps := e.gw.counts(); fb != 0 || len(reps) != 0 {
+		t.Errorf("fallback requests %d, reports %v; want none", fb, reps)
+	}
+	recs := e.client.Stats().Requests()
+	if len(recs) != 7 {
+		t.Fatalf("%d request records, want 7", len(recs))
+	}
+	last := recs[len(recs)-1]
+	if last.Transport != "webtransport" || last.Node != "na" || last.Status != 200 || last.Error != "" {
+		t.Errorf("last record %+v", last)
+	}
+	big := recs[3]
+	if big.Bytes != int64(len(s.files["big.bin"])) || big.Blocks < 14 {
+		t.Errorf("big.bin record %+v", big)
+	}
+}
+
+func TestDirectoryRedirect(t *testing.T) {
+	e := newEnv(t, demoSite(t), 1, nil)
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/docs", Query: "x=1"})
+	if r.resp.Status != 301 || r.resp.Location != "/docs/?x=1" || len(r.body) != 0 {
+		t.Fatalf("status %d, Location %q", r.resp.Status, r.resp.Location)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	e := newEnv(t, demoSite(t), 2, nil)
+	for _, p := range []string{"/nope.html", "/docs/nope/", "/style.css/x"} {
+		_, err := get(t, e.client, wasmclient.FetchRequest{Path: p})
+		if !errors.Is(err, wasmclient.ErrNotFound) || wasmclient.HTTPStatus(err) != 404 {
+			t.Errorf("%s: err %v, want ErrNotFound", p, err)
+		}
+	}
+	if _, _, reps := e.gw.counts(); len(reps) != 0 {
+		t.Errorf("reports %v for missing paths, want none", reps)
+	}
+	if _, err := get(t, e.client, wasmclient.FetchRequest{Path: "/a/../index.html"}); !errors.Is(err, wasmclient.ErrBadPath) {
+		t.Errorf("dot-dot: err %v, want ErrBadPath", err)
+	}
+}
+
+func TestFailoverMidStream(t *testing.T) {
+	s := demoSite(t)
+	for _, tc := range []struct {
+		name   string
+		fault  func(carLen int64) fault
+		reason string
+	}{
+		{"bad block", func(n int64) fault { return fault{corruptAt: n / 2} }, wasmclient.ReasonBadBlock},
+		{"truncated", func(n int64) fault { return fault{truncateAt: n / 2} }, wasmclient.ReasonProtocol},
+		{"stalled", func(n int64) fault { return fault{hangAt: n / 2} }, wasmclient.ReasonTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.IdleTimeout = 300 * time.Millisecond })
+			e.nodes[0].setFault(tc.fault(e.carLen(t, "big.bin")))
+			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin"})
+			if r.err != nil || !bytes.Equal(r.body, s.files["big.bin"]) {
+				t.Fatalf("read err %v, %d bytes; want the whole file", r.err, len(r.body))
+			}
+			// The second node was asked only for the bytes not yet sent.
+			tg := e.nodes[1].targets()
+			if len(tg) != 1 || !strings.Contains(tg[0], "entity-bytes=") {
+				t.Fatalf("second node targets %q, want one resumed range", tg)
+			}
+			rec := e.client.Stats().Requests()[0]
+			if rec.Node != "nb" || rec.Failovers != 1 || rec.Error != "" {
+				t.Errorf("record %+v", rec)
+			}
+			reps := e.client.Stats().Reports()
+			if len(reps) != 1 || reps[0].Node != "na" || reps[0].Reason != tc.reason {
+				t.Fatalf("reports %+v, want one %s for na", reps, tc.reason)
+			}
+			waitReports(t, e.gw, 1)
+			// The failed node is dropped: the next request goes to nb directly.
+			e.nodes[0].setFault(fault{})
+			before := len(e.nodes[0].targets())
+			r = mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+			if r.resp.Node != "nb" || len(e.nodes[0].targets()) != before {
+				t.Errorf("after drop: served by %s, na saw %d new requests", r.resp.Node, len(e.nodes[0].targets())-before)
+			}
+		})
+	}
+}
+
+func waitReports(t *testing.T, g *gatewayServer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, reps := g.counts()
+		if len(reps) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway got %d reports, want %d", len(reps), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestFallbackToGateway(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, nil)
+	n := e.carLen(t, "big.bin")
+	e.nodes[0].setFault(fault{corruptAt: n / 3})
+	e.nodes[1].setFault(fault{truncateAt: 2 * n / 3})
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin"})
+	if r.err != nil || !bytes.Equal(r.body, s.files["big.bin"]) {
+		t.Fatalf("read err %v, %d bytes", r.err, len(r.body))
+	}
+	rec := e.client.Stats().Requests()[0]
+	if rec.Transport != "gateway" || rec.Node != "gateway" || rec.Failovers != 2 {
+		t.Errorf("record %+v", rec)
+	}
+	waitReports(t, e.gw, 2)
+}
+
+func TestUnreachableAndStatus(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 3, nil)
+	e.nodes[0].close() // connection refused
+	e.nodes[1].setFault(fault{status: 503})
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/index.html"})
+	if r.err != nil || r.resp.Node != "nc" || !bytes.Equal(r.body, s.files["index.html"]) {
+		t.Fatalf("node %s, err %v", r.resp.Node, r.err)
+	}
+	reps := e.client.Stats().Reports()
+	if len(reps) != 2 || reps[0].Reason != wasmclient.ReasonUnreachable || reps[1].Reason != wasmclient.ReasonProtocol {
+		t.Fatalf("reports %+v", reps)
+	}
+}
+
+func TestNodeWithout404IsNotReported(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, nil)
+	e.nodes[0].setFault(fault{status: 404})
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+	if r.resp.Node != "nb" {
+		t.Fatalf("served by %s, want nb", r.resp.Node)
+	}
+	if reps := e.client.Stats().Reports(); len(reps) != 0 {
+		t.Fatalf("reports %+v, want none", reps)
+	}
+}
+
+func TestAllSourcesFail(t *testing.T) {
+	s := demoSite(t)
+	t.Run("before headers", func(t *testing.T) {
+		e := newEnv(t, s, 1, nil)
+		e.nodes[0].setFault(fault{status: 500})
+		e.gw.setFault(fault{status: 502})
+		_, err := get(t, e.client, wasmclient.FetchRequest{Path: "/index.html"})
+		var fe *wasmclient.FetchError
+		if !errors.As(err, &fe) || !errors.Is(err, wasmclient.ErrNoSource) || len(fe.Attempts) != 2 || wasmclient.HTTPStatus(err) != 502 {
+			t.Fatalf("err %v", err)
+		}
+		resp := wasmclient.ErrorResponse(err)
+		b, _ := io.ReadAll(resp.Body)
+		if resp.Status != 502 || !strings.HasPrefix(string(b), "502 Bad Gateway") {
+			t.Errorf("error response %d %q", resp.Status, b)
+		}
+	})
+	t.Run("mid stream", func(t *testing.T) {
+		e := newEnv(t, s, 2, nil)
+		n := e.carLen(t, "big.bin")
+		e.nodes[0].setFault(fault{corruptAt: n / 2})
+		e.nodes[1].setFault(fault{status: 500})
+		e.gw.setFault(fault{truncateAt: 1000})
+		r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin"})
+		if r.err == nil || !errors.Is(r.err, wasmclient.ErrNoSource) {
+			t.Fatalf("read err %v after %d bytes; want ErrNoSource", r.err, len(r.body))
+		}
+		if int64(len(r.body)) >= r.resp.ContentLength || !bytes.Equal(r.body, s.files["big.bin"][:len(r.body)]) {
+			t.Fatalf("%d bytes delivered of %d; must be a correct prefix", len(r.body), r.resp.ContentLength)
+		}
+		rec := e.client.Stats().Requests()[0]
+		if rec.Error == "" {
+			t.Errorf("record %+v has no error", rec)
+		}
+	})
+}
+
+func TestRange(t *testing.T) {
+	s := demoSite(t)
+	big := s.files["big.bin"]
+	size := int64(len(big))
+	for _, tc := range []struct {
+		name     string
+		rng      verify.ByteRange
+		from, to int64
+	}{
+		{"inside", verify.ByteRange{From: 300000, To: 900000}, 300000, 900000},
+		{"open end", verify.ByteRange{From: size - 1000, To: -1}, size - 1000, size - 1},
+		{"past end", verify.ByteRange{From: 10, To: size + 100}, 10, size - 1},
+		{"one byte", verify.ByteRange{From: 262144, To: 262144}, 262144, 262144},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, s, 2, nil)
+			rng := tc.rng
+			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: &rng})
+			if r.err != nil || r.resp.Status != 206 || !bytes.Equal(r.body, big[tc.from:tc.to+1]) {
+				t.Fatalf("status %d, err %v, %d bytes", r.resp.Status, r.err, len(r.body))
+			}
+			want := "bytes " + itoa(tc.from) + "-" + itoa(tc.to) + "/" + itoa(size)
+			if r.resp.ContentRange != want || r.resp.ContentLength != tc.to-tc.from+1 {
+				t.Errorf("Content-Range %q length %d, want %q", r.resp.ContentRange, r.resp.ContentLength, want)
+			}
+		})
+	}
+	t.Run("resume", func(t *testing.T) {
+		e := newEnv(t, s, 2, nil)
+		rng := verify.ByteRange{From: 100000, To: 2*mib + 5}
+		target := "/ipfs/" + s.root.String() + "/big.bin?format=car&dag-scope=entity&entity-bytes=100000:" + itoa(2*mib+5)
+		_, car := s.car(target)
+		e.nodes[0].setFault(fault{corruptAt: int64(len(car)) * 3 / 4})
+		r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: &rng})
+		if r.err != nil || !bytes.Equal(r.body, big[100000:2*mib+6]) {
+			t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+		}
+		if tg := e.nodes[1].targets(); len(tg) != 1 || !strings.HasSuffix(tg[0], ":"+itoa(2*mib+5)) {
+			t.Fatalf("resumed targets %q", tg)
+		}
+	})
+	t.Run("unsatisfiable", func(t *testing.T) {
+		e := newEnv(t, s, 1, nil)
+		rng := verify.ByteRange{From: size, To: -1}
+		r, err := get(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: &rng})
+		if err != nil {
+			// A source may refuse the range itself.
+			if wasmclient.HTTPStatus(err) == 200 {
+				t.Fatal(err)
+			}
+			return
+		}
+		if r.resp.Status != 416 || r.resp.ContentRange != "bytes */"+itoa(size) {
+			t.Fatalf("status %d, Content-Range %q", r.resp.Status, r.resp.ContentRange)
+		}
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestIfNoneMatch(t *testing.T) {
+	e := newEnv(t, demoSite(t), 1, nil)
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+	r2 := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css", IfNoneMatch: r.resp.ETag})
+	if r2.resp.Status != 304 || len(r2.body) != 0 || r2.resp.ETag != r.resp.ETag {
+		t.Fatalf("status %d, etag %q", r2.resp.Status, r2.resp.ETag)
+	}
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestSessionRefresh(t *testing.T) {
+	s1 := demoSite(t)
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	e := newEnv(t, s1, 1, func(c *wasmclient.Config) { c.Now = clock.Now })
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+	if string(r.body) != "body{color:red}" {
+		t.Fatalf("body %q", r.body)
+	}
+	s2 := buildSite(t, fileSpec{"style.css", []byte("body{color:blue}")})
+	e.gw.setSite(s2)
+	e.nodes[0].site = s2
+	sess, err := e.client.Session(context.Background()) // still the cached one
+	if err != nil || sess.Root != s1.root.String() {
+		t.Fatalf("session within the ttl: root %v, err %v; want the first root", sess, err)
+	}
+	if _, sessions, _ := e.gw.counts(); sessions != 1 {
+		t.Fatalf("%d session loads within the ttl, want 1", sessions)
+	}
+	clock.Add(31 * time.Second)
+	r = mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+	if string(r.body) != "body{color:blue}" {
+		t.Fatalf("after ttl: body %q, want the new root's", r.body)
+	}
+}
+
+func TestDropExpires(t *testing.T) {
+	s := demoSite(t)
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.Now = clock.Now; c.DropFor = time.Minute; c.SessionTTL = time.Hour })
+	e.nodes[0].setFault(fault{status: 500})
+	if r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"}); r.resp.Node != "nb" {
+		t.Fatalf("served by %s", r.resp.Node)
+	}
+	e.nodes[0].setFault(fault{})
+	if r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"}); r.resp.Node != "nb" {
+		t.Fatalf("dropped node used: served by %s", r.resp.Node)
+	}
+	clock.Add(2 * time.Minute)
+	if r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"}); r.resp.Node != "na" {
+		t.Fatalf("after the drop: served by %s, want na", r.resp.Node)
+	}
+}
+
+func TestCloseBodyEarly(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 1, nil)
+	resp, err := e.client.Fetch(context.Background(), wasmclient.FetchRequest{Path: "/big.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := resp.Body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if _, err := resp.Body.Read(buf); !errors.Is(err, wasmclient.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+	if reps := e.client.Stats().Reports(); len(reps) != 0 {
+		t.Fatalf("reports after a cancelled body: %+v", reps)
+	}
+}

@@ -1,0 +1,108 @@
+package wasmclient
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// Sentinel errors; match them with errors.Is.
+var (
+	// ErrNotFound: the path does not exist under the site's root (proved by
+	// a verified CAR, or answered 404 by every source).
+	ErrNotFound = errors.New("wasmclient: not found")
+	// ErrBadPath: the request path cannot name UnixFS content ("..", NUL, ...).
+	ErrBadPath = errors.New("wasmclient: bad path")
+	// ErrNoSource: no node and no fallback could deliver the content.
+	ErrNoSource = errors.New("wasmclient: no source could deliver the content")
+	// ErrSession: the session document could not be loaded or is invalid.
+	ErrSession = errors.New("wasmclient: session unavailable")
+	// ErrNoAddress: a transport cannot reach a node (the node publishes no
+	// address for it). The client skips such a pair silently.
+	ErrNoAddress = errors.New("wasmclient: node has no address for this transport")
+	// ErrUnsupported: the entity is of a kind the worker does not serve (symlink).
+	ErrUnsupported = errors.New("wasmclient: unsupported entity kind")
+	// ErrClosed: the client was closed.
+	ErrClosed = errors.New("wasmclient: client closed")
+)
+
+// StatusError is a non-2xx HTTP or VERITY/1 status returned by a source.
+type StatusError struct {
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	s := "status " + strconv.Itoa(e.Status)
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Is makes a 404 match ErrNotFound.
+func (e *StatusError) Is(target error) bool { return target == ErrNotFound && e.Status == 404 }
+
+// SourceError is the failure of one source (a transport to a node, or the
+// gateway fallback) while serving one request.
+type SourceError struct {
+	Transport string // transport name
+	Node      string // node id, or "gateway"
+	Reason    string // one of the Reason* constants, or "not-found"
+	Err       error
+}
+
+func (e *SourceError) Error() string {
+	return e.Transport + " " + e.Node + ": " + e.Reason + ": " + e.Err.Error()
+}
+
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// FetchError is returned when no source could serve a request: it lists what
+// every source answered. It matches ErrNoSource, or ErrNotFound when every
+// answering source said the content does not exist.
+type FetchError struct {
+	Attempts []*SourceError
+	NotFound bool
+}
+
+func (e *FetchError) Error() string {
+	if len(e.Attempts) == 0 {
+		return ErrNoSource.Error() + " (no sources)"
+	}
+	parts := make([]string, len(e.Attempts))
+	for i, a := range e.Attempts {
+		parts[i] = a.Error()
+	}
+	head := ErrNoSource.Error()
+	if e.NotFound {
+		head = ErrNotFound.Error()
+	}
+	return head + ": " + strings.Join(parts, "; ")
+}
+
+func (e *FetchError) Is(target error) bool {
+	if e.NotFound {
+		return target == ErrNotFound
+	}
+	return target == ErrNoSource
+}
+
+// HTTPStatus maps an error from Fetch (or from a response body) to the HTTP
+// status the worker answers with.
+func HTTPStatus(err error) int {
+	switch {
+	case err == nil:
+		return 200
+	case errors.Is(err, ErrNotFound):
+		return 404
+	case errors.Is(err, ErrBadPath):
+		return 400
+	case errors.Is(err, ErrUnsupported):
+		return 501
+	case errors.Is(err, ErrSession):
+		return 503
+	default:
+		return 502
+	}
+}

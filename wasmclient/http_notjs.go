@@ -1,0 +1,136 @@
+//go:build !js
+
+package wasmclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// HTTPTransport fetches CARs over HTTP from a node's trustless gateway
+// (Node.HTTP + target) or, for the gateway fallback, from Origin + the
+// fallback path. It is the native twin of the worker's fetch transport.
+type HTTPTransport struct {
+	// TransportName is what Name returns (default "gateway").
+	TransportName string
+	// Client is the HTTP client (default http.DefaultClient).
+	Client *http.Client
+	// Origin resolves node addresses that are paths ("/.verity/v1").
+	Origin string
+}
+
+var _ Transport = (*HTTPTransport)(nil)
+
+// Name implements Transport.
+func (t *HTTPTransport) Name() string {
+	if t.TransportName == "" {
+		return TransportGateway
+	}
+	return t.TransportName
+}
+
+// Open implements Transport.
+func (t *HTTPTransport) Open(ctx context.Context, node Node, target string) (io.ReadCloser, error) {
+	base := node.HTTP
+	if base == "" {
+		return nil, ErrNoAddress
+	}
+	if strings.HasPrefix(base, "/") {
+		base = strings.TrimSuffix(t.Origin, "/") + base
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+target, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", CARAccept)
+	resp, err := t.client().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		_ = resp.Body.Close()
+		return nil, &StatusError{Status: resp.StatusCode, Message: strings.TrimSpace(string(msg))}
+	}
+	return resp.Body, nil
+}
+
+func (t *HTTPTransport) client() *http.Client {
+	if t.Client == nil {
+		return http.DefaultClient
+	}
+	return t.Client
+}
+
+// HTTPSessionLoader loads the session from Origin + SessionPath.
+type HTTPSessionLoader struct {
+	Origin string
+	Client *http.Client
+}
+
+var _ SessionLoader = (*HTTPSessionLoader)(nil)
+
+// LoadSession implements SessionLoader.
+func (l *HTTPSessionLoader) LoadSession(ctx context.Context) (*Session, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(l.Origin, "/")+SessionPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := l.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w: status %d", ErrSession, resp.StatusCode)
+	}
+	return ParseSession(data)
+}
+
+// HTTPReporter posts reports to Origin + ReportPath.
+type HTTPReporter struct {
+	Origin string
+	Client *http.Client
+}
+
+var _ Reporter = (*HTTPReporter)(nil)
+
+// Report implements Reporter.
+func (r *HTTPReporter) Report(ctx context.Context, rep Report) error {
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(r.Origin, "/")+ReportPath, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	c := r.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return &StatusError{Status: resp.StatusCode}
+	}
+	return nil
+}

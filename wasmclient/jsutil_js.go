@@ -1,0 +1,211 @@
+//go:build js
+
+package wasmclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"syscall/js"
+)
+
+var (
+	jsPromise    = js.Global().Get("Promise")
+	jsUint8Array = js.Global().Get("Uint8Array")
+	jsObject     = js.Global().Get("Object")
+	jsErrorCtor  = js.Global().Get("Error")
+	jsJSON       = js.Global().Get("JSON")
+
+	// jsNoop swallows rejections of promises nobody waits for.
+	jsNoop = js.FuncOf(func(js.Value, []js.Value) any { return nil })
+)
+
+// JSError is a JavaScript exception or rejection reason seen from Go.
+type JSError struct {
+	Name    string
+	Message string
+}
+
+func (e *JSError) Error() string {
+	if e.Name == "" {
+		return "js: " + e.Message
+	}
+	return "js: " + e.Name + ": " + e.Message
+}
+
+func toJSError(v js.Value) error {
+	if v.Type() == js.TypeObject {
+		name, msg := v.Get("name"), v.Get("message")
+		e := &JSError{}
+		if name.Type() == js.TypeString {
+			e.Name = name.String()
+		}
+		if msg.Type() == js.TypeString {
+			e.Message = msg.String()
+		}
+		if e.Name != "" || e.Message != "" {
+			return e
+		}
+	}
+	return &JSError{Message: jsString(v)}
+}
+
+func jsString(v js.Value) string {
+	defer func() { _ = recover() }()
+	return js.Global().Call("String", v).String()
+}
+
+// jsTry runs fn and turns a thrown JavaScript exception into an error.
+func jsTry(fn func() js.Value) (v js.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if je, ok := r.(js.Error); ok {
+				err = toJSError(je.Value)
+				return
+			}
+			err = fmt.Errorf("js: %v", r)
+		}
+	}()
+	return fn(), nil
+}
+
+// await waits for p to settle or ctx to end. It must not be called from
+// inside a js.FuncOf callback (it blocks); call it from a goroutine.
+func await(ctx context.Context, p js.Value) (js.Value, error) {
+	type result struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan result, 1)
+	var onOK, onErr js.Func
+	release := func() { onOK.Release(); onErr.Release() }
+	onOK = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ch <- result{v: arg(args, 0)}
+		release()
+		return nil
+	})
+	onErr = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ch <- result{err: toJSError(arg(args, 0))}
+		release()
+		return nil
+	})
+	if _, err := jsTry(func() js.Value { return p.Call("then", onOK, onErr) }); err != nil {
+		release()
+		return js.Undefined(), err
+	}
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		return js.Undefined(), ctx.Err()
+	}
+}
+
+func arg(args []js.Value, i int) js.Value {
+	if i < len(args) {
+		return args[i]
+	}
+	return js.Undefined()
+}
+
+// newPromise returns a Promise settled by fn, which runs in a goroutine so
+// the calling callback never blocks.
+func newPromise(fn func() (any, error)) js.Value {
+	executor := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		resolve, reject := args[0], args[1]
+		go func() {
+			v, err := fn()
+			if err != nil {
+				reject.Invoke(jsErrorValue(err))
+				return
+			}
+			resolve.Invoke(v)
+		}()
+		return nil
+	})
+	p := jsPromise.New(executor) // the executor runs synchronously
+	executor.Release()
+	return p
+}
+
+func jsErrorValue(err error) js.Value { return jsErrorCtor.New(err.Error()) }
+
+// ignoreRejection attaches a no-op rejection handler to p when it is a promise.
+func ignoreRejection(p js.Value) {
+	if p.Type() == js.TypeObject && p.Get("catch").Type() == js.TypeFunction {
+		p.Call("catch", jsNoop)
+	}
+}
+
+// bytesToJS copies b into a new Uint8Array.
+func bytesToJS(b []byte) js.Value {
+	u := jsUint8Array.New(len(b))
+	js.CopyBytesToJS(u, b)
+	return u
+}
+
+// streamReader reads a ReadableStreamDefaultReader of Uint8Arrays.
+type streamReader struct {
+	reader  js.Value
+	pending []byte
+	scratch []byte
+	eof     bool
+	onClose func()
+
+	once sync.Once
+}
+
+var _ io.ReadCloser = (*streamReader)(nil)
+
+func (r *streamReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for len(r.pending) == 0 {
+		if r.eof {
+			return 0, io.EOF
+		}
+		res, err := await(context.Background(), r.reader.Call("read"))
+		if err != nil {
+			return 0, err
+		}
+		if res.Get("done").Bool() {
+			r.eof = true
+			return 0, io.EOF
+		}
+		v := res.Get("value")
+		n := v.Get("byteLength").Int()
+		if n == 0 {
+			continue
+		}
+		if n <= len(p) {
+			js.CopyBytesToGo(p[:n], v)
+			return n, nil
+		}
+		if cap(r.scratch) < n {
+			r.scratch = make([]byte, n)
+		}
+		js.CopyBytesToGo(r.scratch[:n], v)
+		r.pending = r.scratch[:n]
+	}
+	n := copy(p, r.pending)
+	r.pending = r.pending[n:]
+	return n, nil
+}
+
+// Close cancels the stream; a pending Read ends with io.EOF or an error.
+func (r *streamReader) Close() error {
+	r.once.Do(func() {
+		if p, err := jsTry(func() js.Value { return r.reader.Call("cancel") }); err == nil {
+			ignoreRejection(p)
+		}
+		if r.onClose != nil {
+			r.onClose()
+		}
+	})
+	return nil
+}
+
+var errNoBody = errors.New("response has no body")

@@ -1,0 +1,119 @@
+package wasmclient
+
+import (
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/verity-cdn/verity/internal/verify"
+)
+
+// FetchRequest is one GET the worker serves.
+type FetchRequest struct {
+	// URL is recorded in the stats (default: Path).
+	URL string
+	// Path is the URL path, percent-encoded as in URL.pathname.
+	Path string
+	// Query is the raw query without "?", kept on redirects.
+	Query string
+	// Range is a single byte range (see ParseRange); nil for the whole entity.
+	Range *verify.ByteRange
+	// IfNoneMatch is the request's If-None-Match header.
+	IfNoneMatch string
+}
+
+// Response is the worker's answer. Body is never nil; it yields verified
+// bytes only and fails over between sources internally. Close it.
+type Response struct {
+	Status        int
+	ContentType   string
+	ContentLength int64 // -1 when not sent
+	ETag          string
+	ContentRange  string
+	Location      string
+	ServerTiming  string
+	Transport     string // transport of the source that sent the headers
+	Node          string // node id of that source, or "gateway"
+	Body          io.ReadCloser
+}
+
+// Header returns the response's header fields in a stable order.
+func (r *Response) Header() [][2]string {
+	var h [][2]string
+	add := func(k, v string) {
+		if v != "" {
+			h = append(h, [2]string{k, v})
+		}
+	}
+	add("Content-Type", r.ContentType)
+	if r.ContentLength >= 0 {
+		add("Content-Length", strconv.FormatInt(r.ContentLength, 10))
+	}
+	add("ETag", r.ETag)
+	if r.ETag != "" {
+		add("Accept-Ranges", "bytes")
+	}
+	add("Content-Range", r.ContentRange)
+	add("Location", r.Location)
+	add("Server-Timing", r.ServerTiming)
+	return h
+}
+
+// ErrorResponse is the text response for an error from Fetch.
+func ErrorResponse(err error) *Response {
+	status := HTTPStatus(err)
+	msg := strconv.Itoa(status) + " " + StatusText(status) + "\n"
+	if err != nil {
+		msg += err.Error() + "\n"
+	}
+	return &Response{
+		Status:        status,
+		ContentType:   "text/plain; charset=utf-8",
+		ContentLength: int64(len(msg)),
+		Body:          io.NopCloser(strings.NewReader(msg)),
+	}
+}
+
+// StatusText is the reason phrase for the statuses the worker answers with.
+func StatusText(code int) string {
+	switch code {
+	case 200:
+		return "OK"
+	case 206:
+		return "Partial Content"
+	case 301:
+		return "Moved Permanently"
+	case 304:
+		return "Not Modified"
+	case 400:
+		return "Bad Request"
+	case 404:
+		return "Not Found"
+	case 416:
+		return "Range Not Satisfiable"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	}
+	return "Status " + strconv.Itoa(code)
+}
+
+func serverTiming(transport, node string, blocks, ttfbMs int64) string {
+	return `verity;desc="` + transport + `",node;desc="` + node + `",blocks;desc="` +
+		strconv.FormatInt(blocks, 10) + `",ttfb;dur=` + strconv.FormatInt(ttfbMs, 10)
+}
+
+// etagMatches reports whether an If-None-Match value matches etag.
+func etagMatches(ifNoneMatch, etag string) bool {
+	for _, t := range strings.Split(ifNoneMatch, ",") {
+		t = strings.TrimSpace(t)
+		t = strings.TrimPrefix(t, "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}

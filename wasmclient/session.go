@@ -1,0 +1,145 @@
+package wasmclient
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/cid"
+)
+
+// SessionPath is where the gateway serves the session document on every
+// site origin.
+const SessionPath = "/.verity/v1/session"
+
+// ReportPath is where the worker posts reports about misbehaving nodes.
+const ReportPath = "/.verity/v1/report"
+
+// Session is the gateway's answer to GET /.verity/v1/session: the site's
+// current root and the nodes to fetch it from.
+type Session struct {
+	Version  int    `json:"version"`
+	Site     string `json:"site"`
+	Root     string `json:"root"`
+	TTL      int    `json:"ttl"`      // seconds the session may be cached
+	Fallback string `json:"fallback"` // trustless gateway path, e.g. "/.verity/v1/ipfs"
+	Nodes    []Node `json:"nodes"`
+
+	root cid.CID
+}
+
+// Node is one storage node as the session lists it.
+type Node struct {
+	ID           string          `json:"id"`
+	WebTransport string          `json:"webtransport,omitempty"` // e.g. https://127.0.0.1:4433/verity/v1
+	CertHashes   []string        `json:"certHashes,omitempty"`   // base64 SHA-256 of the node's certificates
+	HTTP         string          `json:"http,omitempty"`         // trustless gateway base URL
+	Record       json.RawMessage `json:"record,omitempty"`       // the node's signed record
+}
+
+// GatewayNodeID names the gateway fallback wherever a node id is expected.
+const GatewayNodeID = "gateway"
+
+// CertHashBytes decodes CertHashes, skipping entries that are not 32 bytes
+// of standard or URL-safe base64.
+func (n Node) CertHashBytes() [][]byte {
+	var out [][]byte
+	for _, s := range n.CertHashes {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			b, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+		}
+		if err == nil && len(b) == 32 {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// RootCID is the parsed Root.
+func (s *Session) RootCID() cid.CID { return s.root }
+
+// ParseSession decodes and checks a session document.
+func ParseSession(data []byte) (*Session, error) {
+	var s Session
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSession, err)
+	}
+	if s.Version != 1 {
+		return nil, fmt.Errorf("%w: version %d", ErrSession, s.Version)
+	}
+	root, err := cid.Parse(s.Root)
+	if err != nil {
+		return nil, fmt.Errorf("%w: root: %v", ErrSession, err)
+	}
+	s.root = root
+	if s.TTL < 0 {
+		s.TTL = 0
+	}
+	nodes := s.Nodes[:0]
+	for _, n := range s.Nodes {
+		if n.ID == "" || n.ID == GatewayNodeID {
+			continue
+		}
+		nodes = append(nodes, n)
+	}
+	s.Nodes = nodes
+	return &s, nil
+}
+
+// SessionLoader loads the current session document.
+type SessionLoader interface {
+	LoadSession(ctx context.Context) (*Session, error)
+}
+
+// sessionCache keeps the last session for its TTL and reloads it after, so a
+// newly published root is picked up. A failed reload keeps serving the stale
+// session.
+type sessionCache struct {
+	loader     SessionLoader
+	now        func() time.Time
+	defaultTTL time.Duration
+
+	mu      sync.Mutex
+	cur     *Session
+	expires time.Time
+}
+
+func (c *sessionCache) get(ctx context.Context) (*Session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.cur != nil && now.Before(c.expires) {
+		return c.cur, nil
+	}
+	s, err := c.loader.LoadSession(ctx)
+	if err != nil {
+		if c.cur != nil {
+			return c.cur, nil
+		}
+		if !isSessionErr(err) {
+			err = fmt.Errorf("%w: %w", ErrSession, err)
+		}
+		return nil, err
+	}
+	ttl := time.Duration(s.TTL) * time.Second
+	if ttl <= 0 {
+		ttl = c.defaultTTL
+	}
+	c.cur, c.expires = s, now.Add(ttl)
+	return s, nil
+}
+
+// invalidate forgets the cached session so the next request reloads it.
+func (c *sessionCache) invalidate() {
+	c.mu.Lock()
+	c.expires = time.Time{}
+	c.mu.Unlock()
+}
+
+func isSessionErr(err error) bool { return errors.Is(err, ErrSession) }

@@ -1,0 +1,143 @@
+package wasmclient
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/verity-cdn/verity/internal/wire"
+)
+
+// CARAccept is the Accept value every request carries.
+const CARAccept = "application/vnd.ipld.car; version=1; order=dfs; dups=y"
+
+// Transport names of the Server-Timing header and of the stats.
+const (
+	TransportWebTransport = "webtransport"
+	TransportWebRTC       = "webrtc"
+	TransportGateway      = "gateway"
+)
+
+// Transport opens one trustless-gateway CAR response from a node.
+//
+// target is "/ipfs/<root>/<path>?format=car&dag-scope=entity[&entity-bytes=a:b]".
+// Open returns the raw CAR body (after the VERITY/1 head for framed
+// transports). A non-2xx answer is a *StatusError; a node without an address
+// for this transport is ErrNoAddress. Cancelling ctx aborts Open and any
+// later Read on the body; Close releases the body.
+type Transport interface {
+	Name() string
+	Open(ctx context.Context, node Node, target string) (io.ReadCloser, error)
+}
+
+// Stream is one bidirectional stream (a WebTransport stream, a WebRTC data
+// channel, a TCP connection in tests).
+type Stream interface {
+	io.ReadWriteCloser
+}
+
+// closeWriter is the optional half-close capability of a Stream: after the
+// request head the client closes its sending side.
+type closeWriter interface {
+	CloseWrite() error
+}
+
+// StreamDialer opens a new stream to a node.
+type StreamDialer interface {
+	DialStream(ctx context.Context, node Node) (Stream, error)
+}
+
+// FramedTransport speaks VERITY/1 (see package wire) over streams from a
+// StreamDialer: one stream per request.
+type FramedTransport struct {
+	// TransportName is what Name returns (default "webtransport").
+	TransportName string
+	Dialer        StreamDialer
+}
+
+var _ Transport = (*FramedTransport)(nil)
+
+// Name implements Transport.
+func (t *FramedTransport) Name() string {
+	if t.TransportName == "" {
+		return TransportWebTransport
+	}
+	return t.TransportName
+}
+
+// Open implements Transport.
+func (t *FramedTransport) Open(ctx context.Context, node Node, target string) (io.ReadCloser, error) {
+	s, err := t.Dialer.DialStream(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
+	body, err := framedExchange(s, target)
+	if err != nil {
+		stopped := stop()
+		_ = s.Close()
+		if !stopped && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	return &framedBody{Reader: body, s: s, stop: stop}, nil
+}
+
+// framedExchange writes the request head on s, half-closes it and reads the
+// response head. It returns the reader positioned at the body.
+func framedExchange(s Stream, target string) (io.Reader, error) {
+	req := wire.Request{Method: "GET", Target: target, Header: wire.Header{"accept": CARAccept}}
+	if _, err := req.WriteTo(s); err != nil {
+		return nil, err
+	}
+	if cw, ok := s.(closeWriter); ok {
+		if err := cw.CloseWrite(); err != nil {
+			return nil, err
+		}
+	}
+	br := bufio.NewReaderSize(s, 64<<10)
+	resp, err := wire.ReadResponse(br)
+	if err == io.EOF {
+		return nil, fmt.Errorf("stream closed before the response head: %w", io.ErrUnexpectedEOF)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := resp.Err(br); err != nil {
+		return nil, statusFromWire(err)
+	}
+	return br, nil
+}
+
+func statusFromWire(err error) error {
+	if se, ok := err.(*wire.StatusError); ok {
+		return &StatusError{Status: se.Status, Message: se.Message}
+	}
+	return err
+}
+
+type framedBody struct {
+	io.Reader
+	s    Stream
+	stop func() bool
+	once sync.Once
+	err  error
+}
+
+func (b *framedBody) Close() error {
+	b.once.Do(func() {
+		b.stop()
+		b.err = b.s.Close()
+	})
+	return b.err
+}
+
+// ForgetNode passes the hint to the dialer when it keeps per-node state.
+func (t *FramedTransport) ForgetNode(id string) {
+	if f, ok := t.Dialer.(nodeForgetter); ok {
+		f.ForgetNode(id)
+	}
+}

@@ -1,0 +1,195 @@
+//go:build js
+
+package wasmclient
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"syscall/js"
+	"time"
+)
+
+// ErrNoWebTransport: the browser has no WebTransport.
+var ErrNoWebTransport = errors.New("wasmclient: WebTransport is not available")
+
+// WebTransportDialer opens bidirectional streams on one WebTransport session
+// per node, created on first use and reused; a session that closed or failed
+// is replaced on the next dial. Use it with FramedTransport.
+type WebTransportDialer struct {
+	// ConnectTimeout bounds establishing a session (default 5s).
+	ConnectTimeout time.Duration
+
+	mu       sync.Mutex
+	sessions map[string]*wtSession
+}
+
+var (
+	_ StreamDialer  = (*WebTransportDialer)(nil)
+	_ nodeForgetter = (*WebTransportDialer)(nil)
+)
+
+type wtSession struct {
+	ready chan struct{} // closed when wt is ready or err is set
+	wt    js.Value
+	err   error
+	dead  atomic.Bool
+}
+
+// DialStream implements StreamDialer.
+func (d *WebTransportDialer) DialStream(ctx context.Context, node Node) (Stream, error) {
+	if node.WebTransport == "" {
+		return nil, ErrNoAddress
+	}
+	s, err := d.session(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := await(ctx, s.wt.Call("createBidirectionalStream"))
+	if err != nil {
+		d.forget(node.ID, s)
+		return nil, err
+	}
+	return &wtStream{
+		writer: bs.Get("writable").Call("getWriter"),
+		reader: &streamReader{reader: bs.Get("readable").Call("getReader")},
+	}, nil
+}
+
+func (d *WebTransportDialer) session(ctx context.Context, node Node) (*wtSession, error) {
+	d.mu.Lock()
+	if d.sessions == nil {
+		d.sessions = make(map[string]*wtSession)
+	}
+	s := d.sessions[node.ID]
+	if s == nil || s.dead.Load() {
+		s = &wtSession{ready: make(chan struct{})}
+		d.sessions[node.ID] = s
+		go d.connect(s, node)
+	}
+	d.mu.Unlock()
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if s.err != nil {
+		d.forget(node.ID, s)
+		return nil, s.err
+	}
+	return s, nil
+}
+
+// connect establishes s; it is not bound to any one request.
+func (d *WebTransportDialer) connect(s *wtSession, node Node) {
+	defer close(s.ready)
+	ctor := js.Global().Get("WebTransport")
+	if ctor.Type() != js.TypeFunction {
+		s.err = ErrNoWebTransport
+		return
+	}
+	opts := map[string]any{}
+	if hs := node.CertHashBytes(); len(hs) > 0 {
+		list := make([]any, len(hs))
+		for i, h := range hs {
+			list[i] = map[string]any{"algorithm": "sha-256", "value": bytesToJS(h)}
+		}
+		opts["serverCertificateHashes"] = list
+	}
+	wt, err := jsTry(func() js.Value { return ctor.New(node.WebTransport, opts) })
+	if err != nil {
+		s.err = err
+		return
+	}
+	// Watch the session's end so the next dial reconnects.
+	closed := wt.Get("closed")
+	go func() {
+		_, _ = await(context.Background(), closed)
+		s.dead.Store(true)
+	}()
+	timeout := d.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ready := wt.Get("ready")
+	if _, err := await(ctx, ready); err != nil {
+		ignoreRejection(ready)
+		closeWT(wt)
+		s.err = err
+		return
+	}
+	s.wt = wt
+}
+
+func closeWT(wt js.Value) {
+	_, _ = jsTry(func() js.Value { return wt.Call("close") })
+}
+
+func (d *WebTransportDialer) forget(id string, s *wtSession) {
+	s.dead.Store(true)
+	d.mu.Lock()
+	if d.sessions[id] == s {
+		delete(d.sessions, id)
+	}
+	d.mu.Unlock()
+	if s.wt.Truthy() {
+		closeWT(s.wt)
+	}
+}
+
+// ForgetNode closes the node's session: the next dial reconnects.
+func (d *WebTransportDialer) ForgetNode(id string) {
+	d.mu.Lock()
+	s := d.sessions[id]
+	d.mu.Unlock()
+	if s == nil {
+		return
+	}
+	select {
+	case <-s.ready:
+		d.forget(id, s)
+	default: // still connecting: mark it, it is replaced on the next dial
+		s.dead.Store(true)
+	}
+}
+
+// wtStream is one WebTransport bidirectional stream.
+type wtStream struct {
+	writer js.Value
+	reader *streamReader
+	once   sync.Once
+}
+
+var _ closeWriter = (*wtStream)(nil)
+
+func (s *wtStream) Write(p []byte) (int, error) {
+	if _, err := await(context.Background(), s.writer.Call("write", bytesToJS(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// CloseWrite sends FIN after the queued writes.
+func (s *wtStream) CloseWrite() error {
+	p, err := jsTry(func() js.Value { return s.writer.Call("close") })
+	if err == nil {
+		ignoreRejection(p)
+	}
+	return err
+}
+
+func (s *wtStream) Read(p []byte) (int, error) { return s.reader.Read(p) }
+
+// Close aborts both directions; a pending Read returns.
+func (s *wtStream) Close() error {
+	s.once.Do(func() {
+		if p, err := jsTry(func() js.Value { return s.writer.Call("abort") }); err == nil {
+			ignoreRejection(p)
+		}
+		_ = s.reader.Close()
+	})
+	return nil
+}

@@ -1,0 +1,243 @@
+//go:build js
+
+package wasmclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"syscall/js"
+)
+
+// WorkerConfig configures NewWorker. Zero values are defaults.
+type WorkerConfig struct {
+	// Client is the base client configuration; Session, Transports,
+	// Fallback and Reporter default to the browser ones (session and
+	// reports on this origin, WebTransport to nodes, fetch to the gateway).
+	Client Config
+	// ChunkSize is the largest chunk handed to a ReadableStream (default 64 KiB).
+	ChunkSize int
+}
+
+// Worker is the Client as the service worker script sees it: Handle answers
+// a fetch event's Request with a Promise<Response>, Message answers the
+// page's postMessage queries.
+type Worker struct {
+	c     *Client
+	chunk int
+	log   Logger
+}
+
+// NewWorker builds a Worker with the browser's transports.
+func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	cc := cfg.Client
+	if cc.Logger == nil {
+		cc.Logger = consoleLogger{}
+	}
+	if cc.Session == nil {
+		cc.Session = &FetchSessionLoader{}
+	}
+	if cc.Transports == nil {
+		cc.Transports = []Transport{&FramedTransport{TransportName: TransportWebTransport, Dialer: &WebTransportDialer{}}}
+	}
+	if cc.Fallback == nil {
+		cc.Fallback = &FetchTransport{}
+	}
+	if cc.Reporter == nil {
+		cc.Reporter = &FetchReporter{}
+	}
+	c, err := New(cc)
+	if err != nil {
+		return nil, err
+	}
+	chunk := cfg.ChunkSize
+	if chunk <= 0 {
+		chunk = 64 << 10
+	}
+	return &Worker{c: c, chunk: chunk, log: cc.Logger}, nil
+}
+
+// Client returns the worker's client.
+func (w *Worker) Client() *Client { return w.c }
+
+// Close closes the client.
+func (w *Worker) Close() error { return w.c.Close() }
+
+// Handle serves a JS Request; it returns a Promise<Response> at once.
+func (w *Worker) Handle(req js.Value) js.Value {
+	return newPromise(func() (any, error) {
+		fr, err := fetchRequestFromJS(req)
+		if err != nil {
+			return w.jsResponse(ErrorResponse(err)), nil
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		resp, err := w.c.Fetch(ctx, fr)
+		if err != nil {
+			cancel()
+			w.log.Warn("request failed", "url", fr.URL, "err", err)
+			return w.jsResponse(ErrorResponse(err)), nil
+		}
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		return w.jsResponse(resp), nil
+	})
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+func fetchRequestFromJS(req js.Value) (FetchRequest, error) {
+	href := req.Get("url").String()
+	u, err := jsTry(func() js.Value { return js.Global().Get("URL").New(href) })
+	if err != nil {
+		return FetchRequest{}, ErrBadPath
+	}
+	fr := FetchRequest{
+		URL:         href,
+		Path:        u.Get("pathname").String(),
+		Query:       strings.TrimPrefix(u.Get("search").String(), "?"),
+		IfNoneMatch: headerGet(req, "If-None-Match"),
+	}
+	if r := headerGet(req, "Range"); r != "" {
+		fr.Range = ParseRange(r)
+	}
+	return fr, nil
+}
+
+func headerGet(req js.Value, name string) string {
+	v := req.Get("headers").Call("get", name)
+	if v.Type() != js.TypeString {
+		return ""
+	}
+	return v.String()
+}
+
+// jsResponse builds a JS Response whose body streams resp.Body.
+func (w *Worker) jsResponse(resp *Response) js.Value {
+	headers := js.Global().Get("Headers").New()
+	for _, kv := range resp.Header() {
+		headers.Call("set", kv[0], kv[1])
+	}
+	init := map[string]any{
+		"status":     resp.Status,
+		"statusText": StatusText(resp.Status),
+		"headers":    headers,
+	}
+	body := js.Null()
+	if resp.Status != 204 && resp.Status != 304 && resp.ContentLength != 0 {
+		body = w.readableStream(resp.Body)
+	} else {
+		_ = resp.Body.Close()
+	}
+	return js.Global().Get("Response").New(body, init)
+}
+
+// readableStream exposes body as a ReadableStream: each pull reads one
+// chunk of verified bytes in a goroutine; a failed body errors the stream.
+func (w *Worker) readableStream(body io.ReadCloser) js.Value {
+	var pull, cancel js.Func
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			pull.Release()
+			cancel.Release()
+		})
+	}
+	buf := make([]byte, w.chunk)
+	pull = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ctrl := args[0]
+		return newPromise(func() (any, error) {
+			n, err := body.Read(buf)
+			if n > 0 {
+				chunk := bytesToJS(buf[:n])
+				_, _ = jsTry(func() js.Value { ctrl.Call("enqueue", chunk); return js.Undefined() })
+				return nil, nil
+			}
+			_ = body.Close()
+			if errors.Is(err, io.EOF) || err == nil {
+				_, _ = jsTry(func() js.Value { ctrl.Call("close"); return js.Undefined() })
+			} else {
+				w.log.Warn("body failed", "err", err)
+				_, _ = jsTry(func() js.Value { ctrl.Call("error", jsErrorValue(err)); return js.Undefined() })
+			}
+			release()
+			return nil, nil
+		})
+	})
+	cancel = js.FuncOf(func(js.Value, []js.Value) any {
+		go func() {
+			_ = body.Close()
+			release()
+		}()
+		return nil
+	})
+	src := map[string]any{"pull": pull, "cancel": cancel}
+	return js.Global().Get("ReadableStream").New(src, map[string]any{"highWaterMark": 2})
+}
+
+// Message answers a query the page posted: {type:'verity-stats'} →
+// {requests:[...]}, {type:'verity-reports'} → {reports:[...]}, on port.
+func (w *Worker) Message(data, port js.Value) {
+	if data.Type() != js.TypeObject || port.Type() != js.TypeObject {
+		return
+	}
+	typ := data.Get("type")
+	if typ.Type() != js.TypeString {
+		return
+	}
+	var reply any
+	switch typ.String() {
+	case "verity-stats":
+		reply = map[string]any{"type": "verity-stats", "requests": w.c.Stats().Requests()}
+	case "verity-reports":
+		reply = map[string]any{"type": "verity-reports", "reports": w.c.Stats().Reports()}
+	default:
+		return
+	}
+	b, err := json.Marshal(reply)
+	if err != nil {
+		return
+	}
+	_, _ = jsTry(func() js.Value {
+		port.Call("postMessage", jsJSON.Call("parse", string(b)))
+		return js.Undefined()
+	})
+}
+
+// Export returns the object the worker script uses as self.__verity:
+// {handle(request) → Promise<Response>, message(data, port)}.
+func (w *Worker) Export() js.Value {
+	obj := jsObject.New()
+	obj.Set("handle", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		return w.Handle(arg(args, 0))
+	}))
+	obj.Set("message", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		w.Message(arg(args, 0), arg(args, 1))
+		return nil
+	}))
+	return obj
+}
+
+// consoleLogger writes warnings to the worker's console; debug is dropped.
+type consoleLogger struct{}
+
+func (consoleLogger) Debug(string, ...any) {}
+
+func (consoleLogger) Warn(msg string, args ...any) {
+	s := "verity: " + msg
+	for i := 0; i+1 < len(args); i += 2 {
+		s += fmt.Sprintf(" %v=%v", args[i], args[i+1])
+	}
+	js.Global().Get("console").Call("warn", s)
+}
