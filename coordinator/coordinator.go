@@ -68,7 +68,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		issued: make(map[string]nonceState),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	w, err := kv.WatchAll(ctx, jetstream.IncludeHistory())
+	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		c.cancel()
 		return nil, err
@@ -205,7 +205,9 @@ func (c *Coordinator) applyEntry(e jetstream.KeyValueEntry) {
 		c.log.Warn("bad node state in KV", "node", e.Key(), "err", err)
 		return
 	}
-	c.cacheStore(e.Key(), s, e.Revision())
+	if !c.cacheStore(e.Key(), s, e.Revision()) {
+		return
+	}
 	// A newer session elsewhere supersedes a local one.
 	c.mu.Lock()
 	nc := c.conns[e.Key()]
@@ -215,13 +217,16 @@ func (c *Coordinator) applyEntry(e jetstream.KeyValueEntry) {
 	}
 }
 
-func (c *Coordinator) cacheStore(node string, s NodeState, rev uint64) {
+// cacheStore keeps s unless the cache holds a newer revision; it reports
+// whether s was kept.
+func (c *Coordinator) cacheStore(node string, s NodeState, rev uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cs, ok := c.cache[node]; ok && cs.rev >= rev {
-		return
+		return false
 	}
 	c.cache[node] = cachedState{state: s, rev: rev}
+	return true
 }
 
 // monitor declares silent nodes lost and forgets expired challenges.

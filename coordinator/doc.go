@@ -1,9 +1,66 @@
 // Package coordinator is the network's coordinating role: the node registry
 // and health, routing (which nodes a visitor should use), placement and
-// replication, WebRTC signaling relay, and the ledger. It shares the gateway
-// binary by default and keeps its state on NATS JetStream.
+// replication, and later signaling and the ledger. It shares the gateway
+// binary by default and keeps its state on NATS JetStream (internal/events).
 //
-// Today the gateway takes its sites and nodes from a static table
-// (gateway.StaticSites, gateway.StaticNodes, gateway.HTTPNodes); this package
-// replaces those sources behind the same small interfaces.
+// # Registry
+//
+// Nodes never get NATS credentials; they join over HTTP(S) + WebSocket at
+// ConnectPath ("/v1/nodes/connect"), text messages of JSON (Message):
+//
+//  1. coordinator → node: {"type":"challenge","challenge":{nonce, coordinator, expires}}
+//     (32 random bytes, the coordinator's id, an expiry ChallengeTTL ahead).
+//  2. node → coordinator: {"type":"join","join":{node, challenge, signature, record, status}}:
+//     the challenge echoed, the node's signed record (internal/noderecord) and
+//     an ed25519 signature by the node key over JoinSigningBytes:
+//     "verity-node-join/1\n" coordinator "\n" hex(nonce) "\n" expires "\n" node.
+//  3. The coordinator checks the challenge (issued on this connection, unused,
+//     unexpired; each is consumed by its first answer, so a replayed join is
+//     refused), the record (signature, id matching its key, validity), that
+//     the claimed node id is the record's, and the signature; it stores the
+//     node in the "nodes" KV bucket as live, emits node.joined and answers
+//     {"type":"welcome","welcome":{node, session, heartbeatMs}}.
+//  4. node → coordinator every heartbeatMs: {"type":"heartbeat","heartbeat":{capacity,
+//     freeDisk, load, version, region, record?}}, with the record again
+//     whenever it changed (certificate rotation).
+//
+// A node silent for MissedHeartbeats × HeartbeatInterval (default 3 × 10 s)
+// is marked lost and node.lost is emitted; a node that closes normally is
+// lost at once ("node left"). Any coordinator sharing the bus declares a
+// silent node lost, so nodes of a crashed coordinator are not kept forever;
+// a new session of the same node supersedes the old one, wherever it is.
+//
+// Refusals close the WebSocket with a code and a reason naming the check:
+// 1008 (policy violation) for authentication failures (ErrSignature,
+// ErrChallengeReplayed, ErrChallengeExpired, ErrChallengeMismatch,
+// ErrRecord, ErrNodeMismatch), 1007 for malformed JSON, 1003 for binary
+// messages, 1002 for a message out of order, 1009 for a message over
+// MaxMessageBytes, 4000 heartbeat timeout, 4001 superseded by a newer
+// session, 4002 no join before the challenge expired, 1001 coordinator
+// shutting down.
+//
+// Usage (coordinator side; Nodes makes a Coordinator a gateway.NodeSource):
+//
+//	c, err := coordinator.New(ctx, coordinator.Config{Bus: bus})
+//	defer c.Close()
+//	mux.Handle(coordinator.ConnectPath, c.Handler())
+//	recs, err := c.Nodes(ctx)
+//
+// Node side:
+//
+//	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+//		URL: "https://gw.example", Key: priv, Record: node.Record, Status: node.Status})
+//	defer nc.Close()
+//
+// # Routing
+//
+// Router ranks candidate nodes for a client address: nodes in the client's
+// ASN first, then nodes in the client's region (its country from the ASN
+// table unless given), then by cost = RTT × (1 + LoadWeight × load), where
+// RTT is the moving average of the samples clients of the same ASN (or /24,
+// /48 when the ASN is unknown) reported for that node, DefaultRTT without
+// samples. The ASN table (internal/asn) is loaded from a file in
+// iptoasn's tab-separated range format ("start\tend\tASN\tcountry\tdescription",
+// IPv4 and IPv6, gzip or not) or as "prefix ASN [country]" lines; see
+// internal/asn/testdata for tiny samples.
 package coordinator

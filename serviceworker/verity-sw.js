@@ -97,8 +97,24 @@ self.addEventListener('fetch', (event) => {
   );
 });
 
+// Bridges to pages: page-only transports (WebRTC: RTCPeerConnection does not
+// exist in workers) run in the page and reach the worker over a
+// MessageChannel. requestBridge(client) asks a page for one; the page answers
+// with {type: 'verity-bridge'} and a port, kept here by client id.
+const bridges = new Map();
+
+function requestBridge(client) {
+  client.postMessage({ type: 'verity-bridge-request' });
+}
+self.__verityRequestBridge = requestBridge;
+self.__verityBridges = bridges;
+
 self.addEventListener('message', (event) => {
   const data = event.data || {};
+  if (data.type === 'verity-bridge') {
+    if (event.source && event.ports && event.ports[0]) bridges.set(event.source.id, event.ports[0]);
+    return;
+  }
   const port = (event.ports && event.ports[0]) || event.source;
   if (!port || typeof data.type !== 'string' || !data.type.startsWith('verity-')) return;
   event.waitUntil(

@@ -301,7 +301,9 @@ func (f *fetch) exhausted() error {
 func (f *fetch) open(src source, rng *verify.ByteRange) (*attempt, verify.Entity, error) {
 	actx, cancel := context.WithCancel(f.ctx)
 	a := &attempt{src: src, cancel: cancel}
+	a.mu.Lock()
 	a.timer = time.AfterFunc(f.c.cfg.OpenTimeout, a.expire)
+	a.mu.Unlock()
 	vreq := verify.Request{Root: f.sess.RootCID(), Path: f.segs, Range: rng}
 	rc, err := src.transport.Open(actx, src.node, vreq.Target())
 	if err != nil {
@@ -397,6 +399,8 @@ func classify(a *attempt, err error) string {
 			return ReasonProtocol
 		}
 		return ReasonUnreachable
+	case errors.Is(err, ErrStreamReset), errors.Is(a.body.readErr(), ErrStreamReset):
+		return ReasonProtocol
 	case a.body.readErr() != nil:
 		return ReasonUnreachable
 	case errors.Is(err, verify.ErrHashMismatch), errors.Is(err, verify.ErrUnexpectedBlock):
@@ -468,9 +472,9 @@ func (a *attempt) close() {
 		return
 	}
 	a.closed = true
-	b := a.body
+	b, t := a.body, a.timer
 	a.mu.Unlock()
-	a.timer.Stop()
+	t.Stop()
 	a.cancel()
 	if b != nil {
 		_ = b.rc.Close()

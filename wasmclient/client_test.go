@@ -447,3 +447,28 @@ func TestCloseBodyEarly(t *testing.T) {
 		t.Fatalf("reports after a cancelled body: %+v", reps)
 	}
 }
+
+// A page that stops reading for a while (backpressure) does not make the
+// source look stalled.
+func TestSlowReaderIsNotATimeout(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.IdleTimeout = 500 * time.Millisecond })
+	resp, err := e.client.Fetch(context.Background(), wasmclient.FetchRequest{Path: "/big.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(1500 * time.Millisecond)
+	head := make([]byte, 300000)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(append(head, rest...), s.files["big.bin"]) {
+		t.Fatalf("err %v, %d bytes", err, len(head)+len(rest))
+	}
+	if reps := e.client.Stats().Reports(); len(reps) != 0 {
+		t.Fatalf("reports %+v, want none", reps)
+	}
+}

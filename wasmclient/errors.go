@@ -22,6 +22,9 @@ var (
 	ErrNoAddress = errors.New("wasmclient: node has no address for this transport")
 	// ErrUnsupported: the entity is of a kind the worker does not serve (symlink).
 	ErrUnsupported = errors.New("wasmclient: unsupported entity kind")
+	// ErrStreamReset: the source reset the stream mid-response (it failed
+	// on its side, e.g. a block it could not read).
+	ErrStreamReset = errors.New("wasmclient: stream reset by the source")
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("wasmclient: client closed")
 )

@@ -4,7 +4,6 @@ package wasmclient
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -138,14 +137,11 @@ func (r *FetchReporter) Report(ctx context.Context, rep Report) error {
 	if url == "" {
 		url = ReportPath
 	}
-	b, err := json.Marshal(rep)
-	if err != nil {
-		return err
-	}
+	body := jsJSON.Call("stringify", js.ValueOf(reportToJS(rep)))
 	resp, abort, err := jsFetch(ctx, url, map[string]any{
 		"method":  "POST",
 		"headers": map[string]any{"Content-Type": "application/json"},
-		"body":    string(b),
+		"body":    body,
 	})
 	if err != nil {
 		return err

@@ -24,8 +24,17 @@ var (
 
 // JSError is a JavaScript exception or rejection reason seen from Go.
 type JSError struct {
-	Name    string
-	Message string
+	Name        string
+	Message     string
+	StreamReset bool // a WebTransport stream reset by the peer
+}
+
+// streamError marks a peer's stream reset as ErrStreamReset.
+func streamError(err error) error {
+	if je, ok := err.(*JSError); ok && je.StreamReset {
+		return fmt.Errorf("%w: %v", ErrStreamReset, je)
+	}
+	return err
 }
 
 func (e *JSError) Error() string {
@@ -36,6 +45,11 @@ func (e *JSError) Error() string {
 }
 
 func toJSError(v js.Value) error {
+	if v.Type() == js.TypeObject && v.Get("name").Type() == js.TypeString &&
+		v.Get("name").String() == "WebTransportError" && v.Get("source").Type() == js.TypeString &&
+		v.Get("source").String() == "stream" {
+		return &JSError{Name: "WebTransportError", Message: jsStr(v.Get("message")), StreamReset: true}
+	}
 	if v.Type() == js.TypeObject {
 		name, msg := v.Get("name"), v.Get("message")
 		e := &JSError{}
@@ -116,6 +130,13 @@ func newPromise(fn func() (any, error)) js.Value {
 	executor := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		resolve, reject := args[0], args[1]
 		go func() {
+			// A panic here would stop the whole worker: turn it into a
+			// rejection, which the worker script answers from the network.
+			defer func() {
+				if r := recover(); r != nil {
+					reject.Invoke(jsErrorCtor.New(fmt.Sprint("verity: internal error: ", r)))
+				}
+			}()
 			v, err := fn()
 			if err != nil {
 				reject.Invoke(jsErrorValue(err))
@@ -169,7 +190,7 @@ func (r *streamReader) Read(p []byte) (int, error) {
 		}
 		res, err := await(context.Background(), r.reader.Call("read"))
 		if err != nil {
-			return 0, err
+			return 0, streamError(err)
 		}
 		if res.Get("done").Bool() {
 			r.eof = true

@@ -3,7 +3,6 @@ package wasmclient
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -35,11 +34,11 @@ type Session struct {
 
 // Node is one storage node as the session lists it.
 type Node struct {
-	ID           string          `json:"id"`
-	WebTransport string          `json:"webtransport,omitempty"` // e.g. https://127.0.0.1:4433/verity/v1
-	CertHashes   []string        `json:"certHashes,omitempty"`   // base64 SHA-256 of the node's certificates
-	HTTP         string          `json:"http,omitempty"`         // trustless gateway base URL
-	Record       json.RawMessage `json:"record,omitempty"`       // the node's signed record
+	ID           string   `json:"id"`
+	WebTransport string   `json:"webtransport,omitempty"` // e.g. https://127.0.0.1:4433/verity/v1
+	CertHashes   []string `json:"certHashes,omitempty"`   // base64 SHA-256 of the node's certificates
+	HTTP         string   `json:"http,omitempty"`         // trustless gateway base URL
+	Record       RawJSON  `json:"record,omitempty"`       // the node's signed record
 }
 
 // GatewayNodeID names the gateway fallback wherever a node id is expected.
@@ -66,10 +65,14 @@ func (s *Session) RootCID() cid.CID { return s.root }
 
 // ParseSession decodes and checks a session document.
 func ParseSession(data []byte) (*Session, error) {
-	var s Session
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, err := decodeSession(data)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSession, err)
 	}
+	return s.check()
+}
+
+func (s *Session) check() (*Session, error) {
 	if s.Version != 1 {
 		return nil, fmt.Errorf("%w: version %d", ErrSession, s.Version)
 	}
@@ -89,7 +92,7 @@ func ParseSession(data []byte) (*Session, error) {
 		nodes = append(nodes, n)
 	}
 	s.Nodes = nodes
-	return &s, nil
+	return s, nil
 }
 
 // SessionLoader loads the current session document.

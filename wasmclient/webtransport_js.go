@@ -140,20 +140,29 @@ func (d *WebTransportDialer) forget(id string, s *wtSession) {
 	}
 }
 
-// ForgetNode closes the node's session: the next dial reconnects.
+// forgetGrace is how long a forgotten session stays open for the streams
+// still using it.
+const forgetGrace = 30 * time.Second
+
+// ForgetNode retires the node's session: the next dial reconnects. Streams
+// still running on it may finish; it is closed after forgetGrace.
 func (d *WebTransportDialer) ForgetNode(id string) {
 	d.mu.Lock()
 	s := d.sessions[id]
+	if s != nil {
+		delete(d.sessions, id)
+	}
 	d.mu.Unlock()
 	if s == nil {
 		return
 	}
-	select {
-	case <-s.ready:
-		d.forget(id, s)
-	default: // still connecting: mark it, it is replaced on the next dial
-		s.dead.Store(true)
-	}
+	s.dead.Store(true)
+	time.AfterFunc(forgetGrace, func() {
+		<-s.ready
+		if s.wt.Truthy() {
+			closeWT(s.wt)
+		}
+	})
 }
 
 // wtStream is one WebTransport bidirectional stream.

@@ -4,7 +4,6 @@ package wasmclient
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -196,21 +195,31 @@ func (w *Worker) Message(data, port js.Value) {
 	if typ.Type() != js.TypeString {
 		return
 	}
-	var reply any
+	var reply map[string]any
 	switch typ.String() {
 	case "verity-stats":
-		reply = map[string]any{"type": "verity-stats", "requests": w.c.Stats().Requests()}
+		recs := w.c.Stats().Requests()
+		list := make([]any, len(recs))
+		for i, r := range recs {
+			list[i] = map[string]any{
+				"url": r.URL, "transport": r.Transport, "node": r.Node, "blocks": r.Blocks,
+				"bytes": r.Bytes, "ttfbMs": r.TTFBMs, "status": r.Status, "error": r.Error,
+				"failovers": r.Failovers,
+			}
+		}
+		reply = map[string]any{"type": "verity-stats", "requests": list}
 	case "verity-reports":
-		reply = map[string]any{"type": "verity-reports", "reports": w.c.Stats().Reports()}
+		reps := w.c.Stats().Reports()
+		list := make([]any, len(reps))
+		for i, r := range reps {
+			list[i] = reportToJS(r)
+		}
+		reply = map[string]any{"type": "verity-reports", "reports": list}
 	default:
 		return
 	}
-	b, err := json.Marshal(reply)
-	if err != nil {
-		return
-	}
 	_, _ = jsTry(func() js.Value {
-		port.Call("postMessage", jsJSON.Call("parse", string(b)))
+		port.Call("postMessage", reply)
 		return js.Undefined()
 	})
 }
@@ -240,4 +249,8 @@ func (consoleLogger) Warn(msg string, args ...any) {
 		s += fmt.Sprintf(" %v=%v", args[i], args[i+1])
 	}
 	js.Global().Get("console").Call("warn", s)
+}
+
+func reportToJS(r Report) map[string]any {
+	return map[string]any{"node": r.Node, "cid": r.CID, "reason": r.Reason, "detail": r.Detail}
 }

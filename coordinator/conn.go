@@ -1,0 +1,329 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/verity-cdn/verity/internal/events"
+)
+
+// writeTimeout bounds one message write to a node.
+const writeTimeout = 10 * time.Second
+
+// nodeConn is one node's WebSocket session on this coordinator.
+type nodeConn struct {
+	c      *Coordinator
+	ws     *websocket.Conn
+	remote string
+	log    *slog.Logger
+
+	node    string // set once joined
+	session string
+
+	stopCh   chan struct{}
+	stopErr  error
+	stopOnce sync.Once
+}
+
+type readResult struct {
+	typ  websocket.MessageType
+	data []byte
+	err  error
+}
+
+func newNodeConn(c *Coordinator, ws *websocket.Conn, remoteAddr string) *nodeConn {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	return &nodeConn{c: c, ws: ws, remote: host, log: c.log.With("remote", host), stopCh: make(chan struct{})}
+}
+
+// stop ends the session with err (sent as the close reason).
+func (n *nodeConn) stop(err error) {
+	n.stopOnce.Do(func() {
+		n.stopErr = err
+		close(n.stopCh)
+	})
+}
+
+func (n *nodeConn) run() {
+	readCtx, cancelRead := context.WithCancel(context.Background())
+	msgs := make(chan readResult)
+	done := make(chan struct{})
+	var rwg sync.WaitGroup
+	rwg.Add(1)
+	go func() {
+		defer rwg.Done()
+		for {
+			typ, data, err := n.ws.Read(readCtx)
+			select {
+			case msgs <- readResult{typ, data, err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	err := n.serve(msgs)
+	var rerr *readError
+	if errors.As(err, &rerr) {
+		n.log.Debug("node connection ended", "node", n.node, "err", rerr.err)
+		_ = n.ws.CloseNow()
+	} else {
+		code, reason := closeFor(err)
+		lvl := slog.LevelInfo
+		if code == websocket.StatusPolicyViolation || code == websocket.StatusInvalidFramePayloadData ||
+			code == websocket.StatusProtocolError || code == websocket.StatusUnsupportedData {
+			lvl = slog.LevelWarn
+		}
+		n.log.Log(context.Background(), lvl, "closing node connection", "node", n.node, "code", int(code), "reason", reason)
+		_ = n.ws.Close(code, reason)
+	}
+	close(done)
+	cancelRead()
+	rwg.Wait()
+
+	if n.node != "" {
+		n.c.mu.Lock()
+		if n.c.conns[n.node] == n {
+			delete(n.c.conns, n.node)
+		}
+		n.c.mu.Unlock()
+	}
+}
+
+// readError is a failure of the connection itself (peer gone, read limit).
+type readError struct{ err error }
+
+func (e *readError) Error() string { return "read: " + e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+func (n *nodeConn) next(msgs <-chan readResult, timeout <-chan time.Time, timeoutErr error) (Message, error) {
+	select {
+	case r := <-msgs:
+		if r.err != nil {
+			return Message{}, &readError{r.err}
+		}
+		if r.typ != websocket.MessageText {
+			return Message{}, ErrBinary
+		}
+		var m Message
+		if err := json.Unmarshal(r.data, &m); err != nil {
+			return Message{}, fmt.Errorf("%w: not a JSON message", ErrMalformed)
+		}
+		return m, nil
+	case <-timeout:
+		return Message{}, timeoutErr
+	case <-n.stopCh:
+		return Message{}, n.stopErr
+	case <-n.c.ctx.Done():
+		return Message{}, ErrClosed
+	}
+}
+
+func (n *nodeConn) write(m Message) error {
+	ctx, cancel := context.WithTimeout(n.c.ctx, writeTimeout)
+	defer cancel()
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := n.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		return &readError{err}
+	}
+	return nil
+}
+
+func (n *nodeConn) serve(msgs <-chan readResult) error {
+	c := n.c
+	ch := c.issueChallenge()
+	if err := n.write(Message{Type: MsgChallenge, Challenge: &ch}); err != nil {
+		return err
+	}
+	timer := time.NewTimer(ch.Expires.Sub(c.cfg.Now()))
+	defer timer.Stop()
+	m, err := n.next(msgs, timer.C, ErrJoinTimeout)
+	if err != nil {
+		return err
+	}
+	if m.Type != MsgJoin || m.Join == nil {
+		return fmt.Errorf("%w: expected %q, got %q", ErrProtocol, MsgJoin, clip(m.Type))
+	}
+	if err := c.verifyJoin(ch, m.Join); err != nil {
+		return err
+	}
+	if err := n.admit(m.Join); err != nil {
+		return err
+	}
+	if err := n.write(Message{Type: MsgWelcome, Welcome: &Welcome{
+		Node: n.node, Session: n.session, HeartbeatMS: c.cfg.HeartbeatInterval.Milliseconds(),
+	}}); err != nil {
+		return err
+	}
+	for {
+		timer.Reset(c.cfg.deadline())
+		m, err := n.next(msgs, timer.C, ErrHeartbeatTimeout)
+		var rerr *readError
+		switch {
+		case errors.Is(err, ErrHeartbeatTimeout):
+			c.markLost(c.ctx, n.node, n.session, "heartbeat timeout", false)
+			return err
+		case errors.As(err, &rerr):
+			if s := websocket.CloseStatus(err); s == websocket.StatusNormalClosure || s == websocket.StatusGoingAway {
+				c.markLost(c.ctx, n.node, n.session, "node left", false)
+			}
+			return err
+		case err != nil:
+			return err
+		}
+		if m.Type != MsgHeartbeat || m.Heartbeat == nil {
+			return fmt.Errorf("%w: expected %q, got %q", ErrProtocol, MsgHeartbeat, clip(m.Type))
+		}
+		if err := n.heartbeat(m.Heartbeat); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Coordinator) issueChallenge() Challenge {
+	ch := Challenge{Nonce: make([]byte, NonceSize), Coordinator: c.cfg.ID, Expires: c.cfg.Now().Add(c.cfg.ChallengeTTL).UTC()}
+	_, _ = rand.Read(ch.Nonce)
+	c.mu.Lock()
+	c.issued[hex.EncodeToString(ch.Nonce)] = nonceState{expires: ch.Expires}
+	c.mu.Unlock()
+	return ch
+}
+
+// verifyJoin checks j against ch, the challenge issued on this connection,
+// and consumes the challenge.
+func (c *Coordinator) verifyJoin(ch Challenge, j *Join) error {
+	now := c.cfg.Now()
+	key := hex.EncodeToString(j.Challenge.Nonce)
+	c.mu.Lock()
+	ns, known := c.issued[key]
+	if known && bytes.Equal(j.Challenge.Nonce, ch.Nonce) {
+		c.issued[key] = nonceState{expires: ns.expires, used: true}
+	}
+	c.mu.Unlock()
+	switch {
+	case known && ns.used:
+		return ErrChallengeReplayed
+	case !bytes.Equal(j.Challenge.Nonce, ch.Nonce) || j.Challenge.Coordinator != ch.Coordinator || !j.Challenge.Expires.Equal(ch.Expires):
+		return ErrChallengeMismatch
+	case now.After(ch.Expires):
+		return ErrChallengeExpired
+	}
+	if err := j.Record.Verify(now); err != nil {
+		return fmt.Errorf("%w: %w", ErrRecord, err)
+	}
+	if j.Node != j.Record.Record.NodeID {
+		return ErrNodeMismatch
+	}
+	if len(j.Signature) != ed25519.SignatureSize ||
+		!ed25519.Verify(ed25519.PublicKey(j.Record.Record.PublicKey), JoinSigningBytes(ch, j.Node), j.Signature) {
+		return ErrSignature
+	}
+	return nil
+}
+
+// admit records the joined node as live in a new session and emits
+// node.joined.
+func (n *nodeConn) admit(j *Join) error {
+	c := n.c
+	var sid [12]byte
+	_, _ = rand.Read(sid[:])
+	n.node, n.session = j.Node, hex.EncodeToString(sid[:])
+	n.log = n.log.With("node", n.node, "session", n.session)
+	now := c.cfg.Now().UTC()
+	var status Heartbeat
+	if j.Status != nil {
+		status = *j.Status
+		status.Record = nil
+	}
+	_, _, err := c.updateState(c.ctx, n.node, func(cur *NodeState, _ bool) bool {
+		*cur = NodeState{
+			Record: j.Record, Status: status, State: StateLive,
+			Coordinator: c.cfg.ID, Session: n.session, Addr: n.remote,
+			JoinedAt: now, LastSeen: now,
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("coordinator: storing node state: %w", err)
+	}
+	c.mu.Lock()
+	old := c.conns[n.node]
+	c.conns[n.node] = n
+	c.mu.Unlock()
+	if old != nil {
+		old.stop(ErrSuperseded)
+	}
+	n.log.Info("node joined", "http", j.Record.Record.HTTP, "webtransport", j.Record.Record.WebTransport)
+	c.emit(c.ctx, "node.joined/"+n.node+"/"+n.session, events.TypeNodeJoined, events.NodeJoined{
+		Node: n.node, Coordinator: c.cfg.ID, Session: n.session, Addr: n.remote,
+		HTTP: j.Record.Record.HTTP, WebTransport: j.Record.Record.WebTransport, Region: status.Region,
+	})
+	return nil
+}
+
+func (n *nodeConn) heartbeat(hb *Heartbeat) error {
+	c := n.c
+	now := c.cfg.Now()
+	rec := hb.Record
+	if rec != nil {
+		if err := rec.Verify(now); err != nil {
+			return fmt.Errorf("%w: %w", ErrRecord, err)
+		}
+		if rec.Record.NodeID != n.node {
+			return ErrNodeMismatch
+		}
+	}
+	status := *hb
+	status.Record = nil
+	var endErr error
+	_, _, err := c.updateState(c.ctx, n.node, func(cur *NodeState, exists bool) bool {
+		endErr = nil
+		switch {
+		case !exists || cur.Session != n.session:
+			endErr = ErrSuperseded
+			return false
+		case cur.State != StateLive:
+			// Declared lost (e.g. by another coordinator): the node must
+			// join again so the network hears about it.
+			endErr = ErrHeartbeatTimeout
+			return false
+		}
+		cur.LastSeen, cur.Status = now.UTC(), status
+		if rec != nil {
+			cur.Record = *rec
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("coordinator: storing heartbeat: %w", err)
+	}
+	return endErr
+}
+
+func clip(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "..."
+	}
+	return s
+}

@@ -1,0 +1,310 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/verity-cdn/verity/internal/noderecord"
+)
+
+// NodeClientConfig configures a NodeClient. URL, Key and Record are
+// required.
+type NodeClientConfig struct {
+	// URL of the coordinator: its base (http://127.0.0.1:8080, ConnectPath
+	// is appended) or the full ws://, wss://, http:// or https:// URL of
+	// the connect endpoint.
+	URL string
+	// Key is the node's ed25519 key; it signs challenges.
+	Key ed25519.PrivateKey
+	// Record returns the node's current signed record. It is sent on join
+	// and again in the next heartbeat whenever it changes.
+	Record func() (noderecord.Signed, error)
+	// Status returns the node's current status for heartbeats (its Record
+	// field is ignored). Default: an empty status.
+	Status func() Heartbeat
+	// Coordinator, when set, is the only coordinator id accepted in
+	// challenges.
+	Coordinator string
+	// HTTPClient dials the WebSocket. Default http.DefaultClient.
+	HTTPClient *http.Client
+	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
+	// (with jitter) after each failed session. Defaults 250 ms and 30 s.
+	MinBackoff, MaxBackoff time.Duration
+	// Logger default slog.Default().
+	Logger *slog.Logger
+}
+
+// NodeClient keeps a node joined to a coordinator: it connects, answers the
+// challenge with the node key, heartbeats, and reconnects with backoff
+// until Close.
+type NodeClient struct {
+	cfg NodeClientConfig
+	url string
+	log *slog.Logger
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+
+	mu    sync.Mutex
+	state NodeClientState
+}
+
+// NodeClientState is a snapshot of a NodeClient.
+type NodeClientState struct {
+	Joined  bool   // a session is up
+	Session string // current or last session id
+	Joins   int    // sessions established so far
+	LastErr error  // why the last session ended or failed
+}
+
+// NewNodeClient validates cfg and starts the client.
+func NewNodeClient(cfg NodeClientConfig) (*NodeClient, error) {
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("coordinator: NodeClientConfig.Key must be an ed25519 private key")
+	}
+	if cfg.Record == nil {
+		return nil, errors.New("coordinator: NodeClientConfig.Record is required")
+	}
+	u, err := connectURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Status == nil {
+		cfg.Status = func() Heartbeat { return Heartbeat{} }
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 250 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(30*time.Second, cfg.MinBackoff)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &NodeClient{
+		cfg: cfg, url: u, cancel: cancel, done: make(chan struct{}),
+		log: cfg.Logger.With("component", "coordinator-client", "coordinator", u),
+	}
+	go n.run(ctx)
+	return n, nil
+}
+
+func connectURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("coordinator: bad coordinator URL %q", raw)
+	}
+	switch u.Scheme {
+	case "http", "ws":
+		u.Scheme = "ws"
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("coordinator: bad coordinator URL scheme %q", u.Scheme)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = ConnectPath
+	}
+	return u.String(), nil
+}
+
+// State returns a snapshot of the client's state.
+func (n *NodeClient) State() NodeClientState {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state
+}
+
+// Close leaves the coordinator (a normal closure, which it records as the
+// node leaving) and stops reconnecting. It is idempotent.
+func (n *NodeClient) Close() error {
+	n.once.Do(func() {
+		n.cancel()
+		<-n.done
+	})
+	return nil
+}
+
+func (n *NodeClient) run(ctx context.Context) {
+	defer close(n.done)
+	delay := n.cfg.MinBackoff
+	for {
+		joined, err := n.session(ctx)
+		n.mu.Lock()
+		n.state.Joined = false
+		n.state.LastErr = err
+		n.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if joined {
+			delay = n.cfg.MinBackoff
+		}
+		n.log.Warn("coordinator session ended", "err", err, "retryIn", delay)
+		// Jitter in [delay/2, delay).
+		wait := delay/2 + rand.N(delay/2+1)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(delay*2, n.cfg.MaxBackoff)
+	}
+}
+
+// session runs one connection; joined reports whether the join succeeded.
+func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ws, _, err := websocket.Dial(dctx, n.url, &websocket.DialOptions{HTTPClient: n.cfg.HTTPClient})
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	ws.SetReadLimit(64 << 10)
+	defer ws.CloseNow()
+
+	// One reader for the whole session: it also processes control frames.
+	msgs := make(chan readResult)
+	rctx, rcancel := context.WithCancel(context.Background())
+	var rwg sync.WaitGroup
+	rwg.Add(1)
+	go func() {
+		defer rwg.Done()
+		for {
+			typ, data, err := ws.Read(rctx)
+			select {
+			case msgs <- readResult{typ, data, err}:
+			case <-rctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		rcancel()
+		rwg.Wait()
+	}()
+	recv := func(timeout time.Duration) (Message, error) {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case r := <-msgs:
+			if r.err != nil {
+				return Message{}, r.err
+			}
+			var m Message
+			if err := json.Unmarshal(r.data, &m); err != nil {
+				return Message{}, fmt.Errorf("%w: from coordinator", ErrMalformed)
+			}
+			return m, nil
+		case <-t.C:
+			return Message{}, errors.New("coordinator: no answer from coordinator")
+		case <-ctx.Done():
+			return Message{}, ctx.Err()
+		}
+	}
+	send := func(m Message) error {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		defer cancel()
+		return ws.Write(wctx, websocket.MessageText, b)
+	}
+	leave := func(err error) (bool, error) {
+		if ctx.Err() != nil {
+			_ = ws.Close(websocket.StatusNormalClosure, "node shutting down")
+			return joined, ctx.Err()
+		}
+		return joined, err
+	}
+
+	m, err := recv(30 * time.Second)
+	if err != nil {
+		return leave(err)
+	}
+	if m.Type != MsgChallenge || m.Challenge == nil {
+		return leave(fmt.Errorf("%w: expected challenge, got %q", ErrProtocol, clip(m.Type)))
+	}
+	ch := *m.Challenge
+	if n.cfg.Coordinator != "" && ch.Coordinator != n.cfg.Coordinator {
+		return leave(fmt.Errorf("coordinator: challenge from %q, want %q", clip(ch.Coordinator), n.cfg.Coordinator))
+	}
+	rec, err := n.cfg.Record()
+	if err != nil {
+		return leave(fmt.Errorf("coordinator: node record: %w", err))
+	}
+	node := noderecord.NodeIDFromKey(n.cfg.Key.Public().(ed25519.PublicKey))
+	status := n.cfg.Status()
+	status.Record = nil
+	if err := send(Message{Type: MsgJoin, Join: &Join{
+		Node: node, Challenge: ch, Record: rec, Status: &status,
+		Signature: ed25519.Sign(n.cfg.Key, JoinSigningBytes(ch, node)),
+	}}); err != nil {
+		return leave(err)
+	}
+	m, err = recv(30 * time.Second)
+	if err != nil {
+		return leave(err)
+	}
+	if m.Type != MsgWelcome || m.Welcome == nil {
+		return leave(fmt.Errorf("%w: expected welcome, got %q", ErrProtocol, clip(m.Type)))
+	}
+	joined = true
+	n.mu.Lock()
+	n.state.Joined, n.state.Session, n.state.LastErr = true, m.Welcome.Session, nil
+	n.state.Joins++
+	n.mu.Unlock()
+	n.log.Info("joined coordinator", "session", m.Welcome.Session)
+
+	interval := time.Duration(m.Welcome.HeartbeatMS) * time.Millisecond
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	lastSig := rec.Signature
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return leave(nil)
+		case r := <-msgs:
+			if r.err != nil {
+				return leave(r.err)
+			}
+			// No coordinator → node messages are defined after welcome yet.
+		case <-tick.C:
+			hb := n.cfg.Status()
+			hb.Record = nil
+			if cur, err := n.cfg.Record(); err == nil && !bytes.Equal(cur.Signature, lastSig) {
+				hb.Record = &cur
+				lastSig = cur.Signature
+			}
+			if err := send(Message{Type: MsgHeartbeat, Heartbeat: &hb}); err != nil {
+				return leave(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,57 @@
+// Package wasmclient is the Go side of the Verity service worker: it serves
+// a site origin's GET requests from storage nodes, verifying every block
+// before a byte reaches the page, and falls back to the gateway.
+//
+// The core (Client, Fetch, the failover body, sessions, stats) is plain Go
+// and runs natively, so it is tested with `go test` against real CARs. The
+// browser parts live in _js.go files: the WebTransport dialer, the fetch
+// transport, session loader and reporter, and Worker, which turns a JS
+// Request into a Promise<Response> whose body is a ReadableStream of
+// verified bytes. Native twins (HTTPTransport, HTTPSessionLoader,
+// HTTPReporter) live in _notjs.go files. The package must stay small in
+// wasm: it does not import net/http, net or any IPFS library.
+//
+// Usage (native):
+//
+//	c, err := wasmclient.New(wasmclient.Config{
+//		Session:    &wasmclient.HTTPSessionLoader{Origin: origin},
+//		Transports: []wasmclient.Transport{&wasmclient.FramedTransport{Dialer: d}},
+//		Fallback:   &wasmclient.HTTPTransport{Origin: origin},
+//		Reporter:   &wasmclient.HTTPReporter{Origin: origin},
+//	})
+//	resp, err := c.Fetch(ctx, wasmclient.FetchRequest{Path: "/app.js"})
+//	if err != nil {
+//		resp = wasmclient.ErrorResponse(err) // 404, 502, ...
+//	}
+//	defer resp.Body.Close()
+//	io.Copy(w, resp.Body) // verified bytes; an error, never a short body
+//
+// In the worker (GOOS=js): w, _ := NewWorker(WorkerConfig{}); self.__verity =
+// w.Export().
+//
+// # Sources and failover
+//
+// For each request the sources are every node of the session over each of
+// Config.Transports, then Config.Fallback (the gateway's trustless endpoint).
+// A source that fails (unreachable, bad status, a block that does not
+// verify, truncation, no progress within IdleTimeout) is reported through
+// Config.Reporter and skipped for DropFor; the body resumes from the next
+// source with entity-bytes from the first byte not yet delivered. A 404
+// status only moves on. Transports report statuses as *StatusError and a
+// missing address as ErrNoAddress.
+//
+// # Config
+//
+// Zero values are defaults: OpenTimeout and IdleTimeout 10 s, DropFor 1 min,
+// SessionTTL 30 s (when the session has no ttl), History 200 records,
+// Logger discards, Now is time.Now.
+//
+// # Errors
+//
+// Fetch returns ErrBadPath (400), ErrNotFound (404), ErrUnsupported (501),
+// ErrSession (503) or a *FetchError matching ErrNoSource (502); HTTPStatus
+// maps any of them, ErrorResponse builds the text response. A body that
+// cannot be completed fails with a *FetchError; a closed body with ErrClosed.
+//
+// The behaviour is specified in docs/protocol.md §7.
+package wasmclient
