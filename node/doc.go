@@ -48,8 +48,11 @@
 // (internal/noderecord); CertRotateBefore the current one expires, next
 // becomes current and a new next is generated.
 //
-// Blocks are not re-hashed on read: a corrupted block on disk is served as is
-// and rejected by the client's verifier. ImportCAR verifies every block.
+// Every block read from disk is re-hashed before it is served: a block
+// damaged on disk is refused (the response fails, a CAR stream is reset),
+// counted in verity_node_corrupt_blocks_total and logged, so the node never
+// sends bytes it knows to be wrong. Clients verify everything anyway.
+// ImportCAR verifies every block.
 //
-// Errors: ErrConfig, ErrBadCAR, ErrClosed, ErrRunning (errors.go).
+// Errors: ErrConfig, ErrBadCAR, ErrCorruptBlock, ErrClosed, ErrRunning (errors.go).
 package node

@@ -1,6 +1,10 @@
 package node
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/ipfs/go-cid"
+)
 
 // Sentinel errors; match them with errors.Is.
 var (
@@ -11,6 +15,9 @@ var (
 	ErrBadCAR = errors.New("node: bad CAR")
 	// ErrClosed: the node is closed.
 	ErrClosed = errors.New("node: closed")
+	// ErrCorruptBlock: a stored block no longer matches its CID (damaged
+	// on disk). It is not served; see CorruptBlockError.
+	ErrCorruptBlock = errors.New("node: stored block is corrupt")
 	// ErrRunning: Run was called twice.
 	ErrRunning = errors.New("node: already running")
 )
@@ -23,3 +30,9 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return "node: config " + e.Field + ": " + e.Reason }
 func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+// CorruptBlockError names a stored block that failed its hash check.
+type CorruptBlockError struct{ CID cid.Cid }
+
+func (e *CorruptBlockError) Error() string { return "node: stored block " + e.CID.String() + " is corrupt" }
+func (e *CorruptBlockError) Unwrap() error { return ErrCorruptBlock }

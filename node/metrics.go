@@ -23,6 +23,7 @@ type metrics struct {
 	blocksStored    prometheus.Gauge
 	wtSessions      prometheus.Gauge
 	certRotations   prometheus.Counter
+	corruptBlocks   prometheus.Counter
 	requestDuration *prometheus.HistogramVec
 }
 
@@ -44,6 +45,10 @@ func newMetrics() *metrics {
 		certRotations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "verity_node_cert_rotations_total", Help: "WebTransport certificate rotations.",
 		}),
+		corruptBlocks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_corrupt_blocks_total",
+			Help: "Stored blocks that failed their hash check when read (refused, not served).",
+		}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "verity_node_request_duration_seconds", Help: "Time to serve a request, by transport.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
@@ -54,7 +59,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.requestDuration}
+	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.requestDuration}
 }
 
 // alsoRegister registers the node's collectors with reg, labelled node=id.

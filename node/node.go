@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/go-cid"
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	"github.com/quic-go/webtransport-go"
 
+	_ "github.com/verity-cdn/verity/internal/blake3mh" // zeebo/blake3 for block checks
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -92,7 +94,11 @@ func New(cfg Config) (_ *Node, err error) {
 		}
 	}
 
-	if n.ds, n.bs, err = openStore(cfg.DataDir); err != nil {
+	onCorrupt := func(c cid.Cid) {
+		n.metrics.corruptBlocks.Inc()
+		cfg.Logger.Error("stored block failed its hash check; not serving it", "cid", c.String(), "dir", cfg.DataDir)
+	}
+	if n.ds, n.bs, err = openStore(cfg.DataDir, onCorrupt); err != nil {
 		return nil, err
 	}
 	count, err := countBlocks(n.ctx, n.bs)

@@ -135,7 +135,7 @@ func TestImportCARRejectsBadBlock(t *testing.T) {
 	}
 }
 
-func TestBlockPathCorruptionServedAsIs(t *testing.T) {
+func TestCorruptBlockRefused(t *testing.T) {
 	ctx := context.Background()
 	f := buildFixture(t)
 	n := newNode(t, node.Config{})
@@ -168,8 +168,17 @@ func TestBlockPathCorruptionServedAsIs(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Equal(body, data) {
-		t.Fatalf("status %d, served %d bytes, corrupted copy expected", resp.StatusCode, len(body))
+	if resp.StatusCode == 200 || bytes.Contains(body, data[:64]) {
+		t.Fatalf("status %d, %d bytes: a corrupt block must not be served", resp.StatusCode, len(body))
+	}
+	// Over a CAR request the stream fails instead of carrying the bad block.
+	status, _, carBody := httpGet(t, n.HTTPURL()+"/ipfs/"+f.root.String()+"?format=car", "application/vnd.ipld.car; version=1; order=dfs; dups=y")
+	if status == 200 && bytes.Contains(carBody, data[:64]) {
+		t.Fatal("CAR stream carried the corrupt block")
+	}
+	_, _, metrics := httpGet(t, n.HTTPURL()+"/metrics", "")
+	if !bytes.Contains(metrics, []byte("verity_node_corrupt_blocks_total 2")) {
+		t.Fatalf("corrupt blocks not counted:\n%s", metrics)
 	}
 }
 

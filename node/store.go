@@ -25,13 +25,46 @@ var shardFunc = flatfs.NextToLast(2)
 
 // openStore opens (creating if needed) the flatfs datastore under
 // dir/blocks with fsync on, and the blockstore over it.
-func openStore(dir string) (*flatfs.Datastore, blockstore.Blockstore, error) {
+//
+// Every block read is checked against its CID before it is served: a block
+// damaged on disk is refused (ErrCorruptBlock), counted and logged, never
+// sent. onCorrupt is called for each such block.
+func openStore(dir string, onCorrupt func(cid.Cid)) (*flatfs.Datastore, blockstore.Blockstore, error) {
 	ds, err := flatfs.CreateOrOpen(filepath.Join(dir, blocksDir), shardFunc, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("node: open blockstore: %w", err)
 	}
-	bs := blockstore.NewIdStore(blockstore.NewBlockstore(ds, blockstore.NoPrefix()))
+	bs := blockstore.NewIdStore(&checkedBlockstore{
+		Blockstore: blockstore.NewBlockstore(ds, blockstore.NoPrefix()),
+		onCorrupt:  onCorrupt,
+	})
 	return ds, bs, nil
+}
+
+// checkedBlockstore verifies each block it reads against its CID.
+type checkedBlockstore struct {
+	blockstore.Blockstore
+	onCorrupt func(cid.Cid)
+}
+
+var _ blockstore.Blockstore = (*checkedBlockstore)(nil)
+
+func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	blk, err := b.Blockstore.Get(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := c.Prefix().Sum(blk.RawData())
+	if err != nil {
+		return nil, fmt.Errorf("node: check block %s: %w", c, err)
+	}
+	if !sum.Equals(c) {
+		if b.onCorrupt != nil {
+			b.onCorrupt(c)
+		}
+		return nil, &CorruptBlockError{CID: c}
+	}
+	return blk, nil
 }
 
 // BlockPath returns the path of the file holding block c. The file may not
