@@ -34,5 +34,7 @@ func (e *ConfigError) Unwrap() error { return ErrConfig }
 // CorruptBlockError names a stored block that failed its hash check.
 type CorruptBlockError struct{ CID cid.Cid }
 
-func (e *CorruptBlockError) Error() string { return "node: stored block " + e.CID.String() + " is corrupt" }
+func (e *CorruptBlockError) Error() string {
+	return "node: stored block " + e.CID.String() + " is corrupt"
+}
 func (e *CorruptBlockError) Unwrap() error { return ErrCorruptBlock }
