@@ -42,6 +42,8 @@ test-deps:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 vet: wasm
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+		[ -z "$$unformatted" ] || { echo "gofmt needed:"; echo "$$unformatted"; exit 1; }
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./wasmclient/... ./internal/cid/... ./internal/wire/... ./internal/verify/... ./internal/noderecord/... ./internal/unixfs/... ./internal/car/...
 
