@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -113,6 +114,17 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 	u, err := url.ParseRequestURI(req.Target)
 	if err != nil {
 		n.writeError(str, http.StatusBadRequest, "bad target")
+		return
+	}
+	// Streams carry content only: the node's other HTTP endpoints
+	// (metrics, health, record) stay on its HTTP port, where an operator
+	// can restrict them.
+	if req.Method != http.MethodGet {
+		n.writeError(str, http.StatusMethodNotAllowed, "only GET is served on streams")
+		return
+	}
+	if !strings.HasPrefix(path.Clean(u.Path), "/ipfs/") {
+		n.writeError(str, http.StatusNotFound, "only /ipfs/ content is served on streams")
 		return
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
