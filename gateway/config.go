@@ -51,6 +51,14 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes idle keep-alive connections. Default 120 s.
 	IdleTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included. Default 30 s.
+	ReadTimeout time.Duration
+	// WriteStallTimeout closes a connection whose client has not taken any
+	// response bytes for this long (a per-write deadline, so large bodies
+	// to slow-but-reading clients are fine). Default 30 s.
+	WriteStallTimeout time.Duration
+	// MaxConns bounds concurrent client connections. Default 4096.
+	MaxConns int
 	// MaxHeaderBytes bounds request headers. Default 64 KiB.
 	MaxHeaderBytes int
 	// NodeTimeout bounds one node request until the entity is resolved, and
@@ -86,6 +94,9 @@ const (
 	defaultMaxReportBytes    = 4 << 10
 	defaultReadHeaderTimeout = 10 * time.Second
 	defaultIdleTimeout       = 120 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteStallTimeout = 30 * time.Second
+	defaultMaxConns          = 4096
 	defaultMaxHeaderBytes    = 64 << 10
 	defaultNodeTimeout       = 15 * time.Second
 	defaultMaxNodeAttempts   = 3
@@ -141,6 +152,15 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		c.ReadHeaderTimeout = defaultReadHeaderTimeout
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = defaultReadTimeout
+	}
+	if c.WriteStallTimeout <= 0 {
+		c.WriteStallTimeout = defaultWriteStallTimeout
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = defaultMaxConns
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = defaultIdleTimeout

@@ -40,6 +40,11 @@
 // node at the first unsent byte, and if none can finish it aborts the
 // response (the client sees a broken transfer, never a short body).
 //
+// Limits: request heads (ReadHeaderTimeout 10 s, MaxHeaderBytes 64 KiB),
+// whole requests (ReadTimeout 30 s), clients that stop reading a response
+// (WriteStallTimeout 30 s without progress), concurrent connections
+// (MaxConns 4096), report bodies (MaxReportBytes 4 KiB).
+//
 // Status codes (errors.go, statusOf): 400 malformed path, CID or query;
 // 403 a fallback CID that is not a current or recent root of the site;
 // 404 unknown site or path; 405 method; 413 report body over 4 KiB;

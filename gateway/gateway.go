@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // Gateway is the HTTP front door of every site origin.
@@ -66,9 +67,11 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: listen: %w", err)
 	}
+	g.ln = netutil.LimitListener(g.ln, cfg.MaxConns)
 	g.srv = &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
@@ -198,7 +201,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveAdmin(w, r)
 		return
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: g.cfg.WriteStallTimeout}
 	defer g.account(sw)
 	if !ValidSiteName(name) {
 		g.fail(sw, r, fmt.Errorf("%w: %q", ErrUnknownSite, name))
@@ -338,8 +341,14 @@ func writeError(w http.ResponseWriter, r *http.Request, code int, msg string) {
 }
 
 // statusWriter records the status and body bytes of a response for metrics.
+//
+// Every write first pushes the connection's write deadline stall ahead, so a
+// client that stops reading is cut off while one that keeps reading, however
+// slowly, is not.
 type statusWriter struct {
 	http.ResponseWriter
+	rc    *http.ResponseController
+	stall time.Duration
 	kind  string
 	code  int
 	bytes int64
@@ -356,10 +365,30 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
-	return n, err
+	if w.rc == nil || w.stall <= 0 {
+		n, err := w.ResponseWriter.Write(p)
+		w.bytes += int64(n)
+		return n, err
+	}
+	// Written in slices, each with a fresh deadline: the deadline bounds a
+	// stall, not the time a whole large body takes.
+	written := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), stallChunk)]
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+		n, err := w.ResponseWriter.Write(chunk)
+		written += n
+		w.bytes += int64(n)
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
 }
+
+// stallChunk is the largest slice written under one write deadline.
+const stallChunk = 64 << 10
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
