@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/cid"
 )
 
 // runGateway runs the HTTP gateway for site origins, fetching from the
@@ -27,6 +28,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		name, root, ok := strings.Cut(v, "=")
 		if !ok || root == "" || !gateway.ValidSiteName(name) {
 			return fmt.Errorf("want NAME=CID with NAME a lower-case DNS label, got %q", v)
+		}
+		if _, err := cid.Parse(root); err != nil {
+			return fmt.Errorf("site %s: root %q is not a CID: %w", name, root, err)
 		}
 		sites[name] = root
 		return nil
