@@ -86,7 +86,7 @@ func TestAssetsOverWebTransport(t *testing.T) {
 	}
 
 	gw1, nodes1 := e.gatewayMetrics(), e.nodeMetrics()
-	for _, kind := range []string{"asset", "car_fallback"} {
+	for _, kind := range []string{"html", "asset", "car_fallback"} {
 		if a, b := bytesServed(gw0, kind), bytesServed(gw1, kind); b != a {
 			t.Errorf("gateway %s bytes served grew %v → %v while the worker was in control", kind, a, b)
 		}

@@ -43,6 +43,7 @@ type staticFile struct {
 	gz          []byte // nil: not precompressed
 	contentType string
 	etag        string
+	gzETag      string // ETag of gz
 }
 
 // assets are the worker's files, loaded and prepared once in New.
@@ -60,6 +61,25 @@ func hash16(b []byte) string {
 
 func newStatic(body []byte, contentType string) *staticFile {
 	return &staticFile{body: body, contentType: contentType, etag: `"` + hash16(body) + `"`}
+}
+
+// compress prepares the gzip variant, served with its own ETag: the two
+// representations differ byte for byte, so they must not share a strong one.
+func (f *staticFile) compress() error {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+	if err != nil {
+		return err
+	}
+	if _, err := zw.Write(f.body); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	f.gz = buf.Bytes()
+	f.gzETag = strings.TrimSuffix(f.etag, `"`) + `-gz"`
+	return nil
 }
 
 func loadAssets(fsys fs.FS, log *slog.Logger) (*assets, error) {
@@ -81,22 +101,16 @@ func loadAssets(fsys fs.FS, log *slog.Logger) (*assets, error) {
 	}
 	if b := read(assetWasm); b != nil {
 		a.wasm = newStatic(b, "application/wasm")
-		var buf bytes.Buffer
-		zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
-		if err != nil {
+		if err := a.wasm.compress(); err != nil {
 			return nil, err
 		}
-		if _, err := zw.Write(b); err != nil {
-			return nil, err
-		}
-		if err := zw.Close(); err != nil {
-			return nil, err
-		}
-		a.wasm.gz = buf.Bytes()
 		a.wasmPath = wasmPrefix + hash16(b) + ".wasm"
 	}
 	if b := read(assetWasmExec); b != nil {
 		a.wasmExec = newStatic(b, "text/javascript; charset=utf-8")
+		if err := a.wasmExec.compress(); err != nil {
+			return nil, err
+		}
 		a.wasmExecPath = wasmExecBase + hash16(b) + ".js"
 	}
 	if b := read(assetLoader); b != nil {
@@ -135,17 +149,17 @@ func serveStatic(w http.ResponseWriter, r *http.Request, f *staticFile, cacheCon
 	h := w.Header()
 	h.Set("Content-Type", f.contentType)
 	h.Set("Cache-Control", cacheControl)
-	h.Set("ETag", f.etag)
 	h.Set("X-Content-Type-Options", "nosniff")
-	body := f.body
+	body, etag := f.body, f.etag
 	if f.gz != nil {
 		h.Add("Vary", "Accept-Encoding")
 		if acceptsGzip(r) {
 			h.Set("Content-Encoding", "gzip")
-			body = f.gz
+			body, etag = f.gz, f.gzETag
 		}
 	}
-	if etagMatch(r.Header.Get("If-None-Match"), f.etag) {
+	h.Set("ETag", etag)
+	if etagMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return 0
 	}

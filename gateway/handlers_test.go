@@ -63,9 +63,17 @@ func TestScripts(t *testing.T) {
 	if got, _ := io.ReadAll(zr); !bytes.Equal(got, raw) {
 		t.Fatal("gunzipped wasm differs")
 	}
+	gzETag := resp.Header.Get("ETag")
 	resp, body = tg.get(t, site+strings.TrimPrefix(wasmURL, "/"))
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "" || !bytes.Equal(body, raw) {
 		t.Fatalf("wasm identity: %d %v", resp.StatusCode, resp.Header)
+	}
+	// Two representations, two strong validators; each revalidates itself.
+	if idETag := resp.Header.Get("ETag"); idETag == gzETag || idETag == "" || gzETag == "" {
+		t.Fatalf("ETags: identity %q, gzip %q", idETag, gzETag)
+	}
+	if resp, _ = tg.get(t, site+strings.TrimPrefix(wasmURL, "/"), "Accept-Encoding", "gzip", "If-None-Match", gzETag); resp.StatusCode != 304 {
+		t.Fatalf("gzip revalidation: %d", resp.StatusCode)
 	}
 	resp, _ = tg.get(t, site+strings.TrimPrefix(wasmURL, "/"), "Accept-Encoding", "gzip;q=0")
 	if resp.Header.Get("Content-Encoding") != "" {
@@ -75,6 +83,9 @@ func TestScripts(t *testing.T) {
 	resp, body = tg.get(t, site+strings.TrimPrefix(execURL, "/"))
 	if resp.StatusCode != 200 || string(body) != "// wasm_exec\n" || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
 		t.Fatalf("wasm_exec: %d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	if resp, _ = tg.get(t, site+strings.TrimPrefix(execURL, "/"), "Accept-Encoding", "gzip"); resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("wasm_exec not compressed: %v", resp.Header)
 	}
 	resp, _ = tg.get(t, site+".verity/wasm/0000000000000000.wasm")
 	if resp.StatusCode != 404 {
