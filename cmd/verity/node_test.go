@@ -18,24 +18,7 @@ import (
 func TestRunNode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- runNode(ctx, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--log-level", "warn"}, pw, io.Discard)
-		pw.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	var httpURL string
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "http: "); ok {
-			httpURL = v
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if httpURL == "" {
-		t.Fatalf("no http URL printed: %v", <-done)
-	}
+	httpURL, done := startNodeCommand(t, ctx, "--data", t.TempDir())
 	c := &http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get(httpURL + "/healthz")
 	if err != nil {
@@ -81,24 +64,7 @@ func TestRunNodeImportsCAR(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- runNode(ctx, []string{"--data", filepath.Join(dir, "node"), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--log-level", "warn", "--car", carPath}, pw, io.Discard)
-		pw.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	var httpURL string
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "http: "); ok {
-			httpURL = v
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if httpURL == "" {
-		t.Fatalf("no http URL printed: %v", <-done)
-	}
+	httpURL, done := startNodeCommand(t, ctx, "--data", filepath.Join(dir, "node"), "--car", carPath)
 	c := &http.Client{Timeout: 10 * time.Second}
 	req, _ := http.NewRequest("GET", httpURL+"/ipfs/"+root+"/index.html?format=car", nil)
 	req.Header.Set("Accept", "application/vnd.ipld.car; version=1; order=dfs; dups=y")
@@ -131,4 +97,30 @@ func TestRunNodeImportsCAR(t *testing.T) {
 	if !errors.Is(err, node.ErrBadCAR) {
 		t.Fatalf("damaged CAR: err = %v, want ErrBadCAR", err)
 	}
+}
+
+// startNodeCommand runs `verity node` on loopback ports with extra args and
+// returns its HTTP URL (from its stdout) and its result channel.
+func startNodeCommand(t *testing.T, ctx context.Context, extra ...string) (string, <-chan error) {
+	t.Helper()
+	args := append([]string{"--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runNode(ctx, args, pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var httpURL string
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "http: "); ok {
+			httpURL = v
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if httpURL == "" {
+		t.Fatalf("no http URL printed: %v", <-done)
+	}
+	return httpURL, done
 }

@@ -71,17 +71,21 @@ func (r *Request) WriteTo(w io.Writer) (int64, error) {
 	if err := checkTarget(r.Target); err != nil {
 		return 0, &HeadError{Op: op, Detail: "target", Err: err}
 	}
+	return writeHead(w, op, "request line", method+" "+r.Target, r.Header)
+}
+
+// writeHead writes "VERITY/1 <first>\r\n", the header and the blank line,
+// all or nothing: an invalid head writes no byte.
+func writeHead(w io.Writer, op, lineName, first string, h Header) (int64, error) {
 	var b strings.Builder
 	b.WriteString(Proto)
 	b.WriteString(" ")
-	b.WriteString(method)
-	b.WriteString(" ")
-	b.WriteString(r.Target)
+	b.WriteString(first)
 	b.WriteString("\r\n")
 	if b.Len() > MaxLineBytes {
-		return 0, &HeadError{Op: op, Detail: "request line", Err: ErrTooLarge}
+		return 0, &HeadError{Op: op, Detail: lineName, Err: ErrTooLarge}
 	}
-	if err := writeHeader(&b, r.Header); err != nil {
+	if err := writeHeader(&b, h); err != nil {
 		return 0, &HeadError{Op: op, Detail: "header", Err: err}
 	}
 	if b.Len() > MaxHeadBytes {
@@ -96,19 +100,9 @@ func (r *Request) WriteTo(w io.Writer) (int64, error) {
 func ReadRequest(br *bufio.Reader) (*Request, error) {
 	const op = "read request"
 	lr := &limitedReader{br: br, left: MaxHeadBytes}
-	line, err := lr.readLine()
+	rest, err := lr.readFirstLine(op, "request line")
 	if err != nil {
-		return nil, headErr(op, "request line", err)
-	}
-	proto, rest, ok := strings.Cut(line, " ")
-	if !ok {
-		return nil, &HeadError{Op: op, Detail: "request line", Err: ErrMalformed}
-	}
-	if proto != Proto {
-		if strings.HasPrefix(proto, "VERITY/") {
-			return nil, &HeadError{Op: op, Detail: strconv.Quote(proto), Err: ErrVersion}
-		}
-		return nil, &HeadError{Op: op, Detail: "protocol token", Err: ErrMalformed}
+		return nil, err
 	}
 	method, target, ok := strings.Cut(rest, " ")
 	if !ok || method != "GET" {
@@ -138,24 +132,7 @@ func (r *Response) WriteTo(w io.Writer) (int64, error) {
 	if !validText(reason) {
 		return 0, &HeadError{Op: op, Detail: "reason", Err: ErrMalformed}
 	}
-	var b strings.Builder
-	b.WriteString(Proto)
-	b.WriteString(" ")
-	b.WriteString(strconv.Itoa(r.Status))
-	b.WriteString(" ")
-	b.WriteString(reason)
-	b.WriteString("\r\n")
-	if b.Len() > MaxLineBytes {
-		return 0, &HeadError{Op: op, Detail: "status line", Err: ErrTooLarge}
-	}
-	if err := writeHeader(&b, r.Header); err != nil {
-		return 0, &HeadError{Op: op, Detail: "header", Err: err}
-	}
-	if b.Len() > MaxHeadBytes {
-		return 0, &HeadError{Op: op, Detail: "head", Err: ErrTooLarge}
-	}
-	n, err := io.WriteString(w, b.String())
-	return int64(n), err
+	return writeHead(w, op, "status line", strconv.Itoa(r.Status)+" "+reason, r.Header)
 }
 
 // ReadResponse reads one response head from br; the body follows in br. It
@@ -163,19 +140,9 @@ func (r *Response) WriteTo(w io.Writer) (int64, error) {
 func ReadResponse(br *bufio.Reader) (*Response, error) {
 	const op = "read response"
 	lr := &limitedReader{br: br, left: MaxHeadBytes}
-	line, err := lr.readLine()
+	rest, err := lr.readFirstLine(op, "status line")
 	if err != nil {
-		return nil, headErr(op, "status line", err)
-	}
-	proto, rest, ok := strings.Cut(line, " ")
-	if !ok {
-		return nil, &HeadError{Op: op, Detail: "status line", Err: ErrMalformed}
-	}
-	if proto != Proto {
-		if strings.HasPrefix(proto, "VERITY/") {
-			return nil, &HeadError{Op: op, Detail: strconv.Quote(proto), Err: ErrVersion}
-		}
-		return nil, &HeadError{Op: op, Detail: "protocol token", Err: ErrMalformed}
+		return nil, err
 	}
 	code, reason, _ := strings.Cut(rest, " ")
 	if len(code) != 3 || code[0] < '1' || code[0] > '9' || !isDigits(code) {
@@ -443,4 +410,24 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// readFirstLine reads the head's first line and checks its protocol token;
+// it returns what follows the token.
+func (lr *limitedReader) readFirstLine(op, lineName string) (string, error) {
+	line, err := lr.readLine()
+	if err != nil {
+		return "", headErr(op, lineName, err)
+	}
+	proto, rest, ok := strings.Cut(line, " ")
+	if !ok {
+		return "", &HeadError{Op: op, Detail: lineName, Err: ErrMalformed}
+	}
+	if proto != Proto {
+		if strings.HasPrefix(proto, "VERITY/") {
+			return "", &HeadError{Op: op, Detail: strconv.Quote(proto), Err: ErrVersion}
+		}
+		return "", &HeadError{Op: op, Detail: "protocol token", Err: ErrMalformed}
+	}
+	return rest, nil
 }
