@@ -1,0 +1,36 @@
+package events
+
+// Payment event types (internal/ledger emits them; docs/payments.md).
+const (
+	TypeReceiptsSettled Type = "receipts.settled"
+	TypeAccountFrozen   Type = "account.frozen"
+	TypeAccountUnfrozen Type = "account.unfrozen"
+)
+
+// ReceiptsSettled: the ledger applied a node's settlement batch for an
+// account: Bytes were debited from the account and credited to the node.
+type ReceiptsSettled struct {
+	Account  string `json:"account"`
+	Node     string `json:"node"`
+	Bytes    uint64 `json:"bytes"`    // newly settled by this batch
+	Sessions int    `json:"sessions"` // sessions whose settled bytes grew
+	Balance  int64  `json:"balance"`  // the account's balance after it, bytes
+	Revision uint64 `json:"revision"` // the account record's revision
+}
+
+// AccountFrozen: an account's balance fell below its freezing threshold;
+// nodes refuse its sessions until it is topped up.
+type AccountFrozen struct {
+	Account   string `json:"account"`
+	Balance   int64  `json:"balance"`
+	Threshold int64  `json:"threshold"`
+	Revision  uint64 `json:"revision"`
+}
+
+// AccountUnfrozen: a frozen account is back at or above its threshold.
+type AccountUnfrozen struct {
+	Account   string `json:"account"`
+	Balance   int64  `json:"balance"`
+	Threshold int64  `json:"threshold"`
+	Revision  uint64 `json:"revision"`
+}

@@ -1,0 +1,48 @@
+// Package ledger is the coordinator's ledger of accounts and node
+// earnings, on NATS JetStream KV (internal/events), and its settlement of
+// node receipts (docs/payments.md).
+//
+// Balances are in bytes of verified delivery: a top-up converts money to
+// bytes at the price of the day, outside the ledger; TopUp is the
+// development faucet. Each account is one KV value in the "accounts"
+// bucket holding its balance, freezing threshold and flag, and, per live
+// session (voucher id), the bytes settled to each node. Applying a batch is
+// one compare-and-set of that value (events.Update), so concurrent
+// settlements never lose an update, and the per-(session, node) counters
+// make it idempotent: only the increase of a receipt over what that node
+// was already paid for that session is applied, capped by the voucher's
+// budget over all nodes. Node earnings are mirrored, as cumulative
+// per-account counters, in the "earnings" bucket.
+//
+// Usage:
+//
+//	l, err := ledger.New(ctx, ledger.Config{Bus: bus, Keys: payment.NewKeySet(gatewayPub)})
+//	acct, err := l.CreateAccount(ctx, "acme", 0)
+//	acct, err = l.TopUp(ctx, "acme", 100<<30)
+//	res, err := l.Settle(ctx, ledger.Batch{Node: nodeKey, Account: "acme", Items: items})
+//	earned, err := l.Earnings(ctx, nodeKey.String())
+//
+// # Bounds
+//
+// A balance never goes below −Config.MaxOverdraft (default 1 GiB): bytes
+// beyond it are deferred, reported in ItemResult.Deferred, and settle
+// after a top-up. An account whose balance is below its threshold
+// (Config.FreezeBelow, default 256 MiB) is frozen: nodes refuse its
+// sessions (payment.ErrAccountFrozen) until a top-up unfreezes it. Receipts
+// of a voucher settle until its expiry + Config.SettleGrace (default 24 h).
+//
+// # Events
+//
+// receipts.settled (per applied batch), account.frozen and
+// account.unfrozen, with ids derived from the account record's revision so
+// that a retried publish is stored once (events.ReceiptsSettled, ...).
+//
+// # Errors
+//
+// ErrUnknownAccount, ErrAccountExists, ErrInvalidAccount, ErrInvalidBatch,
+// ErrClosed; a *RejectedError listing *ItemError values that wrap
+// ErrWrongAccount or the payment sentinels (payment.ErrBadSignature,
+// ErrUnknownGateway, ErrExpired, ErrWrongNode, ErrWrongSession,
+// ErrOverBudget, ErrMalformed); events.ErrConflict under extreme
+// contention.
+package ledger

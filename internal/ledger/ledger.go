@@ -1,0 +1,208 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/payment"
+)
+
+// Ledger holds accounts and node earnings in NATS KV and applies
+// settlement batches. Its methods are safe for concurrent use, also by
+// several Ledgers (several coordinators) on the same bus.
+type Ledger struct {
+	cfg      Config
+	log      *slog.Logger
+	bus      *events.Bus
+	accounts jetstream.KeyValue
+	earnings jetstream.KeyValue
+	closed   atomic.Bool
+}
+
+// New creates the ledger's KV buckets if needed.
+func New(ctx context.Context, cfg Config) (*Ledger, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	l := &Ledger{cfg: cfg, log: cfg.Logger.With("component", "ledger"), bus: cfg.Bus}
+	js := cfg.Bus.JetStream()
+	for _, b := range []struct {
+		name string
+		kv   *jetstream.KeyValue
+		hist uint8
+	}{{BucketAccounts, &l.accounts, 8}, {BucketEarnings, &l.earnings, 1}} {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: b.name, History: b.hist, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ledger: KV bucket %s: %w", b.name, err)
+		}
+		*b.kv = kv
+	}
+	return l, nil
+}
+
+// Close marks the ledger closed; it owns no goroutines and does not close
+// the bus. It is idempotent.
+func (l *Ledger) Close() error {
+	l.closed.Store(true)
+	return nil
+}
+
+func (l *Ledger) check() error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// CreateAccount creates an account with a zero balance and the freezing
+// threshold freezeBelow (Config.FreezeBelow when 0). A new account is
+// frozen until topped up to its threshold.
+func (l *Ledger) CreateAccount(ctx context.Context, name string, freezeBelow int64) (Account, error) {
+	if err := l.check(); err != nil {
+		return Account{}, err
+	}
+	if !payment.ValidAccount(name) {
+		return Account{}, fmt.Errorf("%w: %q", ErrInvalidAccount, name)
+	}
+	if freezeBelow == 0 {
+		freezeBelow = l.cfg.FreezeBelow
+	}
+	rec := &accountRecord{Name: name, FreezeBelow: freezeBelow, Frozen: 0 < freezeBelow, Created: l.cfg.Now().UTC()}
+	b, _ := json.Marshal(rec)
+	rev, err := l.accounts.Create(ctx, name, b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return Account{}, fmt.Errorf("%w: %q", ErrAccountExists, name)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("ledger: create %s: %w", name, err)
+	}
+	return rec.public(rev), nil
+}
+
+// TopUp credits bytes to an account and unfreezes it when that brings it
+// to its threshold. In development it is the faucet; in production it is
+// what a payment processor calls once money arrived.
+func (l *Ledger) TopUp(ctx context.Context, name string, bytes uint64) (Account, error) {
+	if err := l.check(); err != nil {
+		return Account{}, err
+	}
+	if bytes == 0 || bytes > 1<<62 {
+		return l.Account(ctx, name)
+	}
+	var (
+		out      *accountRecord
+		unfrozen bool
+	)
+	rev, err := events.Update(ctx, l.accounts, name, func(old []byte) ([]byte, error) {
+		if old == nil {
+			return nil, fmt.Errorf("%w: %q", ErrUnknownAccount, name)
+		}
+		rec, err := decodeAccount(old)
+		if err != nil {
+			return nil, err
+		}
+		rec.Balance += int64(bytes)
+		rec.ToppedUp += bytes
+		unfrozen = rec.Frozen && rec.Balance >= rec.FreezeBelow
+		if unfrozen {
+			rec.Frozen = false
+		}
+		out = rec
+		return json.Marshal(rec)
+	})
+	if err != nil {
+		return Account{}, err
+	}
+	if unfrozen {
+		l.emit(ctx, events.TypeAccountUnfrozen, name, rev, events.AccountUnfrozen{
+			Account: name, Balance: out.Balance, Threshold: out.FreezeBelow, Revision: rev})
+	}
+	return out.public(rev), nil
+}
+
+// Account returns an account's published state.
+func (l *Ledger) Account(ctx context.Context, name string) (Account, error) {
+	if err := l.check(); err != nil {
+		return Account{}, err
+	}
+	e, err := l.accounts.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Account{}, fmt.Errorf("%w: %q", ErrUnknownAccount, name)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("ledger: get %s: %w", name, err)
+	}
+	rec, err := decodeAccount(e.Value())
+	if err != nil {
+		return Account{}, fmt.Errorf("ledger: account %s: %w", name, err)
+	}
+	return rec.public(e.Revision()), nil
+}
+
+// Earnings returns what the ledger has credited a node (by node id).
+func (l *Ledger) Earnings(ctx context.Context, node string) (Earnings, error) {
+	if err := l.check(); err != nil {
+		return Earnings{}, err
+	}
+	e, err := l.earnings.Get(ctx, node)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Earnings{Node: node, From: map[string]uint64{}}, nil
+	}
+	if err != nil {
+		return Earnings{}, fmt.Errorf("ledger: earnings %s: %w", node, err)
+	}
+	var rec earningsRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return Earnings{}, fmt.Errorf("ledger: earnings %s: %w", node, err)
+	}
+	return Earnings(rec), nil
+}
+
+// creditNode raises the node's mirror of what account has paid it to paid.
+func (l *Ledger) creditNode(ctx context.Context, node, account string, paid uint64) error {
+	_, err := events.Update(ctx, l.earnings, node, func(old []byte) ([]byte, error) {
+		rec := earningsRecord{Node: node, From: map[string]uint64{}}
+		if old != nil {
+			if err := json.Unmarshal(old, &rec); err != nil {
+				return nil, err
+			}
+			if rec.From == nil {
+				rec.From = map[string]uint64{}
+			}
+		}
+		if rec.From[account] >= paid {
+			return nil, events.ErrNoChange
+		}
+		rec.From[account] = paid
+		rec.Earned = 0
+		for _, v := range rec.From {
+			rec.Earned += v
+		}
+		return json.Marshal(rec)
+	})
+	return err
+}
+
+// emit publishes an event whose id is derived from the account revision
+// that caused it, so a retried publish is stored once. The KV state is the
+// truth; a failed publish is logged.
+func (l *Ledger) emit(ctx context.Context, t events.Type, account string, rev uint64, data any) {
+	ev, err := events.NewWithID(string(t)+"/"+account+"/"+strconv.FormatUint(rev, 10), t, l.bus.Name(), data)
+	if err == nil {
+		err = l.bus.Publish(ctx, ev)
+	}
+	if err != nil {
+		l.log.Warn("event not published", "type", t, "account", account, "revision", rev, "err", err)
+	}
+}

@@ -1,0 +1,271 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/payment"
+)
+
+// Batch is a node's settlement request for one account: the latest
+// receipt of each session it served for that account, each with the
+// session's voucher, in their wire encodings.
+type Batch struct {
+	Node    payment.NodeKey `json:"node"`
+	Account string          `json:"account"`
+	Items   []Item          `json:"items"`
+}
+
+// Item is one session of a Batch.
+type Item struct {
+	Voucher []byte `json:"voucher"` // payment.Voucher encoding
+	Receipt []byte `json:"receipt"` // payment.Receipt encoding, made out to Batch.Node
+}
+
+// ItemResult says what became of one accepted item.
+type ItemResult struct {
+	Index   int                `json:"index"`
+	Session payment.SessionKey `json:"session"`
+	// Settled is the bytes of this session now settled to the node, in
+	// all: the node marks its receipt settled up to here.
+	Settled uint64 `json:"settled"`
+	// Applied is what this call added to Settled.
+	Applied uint64 `json:"applied"`
+	// Deferred is what the overdraft bound kept from being settled now;
+	// submit the receipt again after the account is topped up.
+	Deferred uint64 `json:"deferred,omitempty"`
+	// Unpayable is what exceeds the voucher's budget once other nodes'
+	// settlements of the same session are counted; it will never be paid.
+	Unpayable uint64 `json:"unpayable,omitempty"`
+}
+
+// Result is the outcome of Settle.
+type Result struct {
+	Account  string       `json:"account"`
+	Node     string       `json:"node"`
+	Applied  uint64       `json:"applied"` // bytes debited and credited by this call
+	Items    []ItemResult `json:"items"`   // accepted items, in batch order
+	Balance  int64        `json:"balance"`
+	Frozen   bool         `json:"frozen"`
+	Revision uint64       `json:"revision"`
+}
+
+// checked is a batch item that passed verification.
+type checked struct {
+	index   int
+	vid     string
+	voucher payment.Voucher
+	receipt payment.Receipt
+}
+
+// verify checks every item's voucher and receipt signatures, account,
+// node and expiry (with SettleGrace). It keeps the highest-sequence item
+// per session.
+func (l *Ledger) verify(b *Batch, now time.Time) ([]checked, []*ItemError) {
+	var (
+		ok  []checked
+		bad []*ItemError
+		at  = make(map[payment.SessionKey]int)
+	)
+	for i, it := range b.Items {
+		v, err := payment.ParseVoucher(it.Voucher)
+		if err == nil {
+			err = v.VerifySignature(l.cfg.Keys)
+		}
+		if err == nil && v.Account != b.Account {
+			err = ErrWrongAccount
+		}
+		if err == nil && !now.Before(v.Expires.Add(l.cfg.SettleGrace)) {
+			err = &payment.Error{Op: "voucher", Field: "expires", Err: payment.ErrExpired}
+		}
+		var r payment.Receipt
+		if err == nil {
+			err = r.UnmarshalBinary(it.Receipt)
+		}
+		if err == nil {
+			err = r.Verify(&v, v.ID(), b.Node)
+		}
+		if err != nil {
+			bad = append(bad, &ItemError{Index: i, Err: err})
+			continue
+		}
+		c := checked{index: i, vid: v.ID().String(), voucher: v, receipt: r}
+		if j, dup := at[v.Session]; dup {
+			if r.Seq > ok[j].receipt.Seq {
+				ok[j] = c
+			}
+			continue
+		}
+		at[v.Session] = len(ok)
+		ok = append(ok, c)
+	}
+	return ok, bad
+}
+
+// Settle verifies a batch and applies it once: for each session it debits
+// the account and credits the node only the increase of the receipt over
+// what was already settled to this node for this session, capped by the
+// voucher's budget over all nodes and by the overdraft bound. Replaying a
+// batch, or a batch overlapping an earlier one, applies nothing twice; two
+// nodes settling the same session concurrently are serialised by
+// compare-and-set on the account record.
+//
+// Items that fail verification are refused and reported in a
+// *RejectedError, while the others are applied and reported in the
+// Result. Settle emits receipts.settled when it applied anything, and
+// account.frozen when the account crossed its freezing threshold.
+func (l *Ledger) Settle(ctx context.Context, b Batch) (Result, error) {
+	if err := l.check(); err != nil {
+		return Result{}, err
+	}
+	node := b.Node.String()
+	res := Result{Account: b.Account, Node: node}
+	if len(b.Items) == 0 || len(b.Items) > l.cfg.MaxBatchItems {
+		return res, fmt.Errorf("%w: %d items", ErrInvalidBatch, len(b.Items))
+	}
+	if !payment.ValidAccount(b.Account) {
+		return res, fmt.Errorf("%w: %q", ErrInvalidAccount, b.Account)
+	}
+	items, rejected := l.verify(&b, l.cfg.Now())
+	sort.Slice(items, func(i, j int) bool { return items[i].index < items[j].index })
+
+	var (
+		out    *accountRecord
+		froze  bool
+		result []ItemResult
+		late   []*ItemError
+	)
+	rev, err := events.Update(ctx, l.accounts, b.Account, func(old []byte) ([]byte, error) {
+		if old == nil {
+			return nil, fmt.Errorf("%w: %q", ErrUnknownAccount, b.Account)
+		}
+		rec, err := decodeAccount(old)
+		if err != nil {
+			return nil, err
+		}
+		// fn may run several times: start every attempt from scratch.
+		now := l.cfg.Now()
+		out, result, late, froze = nil, result[:0], late[:0], false
+		var applied uint64
+		for _, c := range items {
+			if !now.Before(c.voucher.Expires.Add(l.cfg.SettleGrace)) {
+				late = append(late, &ItemError{Index: c.index, Err: &payment.Error{Op: "voucher", Field: "expires", Err: payment.ErrExpired}})
+				continue
+			}
+			s := rec.Sessions[c.vid]
+			if s == nil {
+				s = &sessionRecord{Expires: c.voucher.Expires.Unix(), Budget: c.voucher.Budget, Nodes: map[string]uint64{}}
+				rec.Sessions[c.vid] = s
+			}
+			ir := ItemResult{Index: c.index, Session: c.voucher.Session, Settled: s.Nodes[node]}
+			if c.receipt.Bytes > ir.Settled {
+				inc := c.receipt.Bytes - ir.Settled
+				if room := s.Budget - s.Total; inc > room {
+					ir.Unpayable = inc - room
+					inc = room
+				}
+				if room := rec.Balance + l.cfg.MaxOverdraft; room < 0 || inc > uint64(room) {
+					allowed := uint64(max(room, 0))
+					ir.Deferred = inc - allowed
+					inc = allowed
+				}
+				s.Nodes[node] += inc
+				s.Total += inc
+				rec.Balance -= int64(inc)
+				rec.Spent += inc
+				rec.Paid[node] += inc
+				ir.Settled += inc
+				ir.Applied = inc
+				applied += inc
+			}
+			result = append(result, ir)
+		}
+		l.prune(rec, now)
+		if applied == 0 {
+			return nil, events.ErrNoChange
+		}
+		if !rec.Frozen && rec.Balance < rec.FreezeBelow {
+			rec.Frozen, froze = true, true
+		}
+		out = rec
+		return json.Marshal(rec)
+	})
+	if err != nil {
+		return res, err
+	}
+	rejected = append(rejected, late...)
+	res.Items = result
+	res.Revision = rev
+	for _, ir := range result {
+		res.Applied += ir.Applied
+	}
+	if out != nil && res.Applied > 0 {
+		res.Balance, res.Frozen = out.Balance, out.Frozen
+		if err := l.creditNode(ctx, node, b.Account, out.Paid[node]); err != nil {
+			// The account record is the truth; the mirror catches up at
+			// the node's next settlement with this account.
+			l.log.Warn("node credit deferred", "node", node, "account", b.Account, "err", err)
+		}
+		l.emit(ctx, events.TypeReceiptsSettled, b.Account, rev, events.ReceiptsSettled{
+			Account: b.Account, Node: node, Bytes: res.Applied, Sessions: countApplied(result),
+			Balance: out.Balance, Revision: rev})
+		if froze {
+			l.emit(ctx, events.TypeAccountFrozen, b.Account, rev, events.AccountFrozen{
+				Account: b.Account, Balance: out.Balance, Threshold: out.FreezeBelow, Revision: rev})
+		}
+	} else if acct, err := l.Account(ctx, b.Account); err == nil {
+		res.Balance, res.Frozen, res.Revision = acct.Balance, acct.Frozen, acct.Revision
+		// Nothing new: still bring the node's mirror up to date, in case
+		// an earlier call stopped between the two writes.
+		if err := l.syncNode(ctx, node, b.Account); err != nil {
+			l.log.Warn("node credit deferred", "node", node, "account", b.Account, "err", err)
+		}
+	}
+	if len(rejected) > 0 {
+		sort.Slice(rejected, func(i, j int) bool { return rejected[i].Index < rejected[j].Index })
+		return res, &RejectedError{Items: rejected}
+	}
+	return res, nil
+}
+
+// syncNode copies the account's cumulative payment to node into the
+// node's earnings.
+func (l *Ledger) syncNode(ctx context.Context, node, account string) error {
+	e, err := l.accounts.Get(ctx, account)
+	if err != nil {
+		return err
+	}
+	rec, err := decodeAccount(e.Value())
+	if err != nil {
+		return err
+	}
+	if p := rec.Paid[node]; p > 0 {
+		return l.creditNode(ctx, node, account, p)
+	}
+	return nil
+}
+
+// prune drops the state of sessions whose receipts can no longer be
+// settled anywhere: voucher expiry + SettleGrace + PruneMargin passed.
+func (l *Ledger) prune(rec *accountRecord, now time.Time) {
+	cut := now.Add(-l.cfg.SettleGrace - l.cfg.PruneMargin).Unix()
+	for k, s := range rec.Sessions {
+		if s.Expires < cut {
+			delete(rec.Sessions, k)
+		}
+	}
+}
+
+func countApplied(items []ItemResult) int {
+	n := 0
+	for _, it := range items {
+		if it.Applied > 0 {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,56 @@
+// Package payment is Verity's optimistic payment protocol: gateway-signed
+// vouchers, session-signed cumulative receipts, and the node's settlement
+// policy (docs/payments.md).
+//
+// A gateway issues a Voucher to a worker's session: the paying Account, the
+// worker's SessionKey, a Budget of verified bytes and an expiry, signed by
+// a gateway ed25519 key named by its KeyID. The worker (Signer) counts the
+// bytes it verified from each node and signs cumulative Receipts ("node N
+// has delivered B verified bytes of this session", with a sequence number)
+// at most one block behind what it verified. The node (Tracker) checks each
+// receipt against the voucher and keeps the latest; it later settles the
+// latest receipt per session with the ledger (internal/ledger), when its
+// SettlePolicy says so.
+//
+// Usage, worker side:
+//
+//	s, err := payment.NewSigner(payment.SignerConfig{})
+//	// send s.SessionKey() to the gateway; it answers with a voucher
+//	v, err := payment.ParseVoucher(voucherBytes)
+//	err = s.SetVoucher(v)
+//	r, signed, err := s.Verified(node, uint64(len(block))) // after each verified block
+//	if signed { b, _ := r.MarshalBinary(); send(b) }
+//
+// Node side:
+//
+//	t, err := payment.NewTracker(v, gatewayKeys, myNodeKey, time.Now())
+//	r, err := t.AcceptBinary(receiptBytes, time.Now())
+//
+// # Wire encodings (version 1)
+//
+// All integers are big-endian. A voucher is 138 + len(account) bytes:
+//
+//	version(1)=1 keyID(8) accountLen(1) account(1..64, [a-z0-9._-])
+//	session(32) budget(8, >0) expires(8, unix seconds) nonce(16) signature(64)
+//
+// signed over "verity-voucher/1" followed by every byte before the
+// signature; the VoucherID is the SHA-256 of that same message. A receipt
+// is exactly 177 bytes:
+//
+//	version(1)=1 voucher(32) node(32) session(32) bytes(8) seq(8, ≥1) signature(64)
+//
+// signed by the session key over "verity-receipt/1" followed by the first
+// 113 bytes. The encodings are canonical: a decoder refuses other versions,
+// lengths and trailing bytes, so re-encoding a decoded value gives back the
+// same bytes.
+//
+// # Errors
+//
+// Failures wrap one sentinel in an *Error: ErrMalformed, ErrBadSignature,
+// ErrUnknownGateway, ErrExpired, ErrWrongNode, ErrWrongSession,
+// ErrNotMonotonic, ErrOverBudget, ErrAccountFrozen. Code maps them to
+// stable wire codes ("bad_signature", ...) and CodeError back.
+//
+// Stdlib only and no encoding/json or fmt, so the js/wasm worker links it
+// at little cost.
+package payment

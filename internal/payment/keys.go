@@ -1,0 +1,78 @@
+package payment
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+)
+
+// KeyID names a gateway signing key: the first 8 bytes of the SHA-256 of
+// the ed25519 public key.
+type KeyID [8]byte
+
+// KeyIDOf returns the KeyID of a gateway public key.
+func KeyIDOf(pub ed25519.PublicKey) KeyID {
+	h := sha256.Sum256(pub)
+	var id KeyID
+	copy(id[:], h[:8])
+	return id
+}
+
+// GatewayKeys resolves a voucher's KeyID to the gateway's public key.
+// Nodes and the ledger learn the current keys from the coordinator.
+type GatewayKeys interface {
+	GatewayKey(id KeyID) (ed25519.PublicKey, bool)
+}
+
+// KeySet is a fixed set of gateway public keys.
+type KeySet map[KeyID]ed25519.PublicKey
+
+// NewKeySet returns a KeySet holding pubs.
+func NewKeySet(pubs ...ed25519.PublicKey) KeySet {
+	s := make(KeySet, len(pubs))
+	for _, p := range pubs {
+		s[KeyIDOf(p)] = p
+	}
+	return s
+}
+
+// GatewayKey implements GatewayKeys.
+func (s KeySet) GatewayKey(id KeyID) (ed25519.PublicKey, bool) {
+	p, ok := s[id]
+	return p, ok
+}
+
+var _ GatewayKeys = KeySet(nil)
+
+// NodeKey is a node's ed25519 public key, the identity receipts are made
+// out to.
+type NodeKey [32]byte
+
+// SessionKey is the ed25519 public key a worker generates for one session;
+// it signs the session's receipts.
+type SessionKey [32]byte
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// String returns the node id: "n" and the lower-case unpadded base32 of the
+// key, as internal/noderecord.NodeIDFromKey.
+func (k NodeKey) String() string { return "n" + strings.ToLower(b32.EncodeToString(k[:])) }
+
+// ParseNodeID is the inverse of NodeKey.String.
+func ParseNodeID(id string) (NodeKey, error) {
+	var k NodeKey
+	if len(id) != 53 || id[0] != 'n' {
+		return k, errorf("node id", "", ErrMalformed)
+	}
+	b, err := b32.DecodeString(strings.ToUpper(id[1:]))
+	if err != nil || len(b) != 32 {
+		return k, errorf("node id", "", ErrMalformed)
+	}
+	copy(k[:], b)
+	return k, nil
+}
+
+// String returns the session key in lower-case unpadded base32, prefixed
+// with "s".
+func (k SessionKey) String() string { return "s" + strings.ToLower(b32.EncodeToString(k[:])) }

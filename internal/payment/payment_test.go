@@ -1,0 +1,312 @@
+package payment_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/payment"
+)
+
+func TestVoucherRoundTrip(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	b, err := f.voucher.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 138+len("acme") {
+		t.Fatalf("voucher is %d bytes", len(b))
+	}
+	v, err := payment.ParseVoucher(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != f.voucher && !(v.Expires.Equal(f.voucher.Expires) && v.Account == f.voucher.Account) {
+		t.Fatalf("round trip: %+v != %+v", v, f.voucher)
+	}
+	if v.ID() != f.voucher.ID() {
+		t.Fatal("id changed by round trip")
+	}
+	if err := v.Verify(f.keys, t0); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := v.MarshalBinary()
+	if !bytes.Equal(again, b) {
+		t.Fatal("encoding not canonical")
+	}
+}
+
+func TestReceiptRoundTrip(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	n := nodeKey("node-a")
+	r := f.receipt(t, n, 1000)
+	b, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != payment.ReceiptBytes || payment.ReceiptBytes != 177 {
+		t.Fatalf("receipt is %d bytes", len(b))
+	}
+	got, err := payment.ParseReceipt(b)
+	if err != nil || got != r {
+		t.Fatalf("round trip: %v", err)
+	}
+	if err := got.Verify(&f.voucher, f.voucher.ID(), n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	vb, _ := f.voucher.MarshalBinary()
+	r := f.receipt(t, nodeKey("n"), 5)
+	rb, _ := r.MarshalBinary()
+	mut := func(b []byte, i int, c byte) []byte { b = bytes.Clone(b); b[i] = c; return b }
+	vouchers := map[string][]byte{
+		"empty":          nil,
+		"short":          vb[:50],
+		"trailing":       append(bytes.Clone(vb), 0),
+		"version 2":      mut(vb, 0, 2),
+		"account length": mut(vb, 9, 5),
+		"account upper":  mut(vb, 10, 'A'),
+		"zero budget":    append(append(bytes.Clone(vb[:46]), 0, 0, 0, 0, 0, 0, 0, 0), vb[54:]...),
+		"huge":           make([]byte, 1<<20),
+	}
+	for name, b := range vouchers {
+		t.Run("voucher/"+name, func(t *testing.T) {
+			if _, err := payment.ParseVoucher(b); !errors.Is(err, payment.ErrMalformed) {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+	receipts := map[string][]byte{
+		"empty":     nil,
+		"short":     rb[:176],
+		"trailing":  append(bytes.Clone(rb), 0),
+		"version 0": mut(rb, 0, 0),
+		"seq 0":     append(append(bytes.Clone(rb[:105]), 0, 0, 0, 0, 0, 0, 0, 0), rb[113:]...),
+	}
+	for name, b := range receipts {
+		t.Run("receipt/"+name, func(t *testing.T) {
+			if _, err := payment.ParseReceipt(b); !errors.Is(err, payment.ErrMalformed) {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}
+
+func TestNodeIDMatchesNodeRecord(t *testing.T) {
+	n := nodeKey("x")
+	id := n.String()
+	if want := noderecord.NodeIDFromKey(ed25519.PublicKey(n[:])); id != want {
+		t.Fatalf("node id %s, noderecord says %s", id, want)
+	}
+	back, err := payment.ParseNodeID(id)
+	if err != nil || back != n {
+		t.Fatalf("%s: %v", id, err)
+	}
+	if _, err := payment.ParseNodeID("n" + id[1:52]); err == nil {
+		t.Fatal("short id accepted")
+	}
+}
+
+func TestCodes(t *testing.T) {
+	for _, e := range []error{payment.ErrMalformed, payment.ErrBadSignature, payment.ErrUnknownGateway, payment.ErrExpired,
+		payment.ErrWrongNode, payment.ErrWrongSession, payment.ErrNotMonotonic, payment.ErrOverBudget, payment.ErrAccountFrozen} {
+		wrapped := &payment.Error{Op: "receipt", Err: e}
+		c := payment.Code(wrapped)
+		if c == "" || payment.CodeError(c) != e {
+			t.Fatalf("%v: code %q", e, c)
+		}
+	}
+	if payment.Code(errors.New("other")) != "" || payment.CodeError("nope") != nil {
+		t.Fatal("unknown error has a code")
+	}
+}
+
+func TestSignerOneBlockBehind(t *testing.T) {
+	f := newFixture(t, 100<<20)
+	n := nodeKey("node-a")
+	var verified uint64
+	var last payment.Receipt
+	for i := 0; i < 20; i++ {
+		size := uint64(payment.BlockSize)
+		if i%3 == 1 {
+			size = 1000 // a short tail block
+		}
+		verified += size
+		r, signed, err := f.signer.Verified(n, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signed {
+			if r.Bytes != verified || r.Seq != last.Seq+1 {
+				t.Fatalf("receipt %d covers %d of %d", r.Seq, r.Bytes, verified)
+			}
+			last = r
+		}
+		if verified-last.Bytes >= payment.BlockSize {
+			t.Fatalf("%d bytes verified and not receipted", verified-last.Bytes)
+		}
+	}
+	if r, ok, _ := f.signer.Flush(n); ok && r.Bytes != verified {
+		t.Fatalf("flush covers %d of %d", r.Bytes, verified)
+	}
+	if _, ok, _ := f.signer.Flush(n); ok {
+		t.Fatal("flush with nothing new signed a receipt")
+	}
+}
+
+func TestSignerRefuses(t *testing.T) {
+	f := newFixture(t, 3000)
+	a, b := nodeKey("a"), nodeKey("b")
+	if _, _, err := f.signer.Verified(a, 2000); err != nil {
+		t.Fatal(err)
+	}
+	// The budget is per session, over all nodes.
+	if _, _, err := f.signer.Verified(b, 1001); !errors.Is(err, payment.ErrOverBudget) {
+		t.Fatalf("over budget: %v", err)
+	}
+	if _, _, err := f.signer.Verified(b, 1000); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := payment.NewSigner(payment.SignerConfig{})
+	if err := other.SetVoucher(f.voucher); !errors.Is(err, payment.ErrWrongSession) {
+		t.Fatalf("voucher for another session key: %v", err)
+	}
+	if _, _, err := other.Verified(a, 1); !errors.Is(err, payment.ErrWrongSession) {
+		t.Fatalf("no voucher: %v", err)
+	}
+	now := t0
+	late, _ := payment.NewSigner(payment.SignerConfig{Now: func() time.Time { return now }})
+	v := f.voucher
+	v.Session = late.SessionKey()
+	_ = v.Sign(f.gw)
+	_ = late.SetVoucher(v)
+	now = v.Expires
+	if _, _, err := late.Verified(a, 1); !errors.Is(err, payment.ErrExpired) {
+		t.Fatalf("expired: %v", err)
+	}
+}
+
+// The attacks of issue 6 that apply at this layer.
+func TestAttacks(t *testing.T) {
+	f := newFixture(t, 1<<20)
+	a, b := nodeKey("node-a"), nodeKey("node-b")
+
+	t.Run("forged voucher", func(t *testing.T) {
+		evil := key("not the gateway")
+		v := f.voucher
+		v.Budget = 1 << 40
+		_ = v.Sign(evil) // signed by an unknown key
+		if _, err := payment.NewTracker(v, f.keys, a, t0); !errors.Is(err, payment.ErrUnknownGateway) {
+			t.Fatalf("unknown key: %v", err)
+		}
+		v = f.voucher
+		v.Budget = 1 << 40 // raised after signing
+		if _, err := payment.NewTracker(v, f.keys, a, t0); !errors.Is(err, payment.ErrBadSignature) {
+			t.Fatalf("altered: %v", err)
+		}
+		// A voucher signed by another key under the gateway's key id.
+		v = f.voucher
+		_ = v.Sign(evil)
+		v.KeyID = f.voucher.KeyID
+		if _, err := payment.NewTracker(v, f.keys, a, t0); !errors.Is(err, payment.ErrBadSignature) {
+			t.Fatalf("key id swapped: %v", err)
+		}
+	})
+
+	t.Run("forged receipt", func(t *testing.T) {
+		tr := f.tracker(t, a)
+		r := f.receipt(t, a, 1000)
+		r.Bytes = 2000 // altered after signing
+		if err := tr.Accept(&r, t0); !errors.Is(err, payment.ErrBadSignature) {
+			t.Fatalf("altered: %v", err)
+		}
+		// Signed by a key that is not the voucher's session key.
+		r = payment.Receipt{Voucher: f.voucher.ID(), Node: a, Bytes: 5000, Seq: 9}
+		_ = r.Sign(key("thief"))
+		if err := tr.Accept(&r, t0); !errors.Is(err, payment.ErrWrongSession) {
+			t.Fatalf("other session key: %v", err)
+		}
+		r.Session = f.voucher.Session // claims the session, signature does not match
+		if err := tr.Accept(&r, t0); !errors.Is(err, payment.ErrBadSignature) {
+			t.Fatalf("claimed session: %v", err)
+		}
+	})
+
+	t.Run("receipt for another node", func(t *testing.T) {
+		tr := f.tracker(t, a)
+		r := f.receipt(t, b, 1000)
+		if err := tr.Accept(&r, t0); !errors.Is(err, payment.ErrWrongNode) {
+			t.Fatalf("got %v", err)
+		}
+	})
+
+	t.Run("receipt for another session", func(t *testing.T) {
+		g := newFixtureSeed(t, 1<<20, 9)
+		tr := f.tracker(t, a)
+		r := g.receipt(t, a, 1000)
+		if err := tr.Accept(&r, t0); !errors.Is(err, payment.ErrWrongSession) {
+			t.Fatalf("got %v", err)
+		}
+	})
+
+	t.Run("counter going backwards", func(t *testing.T) {
+		g := newFixtureSeed(t, 1<<20, 10)
+		tr := g.tracker(t, a)
+		r1 := g.receipt(t, a, 1000)
+		r2 := g.receipt(t, a, 1000)
+		if err := tr.Accept(&r2, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Accept(&r1, t0); !errors.Is(err, payment.ErrNotMonotonic) {
+			t.Fatalf("older receipt: %v", err)
+		}
+		if err := tr.Accept(&r2, t0); err != nil {
+			t.Fatalf("same receipt again: %v", err)
+		}
+		// A higher sequence with fewer bytes, signed by the real session
+		// key (a buggy or hostile worker).
+		bad := payment.Receipt{Voucher: g.voucher.ID(), Node: a, Bytes: 10, Seq: r2.Seq + 1}
+		_ = bad.Sign(g.sessionPriv)
+		if err := tr.Accept(&bad, t0); !errors.Is(err, payment.ErrNotMonotonic) {
+			t.Fatalf("bytes backwards: %v", err)
+		}
+		if l, _ := tr.Latest(); l != r2 {
+			t.Fatal("latest changed by a refused receipt")
+		}
+	})
+
+	t.Run("expired voucher", func(t *testing.T) {
+		if _, err := payment.NewTracker(f.voucher, f.keys, a, f.voucher.Expires); !errors.Is(err, payment.ErrExpired) {
+			t.Fatalf("tracker: %v", err)
+		}
+		g := newFixtureSeed(t, 1<<20, 11)
+		tr := g.tracker(t, a)
+		r := g.receipt(t, a, 1000)
+		if err := tr.Accept(&r, g.voucher.Expires.Add(time.Second)); !errors.Is(err, payment.ErrExpired) {
+			t.Fatalf("receipt after expiry: %v", err)
+		}
+	})
+
+	t.Run("spending beyond budget", func(t *testing.T) {
+		g := newFixtureSeed(t, 1000, 12)
+		tr := g.tracker(t, a)
+		bad := payment.Receipt{Voucher: g.voucher.ID(), Node: a, Bytes: 1001, Seq: 1}
+		_ = bad.Sign(g.sessionPriv)
+		if err := tr.Accept(&bad, t0); !errors.Is(err, payment.ErrOverBudget) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func TestKeyIDOf(t *testing.T) {
+	p := key("gateway").Public().(ed25519.PublicKey)
+	if payment.KeyIDOf(p) == payment.KeyIDOf(key("other").Public().(ed25519.PublicKey)) {
+		t.Fatal("key ids collide")
+	}
+}

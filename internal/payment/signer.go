@@ -1,0 +1,155 @@
+package payment
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"sync"
+	"time"
+)
+
+// SignerConfig configures a Signer. The zero value works.
+type SignerConfig struct {
+	// Rand is the source of the session key. Default crypto/rand.
+	Rand io.Reader
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// SignEvery is how many verified, unreceipted bytes from one node make
+	// the Signer sign a new receipt. Default BlockSize, so with blocks of
+	// at most BlockSize the worker is never more than one block behind what
+	// it verified.
+	SignEvery uint64
+}
+
+// Signer is the worker's side of a session: it holds the session key,
+// counts the verified bytes each node delivered and signs cumulative
+// receipts for them. It never signs for bytes it was not told were
+// verified, nor beyond the voucher's budget (summed over nodes), nor after
+// the voucher expired. Safe for concurrent use.
+type Signer struct {
+	cfg  SignerConfig
+	priv ed25519.PrivateKey
+	pub  SessionKey
+
+	mu      sync.Mutex
+	voucher Voucher
+	vid     VoucherID
+	hasV    bool
+	total   uint64 // verified bytes over all nodes
+	nodes   map[NodeKey]*signerNode
+}
+
+type signerNode struct {
+	verified uint64
+	last     Receipt // last signed; Seq 0 before the first
+}
+
+// NewSigner generates a session key.
+func NewSigner(cfg SignerConfig) (*Signer, error) {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SignEvery == 0 {
+		cfg.SignEvery = BlockSize
+	}
+	pub, priv, err := ed25519.GenerateKey(cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	s := &Signer{cfg: cfg, priv: priv, nodes: make(map[NodeKey]*signerNode)}
+	copy(s.pub[:], pub)
+	return s, nil
+}
+
+// SessionKey is the public key to send to the gateway, which puts it in
+// the voucher.
+func (s *Signer) SessionKey() SessionKey { return s.pub }
+
+// SetVoucher installs the voucher the gateway issued for this session key.
+// The worker cannot check the gateway's signature without its key, and
+// need not: a bad voucher only makes nodes refuse it.
+func (s *Signer) SetVoucher(v Voucher) error {
+	if err := v.check(); err != nil {
+		return err
+	}
+	if v.Session != s.pub {
+		return errorf("signer", "session", ErrWrongSession)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.voucher, s.vid, s.hasV = v, v.ID(), true
+	return nil
+}
+
+// Voucher returns the installed voucher.
+func (s *Signer) Voucher() (Voucher, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.voucher, s.hasV
+}
+
+// Verified records n more bytes verified from node. When the bytes not yet
+// receipted to that node reach SignEvery it signs and returns a receipt
+// covering everything verified from it (signed true); otherwise it returns
+// signed false. It refuses (ErrOverBudget, ErrExpired, ErrWrongSession
+// without a voucher) bytes it could not pay for; the worker then stops
+// using nodes for this session.
+func (s *Signer) Verified(node NodeKey, n uint64) (r Receipt, signed bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasV {
+		return r, false, errorf("signer", "voucher", ErrWrongSession)
+	}
+	if !s.cfg.Now().Before(s.voucher.Expires) {
+		return r, false, errorf("signer", "expires", ErrExpired)
+	}
+	if n > s.voucher.Budget-s.total {
+		return r, false, errorf("signer", "budget", ErrOverBudget)
+	}
+	sn := s.nodes[node]
+	if sn == nil {
+		sn = &signerNode{}
+		s.nodes[node] = sn
+	}
+	s.total += n
+	sn.verified += n
+	if sn.verified-sn.last.Bytes < s.cfg.SignEvery {
+		return r, false, nil
+	}
+	return s.signLocked(node, sn)
+}
+
+// Flush signs a receipt for node covering every verified byte not yet
+// receipted (the end of a stream). signed is false when there is none.
+func (s *Signer) Flush(node NodeKey) (r Receipt, signed bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn := s.nodes[node]
+	if sn == nil || sn.verified == sn.last.Bytes {
+		return r, false, nil
+	}
+	return s.signLocked(node, sn)
+}
+
+// Latest returns the last receipt signed for node.
+func (s *Signer) Latest(node NodeKey) (Receipt, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn := s.nodes[node]
+	if sn == nil || sn.last.Seq == 0 {
+		return Receipt{}, false
+	}
+	return sn.last, true
+}
+
+func (s *Signer) signLocked(node NodeKey, sn *signerNode) (Receipt, bool, error) {
+	r := Receipt{Version: Version, Voucher: s.vid, Node: node, Bytes: sn.verified, Seq: sn.last.Seq + 1}
+	if err := r.Sign(s.priv); err != nil {
+		return Receipt{}, false, err
+	}
+	sn.last = r
+	return r, true, nil
+}

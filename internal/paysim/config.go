@@ -1,0 +1,100 @@
+package paysim
+
+import (
+	"io"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/payment"
+)
+
+// Config describes a simulated network. Every field has a working zero
+// value (the defaults below).
+type Config struct {
+	Nodes           int           // default 1,000
+	Accounts        int           // default 2,000
+	AccountsPerNode int           // accounts each node serves; default 20
+	NodeGbps        float64       // delivery rate of a node at full load; default 10
+	Utilization     float64       // mean fraction of NodeGbps used; default 1
+	Duration        time.Duration // simulated time; default 5 min
+	Tick            time.Duration // simulation step; default 1 s
+	PublishEvery    time.Duration // how stale the balances nodes see are; default 5 s
+	SessionBytes    uint64        // mean session size, for batch sizes; default 64 MiB
+	FreezeFraction  float64       // threshold = this × initial balance; default 0.01
+	Seed            uint64        // default 1
+
+	// Policies to compare; default DefaultPolicies().
+	Policies []Policy
+
+	// VerifyPerCore, when > 0, is the measured receipt verifications per
+	// second per core, used to turn rates into cores (Calibrate measures it).
+	VerifyPerCore float64
+
+	// Out, when set, receives the result table.
+	Out io.Writer
+}
+
+// Policy is a named settlement policy.
+type Policy struct {
+	Name string
+	// PerReceipt settles every receipt on its own (no aggregation): the
+	// baseline a per-payment ledger would face.
+	PerReceipt bool
+	Settle     payment.SettlePolicy
+	// IgnoreNodes makes the node act as if it were the account's only
+	// node (a policy that forgets the others' exposure).
+	IgnoreNodes bool
+}
+
+// DefaultPolicies are the policies compared by default.
+func DefaultPolicies() []Policy {
+	return []Policy{
+		{Name: "per receipt", PerReceipt: true},
+		{Name: "every 60 s", Settle: payment.SettlePolicy{Fraction: 1e12, MaxInterval: time.Minute}},
+		{Name: "25% bal/n or 5 min", Settle: payment.DefaultSettlePolicy},
+		{Name: "5% bal/n or 5 min", Settle: payment.SettlePolicy{Fraction: 0.05, MaxInterval: 5 * time.Minute}},
+		{Name: "25% bal (ignores n)", Settle: payment.DefaultSettlePolicy, IgnoreNodes: true},
+	}
+}
+
+func (c Config) normalize() Config {
+	if c.Nodes <= 0 {
+		c.Nodes = 1000
+	}
+	if c.Accounts <= 0 {
+		c.Accounts = 2000
+	}
+	if c.AccountsPerNode <= 0 {
+		c.AccountsPerNode = 20
+	}
+	if c.AccountsPerNode > c.Accounts {
+		c.AccountsPerNode = c.Accounts
+	}
+	if c.NodeGbps <= 0 {
+		c.NodeGbps = 10
+	}
+	if c.Utilization <= 0 {
+		c.Utilization = 1
+	}
+	if c.Duration <= 0 {
+		c.Duration = 5 * time.Minute
+	}
+	if c.Tick <= 0 {
+		c.Tick = time.Second
+	}
+	if c.PublishEvery <= 0 {
+		c.PublishEvery = 5 * time.Second
+	}
+	if c.SessionBytes == 0 {
+		c.SessionBytes = 64 << 20
+	}
+	if c.FreezeFraction <= 0 {
+		c.FreezeFraction = 0.01
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if len(c.Policies) == 0 {
+		c.Policies = DefaultPolicies()
+	}
+	return c
+}

@@ -1,0 +1,221 @@
+package paysim
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/payment"
+)
+
+// PolicyResult is what one policy did on the simulated network.
+type PolicyResult struct {
+	Policy            string
+	Receipts          uint64  // one per 256 KiB delivered
+	ReceiptsPerSec    float64 // over the whole network
+	Settlements       uint64  // batches submitted
+	SettlementsPerSec float64
+	ItemsPerSec       float64 // sessions settled per second (2 signature checks each)
+	// WorstNegative is the lowest balance an account reaches once every
+	// node has settled what it delivered (bytes, ≤ 0), and WorstNegativePct
+	// that as a percentage of the account's initial balance.
+	WorstNegative    int64
+	WorstNegativePct float64
+	AccountsNegative int // accounts that end below zero
+	AccountsFrozen   int // accounts frozen during the run
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	Config   Config
+	Policies []PolicyResult
+	// Claim: receipts per second per node and for the network at NodeGbps
+	// and 256 KiB per payment.
+	ReceiptsPerNode float64
+	ReceiptsNetwork float64
+}
+
+// model is the network that every policy is run on: who serves whom, at
+// what share of its bandwidth, and the accounts' funding.
+type model struct {
+	pairNode   []int32   // node of pair i
+	pairAcct   []int32   // account of pair i
+	pairRate   []float64 // bytes per second of pair i at full load
+	acctNodes  []int32   // nodes serving each account
+	acctFunded []int64   // initial balance, bytes
+}
+
+func buildModel(c Config) *model {
+	rng := rand.New(rand.NewPCG(c.Seed, 0x7e51))
+	zipf := rand.NewZipf(rng, 1.1, 1, uint64(c.Accounts-1))
+	m := &model{acctNodes: make([]int32, c.Accounts), acctFunded: make([]int64, c.Accounts)}
+	nodeBps := c.NodeGbps * 1e9 / 8 * c.Utilization
+	expected := make([]float64, c.Accounts) // bytes over Duration
+	for n := 0; n < c.Nodes; n++ {
+		chosen := map[int32]float64{}
+		for len(chosen) < c.AccountsPerNode {
+			a := int32(zipf.Uint64())
+			chosen[a] = 1 / float64(a+1) // popular accounts get more of this node
+		}
+		var sum float64
+		for _, w := range chosen {
+			sum += w
+		}
+		// Map iteration order is random: sort the accounts for determinism.
+		accts := make([]int32, 0, len(chosen))
+		for a := range chosen {
+			accts = append(accts, a)
+		}
+		sortInt32(accts)
+		for _, a := range accts {
+			rate := nodeBps * chosen[a] / sum
+			m.pairNode = append(m.pairNode, int32(n))
+			m.pairAcct = append(m.pairAcct, a)
+			m.pairRate = append(m.pairRate, rate)
+			m.acctNodes[a]++
+			expected[a] += rate * c.Duration.Seconds()
+		}
+	}
+	for a := range m.acctFunded {
+		// Funding from 30% to 300% of the run's expected spend: some
+		// accounts run dry mid-run, most do not. Unserved accounts get a
+		// nominal balance.
+		f := 0.3 + 2.7*rng.Float64()
+		m.acctFunded[a] = int64(max(expected[a]*f, 1<<30))
+	}
+	return m
+}
+
+func sortInt32(s []int32) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// Run simulates every policy of cfg on the same network and traffic, and
+// writes the table to cfg.Out when set. It stops early, with what it has,
+// when ctx is done.
+func Run(ctx context.Context, cfg Config) Result {
+	cfg = cfg.normalize()
+	m := buildModel(cfg)
+	res := Result{Config: cfg}
+	res.ReceiptsPerNode = cfg.NodeGbps * 1e9 / 8 / payment.BlockSize
+	res.ReceiptsNetwork = res.ReceiptsPerNode * float64(cfg.Nodes)
+	for _, p := range cfg.Policies {
+		res.Policies = append(res.Policies, runPolicy(ctx, cfg, m, p))
+	}
+	if cfg.Out != nil {
+		res.WriteTable(cfg.Out)
+	}
+	return res
+}
+
+func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
+	// The same jitter stream for every policy, so they see the same
+	// demand (until freezing makes them diverge).
+	rng := rand.New(rand.NewPCG(c.Seed, 0x5eed))
+	nAcct := len(m.acctFunded)
+	balance := make([]int64, nAcct)   // the ledger's
+	threshold := make([]int64, nAcct) // freezing threshold
+	frozen := make([]bool, nAcct)     // the ledger's
+	everFrozen := make([]bool, nAcct)
+	viewBal := make([]int64, nAcct) // published to nodes
+	viewFrozen := make([]bool, nAcct)
+	for a := range balance {
+		balance[a] = m.acctFunded[a]
+		threshold[a] = int64(float64(m.acctFunded[a]) * c.FreezeFraction)
+	}
+	copy(viewBal, balance)
+	pairs := len(m.pairNode)
+	uncommitted := make([]float64, pairs) // bytes receipted, not settled
+	sinceLast := make([]time.Duration, pairs)
+	receiptFrac := make([]float64, pairs) // bytes toward the next receipt
+
+	var out PolicyResult
+	out.Policy = p.Name
+	var items float64
+	dt := c.Tick.Seconds()
+	steps := int(c.Duration / c.Tick)
+	publish := max(int(c.PublishEvery/c.Tick), 1)
+
+	settle := func(i int) {
+		a := m.pairAcct[i]
+		u := uncommitted[i]
+		if u <= 0 {
+			return
+		}
+		balance[a] -= int64(u)
+		out.Settlements++
+		items += math.Ceil(u / float64(c.SessionBytes))
+		uncommitted[i], sinceLast[i] = 0, 0
+		if !frozen[a] && balance[a] < threshold[a] {
+			frozen[a], everFrozen[a] = true, true
+		}
+	}
+
+	for step := 0; step < steps; step++ {
+		if step%64 == 0 && ctx.Err() != nil {
+			break
+		}
+		if step%publish == 0 {
+			copy(viewBal, balance)
+			copy(viewFrozen, frozen)
+		}
+		for i := 0; i < pairs; i++ {
+			a := m.pairAcct[i]
+			sinceLast[i] += c.Tick
+			if !viewFrozen[a] {
+				b := m.pairRate[i] * dt * (0.5 + rng.Float64())
+				// Receipts are whole blocks; the remainder waits for the
+				// next step.
+				receiptFrac[i] += b
+				blocks := math.Floor(receiptFrac[i] / payment.BlockSize)
+				receiptFrac[i] -= blocks * payment.BlockSize
+				out.Receipts += uint64(blocks)
+				uncommitted[i] += blocks * payment.BlockSize
+				if p.PerReceipt {
+					if blocks > 0 {
+						out.Settlements += uint64(blocks) - 1
+						items += blocks - 1
+						settle(i)
+					}
+					continue
+				}
+			}
+			nodes := int(m.acctNodes[a])
+			if p.IgnoreNodes {
+				nodes = 1
+			}
+			st := payment.SettleState{Uncommitted: uint64(uncommitted[i]), Balance: viewBal[a], Nodes: nodes, SinceLast: sinceLast[i]}
+			if p.Settle.ShouldSettle(st) {
+				settle(i)
+			}
+		}
+	}
+	secs := c.Duration.Seconds()
+	out.ReceiptsPerSec = float64(out.Receipts) / secs
+	out.SettlementsPerSec = float64(out.Settlements) / secs
+	out.ItemsPerSec = items / secs
+	// Whatever is still uncommitted is settled eventually: count it.
+	for i := 0; i < pairs; i++ {
+		balance[m.pairAcct[i]] -= int64(uncommitted[i])
+	}
+	for a := range balance {
+		if everFrozen[a] {
+			out.AccountsFrozen++
+		}
+		if balance[a] < 0 {
+			out.AccountsNegative++
+			if balance[a] < out.WorstNegative {
+				out.WorstNegative = balance[a]
+			}
+			if pct := 100 * float64(balance[a]) / float64(m.acctFunded[a]); pct < out.WorstNegativePct {
+				out.WorstNegativePct = pct
+			}
+		}
+	}
+	return out
+}
