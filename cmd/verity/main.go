@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"gateway": {"run the HTTP gateway for site origins", runGateway},
 	"node":    {"run a storage node (trustless HTTP + WebTransport)", runNode},
 	"import":  {"import a file or directory; print its root CID", runImport},
+	"sim":     {"simulate the network: 'sim payments' (settlement policies at scale)", runSim},
 }
 
 func main() {
