@@ -16,9 +16,13 @@
 //
 //	ipfs add -r --hidden --cid-version=1 --raw-leaves --hash=blake3 --chunker=size-262144
 //
-// (hidden files are imported: sites need .well-known/). Symbolic links and
-// special files are refused with ErrSymlink / ErrSpecialFile rather than
-// followed or stored, so that a deploy never depends on what a link points to.
+// (hidden files are imported: sites need .well-known/) and as the JS
+// importer (ipfs-unixfs-importer) with the same settings: interop_test.go
+// pins roots produced by both, and testdata/interop/ says how to redo it.
+//
+// Symbolic links and special files are refused with ErrSymlink /
+// ErrSpecialFile rather than followed or stored, so that a deploy never
+// depends on what a link points to.
 //
 // Usage:
 //
