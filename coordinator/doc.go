@@ -20,7 +20,7 @@
 //     the claimed node id is the record's, and the signature; it stores the
 //     node in the "nodes" KV bucket as live, emits node.joined and answers
 //     {"type":"welcome","welcome":{node, session, heartbeatMs}}.
-//  4. node → coordinator every heartbeatMs: {"type":"heartbeat","heartbeat":{capacity,
+//  4. node → coordinator every heartbeatMs: {"type":"heartbeat","heartbeat":{capacity, blocks,
 //     freeDisk, load, version, region, record?}}, with the record again
 //     whenever it changed (certificate rotation).
 //

@@ -12,7 +12,13 @@
 //     node records), the CAR fallback /.verity/v1/ipfs/<root>/<path>?... and
 //     /.verity/v1/report.
 //
-// Any other host is the gateway's own: /metrics (Prometheus) and /healthz.
+// Any other host is the gateway's own: /metrics (Prometheus), /healthz and,
+// with a Bus, the coordinator's node endpoint /v1/nodes/connect.
+//
+// With Config.Bus (internal/events) the gateway runs a coordinator on the
+// bus (package coordinator; its settings in Config.Coordinator): nodes join
+// it over WebSocket on the gateway's own host, and when Config.Nodes is nil
+// its live nodes are the gateway's NodeSource. The caller owns the Bus.
 //
 // Usage:
 //
@@ -25,8 +31,8 @@
 //	defer g.Close()
 //	err = g.Run(ctx) // http://demo.localhost:8080/
 //
-// Config fields have zero-value defaults (see Config); Sites and Nodes are
-// required. SiteSource and NodeSource are small interfaces: StaticSites,
+// Config fields have zero-value defaults (see Config); Sites is required,
+// and Nodes unless Bus is set. SiteSource and NodeSource are small interfaces: StaticSites,
 // StaticNodes, NodesFunc and HTTPNodes implement them.
 //
 // First-visit serving: GET/HEAD of any other path resolves it under the

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/verity-cdn/verity/coordinator"
 )
 
 // Gateway is the HTTP front door of every site origin.
@@ -25,6 +27,7 @@ type Gateway struct {
 	cache   *htmlCache
 	metrics *metrics
 	health  *nodeHealth
+	coord   *coordinator.Coordinator // run with Config.Bus, else nil
 
 	mu    sync.Mutex
 	sites map[string]*siteState // by site name
@@ -41,8 +44,8 @@ type siteState struct {
 
 // New checks cfg, loads the worker's assets and binds the listener. Serve
 // with Run; release with Close.
-func New(cfg Config) (*Gateway, error) {
-	cfg, err := cfg.normalize()
+func New(cfg Config) (_ *Gateway, err error) {
+	cfg, err = cfg.normalize()
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +61,22 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if g.metrics, err = newMetrics(cfg.Registerer, func() float64 { return float64(g.cache.bytes()) }); err != nil {
 		return nil, fmt.Errorf("gateway: register metrics: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			g.closeParts()
+		}
+	}()
+	if cfg.Bus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		g.coord, err = coordinator.New(ctx, cfg.Coordinator)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("gateway: coordinator: %w", err)
+		}
+		if g.cfg.Nodes == nil {
+			g.cfg.Nodes = g.coord
+		}
 	}
 	if w, ok := cfg.Sites.(SiteWatcher); ok {
 		w.WatchSites(g.observeChange)
@@ -98,18 +117,33 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the server at once and releases the listener. It is
-// idempotent and safe to call concurrently with Run.
+// startTimeout bounds the setup New does on the bus.
+const startTimeout = 30 * time.Second
+
+// Close stops the server at once, releases the listener and stops the
+// coordinator (its nodes reconnect to another gateway). It is idempotent
+// and safe to call concurrently with Run.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		err := g.srv.Close()
 		if lerr := g.ln.Close(); err == nil && lerr != nil && !errors.Is(lerr, net.ErrClosed) {
 			err = lerr
 		}
+		g.closeParts()
 		g.closeErr = err
 	})
 	return g.closeErr
 }
+
+// closeParts stops what New started besides the listener.
+func (g *Gateway) closeParts() {
+	if g.coord != nil {
+		_ = g.coord.Close()
+	}
+}
+
+// Coordinator is the coordinator the gateway runs with Config.Bus, or nil.
+func (g *Gateway) Coordinator() *coordinator.Coordinator { return g.coord }
 
 // Addr is the bound listen address.
 func (g *Gateway) Addr() net.Addr { return g.ln.Addr() }
@@ -252,6 +286,12 @@ func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
 
 func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
+	case coordinator.ConnectPath:
+		if g.coord == nil {
+			http.NotFound(w, r)
+			return
+		}
+		g.coord.ServeConnect(w, r)
 	case "/metrics":
 		if g.cfg.Gatherer == nil {
 			http.NotFound(w, r)

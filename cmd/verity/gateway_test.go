@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startCommand runs a subcommand until the test ends and returns the value
+// of the first stdout line starting with prefix.
+func startCommand(t *testing.T, run func(context.Context, []string, io.Writer, io.Writer) error, args []string, prefix string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, args, pw, io.Discard)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	})
+	sc := bufio.NewScanner(pr)
+	var v string
+	for sc.Scan() {
+		if s, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			v = s
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if v == "" {
+		cancel()
+		t.Fatalf("%v: no %q line printed: %v", args, prefix, <-done)
+	}
+	return v
+}
+
+func TestRunGatewayEmbeddedBus(t *testing.T) {
+	url := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--name", "gw-test"}, "gateway: ")
+	c := &http.Client{Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	for path, want := range map[string]int{"/healthz": 200, "/v1/nodes/connect": http.StatusUpgradeRequired} {
+		resp, err := c.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestRunGatewayBadNATS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := runGateway(ctx, []string{"--nats", "nats://127.0.0.1:1", "--listen", "127.0.0.1:0"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("unreachable NATS accepted")
+	}
+}
