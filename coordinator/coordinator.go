@@ -68,7 +68,9 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		issued: make(map[string]nonceState),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	w, err := kv.WatchAll(ctx)
+	// The watch lives until Close (a watch stops with its context); ctx
+	// only bounds the initial load.
+	w, err := kv.WatchAll(c.ctx)
 	if err != nil {
 		c.cancel()
 		return nil, err

@@ -23,7 +23,9 @@ type Config struct {
 	// Domain is the parent domain of site origins: site NAME answers on
 	// NAME.<Domain>[:port]. Default "localhost".
 	Domain string
-	// Sites maps a site name to its current root. Required without Bus.
+	// Sites maps a site name to its current root. Default with Bus: a
+	// KVSites on the Bus's sites bucket, owned by the gateway. Required
+	// without Bus.
 	Sites SiteSource
 	// Nodes lists the storage nodes the gateway fetches from. Default with
 	// Bus: the registry of the coordinator the gateway runs. Required
@@ -32,8 +34,10 @@ type Config struct {
 
 	// Bus, when set, puts the gateway on the event bus: it runs a
 	// coordinator on it (nodes join at coordinator.ConnectPath on the
-	// gateway's own host) and uses it as Nodes when Nodes is nil. The
-	// caller owns the Bus and closes it after the gateway.
+	// gateway's own host) and uses it as Nodes when Nodes is nil, reads
+	// sites from the sites bucket when Sites is nil, and emits
+	// cache.purged when it drops a site's cached HTML. The caller owns the
+	// Bus and closes it after the gateway.
 	Bus *events.Bus
 	// Name identifies the gateway in the events it emits. Default: the
 	// Bus's name.
@@ -113,8 +117,8 @@ const (
 
 // normalize fills defaults and checks required fields.
 func (c Config) normalize() (Config, error) {
-	if c.Sites == nil {
-		return c, configError("Sites is required")
+	if c.Sites == nil && c.Bus == nil {
+		return c, configError("Sites (or Bus) is required")
 	}
 	if c.Nodes == nil && c.Bus == nil {
 		return c, configError("Nodes (or Bus) is required")

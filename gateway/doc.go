@@ -18,7 +18,12 @@
 // With Config.Bus (internal/events) the gateway runs a coordinator on the
 // bus (package coordinator; its settings in Config.Coordinator): nodes join
 // it over WebSocket on the gateway's own host, and when Config.Nodes is nil
-// its live nodes are the gateway's NodeSource. The caller owns the Bus.
+// its live nodes are the gateway's NodeSource; when Config.Sites is nil, a
+// KVSites on the sites bucket is its SiteSource. KVSites mirrors the bucket
+// through a watch (every gateway sees every change, wherever written) and
+// writes with compare-and-set: Publish and Rollback emit site.published and
+// site.rolled_back. When a site's root changes the gateway drops its cached
+// HTML and emits cache.purged. The caller owns the Bus.
 //
 // Usage:
 //
@@ -46,9 +51,10 @@
 // node at the first unsent byte, and if none can finish it aborts the
 // response (the client sees a broken transfer, never a short body).
 //
-// Status codes (errors.go, statusOf): 400 malformed path, CID or query;
+// Status codes (errors.go, statusOf): 400 malformed path, CID or query, or
+// an invalid site name (ErrInvalidSiteName, a *SiteNameError saying why);
 // 403 a fallback CID that is not a current or recent root of the site;
-// 404 unknown site or path; 405 method; 413 report body over 4 KiB;
+// 404 unknown site or path, or a rollback root not in the history; 405 method; 413 report body over 4 KiB;
 // 502 no node could serve; 504 nodes timed out.
 //
 // Metrics: verity_gateway_bytes_served_total{kind}, requests_total{kind,code},

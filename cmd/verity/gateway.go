@@ -15,8 +15,9 @@ import (
 )
 
 // runGateway runs the HTTP gateway for site origins on the event bus: an
-// embedded NATS server under --data, or the cluster at --nats. Nodes join
-// its coordinator at /v1/nodes/connect.
+// embedded NATS server under --data, or the cluster at --nats. Sites come
+// from the bus's sites bucket; nodes join its coordinator at
+// /v1/nodes/connect.
 func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -33,10 +34,13 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&dataDir, "data", "", "data directory; the embedded NATS server stores under DIR/nats (default: <user cache dir>/verity/gateway)")
 	fl.StringVar(&bcfg.URL, "nats", "", "external NATS server or cluster, e.g. nats://127.0.0.1:4222 (default: embedded)")
 	fl.StringVar(&bcfg.Name, "name", "gateway-"+host, "this gateway's name in events")
-	fl.Func("site", "site as NAME=ROOT_CID (repeatable)", func(v string) error {
+	fl.Func("site", "publish site NAME at ROOT_CID on start, as NAME=ROOT_CID (repeatable)", func(v string) error {
 		name, root, ok := strings.Cut(v, "=")
-		if !ok || root == "" || !gateway.ValidSiteName(name) {
-			return fmt.Errorf("want NAME=CID with NAME a lower-case DNS label, got %q", v)
+		if !ok || root == "" {
+			return fmt.Errorf("want NAME=CID, got %q", v)
+		}
+		if err := gateway.ValidateSiteName(name); err != nil {
+			return err
 		}
 		sites[name] = root
 		return nil
@@ -71,7 +75,6 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	cfg.Logger = log
 	cfg.Bus = bus
-	cfg.Sites = gateway.NewStaticSites(sites)
 	if len(nodes) > 0 {
 		cfg.Nodes = gateway.NewHTTPNodes(gateway.HTTPNodesConfig{URLs: nodes, Logger: log})
 	}
@@ -82,7 +85,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer g.Close()
 	log.Info("gateway listening", "url", g.URL(), "nats", bus.ClientURL())
 	fmt.Fprintf(stdout, "gateway: %s\n", g.URL())
-	for name := range sites {
+	for name, root := range sites {
+		if _, err := g.Sites().(*gateway.KVSites).Publish(ctx, name, root); err != nil {
+			return fmt.Errorf("gateway: publish %s: %w", name, err)
+		}
 		fmt.Fprintf(stdout, "%s: %s\n", name, g.SiteURL(name))
 	}
 	return g.Run(ctx)

@@ -59,6 +59,23 @@ func TestRunGatewayEmbeddedBus(t *testing.T) {
 	}
 }
 
+// --site publishes into the sites bucket, which outlives the process.
+func TestRunGatewayPublishesSites(t *testing.T) {
+	const root = "bafkr4ib247mal5tytjsaflfxblkas2ufuvv7nacov4s4asj2y2lvjdjqwu"
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, bad := range [][]string{{"--site", "Bad_Name=" + root}, {"--site", "blog=nope"}, {"--site", "blog"}} {
+		if err := runGateway(ctx, append([]string{"--data", dir, "--listen", "127.0.0.1:0"}, bad...), io.Discard, io.Discard); err == nil {
+			t.Fatalf("%v accepted", bad)
+		}
+	}
+	site := startCommand(t, runGateway, []string{"--data", dir, "--listen", "127.0.0.1:0", "--site", "blog=" + root}, "blog: ")
+	if !strings.HasPrefix(site, "http://blog.localhost:") {
+		t.Fatalf("site URL %q", site)
+	}
+}
+
 func TestRunGatewayBadNATS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
