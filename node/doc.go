@@ -51,5 +51,13 @@
 // Blocks are not re-hashed on read: a corrupted block on disk is served as is
 // and rejected by the client's verifier. ImportCAR verifies every block.
 //
+// # Coordinator
+//
+// With Config.Coordinator set, Run keeps the node joined to that
+// coordinator (coordinator.NodeClient, over WebSocket, authenticated by the
+// node key) while it serves: the signed record on join and whenever it
+// changes, and Status (capacity, free disk, blocks, load, version, region)
+// in every heartbeat. Run leaves before it stops serving.
+//
 // Errors: ErrConfig, ErrBadCAR, ErrClosed, ErrRunning (errors.go).
 package node

@@ -26,7 +26,6 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		bcfg    events.Config
 		dataDir string
 		sites   = map[string]string{}
-		nodes   []string
 	)
 	host, _ := os.Hostname()
 	fl.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "listen address")
@@ -43,10 +42,6 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		sites[name] = root
-		return nil
-	})
-	fl.Func("node", "storage node HTTP base URL used instead of the nodes that join, e.g. http://127.0.0.1:4001 (repeatable)", func(v string) error {
-		nodes = append(nodes, v)
 		return nil
 	})
 	if err := fl.Parse(args); err != nil {
@@ -75,9 +70,6 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	cfg.Logger = log
 	cfg.Bus = bus
-	if len(nodes) > 0 {
-		cfg.Nodes = gateway.NewHTTPNodes(gateway.HTTPNodesConfig{URLs: nodes, Logger: log})
-	}
 	g, err := gateway.New(cfg)
 	if err != nil {
 		return err

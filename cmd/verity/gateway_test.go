@@ -83,3 +83,32 @@ func TestRunGatewayBadNATS(t *testing.T) {
 		t.Fatal("unreachable NATS accepted")
 	}
 }
+
+// verity node --coordinator joins verity gateway; the gateway's session
+// lists it.
+func TestRunNodeJoinsGateway(t *testing.T) {
+	const root = "bafkr4ib247mal5tytjsaflfxblkas2ufuvv7nacov4s4asj2y2lvjdjqwu"
+	gw := strings.TrimSuffix(startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--site", "blog=" + root}, "blog: "), "/")
+	gwURL := "http://127.0.0.1:" + gw[strings.LastIndex(gw, ":")+1:]
+	id := startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--log-level", "warn", "--coordinator", gwURL}, "id: ")
+	c := &http.Client{Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, gwURL+"/.verity/v1/session", nil)
+		req.Host = strings.TrimPrefix(gw, "http://")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), id) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session never listed node %s: %d %s", id, resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -24,6 +24,8 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fl.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:4001", "HTTP (trustless gateway) listen address, TCP")
 	fl.StringVar(&cfg.WebTransportAddr, "webtransport", "127.0.0.1:4433", "WebTransport listen address, UDP")
 	fl.StringVar(&cfg.PublicHost, "public-host", "127.0.0.1", "IP address put in the node's published URLs")
+	fl.StringVar(&cfg.Coordinator, "coordinator", "", "gateway/coordinator URL to join, e.g. https://gw.example (default: join none)")
+	fl.StringVar(&cfg.Region, "region", "", "region reported to the coordinator, e.g. NL or eu-west")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fl.Parse(args); err != nil {
 		return err
