@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/asn"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
@@ -137,5 +139,52 @@ func TestConnectPathOnlyOnOwnHost(t *testing.T) {
 	}
 	if _, err := New(Config{Sites: NewStaticSites(nil)}); err == nil {
 		t.Fatal("New accepted neither Nodes nor Bus")
+	}
+}
+
+// recordAt is a valid record of a node keyed by seed whose URLs are on host.
+func recordAt(t *testing.T, seed byte, host string) noderecord.Signed {
+	t.Helper()
+	now := time.Now()
+	priv := seedKey(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	rec, err := noderecord.Sign(noderecord.Record{
+		NodeID:       noderecord.NodeIDFromKey(pub),
+		PublicKey:    pub,
+		HTTP:         "http://" + host + ":4001",
+		WebTransport: "https://" + host + ":4433/verity/v1",
+		CertHashes:   []noderecord.CertHash{{SHA256: make([]byte, 32), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(13 * 24 * time.Hour)}},
+		Issued:       now.Add(-time.Minute),
+		Expires:      now.Add(time.Hour),
+	}, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// Sessions list the coordinator's nodes ranked for the visitor's address:
+// with loopback in the ASN table, the node on loopback comes first for a
+// loopback visitor, whatever the order of node ids.
+func TestSessionRankedByRouter(t *testing.T) {
+	table, err := asn.Load(strings.NewReader("127.0.0.0/8 64511 ZZ\n203.0.113.0/24 64499 US\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := testCoordinator()
+	cc.Router = coordinator.NewRouter(coordinator.RouterConfig{Table: table})
+	tg := startGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: openBus(t, "gw"), Coordinator: cc})
+	// Seeds chosen so that the far node has the smaller id: unranked, it
+	// would come first.
+	far, near := recordAt(t, 2, "203.0.113.5"), recordAt(t, 1, "127.0.0.1")
+	if far.Record.NodeID > near.Record.NodeID {
+		t.Fatal("seeds no longer order the ids as the test needs")
+	}
+	joinNode(t, tg, 2, far)
+	joinNode(t, tg, 1, near)
+	waitFor(t, "two nodes in the session", func() bool { return len(tg.session(t, "demo").Nodes) == 2 })
+	s := tg.session(t, "demo")
+	if s.Nodes[0].ID != near.Record.NodeID || s.Nodes[1].ID != far.Record.NodeID {
+		t.Fatalf("session order %s, %s; want the loopback node %s first", s.Nodes[0].ID, s.Nodes[1].ID, near.Record.NodeID)
 	}
 }

@@ -36,9 +36,12 @@
 //	defer g.Close()
 //	err = g.Run(ctx) // http://demo.localhost:8080/
 //
-// Config fields have zero-value defaults (see Config); Sites is required,
-// and Nodes unless Bus is set. SiteSource and NodeSource are small interfaces: StaticSites,
-// StaticNodes, NodesFunc and HTTPNodes implement them.
+// Config fields have zero-value defaults (see Config); Sites and Nodes are
+// required unless Bus is set. SiteSource and NodeSource are small
+// interfaces: KVSites and StaticSites implement the first; the coordinator,
+// StaticNodes, NodesFunc and HTTPNodes the second. A NodeSource that is also
+// a RankedNodeSource (the coordinator) lists nodes ranked for each visitor's
+// address, for sessions and the gateway's own fetches.
 //
 // First-visit serving: GET/HEAD of any other path resolves it under the
 // root (a trailing slash appends index.html; a directory without it

@@ -18,6 +18,8 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 )
 
+var _ RankedNodeSource = (*coordinator.Coordinator)(nil)
+
 // Gateway is the HTTP front door of every site origin.
 type Gateway struct {
 	cfg     Config

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/asn"
 	"github.com/verity-cdn/verity/internal/events"
 )
 
@@ -22,10 +24,11 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	var (
-		cfg     gateway.Config
-		bcfg    events.Config
-		dataDir string
-		sites   = map[string]string{}
+		cfg      gateway.Config
+		bcfg     events.Config
+		dataDir  string
+		sites    = map[string]string{}
+		asnTable string
 	)
 	host, _ := os.Hostname()
 	fl.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "listen address")
@@ -33,6 +36,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&dataDir, "data", "", "data directory; the embedded NATS server stores under DIR/nats (default: <user cache dir>/verity/gateway)")
 	fl.StringVar(&bcfg.URL, "nats", "", "external NATS server or cluster, e.g. nats://127.0.0.1:4222 (default: embedded)")
 	fl.StringVar(&bcfg.Name, "name", "gateway-"+host, "this gateway's name in events")
+	fl.StringVar(&asnTable, "asn-table", "", "prefix → ASN table file for routing: ip2asn TSV (gzip or not) or \"prefix ASN [country]\" lines (default: none)")
 	fl.Func("site", "publish site NAME at ROOT_CID on start, as NAME=ROOT_CID (repeatable)", func(v string) error {
 		name, root, ok := strings.Cut(v, "=")
 		if !ok || root == "" {
@@ -51,6 +55,13 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("gateway: unexpected arguments %q: %w", fl.Args(), errUsage)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if asnTable != "" {
+		table, err := asn.LoadFile(asnTable)
+		if err != nil {
+			return fmt.Errorf("gateway: --asn-table: %w", err)
+		}
+		cfg.Coordinator.Router = coordinator.NewRouter(coordinator.RouterConfig{Table: table})
+	}
 	if bcfg.URL == "" {
 		if dataDir == "" {
 			dir, err := os.UserCacheDir()

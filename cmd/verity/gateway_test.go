@@ -112,3 +112,15 @@ func TestRunNodeJoinsGateway(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestASNTableFlagChecked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	missing := t.TempDir() + "/missing.tsv"
+	if err := runGateway(ctx, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--asn-table", missing}, io.Discard, io.Discard); err == nil {
+		t.Fatal("gateway: missing ASN table accepted")
+	}
+	if err := runDevnet(ctx, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--asn-table", missing}, io.Discard, io.Discard); err == nil {
+		t.Fatal("devnet: missing ASN table accepted")
+	}
+}
