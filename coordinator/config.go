@@ -32,6 +32,10 @@ type Config struct {
 	// MaxMessageBytes bounds one message from a node. Default 64 KiB.
 	MaxMessageBytes int64
 
+	// Router ranks live nodes for a client in NodesFor. Default: a Router
+	// with an empty ASN table (ranking by region, load and RTT only).
+	Router *Router
+
 	// OriginPatterns are passed to the WebSocket upgrade; nodes send no
 	// Origin header, so the default (none) refuses browsers.
 	OriginPatterns []string
@@ -61,6 +65,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 64 << 10
+	}
+	if c.Router == nil {
+		c.Router = NewRouter(RouterConfig{})
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

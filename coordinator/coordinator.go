@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -68,7 +69,9 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		issued: make(map[string]nonceState),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	w, err := kv.WatchAll(ctx)
+	// The watch lives until Close (a watch stops with its context); ctx
+	// only bounds the initial load.
+	w, err := kv.WatchAll(c.ctx)
 	if err != nil {
 		c.cancel()
 		return nil, err
@@ -113,6 +116,32 @@ func (c *Coordinator) Nodes(ctx context.Context) ([]noderecord.Signed, error) {
 	}
 	return out, nil
 }
+
+// NodesFor returns the records Nodes would return, ranked for a visitor at
+// client by Config.Router: nodes in the client's ASN first, then its
+// region, then by RTT and load. It implements the gateway's optional
+// RankedNodeSource.
+func (c *Coordinator) NodesFor(ctx context.Context, client netip.Addr) ([]noderecord.Signed, error) {
+	live, err := c.LiveNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]noderecord.Signed, len(live))
+	cands := make([]Candidate, len(live))
+	for i, s := range live {
+		cands[i] = s.Candidate()
+		byID[s.Node()] = s.Record
+	}
+	ranked := c.cfg.Router.Rank(client, "", cands)
+	out := make([]noderecord.Signed, len(ranked))
+	for i, cand := range ranked {
+		out[i] = byID[cand.Node]
+	}
+	return out, nil
+}
+
+// Router is the router NodesFor ranks with (Config.Router).
+func (c *Coordinator) Router() *Router { return c.cfg.Router }
 
 // LiveNodes returns the states of the nodes Nodes would return.
 func (c *Coordinator) LiveNodes(ctx context.Context) ([]NodeState, error) {

@@ -20,7 +20,7 @@
 //     the claimed node id is the record's, and the signature; it stores the
 //     node in the "nodes" KV bucket as live, emits node.joined and answers
 //     {"type":"welcome","welcome":{node, session, heartbeatMs}}.
-//  4. node → coordinator every heartbeatMs: {"type":"heartbeat","heartbeat":{capacity,
+//  4. node → coordinator every heartbeatMs: {"type":"heartbeat","heartbeat":{capacity, blocks,
 //     freeDisk, load, version, region, record?}}, with the record again
 //     whenever it changed (certificate rotation).
 //
@@ -39,12 +39,14 @@
 // session, 4002 no join before the challenge expired, 1001 coordinator
 // shutting down.
 //
-// Usage (coordinator side; Nodes makes a Coordinator a gateway.NodeSource):
+// Usage (coordinator side; Nodes makes a Coordinator a gateway.NodeSource,
+// NodesFor a gateway.RankedNodeSource):
 //
 //	c, err := coordinator.New(ctx, coordinator.Config{Bus: bus})
 //	defer c.Close()
 //	mux.Handle(coordinator.ConnectPath, c.Handler())
 //	recs, err := c.Nodes(ctx)
+//	ranked, err := c.NodesFor(ctx, clientIP) // ranked by Config.Router
 //
 // Node side:
 //

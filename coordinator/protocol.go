@@ -61,6 +61,7 @@ type Welcome struct {
 type Heartbeat struct {
 	Capacity int64   `json:"capacity"`         // bytes of storage offered
 	FreeDisk int64   `json:"freeDisk"`         // bytes still free
+	Blocks   int64   `json:"blocks"`           // blocks stored
 	Load     float64 `json:"load"`             // 0 idle … 1 saturated
 	Version  string  `json:"version"`          // software version
 	Region   string  `json:"region,omitempty"` // operator-declared region, e.g. "NL" or "eu-west"

@@ -1,6 +1,7 @@
 package coordinator_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"strings"
@@ -362,4 +363,30 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A coordinator keeps watching the nodes bucket after the context given to
+// New ends: it sees nodes that joined another coordinator on the bus later.
+func TestWatchOutlivesNewContext(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	other, err := coordinator.New(ctx, coordinator.Config{Bus: e.bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20, Logger: testLogger(t)})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	k := newKey(t)
+	rec := signedRecord(t, k, 4001)
+	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+		URL: e.srv.url, Key: k.priv,
+		Record:     func() (noderecord.Signed, error) { return rec, nil },
+		MinBackoff: 10 * time.Millisecond,
+		Logger:     testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	eventually(t, "the node listed by the other coordinator", func() bool { return hasNode(t, other, k.id) })
 }

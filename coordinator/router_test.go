@@ -9,6 +9,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/asn"
+	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
 func syntheticTable() *asn.Table {
@@ -175,4 +176,50 @@ func BenchmarkRoute(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+}
+
+// NodesFor ranks the live nodes of the registry for the client's address.
+func TestNodesForRanksLiveNodes(t *testing.T) {
+	router := coordinator.NewRouter(coordinator.RouterConfig{Table: syntheticTable()})
+	e := newEnv(t, func(c *coordinator.Config) { c.Router = router })
+	at := func(host string) (nodeKey, noderecord.Signed) {
+		k := newKey(t)
+		now := time.Now()
+		rec, err := noderecord.Sign(noderecord.Record{
+			HTTP:         "http://" + host + ":4001",
+			WebTransport: "https://" + host + ":4433/verity/v1",
+			CertHashes:   []noderecord.CertHash{{SHA256: make([]byte, 32), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(13 * 24 * time.Hour)}},
+			Issued:       now.Add(-time.Minute),
+			Expires:      now.Add(time.Hour),
+		}, k.priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+			URL: e.srv.url, Key: k.priv,
+			Record:     func() (noderecord.Signed, error) { return rec, nil },
+			MinBackoff: 10 * time.Millisecond,
+			Logger:     testLogger(t),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		return k, rec
+	}
+	de, _ := at("198.51.100.7")
+	us, _ := at("203.0.113.5")
+	eventually(t, "both nodes live", func() bool {
+		live, _ := e.coord.LiveNodes(t.Context())
+		return len(live) == 2
+	})
+	if e.coord.Router() != router {
+		t.Fatal("Router() is not the configured router")
+	}
+	for client, first := range map[string]string{"203.0.113.77": us.id, "198.51.100.1": de.id} {
+		recs, err := e.coord.NodesFor(t.Context(), netip.MustParseAddr(client))
+		if err != nil || len(recs) != 2 || recs[0].Record.NodeID != first {
+			t.Fatalf("NodesFor(%s) first %v, want %s: %v", client, recs, first, err)
+		}
+	}
 }

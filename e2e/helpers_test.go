@@ -183,6 +183,13 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		}
 	})
 
+	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	if err := d.WaitReady(rctx); err != nil {
+		rcancel()
+		t.Fatal(err)
+	}
+	rcancel()
+
 	e := &env{
 		t:       t,
 		net:     d,

@@ -9,10 +9,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/events"
 )
 
 // Config configures a Gateway. The zero value of every field is a usable
-// default; only Sites and Nodes must be set.
+// default; Sites and Nodes must be set unless Bus is.
 type Config struct {
 	// Listen is the TCP address to bind. Default "127.0.0.1:8080".
 	// Use port 0 to pick a free port; URL reports the bound address.
@@ -20,10 +23,28 @@ type Config struct {
 	// Domain is the parent domain of site origins: site NAME answers on
 	// NAME.<Domain>[:port]. Default "localhost".
 	Domain string
-	// Sites maps a site name to its current root. Required.
+	// Sites maps a site name to its current root. Default with Bus: a
+	// KVSites on the Bus's sites bucket, owned by the gateway. Required
+	// without Bus.
 	Sites SiteSource
-	// Nodes lists the storage nodes the gateway fetches from. Required.
+	// Nodes lists the storage nodes the gateway fetches from. Default with
+	// Bus: the registry of the coordinator the gateway runs. Required
+	// without Bus.
 	Nodes NodeSource
+
+	// Bus, when set, puts the gateway on the event bus: it runs a
+	// coordinator on it (nodes join at coordinator.ConnectPath on the
+	// gateway's own host) and uses it as Nodes when Nodes is nil, reads
+	// sites from the sites bucket when Sites is nil, and emits
+	// cache.purged when it drops a site's cached HTML. The caller owns the
+	// Bus and closes it after the gateway.
+	Bus *events.Bus
+	// Name identifies the gateway in the events it emits. Default: the
+	// Bus's name.
+	Name string
+	// Coordinator configures the coordinator run with Bus; its Bus, Logger
+	// and Now are filled in from this Config when zero.
+	Coordinator coordinator.Config
 
 	// Client makes requests to nodes. Default: an http.Client whose
 	// transport uses Dialer and has no overall timeout (NodeTimeout bounds
@@ -107,11 +128,14 @@ const (
 
 // normalize fills defaults and checks required fields.
 func (c Config) normalize() (Config, error) {
-	if c.Sites == nil {
-		return c, configError("Sites is required")
+	if c.Sites == nil && c.Bus == nil {
+		return c, configError("Sites (or Bus) is required")
 	}
-	if c.Nodes == nil {
-		return c, configError("Nodes is required")
+	if c.Nodes == nil && c.Bus == nil {
+		return c, configError("Nodes (or Bus) is required")
+	}
+	if c.Name == "" && c.Bus != nil {
+		c.Name = c.Bus.Name()
 	}
 	if c.Listen == "" {
 		c.Listen = defaultListen
@@ -188,6 +212,17 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Bus != nil {
+		if c.Coordinator.Bus == nil {
+			c.Coordinator.Bus = c.Bus
+		}
+		if c.Coordinator.Logger == nil {
+			c.Coordinator.Logger = c.Logger
+		}
+		if c.Coordinator.Now == nil {
+			c.Coordinator.Now = c.Now
+		}
 	}
 	if c.Registerer == nil {
 		reg := prometheus.NewRegistry()

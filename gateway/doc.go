@@ -12,7 +12,18 @@
 //     node records), the CAR fallback /.verity/v1/ipfs/<root>/<path>?... and
 //     /.verity/v1/report.
 //
-// Any other host is the gateway's own: /metrics (Prometheus) and /healthz.
+// Any other host is the gateway's own: /metrics (Prometheus), /healthz and,
+// with a Bus, the coordinator's node endpoint /v1/nodes/connect.
+//
+// With Config.Bus (internal/events) the gateway runs a coordinator on the
+// bus (package coordinator; its settings in Config.Coordinator): nodes join
+// it over WebSocket on the gateway's own host, and when Config.Nodes is nil
+// its live nodes are the gateway's NodeSource; when Config.Sites is nil, a
+// KVSites on the sites bucket is its SiteSource. KVSites mirrors the bucket
+// through a watch (every gateway sees every change, wherever written) and
+// writes with compare-and-set: Publish and Rollback emit site.published and
+// site.rolled_back. When a site's root changes the gateway drops its cached
+// HTML and emits cache.purged. The caller owns the Bus.
 //
 // Usage:
 //
@@ -26,8 +37,11 @@
 //	err = g.Run(ctx) // http://demo.localhost:8080/
 //
 // Config fields have zero-value defaults (see Config); Sites and Nodes are
-// required. SiteSource and NodeSource are small interfaces: StaticSites,
-// StaticNodes, NodesFunc and HTTPNodes implement them.
+// required unless Bus is set. SiteSource and NodeSource are small
+// interfaces: KVSites and StaticSites implement the first; the coordinator,
+// StaticNodes, NodesFunc and HTTPNodes the second. A NodeSource that is also
+// a RankedNodeSource (the coordinator) lists nodes ranked for each visitor's
+// address, for sessions and the gateway's own fetches.
 //
 // First-visit serving: GET/HEAD of any other path resolves it under the
 // root (a trailing slash appends index.html; a directory without it
@@ -45,9 +59,10 @@
 // (WriteStallTimeout 30 s without progress), concurrent connections
 // (MaxConns 4096), report bodies (MaxReportBytes 4 KiB).
 //
-// Status codes (errors.go, statusOf): 400 malformed path, CID or query;
+// Status codes (errors.go, statusOf): 400 malformed path, CID or query, or
+// an invalid site name (ErrInvalidSiteName, a *SiteNameError saying why);
 // 403 a fallback CID that is not a current or recent root of the site;
-// 404 unknown site or path; 405 method; 413 report body over 4 KiB;
+// 404 unknown site or path, or a rollback root not in the history; 405 method; 413 report body over 4 KiB;
 // 502 no node could serve; 504 nodes timed out.
 //
 // Metrics: verity_gateway_bytes_served_total{kind}, requests_total{kind,code},

@@ -25,6 +25,11 @@ var (
 	ErrNoNode = errors.New("no node could serve the content")
 	// ErrTimeout: nodes did not answer in time (504).
 	ErrTimeout = errors.New("node timeout")
+	// ErrInvalidSiteName: a site name that is not a DNS label (400); the
+	// error is a *SiteNameError saying why.
+	ErrInvalidSiteName = errors.New("invalid site name")
+	// ErrNotInHistory: a rollback to a root the site never had (404).
+	ErrNotInHistory = errors.New("not in the site's history")
 	// ErrConfig: an invalid Config passed to New.
 	ErrConfig = errors.New("invalid gateway config")
 )
@@ -58,6 +63,19 @@ func (e *NodeError) Error() string {
 // Unwrap returns the underlying error.
 func (e *NodeError) Unwrap() error { return e.Err }
 
+// SiteNameError says why a site name is invalid.
+type SiteNameError struct {
+	Name   string
+	Reason string
+}
+
+func (e *SiteNameError) Error() string {
+	return fmt.Sprintf("invalid site name %q: %s", clip(e.Name), e.Reason)
+}
+
+// Unwrap returns ErrInvalidSiteName.
+func (e *SiteNameError) Unwrap() error { return ErrInvalidSiteName }
+
 func configError(detail string) error { return fmt.Errorf("%w: %s", ErrConfig, detail) }
 
 // statusOf maps an error to the HTTP status the gateway answers with.
@@ -65,9 +83,9 @@ func statusOf(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.Is(err, ErrUnknownSite), errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrUnknownSite), errors.Is(err, ErrNotFound), errors.Is(err, ErrNotInHistory):
 		return http.StatusNotFound
-	case errors.Is(err, ErrBadRequest):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrInvalidSiteName):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
@@ -90,6 +108,10 @@ func errorMessage(err error) string {
 	var re *RequestError
 	if errors.As(err, &re) {
 		return re.Error()
+	}
+	var ne *SiteNameError
+	if errors.As(err, &ne) {
+		return ne.Error()
 	}
 	for _, s := range []error{ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode} {
 		if errors.Is(err, s) {

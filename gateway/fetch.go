@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -24,10 +25,20 @@ type nodeInfo struct {
 	rec  noderecord.Signed
 }
 
-// liveNodes returns the nodes whose records verify now, those that failed
+// liveNodes returns the nodes whose records verify now, ranked for the
+// client of r when the NodeSource can (RankedNodeSource), those that failed
 // recently last.
-func (g *Gateway) liveNodes(ctx context.Context) ([]nodeInfo, error) {
-	recs, err := g.cfg.Nodes.Nodes(ctx)
+func (g *Gateway) liveNodes(r *http.Request) ([]nodeInfo, error) {
+	ctx := r.Context()
+	var (
+		recs []noderecord.Signed
+		err  error
+	)
+	if rs, ok := g.cfg.Nodes.(RankedNodeSource); ok {
+		recs, err = rs.NodesFor(ctx, clientAddr(r))
+	} else {
+		recs, err = g.cfg.Nodes.Nodes(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
@@ -42,6 +53,15 @@ func (g *Gateway) liveNodes(ctx context.Context) ([]nodeInfo, error) {
 	}
 	g.health.order(out)
 	return out, nil
+}
+
+// clientAddr is the address r came from (invalid when unknown).
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // nodeHealth remembers nodes that failed, to try them last for a while.

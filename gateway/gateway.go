@@ -14,7 +14,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/events"
 )
+
+var _ RankedNodeSource = (*coordinator.Coordinator)(nil)
 
 // Gateway is the HTTP front door of every site origin.
 type Gateway struct {
@@ -26,6 +31,12 @@ type Gateway struct {
 	cache   *htmlCache
 	metrics *metrics
 	health  *nodeHealth
+	coord   *coordinator.Coordinator // run with Config.Bus, else nil
+	kvSites *KVSites                 // owned, with Config.Bus and no Config.Sites
+
+	bgCtx    context.Context // canceled by Close; parent of background work
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup // event emission
 
 	mu    sync.Mutex
 	sites map[string]*siteState // by site name
@@ -42,8 +53,8 @@ type siteState struct {
 
 // New checks cfg, loads the worker's assets and binds the listener. Serve
 // with Run; release with Close.
-func New(cfg Config) (*Gateway, error) {
-	cfg, err := cfg.normalize()
+func New(cfg Config) (_ *Gateway, err error) {
+	cfg, err = cfg.normalize()
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +64,7 @@ func New(cfg Config) (*Gateway, error) {
 		cache: newHTMLCache(cfg.MaxHTMLCacheBytes),
 		sites: make(map[string]*siteState),
 	}
+	g.bgCtx, g.bgCancel = context.WithCancel(context.Background())
 	g.health = newNodeHealth(cfg.NodeBackoff, cfg.Now)
 	if g.assets, err = loadAssets(cfg.Assets, g.log); err != nil {
 		return nil, fmt.Errorf("gateway: load assets: %w", err)
@@ -60,7 +72,32 @@ func New(cfg Config) (*Gateway, error) {
 	if g.metrics, err = newMetrics(cfg.Registerer, func() float64 { return float64(g.cache.bytes()) }); err != nil {
 		return nil, fmt.Errorf("gateway: register metrics: %w", err)
 	}
-	if w, ok := cfg.Sites.(SiteWatcher); ok {
+	defer func() {
+		if err != nil {
+			g.closeParts()
+		}
+	}()
+	if cfg.Bus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		g.coord, err = coordinator.New(ctx, cfg.Coordinator)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("gateway: coordinator: %w", err)
+		}
+		if g.cfg.Nodes == nil {
+			g.cfg.Nodes = g.coord
+		}
+		if g.cfg.Sites == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+			g.kvSites, err = NewKVSites(ctx, KVSitesConfig{Bus: cfg.Bus, Source: cfg.Name, Logger: cfg.Logger, Now: cfg.Now})
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("gateway: sites: %w", err)
+			}
+			g.cfg.Sites = g.kvSites
+		}
+	}
+	if w, ok := g.cfg.Sites.(SiteWatcher); ok {
 		w.WatchSites(g.observeChange)
 	}
 	g.ln, err = net.Listen("tcp", cfg.Listen)
@@ -101,18 +138,44 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the server at once and releases the listener. It is
-// idempotent and safe to call concurrently with Run.
+// startTimeout bounds the setup New does on the bus.
+const startTimeout = 30 * time.Second
+
+// Close stops the server at once, releases the listener and stops the
+// coordinator (its nodes reconnect to another gateway). It is idempotent
+// and safe to call concurrently with Run.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		err := g.srv.Close()
 		if lerr := g.ln.Close(); err == nil && lerr != nil && !errors.Is(lerr, net.ErrClosed) {
 			err = lerr
 		}
+		g.closeParts()
 		g.closeErr = err
 	})
 	return g.closeErr
 }
+
+// closeParts stops what New started besides the listener.
+func (g *Gateway) closeParts() {
+	if g.kvSites != nil {
+		_ = g.kvSites.Close()
+	}
+	if g.coord != nil {
+		_ = g.coord.Close()
+	}
+	g.mu.Lock()
+	g.bgCancel()
+	g.mu.Unlock()
+	g.bg.Wait()
+}
+
+// Sites is the gateway's SiteSource: Config.Sites, or the KVSites it runs
+// on Config.Bus.
+func (g *Gateway) Sites() SiteSource { return g.cfg.Sites }
+
+// Coordinator is the coordinator the gateway runs with Config.Bus, or nil.
+func (g *Gateway) Coordinator() *coordinator.Coordinator { return g.coord }
 
 // Addr is the bound listen address.
 func (g *Gateway) Addr() net.Addr { return g.ln.Addr() }
@@ -151,6 +214,7 @@ func (g *Gateway) observe(site Site) {
 		g.sites[site.Name] = st
 	}
 	changed := st.root != site.Root
+	replaced := changed && st.root != ""
 	if changed {
 		now := g.cfg.Now()
 		if st.root != "" {
@@ -170,6 +234,36 @@ func (g *Gateway) observe(site Site) {
 			g.log.Info("site root changed", "site", site.Name, "root", site.Root, "purged", n)
 		}
 	}
+	if replaced && g.cfg.Bus != nil {
+		g.emitPurged(site)
+	}
+}
+
+// emitPurged emits cache.purged for site in the background. Its id is
+// derived from the gateway, site and root, so noticing one change twice
+// (by the watch and by a request) stores one event.
+func (g *Gateway) emitPurged(site Site) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.bgCtx.Err() != nil {
+		return
+	}
+	g.bg.Add(1)
+	go func() {
+		defer g.bg.Done()
+		id := string(events.TypeCachePurged) + "/" + g.cfg.Name + "/" + site.Name + "/" + site.Root
+		ev, err := events.NewWithID(id, events.TypeCachePurged, g.cfg.Name, events.CachePurged{
+			Site: site.Name, Root: site.Root, Gateway: g.cfg.Name,
+		})
+		if err == nil {
+			ctx, cancel := context.WithTimeout(g.bgCtx, 10*time.Second)
+			err = g.cfg.Bus.Publish(ctx, ev)
+			cancel()
+		}
+		if err != nil && g.bgCtx.Err() == nil {
+			g.log.Warn("cache.purged not published", "site", site.Name, "err", err)
+		}
+	}()
 }
 
 // rootAllowed reports whether root is site's current root or a previous one
@@ -255,6 +349,12 @@ func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
 
 func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
+	case coordinator.ConnectPath:
+		if g.coord == nil {
+			http.NotFound(w, r)
+			return
+		}
+		g.coord.ServeConnect(w, r)
 	case "/metrics":
 		if g.cfg.Gatherer == nil {
 			http.NotFound(w, r)
@@ -272,17 +372,27 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 
 // ValidSiteName reports whether name can name a site: one DNS label of
 // lower-case letters, digits and inner hyphens.
-func ValidSiteName(name string) bool {
-	if name == "" || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
-		return false
+func ValidSiteName(name string) bool { return ValidateSiteName(name) == nil }
+
+// ValidateSiteName checks that name can name a site, one DNS label (RFC
+// 1035 §2.3.1, lower case): 1 to 63 characters of a-z, 0-9 and '-', not
+// starting or ending with '-'. It returns a *SiteNameError saying why not.
+func ValidateSiteName(name string) error {
+	bad := func(reason string) error { return &SiteNameError{Name: name, Reason: reason} }
+	switch {
+	case name == "":
+		return bad("empty")
+	case len(name) > 63:
+		return bad("longer than 63 characters")
+	case name[0] == '-' || name[len(name)-1] == '-':
+		return bad("starts or ends with a hyphen")
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
+	for i, c := range name {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
+			return bad(fmt.Sprintf("character %q at byte %d is not allowed (use a-z, 0-9 and -)", c, i))
 		}
 	}
-	return true
+	return nil
 }
 
 // allowMethods answers 405 unless r's method is one of methods.

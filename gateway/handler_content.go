@@ -51,7 +51,7 @@ func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
 			return
 		}
 	}
-	nodes, err := g.liveNodes(r.Context())
+	nodes, err := g.liveNodes(r)
 	if err != nil {
 		g.fail(w, r, err)
 		return

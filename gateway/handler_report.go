@@ -34,7 +34,7 @@ func (g *Gateway) serveReport(w http.ResponseWriter, r *http.Request, site Site)
 		return
 	}
 	node := "unknown"
-	if nodes, err := g.liveNodes(r.Context()); err == nil {
+	if nodes, err := g.liveNodes(r); err == nil {
 		for _, n := range nodes {
 			if n.id == rep.Node {
 				node = n.id

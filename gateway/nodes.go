@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,13 @@ import (
 // gateway verifies every record before using it and skips invalid ones.
 type NodeSource interface {
 	Nodes(ctx context.Context) ([]noderecord.Signed, error)
+}
+
+// RankedNodeSource is an optional capability of a NodeSource: it lists the
+// nodes ranked for a visitor at client (best first), as the coordinator's
+// router does. The gateway uses it for sessions and its own fetches.
+type RankedNodeSource interface {
+	NodesFor(ctx context.Context, client netip.Addr) ([]noderecord.Signed, error)
 }
 
 var (

@@ -3,7 +3,9 @@ package node
 import (
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +55,26 @@ type Config struct {
 	// MaxStreamsPerSession is the number of WebTransport streams served at
 	// once per session; more wait. Default 64.
 	MaxStreamsPerSession int
+
+	// Coordinator is the URL of the coordinator to join (a gateway's base
+	// URL, e.g. https://gw.example). Run keeps the node joined, with its
+	// signed record and Status in heartbeats, and leaves on the way out.
+	// Empty: the node joins nothing.
+	Coordinator string
+	// CoordinatorClient dials the coordinator. Default http.DefaultClient.
+	CoordinatorClient *http.Client
+	// Region is the operator-declared region reported to the coordinator
+	// (e.g. "NL" or "eu-west"). Default none.
+	Region string
+	// Capacity is the storage offered, in bytes, reported to the
+	// coordinator. Default: the size of DataDir's filesystem.
+	Capacity int64
+	// LoadCapacity is the number of requests in flight that counts as full
+	// load (1.0) in status reports. Default 256.
+	LoadCapacity int
+	// Version is the software version reported to the coordinator.
+	// Default: the main module's version from the build info.
+	Version string
 
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
@@ -114,6 +136,15 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxHeaderBytes < 0 || c.MaxBlockSize < 0 || c.ReadHeaderTimeout < 0 || c.IdleTimeout < 0 || c.WriteTimeout < 0 || c.MaxStreamsPerSession < 0 {
 		return c, &ConfigError{Field: "limits", Reason: "must not be negative"}
+	}
+	if c.LoadCapacity <= 0 {
+		c.LoadCapacity = 256
+	}
+	if c.Version == "" {
+		c.Version = "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			c.Version = bi.Main.Version
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

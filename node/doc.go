@@ -54,5 +54,13 @@
 // sends bytes it knows to be wrong. Clients verify everything anyway.
 // ImportCAR verifies every block.
 //
+// # Coordinator
+//
+// With Config.Coordinator set, Run keeps the node joined to that
+// coordinator (coordinator.NodeClient, over WebSocket, authenticated by the
+// node key) while it serves: the signed record on join and whenever it
+// changes, and Status (capacity, free disk, blocks, load, version, region)
+// in every heartbeat. Run leaves before it stops serving.
+//
 // Errors: ErrConfig, ErrBadCAR, ErrCorruptBlock, ErrClosed, ErrRunning (errors.go).
 package node

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
@@ -17,6 +18,9 @@ const (
 )
 
 type metrics struct {
+	inflight atomic.Int64 // requests being served, both transports
+	blocks   atomic.Int64 // mirror of blocksStored, for status reports
+
 	registry        *prometheus.Registry
 	requests        *prometheus.CounterVec
 	bytesSent       *prometheus.CounterVec
@@ -58,6 +62,12 @@ func newMetrics() *metrics {
 	return m
 }
 
+// addBlocks counts n more (or, negative, fewer) stored blocks.
+func (m *metrics) addBlocks(n int) {
+	m.blocks.Add(int64(n))
+	m.blocksStored.Add(float64(n))
+}
+
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.requestDuration}
 }
@@ -86,7 +96,9 @@ func (m *metrics) instrument(transport string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		m.inflight.Add(1)
 		defer func() {
+			m.inflight.Add(-1)
 			status := ww.Status()
 			if status == 0 {
 				status = http.StatusOK

@@ -21,6 +21,7 @@ import (
 	"github.com/quic-go/webtransport-go"
 
 	_ "github.com/verity-cdn/verity/internal/blake3mh" // zeebo/blake3 for block checks
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -51,6 +52,7 @@ type Node struct {
 	wtHandler http.Handler // router instrumented for webtransport
 
 	record atomic.Pointer[noderecord.Signed]
+	coord  *coordinator.NodeClient // while running with Config.Coordinator; guarded by mu
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -105,7 +107,7 @@ func New(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: count blocks: %w", err)
 	}
-	n.metrics.blocksStored.Set(float64(count))
+	n.metrics.addBlocks(count)
 
 	n.certs = &certManager{
 		path:         filepath.Join(cfg.DataDir, certsFile),
@@ -229,11 +231,28 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 	wg.Go(func() { n.rotateLoop(ctx) })
 
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
+	// Join once serving: the coordinator routes visitors here at once.
+	nc, err := n.joinCoordinator()
+	if err != nil {
 		cancel()
+		err = fmt.Errorf("node: coordinator: %w", err)
+	} else {
+		n.mu.Lock()
+		n.coord = nc
+		n.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case err = <-errc:
+			cancel()
+		}
+	}
+	if nc != nil {
+		// Leave first, so the coordinator stops routing here before the
+		// servers go.
+		_ = nc.Close()
+		n.mu.Lock()
+		n.coord = nil
+		n.mu.Unlock()
 	}
 	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	if serr := n.httpSrv.Shutdown(shutdownCtx); serr != nil {

@@ -172,7 +172,7 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 	if err := flush(); err != nil {
 		return nil, err
 	}
-	n.metrics.blocksStored.Add(float64(added))
+	n.metrics.addBlocks(added)
 	n.log.Info("imported CAR", "roots", roots, "blocks", count, "new", added)
 	return roots, nil
 }

@@ -20,6 +20,7 @@ func runDevnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fl.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "gateway listen address")
 	fl.IntVar(&cfg.Nodes, "nodes", 2, "number of storage nodes")
 	fl.StringVar(&cfg.DemoDir, "site", "", "directory to publish as site demo (default: the built-in demo site)")
+	fl.StringVar(&cfg.ASNTable, "asn-table", "", "prefix → ASN table for routing, ip2asn TSV or \"prefix ASN [country]\" lines (default: loopback as one network)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

@@ -6,37 +6,50 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/asn"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/events"
 )
 
-// runGateway runs the HTTP gateway for site origins, fetching from the
-// nodes named by --node.
+// runGateway runs the HTTP gateway for site origins on the event bus: an
+// embedded NATS server under --data, or the cluster at --nats. Sites come
+// from the bus's sites bucket; nodes join its coordinator at
+// /v1/nodes/connect.
 func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	var (
-		cfg   gateway.Config
-		sites = map[string]string{}
-		nodes []string
+		cfg      gateway.Config
+		bcfg     events.Config
+		dataDir  string
+		sites    = map[string]string{}
+		asnTable string
 	)
+	host, _ := os.Hostname()
 	fl.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "listen address")
 	fl.StringVar(&cfg.Domain, "domain", "localhost", "parent domain of site origins (site NAME answers on NAME.<domain>)")
-	fl.Func("site", "site as NAME=ROOT_CID (repeatable)", func(v string) error {
+	fl.StringVar(&dataDir, "data", "", "data directory; the embedded NATS server stores under DIR/nats (default: <user cache dir>/verity/gateway)")
+	fl.StringVar(&bcfg.URL, "nats", "", "external NATS server or cluster, e.g. nats://127.0.0.1:4222 (default: embedded)")
+	fl.StringVar(&bcfg.Name, "name", "gateway-"+host, "this gateway's name in events")
+	fl.StringVar(&asnTable, "asn-table", "", "prefix → ASN table file for routing: ip2asn TSV (gzip or not) or \"prefix ASN [country]\" lines (default: none)")
+	fl.Func("site", "publish site NAME at ROOT_CID on start, as NAME=ROOT_CID (repeatable)", func(v string) error {
 		name, root, ok := strings.Cut(v, "=")
-		if !ok || root == "" || !gateway.ValidSiteName(name) {
-			return fmt.Errorf("want NAME=CID with NAME a lower-case DNS label, got %q", v)
+		if !ok || root == "" {
+			return fmt.Errorf("want NAME=CID, got %q", v)
+		}
+		if err := gateway.ValidateSiteName(name); err != nil {
+			return err
 		}
 		if _, err := cid.Parse(root); err != nil {
 			return fmt.Errorf("site %s: root %q is not a CID: %w", name, root, err)
 		}
 		sites[name] = root
-		return nil
-	})
-	fl.Func("node", "storage node HTTP base URL, e.g. http://127.0.0.1:4001 (repeatable)", func(v string) error {
-		nodes = append(nodes, v)
 		return nil
 	})
 	if err := fl.Parse(args); err != nil {
@@ -45,20 +58,44 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fl.NArg() > 0 {
 		return fmt.Errorf("gateway: unexpected arguments %q: %w", fl.Args(), errUsage)
 	}
-	if len(nodes) == 0 {
-		return fmt.Errorf("gateway: at least one --node is required: %w", errUsage)
-	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if asnTable != "" {
+		table, err := asn.LoadFile(asnTable)
+		if err != nil {
+			return fmt.Errorf("gateway: --asn-table: %w", err)
+		}
+		cfg.Coordinator.Router = coordinator.NewRouter(coordinator.RouterConfig{Table: table})
+	}
+	if bcfg.URL == "" {
+		if dataDir == "" {
+			dir, err := os.UserCacheDir()
+			if err != nil {
+				return fmt.Errorf("gateway: no --data and no user cache dir: %w", err)
+			}
+			dataDir = filepath.Join(dir, "verity", "gateway")
+		}
+		bcfg.StoreDir = filepath.Join(dataDir, "nats")
+	}
+	bcfg.Logger = log
+	bus, err := events.Open(ctx, bcfg)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	defer bus.Close()
+
 	cfg.Logger = log
-	cfg.Sites = gateway.NewStaticSites(sites)
-	cfg.Nodes = gateway.NewHTTPNodes(gateway.HTTPNodesConfig{URLs: nodes, Logger: log})
+	cfg.Bus = bus
 	g, err := gateway.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer g.Close()
-	log.Info("gateway listening", "url", g.URL())
-	for name := range sites {
+	log.Info("gateway listening", "url", g.URL(), "nats", bus.ClientURL())
+	fmt.Fprintf(stdout, "gateway: %s\n", g.URL())
+	for name, root := range sites {
+		if _, err := g.Sites().(*gateway.KVSites).Publish(ctx, name, root); err != nil {
+			return fmt.Errorf("gateway: publish %s: %w", name, err)
+		}
 		fmt.Fprintf(stdout, "%s: %s\n", name, g.SiteURL(name))
 	}
 	return g.Run(ctx)

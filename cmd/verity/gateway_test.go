@@ -1,25 +1,126 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"errors"
-	"flag"
 	"io"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 )
 
-// Bad --site values are refused before anything starts.
-func TestRunGatewayBadSites(t *testing.T) {
-	for _, arg := range []string{
-		"demo=garbage",
-		"demo=",
-		"Demo=bafkqaaa",
-		"de mo=bafkqaaa",
-		"demo",
-	} {
-		err := runGateway(context.Background(), []string{"--listen", "127.0.0.1:0", "--node", "http://127.0.0.1:1", "--site", arg}, io.Discard, io.Discard)
-		if err == nil || errors.Is(err, flag.ErrHelp) {
-			t.Errorf("--site %q: err = %v, want a refusal", arg, err)
+// startCommand runs a subcommand until the test ends and returns the value
+// of the first stdout line starting with prefix.
+func startCommand(t *testing.T, run func(context.Context, []string, io.Writer, io.Writer) error, args []string, prefix string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, args, pw, io.Discard)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%v: %v", args, err)
 		}
+	})
+	sc := bufio.NewScanner(pr)
+	var v string
+	for sc.Scan() {
+		if s, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			v = s
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if v == "" {
+		cancel()
+		t.Fatalf("%v: no %q line printed: %v", args, prefix, <-done)
+	}
+	return v
+}
+
+func TestRunGatewayEmbeddedBus(t *testing.T) {
+	url := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--name", "gw-test"}, "gateway: ")
+	c := &http.Client{Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	for path, want := range map[string]int{"/healthz": 200, "/v1/nodes/connect": http.StatusUpgradeRequired} {
+		resp, err := c.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+// --site publishes into the sites bucket, which outlives the process.
+func TestRunGatewayPublishesSites(t *testing.T) {
+	const root = "bafkr4ib247mal5tytjsaflfxblkas2ufuvv7nacov4s4asj2y2lvjdjqwu"
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, bad := range [][]string{{"--site", "Bad_Name=" + root}, {"--site", "blog=nope"}, {"--site", "blog"}} {
+		if err := runGateway(ctx, append([]string{"--data", dir, "--listen", "127.0.0.1:0"}, bad...), io.Discard, io.Discard); err == nil {
+			t.Fatalf("%v accepted", bad)
+		}
+	}
+	site := startCommand(t, runGateway, []string{"--data", dir, "--listen", "127.0.0.1:0", "--site", "blog=" + root}, "blog: ")
+	if !strings.HasPrefix(site, "http://blog.localhost:") {
+		t.Fatalf("site URL %q", site)
+	}
+}
+
+func TestRunGatewayBadNATS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := runGateway(ctx, []string{"--nats", "nats://127.0.0.1:1", "--listen", "127.0.0.1:0"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("unreachable NATS accepted")
+	}
+}
+
+// verity node --coordinator joins verity gateway; the gateway's session
+// lists it.
+func TestRunNodeJoinsGateway(t *testing.T) {
+	const root = "bafkr4ib247mal5tytjsaflfxblkas2ufuvv7nacov4s4asj2y2lvjdjqwu"
+	gw := strings.TrimSuffix(startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--site", "blog=" + root}, "blog: "), "/")
+	gwURL := "http://127.0.0.1:" + gw[strings.LastIndex(gw, ":")+1:]
+	id := startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--log-level", "warn", "--coordinator", gwURL}, "id: ")
+	c := &http.Client{Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, gwURL+"/.verity/v1/session", nil)
+		req.Host = strings.TrimPrefix(gw, "http://")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), id) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session never listed node %s: %d %s", id, resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestASNTableFlagChecked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	missing := t.TempDir() + "/missing.tsv"
+	if err := runGateway(ctx, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--asn-table", missing}, io.Discard, io.Discard); err == nil {
+		t.Fatal("gateway: missing ASN table accepted")
+	}
+	if err := runDevnet(ctx, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--asn-table", missing}, io.Discard, io.Discard); err == nil {
+		t.Fatal("devnet: missing ASN table accepted")
 	}
 }

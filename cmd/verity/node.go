@@ -29,6 +29,8 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cars = append(cars, v)
 		return nil
 	})
+	fl.StringVar(&cfg.Coordinator, "coordinator", "", "gateway/coordinator URL to join, e.g. https://gw.example (default: join none)")
+	fl.StringVar(&cfg.Region, "region", "", "region reported to the coordinator, e.g. NL or eu-west")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fl.Parse(args); err != nil {
 		return err

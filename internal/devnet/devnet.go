@@ -3,6 +3,7 @@ package devnet
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,16 +11,25 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/asn"
+	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/importer"
-	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/node"
 	"github.com/verity-cdn/verity/web"
 )
+
+// loopbackASN is the default ASN table: loopback is one network.
+//
+//go:embed loopback-asn.tsv
+var loopbackASN string
 
 // SiteName is the name the demo site is published under.
 const SiteName = "demo"
@@ -36,6 +46,12 @@ type Config struct {
 	// DemoDir is the site directory to publish. Default: the embedded demo
 	// site, written to DataDir/site first.
 	DemoDir string
+	// ASNTable is a prefix → ASN table file for the router (internal/asn
+	// formats). Default: a table with loopback as one network.
+	ASNTable string
+	// HeartbeatInterval is how often nodes report to the coordinator.
+	// Default 10 s.
+	HeartbeatInterval time.Duration
 	// Logger default slog.Default().
 	Logger *slog.Logger
 }
@@ -64,9 +80,10 @@ func (c Config) normalize() (Config, error) {
 type Devnet struct {
 	cfg   Config
 	root  string
+	bus   *events.Bus
 	nodes []*node.Node
 	gw    *gateway.Gateway
-	sites *gateway.StaticSites
+	sites *gateway.KVSites
 
 	closeOnce sync.Once
 	closeErr  error
@@ -74,7 +91,7 @@ type Devnet struct {
 
 // New creates the nodes, imports the site into every one of them and binds
 // the gateway. Nothing is served until Run.
-func New(ctx context.Context, cfg Config) (d *Devnet, err error) {
+func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	cfg, err = cfg.normalize()
 	if err != nil {
 		return nil, err
@@ -83,7 +100,7 @@ func New(ctx context.Context, cfg Config) (d *Devnet, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("devnet: %w", err)
 	}
-	d = &Devnet{cfg: cfg}
+	d := &Devnet{cfg: cfg}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -105,11 +122,42 @@ func New(ctx context.Context, cfg Config) (d *Devnet, err error) {
 	d.root = root.String()
 	log.Info("site imported", "dir", siteDir, "root", d.root, "carBytes", car.Len())
 
+	table := asn.New()
+	if cfg.ASNTable != "" {
+		table, err = asn.LoadFile(cfg.ASNTable)
+	} else {
+		table, err = asn.Load(strings.NewReader(loopbackASN))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("devnet: ASN table: %w", err)
+	}
+	d.bus, err = events.Open(ctx, events.Config{
+		StoreDir: filepath.Join(cfg.DataDir, "nats"),
+		Name:     "devnet",
+		Logger:   log.With("part", "events"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devnet: %w", err)
+	}
+	d.gw, err = gateway.New(gateway.Config{
+		Listen: cfg.Listen,
+		Bus:    d.bus,
+		Coordinator: coordinator.Config{
+			HeartbeatInterval: cfg.HeartbeatInterval,
+			Router:            coordinator.NewRouter(coordinator.RouterConfig{Table: table}),
+		},
+		Logger: log.With("part", "gateway"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devnet: %w", err)
+	}
+	d.sites = d.gw.Sites().(*gateway.KVSites)
 	for i := 1; i <= cfg.Nodes; i++ {
 		n, err := node.New(node.Config{
 			DataDir:          filepath.Join(cfg.DataDir, "node-"+strconv.Itoa(i)),
 			HTTPAddr:         "127.0.0.1:0",
 			WebTransportAddr: "127.0.0.1:0",
+			Coordinator:      d.gw.URL(),
 			Logger:           log,
 		})
 		if err != nil {
@@ -120,20 +168,8 @@ func New(ctx context.Context, cfg Config) (d *Devnet, err error) {
 			return nil, fmt.Errorf("devnet: node %d: import: %w", i, err)
 		}
 	}
-
-	d.sites = gateway.NewStaticSites(map[string]string{SiteName: d.root})
-	records := make(gateway.StaticNodes, len(d.nodes))
-	for i, n := range d.nodes {
-		records[i] = func() noderecord.Signed { return n.Record() }
-	}
-	d.gw, err = gateway.New(gateway.Config{
-		Listen: cfg.Listen,
-		Sites:  d.sites,
-		Nodes:  records,
-		Logger: log.With("part", "gateway"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("devnet: %w", err)
+	if _, err := d.sites.Publish(ctx, SiteName, d.root); err != nil {
+		return nil, fmt.Errorf("devnet: publish: %w", err)
 	}
 	return d, nil
 }
@@ -152,15 +188,39 @@ func (d *Devnet) Run(ctx context.Context) error {
 	return err
 }
 
-// Close stops the gateway and the nodes. It is idempotent.
+// WaitReady waits until every node has joined the gateway's coordinator,
+// so sessions list them all. Run must be running.
+func (d *Devnet) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		live, err := d.gw.Coordinator().LiveNodes(ctx)
+		if err != nil {
+			return err
+		}
+		if len(live) >= len(d.nodes) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("devnet: %d of %d nodes joined: %w", len(live), len(d.nodes), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops the nodes, the gateway and the event bus. It is idempotent.
 func (d *Devnet) Close() error {
 	d.closeOnce.Do(func() {
 		var errs []error
+		for _, n := range d.nodes {
+			errs = append(errs, n.Close())
+		}
 		if d.gw != nil {
 			errs = append(errs, d.gw.Close())
 		}
-		for _, n := range d.nodes {
-			errs = append(errs, n.Close())
+		if d.bus != nil {
+			errs = append(errs, d.bus.Close())
 		}
 		d.closeErr = errors.Join(errs...)
 	})
@@ -179,8 +239,12 @@ func (d *Devnet) Nodes() []*node.Node { return d.nodes }
 // Root is the root CID of the published site.
 func (d *Devnet) Root() string { return d.root }
 
-// Sites is the devnet's site table: Set publishes a new root.
-func (d *Devnet) Sites() *gateway.StaticSites { return d.sites }
+// Sites is the devnet's site store (the sites KV bucket): Publish and
+// Rollback change what a site serves.
+func (d *Devnet) Sites() *gateway.KVSites { return d.sites }
+
+// Bus is the devnet's event bus.
+func (d *Devnet) Bus() *events.Bus { return d.bus }
 
 // writeFS replaces dir with the files of fsys.
 func writeFS(dir string, fsys fs.FS) error {

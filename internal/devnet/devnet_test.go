@@ -3,14 +3,18 @@ package devnet
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/web"
 )
 
@@ -34,6 +38,11 @@ func start(t *testing.T, dir string) (*Devnet, *http.Client) {
 		}
 		d.Close()
 	})
+	wctx, wcancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer wcancel()
+	if err := d.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
 	addr := d.Gateway().Addr().String()
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var dl net.Dialer
@@ -81,8 +90,21 @@ func TestDevnetServesDemoAndReusesData(t *testing.T) {
 	if got := get(t, c, site+"media/measurements.csv"); !bytes.Equal(got, want) {
 		t.Fatal("measurements.csv differs from the embedded file")
 	}
-	if s := get(t, c, site+".verity/v1/session"); !bytes.Contains(s, []byte(d.Root())) {
-		t.Fatalf("session: %s", s)
+	var sess gateway.Session
+	if err := json.Unmarshal(get(t, c, site+".verity/v1/session"), &sess); err != nil || sess.Root != d.Root() || len(sess.Nodes) != 2 {
+		t.Fatalf("session %+v: %v", sess, err)
+	}
+	// The nodes joined over WebSocket and heartbeat their status.
+	live, err := d.Gateway().Coordinator().LiveNodes(t.Context())
+	if err != nil || len(live) != 2 || live[0].Status.Blocks == 0 || live[0].Status.FreeDisk == 0 {
+		t.Fatalf("live nodes %+v: %v", live, err)
+	}
+	// The loopback visitor and nodes share the devnet table's ASN.
+	if info := d.Gateway().Coordinator().Router().Client(netip.MustParseAddr("127.0.0.1")); info.ASN != 64511 {
+		t.Fatalf("loopback ASN %d", info.ASN)
+	}
+	if rec, err := d.Sites().Record(t.Context(), SiteName); err != nil || rec.Version != 1 || rec.Root != d.Root() {
+		t.Fatalf("site record %+v: %v", rec, err)
 	}
 	root := d.Root()
 	ids := []string{d.Nodes()[0].ID(), d.Nodes()[1].ID()}
@@ -100,4 +122,15 @@ func TestDevnetServesDemoAndReusesData(t *testing.T) {
 		}
 	}
 	get(t, c2, d2.SiteURL(SiteName)+"about/")
+	// The same content published again is not a new version.
+	if rec, err := d2.Sites().Record(t.Context(), SiteName); err != nil || rec.Version != 1 {
+		t.Fatalf("site record after rerun %+v: %v", rec, err)
+	}
+}
+
+func TestDevnetASNTableFlag(t *testing.T) {
+	if _, err := New(t.Context(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", ASNTable: "/nonexistent/table.tsv",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err == nil {
+		t.Fatal("missing ASN table accepted")
+	}
 }

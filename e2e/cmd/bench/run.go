@@ -90,6 +90,12 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		stopRun()
 		<-runErr
 	}()
+	readyCtx, readyCancel := context.WithTimeout(ctx, 30*time.Second)
+	err = d.WaitReady(readyCtx)
+	readyCancel()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "devnet up (96 MiB imported into 2 nodes) in %s\n", time.Since(start).Round(time.Millisecond))
 
 	if err := verifySpeed(ctx, d, tmp, res); err != nil {

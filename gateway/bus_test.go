@@ -1,0 +1,190 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/asn"
+	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/noderecord"
+)
+
+// openBus opens an embedded bus stored in t.TempDir().
+func openBus(t *testing.T, name string) *events.Bus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := events.Open(ctx, events.Config{StoreDir: t.TempDir(), Name: name, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// testCoordinator is a coordinator config quick enough for tests.
+func testCoordinator() coordinator.Config {
+	return coordinator.Config{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20}
+}
+
+// joinNode joins a node keyed by seed to the gateway's coordinator with rec
+// and returns its client.
+func joinNode(t *testing.T, tg *testGateway, seed byte, rec noderecord.Signed) *coordinator.NodeClient {
+	t.Helper()
+	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+		URL:        tg.URL(),
+		Key:        seedKey(seed),
+		Record:     func() (noderecord.Signed, error) { return rec, nil },
+		Status:     func() coordinator.Heartbeat { return coordinator.Heartbeat{Version: "test", Blocks: 7} },
+		MinBackoff: 20 * time.Millisecond,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
+func seedKey(seed byte) ed25519.PrivateKey {
+	s := make([]byte, ed25519.SeedSize)
+	s[0] = seed
+	return ed25519.NewKeyFromSeed(s)
+}
+
+// waitFor polls cond every 10 ms for at most 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (tg *testGateway) session(t *testing.T, site string) Session {
+	t.Helper()
+	resp, body := tg.get(t, tg.SiteURL(site)+SessionPath[1:])
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("session: %d %s", resp.StatusCode, body)
+	}
+	var s Session
+	if err := json.Unmarshal(body, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// With a Bus, nodes join the gateway's own coordinator over WebSocket and
+// the session lists exactly the live ones.
+func TestBusNodesJoinTheGateway(t *testing.T) {
+	bus := openBus(t, "gw-test")
+	tg := startGateway(t, Config{
+		Sites:       NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
+		Bus:         bus,
+		Coordinator: testCoordinator(),
+	})
+	if tg.Coordinator() == nil {
+		t.Fatal("no coordinator with a Bus")
+	}
+	if s := tg.session(t, "demo"); len(s.Nodes) != 0 {
+		t.Fatalf("session lists %d nodes before any joined", len(s.Nodes))
+	}
+	now := time.Now()
+	rec1 := signedRecord(t, 1, "http://127.0.0.1:1", now)
+	rec2 := signedRecord(t, 2, "http://127.0.0.1:2", now)
+	n1 := joinNode(t, tg, 1, rec1)
+	joinNode(t, tg, 2, rec2)
+	waitFor(t, "two nodes in the session", func() bool { return len(tg.session(t, "demo").Nodes) == 2 })
+
+	states, err := tg.Coordinator().LiveNodes(t.Context())
+	if err != nil || len(states) != 2 || states[0].Status.Version != "test" || states[0].Status.Blocks != 7 {
+		t.Fatalf("live nodes %+v: %v", states, err)
+	}
+
+	n1.Close() // leaves: gone from the session at once
+	waitFor(t, "the node that left to drop out", func() bool {
+		s := tg.session(t, "demo")
+		return len(s.Nodes) == 1 && s.Nodes[0].ID == rec2.Record.NodeID
+	})
+}
+
+// The connect endpoint is on the gateway's own host only: a site origin
+// never upgrades, and a gateway without a Bus has no endpoint.
+func TestConnectPathOnlyOnOwnHost(t *testing.T) {
+	bus := openBus(t, "gw-test")
+	tg := startGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: bus})
+	// A GET without upgrade headers reaches the coordinator, which asks
+	// for an upgrade; on a site origin the path is just content.
+	if resp, _ := tg.get(t, tg.URL()+coordinator.ConnectPath); resp.StatusCode != http.StatusUpgradeRequired {
+		t.Fatalf("connect path on the gateway host without upgrade: %d, want 426", resp.StatusCode)
+	}
+	if resp, _ := tg.get(t, tg.SiteURL("demo")+coordinator.ConnectPath[1:]); resp.StatusCode == http.StatusUpgradeRequired {
+		t.Fatal("connect path served on a site origin")
+	}
+
+	plain := startGateway(t, Config{Sites: NewStaticSites(nil), Nodes: StaticNodes{}})
+	if resp, _ := plain.get(t, plain.URL()+coordinator.ConnectPath); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("connect path without a Bus: %d, want 404", resp.StatusCode)
+	}
+	if _, err := New(Config{Sites: NewStaticSites(nil)}); err == nil {
+		t.Fatal("New accepted neither Nodes nor Bus")
+	}
+}
+
+// recordAt is a valid record of a node keyed by seed whose URLs are on host.
+func recordAt(t *testing.T, seed byte, host string) noderecord.Signed {
+	t.Helper()
+	now := time.Now()
+	priv := seedKey(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	rec, err := noderecord.Sign(noderecord.Record{
+		NodeID:       noderecord.NodeIDFromKey(pub),
+		PublicKey:    pub,
+		HTTP:         "http://" + host + ":4001",
+		WebTransport: "https://" + host + ":4433/verity/v1",
+		CertHashes:   []noderecord.CertHash{{SHA256: make([]byte, 32), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(13 * 24 * time.Hour)}},
+		Issued:       now.Add(-time.Minute),
+		Expires:      now.Add(time.Hour),
+	}, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// Sessions list the coordinator's nodes ranked for the visitor's address:
+// with loopback in the ASN table, the node on loopback comes first for a
+// loopback visitor, whatever the order of node ids.
+func TestSessionRankedByRouter(t *testing.T) {
+	table, err := asn.Load(strings.NewReader("127.0.0.0/8 64511 ZZ\n203.0.113.0/24 64499 US\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := testCoordinator()
+	cc.Router = coordinator.NewRouter(coordinator.RouterConfig{Table: table})
+	tg := startGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: openBus(t, "gw"), Coordinator: cc})
+	// Seeds chosen so that the far node has the smaller id: unranked, it
+	// would come first.
+	far, near := recordAt(t, 2, "203.0.113.5"), recordAt(t, 1, "127.0.0.1")
+	if far.Record.NodeID > near.Record.NodeID {
+		t.Fatal("seeds no longer order the ids as the test needs")
+	}
+	joinNode(t, tg, 2, far)
+	joinNode(t, tg, 1, near)
+	waitFor(t, "two nodes in the session", func() bool { return len(tg.session(t, "demo").Nodes) == 2 })
+	s := tg.session(t, "demo")
+	if s.Nodes[0].ID != near.Record.NodeID || s.Nodes[1].ID != far.Record.NodeID {
+		t.Fatalf("session order %s, %s; want the loopback node %s first", s.Nodes[0].ID, s.Nodes[1].ID, near.Record.NodeID)
+	}
+}

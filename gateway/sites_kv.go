@@ -1,0 +1,399 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/events"
+)
+
+// MaxSiteHistory bounds the versions a SiteRecord keeps for rollback.
+const MaxSiteHistory = 64
+
+// Site actions recorded in a SiteRecord's history.
+const (
+	ActionPublish  = "publish"
+	ActionRollback = "rollback"
+)
+
+// SiteRecord is a site's value in the sites KV bucket (key: site name).
+type SiteRecord struct {
+	Name    string        `json:"name"`
+	Root    string        `json:"root"`    // current root CID
+	Version int           `json:"version"` // 1 at the first publish, +1 on every change
+	Updated time.Time     `json:"updated"`
+	History []SiteVersion `json:"history"` // newest first, the current version included
+}
+
+// SiteVersion is one entry of a site's history.
+type SiteVersion struct {
+	Version int       `json:"version"`
+	Root    string    `json:"root"`
+	Action  string    `json:"action"` // ActionPublish or ActionRollback
+	Time    time.Time `json:"time"`
+}
+
+// KVSitesConfig configures a KVSites. Bus is required.
+type KVSitesConfig struct {
+	// Bus holds the sites bucket and receives site.published and
+	// site.rolled_back.
+	Bus *events.Bus
+	// Source names the writer in emitted events. Default: the Bus's name.
+	Source string
+	// Logger default slog.Default(); Now default time.Now.
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+var (
+	_ SiteSource  = (*KVSites)(nil)
+	_ SiteWatcher = (*KVSites)(nil)
+)
+
+// KVSites is a SiteSource backed by the sites KV bucket. It mirrors the
+// bucket in memory (a watch keeps the mirror current, so Site costs no
+// round trip) and tells its watchers about every root change, wherever it
+// was written. Publish and Rollback write with compare-and-set, so writers
+// on several gateways never lose an update.
+type KVSites struct {
+	cfg KVSitesConfig
+	log *slog.Logger
+	kv  jetstream.KeyValue
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	notify   sync.Mutex // serializes mirror updates with their callbacks
+	mu       sync.Mutex
+	sites    map[string]kvSite
+	watchers []func(Site, string)
+}
+
+type kvSite struct {
+	rec SiteRecord
+	rev uint64
+}
+
+// NewKVSites loads the sites bucket and starts watching it. Stop it with
+// Close.
+func NewKVSites(ctx context.Context, cfg KVSitesConfig) (*KVSites, error) {
+	if cfg.Bus == nil {
+		return nil, configError("KVSitesConfig.Bus is required")
+	}
+	if cfg.Source == "" {
+		cfg.Source = cfg.Bus.Name()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	kv, err := cfg.Bus.KV(events.BucketSites)
+	if err != nil {
+		return nil, err
+	}
+	s := &KVSites{cfg: cfg, log: cfg.Logger.With("component", "sites"), kv: kv, sites: make(map[string]kvSite)}
+	// The watch lives until Close (a watch stops with its context); ctx
+	// only bounds the initial load.
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	w, err := kv.WatchAll(s.ctx)
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("gateway: watch sites: %w", err)
+	}
+	// The current values arrive first, then a nil entry.
+	for loaded := false; !loaded; {
+		select {
+		case <-ctx.Done():
+			_ = w.Stop()
+			s.cancel()
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				s.cancel()
+				return nil, errors.New("gateway: sites watcher closed")
+			}
+			if e == nil {
+				loaded = true
+				continue
+			}
+			s.apply(e)
+		}
+	}
+	s.wg.Add(1)
+	go s.watch(w)
+	return s, nil
+}
+
+func (s *KVSites) watch(w jetstream.KeyWatcher) {
+	defer s.wg.Done()
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil {
+				s.apply(e)
+			}
+		}
+	}
+}
+
+func (s *KVSites) apply(e jetstream.KeyValueEntry) {
+	if e.Operation() != jetstream.KeyValuePut {
+		s.mu.Lock()
+		if cur, ok := s.sites[e.Key()]; ok && cur.rev < e.Revision() {
+			delete(s.sites, e.Key())
+		}
+		s.mu.Unlock()
+		return
+	}
+	var rec SiteRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		s.log.Warn("bad site record in KV", "site", e.Key(), "err", err)
+		return
+	}
+	s.store(rec, e.Revision())
+}
+
+// store mirrors rec at revision rev unless a newer one is known, and calls
+// the watchers when the site's root changed.
+func (s *KVSites) store(rec SiteRecord, rev uint64) {
+	s.notify.Lock()
+	defer s.notify.Unlock()
+	s.mu.Lock()
+	cur, had := s.sites[rec.Name]
+	if had && cur.rev >= rev {
+		s.mu.Unlock()
+		return
+	}
+	s.sites[rec.Name] = kvSite{rec: rec, rev: rev}
+	watchers := slices.Clone(s.watchers)
+	s.mu.Unlock()
+	if had && cur.rec.Root == rec.Root {
+		return
+	}
+	for _, fn := range watchers {
+		fn(Site{Name: rec.Name, Root: rec.Root}, cur.rec.Root)
+	}
+}
+
+// Site implements SiteSource.
+func (s *KVSites) Site(_ context.Context, name string) (Site, error) {
+	s.mu.Lock()
+	cur, ok := s.sites[name]
+	s.mu.Unlock()
+	if !ok {
+		return Site{}, fmt.Errorf("%w: %q", ErrUnknownSite, name)
+	}
+	return Site{Name: name, Root: cur.rec.Root}, nil
+}
+
+// WatchSites implements SiteWatcher: fn is called with each site whose
+// root changed, and its previous root ("" for a new site).
+func (s *KVSites) WatchSites(fn func(Site, string)) {
+	s.mu.Lock()
+	s.watchers = append(s.watchers, fn)
+	s.mu.Unlock()
+}
+
+// Record returns the site's record as last seen.
+func (s *KVSites) Record(_ context.Context, name string) (SiteRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.sites[name]
+	if !ok {
+		return SiteRecord{}, fmt.Errorf("%w: %q", ErrUnknownSite, name)
+	}
+	return cur.rec, nil
+}
+
+// List returns every site's record, ordered by name.
+func (s *KVSites) List(context.Context) ([]SiteRecord, error) {
+	s.mu.Lock()
+	out := make([]SiteRecord, 0, len(s.sites))
+	for _, cur := range s.sites {
+		out = append(out, cur.rec)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b SiteRecord) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// Publish points site name at root, as a new version, and emits
+// site.published. Publishing the current root changes nothing and emits
+// nothing. Invalid names (ErrInvalidSiteName) and roots (ErrBadRequest) are
+// refused before anything is written.
+func (s *KVSites) Publish(ctx context.Context, name, root string) (SiteRecord, error) {
+	if err := ValidateSiteName(name); err != nil {
+		return SiteRecord{}, err
+	}
+	if err := validateRoot(root); err != nil {
+		return SiteRecord{}, err
+	}
+	var previous string
+	rec, changed, err := s.update(ctx, name, func(cur SiteRecord, exists bool) (SiteRecord, error) {
+		if exists && cur.Root == root {
+			return cur, events.ErrNoChange
+		}
+		previous = cur.Root
+		return cur.next(name, root, ActionPublish, s.cfg.Now()), nil
+	})
+	if err != nil || !changed {
+		return rec, err
+	}
+	s.emit(ctx, events.TypeSitePublished, rec, events.SitePublished{
+		Site: name, Root: root, Previous: previous, Version: rec.Version,
+	})
+	return rec, nil
+}
+
+// Rollback points site name back at root, an earlier root in its history
+// (empty: the most recent root other than the current one), as a new
+// version, and emits site.rolled_back. It fails with ErrUnknownSite for a
+// site never published and ErrNotInHistory for a root the site's history
+// does not hold; rolling back to the current root changes nothing.
+func (s *KVSites) Rollback(ctx context.Context, name, root string) (SiteRecord, error) {
+	if err := ValidateSiteName(name); err != nil {
+		return SiteRecord{}, err
+	}
+	if root != "" {
+		if err := validateRoot(root); err != nil {
+			return SiteRecord{}, err
+		}
+	}
+	var from string
+	rec, changed, err := s.update(ctx, name, func(cur SiteRecord, exists bool) (SiteRecord, error) {
+		if !exists {
+			return cur, fmt.Errorf("%w: %q", ErrUnknownSite, name)
+		}
+		to := root
+		if to == "" {
+			for _, v := range cur.History {
+				if v.Root != cur.Root {
+					to = v.Root
+					break
+				}
+			}
+			if to == "" {
+				return cur, fmt.Errorf("%w: site %q has no earlier version", ErrNotInHistory, name)
+			}
+		} else if !slices.ContainsFunc(cur.History, func(v SiteVersion) bool { return v.Root == to }) {
+			return cur, fmt.Errorf("%w: %s is not a version of site %q", ErrNotInHistory, to, name)
+		}
+		if to == cur.Root {
+			return cur, events.ErrNoChange
+		}
+		from = cur.Root
+		return cur.next(name, to, ActionRollback, s.cfg.Now()), nil
+	})
+	if err != nil || !changed {
+		return rec, err
+	}
+	s.emit(ctx, events.TypeSiteRolledBack, rec, events.SiteRolledBack{
+		Site: name, Root: rec.Root, From: from, Version: rec.Version,
+	})
+	return rec, nil
+}
+
+// next returns cur moved to root as the next version.
+func (cur SiteRecord) next(name, root, action string, now time.Time) SiteRecord {
+	now = now.UTC()
+	v := cur.Version + 1
+	hist := append([]SiteVersion{{Version: v, Root: root, Action: action, Time: now}}, cur.History...)
+	if len(hist) > MaxSiteHistory {
+		hist = hist[:MaxSiteHistory]
+	}
+	return SiteRecord{Name: name, Root: root, Version: v, Updated: now, History: hist}
+}
+
+// update applies fn to the site's record with compare-and-set. fn returns
+// events.ErrNoChange to leave it. It reports whether a write happened and
+// returns the record as it is after the call.
+func (s *KVSites) update(ctx context.Context, name string, fn func(cur SiteRecord, exists bool) (SiteRecord, error)) (SiteRecord, bool, error) {
+	var out SiteRecord
+	var wrote bool
+	rev, err := events.Update(ctx, s.kv, name, func(old []byte) ([]byte, error) {
+		var cur SiteRecord
+		exists := old != nil
+		if exists {
+			if err := json.Unmarshal(old, &cur); err != nil {
+				return nil, fmt.Errorf("gateway: site record %q: %w", name, err)
+			}
+		}
+		next, err := fn(cur, exists)
+		out, wrote = next, false
+		if err != nil {
+			return nil, err
+		}
+		wrote = true
+		return json.Marshal(next)
+	})
+	if err != nil {
+		return SiteRecord{}, false, err
+	}
+	if wrote {
+		s.store(out, rev)
+	}
+	return out, wrote, nil
+}
+
+// emit publishes an event whose id is derived from the site and version, so
+// a retried write stores one event.
+func (s *KVSites) emit(ctx context.Context, t events.Type, rec SiteRecord, data any) {
+	ev, err := events.NewWithID(string(t)+"/"+rec.Name+"/"+strconv.Itoa(rec.Version), t, s.cfg.Source, data)
+	if err == nil {
+		err = s.cfg.Bus.Publish(ctx, ev)
+	}
+	if err != nil {
+		s.log.Warn("event not published", "type", t, "site", rec.Name, "err", err)
+	}
+}
+
+// Close stops watching the bucket. It is idempotent.
+func (s *KVSites) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+	})
+	return nil
+}
+
+func validateRoot(root string) error {
+	if _, err := cid.Parse(root); err != nil {
+		return badRequest("root %q is not a CID: %v", clip(root), err)
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}

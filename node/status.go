@@ -1,0 +1,53 @@
+package node
+
+import (
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/noderecord"
+)
+
+// Status is the node's current report to the coordinator: storage offered
+// and free, blocks stored, load and version.
+func (n *Node) Status() coordinator.Heartbeat {
+	total, free := diskSpace(n.cfg.DataDir)
+	capacity := n.cfg.Capacity
+	if capacity <= 0 {
+		capacity = total
+	}
+	load := float64(n.metrics.inflight.Load()) / float64(n.cfg.LoadCapacity)
+	return coordinator.Heartbeat{
+		Capacity: capacity,
+		FreeDisk: free,
+		Blocks:   n.metrics.blocks.Load(),
+		Load:     min(max(load, 0), 1),
+		Version:  n.cfg.Version,
+		Region:   n.cfg.Region,
+	}
+}
+
+// CoordinatorState reports the node's session with Config.Coordinator;
+// ok is false when the node has no coordinator or is not running.
+func (n *Node) CoordinatorState() (st coordinator.NodeClientState, ok bool) {
+	n.mu.Lock()
+	nc := n.coord
+	n.mu.Unlock()
+	if nc == nil {
+		return st, false
+	}
+	return nc.State(), true
+}
+
+// joinCoordinator starts the client that keeps the node joined to
+// Config.Coordinator; nil without one.
+func (n *Node) joinCoordinator() (*coordinator.NodeClient, error) {
+	if n.cfg.Coordinator == "" {
+		return nil, nil
+	}
+	return coordinator.NewNodeClient(coordinator.NodeClientConfig{
+		URL:        n.cfg.Coordinator,
+		Key:        n.priv,
+		Record:     func() (noderecord.Signed, error) { return n.Record(), nil },
+		Status:     n.Status,
+		HTTPClient: n.cfg.CoordinatorClient,
+		Logger:     n.log,
+	})
+}
