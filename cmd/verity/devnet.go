@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/verity-cdn/verity/internal/devnet"
 )
@@ -33,6 +35,24 @@ func runDevnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer d.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The URL is printed once every node has joined, so the first visit is
+	// served; a Run that ends early ends the wait too.
+	wctx, wcancel := context.WithTimeout(ctx, devnetReadyTimeout)
+	defer wcancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Run(ctx)
+		wcancel()
+	}()
+	if err := d.WaitReady(wctx); err != nil {
+		cancel()
+		return errors.Join(err, <-done)
+	}
 	fmt.Fprintf(stdout, "%s: %s\n", devnet.SiteName, d.SiteURL(devnet.SiteName))
-	return d.Run(ctx)
+	return <-done
 }
+
+// devnetReadyTimeout bounds the wait for the devnet's nodes to join.
+const devnetReadyTimeout = 30 * time.Second

@@ -124,3 +124,27 @@ func TestASNTableFlagChecked(t *testing.T) {
 		t.Fatal("devnet: missing ASN table accepted")
 	}
 }
+
+// verity devnet prints its one line only once the nodes have joined, so the
+// first visit it announces is served.
+func TestRunDevnetReadyWhenPrinted(t *testing.T) {
+	site := startCommand(t, runDevnet, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0"}, "demo: ")
+	if !strings.HasPrefix(site, "http://demo.localhost:") {
+		t.Fatalf("site URL %q", site)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(site, "http://"), "/")
+	_, port, _ := strings.Cut(host, ":")
+	c := &http.Client{Timeout: 20 * time.Second}
+	defer c.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+port+"/", nil)
+	req.Host = host
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `<script src="/verity.js" async></script>`) {
+		t.Fatalf("first visit right after the announcement: %d %.200q", resp.StatusCode, body)
+	}
+}
