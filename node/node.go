@@ -20,8 +20,8 @@ import (
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	"github.com/quic-go/webtransport-go"
 
-	_ "github.com/verity-cdn/verity/internal/blake3mh" // zeebo/blake3 for block checks
 	"github.com/verity-cdn/verity/coordinator"
+	_ "github.com/verity-cdn/verity/internal/blake3mh" // zeebo/blake3 for block checks
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
