@@ -2,9 +2,13 @@
 
 package cid
 
-import "github.com/zeebo/blake3"
+import (
+	"crypto/sha256"
 
-// Natively github.com/zeebo/blake3 hashes with SIMD (SSE4.1/AVX2).
+	"github.com/zeebo/blake3"
+)
+
+// Natively the hashes use assembly (zeebo/blake3: SSE4.1/AVX2).
 
 func blake3Sum256(data []byte) [32]byte { return blake3.Sum256(data) }
 
@@ -14,3 +18,5 @@ func blake3Sum(out, data []byte) {
 	_, _ = h.Write(data)
 	_, _ = h.Digest().Read(out)
 }
+
+func sha256Sum(data []byte) [32]byte { return sha256.Sum256(data) }
