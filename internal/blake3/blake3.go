@@ -11,8 +11,6 @@
 //	blake3.Sum(out, data) // len(out) bytes of extended output
 package blake3
 
-import "encoding/binary"
-
 const (
 	chunkLen = 1024
 	blockLen = 64
@@ -43,7 +41,7 @@ func Sum(out, data []byte) {
 		w := compress(&o.cv, &o.block, i, o.blockLen, o.flags|flagRoot)
 		var b [64]byte
 		for j, x := range w {
-			binary.LittleEndian.PutUint32(b[4*j:], x)
+			b[4*j], b[4*j+1], b[4*j+2], b[4*j+3] = byte(x), byte(x>>8), byte(x>>16), byte(x>>24)
 		}
 		out = out[copy(out, b[:]):]
 	}
@@ -108,7 +106,7 @@ func chunkOutput(data []byte, counter uint64) output {
 	var last [blockLen]byte
 	copy(last[:], data)
 	for i := range m {
-		m[i] = binary.LittleEndian.Uint32(last[4*i:])
+		m[i] = uint32(last[4*i]) | uint32(last[4*i+1])<<8 | uint32(last[4*i+2])<<16 | uint32(last[4*i+3])<<24
 	}
 	return output{cv: cv, block: m, counter: counter, blockLen: uint32(len(data)), flags: flags | flagChunkEnd}
 }

@@ -10,10 +10,7 @@
 //	sum := sha256.Sum256(data)
 package sha256
 
-import (
-	"encoding/binary"
-	"math/bits"
-)
+import "math/bits"
 
 // Size is the size of a SHA-256 checksum in bytes.
 const Size = 32
@@ -42,11 +39,13 @@ func Sum256(data []byte) [Size]byte {
 	if rest >= 56 {
 		end = 128
 	}
-	binary.BigEndian.PutUint64(tail[end-8:], uint64(len(data))<<3)
+	for i, n := 0, uint64(len(data))<<3; i < 8; i++ {
+		tail[end-1-i] = byte(n >> (8 * i))
+	}
 	blocks(&h, tail[:end])
 	var out [Size]byte
 	for i, x := range h {
-		binary.BigEndian.PutUint32(out[4*i:], x)
+		out[4*i], out[4*i+1], out[4*i+2], out[4*i+3] = byte(x>>24), byte(x>>16), byte(x>>8), byte(x)
 	}
 	return out
 }
