@@ -8,6 +8,10 @@ BIN      := bin/verity
 GOFILES  := $(shell find . -name '*.go' -not -path './e2e/*' 2>/dev/null) go.mod go.sum
 SWFILES  := $(wildcard serviceworker/*.js) $(shell find web -type f 2>/dev/null)
 TESTTIMEOUT ?= 30m
+# Packages compiled into the worker's wasm (vetted and tested for js/wasm too).
+WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./internal/cid/... \
+	./internal/car/... ./internal/wire/... ./internal/verify/... ./internal/unixfs/... \
+	./internal/noderecord/... ./internal/payment/...
 
 .PHONY: all build wasm run test test-go test-wasm test-deps bench vet clean
 
@@ -45,11 +49,11 @@ vet: wasm
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 		[ -z "$$unformatted" ] || { echo "gofmt needed:"; echo "$$unformatted"; exit 1; }
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./wasmclient/... ./internal/cid/... ./internal/wire/... ./internal/verify/... ./internal/noderecord/... ./internal/unixfs/... ./internal/car/... ./internal/payment/...
+	GOOS=js GOARCH=wasm $(GO) vet $(WASMPKGS)
 
 # Packages the worker uses are also tested compiled to wasm, under node.
 test-wasm: wasm
-	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec="$(GOROOT)/lib/wasm/go_js_wasm_exec" ./internal/cid/... ./internal/car/... ./internal/wire/... ./internal/verify/... ./internal/unixfs/... ./internal/noderecord/... ./internal/payment/... ./wasmclient/...
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec="$(GOROOT)/lib/wasm/go_js_wasm_exec" $(WASMPKGS)
 
 test-go: build test-deps
 	$(GO) test -count=1 -timeout $(TESTTIMEOUT) ./...

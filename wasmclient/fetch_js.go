@@ -91,7 +91,12 @@ func (t *FetchTransport) Open(ctx context.Context, node Node, target string) (io
 		abort()
 		return nil, errNoBody
 	}
-	return &streamReader{reader: body.Call("getReader"), onClose: abort}, nil
+	rd, err := newStreamReader(body, abort)
+	if err != nil {
+		abort()
+		return nil, err
+	}
+	return rd, nil
 }
 
 // FetchSessionLoader loads the session document with fetch.

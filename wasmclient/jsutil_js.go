@@ -12,11 +12,13 @@ import (
 )
 
 var (
-	jsPromise    = js.Global().Get("Promise")
-	jsUint8Array = js.Global().Get("Uint8Array")
-	jsObject     = js.Global().Get("Object")
-	jsErrorCtor  = js.Global().Get("Error")
-	jsJSON       = js.Global().Get("JSON")
+	jsPromise            = js.Global().Get("Promise")
+	jsUint8Array         = js.Global().Get("Uint8Array")
+	jsArrayBuffer        = js.Global().Get("ArrayBuffer")
+	jsByteLengthStrategy = js.Global().Get("ByteLengthQueuingStrategy")
+	jsObject             = js.Global().Get("Object")
+	jsErrorCtor          = js.Global().Get("Error")
+	jsJSON               = js.Global().Get("JSON")
 
 	// jsNoop swallows rejections of promises nobody waits for.
 	jsNoop = js.FuncOf(func(js.Value, []js.Value) any { return nil })
@@ -167,18 +169,83 @@ func bytesToJS(b []byte) js.Value {
 	return u
 }
 
-// streamReader reads a ReadableStreamDefaultReader of Uint8Arrays.
+// Reads from a byte stream (WebTransport streams, fetch bodies) go through a
+// BYOB reader and wait for at least byobMin bytes (or the end of the
+// stream): one read moves a batch of network chunks, so the Promise and the
+// copy into Go are paid per batch, not per packet. One read is always kept
+// in flight, into a second buffer, so the stream keeps filling while Go
+// verifies the previous batch.
+const (
+	byobBufSize = 512 << 10
+	byobMin     = 128 << 10
+)
+
+// streamReader reads a ReadableStream of bytes, with a BYOB reader when the
+// stream is a byte stream, else with its default reader.
 type streamReader struct {
 	reader  js.Value
+	byob    bool
+	spare   js.Value // a BYOB buffer (ArrayBuffer) free for the next read
+	opts    js.Value // {min: byobMin}
+	next    js.Value // the read in flight (a Promise), or undefined
 	pending []byte
 	scratch []byte
 	eof     bool
 	onClose func()
 
-	once sync.Once
+	mu     sync.Mutex // guards next and closed against Close
+	closed bool
+	once   sync.Once
 }
 
 var _ io.ReadCloser = (*streamReader)(nil)
+
+// newStreamReader locks readable to a new reader.
+func newStreamReader(readable js.Value, onClose func()) (*streamReader, error) {
+	r := &streamReader{onClose: onClose, next: js.Undefined()}
+	if rd, err := jsTry(func() js.Value {
+		return readable.Call("getReader", map[string]any{"mode": "byob"})
+	}); err == nil {
+		r.reader, r.byob = rd, true
+		r.opts = js.ValueOf(map[string]any{"min": byobMin})
+		return r, nil
+	}
+	rd, err := jsTry(func() js.Value { return readable.Call("getReader") })
+	if err != nil {
+		return nil, err
+	}
+	r.reader = rd
+	return r, nil
+}
+
+// startRead puts a read in flight unless one is, or the reader is closed.
+func (r *streamReader) startRead() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || !r.next.IsUndefined() {
+		return
+	}
+	if !r.byob {
+		r.next = r.reader.Call("read")
+		return
+	}
+	buf := r.spare
+	r.spare = js.Undefined()
+	if buf.IsUndefined() {
+		buf = jsArrayBuffer.New(byobBufSize)
+	}
+	r.next = r.reader.Call("read", jsUint8Array.New(buf, 0, byobBufSize), r.opts)
+}
+
+// takeRead returns the read in flight (a read is always started first).
+func (r *streamReader) takeRead() js.Value {
+	r.startRead()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.next
+	r.next = js.Undefined()
+	return p
+}
 
 func (r *streamReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
@@ -188,28 +255,39 @@ func (r *streamReader) Read(p []byte) (int, error) {
 		if r.eof {
 			return 0, io.EOF
 		}
-		res, err := await(context.Background(), r.reader.Call("read"))
+		next := r.takeRead()
+		if next.IsUndefined() {
+			return 0, io.EOF // closed
+		}
+		res, err := await(context.Background(), next)
 		if err != nil {
 			return 0, streamError(err)
 		}
-		if res.Get("done").Bool() {
-			r.eof = true
-			return 0, io.EOF
+		// A BYOB read that ends the stream may still carry bytes.
+		r.eof = res.Get("done").Bool()
+		if !r.eof {
+			r.startRead()
 		}
 		v := res.Get("value")
-		n := v.Get("byteLength").Int()
-		if n == 0 {
+		if v.Type() != js.TypeObject {
 			continue
 		}
-		if n <= len(p) {
+		n := v.Get("byteLength").Int()
+		if n > 0 && n <= len(p) {
 			js.CopyBytesToGo(p[:n], v)
+		} else if n > 0 {
+			if cap(r.scratch) < n {
+				r.scratch = make([]byte, n)
+			}
+			js.CopyBytesToGo(r.scratch[:n], v)
+			r.pending = r.scratch[:n]
+		}
+		if r.byob {
+			r.spare = v.Get("buffer") // transferred to us by the read; free again
+		}
+		if n > 0 && len(r.pending) == 0 {
 			return n, nil
 		}
-		if cap(r.scratch) < n {
-			r.scratch = make([]byte, n)
-		}
-		js.CopyBytesToGo(r.scratch[:n], v)
-		r.pending = r.scratch[:n]
 	}
 	n := copy(p, r.pending)
 	r.pending = r.pending[n:]
@@ -219,6 +297,12 @@ func (r *streamReader) Read(p []byte) (int, error) {
 // Close cancels the stream; a pending Read ends with io.EOF or an error.
 func (r *streamReader) Close() error {
 	r.once.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		if !r.next.IsUndefined() {
+			ignoreRejection(r.next)
+		}
+		r.mu.Unlock()
 		if p, err := jsTry(func() js.Value { return r.reader.Call("cancel") }); err == nil {
 			ignoreRejection(p)
 		}

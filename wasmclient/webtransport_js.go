@@ -51,10 +51,11 @@ func (d *WebTransportDialer) DialStream(ctx context.Context, node Node) (Stream,
 		d.forget(node.ID, s)
 		return nil, err
 	}
-	return &wtStream{
-		writer: bs.Get("writable").Call("getWriter"),
-		reader: &streamReader{reader: bs.Get("readable").Call("getReader")},
-	}, nil
+	rd, err := newStreamReader(bs.Get("readable"), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &wtStream{writer: bs.Get("writable").Call("getWriter"), reader: rd}, nil
 }
 
 func (d *WebTransportDialer) session(ctx context.Context, node Node) (*wtSession, error) {

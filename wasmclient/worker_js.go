@@ -4,11 +4,9 @@ package wasmclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"syscall/js"
 )
 
@@ -18,17 +16,21 @@ type WorkerConfig struct {
 	// Fallback and Reporter default to the browser ones (session and
 	// reports on this origin, WebTransport to nodes, fetch to the gateway).
 	Client Config
-	// ChunkSize is the largest chunk handed to a ReadableStream (default 64 KiB).
+	// ChunkSize is the largest chunk handed to a ReadableStream (default
+	// 256 KiB: a whole block of the default chunker).
 	ChunkSize int
+	// ReadAhead is how many verified bytes a response body may queue ahead
+	// of the page (default 512 KiB: two blocks).
+	ReadAhead int
 }
 
 // Worker is the Client as the service worker script sees it: Handle answers
 // a fetch event's Request with a Promise<Response>, Message answers the
 // page's postMessage queries.
 type Worker struct {
-	c     *Client
-	chunk int
-	log   Logger
+	c       *Client
+	log     Logger
+	streams *bodyStreams
 }
 
 // NewWorker builds a Worker with the browser's transports.
@@ -55,9 +57,13 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	chunk := cfg.ChunkSize
 	if chunk <= 0 {
-		chunk = 64 << 10
+		chunk = 256 << 10
 	}
-	return &Worker{c: c, chunk: chunk, log: cc.Logger}, nil
+	readAhead := cfg.ReadAhead
+	if readAhead <= 0 {
+		readAhead = 2 * chunk
+	}
+	return &Worker{c: c, log: cc.Logger, streams: newBodyStreams(chunk, readAhead, cc.Logger)}, nil
 }
 
 // Client returns the worker's client.
@@ -135,54 +141,11 @@ func (w *Worker) jsResponse(resp *Response) js.Value {
 	}
 	body := js.Null()
 	if resp.Status != 204 && resp.Status != 304 && resp.ContentLength != 0 {
-		body = w.readableStream(resp.Body)
+		body = w.streams.New(resp.Body)
 	} else {
 		_ = resp.Body.Close()
 	}
 	return js.Global().Get("Response").New(body, init)
-}
-
-// readableStream exposes body as a ReadableStream: each pull reads one
-// chunk of verified bytes in a goroutine; a failed body errors the stream.
-func (w *Worker) readableStream(body io.ReadCloser) js.Value {
-	var pull, cancel js.Func
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			pull.Release()
-			cancel.Release()
-		})
-	}
-	buf := make([]byte, w.chunk)
-	pull = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ctrl := args[0]
-		return newPromise(func() (any, error) {
-			n, err := body.Read(buf)
-			if n > 0 {
-				chunk := bytesToJS(buf[:n])
-				_, _ = jsTry(func() js.Value { ctrl.Call("enqueue", chunk); return js.Undefined() })
-				return nil, nil
-			}
-			_ = body.Close()
-			if errors.Is(err, io.EOF) || err == nil {
-				_, _ = jsTry(func() js.Value { ctrl.Call("close"); return js.Undefined() })
-			} else {
-				w.log.Warn("body failed", "err", err)
-				_, _ = jsTry(func() js.Value { ctrl.Call("error", jsErrorValue(err)); return js.Undefined() })
-			}
-			release()
-			return nil, nil
-		})
-	})
-	cancel = js.FuncOf(func(js.Value, []js.Value) any {
-		go func() {
-			_ = body.Close()
-			release()
-		}()
-		return nil
-	})
-	src := map[string]any{"pull": pull, "cancel": cancel}
-	return js.Global().Get("ReadableStream").New(src, map[string]any{"highWaterMark": 2})
 }
 
 // Message answers a query the page posted: {type:'verity-stats'} →

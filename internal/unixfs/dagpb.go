@@ -1,8 +1,6 @@
 package unixfs
 
 import (
-	"google.golang.org/protobuf/encoding/protowire"
-
 	"github.com/verity-cdn/verity/internal/cid"
 )
 
@@ -31,29 +29,29 @@ type Node struct {
 func DecodeNode(b []byte) (Node, error) {
 	var n Node
 	for len(b) > 0 {
-		num, typ, l := protowire.ConsumeTag(b)
+		num, typ, l := consumeTag(b)
 		if l < 0 {
-			return Node{}, malformed("dag-pb tag: %v", protowire.ParseError(l))
+			return Node{}, malformed("dag-pb tag: %v", parseError(l))
 		}
 		b = b[l:]
 		switch {
-		case num == 1 && typ == protowire.BytesType:
+		case num == 1 && typ == bytesType:
 			if n.HasData {
 				return Node{}, malformed("dag-pb: duplicate Data")
 			}
-			v, l := protowire.ConsumeBytes(b)
+			v, l := consumeBytes(b)
 			if l < 0 {
-				return Node{}, malformed("dag-pb Data: %v", protowire.ParseError(l))
+				return Node{}, malformed("dag-pb Data: %v", parseError(l))
 			}
 			n.Data, n.HasData = v, true
 			b = b[l:]
-		case num == 2 && typ == protowire.BytesType:
+		case num == 2 && typ == bytesType:
 			if n.HasData {
 				return Node{}, malformed("dag-pb: Links after Data")
 			}
-			v, l := protowire.ConsumeBytes(b)
+			v, l := consumeBytes(b)
 			if l < 0 {
-				return Node{}, malformed("dag-pb Links: %v", protowire.ParseError(l))
+				return Node{}, malformed("dag-pb Links: %v", parseError(l))
 			}
 			if len(n.Links) >= MaxLinks {
 				return Node{}, malformed("dag-pb: more than %d links", MaxLinks)
@@ -75,19 +73,19 @@ func decodeLink(b []byte) (Link, error) {
 	var lk Link
 	var haveHash bool
 	for len(b) > 0 {
-		num, typ, l := protowire.ConsumeTag(b)
+		num, typ, l := consumeTag(b)
 		if l < 0 {
-			return Link{}, malformed("dag-pb link tag: %v", protowire.ParseError(l))
+			return Link{}, malformed("dag-pb link tag: %v", parseError(l))
 		}
 		b = b[l:]
 		switch {
-		case num == 1 && typ == protowire.BytesType:
+		case num == 1 && typ == bytesType:
 			if haveHash {
 				return Link{}, malformed("dag-pb link: duplicate Hash")
 			}
-			v, l := protowire.ConsumeBytes(b)
+			v, l := consumeBytes(b)
 			if l < 0 {
-				return Link{}, malformed("dag-pb link Hash: %v", protowire.ParseError(l))
+				return Link{}, malformed("dag-pb link Hash: %v", parseError(l))
 			}
 			c, n, err := cid.Decode(v)
 			if err != nil {
@@ -98,23 +96,23 @@ func decodeLink(b []byte) (Link, error) {
 			}
 			lk.Hash, haveHash = c, true
 			b = b[l:]
-		case num == 2 && typ == protowire.BytesType:
+		case num == 2 && typ == bytesType:
 			if lk.HasName {
 				return Link{}, malformed("dag-pb link: duplicate Name")
 			}
-			v, l := protowire.ConsumeBytes(b)
+			v, l := consumeBytes(b)
 			if l < 0 {
-				return Link{}, malformed("dag-pb link Name: %v", protowire.ParseError(l))
+				return Link{}, malformed("dag-pb link Name: %v", parseError(l))
 			}
 			lk.Name, lk.HasName = string(v), true
 			b = b[l:]
-		case num == 3 && typ == protowire.VarintType:
+		case num == 3 && typ == varintType:
 			if lk.HasTsize {
 				return Link{}, malformed("dag-pb link: duplicate Tsize")
 			}
-			v, l := protowire.ConsumeVarint(b)
+			v, l := consumeVarint(b)
 			if l < 0 {
-				return Link{}, malformed("dag-pb link Tsize: %v", protowire.ParseError(l))
+				return Link{}, malformed("dag-pb link Tsize: %v", parseError(l))
 			}
 			lk.Tsize, lk.HasTsize = v, true
 			b = b[l:]
@@ -133,22 +131,22 @@ func EncodeNode(n Node) []byte {
 	var b []byte
 	for _, lk := range n.Links {
 		var lb []byte
-		lb = protowire.AppendTag(lb, 1, protowire.BytesType)
-		lb = protowire.AppendBytes(lb, lk.Hash.Bytes())
+		lb = appendTag(lb, 1, bytesType)
+		lb = appendBytes(lb, lk.Hash.Bytes())
 		if lk.HasName {
-			lb = protowire.AppendTag(lb, 2, protowire.BytesType)
-			lb = protowire.AppendString(lb, lk.Name)
+			lb = appendTag(lb, 2, bytesType)
+			lb = appendString(lb, lk.Name)
 		}
 		if lk.HasTsize {
-			lb = protowire.AppendTag(lb, 3, protowire.VarintType)
-			lb = protowire.AppendVarint(lb, lk.Tsize)
+			lb = appendTag(lb, 3, varintType)
+			lb = appendVarint(lb, lk.Tsize)
 		}
-		b = protowire.AppendTag(b, 2, protowire.BytesType)
-		b = protowire.AppendBytes(b, lb)
+		b = appendTag(b, 2, bytesType)
+		b = appendBytes(b, lb)
 	}
 	if n.HasData {
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendBytes(b, n.Data)
+		b = appendTag(b, 1, bytesType)
+		b = appendBytes(b, n.Data)
 	}
 	return b
 }

@@ -1,8 +1,6 @@
 package unixfs
 
-import (
-	"google.golang.org/protobuf/encoding/protowire"
-)
+import ()
 
 // DataType is the UnixFS node type.
 type DataType int32
@@ -60,55 +58,55 @@ func DecodeData(b []byte) (FSNode, error) {
 	var fs FSNode
 	var haveType bool
 	for len(b) > 0 {
-		num, typ, l := protowire.ConsumeTag(b)
+		num, typ, l := consumeTag(b)
 		if l < 0 {
-			return FSNode{}, malformed("unixfs tag: %v", protowire.ParseError(l))
+			return FSNode{}, malformed("unixfs tag: %v", parseError(l))
 		}
 		b = b[l:]
 		switch {
-		case num == 1 && typ == protowire.VarintType:
-			v, l := protowire.ConsumeVarint(b)
+		case num == 1 && typ == varintType:
+			v, l := consumeVarint(b)
 			if l < 0 {
-				return FSNode{}, malformed("unixfs Type: %v", protowire.ParseError(l))
+				return FSNode{}, malformed("unixfs Type: %v", parseError(l))
 			}
 			if v > uint64(THAMTShard) {
 				return FSNode{}, malformed("unixfs Type %d", v)
 			}
 			fs.Type, haveType = DataType(v), true
 			b = b[l:]
-		case num == 2 && typ == protowire.BytesType:
-			v, l := protowire.ConsumeBytes(b)
+		case num == 2 && typ == bytesType:
+			v, l := consumeBytes(b)
 			if l < 0 {
-				return FSNode{}, malformed("unixfs Data: %v", protowire.ParseError(l))
+				return FSNode{}, malformed("unixfs Data: %v", parseError(l))
 			}
 			fs.Data = v
 			b = b[l:]
-		case num == 3 && typ == protowire.VarintType:
-			v, l := protowire.ConsumeVarint(b)
+		case num == 3 && typ == varintType:
+			v, l := consumeVarint(b)
 			if l < 0 {
-				return FSNode{}, malformed("unixfs filesize: %v", protowire.ParseError(l))
+				return FSNode{}, malformed("unixfs filesize: %v", parseError(l))
 			}
 			fs.FileSize, fs.HasFileSize = v, true
 			b = b[l:]
-		case num == 4 && typ == protowire.VarintType:
-			v, l := protowire.ConsumeVarint(b)
+		case num == 4 && typ == varintType:
+			v, l := consumeVarint(b)
 			if l < 0 {
-				return FSNode{}, malformed("unixfs blocksizes: %v", protowire.ParseError(l))
+				return FSNode{}, malformed("unixfs blocksizes: %v", parseError(l))
 			}
 			if len(fs.BlockSizes) >= MaxBlockSizes {
 				return FSNode{}, malformed("too many blocksizes")
 			}
 			fs.BlockSizes = append(fs.BlockSizes, v)
 			b = b[l:]
-		case num == 4 && typ == protowire.BytesType: // packed
-			v, l := protowire.ConsumeBytes(b)
+		case num == 4 && typ == bytesType: // packed
+			v, l := consumeBytes(b)
 			if l < 0 {
-				return FSNode{}, malformed("unixfs blocksizes: %v", protowire.ParseError(l))
+				return FSNode{}, malformed("unixfs blocksizes: %v", parseError(l))
 			}
 			for len(v) > 0 {
-				x, n := protowire.ConsumeVarint(v)
+				x, n := consumeVarint(v)
 				if n < 0 {
-					return FSNode{}, malformed("unixfs blocksizes: %v", protowire.ParseError(n))
+					return FSNode{}, malformed("unixfs blocksizes: %v", parseError(n))
 				}
 				if len(fs.BlockSizes) >= MaxBlockSizes {
 					return FSNode{}, malformed("too many blocksizes")
@@ -117,24 +115,24 @@ func DecodeData(b []byte) (FSNode, error) {
 				v = v[n:]
 			}
 			b = b[l:]
-		case num == 5 && typ == protowire.VarintType:
-			v, l := protowire.ConsumeVarint(b)
+		case num == 5 && typ == varintType:
+			v, l := consumeVarint(b)
 			if l < 0 {
-				return FSNode{}, malformed("unixfs hashType: %v", protowire.ParseError(l))
+				return FSNode{}, malformed("unixfs hashType: %v", parseError(l))
 			}
 			fs.HashType, fs.HasHashType = v, true
 			b = b[l:]
-		case num == 6 && typ == protowire.VarintType:
-			v, l := protowire.ConsumeVarint(b)
+		case num == 6 && typ == varintType:
+			v, l := consumeVarint(b)
 			if l < 0 {
-				return FSNode{}, malformed("unixfs fanout: %v", protowire.ParseError(l))
+				return FSNode{}, malformed("unixfs fanout: %v", parseError(l))
 			}
 			fs.Fanout, fs.HasFanout = v, true
 			b = b[l:]
 		case num == 7 || num == 8:
-			l := protowire.ConsumeFieldValue(num, typ, b)
+			l := consumeFieldValue(num, typ, b)
 			if l < 0 {
-				return FSNode{}, malformed("unixfs field %d: %v", num, protowire.ParseError(l))
+				return FSNode{}, malformed("unixfs field %d: %v", num, parseError(l))
 			}
 			b = b[l:]
 		default:
@@ -150,27 +148,27 @@ func DecodeData(b []byte) (FSNode, error) {
 // EncodeData encodes fs (used by tests and tools building DAGs by hand).
 func EncodeData(fs FSNode) []byte {
 	var b []byte
-	b = protowire.AppendTag(b, 1, protowire.VarintType)
-	b = protowire.AppendVarint(b, uint64(fs.Type))
+	b = appendTag(b, 1, varintType)
+	b = appendVarint(b, uint64(fs.Type))
 	if fs.Data != nil {
-		b = protowire.AppendTag(b, 2, protowire.BytesType)
-		b = protowire.AppendBytes(b, fs.Data)
+		b = appendTag(b, 2, bytesType)
+		b = appendBytes(b, fs.Data)
 	}
 	if fs.HasFileSize {
-		b = protowire.AppendTag(b, 3, protowire.VarintType)
-		b = protowire.AppendVarint(b, fs.FileSize)
+		b = appendTag(b, 3, varintType)
+		b = appendVarint(b, fs.FileSize)
 	}
 	for _, s := range fs.BlockSizes {
-		b = protowire.AppendTag(b, 4, protowire.VarintType)
-		b = protowire.AppendVarint(b, s)
+		b = appendTag(b, 4, varintType)
+		b = appendVarint(b, s)
 	}
 	if fs.HasHashType {
-		b = protowire.AppendTag(b, 5, protowire.VarintType)
-		b = protowire.AppendVarint(b, fs.HashType)
+		b = appendTag(b, 5, varintType)
+		b = appendVarint(b, fs.HashType)
 	}
 	if fs.HasFanout {
-		b = protowire.AppendTag(b, 6, protowire.VarintType)
-		b = protowire.AppendVarint(b, fs.Fanout)
+		b = appendTag(b, 6, varintType)
+		b = appendVarint(b, fs.Fanout)
 	}
 	return b
 }

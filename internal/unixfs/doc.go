@@ -1,7 +1,8 @@
 // Package unixfs decodes dag-pb nodes and the UnixFS data they carry, and
 // looks names up in UnixFS directories and HAMT-sharded directories the way
 // boxo and go-unixfsnode do. It is small enough for the js/wasm worker: it
-// uses protowire, not generated protobuf code, and murmur3 for HAMT hashing.
+// reads the protobuf wire format itself (protowire's rules, in wire.go), not
+// with generated protobuf code, and uses murmur3 for HAMT hashing.
 //
 // Usage:
 //

@@ -26,18 +26,3 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
-
-func FuzzParseTarget(f *testing.F) {
-	f.Add("/ipfs/bafkqaaa/a/b?format=car&dag-scope=entity&entity-bytes=1:*")
-	f.Add("/ipfs/bafkqaaa?format=car&dag-scope=entity&entity-bytes=-5:-1")
-	f.Fuzz(func(t *testing.T, s string) {
-		req, err := verify.ParseTarget(s)
-		if err != nil {
-			return
-		}
-		again, err := verify.ParseTarget(req.Target())
-		if err != nil || again.Target() != req.Target() {
-			t.Fatalf("%q -> %q -> %v", s, req.Target(), err)
-		}
-	})
-}

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -32,7 +31,7 @@ func (req Request) Target() string {
 	b.WriteString(req.Root.String())
 	for _, s := range req.Path {
 		b.WriteByte('/')
-		b.WriteString(url.PathEscape(s))
+		b.WriteString(pathEscape(s))
 	}
 	b.WriteString("?format=car&dag-scope=entity")
 	if req.Range != nil {
@@ -48,81 +47,43 @@ func (req Request) Target() string {
 	return b.String()
 }
 
-// ParseTarget parses a request target as produced by Target. It requires
-// format=car and dag-scope=entity, accepts entity-bytes, and ignores car-*
-// parameters and empty path segments (a trailing slash).
-func ParseTarget(target string) (Request, error) {
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return Request{}, wrapf(ErrBadRequest, "target: %v", err)
-	}
-	p := u.EscapedPath()
-	if !strings.HasPrefix(p, "/ipfs/") {
-		return Request{}, wrapf(ErrBadRequest, "target does not start with /ipfs/")
-	}
-	segs := strings.Split(p[len("/ipfs/"):], "/")
-	root, err := cid.Parse(segs[0])
-	if err != nil {
-		return Request{}, wrapf(ErrBadRequest, "root: %v", err)
-	}
-	req := Request{Root: root}
-	for _, s := range segs[1:] {
-		if s == "" {
-			continue
+// pathEscape escapes s for one path segment exactly as url.PathEscape does
+// (tests check it): this package avoids net/url in the worker's wasm.
+func pathEscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if segmentByteNeedsEscape(s[i]) {
+			n++
 		}
-		us, err := url.PathUnescape(s)
-		if err != nil {
-			return Request{}, wrapf(ErrBadRequest, "path segment %q: %v", s, err)
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if segmentByteNeedsEscape(c) {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
 		}
-		if us == "." || us == ".." || strings.ContainsRune(us, '/') || us == "" {
-			return Request{}, wrapf(ErrBadRequest, "path segment %q", us)
-		}
-		req.Path = append(req.Path, us)
 	}
-	if len(req.Path) > MaxPathSegments {
-		return Request{}, wrapf(ErrBadRequest, "path of %d segments", len(req.Path))
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return Request{}, wrapf(ErrBadRequest, "query: %v", err)
-	}
-	if q.Get("format") != "car" {
-		return Request{}, wrapf(ErrBadRequest, "format must be car")
-	}
-	if q.Get("dag-scope") != "entity" {
-		return Request{}, wrapf(ErrBadRequest, "dag-scope must be entity")
-	}
-	if q.Has("entity-bytes") {
-		rg, err := parseRange(q.Get("entity-bytes"))
-		if err != nil {
-			return Request{}, err
-		}
-		req.Range = rg
-	}
-	return req, nil
+	return string(b)
 }
 
-func parseRange(s string) (*ByteRange, error) {
-	a, b, ok := strings.Cut(s, ":")
-	if !ok {
-		return nil, wrapf(ErrBadRequest, "entity-bytes %q", s)
+// segmentByteNeedsEscape: everything but unreserved characters and the
+// sub-delimiters and ':' / '@' RFC 3986 allows in a path segment.
+func segmentByteNeedsEscape(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return false
 	}
-	from, err := strconv.ParseInt(a, 10, 64)
-	if err != nil {
-		return nil, wrapf(ErrBadRequest, "entity-bytes from %q", a)
+	switch c {
+	case '-', '_', '.', '~', '$', '&', '+', ':', '=', '@':
+		return false
 	}
-	to := int64(-1)
-	if b != "*" {
-		to, err = strconv.ParseInt(b, 10, 64)
-		if err != nil {
-			return nil, wrapf(ErrBadRequest, "entity-bytes to %q", b)
-		}
-	}
-	rg := &ByteRange{From: from, To: to}
-	if err := rg.validate(); err != nil {
-		return nil, err
-	}
-	return rg, nil
+	return true
 }
 
 // validate applies the checks boxo applies before serving.

@@ -75,7 +75,7 @@ func verifySpeed(ctx context.Context, d *devnet.Devnet, tmp string, res *Results
 	if err != nil {
 		return err
 	}
-	res.add("blake3_wasm", w.Blake3MBps, "MB/s", "GOOS=js under Node.js")
+	res.add("blake3_wasm", w.Blake3MBps, "MB/s", "internal/blake3, GOOS=js under Node.js")
 	res.add("verify_wasm", w.VerifyMBps, "MB/s", "GOOS=js under Node.js")
 	return nil
 }

@@ -18,8 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zeebo/blake3"
-
+	"github.com/verity-cdn/verity/internal/blake3"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/verify"
 )
@@ -75,8 +74,9 @@ func run(args []string, stdout io.Writer) error {
 	return json.NewEncoder(stdout).Encode(Result{Blake3MBps: blake3MBps, VerifyMBps: verifyMBps, Bytes: size})
 }
 
-// HashChunks hashes data in 256 KiB chunks, as blocks are hashed, and
-// returns how many bytes it hashed.
+// HashChunks hashes data in 256 KiB chunks, as blocks are hashed, with the
+// BLAKE3 the worker's wasm uses (internal/blake3), and returns how many
+// bytes it hashed.
 func HashChunks(data []byte) int64 {
 	const chunk = 256 << 10
 	var sink byte

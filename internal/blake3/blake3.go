@@ -1,0 +1,119 @@
+// Package blake3 is a small, portable BLAKE3 (https://github.com/BLAKE3-team/BLAKE3-specs)
+// for one-shot hashing of whole inputs, with output of any length.
+//
+// It exists for the worker's wasm build: github.com/zeebo/blake3, used
+// natively for its SIMD code, links github.com/klauspost/cpuid (and with it
+// flag and fmt) on every platform, which costs the wasm about 45 KB gzipped,
+// and its portable code is no faster under wasm than this one. Package cid
+// picks one or the other by build tag; tests check both agree.
+//
+//	sum := blake3.Sum256(data)
+//	blake3.Sum(out, data) // len(out) bytes of extended output
+package blake3
+
+const (
+	chunkLen = 1024
+	blockLen = 64
+
+	flagChunkStart = 1 << 0
+	flagChunkEnd   = 1 << 1
+	flagParent     = 1 << 2
+	flagRoot       = 1 << 3
+
+	iv0, iv1, iv2, iv3 uint32 = 0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A
+	iv4, iv5, iv6, iv7 uint32 = 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19
+)
+
+var iv = [8]uint32{iv0, iv1, iv2, iv3, iv4, iv5, iv6, iv7}
+
+// Sum256 returns the 32-byte BLAKE3 hash of data.
+func Sum256(data []byte) [32]byte {
+	var out [32]byte
+	Sum(out[:], data)
+	return out
+}
+
+// Sum fills out with the BLAKE3 extended output of data: its first 32
+// bytes are the hash; a shorter out is a prefix of it.
+func Sum(out, data []byte) {
+	o := root(data)
+	for i := uint64(0); len(out) > 0; i++ {
+		w := compress(&o.cv, &o.block, i, o.blockLen, o.flags|flagRoot)
+		var b [64]byte
+		for j, x := range w {
+			b[4*j], b[4*j+1], b[4*j+2], b[4*j+3] = byte(x), byte(x>>8), byte(x>>16), byte(x>>24)
+		}
+		out = out[copy(out, b[:]):]
+	}
+}
+
+// output is a compression not yet done: the root one, or a chaining value.
+type output struct {
+	cv       [8]uint32
+	block    [16]uint32
+	counter  uint64
+	blockLen uint32
+	flags    uint32
+}
+
+func (o *output) chainingValue() [8]uint32 {
+	w := compress(&o.cv, &o.block, o.counter, o.blockLen, o.flags)
+	return [8]uint32(w[:8])
+}
+
+//go:generate go run gen.go
+
+// root returns the root output of data: the chunks' chaining values merged
+// into the tree the specification defines (a stack of subtree roots).
+func root(data []byte) output {
+	var stack [54][8]uint32 // 2^54 chunks are more than any slice holds
+	n := 0
+	for chunk := uint64(0); ; chunk++ {
+		if len(data) <= chunkLen {
+			o := chunkOutput(data, chunk)
+			for n > 0 {
+				n--
+				o = parentOutput(&stack[n], o.chainingValue())
+			}
+			return o
+		}
+		o := chunkOutput(data[:chunkLen], chunk)
+		cv := o.chainingValue()
+		data = data[chunkLen:]
+		// Merge every subtree this chunk completes.
+		for total := chunk + 1; total&1 == 0; total >>= 1 {
+			n--
+			p := parentOutput(&stack[n], cv)
+			cv = p.chainingValue()
+		}
+		stack[n] = cv
+		n++
+	}
+}
+
+// chunkOutput compresses all but the last block of one chunk (at most
+// chunkLen bytes) and returns the last block's compression.
+func chunkOutput(data []byte, counter uint64) output {
+	cv := iv
+	flags := uint32(flagChunkStart)
+	var m [16]uint32
+	for len(data) > blockLen {
+		w := compress(&cv, blockWords(data, &m), counter, blockLen, flags)
+		cv = [8]uint32(w[:8])
+		flags = 0
+		data = data[blockLen:]
+	}
+	var last [blockLen]byte
+	copy(last[:], data)
+	for i := range m {
+		m[i] = uint32(last[4*i]) | uint32(last[4*i+1])<<8 | uint32(last[4*i+2])<<16 | uint32(last[4*i+3])<<24
+	}
+	return output{cv: cv, block: m, counter: counter, blockLen: uint32(len(data)), flags: flags | flagChunkEnd}
+}
+
+func parentOutput(left *[8]uint32, right [8]uint32) output {
+	o := output{cv: iv, blockLen: blockLen, flags: flagParent}
+	copy(o.block[:8], left[:])
+	copy(o.block[8:], right[:])
+	return o
+}

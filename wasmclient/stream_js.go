@@ -1,0 +1,155 @@
+//go:build js
+
+package wasmclient
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"syscall/js"
+)
+
+// bodyStreams turns response bodies into JS ReadableStreams of verified
+// bytes. For each stream a pump goroutine reads the body in chunks of up to
+// chunk bytes (a whole block by default) and enqueues them while the
+// stream's queue holds less than readAhead bytes, so fetching and verifying
+// the next blocks overlaps with the page consuming the previous ones; when
+// the queue is full it waits for the stream's next pull. A failed body errors
+// the stream: it never just ends early.
+//
+// The underlying sources' start, pull and cancel are three js.Funcs shared
+// by every stream (they find their pump by the source's id), so none is
+// ever released while the browser may still call it; they never block.
+type bodyStreams struct {
+	chunk, readAhead int
+	log              Logger
+
+	mu    sync.Mutex
+	next  int
+	pumps map[int]*pump
+
+	start, pull, cancel js.Func
+}
+
+// pump is one stream's state.
+type pump struct {
+	body io.ReadCloser
+	wake chan struct{} // a pull happened (buffered, 1)
+	done chan struct{} // closed on cancel
+	once sync.Once
+}
+
+func newBodyStreams(chunk, readAhead int, log Logger) *bodyStreams {
+	s := &bodyStreams{chunk: chunk, readAhead: readAhead, log: log, pumps: map[int]*pump{}}
+	s.start = js.FuncOf(func(this js.Value, args []js.Value) any {
+		if p := s.lookup(this); p != nil {
+			go s.run(this.Get("id").Int(), p, arg(args, 0))
+		}
+		return nil
+	})
+	s.pull = js.FuncOf(func(this js.Value, _ []js.Value) any {
+		if p := s.lookup(this); p != nil {
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
+		}
+		return nil
+	})
+	s.cancel = js.FuncOf(func(this js.Value, _ []js.Value) any {
+		if p := s.lookup(this); p != nil {
+			p.once.Do(func() {
+				close(p.done)
+				go func() { _ = p.body.Close() }() // unblocks the pump's Read
+			})
+		}
+		return nil
+	})
+	return s
+}
+
+// New returns a ReadableStream of body's bytes.
+func (s *bodyStreams) New(body io.ReadCloser) js.Value {
+	p := &pump{body: body, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s.mu.Lock()
+	s.next++
+	id := s.next
+	s.pumps[id] = p
+	s.mu.Unlock()
+	src := jsObject.New()
+	src.Set("id", id)
+	src.Set("start", s.start)
+	src.Set("pull", s.pull)
+	src.Set("cancel", s.cancel)
+	strategy := jsByteLengthStrategy.New(map[string]any{"highWaterMark": s.readAhead})
+	return js.Global().Get("ReadableStream").New(src, strategy)
+}
+
+// lookup returns the pump of the underlying source src, or nil once it ended.
+func (s *bodyStreams) lookup(src js.Value) *pump {
+	if src.Type() != js.TypeObject {
+		return nil
+	}
+	id := src.Get("id")
+	if id.Type() != js.TypeNumber {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pumps[id.Int()]
+}
+
+// run moves p.body into the stream controlled by ctrl until the body ends,
+// fails or the stream is cancelled.
+func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.pumps, id)
+		s.mu.Unlock()
+	}()
+	call := func(method string, args ...any) error {
+		_, err := jsTry(func() js.Value { ctrl.Call(method, args...); return js.Undefined() })
+		return err
+	}
+	buf := make([]byte, s.chunk)
+	for {
+		n, err := p.body.Read(buf)
+		select {
+		case <-p.done:
+			return // cancelled; cancel closes the body
+		default:
+		}
+		if n > 0 {
+			if call("enqueue", bytesToJS(buf[:n])) != nil {
+				_ = p.body.Close()
+				return
+			}
+		}
+		if err != nil {
+			_ = p.body.Close()
+			if errors.Is(err, io.EOF) {
+				_ = call("close")
+			} else {
+				s.log.Warn("body failed", "err", err)
+				_ = call("error", jsErrorValue(err))
+			}
+			return
+		}
+		// Read ahead while the queue has room; else wait for a pull.
+		for {
+			ds := ctrl.Get("desiredSize") // null once the stream errored
+			if ds.Type() != js.TypeNumber {
+				_ = p.body.Close()
+				return
+			}
+			if ds.Float() > 0 {
+				break
+			}
+			select {
+			case <-p.wake:
+			case <-p.done:
+				return
+			}
+		}
+	}
+}

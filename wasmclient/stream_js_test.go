@@ -1,0 +1,229 @@
+//go:build js
+
+package wasmclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync/atomic"
+	"syscall/js"
+	"testing"
+	"time"
+)
+
+// testBody yields data in reads of at most step bytes, then err (io.EOF
+// when nil); Read blocks after the data when block is set, until Close.
+type testBody struct {
+	data   []byte
+	step   int
+	err    error
+	block  bool
+	closed atomic.Bool
+	stop   chan struct{}
+}
+
+func newTestBody(data []byte, step int, err error, block bool) *testBody {
+	return &testBody{data: data, step: step, err: err, block: block, stop: make(chan struct{})}
+}
+
+func (b *testBody) Read(p []byte) (int, error) {
+	if len(b.data) == 0 {
+		if b.block {
+			<-b.stop
+			return 0, ErrClosed
+		}
+		if b.err != nil {
+			return 0, b.err
+		}
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), b.step)], b.data)
+	b.data = b.data[n:]
+	return n, nil
+}
+
+func (b *testBody) Close() error {
+	if !b.closed.Swap(true) {
+		close(b.stop)
+	}
+	return nil
+}
+
+// readAll reads a JS ReadableStream to its end and returns its bytes, or
+// the error it ended with.
+func readAll(t *testing.T, stream js.Value) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rd := stream.Call("getReader")
+	var out []byte
+	for {
+		res, err := await(ctx, rd.Call("read"))
+		if err != nil {
+			return out, err
+		}
+		if res.Get("done").Bool() {
+			return out, nil
+		}
+		v := res.Get("value")
+		b := make([]byte, v.Get("byteLength").Int())
+		js.CopyBytesToGo(b, v)
+		out = append(out, b...)
+	}
+}
+
+func testData(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*31 + i/977)
+	}
+	return b
+}
+
+func TestBodyStreamDelivers(t *testing.T) {
+	s := newBodyStreams(1000, 3000, nopLogger{})
+	data := testData(100_000)
+	body := newTestBody(data, 700, nil, false)
+	got, err := readAll(t, s.New(body))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%d bytes (want %d), %v", len(got), len(data), err)
+	}
+	if !body.closed.Load() {
+		t.Error("body not closed at the end")
+	}
+}
+
+// A body that fails errors the stream: the page never sees a clean end.
+func TestBodyStreamErrorIsNotTruncation(t *testing.T) {
+	s := newBodyStreams(1000, 3000, nopLogger{})
+	data := testData(10_000)
+	body := newTestBody(data, 1000, ErrNoSource, false)
+	got, err := readAll(t, s.New(body))
+	if err == nil {
+		t.Fatalf("stream ended cleanly after %d bytes; want an error", len(got))
+	}
+	// Erroring drops what is still queued: the page sees a prefix, then the error.
+	if !bytes.HasPrefix(data, got) {
+		t.Errorf("the %d bytes before the error are not a prefix of the body", len(got))
+	}
+}
+
+// Cancelling the stream closes the body, unblocking a pending Read, and
+// ends the pump (the goroutine check in TestMain catches a leak).
+func TestBodyStreamCancel(t *testing.T) {
+	s := newBodyStreams(1000, 3000, nopLogger{})
+	body := newTestBody(testData(5000), 1000, nil, true)
+	stream := s.New(body)
+	rd := stream.Call("getReader")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := await(ctx, rd.Call("read")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := await(ctx, rd.Call("cancel")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		left := len(s.pumps)
+		s.mu.Unlock()
+		if left == 0 && body.closed.Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after cancel: %d pumps left, body closed %v", left, body.closed.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// jsStream returns a JS ReadableStream (a byte stream when bytesType) that
+// yields chunks, then closes or, with fail, errors.
+func jsStream(t *testing.T, chunks [][]byte, bytesType, fail bool) js.Value {
+	t.Helper()
+	i := 0
+	var pull js.Func
+	pull = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ctrl := args[0]
+		if i < len(chunks) {
+			ctrl.Call("enqueue", bytesToJS(chunks[i]))
+			i++
+			return nil
+		}
+		if fail {
+			ctrl.Call("error", jsErrorCtor.New("injected"))
+		} else {
+			ctrl.Call("close")
+			if bytesType && ctrl.Get("byobRequest").Truthy() {
+				ctrl.Get("byobRequest").Call("respond", 0)
+			}
+		}
+		return nil
+	})
+	t.Cleanup(pull.Release)
+	src := map[string]any{"pull": pull}
+	if bytesType {
+		src["type"] = "bytes"
+	}
+	return js.Global().Get("ReadableStream").New(src)
+}
+
+func TestStreamReader(t *testing.T) {
+	data := testData(1_500_000)
+	var chunks [][]byte
+	for off, i := 0, 0; off < len(data); i++ {
+		n := min(len(data)-off, []int{1, 40_000, 300_000, 7, 65_536}[i%5])
+		chunks = append(chunks, data[off:off+n])
+		off += n
+	}
+	for _, tc := range []struct {
+		name       string
+		bytesType  bool
+		wantBYOB   bool
+		bufferSize int
+	}{
+		{"byte stream", true, true, 100_000},
+		{"byte stream, small reads", true, true, 1000},
+		{"default stream", false, false, 100_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rd, err := newStreamReader(jsStream(t, chunks, tc.bytesType, false), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rd.byob != tc.wantBYOB {
+				t.Errorf("byob %v, want %v", rd.byob, tc.wantBYOB)
+			}
+			got, err := io.ReadAll(bufioSize(rd, tc.bufferSize))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%d bytes (want %d), %v", len(got), len(data), err)
+			}
+			_ = rd.Close()
+		})
+		t.Run(tc.name+", error", func(t *testing.T) {
+			rd, err := newStreamReader(jsStream(t, chunks[:3], tc.bytesType, true), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = io.ReadAll(bufioSize(rd, tc.bufferSize))
+			var je *JSError
+			if !errors.As(err, &je) || je.Message != "injected" {
+				t.Fatalf("err %v, want the stream's error", err)
+			}
+			_ = rd.Close()
+		})
+	}
+}
+
+// bufioSize reads r through reads of at most n bytes.
+func bufioSize(r io.Reader, n int) io.Reader { return &smallReads{r: r, n: n} }
+
+type smallReads struct {
+	r io.Reader
+	n int
+}
+
+func (s *smallReads) Read(p []byte) (int, error) { return s.r.Read(p[:min(len(p), s.n)]) }
