@@ -20,8 +20,8 @@ import (
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	"github.com/quic-go/webtransport-go"
 
-	_ "github.com/verity-cdn/verity/internal/blake3mh" // zeebo/blake3 for block checks
 	"github.com/verity-cdn/verity/coordinator"
+	_ "github.com/verity-cdn/verity/internal/blake3mh" // zeebo/blake3 for block checks
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -50,6 +50,9 @@ type Node struct {
 	httpSrv   *http.Server
 	wtSrv     *webtransport.Server
 	wtHandler http.Handler // router instrumented for webtransport
+
+	pinMu sync.Mutex
+	pins  map[string]bool // roots kept, mirrored in DataDir/pins.json
 
 	record atomic.Pointer[noderecord.Signed]
 	coord  *coordinator.NodeClient // while running with Config.Coordinator; guarded by mu
@@ -101,6 +104,9 @@ func New(cfg Config) (_ *Node, err error) {
 		cfg.Logger.Error("stored block failed its hash check; not serving it", "cid", c.String(), "dir", cfg.DataDir)
 	}
 	if n.ds, n.bs, err = openStore(cfg.DataDir, onCorrupt); err != nil {
+		return nil, err
+	}
+	if err := n.loadPins(); err != nil {
 		return nil, err
 	}
 	count, err := countBlocks(n.ctx, n.bs)
