@@ -183,7 +183,7 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	n.pinMu.Lock()
 	n.ready = true
 	n.pinMu.Unlock()
-	c.sendPendingPins(n)
+	c.reconcile(n)
 	for {
 		timer.Reset(c.cfg.deadline())
 		m, err := n.next(msgs, timer.C, ErrHeartbeatTimeout)

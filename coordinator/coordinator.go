@@ -24,11 +24,12 @@ import (
 // Bus: each sees every node through the bucket, and any of them declares a
 // silent node lost.
 type Coordinator struct {
-	cfg Config
-	log *slog.Logger
-	kv  jetstream.KeyValue // nodes
-	pkv jetstream.KeyValue // placements
-	sub *events.Subscription
+	cfg    Config
+	log    *slog.Logger
+	kv     jetstream.KeyValue   // nodes
+	pkv    jetstream.KeyValue   // placements
+	sub    *events.Subscription // placement
+	repSub *events.Subscription // re-replication
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -111,6 +112,9 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	go c.monitor()
 	if !cfg.NoPlacement {
 		c.sub, err = cfg.Bus.Subscribe(c.ctx, PlacementDurable, c.onDeployed, events.TypeSiteDeployed)
+		if err == nil {
+			c.repSub, err = cfg.Bus.Subscribe(c.ctx, ReplicationDurable, c.onNodeChange, events.TypeNodeLost, events.TypeNodeJoined)
+		}
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -211,6 +215,9 @@ func (c *Coordinator) Close() error {
 		c.mu.Unlock()
 		if c.sub != nil {
 			c.sub.Stop()
+		}
+		if c.repSub != nil {
+			c.repSub.Stop()
 		}
 		c.cancel()
 		c.wg.Wait()

@@ -30,6 +30,9 @@
 //  5. coordinator → node, any time after welcome: {"type":"pin","pin":{root, car, site}}:
 //     fetch the CAR at car (a GET signed with SignContentRequest), verify
 //     every block, pin root; node → coordinator: {"type":"pinned","pinned":{root, error?}}.
+//     Right after welcome: {"type":"placed","placed":{roots}}, every root
+//     placed on the node (it drops other pins and collects their blocks),
+//     then a pin order for each of them.
 //
 // A node silent for MissedHeartbeats × HeartbeatInterval (default 3 × 10 s)
 // is marked lost and node.lost is emitted; a node that closes normally is
@@ -56,7 +59,10 @@
 // pending nodes connected to it, again when a node rejoins (so it is
 // reconciled); a node's answer marks it pinned or failed and a success
 // emits content.replicated. Too few live nodes → ErrTooFewNodes, and the
-// event is retried with backoff. Nodes prove their identity on content
+// event is retried with backoff. The re-replication consumer (durable
+// ReplicationDurable, shared) runs Rereplicate on node.lost and
+// node.joined: every root with fewer live holders than its replicas is
+// placed again. Nodes prove their identity on content
 // fetches with AuthenticateNode (header "Authorization: VerityNode
 // <node>:<unix>:<sig>", ErrNodeAuth).
 //

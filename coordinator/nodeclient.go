@@ -43,6 +43,10 @@ type NodeClientConfig struct {
 	// session. Its result is sent back as a Pinned message. Default: every
 	// order is refused.
 	OnPin func(ctx context.Context, p Pin) error
+	// OnPlaced receives, once per session, every root the placements
+	// assign to the node: it may drop other pins and collect their blocks.
+	// It runs in its own goroutine. Default: ignored.
+	OnPlaced func(ctx context.Context, roots []string)
 	// HTTPClient dials the WebSocket. Default http.DefaultClient.
 	HTTPClient *http.Client
 	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
@@ -188,7 +192,7 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	ws.SetReadLimit(64 << 10)
+	ws.SetReadLimit(8 << 20) // a Placed list names every root placed here
 	defer ws.CloseNow()
 
 	// One reader for the whole session: it also processes control frames.
@@ -315,6 +319,11 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 			var m Message
 			if err := json.Unmarshal(r.data, &m); err != nil {
 				return leave(fmt.Errorf("%w: from coordinator", ErrMalformed))
+			}
+			if m.Type == MsgPlaced && m.Placed != nil && n.cfg.OnPlaced != nil {
+				roots := m.Placed.Roots
+				pwg.Go(func() { n.cfg.OnPlaced(pctx, roots) })
+				continue
 			}
 			if m.Type != MsgPin || m.Pin == nil {
 				n.log.Debug("ignoring coordinator message", "type", clip(m.Type))

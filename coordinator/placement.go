@@ -251,20 +251,84 @@ func (c *Coordinator) watchPlacements(w jetstream.KeyWatcher) {
 	}
 }
 
-// sendPendingPins sends n every pin order pending for its node; called
-// once it is welcomed, so a node that comes back is reconciled.
-func (c *Coordinator) sendPendingPins(n *nodeConn) {
+// reconcile runs once a node is welcomed: it tells the node every root
+// placed on it (Placed; the node drops other pins) and sends a pin order
+// for each root it should hold or still has to fetch, so a node that
+// comes back holds what the placements say. A node that still holds a
+// root answers at once.
+func (c *Coordinator) reconcile(n *nodeConn) {
 	c.mu.Lock()
 	var todo []Placement
+	roots := []string{}
 	for _, cp := range c.placements {
-		if cp.p.Nodes[n.node].State == HolderPending {
-			todo = append(todo, cp.p)
+		if h, ok := cp.p.Nodes[n.node]; ok {
+			roots = append(roots, cp.p.Root)
+			if h.State != HolderFailed {
+				todo = append(todo, cp.p)
+			}
 		}
 	}
 	c.mu.Unlock()
+	slices.Sort(roots)
+	if err := n.write(Message{Type: MsgPlaced, Placed: &Placed{Roots: roots}}); err != nil {
+		n.log.Debug("placed list not sent", "err", err)
+		return
+	}
 	for _, p := range todo {
 		n.sendPin(p)
 	}
+}
+
+// ReplicationDurable is the durable consumer name of the re-replication
+// role, shared by every coordinator.
+const ReplicationDurable = "replication"
+
+// onNodeChange is the re-replication consumer's handler: when a node is
+// lost (or joins, adding capacity), every placement with fewer live
+// holders than its replicas is placed again on other live nodes. The lost
+// node stays listed: if it comes back with the content it counts again.
+func (c *Coordinator) onNodeChange(ctx context.Context, ev events.Event) error {
+	n, err := c.Rereplicate(ctx)
+	if n > 0 {
+		c.log.Info("re-replicating", "event", ev.Type, "roots", n)
+	}
+	return err
+}
+
+// Rereplicate places again every root with fewer live holders (pinned or
+// pending) than its replicas, and returns how many it touched. Roots that
+// cannot reach their replicas for want of live nodes are logged and left
+// for the next node.joined.
+func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
+	live, err := c.LiveNodes(ctx)
+	if err != nil {
+		return 0, err
+	}
+	isLive := make(map[string]bool, len(live))
+	for _, s := range live {
+		isLive[s.Node()] = true
+	}
+	touched := 0
+	for _, p := range c.Placements() {
+		held := 0
+		for id, h := range p.Nodes {
+			if isLive[id] && h.State != HolderFailed {
+				held++
+			}
+		}
+		if held >= p.Replicas {
+			continue
+		}
+		touched++
+		_, err := c.Place(ctx, events.SiteDeployed{Root: p.Root, Replicas: p.Replicas, CAR: p.CAR})
+		switch {
+		case errors.Is(err, ErrTooFewNodes):
+			c.log.Warn("under-replicated", "root", p.Root, "err", err)
+		case err != nil:
+			return touched, err
+		}
+	}
+	return touched, nil
 }
 
 // sendPin sends one pin order for p unless this session already got it.
@@ -305,8 +369,9 @@ func (n *nodeConn) pinned(pm *Pinned) error {
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := p.Nodes[n.node]; !ok {
-			return nil, events.ErrNoChange
+		cur, ok := p.Nodes[n.node]
+		if !ok || (cur.State == HolderPinned && pm.Error == "") {
+			return nil, events.ErrNoChange // not placed here, or known to hold it
 		}
 		h := Holder{State: HolderPinned, Since: now}
 		if pm.Error != "" {

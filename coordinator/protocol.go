@@ -25,6 +25,7 @@ const (
 	MsgHeartbeat = "heartbeat" // node → coordinator, every heartbeat interval
 	MsgPin       = "pin"       // coordinator → node, after welcome: fetch, verify and pin a root
 	MsgPinned    = "pinned"    // node → coordinator, the outcome of a pin order
+	MsgPlaced    = "placed"    // coordinator → node, after welcome: every root placed on it
 )
 
 // Message is one WebSocket text message: a type and the matching field.
@@ -36,6 +37,14 @@ type Message struct {
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
 	Pin       *Pin       `json:"pin,omitempty"`
 	Pinned    *Pinned    `json:"pinned,omitempty"`
+	Placed    *Placed    `json:"placed,omitempty"`
+}
+
+// Placed lists every root the placements assign to the node (pending,
+// pinned or failed), sent once per session right after welcome. The node
+// may drop pins of roots not listed and garbage-collect their blocks.
+type Placed struct {
+	Roots []string `json:"roots"`
 }
 
 // Pin orders a node to hold Root: fetch the CAR at CAR (a GET signed with

@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	gocid "github.com/ipfs/go-cid"
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/car"
@@ -309,5 +312,90 @@ func TestDeployRefused(t *testing.T) {
 		if ents, _ := os.ReadDir(filepath.Join(dir, sub)); len(ents) != 0 {
 			t.Errorf("%s holds %d files after refusals", sub, len(ents))
 		}
+	}
+}
+
+// startNodeAt runs one real node on dir joined to tg's coordinator; stop
+// makes it leave and waits for it.
+func startNodeAt(t *testing.T, tg *testGateway, dir string) (nd *node.Node, stop func()) {
+	t.Helper()
+	nd, err := node.New(node.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Coordinator: tg.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- nd.Run(ctx) }()
+	var once bool
+	stop = func() {
+		if once {
+			return
+		}
+		once = true
+		cancel()
+		<-done
+		nd.Close()
+	}
+	t.Cleanup(stop)
+	return nd, stop
+}
+
+// A lost holder is replaced so the root keeps R live copies; when it comes
+// back it is reconciled with the placements and keeps what it holds.
+func TestNodeLossReReplicatesAndReturnReconciles(t *testing.T) {
+	tg, _, _ := deployGateway(t, 0)
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	nodes := map[string]*node.Node{}
+	stops := map[string]func(){}
+	for _, d := range dirs[:2] {
+		n, stop := startNodeAt(t, tg, d)
+		nodes[n.ID()], stops[n.ID()] = n, stop
+	}
+	waitFor(t, "two nodes", func() bool {
+		live, _ := tg.Coordinator().LiveNodes(t.Context())
+		return len(live) == 2
+	})
+	token := tg.createSite(t, "blog")
+	carBytes, root := siteCAR(t, testSite())
+	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, carBytes); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, "publish", func() bool {
+		st := tg.siteStatus(t, "blog", token)
+		return st.Site != nil && st.Site.Root == root
+	})
+	third, _ := startNodeAt(t, tg, dirs[2])
+	waitFor(t, "third node", func() bool {
+		live, _ := tg.Coordinator().LiveNodes(t.Context())
+		return len(live) == 3
+	})
+	if len(third.Pins()) != 0 {
+		t.Fatal("the third node pinned without a loss")
+	}
+
+	// One holder leaves: node.lost → the third node gets the root.
+	p, _ := tg.Coordinator().Placement(root)
+	lost := p.Holders(coordinator.HolderPinned)[0]
+	lostDir := nodes[lost].DataDir()
+	stops[lost]()
+	waitFor(t, "re-replication", func() bool {
+		held, _ := tg.Coordinator().PinnedLive(t.Context(), root)
+		return len(held) == 2 && slices.Contains(third.Pins(), root)
+	})
+
+	// It comes back: the placements still list it, so it keeps the root
+	// (nothing fetched, nothing collected) and counts again.
+	back, _ := startNodeAt(t, tg, lostDir)
+	waitFor(t, "return", func() bool {
+		held, _ := tg.Coordinator().PinnedLive(t.Context(), root)
+		return len(held) == 3
+	})
+	rc, _ := gocid.Parse(root)
+	if ok, err := back.Has(t.Context(), rc); err != nil || !ok || !slices.Contains(back.Pins(), root) {
+		t.Fatalf("returning node lost its content: %v %v %v", ok, err, back.Pins())
+	}
+	resp, body := tg.get(t, tg.SiteURL("blog")+"media/big.bin")
+	if resp.StatusCode != http.StatusOK || len(body) != len(testSite()["media/big.bin"]) {
+		t.Fatalf("served %d, %d bytes", resp.StatusCode, len(body))
 	}
 }

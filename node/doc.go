@@ -19,7 +19,7 @@
 //	DataDir/webtransport.pem  current and next WebTransport certificates + keys
 //	DataDir/blocks/           flatfs blockstore (next-to-last/2 sharding, fsync on)
 //	DataDir/tmp/              staging for CAR imports
-//	DataDir/pins.json         roots the node keeps pinned ({"roots": [...]})
+//	DataDir/pins.json         roots kept: {"roots": [placed], "local": [PinLocal]}
 //
 // # HTTP API
 //
@@ -69,7 +69,12 @@
 // (ImportCAR), checks the CAR's only root is the order's root, records it
 // in pins.json and answers Pinned; the coordinator then emits
 // content.replicated. A root already pinned is answered at once, so a
-// node that rejoins is reconciled cheaply.
+// node that rejoins is reconciled cheaply. After each join the coordinator
+// lists every root placed on the node: Reconcile unpins the others and
+// runs GC, which deletes only blocks no pinned root (placed, or local:
+// PinLocal, used for operator imports) reaches, and aborts before deleting
+// anything if a pinned DAG cannot be walked. Imports and collections
+// exclude each other.
 //
 // Errors: ErrConfig, ErrBadCAR, ErrCorruptBlock, ErrClosed, ErrRunning (errors.go).
 package node
