@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	gocid "github.com/ipfs/go-cid"
@@ -200,16 +201,25 @@ func TestDeployPublishesAfterReplication(t *testing.T) {
 		t.Fatalf("staged files left: %v", ents)
 	}
 	// The site.published event came after two content.replicated.
+	var mu sync.Mutex
 	var seen []events.Type
 	sub, err := bus.Subscribe(t.Context(), "test-order", func(_ context.Context, ev events.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
 		seen = append(seen, ev.Type)
 		return nil
 	}, events.TypeContentReplicated, events.TypeSitePublished)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "events", func() bool { return len(seen) >= 3 })
+	waitFor(t, "events", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) >= 3
+	})
 	sub.Stop()
+	mu.Lock()
+	defer mu.Unlock()
 	if seen[0] != events.TypeContentReplicated || seen[1] != events.TypeContentReplicated || seen[2] != events.TypeSitePublished {
 		t.Fatalf("events %v", seen)
 	}
