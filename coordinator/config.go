@@ -36,6 +36,11 @@ type Config struct {
 	// with an empty ASN table (ranking by region, load and RTT only).
 	Router *Router
 
+	// NoPlacement turns the placement consumer off: this coordinator does
+	// not take site.deployed events (others sharing the bus do). Pin
+	// orders for nodes connected here are sent either way.
+	NoPlacement bool
+
 	// OriginPatterns are passed to the WebSocket upgrade; nodes send no
 	// Origin header, so the default (none) refuses browsers.
 	OriginPatterns []string

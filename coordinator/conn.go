@@ -32,6 +32,10 @@ type nodeConn struct {
 	node    string // set once joined
 	session string
 
+	pinMu sync.Mutex
+	ready bool            // welcomed: pin orders may be sent
+	sent  map[string]bool // roots ordered in this session, no answer yet
+
 	stopCh   chan struct{}
 	stopErr  error
 	stopOnce sync.Once
@@ -48,7 +52,7 @@ func newNodeConn(c *Coordinator, ws *websocket.Conn, remoteAddr string) *nodeCon
 	if err != nil {
 		host = remoteAddr
 	}
-	return &nodeConn{c: c, ws: ws, remote: host, log: c.log.With("remote", host), stopCh: make(chan struct{})}
+	return &nodeConn{c: c, ws: ws, remote: host, log: c.log.With("remote", host), stopCh: make(chan struct{}), sent: make(map[string]bool)}
 }
 
 // stop ends the session with err (sent as the close reason).
@@ -176,6 +180,10 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	}}); err != nil {
 		return err
 	}
+	n.pinMu.Lock()
+	n.ready = true
+	n.pinMu.Unlock()
+	c.reconcile(n)
 	for {
 		timer.Reset(c.cfg.deadline())
 		m, err := n.next(msgs, timer.C, ErrHeartbeatTimeout)
@@ -192,11 +200,18 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 		case err != nil:
 			return err
 		}
-		if m.Type != MsgHeartbeat || m.Heartbeat == nil {
-			return fmt.Errorf("%w: expected %q, got %q", ErrProtocol, MsgHeartbeat, clip(m.Type))
-		}
-		if err := n.heartbeat(m.Heartbeat); err != nil {
-			return err
+		switch {
+		case m.Type == MsgHeartbeat && m.Heartbeat != nil:
+			if err := n.heartbeat(m.Heartbeat); err != nil {
+				return err
+			}
+		case m.Type == MsgPinned && m.Pinned != nil:
+			// An answer counts as a sign of life too.
+			if err := n.pinned(m.Pinned); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: expected %q or %q, got %q", ErrProtocol, MsgHeartbeat, MsgPinned, clip(m.Type))
 		}
 	}
 }

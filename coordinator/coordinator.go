@@ -24,9 +24,12 @@ import (
 // Bus: each sees every node through the bucket, and any of them declares a
 // silent node lost.
 type Coordinator struct {
-	cfg Config
-	log *slog.Logger
-	kv  jetstream.KeyValue
+	cfg    Config
+	log    *slog.Logger
+	kv     jetstream.KeyValue   // nodes
+	pkv    jetstream.KeyValue   // placements
+	sub    *events.Subscription // placement
+	repSub *events.Subscription // re-replication
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -37,7 +40,9 @@ type Coordinator struct {
 	cache  map[string]cachedState // by node id, mirror of the bucket
 	conns  map[string]*nodeConn   // local sessions by node id
 	issued map[string]nonceState  // challenge nonces by hex
-	once   sync.Once
+	// placements mirrors the placements bucket, by root.
+	placements map[string]cachedPlacement
+	once       sync.Once
 }
 
 type cachedState struct {
@@ -60,13 +65,19 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	pkv, err := cfg.Bus.KV(events.BucketPlacements)
+	if err != nil {
+		return nil, err
+	}
 	c := &Coordinator{
-		cfg:    cfg,
-		log:    cfg.Logger.With("component", "coordinator", "coordinator", cfg.ID),
-		kv:     kv,
-		cache:  make(map[string]cachedState),
-		conns:  make(map[string]*nodeConn),
-		issued: make(map[string]nonceState),
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "coordinator", "coordinator", cfg.ID),
+		kv:         kv,
+		pkv:        pkv,
+		cache:      make(map[string]cachedState),
+		conns:      make(map[string]*nodeConn),
+		issued:     make(map[string]nonceState),
+		placements: make(map[string]cachedPlacement),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	// The watch lives until Close (a watch stops with its context); ctx
@@ -78,14 +89,37 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	}
 	// The initial values arrive first, then a nil entry: wait for it so
 	// Nodes is complete as soon as New returns.
-	if err := c.loadInitial(ctx, w); err != nil {
+	if err := loadInitial(ctx, w, c.applyEntry); err != nil {
 		_ = w.Stop()
 		c.cancel()
 		return nil, err
 	}
-	c.wg.Add(2)
+	pw, err := pkv.WatchAll(c.ctx)
+	if err != nil {
+		_ = w.Stop()
+		c.cancel()
+		return nil, err
+	}
+	if err := loadInitial(ctx, pw, c.applyPlacement); err != nil {
+		_ = w.Stop()
+		_ = pw.Stop()
+		c.cancel()
+		return nil, err
+	}
+	c.wg.Add(3)
 	go c.watch(w)
+	go c.watchPlacements(pw)
 	go c.monitor()
+	if !cfg.NoPlacement {
+		c.sub, err = cfg.Bus.Subscribe(c.ctx, PlacementDurable, c.onDeployed, events.TypeSiteDeployed)
+		if err == nil {
+			c.repSub, err = cfg.Bus.Subscribe(c.ctx, ReplicationDurable, c.onNodeChange, events.TypeNodeLost, events.TypeNodeJoined)
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -179,25 +213,33 @@ func (c *Coordinator) Close() error {
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
+		if c.sub != nil {
+			c.sub.Stop()
+		}
+		if c.repSub != nil {
+			c.repSub.Stop()
+		}
 		c.cancel()
 		c.wg.Wait()
 	})
 	return nil
 }
 
-func (c *Coordinator) loadInitial(ctx context.Context, w jetstream.KeyWatcher) error {
+// loadInitial applies a new watch's current values: they arrive first,
+// then a nil entry.
+func loadInitial(ctx context.Context, w jetstream.KeyWatcher, apply func(jetstream.KeyValueEntry)) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case e, ok := <-w.Updates():
 			if !ok {
-				return errors.New("coordinator: nodes watcher closed")
+				return errors.New("coordinator: watcher closed")
 			}
 			if e == nil {
 				return nil
 			}
-			c.applyEntry(e)
+			apply(e)
 		}
 	}
 }

@@ -10,19 +10,29 @@
 //
 //  1. coordinator → node: {"type":"challenge","challenge":{nonce, coordinator, expires}}
 //     (32 random bytes, the coordinator's id, an expiry ChallengeTTL ahead).
+//
 //  2. node → coordinator: {"type":"join","join":{node, challenge, signature, record, status}}:
 //     the challenge echoed, the node's signed record (internal/noderecord) and
 //     an ed25519 signature by the node key over JoinSigningBytes:
 //     "verity-node-join/1\n" coordinator "\n" hex(nonce) "\n" expires "\n" node.
+//
 //  3. The coordinator checks the challenge (issued on this connection, unused,
 //     unexpired; each is consumed by its first answer, so a replayed join is
 //     refused), the record (signature, id matching its key, validity), that
 //     the claimed node id is the record's, and the signature; it stores the
 //     node in the "nodes" KV bucket as live, emits node.joined and answers
 //     {"type":"welcome","welcome":{node, session, heartbeatMs}}.
+//
 //  4. node → coordinator every heartbeatMs: {"type":"heartbeat","heartbeat":{capacity, blocks,
 //     freeDisk, load, version, region, record?}}, with the record again
 //     whenever it changed (certificate rotation).
+//
+//  5. coordinator → node, any time after welcome: {"type":"pin","pin":{root, car, site}}:
+//     fetch the CAR at car (a GET signed with SignContentRequest), verify
+//     every block, pin root; node → coordinator: {"type":"pinned","pinned":{root, error?}}.
+//     Right after welcome: {"type":"placed","placed":{roots}}, every root
+//     placed on the node (it drops other pins and collects their blocks),
+//     then a pin order for each of them.
 //
 // A node silent for MissedHeartbeats × HeartbeatInterval (default 3 × 10 s)
 // is marked lost and node.lost is emitted; a node that closes normally is
@@ -38,6 +48,23 @@
 // MaxMessageBytes, 4000 heartbeat timeout, 4001 superseded by a newer
 // session, 4002 no join before the challenge expired, 1001 coordinator
 // shutting down.
+//
+// # Placement
+//
+// Every coordinator runs the placement consumer (durable PlacementDurable,
+// shared, so each site.deployed is placed once; Config.NoPlacement turns it
+// off): Place writes R live nodes for the root into the placements bucket
+// (Placement, compare-and-set), least loaded first, keeping live holders.
+// Every coordinator watches that bucket and sends pin orders to the
+// pending nodes connected to it, again when a node rejoins (so it is
+// reconciled); a node's answer marks it pinned or failed and a success
+// emits content.replicated. Too few live nodes → ErrTooFewNodes, and the
+// event is retried with backoff. The re-replication consumer (durable
+// ReplicationDurable, shared) runs Rereplicate on node.lost and
+// node.joined: every root with fewer live holders than its replicas is
+// placed again. Nodes prove their identity on content
+// fetches with AuthenticateNode (header "Authorization: VerityNode
+// <node>:<unix>:<sig>", ErrNodeAuth).
 //
 // Usage (coordinator side; Nodes makes a Coordinator a gateway.NodeSource,
 // NodesFor a gateway.RankedNodeSource):

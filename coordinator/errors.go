@@ -22,6 +22,11 @@ var (
 	ErrHeartbeatTimeout  = errors.New("coordinator: heartbeat timeout")
 	ErrSuperseded        = errors.New("coordinator: superseded by a newer session")
 	ErrJoinTimeout       = errors.New("coordinator: no join before the challenge expired")
+	// ErrNodeAuth: a node-signed HTTP request that does not authenticate
+	// (AuthenticateNode).
+	ErrNodeAuth = errors.New("coordinator: node request not authenticated")
+	// ErrTooFewNodes: fewer live nodes than the replicas a placement wants.
+	ErrTooFewNodes = errors.New("coordinator: too few live nodes")
 )
 
 // Application close codes (RFC 6455 §7.4.2 reserves 4000–4999 for them).

@@ -37,6 +37,16 @@ type NodeClientConfig struct {
 	// Coordinator, when set, is the only coordinator id accepted in
 	// challenges.
 	Coordinator string
+	// OnPin handles a pin order: fetch p.CAR, verify every block, store
+	// and pin p.Root, returning nil once the node holds the whole DAG. It
+	// runs in its own goroutine (orders may overlap); ctx ends with the
+	// session. Its result is sent back as a Pinned message. Default: every
+	// order is refused.
+	OnPin func(ctx context.Context, p Pin) error
+	// OnPlaced receives, once per session, every root the placements
+	// assign to the node: it may drop other pins and collect their blocks.
+	// It runs in its own goroutine. Default: ignored.
+	OnPlaced func(ctx context.Context, roots []string)
 	// HTTPClient dials the WebSocket. Default http.DefaultClient.
 	HTTPClient *http.Client
 	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
@@ -84,6 +94,9 @@ func NewNodeClient(cfg NodeClientConfig) (*NodeClient, error) {
 	}
 	if cfg.Status == nil {
 		cfg.Status = func() Heartbeat { return Heartbeat{} }
+	}
+	if cfg.OnPin == nil {
+		cfg.OnPin = func(context.Context, Pin) error { return errors.New("this node does not pin") }
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
@@ -179,7 +192,7 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	ws.SetReadLimit(64 << 10)
+	ws.SetReadLimit(8 << 20) // a Placed list names every root placed here
 	defer ws.CloseNow()
 
 	// One reader for the whole session: it also processes control frames.
@@ -286,6 +299,15 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 	lastSig := rec.Signature
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	// Pin orders run concurrently; their answers come back through results
+	// so that this loop stays the only writer.
+	pctx, pcancel := context.WithCancel(ctx)
+	results := make(chan Pinned)
+	var pwg sync.WaitGroup
+	defer func() {
+		pcancel()
+		pwg.Wait()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -294,7 +316,40 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 			if r.err != nil {
 				return leave(r.err)
 			}
-			// No coordinator → node messages are defined after welcome yet.
+			var m Message
+			if err := json.Unmarshal(r.data, &m); err != nil {
+				return leave(fmt.Errorf("%w: from coordinator", ErrMalformed))
+			}
+			if m.Type == MsgPlaced && m.Placed != nil && n.cfg.OnPlaced != nil {
+				roots := m.Placed.Roots
+				pwg.Go(func() { n.cfg.OnPlaced(pctx, roots) })
+				continue
+			}
+			if m.Type != MsgPin || m.Pin == nil {
+				n.log.Debug("ignoring coordinator message", "type", clip(m.Type))
+				continue
+			}
+			p := *m.Pin
+			pwg.Go(func() {
+				res := Pinned{Root: p.Root}
+				if err := n.cfg.OnPin(pctx, p); err != nil {
+					res.Error = err.Error()
+				}
+				select {
+				case results <- res:
+				case <-pctx.Done():
+				}
+			})
+		case res := <-results:
+			if err := send(Message{Type: MsgPinned, Pinned: &res}); err != nil {
+				return leave(err)
+			}
+			// The node's status changed (blocks, free disk): report it now.
+			hb := n.cfg.Status()
+			hb.Record = nil
+			if err := send(Message{Type: MsgHeartbeat, Heartbeat: &hb}); err != nil {
+				return leave(err)
+			}
 		case <-tick.C:
 			hb := n.cfg.Status()
 			hb.Record = nil

@@ -23,6 +23,9 @@ const (
 	MsgJoin      = "join"      // node → coordinator, the answer
 	MsgWelcome   = "welcome"   // coordinator → node, join accepted
 	MsgHeartbeat = "heartbeat" // node → coordinator, every heartbeat interval
+	MsgPin       = "pin"       // coordinator → node, after welcome: fetch, verify and pin a root
+	MsgPinned    = "pinned"    // node → coordinator, the outcome of a pin order
+	MsgPlaced    = "placed"    // coordinator → node, after welcome: every root placed on it
 )
 
 // Message is one WebSocket text message: a type and the matching field.
@@ -32,6 +35,31 @@ type Message struct {
 	Join      *Join      `json:"join,omitempty"`
 	Welcome   *Welcome   `json:"welcome,omitempty"`
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+	Pin       *Pin       `json:"pin,omitempty"`
+	Pinned    *Pinned    `json:"pinned,omitempty"`
+	Placed    *Placed    `json:"placed,omitempty"`
+}
+
+// Placed lists every root the placements assign to the node (pending,
+// pinned or failed), sent once per session right after welcome. The node
+// may drop pins of roots not listed and garbage-collect their blocks.
+type Placed struct {
+	Roots []string `json:"roots"`
+}
+
+// Pin orders a node to hold Root: fetch the CAR at CAR (a GET signed with
+// SignContentRequest), verify every block, store the blocks and keep them
+// pinned. The node answers with Pinned.
+type Pin struct {
+	Root string `json:"root"`           // root CID
+	CAR  string `json:"car"`            // URL of the CAR holding the whole DAG
+	Site string `json:"site,omitempty"` // the site it is placed for, informational
+}
+
+// Pinned answers a Pin: Error is empty when the node holds the whole DAG.
+type Pinned struct {
+	Root  string `json:"root"`
+	Error string `json:"error,omitempty"`
 }
 
 // Challenge is what a node signs to prove it holds its key.

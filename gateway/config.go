@@ -46,6 +46,28 @@ type Config struct {
 	// and Now are filled in from this Config when zero.
 	Coordinator coordinator.Config
 
+	// DataDir turns the deploy API on (with Bus, when Sites is nil):
+	// uploads are staged under DataDir/uploads, verified CARs kept under
+	// DataDir/content for nodes to fetch, and the admin token is kept in
+	// DataDir/admin-token. Default: none, and no deploy API.
+	DataDir string
+	// AdminToken authorizes the site API (creating sites, listing them,
+	// and anything a site's own deploy token may do). Default: the token
+	// in DataDir/admin-token, generated there (mode 0600) on first start.
+	AdminToken string
+	// MaxDeployBytes bounds a deploy's CAR; larger uploads are refused
+	// with 413 and nothing is kept. Default 1 GiB.
+	MaxDeployBytes int64
+	// DeployTimeout bounds reading one deploy upload; it replaces
+	// ReadTimeout for deploys. Default 30 min.
+	DeployTimeout time.Duration
+	// Replicas is how many nodes must hold a deployed root before its site
+	// is published. Default 2.
+	Replicas int
+	// PublicURL is the gateway's own base URL as nodes reach it: pin
+	// orders send nodes to PublicURL/v1/content/<root>.car. Default: URL().
+	PublicURL string
+
 	// Client makes requests to nodes. Default: an http.Client whose
 	// transport uses Dialer and has no overall timeout (NodeTimeout bounds
 	// each request instead).
@@ -124,6 +146,9 @@ const (
 	defaultNodeBackoff       = 30 * time.Second
 	defaultRootGrace         = 10 * time.Minute
 	defaultSessionTTL        = 30 * time.Second
+	defaultMaxDeployBytes    = 1 << 30
+	defaultDeployTimeout     = 30 * time.Minute
+	defaultReplicas          = 2
 )
 
 // normalize fills defaults and checks required fields.
@@ -207,6 +232,16 @@ func (c Config) normalize() (Config, error) {
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = defaultSessionTTL
 	}
+	if c.MaxDeployBytes <= 0 {
+		c.MaxDeployBytes = defaultMaxDeployBytes
+	}
+	if c.DeployTimeout <= 0 {
+		c.DeployTimeout = defaultDeployTimeout
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = defaultReplicas
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -15,6 +15,22 @@
 // Any other host is the gateway's own: /metrics (Prometheus), /healthz and,
 // with a Bus, the coordinator's node endpoint /v1/nodes/connect.
 //
+// With a Bus and Config.DataDir the gateway's own host also serves the
+// site API (handler_api.go; JSON, "Authorization: Bearer <token>"):
+// POST /v1/sites (admin: create a site, its deploy token answered once),
+// GET /v1/sites (admin), GET /v1/sites/{name}, POST
+// /v1/sites/{name}/deploy (a CARv1 body) and POST
+// /v1/sites/{name}/rollback (the site's token or the admin's), and GET
+// /v1/content/{root}.car for nodes (signed by their node key). Deploy
+// stages the upload under DataDir/uploads, verifies the whole CAR
+// (internal/carcheck), keeps it as DataDir/content/<root>.car, records it
+// in the deploys bucket and emits site.deployed; a refused upload leaves
+// nothing behind. The publisher consumer (durable PublisherDurable, shared
+// by every gateway) publishes the site once Config.Replicas live nodes
+// hold the root (coordinator placements). Tokens are kept as SHA-256 with
+// a per-site salt in the tokens bucket and compared in constant time; the
+// admin token is Config.AdminToken or generated into DataDir/admin-token.
+//
 // With Config.Bus (internal/events) the gateway runs a coordinator on the
 // bus (package coordinator; its settings in Config.Coordinator): nodes join
 // it over WebSocket on the gateway's own host, and when Config.Nodes is nil
@@ -60,10 +76,14 @@
 // (MaxConns 4096), report bodies (MaxReportBytes 4 KiB).
 //
 // Status codes (errors.go, statusOf): 400 malformed path, CID or query, or
-// an invalid site name (ErrInvalidSiteName, a *SiteNameError saying why);
+// an invalid site name (ErrInvalidSiteName, a *SiteNameError saying why),
+// or a deploy body that is not a one-root CARv1; 401 no bearer token
+// (ErrUnauthorized); 409 the site exists (ErrSiteExists); 422 a CAR refused
+// by carcheck (its code and the block's CID in the JSON body);
 // 403 a fallback CID that is not a current or recent root of the site;
 // 404 unknown site or path, or a rollback root not in the history; 405 method; 413 report body over 4 KiB;
-// 502 no node could serve; 504 nodes timed out.
+// 413 a deploy over MaxDeployBytes; 502 no node could serve; 504 nodes
+// timed out.
 //
 // Metrics: verity_gateway_bytes_served_total{kind}, requests_total{kind,code},
 // node_reports_total{node,reason}, node_failures_total{node,reason},

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/verity-cdn/verity/internal/carcheck"
 )
 
 // Errors the gateway returns or maps to HTTP status codes (see statusOf).
@@ -30,6 +32,12 @@ var (
 	ErrInvalidSiteName = errors.New("invalid site name")
 	// ErrNotInHistory: a rollback to a root the site never had (404).
 	ErrNotInHistory = errors.New("not in the site's history")
+	// ErrUnauthorized: a site API request without a bearer token (401).
+	ErrUnauthorized = errors.New("missing token")
+	// ErrSiteExists: creating a site that already has a deploy token (409).
+	ErrSiteExists = errors.New("site already exists")
+	// ErrDeployOff: the deploy API is not enabled (no DataDir or no Bus) (404).
+	ErrDeployOff = errors.New("deploy API not enabled on this gateway")
 	// ErrConfig: an invalid Config passed to New.
 	ErrConfig = errors.New("invalid gateway config")
 )
@@ -83,8 +91,18 @@ func statusOf(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.Is(err, ErrUnknownSite), errors.Is(err, ErrNotFound), errors.Is(err, ErrNotInHistory):
+	case errors.Is(err, ErrUnknownSite), errors.Is(err, ErrNotFound), errors.Is(err, ErrNotInHistory), errors.Is(err, ErrDeployOff):
 		return http.StatusNotFound
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrSiteExists):
+		return http.StatusConflict
+	case errors.Is(err, carcheck.ErrInvalid):
+		var ce *carcheck.Error
+		if errors.As(err, &ce) && (ce.Code == carcheck.CodeMalformed || ce.Code == carcheck.CodeRoots) {
+			return http.StatusBadRequest
+		}
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrInvalidSiteName):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrForbidden):
@@ -113,7 +131,11 @@ func errorMessage(err error) string {
 	if errors.As(err, &ne) {
 		return ne.Error()
 	}
-	for _, s := range []error{ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode} {
+	var ce *carcheck.Error
+	if errors.As(err, &ce) {
+		return ce.Error()
+	}
+	for _, s := range []error{ErrUnauthorized, ErrSiteExists, ErrDeployOff, ErrNotInHistory, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}

@@ -33,6 +33,8 @@ type Gateway struct {
 	health  *nodeHealth
 	coord   *coordinator.Coordinator // run with Config.Bus, else nil
 	kvSites *KVSites                 // owned, with Config.Bus and no Config.Sites
+	dep     *deployer                // deploy API, with kvSites and Config.DataDir
+	api     http.Handler             // the gateway's own /v1/ API
 
 	bgCtx    context.Context // canceled by Close; parent of background work
 	bgCancel context.CancelFunc
@@ -95,8 +97,17 @@ func New(cfg Config) (_ *Gateway, err error) {
 				return nil, fmt.Errorf("gateway: sites: %w", err)
 			}
 			g.cfg.Sites = g.kvSites
+			if cfg.DataDir != "" {
+				ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+				err = g.startDeployer(ctx)
+				cancel()
+				if err != nil {
+					return nil, fmt.Errorf("gateway: deploy API: %w", err)
+				}
+			}
 		}
 	}
+	g.api = g.newAPI()
 	if w, ok := g.cfg.Sites.(SiteWatcher); ok {
 		w.WatchSites(g.observeChange)
 	}
@@ -158,6 +169,9 @@ func (g *Gateway) Close() error {
 
 // closeParts stops what New started besides the listener.
 func (g *Gateway) closeParts() {
+	if g.dep != nil && g.dep.sub != nil {
+		g.dep.sub.Stop()
+	}
 	if g.kvSites != nil {
 		_ = g.kvSites.Close()
 	}
@@ -366,6 +380,10 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
 	default:
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			g.api.ServeHTTP(w, r)
+			return
+		}
 		http.NotFound(w, r)
 	}
 }

@@ -19,6 +19,7 @@
 //	DataDir/webtransport.pem  current and next WebTransport certificates + keys
 //	DataDir/blocks/           flatfs blockstore (next-to-last/2 sharding, fsync on)
 //	DataDir/tmp/              staging for CAR imports
+//	DataDir/pins.json         roots kept: {"roots": [placed], "local": [PinLocal]}
 //
 // # HTTP API
 //
@@ -61,6 +62,19 @@
 // node key) while it serves: the signed record on join and whenever it
 // changes, and Status (capacity, free disk, blocks, load, version, region)
 // in every heartbeat. Run leaves before it stops serving.
+//
+// The coordinator places content with pin orders (coordinator.Pin): the
+// node fetches the CAR from the order's URL with a GET signed by its node
+// key (coordinator.SignContentRequest), verifies and stores every block
+// (ImportCAR), checks the CAR's only root is the order's root, records it
+// in pins.json and answers Pinned; the coordinator then emits
+// content.replicated. A root already pinned is answered at once, so a
+// node that rejoins is reconciled cheaply. After each join the coordinator
+// lists every root placed on the node: Reconcile unpins the others and
+// runs GC, which deletes only blocks no pinned root (placed, or local:
+// PinLocal, used for operator imports) reaches, and aborts before deleting
+// anything if a pinned DAG cannot be walked. Imports and collections
+// exclude each other.
 //
 // Errors: ErrConfig, ErrBadCAR, ErrCorruptBlock, ErrClosed, ErrRunning (errors.go).
 package node

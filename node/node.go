@@ -51,6 +51,11 @@ type Node struct {
 	wtSrv     *webtransport.Server
 	wtHandler http.Handler // router instrumented for webtransport
 
+	pinMu     sync.Mutex
+	pins      map[string]bool // roots placed here and held, in DataDir/pins.json
+	localPins map[string]bool // roots the operator imported, kept regardless
+	gcMu      sync.RWMutex    // GC (write) excludes imports in progress (read)
+
 	record atomic.Pointer[noderecord.Signed]
 	coord  *coordinator.NodeClient // while running with Config.Coordinator; guarded by mu
 
@@ -101,6 +106,9 @@ func New(cfg Config) (_ *Node, err error) {
 		cfg.Logger.Error("stored block failed its hash check; not serving it", "cid", c.String(), "dir", cfg.DataDir)
 	}
 	if n.ds, n.bs, err = openStore(cfg.DataDir, onCorrupt); err != nil {
+		return nil, err
+	}
+	if err := n.loadPins(); err != nil {
 		return nil, err
 	}
 	count, err := countBlocks(n.ctx, n.bs)

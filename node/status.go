@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
@@ -43,10 +45,16 @@ func (n *Node) joinCoordinator() (*coordinator.NodeClient, error) {
 		return nil, nil
 	}
 	return coordinator.NewNodeClient(coordinator.NodeClientConfig{
-		URL:        n.cfg.Coordinator,
-		Key:        n.priv,
-		Record:     func() (noderecord.Signed, error) { return n.Record(), nil },
-		Status:     n.Status,
+		URL:    n.cfg.Coordinator,
+		Key:    n.priv,
+		Record: func() (noderecord.Signed, error) { return n.Record(), nil },
+		Status: n.Status,
+		OnPin:  n.Pin,
+		OnPlaced: func(ctx context.Context, roots []string) {
+			if _, _, err := n.Reconcile(ctx, roots); err != nil && ctx.Err() == nil {
+				n.log.Warn("reconciling pins with the coordinator failed", "err", err)
+			}
+		},
 		HTTPClient: n.cfg.CoordinatorClient,
 		Logger:     n.log,
 	})

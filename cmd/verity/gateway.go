@@ -34,9 +34,13 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	host, _ := os.Hostname()
 	fl.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "listen address")
 	fl.StringVar(&cfg.Domain, "domain", "localhost", "parent domain of site origins (site NAME answers on NAME.<domain>)")
-	fl.StringVar(&dataDir, "data", "", "data directory; the embedded NATS server stores under DIR/nats (default: <user cache dir>/verity/gateway)")
+	fl.StringVar(&dataDir, "data", "", "data directory: the embedded NATS server stores under DIR/nats, deploys under DIR/uploads and DIR/content (default: <user cache dir>/verity/gateway)")
 	fl.StringVar(&bcfg.URL, "nats", "", "external NATS server or cluster, e.g. nats://127.0.0.1:4222 (default: embedded)")
 	fl.StringVar(&bcfg.Name, "name", "gateway-"+host, "this gateway's name in events")
+	fl.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token of the site API (env VERITY_ADMIN_TOKEN; default: generated into DIR/admin-token on first start)")
+	fl.Int64Var(&cfg.MaxDeployBytes, "max-deploy-bytes", 1<<30, "largest CAR a deploy may upload")
+	fl.IntVar(&cfg.Replicas, "replicas", 2, "nodes that must hold a deploy before its site is published")
+	fl.StringVar(&cfg.PublicURL, "public-url", "", "this gateway's base URL as nodes reach it (default: http://<listen address>)")
 	fl.StringVar(&asnTable, "asn-table", "", "prefix → ASN table file for routing: ip2asn TSV (gzip or not) or \"prefix ASN [country]\" lines (default: none)")
 	fl.Func("site", "publish site NAME at ROOT_CID on start, as NAME=ROOT_CID (repeatable)", func(v string) error {
 		name, root, ok := strings.Cut(v, "=")
@@ -66,16 +70,17 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		cfg.Coordinator.Router = coordinator.NewRouter(coordinator.RouterConfig{Table: table})
 	}
-	if bcfg.URL == "" {
-		if dataDir == "" {
-			dir, err := os.UserCacheDir()
-			if err != nil {
-				return fmt.Errorf("gateway: no --data and no user cache dir: %w", err)
-			}
-			dataDir = filepath.Join(dir, "verity", "gateway")
+	if dataDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("gateway: no --data and no user cache dir: %w", err)
 		}
+		dataDir = filepath.Join(dir, "verity", "gateway")
+	}
+	if bcfg.URL == "" {
 		bcfg.StoreDir = filepath.Join(dataDir, "nats")
 	}
+	cfg.DataDir = dataDir
 	bcfg.Logger = log
 	bus, err := events.Open(ctx, bcfg)
 	if err != nil {
@@ -90,7 +95,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer g.Close()
-	log.Info("gateway listening", "url", g.URL(), "nats", bus.ClientURL())
+	log.Info("gateway listening", "url", g.URL(), "nats", bus.ClientURL(), "adminTokenFile", g.AdminTokenPath())
 	fmt.Fprintf(stdout, "gateway: %s\n", g.URL())
 	for name, root := range sites {
 		if _, err := g.Sites().(*gateway.KVSites).Publish(ctx, name, root); err != nil {

@@ -1,7 +1,8 @@
-// Command verity is the one Verity binary: devnet, gateway, node, import.
+// Command verity is the one Verity binary: devnet, gateway, node, import,
+// deploy, sites, sim.
 //
 // Each subcommand lives in its own file (devnet.go, gateway.go, node.go,
-// import.go): it parses its flags into the part's Config, calls New, then
+// import.go, deploy.go, sites.go): it parses its flags into the part's Config, calls New, then
 // Run(ctx). This file only dispatches and wires SIGINT/SIGTERM to ctx.
 package main
 
@@ -29,6 +30,8 @@ var commands = map[string]command{
 	"node":    {"run a storage node (trustless HTTP + WebTransport)", runNode},
 	"import":  {"import a file or directory; print its root CID", runImport},
 	"sim":     {"simulate the network: 'sim payments' (settlement policies at scale)", runSim},
+	"deploy":  {"upload a directory as a site's new version; wait until it is published", runDeploy},
+	"sites":   {"manage sites on a gateway: create, list, history, rollback", runSites},
 }
 
 func main() {

@@ -73,8 +73,10 @@ func importCARFile(ctx context.Context, n *node.Node, path string) error {
 		return fmt.Errorf("node: --car: %w", err)
 	}
 	defer f.Close()
-	if _, err := n.ImportCAR(ctx, f); err != nil {
+	roots, err := n.ImportCAR(ctx, f)
+	if err != nil {
 		return fmt.Errorf("node: --car %s: %w", path, err)
 	}
-	return nil
+	// Imported by the operator: kept whatever the coordinator places here.
+	return n.PinLocal(roots...)
 }

@@ -1,11 +1,11 @@
 package devnet
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -78,19 +78,23 @@ func (c Config) normalize() (Config, error) {
 
 // Devnet is a gateway plus nodes serving one site, all in this process.
 type Devnet struct {
-	cfg   Config
-	root  string
-	bus   *events.Bus
-	nodes []*node.Node
-	gw    *gateway.Gateway
-	sites *gateway.KVSites
+	cfg     Config
+	root    string
+	carPath string // the demo's CAR, deployed by WaitReady
+	bus     *events.Bus
+	nodes   []*node.Node
+	gw      *gateway.Gateway
+	sites   *gateway.KVSites
+
+	deployMu sync.Mutex
+	deployed bool
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// New creates the nodes, imports the site into every one of them and binds
-// the gateway. Nothing is served until Run.
+// New builds the site's CAR, creates the nodes and binds the gateway.
+// Nothing is served until Run; WaitReady deploys the site.
 func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	cfg, err = cfg.normalize()
 	if err != nil {
@@ -114,13 +118,12 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, fmt.Errorf("devnet: write demo site: %w", err)
 		}
 	}
-	var car bytes.Buffer
-	root, err := importer.WriteCAR(ctx, siteDir, &car, importer.Options{})
+	d.carPath = filepath.Join(cfg.DataDir, "site.car")
+	carSize, err := writeCAR(ctx, siteDir, d.carPath, &d.root)
 	if err != nil {
 		return nil, fmt.Errorf("devnet: import %s: %w", siteDir, err)
 	}
-	d.root = root.String()
-	log.Info("site imported", "dir", siteDir, "root", d.root, "carBytes", car.Len())
+	log.Info("site imported", "dir", siteDir, "root", d.root, "carBytes", carSize)
 
 	table := asn.New()
 	if cfg.ASNTable != "" {
@@ -140,8 +143,10 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		return nil, fmt.Errorf("devnet: %w", err)
 	}
 	d.gw, err = gateway.New(gateway.Config{
-		Listen: cfg.Listen,
-		Bus:    d.bus,
+		Listen:   cfg.Listen,
+		Bus:      d.bus,
+		DataDir:  filepath.Join(cfg.DataDir, "gateway"),
+		Replicas: min(cfg.Nodes, 2),
 		Coordinator: coordinator.Config{
 			HeartbeatInterval: cfg.HeartbeatInterval,
 			Router:            coordinator.NewRouter(coordinator.RouterConfig{Table: table}),
@@ -164,12 +169,6 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			return nil, fmt.Errorf("devnet: node %d: %w", i, err)
 		}
 		d.nodes = append(d.nodes, n)
-		if _, err := n.ImportCAR(ctx, bytes.NewReader(car.Bytes())); err != nil {
-			return nil, fmt.Errorf("devnet: node %d: import: %w", i, err)
-		}
-	}
-	if _, err := d.sites.Publish(ctx, SiteName, d.root); err != nil {
-		return nil, fmt.Errorf("devnet: publish: %w", err)
 	}
 	return d, nil
 }
@@ -189,7 +188,11 @@ func (d *Devnet) Run(ctx context.Context) error {
 }
 
 // WaitReady waits until every node has joined the gateway's coordinator,
-// so sessions list them all. Run must be running.
+// then deploys the site through the gateway's deploy path (verify, place
+// on the nodes, which fetch, verify and pin it) and waits until it is
+// published, so the first visit is served. Run must be running. On a
+// rerun over the same DataDir the nodes already hold the site and nothing
+// new is published.
 func (d *Devnet) WaitReady(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -199,7 +202,7 @@ func (d *Devnet) WaitReady(ctx context.Context) error {
 			return err
 		}
 		if len(live) >= len(d.nodes) {
-			return nil
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -207,6 +210,58 @@ func (d *Devnet) WaitReady(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+	if err := d.deployOnce(ctx); err != nil {
+		return err
+	}
+	for {
+		if site, err := d.sites.Site(ctx, SiteName); err == nil && site.Root == d.root {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			st, _, _ := d.gw.DeployStatus(context.Background(), SiteName)
+			return fmt.Errorf("devnet: site %s not published (deploy %s): %w", SiteName, st.State, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// deployOnce deploys the site's CAR the first time it is called.
+func (d *Devnet) deployOnce(ctx context.Context) error {
+	d.deployMu.Lock()
+	defer d.deployMu.Unlock()
+	if d.deployed {
+		return nil
+	}
+	f, err := os.Open(d.carPath)
+	if err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+	defer f.Close()
+	if _, err := d.gw.Deploy(ctx, SiteName, f); err != nil {
+		return fmt.Errorf("devnet: deploy: %w", err)
+	}
+	d.deployed = true
+	return nil
+}
+
+// writeCAR imports dir into a CAR file at path and sets *root.
+func writeCAR(ctx context.Context, dir, path string, root *string) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	c, err := importer.WriteCAR(ctx, dir, f, importer.Options{})
+	if err != nil {
+		return 0, err
+	}
+	*root = c.String()
+	n, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	return n, f.Sync()
 }
 
 // Close stops the nodes, the gateway and the event bus. It is idempotent.

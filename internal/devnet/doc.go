@@ -1,8 +1,9 @@
 // Package devnet runs a whole Verity network in one process for local
 // development and tests: an embedded NATS JetStream bus, a gateway with its
 // coordinator, and a few storage nodes on loopback that join it over real
-// WebSocket, with the demo site (or any directory) imported into every node
-// and published as site "demo" through the sites KV bucket.
+// WebSocket, with the demo site (or any directory) deployed as site "demo"
+// through the gateway's deploy path: verified by the gateway, placed on
+// min(Nodes, 2) nodes, which fetch, verify and pin it, then published.
 //
 // Usage:
 //
@@ -10,7 +11,7 @@
 //	if err != nil { ... }
 //	defer d.Close()
 //	go d.Run(ctx)                   // until ctx is done
-//	err = d.WaitReady(ctx)          // every node joined
+//	err = d.WaitReady(ctx)          // every node joined, the site published
 //	fmt.Println(d.SiteURL("demo"))  // http://demo.localhost:8080/
 //
 // Config (zero values are defaults): DataDir os.UserCacheDir()/verity/devnet,
@@ -20,11 +21,12 @@
 // Logger slog.Default().
 //
 // Layout of DataDir: nats/ holds the event stream and KV buckets (sites,
-// nodes, placements); node-1/, node-2/, ... hold each node's identity key,
-// certificates and blocks; site/ holds the demo site as imported. Running
-// again on the same DataDir reuses all of it: the nodes keep their
-// identities and blocks, and publishing unchanged content is not a new
-// version.
+// nodes, placements, tokens, deploys); gateway/ holds the gateway's admin
+// token and deployed CARs; node-1/, node-2/, ... hold each node's identity
+// key, certificates, blocks and pins; site/ holds the demo site and
+// site.car its CAR. Running again on the same DataDir reuses all of it: the
+// nodes keep their identities and pins, so the redeploy is placed at once
+// and publishing unchanged content is not a new version.
 //
 // Nodes listen for HTTP on 127.0.0.1:0 and for WebTransport on UDP
 // 127.0.0.1:0 and join the gateway's coordinator when Run starts them; the

@@ -20,6 +20,8 @@ const (
 	BucketSites      = "sites"
 	BucketNodes      = "nodes"
 	BucketPlacements = "placements"
+	BucketTokens     = "tokens"
+	BucketDeploys    = "deploys"
 )
 
 // bucketHistory is how many revisions each bucket keeps per key.
@@ -27,6 +29,8 @@ var bucketHistory = map[string]uint8{
 	BucketSites:      16,
 	BucketNodes:      1,
 	BucketPlacements: 1,
+	BucketTokens:     1,
+	BucketDeploys:    1,
 }
 
 // Bus is a connection to the event stream and KV buckets. Its methods are
@@ -188,7 +192,8 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 // JetStream returns the underlying JetStream context.
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 
-// KV returns one of the buckets BucketSites, BucketNodes, BucketPlacements.
+// KV returns one of the buckets BucketSites, BucketNodes, BucketPlacements,
+// BucketTokens, BucketDeploys.
 func (b *Bus) KV(name string) (jetstream.KeyValue, error) {
 	if b.isClosed() {
 		return nil, ErrClosed

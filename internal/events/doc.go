@@ -7,7 +7,9 @@
 //   - the stream "VERITY_EVENTS" on the subjects "verity.events.>": every key
 //     action is published there as an Event, a JSON envelope
 //     {id, type, time, source, data}, on the subject "verity.events." + type;
-//   - the KV buckets "sites", "nodes" and "placements" holding shared state.
+//   - the KV buckets "sites", "nodes", "placements", "tokens" (deploy
+//     tokens, hashed) and "deploys" (each site's latest deploy) holding
+//     shared state.
 //
 // Usage:
 //

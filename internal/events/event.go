@@ -133,6 +133,9 @@ type SiteDeployed struct {
 	Size     int64  `json:"size"`     // bytes of the CAR
 	Blocks   int    `json:"blocks"`   // blocks in the CAR
 	Replicas int    `json:"replicas"` // copies wanted before publishing
+	// CAR is the URL nodes fetch the verified CAR from (GET, signed by
+	// the node key).
+	CAR string `json:"car,omitempty"`
 }
 
 // ContentReplicated: a node fetched, verified and pinned a root.

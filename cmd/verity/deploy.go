@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/siteclient"
+)
+
+// runDeploy builds a CAR of DIR, uploads it to the gateway for --site and
+// waits until the site is published (R nodes hold it). It prints the root
+// CID and the site's URL on stdout; progress goes to stderr.
+func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("deploy", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	site := fl.String("site", "", "site name (required)")
+	gw := fl.String("gateway", envOr("VERITY_GATEWAY", "http://127.0.0.1:8080"), "gateway base URL (env VERITY_GATEWAY)")
+	token := fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token (env VERITY_TOKEN)")
+	wait := fl.Duration("wait", 5*time.Minute, "how long to wait for the site to be published (0: do not wait)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: verity deploy DIR --site NAME [--gateway URL] [--token T]")
+		fl.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fl, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *site == "" {
+		fl.Usage()
+		return fmt.Errorf("deploy: want DIR and --site: %w", errUsage)
+	}
+	if *token == "" {
+		return fmt.Errorf("deploy: no token: pass --token or set VERITY_TOKEN (verity sites create prints one): %w", errUsage)
+	}
+
+	f, err := os.CreateTemp("", "verity-deploy-*.car")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	fmt.Fprintf(stderr, "building CAR of %s…\n", pos[0])
+	root, err := importer.WriteCAR(ctx, pos[0], f, importer.Options{})
+	if err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "root %s, %s\n", root, humanBytes(size))
+
+	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *token})
+	bar := func(sent int64) { fmt.Fprintf(stderr, "\r%s", progressBar(sent, size)) }
+	rec, err := c.Deploy(ctx, *site, f, size, bar)
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	fmt.Fprintf(stderr, "verified by the gateway (%d blocks); waiting for %d nodes to hold it…\n", rec.Blocks, rec.Replicas)
+	if *wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, *wait)
+		defer cancel()
+		if _, err := c.WaitPublished(wctx, *site, rec.Root, 200*time.Millisecond); err != nil {
+			return fmt.Errorf("deploy: %w", err)
+		}
+	}
+	fmt.Fprintln(stdout, rec.Root)
+	fmt.Fprintln(stdout, siteURL(*gw, *site))
+	return nil
+}
+
+// siteURL guesses the site's origin from the gateway URL: NAME.<host>.
+func siteURL(gw, site string) string {
+	scheme, host, ok := strings.Cut(strings.TrimRight(gw, "/"), "://")
+	if !ok {
+		return gw
+	}
+	if h, port, found := strings.Cut(host, ":"); found && (h == "127.0.0.1" || h == "localhost") {
+		return scheme + "://" + site + ".localhost:" + port + "/"
+	}
+	return scheme + "://" + site + "." + host + "/"
+}
+
+func progressBar(sent, total int64) string {
+	const width = 30
+	frac := 1.0
+	if total > 0 {
+		frac = float64(sent) / float64(total)
+	}
+	n := int(frac * width)
+	return fmt.Sprintf("uploading [%s%s] %3.0f%% %s / %s", strings.Repeat("#", n), strings.Repeat(".", width-n),
+		frac*100, humanBytes(sent), humanBytes(total))
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The CLI path end to end: a gateway and two nodes as commands, a site
+// created with the admin token, deployed from a directory (published once
+// both nodes hold it), its history listed and rolled back.
+func TestDeployAndSitesCommands(t *testing.T) {
+	const admin = "vat_cli-test"
+	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin}, "gateway: ")
+	for range 2 {
+		startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0",
+			"--log-level", "warn", "--coordinator", gw}, "id: ")
+	}
+	run := func(cmd func(context.Context, []string, io.Writer, io.Writer) error, args ...string) (string, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		var out, errb bytes.Buffer
+		err := cmd(ctx, args, &out, &errb)
+		if err != nil {
+			t.Logf("%v: stderr: %s", args, errb.String())
+		}
+		return strings.TrimSpace(out.String()), err
+	}
+	token, err := run(runSites, "create", "blog", "--gateway", gw, "--admin-token", admin)
+	if err != nil || !strings.HasPrefix(token, "vdt_") {
+		t.Fatalf("sites create: %q %v", token, err)
+	}
+	if _, err := run(runSites, "create", "blog", "--gateway", gw, "--admin-token", admin); err == nil {
+		t.Fatal("creating an existing site succeeded")
+	}
+
+	deploy := func(content string) string {
+		t.Helper()
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := run(runDeploy, dir, "--site", "blog", "--gateway", gw, "--token", token)
+		if err != nil {
+			t.Fatalf("deploy: %v", err)
+		}
+		lines := strings.Split(out, "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[1], "http://blog.localhost:") {
+			t.Fatalf("deploy printed %q", out)
+		}
+		return lines[0]
+	}
+	r1 := deploy("<h1>one</h1>")
+	r2 := deploy("<h1>two</h1>")
+	if r1 == r2 {
+		t.Fatal("two contents, one root")
+	}
+	// Served by the gateway on the site's origin.
+	req, _ := http.NewRequest(http.MethodGet, gw+"/", nil)
+	req.Host = "blog.localhost"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "<h1>two</h1>" {
+		t.Fatalf("served %q", body)
+	}
+
+	hist, err := run(runSites, "history", "blog", "--gateway", gw, "--token", token)
+	if err != nil || !strings.Contains(hist, r1) || !strings.Contains(hist, r2+"  (current)") {
+		t.Fatalf("history: %v\n%s", err, hist)
+	}
+	out, err := run(runSites, "rollback", "blog", "--gateway", gw, "--token", token)
+	if err != nil || !strings.Contains(out, "version 3, root "+r1) {
+		t.Fatalf("rollback: %q %v", out, err)
+	}
+	list, err := run(runSites, "list", "--gateway", gw, "--admin-token", admin)
+	if err != nil || !strings.Contains(list, "blog") || !strings.Contains(list, r1) {
+		t.Fatalf("list: %v\n%s", err, list)
+	}
+	if _, err := run(runSites, "list", "--gateway", gw, "--token", token); err == nil {
+		t.Fatal("list with a site token succeeded")
+	}
+	if _, err := run(runDeploy, t.TempDir(), "--site", "blog", "--gateway", gw, "--token", "vdt_wrong"); err == nil ||
+		!strings.Contains(err.Error(), "403") {
+		t.Fatalf("deploy with a wrong token: %v", err)
+	}
+}

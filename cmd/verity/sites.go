@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/siteclient"
+)
+
+// runSites manages sites through a gateway's site API:
+// create (admin), list (admin), history and rollback (admin or the site's
+// deploy token).
+func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := func() {
+		fmt.Fprintln(stderr, "usage: verity sites create NAME | list | history NAME | rollback NAME [--to ROOT_CID]  [--gateway URL] [--admin-token T | --token T]")
+	}
+	if len(args) == 0 {
+		usage()
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fl := flag.NewFlagSet("sites "+sub, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	gw := fl.String("gateway", envOr("VERITY_GATEWAY", "http://127.0.0.1:8080"), "gateway base URL (env VERITY_GATEWAY)")
+	admin := fl.String("admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token (env VERITY_ADMIN_TOKEN)")
+	token := fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token, for history and rollback (env VERITY_TOKEN)")
+	to := fl.String("to", "", "rollback: the root CID to go back to (default: the previous root)")
+	pos, err := parseInterspersed(fl, args)
+	if err != nil {
+		return err
+	}
+	tok := *admin
+	if tok == "" {
+		tok = *token
+	}
+	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: tok})
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	needName := func() (string, error) {
+		if len(pos) != 1 {
+			usage()
+			return "", fmt.Errorf("sites %s: want one site NAME: %w", sub, errUsage)
+		}
+		return pos[0], nil
+	}
+	switch sub {
+	case "create":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		t, err := c.CreateSite(ctx, name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "site %s created; its deploy token is shown only once:\n", name)
+		fmt.Fprintln(stdout, t)
+		return nil
+	case "list":
+		sites, err := c.List(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tVERSION\tROOT\tLATEST DEPLOY")
+		for _, s := range sites {
+			ver, root, dep := "-", "-", "-"
+			if s.Site != nil {
+				ver, root = fmt.Sprint(s.Site.Version), s.Site.Root
+			}
+			if s.Deploy != nil {
+				dep = s.Deploy.State + " " + s.Deploy.Root
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, ver, root, dep)
+		}
+		return tw.Flush()
+	case "history":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		st, err := c.Site(ctx, name)
+		if err != nil {
+			return err
+		}
+		if st.Site == nil {
+			fmt.Fprintf(stderr, "site %s is not published yet\n", name)
+			return nil
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tACTION\tTIME\tROOT")
+		for _, v := range st.Site.History {
+			cur := ""
+			if v.Version == st.Site.Version {
+				cur = "  (current)"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s%s\n", v.Version, v.Action, v.Time.Format(time.RFC3339), v.Root, cur)
+		}
+		return tw.Flush()
+	case "rollback":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		rec, err := c.Rollback(ctx, name, *to)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: version %d, root %s\n", name, rec.Version, rec.Root)
+		return nil
+	}
+	usage()
+	return fmt.Errorf("unknown sites command %q: %w", sub, errUsage)
+}
+
+// parseInterspersed parses flags that may come after positional
+// arguments, and returns the positional ones.
+func parseInterspersed(fl *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fl.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

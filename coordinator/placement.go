@@ -1,0 +1,428 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verity-cdn/verity/internal/events"
+)
+
+// PlacementDurable is the durable consumer name of the placement role on
+// site.deployed. Every coordinator subscribes under this one name, so each
+// deploy is placed once, by whichever coordinator takes it.
+const PlacementDurable = "placement"
+
+// Holder states in a Placement.
+const (
+	HolderPending = "pending" // ordered to pin, no answer yet
+	HolderPinned  = "pinned"  // holds the whole DAG
+	HolderFailed  = "failed"  // answered with an error
+)
+
+// Placement is a root's entry in the placements KV bucket (key: root CID):
+// which nodes hold it or should.
+type Placement struct {
+	Root     string            `json:"root"`
+	Replicas int               `json:"replicas"`        // copies wanted
+	CAR      string            `json:"car"`             // where nodes fetch it
+	Sites    []string          `json:"sites,omitempty"` // sites it was deployed for
+	Nodes    map[string]Holder `json:"nodes"`           // by node id
+	Updated  time.Time         `json:"updated"`
+}
+
+// Holder is one node's part in a Placement.
+type Holder struct {
+	State string    `json:"state"` // HolderPending, HolderPinned or HolderFailed
+	Since time.Time `json:"since"`
+	Error string    `json:"error,omitempty"` // with HolderFailed
+}
+
+// Holders returns the nodes in state, ordered by id.
+func (p Placement) Holders(state string) []string {
+	var out []string
+	for id, h := range p.Nodes {
+		if h.State == state {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+type cachedPlacement struct {
+	p   Placement
+	rev uint64
+}
+
+func decodePlacement(b []byte) (Placement, error) {
+	var p Placement
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("%w: placement: %w", ErrMalformed, err)
+	}
+	return p, nil
+}
+
+// Placement returns the root's placement as last seen in the bucket.
+func (c *Coordinator) Placement(root string) (Placement, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp, ok := c.placements[root]
+	return cp.p, ok
+}
+
+// PinnedLive returns the live nodes that hold root, ordered by id.
+func (c *Coordinator) PinnedLive(ctx context.Context, root string) ([]string, error) {
+	p, ok := c.Placement(root)
+	if !ok {
+		return nil, nil
+	}
+	live, err := c.LiveNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range live {
+		if p.Nodes[s.Node()].State == HolderPinned {
+			out = append(out, s.Node())
+		}
+	}
+	return out, nil
+}
+
+// Place makes sure d.Root is placed on d.Replicas live nodes: live holders
+// (pinned or pending) count, and live nodes that are not yet holders are
+// added as pending, least loaded first, until there are enough. The
+// placements bucket is written with compare-and-set; coordinators watching
+// it send pin orders to the nodes connected to them. With fewer live
+// nodes than replicas it places on all of them and returns an error
+// wrapping ErrTooFewNodes.
+func (c *Coordinator) Place(ctx context.Context, d events.SiteDeployed) (Placement, error) {
+	if d.Replicas <= 0 {
+		d.Replicas = 1
+	}
+	live, err := c.LiveNodes(ctx)
+	if err != nil {
+		return Placement{}, err
+	}
+	slices.SortFunc(live, func(a, b NodeState) int {
+		if a.Status.Load != b.Status.Load {
+			if a.Status.Load < b.Status.Load {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Node(), b.Node())
+	})
+	now := c.cfg.Now().UTC()
+	var out Placement
+	var holders int
+	rev, err := events.Update(ctx, c.pkv, d.Root, func(old []byte) ([]byte, error) {
+		p := Placement{Root: d.Root, Nodes: map[string]Holder{}}
+		if old != nil {
+			var err error
+			if p, err = decodePlacement(old); err != nil {
+				return nil, err
+			}
+			if p.Nodes == nil {
+				p.Nodes = map[string]Holder{}
+			}
+		}
+		before, _ := json.Marshal(p)
+		p.Replicas = max(p.Replicas, d.Replicas)
+		if d.CAR != "" {
+			p.CAR = d.CAR
+		}
+		if d.Site != "" && !slices.Contains(p.Sites, d.Site) {
+			p.Sites = append(p.Sites, d.Site)
+			slices.Sort(p.Sites)
+		}
+		holders = 0
+		for _, s := range live {
+			if h, ok := p.Nodes[s.Node()]; ok && h.State != HolderFailed {
+				holders++
+			}
+		}
+		for _, s := range live {
+			if holders >= p.Replicas {
+				break
+			}
+			if h, ok := p.Nodes[s.Node()]; ok && h.State != HolderFailed {
+				continue
+			}
+			p.Nodes[s.Node()] = Holder{State: HolderPending, Since: now}
+			holders++
+		}
+		out = p
+		after, _ := json.Marshal(p)
+		if string(before) == string(after) {
+			return nil, events.ErrNoChange
+		}
+		p.Updated = now
+		out = p
+		return json.Marshal(p)
+	})
+	if err != nil {
+		return Placement{}, err
+	}
+	c.storePlacement(out, rev)
+	if holders < out.Replicas {
+		return out, fmt.Errorf("%w: %s wants %d copies, %d live nodes can hold it", ErrTooFewNodes, d.Root, out.Replicas, holders)
+	}
+	return out, nil
+}
+
+// onDeployed is the placement consumer's handler.
+func (c *Coordinator) onDeployed(ctx context.Context, ev events.Event) error {
+	var d events.SiteDeployed
+	if err := ev.Decode(&d); err != nil {
+		c.log.Warn("bad site.deployed event", "id", ev.ID, "err", err)
+		return nil
+	}
+	p, err := c.Place(ctx, d)
+	if err != nil {
+		c.log.Warn("placement incomplete", "site", d.Site, "root", d.Root, "err", err)
+		return err
+	}
+	c.log.Info("placed", "site", d.Site, "root", d.Root, "pinned", p.Holders(HolderPinned), "pending", p.Holders(HolderPending))
+	return nil
+}
+
+// storePlacement mirrors p at revision rev (unless a newer one is known)
+// and sends the pin orders it holds for nodes connected here.
+func (c *Coordinator) storePlacement(p Placement, rev uint64) {
+	c.mu.Lock()
+	if cur, ok := c.placements[p.Root]; ok && cur.rev > rev {
+		c.mu.Unlock()
+		return
+	}
+	c.placements[p.Root] = cachedPlacement{p: p, rev: rev}
+	var conns []*nodeConn
+	for id, h := range p.Nodes {
+		if h.State == HolderPending {
+			if nc := c.conns[id]; nc != nil {
+				conns = append(conns, nc)
+			}
+		}
+	}
+	c.mu.Unlock()
+	for _, nc := range conns {
+		nc.sendPin(p)
+	}
+}
+
+func (c *Coordinator) applyPlacement(e jetstream.KeyValueEntry) {
+	if e.Operation() != jetstream.KeyValuePut {
+		c.mu.Lock()
+		delete(c.placements, e.Key())
+		c.mu.Unlock()
+		return
+	}
+	p, err := decodePlacement(e.Value())
+	if err != nil {
+		c.log.Warn("bad placement in KV", "root", e.Key(), "err", err)
+		return
+	}
+	c.storePlacement(p, e.Revision())
+}
+
+func (c *Coordinator) watchPlacements(w jetstream.KeyWatcher) {
+	defer c.wg.Done()
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil {
+				c.applyPlacement(e)
+			}
+		}
+	}
+}
+
+// reconcile runs once a node is welcomed: it tells the node every root
+// placed on it (Placed; the node drops other pins) and sends a pin order
+// for each root it should hold or still has to fetch, so a node that
+// comes back holds what the placements say. A node that still holds a
+// root answers at once.
+func (c *Coordinator) reconcile(n *nodeConn) {
+	c.mu.Lock()
+	var todo []Placement
+	roots := []string{}
+	for _, cp := range c.placements {
+		if h, ok := cp.p.Nodes[n.node]; ok {
+			roots = append(roots, cp.p.Root)
+			if h.State != HolderFailed {
+				todo = append(todo, cp.p)
+			}
+		}
+	}
+	c.mu.Unlock()
+	slices.Sort(roots)
+	if err := n.write(Message{Type: MsgPlaced, Placed: &Placed{Roots: roots}}); err != nil {
+		n.log.Debug("placed list not sent", "err", err)
+		return
+	}
+	for _, p := range todo {
+		n.sendPin(p)
+	}
+}
+
+// ReplicationDurable is the durable consumer name of the re-replication
+// role, shared by every coordinator.
+const ReplicationDurable = "replication"
+
+// onNodeChange is the re-replication consumer's handler: when a node is
+// lost (or joins, adding capacity), every placement with fewer live
+// holders than its replicas is placed again on other live nodes. The lost
+// node stays listed: if it comes back with the content it counts again.
+func (c *Coordinator) onNodeChange(ctx context.Context, ev events.Event) error {
+	n, err := c.Rereplicate(ctx)
+	if n > 0 {
+		c.log.Info("re-replicating", "event", ev.Type, "roots", n)
+	}
+	return err
+}
+
+// Rereplicate places again every root with fewer live holders (pinned or
+// pending) than its replicas, and returns how many it touched. Roots that
+// cannot reach their replicas for want of live nodes are logged and left
+// for the next node.joined.
+func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
+	live, err := c.LiveNodes(ctx)
+	if err != nil {
+		return 0, err
+	}
+	isLive := make(map[string]bool, len(live))
+	for _, s := range live {
+		isLive[s.Node()] = true
+	}
+	touched := 0
+	for _, p := range c.Placements() {
+		held := 0
+		for id, h := range p.Nodes {
+			if isLive[id] && h.State != HolderFailed {
+				held++
+			}
+		}
+		if held >= p.Replicas {
+			continue
+		}
+		touched++
+		_, err := c.Place(ctx, events.SiteDeployed{Root: p.Root, Replicas: p.Replicas, CAR: p.CAR})
+		switch {
+		case errors.Is(err, ErrTooFewNodes):
+			c.log.Warn("under-replicated", "root", p.Root, "err", err)
+		case err != nil:
+			return touched, err
+		}
+	}
+	return touched, nil
+}
+
+// sendPin sends one pin order for p unless this session already got it.
+func (n *nodeConn) sendPin(p Placement) {
+	n.pinMu.Lock()
+	if !n.ready || n.sent[p.Root] {
+		n.pinMu.Unlock()
+		return
+	}
+	n.sent[p.Root] = true
+	n.pinMu.Unlock()
+	site := ""
+	if len(p.Sites) > 0 {
+		site = p.Sites[0]
+	}
+	if err := n.write(Message{Type: MsgPin, Pin: &Pin{Root: p.Root, CAR: p.CAR, Site: site}}); err != nil {
+		n.log.Debug("pin order not sent", "root", p.Root, "err", err)
+		n.pinMu.Lock()
+		delete(n.sent, p.Root)
+		n.pinMu.Unlock()
+		return
+	}
+	n.log.Info("pin order sent", "root", p.Root)
+}
+
+// pinned records a node's answer to a pin order and, when it holds the
+// root, emits content.replicated.
+func (n *nodeConn) pinned(pm *Pinned) error {
+	c := n.c
+	now := c.cfg.Now().UTC()
+	var out Placement
+	var site string
+	rev, err := events.Update(c.ctx, c.pkv, pm.Root, func(old []byte) ([]byte, error) {
+		if old == nil {
+			return nil, events.ErrNoChange // not placed: nothing to record
+		}
+		p, err := decodePlacement(old)
+		if err != nil {
+			return nil, err
+		}
+		cur, ok := p.Nodes[n.node]
+		if !ok || (cur.State == HolderPinned && pm.Error == "") {
+			return nil, events.ErrNoChange // not placed here, or known to hold it
+		}
+		h := Holder{State: HolderPinned, Since: now}
+		if pm.Error != "" {
+			h = Holder{State: HolderFailed, Since: now, Error: clipN(pm.Error, 200)}
+		}
+		p.Nodes[n.node] = h
+		p.Updated = now
+		if len(p.Sites) > 0 {
+			site = p.Sites[0]
+		}
+		out = p
+		return json.Marshal(p)
+	})
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return fmt.Errorf("coordinator: storing pin result: %w", err)
+	}
+	n.pinMu.Lock()
+	delete(n.sent, pm.Root)
+	n.pinMu.Unlock()
+	if out.Root == "" {
+		return nil
+	}
+	c.storePlacement(out, rev)
+	if pm.Error != "" {
+		n.log.Warn("node failed to pin", "root", pm.Root, "err", pm.Error)
+		return nil
+	}
+	n.log.Info("node pinned", "root", pm.Root)
+	c.emit(c.ctx, "content.replicated/"+pm.Root+"/"+n.node+"/"+n.session, events.TypeContentReplicated,
+		events.ContentReplicated{Root: pm.Root, Node: n.node, Site: site})
+	return nil
+}
+
+// Placements returns every placement as last seen, ordered by root.
+func (c *Coordinator) Placements() []Placement {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := slices.Sorted(maps.Keys(c.placements))
+	out := make([]Placement, len(keys))
+	for i, k := range keys {
+		out[i] = c.placements[k].p
+	}
+	return out
+}
+
+func clipN(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,159 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Deploy tokens. A site's token is 32 random bytes, base64url, prefixed
+// "vdt_"; the tokens bucket keeps only SHA-256(salt ‖ token) with a
+// per-site random salt. The tokens are high-entropy secrets, not
+// passwords, so a slow hash would add nothing but latency.
+const (
+	tokenPrefix      = "vdt_"
+	adminTokenPrefix = "vat_"
+	adminTokenFile   = "admin-token"
+)
+
+// TokenRecord is a site's value in the tokens KV bucket (key: site name).
+type TokenRecord struct {
+	Site    string    `json:"site"`
+	Salt    []byte    `json:"salt"` // 16 random bytes
+	Hash    []byte    `json:"hash"` // SHA-256(salt ‖ token)
+	Created time.Time `json:"created"`
+}
+
+func newToken(prefix string) string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func hashToken(salt []byte, token string) []byte {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write([]byte(token))
+	return h.Sum(nil)
+}
+
+// loadAdminToken returns cfg.AdminToken, or the token in
+// DataDir/admin-token, generating it on first start.
+func loadAdminToken(dataDir string) (token, path string, created bool, err error) {
+	path = filepath.Join(dataDir, adminTokenFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, path, false, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", path, false, fmt.Errorf("gateway: admin token: %w", err)
+	}
+	token = newToken(adminTokenPrefix)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", path, false, fmt.Errorf("gateway: admin token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", path, false, fmt.Errorf("gateway: admin token: %w", err)
+	}
+	return token, path, true, nil
+}
+
+// CreateSite registers site name and returns its deploy token, which is
+// shown only this once. It fails with ErrSiteExists when the site already
+// has a token and with a *SiteNameError for an invalid name.
+func (g *Gateway) CreateSite(ctx context.Context, name string) (string, error) {
+	if g.dep == nil {
+		return "", ErrDeployOff
+	}
+	if err := ValidateSiteName(name); err != nil {
+		return "", err
+	}
+	token := newToken(tokenPrefix)
+	rec := TokenRecord{Site: name, Salt: make([]byte, 16), Created: g.cfg.Now().UTC()}
+	_, _ = rand.Read(rec.Salt)
+	rec.Hash = hashToken(rec.Salt, token)
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return "", err
+	}
+	if _, err := g.dep.tokens.Create(ctx, name, b); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return "", fmt.Errorf("%w: %q", ErrSiteExists, name)
+		}
+		return "", fmt.Errorf("gateway: store token: %w", err)
+	}
+	g.log.Info("site created", "site", name)
+	return token, nil
+}
+
+// bearer returns the request's bearer token, or "".
+func bearer(r *http.Request) string {
+	v := r.Header.Get("Authorization")
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	return ""
+}
+
+// isAdmin reports whether token is the admin token, in constant time.
+func (g *Gateway) isAdmin(token string) bool {
+	h := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(h[:], g.dep.adminHash[:]) == 1
+}
+
+// authorizeAdmin checks r carries the admin token: ErrUnauthorized without
+// a token, ErrForbidden with another one.
+func (g *Gateway) authorizeAdmin(r *http.Request) error {
+	tok := bearer(r)
+	switch {
+	case tok == "":
+		return fmt.Errorf("%w: send Authorization: Bearer <admin token>", ErrUnauthorized)
+	case !g.isAdmin(tok):
+		return &RequestError{Kind: ErrForbidden, Detail: "not the admin token"}
+	}
+	return nil
+}
+
+// authorizeSite checks r carries site's deploy token or the admin token:
+// ErrUnauthorized without a token, ErrForbidden with a wrong one (or for a
+// site that has no token).
+func (g *Gateway) authorizeSite(r *http.Request, site string) error {
+	tok := bearer(r)
+	if tok == "" {
+		return fmt.Errorf("%w: send Authorization: Bearer <deploy token of site %q>", ErrUnauthorized, site)
+	}
+	if g.isAdmin(tok) {
+		return nil
+	}
+	forbidden := &RequestError{Kind: ErrForbidden, Detail: fmt.Sprintf("the token is not valid for site %q", site)}
+	e, err := g.dep.tokens.Get(r.Context(), site)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		// Hash anyway, so a missing site costs what a wrong token does.
+		_ = hashToken(make([]byte, 16), tok)
+		return forbidden
+	}
+	if err != nil {
+		return fmt.Errorf("gateway: read token: %w", err)
+	}
+	var rec TokenRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return fmt.Errorf("gateway: token record %q: %w", site, err)
+	}
+	if subtle.ConstantTimeCompare(hashToken(rec.Salt, tok), rec.Hash) != 1 {
+		return forbidden
+	}
+	return nil
+}

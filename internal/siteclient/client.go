@@ -1,0 +1,196 @@
+package siteclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/verity-cdn/verity/gateway"
+)
+
+// Config configures a Client. Gateway is required.
+type Config struct {
+	// Gateway is the gateway's own base URL, e.g. http://127.0.0.1:8080.
+	Gateway string
+	// Token is sent as a bearer token: a site's deploy token or the admin
+	// token.
+	Token string
+	// HTTP makes the requests. Default: an http.Client without overall
+	// timeout (uploads may be long; pass a ctx to bound calls).
+	HTTP *http.Client
+}
+
+// Client talks to one gateway's site API.
+type Client struct{ cfg Config }
+
+// New returns a Client.
+func New(cfg Config) *Client {
+	cfg.Gateway = strings.TrimRight(cfg.Gateway, "/")
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{}
+	}
+	return &Client{cfg: cfg}
+}
+
+// APIError is an error answered by the gateway.
+type APIError struct {
+	Status  int    // HTTP status
+	Message string // the gateway's message
+	Code    string // carcheck code for a refused CAR
+	CID     string // the offending block
+}
+
+func (e *APIError) Error() string {
+	s := fmt.Sprintf("gateway: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+	if e.CID != "" && !strings.Contains(e.Message, e.CID) {
+		s += " (block " + e.CID + ")"
+	}
+	return s
+}
+
+// ErrNotPublished: WaitPublished ended before the site served the root.
+var ErrNotPublished = errors.New("siteclient: not published")
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.Gateway+path, body)
+	if err != nil {
+		return err
+	}
+	if size >= 0 && body != nil {
+		req.ContentLength = size
+	}
+	if c.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.cfg.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error, Code, CID string
+		}
+		ae := &APIError{Status: resp.StatusCode, Message: strings.TrimSpace(string(b))}
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			ae.Message, ae.Code, ae.CID = e.Error, e.Code, e.CID
+		}
+		return ae
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("siteclient: %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+func jsonBody(v any) (io.Reader, int64) {
+	b, _ := json.Marshal(v)
+	return bytes.NewReader(b), int64(len(b))
+}
+
+// CreateSite registers a site (admin token) and returns its deploy token.
+func (c *Client) CreateSite(ctx context.Context, name string) (string, error) {
+	body, n := jsonBody(map[string]string{"name": name})
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/sites", body, n, &out); err != nil {
+		return "", err
+	}
+	return out.Token, nil
+}
+
+// List returns every site (admin token).
+func (c *Client) List(ctx context.Context) ([]gateway.SiteStatus, error) {
+	var out struct {
+		Sites []gateway.SiteStatus `json:"sites"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/sites", nil, -1, &out)
+	return out.Sites, err
+}
+
+// Site returns a site's published record and latest deploy.
+func (c *Client) Site(ctx context.Context, name string) (gateway.SiteStatus, error) {
+	var out gateway.SiteStatus
+	err := c.do(ctx, http.MethodGet, "/v1/sites/"+name, nil, -1, &out)
+	return out, err
+}
+
+// Rollback points the site back at root (empty: the previous root).
+func (c *Client) Rollback(ctx context.Context, name, root string) (gateway.SiteRecord, error) {
+	body, n := jsonBody(map[string]string{"root": root})
+	var out gateway.SiteRecord
+	err := c.do(ctx, http.MethodPost, "/v1/sites/"+name+"/rollback", body, n, &out)
+	return out, err
+}
+
+// Deploy uploads a CAR of size bytes from r. progress, when set, is called
+// with the bytes sent so far as the upload proceeds.
+func (c *Client) Deploy(ctx context.Context, name string, r io.Reader, size int64, progress func(sent int64)) (gateway.DeployRecord, error) {
+	if progress != nil {
+		r = &countingReader{r: r, fn: progress}
+	}
+	var out gateway.DeployRecord
+	err := c.do(ctx, http.MethodPost, "/v1/sites/"+name+"/deploy", io.NopCloser(r), size, &out)
+	return out, err
+}
+
+// WaitPublished polls the site every interval until it serves root, and
+// returns its status then. It fails with ErrNotPublished when ctx ends.
+func (c *Client) WaitPublished(ctx context.Context, name, root string, interval time.Duration) (gateway.SiteStatus, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		st, err := c.Site(ctx, name)
+		if err != nil && ctx.Err() == nil {
+			return st, err
+		}
+		if err == nil && st.Site != nil && st.Site.Root == root {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("%w: %s is still %s", ErrNotPublished, name, describe(st, root))
+		case <-t.C:
+		}
+	}
+}
+
+func describe(st gateway.SiteStatus, root string) string {
+	if st.Deploy != nil && st.Deploy.Root == root {
+		return "waiting for " + fmt.Sprint(st.Deploy.Replicas) + " nodes to hold it (" + st.Deploy.State + ")"
+	}
+	return "on another root"
+}
+
+type countingReader struct {
+	r    io.Reader
+	n    int64
+	fn   func(int64)
+	last time.Time
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if now := time.Now(); err != nil || now.Sub(c.last) >= 100*time.Millisecond {
+		c.last = now
+		c.fn(c.n)
+	}
+	return n, err
+}

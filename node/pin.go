@@ -1,0 +1,263 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/go-cid"
+
+	"github.com/verity-cdn/verity/coordinator"
+)
+
+// pinsFile lists the roots the node keeps:
+// {"roots": [...placed by the coordinator], "local": [...imported by the operator]}.
+const pinsFile = "pins.json"
+
+// maxPinError bounds the error text sent back for a failed pin order.
+const maxPinError = 300
+
+type pinsJSON struct {
+	Roots []string `json:"roots"`           // placed by the coordinator
+	Local []string `json:"local,omitempty"` // pinned by the operator (--car)
+}
+
+// Pins returns the roots the coordinator placed here and the node holds,
+// sorted.
+func (n *Node) Pins() []string {
+	n.pinMu.Lock()
+	defer n.pinMu.Unlock()
+	return slices.Sorted(maps.Keys(n.pins))
+}
+
+func (n *Node) loadPins() error {
+	n.pins, n.localPins = make(map[string]bool), make(map[string]bool)
+	b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, pinsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("node: pins: %w", err)
+	}
+	var v pinsJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("node: pins: %s: %w", pinsFile, err)
+	}
+	for _, r := range v.Roots {
+		n.pins[r] = true
+	}
+	for _, r := range v.Local {
+		n.localPins[r] = true
+	}
+	return nil
+}
+
+// savePins writes the pin sets; pinMu is held.
+func (n *Node) savePins() error {
+	b, err := json.Marshal(pinsJSON{Roots: slices.Sorted(maps.Keys(n.pins)), Local: slices.Sorted(maps.Keys(n.localPins))})
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(n.cfg.DataDir, pinsFile), b, 0o600); err != nil {
+		return fmt.Errorf("node: pins: %w", err)
+	}
+	return nil
+}
+
+// addPin records root as pinned (placed, or local), durably.
+func (n *Node) addPin(root string, local bool) error {
+	n.pinMu.Lock()
+	defer n.pinMu.Unlock()
+	set := n.pins
+	if local {
+		set = n.localPins
+	}
+	if set[root] {
+		return nil
+	}
+	set[root] = true
+	if err := n.savePins(); err != nil {
+		delete(set, root)
+		return err
+	}
+	return nil
+}
+
+// PinLocal keeps roots whatever the coordinator places here: content the
+// operator imported (verity node --car) is never garbage-collected.
+func (n *Node) PinLocal(roots ...cid.Cid) error {
+	for _, r := range roots {
+		if err := n.addPin(r.String(), true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pin fetches the CAR of a pin order from p.CAR (a GET signed with the
+// node key), verifies and stores every block (ImportCAR) and records
+// p.Root as pinned. A root already pinned is not fetched again.
+func (n *Node) Pin(ctx context.Context, p coordinator.Pin) error {
+	root, err := cid.Parse(p.Root)
+	if err != nil {
+		return fmt.Errorf("%w: pin root %q: %v", ErrBadCAR, p.Root, err)
+	}
+	// Collection waits for imports: their blocks are not pinned yet.
+	n.gcMu.RLock()
+	defer n.gcMu.RUnlock()
+	n.pinMu.Lock()
+	have := n.pins[root.String()]
+	n.pinMu.Unlock()
+	if have {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.CAR, nil)
+	if err != nil {
+		return fmt.Errorf("node: pin %s: %w", root, err)
+	}
+	coordinator.SignContentRequest(req, n.priv, n.cfg.Now())
+	client := n.cfg.CoordinatorClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("node: pin %s: fetch: %w", root, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxPinError))
+		return fmt.Errorf("node: pin %s: fetch: %s: %s", root, resp.Status, msg)
+	}
+	roots, err := n.ImportCAR(ctx, resp.Body)
+	if err != nil {
+		return fmt.Errorf("node: pin %s: %w", root, err)
+	}
+	if len(roots) != 1 || !roots[0].Equals(root) {
+		return fmt.Errorf("%w: pin %s: the CAR's roots are %v", ErrBadCAR, root, roots)
+	}
+	if ok, err := n.bs.Has(ctx, root); err != nil || !ok {
+		return fmt.Errorf("%w: pin %s: the root block is not in the CAR", ErrBadCAR, root)
+	}
+	if err := n.addPin(root.String(), false); err != nil {
+		return err
+	}
+	n.log.Info("pinned", "root", root, "site", p.Site)
+	return nil
+}
+
+// Reconcile drops the placed pins whose roots are not in placed (the
+// coordinator's list of every root placed on this node), then collects
+// garbage. Local pins are kept.
+func (n *Node) Reconcile(ctx context.Context, placed []string) (unpinned, removed int, err error) {
+	keep := make(map[string]bool, len(placed))
+	for _, r := range placed {
+		keep[r] = true
+	}
+	n.gcMu.Lock()
+	defer n.gcMu.Unlock()
+	n.pinMu.Lock()
+	var dropped []string
+	for r := range n.pins {
+		if !keep[r] {
+			dropped = append(dropped, r)
+			delete(n.pins, r)
+		}
+	}
+	if len(dropped) > 0 {
+		if err := n.savePins(); err != nil {
+			for _, r := range dropped {
+				n.pins[r] = true
+			}
+			n.pinMu.Unlock()
+			return 0, 0, err
+		}
+	}
+	n.pinMu.Unlock()
+	if len(dropped) > 0 {
+		n.log.Info("unpinned roots no longer placed here", "roots", dropped)
+	}
+	removed, err = n.collect(ctx)
+	return len(dropped), removed, err
+}
+
+// GC deletes every stored block not reachable from a pinned root (placed or
+// local) and returns how many it deleted. Any error while walking the
+// pinned DAGs (a missing or corrupt block) aborts it before anything is
+// deleted.
+func (n *Node) GC(ctx context.Context) (int, error) {
+	n.gcMu.Lock()
+	defer n.gcMu.Unlock()
+	return n.collect(ctx)
+}
+
+// collect is GC with gcMu held.
+func (n *Node) collect(ctx context.Context) (int, error) {
+	n.pinMu.Lock()
+	roots := append(slices.Collect(maps.Keys(n.pins)), slices.Collect(maps.Keys(n.localPins))...)
+	n.pinMu.Unlock()
+	live := make(map[string]bool) // by multihash: the store is keyed by it
+	var stack []cid.Cid
+	for _, r := range roots {
+		c, err := cid.Parse(r)
+		if err != nil {
+			return 0, fmt.Errorf("node: gc: pinned root %q: %w", r, err)
+		}
+		stack = append(stack, c)
+	}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if live[string(c.Hash())] {
+			continue
+		}
+		live[string(c.Hash())] = true
+		if c.Prefix().Codec != cid.DagProtobuf {
+			continue
+		}
+		blk, err := n.bs.Get(ctx, c)
+		if err != nil {
+			return 0, fmt.Errorf("node: gc: walking %s: %w", c, err)
+		}
+		nd, err := merkledag.DecodeProtobuf(blk.RawData())
+		if err != nil {
+			return 0, fmt.Errorf("node: gc: %s: %w", c, err)
+		}
+		for _, l := range nd.Links() {
+			if l.Cid.Prefix().MhType != 0x00 { // identity CIDs hold their bytes
+				stack = append(stack, l.Cid)
+			}
+		}
+	}
+	keys, err := n.bs.AllKeysChan(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("node: gc: %w", err)
+	}
+	var dead []cid.Cid
+	for c := range keys {
+		if !live[string(c.Hash())] {
+			dead = append(dead, c)
+		}
+	}
+	removed := 0
+	for _, c := range dead {
+		if err := n.bs.DeleteBlock(ctx, c); err != nil {
+			n.metrics.addBlocks(-removed)
+			return removed, fmt.Errorf("node: gc: delete %s: %w", c, err)
+		}
+		removed++
+	}
+	n.metrics.addBlocks(-removed)
+	if removed > 0 {
+		n.log.Info("garbage collected", "blocks", removed)
+	}
+	return removed, nil
+}

@@ -1,0 +1,123 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/node"
+)
+
+// carOf imports files and returns the CAR and its root.
+func carOf(t *testing.T, files map[string]string) ([]byte, cid.Cid) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	root, err := importer.WriteCAR(t.Context(), dir, &buf, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), root
+}
+
+func has(t *testing.T, n *node.Node, c cid.Cid) bool {
+	t.Helper()
+	ok, err := n.Has(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// Placed pins are fetched with a signed GET and verified; GC removes only
+// blocks no pinned root reaches; Reconcile drops pins no longer placed,
+// never local ones.
+func TestPinGCReconcile(t *testing.T) {
+	n := newNode(t, node.Config{DataDir: t.TempDir()})
+	placed, placedRoot := carOf(t, map[string]string{"index.html": "<h1>placed</h1>", "shared.txt": "shared"})
+	local, localRoot := carOf(t, map[string]string{"index.html": "<h1>local</h1>", "shared.txt": "shared"})
+	junk, junkRoot := carOf(t, map[string]string{"junk.txt": "unpinned"})
+	var auth []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = append(auth, r.Header.Get("Authorization"))
+		switch r.URL.Path {
+		case "/placed.car":
+			w.Write(placed)
+		case "/junk.car":
+			w.Write(junk)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+
+	if err := n.Pin(t.Context(), coordinator.Pin{Root: placedRoot.String(), CAR: srv.URL + "/placed.car"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(auth) != 1 || !strings.HasPrefix(auth[0], coordinator.ContentAuthScheme+" "+n.ID()+":") {
+		t.Fatalf("fetch not signed by the node: %q", auth)
+	}
+	// Already pinned: not fetched again.
+	if err := n.Pin(t.Context(), coordinator.Pin{Root: placedRoot.String(), CAR: srv.URL + "/placed.car"}); err != nil || len(auth) != 1 {
+		t.Fatalf("second pin: %v, %d fetches", err, len(auth))
+	}
+	// A CAR whose root is not the order's is refused and not pinned.
+	if err := n.Pin(t.Context(), coordinator.Pin{Root: localRoot.String(), CAR: srv.URL + "/junk.car"}); err == nil {
+		t.Fatal("pinned a CAR with another root")
+	}
+	if err := n.Pin(t.Context(), coordinator.Pin{Root: localRoot.String(), CAR: srv.URL + "/missing.car"}); err == nil {
+		t.Fatal("pinned after a 404")
+	}
+	if _, err := n.ImportCAR(t.Context(), bytes.NewReader(local)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.PinLocal(localRoot); err != nil {
+		t.Fatal(err)
+	}
+	if !has(t, n, junkRoot) {
+		t.Fatal("junk CAR (fetched by the refused pin) not stored; test premise")
+	}
+
+	removed, err := n.GC(t.Context())
+	if err != nil || removed != 2 { // junk's directory and its one leaf
+		t.Fatalf("GC removed %d: %v", removed, err)
+	}
+	if has(t, n, junkRoot) || !has(t, n, placedRoot) || !has(t, n, localRoot) {
+		t.Fatal("GC removed the wrong blocks")
+	}
+	if got := n.Pins(); !slices.Equal(got, []string{placedRoot.String()}) {
+		t.Fatalf("pins %v", got)
+	}
+
+	// The coordinator no longer places anything here: the placed root goes,
+	// the local one and the block they share stay.
+	unpinned, removed, err := n.Reconcile(t.Context(), nil)
+	if err != nil || unpinned != 1 || removed != 2 { // placed's directory and index.html
+		t.Fatalf("Reconcile: unpinned %d removed %d: %v", unpinned, removed, err)
+	}
+	if has(t, n, placedRoot) || !has(t, n, localRoot) || len(n.Pins()) != 0 {
+		t.Fatal("Reconcile kept the unplaced root or dropped the local one")
+	}
+	// Pins survive a restart.
+	dir := n.DataDir()
+	n.Close()
+	n2 := newNode(t, node.Config{DataDir: dir})
+	if removed, err := n2.GC(t.Context()); err != nil || removed != 0 || !has(t, n2, localRoot) {
+		t.Fatalf("GC after restart removed %d: %v", removed, err)
+	}
+}
