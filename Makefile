@@ -60,8 +60,12 @@ test-go: build test-deps
 
 test: vet test-go test-wasm
 
+# One table from the harness (browser, wasm, sizes), then the Go benchmarks
+# of the network's other hot paths, all in one run.
+GOBENCH := BenchmarkVerify|BenchmarkRoute|BenchmarkDeployToPublished|BenchmarkReceiptVerify|BenchmarkReceiptSign|BenchmarkSettle
 bench: build test-deps
 	$(GO) run ./e2e/cmd/bench
+	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchtime 2s ./internal/verify ./coordinator ./internal/devnet ./internal/payment ./internal/ledger
 
 clean:
 	rm -rf bin $(WASM) $(WASMEXEC)
