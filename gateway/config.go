@@ -23,6 +23,15 @@ type Config struct {
 	// Domain is the parent domain of site origins: site NAME answers on
 	// NAME.<Domain>[:port]. Default "localhost".
 	Domain string
+	// DNSLink, when set, serves custom domains: a Host that is neither
+	// under Domain nor an admin host (an IP literal, "localhost", Domain
+	// itself or one of AdminHosts) is looked up as "_dnslink.<host>" and
+	// served as a site named after the host. Nil: no custom domains, and
+	// every other host is the admin host.
+	DNSLink DNSLinkResolver
+	// AdminHosts are extra host names that serve the gateway's own API
+	// (metrics, health, node connect, deploys) when DNSLink is set.
+	AdminHosts []string
 	// Sites maps a site name to its current root. Default with Bus: a
 	// KVSites on the Bus's sites bucket, owned by the gateway. Required
 	// without Bus.

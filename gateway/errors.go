@@ -25,6 +25,9 @@ var (
 	ErrTooLarge = errors.New("too large")
 	// ErrNoNode: no node could serve the content (502).
 	ErrNoNode = errors.New("no node could serve the content")
+	// ErrDNSLink: a custom domain's DNSLink lookup failed (502); a domain
+	// without a record is ErrUnknownSite.
+	ErrDNSLink = errors.New("custom domain lookup failed")
 	// ErrTimeout: nodes did not answer in time (504).
 	ErrTimeout = errors.New("node timeout")
 	// ErrInvalidSiteName: a site name that is not a DNS label (400); the
@@ -113,7 +116,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
-	case errors.Is(err, ErrNoNode):
+	case errors.Is(err, ErrNoNode), errors.Is(err, ErrDNSLink):
 		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
@@ -135,7 +138,7 @@ func errorMessage(err error) string {
 	if errors.As(err, &ce) {
 		return ce.Error()
 	}
-	for _, s := range []error{ErrUnauthorized, ErrSiteExists, ErrDeployOff, ErrNotInHistory, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode} {
+	for _, s := range []error{ErrUnauthorized, ErrSiteExists, ErrDeployOff, ErrNotInHistory, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode, ErrDNSLink} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}

@@ -305,23 +305,48 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	host = strings.TrimSuffix(host, ".")
 	name, isSite := strings.CutSuffix(host, "."+g.cfg.Domain)
-	if !isSite {
+	custom := !isSite && g.cfg.DNSLink != nil && !g.isAdminHost(host)
+	if !isSite && !custom {
 		g.serveAdmin(w, r)
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: g.cfg.WriteStallTimeout}
 	defer g.account(sw)
-	if !ValidSiteName(name) {
-		g.fail(sw, r, fmt.Errorf("%w: %q", ErrUnknownSite, name))
-		return
-	}
-	site, err := g.cfg.Sites.Site(r.Context(), name)
-	if err != nil {
-		g.fail(sw, r, err)
-		return
+	var site Site
+	if custom {
+		root, err := g.cfg.DNSLink.ResolveDNSLink(r.Context(), host)
+		if err != nil {
+			g.fail(sw, r, err)
+			return
+		}
+		site = Site{Name: host, Root: root}
+	} else {
+		if !ValidSiteName(name) {
+			g.fail(sw, r, fmt.Errorf("%w: %q", ErrUnknownSite, name))
+			return
+		}
+		var err error
+		if site, err = g.cfg.Sites.Site(r.Context(), name); err != nil {
+			g.fail(sw, r, err)
+			return
+		}
 	}
 	g.observe(site)
 	g.serveSite(sw, r, site)
+}
+
+// isAdminHost reports whether host serves the gateway's own API rather
+// than a custom domain.
+func (g *Gateway) isAdminHost(host string) bool {
+	if host == "localhost" || host == g.cfg.Domain || net.ParseIP(host) != nil {
+		return true
+	}
+	for _, h := range g.cfg.AdminHosts {
+		if strings.EqualFold(strings.TrimSuffix(h, "."), host) {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {

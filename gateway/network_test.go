@@ -83,6 +83,12 @@ func importSite(t *testing.T, nodes []*node.Node, files map[string][]byte) strin
 
 func startNetwork(t *testing.T, nNodes int, files map[string][]byte) *network {
 	t.Helper()
+	return startNetworkWith(t, nNodes, files, nil)
+}
+
+// startNetworkWith is startNetwork with a hook to adjust the gateway's Config.
+func startNetworkWith(t *testing.T, nNodes int, files map[string][]byte, mod func(*Config)) *network {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var nodes []*node.Node
 	ctx, cancel := context.WithCancel(context.Background())
@@ -110,7 +116,11 @@ func startNetwork(t *testing.T, nNodes int, files map[string][]byte) *network {
 	for i, n := range nodes {
 		recs[i] = func() noderecord.Signed { return n.Record() }
 	}
-	tg := startGateway(t, Config{Sites: sites, Nodes: recs})
+	cfg := Config{Sites: sites, Nodes: recs}
+	if mod != nil {
+		mod(&cfg)
+	}
+	tg := startGateway(t, cfg)
 	return &network{testGateway: tg, nodes: nodes, sites: sites, root: root}
 }
 

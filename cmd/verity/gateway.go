@@ -41,6 +41,12 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.Int64Var(&cfg.MaxDeployBytes, "max-deploy-bytes", 1<<30, "largest CAR a deploy may upload")
 	fl.IntVar(&cfg.Replicas, "replicas", 2, "nodes that must hold a deploy before its site is published")
 	fl.StringVar(&cfg.PublicURL, "public-url", "", "this gateway's base URL as nodes reach it (default: http://<listen address>)")
+	dnslink := fl.Bool("dnslink", false, "serve custom domains: a Host outside --domain is looked up as the TXT record _dnslink.<host> (dnslink=/ipfs/<cid>)")
+	dnsServer := fl.String("dns-server", "", "DNS server (host:port) for DNSLink lookups (default: the system resolver)")
+	fl.Func("admin-host", "host name that serves the gateway's own API when --dnslink is on (repeatable; IP literals, localhost and --domain always do)", func(v string) error {
+		cfg.AdminHosts = append(cfg.AdminHosts, v)
+		return nil
+	})
 	fl.StringVar(&asnTable, "asn-table", "", "prefix → ASN table file for routing: ip2asn TSV (gzip or not) or \"prefix ASN [country]\" lines (default: none)")
 	fl.Func("site", "publish site NAME at ROOT_CID on start, as NAME=ROOT_CID (repeatable)", func(v string) error {
 		name, root, ok := strings.Cut(v, "=")
@@ -58,6 +64,11 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	})
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	if *dnslink {
+		cfg.DNSLink = gateway.NewDNSLink(gateway.DNSLinkConfig{Server: *dnsServer})
+	} else if *dnsServer != "" {
+		return fmt.Errorf("gateway: --dns-server needs --dnslink: %w", errUsage)
 	}
 	if fl.NArg() > 0 {
 		return fmt.Errorf("gateway: unexpected arguments %q: %w", fl.Args(), errUsage)
