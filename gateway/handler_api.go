@@ -39,6 +39,7 @@ func (g *Gateway) newAPI() http.Handler {
 	mux.HandleFunc("POST /v1/sites/{name}/deploy", g.apiDeploy)
 	mux.HandleFunc("POST /v1/sites/{name}/rollback", g.apiRollback)
 	mux.HandleFunc("GET "+ContentPrefix+"{file}", g.apiContent)
+	mux.HandleFunc("GET "+EventsPath, g.apiEvents)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		g.apiFail(w, r, fmt.Errorf("%w: %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})

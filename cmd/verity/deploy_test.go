@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -93,5 +94,56 @@ func TestDeployAndSitesCommands(t *testing.T) {
 	if _, err := run(runDeploy, t.TempDir(), "--site", "blog", "--gateway", gw, "--token", "vdt_wrong"); err == nil ||
 		!strings.Contains(err.Error(), "403") {
 		t.Fatalf("deploy with a wrong token: %v", err)
+	}
+
+	// The event feed: what happened, then what happens.
+	evs, err := run(runEvents, "--gateway", gw, "--admin-token", admin, "--last", "1000", "--type", "site.published", "--type", "site.rolled_back")
+	if err != nil || strings.Count(evs, "site.published") != 2 || !strings.Contains(evs, r2) || !strings.Contains(evs, "site.rolled_back") {
+		t.Fatalf("events: %v\n%s", err, evs)
+	}
+	if _, err := run(runEvents, "--gateway", gw, "--admin-token", token); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("events with a site token: %v", err)
+	}
+	fctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runEvents(fctx, []string{"--gateway", gw, "--admin-token", admin, "--last", "1000", "--follow", "--json", "--type", "site.rolled_back"}, pw, io.Discard)
+		pw.Close()
+	}()
+	lines := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	// The stored rollback arrives first (the follower is connected); a
+	// rollback made after that arrives next.
+	nextLine := func() string {
+		t.Helper()
+		select {
+		case l := <-lines:
+			return l
+		case <-fctx.Done():
+			t.Fatal("no event reached the follower")
+		}
+		return ""
+	}
+	first := nextLine()
+	if !strings.Contains(first, `"type":"site.rolled_back"`) || !strings.Contains(first, r1) {
+		t.Fatalf("replayed event %q", first)
+	}
+	if _, err := run(runSites, "rollback", "blog", "--gateway", gw, "--token", token); err != nil {
+		t.Fatal(err)
+	}
+	if l := nextLine(); !strings.Contains(l, `"type":"site.rolled_back"`) || l == first {
+		t.Fatalf("followed event %q", l)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("events --follow: %v", err)
 	}
 }

@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"gateway": {"run the HTTP gateway for site origins", runGateway},
 	"node":    {"run a storage node (trustless HTTP + WebTransport)", runNode},
 	"import":  {"import a file or directory; print its root CID", runImport},
+	"events":  {"print the event feed of a gateway (--follow to keep watching)", runEvents},
 	"sim":     {"simulate the network: 'sim payments' (settlement policies at scale)", runSim},
 	"deploy":  {"upload a directory as a site's new version; wait until it is published", runDeploy},
 	"sites":   {"manage sites on a gateway: create, list, history, rollback", runSites},

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/siteclient"
+)
+
+// runEvents prints the gateway's event feed: `verity events [--follow]`.
+func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("events", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	gw := fl.String("gateway", envOr("VERITY_GATEWAY", "http://127.0.0.1:8080"), "gateway base URL (env VERITY_GATEWAY)")
+	admin := fl.String("admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token (env VERITY_ADMIN_TOKEN)")
+	follow := fl.Bool("follow", false, "keep printing new events as they happen, until interrupted")
+	last := fl.Uint64("last", 20, "print up to this many stored events first")
+	asJSON := fl.Bool("json", false, "print each event's JSON envelope on one line")
+	var types []events.Type
+	fl.Func("type", "only events of this type, e.g. site.published (repeatable)", func(v string) error {
+		t := events.Type(v)
+		if !t.Valid() {
+			return fmt.Errorf("invalid event type %q", v)
+		}
+		types = append(types, t)
+		return nil
+	})
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("events: unexpected arguments %q: %w", fl.Args(), errUsage)
+	}
+	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *admin})
+	return c.Events(ctx, types, *last, *follow, func(ev events.Event) error {
+		if *asJSON {
+			b, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "%s\n", b)
+			return err
+		}
+		_, err := fmt.Fprintf(stdout, "%s  %-18s %-14s %s\n", ev.Time.UTC().Format(time.RFC3339), ev.Type, ev.Source, ev.Data)
+		return err
+	})
+}
