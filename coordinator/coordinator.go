@@ -106,10 +106,11 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		c.cancel()
 		return nil, err
 	}
-	c.wg.Add(3)
+	c.wg.Add(4)
 	go c.watch(w)
 	go c.watchPlacements(pw)
 	go c.monitor()
+	go c.forwardReports()
 	if !cfg.NoPlacement {
 		c.sub, err = cfg.Bus.Subscribe(c.ctx, PlacementDurable, c.onDeployed, events.TypeSiteDeployed)
 		if err == nil {

@@ -47,6 +47,9 @@ type NodeClientConfig struct {
 	// assign to the node: it may drop other pins and collect their blocks.
 	// It runs in its own goroutine. Default: ignored.
 	OnPlaced func(ctx context.Context, roots []string)
+	// OnReported receives the failures visitors reported about this node
+	// (reason → count). It must not block. Optional.
+	OnReported func(reasons map[string]int)
 	// HTTPClient dials the WebSocket. Default http.DefaultClient.
 	HTTPClient *http.Client
 	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
@@ -323,6 +326,12 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 			if m.Type == MsgPlaced && m.Placed != nil && n.cfg.OnPlaced != nil {
 				roots := m.Placed.Roots
 				pwg.Go(func() { n.cfg.OnPlaced(pctx, roots) })
+				continue
+			}
+			if m.Type == MsgReported && m.Reported != nil {
+				if n.cfg.OnReported != nil {
+					n.cfg.OnReported(m.Reported.Reasons)
+				}
 				continue
 			}
 			if m.Type != MsgPin || m.Pin == nil {

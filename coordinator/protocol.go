@@ -26,6 +26,7 @@ const (
 	MsgPin       = "pin"       // coordinator → node, after welcome: fetch, verify and pin a root
 	MsgPinned    = "pinned"    // node → coordinator, the outcome of a pin order
 	MsgPlaced    = "placed"    // coordinator → node, after welcome: every root placed on it
+	MsgReported  = "reported"  // coordinator → node: failures clients reported about it
 )
 
 // Message is one WebSocket text message: a type and the matching field.
@@ -38,6 +39,14 @@ type Message struct {
 	Pin       *Pin       `json:"pin,omitempty"`
 	Pinned    *Pinned    `json:"pinned,omitempty"`
 	Placed    *Placed    `json:"placed,omitempty"`
+	Reported  *Reported  `json:"reported,omitempty"`
+}
+
+// Reported tells a node how many failures visitors' workers reported about
+// it, by reason (bad-block, unreachable, timeout, protocol), since the last
+// such message. Informational: the node counts them in its metrics.
+type Reported struct {
+	Reasons map[string]int `json:"reasons"`
 }
 
 // Placed lists every root the placements assign to the node (pending,

@@ -35,6 +35,7 @@ type Gateway struct {
 	kvSites *KVSites                 // owned, with Config.Bus and no Config.Sites
 	dep     *deployer                // deploy API, with kvSites and Config.DataDir
 	api     http.Handler             // the gateway's own /v1/ API
+	reports reportRelay              // visitors' reports on their way to the bus
 
 	bgCtx    context.Context // canceled by Close; parent of background work
 	bgCancel context.CancelFunc

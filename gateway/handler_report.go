@@ -47,6 +47,9 @@ func (g *Gateway) serveReport(w http.ResponseWriter, r *http.Request, site Site)
 		detail = detail[:maxDetailLog]
 	}
 	g.metrics.nodeReports.WithLabelValues(node, rep.Reason).Inc()
+	if node != "unknown" {
+		g.relayReport(r.Context(), node, rep.Reason)
+	}
 	g.log.Info("node reported by worker", "site", site.Name, "node", rep.Node, "known", node != "unknown",
 		"cid", rep.CID, "reason", rep.Reason, "detail", detail)
 	w.Header().Set("Cache-Control", "no-store")

@@ -28,6 +28,7 @@ type metrics struct {
 	wtSessions      prometheus.Gauge
 	certRotations   prometheus.Counter
 	corruptBlocks   prometheus.Counter
+	reported        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
 }
 
@@ -53,6 +54,10 @@ func newMetrics() *metrics {
 			Name: "verity_node_corrupt_blocks_total",
 			Help: "Stored blocks that failed their hash check when read (refused, not served).",
 		}),
+		reported: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_node_reported_failures_total",
+			Help: "Failures visitors' workers reported about this node (verification failures are reason bad-block), relayed by the coordinator.",
+		}, []string{"reason"}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "verity_node_request_duration_seconds", Help: "Time to serve a request, by transport.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
@@ -69,7 +74,7 @@ func (m *metrics) addBlocks(n int) {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.requestDuration}
+	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.reported, m.requestDuration}
 }
 
 // alsoRegister registers the node's collectors with reg, labelled node=id.

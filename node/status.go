@@ -55,7 +55,24 @@ func (n *Node) joinCoordinator() (*coordinator.NodeClient, error) {
 				n.log.Warn("reconciling pins with the coordinator failed", "err", err)
 			}
 		},
+		OnReported: func(reasons map[string]int) {
+			for reason, count := range reasons {
+				if !knownReportReason(reason) {
+					reason = "other"
+				}
+				n.metrics.reported.WithLabelValues(reason).Add(float64(count))
+			}
+		},
 		HTTPClient: n.cfg.CoordinatorClient,
 		Logger:     n.log,
 	})
+}
+
+// knownReportReason bounds the reason label of verity_node_reported_failures_total.
+func knownReportReason(r string) bool {
+	switch r {
+	case "bad-block", "unreachable", "timeout", "protocol":
+		return true
+	}
+	return false
 }
