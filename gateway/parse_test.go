@@ -68,6 +68,7 @@ func fallbackSeeds(root string) []string {
 		"/.verity/v1/ipfs/" + root + "/a/b%20c.txt?format=car&dag-scope=entity&entity-bytes=0:*",
 		"/.verity/v1/ipfs/" + root + "/x?format=car&dag-scope=entity&entity-bytes=10:20&car-dups=y",
 		"/.verity/v1/ipfs/" + root + "/x?format=car&dag-scope=entity&entity-bytes=-5:*",
+		"/.verity/v1/ipfs/" + root + "/x?format=car&dag-scope=entity&entity-bytes=-5:10",
 		"/.verity/v1/ipfs/" + root + "/x?format=car&dag-scope=all",
 		"/.verity/v1/ipfs/" + root + "/x?format=raw",
 		"/.verity/v1/ipfs/" + root + "/../x?format=car&dag-scope=entity",
@@ -78,7 +79,7 @@ func fallbackSeeds(root string) []string {
 
 func TestParseFallback(t *testing.T) {
 	root := testCID(t, "root")
-	want := []bool{true, true, true, false, false, false, false, false, false}
+	want := []bool{true, true, true, true, false, false, false, false, false, false}
 	for i, s := range fallbackSeeds(root) {
 		u, err := url.Parse(s)
 		if err != nil {
