@@ -31,6 +31,11 @@
 // MaxSessions (default 1024) at once. Close stops every goroutine and
 // closes every socket; it is idempotent.
 //
+// The TCP forwarder terminates connections: a client's handshake completes
+// at once and only data (and the FIN) is delayed, so a new connection costs
+// no emulated round trip. The UDP forwarder delays every datagram,
+// handshakes included.
+//
 // The delay is added on top of loopback's own, and timers are only as
 // precise as the Go runtime's (about a millisecond): measured latency is
 // at least the configured one, never less.
