@@ -64,8 +64,13 @@
 // answers 301 to add it) and asks up to MaxNodeAttempts nodes in turn; a
 // node that fails (status, timeout, verification) is counted in
 // verity_gateway_node_failures_total and the next is tried. Responses carry
-// Content-Type by extension, ETag "<cid>", Content-Length, Accept-Ranges
-// and a single "Range: bytes=a-b" is answered 206. A file is streamed as it
+// Content-Type by extension, ETag "<cid>", Content-Length, Accept-Ranges.
+// Paths, content types and ranges follow internal/webfile, the rules the
+// worker applies too: an empty path segment ("//") is 400; a single range
+// ("a-b", "a-", "-n") is answered 206 and only its blocks are fetched
+// (entity-bytes); an unsatisfiable one 416 with "Content-Range: bytes
+// */size"; several ranges or a malformed header get the full body; If-Range
+// honours the range only on a strong ETag match. A file is streamed as it
 // is verified; if its node fails mid-body the gateway resumes from another
 // node at the first unsent byte, and if none can finish it aborts the
 // response (the client sees a broken transfer, never a short body).

@@ -1,17 +1,16 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
-	"mime"
 	"net/http"
-	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/verify"
+	"github.com/verity-cdn/verity/internal/webfile"
 )
 
 // copyBufSize is the chunk size used to stream verified bytes.
@@ -35,11 +34,16 @@ func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
 		return
 	}
 	if dirPath {
-		segs = append(segs, "index.html")
+		segs = append(segs, webfile.IndexFile)
 	}
-	ctype := contentType(segs[len(segs)-1])
+	ctype := webfile.ContentType(segs[len(segs)-1])
 	isHTML := strings.HasPrefix(ctype, "text/html")
-	rng := parseRange(r.Header.Get("Range"))
+	spec, ranged := webfile.ParseSpec(r.Header.Get("Range"))
+	var rng *verify.ByteRange
+	if ranged {
+		from, to := spec.EntityBytes()
+		rng = &verify.ByteRange{From: from, To: to}
+	}
 	if isHTML {
 		w.kind = kindHTML
 	}
@@ -68,6 +72,12 @@ func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
 		ttfb := g.cfg.Now().Sub(start)
 		switch f.entity.Kind {
 		case verify.KindFile:
+			if rng != nil && !webfile.IfRange(r.Header.Get("If-Range"), etagOf(f.entity)) {
+				// The range was for another version: send the whole entity.
+				f.close()
+				rng, req.Range = nil, nil
+				continue
+			}
 		case verify.KindDirectory:
 			f.close()
 			if dirPath {
@@ -98,12 +108,12 @@ func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
 				skip[f.node.id] = true
 				continue
 			}
-			doc := &htmlDoc{etag: `"` + f.entity.CID.String() + `"`, contentType: ctype, body: body, node: f.node.id, blocks: int(f.blocks.Load())}
+			doc := &htmlDoc{etag: etagOf(f.entity), contentType: ctype, body: body, node: f.node.id, blocks: int(f.blocks.Load())}
 			g.cache.put(key, doc)
 			g.writeDoc(w, r, doc, doc.node, ttfb)
 			return
 		}
-		g.stream(w, r, f, req, nodes, ctype, ttfb)
+		g.stream(w, r, f, req, spec, nodes, ctype, ttfb)
 		return
 	}
 }
@@ -132,26 +142,10 @@ func (g *Gateway) writeDoc(w http.ResponseWriter, r *http.Request, doc *htmlDoc,
 // mid-body, it resumes from the next node at the first unsent byte; when no
 // node can finish, it aborts the response so the client sees an error, never
 // a truncated body.
-func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch, req verify.Request, nodes []nodeInfo, ctype string, ttfb time.Duration) {
+func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch, req verify.Request, spec webfile.Spec, nodes []nodeInfo, ctype string, ttfb time.Duration) {
 	size := f.entity.Size
-	from, to := int64(0), size-1
-	status := http.StatusOK
+	etag := etagOf(f.entity)
 	h := w.Header()
-	if req.Range != nil {
-		from = req.Range.From
-		if req.Range.To >= 0 && req.Range.To < to {
-			to = req.Range.To
-		}
-		if from >= size {
-			f.close()
-			h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
-			writeError(w, r, http.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
-			return
-		}
-		status = http.StatusPartialContent
-		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to, size))
-	}
-	etag := `"` + f.entity.CID.String() + `"`
 	h.Set("Content-Type", ctype)
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "no-cache")
@@ -162,6 +156,22 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch,
 		f.close()
 		w.WriteHeader(http.StatusNotModified)
 		return
+	}
+	from, to := int64(0), size-1
+	status := http.StatusOK
+	if req.Range != nil {
+		rg, err := spec.Resolve(size)
+		var ue *webfile.UnsatisfiableError
+		if errors.As(err, &ue) {
+			f.close()
+			h.Del("Content-Type")
+			h.Set("Content-Range", ue.ContentRange())
+			writeError(w, r, http.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
+			return
+		}
+		from, to = rg.Start, rg.End
+		status = http.StatusPartialContent
+		h.Set("Content-Range", rg.ContentRange(size))
 	}
 	total := to - from + 1
 	if size == 0 {
@@ -203,7 +213,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch,
 		next.Range = &verify.ByteRange{From: from + sent, To: to}
 		var err error
 		f, err = g.fetchEntity(r.Context(), nodes, next, skip)
-		if err != nil || f.entity.CID.String() != strings.Trim(etag, `"`) || f.entity.Size != size {
+		if err != nil || etagOf(f.entity) != etag || f.entity.Size != size {
 			if err == nil {
 				f.close()
 			}
@@ -220,98 +230,14 @@ func serverTiming(node string, blocks int, ttfb time.Duration) string {
 		node, blocks, float64(ttfb.Microseconds())/1000)
 }
 
-// splitPath splits an escaped URL path into unescaped segments; dir reports
-// a trailing slash (or the root). Empty, "." and ".." segments, and names
-// containing "/" or NUL, are refused.
+// etagOf is the strong ETag of an entity: its CID, quoted.
+func etagOf(e verify.Entity) string { return `"` + e.CID.String() + `"` }
+
+// splitPath applies webfile.SplitPath to an escaped URL path, as a 400.
 func splitPath(escaped string) (segs []string, dir bool, err error) {
-	p := strings.TrimPrefix(escaped, "/")
-	if p == "" {
-		return nil, true, nil
-	}
-	dir = strings.HasSuffix(p, "/")
-	p = strings.TrimSuffix(p, "/")
-	for _, raw := range strings.Split(p, "/") {
-		s, err := url.PathUnescape(raw)
-		if err != nil {
-			return nil, false, badRequest("malformed path segment %q", raw)
-		}
-		switch {
-		case s == "":
-			return nil, false, badRequest("empty path segment")
-		case s == "." || s == "..":
-			return nil, false, badRequest("path segment %q not allowed", s)
-		case strings.ContainsAny(s, "/\x00"):
-			return nil, false, badRequest("path segment %q contains '/' or NUL", s)
-		}
-		segs = append(segs, s)
+	segs, dir, err = webfile.SplitPath(escaped)
+	if err != nil {
+		return nil, false, badRequest("malformed path %q: empty, dot or bad escape in a segment", escaped)
 	}
 	return segs, dir, nil
-}
-
-// contentType is the Content-Type for a file name, by extension.
-func contentType(name string) string {
-	ext := strings.ToLower(path.Ext(name))
-	if t, ok := knownTypes[ext]; ok {
-		return t
-	}
-	if t := mime.TypeByExtension(ext); t != "" {
-		return t
-	}
-	return "application/octet-stream"
-}
-
-// knownTypes fixes the types that matter to browsers, whatever the host's
-// mime tables say.
-var knownTypes = map[string]string{
-	".html":  "text/html; charset=utf-8",
-	".htm":   "text/html; charset=utf-8",
-	".css":   "text/css; charset=utf-8",
-	".js":    "text/javascript; charset=utf-8",
-	".mjs":   "text/javascript; charset=utf-8",
-	".json":  "application/json",
-	".wasm":  "application/wasm",
-	".svg":   "image/svg+xml",
-	".png":   "image/png",
-	".jpg":   "image/jpeg",
-	".jpeg":  "image/jpeg",
-	".gif":   "image/gif",
-	".webp":  "image/webp",
-	".avif":  "image/avif",
-	".ico":   "image/x-icon",
-	".txt":   "text/plain; charset=utf-8",
-	".csv":   "text/csv; charset=utf-8",
-	".xml":   "application/xml",
-	".pdf":   "application/pdf",
-	".mp4":   "video/mp4",
-	".webm":  "video/webm",
-	".mp3":   "audio/mpeg",
-	".m3u8":  "application/vnd.apple.mpegurl",
-	".ts":    "video/mp2t",
-	".woff":  "font/woff",
-	".woff2": "font/woff2",
-}
-
-// parseRange parses a single "bytes=a-b" or "bytes=a-" range; anything
-// else (suffix ranges, several ranges, bad syntax) yields nil and the whole
-// entity is served, as RFC 9110 allows.
-func parseRange(v string) *verify.ByteRange {
-	spec, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
-	if !ok || strings.Contains(spec, ",") {
-		return nil
-	}
-	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
-	if !ok || a == "" {
-		return nil
-	}
-	from, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || from < 0 {
-		return nil
-	}
-	to := int64(-1)
-	if b != "" {
-		if to, err = strconv.ParseInt(b, 10, 64); err != nil || to < from {
-			return nil
-		}
-	}
-	return &verify.ByteRange{From: from, To: to}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -156,14 +157,16 @@ func parseFallback(u *url.URL) (verify.Request, error) {
 	return req, nil
 }
 
-// parseEntityBytes parses "from:to" with to an integer or "*".
+// parseEntityBytes parses "from:to" with to an integer or "*". A negative
+// from is accepted only with "*": the last -from bytes, which is how a
+// worker asks for a suffix range ("Range: bytes=-n").
 func parseEntityBytes(s string) (*verify.ByteRange, error) {
 	a, b, ok := strings.Cut(s, ":")
 	if !ok {
 		return nil, badRequest("entity-bytes %q: want from:to", s)
 	}
 	from, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || from < 0 {
+	if err != nil || from < 0 && b != "*" || from == math.MinInt64 {
 		return nil, badRequest("entity-bytes %q: bad from", s)
 	}
 	to := int64(-1)

@@ -336,6 +336,8 @@ func TestFallbackCAR(t *testing.T) {
 		{[]string{"style.css"}, nil, files["style.css"]},
 		{[]string{"media", "big.bin"}, nil, big},
 		{[]string{"media", "big.bin"}, &verify.ByteRange{From: 500000, To: -1}, big[500000:]},
+		// A worker's suffix range ("Range: bytes=-1000") falls back as this.
+		{[]string{"media", "big.bin"}, &verify.ByteRange{From: -1000, To: -1}, big[len(big)-1000:]},
 		{[]string{"docs", "a b.txt"}, nil, files["docs/a b.txt"]},
 	} {
 		req := verify.Request{Root: root, Path: tc.path, Range: tc.rng}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/verify"
+	"github.com/verity-cdn/verity/internal/webfile"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -169,9 +169,18 @@ type fetch struct {
 }
 
 func (f *fetch) run(req FetchRequest) (*Response, error) {
-	segs, err := SplitPath(req.Path)
+	segs, dir, err := webfile.SplitPath(req.Path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %s", ErrBadPath, req.Path)
+	}
+	if dir {
+		segs = append(segs, webfile.IndexFile)
+	}
+	spec, ranged := webfile.ParseSpec(req.Range)
+	var rng *verify.ByteRange
+	if ranged {
+		from, to := spec.EntityBytes()
+		rng = &verify.ByteRange{From: from, To: to}
 	}
 	sess, err := f.c.sessions.get(f.ctx)
 	if err != nil {
@@ -184,7 +193,15 @@ func (f *fetch) run(req FetchRequest) (*Response, error) {
 		if !ok {
 			return nil, f.exhausted()
 		}
-		a, ent, err := f.open(src, req.Range)
+		a, ent, err := f.open(src, rng)
+		if err == nil && rng != nil && ent.Kind == verify.KindFile && !webfile.IfRange(req.IfRange, etagOf(ent)) {
+			// The range was for another version: ask the same source for
+			// the whole entity.
+			a.close()
+			rng, ranged = nil, false
+			f.retry = &src
+			continue
+		}
 		if err != nil {
 			if isVerifiedNotFound(err) {
 				f.rec.Transport, f.rec.Node = src.transport.Name(), src.node.ID
@@ -194,12 +211,12 @@ func (f *fetch) run(req FetchRequest) (*Response, error) {
 			continue
 		}
 		f.entity = ent
-		return f.respond(req, a)
+		return f.respond(req, a, spec, ranged)
 	}
 }
 
 // respond builds the response once a source has resolved the entity.
-func (f *fetch) respond(req FetchRequest, a *attempt) (*Response, error) {
+func (f *fetch) respond(req FetchRequest, a *attempt, spec webfile.Spec, ranged bool) (*Response, error) {
 	ent := f.entity
 	ttfb := f.c.cfg.Now().Sub(f.start).Milliseconds()
 	name, node := a.src.transport.Name(), a.src.node.ID
@@ -228,8 +245,8 @@ func (f *fetch) respond(req FetchRequest, a *attempt) (*Response, error) {
 		return nil, fmt.Errorf("%w: %s", ErrUnsupported, req.Path)
 	}
 
-	resp.ETag = `"` + ent.CID.String() + `"`
-	resp.ContentType = ContentType(f.segs[len(f.segs)-1])
+	resp.ETag = etagOf(ent)
+	resp.ContentType = webfile.ContentType(f.segs[len(f.segs)-1])
 	if req.IfNoneMatch != "" && etagMatches(req.IfNoneMatch, resp.ETag) {
 		a.close()
 		resp.Status, resp.ContentType = 304, ""
@@ -241,24 +258,21 @@ func (f *fetch) respond(req FetchRequest, a *attempt) (*Response, error) {
 	size := ent.Size
 	from, to := int64(0), size-1
 	resp.Status = 200
-	if r := req.Range; r != nil && size > 0 {
-		if r.From < 0 { // suffix range: the last -From bytes
-			r = &verify.ByteRange{From: max(size+r.From, 0), To: -1}
-		}
-		if r.From >= size {
+	if ranged {
+		rg, err := spec.Resolve(size)
+		var ue *webfile.UnsatisfiableError
+		if errors.As(err, &ue) {
 			a.close()
 			resp.Status, resp.ContentLength = 416, 0
-			resp.ContentRange = "bytes */" + strconv.FormatInt(size, 10)
+			resp.ContentType = ""
+			resp.ContentRange = ue.ContentRange()
 			resp.Body = emptyBody()
 			f.finish(resp.Status, 0, nil)
 			return resp, nil
 		}
-		from = r.From
-		if r.To >= 0 && r.To < size {
-			to = r.To
-		}
+		from, to = rg.Start, rg.End
 		resp.Status = 206
-		resp.ContentRange = "bytes " + strconv.FormatInt(from, 10) + "-" + strconv.FormatInt(to, 10) + "/" + strconv.FormatInt(size, 10)
+		resp.ContentRange = rg.ContentRange(size)
 	}
 	resp.ContentLength = to - from + 1
 	if resp.ContentLength < 0 {
@@ -272,6 +286,9 @@ func (f *fetch) respond(req FetchRequest, a *attempt) (*Response, error) {
 	resp.Body = b
 	return resp, nil
 }
+
+// etagOf is the strong ETag of an entity: its CID, quoted.
+func etagOf(e verify.Entity) string { return `"` + e.CID.String() + `"` }
 
 func emptyBody() io.ReadCloser { return io.NopCloser(strings.NewReader("")) }
 

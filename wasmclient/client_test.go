@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verity-cdn/verity/internal/verify"
 	"github.com/verity-cdn/verity/wasmclient"
 )
 
@@ -295,62 +294,143 @@ func TestAllSourcesFail(t *testing.T) {
 	})
 }
 
+// TestRange: single ranges are answered 206 with exactly their bytes,
+// fetched as entity-bytes so only the blocks covering them travel; the
+// rules are webfile's (unsatisfiable → 416, multi-range and malformed →
+// 200 full body, If-Range by strong ETag only).
 func TestRange(t *testing.T) {
 	s := demoSite(t)
 	big := s.files["big.bin"]
 	size := int64(len(big))
+	full := mustGet(t, newEnv(t, s, 1, nil).client, wasmclient.FetchRequest{Path: "/big.bin"})
+	etag := full.resp.ETag
 	for _, tc := range []struct {
-		name     string
-		rng      verify.ByteRange
-		from, to int64
+		name, header, ifRange string
+		status                int
+		from, to              int64 // the bytes of a 206
 	}{
-		{"inside", verify.ByteRange{From: 300000, To: 900000}, 300000, 900000},
-		{"open end", verify.ByteRange{From: size - 1000, To: -1}, size - 1000, size - 1},
-		{"past end", verify.ByteRange{From: 10, To: size + 100}, 10, size - 1},
-		{"one byte", verify.ByteRange{From: 262144, To: 262144}, 262144, 262144},
+		{"start", "bytes=0-99", "", 206, 0, 99},
+		{"middle spanning blocks", "bytes=200000-600000", "", 206, 200000, 600000},
+		{"block boundary", "bytes=262144-262144", "", 206, 262144, 262144},
+		{"last byte", "bytes=" + itoa(size-1) + "-" + itoa(size-1), "", 206, size - 1, size - 1},
+		{"suffix", "bytes=-1000", "", 206, size - 1000, size - 1},
+		{"suffix longer than file", "bytes=-" + itoa(size+5), "", 206, 0, size - 1},
+		{"open-ended", "bytes=" + itoa(size-300000) + "-", "", 206, size - 300000, size - 1},
+		{"end past size", "bytes=10-" + itoa(size+100), "", 206, 10, size - 1},
+		{"if-range match", "bytes=0-99", etag, 206, 0, 99},
+		{"unsatisfiable", "bytes=" + itoa(size) + "-", "", 416, 0, 0},
+		{"unsatisfiable far", "bytes=" + itoa(size+1<<20) + "-" + itoa(size+2<<20), "", 416, 0, 0},
+		{"suffix zero", "bytes=-0", "", 416, 0, 0},
+		{"multi-range", "bytes=0-1,5-6", "", 200, 0, 0},
+		{"malformed", "bytes=9-3", "", 200, 0, 0},
+		{"other unit", "items=0-1", "", 200, 0, 0},
+		{"if-range mismatch", "bytes=0-99", `"bafkreiother"`, 200, 0, 0},
+		{"if-range weak", "bytes=0-99", "W/" + etag, 200, 0, 0},
+		{"if-range date", "bytes=0-99", "Sat, 21 Nov 2026 20:00:00 GMT", 200, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, s, 2, nil)
-			rng := tc.rng
-			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: &rng})
-			if r.err != nil || r.resp.Status != 206 || !bytes.Equal(r.body, big[tc.from:tc.to+1]) {
-				t.Fatalf("status %d, err %v, %d bytes", r.resp.Status, r.err, len(r.body))
+			e := newEnv(t, s, 1, nil)
+			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: tc.header, IfRange: tc.ifRange})
+			if r.err != nil || r.resp.Status != tc.status {
+				t.Fatalf("status %d, err %v; want %d", r.resp.Status, r.err, tc.status)
 			}
-			want := "bytes " + itoa(tc.from) + "-" + itoa(tc.to) + "/" + itoa(size)
-			if r.resp.ContentRange != want || r.resp.ContentLength != tc.to-tc.from+1 {
-				t.Errorf("Content-Range %q length %d, want %q", r.resp.ContentRange, r.resp.ContentLength, want)
+			if header(r.resp, "Accept-Ranges") != "bytes" && tc.status != 416 {
+				t.Errorf("Accept-Ranges %q", header(r.resp, "Accept-Ranges"))
+			}
+			switch tc.status {
+			case 206:
+				want := "bytes " + itoa(tc.from) + "-" + itoa(tc.to) + "/" + itoa(size)
+				if !bytes.Equal(r.body, big[tc.from:tc.to+1]) || r.resp.ContentRange != want ||
+					r.resp.ContentLength != tc.to-tc.from+1 || r.resp.ETag != etag {
+					t.Fatalf("%d bytes, Content-Range %q, length %d, ETag %q; want %s", len(r.body), r.resp.ContentRange, r.resp.ContentLength, r.resp.ETag, want)
+				}
+				// Only the blocks covering the range were asked for and sent.
+				tg := e.nodes[0].targets()
+				if len(tg) != 1 || !strings.Contains(tg[0], "&entity-bytes=") {
+					t.Fatalf("node targets %q", tg)
+				}
+				_, car := s.car(tg[0])
+				leaves := (tc.to/262144 - tc.from/262144) + 1
+				if leaves < (size-1)/262144+1 && int64(len(car)) >= e.carLen(t, "big.bin") {
+					t.Errorf("range CAR of %d bytes is not smaller than the whole file's", len(car))
+				}
+				if rec := e.client.Stats().Requests(); len(rec) != 1 || rec[0].Blocks > leaves+2 {
+					t.Errorf("records %+v: want at most %d blocks (leaves + file root + site root)", rec, leaves+2)
+				}
+			case 416:
+				if r.resp.ContentRange != "bytes */"+itoa(size) || len(r.body) != 0 || r.resp.ContentLength != 0 {
+					t.Fatalf("Content-Range %q, %d bytes", r.resp.ContentRange, len(r.body))
+				}
+				if rec := e.client.Stats().Requests(); len(rec) != 1 || rec[0].Blocks > 2 {
+					t.Errorf("records %+v: an unsatisfiable range needs only the roots", rec)
+				}
+			case 200:
+				if !bytes.Equal(r.body, big) || r.resp.ContentRange != "" || r.resp.ContentLength != size {
+					t.Fatalf("%d bytes, Content-Range %q", len(r.body), r.resp.ContentRange)
+				}
 			}
 		})
 	}
+	t.Run("empty file", func(t *testing.T) {
+		e := newEnv(t, s, 1, nil)
+		r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/empty.txt", Range: "bytes=0-"})
+		if r.resp.Status != 416 || r.resp.ContentRange != "bytes */0" {
+			t.Fatalf("status %d, Content-Range %q", r.resp.Status, r.resp.ContentRange)
+		}
+	})
 	t.Run("resume", func(t *testing.T) {
 		e := newEnv(t, s, 2, nil)
-		rng := verify.ByteRange{From: 100000, To: 2*mib + 5}
 		target := "/ipfs/" + s.root.String() + "/big.bin?format=car&dag-scope=entity&entity-bytes=100000:" + itoa(2*mib+5)
 		_, car := s.car(target)
 		e.nodes[0].setFault(fault{corruptAt: int64(len(car)) * 3 / 4})
-		r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: &rng})
-		if r.err != nil || !bytes.Equal(r.body, big[100000:2*mib+6]) {
+		r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: "bytes=100000-" + itoa(2*mib+5)})
+		if r.err != nil || r.resp.Status != 206 || !bytes.Equal(r.body, big[100000:2*mib+6]) {
 			t.Fatalf("err %v, %d bytes", r.err, len(r.body))
 		}
 		if tg := e.nodes[1].targets(); len(tg) != 1 || !strings.HasSuffix(tg[0], ":"+itoa(2*mib+5)) {
 			t.Fatalf("resumed targets %q", tg)
 		}
 	})
-	t.Run("unsatisfiable", func(t *testing.T) {
-		e := newEnv(t, s, 1, nil)
-		rng := verify.ByteRange{From: size, To: -1}
-		r, err := get(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: &rng})
-		if err != nil {
-			// A source may refuse the range itself.
-			if wasmclient.HTTPStatus(err) == 200 {
-				t.Fatal(err)
+}
+
+// TestRangeBadNode: a node that answers a range with blocks for another
+// range, or with the right blocks out of order, is rejected, reported, and
+// the response completes from another node with exactly the range's bytes.
+func TestRangeBadNode(t *testing.T) {
+	s := demoSite(t)
+	big := s.files["big.bin"]
+	const header, from, to = "bytes=600000-1400000", 600000, 1400000
+	for _, tc := range []struct {
+		name  string
+		fault fault
+	}{
+		{"another range", fault{retarget: func(tg string) string {
+			return strings.Replace(tg, "entity-bytes=600000:1400000", "entity-bytes=0:800000", 1)
+		}}},
+		{"earlier start", fault{retarget: func(tg string) string {
+			return strings.Replace(tg, "entity-bytes=600000:", "entity-bytes=300000:", 1)
+		}}},
+		{"whole file", fault{retarget: func(tg string) string {
+			return strings.Replace(tg, "&entity-bytes=600000:1400000", "", 1)
+		}}},
+		{"out of order", fault{swapLast: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, s, 2, nil)
+			e.nodes[0].setFault(tc.fault)
+			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: header})
+			if r.err != nil || r.resp.Status != 206 || !bytes.Equal(r.body, big[from:to+1]) {
+				t.Fatalf("status %d, err %v, %d bytes", r.resp.Status, r.err, len(r.body))
 			}
-			return
-		}
-		if r.resp.Status != 416 || r.resp.ContentRange != "bytes */"+itoa(size) {
-			t.Fatalf("status %d, Content-Range %q", r.resp.Status, r.resp.ContentRange)
-		}
-	})
+			if len(e.nodes[1].targets()) == 0 {
+				t.Fatal("the second node was never asked")
+			}
+			reps := e.client.Stats().Reports()
+			if len(reps) == 0 || reps[0].Node != e.nodes[0].id {
+				t.Fatalf("reports %+v; want one against %s", reps, e.nodes[0].id)
+			}
+		})
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

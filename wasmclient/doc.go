@@ -40,6 +40,16 @@
 // status only moves on. Transports report statuses as *StatusError and a
 // missing address as ErrNoAddress.
 //
+// # Paths, types and ranges
+//
+// Request paths, Content-Type and Range/If-Range follow internal/webfile,
+// the same rules as the gateway's first visit. FetchRequest.Range is the
+// raw Range header: a single range is fetched as entity-bytes (only the
+// blocks covering it travel and are verified) and answered 206 with
+// Content-Range; an unsatisfiable one 416 with "bytes */size"; several
+// ranges or a malformed header the full 200 body. If-Range other than the
+// entity's strong ETag turns the request into a full one.
+//
 // # Config
 //
 // Zero values are defaults: OpenTimeout and IdleTimeout 10 s, DropFor 1 min,

@@ -31,6 +31,8 @@ import (
 	ipld "github.com/ipfs/go-ipld-format"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/verity-cdn/verity/internal/car"
+	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/wire"
 	"github.com/verity-cdn/verity/wasmclient"
 )
@@ -149,10 +151,17 @@ type fault struct {
 	corruptAt  int64 // flip the byte at this offset of the CAR (0: no)
 	truncateAt int64 // end the stream after this many CAR bytes (0: no)
 	hangAt     int64 // stop sending (without closing) after this many bytes (0: no)
+	// retarget, when set, makes the source answer another target than the
+	// one asked for (blocks for another range, say).
+	retarget func(target string) string
+	swapLast bool // send the CAR's last two blocks in reverse order
 }
 
 // apply writes car to w with the fault; it blocks on hang until ctx is done.
 func (f fault) apply(ctx context.Context, w io.Writer, car []byte) {
+	if f.swapLast {
+		car = swapLastBlocks(car)
+	}
 	if f.corruptAt > 0 && f.corruptAt < int64(len(car)) {
 		car = bytes.Clone(car)
 		car[f.corruptAt] ^= 0x55
@@ -169,6 +178,43 @@ func (f fault) apply(ctx context.Context, w io.Writer, car []byte) {
 		return
 	}
 	_, _ = w.Write(car)
+}
+
+// swapLastBlocks re-encodes car with its last two blocks exchanged.
+func swapLastBlocks(b []byte) []byte {
+	r, err := car.NewReader(bytes.NewReader(b), car.Config{})
+	if err != nil {
+		panic(err)
+	}
+	type blk struct {
+		c    cid.CID
+		data []byte
+	}
+	var blks []blk
+	for {
+		c, data, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			panic(err)
+		}
+		blks = append(blks, blk{c, data})
+	}
+	if n := len(blks); n >= 2 {
+		blks[n-1], blks[n-2] = blks[n-2], blks[n-1]
+	}
+	var out bytes.Buffer
+	w, err := car.NewWriter(&out, r.Roots())
+	if err != nil {
+		panic(err)
+	}
+	for _, x := range blks {
+		if err := w.Put(x.c, x.data); err != nil {
+			panic(err)
+		}
+	}
+	return out.Bytes()
 }
 
 // node is a framed VERITY/1 server on TCP loopback serving one site.
@@ -249,7 +295,11 @@ func (n *node) serve(c net.Conn) {
 		_, _ = io.WriteString(c, "injected failure")
 		return
 	}
-	code, car := n.site.car(req.Target)
+	target := req.Target
+	if f.retarget != nil {
+		target = f.retarget(target)
+	}
+	code, car := n.site.car(target)
 	if code != http.StatusOK {
 		_, _ = (&wire.Response{Status: code}).WriteTo(c)
 		return

@@ -4,8 +4,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/verity-cdn/verity/internal/verify"
 )
 
 // FetchRequest is one GET the worker serves.
@@ -16,8 +14,12 @@ type FetchRequest struct {
 	Path string
 	// Query is the raw query without "?", kept on redirects.
 	Query string
-	// Range is a single byte range (see ParseRange); nil for the whole entity.
-	Range *verify.ByteRange
+	// Range is the request's Range header; see webfile.ParseSpec for what
+	// is honoured and what is ignored.
+	Range string
+	// IfRange is the request's If-Range header: the range is honoured only
+	// when it is empty or the entity's ETag.
+	IfRange string
 	// IfNoneMatch is the request's If-None-Match header.
 	IfNoneMatch string
 }

@@ -113,9 +113,8 @@ func fetchRequestFromJS(req js.Value) (FetchRequest, error) {
 		Path:        u.Get("pathname").String(),
 		Query:       strings.TrimPrefix(u.Get("search").String(), "?"),
 		IfNoneMatch: headerGet(req, "If-None-Match"),
-	}
-	if r := headerGet(req, "Range"); r != "" {
-		fr.Range = ParseRange(r)
+		Range:       headerGet(req, "Range"),
+		IfRange:     headerGet(req, "If-Range"),
 	}
 	return fr, nil
 }

@@ -9,6 +9,9 @@
 //     worker bypassed;
 //   - the worker's start: register → active → controlling, and a fetch
 //     that cold-starts a stopped worker next to a warm one;
+//   - the time to the first verified byte of a 1 MiB asset on a new
+//     connection, from the gateway 80 ms away (RTT) versus from a node 10 ms
+//     away, emulated with e2e/netem TCP forwarders;
 //   - the size of the worker's wasm, raw and gzipped.
 //
 // Usage (from the repository root, after `make build`):

@@ -34,8 +34,10 @@ type Config struct {
 const (
 	pageFile   = "bench/asset-32m.bin" // page throughput
 	verifyFile = "bench/file-64m.bin"  // verification speed
+	ttfbFile   = "bench/asset-1m.bin"  // time to first byte at a distance
 	pageSize   = 32 << 20
 	verifySize = 64 << 20
+	ttfbSize   = 1 << 20
 )
 
 // Run runs every measurement and reports to stdout.
@@ -96,7 +98,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "devnet up (96 MiB imported into 2 nodes) in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "devnet up (97 MiB imported into 2 nodes) in %s\n", time.Since(start).Round(time.Millisecond))
 
 	if err := verifySpeed(ctx, d, tmp, res); err != nil {
 		return err
@@ -104,10 +106,14 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err := pageSpeed(ctx, cfg, d, sums[pageFile], tmp, res); err != nil {
 		return err
 	}
+	if err := ttfbDistance(ctx, cfg, d, res); err != nil {
+		return err
+	}
 
 	res.ratio("ratio_worker_wt_vs_raw_wt", "page_worker_webtransport", "page_raw_webtransport", "worker+verify over raw stream")
 	res.ratio("ratio_worker_wt_vs_gateway_http", "page_worker_webtransport", "page_gateway_http", "worker+verify over plain HTTP")
 	res.ratio("ratio_verify_wasm_vs_native", "verify_wasm", "verify_native", "")
+	res.ratio("ratio_ttfb_gateway_vs_node", "ttfb_1m_gateway_80ms", "ttfb_1m_node_10ms", "first byte, gateway 80 ms vs node 10 ms")
 
 	if err := res.writeTable(stdout); err != nil {
 		return err
@@ -129,7 +135,7 @@ func makeSite(dir string) (map[string]string, error) {
 	}
 	sums := map[string]string{}
 	rng := rand.New(rand.NewChaCha8([32]byte{'v', 'e', 'r', 'i', 't', 'y'}))
-	for name, size := range map[string]int{pageFile: pageSize, verifyFile: verifySize} {
+	for name, size := range map[string]int{pageFile: pageSize, verifyFile: verifySize, ttfbFile: ttfbSize} {
 		data := make([]byte, size)
 		for i := 0; i+8 <= len(data); i += 8 {
 			v := rng.Uint64()
