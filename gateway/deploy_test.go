@@ -409,3 +409,37 @@ func TestNodeLossReReplicatesAndReturnReconciles(t *testing.T) {
 		t.Fatalf("served %d, %d bytes", resp.StatusCode, len(body))
 	}
 }
+
+// With more nodes than replicas, visitors are sent only to the nodes that
+// hold the site's root.
+func TestSessionListsHoldersOnly(t *testing.T) {
+	tg, _, _ := deployGateway(t, 0)
+	nodes := startNodes(t, tg, 3)
+	token := tg.createSite(t, "blog")
+	carBytes, root := siteCAR(t, testSite())
+	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, carBytes); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, "publish", func() bool {
+		st := tg.siteStatus(t, "blog", token)
+		return st.Site != nil && st.Site.Root == root && st.Deploy.State == DeployPublished
+	})
+	holders := map[string]bool{}
+	for _, n := range nodes {
+		if len(n.Pins()) == 1 {
+			holders[n.ID()] = true
+		}
+	}
+	if len(holders) != 2 {
+		t.Fatalf("%d nodes hold the root, want the 2 replicas", len(holders))
+	}
+	s := tg.session(t, "blog")
+	if len(s.Nodes) != 2 {
+		t.Fatalf("session lists %d nodes, want the 2 holders", len(s.Nodes))
+	}
+	for _, n := range s.Nodes {
+		if !holders[n.ID] {
+			t.Fatalf("session lists %s, which does not hold %s", n.ID, root)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/verify"
@@ -53,6 +54,32 @@ func (g *Gateway) liveNodes(r *http.Request) ([]nodeInfo, error) {
 	}
 	g.health.order(out)
 	return out, nil
+}
+
+// nodesFor returns liveNodes narrowed to the nodes that hold root: when the
+// coordinator has a placement for root and at least one of its pinned
+// holders is live, only those, in the same order. Content without a
+// placement (imported by a node's operator) or whose holders are all
+// gone is tried on every live node.
+func (g *Gateway) nodesFor(r *http.Request, root string) ([]nodeInfo, error) {
+	nodes, err := g.liveNodes(r)
+	if err != nil || g.coord == nil {
+		return nodes, err
+	}
+	p, ok := g.coord.Placement(root)
+	if !ok {
+		return nodes, nil
+	}
+	held := make([]nodeInfo, 0, len(nodes))
+	for _, n := range nodes {
+		if p.Nodes[n.id].State == coordinator.HolderPinned {
+			held = append(held, n)
+		}
+	}
+	if len(held) == 0 {
+		return nodes, nil
+	}
+	return held, nil
 }
 
 // clientAddr is the address r came from (invalid when unknown).

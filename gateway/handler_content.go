@@ -55,7 +55,7 @@ func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
 			return
 		}
 	}
-	nodes, err := g.liveNodes(r)
+	nodes, err := g.nodesFor(r, site.Root)
 	if err != nil {
 		g.fail(w, r, err)
 		return

@@ -31,7 +31,7 @@ func (g *Gateway) serveFallback(w http.ResponseWriter, r *http.Request, site Sit
 		g.fail(w, r, &RequestError{Kind: ErrForbidden, Detail: fmt.Sprintf("%s is not a root of site %q", root, site.Name)})
 		return
 	}
-	nodes, err := g.liveNodes(r)
+	nodes, err := g.nodesFor(r, req.Root.String())
 	if err != nil {
 		g.fail(w, r, err)
 		return

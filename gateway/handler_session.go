@@ -41,7 +41,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	nodes, err := g.liveNodes(r)
+	nodes, err := g.nodesFor(r, site.Root)
 	if err != nil {
 		g.fail(w, r, err)
 		return
