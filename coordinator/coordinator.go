@@ -107,8 +107,8 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	c.wg.Add(4)
-	go c.watch(w)
-	go c.watchPlacements(pw)
+	go c.watchKV(w, c.applyEntry)
+	go c.watchKV(pw, c.applyPlacement)
 	go c.monitor()
 	go c.forwardReports()
 	if !cfg.NoPlacement {
@@ -245,7 +245,8 @@ func loadInitial(ctx context.Context, w jetstream.KeyWatcher, apply func(jetstre
 	}
 }
 
-func (c *Coordinator) watch(w jetstream.KeyWatcher) {
+// watchKV applies every update of w until Close; it owns w and stops it.
+func (c *Coordinator) watchKV(w jetstream.KeyWatcher, apply func(jetstream.KeyValueEntry)) {
 	defer c.wg.Done()
 	defer func() { _ = w.Stop() }()
 	for {
@@ -257,7 +258,7 @@ func (c *Coordinator) watch(w jetstream.KeyWatcher) {
 				return
 			}
 			if e != nil {
-				c.applyEntry(e)
+				apply(e)
 			}
 		}
 	}

@@ -233,24 +233,6 @@ func (c *Coordinator) applyPlacement(e jetstream.KeyValueEntry) {
 	c.storePlacement(p, e.Revision())
 }
 
-func (c *Coordinator) watchPlacements(w jetstream.KeyWatcher) {
-	defer c.wg.Done()
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case e, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			if e != nil {
-				c.applyPlacement(e)
-			}
-		}
-	}
-}
-
 // reconcile runs once a node is welcomed: it tells the node every root
 // placed on it (Placed; the node drops other pins) and sends a pin order
 // for each root it should hold or still has to fetch, so a node that
