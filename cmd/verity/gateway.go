@@ -35,7 +35,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "listen address")
 	fl.StringVar(&cfg.Domain, "domain", "localhost", "parent domain of site origins (site NAME answers on NAME.<domain>)")
 	fl.StringVar(&dataDir, "data", "", "data directory: the embedded NATS server stores under DIR/nats, deploys under DIR/uploads and DIR/content (default: <user cache dir>/verity/gateway)")
-	fl.StringVar(&bcfg.URL, "nats", "", "external NATS server or cluster, e.g. nats://127.0.0.1:4222 (default: embedded)")
+	fl.StringVar(&bcfg.URL, "nats", "", "external NATS server or cluster, e.g. nats://127.0.0.1:4222 or a comma-separated list of the cluster's servers (default: embedded)")
+	fl.IntVar(&bcfg.Replicas, "nats-replicas", 1, "JetStream replicas of the event stream, KV buckets and consumers: 3 on a three-server cluster (needs --nats)")
 	fl.StringVar(&bcfg.Name, "name", "gateway-"+host, "this gateway's name in events")
 	fl.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token of the site API (env VERITY_ADMIN_TOKEN; default: generated into DIR/admin-token on first start)")
 	fl.Int64Var(&cfg.MaxDeployBytes, "max-deploy-bytes", 1<<30, "largest CAR a deploy may upload")
@@ -72,6 +73,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if fl.NArg() > 0 {
 		return fmt.Errorf("gateway: unexpected arguments %q: %w", fl.Args(), errUsage)
+	}
+	if bcfg.Replicas < 1 || (bcfg.Replicas > 1 && bcfg.URL == "") {
+		// The embedded server is a single server: it can keep one copy.
+		return fmt.Errorf("gateway: --nats-replicas %d: want 1, or more with --nats: %w", bcfg.Replicas, errUsage)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if asnTable != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -110,6 +111,23 @@ func TestRunNodeJoinsGateway(t *testing.T) {
 			t.Fatalf("session never listed node %s: %d %s", id, resp.StatusCode, body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The embedded server keeps one copy: more replicas need an external
+// cluster.
+func TestRunGatewayNATSReplicasChecked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, args := range [][]string{
+		{"--nats-replicas", "3"},
+		{"--nats-replicas", "0"},
+		{"--nats-replicas", "0", "--nats", "nats://127.0.0.1:1"},
+	} {
+		args = append(args, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+		if err := runGateway(ctx, args, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
 	}
 }
 
