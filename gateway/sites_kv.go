@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/verity-cdn/verity/internal/cid"
@@ -75,6 +76,9 @@ type KVSites struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 
+	subs   []*nats.Subscription // plain-message feeds of publish/rollback events
+	closed bool                 // under mu: no new event handlers start
+
 	notify   sync.Mutex // serializes mirror updates with their callbacks
 	mu       sync.Mutex
 	sites    map[string]kvSite
@@ -135,7 +139,57 @@ func NewKVSites(ctx context.Context, cfg KVSitesConfig) (*KVSites, error) {
 	}
 	s.wg.Add(1)
 	go s.watch(w)
+	// The watch above rides on one JetStream consumer; when the server
+	// holding it goes away the client notices only after missed heartbeats
+	// (tens of seconds). The publish and rollback events also travel as
+	// plain messages, which a reconnected client gets at once: each one
+	// makes the gateway re-read that site.
+	subs := make([]*nats.Subscription, 0, 2)
+	for _, t := range []events.Type{events.TypeSitePublished, events.TypeSiteRolledBack} {
+		sub, err := cfg.Bus.Conn().Subscribe(t.Subject(), s.onSiteEvent)
+		if err != nil {
+			for _, sub := range subs {
+				_ = sub.Unsubscribe()
+			}
+			s.Close()
+			return nil, fmt.Errorf("gateway: subscribe %s: %w", t, err)
+		}
+		subs = append(subs, sub)
+	}
+	s.subs = subs
 	return s, nil
+}
+
+// onSiteEvent re-reads the site a publish or rollback event names.
+func (s *KVSites) onSiteEvent(m *nats.Msg) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	ev, err := events.ParseEvent(m.Data)
+	if err != nil {
+		return
+	}
+	var p struct {
+		Site string `json:"site"`
+	}
+	if ev.Decode(&p) != nil || !ValidSiteName(p.Site) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	e, err := s.kv.Get(ctx, p.Site)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.log.Debug("re-reading site after event failed", "site", p.Site, "err", err)
+		}
+		return
+	}
+	s.apply(e)
 }
 
 func (s *KVSites) watch(w jetstream.KeyWatcher) {
@@ -378,6 +432,12 @@ func (s *KVSites) emit(ctx context.Context, t events.Type, rec SiteRecord, data 
 // Close stops watching the bucket. It is idempotent.
 func (s *KVSites) Close() error {
 	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		for _, sub := range s.subs {
+			_ = sub.Unsubscribe()
+		}
 		s.cancel()
 		s.wg.Wait()
 	})
