@@ -56,6 +56,9 @@ type Config struct {
 	// once per session; more wait. Default 64.
 	MaxStreamsPerSession int
 
+	// WebRTC configures the WebRTC peer (see WebRTCConfig); on by default.
+	WebRTC WebRTCConfig
+
 	// Coordinator is the URL of the coordinator to join (a gateway's base
 	// URL, e.g. https://gw.example). Run keeps the node joined, with its
 	// signed record and Status in heartbeats, and leaves on the way out.
@@ -136,6 +139,10 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxHeaderBytes < 0 || c.MaxBlockSize < 0 || c.ReadHeaderTimeout < 0 || c.IdleTimeout < 0 || c.WriteTimeout < 0 || c.MaxStreamsPerSession < 0 {
 		return c, &ConfigError{Field: "limits", Reason: "must not be negative"}
+	}
+	var err error
+	if c.WebRTC, err = c.WebRTC.normalize(); err != nil {
+		return c, err
 	}
 	if c.LoadCapacity <= 0 {
 		c.LoadCapacity = 256

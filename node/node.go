@@ -51,6 +51,9 @@ type Node struct {
 	wtSrv     *webtransport.Server
 	wtHandler http.Handler // router instrumented for webtransport
 
+	rtc        *rtcServer   // nil when WebRTC is disabled
+	rtcHandler http.Handler // router instrumented for webrtc
+
 	record atomic.Pointer[noderecord.Signed]
 	coord  *coordinator.NodeClient // while running with Config.Coordinator; guarded by mu
 
@@ -143,6 +146,12 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	n.wtHandler = n.metrics.instrument(transportWebTransport, n.handler)
 	n.wtSrv = n.newWebTransportServer()
+	if !cfg.WebRTC.Disabled {
+		n.rtcHandler = n.metrics.instrument(transportWebRTC, n.handler)
+		if n.rtc, err = newRTCServer(n, cfg.WebRTC, cfg.PublicHost); err != nil {
+			return nil, err
+		}
+	}
 
 	if err := n.resign(); err != nil {
 		return nil, err
@@ -260,6 +269,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	done()
 	_ = n.wtSrv.Close()
+	if n.rtc != nil {
+		_ = n.rtc.close()
+	}
 	_ = n.udpConn.Close() // unblocks a Serve that has not returned yet
 	wg.Wait()
 	n.log.Info("node stopped")
@@ -303,6 +315,9 @@ func (n *Node) Close() error {
 		var errs []error
 		if n.wtSrv != nil && !ran {
 			errs = append(errs, n.wtSrv.Close())
+		}
+		if n.rtc != nil {
+			errs = append(errs, n.rtc.close())
 		}
 		if n.httpLn != nil {
 			if err := n.httpLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
