@@ -35,6 +35,9 @@ type nodeConn struct {
 	stopCh   chan struct{}
 	stopErr  error
 	stopOnce sync.Once
+
+	offerMu sync.Mutex
+	offers  map[string]chan WebRTCAnswer // by offer id, awaiting answers
 }
 
 type readResult struct {
@@ -191,6 +194,12 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 			return err
 		case err != nil:
 			return err
+		}
+		if m.Type == MsgWebRTCAnswer && m.Answer != nil {
+			if err := n.answer(m.Answer); err != nil {
+				return err
+			}
+			continue
 		}
 		if m.Type != MsgHeartbeat || m.Heartbeat == nil {
 			return fmt.Errorf("%w: expected %q, got %q", ErrProtocol, MsgHeartbeat, clip(m.Type))

@@ -23,6 +23,10 @@
 //  4. node → coordinator every heartbeatMs: {"type":"heartbeat","heartbeat":{capacity, blocks,
 //     freeDisk, load, version, region, record?}}, with the record again
 //     whenever it changed (certificate rotation).
+//  5. at any time after welcome, WebRTC signaling (RelayOffer):
+//     coordinator → node {"type":"webrtc-offer","offer":{id, sdp}}, and
+//     node → coordinator {"type":"webrtc-answer","answer":{id, sdp | code,
+//     error}} (NodeClientConfig.Offers answers them).
 //
 // A node silent for MissedHeartbeats × HeartbeatInterval (default 3 × 10 s)
 // is marked lost and node.lost is emitted; a node that closes normally is

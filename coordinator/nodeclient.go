@@ -39,6 +39,10 @@ type NodeClientConfig struct {
 	Coordinator string
 	// HTTPClient dials the WebSocket. Default http.DefaultClient.
 	HTTPClient *http.Client
+	// Offers answers WebRTC offers relayed by the coordinator; an error
+	// that is an *OfferError keeps its code. Default: offers are refused
+	// with OfferCodeDisabled.
+	Offers func(ctx context.Context, sdp string) (string, error)
 	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
 	// (with jitter) after each failed session. Defaults 250 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
@@ -286,6 +290,8 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 	lastSig := rec.Signature
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	offers := newOfferAnswerer(ctx, n.cfg.Offers, send)
+	defer offers.wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -294,7 +300,10 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 			if r.err != nil {
 				return leave(r.err)
 			}
-			// No coordinator → node messages are defined after welcome yet.
+			var m Message
+			if err := json.Unmarshal(r.data, &m); err == nil && m.Type == MsgWebRTCOffer && m.Offer != nil {
+				offers.handle(*m.Offer)
+			}
 		case <-tick.C:
 			hb := n.cfg.Status()
 			hb.Record = nil

@@ -27,11 +27,13 @@ const (
 
 // Message is one WebSocket text message: a type and the matching field.
 type Message struct {
-	Type      string     `json:"type"`
-	Challenge *Challenge `json:"challenge,omitempty"`
-	Join      *Join      `json:"join,omitempty"`
-	Welcome   *Welcome   `json:"welcome,omitempty"`
-	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+	Type      string        `json:"type"`
+	Challenge *Challenge    `json:"challenge,omitempty"`
+	Join      *Join         `json:"join,omitempty"`
+	Welcome   *Welcome      `json:"welcome,omitempty"`
+	Heartbeat *Heartbeat    `json:"heartbeat,omitempty"`
+	Offer     *WebRTCOffer  `json:"offer,omitempty"`  // MsgWebRTCOffer
+	Answer    *WebRTCAnswer `json:"answer,omitempty"` // MsgWebRTCAnswer
 }
 
 // Challenge is what a node signs to prove it holds its key.

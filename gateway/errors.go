@@ -32,6 +32,10 @@ var (
 	ErrNotInHistory = errors.New("not in the site's history")
 	// ErrConfig: an invalid Config passed to New.
 	ErrConfig = errors.New("invalid gateway config")
+	// ErrRateLimited: too many requests from one client (429).
+	ErrRateLimited = errors.New("rate limited")
+	// ErrUnavailable: the node cannot take the request now (503).
+	ErrUnavailable = errors.New("node unavailable")
 )
 
 // RequestError is a client error with a message for the response body.
@@ -97,6 +101,10 @@ func statusOf(err error) int {
 		return http.StatusGatewayTimeout
 	case errors.Is(err, ErrNoNode):
 		return http.StatusBadGateway
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -113,7 +121,7 @@ func errorMessage(err error) string {
 	if errors.As(err, &ne) {
 		return ne.Error()
 	}
-	for _, s := range []error{ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode} {
+	for _, s := range []error{ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode, ErrRateLimited, ErrUnavailable} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}

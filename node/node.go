@@ -180,6 +180,7 @@ func (n *Node) resign() error {
 		CertHashes:   []noderecord.CertHash{cur.certHash(), next.certHash()},
 		Issued:       now,
 		Expires:      cur.notAfter,
+		WebRTC:       n.rtc != nil,
 	}, n.priv)
 	if err != nil {
 		return fmt.Errorf("node: sign record: %w", err)

@@ -47,6 +47,7 @@ func (n *Node) joinCoordinator() (*coordinator.NodeClient, error) {
 		Key:        n.priv,
 		Record:     func() (noderecord.Signed, error) { return n.Record(), nil },
 		Status:     n.Status,
+		Offers:     n.relayedOffer(),
 		HTTPClient: n.cfg.CoordinatorClient,
 		Logger:     n.log,
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -607,4 +608,27 @@ func (m messageWriter) Write(p []byte) (int, error) {
 		p = p[len(chunk):]
 	}
 	return n, nil
+}
+
+// relayedOffer answers offers the coordinator relays, with the refusal
+// codes of the signaling protocol; nil when WebRTC is disabled.
+func (n *Node) relayedOffer() func(context.Context, string) (string, error) {
+	if n.rtc == nil {
+		return nil
+	}
+	return func(ctx context.Context, sdp string) (string, error) {
+		answer, err := n.AcceptOffer(ctx, sdp)
+		switch {
+		case err == nil:
+			return answer, nil
+		case errors.Is(err, ErrSDPTooLarge), errors.Is(err, ErrBadSDP):
+			return "", &coordinator.OfferError{Code: coordinator.OfferCodeBadSDP, Message: err.Error()}
+		case errors.Is(err, ErrTooManyPeers):
+			return "", &coordinator.OfferError{Code: coordinator.OfferCodeBusy, Message: err.Error()}
+		case errors.Is(err, ErrWebRTCDisabled):
+			return "", &coordinator.OfferError{Code: coordinator.OfferCodeDisabled, Message: err.Error()}
+		}
+		n.log.Warn("webrtc offer failed", "err", err)
+		return "", &coordinator.OfferError{Code: coordinator.OfferCodeInternal, Message: "internal error"}
+	}
 }
