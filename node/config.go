@@ -26,6 +26,10 @@ type Config struct {
 	// WebTransportAddr is the UDP address of the WebTransport server.
 	// Default "127.0.0.1:0".
 	WebTransportAddr string
+	// DisableWebTransport: the node serves no WebTransport and publishes
+	// no WebTransport URL (a node behind NAT without a forwarded UDP port
+	// for it, reachable over WebRTC instead). Default false.
+	DisableWebTransport bool
 	// PublicHost is the IP literal used in the URLs the node publishes.
 	// Default "127.0.0.1". Browsers need an IP literal for WebTransport
 	// with certificate hashes.

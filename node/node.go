@@ -126,11 +126,13 @@ func New(cfg Config) (_ *Node, err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: listen http: %w", err)
 	}
-	if n.udpConn, err = net.ListenPacket("udp", cfg.WebTransportAddr); err != nil {
-		return nil, fmt.Errorf("node: listen webtransport: %w", err)
-	}
 	n.httpURL = "http://" + net.JoinHostPort(cfg.PublicHost, portOf(n.httpLn.Addr()))
-	n.wtURL = "https://" + net.JoinHostPort(cfg.PublicHost, portOf(n.udpConn.LocalAddr())) + WebTransportPath
+	if !cfg.DisableWebTransport {
+		if n.udpConn, err = net.ListenPacket("udp", cfg.WebTransportAddr); err != nil {
+			return nil, fmt.Errorf("node: listen webtransport: %w", err)
+		}
+		n.wtURL = "https://" + net.JoinHostPort(cfg.PublicHost, portOf(n.udpConn.LocalAddr())) + WebTransportPath
+	}
 
 	if n.handler, err = n.newRouter(); err != nil {
 		return nil, err
@@ -234,11 +236,13 @@ func (n *Node) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("node: http: %w", err)
 		}
 	})
-	wg.Go(func() {
-		if err := n.wtSrv.Serve(n.udpConn); err != nil && ctx.Err() == nil {
-			errc <- fmt.Errorf("node: webtransport: %w", err)
-		}
-	})
+	if n.udpConn != nil {
+		wg.Go(func() {
+			if err := n.wtSrv.Serve(n.udpConn); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("node: webtransport: %w", err)
+			}
+		})
+	}
 	wg.Go(func() { n.rotateLoop(ctx) })
 
 	// Join once serving: the coordinator routes visitors here at once.
@@ -273,7 +277,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.rtc != nil {
 		_ = n.rtc.close()
 	}
-	_ = n.udpConn.Close() // unblocks a Serve that has not returned yet
+	if n.udpConn != nil {
+		_ = n.udpConn.Close() // unblocks a Serve that has not returned yet
+	}
 	wg.Wait()
 	n.log.Info("node stopped")
 	return err
