@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/verity-cdn/verity/e2e/browser"
 )
@@ -73,5 +74,91 @@ func TestAssetsOverWebRTC(t *testing.T) {
 	after := sumNodes(e.nodeMetrics(), "verity_node_requests_total", map[string]string{"transport": "webrtc"})
 	if after <= before {
 		t.Fatalf("nodes served %v → %v requests over WebRTC", before, after)
+	}
+}
+
+// bridgeGoneResult is what the page saw of a fetch during which the
+// bridging page went away.
+type bridgeGoneResult struct {
+	Status  int    `json:"status"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	Timing  string `json:"timing"`
+	Removed bool   `json:"removed"`
+	Error   string `json:"error"`
+}
+
+// The page that bridges WebRTC for the worker may go away at any time:
+// here a second page (an iframe, the newest bridge, so the one in use) is
+// removed as soon as the first bytes of a large asset arrive. The asset
+// still arrives whole and byte-equal, and later requests go through the
+// page that is left.
+func TestWebRTCBridgingPageGoes(t *testing.T) {
+	if inLoopbackNetns(t) {
+		return
+	}
+	e := newEnv(t, envConfig{webrtcOnly: true, browserFlags: browser.WebRTCLoopbackFlags})
+	e.controlled()
+	big := largest(assets(e.files))
+
+	ok, err := browser.Eval[bool](e.ctx(30*time.Second), e.b, `new Promise((resolve) => {
+		const f = document.createElement('iframe');
+		f.id = 'bridge';
+		f.src = '/?bridge';
+		f.onload = () => {
+			const t0 = Date.now();
+			(function wait() {
+				if (f.contentWindow.navigator.serviceWorker.controller && f.contentWindow.verity) {
+					setTimeout(() => resolve(true), 300);
+				} else if (Date.now() - t0 > 10000) {
+					resolve(false);
+				} else {
+					setTimeout(wait, 50);
+				}
+			})();
+		};
+		document.body.appendChild(f);
+	})`)
+	if err != nil || !ok {
+		t.Fatalf("the iframe did not become a controlled page: %v", err)
+	}
+
+	res, err := browser.Call[bridgeGoneResult](e.ctx(60*time.Second), e.b, `async (path) => {
+		let removed = false, error = '', n = 0;
+		const chunks = [];
+		const r = await fetch(path, {cache: 'no-store'});
+		try {
+			const rd = r.body.getReader();
+			for (;;) {
+				const {done, value} = await rd.read();
+				if (done) break;
+				chunks.push(value);
+				n += value.length;
+				if (!removed) { removed = true; document.getElementById('bridge').remove(); }
+			}
+		} catch (e) { error = String(e); }
+		const buf = new Uint8Array(n);
+		let o = 0;
+		for (const c of chunks) { buf.set(c, o); o += c.length; }
+		const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
+		const sha256 = Array.from(d, x => x.toString(16).padStart(2, '0')).join('');
+		return {status: r.status, size: n, sha256, timing: r.headers.get('server-timing') || '', removed, error};
+	}`, "/"+big.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("/%s: Server-Timing %s", big.Path, res.Timing)
+	if res.Status != 200 || res.Error != "" || !res.Removed || res.Size != big.Size || res.SHA256 != big.SHA256 {
+		t.Fatalf("/%s while its bridge went away: %+v; want %d bytes sha256 %s", big.Path, res, big.Size, big.SHA256)
+	}
+
+	ids := e.nodeIDs()
+	for _, f := range assets(e.files) {
+		r := e.fetchFile(f)
+		tr, _ := r.Timing("verity")
+		n, _ := r.Timing("node")
+		if tr != "webrtc" || !ids[n] {
+			t.Errorf("/%s after the bridging page went: Server-Timing %q, want verity=webrtc", f.Path, r.Headers["server-timing"])
+		}
 	}
 }

@@ -97,24 +97,32 @@
     return p;
   }
 
+  // Streams this page relays; when it goes away they fail at once, so the
+  // worker moves to another source without waiting for a timeout.
+  var liveStreams = [];
+
   function rtcStream(d, _bridgePort, ports) {
     var sp = ports && ports[0];
     if (!sp || typeof RTCPeerConnection !== 'function') return;
     sp.postMessage({ t: 'ack' });
+    liveStreams.push(sp);
     var out = [];
     var dc = null;
     var done = false;
     function finish(msg) {
       if (done) return;
       done = true;
+      var i = liveStreams.indexOf(sp);
+      if (i >= 0) liveStreams.splice(i, 1);
       try { sp.postMessage(msg); } catch (e) { /* worker gone */ }
     }
+    sp.verityFinish = finish;
     sp.onmessage = function (ev) {
       var m = ev.data || {};
       if (m.t === 'data') {
         if (dc && dc.readyState === 'open') dc.send(m.b); else out.push(m.b);
       } else if (m.t === 'close') {
-        done = true;
+        finish({ t: 'end' });
         if (dc) { try { dc.close(); } catch (e) { /* closed */ } }
         sp.close();
       }
@@ -145,6 +153,22 @@
       if (d.type === 'verity-bridge-request' && ev.source) {
         try { bridge.connect(ev.source); } catch (e) { warn('bridge failed', e); }
       }
+    });
+    // Offer the bridge up front to the worker controlling this page (the
+    // newest page is the one the worker uses), and take it back on leaving.
+    function offer() {
+      if (sw.controller && typeof RTCPeerConnection === 'function') {
+        try { bridge.connect(sw.controller); } catch (e) { warn('bridge failed', e); }
+      }
+    }
+    offer();
+    sw.addEventListener('controllerchange', offer);
+    window.addEventListener('pagehide', function () {
+      var streams = liveStreams.slice();
+      for (var i = 0; i < streams.length; i++) {
+        streams[i].verityFinish({ t: 'error', msg: 'bridging page closed' });
+      }
+      try { if (sw.controller) sw.controller.postMessage({ type: 'verity-bridge-gone' }); } catch (e) { /* gone */ }
     });
     sw.register(SW_URL, { scope: '/' }).catch(function (err) {
       warn('service worker registration failed', err);

@@ -5,6 +5,7 @@ package wasmclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"syscall/js"
@@ -26,8 +27,8 @@ var (
 	// ErrNoBridge: no controlled page offers a WebRTC bridge.
 	ErrNoBridge = errors.New("wasmclient: no page bridges WebRTC")
 	// ErrChannelReset: the node ended a data channel with a reset control
-	// frame (docs/protocol.md §3).
-	ErrChannelReset = errors.New("wasmclient: data channel reset by the node")
+	// frame (docs/protocol.md §3). It is an ErrStreamReset.
+	ErrChannelReset = fmt.Errorf("%w (data channel reset control frame)", ErrStreamReset)
 )
 
 // WebRTCPath is the gateway's signaling endpoint, followed by the node id.
