@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
 
 	"github.com/verity-cdn/verity/internal/wire"
 	"github.com/verity-cdn/verity/node"
@@ -23,6 +24,14 @@ import (
 // rtcDial connects a native pion peer (the browser's role) to n on
 // loopback, signaling through AcceptOffer.
 func rtcDial(ctx context.Context, t *testing.T, n *node.Node) *webrtc.PeerConnection {
+	t.Helper()
+	pc := rtcDialNoCleanup(ctx, t, n)
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// rtcDialNoCleanup is rtcDial; the caller closes the peer connection.
+func rtcDialNoCleanup(ctx context.Context, t *testing.T, n *node.Node) *webrtc.PeerConnection {
 	t.Helper()
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
@@ -33,7 +42,6 @@ func rtcDial(ctx context.Context, t *testing.T, n *node.Node) *webrtc.PeerConnec
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pc.Close() })
 	// An offer needs a data channel section; this one stays unused.
 	if _, err := pc.CreateDataChannel("init", nil); err != nil {
 		t.Fatal(err)
@@ -289,5 +297,35 @@ func TestWebRTCMidBodyFailureResets(t *testing.T) {
 	}
 	if len(res.control) != 1 || res.control[0] != node.ResetPrefix+strconv.Itoa(wire.CodeInternal) {
 		t.Fatalf("control %q, want a reset after the head", res.control)
+	}
+}
+
+// Closing the node ends every peer connection and its goroutines.
+func TestWebRTCNoGoroutineLeak(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f := buildFixture(t)
+	n, err := node.New(node.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	pc := rtcDialNoCleanup(ctx, t, n)
+	if resp, _, _, err := rtcGet(ctx, pc, "/ipfs/"+f.root.String()+"/big.bin?format=car", ""); err != nil || resp.Status != 200 {
+		t.Fatalf("get: %v", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := pc.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
