@@ -84,6 +84,7 @@ func (n *nodeConn) run() {
 	}()
 
 	err := n.serve(msgs)
+	n.stop(err) // wakes offers waiting for an answer on this session
 	var rerr *readError
 	if errors.As(err, &rerr) {
 		n.log.Debug("node connection ended", "node", n.node, "err", rerr.err)
@@ -179,8 +180,10 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	}}); err != nil {
 		return err
 	}
+	// Only heartbeats keep a node live: other messages (WebRTC answers) do
+	// not move the deadline.
+	timer.Reset(c.cfg.deadline())
 	for {
-		timer.Reset(c.cfg.deadline())
 		m, err := n.next(msgs, timer.C, ErrHeartbeatTimeout)
 		var rerr *readError
 		switch {
@@ -207,6 +210,7 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 		if err := n.heartbeat(m.Heartbeat); err != nil {
 			return err
 		}
+		timer.Reset(c.cfg.deadline())
 	}
 }
 
