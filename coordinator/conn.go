@@ -39,6 +39,9 @@ type nodeConn struct {
 	stopCh   chan struct{}
 	stopErr  error
 	stopOnce sync.Once
+
+	offerMu sync.Mutex
+	offers  map[string]chan WebRTCAnswer // by offer id, awaiting answers
 }
 
 type readResult struct {
@@ -85,6 +88,7 @@ func (n *nodeConn) run() {
 	}()
 
 	err := n.serve(msgs)
+	n.stop(err) // wakes offers waiting for an answer on this session
 	var rerr *readError
 	if errors.As(err, &rerr) {
 		n.log.Debug("node connection ended", "node", n.node, "err", rerr.err)
@@ -184,8 +188,10 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	n.ready = true
 	n.pinMu.Unlock()
 	c.reconcile(n)
+	// Only heartbeats and pin answers keep a node live: WebRTC answers do
+	// not move the deadline.
+	timer.Reset(c.cfg.deadline())
 	for {
-		timer.Reset(c.cfg.deadline())
 		m, err := n.next(msgs, timer.C, ErrHeartbeatTimeout)
 		var rerr *readError
 		switch {
@@ -201,18 +207,24 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 			return err
 		}
 		switch {
+		case m.Type == MsgWebRTCAnswer && m.Answer != nil:
+			if err := n.answer(m.Answer); err != nil {
+				return err
+			}
+			continue
 		case m.Type == MsgHeartbeat && m.Heartbeat != nil:
 			if err := n.heartbeat(m.Heartbeat); err != nil {
 				return err
 			}
 		case m.Type == MsgPinned && m.Pinned != nil:
-			// An answer counts as a sign of life too.
+			// An answer to a pin order counts as a sign of life too.
 			if err := n.pinned(m.Pinned); err != nil {
 				return err
 			}
 		default:
-			return fmt.Errorf("%w: expected %q or %q, got %q", ErrProtocol, MsgHeartbeat, MsgPinned, clip(m.Type))
+			return fmt.Errorf("%w: expected %q, %q or %q, got %q", ErrProtocol, MsgHeartbeat, MsgPinned, MsgWebRTCAnswer, clip(m.Type))
 		}
+		timer.Reset(c.cfg.deadline())
 	}
 }
 

@@ -52,6 +52,10 @@ type NodeClientConfig struct {
 	OnReported func(reasons map[string]int)
 	// HTTPClient dials the WebSocket. Default http.DefaultClient.
 	HTTPClient *http.Client
+	// Offers answers WebRTC offers relayed by the coordinator; an error
+	// that is an *OfferError keeps its code. Default: offers are refused
+	// with OfferCodeDisabled.
+	Offers func(ctx context.Context, sdp string) (string, error)
 	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
 	// (with jitter) after each failed session. Defaults 250 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
@@ -311,6 +315,8 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 		pcancel()
 		pwg.Wait()
 	}()
+	offers := newOfferAnswerer(ctx, n.cfg.Offers, send)
+	defer offers.wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -322,6 +328,10 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 			var m Message
 			if err := json.Unmarshal(r.data, &m); err != nil {
 				return leave(fmt.Errorf("%w: from coordinator", ErrMalformed))
+			}
+			if m.Type == MsgWebRTCOffer && m.Offer != nil {
+				offers.handle(*m.Offer)
+				continue
 			}
 			if m.Type == MsgPlaced && m.Placed != nil && n.cfg.OnPlaced != nil {
 				roots := m.Placed.Roots

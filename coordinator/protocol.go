@@ -31,15 +31,17 @@ const (
 
 // Message is one WebSocket text message: a type and the matching field.
 type Message struct {
-	Type      string     `json:"type"`
-	Challenge *Challenge `json:"challenge,omitempty"`
-	Join      *Join      `json:"join,omitempty"`
-	Welcome   *Welcome   `json:"welcome,omitempty"`
-	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
-	Pin       *Pin       `json:"pin,omitempty"`
-	Pinned    *Pinned    `json:"pinned,omitempty"`
-	Placed    *Placed    `json:"placed,omitempty"`
-	Reported  *Reported  `json:"reported,omitempty"`
+	Type      string        `json:"type"`
+	Challenge *Challenge    `json:"challenge,omitempty"`
+	Join      *Join         `json:"join,omitempty"`
+	Welcome   *Welcome      `json:"welcome,omitempty"`
+	Heartbeat *Heartbeat    `json:"heartbeat,omitempty"`
+	Pin       *Pin          `json:"pin,omitempty"`
+	Pinned    *Pinned       `json:"pinned,omitempty"`
+	Placed    *Placed       `json:"placed,omitempty"`
+	Reported  *Reported     `json:"reported,omitempty"`
+	Offer     *WebRTCOffer  `json:"offer,omitempty"`  // MsgWebRTCOffer
+	Answer    *WebRTCAnswer `json:"answer,omitempty"` // MsgWebRTCAnswer
 }
 
 // Reported tells a node how many failures visitors' workers reported about

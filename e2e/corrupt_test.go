@@ -24,8 +24,18 @@ import (
 // (or, were the bytes sent, the worker's verifier rejects them); either way
 // the worker reports the node and finishes the body from another source.
 // TestBadBlockFromNodeIsCaught covers a node that does send altered bytes.
-func TestCorruptBlockOnDisk(t *testing.T) {
-	e := newEnv(t, envConfig{})
+func TestCorruptBlockOnDisk(t *testing.T) { testCorruptBlockOnDisk(t, envConfig{}) }
+
+// The same over WebRTC: nodes behind NAT, reached through the page's bridge.
+func TestCorruptBlockOnDiskOverWebRTC(t *testing.T) {
+	if inLoopbackNetns(t) {
+		return
+	}
+	testCorruptBlockOnDisk(t, envConfig{webrtcOnly: true, browserFlags: browser.WebRTCLoopbackFlags})
+}
+
+func testCorruptBlockOnDisk(t *testing.T, cfg envConfig) {
+	e := newEnv(t, cfg)
 	big := largest(assets(e.files))
 	if big.Size <= 1<<20 {
 		t.Fatalf("the demo site needs an asset larger than 1 MiB; the largest is %s (%d bytes)", big.Path, big.Size)

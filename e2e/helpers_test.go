@@ -115,6 +115,7 @@ type env struct {
 type envConfig struct {
 	demoDir      string   // default demoDir
 	browserFlags []string // extra Chromium switches
+	webrtcOnly   bool     // nodes without WebTransport, reachable over WebRTC only
 }
 
 // logWriter sends log lines to t.Log, until the test ends.
@@ -156,11 +157,12 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := devnet.New(ctx, devnet.Config{
-		DataDir: t.TempDir(),
-		Listen:  "127.0.0.1:0",
-		Nodes:   2,
-		DemoDir: cfg.demoDir,
-		Logger:  logger,
+		DataDir:    t.TempDir(),
+		Listen:     "127.0.0.1:0",
+		Nodes:      2,
+		DemoDir:    cfg.demoDir,
+		WebRTCOnly: cfg.webrtcOnly,
+		Logger:     logger,
 	})
 	if err != nil {
 		cancel()

@@ -126,6 +126,12 @@ type Config struct {
 	// SessionTTL is the ttl (seconds) in session responses. Default 30 s.
 	SessionTTL time.Duration
 
+	// WebRTCOfferRate and WebRTCOfferBurst rate-limit WebRTC offers per
+	// client address (a token bucket): offers per second and the burst
+	// allowed. Defaults 2/s and 10; beyond them the gateway answers 429.
+	WebRTCOfferRate  float64
+	WebRTCOfferBurst int
+
 	// Logger receives the gateway's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -251,6 +257,12 @@ func (c Config) normalize() (Config, error) {
 		c.Replicas = defaultReplicas
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.WebRTCOfferRate <= 0 {
+		c.WebRTCOfferRate = 2
+	}
+	if c.WebRTCOfferBurst <= 0 {
+		c.WebRTCOfferBurst = 10
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -9,8 +9,10 @@
 //     content-hashed wasm URLs substituted), /.verity/wasm/<hash>.wasm
 //     (gzip-precompressed) and /.verity/wasm_exec.<hash>.js;
 //   - answers the worker API: /.verity/v1/session (site root and verified
-//     node records), the CAR fallback /.verity/v1/ipfs/<root>/<path>?... and
-//     /.verity/v1/report.
+//     node records), the CAR fallback /.verity/v1/ipfs/<root>/<path>?...,
+//     /.verity/v1/report and WebRTC signaling, POST
+//     /.verity/v1/webrtc/<node id> (an SDP offer relayed to the node through
+//     the coordinator; rate-limited per client address, 429 beyond it).
 //
 // Any other host is the gateway's own: /metrics (Prometheus), /healthz and,
 // with a Bus, the coordinator's node endpoint /v1/nodes/connect.

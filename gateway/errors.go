@@ -43,6 +43,10 @@ var (
 	ErrDeployOff = errors.New("deploy API not enabled on this gateway")
 	// ErrConfig: an invalid Config passed to New.
 	ErrConfig = errors.New("invalid gateway config")
+	// ErrRateLimited: too many requests from one client (429).
+	ErrRateLimited = errors.New("rate limited")
+	// ErrUnavailable: the node cannot take the request now (503).
+	ErrUnavailable = errors.New("node unavailable")
 )
 
 // RequestError is a client error with a message for the response body.
@@ -118,6 +122,10 @@ func statusOf(err error) int {
 		return http.StatusGatewayTimeout
 	case errors.Is(err, ErrNoNode), errors.Is(err, ErrDNSLink):
 		return http.StatusBadGateway
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -138,7 +146,7 @@ func errorMessage(err error) string {
 	if errors.As(err, &ce) {
 		return ce.Error()
 	}
-	for _, s := range []error{ErrUnauthorized, ErrSiteExists, ErrDeployOff, ErrNotInHistory, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode, ErrDNSLink} {
+	for _, s := range []error{ErrUnauthorized, ErrSiteExists, ErrDeployOff, ErrNotInHistory, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode, ErrDNSLink, ErrRateLimited, ErrUnavailable} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}

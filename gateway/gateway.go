@@ -31,6 +31,7 @@ type Gateway struct {
 	cache   *htmlCache
 	metrics *metrics
 	health  *nodeHealth
+	offers  *offerLimiter            // WebRTC offers per client address
 	coord   *coordinator.Coordinator // run with Config.Bus, else nil
 	kvSites *KVSites                 // owned, with Config.Bus and no Config.Sites
 	dep     *deployer                // deploy API, with kvSites and Config.DataDir
@@ -69,6 +70,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 	}
 	g.bgCtx, g.bgCancel = context.WithCancel(context.Background())
 	g.health = newNodeHealth(cfg.NodeBackoff, cfg.Now)
+	g.offers = newOfferLimiter(cfg.WebRTCOfferRate, cfg.WebRTCOfferBurst)
 	if g.assets, err = loadAssets(cfg.Assets, g.log); err != nil {
 		return nil, fmt.Errorf("gateway: load assets: %w", err)
 	}
@@ -359,6 +361,9 @@ func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
 	case path == ReportPath:
 		w.kind = kindReport
 		g.serveReport(w, r, site)
+	case strings.HasPrefix(path, WebRTCPrefix):
+		w.kind = kindWebRTC
+		g.serveWebRTCOffer(w, r)
 	case strings.HasPrefix(path, FallbackPrefix+"/"):
 		w.kind = kindCARFallback
 		g.serveFallback(w, r, site)

@@ -35,6 +35,8 @@ type SessionNode struct {
 	CertHashes   []string          `json:"certHashes"` // base64 SHA-256, current first
 	HTTP         string            `json:"http"`
 	Record       noderecord.Signed `json:"record"`
+	// WebRTC: the node answers offers posted to WebRTCPrefix + ID.
+	WebRTC bool `json:"webrtc,omitempty"`
 }
 
 func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site) {
@@ -61,6 +63,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 			CertHashes:   make([]string, 0, len(n.rec.Record.CertHashes)),
 			HTTP:         n.rec.Record.HTTP,
 			Record:       n.rec,
+			WebRTC:       n.rec.Record.WebRTC,
 		}
 		for _, ch := range n.rec.Record.CertHashes {
 			sn.CertHashes = append(sn.CertHashes, base64.StdEncoding.EncodeToString(ch.SHA256))

@@ -26,6 +26,10 @@ type Config struct {
 	// WebTransportAddr is the UDP address of the WebTransport server.
 	// Default "127.0.0.1:0".
 	WebTransportAddr string
+	// DisableWebTransport: the node serves no WebTransport and publishes
+	// no WebTransport URL (a node behind NAT without a forwarded UDP port
+	// for it, reachable over WebRTC instead). Default false.
+	DisableWebTransport bool
 	// PublicHost is the IP literal used in the URLs the node publishes.
 	// Default "127.0.0.1". Browsers need an IP literal for WebTransport
 	// with certificate hashes.
@@ -55,6 +59,9 @@ type Config struct {
 	// MaxStreamsPerSession is the number of WebTransport streams served at
 	// once per session; more wait. Default 64.
 	MaxStreamsPerSession int
+
+	// WebRTC configures the WebRTC peer (see WebRTCConfig); on by default.
+	WebRTC WebRTCConfig
 
 	// Coordinator is the URL of the coordinator to join (a gateway's base
 	// URL, e.g. https://gw.example). Run keeps the node joined, with its
@@ -136,6 +143,10 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxHeaderBytes < 0 || c.MaxBlockSize < 0 || c.ReadHeaderTimeout < 0 || c.IdleTimeout < 0 || c.WriteTimeout < 0 || c.MaxStreamsPerSession < 0 {
 		return c, &ConfigError{Field: "limits", Reason: "must not be negative"}
+	}
+	var err error
+	if c.WebRTC, err = c.WebRTC.normalize(); err != nil {
+		return c, err
 	}
 	if c.LoadCapacity <= 0 {
 		c.LoadCapacity = 256

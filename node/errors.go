@@ -38,3 +38,15 @@ func (e *CorruptBlockError) Error() string {
 	return "node: stored block " + e.CID.String() + " is corrupt"
 }
 func (e *CorruptBlockError) Unwrap() error { return ErrCorruptBlock }
+
+// WebRTC errors, returned by AcceptOffer.
+var (
+	// ErrWebRTCDisabled: the node does not serve WebRTC.
+	ErrWebRTCDisabled = errors.New("node: webrtc disabled")
+	// ErrSDPTooLarge: the offer is larger than MaxSDPBytes.
+	ErrSDPTooLarge = errors.New("node: sdp offer too large")
+	// ErrBadSDP: the offer is not a valid SDP offer with a data channel.
+	ErrBadSDP = errors.New("node: malformed sdp offer")
+	// ErrTooManyPeers: the node serves WebRTCConfig.MaxPeers peers already.
+	ErrTooManyPeers = errors.New("node: too many webrtc peers")
+)

@@ -2,3 +2,13 @@ package node
 
 // Rotate runs a certificate rotation now.
 func (n *Node) Rotate() error { return n.rotate() }
+
+// WebRTCPeers is the number of open WebRTC peer connections.
+func (n *Node) WebRTCPeers() int {
+	if n.rtc == nil {
+		return 0
+	}
+	n.rtc.mu.Lock()
+	defer n.rtc.mu.Unlock()
+	return len(n.rtc.peers)
+}

@@ -55,6 +55,8 @@ type Node struct {
 	pins      map[string]bool // roots placed here and held, in DataDir/pins.json
 	localPins map[string]bool // roots the operator imported, kept regardless
 	gcMu      sync.RWMutex    // GC (write) excludes imports in progress (read)
+	rtc        *rtcServer   // nil when WebRTC is disabled
+	rtcHandler http.Handler // router instrumented for webrtc
 
 	record atomic.Pointer[noderecord.Signed]
 	coord  *coordinator.NodeClient // while running with Config.Coordinator; guarded by mu
@@ -131,11 +133,13 @@ func New(cfg Config) (_ *Node, err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: listen http: %w", err)
 	}
-	if n.udpConn, err = net.ListenPacket("udp", cfg.WebTransportAddr); err != nil {
-		return nil, fmt.Errorf("node: listen webtransport: %w", err)
-	}
 	n.httpURL = "http://" + net.JoinHostPort(cfg.PublicHost, portOf(n.httpLn.Addr()))
-	n.wtURL = "https://" + net.JoinHostPort(cfg.PublicHost, portOf(n.udpConn.LocalAddr())) + WebTransportPath
+	if !cfg.DisableWebTransport {
+		if n.udpConn, err = net.ListenPacket("udp", cfg.WebTransportAddr); err != nil {
+			return nil, fmt.Errorf("node: listen webtransport: %w", err)
+		}
+		n.wtURL = "https://" + net.JoinHostPort(cfg.PublicHost, portOf(n.udpConn.LocalAddr())) + WebTransportPath
+	}
 
 	if n.handler, err = n.newRouter(); err != nil {
 		return nil, err
@@ -151,6 +155,12 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	n.wtHandler = n.metrics.instrument(transportWebTransport, n.handler)
 	n.wtSrv = n.newWebTransportServer()
+	if !cfg.WebRTC.Disabled {
+		n.rtcHandler = n.metrics.instrument(transportWebRTC, n.handler)
+		if n.rtc, err = newRTCServer(n, cfg.WebRTC, cfg.PublicHost); err != nil {
+			return nil, err
+		}
+	}
 
 	if err := n.resign(); err != nil {
 		return nil, err
@@ -179,6 +189,7 @@ func (n *Node) resign() error {
 		CertHashes:   []noderecord.CertHash{cur.certHash(), next.certHash()},
 		Issued:       now,
 		Expires:      cur.notAfter,
+		WebRTC:       n.rtc != nil,
 	}, n.priv)
 	if err != nil {
 		return fmt.Errorf("node: sign record: %w", err)
@@ -232,11 +243,13 @@ func (n *Node) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("node: http: %w", err)
 		}
 	})
-	wg.Go(func() {
-		if err := n.wtSrv.Serve(n.udpConn); err != nil && ctx.Err() == nil {
-			errc <- fmt.Errorf("node: webtransport: %w", err)
-		}
-	})
+	if n.udpConn != nil {
+		wg.Go(func() {
+			if err := n.wtSrv.Serve(n.udpConn); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("node: webtransport: %w", err)
+			}
+		})
+	}
 	wg.Go(func() { n.rotateLoop(ctx) })
 
 	// Join once serving: the coordinator routes visitors here at once.
@@ -268,7 +281,12 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	done()
 	_ = n.wtSrv.Close()
-	_ = n.udpConn.Close() // unblocks a Serve that has not returned yet
+	if n.rtc != nil {
+		_ = n.rtc.close()
+	}
+	if n.udpConn != nil {
+		_ = n.udpConn.Close() // unblocks a Serve that has not returned yet
+	}
 	wg.Wait()
 	n.log.Info("node stopped")
 	return err
@@ -311,6 +329,9 @@ func (n *Node) Close() error {
 		var errs []error
 		if n.wtSrv != nil && !ran {
 			errs = append(errs, n.wtSrv.Close())
+		}
+		if n.rtc != nil {
+			errs = append(errs, n.rtc.close())
 		}
 		if n.httpLn != nil {
 			if err := n.httpLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

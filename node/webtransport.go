@@ -7,8 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -111,36 +109,10 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 	}
 	_ = str.SetReadDeadline(time.Time{})
 
-	u, err := url.ParseRequestURI(req.Target)
-	if err != nil {
-		n.writeError(str, http.StatusBadRequest, "bad target")
+	hr, status, msg := n.wireToHTTP(ctx, req, sess.RemoteAddr().String())
+	if hr == nil {
+		n.writeError(str, status, msg)
 		return
-	}
-	// Streams carry content only: the node's other HTTP endpoints
-	// (metrics, health, record) stay on its HTTP port, where an operator
-	// can restrict them.
-	if req.Method != http.MethodGet {
-		n.writeError(str, http.StatusMethodNotAllowed, "only GET is served on streams")
-		return
-	}
-	if !strings.HasPrefix(path.Clean(u.Path), "/ipfs/") {
-		n.writeError(str, http.StatusNotFound, "only /ipfs/ content is served on streams")
-		return
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
-	if err != nil {
-		n.writeError(str, http.StatusInternalServerError, "internal error")
-		return
-	}
-	hr.URL = u
-	hr.RequestURI = req.Target
-	hr.Host = "node"
-	hr.RemoteAddr = sess.RemoteAddr().String()
-	for name, value := range req.Header {
-		switch name {
-		case "accept", "if-none-match", "cache-control":
-			hr.Header.Set(name, value)
-		}
 	}
 
 	sw := &streamWriter{str: str, header: http.Header{}, writeTimeout: n.cfg.WriteTimeout}

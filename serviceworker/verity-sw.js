@@ -112,7 +112,15 @@ self.__verityBridges = bridges;
 self.addEventListener('message', (event) => {
   const data = event.data || {};
   if (data.type === 'verity-bridge') {
-    if (event.source && event.ports && event.ports[0]) bridges.set(event.source.id, event.ports[0]);
+    if (event.source && event.ports && event.ports[0]) {
+      // Re-inserted so the newest page's bridge comes last (the one used).
+      bridges.delete(event.source.id);
+      bridges.set(event.source.id, event.ports[0]);
+    }
+    return;
+  }
+  if (data.type === 'verity-bridge-gone') {
+    if (event.source) bridges.delete(event.source.id);
     return;
   }
   const port = (event.ports && event.ports[0]) || event.source;

@@ -27,12 +27,123 @@
         var d = ev.data || {};
         var fn = bridge.handlers[d.type];
         if (fn) {
-          try { fn(d, ch.port1); } catch (e) { warn('bridge handler failed', e); }
+          try { fn(d, ch.port1, ev.ports); } catch (e) { warn('bridge handler failed', e); }
         }
       };
       worker.postMessage({ type: 'verity-bridge' }, [ch.port2]);
     }
   };
+
+  // WebRTC transport (docs/protocol.md §3, §6.6). The worker asks for one
+  // stream per request: {type: 'verity-rtc-stream', node, url} with a
+  // MessagePort. The page keeps one RTCPeerConnection per node (signaled by
+  // posting its offer to url), opens one data channel per stream and relays
+  // bytes both ways; the worker verifies everything.
+  //   page → worker: {t:'ack'}, {t:'data', b}, {t:'reset', code}, {t:'end'},
+  //                  {t:'error', msg}
+  //   worker → page: {t:'data', b}, {t:'close'}
+  var RTC_CONNECT_MS = 10000;
+  var RTC_GATHER_MS = 2000;
+  var peers = {};
+
+  function gathered(pc) {
+    return new Promise(function (resolve) {
+      if (pc.iceGatheringState === 'complete') { resolve(); return; }
+      var t = setTimeout(resolve, RTC_GATHER_MS);
+      pc.addEventListener('icegatheringstatechange', function () {
+        if (pc.iceGatheringState === 'complete') { clearTimeout(t); resolve(); }
+      });
+    });
+  }
+
+  function peerFor(node, url) {
+    if (peers[node]) return peers[node];
+    var p = new Promise(function (resolve, reject) {
+      var pc = new RTCPeerConnection({ iceServers: [] });
+      // An offer needs a data channel; this one closes once connected.
+      var init = pc.createDataChannel('verity-init');
+      var settled = false;
+      var timer = setTimeout(function () { fail(new Error('webrtc connect timeout')); }, RTC_CONNECT_MS);
+      function fail(err) {
+        if (peers[node] === p) delete peers[node];
+        try { pc.close(); } catch (e) { /* closed */ }
+        if (!settled) { settled = true; clearTimeout(timer); reject(err); }
+      }
+      pc.addEventListener('connectionstatechange', function () {
+        var st = pc.connectionState;
+        if (st === 'connected' && !settled) {
+          settled = true;
+          clearTimeout(timer);
+          try { init.close(); } catch (e) { /* closed */ }
+          resolve(pc);
+        } else if (st === 'failed' || st === 'closed' || st === 'disconnected') {
+          fail(new Error('webrtc ' + st));
+        }
+      });
+      pc.createOffer()
+        .then(function (o) { return pc.setLocalDescription(o); })
+        .then(function () { return gathered(pc); })
+        .then(function () {
+          return fetch(url, { method: 'POST', body: pc.localDescription.sdp, headers: { 'Content-Type': 'application/sdp' } });
+        })
+        .then(function (r) {
+          if (!r.ok) throw new Error('webrtc signaling: ' + r.status);
+          return r.text();
+        })
+        .then(function (sdp) { return pc.setRemoteDescription({ type: 'answer', sdp: sdp }); })
+        .catch(fail);
+    });
+    peers[node] = p;
+    return p;
+  }
+
+  // Streams this page relays; when it goes away they fail at once, so the
+  // worker moves to another source without waiting for a timeout.
+  var liveStreams = [];
+
+  function rtcStream(d, _bridgePort, ports) {
+    var sp = ports && ports[0];
+    if (!sp || typeof RTCPeerConnection !== 'function') return;
+    sp.postMessage({ t: 'ack' });
+    liveStreams.push(sp);
+    var out = [];
+    var dc = null;
+    var done = false;
+    function finish(msg) {
+      if (done) return;
+      done = true;
+      var i = liveStreams.indexOf(sp);
+      if (i >= 0) liveStreams.splice(i, 1);
+      try { sp.postMessage(msg); } catch (e) { /* worker gone */ }
+    }
+    sp.verityFinish = finish;
+    sp.onmessage = function (ev) {
+      var m = ev.data || {};
+      if (m.t === 'data') {
+        if (dc && dc.readyState === 'open') dc.send(m.b); else out.push(m.b);
+      } else if (m.t === 'close') {
+        finish({ t: 'end' });
+        if (dc) { try { dc.close(); } catch (e) { /* closed */ } }
+        sp.close();
+      }
+    };
+    peerFor(d.node, d.url).then(function (pc) {
+      if (done) return;
+      dc = pc.createDataChannel('verity', { ordered: true });
+      dc.binaryType = 'arraybuffer';
+      dc.onopen = function () {
+        for (var i = 0; i < out.length; i++) dc.send(out[i]);
+        out = [];
+      };
+      dc.onmessage = function (ev) {
+        if (done) return;
+        if (typeof ev.data === 'string') { finish({ t: 'reset', code: ev.data }); return; }
+        sp.postMessage({ t: 'data', b: ev.data }, [ev.data]);
+      };
+      dc.onclose = function () { finish({ t: 'end' }); };
+    }).catch(function (err) { finish({ t: 'error', msg: String(err) }); });
+  }
+  bridge.on('verity-rtc-stream', rtcStream);
 
   function start() {
     if (!('serviceWorker' in navigator)) return;
@@ -42,6 +153,22 @@
       if (d.type === 'verity-bridge-request' && ev.source) {
         try { bridge.connect(ev.source); } catch (e) { warn('bridge failed', e); }
       }
+    });
+    // Offer the bridge up front to the worker controlling this page (the
+    // newest page is the one the worker uses), and take it back on leaving.
+    function offer() {
+      if (sw.controller && typeof RTCPeerConnection === 'function') {
+        try { bridge.connect(sw.controller); } catch (e) { warn('bridge failed', e); }
+      }
+    }
+    offer();
+    sw.addEventListener('controllerchange', offer);
+    window.addEventListener('pagehide', function () {
+      var streams = liveStreams.slice();
+      for (var i = 0; i < streams.length; i++) {
+        streams[i].verityFinish({ t: 'error', msg: 'bridging page closed' });
+      }
+      try { if (sw.controller) sw.controller.postMessage({ type: 'verity-bridge-gone' }); } catch (e) { /* gone */ }
     });
     sw.register(SW_URL, { scope: '/' }).catch(function (err) {
       warn('service worker registration failed', err);

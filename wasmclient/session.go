@@ -39,6 +39,7 @@ type Node struct {
 	CertHashes   []string `json:"certHashes,omitempty"`   // base64 SHA-256 of the node's certificates
 	HTTP         string   `json:"http,omitempty"`         // trustless gateway base URL
 	Record       RawJSON  `json:"record,omitempty"`       // the node's signed record
+	WebRTC       bool     `json:"webrtc,omitempty"`       // reachable over WebRTC through a bridging page
 }
 
 // GatewayNodeID names the gateway fallback wherever a node id is expected.

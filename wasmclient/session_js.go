@@ -38,6 +38,7 @@ func decodeSession(data []byte) (*Session, error) {
 				ID:           jsStr(nv.Get("id")),
 				WebTransport: jsStr(nv.Get("webtransport")),
 				HTTP:         jsStr(nv.Get("http")),
+				WebRTC:       nv.Get("webrtc").Type() == js.TypeBoolean && nv.Get("webrtc").Bool(),
 			}
 			if hs := nv.Get("certHashes"); hs.Type() == js.TypeObject {
 				for j, m := 0, hs.Length(); j < m; j++ {

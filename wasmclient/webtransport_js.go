@@ -39,7 +39,9 @@ type wtSession struct {
 
 // DialStream implements StreamDialer.
 func (d *WebTransportDialer) DialStream(ctx context.Context, node Node) (Stream, error) {
-	if node.WebTransport == "" {
+	if node.WebTransport == "" || js.Global().Get("WebTransport").Type() != js.TypeFunction {
+		// Not this node's or this browser's transport: let the next
+		// transport (WebRTC) try the node.
 		return nil, ErrNoAddress
 	}
 	s, err := d.session(ctx, node)

@@ -43,7 +43,13 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		cc.Session = &FetchSessionLoader{}
 	}
 	if cc.Transports == nil {
-		cc.Transports = []Transport{&FramedTransport{TransportName: TransportWebTransport, Dialer: &WebTransportDialer{}}}
+		// Per node: WebTransport when the browser and the node have it,
+		// else WebRTC through a bridging page (ErrNoAddress skips a
+		// transport a node does not offer).
+		cc.Transports = []Transport{
+			&FramedTransport{TransportName: TransportWebTransport, Dialer: &WebTransportDialer{}},
+			&FramedTransport{TransportName: TransportWebRTC, Dialer: &WebRTCDialer{}},
+		}
 	}
 	if cc.Fallback == nil {
 		cc.Fallback = &FetchTransport{}

@@ -176,18 +176,14 @@ func TestWorkerHandle(t *testing.T) {
 		t.Fatalf("/nope.txt: %d", r.status)
 	}
 
-	// The node without WebTransport (none in node.js) was reported once.
+	// node.js has no WebTransport: that is the browser's limit, not the
+	// node's fault, so the node is skipped (the next transport tries it)
+	// and not reported.
+	time.Sleep(100 * time.Millisecond)
 	n.mu.Lock()
 	reports := append([]string(nil), n.reports...)
 	n.mu.Unlock()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(reports) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-		n.mu.Lock()
-		reports = append([]string(nil), n.reports...)
-		n.mu.Unlock()
-	}
-	if len(reports) != 1 || !strings.Contains(reports[0], `"node":"nx"`) || !strings.Contains(reports[0], `"reason":"unreachable"`) {
+	if len(reports) != 0 {
 		t.Errorf("reports %q", reports)
 	}
 
@@ -203,7 +199,7 @@ func TestWorkerHandle(t *testing.T) {
 		t.Errorf("stats %s", got)
 	}
 	got = message(t, w, "verity-reports")
-	if !strings.Contains(got, `"reason":"unreachable"`) {
+	if !strings.Contains(got, `"reports":[]`) {
 		t.Errorf("reports message %s", got)
 	}
 }

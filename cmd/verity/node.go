@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -29,11 +31,29 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cars = append(cars, v)
 		return nil
 	})
+	var iceURLs []string
+	var iceUser, iceCred string
+	fl.BoolVar(&cfg.WebRTC.Disabled, "no-webrtc", false, "do not serve WebRTC")
+	fl.BoolVar(&cfg.DisableWebTransport, "no-webtransport", false, "do not serve or publish WebTransport (behind NAT: WebRTC only)")
+	fl.StringVar(&cfg.WebRTC.Addr, "webrtc", "127.0.0.1:4434", "WebRTC listen address, UDP, shared by all peers")
+	fl.Func("webrtc-public-ip", "public IP put in WebRTC answers instead of the local address (1:1 NAT with --webrtc forwarded; repeatable)", func(v string) error {
+		cfg.WebRTC.PublicIPs = append(cfg.WebRTC.PublicIPs, v)
+		return nil
+	})
+	fl.Func("ice-server", "STUN or TURN server URL for WebRTC, e.g. stun:stun.example:3478 (repeatable)", func(v string) error {
+		iceURLs = append(iceURLs, v)
+		return nil
+	})
+	fl.StringVar(&iceUser, "ice-username", "", "username for the TURN servers of --ice-server")
+	fl.StringVar(&iceCred, "ice-credential", "", "credential for the TURN servers of --ice-server")
 	fl.StringVar(&cfg.Coordinator, "coordinator", "", "gateway/coordinator URL to join, e.g. https://gw.example (default: join none)")
 	fl.StringVar(&cfg.Region, "region", "", "region reported to the coordinator, e.g. NL or eu-west")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	for _, u := range iceURLs {
+		cfg.WebRTC.ICEServers = append(cfg.WebRTC.ICEServers, webrtc.ICEServer{URLs: []string{u}, Username: iceUser, Credential: iceCred})
 	}
 	if fl.NArg() > 0 {
 		return fmt.Errorf("node: unexpected arguments %q: %w", fl.Args(), errUsage)
@@ -59,7 +79,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		log.Info("imported CAR", "file", path)
 	}
-	log.Info("node started", "id", n.ID(), "data", n.DataDir(), "http", n.HTTPURL(), "webtransport", n.WebTransportURL())
+	log.Info("node started", "id", n.ID(), "data", n.DataDir(), "http", n.HTTPURL(), "webtransport", n.WebTransportURL(), "webrtc", n.WebRTCAddr())
 	fmt.Fprintf(stdout, "id: %s\nhttp: %s\nwebtransport: %s\n", n.ID(), n.HTTPURL(), n.WebTransportURL())
 	if err := n.Run(ctx); err != nil {
 		return err

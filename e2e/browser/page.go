@@ -125,7 +125,7 @@ func (b *Browser) waitJS(ctx context.Context, what, cond string, d time.Duration
 // return an answer from the page.
 func budget(ctx context.Context, d time.Duration) time.Duration {
 	if dl, ok := ctx.Deadline(); ok {
-		if left := time.Until(dl) - 200*time.Millisecond; left < d {
+		if left := time.Until(dl) - 500*time.Millisecond; left < d {
 			return max(left, 0)
 		}
 	}

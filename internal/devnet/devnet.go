@@ -43,6 +43,9 @@ type Config struct {
 	Listen string
 	// Nodes is how many storage nodes to run. Default 2.
 	Nodes int
+	// WebRTCOnly runs the nodes without WebTransport, as nodes behind NAT
+	// reachable only over WebRTC. Default false.
+	WebRTCOnly bool
 	// DemoDir is the site directory to publish. Default: the embedded demo
 	// site, written to DataDir/site first.
 	DemoDir string
@@ -162,8 +165,11 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			DataDir:          filepath.Join(cfg.DataDir, "node-"+strconv.Itoa(i)),
 			HTTPAddr:         "127.0.0.1:0",
 			WebTransportAddr: "127.0.0.1:0",
-			Coordinator:      d.gw.URL(),
-			Logger:           log,
+			// WebRTCOnly: nodes as if behind NAT, reachable over
+			// WebRTC alone.
+			DisableWebTransport: cfg.WebRTCOnly,
+			Coordinator:         d.gw.URL(),
+			Logger:              log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("devnet: node %d: %w", i, err)

@@ -26,6 +26,10 @@ type Record struct {
 	CertHashes   []CertHash `json:"certHashes"`   // current first, then next
 	Issued       time.Time  `json:"issued"`
 	Expires      time.Time  `json:"expires"`
+	// WebRTC: the node answers WebRTC offers relayed by its coordinator
+	// (docs/protocol.md §3, §6). Omitted when false, so records of nodes
+	// without WebRTC sign the same bytes as before.
+	WebRTC bool `json:"webrtc,omitempty"`
 }
 
 // Signed is a Record with the node's signature over its canonical JSON.

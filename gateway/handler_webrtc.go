@@ -1,0 +1,137 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/verity-cdn/verity/coordinator"
+)
+
+// WebRTCPrefix is where the page posts a WebRTC offer for a node:
+// POST /.verity/v1/webrtc/{nodeID} with the SDP offer as the body; the
+// answer comes back as application/sdp.
+const WebRTCPrefix = "/.verity/v1/webrtc/"
+
+// kindWebRTC labels signaling requests in metrics.
+const kindWebRTC = "webrtc"
+
+// offerTimeout bounds relaying one offer and waiting for the answer.
+const offerTimeout = 20 * time.Second
+
+// serveWebRTCOffer relays an offer to a node through the coordinator.
+func (g *Gateway) serveWebRTCOffer(w http.ResponseWriter, r *http.Request) {
+	if !allowMethods(w, r, http.MethodPost) {
+		return
+	}
+	if !g.offers.allow(clientAddr(r), g.cfg.Now()) {
+		w.Header().Set("Retry-After", "1")
+		g.fail(w, r, &RequestError{Kind: ErrRateLimited, Detail: "too many offers from this address"})
+		return
+	}
+	node := strings.TrimPrefix(r.URL.Path, WebRTCPrefix)
+	if g.coord == nil || node == "" || strings.Contains(node, "/") {
+		g.fail(w, r, fmt.Errorf("%w: no node %q", ErrNotFound, clip(node)))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, coordinator.MaxSDPBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			g.fail(w, r, &RequestError{Kind: ErrTooLarge, Detail: fmt.Sprintf("offer over %d bytes", coordinator.MaxSDPBytes)})
+			return
+		}
+		g.fail(w, r, badRequest("reading offer: %v", err))
+		return
+	}
+	if len(body) == 0 {
+		g.fail(w, r, badRequest("empty offer"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), offerTimeout)
+	defer cancel()
+	answer, err := g.coord.RelayOffer(ctx, node, string(body))
+	if err != nil {
+		g.fail(w, r, offerError(node, err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/sdp")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, answer)
+}
+
+// offerError maps a relay failure to the gateway's errors.
+func offerError(node string, err error) error {
+	var oe *coordinator.OfferError
+	switch {
+	case errors.Is(err, coordinator.ErrUnknownNode):
+		return fmt.Errorf("%w: no node %q", ErrNotFound, clip(node))
+	case errors.As(err, &oe) && oe.Code == coordinator.OfferCodeBadSDP:
+		return &RequestError{Kind: ErrBadRequest, Detail: "offer refused: " + oe.Message}
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// offerLimiter is a token bucket per client address.
+type offerLimiter struct {
+	rate  float64 // tokens per second
+	burst float64
+
+	mu      sync.Mutex
+	buckets map[netip.Addr]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxBuckets bounds the addresses remembered; full buckets are forgotten
+// first when it is reached.
+const maxBuckets = 100_000
+
+func newOfferLimiter(rate float64, burst int) *offerLimiter {
+	return &offerLimiter{rate: rate, burst: float64(burst), buckets: map[netip.Addr]*bucket{}}
+}
+
+func (l *offerLimiter) allow(addr netip.Addr, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[addr]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.prune(now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[addr] = b
+	}
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(l.burst, b.tokens+d.Seconds()*l.rate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// prune forgets the buckets that have refilled.
+func (l *offerLimiter) prune(now time.Time) {
+	for a, b := range l.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, a)
+		}
+	}
+}

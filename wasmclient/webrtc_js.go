@@ -1,0 +1,264 @@
+//go:build js
+
+package wasmclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"syscall/js"
+	"time"
+)
+
+// WebRTC in the worker: RTCPeerConnection exists only in pages, so the page
+// that loaded verity.js holds the peer connections and relays each data
+// channel to the worker over a MessageChannel of its own (the bridge,
+// serviceworker/verity.js). Every byte is still verified here.
+//
+// Stream port messages, page → worker: {t:"ack"} at once, {t:"data",
+// b:ArrayBuffer} per data-channel message, {t:"reset", code:string} for a
+// control frame, {t:"end"} when the channel closed, {t:"error", msg} when
+// no channel could be opened. Worker → page: {t:"data", b:ArrayBuffer},
+// {t:"close"}.
+
+var (
+	// ErrNoBridge: no controlled page offers a WebRTC bridge.
+	ErrNoBridge = errors.New("wasmclient: no page bridges WebRTC")
+	// ErrChannelReset: the node ended a data channel with a reset control
+	// frame (docs/protocol.md §3). It is an ErrStreamReset.
+	ErrChannelReset = fmt.Errorf("%w (data channel reset control frame)", ErrStreamReset)
+)
+
+// WebRTCPath is the gateway's signaling endpoint, followed by the node id.
+const WebRTCPath = "/.verity/v1/webrtc/"
+
+// WebRTCDialer opens data channels to nodes that offer WebRTC, through a
+// bridging page. Use it with FramedTransport.
+type WebRTCDialer struct {
+	// BridgeTimeout bounds finding a page that bridges (default 2s).
+	BridgeTimeout time.Duration
+}
+
+var _ StreamDialer = (*WebRTCDialer)(nil)
+
+// DialStream implements StreamDialer.
+func (d *WebRTCDialer) DialStream(ctx context.Context, node Node) (Stream, error) {
+	if !node.WebRTC {
+		return nil, ErrNoAddress
+	}
+	timeout := d.BridgeTimeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	requested := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		id, port, ok := anyBridge()
+		if ok {
+			s, err := openBridgeStream(ctx, port, node)
+			if err == nil {
+				return s, nil
+			}
+			// The page is gone (or wedged): forget it and try another.
+			forgetBridge(id)
+			continue
+		}
+		if time.Now().After(deadline) {
+			return nil, ErrNoBridge
+		}
+		if !requested {
+			requested = true
+			requestBridges()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// anyBridge returns the most recently connected bridge port.
+func anyBridge() (id string, port js.Value, ok bool) {
+	m := js.Global().Get("__verityBridges")
+	if m.Type() != js.TypeObject || m.Get("size").Int() == 0 {
+		return "", js.Undefined(), false
+	}
+	entries := js.Global().Get("Array").Call("from", m.Call("entries"))
+	last := entries.Index(entries.Length() - 1)
+	return last.Index(0).String(), last.Index(1), true
+}
+
+func forgetBridge(id string) {
+	if m := js.Global().Get("__verityBridges"); m.Type() == js.TypeObject {
+		m.Call("delete", id)
+	}
+}
+
+// requestBridges asks every controlled page for a bridge.
+func requestBridges() {
+	req := js.Global().Get("__verityRequestBridge")
+	clients := js.Global().Get("clients")
+	if req.Type() != js.TypeFunction || clients.Type() != js.TypeObject {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		list, err := await(ctx, clients.Call("matchAll", map[string]any{"type": "window"}))
+		if err != nil {
+			return
+		}
+		for i := 0; i < list.Length(); i++ {
+			_, _ = jsTry(func() js.Value { return req.Invoke(list.Index(i)) })
+		}
+	}()
+}
+
+// ackTimeout is how long a page has to acknowledge a new stream.
+const ackTimeout = time.Second
+
+func openBridgeStream(ctx context.Context, bridge js.Value, node Node) (*rtcStream, error) {
+	ch := js.Global().Get("MessageChannel").New()
+	s := &rtcStream{port: ch.Get("port1"), wake: make(chan struct{}, 1), acked: make(chan struct{})}
+	s.onMsg = js.FuncOf(s.onMessage)
+	s.port.Set("onmessage", s.onMsg)
+	msg := map[string]any{"type": "verity-rtc-stream", "node": node.ID, "url": WebRTCPath + node.ID}
+	if _, err := jsTry(func() js.Value {
+		return bridge.Call("postMessage", msg, []any{ch.Get("port2")})
+	}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	t := time.NewTimer(ackTimeout)
+	defer t.Stop()
+	select {
+	case <-s.acked:
+		return s, nil
+	case <-t.C:
+		s.Close()
+		return nil, ErrNoBridge
+	case <-ctx.Done():
+		s.Close()
+		return nil, ctx.Err()
+	}
+}
+
+// rtcStream is one data channel, seen through the bridge.
+type rtcStream struct {
+	port  js.Value
+	onMsg js.Func
+	wake  chan struct{}
+	acked chan struct{}
+
+	mu      sync.Mutex
+	queue   [][]byte
+	err     error // io.EOF after "end", else the failure
+	ack     bool
+	closed  bool
+	pending []byte
+}
+
+// onMessage runs on the JS event loop: it only queues.
+func (s *rtcStream) onMessage(_ js.Value, args []js.Value) any {
+	d := arg(args, 0).Get("data")
+	if d.Type() != js.TypeObject {
+		return nil
+	}
+	s.mu.Lock()
+	switch d.Get("t").String() {
+	case "ack":
+		if !s.ack {
+			s.ack = true
+			close(s.acked)
+		}
+	case "data":
+		b := jsUint8Array.New(d.Get("b"))
+		p := make([]byte, b.Length())
+		js.CopyBytesToGo(p, b)
+		s.queue = append(s.queue, p)
+	case "reset":
+		if s.err == nil {
+			s.err = ErrChannelReset
+		}
+	case "end":
+		if s.err == nil {
+			s.err = io.EOF
+		}
+	case "error":
+		if s.err == nil {
+			s.err = errors.New("wasmclient: webrtc: " + jsString(d.Get("msg")))
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (s *rtcStream) Read(p []byte) (int, error) {
+	for {
+		s.mu.Lock()
+		if len(s.pending) == 0 && len(s.queue) > 0 {
+			s.pending, s.queue = s.queue[0], s.queue[1:]
+		}
+		if len(s.pending) > 0 {
+			n := copy(p, s.pending)
+			s.pending = s.pending[n:]
+			s.mu.Unlock()
+			return n, nil
+		}
+		err, closed := s.err, s.closed
+		s.mu.Unlock()
+		if closed {
+			return 0, io.ErrClosedPipe
+		}
+		if err != nil {
+			return 0, err
+		}
+		<-s.wake
+	}
+}
+
+func (s *rtcStream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return 0, io.ErrClosedPipe
+	}
+	buf := bytesToJS(p).Get("buffer")
+	if _, err := jsTry(func() js.Value {
+		return s.port.Call("postMessage", map[string]any{"t": "data", "b": buf}, []any{buf})
+	}); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close closes the data channel and the port; a pending Read returns.
+func (s *rtcStream) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	_, _ = jsTry(func() js.Value { return s.port.Call("postMessage", map[string]any{"t": "close"}) })
+	_, _ = jsTry(func() js.Value { return s.port.Call("close") })
+	s.port.Set("onmessage", js.Null())
+	s.onMsg.Release()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
