@@ -26,6 +26,7 @@
 //  4. node → coordinator every heartbeatMs: {"type":"heartbeat","heartbeat":{capacity, blocks,
 //     freeDisk, load, version, region, record?}}, with the record again
 //     whenever it changed (certificate rotation).
+//
 //  5. at any time after welcome, WebRTC signaling (RelayOffer):
 //     coordinator → node {"type":"webrtc-offer","offer":{id, sdp}}, and
 //     node → coordinator {"type":"webrtc-answer","answer":{id, sdp | code,

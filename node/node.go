@@ -51,12 +51,12 @@ type Node struct {
 	wtSrv     *webtransport.Server
 	wtHandler http.Handler // router instrumented for webtransport
 
-	pinMu     sync.Mutex
-	pins      map[string]bool // roots placed here and held, in DataDir/pins.json
-	localPins map[string]bool // roots the operator imported, kept regardless
-	gcMu      sync.RWMutex    // GC (write) excludes imports in progress (read)
-	rtc        *rtcServer   // nil when WebRTC is disabled
-	rtcHandler http.Handler // router instrumented for webrtc
+	pinMu      sync.Mutex
+	pins       map[string]bool // roots placed here and held, in DataDir/pins.json
+	localPins  map[string]bool // roots the operator imported, kept regardless
+	gcMu       sync.RWMutex    // GC (write) excludes imports in progress (read)
+	rtc        *rtcServer      // nil when WebRTC is disabled
+	rtcHandler http.Handler    // router instrumented for webrtc
 
 	record atomic.Pointer[noderecord.Signed]
 	coord  *coordinator.NodeClient // while running with Config.Coordinator; guarded by mu
