@@ -16,20 +16,26 @@ import (
 func startCommand(t *testing.T, run func(context.Context, []string, io.Writer, io.Writer) error, args []string, prefix string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	var v string
 	pr, pw := io.Pipe()
-	done := make(chan error, 1)
+	var result error
+	finished := make(chan struct{}) // closed once run returned; result is set
 	go func() {
-		done <- run(ctx, args, pw, io.Discard)
+		result = run(ctx, args, pw, io.Discard)
 		pw.Close()
+		close(finished)
 	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%v: %v", args, err)
+		<-finished
+		if result != nil && v == "" {
+			return // already reported below
+		}
+		if result != nil {
+			t.Errorf("%v: %v", args, result)
 		}
 	})
 	sc := bufio.NewScanner(pr)
-	var v string
 	for sc.Scan() {
 		if s, ok := strings.CutPrefix(sc.Text(), prefix); ok {
 			v = s
@@ -39,7 +45,8 @@ func startCommand(t *testing.T, run func(context.Context, []string, io.Writer, i
 	go io.Copy(io.Discard, pr)
 	if v == "" {
 		cancel()
-		t.Fatalf("%v: no %q line printed: %v", args, prefix, <-done)
+		<-finished
+		t.Fatalf("%v: no %q line printed: %v", args, prefix, result)
 	}
 	return v
 }
@@ -91,7 +98,7 @@ func TestRunNodeJoinsGateway(t *testing.T) {
 	const root = "bafkr4ib247mal5tytjsaflfxblkas2ufuvv7nacov4s4asj2y2lvjdjqwu"
 	gw := strings.TrimSuffix(startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--site", "blog=" + root}, "blog: "), "/")
 	gwURL := "http://127.0.0.1:" + gw[strings.LastIndex(gw, ":")+1:]
-	id := startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--log-level", "warn", "--coordinator", gwURL}, "id: ")
+	id := startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0", "--log-level", "warn", "--coordinator", gwURL}, "id: ")
 	c := &http.Client{Timeout: 10 * time.Second}
 	defer c.CloseIdleConnections()
 	deadline := time.Now().Add(10 * time.Second)

@@ -36,7 +36,7 @@ func TestRunNode(t *testing.T) {
 }
 
 func TestRunNodeBadFlags(t *testing.T) {
-	if err := runNode(context.Background(), []string{"--public-host", "example.com", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0"}, io.Discard, io.Discard); err == nil {
+	if err := runNode(context.Background(), []string{"--public-host", "example.com", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0"}, io.Discard, io.Discard); err == nil {
 		t.Fatal("non-IP public host accepted")
 	}
 	if err := runNode(context.Background(), []string{"extra"}, io.Discard, io.Discard); err == nil {
@@ -93,7 +93,7 @@ func TestRunNodeImportsCAR(t *testing.T) {
 	if err := os.WriteFile(bad, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = runNode(context.Background(), []string{"--data", filepath.Join(dir, "node2"), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--log-level", "warn", "--car", bad}, io.Discard, io.Discard)
+	err = runNode(context.Background(), []string{"--data", filepath.Join(dir, "node2"), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0", "--log-level", "warn", "--car", bad}, io.Discard, io.Discard)
 	if !errors.Is(err, node.ErrBadCAR) {
 		t.Fatalf("damaged CAR: err = %v, want ErrBadCAR", err)
 	}
@@ -103,7 +103,7 @@ func TestRunNodeImportsCAR(t *testing.T) {
 // returns its HTTP URL (from its stdout) and its result channel.
 func startNodeCommand(t *testing.T, ctx context.Context, extra ...string) (string, <-chan error) {
 	t.Helper()
-	args := append([]string{"--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	args := append([]string{"--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0", "--log-level", "warn"}, extra...)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {

@@ -55,7 +55,7 @@ func TestScaleOut(t *testing.T) {
 	var nodeIDs []string
 	for _, name := range []string{"node-1", "node-2"} {
 		nodeIDs = append(nodeIDs, logs.start(t, name, "id: ",
-			"node", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0",
+			"node", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
 			"--coordinator", gwA.url, "--log-level", "warn"))
 	}
 	t.Logf("cluster, 2 gateways and 2 nodes up in %s", time.Since(start).Round(time.Millisecond))
