@@ -463,14 +463,7 @@ func (w *channelWriter) WriteHeader(code int) {
 	}
 	w.wrote = true
 	w.status = code
-	h := wire.Header{}
-	for _, name := range forwardedHeaders {
-		if v := w.header.Get(name); v != "" && !strings.ContainsAny(v, "\r\n") {
-			h[strings.ToLower(name)] = v
-		}
-	}
-	resp := &wire.Response{Status: code, Header: h}
-	if _, err := resp.WriteTo(w.buf); err != nil {
+	if _, err := responseHead(code, w.header).WriteTo(w.buf); err != nil {
 		w.fail(err)
 	}
 }

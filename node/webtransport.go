@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -174,15 +173,8 @@ func (w *streamWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	h := wire.Header{}
-	for _, name := range forwardedHeaders {
-		if v := w.header.Get(name); v != "" && !strings.ContainsAny(v, "\r\n") {
-			h[strings.ToLower(name)] = v
-		}
-	}
-	resp := &wire.Response{Status: code, Header: h}
 	w.setDeadline()
-	if _, err := resp.WriteTo(w.str); err != nil {
+	if _, err := responseHead(code, w.header).WriteTo(w.str); err != nil {
 		w.fail(err)
 	}
 }

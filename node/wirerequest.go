@@ -42,3 +42,16 @@ func (n *Node) wireToHTTP(ctx context.Context, req *wire.Request, remote string)
 	}
 	return hr, 0, ""
 }
+
+// responseHead is the wire head of a response with status code: the
+// forwarded headers of hdr, lower-cased, without any that would break the
+// framing.
+func responseHead(code int, hdr http.Header) *wire.Response {
+	h := wire.Header{}
+	for _, name := range forwardedHeaders {
+		if v := hdr.Get(name); v != "" && !strings.ContainsAny(v, "\r\n") {
+			h[strings.ToLower(name)] = v
+		}
+	}
+	return &wire.Response{Status: code, Header: h}
+}
