@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -225,4 +226,23 @@ func readWireResponse(r io.Reader) (*wire.Response, []byte, error) {
 	}
 	body, err := io.ReadAll(br)
 	return resp, body, err
+}
+
+// removeFullLeaves deletes count full-size (256 KiB) raw leaves of f from
+// n's store, so a traversal of big.bin fails after its first blocks.
+func removeFullLeaves(t *testing.T, n *node.Node, f *fixture, count int) {
+	t.Helper()
+	removed := 0
+	for c, data := range f.blocks {
+		if c.Prefix().Codec != cid.Raw || len(data) != 256<<10 {
+			continue
+		}
+		p, _ := n.BlockPath(c)
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if removed++; removed == count {
+			return
+		}
+	}
 }

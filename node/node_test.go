@@ -494,21 +494,9 @@ func TestWebTransportMidBodyFailureResets(t *testing.T) {
 		t.Fatal(err)
 	}
 	runNode(t, n)
-	// Remove one 256 KiB leaf of big.bin: the traversal fails after the
+	// Remove 256 KiB leaves of big.bin: the traversal fails after the
 	// head and the first blocks were sent.
-	removed := 0
-	for c, data := range f.blocks {
-		if c.Prefix().Codec == cid.Raw && len(data) == 256<<10 {
-			p, _ := n.BlockPath(c)
-			if err := os.Remove(p); err != nil {
-				t.Fatal(err)
-			}
-			removed++
-			if removed == 2 {
-				break
-			}
-		}
-	}
+	removeFullLeaves(t, n, f, 2)
 	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
 	if err != nil {
 		t.Fatal(err)

@@ -5,14 +5,12 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
@@ -275,18 +273,7 @@ func TestWebRTCMidBodyFailureResets(t *testing.T) {
 		t.Fatal(err)
 	}
 	runNode(t, n)
-	removed := 0
-	for c, data := range f.blocks {
-		if c.Prefix().Codec == cid.Raw && len(data) == 256<<10 {
-			p, _ := n.BlockPath(c)
-			if err := os.Remove(p); err != nil {
-				t.Fatal(err)
-			}
-			if removed++; removed == 2 {
-				break
-			}
-		}
-	}
+	removeFullLeaves(t, n, f, 2)
 	pc := rtcDial(ctx, t, n)
 	resp, _, res, err := rtcGet(ctx, pc, "/ipfs/"+f.root.String()+"/big.bin?format=car", "")
 	if err != nil {
