@@ -14,7 +14,6 @@ import (
 type body struct {
 	f         *fetch
 	from, to  int64
-	sent      int64
 	remaining int64
 
 	mu     sync.Mutex // guards cur against Close from another goroutine
@@ -59,9 +58,8 @@ func (b *body) Read(p []byte) (int, error) {
 		n, err := a.vr.Read(p)
 		a.disarm()
 		a.lastUse = b.f.c.cfg.Now()
-		b.sent += int64(n)
 		b.remaining -= int64(n)
-		b.delivered.Store(b.sent)
+		b.delivered.Add(int64(n))
 		if err == io.EOF && b.remaining > 0 {
 			err = errShortBody
 		}
@@ -81,8 +79,6 @@ func (b *body) Read(p []byte) (int, error) {
 		}
 		if n > 0 {
 			b.retried = false
-		}
-		if n > 0 {
 			return n, nil
 		}
 	}
@@ -105,7 +101,7 @@ func (b *body) resume() (*attempt, error) {
 		if !ok {
 			return nil, f.exhausted()
 		}
-		a, ent, err := f.open(src, &verify.ByteRange{From: b.from + b.sent, To: b.to})
+		a, ent, err := f.open(src, &verify.ByteRange{From: b.from + b.delivered.Load(), To: b.to})
 		if err == nil && (ent.Kind != f.entity.Kind || !ent.CID.Equal(f.entity.CID)) {
 			a.close()
 			err = errEntityChanged

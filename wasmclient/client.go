@@ -203,7 +203,7 @@ func (f *fetch) run(req FetchRequest) (*Response, error) {
 			continue
 		}
 		if err != nil {
-			if isVerifiedNotFound(err) {
+			if errors.Is(err, verify.ErrNotFound) { // proven absent by verified blocks
 				f.rec.Transport, f.rec.Node = src.transport.Name(), src.node.ID
 				return nil, fmt.Errorf("%w: %s", ErrNotFound, req.Path)
 			}

@@ -60,11 +60,14 @@ func (t *HTTPTransport) Open(ctx context.Context, node Node, target string) (io.
 	return resp.Body, nil
 }
 
-func (t *HTTPTransport) client() *http.Client {
-	if t.Client == nil {
+func (t *HTTPTransport) client() *http.Client { return orDefault(t.Client) }
+
+// orDefault is c, or http.DefaultClient when c is nil.
+func orDefault(c *http.Client) *http.Client {
+	if c == nil {
 		return http.DefaultClient
 	}
-	return t.Client
+	return c
 }
 
 // HTTPSessionLoader loads the session from Origin + SessionPath.
@@ -81,11 +84,7 @@ func (l *HTTPSessionLoader) LoadSession(ctx context.Context) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := l.Client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(req)
+	resp, err := orDefault(l.Client).Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -119,11 +118,7 @@ func (r *HTTPReporter) Report(ctx context.Context, rep Report) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	c := r.Client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(req)
+	resp, err := orDefault(r.Client).Do(req)
 	if err != nil {
 		return err
 	}

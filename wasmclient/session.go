@@ -126,7 +126,7 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 		if c.cur != nil {
 			return c.cur, nil
 		}
-		if !isSessionErr(err) {
+		if !errors.Is(err, ErrSession) {
 			err = fmt.Errorf("%w: %w", ErrSession, err)
 		}
 		return nil, err
@@ -138,12 +138,3 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	c.cur, c.expires = s, now.Add(ttl)
 	return s, nil
 }
-
-// invalidate forgets the cached session so the next request reloads it.
-func (c *sessionCache) invalidate() {
-	c.mu.Lock()
-	c.expires = time.Time{}
-	c.mu.Unlock()
-}
-
-func isSessionErr(err error) bool { return errors.Is(err, ErrSession) }

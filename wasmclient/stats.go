@@ -54,7 +54,7 @@ type Stats struct {
 
 func (s *Stats) limit() int {
 	if s.Limit <= 0 {
-		return 200
+		return DefaultHistory
 	}
 	return s.Limit
 }

@@ -128,7 +128,7 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	}
 	log.Info("site imported", "dir", siteDir, "root", d.root, "carBytes", carSize)
 
-	table := asn.New()
+	var table *asn.Table
 	if cfg.ASNTable != "" {
 		table, err = asn.LoadFile(cfg.ASNTable)
 	} else {
