@@ -138,16 +138,13 @@ func (c *Coordinator) Handler() http.Handler {
 // the deadline and whose records are valid now, ordered by node id. It
 // implements the gateway's NodeSource.
 func (c *Coordinator) Nodes(ctx context.Context) ([]noderecord.Signed, error) {
-	states, err := c.NodeStates(ctx)
+	live, err := c.LiveNodes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	now := c.cfg.Now()
-	out := make([]noderecord.Signed, 0, len(states))
-	for _, s := range states {
-		if s.State == StateLive && now.Sub(s.LastSeen) <= c.cfg.deadline() && s.Record.Verify(now) == nil {
-			out = append(out, s.Record)
-		}
+	out := make([]noderecord.Signed, len(live))
+	for i, s := range live {
+		out[i] = s.Record
 	}
 	return out, nil
 }

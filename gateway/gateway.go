@@ -38,6 +38,8 @@ type Gateway struct {
 	api     http.Handler             // the gateway's own /v1/ API
 	reports reportRelay              // visitors' reports on their way to the bus
 
+	metricsHandler http.Handler // /metrics on the gateway's own host; nil without a Gatherer
+
 	bgCtx    context.Context // canceled by Close; parent of background work
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup // event emission
@@ -119,6 +121,9 @@ func New(cfg Config) (_ *Gateway, err error) {
 		return nil, fmt.Errorf("gateway: listen: %w", err)
 	}
 	g.ln = netutil.LimitListener(g.ln, cfg.MaxConns)
+	if cfg.Gatherer != nil {
+		g.metricsHandler = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})
+	}
 	g.srv = &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -401,11 +406,11 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		g.coord.ServeConnect(w, r)
 	case "/metrics":
-		if g.cfg.Gatherer == nil {
+		if g.metricsHandler == nil {
 			http.NotFound(w, r)
 			return
 		}
-		promhttp.HandlerFor(g.cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+		g.metricsHandler.ServeHTTP(w, r)
 	case "/healthz":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

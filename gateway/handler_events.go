@@ -99,11 +99,7 @@ func (g *Gateway) apiEvents(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case ev := <-feed:
-			data, err := json.Marshal(ev)
-			if err != nil {
-				continue
-			}
-			if !write("id: " + ev.ID + "\nevent: " + string(ev.Type) + "\ndata: " + string(data) + "\n\n") {
+			if rec, ok := sseRecord(ev); ok && !write(rec) {
 				return
 			}
 		case <-tick.C:
@@ -117,7 +113,7 @@ func (g *Gateway) apiEvents(w http.ResponseWriter, r *http.Request) {
 			for {
 				select {
 				case ev := <-feed:
-					if data, err := json.Marshal(ev); err == nil && !write("id: "+ev.ID+"\nevent: "+string(ev.Type)+"\ndata: "+string(data)+"\n\n") {
+					if rec, ok := sseRecord(ev); ok && !write(rec) {
 						return
 					}
 				default:
@@ -126,4 +122,14 @@ func (g *Gateway) apiEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// sseRecord is ev as one Server-Sent Events record; false if it does not
+// marshal.
+func sseRecord(ev events.Event) (string, bool) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return "", false
+	}
+	return "id: " + ev.ID + "\nevent: " + string(ev.Type) + "\ndata: " + string(data) + "\n\n", true
 }

@@ -11,7 +11,6 @@ const (
 	kindScript      = "script"
 	kindSession     = "session"
 	kindReport      = "report"
-	kindAdmin       = "admin"
 )
 
 type metrics struct {
