@@ -125,11 +125,12 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 		count++
 	}
 
-	// Pass 2: store from the staged copy.
+	// Pass 2: store from the staged copy, checked in pass 1 (every block
+	// is checked again whenever it is read from the store).
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("node: import: %w", err)
 	}
-	br, err = car.NewBlockReader(f, append(opts, car.WithTrustedCAR(false))...)
+	br, err = car.NewBlockReader(f, append(opts, car.WithTrustedCAR(true))...)
 	if err != nil {
 		return nil, fmt.Errorf("node: import: %w", err)
 	}
@@ -158,7 +159,7 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: import: %w", err)
 		}
-		if has || blk.Cid().Prefix().MhType == 0x00 { // identity CIDs are not stored
+		if has { // includes identity CIDs, which the store holds implicitly
 			continue
 		}
 		batch = append(batch, blk)

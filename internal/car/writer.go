@@ -24,9 +24,15 @@ func NewWriter(w io.Writer, roots []cid.CID) (*Writer, error) {
 	return &Writer{w: w}, nil
 }
 
+// NewBlockWriter returns a Writer that appends block sections to w, for a
+// stream whose header was written separately.
+func NewBlockWriter(w io.Writer) *Writer { return &Writer{w: w} }
+
 // Put writes one block section.
-func (w *Writer) Put(c cid.CID, data []byte) error {
-	cb := c.Bytes()
+func (w *Writer) Put(c cid.CID, data []byte) error { return w.PutRaw(c.Bytes(), data) }
+
+// PutRaw writes one block section for the binary CID cb.
+func (w *Writer) PutRaw(cb, data []byte) error {
 	w.buf = cid.AppendUvarint(w.buf[:0], uint64(len(cb)+len(data)))
 	w.buf = append(w.buf, cb...)
 	if _, err := w.w.Write(w.buf); err != nil {

@@ -169,10 +169,10 @@ func (c CID) Bytes() []byte {
 		return append(out, c.Digest...)
 	}
 	out := make([]byte, 0, 4*maxVarintLen+len(c.Digest))
-	out = appendUvarint(out, c.Version)
-	out = appendUvarint(out, c.Codec)
-	out = appendUvarint(out, c.HashCode)
-	out = appendUvarint(out, uint64(len(c.Digest)))
+	out = AppendUvarint(out, c.Version)
+	out = AppendUvarint(out, c.Codec)
+	out = AppendUvarint(out, c.HashCode)
+	out = AppendUvarint(out, uint64(len(c.Digest)))
 	return append(out, c.Digest...)
 }
 
@@ -252,17 +252,11 @@ func uvarint(b []byte) (uint64, int, error) {
 	return 0, 0, invalid("varint truncated")
 }
 
-func appendUvarint(b []byte, x uint64) []byte {
+// AppendUvarint appends the unsigned varint encoding of x to b.
+func AppendUvarint(b []byte, x uint64) []byte {
 	for x >= 0x80 {
 		b = append(b, byte(x)|0x80)
 		x >>= 7
 	}
 	return append(b, byte(x))
 }
-
-// Uvarint decodes a minimal unsigned varint (at most 9 bytes, 63 bits) at
-// the start of b, returning the value and the bytes used.
-func Uvarint(b []byte) (uint64, int, error) { return uvarint(b) }
-
-// AppendUvarint appends the unsigned varint encoding of x to b.
-func AppendUvarint(b []byte, x uint64) []byte { return appendUvarint(b, x) }

@@ -10,21 +10,11 @@ import (
 	vcid "github.com/verity-cdn/verity/internal/cid"
 )
 
-// carSink writes block sections (no header) to w.
-type carSink struct {
-	w   io.Writer
-	buf []byte
-}
+// carSink writes block sections (no header).
+type carSink struct{ w *vcar.Writer }
 
 func (s *carSink) Put(_ context.Context, c cid.Cid, data []byte) error {
-	cb := c.Bytes()
-	s.buf = vcid.AppendUvarint(s.buf[:0], uint64(len(cb)+len(data)))
-	s.buf = append(s.buf, cb...)
-	if _, err := s.w.Write(s.buf); err != nil {
-		return err
-	}
-	_, err := s.w.Write(data)
-	return err
+	return s.w.PutRaw(c.Bytes(), data)
 }
 
 func writeHeader(w io.Writer, root cid.Cid) error {

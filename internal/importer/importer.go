@@ -17,6 +17,8 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	_ "github.com/verity-cdn/verity/internal/blake3mh" // zeebo/blake3 for 0x1e
+	vcar "github.com/verity-cdn/verity/internal/car"
+	"github.com/verity-cdn/verity/internal/unixfs"
 )
 
 // The decided settings.
@@ -193,9 +195,8 @@ func isDirNode(nd ipld.Node) bool {
 	if !ok {
 		return false
 	}
-	d := pn.Data()
-	// UnixFS Data starts with field 1 (Type, varint): 0x08 <type>.
-	return len(d) >= 2 && d[0] == 0x08 && (d[1] == 1 || d[1] == 5)
+	fs, err := unixfs.DecodeData(pn.Data())
+	return err == nil && (fs.Type == unixfs.TDirectory || fs.Type == unixfs.THAMTShard)
 }
 
 func (s *dagService) Add(ctx context.Context, nd ipld.Node) error {
@@ -254,7 +255,7 @@ func WriteCAR(ctx context.Context, path string, w io.Writer, opts Options) (cid.
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
-	sink := &carSink{w: spool}
+	sink := &carSink{w: vcar.NewBlockWriter(spool)}
 	root, err := Import(ctx, path, sink, opts)
 	if err != nil {
 		return cid.Undef, err

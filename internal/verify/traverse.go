@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/unixfs"
@@ -60,7 +61,7 @@ func (r *Reader) resolve() error {
 			return err
 		}
 		if !found {
-			return wrapf(ErrNotFound, "%q in %s (/%s)", seg, cur, joinPath(r.req.Path[:i+1]))
+			return wrapf(ErrNotFound, "%q in %s (/%s)", seg, cur, strings.Join(r.req.Path[:i+1], "/"))
 		}
 		cur = next
 	}
@@ -118,17 +119,6 @@ func (r *Reader) resolve() error {
 	default:
 		return &BlockError{CID: cur, Err: ErrUnsupported, Detail: "UnixFS " + fs.Type.String()}
 	}
-}
-
-func joinPath(p []string) string {
-	s := ""
-	for i, x := range p {
-		if i > 0 {
-			s += "/"
-		}
-		s += x
-	}
-	return s
 }
 
 // lookup reads the directory block dir (and the HAMT shards along the way)
