@@ -35,6 +35,8 @@ type Coordinator struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // watcher, monitor, connections
 
+	records noderecord.Verifier // node records, each signature checked once
+
 	mu     sync.Mutex
 	closed bool
 	cache  map[string]cachedState // by node id, mirror of the bucket
@@ -183,7 +185,7 @@ func (c *Coordinator) LiveNodes(ctx context.Context) ([]NodeState, error) {
 	}
 	now := c.cfg.Now()
 	return slices.DeleteFunc(states, func(s NodeState) bool {
-		return s.State != StateLive || now.Sub(s.LastSeen) > c.cfg.deadline() || s.Record.Verify(now) != nil
+		return s.State != StateLive || now.Sub(s.LastSeen) > c.cfg.deadline() || c.records.Verify(s.Record, now) != nil
 	}), nil
 }
 

@@ -46,7 +46,7 @@ func (g *Gateway) liveNodes(r *http.Request) ([]nodeInfo, error) {
 	now := g.cfg.Now()
 	out := make([]nodeInfo, 0, len(recs))
 	for _, rec := range recs {
-		if err := rec.Verify(now); err != nil {
+		if err := g.records.Verify(rec, now); err != nil {
 			g.log.Warn("skipping node with invalid record", "node", rec.Record.NodeID, "err", err)
 			continue
 		}

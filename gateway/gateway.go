@@ -17,6 +17,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
 var _ RankedNodeSource = (*coordinator.Coordinator)(nil)
@@ -37,6 +38,7 @@ type Gateway struct {
 	dep     *deployer                // deploy API, with kvSites and Config.DataDir
 	api     http.Handler             // the gateway's own /v1/ API
 	reports reportRelay              // visitors' reports on their way to the bus
+	records noderecord.Verifier      // node records, each signature checked once
 
 	metricsHandler http.Handler // /metrics on the gateway's own host; nil without a Gatherer
 

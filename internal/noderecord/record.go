@@ -118,10 +118,15 @@ func (s Signed) Verify(now time.Time) error {
 	if len(s.Signature) != ed25519.SignatureSize || !ed25519.Verify(ed25519.PublicKey(rec.PublicKey), msg, s.Signature) {
 		return &RecordError{Field: "signature", Err: ErrSignature}
 	}
-	if !now.Before(rec.Expires) {
+	return rec.checkTime(now)
+}
+
+// checkTime checks that the record is valid at now.
+func (r Record) checkTime(now time.Time) error {
+	if !now.Before(r.Expires) {
 		return &RecordError{Field: "expires", Err: ErrExpired}
 	}
-	if now.Add(MaxClockSkew).Before(rec.Issued) {
+	if now.Add(MaxClockSkew).Before(r.Issued) {
 		return &RecordError{Field: "issued", Err: ErrNotYetValid}
 	}
 	return nil
