@@ -20,7 +20,7 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fl := flag.NewFlagSet("deploy", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	site := fl.String("site", "", "site name (required)")
-	gw := fl.String("gateway", envOr("VERITY_GATEWAY", "http://127.0.0.1:8080"), "gateway base URL (env VERITY_GATEWAY)")
+	gw := gatewayFlag(fl)
 	token := fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token (env VERITY_TOKEN)")
 	wait := fl.Duration("wait", 5*time.Minute, "how long to wait for the site to be published (0: do not wait)")
 	fl.Usage = func() {

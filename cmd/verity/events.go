@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/events"
@@ -17,8 +16,8 @@ import (
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("events", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	gw := fl.String("gateway", envOr("VERITY_GATEWAY", "http://127.0.0.1:8080"), "gateway base URL (env VERITY_GATEWAY)")
-	admin := fl.String("admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token (env VERITY_ADMIN_TOKEN)")
+	gw := gatewayFlag(fl)
+	admin := adminTokenFlag(fl)
 	follow := fl.Bool("follow", false, "keep printing new events as they happen, until interrupted")
 	last := fl.Uint64("last", 20, "print up to this many stored events first")
 	asJSON := fl.Bool("json", false, "print each event's JSON envelope on one line")

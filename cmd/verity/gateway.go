@@ -87,11 +87,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cfg.Coordinator.Router = coordinator.NewRouter(coordinator.RouterConfig{Table: table})
 	}
 	if dataDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return fmt.Errorf("gateway: no --data and no user cache dir: %w", err)
+		var err error
+		if dataDir, err = defaultDataDir("gateway"); err != nil {
+			return err
 		}
-		dataDir = filepath.Join(dir, "verity", "gateway")
 	}
 	if bcfg.URL == "" {
 		bcfg.StoreDir = filepath.Join(dataDir, "nats")

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/pion/webrtc/v4"
 
@@ -59,11 +58,10 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("node: unexpected arguments %q: %w", fl.Args(), errUsage)
 	}
 	if cfg.DataDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return fmt.Errorf("node: no --data and no user cache dir: %w", err)
+		var err error
+		if cfg.DataDir, err = defaultDataDir("node"); err != nil {
+			return err
 		}
-		cfg.DataDir = filepath.Join(dir, "verity", "node")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
 	cfg.Logger = log

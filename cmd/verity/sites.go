@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -26,8 +27,8 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sub, args := args[0], args[1:]
 	fl := flag.NewFlagSet("sites "+sub, flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	gw := fl.String("gateway", envOr("VERITY_GATEWAY", "http://127.0.0.1:8080"), "gateway base URL (env VERITY_GATEWAY)")
-	admin := fl.String("admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token (env VERITY_ADMIN_TOKEN)")
+	gw := gatewayFlag(fl)
+	admin := adminTokenFlag(fl)
 	token := fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token, for history and rollback (env VERITY_TOKEN)")
 	to := fl.String("to", "", "rollback: the root CID to go back to (default: the previous root)")
 	pos, err := parseInterspersed(fl, args)
@@ -133,6 +134,26 @@ func parseInterspersed(fl *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// gatewayFlag defines --gateway, the gateway's own base URL.
+func gatewayFlag(fl *flag.FlagSet) *string {
+	return fl.String("gateway", envOr("VERITY_GATEWAY", "http://127.0.0.1:8080"), "gateway base URL (env VERITY_GATEWAY)")
+}
+
+// adminTokenFlag defines --admin-token for the API clients.
+func adminTokenFlag(fl *flag.FlagSet) *string {
+	return fl.String("admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token (env VERITY_ADMIN_TOKEN)")
+}
+
+// defaultDataDir is <user cache dir>/verity/<part>, the data directory a
+// part uses without --data.
+func defaultDataDir(part string) (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("%s: no --data and no user cache dir: %w", part, err)
+	}
+	return filepath.Join(dir, "verity", part), nil
 }
 
 func envOr(key, def string) string {
