@@ -57,16 +57,37 @@ func (e *APIError) Error() string {
 // ErrNotPublished: WaitPublished ended before the site served the root.
 var ErrNotPublished = errors.New("siteclient: not published")
 
-func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, out any) error {
+// newRequest is a request to the gateway's path carrying the token.
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.cfg.Gateway+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if c.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	}
+	return req, nil
+}
+
+// apiError decodes an error answer body.
+func apiError(status int, b []byte) *APIError {
+	var e struct {
+		Error, Code, CID string
+	}
+	ae := &APIError{Status: status, Message: strings.TrimSpace(string(b))}
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		ae.Message, ae.Code, ae.CID = e.Error, e.Code, e.CID
+	}
+	return ae
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, out any) error {
+	req, err := c.newRequest(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
 	if size >= 0 && body != nil {
 		req.ContentLength = size
-	}
-	if c.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -81,14 +102,7 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error, Code, CID string
-		}
-		ae := &APIError{Status: resp.StatusCode, Message: strings.TrimSpace(string(b))}
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			ae.Message, ae.Code, ae.CID = e.Error, e.Code, e.CID
-		}
-		return ae
+		return apiError(resp.StatusCode, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

@@ -3,7 +3,6 @@ package siteclient
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,14 +34,11 @@ func (c *Client) Events(ctx context.Context, types []events.Type, last uint64, f
 	if !follow {
 		q.Set("follow", "0")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.Gateway+"/v1/events?"+q.Encode(), nil)
+	req, err := c.newRequest(ctx, http.MethodGet, "/v1/events?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	if c.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	}
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -53,12 +49,7 @@ func (c *Client) Events(ctx context.Context, types []events.Type, last uint64, f
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		var e struct{ Error string }
-		ae := &APIError{Status: resp.StatusCode, Message: strings.TrimSpace(string(b))}
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			ae.Message = e.Error
-		}
-		return ae
+		return apiError(resp.StatusCode, b)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), maxEventLine)
