@@ -19,6 +19,11 @@ var (
 	jsObject             = js.Global().Get("Object")
 	jsErrorCtor          = js.Global().Get("Error")
 	jsJSON               = js.Global().Get("JSON")
+	jsReadableStream     = js.Global().Get("ReadableStream")
+
+	// jsBYOBMode and jsBYOBRead are the options of every BYOB reader and read.
+	jsBYOBMode = js.ValueOf(map[string]any{"mode": "byob"})
+	jsBYOBRead = js.ValueOf(map[string]any{"min": byobMin})
 
 	// jsNoop swallows rejections of promises nobody waits for.
 	jsNoop = js.FuncOf(func(js.Value, []js.Value) any { return nil })
@@ -186,7 +191,6 @@ type streamReader struct {
 	reader  js.Value
 	byob    bool
 	spare   js.Value // a BYOB buffer (ArrayBuffer) free for the next read
-	opts    js.Value // {min: byobMin}
 	next    js.Value // the read in flight (a Promise), or undefined
 	pending []byte
 	scratch []byte
@@ -204,10 +208,9 @@ var _ io.ReadCloser = (*streamReader)(nil)
 func newStreamReader(readable js.Value, onClose func()) (*streamReader, error) {
 	r := &streamReader{onClose: onClose, next: js.Undefined()}
 	if rd, err := jsTry(func() js.Value {
-		return readable.Call("getReader", map[string]any{"mode": "byob"})
+		return readable.Call("getReader", jsBYOBMode)
 	}); err == nil {
 		r.reader, r.byob = rd, true
-		r.opts = js.ValueOf(map[string]any{"min": byobMin})
 		return r, nil
 	}
 	rd, err := jsTry(func() js.Value { return readable.Call("getReader") })
@@ -234,7 +237,7 @@ func (r *streamReader) startRead() {
 	if buf.IsUndefined() {
 		buf = jsArrayBuffer.New(byobBufSize)
 	}
-	r.next = r.reader.Call("read", jsUint8Array.New(buf, 0, byobBufSize), r.opts)
+	r.next = r.reader.Call("read", jsUint8Array.New(buf, 0, byobBufSize), jsBYOBRead)
 }
 
 // takeRead returns the read in flight (a read is always started first).

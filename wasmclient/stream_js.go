@@ -21,8 +21,9 @@ import (
 // by every stream (they find their pump by the source's id), so none is
 // ever released while the browser may still call it; they never block.
 type bodyStreams struct {
-	chunk, readAhead int
-	log              Logger
+	chunk    int
+	log      Logger
+	strategy js.Value // {highWaterMark: readAhead} bytes, shared by every stream
 
 	mu    sync.Mutex
 	next  int
@@ -40,7 +41,8 @@ type pump struct {
 }
 
 func newBodyStreams(chunk, readAhead int, log Logger) *bodyStreams {
-	s := &bodyStreams{chunk: chunk, readAhead: readAhead, log: log, pumps: map[int]*pump{}}
+	s := &bodyStreams{chunk: chunk, log: log, pumps: map[int]*pump{},
+		strategy: jsByteLengthStrategy.New(map[string]any{"highWaterMark": readAhead})}
 	s.start = js.FuncOf(func(this js.Value, args []js.Value) any {
 		if p := s.lookup(this); p != nil {
 			go s.run(this.Get("id").Int(), p, arg(args, 0))
@@ -81,8 +83,7 @@ func (s *bodyStreams) New(body io.ReadCloser) js.Value {
 	src.Set("start", s.start)
 	src.Set("pull", s.pull)
 	src.Set("cancel", s.cancel)
-	strategy := jsByteLengthStrategy.New(map[string]any{"highWaterMark": s.readAhead})
-	return js.Global().Get("ReadableStream").New(src, strategy)
+	return jsReadableStream.New(src, s.strategy)
 }
 
 // lookup returns the pump of the underlying source src, or nil once it ended.
