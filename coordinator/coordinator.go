@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -91,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	}
 	// The initial values arrive first, then a nil entry: wait for it so
 	// Nodes is complete as soon as New returns.
-	if err := loadInitial(ctx, w, c.applyEntry); err != nil {
+	if err := events.LoadInitial(ctx, w, c.applyEntry); err != nil {
 		_ = w.Stop()
 		c.cancel()
 		return nil, err
@@ -102,7 +101,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		c.cancel()
 		return nil, err
 	}
-	if err := loadInitial(ctx, pw, c.applyPlacement); err != nil {
+	if err := events.LoadInitial(ctx, pw, c.applyPlacement); err != nil {
 		_ = w.Stop()
 		_ = pw.Stop()
 		c.cancel()
@@ -227,40 +226,11 @@ func (c *Coordinator) Close() error {
 
 // loadInitial applies a new watch's current values: they arrive first,
 // then a nil entry.
-func loadInitial(ctx context.Context, w jetstream.KeyWatcher, apply func(jetstream.KeyValueEntry)) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("coordinator: watcher closed")
-			}
-			if e == nil {
-				return nil
-			}
-			apply(e)
-		}
-	}
-}
 
 // watchKV applies every update of w until Close; it owns w and stops it.
 func (c *Coordinator) watchKV(w jetstream.KeyWatcher, apply func(jetstream.KeyValueEntry)) {
 	defer c.wg.Done()
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case e, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			if e != nil {
-				apply(e)
-			}
-		}
-	}
+	events.Watch(c.ctx, w, apply)
 }
 
 func (c *Coordinator) applyEntry(e jetstream.KeyValueEntry) {

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -119,23 +118,10 @@ func NewKVSites(ctx context.Context, cfg KVSitesConfig) (*KVSites, error) {
 		return nil, fmt.Errorf("gateway: watch sites: %w", err)
 	}
 	// The current values arrive first, then a nil entry.
-	for loaded := false; !loaded; {
-		select {
-		case <-ctx.Done():
-			_ = w.Stop()
-			s.cancel()
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				s.cancel()
-				return nil, errors.New("gateway: sites watcher closed")
-			}
-			if e == nil {
-				loaded = true
-				continue
-			}
-			s.apply(e)
-		}
+	if err := events.LoadInitial(ctx, w, s.apply); err != nil {
+		_ = w.Stop()
+		s.cancel()
+		return nil, fmt.Errorf("gateway: load sites: %w", err)
 	}
 	s.wg.Add(1)
 	go s.watch(w)
@@ -194,20 +180,7 @@ func (s *KVSites) onSiteEvent(m *nats.Msg) {
 
 func (s *KVSites) watch(w jetstream.KeyWatcher) {
 	defer s.wg.Done()
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case e, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			if e != nil {
-				s.apply(e)
-			}
-		}
-	}
+	events.Watch(s.ctx, w, s.apply)
 }
 
 func (s *KVSites) apply(e jetstream.KeyValueEntry) {
