@@ -262,15 +262,21 @@ func (g *Gateway) fetchEntity(ctx context.Context, nodes []nodeInfo, req verify.
 		f.entity = ent
 		return f, nil
 	}
+	return nil, noNodeError(notFound, last, "/"+strings.Join(req.Path, "/"))
+}
+
+// noNodeError is the error of a request no node could serve: what was not
+// found when a node or the verifier said so, else the last node's failure.
+func noNodeError(notFound bool, last error, what string) error {
 	switch {
 	case notFound:
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, "/"+strings.Join(req.Path, "/"))
+		return fmt.Errorf("%w: %s", ErrNotFound, what)
 	case last != nil && errors.Is(last, ErrTimeout):
-		return nil, fmt.Errorf("%w: %v", ErrTimeout, last)
+		return fmt.Errorf("%w: %v", ErrTimeout, last)
 	case last != nil:
-		return nil, fmt.Errorf("%w: %v", ErrNoNode, last)
+		return fmt.Errorf("%w: %v", ErrNoNode, last)
 	default:
-		return nil, fmt.Errorf("%w: no live node", ErrNoNode)
+		return fmt.Errorf("%w: no live node", ErrNoNode)
 	}
 }
 

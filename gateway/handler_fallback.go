@@ -60,16 +60,7 @@ func (g *Gateway) serveFallback(w http.ResponseWriter, r *http.Request, site Sit
 		g.relayCAR(w, r, c)
 		return
 	}
-	switch {
-	case notFound:
-		g.fail(w, r, fmt.Errorf("%w: %s", ErrNotFound, target))
-	case last != nil && errors.Is(last, ErrTimeout):
-		g.fail(w, r, fmt.Errorf("%w: %v", ErrTimeout, last))
-	case last != nil:
-		g.fail(w, r, fmt.Errorf("%w: %v", ErrNoNode, last))
-	default:
-		g.fail(w, r, fmt.Errorf("%w: no live node", ErrNoNode))
-	}
+	g.fail(w, r, noNodeError(notFound, last, target))
 }
 
 // relayCAR copies a node's CAR response; a failure mid-body aborts ours.
