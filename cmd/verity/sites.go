@@ -18,7 +18,7 @@ import (
 // deploy token).
 func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := func() {
-		fmt.Fprintln(stderr, "usage: verity sites create NAME | list | history NAME | rollback NAME [--to ROOT_CID]  [--gateway URL] [--admin-token T | --token T]")
+		fmt.Fprintln(stderr, "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID]  [--gateway URL] [--admin-token T | --token T]")
 	}
 	if len(args) == 0 {
 		usage()
@@ -30,6 +30,7 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	gw := gatewayFlag(fl)
 	admin := adminTokenFlag(fl)
 	token := fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token, for history and rollback (env VERITY_TOKEN)")
+	account := fl.String("account", "", "create: the account the site is charged to (must exist); its deploy token may deploy only for it")
 	to := fl.String("to", "", "rollback: the root CID to go back to (default: the previous root)")
 	pos, err := parseInterspersed(fl, args)
 	if err != nil {
@@ -55,7 +56,7 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		t, err := c.CreateSite(ctx, name)
+		t, err := c.CreateSiteFor(ctx, name, *account)
 		if err != nil {
 			return err
 		}
