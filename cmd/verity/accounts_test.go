@@ -81,6 +81,9 @@ func TestAccountsCommands(t *testing.T) {
 	if _, errs, err := run(runDeploy, dir, "--site", "blog", "--token", token, "--account", "acme"); err != nil || !strings.Contains(errs, "charged to account acme") {
 		t.Fatalf("deploy: %v %s", err, errs)
 	}
+	if out, errs, err := run(runSites, "list", "--admin-token", admin); err != nil || !strings.Contains(out, "blog  acme") {
+		t.Fatalf("sites list: %q %v %s", out, err, errs)
+	}
 	st2, err := siteclient.New(siteclient.Config{Gateway: gw, Token: admin}).Site(t.Context(), "blog")
 	if err != nil || st2.Site == nil || st2.Site.Account != "acme" {
 		t.Fatalf("site %+v %v", st2.Site, err)

@@ -69,16 +69,22 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tVERSION\tROOT\tLATEST DEPLOY")
+		fmt.Fprintln(tw, "NAME\tACCOUNT\tVERSION\tROOT\tLATEST DEPLOY")
 		for _, s := range sites {
-			ver, root, dep := "-", "-", "-"
+			acct, ver, root, dep := "-", "-", "-", "-"
 			if s.Site != nil {
 				ver, root = fmt.Sprint(s.Site.Version), s.Site.Root
+				if s.Site.Account != "" {
+					acct = s.Site.Account
+				}
 			}
 			if s.Deploy != nil {
 				dep = s.Deploy.State + " " + s.Deploy.Root
+				if acct == "-" && s.Deploy.Account != "" {
+					acct = s.Deploy.Account
+				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, ver, root, dep)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, acct, ver, root, dep)
 		}
 		return tw.Flush()
 	case "history":
