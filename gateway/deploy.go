@@ -128,9 +128,10 @@ func (g *Gateway) Deploy(ctx context.Context, site string, body io.Reader) (Depl
 }
 
 // DeployFor is Deploy for a site that belongs to account (once this
-// version is published). An empty account keeps the site's account, or
-// makes it "default" for a new site when that account exists. A named
-// account must exist (ErrUnknownAccount). The caller authorizes.
+// version is published). An empty account picks the account of the site's
+// deploy token, else the site's current one, else DefaultAccount when it
+// exists, else none. A named account must exist (ledger.ErrUnknownAccount).
+// The caller authorizes (a deploy token may name only its own account).
 func (g *Gateway) DeployFor(ctx context.Context, site, account string, body io.Reader) (DeployRecord, error) {
 	d := g.dep
 	if d == nil {
