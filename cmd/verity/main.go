@@ -27,7 +27,7 @@ type command struct {
 var commands = map[string]command{
 	"devnet":   {"run gateway + 2 nodes + the demo site in one process", runDevnet},
 	"gateway":  {"run the HTTP gateway for site origins", runGateway},
-	"node":     {"run a storage node (trustless HTTP + WebTransport)", runNode},
+	"node":     {"run a storage node (trustless HTTP + WebTransport); 'node earnings': what it was paid", runNode},
 	"import":   {"import a file or directory; print its root CID", runImport},
 	"events":   {"print the event feed of a gateway (--follow to keep watching)", runEvents},
 	"sim":      {"simulate the network: 'sim payments' (settlement policies at scale)", runSim},
