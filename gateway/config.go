@@ -77,6 +77,24 @@ type Config struct {
 	// orders send nodes to PublicURL/v1/content/<root>.car. Default: URL().
 	PublicURL string
 
+	// Faucet turns on the development faucet: POST
+	// /v1/accounts/{name}/topup (admin) credits an account for free.
+	// Default off: top-ups are refused with 403.
+	Faucet bool
+	// MeterInterval is how often the bytes served on the HTTPS path are
+	// charged to the sites' accounts, one ledger write per account per
+	// interval; Close charges what is left. Default 10 s.
+	MeterInterval time.Duration
+	// CreditLimit is how far below zero a site's account balance may go
+	// before the gateway refuses the site's visitors with 402. A frozen
+	// account is still served: the gateway is where its visitors go once
+	// nodes refuse it. Default 1 GiB, the ledger's default overdraft;
+	// negative: refuse as soon as the balance is below zero.
+	CreditLimit int64
+	// AccountRefresh is how long the gateway trusts what it last read of
+	// an account's balance. Default 5 s.
+	AccountRefresh time.Duration
+
 	// Client makes requests to nodes. Default: an http.Client whose
 	// transport uses Dialer and has no overall timeout (NodeTimeout bounds
 	// each request instead).
@@ -255,6 +273,18 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = defaultReplicas
+	}
+	if c.MeterInterval <= 0 {
+		c.MeterInterval = 10 * time.Second
+	}
+	switch {
+	case c.CreditLimit == 0:
+		c.CreditLimit = 1 << 30
+	case c.CreditLimit < 0:
+		c.CreditLimit = 0
+	}
+	if c.AccountRefresh <= 0 {
+		c.AccountRefresh = 5 * time.Second
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.WebRTCOfferRate <= 0 {

@@ -37,7 +37,8 @@ type DeployRecord struct {
 	Size      int64     `json:"size"`   // bytes of the CAR
 	Blocks    int       `json:"blocks"` // distinct blocks
 	Replicas  int       `json:"replicas"`
-	State     string    `json:"state"` // DeployPlacing or DeployPublished
+	Account   string    `json:"account,omitempty"` // the account the site is charged to once published
+	State     string    `json:"state"`             // DeployPlacing or DeployPublished
 	Deployed  time.Time `json:"deployed"`
 	Published time.Time `json:"published,omitzero"`
 }
@@ -123,11 +124,24 @@ func (g *Gateway) AdminTokenPath() string {
 // carcheck.ErrInvalid (a *carcheck.Error naming the problem and block) or
 // ErrInvalidSiteName. The caller authorizes.
 func (g *Gateway) Deploy(ctx context.Context, site string, body io.Reader) (DeployRecord, error) {
+	return g.DeployFor(ctx, site, "", body)
+}
+
+// DeployFor is Deploy for a site that belongs to account (once this
+// version is published). An empty account picks the account of the site's
+// deploy token, else the site's current one, else DefaultAccount when it
+// exists, else none. A named account must exist (ledger.ErrUnknownAccount).
+// The caller authorizes (a deploy token may name only its own account).
+func (g *Gateway) DeployFor(ctx context.Context, site, account string, body io.Reader) (DeployRecord, error) {
 	d := g.dep
 	if d == nil {
 		return DeployRecord{}, ErrDeployOff
 	}
 	if err := ValidateSiteName(site); err != nil {
+		return DeployRecord{}, err
+	}
+	account, err := g.deployAccount(ctx, site, account)
+	if err != nil {
 		return DeployRecord{}, err
 	}
 	f, err := os.CreateTemp(d.uploadsDir(), "deploy-*.car")
@@ -167,7 +181,7 @@ func (g *Gateway) Deploy(ctx context.Context, site string, body io.Reader) (Depl
 	}
 	rec := DeployRecord{
 		Site: site, Root: root, Size: n, Blocks: res.Blocks, Replicas: g.cfg.Replicas,
-		State: DeployPlacing, Deployed: g.cfg.Now().UTC(),
+		Account: account, State: DeployPlacing, Deployed: g.cfg.Now().UTC(),
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -186,7 +200,7 @@ func (g *Gateway) Deploy(ctx context.Context, site string, body io.Reader) (Depl
 	if err != nil {
 		return DeployRecord{}, fmt.Errorf("gateway: emit site.deployed: %w", err)
 	}
-	g.log.Info("site deployed", "site", site, "root", root, "bytes", n, "blocks", res.Blocks, "replicas", rec.Replicas)
+	g.log.Info("site deployed", "site", site, "account", account, "root", root, "bytes", n, "blocks", res.Blocks, "replicas", rec.Replicas)
 	return rec, nil
 }
 
@@ -288,7 +302,7 @@ func (g *Gateway) tryPublish(ctx context.Context, site, root string) error {
 	if held < d.Replicas {
 		return nil
 	}
-	if _, err := g.kvSites.Publish(ctx, site, root); err != nil {
+	if _, err := g.kvSites.PublishFor(ctx, site, root, d.Account); err != nil {
 		return fmt.Errorf("gateway: publish %s: %w", site, err)
 	}
 	_, err = events.Update(ctx, g.dep.deploys, site, func(old []byte) ([]byte, error) {

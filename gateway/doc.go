@@ -33,6 +33,18 @@
 // a per-site salt in the tokens bucket and compared in constant time; the
 // admin token is Config.AdminToken or generated into DataDir/admin-token.
 //
+// Accounts (accounts.go, handler_accounts.go, meter.go): with the deploy
+// API the gateway runs an internal/ledger Ledger on the bus and serves, to
+// the admin, POST/GET /v1/accounts, GET /v1/accounts/{name}, POST
+// /v1/accounts/{name}/topup (the development faucet, only with
+// Config.Faucet), GET /v1/accounts/{name}/statement and
+// /v1/accounts/{name}/dashboard, and GET /v1/nodes/{id}/earnings (also to
+// the node itself, signed with its key). Sites belong to accounts (Site.Account,
+// SiteRecord.Account, chosen at deploy: DeployFor). The bytes the gateway
+// serves on a site's origin (content and the CAR fallback) are charged to
+// its account every Config.MeterInterval, and at Close; a site whose
+// account's balance is below -Config.CreditLimit answers 402.
+//
 // With Config.Bus (internal/events) the gateway runs a coordinator on the
 // bus (package coordinator; its settings in Config.Coordinator): nodes join
 // it over WebSocket on the gateway's own host, and when Config.Nodes is nil
@@ -85,7 +97,11 @@
 // Status codes (errors.go, statusOf): 400 malformed path, CID or query, or
 // an invalid site name (ErrInvalidSiteName, a *SiteNameError saying why),
 // or a deploy body that is not a one-root CARv1; 401 no bearer token
-// (ErrUnauthorized); 409 the site exists (ErrSiteExists); 422 a CAR refused
+// (ErrUnauthorized); 402 the site's account ran out of credit
+// (ErrPaymentRequired); 409 the site or account exists (ErrSiteExists,
+// ledger.ErrAccountExists); 404 an unknown account (ledger.ErrUnknownAccount)
+// or the accounts API off (ErrAccountsOff); 403 a top-up without the faucet
+// (ErrFaucetOff); 422 a CAR refused
 // by carcheck (its code and the block's CID in the JSON body);
 // 403 a fallback CID that is not a current or recent root of the site;
 // 404 unknown site or path, or a rollback root not in the history; 405 method; 413 report body over 4 KiB;

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/verity-cdn/verity/internal/carcheck"
+	"github.com/verity-cdn/verity/internal/ledger"
 )
 
 // Errors the gateway returns or maps to HTTP status codes (see statusOf).
@@ -47,6 +48,15 @@ var (
 	ErrRateLimited = errors.New("rate limited")
 	// ErrUnavailable: the node cannot take the request now (503).
 	ErrUnavailable = errors.New("node unavailable")
+	// ErrAccountsOff: the accounts API is not enabled (it comes with the
+	// deploy API) (404).
+	ErrAccountsOff = errors.New("accounts API not enabled on this gateway")
+	// ErrFaucetOff: a top-up on a gateway without the development faucet
+	// (403).
+	ErrFaucetOff = errors.New("top-ups are a development faucet, not enabled on this gateway (start it with --faucet)")
+	// ErrPaymentRequired: the site's account has run out of credit: its
+	// balance is below -Config.CreditLimit (402).
+	ErrPaymentRequired = errors.New("payment required")
 )
 
 // RequestError is a client error with a message for the response body.
@@ -98,8 +108,17 @@ func statusOf(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.Is(err, ErrUnknownSite), errors.Is(err, ErrNotFound), errors.Is(err, ErrNotInHistory), errors.Is(err, ErrDeployOff):
+	case errors.Is(err, ErrUnknownSite), errors.Is(err, ErrNotFound), errors.Is(err, ErrNotInHistory), errors.Is(err, ErrDeployOff),
+		errors.Is(err, ErrAccountsOff), errors.Is(err, ledger.ErrUnknownAccount):
 		return http.StatusNotFound
+	case errors.Is(err, ErrPaymentRequired):
+		return http.StatusPaymentRequired
+	case errors.Is(err, ErrFaucetOff):
+		return http.StatusForbidden
+	case errors.Is(err, ledger.ErrInvalidAccount), errors.Is(err, ledger.ErrInvalidCharge):
+		return http.StatusBadRequest
+	case errors.Is(err, ledger.ErrAccountExists):
+		return http.StatusConflict
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrSiteExists):
@@ -146,7 +165,7 @@ func errorMessage(err error) string {
 	if errors.As(err, &ce) {
 		return ce.Error()
 	}
-	for _, s := range []error{ErrUnauthorized, ErrSiteExists, ErrDeployOff, ErrNotInHistory, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode, ErrDNSLink, ErrRateLimited, ErrUnavailable} {
+	for _, s := range []error{ErrPaymentRequired, ErrUnauthorized, ErrSiteExists, ErrDeployOff, ErrNotInHistory, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode, ErrDNSLink, ErrRateLimited, ErrUnavailable} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -36,6 +37,8 @@ type Gateway struct {
 	coord   *coordinator.Coordinator // run with Config.Bus, else nil
 	kvSites *KVSites                 // owned, with Config.Bus and no Config.Sites
 	dep     *deployer                // deploy API, with kvSites and Config.DataDir
+	ledger  *ledger.Ledger           // accounts, with dep
+	meter   *meter                   // charges served bytes, with ledger
 	api     http.Handler             // the gateway's own /v1/ API
 	reports reportRelay              // visitors' reports on their way to the bus
 	records noderecord.Verifier      // node records, each signature checked once
@@ -111,6 +114,12 @@ func New(cfg Config) (_ *Gateway, err error) {
 				if err != nil {
 					return nil, fmt.Errorf("gateway: deploy API: %w", err)
 				}
+				ctx, cancel = context.WithTimeout(context.Background(), startTimeout)
+				err = g.startAccounts(ctx)
+				cancel()
+				if err != nil {
+					return nil, fmt.Errorf("gateway: accounts: %w", err)
+				}
 			}
 		}
 	}
@@ -179,6 +188,12 @@ func (g *Gateway) Close() error {
 
 // closeParts stops what New started besides the listener.
 func (g *Gateway) closeParts() {
+	if g.meter != nil {
+		_ = g.meter.close()
+	}
+	if g.ledger != nil {
+		_ = g.ledger.Close()
+	}
 	if g.dep != nil && g.dep.sub != nil {
 		g.dep.sub.Stop()
 	}
@@ -342,6 +357,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	g.observe(site)
+	sw.site = site
 	g.serveSite(sw, r, site)
 }
 
@@ -373,6 +389,11 @@ func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
 		g.serveWebRTCOffer(w, r)
 	case strings.HasPrefix(path, FallbackPrefix+"/"):
 		w.kind = kindCARFallback
+		if err := g.checkCredit(r.Context(), site); err != nil {
+			g.fail(w, r, err)
+			return
+		}
+		w.metered = true
 		g.serveFallback(w, r, site)
 	default:
 		if f, cc, kind, ok := g.assets.lookup(path); ok {
@@ -395,6 +416,11 @@ func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
 			g.fail(w, r, fmt.Errorf("%w: %s", ErrNotFound, path))
 			return
 		}
+		if err := g.checkCredit(r.Context(), site); err != nil {
+			g.fail(w, r, err)
+			return
+		}
+		w.metered = true
 		g.serveContent(w, r, site)
 	}
 }
@@ -518,6 +544,10 @@ type statusWriter struct {
 	kind  string
 	code  int
 	bytes int64
+	// site and metered: the response is on the HTTPS path of site (content
+	// or CAR fallback), charged to its account.
+	site    Site
+	metered bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -575,4 +605,5 @@ func (g *Gateway) account(w *statusWriter) {
 	}
 	g.metrics.requests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
 	g.metrics.bytesServed.WithLabelValues(kind).Add(float64(w.bytes))
+	g.meterServed(w)
 }

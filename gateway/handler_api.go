@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/carcheck"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/payment"
 )
 
 // SiteStatus is the answer of GET /v1/sites/{name}: the published record
@@ -40,6 +42,7 @@ func (g *Gateway) newAPI() http.Handler {
 	mux.HandleFunc("POST /v1/sites/{name}/rollback", g.apiRollback)
 	mux.HandleFunc("GET "+ContentPrefix+"{file}", g.apiContent)
 	mux.HandleFunc("GET "+EventsPath, g.apiEvents)
+	g.routeAccounts(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		g.apiFail(w, r, fmt.Errorf("%w: %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})
@@ -86,18 +89,27 @@ func (g *Gateway) apiCreateSite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Name string `json:"name"`
+		Name    string `json:"name"`
+		Account string `json:"account"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
-		g.apiFail(w, r, badRequest("body: want {\"name\": \"...\"}: %v", err))
+		g.apiFail(w, r, badRequest("body: want {\"name\": \"...\", \"account\": \"...\"}: %v", err))
 		return
 	}
-	token, err := g.CreateSite(r.Context(), req.Name)
+	if req.Account != "" && !payment.ValidAccount(req.Account) {
+		g.apiFail(w, r, badAccountName(req.Account))
+		return
+	}
+	token, err := g.CreateSiteFor(r.Context(), req.Name, req.Account)
 	if err != nil {
 		g.apiFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"name": req.Name, "token": token})
+	out := map[string]string{"name": req.Name, "token": token}
+	if req.Account != "" {
+		out["account"] = req.Account
+	}
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (g *Gateway) apiListSites(w http.ResponseWriter, r *http.Request) {
@@ -193,9 +205,27 @@ func (g *Gateway) apiDeploy(w http.ResponseWriter, r *http.Request) {
 		g.apiFail(w, r, &RequestError{Kind: ErrTooLarge, Detail: fmt.Sprintf("the CAR (%d bytes) is larger than the %d-byte limit", r.ContentLength, g.cfg.MaxDeployBytes)})
 		return
 	}
+	account := r.URL.Query().Get("account")
+	if account != "" && !payment.ValidAccount(account) {
+		g.apiFail(w, r, badAccountName(account))
+		return
+	}
+	if account != "" && !g.isAdmin(bearer(r)) {
+		// A deploy token charges its own account only.
+		own, err := g.tokenAccount(r.Context(), name)
+		if err != nil {
+			g.apiFail(w, r, err)
+			return
+		}
+		if own != account {
+			g.apiFail(w, r, &RequestError{Kind: ErrForbidden, Detail: "the deploy token of site " + strconv.Quote(name) +
+				" may not charge account " + strconv.Quote(account) + "; only the admin token may choose another account"})
+			return
+		}
+	}
 	// A large upload may take longer than ReadTimeout allows a request.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.cfg.DeployTimeout))
-	rec, err := g.Deploy(r.Context(), name, http.MaxBytesReader(w, r.Body, g.cfg.MaxDeployBytes))
+	rec, err := g.DeployFor(r.Context(), name, account, http.MaxBytesReader(w, r.Body, g.cfg.MaxDeployBytes))
 	if err != nil {
 		g.apiFail(w, r, err)
 		return

@@ -9,8 +9,9 @@ import (
 
 // Site is a named site and its current root CID.
 type Site struct {
-	Name string
-	Root string // CID of the site's current version
+	Name    string
+	Root    string // CID of the site's current version
+	Account string // the account its traffic is charged to; "" for none
 }
 
 // SiteSource resolves a site name to its current root. It returns an error

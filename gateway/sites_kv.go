@@ -33,6 +33,9 @@ type SiteRecord struct {
 	Version int           `json:"version"` // 1 at the first publish, +1 on every change
 	Updated time.Time     `json:"updated"`
 	History []SiteVersion `json:"history"` // newest first, the current version included
+	// Account is the account the site's traffic is charged to (set by the
+	// deploy that published it); "" for none.
+	Account string `json:"account,omitempty"`
 }
 
 // SiteVersion is one entry of a site's history.
@@ -218,7 +221,7 @@ func (s *KVSites) store(rec SiteRecord, rev uint64) {
 		return
 	}
 	for _, fn := range watchers {
-		fn(Site{Name: rec.Name, Root: rec.Root}, cur.rec.Root)
+		fn(Site{Name: rec.Name, Root: rec.Root, Account: rec.Account}, cur.rec.Root)
 	}
 }
 
@@ -230,7 +233,7 @@ func (s *KVSites) Site(_ context.Context, name string) (Site, error) {
 	if !ok {
 		return Site{}, fmt.Errorf("%w: %q", ErrUnknownSite, name)
 	}
-	return Site{Name: name, Root: cur.rec.Root}, nil
+	return Site{Name: name, Root: cur.rec.Root, Account: cur.rec.Account}, nil
 }
 
 // WatchSites implements SiteWatcher: fn is called with each site whose
@@ -277,6 +280,13 @@ func (s *KVSites) List(context.Context) ([]SiteRecord, error) {
 // nothing. Invalid names (ErrInvalidSiteName) and roots (ErrBadRequest) are
 // refused before anything is written.
 func (s *KVSites) Publish(ctx context.Context, name, root string) (SiteRecord, error) {
+	return s.PublishFor(ctx, name, root, "")
+}
+
+// PublishFor is Publish that also sets the site's account (empty: keep
+// the current one). Changing only the account writes the record without a
+// new version and emits nothing.
+func (s *KVSites) PublishFor(ctx context.Context, name, root, account string) (SiteRecord, error) {
 	if err := ValidateSiteName(name); err != nil {
 		return SiteRecord{}, err
 	}
@@ -284,14 +294,24 @@ func (s *KVSites) Publish(ctx context.Context, name, root string) (SiteRecord, e
 		return SiteRecord{}, err
 	}
 	var previous string
+	var moved bool
 	rec, changed, err := s.update(ctx, name, func(cur SiteRecord, exists bool) (SiteRecord, error) {
 		if exists && cur.Root == root {
-			return cur, events.ErrNoChange
+			if account == "" || account == cur.Account {
+				return cur, events.ErrNoChange
+			}
+			cur.Account = account
+			moved = false
+			return cur, nil
 		}
-		previous = cur.Root
-		return cur.next(name, root, ActionPublish, s.cfg.Now()), nil
+		previous, moved = cur.Root, true
+		next := cur.next(name, root, ActionPublish, s.cfg.Now())
+		if account != "" {
+			next.Account = account
+		}
+		return next, nil
 	})
-	if err != nil || !changed {
+	if err != nil || !changed || !moved {
 		return rec, err
 	}
 	s.emit(ctx, events.TypeSitePublished, rec, events.SitePublished{
@@ -356,7 +376,7 @@ func (cur SiteRecord) next(name, root, action string, now time.Time) SiteRecord 
 	if len(hist) > MaxSiteHistory {
 		hist = hist[:MaxSiteHistory]
 	}
-	return SiteRecord{Name: name, Root: root, Version: v, Updated: now, History: hist}
+	return SiteRecord{Name: name, Root: root, Version: v, Updated: now, History: hist, Account: cur.Account}
 }
 
 // update applies fn to the site's record with compare-and-set. fn returns

@@ -34,6 +34,9 @@ type TokenRecord struct {
 	Salt    []byte    `json:"salt"` // 16 random bytes
 	Hash    []byte    `json:"hash"` // SHA-256(salt ‖ token)
 	Created time.Time `json:"created"`
+	// Account the site's deploys are charged to unless the admin names
+	// another; "" for none.
+	Account string `json:"account,omitempty"`
 }
 
 func newToken(prefix string) string {
@@ -75,14 +78,26 @@ func loadAdminToken(dataDir string) (token, path string, created bool, err error
 // shown only this once. It fails with ErrSiteExists when the site already
 // has a token and with a *SiteNameError for an invalid name.
 func (g *Gateway) CreateSite(ctx context.Context, name string) (string, error) {
+	return g.CreateSiteFor(ctx, name, "")
+}
+
+// CreateSiteFor is CreateSite for a site that belongs to account, which
+// must exist (ErrUnknownAccount; ErrInvalidAccount for a bad name). The
+// site's deploy token may then deploy only for that account.
+func (g *Gateway) CreateSiteFor(ctx context.Context, name, account string) (string, error) {
 	if g.dep == nil {
 		return "", ErrDeployOff
 	}
 	if err := ValidateSiteName(name); err != nil {
 		return "", err
 	}
+	if account != "" {
+		if err := g.accountExists(ctx, account); err != nil {
+			return "", err
+		}
+	}
 	token := newToken(tokenPrefix)
-	rec := TokenRecord{Site: name, Salt: make([]byte, 16), Created: g.cfg.Now().UTC()}
+	rec := TokenRecord{Site: name, Salt: make([]byte, 16), Created: g.cfg.Now().UTC(), Account: account}
 	_, _ = rand.Read(rec.Salt)
 	rec.Hash = hashToken(rec.Salt, token)
 	b, err := json.Marshal(rec)

@@ -22,9 +22,10 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	site := fl.String("site", "", "site name (required)")
 	gw := gatewayFlag(fl)
 	token := fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token (env VERITY_TOKEN)")
+	account := fl.String("account", "", "the account the site is charged to (must exist; default: the deploy token's account, else the site's, else \"default\" when it exists); another account than the token's needs the admin token")
 	wait := fl.Duration("wait", 5*time.Minute, "how long to wait for the site to be published (0: do not wait)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: verity deploy DIR --site NAME [--gateway URL] [--token T]")
+		fmt.Fprintln(stderr, "usage: verity deploy DIR --site NAME [--account A] [--gateway URL] [--token T]")
 		fl.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fl, args)
@@ -61,10 +62,13 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *token})
 	bar := func(sent int64) { fmt.Fprintf(stderr, "\r%s", progressBar(sent, size)) }
-	rec, err := c.Deploy(ctx, *site, f, size, bar)
+	rec, err := c.DeployFor(ctx, *site, *account, f, size, bar)
 	fmt.Fprintln(stderr)
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
+	}
+	if rec.Account != "" {
+		fmt.Fprintf(stderr, "charged to account %s\n", rec.Account)
 	}
 	fmt.Fprintf(stderr, "verified by the gateway (%d blocks); waiting for %d nodes to hold it…\n", rec.Blocks, rec.Replicas)
 	if *wait > 0 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
@@ -40,6 +41,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&bcfg.Name, "name", "gateway-"+host, "this gateway's name in events")
 	fl.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token of the site API (env VERITY_ADMIN_TOKEN; default: generated into DIR/admin-token on first start)")
 	fl.Int64Var(&cfg.MaxDeployBytes, "max-deploy-bytes", 1<<30, "largest CAR a deploy may upload")
+	fl.BoolVar(&cfg.Faucet, "faucet", false, "development faucet: let the admin top accounts up for free (verity accounts topup)")
+	fl.DurationVar(&cfg.MeterInterval, "meter-interval", 10*time.Second, "how often bytes served on the HTTPS path are charged to the sites' accounts")
 	fl.IntVar(&cfg.Replicas, "replicas", 2, "nodes that must hold a deploy before its site is published")
 	fl.StringVar(&cfg.PublicURL, "public-url", "", "this gateway's base URL as nodes reach it (default: http://<listen address>)")
 	dnslink := fl.Bool("dnslink", false, "serve custom domains: a Host outside --domain is looked up as the TXT record _dnslink.<host> (dnslink=/ipfs/<cid>)")

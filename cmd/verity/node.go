@@ -15,6 +15,9 @@ import (
 
 // runNode runs a storage node until ctx is done.
 func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "earnings" {
+		return runNodeEarnings(ctx, args[1:], stdout, stderr)
+	}
 	fl := flag.NewFlagSet("node", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	var (

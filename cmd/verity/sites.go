@@ -18,7 +18,7 @@ import (
 // deploy token).
 func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := func() {
-		fmt.Fprintln(stderr, "usage: verity sites create NAME | list | history NAME | rollback NAME [--to ROOT_CID]  [--gateway URL] [--admin-token T | --token T]")
+		fmt.Fprintln(stderr, "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID]  [--gateway URL] [--admin-token T | --token T]")
 	}
 	if len(args) == 0 {
 		usage()
@@ -30,6 +30,7 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	gw := gatewayFlag(fl)
 	admin := adminTokenFlag(fl)
 	token := fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token, for history and rollback (env VERITY_TOKEN)")
+	account := fl.String("account", "", "create: the account the site is charged to (must exist); its deploy token may deploy only for it")
 	to := fl.String("to", "", "rollback: the root CID to go back to (default: the previous root)")
 	pos, err := parseInterspersed(fl, args)
 	if err != nil {
@@ -55,7 +56,7 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		t, err := c.CreateSite(ctx, name)
+		t, err := c.CreateSiteFor(ctx, name, *account)
 		if err != nil {
 			return err
 		}
@@ -68,16 +69,22 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tVERSION\tROOT\tLATEST DEPLOY")
+		fmt.Fprintln(tw, "NAME\tACCOUNT\tVERSION\tROOT\tLATEST DEPLOY")
 		for _, s := range sites {
-			ver, root, dep := "-", "-", "-"
+			acct, ver, root, dep := "-", "-", "-", "-"
 			if s.Site != nil {
 				ver, root = fmt.Sprint(s.Site.Version), s.Site.Root
+				if s.Site.Account != "" {
+					acct = s.Site.Account
+				}
 			}
 			if s.Deploy != nil {
 				dep = s.Deploy.State + " " + s.Deploy.Root
+				if acct == "-" && s.Deploy.Account != "" {
+					acct = s.Deploy.Account
+				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, ver, root, dep)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, acct, ver, root, dep)
 		}
 		return tw.Flush()
 	case "history":

@@ -22,6 +22,7 @@ import (
 	"github.com/verity-cdn/verity/internal/asn"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/node"
 	"github.com/verity-cdn/verity/web"
 )
@@ -150,6 +151,8 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		Bus:      d.bus,
 		DataDir:  filepath.Join(cfg.DataDir, "gateway"),
 		Replicas: min(cfg.Nodes, 2),
+		// Development: accounts are topped up by the faucet.
+		Faucet: true,
 		Coordinator: coordinator.Config{
 			HeartbeatInterval: cfg.HeartbeatInterval,
 			Router:            coordinator.NewRouter(coordinator.RouterConfig{Table: table}),
@@ -239,15 +242,42 @@ func (d *Devnet) deployOnce(ctx context.Context) error {
 	if d.deployed {
 		return nil
 	}
+	if err := d.fundAccount(ctx); err != nil {
+		return err
+	}
 	f, err := os.Open(d.carPath)
 	if err != nil {
 		return fmt.Errorf("devnet: %w", err)
 	}
 	defer f.Close()
-	if _, err := d.gw.Deploy(ctx, SiteName, f); err != nil {
+	if _, err := d.gw.DeployFor(ctx, SiteName, gateway.DefaultAccount, f); err != nil {
 		return fmt.Errorf("devnet: deploy: %w", err)
 	}
 	d.deployed = true
+	return nil
+}
+
+// AccountFunds is what the faucet credits the devnet's account, "default",
+// whenever it has less than half of it: 1 TiB of verified delivery.
+const AccountFunds = 1 << 40
+
+// fundAccount creates the account "default", which the demo site belongs
+// to, and tops it up from the faucet.
+func (d *Devnet) fundAccount(ctx context.Context) error {
+	l := d.gw.Ledger()
+	a, err := l.CreateAccount(ctx, gateway.DefaultAccount, 0)
+	if errors.Is(err, ledger.ErrAccountExists) {
+		a, err = l.Account(ctx, gateway.DefaultAccount)
+	}
+	if err != nil {
+		return fmt.Errorf("devnet: account: %w", err)
+	}
+	if a.Balance < AccountFunds/2 {
+		if a, err = l.TopUp(ctx, gateway.DefaultAccount, uint64(AccountFunds-a.Balance)); err != nil {
+			return fmt.Errorf("devnet: top up: %w", err)
+		}
+	}
+	d.cfg.Logger.Info("account funded", "account", a.Name, "balance", a.Balance)
 	return nil
 }
 

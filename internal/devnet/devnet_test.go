@@ -103,8 +103,12 @@ func TestDevnetServesDemoAndReusesData(t *testing.T) {
 	if info := d.Gateway().Coordinator().Router().Client(netip.MustParseAddr("127.0.0.1")); info.ASN != 64511 {
 		t.Fatalf("loopback ASN %d", info.ASN)
 	}
-	if rec, err := d.Sites().Record(t.Context(), SiteName); err != nil || rec.Version != 1 || rec.Root != d.Root() {
+	if rec, err := d.Sites().Record(t.Context(), SiteName); err != nil || rec.Version != 1 || rec.Root != d.Root() || rec.Account != gateway.DefaultAccount {
 		t.Fatalf("site record %+v: %v", rec, err)
+	}
+	// The demo site's account is funded by the faucet.
+	if a, err := d.Gateway().Ledger().Account(t.Context(), gateway.DefaultAccount); err != nil || a.Balance < AccountFunds/2 || a.Frozen {
+		t.Fatalf("account %+v: %v", a, err)
 	}
 	root := d.Root()
 	ids := []string{d.Nodes()[0].ID(), d.Nodes()[1].ID()}
@@ -122,6 +126,10 @@ func TestDevnetServesDemoAndReusesData(t *testing.T) {
 		}
 	}
 	get(t, c2, d2.SiteURL(SiteName)+"about/")
+	// What the gateway served in the first run was charged at its shutdown.
+	if a, err := d2.Gateway().Ledger().Account(t.Context(), gateway.DefaultAccount); err != nil || a.Charged < uint64(len(want)) {
+		t.Fatalf("account after rerun %+v: %v, want ≥ %d charged", a, err, len(want))
+	}
 	// The same content published again is not a new version.
 	if rec, err := d2.Sites().Record(t.Context(), SiteName); err != nil || rec.Version != 1 {
 		t.Fatalf("site record after rerun %+v: %v", rec, err)

@@ -186,6 +186,9 @@ func (b *Bus) ClientURL() string {
 // Name is Config.Name, the default Source of emitted events.
 func (b *Bus) Name() string { return b.cfg.Name }
 
+// Replicas is the replica count of the stream and buckets.
+func (b *Bus) Replicas() int { return b.cfg.Replicas }
+
 // Conn returns the underlying NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 

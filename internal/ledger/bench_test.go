@@ -37,3 +37,21 @@ func BenchmarkSettle(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
 	b.ReportMetric(float64(b.N*perBatch)/b.Elapsed().Seconds(), "sessions/s")
 }
+
+// BenchmarkApplyCharge measures gateway metering batches applied per
+// second: each is one compare-and-set of the account record (4 sites), the
+// gateway.charged event and the statement entry.
+func BenchmarkApplyCharge(b *testing.B) {
+	e := newEnv(b, ledger.Config{})
+	ctx := ctxT(b)
+	e.account(b, "acme", 1<<60, 1)
+	sites := map[string]uint64{"blog": 1 << 20, "shop": 1 << 18, "docs": 1 << 16, "app": 1 << 14}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := e.l.ApplyCharge(ctx, ledger.Charge{Account: "acme", Gateway: "gw1", Seq: uint64(i + 1), Sites: sites})
+		if err != nil || res.Applied == 0 {
+			b.Fatal(res, err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "charges/s")
+}

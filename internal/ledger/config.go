@@ -41,7 +41,16 @@ type Config struct {
 	// MaxBatchItems bounds a batch. Default 4096.
 	MaxBatchItems int
 
-	// Replicas of the KV buckets. Default 1.
+	// StatementDepth is how many entries of each type (settle, charge,
+	// topup, create) the statement stream keeps per account; older ones
+	// are dropped. Default 10000.
+	StatementDepth int
+
+	// StatementMaxAge is how long statement entries are kept. Default
+	// 400 days.
+	StatementMaxAge time.Duration
+
+	// Replicas of the KV buckets and the statement stream. Default 1.
 	Replicas int
 
 	// Now is the clock. Default time.Now.
@@ -75,6 +84,12 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxBatchItems <= 0 {
 		c.MaxBatchItems = 4096
+	}
+	if c.StatementDepth <= 0 {
+		c.StatementDepth = 10000
+	}
+	if c.StatementMaxAge <= 0 {
+		c.StatementMaxAge = 400 * 24 * time.Hour
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1

@@ -21,6 +21,19 @@
 //	acct, err = l.TopUp(ctx, "acme", 100<<30)
 //	res, err := l.Settle(ctx, ledger.Batch{Node: nodeKey, Account: "acme", Items: items})
 //	earned, err := l.Earnings(ctx, nodeKey.String())
+//	res2, err := l.ApplyCharge(ctx, ledger.Charge{Account: "acme", Gateway: "gw1", Seq: seq, Sites: bySite})
+//	dash, err := l.Dashboard(ctx, "acme")      // spend by site and node, recent top-ups
+//	lines, err := l.Statement(ctx, "acme", ledger.StatementQuery{Since: t})
+//
+// # Spend by site, gateway charges, statement
+//
+// Vouchers name the site of their session; Settle adds what it applies to
+// the account's per-site spend in the same compare-and-set. ApplyCharge
+// debits what a gateway served itself, once per (gateway, Seq): the record
+// keeps each gateway's last applied Seq. Every balance change is also
+// appended to the stream VERITY_LEDGER (StatementStream), deduplicated by
+// type, account and revision: the account's statement, bounded by
+// Config.StatementDepth entries per type and Config.StatementMaxAge.
 //
 // # Bounds
 //
@@ -33,14 +46,15 @@
 //
 // # Events
 //
-// receipts.settled (per applied batch), account.frozen and
+// receipts.settled (per applied batch, with bytes by site), gateway.charged
+// (per applied charge), account.frozen and
 // account.unfrozen, with ids derived from the account record's revision so
 // that a retried publish is stored once (events.ReceiptsSettled, ...).
 //
 // # Errors
 //
 // ErrUnknownAccount, ErrAccountExists, ErrInvalidAccount, ErrInvalidBatch,
-// ErrClosed; a *RejectedError listing *ItemError values that wrap
+// ErrInvalidCharge, ErrClosed; a *RejectedError listing *ItemError values that wrap
 // ErrWrongAccount or the payment sentinels (payment.ErrBadSignature,
 // ErrUnknownGateway, ErrExpired, ErrWrongNode, ErrWrongSession,
 // ErrOverBudget, ErrMalformed); events.ErrConflict under extreme

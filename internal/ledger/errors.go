@@ -18,6 +18,8 @@ var (
 	ErrWrongAccount = errors.New("ledger: voucher for another account")
 	// ErrInvalidBatch: an empty batch or one of more than MaxBatchItems.
 	ErrInvalidBatch = errors.New("ledger: invalid batch")
+	// ErrInvalidCharge: a Charge without gateway, Seq or bytes.
+	ErrInvalidCharge = errors.New("ledger: invalid charge")
 	// ErrClosed: the Ledger was used after Close.
 	ErrClosed = errors.New("ledger: closed")
 )

@@ -97,12 +97,18 @@ type session struct {
 
 func newSession(t testing.TB, account string, id string, budget uint64) *session {
 	t.Helper()
+	return newSiteSession(t, account, "", id, budget)
+}
+
+// newSiteSession is a session whose voucher names site.
+func newSiteSession(t testing.TB, account, site, id string, budget uint64) *session {
+	t.Helper()
 	seed := sha256.Sum256([]byte(account + "/" + id))
 	s, err := payment.NewSigner(payment.SignerConfig{Rand: bytes.NewReader(seed[:]), Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := payment.Voucher{Account: account, Session: s.SessionKey(), Budget: budget, Expires: t0.Add(time.Hour)}
+	v := payment.Voucher{Account: account, Site: site, Session: s.SessionKey(), Budget: budget, Expires: t0.Add(time.Hour)}
 	if err := v.Sign(gw); err != nil {
 		t.Fatal(err)
 	}

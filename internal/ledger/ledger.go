@@ -48,6 +48,9 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 		}
 		*b.kv = kv
 	}
+	if err := l.openStatement(ctx); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -87,6 +90,7 @@ func (l *Ledger) CreateAccount(ctx context.Context, name string, freezeBelow int
 	if err != nil {
 		return Account{}, fmt.Errorf("ledger: create %s: %w", name, err)
 	}
+	l.record(ctx, name, StatementEntry{Type: EntryCreate, Revision: rev})
 	return rec.public(rev), nil
 }
 
@@ -96,6 +100,9 @@ func (l *Ledger) CreateAccount(ctx context.Context, name string, freezeBelow int
 func (l *Ledger) TopUp(ctx context.Context, name string, bytes uint64) (Account, error) {
 	if err := l.check(); err != nil {
 		return Account{}, err
+	}
+	if !payment.ValidAccount(name) {
+		return Account{}, fmt.Errorf("%w: %q", ErrInvalidAccount, name)
 	}
 	if bytes == 0 || bytes > 1<<62 {
 		return l.Account(ctx, name)
@@ -124,6 +131,7 @@ func (l *Ledger) TopUp(ctx context.Context, name string, bytes uint64) (Account,
 	if err != nil {
 		return Account{}, err
 	}
+	l.record(ctx, name, StatementEntry{Type: EntryTopUp, Bytes: bytes, Balance: out.Balance, Revision: rev})
 	if unfrozen {
 		l.emit(ctx, events.TypeAccountUnfrozen, name, rev, events.AccountUnfrozen{
 			Account: name, Balance: out.Balance, Threshold: out.FreezeBelow, Revision: rev})
@@ -135,6 +143,9 @@ func (l *Ledger) TopUp(ctx context.Context, name string, bytes uint64) (Account,
 func (l *Ledger) Account(ctx context.Context, name string) (Account, error) {
 	if err := l.check(); err != nil {
 		return Account{}, err
+	}
+	if !payment.ValidAccount(name) {
+		return Account{}, fmt.Errorf("%w: %q", ErrInvalidAccount, name)
 	}
 	e, err := l.accounts.Get(ctx, name)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {

@@ -23,8 +23,33 @@ type accountRecord struct {
 	ToppedUp    uint64                    `json:"toppedUp"` // bytes credited, ever
 	Spent       uint64                    `json:"spent"`    // bytes settled, ever
 	Created     time.Time                 `json:"created"`
-	Sessions    map[string]*sessionRecord `json:"sessions,omitempty"` // voucher id (hex) →
-	Paid        map[string]uint64         `json:"paid,omitempty"`     // node id → bytes settled to it, ever
+	Sessions    map[string]*sessionRecord `json:"sessions,omitempty"`  // voucher id (hex) →
+	Paid        map[string]uint64         `json:"paid,omitempty"`      // node id → bytes settled to it, ever
+	Charged     uint64                    `json:"charged,omitempty"`   // bytes gateways charged, ever
+	Sites       map[string]*SiteSpend     `json:"sites,omitempty"`     // site → spend, ever
+	ChargeSeq   map[string]uint64         `json:"chargeSeq,omitempty"` // gateway → last charge batch applied
+}
+
+// SiteSpend is what an account spent on one site, in bytes.
+type SiteSpend struct {
+	Nodes   uint64 `json:"nodes"`   // settled to nodes (vouchers naming the site)
+	Gateway uint64 `json:"gateway"` // charged by gateways
+}
+
+// NoSite is the site key under which spend of vouchers naming no site is
+// counted.
+const NoSite = "-"
+
+func (r *accountRecord) site(name string) *SiteSpend {
+	if name == "" {
+		name = NoSite
+	}
+	s := r.Sites[name]
+	if s == nil {
+		s = &SiteSpend{}
+		r.Sites[name] = s
+	}
+	return s
 }
 
 type sessionRecord struct {
@@ -54,6 +79,12 @@ func decodeAccount(b []byte) (*accountRecord, error) {
 	if r.Paid == nil {
 		r.Paid = make(map[string]uint64)
 	}
+	if r.Sites == nil {
+		r.Sites = make(map[string]*SiteSpend)
+	}
+	if r.ChargeSeq == nil {
+		r.ChargeSeq = make(map[string]uint64)
+	}
 	return &r, nil
 }
 
@@ -64,15 +95,16 @@ type Account struct {
 	FreezeBelow int64     `json:"freezeBelow"`
 	Frozen      bool      `json:"frozen"`
 	ToppedUp    uint64    `json:"toppedUp"`
-	Spent       uint64    `json:"spent"`
-	Sessions    int       `json:"sessions"` // sessions with settlement state held
+	Spent       uint64    `json:"spent"`             // settled to nodes, ever
+	Charged     uint64    `json:"charged,omitempty"` // charged by gateways, ever
+	Sessions    int       `json:"sessions"`          // sessions with settlement state held
 	Created     time.Time `json:"created"`
 	Revision    uint64    `json:"revision"`
 }
 
 func (r *accountRecord) public(rev uint64) Account {
 	return Account{Name: r.Name, Balance: r.Balance, FreezeBelow: r.FreezeBelow, Frozen: r.Frozen,
-		ToppedUp: r.ToppedUp, Spent: r.Spent, Sessions: len(r.Sessions), Created: r.Created, Revision: rev}
+		ToppedUp: r.ToppedUp, Spent: r.Spent, Charged: r.Charged, Sessions: len(r.Sessions), Created: r.Created, Revision: rev}
 }
 
 // Earnings is what the ledger has credited a node.

@@ -138,6 +138,7 @@ func (l *Ledger) Settle(ctx context.Context, b Batch) (Result, error) {
 		froze  bool
 		result []ItemResult
 		late   []*ItemError
+		bySite map[string]uint64
 	)
 	rev, err := events.Update(ctx, l.accounts, b.Account, func(old []byte) ([]byte, error) {
 		if old == nil {
@@ -149,7 +150,7 @@ func (l *Ledger) Settle(ctx context.Context, b Batch) (Result, error) {
 		}
 		// fn may run several times: start every attempt from scratch.
 		now := l.cfg.Now()
-		out, result, late, froze = nil, result[:0], late[:0], false
+		out, result, late, froze, bySite = nil, result[:0], late[:0], false, map[string]uint64{}
 		var applied uint64
 		for _, c := range items {
 			if !now.Before(c.voucher.Expires.Add(l.cfg.SettleGrace)) {
@@ -178,6 +179,10 @@ func (l *Ledger) Settle(ctx context.Context, b Batch) (Result, error) {
 				rec.Balance -= int64(inc)
 				rec.Spent += inc
 				rec.Paid[node] += inc
+				if inc > 0 {
+					rec.site(c.voucher.Site).Nodes += inc
+					bySite[siteKey(c.voucher.Site)] += inc
+				}
 				ir.Settled += inc
 				ir.Applied = inc
 				applied += inc
@@ -212,7 +217,9 @@ func (l *Ledger) Settle(ctx context.Context, b Batch) (Result, error) {
 		}
 		l.emit(ctx, events.TypeReceiptsSettled, b.Account, rev, events.ReceiptsSettled{
 			Account: b.Account, Node: node, Bytes: res.Applied, Sessions: countApplied(result),
-			Balance: out.Balance, Revision: rev})
+			Sites: bySite, Balance: out.Balance, Revision: rev})
+		l.record(ctx, b.Account, StatementEntry{Type: EntrySettle, Bytes: res.Applied, Node: node,
+			Sites: bySite, Balance: out.Balance, Revision: rev})
 		if froze {
 			l.emit(ctx, events.TypeAccountFrozen, b.Account, rev, events.AccountFrozen{
 				Account: b.Account, Balance: out.Balance, Threshold: out.FreezeBelow, Revision: rev})
@@ -258,6 +265,13 @@ func (l *Ledger) prune(rec *accountRecord, now time.Time) {
 			delete(rec.Sessions, k)
 		}
 	}
+}
+
+func siteKey(site string) string {
+	if site == "" {
+		return NoSite
+	}
+	return site
 }
 
 func countApplied(items []ItemResult) int {

@@ -45,7 +45,7 @@ func newFixtureSeed(t testing.TB, budget uint64, seed byte) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := payment.Voucher{Account: "acme", Session: s.SessionKey(), Budget: budget, Expires: t0.Add(time.Hour), Nonce: [16]byte{1, 2, 3}}
+	v := payment.Voucher{Account: "acme", Site: "blog", Session: s.SessionKey(), Budget: budget, Expires: t0.Add(time.Hour), Nonce: [16]byte{1, 2, 3}}
 	if err := v.Sign(gw); err != nil {
 		t.Fatal(err)
 	}

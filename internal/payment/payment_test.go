@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,14 +18,14 @@ func TestVoucherRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) != 138+len("acme") {
+	if len(b) != 139+len("acme")+len("blog") {
 		t.Fatalf("voucher is %d bytes", len(b))
 	}
 	v, err := payment.ParseVoucher(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != f.voucher && !(v.Expires.Equal(f.voucher.Expires) && v.Account == f.voucher.Account) {
+	if v != f.voucher && !(v.Expires.Equal(f.voucher.Expires) && v.Account == f.voucher.Account && v.Site == f.voucher.Site) {
 		t.Fatalf("round trip: %+v != %+v", v, f.voucher)
 	}
 	if v.ID() != f.voucher.ID() {
@@ -36,6 +37,55 @@ func TestVoucherRoundTrip(t *testing.T) {
 	again, _ := v.MarshalBinary()
 	if !bytes.Equal(again, b) {
 		t.Fatal("encoding not canonical")
+	}
+}
+
+// TestVoucherSite: the site is optional, signed, and bounded.
+func TestVoucherSite(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	gw := key("gateway")
+	for _, site := range []string{"", "a", strings.Repeat("s", payment.MaxSiteLen)} {
+		v := f.voucher
+		v.Site = site
+		if err := v.Sign(gw); err != nil {
+			t.Fatalf("site %q: %v", site, err)
+		}
+		b, err := v.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if site == strings.Repeat("s", payment.MaxSiteLen) && len(b) != 139+len("acme")+payment.MaxSiteLen {
+			t.Fatalf("%d bytes", len(b))
+		}
+		got, err := payment.ParseVoucher(b)
+		if err != nil || got.Site != site {
+			t.Fatalf("site %q: got %q, %v", site, got.Site, err)
+		}
+		if err := got.VerifySignature(f.keys); err != nil {
+			t.Fatal(err)
+		}
+		// Another site under the same signature is a forgery.
+		got.Site = "x"
+		if site != "" {
+			got.Site = site[:len(site)-1] + "z"
+		}
+		if err := got.VerifySignature(f.keys); !errors.Is(err, payment.ErrBadSignature) {
+			t.Fatalf("site changed: %v", err)
+		}
+	}
+	long := f.voucher
+	long.Site = strings.Repeat("s", payment.MaxSiteLen+1)
+	if err := long.Sign(gw); !errors.Is(err, payment.ErrMalformed) {
+		t.Fatalf("64-byte site: %v", err)
+	}
+	max := f.voucher
+	max.Account = strings.Repeat("a", payment.MaxAccountLen)
+	max.Site = strings.Repeat("s", payment.MaxSiteLen)
+	if err := max.Sign(gw); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := max.MarshalBinary(); len(b) != payment.MaxVoucherBytes {
+		t.Fatalf("largest voucher %d bytes, MaxVoucherBytes %d", len(b), payment.MaxVoucherBytes)
 	}
 }
 
@@ -72,7 +122,10 @@ func TestMalformed(t *testing.T) {
 		"version 2":      mut(vb, 0, 2),
 		"account length": mut(vb, 9, 5),
 		"account upper":  mut(vb, 10, 'A'),
-		"zero budget":    append(append(bytes.Clone(vb[:46]), 0, 0, 0, 0, 0, 0, 0, 0), vb[54:]...),
+		"site length":    mut(vb, 14, 9),
+		"site upper":     mut(vb, 15, 'B'),
+		"site dot":       mut(vb, 15, '.'),
+		"zero budget":    append(append(bytes.Clone(vb[:51]), 0, 0, 0, 0, 0, 0, 0, 0), vb[59:]...),
 		"huge":           make([]byte, 1<<20),
 	}
 	for name, b := range vouchers {

@@ -10,21 +10,24 @@ import (
 
 // Wire versions and domain-separation prefixes of the signed messages.
 const (
-	Version         = 1
-	VoucherDomain   = "verity-voucher/1"
-	ReceiptDomain   = "verity-receipt/1"
-	MaxAccountLen   = 64
+	Version       = 1
+	VoucherDomain = "verity-voucher/1"
+	ReceiptDomain = "verity-receipt/1"
+	MaxAccountLen = 64
+	// MaxSiteLen bounds a voucher's site name (one DNS label).
+	MaxSiteLen      = 63
 	MinVoucherBytes = voucherFixed + 1
 	// MaxVoucherBytes bounds an encoded voucher.
-	MaxVoucherBytes = voucherFixed + MaxAccountLen
+	MaxVoucherBytes = voucherFixed + MaxAccountLen + MaxSiteLen
 	// ReceiptBytes is the exact size of an encoded receipt.
 	ReceiptBytes = receiptBody + ed25519.SignatureSize
 	// BlockSize is the unit of verification and payment: 256 KiB.
 	BlockSize = 256 << 10
 )
 
-// version(1) keyID(8) accountLen(1) session(32) budget(8) expires(8) nonce(16) signature(64)
-const voucherFixed = 1 + 8 + 1 + 32 + 8 + 8 + 16 + ed25519.SignatureSize
+// version(1) keyID(8) accountLen(1) account siteLen(1) site session(32)
+// budget(8) expires(8) nonce(16) signature(64)
+const voucherFixed = 1 + 8 + 1 + 1 + 32 + 8 + 8 + 16 + ed25519.SignatureSize
 
 // VoucherID identifies a voucher: the SHA-256 of its signed message
 // (VoucherDomain and the encoding without the signature). Receipts name it.
@@ -39,6 +42,7 @@ type Voucher struct {
 	Version   uint8 // Version
 	KeyID     KeyID // the signing gateway key
 	Account   string
+	Site      string // the site the session is for, so spend is attributed to it; may be empty
 	Session   SessionKey
 	Budget    uint64    // bytes, across all nodes of the session
 	Expires   time.Time // whole seconds; receipts need an unexpired voucher
@@ -60,6 +64,21 @@ func validAccount(s string) bool {
 	return true
 }
 
+// validSite reports whether s is empty or 1..MaxSiteLen bytes of
+// [a-z0-9-] (a site name is one DNS label; the gateway checks the rest).
+func validSite(s string) bool {
+	if len(s) > MaxSiteLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // ValidAccount reports whether s is a usable account name: 1 to 64 bytes
 // of [a-z0-9._-].
 func ValidAccount(s string) bool { return validAccount(s) }
@@ -70,6 +89,8 @@ func (v *Voucher) check() error {
 		return errorf("voucher", "version", ErrMalformed)
 	case !validAccount(v.Account):
 		return errorf("voucher", "account", ErrMalformed)
+	case !validSite(v.Site):
+		return errorf("voucher", "site", ErrMalformed)
 	case v.Budget == 0:
 		return errorf("voucher", "budget", ErrMalformed)
 	case v.Expires.Unix() <= 0:
@@ -84,6 +105,8 @@ func (v *Voucher) appendBody(b []byte) []byte {
 	b = append(b, v.KeyID[:]...)
 	b = append(b, byte(len(v.Account)))
 	b = append(b, v.Account...)
+	b = append(b, byte(len(v.Site)))
+	b = append(b, v.Site...)
 	b = append(b, v.Session[:]...)
 	b = binary.BigEndian.AppendUint64(b, v.Budget)
 	b = binary.BigEndian.AppendUint64(b, uint64(v.Expires.Unix()))
@@ -126,7 +149,7 @@ func (v *Voucher) AppendBinary(b []byte) ([]byte, error) {
 
 // MarshalBinary returns the canonical encoding of v.
 func (v *Voucher) MarshalBinary() ([]byte, error) {
-	return v.AppendBinary(make([]byte, 0, voucherFixed+len(v.Account)))
+	return v.AppendBinary(make([]byte, 0, voucherFixed+len(v.Account)+len(v.Site)))
 }
 
 // UnmarshalBinary decodes a canonical voucher encoding of at most
@@ -139,7 +162,11 @@ func (v *Voucher) UnmarshalBinary(b []byte) error {
 		return errorf("voucher", "version", ErrMalformed)
 	}
 	n := int(b[9])
-	if len(b) != voucherFixed+n {
+	if len(b) < voucherFixed+n {
+		return errorf("voucher", "length", ErrMalformed)
+	}
+	m := int(b[10+n])
+	if len(b) != voucherFixed+n+m {
 		return errorf("voucher", "length", ErrMalformed)
 	}
 	var out Voucher
@@ -147,7 +174,9 @@ func (v *Voucher) UnmarshalBinary(b []byte) error {
 	copy(out.KeyID[:], b[1:9])
 	p := 10
 	out.Account = string(b[p : p+n])
-	p += n
+	p += n + 1
+	out.Site = string(b[p : p+m])
+	p += m
 	copy(out.Session[:], b[p:p+32])
 	p += 32
 	out.Budget = binary.BigEndian.Uint64(b[p:])

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -92,6 +93,12 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.doRequest(req, out)
+}
+
+// doRequest sends req and decodes a JSON answer into out.
+func (c *Client) doRequest(req *http.Request, out any) error {
+	method, path := req.Method, req.URL.Path
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		return err
@@ -119,7 +126,17 @@ func jsonBody(v any) (io.Reader, int64) {
 
 // CreateSite registers a site (admin token) and returns its deploy token.
 func (c *Client) CreateSite(ctx context.Context, name string) (string, error) {
-	body, n := jsonBody(map[string]string{"name": name})
+	return c.CreateSiteFor(ctx, name, "")
+}
+
+// CreateSiteFor registers a site that belongs to account (admin token;
+// empty: none) and returns its deploy token.
+func (c *Client) CreateSiteFor(ctx context.Context, name, account string) (string, error) {
+	req := map[string]string{"name": name}
+	if account != "" {
+		req["account"] = account
+	}
+	body, n := jsonBody(req)
 	var out struct {
 		Token string `json:"token"`
 	}
@@ -156,11 +173,21 @@ func (c *Client) Rollback(ctx context.Context, name, root string) (gateway.SiteR
 // Deploy uploads a CAR of size bytes from r. progress, when set, is called
 // with the bytes sent so far as the upload proceeds.
 func (c *Client) Deploy(ctx context.Context, name string, r io.Reader, size int64, progress func(sent int64)) (gateway.DeployRecord, error) {
+	return c.DeployFor(ctx, name, "", r, size, progress)
+}
+
+// DeployFor is Deploy charging the site to account (empty: the deploy
+// token's account, else the site's, else "default" when it exists).
+func (c *Client) DeployFor(ctx context.Context, name, account string, r io.Reader, size int64, progress func(sent int64)) (gateway.DeployRecord, error) {
 	if progress != nil {
 		r = &countingReader{r: r, fn: progress}
 	}
+	path := "/v1/sites/" + name + "/deploy"
+	if account != "" {
+		path += "?account=" + url.QueryEscape(account)
+	}
 	var out gateway.DeployRecord
-	err := c.do(ctx, http.MethodPost, "/v1/sites/"+name+"/deploy", io.NopCloser(r), size, &out)
+	err := c.do(ctx, http.MethodPost, path, io.NopCloser(r), size, &out)
 	return out, err
 }
 

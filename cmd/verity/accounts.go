@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/siteclient"
+)
+
+// runAccounts manages accounts through a gateway's accounts API (admin
+// token): create, topup (the development faucet), balance, statement,
+// dashboard, list.
+func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := func() {
+		fmt.Fprintln(stderr, `usage: verity accounts create NAME [--freeze-below BYTES]
+       verity accounts topup NAME BYTES        (development faucet: the gateway must run with --faucet)
+       verity accounts balance NAME
+       verity accounts statement NAME [--since RFC3339|DURATION] [--type T] [--limit N]
+       verity accounts dashboard NAME
+       verity accounts list
+  common flags: [--gateway URL] [--admin-token T] [--json]
+  BYTES: a number of bytes, or with a unit: 512MiB, 10GiB, 1TiB`)
+	}
+	if len(args) == 0 {
+		usage()
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fl := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	gw := gatewayFlag(fl)
+	admin := adminTokenFlag(fl)
+	asJSON := fl.Bool("json", false, "print the gateway's JSON answer")
+	freeze := fl.String("freeze-below", "0", "create: freezing threshold in bytes (0: the ledger's default, 256MiB)")
+	since := fl.String("since", "", "statement: entries since this time (RFC 3339) or this long ago (e.g. 24h)")
+	typ := fl.String("type", "", "statement: only create, topup, settle or charge entries")
+	limit := fl.Int("limit", 0, "statement: the newest N entries (default 1000)")
+	pos, err := parseInterspersed(fl, args)
+	if err != nil {
+		return err
+	}
+	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *admin})
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	want := func(n int, what string) error {
+		if len(pos) != n {
+			usage()
+			return fmt.Errorf("accounts %s: want %s: %w", sub, what, errUsage)
+		}
+		return nil
+	}
+	show := func(v any, text func(io.Writer)) error {
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(v)
+		}
+		text(stdout)
+		return nil
+	}
+	switch sub {
+	case "create":
+		if err := want(1, "NAME"); err != nil {
+			return err
+		}
+		fb, err := parseBytes(*freeze)
+		if err != nil {
+			return fmt.Errorf("accounts create: --freeze-below: %w: %w", err, errUsage)
+		}
+		a, err := c.CreateAccount(ctx, pos[0], int64(fb))
+		if err != nil {
+			return err
+		}
+		return show(a, func(w io.Writer) {
+			fmt.Fprintf(w, "account %s created; frozen until its balance reaches %s\n", a.Name, humanBytes(a.FreezeBelow))
+		})
+	case "topup":
+		if err := want(2, "NAME BYTES"); err != nil {
+			return err
+		}
+		n, err := parseBytes(pos[1])
+		if err != nil || n == 0 {
+			return fmt.Errorf("accounts topup: BYTES %q: want a positive number of bytes: %w", pos[1], errUsage)
+		}
+		a, err := c.TopUp(ctx, pos[0], n)
+		if err != nil {
+			return err
+		}
+		return show(a, func(w io.Writer) { printBalance(w, a) })
+	case "balance":
+		if err := want(1, "NAME"); err != nil {
+			return err
+		}
+		a, err := c.Account(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return show(a, func(w io.Writer) { printBalance(w, a) })
+	case "list":
+		if err := want(0, "no arguments"); err != nil {
+			return err
+		}
+		as, err := c.Accounts(ctx)
+		if err != nil {
+			return err
+		}
+		return show(as, func(w io.Writer) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tBALANCE\tFROZEN\tTOPPED UP\tSETTLED\tCHARGED")
+			for _, a := range as {
+				fmt.Fprintf(tw, "%s\t%d\t%v\t%d\t%d\t%d\n", a.Name, a.Balance, a.Frozen, a.ToppedUp, a.Spent, a.Charged)
+			}
+			tw.Flush()
+		})
+	case "statement":
+		if err := want(1, "NAME"); err != nil {
+			return err
+		}
+		var from time.Time
+		if *since != "" {
+			if d, err := time.ParseDuration(*since); err == nil {
+				from = time.Now().Add(-d)
+			} else if from, err = time.Parse(time.RFC3339, *since); err != nil {
+				return fmt.Errorf("accounts statement: --since %q: want RFC 3339 or a duration: %w", *since, errUsage)
+			}
+		}
+		st, err := c.Statement(ctx, pos[0], from, *typ, *limit)
+		if err != nil {
+			return err
+		}
+		return show(st, func(w io.Writer) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tTYPE\tBYTES\tBALANCE\tBY\tSITES")
+			for _, e := range st.Entries {
+				by := e.Node + e.Gateway
+				if by == "" {
+					by = "-"
+				}
+				sign := "-"
+				if e.Type == ledger.EntryTopUp || e.Type == ledger.EntryCreate {
+					sign = "+"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s%d\t%d\t%s\t%s\n", e.Time.Format(time.RFC3339), e.Type, sign, e.Bytes, e.Balance, by, formatSites(e.Sites))
+			}
+			tw.Flush()
+		})
+	case "dashboard":
+		if err := want(1, "NAME"); err != nil {
+			return err
+		}
+		d, err := c.Dashboard(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return show(d, func(w io.Writer) {
+			printBalance(w, d.Account)
+			fmt.Fprintf(w, "spent %d bytes: %d settled to nodes, %d charged by gateways\n", d.Spend.Total, d.Spend.Nodes, d.Spend.Gateway)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SITE\tNODES\tGATEWAY")
+			for _, s := range sortedMapKeys(d.Sites) {
+				fmt.Fprintf(tw, "%s\t%d\t%d\n", s, d.Sites[s].Nodes, d.Sites[s].Gateway)
+			}
+			fmt.Fprintln(tw, "NODE\tPAID\t")
+			for _, n := range sortedMapKeys(d.Nodes) {
+				fmt.Fprintf(tw, "%s\t%d\t\n", n, d.Nodes[n])
+			}
+			tw.Flush()
+		})
+	}
+	usage()
+	return fmt.Errorf("unknown accounts command %q: %w", sub, errUsage)
+}
+
+func printBalance(w io.Writer, a ledger.Account) {
+	state := "active"
+	if a.Frozen {
+		state = "FROZEN (below " + strconv.FormatInt(a.FreezeBelow, 10) + ")"
+	}
+	fmt.Fprintf(w, "%s: balance %d bytes (%s), %s; topped up %d, settled %d, charged %d\n",
+		a.Name, a.Balance, humanBytes(a.Balance), state, a.ToppedUp, a.Spent, a.Charged)
+}
+
+func formatSites(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, k := range sortedMapKeys(m) {
+		parts = append(parts, k+"="+strconv.FormatUint(m[k], 10))
+	}
+	return strings.Join(parts, ",")
+}
+
+func sortedMapKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// parseBytes reads "1073741824", "512MiB", "10GiB", "1TiB", "4KiB".
+func parseBytes(s string) (uint64, error) {
+	units := []struct {
+		suffix string
+		mul    uint64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}}
+	mul := uint64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mul = strings.TrimSpace(n), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n > (1<<62)/mul {
+		return 0, fmt.Errorf("%q is not a byte count", s)
+	}
+	return n * mul, nil
+}
+
+// runNodeEarnings prints what the ledger credited a node: the node whose
+// key is in --data (the request is signed with it), or --node ID with the
+// admin token.
+func runNodeEarnings(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("node earnings", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	gw := gatewayFlag(fl)
+	admin := adminTokenFlag(fl)
+	dataDir := fl.String("data", "", "the node's data directory, holding identity.key (default: <user cache dir>/verity/node)")
+	id := fl.String("node", "", "node id, read with the admin token instead of the node key")
+	asJSON := fl.Bool("json", false, "print the gateway's JSON answer")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("node earnings: unexpected arguments %q: %w", fl.Args(), errUsage)
+	}
+	var key ed25519.PrivateKey
+	if *id == "" {
+		dir := *dataDir
+		if dir == "" {
+			var err error
+			if dir, err = defaultDataDir("node"); err != nil {
+				return err
+			}
+		}
+		var err error
+		if key, err = readNodeKey(filepath.Join(dir, "identity.key")); err != nil {
+			return fmt.Errorf("node earnings: %w (or pass --node ID with --admin-token)", err)
+		}
+		*id = noderecord.NodeIDFromKey(key.Public().(ed25519.PublicKey))
+	}
+	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *admin})
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	e, err := c.Earnings(ctx, *id, key)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(e)
+	}
+	fmt.Fprintf(stdout, "node %s earned %d bytes (%s)\n", e.Node, e.Earned, humanBytes(int64(e.Earned)))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tBYTES")
+	for _, a := range sortedMapKeys(e.From) {
+		fmt.Fprintf(tw, "%s\t%d\n", a, e.From[a])
+	}
+	return tw.Flush()
+}
+
+// readNodeKey reads a node's identity.key (PKCS#8 PEM ed25519).
+func readNodeKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: no PRIVATE KEY block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an ed25519 key", path)
+	}
+	return priv, nil
+}

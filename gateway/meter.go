@@ -1,0 +1,191 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/ledger"
+)
+
+// meter adds up the bytes the gateway serves on its HTTPS path per account
+// and site, and charges them to the ledger once per interval: one
+// compare-and-set per account, not one per request. Each batch carries a
+// sequence number that grows across batches and restarts (it starts at
+// the clock in nanoseconds), so the ledger applies it once; a batch that
+// failed is retried with its number before anything newer of that account
+// is sent.
+type meter struct {
+	l        *ledger.Ledger
+	gateway  string
+	interval time.Duration
+	refresh  time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	flushMu sync.Mutex // one flush at a time
+
+	mu      sync.Mutex
+	seq     uint64
+	pending map[string]map[string]uint64 // account → site → bytes not yet in a batch
+	failed  map[string]ledger.Charge     // account → batch to retry as is
+	known   map[string]accountState      // what was last read of each account
+}
+
+// accountState is what the gateway knows of an account's balance.
+type accountState struct {
+	balance int64
+	frozen  bool
+	read    time.Time
+	missing bool // the account does not exist
+}
+
+func newMeter(l *ledger.Ledger, gateway string, interval, refresh time.Duration, log *slog.Logger, now func() time.Time) *meter {
+	m := &meter{
+		l: l, gateway: gateway, interval: interval, refresh: refresh, log: log, now: now,
+		seq:     uint64(now().UnixNano()),
+		pending: make(map[string]map[string]uint64),
+		failed:  make(map[string]ledger.Charge),
+		known:   make(map[string]accountState),
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.wg.Add(1)
+	go m.run()
+	return m
+}
+
+// add counts n bytes served for site to account.
+func (m *meter) add(account, site string, n int64) {
+	if account == "" || n <= 0 {
+		return
+	}
+	m.mu.Lock()
+	bySite := m.pending[account]
+	if bySite == nil {
+		bySite = make(map[string]uint64)
+		m.pending[account] = bySite
+	}
+	bySite[site] += uint64(n)
+	m.mu.Unlock()
+}
+
+func (m *meter) run() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(m.ctx, m.interval+10*time.Second)
+			m.flush(ctx)
+			cancel()
+		}
+	}
+}
+
+// nextSeq returns a batch number above every earlier one.
+func (m *meter) nextSeq() uint64 {
+	m.seq = max(m.seq+1, uint64(m.now().UnixNano()))
+	return m.seq
+}
+
+// flush charges what is pending; it returns the first error, and keeps the
+// failed batches for the next flush.
+func (m *meter) flush(ctx context.Context) error {
+	m.flushMu.Lock()
+	defer m.flushMu.Unlock()
+	m.mu.Lock()
+	batches := make([]ledger.Charge, 0, len(m.failed)+len(m.pending))
+	for _, c := range m.failed {
+		batches = append(batches, c)
+	}
+	for account, bySite := range m.pending {
+		if _, retry := m.failed[account]; retry {
+			continue // after the failed batch went through
+		}
+		batches = append(batches, ledger.Charge{Account: account, Gateway: m.gateway, Seq: m.nextSeq(), Sites: bySite})
+		delete(m.pending, account)
+	}
+	clear(m.failed)
+	m.mu.Unlock()
+
+	var first error
+	for _, c := range batches {
+		res, err := m.l.ApplyCharge(ctx, c)
+		m.mu.Lock()
+		switch {
+		case err == nil:
+			m.known[c.Account] = accountState{balance: res.Balance, frozen: res.Frozen, read: m.now()}
+		case errors.Is(err, ledger.ErrUnknownAccount), errors.Is(err, ledger.ErrInvalidAccount), errors.Is(err, ledger.ErrInvalidCharge):
+			// Not chargeable, ever: the account was never created.
+			m.log.Warn("charge dropped", "account", c.Account, "sites", c.Sites, "err", err)
+		default:
+			m.failed[c.Account] = c
+			if first == nil {
+				first = err
+			}
+		}
+		m.mu.Unlock()
+	}
+	if first != nil {
+		m.log.Warn("charging served bytes failed; will retry", "err", first)
+	}
+	return first
+}
+
+// state returns what the gateway knows of account's balance, reading it
+// when older than refresh. Bytes not charged yet are taken off.
+func (m *meter) state(ctx context.Context, account string) (accountState, error) {
+	m.mu.Lock()
+	st, ok := m.known[account]
+	m.mu.Unlock()
+	if !ok || m.now().Sub(st.read) >= m.refresh {
+		a, err := m.l.Account(ctx, account)
+		switch {
+		case errors.Is(err, ledger.ErrUnknownAccount):
+			st = accountState{missing: true, read: m.now()}
+		case err != nil:
+			return accountState{}, err
+		default:
+			st = accountState{balance: a.Balance, frozen: a.Frozen, read: m.now()}
+		}
+		m.mu.Lock()
+		m.known[account] = st
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	for _, n := range m.pending[account] {
+		st.balance -= int64(n)
+	}
+	for _, n := range m.failed[account].Sites {
+		st.balance -= int64(n)
+	}
+	m.mu.Unlock()
+	return st, nil
+}
+
+// close stops the ticker and charges what is left. It is idempotent.
+func (m *meter) close() error {
+	var err error
+	m.once.Do(func() {
+		m.cancel()
+		m.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err = m.flush(ctx); err != nil {
+			m.mu.Lock()
+			m.log.Error("served bytes not charged at shutdown", "failed", m.failed, "err", err)
+			m.mu.Unlock()
+		}
+	})
+	return err
+}
