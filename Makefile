@@ -46,10 +46,10 @@ deps:
 DEMOVIDEO := web/demo/video
 demo-media: $(DEMOVIDEO)/verity-demo.mp4 $(DEMOVIDEO)/hls.light.min.js
 
-$(DEMOVIDEO)/verity-demo.mp4: web/player/make-demo-video.sh
+$(DEMOVIDEO)/verity-demo.mp4: web/player/make-demo-video.sh | deps
 	web/player/make-demo-video.sh $(DEMOVIDEO)
 
-$(DEMOVIDEO)/hls.light.min.js: web/player/package.json web/player/package-lock.json
+$(DEMOVIDEO)/hls.light.min.js: web/player/package.json web/player/package-lock.json | deps
 	cd web/player && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@mkdir -p $(DEMOVIDEO)
 	cp web/player/node_modules/hls.js/dist/hls.light.min.js $@
