@@ -329,9 +329,11 @@ func TestVideoNodeKilled(t *testing.T) {
 				survivor = nodeID(n)
 				continue
 			}
+			start := time.Now()
 			if err := n.Close(); err != nil {
 				t.Logf("closing node %s: %v", victim, err)
 			}
+			t.Logf("node %s closed in %s", victim, time.Since(start).Round(time.Millisecond))
 		}
 	})
 	// Records are written when a request ends: the one that finishes
