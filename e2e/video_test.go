@@ -257,6 +257,7 @@ func TestVideoMP4Seek(t *testing.T) {
 func TestVideoHLSPlays(t *testing.T) {
 	e := newVideoEnv(t)
 	e.openVideoPage()
+	t.Logf("before play: %s", describe(e.video("hls")))
 	e.play("hls", 2)
 	s := e.waitVideo("hls", 4, 20*time.Second)
 	if !strings.HasPrefix(s.Engine, "hls.js ") || s.Frames == 0 {

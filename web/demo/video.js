@@ -13,9 +13,10 @@
 
   function attachHLS(video) {
     if (window.Hls && Hls.isSupported()) {
-      // Segments load once the player is started, not with the page.
-      const hls = new Hls({ autoStartLoad: false });
-      video.addEventListener('play', () => hls.startLoad(), { once: true });
+      // Until the player is started, buffer one segment (its first frame
+      // shows), as preload=metadata does for the MP4; then the default.
+      const hls = new Hls({ maxBufferLength: 2 });
+      video.addEventListener('play', () => { hls.config.maxBufferLength = 30; }, { once: true });
       hls.on(Hls.Events.ERROR, (_, data) => {
         if (data.fatal) fail(video, 'hls.js: ' + data.type + ' ' + data.details);
       });

@@ -20,7 +20,7 @@ duration=24
 # the time code and frame number drawn in, so a player's position can be read
 # off the picture.
 pattern() {
-	echo "testsrc2=size=$1:rate=25:duration=$duration,drawtext=font=DejaVu Sans Mono:fontsize=$2:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=6:x=12:y=12:text='Verity demo %{pts\\:hms} frame %{frame_num}'"
+	echo "testsrc2=size=$1:rate=25:duration=$duration,drawtext=font=DejaVu Sans Mono:fontsize=$2:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=6:x=w-tw-12:y=12:text='%{pts\\:hms}  frame %{frame_num}'"
 }
 # x264 options shared by both encodes: one thread (multi-threaded x264 rate
 # control is not reproducible), fixed GOP of 25 frames without scene cuts.
