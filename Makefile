@@ -52,6 +52,7 @@ $(DEMOVIDEO)/verity-demo.mp4: web/player/make-demo-video.sh | deps
 $(DEMOVIDEO)/hls.light.min.js: web/player/package.json web/player/package-lock.json | deps
 	cd web/player && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@mkdir -p $(DEMOVIDEO)
+	cp web/player/node_modules/hls.js/LICENSE $(DEMOVIDEO)/hls.js-LICENSE.txt
 	cp web/player/node_modules/hls.js/dist/hls.light.min.js $@
 
 $(BIN): $(WASM) $(WASMEXEC) $(GOFILES) $(SWFILES) $(DEMOVIDEO)/verity-demo.mp4 $(DEMOVIDEO)/hls.light.min.js
