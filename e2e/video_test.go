@@ -294,7 +294,7 @@ func (e *env) interrupt(what string, stop func()) (before, after videoState) {
 	e.t.Helper()
 	e.openVideoPage()
 	e.play("mp4", 2)
-	e.waitVideo("mp4", 1, 20*time.Second)
+	e.waitVideo("mp4", 0.5, 20*time.Second)
 	before = e.video("mp4")
 	end := before.bufferedEnd()
 	if end >= before.Duration-2 {
