@@ -29,6 +29,10 @@ type videoState struct {
 	Duration float64      `json:"duration"`
 	Engine   string       `json:"engine"`
 	Frames   int          `json:"frames"` // frames decoded (getVideoPlaybackQuality)
+	// FrameTime is the media time of the last frame presented
+	// (requestVideoFrameCallback, from play on): the position the picture
+	// shows, which, unlike currentTime, stops when data stops.
+	FrameTime float64 `json:"frameTime"`
 }
 
 // bufferedEnd is the end of the buffered range that holds the current
@@ -49,7 +53,7 @@ const videoStateJS = `(id) => {
 	return {t: v.currentTime, paused: v.paused, ready: v.readyState,
 		err: v.dataset.error || (v.error ? 'media error ' + v.error.code + ' ' + (v.error.message || '') : ''),
 		buffered: b, duration: isFinite(v.duration) ? v.duration : 0, engine: v.dataset.engine || '',
-		frames: v.getVideoPlaybackQuality().totalVideoFrames};
+		frames: v.getVideoPlaybackQuality().totalVideoFrames, frameTime: Number(v.dataset.frameTime || 0)};
 }`
 
 // openVideoPage makes the worker control the site, then loads video.html.
@@ -84,6 +88,8 @@ func (e *env) play(id string, rate float64) {
 	e.t.Helper()
 	_, err := browser.Call[bool](e.ctx(20*time.Second), e.b, `async (id, rate) => {
 		const v = document.getElementById(id);
+		const frame = (now, md) => { v.dataset.frameTime = md.mediaTime; v.requestVideoFrameCallback(frame); };
+		v.requestVideoFrameCallback(frame);
 		v.playbackRate = rate;
 		await v.play();
 		return true;
@@ -93,14 +99,14 @@ func (e *env) play(id string, rate float64) {
 	}
 }
 
-// waitVideo waits until the player's position reaches at least pos while it
-// plays without error, for at most d.
+// waitVideo waits until the player presents a frame at pos or later while
+// it plays without error, for at most d.
 func (e *env) waitVideo(id string, pos float64, d time.Duration) videoState {
 	e.t.Helper()
 	cond := fmt.Sprintf(`(() => { const v = document.getElementById(%q);
 		if (v.error || v.dataset.error) return true;
-		return v.currentTime >= %g && !v.paused && v.readyState >= 3; })()`, id, pos)
-	err := e.b.WaitFor(e.ctx(d+5*time.Second), fmt.Sprintf("#%s to play past %.1f s", id, pos), cond)
+		return Number(v.dataset.frameTime || 0) >= %g && !v.paused && v.readyState >= 3; })()`, id, pos)
+	err := e.b.WaitFor(e.ctx(d+5*time.Second), fmt.Sprintf("#%s to show a frame past %.1f s", id, pos), cond)
 	s := e.video(id)
 	if err != nil {
 		e.t.Fatalf("#%s: %v; state %s", id, err, describe(s))
@@ -353,7 +359,7 @@ func TestVideoNodeKilled(t *testing.T) {
 func TestVideoWorkerStopped(t *testing.T) {
 	e := newVideoEnv(t)
 	e.interrupt("stopping the worker", func() {
-		if err := e.b.StopAllWorkers(e.ctx(20 * time.Second)); err != nil {
+		if err := e.b.StopRunningWorkers(e.ctx(20 * time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	})
