@@ -15,7 +15,17 @@
 //   - without WebTransport the worker falls back to the gateway
 //     (TestNoWebTransportFallsBackToGateway);
 //   - a worker the browser stopped starts again on the next fetch or
-//     navigation (TestWorkerColdRestart).
+//     navigation (TestWorkerColdRestart);
+//   - the worker answers Range requests with 206 and only the covering
+//     blocks, and bad, multiple or unsatisfiable ranges by the rules of
+//     protocol.md §6.6 (TestWorkerRange, TestWorkerRangeBadInput);
+//   - on the demo's video page, behind netem forwarders that give the nodes
+//     10 ms and 1 MiB/s (so the player streams while it plays): the MP4
+//     plays, a seek to its middle starts there without fetching the middle,
+//     the HLS rendition plays through hls.js, and playback goes on when the
+//     serving node is killed or the worker stopped mid-playback
+//     (TestVideo*). The video files come from `make demo-media`; without
+//     them these tests fail.
 //
 // Run them with `go test ./e2e/...`; they need Debian's chromium at
 // /usr/bin/chromium (`make test-deps` installs it) and fail without it.

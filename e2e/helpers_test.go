@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/e2e/netem"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/devnet"
 )
@@ -116,6 +117,9 @@ type envConfig struct {
 	demoDir      string   // default demoDir
 	browserFlags []string // extra Chromium switches
 	webrtcOnly   bool     // nodes without WebTransport, reachable over WebRTC only
+	// nodeLink, when set, puts the nodes behind netem forwarders shaping
+	// the browser's traffic to them (linkNodes).
+	nodeLink *netem.Link
 }
 
 // logWriter sends log lines to t.Log, until the test ends.
@@ -155,8 +159,13 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Cleanup(lw.stop)
 	logger := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
+	nodeHost := ""
+	if cfg.nodeLink != nil {
+		nodeHost = linkedNodeHost
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := devnet.New(ctx, devnet.Config{
+		NodeHost:   nodeHost,
 		DataDir:    t.TempDir(),
 		Listen:     "127.0.0.1:0",
 		Nodes:      2,
@@ -167,6 +176,9 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if err != nil {
 		cancel()
 		t.Fatalf("devnet.New: %v", err)
+	}
+	if cfg.nodeLink != nil {
+		linkNodes(t, d, *cfg.nodeLink)
 	}
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx) }()

@@ -53,6 +53,12 @@ type Config struct {
 	// ASNTable is a prefix → ASN table file for the router (internal/asn
 	// formats). Default: a table with loopback as one network.
 	ASNTable string
+	// NodeHost is the IP literal the nodes publish in their URLs
+	// (node.Config.PublicHost); they still listen on 127.0.0.1. Another
+	// loopback address (127.0.0.3) lets a test or the bench put
+	// forwarders with delay in front of the nodes, on the same ports.
+	// Default 127.0.0.1.
+	NodeHost string
 	// HeartbeatInterval is how often nodes report to the coordinator.
 	// Default 10 s.
 	HeartbeatInterval time.Duration
@@ -171,6 +177,7 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			// WebRTCOnly: nodes as if behind NAT, reachable over
 			// WebRTC alone.
 			DisableWebTransport: cfg.WebRTCOnly,
+			PublicHost:          cfg.NodeHost,
 			Coordinator:         d.gw.URL(),
 			Logger:              log,
 		})

@@ -109,6 +109,9 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err := ttfbDistance(ctx, cfg, d, res); err != nil {
 		return err
 	}
+	if err := videoDistance(ctx, cfg, tmp, res); err != nil {
+		return err
+	}
 
 	res.ratio("ratio_worker_wt_vs_raw_wt", "page_worker_webtransport", "page_raw_webtransport", "worker+verify over raw stream")
 	res.ratio("ratio_worker_wt_vs_gateway_http", "page_worker_webtransport", "page_gateway_http", "worker+verify over plain HTTP")
