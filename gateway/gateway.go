@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,7 @@ type Gateway struct {
 	health  *nodeHealth
 	offers  *offerLimiter            // WebRTC offers per client address
 	coord   *coordinator.Coordinator // run with Config.Bus, else nil
+	payKey  ed25519.PrivateKey       // signs vouchers; nil when payments are off
 	kvSites *KVSites                 // owned, with Config.Bus and no Config.Sites
 	dep     *deployer                // deploy API, with kvSites and Config.DataDir
 	api     http.Handler             // the gateway's own /v1/ API
@@ -112,6 +114,14 @@ func New(cfg Config) (_ *Gateway, err error) {
 					return nil, fmt.Errorf("gateway: deploy API: %w", err)
 				}
 			}
+		}
+	}
+	{
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		err = g.startPayments(ctx)
+		cancel()
+		if err != nil {
+			return nil, err
 		}
 	}
 	g.api = g.newAPI()

@@ -11,6 +11,9 @@ import (
 type Site struct {
 	Name string
 	Root string // CID of the site's current version
+	// Account pays for the site's traffic. Default
+	// PaymentsConfig.DefaultAccount.
+	Account string
 }
 
 // SiteSource resolves a site name to its current root. It returns an error
