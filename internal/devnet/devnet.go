@@ -22,6 +22,7 @@ import (
 	"github.com/verity-cdn/verity/internal/asn"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/node"
 	"github.com/verity-cdn/verity/web"
 )
@@ -55,6 +56,16 @@ type Config struct {
 	// HeartbeatInterval is how often nodes report to the coordinator.
 	// Default 10 s.
 	HeartbeatInterval time.Duration
+	// Account is the account paying for the demo site; devnet creates it
+	// and tops it up to Funding with the development faucet. Default
+	// "default" (the gateway's default account).
+	Account string
+	// Funding is the balance, in bytes, the account is topped up to on
+	// start. Default 16 GiB.
+	Funding uint64
+	// NodePayments configures the nodes' payments (credit window,
+	// settlement policy).
+	NodePayments node.PaymentConfig
 	// Logger default slog.Default().
 	Logger *slog.Logger
 }
@@ -72,6 +83,12 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Nodes <= 0 {
 		c.Nodes = 2
+	}
+	if c.Account == "" {
+		c.Account = "default"
+	}
+	if c.Funding == 0 {
+		c.Funding = 16 << 30
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -160,6 +177,9 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		return nil, fmt.Errorf("devnet: %w", err)
 	}
 	d.sites = d.gw.Sites().(*gateway.KVSites)
+	if err := d.fund(ctx); err != nil {
+		return nil, err
+	}
 	for i := 1; i <= cfg.Nodes; i++ {
 		n, err := node.New(node.Config{
 			DataDir:          filepath.Join(cfg.DataDir, "node-"+strconv.Itoa(i)),
@@ -169,6 +189,7 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			// WebRTC alone.
 			DisableWebTransport: cfg.WebRTCOnly,
 			Coordinator:         d.gw.URL(),
+			Payments:            cfg.NodePayments,
 			Logger:              log,
 		})
 		if err != nil {
@@ -177,6 +198,25 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		d.nodes = append(d.nodes, n)
 	}
 	return d, nil
+}
+
+// fund creates the paying account if needed and tops it up to Funding
+// (the ledger's development faucet).
+func (d *Devnet) fund(ctx context.Context) error {
+	l := d.gw.Coordinator().Ledger()
+	a, err := l.CreateAccount(ctx, d.cfg.Account, 0)
+	if errors.Is(err, ledger.ErrAccountExists) {
+		a, err = l.Account(ctx, d.cfg.Account)
+	}
+	if err != nil {
+		return fmt.Errorf("devnet: account %s: %w", d.cfg.Account, err)
+	}
+	if a.Balance < int64(d.cfg.Funding) {
+		if _, err := l.TopUp(ctx, d.cfg.Account, d.cfg.Funding-uint64(max(a.Balance, 0))); err != nil {
+			return fmt.Errorf("devnet: top up %s: %w", d.cfg.Account, err)
+		}
+	}
+	return nil
 }
 
 // Run serves until ctx is done, then stops every part.
