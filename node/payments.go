@@ -31,7 +31,8 @@ type PaymentConfig struct {
 	Require bool
 	// CreditWindow is how many bytes a stream may deliver beyond the
 	// receipts that came back since it started. Default
-	// receiptstore.DefaultCreditWindow (1 MiB).
+	// receiptstore.DefaultCreditWindow (1 MiB); at least 2 blocks
+	// (512 KiB), since the worker signs once a whole block is verified.
 	CreditWindow uint64
 	// ReceiptTimeout is how long a stream whose window is spent waits for
 	// a receipt before it is reset with wire.CodePaymentTimeout, and how
@@ -56,6 +57,7 @@ func (c PaymentConfig) normalize() PaymentConfig {
 	if c.CreditWindow == 0 {
 		c.CreditWindow = receiptstore.DefaultCreditWindow
 	}
+	c.CreditWindow = max(c.CreditWindow, 2*payment.BlockSize)
 	if c.ReceiptTimeout <= 0 {
 		c.ReceiptTimeout = 10 * time.Second
 	}
@@ -332,6 +334,9 @@ func (s *paidStream) credit(ctx context.Context, n int) error {
 		select {
 		case <-changed:
 		case <-s.done:
+			if err := s.failed(); err != nil {
+				return err
+			}
 			// No more receipts will come on this stream; others of the
 			// session may still pay for it until the timer fires.
 			select {
