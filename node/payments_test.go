@@ -121,6 +121,11 @@ func (pn *payNet) worker(t *testing.T, account string, ttl time.Duration) *testW
 
 func newTestWorker(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl time.Duration, n *node.Node) *testWorker {
 	t.Helper()
+	return newTestWorkerFor(t, gwKey, account, ttl, n.ID())
+}
+
+func newTestWorkerFor(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl time.Duration, nodeID string) *testWorker {
+	t.Helper()
 	s, err := payment.NewSigner(payment.SignerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +144,7 @@ func newTestWorker(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl t
 	if err != nil {
 		t.Fatal(err)
 	}
-	nk, err := payment.ParseNodeID(n.ID())
+	nk, err := payment.ParseNodeID(nodeID)
 	if err != nil {
 		t.Fatal(err)
 	}
