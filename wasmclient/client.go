@@ -528,10 +528,12 @@ func (a *attempt) close() {
 	b, t := a.body, a.timer
 	a.mu.Unlock()
 	t.Stop()
-	a.cancel()
+	// The body first: a paid stream sends its last receipt and FIN on
+	// Close, which cancelling its context first would abort.
 	if b != nil {
 		_ = b.rc.Close()
 	}
+	a.cancel()
 }
 
 // trackedBody remembers the transport's own read error, to tell a broken
