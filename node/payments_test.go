@@ -493,3 +493,29 @@ func TestVoucherOptionalUnlessRequired(t *testing.T) {
 		t.Fatalf("unpaid request to a node requiring payment: %v", err)
 	}
 }
+
+// The node settles on its own when its policy says so: here as soon as
+// anything is unsettled.
+func TestPolicySettlesOnItsOwn(t *testing.T) {
+	pn := newPayNet(t, node.PaymentConfig{Policy: payment.SettlePolicy{MaxBytes: 1}, SettleCheck: 20 * time.Millisecond}, 64<<20)
+	w := pn.worker(t, testAccount, time.Hour)
+	got, err := w.fetch(t.Context(), pn, "big.bin", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e, _ := pn.node.Receipts(w.signer.SessionKey())
+		if e.Settled == uint64(got) && pn.node.Uncommitted()[testAccount] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session settled %d of %d bytes", e.Settled, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	earn, err := pn.coord.Ledger().Earnings(t.Context(), pn.node.ID())
+	if err != nil || earn.Earned < uint64(got) {
+		t.Fatalf("earnings %+v, %v", earn, err)
+	}
+}
