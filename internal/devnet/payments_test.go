@@ -169,3 +169,42 @@ func TestWorkerPaysNodesAndNodesSettle(t *testing.T) {
 	}
 	t.Logf("worker verified %d file bytes; nodes settled %d bytes of blocks", verified, total)
 }
+
+// An account below its freezing threshold gets no voucher: the worker
+// fetches everything through the gateway path, and nodes serve nothing
+// for it.
+func TestFrozenAccountUsesGatewayPath(t *testing.T) {
+	d, hc := startWith(t, Config{DataDir: t.TempDir(), Funding: 1})
+	if a, err := d.Gateway().Coordinator().Ledger().Account(t.Context(), "default"); err != nil || !a.Frozen {
+		t.Fatalf("account %+v, %v: want frozen", a, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	dialer := &wtDialer{sessions: map[string]*webtransport.Session{}}
+	defer dialer.close()
+	site, _ := url.Parse(d.SiteURL(SiteName))
+	c, err := wasmclient.New(wasmclient.Config{
+		Session:    &wasmclient.HTTPSessionLoader{Origin: site.String(), Client: hc},
+		Transports: []wasmclient.Transport{&wasmclient.FramedTransport{Dialer: dialer}},
+		Fallback:   &wasmclient.HTTPTransport{Origin: site.String(), Client: hc},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.Fetch(ctx, wasmclient.FetchRequest{Path: "/images/mandelbrot.png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n == 0 || resp.Transport != wasmclient.TransportGateway {
+		t.Fatalf("%d bytes over %s: %v; want the gateway path", n, resp.Transport, err)
+	}
+	for _, nd := range d.Nodes() {
+		if u := nd.Uncommitted()["default"]; u != 0 {
+			t.Fatalf("node %s holds %d bytes of a frozen account", nd.ID(), u)
+		}
+	}
+}
