@@ -28,6 +28,7 @@ func (p *payments) settleLoop(ctx context.Context) {
 		case <-p.settleNow:
 		}
 		now := p.n.cfg.Now()
+		p.pruneSessions(now)
 		for account, unc := range p.store.Uncommitted() {
 			p.mu.Lock()
 			a, known := p.accounts[account]
@@ -49,6 +50,21 @@ func (p *payments) settleLoop(ctx context.Context) {
 			if _, err := p.settle(ctx, account); err != nil && ctx.Err() == nil {
 				p.n.log.Warn("settlement failed; retrying later", "account", account, "err", err)
 			}
+		}
+	}
+}
+
+// pruneSessions forgets the in-memory state of sessions whose voucher
+// expired (their receipts stay in the store until settled).
+func (p *payments) pruneSessions(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, ps := range p.sessions {
+		ps.mu.Lock()
+		v, _ := ps.tracker.Voucher()
+		ps.mu.Unlock()
+		if !now.Before(v.Expires) {
+			delete(p.sessions, k)
 		}
 	}
 }

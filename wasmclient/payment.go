@@ -34,7 +34,9 @@ type payer struct {
 func (p *payer) sessionKey() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cur != nil && p.now().Add(voucherRenewBefore).Before(p.expires) {
+	// While frozen, keep asking: the answer is a voucher once the account
+	// is topped up.
+	if !p.frozen && p.cur != nil && p.now().Add(voucherRenewBefore).Before(p.expires) {
 		return ""
 	}
 	if p.next == nil {
@@ -108,7 +110,7 @@ func (p *payer) stream(nodeID string) *StreamPayment {
 	if err != nil {
 		return nil
 	}
-	return &StreamPayment{Voucher: enc, signer: cur, node: nk}
+	return &StreamPayment{Voucher: enc, signer: cur, node: nk, onErr: p.renew}
 }
 
 // StreamPayment is what a paid stream carries: the voucher for the request
@@ -118,6 +120,8 @@ type StreamPayment struct {
 
 	signer *payment.Signer
 	node   payment.NodeKey
+
+	onErr func() // the signer refused (over budget, expired): get a new voucher
 
 	mu   sync.Mutex
 	send func([]byte) error // set by the transport once the head is sent
@@ -154,6 +158,9 @@ func (sp *StreamPayment) deliver(r payment.Receipt, signed bool, err error) {
 	if err != nil {
 		if sp.err == nil {
 			sp.err = err
+			if sp.onErr != nil {
+				sp.onErr()
+			}
 		}
 		return
 	}

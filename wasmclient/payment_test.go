@@ -92,6 +92,9 @@ func TestPayerVoucherLifecycle(t *testing.T) {
 		t.Fatal("not frozen after paymentError")
 	}
 	k2 := p.sessionKey()
+	if k2 == "" {
+		t.Fatal("a frozen payer stops asking for a voucher")
+	}
 	p.update(&Session{Voucher: issue(t, gw, k2, now.Add(time.Hour))})
 	if p.isFrozen() {
 		t.Fatal("still frozen with a new voucher")
