@@ -108,6 +108,7 @@ func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64) *payNet {
 // test gateway key, and receipts for the blocks it verifies.
 type testWorker struct {
 	signer *payment.Signer
+	priv   ed25519.PrivateKey // the session key, to forge receipts with
 	enc    string
 	node   payment.NodeKey
 	// receipts, when set, replaces the receipts sent (forgeries).
@@ -126,7 +127,9 @@ func newTestWorker(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl t
 
 func newTestWorkerFor(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl time.Duration, nodeID string) *testWorker {
 	t.Helper()
-	s, err := payment.NewSigner(payment.SignerConfig{})
+	seed := make([]byte, ed25519.SeedSize)
+	_, _ = rand.Read(seed)
+	s, err := payment.NewSigner(payment.SignerConfig{Rand: bytes.NewReader(seed)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +151,7 @@ func newTestWorkerFor(t *testing.T, gwKey ed25519.PrivateKey, account string, tt
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testWorker{signer: s, enc: base64.StdEncoding.EncodeToString(enc), node: nk}
+	return &testWorker{signer: s, priv: ed25519.NewKeyFromSeed(seed), enc: base64.StdEncoding.EncodeToString(enc), node: nk}
 }
 
 // fetch gets path below the fixture root on a new stream with the voucher,
@@ -393,10 +396,27 @@ func TestBadReceiptsResetStream(t *testing.T) {
 	var otherNode payment.NodeKey
 	copy(otherNode[:], otherPriv.Public().(ed25519.PublicKey))
 
+	var first payment.Receipt
+	var w *testWorker
 	for _, tc := range []struct {
 		name  string
 		forge func(r payment.Receipt) []byte
 	}{
+		{"counter backwards", func(r payment.Receipt) []byte {
+			b, _ := r.MarshalBinary()
+			if r.Seq == 1 {
+				first = r
+				return b
+			}
+			old, _ := first.MarshalBinary()
+			return append(b, old...) // the newer one, then the first again
+		}},
+		{"over budget", func(r payment.Receipt) []byte {
+			r.Bytes = 1<<30 + 1 // beyond the voucher's budget, signed by the session key
+			_ = r.Sign(w.priv)
+			b, _ := r.MarshalBinary()
+			return b
+		}},
 		{"forged signature", func(r payment.Receipt) []byte {
 			b, _ := r.MarshalBinary()
 			b[len(b)-1] ^= 1
@@ -419,7 +439,7 @@ func TestBadReceiptsResetStream(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := pn.worker(t, testAccount, time.Hour)
+			w = pn.worker(t, testAccount, time.Hour)
 			w.receipts = tc.forge
 			_, err := w.fetch(t.Context(), pn, "big.bin", true)
 			code, ok := resetCode(err)
@@ -435,6 +455,9 @@ func TestBadReceiptsResetStream(t *testing.T) {
 			}
 			if !ok || code != wire.CodePaymentRefused {
 				t.Fatalf("fetch: %v (code %d), want a reset with CodePaymentRefused", err, code)
+			}
+			if e, held := pn.node.Receipts(w.signer.SessionKey()); held && e.Receipt.Bytes > uint64(len(pn.fx.big)+4096) {
+				t.Fatalf("node stored a refused receipt: %+v", e.Receipt)
 			}
 		})
 	}
