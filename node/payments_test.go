@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,8 @@ type payNet struct {
 	node  *node.Node
 	fx    *fixture
 	sess  *webtransport.Session
+	url   string // the coordinator
+	pc    node.PaymentConfig
 }
 
 func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64) *payNet {
@@ -70,28 +73,35 @@ func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64) *payNet {
 	srv := httptest.NewServer(c.Handler())
 	t.Cleanup(srv.Close)
 
-	pn := &payNet{bus: bus, coord: c, gwKey: gwKey, fx: buildFixture(t)}
-	pn.node = newNode(t, node.Config{Coordinator: srv.URL, Payments: pc, Logger: log})
-	roots, err := pn.node.ImportCAR(t.Context(), bytes.NewReader(pn.fx.car))
+	pn := &payNet{bus: bus, coord: c, gwKey: gwKey, fx: buildFixture(t), url: srv.URL, pc: pc}
+	pn.node, pn.sess = pn.addNode(t)
+	return pn
+}
+
+// addNode starts a node holding the fixture, joined to the coordinator,
+// and waits until it knows the gateway key.
+func (pn *payNet) addNode(t *testing.T) (*node.Node, *webtransport.Session) {
+	t.Helper()
+	n := newNode(t, node.Config{Coordinator: pn.url, Payments: pn.pc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	roots, err := n.ImportCAR(t.Context(), bytes.NewReader(pn.fx.car))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pn.node.PinLocal(roots...); err != nil {
+	if err := n.PinLocal(roots...); err != nil {
 		t.Fatal(err)
 	}
-	runNode(t, pn.node)
+	runNode(t, n)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	sess, closeSess, err := dialWT(ctx, pn.node.WebTransportURL(), pn.node.Record().Record.CertHashes[0].SHA256)
+	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeSess)
-	pn.sess = sess
 	// The node learns the gateway key from the coordinator after joining.
-	w := pn.worker(t, testAccount, time.Hour)
+	w := newTestWorker(t, pn.gwKey, testAccount, time.Hour, n)
 	for {
-		_, err := w.fetch(ctx, pn, "a.txt", true)
+		_, err := w.fetchOn(ctx, sess, pn.fx, "a.txt", true)
 		if err == nil {
 			break
 		}
@@ -101,7 +111,7 @@ func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64) *payNet {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return pn
+	return n, sess
 }
 
 // testWorker plays the service worker: a session key, a voucher from the
@@ -540,5 +550,59 @@ func TestPolicySettlesOnItsOwn(t *testing.T) {
 	earn, err := pn.coord.Ledger().Earnings(t.Context(), pn.node.ID())
 	if err != nil || earn.Earned < uint64(got) {
 		t.Fatalf("earnings %+v, %v", earn, err)
+	}
+}
+
+// One session paying two nodes, which settle it at the same moment: the
+// ledger applies both (compare-and-set), each node is credited its own
+// receipts and the account is debited their sum, once.
+func TestTwoNodesSettleOneSessionConcurrently(t *testing.T) {
+	pn := newPayNet(t, node.PaymentConfig{Policy: payment.SettlePolicy{MaxInterval: time.Hour}}, 64<<20)
+	nodeB, sessB := pn.addNode(t)
+	ctx := t.Context()
+	wA := pn.worker(t, testAccount, time.Hour)
+	wB := *wA
+	wB.node = mustNodeKey(t, nodeB.ID())
+	gotA, err := wA.fetch(ctx, pn, "big.bin", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotB, err := wB.fetchOn(ctx, sessB, pn.fx, "big.bin", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := wA.signer.SessionKey()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, _ := pn.node.Receipts(key)
+		b, _ := nodeB.Receipts(key)
+		if a.Receipt.Bytes == uint64(gotA) && b.Receipt.Bytes == uint64(gotB) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receipts held %d and %d, want %d and %d", a.Receipt.Bytes, b.Receipt.Bytes, gotA, gotB)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before, _ := pn.coord.Ledger().Account(ctx, testAccount)
+	var wg sync.WaitGroup
+	applied := make([]uint64, 2)
+	errs := make([]error, 2)
+	for i, n := range []*node.Node{pn.node, nodeB} {
+		wg.Go(func() { applied[i], errs[i] = n.SettleNow(ctx) })
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	after, _ := pn.coord.Ledger().Account(ctx, testAccount)
+	if before.Balance-after.Balance != int64(applied[0]+applied[1]) || applied[1] < uint64(gotB) || applied[0] < uint64(gotA) {
+		t.Fatalf("applied %v for %d and %d bytes; balance %d → %d", applied, gotA, gotB, before.Balance, after.Balance)
+	}
+	for i, n := range []*node.Node{pn.node, nodeB} {
+		e, err := pn.coord.Ledger().Earnings(ctx, n.ID())
+		if err != nil || e.Earned != applied[i] {
+			t.Fatalf("node %d earnings %+v, want %d (%v)", i, e, applied[i], err)
+		}
 	}
 }
