@@ -329,7 +329,7 @@ func TestPaidStreamReceiptsStoredAndSettled(t *testing.T) {
 // window, then its stream is reset with CodePaymentTimeout.
 func TestUnpayingWorkerCutAtCreditWindow(t *testing.T) {
 	const window = 512 << 10
-	pn := newPayNet(t, node.PaymentConfig{CreditWindow: window, ReceiptTimeout: 300 * time.Millisecond}, 64<<20)
+	pn := newPayNet(t, node.PaymentConfig{CreditWindow: window, ReceiptTimeout: 2 * time.Second}, 64<<20)
 	w := pn.worker(t, testAccount, time.Hour)
 	got, err := w.fetch(t.Context(), pn, "big.bin", false)
 	code, ok := resetCode(err)

@@ -86,7 +86,7 @@ func (w *testWorker) rtcPaidFetch(ctx context.Context, pc *webrtc.PeerConnection
 // worker that does not pay is cut with the reset control frame of
 // CodePaymentTimeout.
 func TestPaidWebRTCChannel(t *testing.T) {
-	pn := newPayNet(t, node.PaymentConfig{CreditWindow: 512 << 10, ReceiptTimeout: 300 * time.Millisecond}, 64<<20)
+	pn := newPayNet(t, node.PaymentConfig{CreditWindow: 512 << 10, ReceiptTimeout: 2 * time.Second}, 64<<20)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	pc := rtcDial(ctx, t, pn.node)
