@@ -387,6 +387,11 @@ func (f *fetch) fail(a *attempt, err error) {
 		f.notFound = true
 		return
 	}
+	if a.pay != nil && a.pay.failed() {
+		// The worker stopped paying (budget spent, voucher expired) and
+		// the node cut the stream: not the node's fault.
+		return
+	}
 	if se := (*StatusError)(nil); errors.As(err, &se) && se.Status == 402 {
 		// The node refused our payment, not the content: no report.
 		if f.c.payer != nil {

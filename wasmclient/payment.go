@@ -27,6 +27,7 @@ type payer struct {
 	next    *payment.Signer // key sent to the gateway, no voucher yet
 	frozen  bool            // the site's account is frozen: gateway path only
 	account string
+	renewed bool // renew was called: reload the session now
 }
 
 // sessionKey returns the session key to send with the next session load,
@@ -80,8 +81,26 @@ func (p *payer) update(s *Session) {
 // load asks for a new one.
 func (p *payer) renew() {
 	p.mu.Lock()
-	p.cur, p.enc = nil, ""
+	p.cur, p.enc, p.renewed = nil, "", true
 	p.mu.Unlock()
+}
+
+// takeRenew reports, once, that renew was called.
+func (p *payer) takeRenew() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.renewed
+	p.renewed = false
+	return r
+}
+
+// failed reports whether the worker stopped paying on this stream (its
+// signer refused: budget spent or voucher expired); the node then ends the
+// stream, which is not the node's fault.
+func (sp *StreamPayment) failed() bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.err != nil
 }
 
 // freeze records that a node refused the account as frozen.
@@ -186,7 +205,7 @@ func (sp *StreamPayment) Sent() int {
 	return sp.sent
 }
 
-// paymentError maps a node's 402 to the payer's reaction.
+// onRefused maps a node's 402 to the payer's reaction.
 func (p *payer) onRefused(code string) {
 	switch code {
 	case payment.Code(payment.ErrAccountFrozen):

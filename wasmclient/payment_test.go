@@ -103,8 +103,12 @@ func TestPayerVoucherLifecycle(t *testing.T) {
 	if !p.isFrozen() {
 		t.Fatal("a node's account_frozen does not freeze")
 	}
+	p.takeRenew()
 	p.onRefused("bad_signature")
 	if p.stream(nk.String()) != nil || p.sessionKey() == "" {
 		t.Fatal("a refused voucher is still used")
+	}
+	if !p.takeRenew() || p.takeRenew() {
+		t.Fatal("a refused voucher does not make the next request reload the session, once")
 	}
 }

@@ -133,7 +133,10 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if c.cur != nil && now.Before(c.expires) {
+	// A voucher a node or the signer refused is replaced at once, not at
+	// the session's expiry.
+	renew := c.payer != nil && c.payer.takeRenew()
+	if c.cur != nil && now.Before(c.expires) && !renew {
 		return c.cur, nil
 	}
 	var s *Session
