@@ -82,7 +82,8 @@ type payments struct {
 	nodes      int
 	sessions   map[payment.SessionKey]*paySession
 	lastSettle map[string]time.Time
-	settleNow  chan struct{} // poked when an account changes
+	retryAt    map[string]time.Time // after a failed settlement
+	settleNow  chan struct{}        // poked when an account changes
 }
 
 func newPayments(n *Node, cfg PaymentConfig) (*payments, error) {
@@ -97,7 +98,7 @@ func newPayments(n *Node, cfg PaymentConfig) (*payments, error) {
 		n: n, cfg: cfg, store: st,
 		static: payment.NewKeySet(cfg.GatewayKeys...), keys: payment.NewKeySet(cfg.GatewayKeys...),
 		accounts: make(map[string]coordinator.AccountState), sessions: make(map[payment.SessionKey]*paySession),
-		lastSettle: make(map[string]time.Time), settleNow: make(chan struct{}, 1),
+		lastSettle: make(map[string]time.Time), retryAt: make(map[string]time.Time), settleNow: make(chan struct{}, 1),
 	}
 	copy(p.me[:], n.priv.Public().(ed25519.PublicKey))
 	return p, nil

@@ -14,6 +14,10 @@ import (
 // default MaxBatchItems is 4096).
 const maxSettleItems = 1024
 
+// settleRetry is how long the settler leaves an account alone after a
+// failed settlement (no coordinator, a refused batch).
+const settleRetry = time.Minute
+
 // settleLoop evaluates the settlement policy every SettleCheck, and when
 // the coordinator pushes a change, until ctx ends.
 func (p *payments) settleLoop(ctx context.Context) {
@@ -47,8 +51,17 @@ func (p *payments) settleLoop(ctx context.Context) {
 			}) {
 				continue
 			}
+			p.mu.Lock()
+			wait := p.retryAt[account]
+			p.mu.Unlock()
+			if now.Before(wait) {
+				continue
+			}
 			if _, err := p.settle(ctx, account); err != nil && ctx.Err() == nil {
 				p.n.log.Warn("settlement failed; retrying later", "account", account, "err", err)
+				p.mu.Lock()
+				p.retryAt[account] = now.Add(settleRetry)
+				p.mu.Unlock()
 			}
 		}
 	}
