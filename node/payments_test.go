@@ -42,7 +42,7 @@ type payNet struct {
 	pc    node.PaymentConfig
 }
 
-func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64) *payNet {
+func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64, ledgerOpts ...func(*ledger.Config)) *payNet {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	bus, err := events.Open(t.Context(), events.Config{StoreDir: t.TempDir(), Logger: log})
@@ -54,9 +54,13 @@ func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64) *payNet {
 	if err := coordinator.PublishGatewayKey(t.Context(), bus, "gw-test", gwKey.Public().(ed25519.PublicKey)); err != nil {
 		t.Fatal(err)
 	}
+	lc := ledger.Config{FreezeBelow: 1 << 20}
+	for _, o := range ledgerOpts {
+		o(&lc)
+	}
 	c, err := coordinator.New(t.Context(), coordinator.Config{
 		Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20, Logger: log,
-		Ledger: ledger.Config{FreezeBelow: 1 << 20},
+		Ledger: lc,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -604,5 +608,53 @@ func TestTwoNodesSettleOneSessionConcurrently(t *testing.T) {
 		if err != nil || e.Earned != applied[i] {
 			t.Fatalf("node %d earnings %+v, want %d (%v)", i, e, applied[i], err)
 		}
+	}
+}
+
+// What the balance cannot cover (no overdraft allowed here) is deferred:
+// the node keeps those receipts unsettled and settles them after a top-up.
+func TestDeferredReceiptsSettleAfterTopUp(t *testing.T) {
+	const fund = 1536 << 10
+	pn := newPayNet(t, node.PaymentConfig{Policy: payment.SettlePolicy{MaxInterval: time.Hour}, SettleCheck: time.Hour}, fund,
+		func(c *ledger.Config) { c.MaxOverdraft = -1 })
+	ctx := t.Context()
+	var total uint64
+	for range 2 {
+		w := pn.worker(t, testAccount, time.Hour)
+		got, err := w.fetch(ctx, pn, "big.bin", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += uint64(got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pn.node.Uncommitted()[testAccount] < total && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	held := pn.node.Uncommitted()[testAccount]
+	if held < total {
+		t.Fatalf("held %d, delivered %d", held, total)
+	}
+	first, err := pn.node.SettleNow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != fund || pn.node.Uncommitted()[testAccount] != held-fund {
+		t.Fatalf("first settlement applied %d of %d (balance %d); still held %d", first, held, fund, pn.node.Uncommitted()[testAccount])
+	}
+	if _, err := pn.coord.Ledger().TopUp(ctx, testAccount, 8<<20); err != nil {
+		t.Fatal(err)
+	}
+	// The node's own settler may get there first (the pushed balances
+	// make the policy due): either way everything ends up settled once.
+	if _, err := pn.node.SettleNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := pn.node.Uncommitted()[testAccount]; left != 0 {
+		t.Fatalf("%d bytes still unsettled after the top-up", left)
+	}
+	earn, _ := pn.coord.Ledger().Earnings(ctx, pn.node.ID())
+	if earn.Earned != held {
+		t.Fatalf("earned %d, want %d", earn.Earned, held)
 	}
 }
