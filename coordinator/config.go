@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/ledger"
 )
 
 // Config configures a Coordinator. Bus is required; every other field has a
@@ -44,6 +45,11 @@ type Config struct {
 	// OriginPatterns are passed to the WebSocket upgrade; nodes send no
 	// Origin header, so the default (none) refuses browsers.
 	OriginPatterns []string
+
+	// Ledger configures the coordinator's ledger (internal/ledger); its
+	// Bus, Keys (the gateway keys in BucketGateways), Logger and Now are
+	// filled in from this Config.
+	Ledger ledger.Config
 
 	// Logger default slog.Default(); Now default time.Now.
 	Logger *slog.Logger

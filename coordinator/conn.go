@@ -187,6 +187,11 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	n.pinMu.Lock()
 	n.ready = true
 	n.pinMu.Unlock()
+	// The snapshot is taken after ready: a change pushed meanwhile is
+	// also in it.
+	if err := n.write(c.paymentsMessage(nil, true)); err != nil {
+		return err
+	}
 	c.reconcile(n)
 	// Only heartbeats and pin answers keep a node live: WebRTC answers do
 	// not move the deadline.
@@ -214,6 +219,10 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 			continue
 		case m.Type == MsgHeartbeat && m.Heartbeat != nil:
 			if err := n.heartbeat(m.Heartbeat); err != nil {
+				return err
+			}
+		case m.Type == MsgSettle && m.Settle != nil:
+			if err := n.settle(m.Settle); err != nil {
 				return err
 			}
 		case m.Type == MsgPinned && m.Pinned != nil:

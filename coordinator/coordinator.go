@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -43,7 +44,11 @@ type Coordinator struct {
 	issued map[string]nonceState  // challenge nonces by hex
 	// placements mirrors the placements bucket, by root.
 	placements map[string]cachedPlacement
+	accounts   map[string]AccountState // mirror of the ledger's accounts bucket
 	once       sync.Once
+
+	ledger *ledger.Ledger
+	gwKeys *GatewayKeys
 }
 
 type cachedState struct {
@@ -105,6 +110,13 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		_ = w.Stop()
 		_ = pw.Stop()
 		c.cancel()
+		return nil, err
+	}
+	if err := c.startPayments(ctx); err != nil {
+		_ = w.Stop()
+		_ = pw.Stop()
+		c.cancel()
+		c.wg.Wait()
 		return nil, err
 	}
 	c.wg.Add(4)
@@ -220,6 +232,9 @@ func (c *Coordinator) Close() error {
 		}
 		c.cancel()
 		c.wg.Wait()
+		if c.ledger != nil {
+			_ = c.ledger.Close()
+		}
 	})
 	return nil
 }

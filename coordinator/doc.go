@@ -97,4 +97,15 @@
 // iptoasn's tab-separated range format ("start\tend\tASN\tcountry\tdescription",
 // IPv4 and IPv6, gzip or not) or as "prefix ASN [country]" lines; see
 // internal/asn/testdata for tiny samples.
+//
+// # Payments
+//
+// The coordinator runs the ledger (internal/ledger, Ledger) with the gateway
+// keys published in the KV bucket BucketGateways (PublishGatewayKey,
+// GatewayKeys). After welcome it sends each node a MsgPayments with the
+// gateway keys, account balances and freezes and the live node count, and
+// pushes changes as they happen; nodes submit MsgSettle batches for their
+// own key and get MsgSettled with the ledger.Result (NodeClient.Settle,
+// NodeClientConfig.OnPayments). Refusal codes: SettleCode* and the payment
+// codes. Errors: ErrNoPayments, ErrSessionEnded (errors.go).
 package coordinator

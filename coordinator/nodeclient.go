@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -50,6 +51,10 @@ type NodeClientConfig struct {
 	// OnReported receives the failures visitors reported about this node
 	// (reason → count). It must not block. Optional.
 	OnReported func(reasons map[string]int)
+	// OnPayments receives the payment state the coordinator pushes
+	// (gateway keys, account balances and freezes, node count). It must
+	// not block. Optional.
+	OnPayments func(p Payments)
 	// HTTPClient dials the WebSocket. Default http.DefaultClient.
 	HTTPClient *http.Client
 	// Offers answers WebRTC offers relayed by the coordinator; an error
@@ -77,6 +82,18 @@ type NodeClient struct {
 
 	mu    sync.Mutex
 	state NodeClientState
+
+	settles chan settleCall // to the session loop
+}
+
+type settleCall struct {
+	batch ledger.Batch
+	reply chan settleReply // buffered 1
+}
+
+type settleReply struct {
+	s   Settled
+	err error
 }
 
 // NodeClientState is a snapshot of a NodeClient.
@@ -120,7 +137,8 @@ func NewNodeClient(cfg NodeClientConfig) (*NodeClient, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &NodeClient{
 		cfg: cfg, url: u, cancel: cancel, done: make(chan struct{}),
-		log: cfg.Logger.With("component", "coordinator-client", "coordinator", u),
+		log:     cfg.Logger.With("component", "coordinator-client", "coordinator", u),
+		settles: make(chan settleCall),
 	}
 	go n.run(ctx)
 	return n, nil
@@ -150,6 +168,28 @@ func (n *NodeClient) State() NodeClientState {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.state
+}
+
+// Settle submits a settlement batch through the current session and
+// waits for the coordinator's answer. It fails with ErrNoPayments when the
+// coordinator has not announced payments, and with ErrSessionEnded when
+// the connection ended before the answer (the batch may or may not have
+// been applied; settlement is idempotent, so submit it again).
+func (n *NodeClient) Settle(ctx context.Context, b ledger.Batch) (Settled, error) {
+	call := settleCall{batch: b, reply: make(chan settleReply, 1)}
+	select {
+	case n.settles <- call:
+	case <-ctx.Done():
+		return Settled{}, ctx.Err()
+	case <-n.done:
+		return Settled{}, ErrClosed
+	}
+	select {
+	case r := <-call.reply:
+		return r.s, r.err
+	case <-ctx.Done():
+		return Settled{}, ctx.Err()
+	}
 }
 
 // Close leaves the coordinator (a normal closure, which it records as the
@@ -317,10 +357,31 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 	}()
 	offers := newOfferAnswerer(ctx, n.cfg.Offers, send)
 	defer offers.wait()
+	var (
+		payments bool // the coordinator announced payments
+		settleID uint64
+		pending  = make(map[uint64]chan settleReply)
+	)
+	defer func() {
+		for _, r := range pending {
+			r <- settleReply{err: ErrSessionEnded}
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return leave(nil)
+		case call := <-n.settles:
+			if !payments {
+				call.reply <- settleReply{err: ErrNoPayments}
+				continue
+			}
+			settleID++
+			if err := send(Message{Type: MsgSettle, Settle: &Settle{ID: settleID, Batch: call.batch}}); err != nil {
+				call.reply <- settleReply{err: ErrSessionEnded}
+				return leave(err)
+			}
+			pending[settleID] = call.reply
 		case r := <-msgs:
 			if r.err != nil {
 				return leave(r.err)
@@ -336,6 +397,20 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 			if m.Type == MsgPlaced && m.Placed != nil && n.cfg.OnPlaced != nil {
 				roots := m.Placed.Roots
 				pwg.Go(func() { n.cfg.OnPlaced(pctx, roots) })
+				continue
+			}
+			if m.Type == MsgPayments && m.Payments != nil {
+				payments = true
+				if n.cfg.OnPayments != nil {
+					n.cfg.OnPayments(*m.Payments)
+				}
+				continue
+			}
+			if m.Type == MsgSettled && m.Settled != nil {
+				if r, ok := pending[m.Settled.ID]; ok {
+					delete(pending, m.Settled.ID)
+					r <- settleReply{s: *m.Settled}
+				}
 				continue
 			}
 			if m.Type == MsgReported && m.Reported != nil {

@@ -40,8 +40,11 @@ type Message struct {
 	Pinned    *Pinned       `json:"pinned,omitempty"`
 	Placed    *Placed       `json:"placed,omitempty"`
 	Reported  *Reported     `json:"reported,omitempty"`
-	Offer     *WebRTCOffer  `json:"offer,omitempty"`  // MsgWebRTCOffer
-	Answer    *WebRTCAnswer `json:"answer,omitempty"` // MsgWebRTCAnswer
+	Offer     *WebRTCOffer  `json:"offer,omitempty"`    // MsgWebRTCOffer
+	Answer    *WebRTCAnswer `json:"answer,omitempty"`   // MsgWebRTCAnswer
+	Payments  *Payments     `json:"payments,omitempty"` // MsgPayments
+	Settle    *Settle       `json:"settle,omitempty"`   // MsgSettle
+	Settled   *Settled      `json:"settled,omitempty"`  // MsgSettled
 }
 
 // Reported tells a node how many failures visitors' workers reported about

@@ -9,31 +9,21 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/verity-cdn/verity/internal/ledger"
-	"github.com/verity-cdn/verity/internal/payment"
 )
 
 // DefaultAccount is the account a site deployed without one is charged
 // to, when it exists.
 const DefaultAccount = "default"
 
-// startAccounts runs the ledger on the gateway's bus (the accounts API and
-// metering) next to the deploy API.
-func (g *Gateway) startAccounts(ctx context.Context) error {
-	l, err := ledger.New(ctx, ledger.Config{
-		Bus: g.cfg.Bus,
-		// Gateway keys that sign vouchers: none yet, so settlements are
-		// refused until the payment path hands in its key set here.
-		Keys:     payment.KeySet{},
-		Replicas: g.cfg.Bus.Replicas(),
-		Logger:   g.log,
-		Now:      g.cfg.Now,
-	})
-	if err != nil {
-		return err
-	}
-	g.ledger = l
+// startAccounts starts the accounts API and metering next to the deploy
+// API.
+func (g *Gateway) startAccounts() {
+	// The coordinator's ledger: it trusts every gateway's voucher key and
+	// applies the nodes' settlements; the accounts API and the meter
+	// share it (the coordinator closes it).
+	l := g.coord.Ledger()
 	g.meter = newMeter(l, g.cfg.Name, g.cfg.MeterInterval, g.cfg.AccountRefresh, g.log.With("component", "meter"), g.cfg.Now)
-	return nil
+	g.ledger = l
 }
 
 // Ledger is the ledger the gateway runs with its deploy API, or nil.

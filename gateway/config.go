@@ -150,6 +150,9 @@ type Config struct {
 	WebRTCOfferRate  float64
 	WebRTCOfferBurst int
 
+	// Payments configures the vouchers issued with sessions.
+	Payments PaymentsConfig
+
 	// Logger receives the gateway's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -186,6 +189,7 @@ const (
 
 // normalize fills defaults and checks required fields.
 func (c Config) normalize() (Config, error) {
+	c.Payments = c.Payments.normalize()
 	if c.Sites == nil && c.Bus == nil {
 		return c, configError("Sites (or Bus) is required")
 	}

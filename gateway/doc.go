@@ -112,6 +112,11 @@
 // node_reports_total{node,reason}, node_failures_total{node,reason},
 // html_cache_hits_total, html_cache_misses_total, html_cache_bytes.
 //
+// Payments (PaymentsConfig): the gateway's voucher key is kept in
+// DataDir/payment.key and published in the coordinator's gateways bucket;
+// a session request with ?key=s... gets a voucher for that session key
+// (Session.Voucher), or PaymentError "account_frozen" (docs/payments.md).
+//
 // Specs: docs/protocol.md section 6; the trustless gateway
 // (https://specs.ipfs.tech/http-gateways/trustless-gateway/).
 package gateway

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,7 @@ type Gateway struct {
 	health  *nodeHealth
 	offers  *offerLimiter            // WebRTC offers per client address
 	coord   *coordinator.Coordinator // run with Config.Bus, else nil
+	payKey  ed25519.PrivateKey       // signs vouchers; nil when payments are off
 	kvSites *KVSites                 // owned, with Config.Bus and no Config.Sites
 	dep     *deployer                // deploy API, with kvSites and Config.DataDir
 	ledger  *ledger.Ledger           // accounts, with dep
@@ -114,13 +116,16 @@ func New(cfg Config) (_ *Gateway, err error) {
 				if err != nil {
 					return nil, fmt.Errorf("gateway: deploy API: %w", err)
 				}
-				ctx, cancel = context.WithTimeout(context.Background(), startTimeout)
-				err = g.startAccounts(ctx)
-				cancel()
-				if err != nil {
-					return nil, fmt.Errorf("gateway: accounts: %w", err)
-				}
+				g.startAccounts()
 			}
+		}
+	}
+	{
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		err = g.startPayments(ctx)
+		cancel()
+		if err != nil {
+			return nil, err
 		}
 	}
 	g.api = g.newAPI()
@@ -190,9 +195,6 @@ func (g *Gateway) Close() error {
 func (g *Gateway) closeParts() {
 	if g.meter != nil {
 		_ = g.meter.close()
-	}
-	if g.ledger != nil {
-		_ = g.ledger.Close()
 	}
 	if g.dep != nil && g.dep.sub != nil {
 		g.dep.sub.Stop()

@@ -26,6 +26,15 @@ type Session struct {
 	TTL      int           `json:"ttl"` // seconds the worker may reuse this session
 	Fallback string        `json:"fallback"`
 	Nodes    []SessionNode `json:"nodes"`
+
+	// Payments, when the request named a session key (?key=s...): the
+	// account paying for the site and a voucher (standard base64 of its
+	// binary encoding) for that key, or PaymentError ("account_frozen")
+	// when no voucher is issued.
+	Account        string `json:"account,omitempty"`
+	Voucher        string `json:"voucher,omitempty"`
+	VoucherExpires int64  `json:"voucherExpires,omitempty"` // Unix seconds
+	PaymentError   string `json:"paymentError,omitempty"`
 }
 
 // SessionNode is one node in a Session, preferred first.
@@ -55,6 +64,10 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 		TTL:      int(g.cfg.SessionTTL.Seconds()),
 		Fallback: FallbackPrefix,
 		Nodes:    make([]SessionNode, 0, len(nodes)),
+	}
+	if err := g.voucherFor(&s, site, r.URL.Query().Get("key")); err != nil {
+		http.Error(w, "bad session key", http.StatusBadRequest)
+		return
 	}
 	for _, n := range nodes {
 		sn := SessionNode{

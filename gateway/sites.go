@@ -9,9 +9,12 @@ import (
 
 // Site is a named site and its current root CID.
 type Site struct {
-	Name    string
-	Root    string // CID of the site's current version
-	Account string // the account its traffic is charged to; "" for none
+	Name string
+	Root string // CID of the site's current version
+	// Account pays for the site's traffic (vouchers and the gateway's
+	// metered HTTPS path); "" for none, then PaymentsConfig.DefaultAccount
+	// pays for vouchers.
+	Account string
 }
 
 // SiteSource resolves a site name to its current root. It returns an error

@@ -60,6 +60,10 @@ type Config struct {
 	// once per session; more wait. Default 64.
 	MaxStreamsPerSession int
 
+	// Payments configures vouchers, receipts, the credit window and
+	// settlement (see PaymentConfig). Receipts are kept under
+	// DataDir/receipts.
+	Payments PaymentConfig
 	// WebRTC configures the WebRTC peer (see WebRTCConfig); on by default.
 	WebRTC WebRTCConfig
 
@@ -148,6 +152,7 @@ func (c Config) normalize() (Config, error) {
 	if c.WebRTC, err = c.WebRTC.normalize(); err != nil {
 		return c, err
 	}
+	c.Payments = c.Payments.normalize()
 	if c.LoadCapacity <= 0 {
 		c.LoadCapacity = 256
 	}

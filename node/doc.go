@@ -76,5 +76,18 @@
 // anything if a pinned DAG cannot be walked. Imports and collections
 // exclude each other.
 //
-// Errors: ErrConfig, ErrBadCAR, ErrCorruptBlock, ErrClosed, ErrRunning (errors.go).
+// Payments (PaymentConfig, docs/payments.md): a stream whose request
+// carries a voucher (wire.HeaderVoucher) is admitted only with a valid,
+// unexpired voucher of a gateway key the coordinator published and an
+// account that is not frozen (else 402 with wire.HeaderPaymentError); the
+// receipts the client sends on the stream are checked and stored in
+// DataDir/receipts (internal/receiptstore) before the stream's credit
+// window grows; a stream without receipts is reset with
+// wire.CodePaymentTimeout, one with a refused receipt with
+// wire.CodePaymentRefused. Receipts are settled through the coordinator
+// when PaymentConfig.Policy says so, or at once with SettleNow; Receipts
+// and Uncommitted report what the node holds.
+//
+// Errors: ErrConfig, ErrBadCAR, ErrCorruptBlock, ErrClosed, ErrRunning,
+// ErrNoCoordinator, ErrSettleRefused with *SettleError (errors.go).
 package node

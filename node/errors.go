@@ -20,7 +20,19 @@ var (
 	ErrCorruptBlock = errors.New("node: stored block is corrupt")
 	// ErrRunning: Run was called twice.
 	ErrRunning = errors.New("node: already running")
+	// ErrNoCoordinator: settling needs a joined coordinator.
+	ErrNoCoordinator = errors.New("node: no coordinator to settle with")
+	// ErrSettleRefused: the coordinator refused a settlement batch as a
+	// whole; see SettleError.
+	ErrSettleRefused = errors.New("node: settlement refused")
 )
+
+// SettleError carries the coordinator's refusal code
+// (coordinator.SettleCode* or a payment code).
+type SettleError struct{ Code string }
+
+func (e *SettleError) Error() string { return "node: settlement refused: " + e.Code }
+func (e *SettleError) Unwrap() error { return ErrSettleRefused }
 
 // ConfigError names the invalid Config field.
 type ConfigError struct {

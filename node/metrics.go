@@ -30,6 +30,18 @@ type metrics struct {
 	corruptBlocks   prometheus.Counter
 	reported        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
+
+	// payments
+	paidSessions   prometheus.Counter
+	unpaidStreams  prometheus.Counter
+	refusedStreams *prometheus.CounterVec
+	receipts       *prometheus.CounterVec
+	receiptedBytes prometheus.Counter
+	creditStalls   prometheus.Counter
+	creditCuts     *prometheus.CounterVec
+	settlements    *prometheus.CounterVec
+	settledBytes   prometheus.Counter
+	settleRefused  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -62,6 +74,36 @@ func newMetrics() *metrics {
 			Name: "verity_node_request_duration_seconds", Help: "Time to serve a request, by transport.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"transport"}),
+		paidSessions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_paid_sessions_total", Help: "Sessions admitted with a valid voucher.",
+		}),
+		unpaidStreams: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_unpaid_streams_total", Help: "Streams served without a voucher.",
+		}),
+		refusedStreams: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_node_payment_refused_streams_total", Help: "Streams refused with 402, by payment code.",
+		}, []string{"code"}),
+		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_node_receipts_total", Help: "Receipts received on streams, by result (ok or a payment code).",
+		}, []string{"result"}),
+		receiptedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_receipted_bytes_total", Help: "Verified bytes covered by accepted receipts.",
+		}),
+		creditStalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_credit_stalls_total", Help: "Times a stream waited for a receipt with its credit window spent.",
+		}),
+		creditCuts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_node_payment_resets_total", Help: "Streams reset for payment, by reason (refused, timeout).",
+		}, []string{"reason"}),
+		settlements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_node_settlements_total", Help: "Settlement batches submitted, by result.",
+		}, []string{"result"}),
+		settledBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_settled_bytes_total", Help: "Bytes the ledger settled to this node.",
+		}),
+		settleRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_node_settle_refused_items_total", Help: "Sessions the ledger refused to settle, by code.",
+		}, []string{"code"}),
 	}
 	m.registry.MustRegister(m.collectors()...)
 	return m
@@ -74,7 +116,9 @@ func (m *metrics) addBlocks(n int) {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.reported, m.requestDuration}
+	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.reported, m.requestDuration,
+		m.paidSessions, m.unpaidStreams, m.refusedStreams, m.receipts, m.receiptedBytes, m.creditStalls, m.creditCuts,
+		m.settlements, m.settledBytes, m.settleRefused}
 }
 
 // alsoRegister registers the node's collectors with reg, labelled node=id.

@@ -58,6 +58,7 @@ type Node struct {
 	rtc        *rtcServer      // nil when WebRTC is disabled
 	rtcHandler http.Handler    // router instrumented for webrtc
 
+	pay    *payments // vouchers, receipts, settlement
 	record atomic.Pointer[noderecord.Signed]
 	coord  *coordinator.NodeClient // while running with Config.Coordinator; guarded by mu
 
@@ -111,6 +112,9 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := n.loadPins(); err != nil {
+		return nil, err
+	}
+	if n.pay, err = newPayments(n, cfg.Payments); err != nil {
 		return nil, err
 	}
 	count, err := countBlocks(n.ctx, n.bs)
@@ -251,6 +255,7 @@ func (n *Node) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { n.rotateLoop(ctx) })
+	wg.Go(func() { n.pay.settleLoop(ctx) })
 
 	// Join once serving: the coordinator routes visitors here at once.
 	nc, err := n.joinCoordinator()
@@ -345,6 +350,9 @@ func (n *Node) Close() error {
 		}
 		if n.ds != nil {
 			errs = append(errs, n.ds.Close())
+		}
+		if n.pay != nil {
+			errs = append(errs, n.pay.store.Close())
 		}
 		n.closeErr = errors.Join(errs...)
 	})

@@ -63,6 +63,7 @@ func (n *Node) joinCoordinator() (*coordinator.NodeClient, error) {
 				n.metrics.reported.WithLabelValues(reason).Add(float64(count))
 			}
 		},
+		OnPayments: n.pay.onPayments,
 		Offers:     n.relayedOffer(),
 		HTTPClient: n.cfg.CoordinatorClient,
 		Logger:     n.log,

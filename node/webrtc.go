@@ -399,8 +399,15 @@ func (c *rtcChannel) serve() {
 	}
 
 	w := newChannelWriter(ctx, c, s.cfg.IdleTimeout)
-	defer w.finish()
-	req, err := wire.ReadRequest(bufio.NewReaderSize(&headReader{c: c, deadline: readTimer.C, ctx: ctx}, 4096))
+	defer func() {
+		w.finish()
+		if w.paid != nil {
+			<-w.paid.done // the receipt reader ends with the channel
+		}
+	}()
+	hrd := &headReader{c: c, deadline: readTimer.C, ctx: ctx}
+	br := bufio.NewReaderSize(hrd, 4096)
+	req, err := wire.ReadRequest(br)
 	if err != nil {
 		switch {
 		case errors.Is(err, io.EOF), ctx.Err() != nil:
@@ -417,6 +424,20 @@ func (c *rtcChannel) serve() {
 	if hr == nil {
 		w.plainError(status, msg)
 		return
+	}
+	paid, code, err := n.admitStream(req)
+	if err != nil {
+		n.metrics.refusedStreams.WithLabelValues(code).Inc()
+		w.header.Set(wire.HeaderPaymentError, code)
+		w.plainError(http.StatusPaymentRequired, err.Error())
+		return
+	}
+	if paid != nil {
+		// Receipts follow the head as binary messages until the channel
+		// closes.
+		hrd.deadline = nil
+		w.paid = paid
+		go paid.readReceipts(br)
 	}
 	func() {
 		defer func() {
@@ -445,6 +466,8 @@ type channelWriter struct {
 	wrote   bool
 	failed  bool
 	err     error
+	paid    *paidStream // nil: not metered
+	paidErr error
 }
 
 var _ http.Flusher = (*channelWriter)(nil)
@@ -491,11 +514,35 @@ func (w *channelWriter) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
+	if w.paid != nil {
+		return w.writePaid(p)
+	}
 	n, err := w.buf.Write(p)
 	if err != nil {
 		w.fail(err)
 	}
 	return n, err
+}
+
+// writePaid writes p in pieces that each fit the credit window.
+func (w *channelWriter) writePaid(p []byte) (int, error) {
+	const piece = 64 << 10
+	done := 0
+	for done < len(p) {
+		q := p[done:min(len(p), done+piece)]
+		if err := w.paid.credit(w.ctx, len(q)); err != nil {
+			w.paidErr = err
+			w.fail(&resetCode{int(paymentResetCode(err))})
+			return done, err
+		}
+		n, err := w.buf.Write(q)
+		done += n
+		if err != nil {
+			w.fail(err)
+			return done, err
+		}
+	}
+	return done, nil
 }
 
 // Flush sends what is buffered.

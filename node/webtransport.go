@@ -91,7 +91,8 @@ func (n *Node) serveSession(sess *webtransport.Session) {
 // handler.
 func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str *webtransport.Stream) {
 	_ = str.SetReadDeadline(time.Now().Add(n.cfg.ReadHeaderTimeout))
-	req, err := wire.ReadRequest(bufio.NewReaderSize(str, 4096))
+	br := bufio.NewReaderSize(str, 4096)
+	req, err := wire.ReadRequest(br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			str.CancelWrite(wire.CodeCancelled)
@@ -110,11 +111,21 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 
 	hr, status, msg := n.wireToHTTP(ctx, req, sess.RemoteAddr().String())
 	if hr == nil {
+		str.CancelRead(0)
 		n.writeError(str, status, msg)
 		return
 	}
+	paid, code, err := n.admitStream(req)
+	if err != nil {
+		str.CancelRead(0)
+		n.writePaymentError(str, code, err)
+		return
+	}
 
-	sw := &streamWriter{str: str, header: http.Header{}, writeTimeout: n.cfg.WriteTimeout}
+	sw := &streamWriter{str: str, header: http.Header{}, writeTimeout: n.cfg.WriteTimeout, ctx: ctx, paid: paid}
+	if paid != nil {
+		go paid.readReceipts(br)
+	}
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -126,6 +137,42 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 		}()
 		n.wtHandler.ServeHTTP(sw, hr)
 	}()
+	sw.finish()
+	if paid != nil {
+		// Wait for the client's last receipt and FIN, bounded.
+		_ = str.SetReadDeadline(time.Now().Add(n.cfg.Payments.ReceiptTimeout))
+		<-paid.done
+		str.CancelRead(0)
+	}
+}
+
+// admitStream checks the payment of a request: the session of its voucher,
+// nil for an unpaid request the node serves, or the payment code and error
+// refusing it.
+func (n *Node) admitStream(req *wire.Request) (*paidStream, string, error) {
+	enc := req.Header.Get(wire.HeaderVoucher)
+	if enc == "" {
+		if n.cfg.Payments.Require {
+			return nil, wire.PaymentRequired, errPaymentRequired
+		}
+		n.metrics.unpaidStreams.Inc()
+		return nil, "", nil
+	}
+	ps, err := n.pay.admit(enc)
+	if err != nil {
+		return nil, payCode(err), err
+	}
+	return n.pay.newPaidStream(ps), "", nil
+}
+
+// writePaymentError answers 402 naming the payment code.
+func (n *Node) writePaymentError(str *webtransport.Stream, code string, err error) {
+	n.metrics.refusedStreams.WithLabelValues(code).Inc()
+	sw := &streamWriter{str: str, header: http.Header{}, writeTimeout: n.cfg.ReadHeaderTimeout}
+	sw.header.Set("Content-Type", "text/plain; charset=utf-8")
+	sw.header.Set(wire.HeaderPaymentError, code)
+	sw.WriteHeader(http.StatusPaymentRequired)
+	_, _ = sw.Write([]byte(err.Error()))
 	sw.finish()
 }
 
@@ -144,7 +191,7 @@ func isTimeout(err error) bool {
 
 // forwardedHeaders are the response header fields copied into the wire
 // response head.
-var forwardedHeaders = []string{"Content-Type", "Etag", "X-Ipfs-Roots", "Cache-Control", "Content-Range"}
+var forwardedHeaders = []string{"Content-Type", "Etag", "X-Ipfs-Roots", "Cache-Control", "Content-Range", wire.HeaderPaymentError}
 
 // streamWriter is an http.ResponseWriter writing a wire.Response head and
 // the body to a WebTransport stream.
@@ -152,12 +199,15 @@ type streamWriter struct {
 	str          *webtransport.Stream
 	header       http.Header
 	writeTimeout time.Duration
+	ctx          context.Context
+	paid         *paidStream // nil: not metered
 
 	wroteHeader bool
 	status      int
 	errBody     int // bytes of a non-2xx body written
 	failed      bool
 	err         error
+	paidErr     error // the payment failure that ended the body
 }
 
 var _ http.Flusher = (*streamWriter)(nil)
@@ -207,7 +257,30 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
+	if w.paid != nil {
+		return w.writePaid(p)
+	}
 	return w.write(p)
+}
+
+// writePaid writes p in pieces that each fit the credit window.
+func (w *streamWriter) writePaid(p []byte) (int, error) {
+	const piece = 64 << 10
+	done := 0
+	for done < len(p) {
+		q := p[done:min(len(p), done+piece)]
+		if err := w.paid.credit(w.ctx, len(q)); err != nil {
+			w.fail(err)
+			w.paidErr = err
+			return done, err
+		}
+		n, err := w.write(q)
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
 }
 
 func (w *streamWriter) write(p []byte) (int, error) {
@@ -250,7 +323,11 @@ func (w *streamWriter) finish() {
 	}
 	if w.failed || w.header.Get("X-Stream-Error") != "" {
 		code := webtransport.StreamErrorCode(wire.CodeInternal)
-		if w.err != nil && isTimeout(w.err) {
+		switch {
+		case w.paidErr != nil:
+			code = webtransport.StreamErrorCode(paymentResetCode(w.paidErr))
+			w.paid.p.n.metrics.creditCuts.WithLabelValues(resetReason(w.paidErr)).Inc()
+		case w.err != nil && isTimeout(w.err):
 			code = wire.CodeTimeout
 		}
 		w.str.CancelWrite(code)

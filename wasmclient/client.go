@@ -29,6 +29,8 @@ type Client struct {
 
 	mu      sync.Mutex
 	dropped map[string]time.Time // node id → skipped until
+
+	payer *payer // nil with Config.NoPayments
 }
 
 // New returns a Client for cfg.
@@ -38,14 +40,19 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("wasmclient: Config.Session is required")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Client{
+	c := &Client{
 		cfg:      cfg,
 		sessions: &sessionCache{loader: cfg.Session, now: cfg.Now, defaultTTL: cfg.SessionTTL},
 		stats:    &Stats{Limit: cfg.History},
 		ctx:      ctx,
 		cancel:   cancel,
 		dropped:  make(map[string]time.Time),
-	}, nil
+	}
+	if !cfg.NoPayments {
+		c.payer = &payer{now: cfg.Now}
+		c.sessions.payer = c.payer
+	}
+	return c, nil
 }
 
 // Stats returns the client's request records and reports.
@@ -71,6 +78,10 @@ type source struct {
 
 func (c *Client) sources(sess *Session) []source {
 	var out []source
+	if c.payer != nil && c.payer.isFrozen() {
+		// Nodes refuse a frozen account: the gateway path only.
+		sess = &Session{Fallback: sess.Fallback}
+	}
 	for _, n := range sess.Nodes {
 		for _, t := range c.cfg.Transports {
 			out = append(out, source{transport: t, node: n})
@@ -322,7 +333,18 @@ func (f *fetch) open(src source, rng *verify.ByteRange) (*attempt, verify.Entity
 	a.timer = time.AfterFunc(f.c.cfg.OpenTimeout, a.expire)
 	a.mu.Unlock()
 	vreq := verify.Request{Root: f.sess.RootCID(), Path: f.segs, Range: rng}
-	rc, err := src.transport.Open(actx, src.node, vreq.Target())
+	var (
+		rc  io.ReadCloser
+		err error
+	)
+	if _, ok := src.transport.(PaidTransport); ok && !src.gateway && f.c.payer != nil {
+		a.pay = f.c.payer.stream(src.node.ID)
+	}
+	if a.pay != nil {
+		rc, err = src.transport.(PaidTransport).OpenPaid(actx, src.node, vreq.Target(), a.pay)
+	} else {
+		rc, err = src.transport.Open(actx, src.node, vreq.Target())
+	}
 	if err != nil {
 		a.close()
 		return a, verify.Entity{}, err
@@ -331,7 +353,12 @@ func (f *fetch) open(src source, rng *verify.ByteRange) (*attempt, verify.Entity
 		return a, verify.Entity{}, context.Canceled
 	}
 	a.vr = verify.NewReader(a.body, vreq, verify.Options{
-		OnBlock: func(cid.CID, int) { f.blocks.Add(1) },
+		OnBlock: func(_ cid.CID, n int) {
+			f.blocks.Add(1)
+			if a.pay != nil {
+				a.pay.Verified(n)
+			}
+		},
 	})
 	ent, err := a.vr.Entity()
 	if err != nil {
@@ -358,6 +385,18 @@ func (f *fetch) fail(a *attempt, err error) {
 	}
 	if reason == reasonNotFound {
 		f.notFound = true
+		return
+	}
+	if a.pay != nil && a.pay.failed() {
+		// The worker stopped paying (budget spent, voucher expired) and
+		// the node cut the stream: not the node's fault.
+		return
+	}
+	if se := (*StatusError)(nil); errors.As(err, &se) && se.Status == 402 {
+		// The node refused our payment, not the content: no report.
+		if f.c.payer != nil {
+			f.c.payer.onRefused(se.PaymentCode)
+		}
 		return
 	}
 	if a.src.gateway {
@@ -444,6 +483,8 @@ type attempt struct {
 	timedOut atomic.Bool
 	lastUse  time.Time // end of the last wait on the source (reader's goroutine only)
 
+	pay *StreamPayment // nil: unpaid
+
 	mu     sync.Mutex
 	closed bool
 	body   *trackedBody
@@ -492,10 +533,12 @@ func (a *attempt) close() {
 	b, t := a.body, a.timer
 	a.mu.Unlock()
 	t.Stop()
-	a.cancel()
+	// The body first: a paid stream sends its last receipt and FIN on
+	// Close, which cancelling its context first would abort.
 	if b != nil {
 		_ = b.rc.Close()
 	}
+	a.cancel()
 }
 
 // trackedBody remembers the transport's own read error, to tell a broken

@@ -46,6 +46,8 @@ type Config struct {
 	// History is how many request records and reports Stats keeps
 	// (default DefaultHistory).
 	History int
+	// NoPayments: never ask for a voucher; requests to nodes are unpaid.
+	NoPayments bool
 }
 
 func (c Config) normalize() Config {

@@ -63,5 +63,11 @@
 // maps any of them, ErrorResponse builds the text response. A body that
 // cannot be completed fails with a *FetchError; a closed body with ErrClosed.
 //
+// Payments: the Client asks the gateway for a voucher with a fresh session
+// key (KeyedSessionLoader), sends it on node streams (PaidTransport) and
+// signs a receipt per verified block's worth, sent back on the stream
+// (docs/protocol.md §3.1, docs/payments.md). Config.NoPayments turns it
+// off.
+//
 // The behaviour is specified in docs/protocol.md §7.
 package wasmclient

@@ -33,6 +33,9 @@ var (
 type StatusError struct {
 	Status  int
 	Message string
+	// PaymentCode names why a node refused payment (402): a payment code
+	// such as "account_frozen", or "payment_required".
+	PaymentCode string
 }
 
 func (e *StatusError) Error() string {

@@ -107,11 +107,21 @@ type FetchSessionLoader struct {
 
 var _ SessionLoader = (*FetchSessionLoader)(nil)
 
+var _ KeyedSessionLoader = (*FetchSessionLoader)(nil)
+
 // LoadSession implements SessionLoader.
 func (l *FetchSessionLoader) LoadSession(ctx context.Context) (*Session, error) {
+	return l.LoadSessionKey(ctx, "")
+}
+
+// LoadSessionKey implements KeyedSessionLoader.
+func (l *FetchSessionLoader) LoadSessionKey(ctx context.Context, key string) (*Session, error) {
 	url := l.URL
 	if url == "" {
 		url = SessionPath
+	}
+	if key != "" {
+		url += "?key=" + key // base32 lower case: nothing to escape
 	}
 	resp, abort, err := jsFetch(ctx, url, map[string]any{"cache": "no-store", "credentials": "same-origin"})
 	if err != nil {

@@ -78,9 +78,20 @@ type HTTPSessionLoader struct {
 
 var _ SessionLoader = (*HTTPSessionLoader)(nil)
 
+var _ KeyedSessionLoader = (*HTTPSessionLoader)(nil)
+
 // LoadSession implements SessionLoader.
 func (l *HTTPSessionLoader) LoadSession(ctx context.Context) (*Session, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(l.Origin, "/")+SessionPath, nil)
+	return l.LoadSessionKey(ctx, "")
+}
+
+// LoadSessionKey implements KeyedSessionLoader.
+func (l *HTTPSessionLoader) LoadSessionKey(ctx context.Context, key string) (*Session, error) {
+	u := strings.TrimSuffix(l.Origin, "/") + SessionPath
+	if key != "" {
+		u += "?key=" + key
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,13 @@ type Session struct {
 	Fallback string `json:"fallback"` // trustless gateway path, e.g. "/.verity/v1/ipfs"
 	Nodes    []Node `json:"nodes"`
 
+	// Payments (docs/payments.md): present when the worker sent a session
+	// key (?key=).
+	Account        string `json:"account,omitempty"`
+	Voucher        string `json:"voucher,omitempty"`        // base64 of the voucher encoding
+	VoucherExpires int64  `json:"voucherExpires,omitempty"` // Unix seconds
+	PaymentError   string `json:"paymentError,omitempty"`   // "account_frozen": no voucher, use the gateway
+
 	root cid.CID
 }
 
@@ -101,11 +108,19 @@ type SessionLoader interface {
 	LoadSession(ctx context.Context) (*Session, error)
 }
 
+// KeyedSessionLoader is the optional capability of a SessionLoader to send
+// the worker's session public key (query "key"), for which the gateway
+// issues a voucher.
+type KeyedSessionLoader interface {
+	LoadSessionKey(ctx context.Context, key string) (*Session, error)
+}
+
 // sessionCache keeps the last session for its TTL and reloads it after, so a
 // newly published root is picked up. A failed reload keeps serving the stale
 // session.
 type sessionCache struct {
 	loader     SessionLoader
+	payer      *payer
 	now        func() time.Time
 	defaultTTL time.Duration
 
@@ -118,10 +133,22 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if c.cur != nil && now.Before(c.expires) {
+	// A voucher a node or the signer refused is replaced at once, not at
+	// the session's expiry.
+	renew := c.payer != nil && c.payer.takeRenew()
+	if c.cur != nil && now.Before(c.expires) && !renew {
 		return c.cur, nil
 	}
-	s, err := c.loader.LoadSession(ctx)
+	var s *Session
+	var err error
+	if kl, ok := c.loader.(KeyedSessionLoader); ok && c.payer != nil {
+		s, err = kl.LoadSessionKey(ctx, c.payer.sessionKey())
+	} else {
+		s, err = c.loader.LoadSession(ctx)
+	}
+	if err == nil && c.payer != nil {
+		c.payer.update(s)
+	}
 	if err != nil {
 		if c.cur != nil {
 			return c.cur, nil

@@ -26,6 +26,13 @@ func decodeSession(data []byte) (*Session, error) {
 		Root:     jsStr(v.Get("root")),
 		TTL:      jsInt(v.Get("ttl")),
 		Fallback: jsStr(v.Get("fallback")),
+
+		Account:      jsStr(v.Get("account")),
+		Voucher:      jsStr(v.Get("voucher")),
+		PaymentError: jsStr(v.Get("paymentError")),
+	}
+	if e := v.Get("voucherExpires"); e.Type() == js.TypeNumber {
+		s.VoucherExpires = int64(e.Float())
 	}
 	nodes := v.Get("nodes")
 	if nodes.Type() == js.TypeObject && js.Global().Get("Array").Call("isArray", nodes).Bool() {

@@ -44,6 +44,20 @@ type closeWriter interface {
 	CloseWrite() error
 }
 
+// closeReader is the optional capability of a Stream to stop reading
+// without aborting its sending side, so that the last receipt and the FIN
+// queued before still leave.
+type closeReader interface {
+	CloseRead() error
+}
+
+// PaidTransport is the optional capability of a Transport to carry a
+// stream payment: the voucher in the request head and receipts sent back
+// on the stream while the body is verified.
+type PaidTransport interface {
+	OpenPaid(ctx context.Context, node Node, target string, pay *StreamPayment) (io.ReadCloser, error)
+}
+
 // StreamDialer opens a new stream to a node.
 type StreamDialer interface {
 	DialStream(ctx context.Context, node Node) (Stream, error)
@@ -57,7 +71,10 @@ type FramedTransport struct {
 	Dialer        StreamDialer
 }
 
-var _ Transport = (*FramedTransport)(nil)
+var (
+	_ Transport     = (*FramedTransport)(nil)
+	_ PaidTransport = (*FramedTransport)(nil)
+)
 
 // Name implements Transport.
 func (t *FramedTransport) Name() string {
@@ -69,12 +86,17 @@ func (t *FramedTransport) Name() string {
 
 // Open implements Transport.
 func (t *FramedTransport) Open(ctx context.Context, node Node, target string) (io.ReadCloser, error) {
+	return t.OpenPaid(ctx, node, target, nil)
+}
+
+// OpenPaid implements PaidTransport; pay may be nil (an unpaid request).
+func (t *FramedTransport) OpenPaid(ctx context.Context, node Node, target string, pay *StreamPayment) (io.ReadCloser, error) {
 	s, err := t.Dialer.DialStream(ctx, node)
 	if err != nil {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
-	body, err := framedExchange(s, target)
+	body, err := framedExchange(s, target, pay)
 	if err != nil {
 		stopped := stop()
 		_ = s.Close()
@@ -83,17 +105,23 @@ func (t *FramedTransport) Open(ctx context.Context, node Node, target string) (i
 		}
 		return nil, err
 	}
-	return &framedBody{Reader: body, s: s, stop: stop}, nil
+	return &framedBody{Reader: body, s: s, stop: stop, pay: pay}, nil
 }
 
-// framedExchange writes the request head on s, half-closes it and reads the
-// response head. It returns the reader positioned at the body.
-func framedExchange(s Stream, target string) (io.Reader, error) {
+// framedExchange writes the request head on s, half-closes it (unless the
+// request is paid: receipts follow) and reads the response head. It
+// returns the reader positioned at the body.
+func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, error) {
 	req := wire.Request{Method: "GET", Target: target, Header: wire.Header{"accept": CARAccept}}
+	if pay != nil {
+		req.Header.Set(wire.HeaderVoucher, pay.Voucher)
+	}
 	if _, err := req.WriteTo(s); err != nil {
 		return nil, err
 	}
-	if cw, ok := s.(closeWriter); ok {
+	if pay != nil {
+		pay.setSender(func(b []byte) error { _, err := s.Write(b); return err })
+	} else if cw, ok := s.(closeWriter); ok {
 		if err := cw.CloseWrite(); err != nil {
 			return nil, err
 		}
@@ -114,7 +142,7 @@ func framedExchange(s Stream, target string) (io.Reader, error) {
 
 func statusFromWire(err error) error {
 	if se, ok := err.(*wire.StatusError); ok {
-		return &StatusError{Status: se.Status, Message: se.Message}
+		return &StatusError{Status: se.Status, Message: se.Message, PaymentCode: se.PaymentCode}
 	}
 	return err
 }
@@ -123,13 +151,27 @@ type framedBody struct {
 	io.Reader
 	s    Stream
 	stop func() bool
+	pay  *StreamPayment
 	once sync.Once
 	err  error
 }
 
+// Close ends the stream. A paid stream first sends the receipt for every
+// verified byte not yet receipted and its FIN, and only stops reading, so
+// those leave.
 func (b *framedBody) Close() error {
 	b.once.Do(func() {
 		b.stop()
+		if b.pay != nil {
+			b.pay.Flush()
+			cw, okW := b.s.(closeWriter)
+			cr, okR := b.s.(closeReader)
+			if okW && okR {
+				_ = cw.CloseWrite()
+				b.err = cr.CloseRead()
+				return
+			}
+		}
 		b.err = b.s.Close()
 	})
 	return b.err

@@ -175,7 +175,10 @@ type wtStream struct {
 	once   sync.Once
 }
 
-var _ closeWriter = (*wtStream)(nil)
+var (
+	_ closeWriter = (*wtStream)(nil)
+	_ closeReader = (*wtStream)(nil)
+)
 
 func (s *wtStream) Write(p []byte) (int, error) {
 	if _, err := await(context.Background(), s.writer.Call("write", bytesToJS(p))); err != nil {
@@ -194,6 +197,10 @@ func (s *wtStream) CloseWrite() error {
 }
 
 func (s *wtStream) Read(p []byte) (int, error) { return s.reader.Read(p) }
+
+// CloseRead stops reading (STOP_SENDING) and leaves the sending side to
+// finish what was queued.
+func (s *wtStream) CloseRead() error { return s.reader.Close() }
 
 // Close aborts both directions; a pending Read returns.
 func (s *wtStream) Close() error {

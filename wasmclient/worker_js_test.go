@@ -70,7 +70,8 @@ func (n *fakeNet) serve(url string, init js.Value) (int, any, string) {
 	defer n.mu.Unlock()
 	n.fetches = append(n.fetches, url)
 	switch {
-	case url == SessionPath:
+	case url == SessionPath || strings.HasPrefix(url, SessionPath+"?key=s"):
+		// The worker sends its session key; this gateway issues no voucher.
 		doc := `{"version":1,"site":"demo","root":"` + n.root + `","ttl":30,"fallback":"/.verity/v1/ipfs",` +
 			`"nodes":[{"id":"nx","webtransport":"https://127.0.0.1:1/verity/v1","certHashes":["AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]}]}`
 		return 200, doc, "application/json"

@@ -45,6 +45,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.DurationVar(&cfg.MeterInterval, "meter-interval", 10*time.Second, "how often bytes served on the HTTPS path are charged to the sites' accounts")
 	fl.IntVar(&cfg.Replicas, "replicas", 2, "nodes that must hold a deploy before its site is published")
 	fl.StringVar(&cfg.PublicURL, "public-url", "", "this gateway's base URL as nodes reach it (default: http://<listen address>)")
+	fl.BoolVar(&cfg.Payments.Disabled, "no-vouchers", false, "issue no payment vouchers with sessions (workers fetch from nodes unpaid)")
+	fl.Uint64Var(&cfg.Payments.Budget, "voucher-budget", 1<<30, "bytes a session's voucher lets a worker receive from nodes")
+	fl.DurationVar(&cfg.Payments.VoucherTTL, "voucher-ttl", time.Hour, "lifetime of a voucher; the worker asks for a new one before it ends")
+	fl.StringVar(&cfg.Payments.DefaultAccount, "default-account", "default", "account paying for sites that name none")
 	dnslink := fl.Bool("dnslink", false, "serve custom domains: a Host outside --domain is looked up as the TXT record _dnslink.<host> (dnslink=/ipfs/<cid>)")
 	dnsServer := fl.String("dns-server", "", "DNS server (host:port) for DNSLink lookups (default: the system resolver)")
 	fl.Func("admin-host", "host name that serves the gateway's own API when --dnslink is on (repeatable; IP literals, localhost and --domain always do)", func(v string) error {

@@ -50,6 +50,12 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fl.StringVar(&iceCred, "ice-credential", "", "credential for the TURN servers of --ice-server")
 	fl.StringVar(&cfg.Coordinator, "coordinator", "", "gateway/coordinator URL to join, e.g. https://gw.example (default: join none)")
 	fl.StringVar(&cfg.Region, "region", "", "region reported to the coordinator, e.g. NL or eu-west")
+	fl.BoolVar(&cfg.Payments.Require, "require-payment", false, "refuse streams that carry no voucher (402 payment_required)")
+	fl.Uint64Var(&cfg.Payments.CreditWindow, "credit-window", 0, "bytes a stream may deliver ahead of the receipts (default 1 MiB, at least 512 KiB)")
+	fl.DurationVar(&cfg.Payments.ReceiptTimeout, "receipt-timeout", 0, "how long a stream with its credit window spent waits for a receipt (default 10s)")
+	fl.Float64Var(&cfg.Payments.Policy.Fraction, "settle-fraction", 0, "settle an account once unsettled receipts exceed this fraction of balance/nodes (default 0.25)")
+	fl.DurationVar(&cfg.Payments.Policy.MaxInterval, "settle-interval", 0, "settle unsettled receipts at least this often (default 5m)")
+	fl.Uint64Var(&cfg.Payments.Policy.MaxBytes, "settle-max-bytes", 0, "settle once this many bytes are unsettled, whatever the balance (default: no bound)")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fl.Parse(args); err != nil {
 		return err

@@ -62,6 +62,16 @@ type Config struct {
 	// HeartbeatInterval is how often nodes report to the coordinator.
 	// Default 10 s.
 	HeartbeatInterval time.Duration
+	// Account is the account paying for the demo site; devnet creates it
+	// and tops it up to Funding with the development faucet. Default
+	// "default" (the gateway's default account).
+	Account string
+	// Funding is the balance, in bytes, the account is topped up to on
+	// start when it holds less than half of it. Default AccountFunds.
+	Funding uint64
+	// NodePayments configures the nodes' payments (credit window,
+	// settlement policy).
+	NodePayments node.PaymentConfig
 	// Logger default slog.Default().
 	Logger *slog.Logger
 }
@@ -79,6 +89,12 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Nodes <= 0 {
 		c.Nodes = 2
+	}
+	if c.Account == "" {
+		c.Account = "default"
+	}
+	if c.Funding == 0 {
+		c.Funding = AccountFunds
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -169,6 +185,9 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		return nil, fmt.Errorf("devnet: %w", err)
 	}
 	d.sites = d.gw.Sites().(*gateway.KVSites)
+	if err := d.fund(ctx); err != nil {
+		return nil, err
+	}
 	for i := 1; i <= cfg.Nodes; i++ {
 		n, err := node.New(node.Config{
 			DataDir:          filepath.Join(cfg.DataDir, "node-"+strconv.Itoa(i)),
@@ -179,6 +198,7 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			DisableWebTransport: cfg.WebRTCOnly,
 			PublicHost:          cfg.NodeHost,
 			Coordinator:         d.gw.URL(),
+			Payments:            cfg.NodePayments,
 			Logger:              log,
 		})
 		if err != nil {
@@ -187,6 +207,25 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		d.nodes = append(d.nodes, n)
 	}
 	return d, nil
+}
+
+// fund creates the paying account if needed and, when it holds less than
+// half of Funding, tops it up to Funding (the ledger's development faucet).
+func (d *Devnet) fund(ctx context.Context) error {
+	l := d.gw.Coordinator().Ledger()
+	a, err := l.CreateAccount(ctx, d.cfg.Account, 0)
+	if errors.Is(err, ledger.ErrAccountExists) {
+		a, err = l.Account(ctx, d.cfg.Account)
+	}
+	if err != nil {
+		return fmt.Errorf("devnet: account %s: %w", d.cfg.Account, err)
+	}
+	if a.Balance < int64(d.cfg.Funding/2) {
+		if _, err := l.TopUp(ctx, d.cfg.Account, d.cfg.Funding-uint64(max(a.Balance, 0))); err != nil {
+			return fmt.Errorf("devnet: top up %s: %w", d.cfg.Account, err)
+		}
+	}
+	return nil
 }
 
 // Run serves until ctx is done, then stops every part.
@@ -249,44 +288,22 @@ func (d *Devnet) deployOnce(ctx context.Context) error {
 	if d.deployed {
 		return nil
 	}
-	if err := d.fundAccount(ctx); err != nil {
-		return err
-	}
 	f, err := os.Open(d.carPath)
 	if err != nil {
 		return fmt.Errorf("devnet: %w", err)
 	}
 	defer f.Close()
-	if _, err := d.gw.DeployFor(ctx, SiteName, gateway.DefaultAccount, f); err != nil {
+	if _, err := d.gw.DeployFor(ctx, SiteName, d.cfg.Account, f); err != nil {
 		return fmt.Errorf("devnet: deploy: %w", err)
 	}
 	d.deployed = true
 	return nil
 }
 
-// AccountFunds is what the faucet credits the devnet's account, "default",
-// whenever it has less than half of it: 1 TiB of verified delivery.
+// AccountFunds is what the faucet credits the devnet's account by
+// default, whenever it has less than half of it: 1 TiB of verified
+// delivery.
 const AccountFunds = 1 << 40
-
-// fundAccount creates the account "default", which the demo site belongs
-// to, and tops it up from the faucet.
-func (d *Devnet) fundAccount(ctx context.Context) error {
-	l := d.gw.Ledger()
-	a, err := l.CreateAccount(ctx, gateway.DefaultAccount, 0)
-	if errors.Is(err, ledger.ErrAccountExists) {
-		a, err = l.Account(ctx, gateway.DefaultAccount)
-	}
-	if err != nil {
-		return fmt.Errorf("devnet: account: %w", err)
-	}
-	if a.Balance < AccountFunds/2 {
-		if a, err = l.TopUp(ctx, gateway.DefaultAccount, uint64(AccountFunds-a.Balance)); err != nil {
-			return fmt.Errorf("devnet: top up: %w", err)
-		}
-	}
-	d.cfg.Logger.Info("account funded", "account", a.Name, "balance", a.Balance)
-	return nil
-}
 
 // writeCAR imports dir into a CAR file at path and sets *root.
 func writeCAR(ctx context.Context, dir, path string, root *string) (int64, error) {

@@ -20,11 +20,14 @@ import (
 
 func start(t *testing.T, dir string) (*Devnet, *http.Client) {
 	t.Helper()
-	d, err := New(t.Context(), Config{
-		DataDir: dir,
-		Listen:  "127.0.0.1:0",
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	return startWith(t, Config{DataDir: dir})
+}
+
+func startWith(t *testing.T, cfg Config) (*Devnet, *http.Client) {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	d, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,3 +76,17 @@ func ParseNodeID(id string) (NodeKey, error) {
 // String returns the session key in lower-case unpadded base32, prefixed
 // with "s".
 func (k SessionKey) String() string { return "s" + strings.ToLower(b32.EncodeToString(k[:])) }
+
+// ParseSessionKey is the inverse of SessionKey.String.
+func ParseSessionKey(s string) (SessionKey, error) {
+	var k SessionKey
+	if len(s) != 53 || s[0] != 's' {
+		return k, errorf("session key", "", ErrMalformed)
+	}
+	b, err := b32.DecodeString(strings.ToUpper(s[1:]))
+	if err != nil || len(b) != 32 {
+		return k, errorf("session key", "", ErrMalformed)
+	}
+	copy(k[:], b)
+	return k, nil
+}

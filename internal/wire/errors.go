@@ -36,6 +36,10 @@ func (e *HeadError) Unwrap() error { return e.Err }
 type StatusError struct {
 	Status  int
 	Message string
+	// PaymentCode is the HeaderPaymentError field of a 402 response: a
+	// payment.Code ("account_frozen", "bad_signature", ...) or
+	// PaymentRequired.
+	PaymentCode string
 }
 
 func (e *StatusError) Error() string {

@@ -55,6 +55,28 @@ const (
 	CodeInternal  = 0x01 // server failed mid-response
 	CodeCancelled = 0x02 // server is shutting down
 	CodeTimeout   = 0x03 // idle or overall timeout
+	// CodePaymentRefused: a receipt the client sent on the stream was
+	// refused (forged, for another node or session, not monotonic, over
+	// budget, voucher expired).
+	CodePaymentRefused = 0x04
+	// CodePaymentTimeout: the credit window was spent and no receipt
+	// came in time.
+	CodePaymentTimeout = 0x05
+)
+
+// Payments on streams (docs/protocol.md §3, "Payments").
+const (
+	// HeaderVoucher is the request field carrying the session's voucher
+	// (standard base64 of its binary encoding). A request with it keeps
+	// its send side open after the head and sends ReceiptBytes-long
+	// receipts until FIN.
+	HeaderVoucher = "verity-voucher"
+	// HeaderPaymentError is the field of a 402 response naming why the
+	// voucher was refused: a payment.Code or PaymentRequired.
+	HeaderPaymentError = "verity-payment-error"
+	// PaymentRequired: the node serves paid requests only and the request
+	// carried no voucher.
+	PaymentRequired = "payment_required"
 )
 
 // WriteTo writes the request head. It validates the head first and writes
@@ -177,7 +199,7 @@ func (r *Response) Err(body io.Reader) error {
 		return nil
 	}
 	msg, _ := ReadErrorMessage(body)
-	return &StatusError{Status: r.Status, Message: strings.TrimSpace(msg)}
+	return &StatusError{Status: r.Status, Message: strings.TrimSpace(msg), PaymentCode: r.Header.Get(HeaderPaymentError)}
 }
 
 // StatusText returns the reason phrase used for the statuses a node sends.
@@ -207,6 +229,8 @@ func StatusText(code int) string {
 		return "Range Not Satisfiable"
 	case 429:
 		return "Too Many Requests"
+	case 402:
+		return "Payment Required"
 	case 500:
 		return "Internal Server Error"
 	case 501:

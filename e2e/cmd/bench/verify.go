@@ -26,6 +26,7 @@ type wasmResult struct {
 	Blake3MBps float64 `json:"blake3MBps"`
 	VerifyMBps float64 `json:"verifyMBps"`
 	Bytes      int64   `json:"bytes"`
+	SignUs     float64 `json:"signUs"`
 }
 
 // verifySpeed measures BLAKE3 and verification of the 64 MiB file's CAR, as
@@ -77,6 +78,7 @@ func verifySpeed(ctx context.Context, d *devnet.Devnet, tmp string, res *Results
 	}
 	res.add("blake3_wasm", w.Blake3MBps, "MB/s", "internal/blake3, GOOS=js under Node.js")
 	res.add("verify_wasm", w.VerifyMBps, "MB/s", "GOOS=js under Node.js")
+	res.add("receipt_sign_wasm", w.SignUs, "µs/block", "worker signing one receipt per 256 KiB block, GOOS=js under Node.js")
 	return nil
 }
 

@@ -1,0 +1,178 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/payment"
+)
+
+// paymentKeyFile holds the gateway's voucher signing key under DataDir.
+const paymentKeyFile = "payment.key"
+
+// PaymentsConfig configures the vouchers the gateway issues to workers
+// (docs/payments.md). The zero value works.
+type PaymentsConfig struct {
+	// Disabled: session responses carry no voucher.
+	Disabled bool
+	// Key signs vouchers. Default: the key in DataDir/payment.key,
+	// generated there on first start; without DataDir a key generated at
+	// start. With Bus its public key is published in the gateways bucket
+	// (coordinator.BucketGateways), where coordinators and nodes learn it.
+	Key ed25519.PrivateKey
+	// Budget of a voucher, in bytes over all nodes. Default 1 GiB.
+	Budget uint64
+	// VoucherTTL is a voucher's lifetime; the worker asks for a new one
+	// when it expires. Default 1 h.
+	VoucherTTL time.Duration
+	// DefaultAccount pays for sites that name no account. Default
+	// "default".
+	DefaultAccount string
+}
+
+func (c PaymentsConfig) normalize() PaymentsConfig {
+	if c.Budget == 0 {
+		c.Budget = 1 << 30
+	}
+	if c.VoucherTTL <= 0 {
+		c.VoucherTTL = time.Hour
+	}
+	if c.DefaultAccount == "" {
+		c.DefaultAccount = "default"
+	}
+	return c
+}
+
+// startPayments loads the voucher key and publishes it.
+func (g *Gateway) startPayments(ctx context.Context) error {
+	if g.cfg.Payments.Disabled {
+		return nil
+	}
+	key := g.cfg.Payments.Key
+	if key == nil {
+		var err error
+		if key, err = loadOrCreatePaymentKey(g.cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	if len(key) != ed25519.PrivateKeySize {
+		return errors.New("gateway: Payments.Key must be an ed25519 private key")
+	}
+	g.payKey = key
+	if g.cfg.Bus != nil {
+		if err := coordinator.PublishGatewayKey(ctx, g.cfg.Bus, g.cfg.Name, key.Public().(ed25519.PublicKey)); err != nil {
+			return fmt.Errorf("gateway: publish payment key: %w", err)
+		}
+	}
+	return nil
+}
+
+// PaymentKey returns the public key vouchers are signed with (nil when
+// payments are disabled).
+func (g *Gateway) PaymentKey() ed25519.PublicKey {
+	if g.payKey == nil {
+		return nil
+	}
+	return g.payKey.Public().(ed25519.PublicKey)
+}
+
+func loadOrCreatePaymentKey(dir string) (ed25519.PrivateKey, error) {
+	if dir == "" {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	}
+	path := filepath.Join(dir, paymentKeyFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return nil, fmt.Errorf("gateway: write payment key: %w", err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return nil, fmt.Errorf("gateway: write payment key: %w", err)
+		}
+		return priv, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gateway: read payment key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("gateway: payment key %s: no PRIVATE KEY block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: payment key %s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("gateway: payment key %s: not an ed25519 key", path)
+	}
+	return priv, nil
+}
+
+// voucherFor fills the payment fields of a session response for the
+// session key the worker sent (query "key"). It leaves them empty when
+// payments are off or no key was sent, and sets PaymentError instead of a
+// voucher when the site's account is frozen: the worker then uses the
+// gateway path.
+func (g *Gateway) voucherFor(s *Session, site Site, key string) error {
+	if g.payKey == nil || key == "" {
+		return nil
+	}
+	sk, err := payment.ParseSessionKey(key)
+	if err != nil {
+		return err
+	}
+	pc := g.cfg.Payments
+	account := site.Account
+	if account == "" {
+		account = pc.DefaultAccount
+	}
+	s.Account = account
+	if g.coord != nil {
+		if a, ok := g.coord.Account(account); ok && a.Frozen {
+			s.PaymentError = payment.Code(payment.ErrAccountFrozen)
+			return nil
+		}
+	}
+	v := payment.Voucher{
+		Account: account, Session: sk, Budget: pc.Budget,
+		Expires: g.cfg.Now().Add(pc.VoucherTTL).Truncate(time.Second),
+	}
+	if _, err := rand.Read(v.Nonce[:]); err != nil {
+		return err
+	}
+	if err := v.Sign(g.payKey); err != nil {
+		return err
+	}
+	enc, err := v.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	s.Voucher = base64.StdEncoding.EncodeToString(enc)
+	s.VoucherExpires = v.Expires.Unix()
+	return nil
+}

@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/payment"
+)
+
+func (tg *testGateway) sessionWithKey(t *testing.T, site, key string) Session {
+	t.Helper()
+	resp, body := tg.get(t, tg.SiteURL(site)+SessionPath[1:]+"?key="+key)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("session: %d %s", resp.StatusCode, body)
+	}
+	var s Session
+	if err := json.Unmarshal(body, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A session request naming a session key gets a voucher for it, signed by
+// the gateway key that the coordinator (and so nodes and the ledger)
+// learned from shared state; the key is kept in the data directory.
+func TestSessionVoucher(t *testing.T) {
+	bus := openBus(t, "gw-test")
+	dir := t.TempDir()
+	tg := startGateway(t, Config{
+		Sites:       NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
+		Bus:         bus,
+		Coordinator: testCoordinator(),
+		DataDir:     dir,
+		Payments:    PaymentsConfig{Budget: 5 << 20, VoucherTTL: 10 * time.Minute},
+	})
+	signer, err := payment.NewSigner(payment.SignerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := tg.sessionWithKey(t, "demo", signer.SessionKey().String())
+	if s.Account != "default" || s.Voucher == "" || s.PaymentError != "" {
+		t.Fatalf("session payment fields: %+v", s)
+	}
+	raw, err := base64.StdEncoding.DecodeString(s.Voucher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := payment.ParseVoucher(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := tg.Coordinator().GatewayKeys()
+	waitFor(t, "the gateway key in shared state", func() bool {
+		_, ok := keys.GatewayKey(payment.KeyIDOf(tg.PaymentKey()))
+		return ok
+	})
+	if err := v.Verify(keys, time.Now()); err != nil {
+		t.Fatalf("voucher does not verify with the published keys: %v", err)
+	}
+	if v.Session != signer.SessionKey() || v.Budget != 5<<20 || v.Account != "default" ||
+		v.Expires.Sub(time.Now()) > 10*time.Minute || v.Expires.Unix() != s.VoucherExpires {
+		t.Fatalf("voucher %+v", v)
+	}
+	if err := signer.SetVoucher(v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, paymentKeyFile)); err != nil {
+		t.Fatalf("payment key not persisted: %v", err)
+	}
+	// Without a key: no payment fields. A bad key: 400.
+	if s := tg.session(t, "demo"); s.Voucher != "" || s.Account != "" {
+		t.Fatalf("voucher without a key: %+v", s)
+	}
+	if resp, _ := tg.get(t, tg.SiteURL("demo")+SessionPath[1:]+"?key=snotakey"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad key: %d", resp.StatusCode)
+	}
+}
+
+// The gateway issues no voucher for a frozen account: the worker then uses
+// the gateway path.
+func TestSessionFrozenAccountNoVoucher(t *testing.T) {
+	bus := openBus(t, "gw-test")
+	tg := startGateway(t, Config{
+		Sites:       NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
+		Bus:         bus,
+		Coordinator: testCoordinator(),
+	})
+	// A new account starts frozen until topped up.
+	if _, err := tg.Coordinator().Ledger().CreateAccount(t.Context(), "default", 0); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := payment.NewSigner(payment.SignerConfig{})
+	waitFor(t, "the frozen account", func() bool {
+		a, ok := tg.Coordinator().Account("default")
+		return ok && a.Frozen
+	})
+	s := tg.sessionWithKey(t, "demo", signer.SessionKey().String())
+	if s.Voucher != "" || s.PaymentError != "account_frozen" {
+		t.Fatalf("frozen account session: %+v", s)
+	}
+}

@@ -1,0 +1,210 @@
+package devnet
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/webtransport-go"
+
+	"github.com/verity-cdn/verity/wasmclient"
+)
+
+// wtDialer opens WebTransport streams for the worker's client code run
+// natively, pinning the node's certificate hashes as a browser does.
+type wtDialer struct {
+	mu       sync.Mutex
+	sessions map[string]*webtransport.Session
+	trs      []*webtransport.Transport
+}
+
+func (d *wtDialer) DialStream(ctx context.Context, n wasmclient.Node) (wasmclient.Stream, error) {
+	if n.WebTransport == "" {
+		return nil, wasmclient.ErrNoAddress
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sess := d.sessions[n.ID]
+	if sess == nil {
+		hashes := n.CertHashBytes()
+		tr := &webtransport.Transport{
+			TLSClientConfig: &tls.Config{
+				InsecureSkipVerify: true, // replaced by the hash pin
+				VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+					h := sha256.Sum256(raw[0])
+					for _, w := range hashes {
+						if string(w) == string(h[:]) {
+							return nil
+						}
+					}
+					return errors.New("certificate not pinned")
+				},
+			},
+			QUICConfig: &quic.Config{EnableDatagrams: true, EnableStreamResetPartialDelivery: true},
+		}
+		_, s, err := tr.Dial(ctx, n.WebTransport, nil)
+		if err != nil {
+			tr.Close()
+			return nil, err
+		}
+		d.trs = append(d.trs, tr)
+		d.sessions[n.ID] = s
+		sess = s
+	}
+	str, err := sess.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &wtStream{str}, nil
+}
+
+func (d *wtDialer) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.sessions {
+		s.CloseWithError(0, "")
+	}
+	for _, tr := range d.trs {
+		tr.Close()
+	}
+}
+
+type wtStream struct{ *webtransport.Stream }
+
+func (s *wtStream) CloseWrite() error { return s.Stream.Close() }
+func (s *wtStream) CloseRead() error  { s.CancelRead(0); return nil }
+func (s *wtStream) Close() error {
+	s.CancelRead(0)
+	s.CancelWrite(0)
+	return nil
+}
+
+// The money path end to end: the worker's client code gets a voucher from
+// the gateway, fetches over WebTransport from the devnet's nodes paying
+// with receipts; the nodes hold the receipts, settle them with the
+// coordinator's ledger, and the account is debited by exactly what the
+// nodes are credited.
+func TestWorkerPaysNodesAndNodesSettle(t *testing.T) {
+	d, hc := start(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	dialer := &wtDialer{sessions: map[string]*webtransport.Session{}}
+	defer dialer.close()
+	site, _ := url.Parse(d.SiteURL(SiteName))
+	c, err := wasmclient.New(wasmclient.Config{
+		Session:    &wasmclient.HTTPSessionLoader{Origin: site.String(), Client: hc},
+		Transports: []wasmclient.Transport{&wasmclient.FramedTransport{Dialer: dialer}},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var verified int64
+	for _, p := range []string{"/media/measurements.csv", "/images/mandelbrot.png", "/index.html"} {
+		resp, err := c.Fetch(ctx, wasmclient.FetchRequest{Path: p})
+		if err != nil {
+			t.Fatalf("fetch %s: %v", p, err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.Transport != wasmclient.TransportWebTransport {
+			t.Fatalf("fetch %s: %d bytes over %s: %v", p, n, resp.Transport, err)
+		}
+		verified += n
+	}
+	acct := d.cfg.Account
+	held := func() uint64 {
+		var sum uint64
+		for _, n := range d.Nodes() {
+			sum += n.Uncommitted()[acct]
+		}
+		return sum
+	}
+	// The last receipt of each stream arrives with the worker's FIN.
+	deadline := time.Now().Add(10 * time.Second)
+	for held() < uint64(verified) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	total := held()
+	if total < uint64(verified) {
+		t.Fatalf("nodes hold receipts for %d bytes; the worker received %d verified file bytes", total, verified)
+	}
+	l := d.Gateway().Coordinator().Ledger()
+	before, err := l.Account(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied, earned uint64
+	for _, n := range d.Nodes() {
+		a, err := n.SettleNow(ctx)
+		if err != nil {
+			t.Fatalf("settle %s: %v", n.ID(), err)
+		}
+		applied += a
+		e, err := l.Earnings(ctx, n.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		earned += e.From[acct]
+	}
+	after, err := l.Account(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != total || earned != total || before.Balance-after.Balance != int64(total) {
+		t.Fatalf("held %d, applied %d, earned %d, balance %d → %d", total, applied, earned, before.Balance, after.Balance)
+	}
+	if held() != 0 {
+		t.Fatalf("%d bytes still unsettled", held())
+	}
+	t.Logf("worker verified %d file bytes; nodes settled %d bytes of blocks", verified, total)
+}
+
+// An account below its freezing threshold gets no voucher: the worker
+// fetches everything through the gateway path, and nodes serve nothing
+// for it.
+func TestFrozenAccountUsesGatewayPath(t *testing.T) {
+	d, hc := startWith(t, Config{DataDir: t.TempDir(), Funding: 1})
+	if a, err := d.Gateway().Coordinator().Ledger().Account(t.Context(), "default"); err != nil || !a.Frozen {
+		t.Fatalf("account %+v, %v: want frozen", a, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	dialer := &wtDialer{sessions: map[string]*webtransport.Session{}}
+	defer dialer.close()
+	site, _ := url.Parse(d.SiteURL(SiteName))
+	c, err := wasmclient.New(wasmclient.Config{
+		Session:    &wasmclient.HTTPSessionLoader{Origin: site.String(), Client: hc},
+		Transports: []wasmclient.Transport{&wasmclient.FramedTransport{Dialer: dialer}},
+		Fallback:   &wasmclient.HTTPTransport{Origin: site.String(), Client: hc},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.Fetch(ctx, wasmclient.FetchRequest{Path: "/images/mandelbrot.png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n == 0 || resp.Transport != wasmclient.TransportGateway {
+		t.Fatalf("%d bytes over %s: %v; want the gateway path", n, resp.Transport, err)
+	}
+	for _, nd := range d.Nodes() {
+		if u := nd.Uncommitted()["default"]; u != 0 {
+			t.Fatalf("node %s holds %d bytes of a frozen account", nd.ID(), u)
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/receiptstore"
+)
+
+// maxSettleItems bounds the sessions of one settlement batch (the ledger's
+// default MaxBatchItems is 4096).
+const maxSettleItems = 1024
+
+// settleRetry is how long the settler leaves an account alone after a
+// failed settlement (no coordinator, a refused batch).
+const settleRetry = time.Minute
+
+// settleLoop evaluates the settlement policy every SettleCheck, and when
+// the coordinator pushes a change, until ctx ends.
+func (p *payments) settleLoop(ctx context.Context) {
+	started := p.n.cfg.Now()
+	t := time.NewTicker(p.cfg.SettleCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.settleNow:
+		}
+		now := p.n.cfg.Now()
+		p.pruneSessions(now)
+		for account, unc := range p.store.Uncommitted() {
+			p.mu.Lock()
+			a, known := p.accounts[account]
+			last, ok := p.lastSettle[account]
+			nodes := p.nodes
+			p.mu.Unlock()
+			if !ok {
+				last = started
+			}
+			balance := a.Balance
+			if !known {
+				balance = 0 // unknown: settle what is held
+			}
+			if !p.cfg.Policy.ShouldSettle(payment.SettleState{
+				Uncommitted: unc, Balance: balance, Nodes: max(nodes, 1), SinceLast: now.Sub(last),
+			}) {
+				continue
+			}
+			p.mu.Lock()
+			wait := p.retryAt[account]
+			p.mu.Unlock()
+			if now.Before(wait) {
+				continue
+			}
+			if _, err := p.settle(ctx, account); err != nil && ctx.Err() == nil {
+				p.n.log.Warn("settlement failed; retrying later", "account", account, "err", err)
+				p.mu.Lock()
+				p.retryAt[account] = now.Add(settleRetry)
+				p.mu.Unlock()
+			}
+		}
+	}
+}
+
+// pruneSessions forgets the in-memory state of sessions whose voucher
+// expired (their receipts stay in the store until settled).
+func (p *payments) pruneSessions(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, ps := range p.sessions {
+		ps.mu.Lock()
+		v, _ := ps.tracker.Voucher()
+		ps.mu.Unlock()
+		if !now.Before(v.Expires) {
+			delete(p.sessions, k)
+		}
+	}
+}
+
+// settle submits every unsettled session of account to the coordinator
+// and records what the ledger settled. It returns the bytes newly
+// applied.
+func (p *payments) settle(ctx context.Context, account string) (uint64, error) {
+	nc := p.n.coordClient()
+	if nc == nil {
+		return 0, ErrNoCoordinator
+	}
+	entries := p.store.Unsettled(account)
+	var applied uint64
+	for len(entries) > 0 {
+		chunk := entries[:min(len(entries), maxSettleItems)]
+		entries = entries[len(chunk):]
+		b := ledger.Batch{Node: p.me, Account: account, Items: make([]ledger.Item, 0, len(chunk))}
+		for _, e := range chunk {
+			v, err := e.Voucher.MarshalBinary()
+			if err != nil {
+				return applied, err
+			}
+			r, err := e.Receipt.MarshalBinary()
+			if err != nil {
+				return applied, err
+			}
+			b.Items = append(b.Items, ledger.Item{Voucher: v, Receipt: r})
+		}
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		ans, err := nc.Settle(sctx, b)
+		cancel()
+		if err != nil {
+			p.n.metrics.settlements.WithLabelValues("error").Inc()
+			return applied, err
+		}
+		if ans.Code != "" {
+			p.n.metrics.settlements.WithLabelValues(ans.Code).Inc()
+			return applied, &SettleError{Code: ans.Code}
+		}
+		n, err := p.record(chunk, ans)
+		applied += n
+		if err != nil {
+			return applied, err
+		}
+	}
+	p.mu.Lock()
+	p.lastSettle[account] = p.n.cfg.Now()
+	p.mu.Unlock()
+	return applied, nil
+}
+
+// record marks what the ledger settled. Items refused for good (bad
+// signatures, expired beyond grace, another account) and bytes beyond the
+// budget will never be paid: they are marked settled so that they are not
+// submitted again, and counted.
+func (p *payments) record(chunk []receiptstore.Entry, ans coordinator.Settled) (uint64, error) {
+	res := ans.Result
+	if res == nil {
+		return 0, nil
+	}
+	p.n.metrics.settlements.WithLabelValues("ok").Inc()
+	p.n.metrics.settledBytes.Add(float64(res.Applied))
+	for _, ir := range res.Items {
+		if ir.Index < 0 || ir.Index >= len(chunk) {
+			continue
+		}
+		e := chunk[ir.Index]
+		upTo := ir.Settled
+		if ir.Deferred == 0 && ir.Unpayable > 0 {
+			upTo = e.Receipt.Bytes
+		}
+		if err := p.store.MarkSettled(e.Voucher.Session, upTo); err != nil {
+			return res.Applied, err
+		}
+	}
+	for _, rj := range ans.Rejected {
+		if rj.Index < 0 || rj.Index >= len(chunk) {
+			continue
+		}
+		p.n.metrics.settleRefused.WithLabelValues(rj.Code).Inc()
+		e := chunk[rj.Index]
+		p.n.log.Warn("receipt refused by the ledger; dropping it", "account", e.Voucher.Account,
+			"session", e.Voucher.Session.String(), "bytes", e.Receipt.Bytes, "code", rj.Code)
+		if err := p.store.MarkSettled(e.Voucher.Session, e.Receipt.Bytes); err != nil {
+			return res.Applied, err
+		}
+	}
+	p.mu.Lock()
+	a := p.accounts[res.Account]
+	a.Name, a.Balance, a.Frozen = res.Account, res.Balance, res.Frozen
+	p.accounts[res.Account] = a
+	p.mu.Unlock()
+	return res.Applied, nil
+}
+
+// SettleNow settles every account the node holds unsettled receipts of,
+// whatever the policy says, and returns the bytes the ledger applied.
+func (n *Node) SettleNow(ctx context.Context) (uint64, error) {
+	if n.pay == nil {
+		return 0, ErrNoCoordinator
+	}
+	var total uint64
+	for account := range n.pay.store.Uncommitted() {
+		a, err := n.pay.settle(ctx, account)
+		total += a
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (n *Node) coordClient() *coordinator.NodeClient {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.coord
+}

@@ -1,0 +1,217 @@
+package wasmclient
+
+import (
+	"encoding/base64"
+	"sync"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/wire"
+)
+
+// voucherRenewBefore: a voucher this close to its expiry is replaced at
+// the next session load.
+const voucherRenewBefore = 5 * time.Minute
+
+// payer holds the worker's session key and voucher (docs/payments.md): it
+// asks the gateway for a voucher with a fresh session key when it has none
+// or the current one is about to expire, and signs receipts for the
+// verified blocks of each paid stream.
+type payer struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	cur     *payment.Signer // voucher installed
+	enc     string          // cur's voucher, base64 for the wire header
+	expires time.Time
+	next    *payment.Signer // key sent to the gateway, no voucher yet
+	frozen  bool            // the site's account is frozen: gateway path only
+	account string
+	renewed bool // renew was called: reload the session now
+}
+
+// sessionKey returns the session key to send with the next session load,
+// or "" when the current voucher is still good.
+func (p *payer) sessionKey() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// While frozen, keep asking: the answer is a voucher once the account
+	// is topped up.
+	if !p.frozen && p.cur != nil && p.now().Add(voucherRenewBefore).Before(p.expires) {
+		return ""
+	}
+	if p.next == nil {
+		s, err := payment.NewSigner(payment.SignerConfig{Now: p.now})
+		if err != nil {
+			return ""
+		}
+		p.next = s
+	}
+	return p.next.SessionKey().String()
+}
+
+// update takes the payment fields of a freshly loaded session.
+func (p *payer) update(s *Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.account = s.Account
+	switch {
+	case s.PaymentError == payment.Code(payment.ErrAccountFrozen):
+		p.frozen = true
+		return
+	case s.Voucher == "":
+		return
+	}
+	p.frozen = false
+	if p.next == nil {
+		return
+	}
+	raw, err := base64.StdEncoding.DecodeString(s.Voucher)
+	if err != nil {
+		return
+	}
+	v, err := payment.ParseVoucher(raw)
+	if err != nil || p.next.SetVoucher(v) != nil {
+		return
+	}
+	p.cur, p.next, p.enc, p.expires = p.next, nil, s.Voucher, v.Expires
+}
+
+// renew drops the current voucher (a node refused it): the next session
+// load asks for a new one.
+func (p *payer) renew() {
+	p.mu.Lock()
+	p.cur, p.enc, p.renewed = nil, "", true
+	p.mu.Unlock()
+}
+
+// takeRenew reports, once, that renew was called.
+func (p *payer) takeRenew() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.renewed
+	p.renewed = false
+	return r
+}
+
+// failed reports whether the worker stopped paying on this stream (its
+// signer refused: budget spent or voucher expired); the node then ends the
+// stream, which is not the node's fault.
+func (sp *StreamPayment) failed() bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.err != nil
+}
+
+// freeze records that a node refused the account as frozen.
+func (p *payer) freeze() {
+	p.mu.Lock()
+	p.frozen = true
+	p.mu.Unlock()
+}
+
+func (p *payer) isFrozen() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.frozen
+}
+
+// stream returns the payment of one stream to node, or nil when the worker
+// holds no voucher or the node id is not a node key.
+func (p *payer) stream(nodeID string) *StreamPayment {
+	p.mu.Lock()
+	cur, enc := p.cur, p.enc
+	p.mu.Unlock()
+	if cur == nil || !p.now().Before(p.expires) {
+		return nil
+	}
+	nk, err := payment.ParseNodeID(nodeID)
+	if err != nil {
+		return nil
+	}
+	return &StreamPayment{Voucher: enc, signer: cur, node: nk, onErr: p.renew}
+}
+
+// StreamPayment is what a paid stream carries: the voucher for the request
+// head and the signer of the receipts sent back on the stream.
+type StreamPayment struct {
+	Voucher string // base64, the wire.HeaderVoucher value
+
+	signer *payment.Signer
+	node   payment.NodeKey
+
+	onErr func() // the signer refused (over budget, expired): get a new voucher
+
+	mu   sync.Mutex
+	send func([]byte) error // set by the transport once the head is sent
+	err  error
+	sent int // receipts sent
+}
+
+// setSender installs the function that writes receipts on the stream.
+func (sp *StreamPayment) setSender(send func([]byte) error) {
+	sp.mu.Lock()
+	sp.send = send
+	sp.mu.Unlock()
+}
+
+// Verified counts n verified bytes from the node and sends a receipt when
+// one is due (at most one block behind).
+func (sp *StreamPayment) Verified(n int) {
+	if n <= 0 {
+		return
+	}
+	r, signed, err := sp.signer.Verified(sp.node, uint64(n))
+	sp.deliver(r, signed, err)
+}
+
+// Flush sends a receipt covering every verified byte (end of stream).
+func (sp *StreamPayment) Flush() {
+	r, signed, err := sp.signer.Flush(sp.node)
+	sp.deliver(r, signed, err)
+}
+
+func (sp *StreamPayment) deliver(r payment.Receipt, signed bool, err error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if err != nil {
+		if sp.err == nil {
+			sp.err = err
+			if sp.onErr != nil {
+				sp.onErr()
+			}
+		}
+		return
+	}
+	if !signed || sp.send == nil || sp.err != nil {
+		return
+	}
+	var buf [payment.ReceiptBytes]byte
+	b, err := r.AppendBinary(buf[:0])
+	if err == nil {
+		err = sp.send(b)
+	}
+	if err != nil {
+		sp.err = err
+		return
+	}
+	sp.sent++
+}
+
+// Sent is how many receipts went out on the stream.
+func (sp *StreamPayment) Sent() int {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.sent
+}
+
+// onRefused maps a node's 402 to the payer's reaction.
+func (p *payer) onRefused(code string) {
+	switch code {
+	case payment.Code(payment.ErrAccountFrozen):
+		p.freeze()
+	case wire.PaymentRequired:
+	default:
+		p.renew()
+	}
+}

@@ -1,0 +1,114 @@
+package wasmclient
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/payment"
+)
+
+// issue plays the gateway: a voucher for key, base64.
+func issue(t *testing.T, gw ed25519.PrivateKey, key string, expires time.Time) string {
+	t.Helper()
+	sk, err := payment.ParseSessionKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := payment.Voucher{Account: "acme", Session: sk, Budget: 1 << 30, Expires: expires.Truncate(time.Second)}
+	if err := v.Sign(gw); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := v.MarshalBinary()
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func TestPayerVoucherLifecycle(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := &payer{now: func() time.Time { return now }}
+	_, gw, _ := ed25519.GenerateKey(nil)
+	nodePub, _, _ := ed25519.GenerateKey(nil)
+	var nk payment.NodeKey
+	copy(nk[:], nodePub)
+
+	if p.stream(nk.String()) != nil {
+		t.Fatal("a stream payment without a voucher")
+	}
+	k1 := p.sessionKey()
+	if k1 == "" || p.sessionKey() != k1 {
+		t.Fatalf("session key %q then %q: want one stable key until a voucher comes", k1, p.sessionKey())
+	}
+	p.update(&Session{Account: "acme", Voucher: issue(t, gw, k1, now.Add(time.Hour))})
+	if k := p.sessionKey(); k != "" {
+		t.Fatalf("asks for a voucher (%q) while holding a fresh one", k)
+	}
+	// A voucher for another key is not installed.
+	p2 := &payer{now: p.now}
+	p2.sessionKey()
+	p2.update(&Session{Voucher: issue(t, gw, k1, now.Add(time.Hour))})
+	if p2.stream(nk.String()) != nil {
+		t.Fatal("installed a voucher made out to another session key")
+	}
+
+	sp := p.stream(nk.String())
+	if sp == nil {
+		t.Fatal("no stream payment with a voucher")
+	}
+	var sent [][]byte
+	sp.setSender(func(b []byte) error { sent = append(sent, append([]byte(nil), b...)); return nil })
+	sp.Verified(100 << 10)
+	sp.Verified(200 << 10) // crosses a block's worth: one receipt
+	sp.Verified(10)
+	sp.Flush() // the tail
+	if len(sent) != 2 {
+		t.Fatalf("%d receipts sent, want 2", len(sent))
+	}
+	raw, _ := base64.StdEncoding.DecodeString(sp.Voucher)
+	v, _ := payment.ParseVoucher(raw)
+	tr, err := payment.NewTracker(v, payment.NewKeySet(gw.Public().(ed25519.PublicKey)), nk, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range sent {
+		if _, err := tr.AcceptBinary(b, now); err != nil {
+			t.Fatalf("receipt %d: %v", i, err)
+		}
+	}
+	if got := tr.Receipted(); got != 300<<10+10 {
+		t.Fatalf("receipted %d", got)
+	}
+
+	// Near its expiry the next session load asks for a new voucher with a
+	// new key.
+	now = now.Add(58 * time.Minute)
+	if k := p.sessionKey(); k == "" || k == k1 {
+		t.Fatalf("near expiry: key %q", k)
+	}
+
+	// Frozen: from the session or from a node; a voucher lifts it.
+	p.update(&Session{PaymentError: "account_frozen"})
+	if !p.isFrozen() {
+		t.Fatal("not frozen after paymentError")
+	}
+	k2 := p.sessionKey()
+	if k2 == "" {
+		t.Fatal("a frozen payer stops asking for a voucher")
+	}
+	p.update(&Session{Voucher: issue(t, gw, k2, now.Add(time.Hour))})
+	if p.isFrozen() {
+		t.Fatal("still frozen with a new voucher")
+	}
+	p.onRefused("account_frozen")
+	if !p.isFrozen() {
+		t.Fatal("a node's account_frozen does not freeze")
+	}
+	p.takeRenew()
+	p.onRefused("bad_signature")
+	if p.stream(nk.String()) != nil || p.sessionKey() == "" {
+		t.Fatal("a refused voucher is still used")
+	}
+	if !p.takeRenew() || p.takeRenew() {
+		t.Fatal("a refused voucher does not make the next request reload the session, once")
+	}
+}
