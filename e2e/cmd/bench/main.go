@@ -12,6 +12,9 @@
 //   - the time to the first verified byte of a 1 MiB asset on a new
 //     connection, from the gateway 80 ms away (RTT) versus from a node 10 ms
 //     away, emulated with e2e/netem TCP forwarders;
+//   - the same asset through the worker over WebRTC, from a node that
+//     offers only WebRTC (the bench re-runs itself inside a network
+//     namespace with only lo for that, see webrtc.go);
 //   - the size of the worker's wasm, raw and gzipped.
 //
 // Usage (from the repository root, after `make build`):
@@ -45,6 +48,9 @@ func main() {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	if ran, code := reexecInNetns(); ran {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := Run(ctx, cfg, os.Stdout); err != nil {
