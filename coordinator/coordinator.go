@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/verity-cdn/verity/internal/events"
@@ -44,6 +45,9 @@ type Coordinator struct {
 	// placements mirrors the placements bucket, by root.
 	placements map[string]cachedPlacement
 	once       sync.Once
+
+	relaySub *nats.Subscription // offers relayed by other coordinators
+	relaySem chan struct{}      // bounds them
 }
 
 type cachedState struct {
@@ -102,6 +106,12 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	if err := events.LoadInitial(ctx, pw, c.applyPlacement); err != nil {
+		_ = w.Stop()
+		_ = pw.Stop()
+		c.cancel()
+		return nil, err
+	}
+	if err := c.subscribeOffers(); err != nil {
 		_ = w.Stop()
 		_ = pw.Stop()
 		c.cancel()
@@ -212,6 +222,9 @@ func (c *Coordinator) Close() error {
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
+		if c.relaySub != nil {
+			_ = c.relaySub.Unsubscribe()
+		}
 		if c.sub != nil {
 			c.sub.Stop()
 		}
