@@ -240,7 +240,7 @@ type creditResult struct {
 }
 
 // The bridge posts data to the worker only within the credit the worker
-// granted (docs/protocol.md §3.6), and holds at most 8 MiB for a worker
+// granted (docs/protocol.md §3, the page → worker bridge), and holds at most 8 MiB for a worker
 // that grants nothing before it fails the stream. The page plays the
 // worker's side of the real bridge in verity.js against a real node.
 func TestWebRTCBridgeCredit(t *testing.T) {

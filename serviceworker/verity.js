@@ -36,7 +36,7 @@
     }
   };
 
-  // WebRTC transport (docs/protocol.md §3, §6.6). The worker asks for one
+  // WebRTC transport (docs/protocol.md §3, §6.7). The worker asks for one
   // stream per request: {type: 'verity-rtc-stream', node, url} with a
   // MessagePort. The page keeps one RTCPeerConnection per node (signaled by
   // posting its offer to url), opens one data channel per stream and relays

@@ -24,7 +24,7 @@ import (
 // Worker → page: {t:"data", b:ArrayBuffer}, {t:"credit", n:bytes},
 // {t:"close"}.
 //
-// Credit (docs/protocol.md §3.6): the worker grants the page bridgeWindow
+// Credit (docs/protocol.md §3, "The page → worker bridge"): the worker grants the page bridgeWindow
 // bytes in the stream request and more, {t:"credit"}, as Read consumes
 // them; the page posts data only within its credit and holds the rest, up
 // to a bound past which it fails the stream. So neither the worker's queue
