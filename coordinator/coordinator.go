@@ -117,11 +117,12 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		c.cancel()
 		return nil, err
 	}
-	c.wg.Add(4)
+	c.wg.Add(5)
 	go c.watchKV(w, c.applyEntry)
 	go c.watchKV(pw, c.applyPlacement)
 	go c.monitor()
 	go c.forwardReports()
+	go c.retryPins()
 	if !cfg.NoPlacement {
 		c.sub, err = cfg.Bus.Subscribe(c.ctx, PlacementDurable, c.onDeployed, events.TypeSiteDeployed)
 		if err == nil {

@@ -43,6 +43,9 @@ type Holder struct {
 	State string    `json:"state"` // HolderPending, HolderPinned or HolderFailed
 	Since time.Time `json:"since"`
 	Error string    `json:"error,omitempty"` // with HolderFailed
+	// Attempts counts the pin orders this node failed in a row; the
+	// order is sent again after a backoff until Config.PinAttempts.
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // Holders returns the nodes in state, ordered by id.
@@ -154,10 +157,11 @@ func (c *Coordinator) Place(ctx context.Context, d events.SiteDeployed) (Placeme
 			if holders >= p.Replicas {
 				break
 			}
-			if h, ok := p.Nodes[s.Node()]; ok && h.State != HolderFailed {
-				continue
+			h, ok := p.Nodes[s.Node()]
+			if ok && (h.State != HolderFailed || h.Attempts >= c.cfg.PinAttempts) {
+				continue // a holder, or a node that failed every attempt
 			}
-			p.Nodes[s.Node()] = Holder{State: HolderPending, Since: now}
+			p.Nodes[s.Node()] = Holder{State: HolderPending, Since: now, Attempts: h.Attempts}
 			holders++
 		}
 		out = p
@@ -326,7 +330,7 @@ func (n *nodeConn) sendPin(p Placement) {
 	if len(p.Sites) > 0 {
 		site = p.Sites[0]
 	}
-	if err := n.write(Message{Type: MsgPin, Pin: &Pin{Root: p.Root, CAR: p.CAR, Site: site}}); err != nil {
+	if err := n.write(Message{Type: MsgPin, Pin: &Pin{Root: p.Root, CAR: p.CAR, Sources: n.c.pinSources(p, n.node), Site: site}}); err != nil {
 		n.log.Debug("pin order not sent", "root", p.Root, "err", err)
 		n.pinMu.Lock()
 		delete(n.sent, p.Root)
@@ -357,7 +361,7 @@ func (n *nodeConn) pinned(pm *Pinned) error {
 		}
 		h := Holder{State: HolderPinned, Since: now}
 		if pm.Error != "" {
-			h = Holder{State: HolderFailed, Since: now, Error: clipN(pm.Error, 200)}
+			h = Holder{State: HolderFailed, Since: now, Error: clipN(pm.Error, 200), Attempts: cur.Attempts + 1}
 		}
 		p.Nodes[n.node] = h
 		p.Updated = now
@@ -381,7 +385,14 @@ func (n *nodeConn) pinned(pm *Pinned) error {
 	}
 	c.storePlacement(out, rev)
 	if pm.Error != "" {
-		n.log.Warn("node failed to pin", "root", pm.Root, "err", pm.Error)
+		h := out.Nodes[n.node]
+		n.log.Warn("node failed to pin", "root", pm.Root, "attempt", h.Attempts, "err", pm.Error)
+		if h.Attempts >= c.cfg.PinAttempts {
+			// This node will not get it: place the root elsewhere.
+			if _, err := c.Place(c.ctx, events.SiteDeployed{Root: out.Root, Replicas: out.Replicas, CAR: out.CAR}); err != nil {
+				n.log.Warn("under-replicated", "root", out.Root, "err", err)
+			}
+		}
 		return nil
 	}
 	n.log.Info("node pinned", "root", pm.Root)
