@@ -58,6 +58,9 @@ type Node struct {
 	rtc        *rtcServer      // nil when WebRTC is disabled
 	rtcHandler http.Handler    // router instrumented for webrtc
 
+	countMu       sync.RWMutex // the block count (write) excludes imports and GC (read)
+	blocksCounted atomic.Bool  // the background block count is done
+
 	record atomic.Pointer[noderecord.Signed]
 	coord  *coordinator.NodeClient // while running with Config.Coordinator; guarded by mu
 
@@ -113,11 +116,6 @@ func New(cfg Config) (_ *Node, err error) {
 	if err := n.loadPins(); err != nil {
 		return nil, err
 	}
-	count, err := countBlocks(n.ctx, n.bs)
-	if err != nil {
-		return nil, fmt.Errorf("node: count blocks: %w", err)
-	}
-	n.metrics.addBlocks(count)
 
 	n.certs = &certManager{
 		path:         filepath.Join(cfg.DataDir, certsFile),
@@ -165,6 +163,7 @@ func New(cfg Config) (_ *Node, err error) {
 	if err := n.resign(); err != nil {
 		return nil, err
 	}
+	n.startBlockCount()
 	return n, nil
 }
 

@@ -192,6 +192,8 @@ func (n *Node) GC(ctx context.Context) (int, error) {
 
 // collect is GC with gcMu held.
 func (n *Node) collect(ctx context.Context) (int, error) {
+	n.countMu.RLock() // after the background count (blockcount.go)
+	defer n.countMu.RUnlock()
 	n.pinMu.Lock()
 	roots := append(slices.Collect(maps.Keys(n.pins)), slices.Collect(maps.Keys(n.localPins))...)
 	n.pinMu.Unlock()
