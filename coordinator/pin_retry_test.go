@@ -114,6 +114,19 @@ func TestPinRetriedWithBackoffBounded(t *testing.T) {
 		t.Fatalf("the failed node got %d orders, want still 3", n)
 	}
 
+	// Two copies wanted and only a left to take the second: Place skips
+	// a, re-replication orders it again as a last resort, afresh.
+	if _, err := e.coord.Place(ctx, events.SiteDeployed{Root: "bafybroken", Replicas: 2}); !errors.Is(err, coordinator.ErrTooFewNodes) {
+		t.Fatalf("place on an exhausted node: %v", err)
+	}
+	if n := a.count("bafybroken"); n != 3 {
+		t.Fatalf("Place ordered the exhausted node again (%d orders)", n)
+	}
+	if _, err := e.coord.Rereplicate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a last-resort order", func() bool { return a.count("bafybroken") == 4 })
+
 	// A root held by a: an order for b lists a's HTTP as a source.
 	if _, err := e.coord.Place(ctx, events.SiteDeployed{Root: "bafyflaky", Replicas: 2}); err != nil {
 		t.Fatal(err)

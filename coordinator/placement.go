@@ -106,8 +106,16 @@ func (c *Coordinator) PinnedLive(ctx context.Context, root string) ([]string, er
 // placements bucket is written with compare-and-set; coordinators watching
 // it send pin orders to the nodes connected to them. With fewer live
 // nodes than replicas it places on all of them and returns an error
-// wrapping ErrTooFewNodes.
+// wrapping ErrTooFewNodes. Nodes that failed the root PinAttempts times
+// are not taken again.
 func (c *Coordinator) Place(ctx context.Context, d events.SiteDeployed) (Placement, error) {
+	return c.place(ctx, d, false)
+}
+
+// place is Place; with retryExhausted, nodes that failed the root
+// PinAttempts times are taken too (with a fresh count), after every other
+// node, when no other live node is left.
+func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExhausted bool) (Placement, error) {
 	if d.Replicas <= 0 {
 		d.Replicas = 1
 	}
@@ -163,6 +171,15 @@ func (c *Coordinator) Place(ctx context.Context, d events.SiteDeployed) (Placeme
 			}
 			p.Nodes[s.Node()] = Holder{State: HolderPending, Since: now, Attempts: h.Attempts}
 			holders++
+		}
+		for _, s := range live {
+			if !retryExhausted || holders >= p.Replicas {
+				break
+			}
+			if h, ok := p.Nodes[s.Node()]; ok && h.State == HolderFailed && h.Attempts >= c.cfg.PinAttempts {
+				p.Nodes[s.Node()] = Holder{State: HolderPending, Since: now}
+				holders++
+			}
 		}
 		out = p
 		after, _ := json.Marshal(p)
@@ -284,7 +301,9 @@ func (c *Coordinator) onNodeChange(ctx context.Context, ev events.Event) error {
 // Rereplicate places again every root with fewer live holders (pinned or
 // pending) than its replicas, and returns how many it touched. Roots that
 // cannot reach their replicas for want of live nodes are logged and left
-// for the next node.joined.
+// for the next node.joined. As a last resort it orders a root again from
+// nodes that failed it PinAttempts times (with a fresh count), so a
+// network with no other node recovers once the cause is gone.
 func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
 	live, err := c.LiveNodes(ctx)
 	if err != nil {
@@ -306,7 +325,7 @@ func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
 			continue
 		}
 		touched++
-		_, err := c.Place(ctx, events.SiteDeployed{Root: p.Root, Replicas: p.Replicas, CAR: p.CAR})
+		_, err := c.place(ctx, events.SiteDeployed{Root: p.Root, Replicas: p.Replicas, CAR: p.CAR}, true)
 		switch {
 		case errors.Is(err, ErrTooFewNodes):
 			c.log.Warn("under-replicated", "root", p.Root, "err", err)
