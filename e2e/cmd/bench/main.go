@@ -13,8 +13,9 @@
 //     connection, from the gateway 80 ms away (RTT) versus from a node 10 ms
 //     away, emulated with e2e/netem TCP forwarders;
 //   - the same asset through the worker over WebRTC, from a node that
-//     offers only WebRTC (the bench re-runs itself inside a network
-//     namespace with only lo for that, see webrtc.go);
+//     offers only WebRTC, and over a raw data channel read in the page
+//     (the bench re-runs itself inside a network namespace with only lo
+//     for that, see webrtc.go);
 //   - the size of the worker's wasm, raw and gzipped.
 //
 // Usage (from the repository root, after `make build`):

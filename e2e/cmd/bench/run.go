@@ -115,6 +115,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 
 	res.ratio("ratio_worker_wt_vs_raw_wt", "page_worker_webtransport", "page_raw_webtransport", "worker+verify over raw stream")
 	res.ratio("ratio_worker_wt_vs_gateway_http", "page_worker_webtransport", "page_gateway_http", "worker+verify over plain HTTP")
+	res.ratio("ratio_worker_webrtc_vs_raw_webrtc", "page_worker_webrtc", "page_raw_webrtc", "worker+verify+bridge over raw data channel")
 	res.ratio("ratio_worker_webrtc_vs_wt", "page_worker_webrtc", "page_worker_webtransport", "worker+verify, WebRTC bridge over WebTransport")
 	res.ratio("ratio_worker_webrtc_vs_gateway_http", "page_worker_webrtc", "page_gateway_http", "worker+verify over WebRTC vs plain HTTP")
 	res.ratio("ratio_verify_wasm_vs_native", "verify_wasm", "verify_native", "")

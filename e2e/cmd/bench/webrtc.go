@@ -129,5 +129,68 @@ func webrtcSpeed(ctx context.Context, cfg Config, tmp, wantSHA string, res *Resu
 		}
 	}
 	res.add("page_worker_webrtc", median(out), "MB/s", "32 MiB, data channel bridged page → worker, verified ("+strconv.Itoa(len(out))+" runs)")
+
+	// The same CAR read over a data channel in the page, no bridge, no
+	// worker, no verification: what the transport itself gives.
+	var sess session
+	if err := getJSON(ctx, site+"/.verity/v1/session", &sess); err != nil {
+		return err
+	}
+	if len(sess.Nodes) == 0 {
+		return fmt.Errorf("webrtc devnet: the session lists no node")
+	}
+	target := "/ipfs/" + sess.Root + "/" + pageFile + "?format=car&dag-scope=entity"
+	var raw []float64
+	for i := 0; i <= cfg.Runs; i++ {
+		r, err := browser.Call[rawResult](ctx, b, rawRTCJS, "/.verity/v1/webrtc/"+sess.Nodes[0].ID, target)
+		if err != nil {
+			return fmt.Errorf("raw webrtc: %w", err)
+		}
+		if r.Bytes < pageSize {
+			return fmt.Errorf("raw webrtc: %d bytes, want the CAR of %d bytes", r.Bytes, pageSize)
+		}
+		if i > 0 {
+			raw = append(raw, float64(pageSize)/(r.Ms/1000)/1e6)
+		}
+	}
+	res.add("page_raw_webrtc", median(raw), "MB/s", "same CAR over a data channel read in the page, unverified")
 	return nil
 }
+
+// rawRTCJS opens a peer connection to a node through the gateway's
+// signaling endpoint, sends one request on a data channel and times it
+// from the request to the channel's close (the connection is set up
+// before).
+const rawRTCJS = `async (signal, target) => {
+	const pc = new RTCPeerConnection({iceServers: []});
+	pc.createDataChannel('init');
+	await pc.setLocalDescription(await pc.createOffer());
+	await new Promise((res) => {
+		if (pc.iceGatheringState === 'complete') return res();
+		const t = setTimeout(res, 2000);
+		pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') { clearTimeout(t); res(); } });
+	});
+	const r = await fetch(signal, {method: 'POST', body: pc.localDescription.sdp, headers: {'Content-Type': 'application/sdp'}});
+	if (!r.ok) throw new Error('signaling: ' + r.status);
+	await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});
+	await new Promise((res, rej) => {
+		const t = setTimeout(() => rej(new Error('connect timeout')), 10000);
+		const check = () => { if (pc.connectionState === 'connected') { clearTimeout(t); res(); } };
+		pc.addEventListener('connectionstatechange', check);
+		check();
+	});
+	const dc = pc.createDataChannel('verity', {ordered: true});
+	dc.binaryType = 'arraybuffer';
+	await new Promise((res) => { dc.onopen = res; });
+	let n = 0;
+	const t0 = performance.now();
+	const done = new Promise((res) => {
+		dc.onmessage = (ev) => { if (typeof ev.data !== 'string') n += ev.data.byteLength; };
+		dc.onclose = res;
+	});
+	dc.send(new TextEncoder().encode('VERITY/1 GET ' + target + '\r\n\r\n'));
+	await done;
+	const ms = performance.now() - t0;
+	pc.close();
+	return {bytes: n, ms};
+}`
