@@ -42,6 +42,14 @@ type Config struct {
 	// orders for nodes connected here are sent either way.
 	NoPlacement bool
 
+	// PinAttempts bounds the pin orders sent to one node for one root:
+	// after a failure the order is sent again after PinRetryMin, doubling
+	// up to PinRetryMax; after PinAttempts failures the root is placed on
+	// another node. Defaults 5, 10 s, 5 min.
+	PinAttempts int
+	PinRetryMin time.Duration
+	PinRetryMax time.Duration
+
 	// OriginPatterns are passed to the WebSocket upgrade; nodes send no
 	// Origin header, so the default (none) refuses browsers.
 	OriginPatterns []string
@@ -76,6 +84,15 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 64 << 10
+	}
+	if c.PinAttempts <= 0 {
+		c.PinAttempts = 5
+	}
+	if c.PinRetryMin <= 0 {
+		c.PinRetryMin = 10 * time.Second
+	}
+	if c.PinRetryMax < c.PinRetryMin {
+		c.PinRetryMax = max(c.PinRetryMin, 5*time.Minute)
 	}
 	if c.Router == nil {
 		c.Router = NewRouter(RouterConfig{})

@@ -161,11 +161,12 @@ func (n *nodeConn) write(m Message) error {
 func (n *nodeConn) serve(msgs <-chan readResult) error {
 	c := n.c
 	ch := c.issueChallenge()
+	// The join deadline starts with the challenge, before it is sent.
+	timer := time.NewTimer(ch.Expires.Sub(c.cfg.Now()))
+	defer timer.Stop()
 	if err := n.write(Message{Type: MsgChallenge, Challenge: &ch}); err != nil {
 		return err
 	}
-	timer := time.NewTimer(ch.Expires.Sub(c.cfg.Now()))
-	defer timer.Stop()
 	m, err := n.next(msgs, timer.C, ErrJoinTimeout)
 	if err != nil {
 		return err

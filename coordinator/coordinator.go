@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/verity-cdn/verity/internal/events"
@@ -47,8 +48,10 @@ type Coordinator struct {
 	accounts   map[string]AccountState // mirror of the ledger's accounts bucket
 	once       sync.Once
 
-	ledger *ledger.Ledger
-	gwKeys *GatewayKeys
+	ledger   *ledger.Ledger
+	gwKeys   *GatewayKeys
+	relaySub *nats.Subscription // offers relayed by other coordinators
+	relaySem chan struct{}      // bounds them
 }
 
 type cachedState struct {
@@ -119,11 +122,19 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		c.wg.Wait()
 		return nil, err
 	}
-	c.wg.Add(4)
+	if err := c.subscribeOffers(); err != nil {
+		_ = w.Stop()
+		_ = pw.Stop()
+		c.cancel()
+		c.wg.Wait()
+		return nil, err
+	}
+	c.wg.Add(5)
 	go c.watchKV(w, c.applyEntry)
 	go c.watchKV(pw, c.applyPlacement)
 	go c.monitor()
 	go c.forwardReports()
+	go c.retryPins()
 	if !cfg.NoPlacement {
 		c.sub, err = cfg.Bus.Subscribe(c.ctx, PlacementDurable, c.onDeployed, events.TypeSiteDeployed)
 		if err == nil {
@@ -224,6 +235,9 @@ func (c *Coordinator) Close() error {
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
+		if c.relaySub != nil {
+			_ = c.relaySub.Unsubscribe()
+		}
 		if c.sub != nil {
 			c.sub.Stop()
 		}

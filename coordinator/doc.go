@@ -30,11 +30,14 @@
 //  5. at any time after welcome, WebRTC signaling (RelayOffer):
 //     coordinator → node {"type":"webrtc-offer","offer":{id, sdp}}, and
 //     node → coordinator {"type":"webrtc-answer","answer":{id, sdp | code,
-//     error}} (NodeClientConfig.Offers answers them).
+//     error}} (NodeClientConfig.Offers answers them). An offer for a node
+//     whose session is on another coordinator sharing the bus is sent
+//     there with a core NATS request on SignalSubjectPrefix + its id.
 //
-//  5. coordinator → node, any time after welcome: {"type":"pin","pin":{root, car, site}}:
-//     fetch the CAR at car (a GET signed with SignContentRequest), verify
-//     every block, pin root; node → coordinator: {"type":"pinned","pinned":{root, error?}}.
+//  6. coordinator → node, any time after welcome: {"type":"pin","pin":{root, car, sources, site}}:
+//     fetch the CAR at car (a GET signed with SignContentRequest), or
+//     else from sources (other holders' trustless CAR URLs), verify
+//     every block and that the whole DAG is there, pin root; node → coordinator: {"type":"pinned","pinned":{root, error?}}.
 //     Right after welcome: {"type":"placed","placed":{roots}}, every root
 //     placed on the node (it drops other pins and collects their blocks),
 //     then a pin order for each of them.
@@ -63,7 +66,9 @@
 // Every coordinator watches that bucket and sends pin orders to the
 // pending nodes connected to it, again when a node rejoins (so it is
 // reconciled); a node's answer marks it pinned or failed and a success
-// emits content.replicated. Too few live nodes → ErrTooFewNodes, and the
+// emits content.replicated. A failed holder is ordered again after
+// PinRetryMin, doubling to PinRetryMax, until PinAttempts failures; then
+// the root is placed on another node. Too few live nodes → ErrTooFewNodes, and the
 // event is retried with backoff. The re-replication consumer (durable
 // ReplicationDurable, shared) runs Rereplicate on node.lost and
 // node.joined: every root with fewer live holders than its replicas is

@@ -43,6 +43,9 @@ type Holder struct {
 	State string    `json:"state"` // HolderPending, HolderPinned or HolderFailed
 	Since time.Time `json:"since"`
 	Error string    `json:"error,omitempty"` // with HolderFailed
+	// Attempts counts the pin orders this node failed in a row; the
+	// order is sent again after a backoff until Config.PinAttempts.
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // Holders returns the nodes in state, ordered by id.
@@ -103,8 +106,16 @@ func (c *Coordinator) PinnedLive(ctx context.Context, root string) ([]string, er
 // placements bucket is written with compare-and-set; coordinators watching
 // it send pin orders to the nodes connected to them. With fewer live
 // nodes than replicas it places on all of them and returns an error
-// wrapping ErrTooFewNodes.
+// wrapping ErrTooFewNodes. Nodes that failed the root PinAttempts times
+// are not taken again.
 func (c *Coordinator) Place(ctx context.Context, d events.SiteDeployed) (Placement, error) {
+	return c.place(ctx, d, false)
+}
+
+// place is Place; with retryExhausted, nodes that failed the root
+// PinAttempts times are taken too (with a fresh count), after every other
+// node, when no other live node is left.
+func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExhausted bool) (Placement, error) {
 	if d.Replicas <= 0 {
 		d.Replicas = 1
 	}
@@ -154,11 +165,21 @@ func (c *Coordinator) Place(ctx context.Context, d events.SiteDeployed) (Placeme
 			if holders >= p.Replicas {
 				break
 			}
-			if h, ok := p.Nodes[s.Node()]; ok && h.State != HolderFailed {
-				continue
+			h, ok := p.Nodes[s.Node()]
+			if ok && (h.State != HolderFailed || h.Attempts >= c.cfg.PinAttempts) {
+				continue // a holder, or a node that failed every attempt
 			}
-			p.Nodes[s.Node()] = Holder{State: HolderPending, Since: now}
+			p.Nodes[s.Node()] = Holder{State: HolderPending, Since: now, Attempts: h.Attempts}
 			holders++
+		}
+		for _, s := range live {
+			if !retryExhausted || holders >= p.Replicas {
+				break
+			}
+			if h, ok := p.Nodes[s.Node()]; ok && h.State == HolderFailed && h.Attempts >= c.cfg.PinAttempts {
+				p.Nodes[s.Node()] = Holder{State: HolderPending, Since: now}
+				holders++
+			}
 		}
 		out = p
 		after, _ := json.Marshal(p)
@@ -280,7 +301,9 @@ func (c *Coordinator) onNodeChange(ctx context.Context, ev events.Event) error {
 // Rereplicate places again every root with fewer live holders (pinned or
 // pending) than its replicas, and returns how many it touched. Roots that
 // cannot reach their replicas for want of live nodes are logged and left
-// for the next node.joined.
+// for the next node.joined. As a last resort it orders a root again from
+// nodes that failed it PinAttempts times (with a fresh count), so a
+// network with no other node recovers once the cause is gone.
 func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
 	live, err := c.LiveNodes(ctx)
 	if err != nil {
@@ -302,7 +325,7 @@ func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
 			continue
 		}
 		touched++
-		_, err := c.Place(ctx, events.SiteDeployed{Root: p.Root, Replicas: p.Replicas, CAR: p.CAR})
+		_, err := c.place(ctx, events.SiteDeployed{Root: p.Root, Replicas: p.Replicas, CAR: p.CAR}, true)
 		switch {
 		case errors.Is(err, ErrTooFewNodes):
 			c.log.Warn("under-replicated", "root", p.Root, "err", err)
@@ -326,7 +349,7 @@ func (n *nodeConn) sendPin(p Placement) {
 	if len(p.Sites) > 0 {
 		site = p.Sites[0]
 	}
-	if err := n.write(Message{Type: MsgPin, Pin: &Pin{Root: p.Root, CAR: p.CAR, Site: site}}); err != nil {
+	if err := n.write(Message{Type: MsgPin, Pin: &Pin{Root: p.Root, CAR: p.CAR, Sources: n.c.pinSources(p, n.node), Site: site}}); err != nil {
 		n.log.Debug("pin order not sent", "root", p.Root, "err", err)
 		n.pinMu.Lock()
 		delete(n.sent, p.Root)
@@ -357,7 +380,7 @@ func (n *nodeConn) pinned(pm *Pinned) error {
 		}
 		h := Holder{State: HolderPinned, Since: now}
 		if pm.Error != "" {
-			h = Holder{State: HolderFailed, Since: now, Error: clipN(pm.Error, 200)}
+			h = Holder{State: HolderFailed, Since: now, Error: clipN(pm.Error, 200), Attempts: cur.Attempts + 1}
 		}
 		p.Nodes[n.node] = h
 		p.Updated = now
@@ -381,7 +404,14 @@ func (n *nodeConn) pinned(pm *Pinned) error {
 	}
 	c.storePlacement(out, rev)
 	if pm.Error != "" {
-		n.log.Warn("node failed to pin", "root", pm.Root, "err", pm.Error)
+		h := out.Nodes[n.node]
+		n.log.Warn("node failed to pin", "root", pm.Root, "attempt", h.Attempts, "err", pm.Error)
+		if h.Attempts >= c.cfg.PinAttempts {
+			// This node will not get it: place the root elsewhere.
+			if _, err := c.Place(c.ctx, events.SiteDeployed{Root: out.Root, Replicas: out.Replicas, CAR: out.CAR}); err != nil {
+				n.log.Warn("under-replicated", "root", out.Root, "err", err)
+			}
+		}
 		return nil
 	}
 	n.log.Info("node pinned", "root", pm.Root)

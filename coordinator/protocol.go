@@ -63,11 +63,15 @@ type Placed struct {
 
 // Pin orders a node to hold Root: fetch the CAR at CAR (a GET signed with
 // SignContentRequest), verify every block, store the blocks and keep them
-// pinned. The node answers with Pinned.
+// pinned. When CAR cannot be had (the gateway that accepted the deploy is
+// gone), the node tries Sources in order: other live holders' trustless
+// CAR URLs. Whatever the source, every block is verified and the whole DAG
+// must be present before the root is pinned. The node answers with Pinned.
 type Pin struct {
-	Root string `json:"root"`           // root CID
-	CAR  string `json:"car"`            // URL of the CAR holding the whole DAG
-	Site string `json:"site,omitempty"` // the site it is placed for, informational
+	Root    string   `json:"root"`              // root CID
+	CAR     string   `json:"car"`               // URL of the CAR holding the whole DAG (the accepting gateway)
+	Sources []string `json:"sources,omitempty"` // fallbacks: http://HOLDER/ipfs/ROOT?format=car
+	Site    string   `json:"site,omitempty"`    // the site it is placed for, informational
 }
 
 // Pinned answers a Pin: Error is empty when the node holds the whole DAG.

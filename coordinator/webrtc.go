@@ -72,7 +72,9 @@ func (e *OfferError) Error() string {
 func (e *OfferError) Unwrap() error { return ErrOfferRefused }
 
 // RelayOffer sends sdp to node over its WebSocket and waits for its answer
-// until ctx is done. Errors: ErrUnknownNode, ErrNodeUnreachable, an
+// until ctx is done. A node joined to another coordinator sharing the bus
+// is reached through that coordinator (core NATS request/reply on
+// SignalSubjectPrefix + its id), with the same limits and errors. Errors: ErrUnknownNode, ErrNodeUnreachable, an
 // *OfferError, ErrClosed, or ctx's.
 func (c *Coordinator) RelayOffer(ctx context.Context, node, sdp string) (string, error) {
 	if len(sdp) > MaxSDPBytes {
@@ -80,14 +82,24 @@ func (c *Coordinator) RelayOffer(ctx context.Context, node, sdp string) (string,
 	}
 	c.mu.Lock()
 	conn := c.conns[node]
-	_, known := c.cache[node]
+	cs, known := c.cache[node]
 	c.mu.Unlock()
 	if conn == nil {
-		if known {
-			return "", ErrNodeUnreachable
+		if !known {
+			return "", ErrUnknownNode
 		}
-		return "", ErrUnknownNode
+		// A live node joined to another coordinator on the bus: relay
+		// the offer to that coordinator.
+		if other := cs.state.Coordinator; cs.state.State == StateLive && other != "" && other != c.cfg.ID {
+			return c.relayRemote(ctx, other, node, sdp)
+		}
+		return "", ErrNodeUnreachable
 	}
+	return c.relayLocal(ctx, conn, sdp)
+}
+
+// relayLocal relays sdp to a node connected to this coordinator.
+func (c *Coordinator) relayLocal(ctx context.Context, conn *nodeConn, sdp string) (string, error) {
 	idb := make([]byte, 12)
 	_, _ = rand.Read(idb)
 	id := hex.EncodeToString(idb)

@@ -70,3 +70,72 @@ func TestRelayOffer(t *testing.T) {
 		return errors.Is(err, coordinator.ErrNodeUnreachable)
 	})
 }
+
+// Two coordinators share one bus: an offer taken by A for a node joined to
+// B is relayed to B over NATS and comes back with the node's answer; B's
+// node's refusals and timeouts keep their errors; once B is gone the node
+// is unreachable from A, not unknown.
+func TestRelayOfferBetweenCoordinators(t *testing.T) {
+	bus := openBus(t)
+	srvA, srvB := startServer(t), startServer(t)
+	a := newCoordinator(t, bus, nil)
+	b := newCoordinator(t, bus, nil)
+	srvA.cur.Store(a)
+	srvB.cur.Store(b)
+
+	k := newKey(t)
+	rec := signedRecord(t, k, 4101)
+	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+		URL: srvB.url, Key: k.priv,
+		Record: func() (noderecord.Signed, error) { return rec, nil },
+		Offers: func(ctx context.Context, sdp string) (string, error) {
+			switch sdp {
+			case "busy":
+				return "", &coordinator.OfferError{Code: coordinator.OfferCodeBusy, Message: "full"}
+			case "slow":
+				<-ctx.Done()
+				return "", ctx.Err()
+			}
+			return "answer from B's node to " + sdp, nil
+		},
+		MinBackoff: 10 * time.Millisecond,
+		Logger:     testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	eventually(t, "join on B", func() bool { return nc.State().Joined })
+	eventually(t, "A sees the node live on B", func() bool {
+		s, ok := stateOf(t, a, k.id)
+		return ok && s.State == coordinator.StateLive && s.Coordinator == b.ID()
+	})
+
+	ctx := ctxT(t)
+	if got, err := a.RelayOffer(ctx, k.id, "offer"); err != nil || got != "answer from B's node to offer" {
+		t.Fatalf("relay through A: %q, %v", got, err)
+	}
+	var oe *coordinator.OfferError
+	if _, err := a.RelayOffer(ctx, k.id, "busy"); !errors.As(err, &oe) || oe.Code != coordinator.OfferCodeBusy || !errors.Is(err, coordinator.ErrOfferRefused) {
+		t.Fatalf("busy through A: %v", err)
+	}
+	if _, err := a.RelayOffer(ctx, k.id, strings.Repeat("x", coordinator.MaxSDPBytes+1)); !errors.As(err, &oe) || oe.Code != coordinator.OfferCodeBadSDP {
+		t.Fatalf("oversized through A: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := a.RelayOffer(short, k.id, "slow"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow node through A: %v", err)
+	}
+	if _, err := a.RelayOffer(ctx, "nunknown", "offer"); !errors.Is(err, coordinator.ErrUnknownNode) {
+		t.Fatalf("unknown node through A: %v", err)
+	}
+
+	// B stops taking offers (closed; its node has not rejoined yet): A
+	// answers unreachable, whatever the node state still says.
+	srvB.cur.Store(nil)
+	b.Close()
+	if _, err := a.RelayOffer(ctx, k.id, "offer"); !errors.Is(err, coordinator.ErrNodeUnreachable) {
+		t.Fatalf("after B closed: %v", err)
+	}
+}

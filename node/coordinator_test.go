@@ -70,8 +70,17 @@ func TestJoinsCoordinator(t *testing.T) {
 	if hb.Blocks != int64(len(fx.blocks)) || hb.Version != "v-test" || hb.Region != "ZZ" || hb.FreeDisk <= 0 || hb.Capacity < hb.FreeDisk || hb.Load != 0 {
 		t.Fatalf("status %+v (blocks want %d)", hb, len(fx.blocks))
 	}
-	if cs, ok := n.CoordinatorState(); !ok || !cs.Joined {
-		t.Fatalf("CoordinatorState = %+v, %v", cs, ok)
+	// The coordinator records the node live before its welcome reaches
+	// the node: the node's own view may lag a little.
+	for {
+		cs, ok := n.CoordinatorState()
+		if ok && cs.Joined {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CoordinatorState = %+v, %v", cs, ok)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 
 	cancel()

@@ -58,7 +58,10 @@ type Node struct {
 	rtc        *rtcServer      // nil when WebRTC is disabled
 	rtcHandler http.Handler    // router instrumented for webrtc
 
-	pay    *payments // vouchers, receipts, settlement
+	pay           *payments    // vouchers, receipts, settlement
+	countMu       sync.RWMutex // the block count (write) excludes imports and GC (read)
+	blocksCounted atomic.Bool  // the background block count is done
+
 	record atomic.Pointer[noderecord.Signed]
 	coord  *coordinator.NodeClient // while running with Config.Coordinator; guarded by mu
 
@@ -117,11 +120,6 @@ func New(cfg Config) (_ *Node, err error) {
 	if n.pay, err = newPayments(n, cfg.Payments); err != nil {
 		return nil, err
 	}
-	count, err := countBlocks(n.ctx, n.bs)
-	if err != nil {
-		return nil, fmt.Errorf("node: count blocks: %w", err)
-	}
-	n.metrics.addBlocks(count)
 
 	n.certs = &certManager{
 		path:         filepath.Join(cfg.DataDir, certsFile),
@@ -169,6 +167,7 @@ func New(cfg Config) (_ *Node, err error) {
 	if err := n.resign(); err != nil {
 		return nil, err
 	}
+	n.startBlockCount()
 	return n, nil
 }
 

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -103,8 +101,10 @@ func (n *Node) PinLocal(roots ...cid.Cid) error {
 }
 
 // Pin fetches the CAR of a pin order from p.CAR (a GET signed with the
-// node key), verifies and stores every block (ImportCAR) and records
-// p.Root as pinned. A root already pinned is not fetched again.
+// node key) or, when that fails, from each of p.Sources in turn (other
+// holders), verifies and stores every block (ImportCAR), checks the whole
+// DAG is stored and records p.Root as pinned. A root already pinned is not
+// fetched again.
 func (n *Node) Pin(ctx context.Context, p coordinator.Pin) error {
 	root, err := cid.Parse(p.Root)
 	if err != nil {
@@ -119,33 +119,24 @@ func (n *Node) Pin(ctx context.Context, p coordinator.Pin) error {
 	if have {
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.CAR, nil)
-	if err != nil {
-		return fmt.Errorf("node: pin %s: %w", root, err)
+	var errs []error
+	for i, src := range pinSources(p) {
+		err := n.fetchPin(ctx, root, src, i == 0 && src == p.CAR)
+		if err == nil {
+			errs = nil
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("node: pin %s: %w", root, ctx.Err())
+		}
+		n.log.Warn("pin source failed", "root", root, "source", src, "err", err)
+		errs = append(errs, fmt.Errorf("%s: %w", src, err))
 	}
-	coordinator.SignContentRequest(req, n.priv, n.cfg.Now())
-	client := n.cfg.CoordinatorClient
-	if client == nil {
-		client = http.DefaultClient
+	if len(pinSources(p)) == 0 {
+		errs = append(errs, errNoPinSource)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("node: pin %s: fetch: %w", root, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxPinError))
-		return fmt.Errorf("node: pin %s: fetch: %s: %s", root, resp.Status, msg)
-	}
-	roots, err := n.ImportCAR(ctx, resp.Body)
-	if err != nil {
-		return fmt.Errorf("node: pin %s: %w", root, err)
-	}
-	if len(roots) != 1 || !roots[0].Equals(root) {
-		return fmt.Errorf("%w: pin %s: the CAR's roots are %v", ErrBadCAR, root, roots)
-	}
-	if ok, err := n.bs.Has(ctx, root); err != nil || !ok {
-		return fmt.Errorf("%w: pin %s: the root block is not in the CAR", ErrBadCAR, root)
+	if len(errs) > 0 {
+		return fmt.Errorf("node: pin %s: %w", root, errors.Join(errs...))
 	}
 	if err := n.addPin(root.String(), false); err != nil {
 		return err
@@ -201,6 +192,8 @@ func (n *Node) GC(ctx context.Context) (int, error) {
 
 // collect is GC with gcMu held.
 func (n *Node) collect(ctx context.Context) (int, error) {
+	n.countMu.RLock() // after the background count (blockcount.go)
+	defer n.countMu.RUnlock()
 	n.pinMu.Lock()
 	roots := append(slices.Collect(maps.Keys(n.pins)), slices.Collect(maps.Keys(n.localPins))...)
 	n.pinMu.Unlock()

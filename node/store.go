@@ -93,6 +93,8 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
+	n.countMu.RLock() // after the background count (blockcount.go)
+	defer n.countMu.RUnlock()
 	f, err := os.CreateTemp(filepath.Join(n.cfg.DataDir, tmpDir), "import-*.car")
 	if err != nil {
 		return nil, fmt.Errorf("node: import: %w", err)
@@ -176,17 +178,4 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 	n.metrics.addBlocks(added)
 	n.log.Info("imported CAR", "roots", roots, "blocks", count, "new", added)
 	return roots, nil
-}
-
-// countBlocks counts the blocks in the store.
-func countBlocks(ctx context.Context, bs blockstore.Blockstore) (int, error) {
-	ch, err := bs.AllKeysChan(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for range ch {
-		n++
-	}
-	return n, nil
 }

@@ -18,6 +18,8 @@
   // {type: 'verity-bridge'}; the page answers with a port the worker keeps.
   var bridge = {
     handlers: {},
+    // relayed counts the data bytes this page has posted to the worker.
+    relayed: 0,
     // on(type, fn): fn(message, port) handles messages of that type that
     // the worker sends over the bridge.
     on: function (type, fn) { bridge.handlers[type] = fn; },
@@ -34,15 +36,22 @@
     }
   };
 
-  // WebRTC transport (docs/protocol.md §3, §6.6). The worker asks for one
+  // WebRTC transport (docs/protocol.md §3, §6.7). The worker asks for one
   // stream per request: {type: 'verity-rtc-stream', node, url} with a
   // MessagePort. The page keeps one RTCPeerConnection per node (signaled by
   // posting its offer to url), opens one data channel per stream and relays
   // bytes both ways; the worker verifies everything.
-  //   page → worker: {t:'ack'}, {t:'data', b}, {t:'reset', code}, {t:'end'},
-  //                  {t:'error', msg}
-  //   worker → page: {t:'data', b}, {t:'close'}
+  //   page → worker: {t:'ack', credit: true}, {t:'data', b}, {t:'reset', code},
+  //                  {t:'end'}, {t:'error', msg}
+  //   worker → page: {t:'data', b}, {t:'credit', n}, {t:'close'}
+  // Credit: the request carries the bytes the worker will take ('credit');
+  // the page posts data only within the credit granted so far and holds the
+  // rest (in order, with the end or reset that follows it) until the worker
+  // grants more; a worker that lets more than RTC_HOLD_MAX bytes pile up
+  // here gets the stream failed instead. Without 'credit' in the request
+  // (an older worker) data is posted as it comes.
   var RTC_CONNECT_MS = 10000;
+  var RTC_HOLD_MAX = 8 << 20;
   var RTC_GATHER_MS = 2000;
   var peers = {};
 
@@ -104,22 +113,49 @@
   function rtcStream(d, _bridgePort, ports) {
     var sp = ports && ports[0];
     if (!sp || typeof RTCPeerConnection !== 'function') return;
-    sp.postMessage({ t: 'ack' });
+    sp.postMessage({ t: 'ack', credit: true });
     liveStreams.push(sp);
     var out = [];
     var dc = null;
     var done = false;
+    var limited = typeof d.credit === 'number';
+    var credit = limited ? d.credit : 0;
+    var held = [];      // data beyond the credit, oldest first
+    var heldBytes = 0;
+    var last = null;    // end or reset, posted after the held data
     function finish(msg) {
       if (done) return;
       done = true;
+      held = [];
       var i = liveStreams.indexOf(sp);
       if (i >= 0) liveStreams.splice(i, 1);
       try { sp.postMessage(msg); } catch (e) { /* worker gone */ }
     }
+    // ends the stream after whatever is still held.
+    function finishAfterHeld(msg) {
+      if (heldBytes > 0) { if (!last) last = msg; return; }
+      finish(msg);
+    }
+    function post(b) {
+      bridge.relayed += b.byteLength;
+      sp.postMessage({ t: 'data', b: b }, [b]);
+    }
+    function flush() {
+      while (held.length > 0 && !done && credit >= held[0].byteLength) {
+        var b = held.shift();
+        heldBytes -= b.byteLength;
+        credit -= b.byteLength;
+        post(b);
+      }
+      if (held.length === 0 && last) finish(last);
+    }
     sp.verityFinish = finish;
     sp.onmessage = function (ev) {
       var m = ev.data || {};
-      if (m.t === 'data') {
+      if (m.t === 'credit') {
+        credit += m.n > 0 ? m.n : 0;
+        flush();
+      } else if (m.t === 'data') {
         if (dc && dc.readyState === 'open') dc.send(m.b); else out.push(m.b);
       } else if (m.t === 'close') {
         finish({ t: 'end' });
@@ -136,11 +172,23 @@
         out = [];
       };
       dc.onmessage = function (ev) {
-        if (done) return;
-        if (typeof ev.data === 'string') { finish({ t: 'reset', code: ev.data }); return; }
-        sp.postMessage({ t: 'data', b: ev.data }, [ev.data]);
+        if (done || last) return;
+        if (typeof ev.data === 'string') { finishAfterHeld({ t: 'reset', code: ev.data }); return; }
+        var b = ev.data;
+        if (!limited) { post(b); return; }
+        if (held.length === 0 && credit >= b.byteLength) {
+          credit -= b.byteLength;
+          post(b);
+          return;
+        }
+        held.push(b);
+        heldBytes += b.byteLength;
+        if (heldBytes > RTC_HOLD_MAX) {
+          finish({ t: 'error', msg: 'worker reads too slowly: over ' + RTC_HOLD_MAX + ' bytes held' });
+          try { dc.close(); } catch (e) { /* closed */ }
+        }
       };
-      dc.onclose = function () { finish({ t: 'end' }); };
+      dc.onclose = function () { finishAfterHeld({ t: 'end' }); };
     }).catch(function (err) { finish({ t: 'error', msg: String(err) }); });
   }
   bridge.on('verity-rtc-stream', rtcStream);

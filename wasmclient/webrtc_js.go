@@ -17,11 +17,18 @@ import (
 // channel to the worker over a MessageChannel of its own (the bridge,
 // serviceworker/verity.js). Every byte is still verified here.
 //
-// Stream port messages, page → worker: {t:"ack"} at once, {t:"data",
-// b:ArrayBuffer} per data-channel message, {t:"reset", code:string} for a
-// control frame, {t:"end"} when the channel closed, {t:"error", msg} when
-// no channel could be opened. Worker → page: {t:"data", b:ArrayBuffer},
+// Stream port messages, page → worker: {t:"ack", credit:true} at once,
+// {t:"data", b:ArrayBuffer} per data-channel message, {t:"reset",
+// code:string} for a control frame, {t:"end"} when the channel closed,
+// {t:"error", msg} when no channel could be opened or the page went away.
+// Worker → page: {t:"data", b:ArrayBuffer}, {t:"credit", n:bytes},
 // {t:"close"}.
+//
+// Credit (docs/protocol.md §3, "The page → worker bridge"): the worker grants the page bridgeWindow
+// bytes in the stream request and more, {t:"credit"}, as Read consumes
+// them; the page posts data only within its credit and holds the rest, up
+// to a bound past which it fails the stream. So neither the worker's queue
+// nor the page's grows without bound for a worker that reads slowly.
 
 var (
 	// ErrNoBridge: no controlled page offers a WebRTC bridge.
@@ -33,6 +40,13 @@ var (
 
 // WebRTCPath is the gateway's signaling endpoint, followed by the node id.
 const WebRTCPath = "/.verity/v1/webrtc/"
+
+// bridgeWindow is the credit a stream starts with and keeps topping up: at
+// most this many bytes are posted to the worker and not yet read.
+const bridgeWindow = 1 << 20
+
+// ErrBridgeCredit: a page posted more than the credit the worker granted.
+var ErrBridgeCredit = errors.New("wasmclient: webrtc bridge exceeded its credit")
 
 // WebRTCDialer opens data channels to nodes that offer WebRTC, through a
 // bridging page. Use it with FramedTransport.
@@ -128,7 +142,7 @@ func openBridgeStream(ctx context.Context, bridge js.Value, node Node) (*rtcStre
 	s := &rtcStream{port: ch.Get("port1"), wake: make(chan struct{}, 1), acked: make(chan struct{})}
 	s.onMsg = js.FuncOf(s.onMessage)
 	s.port.Set("onmessage", s.onMsg)
-	msg := map[string]any{"type": "verity-rtc-stream", "node": node.ID, "url": WebRTCPath + node.ID}
+	msg := map[string]any{"type": "verity-rtc-stream", "node": node.ID, "url": WebRTCPath + node.ID, "credit": bridgeWindow}
 	if _, err := jsTry(func() js.Value {
 		return bridge.Call("postMessage", msg, []any{ch.Get("port2")})
 	}); err != nil {
@@ -162,6 +176,13 @@ type rtcStream struct {
 	ack     bool
 	closed  bool
 	pending []byte
+
+	// Credit, in bytes since the stream opened. Checked only when the
+	// page says it honours credit (an older loader does not).
+	credited bool  // the page's ack said credit:true
+	granted  int64 // credit granted to the page
+	received int64 // data bytes the page posted
+	read     int64 // bytes Read returned
 }
 
 // onMessage runs on the JS event loop: it only queues.
@@ -175,12 +196,22 @@ func (s *rtcStream) onMessage(_ js.Value, args []js.Value) any {
 	case "ack":
 		if !s.ack {
 			s.ack = true
+			s.credited = d.Get("credit").Truthy()
+			s.granted = bridgeWindow
 			close(s.acked)
 		}
 	case "data":
 		b := jsUint8Array.New(d.Get("b"))
 		p := make([]byte, b.Length())
 		js.CopyBytesToGo(p, b)
+		s.received += int64(len(p))
+		if s.credited && s.received > s.granted {
+			if s.err == nil || s.err == io.EOF {
+				s.err = ErrBridgeCredit
+			}
+			s.queue = nil
+			break
+		}
 		s.queue = append(s.queue, p)
 	case "reset":
 		if s.err == nil {
@@ -212,7 +243,14 @@ func (s *rtcStream) Read(p []byte) (int, error) {
 		if len(s.pending) > 0 {
 			n := copy(p, s.pending)
 			s.pending = s.pending[n:]
+			s.read += int64(n)
+			grant := s.topUp()
 			s.mu.Unlock()
+			if grant > 0 {
+				_, _ = jsTry(func() js.Value {
+					return s.port.Call("postMessage", map[string]any{"t": "credit", "n": grant})
+				})
+			}
 			return n, nil
 		}
 		err, closed := s.err, s.closed
@@ -225,6 +263,20 @@ func (s *rtcStream) Read(p []byte) (int, error) {
 		}
 		<-s.wake
 	}
+}
+
+// topUp returns the credit to grant now: once a quarter of the window has
+// been read, enough to let bridgeWindow bytes be unread again. s.mu held.
+func (s *rtcStream) topUp() int64 {
+	if s.closed || s.err != nil {
+		return 0
+	}
+	grant := s.read + bridgeWindow - s.granted
+	if grant < bridgeWindow/4 {
+		return 0
+	}
+	s.granted += grant
+	return grant
 }
 
 func (s *rtcStream) Write(p []byte) (int, error) {

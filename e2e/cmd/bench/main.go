@@ -16,6 +16,10 @@
 //     latency of a seek into its unbuffered middle, through the worker from
 //     nodes 10 ms away versus from the gateway 80 ms away with the worker
 //     bypassed (netem UDP and TCP forwarders);
+//   - the same asset through the worker over WebRTC, from a node that
+//     offers only WebRTC, and over a raw data channel read in the page
+//     (the bench re-runs itself inside a network namespace with only lo
+//     for that, see webrtc.go);
 //   - the size of the worker's wasm, raw and gzipped.
 //
 // Usage (from the repository root, after `make build`):
@@ -49,6 +53,9 @@ func main() {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	if ran, code := reexecInNetns(); ran {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := Run(ctx, cfg, os.Stdout); err != nil {

@@ -112,9 +112,15 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err := videoDistance(ctx, cfg, tmp, res); err != nil {
 		return err
 	}
+	if err := webrtcSpeed(ctx, cfg, tmp, sums[pageFile], res); err != nil {
+		return err
+	}
 
 	res.ratio("ratio_worker_wt_vs_raw_wt", "page_worker_webtransport", "page_raw_webtransport", "worker+verify over raw stream")
 	res.ratio("ratio_worker_wt_vs_gateway_http", "page_worker_webtransport", "page_gateway_http", "worker+verify over plain HTTP")
+	res.ratio("ratio_worker_webrtc_vs_raw_webrtc", "page_worker_webrtc", "page_raw_webrtc", "worker+verify+bridge over raw data channel")
+	res.ratio("ratio_worker_webrtc_vs_wt", "page_worker_webrtc", "page_worker_webtransport", "worker+verify, WebRTC bridge over WebTransport")
+	res.ratio("ratio_worker_webrtc_vs_gateway_http", "page_worker_webrtc", "page_gateway_http", "worker+verify over WebRTC vs plain HTTP")
 	res.ratio("ratio_verify_wasm_vs_native", "verify_wasm", "verify_native", "")
 	res.ratio("ratio_ttfb_gateway_vs_node", "ttfb_1m_gateway_80ms", "ttfb_1m_node_10ms", "first byte, gateway 80 ms vs node 10 ms")
 

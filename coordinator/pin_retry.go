@@ -1,0 +1,119 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/events"
+)
+
+// maxPinSources bounds the fallback sources in one pin order.
+const maxPinSources = 8
+
+// pinSources lists where a node may fetch p's root besides p.CAR: the
+// trustless CAR URL on the HTTP port of every other live node that holds
+// it (http://HOLDER/ipfs/ROOT?format=car), ordered by node id.
+func (c *Coordinator) pinSources(p Placement, except string) []string {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, id := range p.Holders(HolderPinned) {
+		cs, ok := c.cache[id]
+		if id == except || !ok || cs.state.State != StateLive || now.Sub(cs.state.LastSeen) > c.cfg.deadline() {
+			continue
+		}
+		base := cs.state.Record.Record.HTTP
+		u, err := url.Parse(base)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			continue
+		}
+		out = append(out, strings.TrimRight(base, "/")+"/ipfs/"+p.Root+"?format=car")
+		if len(out) == maxPinSources {
+			break
+		}
+	}
+	return out
+}
+
+// pinBackoff is the wait before the pin order that follows the attempts'th
+// failure.
+func (c *Coordinator) pinBackoff(attempts int) time.Duration {
+	d := c.cfg.PinRetryMin
+	for i := 1; i < attempts && d < c.cfg.PinRetryMax; i++ {
+		d *= 2
+	}
+	return min(d, c.cfg.PinRetryMax)
+}
+
+// retryPins sends failed pin orders again, to the nodes connected here,
+// once their backoff has passed and while they have attempts left. It
+// runs until Close.
+func (c *Coordinator) retryPins() {
+	defer c.wg.Done()
+	tick := min(max(c.cfg.PinRetryMin/4, 10*time.Millisecond), time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := c.cfg.Now()
+		type due struct{ root, node string }
+		var todo []due
+		c.mu.Lock()
+		for root, cp := range c.placements {
+			for id, h := range cp.p.Nodes {
+				if h.State == HolderFailed && h.Attempts < c.cfg.PinAttempts && c.conns[id] != nil &&
+					now.Sub(h.Since) >= c.pinBackoff(h.Attempts) {
+					todo = append(todo, due{root, id})
+				}
+			}
+		}
+		c.mu.Unlock()
+		slices.SortFunc(todo, func(a, b due) int { return strings.Compare(a.root+a.node, b.root+b.node) })
+		for _, d := range todo {
+			c.retryPin(d.root, d.node)
+		}
+	}
+}
+
+// retryPin sets node's failed holding of root back to pending (keeping its
+// attempt count); storing the placement sends the order again.
+func (c *Coordinator) retryPin(root, node string) {
+	now := c.cfg.Now().UTC()
+	var out Placement
+	rev, err := events.Update(c.ctx, c.pkv, root, func(old []byte) ([]byte, error) {
+		if old == nil {
+			return nil, events.ErrNoChange
+		}
+		p, err := decodePlacement(old)
+		if err != nil {
+			return nil, err
+		}
+		h, ok := p.Nodes[node]
+		if !ok || h.State != HolderFailed || h.Attempts >= c.cfg.PinAttempts {
+			return nil, events.ErrNoChange // changed meanwhile
+		}
+		p.Nodes[node] = Holder{State: HolderPending, Since: now, Attempts: h.Attempts}
+		p.Updated = now
+		out = p
+		return json.Marshal(p)
+	})
+	if err != nil {
+		if c.ctx.Err() == nil {
+			c.log.Warn("pin retry not stored", "root", root, "node", node, "err", err)
+		}
+		return
+	}
+	if out.Root == "" {
+		return
+	}
+	c.log.Info("retrying pin", "root", root, "node", node, "attempt", out.Nodes[node].Attempts+1)
+	c.storePlacement(out, rev)
+}

@@ -1,0 +1,107 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/go-cid"
+
+	"github.com/verity-cdn/verity/coordinator"
+)
+
+// pinSources are the URLs a pin order may be fetched from, in order: the
+// accepting gateway's CAR, then the other holders' (coordinator.Pin).
+func pinSources(p coordinator.Pin) []string {
+	var out []string
+	if p.CAR != "" {
+		out = append(out, p.CAR)
+	}
+	for _, s := range p.Sources {
+		if s != "" && s != p.CAR {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// fetchPin fetches root's CAR from src, verifies and stores every block
+// (ImportCAR), and checks that the CAR's only root is root and that the
+// whole DAG below it is now stored: a source may be another node, which
+// is trusted for nothing. signed signs the GET with the node key (the
+// gateway's CAR requires it).
+func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bool) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/vnd.ipld.car")
+	if signed {
+		coordinator.SignContentRequest(req, n.priv, n.cfg.Now())
+	}
+	client := n.cfg.CoordinatorClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxPinError))
+		return fmt.Errorf("fetch: %s: %s", resp.Status, msg)
+	}
+	roots, err := n.ImportCAR(ctx, resp.Body)
+	if err != nil {
+		return err
+	}
+	if len(roots) != 1 || !roots[0].Equals(root) {
+		return fmt.Errorf("%w: the CAR's roots are %v", ErrBadCAR, roots)
+	}
+	return n.checkComplete(ctx, root)
+}
+
+// checkComplete walks the DAG below root in the store and fails with
+// ErrBadCAR naming the first block that is missing.
+func (n *Node) checkComplete(ctx context.Context, root cid.Cid) error {
+	seen := map[string]bool{}
+	stack := []cid.Cid{root}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[string(c.Hash())] {
+			continue
+		}
+		seen[string(c.Hash())] = true
+		if c.Prefix().Codec != cid.DagProtobuf {
+			if ok, err := n.bs.Has(ctx, c); err != nil || !ok {
+				return fmt.Errorf("%w: block %s is missing", ErrBadCAR, c)
+			}
+			continue
+		}
+		blk, err := n.bs.Get(ctx, c)
+		if err != nil {
+			return fmt.Errorf("%w: block %s is missing", ErrBadCAR, c)
+		}
+		nd, err := merkledag.DecodeProtobuf(blk.RawData())
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrBadCAR, c, err)
+		}
+		for _, l := range nd.Links() {
+			if l.Cid.Prefix().MhType != 0x00 { // identity CIDs hold their bytes
+				stack = append(stack, l.Cid)
+			}
+		}
+	}
+	return nil
+}
+
+// errNoPinSource: a pin order with no URL at all.
+var errNoPinSource = errors.New("no source to fetch from")

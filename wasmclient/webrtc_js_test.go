@@ -1,0 +1,97 @@
+//go:build js
+
+package wasmclient
+
+import (
+	"context"
+	"errors"
+	"io"
+	"syscall/js"
+	"testing"
+	"time"
+)
+
+// fakeBridgeJS plays the page's side of one bridged stream: it
+// acknowledges with credit, then sends total bytes in 16 KiB messages,
+// honouring the credit (honest) or sending 64 KiB past it at once, and
+// records the credit the worker grants in globalThis.__verityGrants.
+const fakeBridgeJS = `(total, honest) => (ev) => {
+	const d = ev.data, sp = ev.ports[0];
+	let credit = d.credit, sent = 0;
+	globalThis.__verityGrants = [];
+	const chunk = () => new Uint8Array(Math.min(16384, total - sent)).fill(sent & 255).buffer;
+	const pump = () => {
+		while (sent < total && (!honest || credit >= Math.min(16384, total - sent))) {
+			const b = chunk();
+			credit -= b.byteLength; sent += b.byteLength;
+			sp.postMessage({t: 'data', b}, [b]);
+			if (!honest && credit < -65536) return;
+		}
+		if (sent >= total) sp.postMessage({t: 'end'});
+	};
+	sp.onmessage = (m) => {
+		if (m.data.t === 'credit') { globalThis.__verityGrants.push(m.data.n); credit += m.data.n; pump(); }
+	};
+	sp.postMessage({t: 'ack', credit: true});
+	pump();
+}`
+
+func openFakeBridge(t *testing.T, total int, honest bool) *rtcStream {
+	t.Helper()
+	mk := js.Global().Call("eval", fakeBridgeJS)
+	ch := js.Global().Get("MessageChannel").New()
+	ch.Get("port2").Set("onmessage", mk.Invoke(total, honest))
+	t.Cleanup(func() { ch.Get("port2").Call("close") })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := openBridgeStream(ctx, ch.Get("port1"), Node{ID: "ntest", WebRTC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// A page that honours the credit streams a response several windows long:
+// the worker grants more as it reads, and every byte arrives.
+func TestBridgeCreditGranted(t *testing.T) {
+	const total = 3*bridgeWindow + 5000
+	s := openFakeBridge(t, total, true)
+	n, err := io.Copy(io.Discard, s)
+	if err != nil || n != total {
+		t.Fatalf("read %d bytes, %v; want %d", n, err, total)
+	}
+	grants := js.Global().Get("__verityGrants")
+	var granted int64 = bridgeWindow
+	for i := 0; i < grants.Length(); i++ {
+		granted += int64(grants.Index(i).Int())
+	}
+	if grants.Length() == 0 || granted < total || granted > total+bridgeWindow {
+		t.Fatalf("%d grants, %d bytes granted in all, for %d bytes read", grants.Length(), granted, total)
+	}
+}
+
+// A page that posts past its credit fails the stream with ErrBridgeCredit,
+// after no more than the credit's bytes.
+func TestBridgeCreditOverrun(t *testing.T) {
+	s := openFakeBridge(t, 4*bridgeWindow, false)
+	// Read nothing until the page's burst is in: a read grants credit,
+	// and the worker holds the page to the credit granted in all.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		done := s.err != nil || s.received > bridgeWindow
+		s.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page's burst did not arrive")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	n, err := io.Copy(io.Discard, s)
+	if !errors.Is(err, ErrBridgeCredit) || n > bridgeWindow {
+		t.Fatalf("read %d bytes, then %v; want at most %d, then ErrBridgeCredit", n, err, bridgeWindow)
+	}
+}
