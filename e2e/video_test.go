@@ -166,15 +166,27 @@ func TestVideoMP4Plays(t *testing.T) {
 			t.Errorf("%s: status %d over %q from %q; want 206 over webtransport from one of %v", videoMP4, r.Status, r.Transport, r.Node, ids)
 		}
 	}
-	rs, err := e.b.Resources(e.ctx(10 * time.Second))
-	if err != nil {
-		t.Fatal(err)
+	// The page records a media request's timing once the player has
+	// consumed its body, which may trail the worker's record.
+	var rs []browser.Resource
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		all, err := e.b.Resources(e.ctx(10 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = rs[:0]
+		for _, r := range all {
+			if strings.HasSuffix(r.Name, "/"+videoMP4) {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	var timed int
 	for _, r := range rs {
-		if !strings.HasSuffix(r.Name, "/"+videoMP4) {
-			continue
-		}
 		timed++
 		tr, _ := r.Timing("verity")
 		n, _ := r.Timing("node")
