@@ -1,0 +1,437 @@
+package wasmclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// NodeScore is what the worker has learnt about one node from its own
+// requests.
+type NodeScore struct {
+	Node string
+	// RTT is the moving average of the time from asking the node to having
+	// the entity verified (one round trip plus the path blocks).
+	RTT time.Duration
+	// Throughput is the moving average of verified bytes per second over
+	// whole segments of parallel fetches (0: not measured yet).
+	Throughput float64
+	// Errors counts failures (bad block, reset, stall, ...), halved every
+	// ScoreErrorHalfLife.
+	Errors float64
+	// Samples counts the RTT samples.
+	Samples int
+	// Updated is the time of the last sample.
+	Updated time.Time
+}
+
+// Score bookkeeping constants.
+const (
+	// ScoreAlpha is the weight of a new sample in the moving averages.
+	ScoreAlpha = 0.3
+	// ScoreErrorHalfLife is how fast a node's errors are forgiven.
+	ScoreErrorHalfLife = 10 * time.Minute
+	// MaxScoreNodes bounds the nodes a Scores keeps (and a scores document
+	// carries); the least recently updated go first.
+	MaxScoreNodes = 256
+	// maxNodeIDLen bounds a node id in a scores document.
+	maxNodeIDLen = 128
+)
+
+// scoresMagic is the first line of the scores document (version 1).
+const scoresMagic = "verity-scores 1"
+
+// ErrBadScores: a scores document that does not parse.
+var ErrBadScores = errors.New("wasmclient: malformed scores document")
+
+// Scores keeps per-node scores; it is safe for concurrent use. The client
+// ranks nodes with it, derives hedge delays from it, persists it through
+// Config.ScoreStore and reports it through Config.ScoreReporter.
+type Scores struct {
+	now                func() time.Time
+	hedgeMin, hedgeMax time.Duration
+
+	mu    sync.Mutex
+	m     map[string]*NodeScore
+	dirty bool
+}
+
+func newScores(cfg Config) *Scores {
+	return &Scores{now: cfg.Now, hedgeMin: cfg.HedgeMin, hedgeMax: cfg.HedgeMax, m: map[string]*NodeScore{}}
+}
+
+func (s *Scores) entry(node string) *NodeScore {
+	e := s.m[node]
+	if e == nil {
+		if len(s.m) >= MaxScoreNodes {
+			var old *NodeScore
+			for _, x := range s.m {
+				if old == nil || x.Updated.Before(old.Updated) {
+					old = x
+				}
+			}
+			delete(s.m, old.Node)
+		}
+		e = &NodeScore{Node: node}
+		s.m[node] = e
+	}
+	s.decay(e)
+	e.Updated = s.now()
+	s.dirty = true
+	return e
+}
+
+// decay halves e.Errors per ScoreErrorHalfLife since e.Updated.
+func (s *Scores) decay(e *NodeScore) {
+	if e.Errors == 0 || e.Updated.IsZero() {
+		return
+	}
+	if dt := s.now().Sub(e.Updated); dt > 0 {
+		e.Errors *= math.Exp2(-float64(dt) / float64(ScoreErrorHalfLife))
+		if e.Errors < 0.01 {
+			e.Errors = 0
+		}
+	}
+}
+
+func ewma(old, sample float64, first bool) float64 {
+	if first {
+		return sample
+	}
+	return ScoreAlpha*sample + (1-ScoreAlpha)*old
+}
+
+// ObserveOpen records the time a node took to deliver a verified entity.
+func (s *Scores) ObserveOpen(node string, d time.Duration) {
+	if node == "" || node == GatewayNodeID || d <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(node)
+	e.RTT = time.Duration(ewma(float64(e.RTT), float64(d), e.Samples == 0))
+	e.Samples++
+}
+
+// ObserveTransfer records n verified bytes received from node in d.
+func (s *Scores) ObserveTransfer(node string, n int64, d time.Duration) {
+	if node == "" || node == GatewayNodeID || n <= 0 || d <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(node)
+	e.Throughput = ewma(e.Throughput, float64(n)/d.Seconds(), e.Throughput == 0)
+}
+
+// ObserveError records a failure of node.
+func (s *Scores) ObserveError(node string) {
+	if node == "" || node == GatewayNodeID {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entry(node).Errors++
+}
+
+// Get returns node's score.
+func (s *Scores) Get(node string) (NodeScore, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[node]
+	if !ok {
+		return NodeScore{}, false
+	}
+	s.decay(e)
+	return *e, true
+}
+
+// All returns every score, by node id.
+func (s *Scores) All() []NodeScore {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]NodeScore, 0, len(s.m))
+	for _, e := range s.m {
+		s.decay(e)
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
+}
+
+// cost orders nodes: the RTT inflated by errors; ok false when unknown.
+func (e *NodeScore) cost() (float64, bool) {
+	if e == nil || (e.Samples == 0 && e.Errors == 0) {
+		return 0, false
+	}
+	rtt := float64(e.RTT)
+	if rtt <= 0 {
+		rtt = float64(time.Second)
+	}
+	return rtt * (1 + 4*e.Errors), true
+}
+
+// Rank orders nodes best first: by RTT inflated by recent errors. Nodes
+// without a score keep their place relative to each other and count as
+// good as the best known one (so new nodes get tried); ties keep the
+// session's order (the coordinator's ranking).
+func (s *Scores) Rank(nodes []Node) []Node {
+	s.mu.Lock()
+	costs := make([]float64, len(nodes))
+	known := make([]bool, len(nodes))
+	best := math.Inf(1)
+	for i, n := range nodes {
+		e := s.m[n.ID]
+		if e != nil {
+			s.decay(e)
+		}
+		costs[i], known[i] = e.cost()
+		if known[i] && costs[i] < best {
+			best = costs[i]
+		}
+	}
+	s.mu.Unlock()
+	idx := make([]int, len(nodes))
+	for i := range idx {
+		idx[i] = i
+		if !known[i] {
+			costs[i] = best
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return costs[idx[a]] < costs[idx[b]] })
+	out := make([]Node, len(nodes))
+	for i, j := range idx {
+		out[i] = nodes[j]
+	}
+	return out
+}
+
+// HedgeDelay is how long a segment fetched from node may go without
+// progress before another node is asked for it: three RTTs plus the time of
+// one block at the node's throughput, within [HedgeMin, HedgeMax]; four
+// HedgeMin for a node without samples.
+func (s *Scores) HedgeDelay(node string) time.Duration {
+	s.mu.Lock()
+	e := s.m[node]
+	var d time.Duration
+	if e == nil || e.Samples == 0 {
+		d = 4 * s.hedgeMin
+	} else {
+		d = 3 * e.RTT
+		if e.Throughput > 0 {
+			d += time.Duration(float64(blockAlign) / e.Throughput * float64(time.Second))
+		}
+	}
+	s.mu.Unlock()
+	return min(max(d, s.hedgeMin), s.hedgeMax)
+}
+
+// takeDirty reports whether the scores changed since the last call.
+func (s *Scores) takeDirty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dirty
+	s.dirty = false
+	return d
+}
+
+// MarshalScores encodes scores as the scores document, version 1: the
+// line "verity-scores 1", then one line per node with six fields separated
+// by one space: node id, RTT in microseconds, throughput in bytes per
+// second, errors (decimal), RTT samples, last update in Unix milliseconds.
+// The same document is persisted by the worker and posted to the gateway
+// (docs/protocol.md §7.5).
+func MarshalScores(scores []NodeScore) []byte {
+	var b bytes.Buffer
+	b.WriteString(scoresMagic)
+	b.WriteByte('\n')
+	for i, e := range scores {
+		if i == MaxScoreNodes {
+			break
+		}
+		if !validNodeID(e.Node) {
+			continue
+		}
+		b.WriteString(e.Node)
+		b.WriteByte(' ')
+		b.WriteString(strconv.FormatInt(e.RTT.Microseconds(), 10))
+		b.WriteByte(' ')
+		b.WriteString(strconv.FormatInt(int64(e.Throughput), 10))
+		b.WriteByte(' ')
+		b.WriteString(strconv.FormatFloat(e.Errors, 'f', 2, 64))
+		b.WriteByte(' ')
+		b.WriteString(strconv.Itoa(e.Samples))
+		b.WriteByte(' ')
+		b.WriteString(strconv.FormatInt(e.Updated.UnixMilli(), 10))
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// UnmarshalScores parses a scores document. It fails with ErrBadScores on
+// anything but a well-formed document of at most MaxScoreNodes lines.
+func UnmarshalScores(data []byte) ([]NodeScore, error) {
+	lines := bytes.Split(data, []byte("\n"))
+	if len(lines) == 0 || string(lines[0]) != scoresMagic {
+		return nil, ErrBadScores
+	}
+	if n := len(lines); n > 1 && len(lines[n-1]) == 0 {
+		lines = lines[:n-1]
+	}
+	lines = lines[1:]
+	if len(lines) > MaxScoreNodes {
+		return nil, ErrBadScores
+	}
+	out := make([]NodeScore, 0, len(lines))
+	for _, ln := range lines {
+		f := bytes.Split(ln, []byte(" "))
+		if len(f) != 6 || !validNodeID(string(f[0])) {
+			return nil, ErrBadScores
+		}
+		rtt, err1 := strconv.ParseInt(string(f[1]), 10, 64)
+		bps, err2 := strconv.ParseInt(string(f[2]), 10, 64)
+		errs, err3 := strconv.ParseFloat(string(f[3]), 64)
+		n, err4 := strconv.Atoi(string(f[4]))
+		ms, err5 := strconv.ParseInt(string(f[5]), 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil ||
+			rtt < 0 || rtt > int64(time.Hour/time.Microsecond) || bps < 0 || bps > 1<<40 ||
+			!(errs >= 0 && errs <= 1e6) || n < 0 || ms < 0 || ms > 1<<50 {
+			return nil, ErrBadScores
+		}
+		out = append(out, NodeScore{
+			Node: string(f[0]), RTT: time.Duration(rtt) * time.Microsecond, Throughput: float64(bps),
+			Errors: errs, Samples: n, Updated: time.UnixMilli(ms),
+		})
+	}
+	return out, nil
+}
+
+// validNodeID accepts the characters node ids use (base32/hex, dashes,
+// dots, colons, underscores), up to maxNodeIDLen.
+func validNodeID(id string) bool {
+	if id == "" || len(id) > maxNodeIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// load merges persisted scores: an entry replaces the node's only if the
+// client has learnt nothing about it yet.
+func (s *Scores) load(scores []NodeScore) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range scores {
+		if _, ok := s.m[e.Node]; ok || len(s.m) >= MaxScoreNodes {
+			continue
+		}
+		e := e
+		s.m[e.Node] = &e
+	}
+}
+
+// ScoreStore persists the scores document across worker restarts (the
+// worker uses Cache Storage).
+type ScoreStore interface {
+	LoadScores(ctx context.Context) ([]byte, error) // nil, nil: nothing stored
+	SaveScores(ctx context.Context, doc []byte) error
+}
+
+// ScoreReporter sends the scores document to the gateway
+// (POST ScoresPath).
+type ScoreReporter interface {
+	ReportScores(ctx context.Context, doc []byte) error
+}
+
+// ScoresPath is the gateway endpoint scores are posted to.
+const ScoresPath = "/.verity/v1/scores"
+
+// loadScores reads the store once at start (in the background).
+func (c *Client) loadScores() {
+	if c.cfg.ScoreStore == nil {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ReportTimeout)
+		defer cancel()
+		doc, err := c.cfg.ScoreStore.LoadScores(ctx)
+		if err != nil || doc == nil {
+			if err != nil {
+				c.cfg.Logger.Debug("scores not loaded", "err", err)
+			}
+			return
+		}
+		sc, err := UnmarshalScores(doc)
+		if err != nil {
+			c.cfg.Logger.Debug("stored scores ignored", "err", err)
+			return
+		}
+		c.scores.load(sc)
+	}()
+}
+
+// flushScores saves (at most every ScoreSaveEvery) and reports (at most
+// every ScoreReportEvery) the scores after a request; the work runs in
+// the background, one flush at a time.
+func (c *Client) flushScores() {
+	if c.cfg.ScoreStore == nil && c.cfg.ScoreReporter == nil {
+		return
+	}
+	now := c.cfg.Now()
+	c.mu.Lock()
+	save := c.cfg.ScoreStore != nil && now.Sub(c.lastSave) >= c.cfg.ScoreSaveEvery
+	report := c.cfg.ScoreReporter != nil && now.Sub(c.lastScoreReport) >= c.cfg.ScoreReportEvery
+	if c.flushing || (!save && !report) || c.ctx.Err() != nil {
+		c.mu.Unlock()
+		return
+	}
+	if save && !c.scores.takeDirty() {
+		save = false
+	}
+	if !save && !report {
+		c.mu.Unlock()
+		return
+	}
+	if save {
+		c.lastSave = now
+	}
+	if report {
+		c.lastScoreReport = now
+	}
+	c.flushing = true
+	c.wg.Add(1)
+	c.mu.Unlock()
+	doc := MarshalScores(c.scores.All())
+	go func() {
+		defer c.wg.Done()
+		defer func() {
+			c.mu.Lock()
+			c.flushing = false
+			c.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ReportTimeout)
+		defer cancel()
+		if save {
+			if err := c.cfg.ScoreStore.SaveScores(ctx, doc); err != nil {
+				c.cfg.Logger.Debug("scores not saved", "err", err)
+			}
+		}
+		if report {
+			if err := c.cfg.ScoreReporter.ReportScores(ctx, doc); err != nil {
+				c.cfg.Logger.Debug("scores not reported", "err", err)
+			}
+		}
+	}()
+}
