@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -280,6 +279,10 @@ func (p *pbody) pickLocked(l *lane) (job, bool) {
 		s.progress = now
 		return job{pf: pf, off: s.filled}, true
 	}
+	// The segment the reader waits on comes first: hedge it if stalled.
+	if j, ok := p.hedgeLocked(l, now, true); ok {
+		return j, true
+	}
 	if p.assigned < p.nseg && p.assigned < p.read+p.window {
 		i := p.assigned
 		p.assigned++
@@ -299,9 +302,17 @@ func (p *pbody) pickLocked(l *lane) (job, bool) {
 		p.segs[i] = s
 		return job{pf: pf, off: 0}, true
 	}
-	// Hedge the oldest stalled segment fetched by a single other node.
+	return p.hedgeLocked(l, now, false)
+}
+
+// hedgeLocked hedges a stalled segment fetched by a single other node: the
+// one the reader is in (head) or the lowest stalled one.
+func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 	var best *pseg
 	for _, s := range p.segs {
+		if head && s.idx != p.read {
+			continue
+		}
 		if s.complete() || len(s.fetchers) != 1 || s.fetchers[0].lane.node.ID == l.node.ID {
 			continue
 		}
@@ -394,7 +405,10 @@ func (p *pbody) failed(pf *pfetch, a *attempt, err error) bool {
 		s.owner = nil
 	}
 	if !s.complete() && len(s.fetchers) == 0 && !p.closed {
-		i := sort.SearchInts(p.pending, s.idx)
+		i := 0
+		for i < len(p.pending) && p.pending[i] < s.idx {
+			i++
+		}
 		p.pending = append(p.pending, 0)
 		copy(p.pending[i+1:], p.pending[i:])
 		p.pending[i] = s.idx

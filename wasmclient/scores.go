@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"math"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -91,11 +89,15 @@ func (s *Scores) decay(e *NodeScore) {
 	if e.Errors == 0 || e.Updated.IsZero() {
 		return
 	}
-	if dt := s.now().Sub(e.Updated); dt > 0 {
-		e.Errors *= math.Exp2(-float64(dt) / float64(ScoreErrorHalfLife))
-		if e.Errors < 0.01 {
-			e.Errors = 0
-		}
+	dt := s.now().Sub(e.Updated)
+	for ; dt >= ScoreErrorHalfLife && e.Errors > 0; dt -= ScoreErrorHalfLife {
+		e.Errors /= 2
+	}
+	if dt > 0 { // the rest of a half-life, linearly (no package math in the wasm)
+		e.Errors *= 1 - float64(dt)/float64(ScoreErrorHalfLife)/2
+	}
+	if e.Errors < 0.01 {
+		e.Errors = 0
 	}
 }
 
@@ -160,7 +162,11 @@ func (s *Scores) All() []NodeScore {
 		s.decay(e)
 		out = append(out, *e)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	for i := 1; i < len(out); i++ { // insertion sort: few nodes, and no package sort in the wasm
+		for j := i; j > 0 && out[j].Node < out[j-1].Node; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
 	return out
 }
 
@@ -184,15 +190,15 @@ func (s *Scores) Rank(nodes []Node) []Node {
 	s.mu.Lock()
 	costs := make([]float64, len(nodes))
 	known := make([]bool, len(nodes))
-	best := math.Inf(1)
+	best, any := 0.0, false
 	for i, n := range nodes {
 		e := s.m[n.ID]
 		if e != nil {
 			s.decay(e)
 		}
 		costs[i], known[i] = e.cost()
-		if known[i] && costs[i] < best {
-			best = costs[i]
+		if known[i] && (!any || costs[i] < best) {
+			best, any = costs[i], true
 		}
 	}
 	s.mu.Unlock()
@@ -203,7 +209,11 @@ func (s *Scores) Rank(nodes []Node) []Node {
 			costs[i] = best
 		}
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return costs[idx[a]] < costs[idx[b]] })
+	for i := 1; i < len(idx); i++ { // stable insertion sort
+		for j := i; j > 0 && costs[idx[j]] < costs[idx[j-1]]; j-- {
+			idx[j], idx[j-1] = idx[j-1], idx[j]
+		}
+	}
 	out := make([]Node, len(nodes))
 	for i, j := range idx {
 		out[i] = nodes[j]
@@ -243,7 +253,9 @@ func (s *Scores) takeDirty() bool {
 // MarshalScores encodes scores as the scores document, version 1: the
 // line "verity-scores 1", then one line per node with six fields separated
 // by one space: node id, RTT in microseconds, throughput in bytes per
-// second, errors (decimal), RTT samples, last update in Unix milliseconds.
+// second, errors in thousandths (they decay), RTT samples, last update in
+// Unix milliseconds; all fields but the id are non-negative decimal
+// integers.
 // The same document is persisted by the worker and posted to the gateway
 // (docs/protocol.md §7.5).
 func MarshalScores(scores []NodeScore) []byte {
@@ -263,7 +275,7 @@ func MarshalScores(scores []NodeScore) []byte {
 		b.WriteByte(' ')
 		b.WriteString(strconv.FormatInt(int64(e.Throughput), 10))
 		b.WriteByte(' ')
-		b.WriteString(strconv.FormatFloat(e.Errors, 'f', 2, 64))
+		b.WriteString(strconv.FormatInt(int64(e.Errors*1000), 10))
 		b.WriteByte(' ')
 		b.WriteString(strconv.Itoa(e.Samples))
 		b.WriteByte(' ')
@@ -295,17 +307,17 @@ func UnmarshalScores(data []byte) ([]NodeScore, error) {
 		}
 		rtt, err1 := strconv.ParseInt(string(f[1]), 10, 64)
 		bps, err2 := strconv.ParseInt(string(f[2]), 10, 64)
-		errs, err3 := strconv.ParseFloat(string(f[3]), 64)
+		merrs, err3 := strconv.ParseInt(string(f[3]), 10, 64)
 		n, err4 := strconv.Atoi(string(f[4]))
 		ms, err5 := strconv.ParseInt(string(f[5]), 10, 64)
 		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil ||
 			rtt < 0 || rtt > int64(time.Hour/time.Microsecond) || bps < 0 || bps > 1<<40 ||
-			!(errs >= 0 && errs <= 1e6) || n < 0 || ms < 0 || ms > 1<<50 {
+			merrs < 0 || merrs > 1e9 || n < 0 || ms < 0 || ms > 1<<50 {
 			return nil, ErrBadScores
 		}
 		out = append(out, NodeScore{
 			Node: string(f[0]), RTT: time.Duration(rtt) * time.Microsecond, Throughput: float64(bps),
-			Errors: errs, Samples: n, Updated: time.UnixMilli(ms),
+			Errors: float64(merrs) / 1000, Samples: n, Updated: time.UnixMilli(ms),
 		})
 	}
 	return out, nil
