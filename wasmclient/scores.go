@@ -275,7 +275,7 @@ func MarshalScores(scores []NodeScore) []byte {
 		b.WriteByte(' ')
 		b.WriteString(strconv.FormatInt(int64(e.Throughput), 10))
 		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(int64(e.Errors*1000), 10))
+		b.WriteString(strconv.FormatInt(int64(e.Errors*1000+0.5), 10))
 		b.WriteByte(' ')
 		b.WriteString(strconv.Itoa(e.Samples))
 		b.WriteByte(' ')
