@@ -1,12 +1,12 @@
 package wasmclient
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/scoredoc"
 )
 
 // NodeScore is what the worker has learnt about one node from its own
@@ -36,13 +36,8 @@ const (
 	ScoreErrorHalfLife = 10 * time.Minute
 	// MaxScoreNodes bounds the nodes a Scores keeps (and a scores document
 	// carries); the least recently updated go first.
-	MaxScoreNodes = 256
-	// maxNodeIDLen bounds a node id in a scores document.
-	maxNodeIDLen = 128
+	MaxScoreNodes = scoredoc.MaxNodes
 )
-
-// scoresMagic is the first line of the scores document (version 1).
-const scoresMagic = "verity-scores 1"
 
 // ErrBadScores: a scores document that does not parse.
 var ErrBadScores = errors.New("wasmclient: malformed scores document")
@@ -250,92 +245,35 @@ func (s *Scores) takeDirty() bool {
 	return d
 }
 
-// MarshalScores encodes scores as the scores document, version 1: the
-// line "verity-scores 1", then one line per node with six fields separated
-// by one space: node id, RTT in microseconds, throughput in bytes per
-// second, errors in thousandths (they decay), RTT samples, last update in
-// Unix milliseconds; all fields but the id are non-negative decimal
-// integers.
-// The same document is persisted by the worker and posted to the gateway
-// (docs/protocol.md §7.5).
+// MarshalScores encodes scores as the scores document, version 1
+// (package internal/scoredoc, docs/protocol.md §7.5). The worker persists
+// the same document and posts it to the gateway.
 func MarshalScores(scores []NodeScore) []byte {
-	var b bytes.Buffer
-	b.WriteString(scoresMagic)
-	b.WriteByte('\n')
+	out := make([]scoredoc.Score, len(scores))
 	for i, e := range scores {
-		if i == MaxScoreNodes {
-			break
+		out[i] = scoredoc.Score{
+			Node: e.Node, RTTMicros: e.RTT.Microseconds(), BytesPerSec: int64(e.Throughput),
+			MilliErrors: int64(e.Errors*1000 + 0.5), Samples: int64(e.Samples), UnixMs: e.Updated.UnixMilli(),
 		}
-		if !validNodeID(e.Node) {
-			continue
-		}
-		b.WriteString(e.Node)
-		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(e.RTT.Microseconds(), 10))
-		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(int64(e.Throughput), 10))
-		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(int64(e.Errors*1000+0.5), 10))
-		b.WriteByte(' ')
-		b.WriteString(strconv.Itoa(e.Samples))
-		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(e.Updated.UnixMilli(), 10))
-		b.WriteByte('\n')
 	}
-	return b.Bytes()
+	return scoredoc.Marshal(out)
 }
 
 // UnmarshalScores parses a scores document. It fails with ErrBadScores on
 // anything but a well-formed document of at most MaxScoreNodes lines.
 func UnmarshalScores(data []byte) ([]NodeScore, error) {
-	lines := bytes.Split(data, []byte("\n"))
-	if len(lines) == 0 || string(lines[0]) != scoresMagic {
+	in, err := scoredoc.Unmarshal(data)
+	if err != nil {
 		return nil, ErrBadScores
 	}
-	if n := len(lines); n > 1 && len(lines[n-1]) == 0 {
-		lines = lines[:n-1]
-	}
-	lines = lines[1:]
-	if len(lines) > MaxScoreNodes {
-		return nil, ErrBadScores
-	}
-	out := make([]NodeScore, 0, len(lines))
-	for _, ln := range lines {
-		f := bytes.Split(ln, []byte(" "))
-		if len(f) != 6 || !validNodeID(string(f[0])) {
-			return nil, ErrBadScores
+	out := make([]NodeScore, len(in))
+	for i, s := range in {
+		out[i] = NodeScore{
+			Node: s.Node, RTT: time.Duration(s.RTTMicros) * time.Microsecond, Throughput: float64(s.BytesPerSec),
+			Errors: float64(s.MilliErrors) / 1000, Samples: int(s.Samples), Updated: time.UnixMilli(s.UnixMs),
 		}
-		rtt, err1 := strconv.ParseInt(string(f[1]), 10, 64)
-		bps, err2 := strconv.ParseInt(string(f[2]), 10, 64)
-		merrs, err3 := strconv.ParseInt(string(f[3]), 10, 64)
-		n, err4 := strconv.Atoi(string(f[4]))
-		ms, err5 := strconv.ParseInt(string(f[5]), 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil ||
-			rtt < 0 || rtt > int64(time.Hour/time.Microsecond) || bps < 0 || bps > 1<<40 ||
-			merrs < 0 || merrs > 1e9 || n < 0 || ms < 0 || ms > 1<<50 {
-			return nil, ErrBadScores
-		}
-		out = append(out, NodeScore{
-			Node: string(f[0]), RTT: time.Duration(rtt) * time.Microsecond, Throughput: float64(bps),
-			Errors: float64(merrs) / 1000, Samples: n, Updated: time.UnixMilli(ms),
-		})
 	}
 	return out, nil
-}
-
-// validNodeID accepts the characters node ids use (base32/hex, dashes,
-// dots, colons, underscores), up to maxNodeIDLen.
-func validNodeID(id string) bool {
-	if id == "" || len(id) > maxNodeIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == ':') {
-			return false
-		}
-	}
-	return true
 }
 
 // load merges persisted scores: an entry replaces the node's only if the
