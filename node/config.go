@@ -60,6 +60,11 @@ type Config struct {
 	// once per session; more wait. Default 64.
 	MaxStreamsPerSession int
 
+	// MaxEgress caps the bytes per second the node sends in content
+	// responses, all clients and transports together (an operator's
+	// bandwidth limit; `verity node --max-egress`). Default 0: unlimited.
+	MaxEgress int64
+
 	// WebRTC configures the WebRTC peer (see WebRTCConfig); on by default.
 	WebRTC WebRTCConfig
 

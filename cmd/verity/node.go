@@ -47,6 +47,11 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fl.StringVar(&iceCred, "ice-credential", "", "credential for the TURN servers of --ice-server")
 	fl.StringVar(&cfg.Coordinator, "coordinator", "", "gateway/coordinator URL to join, e.g. https://gw.example (default: join none)")
 	fl.StringVar(&cfg.Region, "region", "", "region reported to the coordinator, e.g. NL or eu-west")
+	fl.Func("max-egress", "cap on the content bytes sent per second, all clients together, e.g. 20MB, 100MiB, 500k (default: unlimited)", func(v string) error {
+		n, err := parseRate(v)
+		cfg.MaxEgress = n
+		return err
+	})
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fl.Parse(args); err != nil {
 		return err

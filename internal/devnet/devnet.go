@@ -52,6 +52,9 @@ type Config struct {
 	// ASNTable is a prefix → ASN table file for the router (internal/asn
 	// formats). Default: a table with loopback as one network.
 	ASNTable string
+	// NodeMaxEgress caps each node's content egress, in bytes per second
+	// (node.Config.MaxEgress). Default 0: unlimited.
+	NodeMaxEgress int64
 	// HeartbeatInterval is how often nodes report to the coordinator.
 	// Default 10 s.
 	HeartbeatInterval time.Duration
@@ -169,6 +172,7 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			// WebRTC alone.
 			DisableWebTransport: cfg.WebRTCOnly,
 			Coordinator:         d.gw.URL(),
+			MaxEgress:           cfg.NodeMaxEgress,
 			Logger:              log,
 		})
 		if err != nil {
