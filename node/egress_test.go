@@ -16,7 +16,7 @@ import (
 func TestMaxEgress(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f := buildFixture(t) // big.bin: 1 MiB + 1000 bytes
+	f := buildFixture(t)  // big.bin: 1 MiB + 1000 bytes
 	const limit = 1 << 20 // bytes per second; burst a tenth of it
 	n := newNode(t, node.Config{MaxEgress: limit})
 	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
