@@ -113,9 +113,10 @@ type env struct {
 }
 
 type envConfig struct {
-	demoDir      string   // default demoDir
-	browserFlags []string // extra Chromium switches
-	webrtcOnly   bool     // nodes without WebTransport, reachable over WebRTC only
+	demoDir      string        // default demoDir
+	browserFlags []string      // extra Chromium switches
+	webrtcOnly   bool          // nodes without WebTransport, reachable over WebRTC only
+	readyTimeout time.Duration // bound on publishing the site; default 20 s
 }
 
 // logWriter sends log lines to t.Log, until the test ends.
@@ -185,7 +186,10 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		}
 	})
 
-	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	if cfg.readyTimeout <= 0 {
+		cfg.readyTimeout = 20 * time.Second
+	}
+	rctx, rcancel := context.WithTimeout(ctx, cfg.readyTimeout)
 	if err := d.WaitReady(rctx); err != nil {
 		rcancel()
 		t.Fatal(err)

@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"hash/adler32"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/web"
+)
+
+// The parallel fetch's test file: big enough that the window is a small
+// part of it, small enough to import and stream in a few seconds.
+const (
+	parallelFile = "large/stream-256m.bin"
+	parallelSize = 256 << 20
+	// maxWorkerWasm bounds the worker's wasm memory after streaming the
+	// file: the read-ahead window (12 MiB by default) and the Go runtime,
+	// far below the file's size.
+	maxWorkerWasm = 128 << 20
+)
+
+// deterministicFile writes size pseudo-random bytes (fixed seed) to path
+// and returns their Adler-32.
+func deterministicFile(t *testing.T, path string, size int) uint32 {
+	t.Helper()
+	rng := rand.New(rand.NewChaCha8([32]byte{'p', 'a', 'r'}))
+	data := make([]byte, size)
+	for i := 0; i+8 <= len(data); i += 8 {
+		v := rng.Uint64()
+		for j := range 8 {
+			data[i+j] = byte(v >> (8 * j))
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return adler32.Checksum(data)
+}
+
+// A large file fetched through the worker comes from both nodes at once
+// (both nodes' byte counters grow by a good share of it), arrives whole and
+// identical, and the worker's memory stays bounded by its read-ahead
+// window rather than growing with the file.
+func TestWorkerParallelLargeFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, web.Demo); err != nil {
+		t.Fatal(err)
+	}
+	want := deterministicFile(t, filepath.Join(dir, filepath.FromSlash(parallelFile)), parallelSize)
+	start := time.Now()
+	e := newEnv(t, envConfig{demoDir: dir, readyTimeout: 2 * time.Minute})
+	e.controlled()
+	t.Logf("devnet with the %d MiB file up in %v", parallelSize>>20, time.Since(start).Round(time.Millisecond))
+	before := e.nodeMetrics()
+
+	res, err := e.b.StreamFetch(e.ctx(3*time.Minute), "/"+parallelFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusOK || res.Error != "" || res.Size != parallelSize || res.Adler32 != want {
+		t.Fatalf("status %d, error %q, %d bytes, adler32 %08x; want %d bytes, %08x", res.Status, res.Error, res.Size, res.Adler32, parallelSize, want)
+	}
+	t.Logf("streamed through the worker in %.0f ms", res.Millis)
+	after := e.nodeMetrics()
+	for id, m := range after {
+		sent := m.Sum("verity_node_bytes_sent_total", nil) - before[id].Sum("verity_node_bytes_sent_total", nil)
+		t.Logf("node %s sent %.0f bytes", id, sent)
+		if sent < parallelSize/5 {
+			t.Errorf("node %s sent %.0f bytes of a %d-byte file: not a parallel fetch", id, sent, parallelSize)
+		}
+	}
+	stats, err := e.b.WorkerStats(e.ctx(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, ok := workerStat(stats, "/"+parallelFile); !ok || rec.Parallel != 2 || rec.Bytes != parallelSize || rec.Error != "" {
+		t.Fatalf("worker record %+v", rec)
+	}
+	sc, err := e.b.WorkerScores(e.ctx(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("worker memory after %d MiB: wasm %d MiB, JS heap %d MiB; scores:\n%s", parallelSize>>20, sc.Memory.WasmBytes>>20, sc.Memory.JSHeapBytes>>20, sc.Scores)
+	if sc.Memory.WasmBytes <= 0 || sc.Memory.WasmBytes > maxWorkerWasm {
+		t.Fatalf("worker wasm memory %d bytes after streaming %d bytes; want at most %d", sc.Memory.WasmBytes, parallelSize, maxWorkerWasm)
+	}
+}
