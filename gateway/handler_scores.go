@@ -12,7 +12,7 @@ import (
 )
 
 // ScoresPath is where workers post their node scores (text/plain, the
-// scores document of internal/scoredoc, docs/protocol.md §7.5).
+// scores document of internal/scoredoc, docs/protocol.md §6.8).
 const ScoresPath = "/.verity/v1/scores"
 
 // ScoreSink learns from the scores workers report: the coordinator's

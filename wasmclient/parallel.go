@@ -11,7 +11,7 @@ import (
 	"github.com/verity-cdn/verity/internal/verify"
 )
 
-// Parallel fetch (docs/protocol.md §7.4). A body of at least
+// Parallel fetch (docs/protocol.md §7.8). A body of at least
 // Config.ParallelThreshold bytes is cut into segments of SegmentSize bytes,
 // aligned on absolute file offsets that are multiples of the block size, so
 // no block travels twice. Each node gets a lane: a goroutine that takes the

@@ -246,7 +246,7 @@ func (s *Scores) takeDirty() bool {
 }
 
 // MarshalScores encodes scores as the scores document, version 1
-// (package internal/scoredoc, docs/protocol.md §7.5). The worker persists
+// (package internal/scoredoc, docs/protocol.md §6.8). The worker persists
 // the same document and posts it to the gateway.
 func MarshalScores(scores []NodeScore) []byte {
 	out := make([]scoredoc.Score, len(scores))

@@ -55,7 +55,7 @@ type WorkerMemory struct {
 
 // WorkerScores is the worker's verity-scores reply.
 type WorkerScores struct {
-	Scores string       `json:"scores"` // the scores document (docs/protocol.md §7.5)
+	Scores string       `json:"scores"` // the scores document (docs/protocol.md §6.8)
 	Memory WorkerMemory `json:"memory"`
 }
 

@@ -1,7 +1,7 @@
 // Package scoredoc encodes the node scores document, version 1: what a
 // worker has measured of the storage nodes it used. The worker persists it
 // (Cache Storage) and posts it to the gateway (POST /.verity/v1/scores,
-// docs/protocol.md §7.5), which feeds the coordinator's router.
+// docs/protocol.md §6.8), which feeds the coordinator's router.
 //
 // The document is text: the line "verity-scores 1", then one line per node
 // with six fields separated by one space: the node id ([A-Za-z0-9._:-], at
