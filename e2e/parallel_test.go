@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/e2e/browser"
 	"github.com/verity-cdn/verity/web"
 )
 
@@ -59,6 +62,7 @@ func TestWorkerParallelLargeFile(t *testing.T) {
 	e.controlled()
 	t.Logf("devnet with the %d MiB file up in %v", parallelSize>>20, time.Since(start).Round(time.Millisecond))
 	before := e.nodeMetrics()
+	t0 := time.Now()
 
 	res, err := e.b.StreamFetch(e.ctx(3*time.Minute), "/"+parallelFile, nil)
 	if err != nil {
@@ -80,9 +84,11 @@ func TestWorkerParallelLargeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec, ok := workerStat(stats, "/"+parallelFile); !ok || rec.Parallel != 2 || rec.Bytes != parallelSize || rec.Error != "" {
+	rec, ok := workerStat(stats, "/"+parallelFile)
+	if !ok || rec.Parallel != 2 || rec.Bytes != parallelSize || rec.Error != "" {
 		t.Fatalf("worker record %+v", rec)
 	}
+	t.Logf("worker record %+v", rec)
 	sc, err := e.b.WorkerScores(e.ctx(10 * time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -90,5 +96,52 @@ func TestWorkerParallelLargeFile(t *testing.T) {
 	t.Logf("worker memory after %d MiB: wasm %d MiB, JS heap %d MiB; scores:\n%s", parallelSize>>20, sc.Memory.WasmBytes>>20, sc.Memory.JSHeapBytes>>20, sc.Scores)
 	if sc.Memory.WasmBytes <= 0 || sc.Memory.WasmBytes > maxWorkerWasm {
 		t.Fatalf("worker wasm memory %d bytes after streaming %d bytes; want at most %d", sc.Memory.WasmBytes, parallelSize, maxWorkerWasm)
+	}
+
+	// The scores survive a worker restart (Cache Storage): once a save
+	// after the large fetch is due (at most every 10 s, after a request),
+	// the restarted worker knows the nodes it has not used since.
+	if wait := 11*time.Second - time.Since(t0); wait > 0 {
+		time.Sleep(wait)
+	}
+	if _, err := e.b.Fetch(e.ctx(30*time.Second), "/style.css", &browser.FetchOptions{Cache: "no-store"}); err != nil {
+		t.Fatal(err)
+	}
+	samples := func(doc string) map[string]int64 {
+		out := map[string]int64{}
+		for _, ln := range strings.Split(doc, "\n")[1:] {
+			if f := strings.Fields(ln); len(f) == 6 {
+				n, _ := strconv.ParseInt(f[4], 10, 64)
+				out[f[0]] = n
+			}
+		}
+		return out
+	}
+	had := samples(sc.Scores)
+	time.Sleep(500 * time.Millisecond) // the save runs in the background after the request
+	if err := e.b.StopAllWorkers(e.ctx(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		sc2, err := e.b.WorkerScores(e.ctx(20 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := samples(sc2.Scores)
+		restored := len(had) == 2
+		for id, n := range had {
+			if got[id] < n-1 || n < 10 {
+				restored = false
+			}
+		}
+		if restored {
+			t.Logf("restarted worker's scores:\n%s", sc2.Scores)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a restart the worker's scores are\n%s\nwant the samples of\n%s", sc2.Scores, sc.Scores)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
