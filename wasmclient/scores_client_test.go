@@ -114,13 +114,21 @@ func TestScoresReportedAfterRequests(t *testing.T) {
 		c.ScoreReporter = &lazyReporter{e: &e}
 		c.ScoreReportEvery = time.Hour
 	})
-	for i := 0; i < 3; i++ {
+	posted := func() [][]byte {
+		e.gw.mu.Lock()
+		defer e.gw.mu.Unlock()
+		return append([][]byte(nil), e.gw.scores...)
+	}
+	mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(posted()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 0; i < 2; i++ {
 		mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
 	}
 	_ = e.client.Close()
-	e.gw.mu.Lock()
-	docs := e.gw.scores
-	e.gw.mu.Unlock()
+	docs := posted()
 	if len(docs) != 1 {
 		t.Fatalf("%d documents posted, want 1 (rate-limited)", len(docs))
 	}
