@@ -52,6 +52,9 @@ type Config struct {
 	// ASNTable is a prefix → ASN table file for the router (internal/asn
 	// formats). Default: a table with loopback as one network.
 	ASNTable string
+	// MaxDeployBytes bounds the site's CAR (gateway.Config.MaxDeployBytes).
+	// Default 1 GiB.
+	MaxDeployBytes int64
 	// NodeMaxEgress caps each node's content egress, in bytes per second
 	// (node.Config.MaxEgress). Default 0: unlimited.
 	NodeMaxEgress int64
@@ -153,6 +156,8 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		Bus:      d.bus,
 		DataDir:  filepath.Join(cfg.DataDir, "gateway"),
 		Replicas: min(cfg.Nodes, 2),
+		// MaxDeployBytes: the default (1 GiB) unless the devnet needs more.
+		MaxDeployBytes: cfg.MaxDeployBytes,
 		Coordinator: coordinator.Config{
 			HeartbeatInterval: cfg.HeartbeatInterval,
 			Router:            coordinator.NewRouter(coordinator.RouterConfig{Table: table}),

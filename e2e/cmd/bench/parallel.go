@@ -140,7 +140,9 @@ func withDevnet(ctx context.Context, cfg Config, dir string, nodes int, egress i
 		Nodes:         nodes,
 		DemoDir:       dir,
 		NodeMaxEgress: egress,
-		Logger:        cfg.Logger,
+		// The memory row's site is larger than the deploy default (1 GiB).
+		MaxDeployBytes: 8 << 30,
+		Logger:         cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("devnet: %w", err)
