@@ -9,7 +9,8 @@
 // having the entity verified, at most one hour), the throughput in bytes per
 // second (at most 2^40), the errors in thousandths (a decaying count, at
 // most 10^9), the RTT samples, and the last update in Unix milliseconds
-// (at most 2^50); all but the id are non-negative decimal integers. Every
+// (at most 2^50); all but the id are non-negative decimal integers without
+// leading zeros. Every
 // line ends with "\n"; at most MaxNodes lines.
 //
 // The package is small on purpose: the worker's wasm imports it (no
@@ -114,9 +115,10 @@ func Unmarshal(data []byte) ([]Score, error) {
 	return out, nil
 }
 
-// parseUint accepts 1 to 18 decimal digits.
+// parseUint accepts 1 to 18 decimal digits, without leading zeros (one
+// spelling per document).
 func parseUint(b []byte) (int64, error) {
-	if len(b) == 0 || len(b) > 18 {
+	if len(b) == 0 || len(b) > 18 || (len(b) > 1 && b[0] == '0') {
 		return 0, ErrMalformed
 	}
 	var x int64
