@@ -94,6 +94,11 @@ func TestWorkerParallelLargeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("worker memory after %d MiB: wasm %d MiB, JS heap %d MiB; scores:\n%s", parallelSize>>20, sc.Memory.WasmBytes>>20, sc.Memory.JSHeapBytes>>20, sc.Scores)
+	if heap, err := e.b.WorkerJSHeap(e.ctx(20 * time.Second)); err != nil || heap <= 0 {
+		t.Errorf("worker JS heap over CDP: %d, %v", heap, err)
+	} else {
+		t.Logf("worker JS heap in use: %d KiB", heap>>10)
+	}
 	if sc.Memory.WasmBytes <= 0 || sc.Memory.WasmBytes > maxWorkerWasm {
 		t.Fatalf("worker wasm memory %d bytes after streaming %d bytes; want at most %d", sc.Memory.WasmBytes, parallelSize, maxWorkerWasm)
 	}

@@ -3,7 +3,13 @@ package browser
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
 )
 
 // StreamResult is what StreamFetch measured of one response.
@@ -70,4 +76,41 @@ func (b *Browser) WorkerScores(ctx context.Context) (WorkerScores, error) {
 		return WorkerScores{}, fmt.Errorf("browser: verity-scores reply %s: %w", clip(raw), err)
 	}
 	return s, nil
+}
+
+// WorkerJSHeap returns the JS heap in use by the running service worker of
+// the tab's origin, from its DevTools target (Runtime.getHeapUsage): the
+// worker's JS side (wasm glue, streams, queued chunks), which the wasm
+// linear memory does not include. It fails when no worker is running.
+func (b *Browser) WorkerJSHeap(ctx context.Context) (int64, error) {
+	tctx, cancel := b.tabCtx(ctx)
+	defer cancel()
+	infos, err := chromedp.Targets(tctx)
+	if err != nil {
+		return 0, fmt.Errorf("browser: targets: %w", err)
+	}
+	var id target.ID
+	for _, in := range infos {
+		if in.Type == "service_worker" {
+			id = in.TargetID
+		}
+	}
+	if id == "" {
+		return 0, errors.New("browser: no service worker target")
+	}
+	wctx, wcancel := chromedp.NewContext(tctx, chromedp.WithTargetID(id), chromedp.WithDetachOnCancel())
+	defer wcancel()
+	var used float64
+	err = chromedp.Do(wctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		r, err := chromedp.Call(ctx, runtime.GetHeapUsage, cdp.Empty{})
+		if err != nil {
+			return err
+		}
+		used = r.UsedSize
+		return nil
+	}))
+	if err != nil {
+		return 0, fmt.Errorf("browser: worker heap usage: %w", err)
+	}
+	return int64(used), nil
 }

@@ -77,7 +77,25 @@ func parallelBench(ctx context.Context, cfg Config, tmp string, res *Results) er
 		if err != nil {
 			return err
 		}
+		// Sample the worker's JS heap over CDP while it streams.
+		var heap int64
+		sctx, stopSampling := context.WithCancel(ctx)
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for sctx.Err() == nil {
+				if h, err := b.WorkerJSHeap(sctx); err == nil && h > heap {
+					heap = h
+				}
+				select {
+				case <-sctx.Done():
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		}()
 		r, err := streamThroughWorker(ctx, b, memFile, int64(big)<<20, sum)
+		stopSampling()
+		<-sampled
 		if err != nil {
 			return fmt.Errorf("%d MiB: %w", big, err)
 		}
@@ -88,6 +106,9 @@ func parallelBench(ctx context.Context, cfg Config, tmp string, res *Results) er
 		res.add("worker_wasm_memory_before", float64(before.Memory.WasmBytes)/(1<<20), "MiB", "Go wasm linear memory after the first page load")
 		res.add(fmt.Sprintf("worker_wasm_memory_%dm", big), float64(after.Memory.WasmBytes)/(1<<20), "MiB",
 			fmt.Sprintf("peak (memory.buffer.byteLength only grows) after streaming %d MiB through the worker, 2 nodes", big))
+		if heap > 0 {
+			res.add(fmt.Sprintf("worker_js_heap_%dm", big), float64(heap)/(1<<20), "MiB", "largest JS heap in use sampled over CDP every 0.5 s during that stream")
+		}
 		res.add(fmt.Sprintf("stream_%dm_worker", big), float64(int64(big)<<20)/(r.Millis/1000)/1e6, "MB/s", "the same stream's throughput, 2 nodes, no cap")
 		return nil
 	})
