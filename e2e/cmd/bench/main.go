@@ -15,7 +15,8 @@
 //   - the size of the worker's wasm, raw and gzipped;
 //   - the throughput of a 48 MiB file through the worker from one node and
 //     from two nodes at once, each node capped at 8 MiB/s (--max-egress);
-//   - the worker's peak wasm memory while streaming a 2 GiB file (-big-mib).
+//   - the worker's peak wasm memory while streaming a 2 GiB file (-big-mib),
+//     and its largest JS heap sampled over CDP meanwhile.
 //
 // Usage (from the repository root, after `make build`):
 //
