@@ -73,16 +73,17 @@ func (s *Scores) entry(node string) *NodeScore {
 		e = &NodeScore{Node: node}
 		s.m[node] = e
 	}
-	s.decay(e)
+	*e = s.decayed(*e)
 	e.Updated = s.now()
 	s.dirty = true
 	return e
 }
 
-// decay halves e.Errors per ScoreErrorHalfLife since e.Updated.
-func (s *Scores) decay(e *NodeScore) {
+// decayed returns e with its errors halved per ScoreErrorHalfLife since
+// e.Updated (the stored entry keeps the count as of Updated).
+func (s *Scores) decayed(e NodeScore) NodeScore {
 	if e.Errors == 0 || e.Updated.IsZero() {
-		return
+		return e
 	}
 	dt := s.now().Sub(e.Updated)
 	for ; dt >= ScoreErrorHalfLife && e.Errors > 0; dt -= ScoreErrorHalfLife {
@@ -94,6 +95,7 @@ func (s *Scores) decay(e *NodeScore) {
 	if e.Errors < 0.01 {
 		e.Errors = 0
 	}
+	return e
 }
 
 func ewma(old, sample float64, first bool) float64 {
@@ -136,7 +138,7 @@ func (s *Scores) ObserveError(node string) {
 	s.entry(node).Errors++
 }
 
-// Get returns node's score.
+// Get returns node's score, errors decayed to now.
 func (s *Scores) Get(node string) (NodeScore, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,18 +146,24 @@ func (s *Scores) Get(node string) (NodeScore, bool) {
 	if !ok {
 		return NodeScore{}, false
 	}
-	s.decay(e)
-	return *e, true
+	return s.decayed(*e), true
 }
 
-// All returns every score, by node id.
-func (s *Scores) All() []NodeScore {
+// All returns every score by node id, errors decayed to now.
+func (s *Scores) All() []NodeScore { return s.snapshot(true) }
+
+// snapshot returns every score by node id; decay: errors as of now, else
+// as of each entry's Updated (what is persisted).
+func (s *Scores) snapshot(decay bool) []NodeScore {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]NodeScore, 0, len(s.m))
 	for _, e := range s.m {
-		s.decay(e)
-		out = append(out, *e)
+		if decay {
+			out = append(out, s.decayed(*e))
+		} else {
+			out = append(out, *e)
+		}
 	}
 	for i := 1; i < len(out); i++ { // insertion sort: few nodes, and no package sort in the wasm
 		for j := i; j > 0 && out[j].Node < out[j-1].Node; j-- {
@@ -187,11 +195,12 @@ func (s *Scores) Rank(nodes []Node) []Node {
 	known := make([]bool, len(nodes))
 	best, any := 0.0, false
 	for i, n := range nodes {
-		e := s.m[n.ID]
-		if e != nil {
-			s.decay(e)
+		var d *NodeScore
+		if e := s.m[n.ID]; e != nil {
+			x := s.decayed(*e)
+			d = &x
 		}
-		costs[i], known[i] = e.cost()
+		costs[i], known[i] = d.cost()
 		if known[i] && (!any || costs[i] < best) {
 			best, any = costs[i], true
 		}
@@ -363,7 +372,8 @@ func (c *Client) flushScores() {
 	c.flushing = true
 	c.wg.Add(1)
 	c.mu.Unlock()
-	doc := MarshalScores(c.scores.All())
+	saved := MarshalScores(c.scores.snapshot(false)) // errors as of each entry's Updated
+	reported := MarshalScores(c.scores.All())        // errors as of now
 	go func() {
 		defer c.wg.Done()
 		defer func() {
@@ -374,12 +384,12 @@ func (c *Client) flushScores() {
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ReportTimeout)
 		defer cancel()
 		if save {
-			if err := c.cfg.ScoreStore.SaveScores(ctx, doc); err != nil {
+			if err := c.cfg.ScoreStore.SaveScores(ctx, saved); err != nil {
 				c.cfg.Logger.Debug("scores not saved", "err", err)
 			}
 		}
 		if report {
-			if err := c.cfg.ScoreReporter.ReportScores(ctx, doc); err != nil {
+			if err := c.cfg.ScoreReporter.ReportScores(ctx, reported); err != nil {
 				c.cfg.Logger.Debug("scores not reported", "err", err)
 			}
 		}

@@ -42,7 +42,13 @@ func TestScoresRank(t *testing.T) {
 	if got := nodeIDs(sc.Rank(nodes)); got != "nb,nc,na" {
 		t.Fatalf("errors decayed: %s, want nb,nc,na", got)
 	}
-	if s, ok := sc.Get("nb"); !ok || s.Errors >= 0.1 || s.Samples != 1 || s.RTT != 10*time.Millisecond {
+	// Reading the scores does not decay them again: 2 errors, five
+	// half-lives, 2/32 whatever the number of reads.
+	for range 3 {
+		sc.Rank(nodes)
+		sc.All()
+	}
+	if s, ok := sc.Get("nb"); !ok || s.Errors != 2.0/32 || s.Samples != 1 || s.RTT != 10*time.Millisecond {
 		t.Fatalf("nb score %+v", s)
 	}
 }
