@@ -33,9 +33,12 @@ type RouterConfig struct {
 	// RTTAlpha is the weight of a new sample in the moving average.
 	// Default 0.25.
 	RTTAlpha float64
-	// MaxRTTEntries bounds the (client network, node) RTT averages kept.
-	// Default 1<<20.
+	// MaxRTTEntries bounds the (client network, node) RTT averages kept,
+	// and as many error averages. Default 1<<20.
 	MaxRTTEntries int
+	// ErrorWeight scales how much the errors clients report inflate a
+	// node's cost: cost × (1 + ErrorWeight × errors). Default 1.
+	ErrorWeight float64
 }
 
 // Router ranks nodes for a client: same ASN first, then same region, then
@@ -46,8 +49,9 @@ type RouterConfig struct {
 type Router struct {
 	cfg RouterConfig
 
-	mu  sync.RWMutex
-	rtt map[rttKey]time.Duration
+	mu   sync.RWMutex
+	rtt  map[rttKey]time.Duration
+	errs map[rttKey]float64 // moving average of reported error levels
 }
 
 type rttKey struct {
@@ -73,7 +77,10 @@ func NewRouter(cfg RouterConfig) *Router {
 	if cfg.MaxRTTEntries <= 0 {
 		cfg.MaxRTTEntries = 1 << 20
 	}
-	return &Router{cfg: cfg, rtt: make(map[rttKey]time.Duration)}
+	if cfg.ErrorWeight <= 0 {
+		cfg.ErrorWeight = 1
+	}
+	return &Router{cfg: cfg, rtt: make(map[rttKey]time.Duration), errs: make(map[rttKey]float64)}
 }
 
 // ClientInfo is what the router knows about a client address.
@@ -119,11 +126,12 @@ func (r *Router) Rank(ip netip.Addr, region string, cands []Candidate) []Candida
 			}
 		}
 		load := min(max(c.Load, 0), 1)
+		errs := r.errs[rttKey{asn: clientNet.asn, net: clientNet.net, node: c.Node}]
 		ss[i] = scored{
 			c:       c,
 			sameASN: client.ASN != 0 && a == client.ASN,
 			sameReg: region != "" && strings.EqualFold(c.Region, region),
-			cost:    float64(rtt) * (1 + r.cfg.LoadWeight*load),
+			cost:    float64(rtt) * (1 + r.cfg.LoadWeight*load) * (1 + r.cfg.ErrorWeight*errs),
 		}
 	}
 	r.mu.RUnlock()
@@ -178,6 +186,57 @@ func (r *Router) ReportRTT(ip netip.Addr, node string, rtt time.Duration) {
 	}
 	a := r.cfg.RTTAlpha
 	r.rtt[k] = time.Duration(a*float64(rtt) + (1-a)*float64(old))
+}
+
+// MaxReportedErrors caps one error level sample of ReportErrors.
+const MaxReportedErrors = 100
+
+// ReportErrors adds a client's current error level for node (a decaying
+// count of its failures as the client saw them: bad blocks, resets,
+// stalls; 0 when it served well). The router keeps a moving average per
+// client network and node, like RTTs, and inflates the node's cost by
+// (1 + ErrorWeight × average) for clients of that network. Samples are
+// clamped to [0, MaxReportedErrors]; NaN is ignored.
+func (r *Router) ReportErrors(ip netip.Addr, node string, errs float64) {
+	if node == "" || errs != errs {
+		return
+	}
+	errs = min(max(errs, 0), MaxReportedErrors)
+	k := clientNetwork(r.Client(ip))
+	k.node = node
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, ok := r.errs[k]
+	if !ok {
+		if errs == 0 {
+			return // nothing to remember
+		}
+		if len(r.errs) >= r.cfg.MaxRTTEntries {
+			for victim := range r.errs {
+				delete(r.errs, victim)
+				break
+			}
+		}
+		r.errs[k] = errs
+		return
+	}
+	a := r.cfg.RTTAlpha
+	v := a*errs + (1-a)*old
+	if v < 0.01 {
+		delete(r.errs, k)
+		return
+	}
+	r.errs[k] = v
+}
+
+// Errors returns the averaged error level reported from ip's network for
+// node (0 when none).
+func (r *Router) Errors(ip netip.Addr, node string) float64 {
+	k := clientNetwork(r.Client(ip))
+	k.node = node
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.errs[k]
 }
 
 // RTT returns the averaged RTT from ip's network to node, if any.

@@ -114,9 +114,10 @@ type env struct {
 }
 
 type envConfig struct {
-	demoDir      string   // default demoDir
-	browserFlags []string // extra Chromium switches
-	webrtcOnly   bool     // nodes without WebTransport, reachable over WebRTC only
+	demoDir      string        // default demoDir
+	browserFlags []string      // extra Chromium switches
+	webrtcOnly   bool          // nodes without WebTransport, reachable over WebRTC only
+	readyTimeout time.Duration // bound on publishing the site; default 20 s
 	// nodeLink, when set, puts the nodes behind netem forwarders shaping
 	// the browser's traffic to them (linkNodes).
 	nodeLink *netem.Link
@@ -197,7 +198,10 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		}
 	})
 
-	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	if cfg.readyTimeout <= 0 {
+		cfg.readyTimeout = 20 * time.Second
+	}
+	rctx, rcancel := context.WithTimeout(ctx, cfg.readyTimeout)
 	if err := d.WaitReady(rctx); err != nil {
 		rcancel()
 		t.Fatal(err)

@@ -116,6 +116,16 @@ type Config struct {
 	MaxHTMLBytes int64
 	// MaxReportBytes bounds a /.verity/v1/report body. Default 4 KiB.
 	MaxReportBytes int64
+	// MaxScoresBytes bounds a /.verity/v1/scores body. Default 32 KiB.
+	MaxScoresBytes int64
+	// ScoresRate and ScoresBurst rate-limit score reports per client
+	// address (a token bucket): reports per second and the burst allowed.
+	// Defaults 0.2/s and 5; beyond them the gateway answers 429.
+	ScoresRate  float64
+	ScoresBurst int
+	// ScoreSink receives the scores workers report. Default: the router
+	// of the coordinator run with Bus (none without Bus).
+	ScoreSink ScoreSink
 
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10 s.
 	ReadHeaderTimeout time.Duration
@@ -235,6 +245,15 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxReportBytes <= 0 {
 		c.MaxReportBytes = defaultMaxReportBytes
+	}
+	if c.MaxScoresBytes <= 0 {
+		c.MaxScoresBytes = 32 << 10
+	}
+	if c.ScoresRate <= 0 {
+		c.ScoresRate = 0.2
+	}
+	if c.ScoresBurst <= 0 {
+		c.ScoresBurst = 5
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		c.ReadHeaderTimeout = defaultReadHeaderTimeout

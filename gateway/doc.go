@@ -10,7 +10,9 @@
 //     (gzip-precompressed) and /.verity/wasm_exec.<hash>.js;
 //   - answers the worker API: /.verity/v1/session (site root and verified
 //     node records), the CAR fallback /.verity/v1/ipfs/<root>/<path>?...,
-//     /.verity/v1/report and WebRTC signaling, POST
+//     /.verity/v1/report, /.verity/v1/scores (workers' node scores, fed to
+//     the coordinator's router; rate-limited per client address, 429
+//     beyond it) and WebRTC signaling, POST
 //     /.verity/v1/webrtc/<node id> (an SDP offer relayed to the node through
 //     the coordinator; rate-limited per client address, 429 beyond it).
 //
@@ -92,7 +94,8 @@
 // Limits: request heads (ReadHeaderTimeout 10 s, MaxHeaderBytes 64 KiB),
 // whole requests (ReadTimeout 30 s), clients that stop reading a response
 // (WriteStallTimeout 30 s without progress), concurrent connections
-// (MaxConns 4096), report bodies (MaxReportBytes 4 KiB).
+// (MaxConns 4096), report bodies (MaxReportBytes 4 KiB), scores bodies
+// (MaxScoresBytes 32 KiB).
 //
 // Status codes (errors.go, statusOf): 400 malformed path, CID or query, or
 // an invalid site name (ErrInvalidSiteName, a *SiteNameError saying why),

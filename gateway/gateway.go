@@ -26,24 +26,25 @@ var _ RankedNodeSource = (*coordinator.Coordinator)(nil)
 
 // Gateway is the HTTP front door of every site origin.
 type Gateway struct {
-	cfg     Config
-	log     *slog.Logger
-	ln      net.Listener
-	srv     *http.Server
-	assets  *assets
-	cache   *htmlCache
-	metrics *metrics
-	health  *nodeHealth
-	offers  *offerLimiter            // WebRTC offers per client address
-	coord   *coordinator.Coordinator // run with Config.Bus, else nil
-	payKey  ed25519.PrivateKey       // signs vouchers; nil when payments are off
-	kvSites *KVSites                 // owned, with Config.Bus and no Config.Sites
-	dep     *deployer                // deploy API, with kvSites and Config.DataDir
-	ledger  *ledger.Ledger           // accounts, with dep
-	meter   *meter                   // charges served bytes, with ledger
-	api     http.Handler             // the gateway's own /v1/ API
-	reports reportRelay              // visitors' reports on their way to the bus
-	records noderecord.Verifier      // node records, each signature checked once
+	cfg        Config
+	log        *slog.Logger
+	ln         net.Listener
+	srv        *http.Server
+	assets     *assets
+	cache      *htmlCache
+	metrics    *metrics
+	health     *nodeHealth
+	offers     *offerLimiter            // WebRTC offers per client address
+	scoreLimit *offerLimiter            // score reports per client address
+	coord      *coordinator.Coordinator // run with Config.Bus, else nil
+	payKey     ed25519.PrivateKey       // signs vouchers; nil when payments are off
+	kvSites    *KVSites                 // owned, with Config.Bus and no Config.Sites
+	dep        *deployer                // deploy API, with kvSites and Config.DataDir
+	ledger     *ledger.Ledger           // accounts, with dep
+	meter      *meter                   // charges served bytes, with ledger
+	api        http.Handler             // the gateway's own /v1/ API
+	reports    reportRelay              // visitors' reports on their way to the bus
+	records    noderecord.Verifier      // node records, each signature checked once
 
 	metricsHandler http.Handler // /metrics on the gateway's own host; nil without a Gatherer
 
@@ -80,6 +81,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 	g.bgCtx, g.bgCancel = context.WithCancel(context.Background())
 	g.health = newNodeHealth(cfg.NodeBackoff, cfg.Now)
 	g.offers = newOfferLimiter(cfg.WebRTCOfferRate, cfg.WebRTCOfferBurst)
+	g.scoreLimit = newOfferLimiter(cfg.ScoresRate, cfg.ScoresBurst)
 	if g.assets, err = loadAssets(cfg.Assets, g.log); err != nil {
 		return nil, fmt.Errorf("gateway: load assets: %w", err)
 	}
@@ -386,6 +388,9 @@ func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
 	case path == ReportPath:
 		w.kind = kindReport
 		g.serveReport(w, r, site)
+	case path == ScoresPath:
+		w.kind = kindReport
+		g.serveScores(w, r, site)
 	case strings.HasPrefix(path, WebRTCPrefix):
 		w.kind = kindWebRTC
 		g.serveWebRTCOffer(w, r)

@@ -64,6 +64,12 @@ type Config struct {
 	// settlement (see PaymentConfig). Receipts are kept under
 	// DataDir/receipts.
 	Payments PaymentConfig
+
+	// MaxEgress caps the bytes per second the node sends in content
+	// responses, all clients and transports together (an operator's
+	// bandwidth limit; `verity node --max-egress`). Default 0: unlimited.
+	MaxEgress int64
+
 	// WebRTC configures the WebRTC peer (see WebRTCConfig); on by default.
 	WebRTC WebRTCConfig
 

@@ -30,7 +30,11 @@ func (n *Node) newRouter() (http.Handler, error) {
 
 	r := chi.NewRouter()
 	r.Use(cors)
-	r.Handle("/ipfs/*", gw)
+	if lim := newEgressLimiter(n.cfg.MaxEgress); lim != nil {
+		r.Handle("/ipfs/*", limitEgress(lim, gw))
+	} else {
+		r.Handle("/ipfs/*", gw)
+	}
 	r.Get(WellKnownRecordPath, n.serveRecord)
 	r.Get("/healthz", n.serveHealth)
 	r.Method(http.MethodGet, "/metrics", n.metrics.handler())

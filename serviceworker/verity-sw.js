@@ -37,6 +37,9 @@ function boot() {
     self.__verityFailed = (msg) => { clearTimeout(timer); reject(new Error('verity: ' + msg)); };
     const go = new Go();
     instantiate(go.importObject).then((instance) => {
+      // The Go heap's linear memory (it only grows: its size is the peak),
+      // reported with the node scores ({type:'verity-scores'}).
+      self.__verityMemory = instance.exports.mem;
       go.run(instance).then(() => {
         // The Go program exited: boot again on the next request.
         self.__verity = undefined;

@@ -22,13 +22,17 @@ type Client struct {
 	cfg      Config
 	sessions *sessionCache
 	stats    *Stats
+	scores   *Scores
 
 	ctx    context.Context // cancelled by Close; parent of report calls
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	dropped map[string]time.Time // node id → skipped until
+	mu              sync.Mutex
+	dropped         map[string]time.Time // node id → skipped until
+	lastSave        time.Time            // last scores save
+	lastScoreReport time.Time            // last scores report
+	flushing        bool                 // a scores save/report runs
 
 	payer *payer // nil with Config.NoPayments
 }
@@ -44,6 +48,7 @@ func New(cfg Config) (*Client, error) {
 		cfg:      cfg,
 		sessions: &sessionCache{loader: cfg.Session, now: cfg.Now, defaultTTL: cfg.SessionTTL},
 		stats:    &Stats{Limit: cfg.History},
+		scores:   newScores(cfg),
 		ctx:      ctx,
 		cancel:   cancel,
 		dropped:  make(map[string]time.Time),
@@ -52,8 +57,12 @@ func New(cfg Config) (*Client, error) {
 		c.payer = &payer{now: cfg.Now}
 		c.sessions.payer = c.payer
 	}
+	c.loadScores()
 	return c, nil
 }
+
+// Scores returns the client's per-node scores.
+func (c *Client) Scores() *Scores { return c.scores }
 
 // Stats returns the client's request records and reports.
 func (c *Client) Stats() *Stats { return c.stats }
@@ -82,7 +91,7 @@ func (c *Client) sources(sess *Session) []source {
 		// Nodes refuse a frozen account: the gateway path only.
 		sess = &Session{Fallback: sess.Fallback}
 	}
-	for _, n := range sess.Nodes {
+	for _, n := range c.scores.Rank(sess.Nodes) {
 		for _, t := range c.cfg.Transports {
 			out = append(out, source{transport: t, node: n})
 		}
@@ -290,6 +299,10 @@ func (f *fetch) respond(req FetchRequest, a *attempt, spec webfile.Spec, ranged 
 		resp.ContentLength = 0
 	}
 	f.rec.Status = resp.Status
+	if pb := f.newParallel(a, from, to); pb != nil {
+		resp.Body = pb
+		return resp, nil
+	}
 	b := &body{f: f, cur: a, from: from, to: to, remaining: resp.ContentLength}
 	if b.remaining == 0 {
 		b.closeCurrent()
@@ -327,7 +340,13 @@ func (f *fetch) exhausted() error {
 // open opens src for rng and waits for the entity to be verified. The
 // returned attempt is never nil; on error it is closed already.
 func (f *fetch) open(src source, rng *verify.ByteRange) (*attempt, verify.Entity, error) {
-	actx, cancel := context.WithCancel(f.ctx)
+	return f.openIn(f.ctx, src, rng)
+}
+
+// openIn is open with the attempt's context derived from ctx.
+func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange) (*attempt, verify.Entity, error) {
+	t0 := f.c.cfg.Now()
+	actx, cancel := context.WithCancel(ctx)
 	a := &attempt{src: src, cancel: cancel}
 	a.mu.Lock()
 	a.timer = time.AfterFunc(f.c.cfg.OpenTimeout, a.expire)
@@ -367,6 +386,7 @@ func (f *fetch) open(src source, rng *verify.ByteRange) (*attempt, verify.Entity
 	}
 	a.disarm()
 	a.lastUse = f.c.cfg.Now()
+	f.c.scores.ObserveOpen(src.node.ID, a.lastUse.Sub(t0))
 	return a, ent, nil
 }
 
@@ -403,6 +423,7 @@ func (f *fetch) fail(a *attempt, err error) {
 		return
 	}
 	f.c.drop(a.src.node.ID)
+	f.c.scores.ObserveError(a.src.node.ID)
 	if fg, ok := a.src.transport.(nodeForgetter); ok {
 		fg.ForgetNode(a.src.node.ID)
 	}
@@ -427,6 +448,7 @@ func (f *fetch) finish(status int, bytes int64, err error) {
 		f.rec.Error = err.Error()
 	}
 	f.c.stats.addRequest(f.rec)
+	f.c.flushScores()
 }
 
 // nodeForgetter is the optional capability of a transport that keeps

@@ -11,6 +11,15 @@ const (
 	DefaultReportTimeout = 10 * time.Second
 	DefaultHistory       = 200
 	DefaultFallback      = "/.verity/v1/ipfs"
+
+	DefaultParallelThreshold = 16 << 20
+	DefaultSegmentSize       = 2 << 20
+	DefaultReadAheadSegments = 6
+	DefaultMaxParallel       = 3
+	DefaultHedgeMin          = 200 * time.Millisecond
+	DefaultHedgeMax          = 3 * time.Second
+	DefaultScoreSaveEvery    = 10 * time.Second
+	DefaultScoreReportEvery  = time.Minute
 )
 
 // Config configures a Client. Zero values are the documented defaults.
@@ -48,6 +57,32 @@ type Config struct {
 	History int
 	// NoPayments: never ask for a voucher; requests to nodes are unpaid.
 	NoPayments bool
+
+	// ParallelThreshold: bodies (or ranges) of at least this many bytes are
+	// fetched from several nodes at once (default DefaultParallelThreshold;
+	// negative: never).
+	ParallelThreshold int64
+	// SegmentSize is the unit of parallel fetch, rounded up to a multiple
+	// of 256 KiB (default DefaultSegmentSize).
+	SegmentSize int64
+	// ReadAheadSegments is the parallel read-ahead window in segments: the
+	// body holds at most this many segments, so its memory is bounded by
+	// ReadAheadSegments × SegmentSize (default DefaultReadAheadSegments).
+	ReadAheadSegments int
+	// MaxParallel is how many nodes serve one body at once (default
+	// DefaultMaxParallel); further nodes replace failed ones.
+	MaxParallel int
+	// HedgeMin and HedgeMax bound the hedge delay derived from a node's
+	// score (defaults DefaultHedgeMin, DefaultHedgeMax).
+	HedgeMin, HedgeMax time.Duration
+	// ScoreStore persists node scores across restarts; nil: not persisted.
+	ScoreStore ScoreStore
+	// ScoreReporter receives the scores document; nil: not reported.
+	ScoreReporter ScoreReporter
+	// ScoreSaveEvery and ScoreReportEvery are the least times between two
+	// saves and two reports (defaults DefaultScoreSaveEvery,
+	// DefaultScoreReportEvery).
+	ScoreSaveEvery, ScoreReportEvery time.Duration
 }
 
 func (c Config) normalize() Config {
@@ -74,6 +109,34 @@ func (c Config) normalize() Config {
 	}
 	if c.History <= 0 {
 		c.History = DefaultHistory
+	}
+	if c.ParallelThreshold == 0 {
+		c.ParallelThreshold = DefaultParallelThreshold
+	}
+	if c.SegmentSize <= 0 {
+		c.SegmentSize = DefaultSegmentSize
+	}
+	c.SegmentSize = (c.SegmentSize + blockAlign - 1) / blockAlign * blockAlign
+	if c.ReadAheadSegments <= 0 {
+		c.ReadAheadSegments = DefaultReadAheadSegments
+	}
+	if c.MaxParallel <= 0 {
+		c.MaxParallel = DefaultMaxParallel
+	}
+	if c.HedgeMin <= 0 {
+		c.HedgeMin = DefaultHedgeMin
+	}
+	if c.HedgeMax <= 0 {
+		c.HedgeMax = DefaultHedgeMax
+	}
+	if c.HedgeMax < c.HedgeMin {
+		c.HedgeMax = c.HedgeMin
+	}
+	if c.ScoreSaveEvery <= 0 {
+		c.ScoreSaveEvery = DefaultScoreSaveEvery
+	}
+	if c.ScoreReportEvery <= 0 {
+		c.ScoreReportEvery = DefaultScoreReportEvery
 	}
 	return c
 }

@@ -40,6 +40,21 @@
 // status only moves on. Transports report statuses as *StatusError and a
 // missing address as ErrNoAddress.
 //
+// # Parallel fetch, hedging and scores
+//
+// A body (or range) of at least ParallelThreshold bytes is fetched from up
+// to MaxParallel nodes at once, in block-aligned segments of SegmentSize
+// asked as entity-bytes, verified block by block and returned in order;
+// at most ReadAheadSegments segments are held, so memory follows the
+// window, not the file (parallel.go). A segment whose node delivers nothing
+// for its hedge delay is asked of another node as well; the first verified
+// block wins and the other stream is cancelled. A failed node is reported
+// and its segment resumes elsewhere, the gateway last. Scores (scores.go)
+// keep each node's RTT, throughput and decaying error count: they order the
+// sources, set hedge delays, are persisted through Config.ScoreStore (Cache
+// Storage in the worker) and posted through Config.ScoreReporter
+// (POST /.verity/v1/scores) for the coordinator's router.
+//
 // # Paths, types and ranges
 //
 // Request paths, Content-Type and Range/If-Range follow internal/webfile,
@@ -54,7 +69,10 @@
 //
 // Zero values are defaults: OpenTimeout and IdleTimeout 10 s, DropFor 1 min,
 // SessionTTL 30 s (when the session has no ttl), History 200 records,
-// Logger discards, Now is time.Now.
+// Logger discards, Now is time.Now; ParallelThreshold 16 MiB, SegmentSize
+// 2 MiB, ReadAheadSegments 6, MaxParallel 3, hedge delays within
+// [200 ms, 3 s], scores saved at most every 10 s and reported at most once
+// a minute.
 //
 // # Errors
 //
@@ -69,5 +87,6 @@
 // (docs/protocol.md §3.1, docs/payments.md). Config.NoPayments turns it
 // off.
 //
-// The behaviour is specified in docs/protocol.md §7.
+// The behaviour is specified in docs/protocol.md §7 (parallel fetch §7.8,
+// scores §7.9 and §6.8).
 package wasmclient

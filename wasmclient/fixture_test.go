@@ -339,8 +339,9 @@ type gatewayServer struct {
 	nodes    []wasmclient.Node
 	fault    fault
 	reports  []wasmclient.Report
-	fallback int // fallback requests served
-	sessions int // session documents served
+	fallback int      // fallback requests served
+	sessions int      // session documents served
+	scores   [][]byte // scores documents posted
 }
 
 func startGateway(t testing.TB, s *site, nodes ...*node) *gatewayServer {
@@ -385,6 +386,20 @@ func startGateway(t testing.TB, s *site, nodes ...*node) *gatewayServer {
 		}
 		g.mu.Lock()
 		g.reports = append(g.reports, rep)
+		g.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /.verity/v1/scores", func(w http.ResponseWriter, r *http.Request) {
+		doc, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err == nil {
+			_, err = wasmclient.UnmarshalScores(doc)
+		}
+		if err != nil {
+			http.Error(w, "bad scores", http.StatusBadRequest)
+			return
+		}
+		g.mu.Lock()
+		g.scores = append(g.scores, doc)
 		g.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	})

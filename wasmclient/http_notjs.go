@@ -140,3 +140,30 @@ func (r *HTTPReporter) Report(ctx context.Context, rep Report) error {
 	}
 	return nil
 }
+
+// HTTPScoreReporter posts the scores document to Origin + ScoresPath.
+type HTTPScoreReporter struct {
+	Origin string
+	Client *http.Client
+}
+
+var _ ScoreReporter = (*HTTPScoreReporter)(nil)
+
+// ReportScores implements ScoreReporter.
+func (r *HTTPScoreReporter) ReportScores(ctx context.Context, doc []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(r.Origin, "/")+ScoresPath, bytes.NewReader(doc))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := orDefault(r.Client).Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return &StatusError{Status: resp.StatusCode}
+	}
+	return nil
+}

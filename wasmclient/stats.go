@@ -40,6 +40,8 @@ type RequestRecord struct {
 	Status    int    `json:"status"`
 	Error     string `json:"error"`
 	Failovers int    `json:"failovers"` // sources abandoned mid-request
+	Parallel  int    `json:"parallel"`  // nodes that fetched the body at once (0: one stream)
+	Hedges    int    `json:"hedges"`    // segments asked of a second node because the first stalled
 }
 
 // Stats keeps the last Limit request records and reports. It is safe for

@@ -57,6 +57,12 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cc.Reporter == nil {
 		cc.Reporter = &FetchReporter{}
 	}
+	if cc.ScoreStore == nil {
+		cc.ScoreStore = &CacheScoreStore{}
+	}
+	if cc.ScoreReporter == nil {
+		cc.ScoreReporter = &FetchScoreReporter{}
+	}
 	c, err := New(cc)
 	if err != nil {
 		return nil, err
@@ -172,10 +178,12 @@ func (w *Worker) Message(data, port js.Value) {
 			list[i] = map[string]any{
 				"url": r.URL, "transport": r.Transport, "node": r.Node, "blocks": r.Blocks,
 				"bytes": r.Bytes, "ttfbMs": r.TTFBMs, "status": r.Status, "error": r.Error,
-				"failovers": r.Failovers,
+				"failovers": r.Failovers, "parallel": r.Parallel, "hedges": r.Hedges,
 			}
 		}
 		reply = map[string]any{"type": "verity-stats", "requests": list}
+	case "verity-scores":
+		reply = map[string]any{"type": "verity-scores", "scores": string(MarshalScores(w.c.Scores().All())), "memory": wasmMemory()}
 	case "verity-reports":
 		reps := w.c.Stats().Reports()
 		list := make([]any, len(reps))

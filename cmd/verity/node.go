@@ -56,6 +56,11 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fl.Float64Var(&cfg.Payments.Policy.Fraction, "settle-fraction", 0, "settle an account once unsettled receipts exceed this fraction of balance/nodes (default 0.25)")
 	fl.DurationVar(&cfg.Payments.Policy.MaxInterval, "settle-interval", 0, "settle unsettled receipts at least this often (default 5m)")
 	fl.Uint64Var(&cfg.Payments.Policy.MaxBytes, "settle-max-bytes", 0, "settle once this many bytes are unsettled, whatever the balance (default: no bound)")
+	fl.Func("max-egress", "cap on the content bytes sent per second, all clients together, e.g. 20MB, 100MiB, 500k (default: unlimited)", func(v string) error {
+		n, err := parseRate(v)
+		cfg.MaxEgress = n
+		return err
+	})
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fl.Parse(args); err != nil {
 		return err

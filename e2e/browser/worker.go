@@ -23,6 +23,8 @@ type WorkerRequest struct {
 	Status    int     `json:"status"`
 	Error     string  `json:"error"`
 	Failovers int     `json:"failovers"` // sources abandoned mid-request
+	Parallel  int     `json:"parallel"`  // nodes that fetched the body at once (0: one stream)
+	Hedges    int     `json:"hedges"`    // segments asked of a second node after a stall
 }
 
 // WorkerStats is the worker's verity-stats reply.

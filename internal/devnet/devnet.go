@@ -59,6 +59,12 @@ type Config struct {
 	// forwarders with delay in front of the nodes, on the same ports.
 	// Default 127.0.0.1.
 	NodeHost string
+	// MaxDeployBytes bounds the site's CAR (gateway.Config.MaxDeployBytes).
+	// Default 1 GiB.
+	MaxDeployBytes int64
+	// NodeMaxEgress caps each node's content egress, in bytes per second
+	// (node.Config.MaxEgress). Default 0: unlimited.
+	NodeMaxEgress int64
 	// HeartbeatInterval is how often nodes report to the coordinator.
 	// Default 10 s.
 	HeartbeatInterval time.Duration
@@ -175,6 +181,8 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		Replicas: min(cfg.Nodes, 2),
 		// Development: accounts are topped up by the faucet.
 		Faucet: true,
+		// MaxDeployBytes: the default (1 GiB) unless the devnet needs more.
+		MaxDeployBytes: cfg.MaxDeployBytes,
 		Coordinator: coordinator.Config{
 			HeartbeatInterval: cfg.HeartbeatInterval,
 			Router:            coordinator.NewRouter(coordinator.RouterConfig{Table: table}),
@@ -199,6 +207,7 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			PublicHost:          cfg.NodeHost,
 			Coordinator:         d.gw.URL(),
 			Payments:            cfg.NodePayments,
+			MaxEgress:           cfg.NodeMaxEgress,
 			Logger:              log,
 		})
 		if err != nil {

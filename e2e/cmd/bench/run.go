@@ -26,6 +26,7 @@ type Config struct {
 	Out        string        // JSON results file; "" writes none
 	WorkerWasm string        // the worker's wasm, for its size
 	Runs       int           // runs per page measurement; default 3
+	BigMiB     int           // MiB streamed for the worker memory row; default 2048
 	Timeout    time.Duration // bound on the whole run; default 4m
 	Logger     *slog.Logger
 }
@@ -46,7 +47,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		cfg.Runs = 3
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 4 * time.Minute
+		cfg.Timeout = 15 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -114,6 +115,9 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 	if err := webrtcSpeed(ctx, cfg, tmp, sums[pageFile], res); err != nil {
 		return err
+	}
+	if err := parallelBench(ctx, cfg, tmp, res); err != nil {
+		return fmt.Errorf("parallel: %w", err)
 	}
 
 	res.ratio("ratio_worker_wt_vs_raw_wt", "page_worker_webtransport", "page_raw_webtransport", "worker+verify over raw stream")

@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"hash/adler32"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/web"
+)
+
+// The parallel fetch's test file: big enough that the window is a small
+// part of it, small enough to import and stream in a few seconds.
+const (
+	parallelFile = "large/stream-256m.bin"
+	parallelSize = 256 << 20
+	// maxWorkerWasm bounds the worker's wasm memory after streaming the
+	// file: the read-ahead window (12 MiB by default) and the Go runtime,
+	// far below the file's size.
+	maxWorkerWasm = 128 << 20
+)
+
+// deterministicFile writes size pseudo-random bytes (fixed seed) to path
+// and returns their Adler-32.
+func deterministicFile(t *testing.T, path string, size int) uint32 {
+	t.Helper()
+	rng := rand.New(rand.NewChaCha8([32]byte{'p', 'a', 'r'}))
+	data := make([]byte, size)
+	for i := 0; i+8 <= len(data); i += 8 {
+		v := rng.Uint64()
+		for j := range 8 {
+			data[i+j] = byte(v >> (8 * j))
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return adler32.Checksum(data)
+}
+
+// A large file fetched through the worker comes from both nodes at once
+// (both nodes' byte counters grow by a good share of it), arrives whole and
+// identical, and the worker's memory stays bounded by its read-ahead
+// window rather than growing with the file.
+func TestWorkerParallelLargeFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, web.Demo); err != nil {
+		t.Fatal(err)
+	}
+	want := deterministicFile(t, filepath.Join(dir, filepath.FromSlash(parallelFile)), parallelSize)
+	start := time.Now()
+	e := newEnv(t, envConfig{demoDir: dir, readyTimeout: 2 * time.Minute})
+	e.controlled()
+	t.Logf("devnet with the %d MiB file up in %v", parallelSize>>20, time.Since(start).Round(time.Millisecond))
+	before := e.nodeMetrics()
+	t0 := time.Now()
+
+	res, err := e.b.StreamFetch(e.ctx(3*time.Minute), "/"+parallelFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusOK || res.Error != "" || res.Size != parallelSize || res.Adler32 != want {
+		t.Fatalf("status %d, error %q, %d bytes, adler32 %08x; want %d bytes, %08x", res.Status, res.Error, res.Size, res.Adler32, parallelSize, want)
+	}
+	t.Logf("streamed through the worker in %.0f ms", res.Millis)
+	after := e.nodeMetrics()
+	for id, m := range after {
+		sent := m.Sum("verity_node_bytes_sent_total", nil) - before[id].Sum("verity_node_bytes_sent_total", nil)
+		t.Logf("node %s sent %.0f bytes", id, sent)
+		if sent < parallelSize/5 {
+			t.Errorf("node %s sent %.0f bytes of a %d-byte file: not a parallel fetch", id, sent, parallelSize)
+		}
+	}
+	stats, err := e.b.WorkerStats(e.ctx(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, ok := workerStat(stats, "/"+parallelFile)
+	if !ok || rec.Parallel != 2 || rec.Bytes != parallelSize || rec.Error != "" {
+		t.Fatalf("worker record %+v", rec)
+	}
+	t.Logf("worker record %+v", rec)
+	sc, err := e.b.WorkerScores(e.ctx(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("worker memory after %d MiB: wasm %d MiB, JS heap %d MiB; scores:\n%s", parallelSize>>20, sc.Memory.WasmBytes>>20, sc.Memory.JSHeapBytes>>20, sc.Scores)
+	if heap, err := e.b.WorkerJSHeap(e.ctx(20 * time.Second)); err != nil || heap <= 0 {
+		t.Errorf("worker JS heap over CDP: %d, %v", heap, err)
+	} else {
+		t.Logf("worker JS heap in use: %d KiB", heap>>10)
+	}
+	if sc.Memory.WasmBytes <= 0 || sc.Memory.WasmBytes > maxWorkerWasm {
+		t.Fatalf("worker wasm memory %d bytes after streaming %d bytes; want at most %d", sc.Memory.WasmBytes, parallelSize, maxWorkerWasm)
+	}
+
+	// The scores survive a worker restart (Cache Storage): once a save
+	// after the large fetch is due (at most every 10 s, after a request),
+	// the restarted worker knows the nodes it has not used since.
+	if wait := 11*time.Second - time.Since(t0); wait > 0 {
+		time.Sleep(wait)
+	}
+	if _, err := e.b.Fetch(e.ctx(30*time.Second), "/style.css", &browser.FetchOptions{Cache: "no-store"}); err != nil {
+		t.Fatal(err)
+	}
+	samples := func(doc string) map[string]int64 {
+		out := map[string]int64{}
+		for _, ln := range strings.Split(doc, "\n")[1:] {
+			if f := strings.Fields(ln); len(f) == 6 {
+				n, _ := strconv.ParseInt(f[4], 10, 64)
+				out[f[0]] = n
+			}
+		}
+		return out
+	}
+	had := samples(sc.Scores)
+	time.Sleep(500 * time.Millisecond) // the save runs in the background after the request
+	if err := e.b.StopAllWorkers(e.ctx(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		sc2, err := e.b.WorkerScores(e.ctx(20 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := samples(sc2.Scores)
+		restored := len(had) == 2
+		for id, n := range had {
+			if got[id] < n-1 || n < 10 {
+				restored = false
+			}
+		}
+		if restored {
+			t.Logf("restarted worker's scores:\n%s", sc2.Scores)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a restart the worker's scores are\n%s\nwant the samples of\n%s", sc2.Scores, sc.Scores)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

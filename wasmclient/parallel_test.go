@@ -1,0 +1,352 @@
+//go:build !js
+
+package wasmclient_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/wasmclient"
+)
+
+var (
+	largeOnce sync.Once
+	theLarge  *site
+)
+
+// largeSite holds a file of 6 MiB and a bit: 25 blocks, 12 segments of
+// 512 KiB with parallelTweak.
+func largeSite(t testing.TB) *site {
+	largeOnce.Do(func() {
+		theLarge = buildSite(t,
+			fileSpec{"large.bin", randomBytes(6*mib+777, 7)},
+			fileSpec{"small.bin", randomBytes(600000, 8)},
+		)
+	})
+	return theLarge
+}
+
+// parallelTweak makes files of 1 MiB and more parallel, in segments of
+// 512 KiB, with a window of 4 segments and short hedge delays.
+func parallelTweak(c *wasmclient.Config) {
+	c.ParallelThreshold = 1 * mib
+	c.SegmentSize = 512 << 10
+	c.ReadAheadSegments = 4
+	c.HedgeMin = 50 * time.Millisecond
+	c.HedgeMax = 200 * time.Millisecond
+}
+
+// noHedgeTweak is parallelTweak with hedging out of the way (for tests
+// that count requests; a loaded machine could otherwise trigger a hedge).
+func noHedgeTweak(c *wasmclient.Config) {
+	parallelTweak(c)
+	c.HedgeMin, c.HedgeMax = time.Minute, time.Minute
+}
+
+// entityBytes returns the entity-bytes range of a target (ok false when
+// the target has none).
+func entityBytes(t testing.TB, target string) (from, to int64, ok bool) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb := u.Query().Get("entity-bytes")
+	if eb == "" {
+		return 0, 0, false
+	}
+	a, b, _ := strings.Cut(eb, ":")
+	from, err1 := strconv.ParseInt(a, 10, 64)
+	to, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("entity-bytes %q", eb)
+	}
+	return from, to, true
+}
+
+// hangMidFirstBlock is a fault that stalls every response in the middle of
+// the first leaf block, after the path blocks (so the entity resolves).
+func hangMidFirstBlock(t testing.TB, s *site, path string) fault {
+	_, car := s.car("/ipfs/" + s.root.String() + "/" + path + "?format=car&dag-scope=entity&entity-bytes=0:0")
+	return fault{hangAt: int64(len(car)) - 100<<10}
+}
+
+// TestParallelSplit: a large file (and a large range of it) is fetched from
+// both nodes in block-aligned segments, each segment asked once, and the
+// bytes arrive whole and in order; a small file stays on one stream.
+func TestParallelSplit(t *testing.T) {
+	s := largeSite(t)
+	data := s.files["large.bin"]
+	for _, tc := range []struct {
+		name, rng string
+		from, to  int64
+	}{
+		{"whole", "", 0, int64(len(data)) - 1},
+		{"range", "bytes=1000003-5000001", 1000003, 5000001},
+		{"open-ended", "bytes=3000000-", 3000000, int64(len(data)) - 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, s, 2, noHedgeTweak)
+			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin", Range: tc.rng})
+			if r.err != nil || !bytes.Equal(r.body, data[tc.from:tc.to+1]) {
+				t.Fatalf("err %v, %d bytes; want %d identical bytes", r.err, len(r.body), tc.to-tc.from+1)
+			}
+			if tc.rng != "" && r.resp.Status != 206 {
+				t.Fatalf("status %d", r.resp.Status)
+			}
+			rec := e.client.Stats().Requests()[0]
+			if rec.Parallel != 2 || rec.Error != "" || rec.Bytes != tc.to-tc.from+1 {
+				t.Fatalf("record %+v", rec)
+			}
+			// Both nodes served segments; apart from the first request (the
+			// one that resolved the entity and served the first segment),
+			// the segments are block-aligned, disjoint and cover the rest.
+			type span struct{ from, to int64 }
+			var spans []span
+			for i, n := range e.nodes {
+				tg := n.targets()
+				if len(tg) < 2-i {
+					t.Fatalf("node %s asked %d times: %q", n.id, len(tg), tg)
+				}
+				for j, target := range tg {
+					if i == 0 && j == 0 {
+						continue
+					}
+					a, b, ok := entityBytes(t, target)
+					if !ok {
+						t.Fatalf("segment target without entity-bytes: %q", target)
+					}
+					if a%(256<<10) != 0 && a != tc.from {
+						t.Errorf("segment start %d not block-aligned", a)
+					}
+					spans = append(spans, span{a, b})
+				}
+			}
+			sort.Slice(spans, func(i, j int) bool { return spans[i].from < spans[j].from })
+			next := tc.from + 512<<10 - tc.from%(512<<10)
+			for _, sp := range spans {
+				if sp.from != next {
+					t.Fatalf("segments %v: want one starting at %d", spans, next)
+				}
+				next = sp.to + 1
+			}
+			if next != tc.to+1 {
+				t.Fatalf("segments %v end at %d, want %d", spans, next-1, tc.to)
+			}
+		})
+	}
+	t.Run("small file single stream", func(t *testing.T) {
+		e := newEnv(t, s, 2, parallelTweak)
+		r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/small.bin"})
+		if r.err != nil || !bytes.Equal(r.body, s.files["small.bin"]) {
+			t.Fatalf("err %v", r.err)
+		}
+		if rec := e.client.Stats().Requests()[0]; rec.Parallel != 0 || len(e.nodes[1].targets()) != 0 {
+			t.Fatalf("record %+v, second node asked %d times", rec, len(e.nodes[1].targets()))
+		}
+	})
+	t.Run("one node single stream", func(t *testing.T) {
+		e := newEnv(t, s, 1, parallelTweak)
+		r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+		if r.err != nil || !bytes.Equal(r.body, data) || e.client.Stats().Requests()[0].Parallel != 0 {
+			t.Fatalf("err %v, record %+v", r.err, e.client.Stats().Requests()[0])
+		}
+	})
+}
+
+// TestParallelWindow: the body never asks for more than the read-ahead
+// window beyond what the reader consumed.
+func TestParallelWindow(t *testing.T) {
+	s := largeSite(t)
+	e := newEnv(t, s, 2, noHedgeTweak)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := e.client.Fetch(ctx, wasmclient.FetchRequest{Path: "/large.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	requests := func() int { return len(e.nodes[0].targets()) + len(e.nodes[1].targets()) }
+	// The lanes fill the window (4 segments: the first and three more)...
+	deadline := time.Now().Add(10 * time.Second)
+	for requests() < 4 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// ...and stop there while the reader holds still.
+	time.Sleep(300 * time.Millisecond)
+	if n := requests(); n != 4 {
+		t.Fatalf("%d segment requests with the reader in the first segment; want the window, 4", n)
+	}
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(append(buf, rest...), s.files["large.bin"]) {
+		t.Fatalf("err %v, %d bytes", err, len(buf)+len(rest))
+	}
+}
+
+// TestParallelHedge: a node that accepts requests but never sends a block
+// is hedged: the other node serves its segments, the body is identical,
+// and the stalled node is not reported (hedging is not a failure).
+func TestParallelHedge(t *testing.T) {
+	s := largeSite(t)
+	e := newEnv(t, s, 2, parallelTweak)
+	e.nodes[0].setFault(hangMidFirstBlock(t, s, "large.bin"))
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
+		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+	}
+	rec := e.client.Stats().Requests()[0]
+	if rec.Hedges == 0 || rec.Parallel != 2 || rec.Error != "" {
+		t.Fatalf("record %+v; want hedges", rec)
+	}
+	if reps := e.client.Stats().Reports(); len(reps) != 0 {
+		t.Fatalf("reports %+v; a hedged node is not reported", reps)
+	}
+	// Every segment the stalled node was asked for, the other served.
+	if len(e.nodes[1].targets()) < rec.Hedges {
+		t.Fatalf("nb served %d requests for %d hedges", len(e.nodes[1].targets()), rec.Hedges)
+	}
+}
+
+// TestParallelNodeDies: a node that dies mid-transfer is replaced; the
+// body completes with identical bytes.
+func TestParallelNodeDies(t *testing.T) {
+	s := largeSite(t)
+	data := s.files["large.bin"]
+	t.Run("killed", func(t *testing.T) {
+		e := newEnv(t, s, 2, parallelTweak)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		resp, err := e.client.Fetch(ctx, wasmclient.FetchRequest{Path: "/large.bin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		head := make([]byte, 1*mib)
+		if _, err := io.ReadFull(resp.Body, head); err != nil {
+			t.Fatal(err)
+		}
+		e.nodes[0].close() // listener and every open stream
+		rest, err := io.ReadAll(resp.Body)
+		if err != nil || !bytes.Equal(append(head, rest...), data) {
+			t.Fatalf("err %v, %d bytes", err, len(head)+len(rest))
+		}
+	})
+	t.Run("truncated mid-segment", func(t *testing.T) {
+		e := newEnv(t, s, 2, parallelTweak)
+		_, car := s.car("/ipfs/" + s.root.String() + "/large.bin?format=car&dag-scope=entity&entity-bytes=524288:1048575")
+		e.nodes[1].setFault(fault{truncateAt: int64(len(car)) / 2})
+		r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+		if r.err != nil || !bytes.Equal(r.body, data) {
+			t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+		}
+		reps := e.client.Stats().Reports()
+		if len(reps) != 1 || reps[0].Node != "nb" || reps[0].Reason != wasmclient.ReasonProtocol {
+			t.Fatalf("reports %+v; want one protocol report against nb", reps)
+		}
+		if rec := e.client.Stats().Requests()[0]; rec.Failovers != 1 {
+			t.Fatalf("record %+v", rec)
+		}
+	})
+	t.Run("every node fails: gateway completes", func(t *testing.T) {
+		e := newEnv(t, s, 2, parallelTweak)
+		_, car := s.car("/ipfs/" + s.root.String() + "/large.bin?format=car&dag-scope=entity&entity-bytes=524288:1048575")
+		e.nodes[0].setFault(fault{truncateAt: int64(len(car)) / 2})
+		e.nodes[1].setFault(fault{corruptAt: int64(len(car)) / 2})
+		r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+		if r.err != nil || !bytes.Equal(r.body, data) {
+			t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+		}
+		if fb, _, _ := e.gw.counts(); fb == 0 {
+			t.Fatal("the gateway was not asked")
+		}
+	})
+	t.Run("everything fails: an error, never a short body", func(t *testing.T) {
+		e := newEnv(t, s, 2, parallelTweak)
+		_, car := s.car("/ipfs/" + s.root.String() + "/large.bin?format=car&dag-scope=entity&entity-bytes=524288:1048575")
+		e.nodes[0].setFault(fault{truncateAt: int64(len(car)) / 2})
+		e.nodes[1].setFault(fault{status: 500})
+		e.gw.setFault(fault{status: 500})
+		r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+		if r.err == nil || wasmclient.HTTPStatus(r.err) != 502 {
+			t.Fatalf("read err %v after %d bytes; want ErrNoSource", r.err, len(r.body))
+		}
+		if !bytes.Equal(r.body, data[:len(r.body)]) {
+			t.Fatal("the bytes before the error differ from the file")
+		}
+	})
+}
+
+// TestParallelBadNode: a node answering a segment with blocks of another
+// segment, or with its blocks out of order, is rejected and reported; the
+// body is still exactly the file.
+func TestParallelBadNode(t *testing.T) {
+	s := largeSite(t)
+	data := s.files["large.bin"]
+	for _, tc := range []struct {
+		name   string
+		fault  fault
+		reason string
+	}{
+		{"another segment", fault{retarget: func(tg string) string { return shiftRange(tg, 512<<10, 0) }}, wasmclient.ReasonBadBlock},
+		{"shifted start", fault{retarget: func(tg string) string { return shiftRange(tg, 256<<10, 0) }}, wasmclient.ReasonBadBlock},
+		{"shorter", fault{retarget: func(tg string) string { return shiftRange(tg, 0, -300000) }}, wasmclient.ReasonProtocol},
+		{"out of order", fault{swapLast: true}, wasmclient.ReasonBadBlock},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+				parallelTweak(c)
+				c.MaxParallel = 2
+			})
+			// nb only gets segment requests (na resolved the entity), each
+			// answered wrongly: it fails on its first one.
+			e.nodes[1].setFault(tc.fault)
+			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+			if r.err != nil || !bytes.Equal(r.body, data) {
+				t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+			}
+			if tg := e.nodes[1].targets(); len(tg) != 1 {
+				t.Fatalf("nb targets %q; want one, then dropped", tg)
+			}
+			reps := e.client.Stats().Reports()
+			if len(reps) != 1 || reps[0].Node != "nb" || reps[0].Reason != tc.reason {
+				t.Fatalf("reports %+v; want one %s report against nb", reps, tc.reason)
+			}
+		})
+	}
+}
+
+// shiftRange moves a target's entity-bytes start back by back bytes (forward
+// when it would go below zero) and changes its end by dto.
+func shiftRange(target string, back, dto int64) string {
+	i := strings.Index(target, "entity-bytes=")
+	if i < 0 {
+		return target
+	}
+	a, b, _ := strings.Cut(target[i+len("entity-bytes="):], ":")
+	from, _ := strconv.ParseInt(a, 10, 64)
+	to, _ := strconv.ParseInt(b, 10, 64)
+	if back != 0 {
+		if from >= back {
+			from, to = from-back, to-back
+		} else {
+			from, to = from+back, to+back
+		}
+	}
+	to += dto
+	if to < from {
+		to = from
+	}
+	return target[:i] + "entity-bytes=" + strconv.FormatInt(from, 10) + ":" + strconv.FormatInt(to, 10)
+}
