@@ -9,7 +9,7 @@ GOFILES  := $(shell find . -name '*.go' -not -path './e2e/*' 2>/dev/null) go.mod
 SWFILES  := $(wildcard serviceworker/*.js) $(shell find web -type f -not -path '*/node_modules/*' 2>/dev/null)
 TESTTIMEOUT ?= 30m
 # Packages compiled into the worker's wasm (vetted and tested for js/wasm too).
-WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./internal/cid/... \
+WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./internal/sha512/... ./internal/cid/... \
 	./internal/car/... ./internal/wire/... ./internal/verify/... ./internal/unixfs/... \
 	./internal/noderecord/... ./internal/payment/... ./internal/webfile/... ./internal/scoredoc/...
 

@@ -51,6 +51,13 @@
 // ErrNotMonotonic, ErrOverBudget, ErrAccountFrozen. Code maps them to
 // stable wire codes ("bad_signature", ...) and CodeError back.
 //
-// Stdlib only and no encoding/json or fmt, so the js/wasm worker links it
-// at little cost.
+// # In the worker's wasm
+//
+// No encoding/json or fmt, so the js/wasm worker links it at little cost.
+// Natively it signs, verifies and hashes with crypto/ed25519, crypto/sha256
+// and crypto/rand. Under GOOS=js, where those link the FIPS 140 module, it
+// uses a portable Ed25519 (RFC 8032, on filippo.io/edwards25519 and
+// internal/sha512), internal/sha256 and crypto.getRandomValues, with
+// byte-identical results. PrivateKey and PublicKey alias the crypto/ed25519
+// types natively and []byte in wasm.
 package payment

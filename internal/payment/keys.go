@@ -1,8 +1,6 @@
 package payment
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base32"
 	"strings"
 )
@@ -12,8 +10,8 @@ import (
 type KeyID [8]byte
 
 // KeyIDOf returns the KeyID of a gateway public key.
-func KeyIDOf(pub ed25519.PublicKey) KeyID {
-	h := sha256.Sum256(pub)
+func KeyIDOf(pub PublicKey) KeyID {
+	h := sum256(pub)
 	var id KeyID
 	copy(id[:], h[:8])
 	return id
@@ -22,14 +20,14 @@ func KeyIDOf(pub ed25519.PublicKey) KeyID {
 // GatewayKeys resolves a voucher's KeyID to the gateway's public key.
 // Nodes and the ledger learn the current keys from the coordinator.
 type GatewayKeys interface {
-	GatewayKey(id KeyID) (ed25519.PublicKey, bool)
+	GatewayKey(id KeyID) (PublicKey, bool)
 }
 
 // KeySet is a fixed set of gateway public keys.
-type KeySet map[KeyID]ed25519.PublicKey
+type KeySet map[KeyID]PublicKey
 
 // NewKeySet returns a KeySet holding pubs.
-func NewKeySet(pubs ...ed25519.PublicKey) KeySet {
+func NewKeySet(pubs ...PublicKey) KeySet {
 	s := make(KeySet, len(pubs))
 	for _, p := range pubs {
 		s[KeyIDOf(p)] = p
@@ -38,7 +36,7 @@ func NewKeySet(pubs ...ed25519.PublicKey) KeySet {
 }
 
 // GatewayKey implements GatewayKeys.
-func (s KeySet) GatewayKey(id KeyID) (ed25519.PublicKey, bool) {
+func (s KeySet) GatewayKey(id KeyID) (PublicKey, bool) {
 	p, ok := s[id]
 	return p, ok
 }

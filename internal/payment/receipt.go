@@ -1,9 +1,6 @@
 package payment
 
-import (
-	"crypto/ed25519"
-	"encoding/binary"
-)
+import "encoding/binary"
 
 // version(1) voucher(32) node(32) session(32) bytes(8) seq(8)
 const receiptBody = 1 + 32 + 32 + 32 + 8 + 8
@@ -19,7 +16,7 @@ type Receipt struct {
 	Session   SessionKey
 	Bytes     uint64 // cumulative verified bytes from Node in this session
 	Seq       uint64 // strictly increasing per node and session, from 1
-	Signature [ed25519.SignatureSize]byte
+	Signature [signatureSize]byte
 }
 
 func (r *Receipt) appendBody(b []byte) []byte {
@@ -47,8 +44,8 @@ func (r *Receipt) check() error {
 }
 
 // Sign fills in Version (when zero) and Session from priv and signs r.
-func (r *Receipt) Sign(priv ed25519.PrivateKey) error {
-	if len(priv) != ed25519.PrivateKeySize {
+func (r *Receipt) Sign(priv PrivateKey) error {
+	if len(priv) != privateKeySize {
 		return errorf("receipt", "key", ErrMalformed)
 	}
 	if r.Version == 0 {
@@ -59,7 +56,9 @@ func (r *Receipt) Sign(priv ed25519.PrivateKey) error {
 		return err
 	}
 	var buf [len(ReceiptDomain) + receiptBody]byte
-	copy(r.Signature[:], ed25519.Sign(priv, r.signingBytes(&buf)))
+	if !sign(&r.Signature, priv, r.signingBytes(&buf)) {
+		return errorf("receipt", "key", ErrMalformed)
+	}
 	return nil
 }
 
@@ -109,7 +108,7 @@ func (r *Receipt) VerifySignature() error {
 		return err
 	}
 	var buf [len(ReceiptDomain) + receiptBody]byte
-	if !ed25519.Verify(r.Session[:], r.signingBytes(&buf), r.Signature[:]) {
+	if !verify(r.Session[:], r.signingBytes(&buf), r.Signature[:]) {
 		return errorf("receipt", "signature", ErrBadSignature)
 	}
 	return nil

@@ -1,8 +1,6 @@
 package payment
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"io"
 	"sync"
 	"time"
@@ -10,7 +8,8 @@ import (
 
 // SignerConfig configures a Signer. The zero value works.
 type SignerConfig struct {
-	// Rand is the source of the session key. Default crypto/rand.
+	// Rand is the source of the session key. Default crypto/rand
+	// (natively), crypto.getRandomValues (in the worker's wasm).
 	Rand io.Reader
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -28,7 +27,7 @@ type SignerConfig struct {
 // the voucher expired. Safe for concurrent use.
 type Signer struct {
 	cfg  SignerConfig
-	priv ed25519.PrivateKey
+	priv PrivateKey
 	pub  SessionKey
 
 	mu      sync.Mutex
@@ -47,7 +46,7 @@ type signerNode struct {
 // NewSigner generates a session key.
 func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
+		cfg.Rand = defaultRand()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -55,7 +54,7 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.SignEvery == 0 {
 		cfg.SignEvery = BlockSize
 	}
-	pub, priv, err := ed25519.GenerateKey(cfg.Rand)
+	pub, priv, err := generateKey(cfg.Rand)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,6 @@
 package payment
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"time"
@@ -20,14 +18,14 @@ const (
 	// MaxVoucherBytes bounds an encoded voucher.
 	MaxVoucherBytes = voucherFixed + MaxAccountLen + MaxSiteLen
 	// ReceiptBytes is the exact size of an encoded receipt.
-	ReceiptBytes = receiptBody + ed25519.SignatureSize
+	ReceiptBytes = receiptBody + signatureSize
 	// BlockSize is the unit of verification and payment: 256 KiB.
 	BlockSize = 256 << 10
 )
 
 // version(1) keyID(8) accountLen(1) account siteLen(1) site session(32)
 // budget(8) expires(8) nonce(16) signature(64)
-const voucherFixed = 1 + 8 + 1 + 1 + 32 + 8 + 8 + 16 + ed25519.SignatureSize
+const voucherFixed = 1 + 8 + 1 + 1 + 32 + 8 + 8 + 16 + signatureSize
 
 // VoucherID identifies a voucher: the SHA-256 of its signed message
 // (VoucherDomain and the encoding without the signature). Receipts name it.
@@ -47,7 +45,7 @@ type Voucher struct {
 	Budget    uint64    // bytes, across all nodes of the session
 	Expires   time.Time // whole seconds; receipts need an unexpired voucher
 	Nonce     [16]byte  // random; makes every voucher distinct
-	Signature [ed25519.SignatureSize]byte
+	Signature [signatureSize]byte
 }
 
 // validAccount reports whether s is 1..MaxAccountLen bytes of [a-z0-9._-].
@@ -120,21 +118,23 @@ func (v *Voucher) signingBytes() []byte {
 }
 
 // ID returns the voucher's id.
-func (v *Voucher) ID() VoucherID { return sha256.Sum256(v.signingBytes()) }
+func (v *Voucher) ID() VoucherID { return sum256(v.signingBytes()) }
 
 // Sign fills in Version (when zero) and KeyID from priv and signs v.
-func (v *Voucher) Sign(priv ed25519.PrivateKey) error {
-	if len(priv) != ed25519.PrivateKeySize {
+func (v *Voucher) Sign(priv PrivateKey) error {
+	if len(priv) != privateKeySize {
 		return errorf("voucher", "key", ErrMalformed)
 	}
 	if v.Version == 0 {
 		v.Version = Version
 	}
-	v.KeyID = KeyIDOf(priv.Public().(ed25519.PublicKey))
+	v.KeyID = KeyIDOf(PublicKey(priv[seedSize:]))
 	if err := v.check(); err != nil {
 		return err
 	}
-	copy(v.Signature[:], ed25519.Sign(priv, v.signingBytes()))
+	if !sign(&v.Signature, priv, v.signingBytes()) {
+		return errorf("voucher", "key", ErrMalformed)
+	}
 	return nil
 }
 
@@ -210,10 +210,10 @@ func (v *Voucher) VerifySignature(keys GatewayKeys) error {
 		return err
 	}
 	pub, ok := keys.GatewayKey(v.KeyID)
-	if !ok || len(pub) != ed25519.PublicKeySize {
+	if !ok || len(pub) != publicKeySize {
 		return errorf("voucher", "keyID", ErrUnknownGateway)
 	}
-	if !ed25519.Verify(pub, v.signingBytes(), v.Signature[:]) {
+	if !verify(pub, v.signingBytes(), v.Signature[:]) {
 		return errorf("voucher", "signature", ErrBadSignature)
 	}
 	return nil
