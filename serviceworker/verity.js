@@ -42,7 +42,7 @@
   // posting its offer to url), opens one data channel per stream and relays
   // bytes both ways; the worker verifies everything.
   //   page → worker: {t:'ack', credit: true}, {t:'data', b}, {t:'reset', code},
-  //                  {t:'end'}, {t:'error', msg}
+  //                  {t:'end'}, {t:'error', msg[, gone:true]}
   //   worker → page: {t:'data', b}, {t:'credit', n}, {t:'close'}
   // Credit: the request carries the bytes the worker will take ('credit');
   // the page posts data only within the credit granted so far and holds the
@@ -214,7 +214,7 @@
     window.addEventListener('pagehide', function () {
       var streams = liveStreams.slice();
       for (var i = 0; i < streams.length; i++) {
-        streams[i].verityFinish({ t: 'error', msg: 'bridging page closed' });
+        streams[i].verityFinish({ t: 'error', gone: true, msg: 'bridging page closed' });
       }
       try { if (sw.controller) sw.controller.postMessage({ type: 'verity-bridge-gone' }); } catch (e) { /* gone */ }
     });

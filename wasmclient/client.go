@@ -419,7 +419,9 @@ func (f *fetch) fail(a *attempt, err error) {
 		}
 		return
 	}
-	if a.src.gateway {
+	if a.src.gateway || errors.Is(err, ErrBridgeGone) {
+		// The gateway is never dropped; a bridge that went is the page's
+		// doing, not the node's: the next attempt takes another bridge.
 		return
 	}
 	f.c.drop(a.src.node.ID)

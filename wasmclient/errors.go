@@ -25,6 +25,9 @@ var (
 	// ErrStreamReset: the source reset the stream mid-response (it failed
 	// on its side, e.g. a block it could not read).
 	ErrStreamReset = errors.New("wasmclient: stream reset by the source")
+	// ErrBridgeGone: the page bridging a WebRTC stream closed mid-stream.
+	// The node is not at fault: it is neither reported nor dropped.
+	ErrBridgeGone = errors.New("wasmclient: the page bridging the stream closed")
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("wasmclient: client closed")
 )

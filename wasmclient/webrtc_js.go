@@ -223,7 +223,11 @@ func (s *rtcStream) onMessage(_ js.Value, args []js.Value) any {
 		}
 	case "error":
 		if s.err == nil {
-			s.err = errors.New("wasmclient: webrtc: " + jsString(d.Get("msg")))
+			if d.Get("gone").Truthy() {
+				s.err = ErrBridgeGone
+			} else {
+				s.err = errors.New("wasmclient: webrtc: " + jsString(d.Get("msg")))
+			}
 		}
 	}
 	s.mu.Unlock()
