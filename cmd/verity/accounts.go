@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/verity-cdn/verity/internal/keyfile"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/siteclient"
@@ -262,7 +260,7 @@ func runNodeEarnings(ctx context.Context, args []string, stdout, stderr io.Write
 			}
 		}
 		var err error
-		if key, err = readNodeKey(filepath.Join(dir, "identity.key")); err != nil {
+		if key, err = keyfile.Load(filepath.Join(dir, "identity.key")); err != nil {
 			return fmt.Errorf("node earnings: %w (or pass --node ID with --admin-token)", err)
 		}
 		*id = noderecord.NodeIDFromKey(key.Public().(ed25519.PublicKey))
@@ -286,25 +284,4 @@ func runNodeEarnings(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(tw, "%s\t%d\n", a, e.From[a])
 	}
 	return tw.Flush()
-}
-
-// readNodeKey reads a node's identity.key (PKCS#8 PEM ed25519).
-func readNodeKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: no PRIVATE KEY block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an ed25519 key", path)
-	}
-	return priv, nil
 }

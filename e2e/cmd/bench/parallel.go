@@ -170,19 +170,11 @@ func withDevnet(ctx context.Context, cfg Config, dir string, nodes int, egress i
 	}
 	defer os.RemoveAll(dir + "-devnet")
 	defer d.Close()
-	runCtx, stopRun := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(runCtx) }()
-	defer func() {
-		stopRun()
-		<-runErr
-	}()
-	readyCtx, readyCancel := context.WithTimeout(ctx, 10*time.Minute)
-	err = d.WaitReady(readyCtx)
-	readyCancel()
+	stop, err := runDevnet(ctx, d, 10*time.Minute)
 	if err != nil {
 		return err
 	}
+	defer stop()
 	b, err := startBrowser(ctx, dir+"-profile")
 	if err != nil {
 		return err

@@ -86,19 +86,11 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return fmt.Errorf("devnet: %w", err)
 	}
 	defer d.Close()
-	runCtx, stopRun := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(runCtx) }()
-	defer func() {
-		stopRun()
-		<-runErr
-	}()
-	readyCtx, readyCancel := context.WithTimeout(ctx, 30*time.Second)
-	err = d.WaitReady(readyCtx)
-	readyCancel()
+	stop, err := runDevnet(ctx, d, 30*time.Second)
 	if err != nil {
 		return err
 	}
+	defer stop()
 	fmt.Fprintf(os.Stderr, "devnet up (97 MiB imported into 2 nodes) in %s\n", time.Since(start).Round(time.Millisecond))
 
 	if err := verifySpeed(ctx, d, tmp, res); err != nil {

@@ -158,19 +158,11 @@ func videoDistance(ctx context.Context, cfg Config, tmp string, res *Results) er
 		return fmt.Errorf("gateway forwarder: %w", err)
 	}
 
-	runCtx, stopRun := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(runCtx) }()
-	defer func() {
-		stopRun()
-		<-runErr
-	}()
-	readyCtx, readyCancel := context.WithTimeout(ctx, 30*time.Second)
-	err = d.WaitReady(readyCtx)
-	readyCancel()
+	stop, err := runDevnet(ctx, d, 30*time.Second)
 	if err != nil {
 		return err
 	}
+	defer stop()
 
 	site := strings.TrimRight(d.SiteURL(devnet.SiteName), "/")
 	siteURL, err := url.Parse(site)

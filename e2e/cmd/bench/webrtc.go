@@ -82,19 +82,11 @@ func webrtcSpeed(ctx context.Context, cfg Config, tmp, wantSHA string, res *Resu
 		return fmt.Errorf("webrtc devnet: %w", err)
 	}
 	defer d.Close()
-	runCtx, stopRun := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(runCtx) }()
-	defer func() {
-		stopRun()
-		<-runErr
-	}()
-	readyCtx, readyCancel := context.WithTimeout(ctx, 30*time.Second)
-	err = d.WaitReady(readyCtx)
-	readyCancel()
+	stop, err := runDevnet(ctx, d, 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("webrtc devnet: %w", err)
 	}
+	defer stop()
 
 	b, err := browser.Start(ctx, browser.Config{
 		UserDataDir: filepath.Join(tmp, "profile-webrtc"),
