@@ -114,15 +114,30 @@ func (g *Gateway) voucherFor(s *Session, site Site, key string) error {
 	if account == "" {
 		account = pc.DefaultAccount
 	}
-	s.Account = account
 	if g.coord != nil {
-		if a, ok := g.coord.Account(account); ok && a.Frozen {
+		a, ok := g.coord.Account(account)
+		if !ok {
+			// No such account: nobody would pay the nodes, so no
+			// voucher; the session is served unpaid (or by the
+			// gateway, where nodes require payment).
+			g.log.Debug("no voucher: unknown account", "site", site.Name, "account", account)
+			return nil
+		}
+		if a.Frozen {
+			s.Account = account
 			s.PaymentError = payment.Code(payment.ErrAccountFrozen)
 			return nil
 		}
 	}
+	s.Account = account
+	// Spend is attributed to the site when its name fits a voucher (a
+	// custom domain's name may not).
+	siteName := site.Name
+	if !payment.ValidSite(siteName) {
+		siteName = ""
+	}
 	v := payment.Voucher{
-		Account: account, Session: sk, Budget: pc.Budget,
+		Account: account, Site: siteName, Session: sk, Budget: pc.Budget,
 		Expires: g.cfg.Now().Add(pc.VoucherTTL).Truncate(time.Second),
 	}
 	if _, err := rand.Read(v.Nonce[:]); err != nil {

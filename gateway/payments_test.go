@@ -42,6 +42,21 @@ func TestSessionVoucher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No account "default" yet: nobody would pay, so no voucher.
+	if s := tg.sessionWithKey(t, "demo", signer.SessionKey().String()); s.Voucher != "" || s.Account != "" {
+		t.Fatalf("voucher for an account that does not exist: %+v", s)
+	}
+	l := tg.Coordinator().Ledger()
+	if _, err := l.CreateAccount(t.Context(), "default", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.TopUp(t.Context(), "default", 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the funded account at the coordinator", func() bool {
+		a, ok := tg.Coordinator().Account("default")
+		return ok && !a.Frozen
+	})
 	s := tg.sessionWithKey(t, "demo", signer.SessionKey().String())
 	if s.Account != "default" || s.Voucher == "" || s.PaymentError != "" {
 		t.Fatalf("session payment fields: %+v", s)
@@ -62,7 +77,7 @@ func TestSessionVoucher(t *testing.T) {
 	if err := v.Verify(keys, time.Now()); err != nil {
 		t.Fatalf("voucher does not verify with the published keys: %v", err)
 	}
-	if v.Session != signer.SessionKey() || v.Budget != 5<<20 || v.Account != "default" ||
+	if v.Session != signer.SessionKey() || v.Budget != 5<<20 || v.Account != "default" || v.Site != "demo" ||
 		v.Expires.Sub(time.Now()) > 10*time.Minute || v.Expires.Unix() != s.VoucherExpires {
 		t.Fatalf("voucher %+v", v)
 	}

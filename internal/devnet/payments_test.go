@@ -144,6 +144,10 @@ func TestWorkerPaysNodesAndNodesSettle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before0, err := l.Dashboard(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var applied, earned uint64
 	for _, n := range d.Nodes() {
 		a, err := n.SettleNow(ctx)
@@ -166,6 +170,15 @@ func TestWorkerPaysNodesAndNodesSettle(t *testing.T) {
 	}
 	if held() != 0 {
 		t.Fatalf("%d bytes still unsettled", held())
+	}
+	// The vouchers name the site: the dashboard attributes the nodes'
+	// settlements to it.
+	dash, err := l.Dashboard(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dash.Sites[SiteName].Nodes - before0.Sites[SiteName].Nodes; got != total {
+		t.Fatalf("site %s: %d bytes settled to nodes by this visit, want %d (dashboard %+v)", SiteName, got, total, dash.Sites)
 	}
 	t.Logf("worker verified %d file bytes; nodes settled %d bytes of blocks", verified, total)
 }
