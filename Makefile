@@ -11,7 +11,8 @@ TESTTIMEOUT ?= 30m
 # Packages compiled into the worker's wasm (vetted and tested for js/wasm too).
 WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./internal/sha512/... ./internal/cid/... \
 	./internal/car/... ./internal/wire/... ./internal/verify/... ./internal/unixfs/... \
-	./internal/noderecord/... ./internal/payment/... ./internal/webfile/... ./internal/scoredoc/...
+	./internal/noderecord/... ./internal/payment/... ./internal/webfile/... ./internal/scoredoc/... \
+	./internal/errfmt/...
 
 .PHONY: all build deps demo-media wasm run test test-go test-wasm test-deps bench vet clean
 

@@ -3,7 +3,6 @@ package wasmclient
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/errfmt"
 	"github.com/verity-cdn/verity/internal/verify"
 	"github.com/verity-cdn/verity/internal/webfile"
 	"github.com/verity-cdn/verity/internal/wire"
@@ -191,7 +191,7 @@ type fetch struct {
 func (f *fetch) run(req FetchRequest) (*Response, error) {
 	segs, dir, err := webfile.SplitPath(req.Path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrBadPath, req.Path)
+		return nil, errfmt.Errorf("%w: %s", ErrBadPath, req.Path)
 	}
 	if dir {
 		segs = append(segs, webfile.IndexFile)
@@ -225,7 +225,7 @@ func (f *fetch) run(req FetchRequest) (*Response, error) {
 		if err != nil {
 			if errors.Is(err, verify.ErrNotFound) { // proven absent by verified blocks
 				f.rec.Transport, f.rec.Node = src.transport.Name(), src.node.ID
-				return nil, fmt.Errorf("%w: %s", ErrNotFound, req.Path)
+				return nil, errfmt.Errorf("%w: %s", ErrNotFound, req.Path)
 			}
 			f.fail(a, err)
 			continue
@@ -262,7 +262,7 @@ func (f *fetch) respond(req FetchRequest, a *attempt, spec webfile.Spec, ranged 
 		return resp, nil
 	default:
 		a.close()
-		return nil, fmt.Errorf("%w: %s", ErrUnsupported, req.Path)
+		return nil, errfmt.Errorf("%w: %s", ErrUnsupported, req.Path)
 	}
 
 	resp.ETag = etagOf(ent)

@@ -4,10 +4,11 @@ package wasmclient
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"strings"
 	"syscall/js"
+
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 // jsFetch calls fetch(url, init) with an AbortController tied to ctx until
@@ -129,7 +130,7 @@ func (l *FetchSessionLoader) LoadSessionKey(ctx context.Context, key string) (*S
 	}
 	defer abort()
 	if st := resp.Get("status").Int(); st != 200 {
-		return nil, fmt.Errorf("%w: status %d", ErrSession, st)
+		return nil, errfmt.Errorf("%w: status %d", ErrSession, st)
 	}
 	text, err := await(ctx, resp.Call("text"))
 	if err != nil {

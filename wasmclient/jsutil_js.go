@@ -5,10 +5,11 @@ package wasmclient
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"syscall/js"
+
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 var (
@@ -39,7 +40,7 @@ type JSError struct {
 // streamError marks a peer's stream reset as ErrStreamReset.
 func streamError(err error) error {
 	if je, ok := err.(*JSError); ok && je.StreamReset {
-		return fmt.Errorf("%w: %v", ErrStreamReset, je)
+		return errfmt.Errorf("%w: %v", ErrStreamReset, je)
 	}
 	return err
 }
@@ -86,7 +87,7 @@ func jsTry(fn func() js.Value) (v js.Value, err error) {
 				err = toJSError(je.Value)
 				return
 			}
-			err = fmt.Errorf("js: %v", r)
+			err = errfmt.Errorf("js: %v", r)
 		}
 	}()
 	return fn(), nil
@@ -141,7 +142,7 @@ func newPromise(fn func() (any, error)) js.Value {
 			// rejection, which the worker script answers from the network.
 			defer func() {
 				if r := recover(); r != nil {
-					reject.Invoke(jsErrorCtor.New(fmt.Sprint("verity: internal error: ", r)))
+					reject.Invoke(jsErrorCtor.New(errfmt.Sprint("verity: internal error: ", r)))
 				}
 			}()
 			v, err := fn()

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 // SessionPath is where the gateway serves the session document on every
@@ -75,18 +75,18 @@ func (s *Session) RootCID() cid.CID { return s.root }
 func ParseSession(data []byte) (*Session, error) {
 	s, err := decodeSession(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSession, err)
+		return nil, errfmt.Errorf("%w: %v", ErrSession, err)
 	}
 	return s.check()
 }
 
 func (s *Session) check() (*Session, error) {
 	if s.Version != 1 {
-		return nil, fmt.Errorf("%w: version %d", ErrSession, s.Version)
+		return nil, errfmt.Errorf("%w: version %d", ErrSession, s.Version)
 	}
 	root, err := cid.Parse(s.Root)
 	if err != nil {
-		return nil, fmt.Errorf("%w: root: %v", ErrSession, err)
+		return nil, errfmt.Errorf("%w: root: %v", ErrSession, err)
 	}
 	s.root = root
 	if s.TTL < 0 {
@@ -154,7 +154,7 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 			return c.cur, nil
 		}
 		if !errors.Is(err, ErrSession) {
-			err = fmt.Errorf("%w: %w", ErrSession, err)
+			err = errfmt.Errorf("%w: %w", ErrSession, err)
 		}
 		return nil, err
 	}

@@ -3,10 +3,10 @@ package wasmclient
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"sync"
 
+	"github.com/verity-cdn/verity/internal/errfmt"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -129,7 +129,7 @@ func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, err
 	br := bufio.NewReaderSize(s, 64<<10)
 	resp, err := wire.ReadResponse(br)
 	if err == io.EOF {
-		return nil, fmt.Errorf("stream closed before the response head: %w", io.ErrUnexpectedEOF)
+		return nil, errfmt.Errorf("stream closed before the response head: %w", io.ErrUnexpectedEOF)
 	}
 	if err != nil {
 		return nil, err

@@ -5,11 +5,12 @@ package wasmclient
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"syscall/js"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 // WebRTC in the worker: RTCPeerConnection exists only in pages, so the page
@@ -35,7 +36,7 @@ var (
 	ErrNoBridge = errors.New("wasmclient: no page bridges WebRTC")
 	// ErrChannelReset: the node ended a data channel with a reset control
 	// frame (docs/protocol.md §3). It is an ErrStreamReset.
-	ErrChannelReset = fmt.Errorf("%w (data channel reset control frame)", ErrStreamReset)
+	ErrChannelReset = errfmt.Errorf("%w (data channel reset control frame)", ErrStreamReset)
 )
 
 // WebRTCPath is the gateway's signaling endpoint, followed by the node id.

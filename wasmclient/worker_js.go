@@ -4,10 +4,11 @@ package wasmclient
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"strings"
 	"syscall/js"
+
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 // WorkerConfig configures NewWorker. Zero values are defaults.
@@ -222,7 +223,7 @@ func (consoleLogger) Debug(string, ...any) {}
 func (consoleLogger) Warn(msg string, args ...any) {
 	s := "verity: " + msg
 	for i := 0; i+1 < len(args); i += 2 {
-		s += fmt.Sprintf(" %v=%v", args[i], args[i+1])
+		s += errfmt.Sprintf(" %v=%v", args[i], args[i+1])
 	}
 	js.Global().Get("console").Call("warn", s)
 }

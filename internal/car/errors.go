@@ -2,7 +2,8 @@ package car
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 var (
@@ -17,5 +18,5 @@ var (
 )
 
 func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+	return errfmt.Wrapf(ErrMalformed, format, args...)
 }

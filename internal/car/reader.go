@@ -3,10 +3,10 @@ package car
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 // Reader reads a CARv1 stream section by section.
@@ -24,16 +24,16 @@ func NewReader(r io.Reader, cfg Config) (*Reader, error) {
 	hlen, err := cr.readLen(uint64(cr.cfg.MaxHeaderSize), true)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: empty stream", ErrTruncated)
+			return nil, errfmt.Errorf("%w: empty stream", ErrTruncated)
 		}
-		return nil, fmt.Errorf("header: %w", err)
+		return nil, errfmt.Errorf("header: %w", err)
 	}
 	if hlen == 0 {
 		return nil, malformed("empty header")
 	}
 	hb := make([]byte, hlen)
 	if err := cr.readFull(hb); err != nil {
-		return nil, fmt.Errorf("header: %w", err)
+		return nil, errfmt.Errorf("header: %w", err)
 	}
 	roots, err := decodeHeader(hb)
 	if err != nil {
@@ -94,7 +94,7 @@ func (r *Reader) readLen(max uint64, eofOK bool) (uint64, error) {
 				if i == 0 && eofOK {
 					return 0, io.EOF
 				}
-				return 0, fmt.Errorf("%w: inside a length prefix", ErrTruncated)
+				return 0, errfmt.Errorf("%w: inside a length prefix", ErrTruncated)
 			}
 			return 0, err
 		}
@@ -113,7 +113,7 @@ func (r *Reader) readLen(max uint64, eofOK bool) (uint64, error) {
 		s += 7
 	}
 	if x > max {
-		return 0, fmt.Errorf("%w: length %d exceeds limit %d", ErrTooLarge, x, max)
+		return 0, errfmt.Errorf("%w: length %d exceeds limit %d", ErrTooLarge, x, max)
 	}
 	return x, nil
 }
@@ -122,7 +122,7 @@ func (r *Reader) readFull(b []byte) error {
 	n, err := io.ReadFull(r.r, b)
 	r.n += int64(n)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("%w: %d of %d bytes of a section", ErrTruncated, n, len(b))
+		return errfmt.Errorf("%w: %d of %d bytes of a section", ErrTruncated, n, len(b))
 	}
 	return err
 }

@@ -3,8 +3,9 @@ package cid
 import (
 	"bytes"
 	"encoding/base32"
-	"fmt"
 	"strings"
+
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 // Multicodec and multihash codes this package knows.
@@ -90,7 +91,7 @@ func Parse(s string) (CID, error) {
 		return c, nil
 	}
 	if s[0] != 'b' {
-		return CID{}, fmt.Errorf("%w: multibase prefix %q", ErrUnsupported, s[0])
+		return CID{}, errfmt.Errorf("%w: multibase prefix %q", ErrUnsupported, s[0])
 	}
 	raw, err := b32.DecodeString(s[1:])
 	if err != nil {
@@ -130,7 +131,7 @@ func Decode(b []byte) (CID, int, error) {
 		if ver == 0 {
 			return CID{}, 0, invalid("explicit version 0")
 		}
-		return CID{}, 0, fmt.Errorf("%w: CID version %d", ErrUnsupported, ver)
+		return CID{}, 0, errfmt.Errorf("%w: CID version %d", ErrUnsupported, ver)
 	}
 	off := n
 	codec, n, err := uvarint(b[off:])
@@ -226,7 +227,7 @@ func (c CID) Verify(data []byte) error {
 		return &UnknownHashError{Code: c.HashCode}
 	}
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrHashMismatch, c)
+		return errfmt.Errorf("%w: %s", ErrHashMismatch, c)
 	}
 	return nil
 }

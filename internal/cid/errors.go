@@ -2,7 +2,8 @@ package cid
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 var (
@@ -24,12 +25,12 @@ type UnknownHashError struct {
 }
 
 func (e *UnknownHashError) Error() string {
-	return fmt.Sprintf("cid: unknown multihash function 0x%x", e.Code)
+	return errfmt.Sprintf("cid: unknown multihash function 0x%x", e.Code)
 }
 
 // Is makes errors.Is(err, ErrUnknownHash) true.
 func (e *UnknownHashError) Is(target error) bool { return target == ErrUnknownHash }
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+	return errfmt.Wrapf(ErrInvalid, format, args...)
 }

@@ -63,7 +63,7 @@ func DecodeNode(b []byte) (Node, error) {
 			n.Links = append(n.Links, lk)
 			b = b[l:]
 		default:
-			return Node{}, malformed("dag-pb: unexpected field %d (wire type %d)", num, typ)
+			return Node{}, malformed("dag-pb: unexpected field %d (wire type %d)", int(num), int(typ))
 		}
 	}
 	return n, nil
@@ -117,7 +117,7 @@ func decodeLink(b []byte) (Link, error) {
 			lk.Tsize, lk.HasTsize = v, true
 			b = b[l:]
 		default:
-			return Link{}, malformed("dag-pb link: unexpected field %d (wire type %d)", num, typ)
+			return Link{}, malformed("dag-pb link: unexpected field %d (wire type %d)", int(num), int(typ))
 		}
 	}
 	if !haveHash {

@@ -136,7 +136,7 @@ func DecodeData(b []byte) (FSNode, error) {
 			}
 			b = b[l:]
 		default:
-			return FSNode{}, malformed("unixfs: unexpected field %d (wire type %d)", num, typ)
+			return FSNode{}, malformed("unixfs: unexpected field %d (wire type %d)", int(num), int(typ))
 		}
 	}
 	if !haveType {

@@ -2,7 +2,8 @@ package unixfs
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 var (
@@ -13,5 +14,5 @@ var (
 )
 
 func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+	return errfmt.Wrapf(ErrMalformed, format, args...)
 }

@@ -1,10 +1,11 @@
 package unixfs
 
 import (
-	"fmt"
 	"math/bits"
 
 	"github.com/spaolacci/murmur3"
+
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 // MaxFanout is the widest HAMT shard accepted (as go-unixfsnode).
@@ -31,7 +32,7 @@ func NewHashBits(key string) *HashBits {
 // Next returns the next n bits as an integer.
 func (hb *HashBits) Next(n int) (int, error) {
 	if n <= 0 || hb.consumed+n > 64 {
-		return 0, fmt.Errorf("%w: HAMT deeper than the key hash", ErrMalformed)
+		return 0, errfmt.Errorf("%w: HAMT deeper than the key hash", ErrMalformed)
 	}
 	v := uint64(hb.b[0])<<56 | uint64(hb.b[1])<<48 | uint64(hb.b[2])<<40 | uint64(hb.b[3])<<32 |
 		uint64(hb.b[4])<<24 | uint64(hb.b[5])<<16 | uint64(hb.b[6])<<8 | uint64(hb.b[7])
@@ -57,13 +58,13 @@ func NewShard(n Node, fs FSNode) (*Shard, error) {
 		return nil, malformed("not a HAMT shard")
 	}
 	if !fs.HasHashType || fs.HashType != HashMurmur3 {
-		return nil, fmt.Errorf("%w: HAMT hash type 0x%x", ErrUnsupported, fs.HashType)
+		return nil, errfmt.Errorf("%w: HAMT hash type 0x%x", ErrUnsupported, fs.HashType)
 	}
 	if !fs.HasFanout || fs.Fanout == 0 || fs.Fanout&(fs.Fanout-1) != 0 {
 		return nil, malformed("HAMT fanout %d", fs.Fanout)
 	}
 	if fs.Fanout > MaxFanout || fs.Fanout < 8 {
-		return nil, fmt.Errorf("%w: HAMT fanout %d", ErrUnsupported, fs.Fanout)
+		return nil, errfmt.Errorf("%w: HAMT fanout %d", ErrUnsupported, fs.Fanout)
 	}
 	if fs.Data == nil {
 		return nil, malformed("HAMT without bitfield")
@@ -86,7 +87,7 @@ func NewShard(n Node, fs FSNode) (*Shard, error) {
 		node:   n,
 		fanout: fanout,
 		log2:   bits.TrailingZeros(uint(fanout)),
-		padLen: len(fmt.Sprintf("%X", fanout-1)),
+		padLen: len(errfmt.Sprintf("%X", fanout-1)),
 		bitmap: bm,
 	}, nil
 }
@@ -131,7 +132,7 @@ func (s *Shard) Lookup(key string, hv *HashBits) (LookupResult, Link, error) {
 	if !lk.HasName || len(lk.Name) < s.padLen {
 		return NotFound, Link{}, malformed("HAMT link name %q", lk.Name)
 	}
-	if want := fmt.Sprintf("%0*X", s.padLen, idx); lk.Name[:s.padLen] != want {
+	if want := errfmt.Sprintf("%0*X", s.padLen, idx); lk.Name[:s.padLen] != want {
 		return NotFound, Link{}, malformed("HAMT link %q in slot %s", lk.Name, want)
 	}
 	if len(lk.Name) == s.padLen {

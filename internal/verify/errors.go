@@ -2,9 +2,9 @@ package verify
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 var (
@@ -36,9 +36,9 @@ type BlockError struct {
 }
 
 func (e *BlockError) Error() string {
-	s := fmt.Sprintf("%v: block %s", e.Err, e.CID)
+	s := errfmt.Sprintf("%v: block %s", e.Err, e.CID)
 	if e.Got.Defined() {
-		s += fmt.Sprintf(", got %s", e.Got)
+		s += errfmt.Sprintf(", got %s", e.Got)
 	}
 	if e.Detail != "" {
 		s += ": " + e.Detail
@@ -49,5 +49,5 @@ func (e *BlockError) Error() string {
 func (e *BlockError) Unwrap() error { return e.Err }
 
 func wrapf(sentinel error, format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
+	return errfmt.Wrapf(sentinel, format, args...)
 }

@@ -2,11 +2,11 @@ package verify
 
 import (
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 // DefaultMaxBlockSize is the default for Options.MaxBlockSize.
@@ -174,7 +174,7 @@ func mapCARError(err error, expected cid.CID) error {
 	if expected.Defined() {
 		return &BlockError{CID: expected, Err: sentinel, Detail: err.Error()}
 	}
-	return fmt.Errorf("%w: %w", sentinel, err)
+	return errfmt.Errorf("%w: %w", sentinel, err)
 }
 
 // isEmptyIdentity reports whether c is the empty identity CID boxo names as
@@ -193,7 +193,7 @@ func (r *Reader) next(expected cid.CID) ([]byte, error) {
 		return expected.Digest, nil
 	}
 	if expected.Codec != cid.CodecRaw && expected.Codec != cid.CodecDagPB {
-		return nil, &BlockError{CID: expected, Err: ErrUnsupported, Detail: fmt.Sprintf("codec 0x%x", expected.Codec)}
+		return nil, &BlockError{CID: expected, Err: ErrUnsupported, Detail: errfmt.Sprintf("codec 0x%x", expected.Codec)}
 	}
 	c, data, err := r.cr.Next()
 	if err == io.EOF {
@@ -206,7 +206,7 @@ func (r *Reader) next(expected cid.CID) ([]byte, error) {
 		return nil, &BlockError{CID: expected, Got: c, Err: ErrUnexpectedBlock}
 	}
 	if len(data) > r.opts.MaxBlockSize {
-		return nil, &BlockError{CID: c, Err: ErrTooLarge, Detail: fmt.Sprintf("%d bytes", len(data))}
+		return nil, &BlockError{CID: c, Err: ErrTooLarge, Detail: errfmt.Sprintf("%d bytes", len(data))}
 	}
 	if err := c.Verify(data); err != nil {
 		if errors.Is(err, cid.ErrHashMismatch) {

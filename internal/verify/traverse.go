@@ -2,10 +2,10 @@ package verify
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/errfmt"
 	"github.com/verity-cdn/verity/internal/unixfs"
 )
 
@@ -106,7 +106,7 @@ func (r *Reader) resolve() error {
 		size := total
 		if fs.HasFileSize {
 			if fs.FileSize != total {
-				return &BlockError{CID: cur, Err: ErrMalformed, Detail: fmt.Sprintf("filesize %d, children hold %d", fs.FileSize, total)}
+				return &BlockError{CID: cur, Err: ErrMalformed, Detail: errfmt.Sprintf("filesize %d, children hold %d", fs.FileSize, total)}
 			}
 			size = fs.FileSize
 		}
@@ -233,7 +233,7 @@ func fileChildren(c cid.CID, n unixfs.Node, fs unixfs.FSNode) ([]child, uint64, 
 		case lk.Hash.Codec == cid.CodecDagPB:
 			return nil, 0, &BlockError{CID: c, Err: ErrUnsupported, Detail: "dag-pb child without blocksize"}
 		default:
-			return nil, 0, &BlockError{CID: c, Err: ErrUnsupported, Detail: fmt.Sprintf("child codec 0x%x", lk.Hash.Codec)}
+			return nil, 0, &BlockError{CID: c, Err: ErrUnsupported, Detail: errfmt.Sprintf("child codec 0x%x", lk.Hash.Codec)}
 		}
 		if total+size < total {
 			return nil, 0, &BlockError{CID: c, Err: ErrMalformed, Detail: "file size overflows"}
@@ -289,7 +289,7 @@ func (r *Reader) advance() error {
 		}
 		if ch.c.Codec == cid.CodecRaw {
 			if uint64(len(data)) != ch.size {
-				return &BlockError{CID: ch.c, Err: ErrMalformed, Detail: fmt.Sprintf("raw leaf of %d bytes, parent says %d", len(data), ch.size)}
+				return &BlockError{CID: ch.c, Err: ErrMalformed, Detail: errfmt.Sprintf("raw leaf of %d bytes, parent says %d", len(data), ch.size)}
 			}
 			r.pending = clip(data, pos, r.start, r.end)
 			if len(r.pending) > 0 {
@@ -306,7 +306,7 @@ func (r *Reader) advance() error {
 		}
 		if len(n.Links) == 0 {
 			if uint64(len(fs.Data)) != ch.size {
-				return &BlockError{CID: ch.c, Err: ErrMalformed, Detail: fmt.Sprintf("leaf of %d bytes, parent says %d", len(fs.Data), ch.size)}
+				return &BlockError{CID: ch.c, Err: ErrMalformed, Detail: errfmt.Sprintf("leaf of %d bytes, parent says %d", len(fs.Data), ch.size)}
 			}
 			r.pending = clip(fs.Data, pos, r.start, r.end)
 			if len(r.pending) > 0 {
@@ -322,7 +322,7 @@ func (r *Reader) advance() error {
 			return err
 		}
 		if total != ch.size || (fs.HasFileSize && fs.FileSize != total) {
-			return &BlockError{CID: ch.c, Err: ErrMalformed, Detail: fmt.Sprintf("node holds %d bytes, parent says %d", total, ch.size)}
+			return &BlockError{CID: ch.c, Err: ErrMalformed, Detail: errfmt.Sprintf("node holds %d bytes, parent says %d", total, ch.size)}
 		}
 		r.stack = append(r.stack, &frame{children: children, pos: pos})
 	}
