@@ -20,7 +20,8 @@ import (
 // Stream port messages, page → worker: {t:"ack", credit:true} at once,
 // {t:"data", b:ArrayBuffer} per data-channel message, {t:"reset",
 // code:string} for a control frame, {t:"end"} when the channel closed,
-// {t:"error", msg} when no channel could be opened or the page went away.
+// {t:"error", msg} when no channel could be opened, the page went away
+// (gone:true) or held too much for a worker reading slowly (held:true).
 // Worker → page: {t:"data", b:ArrayBuffer}, {t:"credit", n:bytes},
 // {t:"close"}.
 //
@@ -223,9 +224,12 @@ func (s *rtcStream) onMessage(_ js.Value, args []js.Value) any {
 		}
 	case "error":
 		if s.err == nil {
-			if d.Get("gone").Truthy() {
+			switch {
+			case d.Get("gone").Truthy():
 				s.err = ErrBridgeGone
-			} else {
+			case d.Get("held").Truthy():
+				s.err = ErrBridgeOverrun
+			default:
 				s.err = errors.New("wasmclient: webrtc: " + jsString(d.Get("msg")))
 			}
 		}

@@ -95,3 +95,38 @@ func TestBridgeCreditOverrun(t *testing.T) {
 		t.Fatalf("read %d bytes, then %v; want at most %d, then ErrBridgeCredit", n, err, bridgeWindow)
 	}
 }
+
+// The page's two ways of giving up a stream that are not the node's doing
+// map to ErrBridgeGone (the page went) and ErrBridgeOverrun (it held too
+// much for a slow reader); any other error is the stream's.
+func TestBridgeErrorKinds(t *testing.T) {
+	for _, tc := range []struct {
+		flag string
+		want error
+	}{{"gone", ErrBridgeGone}, {"held", ErrBridgeOverrun}, {"other", nil}} {
+		mk := js.Global().Call("eval", `(flag) => (ev) => {
+			const sp = ev.ports[0];
+			sp.postMessage({t: 'ack', credit: true});
+			const m = {t: 'error', msg: 'given up'};
+			m[flag] = true;
+			sp.postMessage(m);
+		}`)
+		ch := js.Global().Get("MessageChannel").New()
+		ch.Get("port2").Set("onmessage", mk.Invoke(tc.flag))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s, err := openBridgeStream(ctx, ch.Get("port1"), Node{ID: "ntest", WebRTC: true})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, s)
+		s.Close()
+		ch.Get("port2").Call("close")
+		switch {
+		case tc.want != nil && !errors.Is(err, tc.want):
+			t.Errorf("%s: %v, want %v", tc.flag, err, tc.want)
+		case tc.want == nil && (err == nil || errors.Is(err, ErrBridgeGone) || errors.Is(err, ErrBridgeOverrun)):
+			t.Errorf("%s: %v, want a stream error", tc.flag, err)
+		}
+	}
+}
