@@ -46,6 +46,11 @@ const WebRTCPath = "/.verity/v1/webrtc/"
 // most this many bytes are posted to the worker and not yet read.
 const bridgeWindow = 1 << 20
 
+// bridgeHoldMax bounds the bytes a page that does not honour credit (an
+// older loader) may have posted and the worker not yet read: what a
+// crediting page holds at most (RTC_HOLD_MAX in verity.js).
+const bridgeHoldMax = 8 << 20
+
 // ErrBridgeCredit: a page posted more than the credit the worker granted.
 var ErrBridgeCredit = errors.New("wasmclient: webrtc bridge exceeded its credit")
 
@@ -209,6 +214,15 @@ func (s *rtcStream) onMessage(_ js.Value, args []js.Value) any {
 		if s.credited && s.received > s.granted {
 			if s.err == nil || s.err == io.EOF {
 				s.err = ErrBridgeCredit
+			}
+			s.queue = nil
+			break
+		}
+		if !s.credited && s.received-s.read > bridgeHoldMax {
+			// A page without credit posts as the node sends: the
+			// worker holds at most what a crediting page would.
+			if s.err == nil || s.err == io.EOF {
+				s.err = ErrBridgeOverrun
 			}
 			s.queue = nil
 			break

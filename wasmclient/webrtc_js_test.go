@@ -130,3 +130,45 @@ func TestBridgeErrorKinds(t *testing.T) {
 		}
 	}
 }
+
+// A page that does not honour credit (an older loader) posts whatever the
+// node sends: the worker queues at most bridgeHoldMax unread bytes, then
+// fails the stream with ErrBridgeOverrun instead of growing its memory.
+func TestBridgeWithoutCreditBounded(t *testing.T) {
+	mk := js.Global().Call("eval", `(total) => (ev) => {
+		const sp = ev.ports[0];
+		sp.postMessage({t: 'ack'});
+		for (let sent = 0; sent < total; sent += 65536) {
+			const b = new Uint8Array(65536).buffer;
+			sp.postMessage({t: 'data', b}, [b]);
+		}
+		sp.postMessage({t: 'end'});
+	}`)
+	ch := js.Global().Get("MessageChannel").New()
+	ch.Get("port2").Set("onmessage", mk.Invoke(bridgeHoldMax+4*65536))
+	t.Cleanup(func() { ch.Get("port2").Call("close") })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := openBridgeStream(ctx, ch.Get("port1"), Node{ID: "ntest", WebRTC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for { // read nothing until the page's burst is in
+		s.mu.Lock()
+		done := s.err != nil
+		s.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page's burst did not end the stream")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	n, err := io.Copy(io.Discard, s)
+	if !errors.Is(err, ErrBridgeOverrun) || n > bridgeHoldMax {
+		t.Fatalf("read %d bytes, then %v; want at most %d, then ErrBridgeOverrun", n, err, bridgeHoldMax)
+	}
+}
