@@ -64,6 +64,9 @@ func (g *Gateway) serveScores(w http.ResponseWriter, r *http.Request, site Site)
 				if !live[s.Node] {
 					continue
 				}
+				// One sample per node and document: repeating a node's
+				// line must not weigh as many reports.
+				delete(live, s.Node)
 				used++
 				if s.Samples > 0 && s.RTTMicros > 0 {
 					sink.ReportRTT(client, s.Node, time.Duration(s.RTTMicros)*time.Microsecond)

@@ -24,7 +24,7 @@ func TestScores(t *testing.T) {
 		Sites:       NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
 		Nodes:       StaticRecords(a, b),
 		ScoreSink:   router,
-		ScoresBurst: 6,
+		ScoresBurst: 8,
 	})
 	url := tg.SiteURL("demo") + ".verity/v1/scores"
 	post := func(body string) int {
@@ -59,6 +59,20 @@ func TestScores(t *testing.T) {
 	if got := rank(); got != nb {
 		t.Fatalf("na failing: %s first, want %s", got, nb)
 	}
+	// A line repeated in one document is one sample, not as many: nb's
+	// average moves once (0.25 × 100), not to the cap.
+	if c := post("verity-scores 1\n" + strings.Repeat(fmt.Sprintf("%s 20000 1000000 100000 4 1800000000000\n", nb), 50)); c != 204 {
+		t.Fatalf("scores: %d", c)
+	}
+	if e := router.Errors(client, nb); e != 100 {
+		t.Fatalf("errors of %s after one document: %v, want 100 (its first sample)", nb, e)
+	}
+	if c := post("verity-scores 1\n" + strings.Repeat(fmt.Sprintf("%s 20000 1000000 0 4 1800000000000\n", nb), 50)); c != 204 {
+		t.Fatalf("scores: %d", c)
+	}
+	if e := router.Errors(client, nb); e != 75 {
+		t.Fatalf("errors of %s after a clean document repeated 50 times: %v, want 75 (one sample)", nb, e)
+	}
 	for _, tc := range []struct {
 		name, body string
 		want       int
@@ -67,7 +81,7 @@ func TestScores(t *testing.T) {
 		{"bad line", "verity-scores 1\nx 1 2\n", 400},
 		{"oversized", "verity-scores 1\n" + strings.Repeat("n 1 1 0 1 1\n", 3000), 413},
 		{"too many lines", "verity-scores 1\n" + strings.Repeat("n 1 1 0 1 1\n", 300), 400},
-		{"rate limited (seventh post in a row)", "verity-scores 1\n", 429},
+		{"rate limited (ninth post in a row)", "verity-scores 1\n", 429},
 	} {
 		if c := post(tc.body); c != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, c, tc.want)

@@ -55,7 +55,11 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxPinError))
 		return fmt.Errorf("fetch: %s: %s", resp.Status, msg)
 	}
-	roots, err := n.ImportCAR(ctx, resp.Body)
+	dag := root // another holder: only root's traversal is taken
+	if signed {
+		dag = cid.Undef
+	}
+	roots, err := n.importCAR(ctx, resp.Body, dag)
 	if err != nil {
 		return err
 	}

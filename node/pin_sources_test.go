@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/node"
@@ -63,5 +65,53 @@ func TestPinFromOtherHolders(t *testing.T) {
 		if !has(t, n2, c) {
 			t.Fatalf("block %s missing after the pin", c)
 		}
+	}
+}
+
+// A holder is trusted for nothing, also not for the size of what it sends:
+// a CAR that carries the whole DAG plus a block the DAG does not link, or
+// the root block over and over, is refused while it is staged, and the
+// stray block is not stored.
+func TestPinFromHolderRefusesStuffedCAR(t *testing.T) {
+	f := buildFixture(t)
+	section := func(c cid.Cid, data []byte) []byte {
+		b := binary.AppendUvarint(nil, uint64(len(c.Bytes())+len(data)))
+		return append(append(b, c.Bytes()...), data...)
+	}
+	strayData := []byte("a genuine block nobody linked")
+	stray, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: multihash.SHA2_256, MhLength: -1}.Sum(strayData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuffed := append(bytes.Clone(f.car), section(stray, strayData)...)
+	var rootData []byte
+	for c, data := range f.blocks {
+		if bytes.Equal(c.Hash(), f.root.Hash()) {
+			rootData = data
+		}
+	}
+	if rootData == nil {
+		t.Fatal("no root block in the fixture")
+	}
+	repeated := bytes.Clone(f.car)
+	for range 1000 {
+		repeated = append(repeated, section(f.root, rootData)...)
+	}
+	for name, body := range map[string][]byte{"stray block": stuffed, "root repeated": repeated} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/vnd.ipld.car")
+				w.Write(body)
+			}))
+			defer srv.Close()
+			n := newNode(t, node.Config{})
+			err := n.Pin(t.Context(), coordinator.Pin{Root: f.root.String(), Sources: []string{srv.URL + "/ipfs/" + f.root.String() + "?format=car"}})
+			if !errors.Is(err, node.ErrBadCAR) || len(n.Pins()) != 0 {
+				t.Fatalf("pin from a stuffing holder: %v, pins %v", err, n.Pins())
+			}
+			if has(t, n, stray) {
+				t.Fatal("the stray block was stored")
+			}
+		})
 	}
 }

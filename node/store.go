@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/boxo/blockstore"
 	dshelp "github.com/ipfs/boxo/datastore/dshelp"
+	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	flatfs "github.com/ipfs/go-ds-flatfs"
@@ -90,6 +91,15 @@ func (n *Node) Has(ctx context.Context, c cid.Cid) (bool, error) {
 // The CAR is staged in DataDir/tmp while it is verified, so memory use does
 // not grow with its size.
 func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
+	return n.importCAR(ctx, r, cid.Undef)
+}
+
+// importCAR is ImportCAR; with dag defined the CAR comes from a source
+// trusted for nothing (another node) and must be dag's traversal: its only
+// root is dag, and every block is dag or a block linked (as often as
+// linked) from one before it, so an endless or stuffed CAR is refused
+// while it is staged, before it can fill the disk.
+func (n *Node) importCAR(ctx context.Context, r io.Reader, dag cid.Cid) ([]cid.Cid, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -109,6 +119,13 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 		return nil, fmt.Errorf("%w: header: %v", ErrBadCAR, err)
 	}
 	roots := br.Roots
+	var owed map[string]int // dag's blocks still expected, by multihash
+	if dag.Defined() {
+		if len(roots) != 1 || !roots[0].Equals(dag) {
+			return nil, fmt.Errorf("%w: the CAR's roots are %v", ErrBadCAR, roots)
+		}
+		owed = map[string]int{string(dag.Hash()): 1}
+	}
 	count := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -123,6 +140,11 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 		}
 		if len(blk.RawData()) > n.cfg.MaxBlockSize {
 			return nil, fmt.Errorf("%w: block %s is larger than %d bytes", ErrBadCAR, blk.Cid(), n.cfg.MaxBlockSize)
+		}
+		if owed != nil {
+			if err := takeOwed(owed, blk); err != nil {
+				return nil, err
+			}
 		}
 		count++
 	}
@@ -178,4 +200,28 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 	n.metrics.addBlocks(added)
 	n.log.Info("imported CAR", "roots", roots, "blocks", count, "new", added)
 	return roots, nil
+}
+
+// takeOwed accounts for blk in the traversal of an untrusted CAR: blk must
+// be owed (the root, or linked from a block before it); its links are owed
+// in turn.
+func takeOwed(owed map[string]int, blk blocks.Block) error {
+	k := string(blk.Cid().Hash())
+	if owed[k] == 0 {
+		return fmt.Errorf("%w: block %s is not linked from the root (or was sent more often than linked)", ErrBadCAR, blk.Cid())
+	}
+	if owed[k]--; owed[k] == 0 {
+		delete(owed, k)
+	}
+	if blk.Cid().Prefix().Codec != cid.DagProtobuf {
+		return nil
+	}
+	nd, err := merkledag.DecodeProtobuf(blk.RawData())
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBadCAR, blk.Cid(), err)
+	}
+	for _, l := range nd.Links() {
+		owed[string(l.Cid.Hash())]++
+	}
+	return nil
 }

@@ -42,7 +42,7 @@
   // posting its offer to url), opens one data channel per stream and relays
   // bytes both ways; the worker verifies everything.
   //   page → worker: {t:'ack', credit: true}, {t:'data', b}, {t:'reset', code},
-  //                  {t:'end'}, {t:'error', msg[, gone:true]}
+  //                  {t:'end'}, {t:'error', msg[, gone:true | held:true]}
   //   worker → page: {t:'data', b}, {t:'credit', n}, {t:'close'}
   // Credit: the request carries the bytes the worker will take ('credit');
   // the page posts data only within the credit granted so far and holds the
@@ -184,7 +184,7 @@
         held.push(b);
         heldBytes += b.byteLength;
         if (heldBytes > RTC_HOLD_MAX) {
-          finish({ t: 'error', msg: 'worker reads too slowly: over ' + RTC_HOLD_MAX + ' bytes held' });
+          finish({ t: 'error', held: true, msg: 'worker reads too slowly: over ' + RTC_HOLD_MAX + ' bytes held' });
           try { dc.close(); } catch (e) { /* closed */ }
         }
       };

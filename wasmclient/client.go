@@ -419,9 +419,10 @@ func (f *fetch) fail(a *attempt, err error) {
 		}
 		return
 	}
-	if a.src.gateway || errors.Is(err, ErrBridgeGone) {
-		// The gateway is never dropped; a bridge that went is the page's
-		// doing, not the node's: the next attempt takes another bridge.
+	if a.src.gateway || bridgeFault(a, err) {
+		// The gateway is never dropped; a bridge that went, or gave up on
+		// a worker reading slowly, is not the node's doing: the next
+		// attempt takes another bridge.
 		return
 	}
 	f.c.drop(a.src.node.ID)
@@ -438,6 +439,21 @@ func (f *fetch) fail(a *attempt, err error) {
 		detail = detail[:512]
 	}
 	f.c.report(Report{Node: a.src.node.ID, CID: c, Reason: reason, Detail: detail})
+}
+
+// bridgeFault reports whether a failed because its bridging page went or
+// gave up (ErrBridgeGone, ErrBridgeOverrun): in err, or as the transport's
+// own read error, which the verifier reports only as text (a mid-stream
+// failure is a verify.ErrTruncated naming the block it cut).
+func bridgeFault(a *attempt, err error) bool {
+	bridge := func(e error) bool { return errors.Is(e, ErrBridgeGone) || errors.Is(e, ErrBridgeOverrun) }
+	if bridge(err) {
+		return true
+	}
+	a.mu.Lock()
+	b := a.body
+	a.mu.Unlock()
+	return b != nil && bridge(b.readErr())
 }
 
 // finish records the request's final stats once.

@@ -28,6 +28,11 @@ var (
 	// ErrBridgeGone: the page bridging a WebRTC stream closed mid-stream.
 	// The node is not at fault: it is neither reported nor dropped.
 	ErrBridgeGone = errors.New("wasmclient: the page bridging the stream closed")
+	// ErrBridgeOverrun: the bridging page failed a WebRTC stream because
+	// the worker read too slowly (more than the page holds arrived from
+	// the node beyond the worker's credit). The node, which may send as
+	// fast as it can, is not at fault: it is neither reported nor dropped.
+	ErrBridgeOverrun = errors.New("wasmclient: the bridging page held too much for a slow reader")
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("wasmclient: client closed")
 )

@@ -395,16 +395,21 @@ func (p *pbody) failed(pf *pfetch, a *attempt, err error) bool {
 	defer p.mu.Unlock()
 	own := err != nil && !pf.cancelled && !p.closed
 	s := pf.seg
+	found := false
 	for i, o := range s.fetchers {
 		if o == pf {
 			s.fetchers = append(s.fetchers[:i], s.fetchers[i+1:]...)
+			found = true
 			break
 		}
 	}
 	if s.owner == pf {
 		s.owner = nil
 	}
-	if !s.complete() && len(s.fetchers) == 0 && !p.closed {
+	// Only the fetcher that leaves the segment without anyone on it
+	// queues it: a loser taken off by the hedge that won (pf no longer
+	// listed) must not queue it a second time after the winner failed.
+	if found && !s.complete() && len(s.fetchers) == 0 && !p.closed {
 		i := 0
 		for i < len(p.pending) && p.pending[i] < s.idx {
 			i++

@@ -21,7 +21,8 @@ import (
 // Stream port messages, page → worker: {t:"ack", credit:true} at once,
 // {t:"data", b:ArrayBuffer} per data-channel message, {t:"reset",
 // code:string} for a control frame, {t:"end"} when the channel closed,
-// {t:"error", msg} when no channel could be opened or the page went away.
+// {t:"error", msg} when no channel could be opened, the page went away
+// (gone:true) or held too much for a worker reading slowly (held:true).
 // Worker → page: {t:"data", b:ArrayBuffer}, {t:"credit", n:bytes},
 // {t:"close"}.
 //
@@ -45,6 +46,11 @@ const WebRTCPath = "/.verity/v1/webrtc/"
 // bridgeWindow is the credit a stream starts with and keeps topping up: at
 // most this many bytes are posted to the worker and not yet read.
 const bridgeWindow = 1 << 20
+
+// bridgeHoldMax bounds the bytes a page that does not honour credit (an
+// older loader) may have posted and the worker not yet read: what a
+// crediting page holds at most (RTC_HOLD_MAX in verity.js).
+const bridgeHoldMax = 8 << 20
 
 // ErrBridgeCredit: a page posted more than the credit the worker granted.
 var ErrBridgeCredit = errors.New("wasmclient: webrtc bridge exceeded its credit")
@@ -213,6 +219,15 @@ func (s *rtcStream) onMessage(_ js.Value, args []js.Value) any {
 			s.queue = nil
 			break
 		}
+		if !s.credited && s.received-s.read > bridgeHoldMax {
+			// A page without credit posts as the node sends: the
+			// worker holds at most what a crediting page would.
+			if s.err == nil || s.err == io.EOF {
+				s.err = ErrBridgeOverrun
+			}
+			s.queue = nil
+			break
+		}
 		s.queue = append(s.queue, p)
 	case "reset":
 		if s.err == nil {
@@ -224,9 +239,12 @@ func (s *rtcStream) onMessage(_ js.Value, args []js.Value) any {
 		}
 	case "error":
 		if s.err == nil {
-			if d.Get("gone").Truthy() {
+			switch {
+			case d.Get("gone").Truthy():
 				s.err = ErrBridgeGone
-			} else {
+			case d.Get("held").Truthy():
+				s.err = ErrBridgeOverrun
+			default:
 				s.err = errors.New("wasmclient: webrtc: " + jsString(d.Get("msg")))
 			}
 		}

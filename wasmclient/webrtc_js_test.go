@@ -95,3 +95,80 @@ func TestBridgeCreditOverrun(t *testing.T) {
 		t.Fatalf("read %d bytes, then %v; want at most %d, then ErrBridgeCredit", n, err, bridgeWindow)
 	}
 }
+
+// The page's two ways of giving up a stream that are not the node's doing
+// map to ErrBridgeGone (the page went) and ErrBridgeOverrun (it held too
+// much for a slow reader); any other error is the stream's.
+func TestBridgeErrorKinds(t *testing.T) {
+	for _, tc := range []struct {
+		flag string
+		want error
+	}{{"gone", ErrBridgeGone}, {"held", ErrBridgeOverrun}, {"other", nil}} {
+		mk := js.Global().Call("eval", `(flag) => (ev) => {
+			const sp = ev.ports[0];
+			sp.postMessage({t: 'ack', credit: true});
+			const m = {t: 'error', msg: 'given up'};
+			m[flag] = true;
+			sp.postMessage(m);
+		}`)
+		ch := js.Global().Get("MessageChannel").New()
+		ch.Get("port2").Set("onmessage", mk.Invoke(tc.flag))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s, err := openBridgeStream(ctx, ch.Get("port1"), Node{ID: "ntest", WebRTC: true})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, s)
+		s.Close()
+		ch.Get("port2").Call("close")
+		switch {
+		case tc.want != nil && !errors.Is(err, tc.want):
+			t.Errorf("%s: %v, want %v", tc.flag, err, tc.want)
+		case tc.want == nil && (err == nil || errors.Is(err, ErrBridgeGone) || errors.Is(err, ErrBridgeOverrun)):
+			t.Errorf("%s: %v, want a stream error", tc.flag, err)
+		}
+	}
+}
+
+// A page that does not honour credit (an older loader) posts whatever the
+// node sends: the worker queues at most bridgeHoldMax unread bytes, then
+// fails the stream with ErrBridgeOverrun instead of growing its memory.
+func TestBridgeWithoutCreditBounded(t *testing.T) {
+	mk := js.Global().Call("eval", `(total) => (ev) => {
+		const sp = ev.ports[0];
+		sp.postMessage({t: 'ack'});
+		for (let sent = 0; sent < total; sent += 65536) {
+			const b = new Uint8Array(65536).buffer;
+			sp.postMessage({t: 'data', b}, [b]);
+		}
+		sp.postMessage({t: 'end'});
+	}`)
+	ch := js.Global().Get("MessageChannel").New()
+	ch.Get("port2").Set("onmessage", mk.Invoke(bridgeHoldMax+4*65536))
+	t.Cleanup(func() { ch.Get("port2").Call("close") })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := openBridgeStream(ctx, ch.Get("port1"), Node{ID: "ntest", WebRTC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for { // read nothing until the page's burst is in
+		s.mu.Lock()
+		done := s.err != nil
+		s.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page's burst did not end the stream")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	n, err := io.Copy(io.Discard, s)
+	if !errors.Is(err, ErrBridgeOverrun) || n > bridgeHoldMax {
+		t.Fatalf("read %d bytes, then %v; want at most %d, then ErrBridgeOverrun", n, err, bridgeHoldMax)
+	}
+}
