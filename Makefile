@@ -8,6 +8,8 @@ BIN      := bin/verity
 GOFILES  := $(shell find . -name '*.go' -not -path './e2e/*' 2>/dev/null) go.mod go.sum
 SWFILES  := $(wildcard serviceworker/*.js) $(shell find web -type f -not -path '*/node_modules/*' 2>/dev/null)
 TESTTIMEOUT ?= 30m
+# The worker's wasm, gzipped, must stay within 1 MiB (checked by `make vet`).
+WASMBUDGET := 1048576
 # Packages compiled into the worker's wasm (vetted and tested for js/wasm too).
 WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./internal/sha512/... ./internal/cid/... \
 	./internal/car/... ./internal/wire/... ./internal/verify/... ./internal/unixfs/... \
@@ -75,6 +77,9 @@ vet: wasm
 		[ -z "$$unformatted" ] || { echo "gofmt needed:"; echo "$$unformatted"; exit 1; }
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet $(WASMPKGS)
+	@gz=$$(gzip -9c $(WASM) | wc -c); [ "$$gz" -le $(WASMBUDGET) ] || { \
+		echo "the worker's wasm is $$gz bytes gzipped, over its budget of $(WASMBUDGET):"; \
+		echo "look for fmt, reflect or another heavy package newly linked into ./wasmclient/cmd/worker"; exit 1; }
 
 # Packages the worker uses are also tested compiled to wasm, under node.
 test-wasm: wasm
