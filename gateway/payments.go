@@ -125,6 +125,10 @@ func (g *Gateway) voucherFor(s *Session, site Site, key string) error {
 		Account: account, Session: sk, Budget: pc.Budget,
 		Expires: g.cfg.Now().Add(pc.VoucherTTL).Truncate(time.Second),
 	}
+	if ValidSiteName(site.Name) {
+		// Settlements attribute the session's spend to the site.
+		v.Site = site.Name
+	}
 	if _, err := rand.Read(v.Nonce[:]); err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func TestSessionVoucher(t *testing.T) {
 	if err := v.Verify(keys, time.Now()); err != nil {
 		t.Fatalf("voucher does not verify with the published keys: %v", err)
 	}
-	if v.Session != signer.SessionKey() || v.Budget != 5<<20 || v.Account != "default" ||
+	if v.Session != signer.SessionKey() || v.Budget != 5<<20 || v.Account != "default" || v.Site != "demo" ||
 		v.Expires.Sub(time.Now()) > 10*time.Minute || v.Expires.Unix() != s.VoucherExpires {
 		t.Fatalf("voucher %+v", v)
 	}
