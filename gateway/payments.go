@@ -98,7 +98,8 @@ func loadOrCreatePaymentKey(dir string) (ed25519.PrivateKey, error) {
 
 // voucherFor fills the payment fields of a session response for the
 // session key the worker sent (query "key"). It leaves them empty when
-// payments are off or no key was sent, and sets PaymentError instead of a
+// payments are off or no key was sent, issues no voucher for an account
+// the coordinator does not know, and sets PaymentError instead of a
 // voucher when the site's account is frozen: the worker then uses the
 // gateway path.
 func (g *Gateway) voucherFor(s *Session, site Site, key string) error {
@@ -116,7 +117,14 @@ func (g *Gateway) voucherFor(s *Session, site Site, key string) error {
 	}
 	s.Account = account
 	if g.coord != nil {
-		if a, ok := g.coord.Account(account); ok && a.Frozen {
+		a, ok := g.coord.Account(account)
+		if !ok {
+			// No such account: the ledger would refuse every settlement
+			// of the voucher, so nodes would serve under it for nothing.
+			// The worker fetches unpaid.
+			return nil
+		}
+		if a.Frozen {
 			s.PaymentError = payment.Code(payment.ErrAccountFrozen)
 			return nil
 		}

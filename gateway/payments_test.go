@@ -42,6 +42,22 @@ func TestSessionVoucher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No voucher for an account that does not exist: no settlement of it
+	// would ever be paid.
+	if s := tg.sessionWithKey(t, "demo", signer.SessionKey().String()); s.Voucher != "" {
+		t.Fatalf("voucher for an unknown account: %+v", s)
+	}
+	l := tg.Coordinator().Ledger()
+	if _, err := l.CreateAccount(t.Context(), "default", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.TopUp(t.Context(), "default", 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the account", func() bool {
+		a, ok := tg.Coordinator().Account("default")
+		return ok && !a.Frozen
+	})
 	s := tg.sessionWithKey(t, "demo", signer.SessionKey().String())
 	if s.Account != "default" || s.Voucher == "" || s.PaymentError != "" {
 		t.Fatalf("session payment fields: %+v", s)
