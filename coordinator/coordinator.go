@@ -48,10 +48,11 @@ type Coordinator struct {
 	accounts   map[string]AccountState // mirror of the ledger's accounts bucket
 	once       sync.Once
 
-	ledger   *ledger.Ledger
-	gwKeys   *GatewayKeys
-	relaySub *nats.Subscription // offers relayed by other coordinators
-	relaySem chan struct{}      // bounds them
+	ledger      *ledger.Ledger
+	gwKeys      *GatewayKeys
+	settleLimit settleLimiter      // settlement batches per node
+	relaySub    *nats.Subscription // offers relayed by other coordinators
+	relaySem    chan struct{}      // bounds them
 }
 
 type cachedState struct {

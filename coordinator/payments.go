@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -74,7 +76,58 @@ const (
 	SettleCodeUnknown      = "unknown_account" // no such account
 	SettleCodeWrongAccount = "wrong_account"   // voucher of another account
 	SettleCodeInternal     = "internal"        // retry later
+	SettleCodeRateLimited  = "rate_limited"    // too many batches from this node; retry later
 )
+
+// settleRate and settleBurst bound the batches the coordinator applies per
+// node (a token bucket by node id, so reconnecting does not refill it):
+// each item costs two signature checks and a batch an account read, even
+// when it is a replay that applies nothing. A node settles an account in
+// batches of under a hundred sessions, so a burst of 50 covers thousands.
+const (
+	settleRate  = 5.0 // batches per second
+	settleBurst = 50.0
+)
+
+// settleLimiter is a token bucket per node id.
+type settleLimiter struct {
+	mu      sync.Mutex
+	buckets map[string]*settleBucket
+}
+
+type settleBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (l *settleLimiter) allow(node string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buckets == nil {
+		l.buckets = make(map[string]*settleBucket)
+	}
+	b := l.buckets[node]
+	if b == nil {
+		if len(l.buckets) >= 100_000 {
+			for id, o := range l.buckets { // forget refilled buckets
+				if o.tokens+now.Sub(o.last).Seconds()*settleRate >= settleBurst {
+					delete(l.buckets, id)
+				}
+			}
+		}
+		b = &settleBucket{tokens: settleBurst, last: now}
+		l.buckets[node] = b
+	}
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(settleBurst, b.tokens+d.Seconds()*settleRate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
 
 // Ledger returns the coordinator's ledger.
 func (c *Coordinator) Ledger() *ledger.Ledger { return c.ledger }
@@ -205,6 +258,8 @@ func (n *nodeConn) settle(s *Settle) error {
 	switch {
 	case s.Batch.Node.String() != n.node:
 		ans.Code = SettleCodeWrongNode
+	case !c.settleLimit.allow(n.node, c.cfg.Now()):
+		ans.Code = SettleCodeRateLimited
 	default:
 		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
 		res, err := c.ledger.Settle(ctx, s.Batch)

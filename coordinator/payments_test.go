@@ -144,4 +144,18 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 	if a.Balance != 8<<20-1000 {
 		t.Fatalf("balance %d", a.Balance)
 	}
+	// A node replaying batches without end is refused after a burst: each
+	// costs signature checks even when it applies nothing.
+	for i := 0; ; i++ {
+		ans, err := nc.Settle(ctx, ledger.Batch{Node: me, Account: "acme", Items: []ledger.Item{good}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ans.Code == coordinator.SettleCodeRateLimited {
+			break
+		}
+		if i == 300 {
+			t.Fatalf("%d replayed batches answered, last %+v", i, ans)
+		}
+	}
 }

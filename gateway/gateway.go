@@ -36,6 +36,7 @@ type Gateway struct {
 	health     *nodeHealth
 	offers     *offerLimiter            // WebRTC offers per client address
 	scoreLimit *offerLimiter            // score reports per client address
+	vouchers   *offerLimiter            // vouchers issued per client address
 	coord      *coordinator.Coordinator // run with Config.Bus, else nil
 	payKey     ed25519.PrivateKey       // signs vouchers; nil when payments are off
 	kvSites    *KVSites                 // owned, with Config.Bus and no Config.Sites
@@ -82,6 +83,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 	g.health = newNodeHealth(cfg.NodeBackoff, cfg.Now)
 	g.offers = newOfferLimiter(cfg.WebRTCOfferRate, cfg.WebRTCOfferBurst)
 	g.scoreLimit = newOfferLimiter(cfg.ScoresRate, cfg.ScoresBurst)
+	g.vouchers = newOfferLimiter(cfg.Payments.VoucherRate, cfg.Payments.VoucherBurst)
 	if g.assets, err = loadAssets(cfg.Assets, g.log); err != nil {
 		return nil, fmt.Errorf("gateway: load assets: %w", err)
 	}

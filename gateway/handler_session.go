@@ -65,7 +65,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 		Fallback: FallbackPrefix,
 		Nodes:    make([]SessionNode, 0, len(nodes)),
 	}
-	if err := g.voucherFor(&s, site, r.URL.Query().Get("key")); err != nil {
+	if err := g.voucherFor(&s, site, r.URL.Query().Get("key"), clientAddr(r)); err != nil {
 		http.Error(w, "bad session key", http.StatusBadRequest)
 		return
 	}

@@ -21,6 +21,9 @@ type metrics struct {
 	cacheHits    prometheus.Counter
 	cacheMisses  prometheus.Counter
 	cacheBytes   prometheus.GaugeFunc
+	// vouchersLimited counts sessions answered without a voucher because
+	// the client address asked for too many.
+	vouchersLimited prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, cacheBytes func() float64) (*metrics, error) {
@@ -53,8 +56,12 @@ func newMetrics(reg prometheus.Registerer, cacheBytes func() float64) (*metrics,
 			Name: "verity_gateway_html_cache_bytes",
 			Help: "Bytes of HTML held in the in-memory cache.",
 		}, cacheBytes),
+		vouchersLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_gateway_vouchers_limited_total",
+			Help: "Sessions answered without a voucher: the client address asked for too many.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.bytesServed, m.requests, m.nodeReports, m.nodeFailures, m.cacheHits, m.cacheMisses, m.cacheBytes} {
+	for _, c := range []prometheus.Collector{m.bytesServed, m.requests, m.nodeReports, m.nodeFailures, m.cacheHits, m.cacheMisses, m.cacheBytes, m.vouchersLimited} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"time"
 
@@ -36,6 +37,14 @@ type PaymentsConfig struct {
 	// DefaultAccount pays for sites that name no account. Default
 	// "default".
 	DefaultAccount string
+	// VoucherRate and VoucherBurst bound the vouchers issued per client
+	// address (a token bucket): vouchers per second and the burst allowed.
+	// Each voucher is a promise of Budget bytes from the site's account,
+	// signed away to whoever asks, so an address asking for more gets the
+	// session without one (the worker fetches unpaid). Defaults 0.1/s (one
+	// every 10 s) and 30; a worker needs one per VoucherTTL.
+	VoucherRate  float64
+	VoucherBurst int
 }
 
 func (c PaymentsConfig) normalize() PaymentsConfig {
@@ -47,6 +56,12 @@ func (c PaymentsConfig) normalize() PaymentsConfig {
 	}
 	if c.DefaultAccount == "" {
 		c.DefaultAccount = "default"
+	}
+	if c.VoucherRate <= 0 {
+		c.VoucherRate = 0.1
+	}
+	if c.VoucherBurst <= 0 {
+		c.VoucherBurst = 30
 	}
 	return c
 }
@@ -98,10 +113,12 @@ func loadOrCreatePaymentKey(dir string) (ed25519.PrivateKey, error) {
 
 // voucherFor fills the payment fields of a session response for the
 // session key the worker sent (query "key"). It leaves them empty when
-// payments are off or no key was sent, and sets PaymentError instead of a
+// payments are off or no key was sent, issues no voucher for an account
+// the coordinator does not know nor beyond the client address's rate, and
+// sets PaymentError instead of a
 // voucher when the site's account is frozen: the worker then uses the
 // gateway path.
-func (g *Gateway) voucherFor(s *Session, site Site, key string) error {
+func (g *Gateway) voucherFor(s *Session, site Site, key string, client netip.Addr) error {
 	if g.payKey == nil || key == "" {
 		return nil
 	}
@@ -114,31 +131,31 @@ func (g *Gateway) voucherFor(s *Session, site Site, key string) error {
 	if account == "" {
 		account = pc.DefaultAccount
 	}
+	s.Account = account
 	if g.coord != nil {
 		a, ok := g.coord.Account(account)
 		if !ok {
-			// No such account: nobody would pay the nodes, so no
-			// voucher; the session is served unpaid (or by the
-			// gateway, where nodes require payment).
-			g.log.Debug("no voucher: unknown account", "site", site.Name, "account", account)
+			// No such account: the ledger would refuse every settlement
+			// of the voucher, so nodes would serve under it for nothing.
+			// The worker fetches unpaid.
 			return nil
 		}
 		if a.Frozen {
-			s.Account = account
 			s.PaymentError = payment.Code(payment.ErrAccountFrozen)
 			return nil
 		}
 	}
-	s.Account = account
-	// Spend is attributed to the site when its name fits a voucher (a
-	// custom domain's name may not).
-	siteName := site.Name
-	if !payment.ValidSite(siteName) {
-		siteName = ""
+	if !g.vouchers.allow(client, g.cfg.Now()) {
+		g.metrics.vouchersLimited.Inc()
+		return nil
 	}
 	v := payment.Voucher{
-		Account: account, Site: siteName, Session: sk, Budget: pc.Budget,
+		Account: account, Session: sk, Budget: pc.Budget,
 		Expires: g.cfg.Now().Add(pc.VoucherTTL).Truncate(time.Second),
+	}
+	if ValidSiteName(site.Name) {
+		// Settlements attribute the session's spend to the site.
+		v.Site = site.Name
 	}
 	if _, err := rand.Read(v.Nonce[:]); err != nil {
 		return err

@@ -42,18 +42,19 @@ func TestSessionVoucher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No account "default" yet: nobody would pay, so no voucher.
-	if s := tg.sessionWithKey(t, "demo", signer.SessionKey().String()); s.Voucher != "" || s.Account != "" {
-		t.Fatalf("voucher for an account that does not exist: %+v", s)
+	// No voucher for an account that does not exist: no settlement of it
+	// would ever be paid.
+	if s := tg.sessionWithKey(t, "demo", signer.SessionKey().String()); s.Voucher != "" {
+		t.Fatalf("voucher for an unknown account: %+v", s)
 	}
 	l := tg.Coordinator().Ledger()
-	if _, err := l.CreateAccount(t.Context(), "default", 0); err != nil {
+	if _, err := l.CreateAccount(t.Context(), "default", 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.TopUp(t.Context(), "default", 1<<30); err != nil {
+	if _, err := l.TopUp(t.Context(), "default", 1<<20); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the funded account at the coordinator", func() bool {
+	waitFor(t, "the account", func() bool {
 		a, ok := tg.Coordinator().Account("default")
 		return ok && !a.Frozen
 	})
@@ -117,5 +118,42 @@ func TestSessionFrozenAccountNoVoucher(t *testing.T) {
 	s := tg.sessionWithKey(t, "demo", signer.SessionKey().String())
 	if s.Voucher != "" || s.PaymentError != "account_frozen" {
 		t.Fatalf("frozen account session: %+v", s)
+	}
+}
+
+// A client address gets at most VoucherBurst vouchers at once (then
+// VoucherRate per second): each is a promise of the site's money to
+// whoever asks. Beyond it the session is answered without a voucher.
+func TestVouchersRateLimited(t *testing.T) {
+	bus := openBus(t, "gw-test")
+	tg := startGateway(t, Config{
+		Sites:       NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
+		Bus:         bus,
+		Coordinator: testCoordinator(),
+		Payments:    PaymentsConfig{VoucherRate: 1e-6, VoucherBurst: 2},
+	})
+	l := tg.Coordinator().Ledger()
+	if _, err := l.CreateAccount(t.Context(), "default", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.TopUp(t.Context(), "default", 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the account", func() bool {
+		a, ok := tg.Coordinator().Account("default")
+		return ok && !a.Frozen
+	})
+	for i := range 4 {
+		signer, err := payment.NewSigner(payment.SignerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := tg.sessionWithKey(t, "demo", signer.SessionKey().String())
+		if got, want := s.Voucher != "", i < 2; got != want {
+			t.Fatalf("session %d: voucher %v, want %v: %+v", i, got, want, s)
+		}
+		if s.Root == "" || s.PaymentError != "" {
+			t.Fatalf("session %d: %+v", i, s)
+		}
 	}
 }

@@ -148,6 +148,23 @@ type paySession struct {
 	tracker   *payment.Tracker
 	receipted uint64        // bytes of the latest receipt held
 	changed   chan struct{} // closed and replaced when receipted grows
+	base      uint64        // receipted when the session was admitted here
+	sent      uint64        // body bytes delivered on all its streams since
+	active    int           // paid streams running
+}
+
+// sessionWriteOff is how many credit windows a session may leave unpaid
+// over all its streams, beyond one window per running stream: a stream
+// that ends leaves what the worker did not verify (a cancelled request)
+// unreceipted for good. Past it the session's new streams are refused
+// with over_budget and the worker gets a new voucher. Without this bound
+// a worker that never pays would get a fresh window on every new stream.
+const sessionWriteOff = 16
+
+// debt is the bytes delivered in the session that no receipt covers.
+// ps.mu is held.
+func (ps *paySession) debt() uint64 {
+	return receiptstore.Unreceipted(ps.sent, ps.receipted-min(ps.receipted, ps.base))
 }
 
 // admit checks a voucher presented on a stream and returns its session.
@@ -194,6 +211,7 @@ func (p *payments) admit(enc string) (*paySession, error) {
 			ps.receipted = r.Bytes
 		}
 	}
+	ps.base = ps.receipted
 	p.mu.Lock()
 	if cur := p.sessions[v.Session]; cur != nil {
 		ps = cur // a concurrent stream admitted it first
@@ -262,14 +280,31 @@ type paidStream struct {
 	start   uint64 // receipted when the stream started
 	sent    uint64 // body bytes delivered on this stream
 	done    chan struct{}
+	endOnce sync.Once
 	mu      sync.Mutex
 	err     error // a refused receipt
 	errCode uint64
 }
 
-func (p *payments) newPaidStream(ps *paySession) *paidStream {
-	r, _ := ps.state()
-	return &paidStream{p: p, ps: ps, start: r, done: make(chan struct{})}
+// newPaidStream starts metering a stream of ps, or refuses it with
+// over_budget when the session already owes more than it may.
+func (p *payments) newPaidStream(ps *paySession) (*paidStream, error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.debt() >= sessionWriteOff*p.cfg.CreditWindow {
+		return nil, &payment.Error{Op: "session", Field: "receipts", Err: payment.ErrOverBudget}
+	}
+	ps.active++
+	return &paidStream{p: p, ps: ps, start: ps.receipted, done: make(chan struct{})}, nil
+}
+
+// end stops counting the stream as running. It is idempotent.
+func (s *paidStream) end() {
+	s.endOnce.Do(func() {
+		s.ps.mu.Lock()
+		s.ps.active--
+		s.ps.mu.Unlock()
+	})
 }
 
 // readReceipts reads ReceiptBytes-long receipts from r until EOF, an
@@ -322,37 +357,61 @@ func (s *paidStream) credit(ctx context.Context, n int) error {
 		if err := s.failed(); err != nil {
 			return err
 		}
-		r, changed := s.ps.state()
-		paid := r - min(r, s.start)
-		if receiptstore.Unreceipted(s.sent, paid)+uint64(n) <= s.p.cfg.CreditWindow {
-			s.sent += uint64(n)
+		if changed, ok := s.take(uint64(n)); ok {
 			return nil
+		} else if err := s.wait(ctx, changed, &timer); err != nil {
+			return err
 		}
-		if timer == nil {
-			timer = time.NewTimer(s.p.cfg.ReceiptTimeout)
-			s.p.n.metrics.creditStalls.Inc()
+	}
+}
+
+// take grants n bytes when they fit both the stream's window and the
+// session's bound (one window per running stream plus the write-off), or
+// returns the channel closed at the session's next receipt.
+func (s *paidStream) take(n uint64) (<-chan struct{}, bool) {
+	ps := s.ps
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	w := s.p.cfg.CreditWindow
+	paid := ps.receipted - min(ps.receipted, s.start)
+	if receiptstore.Unreceipted(s.sent, paid)+n <= w &&
+		ps.debt()+n <= w*uint64(max(ps.active, 1)+sessionWriteOff) {
+		s.sent += n
+		ps.sent += n
+		return nil, true
+	}
+	return ps.changed, false
+}
+
+// wait waits for a receipt after take refused, starting the receipt timer
+// on the first wait of a credit call.
+func (s *paidStream) wait(ctx context.Context, changed <-chan struct{}, tp **time.Timer) error {
+	if *tp == nil {
+		*tp = time.NewTimer(s.p.cfg.ReceiptTimeout)
+		s.p.n.metrics.creditStalls.Inc()
+	}
+	timer := *tp
+	select {
+	case <-changed:
+	case <-s.done:
+		if err := s.failed(); err != nil {
+			return err
 		}
+		// No more receipts will come on this stream; others of the
+		// session may still pay for it until the timer fires.
 		select {
 		case <-changed:
-		case <-s.done:
-			if err := s.failed(); err != nil {
-				return err
-			}
-			// No more receipts will come on this stream; others of the
-			// session may still pay for it until the timer fires.
-			select {
-			case <-changed:
-			case <-timer.C:
-				return errReceiptTimeout
-			case <-ctx.Done():
-				return ctx.Err()
-			}
 		case <-timer.C:
 			return errReceiptTimeout
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	case <-timer.C:
+		return errReceiptTimeout
+	case <-ctx.Done():
+		return ctx.Err()
 	}
+	return nil
 }
 
 // paymentResetCode is the stream reset code for a paid stream's error.

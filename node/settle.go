@@ -10,9 +10,14 @@ import (
 	"github.com/verity-cdn/verity/internal/receiptstore"
 )
 
-// maxSettleItems bounds the sessions of one settlement batch (the ledger's
-// default MaxBatchItems is 4096).
-const maxSettleItems = 1024
+// maxSettleItems bounds the sessions of one settlement batch so that its
+// settle message stays within the coordinator's MaxMessageBytes (default
+// 64 KiB; a larger message closes the connection). An item is the base64
+// of a voucher (at most payment.MaxVoucherBytes) and of a receipt in JSON,
+// at most 624 bytes, so 78 items are at most 48 KiB.
+const maxSettleItems = (48 << 10) / settleItemBytes
+
+const settleItemBytes = (payment.MaxVoucherBytes+2)/3*4 + (payment.ReceiptBytes+2)/3*4 + 32
 
 // settleRetry is how long the settler leaves an account alone after a
 // failed settlement (no coordinator, a refused batch).

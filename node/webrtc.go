@@ -403,6 +403,7 @@ func (c *rtcChannel) serve() {
 		w.finish()
 		if w.paid != nil {
 			<-w.paid.done // the receipt reader ends with the channel
+			w.paid.end()
 		}
 	}()
 	hrd := &headReader{c: c, deadline: readTimer.C, ctx: ctx}

@@ -143,6 +143,7 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 		_ = str.SetReadDeadline(time.Now().Add(n.cfg.Payments.ReceiptTimeout))
 		<-paid.done
 		str.CancelRead(0)
+		paid.end()
 	}
 }
 
@@ -162,7 +163,11 @@ func (n *Node) admitStream(req *wire.Request) (*paidStream, string, error) {
 	if err != nil {
 		return nil, payCode(err), err
 	}
-	return n.pay.newPaidStream(ps), "", nil
+	paid, err := n.pay.newPaidStream(ps)
+	if err != nil {
+		return nil, payCode(err), err
+	}
+	return paid, "", nil
 }
 
 // writePaymentError answers 402 naming the payment code.

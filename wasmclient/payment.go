@@ -120,9 +120,9 @@ func (p *payer) isFrozen() bool {
 // holds no voucher or the node id is not a node key.
 func (p *payer) stream(nodeID string) *StreamPayment {
 	p.mu.Lock()
-	cur, enc := p.cur, p.enc
+	cur, enc, expires := p.cur, p.enc, p.expires
 	p.mu.Unlock()
-	if cur == nil || !p.now().Before(p.expires) {
+	if cur == nil || !p.now().Before(expires) {
 		return nil
 	}
 	nk, err := payment.ParseNodeID(nodeID)

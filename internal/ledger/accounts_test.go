@@ -184,6 +184,12 @@ func TestStatement(t *testing.T) {
 	if err != nil || len(last) != 2 || last[0].Type != ledger.EntryCharge {
 		t.Fatalf("limit 2: %+v %v", last, err)
 	}
+	for limit := 1; limit <= 6; limit++ {
+		got, err := e.l.Statement(ctx, "acme", ledger.StatementQuery{Limit: limit})
+		if err != nil || !reflect.DeepEqual(got, st[max(0, len(st)-limit):]) {
+			t.Fatalf("limit %d: %+v %v", limit, got, err)
+		}
+	}
 	tops, err := e.l.Statement(ctx, "acme", ledger.StatementQuery{Type: ledger.EntryTopUp})
 	if err != nil || len(tops) != 2 {
 		t.Fatalf("top-ups: %+v %v", tops, err)

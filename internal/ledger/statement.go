@@ -123,7 +123,7 @@ func (l *Ledger) Statement(ctx context.Context, account string, q StatementQuery
 		return nil, fmt.Errorf("ledger: statement %s: %w", account, err)
 	}
 	pending := info.NumPending
-	out := make([]StatementEntry, 0, min(pending, uint64(q.Limit)))
+	out := make([]StatementEntry, 0, min(pending, 2*uint64(q.Limit)))
 	for pending > 0 {
 		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
@@ -134,9 +134,10 @@ func (l *Ledger) Statement(ctx context.Context, account string, q StatementQuery
 			got++
 			var e StatementEntry
 			if json.Unmarshal(m.Data(), &e) == nil {
-				if len(out) == q.Limit {
-					copy(out, out[1:])
-					out = out[:len(out)-1]
+				if len(out) == 2*q.Limit {
+					// Keep the newest Limit; shifting at every entry
+					// would cost Limit per entry read.
+					out = append(out[:0], out[q.Limit:]...)
 				}
 				out = append(out, e)
 			}
@@ -153,5 +154,5 @@ func (l *Ledger) Statement(ctx context.Context, account string, q StatementQuery
 			break
 		}
 	}
-	return out, nil
+	return out[max(0, len(out)-q.Limit):], nil
 }

@@ -77,10 +77,6 @@ func validSite(s string) bool {
 	return true
 }
 
-// ValidSite reports whether s can be a voucher's site: empty, or 1 to 63
-// bytes of [a-z0-9-].
-func ValidSite(s string) bool { return validSite(s) }
-
 // ValidAccount reports whether s is a usable account name: 1 to 64 bytes
 // of [a-z0-9._-].
 func ValidAccount(s string) bool { return validAccount(s) }
