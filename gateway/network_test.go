@@ -74,7 +74,14 @@ func importSite(t *testing.T, nodes []*node.Node, files map[string][]byte) strin
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		if _, err := n.ImportCAR(t.Context(), bytes.NewReader(car.Bytes())); err != nil {
+		roots, err := n.ImportCAR(t.Context(), bytes.NewReader(car.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Pinned like an operator's import (verity node --car): otherwise
+		// the node's first reconciliation with the coordinator, which
+		// places nothing here, collects the blocks mid-test.
+		if err := n.PinLocal(roots...); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -165,7 +165,7 @@ func TestWebRTCSignalingRealNode(t *testing.T) {
 	want, _ := io.ReadAll(hresp.Body)
 	hresp.Body.Close()
 	if wresp.Status != 200 || !bytes.Equal(body, want) {
-		t.Fatalf("webrtc %d, %d bytes; http %d bytes", wresp.Status, len(body), len(want))
+		t.Fatalf("webrtc %d, %d bytes (%q); http %d bytes (%s: %q)", wresp.Status, len(body), body[:min(len(body), 64)], len(want), hresp.Status, want[:min(len(want), 64)])
 	}
 
 	// 2-4: unknown node, oversized offer, malformed offer.
