@@ -124,12 +124,17 @@ func (r *HTTPReporter) Report(ctx context.Context, rep Report) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(r.Origin, "/")+ReportPath, bytes.NewReader(body))
+	return post(ctx, r.Client, strings.TrimSuffix(r.Origin, "/")+ReportPath, "application/json", body)
+}
+
+// post sends body to url and wants a 2xx answer, whose body it discards.
+func post(ctx context.Context, c *http.Client, url, contentType string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := orDefault(r.Client).Do(req)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := orDefault(c).Do(req)
 	if err != nil {
 		return err
 	}
@@ -151,19 +156,5 @@ var _ ScoreReporter = (*HTTPScoreReporter)(nil)
 
 // ReportScores implements ScoreReporter.
 func (r *HTTPScoreReporter) ReportScores(ctx context.Context, doc []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(r.Origin, "/")+ScoresPath, bytes.NewReader(doc))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "text/plain")
-	resp, err := orDefault(r.Client).Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	_ = resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return &StatusError{Status: resp.StatusCode}
-	}
-	return nil
+	return post(ctx, r.Client, strings.TrimSuffix(r.Origin, "/")+ScoresPath, "text/plain", doc)
 }
