@@ -47,6 +47,10 @@ type Config struct {
 	MaxHeaderBytes int
 	// MaxBlockSize is the largest block ImportCAR accepts. Default 2 MiB.
 	MaxBlockSize int
+	// PinSourceStall: a pin fetched from another holder that delivers
+	// less than 64 KiB in any such interval is abandoned for the next
+	// source, so a trickling holder cannot hold a pin up. Default 30s.
+	PinSourceStall time.Duration
 	// ReadHeaderTimeout bounds reading an HTTP request head and a
 	// WebTransport stream's wire.Request. Default 10s.
 	ReadHeaderTimeout time.Duration
@@ -105,6 +109,9 @@ type Config struct {
 func (c Config) normalize() (Config, error) {
 	if c.DataDir == "" {
 		return c, &ConfigError{Field: "DataDir", Reason: "required"}
+	}
+	if c.PinSourceStall <= 0 {
+		c.PinSourceStall = 30 * time.Second
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = "127.0.0.1:0"

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
@@ -34,6 +37,19 @@ func pinSources(p coordinator.Pin) []string {
 // is trusted for nothing. signed signs the GET with the node key (the
 // gateway's CAR requires it).
 func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bool) error {
+	client := n.cfg.CoordinatorClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	if !signed {
+		// Another node: it may not send its peers elsewhere, nor trickle.
+		c := *client
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return errHolderRedirect }
+		client = &c
+		var stop func()
+		ctx, stop = stallGuard(ctx, n.cfg.PinSourceStall)
+		defer stop()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
 		return err
@@ -41,10 +57,6 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	req.Header.Set("Accept", "application/vnd.ipld.car")
 	if signed {
 		coordinator.SignContentRequest(req, n.priv, n.cfg.Now())
-	}
-	client := n.cfg.CoordinatorClient
-	if client == nil {
-		client = http.DefaultClient
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -59,8 +71,15 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	if signed {
 		dag = cid.Undef
 	}
-	roots, err := n.importCAR(ctx, resp.Body, dag)
+	body := io.Reader(resp.Body)
+	if g, ok := ctx.Value(stallKey{}).(*stallCounter); ok {
+		body = &countingReader{r: body, n: &g.n}
+	}
+	roots, err := n.importCAR(ctx, body, dag)
 	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
+			return cause
+		}
 		return err
 	}
 	if len(roots) != 1 || !roots[0].Equals(root) {
@@ -105,6 +124,62 @@ func (n *Node) checkComplete(ctx context.Context, root cid.Cid) error {
 		}
 	}
 	return nil
+}
+
+var (
+	errHolderRedirect = errors.New("a holder may not redirect")
+	errHolderStalled  = errors.New("the holder sent too little: abandoned for the next source")
+)
+
+// stallMin is the least a holder must deliver in every PinSourceStall.
+const stallMin = 64 << 10
+
+type stallKey struct{}
+
+type stallCounter struct{ n atomic.Int64 }
+
+// stallGuard returns a context cancelled with errHolderStalled once a
+// window of d passes in which fewer than stallMin bytes were read through
+// the countingReader fetchPin puts on the body. stop ends the guard.
+func stallGuard(ctx context.Context, d time.Duration) (context.Context, func()) {
+	g := &stallCounter{}
+	ctx, cancel := context.WithCancelCause(context.WithValue(ctx, stallKey{}, g))
+	var t *time.Timer
+	var mu sync.Mutex
+	stopped := false
+	var check func()
+	check = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		if g.n.Swap(0) < stallMin {
+			cancel(errHolderStalled)
+			return
+		}
+		t = time.AfterFunc(d, check)
+	}
+	t = time.AfterFunc(d, check)
+	return ctx, func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+		cancel(nil)
+	}
+}
+
+// countingReader adds what it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 // errNoPinSource: a pin order with no URL at all.

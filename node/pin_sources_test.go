@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
@@ -113,5 +115,48 @@ func TestPinFromHolderRefusesStuffedCAR(t *testing.T) {
 				t.Fatal("the stray block was stored")
 			}
 		})
+	}
+}
+
+// A holder may neither trickle nor redirect: one that sends its CAR's
+// first bytes and then stalls is abandoned after PinSourceStall, one that
+// redirects (to anything, here to the good holder) is refused, and the pin
+// is taken from the next source.
+func TestPinFromHolderStallsAndRedirects(t *testing.T) {
+	f := buildFixture(t)
+	holder := newNode(t, node.Config{})
+	if _, err := holder.ImportCAR(t.Context(), bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, holder)
+	good := holder.HTTPURL() + "/ipfs/" + f.root.String() + "?format=car"
+
+	stalling := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/vnd.ipld.car")
+		w.Write(f.car[:64])
+		w.(http.Flusher).Flush()
+		select { // bounded: the node gives up long before
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	defer stalling.Close()
+	redirecting := httptest.NewServer(http.RedirectHandler(good, http.StatusFound))
+	defer redirecting.Close()
+
+	n := newNode(t, node.Config{PinSourceStall: 300 * time.Millisecond})
+	err := n.Pin(t.Context(), coordinator.Pin{Root: f.root.String(), Sources: []string{stalling.URL + "/ipfs/x"}})
+	if err == nil || !strings.Contains(err.Error(), "sent too little") || len(n.Pins()) != 0 {
+		t.Fatalf("pin from a stalling holder: %v, pins %v", err, n.Pins())
+	}
+	err = n.Pin(t.Context(), coordinator.Pin{Root: f.root.String(), Sources: []string{redirecting.URL + "/ipfs/x"}})
+	if err == nil || !strings.Contains(err.Error(), "redirect") || len(n.Pins()) != 0 {
+		t.Fatalf("pin from a redirecting holder: %v, pins %v", err, n.Pins())
+	}
+	if err := n.Pin(t.Context(), coordinator.Pin{Root: f.root.String(), Sources: []string{stalling.URL + "/ipfs/x", redirecting.URL + "/ipfs/x", good}}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(n.Pins(), []string{f.root.String()}) {
+		t.Fatalf("pins %v", n.Pins())
 	}
 }
