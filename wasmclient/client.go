@@ -136,14 +136,22 @@ func (c *Client) report(r Report) {
 	if c.cfg.Reporter == nil || c.ctx.Err() != nil {
 		return
 	}
+	c.background(func(ctx context.Context) {
+		if err := c.cfg.Reporter.Report(ctx, r); err != nil {
+			c.cfg.Logger.Debug("report not delivered", "err", err)
+		}
+	})
+}
+
+// background runs fn in a goroutine Close waits for, with a context that
+// ends at Close or after ReportTimeout.
+func (c *Client) background(fn func(ctx context.Context)) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ReportTimeout)
 		defer cancel()
-		if err := c.cfg.Reporter.Report(ctx, r); err != nil {
-			c.cfg.Logger.Debug("report not delivered", "err", err)
-		}
+		fn(ctx)
 	}()
 }
 

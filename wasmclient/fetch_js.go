@@ -153,10 +153,15 @@ func (r *FetchReporter) Report(ctx context.Context, rep Report) error {
 	if url == "" {
 		url = ReportPath
 	}
-	body := jsJSON.Call("stringify", js.ValueOf(reportToJS(rep)))
+	return jsPost(ctx, url, "application/json", jsJSON.Call("stringify", js.ValueOf(reportToJS(rep))))
+}
+
+// jsPost posts body (a JS value or a string) to url with fetch and wants
+// a 2xx answer.
+func jsPost(ctx context.Context, url, contentType string, body any) error {
 	resp, abort, err := jsFetch(ctx, url, map[string]any{
 		"method":  "POST",
-		"headers": map[string]any{"Content-Type": "application/json"},
+		"headers": map[string]any{"Content-Type": contentType},
 		"body":    body,
 	})
 	if err != nil {

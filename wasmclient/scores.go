@@ -320,11 +320,7 @@ func (c *Client) loadScores() {
 	if c.cfg.ScoreStore == nil {
 		return
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ReportTimeout)
-		defer cancel()
+	c.background(func(ctx context.Context) {
 		doc, err := c.cfg.ScoreStore.LoadScores(ctx)
 		if err != nil || doc == nil {
 			if err != nil {
@@ -338,7 +334,7 @@ func (c *Client) loadScores() {
 			return
 		}
 		c.scores.load(sc)
-	}()
+	})
 }
 
 // flushScores saves (at most every ScoreSaveEvery) and reports (at most

@@ -90,19 +90,7 @@ func (r *FetchScoreReporter) ReportScores(ctx context.Context, doc []byte) error
 	if url == "" {
 		url = ScoresPath
 	}
-	resp, abort, err := jsFetch(ctx, url, map[string]any{
-		"method":  "POST",
-		"headers": map[string]any{"Content-Type": "text/plain"},
-		"body":    string(doc),
-	})
-	if err != nil {
-		return err
-	}
-	defer abort()
-	if !resp.Get("ok").Bool() {
-		return &StatusError{Status: resp.Get("status").Int()}
-	}
-	return nil
+	return jsPost(ctx, url, "text/plain", string(doc))
 }
 
 // wasmMemory reports the worker's memory: the Go wasm linear memory size
