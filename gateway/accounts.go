@@ -22,7 +22,7 @@ func (g *Gateway) startAccounts() {
 	// applies the nodes' settlements; the accounts API and the meter
 	// share it (the coordinator closes it).
 	l := g.coord.Ledger()
-	g.meter = newMeter(l, g.cfg.Name, g.cfg.MeterInterval, g.cfg.AccountRefresh, g.log.With("component", "meter"), g.cfg.Now)
+	g.meter = newMeter(l, g.coord.Account, g.cfg.Name, g.cfg.MeterInterval, g.log.With("component", "meter"), g.cfg.Now)
 	g.ledger = l
 }
 
@@ -97,17 +97,12 @@ func (g *Gateway) tokenAccount(ctx context.Context, site string) (string, error)
 // checkCredit refuses a site whose account ran out of credit: its balance,
 // less what the gateway served and has not charged yet, is below
 // -CreditLimit. A frozen account above that is served (its visitors come
-// here when nodes refuse it); an account the gateway cannot read is served
-// and logged.
-func (g *Gateway) checkCredit(ctx context.Context, site Site) error {
+// here when nodes refuse it).
+func (g *Gateway) checkCredit(site Site) error {
 	if g.meter == nil || site.Account == "" {
 		return nil
 	}
-	st, err := g.meter.state(ctx, site.Account)
-	if err != nil {
-		g.log.Warn("account unreadable; serving", "site", site.Name, "account", site.Account, "err", err)
-		return nil
-	}
+	st := g.meter.state(site.Account)
 	if !st.missing && st.balance < -g.cfg.CreditLimit {
 		return &RequestError{Kind: ErrPaymentRequired, Detail: fmt.Sprintf(
 			"site %q is suspended: its account %q has run out of credit (balance %d bytes); the site's owner can top it up",

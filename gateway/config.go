@@ -91,9 +91,6 @@ type Config struct {
 	// nodes refuse it. Default 1 GiB, the ledger's default overdraft;
 	// negative: refuse as soon as the balance is below zero.
 	CreditLimit int64
-	// AccountRefresh is how long the gateway trusts what it last read of
-	// an account's balance. Default 5 s.
-	AccountRefresh time.Duration
 
 	// Client makes requests to nodes. Default: an http.Client whose
 	// transport uses Dialer and has no overall timeout (NodeTimeout bounds
@@ -305,9 +302,6 @@ func (c Config) normalize() (Config, error) {
 		c.CreditLimit = 1 << 30
 	case c.CreditLimit < 0:
 		c.CreditLimit = 0
-	}
-	if c.AccountRefresh <= 0 {
-		c.AccountRefresh = 5 * time.Second
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.WebRTCOfferRate <= 0 {

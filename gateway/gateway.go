@@ -398,7 +398,7 @@ func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
 		g.serveWebRTCOffer(w, r)
 	case strings.HasPrefix(path, FallbackPrefix+"/"):
 		w.kind = kindCARFallback
-		if err := g.checkCredit(r.Context(), site); err != nil {
+		if err := g.checkCredit(site); err != nil {
 			g.fail(w, r, err)
 			return
 		}
@@ -425,7 +425,7 @@ func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
 			g.fail(w, r, fmt.Errorf("%w: %s", ErrNotFound, path))
 			return
 		}
-		if err := g.checkCredit(r.Context(), site); err != nil {
+		if err := g.checkCredit(site); err != nil {
 			g.fail(w, r, err)
 			return
 		}

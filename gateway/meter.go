@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/ledger"
 )
 
@@ -21,7 +22,7 @@ type meter struct {
 	l        *ledger.Ledger
 	gateway  string
 	interval time.Duration
-	refresh  time.Duration
+	accounts func(name string) (coordinator.AccountState, bool) // the coordinator's mirror
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -36,24 +37,21 @@ type meter struct {
 	seq     uint64
 	pending map[string]map[string]uint64 // account → site → bytes not yet in a batch
 	failed  map[string]ledger.Charge     // account → batch to retry as is
-	known   map[string]accountState      // what was last read of each account
 }
 
 // accountState is what the gateway knows of an account's balance.
 type accountState struct {
 	balance int64
 	frozen  bool
-	read    time.Time
 	missing bool // the account does not exist
 }
 
-func newMeter(l *ledger.Ledger, gateway string, interval, refresh time.Duration, log *slog.Logger, now func() time.Time) *meter {
+func newMeter(l *ledger.Ledger, accounts func(string) (coordinator.AccountState, bool), gateway string, interval time.Duration, log *slog.Logger, now func() time.Time) *meter {
 	m := &meter{
-		l: l, gateway: gateway, interval: interval, refresh: refresh, log: log, now: now,
+		l: l, accounts: accounts, gateway: gateway, interval: interval, log: log, now: now,
 		seq:     uint64(now().UnixNano()),
 		pending: make(map[string]map[string]uint64),
 		failed:  make(map[string]ledger.Charge),
-		known:   make(map[string]accountState),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.wg.Add(1)
@@ -120,11 +118,10 @@ func (m *meter) flush(ctx context.Context) error {
 
 	var first error
 	for _, c := range batches {
-		res, err := m.l.ApplyCharge(ctx, c)
+		_, err := m.l.ApplyCharge(ctx, c)
 		m.mu.Lock()
 		switch {
 		case err == nil:
-			m.known[c.Account] = accountState{balance: res.Balance, frozen: res.Frozen, read: m.now()}
 		case errors.Is(err, ledger.ErrUnknownAccount), errors.Is(err, ledger.ErrInvalidAccount), errors.Is(err, ledger.ErrInvalidCharge):
 			// Not chargeable, ever: the account was never created.
 			m.log.Warn("charge dropped", "account", c.Account, "sites", c.Sites, "err", err)
@@ -142,26 +139,14 @@ func (m *meter) flush(ctx context.Context) error {
 	return first
 }
 
-// state returns what the gateway knows of account's balance, reading it
-// when older than refresh. Bytes not charged yet are taken off.
-func (m *meter) state(ctx context.Context, account string) (accountState, error) {
-	m.mu.Lock()
-	st, ok := m.known[account]
-	m.mu.Unlock()
-	if !ok || m.now().Sub(st.read) >= m.refresh {
-		a, err := m.l.Account(ctx, account)
-		switch {
-		case errors.Is(err, ledger.ErrUnknownAccount):
-			st = accountState{missing: true, read: m.now()}
-		case err != nil:
-			return accountState{}, err
-		default:
-			st = accountState{balance: a.Balance, frozen: a.Frozen, read: m.now()}
-		}
-		m.mu.Lock()
-		m.known[account] = st
-		m.mu.Unlock()
+// state is what the coordinator's mirror of the accounts bucket says of
+// account, less the bytes served and not charged yet.
+func (m *meter) state(account string) accountState {
+	a, ok := m.accounts(account)
+	if !ok {
+		return accountState{missing: true}
 	}
+	st := accountState{balance: a.Balance, frozen: a.Frozen}
 	m.mu.Lock()
 	for _, n := range m.pending[account] {
 		st.balance -= int64(n)
@@ -170,7 +155,7 @@ func (m *meter) state(ctx context.Context, account string) (accountState, error)
 		st.balance -= int64(n)
 	}
 	m.mu.Unlock()
-	return st, nil
+	return st
 }
 
 // close stops the ticker and charges what is left. It is idempotent.
