@@ -1,0 +1,65 @@
+package api
+
+import "time"
+
+// Site actions recorded in a SiteRecord's history.
+const (
+	ActionPublish  = "publish"
+	ActionRollback = "rollback"
+)
+
+// SiteRecord is a published site: its current root and the versions kept
+// for rollback. It is also the site's value in the sites KV bucket (key:
+// the site name), which every gateway reads.
+type SiteRecord struct {
+	Name    string        `json:"name"`
+	Root    string        `json:"root"`    // current root CID
+	Version int           `json:"version"` // 1 at the first publish, +1 on every change
+	Updated time.Time     `json:"updated"`
+	History []SiteVersion `json:"history"` // newest first, the current version included
+	// Account is the account the site's traffic is charged to (set by the
+	// deploy that published it); "" for none.
+	Account string `json:"account,omitempty"`
+}
+
+// SiteVersion is one entry of a site's history.
+type SiteVersion struct {
+	Version int       `json:"version"`
+	Root    string    `json:"root"`
+	Action  string    `json:"action"` // ActionPublish or ActionRollback
+	Time    time.Time `json:"time"`
+}
+
+// SiteStatus is the answer of GET /v1/sites/{name}: the published record
+// (nil before the first publish) and the latest deploy (nil without one).
+type SiteStatus struct {
+	Name   string        `json:"name"`
+	Site   *SiteRecord   `json:"site,omitempty"`
+	Deploy *DeployRecord `json:"deploy,omitempty"`
+}
+
+// SiteList is the answer of GET /v1/sites: every site, by name.
+type SiteList struct {
+	Sites []SiteStatus `json:"sites"`
+}
+
+// CreateSite is the body of POST /v1/sites (admin token).
+type CreateSite struct {
+	Name string `json:"name"`
+	// Account the site belongs to; it must exist. "" for none.
+	Account string `json:"account,omitempty"`
+}
+
+// SiteCreated answers POST /v1/sites. Token is the site's deploy token,
+// shown only this once.
+type SiteCreated struct {
+	Name    string `json:"name"`
+	Token   string `json:"token"`
+	Account string `json:"account,omitempty"`
+}
+
+// Rollback is the body of POST /v1/sites/{name}/rollback. An empty Root
+// (or no body) rolls back to the most recent other root in the history.
+type Rollback struct {
+	Root string `json:"root"`
+}
