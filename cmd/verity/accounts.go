@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,8 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/keyfile"
-	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/siteclient"
 )
@@ -150,7 +152,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 					by = "-"
 				}
 				sign := "-"
-				if e.Type == ledger.EntryTopUp || e.Type == ledger.EntryCreate {
+				if e.Type == api.EntryTopUp || e.Type == api.EntryCreate {
 					sign = "+"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s%d\t%d\t%s\t%s\n", e.Time.Format(time.RFC3339), e.Type, sign, e.Bytes, e.Balance, by, formatSites(e.Sites))
@@ -184,7 +186,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return fmt.Errorf("unknown accounts command %q: %w", sub, errUsage)
 }
 
-func printBalance(w io.Writer, a ledger.Account) {
+func printBalance(w io.Writer, a api.Account) {
 	state := "active"
 	if a.Frozen {
 		state = "FROZEN (below " + strconv.FormatInt(a.FreezeBelow, 10) + ")"
@@ -265,10 +267,14 @@ func runNodeEarnings(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 		*id = noderecord.NodeIDFromKey(key.Public().(ed25519.PublicKey))
 	}
-	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *admin})
+	cfg := siteclient.Config{Gateway: *gw, Token: *admin}
+	if key != nil {
+		cfg.Sign = func(r *http.Request) { coordinator.SignContentRequest(r, key, time.Now()) }
+	}
+	c := siteclient.New(cfg)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	e, err := c.Earnings(ctx, *id, key)
+	e, err := c.Earnings(ctx, *id)
 	if err != nil {
 		return err
 	}

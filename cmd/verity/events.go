@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/siteclient"
 )
@@ -21,13 +22,12 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	follow := fl.Bool("follow", false, "keep printing new events as they happen, until interrupted")
 	last := fl.Uint64("last", 20, "print up to this many stored events first")
 	asJSON := fl.Bool("json", false, "print each event's JSON envelope on one line")
-	var types []events.Type
+	var types []string
 	fl.Func("type", "only events of this type, e.g. site.published (repeatable)", func(v string) error {
-		t := events.Type(v)
-		if !t.Valid() {
+		if !events.Type(v).Valid() {
 			return fmt.Errorf("invalid event type %q", v)
 		}
-		types = append(types, t)
+		types = append(types, v)
 		return nil
 	})
 	if err := fl.Parse(args); err != nil {
@@ -37,7 +37,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("events: unexpected arguments %q: %w", fl.Args(), errUsage)
 	}
 	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *admin})
-	return c.Events(ctx, types, *last, *follow, func(ev events.Event) error {
+	return c.Events(ctx, types, *last, *follow, func(ev api.Event) error {
 		if *asJSON {
 			b, err := json.Marshal(ev)
 			if err != nil {

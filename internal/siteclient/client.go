@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/api"
 )
 
 // Config configures a Client. Gateway is required.
@@ -22,6 +22,10 @@ type Config struct {
 	// Token is sent as a bearer token: a site's deploy token or the admin
 	// token.
 	Token string
+	// Sign, when set, authorizes each request instead of Token: a node
+	// reading its own earnings signs the request with its node key
+	// (coordinator.SignContentRequest).
+	Sign func(*http.Request)
 	// HTTP makes the requests. Default: an http.Client without overall
 	// timeout (uploads may be long; pass a ctx to bound calls).
 	HTTP *http.Client
@@ -64,7 +68,10 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 	if err != nil {
 		return nil, err
 	}
-	if c.cfg.Token != "" {
+	switch {
+	case c.cfg.Sign != nil:
+		c.cfg.Sign(req)
+	case c.cfg.Token != "":
 		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	}
 	return req, nil
@@ -72,9 +79,7 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 
 // apiError decodes an error answer body.
 func apiError(status int, b []byte) *APIError {
-	var e struct {
-		Error, Code, CID string
-	}
+	var e api.Error
 	ae := &APIError{Status: status, Message: strings.TrimSpace(string(b))}
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
 		ae.Message, ae.Code, ae.CID = e.Error, e.Code, e.CID
@@ -132,14 +137,8 @@ func (c *Client) CreateSite(ctx context.Context, name string) (string, error) {
 // CreateSiteFor registers a site that belongs to account (admin token;
 // empty: none) and returns its deploy token.
 func (c *Client) CreateSiteFor(ctx context.Context, name, account string) (string, error) {
-	req := map[string]string{"name": name}
-	if account != "" {
-		req["account"] = account
-	}
-	body, n := jsonBody(req)
-	var out struct {
-		Token string `json:"token"`
-	}
+	body, n := jsonBody(api.CreateSite{Name: name, Account: account})
+	var out api.SiteCreated
 	if err := c.do(ctx, http.MethodPost, "/v1/sites", body, n, &out); err != nil {
 		return "", err
 	}
@@ -147,38 +146,36 @@ func (c *Client) CreateSiteFor(ctx context.Context, name, account string) (strin
 }
 
 // List returns every site (admin token).
-func (c *Client) List(ctx context.Context) ([]gateway.SiteStatus, error) {
-	var out struct {
-		Sites []gateway.SiteStatus `json:"sites"`
-	}
+func (c *Client) List(ctx context.Context) ([]api.SiteStatus, error) {
+	var out api.SiteList
 	err := c.do(ctx, http.MethodGet, "/v1/sites", nil, -1, &out)
 	return out.Sites, err
 }
 
 // Site returns a site's published record and latest deploy.
-func (c *Client) Site(ctx context.Context, name string) (gateway.SiteStatus, error) {
-	var out gateway.SiteStatus
+func (c *Client) Site(ctx context.Context, name string) (api.SiteStatus, error) {
+	var out api.SiteStatus
 	err := c.do(ctx, http.MethodGet, "/v1/sites/"+name, nil, -1, &out)
 	return out, err
 }
 
 // Rollback points the site back at root (empty: the previous root).
-func (c *Client) Rollback(ctx context.Context, name, root string) (gateway.SiteRecord, error) {
-	body, n := jsonBody(map[string]string{"root": root})
-	var out gateway.SiteRecord
+func (c *Client) Rollback(ctx context.Context, name, root string) (api.SiteRecord, error) {
+	body, n := jsonBody(api.Rollback{Root: root})
+	var out api.SiteRecord
 	err := c.do(ctx, http.MethodPost, "/v1/sites/"+name+"/rollback", body, n, &out)
 	return out, err
 }
 
 // Deploy uploads a CAR of size bytes from r. progress, when set, is called
 // with the bytes sent so far as the upload proceeds.
-func (c *Client) Deploy(ctx context.Context, name string, r io.Reader, size int64, progress func(sent int64)) (gateway.DeployRecord, error) {
+func (c *Client) Deploy(ctx context.Context, name string, r io.Reader, size int64, progress func(sent int64)) (api.DeployRecord, error) {
 	return c.DeployFor(ctx, name, "", r, size, progress)
 }
 
 // DeployFor is Deploy charging the site to account (empty: the deploy
 // token's account, else the site's, else "default" when it exists).
-func (c *Client) DeployFor(ctx context.Context, name, account string, r io.Reader, size int64, progress func(sent int64)) (gateway.DeployRecord, error) {
+func (c *Client) DeployFor(ctx context.Context, name, account string, r io.Reader, size int64, progress func(sent int64)) (api.DeployRecord, error) {
 	if progress != nil {
 		r = &countingReader{r: r, fn: progress}
 	}
@@ -186,14 +183,14 @@ func (c *Client) DeployFor(ctx context.Context, name, account string, r io.Reade
 	if account != "" {
 		path += "?account=" + url.QueryEscape(account)
 	}
-	var out gateway.DeployRecord
+	var out api.DeployRecord
 	err := c.do(ctx, http.MethodPost, path, io.NopCloser(r), size, &out)
 	return out, err
 }
 
 // WaitPublished polls the site every interval until it serves root, and
 // returns its status then. It fails with ErrNotPublished when ctx ends.
-func (c *Client) WaitPublished(ctx context.Context, name, root string, interval time.Duration) (gateway.SiteStatus, error) {
+func (c *Client) WaitPublished(ctx context.Context, name, root string, interval time.Duration) (api.SiteStatus, error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -212,7 +209,7 @@ func (c *Client) WaitPublished(ctx context.Context, name, root string, interval 
 	}
 }
 
-func describe(st gateway.SiteStatus, root string) string {
+func describe(st api.SiteStatus, root string) string {
 	if st.Deploy != nil && st.Deploy.Root == root {
 		return "waiting for " + fmt.Sprint(st.Deploy.Replicas) + " nodes to hold it (" + st.Deploy.State + ")"
 	}

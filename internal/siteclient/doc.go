@@ -1,5 +1,8 @@
-// Package siteclient is a client of a gateway's site API (gateway package,
-// /v1/sites...), used by `verity deploy` and `verity sites`.
+// Package siteclient is a client of a gateway's HTTP API on its own host
+// (/v1/sites..., /v1/accounts..., /v1/events), used by `verity deploy`,
+// `verity sites`, `verity accounts`, `verity events` and `verity node
+// earnings`. It decodes the documents of internal/api and links no server
+// package.
 //
 // Usage:
 //
@@ -8,5 +11,6 @@
 //	st, err := c.WaitPublished(ctx, "blog", rec.Root, time.Second/4)
 //
 // Errors from the gateway are *APIError values carrying the HTTP status,
-// the message and, for refused CARs, the carcheck code and the block's CID.
+// the message and, for refused CARs, the carcheck code and the block's CID
+// (an api.Error body).
 package siteclient

@@ -3,6 +3,7 @@ package siteclient
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,25 +11,22 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/api"
 )
 
 // maxEventLine bounds one line of the event stream.
 const maxEventLine = 1 << 20
 
 // Events reads the gateway's event feed (GET /v1/events, admin token):
-// the last `last` stored events of the given types (all types when none),
+// the last `last` stored events of the given types (e.g. "site.published";
+// all types when none),
 // then, when follow is set, new events as they are stored, until ctx ends
 // (Events then returns nil) or fn returns an error. Without follow it
 // returns once the stored events are read.
-func (c *Client) Events(ctx context.Context, types []events.Type, last uint64, follow bool, fn func(events.Event) error) error {
+func (c *Client) Events(ctx context.Context, types []string, last uint64, follow bool, fn func(api.Event) error) error {
 	q := url.Values{}
 	if len(types) > 0 {
-		s := make([]string, len(types))
-		for i, t := range types {
-			s[i] = string(t)
-		}
-		q.Set("types", strings.Join(s, ","))
+		q.Set("types", strings.Join(types, ","))
 	}
 	q.Set("last", strconv.FormatUint(last, 10))
 	if !follow {
@@ -61,10 +59,10 @@ func (c *Client) Events(ctx context.Context, types []events.Type, last uint64, f
 			if data.Len() == 0 {
 				continue
 			}
-			ev, err := events.ParseEvent([]byte(data.String()))
+			ev, err := parseEvent([]byte(data.String()))
 			data.Reset()
 			if err != nil {
-				return fmt.Errorf("siteclient: event feed: %w", err)
+				return err
 			}
 			if err := fn(ev); err != nil {
 				return err
@@ -83,4 +81,17 @@ func (c *Client) Events(ctx context.Context, types []events.Type, last uint64, f
 		return nil
 	}
 	return fmt.Errorf("siteclient: event feed closed by the gateway")
+}
+
+// parseEvent decodes one record's data, an api.Event with an id, a type
+// and a JSON payload.
+func parseEvent(b []byte) (api.Event, error) {
+	var ev api.Event
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return ev, fmt.Errorf("siteclient: event feed: %w", err)
+	}
+	if ev.ID == "" || ev.Type == "" || (len(ev.Data) > 0 && !json.Valid(ev.Data)) {
+		return ev, fmt.Errorf("siteclient: event feed: malformed event %.80q", b)
+	}
+	return ev, nil
 }
