@@ -69,7 +69,7 @@ func visitAndSettle(t *testing.T, e *env, transport string) {
 		t.Fatalf("%v paid streams reset", bad)
 	}
 
-	l := e.net.Gateway().Coordinator().Ledger()
+	l := e.net.Coordinator().Ledger()
 	ctx := e.ctx(30 * time.Second)
 	before, err := l.Account(ctx, account)
 	if err != nil {

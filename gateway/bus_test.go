@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/asn"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/noderecord"
@@ -33,6 +35,31 @@ func openBus(t *testing.T, name string) *events.Bus {
 // testCoordinator is a coordinator config quick enough for tests.
 func testCoordinator() coordinator.Config {
 	return coordinator.Config{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20}
+}
+
+// startCoordGateway runs a coordinator with cc on cfg.Bus and a gateway
+// wired to it as `verity gateway` wires one (its nodes unless cfg has
+// some, WebRTC offers, accounts, scores, and its node endpoint as the
+// gateway's API), without the control plane.
+func startCoordGateway(t *testing.T, cfg Config, cc coordinator.Config) *testGateway {
+	t.Helper()
+	cc.Bus = cfg.Bus
+	cc.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	coord, err := coordinator.New(t.Context(), cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { coord.Close() }) // after the gateway's cleanup
+	if cfg.Nodes == nil {
+		cfg.Nodes = coord
+	}
+	if cfg.ScoreSink == nil {
+		cfg.ScoreSink = coord.Router()
+	}
+	cfg.Offers, cfg.Accounts, cfg.API = coord, coord, coord.Handler()
+	tg := startGateway(t, cfg)
+	tg.coord = coord
+	return tg
 }
 
 // joinNode joins a node keyed by seed to the gateway's coordinator with rec
@@ -72,13 +99,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (tg *testGateway) session(t *testing.T, site string) Session {
+func (tg *testGateway) session(t *testing.T, site string) api.Session {
 	t.Helper()
 	resp, body := tg.get(t, tg.SiteURL(site)+SessionPath[1:])
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("session: %d %s", resp.StatusCode, body)
 	}
-	var s Session
+	var s api.Session
 	if err := json.Unmarshal(body, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -89,14 +116,10 @@ func (tg *testGateway) session(t *testing.T, site string) Session {
 // the session lists exactly the live ones.
 func TestBusNodesJoinTheGateway(t *testing.T) {
 	bus := openBus(t, "gw-test")
-	tg := startGateway(t, Config{
-		Sites:       NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
-		Bus:         bus,
-		Coordinator: testCoordinator(),
-	})
-	if tg.Coordinator() == nil {
-		t.Fatal("no coordinator with a Bus")
-	}
+	tg := startCoordGateway(t, Config{
+		Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
+		Bus:   bus,
+	}, testCoordinator())
 	if s := tg.session(t, "demo"); len(s.Nodes) != 0 {
 		t.Fatalf("session lists %d nodes before any joined", len(s.Nodes))
 	}
@@ -119,11 +142,12 @@ func TestBusNodesJoinTheGateway(t *testing.T) {
 	})
 }
 
-// The connect endpoint is on the gateway's own host only: a site origin
-// never upgrades, and a gateway without a Bus has no endpoint.
+// The API (here the coordinator's connect endpoint) is on the gateway's
+// own host only: a site origin never upgrades, and a gateway without an
+// API has no endpoint.
 func TestConnectPathOnlyOnOwnHost(t *testing.T) {
 	bus := openBus(t, "gw-test")
-	tg := startGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: bus})
+	tg := startCoordGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: bus}, coordinator.Config{})
 	// A GET without upgrade headers reaches the coordinator, which asks
 	// for an upgrade; on a site origin the path is just content.
 	if resp, _ := tg.get(t, tg.URL()+coordinator.ConnectPath); resp.StatusCode != http.StatusUpgradeRequired {
@@ -135,10 +159,13 @@ func TestConnectPathOnlyOnOwnHost(t *testing.T) {
 
 	plain := startGateway(t, Config{Sites: NewStaticSites(nil), Nodes: StaticNodes{}})
 	if resp, _ := plain.get(t, plain.URL()+coordinator.ConnectPath); resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("connect path without a Bus: %d, want 404", resp.StatusCode)
+		t.Fatalf("connect path without an API: %d, want 404", resp.StatusCode)
 	}
-	if _, err := New(Config{Sites: NewStaticSites(nil)}); err == nil {
-		t.Fatal("New accepted neither Nodes nor Bus")
+	if _, err := New(Config{Sites: NewStaticSites(nil)}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("New without Nodes: %v", err)
+	}
+	if _, err := New(Config{Nodes: StaticNodes{}}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("New without Sites: %v", err)
 	}
 }
 
@@ -173,7 +200,7 @@ func TestSessionRankedByRouter(t *testing.T) {
 	}
 	cc := testCoordinator()
 	cc.Router = coordinator.NewRouter(coordinator.RouterConfig{Table: table})
-	tg := startGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: openBus(t, "gw"), Coordinator: cc})
+	tg := startCoordGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: openBus(t, "gw")}, cc)
 	// Seeds chosen so that the far node has the smaller id: unranked, it
 	// would come first.
 	far, near := recordAt(t, 2, "203.0.113.5"), recordAt(t, 1, "127.0.0.1")

@@ -10,16 +10,21 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
 )
 
-// Config configures a Gateway. The zero value of every field is a usable
-// default; Sites and Nodes must be set unless Bus is.
+// Config configures a Gateway. Sites and Nodes are required; the zero
+// value of every other field is a usable default, and each optional
+// dependency (Bus, API, ScoreSink, Offers, Accounts, Charges) turns on only
+// what its own comment says.
 type Config struct {
 	// Listen is the TCP address to bind. Default "127.0.0.1:8080".
 	// Use port 0 to pick a free port; URL reports the bound address.
 	Listen string
+	// Listener, when set, is served instead of binding Listen: the caller
+	// bound it, e.g. to know the gateway's URL before New. The gateway
+	// closes it.
+	Listener net.Listener
 	// Domain is the parent domain of site origins: site NAME answers on
 	// NAME.<Domain>[:port]. Default "localhost".
 	Domain string
@@ -30,60 +35,49 @@ type Config struct {
 	// every other host is the admin host.
 	DNSLink DNSLinkResolver
 	// AdminHosts are extra host names that serve the gateway's own API
-	// (metrics, health, node connect, deploys) when DNSLink is set.
+	// (metrics, health, API) when DNSLink is set.
 	AdminHosts []string
-	// Sites maps a site name to its current root. Default with Bus: a
-	// KVSites on the Bus's sites bucket, owned by the gateway. Required
-	// without Bus.
+	// Sites maps a site name to its current root. Required. A SiteWatcher
+	// (the control plane's sites bucket, StaticSites) purges a site's
+	// cached HTML as soon as its root changes.
 	Sites SiteSource
-	// Nodes lists the storage nodes the gateway fetches from. Default with
-	// Bus: the registry of the coordinator the gateway runs. Required
-	// without Bus.
+	// Nodes lists the storage nodes the gateway fetches from. Required. A
+	// RankedNodeSource (the coordinator) ranks them for each visitor, a
+	// PlacementSource (the coordinator) narrows them to a root's holders.
 	Nodes NodeSource
 
-	// Bus, when set, puts the gateway on the event bus: it runs a
-	// coordinator on it (nodes join at coordinator.ConnectPath on the
-	// gateway's own host) and uses it as Nodes when Nodes is nil, reads
-	// sites from the sites bucket when Sites is nil, and emits
-	// cache.purged when it drops a site's cached HTML. The caller owns the
-	// Bus and closes it after the gateway.
+	// API serves the paths under /v1/ on the gateway's own host (any host
+	// that is not a site origin): in `verity gateway`, the control plane
+	// (package control), which also serves the coordinator's node
+	// endpoint. Default: none, those paths answer 404.
+	API http.Handler
+	// Bus, when set, puts the gateway on the event bus: it emits
+	// cache.purged when it drops a site's cached HTML and node.reported
+	// for workers' reports, and publishes its voucher key in the gateways
+	// bucket. The caller owns the Bus and closes it after the gateway.
 	Bus *events.Bus
-	// Name identifies the gateway in the events it emits. Default: the
-	// Bus's name.
+	// Name identifies the gateway in the events it emits and in the
+	// charges it makes. Default: the Bus's name.
 	Name string
-	// Coordinator configures the coordinator run with Bus; its Bus, Logger
-	// and Now are filled in from this Config when zero.
-	Coordinator coordinator.Config
-
-	// DataDir turns the deploy API on (with Bus, when Sites is nil):
-	// uploads are staged under DataDir/uploads, verified CARs kept under
-	// DataDir/content for nodes to fetch, and the admin token is kept in
-	// DataDir/admin-token. Default: none, and no deploy API.
+	// DataDir keeps the gateway's voucher key (payment.key). Default:
+	// none, and a key generated at start (see PaymentsConfig.Key).
 	DataDir string
-	// AdminToken authorizes the site API (creating sites, listing them,
-	// and anything a site's own deploy token may do). Default: the token
-	// in DataDir/admin-token, generated there (mode 0600) on first start.
-	AdminToken string
-	// MaxDeployBytes bounds a deploy's CAR; larger uploads are refused
-	// with 413 and nothing is kept. Default 1 GiB.
-	MaxDeployBytes int64
-	// DeployTimeout bounds reading one deploy upload; it replaces
-	// ReadTimeout for deploys. Default 30 min.
-	DeployTimeout time.Duration
-	// Replicas is how many nodes must hold a deployed root before its site
-	// is published. Default 2.
-	Replicas int
-	// PublicURL is the gateway's own base URL as nodes reach it: pin
-	// orders send nodes to PublicURL/v1/content/<root>.car. Default: URL().
-	PublicURL string
 
-	// Faucet turns on the development faucet: POST
-	// /v1/accounts/{name}/topup (admin) credits an account for free.
-	// Default off: top-ups are refused with 403.
-	Faucet bool
+	// Offers relays WebRTC offers to nodes (the coordinator). Default:
+	// none, offers answer 404.
+	Offers OfferRelay
+	// Accounts tells the gateway the sites' accounts' balances (the
+	// coordinator's mirror of the ledger): no voucher is issued for an
+	// unknown account, a frozen one gets PaymentError, and with Charges a
+	// site whose account is out of credit answers 402. Default: none,
+	// vouchers name the account unchecked and no site is refused.
+	Accounts AccountSource
+	// Charges is where the bytes the gateway serves on a site's HTTPS path
+	// are charged to the site's account (the coordinator's ledger), every
+	// MeterInterval and at Close. Default: none, nothing is metered.
+	Charges Charger
 	// MeterInterval is how often the bytes served on the HTTPS path are
-	// charged to the sites' accounts, one ledger write per account per
-	// interval; Close charges what is left. Default 10 s.
+	// charged, one ledger write per account per interval. Default 10 s.
 	MeterInterval time.Duration
 	// CreditLimit is how far below zero a site's account balance may go
 	// before the gateway refuses the site's visitors with 402. A frozen
@@ -120,8 +114,8 @@ type Config struct {
 	// Defaults 0.2/s and 5; beyond them the gateway answers 429.
 	ScoresRate  float64
 	ScoresBurst int
-	// ScoreSink receives the scores workers report. Default: the router
-	// of the coordinator run with Bus (none without Bus).
+	// ScoreSink receives the scores workers report (the coordinator's
+	// router). Default: none, scores are checked and dropped.
 	ScoreSink ScoreSink
 
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10 s.
@@ -189,19 +183,16 @@ const (
 	defaultNodeBackoff       = 30 * time.Second
 	defaultRootGrace         = 10 * time.Minute
 	defaultSessionTTL        = 30 * time.Second
-	defaultMaxDeployBytes    = 1 << 30
-	defaultDeployTimeout     = 30 * time.Minute
-	defaultReplicas          = 2
 )
 
 // normalize fills defaults and checks required fields.
 func (c Config) normalize() (Config, error) {
 	c.Payments = c.Payments.normalize()
-	if c.Sites == nil && c.Bus == nil {
-		return c, configError("Sites (or Bus) is required")
+	if c.Sites == nil {
+		return c, configError("Sites is required")
 	}
-	if c.Nodes == nil && c.Bus == nil {
-		return c, configError("Nodes (or Bus) is required")
+	if c.Nodes == nil {
+		return c, configError("Nodes is required")
 	}
 	if c.Name == "" && c.Bus != nil {
 		c.Name = c.Bus.Name()
@@ -285,15 +276,6 @@ func (c Config) normalize() (Config, error) {
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = defaultSessionTTL
 	}
-	if c.MaxDeployBytes <= 0 {
-		c.MaxDeployBytes = defaultMaxDeployBytes
-	}
-	if c.DeployTimeout <= 0 {
-		c.DeployTimeout = defaultDeployTimeout
-	}
-	if c.Replicas <= 0 {
-		c.Replicas = defaultReplicas
-	}
 	if c.MeterInterval <= 0 {
 		c.MeterInterval = 10 * time.Second
 	}
@@ -303,7 +285,6 @@ func (c Config) normalize() (Config, error) {
 	case c.CreditLimit < 0:
 		c.CreditLimit = 0
 	}
-	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.WebRTCOfferRate <= 0 {
 		c.WebRTCOfferRate = 2
 	}
@@ -315,17 +296,6 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	if c.Bus != nil {
-		if c.Coordinator.Bus == nil {
-			c.Coordinator.Bus = c.Bus
-		}
-		if c.Coordinator.Logger == nil {
-			c.Coordinator.Logger = c.Logger
-		}
-		if c.Coordinator.Now == nil {
-			c.Coordinator.Now = c.Now
-		}
 	}
 	if c.Registerer == nil {
 		reg := prometheus.NewRegistry()

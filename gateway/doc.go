@@ -1,5 +1,6 @@
-// Package gateway is the HTTP front door of every site origin. It maps the
-// Host of a request (NAME.<Domain>) to a site and its current root CID, and
+// Package gateway is the site edge: the HTTP front door of every site
+// origin. It maps the Host of a request (NAME.<Domain>) to a site and its
+// current root CID, and
 //
 //   - serves a visitor's first requests itself: it fetches the file at the
 //     request path as a trustless CAR stream from a storage node, verifies
@@ -8,56 +9,43 @@
 //   - serves the worker's files: /verity.js, /verity-sw.js (with the
 //     content-hashed wasm URLs substituted), /.verity/wasm/<hash>.wasm
 //     (gzip-precompressed) and /.verity/wasm_exec.<hash>.js;
-//   - answers the worker API: /.verity/v1/session (site root and verified
-//     node records), the CAR fallback /.verity/v1/ipfs/<root>/<path>?...,
+//   - answers the worker API (documents in internal/api):
+//     /.verity/v1/session (site root and verified node records, and a
+//     payment voucher), the CAR fallback /.verity/v1/ipfs/<root>/<path>?...,
 //     /.verity/v1/report, /.verity/v1/scores (workers' node scores, fed to
-//     the coordinator's router; rate-limited per client address, 429
-//     beyond it) and WebRTC signaling, POST
-//     /.verity/v1/webrtc/<node id> (an SDP offer relayed to the node through
-//     the coordinator; rate-limited per client address, 429 beyond it).
+//     Config.ScoreSink; rate-limited per client address, 429 beyond it)
+//     and WebRTC signaling, POST /.verity/v1/webrtc/<node id> (an SDP
+//     offer relayed to the node through Config.Offers; rate-limited per
+//     client address, 429 beyond it).
 //
-// Any other host is the gateway's own: /metrics (Prometheus), /healthz and,
-// with a Bus, the coordinator's node endpoint /v1/nodes/connect.
+// Any other host is the gateway's own: /metrics (Prometheus), /healthz,
+// and every path under /v1/ handed to Config.API. The gateway knows nothing
+// of what Config.API serves: in `verity gateway` and the devnet it is the
+// control plane (package control: sites, deploys, tokens, accounts, the
+// event feed, and the coordinator's node endpoint /v1/nodes/connect).
 //
-// With a Bus and Config.DataDir the gateway's own host also serves the
-// site API (handler_api.go; JSON, "Authorization: Bearer <token>"):
-// POST /v1/sites (admin: create a site, its deploy token answered once),
-// GET /v1/sites (admin), GET /v1/sites/{name}, POST
-// /v1/sites/{name}/deploy (a CARv1 body) and POST
-// /v1/sites/{name}/rollback (the site's token or the admin's), and GET
-// /v1/content/{root}.car for nodes (signed by their node key). Deploy
-// stages the upload under DataDir/uploads, verifies the whole CAR
-// (internal/carcheck), keeps it as DataDir/content/<root>.car, records it
-// in the deploys bucket and emits site.deployed; a refused upload leaves
-// nothing behind. The publisher consumer (durable PublisherDurable, shared
-// by every gateway) publishes the site once Config.Replicas live nodes
-// hold the root (coordinator placements). Tokens are kept as SHA-256 with
-// a per-site salt in the tokens bucket and compared in constant time; the
-// admin token is Config.AdminToken or generated into DataDir/admin-token.
+// What the edge needs from the rest of the network it takes through small
+// interfaces, each defined here and each optional but the first two:
 //
-// Accounts (accounts.go, handler_accounts.go, meter.go): with the deploy
-// API the gateway runs an internal/ledger Ledger on the bus and serves, to
-// the admin, POST/GET /v1/accounts, GET /v1/accounts/{name}, POST
-// /v1/accounts/{name}/topup (the development faucet, only with
-// Config.Faucet), GET /v1/accounts/{name}/statement and
-// /v1/accounts/{name}/dashboard, and GET /v1/nodes/{id}/earnings (also to
-// the node itself, signed with its key). Sites belong to accounts (Site.Account,
-// SiteRecord.Account, chosen at deploy: DeployFor). The bytes the gateway
-// serves on a site's origin (content and the CAR fallback) are charged to
-// its account every Config.MeterInterval, and at Close; a site whose
-// account's balance is below -Config.CreditLimit answers 402.
+//	Sites     SiteSource      site name → root and account (required); a
+//	                          SiteWatcher purges cached HTML at once
+//	Nodes     NodeSource      the nodes' signed records (required); a
+//	                          RankedNodeSource ranks them per visitor, a
+//	                          PlacementSource narrows them to a root's holders
+//	ScoreSink ScoreSink       learns from the workers' scores
+//	Offers    OfferRelay      relays WebRTC offers (else 404)
+//	Accounts  AccountSource   balances: vouchers, frozen accounts, 402
+//	Charges   Charger         takes the bytes served on the HTTPS path
+//	API       http.Handler    the gateway's own /v1/ paths (else 404)
+//	Bus       *events.Bus     cache.purged, node.reported, the voucher key
 //
-// With Config.Bus (internal/events) the gateway runs a coordinator on the
-// bus (package coordinator; its settings in Config.Coordinator): nodes join
-// it over WebSocket on the gateway's own host, and when Config.Nodes is nil
-// its live nodes are the gateway's NodeSource; when Config.Sites is nil, a
-// KVSites on the sites bucket is its SiteSource. KVSites mirrors the bucket
-// through a watch (every gateway sees every change, wherever written) and
-// writes with compare-and-set: Publish and Rollback emit site.published and
-// site.rolled_back. When a site's root changes the gateway drops its cached
-// HTML and emits cache.purged. The caller owns the Bus.
+// The coordinator (package coordinator) is a RankedNodeSource,
+// PlacementSource, OfferRelay and AccountSource, its Router a ScoreSink and
+// its ledger a Charger; the control plane's KVSites (package control) is
+// a SiteSource and SiteWatcher. StaticSites, StaticNodes, NodesFunc and
+// HTTPNodes serve a gateway without a network around it.
 //
-// Usage:
+// Usage, a gateway in front of fixed nodes:
 //
 //	g, err := gateway.New(gateway.Config{
 //		Listen: "127.0.0.1:8080",
@@ -68,12 +56,23 @@
 //	defer g.Close()
 //	err = g.Run(ctx) // http://demo.localhost:8080/
 //
+// and as `verity gateway` composes it, with the coordinator and the
+// control plane on one listener (bound first, so the control plane knows
+// the URL nodes fetch deployed CARs from; cmd/verity/gateway.go, devnet):
+//
+//	coord, _ := coordinator.New(ctx, coordinator.Config{Bus: bus})
+//	ln, _ := net.Listen("tcp", "127.0.0.1:8080")
+//	ctl, _ := control.New(ctx, control.Config{Bus: bus, Coordinator: coord,
+//		DataDir: dir, PublicURL: "http://" + ln.Addr().String()})
+//	g, _ := gateway.New(gateway.Config{Listener: ln, Sites: ctl.Sites(), API: ctl,
+//		Nodes: coord, Offers: coord, Accounts: coord, ScoreSink: coord.Router(),
+//		Charges: coord.Ledger(), Bus: bus, DataDir: dir})
+//
+// Close them in the reverse order: the gateway (which charges what it
+// served as it closes), the control plane, the coordinator, the bus.
+//
 // Config fields have zero-value defaults (see Config); Sites and Nodes are
-// required unless Bus is set. SiteSource and NodeSource are small
-// interfaces: KVSites and StaticSites implement the first; the coordinator,
-// StaticNodes, NodesFunc and HTTPNodes the second. A NodeSource that is also
-// a RankedNodeSource (the coordinator) lists nodes ranked for each visitor's
-// address, for sessions and the gateway's own fetches.
+// required (ErrConfig).
 //
 // First-visit serving: GET/HEAD of any other path resolves it under the
 // root (a trailing slash appends index.html; a directory without it
@@ -91,34 +90,41 @@
 // node at the first unsent byte, and if none can finish it aborts the
 // response (the client sees a broken transfer, never a short body).
 //
+// Metering (meter.go, with Config.Charges): the bytes the gateway serves
+// on a site's origin (content and the CAR fallback, not the worker's files
+// nor the worker API) are charged to the site's account every
+// Config.MeterInterval and at Close, one batch per account; with
+// Config.Accounts, a site whose account's balance (less what was served
+// and not charged yet) is below -Config.CreditLimit answers 402.
+//
 // Limits: request heads (ReadHeaderTimeout 10 s, MaxHeaderBytes 64 KiB),
 // whole requests (ReadTimeout 30 s), clients that stop reading a response
 // (WriteStallTimeout 30 s without progress), concurrent connections
 // (MaxConns 4096), report bodies (MaxReportBytes 4 KiB), scores bodies
 // (MaxScoresBytes 32 KiB).
 //
-// Status codes (errors.go, statusOf): 400 malformed path, CID or query, or
-// an invalid site name (ErrInvalidSiteName, a *SiteNameError saying why),
-// or a deploy body that is not a one-root CARv1; 401 no bearer token
-// (ErrUnauthorized); 402 the site's account ran out of credit
-// (ErrPaymentRequired); 409 the site or account exists (ErrSiteExists,
-// ledger.ErrAccountExists); 404 an unknown account (ledger.ErrUnknownAccount)
-// or the accounts API off (ErrAccountsOff); 403 a top-up without the faucet
-// (ErrFaucetOff); 422 a CAR refused
-// by carcheck (its code and the block's CID in the JSON body);
-// 403 a fallback CID that is not a current or recent root of the site;
-// 404 unknown site or path, or a rollback root not in the history; 405 method; 413 report body over 4 KiB;
-// 413 a deploy over MaxDeployBytes; 502 no node could serve; 504 nodes
-// timed out.
+// Status codes on site origins (errors.go, statusOf): 400 malformed path,
+// CID or query, or an invalid site name (ErrInvalidSiteName, a
+// *SiteNameError saying why); 402 the site's account ran out of credit
+// (ErrPaymentRequired); 403 a fallback CID that is not a current or recent
+// root of the site; 404 unknown site (ErrUnknownSite) or path; 405 method;
+// 413 report or scores body over its limit, or an offer over the SDP
+// limit; 429 too many offers, score reports (ErrRateLimited); 502 no node
+// could serve (ErrNoNode) or a custom domain's lookup failed (ErrDNSLink);
+// 503 the node cannot take an offer now (ErrUnavailable); 504 nodes timed
+// out (ErrTimeout). Under /.verity/ error bodies are {"error": "..."}
+// (api.Error), elsewhere text.
 //
 // Metrics: verity_gateway_bytes_served_total{kind}, requests_total{kind,code},
 // node_reports_total{node,reason}, node_failures_total{node,reason},
-// html_cache_hits_total, html_cache_misses_total, html_cache_bytes.
+// html_cache_hits_total, html_cache_misses_total, html_cache_bytes,
+// vouchers_limited_total.
 //
 // Payments (PaymentsConfig): the gateway's voucher key is kept in
-// DataDir/payment.key and published in the coordinator's gateways bucket;
-// a session request with ?key=s... gets a voucher for that session key
-// (Session.Voucher), or PaymentError "account_frozen" (docs/payments.md).
+// DataDir/payment.key and, with a Bus, published in the coordinator's
+// gateways bucket; a session request with ?key=s... gets a voucher for
+// that session key (Session.Voucher), or PaymentError "account_frozen"
+// (docs/payments.md).
 //
 // Specs: docs/protocol.md section 6; the trustless gateway
 // (https://specs.ipfs.tech/http-gateways/trustless-gateway/).

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-
-	"github.com/verity-cdn/verity/internal/carcheck"
-	"github.com/verity-cdn/verity/internal/ledger"
 )
 
 // Errors the gateway returns or maps to HTTP status codes (see statusOf).
@@ -34,26 +31,14 @@ var (
 	// ErrInvalidSiteName: a site name that is not a DNS label (400); the
 	// error is a *SiteNameError saying why.
 	ErrInvalidSiteName = errors.New("invalid site name")
-	// ErrNotInHistory: a rollback to a root the site never had (404).
-	ErrNotInHistory = errors.New("not in the site's history")
-	// ErrUnauthorized: a site API request without a bearer token (401).
-	ErrUnauthorized = errors.New("missing token")
-	// ErrSiteExists: creating a site that already has a deploy token (409).
-	ErrSiteExists = errors.New("site already exists")
-	// ErrDeployOff: the deploy API is not enabled (no DataDir or no Bus) (404).
-	ErrDeployOff = errors.New("deploy API not enabled on this gateway")
 	// ErrConfig: an invalid Config passed to New.
 	ErrConfig = errors.New("invalid gateway config")
 	// ErrRateLimited: too many requests from one client (429).
 	ErrRateLimited = errors.New("rate limited")
 	// ErrUnavailable: the node cannot take the request now (503).
 	ErrUnavailable = errors.New("node unavailable")
-	// ErrAccountsOff: the accounts API is not enabled (it comes with the
-	// deploy API) (404).
-	ErrAccountsOff = errors.New("accounts API not enabled on this gateway")
-	// ErrFaucetOff: a top-up on a gateway without the development faucet
-	// (403).
-	ErrFaucetOff = errors.New("top-ups are a development faucet, not enabled on this gateway (start it with --faucet)")
+	// ErrMeteringOff: FlushCharges on a gateway without Config.Charges.
+	ErrMeteringOff = errors.New("the gateway meters nothing (no Config.Charges)")
 	// ErrPaymentRequired: the site's account has run out of credit: its
 	// balance is below -Config.CreditLimit (402).
 	ErrPaymentRequired = errors.New("payment required")
@@ -103,32 +88,23 @@ func (e *SiteNameError) Unwrap() error { return ErrInvalidSiteName }
 
 func configError(detail string) error { return fmt.Errorf("%w: %s", ErrConfig, detail) }
 
+// clip shortens s for an error message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
 // statusOf maps an error to the HTTP status the gateway answers with.
 func statusOf(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.Is(err, ErrUnknownSite), errors.Is(err, ErrNotFound), errors.Is(err, ErrNotInHistory), errors.Is(err, ErrDeployOff),
-		errors.Is(err, ErrAccountsOff), errors.Is(err, ledger.ErrUnknownAccount):
+	case errors.Is(err, ErrUnknownSite), errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrPaymentRequired):
 		return http.StatusPaymentRequired
-	case errors.Is(err, ErrFaucetOff):
-		return http.StatusForbidden
-	case errors.Is(err, ledger.ErrInvalidAccount), errors.Is(err, ledger.ErrInvalidCharge):
-		return http.StatusBadRequest
-	case errors.Is(err, ledger.ErrAccountExists):
-		return http.StatusConflict
-	case errors.Is(err, ErrUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, ErrSiteExists):
-		return http.StatusConflict
-	case errors.Is(err, carcheck.ErrInvalid):
-		var ce *carcheck.Error
-		if errors.As(err, &ce) && (ce.Code == carcheck.CodeMalformed || ce.Code == carcheck.CodeRoots) {
-			return http.StatusBadRequest
-		}
-		return http.StatusUnprocessableEntity
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrInvalidSiteName):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrForbidden):
@@ -161,11 +137,7 @@ func errorMessage(err error) string {
 	if errors.As(err, &ne) {
 		return ne.Error()
 	}
-	var ce *carcheck.Error
-	if errors.As(err, &ce) {
-		return ce.Error()
-	}
-	for _, s := range []error{ErrPaymentRequired, ErrUnauthorized, ErrSiteExists, ErrDeployOff, ErrNotInHistory, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode, ErrDNSLink, ErrRateLimited, ErrUnavailable} {
+	for _, s := range []error{ErrPaymentRequired, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode, ErrDNSLink, ErrRateLimited, ErrUnavailable} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}

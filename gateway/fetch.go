@@ -57,16 +57,17 @@ func (g *Gateway) liveNodes(r *http.Request) ([]nodeInfo, error) {
 }
 
 // nodesFor returns liveNodes narrowed to the nodes that hold root: when the
-// coordinator has a placement for root and at least one of its pinned
-// holders is live, only those, in the same order. Content without a
+// NodeSource is a PlacementSource with a placement for root and at least
+// one of its pinned holders is live, only those, in the same order. Content without a
 // placement (imported by a node's operator) or whose holders are all
 // gone is tried on every live node.
 func (g *Gateway) nodesFor(r *http.Request, root string) ([]nodeInfo, error) {
 	nodes, err := g.liveNodes(r)
-	if err != nil || g.coord == nil {
+	ps, placed := g.cfg.Nodes.(PlacementSource)
+	if err != nil || !placed {
 		return nodes, err
 	}
-	p, ok := g.coord.Placement(root)
+	p, ok := ps.Placement(root)
 	if !ok {
 		return nodes, nil
 	}

@@ -22,7 +22,16 @@ import (
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
-var _ RankedNodeSource = (*coordinator.Coordinator)(nil)
+// The coordinator is what `verity gateway` passes as Nodes, Offers and
+// Accounts, its router as ScoreSink and its ledger as Charges.
+var (
+	_ RankedNodeSource = (*coordinator.Coordinator)(nil)
+	_ PlacementSource  = (*coordinator.Coordinator)(nil)
+	_ OfferRelay       = (*coordinator.Coordinator)(nil)
+	_ AccountSource    = (*coordinator.Coordinator)(nil)
+	_ ScoreSink        = (*coordinator.Router)(nil)
+	_ Charger          = (*ledger.Ledger)(nil)
+)
 
 // Gateway is the HTTP front door of every site origin.
 type Gateway struct {
@@ -34,18 +43,13 @@ type Gateway struct {
 	cache      *htmlCache
 	metrics    *metrics
 	health     *nodeHealth
-	offers     *offerLimiter            // WebRTC offers per client address
-	scoreLimit *offerLimiter            // score reports per client address
-	vouchers   *offerLimiter            // vouchers issued per client address
-	coord      *coordinator.Coordinator // run with Config.Bus, else nil
-	payKey     ed25519.PrivateKey       // signs vouchers; nil when payments are off
-	kvSites    *KVSites                 // owned, with Config.Bus and no Config.Sites
-	dep        *deployer                // deploy API, with kvSites and Config.DataDir
-	ledger     *ledger.Ledger           // accounts, with dep
-	meter      *meter                   // charges served bytes, with ledger
-	api        http.Handler             // the gateway's own /v1/ API
-	reports    reportRelay              // visitors' reports on their way to the bus
-	records    noderecord.Verifier      // node records, each signature checked once
+	offers     *offerLimiter       // WebRTC offers per client address
+	scoreLimit *offerLimiter       // score reports per client address
+	vouchers   *offerLimiter       // vouchers issued per client address
+	payKey     ed25519.PrivateKey  // signs vouchers; nil when payments are off
+	meter      *meter              // charges served bytes, with Config.Charges
+	reports    reportRelay         // visitors' reports on their way to the bus
+	records    noderecord.Verifier // node records, each signature checked once
 
 	metricsHandler http.Handler // /metrics on the gateway's own host; nil without a Gatherer
 
@@ -66,8 +70,8 @@ type siteState struct {
 	previous map[string]time.Time // earlier root → servable until
 }
 
-// New checks cfg, loads the worker's assets and binds the listener. Serve
-// with Run; release with Close.
+// New checks cfg, loads the worker's assets and binds the listener (or
+// takes Config.Listener). Serve with Run; release with Close.
 func New(cfg Config) (_ *Gateway, err error) {
 	cfg, err = cfg.normalize()
 	if err != nil {
@@ -92,38 +96,12 @@ func New(cfg Config) (_ *Gateway, err error) {
 	}
 	defer func() {
 		if err != nil {
+			if cfg.Listener != nil {
+				_ = cfg.Listener.Close()
+			}
 			g.closeParts()
 		}
 	}()
-	if cfg.Bus != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-		g.coord, err = coordinator.New(ctx, cfg.Coordinator)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("gateway: coordinator: %w", err)
-		}
-		if g.cfg.Nodes == nil {
-			g.cfg.Nodes = g.coord
-		}
-		if g.cfg.Sites == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-			g.kvSites, err = NewKVSites(ctx, KVSitesConfig{Bus: cfg.Bus, Source: cfg.Name, Logger: cfg.Logger, Now: cfg.Now})
-			cancel()
-			if err != nil {
-				return nil, fmt.Errorf("gateway: sites: %w", err)
-			}
-			g.cfg.Sites = g.kvSites
-			if cfg.DataDir != "" {
-				ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-				err = g.startDeployer(ctx)
-				cancel()
-				if err != nil {
-					return nil, fmt.Errorf("gateway: deploy API: %w", err)
-				}
-				g.startAccounts()
-			}
-		}
-	}
 	{
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		err = g.startPayments(ctx)
@@ -132,15 +110,19 @@ func New(cfg Config) (_ *Gateway, err error) {
 			return nil, err
 		}
 	}
-	g.api = g.newAPI()
-	if w, ok := g.cfg.Sites.(SiteWatcher); ok {
+	if cfg.Charges != nil {
+		g.meter = newMeter(cfg.Charges, cfg.Accounts, cfg.Name, cfg.MeterInterval, g.log.With("component", "meter"), cfg.Now)
+	}
+	if w, ok := cfg.Sites.(SiteWatcher); ok {
 		w.WatchSites(g.observeChange)
 	}
-	g.ln, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: listen: %w", err)
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("gateway: listen: %w", err)
+		}
 	}
-	g.ln = netutil.LimitListener(g.ln, cfg.MaxConns)
+	g.ln = netutil.LimitListener(ln, cfg.MaxConns)
 	if cfg.Gatherer != nil {
 		g.metricsHandler = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})
 	}
@@ -180,9 +162,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 // startTimeout bounds the setup New does on the bus.
 const startTimeout = 30 * time.Second
 
-// Close stops the server at once, releases the listener and stops the
-// coordinator (its nodes reconnect to another gateway). It is idempotent
-// and safe to call concurrently with Run.
+// Close stops the server at once, releases the listener and charges what
+// was served and not charged yet. It is idempotent and safe to call
+// concurrently with Run.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		err := g.srv.Close()
@@ -200,27 +182,14 @@ func (g *Gateway) closeParts() {
 	if g.meter != nil {
 		_ = g.meter.close()
 	}
-	if g.dep != nil && g.dep.sub != nil {
-		g.dep.sub.Stop()
-	}
-	if g.kvSites != nil {
-		_ = g.kvSites.Close()
-	}
-	if g.coord != nil {
-		_ = g.coord.Close()
-	}
 	g.mu.Lock()
 	g.bgCancel()
 	g.mu.Unlock()
 	g.bg.Wait()
 }
 
-// Sites is the gateway's SiteSource: Config.Sites, or the KVSites it runs
-// on Config.Bus.
+// Sites is the gateway's SiteSource, Config.Sites.
 func (g *Gateway) Sites() SiteSource { return g.cfg.Sites }
-
-// Coordinator is the coordinator the gateway runs with Config.Bus, or nil.
-func (g *Gateway) Coordinator() *coordinator.Coordinator { return g.coord }
 
 // Addr is the bound listen address.
 func (g *Gateway) Addr() net.Addr { return g.ln.Addr() }
@@ -328,7 +297,7 @@ func (g *Gateway) rootAllowed(site Site, root string) bool {
 }
 
 // ServeHTTP routes by Host: NAME.<Domain> is a site origin, any other host
-// is the gateway's own (metrics, health).
+// is the gateway's own (metrics, health, Config.API).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host := strings.ToLower(r.Host)
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -436,12 +405,6 @@ func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
 
 func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case coordinator.ConnectPath:
-		if g.coord == nil {
-			http.NotFound(w, r)
-			return
-		}
-		g.coord.ServeConnect(w, r)
 	case "/metrics":
 		if g.metricsHandler == nil {
 			http.NotFound(w, r)
@@ -453,8 +416,8 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
 	default:
-		if strings.HasPrefix(r.URL.Path, "/v1/") {
-			g.api.ServeHTTP(w, r)
+		if g.cfg.API != nil && strings.HasPrefix(r.URL.Path, "/v1/") {
+			g.cfg.API.ServeHTTP(w, r)
 			return
 		}
 		http.NotFound(w, r)

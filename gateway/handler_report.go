@@ -7,19 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/verity-cdn/verity/internal/api"
 )
-
-// Report is the body of POST /.verity/v1/report: a worker telling the
-// gateway that a node failed it.
-type Report struct {
-	Node   string `json:"node"`
-	CID    string `json:"cid,omitempty"`
-	Reason string `json:"reason"` // one of ReportReasons
-	Detail string `json:"detail,omitempty"`
-}
-
-// ReportReasons are the accepted values of Report.Reason.
-var ReportReasons = []string{"bad-block", "unreachable", "timeout", "protocol"}
 
 // maxDetailLog bounds how much of a report's detail is logged.
 const maxDetailLog = 256
@@ -57,8 +47,8 @@ func (g *Gateway) serveReport(w http.ResponseWriter, r *http.Request, site Site)
 }
 
 // readReport reads and checks a report body of at most MaxReportBytes.
-func (g *Gateway) readReport(w http.ResponseWriter, r *http.Request) (Report, error) {
-	var rep Report
+func (g *Gateway) readReport(w http.ResponseWriter, r *http.Request) (api.Report, error) {
+	var rep api.Report
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxReportBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -71,8 +61,8 @@ func (g *Gateway) readReport(w http.ResponseWriter, r *http.Request) (Report, er
 }
 
 // parseReport decodes and validates a report.
-func parseReport(body []byte) (Report, error) {
-	var rep Report
+func parseReport(body []byte) (api.Report, error) {
+	var rep api.Report
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&rep); err != nil {
 		return rep, badRequest("malformed report JSON: %v", err)
@@ -83,7 +73,7 @@ func parseReport(body []byte) (Report, error) {
 	if rep.Node == "" || len(rep.Node) > 128 {
 		return rep, badRequest("report needs a node id")
 	}
-	for _, reason := range ReportReasons {
+	for _, reason := range api.ReportReasons {
 		if rep.Reason == reason {
 			return rep, nil
 		}

@@ -25,9 +25,9 @@ type ScoreSink interface {
 // serveScores takes a worker's scores document: bounded (MaxScoresBytes),
 // rate-limited per client address (ScoresRate, ScoresBurst: 429 beyond),
 // validated (400 when malformed). Lines about nodes the gateway does not
-// list are ignored; the others feed the router the gateway's coordinator
-// ranks nodes with: the RTT sample (when the worker measured one) and the
-// error level.
+// list are ignored; the others feed Config.ScoreSink (the router the
+// coordinator ranks nodes with): the RTT sample (when the worker measured
+// one) and the error level.
 func (g *Gateway) serveScores(w http.ResponseWriter, r *http.Request, site Site) {
 	if !allowMethods(w, r, http.MethodPost) {
 		return
@@ -54,7 +54,7 @@ func (g *Gateway) serveScores(w http.ResponseWriter, r *http.Request, site Site)
 		return
 	}
 	used := 0
-	if sink := g.scoreSink(); sink != nil && len(scores) > 0 {
+	if sink := g.cfg.ScoreSink; sink != nil && len(scores) > 0 {
 		if nodes, err := g.liveNodes(r); err == nil {
 			live := make(map[string]bool, len(nodes))
 			for _, n := range nodes {
@@ -78,16 +78,4 @@ func (g *Gateway) serveScores(w http.ResponseWriter, r *http.Request, site Site)
 	g.log.Debug("node scores from worker", "site", site.Name, "lines", len(scores), "used", used)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// scoreSink is Config.ScoreSink, else the router of the coordinator the
-// gateway runs, else nil.
-func (g *Gateway) scoreSink() ScoreSink {
-	if g.cfg.ScoreSink != nil {
-		return g.cfg.ScoreSink
-	}
-	if g.coord != nil && g.coord.Router() != nil {
-		return g.coord.Router()
-	}
-	return nil
 }

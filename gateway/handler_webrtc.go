@@ -19,13 +19,21 @@ import (
 // answer comes back as application/sdp.
 const WebRTCPrefix = "/.verity/v1/webrtc/"
 
+// OfferRelay relays a page's WebRTC offer to a node and returns the
+// node's answer: the coordinator, which reaches nodes joined to other
+// coordinators over the bus. Errors: coordinator.ErrUnknownNode, a
+// *coordinator.OfferError from the node, or the context's.
+type OfferRelay interface {
+	RelayOffer(ctx context.Context, node, sdp string) (string, error)
+}
+
 // kindWebRTC labels signaling requests in metrics.
 const kindWebRTC = "webrtc"
 
 // offerTimeout bounds relaying one offer and waiting for the answer.
 const offerTimeout = 20 * time.Second
 
-// serveWebRTCOffer relays an offer to a node through the coordinator.
+// serveWebRTCOffer relays an offer to a node through Config.Offers.
 func (g *Gateway) serveWebRTCOffer(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodPost) {
 		return
@@ -36,7 +44,7 @@ func (g *Gateway) serveWebRTCOffer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	node := strings.TrimPrefix(r.URL.Path, WebRTCPrefix)
-	if g.coord == nil || node == "" || strings.Contains(node, "/") {
+	if g.cfg.Offers == nil || node == "" || strings.Contains(node, "/") {
 		g.fail(w, r, fmt.Errorf("%w: no node %q", ErrNotFound, clip(node)))
 		return
 	}
@@ -56,7 +64,7 @@ func (g *Gateway) serveWebRTCOffer(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), offerTimeout)
 	defer cancel()
-	answer, err := g.coord.RelayOffer(ctx, node, string(body))
+	answer, err := g.cfg.Offers.RelayOffer(ctx, node, string(body))
 	if err != nil {
 		g.fail(w, r, offerError(node, err))
 		return

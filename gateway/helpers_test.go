@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -34,7 +35,11 @@ type testGateway struct {
 	*Gateway
 	reg    *prometheus.Registry
 	client *http.Client
+	coord  *coordinator.Coordinator // with startCoordGateway
 }
+
+// Coordinator is the coordinator startCoordGateway wired in, or nil.
+func (tg *testGateway) Coordinator() *coordinator.Coordinator { return tg.coord }
 
 func startGateway(t *testing.T, cfg Config) *testGateway {
 	t.Helper()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -10,6 +11,20 @@ import (
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/ledger"
 )
+
+// Charger takes the batches of bytes the gateway served, per account and
+// site: the coordinator's *ledger.Ledger. A batch is applied once per
+// (Gateway, Seq), so a retry after a lost answer charges nothing twice.
+type Charger interface {
+	ApplyCharge(ctx context.Context, c ledger.Charge) (ledger.ChargeResult, error)
+}
+
+// AccountSource tells the gateway an account's balance and whether it is
+// frozen, as the coordinator's mirror of the ledger has it; false for an
+// account that does not exist.
+type AccountSource interface {
+	Account(name string) (coordinator.AccountState, bool)
+}
 
 // meter adds up the bytes the gateway serves on its HTTPS path per account
 // and site, and charges them to the ledger once per interval: one
@@ -19,10 +34,10 @@ import (
 // failed is retried with its number before anything newer of that account
 // is sent.
 type meter struct {
-	l        *ledger.Ledger
+	l        Charger
 	gateway  string
 	interval time.Duration
-	accounts func(name string) (coordinator.AccountState, bool) // the coordinator's mirror
+	accounts AccountSource // nil: balances unknown, nothing refused
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -46,7 +61,7 @@ type accountState struct {
 	missing bool // the account does not exist
 }
 
-func newMeter(l *ledger.Ledger, accounts func(string) (coordinator.AccountState, bool), gateway string, interval time.Duration, log *slog.Logger, now func() time.Time) *meter {
+func newMeter(l Charger, accounts AccountSource, gateway string, interval time.Duration, log *slog.Logger, now func() time.Time) *meter {
 	m := &meter{
 		l: l, accounts: accounts, gateway: gateway, interval: interval, log: log, now: now,
 		seq:     uint64(now().UnixNano()),
@@ -142,7 +157,10 @@ func (m *meter) flush(ctx context.Context) error {
 // state is what the coordinator's mirror of the accounts bucket says of
 // account, less the bytes served and not charged yet.
 func (m *meter) state(account string) accountState {
-	a, ok := m.accounts(account)
+	if m.accounts == nil {
+		return accountState{missing: true}
+	}
+	a, ok := m.accounts.Account(account)
 	if !ok {
 		return accountState{missing: true}
 	}
@@ -173,4 +191,39 @@ func (m *meter) close() error {
 		}
 	})
 	return err
+}
+
+// FlushCharges charges the bytes served so far to their accounts now,
+// instead of at the next MeterInterval. It fails with ErrMeteringOff
+// without Config.Charges.
+func (g *Gateway) FlushCharges(ctx context.Context) error {
+	if g.meter == nil {
+		return ErrMeteringOff
+	}
+	return g.meter.flush(ctx)
+}
+
+// checkCredit refuses a site whose account ran out of credit: its balance,
+// less what the gateway served and has not charged yet, is below
+// -CreditLimit. A frozen account above that is served (its visitors come
+// here when nodes refuse it).
+func (g *Gateway) checkCredit(site Site) error {
+	if g.meter == nil || site.Account == "" {
+		return nil
+	}
+	st := g.meter.state(site.Account)
+	if !st.missing && st.balance < -g.cfg.CreditLimit {
+		return &RequestError{Kind: ErrPaymentRequired, Detail: fmt.Sprintf(
+			"site %q is suspended: its account %q has run out of credit (balance %d bytes); the site's owner can top it up",
+			site.Name, site.Account, st.balance)}
+	}
+	return nil
+}
+
+// meterServed charges the bytes of a response on the HTTPS path to the
+// site's account.
+func (g *Gateway) meterServed(w *statusWriter) {
+	if g.meter != nil && w.metered && w.site.Account != "" {
+		g.meter.add(w.site.Account, w.site.Name, w.bytes)
+	}
 }

@@ -37,9 +37,9 @@ func TestMeterRetriesOnce(t *testing.T) {
 	}
 	before := runtime.NumGoroutine()
 	// The account as the coordinator's mirror has it: balance 0.
-	mirror := func(name string) (coordinator.AccountState, bool) {
+	mirror := accountsFunc(func(name string) (coordinator.AccountState, bool) {
 		return coordinator.AccountState{Name: name}, name == "acme"
-	}
+	})
 	m := newMeter(l, mirror, "gw1", time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	m.add("acme", "blog", 100)
 	m.add("acme", "shop", 20)
@@ -90,3 +90,8 @@ func TestMeterRetriesOnce(t *testing.T) {
 		t.Fatalf("%d goroutines after close, %d before", n, before)
 	}
 }
+
+// accountsFunc adapts a function to an AccountSource.
+type accountsFunc func(name string) (coordinator.AccountState, bool)
+
+func (f accountsFunc) Account(name string) (coordinator.AccountState, bool) { return f(name) }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -25,6 +26,13 @@ type NodeSource interface {
 // router does. The gateway uses it for sessions and its own fetches.
 type RankedNodeSource interface {
 	NodesFor(ctx context.Context, client netip.Addr) ([]noderecord.Signed, error)
+}
+
+// PlacementSource is an optional capability of a NodeSource: it knows
+// which nodes hold a root (the coordinator's placements), so sessions and
+// the gateway's own fetches go to the root's pinned holders only.
+type PlacementSource interface {
+	Placement(root string) (coordinator.Placement, bool)
 }
 
 var (

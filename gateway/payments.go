@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/keyfile"
 	"github.com/verity-cdn/verity/internal/payment"
 )
@@ -114,11 +115,11 @@ func loadOrCreatePaymentKey(dir string) (ed25519.PrivateKey, error) {
 // voucherFor fills the payment fields of a session response for the
 // session key the worker sent (query "key"). It leaves them empty when
 // payments are off or no key was sent, issues no voucher for an account
-// the coordinator does not know nor beyond the client address's rate, and
+// Config.Accounts does not know nor beyond the client address's rate, and
 // sets PaymentError instead of a
 // voucher when the site's account is frozen: the worker then uses the
 // gateway path.
-func (g *Gateway) voucherFor(s *Session, site Site, key string, client netip.Addr) error {
+func (g *Gateway) voucherFor(s *api.Session, site Site, key string, client netip.Addr) error {
 	if g.payKey == nil || key == "" {
 		return nil
 	}
@@ -132,8 +133,8 @@ func (g *Gateway) voucherFor(s *Session, site Site, key string, client netip.Add
 		account = pc.DefaultAccount
 	}
 	s.Account = account
-	if g.coord != nil {
-		a, ok := g.coord.Account(account)
+	if g.cfg.Accounts != nil {
+		a, ok := g.cfg.Accounts.Account(account)
 		if !ok {
 			// No such account: the ledger would refuse every settlement
 			// of the voucher, so nodes would serve under it for nothing.

@@ -9,16 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/payment"
 )
 
-func (tg *testGateway) sessionWithKey(t *testing.T, site, key string) Session {
+func (tg *testGateway) sessionWithKey(t *testing.T, site, key string) api.Session {
 	t.Helper()
 	resp, body := tg.get(t, tg.SiteURL(site)+SessionPath[1:]+"?key="+key)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("session: %d %s", resp.StatusCode, body)
 	}
-	var s Session
+	var s api.Session
 	if err := json.Unmarshal(body, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -31,13 +32,12 @@ func (tg *testGateway) sessionWithKey(t *testing.T, site, key string) Session {
 func TestSessionVoucher(t *testing.T) {
 	bus := openBus(t, "gw-test")
 	dir := t.TempDir()
-	tg := startGateway(t, Config{
-		Sites:       NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
-		Bus:         bus,
-		Coordinator: testCoordinator(),
-		DataDir:     dir,
-		Payments:    PaymentsConfig{Budget: 5 << 20, VoucherTTL: 10 * time.Minute},
-	})
+	tg := startCoordGateway(t, Config{
+		Sites:    NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
+		Bus:      bus,
+		DataDir:  dir,
+		Payments: PaymentsConfig{Budget: 5 << 20, VoucherTTL: 10 * time.Minute},
+	}, testCoordinator())
 	signer, err := payment.NewSigner(payment.SignerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -101,11 +101,10 @@ func TestSessionVoucher(t *testing.T) {
 // the gateway path.
 func TestSessionFrozenAccountNoVoucher(t *testing.T) {
 	bus := openBus(t, "gw-test")
-	tg := startGateway(t, Config{
-		Sites:       NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
-		Bus:         bus,
-		Coordinator: testCoordinator(),
-	})
+	tg := startCoordGateway(t, Config{
+		Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
+		Bus:   bus,
+	}, testCoordinator())
 	// A new account starts frozen until topped up.
 	if _, err := tg.Coordinator().Ledger().CreateAccount(t.Context(), "default", 0); err != nil {
 		t.Fatal(err)
@@ -126,12 +125,11 @@ func TestSessionFrozenAccountNoVoucher(t *testing.T) {
 // whoever asks. Beyond it the session is answered without a voucher.
 func TestVouchersRateLimited(t *testing.T) {
 	bus := openBus(t, "gw-test")
-	tg := startGateway(t, Config{
-		Sites:       NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
-		Bus:         bus,
-		Coordinator: testCoordinator(),
-		Payments:    PaymentsConfig{VoucherRate: 1e-6, VoucherBurst: 2},
-	})
+	tg := startCoordGateway(t, Config{
+		Sites:    NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
+		Bus:      bus,
+		Payments: PaymentsConfig{VoucherRate: 1e-6, VoucherBurst: 2},
+	}, testCoordinator())
 	l := tg.Coordinator().Ledger()
 	if _, err := l.CreateAccount(t.Context(), "default", 1); err != nil {
 		t.Fatal(err)

@@ -15,11 +15,10 @@ import (
 // coordinator it is joined to, and shows in the node's own metrics.
 func TestReportReachesTheNode(t *testing.T) {
 	bus := openBus(t, "gw-report")
-	tg := startGateway(t, Config{
-		Sites:       NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
-		Bus:         bus,
-		Coordinator: testCoordinator(),
-	})
+	tg := startCoordGateway(t, Config{
+		Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
+		Bus:   bus,
+	}, testCoordinator())
 	n, err := node.New(node.Config{
 		DataDir:     filepath.Join(t.TempDir(), "node"),
 		Coordinator: tg.URL(),

@@ -25,8 +25,8 @@ func TestWebRTCOfferRelayedToOtherGateway(t *testing.T) {
 	bus := openBus(t, "gw-webrtc-relay")
 	files := testSite()
 	sites := NewStaticSites(map[string]string{})
-	gwA := startGateway(t, Config{Sites: sites, Bus: bus, Coordinator: testCoordinator()})
-	gwB := startGateway(t, Config{Sites: sites, Bus: bus, Coordinator: testCoordinator()})
+	gwA := startCoordGateway(t, Config{Sites: sites, Bus: bus}, testCoordinator())
+	gwB := startCoordGateway(t, Config{Sites: sites, Bus: bus}, testCoordinator())
 	n, err := node.New(node.Config{
 		DataDir:     filepath.Join(t.TempDir(), "node"),
 		Coordinator: gwB.URL(),

@@ -101,13 +101,12 @@ func TestWebRTCSignalingRealNode(t *testing.T) {
 	bus := openBus(t, "gw-webrtc")
 	files := testSite()
 	sites := NewStaticSites(map[string]string{})
-	tg := startGateway(t, Config{
+	tg := startCoordGateway(t, Config{
 		Sites:            sites,
 		Bus:              bus,
-		Coordinator:      testCoordinator(),
 		WebRTCOfferRate:  0.01,
 		WebRTCOfferBurst: 6,
-	})
+	}, testCoordinator())
 	n, err := node.New(node.Config{
 		DataDir:     filepath.Join(t.TempDir(), "node"),
 		Coordinator: tg.URL(),

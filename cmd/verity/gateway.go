@@ -1,16 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/verity-cdn/verity/control"
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/asn"
@@ -18,15 +21,17 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 )
 
-// runGateway runs the HTTP gateway for site origins on the event bus: an
-// embedded NATS server under --data, or the cluster at --nats. Sites come
-// from the bus's sites bucket; nodes join its coordinator at
-// /v1/nodes/connect.
+// runGateway runs the gateway on the event bus (an embedded NATS server
+// under --data, or the cluster at --nats): a coordinator (nodes join it at
+// /v1/nodes/connect), the control plane (package control: sites, deploys,
+// accounts, the event feed) and the site edge (package gateway), both on
+// one listener. Sites come from the bus's sites bucket.
 func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	var (
 		cfg      gateway.Config
+		ccfg     control.Config
 		bcfg     events.Config
 		dataDir  string
 		sites    = map[string]string{}
@@ -39,12 +44,12 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&bcfg.URL, "nats", "", "external NATS server or cluster, e.g. nats://127.0.0.1:4222 or a comma-separated list of the cluster's servers (default: embedded)")
 	fl.IntVar(&bcfg.Replicas, "nats-replicas", 1, "JetStream replicas of the event stream, KV buckets and consumers: 3 on a three-server cluster (needs --nats)")
 	fl.StringVar(&bcfg.Name, "name", "gateway-"+host, "this gateway's name in events")
-	fl.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token of the site API (env VERITY_ADMIN_TOKEN; default: generated into DIR/admin-token on first start)")
-	fl.Int64Var(&cfg.MaxDeployBytes, "max-deploy-bytes", 1<<30, "largest CAR a deploy may upload")
-	fl.BoolVar(&cfg.Faucet, "faucet", false, "development faucet: let the admin top accounts up for free (verity accounts topup)")
+	fl.StringVar(&ccfg.AdminToken, "admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token of the site API (env VERITY_ADMIN_TOKEN; default: generated into DIR/admin-token on first start)")
+	fl.Int64Var(&ccfg.MaxDeployBytes, "max-deploy-bytes", 1<<30, "largest CAR a deploy may upload")
+	fl.BoolVar(&ccfg.Faucet, "faucet", false, "development faucet: let the admin top accounts up for free (verity accounts topup)")
 	fl.DurationVar(&cfg.MeterInterval, "meter-interval", 10*time.Second, "how often bytes served on the HTTPS path are charged to the sites' accounts")
-	fl.IntVar(&cfg.Replicas, "replicas", 2, "nodes that must hold a deploy before its site is published")
-	fl.StringVar(&cfg.PublicURL, "public-url", "", "this gateway's base URL as nodes reach it (default: http://<listen address>)")
+	fl.IntVar(&ccfg.Replicas, "replicas", 2, "nodes that must hold a deploy before its site is published")
+	fl.StringVar(&ccfg.PublicURL, "public-url", "", "this gateway's base URL as nodes reach it (default: http://<listen address>)")
 	fl.BoolVar(&cfg.Payments.Disabled, "no-vouchers", false, "issue no payment vouchers with sessions (workers fetch from nodes unpaid)")
 	fl.Uint64Var(&cfg.Payments.Budget, "voucher-budget", 1<<30, "bytes a session's voucher lets a worker receive from nodes")
 	fl.DurationVar(&cfg.Payments.VoucherTTL, "voucher-ttl", time.Hour, "lifetime of a voucher; the worker asks for a new one before it ends")
@@ -86,12 +91,13 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("gateway: --nats-replicas %d: want 1, or more with --nats: %w", bcfg.Replicas, errUsage)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var kcfg coordinator.Config
 	if asnTable != "" {
 		table, err := asn.LoadFile(asnTable)
 		if err != nil {
 			return fmt.Errorf("gateway: --asn-table: %w", err)
 		}
-		cfg.Coordinator.Router = coordinator.NewRouter(coordinator.RouterConfig{Table: table})
+		kcfg.Router = coordinator.NewRouter(coordinator.RouterConfig{Table: table})
 	}
 	if dataDir == "" {
 		var err error
@@ -102,7 +108,6 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if bcfg.URL == "" {
 		bcfg.StoreDir = filepath.Join(dataDir, "nats")
 	}
-	cfg.DataDir = dataDir
 	bcfg.Logger = log
 	bus, err := events.Open(ctx, bcfg)
 	if err != nil {
@@ -110,17 +115,52 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer bus.Close()
 
-	cfg.Logger = log
+	// The parts, each closed before what it uses: the edge (which charges
+	// what it served as it closes), the control plane, the coordinator,
+	// the bus.
+	kcfg.Bus, kcfg.Logger = bus, log
+	coord, err := coordinator.New(ctx, kcfg)
+	if err != nil {
+		return fmt.Errorf("gateway: coordinator: %w", err)
+	}
+	defer coord.Close()
+	// Bound first: the control plane sends nodes to this address for
+	// deployed CARs unless --public-url says otherwise.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: listen: %w", err)
+	}
+	ccfg.Bus = bus
+	ccfg.Coordinator = coord
+	ccfg.DataDir = dataDir
+	ccfg.PublicURL = cmp.Or(ccfg.PublicURL, "http://"+ln.Addr().String())
+	ccfg.Logger = log
+	ctl, err := control.New(ctx, ccfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer ctl.Close()
+	cfg.Listener = ln
+	cfg.Sites = ctl.Sites() // the sites bucket
+	cfg.API = ctl           // /v1/ on the gateway's own host
+	cfg.Nodes = coord       // ranked, narrowed to each root's holders
+	cfg.Offers = coord
+	cfg.Accounts = coord
+	cfg.ScoreSink = coord.Router()
+	cfg.Charges = coord.Ledger()
 	cfg.Bus = bus
+	cfg.DataDir = dataDir // the voucher key
+	cfg.Logger = log
 	g, err := gateway.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer g.Close()
-	log.Info("gateway listening", "url", g.URL(), "nats", bus.ClientURL(), "adminTokenFile", g.AdminTokenPath())
+	log.Info("gateway listening", "url", g.URL(), "nats", bus.ClientURL(), "adminTokenFile", ctl.AdminTokenPath())
 	fmt.Fprintf(stdout, "gateway: %s\n", g.URL())
 	for name, root := range sites {
-		if _, err := g.Sites().(*gateway.KVSites).Publish(ctx, name, root); err != nil {
+		if _, err := ctl.Sites().Publish(ctx, name, root); err != nil {
 			return fmt.Errorf("gateway: publish %s: %w", name, err)
 		}
 		fmt.Fprintf(stdout, "%s: %s\n", name, g.SiteURL(name))

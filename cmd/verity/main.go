@@ -3,7 +3,9 @@
 //
 // Each subcommand lives in its own file (devnet.go, gateway.go, node.go,
 // import.go, deploy.go, sites.go): it parses its flags into the part's Config, calls New, then
-// Run(ctx). This file only dispatches and wires SIGINT/SIGTERM to ctx.
+// Run(ctx); gateway.go composes three parts on one listener, the
+// coordinator, the control plane and the site edge. This file only
+// dispatches and wires SIGINT/SIGTERM to ctx.
 package main
 
 import (

@@ -24,7 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
 )
 
@@ -241,7 +241,7 @@ func siteBucketHistory(t *testing.T, urls []string, site string) []string {
 	}
 	var roots []string
 	for _, e := range entries {
-		var rec gateway.SiteRecord
+		var rec api.SiteRecord
 		if err := json.Unmarshal(e.Value(), &rec); err != nil {
 			t.Fatalf("sites bucket %s revision %d: %v", site, e.Revision(), err)
 		}
@@ -303,7 +303,7 @@ func (g *gatewayProc) waitSession(t *testing.T, site, root string, ids []string,
 		if err != nil {
 			return false, err.Error()
 		}
-		var s gateway.Session
+		var s api.Session
 		if code != http.StatusOK || json.Unmarshal(body, &s) != nil {
 			return false, fmt.Sprintf("%d %.200q", code, body)
 		}

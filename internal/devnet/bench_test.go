@@ -61,7 +61,7 @@ func BenchmarkDeployToPublished(b *testing.B) {
 		}
 		size = int64(car.Len())
 		b.StartTimer()
-		if _, err := d.Gateway().Deploy(ctx, SiteName, &car); err != nil {
+		if _, err := d.Control().Deploy(ctx, SiteName, &car); err != nil {
 			b.Fatal(err)
 		}
 		deadline := time.Now().Add(30 * time.Second)

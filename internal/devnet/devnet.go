@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/verity-cdn/verity/control"
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/asn"
@@ -59,7 +61,7 @@ type Config struct {
 	// forwarders with delay in front of the nodes, on the same ports.
 	// Default 127.0.0.1.
 	NodeHost string
-	// MaxDeployBytes bounds the site's CAR (gateway.Config.MaxDeployBytes).
+	// MaxDeployBytes bounds the site's CAR (control.Config.MaxDeployBytes).
 	// Default 1 GiB.
 	MaxDeployBytes int64
 	// NodeMaxEgress caps each node's content egress, in bytes per second
@@ -108,15 +110,17 @@ func (c Config) normalize() (Config, error) {
 	return c, nil
 }
 
-// Devnet is a gateway plus nodes serving one site, all in this process.
+// Devnet is a gateway (coordinator, control plane and site edge on one
+// listener) plus nodes serving one site, all in this process.
 type Devnet struct {
 	cfg     Config
 	root    string
 	carPath string // the demo's CAR, deployed by WaitReady
 	bus     *events.Bus
-	nodes   []*node.Node
+	coord   *coordinator.Coordinator
+	ctl     *control.Control
 	gw      *gateway.Gateway
-	sites   *gateway.KVSites
+	nodes   []*node.Node
 
 	deployMu sync.Mutex
 	deployed bool
@@ -174,25 +178,9 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("devnet: %w", err)
 	}
-	d.gw, err = gateway.New(gateway.Config{
-		Listen:   cfg.Listen,
-		Bus:      d.bus,
-		DataDir:  filepath.Join(cfg.DataDir, "gateway"),
-		Replicas: min(cfg.Nodes, 2),
-		// Development: accounts are topped up by the faucet.
-		Faucet: true,
-		// MaxDeployBytes: the default (1 GiB) unless the devnet needs more.
-		MaxDeployBytes: cfg.MaxDeployBytes,
-		Coordinator: coordinator.Config{
-			HeartbeatInterval: cfg.HeartbeatInterval,
-			Router:            coordinator.NewRouter(coordinator.RouterConfig{Table: table}),
-		},
-		Logger: log.With("part", "gateway"),
-	})
-	if err != nil {
+	if err := d.startGateway(ctx, table); err != nil {
 		return nil, fmt.Errorf("devnet: %w", err)
 	}
-	d.sites = d.gw.Sites().(*gateway.KVSites)
 	if err := d.fund(ctx); err != nil {
 		return nil, err
 	}
@@ -218,10 +206,62 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	return d, nil
 }
 
+// startGateway composes the gateway as `verity gateway` does: a
+// coordinator on the bus, the control plane, and the site edge serving
+// both on one listener (bound first: the control plane sends nodes to its
+// address for deployed CARs).
+func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error) {
+	log := d.cfg.Logger.With("part", "gateway")
+	d.coord, err = coordinator.New(ctx, coordinator.Config{
+		Bus:               d.bus,
+		HeartbeatInterval: d.cfg.HeartbeatInterval,
+		Router:            coordinator.NewRouter(coordinator.RouterConfig{Table: table}),
+		Logger:            log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", d.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	dataDir := filepath.Join(d.cfg.DataDir, "gateway")
+	d.ctl, err = control.New(ctx, control.Config{
+		Bus:         d.bus,
+		Coordinator: d.coord,
+		DataDir:     dataDir,
+		PublicURL:   "http://" + ln.Addr().String(),
+		Replicas:    min(d.cfg.Nodes, 2),
+		// Development: accounts are topped up by the faucet.
+		Faucet: true,
+		// MaxDeployBytes: the default (1 GiB) unless the devnet needs more.
+		MaxDeployBytes: d.cfg.MaxDeployBytes,
+		Logger:         log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	d.gw, err = gateway.New(gateway.Config{
+		Listener:  ln,
+		Sites:     d.ctl.Sites(),
+		Nodes:     d.coord,
+		API:       d.ctl,
+		Bus:       d.bus,
+		DataDir:   dataDir,
+		Offers:    d.coord,
+		Accounts:  d.coord,
+		ScoreSink: d.coord.Router(),
+		Charges:   d.coord.Ledger(),
+		Logger:    log,
+	})
+	return err
+}
+
 // fund creates the paying account if needed and, when it holds less than
 // half of Funding, tops it up to Funding (the ledger's development faucet).
 func (d *Devnet) fund(ctx context.Context) error {
-	l := d.gw.Coordinator().Ledger()
+	l := d.coord.Ledger()
 	a, err := l.CreateAccount(ctx, d.cfg.Account, 0)
 	if errors.Is(err, ledger.ErrAccountExists) {
 		a, err = l.Account(ctx, d.cfg.Account)
@@ -251,7 +291,7 @@ func (d *Devnet) Run(ctx context.Context) error {
 	return err
 }
 
-// WaitReady waits until every node has joined the gateway's coordinator,
+// WaitReady waits until every node has joined the coordinator,
 // then deploys the site through the gateway's deploy path (verify, place
 // on the nodes, which fetch, verify and pin it) and waits until it is
 // published, so the first visit is served. Run must be running. On a
@@ -261,7 +301,7 @@ func (d *Devnet) WaitReady(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		live, err := d.gw.Coordinator().LiveNodes(ctx)
+		live, err := d.coord.LiveNodes(ctx)
 		if err != nil {
 			return err
 		}
@@ -278,12 +318,12 @@ func (d *Devnet) WaitReady(ctx context.Context) error {
 		return err
 	}
 	for {
-		if site, err := d.sites.Site(ctx, SiteName); err == nil && site.Root == d.root {
+		if site, err := d.ctl.Sites().Site(ctx, SiteName); err == nil && site.Root == d.root {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			st, _, _ := d.gw.DeployStatus(context.Background(), SiteName)
+			st, _, _ := d.ctl.DeployStatus(context.Background(), SiteName)
 			return fmt.Errorf("devnet: site %s not published (deploy %s): %w", SiteName, st.State, ctx.Err())
 		case <-t.C:
 		}
@@ -302,7 +342,7 @@ func (d *Devnet) deployOnce(ctx context.Context) error {
 		return fmt.Errorf("devnet: %w", err)
 	}
 	defer f.Close()
-	if _, err := d.gw.DeployFor(ctx, SiteName, d.cfg.Account, f); err != nil {
+	if _, err := d.ctl.DeployFor(ctx, SiteName, d.cfg.Account, f); err != nil {
 		return fmt.Errorf("devnet: deploy: %w", err)
 	}
 	d.deployed = true
@@ -333,15 +373,24 @@ func writeCAR(ctx context.Context, dir, path string, root *string) (int64, error
 	return n, f.Sync()
 }
 
-// Close stops the nodes, the gateway and the event bus. It is idempotent.
+// Close stops the nodes, the gateway (site edge, control plane,
+// coordinator) and the event bus. It is idempotent.
 func (d *Devnet) Close() error {
 	d.closeOnce.Do(func() {
 		var errs []error
 		for _, n := range d.nodes {
 			errs = append(errs, n.Close())
 		}
+		// The edge first: it charges what it served to the coordinator's
+		// ledger as it closes.
 		if d.gw != nil {
 			errs = append(errs, d.gw.Close())
+		}
+		if d.ctl != nil {
+			errs = append(errs, d.ctl.Close())
+		}
+		if d.coord != nil {
+			errs = append(errs, d.coord.Close())
 		}
 		if d.bus != nil {
 			errs = append(errs, d.bus.Close())
@@ -354,8 +403,15 @@ func (d *Devnet) Close() error {
 // SiteURL is the origin URL of site name, e.g. http://demo.localhost:8080/.
 func (d *Devnet) SiteURL(name string) string { return d.gw.SiteURL(name) }
 
-// Gateway is the devnet's gateway.
+// Gateway is the devnet's site edge.
 func (d *Devnet) Gateway() *gateway.Gateway { return d.gw }
+
+// Control is the devnet's control plane (sites, deploys, accounts).
+func (d *Devnet) Control() *control.Control { return d.ctl }
+
+// Coordinator is the devnet's coordinator: node registry, placements,
+// routing and the ledger.
+func (d *Devnet) Coordinator() *coordinator.Coordinator { return d.coord }
 
 // Nodes are the devnet's storage nodes.
 func (d *Devnet) Nodes() []*node.Node { return d.nodes }
@@ -365,7 +421,7 @@ func (d *Devnet) Root() string { return d.root }
 
 // Sites is the devnet's site store (the sites KV bucket): Publish and
 // Rollback change what a site serves.
-func (d *Devnet) Sites() *gateway.KVSites { return d.sites }
+func (d *Devnet) Sites() *control.KVSites { return d.ctl.Sites() }
 
 // Bus is the devnet's event bus.
 func (d *Devnet) Bus() *events.Bus { return d.bus }

@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/control"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/web"
 )
 
@@ -93,24 +94,24 @@ func TestDevnetServesDemoAndReusesData(t *testing.T) {
 	if got := get(t, c, site+"media/measurements.csv"); !bytes.Equal(got, want) {
 		t.Fatal("measurements.csv differs from the embedded file")
 	}
-	var sess gateway.Session
+	var sess api.Session
 	if err := json.Unmarshal(get(t, c, site+".verity/v1/session"), &sess); err != nil || sess.Root != d.Root() || len(sess.Nodes) != 2 {
 		t.Fatalf("session %+v: %v", sess, err)
 	}
 	// The nodes joined over WebSocket and heartbeat their status.
-	live, err := d.Gateway().Coordinator().LiveNodes(t.Context())
+	live, err := d.Coordinator().LiveNodes(t.Context())
 	if err != nil || len(live) != 2 || live[0].Status.Blocks == 0 || live[0].Status.FreeDisk == 0 {
 		t.Fatalf("live nodes %+v: %v", live, err)
 	}
 	// The loopback visitor and nodes share the devnet table's ASN.
-	if info := d.Gateway().Coordinator().Router().Client(netip.MustParseAddr("127.0.0.1")); info.ASN != 64511 {
+	if info := d.Coordinator().Router().Client(netip.MustParseAddr("127.0.0.1")); info.ASN != 64511 {
 		t.Fatalf("loopback ASN %d", info.ASN)
 	}
-	if rec, err := d.Sites().Record(t.Context(), SiteName); err != nil || rec.Version != 1 || rec.Root != d.Root() || rec.Account != gateway.DefaultAccount {
+	if rec, err := d.Sites().Record(t.Context(), SiteName); err != nil || rec.Version != 1 || rec.Root != d.Root() || rec.Account != control.DefaultAccount {
 		t.Fatalf("site record %+v: %v", rec, err)
 	}
 	// The demo site's account is funded by the faucet.
-	if a, err := d.Gateway().Ledger().Account(t.Context(), gateway.DefaultAccount); err != nil || a.Balance < AccountFunds/2 || a.Frozen {
+	if a, err := d.Coordinator().Ledger().Account(t.Context(), control.DefaultAccount); err != nil || a.Balance < AccountFunds/2 || a.Frozen {
 		t.Fatalf("account %+v: %v", a, err)
 	}
 	root := d.Root()
@@ -130,7 +131,7 @@ func TestDevnetServesDemoAndReusesData(t *testing.T) {
 	}
 	get(t, c2, d2.SiteURL(SiteName)+"about/")
 	// What the gateway served in the first run was charged at its shutdown.
-	if a, err := d2.Gateway().Ledger().Account(t.Context(), gateway.DefaultAccount); err != nil || a.Charged < uint64(len(want)) {
+	if a, err := d2.Coordinator().Ledger().Account(t.Context(), control.DefaultAccount); err != nil || a.Charged < uint64(len(want)) {
 		t.Fatalf("account after rerun %+v: %v, want ≥ %d charged", a, err, len(want))
 	}
 	// The same content published again is not a new version.

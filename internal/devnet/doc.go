@@ -1,9 +1,13 @@
 // Package devnet runs a whole Verity network in one process for local
-// development and tests: an embedded NATS JetStream bus, a gateway with its
-// coordinator, and a few storage nodes on loopback that join it over real
-// WebSocket, with the demo site (or any directory) deployed as site "demo"
-// through the gateway's deploy path: verified by the gateway, placed on
-// min(Nodes, 2) nodes, which fetch, verify and pin it, then published.
+// development, tests and benchmarks (`verity devnet`, `make run`, e2e,
+// e2e/cmd/bench): an embedded NATS JetStream bus; a gateway composed as
+// `verity gateway` composes it, a coordinator, the control plane (package
+// control) and the site edge (package gateway) on one listener; and a few
+// storage nodes on loopback that join it over real WebSocket, with the
+// demo site (or any directory) deployed as site "demo" through the deploy
+// path: verified by the control plane, placed on min(Nodes, 2) nodes,
+// which fetch, verify and pin it, then published. The parts are reachable
+// (Gateway, Control, Coordinator, Sites, Nodes, Bus) for tests to drive.
 //
 // Usage:
 //
@@ -21,8 +25,8 @@
 // Logger slog.Default().
 //
 // Layout of DataDir: nats/ holds the event stream and KV buckets (sites,
-// nodes, placements, tokens, deploys); gateway/ holds the gateway's admin
-// token and deployed CARs; node-1/, node-2/, ... hold each node's identity
+// nodes, placements, tokens, deploys, accounts); gateway/ holds the
+// gateway's admin token, voucher key and deployed CARs; node-1/, node-2/, ... hold each node's identity
 // key, certificates, blocks and pins; site/ holds the demo site and
 // site.car its CAR. Running again on the same DataDir reuses all of it: the
 // nodes keep their identities and pins, so the redeploy is placed at once

@@ -139,7 +139,7 @@ func TestWorkerPaysNodesAndNodesSettle(t *testing.T) {
 	if total < uint64(verified) {
 		t.Fatalf("nodes hold receipts for %d bytes; the worker received %d verified file bytes", total, verified)
 	}
-	l := d.Gateway().Coordinator().Ledger()
+	l := d.Coordinator().Ledger()
 	before, err := l.Account(ctx, acct)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func TestWorkerPaysNodesAndNodesSettle(t *testing.T) {
 // for it.
 func TestFrozenAccountUsesGatewayPath(t *testing.T) {
 	d, hc := startWith(t, Config{DataDir: t.TempDir(), Funding: 1})
-	if a, err := d.Gateway().Coordinator().Ledger().Account(t.Context(), "default"); err != nil || !a.Frozen {
+	if a, err := d.Coordinator().Ledger().Account(t.Context(), "default"); err != nil || !a.Frozen {
 		t.Fatalf("account %+v, %v: want frozen", a, err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)

@@ -1,8 +1,8 @@
-// Package siteclient is a client of a gateway's HTTP API on its own host
-// (/v1/sites..., /v1/accounts..., /v1/events), used by `verity deploy`,
-// `verity sites`, `verity accounts`, `verity events` and `verity node
-// earnings`. It decodes the documents of internal/api and links no server
-// package.
+// Package siteclient is a client of a gateway's HTTP API (package control
+// serves it: /v1/sites..., /v1/accounts..., /v1/events), used by `verity
+// deploy`, `verity sites`, `verity accounts`, `verity events` and `verity
+// node earnings`. It decodes the documents of internal/api and links no
+// server package.
 //
 // Usage:
 //

@@ -1,4 +1,4 @@
-package gateway
+package control
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
 )
 
@@ -23,13 +24,9 @@ const eventsHeartbeat = 15 * time.Second
 // text/event-stream: one "id/event/data" record per event (data is the
 // JSON envelope), the last N stored events first, then new ones as they are
 // stored; with follow=0 the stream ends after the stored ones.
-func (g *Gateway) apiEvents(w http.ResponseWriter, r *http.Request) {
-	if g.cfg.Bus == nil || g.dep == nil {
-		g.apiFail(w, r, ErrDeployOff)
-		return
-	}
-	if err := g.authorizeAdmin(r); err != nil {
-		g.apiFail(w, r, err)
+func (c *Control) apiEvents(w http.ResponseWriter, r *http.Request) {
+	if err := c.authorizeAdmin(r); err != nil {
+		c.fail(w, r, err)
 		return
 	}
 	var opts events.FollowOptions
@@ -38,7 +35,7 @@ func (g *Gateway) apiEvents(w http.ResponseWriter, r *http.Request) {
 		for _, t := range strings.Split(v, ",") {
 			typ := events.Type(strings.TrimSpace(t))
 			if !typ.Valid() {
-				g.apiFail(w, r, &RequestError{Kind: ErrBadRequest, Detail: fmt.Sprintf("invalid event type %q", t)})
+				c.fail(w, r, &RequestError{Kind: ErrBadRequest, Detail: fmt.Sprintf("invalid event type %q", t)})
 				return
 			}
 			opts.Types = append(opts.Types, typ)
@@ -49,13 +46,13 @@ func (g *Gateway) apiEvents(w http.ResponseWriter, r *http.Request) {
 	case "0", "false":
 		opts.NoWait = true
 	default:
-		g.apiFail(w, r, &RequestError{Kind: ErrBadRequest, Detail: "follow must be 0 or 1"})
+		c.fail(w, r, &RequestError{Kind: ErrBadRequest, Detail: "follow must be 0 or 1"})
 		return
 	}
 	if v := q.Get("last"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil {
-			g.apiFail(w, r, &RequestError{Kind: ErrBadRequest, Detail: "last must be a whole number"})
+			c.fail(w, r, &RequestError{Kind: ErrBadRequest, Detail: "last must be a whole number"})
 			return
 		}
 		opts.Last = n
@@ -80,7 +77,7 @@ func (g *Gateway) apiEvents(w http.ResponseWriter, r *http.Request) {
 	}()
 	go func() {
 		defer close(done)
-		done <- g.cfg.Bus.Follow(ctx, opts, func(ev events.Event) error {
+		done <- c.cfg.Bus.Follow(ctx, opts, func(ev events.Event) error {
 			select {
 			case feed <- ev:
 				return nil
@@ -90,7 +87,7 @@ func (g *Gateway) apiEvents(w http.ResponseWriter, r *http.Request) {
 		})
 	}()
 	write := func(s string) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(g.cfg.WriteStallTimeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(c.cfg.WriteStallTimeout))
 		if _, err := w.Write([]byte(s)); err != nil {
 			return false
 		}
@@ -108,7 +105,7 @@ func (g *Gateway) apiEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		case err, ok := <-done:
 			if ok && err != nil && ctx.Err() == nil {
-				g.log.Warn("event feed ended", "err", err)
+				c.log.Warn("event feed ended", "err", err)
 			}
 			for {
 				select {
@@ -124,12 +121,17 @@ func (g *Gateway) apiEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sseRecord is ev as one Server-Sent Events record; false if it does not
-// marshal.
+// sseRecord is ev as one Server-Sent Events record, its data an
+// api.Event; false if it does not marshal.
 func sseRecord(ev events.Event) (string, bool) {
-	data, err := json.Marshal(ev)
+	data, err := json.Marshal(eventOf(ev))
 	if err != nil {
 		return "", false
 	}
 	return "id: " + ev.ID + "\nevent: " + string(ev.Type) + "\ndata: " + string(data) + "\n\n", true
+}
+
+// eventOf is ev as the feed shows it.
+func eventOf(ev events.Event) api.Event {
+	return api.Event{ID: ev.ID, Type: string(ev.Type), Time: ev.Time, Source: ev.Source, Data: ev.Data}
 }

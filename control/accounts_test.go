@@ -1,4 +1,4 @@
-package gateway
+package control
 
 import (
 	"context"
@@ -8,20 +8,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/payment"
 )
 
-// accountsGateway is a deploy gateway with the faucet, metering charged
+// accountsGateway is a gateway stack with the faucet, metering charged
 // only on FlushCharges and Close, and no credit below zero.
-func accountsGateway(t *testing.T, faucet bool) (*testGateway, *events.Bus) {
+func accountsGateway(t *testing.T, faucet bool) (*testStack, *events.Bus) {
 	t.Helper()
 	bus := openBus(t, "gw-acct")
-	tg := startGateway(t, Config{
-		Bus: bus, Coordinator: testCoordinator(), DataDir: t.TempDir(), AdminToken: testAdmin,
-		Replicas: 1, Faucet: faucet, MeterInterval: time.Hour, CreditLimit: -1,
-	})
+	tg, _ := startStack(t, bus,
+		Config{AdminToken: testAdmin, Replicas: 1, Faucet: faucet},
+		gateway.Config{MeterInterval: time.Hour, CreditLimit: -1})
 	return tg, bus
 }
 
@@ -47,7 +48,7 @@ func (tg *testGateway) apiJSON(t *testing.T, method, path, token, body string, w
 
 func TestAccountsAPI(t *testing.T) {
 	tg, _ := accountsGateway(t, true)
-	var a ledger.Account
+	var a api.Account
 	tg.apiJSON(t, "POST", "/v1/accounts", testAdmin, `{"name":"acme","freezeBelow":1000}`, http.StatusCreated, &a)
 	if a.Name != "acme" || a.Balance != 0 || !a.Frozen || a.FreezeBelow != 1000 {
 		t.Fatalf("created %+v", a)
@@ -60,22 +61,22 @@ func TestAccountsAPI(t *testing.T) {
 	if a.Balance != 5000 {
 		t.Fatalf("balance %+v", a)
 	}
-	var st AccountStatement
+	var st api.Statement
 	tg.apiJSON(t, "GET", "/v1/accounts/acme/statement", testAdmin, "", http.StatusOK, &st)
-	if len(st.Entries) != 2 || st.Entries[0].Type != ledger.EntryCreate || st.Entries[1].Type != ledger.EntryTopUp ||
+	if len(st.Entries) != 2 || st.Entries[0].Type != api.EntryCreate || st.Entries[1].Type != api.EntryTopUp ||
 		st.Entries[1].Bytes != 5000 || st.Entries[1].Balance != 5000 {
 		t.Fatalf("statement %+v", st)
 	}
 	tg.apiJSON(t, "GET", "/v1/accounts/acme/statement?type=topup&limit=1&since=2000-01-01T00:00:00Z", testAdmin, "", http.StatusOK, &st)
-	if len(st.Entries) != 1 || st.Entries[0].Type != ledger.EntryTopUp {
+	if len(st.Entries) != 1 || st.Entries[0].Type != api.EntryTopUp {
 		t.Fatalf("filtered statement %+v", st)
 	}
-	var list struct{ Accounts []ledger.Account }
+	var list api.AccountList
 	tg.apiJSON(t, "GET", "/v1/accounts", testAdmin, "", http.StatusOK, &list)
 	if len(list.Accounts) != 1 || list.Accounts[0].Name != "acme" {
 		t.Fatalf("list %+v", list)
 	}
-	var d ledger.Dashboard
+	var d api.Dashboard
 	tg.apiJSON(t, "GET", "/v1/accounts/acme/dashboard", testAdmin, "", http.StatusOK, &d)
 	if d.Account.Balance != 5000 || len(d.TopUps) != 1 || d.Spend.Total != 0 {
 		t.Fatalf("dashboard %+v", d)
@@ -118,7 +119,7 @@ func TestAccountsAPI(t *testing.T) {
 			}
 		})
 	}
-	var e ledger.Earnings
+	var e api.Earnings
 	tg.apiJSON(t, "GET", "/v1/nodes/n"+node+"/earnings", testAdmin, "", http.StatusOK, &e)
 	if e.Earned != 0 || e.Node != "n"+node {
 		t.Fatalf("earnings %+v", e)
@@ -151,7 +152,7 @@ func TestMetering(t *testing.T) {
 	tg.apiJSON(t, "POST", "/v1/accounts/acme/topup", testAdmin, `{"bytes":1073741824}`, http.StatusOK, nil)
 	tg.apiJSON(t, "POST", "/v1/accounts", testAdmin, `{"name":"poor","freezeBelow":1}`, http.StatusCreated, nil)
 	tg.apiJSON(t, "POST", "/v1/accounts/poor/topup", testAdmin, `{"bytes":10}`, http.StatusOK, nil)
-	var created struct{ Token, Account string }
+	var created api.SiteCreated
 	tg.apiJSON(t, "POST", "/v1/sites", testAdmin, `{"name":"blog","account":"acme"}`, http.StatusCreated, &created)
 	if created.Account != "acme" {
 		t.Fatalf("created %+v", created)
@@ -164,7 +165,7 @@ func TestMetering(t *testing.T) {
 	if got := tg.apiJSON(t, "POST", "/v1/sites/blog/deploy?account=nobody", testAdmin, string(carBytes), http.StatusNotFound, nil); !strings.Contains(got, "unknown account") {
 		t.Fatalf("deploy for unknown account: %s", got)
 	}
-	var rec DeployRecord
+	var rec api.DeployRecord
 	tg.apiJSON(t, "POST", "/v1/sites/blog/deploy", created.Token, string(carBytes), http.StatusAccepted, &rec)
 	if rec.Account != "acme" {
 		t.Fatalf("deploy %+v", rec)
@@ -185,8 +186,8 @@ func TestMetering(t *testing.T) {
 		}
 		return body
 	}
-	account := func(name string) ledger.Account {
-		var a ledger.Account
+	account := func(name string) api.Account {
+		var a api.Account
 		tg.apiJSON(t, "GET", "/v1/accounts/"+name, testAdmin, "", http.StatusOK, &a)
 		return a
 	}
@@ -194,8 +195,8 @@ func TestMetering(t *testing.T) {
 	fetch("media/big.bin", http.StatusOK)
 	fetch("style.css", http.StatusOK)
 	// Not metered: the worker's own files and the session.
-	tg.get(t, tg.SiteURL("blog")+strings.TrimPrefix(WorkerPath, "/"))
-	tg.get(t, tg.SiteURL("blog")+strings.TrimPrefix(SessionPath, "/"))
+	tg.get(t, tg.SiteURL("blog")+strings.TrimPrefix(gateway.WorkerPath, "/"))
+	tg.get(t, tg.SiteURL("blog")+strings.TrimPrefix(gateway.SessionPath, "/"))
 	waitFor(t, "charges", func() bool {
 		_ = tg.FlushCharges(t.Context())
 		return account("acme").Charged == uint64(served)
@@ -209,12 +210,12 @@ func TestMetering(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no account.frozen")
 	}
-	var d ledger.Dashboard
+	var d api.Dashboard
 	tg.apiJSON(t, "GET", "/v1/accounts/acme/dashboard", testAdmin, "", http.StatusOK, &d)
 	if d.Sites["blog"].Gateway != uint64(served) || d.Spend.Gateway != uint64(served) {
 		t.Fatalf("dashboard %+v, served %d", d, served)
 	}
-	var st AccountStatement
+	var st api.Statement
 	tg.apiJSON(t, "GET", "/v1/accounts/acme/statement?type=charge", testAdmin, "", http.StatusOK, &st)
 	var stated uint64
 	for _, e := range st.Entries {
@@ -251,7 +252,7 @@ func TestMetering(t *testing.T) {
 	if !strings.Contains(string(refused), `account "poor" has run out of credit`) {
 		t.Fatalf("402 body %s", refused)
 	}
-	fetch(strings.TrimPrefix(FallbackPrefix, "/")+"/"+root, http.StatusPaymentRequired)
+	fetch(strings.TrimPrefix(gateway.FallbackPrefix, "/")+"/"+root, http.StatusPaymentRequired)
 
 	// A clean shutdown charges what is left.
 	if err := tg.Close(); err != nil {

@@ -1,60 +1,15 @@
-package gateway
+package control
 
 import (
-	"context"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/events"
 )
-
-// startStoppableGateway is startGateway with a stop function, for a test
-// that takes a gateway away mid-way; stop is idempotent and also runs at
-// cleanup.
-func startStoppableGateway(t *testing.T, cfg Config) (*testGateway, func()) {
-	t.Helper()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Assets = testAssets()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := prometheus.NewRegistry()
-	cfg.Registerer = reg
-	g, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-			if err := g.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	addr := g.Addr().String()
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}}
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &testGateway{Gateway: g, reg: reg, client: client}, stop
-}
 
 // A deployed CAR is kept only by the gateway that accepted it. Once that
 // gateway is gone, a node placed later pulls the root from a live holder
@@ -77,8 +32,8 @@ func TestRereplicationAfterAcceptingGatewayGone(t *testing.T) {
 		return b
 	}
 	busA, busB := connect("gw-a"), connect("gw-b")
-	gwA, stopA := startStoppableGateway(t, Config{Bus: busA, Coordinator: testCoordinator(), DataDir: t.TempDir(), AdminToken: testAdmin, Replicas: 2})
-	gwB, _ := startStoppableGateway(t, Config{Bus: busB, Coordinator: testCoordinator(), DataDir: t.TempDir(), AdminToken: testAdmin, Replicas: 2})
+	gwA, stopA := startStack(t, busA, Config{AdminToken: testAdmin, Replicas: 2}, gateway.Config{})
+	gwB, _ := startStack(t, busB, Config{AdminToken: testAdmin, Replicas: 2}, gateway.Config{})
 
 	first, _ := startNodeAt(t, gwB, t.TempDir())
 	waitFor(t, "the first node", func() bool {

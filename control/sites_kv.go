@@ -1,4 +1,4 @@
-package gateway
+package control
 
 import (
 	"context"
@@ -13,38 +13,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
 )
 
 // MaxSiteHistory bounds the versions a SiteRecord keeps for rollback.
 const MaxSiteHistory = 64
-
-// Site actions recorded in a SiteRecord's history.
-const (
-	ActionPublish  = "publish"
-	ActionRollback = "rollback"
-)
-
-// SiteRecord is a site's value in the sites KV bucket (key: site name).
-type SiteRecord struct {
-	Name    string        `json:"name"`
-	Root    string        `json:"root"`    // current root CID
-	Version int           `json:"version"` // 1 at the first publish, +1 on every change
-	Updated time.Time     `json:"updated"`
-	History []SiteVersion `json:"history"` // newest first, the current version included
-	// Account is the account the site's traffic is charged to (set by the
-	// deploy that published it); "" for none.
-	Account string `json:"account,omitempty"`
-}
-
-// SiteVersion is one entry of a site's history.
-type SiteVersion struct {
-	Version int       `json:"version"`
-	Root    string    `json:"root"`
-	Action  string    `json:"action"` // ActionPublish or ActionRollback
-	Time    time.Time `json:"time"`
-}
 
 // KVSitesConfig configures a KVSites. Bus is required.
 type KVSitesConfig struct {
@@ -59,14 +35,14 @@ type KVSitesConfig struct {
 }
 
 var (
-	_ SiteSource  = (*KVSites)(nil)
-	_ SiteWatcher = (*KVSites)(nil)
+	_ gateway.SiteSource  = (*KVSites)(nil)
+	_ gateway.SiteWatcher = (*KVSites)(nil)
 )
 
-// KVSites is a SiteSource backed by the sites KV bucket. It mirrors the
-// bucket in memory (a watch keeps the mirror current, so Site costs no
-// round trip) and tells its watchers about every root change, wherever it
-// was written. Publish and Rollback write with compare-and-set, so writers
+// KVSites is a gateway.SiteSource backed by the sites KV bucket. It
+// mirrors the bucket in memory (a watch keeps the mirror current, so Site
+// costs no round trip) and tells its watchers about every root change,
+// wherever it was written. Publish and Rollback write with compare-and-set, so writers
 // on several gateways never lose an update.
 type KVSites struct {
 	cfg KVSitesConfig
@@ -84,11 +60,11 @@ type KVSites struct {
 	notify   sync.Mutex // serializes mirror updates with their callbacks
 	mu       sync.Mutex
 	sites    map[string]kvSite
-	watchers []func(Site, string)
+	watchers []func(gateway.Site, string)
 }
 
 type kvSite struct {
-	rec SiteRecord
+	rec api.SiteRecord
 	rev uint64
 }
 
@@ -118,13 +94,13 @@ func NewKVSites(ctx context.Context, cfg KVSitesConfig) (*KVSites, error) {
 	w, err := kv.WatchAll(s.ctx)
 	if err != nil {
 		s.cancel()
-		return nil, fmt.Errorf("gateway: watch sites: %w", err)
+		return nil, fmt.Errorf("control: watch sites: %w", err)
 	}
 	// The current values arrive first, then a nil entry.
 	if err := events.LoadInitial(ctx, w, s.apply); err != nil {
 		_ = w.Stop()
 		s.cancel()
-		return nil, fmt.Errorf("gateway: load sites: %w", err)
+		return nil, fmt.Errorf("control: load sites: %w", err)
 	}
 	s.wg.Add(1)
 	go s.watch(w)
@@ -141,7 +117,7 @@ func NewKVSites(ctx context.Context, cfg KVSitesConfig) (*KVSites, error) {
 				_ = sub.Unsubscribe()
 			}
 			s.Close()
-			return nil, fmt.Errorf("gateway: subscribe %s: %w", t, err)
+			return nil, fmt.Errorf("control: subscribe %s: %w", t, err)
 		}
 		subs = append(subs, sub)
 	}
@@ -166,7 +142,7 @@ func (s *KVSites) onSiteEvent(m *nats.Msg) {
 	var p struct {
 		Site string `json:"site"`
 	}
-	if ev.Decode(&p) != nil || !ValidSiteName(p.Site) {
+	if ev.Decode(&p) != nil || !gateway.ValidSiteName(p.Site) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
@@ -195,7 +171,7 @@ func (s *KVSites) apply(e jetstream.KeyValueEntry) {
 		s.mu.Unlock()
 		return
 	}
-	var rec SiteRecord
+	var rec api.SiteRecord
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
 		s.log.Warn("bad site record in KV", "site", e.Key(), "err", err)
 		return
@@ -205,7 +181,7 @@ func (s *KVSites) apply(e jetstream.KeyValueEntry) {
 
 // store mirrors rec at revision rev unless a newer one is known, and calls
 // the watchers when the site's root changed.
-func (s *KVSites) store(rec SiteRecord, rev uint64) {
+func (s *KVSites) store(rec api.SiteRecord, rev uint64) {
 	s.notify.Lock()
 	defer s.notify.Unlock()
 	s.mu.Lock()
@@ -221,49 +197,49 @@ func (s *KVSites) store(rec SiteRecord, rev uint64) {
 		return
 	}
 	for _, fn := range watchers {
-		fn(Site{Name: rec.Name, Root: rec.Root, Account: rec.Account}, cur.rec.Root)
+		fn(gateway.Site{Name: rec.Name, Root: rec.Root, Account: rec.Account}, cur.rec.Root)
 	}
 }
 
-// Site implements SiteSource.
-func (s *KVSites) Site(_ context.Context, name string) (Site, error) {
+// Site implements gateway.SiteSource.
+func (s *KVSites) Site(_ context.Context, name string) (gateway.Site, error) {
 	s.mu.Lock()
 	cur, ok := s.sites[name]
 	s.mu.Unlock()
 	if !ok {
-		return Site{}, fmt.Errorf("%w: %q", ErrUnknownSite, name)
+		return gateway.Site{}, fmt.Errorf("%w: %q", gateway.ErrUnknownSite, name)
 	}
-	return Site{Name: name, Root: cur.rec.Root, Account: cur.rec.Account}, nil
+	return gateway.Site{Name: name, Root: cur.rec.Root, Account: cur.rec.Account}, nil
 }
 
-// WatchSites implements SiteWatcher: fn is called with each site whose
-// root changed, and its previous root ("" for a new site).
-func (s *KVSites) WatchSites(fn func(Site, string)) {
+// WatchSites implements gateway.SiteWatcher: fn is called with each site
+// whose root changed, and its previous root ("" for a new site).
+func (s *KVSites) WatchSites(fn func(gateway.Site, string)) {
 	s.mu.Lock()
 	s.watchers = append(s.watchers, fn)
 	s.mu.Unlock()
 }
 
 // Record returns the site's record as last seen.
-func (s *KVSites) Record(_ context.Context, name string) (SiteRecord, error) {
+func (s *KVSites) Record(_ context.Context, name string) (api.SiteRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.sites[name]
 	if !ok {
-		return SiteRecord{}, fmt.Errorf("%w: %q", ErrUnknownSite, name)
+		return api.SiteRecord{}, fmt.Errorf("%w: %q", gateway.ErrUnknownSite, name)
 	}
 	return cur.rec, nil
 }
 
 // List returns every site's record, ordered by name.
-func (s *KVSites) List(context.Context) ([]SiteRecord, error) {
+func (s *KVSites) List(context.Context) ([]api.SiteRecord, error) {
 	s.mu.Lock()
-	out := make([]SiteRecord, 0, len(s.sites))
+	out := make([]api.SiteRecord, 0, len(s.sites))
 	for _, cur := range s.sites {
 		out = append(out, cur.rec)
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b SiteRecord) int {
+	slices.SortFunc(out, func(a, b api.SiteRecord) int {
 		switch {
 		case a.Name < b.Name:
 			return -1
@@ -277,25 +253,26 @@ func (s *KVSites) List(context.Context) ([]SiteRecord, error) {
 
 // Publish points site name at root, as a new version, and emits
 // site.published. Publishing the current root changes nothing and emits
-// nothing. Invalid names (ErrInvalidSiteName) and roots (ErrBadRequest) are
+// nothing. Invalid names (gateway.ErrInvalidSiteName) and roots
+// (ErrBadRequest) are
 // refused before anything is written.
-func (s *KVSites) Publish(ctx context.Context, name, root string) (SiteRecord, error) {
+func (s *KVSites) Publish(ctx context.Context, name, root string) (api.SiteRecord, error) {
 	return s.PublishFor(ctx, name, root, "")
 }
 
 // PublishFor is Publish that also sets the site's account (empty: keep
 // the current one). Changing only the account writes the record without a
 // new version and emits nothing.
-func (s *KVSites) PublishFor(ctx context.Context, name, root, account string) (SiteRecord, error) {
-	if err := ValidateSiteName(name); err != nil {
-		return SiteRecord{}, err
+func (s *KVSites) PublishFor(ctx context.Context, name, root, account string) (api.SiteRecord, error) {
+	if err := gateway.ValidateSiteName(name); err != nil {
+		return api.SiteRecord{}, err
 	}
 	if err := validateRoot(root); err != nil {
-		return SiteRecord{}, err
+		return api.SiteRecord{}, err
 	}
 	var previous string
 	var moved bool
-	rec, changed, err := s.update(ctx, name, func(cur SiteRecord, exists bool) (SiteRecord, error) {
+	rec, changed, err := s.update(ctx, name, func(cur api.SiteRecord, exists bool) (api.SiteRecord, error) {
 		if exists && cur.Root == root {
 			if account == "" || account == cur.Account {
 				return cur, events.ErrNoChange
@@ -305,7 +282,7 @@ func (s *KVSites) PublishFor(ctx context.Context, name, root, account string) (S
 			return cur, nil
 		}
 		previous, moved = cur.Root, true
-		next := cur.next(name, root, ActionPublish, s.cfg.Now())
+		next := nextVersion(cur, name, root, api.ActionPublish, s.cfg.Now())
 		if account != "" {
 			next.Account = account
 		}
@@ -322,22 +299,22 @@ func (s *KVSites) PublishFor(ctx context.Context, name, root, account string) (S
 
 // Rollback points site name back at root, an earlier root in its history
 // (empty: the most recent root other than the current one), as a new
-// version, and emits site.rolled_back. It fails with ErrUnknownSite for a
+// version, and emits site.rolled_back. It fails with gateway.ErrUnknownSite for a
 // site never published and ErrNotInHistory for a root the site's history
 // does not hold; rolling back to the current root changes nothing.
-func (s *KVSites) Rollback(ctx context.Context, name, root string) (SiteRecord, error) {
-	if err := ValidateSiteName(name); err != nil {
-		return SiteRecord{}, err
+func (s *KVSites) Rollback(ctx context.Context, name, root string) (api.SiteRecord, error) {
+	if err := gateway.ValidateSiteName(name); err != nil {
+		return api.SiteRecord{}, err
 	}
 	if root != "" {
 		if err := validateRoot(root); err != nil {
-			return SiteRecord{}, err
+			return api.SiteRecord{}, err
 		}
 	}
 	var from string
-	rec, changed, err := s.update(ctx, name, func(cur SiteRecord, exists bool) (SiteRecord, error) {
+	rec, changed, err := s.update(ctx, name, func(cur api.SiteRecord, exists bool) (api.SiteRecord, error) {
 		if !exists {
-			return cur, fmt.Errorf("%w: %q", ErrUnknownSite, name)
+			return cur, fmt.Errorf("%w: %q", gateway.ErrUnknownSite, name)
 		}
 		to := root
 		if to == "" {
@@ -350,14 +327,14 @@ func (s *KVSites) Rollback(ctx context.Context, name, root string) (SiteRecord, 
 			if to == "" {
 				return cur, fmt.Errorf("%w: site %q has no earlier version", ErrNotInHistory, name)
 			}
-		} else if !slices.ContainsFunc(cur.History, func(v SiteVersion) bool { return v.Root == to }) {
+		} else if !slices.ContainsFunc(cur.History, func(v api.SiteVersion) bool { return v.Root == to }) {
 			return cur, fmt.Errorf("%w: %s is not a version of site %q", ErrNotInHistory, to, name)
 		}
 		if to == cur.Root {
 			return cur, events.ErrNoChange
 		}
 		from = cur.Root
-		return cur.next(name, to, ActionRollback, s.cfg.Now()), nil
+		return nextVersion(cur, name, to, api.ActionRollback, s.cfg.Now()), nil
 	})
 	if err != nil || !changed {
 		return rec, err
@@ -368,29 +345,29 @@ func (s *KVSites) Rollback(ctx context.Context, name, root string) (SiteRecord, 
 	return rec, nil
 }
 
-// next returns cur moved to root as the next version.
-func (cur SiteRecord) next(name, root, action string, now time.Time) SiteRecord {
+// nextVersion returns cur moved to root as the next version.
+func nextVersion(cur api.SiteRecord, name, root, action string, now time.Time) api.SiteRecord {
 	now = now.UTC()
 	v := cur.Version + 1
-	hist := append([]SiteVersion{{Version: v, Root: root, Action: action, Time: now}}, cur.History...)
+	hist := append([]api.SiteVersion{{Version: v, Root: root, Action: action, Time: now}}, cur.History...)
 	if len(hist) > MaxSiteHistory {
 		hist = hist[:MaxSiteHistory]
 	}
-	return SiteRecord{Name: name, Root: root, Version: v, Updated: now, History: hist, Account: cur.Account}
+	return api.SiteRecord{Name: name, Root: root, Version: v, Updated: now, History: hist, Account: cur.Account}
 }
 
 // update applies fn to the site's record with compare-and-set. fn returns
 // events.ErrNoChange to leave it. It reports whether a write happened and
 // returns the record as it is after the call.
-func (s *KVSites) update(ctx context.Context, name string, fn func(cur SiteRecord, exists bool) (SiteRecord, error)) (SiteRecord, bool, error) {
-	var out SiteRecord
+func (s *KVSites) update(ctx context.Context, name string, fn func(cur api.SiteRecord, exists bool) (api.SiteRecord, error)) (api.SiteRecord, bool, error) {
+	var out api.SiteRecord
 	var wrote bool
 	rev, err := events.Update(ctx, s.kv, name, func(old []byte) ([]byte, error) {
-		var cur SiteRecord
+		var cur api.SiteRecord
 		exists := old != nil
 		if exists {
 			if err := json.Unmarshal(old, &cur); err != nil {
-				return nil, fmt.Errorf("gateway: site record %q: %w", name, err)
+				return nil, fmt.Errorf("control: site record %q: %w", name, err)
 			}
 		}
 		next, err := fn(cur, exists)
@@ -402,7 +379,7 @@ func (s *KVSites) update(ctx context.Context, name string, fn func(cur SiteRecor
 		return json.Marshal(next)
 	})
 	if err != nil {
-		return SiteRecord{}, false, err
+		return api.SiteRecord{}, false, err
 	}
 	if wrote {
 		s.store(out, rev)
@@ -412,7 +389,7 @@ func (s *KVSites) update(ctx context.Context, name string, fn func(cur SiteRecor
 
 // emit publishes an event whose id is derived from the site and version, so
 // a retried write stores one event.
-func (s *KVSites) emit(ctx context.Context, t events.Type, rec SiteRecord, data any) {
+func (s *KVSites) emit(ctx context.Context, t events.Type, rec api.SiteRecord, data any) {
 	ev, err := events.NewWithID(string(t)+"/"+rec.Name+"/"+strconv.Itoa(rec.Version), t, s.cfg.Source, data)
 	if err == nil {
 		err = s.cfg.Bus.Publish(ctx, ev)
@@ -442,11 +419,4 @@ func validateRoot(root string) error {
 		return badRequest("root %q is not a CID: %v", clip(root), err)
 	}
 	return nil
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

@@ -1,4 +1,4 @@
-package gateway
+package control
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/node"
@@ -55,7 +57,7 @@ func TestKVSitesPublishAndRollback(t *testing.T) {
 	evs := collect(t, bus, "test", events.TypeSitePublished, events.TypeSiteRolledBack)
 	var changes []string
 	var mu sync.Mutex
-	s.WatchSites(func(site Site, prev string) {
+	s.WatchSites(func(site gateway.Site, prev string) {
 		mu.Lock()
 		changes = append(changes, site.Name+":"+prev+">"+site.Root)
 		mu.Unlock()
@@ -83,13 +85,13 @@ func TestKVSitesPublishAndRollback(t *testing.T) {
 	if rec, err = s.Rollback(ctx, "blog", r2); err != nil || rec.Root != r2 || rec.Version != 4 {
 		t.Fatalf("rollback to r2: %+v, %v", rec, err)
 	}
-	if want := []string{ActionRollback, ActionRollback, ActionPublish, ActionPublish}; len(rec.History) != 4 || rec.History[0].Action != want[0] || rec.History[3].Root != r1 {
+	if want := []string{api.ActionRollback, api.ActionRollback, api.ActionPublish, api.ActionPublish}; len(rec.History) != 4 || rec.History[0].Action != want[0] || rec.History[3].Root != r1 {
 		t.Fatalf("history %+v", rec.History)
 	}
 	if _, err := s.Rollback(ctx, "blog", r3); !errors.Is(err, ErrNotInHistory) || statusOf(err) != 404 {
 		t.Fatalf("rollback to a root never published: %v", err)
 	}
-	if _, err := s.Rollback(ctx, "nosuch", ""); !errors.Is(err, ErrUnknownSite) {
+	if _, err := s.Rollback(ctx, "nosuch", ""); !errors.Is(err, gateway.ErrUnknownSite) {
 		t.Fatalf("rollback of an unknown site: %v", err)
 	}
 	if _, err := s.Publish(ctx, "solo", r1); err != nil {
@@ -124,43 +126,6 @@ func TestKVSitesPublishAndRollback(t *testing.T) {
 	}
 }
 
-func TestSiteNames(t *testing.T) {
-	for _, tc := range []struct {
-		name, reason string
-	}{
-		{"blog", ""},
-		{"a", ""},
-		{"my-site-2", ""},
-		{strings.Repeat("a", 63), ""},
-		{"", "empty"},
-		{strings.Repeat("a", 64), "longer than 63"},
-		{"-blog", "hyphen"},
-		{"blog-", "hyphen"},
-		{"Blog", `'B'`},
-		{"my_site", `'_'`},
-		{"my.site", `'.'`},
-		{"bl og", `' '`},
-		{"café", `'é'`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := ValidateSiteName(tc.name)
-			if tc.reason == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			var ne *SiteNameError
-			if !errors.Is(err, ErrInvalidSiteName) || !errors.As(err, &ne) || !strings.Contains(err.Error(), tc.reason) {
-				t.Fatalf("err = %v, want one naming %s", err, tc.reason)
-			}
-			if statusOf(err) != 400 || !strings.Contains(errorMessage(err), tc.reason) {
-				t.Fatalf("status %d message %q", statusOf(err), errorMessage(err))
-			}
-		})
-	}
-}
-
 // Bad input is refused before anything is written.
 func TestKVSitesRefuseBadInput(t *testing.T) {
 	bus := openBus(t, "gw-a")
@@ -176,7 +141,7 @@ func TestKVSitesRefuseBadInput(t *testing.T) {
 			t.Fatalf("Publish(%q, %q) = %v, want a 400 error", tc.name, tc.root, err)
 		}
 	}
-	if _, err := s.Rollback(ctx, "x y", ""); !errors.Is(err, ErrInvalidSiteName) {
+	if _, err := s.Rollback(ctx, "x y", ""); !errors.Is(err, gateway.ErrInvalidSiteName) {
 		t.Fatalf("rollback with a bad name: %v", err)
 	}
 	kv, _ := bus.KV(events.BucketSites)
@@ -188,7 +153,7 @@ func TestKVSitesRefuseBadInput(t *testing.T) {
 }
 
 // Two gateways on one NATS server (the second a client of the first's
-// embedded server) both watch the sites bucket: a publish through one
+// embedded server), each with its own mirror of the sites bucket: a publish through one
 // purges the cached HTML of both, and each emits cache.purged.
 func TestPublishPurgesEveryGateway(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -219,12 +184,12 @@ func TestPublishPurgesEveryGateway(t *testing.T) {
 	root1 := importSite(t, []*node.Node{n}, files)
 	files["index.html"] = []byte("<!doctype html><h1>version two</h1>\n")
 	root2 := importSite(t, []*node.Node{n}, files)
-	nodes := StaticNodes{func() noderecord.Signed { return n.Record() }}
+	nodes := gateway.StaticNodes{func() noderecord.Signed { return n.Record() }}
 
 	purged := collect(t, bus1, "test", events.TypeCachePurged)
-	gw1 := startGateway(t, Config{Bus: bus1, Nodes: nodes, Coordinator: testCoordinator()})
-	gw2 := startGateway(t, Config{Bus: bus2, Nodes: nodes, Coordinator: testCoordinator()})
-	sites := gw1.Sites().(*KVSites)
+	sites := newKVSites(t, bus1)
+	gw1, _ := startGateway(t, gateway.Config{Bus: bus1, Nodes: nodes, Sites: sites})
+	gw2, _ := startGateway(t, gateway.Config{Bus: bus2, Nodes: nodes, Sites: newKVSites(t, bus2)})
 	if _, err := sites.Publish(t.Context(), "demo", root1); err != nil {
 		t.Fatal(err)
 	}

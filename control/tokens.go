@@ -1,4 +1,4 @@
-package gateway
+package control
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verity-cdn/verity/gateway"
 )
 
 // Deploy tokens. A site's token is 32 random bytes, base64url, prefixed
@@ -62,14 +64,14 @@ func loadAdminToken(dataDir string) (token, path string, created bool, err error
 			return t, path, false, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", path, false, fmt.Errorf("gateway: admin token: %w", err)
+		return "", path, false, fmt.Errorf("control: admin token: %w", err)
 	}
 	token = newToken(adminTokenPrefix)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", path, false, fmt.Errorf("gateway: admin token: %w", err)
+		return "", path, false, fmt.Errorf("control: admin token: %w", err)
 	}
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		return "", path, false, fmt.Errorf("gateway: admin token: %w", err)
+		return "", path, false, fmt.Errorf("control: admin token: %w", err)
 	}
 	return token, path, true, nil
 }
@@ -77,40 +79,37 @@ func loadAdminToken(dataDir string) (token, path string, created bool, err error
 // CreateSite registers site name and returns its deploy token, which is
 // shown only this once. It fails with ErrSiteExists when the site already
 // has a token and with a *SiteNameError for an invalid name.
-func (g *Gateway) CreateSite(ctx context.Context, name string) (string, error) {
-	return g.CreateSiteFor(ctx, name, "")
+func (c *Control) CreateSite(ctx context.Context, name string) (string, error) {
+	return c.CreateSiteFor(ctx, name, "")
 }
 
 // CreateSiteFor is CreateSite for a site that belongs to account, which
-// must exist (ErrUnknownAccount; ErrInvalidAccount for a bad name). The
+// must exist (ledger.ErrUnknownAccount; 400 for a bad name). The
 // site's deploy token may then deploy only for that account.
-func (g *Gateway) CreateSiteFor(ctx context.Context, name, account string) (string, error) {
-	if g.dep == nil {
-		return "", ErrDeployOff
-	}
-	if err := ValidateSiteName(name); err != nil {
+func (c *Control) CreateSiteFor(ctx context.Context, name, account string) (string, error) {
+	if err := gateway.ValidateSiteName(name); err != nil {
 		return "", err
 	}
 	if account != "" {
-		if err := g.accountExists(ctx, account); err != nil {
+		if err := c.accountExists(ctx, account); err != nil {
 			return "", err
 		}
 	}
 	token := newToken(tokenPrefix)
-	rec := TokenRecord{Site: name, Salt: make([]byte, 16), Created: g.cfg.Now().UTC(), Account: account}
+	rec := TokenRecord{Site: name, Salt: make([]byte, 16), Created: c.cfg.Now().UTC(), Account: account}
 	_, _ = rand.Read(rec.Salt)
 	rec.Hash = hashToken(rec.Salt, token)
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return "", err
 	}
-	if _, err := g.dep.tokens.Create(ctx, name, b); err != nil {
+	if _, err := c.tokens.Create(ctx, name, b); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return "", fmt.Errorf("%w: %q", ErrSiteExists, name)
 		}
-		return "", fmt.Errorf("gateway: store token: %w", err)
+		return "", fmt.Errorf("control: store token: %w", err)
 	}
-	g.log.Info("site created", "site", name)
+	c.log.Info("site created", "site", name)
 	return token, nil
 }
 
@@ -124,19 +123,19 @@ func bearer(r *http.Request) string {
 }
 
 // isAdmin reports whether token is the admin token, in constant time.
-func (g *Gateway) isAdmin(token string) bool {
+func (c *Control) isAdmin(token string) bool {
 	h := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(h[:], g.dep.adminHash[:]) == 1
+	return subtle.ConstantTimeCompare(h[:], c.adminHash[:]) == 1
 }
 
 // authorizeAdmin checks r carries the admin token: ErrUnauthorized without
 // a token, ErrForbidden with another one.
-func (g *Gateway) authorizeAdmin(r *http.Request) error {
+func (c *Control) authorizeAdmin(r *http.Request) error {
 	tok := bearer(r)
 	switch {
 	case tok == "":
 		return fmt.Errorf("%w: send Authorization: Bearer <admin token>", ErrUnauthorized)
-	case !g.isAdmin(tok):
+	case !c.isAdmin(tok):
 		return &RequestError{Kind: ErrForbidden, Detail: "not the admin token"}
 	}
 	return nil
@@ -145,27 +144,27 @@ func (g *Gateway) authorizeAdmin(r *http.Request) error {
 // authorizeSite checks r carries site's deploy token or the admin token:
 // ErrUnauthorized without a token, ErrForbidden with a wrong one (or for a
 // site that has no token).
-func (g *Gateway) authorizeSite(r *http.Request, site string) error {
+func (c *Control) authorizeSite(r *http.Request, site string) error {
 	tok := bearer(r)
 	if tok == "" {
 		return fmt.Errorf("%w: send Authorization: Bearer <deploy token of site %q>", ErrUnauthorized, site)
 	}
-	if g.isAdmin(tok) {
+	if c.isAdmin(tok) {
 		return nil
 	}
 	forbidden := &RequestError{Kind: ErrForbidden, Detail: fmt.Sprintf("the token is not valid for site %q", site)}
-	e, err := g.dep.tokens.Get(r.Context(), site)
+	e, err := c.tokens.Get(r.Context(), site)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		// Hash anyway, so a missing site costs what a wrong token does.
 		_ = hashToken(make([]byte, 16), tok)
 		return forbidden
 	}
 	if err != nil {
-		return fmt.Errorf("gateway: read token: %w", err)
+		return fmt.Errorf("control: read token: %w", err)
 	}
 	var rec TokenRecord
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return fmt.Errorf("gateway: token record %q: %w", site, err)
+		return fmt.Errorf("control: token record %q: %w", site, err)
 	}
 	if subtle.ConstantTimeCompare(hashToken(rec.Salt, tok), rec.Hash) != 1 {
 		return forbidden

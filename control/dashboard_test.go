@@ -1,4 +1,4 @@
-package gateway
+package control
 
 import (
 	"crypto/ed25519"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/payment"
@@ -69,15 +70,15 @@ func TestDashboardMatchesSettlements(t *testing.T) {
 	settle("shop", 2, 1, 2)
 	settle("", 3, 2, 1)
 
-	var d ledger.Dashboard
+	var d api.Dashboard
 	tg.apiJSON(t, "GET", "/v1/accounts/acme/dashboard", testAdmin, "", http.StatusOK, &d)
-	wantSites := map[string]ledger.SiteSpend{"blog": {Nodes: 4 * blk}, "shop": {Nodes: 3 * blk}, ledger.NoSite: {Nodes: 3 * blk}}
+	wantSites := map[string]api.SiteSpend{"blog": {Nodes: 4 * blk}, "shop": {Nodes: 3 * blk}, ledger.NoSite: {Nodes: 3 * blk}}
 	wantNodes := map[string]uint64{nodes[0].String(): 6 * blk, nodes[1].String(): 4 * blk}
 	if !reflect.DeepEqual(d.Sites, wantSites) || !reflect.DeepEqual(d.Nodes, wantNodes) ||
-		d.Spend != (ledger.Spend{Total: 10 * blk, Nodes: 10 * blk}) || d.Account.Balance != 1<<30-10*blk {
+		d.Spend != (api.Spend{Total: 10 * blk, Nodes: 10 * blk}) || d.Account.Balance != 1<<30-10*blk {
 		t.Fatalf("dashboard %+v\nwant sites %+v nodes %+v", d, wantSites, wantNodes)
 	}
-	var st AccountStatement
+	var st api.Statement
 	tg.apiJSON(t, "GET", "/v1/accounts/acme/statement?type=settle", testAdmin, "", http.StatusOK, &st)
 	var sum uint64
 	for _, e := range st.Entries {
@@ -111,7 +112,7 @@ func TestDashboardMatchesSettlements(t *testing.T) {
 	for i, k := range nodeKeys {
 		id := noderecord.NodeIDFromKey(k.Public().(ed25519.PublicKey))
 		code, body := get("/v1/nodes/"+id+"/earnings", k)
-		var e ledger.Earnings
+		var e api.Earnings
 		if code != http.StatusOK || json.Unmarshal(body, &e) != nil || e.Earned != wantNodes[id] || e.From["acme"] != wantNodes[id] {
 			t.Fatalf("node %d earnings: %d %s", i, code, body)
 		}

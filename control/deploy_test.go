@@ -1,4 +1,4 @@
-package gateway
+package control
 
 import (
 	"bytes"
@@ -18,6 +18,8 @@ import (
 	gocid "github.com/ipfs/go-cid"
 
 	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/carcheck"
 	"github.com/verity-cdn/verity/internal/cid"
@@ -26,22 +28,17 @@ import (
 	"github.com/verity-cdn/verity/node"
 )
 
-const testAdmin = "vat_test-admin-token"
-
-// deployGateway is a gateway with the deploy API on a fresh bus.
-func deployGateway(t *testing.T, maxBytes int64) (*testGateway, *events.Bus, string) {
+// deployGateway is a gateway stack on a fresh bus.
+func deployGateway(t *testing.T, maxBytes int64) (*testStack, *events.Bus, string) {
 	t.Helper()
 	bus := openBus(t, "gw-deploy")
 	dir := t.TempDir()
-	tg := startGateway(t, Config{
-		Bus: bus, Coordinator: testCoordinator(), DataDir: dir,
-		AdminToken: testAdmin, MaxDeployBytes: maxBytes,
-	})
+	tg, _ := startStack(t, bus, Config{DataDir: dir, AdminToken: testAdmin, MaxDeployBytes: maxBytes}, gateway.Config{})
 	return tg, bus, dir
 }
 
 // startNodes runs n real nodes joined to tg's coordinator.
-func startNodes(t *testing.T, tg *testGateway, n int) []*node.Node {
+func startNodes(t *testing.T, tg *testStack, n int) []*node.Node {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -150,13 +147,13 @@ func (tg *testGateway) createSite(t *testing.T, name string) string {
 	return out.Token
 }
 
-func (tg *testGateway) siteStatus(t *testing.T, name, token string) SiteStatus {
+func (tg *testGateway) siteStatus(t *testing.T, name, token string) api.SiteStatus {
 	t.Helper()
 	resp, body := tg.api(t, http.MethodGet, "/v1/sites/"+name, token, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("site status: %d %s", resp.StatusCode, body)
 	}
-	var st SiteStatus
+	var st api.SiteStatus
 	if err := json.Unmarshal(body, &st); err != nil {
 		t.Fatal(err)
 	}
@@ -176,13 +173,13 @@ func TestDeployPublishesAfterReplication(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
 	}
-	var rec DeployRecord
-	if err := json.Unmarshal(body, &rec); err != nil || rec.Root != root || rec.Replicas != 2 || rec.State != DeployPlacing {
+	var rec api.DeployRecord
+	if err := json.Unmarshal(body, &rec); err != nil || rec.Root != root || rec.Replicas != 2 || rec.State != api.DeployPlacing {
 		t.Fatalf("deploy answer %s (%v), want root %s", body, err, root)
 	}
 	waitFor(t, "publish", func() bool {
 		st := tg.siteStatus(t, "blog", token)
-		return st.Site != nil && st.Site.Root == root && st.Deploy.State == DeployPublished
+		return st.Site != nil && st.Site.Root == root && st.Deploy.State == api.DeployPublished
 	})
 	for _, n := range nodes {
 		if pins := n.Pins(); len(pins) != 1 || pins[0] != root {
@@ -229,7 +226,7 @@ func TestDeployPublishesAfterReplication(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("redeploy: %d %s", resp.StatusCode, body)
 	}
-	waitFor(t, "republish", func() bool { return tg.siteStatus(t, "blog", token).Deploy.State == DeployPublished })
+	waitFor(t, "republish", func() bool { return tg.siteStatus(t, "blog", token).Deploy.State == api.DeployPublished })
 	if st := tg.siteStatus(t, "blog", token); st.Site.Version != 1 {
 		t.Fatalf("version %d after redeploying the same root", st.Site.Version)
 	}
@@ -298,7 +295,7 @@ func TestDeployRefused(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d %s, want %d", resp.StatusCode, body, tc.status)
 			}
-			var e apiError
+			var e api.Error
 			if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
 				t.Fatalf("body %q is not a JSON error (%v)", body, err)
 			}
@@ -327,7 +324,7 @@ func TestDeployRefused(t *testing.T) {
 
 // startNodeAt runs one real node on dir joined to tg's coordinator; stop
 // makes it leave and waits for it.
-func startNodeAt(t *testing.T, tg *testGateway, dir string) (nd *node.Node, stop func()) {
+func startNodeAt(t *testing.T, tg *testStack, dir string) (nd *node.Node, stop func()) {
 	t.Helper()
 	nd, err := node.New(node.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Coordinator: tg.URL()})
 	if err != nil {
@@ -422,7 +419,7 @@ func TestSessionListsHoldersOnly(t *testing.T) {
 	}
 	waitFor(t, "publish", func() bool {
 		st := tg.siteStatus(t, "blog", token)
-		return st.Site != nil && st.Site.Root == root && st.Deploy.State == DeployPublished
+		return st.Site != nil && st.Site.Root == root && st.Deploy.State == api.DeployPublished
 	})
 	holders := map[string]bool{}
 	for _, n := range nodes {

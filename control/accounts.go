@@ -1,0 +1,62 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verity-cdn/verity/internal/ledger"
+)
+
+// DefaultAccount is the account a site deployed without one is charged
+// to, when it exists.
+const DefaultAccount = "default"
+
+// accountExists checks that account can be assigned.
+func (c *Control) accountExists(ctx context.Context, account string) error {
+	if _, err := c.ledger.Account(ctx, account); err != nil {
+		if errors.Is(err, ledger.ErrUnknownAccount) {
+			return fmt.Errorf("%w (create it with: verity accounts create %s)", err, account)
+		}
+		return err
+	}
+	return nil
+}
+
+// deployAccount picks the account a deploy of site is charged to: the one
+// asked for (which must exist), else the deploy token's, else the site's
+// current one, else DefaultAccount when it exists, else none.
+func (c *Control) deployAccount(ctx context.Context, site, asked string) (string, error) {
+	if asked != "" {
+		return asked, c.accountExists(ctx, asked)
+	}
+	if a, err := c.tokenAccount(ctx, site); err != nil || a != "" {
+		return a, err
+	}
+	if rec, err := c.sites.Record(ctx, site); err == nil && rec.Account != "" {
+		return rec.Account, nil
+	}
+	if _, err := c.ledger.Account(ctx, DefaultAccount); err == nil {
+		return DefaultAccount, nil
+	}
+	return "", nil
+}
+
+// tokenAccount returns the account site's deploy token belongs to, or "".
+func (c *Control) tokenAccount(ctx context.Context, site string) (string, error) {
+	e, err := c.tokens.Get(ctx, site)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("control: read token: %w", err)
+	}
+	var rec TokenRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return "", fmt.Errorf("control: token record %q: %w", site, err)
+	}
+	return rec.Account, nil
+}

@@ -1,0 +1,127 @@
+package control
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/ledger"
+)
+
+// Coordinator is what the control plane asks of the coordinator running
+// next to it; *coordinator.Coordinator implements it.
+type Coordinator interface {
+	// ServeConnect serves nodes joining at coordinator.ConnectPath.
+	ServeConnect(w http.ResponseWriter, r *http.Request)
+	// AuthenticateNode checks a request signed with a registered node's
+	// key (coordinator.SignContentRequest) and returns the node id.
+	AuthenticateNode(r *http.Request) (string, error)
+	// LiveNodes lists the nodes joined now: the publisher counts the
+	// live holders of a deploy.
+	LiveNodes(ctx context.Context) ([]coordinator.NodeState, error)
+	// Ledger is the accounts ledger the coordinator settles nodes on;
+	// the accounts API reads and writes it.
+	Ledger() *ledger.Ledger
+}
+
+var _ Coordinator = (*coordinator.Coordinator)(nil)
+
+// Config configures a Control. Bus, Coordinator, DataDir and PublicURL are
+// required; every other field has a usable zero value.
+type Config struct {
+	// Bus holds the shared state (the sites, tokens, deploys and
+	// placements buckets) and carries the events the control plane emits
+	// and follows. The caller owns it and closes it after the Control.
+	Bus *events.Bus
+	// Coordinator is the coordinator run on Bus: its node endpoint is
+	// served at coordinator.ConnectPath, its registry authenticates
+	// nodes and counts live holders, its ledger backs the accounts API.
+	// The caller owns it and closes it after the Control.
+	Coordinator Coordinator
+	// DataDir holds deploys: uploads are staged under DataDir/uploads,
+	// verified CARs kept under DataDir/content for nodes to fetch, and a
+	// generated admin token in DataDir/admin-token.
+	DataDir string
+	// PublicURL is the base URL nodes reach this gateway at: site.deployed
+	// events send nodes to PublicURL/v1/content/<root>.car.
+	PublicURL string
+
+	// Name identifies this gateway in the events it emits. Default: the
+	// Bus's name.
+	Name string
+	// AdminToken authorizes the whole API (creating sites, listing them,
+	// accounts, the event feed, and anything a site's own deploy token may
+	// do). Default: the token in DataDir/admin-token, generated there (mode
+	// 0600) on first start.
+	AdminToken string
+	// MaxDeployBytes bounds a deploy's CAR; larger uploads are refused
+	// with 413 and nothing is kept. Default 1 GiB.
+	MaxDeployBytes int64
+	// DeployTimeout bounds reading one deploy upload; it replaces the
+	// server's read timeout for deploys. Default 30 min.
+	DeployTimeout time.Duration
+	// Replicas is how many nodes must hold a deployed root before its site
+	// is published. Default 2.
+	Replicas int
+	// Faucet turns on the development faucet: POST
+	// /v1/accounts/{name}/topup (admin) credits an account for free.
+	// Default off: top-ups are refused with 403.
+	Faucet bool
+	// WriteStallTimeout ends an event feed whose client has taken no
+	// bytes for this long. Default 30 s.
+	WriteStallTimeout time.Duration
+
+	// Logger receives the control plane's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+const (
+	defaultMaxDeployBytes    = 1 << 30
+	defaultDeployTimeout     = 30 * time.Minute
+	defaultReplicas          = 2
+	defaultWriteStallTimeout = 30 * time.Second
+)
+
+// normalize fills defaults and checks required fields.
+func (c Config) normalize() (Config, error) {
+	switch {
+	case c.Bus == nil:
+		return c, configError("Bus is required")
+	case c.Coordinator == nil:
+		return c, configError("Coordinator is required")
+	case c.DataDir == "":
+		return c, configError("DataDir is required")
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.PublicURL == "" {
+		return c, configError("PublicURL is required")
+	}
+	if c.Name == "" {
+		c.Name = c.Bus.Name()
+	}
+	if c.MaxDeployBytes <= 0 {
+		c.MaxDeployBytes = defaultMaxDeployBytes
+	}
+	if c.DeployTimeout <= 0 {
+		c.DeployTimeout = defaultDeployTimeout
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = defaultReplicas
+	}
+	if c.WriteStallTimeout <= 0 {
+		c.WriteStallTimeout = defaultWriteStallTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}

@@ -1,0 +1,116 @@
+package control
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/ledger"
+)
+
+// Control is the control plane of a gateway: the site, deploy, token,
+// accounts and event-feed API on the gateway's own host, the sites bucket
+// the gateway's site origins read (Sites), and the publisher. It is an
+// http.Handler for the paths under /v1/.
+type Control struct {
+	cfg    Config
+	log    *slog.Logger
+	coord  Coordinator
+	ledger *ledger.Ledger
+	sites  *KVSites
+	mux    *http.ServeMux
+
+	tokens    jetstream.KeyValue
+	deploys   jetstream.KeyValue
+	places    jetstream.KeyValue
+	adminHash [sha256.Size]byte
+	adminPath string               // where the admin token is kept, or "" when configured
+	sub       *events.Subscription // the publisher
+
+	ctx       context.Context // canceled by Close; parent of the publisher
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+}
+
+// New opens the control plane's buckets, loads (or generates) the admin
+// token, prepares DataDir and starts the publisher. ctx bounds the setup
+// only. Serve it as an http.Handler; release it with Close.
+func New(ctx context.Context, cfg Config) (_ *Control, err error) {
+	cfg, err = cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	c := &Control{cfg: cfg, log: cfg.Logger, coord: cfg.Coordinator, ledger: cfg.Coordinator.Ledger()}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	c.sites, err = NewKVSites(ctx, KVSitesConfig{Bus: cfg.Bus, Source: cfg.Name, Logger: cfg.Logger, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("control: sites: %w", err)
+	}
+	if err := c.startDeploys(); err != nil {
+		return nil, fmt.Errorf("control: deploys: %w", err)
+	}
+	c.mux = c.routes()
+	return c, nil
+}
+
+// routes is the API: every path under /v1/ on the gateway's own host.
+func (c *Control) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc(coordinator.ConnectPath, c.coord.ServeConnect)
+	mux.HandleFunc("POST /v1/sites", c.apiCreateSite)
+	mux.HandleFunc("GET /v1/sites", c.apiListSites)
+	mux.HandleFunc("GET /v1/sites/{name}", c.apiGetSite)
+	mux.HandleFunc("POST /v1/sites/{name}/deploy", c.apiDeploy)
+	mux.HandleFunc("POST /v1/sites/{name}/rollback", c.apiRollback)
+	mux.HandleFunc("GET "+ContentPrefix+"{file}", c.apiContent)
+	mux.HandleFunc("GET "+EventsPath, c.apiEvents)
+	mux.HandleFunc("POST /v1/accounts", c.apiCreateAccount)
+	mux.HandleFunc("GET /v1/accounts", c.apiListAccounts)
+	mux.HandleFunc("GET /v1/accounts/{name}", c.apiGetAccount)
+	mux.HandleFunc("POST /v1/accounts/{name}/topup", c.apiTopUp)
+	mux.HandleFunc("GET /v1/accounts/{name}/statement", c.apiStatement)
+	mux.HandleFunc("GET /v1/accounts/{name}/dashboard", c.apiDashboard)
+	mux.HandleFunc("GET /v1/nodes/{id}/earnings", c.apiEarnings)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		c.fail(w, r, fmt.Errorf("%w: %s %s", ErrNotFound, r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// ServeHTTP serves the API.
+func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+
+// Sites is the sites bucket: the gateway's SiteSource, and where sites
+// are published and rolled back.
+func (c *Control) Sites() *KVSites { return c.sites }
+
+// AdminTokenPath is the file holding the generated admin token, or "" when
+// Config.AdminToken was set.
+func (c *Control) AdminTokenPath() string { return c.adminPath }
+
+// Close stops the publisher and the sites watch. It is idempotent. The Bus
+// and the Coordinator stay open: the caller closes them after.
+func (c *Control) Close() error {
+	c.closeOnce.Do(func() {
+		if c.sub != nil {
+			c.sub.Stop()
+		}
+		if c.sites != nil {
+			_ = c.sites.Close()
+		}
+		c.cancel()
+	})
+	return nil
+}

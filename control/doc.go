@@ -1,0 +1,94 @@
+// Package control is a gateway's control plane: the API on the gateway's
+// own host through which sites are created, deployed and rolled back,
+// accounts funded and read, and the network watched, and the state behind
+// it on the event bus. The site edge (package gateway) serves visitors; it
+// reads sites from this package's KVSites through its SiteSource interface
+// and hands every path under /v1/ on its own host to a Control, which is an
+// http.Handler. Neither needs the other to be on the same process: every
+// gateway watches the same buckets.
+//
+// What it holds:
+//
+//   - sites (sites_kv.go): the sites KV bucket, name → current root,
+//     version, history (MaxSiteHistory versions) and account (an
+//     api.SiteRecord). KVSites mirrors it in memory through a watch (every
+//     gateway sees every change, wherever written) and writes with
+//     compare-and-set: Publish and Rollback emit site.published and
+//     site.rolled_back. It implements gateway.SiteSource and
+//     gateway.SiteWatcher.
+//   - deploys (deploy.go): a deploy stages the upload under
+//     DataDir/uploads, verifies the whole CAR (internal/carcheck), keeps it
+//     as DataDir/content/<root>.car, records it in the deploys bucket as
+//     placing and emits site.deployed, whose CAR URL is
+//     Config.PublicURL + ContentPrefix + "<root>.car"; a refused upload
+//     leaves nothing behind. Nodes fetch the CAR there with a request
+//     signed by their node key. The publisher consumer (durable
+//     PublisherDurable, shared by every gateway) publishes the site once
+//     Config.Replicas live nodes hold the root (the coordinator's
+//     placements).
+//   - tokens (tokens.go): one random 256-bit deploy token per site, kept as
+//     SHA-256(salt ‖ token) with a per-site salt in the tokens bucket and
+//     compared in constant time; the admin token is Config.AdminToken or
+//     generated into DataDir/admin-token.
+//   - accounts (accounts.go, handler_accounts.go): the coordinator's
+//     ledger (internal/ledger) read and written for the admin. Sites
+//     belong to accounts, chosen when they are created or deployed
+//     (DeployFor). Metering the bytes a gateway serves is the site edge's
+//     (package gateway); the ledger it charges is this one.
+//   - the event feed (handler_events.go): the bus's events as Server-Sent
+//     Events, without NATS credentials.
+//
+// The API (JSON documents in internal/api; "Authorization: Bearer
+// <token>", the admin token or a site's deploy token):
+//
+//	POST /v1/sites                     admin: create a site (api.CreateSite); its token is answered once
+//	GET  /v1/sites                     admin: every site (api.SiteList)
+//	GET  /v1/sites/{name}              the site's token or admin: api.SiteStatus
+//	POST /v1/sites/{name}/deploy       the site's token or admin: a CARv1 body; ?account=NAME (admin, or the token's own)
+//	POST /v1/sites/{name}/rollback     the site's token or admin: api.Rollback or no body
+//	GET  /v1/content/{root}.car        a node (signed request): a deployed CAR
+//	GET  /v1/events                    admin: text/event-stream; ?types=a,b&last=N&follow=0
+//	POST /v1/accounts                  admin: api.CreateAccount
+//	GET  /v1/accounts                  admin: api.AccountList
+//	GET  /v1/accounts/{name}           admin: api.Account
+//	POST /v1/accounts/{name}/topup     admin, with Config.Faucet: api.TopUp
+//	GET  /v1/accounts/{name}/statement admin: api.Statement; ?since=RFC3339&type=T&limit=N
+//	GET  /v1/accounts/{name}/dashboard admin: api.Dashboard
+//	GET  /v1/nodes/{id}/earnings       admin, or the node itself (signed): api.Earnings
+//	GET  /v1/nodes/connect             nodes join the coordinator (WebSocket)
+//
+// Usage, composed as `verity gateway` composes it (cmd/verity/gateway.go;
+// the devnet does the same):
+//
+//	coord, err := coordinator.New(ctx, coordinator.Config{Bus: bus})
+//	ln, err := net.Listen("tcp", "127.0.0.1:8080")
+//	ctl, err := control.New(ctx, control.Config{
+//		Bus: bus, Coordinator: coord, DataDir: dir,
+//		PublicURL: "http://" + ln.Addr().String(),
+//	})
+//	defer ctl.Close()
+//	g, err := gateway.New(gateway.Config{Listener: ln, Sites: ctl.Sites(), API: ctl, Nodes: coord, ...})
+//
+// Config: Bus, Coordinator (anything with the Coordinator interface's
+// methods; *coordinator.Coordinator), DataDir and PublicURL are required
+// (ErrConfig); Name defaults to the Bus's name, AdminToken to the generated
+// one, MaxDeployBytes to 1 GiB, DeployTimeout to 30 min, Replicas to 2,
+// WriteStallTimeout (the event feed) to 30 s; Faucet is off. The caller
+// owns the Bus and the Coordinator and closes them after the Control.
+//
+// Status codes (errors.go, statusOf; every error body is an api.Error,
+// with a refused CAR's carcheck code and block CID): 400 a malformed body,
+// query, CID, account name, or an invalid site name
+// (gateway.ErrInvalidSiteName), or a deploy body that is not a one-root
+// CARv1; 401 no bearer token (ErrUnauthorized, with WWW-Authenticate); 403
+// a token or node signature that does not authorize the request
+// (ErrForbidden), or a top-up without the faucet (ErrFaucetOff); 404 an
+// unknown site (gateway.ErrUnknownSite) or account
+// (ledger.ErrUnknownAccount), a rollback root not in the history
+// (ErrNotInHistory), no CAR for a root here, or no such path
+// (ErrNotFound); 409 the site or account exists (ErrSiteExists,
+// ledger.ErrAccountExists); 413 a deploy over MaxDeployBytes
+// (ErrTooLarge); 422 a CAR refused by carcheck.
+//
+// Specs: docs/deploying-a-site.md, docs/events.md, docs/payments.md.
+package control

@@ -1,0 +1,321 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/node"
+)
+
+const testAdmin = "vat_test-admin-token"
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// openBus opens an embedded bus stored in t.TempDir().
+func openBus(t *testing.T, name string) *events.Bus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := events.Open(ctx, events.Config{StoreDir: t.TempDir(), Name: name, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// testAssets stands in for the embedded worker files.
+func testAssets() fstest.MapFS {
+	return fstest.MapFS{
+		"verity.js":         {Data: []byte("navigator.serviceWorker.register('/verity-sw.js',{scope:'/'});\n")},
+		"verity-sw.js":      {Data: []byte("importScripts('__VERITY_WASM_EXEC_URL__');\nconst WASM = '__VERITY_WASM_URL__';\n")},
+		"dist/verity.wasm":  {Data: []byte("\x00asm\x01\x00\x00\x00")},
+		"dist/wasm_exec.js": {Data: []byte("// wasm_exec\n")},
+	}
+}
+
+// testGateway is a running site edge on 127.0.0.1:0 and a client that
+// sends every request to it, whatever the URL's host.
+type testGateway struct {
+	*gateway.Gateway
+	client *http.Client
+}
+
+// startGateway runs a gateway for cfg until the returned stop (also run
+// at cleanup; idempotent).
+func startGateway(t *testing.T, cfg gateway.Config) (*testGateway, func()) {
+	t.Helper()
+	if cfg.Listener == nil {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	cfg.Assets = testAssets()
+	cfg.Logger = discard()
+	g, err := gateway.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			if err := g.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	addr := g.Addr().String()
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+		DisableCompression: true,
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &testGateway{Gateway: g, client: client}, stop
+}
+
+// testStack is a gateway process composed as `verity gateway` composes
+// it: a coordinator on the bus, the control plane, and the site edge
+// serving both on one listener.
+type testStack struct {
+	*testGateway
+	ctl   *Control
+	coord *coordinator.Coordinator
+}
+
+// Coordinator is the stack's coordinator.
+func (s *testStack) Coordinator() *coordinator.Coordinator { return s.coord }
+
+// startStack composes a stack on bus from ctl and gw (their wiring fields
+// are filled in here); stop takes it all down (also run at cleanup).
+func startStack(t *testing.T, bus *events.Bus, ctl Config, gw gateway.Config) (*testStack, func()) {
+	t.Helper()
+	ctx := t.Context()
+	coord, err := coordinator.New(ctx, coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		coord.Close()
+		t.Fatal(err)
+	}
+	ctl.Bus, ctl.Coordinator, ctl.PublicURL, ctl.Logger = bus, coord, "http://"+ln.Addr().String(), discard()
+	if ctl.DataDir == "" {
+		ctl.DataDir = t.TempDir()
+	}
+	c, err := New(ctx, ctl)
+	if err != nil {
+		ln.Close()
+		coord.Close()
+		t.Fatal(err)
+	}
+	closeControl := func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("control Close: %v", err)
+		}
+		if err := coord.Close(); err != nil {
+			t.Errorf("coordinator Close: %v", err)
+		}
+	}
+	t.Cleanup(closeControl) // after the gateway's cleanup, registered below
+	gw.Listener, gw.Bus, gw.Sites, gw.API = ln, bus, c.Sites(), c
+	gw.Nodes, gw.Offers, gw.Accounts, gw.ScoreSink, gw.Charges = coord, coord, coord, coord.Router(), coord.Ledger()
+	tg, stopGateway := startGateway(t, gw)
+	stop := func() {
+		stopGateway()
+		closeControl() // idempotent
+	}
+	return &testStack{testGateway: tg, ctl: c, coord: coord}, stop
+}
+
+// do sends method url (with any host: the connection goes to the gateway).
+func (tg *testGateway) do(t *testing.T, method, url string, body io.Reader, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := tg.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, url, err)
+	}
+	return resp, b
+}
+
+func (tg *testGateway) get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	return tg.do(t, http.MethodGet, url, nil, hdr...)
+}
+
+func (tg *testGateway) session(t *testing.T, site string) api.Session {
+	t.Helper()
+	resp, body := tg.get(t, tg.SiteURL(site)+gateway.SessionPath[1:])
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("session: %d %s", resp.StatusCode, body)
+	}
+	var s api.Session
+	if err := json.Unmarshal(body, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// joinNode joins a node keyed by seed to the stack's coordinator with rec
+// and returns its client.
+func joinNode(t *testing.T, s *testStack, seed byte, rec noderecord.Signed) *coordinator.NodeClient {
+	t.Helper()
+	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+		URL:        s.URL(),
+		Key:        seedKey(seed),
+		Record:     func() (noderecord.Signed, error) { return rec, nil },
+		Status:     func() coordinator.Heartbeat { return coordinator.Heartbeat{Version: "test", Blocks: 7} },
+		MinBackoff: 20 * time.Millisecond,
+		Logger:     discard(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
+func seedKey(seed byte) ed25519.PrivateKey {
+	s := make([]byte, ed25519.SeedSize)
+	s[0] = seed
+	return ed25519.NewKeyFromSeed(s)
+}
+
+// recordAt is a valid record of a node keyed by seed whose URLs are on host.
+func recordAt(t *testing.T, seed byte, host string) noderecord.Signed {
+	t.Helper()
+	now := time.Now()
+	priv := seedKey(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	rec, err := noderecord.Sign(noderecord.Record{
+		NodeID:       noderecord.NodeIDFromKey(pub),
+		PublicKey:    pub,
+		HTTP:         "http://" + host + ":4001",
+		WebTransport: "https://" + host + ":4433/verity/v1",
+		CertHashes:   []noderecord.CertHash{{SHA256: make([]byte, 32), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(13 * 24 * time.Hour)}},
+		Issued:       now.Add(-time.Minute),
+		Expires:      now.Add(time.Hour),
+	}, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func testCID(t *testing.T, data string) string {
+	t.Helper()
+	c, err := cid.Sum(cid.CodecRaw, cid.HashBLAKE3, []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.String()
+}
+
+// waitFor polls cond every 10 ms for at most 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const chunkSize = 256 << 10
+
+// testSite is the site the tests deploy.
+func testSite() map[string][]byte {
+	big := make([]byte, 5*chunkSize+12345) // six leaves, the last one short
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	return map[string][]byte{
+		"index.html":       []byte("<!doctype html><title>t</title><script src=\"/verity.js\" async></script><h1>home</h1>\n"),
+		"style.css":        []byte("body { color: #123; }\n"),
+		"about/index.html": []byte("<!doctype html><h1>about</h1>\n"),
+		"media/big.bin":    big,
+		"docs/a b.txt":     []byte("spaces in names\n"),
+	}
+}
+
+// writeSite writes files under a new temp dir and returns its path.
+func writeSite(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "site")
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// importSite imports files into every node, pinned as an operator's
+// import is, and returns the root CID.
+func importSite(t *testing.T, nodes []*node.Node, files map[string][]byte) string {
+	t.Helper()
+	var car bytes.Buffer
+	root, err := importer.WriteCAR(t.Context(), writeSite(t, files), &car, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		roots, err := n.ImportCAR(t.Context(), bytes.NewReader(car.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.PinLocal(roots...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root.String()
+}
