@@ -101,7 +101,7 @@ test: vet test-go test-wasm
 GOBENCH := BenchmarkVerify|BenchmarkRoute|BenchmarkDeployToPublished|BenchmarkReceiptVerify|BenchmarkReceiptSign|BenchmarkSettle
 bench: build test-deps
 	$(GO) run ./e2e/cmd/bench
-	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchtime 2s ./internal/verify ./coordinator ./internal/devnet ./internal/payment ./internal/ledger
+	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchtime 2s ./internal/verify ./coordinator ./devnet ./internal/payment ./internal/ledger
 
 clean:
 	rm -rf bin $(WASM) $(WASMEXEC) $(DEMOVIDEO) web/player/node_modules

@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/netem"
-	"github.com/verity-cdn/verity/internal/devnet"
 )
 
 // linkedNodeHost is the loopback address nodes publish when a test shapes

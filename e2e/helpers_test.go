@@ -20,10 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/browser"
 	"github.com/verity-cdn/verity/e2e/netem"
 	"github.com/verity-cdn/verity/gateway"
-	"github.com/verity-cdn/verity/internal/devnet"
 )
 
 // demoDir is the demo site the devnet publishes by default, relative to

@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/verity-cdn/verity/internal/devnet"
+	"github.com/verity-cdn/verity/devnet"
 )
 
 // runDevnet runs a gateway, storage nodes and the demo site in this process.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/verity-cdn/verity/internal/devnet"
+	"github.com/verity-cdn/verity/devnet"
 )
 
 // runDevnet runs d until the returned stop is called, once it is ready

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/netem"
 	"github.com/verity-cdn/verity/internal/cid"
-	"github.com/verity-cdn/verity/internal/devnet"
 	"github.com/verity-cdn/verity/internal/verify"
 )
 

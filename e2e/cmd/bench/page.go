@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/browser"
-	"github.com/verity-cdn/verity/internal/devnet"
 )
 
 // session is the part of /.verity/v1/session the bench reads.

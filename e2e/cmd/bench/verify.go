@@ -15,9 +15,9 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/browser"
 	"github.com/verity-cdn/verity/internal/cid"
-	"github.com/verity-cdn/verity/internal/devnet"
 	"github.com/verity-cdn/verity/internal/verify"
 )
 

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/browser"
-	"github.com/verity-cdn/verity/internal/devnet"
 	"github.com/verity-cdn/verity/web"
 )
 
