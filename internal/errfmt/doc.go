@@ -20,4 +20,10 @@
 // operand type outside this set, a missing or extra operand) prints a
 // %!verb(BADTYPE)-like marker instead of fmt's reflection output; the
 // worker's code never does that.
+//
+// Only the worker (GOOS=js) uses this package's own formatter; native builds
+// forward to fmt (errfmt_other.go). That way go vet's printf check infers
+// Errorf, Wrapf, Sprintf and Sprint as printf wrappers and checks every call
+// compiled natively, which is every call outside _js.go files. The tests
+// compare the package's own formatter with fmt in both builds.
 package errfmt

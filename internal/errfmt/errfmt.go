@@ -6,9 +6,9 @@ import (
 	"unicode/utf8"
 )
 
-// Errorf formats like fmt.Errorf: the error's text is Sprintf's, and its
+// errorf formats like fmt.Errorf: the error's text is sprintf's, and its
 // %w operands are wrapped.
-func Errorf(format string, args ...any) error {
+func errorf(format string, args []any) error {
 	p := printer{wrap: true}
 	p.doPrintf(format, args)
 	s := string(p.buf)
@@ -32,25 +32,25 @@ func Errorf(format string, args ...any) error {
 	return &wrapErrors{msg: s, errs: errs}
 }
 
-// Wrapf is Errorf("%w: "+format, err, args...), without building a new
+// wrapf is errorf("%w: "+format, err, args...), without building a new
 // operand list.
-func Wrapf(err error, format string, args ...any) error {
+func wrapf(err error, format string, args []any) error {
 	p := printer{buf: []byte(err.Error() + ": ")}
 	p.doPrintf(format, args)
 	return &wrapError{msg: string(p.buf), err: err}
 }
 
-// Sprintf formats like fmt.Sprintf for the verbs and types of the package
+// sprintf formats like fmt.Sprintf for the verbs and types of the package
 // doc.
-func Sprintf(format string, args ...any) string {
+func sprintf(format string, args []any) string {
 	var p printer
 	p.doPrintf(format, args)
 	return string(p.buf)
 }
 
-// Sprint formats its operands like fmt.Sprint: %v each, with a space
+// sprint formats its operands like fmt.Sprint: %v each, with a space
 // between two operands when neither is a string.
-func Sprint(args ...any) string {
+func sprint(args []any) string {
 	var p printer
 	prevString := false
 	for i, a := range args {

@@ -85,11 +85,11 @@ func TestMatchesFmt(t *testing.T) {
 	for _, c := range cases {
 		if !strings.Contains(c.format, "%w") {
 			want := fmt.Sprintf(c.format, c.args...)
-			if got := errfmt.Sprintf(c.format, c.args...); got != want {
+			if got := errfmt.OwnSprintf(c.format, c.args...); got != want {
 				t.Errorf("Sprintf(%q) = %q, fmt %q", c.format, got, want)
 			}
 		}
-		if got, want := errfmt.Errorf(c.format, c.args...).Error(), fmt.Errorf(c.format, c.args...).Error(); got != want {
+		if got, want := errfmt.OwnErrorf(c.format, c.args...).Error(), fmt.Errorf(c.format, c.args...).Error(); got != want {
 			t.Errorf("Errorf(%q) = %q, fmt %q", c.format, got, want)
 		}
 	}
@@ -101,7 +101,7 @@ func TestWrapfMatchesFmt(t *testing.T) {
 			continue
 		}
 		sentinel := c.args[0].(error)
-		got := errfmt.Wrapf(sentinel, c.format[len("%w: "):], c.args[1:]...)
+		got := errfmt.OwnWrapf(sentinel, c.format[len("%w: "):], c.args[1:]...)
 		want := fmt.Errorf(c.format, c.args...)
 		if got.Error() != want.Error() {
 			t.Errorf("Wrapf(%q) = %q, fmt %q", c.format, got, want)
@@ -120,7 +120,7 @@ func TestSprintMatchesFmt(t *testing.T) {
 		{1, 2, "x", 3, nil, true},
 		{},
 	} {
-		if got, want := errfmt.Sprint(args...), fmt.Sprint(args...); got != want {
+		if got, want := errfmt.OwnSprint(args...), fmt.Sprint(args...); got != want {
 			t.Errorf("Sprint(%v) = %q, fmt %q", args, got, want)
 		}
 	}
@@ -139,7 +139,7 @@ func TestErrorfWraps(t *testing.T) {
 		{"%w: %d then %w", []any{errA, 3, errB}},
 		{"%w nil", []any{error(nil)}},
 	} {
-		got, want := errfmt.Errorf(c.format, c.args...), fmt.Errorf(c.format, c.args...)
+		got, want := errfmt.OwnErrorf(c.format, c.args...), fmt.Errorf(c.format, c.args...)
 		if got.Error() != want.Error() {
 			t.Errorf("Errorf(%q) = %q, fmt %q", c.format, got, want)
 		}
@@ -159,7 +159,7 @@ func TestErrorfWraps(t *testing.T) {
 	}
 	var be *nilErr
 	wrapped := &nilErr{"typed"}
-	if !errors.As(errfmt.Errorf("ctx: %w", wrapped), &be) || be != wrapped {
+	if !errors.As(errfmt.OwnErrorf("ctx: %w", wrapped), &be) || be != wrapped {
 		t.Error("errors.As does not see the wrapped typed error")
 	}
 }
@@ -243,14 +243,36 @@ func FuzzMatchesFmt(f *testing.F) {
 		if !ok {
 			return
 		}
-		if got, want := errfmt.Errorf(format, args...).Error(), fmt.Errorf(format, args...).Error(); got != want {
+		if got, want := errfmt.OwnErrorf(format, args...).Error(), fmt.Errorf(format, args...).Error(); got != want {
 			t.Fatalf("Errorf(%q, %#v) = %q, fmt %q", format, args, got, want)
 		}
 		if hasW {
 			return // Sprintf has no %w
 		}
-		if got, want := errfmt.Sprintf(format, args...), fmt.Sprintf(format, args...); got != want {
+		if got, want := errfmt.OwnSprintf(format, args...), fmt.Sprintf(format, args...); got != want {
 			t.Fatalf("Sprintf(%q, %#v) = %q, fmt %q", format, args, got, want)
 		}
 	})
+}
+
+// The exported functions (fmt natively, this package's own in the worker)
+// print the same and wrap the same.
+func TestExportedMatchesFmt(t *testing.T) {
+	for _, c := range cases {
+		if got, want := errfmt.Errorf(c.format, c.args...).Error(), fmt.Errorf(c.format, c.args...).Error(); got != want {
+			t.Errorf("Errorf(%q) = %q, fmt %q", c.format, got, want)
+		}
+		if !strings.Contains(c.format, "%w") {
+			if got, want := errfmt.Sprintf(c.format, c.args...), fmt.Sprintf(c.format, c.args...); got != want {
+				t.Errorf("Sprintf(%q) = %q, fmt %q", c.format, got, want)
+			}
+		}
+	}
+	w := errfmt.Wrapf(errA, "at %d", 3)
+	if w.Error() != "a: failed: at 3" || !errors.Is(w, errA) {
+		t.Errorf("Wrapf = %q, wraps errA %v", w, errors.Is(w, errA))
+	}
+	if got := errfmt.Sprint("x", 1, 2); got != fmt.Sprint("x", 1, 2) {
+		t.Errorf("Sprint = %q", got)
+	}
 }
