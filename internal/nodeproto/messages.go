@@ -1,0 +1,133 @@
+package nodeproto
+
+import (
+	"encoding/hex"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/noderecord"
+)
+
+// ConnectPath is where nodes open their WebSocket to the coordinator.
+const ConnectPath = "/v1/nodes/connect"
+
+// JoinPrefix separates join signatures from anything else the node key
+// signs (node records use noderecord.SignaturePrefix).
+const JoinPrefix = "verity-node-join/1\n"
+
+// NonceSize is the size of a challenge nonce.
+const NonceSize = 32
+
+// Message types.
+const (
+	MsgChallenge = "challenge" // coordinator → node, first message
+	MsgJoin      = "join"      // node → coordinator, the answer
+	MsgWelcome   = "welcome"   // coordinator → node, join accepted
+	MsgHeartbeat = "heartbeat" // node → coordinator, every heartbeat interval
+	MsgPin       = "pin"       // coordinator → node, after welcome: fetch, verify and pin a root
+	MsgPinned    = "pinned"    // node → coordinator, the outcome of a pin order
+	MsgPlaced    = "placed"    // coordinator → node, after welcome: every root placed on it
+	MsgReported  = "reported"  // coordinator → node: failures clients reported about it
+)
+
+// Message is one WebSocket text message: a type and the matching field.
+type Message struct {
+	Type      string        `json:"type"`
+	Challenge *Challenge    `json:"challenge,omitempty"`
+	Join      *Join         `json:"join,omitempty"`
+	Welcome   *Welcome      `json:"welcome,omitempty"`
+	Heartbeat *Heartbeat    `json:"heartbeat,omitempty"`
+	Pin       *Pin          `json:"pin,omitempty"`
+	Pinned    *Pinned       `json:"pinned,omitempty"`
+	Placed    *Placed       `json:"placed,omitempty"`
+	Reported  *Reported     `json:"reported,omitempty"`
+	Offer     *WebRTCOffer  `json:"offer,omitempty"`    // MsgWebRTCOffer
+	Answer    *WebRTCAnswer `json:"answer,omitempty"`   // MsgWebRTCAnswer
+	Payments  *Payments     `json:"payments,omitempty"` // MsgPayments
+	Settle    *Settle       `json:"settle,omitempty"`   // MsgSettle
+	Settled   *Settled      `json:"settled,omitempty"`  // MsgSettled
+}
+
+// Reported tells a node how many failures visitors' workers reported about
+// it, by reason (bad-block, unreachable, timeout, protocol), since the last
+// such message. Informational: the node counts them in its metrics.
+type Reported struct {
+	Reasons map[string]int `json:"reasons"`
+}
+
+// Placed lists every root the placements assign to the node (pending,
+// pinned or failed), sent once per session right after welcome. The node
+// may drop pins of roots not listed and garbage-collect their blocks.
+type Placed struct {
+	Roots []string `json:"roots"`
+}
+
+// Pin orders a node to hold Root: fetch the CAR at CAR (a GET signed with
+// SignContentRequest), verify every block, store the blocks and keep them
+// pinned. When CAR cannot be had (the gateway that accepted the deploy is
+// gone), the node tries Sources in order: other live holders' trustless
+// CAR URLs. Whatever the source, every block is verified and the whole DAG
+// must be present before the root is pinned. The node answers with Pinned.
+type Pin struct {
+	Root    string   `json:"root"`              // root CID
+	CAR     string   `json:"car"`               // URL of the CAR holding the whole DAG (the accepting gateway)
+	Sources []string `json:"sources,omitempty"` // fallbacks: http://HOLDER/ipfs/ROOT?format=car
+	Site    string   `json:"site,omitempty"`    // the site it is placed for, informational
+}
+
+// Pinned answers a Pin: Error is empty when the node holds the whole DAG.
+type Pinned struct {
+	Root  string `json:"root"`
+	Error string `json:"error,omitempty"`
+}
+
+// Challenge is what a node signs to prove it holds its key.
+type Challenge struct {
+	Nonce       []byte    `json:"nonce"`       // NonceSize random bytes, base64 in JSON
+	Coordinator string    `json:"coordinator"` // id of the coordinator that issued it
+	Expires     time.Time `json:"expires"`     // answers after this are refused
+}
+
+// Join answers a Challenge.
+type Join struct {
+	Node      string            `json:"node"`      // the node id claimed
+	Challenge Challenge         `json:"challenge"` // echoed unchanged
+	Signature []byte            `json:"signature"` // ed25519 over JoinSigningBytes(Challenge, Node)
+	Record    noderecord.Signed `json:"record"`    // the node's current signed record
+	Status    *Heartbeat        `json:"status,omitempty"`
+}
+
+// Welcome accepts a join.
+type Welcome struct {
+	Node        string `json:"node"`
+	Session     string `json:"session"`     // id of this connection's session
+	HeartbeatMS int64  `json:"heartbeatMs"` // send a heartbeat this often
+}
+
+// Heartbeat is the node's periodic status report.
+type Heartbeat struct {
+	Capacity int64   `json:"capacity"`         // bytes of storage offered
+	FreeDisk int64   `json:"freeDisk"`         // bytes still free
+	Blocks   int64   `json:"blocks"`           // blocks stored
+	Load     float64 `json:"load"`             // 0 idle … 1 saturated
+	Version  string  `json:"version"`          // software version
+	Region   string  `json:"region,omitempty"` // operator-declared region, e.g. "NL" or "eu-west"
+	// Record is the node's current signed record when it changed (e.g.
+	// after a certificate rotation); omitted otherwise.
+	Record *noderecord.Signed `json:"record,omitempty"`
+}
+
+// JoinSigningBytes returns what a node signs to answer ch as node:
+//
+//	"verity-node-join/1\n" coordinator "\n" hex(nonce) "\n" expires(RFC 3339, UTC, ns) "\n" node
+func JoinSigningBytes(ch Challenge, node string) []byte {
+	b := make([]byte, 0, len(JoinPrefix)+len(ch.Coordinator)+2*len(ch.Nonce)+len(node)+40)
+	b = append(b, JoinPrefix...)
+	b = append(b, ch.Coordinator...)
+	b = append(b, '\n')
+	b = hex.AppendEncode(b, ch.Nonce)
+	b = append(b, '\n')
+	b = ch.Expires.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '\n')
+	b = append(b, node...)
+	return b
+}
