@@ -23,6 +23,7 @@ import (
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/node"
 )
@@ -206,7 +207,7 @@ func joinNode(t *testing.T, s *testStack, seed byte, rec noderecord.Signed) *coo
 		URL:        s.URL(),
 		Key:        seedKey(seed),
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
-		Status:     func() coordinator.Heartbeat { return coordinator.Heartbeat{Version: "test", Blocks: 7} },
+		Status:     func() nodeproto.Heartbeat { return nodeproto.Heartbeat{Version: "test", Blocks: 7} },
 		MinBackoff: 20 * time.Millisecond,
 		Logger:     discard(),
 	})

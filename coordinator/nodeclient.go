@@ -16,7 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -34,7 +34,7 @@ type NodeClientConfig struct {
 	Record func() (noderecord.Signed, error)
 	// Status returns the node's current status for heartbeats (its Record
 	// field is ignored). Default: an empty status.
-	Status func() Heartbeat
+	Status func() nodeproto.Heartbeat
 	// Coordinator, when set, is the only coordinator id accepted in
 	// challenges.
 	Coordinator string
@@ -43,7 +43,7 @@ type NodeClientConfig struct {
 	// runs in its own goroutine (orders may overlap); ctx ends with the
 	// session. Its result is sent back as a Pinned message. Default: every
 	// order is refused.
-	OnPin func(ctx context.Context, p Pin) error
+	OnPin func(ctx context.Context, p nodeproto.Pin) error
 	// OnPlaced receives, once per session, every root the placements
 	// assign to the node: it may drop other pins and collect their blocks.
 	// It runs in its own goroutine. Default: ignored.
@@ -54,7 +54,7 @@ type NodeClientConfig struct {
 	// OnPayments receives the payment state the coordinator pushes
 	// (gateway keys, account balances and freezes, node count). It must
 	// not block. Optional.
-	OnPayments func(p Payments)
+	OnPayments func(p nodeproto.Payments)
 	// HTTPClient dials the WebSocket. Default http.DefaultClient.
 	HTTPClient *http.Client
 	// Offers answers WebRTC offers relayed by the coordinator; an error
@@ -87,12 +87,12 @@ type NodeClient struct {
 }
 
 type settleCall struct {
-	batch ledger.Batch
+	batch nodeproto.Batch
 	reply chan settleReply // buffered 1
 }
 
 type settleReply struct {
-	s   Settled
+	s   nodeproto.Settled
 	err error
 }
 
@@ -117,10 +117,10 @@ func NewNodeClient(cfg NodeClientConfig) (*NodeClient, error) {
 		return nil, err
 	}
 	if cfg.Status == nil {
-		cfg.Status = func() Heartbeat { return Heartbeat{} }
+		cfg.Status = func() nodeproto.Heartbeat { return nodeproto.Heartbeat{} }
 	}
 	if cfg.OnPin == nil {
-		cfg.OnPin = func(context.Context, Pin) error { return errors.New("this node does not pin") }
+		cfg.OnPin = func(context.Context, nodeproto.Pin) error { return errors.New("this node does not pin") }
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
@@ -158,7 +158,7 @@ func connectURL(raw string) (string, error) {
 		return "", fmt.Errorf("coordinator: bad coordinator URL scheme %q", u.Scheme)
 	}
 	if u.Path == "" || u.Path == "/" {
-		u.Path = ConnectPath
+		u.Path = nodeproto.ConnectPath
 	}
 	return u.String(), nil
 }
@@ -175,20 +175,20 @@ func (n *NodeClient) State() NodeClientState {
 // coordinator has not announced payments, and with ErrSessionEnded when
 // the connection ended before the answer (the batch may or may not have
 // been applied; settlement is idempotent, so submit it again).
-func (n *NodeClient) Settle(ctx context.Context, b ledger.Batch) (Settled, error) {
+func (n *NodeClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settled, error) {
 	call := settleCall{batch: b, reply: make(chan settleReply, 1)}
 	select {
 	case n.settles <- call:
 	case <-ctx.Done():
-		return Settled{}, ctx.Err()
+		return nodeproto.Settled{}, ctx.Err()
 	case <-n.done:
-		return Settled{}, ErrClosed
+		return nodeproto.Settled{}, ErrClosed
 	}
 	select {
 	case r := <-call.reply:
 		return r.s, r.err
 	case <-ctx.Done():
-		return Settled{}, ctx.Err()
+		return nodeproto.Settled{}, ctx.Err()
 	}
 }
 
@@ -265,26 +265,26 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 		rcancel()
 		rwg.Wait()
 	}()
-	recv := func(timeout time.Duration) (Message, error) {
+	recv := func(timeout time.Duration) (nodeproto.Message, error) {
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		select {
 		case r := <-msgs:
 			if r.err != nil {
-				return Message{}, r.err
+				return nodeproto.Message{}, r.err
 			}
-			var m Message
+			var m nodeproto.Message
 			if err := json.Unmarshal(r.data, &m); err != nil {
-				return Message{}, fmt.Errorf("%w: from coordinator", ErrMalformed)
+				return nodeproto.Message{}, fmt.Errorf("%w: from coordinator", ErrMalformed)
 			}
 			return m, nil
 		case <-t.C:
-			return Message{}, errors.New("coordinator: no answer from coordinator")
+			return nodeproto.Message{}, errors.New("coordinator: no answer from coordinator")
 		case <-ctx.Done():
-			return Message{}, ctx.Err()
+			return nodeproto.Message{}, ctx.Err()
 		}
 	}
-	send := func(m Message) error {
+	send := func(m nodeproto.Message) error {
 		b, err := json.Marshal(m)
 		if err != nil {
 			return err
@@ -305,7 +305,7 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 	if err != nil {
 		return leave(err)
 	}
-	if m.Type != MsgChallenge || m.Challenge == nil {
+	if m.Type != nodeproto.MsgChallenge || m.Challenge == nil {
 		return leave(fmt.Errorf("%w: expected challenge, got %q", ErrProtocol, clip(m.Type)))
 	}
 	ch := *m.Challenge
@@ -319,9 +319,9 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 	node := noderecord.NodeIDFromKey(n.cfg.Key.Public().(ed25519.PublicKey))
 	status := n.cfg.Status()
 	status.Record = nil
-	if err := send(Message{Type: MsgJoin, Join: &Join{
+	if err := send(nodeproto.Message{Type: nodeproto.MsgJoin, Join: &nodeproto.Join{
 		Node: node, Challenge: ch, Record: rec, Status: &status,
-		Signature: ed25519.Sign(n.cfg.Key, JoinSigningBytes(ch, node)),
+		Signature: ed25519.Sign(n.cfg.Key, nodeproto.JoinSigningBytes(ch, node)),
 	}}); err != nil {
 		return leave(err)
 	}
@@ -329,7 +329,7 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 	if err != nil {
 		return leave(err)
 	}
-	if m.Type != MsgWelcome || m.Welcome == nil {
+	if m.Type != nodeproto.MsgWelcome || m.Welcome == nil {
 		return leave(fmt.Errorf("%w: expected welcome, got %q", ErrProtocol, clip(m.Type)))
 	}
 	joined = true
@@ -349,7 +349,7 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 	// Pin orders run concurrently; their answers come back through results
 	// so that this loop stays the only writer.
 	pctx, pcancel := context.WithCancel(ctx)
-	results := make(chan Pinned)
+	results := make(chan nodeproto.Pinned)
 	var pwg sync.WaitGroup
 	defer func() {
 		pcancel()
@@ -377,7 +377,7 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 				continue
 			}
 			settleID++
-			if err := send(Message{Type: MsgSettle, Settle: &Settle{ID: settleID, Batch: call.batch}}); err != nil {
+			if err := send(nodeproto.Message{Type: nodeproto.MsgSettle, Settle: &nodeproto.Settle{ID: settleID, Batch: call.batch}}); err != nil {
 				call.reply <- settleReply{err: ErrSessionEnded}
 				return leave(err)
 			}
@@ -386,46 +386,46 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 			if r.err != nil {
 				return leave(r.err)
 			}
-			var m Message
+			var m nodeproto.Message
 			if err := json.Unmarshal(r.data, &m); err != nil {
 				return leave(fmt.Errorf("%w: from coordinator", ErrMalformed))
 			}
-			if m.Type == MsgWebRTCOffer && m.Offer != nil {
+			if m.Type == nodeproto.MsgWebRTCOffer && m.Offer != nil {
 				offers.handle(*m.Offer)
 				continue
 			}
-			if m.Type == MsgPlaced && m.Placed != nil && n.cfg.OnPlaced != nil {
+			if m.Type == nodeproto.MsgPlaced && m.Placed != nil && n.cfg.OnPlaced != nil {
 				roots := m.Placed.Roots
 				pwg.Go(func() { n.cfg.OnPlaced(pctx, roots) })
 				continue
 			}
-			if m.Type == MsgPayments && m.Payments != nil {
+			if m.Type == nodeproto.MsgPayments && m.Payments != nil {
 				payments = true
 				if n.cfg.OnPayments != nil {
 					n.cfg.OnPayments(*m.Payments)
 				}
 				continue
 			}
-			if m.Type == MsgSettled && m.Settled != nil {
+			if m.Type == nodeproto.MsgSettled && m.Settled != nil {
 				if r, ok := pending[m.Settled.ID]; ok {
 					delete(pending, m.Settled.ID)
 					r <- settleReply{s: *m.Settled}
 				}
 				continue
 			}
-			if m.Type == MsgReported && m.Reported != nil {
+			if m.Type == nodeproto.MsgReported && m.Reported != nil {
 				if n.cfg.OnReported != nil {
 					n.cfg.OnReported(m.Reported.Reasons)
 				}
 				continue
 			}
-			if m.Type != MsgPin || m.Pin == nil {
+			if m.Type != nodeproto.MsgPin || m.Pin == nil {
 				n.log.Debug("ignoring coordinator message", "type", clip(m.Type))
 				continue
 			}
 			p := *m.Pin
 			pwg.Go(func() {
-				res := Pinned{Root: p.Root}
+				res := nodeproto.Pinned{Root: p.Root}
 				if err := n.cfg.OnPin(pctx, p); err != nil {
 					res.Error = err.Error()
 				}
@@ -435,13 +435,13 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 				}
 			})
 		case res := <-results:
-			if err := send(Message{Type: MsgPinned, Pinned: &res}); err != nil {
+			if err := send(nodeproto.Message{Type: nodeproto.MsgPinned, Pinned: &res}); err != nil {
 				return leave(err)
 			}
 			// The node's status changed (blocks, free disk): report it now.
 			hb := n.cfg.Status()
 			hb.Record = nil
-			if err := send(Message{Type: MsgHeartbeat, Heartbeat: &hb}); err != nil {
+			if err := send(nodeproto.Message{Type: nodeproto.MsgHeartbeat, Heartbeat: &hb}); err != nil {
 				return leave(err)
 			}
 		case <-tick.C:
@@ -451,7 +451,7 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 				hb.Record = &cur
 				lastSig = cur.Signature
 			}
-			if err := send(Message{Type: MsgHeartbeat, Heartbeat: &hb}); err != nil {
+			if err := send(nodeproto.Message{Type: nodeproto.MsgHeartbeat, Heartbeat: &hb}); err != nil {
 				return leave(err)
 			}
 		}

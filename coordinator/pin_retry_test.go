@@ -9,6 +9,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -21,7 +22,7 @@ type pinCounter struct {
 	srcs   map[string][]string
 }
 
-func (p *pinCounter) onPin(_ context.Context, pin coordinator.Pin) error {
+func (p *pinCounter) onPin(_ context.Context, pin nodeproto.Pin) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.orders[pin.Root]++

@@ -9,6 +9,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/asn"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -120,7 +121,7 @@ func TestRouterRTTSamples(t *testing.T) {
 
 func TestNodeStateCandidate(t *testing.T) {
 	k := newKey(t)
-	s := coordinator.NodeState{Record: signedRecord(t, k, 4001), Addr: "198.51.100.4", Status: coordinator.Heartbeat{Region: "DE", Load: 0.5}}
+	s := coordinator.NodeState{Record: signedRecord(t, k, 4001), Addr: "198.51.100.4", Status: nodeproto.Heartbeat{Region: "DE", Load: 0.5}}
 	c := s.Candidate()
 	if c.Node != k.id || c.Addr != netip.MustParseAddr("127.0.0.1") || c.Region != "DE" || c.Load != 0.5 {
 		t.Fatalf("candidate %+v", c)

@@ -63,9 +63,9 @@
 // changes, and Status (capacity, free disk, blocks, load, version, region)
 // in every heartbeat. Run leaves before it stops serving.
 //
-// The coordinator places content with pin orders (coordinator.Pin): the
+// The coordinator places content with pin orders (nodeproto.Pin): the
 // node fetches the CAR from the order's URL with a GET signed by its node
-// key (coordinator.SignContentRequest), verifies and stores every block
+// key (nodeproto.SignContentRequest), verifies and stores every block
 // (ImportCAR), checks the CAR's only root is the order's root, records it
 // in pins.json and answers Pinned; the coordinator then emits
 // content.replicated. A root already pinned is answered at once, so a

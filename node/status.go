@@ -4,19 +4,20 @@ import (
 	"context"
 
 	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
 // Status is the node's current report to the coordinator: storage offered
 // and free, blocks stored, load and version.
-func (n *Node) Status() coordinator.Heartbeat {
+func (n *Node) Status() nodeproto.Heartbeat {
 	total, free := diskSpace(n.cfg.DataDir)
 	capacity := n.cfg.Capacity
 	if capacity <= 0 {
 		capacity = total
 	}
 	load := float64(n.metrics.inflight.Load()) / float64(n.cfg.LoadCapacity)
-	return coordinator.Heartbeat{
+	return nodeproto.Heartbeat{
 		Capacity: capacity,
 		FreeDisk: free,
 		Blocks:   n.metrics.blocks.Load(),
