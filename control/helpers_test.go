@@ -201,9 +201,9 @@ func (tg *testGateway) session(t *testing.T, site string) api.Session {
 
 // joinNode joins a node keyed by seed to the stack's coordinator with rec
 // and returns its client.
-func joinNode(t *testing.T, s *testStack, seed byte, rec noderecord.Signed) *coordinator.NodeClient {
+func joinNode(t *testing.T, s *testStack, seed byte, rec noderecord.Signed) *node.CoordClient {
 	t.Helper()
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL:        s.URL(),
 		Key:        seedKey(seed),
 		Record:     func() (noderecord.Signed, error) { return rec, nil },

@@ -32,7 +32,7 @@
 //  5. at any time after welcome, WebRTC signaling (RelayOffer):
 //     coordinator → node {"type":"webrtc-offer","offer":{id, sdp}}, and
 //     node → coordinator {"type":"webrtc-answer","answer":{id, sdp | code,
-//     error}} (NodeClientConfig.Offers answers them). An offer for a node
+//     error}} (node.CoordClientConfig.Offers answers them). An offer for a node
 //     whose session is on another coordinator sharing the bus is sent
 //     there with a core NATS request on SignalSubjectPrefix + its id.
 //
@@ -87,10 +87,11 @@
 //	recs, err := c.Nodes(ctx)
 //	ranked, err := c.NodesFor(ctx, clientIP) // ranked by Config.Router
 //
-// Node side:
+// The node side is node.CoordClient, which node.Node runs when its
+// Config.Coordinator is set; the coordinator's tests use it too:
 //
-//	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
-//		URL: "https://gw.example", Key: priv, Record: node.Record, Status: node.Status})
+//	nc, err := node.NewCoordClient(node.CoordClientConfig{
+//		URL: "https://gw.example", Key: priv, Record: currentRecord, Status: status})
 //	defer nc.Close()
 //
 // # Routing
@@ -113,6 +114,7 @@
 // the gateway keys, account balances and freezes and the live node count,
 // and pushes changes as they happen; nodes submit settle batches
 // (nodeproto.Batch) for their own key and get settled with the ledger's
-// nodeproto.SettleResult (NodeClient.Settle, NodeClientConfig.OnPayments).
-// Refusal codes: nodeproto.SettleCode* and the payment codes. Errors: ErrNoPayments, ErrSessionEnded (errors.go).
+// nodeproto.SettleResult (node.CoordClient.Settle,
+// node.CoordClientConfig.OnPayments). Refusal codes: nodeproto.SettleCode*
+// and the payment codes.
 package coordinator

@@ -11,6 +11,7 @@ import (
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/node"
 )
 
 // paySeen collects what a node client was pushed.
@@ -67,7 +68,7 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
 	seen := &paySeen{}
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: e.srv.url, Key: k.priv,
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
 		OnPayments: seen.on,

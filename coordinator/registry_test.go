@@ -15,6 +15,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/node"
 )
 
 func TestJoinHeartbeatLeave(t *testing.T) {
@@ -24,7 +25,7 @@ func TestJoinHeartbeatLeave(t *testing.T) {
 	rec := signedRecord(t, k, 4001)
 	rotated := signedRecord(t, k, 5001)
 	var useRotated atomic.Bool
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: e.srv.url,
 		Key: k.priv,
 		Record: func() (noderecord.Signed, error) {
@@ -130,35 +131,6 @@ func TestDroppedConnectionLost(t *testing.T) {
 	if err := ev.Decode(&lost); err != nil || ev.Type != events.TypeNodeLost || lost.Reason != "heartbeat timeout" {
 		t.Fatalf("lost event %s %+v %v", ev.Type, lost, err)
 	}
-}
-
-// The node client reconnects with backoff when its coordinator goes away,
-// here to a second coordinator sharing the bus and the address.
-func TestNodeClientReconnects(t *testing.T) {
-	e := newEnv(t, nil)
-	k := newKey(t)
-	rec := signedRecord(t, k, 4001)
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
-		URL: e.srv.url, Key: k.priv,
-		Record:     func() (noderecord.Signed, error) { return rec, nil },
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Logger: testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	eventually(t, "first join", func() bool { return nc.State().Joined })
-	first := nc.State().Session
-
-	c2 := newCoordinator(t, e.bus, nil)
-	e.srv.cur.Store(c2)
-	e.coord.Close() // going away: the client reconnects, to c2
-	eventually(t, "second join", func() bool { s := nc.State(); return s.Joined && s.Session != first && s.Joins == 2 })
-	eventually(t, "listed by c2", func() bool {
-		s, ok := stateOf(t, c2, k.id)
-		return ok && s.Coordinator == c2.ID() && s.State == coordinator.StateLive && hasNode(t, c2, k.id)
-	})
 }
 
 func TestRefusedJoins(t *testing.T) {
@@ -379,7 +351,7 @@ func TestWatchOutlivesNewContext(t *testing.T) {
 	defer other.Close()
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: e.srv.url, Key: k.priv,
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
 		MinBackoff: 10 * time.Millisecond,

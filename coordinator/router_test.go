@@ -11,6 +11,7 @@ import (
 	"github.com/verity-cdn/verity/internal/asn"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/node"
 )
 
 func syntheticTable() *asn.Table {
@@ -196,7 +197,7 @@ func TestNodesForRanksLiveNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+		nc, err := node.NewCoordClient(node.CoordClientConfig{
 			URL: e.srv.url, Key: k.priv,
 			Record:     func() (noderecord.Signed, error) { return rec, nil },
 			MinBackoff: 10 * time.Millisecond,

@@ -10,6 +10,7 @@ import (
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/node"
 )
 
 // Offers reach the node over its WebSocket and its answer, or its refusal
@@ -18,7 +19,7 @@ func TestRelayOffer(t *testing.T) {
 	e := newEnv(t, nil)
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: e.srv.url, Key: k.priv,
 		Record: func() (noderecord.Signed, error) { return rec, nil },
 		Offers: func(ctx context.Context, sdp string) (string, error) {
@@ -86,7 +87,7 @@ func TestRelayOfferBetweenCoordinators(t *testing.T) {
 
 	k := newKey(t)
 	rec := signedRecord(t, k, 4101)
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: srvB.url, Key: k.priv,
 		Record: func() (noderecord.Signed, error) { return rec, nil },
 		Offers: func(ctx context.Context, sdp string) (string, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/node"
 )
 
 // openBus opens an embedded bus stored in t.TempDir().
@@ -65,9 +66,9 @@ func startCoordGateway(t *testing.T, cfg Config, cc coordinator.Config) *testGat
 
 // joinNode joins a node keyed by seed to the gateway's coordinator with rec
 // and returns its client.
-func joinNode(t *testing.T, tg *testGateway, seed byte, rec noderecord.Signed) *coordinator.NodeClient {
+func joinNode(t *testing.T, tg *testGateway, seed byte, rec noderecord.Signed) *node.CoordClient {
 	t.Helper()
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL:        tg.URL(),
 		Key:        seedKey(seed),
 		Record:     func() (noderecord.Signed, error) { return rec, nil },

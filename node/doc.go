@@ -58,8 +58,8 @@
 // # Coordinator
 //
 // With Config.Coordinator set, Run keeps the node joined to that
-// coordinator (coordinator.NodeClient, over WebSocket, authenticated by the
-// node key) while it serves: the signed record on join and whenever it
+// coordinator (CoordClient, over WebSocket, authenticated by the node key;
+// the messages are internal/nodeproto's) while it serves: the signed record on join and whenever it
 // changes, and Status (capacity, free disk, blocks, load, version, region)
 // in every heartbeat. Run leaves before it stops serving.
 //
@@ -89,5 +89,6 @@
 // and Uncommitted report what the node holds.
 //
 // Errors: ErrConfig, ErrBadCAR, ErrCorruptBlock, ErrClosed, ErrRunning,
-// ErrNoCoordinator, ErrSettleRefused with *SettleError (errors.go).
+// ErrNoCoordinator, ErrSettleRefused with *SettleError; of the coordinator
+// client, ErrNoPayments, ErrSessionEnded, ErrCoordinatorProtocol (errors.go).
 package node

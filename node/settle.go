@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
 	"github.com/verity-cdn/verity/internal/receiptstore"
@@ -196,7 +195,7 @@ func (n *Node) SettleNow(ctx context.Context) (uint64, error) {
 	return total, nil
 }
 
-func (n *Node) coordClient() *coordinator.NodeClient {
+func (n *Node) coordClient() *CoordClient {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.coord

@@ -1,4 +1,4 @@
-package coordinator
+package node
 
 import (
 	"bytes"
@@ -20,11 +20,11 @@ import (
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
-// NodeClientConfig configures a NodeClient. URL, Key and Record are
+// CoordClientConfig configures a CoordClient. URL, Key and Record are
 // required.
-type NodeClientConfig struct {
-	// URL of the coordinator: its base (http://127.0.0.1:8080, ConnectPath
-	// is appended) or the full ws://, wss://, http:// or https:// URL of
+type CoordClientConfig struct {
+	// URL of the coordinator: its base (http://127.0.0.1:8080,
+	// nodeproto.ConnectPath is appended) or the full ws://, wss://, http:// or https:// URL of
 	// the connect endpoint.
 	URL string
 	// Key is the node's ed25519 key; it signs challenges.
@@ -58,8 +58,8 @@ type NodeClientConfig struct {
 	// HTTPClient dials the WebSocket. Default http.DefaultClient.
 	HTTPClient *http.Client
 	// Offers answers WebRTC offers relayed by the coordinator; an error
-	// that is an *OfferError keeps its code. Default: offers are refused
-	// with OfferCodeDisabled.
+	// that is a *nodeproto.OfferError keeps its code. Default: offers are
+	// refused with nodeproto.OfferCodeDisabled.
 	Offers func(ctx context.Context, sdp string) (string, error)
 	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
 	// (with jitter) after each failed session. Defaults 250 ms and 30 s.
@@ -68,11 +68,13 @@ type NodeClientConfig struct {
 	Logger *slog.Logger
 }
 
-// NodeClient keeps a node joined to a coordinator: it connects, answers the
-// challenge with the node key, heartbeats, and reconnects with backoff
-// until Close.
-type NodeClient struct {
-	cfg NodeClientConfig
+// CoordClient keeps a node joined to a coordinator: it connects, answers the
+// challenge with the node key, heartbeats, carries out the coordinator's
+// orders, and reconnects with backoff until Close. Run uses one when
+// Config.Coordinator is set; tests of the coordinator use one as a node
+// without storage.
+type CoordClient struct {
+	cfg CoordClientConfig
 	url string
 	log *slog.Logger
 
@@ -81,7 +83,7 @@ type NodeClient struct {
 	once   sync.Once
 
 	mu    sync.Mutex
-	state NodeClientState
+	state CoordClientState
 
 	settles chan settleCall // to the session loop
 }
@@ -96,21 +98,22 @@ type settleReply struct {
 	err error
 }
 
-// NodeClientState is a snapshot of a NodeClient.
-type NodeClientState struct {
+// CoordClientState is a snapshot of a CoordClient.
+type CoordClientState struct {
 	Joined  bool   // a session is up
 	Session string // current or last session id
 	Joins   int    // sessions established so far
 	LastErr error  // why the last session ended or failed
 }
 
-// NewNodeClient validates cfg and starts the client.
-func NewNodeClient(cfg NodeClientConfig) (*NodeClient, error) {
+// NewCoordClient validates cfg and starts the client. Errors wrap
+// ErrConfig.
+func NewCoordClient(cfg CoordClientConfig) (*CoordClient, error) {
 	if len(cfg.Key) != ed25519.PrivateKeySize {
-		return nil, errors.New("coordinator: NodeClientConfig.Key must be an ed25519 private key")
+		return nil, &ConfigError{Field: "CoordClientConfig.Key", Reason: "not an ed25519 private key"}
 	}
 	if cfg.Record == nil {
-		return nil, errors.New("coordinator: NodeClientConfig.Record is required")
+		return nil, &ConfigError{Field: "CoordClientConfig.Record", Reason: "required"}
 	}
 	u, err := connectURL(cfg.URL)
 	if err != nil {
@@ -135,7 +138,7 @@ func NewNodeClient(cfg NodeClientConfig) (*NodeClient, error) {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &NodeClient{
+	n := &CoordClient{
 		cfg: cfg, url: u, cancel: cancel, done: make(chan struct{}),
 		log:     cfg.Logger.With("component", "coordinator-client", "coordinator", u),
 		settles: make(chan settleCall),
@@ -147,7 +150,7 @@ func NewNodeClient(cfg NodeClientConfig) (*NodeClient, error) {
 func connectURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("coordinator: bad coordinator URL %q", raw)
+		return "", &ConfigError{Field: "CoordClientConfig.URL", Reason: fmt.Sprintf("bad coordinator URL %q", raw)}
 	}
 	switch u.Scheme {
 	case "http", "ws":
@@ -155,7 +158,7 @@ func connectURL(raw string) (string, error) {
 	case "https", "wss":
 		u.Scheme = "wss"
 	default:
-		return "", fmt.Errorf("coordinator: bad coordinator URL scheme %q", u.Scheme)
+		return "", &ConfigError{Field: "CoordClientConfig.URL", Reason: fmt.Sprintf("bad coordinator URL scheme %q", u.Scheme)}
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = nodeproto.ConnectPath
@@ -164,7 +167,7 @@ func connectURL(raw string) (string, error) {
 }
 
 // State returns a snapshot of the client's state.
-func (n *NodeClient) State() NodeClientState {
+func (n *CoordClient) State() CoordClientState {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.state
@@ -172,10 +175,11 @@ func (n *NodeClient) State() NodeClientState {
 
 // Settle submits a settlement batch through the current session and
 // waits for the coordinator's answer. It fails with ErrNoPayments when the
-// coordinator has not announced payments, and with ErrSessionEnded when
-// the connection ended before the answer (the batch may or may not have
-// been applied; settlement is idempotent, so submit it again).
-func (n *NodeClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settled, error) {
+// coordinator has not announced payments, with ErrSessionEnded when the
+// connection ended before the answer (the batch may or may not have been
+// applied; settlement is idempotent, so submit it again), and with
+// ErrClosed after Close.
+func (n *CoordClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settled, error) {
 	call := settleCall{batch: b, reply: make(chan settleReply, 1)}
 	select {
 	case n.settles <- call:
@@ -194,7 +198,7 @@ func (n *NodeClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.S
 
 // Close leaves the coordinator (a normal closure, which it records as the
 // node leaving) and stops reconnecting. It is idempotent.
-func (n *NodeClient) Close() error {
+func (n *CoordClient) Close() error {
 	n.once.Do(func() {
 		n.cancel()
 		<-n.done
@@ -202,7 +206,7 @@ func (n *NodeClient) Close() error {
 	return nil
 }
 
-func (n *NodeClient) run(ctx context.Context) {
+func (n *CoordClient) run(ctx context.Context) {
 	defer close(n.done)
 	delay := n.cfg.MinBackoff
 	for {
@@ -232,7 +236,7 @@ func (n *NodeClient) run(ctx context.Context) {
 }
 
 // session runs one connection; joined reports whether the join succeeded.
-func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
+func (n *CoordClient) session(ctx context.Context) (joined bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	ws, _, err := websocket.Dial(dctx, n.url, &websocket.DialOptions{HTTPClient: n.cfg.HTTPClient})
 	cancel()
@@ -275,11 +279,11 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 			}
 			var m nodeproto.Message
 			if err := json.Unmarshal(r.data, &m); err != nil {
-				return nodeproto.Message{}, fmt.Errorf("%w: from coordinator", ErrMalformed)
+				return nodeproto.Message{}, fmt.Errorf("%w: malformed message", ErrCoordinatorProtocol)
 			}
 			return m, nil
 		case <-t.C:
-			return nodeproto.Message{}, errors.New("coordinator: no answer from coordinator")
+			return nodeproto.Message{}, errors.New("node: no answer from coordinator")
 		case <-ctx.Done():
 			return nodeproto.Message{}, ctx.Err()
 		}
@@ -289,7 +293,7 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 		if err != nil {
 			return err
 		}
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		wctx, cancel := context.WithTimeout(ctx, coordWriteTimeout)
 		defer cancel()
 		return ws.Write(wctx, websocket.MessageText, b)
 	}
@@ -306,15 +310,15 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 		return leave(err)
 	}
 	if m.Type != nodeproto.MsgChallenge || m.Challenge == nil {
-		return leave(fmt.Errorf("%w: expected challenge, got %q", ErrProtocol, clip(m.Type)))
+		return leave(fmt.Errorf("%w: expected challenge, got %q", ErrCoordinatorProtocol, clip(m.Type)))
 	}
 	ch := *m.Challenge
 	if n.cfg.Coordinator != "" && ch.Coordinator != n.cfg.Coordinator {
-		return leave(fmt.Errorf("coordinator: challenge from %q, want %q", clip(ch.Coordinator), n.cfg.Coordinator))
+		return leave(fmt.Errorf("node: challenge from coordinator %q, want %q", clip(ch.Coordinator), n.cfg.Coordinator))
 	}
 	rec, err := n.cfg.Record()
 	if err != nil {
-		return leave(fmt.Errorf("coordinator: node record: %w", err))
+		return leave(fmt.Errorf("node: node record: %w", err))
 	}
 	node := noderecord.NodeIDFromKey(n.cfg.Key.Public().(ed25519.PublicKey))
 	status := n.cfg.Status()
@@ -330,7 +334,7 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 		return leave(err)
 	}
 	if m.Type != nodeproto.MsgWelcome || m.Welcome == nil {
-		return leave(fmt.Errorf("%w: expected welcome, got %q", ErrProtocol, clip(m.Type)))
+		return leave(fmt.Errorf("%w: expected welcome, got %q", ErrCoordinatorProtocol, clip(m.Type)))
 	}
 	joined = true
 	n.mu.Lock()
@@ -388,7 +392,7 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 			}
 			var m nodeproto.Message
 			if err := json.Unmarshal(r.data, &m); err != nil {
-				return leave(fmt.Errorf("%w: from coordinator", ErrMalformed))
+				return leave(fmt.Errorf("%w: malformed message", ErrCoordinatorProtocol))
 			}
 			if m.Type == nodeproto.MsgWebRTCOffer && m.Offer != nil {
 				offers.handle(*m.Offer)
@@ -456,4 +460,21 @@ func (n *NodeClient) session(ctx context.Context) (joined bool, err error) {
 			}
 		}
 	}
+}
+
+// coordWriteTimeout bounds one message write to the coordinator.
+const coordWriteTimeout = 10 * time.Second
+
+type readResult struct {
+	typ  websocket.MessageType
+	data []byte
+	err  error
+}
+
+// clip shortens a peer-supplied string for errors and logs.
+func clip(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "..."
+	}
+	return s
 }
