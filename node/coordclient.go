@@ -1,10 +1,8 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,12 +18,24 @@ import (
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
+// Timeouts of a coordinator session.
+const (
+	coordDialTimeout  = 30 * time.Second // dialing the WebSocket
+	coordJoinTimeout  = 30 * time.Second // each of challenge and welcome
+	coordWriteTimeout = 10 * time.Second // one message write
+	// coordReadLimit bounds one message from the coordinator: a placed
+	// list names every root placed on the node.
+	coordReadLimit = 8 << 20
+	// defaultHeartbeat is used when welcome names no interval.
+	defaultHeartbeat = 10 * time.Second
+)
+
 // CoordClientConfig configures a CoordClient. URL, Key and Record are
 // required.
 type CoordClientConfig struct {
 	// URL of the coordinator: its base (http://127.0.0.1:8080,
-	// nodeproto.ConnectPath is appended) or the full ws://, wss://, http:// or https:// URL of
-	// the connect endpoint.
+	// nodeproto.ConnectPath is appended) or the full ws://, wss://,
+	// http:// or https:// URL of the connect endpoint.
 	URL string
 	// Key is the node's ed25519 key; it signs challenges.
 	Key ed25519.PrivateKey
@@ -41,7 +51,7 @@ type CoordClientConfig struct {
 	// OnPin handles a pin order: fetch p.CAR, verify every block, store
 	// and pin p.Root, returning nil once the node holds the whole DAG. It
 	// runs in its own goroutine (orders may overlap); ctx ends with the
-	// session. Its result is sent back as a Pinned message. Default: every
+	// session. Its result is sent back as a pinned message. Default: every
 	// order is refused.
 	OnPin func(ctx context.Context, p nodeproto.Pin) error
 	// OnPlaced receives, once per session, every root the placements
@@ -68,11 +78,11 @@ type CoordClientConfig struct {
 	Logger *slog.Logger
 }
 
-// CoordClient keeps a node joined to a coordinator: it connects, answers the
-// challenge with the node key, heartbeats, carries out the coordinator's
-// orders, and reconnects with backoff until Close. Run uses one when
-// Config.Coordinator is set; tests of the coordinator use one as a node
-// without storage.
+// CoordClient keeps a node joined to a coordinator: it connects, answers
+// the challenge with the node key, heartbeats, carries out the
+// coordinator's orders, and reconnects with backoff until Close. Run uses
+// one when Config.Coordinator is set; tests of the coordinator use it as
+// a node without storage.
 type CoordClient struct {
 	cfg CoordClientConfig
 	url string
@@ -138,15 +148,17 @@ func NewCoordClient(cfg CoordClientConfig) (*CoordClient, error) {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &CoordClient{
+	c := &CoordClient{
 		cfg: cfg, url: u, cancel: cancel, done: make(chan struct{}),
 		log:     cfg.Logger.With("component", "coordinator-client", "coordinator", u),
 		settles: make(chan settleCall),
 	}
-	go n.run(ctx)
-	return n, nil
+	go c.run(ctx)
+	return c, nil
 }
 
+// connectURL turns a coordinator URL into the WebSocket URL of its
+// connect endpoint.
 func connectURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
@@ -167,10 +179,10 @@ func connectURL(raw string) (string, error) {
 }
 
 // State returns a snapshot of the client's state.
-func (n *CoordClient) State() CoordClientState {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.state
+func (c *CoordClient) State() CoordClientState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
 }
 
 // Settle submits a settlement batch through the current session and
@@ -179,13 +191,13 @@ func (n *CoordClient) State() CoordClientState {
 // connection ended before the answer (the batch may or may not have been
 // applied; settlement is idempotent, so submit it again), and with
 // ErrClosed after Close.
-func (n *CoordClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settled, error) {
+func (c *CoordClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settled, error) {
 	call := settleCall{batch: b, reply: make(chan settleReply, 1)}
 	select {
-	case n.settles <- call:
+	case c.settles <- call:
 	case <-ctx.Done():
 		return nodeproto.Settled{}, ctx.Err()
-	case <-n.done:
+	case <-c.done:
 		return nodeproto.Settled{}, ErrClosed
 	}
 	select {
@@ -198,30 +210,30 @@ func (n *CoordClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.
 
 // Close leaves the coordinator (a normal closure, which it records as the
 // node leaving) and stops reconnecting. It is idempotent.
-func (n *CoordClient) Close() error {
-	n.once.Do(func() {
-		n.cancel()
-		<-n.done
+func (c *CoordClient) Close() error {
+	c.once.Do(func() {
+		c.cancel()
+		<-c.done
 	})
 	return nil
 }
 
-func (n *CoordClient) run(ctx context.Context) {
-	defer close(n.done)
-	delay := n.cfg.MinBackoff
+func (c *CoordClient) run(ctx context.Context) {
+	defer close(c.done)
+	delay := c.cfg.MinBackoff
 	for {
-		joined, err := n.session(ctx)
-		n.mu.Lock()
-		n.state.Joined = false
-		n.state.LastErr = err
-		n.mu.Unlock()
+		joined, err := c.session(ctx)
+		c.mu.Lock()
+		c.state.Joined = false
+		c.state.LastErr = err
+		c.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
 		if joined {
-			delay = n.cfg.MinBackoff
+			delay = c.cfg.MinBackoff
 		}
-		n.log.Warn("coordinator session ended", "err", err, "retryIn", delay)
+		c.log.Warn("coordinator session ended", "err", err, "retryIn", delay)
 		// Jitter in [delay/2, delay).
 		wait := delay/2 + rand.N(delay/2+1)
 		t := time.NewTimer(wait)
@@ -231,250 +243,85 @@ func (n *CoordClient) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		delay = min(delay*2, n.cfg.MaxBackoff)
+		delay = min(delay*2, c.cfg.MaxBackoff)
 	}
 }
 
-// session runs one connection; joined reports whether the join succeeded.
-func (n *CoordClient) session(ctx context.Context) (joined bool, err error) {
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	ws, _, err := websocket.Dial(dctx, n.url, &websocket.DialOptions{HTTPClient: n.cfg.HTTPClient})
+// session runs one connection: the handshake, then the session's messages
+// until either side ends it. joined reports whether the join succeeded.
+func (c *CoordClient) session(ctx context.Context) (joined bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, coordDialTimeout)
+	ws, _, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPClient: c.cfg.HTTPClient})
 	cancel()
 	if err != nil {
 		return false, err
 	}
-	ws.SetReadLimit(8 << 20) // a Placed list names every root placed here
-	defer ws.CloseNow()
+	ws.SetReadLimit(coordReadLimit)
+	conn := newCoordConn(ws)
+	defer conn.close()
 
-	// One reader for the whole session: it also processes control frames.
-	msgs := make(chan readResult)
-	rctx, rcancel := context.WithCancel(context.Background())
-	var rwg sync.WaitGroup
-	rwg.Add(1)
-	go func() {
-		defer rwg.Done()
-		for {
-			typ, data, err := ws.Read(rctx)
-			select {
-			case msgs <- readResult{typ, data, err}:
-			case <-rctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	defer func() {
-		rcancel()
-		rwg.Wait()
-	}()
-	recv := func(timeout time.Duration) (nodeproto.Message, error) {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		select {
-		case r := <-msgs:
-			if r.err != nil {
-				return nodeproto.Message{}, r.err
-			}
-			var m nodeproto.Message
-			if err := json.Unmarshal(r.data, &m); err != nil {
-				return nodeproto.Message{}, fmt.Errorf("%w: malformed message", ErrCoordinatorProtocol)
-			}
-			return m, nil
-		case <-t.C:
-			return nodeproto.Message{}, errors.New("node: no answer from coordinator")
-		case <-ctx.Done():
-			return nodeproto.Message{}, ctx.Err()
-		}
-	}
-	send := func(m nodeproto.Message) error {
-		b, err := json.Marshal(m)
-		if err != nil {
-			return err
-		}
-		wctx, cancel := context.WithTimeout(ctx, coordWriteTimeout)
-		defer cancel()
-		return ws.Write(wctx, websocket.MessageText, b)
-	}
-	leave := func(err error) (bool, error) {
-		if ctx.Err() != nil {
-			_ = ws.Close(websocket.StatusNormalClosure, "node shutting down")
-			return joined, ctx.Err()
-		}
-		return joined, err
-	}
-
-	m, err := recv(30 * time.Second)
+	w, rec, err := c.handshake(ctx, conn)
 	if err != nil {
-		return leave(err)
+		return false, conn.leave(ctx, err)
+	}
+	c.mu.Lock()
+	c.state.Joined, c.state.Session, c.state.LastErr = true, w.Session, nil
+	c.state.Joins++
+	c.mu.Unlock()
+	c.log.Info("joined coordinator", "session", w.Session)
+	return true, c.serve(ctx, conn, w, rec)
+}
+
+// handshake answers the coordinator's challenge with a join signed by the
+// node key and waits for the welcome. It returns the welcome and the
+// record sent with the join.
+func (c *CoordClient) handshake(ctx context.Context, conn *coordConn) (w nodeproto.Welcome, rec noderecord.Signed, err error) {
+	m, err := conn.recv(ctx, coordJoinTimeout)
+	if err != nil {
+		return w, rec, err
 	}
 	if m.Type != nodeproto.MsgChallenge || m.Challenge == nil {
-		return leave(fmt.Errorf("%w: expected challenge, got %q", ErrCoordinatorProtocol, clip(m.Type)))
+		return w, rec, fmt.Errorf("%w: expected challenge, got %q", ErrCoordinatorProtocol, clip(m.Type))
 	}
 	ch := *m.Challenge
-	if n.cfg.Coordinator != "" && ch.Coordinator != n.cfg.Coordinator {
-		return leave(fmt.Errorf("node: challenge from coordinator %q, want %q", clip(ch.Coordinator), n.cfg.Coordinator))
+	if c.cfg.Coordinator != "" && ch.Coordinator != c.cfg.Coordinator {
+		return w, rec, fmt.Errorf("node: challenge from coordinator %q, want %q", clip(ch.Coordinator), c.cfg.Coordinator)
 	}
-	rec, err := n.cfg.Record()
+	rec, err = c.cfg.Record()
 	if err != nil {
-		return leave(fmt.Errorf("node: node record: %w", err))
+		return w, rec, fmt.Errorf("node: node record: %w", err)
 	}
-	node := noderecord.NodeIDFromKey(n.cfg.Key.Public().(ed25519.PublicKey))
-	status := n.cfg.Status()
+	node := noderecord.NodeIDFromKey(c.cfg.Key.Public().(ed25519.PublicKey))
+	status := c.cfg.Status()
 	status.Record = nil
-	if err := send(nodeproto.Message{Type: nodeproto.MsgJoin, Join: &nodeproto.Join{
+	if err := conn.send(ctx, nodeproto.Message{Type: nodeproto.MsgJoin, Join: &nodeproto.Join{
 		Node: node, Challenge: ch, Record: rec, Status: &status,
-		Signature: ed25519.Sign(n.cfg.Key, nodeproto.JoinSigningBytes(ch, node)),
+		Signature: ed25519.Sign(c.cfg.Key, nodeproto.JoinSigningBytes(ch, node)),
 	}}); err != nil {
-		return leave(err)
+		return w, rec, err
 	}
-	m, err = recv(30 * time.Second)
+	m, err = conn.recv(ctx, coordJoinTimeout)
 	if err != nil {
-		return leave(err)
+		return w, rec, err
 	}
 	if m.Type != nodeproto.MsgWelcome || m.Welcome == nil {
-		return leave(fmt.Errorf("%w: expected welcome, got %q", ErrCoordinatorProtocol, clip(m.Type)))
+		return w, rec, fmt.Errorf("%w: expected welcome, got %q", ErrCoordinatorProtocol, clip(m.Type))
 	}
-	joined = true
-	n.mu.Lock()
-	n.state.Joined, n.state.Session, n.state.LastErr = true, m.Welcome.Session, nil
-	n.state.Joins++
-	n.mu.Unlock()
-	n.log.Info("joined coordinator", "session", m.Welcome.Session)
+	return *m.Welcome, rec, nil
+}
 
-	interval := time.Duration(m.Welcome.HeartbeatMS) * time.Millisecond
+// serve runs a welcomed session until ctx ends or the connection fails:
+// heartbeats, settlements the node submits, and the coordinator's
+// messages, dispatched by coordSession.handle. It leaves before it waits
+// for the session's pin orders and offers, so the coordinator stops
+// routing to the node first.
+func (c *CoordClient) serve(ctx context.Context, conn *coordConn, w nodeproto.Welcome, rec noderecord.Signed) error {
+	interval := time.Duration(w.HeartbeatMS) * time.Millisecond
 	if interval <= 0 {
-		interval = 10 * time.Second
+		interval = defaultHeartbeat
 	}
-	lastSig := rec.Signature
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	// Pin orders run concurrently; their answers come back through results
-	// so that this loop stays the only writer.
-	pctx, pcancel := context.WithCancel(ctx)
-	results := make(chan nodeproto.Pinned)
-	var pwg sync.WaitGroup
-	defer func() {
-		pcancel()
-		pwg.Wait()
-	}()
-	offers := newOfferAnswerer(ctx, n.cfg.Offers, send)
-	defer offers.wait()
-	var (
-		payments bool // the coordinator announced payments
-		settleID uint64
-		pending  = make(map[uint64]chan settleReply)
-	)
-	defer func() {
-		for _, r := range pending {
-			r <- settleReply{err: ErrSessionEnded}
-		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return leave(nil)
-		case call := <-n.settles:
-			if !payments {
-				call.reply <- settleReply{err: ErrNoPayments}
-				continue
-			}
-			settleID++
-			if err := send(nodeproto.Message{Type: nodeproto.MsgSettle, Settle: &nodeproto.Settle{ID: settleID, Batch: call.batch}}); err != nil {
-				call.reply <- settleReply{err: ErrSessionEnded}
-				return leave(err)
-			}
-			pending[settleID] = call.reply
-		case r := <-msgs:
-			if r.err != nil {
-				return leave(r.err)
-			}
-			var m nodeproto.Message
-			if err := json.Unmarshal(r.data, &m); err != nil {
-				return leave(fmt.Errorf("%w: malformed message", ErrCoordinatorProtocol))
-			}
-			if m.Type == nodeproto.MsgWebRTCOffer && m.Offer != nil {
-				offers.handle(*m.Offer)
-				continue
-			}
-			if m.Type == nodeproto.MsgPlaced && m.Placed != nil && n.cfg.OnPlaced != nil {
-				roots := m.Placed.Roots
-				pwg.Go(func() { n.cfg.OnPlaced(pctx, roots) })
-				continue
-			}
-			if m.Type == nodeproto.MsgPayments && m.Payments != nil {
-				payments = true
-				if n.cfg.OnPayments != nil {
-					n.cfg.OnPayments(*m.Payments)
-				}
-				continue
-			}
-			if m.Type == nodeproto.MsgSettled && m.Settled != nil {
-				if r, ok := pending[m.Settled.ID]; ok {
-					delete(pending, m.Settled.ID)
-					r <- settleReply{s: *m.Settled}
-				}
-				continue
-			}
-			if m.Type == nodeproto.MsgReported && m.Reported != nil {
-				if n.cfg.OnReported != nil {
-					n.cfg.OnReported(m.Reported.Reasons)
-				}
-				continue
-			}
-			if m.Type != nodeproto.MsgPin || m.Pin == nil {
-				n.log.Debug("ignoring coordinator message", "type", clip(m.Type))
-				continue
-			}
-			p := *m.Pin
-			pwg.Go(func() {
-				res := nodeproto.Pinned{Root: p.Root}
-				if err := n.cfg.OnPin(pctx, p); err != nil {
-					res.Error = err.Error()
-				}
-				select {
-				case results <- res:
-				case <-pctx.Done():
-				}
-			})
-		case res := <-results:
-			if err := send(nodeproto.Message{Type: nodeproto.MsgPinned, Pinned: &res}); err != nil {
-				return leave(err)
-			}
-			// The node's status changed (blocks, free disk): report it now.
-			hb := n.cfg.Status()
-			hb.Record = nil
-			if err := send(nodeproto.Message{Type: nodeproto.MsgHeartbeat, Heartbeat: &hb}); err != nil {
-				return leave(err)
-			}
-		case <-tick.C:
-			hb := n.cfg.Status()
-			hb.Record = nil
-			if cur, err := n.cfg.Record(); err == nil && !bytes.Equal(cur.Signature, lastSig) {
-				hb.Record = &cur
-				lastSig = cur.Signature
-			}
-			if err := send(nodeproto.Message{Type: nodeproto.MsgHeartbeat, Heartbeat: &hb}); err != nil {
-				return leave(err)
-			}
-		}
-	}
-}
-
-// coordWriteTimeout bounds one message write to the coordinator.
-const coordWriteTimeout = 10 * time.Second
-
-type readResult struct {
-	typ  websocket.MessageType
-	data []byte
-	err  error
-}
-
-// clip shortens a peer-supplied string for errors and logs.
-func clip(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "..."
-	}
-	return s
+	s := newCoordSession(ctx, c, conn, rec.Signature)
+	err := conn.leave(ctx, s.loop(interval))
+	s.end()
+	return err
 }
