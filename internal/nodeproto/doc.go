@@ -50,7 +50,9 @@
 //     receipts for one account), only after payments was received in this
 //     session; coordinator → node: settled {id, result | code, rejected}.
 //
-// docs/protocol.md (§3.1, §6.7) shows each message in full.
+// docs/protocol.md shows the payment messages (§3.1) and the signaling
+// ones (§6.7) in full; package coordinator's doc has the checks the
+// coordinator makes at each step and its close codes.
 //
 // # Node-signed HTTP requests
 //
