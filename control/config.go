@@ -15,10 +15,10 @@ import (
 // Coordinator is what the control plane asks of the coordinator running
 // next to it; *coordinator.Coordinator implements it.
 type Coordinator interface {
-	// ServeConnect serves nodes joining at coordinator.ConnectPath.
+	// ServeConnect serves nodes joining at nodeproto.ConnectPath.
 	ServeConnect(w http.ResponseWriter, r *http.Request)
 	// AuthenticateNode checks a request signed with a registered node's
-	// key (coordinator.SignContentRequest) and returns the node id.
+	// key (nodeproto.SignContentRequest) and returns the node id.
 	AuthenticateNode(r *http.Request) (string, error)
 	// LiveNodes lists the nodes joined now: the publisher counts the
 	// live holders of a deploy.
@@ -38,7 +38,7 @@ type Config struct {
 	// and follows. The caller owns it and closes it after the Control.
 	Bus *events.Bus
 	// Coordinator is the coordinator run on Bus: its node endpoint is
-	// served at coordinator.ConnectPath, its registry authenticates
+	// served at nodeproto.ConnectPath, its registry authenticates
 	// nodes and counts live holders, its ledger backs the accounts API.
 	// The caller owns it and closes it after the Control.
 	Coordinator Coordinator

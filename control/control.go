@@ -10,9 +10,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // Control is the control plane of a gateway: the site, deploy, token,
@@ -68,7 +68,7 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 // routes is the API: every path under /v1/ on the gateway's own host.
 func (c *Control) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc(coordinator.ConnectPath, c.coord.ServeConnect)
+	mux.HandleFunc(nodeproto.ConnectPath, c.coord.ServeConnect)
 	mux.HandleFunc("POST /v1/sites", c.apiCreateSite)
 	mux.HandleFunc("GET /v1/sites", c.apiListSites)
 	mux.HandleFunc("GET /v1/sites/{name}", c.apiGetSite)

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/payment"
 )
@@ -61,7 +61,7 @@ func TestDashboardMatchesSettlements(t *testing.T) {
 				}
 			}
 			rb, _ := r.MarshalBinary()
-			if _, err := settler.Settle(t.Context(), ledger.Batch{Node: nodes[i], Account: "acme", Items: []ledger.Item{{Voucher: enc, Receipt: rb}}}); err != nil {
+			if _, err := settler.Settle(t.Context(), nodeproto.Batch{Node: nodes[i], Account: "acme", Items: []nodeproto.BatchItem{{Voucher: enc, Receipt: rb}}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -99,7 +99,7 @@ func TestDashboardMatchesSettlements(t *testing.T) {
 	})
 	get := func(path string, key ed25519.PrivateKey) (int, []byte) {
 		req, _ := http.NewRequest(http.MethodGet, tg.URL()+path, nil)
-		coordinator.SignContentRequest(req, key, time.Now())
+		nodeproto.SignContentRequest(req, key, time.Now())
 		resp, err := tg.client.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/node"
 )
@@ -200,13 +201,13 @@ func (tg *testGateway) session(t *testing.T, site string) api.Session {
 
 // joinNode joins a node keyed by seed to the stack's coordinator with rec
 // and returns its client.
-func joinNode(t *testing.T, s *testStack, seed byte, rec noderecord.Signed) *coordinator.NodeClient {
+func joinNode(t *testing.T, s *testStack, seed byte, rec noderecord.Signed) *node.CoordClient {
 	t.Helper()
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL:        s.URL(),
 		Key:        seedKey(seed),
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
-		Status:     func() coordinator.Heartbeat { return coordinator.Heartbeat{Version: "test", Blocks: 7} },
+		Status:     func() nodeproto.Heartbeat { return nodeproto.Heartbeat{Version: "test", Blocks: 7} },
 		MinBackoff: 20 * time.Millisecond,
 		Logger:     discard(),
 	})

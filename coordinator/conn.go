@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // writeTimeout bounds one message write to a node.
@@ -41,7 +42,7 @@ type nodeConn struct {
 	stopOnce sync.Once
 
 	offerMu sync.Mutex
-	offers  map[string]chan WebRTCAnswer // by offer id, awaiting answers
+	offers  map[string]chan nodeproto.WebRTCAnswer // by offer id, awaiting answers
 }
 
 type readResult struct {
@@ -122,30 +123,30 @@ type readError struct{ err error }
 func (e *readError) Error() string { return "read: " + e.err.Error() }
 func (e *readError) Unwrap() error { return e.err }
 
-func (n *nodeConn) next(msgs <-chan readResult, timeout <-chan time.Time, timeoutErr error) (Message, error) {
+func (n *nodeConn) next(msgs <-chan readResult, timeout <-chan time.Time, timeoutErr error) (nodeproto.Message, error) {
 	select {
 	case r := <-msgs:
 		if r.err != nil {
-			return Message{}, &readError{r.err}
+			return nodeproto.Message{}, &readError{r.err}
 		}
 		if r.typ != websocket.MessageText {
-			return Message{}, ErrBinary
+			return nodeproto.Message{}, ErrBinary
 		}
-		var m Message
+		var m nodeproto.Message
 		if err := json.Unmarshal(r.data, &m); err != nil {
-			return Message{}, fmt.Errorf("%w: not a JSON message", ErrMalformed)
+			return nodeproto.Message{}, fmt.Errorf("%w: not a JSON message", ErrMalformed)
 		}
 		return m, nil
 	case <-timeout:
-		return Message{}, timeoutErr
+		return nodeproto.Message{}, timeoutErr
 	case <-n.stopCh:
-		return Message{}, n.stopErr
+		return nodeproto.Message{}, n.stopErr
 	case <-n.c.ctx.Done():
-		return Message{}, ErrClosed
+		return nodeproto.Message{}, ErrClosed
 	}
 }
 
-func (n *nodeConn) write(m Message) error {
+func (n *nodeConn) write(m nodeproto.Message) error {
 	ctx, cancel := context.WithTimeout(n.c.ctx, writeTimeout)
 	defer cancel()
 	b, err := json.Marshal(m)
@@ -164,15 +165,15 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	// The join deadline starts with the challenge, before it is sent.
 	timer := time.NewTimer(ch.Expires.Sub(c.cfg.Now()))
 	defer timer.Stop()
-	if err := n.write(Message{Type: MsgChallenge, Challenge: &ch}); err != nil {
+	if err := n.write(nodeproto.Message{Type: nodeproto.MsgChallenge, Challenge: &ch}); err != nil {
 		return err
 	}
 	m, err := n.next(msgs, timer.C, ErrJoinTimeout)
 	if err != nil {
 		return err
 	}
-	if m.Type != MsgJoin || m.Join == nil {
-		return fmt.Errorf("%w: expected %q, got %q", ErrProtocol, MsgJoin, clip(m.Type))
+	if m.Type != nodeproto.MsgJoin || m.Join == nil {
+		return fmt.Errorf("%w: expected %q, got %q", ErrProtocol, nodeproto.MsgJoin, clip(m.Type))
 	}
 	if err := c.verifyJoin(ch, m.Join); err != nil {
 		return err
@@ -180,7 +181,7 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	if err := n.admit(m.Join); err != nil {
 		return err
 	}
-	if err := n.write(Message{Type: MsgWelcome, Welcome: &Welcome{
+	if err := n.write(nodeproto.Message{Type: nodeproto.MsgWelcome, Welcome: &nodeproto.Welcome{
 		Node: n.node, Session: n.session, HeartbeatMS: c.cfg.HeartbeatInterval.Milliseconds(),
 	}}); err != nil {
 		return err
@@ -213,33 +214,33 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 			return err
 		}
 		switch {
-		case m.Type == MsgWebRTCAnswer && m.Answer != nil:
+		case m.Type == nodeproto.MsgWebRTCAnswer && m.Answer != nil:
 			if err := n.answer(m.Answer); err != nil {
 				return err
 			}
 			continue
-		case m.Type == MsgHeartbeat && m.Heartbeat != nil:
+		case m.Type == nodeproto.MsgHeartbeat && m.Heartbeat != nil:
 			if err := n.heartbeat(m.Heartbeat); err != nil {
 				return err
 			}
-		case m.Type == MsgSettle && m.Settle != nil:
+		case m.Type == nodeproto.MsgSettle && m.Settle != nil:
 			if err := n.settle(m.Settle); err != nil {
 				return err
 			}
-		case m.Type == MsgPinned && m.Pinned != nil:
+		case m.Type == nodeproto.MsgPinned && m.Pinned != nil:
 			// An answer to a pin order counts as a sign of life too.
 			if err := n.pinned(m.Pinned); err != nil {
 				return err
 			}
 		default:
-			return fmt.Errorf("%w: expected %q, %q or %q, got %q", ErrProtocol, MsgHeartbeat, MsgPinned, MsgWebRTCAnswer, clip(m.Type))
+			return fmt.Errorf("%w: expected %q, %q or %q, got %q", ErrProtocol, nodeproto.MsgHeartbeat, nodeproto.MsgPinned, nodeproto.MsgWebRTCAnswer, clip(m.Type))
 		}
 		timer.Reset(c.cfg.deadline())
 	}
 }
 
-func (c *Coordinator) issueChallenge() Challenge {
-	ch := Challenge{Nonce: make([]byte, NonceSize), Coordinator: c.cfg.ID, Expires: c.cfg.Now().Add(c.cfg.ChallengeTTL).UTC()}
+func (c *Coordinator) issueChallenge() nodeproto.Challenge {
+	ch := nodeproto.Challenge{Nonce: make([]byte, nodeproto.NonceSize), Coordinator: c.cfg.ID, Expires: c.cfg.Now().Add(c.cfg.ChallengeTTL).UTC()}
 	_, _ = rand.Read(ch.Nonce)
 	c.mu.Lock()
 	c.issued[hex.EncodeToString(ch.Nonce)] = nonceState{expires: ch.Expires}
@@ -249,7 +250,7 @@ func (c *Coordinator) issueChallenge() Challenge {
 
 // verifyJoin checks j against ch, the challenge issued on this connection,
 // and consumes the challenge.
-func (c *Coordinator) verifyJoin(ch Challenge, j *Join) error {
+func (c *Coordinator) verifyJoin(ch nodeproto.Challenge, j *nodeproto.Join) error {
 	now := c.cfg.Now()
 	key := hex.EncodeToString(j.Challenge.Nonce)
 	c.mu.Lock()
@@ -273,7 +274,7 @@ func (c *Coordinator) verifyJoin(ch Challenge, j *Join) error {
 		return ErrNodeMismatch
 	}
 	if len(j.Signature) != ed25519.SignatureSize ||
-		!ed25519.Verify(ed25519.PublicKey(j.Record.Record.PublicKey), JoinSigningBytes(ch, j.Node), j.Signature) {
+		!ed25519.Verify(ed25519.PublicKey(j.Record.Record.PublicKey), nodeproto.JoinSigningBytes(ch, j.Node), j.Signature) {
 		return ErrSignature
 	}
 	return nil
@@ -281,14 +282,14 @@ func (c *Coordinator) verifyJoin(ch Challenge, j *Join) error {
 
 // admit records the joined node as live in a new session and emits
 // node.joined.
-func (n *nodeConn) admit(j *Join) error {
+func (n *nodeConn) admit(j *nodeproto.Join) error {
 	c := n.c
 	var sid [12]byte
 	_, _ = rand.Read(sid[:])
 	n.node, n.session = j.Node, hex.EncodeToString(sid[:])
 	n.log = n.log.With("node", n.node, "session", n.session)
 	now := c.cfg.Now().UTC()
-	var status Heartbeat
+	var status nodeproto.Heartbeat
 	if j.Status != nil {
 		status = *j.Status
 		status.Record = nil
@@ -319,7 +320,7 @@ func (n *nodeConn) admit(j *Join) error {
 	return nil
 }
 
-func (n *nodeConn) heartbeat(hb *Heartbeat) error {
+func (n *nodeConn) heartbeat(hb *nodeproto.Heartbeat) error {
 	c := n.c
 	now := c.cfg.Now()
 	rec := hb.Record

@@ -16,6 +16,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -45,7 +46,7 @@ type Coordinator struct {
 	issued map[string]nonceState  // challenge nonces by hex
 	// placements mirrors the placements bucket, by root.
 	placements map[string]cachedPlacement
-	accounts   map[string]AccountState // mirror of the ledger's accounts bucket
+	accounts   map[string]nodeproto.AccountState // mirror of the ledger's accounts bucket
 	once       sync.Once
 
 	ledger      *ledger.Ledger
@@ -152,10 +153,10 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 // ID returns the coordinator's id.
 func (c *Coordinator) ID() string { return c.cfg.ID }
 
-// Handler serves ConnectPath.
+// Handler serves nodeproto.ConnectPath.
 func (c *Coordinator) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+ConnectPath, c.ServeConnect)
+	mux.HandleFunc("GET "+nodeproto.ConnectPath, c.ServeConnect)
 	return mux
 }
 

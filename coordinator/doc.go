@@ -6,14 +6,16 @@
 // # Registry
 //
 // Nodes never get NATS credentials; they join over HTTP(S) + WebSocket at
-// ConnectPath ("/v1/nodes/connect"), text messages of JSON (Message):
+// nodeproto.ConnectPath ("/v1/nodes/connect"), text messages of JSON
+// (nodeproto.Message; internal/nodeproto is the wire protocol, this
+// package serves it):
 //
 //  1. coordinator → node: {"type":"challenge","challenge":{nonce, coordinator, expires}}
 //     (32 random bytes, the coordinator's id, an expiry ChallengeTTL ahead).
 //
 //  2. node → coordinator: {"type":"join","join":{node, challenge, signature, record, status}}:
 //     the challenge echoed, the node's signed record (internal/noderecord) and
-//     an ed25519 signature by the node key over JoinSigningBytes:
+//     an ed25519 signature by the node key over nodeproto.JoinSigningBytes:
 //     "verity-node-join/1\n" coordinator "\n" hex(nonce) "\n" expires "\n" node.
 //
 //  3. The coordinator checks the challenge (issued on this connection, unused,
@@ -30,12 +32,12 @@
 //  5. at any time after welcome, WebRTC signaling (RelayOffer):
 //     coordinator → node {"type":"webrtc-offer","offer":{id, sdp}}, and
 //     node → coordinator {"type":"webrtc-answer","answer":{id, sdp | code,
-//     error}} (NodeClientConfig.Offers answers them). An offer for a node
+//     error}} (node.CoordClientConfig.Offers answers them). An offer for a node
 //     whose session is on another coordinator sharing the bus is sent
 //     there with a core NATS request on SignalSubjectPrefix + its id.
 //
 //  6. coordinator → node, any time after welcome: {"type":"pin","pin":{root, car, sources, site}}:
-//     fetch the CAR at car (a GET signed with SignContentRequest), or
+//     fetch the CAR at car (a GET signed with nodeproto.SignContentRequest), or
 //     else from sources (other holders' trustless CAR URLs), verify
 //     every block and that the whole DAG is there, pin root; node → coordinator: {"type":"pinned","pinned":{root, error?}}.
 //     Right after welcome: {"type":"placed","placed":{roots}}, every root
@@ -81,14 +83,15 @@
 //
 //	c, err := coordinator.New(ctx, coordinator.Config{Bus: bus})
 //	defer c.Close()
-//	mux.Handle(coordinator.ConnectPath, c.Handler())
+//	mux.Handle(nodeproto.ConnectPath, c.Handler())
 //	recs, err := c.Nodes(ctx)
 //	ranked, err := c.NodesFor(ctx, clientIP) // ranked by Config.Router
 //
-// Node side:
+// The node side is node.CoordClient, which node.Node runs when its
+// Config.Coordinator is set; the coordinator's tests use it too:
 //
-//	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
-//		URL: "https://gw.example", Key: priv, Record: node.Record, Status: node.Status})
+//	nc, err := node.NewCoordClient(node.CoordClientConfig{
+//		URL: "https://gw.example", Key: priv, Record: currentRecord, Status: status})
 //	defer nc.Close()
 //
 // # Routing
@@ -107,10 +110,11 @@
 //
 // The coordinator runs the ledger (internal/ledger, Ledger) with the gateway
 // keys published in the KV bucket BucketGateways (PublishGatewayKey,
-// GatewayKeys). After welcome it sends each node a MsgPayments with the
-// gateway keys, account balances and freezes and the live node count, and
-// pushes changes as they happen; nodes submit MsgSettle batches for their
-// own key and get MsgSettled with the ledger.Result (NodeClient.Settle,
-// NodeClientConfig.OnPayments). Refusal codes: SettleCode* and the payment
-// codes. Errors: ErrNoPayments, ErrSessionEnded (errors.go).
+// GatewayKeys). After welcome it sends each node a payments message with
+// the gateway keys, account balances and freezes and the live node count,
+// and pushes changes as they happen; nodes submit settle batches
+// (nodeproto.Batch) for their own key and get settled with the ledger's
+// nodeproto.SettleResult (node.CoordClient.Settle,
+// node.CoordClientConfig.OnPayments). Refusal codes: nodeproto.SettleCode*
+// and the payment codes.
 package coordinator

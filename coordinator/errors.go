@@ -22,11 +22,6 @@ var (
 	ErrHeartbeatTimeout  = errors.New("coordinator: heartbeat timeout")
 	ErrSuperseded        = errors.New("coordinator: superseded by a newer session")
 	ErrJoinTimeout       = errors.New("coordinator: no join before the challenge expired")
-	// ErrNoPayments: NodeClient.Settle while the coordinator has not
-	// announced payments (MsgPayments) in this session, or no session is up.
-	ErrNoPayments = errors.New("coordinator: coordinator does not take settlements")
-	// ErrSessionEnded: the session ended before the coordinator answered.
-	ErrSessionEnded = errors.New("coordinator: session ended before the answer")
 	// ErrNodeAuth: a node-signed HTTP request that does not authenticate
 	// (AuthenticateNode).
 	ErrNodeAuth = errors.New("coordinator: node request not authenticated")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -126,7 +127,7 @@ func newEnv(t *testing.T, mod func(*coordinator.Config)) *env {
 }
 
 func (e *env) wsURL() string {
-	return "ws" + strings.TrimPrefix(e.srv.url, "http") + coordinator.ConnectPath
+	return "ws" + strings.TrimPrefix(e.srv.url, "http") + nodeproto.ConnectPath
 }
 
 type nodeKey struct {
@@ -163,7 +164,7 @@ func signedRecord(t *testing.T, k nodeKey, port int) noderecord.Signed {
 type raw struct {
 	t  *testing.T
 	ws *websocket.Conn
-	ch coordinator.Challenge
+	ch nodeproto.Challenge
 }
 
 func dialRaw(t *testing.T, url string) *raw {
@@ -176,20 +177,20 @@ func dialRaw(t *testing.T, url string) *raw {
 	t.Cleanup(func() { ws.CloseNow() })
 	r := &raw{t: t, ws: ws}
 	m := r.read()
-	if m.Type != coordinator.MsgChallenge || m.Challenge == nil || len(m.Challenge.Nonce) != coordinator.NonceSize {
+	if m.Type != nodeproto.MsgChallenge || m.Challenge == nil || len(m.Challenge.Nonce) != nodeproto.NonceSize {
 		t.Fatalf("first message = %+v, want a challenge", m)
 	}
 	r.ch = *m.Challenge
 	return r
 }
 
-func (r *raw) read() coordinator.Message {
+func (r *raw) read() nodeproto.Message {
 	r.t.Helper()
 	_, data, err := r.ws.Read(ctxT(r.t))
 	if err != nil {
 		r.t.Fatalf("read: %v", err)
 	}
-	var m coordinator.Message
+	var m nodeproto.Message
 	if err := json.Unmarshal(data, &m); err != nil {
 		r.t.Fatal(err)
 	}
@@ -229,11 +230,11 @@ func (r *raw) closed() websocket.CloseError {
 	}
 }
 
-func joinFor(ch coordinator.Challenge, k nodeKey, rec noderecord.Signed) coordinator.Message {
-	return coordinator.Message{Type: coordinator.MsgJoin, Join: &coordinator.Join{
+func joinFor(ch nodeproto.Challenge, k nodeKey, rec noderecord.Signed) nodeproto.Message {
+	return nodeproto.Message{Type: nodeproto.MsgJoin, Join: &nodeproto.Join{
 		Node: k.id, Challenge: ch, Record: rec,
-		Signature: ed25519.Sign(k.priv, coordinator.JoinSigningBytes(ch, k.id)),
-		Status:    &coordinator.Heartbeat{Version: "raw", Region: "NL"},
+		Signature: ed25519.Sign(k.priv, nodeproto.JoinSigningBytes(ch, k.id)),
+		Status:    &nodeproto.Heartbeat{Version: "raw", Region: "NL"},
 	}}
 }
 

@@ -12,71 +12,8 @@ import (
 
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
-)
-
-// Payment messages on the node WebSocket (docs/protocol.md §6).
-const (
-	// MsgPayments (coordinator → node): gateway keys, account states and
-	// the node count; the first one right after welcome is complete
-	// (Full), later ones carry the current keys and the accounts that
-	// changed.
-	MsgPayments = "payments"
-	// MsgSettle (node → coordinator): a settlement batch. Only sent to a
-	// coordinator that announced payments with MsgPayments.
-	MsgSettle = "settle"
-	// MsgSettled (coordinator → node): the answer to MsgSettle.
-	MsgSettled = "settled"
-)
-
-// Payments is the payment state a coordinator pushes to its nodes.
-type Payments struct {
-	Full        bool           `json:"full,omitempty"` // Accounts is every account, not a change
-	GatewayKeys [][]byte       `json:"gatewayKeys"`    // ed25519 public keys vouchers may be signed with
-	Accounts    []AccountState `json:"accounts,omitempty"`
-	Nodes       int            `json:"nodes"` // live nodes, for payment.SettlePolicy
-}
-
-// AccountState is what nodes need of an account: its balance and whether
-// it is frozen (then its sessions are refused).
-type AccountState struct {
-	Name    string `json:"name"`
-	Balance int64  `json:"balance"` // bytes
-	Frozen  bool   `json:"frozen"`
-}
-
-// Settle asks the coordinator to apply a batch; Batch.Node must be the
-// node's own key.
-type Settle struct {
-	ID    uint64       `json:"id"` // echoed in Settled
-	Batch ledger.Batch `json:"batch"`
-}
-
-// Settled answers Settle. Result holds what was applied; Code is empty on
-// success, a payment.Code or one of the SettleCode* values when the batch
-// was refused as a whole; Rejected lists refused items (the others were
-// applied).
-type Settled struct {
-	ID       uint64         `json:"id"`
-	Result   *ledger.Result `json:"result,omitempty"`
-	Code     string         `json:"code,omitempty"`
-	Rejected []RejectedItem `json:"rejected,omitempty"`
-}
-
-// RejectedItem is one refused batch item.
-type RejectedItem struct {
-	Index int    `json:"index"`
-	Code  string `json:"code"`
-}
-
-// Settlement refusal codes beyond payment.Code.
-const (
-	SettleCodeWrongNode    = "wrong_node"      // Batch.Node is not the connected node
-	SettleCodeInvalidBatch = "invalid_batch"   // empty or too large
-	SettleCodeUnknown      = "unknown_account" // no such account
-	SettleCodeWrongAccount = "wrong_account"   // voucher of another account
-	SettleCodeInternal     = "internal"        // retry later
-	SettleCodeRateLimited  = "rate_limited"    // too many batches from this node; retry later
 )
 
 // settleRate and settleBurst bound the batches the coordinator applies per
@@ -139,7 +76,7 @@ func (c *Coordinator) GatewayKeys() *GatewayKeys { return c.gwKeys }
 // watches. It runs in New.
 func (c *Coordinator) startPayments(ctx context.Context) error {
 	c.gwKeys = &GatewayKeys{set: payment.KeySet{}}
-	c.accounts = make(map[string]AccountState)
+	c.accounts = make(map[string]nodeproto.AccountState)
 	gkv, err := gatewaysKV(ctx, c.cfg.Bus)
 	if err != nil {
 		return err
@@ -189,7 +126,7 @@ func (c *Coordinator) startPayments(ctx context.Context) error {
 // applyAccount mirrors an account's balance and frozen flag and, when
 // push, sends a change to the nodes.
 func (c *Coordinator) applyAccount(e jetstream.KeyValueEntry, push bool) {
-	var a AccountState
+	var a nodeproto.AccountState
 	if e.Operation() != jetstream.KeyValuePut {
 		c.mu.Lock()
 		delete(c.accounts, e.Key())
@@ -204,17 +141,17 @@ func (c *Coordinator) applyAccount(e jetstream.KeyValueEntry, push bool) {
 	c.accounts[a.Name] = a
 	c.mu.Unlock()
 	if push && (!had || old != a) {
-		c.broadcastPayments([]AccountState{a})
+		c.broadcastPayments([]nodeproto.AccountState{a})
 	}
 }
 
 // paymentsMessage builds a Payments message: every account when accounts
 // is nil and full, else accounts.
-func (c *Coordinator) paymentsMessage(accounts []AccountState, full bool) Message {
-	p := &Payments{Full: full, GatewayKeys: c.gwKeys.List(), Accounts: accounts}
+func (c *Coordinator) paymentsMessage(accounts []nodeproto.AccountState, full bool) nodeproto.Message {
+	p := &nodeproto.Payments{Full: full, GatewayKeys: c.gwKeys.List(), Accounts: accounts}
 	c.mu.Lock()
 	if full {
-		p.Accounts = make([]AccountState, 0, len(c.accounts))
+		p.Accounts = make([]nodeproto.AccountState, 0, len(c.accounts))
 		for _, a := range c.accounts {
 			p.Accounts = append(p.Accounts, a)
 		}
@@ -226,11 +163,11 @@ func (c *Coordinator) paymentsMessage(accounts []AccountState, full bool) Messag
 		}
 	}
 	c.mu.Unlock()
-	return Message{Type: MsgPayments, Payments: p}
+	return nodeproto.Message{Type: nodeproto.MsgPayments, Payments: p}
 }
 
 // broadcastPayments sends a change to every welcomed node connection.
-func (c *Coordinator) broadcastPayments(accounts []AccountState) {
+func (c *Coordinator) broadcastPayments(accounts []nodeproto.AccountState) {
 	m := c.paymentsMessage(accounts, false)
 	c.mu.Lock()
 	conns := make([]*nodeConn, 0, len(c.conns))
@@ -252,14 +189,14 @@ func (c *Coordinator) broadcastPayments(accounts []AccountState) {
 }
 
 // settle applies a node's batch and answers it.
-func (n *nodeConn) settle(s *Settle) error {
+func (n *nodeConn) settle(s *nodeproto.Settle) error {
 	c := n.c
-	ans := Settled{ID: s.ID}
+	ans := nodeproto.Settled{ID: s.ID}
 	switch {
 	case s.Batch.Node.String() != n.node:
-		ans.Code = SettleCodeWrongNode
+		ans.Code = nodeproto.SettleCodeWrongNode
 	case !c.settleLimit.allow(n.node, c.cfg.Now()):
-		ans.Code = SettleCodeRateLimited
+		ans.Code = nodeproto.SettleCodeRateLimited
 	default:
 		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
 		res, err := c.ledger.Settle(ctx, s.Batch)
@@ -271,14 +208,14 @@ func (n *nodeConn) settle(s *Settle) error {
 		case errors.As(err, &rej):
 			ans.Result = &res
 			for _, it := range rej.Items {
-				ans.Rejected = append(ans.Rejected, RejectedItem{Index: it.Index, Code: settleCode(it.Err)})
+				ans.Rejected = append(ans.Rejected, nodeproto.RejectedItem{Index: it.Index, Code: settleCode(it.Err)})
 			}
 		default:
 			ans.Code = settleCode(err)
 			n.log.Warn("settlement refused", "account", s.Batch.Account, "err", err)
 		}
 	}
-	if err := n.write(Message{Type: MsgSettled, Settled: &ans}); err != nil {
+	if err := n.write(nodeproto.Message{Type: nodeproto.MsgSettled, Settled: &ans}); err != nil {
 		return fmt.Errorf("coordinator: settled: %w", err)
 	}
 	return nil
@@ -290,17 +227,17 @@ func settleCode(err error) string {
 	}
 	switch {
 	case errors.Is(err, ledger.ErrWrongAccount):
-		return SettleCodeWrongAccount
+		return nodeproto.SettleCodeWrongAccount
 	case errors.Is(err, ledger.ErrUnknownAccount):
-		return SettleCodeUnknown
+		return nodeproto.SettleCodeUnknown
 	case errors.Is(err, ledger.ErrInvalidBatch), errors.Is(err, ledger.ErrInvalidAccount):
-		return SettleCodeInvalidBatch
+		return nodeproto.SettleCodeInvalidBatch
 	}
-	return SettleCodeInternal
+	return nodeproto.SettleCodeInternal
 }
 
 // Account returns the last known state of an account.
-func (c *Coordinator) Account(name string) (AccountState, bool) {
+func (c *Coordinator) Account(name string) (nodeproto.AccountState, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a, ok := c.accounts[name]

@@ -8,25 +8,26 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/coordinator"
-	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/node"
 )
 
 // paySeen collects what a node client was pushed.
 type paySeen struct {
 	mu       sync.Mutex
 	keys     map[payment.KeyID]bool
-	accounts map[string]coordinator.AccountState
+	accounts map[string]nodeproto.AccountState
 	full     int
 }
 
-func (p *paySeen) on(m coordinator.Payments) {
+func (p *paySeen) on(m nodeproto.Payments) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if m.Full {
 		p.full++
-		p.accounts = map[string]coordinator.AccountState{}
+		p.accounts = map[string]nodeproto.AccountState{}
 	}
 	p.keys = map[payment.KeyID]bool{}
 	for _, k := range m.GatewayKeys {
@@ -43,7 +44,7 @@ func (p *paySeen) hasKey(pub ed25519.PublicKey) bool {
 	return p.keys[payment.KeyIDOf(pub)]
 }
 
-func (p *paySeen) account(name string) (coordinator.AccountState, bool) {
+func (p *paySeen) account(name string) (nodeproto.AccountState, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	a, ok := p.accounts[name]
@@ -67,7 +68,7 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
 	seen := &paySeen{}
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: e.srv.url, Key: k.priv,
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
 		OnPayments: seen.on,
@@ -97,7 +98,7 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 	// A session paid with gw2's voucher, receipts made out to this node.
 	var me payment.NodeKey
 	copy(me[:], k.pub)
-	item := func(node payment.NodeKey, bytes uint64, key ed25519.PrivateKey) ledger.Item {
+	item := func(node payment.NodeKey, bytes uint64, key ed25519.PrivateKey) nodeproto.BatchItem {
 		s, _ := payment.NewSigner(payment.SignerConfig{})
 		v := payment.Voucher{Account: "acme", Session: s.SessionKey(), Budget: 1 << 20, Expires: time.Now().Add(time.Hour).Truncate(time.Second)}
 		_, _ = rand.Read(v.Nonce[:])
@@ -114,12 +115,12 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 		}
 		vb, _ := v.MarshalBinary()
 		rb, _ := r.MarshalBinary()
-		return ledger.Item{Voucher: vb, Receipt: rb}
+		return nodeproto.BatchItem{Voucher: vb, Receipt: rb}
 	}
 	_, stranger, _ := ed25519.GenerateKey(nil)
 	good := item(me, 1000, gw2)
 	forged := item(me, 500, stranger)
-	ans, err := nc.Settle(ctx, ledger.Batch{Node: me, Account: "acme", Items: []ledger.Item{good, forged}})
+	ans, err := nc.Settle(ctx, nodeproto.Batch{Node: me, Account: "acme", Items: []nodeproto.BatchItem{good, forged}})
 	if err != nil || ans.Code != "" || ans.Result == nil || ans.Result.Applied != 1000 {
 		t.Fatalf("settle: %+v, %v", ans, err)
 	}
@@ -127,17 +128,17 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 		t.Fatalf("rejected %+v, want item 1 unknown_gateway", ans.Rejected)
 	}
 	// Replayed: nothing applied.
-	if ans, err := nc.Settle(ctx, ledger.Batch{Node: me, Account: "acme", Items: []ledger.Item{good}}); err != nil || ans.Result == nil || ans.Result.Applied != 0 {
+	if ans, err := nc.Settle(ctx, nodeproto.Batch{Node: me, Account: "acme", Items: []nodeproto.BatchItem{good}}); err != nil || ans.Result == nil || ans.Result.Applied != 0 {
 		t.Fatalf("replayed settle: %+v, %v", ans, err)
 	}
 	// Another node's batch over this node's connection.
 	other := newKey(t)
 	var otherKey payment.NodeKey
 	copy(otherKey[:], other.pub)
-	if ans, err := nc.Settle(ctx, ledger.Batch{Node: otherKey, Account: "acme", Items: []ledger.Item{item(otherKey, 10, gw2)}}); err != nil || ans.Code != coordinator.SettleCodeWrongNode {
+	if ans, err := nc.Settle(ctx, nodeproto.Batch{Node: otherKey, Account: "acme", Items: []nodeproto.BatchItem{item(otherKey, 10, gw2)}}); err != nil || ans.Code != nodeproto.SettleCodeWrongNode {
 		t.Fatalf("settling as another node: %+v, %v", ans, err)
 	}
-	if ans, err := nc.Settle(ctx, ledger.Batch{Node: me, Account: "nobody", Items: []ledger.Item{good}}); err != nil || ans.Code != coordinator.SettleCodeUnknown {
+	if ans, err := nc.Settle(ctx, nodeproto.Batch{Node: me, Account: "nobody", Items: []nodeproto.BatchItem{good}}); err != nil || ans.Code != nodeproto.SettleCodeUnknown {
 		t.Fatalf("unknown account: %+v, %v", ans, err)
 	}
 	a, _ := l.Account(ctx, "acme")
@@ -147,11 +148,11 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 	// A node replaying batches without end is refused after a burst: each
 	// costs signature checks even when it applies nothing.
 	for i := 0; ; i++ {
-		ans, err := nc.Settle(ctx, ledger.Batch{Node: me, Account: "acme", Items: []ledger.Item{good}})
+		ans, err := nc.Settle(ctx, nodeproto.Batch{Node: me, Account: "acme", Items: []nodeproto.BatchItem{good}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ans.Code == coordinator.SettleCodeRateLimited {
+		if ans.Code == nodeproto.SettleCodeRateLimited {
 			break
 		}
 		if i == 300 {

@@ -9,7 +9,9 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/node"
 )
 
 // pinCounter is a node's OnPin that fails the first fails[root] orders of
@@ -21,7 +23,7 @@ type pinCounter struct {
 	srcs   map[string][]string
 }
 
-func (p *pinCounter) onPin(_ context.Context, pin coordinator.Pin) error {
+func (p *pinCounter) onPin(_ context.Context, pin nodeproto.Pin) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.orders[pin.Root]++
@@ -38,11 +40,11 @@ func (p *pinCounter) count(root string) int {
 	return p.orders[root]
 }
 
-func joinPinner(t *testing.T, e *env, port int, pc *pinCounter) (nodeKey, *coordinator.NodeClient) {
+func joinPinner(t *testing.T, e *env, port int, pc *pinCounter) (nodeKey, *node.CoordClient) {
 	t.Helper()
 	k := newKey(t)
 	rec := signedRecord(t, k, port)
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: e.srv.url, Key: k.priv,
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
 		OnPin:      pc.onPin,

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // PlacementDurable is the durable consumer name of the placement role on
@@ -255,8 +256,8 @@ func (c *Coordinator) applyPlacement(e jetstream.KeyValueEntry) {
 }
 
 // reconcile runs once a node is welcomed: it tells the node every root
-// placed on it (Placed; the node drops other pins) and sends a pin order
-// for each root it should hold or still has to fetch, so a node that
+// placed on it (nodeproto.Placed; the node drops other pins) and sends a
+// pin order for each root it should hold or still has to fetch, so a node that
 // comes back holds what the placements say. A node that still holds a
 // root answers at once.
 func (c *Coordinator) reconcile(n *nodeConn) {
@@ -273,7 +274,7 @@ func (c *Coordinator) reconcile(n *nodeConn) {
 	}
 	c.mu.Unlock()
 	slices.Sort(roots)
-	if err := n.write(Message{Type: MsgPlaced, Placed: &Placed{Roots: roots}}); err != nil {
+	if err := n.write(nodeproto.Message{Type: nodeproto.MsgPlaced, Placed: &nodeproto.Placed{Roots: roots}}); err != nil {
 		n.log.Debug("placed list not sent", "err", err)
 		return
 	}
@@ -349,7 +350,7 @@ func (n *nodeConn) sendPin(p Placement) {
 	if len(p.Sites) > 0 {
 		site = p.Sites[0]
 	}
-	if err := n.write(Message{Type: MsgPin, Pin: &Pin{Root: p.Root, CAR: p.CAR, Sources: n.c.pinSources(p, n.node), Site: site}}); err != nil {
+	if err := n.write(nodeproto.Message{Type: nodeproto.MsgPin, Pin: &nodeproto.Pin{Root: p.Root, CAR: p.CAR, Sources: n.c.pinSources(p, n.node), Site: site}}); err != nil {
 		n.log.Debug("pin order not sent", "root", p.Root, "err", err)
 		n.pinMu.Lock()
 		delete(n.sent, p.Root)
@@ -361,7 +362,7 @@ func (n *nodeConn) sendPin(p Placement) {
 
 // pinned records a node's answer to a pin order and, when it holds the
 // root, emits content.replicated.
-func (n *nodeConn) pinned(pm *Pinned) error {
+func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
 	c := n.c
 	now := c.cfg.Now().UTC()
 	var out Placement

@@ -13,7 +13,9 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/node"
 )
 
 func TestJoinHeartbeatLeave(t *testing.T) {
@@ -23,7 +25,7 @@ func TestJoinHeartbeatLeave(t *testing.T) {
 	rec := signedRecord(t, k, 4001)
 	rotated := signedRecord(t, k, 5001)
 	var useRotated atomic.Bool
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: e.srv.url,
 		Key: k.priv,
 		Record: func() (noderecord.Signed, error) {
@@ -32,8 +34,8 @@ func TestJoinHeartbeatLeave(t *testing.T) {
 			}
 			return rec, nil
 		},
-		Status: func() coordinator.Heartbeat {
-			return coordinator.Heartbeat{Capacity: 1 << 30, FreeDisk: 1 << 29, Load: 0.25, Version: "v-test", Region: "NL", Record: nil}
+		Status: func() nodeproto.Heartbeat {
+			return nodeproto.Heartbeat{Capacity: 1 << 30, FreeDisk: 1 << 29, Load: 0.25, Version: "v-test", Region: "NL", Record: nil}
 		},
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: testLogger(t),
@@ -91,14 +93,14 @@ func TestMissedHeartbeatsLost(t *testing.T) {
 	k := newKey(t)
 	r := dialRaw(t, e.wsURL())
 	r.send(joinFor(r.ch, k, signedRecord(t, k, 4001)))
-	if m := r.read(); m.Type != coordinator.MsgWelcome || m.Welcome.Node != k.id || m.Welcome.HeartbeatMS != 50 {
+	if m := r.read(); m.Type != nodeproto.MsgWelcome || m.Welcome.Node != k.id || m.Welcome.HeartbeatMS != 50 {
 		t.Fatalf("welcome = %+v", m)
 	}
 	if ev := nextEvent(t, evs); ev.Type != events.TypeNodeJoined {
 		t.Fatalf("got %s", ev.Type)
 	}
 	// One heartbeat, then silence.
-	r.send(coordinator.Message{Type: coordinator.MsgHeartbeat, Heartbeat: &coordinator.Heartbeat{Version: "raw"}})
+	r.send(nodeproto.Message{Type: nodeproto.MsgHeartbeat, Heartbeat: &nodeproto.Heartbeat{Version: "raw"}})
 	ce := r.closed()
 	if ce.Code != coordinator.StatusHeartbeatTimeout {
 		t.Fatalf("close = %v, want heartbeat timeout", ce)
@@ -131,35 +133,6 @@ func TestDroppedConnectionLost(t *testing.T) {
 	}
 }
 
-// The node client reconnects with backoff when its coordinator goes away,
-// here to a second coordinator sharing the bus and the address.
-func TestNodeClientReconnects(t *testing.T) {
-	e := newEnv(t, nil)
-	k := newKey(t)
-	rec := signedRecord(t, k, 4001)
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
-		URL: e.srv.url, Key: k.priv,
-		Record:     func() (noderecord.Signed, error) { return rec, nil },
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Logger: testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	eventually(t, "first join", func() bool { return nc.State().Joined })
-	first := nc.State().Session
-
-	c2 := newCoordinator(t, e.bus, nil)
-	e.srv.cur.Store(c2)
-	e.coord.Close() // going away: the client reconnects, to c2
-	eventually(t, "second join", func() bool { s := nc.State(); return s.Joined && s.Session != first && s.Joins == 2 })
-	eventually(t, "listed by c2", func() bool {
-		s, ok := stateOf(t, c2, k.id)
-		return ok && s.Coordinator == c2.ID() && s.State == coordinator.StateLive && hasNode(t, c2, k.id)
-	})
-}
-
 func TestRefusedJoins(t *testing.T) {
 	e := newEnv(t, func(c *coordinator.Config) { c.ChallengeTTL = 2 * time.Second })
 	good := newKey(t)
@@ -179,49 +152,49 @@ func TestRefusedJoins(t *testing.T) {
 
 	cases := []struct {
 		name   string
-		msg    func(ch coordinator.Challenge) coordinator.Message
+		msg    func(ch nodeproto.Challenge) nodeproto.Message
 		code   websocket.StatusCode
 		reason string
 	}{
-		{"forged signature", func(ch coordinator.Challenge) coordinator.Message {
+		{"forged signature", func(ch nodeproto.Challenge) nodeproto.Message {
 			m := joinFor(ch, good, goodRec)
-			m.Join.Signature = ed25519Sign(other, coordinator.JoinSigningBytes(ch, good.id))
+			m.Join.Signature = ed25519Sign(other, nodeproto.JoinSigningBytes(ch, good.id))
 			return m
 		}, websocket.StatusPolicyViolation, coordinator.ErrSignature.Error()},
-		{"signature over another challenge", func(ch coordinator.Challenge) coordinator.Message {
+		{"signature over another challenge", func(ch nodeproto.Challenge) nodeproto.Message {
 			m := joinFor(ch, good, goodRec)
 			ch2 := ch
 			ch2.Nonce = make([]byte, 32)
-			m.Join.Signature = ed25519Sign(good, coordinator.JoinSigningBytes(ch2, good.id))
+			m.Join.Signature = ed25519Sign(good, nodeproto.JoinSigningBytes(ch2, good.id))
 			return m
 		}, websocket.StatusPolicyViolation, coordinator.ErrSignature.Error()},
-		{"record for another key", func(ch coordinator.Challenge) coordinator.Message {
+		{"record for another key", func(ch nodeproto.Challenge) nodeproto.Message {
 			return joinFor(ch, good, otherRec)
 		}, websocket.StatusPolicyViolation, coordinator.ErrNodeMismatch.Error()},
-		{"claiming another node", func(ch coordinator.Challenge) coordinator.Message {
+		{"claiming another node", func(ch nodeproto.Challenge) nodeproto.Message {
 			m := joinFor(ch, good, otherRec)
 			m.Join.Node = other.id // signed by good's key, not other's
 			return m
 		}, websocket.StatusPolicyViolation, coordinator.ErrSignature.Error()},
-		{"tampered record", func(ch coordinator.Challenge) coordinator.Message {
+		{"tampered record", func(ch nodeproto.Challenge) nodeproto.Message {
 			return joinFor(ch, good, tampered)
 		}, websocket.StatusPolicyViolation, coordinator.ErrRecord.Error()},
-		{"expired record", func(ch coordinator.Challenge) coordinator.Message {
+		{"expired record", func(ch nodeproto.Challenge) nodeproto.Message {
 			return joinFor(ch, good, expired)
 		}, websocket.StatusPolicyViolation, coordinator.ErrRecord.Error()},
-		{"altered challenge expiry", func(ch coordinator.Challenge) coordinator.Message {
+		{"altered challenge expiry", func(ch nodeproto.Challenge) nodeproto.Message {
 			ch.Expires = ch.Expires.Add(time.Hour)
 			return joinFor(ch, good, goodRec)
 		}, websocket.StatusPolicyViolation, coordinator.ErrChallengeMismatch.Error()},
-		{"made-up challenge", func(ch coordinator.Challenge) coordinator.Message {
+		{"made-up challenge", func(ch nodeproto.Challenge) nodeproto.Message {
 			ch.Nonce = make([]byte, 32)
 			return joinFor(ch, good, goodRec)
 		}, websocket.StatusPolicyViolation, coordinator.ErrChallengeMismatch.Error()},
-		{"heartbeat before join", func(coordinator.Challenge) coordinator.Message {
-			return coordinator.Message{Type: coordinator.MsgHeartbeat, Heartbeat: &coordinator.Heartbeat{}}
+		{"heartbeat before join", func(nodeproto.Challenge) nodeproto.Message {
+			return nodeproto.Message{Type: nodeproto.MsgHeartbeat, Heartbeat: &nodeproto.Heartbeat{}}
 		}, websocket.StatusProtocolError, "expected \"join\""},
-		{"join without body", func(coordinator.Challenge) coordinator.Message {
-			return coordinator.Message{Type: coordinator.MsgJoin}
+		{"join without body", func(nodeproto.Challenge) nodeproto.Message {
+			return nodeproto.Message{Type: nodeproto.MsgJoin}
 		}, websocket.StatusProtocolError, "expected \"join\""},
 	}
 	for _, c := range cases {
@@ -245,7 +218,7 @@ func TestReplayedChallengeRefused(t *testing.T) {
 	r1 := dialRaw(t, e.wsURL())
 	join := joinFor(r1.ch, k, signedRecord(t, k, 4001))
 	r1.send(join)
-	if m := r1.read(); m.Type != coordinator.MsgWelcome {
+	if m := r1.read(); m.Type != nodeproto.MsgWelcome {
 		t.Fatalf("first join: %+v", m)
 	}
 	// The captured join, replayed on a new connection.
@@ -256,7 +229,7 @@ func TestReplayedChallengeRefused(t *testing.T) {
 		t.Fatalf("replay close = %d %q", ce.Code, ce.Reason)
 	}
 	// The first session is unaffected.
-	r1.send(coordinator.Message{Type: coordinator.MsgHeartbeat, Heartbeat: &coordinator.Heartbeat{Version: "still-here"}})
+	r1.send(nodeproto.Message{Type: nodeproto.MsgHeartbeat, Heartbeat: &nodeproto.Heartbeat{Version: "still-here"}})
 	eventually(t, "heartbeat of first session", func() bool {
 		s, _ := stateOf(t, e.coord, k.id)
 		return s.Status.Version == "still-here"
@@ -294,7 +267,7 @@ func TestMalformedMessagesRefused(t *testing.T) {
 	joined := func(t *testing.T) *raw {
 		r := dialRaw(t, e.wsURL())
 		r.send(joinFor(r.ch, k, signedRecord(t, k, 4001)))
-		if m := r.read(); m.Type != coordinator.MsgWelcome {
+		if m := r.read(); m.Type != nodeproto.MsgWelcome {
 			t.Fatalf("join: %+v", m)
 		}
 		return r
@@ -314,7 +287,7 @@ func TestMalformedMessagesRefused(t *testing.T) {
 		{"oversized after join", true, websocket.MessageText, []byte(`{"type":"heartbeat","x":"` + strings.Repeat("a", 20<<10) + `"}`), websocket.StatusMessageTooBig, "read limited"},
 		{"not JSON after join", true, websocket.MessageText, []byte("]]"), websocket.StatusInvalidFramePayloadData, "malformed"},
 		{"unknown type after join", true, websocket.MessageText, []byte(`{"type":"gimme"}`), websocket.StatusProtocolError, "expected \"heartbeat\""},
-		{"heartbeat with another node's record", true, websocket.MessageText, mustJSON(t, coordinator.Message{Type: coordinator.MsgHeartbeat, Heartbeat: &coordinator.Heartbeat{Record: &otherRec}}), websocket.StatusPolicyViolation, coordinator.ErrNodeMismatch.Error()},
+		{"heartbeat with another node's record", true, websocket.MessageText, mustJSON(t, nodeproto.Message{Type: nodeproto.MsgHeartbeat, Heartbeat: &nodeproto.Heartbeat{Record: &otherRec}}), websocket.StatusPolicyViolation, coordinator.ErrNodeMismatch.Error()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -378,7 +351,7 @@ func TestWatchOutlivesNewContext(t *testing.T) {
 	defer other.Close()
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: e.srv.url, Key: k.priv,
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
 		MinBackoff: 10 * time.Millisecond,

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // maxReasons bounds the reasons forwarded in one message.
@@ -33,7 +34,7 @@ func (c *Coordinator) forwardReports() {
 				}
 				reasons[k] = v
 			}
-			if err := nc.write(Message{Type: MsgReported, Reported: &Reported{Reasons: reasons}}); err != nil {
+			if err := nc.write(nodeproto.Message{Type: nodeproto.MsgReported, Reported: &nodeproto.Reported{Reasons: reasons}}); err != nil {
 				c.log.Debug("report not forwarded", "node", r.Node, "err", err)
 			}
 			return nil

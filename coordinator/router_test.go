@@ -9,7 +9,9 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/asn"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/node"
 )
 
 func syntheticTable() *asn.Table {
@@ -120,7 +122,7 @@ func TestRouterRTTSamples(t *testing.T) {
 
 func TestNodeStateCandidate(t *testing.T) {
 	k := newKey(t)
-	s := coordinator.NodeState{Record: signedRecord(t, k, 4001), Addr: "198.51.100.4", Status: coordinator.Heartbeat{Region: "DE", Load: 0.5}}
+	s := coordinator.NodeState{Record: signedRecord(t, k, 4001), Addr: "198.51.100.4", Status: nodeproto.Heartbeat{Region: "DE", Load: 0.5}}
 	c := s.Candidate()
 	if c.Node != k.id || c.Addr != netip.MustParseAddr("127.0.0.1") || c.Region != "DE" || c.Load != 0.5 {
 		t.Fatalf("candidate %+v", c)
@@ -195,7 +197,7 @@ func TestNodesForRanksLiveNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+		nc, err := node.NewCoordClient(node.CoordClientConfig{
 			URL: e.srv.url, Key: k.priv,
 			Record:     func() (noderecord.Signed, error) { return rec, nil },
 			MinBackoff: 10 * time.Millisecond,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
@@ -20,16 +21,16 @@ const (
 
 // NodeState is a node's entry in the nodes KV bucket (key: node id).
 type NodeState struct {
-	Record      noderecord.Signed `json:"record"`
-	Status      Heartbeat         `json:"status"` // last report (Record field unused)
-	State       string            `json:"state"`  // StateLive or StateLost
-	Coordinator string            `json:"coordinator"`
-	Session     string            `json:"session"`
-	Addr        string            `json:"addr"` // remote IP the coordinator saw
-	JoinedAt    time.Time         `json:"joinedAt"`
-	LastSeen    time.Time         `json:"lastSeen"`
-	LostAt      time.Time         `json:"lostAt,omitzero"`
-	Reason      string            `json:"reason,omitempty"` // why it was lost
+	Record      noderecord.Signed   `json:"record"`
+	Status      nodeproto.Heartbeat `json:"status"` // last report (Record field unused)
+	State       string              `json:"state"`  // StateLive or StateLost
+	Coordinator string              `json:"coordinator"`
+	Session     string              `json:"session"`
+	Addr        string              `json:"addr"` // remote IP the coordinator saw
+	JoinedAt    time.Time           `json:"joinedAt"`
+	LastSeen    time.Time           `json:"lastSeen"`
+	LostAt      time.Time           `json:"lostAt,omitzero"`
+	Reason      string              `json:"reason,omitempty"` // why it was lost
 }
 
 // Node returns the node id.

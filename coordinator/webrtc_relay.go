@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // Offers between coordinators: a browser's offer may reach any gateway,
@@ -73,11 +75,11 @@ func (c *Coordinator) onRelayedOffer(msg *nats.Msg) {
 	}
 	var req relayedOffer
 	if err := json.Unmarshal(msg.Data, &req); err != nil || req.Node == "" {
-		respond(relayedAnswer{Error: relayErrRefused, Code: OfferCodeInternal, Message: "malformed relayed offer"})
+		respond(relayedAnswer{Error: relayErrRefused, Code: nodeproto.OfferCodeInternal, Message: "malformed relayed offer"})
 		return
 	}
-	if len(req.SDP) > MaxSDPBytes {
-		respond(relayedAnswer{Error: relayErrRefused, Code: OfferCodeBadSDP, Message: fmt.Sprintf("offer of %d bytes, at most %d", len(req.SDP), MaxSDPBytes)})
+	if len(req.SDP) > nodeproto.MaxSDPBytes {
+		respond(relayedAnswer{Error: relayErrRefused, Code: nodeproto.OfferCodeBadSDP, Message: fmt.Sprintf("offer of %d bytes, at most %d", len(req.SDP), nodeproto.MaxSDPBytes)})
 		return
 	}
 	c.mu.Lock()
@@ -108,7 +110,7 @@ func (c *Coordinator) onRelayedOffer(msg *nats.Msg) {
 		ctx, cancel := context.WithTimeout(c.ctx, timeout)
 		defer cancel()
 		sdp, err := c.relayLocal(ctx, conn, req.SDP)
-		var oe *OfferError
+		var oe *nodeproto.OfferError
 		switch {
 		case err == nil:
 			respond(relayedAnswer{SDP: sdp})
@@ -149,16 +151,16 @@ func (c *Coordinator) relayRemote(ctx context.Context, coord, node, sdp string) 
 	}
 	switch a.Error {
 	case "":
-		if a.SDP == "" || len(a.SDP) > MaxSDPBytes {
+		if a.SDP == "" || len(a.SDP) > nodeproto.MaxSDPBytes {
 			return "", fmt.Errorf("%w: via coordinator %s: bad answer", ErrNodeUnreachable, coord)
 		}
 		return a.SDP, nil
 	case relayErrRefused:
 		code := a.Code
 		if code == "" {
-			code = OfferCodeInternal
+			code = nodeproto.OfferCodeInternal
 		}
-		return "", &OfferError{Code: code, Message: clip(a.Message)}
+		return "", &nodeproto.OfferError{Code: code, Message: clip(a.Message)}
 	case relayErrTimeout:
 		return "", fmt.Errorf("via coordinator %s: %w", coord, context.DeadlineExceeded)
 	}

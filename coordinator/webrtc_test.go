@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/node"
 )
 
 // Offers reach the node over its WebSocket and its answer, or its refusal
@@ -17,13 +19,13 @@ func TestRelayOffer(t *testing.T) {
 	e := newEnv(t, nil)
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: e.srv.url, Key: k.priv,
 		Record: func() (noderecord.Signed, error) { return rec, nil },
 		Offers: func(ctx context.Context, sdp string) (string, error) {
 			switch sdp {
 			case "busy":
-				return "", &coordinator.OfferError{Code: coordinator.OfferCodeBusy, Message: "full"}
+				return "", &nodeproto.OfferError{Code: nodeproto.OfferCodeBusy, Message: "full"}
 			case "boom":
 				return "", errors.New("something internal")
 			case "slow":
@@ -45,14 +47,14 @@ func TestRelayOffer(t *testing.T) {
 	if got, err := e.coord.RelayOffer(ctx, k.id, "offer"); err != nil || got != "answer to offer" {
 		t.Fatalf("relay: %q, %v", got, err)
 	}
-	var oe *coordinator.OfferError
-	if _, err := e.coord.RelayOffer(ctx, k.id, "busy"); !errors.As(err, &oe) || oe.Code != coordinator.OfferCodeBusy || !errors.Is(err, coordinator.ErrOfferRefused) {
+	var oe *nodeproto.OfferError
+	if _, err := e.coord.RelayOffer(ctx, k.id, "busy"); !errors.As(err, &oe) || oe.Code != nodeproto.OfferCodeBusy || !errors.Is(err, nodeproto.ErrOfferRefused) {
 		t.Fatalf("busy: %v", err)
 	}
-	if _, err := e.coord.RelayOffer(ctx, k.id, "boom"); !errors.As(err, &oe) || oe.Code != coordinator.OfferCodeInternal {
+	if _, err := e.coord.RelayOffer(ctx, k.id, "boom"); !errors.As(err, &oe) || oe.Code != nodeproto.OfferCodeInternal {
 		t.Fatalf("internal: %v", err)
 	}
-	if _, err := e.coord.RelayOffer(ctx, k.id, strings.Repeat("x", coordinator.MaxSDPBytes+1)); !errors.As(err, &oe) || oe.Code != coordinator.OfferCodeBadSDP {
+	if _, err := e.coord.RelayOffer(ctx, k.id, strings.Repeat("x", nodeproto.MaxSDPBytes+1)); !errors.As(err, &oe) || oe.Code != nodeproto.OfferCodeBadSDP {
 		t.Fatalf("oversized: %v", err)
 	}
 	if _, err := e.coord.RelayOffer(ctx, "nunknown", "offer"); !errors.Is(err, coordinator.ErrUnknownNode) {
@@ -85,13 +87,13 @@ func TestRelayOfferBetweenCoordinators(t *testing.T) {
 
 	k := newKey(t)
 	rec := signedRecord(t, k, 4101)
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: srvB.url, Key: k.priv,
 		Record: func() (noderecord.Signed, error) { return rec, nil },
 		Offers: func(ctx context.Context, sdp string) (string, error) {
 			switch sdp {
 			case "busy":
-				return "", &coordinator.OfferError{Code: coordinator.OfferCodeBusy, Message: "full"}
+				return "", &nodeproto.OfferError{Code: nodeproto.OfferCodeBusy, Message: "full"}
 			case "slow":
 				<-ctx.Done()
 				return "", ctx.Err()
@@ -115,11 +117,11 @@ func TestRelayOfferBetweenCoordinators(t *testing.T) {
 	if got, err := a.RelayOffer(ctx, k.id, "offer"); err != nil || got != "answer from B's node to offer" {
 		t.Fatalf("relay through A: %q, %v", got, err)
 	}
-	var oe *coordinator.OfferError
-	if _, err := a.RelayOffer(ctx, k.id, "busy"); !errors.As(err, &oe) || oe.Code != coordinator.OfferCodeBusy || !errors.Is(err, coordinator.ErrOfferRefused) {
+	var oe *nodeproto.OfferError
+	if _, err := a.RelayOffer(ctx, k.id, "busy"); !errors.As(err, &oe) || oe.Code != nodeproto.OfferCodeBusy || !errors.Is(err, nodeproto.ErrOfferRefused) {
 		t.Fatalf("busy through A: %v", err)
 	}
-	if _, err := a.RelayOffer(ctx, k.id, strings.Repeat("x", coordinator.MaxSDPBytes+1)); !errors.As(err, &oe) || oe.Code != coordinator.OfferCodeBadSDP {
+	if _, err := a.RelayOffer(ctx, k.id, strings.Repeat("x", nodeproto.MaxSDPBytes+1)); !errors.As(err, &oe) || oe.Code != nodeproto.OfferCodeBadSDP {
 		t.Fatalf("oversized through A: %v", err)
 	}
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)

@@ -16,7 +16,9 @@ import (
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/asn"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/node"
 )
 
 // openBus opens an embedded bus stored in t.TempDir().
@@ -64,13 +66,13 @@ func startCoordGateway(t *testing.T, cfg Config, cc coordinator.Config) *testGat
 
 // joinNode joins a node keyed by seed to the gateway's coordinator with rec
 // and returns its client.
-func joinNode(t *testing.T, tg *testGateway, seed byte, rec noderecord.Signed) *coordinator.NodeClient {
+func joinNode(t *testing.T, tg *testGateway, seed byte, rec noderecord.Signed) *node.CoordClient {
 	t.Helper()
-	nc, err := coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL:        tg.URL(),
 		Key:        seedKey(seed),
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
-		Status:     func() coordinator.Heartbeat { return coordinator.Heartbeat{Version: "test", Blocks: 7} },
+		Status:     func() nodeproto.Heartbeat { return nodeproto.Heartbeat{Version: "test", Blocks: 7} },
 		MinBackoff: 20 * time.Millisecond,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -150,15 +152,15 @@ func TestConnectPathOnlyOnOwnHost(t *testing.T) {
 	tg := startCoordGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: bus}, coordinator.Config{})
 	// A GET without upgrade headers reaches the coordinator, which asks
 	// for an upgrade; on a site origin the path is just content.
-	if resp, _ := tg.get(t, tg.URL()+coordinator.ConnectPath); resp.StatusCode != http.StatusUpgradeRequired {
+	if resp, _ := tg.get(t, tg.URL()+nodeproto.ConnectPath); resp.StatusCode != http.StatusUpgradeRequired {
 		t.Fatalf("connect path on the gateway host without upgrade: %d, want 426", resp.StatusCode)
 	}
-	if resp, _ := tg.get(t, tg.SiteURL("demo")+coordinator.ConnectPath[1:]); resp.StatusCode == http.StatusUpgradeRequired {
+	if resp, _ := tg.get(t, tg.SiteURL("demo")+nodeproto.ConnectPath[1:]); resp.StatusCode == http.StatusUpgradeRequired {
 		t.Fatal("connect path served on a site origin")
 	}
 
 	plain := startGateway(t, Config{Sites: NewStaticSites(nil), Nodes: StaticNodes{}})
-	if resp, _ := plain.get(t, plain.URL()+coordinator.ConnectPath); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := plain.get(t, plain.URL()+nodeproto.ConnectPath); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("connect path without an API: %d, want 404", resp.StatusCode)
 	}
 	if _, err := New(Config{Sites: NewStaticSites(nil)}); !errors.Is(err, ErrConfig) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // WebRTCPrefix is where the page posts a WebRTC offer for a node:
@@ -22,7 +23,7 @@ const WebRTCPrefix = "/.verity/v1/webrtc/"
 // OfferRelay relays a page's WebRTC offer to a node and returns the
 // node's answer: the coordinator, which reaches nodes joined to other
 // coordinators over the bus. Errors: coordinator.ErrUnknownNode, a
-// *coordinator.OfferError from the node, or the context's.
+// *nodeproto.OfferError from the node, or the context's.
 type OfferRelay interface {
 	RelayOffer(ctx context.Context, node, sdp string) (string, error)
 }
@@ -48,11 +49,11 @@ func (g *Gateway) serveWebRTCOffer(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, fmt.Errorf("%w: no node %q", ErrNotFound, clip(node)))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, coordinator.MaxSDPBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, nodeproto.MaxSDPBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			g.fail(w, r, &RequestError{Kind: ErrTooLarge, Detail: fmt.Sprintf("offer over %d bytes", coordinator.MaxSDPBytes)})
+			g.fail(w, r, &RequestError{Kind: ErrTooLarge, Detail: fmt.Sprintf("offer over %d bytes", nodeproto.MaxSDPBytes)})
 			return
 		}
 		g.fail(w, r, badRequest("reading offer: %v", err))
@@ -79,11 +80,11 @@ func (g *Gateway) serveWebRTCOffer(w http.ResponseWriter, r *http.Request) {
 
 // offerError maps a relay failure to the gateway's errors.
 func offerError(node string, err error) error {
-	var oe *coordinator.OfferError
+	var oe *nodeproto.OfferError
 	switch {
 	case errors.Is(err, coordinator.ErrUnknownNode):
 		return fmt.Errorf("%w: no node %q", ErrNotFound, clip(node))
-	case errors.As(err, &oe) && oe.Code == coordinator.OfferCodeBadSDP:
+	case errors.As(err, &oe) && oe.Code == nodeproto.OfferCodeBadSDP:
 		return &RequestError{Kind: ErrBadRequest, Detail: "offer refused: " + oe.Message}
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %w", ErrTimeout, err)

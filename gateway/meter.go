@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // Charger takes the batches of bytes the gateway served, per account and
@@ -23,7 +23,7 @@ type Charger interface {
 // frozen, as the coordinator's mirror of the ledger has it; false for an
 // account that does not exist.
 type AccountSource interface {
-	Account(name string) (coordinator.AccountState, bool)
+	Account(name string) (nodeproto.AccountState, bool)
 }
 
 // meter adds up the bytes the gateway serves on its HTTPS path per account

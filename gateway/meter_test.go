@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
 )
 
@@ -37,8 +37,8 @@ func TestMeterRetriesOnce(t *testing.T) {
 	}
 	before := runtime.NumGoroutine()
 	// The account as the coordinator's mirror has it: balance 0.
-	mirror := accountsFunc(func(name string) (coordinator.AccountState, bool) {
-		return coordinator.AccountState{Name: name}, name == "acme"
+	mirror := accountsFunc(func(name string) (nodeproto.AccountState, bool) {
+		return nodeproto.AccountState{Name: name}, name == "acme"
 	})
 	m := newMeter(l, mirror, "gw1", time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	m.add("acme", "blog", 100)
@@ -92,6 +92,6 @@ func TestMeterRetriesOnce(t *testing.T) {
 }
 
 // accountsFunc adapts a function to an AccountSource.
-type accountsFunc func(name string) (coordinator.AccountState, bool)
+type accountsFunc func(name string) (nodeproto.AccountState, bool)
 
-func (f accountsFunc) Account(name string) (coordinator.AccountState, bool) { return f(name) }
+func (f accountsFunc) Account(name string) (nodeproto.AccountState, bool) { return f(name) }

@@ -58,14 +58,14 @@
 // # Coordinator
 //
 // With Config.Coordinator set, Run keeps the node joined to that
-// coordinator (coordinator.NodeClient, over WebSocket, authenticated by the
-// node key) while it serves: the signed record on join and whenever it
+// coordinator (CoordClient, over WebSocket, authenticated by the node key;
+// the messages are internal/nodeproto's) while it serves: the signed record on join and whenever it
 // changes, and Status (capacity, free disk, blocks, load, version, region)
 // in every heartbeat. Run leaves before it stops serving.
 //
-// The coordinator places content with pin orders (coordinator.Pin): the
+// The coordinator places content with pin orders (nodeproto.Pin): the
 // node fetches the CAR from the order's URL with a GET signed by its node
-// key (coordinator.SignContentRequest), verifies and stores every block
+// key (nodeproto.SignContentRequest), verifies and stores every block
 // (ImportCAR), checks the CAR's only root is the order's root, records it
 // in pins.json and answers Pinned; the coordinator then emits
 // content.replicated. A root already pinned is answered at once, so a
@@ -89,5 +89,6 @@
 // and Uncommitted report what the node holds.
 //
 // Errors: ErrConfig, ErrBadCAR, ErrCorruptBlock, ErrClosed, ErrRunning,
-// ErrNoCoordinator, ErrSettleRefused with *SettleError (errors.go).
+// ErrNoCoordinator, ErrSettleRefused with *SettleError; of the coordinator
+// client, ErrNoPayments, ErrSessionEnded, ErrCoordinatorProtocol (errors.go).
 package node

@@ -25,10 +25,19 @@ var (
 	// ErrSettleRefused: the coordinator refused a settlement batch as a
 	// whole; see SettleError.
 	ErrSettleRefused = errors.New("node: settlement refused")
+	// ErrNoPayments: CoordClient.Settle while the coordinator has not
+	// announced payments in this session, or no session is up.
+	ErrNoPayments = errors.New("node: coordinator does not take settlements")
+	// ErrSessionEnded: the coordinator session ended before the
+	// coordinator answered.
+	ErrSessionEnded = errors.New("node: coordinator session ended before the answer")
+	// ErrCoordinatorProtocol: the coordinator sent a malformed message or
+	// one out of order; the session ends and the client reconnects.
+	ErrCoordinatorProtocol = errors.New("node: unexpected message from the coordinator")
 )
 
 // SettleError carries the coordinator's refusal code
-// (coordinator.SettleCode* or a payment code).
+// (nodeproto.SettleCode* or a payment code).
 type SettleError struct{ Code string }
 
 func (e *SettleError) Error() string { return "node: settlement refused: " + e.Code }

@@ -20,7 +20,6 @@ import (
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	"github.com/quic-go/webtransport-go"
 
-	"github.com/verity-cdn/verity/coordinator"
 	_ "github.com/verity-cdn/verity/internal/blake3mh" // zeebo/blake3 for block checks
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
@@ -63,7 +62,7 @@ type Node struct {
 	blocksCounted atomic.Bool  // the background block count is done
 
 	record atomic.Pointer[noderecord.Signed]
-	coord  *coordinator.NodeClient // while running with Config.Coordinator; guarded by mu
+	coord  *CoordClient // while running with Config.Coordinator; guarded by mu
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc

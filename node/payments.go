@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
 	"github.com/verity-cdn/verity/internal/receiptstore"
 	"github.com/verity-cdn/verity/internal/wire"
@@ -78,7 +78,7 @@ type payments struct {
 	mu         sync.Mutex
 	keys       payment.KeySet // static and learned
 	static     payment.KeySet
-	accounts   map[string]coordinator.AccountState
+	accounts   map[string]nodeproto.AccountState
 	nodes      int
 	sessions   map[payment.SessionKey]*paySession
 	lastSettle map[string]time.Time
@@ -97,7 +97,7 @@ func newPayments(n *Node, cfg PaymentConfig) (*payments, error) {
 	p := &payments{
 		n: n, cfg: cfg, store: st,
 		static: payment.NewKeySet(cfg.GatewayKeys...), keys: payment.NewKeySet(cfg.GatewayKeys...),
-		accounts: make(map[string]coordinator.AccountState), sessions: make(map[payment.SessionKey]*paySession),
+		accounts: make(map[string]nodeproto.AccountState), sessions: make(map[payment.SessionKey]*paySession),
 		lastSettle: make(map[string]time.Time), retryAt: make(map[string]time.Time), settleNow: make(chan struct{}, 1),
 	}
 	copy(p.me[:], n.priv.Public().(ed25519.PublicKey))
@@ -113,7 +113,7 @@ func (p *payments) GatewayKey(id payment.KeyID) (ed25519.PublicKey, bool) {
 }
 
 // onPayments applies a coordinator's payment state.
-func (p *payments) onPayments(m coordinator.Payments) {
+func (p *payments) onPayments(m nodeproto.Payments) {
 	keys := payment.NewKeySet()
 	for id, k := range p.static {
 		keys[id] = k

@@ -21,6 +21,7 @@ import (
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
 	"github.com/verity-cdn/verity/internal/verify"
 	"github.com/verity-cdn/verity/internal/wire"
@@ -319,7 +320,7 @@ func TestPaidStreamReceiptsStoredAndSettled(t *testing.T) {
 	vb, _ := ent.Voucher.MarshalBinary()
 	rb, _ := ent.Receipt.MarshalBinary()
 	nk, _ := payment.ParseNodeID(pn.node.ID())
-	res, err := pn.coord.Ledger().Settle(ctx, ledger.Batch{Node: nk, Account: testAccount, Items: []ledger.Item{{Voucher: vb, Receipt: rb}}})
+	res, err := pn.coord.Ledger().Settle(ctx, nodeproto.Batch{Node: nk, Account: testAccount, Items: []nodeproto.BatchItem{{Voucher: vb, Receipt: rb}}})
 	if err != nil || res.Applied != 0 {
 		t.Fatalf("replayed batch: applied %d, %v", res.Applied, err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 
-	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // pinsFile lists the roots the node keeps:
@@ -105,7 +105,7 @@ func (n *Node) PinLocal(roots ...cid.Cid) error {
 // holders), verifies and stores every block (ImportCAR), checks the whole
 // DAG is stored and records p.Root as pinned. A root already pinned is not
 // fetched again.
-func (n *Node) Pin(ctx context.Context, p coordinator.Pin) error {
+func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 	root, err := cid.Parse(p.Root)
 	if err != nil {
 		return fmt.Errorf("%w: pin root %q: %v", ErrBadCAR, p.Root, err)

@@ -13,12 +13,12 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 
-	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // pinSources are the URLs a pin order may be fetched from, in order: the
-// accepting gateway's CAR, then the other holders' (coordinator.Pin).
-func pinSources(p coordinator.Pin) []string {
+// accepting gateway's CAR, then the other holders' (nodeproto.Pin).
+func pinSources(p nodeproto.Pin) []string {
 	var out []string
 	if p.CAR != "" {
 		out = append(out, p.CAR)
@@ -56,7 +56,7 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	}
 	req.Header.Set("Accept", "application/vnd.ipld.car")
 	if signed {
-		coordinator.SignContentRequest(req, n.priv, n.cfg.Now())
+		nodeproto.SignContentRequest(req, n.priv, n.cfg.Now())
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
-	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -46,18 +46,18 @@ func TestPinFromOtherHolders(t *testing.T) {
 
 	// Only bad sources: refused, not pinned.
 	n1 := newNode(t, node.Config{})
-	err := n1.Pin(t.Context(), coordinator.Pin{Root: f.root.String(), CAR: goneURL, Sources: []string{partialSrv.URL + "/ipfs/x"}})
+	err := n1.Pin(t.Context(), nodeproto.Pin{Root: f.root.String(), CAR: goneURL, Sources: []string{partialSrv.URL + "/ipfs/x"}})
 	if err == nil || !errors.Is(err, node.ErrBadCAR) || len(n1.Pins()) != 0 {
 		t.Fatalf("pin from a gone gateway and a partial holder: %v, pins %v", err, n1.Pins())
 	}
 	// No source at all.
-	if err := n1.Pin(t.Context(), coordinator.Pin{Root: f.root.String()}); err == nil {
+	if err := n1.Pin(t.Context(), nodeproto.Pin{Root: f.root.String()}); err == nil {
 		t.Fatal("pinned with no source")
 	}
 
 	// The gateway gone, a partial holder, then a good one: pinned, whole.
 	n2 := newNode(t, node.Config{})
-	if err := n2.Pin(t.Context(), coordinator.Pin{Root: f.root.String(), CAR: goneURL, Sources: []string{partialSrv.URL + "/ipfs/x", good}}); err != nil {
+	if err := n2.Pin(t.Context(), nodeproto.Pin{Root: f.root.String(), CAR: goneURL, Sources: []string{partialSrv.URL + "/ipfs/x", good}}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(n2.Pins(), []string{f.root.String()}) {
@@ -107,7 +107,7 @@ func TestPinFromHolderRefusesStuffedCAR(t *testing.T) {
 			}))
 			defer srv.Close()
 			n := newNode(t, node.Config{})
-			err := n.Pin(t.Context(), coordinator.Pin{Root: f.root.String(), Sources: []string{srv.URL + "/ipfs/" + f.root.String() + "?format=car"}})
+			err := n.Pin(t.Context(), nodeproto.Pin{Root: f.root.String(), Sources: []string{srv.URL + "/ipfs/" + f.root.String() + "?format=car"}})
 			if !errors.Is(err, node.ErrBadCAR) || len(n.Pins()) != 0 {
 				t.Fatalf("pin from a stuffing holder: %v, pins %v", err, n.Pins())
 			}
@@ -145,15 +145,15 @@ func TestPinFromHolderStallsAndRedirects(t *testing.T) {
 	defer redirecting.Close()
 
 	n := newNode(t, node.Config{PinSourceStall: 300 * time.Millisecond})
-	err := n.Pin(t.Context(), coordinator.Pin{Root: f.root.String(), Sources: []string{stalling.URL + "/ipfs/x"}})
+	err := n.Pin(t.Context(), nodeproto.Pin{Root: f.root.String(), Sources: []string{stalling.URL + "/ipfs/x"}})
 	if err == nil || !strings.Contains(err.Error(), "sent too little") || len(n.Pins()) != 0 {
 		t.Fatalf("pin from a stalling holder: %v, pins %v", err, n.Pins())
 	}
-	err = n.Pin(t.Context(), coordinator.Pin{Root: f.root.String(), Sources: []string{redirecting.URL + "/ipfs/x"}})
+	err = n.Pin(t.Context(), nodeproto.Pin{Root: f.root.String(), Sources: []string{redirecting.URL + "/ipfs/x"}})
 	if err == nil || !strings.Contains(err.Error(), "redirect") || len(n.Pins()) != 0 {
 		t.Fatalf("pin from a redirecting holder: %v, pins %v", err, n.Pins())
 	}
-	if err := n.Pin(t.Context(), coordinator.Pin{Root: f.root.String(), Sources: []string{stalling.URL + "/ipfs/x", redirecting.URL + "/ipfs/x", good}}); err != nil {
+	if err := n.Pin(t.Context(), nodeproto.Pin{Root: f.root.String(), Sources: []string{stalling.URL + "/ipfs/x", redirecting.URL + "/ipfs/x", good}}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(n.Pins(), []string{f.root.String()}) {

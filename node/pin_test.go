@@ -13,8 +13,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -66,21 +66,21 @@ func TestPinGCReconcile(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	if err := n.Pin(t.Context(), coordinator.Pin{Root: placedRoot.String(), CAR: srv.URL + "/placed.car"}); err != nil {
+	if err := n.Pin(t.Context(), nodeproto.Pin{Root: placedRoot.String(), CAR: srv.URL + "/placed.car"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(auth) != 1 || !strings.HasPrefix(auth[0], coordinator.ContentAuthScheme+" "+n.ID()+":") {
+	if len(auth) != 1 || !strings.HasPrefix(auth[0], nodeproto.ContentAuthScheme+" "+n.ID()+":") {
 		t.Fatalf("fetch not signed by the node: %q", auth)
 	}
 	// Already pinned: not fetched again.
-	if err := n.Pin(t.Context(), coordinator.Pin{Root: placedRoot.String(), CAR: srv.URL + "/placed.car"}); err != nil || len(auth) != 1 {
+	if err := n.Pin(t.Context(), nodeproto.Pin{Root: placedRoot.String(), CAR: srv.URL + "/placed.car"}); err != nil || len(auth) != 1 {
 		t.Fatalf("second pin: %v, %d fetches", err, len(auth))
 	}
 	// A CAR whose root is not the order's is refused and not pinned.
-	if err := n.Pin(t.Context(), coordinator.Pin{Root: localRoot.String(), CAR: srv.URL + "/junk.car"}); err == nil {
+	if err := n.Pin(t.Context(), nodeproto.Pin{Root: localRoot.String(), CAR: srv.URL + "/junk.car"}); err == nil {
 		t.Fatal("pinned a CAR with another root")
 	}
-	if err := n.Pin(t.Context(), coordinator.Pin{Root: localRoot.String(), CAR: srv.URL + "/missing.car"}); err == nil {
+	if err := n.Pin(t.Context(), nodeproto.Pin{Root: localRoot.String(), CAR: srv.URL + "/missing.car"}); err == nil {
 		t.Fatal("pinned after a 404")
 	}
 	if _, err := n.ImportCAR(t.Context(), bytes.NewReader(local)); err != nil {

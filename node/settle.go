@@ -4,8 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/verity-cdn/verity/coordinator"
-	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
 	"github.com/verity-cdn/verity/internal/receiptstore"
 )
@@ -100,7 +99,7 @@ func (p *payments) settle(ctx context.Context, account string) (uint64, error) {
 	for len(entries) > 0 {
 		chunk := entries[:min(len(entries), maxSettleItems)]
 		entries = entries[len(chunk):]
-		b := ledger.Batch{Node: p.me, Account: account, Items: make([]ledger.Item, 0, len(chunk))}
+		b := nodeproto.Batch{Node: p.me, Account: account, Items: make([]nodeproto.BatchItem, 0, len(chunk))}
 		for _, e := range chunk {
 			v, err := e.Voucher.MarshalBinary()
 			if err != nil {
@@ -110,7 +109,7 @@ func (p *payments) settle(ctx context.Context, account string) (uint64, error) {
 			if err != nil {
 				return applied, err
 			}
-			b.Items = append(b.Items, ledger.Item{Voucher: v, Receipt: r})
+			b.Items = append(b.Items, nodeproto.BatchItem{Voucher: v, Receipt: r})
 		}
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		ans, err := nc.Settle(sctx, b)
@@ -139,7 +138,7 @@ func (p *payments) settle(ctx context.Context, account string) (uint64, error) {
 // signatures, expired beyond grace, another account) and bytes beyond the
 // budget will never be paid: they are marked settled so that they are not
 // submitted again, and counted.
-func (p *payments) record(chunk []receiptstore.Entry, ans coordinator.Settled) (uint64, error) {
+func (p *payments) record(chunk []receiptstore.Entry, ans nodeproto.Settled) (uint64, error) {
 	res := ans.Result
 	if res == nil {
 		return 0, nil
@@ -196,7 +195,7 @@ func (n *Node) SettleNow(ctx context.Context) (uint64, error) {
 	return total, nil
 }
 
-func (n *Node) coordClient() *coordinator.NodeClient {
+func (n *Node) coordClient() *CoordClient {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.coord

@@ -3,20 +3,20 @@ package node
 import (
 	"context"
 
-	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 )
 
 // Status is the node's current report to the coordinator: storage offered
 // and free, blocks stored, load and version.
-func (n *Node) Status() coordinator.Heartbeat {
+func (n *Node) Status() nodeproto.Heartbeat {
 	total, free := diskSpace(n.cfg.DataDir)
 	capacity := n.cfg.Capacity
 	if capacity <= 0 {
 		capacity = total
 	}
 	load := float64(n.metrics.inflight.Load()) / float64(n.cfg.LoadCapacity)
-	return coordinator.Heartbeat{
+	return nodeproto.Heartbeat{
 		Capacity: capacity,
 		FreeDisk: free,
 		Blocks:   n.metrics.blocks.Load(),
@@ -28,7 +28,7 @@ func (n *Node) Status() coordinator.Heartbeat {
 
 // CoordinatorState reports the node's session with Config.Coordinator;
 // ok is false when the node has no coordinator or is not running.
-func (n *Node) CoordinatorState() (st coordinator.NodeClientState, ok bool) {
+func (n *Node) CoordinatorState() (st CoordClientState, ok bool) {
 	n.mu.Lock()
 	nc := n.coord
 	n.mu.Unlock()
@@ -40,11 +40,11 @@ func (n *Node) CoordinatorState() (st coordinator.NodeClientState, ok bool) {
 
 // joinCoordinator starts the client that keeps the node joined to
 // Config.Coordinator; nil without one.
-func (n *Node) joinCoordinator() (*coordinator.NodeClient, error) {
+func (n *Node) joinCoordinator() (*CoordClient, error) {
 	if n.cfg.Coordinator == "" {
 		return nil, nil
 	}
-	return coordinator.NewNodeClient(coordinator.NodeClientConfig{
+	return NewCoordClient(CoordClientConfig{
 		URL:    n.cfg.Coordinator,
 		Key:    n.priv,
 		Record: func() (noderecord.Signed, error) { return n.Record(), nil },

@@ -18,7 +18,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -663,13 +663,13 @@ func (n *Node) relayedOffer() func(context.Context, string) (string, error) {
 		case err == nil:
 			return answer, nil
 		case errors.Is(err, ErrSDPTooLarge), errors.Is(err, ErrBadSDP):
-			return "", &coordinator.OfferError{Code: coordinator.OfferCodeBadSDP, Message: err.Error()}
+			return "", &nodeproto.OfferError{Code: nodeproto.OfferCodeBadSDP, Message: err.Error()}
 		case errors.Is(err, ErrTooManyPeers):
-			return "", &coordinator.OfferError{Code: coordinator.OfferCodeBusy, Message: err.Error()}
+			return "", &nodeproto.OfferError{Code: nodeproto.OfferCodeBusy, Message: err.Error()}
 		case errors.Is(err, ErrWebRTCDisabled):
-			return "", &coordinator.OfferError{Code: coordinator.OfferCodeDisabled, Message: err.Error()}
+			return "", &nodeproto.OfferError{Code: nodeproto.OfferCodeDisabled, Message: err.Error()}
 		}
 		n.log.Warn("webrtc offer failed", "err", err)
-		return "", &coordinator.OfferError{Code: coordinator.OfferCodeInternal, Message: "internal error"}
+		return "", &nodeproto.OfferError{Code: nodeproto.OfferCodeInternal, Message: "internal error"}
 	}
 }

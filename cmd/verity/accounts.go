@@ -15,9 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/keyfile"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/siteclient"
 )
@@ -269,7 +269,7 @@ func runNodeEarnings(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	cfg := siteclient.Config{Gateway: *gw, Token: *admin}
 	if key != nil {
-		cfg.Sign = func(r *http.Request) { coordinator.SignContentRequest(r, key, time.Now()) }
+		cfg.Sign = func(r *http.Request) { nodeproto.SignContentRequest(r, key, time.Now()) }
 	}
 	c := siteclient.New(cfg)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 func TestChargeOnceAndFreeze(t *testing.T) {
@@ -82,16 +83,16 @@ func TestDashboardMatchesSettlements(t *testing.T) {
 	bare := newSession(t, "acme", "s3", 100*blk)
 	wait := collect(t, e.bus, events.TypeReceiptsSettled)
 
-	if _, err := e.l.Settle(ctx, ledger.Batch{Node: a, Account: "acme", Items: []ledger.Item{
+	if _, err := e.l.Settle(ctx, nodeproto.Batch{Node: a, Account: "acme", Items: []nodeproto.BatchItem{
 		blog.deliver(t, a, 3), shop.deliver(t, a, 2), bare.deliver(t, a, 1)}}); err != nil {
 		t.Fatal(err)
 	}
 	fromB := blog.deliver(t, b, 4)
-	if _, err := e.l.Settle(ctx, ledger.Batch{Node: b, Account: "acme", Items: []ledger.Item{fromB}}); err != nil {
+	if _, err := e.l.Settle(ctx, nodeproto.Batch{Node: b, Account: "acme", Items: []nodeproto.BatchItem{fromB}}); err != nil {
 		t.Fatal(err)
 	}
 	// A replay changes nothing.
-	if r, err := e.l.Settle(ctx, ledger.Batch{Node: b, Account: "acme", Items: []ledger.Item{fromB}}); err != nil || r.Applied != 0 {
+	if r, err := e.l.Settle(ctx, nodeproto.Batch{Node: b, Account: "acme", Items: []nodeproto.BatchItem{fromB}}); err != nil || r.Applied != 0 {
 		t.Fatalf("replay: %+v %v", r, err)
 	}
 	if _, err := e.l.ApplyCharge(ctx, ledger.Charge{Account: "acme", Gateway: "gw1", Seq: 5, Sites: map[string]uint64{"blog": 100, "shop": 50}}); err != nil {
@@ -151,7 +152,7 @@ func TestStatement(t *testing.T) {
 	e.account(t, "other", 5*blk, 1)
 	n := nodeKey("a")
 	s := newSiteSession(t, "acme", "blog", "s1", 100*blk)
-	if _, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{s.deliver(t, n, 2)}}); err != nil {
+	if _, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{s.deliver(t, n, 2)}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.l.ApplyCharge(ctx, ledger.Charge{Account: "acme", Gateway: "gw1", Seq: 1, Sites: map[string]uint64{"blog": 10}}); err != nil {

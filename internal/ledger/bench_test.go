@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // BenchmarkSettle measures settlement batches applied per second by one
@@ -24,7 +25,7 @@ func BenchmarkSettle(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		batch := ledger.Batch{Node: n, Account: "acme"}
+		batch := nodeproto.Batch{Node: n, Account: "acme"}
 		for j := 0; j < perBatch; j++ {
 			batch.Items = append(batch.Items, sessions[(i*perBatch+j)%pool].deliver(b, n, 1))
 		}

@@ -19,7 +19,7 @@
 //	l, err := ledger.New(ctx, ledger.Config{Bus: bus, Keys: payment.NewKeySet(gatewayPub)})
 //	acct, err := l.CreateAccount(ctx, "acme", 0)
 //	acct, err = l.TopUp(ctx, "acme", 100<<30)
-//	res, err := l.Settle(ctx, ledger.Batch{Node: nodeKey, Account: "acme", Items: items})
+//	res, err := l.Settle(ctx, nodeproto.Batch{Node: nodeKey, Account: "acme", Items: items})
 //	earned, err := l.Earnings(ctx, nodeKey.String())
 //	res2, err := l.ApplyCharge(ctx, ledger.Charge{Account: "acme", Gateway: "gw1", Seq: seq, Sites: bySite})
 //	dash, err := l.Dashboard(ctx, "acme")      // spend by site and node, recent top-ups
@@ -38,7 +38,7 @@
 // # Bounds
 //
 // A balance never goes below −Config.MaxOverdraft (default 1 GiB): bytes
-// beyond it are deferred, reported in ItemResult.Deferred, and settle
+// beyond it are deferred, reported in nodeproto.ItemResult.Deferred, and settle
 // after a top-up. An account whose balance is below its threshold
 // (Config.FreezeBelow, default 256 MiB) is frozen: nodes refuse its
 // sessions (payment.ErrAccountFrozen) until a top-up unfreezes it. Receipts

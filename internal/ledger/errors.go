@@ -26,7 +26,7 @@ var (
 
 // ItemError is why one batch item was refused.
 type ItemError struct {
-	Index int   // position in Batch.Items
+	Index int   // position in nodeproto.Batch.Items
 	Err   error // wraps a payment sentinel or ErrWrongAccount
 }
 

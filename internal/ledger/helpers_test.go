@@ -14,6 +14,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
 )
 
@@ -121,7 +122,7 @@ func newSiteSession(t testing.TB, account, site, id string, budget uint64) *sess
 
 // deliver records n blocks from node and returns the batch item of the
 // latest receipt.
-func (s *session) deliver(t testing.TB, node payment.NodeKey, blocks int) ledger.Item {
+func (s *session) deliver(t testing.TB, node payment.NodeKey, blocks int) nodeproto.BatchItem {
 	t.Helper()
 	var r payment.Receipt
 	for i := 0; i < blocks; i++ {
@@ -131,18 +132,18 @@ func (s *session) deliver(t testing.TB, node payment.NodeKey, blocks int) ledger
 		}
 	}
 	rb, _ := r.MarshalBinary()
-	return ledger.Item{Voucher: s.enc, Receipt: rb}
+	return nodeproto.BatchItem{Voucher: s.enc, Receipt: rb}
 }
 
 // item signs an arbitrary receipt with the session key.
-func (s *session) item(t testing.TB, node payment.NodeKey, bytes, seq uint64) ledger.Item {
+func (s *session) item(t testing.TB, node payment.NodeKey, bytes, seq uint64) nodeproto.BatchItem {
 	t.Helper()
 	r := payment.Receipt{Voucher: s.voucher.ID(), Node: node, Bytes: bytes, Seq: seq}
 	if err := r.Sign(s.priv); err != nil {
 		t.Fatal(err)
 	}
 	rb, _ := r.MarshalBinary()
-	return ledger.Item{Voucher: s.enc, Receipt: rb}
+	return nodeproto.BatchItem{Voucher: s.enc, Receipt: rb}
 }
 
 // collect subscribes to event types and returns a function that waits for

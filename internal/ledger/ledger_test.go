@@ -8,6 +8,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
 )
 
@@ -43,7 +44,7 @@ func TestSettle(t *testing.T) {
 	e.account(t, "acme", 1<<30, 1)
 	n := nodeKey("node-a")
 	s1, s2 := newSession(t, "acme", "1", 1<<30), newSession(t, "acme", "2", 1<<30)
-	b := ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{s1.deliver(t, n, 4), s2.deliver(t, n, 2)}}
+	b := nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{s1.deliver(t, n, 4), s2.deliver(t, n, 2)}}
 	res, err := e.l.Settle(ctx, b)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +63,7 @@ func TestSettle(t *testing.T) {
 	}
 
 	// Only the increase of a later receipt is applied.
-	b2 := ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{s1.deliver(t, n, 3)}}
+	b2 := nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{s1.deliver(t, n, 3)}}
 	res, err = e.l.Settle(ctx, b2)
 	if err != nil || res.Applied != 3*blk || res.Items[0].Settled != 7*blk {
 		t.Fatalf("increase: %+v %v", res, err)
@@ -75,13 +76,13 @@ func TestReplayedBatch(t *testing.T) {
 	e.account(t, "acme", 1<<30, 1)
 	n := nodeKey("node-a")
 	s := newSession(t, "acme", "1", 1<<30)
-	old := ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{s.deliver(t, n, 2)}}
-	cur := ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{s.deliver(t, n, 3)}}
+	old := nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{s.deliver(t, n, 2)}}
+	cur := nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{s.deliver(t, n, 3)}}
 	if _, err := e.l.Settle(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := e.l.Account(ctx, "acme")
-	for _, b := range []ledger.Batch{cur, cur, old} {
+	for _, b := range []nodeproto.Batch{cur, cur, old} {
 		res, err := e.l.Settle(ctx, b)
 		if err != nil || res.Applied != 0 || res.Items[0].Settled != 5*blk {
 			t.Fatalf("replay applied %+v %v", res, err)
@@ -90,7 +91,7 @@ func TestReplayedBatch(t *testing.T) {
 	// The same receipt twice in one batch counts once.
 	s2 := newSession(t, "acme", "2", 1<<30)
 	it := s2.deliver(t, n, 1)
-	res, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{it, it}})
+	res, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{it, it}})
 	if err != nil || res.Applied != blk {
 		t.Fatalf("duplicate item: %+v %v", res, err)
 	}
@@ -122,7 +123,7 @@ func TestConcurrentSettlements(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for r := 0; r < rounds; r++ {
-				var b ledger.Batch
+				var b nodeproto.Batch
 				b.Node, b.Account = n, "acme"
 				for _, s := range ss {
 					b.Items = append(b.Items, s.deliver(t, n, 1))
@@ -161,12 +162,12 @@ func TestSameSessionTwoNodes(t *testing.T) {
 	for round := 0; round < 5; round++ {
 		s := newSession(t, "acme", "shared"+string(rune('0'+round)), budget)
 		a, b := nodeKey("node-a"), nodeKey("node-b")
-		ba := ledger.Batch{Node: a, Account: "acme", Items: []ledger.Item{s.item(t, a, 6*blk, 1)}}
-		bb := ledger.Batch{Node: b, Account: "acme", Items: []ledger.Item{s.item(t, b, 6*blk, 1)}}
+		ba := nodeproto.Batch{Node: a, Account: "acme", Items: []nodeproto.BatchItem{s.item(t, a, 6*blk, 1)}}
+		bb := nodeproto.Batch{Node: b, Account: "acme", Items: []nodeproto.BatchItem{s.item(t, b, 6*blk, 1)}}
 		before, _ := e.l.Account(ctx, "acme")
 		var wg sync.WaitGroup
-		results := make([]ledger.Result, 4)
-		for i, batch := range []ledger.Batch{ba, bb, ba, bb} { // each twice: replays race too
+		results := make([]nodeproto.SettleResult, 4)
+		for i, batch := range []nodeproto.Batch{ba, bb, ba, bb} { // each twice: replays race too
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -204,17 +205,17 @@ func TestFreezing(t *testing.T) {
 	e.account(t, "acme", 10*blk, 3*blk) // unfrozen by the top-up
 	n := nodeKey("node-a")
 	s := newSession(t, "acme", "1", 1<<30)
-	res, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{s.item(t, n, 7*blk, 1)}})
+	res, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{s.item(t, n, 7*blk, 1)}})
 	if err != nil || res.Frozen || res.Balance != 3*blk {
 		t.Fatalf("at the threshold: %+v %v", res, err)
 	}
-	res, err = e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{s.item(t, n, 8*blk, 2)}})
+	res, err = e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{s.item(t, n, 8*blk, 2)}})
 	if err != nil || !res.Frozen {
 		t.Fatalf("below the threshold: %+v %v", res, err)
 	}
 	// Delivery beyond balance + overdraft is deferred, never silently
 	// pushed below the bound.
-	res, err = e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{s.item(t, n, 20*blk, 3)}})
+	res, err = e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{s.item(t, n, 20*blk, 3)}})
 	if err != nil || res.Balance != -4*blk || res.Items[0].Deferred != 6*blk || res.Items[0].Settled != 14*blk {
 		t.Fatalf("overdraft: %+v %v", res, err)
 	}
@@ -222,7 +223,7 @@ func TestFreezing(t *testing.T) {
 	if a.Frozen || a.Balance != 96*blk {
 		t.Fatalf("after top-up %+v", a)
 	}
-	res, err = e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{s.item(t, n, 20*blk, 3)}})
+	res, err = e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{s.item(t, n, 20*blk, 3)}})
 	if err != nil || res.Applied != 6*blk || res.Balance != 90*blk {
 		t.Fatalf("deferred bytes after top-up: %+v %v", res, err)
 	}
@@ -253,7 +254,7 @@ func TestOverdraftBoundConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{it}})
+			res, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{it}})
 			if err != nil {
 				t.Error(err)
 			}
@@ -291,21 +292,21 @@ func TestAttacks(t *testing.T) {
 
 	cases := []struct {
 		name string
-		item ledger.Item
+		item nodeproto.BatchItem
 		want error
 	}{
-		{"forged voucher", ledger.Item{Voucher: fv, Receipt: s.item(t, n, blk, 1).Receipt}, payment.ErrUnknownGateway},
+		{"forged voucher", nodeproto.BatchItem{Voucher: fv, Receipt: s.item(t, n, blk, 1).Receipt}, payment.ErrUnknownGateway},
 		{"forged receipt", forgedReceipt, payment.ErrBadSignature},
 		{"receipt for another node", s.item(t, m, blk, 1), payment.ErrWrongNode},
-		{"receipt for another session", ledger.Item{Voucher: s.enc, Receipt: good.item(t, n, blk, 1).Receipt}, payment.ErrWrongSession},
+		{"receipt for another session", nodeproto.BatchItem{Voucher: s.enc, Receipt: good.item(t, n, blk, 1).Receipt}, payment.ErrWrongSession},
 		{"spending beyond budget", s.item(t, n, 11*blk, 1), payment.ErrOverBudget},
 		{"voucher of another account", otherAccount.item(t, n, blk, 1), ledger.ErrWrongAccount},
-		{"garbage", ledger.Item{Voucher: []byte("x"), Receipt: []byte("y")}, payment.ErrMalformed},
+		{"garbage", nodeproto.BatchItem{Voucher: []byte("x"), Receipt: []byte("y")}, payment.ErrMalformed},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ok := good.item(t, n, uint64(i+1)*blk, uint64(i+1))
-			res, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{c.item, ok}})
+			res, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{c.item, ok}})
 			var rej *ledger.RejectedError
 			if !errors.As(err, &rej) || len(rej.Items) != 1 || rej.Items[0].Index != 0 || !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
@@ -320,12 +321,12 @@ func TestAttacks(t *testing.T) {
 		late := newSession(t, "acme", "late", 1<<30)
 		it := late.item(t, n, blk, 1)
 		e.clock.Set(late.voucher.Expires.Add(23 * time.Hour)) // within the grace: settles
-		if res, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{it}}); err != nil || res.Applied != blk {
+		if res, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{it}}); err != nil || res.Applied != blk {
 			t.Fatalf("within grace: %+v %v", res, err)
 		}
 		it = late.item(t, n, 2*blk, 2)
 		e.clock.Set(late.voucher.Expires.Add(24 * time.Hour))
-		_, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{it}})
+		_, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{it}})
 		if !errors.Is(err, payment.ErrExpired) {
 			t.Fatalf("after grace: %v", err)
 		}
@@ -333,11 +334,11 @@ func TestAttacks(t *testing.T) {
 	})
 
 	t.Run("bad batches", func(t *testing.T) {
-		if _, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme"}); !errors.Is(err, ledger.ErrInvalidBatch) {
+		if _, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme"}); !errors.Is(err, ledger.ErrInvalidBatch) {
 			t.Fatalf("empty: %v", err)
 		}
 		it := good.item(t, n, 100*blk, 100)
-		if _, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "nobody", Items: []ledger.Item{it}}); !errors.Is(err, ledger.ErrUnknownAccount) {
+		if _, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "nobody", Items: []nodeproto.BatchItem{it}}); !errors.Is(err, ledger.ErrUnknownAccount) {
 			t.Fatalf("unknown account: %v", err)
 		}
 	})
@@ -353,7 +354,7 @@ func TestPrune(t *testing.T) {
 	n := nodeKey("node-a")
 	old := newSession(t, "acme", "old", 1<<30)
 	oldItem := old.item(t, n, blk, 1)
-	if _, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{oldItem}}); err != nil {
+	if _, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{oldItem}}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Set(old.voucher.Expires.Add(3 * time.Hour))
@@ -361,13 +362,13 @@ func TestPrune(t *testing.T) {
 	fresh.voucher.Expires = e.clock.Now().Add(time.Hour)
 	_ = fresh.voucher.Sign(gw)
 	fresh.enc, _ = fresh.voucher.MarshalBinary()
-	if _, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{fresh.item(t, n, blk, 1)}}); err != nil {
+	if _, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{fresh.item(t, n, blk, 1)}}); err != nil {
 		t.Fatal(err)
 	}
 	if a, _ := e.l.Account(ctx, "acme"); a.Sessions != 1 {
 		t.Fatalf("%d sessions held", a.Sessions)
 	}
-	if _, err := e.l.Settle(ctx, ledger.Batch{Node: n, Account: "acme", Items: []ledger.Item{oldItem}}); !errors.Is(err, payment.ErrExpired) {
+	if _, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{oldItem}}); !errors.Is(err, payment.ErrExpired) {
 		t.Fatalf("pruned session replayed: %v", err)
 	}
 }

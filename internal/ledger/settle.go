@@ -8,51 +8,9 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
 )
-
-// Batch is a node's settlement request for one account: the latest
-// receipt of each session it served for that account, each with the
-// session's voucher, in their wire encodings.
-type Batch struct {
-	Node    payment.NodeKey `json:"node"`
-	Account string          `json:"account"`
-	Items   []Item          `json:"items"`
-}
-
-// Item is one session of a Batch.
-type Item struct {
-	Voucher []byte `json:"voucher"` // payment.Voucher encoding
-	Receipt []byte `json:"receipt"` // payment.Receipt encoding, made out to Batch.Node
-}
-
-// ItemResult says what became of one accepted item.
-type ItemResult struct {
-	Index   int                `json:"index"`
-	Session payment.SessionKey `json:"session"`
-	// Settled is the bytes of this session now settled to the node, in
-	// all: the node marks its receipt settled up to here.
-	Settled uint64 `json:"settled"`
-	// Applied is what this call added to Settled.
-	Applied uint64 `json:"applied"`
-	// Deferred is what the overdraft bound kept from being settled now;
-	// submit the receipt again after the account is topped up.
-	Deferred uint64 `json:"deferred,omitempty"`
-	// Unpayable is what exceeds the voucher's budget once other nodes'
-	// settlements of the same session are counted; it will never be paid.
-	Unpayable uint64 `json:"unpayable,omitempty"`
-}
-
-// Result is the outcome of Settle.
-type Result struct {
-	Account  string       `json:"account"`
-	Node     string       `json:"node"`
-	Applied  uint64       `json:"applied"` // bytes debited and credited by this call
-	Items    []ItemResult `json:"items"`   // accepted items, in batch order
-	Balance  int64        `json:"balance"`
-	Frozen   bool         `json:"frozen"`
-	Revision uint64       `json:"revision"`
-}
 
 // checked is a batch item that passed verification.
 type checked struct {
@@ -65,7 +23,7 @@ type checked struct {
 // verify checks every item's voucher and receipt signatures, account,
 // node and expiry (with SettleGrace). It keeps the highest-sequence item
 // per session.
-func (l *Ledger) verify(b *Batch, now time.Time) ([]checked, []*ItemError) {
+func (l *Ledger) verify(b *nodeproto.Batch, now time.Time) ([]checked, []*ItemError) {
 	var (
 		ok  []checked
 		bad []*ItemError
@@ -116,14 +74,16 @@ func (l *Ledger) verify(b *Batch, now time.Time) ([]checked, []*ItemError) {
 //
 // Items that fail verification are refused and reported in a
 // *RejectedError, while the others are applied and reported in the
-// Result. Settle emits receipts.settled when it applied anything, and
+// result. The batch and result types are the node protocol's
+// (internal/nodeproto): nodes submit batches over their coordinator
+// WebSocket and get the result back unchanged. Settle emits receipts.settled when it applied anything, and
 // account.frozen when the account crossed its freezing threshold.
-func (l *Ledger) Settle(ctx context.Context, b Batch) (Result, error) {
+func (l *Ledger) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.SettleResult, error) {
 	if err := l.check(); err != nil {
-		return Result{}, err
+		return nodeproto.SettleResult{}, err
 	}
 	node := b.Node.String()
-	res := Result{Account: b.Account, Node: node}
+	res := nodeproto.SettleResult{Account: b.Account, Node: node}
 	if len(b.Items) == 0 || len(b.Items) > l.cfg.MaxBatchItems {
 		return res, fmt.Errorf("%w: %d items", ErrInvalidBatch, len(b.Items))
 	}
@@ -136,7 +96,7 @@ func (l *Ledger) Settle(ctx context.Context, b Batch) (Result, error) {
 	var (
 		out    *accountRecord
 		froze  bool
-		result []ItemResult
+		result []nodeproto.ItemResult
 		late   []*ItemError
 		bySite map[string]uint64
 	)
@@ -162,7 +122,7 @@ func (l *Ledger) Settle(ctx context.Context, b Batch) (Result, error) {
 				s = &sessionRecord{Expires: c.voucher.Expires.Unix(), Budget: c.voucher.Budget, Nodes: map[string]uint64{}}
 				rec.Sessions[c.vid] = s
 			}
-			ir := ItemResult{Index: c.index, Session: c.voucher.Session, Settled: s.Nodes[node]}
+			ir := nodeproto.ItemResult{Index: c.index, Session: c.voucher.Session, Settled: s.Nodes[node]}
 			if c.receipt.Bytes > ir.Settled {
 				inc := c.receipt.Bytes - ir.Settled
 				if room := s.Budget - s.Total; inc > room {
@@ -274,7 +234,7 @@ func siteKey(site string) string {
 	return site
 }
 
-func countApplied(items []ItemResult) int {
+func countApplied(items []nodeproto.ItemResult) int {
 	n := 0
 	for _, it := range items {
 		if it.Applied > 0 {

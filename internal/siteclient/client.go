@@ -24,7 +24,7 @@ type Config struct {
 	Token string
 	// Sign, when set, authorizes each request instead of Token: a node
 	// reading its own earnings signs the request with its node key
-	// (coordinator.SignContentRequest).
+	// (nodeproto.SignContentRequest).
 	Sign func(*http.Request)
 	// HTTP makes the requests. Default: an http.Client without overall
 	// timeout (uploads may be long; pass a ctx to bound calls).

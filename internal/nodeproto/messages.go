@@ -1,4 +1,4 @@
-package coordinator
+package nodeproto
 
 import (
 	"encoding/hex"
