@@ -60,7 +60,9 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stderr, "root %s, %s\n", root, humanBytes(size))
 
-	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *token})
+	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *token, OnRetry: func(err error, wait time.Duration) {
+		fmt.Fprintf(stderr, "\n%v; sending again in %s\n", err, wait)
+	}})
 	bar := func(sent int64) { fmt.Fprintf(stderr, "\r%s", progressBar(sent, size)) }
 	rec, err := c.DeployFor(ctx, *site, *account, f, size, bar)
 	fmt.Fprintln(stderr)

@@ -29,6 +29,15 @@ type Config struct {
 	// HTTP makes the requests. Default: an http.Client without overall
 	// timeout (uploads may be long; pass a ctx to bound calls).
 	HTTP *http.Client
+	// Retries is how many times Deploy sends a rewindable upload again
+	// when the gateway answers 429, 502, 503 or 504 (a gateway restarting,
+	// or its state store electing a leader). Default 3; negative: none.
+	Retries int
+	// RetryWait is the wait before the first retry, doubled before each
+	// next one. Default 1 s.
+	RetryWait time.Duration
+	// OnRetry, when set, is told of each retry before its wait.
+	OnRetry func(err error, wait time.Duration)
 }
 
 // Client talks to one gateway's site API.
@@ -37,6 +46,15 @@ type Client struct{ cfg Config }
 // New returns a Client.
 func New(cfg Config) *Client {
 	cfg.Gateway = strings.TrimRight(cfg.Gateway, "/")
+	switch {
+	case cfg.Retries == 0:
+		cfg.Retries = 3
+	case cfg.Retries < 0:
+		cfg.Retries = 0
+	}
+	if cfg.RetryWait <= 0 {
+		cfg.RetryWait = time.Second
+	}
 	if cfg.HTTP == nil {
 		cfg.HTTP = &http.Client{}
 	}
@@ -184,8 +202,54 @@ func (c *Client) DeployFor(ctx context.Context, name, account string, r io.Reade
 		path += "?account=" + url.QueryEscape(account)
 	}
 	var out api.DeployRecord
-	err := c.do(ctx, http.MethodPost, path, io.NopCloser(r), size, &out)
-	return out, err
+	rs, rewindable := r.(io.ReadSeeker)
+	if cr, ok := r.(*countingReader); ok {
+		rs, rewindable = cr.r.(io.ReadSeeker)
+	}
+	var start int64
+	if rewindable {
+		var err error
+		if start, err = rs.Seek(0, io.SeekCurrent); err != nil {
+			rewindable = false
+		}
+	}
+	wait := c.cfg.RetryWait
+	for attempt := 0; ; attempt++ {
+		err := c.do(ctx, http.MethodPost, path, io.NopCloser(r), size, &out)
+		if err == nil || !rewindable || attempt >= c.cfg.Retries || !retryable(err) {
+			return out, err
+		}
+		if c.cfg.OnRetry != nil {
+			c.cfg.OnRetry(err, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+		if _, serr := rs.Seek(start, io.SeekStart); serr != nil {
+			return out, err
+		}
+		if cr, ok := r.(*countingReader); ok {
+			cr.n = 0
+		}
+	}
+}
+
+// retryable reports whether a deploy may be sent again: the gateway
+// answered that it is busy or could not reach its state store, so nothing
+// was published. Everything else (a refused CAR, a wrong token) is final.
+func retryable(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.Status {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // WaitPublished polls the site every interval until it serves root, and
