@@ -16,7 +16,7 @@ WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./inter
 	./internal/noderecord/... ./internal/payment/... ./internal/webfile/... ./internal/scoredoc/... \
 	./internal/errfmt/...
 
-.PHONY: all build deps demo-media wasm run test test-go test-wasm test-deps bench vet clean
+.PHONY: all build deps demo-media wasm run install dist test test-go test-wasm test-deps bench vet clean
 
 all: build
 
@@ -71,6 +71,26 @@ $(BIN): $(WASM) $(WASMEXEC) $(GOFILES) $(SWFILES) $(DEMOVIDEO)/verity-demo.mp4 $
 run: build
 	./$(BIN) devnet
 
+# `make install` puts bin/verity on the PATH (PREFIX/bin, default
+# /usr/local/bin).
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/verity
+
+# `make dist`: static binaries for the platforms nodes and gateways run on,
+# with the version stamped (`verity version`), in dist/.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+DISTS   := linux/amd64 linux/arm64 darwin/arm64
+dist: deps demo-media wasm
+	@mkdir -p dist
+	@for p in $(DISTS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=dist/verity-$(VERSION)-$$os-$$arch; \
+		echo "building $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath \
+			-ldflags="-s -w -X main.version=$(VERSION)" -o $$out ./cmd/verity || exit 1; \
+	done
+
 # Browser tests need Debian's chromium; install it when missing.
 test-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -104,4 +124,4 @@ bench: build test-deps
 	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchtime 2s ./internal/verify ./coordinator ./devnet ./internal/payment ./internal/ledger
 
 clean:
-	rm -rf bin $(WASM) $(WASMEXEC) $(DEMOVIDEO) web/player/node_modules
+	rm -rf bin dist $(WASM) $(WASMEXEC) $(DEMOVIDEO) web/player/node_modules

@@ -36,9 +36,12 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
   common flags: [--gateway URL] [--admin-token T] [--json]
   BYTES: a number of bytes, or with a unit: 512MiB, 10GiB, 1TiB`)
 	}
-	if len(args) == 0 {
+	if len(args) == 0 || isHelp(args[0]) {
 		usage()
-		return errUsage
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
 	}
 	sub, args := args[0], args[1:]
 	fl := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)

@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"deploy":   {"upload a directory as a site's new version; wait until it is published", runDeploy},
 	"sites":    {"manage sites on a gateway: create, list, history, rollback", runSites},
 	"accounts": {"manage accounts: create, topup (dev faucet), balance, statement, dashboard", runAccounts},
+	"version":  {"print the version and the source revision it was built from", runVersion},
 }
 
 func main() {
@@ -51,7 +52,7 @@ func main() {
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || isHelp(args[0]) {
 		usage(stderr)
 		if len(args) == 0 {
 			return errUsage
@@ -68,8 +69,22 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 var errUsage = errors.New("usage error")
 
+// isHelp reports whether arg asks for help: -h, --help, -help or help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "--help", "-help", "help":
+		return true
+	}
+	return false
+}
+
+// exitCode is 0 for a help request (-h on any command), 2 for a usage
+// error, 1 for anything else.
 func exitCode(err error) int {
-	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
 		return 2
 	}
 	return 1

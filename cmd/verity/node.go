@@ -79,6 +79,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
 	cfg.Logger = log
+	if v, rev := buildVersion(); v != "" {
+		cfg.Version = v + " " + rev
+	}
 
 	n, err := node.New(cfg)
 	if err != nil {

@@ -20,9 +20,12 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID]  [--gateway URL] [--admin-token T | --token T]")
 	}
-	if len(args) == 0 {
+	if len(args) == 0 || isHelp(args[0]) {
 		usage()
-		return errUsage
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
 	}
 	sub, args := args[0], args[1:]
 	fl := flag.NewFlagSet("sites "+sub, flag.ContinueOnError)
