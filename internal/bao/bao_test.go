@@ -231,7 +231,7 @@ func TestWrongLength(t *testing.T) {
 // never panics, every byte it releases is the block's, and it reports
 // success only for the whole block at its true length.
 func FuzzDecoder(f *testing.F) {
-	d := data(70000) // 5 groups
+	d := data(40000) // 3 groups
 	enc, root := bao.Encode(nil, d)
 	f.Add(enc, uint64(len(d)))
 	f.Add(enc[:len(enc)/2], uint64(len(d)))
