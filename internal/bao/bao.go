@@ -5,7 +5,6 @@ import (
 	"math/bits"
 
 	"github.com/verity-cdn/verity/internal/blake3"
-	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 const (
@@ -93,28 +92,29 @@ func header(b []byte) uint64 {
 func ReadHeader(r io.Reader) (uint64, error) {
 	var b [HeaderSize]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return 0, readErr(err, "length prefix")
+		return 0, readErr(err, "length prefix", 0)
 	}
 	return header(b[:]), nil
 }
 
-// readErr maps a short read to ErrTruncated and wraps any other error.
-func readErr(err error, what string) error {
+// readErr maps a short read at what to ErrTruncated and wraps any other
+// error.
+func readErr(err error, what string, off uint64) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return errfmt.Wrapf(ErrTruncated, "%s", what)
+		err = ErrTruncated
 	}
-	return errfmt.Errorf("bao: reading %s: %w", what, err)
+	return &Error{Err: err, At: what, Off: off}
 }
 
 // Decode checks the whole combined encoding enc (header included, nothing
 // after it) against root and returns the block's bytes.
 func Decode(enc []byte, root [32]byte) ([]byte, error) {
 	if len(enc) < HeaderSize {
-		return nil, errfmt.Wrapf(ErrTruncated, "length prefix")
+		return nil, &Error{Err: ErrTruncated, At: "length prefix"}
 	}
 	n := header(enc)
 	if EncodedSize(n) != uint64(len(enc)) || n > uint64(len(enc)) {
-		return nil, errfmt.Wrapf(ErrMalformed, "%d bytes of encoding for a block of %d", len(enc), n)
+		return nil, &Error{Err: ErrMalformed, At: "length prefix"}
 	}
 	out := make([]byte, 0, n)
 	d := NewDecoder(&sliceReader{b: enc[HeaderSize:]}, root, n)

@@ -4,7 +4,6 @@ import (
 	"io"
 
 	"github.com/verity-cdn/verity/internal/blake3"
-	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
 // Decoder verifies the combined encoding of one block of known length and
@@ -66,11 +65,11 @@ func (d *Decoder) next() (uint64, []byte, error) {
 	for nd.len > GroupSize {
 		p := d.pbuf[:]
 		if _, err := io.ReadFull(d.r, p); err != nil {
-			return 0, nil, readErr(err, errfmt.Sprintf("parent of bytes %d-%d", nd.off, nd.off+nd.len))
+			return 0, nil, readErr(err, "parent", nd.off)
 		}
 		l, r := [32]byte(p[:32]), [32]byte(p[32:])
 		if parentCV(&l, &r, nd.root) != nd.cv {
-			return 0, nil, errfmt.Wrapf(ErrHashMismatch, "parent of bytes %d-%d", nd.off, nd.off+nd.len)
+			return 0, nil, &Error{Err: ErrHashMismatch, At: "parent", Off: nd.off}
 		}
 		mid := split(nd.len)
 		d.stack = append(d.stack, node{cv: r, off: nd.off + mid, len: nd.len - mid})
@@ -81,10 +80,10 @@ func (d *Decoder) next() (uint64, []byte, error) {
 	}
 	g := d.buf[:nd.len]
 	if _, err := io.ReadFull(d.r, g); err != nil {
-		return 0, nil, readErr(err, errfmt.Sprintf("chunk group at byte %d", nd.off))
+		return 0, nil, readErr(err, "chunk group", nd.off)
 	}
 	if groupCV(g, nd.off/blake3.ChunkLen, nd.root) != nd.cv {
-		return 0, nil, errfmt.Wrapf(ErrHashMismatch, "chunk group at byte %d", nd.off)
+		return 0, nil, &Error{Err: ErrHashMismatch, At: "chunk group", Off: nd.off}
 	}
 	return nd.off, g, nil
 }

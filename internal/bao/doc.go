@@ -32,7 +32,9 @@
 // Errors: ErrHashMismatch (a parent or a group does not hash to what its
 // parent says; no byte of that group is returned), ErrTruncated (the
 // encoding ended early), ErrMalformed (a length that cannot be the
-// block's). Read errors of the underlying reader are returned wrapped.
+// block's), each in an *Error that says where (a parent, a chunk group or
+// the length prefix, at which byte of the block). Read errors of the
+// underlying reader are returned wrapped the same way.
 //
 // Specs: https://github.com/oconnor663/bao/blob/master/docs/spec.md,
 // https://github.com/BLAKE3-team/BLAKE3-specs.

@@ -118,7 +118,7 @@ func (r *Reader) nextSection() (cid.CID, int, error) {
 	head, err := r.r.Peek(int(min(slen, maxCIDBytes)))
 	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return cid.CID{}, 0, errfmt.Errorf("%w: %d of %d bytes of a section", ErrTruncated, len(head), slen)
+			return cid.CID{}, 0, errSectionCut
 		}
 		return cid.CID{}, 0, err
 	}
@@ -156,7 +156,7 @@ func (p payloadReader) Read(b []byte) (int, error) {
 	r.n += int64(n)
 	r.left -= n
 	if err == io.EOF && r.left > 0 {
-		err = errfmt.Errorf("%w: %d bytes of a section missing", ErrTruncated, r.left)
+		err = errSectionCut
 	}
 	if err != nil && err != io.EOF {
 		r.err = err
@@ -176,10 +176,13 @@ func (r *Reader) skipPayload() error {
 	r.n += int64(n)
 	r.left -= n
 	if err == io.EOF {
-		return errfmt.Errorf("%w: %d bytes of a section missing", ErrTruncated, r.left)
+		return errSectionCut
 	}
 	return err
 }
+
+// errSectionCut: the stream ended inside a section read by NextSection.
+var errSectionCut = errfmt.Errorf("%w: the stream ended inside a section", ErrTruncated)
 
 // readLen reads a section-length varint. At a clean end of stream it returns
 // io.EOF if eofOK, otherwise ErrTruncated.

@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"io"
+	"strconv"
 
 	"github.com/verity-cdn/verity/internal/bao"
 	"github.com/verity-cdn/verity/internal/car"
@@ -282,16 +283,21 @@ func (r *Reader) openBao(expected cid.CID, size int64) (*bao.Decoder, error) {
 	if err != nil {
 		return nil, baoError(err, c)
 	}
+	var detail string
 	switch {
 	case n > uint64(r.opts.MaxBlockSize):
-		return nil, &BlockError{CID: c, Err: ErrTooLarge, Detail: errfmt.Sprintf("%d bytes", n)}
+		return nil, &BlockError{CID: c, Err: ErrTooLarge, Detail: "Bao encoding of a block of " + utoa(n) + " bytes"}
 	case size >= 0 && n != uint64(size):
-		return nil, &BlockError{CID: c, Err: ErrMalformed, Detail: errfmt.Sprintf("raw leaf of %d bytes, parent says %d", n, size)}
+		detail = "raw leaf of " + utoa(n) + " bytes, parent says " + utoa(uint64(size))
 	case bao.EncodedSize(n) != uint64(plen):
-		return nil, &BlockError{CID: c, Err: ErrMalformed, Detail: errfmt.Sprintf("section of %d bytes for a block of %d", plen, n)}
+		detail = "section of " + utoa(uint64(plen)) + " bytes for the Bao encoding of " + utoa(n)
+	default:
+		return bao.NewDecoder(p, [32]byte(c.Digest), n), nil
 	}
-	return bao.NewDecoder(p, [32]byte(c.Digest), n), nil
+	return nil, &BlockError{CID: c, Err: ErrMalformed, Detail: detail}
 }
+
+func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
 // baoError maps an error of a Bao decoder reading block c.
 func baoError(err error, c cid.CID) error {
