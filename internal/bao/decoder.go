@@ -37,6 +37,10 @@ func NewDecoder(r io.Reader, root [32]byte, size uint64) *Decoder {
 // Size returns the block's length.
 func (d *Decoder) Size() uint64 { return d.size }
 
+// Done reports whether every group has been returned: the whole block is
+// verified (Next would return io.EOF).
+func (d *Decoder) Done() bool { return len(d.stack) == 0 && d.err == nil }
+
 // Next reads and verifies the next chunk group and returns its offset in
 // the block and its bytes, valid until the next call. Groups come in
 // order; an empty block is one empty group. After the last group Next

@@ -286,3 +286,47 @@ func sliceRangeOf(data []byte, rg verify.ByteRange) []byte {
 	}
 	return data[min(rg.From, end):end]
 }
+
+// TestBaoLastBlockCounted: a reader that stops once it has the range's
+// last byte (as the worker's body does) has seen OnBlock for every block
+// of the range, the one holding the last byte included, as with a plain
+// CAR: receipts cover every block sent.
+func TestBaoLastBlockCounted(t *testing.T) {
+	_, _, _, data, _ := baoSite(t)
+	fc, fblocks := handFile(t, data, block, 174)
+	for _, rg := range []*verify.ByteRange{nil, {From: 0, To: block + 100}, {From: block + 20000, To: block + 20001}, {From: 3*block - 1, To: 4*block - 1}} {
+		// The blocks a node sends for the range: the file root and the
+		// leaves it overlaps.
+		var secs []blk
+		lo, hi := int64(0), int64(len(data))
+		if rg != nil {
+			lo, hi = rg.From, rg.To+1
+		}
+		for i, b := range fblocks {
+			if b.c.Codec == cid.CodecRaw {
+				if i := int64(i - 1); i*block >= hi || (i+1)*block <= lo {
+					continue
+				}
+			}
+			secs = append(secs, b)
+		}
+		want := data[lo:hi]
+		req := verify.Request{Root: fc, Range: rg}
+		v1 := writeHandCAR(t, fc, secs)
+		for _, isBao := range []bool{false, true} {
+			body := v1
+			if isBao {
+				body = toBao(t, v1)
+			}
+			var counted int
+			r := verify.NewReader(bytes.NewReader(body), req, verify.Options{Bao: isBao, OnBlock: func(cid.CID, int) { counted++ }})
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(r, got); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("range %v bao %v: %v", rg, isBao, err)
+			}
+			if counted != len(secs) {
+				t.Fatalf("range %v bao %v: OnBlock for %d blocks once the range was read, want %d", rg, isBao, counted, len(secs))
+			}
+		}
+	}
+}

@@ -37,7 +37,10 @@
 // leaves are released one verified 16 KiB chunk group at a time, clipped
 // to the range, before the block is complete. A group that fails is a
 // hash mismatch naming the block, and none of its bytes are released;
-// OnBlock and Stats still count whole blocks. A single-block file (a raw
+// OnBlock and Stats still count whole blocks, each before its last group
+// is read, and the group holding the range's last byte waits for the rest
+// of its block, so a caller that stops at the range's end has seen OnBlock
+// for every block, as with a plain CAR. A single-block file (a raw
 // entity root) is released only once whole: its length, which Entity
 // reports, is proven only by its last group.
 //

@@ -87,6 +87,7 @@ type Reader struct {
 	leaf    *bao.Decoder
 	leafCID cid.CID
 	leafPos uint64 // absolute offset of the leaf in the file
+	tail    []byte // the range's last bytes, held while their block completes
 }
 
 // frame is a file DAG node being read.

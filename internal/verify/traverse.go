@@ -2,7 +2,6 @@ package verify
 
 import (
 	"errors"
-	"io"
 	"strings"
 
 	"github.com/verity-cdn/verity/internal/car"
@@ -347,19 +346,33 @@ func (r *Reader) advance() error {
 }
 
 // advanceLeaf verifies the next chunk group of the leaf being streamed and
-// sets pending to its part inside the range; at the leaf's end it counts
-// the whole block verified.
+// sets pending to its part inside the range. With the leaf's last group
+// it counts the whole block verified, before its bytes are read, as a
+// plain CAR's block is. The group holding the range's last byte is
+// released only once the rest of its block is verified too, so the last
+// block of every response is counted (OnBlock: receipts) before the
+// reader sees its end.
 func (r *Reader) advanceLeaf() error {
 	off, g, err := r.leaf.Next()
-	if err == io.EOF {
-		r.verified(r.leafCID, int(r.leaf.Size()))
-		r.leaf = nil
-		return nil
-	}
-	if err != nil {
+	if err != nil { // io.EOF included: Done ends every leaf before
 		return baoError(err, r.leafCID)
 	}
-	r.pending = clip(g, r.leafPos+off, r.start, r.end)
+	pos := r.leafPos + off
+	r.pending = clip(g, pos, r.start, r.end)
+	if pos+uint64(len(g)) >= r.end && !r.leaf.Done() {
+		r.tail = append(r.tail[:0], r.pending...) // g is reused by Next
+		for !r.leaf.Done() {
+			if _, _, err := r.leaf.Next(); err != nil {
+				r.pending = nil
+				return baoError(err, r.leafCID)
+			}
+		}
+		r.pending = r.tail
+	}
+	if r.leaf.Done() {
+		r.verified(r.leafCID, int(r.leaf.Size()))
+		r.leaf = nil
+	}
 	return nil
 }
 
