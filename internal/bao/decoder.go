@@ -37,6 +37,21 @@ func NewDecoder(r io.Reader, root [32]byte, size uint64) *Decoder {
 // Size returns the block's length.
 func (d *Decoder) Size() uint64 { return d.size }
 
+// Peek returns the offset and length of the group Next returns next, and
+// the bytes of encoding Next reads for it (the parents on the way down and
+// the group). With no group left it returns zeros.
+func (d *Decoder) Peek() (off, size uint64, need int) {
+	if len(d.stack) == 0 || d.err != nil {
+		return 0, 0, 0
+	}
+	nd := d.stack[len(d.stack)-1]
+	for nd.len > GroupSize {
+		need += ParentSize
+		nd.len = split(nd.len)
+	}
+	return nd.off, nd.len, need + int(nd.len)
+}
+
 // Done reports whether every group has been returned: the whole block is
 // verified (Next would return io.EOF).
 func (d *Decoder) Done() bool { return len(d.stack) == 0 && d.err == nil }

@@ -134,6 +134,10 @@ func (r *Reader) nextSection() (cid.CID, int, error) {
 
 const maxCIDBytes = 4*10 + cid.MaxDigestLen
 
+// Buffered returns the number of bytes received and not yet read: that
+// many can be read without waiting for the underlying reader.
+func (r *Reader) Buffered() int { return r.r.Buffered() }
+
 // Payload returns a reader of the payload of the section NextSection
 // opened. It ends with io.EOF at the payload's end; a stream that ends
 // before is ErrTruncated.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 
 	"github.com/verity-cdn/verity/internal/bao"
@@ -92,7 +93,11 @@ func groupAt(n, i int) int {
 // the error that ended it, the sizes of the reads and the blocks OnBlock
 // saw.
 func readBao(body []byte, req verify.Request) (got []byte, err error, reads []int, blocks []int) {
-	r := verify.NewReader(bytes.NewReader(body), req, verify.Options{Bao: true, OnBlock: func(_ cid.CID, n int) { blocks = append(blocks, n) }})
+	return readBaoFrom(bytes.NewReader(body), req)
+}
+
+func readBaoFrom(src io.Reader, req verify.Request) (got []byte, err error, reads []int, blocks []int) {
+	r := verify.NewReader(src, req, verify.Options{Bao: true, OnBlock: func(_ cid.CID, n int) { blocks = append(blocks, n) }})
 	buf := make([]byte, 1<<20)
 	for {
 		n, err := r.Read(buf)
@@ -109,18 +114,31 @@ func readBao(body []byte, req verify.Request) (got []byte, err error, reads []in
 	}
 }
 
+// dribble returns at most 4 KiB per Read, as a network stream may.
+type dribble struct{ r io.Reader }
+
+func (d dribble) Read(p []byte) (int, error) { return d.r.Read(p[:min(len(p), 4096)]) }
+
 // TestBaoBody: a bao16 body verifies to the same bytes and blocks as the
-// CAR, each raw leaf released in 16 KiB groups.
+// CAR, each raw leaf released in 16 KiB groups as they arrive, and
+// several at once when they have all arrived.
 func TestBaoBody(t *testing.T) {
 	req, v1, v2, data, leaves := baoSite(t)
-	got, err, reads, blocks := readBao(v2, req)
+	got, err, reads, _ := readBaoFrom(dribble{bytes.NewReader(v2)}, req)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("%d of %d bytes, %v", len(got), len(data), err)
 	}
 	for _, n := range reads {
 		if n > bao.GroupSize {
-			t.Fatalf("a read released %d bytes at once; groups are %d", n, bao.GroupSize)
+			t.Fatalf("a read released %d bytes at once from a trickling stream; groups are %d", n, bao.GroupSize)
 		}
+	}
+	got, err, reads, blocks := readBao(v2, req)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%d of %d bytes, %v", len(got), len(data), err)
+	}
+	if slices.Max(reads) <= bao.GroupSize {
+		t.Fatalf("groups already received were released one Read each (largest read %d)", slices.Max(reads))
 	}
 	r1 := verify.NewReader(bytes.NewReader(v1), req, verify.Options{})
 	if _, err := io.Copy(io.Discard, r1); err != nil {

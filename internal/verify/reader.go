@@ -153,7 +153,30 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, r.pending)
 	r.pending = r.pending[n:]
+	// Groups of a streamed leaf that have already arrived go out in the
+	// same Read, so a fast stream is not cut into 16 KiB pieces; nothing
+	// waits for bytes that have not arrived.
+	for n < len(p) && len(r.pending) == 0 && r.leafBuffered() {
+		if err := r.advanceLeaf(); err != nil {
+			r.err = err // returned by the next Read, after these bytes
+			break
+		}
+		m := copy(p[n:], r.pending)
+		r.pending = r.pending[m:]
+		n += m
+	}
 	return n, nil
+}
+
+// leafBuffered reports whether the next group of the leaf being streamed
+// can be verified from bytes already received, and is not the range's
+// last (which waits for the rest of its block).
+func (r *Reader) leafBuffered() bool {
+	if r.leaf == nil {
+		return false
+	}
+	off, size, need := r.leaf.Peek()
+	return r.leafPos+off+size < r.end && need <= r.cr.Buffered()
 }
 
 // open reads the CAR header.
