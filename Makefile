@@ -12,7 +12,7 @@ TESTTIMEOUT ?= 30m
 WASMBUDGET := 1048576
 # Packages compiled into the worker's wasm (vetted and tested for js/wasm too).
 WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./internal/sha512/... ./internal/cid/... \
-	./internal/car/... ./internal/wire/... ./internal/verify/... ./internal/unixfs/... \
+	./internal/car/... ./internal/bao/... ./internal/wire/... ./internal/verify/... ./internal/unixfs/... \
 	./internal/noderecord/... ./internal/payment/... ./internal/webfile/... ./internal/scoredoc/... \
 	./internal/errfmt/...
 

@@ -67,6 +67,10 @@ type Config struct {
 	// NodeMaxEgress caps each node's content egress, in bytes per second
 	// (node.Config.MaxEgress). Default 0: unlimited.
 	NodeMaxEgress int64
+	// NodeDisableBao makes the nodes answer streams with the plain CAR,
+	// as nodes of protocol version 1 (node.Config.DisableBao). Default
+	// false.
+	NodeDisableBao bool
 	// HeartbeatInterval is how often nodes report to the coordinator.
 	// Default 10 s.
 	HeartbeatInterval time.Duration
@@ -196,6 +200,7 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			Coordinator:         d.gw.URL(),
 			Payments:            cfg.NodePayments,
 			MaxEgress:           cfg.NodeMaxEgress,
+			DisableBao:          cfg.NodeDisableBao,
 			Logger:              log,
 		})
 		if err != nil {

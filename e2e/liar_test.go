@@ -27,6 +27,7 @@ import (
 
 	"github.com/verity-cdn/verity/e2e/browser"
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/bao"
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/noderecord"
@@ -35,15 +36,20 @@ import (
 
 // liar is a storage node that speaks the node protocol over WebTransport
 // and relays an honest node's CAR streams, except that it flips a byte in
-// the block named victim whenever it sends it.
+// the middle of the block named victim whenever it sends it. With bao set
+// it speaks protocol version 2: to a client offering bao16 it sends the
+// bao16 body, altered after encoding, as a node whose bytes are changed in
+// flight would.
 type liar struct {
 	ID     string
 	Record noderecord.Signed
 
 	victim   atomic.Pointer[cid.CID]
+	bao      atomic.Bool
 	upstream string // honest node's HTTP base URL
 	client   *http.Client
 	corrupt  atomic.Int64
+	baoSent  atomic.Int64 // responses sent as bao16 bodies
 	server   *webtransport.Server
 	wg       sync.WaitGroup
 }
@@ -154,6 +160,11 @@ func (l *liar) serve(ctx context.Context, str *webtransport.Stream) {
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		head.Header.Set("Content-Type", ct)
 	}
+	useBao := l.bao.Load() && resp.StatusCode == http.StatusOK && req.BlockEncoding(wire.BlocksBao16) != ""
+	if useBao {
+		head.Header.Set(wire.HeaderBlocks, wire.BlocksBao16)
+		l.baoSent.Add(1)
+	}
 	if _, err := head.WriteTo(str); err != nil {
 		str.CancelWrite(wire.CodeInternal)
 		return
@@ -163,14 +174,14 @@ func (l *liar) serve(ctx context.Context, str *webtransport.Stream) {
 		str.Close()
 		return
 	}
-	if err := l.relay(str, resp.Body); err != nil {
+	if err := l.relay(str, resp.Body, useBao); err != nil {
 		str.CancelWrite(wire.CodeInternal)
 		return
 	}
 	str.Close()
 }
 
-func (l *liar) relay(w io.Writer, body io.Reader) error {
+func (l *liar) relay(w io.Writer, body io.Reader, useBao bool) error {
 	r, err := car.NewReader(body, car.Config{})
 	if err != nil {
 		return err
@@ -188,25 +199,63 @@ func (l *liar) relay(w io.Writer, body io.Reader) error {
 		if err != nil {
 			return err
 		}
+		// The byte in the middle of the block, where it travels.
+		at := len(data) / 2
+		if useBao && car.BaoSection(c) {
+			at = baoDataOffset(len(data), at)
+			data, _ = bao.Encode(nil, data)
+		}
 		if victim != nil && c.Equal(*victim) && len(data) > 0 {
 			data = append([]byte(nil), data...)
-			data[len(data)/2] ^= 0xff
+			data[at] ^= 0xff
 			l.corrupt.Add(1)
 		}
-		if err := cw.Put(c, data); err != nil {
+		if err := cw.PutRaw(c.Bytes(), data); err != nil {
 			return err
 		}
 	}
 }
 
+// baoDataOffset returns where byte pos of an n-byte block lies in the
+// block's Bao encoding (pre-order: a parent, its left subtree, its right
+// one).
+func baoDataOffset(n, pos int) int {
+	at, off := bao.HeaderSize, 0
+	for n > bao.GroupSize {
+		at += bao.ParentSize
+		mid := 1
+		for mid*2 < n {
+			mid *= 2
+		}
+		if pos-off < mid {
+			n = mid
+			continue
+		}
+		at += int(bao.EncodedSize(uint64(mid))) - bao.HeaderSize // the left subtree
+		off, n = off+mid, n-mid
+	}
+	return at + pos - off
+}
+
 // A node that sends a block whose bytes do not match its CID is caught by
 // the worker: the page gets the correct bytes, finished from another
-// source, and the worker reports the node for a bad block.
-func TestBadBlockFromNodeIsCaught(t *testing.T) {
+// source, and the worker reports the node for a bad block. This liar
+// speaks protocol version 1 (it ignores the worker's bao16 offer).
+func TestBadBlockFromNodeIsCaught(t *testing.T) { testBadBlockFromNode(t, false) }
+
+// The same under protocol version 2: the liar sends bao16 bodies and alters
+// a byte in the middle of a 256 KiB block. The worker has released the
+// block's first half (its verified 16 KiB groups) when the altered group
+// arrives; it rejects that group, and the body resumes inside the block
+// from an honest node: the page still gets exactly the file's bytes.
+func TestBadBlockFromBaoNodeIsCaught(t *testing.T) { testBadBlockFromNode(t, true) }
+
+func testBadBlockFromNode(t *testing.T, useBao bool) {
 	e := newEnv(t, envConfig{})
 	big := largest(assets(e.files))
 	honest := e.net.Nodes()[0]
 	l := startLiar(t, honest.HTTPURL())
+	l.bao.Store(useBao)
 	victim := leaves(t, e, honest, big.Path)
 	l.victim.Store(&victim[min(1, len(victim)-1)])
 
@@ -233,6 +282,9 @@ func TestBadBlockFromNodeIsCaught(t *testing.T) {
 	if l.corrupt.Load() == 0 {
 		t.Fatalf("the lying node never sent the altered block %s", l.victim.Load())
 	}
+	if sent := l.baoSent.Load(); useBao != (sent > 0) {
+		t.Fatalf("the lying node sent %d bao16 bodies (bao16 %v)", sent, useBao)
+	}
 
 	badBlock := map[string]string{"node": l.ID, "reason": "bad-block"}
 	deadline := time.Now().Add(10 * time.Second)
@@ -253,7 +305,9 @@ func TestBadBlockFromNodeIsCaught(t *testing.T) {
 	}
 	found := false
 	for _, r := range reports {
-		if r.Node == l.ID && r.Reason == "bad-block" {
+		// The report names the altered block (the worker reports the
+		// verifier's error).
+		if r.Node == l.ID && r.Reason == "bad-block" && strings.Contains(r.Detail, l.victim.Load().String()) {
 			found = true
 		}
 	}

@@ -68,6 +68,12 @@ func visitAndSettle(t *testing.T, e *env, transport string) {
 	if bad := sumNodes(ms, "verity_node_payment_resets_total", nil); bad != 0 {
 		t.Fatalf("%v paid streams reset", bad)
 	}
+	// The worker offers bao16 and the nodes use it: receipts above were
+	// signed for blocks verified group by group, and the parents did not
+	// eat into the credit windows.
+	if n := sumNodes(ms, "verity_node_bao_streams_total", nil); n == 0 {
+		t.Fatalf("no %s response was sent as a bao16 body", transport)
+	}
 
 	l := e.net.Coordinator().Ledger()
 	ctx := e.ctx(30 * time.Second)

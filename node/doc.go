@@ -38,9 +38,12 @@
 // sessions from any origin (CheckOrigin always allows: content is public and
 // verified by the client, and no credentials are involved). Each
 // bidirectional stream carries one wire.Request; it is served by the same
-// http.Handler as the HTTP API, so the bytes are identical. A stream that
-// fails after the head was sent is reset with wire.CodeInternal (or
-// wire.CodeTimeout, wire.CodeCancelled).
+// http.Handler as the HTTP API, so the bytes are identical, except that a
+// client offering the bao16 block encoding (wire.HeaderBlocks) gets a 2xx
+// CAR with each raw BLAKE3 block replaced by its Bao encoding (computed on
+// the way out, blocks.go; Config.DisableBao turns it off), so it verifies
+// 16 KiB at a time. A stream that fails after the head was sent is reset
+// with wire.CodeInternal (or wire.CodeTimeout, wire.CodeCancelled).
 //
 // The WebTransport certificate is a self-signed ECDSA P-256 certificate valid
 // for at most 14 days (browsers refuse longer ones for

@@ -34,6 +34,7 @@ type metrics struct {
 	// payments
 	paidSessions   prometheus.Counter
 	unpaidStreams  prometheus.Counter
+	baoStreams     prometheus.Counter
 	refusedStreams *prometheus.CounterVec
 	receipts       *prometheus.CounterVec
 	receiptedBytes prometheus.Counter
@@ -77,6 +78,9 @@ func newMetrics() *metrics {
 		paidSessions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "verity_node_paid_sessions_total", Help: "Sessions admitted with a valid voucher.",
 		}),
+		baoStreams: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_bao_streams_total", Help: "Stream responses whose CAR was sent in the bao16 block encoding.",
+		}),
 		unpaidStreams: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "verity_node_unpaid_streams_total", Help: "Streams served without a voucher.",
 		}),
@@ -117,7 +121,7 @@ func (m *metrics) addBlocks(n int) {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.reported, m.requestDuration,
-		m.paidSessions, m.unpaidStreams, m.refusedStreams, m.receipts, m.receiptedBytes, m.creditStalls, m.creditCuts,
+		m.paidSessions, m.unpaidStreams, m.baoStreams, m.refusedStreams, m.receipts, m.receiptedBytes, m.creditStalls, m.creditCuts,
 		m.settlements, m.settledBytes, m.settleRefused}
 }
 

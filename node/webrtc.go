@@ -18,6 +18,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/wire"
 )
@@ -421,6 +422,7 @@ func (c *rtcChannel) serve() {
 		}
 		return
 	}
+	w.n, w.blocks = n, n.blockEncoding(req)
 	hr, status, msg := n.wireToHTTP(ctx, req, "webrtc")
 	if hr == nil {
 		w.plainError(status, msg)
@@ -457,6 +459,7 @@ func (c *rtcChannel) serve() {
 // the body to a data channel in messages of at most
 // DataChannelMessageSize, waiting while the channel's send buffer is full.
 type channelWriter struct {
+	n       *Node
 	ctx     context.Context
 	c       *rtcChannel
 	idle    time.Duration
@@ -469,6 +472,8 @@ type channelWriter struct {
 	err     error
 	paid    *paidStream // nil: not metered
 	paidErr error
+	blocks  string         // the block encoding negotiated ("": plain CAR)
+	enc     *car.BaoWriter // transcodes the body when blocks applies to it
 }
 
 var _ http.Flusher = (*channelWriter)(nil)
@@ -487,6 +492,9 @@ func (w *channelWriter) WriteHeader(code int) {
 	}
 	w.wrote = true
 	w.status = code
+	if w.blocks != "" {
+		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, w.buf)
+	}
 	if _, err := responseHead(code, w.header).WriteTo(w.buf); err != nil {
 		w.fail(err)
 	}
@@ -518,7 +526,16 @@ func (w *channelWriter) Write(p []byte) (int, error) {
 	if w.paid != nil {
 		return w.writePaid(p)
 	}
-	n, err := w.buf.Write(p)
+	return w.writeBody(p)
+}
+
+// writeBody writes body bytes, through the block encoding if any.
+func (w *channelWriter) writeBody(p []byte) (int, error) {
+	var out io.Writer = w.buf
+	if w.enc != nil {
+		out = w.enc
+	}
+	n, err := out.Write(p)
 	if err != nil {
 		w.fail(err)
 	}
@@ -536,10 +553,9 @@ func (w *channelWriter) writePaid(p []byte) (int, error) {
 			w.fail(&resetCode{int(paymentResetCode(err))})
 			return done, err
 		}
-		n, err := w.buf.Write(q)
+		n, err := w.writeBody(q)
 		done += n
 		if err != nil {
-			w.fail(err)
 			return done, err
 		}
 	}
@@ -587,6 +603,12 @@ func (w *channelWriter) finish() {
 	}
 	if !w.failed && w.header.Get("X-Stream-Error") != "" {
 		w.fail(errors.New("stream error"))
+	}
+	if w.enc != nil && !w.failed {
+		// A CAR that ended inside a section is a failed response.
+		if err := w.enc.Close(); err != nil {
+			w.fail(err)
+		}
 	}
 	// What is buffered is valid up to the failure: send it, then the
 	// reset, so the client sees how far the response got.

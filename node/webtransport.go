@@ -14,6 +14,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 	"github.com/quic-go/webtransport-go"
 
+	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -122,7 +123,7 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 		return
 	}
 
-	sw := &streamWriter{str: str, header: http.Header{}, writeTimeout: n.cfg.WriteTimeout, ctx: ctx, paid: paid}
+	sw := &streamWriter{n: n, str: str, header: http.Header{}, writeTimeout: n.cfg.WriteTimeout, ctx: ctx, paid: paid, blocks: n.blockEncoding(req)}
 	if paid != nil {
 		go paid.readReceipts(br)
 	}
@@ -196,16 +197,19 @@ func isTimeout(err error) bool {
 
 // forwardedHeaders are the response header fields copied into the wire
 // response head.
-var forwardedHeaders = []string{"Content-Type", "Etag", "X-Ipfs-Roots", "Cache-Control", "Content-Range", wire.HeaderPaymentError}
+var forwardedHeaders = []string{"Content-Type", "Etag", "X-Ipfs-Roots", "Cache-Control", "Content-Range", wire.HeaderPaymentError, wire.HeaderBlocks}
 
 // streamWriter is an http.ResponseWriter writing a wire.Response head and
 // the body to a WebTransport stream.
 type streamWriter struct {
+	n            *Node
 	str          *webtransport.Stream
 	header       http.Header
 	writeTimeout time.Duration
 	ctx          context.Context
-	paid         *paidStream // nil: not metered
+	paid         *paidStream    // nil: not metered
+	blocks       string         // the block encoding negotiated ("": plain CAR)
+	enc          *car.BaoWriter // transcodes the body when blocks applies to it
 
 	wroteHeader bool
 	status      int
@@ -228,6 +232,9 @@ func (w *streamWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
+	if w.blocks != "" {
+		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, writerFunc(w.write))
+	}
 	w.setDeadline()
 	if _, err := responseHead(code, w.header).WriteTo(w.str); err != nil {
 		w.fail(err)
@@ -265,7 +272,19 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	if w.paid != nil {
 		return w.writePaid(p)
 	}
-	return w.write(p)
+	return w.writeBody(p)
+}
+
+// writeBody writes body bytes, through the block encoding if any.
+func (w *streamWriter) writeBody(p []byte) (int, error) {
+	if w.enc == nil {
+		return w.write(p)
+	}
+	n, err := w.enc.Write(p)
+	if err != nil {
+		w.fail(err)
+	}
+	return n, err
 }
 
 // writePaid writes p in pieces that each fit the credit window.
@@ -279,7 +298,7 @@ func (w *streamWriter) writePaid(p []byte) (int, error) {
 			w.paidErr = err
 			return done, err
 		}
-		n, err := w.write(q)
+		n, err := w.writeBody(q)
 		done += n
 		if err != nil {
 			return done, err
@@ -325,6 +344,12 @@ func (w *streamWriter) Flush() {}
 func (w *streamWriter) finish() {
 	if !w.wroteHeader && !w.failed {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.enc != nil && !w.failed {
+		// A CAR that ended inside a section is a failed response.
+		if err := w.enc.Close(); err != nil {
+			w.fail(err)
+		}
 	}
 	if w.failed || w.header.Get("X-Stream-Error") != "" {
 		code := webtransport.StreamErrorCode(wire.CodeInternal)

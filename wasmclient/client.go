@@ -379,14 +379,20 @@ func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange) (
 	if !a.setBody(rc) {
 		return a, verify.Entity{}, context.Canceled
 	}
-	a.vr = verify.NewReader(a.body, vreq, verify.Options{
+	opts := verify.Options{
 		OnBlock: func(_ cid.CID, n int) {
 			f.blocks.Add(1)
 			if a.pay != nil {
 				a.pay.Verified(n)
 			}
 		},
-	})
+	}
+	if eb, ok := rc.(encodedBody); ok && eb.BlockEncoding() == wire.BlocksBao16 {
+		// Raw leaves arrive in 16 KiB groups, each released once verified;
+		// receipts still follow whole blocks (OnBlock).
+		opts.Bao = true
+	}
+	a.vr = verify.NewReader(a.body, vreq, opts)
 	ent, err := a.vr.Entity()
 	if err != nil {
 		a.close()

@@ -227,6 +227,8 @@ type node struct {
 	mu       sync.Mutex
 	fault    fault
 	requests []string
+	bao      bool // serve the bao16 block encoding to clients offering it
+	offers   int  // requests that offered bao16
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -286,9 +288,13 @@ func (n *node) serve(c net.Conn) {
 	if err != nil {
 		return
 	}
+	offered := req.BlockEncoding(wire.BlocksBao16) != ""
 	n.mu.Lock()
-	f := n.fault
+	f, useBao := n.fault, n.bao && offered
 	n.requests = append(n.requests, req.Target)
+	if offered {
+		n.offers++
+	}
 	n.mu.Unlock()
 	if f.status != 0 {
 		_, _ = (&wire.Response{Status: f.status}).WriteTo(c)
@@ -304,8 +310,42 @@ func (n *node) serve(c net.Conn) {
 		_, _ = (&wire.Response{Status: code}).WriteTo(c)
 		return
 	}
-	_, _ = (&wire.Response{Status: 200, Header: wire.Header{"content-type": wasmclient.CARAccept}}).WriteTo(c)
+	head := &wire.Response{Status: 200, Header: wire.Header{"content-type": wasmclient.CARAccept}}
+	if useBao {
+		// As a node does: the CAR transcoded, faults applied to the
+		// bytes on the wire.
+		head.Header.Set(wire.HeaderBlocks, wire.BlocksBao16)
+		car = toBao(car)
+	}
+	_, _ = head.WriteTo(c)
 	f.apply(n.ctx, c, car)
+}
+
+// setBao makes the node serve the bao16 block encoding when offered.
+func (n *node) setBao(on bool) {
+	n.mu.Lock()
+	n.bao = on
+	n.mu.Unlock()
+}
+
+// baoOffers is the number of requests that offered bao16.
+func (n *node) baoOffers() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.offers
+}
+
+// toBao transcodes a CAR into its bao16 body.
+func toBao(b []byte) []byte {
+	var out bytes.Buffer
+	w := car.NewBaoWriter(&out, 0)
+	if _, err := w.Write(b); err != nil {
+		panic(err)
+	}
+	if err := w.Close(); err != nil {
+		panic(err)
+	}
+	return out.Bytes()
 }
 
 // tcpDialer dials the test nodes by id.

@@ -22,9 +22,11 @@ var (
 	jsJSON               = js.Global().Get("JSON")
 	jsReadableStream     = js.Global().Get("ReadableStream")
 
-	// jsBYOBMode and jsBYOBRead are the options of every BYOB reader and read.
-	jsBYOBMode = js.ValueOf(map[string]any{"mode": "byob"})
-	jsBYOBRead = js.ValueOf(map[string]any{"min": byobMin})
+	// jsBYOBMode and jsBYOBRead are the options of every BYOB reader and
+	// read; jsBYOBReadFirst those of the reads of a stream's first bytes.
+	jsBYOBMode      = js.ValueOf(map[string]any{"mode": "byob"})
+	jsBYOBRead      = js.ValueOf(map[string]any{"min": byobMin})
+	jsBYOBReadFirst = js.ValueOf(map[string]any{"min": byobMinFirst})
 
 	// jsNoop swallows rejections of promises nobody waits for.
 	jsNoop = js.FuncOf(func(js.Value, []js.Value) any { return nil })
@@ -180,10 +182,16 @@ func bytesToJS(b []byte) js.Value {
 // stream): one read moves a batch of network chunks, so the Promise and the
 // copy into Go are paid per batch, not per packet. One read is always kept
 // in flight, into a second buffer, so the stream keeps filling while Go
-// verifies the previous batch.
+// verifies the previous batch. The reads of a stream's first byobFirst
+// bytes wait only for byobMinFirst: in a bao16 body the first 16 KiB chunk
+// group of a file can be verified and shown long before 128 KiB arrived,
+// and a new stream's first bytes come in the sender's first, small
+// congestion windows.
 const (
-	byobBufSize = 512 << 10
-	byobMin     = 128 << 10
+	byobBufSize  = 512 << 10
+	byobMin      = 128 << 10
+	byobMinFirst = 16 << 10
+	byobFirst    = 512 << 10
 )
 
 // streamReader reads a ReadableStream of bytes, with a BYOB reader when the
@@ -197,6 +205,7 @@ type streamReader struct {
 	scratch []byte
 	eof     bool
 	onClose func()
+	got     int // bytes read so far, up to byobFirst
 
 	mu     sync.Mutex // guards next and closed against Close
 	closed bool
@@ -238,7 +247,11 @@ func (r *streamReader) startRead() {
 	if buf.IsUndefined() {
 		buf = jsArrayBuffer.New(byobBufSize)
 	}
-	r.next = r.reader.Call("read", jsUint8Array.New(buf, 0, byobBufSize), jsBYOBRead)
+	opts := jsBYOBRead
+	if r.got < byobFirst {
+		opts = jsBYOBReadFirst
+	}
+	r.next = r.reader.Call("read", jsUint8Array.New(buf, 0, byobBufSize), opts)
 }
 
 // takeRead returns the read in flight (a read is always started first).
@@ -269,14 +282,20 @@ func (r *streamReader) Read(p []byte) (int, error) {
 		}
 		// A BYOB read that ends the stream may still carry bytes.
 		r.eof = res.Get("done").Bool()
+		v := res.Get("value")
+		n := 0
+		if v.Type() == js.TypeObject {
+			n = v.Get("byteLength").Int()
+		}
+		r.mu.Lock()
+		r.got = min(r.got+n, byobFirst)
+		r.mu.Unlock()
 		if !r.eof {
 			r.startRead()
 		}
-		v := res.Get("value")
 		if v.Type() != js.TypeObject {
 			continue
 		}
-		n := v.Get("byteLength").Int()
 		if n > 0 && n <= len(p) {
 			js.CopyBytesToGo(p[:n], v)
 		} else if n > 0 {

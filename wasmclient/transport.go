@@ -64,7 +64,8 @@ type StreamDialer interface {
 }
 
 // FramedTransport speaks VERITY/1 (see package wire) over streams from a
-// StreamDialer: one stream per request.
+// StreamDialer: one stream per request, each offering the bao16 block
+// encoding, which the verifier then reads when the node uses it.
 type FramedTransport struct {
 	// TransportName is what Name returns (default "webtransport").
 	TransportName string
@@ -96,7 +97,7 @@ func (t *FramedTransport) OpenPaid(ctx context.Context, node Node, target string
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
-	body, err := framedExchange(s, target, pay)
+	body, blocks, err := framedExchange(s, target, pay)
 	if err != nil {
 		stopped := stop()
 		_ = s.Close()
@@ -105,40 +106,59 @@ func (t *FramedTransport) OpenPaid(ctx context.Context, node Node, target string
 		}
 		return nil, err
 	}
-	return &framedBody{Reader: body, s: s, stop: stop, pay: pay}, nil
+	return &framedBody{Reader: body, s: s, stop: stop, pay: pay, blocks: blocks}, nil
 }
 
 // framedExchange writes the request head on s, half-closes it (unless the
 // request is paid: receipts follow) and reads the response head. It
-// returns the reader positioned at the body.
-func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, error) {
-	req := wire.Request{Method: "GET", Target: target, Header: wire.Header{"accept": CARAccept}}
+// returns the reader positioned at the body and the body's block encoding
+// ("" for the plain CAR). Every request offers bao16 (docs/protocol.md
+// §3.2): a node that knows it sends raw blocks in 16 KiB verifiable
+// groups, any other node ignores the offer.
+func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, string, error) {
+	req := wire.Request{Method: "GET", Target: target, Header: wire.Header{"accept": CARAccept, wire.HeaderBlocks: wire.BlocksBao16}}
 	if pay != nil {
 		req.Header.Set(wire.HeaderVoucher, pay.Voucher)
 	}
 	if _, err := req.WriteTo(s); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if pay != nil {
 		pay.setSender(func(b []byte) error { _, err := s.Write(b); return err })
 	} else if cw, ok := s.(closeWriter); ok {
 		if err := cw.CloseWrite(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	br := bufio.NewReaderSize(s, 64<<10)
 	resp, err := wire.ReadResponse(br)
 	if err == io.EOF {
-		return nil, errfmt.Errorf("stream closed before the response head: %w", io.ErrUnexpectedEOF)
+		return nil, "", errfmt.Errorf("stream closed before the response head: %w", io.ErrUnexpectedEOF)
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := resp.Err(br); err != nil {
-		return nil, statusFromWire(err)
+		return nil, "", statusFromWire(err)
 	}
-	return br, nil
+	blocks := resp.BlockEncoding()
+	if blocks != "" && blocks != wire.BlocksBao16 {
+		return nil, "", &wire.HeadError{Op: "read response", Detail: "block encoding " + blocks + " was not offered", Err: wire.ErrMalformed}
+	}
+	return br, blocks, nil
 }
+
+// encodedBody is the optional capability of a body from Transport.Open
+// whose blocks come in a block encoding (wire.BlocksBao16) instead of the
+// plain CAR; the verifier reads it accordingly.
+type encodedBody interface {
+	BlockEncoding() string
+}
+
+var _ encodedBody = (*framedBody)(nil)
+
+// BlockEncoding implements encodedBody.
+func (b *framedBody) BlockEncoding() string { return b.blocks }
 
 func statusFromWire(err error) error {
 	if se, ok := err.(*wire.StatusError); ok {
@@ -149,11 +169,12 @@ func statusFromWire(err error) error {
 
 type framedBody struct {
 	io.Reader
-	s    Stream
-	stop func() bool
-	pay  *StreamPayment
-	once sync.Once
-	err  error
+	s      Stream
+	stop   func() bool
+	pay    *StreamPayment
+	blocks string // the body's block encoding, "" for the plain CAR
+	once   sync.Once
+	err    error
 }
 
 // Close ends the stream. A paid stream first sends the receipt for every

@@ -37,6 +37,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var iceUser, iceCred string
 	fl.BoolVar(&cfg.WebRTC.Disabled, "no-webrtc", false, "do not serve WebRTC")
 	fl.BoolVar(&cfg.DisableWebTransport, "no-webtransport", false, "do not serve or publish WebTransport (behind NAT: WebRTC only)")
+	fl.BoolVar(&cfg.DisableBao, "no-bao", false, "answer streams with the plain CAR even to workers that accept bao16 (saves its hashing; workers then verify whole blocks)")
 	fl.StringVar(&cfg.WebRTC.Addr, "webrtc", "127.0.0.1:4434", "WebRTC listen address, UDP, shared by all peers")
 	fl.Func("webrtc-public-ip", "public IP put in WebRTC answers instead of the local address (1:1 NAT with --webrtc forwarded; repeatable)", func(v string) error {
 		cfg.WebRTC.PublicIPs = append(cfg.WebRTC.PublicIPs, v)

@@ -9,7 +9,17 @@
 //
 //	sum := blake3.Sum256(data)
 //	blake3.Sum(out, data) // len(out) bytes of extended output
+//
+// For verified streaming (package bao) it also exposes the inner nodes of
+// the hash tree: the chaining value of a subtree of chunks, and the parent
+// of two chaining values, the last one computed with the ROOT flag.
+//
+//	cv := blake3.ChainingValue(group, firstChunk) // a subtree's node
+//	sum := blake3.Parent(&left, &right, true)    // = Sum256 of the whole input
 package blake3
+
+// ChunkLen is the length of a BLAKE3 chunk, the leaf of the hash tree.
+const ChunkLen = chunkLen
 
 const (
 	chunkLen = 1024
@@ -63,21 +73,65 @@ func (o *output) chainingValue() [8]uint32 {
 
 //go:generate go run gen.go
 
+// ChainingValue returns the chaining value of the subtree of the hash tree
+// that holds data, whose first chunk is chunk number counter of the whole
+// input (its byte offset divided by ChunkLen). data must be such a subtree:
+// a power-of-two number of whole chunks starting at a multiple of that
+// number, or the input's last chunks (which may end with a partial chunk).
+// The subtree's root is not finalized as the root of the whole input; when
+// data is the whole input, Sum256 is its hash instead.
+func ChainingValue(data []byte, counter uint64) [32]byte {
+	o := subtree(data, counter)
+	return wordsToBytes(o.chainingValue())
+}
+
+// Parent returns the chaining value of the parent node of two subtrees'
+// chaining values or, with root, the input's hash (the parent at the top
+// of the tree, finalized with the ROOT flag): then it equals Sum256 of the
+// whole input.
+func Parent(left, right *[32]byte, root bool) [32]byte {
+	o := output{cv: iv, blockLen: blockLen, flags: flagParent}
+	for i := range 8 {
+		o.block[i] = le32(left[4*i:])
+		o.block[8+i] = le32(right[4*i:])
+	}
+	if root {
+		o.flags |= flagRoot
+	}
+	return wordsToBytes(o.chainingValue())
+}
+
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+func wordsToBytes(w [8]uint32) [32]byte {
+	var b [32]byte
+	for i, x := range w {
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(x), byte(x>>8), byte(x>>16), byte(x>>24)
+	}
+	return b
+}
+
 // root returns the root output of data: the chunks' chaining values merged
 // into the tree the specification defines (a stack of subtree roots).
-func root(data []byte) output {
+func root(data []byte) output { return subtree(data, 0) }
+
+// subtree returns the output of the subtree holding data, whose first chunk
+// is chunk number counter of the input.
+func subtree(data []byte, counter uint64) output {
 	var stack [54][8]uint32 // 2^54 chunks are more than any slice holds
 	n := 0
 	for chunk := uint64(0); ; chunk++ {
 		if len(data) <= chunkLen {
-			o := chunkOutput(data, chunk)
+			o := chunkOutput(data, counter+chunk)
 			for n > 0 {
 				n--
 				o = parentOutput(&stack[n], o.chainingValue())
 			}
 			return o
 		}
-		o := chunkOutput(data[:chunkLen], chunk)
+		o := chunkOutput(data[:chunkLen], counter+chunk)
 		cv := o.chainingValue()
 		data = data[chunkLen:]
 		// Merge every subtree this chunk completes.

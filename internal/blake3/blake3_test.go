@@ -107,3 +107,53 @@ func BenchmarkZeeboSum256(b *testing.B) {
 		zeebo.Sum256(data)
 	}
 }
+
+// treeRoot hashes data as a tree of subtrees of at most group chunks,
+// split as the specification splits (the left subtree holds the largest
+// power of two of chunks below the total), with ChainingValue and Parent.
+func treeRoot(data []byte, group int) [32]byte {
+	var rec func(d []byte, counter uint64, root bool) [32]byte
+	rec = func(d []byte, counter uint64, root bool) [32]byte {
+		if len(d) <= group*ChunkLen {
+			if root {
+				return Sum256(d)
+			}
+			return ChainingValue(d, counter)
+		}
+		chunks := (len(d) + ChunkLen - 1) / ChunkLen
+		left := 1
+		for left*2 < chunks {
+			left *= 2
+		}
+		l := rec(d[:left*ChunkLen], counter, false)
+		r := rec(d[left*ChunkLen:], counter+uint64(left), false)
+		return Parent(&l, &r, root)
+	}
+	return rec(data, 0, true)
+}
+
+// TestTreeNodes rebuilds the hash from ChainingValue and Parent for
+// subtrees of 1, 2 and 16 chunks: it must be zeebo/blake3's.
+func TestTreeNodes(t *testing.T) {
+	data := input(300 << 10)
+	for _, group := range []int{1, 2, 16} {
+		for _, n := range []int{0, 1, 1023, 1024, 1025, 2048, 3072, 16383, 16384, 16385, 32768, 65536, 200000, 262143, 262144, 262145, 300 << 10} {
+			want := zeeboSum(data[:n], 32)
+			if got := treeRoot(data[:n], group); !bytes.Equal(got[:], want) {
+				t.Fatalf("group %d, len %d: tree root %x, want %x", group, n, got, want)
+			}
+		}
+	}
+}
+
+func FuzzTreeNodes(f *testing.F) {
+	f.Add(input(17000), uint8(4))
+	f.Add([]byte{}, uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, g uint8) {
+		group := 1 << (g % 6)
+		want := zeeboSum(data, 32)
+		if got := treeRoot(data, group); !bytes.Equal(got[:], want) {
+			t.Fatalf("group %d, len %d: differs from zeebo/blake3", group, len(data))
+		}
+	})
+}

@@ -13,6 +13,15 @@
 //		...
 //	}
 //
+// NextSection and Payload read a section in two steps, its CID first and
+// then its payload as a stream, for a caller that verifies a block while
+// it arrives (internal/verify with a bao16 body).
+//
+// BaoWriter transcodes a CARv1 stream into the bao16 body of the stream
+// protocol (docs/protocol.md §3.2): each section of a raw BLAKE3 block
+// (BaoSection) carries the block's Bao combined encoding (internal/bao)
+// instead of the block; other sections are unchanged.
+//
 // The reader does not verify block hashes; the caller decides what to trust
 // (see internal/verify). The header is the dag-cbor map
 // {"roots": [CID...], "version": 1}; only the subset of CBOR needed for it is

@@ -31,7 +31,18 @@
 // with blocks after the traversal completed fails too.
 //
 // Options (zero values are defaults): MaxBlockSize 2 MiB; OnBlock is called
-// after each verified block (for receipts).
+// after each verified block (for receipts); Bao reads the bao16 body of the
+// stream protocol (docs/protocol.md §3.2) instead of a plain CAR: every raw
+// BLAKE3 block comes as its Bao encoding (internal/bao), and a file's raw
+// leaves are released one verified 16 KiB chunk group at a time, clipped
+// to the range, before the block is complete. A group that fails is a
+// hash mismatch naming the block, and none of its bytes are released;
+// OnBlock and Stats still count whole blocks, each before its last group
+// is read, and the group holding the range's last byte waits for the rest
+// of its block, so a caller that stops at the range's end has seen OnBlock
+// for every block, as with a plain CAR. A single-block file (a raw
+// entity root) is released only once whole: its length, which Entity
+// reports, is proven only by its last group.
 //
 // Errors (errors.go): ErrHashMismatch and ErrUnexpectedBlock come as a
 // *BlockError naming the CID; ErrTruncated, ErrNotFound (absence proven by

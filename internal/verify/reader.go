@@ -3,7 +3,9 @@ package verify
 import (
 	"errors"
 	"io"
+	"strconv"
 
+	"github.com/verity-cdn/verity/internal/bao"
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/errfmt"
@@ -48,6 +50,11 @@ type Entity struct {
 type Options struct {
 	MaxBlockSize int                       // default 2 MiB
 	OnBlock      func(c cid.CID, size int) // called after each verified block
+	// Bao: the stream is a bao16 body (docs/protocol.md §3.2), in which
+	// each raw BLAKE3 block comes as its Bao encoding. The raw leaves of a
+	// file are then released one 16 KiB chunk group at a time, each as
+	// soon as it is verified; OnBlock still fires once per whole block.
+	Bao bool
 }
 
 // Stats counts what a Reader has verified so far.
@@ -75,6 +82,12 @@ type Reader struct {
 	stack      []*frame
 	pending    []byte // verified bytes ready for Read
 	done       bool   // traversal complete and end of stream checked
+
+	// the raw leaf being streamed group by group (Options.Bao)
+	leaf    *bao.Decoder
+	leafCID cid.CID
+	leafPos uint64 // absolute offset of the leaf in the file
+	tail    []byte // the range's last bytes, held while their block completes
 }
 
 // frame is a file DAG node being read.
@@ -140,7 +153,30 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, r.pending)
 	r.pending = r.pending[n:]
+	// Groups of a streamed leaf that have already arrived go out in the
+	// same Read, so a fast stream is not cut into 16 KiB pieces; nothing
+	// waits for bytes that have not arrived.
+	for n < len(p) && len(r.pending) == 0 && r.leafBuffered() {
+		if err := r.advanceLeaf(); err != nil {
+			r.err = err // returned by the next Read, after these bytes
+			break
+		}
+		m := copy(p[n:], r.pending)
+		r.pending = r.pending[m:]
+		n += m
+	}
 	return n, nil
+}
+
+// leafBuffered reports whether the next group of the leaf being streamed
+// can be verified from bytes already received, and is not the range's
+// last (which waits for the rest of its block).
+func (r *Reader) leafBuffered() bool {
+	if r.leaf == nil {
+		return false
+	}
+	off, size, need := r.leaf.Peek()
+	return r.leafPos+off+size < r.end && need <= r.cr.Buffered()
 }
 
 // open reads the CAR header.
@@ -195,6 +231,9 @@ func (r *Reader) next(expected cid.CID) ([]byte, error) {
 	if expected.Codec != cid.CodecRaw && expected.Codec != cid.CodecDagPB {
 		return nil, &BlockError{CID: expected, Err: ErrUnsupported, Detail: errfmt.Sprintf("codec 0x%x", expected.Codec)}
 	}
+	if r.opts.Bao && car.BaoSection(expected) {
+		return r.nextBao(expected)
+	}
 	c, data, err := r.cr.Next()
 	if err == io.EOF {
 		return nil, &BlockError{CID: expected, Err: ErrTruncated, Detail: "stream ended"}
@@ -214,12 +253,85 @@ func (r *Reader) next(expected cid.CID) ([]byte, error) {
 		}
 		return nil, &BlockError{CID: c, Err: ErrUnsupported, Detail: err.Error()}
 	}
-	r.stats.Blocks++
-	r.stats.Bytes += int64(len(data))
-	if r.opts.OnBlock != nil {
-		r.opts.OnBlock(c, len(data))
-	}
+	r.verified(c, len(data))
 	return data, nil
+}
+
+// verified counts a whole verified block.
+func (r *Reader) verified(c cid.CID, size int) {
+	r.stats.Blocks++
+	r.stats.Bytes += int64(size)
+	if r.opts.OnBlock != nil {
+		r.opts.OnBlock(c, size)
+	}
+}
+
+// nextBao returns the verified bytes of the raw block expected next, sent
+// as its Bao encoding, once all of it is verified (its length is only
+// authenticated by its last group).
+func (r *Reader) nextBao(expected cid.CID) ([]byte, error) {
+	dec, err := r.openBao(expected, -1)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, 0, dec.Size())
+	for {
+		_, g, err := dec.Next()
+		if err == io.EOF {
+			r.verified(expected, len(data))
+			return data, nil
+		}
+		if err != nil {
+			return nil, baoError(err, expected)
+		}
+		data = append(data, g...)
+	}
+}
+
+// openBao reads the head of the next section, which must be expected's,
+// and the length prefix of its Bao encoding, which must be size unless
+// size is negative, and returns the decoder of its chunk groups.
+func (r *Reader) openBao(expected cid.CID, size int64) (*bao.Decoder, error) {
+	c, plen, err := r.cr.NextSection()
+	if err == io.EOF {
+		return nil, &BlockError{CID: expected, Err: ErrTruncated, Detail: "stream ended"}
+	}
+	if err != nil {
+		return nil, mapCARError(err, expected)
+	}
+	if !c.Equal(expected) {
+		return nil, &BlockError{CID: expected, Got: c, Err: ErrUnexpectedBlock}
+	}
+	p := r.cr.Payload()
+	n, err := bao.ReadHeader(p)
+	if err != nil {
+		return nil, baoError(err, c)
+	}
+	var detail string
+	switch {
+	case n > uint64(r.opts.MaxBlockSize):
+		return nil, &BlockError{CID: c, Err: ErrTooLarge, Detail: "Bao encoding of a block of " + utoa(n) + " bytes"}
+	case size >= 0 && n != uint64(size):
+		detail = "raw leaf of " + utoa(n) + " bytes, parent says " + utoa(uint64(size))
+	case bao.EncodedSize(n) != uint64(plen):
+		detail = "section of " + utoa(uint64(plen)) + " bytes for the Bao encoding of " + utoa(n)
+	default:
+		return bao.NewDecoder(p, [32]byte(c.Digest), n), nil
+	}
+	return nil, &BlockError{CID: c, Err: ErrMalformed, Detail: detail}
+}
+
+func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// baoError maps an error of a Bao decoder reading block c.
+func baoError(err error, c cid.CID) error {
+	switch {
+	case errors.Is(err, bao.ErrHashMismatch):
+		return &BlockError{CID: c, Err: ErrHashMismatch, Detail: err.Error()}
+	case errors.Is(err, bao.ErrMalformed):
+		return &BlockError{CID: c, Err: ErrMalformed, Detail: err.Error()}
+	}
+	return mapCARError(err, c) // truncated, or the transport failed
 }
 
 // finish checks that the stream ends where the traversal does.

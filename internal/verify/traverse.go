@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/errfmt"
 	"github.com/verity-cdn/verity/internal/unixfs"
@@ -270,7 +271,13 @@ func (r *Reader) startFile(size uint64, children []child, data []byte) error {
 // complete, following go-unixfsnode's reader: a child [pos, pos+size) is
 // loaded when start < pos+size and pos < end, depth-first.
 func (r *Reader) advance() error {
-	for len(r.stack) > 0 {
+	for r.leaf != nil || len(r.stack) > 0 {
+		if r.leaf != nil {
+			if err := r.advanceLeaf(); err != nil || len(r.pending) > 0 {
+				return err
+			}
+			continue
+		}
 		f := r.stack[len(r.stack)-1]
 		if f.i >= len(f.children) || f.pos >= r.end {
 			r.stack = r.stack[:len(r.stack)-1]
@@ -281,6 +288,15 @@ func (r *Reader) advance() error {
 		f.i++
 		f.pos += ch.size
 		if !(r.start < pos+ch.size && pos < r.end) {
+			continue
+		}
+		if r.opts.Bao && car.BaoSection(ch.c) {
+			// A raw leaf in its Bao encoding: released group by group.
+			dec, err := r.openBao(ch.c, int64(ch.size))
+			if err != nil {
+				return err
+			}
+			r.leaf, r.leafCID, r.leafPos = dec, ch.c, pos
 			continue
 		}
 		data, err := r.next(ch.c)
@@ -329,8 +345,43 @@ func (r *Reader) advance() error {
 	return r.finish()
 }
 
-// clip returns the part of a leaf at absolute offset pos inside [start, end).
+// advanceLeaf verifies the next chunk group of the leaf being streamed and
+// sets pending to its part inside the range. With the leaf's last group
+// it counts the whole block verified, before its bytes are read, as a
+// plain CAR's block is. The group holding the range's last byte is
+// released only once the rest of its block is verified too, so the last
+// block of every response is counted (OnBlock: receipts) before the
+// reader sees its end.
+func (r *Reader) advanceLeaf() error {
+	off, g, err := r.leaf.Next()
+	if err != nil { // io.EOF included: Done ends every leaf before
+		return baoError(err, r.leafCID)
+	}
+	pos := r.leafPos + off
+	r.pending = clip(g, pos, r.start, r.end)
+	if pos+uint64(len(g)) >= r.end && !r.leaf.Done() {
+		r.tail = append(r.tail[:0], r.pending...) // g is reused by Next
+		for !r.leaf.Done() {
+			if _, _, err := r.leaf.Next(); err != nil {
+				r.pending = nil
+				return baoError(err, r.leafCID)
+			}
+		}
+		r.pending = r.tail
+	}
+	if r.leaf.Done() {
+		r.verified(r.leafCID, int(r.leaf.Size()))
+		r.leaf = nil
+	}
+	return nil
+}
+
+// clip returns the part of a leaf (or of a chunk group of one) at
+// absolute offset pos inside [start, end).
 func clip(data []byte, pos, start, end uint64) []byte {
+	if end <= pos {
+		return nil
+	}
 	lo, hi := uint64(0), uint64(len(data))
 	if start > pos {
 		lo = start - pos

@@ -22,6 +22,16 @@
 // FIN that arrives before the client's CAR traversal is complete is detected
 // by the client's verifier as a truncation.
 //
+// # Block encodings
+//
+// A client may offer, in the request field HeaderBlocks, block encodings
+// it accepts instead of the plain CAR (BlocksBao16: raw BLAKE3 blocks as
+// their Bao encoding, so the client verifies 16 KiB at a time); a server
+// that uses one names it in the same field of its response head
+// (Request.BlockEncoding, Response.BlockEncoding). Servers that do not
+// know the field ignore it, so the heads stay VERITY/1 and no round trip
+// is added (docs/protocol.md §3.2).
+//
 // # Limits
 //
 // A start line is at most MaxLineBytes, a head has at most MaxHeaderFields

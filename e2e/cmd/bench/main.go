@@ -12,6 +12,10 @@
 //   - the time to the first verified byte of a 1 MiB asset on a new
 //     connection, from the gateway 80 ms away (RTT) versus from a node 10 ms
 //     away, emulated with e2e/netem TCP forwarders;
+//   - the same through the worker in Chromium from a node 10 ms away over
+//     WebTransport, protocol v1 (plain CAR) against v2 (bao16, verified
+//     16 KiB at a time), alternating in one run, session open and worker
+//     stopped;
 //   - in Chromium, the time to the first frame of the demo's MP4 and the
 //     latency of a seek into its unbuffered middle, through the worker from
 //     nodes 10 ms away versus from the gateway 80 ms away with the worker
@@ -28,7 +32,7 @@
 //
 // Usage (from the repository root, after `make build`):
 //
-//	go run ./e2e/cmd/bench [-out bench-results.json] [-runs 3] [-timeout 15m] [-big-mib 2048]
+//	go run ./e2e/cmd/bench [-out bench-results.json] [-runs 3] [-timeout 15m] [-big-mib 2048] [-only verify,ttfb-worker]
 package main
 
 import (
@@ -38,6 +42,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -51,7 +57,17 @@ func main() {
 	fl.DurationVar(&cfg.Timeout, "timeout", 15*time.Minute, "bound on the whole benchmark")
 	fl.IntVar(&cfg.BigMiB, "big-mib", 2048, "MiB streamed through the worker for the peak memory row")
 	verbose := fl.Bool("v", false, "log the devnet")
+	only := fl.String("only", "", "comma-separated sections to run ("+strings.Join(Sections, ", ")+"); default all")
 	fl.Parse(os.Args[1:])
+	if *only != "" {
+		for _, s := range strings.Split(*only, ",") {
+			if !slices.Contains(Sections, s) {
+				fmt.Fprintf(os.Stderr, "bench: unknown section %q (sections: %s)\n", s, strings.Join(Sections, ", "))
+				os.Exit(2)
+			}
+			cfg.Only = append(cfg.Only, s)
+		}
+	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo

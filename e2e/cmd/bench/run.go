@@ -28,7 +28,25 @@ type Config struct {
 	Runs       int           // runs per page measurement; default 3
 	BigMiB     int           // MiB streamed for the worker memory row; default 2048
 	Timeout    time.Duration // bound on the whole run; default 4m
-	Logger     *slog.Logger
+	// Only lists the sections to run (Sections); empty: all of them.
+	Only   []string
+	Logger *slog.Logger
+}
+
+// Sections are the parts of a run, in order; Config.Only selects some.
+var Sections = []string{"verify", "page", "ttfb", "ttfb-worker", "video", "webrtc", "parallel"}
+
+// want reports whether the section runs.
+func (c Config) want(section string) bool {
+	if len(c.Only) == 0 {
+		return true
+	}
+	for _, s := range c.Only {
+		if s == section {
+			return true
+		}
+	}
+	return false
 }
 
 // The files the bench adds to the demo site.
@@ -74,42 +92,61 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return err
 	}
 
-	start := time.Now()
-	d, err := devnet.New(ctx, devnet.Config{
-		DataDir: filepath.Join(tmp, "devnet"),
-		Listen:  "127.0.0.1:0",
-		Nodes:   2,
-		DemoDir: siteDir,
-		Logger:  cfg.Logger,
-	})
-	if err != nil {
-		return fmt.Errorf("devnet: %w", err)
-	}
-	defer d.Close()
-	stop, err := runDevnet(ctx, d, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	fmt.Fprintf(os.Stderr, "devnet up (97 MiB imported into 2 nodes) in %s\n", time.Since(start).Round(time.Millisecond))
+	if cfg.want("verify") || cfg.want("page") || cfg.want("ttfb") {
+		start := time.Now()
+		d, err := devnet.New(ctx, devnet.Config{
+			DataDir: filepath.Join(tmp, "devnet"),
+			Listen:  "127.0.0.1:0",
+			Nodes:   2,
+			DemoDir: siteDir,
+			Logger:  cfg.Logger,
+		})
+		if err != nil {
+			return fmt.Errorf("devnet: %w", err)
+		}
+		defer d.Close()
+		stop, err := runDevnet(ctx, d, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(os.Stderr, "devnet up (97 MiB imported into 2 nodes) in %s\n", time.Since(start).Round(time.Millisecond))
 
-	if err := verifySpeed(ctx, d, tmp, res); err != nil {
-		return err
+		if cfg.want("verify") {
+			if err := verifySpeed(ctx, d, tmp, res); err != nil {
+				return err
+			}
+		}
+		if cfg.want("page") {
+			if err := pageSpeed(ctx, cfg, d, sums[pageFile], tmp, res); err != nil {
+				return err
+			}
+		}
+		if cfg.want("ttfb") {
+			if err := ttfbDistance(ctx, cfg, d, res); err != nil {
+				return err
+			}
+		}
 	}
-	if err := pageSpeed(ctx, cfg, d, sums[pageFile], tmp, res); err != nil {
-		return err
+	if cfg.want("ttfb-worker") {
+		if err := ttfbWorker(ctx, cfg, tmp, res); err != nil {
+			return err
+		}
 	}
-	if err := ttfbDistance(ctx, cfg, d, res); err != nil {
-		return err
+	if cfg.want("video") {
+		if err := videoDistance(ctx, cfg, tmp, res); err != nil {
+			return err
+		}
 	}
-	if err := videoDistance(ctx, cfg, tmp, res); err != nil {
-		return err
+	if cfg.want("webrtc") {
+		if err := webrtcSpeed(ctx, cfg, tmp, sums[pageFile], res); err != nil {
+			return err
+		}
 	}
-	if err := webrtcSpeed(ctx, cfg, tmp, sums[pageFile], res); err != nil {
-		return err
-	}
-	if err := parallelBench(ctx, cfg, tmp, res); err != nil {
-		return fmt.Errorf("parallel: %w", err)
+	if cfg.want("parallel") {
+		if err := parallelBench(ctx, cfg, tmp, res); err != nil {
+			return fmt.Errorf("parallel: %w", err)
+		}
 	}
 
 	res.ratio("ratio_worker_wt_vs_raw_wt", "page_worker_webtransport", "page_raw_webtransport", "worker+verify over raw stream")

@@ -17,16 +17,18 @@ import (
 
 	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/verify"
 )
 
 // wasmResult is what the wasmbench program prints.
 type wasmResult struct {
-	Blake3MBps float64 `json:"blake3MBps"`
-	VerifyMBps float64 `json:"verifyMBps"`
-	Bytes      int64   `json:"bytes"`
-	SignUs     float64 `json:"signUs"`
+	Blake3MBps    float64 `json:"blake3MBps"`
+	VerifyMBps    float64 `json:"verifyMBps"`
+	VerifyBaoMBps float64 `json:"verifyBaoMBps"`
+	Bytes         int64   `json:"bytes"`
+	SignUs        float64 `json:"signUs"`
 }
 
 // verifySpeed measures BLAKE3 and verification of the 64 MiB file's CAR, as
@@ -67,6 +69,25 @@ func verifySpeed(ctx context.Context, d *devnet.Devnet, tmp string, res *Results
 		return fmt.Errorf("native verify: %w", verr)
 	}
 	res.add("verify_native", ver, "MB/s", "internal/verify, 64 MiB file CAR")
+	var body bytes.Buffer
+	bw := car.NewBaoWriter(&body, 0)
+	if _, err := bw.Write(carBytes); err != nil {
+		return err
+	}
+	if err := bw.Close(); err != nil {
+		return err
+	}
+	verBao := measure(2*time.Second, func() int64 {
+		n, err := io.Copy(io.Discard, verify.NewReader(bytes.NewReader(body.Bytes()), vreq, verify.Options{Bao: true}))
+		if err != nil {
+			verr = err
+		}
+		return n
+	})
+	if verr != nil {
+		return fmt.Errorf("native verify of the bao16 body: %w", verr)
+	}
+	res.add("verify_native_bao16", verBao, "MB/s", "the same as its bao16 stream body (16 KiB groups, guts SIMD)")
 
 	carPath := filepath.Join(tmp, "verify.car")
 	if err := os.WriteFile(carPath, carBytes, 0o644); err != nil {
@@ -78,6 +99,7 @@ func verifySpeed(ctx context.Context, d *devnet.Devnet, tmp string, res *Results
 	}
 	res.add("blake3_wasm", w.Blake3MBps, "MB/s", "internal/blake3, GOOS=js under Node.js")
 	res.add("verify_wasm", w.VerifyMBps, "MB/s", "GOOS=js under Node.js")
+	res.add("verify_wasm_bao16", w.VerifyBaoMBps, "MB/s", "the bao16 stream body, GOOS=js under Node.js (internal/blake3 per 16 KiB group)")
 	res.add("receipt_sign_wasm", w.SignUs, "µs/block", "worker signing one receipt per 256 KiB block, GOOS=js under Node.js")
 	return nil
 }

@@ -4,7 +4,9 @@
 //
 //	wasmbench -car FILE -root CID -path a/b [-min 1s]
 //
-// It prints one JSON object: {"blake3MBps":..., "verifyMBps":..., "bytes":...}.
+// It prints one JSON object: {"blake3MBps":..., "verifyMBps":...,
+// "verifyBaoMBps":..., "bytes":...}; verifyBaoMBps verifies the same CAR
+// as the bao16 body a node sends on streams (transcoded first, not timed).
 package main
 
 import (
@@ -19,16 +21,18 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/internal/blake3"
+	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/verify"
 )
 
 // Result is what wasmbench prints.
 type Result struct {
-	Blake3MBps float64 `json:"blake3MBps"`
-	VerifyMBps float64 `json:"verifyMBps"`
-	Bytes      int64   `json:"bytes"`
-	SignUs     float64 `json:"signUs"` // receipt signing per 256 KiB block, µs
+	Blake3MBps    float64 `json:"blake3MBps"`
+	VerifyMBps    float64 `json:"verifyMBps"`
+	VerifyBaoMBps float64 `json:"verifyBaoMBps"`
+	Bytes         int64   `json:"bytes"`
+	SignUs        float64 `json:"signUs"` // receipt signing per 256 KiB block, µs
 }
 
 func main() {
@@ -68,6 +72,24 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	var body bytes.Buffer
+	bw := car.NewBaoWriter(&body, 0)
+	if _, err := bw.Write(carBytes); err != nil {
+		return fmt.Errorf("bao16 body: %w", err)
+	}
+	if err := bw.Close(); err != nil {
+		return fmt.Errorf("bao16 body: %w", err)
+	}
+	verifyBaoMBps, err := measure(*minDur, func() (int64, error) {
+		n, err := io.Copy(io.Discard, verify.NewReader(bytes.NewReader(body.Bytes()), req, verify.Options{Bao: true}))
+		if err == nil && n != size {
+			err = fmt.Errorf("%d bytes from the bao16 body, %d from the CAR", n, size)
+		}
+		return n, err
+	})
+	if err != nil {
+		return fmt.Errorf("verify bao16: %w", err)
+	}
 	blake3MBps, err := measure(*minDur, func() (int64, error) { return HashChunks(carBytes), nil })
 	if err != nil {
 		return err
@@ -76,7 +98,7 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	return json.NewEncoder(stdout).Encode(Result{Blake3MBps: blake3MBps, VerifyMBps: verifyMBps, Bytes: size, SignUs: signUs})
+	return json.NewEncoder(stdout).Encode(Result{Blake3MBps: blake3MBps, VerifyMBps: verifyMBps, VerifyBaoMBps: verifyBaoMBps, Bytes: size, SignUs: signUs})
 }
 
 // HashChunks hashes data in 256 KiB chunks, as blocks are hashed, with the

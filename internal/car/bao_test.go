@@ -1,0 +1,243 @@
+package car
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/verity-cdn/verity/internal/bao"
+	"github.com/verity-cdn/verity/internal/cid"
+)
+
+// baoBlocks are blocks of every kind a bao16 body holds: raw BLAKE3 blocks
+// around the group size (transcoded), a raw sha2-256 block and a dag-pb
+// one (both passed through).
+func baoBlocks(t testing.TB) []block {
+	var bs []block
+	for i, n := range []int{0, 1, 16384, 16385, 100000, 262144} {
+		data := bytes.Repeat([]byte{byte(i + 1), 2, 3}, n/3+1)[:n]
+		c, err := cid.Sum(cid.CodecRaw, cid.HashBLAKE3, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, block{c, data})
+	}
+	for _, codec := range []uint64{cid.CodecDagPB, cid.CodecRaw} {
+		data := bytes.Repeat([]byte("pass through;"), 3000)
+		hash := uint64(cid.HashBLAKE3)
+		if codec == cid.CodecRaw {
+			hash = cid.HashSHA256
+		}
+		c, err := cid.Sum(codec, hash, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, block{c, data})
+	}
+	return bs
+}
+
+// transcode writes in through a BaoWriter in pieces of random sizes.
+func transcode(t testing.TB, in []byte, seed uint64) ([]byte, error) {
+	var out bytes.Buffer
+	w := NewBaoWriter(&out, 0)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for len(in) > 0 {
+		n := min(len(in), 1+rng.IntN(40000))
+		if _, err := w.Write(in[:n]); err != nil {
+			return nil, err
+		}
+		in = in[n:]
+	}
+	return out.Bytes(), w.Close()
+}
+
+// TestBaoWriter: the bao16 body has the same header and sections; raw
+// BLAKE3 sections carry the Bao encoding, which decodes to the block.
+func TestBaoWriter(t *testing.T) {
+	bs := baoBlocks(t)
+	in := writeCAR(t, []cid.CID{bs[0].c}, bs)
+	for seed := range uint64(4) {
+		out, err := transcode(t, in, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewReader(bytes.NewReader(out), Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Roots()) != 1 || !r.Roots()[0].Equal(bs[0].c) {
+			t.Fatalf("roots %v", r.Roots())
+		}
+		for i, b := range bs {
+			c, n, err := r.NextSection()
+			if err != nil {
+				t.Fatalf("section %d: %v", i, err)
+			}
+			payload, err := io.ReadAll(r.Payload())
+			if err != nil || len(payload) != n {
+				t.Fatalf("section %d: %d of %d payload bytes, %v", i, len(payload), n, err)
+			}
+			if !c.Equal(b.c) {
+				t.Fatalf("section %d is %s, want %s", i, c, b.c)
+			}
+			if !BaoSection(c) {
+				if !bytes.Equal(payload, b.data) {
+					t.Fatalf("section %d (%s) altered", i, c)
+				}
+				continue
+			}
+			if uint64(n) != bao.EncodedSize(uint64(len(b.data))) {
+				t.Fatalf("section %d: payload of %d bytes for a block of %d", i, n, len(b.data))
+			}
+			got, err := bao.Decode(payload, [32]byte(c.Digest))
+			if err != nil || !bytes.Equal(got, b.data) {
+				t.Fatalf("section %d: %v", i, err)
+			}
+		}
+		if _, _, err := r.NextSection(); err != io.EOF {
+			t.Fatalf("after the last section: %v", err)
+		}
+	}
+}
+
+func TestBaoWriterErrors(t *testing.T) {
+	bs := baoBlocks(t)
+	in := writeCAR(t, []cid.CID{bs[0].c}, bs)
+	for _, cut := range []int{1, 5, len(in) / 2, len(in) - 1} {
+		if _, err := transcode(t, in[:cut], 0); !errors.Is(err, ErrTruncated) {
+			t.Fatalf("cut at %d: %v", cut, err)
+		}
+	}
+	// A block that does not match its CID is refused, not encoded.
+	bad := append([]block(nil), bs...)
+	bad[4].data = bytes.Clone(bad[4].data)
+	bad[4].data[500] ^= 1
+	if _, err := transcode(t, writeCAR(t, nil, bad), 0); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("altered block: %v", err)
+	}
+	// Too large.
+	var out bytes.Buffer
+	w := NewBaoWriter(&out, 1000)
+	if _, err := w.Write(in); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("over the section limit: %v", err)
+	}
+}
+
+// TestNextSectionSkips: a payload left unread is skipped; a truncated one
+// is ErrTruncated.
+func TestNextSectionSkips(t *testing.T) {
+	bs := makeBlocks(t, 3)
+	good := writeCAR(t, nil, bs)
+	r, err := NewReader(bytes.NewReader(good), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _, err := r.NextSection(); err != nil || !c.Equal(bs[0].c) {
+		t.Fatal(c, err)
+	}
+	if c, data, err := r.Next(); err != nil || !c.Equal(bs[1].c) || !bytes.Equal(data, bs[1].data) {
+		t.Fatal(c, err)
+	}
+	c, n, err := r.NextSection()
+	if err != nil || !c.Equal(bs[2].c) || n != len(bs[2].data) {
+		t.Fatal(c, n, err)
+	}
+	r, _ = NewReader(bytes.NewReader(good[:len(good)-3]), Config{})
+	r.Next()
+	r.Next()
+	if _, _, err := r.NextSection(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(r.Payload()); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("truncated payload: %v", err)
+	}
+	if _, _, err := r.NextSection(); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("error not sticky: %v", err)
+	}
+}
+
+// FuzzNextSection: reading by NextSection and Payload gives what Next gives.
+func FuzzNextSection(f *testing.F) {
+	bs := makeBlocks(f, 3)
+	good := writeCAR(f, []cid.CID{bs[0].c}, bs)
+	f.Add(good)
+	f.Add(good[:len(good)-5])
+	f.Add(good[:60])
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, want, werr := readAll(in, Config{MaxSectionSize: 1 << 16})
+		r, err := NewReader(bytes.NewReader(in), Config{MaxSectionSize: 1 << 16})
+		if err != nil {
+			return
+		}
+		var got []block
+		for {
+			c, _, err := r.NextSection()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				if werr == nil {
+					t.Fatalf("NextSection: %v; Next read it all", err)
+				}
+				break
+			}
+			data, err := io.ReadAll(r.Payload())
+			if err != nil {
+				if werr == nil {
+					t.Fatalf("Payload: %v; Next read it all", err)
+				}
+				break
+			}
+			got = append(got, block{c, data})
+		}
+		if len(got) < len(want) {
+			t.Fatalf("%d sections, Next read %d", len(got), len(want))
+		}
+		for i := range want {
+			if !got[i].c.Equal(want[i].c) || !bytes.Equal(got[i].data, want[i].data) {
+				t.Fatalf("section %d differs", i)
+			}
+		}
+	})
+}
+
+// FuzzBaoWriter: whatever is written, the writer never panics, and what it
+// accepts whole reads back as the same blocks.
+func FuzzBaoWriter(f *testing.F) {
+	bs := baoBlocks(f)[:4]
+	f.Add(writeCAR(f, []cid.CID{bs[0].c}, bs))
+	f.Add([]byte{0x01, 0xa0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var out bytes.Buffer
+		w := NewBaoWriter(&out, 1<<18)
+		if _, err := w.Write(in); err != nil || w.Close() != nil {
+			return
+		}
+		_, want, werr := readAll(in, Config{MaxSectionSize: 1 << 18})
+		if werr != nil {
+			return // the header itself was not CAR
+		}
+		r, err := NewReader(&out, Config{MaxSectionSize: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range want {
+			c, _, err := r.NextSection()
+			if err != nil || !c.Equal(b.c) {
+				t.Fatalf("section %d: %v", i, err)
+			}
+			p, _ := io.ReadAll(r.Payload())
+			if BaoSection(c) {
+				if p, err = bao.Decode(p, [32]byte(c.Digest)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(p, b.data) {
+				t.Fatalf("section %d differs", i)
+			}
+		}
+	})
+}

@@ -1,0 +1,243 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/quic-go/webtransport-go"
+
+	"github.com/verity-cdn/verity/internal/bao"
+	"github.com/verity-cdn/verity/internal/car"
+	"github.com/verity-cdn/verity/internal/wire"
+	"github.com/verity-cdn/verity/node"
+)
+
+// baoRequest is a request head offering the bao16 block encoding.
+func baoRequest(target string) *wire.Request {
+	return &wire.Request{Target: target, Header: wire.Header{"accept": carAccept, wire.HeaderBlocks: wire.BlocksBao16}}
+}
+
+// wtExchange sends req on a new stream and reads the whole response.
+func wtExchange(ctx context.Context, sess *webtransport.Session, req *wire.Request) (*wire.Response, []byte, error) {
+	str, err := sess.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := req.WriteTo(str); err != nil {
+		return nil, nil, err
+	}
+	if err := str.Close(); err != nil {
+		return nil, nil, err
+	}
+	return readWireResponse(str)
+}
+
+// sections decodes a CAR, or a bao16 body, into its sections' CIDs and
+// blocks (decoding and checking each Bao encoding).
+func sections(t *testing.T, body []byte, isBao bool) []string {
+	t.Helper()
+	r, err := car.NewReader(bytes.NewReader(body), car.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for {
+		c, _, err := r.NextSection()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(r.Payload())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if isBao && car.BaoSection(c) {
+			if data, err = bao.Decode(data, [32]byte(c.Digest)); err != nil {
+				t.Fatalf("section %s: %v", c, err)
+			}
+		}
+		out = append(out, c.String()+":"+string(data))
+	}
+}
+
+// TestBaoStreamsSameBlocks: a client offering bao16 gets, over
+// WebTransport and WebRTC, the CAR of the HTTP response with its raw
+// blocks Bao-encoded, and the encoding named in the head; the blocks are
+// the same. Responses that are not a 2xx CAR are unchanged.
+func TestBaoStreamsSameBlocks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := buildFixture(t)
+	n := newNode(t, node.Config{})
+	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, n)
+	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSess()
+	pc := rtcDial(ctx, t, n)
+
+	root := f.root.String()
+	for _, tc := range []struct {
+		target string
+		isCAR  bool
+		status int
+	}{
+		{"/ipfs/" + root + "?format=car", true, 200},
+		{"/ipfs/" + root + "/big.bin?format=car&dag-scope=entity", true, 200},
+		{"/ipfs/" + root + "/big.bin?format=car&dag-scope=entity&entity-bytes=300000:700000", true, 200},
+		{"/ipfs/" + root + "/a.txt?format=car&dag-scope=entity", true, 200},
+		{"/ipfs/" + root + "?format=raw", false, 200},
+		{"/ipfs/" + root + "/a.txt?format=raw", false, 406},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			req := baoRequest(tc.target)
+			hs, _, hb := httpGet(t, n.HTTPURL()+tc.target, carAccept)
+			var raw bytes.Buffer
+			if _, err := req.WriteTo(&raw); err != nil {
+				t.Fatal(err)
+			}
+			res, err := rtcExchange(ctx, pc, raw.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rresp, rb, err := readWireResponse(bytes.NewReader(res.data))
+			if err != nil || len(res.control) != 0 {
+				t.Fatalf("webrtc: %v, control %q", err, res.control)
+			}
+			wresp, wb, err := wtExchange(ctx, sess, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, got := range []struct {
+				name string
+				resp *wire.Response
+				body []byte
+			}{{"webtransport", wresp, wb}, {"webrtc", rresp, rb}} {
+				if got.resp.Status != tc.status || hs != tc.status {
+					t.Fatalf("%s: status %d, http %d, want %d", got.name, got.resp.Status, hs, tc.status)
+				}
+				if !tc.isCAR || tc.status != 200 {
+					if enc := got.resp.BlockEncoding(); enc != "" || !bytes.Equal(got.body, hb) {
+						t.Fatalf("%s: encoding %q on a response that is not a CAR (%d vs %d bytes)", got.name, enc, len(got.body), len(hb))
+					}
+					continue
+				}
+				if enc := got.resp.BlockEncoding(); enc != wire.BlocksBao16 {
+					t.Fatalf("%s: encoding %q, want %q", got.name, enc, wire.BlocksBao16)
+				}
+				want := sections(t, hb, false)
+				gotSecs := sections(t, got.body, true)
+				if len(gotSecs) != len(want) {
+					t.Fatalf("%s: %d sections, want %d", got.name, len(gotSecs), len(want))
+				}
+				for i := range want {
+					if gotSecs[i] != want[i] {
+						t.Fatalf("%s: section %d differs", got.name, i)
+					}
+				}
+				if len(got.body) <= len(hb) {
+					t.Fatalf("%s: the body (%d bytes) carries no parents over the CAR (%d)", got.name, len(got.body), len(hb))
+				}
+			}
+		})
+	}
+}
+
+// TestBaoNegotiation: a client that does not offer bao16 gets the plain
+// CAR from a node that has it, and a node with DisableBao (as a node of
+// protocol version 1) answers a client that offers it with the plain CAR.
+func TestBaoNegotiation(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := buildFixture(t)
+	target := "/ipfs/" + f.root.String() + "/big.bin?format=car&dag-scope=entity"
+	for _, tc := range []struct {
+		name      string
+		disable   bool
+		offer     bool
+		wantBao16 bool
+		wantPlain bool
+	}{
+		{"old client, new node", false, false, false, true},
+		{"new client, node without bao16", true, true, false, true},
+		{"new client, new node", false, true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNode(t, node.Config{DisableBao: tc.disable})
+			if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
+				t.Fatal(err)
+			}
+			runNode(t, n)
+			sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeSess()
+			req := baoRequest(target)
+			if !tc.offer {
+				delete(req.Header, wire.HeaderBlocks)
+			}
+			resp, body, err := wtExchange(ctx, sess, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, hb := httpGet(t, n.HTTPURL()+target, carAccept)
+			if got := resp.BlockEncoding() == wire.BlocksBao16; got != tc.wantBao16 {
+				t.Fatalf("encoding %q", resp.BlockEncoding())
+			}
+			if plain := bytes.Equal(body, hb); plain != tc.wantPlain {
+				t.Fatalf("body is the plain CAR: %v, want %v", plain, tc.wantPlain)
+			}
+		})
+	}
+}
+
+// TestBaoMidBodyFailureResets: a CAR that fails mid-stream still ends in a
+// reset under bao16, over both transports, never in a clean end.
+func TestBaoMidBodyFailureResets(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f := buildFixture(t)
+	n := newNode(t, node.Config{})
+	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, n)
+	removeFullLeaves(t, n, f, 2)
+	req := baoRequest("/ipfs/" + f.root.String() + "/big.bin?format=car")
+
+	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSess()
+	resp, body, err := wtExchange(ctx, sess, req)
+	var se *webtransport.StreamError
+	if (resp != nil && resp.Status != 200) || !errors.As(err, &se) || se.ErrorCode != wire.CodeInternal {
+		t.Fatalf("webtransport: want a reset after the head, got %+v, %d bytes, %v", resp, len(body), err)
+	}
+
+	pc := rtcDial(ctx, t, n)
+	var raw bytes.Buffer
+	if _, err := req.WriteTo(&raw); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rtcExchange(ctx, pc, raw.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.control) != 1 || res.control[0] != node.ResetPrefix+strconv.Itoa(wire.CodeInternal) {
+		t.Fatalf("webrtc: control %q, want a reset after the head", res.control)
+	}
+}

@@ -1,0 +1,52 @@
+package node
+
+import (
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/verity-cdn/verity/internal/car"
+	"github.com/verity-cdn/verity/internal/wire"
+)
+
+// Block encodings on streams (docs/protocol.md §3.2). A client that lists
+// bao16 in its request's verity-blocks field gets the CAR of a 2xx
+// response transcoded on the way out: each raw BLAKE3 block as its Bao
+// encoding, so it can verify and release 16 KiB at a time. The shared
+// handler still writes the plain CAR; the credit window (payments) and the
+// egress limit count those bytes, not the encoding's 0.4% of parents.
+
+// blockEncoding is the encoding the node uses to answer req: "" (the plain
+// CAR) unless the client offers one the node serves.
+func (n *Node) blockEncoding(req *wire.Request) string {
+	if n.cfg.DisableBao {
+		return ""
+	}
+	return req.BlockEncoding(wire.BlocksBao16)
+}
+
+// encodesBody reports whether a response with this status and header gets
+// the negotiated block encoding: a 2xx CAR.
+func encodesBody(code int, hdr http.Header) bool {
+	return code/100 == 2 && strings.HasPrefix(hdr.Get("Content-Type"), "application/vnd.ipld.car")
+}
+
+// maxCIDBytes bounds a CID in a section: four varints and a digest.
+const maxCIDBytes = 4*10 + 128
+
+// bodyEncoder starts the encoding of a response body for a stream writer:
+// when enc is set and the response is a 2xx CAR, it names enc in the head
+// and returns the transcoder the body goes through to raw; else nil.
+func (n *Node) bodyEncoder(enc string, code int, hdr http.Header, raw io.Writer) *car.BaoWriter {
+	if enc != wire.BlocksBao16 || !encodesBody(code, hdr) {
+		return nil
+	}
+	hdr.Set(wire.HeaderBlocks, enc)
+	n.metrics.baoStreams.Inc()
+	return car.NewBaoWriter(raw, n.cfg.MaxBlockSize+maxCIDBytes)
+}
+
+// writerFunc adapts a function to io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
