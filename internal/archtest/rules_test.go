@@ -73,3 +73,41 @@ var listTargets = []listTarget{
 	// (_js.go files, !wasm build tags).
 	{GOOS: "js", GOARCH: "wasm", Patterns: []string{"./wasmclient/..."}},
 }
+
+// workerPackage is built for js/wasm and its function names checked.
+const workerPackage = "./wasmclient/cmd/worker"
+
+// workerForbidden are packages none of whose functions may be linked into
+// the worker's wasm. Patterns as in the import rules, but every one is a
+// full import path.
+var workerForbidden = []string{
+	"fmt",
+	"reflect",
+	"crypto/sha256",
+	"crypto/sha512",
+	"crypto/ed25519",
+	"crypto/internal/fips140...",
+	"net/http/...",
+	"net/url",
+	"encoding/json",
+	"github.com/ipfs/boxo/...",
+	"github.com/ipfs/go-cid",
+	"github.com/multiformats/...",
+}
+
+// workerAllowed are functions linked although their package is forbidden;
+// neither brings any of reflect's code.
+//
+//   - reflect.init: encoding/binary imports reflect (for binary.Read and
+//     Write, which the worker never calls), so reflect's package
+//     initializer is linked. encoding/binary comes with
+//     filippo.io/edwards25519, the worker's Ed25519 (internal/payment:
+//     receipts and vouchers), so it stays.
+//   - reflect.typedmemmove: the runtime's own function, given reflect's
+//     name by a linkname in runtime/mbarrier.go; the runtime calls it for
+//     internal/reflectlite (errors.As), so a build links it whenever the
+//     compiler does not inline that call.
+var workerAllowed = []string{
+	"reflect.init",
+	"reflect.typedmemmove",
+}
