@@ -69,7 +69,7 @@ func (g *Gateway) relayCAR(w http.ResponseWriter, r *http.Request, c *nodeCall) 
 	h := w.Header()
 	ct := c.resp.Header.Get("Content-Type")
 	if !strings.HasPrefix(ct, "application/vnd.ipld.car") {
-		ct = "application/vnd.ipld.car; version=1; order=dfs; dups=y"
+		ct = carAccept
 	}
 	h.Set("Content-Type", ct)
 	h.Set("Cache-Control", "public, max-age=29030400, immutable")
