@@ -232,6 +232,23 @@ func dependOnSources(t *testing.T) {
 	}
 }
 
+// goEnv is the environment for the go command building for goos/goarch:
+// this process's, but without -race in GOFLAGS for js/wasm, where the race
+// detector does not exist (it changes no file selection).
+func goEnv(goos, goarch string) []string {
+	env := append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch)
+	if goos == "js" {
+		var flags []string
+		for _, f := range strings.Fields(os.Getenv("GOFLAGS")) {
+			if f != "-race" && f != "--race" && f != "-race=true" {
+				flags = append(flags, f)
+			}
+		}
+		env = append(env, "GOFLAGS="+strings.Join(flags, " "))
+	}
+	return env
+}
+
 // goList lists the packages matched by target's patterns and every
 // dependency, for target's GOOS and GOARCH.
 func goList(t *testing.T, target listTarget) importGraph {
@@ -239,7 +256,7 @@ func goList(t *testing.T, target listTarget) importGraph {
 	args := append([]string{"list", "-deps", "-json=ImportPath,Imports"}, target.Patterns...)
 	cmd := exec.Command(goTool(t), args...)
 	cmd.Dir = moduleRoot(t)
-	cmd.Env = append(os.Environ(), "GOOS="+target.GOOS, "GOARCH="+target.GOARCH)
+	cmd.Env = goEnv(target.GOOS, target.GOARCH)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

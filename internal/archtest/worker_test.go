@@ -75,7 +75,7 @@ func TestWorkerLinkSet(t *testing.T) {
 	// Without -s -w: the name section is what this test reads.
 	cmd := exec.Command(goTool(t), "build", "-trimpath", "-o", out, workerPackage)
 	cmd.Dir = moduleRoot(t)
-	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	cmd.Env = goEnv("js", "wasm")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
