@@ -151,6 +151,12 @@ type nodeCall struct {
 	expired atomic.Bool
 }
 
+// carAccept asks a node for the CAR internal/verify reads (docs/protocol.md
+// §2): with dups=y, every block as often as the traversal needs it. A bare
+// application/vnd.ipld.car gets boxo's default, dups=n, which leaves out
+// repeated blocks (a file with two equal chunks) and fails verification.
+const carAccept = "application/vnd.ipld.car; version=1; order=dfs; dups=y"
+
 // call sends GET target to node; it returns the response when its status
 // is 200, and a *NodeError (or errNodeNotFound) otherwise.
 func (g *Gateway) call(ctx context.Context, node nodeInfo, target string) (*nodeCall, error) {
@@ -162,7 +168,7 @@ func (g *Gateway) call(ctx context.Context, node nodeInfo, target string) (*node
 		c.close()
 		return nil, &NodeError{Node: node.id, Reason: reasonUnreachable, Err: err}
 	}
-	req.Header.Set("Accept", "application/vnd.ipld.car")
+	req.Header.Set("Accept", carAccept)
 	resp, err := g.cfg.Client.Do(req)
 	if err != nil {
 		c.close()

@@ -4,13 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
-	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/verify"
 )
 
@@ -69,7 +66,7 @@ func (g *Gateway) relayCAR(w http.ResponseWriter, r *http.Request, c *nodeCall) 
 	h := w.Header()
 	ct := c.resp.Header.Get("Content-Type")
 	if !strings.HasPrefix(ct, "application/vnd.ipld.car") {
-		ct = "application/vnd.ipld.car; version=1; order=dfs; dups=y"
+		ct = carAccept
 	}
 	h.Set("Content-Type", ct)
 	h.Set("Cache-Control", "public, max-age=29030400, immutable")
@@ -104,67 +101,21 @@ func (g *Gateway) relayCAR(w http.ResponseWriter, r *http.Request, c *nodeCall) 
 	}
 }
 
-// parseFallback parses a fallback URL into the verify.Request it names.
+// parseFallback parses a fallback URL into the verify.Request it names:
+// FallbackPrefix stands for /ipfs, and the rest is a node's target,
+// parsed by verify.ParseTarget (docs/protocol.md §2, §6.3).
 func parseFallback(u *url.URL) (verify.Request, error) {
-	var req verify.Request
-	rest := strings.TrimPrefix(u.EscapedPath(), FallbackPrefix+"/")
-	rawRoot, rawPath, _ := strings.Cut(rest, "/")
-	root, err := cid.Parse(rawRoot)
+	rest, ok := strings.CutPrefix(u.EscapedPath(), FallbackPrefix+"/")
+	if !ok {
+		return verify.Request{}, badRequest("not under %s/", FallbackPrefix)
+	}
+	target := "/ipfs/" + rest
+	if u.RawQuery != "" {
+		target += "?" + u.RawQuery
+	}
+	req, err := verify.ParseTarget(target)
 	if err != nil {
-		return req, badRequest("malformed CID %q: %v", rawRoot, err)
-	}
-	req.Root = root
-	if rawPath != "" {
-		segs, _, err := splitPath("/" + rawPath)
-		if err != nil {
-			return req, err
-		}
-		req.Path = segs
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return req, badRequest("malformed query: %v", err)
-	}
-	for k := range q {
-		switch k {
-		case "format", "dag-scope", "entity-bytes", "car-dups", "car-order", "car-version":
-		default:
-			return req, badRequest("unsupported query parameter %q", k)
-		}
-	}
-	if f := q.Get("format"); f != "car" {
-		return req, badRequest("format must be car, not %q", f)
-	}
-	if s := q.Get("dag-scope"); s != "entity" {
-		return req, badRequest("dag-scope must be entity, not %q", s)
-	}
-	if eb := q.Get("entity-bytes"); eb != "" {
-		rng, err := parseEntityBytes(eb)
-		if err != nil {
-			return req, err
-		}
-		req.Range = rng
+		return verify.Request{}, &RequestError{Kind: ErrBadRequest, Detail: err.Error()}
 	}
 	return req, nil
-}
-
-// parseEntityBytes parses "from:to" with to an integer or "*". A negative
-// from is accepted only with "*": the last -from bytes, which is how a
-// worker asks for a suffix range ("Range: bytes=-n").
-func parseEntityBytes(s string) (*verify.ByteRange, error) {
-	a, b, ok := strings.Cut(s, ":")
-	if !ok {
-		return nil, badRequest("entity-bytes %q: want from:to", s)
-	}
-	from, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || from < 0 && b != "*" || from == math.MinInt64 {
-		return nil, badRequest("entity-bytes %q: bad from", s)
-	}
-	to := int64(-1)
-	if b != "*" {
-		if to, err = strconv.ParseInt(b, 10, 64); err != nil || to < from {
-			return nil, badRequest("entity-bytes %q: bad to", s)
-		}
-	}
-	return &verify.ByteRange{From: from, To: to}, nil
 }

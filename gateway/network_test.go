@@ -209,6 +209,33 @@ func TestFirstVisit(t *testing.T) {
 	}
 }
 
+// A file whose chunks repeat has repeated blocks: nodes must send each
+// as often as the traversal needs it, on the first visit and the fallback.
+func TestRepeatedBlocks(t *testing.T) {
+	files := testSite()
+	zeros := make([]byte, 3*chunkSize+100)
+	files["zeros.bin"] = zeros
+	nw := startNetwork(t, 1, files)
+	site := nw.SiteURL("demo")
+	resp, body := nw.get(t, site+"zeros.bin")
+	if resp.StatusCode != 200 || !bytes.Equal(body, zeros) {
+		t.Fatalf("GET /zeros.bin: %s, %d bytes", resp.Status, len(body))
+	}
+	root, err := cid.Parse(nw.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := verify.Request{Root: root, Path: []string{"zeros.bin"}}
+	resp, body = nw.get(t, site+strings.TrimPrefix(FallbackPrefix, "/")+strings.TrimPrefix(req.Target(), "/ipfs"))
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "dups=y") {
+		t.Fatalf("fallback: %s %v", resp.Status, resp.Header)
+	}
+	got, err := io.ReadAll(verify.NewReader(bytes.NewReader(body), req, verify.Options{}))
+	if err != nil || !bytes.Equal(got, zeros) {
+		t.Fatalf("fallback: verified %d bytes (err %v), want %d", len(got), err, len(zeros))
+	}
+}
+
 // leafCID is the CID of the i-th 256 KiB leaf of data (raw leaves, BLAKE3).
 func leafCID(t *testing.T, data []byte, i int) gocid.Cid {
 	t.Helper()

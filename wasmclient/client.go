@@ -426,7 +426,7 @@ func (f *fetch) fail(a *attempt, err error) {
 		// the node cut the stream: not the node's fault.
 		return
 	}
-	if se := (*StatusError)(nil); errors.As(err, &se) && se.Status == 402 {
+	if se := (*wire.StatusError)(nil); errors.As(err, &se) && se.Status == 402 {
 		// The node refused our payment, not the content: no report.
 		if f.c.payer != nil {
 			f.c.payer.onRefused(se.PaymentCode)
@@ -494,7 +494,7 @@ const reasonNotFound = "not-found"
 
 // classify names why an attempt failed.
 func classify(a *attempt, err error) string {
-	var se *StatusError
+	var se *wire.StatusError
 	switch {
 	case a.timedOut.Load() || errors.Is(err, context.DeadlineExceeded):
 		return ReasonTimeout

@@ -37,7 +37,7 @@
 // verify, truncation, no progress within IdleTimeout) is reported through
 // Config.Reporter and skipped for DropFor; the body resumes from the next
 // source with entity-bytes from the first byte not yet delivered. A 404
-// status only moves on. Transports report statuses as *StatusError and a
+// status only moves on. Transports report statuses as *wire.StatusError and a
 // missing address as ErrNoAddress.
 //
 // # Parallel fetch, hedging and scores

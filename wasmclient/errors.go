@@ -2,8 +2,9 @@ package wasmclient
 
 import (
 	"errors"
-	"strconv"
 	"strings"
+
+	"github.com/verity-cdn/verity/internal/wire"
 )
 
 // Sentinel errors; match them with errors.Is.
@@ -36,26 +37,6 @@ var (
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("wasmclient: client closed")
 )
-
-// StatusError is a non-2xx HTTP or VERITY/1 status returned by a source.
-type StatusError struct {
-	Status  int
-	Message string
-	// PaymentCode names why a node refused payment (402): a payment code
-	// such as "account_frozen", or "payment_required".
-	PaymentCode string
-}
-
-func (e *StatusError) Error() string {
-	s := "status " + strconv.Itoa(e.Status)
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	return s
-}
-
-// Is makes a 404 match ErrNotFound.
-func (e *StatusError) Is(target error) bool { return target == ErrNotFound && e.Status == 404 }
 
 // SourceError is the failure of one source (a transport to a node, or the
 // gateway fallback) while serving one request.
@@ -108,7 +89,7 @@ func HTTPStatus(err error) int {
 	switch {
 	case err == nil:
 		return 200
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), statusOf(err) == 404:
 		return 404
 	case errors.Is(err, ErrBadPath):
 		return 400
@@ -119,4 +100,13 @@ func HTTPStatus(err error) int {
 	default:
 		return 502
 	}
+}
+
+// statusOf is the status of a source's answer in err's chain (a
+// *wire.StatusError, as every transport reports a non-2xx answer), or 0.
+func statusOf(err error) int {
+	if se := (*wire.StatusError)(nil); errors.As(err, &se) {
+		return se.Status
+	}
+	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"syscall/js"
 
 	"github.com/verity-cdn/verity/internal/errfmt"
+	"github.com/verity-cdn/verity/internal/wire"
 )
 
 // jsFetch calls fetch(url, init) with an AbortController tied to ctx until
@@ -85,7 +86,7 @@ func (t *FetchTransport) Open(ctx context.Context, node Node, target string) (io
 	if !resp.Get("ok").Bool() {
 		msg := responseText(ctx, resp, 4<<10)
 		abort()
-		return nil, &StatusError{Status: resp.Get("status").Int(), Message: msg}
+		return nil, &wire.StatusError{Status: resp.Get("status").Int(), Message: msg}
 	}
 	body := resp.Get("body")
 	if body.IsNull() || body.IsUndefined() {
@@ -169,7 +170,7 @@ func jsPost(ctx context.Context, url, contentType string, body any) error {
 	}
 	defer abort()
 	if !resp.Get("ok").Bool() {
-		return &StatusError{Status: resp.Get("status").Int()}
+		return &wire.StatusError{Status: resp.Get("status").Int()}
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/verity-cdn/verity/internal/wire"
 )
 
 // HTTPTransport fetches CARs over HTTP from a node's trustless gateway
@@ -55,7 +57,7 @@ func (t *HTTPTransport) Open(ctx context.Context, node Node, target string) (io.
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		_ = resp.Body.Close()
-		return nil, &StatusError{Status: resp.StatusCode, Message: strings.TrimSpace(string(msg))}
+		return nil, &wire.StatusError{Status: resp.StatusCode, Message: strings.TrimSpace(string(msg))}
 	}
 	return resp.Body, nil
 }
@@ -141,7 +143,7 @@ func post(ctx context.Context, c *http.Client, url, contentType string, body []b
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	_ = resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return &StatusError{Status: resp.StatusCode}
+		return &wire.StatusError{Status: resp.StatusCode}
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/verity-cdn/verity/internal/wire"
 )
 
 // FetchRequest is one GET the worker serves.
@@ -64,7 +66,7 @@ func (r *Response) Header() [][2]string {
 // ErrorResponse is the text response for an error from Fetch.
 func ErrorResponse(err error) *Response {
 	status := HTTPStatus(err)
-	msg := strconv.Itoa(status) + " " + StatusText(status) + "\n"
+	msg := strconv.Itoa(status) + " " + wire.StatusText(status) + "\n"
 	if err != nil {
 		msg += err.Error() + "\n"
 	}
@@ -74,33 +76,6 @@ func ErrorResponse(err error) *Response {
 		ContentLength: int64(len(msg)),
 		Body:          io.NopCloser(strings.NewReader(msg)),
 	}
-}
-
-// StatusText is the reason phrase for the statuses the worker answers with.
-func StatusText(code int) string {
-	switch code {
-	case 200:
-		return "OK"
-	case 206:
-		return "Partial Content"
-	case 301:
-		return "Moved Permanently"
-	case 304:
-		return "Not Modified"
-	case 400:
-		return "Bad Request"
-	case 404:
-		return "Not Found"
-	case 416:
-		return "Range Not Satisfiable"
-	case 501:
-		return "Not Implemented"
-	case 502:
-		return "Bad Gateway"
-	case 503:
-		return "Service Unavailable"
-	}
-	return "Status " + strconv.Itoa(code)
 }
 
 func serverTiming(transport, node string, blocks, ttfbMs int64) string {

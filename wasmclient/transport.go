@@ -24,7 +24,7 @@ const (
 //
 // target is "/ipfs/<root>/<path>?format=car&dag-scope=entity[&entity-bytes=a:b]".
 // Open returns the raw CAR body (after the VERITY/1 head for framed
-// transports). A non-2xx answer is a *StatusError; a node without an address
+// transports). A non-2xx answer is a *wire.StatusError; a node without an address
 // for this transport is ErrNoAddress. Cancelling ctx aborts Open and any
 // later Read on the body; Close releases the body.
 type Transport interface {
@@ -139,7 +139,7 @@ func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, str
 		return nil, "", err
 	}
 	if err := resp.Err(br); err != nil {
-		return nil, "", statusFromWire(err)
+		return nil, "", err
 	}
 	blocks := resp.BlockEncoding()
 	if blocks != "" && blocks != wire.BlocksBao16 {
@@ -159,13 +159,6 @@ var _ encodedBody = (*framedBody)(nil)
 
 // BlockEncoding implements encodedBody.
 func (b *framedBody) BlockEncoding() string { return b.blocks }
-
-func statusFromWire(err error) error {
-	if se, ok := err.(*wire.StatusError); ok {
-		return &StatusError{Status: se.Status, Message: se.Message, PaymentCode: se.PaymentCode}
-	}
-	return err
-}
 
 type framedBody struct {
 	io.Reader

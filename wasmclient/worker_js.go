@@ -9,6 +9,7 @@ import (
 	"syscall/js"
 
 	"github.com/verity-cdn/verity/internal/errfmt"
+	"github.com/verity-cdn/verity/internal/wire"
 )
 
 // WorkerConfig configures NewWorker. Zero values are defaults.
@@ -148,7 +149,7 @@ func (w *Worker) jsResponse(resp *Response) js.Value {
 	}
 	init := map[string]any{
 		"status":     resp.Status,
-		"statusText": StatusText(resp.Status),
+		"statusText": wire.StatusText(resp.Status),
 		"headers":    headers,
 	}
 	body := js.Null()

@@ -4,6 +4,7 @@ package verify_test
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,18 +36,87 @@ func TestTargetRoundTrip(t *testing.T) {
 			t.Fatalf("%s: range %v", req.Target(), got.Range)
 		}
 	}
-	bad := []string{
-		"/ipns/x?format=car&dag-scope=entity",
-		"/ipfs/" + root.String() + "?format=raw&dag-scope=entity",
-		"/ipfs/" + root.String() + "?format=car&dag-scope=all",
-		"/ipfs/" + root.String() + "/../x?format=car&dag-scope=entity",
-		"/ipfs/" + root.String() + "?format=car&dag-scope=entity&entity-bytes=5:1",
-		"/ipfs/" + root.String() + "?format=car&dag-scope=entity&entity-bytes=x:1",
-		"/ipfs/notacid?format=car&dag-scope=entity",
-	}
-	for _, s := range bad {
-		if _, err := verify.ParseTarget(s); !errorsIs(err, verify.ErrBadRequest) {
-			t.Fatalf("%s: err = %v", s, err)
+}
+
+// targetRoot is the root of the parse cases (any CID would do).
+const targetRoot = "bafkr4ihkr4ld3m4gqkjf4reryxsy2s5tkbxprqkow6fin2iiyvreuzzab4"
+
+var parseTargetCases = []struct {
+	target string
+	path   []string
+	rng    *verify.ByteRange
+	ok     bool
+}{
+	{target: "/ipfs/R?format=car&dag-scope=entity", ok: true},
+	{target: "/ipfs/R/?format=car&dag-scope=entity", ok: true},
+	{target: "/ipfs/R/a/b%20c.txt?format=car&dag-scope=entity", path: []string{"a", "b c.txt"}, ok: true},
+	{target: "/ipfs/R/about/?format=car&dag-scope=entity", path: []string{"about"}, ok: true},
+	{target: "/ipfs/R/a+b/%E2%9C%93?format=car&dag-scope=entity", path: []string{"a+b", "✓"}, ok: true},
+	{target: "/ipfs/R/x?dag-scope=entity&format=car", path: []string{"x"}, ok: true},
+	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=0:*", path: []string{"x"}, rng: &verify.ByteRange{From: 0, To: -1}, ok: true},
+	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=10:20", path: []string{"x"}, rng: &verify.ByteRange{From: 10, To: 20}, ok: true},
+	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=-5:*", path: []string{"x"}, rng: &verify.ByteRange{From: -5, To: -1}, ok: true},
+	// boxo's rule: either end may count from the end of the file.
+	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=-5:10", path: []string{"x"}, rng: &verify.ByteRange{From: -5, To: 10}, ok: true},
+	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=5:-3", path: []string{"x"}, rng: &verify.ByteRange{From: 5, To: -3}, ok: true},
+	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=-9:-3", path: []string{"x"}, rng: &verify.ByteRange{From: -9, To: -3}, ok: true},
+	// What every response is anyway.
+	{target: "/ipfs/R?format=car&dag-scope=entity&car-version=1&car-order=dfs&car-dups=y", ok: true},
+	{target: "/ipfs/R?format=car&dag-scope=entity&car-order=unk", ok: true},
+
+	{target: "/ipns/R?format=car&dag-scope=entity"},
+	{target: "ipfs/R?format=car&dag-scope=entity"},
+	{target: "/ipfs/?format=car&dag-scope=entity"},
+	{target: "/ipfs/notacid?format=car&dag-scope=entity"},
+	{target: "/ipfs/R"},
+	{target: "/ipfs/R?"},
+	{target: "/ipfs/R?format=car"},
+	{target: "/ipfs/R?dag-scope=entity"},
+	{target: "/ipfs/R?format=raw&dag-scope=entity"},
+	{target: "/ipfs/R?format=car&dag-scope=all"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&format=car"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&foo=bar"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&download=true"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&car-dups=n"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&car-version=2"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&car-order=bfs"},
+	{target: "/ipfs/R?format=car;dag-scope=entity"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&x=%zz"},
+	{target: "/ipfs/R/../x?format=car&dag-scope=entity"},
+	{target: "/ipfs/R/./x?format=car&dag-scope=entity"},
+	{target: "/ipfs/R/%2e%2e/x?format=car&dag-scope=entity"},
+	{target: "/ipfs/R/a//b?format=car&dag-scope=entity"},
+	{target: "/ipfs/R//?format=car&dag-scope=entity"},
+	{target: "/ipfs/R/a%2Fb?format=car&dag-scope=entity"},
+	{target: "/ipfs/R/a%00b?format=car&dag-scope=entity"},
+	{target: "/ipfs/R/a%zz?format=car&dag-scope=entity"},
+	{target: "/ipfs/R/" + strings.Repeat("a/", verify.MaxPathSegments) + "b?format=car&dag-scope=entity"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&entity-bytes="},
+	{target: "/ipfs/R?format=car&dag-scope=entity&entity-bytes=5"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&entity-bytes=5:1"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&entity-bytes=-1:-5"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&entity-bytes=x:1"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&entity-bytes=1:y"},
+	{target: "/ipfs/R?format=car&dag-scope=entity&entity-bytes=0:*&entity-bytes=1:*"},
+}
+
+func TestParseTarget(t *testing.T) {
+	for _, tc := range parseTargetCases {
+		target := strings.Replace(tc.target, "/R", "/"+targetRoot, 1)
+		req, err := verify.ParseTarget(target)
+		if !tc.ok {
+			if !errorsIs(err, verify.ErrBadRequest) {
+				t.Errorf("ParseTarget(%q): err = %v, want ErrBadRequest", tc.target, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseTarget(%q): %v", tc.target, err)
+			continue
+		}
+		if req.Root.String() != targetRoot || !slices.Equal(req.Path, tc.path) ||
+			(req.Range == nil) != (tc.rng == nil) || req.Range != nil && *req.Range != *tc.rng {
+			t.Errorf("ParseTarget(%q) = %s %q %v, want %q %v", tc.target, req.Root, req.Path, req.Range, tc.path, tc.rng)
 		}
 	}
 }
@@ -68,13 +138,18 @@ func TestTargetEscapesLikeNetURL(t *testing.T) {
 }
 
 func FuzzParseTarget(f *testing.F) {
-	f.Add("/ipfs/bafkqaaa/a/b?format=car&dag-scope=entity&entity-bytes=1:*")
-	f.Add("/ipfs/bafkqaaa?format=car&dag-scope=entity&entity-bytes=-5:-1")
+	for _, tc := range parseTargetCases {
+		f.Add(strings.Replace(tc.target, "/R", "/"+targetRoot, 1))
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		req, err := verify.ParseTarget(s)
 		if err != nil {
+			if !errorsIs(err, verify.ErrBadRequest) {
+				t.Fatalf("%q: error %v is not ErrBadRequest", s, err)
+			}
 			return
 		}
+		// What is accepted is a request Target writes and reads back.
 		again, err := verify.ParseTarget(req.Target())
 		if err != nil || again.Target() != req.Target() {
 			t.Fatalf("%q -> %q -> %v", s, req.Target(), err)

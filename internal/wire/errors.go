@@ -32,7 +32,8 @@ func (e *HeadError) Error() string {
 func (e *HeadError) Unwrap() error { return e.Err }
 
 // StatusError is a non-2xx response turned into an error: its status and the
-// message the server sent as the body.
+// message the server sent as the body. The worker reports its HTTP sources'
+// statuses with it too.
 type StatusError struct {
 	Status  int
 	Message string

@@ -202,13 +202,17 @@ func (r *Response) Err(body io.Reader) error {
 	return &StatusError{Status: r.Status, Message: strings.TrimSpace(msg), PaymentCode: r.Header.Get(HeaderPaymentError)}
 }
 
-// StatusText returns the reason phrase used for the statuses a node sends.
+// StatusText returns the reason phrase of the statuses nodes send and the
+// worker answers with (net/http's, but RFC 9110's for 416, without linking
+// net/http), and "Status <code>" for others.
 func StatusText(code int) string {
 	switch code {
 	case 200:
 		return "OK"
 	case 206:
 		return "Partial Content"
+	case 301:
+		return "Moved Permanently"
 	case 304:
 		return "Not Modified"
 	case 400:
