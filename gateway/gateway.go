@@ -307,6 +307,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !g.admit(w, r) {
 		return
 	}
+	if len(r.RequestURI) > MaxRequestURIBytes {
+		writeError(w, r, http.StatusRequestURITooLong, fmt.Sprintf("request target over %d bytes", MaxRequestURIBytes))
+		return
+	}
 	host := strings.ToLower(r.Host)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
