@@ -68,6 +68,32 @@ func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, e
 	return blk, nil
 }
 
+// clearTmp removes what imports left in DataDir/tmp: CARs staged by a
+// node that was killed while importing or pinning, which nothing else
+// would ever remove. Only imports write there, and none runs yet.
+func (n *Node) clearTmp() error {
+	dir := filepath.Join(n.cfg.DataDir, tmpDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("node: data dir: %w", err)
+	}
+	var files int
+	var bytes int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil {
+			bytes += fi.Size()
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("node: clear %s: %w", dir, err)
+		}
+		files++
+	}
+	if files > 0 {
+		n.log.Info("removed imports left unfinished by the last run", "files", files, "bytes", bytes)
+	}
+	return nil
+}
+
 // BlockPath returns the path of the file holding block c. The file may not
 // exist.
 func (n *Node) BlockPath(c cid.Cid) (string, error) {
