@@ -80,7 +80,7 @@
 // with a refused CAR's carcheck code and block CID): 400 a malformed body,
 // query, CID, account name, or an invalid site name
 // (gateway.ErrInvalidSiteName), or a deploy body that is not a one-root
-// CARv1; 401 no bearer token (ErrUnauthorized, with WWW-Authenticate); 403
+// CARv1 or repeats a block (carcheck.CodeDuplicate); 401 no bearer token (ErrUnauthorized, with WWW-Authenticate); 403
 // a token or node signature that does not authorize the request
 // (ErrForbidden), or a top-up without the faucet (ErrFaucetOff); 404 an
 // unknown site (gateway.ErrUnknownSite) or account
