@@ -33,8 +33,11 @@ type Config struct {
 	// DNSLink, when set, serves custom domains: a Host that is neither
 	// under Domain nor an admin host (an IP literal, "localhost", Domain
 	// itself or one of AdminHosts) is looked up as "_dnslink.<host>" and
-	// served as a site named after the host. Nil: no custom domains, and
-	// every other host is the admin host.
+	// served as a site named after the host, billed to the account of the
+	// site that published the root the record names (Sites must be a
+	// SiteRoots); a record naming a root no site published is not served
+	// (404). Nil: no custom domains, and every other host is the admin
+	// host.
 	DNSLink DNSLinkResolver
 	// AdminHosts are extra host names that serve the gateway's own API
 	// (metrics, health, API) when DNSLink is set.
@@ -223,6 +226,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Nodes == nil {
 		return c, configError("Nodes is required")
+	}
+	if _, ok := c.Sites.(SiteRoots); c.DNSLink != nil && !ok {
+		return c, configError("DNSLink needs Sites to be a SiteRoots: a custom domain is billed to the site that published its root")
 	}
 	if c.Name == "" && c.Bus != nil {
 		c.Name = c.Bus.Name()

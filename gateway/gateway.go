@@ -331,7 +331,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.fail(sw, r, err)
 			return
 		}
-		site = Site{Name: host, Root: root}
+		// Billed to the site that published the root, or not served.
+		owner, err := g.cfg.Sites.(SiteRoots).SiteOfRoot(r.Context(), root)
+		if err != nil {
+			g.fail(sw, r, fmt.Errorf("custom domain %s: %w", host, err))
+			return
+		}
+		site = Site{Name: host, Root: root, Account: owner.Account}
+		sw.billed = owner.Name
 	} else {
 		if !ValidSiteName(name) {
 			g.fail(sw, r, fmt.Errorf("%w: %q", ErrUnknownSite, name))
@@ -342,6 +349,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.fail(sw, r, err)
 			return
 		}
+	}
+	if site.Account == "" {
+		// Every site is billed: one that names no account, to the default.
+		site.Account = g.cfg.Payments.DefaultAccount
 	}
 	g.observe(site)
 	sw.site = site
@@ -529,9 +540,11 @@ type statusWriter struct {
 	code  int
 	bytes int64
 	// site and metered: the response is on the HTTPS path of site (content
-	// or CAR fallback), charged to its account.
+	// or CAR fallback), charged to its account, for the site billed when
+	// set (the site that published a custom domain's root), else site.
 	site    Site
 	metered bool
+	billed  string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
