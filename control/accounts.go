@@ -11,9 +11,23 @@ import (
 	"github.com/verity-cdn/verity/internal/ledger"
 )
 
-// DefaultAccount is the account a site deployed without one is charged
-// to, when it exists.
+// DefaultAccount is the account of a site created or deployed without
+// one: named in the site's records, and created (empty) the first time it
+// is needed, so every site's traffic is billed to an account.
 const DefaultAccount = "default"
+
+// defaultAccount returns DefaultAccount, creating it when it does not
+// exist.
+func (c *Control) defaultAccount(ctx context.Context) (string, error) {
+	_, err := c.ledger.CreateAccount(ctx, DefaultAccount, 0)
+	switch {
+	case err == nil:
+		c.log.Info("created the default account for sites created without one", "account", DefaultAccount)
+	case !errors.Is(err, ledger.ErrAccountExists):
+		return "", fmt.Errorf("control: default account: %w", err)
+	}
+	return DefaultAccount, nil
+}
 
 // accountExists checks that account can be assigned.
 func (c *Control) accountExists(ctx context.Context, account string) error {
@@ -28,7 +42,7 @@ func (c *Control) accountExists(ctx context.Context, account string) error {
 
 // deployAccount picks the account a deploy of site is charged to: the one
 // asked for (which must exist), else the deploy token's, else the site's
-// current one, else DefaultAccount when it exists, else none.
+// current one, else DefaultAccount (created if need be).
 func (c *Control) deployAccount(ctx context.Context, site, asked string) (string, error) {
 	if asked != "" {
 		return asked, c.accountExists(ctx, asked)
@@ -39,10 +53,7 @@ func (c *Control) deployAccount(ctx context.Context, site, asked string) (string
 	if rec, err := c.sites.Record(ctx, site); err == nil && rec.Account != "" {
 		return rec.Account, nil
 	}
-	if _, err := c.ledger.Account(ctx, DefaultAccount); err == nil {
-		return DefaultAccount, nil
-	}
-	return "", nil
+	return c.defaultAccount(ctx)
 }
 
 // tokenAccount returns the account site's deploy token belongs to, or "".

@@ -265,6 +265,10 @@ func TestDeployRefused(t *testing.T) {
 	missing := append(append([]carSection(nil), secs[:leaf]...), secs[leaf+1:]...)
 	extraCID, _ := cid.Sum(cid.CodecRaw, cid.HashBLAKE3, []byte("unrelated"))
 	extra := append(append([]carSection(nil), secs...), carSection{extraCID, []byte("unrelated")})
+	var doubled []carSection // every block twice: twice the bytes to store and fetch
+	for _, s := range secs {
+		doubled = append(doubled, s, s)
+	}
 	big, _ := siteCAR(t, testSite())
 
 	for _, tc := range []struct {
@@ -279,6 +283,7 @@ func TestDeployRefused(t *testing.T) {
 		{"hash mismatch", "/v1/sites/blog/deploy", token, joinCAR(t, root, tampered), 422, carcheck.CodeHashMismatch, secs[leaf].c.String()},
 		{"missing block", "/v1/sites/blog/deploy", token, joinCAR(t, root, missing), 422, carcheck.CodeMissingBlock, secs[leaf].c.String()},
 		{"extra block", "/v1/sites/blog/deploy", token, joinCAR(t, root, extra), 422, carcheck.CodeExtraBlock, extraCID.String()},
+		{"every block twice", "/v1/sites/blog/deploy", token, joinCAR(t, root, doubled), 400, carcheck.CodeDuplicate, secs[0].c.String()},
 		{"not a CAR", "/v1/sites/blog/deploy", token, []byte("hello"), 400, carcheck.CodeMalformed, ""},
 		{"over the limit", "/v1/sites/blog/deploy", token, big, 413, "", ""},
 		{"invalid name", "/v1/sites/Blog_1/deploy", token, good, 400, "", ""},

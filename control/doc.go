@@ -14,8 +14,9 @@
 //     api.SiteRecord). KVSites mirrors it in memory through a watch (every
 //     gateway sees every change, wherever written) and writes with
 //     compare-and-set: Publish and Rollback emit site.published and
-//     site.rolled_back. It implements gateway.SiteSource and
-//     gateway.SiteWatcher.
+//     site.rolled_back. It implements gateway.SiteSource,
+//     gateway.SiteWatcher and gateway.SiteRoots (the site that published a
+//     root first pays for the custom domains whose DNSLink names it).
 //   - deploys (deploy.go): a deploy stages the upload under
 //     DataDir/uploads, verifies the whole CAR (internal/carcheck), keeps it
 //     as DataDir/content/<root>.car, records it in the deploys bucket as
@@ -31,9 +32,10 @@
 //     compared in constant time; the admin token is Config.AdminToken or
 //     generated into DataDir/admin-token.
 //   - accounts (accounts.go, handler_accounts.go): the coordinator's
-//     ledger (internal/ledger) read and written for the admin. Sites
-//     belong to accounts, chosen when they are created or deployed
-//     (DeployFor). Metering the bytes a gateway serves is the site edge's
+//     ledger (internal/ledger) read and written for the admin. Every site
+//     belongs to an account, chosen when it is created or deployed
+//     (DeployFor); one created without names DefaultAccount, created
+//     (empty) the first time it is needed. Metering the bytes a gateway serves is the site edge's
 //     (package gateway); the ledger it charges is this one.
 //   - the event feed (handler_events.go): the bus's events as Server-Sent
 //     Events, without NATS credentials.
@@ -80,7 +82,7 @@
 // with a refused CAR's carcheck code and block CID): 400 a malformed body,
 // query, CID, account name, or an invalid site name
 // (gateway.ErrInvalidSiteName), or a deploy body that is not a one-root
-// CARv1; 401 no bearer token (ErrUnauthorized, with WWW-Authenticate); 403
+// CARv1 or repeats a block (carcheck.CodeDuplicate); 401 no bearer token (ErrUnauthorized, with WWW-Authenticate); 403
 // a token or node signature that does not authorize the request
 // (ErrForbidden), or a top-up without the faucet (ErrFaucetOff); 404 an
 // unknown site (gateway.ErrUnknownSite) or account

@@ -74,7 +74,7 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, carcheck.ErrInvalid):
 		var ce *carcheck.Error
-		if errors.As(err, &ce) && (ce.Code == carcheck.CodeMalformed || ce.Code == carcheck.CodeRoots) {
+		if errors.As(err, &ce) && (ce.Code == carcheck.CodeMalformed || ce.Code == carcheck.CodeRoots || ce.Code == carcheck.CodeDuplicate) {
 			return http.StatusBadRequest
 		}
 		return http.StatusUnprocessableEntity

@@ -37,7 +37,11 @@ func (c *Control) apiCreateSite(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, api.SiteCreated{Name: req.Name, Token: token, Account: req.Account})
+	account := req.Account
+	if account == "" {
+		account = DefaultAccount
+	}
+	writeJSON(w, http.StatusCreated, api.SiteCreated{Name: req.Name, Token: token, Account: account})
 }
 
 func (c *Control) apiListSites(w http.ResponseWriter, r *http.Request) {

@@ -37,6 +37,7 @@ type KVSitesConfig struct {
 var (
 	_ gateway.SiteSource  = (*KVSites)(nil)
 	_ gateway.SiteWatcher = (*KVSites)(nil)
+	_ gateway.SiteRoots   = (*KVSites)(nil)
 )
 
 // KVSites is a gateway.SiteSource backed by the sites KV bucket. It
@@ -60,6 +61,7 @@ type KVSites struct {
 	notify   sync.Mutex // serializes mirror updates with their callbacks
 	mu       sync.Mutex
 	sites    map[string]kvSite
+	owners   map[string]rootOwner // root → its first publisher; nil: to rebuild
 	watchers []func(gateway.Site, string)
 }
 
@@ -167,6 +169,7 @@ func (s *KVSites) apply(e jetstream.KeyValueEntry) {
 		s.mu.Lock()
 		if cur, ok := s.sites[e.Key()]; ok && cur.rev < e.Revision() {
 			delete(s.sites, e.Key())
+			s.owners = nil
 		}
 		s.mu.Unlock()
 		return
@@ -191,6 +194,7 @@ func (s *KVSites) store(rec api.SiteRecord, rev uint64) {
 		return
 	}
 	s.sites[rec.Name] = kvSite{rec: rec, rev: rev}
+	s.owners = nil
 	watchers := slices.Clone(s.watchers)
 	s.mu.Unlock()
 	if had && cur.rec.Root == rec.Root {
@@ -210,6 +214,37 @@ func (s *KVSites) Site(_ context.Context, name string) (gateway.Site, error) {
 		return gateway.Site{}, fmt.Errorf("%w: %q", gateway.ErrUnknownSite, name)
 	}
 	return gateway.Site{Name: name, Root: cur.rec.Root, Account: cur.rec.Account}, nil
+}
+
+// SiteOfRoot implements gateway.SiteRoots: of the sites whose history
+// holds root, the one that published it first (ties: the first name). The
+// index behind it is rebuilt after a site changed, at the next call.
+func (s *KVSites) SiteOfRoot(_ context.Context, root string) (gateway.Site, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owners == nil {
+		s.owners = make(map[string]rootOwner)
+		for _, cur := range s.sites {
+			for _, v := range cur.rec.History {
+				o, ok := s.owners[v.Root]
+				if !ok || v.Time.Before(o.at) || v.Time.Equal(o.at) && cur.rec.Name < o.site {
+					s.owners[v.Root] = rootOwner{site: cur.rec.Name, at: v.Time}
+				}
+			}
+		}
+	}
+	o, ok := s.owners[root]
+	if !ok {
+		return gateway.Site{}, fmt.Errorf("%w: no site published %s", gateway.ErrUnknownSite, root)
+	}
+	rec := s.sites[o.site].rec
+	return gateway.Site{Name: rec.Name, Root: rec.Root, Account: rec.Account}, nil
+}
+
+// rootOwner is the site that published a root first, and when.
+type rootOwner struct {
+	site string
+	at   time.Time
 }
 
 // WatchSites implements gateway.SiteWatcher: fn is called with each site

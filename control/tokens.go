@@ -84,16 +84,21 @@ func (c *Control) CreateSite(ctx context.Context, name string) (string, error) {
 }
 
 // CreateSiteFor is CreateSite for a site that belongs to account, which
-// must exist (ledger.ErrUnknownAccount; 400 for a bad name). The
-// site's deploy token may then deploy only for that account.
+// must exist (ledger.ErrUnknownAccount; 400 for a bad name); "" names
+// DefaultAccount, created if need be. The site's deploy token may then
+// deploy only for that account.
 func (c *Control) CreateSiteFor(ctx context.Context, name, account string) (string, error) {
 	if err := gateway.ValidateSiteName(name); err != nil {
 		return "", err
 	}
-	if account != "" {
-		if err := c.accountExists(ctx, account); err != nil {
-			return "", err
-		}
+	var err error
+	if account == "" {
+		account, err = c.defaultAccount(ctx)
+	} else {
+		err = c.accountExists(ctx, account)
+	}
+	if err != nil {
+		return "", err
 	}
 	token := newToken(tokenPrefix)
 	rec := TokenRecord{Site: name, Salt: make([]byte, 16), Created: c.cfg.Now().UTC(), Account: account}

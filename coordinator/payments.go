@@ -14,6 +14,7 @@ import (
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/ratelimit"
 )
 
 // settleRate and settleBurst bound the batches the coordinator applies per
@@ -23,47 +24,21 @@ import (
 // batches of under a hundred sessions, so a burst of 50 covers thousands.
 const (
 	settleRate  = 5.0 // batches per second
-	settleBurst = 50.0
+	settleBurst = 50
 )
 
-// settleLimiter is a token bucket per node id.
+// settleLimiter is a token bucket per node id (internal/ratelimit),
+// made on first use so the Coordinator's zero value holds one.
 type settleLimiter struct {
-	mu      sync.Mutex
-	buckets map[string]*settleBucket
+	once sync.Once
+	l    *ratelimit.Limiter[string]
 }
 
-type settleBucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func (l *settleLimiter) allow(node string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buckets == nil {
-		l.buckets = make(map[string]*settleBucket)
-	}
-	b := l.buckets[node]
-	if b == nil {
-		if len(l.buckets) >= 100_000 {
-			for id, o := range l.buckets { // forget refilled buckets
-				if o.tokens+now.Sub(o.last).Seconds()*settleRate >= settleBurst {
-					delete(l.buckets, id)
-				}
-			}
-		}
-		b = &settleBucket{tokens: settleBurst, last: now}
-		l.buckets[node] = b
-	}
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(settleBurst, b.tokens+d.Seconds()*settleRate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+func (s *settleLimiter) allow(node string, now time.Time) bool {
+	s.once.Do(func() {
+		s.l = ratelimit.New[string](ratelimit.Config{Rate: settleRate, Burst: settleBurst})
+	})
+	return s.l.AllowAt(node, now)
 }
 
 // Ledger returns the coordinator's ledger.

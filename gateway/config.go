@@ -5,12 +5,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/ratelimit"
 )
 
 // Config configures a Gateway. Sites and Nodes are required; the zero
@@ -31,8 +33,11 @@ type Config struct {
 	// DNSLink, when set, serves custom domains: a Host that is neither
 	// under Domain nor an admin host (an IP literal, "localhost", Domain
 	// itself or one of AdminHosts) is looked up as "_dnslink.<host>" and
-	// served as a site named after the host. Nil: no custom domains, and
-	// every other host is the admin host.
+	// served as a site named after the host, billed to the account of the
+	// site that published the root the record names (Sites must be a
+	// SiteRoots); a record naming a root no site published is not served
+	// (404). Nil: no custom domains, and every other host is the admin
+	// host.
 	DNSLink DNSLinkResolver
 	// AdminHosts are extra host names that serve the gateway's own API
 	// (metrics, health, API) when DNSLink is set.
@@ -130,6 +135,31 @@ type Config struct {
 	WriteStallTimeout time.Duration
 	// MaxConns bounds concurrent client connections. Default 4096.
 	MaxConns int
+	// MaxConnsPerClient bounds the connections one client (one address
+	// prefix, see ClientPrefixes) holds at once; a connection over it is
+	// closed as soon as it is accepted, so one client cannot take the
+	// MaxConns every visitor shares. Trusted proxies are exempt. Default
+	// 256 (a browser opens 6 per origin; the rest is room for visitors
+	// behind one NAT); negative: no per-client cap.
+	MaxConnsPerClient int
+	// RequestRate and RequestBurst rate-limit requests per client (a token
+	// bucket per address prefix): requests per second and the burst
+	// allowed. Beyond them the gateway answers 429 with Retry-After.
+	// Defaults 100/s and 500 (a first visit costs a few dozen requests);
+	// a negative RequestRate turns the limit off.
+	RequestRate  float64
+	RequestBurst int
+	// ClientPrefixes groups client addresses for every per-client limit
+	// (connections, requests, WebRTC offers, scores, vouchers): an IPv4
+	// address and an IPv6 /64 by default, since one IPv6 host commonly
+	// holds a whole /64.
+	ClientPrefixes ratelimit.Prefixes
+	// TrustedProxies are the reverse proxies in front of the gateway
+	// (addresses or prefixes): for a request from one of them, the client
+	// is the nearest address of X-Forwarded-For that is not a trusted
+	// proxy, for limits, routing and logs; their connections are not
+	// capped per client. Default none: X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
 	// MaxHeaderBytes bounds request headers. Default 64 KiB.
 	MaxHeaderBytes int
 	// NodeTimeout bounds one node request until the entity is resolved, and
@@ -177,6 +207,9 @@ const (
 	defaultReadTimeout       = 30 * time.Second
 	defaultWriteStallTimeout = 30 * time.Second
 	defaultMaxConns          = 4096
+	defaultMaxConnsPerClient = 256
+	defaultRequestRate       = 100
+	defaultRequestBurst      = 500
 	defaultMaxHeaderBytes    = 64 << 10
 	defaultNodeTimeout       = 15 * time.Second
 	defaultMaxNodeAttempts   = 3
@@ -193,6 +226,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Nodes == nil {
 		return c, configError("Nodes is required")
+	}
+	if _, ok := c.Sites.(SiteRoots); c.DNSLink != nil && !ok {
+		return c, configError("DNSLink needs Sites to be a SiteRoots: a custom domain is billed to the site that published its root")
 	}
 	if c.Name == "" && c.Bus != nil {
 		c.Name = c.Bus.Name()
@@ -254,6 +290,21 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = defaultMaxConns
+	}
+	switch {
+	case c.MaxConnsPerClient == 0:
+		c.MaxConnsPerClient = defaultMaxConnsPerClient
+	case c.MaxConnsPerClient < 0:
+		c.MaxConnsPerClient = 0
+	}
+	switch {
+	case c.RequestRate == 0:
+		c.RequestRate = defaultRequestRate
+	case c.RequestRate < 0:
+		c.RequestRate = 0
+	}
+	if c.RequestBurst <= 0 {
+		c.RequestBurst = defaultRequestBurst
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = defaultIdleTimeout

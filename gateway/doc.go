@@ -11,7 +11,8 @@
 //     (gzip-precompressed) and /.verity/wasm_exec.<hash>.js;
 //   - answers the worker API (documents in internal/api):
 //     /.verity/v1/session (site root and verified node records, and a
-//     payment voucher), the CAR fallback /.verity/v1/ipfs/<root>/<path>?...,
+//     payment voucher), the CAR fallback /.verity/v1/ipfs/<root>/<path>?...
+//     (every block verified before it is relayed, see below),
 //     /.verity/v1/report, /.verity/v1/scores (workers' node scores, fed to
 //     Config.ScoreSink; rate-limited per client address, 429 beyond it)
 //     and WebRTC signaling, POST /.verity/v1/webrtc/<node id> (an SDP
@@ -77,8 +78,17 @@
 // First-visit serving: GET/HEAD of any other path resolves it under the
 // root (a trailing slash appends index.html; a directory without it
 // answers 301 to add it) and asks up to MaxNodeAttempts nodes in turn; a
-// node that fails (status, timeout, verification) is counted in
-// verity_gateway_node_failures_total and the next is tried. Responses carry
+// node that fails (5xx, timeout, verification, a stream cut short) is
+// charged with it — verity_gateway_node_failures_total, tried last for
+// NodeBackoff, an error report to Config.ScoreSink (the router ranks it
+// behind for the client's network) and node.reported on the bus — and the
+// next is tried. A client's bad request is not a node's failure: a request
+// target over MaxRequestURIBytes (8 KiB) is 414 and a path over
+// MaxPathSegments (256) 400 before any node is asked, and a node that
+// refuses a request with a 4xx is not charged (the next is tried; if every
+// one refuses, the client gets the refusal). When no node can serve, the
+// visitor gets 502 (504 when the nodes timed out) with a short message:
+// the headers go out only once the first verified bytes are in hand. Responses carry
 // Content-Type by extension, ETag "<cid>", Content-Length, Accept-Ranges.
 // Paths, content types and ranges follow internal/webfile, the rules the
 // worker applies too: an empty path segment ("//") is 400; a single range
@@ -90,10 +100,25 @@
 // node at the first unsent byte, and if none can finish it aborts the
 // response (the client sees a broken transfer, never a short body).
 //
+// CAR fallback: every block is verified (internal/verify) before it is
+// relayed. The headers go out once the CAR is complete or holds 256 KiB of
+// verified blocks; a node that fails before then is replaced with nothing
+// sent, one that fails after is resumed from the next node at the first
+// block not sent (the traversal is the same on every node), and when none
+// can finish, the response is aborted (http.ErrAbortHandler: no clean
+// chunked end, a reset). Content-Length is sent only for a CAR verified
+// whole before the headers. "Cache-Control: immutable" is sent on every
+// fallback CAR: it either completes verified or breaks, which no cache
+// keeps as complete, and the worker verifies it again.
+//
 // Metering (meter.go, with Config.Charges): the bytes the gateway serves
 // on a site's origin (content and the CAR fallback, not the worker's files
 // nor the worker API) are charged to the site's account every
-// Config.MeterInterval and at Close, one batch per account; with
+// Config.MeterInterval and at Close, one batch per account. Every site is
+// billed: one whose record names no account to PaymentsConfig.DefaultAccount,
+// a custom domain to the account of the site that published the root its
+// DNSLink record names (SiteRoots; a record naming a root no site published
+// is not served, 404), under that site's name; with
 // Config.Accounts, a site whose account's balance (less what was served
 // and not charged yet) is below -Config.CreditLimit answers 402.
 //
@@ -101,15 +126,25 @@
 // whole requests (ReadTimeout 30 s), clients that stop reading a response
 // (WriteStallTimeout 30 s without progress), concurrent connections
 // (MaxConns 4096), report bodies (MaxReportBytes 4 KiB), scores bodies
-// (MaxScoresBytes 32 KiB).
+// (MaxScoresBytes 32 KiB), request targets (MaxRequestURIBytes 8 KiB) and
+// paths (MaxPathSegments 256). Per client (internal/ratelimit; a client is
+// an address prefix, ClientPrefixes: one IPv4 address, one IPv6 /64):
+// connections held (MaxConnsPerClient 256: more are closed as they are
+// accepted, so one client cannot take the MaxConns every visitor shares),
+// requests (RequestRate 100/s, RequestBurst 500: 429 with Retry-After),
+// WebRTC offers, score reports and vouchers (their own rates). Behind a
+// reverse proxy, TrustedProxies names it: the client is then read from
+// X-Forwarded-For, and the proxy's connections are not capped per client.
 //
 // Status codes on site origins (errors.go, statusOf): 400 malformed path,
-// CID or query, or an invalid site name (ErrInvalidSiteName, a
-// *SiteNameError saying why); 402 the site's account ran out of credit
-// (ErrPaymentRequired); 403 a fallback CID that is not a current or recent
-// root of the site; 404 unknown site (ErrUnknownSite) or path; 405 method;
+// CID or query, a path over MaxPathSegments, or an invalid site name
+// (ErrInvalidSiteName, a *SiteNameError saying why); 402 the site's account
+// ran out of credit (ErrPaymentRequired); 403 a fallback CID that is not a
+// current or recent root of the site; 404 unknown site (ErrUnknownSite;
+// also a custom domain whose root no site published) or path; 405 method;
 // 413 report or scores body over its limit, or an offer over the SDP
-// limit; 429 too many offers, score reports (ErrRateLimited); 502 no node
+// limit; 414 a request target over MaxRequestURIBytes (ErrURITooLong); 429
+// too many requests, offers, score reports (ErrRateLimited); 502 no node
 // could serve (ErrNoNode) or a custom domain's lookup failed (ErrDNSLink);
 // 503 the node cannot take an offer now (ErrUnavailable); 504 nodes timed
 // out (ErrTimeout). Under /.verity/ error bodies are {"error": "..."}
@@ -118,7 +153,7 @@
 // Metrics: verity_gateway_bytes_served_total{kind}, requests_total{kind,code},
 // node_reports_total{node,reason}, node_failures_total{node,reason},
 // html_cache_hits_total, html_cache_misses_total, html_cache_bytes,
-// vouchers_limited_total.
+// vouchers_limited_total, limited_total{limit="conns"|"requests"}.
 //
 // Payments (PaymentsConfig): the gateway's voucher key is kept in
 // DataDir/payment.key and, with a Bus, published in the coordinator's

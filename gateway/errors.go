@@ -13,8 +13,12 @@ var (
 	ErrUnknownSite = errors.New("unknown site")
 	// ErrNotFound: the path does not exist under the site's root (404).
 	ErrNotFound = errors.New("not found")
-	// ErrBadRequest: a malformed path, CID or query (400).
+	// ErrBadRequest: a malformed path, CID or query, or a path of more
+	// than MaxPathSegments segments (400).
 	ErrBadRequest = errors.New("bad request")
+	// ErrURITooLong: a request target (path and query) over
+	// MaxRequestURIBytes (414).
+	ErrURITooLong = errors.New("request URI too long")
 	// ErrForbidden: a CID that does not belong to the site (403).
 	ErrForbidden = errors.New("forbidden")
 	// ErrMethod: a method the path does not allow (405).
@@ -113,6 +117,8 @@ func statusOf(err error) int {
 		return http.StatusMethodNotAllowed
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrURITooLong):
+		return http.StatusRequestURITooLong
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, ErrNoNode), errors.Is(err, ErrDNSLink):
@@ -137,7 +143,7 @@ func errorMessage(err error) string {
 	if errors.As(err, &ne) {
 		return ne.Error()
 	}
-	for _, s := range []error{ErrPaymentRequired, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrTimeout, ErrNoNode, ErrDNSLink, ErrRateLimited, ErrUnavailable} {
+	for _, s := range []error{ErrPaymentRequired, ErrUnknownSite, ErrNotFound, ErrForbidden, ErrMethod, ErrTooLarge, ErrURITooLong, ErrTimeout, ErrNoNode, ErrDNSLink, ErrRateLimited, ErrUnavailable} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}

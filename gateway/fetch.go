@@ -125,11 +125,33 @@ func (h *nodeHealth) order(nodes []nodeInfo) {
 	sort.SliceStable(nodes, func(i, j int) bool { return !bad(nodes[i].id) && bad(nodes[j].id) })
 }
 
-// nodeFailure counts and logs one failed node request.
-func (g *Gateway) nodeFailure(err *NodeError) {
+// nodeFailure counts one failed node request against its node: in the
+// metrics, in the gateway's own ordering (tried last for NodeBackoff), with
+// the router (Config.ScoreSink ranks it behind for the client's network,
+// as a worker's error report does) and on the bus (node.reported, which
+// the coordinator forwards to the node).
+func (g *Gateway) nodeFailure(r *http.Request, err *NodeError) {
 	g.metrics.nodeFailures.WithLabelValues(err.Node, err.Reason).Inc()
 	g.health.fail(err.Node)
 	g.log.Warn("node failed", "node", err.Node, "reason", err.Reason, "err", err.Err)
+	if g.cfg.ScoreSink != nil {
+		g.cfg.ScoreSink.ReportErrors(clientAddr(r), err.Node, 1)
+	}
+	g.relayReport(r.Context(), err.Node, reportReason(err.Reason))
+}
+
+// reportReason is the worker report reason (api.ReportReasons) matching a
+// node failure reason.
+func reportReason(reason string) string {
+	switch reason {
+	case reasonVerify:
+		return "bad-block"
+	case reasonTimeout:
+		return "timeout"
+	case reasonUnreachable:
+		return "unreachable"
+	}
+	return "protocol"
 }
 
 // Reasons of node failures (metric label).
@@ -175,20 +197,47 @@ func (g *Gateway) call(ctx context.Context, node nodeInfo, target string) (*node
 		return nil, c.failure(reasonUnreachable, err)
 	}
 	c.resp = resp
-	switch resp.StatusCode {
-	case http.StatusOK:
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
 		return c, nil
-	case http.StatusNotFound:
+	case code == http.StatusNotFound:
 		c.close()
 		return nil, errNodeNotFound
+	case code >= 400 && code < 500:
+		// The node refuses the request itself: not a failure of the node.
+		c.close()
+		return nil, &refusedError{node: node.id, status: code}
 	default:
 		c.close()
-		return nil, c.failure(reasonStatus, fmt.Errorf("status %d", resp.StatusCode))
+		return nil, c.failure(reasonStatus, fmt.Errorf("status %d", code))
 	}
 }
 
 // errNodeNotFound: the node answered 404 for the target.
 var errNodeNotFound = fmt.Errorf("node: %w", ErrNotFound)
+
+// refusedError: the node answered a 4xx other than 404, refusing the
+// request as the client's error (malformed, too long) or for now (429).
+type refusedError struct {
+	node   string
+	status int
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("node %s refused the request: status %d", e.node, e.status)
+}
+
+// clientError is what the client is answered when every node refused its
+// request.
+func (e *refusedError) clientError() error {
+	switch e.status {
+	case http.StatusTooManyRequests:
+		return fmt.Errorf("%w: %v", ErrUnavailable, e)
+	case http.StatusRequestURITooLong:
+		return &RequestError{Kind: ErrURITooLong, Detail: "the nodes refused the request as too long"}
+	}
+	return badRequest("the nodes refused the request (status %d)", e.status)
+}
 
 func (c *nodeCall) failure(reason string, err error) *NodeError {
 	if c.expired.Load() {
@@ -220,14 +269,32 @@ type entityFetch struct {
 	vr     *verify.Reader
 	entity verify.Entity
 	blocks atomic.Int64
+	car    *carTee // the verified CAR sections, with fetchMode.keepCAR
+}
+
+// fetchMode says what fetchEntity keeps of the response besides the
+// entity's bytes.
+type fetchMode struct {
+	// keepCAR keeps the verified CAR sections (entityFetch.car), to relay
+	// the CAR itself.
+	keepCAR bool
+	// sentCAR is how many of those the client has had already: a resume
+	// from another node drops them.
+	sentCAR int
 }
 
 // fetchEntity asks nodes in turn for req until one answers with a CAR whose
-// path and entity root verify. skip names nodes not to try.
-func (g *Gateway) fetchEntity(ctx context.Context, nodes []nodeInfo, req verify.Request, skip map[string]bool) (*entityFetch, error) {
+// path and entity root verify. skip names nodes not to try. Nodes that
+// fail are charged (nodeFailure); nodes that refuse the request as bad
+// (4xx) are not.
+func (g *Gateway) fetchEntity(r *http.Request, nodes []nodeInfo, req verify.Request, skip map[string]bool, mode fetchMode) (*entityFetch, error) {
+	ctx := r.Context()
 	target := req.Target()
 	attempts, notFound := 0, false
-	var last error
+	var (
+		last    error
+		refused *refusedError
+	)
 	for _, n := range nodes {
 		if skip[n.id] {
 			continue
@@ -242,15 +309,28 @@ func (g *Gateway) fetchEntity(ctx context.Context, nodes []nodeInfo, req verify.
 				notFound = true
 				continue
 			}
+			if errors.As(err, &refused) {
+				continue
+			}
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			g.nodeFailure(err.(*NodeError))
+			g.nodeFailure(r, err.(*NodeError))
 			last = err
 			continue
 		}
 		f := &entityFetch{nodeCall: c}
-		f.vr = verify.NewReader(c, req, verify.Options{OnBlock: func(_ cid.CID, _ int) { f.blocks.Add(1) }})
+		src := io.Reader(c)
+		if mode.keepCAR {
+			f.car = newCARTee(c, mode.sentCAR)
+			src = f.car
+		}
+		f.vr = verify.NewReader(src, req, verify.Options{OnBlock: func(b cid.CID, _ int) {
+			f.blocks.Add(1)
+			if f.car != nil {
+				f.car.verified(b)
+			}
+		}})
 		ent, err := f.vr.Entity()
 		if err != nil {
 			c.close()
@@ -262,19 +342,20 @@ func (g *Gateway) fetchEntity(ctx context.Context, nodes []nodeInfo, req verify.
 				continue
 			}
 			ne := c.failure(reasonVerify, err)
-			g.nodeFailure(ne)
+			g.nodeFailure(r, ne)
 			last = ne
 			continue
 		}
 		f.entity = ent
 		return f, nil
 	}
-	return nil, noNodeError(notFound, last, "/"+strings.Join(req.Path, "/"))
+	return nil, noNodeError(notFound, refused, last, "/"+strings.Join(req.Path, "/"))
 }
 
 // noNodeError is the error of a request no node could serve: what was not
-// found when a node or the verifier said so, else the last node's failure.
-func noNodeError(notFound bool, last error, what string) error {
+// found when a node or the verifier said so, else the last node's failure,
+// else the nodes' refusal of the request.
+func noNodeError(notFound bool, refused *refusedError, last error, what string) error {
 	switch {
 	case notFound:
 		return fmt.Errorf("%w: %s", ErrNotFound, what)
@@ -282,9 +363,24 @@ func noNodeError(notFound bool, last error, what string) error {
 		return fmt.Errorf("%w: %v", ErrTimeout, last)
 	case last != nil:
 		return fmt.Errorf("%w: %v", ErrNoNode, last)
+	case refused != nil:
+		return refused.clientError()
 	default:
-		return fmt.Errorf("%w: no live node", ErrNoNode)
+		return errNoNodeLeft
 	}
+}
+
+// errNoNodeLeft: no node was left to try (none live, or every one skipped).
+var errNoNodeLeft = fmt.Errorf("%w: no live node", ErrNoNode)
+
+// retryError is the error of a request whose node failed (failed) after
+// fetchEntity had found it, when the retry found no other: that failure
+// says more than errNoNodeLeft (504 for a node that stalled).
+func retryError(err error, failed *NodeError, what string) error {
+	if failed != nil && errors.Is(err, errNoNodeLeft) {
+		return noNodeError(false, nil, failed, what)
+	}
+	return err
 }
 
 // readFull reads the whole entity (at most max bytes).

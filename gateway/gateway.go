@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/ratelimit"
 )
 
 // The coordinator is what `verity gateway` passes as Nodes, Offers and
@@ -43,13 +43,16 @@ type Gateway struct {
 	cache      *htmlCache
 	metrics    *metrics
 	health     *nodeHealth
-	offers     *offerLimiter       // WebRTC offers per client address
-	scoreLimit *offerLimiter       // score reports per client address
-	vouchers   *offerLimiter       // vouchers issued per client address
+	offers     addrLimit           // WebRTC offers per client
+	scoreLimit addrLimit           // score reports per client
+	vouchers   addrLimit           // vouchers issued per client
 	payKey     ed25519.PrivateKey  // signs vouchers; nil when payments are off
 	meter      *meter              // charges served bytes, with Config.Charges
 	reports    reportRelay         // visitors' reports on their way to the bus
 	records    noderecord.Verifier // node records, each signature checked once
+
+	requests addrLimit                // requests per client
+	proxies  ratelimit.TrustedProxies // Config.TrustedProxies
 
 	metricsHandler http.Handler // /metrics on the gateway's own host; nil without a Gatherer
 
@@ -85,9 +88,11 @@ func New(cfg Config) (_ *Gateway, err error) {
 	}
 	g.bgCtx, g.bgCancel = context.WithCancel(context.Background())
 	g.health = newNodeHealth(cfg.NodeBackoff, cfg.Now)
-	g.offers = newOfferLimiter(cfg.WebRTCOfferRate, cfg.WebRTCOfferBurst)
-	g.scoreLimit = newOfferLimiter(cfg.ScoresRate, cfg.ScoresBurst)
-	g.vouchers = newOfferLimiter(cfg.Payments.VoucherRate, cfg.Payments.VoucherBurst)
+	g.offers = g.newAddrLimit(cfg.WebRTCOfferRate, cfg.WebRTCOfferBurst)
+	g.scoreLimit = g.newAddrLimit(cfg.ScoresRate, cfg.ScoresBurst)
+	g.vouchers = g.newAddrLimit(cfg.Payments.VoucherRate, cfg.Payments.VoucherBurst)
+	g.requests = g.newAddrLimit(cfg.RequestRate, cfg.RequestBurst)
+	g.proxies = ratelimit.TrustedProxies(cfg.TrustedProxies)
 	if g.assets, err = loadAssets(cfg.Assets, g.log); err != nil {
 		return nil, fmt.Errorf("gateway: load assets: %w", err)
 	}
@@ -122,7 +127,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 			return nil, fmt.Errorf("gateway: listen: %w", err)
 		}
 	}
-	g.ln = netutil.LimitListener(ln, cfg.MaxConns)
+	g.ln = g.limitListener(ln)
 	if cfg.Gatherer != nil {
 		g.metricsHandler = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})
 	}
@@ -299,6 +304,13 @@ func (g *Gateway) rootAllowed(site Site, root string) bool {
 // ServeHTTP routes by Host: NAME.<Domain> is a site origin, any other host
 // is the gateway's own (metrics, health, Config.API).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.admit(w, r) {
+		return
+	}
+	if len(r.RequestURI) > MaxRequestURIBytes {
+		writeError(w, r, http.StatusRequestURITooLong, fmt.Sprintf("request target over %d bytes", MaxRequestURIBytes))
+		return
+	}
 	host := strings.ToLower(r.Host)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -319,7 +331,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.fail(sw, r, err)
 			return
 		}
-		site = Site{Name: host, Root: root}
+		// Billed to the site that published the root, or not served.
+		owner, err := g.cfg.Sites.(SiteRoots).SiteOfRoot(r.Context(), root)
+		if err != nil {
+			g.fail(sw, r, fmt.Errorf("custom domain %s: %w", host, err))
+			return
+		}
+		site = Site{Name: host, Root: root, Account: owner.Account}
+		sw.billed = owner.Name
 	} else {
 		if !ValidSiteName(name) {
 			g.fail(sw, r, fmt.Errorf("%w: %q", ErrUnknownSite, name))
@@ -330,6 +349,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.fail(sw, r, err)
 			return
 		}
+	}
+	if site.Account == "" {
+		// Every site is billed: one that names no account, to the default.
+		site.Account = g.cfg.Payments.DefaultAccount
 	}
 	g.observe(site)
 	sw.site = site
@@ -517,9 +540,11 @@ type statusWriter struct {
 	code  int
 	bytes int64
 	// site and metered: the response is on the HTTPS path of site (content
-	// or CAR fallback), charged to its account.
+	// or CAR fallback), charged to its account, for the site billed when
+	// set (the site that published a custom domain's root), else site.
 	site    Site
 	metered bool
+	billed  string
 }
 
 func (w *statusWriter) WriteHeader(code int) {

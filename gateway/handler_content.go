@@ -63,10 +63,11 @@ func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
 	req := verify.Request{Root: root, Path: segs, Range: rng}
 	start := g.cfg.Now()
 	skip := map[string]bool{}
+	var failed *NodeError // the last node that failed after it was found
 	for {
-		f, err := g.fetchEntity(r.Context(), nodes, req, skip)
+		f, err := g.fetchEntity(r, nodes, req, skip, fetchMode{})
 		if err != nil {
-			g.fail(w, r, err)
+			g.fail(w, r, retryError(err, failed, key.path))
 			return
 		}
 		ttfb := g.cfg.Now().Sub(start)
@@ -104,7 +105,8 @@ func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
 				if r.Context().Err() != nil {
 					return
 				}
-				g.nodeFailure(f.failure(reasonVerify, err))
+				failed = f.failure(reasonVerify, err)
+				g.nodeFailure(r, failed)
 				skip[f.node.id] = true
 				continue
 			}
@@ -113,7 +115,15 @@ func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
 			g.writeDoc(w, r, doc, doc.node, ttfb)
 			return
 		}
-		g.stream(w, r, f, req, spec, nodes, ctype, ttfb)
+		if failed = g.stream(w, r, f, req, spec, nodes, skip, ctype, ttfb); failed != nil {
+			// Its node failed before a byte was sent: the next one.
+			if r.Context().Err() != nil {
+				return
+			}
+			g.nodeFailure(r, failed)
+			skip[f.node.id] = true
+			continue
+		}
 		return
 	}
 }
@@ -138,24 +148,22 @@ func (g *Gateway) writeDoc(w http.ResponseWriter, r *http.Request, doc *htmlDoc,
 	}
 }
 
-// stream serves the verified entity of f as it arrives. When its node fails
-// mid-body, it resumes from the next node at the first unsent byte; when no
-// node can finish, it aborts the response so the client sees an error, never
-// a truncated body.
-func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch, req verify.Request, spec webfile.Spec, nodes []nodeInfo, ctype string, ttfb time.Duration) {
+// stream serves the verified entity of f as it arrives. Its headers go
+// out only once the first verified bytes are in hand: when f's node fails
+// before that, stream sends nothing and returns the node's failure, for
+// the caller to try the next node (or answer 502/504). When the node fails
+// mid-body, it resumes from the next node at the first unsent byte; when
+// no node can finish, it aborts the response so the client sees an error,
+// never a truncated body.
+func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch, req verify.Request, spec webfile.Spec, nodes []nodeInfo, skip map[string]bool, ctype string, ttfb time.Duration) *NodeError {
 	size := f.entity.Size
 	etag := etagOf(f.entity)
 	h := w.Header()
-	h.Set("Content-Type", ctype)
-	h.Set("ETag", etag)
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Accept-Ranges", "bytes")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Server-Timing", serverTiming(f.node.id, int(f.blocks.Load()), ttfb))
 	if etagMatch(r.Header.Get("If-None-Match"), etag) {
 		f.close()
+		g.streamHeaders(h, f, ctype, etag, ttfb)
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return nil
 	}
 	from, to := int64(0), size-1
 	status := http.StatusOK
@@ -164,10 +172,10 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch,
 		var ue *webfile.UnsatisfiableError
 		if errors.As(err, &ue) {
 			f.close()
-			h.Del("Content-Type")
+			h.Set("Accept-Ranges", "bytes")
 			h.Set("Content-Range", ue.ContentRange())
 			writeError(w, r, http.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
-			return
+			return nil
 		}
 		from, to = rg.Start, rg.End
 		status = http.StatusPartialContent
@@ -177,15 +185,29 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch,
 	if size == 0 {
 		total = 0
 	}
+	buf := make([]byte, copyBufSize)
+	var first int
+	if r.Method != http.MethodHead && total > 0 {
+		n, err := f.vr.Read(buf[:min(int64(len(buf)), total)])
+		if n == 0 && err != nil {
+			f.close()
+			h.Del("Content-Range")
+			return f.failure(reasonVerify, err)
+		}
+		first = n
+	}
+	g.streamHeaders(h, f, ctype, etag, ttfb)
 	h.Set("Content-Length", strconv.FormatInt(total, 10))
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead || total == 0 {
 		f.close()
-		return
+		return nil
 	}
-	buf := make([]byte, copyBufSize)
-	var sent int64
-	skip := map[string]bool{}
+	if _, err := w.Write(buf[:first]); err != nil {
+		f.close()
+		return nil
+	}
+	sent := int64(first)
 	for sent < total {
 		want := buf
 		if rem := total - sent; rem < int64(len(want)) {
@@ -195,7 +217,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch,
 		if n > 0 {
 			if _, werr := w.Write(want[:n]); werr != nil {
 				f.close()
-				return
+				return nil
 			}
 			sent += int64(n)
 		}
@@ -205,14 +227,14 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch,
 		// The node failed (or ended early): resume elsewhere.
 		f.close()
 		if r.Context().Err() != nil {
-			return
+			return nil
 		}
-		g.nodeFailure(f.failure(reasonVerify, rerr))
+		g.nodeFailure(r, f.failure(reasonVerify, rerr))
 		skip[f.node.id] = true
 		next := req
 		next.Range = &verify.ByteRange{From: from + sent, To: to}
 		var err error
-		f, err = g.fetchEntity(r.Context(), nodes, next, skip)
+		f, err = g.fetchEntity(r, nodes, next, skip, fetchMode{})
 		if err != nil || etagOf(f.entity) != etag || f.entity.Size != size {
 			if err == nil {
 				f.close()
@@ -222,6 +244,17 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, f *entityFetch,
 		}
 	}
 	f.close()
+	return nil
+}
+
+// streamHeaders sets the headers of a streamed first-visit response.
+func (g *Gateway) streamHeaders(h http.Header, f *entityFetch, ctype, etag string, ttfb time.Duration) {
+	h.Set("Content-Type", ctype)
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Server-Timing", serverTiming(f.node.id, int(f.blocks.Load()), ttfb))
 }
 
 // serverTiming is the Server-Timing value of a first-visit response.
@@ -233,11 +266,26 @@ func serverTiming(node string, blocks int, ttfb time.Duration) string {
 // etagOf is the strong ETag of an entity: its CID, quoted.
 func etagOf(e verify.Entity) string { return `"` + e.CID.String() + `"` }
 
-// splitPath applies webfile.SplitPath to an escaped URL path, as a 400.
+// Limits on a request, checked before any node is asked: a client's bad
+// request is the client's error, never a node's.
+const (
+	// MaxRequestURIBytes bounds a request target, path and query (414
+	// beyond).
+	MaxRequestURIBytes = 8 << 10
+	// MaxPathSegments bounds the segments of a content path below the
+	// root (400 beyond), as nodes and internal/verify do.
+	MaxPathSegments = verify.MaxPathSegments
+)
+
+// splitPath applies webfile.SplitPath to an escaped URL path, as a 400,
+// and MaxPathSegments.
 func splitPath(escaped string) (segs []string, dir bool, err error) {
 	segs, dir, err = webfile.SplitPath(escaped)
 	if err != nil {
-		return nil, false, badRequest("malformed path %q: empty, dot or bad escape in a segment", escaped)
+		return nil, false, badRequest("malformed path %q: empty, dot or bad escape in a segment", clip(escaped))
+	}
+	if len(segs) > MaxPathSegments {
+		return nil, false, badRequest("path of %d segments; at most %d are served", len(segs), MaxPathSegments)
 	}
 	return segs, dir, nil
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/verity-cdn/verity/coordinator"
@@ -90,57 +88,4 @@ func offerError(node string, err error) error {
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
-}
-
-// offerLimiter is a token bucket per client address.
-type offerLimiter struct {
-	rate  float64 // tokens per second
-	burst float64
-
-	mu      sync.Mutex
-	buckets map[netip.Addr]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// maxBuckets bounds the addresses remembered; full buckets are forgotten
-// first when it is reached.
-const maxBuckets = 100_000
-
-func newOfferLimiter(rate float64, burst int) *offerLimiter {
-	return &offerLimiter{rate: rate, burst: float64(burst), buckets: map[netip.Addr]*bucket{}}
-}
-
-func (l *offerLimiter) allow(addr netip.Addr, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[addr]
-	if b == nil {
-		if len(l.buckets) >= maxBuckets {
-			l.prune(now)
-		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[addr] = b
-	}
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(l.burst, b.tokens+d.Seconds()*l.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// prune forgets the buckets that have refilled.
-func (l *offerLimiter) prune(now time.Time) {
-	for a, b := range l.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
-			delete(l.buckets, a)
-		}
-	}
 }

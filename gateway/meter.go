@@ -224,6 +224,10 @@ func (g *Gateway) checkCredit(site Site) error {
 // site's account.
 func (g *Gateway) meterServed(w *statusWriter) {
 	if g.meter != nil && w.metered && w.site.Account != "" {
-		g.meter.add(w.site.Account, w.site.Name, w.bytes)
+		site := w.site.Name
+		if w.billed != "" {
+			site = w.billed
+		}
+		g.meter.add(w.site.Account, site, w.bytes)
 	}
 }

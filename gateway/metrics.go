@@ -24,6 +24,9 @@ type metrics struct {
 	// vouchersLimited counts sessions answered without a voucher because
 	// the client address asked for too many.
 	vouchersLimited prometheus.Counter
+	// limited counts what the per-client limits refused, by limit
+	// (limitConns, limitRequests).
+	limited *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, cacheBytes func() float64) (*metrics, error) {
@@ -60,8 +63,12 @@ func newMetrics(reg prometheus.Registerer, cacheBytes func() float64) (*metrics,
 			Name: "verity_gateway_vouchers_limited_total",
 			Help: "Sessions answered without a voucher: the client address asked for too many.",
 		}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verity_gateway_limited_total",
+			Help: "Connections closed and requests answered 429 because their client was over its share, by limit (conns, requests).",
+		}, []string{"limit"}),
 	}
-	for _, c := range []prometheus.Collector{m.bytesServed, m.requests, m.nodeReports, m.nodeFailures, m.cacheHits, m.cacheMisses, m.cacheBytes, m.vouchersLimited} {
+	for _, c := range []prometheus.Collector{m.bytesServed, m.requests, m.nodeReports, m.nodeFailures, m.cacheHits, m.cacheMisses, m.cacheBytes, m.vouchersLimited, m.limited} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -31,15 +31,29 @@ type SiteWatcher interface {
 	WatchSites(fn func(site Site, previous string))
 }
 
+// SiteRoots is a capability a SiteSource needs for custom domains
+// (Config.DNSLink): it names the site that published root, whose account
+// pays for a custom domain whose DNSLink record names root. When several
+// sites published root, the owner is the one that published it first
+// (ties: the first name), so a copy of another site's content cannot move
+// that site's custom-domain traffic onto its own bill nor the other way
+// round. It returns an error wrapping ErrUnknownSite when no site
+// published root.
+type SiteRoots interface {
+	SiteOfRoot(ctx context.Context, root string) (Site, error)
+}
+
 var (
 	_ SiteSource  = (*StaticSites)(nil)
 	_ SiteWatcher = (*StaticSites)(nil)
+	_ SiteRoots   = (*StaticSites)(nil)
 )
 
 // StaticSites is an in-memory SiteSource. The zero value is empty and ready.
 type StaticSites struct {
 	mu       sync.Mutex
 	roots    map[string]string
+	accounts map[string]string
 	watchers []func(Site, string)
 }
 
@@ -56,11 +70,12 @@ func NewStaticSites(sites map[string]string) *StaticSites {
 func (s *StaticSites) Site(_ context.Context, name string) (Site, error) {
 	s.mu.Lock()
 	root, ok := s.roots[name]
+	account := s.accounts[name]
 	s.mu.Unlock()
 	if !ok {
 		return Site{}, fmt.Errorf("%w: %q", ErrUnknownSite, name)
 	}
-	return Site{Name: name, Root: root}, nil
+	return Site{Name: name, Root: root, Account: account}, nil
 }
 
 // Set points name at root, and notifies watchers when it changed.
@@ -79,6 +94,34 @@ func (s *StaticSites) Set(name, root string) {
 	for _, fn := range watchers {
 		fn(Site{Name: name, Root: root}, old)
 	}
+}
+
+// SiteOfRoot implements SiteRoots: StaticSites knows current roots only,
+// with no dates, so ties go to the first name.
+func (s *StaticSites) SiteOfRoot(_ context.Context, root string) (Site, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owner := ""
+	for name, r := range s.roots {
+		if r == root && (owner == "" || name < owner) {
+			owner = name
+		}
+	}
+	if owner == "" {
+		return Site{}, fmt.Errorf("%w: no site published %s", ErrUnknownSite, root)
+	}
+	return Site{Name: owner, Root: root, Account: s.accounts[owner]}, nil
+}
+
+// SetAccount is Set for a site whose traffic account pays.
+func (s *StaticSites) SetAccount(name, root, account string) {
+	s.mu.Lock()
+	if s.accounts == nil {
+		s.accounts = make(map[string]string)
+	}
+	s.accounts[name] = account
+	s.mu.Unlock()
+	s.Set(name, root)
 }
 
 // WatchSites implements SiteWatcher.

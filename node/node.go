@@ -100,6 +100,9 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	n.id = noderecord.NodeIDFromKey(n.priv.Public().(ed25519.PublicKey))
 	n.log = cfg.Logger.With("node", n.id)
+	if err := n.clearTmp(); err != nil {
+		return nil, err
+	}
 	if cfg.Registry != nil {
 		if err := n.metrics.alsoRegister(cfg.Registry, n.id); err != nil {
 			return nil, fmt.Errorf("node: register metrics: %w", err)

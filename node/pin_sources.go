@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 
 	"github.com/verity-cdn/verity/internal/nodeproto"
@@ -31,10 +30,10 @@ func pinSources(p nodeproto.Pin) []string {
 	return out
 }
 
-// fetchPin fetches root's CAR from src, verifies and stores every block
-// (ImportCAR), and checks that the CAR's only root is root and that the
-// whole DAG below it is now stored: a source may be another node, which
-// is trusted for nothing. signed signs the GET with the node key (the
+// fetchPin fetches root's CAR from src, checks that it is exactly root's
+// whole DAG (internal/carcheck, as the gateway checks a deploy: a source
+// may be another node, which is trusted for nothing) and stores every
+// block (importCAR). signed signs the GET with the node key (the
 // gateway's CAR requires it).
 func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bool) error {
 	client := n.cfg.CoordinatorClient
@@ -75,55 +74,11 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	if g, ok := ctx.Value(stallKey{}).(*stallCounter); ok {
 		body = &countingReader{r: body, n: &g.n}
 	}
-	roots, err := n.importCAR(ctx, body, dag)
-	if err != nil {
-		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
-			return cause
-		}
-		return err
+	_, err = n.importCAR(ctx, body, dag, root)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, errHolderStalled) {
+		return cause
 	}
-	if len(roots) != 1 || !roots[0].Equals(root) {
-		return fmt.Errorf("%w: the CAR's roots are %v", ErrBadCAR, roots)
-	}
-	return n.checkComplete(ctx, root)
-}
-
-// checkComplete walks the DAG below root in the store and fails with
-// ErrBadCAR naming the first block that is missing.
-func (n *Node) checkComplete(ctx context.Context, root cid.Cid) error {
-	seen := map[string]bool{}
-	stack := []cid.Cid{root}
-	for len(stack) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		c := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[string(c.Hash())] {
-			continue
-		}
-		seen[string(c.Hash())] = true
-		if c.Prefix().Codec != cid.DagProtobuf {
-			if ok, err := n.bs.Has(ctx, c); err != nil || !ok {
-				return fmt.Errorf("%w: block %s is missing", ErrBadCAR, c)
-			}
-			continue
-		}
-		blk, err := n.bs.Get(ctx, c)
-		if err != nil {
-			return fmt.Errorf("%w: block %s is missing", ErrBadCAR, c)
-		}
-		nd, err := merkledag.DecodeProtobuf(blk.RawData())
-		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrBadCAR, c, err)
-		}
-		for _, l := range nd.Links() {
-			if l.Cid.Prefix().MhType != 0x00 { // identity CIDs hold their bytes
-				stack = append(stack, l.Cid)
-			}
-		}
-	}
-	return nil
+	return err
 }
 
 var (

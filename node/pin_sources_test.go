@@ -160,3 +160,44 @@ func TestPinFromHolderStallsAndRedirects(t *testing.T) {
 		t.Fatalf("pins %v", n.Pins())
 	}
 }
+
+// The gateway's deploy CAR is held to what the gateway checks (carcheck):
+// one that repeats its blocks, or misses one, is refused and nothing of
+// it is pinned, even when the store already has the missing block.
+func TestPinRefusesCARCarcheckRefuses(t *testing.T) {
+	f := buildFixture(t)
+	var order []cid.Cid
+	for c := range f.blocks {
+		order = append(order, c)
+	}
+	full := writeCARv1(f.root, order, f.blocks)
+	doubled := writeCARv1(f.root, append(append([]cid.Cid(nil), order...), order...), f.blocks)
+	var leaf cid.Cid
+	for _, c := range order {
+		if c.Prefix().Codec == cid.Raw {
+			leaf = c
+			break
+		}
+	}
+	var without []cid.Cid
+	for _, c := range order {
+		if c != leaf {
+			without = append(without, c)
+		}
+	}
+	missing := writeCARv1(f.root, without, f.blocks)
+	for name, body := range map[string][]byte{"every block twice": doubled, "a block missing (stored already)": missing} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+			defer srv.Close()
+			n := newNode(t, node.Config{})
+			if _, err := n.ImportCAR(t.Context(), bytes.NewReader(full)); err != nil {
+				t.Fatal(err)
+			}
+			err := n.Pin(t.Context(), nodeproto.Pin{Root: f.root.String(), CAR: srv.URL + "/root.car"})
+			if !errors.Is(err, node.ErrBadCAR) || len(n.Pins()) != 0 {
+				t.Fatalf("pin: %v, pins %v", err, n.Pins())
+			}
+		})
+	}
+}

@@ -89,8 +89,12 @@ func TestPinGCReconcile(t *testing.T) {
 	if err := n.PinLocal(localRoot); err != nil {
 		t.Fatal(err)
 	}
-	if !has(t, n, junkRoot) {
-		t.Fatal("junk CAR (fetched by the refused pin) not stored; test premise")
+	if has(t, n, junkRoot) {
+		t.Fatal("the refused pin's CAR was stored")
+	}
+	// Blocks no root reaches: an import nobody pinned.
+	if _, err := n.ImportCAR(t.Context(), bytes.NewReader(junk)); err != nil {
+		t.Fatal(err)
 	}
 
 	removed, err := n.GC(t.Context())

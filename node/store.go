@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"github.com/ipfs/go-cid"
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	car "github.com/ipld/go-car/v2"
+
+	"github.com/verity-cdn/verity/internal/carcheck"
 )
 
 const (
@@ -68,6 +71,32 @@ func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, e
 	return blk, nil
 }
 
+// clearTmp removes what imports left in DataDir/tmp: CARs staged by a
+// node that was killed while importing or pinning, which nothing else
+// would ever remove. Only imports write there, and none runs yet.
+func (n *Node) clearTmp() error {
+	dir := filepath.Join(n.cfg.DataDir, tmpDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("node: data dir: %w", err)
+	}
+	var files int
+	var bytes int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil {
+			bytes += fi.Size()
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("node: clear %s: %w", dir, err)
+		}
+		files++
+	}
+	if files > 0 {
+		n.log.Info("removed imports left unfinished by the last run", "files", files, "bytes", bytes)
+	}
+	return nil
+}
+
 // BlockPath returns the path of the file holding block c. The file may not
 // exist.
 func (n *Node) BlockPath(c cid.Cid) (string, error) {
@@ -91,15 +120,18 @@ func (n *Node) Has(ctx context.Context, c cid.Cid) (bool, error) {
 // The CAR is staged in DataDir/tmp while it is verified, so memory use does
 // not grow with its size.
 func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
-	return n.importCAR(ctx, r, cid.Undef)
+	return n.importCAR(ctx, r, cid.Undef, cid.Undef)
 }
 
 // importCAR is ImportCAR; with dag defined the CAR comes from a source
 // trusted for nothing (another node) and must be dag's traversal: its only
 // root is dag, and every block is dag or a block linked (as often as
 // linked) from one before it, so an endless or stuffed CAR is refused
-// while it is staged, before it can fill the disk.
-func (n *Node) importCAR(ctx context.Context, r io.Reader, dag cid.Cid) ([]cid.Cid, error) {
+// while it is staged, before it can fill the disk. With whole defined, the
+// staged CAR must be exactly whole's complete DAG, checked by the checker
+// the gateway applies to deploys (internal/carcheck: one root, every block
+// once, nothing missing, nothing extra) before anything is stored.
+func (n *Node) importCAR(ctx context.Context, r io.Reader, dag, whole cid.Cid) ([]cid.Cid, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -147,6 +179,12 @@ func (n *Node) importCAR(ctx context.Context, r io.Reader, dag cid.Cid) ([]cid.C
 			}
 		}
 		count++
+	}
+
+	if whole.Defined() {
+		if err := checkWhole(f, whole, n.cfg.MaxBlockSize); err != nil {
+			return nil, err
+		}
 	}
 
 	// Pass 2: store from the staged copy, checked in pass 1 (every block
@@ -200,6 +238,25 @@ func (n *Node) importCAR(ctx context.Context, r io.Reader, dag cid.Cid) ([]cid.C
 	n.metrics.addBlocks(added)
 	n.log.Info("imported CAR", "roots", roots, "blocks", count, "new", added)
 	return roots, nil
+}
+
+// checkWhole checks that the staged CAR f is exactly root's complete DAG
+// (internal/carcheck).
+func checkWhole(f *os.File, root cid.Cid, maxBlock int) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("node: import: %w", err)
+	}
+	res, err := carcheck.Check(f, carcheck.Config{MaxBlockSize: maxBlock})
+	if err != nil {
+		if errors.Is(err, carcheck.ErrInvalid) {
+			return fmt.Errorf("%w: %w", ErrBadCAR, err)
+		}
+		return fmt.Errorf("node: import: %w", err)
+	}
+	if !bytes.Equal(res.Root.Bytes(), root.Bytes()) {
+		return fmt.Errorf("%w: the CAR's root is %s, not %s", ErrBadCAR, res.Root, root)
+	}
+	return nil
 }
 
 // takeOwed accounts for blk in the traversal of an untrusted CAR: blk must

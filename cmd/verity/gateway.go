@@ -19,6 +19,7 @@ import (
 	"github.com/verity-cdn/verity/internal/asn"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/ratelimit"
 )
 
 // runGateway runs the gateway on the event bus (an embedded NATS server
@@ -58,6 +59,14 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	dnsServer := fl.String("dns-server", "", "DNS server (host:port) for DNSLink lookups (default: the system resolver)")
 	fl.Func("admin-host", "host name that serves the gateway's own API when --dnslink is on (repeatable; IP literals, localhost and --domain always do)", func(v string) error {
 		cfg.AdminHosts = append(cfg.AdminHosts, v)
+		return nil
+	})
+	fl.Func("trusted-proxy", "address or prefix of a reverse proxy in front of the gateway, whose X-Forwarded-For names the client (repeatable; default none: the header is ignored)", func(v string) error {
+		tp, err := ratelimit.ParseTrustedProxies([]string{v})
+		if err != nil {
+			return err
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, tp...)
 		return nil
 	})
 	fl.StringVar(&asnTable, "asn-table", "", "prefix → ASN table file for routing: ip2asn TSV (gzip or not) or \"prefix ASN [country]\" lines (default: none)")

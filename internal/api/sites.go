@@ -46,7 +46,8 @@ type SiteList struct {
 // CreateSite is the body of POST /v1/sites (admin token).
 type CreateSite struct {
 	Name string `json:"name"`
-	// Account the site belongs to; it must exist. "" for none.
+	// Account the site belongs to; it must exist. "" for the default
+	// account (control.DefaultAccount), created if need be.
 	Account string `json:"account,omitempty"`
 }
 

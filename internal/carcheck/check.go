@@ -70,7 +70,7 @@ func Check(r io.Reader, cfg Config) (Result, error) {
 		}
 		key := c.Key()
 		if _, dup := blocks[key]; dup {
-			continue
+			return Result{}, fail(CodeDuplicate, c.String(), "the block appears more than once (a CAR holds each block once)")
 		}
 		b := &block{c: c}
 		switch c.Codec {

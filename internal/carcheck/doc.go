@@ -6,6 +6,8 @@
 //   - blocks are raw (0x55) or dag-pb (0x70), and dag-pb blocks decode;
 //   - every block linked from the root is present (nothing missing);
 //   - every block is reachable from the root (nothing extra);
+//   - no block appears twice (a CAR repeating its blocks costs every node
+//     that fetches it, and the gateway that keeps it, for nothing);
 //   - the root is a UnixFS directory, HAMT shard or file (or a raw leaf,
 //     a one-block file).
 //
@@ -20,9 +22,9 @@
 //
 // The stream is read once; memory holds the links of each block (not the
 // block bytes), so a 1 GiB site of 256 KiB chunks costs a few hundred KiB.
-// Duplicate sections are accepted and counted once.
 //
 // Errors are *Error values with a stable Code (CodeMalformed,
 // CodeRoots, CodeHashMismatch, CodeUnsupported, CodeMissingBlock,
-// CodeExtraBlock, CodeBadRoot, CodeTooLarge) matching ErrInvalid.
+// CodeExtraBlock, CodeDuplicate, CodeBadRoot, CodeTooLarge) matching
+// ErrInvalid.
 package carcheck

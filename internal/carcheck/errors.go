@@ -10,14 +10,15 @@ var ErrInvalid = errors.New("invalid CAR")
 
 // Error codes: stable strings clients may branch on.
 const (
-	CodeMalformed    = "malformed"     // not a well-formed CARv1 / dag-pb block
-	CodeRoots        = "roots"         // the header does not name exactly one root
-	CodeHashMismatch = "hash_mismatch" // a block's bytes do not hash to its CID
-	CodeUnsupported  = "unsupported"   // a codec or hash function not accepted
-	CodeMissingBlock = "missing_block" // a linked block is not in the CAR
-	CodeExtraBlock   = "extra_block"   // a block not reachable from the root
-	CodeBadRoot      = "bad_root"      // the root is not a UnixFS directory or file
-	CodeTooLarge     = "too_large"     // a block or the whole CAR over its limit
+	CodeMalformed    = "malformed"       // not a well-formed CARv1 / dag-pb block
+	CodeRoots        = "roots"           // the header does not name exactly one root
+	CodeHashMismatch = "hash_mismatch"   // a block's bytes do not hash to its CID
+	CodeUnsupported  = "unsupported"     // a codec or hash function not accepted
+	CodeMissingBlock = "missing_block"   // a linked block is not in the CAR
+	CodeExtraBlock   = "extra_block"     // a block not reachable from the root
+	CodeDuplicate    = "duplicate_block" // a block that appears more than once
+	CodeBadRoot      = "bad_root"        // the root is not a UnixFS directory or file
+	CodeTooLarge     = "too_large"       // a block or the whole CAR over its limit
 )
 
 // Error says why a CAR was refused, and names the block when one is at fault.
