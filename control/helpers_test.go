@@ -25,6 +25,7 @@ import (
 	"github.com/verity-cdn/verity/internal/importer"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -254,16 +255,10 @@ func testCID(t *testing.T, data string) string {
 	return c.String()
 }
 
-// waitFor polls cond every 10 ms for at most 10 s.
+// waitFor waits until cond holds, for at most 10 s (scaled).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, what, cond)
 }
 
 const chunkSize = 256 << 10

@@ -22,6 +22,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -238,16 +239,10 @@ func joinFor(ch nodeproto.Challenge, k nodeKey, rec noderecord.Signed) nodeproto
 	}}
 }
 
-// eventually polls cond until it holds or 10 s pass.
+// eventually waits until cond holds, for at most 10 s (scaled).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, what, cond)
 }
 
 // nodeEvents collects node.* events.

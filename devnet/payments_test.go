@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/webtransport-go"
 
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/wasmclient"
 )
 
@@ -131,14 +133,13 @@ func TestWorkerPaysNodesAndNodesSettle(t *testing.T) {
 		return sum
 	}
 	// The last receipt of each stream arrives with the worker's FIN.
-	deadline := time.Now().Add(10 * time.Second)
-	for held() < uint64(verified) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.EventuallyErr(t, 10*time.Second, "the nodes to hold every receipt", func() error {
+		if total := held(); total < uint64(verified) {
+			return fmt.Errorf("nodes hold receipts for %d bytes; the worker received %d verified file bytes", total, verified)
+		}
+		return nil
+	})
 	total := held()
-	if total < uint64(verified) {
-		t.Fatalf("nodes hold receipts for %d bytes; the worker received %d verified file bytes", total, verified)
-	}
 	l := d.Coordinator().Ledger()
 	before, err := l.Account(ctx, acct)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -89,16 +90,10 @@ func seedKey(seed byte) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(s)
 }
 
-// waitFor polls cond every 10 ms for at most 10 s.
+// waitFor waits until cond holds, for at most 10 s (scaled).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, what, cond)
 }
 
 func (tg *testGateway) session(t *testing.T, site string) api.Session {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // TestRunCloseNoLeak checks that Run returns on cancel and leaves no
@@ -46,13 +49,15 @@ func TestRunCloseNoLeak(t *testing.T) {
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
+	err = testutil.Wait(10*time.Second, func() error {
+		if n := runtime.NumGoroutine(); n > before {
+			return fmt.Errorf("%d goroutines after Close, %d before", n, before)
+		}
+		return nil
+	})
+	if err != nil {
 		buf := make([]byte, 1<<16)
 		buf = buf[:runtime.Stack(buf, true)]
-		t.Fatalf("%d goroutines after Close, %d before:\n%s", n, before, strings.TrimSpace(string(buf)))
+		t.Fatalf("%v:\n%s", err, strings.TrimSpace(string(buf)))
 	}
 }

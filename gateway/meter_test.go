@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // TestMeterRetriesOnce: a batch that failed is retried with its sequence
@@ -82,13 +84,12 @@ func TestMeterRetriesOnce(t *testing.T) {
 	if got := charged(); got != 125 {
 		t.Fatalf("charged %d after close, want 125", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Fatalf("%d goroutines after close, %d before", n, before)
-	}
+	testutil.EventuallyErr(t, 10*time.Second, "the meter's goroutine to end after close", func() error {
+		if n := runtime.NumGoroutine(); n > before {
+			return fmt.Errorf("%d goroutines, %d before", n, before)
+		}
+		return nil
+	})
 }
 
 // accountsFunc adapts a function to an AccountSource.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // dialSmallBuffer connects to the gateway with a tiny receive buffer, so a
@@ -36,23 +38,33 @@ func TestStalledReaderIsCutOff(t *testing.T) {
 	assets := testAssets()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB
 	assets["dist/verity.wasm"] = &fstest.MapFile{Data: big}
-	tg := startGateway(t, Config{
-		Sites:             NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
-		Nodes:             StaticRecords(),
-		Assets:            assets,
-		WriteStallTimeout: 500 * time.Millisecond,
-	})
-	_, sw := tg.get(t, tg.SiteURL("demo")+"verity-sw.js")
-	wasmURL := regexp.MustCompile(`/\.verity/wasm/[0-9a-f]{16}\.wasm`).FindString(string(sw))
-	if wasmURL == "" {
-		t.Fatalf("no wasm URL in %q", sw)
+	start := func(stall time.Duration) (tg *testGateway, request string) {
+		tg = startGateway(t, Config{
+			Sites:             NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
+			Nodes:             StaticRecords(),
+			Assets:            assets,
+			WriteStallTimeout: stall,
+		})
+		_, sw := tg.get(t, tg.SiteURL("demo")+"verity-sw.js")
+		wasmURL := regexp.MustCompile(`/\.verity/wasm/[0-9a-f]{16}\.wasm`).FindString(string(sw))
+		if wasmURL == "" {
+			t.Fatalf("no wasm URL in %q", sw)
+		}
+		host := strings.TrimSuffix(strings.TrimPrefix(tg.SiteURL("demo"), "http://"), "/")
+		return tg, "GET " + wasmURL + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n"
 	}
-	host := strings.TrimSuffix(strings.TrimPrefix(tg.SiteURL("demo"), "http://"), "/")
-	request := "GET " + wasmURL + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n"
 
-	// Reading promptly: the whole body arrives.
-	conn := dialSmallBuffer(t, tg)
-	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+	// Reading promptly: the whole body arrives. The stall timeout is
+	// generous here: a reader the machine's load holds back for a moment
+	// fills its receive window, and TCP's zero-window probes, backing off
+	// from 200 ms, can then hold a write for seconds.
+	tg, request := start(testutil.Scale(5 * time.Second))
+	conn, err := net.Dial("tcp", tg.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(testutil.Scale(60 * time.Second)))
 	if _, err := io.WriteString(conn, request); err != nil {
 		t.Fatal(err)
 	}
@@ -61,14 +73,21 @@ func TestStalledReaderIsCutOff(t *testing.T) {
 		t.Fatalf("reading client: %d bytes, %v", len(all), err)
 	}
 
-	// Not reading for well past the stall timeout: the server gives up, so
-	// what is left to read is far short of the body.
+	// Not reading at all, with a receive buffer far smaller than the
+	// body: once a write has waited for the (short) stall timeout the
+	// server gives up, which ends the request, so it is counted. Only
+	// then does the client read, and what is left is far short of the
+	// body. Nothing here races the clock: the client reads nothing until
+	// the server has given up.
+	tg, request = start(100 * time.Millisecond)
 	conn = dialSmallBuffer(t, tg)
 	if _, err := io.WriteString(conn, request); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	testutil.Eventually(t, 30*time.Second, "the server to give up on the client that does not read", func() bool {
+		return tg.counter(t, "verity_gateway_requests_total", "kind", kindWasm) > 0
+	})
+	_ = conn.SetDeadline(time.Now().Add(testutil.Scale(30 * time.Second)))
 	got, _ := io.ReadAll(conn)
 	if len(got) >= len(big) {
 		t.Fatalf("stalled client still got the whole %d-byte body", len(got))
@@ -92,12 +111,12 @@ func TestSlowRequestBodyIsCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One byte every 50 ms would take 50 s; the server must close long before.
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testutil.Scale(20 * time.Second))
 	for time.Now().Before(deadline) {
 		if _, err := conn.Write([]byte(" ")); err != nil {
 			return // closed by the server
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // the trickle: a deliberately slow client
 		_ = conn.SetReadDeadline(time.Now().Add(time.Millisecond))
 		var b [512]byte
 		if n, err := conn.Read(b[:]); n > 0 || (err != nil && !isTimeoutErr(err)) {

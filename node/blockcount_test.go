@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -12,13 +13,7 @@ import (
 // blocks gauge.
 func blocksWhenCounted(t *testing.T, n *node.Node) int64 {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !n.BlocksCounted() {
-		if time.Now().After(deadline) {
-			t.Fatal("blocks not counted within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the blocks counted", n.BlocksCounted)
 	return n.Status().Blocks
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -87,16 +88,10 @@ func testRecord(t *testing.T) (ed25519.PrivateKey, noderecord.Signed) {
 	return key, rec
 }
 
-// waitUntil polls cond until it holds or 10 s pass.
+// waitUntil waits until cond holds, for at most 10 s (scaled).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, what, cond)
 }
 
 // fakeCoord is a coordinator as far as the wire goes: a WebSocket endpoint

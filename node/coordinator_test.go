@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -48,21 +50,17 @@ func TestJoinsCoordinator(t *testing.T) {
 	}()
 
 	var st coordinator.NodeState
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyErr(t, 10*time.Second, "the node live with a status", func() error {
 		live, err := c.LiveNodes(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(live) == 1 && live[0].Status.Blocks > 0 {
 			st = live[0]
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node not live with a status: %+v", live)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("live nodes %+v", live)
+	})
 	if st.Node() != n.ID() || st.Record.Record.HTTP != n.HTTPURL() {
 		t.Fatalf("registered %s %s, want %s %s", st.Node(), st.Record.Record.HTTP, n.ID(), n.HTTPURL())
 	}
@@ -72,34 +70,26 @@ func TestJoinsCoordinator(t *testing.T) {
 	}
 	// The coordinator records the node live before its welcome reaches
 	// the node: the node's own view may lag a little.
-	for {
-		cs, ok := n.CoordinatorState()
-		if ok && cs.Joined {
-			break
+	testutil.EventuallyErr(t, 10*time.Second, "the node's view of its join", func() error {
+		if cs, ok := n.CoordinatorState(); !ok || !cs.Joined {
+			return fmt.Errorf("CoordinatorState = %+v, %v", cs, ok)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("CoordinatorState = %+v, %v", cs, ok)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	done <- nil
-	deadline = time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyErr(t, 10*time.Second, "the node lost after Run ended", func() error {
 		s, _ := c.NodeStates(t.Context())
 		if len(s) == 1 && s[0].State == coordinator.StateLost {
 			if s[0].Reason != "node left" {
 				t.Fatalf("lost for %q, want node left", s[0].Reason)
 			}
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node not lost after Run ended: %+v", s)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("node states %+v", s)
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -46,7 +48,18 @@ func TestNodeKillChild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	go func() {
-		time.Sleep(100 * time.Millisecond)
+		// Ready once Run serves: its HTTP API answers.
+		err := testutil.Wait(10*time.Second, func() error {
+			resp, err := http.Get(n.HTTPURL() + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		})
+		if err != nil {
+			fmt.Printf("NOT READY %v\n", err)
+			return
+		}
 		fmt.Printf("READY %s %s\n", n.WebTransportURL(), base64.StdEncoding.EncodeToString(n.Record().Record.CertHashes[0].SHA256))
 	}()
 	_ = n.Run(ctx)

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -23,6 +24,7 @@ import (
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/internal/verify"
 	"github.com/verity-cdn/verity/internal/wire"
 	"github.com/verity-cdn/verity/node"
@@ -105,17 +107,14 @@ func (pn *payNet) addNode(t *testing.T) (*node.Node, *webtransport.Session) {
 	t.Cleanup(closeSess)
 	// The node learns the gateway key from the coordinator after joining.
 	w := newTestWorker(t, pn.gwKey, testAccount, time.Hour, n)
-	for {
+	testutil.EventuallyErr(t, 10*time.Second, "the node to learn the gateway key", func() error {
 		_, err := w.fetchOn(ctx, sess, pn.fx, "a.txt", true)
-		if err == nil {
-			break
-		}
 		var se *wire.StatusError
-		if !errors.As(err, &se) || se.PaymentCode != "unknown_gateway" || ctx.Err() != nil {
+		if err != nil && (!errors.As(err, &se) || se.PaymentCode != "unknown_gateway" || ctx.Err() != nil) {
 			t.Fatalf("first paid request: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	return n, sess
 }
 
@@ -264,21 +263,12 @@ func TestPaidStreamReceiptsStoredAndSettled(t *testing.T) {
 		t.Fatalf("verified %d bytes, want at least %d", got, len(pn.fx.big))
 	}
 	// The last receipt comes with the client's FIN, after the body.
-	var e struct {
-		Bytes uint64
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		ent, ok := pn.node.Receipts(w.signer.SessionKey())
-		if ok && ent.Receipt.Bytes == uint64(got) {
-			e.Bytes = ent.Receipt.Bytes
-			break
+	testutil.EventuallyErr(t, 10*time.Second, "the node to hold the last receipt", func() error {
+		if ent, _ := pn.node.Receipts(w.signer.SessionKey()); ent.Receipt.Bytes != uint64(got) {
+			return fmt.Errorf("node holds a receipt for %d bytes, want %d", ent.Receipt.Bytes, got)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if e.Bytes != uint64(got) {
-		t.Fatalf("node holds a receipt for %d bytes, want %d", e.Bytes, got)
-	}
+		return nil
+	})
 	before, err := pn.coord.Ledger().Account(ctx, testAccount)
 	if err != nil {
 		t.Fatal(err)
@@ -486,32 +476,23 @@ func TestFrozenAccountRefused(t *testing.T) {
 	if _, err := pn.coord.Ledger().CreateAccount(ctx, "broke", 0); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyErr(t, 10*time.Second, "the frozen account refused", func() error {
 		w := pn.worker(t, "broke", time.Hour)
 		_, err := w.fetch(ctx, pn, "a.txt", true)
 		var se *wire.StatusError
 		if errors.As(err, &se) && se.Status == 402 && se.PaymentCode == "account_frozen" {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("frozen account served: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("frozen account served: %v", err)
+	})
 	if _, err := pn.coord.Ledger().TopUp(ctx, "broke", 64<<20); err != nil {
 		t.Fatal(err)
 	}
-	for {
+	testutil.EventuallyErr(t, 10*time.Second, "the topped-up account served", func() error {
 		w := pn.worker(t, "broke", time.Hour)
-		if _, err := w.fetch(ctx, pn, "a.txt", true); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("topped-up account still refused")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		_, err := w.fetch(ctx, pn, "a.txt", true)
+		return err
+	})
 }
 
 // Without a voucher a node serves unpaid unless it requires payment.
@@ -541,17 +522,13 @@ func TestPolicySettlesOnItsOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyErr(t, 10*time.Second, "the session settled", func() error {
 		e, _ := pn.node.Receipts(w.signer.SessionKey())
 		if e.Settled == uint64(got) && pn.node.Uncommitted()[testAccount] == 0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session settled %d of %d bytes", e.Settled, got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("session settled %d of %d bytes", e.Settled, got)
+	})
 	earn, err := pn.coord.Ledger().Earnings(t.Context(), pn.node.ID())
 	if err != nil || earn.Earned < uint64(got) {
 		t.Fatalf("earnings %+v, %v", earn, err)
@@ -577,18 +554,14 @@ func TestTwoNodesSettleOneSessionConcurrently(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := wA.signer.SessionKey()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyErr(t, 10*time.Second, "both nodes to hold their last receipts", func() error {
 		a, _ := pn.node.Receipts(key)
 		b, _ := nodeB.Receipts(key)
 		if a.Receipt.Bytes == uint64(gotA) && b.Receipt.Bytes == uint64(gotB) {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("receipts held %d and %d, want %d and %d", a.Receipt.Bytes, b.Receipt.Bytes, gotA, gotB)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("receipts held %d and %d, want %d and %d", a.Receipt.Bytes, b.Receipt.Bytes, gotA, gotB)
+	})
 	before, _ := pn.coord.Ledger().Account(ctx, testAccount)
 	var wg sync.WaitGroup
 	applied := make([]uint64, 2)
@@ -628,14 +601,13 @@ func TestDeferredReceiptsSettleAfterTopUp(t *testing.T) {
 		}
 		total += uint64(got)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for pn.node.Uncommitted()[testAccount] < total && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.EventuallyErr(t, 10*time.Second, "the node to hold every receipt", func() error {
+		if held := pn.node.Uncommitted()[testAccount]; held < total {
+			return fmt.Errorf("held %d, delivered %d", held, total)
+		}
+		return nil
+	})
 	held := pn.node.Uncommitted()[testAccount]
-	if held < total {
-		t.Fatalf("held %d, delivered %d", held, total)
-	}
 	first, err := pn.node.SettleNow(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,12 @@
 package node_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -27,15 +29,14 @@ func TestManySessionsSettle(t *testing.T) {
 		want += uint64(n)
 	}
 	// The last receipt of a stream is stored after the client's FIN.
-	deadline := time.Now().Add(10 * time.Second)
-	for k, n := range got {
-		for e, _ := pn.node.Receipts(k); e.Receipt.Bytes != n; e, _ = pn.node.Receipts(k) {
-			if time.Now().After(deadline) {
-				t.Fatalf("session %s: receipt for %d of %d bytes", k, e.Receipt.Bytes, n)
+	testutil.EventuallyErr(t, 10*time.Second, "every session's last receipt", func() error {
+		for k, n := range got {
+			if e, _ := pn.node.Receipts(k); e.Receipt.Bytes != n {
+				return fmt.Errorf("session %s: receipt for %d of %d bytes", k, e.Receipt.Bytes, n)
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
-	}
+		return nil
+	})
 	applied, err := pn.node.SettleNow(ctx)
 	if err != nil {
 		t.Fatalf("settle: %v (applied %d of %d)", err, applied, want)

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/internal/wire"
 	"github.com/verity-cdn/verity/node"
 )
@@ -255,13 +256,7 @@ func TestWebRTCStalledChannelTimesOut(t *testing.T) {
 		t.Fatalf("closed after %v", d)
 	}
 	// With no channel left the peer is closed after the idle timeout.
-	deadline := time.Now().Add(10 * time.Second)
-	for n.WebRTCPeers() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("idle peer not closed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the idle peer closed", func() bool { return n.WebRTCPeers() == 0 })
 }
 
 func TestWebRTCMidBodyFailureResets(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/wasmclient"
 )
 
@@ -199,17 +201,12 @@ func TestFailoverMidStream(t *testing.T) {
 
 func waitReports(t *testing.T, g *gatewayServer, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, _, reps := g.counts()
-		if len(reps) >= n {
-			return
+	testutil.EventuallyErr(t, 10*time.Second, fmt.Sprintf("%d reports at the gateway", n), func() error {
+		if _, _, reps := g.counts(); len(reps) < n {
+			return fmt.Errorf("gateway got %d reports", len(reps))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway got %d reports, want %d", len(reps), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestFallbackToGateway(t *testing.T) {
@@ -538,12 +535,12 @@ func TestSlowReaderIsNotATimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // deliberately: a page that reads nothing for 3 IdleTimeouts
 	head := make([]byte, 300000)
 	if _, err := io.ReadFull(resp.Body, head); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // and again mid-body
 	rest, err := io.ReadAll(resp.Body)
 	if err != nil || !bytes.Equal(append(head, rest...), s.files["big.bin"]) {
 		t.Fatalf("err %v, %d bytes", err, len(head)+len(rest))

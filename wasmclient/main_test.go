@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // TestMain fails the package when goroutines outlive the tests: every
@@ -28,23 +30,23 @@ func TestMain(m *testing.M) {
 }
 
 func waitGoroutines(n int, d time.Duration) string {
-	deadline := time.Now().Add(d)
-	for {
+	err := testutil.Wait(d, func() error {
 		http.DefaultClient.CloseIdleConnections()
-		if runtime.NumGoroutine() <= n {
-			return ""
+		if m := runtime.NumGoroutine(); m > n {
+			return fmt.Errorf("%d goroutines, %d before", m, n)
 		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			var out []string
-			for _, g := range strings.Split(string(buf), "\n\n") {
-				if !strings.Contains(g, "testing.(*M).Run") && !strings.Contains(g, "waitGoroutines") {
-					out = append(out, g)
-				}
-			}
-			return strings.Join(out, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	if err == nil {
+		return ""
 	}
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	out := []string{err.Error()}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if !strings.Contains(g, "testing.(*M).Run") && !strings.Contains(g, "waitGoroutines") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }

@@ -5,8 +5,10 @@ package wasmclient_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/url"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/wasmclient"
 )
 
@@ -179,13 +182,16 @@ func TestParallelWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	requests := func() int { return len(e.nodes[0].targets()) + len(e.nodes[1].targets()) }
-	// The lanes fill the window (4 segments: the first and three more)...
-	deadline := time.Now().Add(10 * time.Second)
-	for requests() < 4 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	// ...and stop there while the reader holds still.
-	time.Sleep(300 * time.Millisecond)
+	// The lanes fill the window (4 segments: the first and three more)
+	// and stop there while the reader holds still: once every lane waits
+	// for work, each has looked for a segment since its last one ended
+	// and found none.
+	testutil.EventuallyErr(t, 10*time.Second, "the lanes to fill the window and wait", func() error {
+		if n := requests(); n < 4 {
+			return fmt.Errorf("%d segment requests", n)
+		}
+		return lanesWaiting()
+	})
 	if n := requests(); n != 4 {
 		t.Fatalf("%d segment requests with the reader in the first segment; want the window, 4", n)
 	}
@@ -193,6 +199,27 @@ func TestParallelWindow(t *testing.T) {
 	if err != nil || !bytes.Equal(append(buf, rest...), s.files["large.bin"]) {
 		t.Fatalf("err %v, %d bytes", err, len(buf)+len(rest))
 	}
+}
+
+// lanesWaiting returns nil once every lane of a parallel body is blocked
+// waiting for work (in pbody.take's select), as the goroutine dump shows.
+func lanesWaiting() error {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	lanes, waiting := 0, 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if !strings.Contains(g, "wasmclient.(*lane).run(") {
+			continue
+		}
+		lanes++
+		if header, _, _ := strings.Cut(g, "\n"); strings.Contains(header, "[select") && strings.Contains(g, "wasmclient.(*pbody).take(") {
+			waiting++
+		}
+	}
+	if lanes == 0 || waiting < lanes {
+		return fmt.Errorf("%d of %d lanes waiting for work", waiting, lanes)
+	}
+	return nil
 }
 
 // TestParallelHedge: a node that accepts requests but never sends a block

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/wasmclient"
 )
 
@@ -89,16 +90,10 @@ func TestScoresPersistedAndReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if x, ok := c2.Scores().Get("na"); ok && x.Errors > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the restarted client did not load the scores")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the restarted client to load the scores", func() bool {
+		x, ok := c2.Scores().Get("na")
+		return ok && x.Errors > 0
+	})
 	r = mustGet(t, c2, wasmclient.FetchRequest{Path: "/style.css"})
 	if r.err != nil || r.resp.Node != "nb" {
 		t.Fatalf("after restart served by %q (err %v), want nb: na's errors were remembered", r.resp.Node, r.err)
@@ -120,10 +115,7 @@ func TestScoresReportedAfterRequests(t *testing.T) {
 		return append([][]byte(nil), e.gw.scores...)
 	}
 	mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
-	deadline := time.Now().Add(10 * time.Second)
-	for len(posted()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the first scores post", func() bool { return len(posted()) > 0 })
 	for i := 0; i < 2; i++ {
 		mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
 	}

@@ -6,11 +6,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"syscall/js"
 	"testing"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // testBody yields data in reads of at most step bytes, then err (io.EOF
@@ -125,19 +128,15 @@ func TestBodyStreamCancel(t *testing.T) {
 	if _, err := await(ctx, rd.Call("cancel")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.EventuallyErr(t, 10*time.Second, "the pumps to end and the body to close after cancel", func() error {
 		s.mu.Lock()
 		left := len(s.pumps)
 		s.mu.Unlock()
 		if left == 0 && body.closed.Load() {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after cancel: %d pumps left, body closed %v", left, body.closed.Load())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Errorf("%d pumps left, body closed %v", left, body.closed.Load())
+	})
 }
 
 // jsStream returns a JS ReadableStream (a byte stream when bytesType) that

@@ -9,6 +9,8 @@ import (
 	"syscall/js"
 	"testing"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // fakeBridgeJS plays the page's side of one bridged stream: it
@@ -77,19 +79,11 @@ func TestBridgeCreditOverrun(t *testing.T) {
 	s := openFakeBridge(t, 4*bridgeWindow, false)
 	// Read nothing until the page's burst is in: a read grants credit,
 	// and the worker holds the page to the credit granted in all.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, "the page's burst", func() bool {
 		s.mu.Lock()
-		done := s.err != nil || s.received > bridgeWindow
-		s.mu.Unlock()
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the page's burst did not arrive")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer s.mu.Unlock()
+		return s.err != nil || s.received > bridgeWindow
+	})
 	n, err := io.Copy(io.Discard, s)
 	if !errors.Is(err, ErrBridgeCredit) || n > bridgeWindow {
 		t.Fatalf("read %d bytes, then %v; want at most %d, then ErrBridgeCredit", n, err, bridgeWindow)
@@ -154,19 +148,12 @@ func TestBridgeWithoutCreditBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for { // read nothing until the page's burst is in
+	// Read nothing until the page's burst is in.
+	testutil.Eventually(t, 10*time.Second, "the page's burst to end the stream", func() bool {
 		s.mu.Lock()
-		done := s.err != nil
-		s.mu.Unlock()
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the page's burst did not end the stream")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer s.mu.Unlock()
+		return s.err != nil
+	})
 	n, err := io.Copy(io.Discard, s)
 	if !errors.Is(err, ErrBridgeOverrun) || n > bridgeHoldMax {
 		t.Fatalf("read %d bytes, then %v; want at most %d, then ErrBridgeOverrun", n, err, bridgeHoldMax)

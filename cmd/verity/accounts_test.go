@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/siteclient"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // The accounts commands against a gateway command with the faucet: create,
@@ -117,16 +119,15 @@ func TestAccountsCommands(t *testing.T) {
 	// Earnings, read by the node with its key once it joined, or by the
 	// admin with --node.
 	var out string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.EventuallyErr(t, 20*time.Second, "the node's earnings (once it joined)", func() error {
 		out, errs, err = run(runNode, "earnings", "--data", nodeDir)
-		if err == nil || time.Now().After(deadline) {
-			break
+		if err != nil {
+			return fmt.Errorf("%v %s", err, errs)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil || !strings.Contains(out, "node "+nodeID+" earned 0 bytes") {
-		t.Fatalf("node earnings: %q %v %s", out, err, errs)
+		return nil
+	})
+	if !strings.Contains(out, "node "+nodeID+" earned 0 bytes") {
+		t.Fatalf("node earnings: %q %s", out, errs)
 	}
 	if out, _, err := run(runNode, "earnings", "--node", nodeID, "--admin-token", admin); err != nil || !strings.Contains(out, "earned 0 bytes") {
 		t.Fatalf("node earnings --node: %q %v", out, err)

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // startCommand runs a subcommand until the test ends and returns the value
@@ -101,8 +104,7 @@ func TestRunNodeJoinsGateway(t *testing.T) {
 	id := startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0", "--log-level", "warn", "--coordinator", gwURL}, "id: ")
 	c := &http.Client{Timeout: 10 * time.Second}
 	defer c.CloseIdleConnections()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyErr(t, 10*time.Second, "the session to list node "+id, func() error {
 		req, _ := http.NewRequest(http.MethodGet, gwURL+"/.verity/v1/session", nil)
 		req.Host = strings.TrimPrefix(gw, "http://")
 		resp, err := c.Do(req)
@@ -112,13 +114,10 @@ func TestRunNodeJoinsGateway(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if strings.Contains(string(body), id) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session never listed node %s: %d %s", id, resp.StatusCode, body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("%d %s", resp.StatusCode, body)
+	})
 }
 
 // The embedded server keeps one copy: more replicas need an external

@@ -26,6 +26,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // TestScaleOut runs Verity as it runs at scale, on loopback: a three-server
@@ -177,9 +178,9 @@ func (c *natsCluster) clientURLs() []string {
 // every running server is current with it.
 func (c *natsCluster) waitLeader(t *testing.T, d time.Duration) *server.Server {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		var leader *server.Server
+	var leader *server.Server
+	testutil.Eventually(t, d, "a JetStream meta leader of the NATS cluster followed by every server", func() bool {
+		leader = nil
 		current := true
 		for _, s := range c.servers {
 			if !s.Running() {
@@ -190,14 +191,9 @@ func (c *natsCluster) waitLeader(t *testing.T, d time.Duration) *server.Server {
 			}
 			current = current && s.JetStreamIsCurrent()
 		}
-		if leader != nil && current {
-			return leader
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("NATS cluster: no JetStream meta leader followed by every server after %s", d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return leader != nil && current
+	})
+	return leader
 }
 
 // shutdownLeader shuts the meta leader down, waits for another, and returns
@@ -285,12 +281,15 @@ func (g *gatewayProc) get(site, path string) (int, []byte, error) {
 // byte.
 func (g *gatewayProc) waitServes(t *testing.T, site string, want []byte, d time.Duration) {
 	t.Helper()
-	waitFor(t, d, fmt.Sprintf("%s serving the deployed index.html of %s", g.name, site), func() (bool, string) {
+	testutil.EventuallyErr(t, d, fmt.Sprintf("%s serving the deployed index.html of %s", g.name, site), func() error {
 		code, body, err := g.get(site, "/")
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
-		return code == http.StatusOK && bytes.Equal(body, want), fmt.Sprintf("%d %.120q", code, body)
+		if code != http.StatusOK || !bytes.Equal(body, want) {
+			return fmt.Errorf("%d %.120q", code, body)
+		}
+		return nil
 	})
 }
 
@@ -298,14 +297,14 @@ func (g *gatewayProc) waitServes(t *testing.T, site string, want []byte, d time.
 // node of ids.
 func (g *gatewayProc) waitSession(t *testing.T, site, root string, ids []string, d time.Duration) {
 	t.Helper()
-	waitFor(t, d, fmt.Sprintf("%s session of %s at %s listing nodes %v", g.name, site, root, ids), func() (bool, string) {
+	testutil.EventuallyErr(t, d, fmt.Sprintf("%s session of %s at %s listing nodes %v", g.name, site, root, ids), func() error {
 		code, body, err := g.get(site, "/.verity/v1/session")
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		var s api.Session
 		if code != http.StatusOK || json.Unmarshal(body, &s) != nil {
-			return false, fmt.Sprintf("%d %.200q", code, body)
+			return fmt.Errorf("%d %.200q", code, body)
 		}
 		var got []string
 		for _, n := range s.Nodes {
@@ -313,28 +312,14 @@ func (g *gatewayProc) waitSession(t *testing.T, site, root string, ids []string,
 		}
 		for _, id := range ids {
 			if !slices.Contains(got, id) {
-				return false, fmt.Sprintf("root %s, nodes %v", s.Root, got)
+				return fmt.Errorf("root %s, nodes %v", s.Root, got)
 			}
 		}
-		return s.Root == root, fmt.Sprintf("root %s, nodes %v", s.Root, got)
+		if s.Root != root {
+			return fmt.Errorf("root %s, nodes %v", s.Root, got)
+		}
+		return nil
 	})
-}
-
-// waitFor polls cond until it holds, failing the test with what and cond's
-// last state after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last: %s", d, what, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // deploy runs `verity deploy dir --site site` against gw and returns the

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/verity-cdn/verity/e2e/netem"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // noLeaks fails the test if goroutines started during it outlive it. Call
@@ -28,14 +30,15 @@ import (
 func noLeaks(t *testing.T) {
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("%d goroutines after the test, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-				return
+		err := testutil.Wait(10*time.Second, func() error {
+			if n := runtime.NumGoroutine(); n > before {
+				return fmt.Errorf("%d goroutines after the test, %d before", n, before)
 			}
-			time.Sleep(20 * time.Millisecond)
+			return nil
+		})
+		if err != nil {
+			buf := make([]byte, 1<<16)
+			t.Errorf("%v:\n%s", err, buf[:runtime.Stack(buf, true)])
 		}
 	})
 }
@@ -190,7 +193,7 @@ func TestTCPCloseDropsConnections(t *testing.T) {
 	if _, err := c.Write(make([]byte, 100<<10)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	testutil.Eventually(t, 10*time.Second, "data queued in the proxy", func() bool { return p.QueuedUpForTest() > 0 })
 	done := make(chan struct{})
 	go func() { _ = p.Close(); close(done) }()
 	select {
@@ -303,13 +306,7 @@ func TestUDPQueueBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for p.Dropped() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if p.Dropped() == 0 {
-		t.Fatal("a 50 kB burst into a 10 kB queue dropped nothing")
-	}
+	testutil.Eventually(t, 10*time.Second, "a 50 kB burst into a 10 kB queue to drop something", func() bool { return p.Dropped() > 0 })
 }
 
 // TestQUICThroughUDP: a QUIC connection (what WebTransport runs on) works

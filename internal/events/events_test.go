@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -283,20 +284,16 @@ func TestHandlerGivesUpAfterMaxDeliver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyErr(t, 10*time.Second, "the consumer to hold nothing pending", func() error {
 		info, err := cons.Info(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if info.NumAckPending == 0 && info.NumPending == 0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("consumer still pending: %+v", info)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("consumer still pending: %+v", info)
+	})
 	if n := poison.Load(); n != 3 {
 		t.Fatalf("poison handled %d times, want MaxDeliver=3", n)
 	}
