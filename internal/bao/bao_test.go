@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"testing"
 
 	lbao "lukechampine.com/blake3/bao"
@@ -291,6 +292,65 @@ func BenchmarkDecode(b *testing.B) {
 				}
 				break
 			}
+		}
+	}
+}
+
+// TestDecoderMutations runs FuzzDecoder's property over random mutations
+// of encodings (flipped, cut, inserted and deleted bytes, wrong lengths),
+// so it is exercised by plain `go test` too.
+func TestDecoderMutations(t *testing.T) {
+	d := data(40000)
+	enc, root := bao.Encode(nil, d)
+	rng := rand.New(rand.NewPCG(7, 7))
+	iters := 3000
+	if testing.Short() {
+		iters = 300
+	}
+	for i := 0; i < iters; i++ {
+		e := bytes.Clone(enc)
+		size := uint64(len(d))
+		for k := rng.IntN(3) + 1; k > 0; k-- {
+			switch rng.IntN(5) {
+			case 0:
+				e[rng.IntN(len(e))] ^= byte(1 << rng.IntN(8))
+			case 1:
+				e = e[:rng.IntN(len(e))]
+			case 2:
+				at := rng.IntN(len(e) + 1)
+				e = append(e[:at], append([]byte{byte(rng.Uint32())}, e[at:]...)...)
+			case 3:
+				if len(e) > 0 {
+					at := rng.IntN(len(e))
+					e = append(e[:at], e[at+1:]...)
+				}
+			case 4:
+				size = uint64(rng.IntN(3 * len(d)))
+			}
+			if len(e) == 0 {
+				e = []byte{0}
+			}
+		}
+		if len(e) < bao.HeaderSize {
+			continue
+		}
+		dec := bao.NewDecoder(bytes.NewReader(e[bao.HeaderSize:]), root, size)
+		total := uint64(0)
+		for {
+			off, g, err := dec.Next()
+			if err == io.EOF {
+				if size != uint64(len(d)) || total != size {
+					t.Fatalf("mutation %d: verified %d bytes as a block of %d", i, total, size)
+				}
+				break
+			}
+			if err != nil {
+				break
+			}
+			if off != total || off+uint64(len(g)) > uint64(len(d)) || !bytes.Equal(g, d[off:off+uint64(len(g))]) {
+				t.Fatalf("mutation %d: released bytes that are not the block's", i)
+			}
+			total += uint64(len(g))
 		}
 	}
 }

@@ -29,14 +29,15 @@ const ttfbWorkerJS = `async (path) => {
 	const r = await fetch(path, {cache: 'no-store'});
 	const head = performance.now() - t0;
 	const rd = r.body.getReader();
-	let first = -1, bytes = 0;
+	let first = -1, bytes = 0, chunks = 0;
 	for (;;) {
 		const {value, done} = await rd.read();
 		if (done) break;
 		if (first < 0 && value.byteLength > 0) first = performance.now() - t0;
 		bytes += value.byteLength;
+		chunks++;
 	}
-	return {status: r.status, head, first, total: performance.now() - t0, bytes, timing: r.headers.get('server-timing') || ''};
+	return {status: r.status, head, first, total: performance.now() - t0, bytes, chunks, timing: r.headers.get('server-timing') || ''};
 }`
 
 type ttfbWorkerResult struct {
@@ -45,6 +46,7 @@ type ttfbWorkerResult struct {
 	First  float64 `json:"first"`
 	Total  float64 `json:"total"`
 	Bytes  int64   `json:"bytes"`
+	Chunks int     `json:"chunks"`
 	Timing string  `json:"timing"`
 }
 
@@ -151,7 +153,7 @@ func ttfbWorker(ctx context.Context, cfg Config, tmp string, res *Results) error
 	}
 
 	runs := max(cfg.Runs, 15)
-	type series struct{ warm, cold, warmTotal []float64 }
+	type series struct{ warm, cold, warmTotal, chunks []float64 }
 	got := map[string]*series{}
 	for i := 0; i <= runs; i++ { // round 0 warms up
 		for _, v := range variants {
@@ -190,6 +192,7 @@ func ttfbWorker(ctx context.Context, cfg Config, tmp string, res *Results) error
 				} else {
 					s.warm = append(s.warm, r.First)
 					s.warmTotal = append(s.warmTotal, r.Total)
+					s.chunks = append(s.chunks, float64(r.Chunks))
 				}
 			}
 		}
@@ -218,7 +221,7 @@ func ttfbWorker(ctx context.Context, cfg Config, tmp string, res *Results) error
 	}
 	for _, v := range variants {
 		s := got[v.name]
-		res.add("load_1m_worker_node_10ms_"+v.name, median(s.warmTotal), "ms", fmt.Sprintf("the same, warm: fetch() → last byte, %s; median of %d", v.name, len(s.warmTotal)))
+		res.add("load_1m_worker_node_10ms_"+v.name, median(s.warmTotal), "ms", fmt.Sprintf("the same, warm: fetch() → last byte, %s, the body in %.0f chunks (median); median of %d", v.name, median(s.chunks), len(s.warmTotal)))
 	}
 	res.ratio("ratio_ttfb_worker_v1_vs_v2", "ttfb_1m_worker_node_10ms_v1", "ttfb_1m_worker_node_10ms_v2", "first verified byte through the worker, plain CAR vs bao16, session open")
 	res.ratio("ratio_ttfb_worker_cold_v1_vs_v2", "ttfb_1m_worker_cold_node_10ms_v1", "ttfb_1m_worker_cold_node_10ms_v2", "the same, worker stopped first")
