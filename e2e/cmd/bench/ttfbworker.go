@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/browser"
 	"github.com/verity-cdn/verity/e2e/netem"
-	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/web"
 )
 
