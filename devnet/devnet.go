@@ -71,6 +71,11 @@ type Config struct {
 	// as nodes of protocol version 1 (node.Config.DisableBao). Default
 	// false.
 	NodeDisableBao bool
+	// NodeBasePort, when not 0, gives the nodes fixed ports instead of
+	// ephemeral ones: node i (from 1) listens on 127.0.0.1 at
+	// NodeBasePort+3(i-1) for HTTP (TCP), the next port for WebTransport
+	// (UDP) and the one after for WebRTC (UDP). Default 0: ephemeral.
+	NodeBasePort int
 	// HeartbeatInterval is how often nodes report to the coordinator.
 	// Default 10 s.
 	HeartbeatInterval time.Duration
@@ -101,6 +106,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Nodes <= 0 {
 		c.Nodes = 2
+	}
+	if c.NodeBasePort < 0 || c.NodeBasePort != 0 && c.NodeBasePort+3*c.Nodes-1 > 65535 {
+		return c, fmt.Errorf("devnet: node base port %d: want 1..%d for %d nodes", c.NodeBasePort, 65535-3*c.Nodes+1, c.Nodes)
 	}
 	if c.Account == "" {
 		c.Account = "default"
@@ -189,10 +197,18 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 		return nil, err
 	}
 	for i := 1; i <= cfg.Nodes; i++ {
+		httpAddr, wtAddr, rtcAddr := "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		if p := cfg.NodeBasePort; p != 0 {
+			p += 3 * (i - 1)
+			httpAddr = "127.0.0.1:" + strconv.Itoa(p)
+			wtAddr = "127.0.0.1:" + strconv.Itoa(p+1)
+			rtcAddr = "127.0.0.1:" + strconv.Itoa(p+2)
+		}
 		n, err := node.New(node.Config{
 			DataDir:          filepath.Join(cfg.DataDir, "node-"+strconv.Itoa(i)),
-			HTTPAddr:         "127.0.0.1:0",
-			WebTransportAddr: "127.0.0.1:0",
+			HTTPAddr:         httpAddr,
+			WebTransportAddr: wtAddr,
+			WebRTC:           node.WebRTCConfig{Addr: rtcAddr},
 			// WebRTCOnly: nodes as if behind NAT, reachable over
 			// WebRTC alone.
 			DisableWebTransport: cfg.WebRTCOnly,
@@ -283,12 +299,25 @@ func (d *Devnet) fund(ctx context.Context) error {
 }
 
 // Run serves until ctx is done, then stops every part.
+//
+// The whole network stops at once, so the coordinator stops first: nodes
+// leaving afterwards are not a loss to repair (no re-replication, no
+// under-replication warnings on Ctrl-C).
 func (d *Devnet) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
+	nodeCtx, stopNodes := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNodes()
+	g, gctx := errgroup.WithContext(ctx)
 	for _, n := range d.nodes {
-		g.Go(func() error { return n.Run(ctx) })
+		g.Go(func() error { return n.Run(nodeCtx) })
 	}
-	g.Go(func() error { return d.gw.Run(ctx) })
+	// A node that fails ends gctx, so the gateway stops and then the
+	// other nodes.
+	g.Go(func() error {
+		defer stopNodes()
+		err := d.gw.Run(gctx)
+		d.coord.Close()
+		return err
+	})
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -423,6 +452,9 @@ func (d *Devnet) Nodes() []*node.Node { return d.nodes }
 
 // Root is the root CID of the published site.
 func (d *Devnet) Root() string { return d.root }
+
+// DataDir is the directory the devnet keeps its data in.
+func (d *Devnet) DataDir() string { return d.cfg.DataDir }
 
 // Sites is the devnet's site store (the sites KV bucket): Publish and
 // Rollback change what a site serves.

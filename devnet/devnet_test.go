@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/verity-cdn/verity/control"
 	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/web"
 )
 
@@ -144,5 +146,63 @@ func TestDevnetASNTableFlag(t *testing.T) {
 	if _, err := New(t.Context(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", ASNTable: "/nonexistent/table.tsv",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err == nil {
 		t.Fatal("missing ASN table accepted")
+	}
+}
+
+// lockedBuffer is a log sink safe for the devnet's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Stopping the devnet (Ctrl-C) stops the coordinator before the nodes, so
+// nodes leaving is no loss to repair: nothing after the stop is logged as
+// a warning or error (no re-replication, no under-replicated roots).
+func TestDevnetStopsQuietly(t *testing.T) {
+	var logs lockedBuffer
+	d, err := New(t.Context(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(t.Context(), testutil.Scale(20*time.Second))
+	defer wcancel()
+	if err := d.WaitReady(wctx); err != nil {
+		cancel()
+		<-done
+		t.Fatal(err)
+	}
+	before := len(logs.String())
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := logs.String()[before:]
+	for _, line := range strings.Split(after, "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			t.Errorf("logged on stop: %s", line)
+		}
+	}
+	if !strings.Contains(after, "node stopped") {
+		t.Errorf("nodes did not stop:\n%s", after)
 	}
 }

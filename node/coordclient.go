@@ -233,7 +233,13 @@ func (c *CoordClient) run(ctx context.Context) {
 		if joined {
 			delay = c.cfg.MinBackoff
 		}
-		c.log.Warn("coordinator session ended", "err", err, "retryIn", delay)
+		// A coordinator that goes away (its gateway stops or restarts) is
+		// routine: the node reconnects. Anything else is worth a warning.
+		lvl := slog.LevelWarn
+		if websocket.CloseStatus(err) == websocket.StatusGoingAway {
+			lvl = slog.LevelInfo
+		}
+		c.log.Log(ctx, lvl, "coordinator session ended", "err", err, "retryIn", delay)
 		// Jitter in [delay/2, delay).
 		wait := delay/2 + rand.N(delay/2+1)
 		t := time.NewTimer(wait)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/verity-cdn/verity/devnet"
@@ -22,6 +24,7 @@ func runDevnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fl.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "gateway listen address")
 	fl.IntVar(&cfg.Nodes, "nodes", 2, "number of storage nodes")
 	fl.StringVar(&cfg.DemoDir, "site", "", "directory to publish as site demo (default: the built-in demo site)")
+	fl.IntVar(&cfg.NodeBasePort, "node-ports", 0, "fixed ports for the nodes: node i listens on BASE+3(i-1) for HTTP (TCP), the next port for WebTransport and the one after for WebRTC (UDP) (default: ephemeral ports)")
 	fl.StringVar(&cfg.ASNTable, "asn-table", "", "prefix → ASN table for routing, ip2asn TSV or \"prefix ASN [country]\" lines (default: loopback as one network)")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -51,7 +54,33 @@ func runDevnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.Join(err, <-done)
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", devnet.SiteName, d.SiteURL(devnet.SiteName))
+	printDevnetGuide(stdout, d)
 	return <-done
+}
+
+// printDevnetGuide tells where the admin token is and how to publish a
+// directory of one's own on this devnet.
+func printDevnetGuide(w io.Writer, d *devnet.Devnet) {
+	gw := d.Gateway().URL()
+	self := "verity"
+	if strings.Contains(os.Args[0], "/") {
+		self = os.Args[0] // e.g. ./bin/verity, as `make run` starts it
+	}
+	fmt.Fprintf(w, "gateway: %s\n", gw)
+	for i, n := range d.Nodes() {
+		fmt.Fprintf(w, "node %d: %s (id %s)\n", i+1, n.HTTPURL(), n.ID())
+	}
+	if p := d.Control().AdminTokenPath(); p != "" {
+		fmt.Fprintf(w, "admin token: %s\n", p)
+		fmt.Fprintf(w, `
+To publish a directory of your own (in another terminal):
+  export VERITY_ADMIN_TOKEN=$(cat %[1]s)
+  export VERITY_TOKEN=$(%[2]s sites create mysite --gateway %[3]s)
+  %[2]s deploy ./my-site --site mysite --gateway %[3]s
+and open %[4]s
+Ctrl-C stops the devnet; its data stays in %[5]s for the next run.
+`, p, self, gw, d.SiteURL("mysite"), d.DataDir())
+	}
 }
 
 // devnetReadyTimeout bounds the wait for the devnet's nodes to join.
