@@ -27,6 +27,11 @@ type Config struct {
 	// bound it, e.g. to know the gateway's URL before New. The gateway
 	// closes it.
 	Listener net.Listener
+	// HTTPS, when set, serves the same origins over TLS (and HTTP/3) on
+	// a second listener, with certificates from e.g. internal/acme; the
+	// plain listener then answers ACME challenges and redirects host
+	// names to https. See HTTPSConfig.
+	HTTPS *HTTPSConfig
 	// Domain is the parent domain of site origins: site NAME answers on
 	// NAME.<Domain>[:port]. Default "localhost".
 	Domain string
@@ -239,6 +244,13 @@ func (c Config) normalize() (Config, error) {
 	c.Domain = strings.Trim(strings.ToLower(c.Domain), ".")
 	if c.Domain == "" {
 		c.Domain = defaultDomain
+	}
+	if c.HTTPS != nil {
+		https := *c.HTTPS
+		if err := https.normalize(); err != nil {
+			return c, err
+		}
+		c.HTTPS = &https
 	}
 	if c.Dialer == nil {
 		c.Dialer = &net.Dialer{Timeout: 5 * time.Second}

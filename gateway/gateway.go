@@ -51,6 +51,8 @@ type Gateway struct {
 	reports    reportRelay         // visitors' reports on their way to the bus
 	records    noderecord.Verifier // node records, each signature checked once
 
+	https *httpsParts // Config.HTTPS; nil without it
+
 	requests addrLimit                // requests per client
 	proxies  ratelimit.TrustedProxies // Config.TrustedProxies
 
@@ -139,20 +141,35 @@ func New(cfg Config) (_ *Gateway, err error) {
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
+	if cfg.HTTPS != nil {
+		if err = g.startHTTPS(); err != nil {
+			return nil, err
+		}
+	}
 	return g, nil
 }
 
 // Run serves until ctx is done or Close is called, then shuts down
 // gracefully (in-flight requests get a few seconds) and returns.
 func (g *Gateway) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
+	errc := make(chan error, 3)
+	servers := 1
 	go func() { errc <- g.srv.Serve(g.ln) }()
+	if g.https != nil {
+		servers++
+		go func() { errc <- g.https.srv.Serve(g.https.ln) }()
+		if g.https.h3 != nil {
+			servers++
+			go func() { errc <- g.https.h3.Serve(g.cfg.HTTPS.HTTP3) }()
+		}
+	}
+	var first error
 	select {
 	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
+		servers--
+		if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			first = err
 		}
-		return err
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -160,8 +177,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.srv.Shutdown(sctx); err != nil {
 		g.srv.Close()
 	}
-	<-errc
-	return nil
+	if g.https != nil {
+		if err := g.https.srv.Shutdown(sctx); err != nil {
+			g.https.srv.Close()
+		}
+		if g.https.h3 != nil {
+			if err := g.https.h3.Shutdown(sctx); err != nil {
+				g.https.h3.Close()
+			}
+		}
+	}
+	for ; servers > 0; servers-- {
+		<-errc
+	}
+	return first
 }
 
 // startTimeout bounds the setup New does on the bus.
@@ -175,6 +204,14 @@ func (g *Gateway) Close() error {
 		err := g.srv.Close()
 		if lerr := g.ln.Close(); err == nil && lerr != nil && !errors.Is(lerr, net.ErrClosed) {
 			err = lerr
+		}
+		if g.https != nil {
+			_ = g.https.srv.Close()
+			_ = g.https.ln.Close()
+			if g.https.h3 != nil {
+				_ = g.https.h3.Close()
+				_ = g.cfg.HTTPS.HTTP3.Close()
+			}
 		}
 		g.closeParts()
 		g.closeErr = err
@@ -205,6 +242,9 @@ func (g *Gateway) URL() string { return "http://" + g.ln.Addr().String() }
 
 // SiteURL is the origin URL of site name, e.g. http://demo.localhost:8080/.
 func (g *Gateway) SiteURL(name string) string {
+	if g.https != nil && isNamedHost(g.cfg.Domain) {
+		return g.HTTPSURL(name+"."+g.cfg.Domain) + "/"
+	}
 	_, port, _ := net.SplitHostPort(g.ln.Addr().String())
 	host := name + "." + g.cfg.Domain
 	if port != "80" {

@@ -194,6 +194,14 @@
   bridge.on('verity-rtc-stream', rtcStream);
 
   function start() {
+    if (window.isSecureContext === false) {
+      // Service workers exist only in secure contexts: https, or
+      // http://localhost. Served over plain HTTP, the page loads from the
+      // gateway alone, unverified in the browser.
+      warn('this page is not a secure context (' + location.protocol + '//' + location.host +
+        '): the worker cannot be installed, so nothing is fetched from nodes or verified in the browser; serve the site over https');
+      return;
+    }
     if (!('serviceWorker' in navigator)) return;
     var sw = navigator.serviceWorker;
     sw.addEventListener('message', function (ev) {

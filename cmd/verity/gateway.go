@@ -16,6 +16,7 @@ import (
 	"github.com/verity-cdn/verity/control"
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/acme"
 	"github.com/verity-cdn/verity/internal/asn"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
@@ -69,6 +70,13 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cfg.TrustedProxies = append(cfg.TrustedProxies, tp...)
 		return nil
 	})
+	var https httpsFlags
+	fl.StringVar(&https.addr, "https", "", "serve HTTPS (and HTTP/3) on this address too, e.g. 0.0.0.0:443, with certificates from ACME for the gateway's names, site origins and custom domains; plain HTTP then redirects names to https (default: plain HTTP only)")
+	fl.StringVar(&https.ca, "acme-ca", "", "ACME directory URL (default: Let's Encrypt, "+acme.LetsEncrypt+")")
+	fl.StringVar(&https.email, "acme-email", "", "contact address for the ACME account (expiry notices)")
+	fl.StringVar(&https.caRoot, "acme-ca-root", "", "PEM file of the root to trust for the ACME server's own HTTPS API (a private or test CA; default: the system roots)")
+	fl.BoolVar(&https.noHTTP3, "no-http3", false, "with --https: do not serve HTTP/3 (UDP) nor advertise it")
+	fl.DurationVar(&https.hsts, "hsts-max-age", 365*24*time.Hour, "with --https: Strict-Transport-Security max-age on HTTPS responses (0: none)")
 	fl.StringVar(&asnTable, "asn-table", "", "prefix → ASN table file for routing: ip2asn TSV (gzip or not) or \"prefix ASN [country]\" lines (default: none)")
 	fl.Func("site", "publish site NAME at ROOT_CID on start, as NAME=ROOT_CID (repeatable)", func(v string) error {
 		name, root, ok := strings.Cut(v, "=")
@@ -151,6 +159,18 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer ctl.Close()
 	cfg.Listener = ln
+	var g *gateway.Gateway
+	if https.addr != "" {
+		hc, closeHTTPS, err := https.setup(bus, ln, func(ctx context.Context, host string) error {
+			return g.AllowCertificate(ctx, host)
+		}, log)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("gateway: %w", err)
+		}
+		defer closeHTTPS()
+		cfg.HTTPS = hc
+	}
 	cfg.Sites = ctl.Sites() // the sites bucket
 	cfg.API = ctl           // /v1/ on the gateway's own host
 	cfg.Nodes = coord       // ranked, narrowed to each root's holders
@@ -161,13 +181,16 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cfg.Bus = bus
 	cfg.DataDir = dataDir // the voucher key
 	cfg.Logger = log
-	g, err := gateway.New(cfg)
+	g, err = gateway.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer g.Close()
-	log.Info("gateway listening", "url", g.URL(), "nats", bus.ClientURL(), "adminTokenFile", ctl.AdminTokenPath())
+	log.Info("gateway listening", "url", g.URL(), "https", https.addr, "nats", bus.ClientURL(), "adminTokenFile", ctl.AdminTokenPath())
 	fmt.Fprintf(stdout, "gateway: %s\n", g.URL())
+	if cfg.HTTPS != nil {
+		fmt.Fprintf(stdout, "https: %s\n", g.HTTPSURL(cfg.Domain))
+	}
 	for name, root := range sites {
 		if _, err := ctl.Sites().Publish(ctx, name, root); err != nil {
 			return fmt.Errorf("gateway: publish %s: %w", name, err)

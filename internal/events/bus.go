@@ -22,6 +22,9 @@ const (
 	BucketPlacements = "placements"
 	BucketTokens     = "tokens"
 	BucketDeploys    = "deploys"
+	// BucketTLS holds the gateways' certificates, ACME account and locks
+	// (internal/acme), shared by every gateway of a cluster.
+	BucketTLS = "tls"
 )
 
 // bucketHistory is how many revisions each bucket keeps per key.
@@ -31,6 +34,7 @@ var bucketHistory = map[string]uint8{
 	BucketPlacements: 1,
 	BucketTokens:     1,
 	BucketDeploys:    1,
+	BucketTLS:        1,
 }
 
 // Bus is a connection to the event stream and KV buckets. Its methods are

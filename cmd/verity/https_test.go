@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/verity-cdn/verity/internal/testutil/acmetest"
+)
+
+// verity gateway --https against Pebble: a site that exists gets a
+// certificate at its first handshake and is served with HSTS and Alt-Svc,
+// also over HTTP/3; a name that is no site gets none; plain HTTP
+// redirects names to https and still serves IP literals (nodes, health
+// checks).
+func TestGatewayHTTPSWithACME(t *testing.T) {
+	base := freePorts(t, 2)
+	httpPort, httpsPort := base, base+1
+	ca := acmetest.Start(t, acmetest.Config{HTTPPort: httpPort, TLSPort: httpsPort})
+	const root = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+	startCommand(t, runGateway, []string{
+		"--data", t.TempDir(), "--listen", "127.0.0.1:" + strconv.Itoa(httpPort),
+		"--https", "127.0.0.1:" + strconv.Itoa(httpsPort), "--domain", "verity.test",
+		"--acme-ca", ca.Directory, "--acme-ca-root", ca.APIRootFile,
+		"--site", "demo=" + root,
+	}, "https: ")
+	roots := ca.Roots(t)
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return acmetest.HostDialer(network, addr)
+		},
+		TLSClientConfig:   &tls.Config{RootCAs: roots},
+		ForceAttemptHTTP2: true,
+	}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 2 * time.Minute,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	site := "https://demo.verity.test:" + strconv.Itoa(httpsPort)
+
+	resp, err := c.Get(site + "/")
+	if err != nil {
+		t.Fatalf("site over https: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if hsts := resp.Header.Get("Strict-Transport-Security"); hsts != "max-age=31536000" {
+		t.Errorf("Strict-Transport-Security %q", hsts)
+	}
+	if alt := resp.Header.Get("Alt-Svc"); alt != `h3=":`+strconv.Itoa(httpsPort)+`"; ma=86400` {
+		t.Errorf("Alt-Svc %q", alt)
+	}
+	if resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 || resp.TLS.PeerCertificates[0].VerifyHostname("demo.verity.test") != nil {
+		t.Fatalf("certificate does not name the site: %+v", resp.TLS)
+	}
+	if resp.ProtoMajor != 2 {
+		t.Errorf("HTTPS spoke %s, want HTTP/2", resp.Proto)
+	}
+
+	if _, err := c.Get("https://nosuch.verity.test:" + strconv.Itoa(httpsPort) + "/"); err == nil {
+		t.Error("a name that is no site got a certificate")
+	}
+
+	resp, err = c.Get("http://demo.verity.test:" + strconv.Itoa(httpPort) + "/a/b?c=d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusPermanentRedirect || loc != site+"/a/b?c=d" {
+		t.Errorf("plain HTTP for the site: %d → %q", resp.StatusCode, loc)
+	}
+	resp, err = c.Get("http://127.0.0.1:" + strconv.Itoa(httpPort) + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("plain HTTP on the IP literal: %d, want 200 (not redirected)", resp.StatusCode)
+	}
+
+	// HTTP/3, as Alt-Svc advertises.
+	h3 := &http3.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+		Dial: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+			_, port, _ := net.SplitHostPort(addr)
+			return quic.DialAddrEarly(ctx, "127.0.0.1:"+port, tc, qc)
+		},
+	}
+	defer h3.Close()
+	resp, err = (&http.Client{Transport: h3, Timeout: time.Minute}).Get(site + "/healthz")
+	if err != nil {
+		t.Fatalf("HTTP/3: %v", err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 3 || resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Errorf("HTTP/3 response %s %d, HSTS %q", resp.Proto, resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+}
+

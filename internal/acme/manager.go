@@ -1,0 +1,133 @@
+package acme
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/caddyserver/certmagic"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// LetsEncrypt is the default CA: Let's Encrypt's production directory.
+const LetsEncrypt = certmagic.LetsEncryptProductionCA
+
+// owner names this process in the locks it takes.
+var owner = func() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
+// Config configures a Manager.
+type Config struct {
+	// KV holds certificates, the ACME account and locks (required).
+	KV jetstream.KeyValue
+	// CA is the ACME directory URL. Default LetsEncrypt.
+	CA string
+	// Email is the ACME account's contact (expiry notices). Optional.
+	Email string
+	// CARoots, when set, is the only trust for the CA's own HTTPS API (a
+	// private or test CA such as Pebble). Default: the system roots.
+	CARoots *x509.CertPool
+	// Allow decides whether a certificate may be obtained for a host name
+	// (required): nil for yes, an error saying why not.
+	Allow func(ctx context.Context, host string) error
+	// HTTPPort and TLSPort are the ports of the listeners that answer
+	// challenges (Manager.HTTPHandler on plain HTTP, TLSConfig on HTTPS),
+	// default 80 and 443. certmagic binds a port of its own only when
+	// nothing listens there; naming the gateway's ports keeps it from
+	// doing so.
+	HTTPPort, TLSPort int
+	// Logger default slog.Default().
+	Logger *slog.Logger
+}
+
+// Manager obtains, renews and serves certificates.
+type Manager struct {
+	cache  *certmagic.Cache
+	magic  *certmagic.Config
+	issuer *certmagic.ACMEIssuer
+}
+
+// New returns a Manager; certificates are obtained at the first handshake
+// for an allowed name.
+func New(cfg Config) (*Manager, error) {
+	if cfg.KV == nil {
+		return nil, errors.New("acme: Config.KV is required")
+	}
+	if cfg.Allow == nil {
+		return nil, errors.New("acme: Config.Allow is required")
+	}
+	if cfg.CA == "" {
+		cfg.CA = LetsEncrypt
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	zl := zap.New(newSlogCore(cfg.Logger.With("component", "acme")))
+	storage := NewKVStorage(cfg.KV)
+	m := &Manager{}
+	m.cache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
+		Logger:           zl,
+	})
+	m.magic = certmagic.New(m.cache, certmagic.Config{
+		Storage: storage,
+		Logger:  zl,
+		OnDemand: &certmagic.OnDemandConfig{
+			DecisionFunc: func(ctx context.Context, name string) error {
+				if err := cfg.Allow(ctx, name); err != nil {
+					return fmt.Errorf("acme: no certificate for %s: %w", name, err)
+				}
+				return nil
+			},
+		},
+	})
+	m.issuer = certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
+		CA:           cfg.CA,
+		Email:        cfg.Email,
+		Agreed:       true,
+		TrustedRoots: cfg.CARoots,
+		Logger:       zl,
+		// Challenges are answered on the gateway's own listeners
+		// (HTTPHandler, TLSConfig): their ports are taken, so certmagic
+		// binds none of its own.
+		AltHTTPPort:    cfg.HTTPPort,
+		AltTLSALPNPort: cfg.TLSPort,
+	})
+	m.magic.Issuers = []certmagic.Issuer{m.issuer}
+	return m, nil
+}
+
+// TLSConfig serves the managed certificates (obtaining one on demand) and
+// answers TLS-ALPN-01 challenges. NextProtos offers h2 and http/1.1.
+func (m *Manager) TLSConfig() *tls.Config {
+	c := m.magic.TLSConfig()
+	c.NextProtos = append([]string{"h2", "http/1.1"}, c.NextProtos...)
+	c.MinVersion = tls.VersionTLS12
+	return c
+}
+
+// HTTPHandler answers ACME HTTP-01 challenges and passes every other
+// request to next.
+func (m *Manager) HTTPHandler(next http.Handler) http.Handler {
+	return m.issuer.HTTPChallengeHandler(next)
+}
+
+// Manage obtains (or loads) certificates for names now, in the
+// background, instead of at their first handshake: for the gateway's own
+// host names.
+func (m *Manager) Manage(ctx context.Context, names []string) error {
+	return m.magic.ManageAsync(ctx, names)
+}
+
+// Close stops renewals.
+func (m *Manager) Close() { m.cache.Stop() }

@@ -1,0 +1,302 @@
+// Package acmetest runs Pebble, the ACME test server, for tests: a real
+// ACME CA on loopback that validates challenges against the listeners
+// under test, with a DNS server that answers every name with 127.0.0.1.
+//
+//	ca := acmetest.Start(t, acmetest.Config{HTTPPort: hp, TLSPort: tp})
+//	// ca.Directory: the ACME directory URL; ca.APIRootFile: trust for
+//	// its HTTPS API; ca.Roots(t): the roots its certificates chain to.
+//
+// Pebble is built with `go tool pebble` (a tool of this module, so its
+// version is pinned in go.mod).
+package acmetest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Config says where Pebble validates challenges.
+type Config struct {
+	// HTTPPort and TLSPort are the ports on 127.0.0.1 where Pebble
+	// validates HTTP-01 and TLS-ALPN-01 challenges: the plain and TLS
+	// listeners under test.
+	HTTPPort, TLSPort int
+}
+
+// CA is a running Pebble.
+type CA struct {
+	// Directory is the ACME directory URL.
+	Directory string
+	// APIRootFile is a PEM file with the certificate of Pebble's own
+	// HTTPS API (self-signed): an ACME client must trust it.
+	APIRootFile string
+	// APIRoots is the same certificate as a pool.
+	APIRoots *x509.CertPool
+
+	mgmt string // management API base URL
+	stop func()
+}
+
+// Stop stops Pebble before the test ends (e.g. to show that certificates
+// already obtained are served without it).
+func (ca *CA) Stop() { ca.stop() }
+
+var buildOnce sync.Once
+var buildErr error
+var binPath string
+
+// build compiles Pebble once per test binary.
+func build(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "verity-pebble-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "pebble")
+		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goBin); err != nil {
+			goBin = "go"
+		}
+		cmd := exec.Command(goBin, "build", "-o", binPath, "github.com/letsencrypt/pebble/v2/cmd/pebble")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build pebble: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Start runs Pebble and its DNS server until the test ends.
+func Start(t testing.TB, cfg Config) *CA {
+	t.Helper()
+	bin := build(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "api.pem"), filepath.Join(dir, "api.key")
+	pool := writeAPICert(t, certFile, keyFile)
+	dnsAddr := startDNS(t)
+	apiPort, mgmtPort := freePort(t), freePort(t)
+	conf := map[string]any{"pebble": map[string]any{
+		"listenAddress":                  "127.0.0.1:" + strconv.Itoa(apiPort),
+		"managementListenAddress":        "127.0.0.1:" + strconv.Itoa(mgmtPort),
+		"certificate":                    certFile,
+		"privateKey":                     keyFile,
+		"httpPort":                       cfg.HTTPPort,
+		"tlsPort":                        cfg.TLSPort,
+		"ocspResponderURL":               "",
+		"externalAccountBindingRequired": false,
+		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
+		"keyAlgorithm":                   "ecdsa",
+		"profiles": map[string]any{"default": map[string]any{
+			"description": "test", "validityPeriod": 7776000}},
+	}}
+	b, _ := json.Marshal(conf)
+	confFile := filepath.Join(dir, "pebble.json")
+	if err := os.WriteFile(confFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-config", confFile, "-dnsserver", dnsAddr)
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
+	logf, err := os.Create(filepath.Join(dir, "pebble.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(func() {
+		stop()
+		logf.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logf.Name()); err == nil {
+				t.Logf("pebble log:\n%s", b)
+			}
+		}
+	})
+	ca := &CA{
+		Directory:   "https://127.0.0.1:" + strconv.Itoa(apiPort) + "/dir",
+		APIRootFile: certFile,
+		APIRoots:    pool,
+		mgmt:        "https://127.0.0.1:" + strconv.Itoa(mgmtPort),
+		stop:        stop,
+	}
+	// Up once its directory answers.
+	c := ca.client()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := c.Get(ca.Directory)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pebble did not start: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return ca
+}
+
+func (ca *CA) client() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ca.APIRoots}}}
+}
+
+// RootsPEM returns the PEM of the roots Pebble's certificates chain to
+// (they are made anew each time Pebble starts).
+func (ca *CA) RootsPEM(t testing.TB) []byte {
+	t.Helper()
+	resp, err := ca.client().Get(ca.mgmt + "/roots/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("pebble roots: %d %v", resp.StatusCode, err)
+	}
+	return b
+}
+
+// Roots returns RootsPEM as a pool.
+func (ca *CA) Roots(t testing.TB) *x509.CertPool {
+	t.Helper()
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(ca.RootsPEM(t)) {
+		t.Fatal("pebble roots: no certificate")
+	}
+	return p
+}
+
+// writeAPICert makes the self-signed certificate of Pebble's API.
+func writeAPICert(t testing.TB, certFile, keyFile string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "pebble test API"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	p := x509.NewCertPool()
+	p.AddCert(cert)
+	return p
+}
+
+// startDNS answers every A query with 127.0.0.1 and every other query
+// with no records, on UDP and TCP, until the test ends.
+func startDNS(t testing.TB) string {
+	t.Helper()
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		for _, q := range r.Question {
+			if q.Qtype == dns.TypeA {
+				m.Answer = append(m.Answer, &dns.A{
+					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1},
+					A:   net.IPv4(127, 0, 0, 1),
+				})
+			}
+		}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	us := &dns.Server{PacketConn: pc, Handler: h}
+	ts := &dns.Server{Listener: ln, Handler: h}
+	go us.ActivateAndServe()
+	go ts.ActivateAndServe()
+	t.Cleanup(func() {
+		us.Shutdown()
+		ts.Shutdown()
+	})
+	return addr
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// HostDialer dials 127.0.0.1 at addr's port whatever its host, as if every
+// name resolved to loopback (for clients of names like demo.verity.test).
+func HostDialer(network, addr string) (net.Conn, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	return net.Dial(network, net.JoinHostPort("127.0.0.1", port))
+}
