@@ -264,7 +264,7 @@ func nextEvent(t *testing.T, ch <-chan events.Event) events.Event {
 	select {
 	case ev := <-ch:
 		return ev
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Scale(10 * time.Second)):
 		t.Fatal("no event")
 		return events.Event{}
 	}

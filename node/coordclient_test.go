@@ -148,7 +148,7 @@ func (f *fakeCoord) accept() *fakeConn {
 	case c := <-f.conns:
 		f.t.Cleanup(func() { c.ws.CloseNow() })
 		return c
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Scale(10 * time.Second)):
 		f.t.Fatal("no connection from the client")
 		return nil
 	}
