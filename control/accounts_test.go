@@ -13,6 +13,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // accountsGateway is a gateway stack with the faucet, metering charged
@@ -207,7 +208,7 @@ func TestMetering(t *testing.T) {
 	}
 	select {
 	case <-frozen:
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Scale(10 * time.Second)):
 		t.Fatal("no account.frozen")
 	}
 	var d api.Dashboard

@@ -29,6 +29,11 @@ import (
 	"github.com/verity-cdn/verity/node"
 )
 
+// missedHeartbeats gives the tests' coordinators (a heartbeat every 50 ms)
+// a 1 s window before a node is lost, scaled: a loaded machine delays
+// heartbeats.
+var missedHeartbeats = int(testutil.Scale(time.Second) / (50 * time.Millisecond))
+
 const testAdmin = "vat_test-admin-token"
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -122,7 +127,7 @@ func (s *testStack) Coordinator() *coordinator.Coordinator { return s.coord }
 func startStack(t *testing.T, bus *events.Bus, ctl Config, gw gateway.Config) (*testStack, func()) {
 	t.Helper()
 	ctx := t.Context()
-	coord, err := coordinator.New(ctx, coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20, Logger: discard()})
+	coord, err := coordinator.New(ctx, coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}

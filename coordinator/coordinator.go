@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -54,6 +55,10 @@ type Coordinator struct {
 	settleLimit settleLimiter      // settlement batches per node
 	relaySub    *nats.Subscription // offers relayed by other coordinators
 	relaySem    chan struct{}      // bounds them
+
+	// retryPassed, when set (by tests, export_test.go), is called with
+	// the time of each pass of retryPins once its retries are stored.
+	retryPassed atomic.Pointer[func(now time.Time)]
 }
 
 type cachedState struct {

@@ -25,6 +25,11 @@ import (
 	"github.com/verity-cdn/verity/internal/testutil"
 )
 
+// missedHeartbeats gives the tests' coordinators (a heartbeat every 50 ms)
+// a 1 s window before a node is lost, scaled: a loaded machine delays
+// heartbeats.
+var missedHeartbeats = int(testutil.Scale(time.Second) / (50 * time.Millisecond))
+
 func testLogger(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -96,7 +101,7 @@ func newCoordinator(t *testing.T, bus *events.Bus, mod func(*coordinator.Config)
 	cfg := coordinator.Config{
 		Bus:               bus,
 		HeartbeatInterval: 50 * time.Millisecond,
-		MissedHeartbeats:  20, // a 1 s window: loaded CI machines delay heartbeats
+		MissedHeartbeats:  missedHeartbeats, // a 1 s window (scaled): loaded machines delay heartbeats
 		ChallengeTTL:      5 * time.Second,
 		MaxMessageBytes:   16 << 10,
 		Logger:            testLogger(t),
@@ -264,7 +269,7 @@ func nextEvent(t *testing.T, ch <-chan events.Event) events.Event {
 	select {
 	case ev := <-ch:
 		return ev
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Scale(10 * time.Second)):
 		t.Fatal("no event")
 		return events.Event{}
 	}

@@ -80,6 +80,9 @@ func (c *Coordinator) retryPins() {
 		for _, d := range todo {
 			c.retryPin(d.root, d.node)
 		}
+		if f := c.retryPassed.Load(); f != nil {
+			(*f)(now)
+		}
 	}
 }
 

@@ -343,7 +343,7 @@ func mustJSON(t *testing.T, v any) []byte {
 func TestWatchOutlivesNewContext(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	other, err := coordinator.New(ctx, coordinator.Config{Bus: e.bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20, Logger: testLogger(t)})
+	other, err := coordinator.New(ctx, coordinator.Config{Bus: e.bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, Logger: testLogger(t)})
 	cancel()
 	if err != nil {
 		t.Fatal(err)

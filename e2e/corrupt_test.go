@@ -16,6 +16,7 @@ import (
 	"github.com/verity-cdn/verity/e2e/browser"
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -63,17 +64,14 @@ func testCorruptBlockOnDisk(t *testing.T, cfg envConfig) {
 
 	// The worker reports the node to the gateway.
 	byNode := map[string]string{"node": first}
-	deadline := time.Now().Add(10 * time.Second)
-	var got float64
-	for {
-		got = e.gatewayMetrics().Sum("verity_gateway_node_reports_total", byNode) - gw0.Sum("verity_gateway_node_reports_total", byNode)
-		if got > 0 || time.Now().After(deadline) {
-			break
+	err := testutil.Wait(10*time.Second, func() error {
+		if e.gatewayMetrics().Sum("verity_gateway_node_reports_total", byNode) > gw0.Sum("verity_gateway_node_reports_total", byNode) {
+			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got <= 0 {
-		t.Errorf("gateway verity_gateway_node_reports_total{node=%q} did not grow: %s", first, describe(e.gatewayMetrics().Select("verity_gateway_node_reports_total")))
+		return errors.New("no new report")
+	})
+	if err != nil {
+		t.Errorf("gateway verity_gateway_node_reports_total{node=%q} did not grow (%v): %s", first, err, describe(e.gatewayMetrics().Select("verity_gateway_node_reports_total")))
 	}
 
 	reports, err := e.b.WorkerReports(e.ctx(10 * time.Second))

@@ -24,6 +24,7 @@ import (
 	"github.com/verity-cdn/verity/e2e/browser"
 	"github.com/verity-cdn/verity/e2e/netem"
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // demoDir is the demo site the devnet publishes by default, relative to
@@ -190,8 +191,8 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 			if err != nil && !errors.Is(err, context.Canceled) {
 				t.Logf("devnet.Run: %v", err)
 			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("devnet.Run did not return within 10s of its context ending")
+		case <-time.After(testutil.Scale(10 * time.Second)):
+			t.Errorf("devnet.Run did not return within %s of its context ending", testutil.Scale(10*time.Second))
 		}
 		if err := d.Close(); err != nil {
 			t.Logf("devnet.Close: %v", err)
@@ -201,7 +202,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if cfg.readyTimeout <= 0 {
 		cfg.readyTimeout = 20 * time.Second
 	}
-	rctx, rcancel := context.WithTimeout(ctx, cfg.readyTimeout)
+	rctx, rcancel := context.WithTimeout(ctx, testutil.Scale(cfg.readyTimeout))
 	if err := d.WaitReady(rctx); err != nil {
 		rcancel()
 		t.Fatal(err)
@@ -221,7 +222,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	b, err := browser.Start(t.Context(), browser.Config{
 		UserDataDir: t.TempDir(),
 		Flags:       cfg.browserFlags,
-		WaitTimeout: 20 * time.Second,
+		WaitTimeout: testutil.Scale(20 * time.Second),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -261,34 +262,27 @@ func (e *env) useGateway(cfg gateway.Config) {
 	waitHTTP(e.t, e.site+"/", 20*time.Second)
 }
 
-// waitHTTP polls url until it answers 200, for at most d.
+// waitHTTP polls url until it answers 200, for at most d (scaled).
 func waitHTTP(t *testing.T, url string, d time.Duration) {
 	t.Helper()
 	client := browser.NewHTTPClient(2 * time.Second)
-	deadline := time.Now().Add(d)
-	var last string
-	for {
+	testutil.EventuallyErr(t, d, url+" to answer 200", func() error {
 		resp, err := client.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %s: %s", url, d, last)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
-// ctx bounds one phase of a test.
+// ctx bounds one phase of a test to d (scaled).
 func (e *env) ctx(d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(e.t.Context(), d)
+	ctx, cancel := context.WithTimeout(e.t.Context(), testutil.Scale(d))
 	e.t.Cleanup(cancel)
 	return ctx
 }

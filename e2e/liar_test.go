@@ -31,6 +31,7 @@ import (
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -287,17 +288,14 @@ func testBadBlockFromNode(t *testing.T, useBao bool) {
 	}
 
 	badBlock := map[string]string{"node": l.ID, "reason": "bad-block"}
-	deadline := time.Now().Add(10 * time.Second)
-	var got float64
-	for {
-		got = e.gatewayMetrics().Sum("verity_gateway_node_reports_total", badBlock) - gw0.Sum("verity_gateway_node_reports_total", badBlock)
-		if got > 0 || time.Now().After(deadline) {
-			break
+	err := testutil.Wait(10*time.Second, func() error {
+		if e.gatewayMetrics().Sum("verity_gateway_node_reports_total", badBlock) > gw0.Sum("verity_gateway_node_reports_total", badBlock) {
+			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got <= 0 {
-		t.Errorf("gateway verity_gateway_node_reports_total{node=%q,reason=\"bad-block\"} did not grow: %s", l.ID, describe(e.gatewayMetrics().Select("verity_gateway_node_reports_total")))
+		return errors.New("no new report")
+	})
+	if err != nil {
+		t.Errorf("gateway verity_gateway_node_reports_total{node=%q,reason=\"bad-block\"} did not grow (%v): %s", l.ID, err, describe(e.gatewayMetrics().Select("verity_gateway_node_reports_total")))
 	}
 	reports, err := e.b.WorkerReports(e.ctx(10 * time.Second))
 	if err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"hash/adler32"
 	"math/rand/v2"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/web"
 )
 
@@ -62,7 +64,6 @@ func TestWorkerParallelLargeFile(t *testing.T) {
 	e.controlled()
 	t.Logf("devnet with the %d MiB file up in %v", parallelSize>>20, time.Since(start).Round(time.Millisecond))
 	before := e.nodeMetrics()
-	t0 := time.Now()
 
 	res, err := e.b.StreamFetch(e.ctx(3*time.Minute), "/"+parallelFile, nil)
 	if err != nil {
@@ -103,15 +104,11 @@ func TestWorkerParallelLargeFile(t *testing.T) {
 		t.Fatalf("worker wasm memory %d bytes after streaming %d bytes; want at most %d", sc.Memory.WasmBytes, parallelSize, maxWorkerWasm)
 	}
 
-	// The scores survive a worker restart (Cache Storage): once a save
-	// after the large fetch is due (at most every 10 s, after a request),
-	// the restarted worker knows the nodes it has not used since.
-	if wait := 11*time.Second - time.Since(t0); wait > 0 {
-		time.Sleep(wait)
-	}
-	if _, err := e.b.Fetch(e.ctx(30*time.Second), "/style.css", &browser.FetchOptions{Cache: "no-store"}); err != nil {
-		t.Fatal(err)
-	}
+	// The scores survive a worker restart (Cache Storage): the worker
+	// saves them after a request, at most every 10 s, in the background.
+	// Requests go on until the saved document (read from the page, which
+	// shares the origin's Cache Storage) holds the large fetch's samples;
+	// then the restarted worker must know them.
 	samples := func(doc string) map[string]int64 {
 		out := map[string]int64{}
 		for _, ln := range strings.Split(doc, "\n")[1:] {
@@ -123,30 +120,42 @@ func TestWorkerParallelLargeFile(t *testing.T) {
 		return out
 	}
 	had := samples(sc.Scores)
-	time.Sleep(500 * time.Millisecond) // the save runs in the background after the request
+	if len(had) != 2 {
+		t.Fatalf("the worker scores %d nodes after the large fetch, want 2:\n%s", len(had), sc.Scores)
+	}
+	holds := func(doc string) error {
+		got := samples(doc)
+		for id, n := range had {
+			if n < 10 || got[id] < n-1 {
+				return fmt.Errorf("node %s: %d samples, want at least %d (and 10); document:\n%s", id, got[id], n-1, doc)
+			}
+		}
+		return nil
+	}
+	testutil.EventuallyErr(t, 30*time.Second, "the worker to save the large fetch's scores", func() error {
+		if _, err := e.b.Fetch(e.ctx(30*time.Second), "/style.css", &browser.FetchOptions{Cache: "no-store"}); err != nil {
+			return err
+		}
+		doc, err := browser.Eval[string](e.ctx(10*time.Second), e.b, savedScoresJS)
+		if err != nil {
+			return err
+		}
+		return holds(doc)
+	})
 	if err := e.b.StopAllWorkers(e.ctx(30 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testutil.EventuallyErr(t, 15*time.Second, "the restarted worker to load the saved scores", func() error {
 		sc2, err := e.b.WorkerScores(e.ctx(20 * time.Second))
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		got := samples(sc2.Scores)
-		restored := len(had) == 2
-		for id, n := range had {
-			if got[id] < n-1 || n < 10 {
-				restored = false
-			}
-		}
-		if restored {
-			t.Logf("restarted worker's scores:\n%s", sc2.Scores)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after a restart the worker's scores are\n%s\nwant the samples of\n%s", sc2.Scores, sc.Scores)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return holds(sc2.Scores)
+	})
 }
+
+// savedScoresJS reads the scores document the worker saved in Cache
+// Storage (wasmclient.CacheScoreStore's defaults), "" when there is none.
+const savedScoresJS = `caches.open('verity-scores-v1')
+	.then((c) => c.match('/.verity/scores'))
+	.then((r) => (r ? r.text() : ''))`

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // A visit pays the nodes: the worker asks the gateway for a voucher, sends
@@ -53,10 +55,12 @@ func visitAndSettle(t *testing.T, e *env, transport string) {
 	if transport == "webrtc" {
 		slack = uint64(len(assets(e.files))) * 256 << 10
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for held()+slack < uint64(fromNodes) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.EventuallyErr(t, 20*time.Second, "the nodes to hold receipts for the bytes they sent", func() error {
+		if h := held(); h == 0 || h+slack < uint64(fromNodes) {
+			return fmt.Errorf("nodes hold receipts for %d bytes; the page got %d bytes from nodes", h, fromNodes)
+		}
+		return nil
+	})
 	total := held()
 	if total == 0 || total+slack < uint64(fromNodes) {
 		t.Fatalf("nodes hold receipts for %d bytes; the page got %d bytes from nodes", total, fromNodes)

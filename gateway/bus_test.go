@@ -22,6 +22,11 @@ import (
 	"github.com/verity-cdn/verity/node"
 )
 
+// missedHeartbeats gives the tests' coordinators (a heartbeat every 50 ms)
+// a 1 s window before a node is lost, scaled: a loaded machine delays
+// heartbeats.
+var missedHeartbeats = int(testutil.Scale(time.Second) / (50 * time.Millisecond))
+
 // openBus opens an embedded bus stored in t.TempDir().
 func openBus(t *testing.T, name string) *events.Bus {
 	t.Helper()
@@ -37,7 +42,7 @@ func openBus(t *testing.T, name string) *events.Bus {
 
 // testCoordinator is a coordinator config quick enough for tests.
 func testCoordinator() coordinator.Config {
-	return coordinator.Config{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20}
+	return coordinator.Config{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats}
 }
 
 // startCoordGateway runs a coordinator with cc on cfg.Bus and a gateway

@@ -110,20 +110,18 @@ func TestSlowRequestBodyIsCutOff(t *testing.T) {
 	if _, err := io.WriteString(conn, "POST /.verity/v1/report HTTP/1.1\r\nHost: "+host+"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	// One byte every 50 ms would take 50 s; the server must close long before.
-	deadline := time.Now().Add(testutil.Scale(20 * time.Second))
-	for time.Now().Before(deadline) {
+	// One byte every 50 ms or more would take 50 s or more; the server must
+	// close long before. Each round writes a byte, then waits 50 ms for the
+	// server's answer: that wait paces the trickle.
+	testutil.Eventually(t, 20*time.Second, "the server to cut off a trickling request body", func() bool {
 		if _, err := conn.Write([]byte(" ")); err != nil {
-			return // closed by the server
+			return true // closed by the server
 		}
-		time.Sleep(50 * time.Millisecond) // the trickle: a deliberately slow client
-		_ = conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+		_ = conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 		var b [512]byte
-		if n, err := conn.Read(b[:]); n > 0 || (err != nil && !isTimeoutErr(err)) {
-			return // answered (an error status) or closed
-		}
-	}
-	t.Fatal("a trickling request body was never cut off")
+		n, err := conn.Read(b[:])
+		return n > 0 || (err != nil && !isTimeoutErr(err)) // answered (an error status) or closed
+	})
 }
 
 func isTimeoutErr(err error) bool {

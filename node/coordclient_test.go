@@ -24,6 +24,11 @@ import (
 	"github.com/verity-cdn/verity/node"
 )
 
+// missedHeartbeats gives the tests' coordinators (a heartbeat every 50 ms)
+// a 1 s window before a node is lost, scaled: a loaded machine delays
+// heartbeats.
+var missedHeartbeats = int(testutil.Scale(time.Second) / (50 * time.Millisecond))
+
 // The client reconnects with backoff when its coordinator goes away, here
 // to a second coordinator sharing the bus and the address.
 func TestCoordClientReconnects(t *testing.T) {
@@ -34,7 +39,7 @@ func TestCoordClientReconnects(t *testing.T) {
 	}
 	defer bus.Close()
 	newCoord := func() *coordinator.Coordinator {
-		c, err := coordinator.New(t.Context(), coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20, Logger: log})
+		c, err := coordinator.New(t.Context(), coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +153,7 @@ func (f *fakeCoord) accept() *fakeConn {
 	case c := <-f.conns:
 		f.t.Cleanup(func() { c.ws.CloseNow() })
 		return c
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Scale(10 * time.Second)):
 		f.t.Fatal("no connection from the client")
 		return nil
 	}

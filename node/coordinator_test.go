@@ -25,7 +25,7 @@ func TestJoinsCoordinator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bus.Close()
-	c, err := coordinator.New(t.Context(), coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20, Logger: log})
+	c, err := coordinator.New(t.Context(), coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

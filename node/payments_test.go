@@ -62,7 +62,7 @@ func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64, ledgerOpts ...f
 		o(&lc)
 	}
 	c, err := coordinator.New(t.Context(), coordinator.Config{
-		Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20, Logger: log,
+		Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, Logger: log,
 		Ledger: lc,
 	})
 	if err != nil {

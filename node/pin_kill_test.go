@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -100,18 +101,17 @@ func TestPartialPinRemovedAtStart(t *testing.T) {
 	go io.Copy(io.Discard, bufio.NewReader(out))
 	select {
 	case <-sentHalf:
-	case <-time.After(30 * time.Second):
+	case <-time.After(testutil.Scale(30 * time.Second)):
 		t.Fatal("the child never fetched the pin")
 	}
 	// Wait until the staged half is on disk, then kill the child.
 	tmp := filepath.Join(dir, "tmp")
-	deadline := time.Now().Add(10 * time.Second)
-	for staged(t, tmp) < int64(half) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the child staged %d bytes of %d", staged(t, tmp), half)
+	testutil.EventuallyErr(t, 10*time.Second, "the child to stage the half it fetched", func() error {
+		if n := staged(t, tmp); n < int64(half) {
+			return fmt.Errorf("the child staged %d bytes of %d", n, half)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	kill()
 	if n := staged(t, tmp); n < int64(half) {
 		t.Fatalf("after the kill tmp/ holds %d bytes; the attack needs the partial CAR left there", n)

@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/pionlog"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -52,8 +52,7 @@ func newRTCServer(n *Node, cfg WebRTCConfig, publicHost string) (*rtcServer, err
 	if err != nil {
 		return nil, fmt.Errorf("node: listen webrtc: %w", err)
 	}
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelDisabled
+	lf := pionlog.New(n.log) // pion's logs go with the node's, at Debug but for warnings and errors
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn, Logger: lf.NewLogger("ice")})
 
 	var se webrtc.SettingEngine

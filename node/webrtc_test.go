@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -310,4 +311,69 @@ func TestWebRTCNoGoroutineLeak(t *testing.T) {
 	if err := pc.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Pion's logs (ICE, DTLS, SCTP) go to the node's logger, with the node's
+// id and the pion scope, and pion's chatter stays below Info.
+func TestWebRTCLogsThroughNodeLogger(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(60*time.Second))
+	defer cancel()
+	var debug, info lockedBuffer
+	h := slog.NewTextHandler(&debug, &slog.HandlerOptions{Level: slog.LevelDebug})
+	hi := slog.NewTextHandler(&info, &slog.HandlerOptions{Level: slog.LevelInfo})
+	n := newNode(t, node.Config{Logger: slog.New(teeHandler{h, hi})})
+	runNode(t, n)
+	rtcDial(ctx, t, n)
+	want := "node=" + n.ID() + " pion=ice"
+	testutil.Eventually(t, 10*time.Second, "pion's ICE logs in the node's log", func() bool {
+		return strings.Contains(debug.String(), want)
+	})
+	for _, ln := range strings.Split(info.String(), "\n") {
+		if strings.Contains(ln, " pion=") && !strings.Contains(ln, "level=WARN") && !strings.Contains(ln, "level=ERROR") {
+			t.Errorf("pion logged at Info on a clean connection: %s", ln)
+		}
+	}
+}
+
+// teeHandler sends each record to both handlers.
+type teeHandler [2]slog.Handler
+
+func (t teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return t[0].Enabled(ctx, l) || t[1].Enabled(ctx, l)
+}
+
+func (t teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	var err error
+	for _, h := range t {
+		if h.Enabled(ctx, r.Level) {
+			err = errors.Join(err, h.Handle(ctx, r.Clone()))
+		}
+	}
+	return err
+}
+
+func (t teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return teeHandler{t[0].WithAttrs(as), t[1].WithAttrs(as)}
+}
+
+func (t teeHandler) WithGroup(name string) slog.Handler {
+	return teeHandler{t[0].WithGroup(name), t[1].WithGroup(name)}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall/js"
 	"testing"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // fakeNet replaces globalThis.fetch with CAR fixtures from testdata/js
@@ -236,7 +238,7 @@ func message(t *testing.T, w *Worker, typ string) string {
 	select {
 	case s := <-got:
 		return s
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Scale(10 * time.Second)):
 		t.Fatal("no reply")
 		return ""
 	}

@@ -445,8 +445,8 @@ func (l *procLogs) start(t *testing.T, name, prefix string, args ...string) stri
 			if waitErr != nil && !errors.As(waitErr, &ee) {
 				t.Errorf("%s (pid %d): %v", name, cmd.Process.Pid, waitErr)
 			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s (pid %d) still running 10s after SIGTERM; killed", name, cmd.Process.Pid)
+		case <-time.After(testutil.Scale(10 * time.Second)):
+			t.Errorf("%s (pid %d) still running %s after SIGTERM; killed", name, cmd.Process.Pid, testutil.Scale(10*time.Second))
 			_ = cmd.Process.Kill()
 			<-exited
 		}
@@ -456,8 +456,8 @@ func (l *procLogs) start(t *testing.T, name, prefix string, args ...string) stri
 		return v
 	case <-exited:
 		t.Fatalf("%s exited before printing %q: %v", name, prefix, waitErr)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s printed no %q line within 20s", name, prefix)
+	case <-time.After(testutil.Scale(20 * time.Second)):
+		t.Fatalf("%s printed no %q line within %s", name, prefix, testutil.Scale(20*time.Second))
 	}
 	return ""
 }

@@ -198,7 +198,7 @@ func TestTCPCloseDropsConnections(t *testing.T) {
 	go func() { _ = p.Close(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(testutil.Scale(5 * time.Second)):
 		t.Fatal("Close did not return")
 	}
 	_ = p.Close() // idempotent

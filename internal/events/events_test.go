@@ -73,7 +73,7 @@ func next(t *testing.T, ch <-chan events.Event) events.Event {
 	select {
 	case ev := <-ch:
 		return ev
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Scale(10 * time.Second)):
 		t.Fatal("no event")
 		return events.Event{}
 	}
@@ -235,7 +235,7 @@ func TestHandlerErrorRedelivers(t *testing.T) {
 		if got.ID != ev.ID || calls.Load() != 3 {
 			t.Fatalf("got %s after %d calls", got.ID, calls.Load())
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Scale(10 * time.Second)):
 		t.Fatalf("not redelivered; %d calls", calls.Load())
 	}
 }
@@ -275,7 +275,7 @@ func TestHandlerGivesUpAfterMaxDeliver(t *testing.T) {
 	}
 	select {
 	case <-ok:
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Scale(10 * time.Second)):
 		t.Fatal("good event not delivered")
 	}
 	// Wait until the consumer holds nothing unacknowledged: the poison event

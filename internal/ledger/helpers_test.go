@@ -16,6 +16,7 @@ import (
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 const blk = payment.BlockSize
@@ -161,7 +162,7 @@ func collect(t testing.TB, bus *events.Bus, types ...events.Type) func(n int) []
 	t.Cleanup(sub.Stop)
 	return func(n int) []events.Event {
 		var out []events.Event
-		timeout := time.After(10 * time.Second)
+		timeout := time.After(testutil.Scale(10 * time.Second))
 		for len(out) < n {
 			select {
 			case ev := <-ch:

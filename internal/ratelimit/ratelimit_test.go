@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // clock is a settable test clock.
@@ -183,7 +185,7 @@ func TestListenerCapsPerAddress(t *testing.T) {
 		select {
 		case c := <-accepted:
 			got = append(got, c)
-		case <-time.After(5 * time.Second):
+		case <-time.After(testutil.Scale(5 * time.Second)):
 			t.Fatalf("%d connections accepted, want 4 (3 from .2, 1 from .1)", len(got))
 		}
 	}
@@ -193,7 +195,7 @@ func TestListenerCapsPerAddress(t *testing.T) {
 			if a != addr("127.0.0.2") {
 				t.Fatalf("refused %v", a)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(testutil.Scale(5 * time.Second)):
 			t.Fatal("the connections over the cap were not refused")
 		}
 	}

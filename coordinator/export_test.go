@@ -1,0 +1,8 @@
+package coordinator
+
+import "time"
+
+// OnRetryPass has f called with the time of each pass of the pin retry
+// scheduler, once the pass has stored the retries it found due: a test
+// waits for a pass past some time instead of sleeping until then.
+func (c *Coordinator) OnRetryPass(f func(now time.Time)) { c.retryPassed.Store(&f) }
