@@ -56,17 +56,17 @@ func startDrainGateway(t *testing.T, cfg Config) *testGateway {
 	return tg
 }
 
-// hostileNode is a node key made on the spot, joined to the gateway's
-// coordinator so that it can submit settlement batches.
-type hostileNode struct {
+// settlingNode is a node key made on the spot, joined to the gateway's
+// coordinator (so sessions list it) and able to submit settlement batches.
+type settlingNode struct {
 	key payment.NodeKey
 	cc  *node.CoordClient
 }
 
-func joinHostileNode(t *testing.T, tg *testGateway, seed byte) *hostileNode {
+func joinSettlingNode(t *testing.T, tg *testGateway, seed byte) *settlingNode {
 	t.Helper()
 	rec := signedRecord(t, seed, fmt.Sprintf("http://127.0.0.1:%d", 4100+int(seed)), time.Now())
-	h := &hostileNode{cc: joinNode(t, tg, seed, rec)}
+	h := &settlingNode{cc: joinNode(t, tg, seed, rec)}
 	copy(h.key[:], seedKey(seed).Public().(ed25519.PublicKey))
 	waitFor(t, "the hostile node live", func() bool {
 		live, err := tg.Coordinator().LiveNodes(t.Context())
@@ -80,7 +80,7 @@ func joinHostileNode(t *testing.T, tg *testGateway, seed byte) *hostileNode {
 
 // settle submits items as one batch from the hostile node and returns
 // what the ledger applied.
-func (h *hostileNode) settle(t *testing.T, items []nodeproto.BatchItem) nodeproto.Settled {
+func (h *settlingNode) settle(t *testing.T, items []nodeproto.BatchItem) nodeproto.Settled {
 	t.Helper()
 	var ans nodeproto.Settled
 	waitFor(t, "a settlement answer", func() bool {
@@ -136,7 +136,7 @@ func grabVouchers(t *testing.T, tg *testGateway, n int, hdr ...string) []loot {
 
 // claimable is the most a receipt under v may claim for one node and
 // still pass the receipt checks.
-func claimable(v payment.Voucher) uint64 { return v.Budget }
+func claimable(v payment.Voucher) uint64 { return v.Cap() }
 
 // forge signs, with the session key the client made, a receipt saying
 // node delivered bytes under l's voucher.
@@ -161,7 +161,7 @@ func (l loot) forge(t *testing.T, node payment.NodeKey, bytes uint64) nodeproto.
 // 30 GiB (30 vouchers × 1 GiB).
 func TestDrainByOwnNodeBounded(t *testing.T) {
 	tg := startDrainGateway(t, Config{})
-	mine := joinHostileNode(t, tg, 41)
+	mine := joinSettlingNode(t, tg, 41)
 	vs := grabVouchers(t, tg, 40)
 	if len(vs) == 0 || len(vs) > 30 {
 		t.Fatalf("%d vouchers for one address; want 1 to VoucherBurst (30)", len(vs))
@@ -193,12 +193,12 @@ func TestDrainByOwnNodeBounded(t *testing.T) {
 // the session was issued) can settle nothing under its voucher.
 func TestDrainByUnchosenNodeRefused(t *testing.T) {
 	tg := startDrainGateway(t, Config{})
-	joinHostileNode(t, tg, 42) // an honest node, chosen
+	joinSettlingNode(t, tg, 42) // an honest node, chosen
 	vs := grabVouchers(t, tg, 3)
 	if len(vs) == 0 {
 		t.Fatal("no voucher")
 	}
-	stranger := joinHostileNode(t, tg, 43)
+	stranger := joinSettlingNode(t, tg, 43)
 	items := make([]nodeproto.BatchItem, len(vs))
 	for i, l := range vs {
 		items[i] = l.forge(t, stranger.key, min(claimable(l.voucher), 1<<20))
@@ -226,7 +226,7 @@ func TestDrainPerIPv6Prefix(t *testing.T) {
 	pc := PaymentsConfig{VoucherRate: 1e-6, VoucherBurst: burst}
 	t.Run("trusted proxy", func(t *testing.T) {
 		tg := startDrainGateway(t, Config{Payments: pc, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
-		mine := joinHostileNode(t, tg, 44)
+		mine := joinSettlingNode(t, tg, 44)
 		var all []loot
 		for i := range 8 {
 			all = append(all, grabVouchers(t, tg, 1, "X-Forwarded-For", fmt.Sprintf("2001:db8:7:1::%x", i+1))...)
@@ -248,6 +248,7 @@ func TestDrainPerIPv6Prefix(t *testing.T) {
 	})
 	t.Run("untrusted peer", func(t *testing.T) {
 		tg := startDrainGateway(t, Config{Payments: pc, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+		joinSettlingNode(t, tg, 45)
 		var all []loot
 		for i := range 8 {
 			all = append(all, grabVouchers(t, tg, 1, "X-Forwarded-For", fmt.Sprintf("2001:db8:%x::1", i+1))...)

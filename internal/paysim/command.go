@@ -52,11 +52,12 @@ func Calibrate(d time.Duration) float64 {
 		return 0
 	}
 	now := time.Now()
-	v := payment.Voucher{Account: "sim", Session: s.SessionKey(), Budget: 1 << 62, Expires: now.Add(time.Hour)}
+	var node payment.NodeKey
+	v := payment.Voucher{Account: "sim", Session: s.SessionKey(), Budget: 1 << 62, NodeCap: 1 << 62,
+		Nodes: []payment.NodeTag{payment.TagOf(node)}, Expires: now.Add(time.Hour)}
 	if v.Sign(gw) != nil || s.SetVoucher(v) != nil {
 		return 0
 	}
-	var node payment.NodeKey
 	const n = 256
 	enc := make([][]byte, n)
 	for i := range enc {
