@@ -27,6 +27,8 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&c.Duration, "duration", 5*time.Minute, "simulated time")
 	fs.DurationVar(&c.PublishEvery, "publish", 5*time.Second, "how often balances are published to nodes")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed")
+	fs.Uint64Var(&c.NodeCap, "node-cap", 16<<20, "voucher per-node cap, bytes")
+	fs.IntVar(&c.Attackers, "attackers", 10, "hostile clients with a node of their own (negative: none)")
 	calibrate := fs.Bool("calibrate", true, "measure receipt verifications per core on this machine")
 	if err := fs.Parse(args); err != nil {
 		return err
