@@ -45,7 +45,8 @@ func TestDashboardMatchesSettlements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := payment.Voucher{Account: "acme", Site: site, Session: s.SessionKey(), Budget: 1 << 30, Expires: time.Now().Add(time.Hour)}
+		v := payment.Voucher{Account: "acme", Site: site, Session: s.SessionKey(), Budget: 1 << 30, NodeCap: 1 << 30,
+			Nodes: []payment.NodeTag{payment.TagOf(nodes[0]), payment.TagOf(nodes[1])}, Expires: time.Now().Add(time.Hour)}
 		if err := v.Sign(gwKey); err != nil {
 			t.Fatal(err)
 		}

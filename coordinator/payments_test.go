@@ -100,7 +100,8 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 	copy(me[:], k.pub)
 	item := func(node payment.NodeKey, bytes uint64, key ed25519.PrivateKey) nodeproto.BatchItem {
 		s, _ := payment.NewSigner(payment.SignerConfig{})
-		v := payment.Voucher{Account: "acme", Session: s.SessionKey(), Budget: 1 << 20, Expires: time.Now().Add(time.Hour).Truncate(time.Second)}
+		v := payment.Voucher{Account: "acme", Session: s.SessionKey(), Budget: 1 << 20, NodeCap: 1 << 20,
+			Nodes: []payment.NodeTag{payment.TagOf(node)}, Expires: time.Now().Add(time.Hour).Truncate(time.Second)}
 		_, _ = rand.Read(v.Nonce[:])
 		if err := v.Sign(key); err != nil {
 			t.Fatal(err)

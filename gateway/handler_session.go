@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/payment"
 )
 
 // Paths of the worker API on every site origin.
@@ -24,6 +25,8 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 		g.fail(w, r, err)
 		return
 	}
+	// A session names at most as many nodes as a voucher can.
+	nodes = nodes[:min(len(nodes), payment.MaxVoucherNodes)]
 	s := api.Session{
 		Version:  api.SessionVersion,
 		Site:     site.Name,
@@ -32,7 +35,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 		Fallback: FallbackPrefix,
 		Nodes:    make([]api.SessionNode, 0, len(nodes)),
 	}
-	if err := g.voucherFor(&s, site, r.URL.Query().Get("key"), clientAddr(r)); err != nil {
+	if err := g.voucherFor(&s, site, r.URL.Query().Get("key"), clientAddr(r), nodes); err != nil {
 		http.Error(w, "bad session key", http.StatusBadRequest)
 		return
 	}

@@ -20,6 +20,12 @@ import (
 // paymentKeyFile holds the gateway's voucher signing key under DataDir.
 const paymentKeyFile = "payment.key"
 
+// Voucher defaults (PaymentsConfig).
+const (
+	DefaultVoucherBudget  = 64 << 20
+	DefaultVoucherNodeCap = 16 << 20
+)
+
 // PaymentsConfig configures the vouchers the gateway issues to workers
 // (docs/payments.md). The zero value works.
 type PaymentsConfig struct {
@@ -30,8 +36,16 @@ type PaymentsConfig struct {
 	// start. With Bus its public key is published in the gateways bucket
 	// (coordinator.BucketGateways), where coordinators and nodes learn it.
 	Key ed25519.PrivateKey
-	// Budget of a voucher, in bytes over all nodes. Default 1 GiB.
+	// Budget of a voucher, in bytes over all nodes: what one visit may
+	// fetch from nodes before the worker asks for another voucher.
+	// Default 64 MiB. A voucher's budget is at most NodeCap times the
+	// nodes it names.
 	Budget uint64
+	// NodeCap is the most any one node may be paid under a voucher. It
+	// bounds what a client's own node, when the gateway chose it, can
+	// take per voucher without serving (docs/security.md, "Payments").
+	// Default 16 MiB; at most Budget.
+	NodeCap uint64
 	// VoucherTTL is a voucher's lifetime; the worker asks for a new one
 	// when it expires. Default 1 h.
 	VoucherTTL time.Duration
@@ -50,8 +64,12 @@ type PaymentsConfig struct {
 
 func (c PaymentsConfig) normalize() PaymentsConfig {
 	if c.Budget == 0 {
-		c.Budget = 1 << 30
+		c.Budget = DefaultVoucherBudget
 	}
+	if c.NodeCap == 0 {
+		c.NodeCap = DefaultVoucherNodeCap
+	}
+	c.NodeCap = min(c.NodeCap, c.Budget)
 	if c.VoucherTTL <= 0 {
 		c.VoucherTTL = time.Hour
 	}
@@ -113,13 +131,13 @@ func loadOrCreatePaymentKey(dir string) (ed25519.PrivateKey, error) {
 }
 
 // voucherFor fills the payment fields of a session response for the
-// session key the worker sent (query "key"). It leaves them empty when
-// payments are off or no key was sent, issues no voucher for an account
+// session key the worker sent (query "key"), naming the nodes the session
+// lists. It leaves them empty when payments are off, no key was sent or
+// the session lists no node, issues no voucher for an account
 // Config.Accounts does not know nor beyond the client address's rate, and
-// sets PaymentError instead of a
-// voucher when the site's account is frozen: the worker then uses the
-// gateway path.
-func (g *Gateway) voucherFor(s *api.Session, site Site, key string, client netip.Addr) error {
+// sets PaymentError instead of a voucher when the site's account is
+// frozen: the worker then uses the gateway path.
+func (g *Gateway) voucherFor(s *api.Session, site Site, key string, client netip.Addr, nodes []nodeInfo) error {
 	if g.payKey == nil || key == "" {
 		return nil
 	}
@@ -146,13 +164,31 @@ func (g *Gateway) voucherFor(s *api.Session, site Site, key string, client netip
 			return nil
 		}
 	}
+	// The voucher pays only the nodes the gateway chose: a node the
+	// client brings along is paid nothing under it.
+	tags := make([]payment.NodeTag, 0, min(len(nodes), payment.MaxVoucherNodes))
+	for _, n := range nodes {
+		if len(tags) == payment.MaxVoucherNodes {
+			break
+		}
+		if k, err := payment.ParseNodeID(n.id); err == nil {
+			tags = append(tags, payment.TagOf(k))
+		}
+	}
+	if len(tags) == 0 {
+		return nil // no node to pay
+	}
 	if !g.vouchers.allow(client, g.cfg.Now()) {
 		g.metrics.vouchersLimited.Inc()
 		return nil
 	}
 	v := payment.Voucher{
-		Account: account, Session: sk, Budget: pc.Budget,
+		Account: account, Session: sk, Nodes: tags, NodeCap: pc.NodeCap,
+		Budget:  min(pc.Budget, pc.NodeCap*uint64(len(tags))),
 		Expires: g.cfg.Now().Add(pc.VoucherTTL).Truncate(time.Second),
+	}
+	if len(site.Root) <= payment.MaxRootLen && payment.ValidRoot(site.Root) {
+		v.Root = site.Root
 	}
 	if ValidSiteName(site.Name) {
 		// Settlements attribute the session's spend to the site.

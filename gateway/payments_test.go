@@ -38,6 +38,7 @@ func TestSessionVoucher(t *testing.T) {
 		DataDir:  dir,
 		Payments: PaymentsConfig{Budget: 5 << 20, VoucherTTL: 10 * time.Minute},
 	}, testCoordinator())
+	chosen := joinSettlingNode(t, tg, 46)
 	signer, err := payment.NewSigner(payment.SignerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +78,12 @@ func TestSessionVoucher(t *testing.T) {
 	})
 	if err := v.Verify(keys, time.Now()); err != nil {
 		t.Fatalf("voucher does not verify with the published keys: %v", err)
+	}
+	// It names the session's node, caps it (NodeCap, here the budget) and
+	// names the content root.
+	if len(s.Nodes) != 1 || s.Nodes[0].ID != chosen.key.String() || len(v.Nodes) != 1 || !v.Names(chosen.key) ||
+		v.NodeCap != 5<<20 || v.Root != s.Root || s.Root == "" {
+		t.Fatalf("voucher %+v for session nodes %+v", v, s.Nodes)
 	}
 	if v.Session != signer.SessionKey() || v.Budget != 5<<20 || v.Account != "default" || v.Site != "demo" ||
 		v.Expires.Sub(time.Now()) > 10*time.Minute || v.Expires.Unix() != s.VoucherExpires {
@@ -130,6 +137,7 @@ func TestVouchersRateLimited(t *testing.T) {
 		Bus:      bus,
 		Payments: PaymentsConfig{VoucherRate: 1e-6, VoucherBurst: 2},
 	}, testCoordinator())
+	joinSettlingNode(t, tg, 47)
 	l := tg.Coordinator().Ledger()
 	if _, err := l.CreateAccount(t.Context(), "default", 1); err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ type payNet struct {
 	sess  *webtransport.Session
 	url   string // the coordinator
 	pc    node.PaymentConfig
+	extra []string // ids of nodes added with addNode, named by the workers' vouchers too
 }
 
 func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64, ledgerOpts ...func(*ledger.Config)) *payNet {
@@ -105,6 +106,7 @@ func (pn *payNet) addNode(t *testing.T) (*node.Node, *webtransport.Session) {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeSess)
+	pn.extra = append(pn.extra, n.ID())
 	// The node learns the gateway key from the coordinator after joining.
 	w := newTestWorker(t, pn.gwKey, testAccount, time.Hour, n)
 	testutil.EventuallyErr(t, 10*time.Second, "the node to learn the gateway key", func() error {
@@ -131,7 +133,7 @@ type testWorker struct {
 
 func (pn *payNet) worker(t *testing.T, account string, ttl time.Duration) *testWorker {
 	t.Helper()
-	return newTestWorker(t, pn.gwKey, account, ttl, pn.node)
+	return newTestWorkerFor(t, pn.gwKey, account, ttl, pn.node.ID(), pn.extra...)
 }
 
 func newTestWorker(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl time.Duration, n *node.Node) *testWorker {
@@ -139,7 +141,9 @@ func newTestWorker(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl t
 	return newTestWorkerFor(t, gwKey, account, ttl, n.ID())
 }
 
-func newTestWorkerFor(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl time.Duration, nodeID string) *testWorker {
+// newTestWorkerFor makes a worker paying nodeID with a voucher naming
+// nodeID and also, when given, the nodes others.
+func newTestWorkerFor(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl time.Duration, nodeID string, others ...string) *testWorker {
 	t.Helper()
 	seed := make([]byte, ed25519.SeedSize)
 	_, _ = rand.Read(seed)
@@ -147,7 +151,12 @@ func newTestWorkerFor(t *testing.T, gwKey ed25519.PrivateKey, account string, tt
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := payment.Voucher{Account: account, Session: s.SessionKey(), Budget: 1 << 30, Expires: time.Now().Add(ttl).Truncate(time.Second)}
+	var tags []payment.NodeTag
+	for _, id := range append([]string{nodeID}, others...) {
+		tags = append(tags, payment.TagOf(mustNodeKey(t, id)))
+	}
+	v := payment.Voucher{Account: account, Session: s.SessionKey(), Budget: 1 << 30, NodeCap: 1 << 30, Nodes: tags,
+		Expires: time.Now().Add(ttl).Truncate(time.Second)}
 	_, _ = rand.Read(v.Nonce[:])
 	if err := v.Sign(gwKey); err != nil {
 		t.Fatal(err)
@@ -356,6 +365,12 @@ func TestBadVouchersRefused(t *testing.T) {
 	garbage := pn.worker(t, testAccount, time.Hour)
 	garbage.enc = base64.StdEncoding.EncodeToString([]byte("not a voucher"))
 
+	otherPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	var otherNode payment.NodeKey
+	copy(otherNode[:], otherPub)
+	notMine := newTestWorkerFor(t, pn.gwKey, testAccount, time.Hour, otherNode.String())
+	notMine.node = mustNodeKey(t, pn.node.ID())
+
 	for _, tc := range []struct {
 		name string
 		w    *testWorker
@@ -365,6 +380,9 @@ func TestBadVouchersRefused(t *testing.T) {
 		{"forged signature", forgedSig, "bad_signature"},
 		{"expired", newTestWorker(t, pn.gwKey, testAccount, -time.Minute, pn.node), "expired"},
 		{"malformed", garbage, "malformed"},
+		// A voucher for a session the gateway gave other nodes: serving
+		// under it would be unpaid.
+		{"names other nodes", notMine, "wrong_node"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.w.fetch(ctx, pn, "a.txt", true)
@@ -379,7 +397,8 @@ func TestBadVouchersRefused(t *testing.T) {
 	if _, err := w.fetch(ctx, pn, "a.txt", true); err != nil {
 		t.Fatal(err)
 	}
-	v := payment.Voucher{Account: testAccount, Session: w.signer.SessionKey(), Budget: 1 << 20, Expires: time.Now().Add(time.Hour).Truncate(time.Second)}
+	v := payment.Voucher{Account: testAccount, Session: w.signer.SessionKey(), Budget: 1 << 20, NodeCap: 1 << 20,
+		Nodes: []payment.NodeTag{payment.TagOf(mustNodeKey(t, pn.node.ID()))}, Expires: time.Now().Add(time.Hour).Truncate(time.Second)}
 	_, _ = rand.Read(v.Nonce[:])
 	if err := v.Sign(pn.gwKey); err != nil {
 		t.Fatal(err)

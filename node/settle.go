@@ -13,7 +13,7 @@ import (
 // settle message stays within the coordinator's MaxMessageBytes (default
 // 64 KiB; a larger message closes the connection). An item is the base64
 // of a voucher (at most payment.MaxVoucherBytes) and of a receipt in JSON,
-// at most 624 bytes, so 78 items are at most 48 KiB.
+// at most 936 bytes, so 52 items are at most 48 KiB.
 const maxSettleItems = (48 << 10) / settleItemBytes
 
 const settleItemBytes = (payment.MaxVoucherBytes+2)/3*4 + (payment.ReceiptBytes+2)/3*4 + 32

@@ -9,6 +9,9 @@ import (
 	"github.com/verity-cdn/verity/internal/payment"
 )
 
+// testPayNode is the node the vouchers issue makes name.
+var testPayNode = payment.NodeKey{7, 7, 7}
+
 // issue plays the gateway: a voucher for key, base64.
 func issue(t *testing.T, gw ed25519.PrivateKey, key string, expires time.Time) string {
 	t.Helper()
@@ -16,7 +19,8 @@ func issue(t *testing.T, gw ed25519.PrivateKey, key string, expires time.Time) s
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := payment.Voucher{Account: "acme", Session: sk, Budget: 1 << 30, Expires: expires.Truncate(time.Second)}
+	v := payment.Voucher{Account: "acme", Session: sk, Budget: 1 << 30, NodeCap: 1 << 30, Nodes: []payment.NodeTag{payment.TagOf(testPayNode)},
+		Expires: expires.Truncate(time.Second)}
 	if err := v.Sign(gw); err != nil {
 		t.Fatal(err)
 	}
@@ -28,9 +32,7 @@ func TestPayerVoucherLifecycle(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	p := &payer{now: func() time.Time { return now }}
 	_, gw, _ := ed25519.GenerateKey(nil)
-	nodePub, _, _ := ed25519.GenerateKey(nil)
-	var nk payment.NodeKey
-	copy(nk[:], nodePub)
+	nk := testPayNode
 
 	if p.stream(nk.String()) != nil {
 		t.Fatal("a stream payment without a voucher")

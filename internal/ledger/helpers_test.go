@@ -36,6 +36,16 @@ func key(seed string) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(h[:])
 }
 
+// testNodes are the tags of the nodes the tests' vouchers name: node-a to
+// node-h, a and b.
+func testNodes() []payment.NodeTag {
+	var out []payment.NodeTag
+	for _, s := range []string{"node-a", "node-b", "node-c", "node-d", "node-e", "node-f", "node-g", "node-h", "a", "b"} {
+		out = append(out, payment.TagOf(nodeKey(s)))
+	}
+	return out
+}
+
 func nodeKey(seed string) payment.NodeKey {
 	var k payment.NodeKey
 	copy(k[:], key(seed).Public().(ed25519.PublicKey))
@@ -110,7 +120,8 @@ func newSiteSession(t testing.TB, account, site, id string, budget uint64) *sess
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := payment.Voucher{Account: account, Site: site, Session: s.SessionKey(), Budget: budget, Expires: t0.Add(time.Hour)}
+	v := payment.Voucher{Account: account, Site: site, Session: s.SessionKey(), Budget: budget, NodeCap: budget,
+		Nodes: testNodes(), Expires: t0.Add(time.Hour)}
 	if err := v.Sign(gw); err != nil {
 		t.Fatal(err)
 	}

@@ -93,12 +93,10 @@ func (l *Ledger) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settl
 	items, rejected := l.verify(&b, l.cfg.Now())
 	sort.Slice(items, func(i, j int) bool { return items[i].index < items[j].index })
 
+	rules := settleRules{grace: l.cfg.SettleGrace, pruneMargin: l.cfg.PruneMargin, maxOverdraft: l.cfg.MaxOverdraft}
 	var (
-		out    *accountRecord
-		froze  bool
-		result []nodeproto.ItemResult
-		late   []*ItemError
-		bySite map[string]uint64
+		out *accountRecord
+		o   settleOutcome
 	)
 	rev, err := events.Update(ctx, l.accounts, b.Account, func(old []byte) ([]byte, error) {
 		if old == nil {
@@ -108,66 +106,22 @@ func (l *Ledger) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settl
 		if err != nil {
 			return nil, err
 		}
-		// fn may run several times: start every attempt from scratch.
-		now := l.cfg.Now()
-		out, result, late, froze, bySite = nil, result[:0], late[:0], false, map[string]uint64{}
-		var applied uint64
-		for _, c := range items {
-			if !now.Before(c.voucher.Expires.Add(l.cfg.SettleGrace)) {
-				late = append(late, &ItemError{Index: c.index, Err: &payment.Error{Op: "voucher", Field: "expires", Err: payment.ErrExpired}})
-				continue
-			}
-			s := rec.Sessions[c.vid]
-			if s == nil {
-				s = &sessionRecord{Expires: c.voucher.Expires.Unix(), Budget: c.voucher.Budget, Nodes: map[string]uint64{}}
-				rec.Sessions[c.vid] = s
-			}
-			ir := nodeproto.ItemResult{Index: c.index, Session: c.voucher.Session, Settled: s.Nodes[node]}
-			if c.receipt.Bytes > ir.Settled {
-				inc := c.receipt.Bytes - ir.Settled
-				if room := s.Budget - s.Total; inc > room {
-					ir.Unpayable = inc - room
-					inc = room
-				}
-				if room := rec.Balance + l.cfg.MaxOverdraft; room < 0 || inc > uint64(room) {
-					allowed := uint64(max(room, 0))
-					ir.Deferred = inc - allowed
-					inc = allowed
-				}
-				s.Nodes[node] += inc
-				s.Total += inc
-				rec.Balance -= int64(inc)
-				rec.Spent += inc
-				rec.Paid[node] += inc
-				if inc > 0 {
-					rec.site(c.voucher.Site).Nodes += inc
-					bySite[siteKey(c.voucher.Site)] += inc
-				}
-				ir.Settled += inc
-				ir.Applied = inc
-				applied += inc
-			}
-			result = append(result, ir)
-		}
-		l.prune(rec, now)
-		if applied == 0 {
+		// fn may run several times: every attempt starts from the
+		// record as stored.
+		out, o = rules.apply(rec, node, items, l.cfg.Now())
+		if o.applied == 0 {
+			out = nil
 			return nil, events.ErrNoChange
 		}
-		if !rec.Frozen && rec.Balance < rec.FreezeBelow {
-			rec.Frozen, froze = true, true
-		}
-		out = rec
-		return json.Marshal(rec)
+		return json.Marshal(out)
 	})
 	if err != nil {
 		return res, err
 	}
-	rejected = append(rejected, late...)
-	res.Items = result
+	rejected = append(rejected, o.late...)
+	res.Items = o.items
 	res.Revision = rev
-	for _, ir := range result {
-		res.Applied += ir.Applied
-	}
+	res.Applied = o.applied
 	if out != nil && res.Applied > 0 {
 		res.Balance, res.Frozen = out.Balance, out.Frozen
 		if err := l.creditNode(ctx, node, b.Account, out.Paid[node]); err != nil {
@@ -176,11 +130,11 @@ func (l *Ledger) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settl
 			l.log.Warn("node credit deferred", "node", node, "account", b.Account, "err", err)
 		}
 		l.emit(ctx, events.TypeReceiptsSettled, b.Account, rev, events.ReceiptsSettled{
-			Account: b.Account, Node: node, Bytes: res.Applied, Sessions: countApplied(result),
-			Sites: bySite, Balance: out.Balance, Revision: rev})
+			Account: b.Account, Node: node, Bytes: res.Applied, Sessions: countApplied(o.items),
+			Sites: o.bySite, Balance: out.Balance, Revision: rev})
 		l.record(ctx, b.Account, StatementEntry{Type: EntrySettle, Bytes: res.Applied, Node: node,
-			Sites: bySite, Balance: out.Balance, Revision: rev})
-		if froze {
+			Sites: o.bySite, Balance: out.Balance, Revision: rev})
+		if o.froze {
 			l.emit(ctx, events.TypeAccountFrozen, b.Account, rev, events.AccountFrozen{
 				Account: b.Account, Balance: out.Balance, Threshold: out.FreezeBelow, Revision: rev})
 		}
@@ -214,17 +168,6 @@ func (l *Ledger) syncNode(ctx context.Context, node, account string) error {
 		return l.creditNode(ctx, node, account, p)
 	}
 	return nil
-}
-
-// prune drops the state of sessions whose receipts can no longer be
-// settled anywhere: voucher expiry + SettleGrace + PruneMargin passed.
-func (l *Ledger) prune(rec *accountRecord, now time.Time) {
-	cut := now.Add(-l.cfg.SettleGrace - l.cfg.PruneMargin).Unix()
-	for k, s := range rec.Sessions {
-		if s.Expires < cut {
-			delete(rec.Sessions, k)
-		}
-	}
 }
 
 func siteKey(site string) string {

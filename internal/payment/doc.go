@@ -3,8 +3,9 @@
 // policy (docs/payments.md).
 //
 // A gateway issues a Voucher to a worker's session: the paying Account, the
-// worker's SessionKey, a Budget of verified bytes and an expiry, signed by
-// a gateway ed25519 key named by its KeyID. The worker (Signer) counts the
+// worker's SessionKey, the Nodes it chose for the session, a Budget of
+// verified bytes, a per-node cap (NodeCap) and an expiry, signed by a
+// gateway ed25519 key named by its KeyID. The worker (Signer) counts the
 // bytes it verified from each node and signs cumulative Receipts ("node N
 // has delivered B verified bytes of this session", with a sequence number)
 // at most one block behind what it verified. The node (Tracker) checks each
@@ -26,16 +27,23 @@
 //	t, err := payment.NewTracker(v, gatewayKeys, myNodeKey, time.Now())
 //	r, err := t.AcceptBinary(receiptBytes, time.Now())
 //
-// # Wire encodings (version 1)
+// # Wire encodings (voucher version 2, receipt version 1)
 //
-// All integers are big-endian. A voucher is 138 + len(account) bytes:
+// All integers are big-endian. A voucher is 149 + len(account) +
+// len(site) + len(root) + 8 × nodes bytes, at most MaxVoucherBytes:
 //
-//	version(1)=1 keyID(8) accountLen(1) account(1..64, [a-z0-9._-])
-//	session(32) budget(8, >0) expires(8, unix seconds) nonce(16) signature(64)
+//	version(1)=2 keyID(8) accountLen(1) account(1..64, [a-z0-9._-])
+//	siteLen(1) site(0..63, [a-z0-9-]) rootLen(1) root(0..96, [A-Za-z0-9])
+//	session(32) budget(8, >0) nodeCap(8, 1..budget) expires(8, unix seconds)
+//	nonce(16) nodeCount(1, 1..16) nodeTags(8 each) signature(64)
 //
-// signed over "verity-voucher/1" followed by every byte before the
-// signature; the VoucherID is the SHA-256 of that same message. A receipt
-// is exactly 177 bytes:
+// signed over "verity-voucher/2" followed by every byte before the
+// signature; the VoucherID is the SHA-256 of that same message. A voucher
+// pays only the nodes it names (NodeTag: the first 8 bytes of the node
+// key), each at most NodeCap: NewTracker refuses a voucher not naming its
+// node, Receipt.Verify a receipt for an unnamed node or beyond the cap,
+// and the Signer signs neither. Version 1 vouchers are refused with
+// ErrOldVoucher. A receipt is exactly 177 bytes:
 //
 //	version(1)=1 voucher(32) node(32) session(32) bytes(8) seq(8, ≥1) signature(64)
 //
@@ -48,7 +56,7 @@
 //
 // Failures wrap one sentinel in an *Error: ErrMalformed, ErrBadSignature,
 // ErrUnknownGateway, ErrExpired, ErrWrongNode, ErrWrongSession,
-// ErrNotMonotonic, ErrOverBudget, ErrAccountFrozen. Code maps them to
+// ErrNotMonotonic, ErrOverBudget, ErrAccountFrozen, ErrOldVoucher. Code maps them to
 // stable wire codes ("bad_signature", ...) and CodeError back.
 //
 // # In the worker's wasm

@@ -25,6 +25,9 @@ var (
 	ErrNotMonotonic = errors.New("payment: receipt not monotonic")
 	// ErrOverBudget: bytes beyond the voucher's budget.
 	ErrOverBudget = errors.New("payment: over budget")
+	// ErrOldVoucher: a voucher of encoding version 1, which names no nodes
+	// and caps none; the worker asks the gateway for a new one.
+	ErrOldVoucher = errors.New("payment: voucher version 1 is no longer accepted: ask the gateway for a new voucher")
 	// ErrAccountFrozen: the paying account is below its freezing threshold;
 	// nodes refuse its sessions and the worker falls back to the gateway.
 	ErrAccountFrozen = errors.New("payment: account frozen")
@@ -62,6 +65,7 @@ var codes = []struct {
 	{ErrNotMonotonic, "not_monotonic"},
 	{ErrOverBudget, "over_budget"},
 	{ErrAccountFrozen, "account_frozen"},
+	{ErrOldVoucher, "old_voucher"},
 }
 
 // Code returns the stable wire code of err ("bad_signature", "expired", ...),

@@ -23,6 +23,19 @@ func nodeKey(seed string) payment.NodeKey {
 	return k
 }
 
+// testRoot is the content root the fixture's voucher is for.
+const testRoot = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+
+// fixtureNodes are the tags of the nodes the fixture's voucher names: the
+// node keys the tests use, "stranger" excepted.
+func fixtureNodes() []payment.NodeTag {
+	var out []payment.NodeTag
+	for _, s := range []string{"node-a", "node-b", "n", "x", "a", "b"} {
+		out = append(out, payment.TagOf(nodeKey(s)))
+	}
+	return out
+}
+
 // fixture is one gateway, one session and its voucher.
 type fixture struct {
 	gw          ed25519.PrivateKey
@@ -32,10 +45,15 @@ type fixture struct {
 	voucher     payment.Voucher
 }
 
-func newFixture(t testing.TB, budget uint64) *fixture { return newFixtureSeed(t, budget, 7) }
+func newFixture(t testing.TB, budget uint64) *fixture { return newFixtureSeed(t, budget, budget, 7) }
+
+// newFixtureCap is newFixture with a per-node cap below the budget.
+func newFixtureCap(t testing.TB, budget, nodeCap uint64) *fixture {
+	return newFixtureSeed(t, budget, nodeCap, 7)
+}
 
 // newFixtureSeed makes a session whose key is derived from seed.
-func newFixtureSeed(t testing.TB, budget uint64, seed byte) *fixture {
+func newFixtureSeed(t testing.TB, budget, nodeCap uint64, seed byte) *fixture {
 	t.Helper()
 	gw := key("gateway")
 	s, err := payment.NewSigner(payment.SignerConfig{
@@ -45,7 +63,8 @@ func newFixtureSeed(t testing.TB, budget uint64, seed byte) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := payment.Voucher{Account: "acme", Site: "blog", Session: s.SessionKey(), Budget: budget, Expires: t0.Add(time.Hour), Nonce: [16]byte{1, 2, 3}}
+	v := payment.Voucher{Account: "acme", Site: "blog", Root: testRoot, Session: s.SessionKey(), Budget: budget, NodeCap: nodeCap,
+		Expires: t0.Add(time.Hour), Nonce: [16]byte{1, 2, 3}, Nodes: fixtureNodes()}
 	if err := v.Sign(gw); err != nil {
 		t.Fatal(err)
 	}

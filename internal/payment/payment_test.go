@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +19,15 @@ func TestVoucherRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) != 139+len("acme")+len("blog") {
+	if len(b) != 149+len("acme")+len("blog")+len(testRoot)+6*payment.NodeTagSize {
 		t.Fatalf("voucher is %d bytes", len(b))
 	}
 	v, err := payment.ParseVoucher(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != f.voucher && !(v.Expires.Equal(f.voucher.Expires) && v.Account == f.voucher.Account && v.Site == f.voucher.Site) {
+	if !(v.Expires.Equal(f.voucher.Expires) && v.Account == f.voucher.Account && v.Site == f.voucher.Site && v.Root == f.voucher.Root &&
+		v.NodeCap == f.voucher.NodeCap && slices.Equal(v.Nodes, f.voucher.Nodes)) {
 		t.Fatalf("round trip: %+v != %+v", v, f.voucher)
 	}
 	if v.ID() != f.voucher.ID() {
@@ -54,7 +56,7 @@ func TestVoucherSite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if site == strings.Repeat("s", payment.MaxSiteLen) && len(b) != 139+len("acme")+payment.MaxSiteLen {
+		if site == strings.Repeat("s", payment.MaxSiteLen) && len(b) != 149+len("acme")+payment.MaxSiteLen+len(testRoot)+6*payment.NodeTagSize {
 			t.Fatalf("%d bytes", len(b))
 		}
 		got, err := payment.ParseVoucher(b)
@@ -81,6 +83,10 @@ func TestVoucherSite(t *testing.T) {
 	max := f.voucher
 	max.Account = strings.Repeat("a", payment.MaxAccountLen)
 	max.Site = strings.Repeat("s", payment.MaxSiteLen)
+	max.Root = strings.Repeat("R", payment.MaxRootLen)
+	for len(max.Nodes) < payment.MaxVoucherNodes {
+		max.Nodes = append(max.Nodes, payment.NodeTag{byte(len(max.Nodes))})
+	}
 	if err := max.Sign(gw); err != nil {
 		t.Fatal(err)
 	}
@@ -115,17 +121,34 @@ func TestMalformed(t *testing.T) {
 	r := f.receipt(t, nodeKey("n"), 5)
 	rb, _ := r.MarshalBinary()
 	mut := func(b []byte, i int, c byte) []byte { b = bytes.Clone(b); b[i] = c; return b }
+	// Offsets in the fixture's voucher: account "acme", site "blog".
+	rootAt := 19
+	budgetAt := rootAt + 1 + len(testRoot) + 32
+	capAt, countAt := budgetAt+8, budgetAt+8+8+8+16
+	word := func(b []byte, at int, w byte) []byte {
+		b = bytes.Clone(b)
+		copy(b[at:at+8], bytes.Repeat([]byte{w}, 8))
+		return b
+	}
 	vouchers := map[string][]byte{
 		"empty":          nil,
 		"short":          vb[:50],
 		"trailing":       append(bytes.Clone(vb), 0),
-		"version 2":      mut(vb, 0, 2),
+		"version 3":      mut(vb, 0, 3),
 		"account length": mut(vb, 9, 5),
 		"account upper":  mut(vb, 10, 'A'),
 		"site length":    mut(vb, 14, 9),
 		"site upper":     mut(vb, 15, 'B'),
 		"site dot":       mut(vb, 15, '.'),
-		"zero budget":    append(append(bytes.Clone(vb[:51]), 0, 0, 0, 0, 0, 0, 0, 0), vb[59:]...),
+		"root length":    mut(vb, rootAt, 200),
+		"root dash":      mut(vb, rootAt+1, '-'),
+		"zero budget":    word(vb, budgetAt, 0),
+		"zero node cap":  word(vb, capAt, 0),
+		"cap > budget":   word(vb, capAt, 0xff),
+		"no nodes":       mut(vb, countAt, 0),
+		"7 nodes":        mut(vb, countAt, 7),
+		"17 nodes":       mut(vb, countAt, 17),
+		"5 nodes":        mut(vb, countAt, 5),
 		"huge":           make([]byte, 1<<20),
 	}
 	for name, b := range vouchers {
@@ -300,7 +323,7 @@ func TestAttacks(t *testing.T) {
 	})
 
 	t.Run("receipt for another session", func(t *testing.T) {
-		g := newFixtureSeed(t, 1<<20, 9)
+		g := newFixtureSeed(t, 1<<20, 1<<20, 9)
 		tr := f.tracker(t, a)
 		r := g.receipt(t, a, 1000)
 		if err := tr.Accept(&r, t0); !errors.Is(err, payment.ErrWrongSession) {
@@ -309,7 +332,7 @@ func TestAttacks(t *testing.T) {
 	})
 
 	t.Run("counter going backwards", func(t *testing.T) {
-		g := newFixtureSeed(t, 1<<20, 10)
+		g := newFixtureSeed(t, 1<<20, 1<<20, 10)
 		tr := g.tracker(t, a)
 		r1 := g.receipt(t, a, 1000)
 		r2 := g.receipt(t, a, 1000)
@@ -338,7 +361,7 @@ func TestAttacks(t *testing.T) {
 		if _, err := payment.NewTracker(f.voucher, f.keys, a, f.voucher.Expires); !errors.Is(err, payment.ErrExpired) {
 			t.Fatalf("tracker: %v", err)
 		}
-		g := newFixtureSeed(t, 1<<20, 11)
+		g := newFixtureSeed(t, 1<<20, 1<<20, 11)
 		tr := g.tracker(t, a)
 		r := g.receipt(t, a, 1000)
 		if err := tr.Accept(&r, g.voucher.Expires.Add(time.Second)); !errors.Is(err, payment.ErrExpired) {
@@ -347,7 +370,7 @@ func TestAttacks(t *testing.T) {
 	})
 
 	t.Run("spending beyond budget", func(t *testing.T) {
-		g := newFixtureSeed(t, 1000, 12)
+		g := newFixtureSeed(t, 1000, 1000, 12)
 		tr := g.tracker(t, a)
 		bad := payment.Receipt{Voucher: g.voucher.ID(), Node: a, Bytes: 1001, Seq: 1}
 		_ = bad.Sign(g.sessionPriv)
@@ -361,5 +384,67 @@ func TestKeyIDOf(t *testing.T) {
 	p := key("gateway").Public().(ed25519.PublicKey)
 	if payment.KeyIDOf(p) == payment.KeyIDOf(key("other").Public().(ed25519.PublicKey)) {
 		t.Fatal("key ids collide")
+	}
+}
+
+// A voucher of version 1 (no nodes, no per-node cap) is refused with its
+// own error, so a node or the ledger says why and the worker gets a new one.
+func TestVoucherV1Refused(t *testing.T) {
+	f := newFixture(t, 10<<20)
+	vb, _ := f.voucher.MarshalBinary()
+	v1 := bytes.Clone(vb)
+	v1[0] = 1
+	_, err := payment.ParseVoucher(v1)
+	if !errors.Is(err, payment.ErrOldVoucher) || payment.Code(err) != "old_voucher" {
+		t.Fatalf("version 1: %v (code %q)", err, payment.Code(err))
+	}
+	old := f.voucher
+	old.Version = 1
+	if err := old.Sign(f.gw); !errors.Is(err, payment.ErrOldVoucher) {
+		t.Fatalf("signing version 1: %v", err)
+	}
+}
+
+// A voucher pays only the nodes it names, each up to its cap: the node
+// refuses to serve under a voucher not naming it, the worker signs for
+// none other, and a receipt beyond the cap is refused.
+func TestVoucherNodesAndCap(t *testing.T) {
+	f := newFixtureCap(t, 10<<20, 3<<20)
+	a, stranger := nodeKey("node-a"), nodeKey("stranger")
+	if !f.voucher.Names(a) || f.voucher.Names(stranger) {
+		t.Fatal("Names")
+	}
+	if _, err := payment.NewTracker(f.voucher, f.keys, stranger, t0); !errors.Is(err, payment.ErrWrongNode) {
+		t.Fatalf("tracker for a node the voucher does not name: %v", err)
+	}
+	if _, _, err := f.signer.Verified(stranger, 1000); !errors.Is(err, payment.ErrWrongNode) {
+		t.Fatalf("signing for an unnamed node: %v", err)
+	}
+	// A receipt to an unnamed node, signed with the session key.
+	r := payment.Receipt{Voucher: f.voucher.ID(), Node: stranger, Bytes: 1000, Seq: 1}
+	if err := r.Sign(f.sessionPriv); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Verify(&f.voucher, f.voucher.ID(), stranger); !errors.Is(err, payment.ErrWrongNode) {
+		t.Fatalf("receipt for an unnamed node: %v", err)
+	}
+	// Up to the cap per node, then refused; another node has its own cap.
+	tr := f.tracker(t, a)
+	got := f.receipt(t, a, 3<<20)
+	if err := tr.Accept(&got, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.signer.Verified(a, 1); !errors.Is(err, payment.ErrOverBudget) {
+		t.Fatalf("signing beyond the node cap: %v", err)
+	}
+	over := payment.Receipt{Voucher: f.voucher.ID(), Node: a, Bytes: 3<<20 + 1, Seq: got.Seq + 1}
+	if err := over.Sign(f.sessionPriv); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Accept(&over, t0); !errors.Is(err, payment.ErrOverBudget) {
+		t.Fatalf("receipt beyond the node cap: %v", err)
+	}
+	if r := f.receipt(t, nodeKey("node-b"), 3<<20); r.Bytes != 3<<20 {
+		t.Fatalf("second node: %+v", r)
 	}
 }

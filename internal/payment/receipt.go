@@ -34,7 +34,7 @@ func (r *Receipt) signingBytes(buf *[len(ReceiptDomain) + receiptBody]byte) []by
 }
 
 func (r *Receipt) check() error {
-	if r.Version != Version {
+	if r.Version != ReceiptVersion {
 		return errorf("receipt", "version", ErrMalformed)
 	}
 	if r.Seq == 0 {
@@ -49,7 +49,7 @@ func (r *Receipt) Sign(priv PrivateKey) error {
 		return errorf("receipt", "key", ErrMalformed)
 	}
 	if r.Version == 0 {
-		r.Version = Version
+		r.Version = ReceiptVersion
 	}
 	copy(r.Session[:], priv[32:])
 	if err := r.check(); err != nil {
@@ -82,7 +82,7 @@ func (r *Receipt) UnmarshalBinary(b []byte) error {
 	if len(b) != ReceiptBytes {
 		return errorf("receipt", "length", ErrMalformed)
 	}
-	if b[0] != Version {
+	if b[0] != ReceiptVersion {
 		return errorf("receipt", "version", ErrMalformed)
 	}
 	r.Version = b[0]
@@ -115,9 +115,9 @@ func (r *Receipt) VerifySignature() error {
 }
 
 // Verify checks r against an already verified voucher whose id is vid, for
-// node: the voucher and session it names, the node, the budget and the
-// signature. It does not check monotonicity (CheckNewer) nor expiry
-// (Voucher.Verify).
+// node: the voucher and session it names, the node (which the voucher
+// must name), the node's cap (Voucher.Cap) and the signature. It does not
+// check monotonicity (CheckNewer) nor expiry (Voucher.Verify).
 func (r *Receipt) Verify(v *Voucher, vid VoucherID, node NodeKey) error {
 	switch {
 	case r.Voucher != vid:
@@ -126,7 +126,9 @@ func (r *Receipt) Verify(v *Voucher, vid VoucherID, node NodeKey) error {
 		return errorf("receipt", "session", ErrWrongSession)
 	case r.Node != node:
 		return errorf("receipt", "node", ErrWrongNode)
-	case r.Bytes > v.Budget:
+	case !v.Names(node):
+		return errorf("voucher", "nodes", ErrWrongNode)
+	case r.Bytes > v.Cap():
 		return errorf("receipt", "bytes", ErrOverBudget)
 	}
 	return r.VerifySignature()

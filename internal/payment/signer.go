@@ -23,8 +23,9 @@ type SignerConfig struct {
 // Signer is the worker's side of a session: it holds the session key,
 // counts the verified bytes each node delivered and signs cumulative
 // receipts for them. It never signs for bytes it was not told were
-// verified, nor beyond the voucher's budget (summed over nodes), nor after
-// the voucher expired. Safe for concurrent use.
+// verified, nor beyond the voucher's budget (summed over nodes) or its
+// per-node cap, nor for a node the voucher does not name, nor after the
+// voucher expired. Safe for concurrent use.
 type Signer struct {
 	cfg  SignerConfig
 	priv PrivateKey
@@ -93,8 +94,8 @@ func (s *Signer) Voucher() (Voucher, bool) {
 // Verified records n more bytes verified from node. When the bytes not yet
 // receipted to that node reach SignEvery it signs and returns a receipt
 // covering everything verified from it (signed true); otherwise it returns
-// signed false. It refuses (ErrOverBudget, ErrExpired, ErrWrongSession
-// without a voucher) bytes it could not pay for; the worker then stops
+// signed false. It refuses (ErrOverBudget, ErrExpired, ErrWrongNode,
+// ErrWrongSession without a voucher) bytes it could not pay for; the worker then stops
 // using nodes for this session.
 func (s *Signer) Verified(node NodeKey, n uint64) (r Receipt, signed bool, err error) {
 	s.mu.Lock()
@@ -110,8 +111,14 @@ func (s *Signer) Verified(node NodeKey, n uint64) (r Receipt, signed bool, err e
 	}
 	sn := s.nodes[node]
 	if sn == nil {
+		if !s.voucher.Names(node) {
+			return r, false, errorf("signer", "node", ErrWrongNode)
+		}
 		sn = &signerNode{}
 		s.nodes[node] = sn
+	}
+	if n > s.voucher.Cap()-sn.verified {
+		return r, false, errorf("signer", "nodeCap", ErrOverBudget)
 	}
 	s.total += n
 	sn.verified += n
@@ -145,7 +152,7 @@ func (s *Signer) Latest(node NodeKey) (Receipt, bool) {
 }
 
 func (s *Signer) signLocked(node NodeKey, sn *signerNode) (Receipt, bool, error) {
-	r := Receipt{Version: Version, Voucher: s.vid, Node: node, Bytes: sn.verified, Seq: sn.last.Seq + 1}
+	r := Receipt{Version: ReceiptVersion, Voucher: s.vid, Node: node, Bytes: sn.verified, Seq: sn.last.Seq + 1}
 	if err := r.Sign(s.priv); err != nil {
 		return Receipt{}, false, err
 	}

@@ -15,11 +15,15 @@ type Tracker struct {
 	has     bool
 }
 
-// NewTracker verifies v (gateway signature and expiry at now) and returns
-// a Tracker for receipts made out to node under it.
+// NewTracker verifies v (gateway signature, expiry at now, and that it
+// names node: a node does not serve under a voucher that would not pay it)
+// and returns a Tracker for receipts made out to node under it.
 func NewTracker(v Voucher, keys GatewayKeys, node NodeKey, now time.Time) (*Tracker, error) {
 	if err := v.Verify(keys, now); err != nil {
 		return nil, err
+	}
+	if !v.Names(node) {
+		return nil, errorf("voucher", "nodes", ErrWrongNode)
 	}
 	return &Tracker{node: node, voucher: v, vid: v.ID()}, nil
 }

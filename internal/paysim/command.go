@@ -27,6 +27,8 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&c.Duration, "duration", 5*time.Minute, "simulated time")
 	fs.DurationVar(&c.PublishEvery, "publish", 5*time.Second, "how often balances are published to nodes")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed")
+	fs.Uint64Var(&c.NodeCap, "node-cap", 16<<20, "voucher per-node cap, bytes")
+	fs.IntVar(&c.Attackers, "attackers", 10, "hostile clients with a node of their own (negative: none)")
 	calibrate := fs.Bool("calibrate", true, "measure receipt verifications per core on this machine")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -52,11 +54,12 @@ func Calibrate(d time.Duration) float64 {
 		return 0
 	}
 	now := time.Now()
-	v := payment.Voucher{Account: "sim", Session: s.SessionKey(), Budget: 1 << 62, Expires: now.Add(time.Hour)}
+	var node payment.NodeKey
+	v := payment.Voucher{Account: "sim", Session: s.SessionKey(), Budget: 1 << 62, NodeCap: 1 << 62,
+		Nodes: []payment.NodeTag{payment.TagOf(node)}, Expires: now.Add(time.Hour)}
 	if v.Sign(gw) != nil || s.SetVoucher(v) != nil {
 		return 0
 	}
-	var node payment.NodeKey
 	const n = 256
 	enc := make([][]byte, n)
 	for i := range enc {

@@ -22,6 +22,23 @@ type Config struct {
 	FreezeFraction  float64       // threshold = this × initial balance; default 0.01
 	Seed            uint64        // default 1
 
+	// NodeCap is the voucher's per-node cap: a node is paid at most this
+	// per session, so what it delivers to one account is settled as at
+	// least uncommitted / NodeCap sessions. Default 16 MiB (the gateway's
+	// default, gateway.DefaultVoucherNodeCap).
+	NodeCap uint64
+	// Attackers are hostile clients, each with a node of its own that the
+	// gateway chooses for its sessions: each gets vouchers at the
+	// gateway's per-address rate (VoucherBurst at once, then VoucherRate
+	// per second) for one of the most popular accounts while it is not
+	// frozen, and has its node settle NodeCap under each without serving
+	// anything. Default 10; negative: none.
+	Attackers int
+	// VoucherBurst and VoucherRate are the gateway's per-address voucher
+	// limit. Defaults 30 and 0.1/s.
+	VoucherBurst int
+	VoucherRate  float64
+
 	// Policies to compare; default DefaultPolicies().
 	Policies []Policy
 
@@ -92,6 +109,21 @@ func (c Config) normalize() Config {
 	}
 	if c.Seed == 0 {
 		c.Seed = 1
+	}
+	if c.NodeCap == 0 {
+		c.NodeCap = 16 << 20
+	}
+	switch {
+	case c.Attackers == 0:
+		c.Attackers = 10
+	case c.Attackers < 0:
+		c.Attackers = 0
+	}
+	if c.VoucherBurst <= 0 {
+		c.VoucherBurst = 30
+	}
+	if c.VoucherRate <= 0 {
+		c.VoucherRate = 0.1
 	}
 	if len(c.Policies) == 0 {
 		c.Policies = DefaultPolicies()

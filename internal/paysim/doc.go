@@ -12,7 +12,12 @@
 // their funding; nodes see balances and freezes as published every
 // PublishEvery, stop serving frozen accounts, and settle per (node,
 // account) as their Policy says, batch items being the sessions touched
-// (uncommitted bytes / SessionBytes). The ledger side is a plain balance
+// (uncommitted bytes / min(SessionBytes, NodeCap): a voucher pays one node
+// at most NodeCap). Attackers model clients with a node of their own: each
+// gets vouchers at the gateway's per-address rate while its target account
+// is not seen frozen and settles each voucher's cap without serving;
+// PolicyResult reports what they took against the bound, and what honest
+// nodes were credited against what they served. The ledger side is a plain balance
 // without the overdraft bound, so the worst negative balance shown is the
 // exposure a policy lets accumulate. The same seed gives the same table.
 //

@@ -24,6 +24,19 @@ type PolicyResult struct {
 	WorstNegativePct float64
 	AccountsNegative int // accounts that end below zero
 	AccountsFrozen   int // accounts frozen during the run
+
+	// Served is what nodes delivered (receipted) in all, and Credited what
+	// honest nodes were credited for it once everything settles; an honest
+	// node is never credited more than it served.
+	Served, Credited uint64
+	// OvercreditedAccounts counts accounts debited more than was served to
+	// them plus what attackers took (0 unless the arithmetic is wrong).
+	OvercreditedAccounts int
+	// Stolen is what the attackers' nodes settled without serving, and
+	// StolenMax the most one attacker took; StolenBound is the bound the
+	// voucher limits give one attacker: (VoucherBurst + VoucherRate ×
+	// Duration) × NodeCap.
+	Stolen, StolenMax, StolenBound uint64
 }
 
 // Result is the outcome of Run.
@@ -136,6 +149,16 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 
 	var out PolicyResult
 	out.Policy = p.Name
+	served := make([]float64, nAcct) // bytes receipted per account
+	stolen := make([]float64, nAcct) // bytes attackers settled per account
+	// Attackers: each targets one of the most popular accounts and holds
+	// a token bucket of vouchers.
+	tokens := make([]float64, c.Attackers)
+	took := make([]float64, c.Attackers)
+	for k := range tokens {
+		tokens[k] = float64(c.VoucherBurst)
+	}
+	out.StolenBound = uint64((float64(c.VoucherBurst) + c.VoucherRate*c.Duration.Seconds()) * float64(c.NodeCap))
 	var items float64
 	dt := c.Tick.Seconds()
 	steps := int(c.Duration / c.Tick)
@@ -149,7 +172,9 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 		}
 		balance[a] -= int64(u)
 		out.Settlements++
-		items += math.Ceil(u / float64(c.SessionBytes))
+		// A session pays one node at most NodeCap: a node's bytes for
+		// one account are at least u / NodeCap sessions.
+		items += math.Ceil(u / float64(min(c.SessionBytes, c.NodeCap)))
 		uncommitted[i], sinceLast[i] = 0, 0
 		if !frozen[a] && balance[a] < threshold[a] {
 			frozen[a], everFrozen[a] = true, true
@@ -164,6 +189,24 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 			copy(viewBal, balance)
 			copy(viewFrozen, frozen)
 		}
+		for k := range tokens {
+			a := k % nAcct
+			tokens[k] = min(tokens[k]+c.VoucherRate*dt, float64(c.VoucherBurst))
+			// The gateway issues no voucher for an account it sees frozen;
+			// the attacker's node settles each voucher's cap at once.
+			for !viewFrozen[a] && tokens[k] >= 1 {
+				tokens[k]--
+				claim := float64(c.NodeCap)
+				balance[a] -= int64(claim)
+				stolen[a] += claim
+				took[k] += claim
+				out.Settlements++
+				items++
+				if !frozen[a] && balance[a] < threshold[a] {
+					frozen[a], everFrozen[a] = true, true
+				}
+			}
+		}
 		for i := 0; i < pairs; i++ {
 			a := m.pairAcct[i]
 			sinceLast[i] += c.Tick
@@ -176,6 +219,7 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 				receiptFrac[i] -= blocks * payment.BlockSize
 				out.Receipts += uint64(blocks)
 				uncommitted[i] += blocks * payment.BlockSize
+				served[a] += blocks * payment.BlockSize
 				if p.PerReceipt {
 					if blocks > 0 {
 						out.Settlements += uint64(blocks) - 1
@@ -204,6 +248,14 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 		balance[m.pairAcct[i]] -= int64(uncommitted[i])
 	}
 	for a := range balance {
+		debited := float64(m.acctFunded[a] - balance[a])
+		credited := debited - stolen[a]
+		out.Served += uint64(served[a])
+		out.Credited += uint64(credited)
+		out.Stolen += uint64(stolen[a])
+		if credited > served[a]+1 {
+			out.OvercreditedAccounts++
+		}
 		if everFrozen[a] {
 			out.AccountsFrozen++
 		}
@@ -216,6 +268,9 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 				out.WorstNegativePct = pct
 			}
 		}
+	}
+	for _, t := range took {
+		out.StolenMax = max(out.StolenMax, uint64(t))
 	}
 	return out
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func small() paysim.Config {
-	return paysim.Config{Nodes: 50, Accounts: 100, AccountsPerNode: 5, Duration: 2 * time.Minute, Seed: 3}
+	return paysim.Config{Nodes: 50, Accounts: 100, AccountsPerNode: 5, Duration: 2 * time.Minute, Seed: 3, Attackers: -1}
 }
 
 func TestDeterministic(t *testing.T) {

@@ -19,6 +19,11 @@ func (r Result) WriteTable(w io.Writer) {
 			human(p.ItemsPerSec), float64(p.WorstNegative)/(1<<30), p.WorstNegativePct, p.AccountsNegative, p.AccountsFrozen)
 	}
 	tw.Flush()
+	if c.Attackers > 0 && len(r.Policies) > 0 {
+		p := r.Policies[0]
+		fmt.Fprintf(w, "\nattackers: %d clients with their own node, vouchers %d at once then %.2f/s, %d MiB per node per voucher: each took at most %d MiB (bound %d MiB), %.1f GiB in all\n",
+			c.Attackers, c.VoucherBurst, c.VoucherRate, c.NodeCap>>20, p.StolenMax>>20, p.StolenBound>>20, float64(p.Stolen)/(1<<30))
+	}
 	fmt.Fprintf(w, "\nclaim: %.1f Gbit/s at 256 KiB per payment = %s receipts/s per node, %s/s for %d nodes\n",
 		c.NodeGbps, human(r.ReceiptsPerNode), human(r.ReceiptsNetwork), c.Nodes)
 	if c.VerifyPerCore > 0 {

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -50,7 +52,8 @@ func newSession(t testing.TB, account string, i int) *session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := payment.Voucher{Account: account, Session: s.SessionKey(), Budget: 1 << 40, Expires: t0.Add(time.Hour)}
+	v := payment.Voucher{Account: account, Session: s.SessionKey(), Budget: 1 << 40, NodeCap: 1 << 40,
+		Nodes: []payment.NodeTag{payment.TagOf(node)}, Expires: t0.Add(time.Hour)}
 	if err := v.Sign(key("gateway")); err != nil {
 		t.Fatal(err)
 	}
@@ -346,4 +349,34 @@ func TestKill9(t *testing.T) {
 		}
 	}
 	t.Logf("killed after %d acknowledged receipts; latest per session %v present", lines, acked)
+}
+
+// A log written before vouchers named their nodes holds version 1
+// vouchers, which nothing accepts any more: reopening drops those
+// sessions (the ledger would refuse them) and keeps the others.
+func TestOldVouchersDropped(t *testing.T) {
+	dir := t.TempDir()
+	st := open(t, dir)
+	old, cur := newSession(t, "acme", 1), newSession(t, "acme", 2)
+	_ = st.PutVoucher(old.voucher)
+	_ = st.PutReceipt(old.next(t))
+	_ = st.PutVoucher(cur.voucher)
+	r := cur.next(t)
+	_ = st.PutReceipt(r)
+	st.Close()
+	path := filepath.Join(dir, "receipts.log")
+	data, _ := os.ReadFile(path)
+	// The first record is old's voucher: make it version 1.
+	n := binary.BigEndian.Uint32(data)
+	data[9] = 1
+	binary.BigEndian.PutUint32(data[4:], crc32.Checksum(data[8:8+n], crc32.MakeTable(crc32.Castagnoli)))
+	_ = os.WriteFile(path, data, 0o600)
+	st = open(t, dir)
+	defer st.Close()
+	if _, ok := st.Get(old.voucher.Session); ok {
+		t.Fatal("session of a version 1 voucher kept")
+	}
+	if e, ok := st.Get(cur.voucher.Session); !ok || e.Receipt != r {
+		t.Fatalf("other session %+v, %v", e, ok)
+	}
 }

@@ -1,0 +1,260 @@
+package gateway
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/node"
+)
+
+// Attacks on the account paying for a site by a visitor who runs a node of
+// its own (docs/security.md, "Payments"): it asks for sessions, signs
+// receipts under their vouchers with the session keys it made itself, and
+// settles them from its node without serving a byte.
+
+// drainFunds is what the attacked account holds: far more than any bound
+// below, so that only the bounds under test limit what an attacker takes.
+const drainFunds = 1 << 40
+
+// drainPerVoucher is the most a node may take under one voucher with the
+// gateway's defaults: PaymentsConfig.NodeCap's default.
+const drainPerVoucher = 16 << 20
+
+// startDrainGateway runs a gateway and its coordinator with cfg, the site
+// "demo" paid by the account "default", funded with drainFunds.
+func startDrainGateway(t *testing.T, cfg Config) *testGateway {
+	t.Helper()
+	if cfg.Bus == nil {
+		cfg.Bus = openBus(t, "gw-drain")
+	}
+	if cfg.Sites == nil {
+		cfg.Sites = NewStaticSites(map[string]string{"demo": testCID(t, "drained site")})
+	}
+	tg := startCoordGateway(t, cfg, testCoordinator())
+	l := tg.Coordinator().Ledger()
+	if _, err := l.CreateAccount(t.Context(), "default", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.TopUp(t.Context(), "default", drainFunds); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the funded account", func() bool {
+		a, ok := tg.Coordinator().Account("default")
+		return ok && !a.Frozen
+	})
+	return tg
+}
+
+// settlingNode is a node key made on the spot, joined to the gateway's
+// coordinator (so sessions list it) and able to submit settlement batches.
+type settlingNode struct {
+	key payment.NodeKey
+	cc  *node.CoordClient
+}
+
+func joinSettlingNode(t *testing.T, tg *testGateway, seed byte) *settlingNode {
+	t.Helper()
+	rec := signedRecord(t, seed, fmt.Sprintf("http://127.0.0.1:%d", 4100+int(seed)), time.Now())
+	h := &settlingNode{cc: joinNode(t, tg, seed, rec)}
+	copy(h.key[:], seedKey(seed).Public().(ed25519.PublicKey))
+	waitFor(t, "the hostile node live", func() bool {
+		live, err := tg.Coordinator().LiveNodes(t.Context())
+		if err != nil {
+			return false
+		}
+		return slices.ContainsFunc(live, func(s coordinator.NodeState) bool { return s.Node() == h.key.String() })
+	})
+	return h
+}
+
+// settle submits items as one batch from the hostile node and returns
+// what the ledger applied.
+func (h *settlingNode) settle(t *testing.T, items []nodeproto.BatchItem) nodeproto.Settled {
+	t.Helper()
+	var ans nodeproto.Settled
+	waitFor(t, "a settlement answer", func() bool {
+		var err error
+		ans, err = h.cc.Settle(t.Context(), nodeproto.Batch{Node: h.key, Account: "default", Items: items})
+		return err == nil
+	})
+	return ans
+}
+
+// loot is a voucher a hostile client got, with its session key.
+type loot struct {
+	voucher payment.Voucher
+	raw     []byte
+	priv    ed25519.PrivateKey
+}
+
+// grabVouchers asks for up to n sessions of "demo", each with a fresh
+// session key, with the headers hdr, and returns the vouchers it got.
+func grabVouchers(t *testing.T, tg *testGateway, n int, hdr ...string) []loot {
+	t.Helper()
+	var out []loot
+	for range n {
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sk payment.SessionKey
+		copy(sk[:], pub)
+		resp, body := tg.get(t, tg.SiteURL("demo")+SessionPath[1:]+"?key="+sk.String(), hdr...)
+		if resp.StatusCode != 200 {
+			t.Fatalf("session: %d %s", resp.StatusCode, body)
+		}
+		var s api.Session
+		if err := json.Unmarshal(body, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Voucher == "" {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(s.Voucher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := payment.ParseVoucher(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, loot{voucher: v, raw: raw, priv: priv})
+	}
+	return out
+}
+
+// claimable is the most a receipt under v may claim for one node and
+// still pass the receipt checks.
+func claimable(v payment.Voucher) uint64 { return v.Cap() }
+
+// forge signs, with the session key the client made, a receipt saying
+// node delivered bytes under l's voucher.
+func (l loot) forge(t *testing.T, node payment.NodeKey, bytes uint64) nodeproto.BatchItem {
+	t.Helper()
+	r := payment.Receipt{Voucher: l.voucher.ID(), Node: node, Bytes: bytes, Seq: 1}
+	if err := r.Sign(payment.PrivateKey(l.priv)); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nodeproto.BatchItem{Voucher: l.raw, Receipt: rb}
+}
+
+// The bound: a client whose own node the gateway chose for its sessions
+// takes at most drainPerVoucher (the per-node cap, 16 MiB) per voucher,
+// and gets at most VoucherBurst (30) vouchers at once per address, then
+// one per 10 s: 480 MiB at once, ~6 GiB in an hour, per IPv4 address or
+// IPv6 /64. Before vouchers named nodes and capped them, one batch moved
+// 30 GiB (30 vouchers × 1 GiB).
+func TestDrainByOwnNodeBounded(t *testing.T) {
+	tg := startDrainGateway(t, Config{})
+	mine := joinSettlingNode(t, tg, 41)
+	vs := grabVouchers(t, tg, 40)
+	if len(vs) == 0 || len(vs) > 30 {
+		t.Fatalf("%d vouchers for one address; want 1 to VoucherBurst (30)", len(vs))
+	}
+	items := make([]nodeproto.BatchItem, len(vs))
+	for i, l := range vs {
+		items[i] = l.forge(t, mine.key, claimable(l.voucher))
+	}
+	ans := mine.settle(t, items)
+	var applied uint64
+	if ans.Result != nil {
+		applied = ans.Result.Applied
+	}
+	bound := uint64(len(vs)) * drainPerVoucher
+	t.Logf("%d vouchers; own node settled %d MiB without serving (bound %d MiB)", len(vs), applied>>20, bound>>20)
+	if applied > bound {
+		t.Fatalf("own node settled %d bytes under %d vouchers; bound %d (%d per voucher)", applied, len(vs), bound, drainPerVoucher)
+	}
+	a, err := tg.Coordinator().Ledger().Account(t.Context(), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost := drainFunds - a.Balance; lost < 0 || uint64(lost) > bound {
+		t.Fatalf("account lost %d bytes; bound %d", lost, bound)
+	}
+}
+
+// A node the gateway did not choose for a session (here: one made after
+// the session was issued) can settle nothing under its voucher.
+func TestDrainByUnchosenNodeRefused(t *testing.T) {
+	tg := startDrainGateway(t, Config{})
+	joinSettlingNode(t, tg, 42) // an honest node, chosen
+	vs := grabVouchers(t, tg, 3)
+	if len(vs) == 0 {
+		t.Fatal("no voucher")
+	}
+	stranger := joinSettlingNode(t, tg, 43)
+	items := make([]nodeproto.BatchItem, len(vs))
+	for i, l := range vs {
+		items[i] = l.forge(t, stranger.key, min(claimable(l.voucher), 1<<20))
+	}
+	ans := stranger.settle(t, items)
+	if ans.Result != nil && ans.Result.Applied > 0 {
+		t.Fatalf("a node no voucher names settled %d bytes", ans.Result.Applied)
+	}
+	if len(ans.Rejected) != len(items) {
+		t.Fatalf("rejected %+v, want all %d items", ans.Rejected, len(items))
+	}
+	for _, r := range ans.Rejected {
+		if r.Code != payment.Code(payment.ErrWrongNode) {
+			t.Fatalf("rejected %+v, want %s", r, payment.Code(payment.ErrWrongNode))
+		}
+	}
+}
+
+// Addresses of one IPv6 /64 share one voucher budget, and so one bound on
+// what their own node takes; behind a trusted proxy the client is the
+// address it forwards for, and X-Forwarded-For from anyone else is
+// ignored (else a client would name a new address per request).
+func TestDrainPerIPv6Prefix(t *testing.T) {
+	const burst = 3
+	pc := PaymentsConfig{VoucherRate: 1e-6, VoucherBurst: burst}
+	t.Run("trusted proxy", func(t *testing.T) {
+		tg := startDrainGateway(t, Config{Payments: pc, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+		mine := joinSettlingNode(t, tg, 44)
+		var all []loot
+		for i := range 8 {
+			all = append(all, grabVouchers(t, tg, 1, "X-Forwarded-For", fmt.Sprintf("2001:db8:7:1::%x", i+1))...)
+		}
+		if len(all) != burst {
+			t.Fatalf("%d vouchers for 8 addresses of one /64; want %d", len(all), burst)
+		}
+		if got := grabVouchers(t, tg, 1, "X-Forwarded-For", "2001:db8:7:2::1"); len(got) != 1 {
+			t.Fatalf("another /64 got %d vouchers; want its own budget", len(got))
+		}
+		items := make([]nodeproto.BatchItem, len(all))
+		for i, l := range all {
+			items[i] = l.forge(t, mine.key, claimable(l.voucher))
+		}
+		ans := mine.settle(t, items)
+		if ans.Result != nil && ans.Result.Applied > burst*drainPerVoucher {
+			t.Fatalf("one /64 moved %d bytes; bound %d", ans.Result.Applied, burst*drainPerVoucher)
+		}
+	})
+	t.Run("untrusted peer", func(t *testing.T) {
+		tg := startDrainGateway(t, Config{Payments: pc, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+		joinSettlingNode(t, tg, 45)
+		var all []loot
+		for i := range 8 {
+			all = append(all, grabVouchers(t, tg, 1, "X-Forwarded-For", fmt.Sprintf("2001:db8:%x::1", i+1))...)
+		}
+		if len(all) != burst {
+			t.Fatalf("%d vouchers for one peer naming 8 networks in X-Forwarded-For; want %d", len(all), burst)
+		}
+	})
+}

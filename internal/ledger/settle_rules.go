@@ -1,0 +1,133 @@
+package ledger
+
+import (
+	"maps"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/payment"
+)
+
+// settleRules is the money arithmetic of settlement, apart from storage:
+// Settle verifies a batch (signatures, account, node), then runs apply
+// inside its compare-and-set loop on the record as stored.
+type settleRules struct {
+	grace        time.Duration // Config.SettleGrace
+	pruneMargin  time.Duration // Config.PruneMargin
+	maxOverdraft int64         // Config.MaxOverdraft, normalised (≥ 0)
+}
+
+// settleOutcome is what apply did.
+type settleOutcome struct {
+	items   []nodeproto.ItemResult // one per item applied or replayed, in order
+	late    []*ItemError           // items whose voucher expired (with grace) at now
+	bySite  map[string]uint64      // bytes newly settled per voucher site (NoSite for none)
+	applied uint64                 // bytes newly settled in all
+	froze   bool                   // the account crossed its freezing threshold
+}
+
+// apply settles the verified items of node against rec at now and
+// returns the new record; rec is not changed. For each item it credits
+// only the increase of the receipt over what this node was already paid
+// for the session, and caps it, in this order:
+//
+//   - by the voucher's per-node cap (payment.Voucher.Cap): what would take
+//     the node beyond it is Unpayable;
+//   - by the voucher's budget over all nodes: the excess is Unpayable;
+//   - by the overdraft bound (balance ≥ −maxOverdraft): the excess is
+//     Deferred (settled after a top-up).
+//
+// A replayed or older receipt applies nothing; an item whose voucher
+// expired more than grace ago is late. A frozen account still pays what
+// its nodes served (they served before they learned of the freeze), within
+// the same bounds; an account that falls below its threshold is frozen.
+// Sessions past expiry + grace + pruneMargin are dropped.
+func (r settleRules) apply(rec *accountRecord, node string, items []checked, now time.Time) (*accountRecord, settleOutcome) {
+	rec = rec.clone()
+	o := settleOutcome{bySite: map[string]uint64{}}
+	for _, c := range items {
+		if !now.Before(c.voucher.Expires.Add(r.grace)) {
+			o.late = append(o.late, &ItemError{Index: c.index, Err: &payment.Error{Op: "voucher", Field: "expires", Err: payment.ErrExpired}})
+			continue
+		}
+		s := rec.Sessions[c.vid]
+		if s == nil {
+			s = &sessionRecord{Expires: c.voucher.Expires.Unix(), Budget: c.voucher.Budget, Nodes: map[string]uint64{}}
+			rec.Sessions[c.vid] = s
+		}
+		ir := nodeproto.ItemResult{Index: c.index, Session: c.voucher.Session, Settled: s.Nodes[node]}
+		if claim := c.receipt.Bytes; claim > ir.Settled {
+			if cp := c.voucher.Cap(); claim > cp {
+				ir.Unpayable = claim - max(cp, ir.Settled)
+				claim = max(cp, ir.Settled)
+			}
+			inc := claim - ir.Settled
+			if room := s.Budget - min(s.Total, s.Budget); inc > room {
+				ir.Unpayable += inc - room
+				inc = room
+			}
+			if room := rec.Balance + r.maxOverdraft; room < 0 || inc > uint64(room) {
+				allowed := uint64(max(room, 0))
+				ir.Deferred = inc - allowed
+				inc = allowed
+			}
+			s.Nodes[node] += inc
+			s.Total += inc
+			rec.Balance -= int64(inc)
+			rec.Spent += inc
+			rec.Paid[node] += inc
+			if inc > 0 {
+				rec.site(c.voucher.Site).Nodes += inc
+				o.bySite[siteKey(c.voucher.Site)] += inc
+			}
+			ir.Settled += inc
+			ir.Applied = inc
+			o.applied += inc
+		}
+		o.items = append(o.items, ir)
+	}
+	r.prune(rec, now)
+	if o.applied > 0 && !rec.Frozen && rec.Balance < rec.FreezeBelow {
+		rec.Frozen, o.froze = true, true
+	}
+	return rec, o
+}
+
+// prune drops the state of sessions whose receipts can no longer be
+// settled anywhere: voucher expiry + grace + pruneMargin passed.
+func (r settleRules) prune(rec *accountRecord, now time.Time) {
+	cut := now.Add(-r.grace - r.pruneMargin).Unix()
+	for k, s := range rec.Sessions {
+		if s.Expires < cut {
+			delete(rec.Sessions, k)
+		}
+	}
+}
+
+// clone returns a deep copy of r.
+func (r *accountRecord) clone() *accountRecord {
+	c := *r
+	c.Sessions = make(map[string]*sessionRecord, len(r.Sessions))
+	for k, s := range r.Sessions {
+		cs := *s
+		cs.Nodes = maps.Clone(s.Nodes)
+		if cs.Nodes == nil {
+			cs.Nodes = map[string]uint64{}
+		}
+		c.Sessions[k] = &cs
+	}
+	c.Paid = maps.Clone(r.Paid)
+	if c.Paid == nil {
+		c.Paid = map[string]uint64{}
+	}
+	c.Sites = make(map[string]*SiteSpend, len(r.Sites))
+	for k, s := range r.Sites {
+		cs := *s
+		c.Sites[k] = &cs
+	}
+	c.ChargeSeq = maps.Clone(r.ChargeSeq)
+	if c.ChargeSeq == nil {
+		c.ChargeSeq = map[string]uint64{}
+	}
+	return &c
+}
