@@ -343,6 +343,31 @@ function tee(idx, event, path, resp) {
   return new Response(page, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
 }
 
+// cached answers request from the cache under the current root, or null.
+async function cached(idx, path, request) {
+  const root = await sessionRoot(idx);
+  const paths = root && rootPaths(idx, root, false);
+  return paths && paths[path] ? fromCache(idx, paths[path], request) : null;
+}
+
+// race answers from the cache if it can before the network answers, else
+// from the network (whose fetch is then aborted if the cache wins).
+function race(request, cachedP) {
+  const ctl = new AbortController();
+  const netP = fetch(request, { signal: ctl.signal });
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const settle = (r, err) => {
+      if (done) return;
+      done = true;
+      if (r) resolve(r); else reject(err);
+    };
+    cachedP.then((r) => { if (r) { settle(r); ctl.abort(); } }, () => {});
+    netP.then((r) => { counters.network++; settle(r); },
+      (err) => cachedP.then((r) => settle(r, err), () => settle(null, err)));
+  });
+}
+
 // answer serves one handled request (see the top of this file).
 async function answer(event) {
   const request = event.request;
@@ -352,26 +377,26 @@ async function answer(event) {
   const useCache = !request.headers.has('Range') && request.cache !== 'no-store' && request.cache !== 'reload';
   const storeIt = !request.headers.has('Range') && request.cache !== 'no-store';
   let idx = null;
-  let root = null;
   if (useCache || storeIt) {
-    try {
-      idx = await loadIndex();
-      if (useCache) root = await sessionRoot(idx);
-    } catch (e) { idx = null; }
+    try { idx = await loadIndex(); } catch (e) { idx = null; }
   }
-  const paths = idx && root && rootPaths(idx, root, false);
-  if (paths && paths[path]) {
-    const r = await fromCache(idx, paths[path], request);
-    if (r) return r;
-  }
+  const fresh = idx && idx.session && idx.session.expires > Date.now();
+  const cachedP = idx && useCache ? cached(idx, path, request) : Promise.resolve(null);
   if (!ready) {
-    // Never wait for the wasm: the network answers while it boots.
+    // Never wait for the wasm: the network answers while it boots. A
+    // session that must be fetched first races the network.
     boot().catch(() => {});
+    if (!fresh) return race(request, cachedP);
+    const r = await cachedP;
+    if (r) return r;
     counters.network++;
     return fetch(request);
   }
+  const hit = await cachedP;
+  if (hit) return hit;
   const v = ready;
-  if (useCache && idx && seenBefore(idx, path, root) && typeof v.resolve === 'function') {
+  const root = idx && idx.session && idx.session.root;
+  if (useCache && root && seenBefore(idx, path, root) && typeof v.resolve === 'function') {
     // Deployed again since: the current root's directory says whether the
     // cached file is still this path's.
     try {
