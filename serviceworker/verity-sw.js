@@ -128,10 +128,12 @@ const CACHE_PREFIX = '/.verity/cache/';
 const INDEX_KEY = CACHE_PREFIX + 'index';
 // The cache's size bound: MAX_CACHE_BYTES, or QUOTA_FRACTION of the origin's
 // quota when that is smaller. One file above ENTRY_FRACTION of the bound is
-// not cached.
+// not cached, nor one above MAX_ENTRY_BYTES (a file is held in memory whole
+// while it is checked and written).
 const MAX_CACHE_BYTES = 256 << 20;
 const QUOTA_FRACTION = 0.1;
 const ENTRY_FRACTION = 0.25;
+const MAX_ENTRY_BYTES = 16 << 20;
 // Path maps of this many roots are kept (the current one and the ones before
 // it, which tell which paths are worth resolving after a deploy).
 const MAX_ROOTS = 4;
@@ -323,7 +325,7 @@ function tee(idx, event, path, resp) {
   const root = resp.headers.get('X-Verity-Root') || '';
   const len = Number(resp.headers.get('Content-Length'));
   const m = /^"([A-Za-z0-9]+)"$/.exec(etag);
-  if (resp.status !== 200 || !m || !root || !resp.body || !(len >= 0) || len > bound * ENTRY_FRACTION) return resp;
+  if (resp.status !== 200 || !m || !root || !resp.body || !(len >= 0) || len > Math.min(bound * ENTRY_FRACTION, MAX_ENTRY_BYTES)) return resp;
   const [page, mine] = resp.body.tee();
   const done = (async () => {
     const reader = mine.getReader();
