@@ -132,3 +132,42 @@ func runningWorkers(t *testing.T, e *env) int {
 	}
 	return n
 }
+
+// A stopped worker answers a cached file from its cache without booting
+// the wasm first. The test logs where a cold start's time goes (the boot's
+// phases, in ms since the worker's thread started) and what the first
+// requests cost: run it with -v to read the figures.
+func TestColdStartPhases(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.controlled()
+	e.cacheAll()
+	css := fileOf(t, e.files, "style.css")
+	app := fileOf(t, e.files, "app.js")
+	ids := e.nodeIDs()
+	t.Logf("first boot (at activation): %s", describe(e.cacheStats().Boot))
+
+	for i := 0; i < 3; i++ {
+		e.stopWorkers()
+		cached := e.fetchFileCached(css) // default cache mode: the worker's cache
+		if tr, _ := cached.Timing("verity"); tr != "cache" {
+			t.Errorf("restart %d: cached /style.css: Server-Timing %q, want verity=cache", i, cached.Headers["server-timing"])
+		}
+		e.stopWorkers()
+		net := e.fetchFile(app) // no-store: past the cache, to the network while the wasm boots
+		var st cacheStats
+		testutil.Eventually(t, 20*time.Second, "the Go worker running", func() bool {
+			st = e.cacheStats()
+			return st.Running
+		})
+		first := e.fetchFile(css) // the booted Go worker: session, transport, blocks
+		second := e.fetchFile(css)
+		ft, _ := first.Timing("verity")
+		fn, _ := first.Timing("node")
+		if ft != "webtransport" || !ids[fn] {
+			t.Errorf("restart %d: /style.css after the boot: Server-Timing %q, want a node", i, first.Headers["server-timing"])
+		}
+		t.Logf("restart %d: cached file while stopped %.1f ms; network while booting %.1f ms (%s); boot %s; first Go request %.1f ms (%s), next %.1f ms (%s)",
+			i, cached.Millis, net.Millis, net.Headers["server-timing"], describe(st.Boot),
+			first.Millis, first.Headers["server-timing"], second.Millis, second.Headers["server-timing"])
+	}
+}
