@@ -12,7 +12,8 @@
 //      background: no request waits for the wasm;
 //   3. by the Go worker, which fetches from storage nodes and verifies every
 //      block; its complete 200 answers are written to the cache.
-// Everything else goes to the network. The browser may stop this worker at
+// /verity.js is answered from a cached copy refreshed in the background
+// (loader). Everything else goes to the network. The browser may stop this worker at
 // any time: everything here is set up again on the next event.
 'use strict';
 
@@ -138,6 +139,7 @@ const MAX_ENTRY_BYTES = 16 << 20;
 // it, which tell which paths are worth resolving after a deploy).
 const MAX_ROOTS = 4;
 const SESSION_URL = '/.verity/v1/session';
+const LOADER_PATH = '/verity.js';
 const INDEX_WRITE_DELAY_MS = 200;
 
 // The index, persisted as JSON under INDEX_KEY:
@@ -421,6 +423,36 @@ async function answer(event) {
   return idx && storeIt ? tee(idx, event, path, resp) : resp;
 }
 
+// loader answers /verity.js from the cache and refreshes the cached copy
+// from the gateway in the background (stale-while-revalidate), so a
+// controlled page's load event does not wait for a round trip to the
+// gateway: a new loader takes effect one page load later. Without a cached
+// copy the gateway answers, as for an uncontrolled page.
+async function loader(event) {
+  const c = await caches.open(CACHE_NAME);
+  const key = keyURL('loader');
+  const refresh = fetch(LOADER_PATH, { cache: 'no-cache' }).then(async (r) => {
+    if (r.status === 200) await c.put(key, r.clone());
+    return r;
+  });
+  const hit = await c.match(key);
+  if (!hit) return refresh;
+  event.waitUntil(refresh.catch(() => {}));
+  const headers = new Headers(hit.headers);
+  headers.set('Server-Timing', 'verity;desc="cache"');
+  return new Response(hit.body, { status: 200, headers });
+}
+
+function isLoader(request) {
+  if (request.method !== 'GET') return false;
+  try {
+    const url = new URL(request.url);
+    return url.origin === self.location.origin && url.pathname === LOADER_PATH;
+  } catch (e) {
+    return false;
+  }
+}
+
 self.addEventListener('install', (event) => {
   event.waitUntil(self.skipWaiting());
 });
@@ -432,6 +464,10 @@ self.addEventListener('activate', (event) => {
 
 self.addEventListener('fetch', (event) => {
   const request = event.request;
+  if (isLoader(request)) {
+    event.respondWith(loader(event).catch(() => fetch(request)));
+    return;
+  }
   if (!handled(request)) return; // the network, as without the worker
   event.respondWith(
     answer(event).catch((err) => {
