@@ -148,7 +148,40 @@ const INDEX_WRITE_DELAY_MS = 200;
 //   session: {root, expires (ms since epoch)}
 let indexP = null;
 let bound = MAX_CACHE_BYTES;
-const counters = { hits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0 };
+// counters answer {type: 'verity-cache'}; hits counts all answers from the
+// cache, memoryHits those from memory (hot); hitMs is the time spent reading
+// and checking cached files.
+const counters = { hits: 0, memoryHits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0, hitMs: 0 };
+
+// hot keeps the bytes of recently served files in memory while this worker
+// runs (least recently used first, at most HOT_BYTES): they were checked
+// when read or written, and a hit costs no storage read.
+const HOT_BYTES = 8 << 20;
+const hot = new Map();
+let hotBytes = 0;
+
+function hotPut(cid, buf) {
+  if (buf.byteLength > HOT_BYTES / 4) return;
+  if (hot.has(cid)) hotBytes -= hot.get(cid).byteLength;
+  hot.delete(cid);
+  hot.set(cid, buf);
+  hotBytes += buf.byteLength;
+  for (const [k, b] of hot) {
+    if (hotBytes <= HOT_BYTES) break;
+    hot.delete(k);
+    hotBytes -= b.byteLength;
+  }
+}
+
+function hotGet(cid) {
+  const b = hot.get(cid);
+  if (b) { hot.delete(cid); hot.set(cid, b); }
+  return b;
+}
+
+// openCache opens the cache anew each time: a handle kept across events
+// would outlive a deletion of the cache (site data cleared).
+function openCache() { return caches.open(CACHE_NAME); }
 
 function keyURL(name) { return self.location.origin + CACHE_PREFIX + name; }
 
@@ -157,7 +190,7 @@ function loadIndex() {
   indexP = (async () => {
     let idx = null;
     try {
-      const c = await caches.open(CACHE_NAME);
+      const c = await openCache();
       const r = await c.match(keyURL('index'));
       if (r) idx = await r.json();
     } catch (err) {
@@ -187,7 +220,7 @@ function saveIndex(idx, lazy) {
   }
   if (writeTimer) { clearTimeout(writeTimer); writeTimer = null; }
   writing = writing.then(async () => {
-    const c = await caches.open(CACHE_NAME);
+    const c = await openCache();
     await c.put(keyURL('index'), new Response(JSON.stringify(idx), { headers: { 'Content-Type': 'application/json' } }));
   }).catch((err) => console.warn('verity: cache index not written', err));
   return writing;
@@ -260,24 +293,31 @@ async function fromCache(idx, e, request) {
     saveIndex(idx, true);
     return new Response(null, { status: 304, headers });
   }
-  let buf;
-  try {
-    const c = await caches.open(CACHE_NAME);
-    const r = await c.match(keyURL('ipfs/' + e.c));
-    if (!r) { forget(idx, e.c); return null; }
-    buf = await r.arrayBuffer();
-  } catch (err) {
-    return null;
-  }
-  if (buf.byteLength !== f.size || hex(await crypto.subtle.digest('SHA-256', buf)) !== f.sha) {
-    console.warn('verity: cached ' + e.c + ' is corrupt; fetching it again');
-    counters.corrupt++;
-    forget(idx, e.c);
-    return null;
+  const t0 = performance.now();
+  let buf = hotGet(e.c);
+  if (buf) {
+    counters.memoryHits++;
+  } else {
+    try {
+      const c = await openCache();
+      const r = await c.match(keyURL('ipfs/' + e.c));
+      if (!r) { forget(idx, e.c); return null; }
+      buf = await r.arrayBuffer();
+    } catch (err) {
+      return null;
+    }
+    if (buf.byteLength !== f.size || hex(await crypto.subtle.digest('SHA-256', buf)) !== f.sha) {
+      console.warn('verity: cached ' + e.c + ' is corrupt; fetching it again');
+      counters.corrupt++;
+      forget(idx, e.c);
+      return null;
+    }
+    hotPut(e.c, buf);
   }
   f.used = Date.now();
   saveIndex(idx, true);
   counters.hits++;
+  counters.hitMs += performance.now() - t0;
   headers['Content-Length'] = String(buf.byteLength);
   return new Response(buf, { status: 200, headers });
 }
@@ -285,7 +325,8 @@ async function fromCache(idx, e, request) {
 // forget drops the file cid from the cache and the index.
 function forget(idx, cid) {
   delete idx.files[cid];
-  caches.open(CACHE_NAME).then((c) => c.delete(keyURL('ipfs/' + cid))).catch(() => {});
+  if (hot.has(cid)) { hotBytes -= hot.get(cid).byteLength; hot.delete(cid); }
+  openCache().then((c) => c.delete(keyURL('ipfs/' + cid))).catch(() => {});
   saveIndex(idx, false);
 }
 
@@ -296,12 +337,13 @@ async function store(idx, root, path, cid, type, chunks, size) {
   let off = 0;
   for (const ch of chunks) { buf.set(ch, off); off += ch.byteLength; }
   const sha = hex(await crypto.subtle.digest('SHA-256', buf));
-  const c = await caches.open(CACHE_NAME);
+  const c = await openCache();
   if (!idx.files[cid]) {
     await c.put(keyURL('ipfs/' + cid), new Response(buf, { headers: { 'Content-Type': 'application/octet-stream' } }));
     counters.stored++;
   }
   idx.files[cid] = { size, sha, used: Date.now() };
+  hotPut(cid, buf.buffer);
   rootPaths(idx, root, true)[path] = { c: cid, t: type };
   let total = 0;
   const files = Object.entries(idx.files);
@@ -312,6 +354,7 @@ async function store(idx, root, path, cid, type, chunks, size) {
       if (total <= bound) break;
       if (k === cid) continue;
       delete idx.files[k];
+      if (hot.has(k)) { hotBytes -= hot.get(k).byteLength; hot.delete(k); }
       total -= f.size;
       counters.evicted++;
       await c.delete(keyURL('ipfs/' + k));
@@ -429,7 +472,7 @@ async function answer(event) {
 // gateway: a new loader takes effect one page load later. Without a cached
 // copy the gateway answers, as for an uncontrolled page.
 async function loader(event) {
-  const c = await caches.open(CACHE_NAME);
+  const c = await openCache();
   const key = keyURL('loader');
   const refresh = fetch(LOADER_PATH, { cache: 'no-cache' }).then(async (r) => {
     if (r.status === 200) await c.put(key, r.clone());
@@ -502,6 +545,19 @@ async function cacheStats() {
   };
 }
 
+// clearCache empties the cache (memory, index and Cache Storage); it
+// answers {type: 'verity-cache-clear'}.
+async function clearCache() {
+  const idx = await loadIndex();
+  hot.clear();
+  hotBytes = 0;
+  for (const k of Object.keys(idx.files)) delete idx.files[k];
+  idx.roots.length = 0;
+  await writing;
+  await caches.delete(CACHE_NAME);
+  return { type: 'verity-cache-clear', ok: true };
+}
+
 self.addEventListener('message', (event) => {
   const data = event.data || {};
   if (data.type === 'verity-bridge') {
@@ -518,8 +574,8 @@ self.addEventListener('message', (event) => {
   }
   const port = (event.ports && event.ports[0]) || event.source;
   if (!port || typeof data.type !== 'string' || !data.type.startsWith('verity-')) return;
-  if (data.type === 'verity-cache') {
-    event.waitUntil(cacheStats()
+  if (data.type === 'verity-cache' || data.type === 'verity-cache-clear') {
+    event.waitUntil((data.type === 'verity-cache' ? cacheStats() : clearCache())
       .then((s) => port.postMessage(s))
       .catch((err) => { try { port.postMessage({ type: data.type, error: String(err) }); } catch (e) { /* gone */ } }));
     return;
