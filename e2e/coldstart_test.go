@@ -6,23 +6,19 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/serviceworker"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // After the browser stops the worker (as it does when the worker is idle),
-// the next fetch and the next navigation start it again: the wasm is
-// instantiated anew and still serves verified bytes from a node.
+// the next fetch and the next navigation are answered at once from the
+// network (the gateway) while the wasm boots in the background: no request
+// waits for the Go runtime. Once it runs, requests are served verified from
+// a node again.
 func TestWorkerColdRestart(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	e.controlled()
-	css := siteFile{}
-	for _, f := range e.files {
-		if f.Path == "style.css" {
-			css = f
-		}
-	}
-	if css.Path == "" {
-		t.Fatalf("the demo site has no style.css")
-	}
+	css := fileOf(t, e.files, "style.css")
 	ids := e.nodeIDs()
 
 	// A request only the worker that is about to stop has seen.
@@ -36,27 +32,14 @@ func TestWorkerColdRestart(t *testing.T) {
 	}
 	markerSeen := hasURL(stats.Requests, marker)
 
-	if err := e.b.StopAllWorkers(e.ctx(20 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	vs, err := e.b.WorkerVersions(e.ctx(10 * time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vs {
-		if v.RunningStatus != serviceworker.VersionRunningStatusStopped {
-			t.Fatalf("after stopAllWorkers worker %s is %s", v.ScriptURL, v.RunningStatus)
-		}
-	}
-
-	// A fetch wakes the worker, which serves it from a node.
+	e.stopWorkers()
+	// A fetch wakes the worker; the network answers it at once.
 	res := e.fetchFile(css)
-	if tr, _ := res.Timing("verity"); tr != "webtransport" {
-		t.Errorf("/style.css after a cold start: Server-Timing %q, want verity=webtransport", res.Headers["server-timing"])
+	if tr, _ := res.Timing("verity"); tr == "webtransport" {
+		t.Errorf("/style.css right after a cold start came from a node (Server-Timing %q): it waited for the wasm to boot", res.Headers["server-timing"])
 	}
-	if n, _ := res.Timing("node"); !ids[n] {
-		t.Errorf("/style.css after a cold start: node %q is not one of %v", n, ids)
-	}
+	// The Go worker boots meanwhile, and serves the next requests.
+	e.waitNodeServed(css, ids)
 	if running := runningWorkers(t, e); running == 0 {
 		t.Errorf("no worker is running after the fetch")
 	}
@@ -73,9 +56,7 @@ func TestWorkerColdRestart(t *testing.T) {
 	}
 
 	// So does a navigation, after another stop.
-	if err := e.b.StopAllWorkers(e.ctx(20 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	e.stopWorkers()
 	if err := e.b.Navigate(e.ctx(30*time.Second), e.site+"/about/"); err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +70,43 @@ func TestWorkerColdRestart(t *testing.T) {
 	if len(rs) == 0 || rs[0].EntryType != "navigation" {
 		t.Fatalf("no navigation entry")
 	}
-	if tr, _ := rs[0].Timing("verity"); tr != "webtransport" {
-		t.Errorf("navigation to /about/ after a cold start: Server-Timing %s, want verity=webtransport", describe(rs[0].ServerTiming))
+	if tr, _ := rs[0].Timing("verity"); tr == "webtransport" {
+		t.Errorf("navigation to /about/ right after a cold start came from a node (Server-Timing %s): it waited for the wasm to boot", describe(rs[0].ServerTiming))
 	}
 	e.visitTitle("about/index.html")
+	e.waitNodeServed(css, ids)
+}
+
+// stopWorkers stops every service worker and checks they stopped.
+func (e *env) stopWorkers() {
+	e.t.Helper()
+	if err := e.b.StopAllWorkers(e.ctx(20 * time.Second)); err != nil {
+		e.t.Fatal(err)
+	}
+	vs, err := e.b.WorkerVersions(e.ctx(10 * time.Second))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.RunningStatus != serviceworker.VersionRunningStatusStopped {
+			e.t.Fatalf("after stopAllWorkers worker %s is %s", v.ScriptURL, v.RunningStatus)
+		}
+	}
+}
+
+// waitNodeServed waits until the worker's Go side has booted and serves f
+// (bypassing the cache) from one of the nodes ids.
+func (e *env) waitNodeServed(f siteFile, ids map[string]bool) {
+	e.t.Helper()
+	var last string
+	testutil.Eventually(e.t, 20*time.Second, "/"+f.Path+" served from a node after the cold start", func() bool {
+		res := e.fetchFile(f)
+		tr, _ := res.Timing("verity")
+		n, _ := res.Timing("node")
+		last = res.Headers["server-timing"]
+		return tr == "webtransport" && ids[n]
+	})
+	e.t.Logf("/%s after the boot: %s", f.Path, last)
 }
 
 func hasURL(rs []browserRequest, part string) bool {
@@ -117,4 +131,43 @@ func runningWorkers(t *testing.T, e *env) int {
 		}
 	}
 	return n
+}
+
+// A stopped worker answers a cached file from its cache without booting
+// the wasm first. The test logs where a cold start's time goes (the boot's
+// phases, in ms since the worker's thread started) and what the first
+// requests cost: run it with -v to read the figures.
+func TestColdStartPhases(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.controlled()
+	e.cacheAll()
+	css := fileOf(t, e.files, "style.css")
+	app := fileOf(t, e.files, "app.js")
+	ids := e.nodeIDs()
+	t.Logf("first boot (at activation): %s", describe(e.cacheStats().Boot))
+
+	for i := 0; i < 3; i++ {
+		e.stopWorkers()
+		cached := e.fetchFileCached(css) // default cache mode: the worker's cache
+		if tr, _ := cached.Timing("verity"); tr != "cache" {
+			t.Errorf("restart %d: cached /style.css: Server-Timing %q, want verity=cache", i, cached.Headers["server-timing"])
+		}
+		e.stopWorkers()
+		net := e.fetchFile(app) // no-store: past the cache, to the network while the wasm boots
+		var st cacheStats
+		testutil.Eventually(t, 20*time.Second, "the Go worker running", func() bool {
+			st = e.cacheStats()
+			return st.Running
+		})
+		first := e.fetchFile(css) // the booted Go worker: session, transport, blocks
+		second := e.fetchFile(css)
+		ft, _ := first.Timing("verity")
+		fn, _ := first.Timing("node")
+		if ft != "webtransport" || !ids[fn] {
+			t.Errorf("restart %d: /style.css after the boot: Server-Timing %q, want a node", i, first.Headers["server-timing"])
+		}
+		t.Logf("restart %d: cached file while stopped %.1f ms; network while booting %.1f ms (%s); boot %s; first Go request %.1f ms (%s), next %.1f ms (%s)",
+			i, cached.Millis, net.Millis, net.Headers["server-timing"], describe(st.Boot),
+			first.Millis, first.Headers["server-timing"], second.Millis, second.Headers["server-timing"])
+	}
 }

@@ -359,12 +359,17 @@ func (e *env) visitTitle(rel string) {
 type browserRequest = browser.WorkerRequest
 
 // controlled visits the site, waits until the worker controls the page and
-// reloads it, so every request of the page goes through the worker.
+// reloads it, so every request of the page goes through the worker. It
+// returns once the worker's Go side runs: until then the worker sends
+// requests to the network rather than make them wait for the wasm.
 func (e *env) controlled() {
 	e.t.Helper()
 	e.visit()
 	if err := e.b.WaitController(e.ctx(30 * time.Second)); err != nil {
 		e.t.Fatalf("the worker did not take control of %s: %v", e.site, err)
+	}
+	if _, err := e.b.WorkerStats(e.ctx(30 * time.Second)); err != nil { // answered once the Go worker runs
+		e.t.Fatalf("the worker's Go side did not start: %v", err)
 	}
 }
 

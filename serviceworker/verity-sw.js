@@ -2,17 +2,27 @@
 // fills in the two URLs below (content-hashed, immutable).
 //
 // It boots the Go worker (wasm), which installs self.__verity =
-// {handle(request) -> Promise<Response>, message(data, port)} and calls
-// self.__verityReady(). Same-origin GETs go through the Go worker, which
-// fetches from storage nodes and verifies every block; everything else, and
-// every request while the Go worker cannot start, goes to the network, where
-// the gateway serves verified content as before. The browser may stop this
-// worker at any time: everything here is set up again on the next event.
+// {handle(request) -> Promise<Response>, resolve(url) -> Promise<{root, cid,
+// type}|null>, message(data, port)} and calls self.__verityReady().
+// Same-origin GETs are answered, in this order:
+//   1. from the verified cache (below), when the current site root maps the
+//      path to a CID whose bytes are cached: no node, no payment, no Go;
+//   2. while the Go worker is not running, from the network (the gateway
+//      serves verified content as before) and the Go worker boots in the
+//      background: no request waits for the wasm;
+//   3. by the Go worker, which fetches from storage nodes and verifies every
+//      block; its complete 200 answers are written to the cache.
+// /verity.js is answered from a cached copy refreshed in the background
+// (loader). Everything else goes to the network. The browser may stop this worker at
+// any time: everything here is set up again on the next event.
 'use strict';
 
 const WASM_URL = '__VERITY_WASM_URL__';
 const WASM_EXEC_URL = '__VERITY_WASM_EXEC_URL__';
 const BOOT_TIMEOUT_MS = 10000;
+
+// Milliseconds since the worker's thread started, when this script ran.
+const SCRIPT_START_MS = performance.now();
 
 let bootError = null;
 try {
@@ -24,25 +34,38 @@ try {
 
 // booting is the promise of a ready Go worker, or null when none is running.
 let booting = null;
+// ready is the Go worker once it has booted (undefined before).
+let ready;
+// bootTimes are the phases of the last boot, in ms since the worker's thread
+// started (reported by {type: 'verity-cache'}).
+const bootTimes = { script: SCRIPT_START_MS };
 
 function boot() {
   if (booting) return booting;
+  bootTimes.start = performance.now();
   booting = new Promise((resolve, reject) => {
     if (bootError || typeof Go !== 'function') {
       reject(bootError || new Error('verity: Go runtime missing'));
       return;
     }
     const timer = setTimeout(() => reject(new Error('verity: wasm boot timed out')), BOOT_TIMEOUT_MS);
-    self.__verityReady = () => { clearTimeout(timer); resolve(self.__verity); };
+    self.__verityReady = () => {
+      clearTimeout(timer);
+      bootTimes.ready = performance.now();
+      ready = self.__verity;
+      resolve(self.__verity);
+    };
     self.__verityFailed = (msg) => { clearTimeout(timer); reject(new Error('verity: ' + msg)); };
     const go = new Go();
     instantiate(go.importObject).then((instance) => {
       // The Go heap's linear memory (it only grows: its size is the peak),
       // reported with the node scores ({type:'verity-scores'}).
       self.__verityMemory = instance.exports.mem;
+      bootTimes.run = performance.now();
       go.run(instance).then(() => {
         // The Go program exited: boot again on the next request.
         self.__verity = undefined;
+        ready = undefined;
         booting = null;
       });
     }).catch((err) => { clearTimeout(timer); reject(err); });
@@ -54,19 +77,26 @@ function boot() {
   return booting;
 }
 
+// instantiate fetches and compiles the wasm (streaming when it can; the
+// browser keeps its code cache for the immutable, content-hashed URL) and
+// instantiates it, timing each phase in bootTimes.
 async function instantiate(importObject) {
   const resp = await fetch(WASM_URL);
+  bootTimes.fetched = performance.now();
   if (!resp.ok) throw new Error('verity: wasm fetch failed: ' + resp.status);
-  if (WebAssembly.instantiateStreaming) {
+  let mod = null;
+  if (WebAssembly.compileStreaming) {
     try {
-      const res = await WebAssembly.instantiateStreaming(resp.clone(), importObject);
-      return res.instance;
+      mod = await WebAssembly.compileStreaming(resp.clone());
     } catch (err) {
       // A proxy may have changed the Content-Type; fall through.
     }
   }
-  const res = await WebAssembly.instantiate(await resp.arrayBuffer(), importObject);
-  return res.instance;
+  if (!mod) mod = await WebAssembly.compile(await resp.arrayBuffer());
+  bootTimes.compiled = performance.now();
+  const instance = await WebAssembly.instantiate(mod, importObject);
+  bootTimes.instantiated = performance.now();
+  return instance;
 }
 
 function handled(request) {
@@ -76,6 +106,394 @@ function handled(request) {
   if (url.origin !== self.location.origin) return false;
   const p = url.pathname;
   return p !== '/verity.js' && p !== '/verity-sw.js' && !p.startsWith('/.verity/');
+}
+
+// ---------------------------------------------------------------------------
+// The verified cache (docs/architecture.md, "The worker's cache").
+//
+// Content-addressed bytes never change, so a file's bytes are kept by their
+// CID in Cache Storage (CACHE_NAME, one entry per CID under a synthetic URL
+// that is never fetched). Only bytes the Go worker verified are written: a
+// 200 answer of the Go worker is stored once its body has ended without
+// error (the body errors on any block that fails verification) with exactly
+// Content-Length bytes. Each entry's SHA-256 is kept in the index and checked
+// on every read, so a corrupted or truncated entry is dropped and fetched
+// again, never served. Paths are never cached across deploys: the index maps
+// (site root, path) to a CID, and the root is the current session's, so a
+// new deploy misses every path; the Go worker then resolves a path that was
+// cached under an earlier root against the new root's verified directory
+// blocks (resolve), and a file whose CID did not change is served from the
+// cache. Entries are evicted least recently used beyond the size bound.
+const CACHE_NAME = 'verity-blocks-v1';
+const CACHE_PREFIX = '/.verity/cache/';
+const INDEX_KEY = CACHE_PREFIX + 'index';
+// The cache's size bound: MAX_CACHE_BYTES, or QUOTA_FRACTION of the origin's
+// quota when that is smaller. One file above ENTRY_FRACTION of the bound is
+// not cached, nor one above MAX_ENTRY_BYTES (a file is held in memory whole
+// while it is checked and written).
+const MAX_CACHE_BYTES = 256 << 20;
+const QUOTA_FRACTION = 0.1;
+const ENTRY_FRACTION = 0.25;
+const MAX_ENTRY_BYTES = 16 << 20;
+// Path maps of this many roots are kept (the current one and the ones before
+// it, which tell which paths are worth resolving after a deploy).
+const MAX_ROOTS = 4;
+const SESSION_URL = '/.verity/v1/session';
+const LOADER_PATH = '/verity.js';
+const INDEX_WRITE_DELAY_MS = 200;
+
+// The index, persisted as JSON under INDEX_KEY:
+//   files: {cid: {size, sha (hex SHA-256), used (ms since epoch)}}
+//   roots: [{root, paths: {path: {c: cid, t: content type}}}], newest first
+//   session: {root, expires (ms since epoch)}
+let indexP = null;
+let bound = MAX_CACHE_BYTES;
+// counters answer {type: 'verity-cache'}; hits counts all answers from the
+// cache, memoryHits those from memory (hot); hitMs is the time spent reading
+// and checking cached files.
+const counters = { hits: 0, memoryHits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0, hitMs: 0 };
+
+// hot keeps the bytes of recently served files in memory while this worker
+// runs (least recently used first, at most HOT_BYTES): they were checked
+// when read or written, and a hit costs no storage read.
+const HOT_BYTES = 8 << 20;
+const hot = new Map();
+let hotBytes = 0;
+
+function hotPut(cid, buf) {
+  if (buf.byteLength > HOT_BYTES / 4) return;
+  if (hot.has(cid)) hotBytes -= hot.get(cid).byteLength;
+  hot.delete(cid);
+  hot.set(cid, buf);
+  hotBytes += buf.byteLength;
+  for (const [k, b] of hot) {
+    if (hotBytes <= HOT_BYTES) break;
+    hot.delete(k);
+    hotBytes -= b.byteLength;
+  }
+}
+
+function hotGet(cid) {
+  const b = hot.get(cid);
+  if (b) { hot.delete(cid); hot.set(cid, b); }
+  return b;
+}
+
+// openCache opens the cache anew each time: a handle kept across events
+// would outlive a deletion of the cache (site data cleared).
+function openCache() { return caches.open(CACHE_NAME); }
+
+function keyURL(name) { return self.location.origin + CACHE_PREFIX + name; }
+
+function loadIndex() {
+  if (indexP) return indexP;
+  indexP = (async () => {
+    let idx = null;
+    try {
+      const c = await openCache();
+      const r = await c.match(keyURL('index'));
+      if (r) idx = await r.json();
+    } catch (err) {
+      console.warn('verity: cache index unreadable, starting empty', err);
+    }
+    if (!idx || typeof idx !== 'object' || !idx.files || !Array.isArray(idx.roots)) {
+      idx = { files: {}, roots: [], session: null };
+    }
+    try {
+      const est = await navigator.storage.estimate();
+      if (est && est.quota > 0) bound = Math.min(MAX_CACHE_BYTES, Math.floor(est.quota * QUOTA_FRACTION));
+    } catch (e) { /* keep the default */ }
+    return idx;
+  })();
+  return indexP;
+}
+
+let writeTimer = null;
+let writing = Promise.resolve();
+
+// saveIndex persists the index: now (the promise ends when it is written) or
+// after INDEX_WRITE_DELAY_MS when lazy (recency updates only).
+function saveIndex(idx, lazy) {
+  if (lazy) {
+    if (!writeTimer) writeTimer = setTimeout(() => { writeTimer = null; saveIndex(idx, false); }, INDEX_WRITE_DELAY_MS);
+    return writing;
+  }
+  if (writeTimer) { clearTimeout(writeTimer); writeTimer = null; }
+  writing = writing.then(async () => {
+    const c = await openCache();
+    await c.put(keyURL('index'), new Response(JSON.stringify(idx), { headers: { 'Content-Type': 'application/json' } }));
+  }).catch((err) => console.warn('verity: cache index not written', err));
+  return writing;
+}
+
+function rootPaths(idx, root, create) {
+  for (const r of idx.roots) if (r.root === root) return r.paths;
+  if (!create) return null;
+  const paths = {};
+  idx.roots.unshift({ root, paths });
+  idx.roots.length = Math.min(idx.roots.length, MAX_ROOTS);
+  return paths;
+}
+
+// seenBefore reports whether an earlier root mapped path to a cached file.
+function seenBefore(idx, path, root) {
+  for (const r of idx.roots) {
+    const e = r.root !== root && r.paths[path];
+    if (e && idx.files[e.c]) return true;
+  }
+  return false;
+}
+
+// sessionRoot is the current site root: the session's, kept for its ttl.
+let sessionP = null;
+async function sessionRoot(idx) {
+  const s = idx.session;
+  if (s && s.expires > Date.now()) return s.root;
+  if (!sessionP) {
+    sessionP = (async () => {
+      try {
+        const r = await fetch(SESSION_URL, { cache: 'no-store', credentials: 'same-origin' });
+        if (!r.ok) return null;
+        const doc = await r.json();
+        if (!doc || typeof doc.root !== 'string' || !doc.root) return null;
+        const ttl = doc.ttl > 0 ? doc.ttl : 30;
+        idx.session = { root: doc.root, expires: Date.now() + ttl * 1000 };
+        saveIndex(idx, true);
+        return doc.root;
+      } catch (e) {
+        return null;
+      } finally {
+        sessionP = null;
+      }
+    })();
+  }
+  return sessionP;
+}
+
+function hex(buf) {
+  return Array.from(new Uint8Array(buf), (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+// fromCache answers request from the cached file e ({c, t}), or returns null
+// when the file is not cached or its bytes fail the integrity check (the
+// entry is then dropped).
+async function fromCache(idx, e, request) {
+  const f = idx.files[e.c];
+  if (!f) return null;
+  const etag = '"' + e.c + '"';
+  const headers = {
+    'ETag': etag,
+    'Accept-Ranges': 'bytes',
+    'Server-Timing': 'verity;desc="cache"',
+  };
+  if (e.t) headers['Content-Type'] = e.t;
+  const inm = request.headers.get('If-None-Match');
+  if (inm && inm.split(',').some((t) => { t = t.trim().replace(/^W\//, ''); return t === etag || t === '*'; })) {
+    f.used = Date.now();
+    saveIndex(idx, true);
+    return new Response(null, { status: 304, headers });
+  }
+  const t0 = performance.now();
+  let buf = hotGet(e.c);
+  if (buf) {
+    counters.memoryHits++;
+  } else {
+    try {
+      const c = await openCache();
+      const r = await c.match(keyURL('ipfs/' + e.c));
+      if (!r) { forget(idx, e.c); return null; }
+      buf = await r.arrayBuffer();
+    } catch (err) {
+      return null;
+    }
+    if (buf.byteLength !== f.size || hex(await crypto.subtle.digest('SHA-256', buf)) !== f.sha) {
+      console.warn('verity: cached ' + e.c + ' is corrupt; fetching it again');
+      counters.corrupt++;
+      forget(idx, e.c);
+      return null;
+    }
+    hotPut(e.c, buf);
+  }
+  f.used = Date.now();
+  saveIndex(idx, true);
+  counters.hits++;
+  counters.hitMs += performance.now() - t0;
+  headers['Content-Length'] = String(buf.byteLength);
+  return new Response(buf, { status: 200, headers });
+}
+
+// forget drops the file cid from the cache and the index.
+function forget(idx, cid) {
+  delete idx.files[cid];
+  if (hot.has(cid)) { hotBytes -= hot.get(cid).byteLength; hot.delete(cid); }
+  openCache().then((c) => c.delete(keyURL('ipfs/' + cid))).catch(() => {});
+  saveIndex(idx, false);
+}
+
+// store writes the verified bytes of cid, then evicts the least recently
+// used files beyond the bound.
+async function store(idx, root, path, cid, type, chunks, size) {
+  const buf = new Uint8Array(size);
+  let off = 0;
+  for (const ch of chunks) { buf.set(ch, off); off += ch.byteLength; }
+  const sha = hex(await crypto.subtle.digest('SHA-256', buf));
+  const c = await openCache();
+  if (!idx.files[cid]) {
+    await c.put(keyURL('ipfs/' + cid), new Response(buf, { headers: { 'Content-Type': 'application/octet-stream' } }));
+    counters.stored++;
+  }
+  idx.files[cid] = { size, sha, used: Date.now() };
+  hotPut(cid, buf.buffer);
+  rootPaths(idx, root, true)[path] = { c: cid, t: type };
+  let total = 0;
+  const files = Object.entries(idx.files);
+  for (const [, f] of files) total += f.size;
+  if (total > bound) {
+    files.sort((a, b) => a[1].used - b[1].used);
+    for (const [k, f] of files) {
+      if (total <= bound) break;
+      if (k === cid) continue;
+      delete idx.files[k];
+      if (hot.has(k)) { hotBytes -= hot.get(k).byteLength; hot.delete(k); }
+      total -= f.size;
+      counters.evicted++;
+      await c.delete(keyURL('ipfs/' + k));
+    }
+  }
+  await saveIndex(idx, false);
+}
+
+// tee returns resp for the page and, when it is a complete verified file,
+// writes its bytes to the cache once the body has ended without error.
+function tee(idx, event, path, resp) {
+  const etag = resp.headers.get('ETag') || '';
+  const root = resp.headers.get('X-Verity-Root') || '';
+  const len = Number(resp.headers.get('Content-Length'));
+  const m = /^"([A-Za-z0-9]+)"$/.exec(etag);
+  if (resp.status !== 200 || !m || !root || !resp.body || !(len >= 0) || len > Math.min(bound * ENTRY_FRACTION, MAX_ENTRY_BYTES)) return resp;
+  const [page, mine] = resp.body.tee();
+  const done = (async () => {
+    const reader = mine.getReader();
+    const chunks = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read(); // rejects on a failed block
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+      if (size > len) return;
+    }
+    if (size !== len) return;
+    await store(idx, root, path, m[1], resp.headers.get('Content-Type') || '', chunks, size);
+  })().catch(() => { /* not verified to the end: not cached */ });
+  event.waitUntil(done);
+  return new Response(page, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+}
+
+// cached answers request from the cache under the current root, or null.
+async function cached(idx, path, request) {
+  const root = await sessionRoot(idx);
+  const paths = root && rootPaths(idx, root, false);
+  return paths && paths[path] ? fromCache(idx, paths[path], request) : null;
+}
+
+// race answers from the cache if it can before the network answers, else
+// from the network (whose fetch is then aborted if the cache wins).
+function race(request, cachedP) {
+  const ctl = new AbortController();
+  const netP = fetch(request, { signal: ctl.signal });
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const settle = (r, err) => {
+      if (done) return;
+      done = true;
+      if (r) resolve(r); else reject(err);
+    };
+    cachedP.then((r) => { if (r) { settle(r); ctl.abort(); } }, () => {});
+    netP.then((r) => { counters.network++; settle(r); },
+      (err) => cachedP.then((r) => settle(r, err), () => settle(null, err)));
+  });
+}
+
+// answer serves one handled request (see the top of this file).
+async function answer(event) {
+  const request = event.request;
+  const path = new URL(request.url).pathname;
+  // A Range is served by the Go worker; 'no-store' and 'reload' skip the
+  // cache as they skip the HTTP cache.
+  const useCache = !request.headers.has('Range') && request.cache !== 'no-store' && request.cache !== 'reload';
+  const storeIt = !request.headers.has('Range') && request.cache !== 'no-store';
+  let idx = null;
+  if (useCache || storeIt) {
+    try { idx = await loadIndex(); } catch (e) { idx = null; }
+  }
+  const fresh = idx && idx.session && idx.session.expires > Date.now();
+  const cachedP = idx && useCache ? cached(idx, path, request) : Promise.resolve(null);
+  if (!ready) {
+    // Never wait for the wasm: the network answers while it boots. A
+    // session that must be fetched first races the network.
+    boot().catch(() => {});
+    if (!fresh) return race(request, cachedP);
+    const r = await cachedP;
+    if (r) return r;
+    counters.network++;
+    return fetch(request);
+  }
+  const hit = await cachedP;
+  if (hit) return hit;
+  const v = ready;
+  const root = idx && idx.session && idx.session.root;
+  if (useCache && root && seenBefore(idx, path, root) && typeof v.resolve === 'function') {
+    // Deployed again since: the current root's directory says whether the
+    // cached file is still this path's.
+    try {
+      const res = await v.resolve(request.url);
+      if (res && res.cid && idx.files[res.cid]) {
+        const e = { c: res.cid, t: res.type || '' };
+        const r = await fromCache(idx, e, request);
+        if (r) {
+          rootPaths(idx, res.root, true)[path] = e;
+          saveIndex(idx, true);
+          return r;
+        }
+      }
+    } catch (err) {
+      // Resolving is an optimisation: fetch the file.
+    }
+  }
+  counters.misses++;
+  const resp = await v.handle(request);
+  return idx && storeIt ? tee(idx, event, path, resp) : resp;
+}
+
+// loader answers /verity.js from the cache and refreshes the cached copy
+// from the gateway in the background (stale-while-revalidate), so a
+// controlled page's load event does not wait for a round trip to the
+// gateway: a new loader takes effect one page load later. Without a cached
+// copy the gateway answers, as for an uncontrolled page.
+async function loader(event) {
+  const c = await openCache();
+  const key = keyURL('loader');
+  const refresh = fetch(LOADER_PATH, { cache: 'no-cache' }).then(async (r) => {
+    if (r.status === 200) await c.put(key, r.clone());
+    return r;
+  });
+  const hit = await c.match(key);
+  if (!hit) return refresh;
+  event.waitUntil(refresh.catch(() => {}));
+  const headers = new Headers(hit.headers);
+  headers.set('Server-Timing', 'verity;desc="cache"');
+  return new Response(hit.body, { status: 200, headers });
+}
+
+function isLoader(request) {
+  if (request.method !== 'GET') return false;
+  try {
+    const url = new URL(request.url);
+    return url.origin === self.location.origin && url.pathname === LOADER_PATH;
+  } catch (e) {
+    return false;
+  }
 }
 
 self.addEventListener('install', (event) => {
@@ -89,14 +507,16 @@ self.addEventListener('activate', (event) => {
 
 self.addEventListener('fetch', (event) => {
   const request = event.request;
+  if (isLoader(request)) {
+    event.respondWith(loader(event).catch(() => fetch(request)));
+    return;
+  }
   if (!handled(request)) return; // the network, as without the worker
   event.respondWith(
-    boot()
-      .then((v) => v.handle(request))
-      .catch((err) => {
-        console.warn('verity: falling back to the network for', request.url, err);
-        return fetch(request);
-      })
+    answer(event).catch((err) => {
+      console.warn('verity: falling back to the network for', request.url, err);
+      return fetch(request);
+    })
   );
 });
 
@@ -111,6 +531,32 @@ function requestBridge(client) {
 }
 self.__verityRequestBridge = requestBridge;
 self.__verityBridges = bridges;
+
+// cacheStats answers {type: 'verity-cache'}: the cache's size and counters
+// and the phases of the last boot.
+async function cacheStats() {
+  const idx = await loadIndex();
+  let bytes = 0;
+  const files = Object.keys(idx.files);
+  for (const k of files) bytes += idx.files[k].size;
+  return {
+    type: 'verity-cache', files: files.length, bytes, bound, ...counters,
+    root: idx.session ? idx.session.root : '', running: !!ready, boot: bootTimes,
+  };
+}
+
+// clearCache empties the cache (memory, index and Cache Storage); it
+// answers {type: 'verity-cache-clear'}.
+async function clearCache() {
+  const idx = await loadIndex();
+  hot.clear();
+  hotBytes = 0;
+  for (const k of Object.keys(idx.files)) delete idx.files[k];
+  idx.roots.length = 0;
+  await writing;
+  await caches.delete(CACHE_NAME);
+  return { type: 'verity-cache-clear', ok: true };
+}
 
 self.addEventListener('message', (event) => {
   const data = event.data || {};
@@ -128,6 +574,12 @@ self.addEventListener('message', (event) => {
   }
   const port = (event.ports && event.ports[0]) || event.source;
   if (!port || typeof data.type !== 'string' || !data.type.startsWith('verity-')) return;
+  if (data.type === 'verity-cache' || data.type === 'verity-cache-clear') {
+    event.waitUntil((data.type === 'verity-cache' ? cacheStats() : clearCache())
+      .then((s) => port.postMessage(s))
+      .catch((err) => { try { port.postMessage({ type: data.type, error: String(err) }); } catch (e) { /* gone */ } }));
+    return;
+  }
   event.waitUntil(
     boot()
       .then((v) => v.message(data, port))

@@ -23,6 +23,7 @@ type Client struct {
 	sessions *sessionCache
 	stats    *Stats
 	scores   *Scores
+	dirs     dirCache // directories Resolve fetched
 
 	ctx    context.Context // cancelled by Close; parent of report calls
 	cancel context.CancelFunc
@@ -253,6 +254,7 @@ func (f *fetch) respond(req FetchRequest, a *attempt, spec webfile.Spec, ranged 
 		Transport:     name,
 		Node:          node,
 		ServerTiming:  serverTiming(name, node, f.blocks.Load(), ttfb),
+		Root:          f.sess.Root,
 	}
 	f.rec.Transport, f.rec.Node, f.rec.TTFBMs = name, node, ttfb
 

@@ -38,6 +38,7 @@ type Response struct {
 	ServerTiming  string
 	Transport     string // transport of the source that sent the headers
 	Node          string // node id of that source, or "gateway"
+	Root          string // the site root the path was resolved in (X-Verity-Root)
 	Body          io.ReadCloser
 }
 
@@ -60,6 +61,7 @@ func (r *Response) Header() [][2]string {
 	add("Content-Range", r.ContentRange)
 	add("Location", r.Location)
 	add("Server-Timing", r.ServerTiming)
+	add("X-Verity-Root", r.Root)
 	return h
 }
 

@@ -105,6 +105,27 @@ func (w *Worker) Handle(req js.Value) js.Value {
 	})
 }
 
+// Resolve answers a JS URL string with a Promise of {root, cid, type} (see
+// Client.Resolve), or of null when the path has no entry or the directory
+// could not be fetched.
+func (w *Worker) Resolve(href js.Value) js.Value {
+	return newPromise(func() (any, error) {
+		if href.Type() != js.TypeString {
+			return nil, nil
+		}
+		u, err := jsTry(func() js.Value { return js.Global().Get("URL").New(href) })
+		if err != nil {
+			return nil, nil
+		}
+		res, err := w.c.Resolve(context.Background(), u.Get("pathname").String())
+		if err != nil {
+			w.log.Debug("resolve failed", "url", href.String(), "err", err)
+			return nil, nil
+		}
+		return map[string]any{"root": res.Root, "cid": res.CID, "type": res.ContentType}, nil
+	})
+}
+
 type cancelOnClose struct {
 	io.ReadCloser
 	cancel context.CancelFunc
@@ -203,11 +224,15 @@ func (w *Worker) Message(data, port js.Value) {
 }
 
 // Export returns the object the worker script uses as self.__verity:
-// {handle(request) → Promise<Response>, message(data, port)}.
+// {handle(request) → Promise<Response>, resolve(url) → Promise<{root, cid,
+// type}|null>, message(data, port)}.
 func (w *Worker) Export() js.Value {
 	obj := jsObject.New()
 	obj.Set("handle", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		return w.Handle(arg(args, 0))
+	}))
+	obj.Set("resolve", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		return w.Resolve(arg(args, 0))
 	}))
 	obj.Set("message", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		w.Message(arg(args, 0), arg(args, 1))

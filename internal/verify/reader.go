@@ -76,6 +76,7 @@ type Reader struct {
 	err      error // sticky
 	resolved bool
 	entity   Entity
+	dir      map[string][]byte // a directory entity's verified blocks by CID key (Lookup)
 
 	// file state
 	start, end uint64 // requested bytes [start, end)

@@ -84,9 +84,11 @@ func (r *Reader) resolve() error {
 	switch fs.Type {
 	case unixfs.TDirectory:
 		r.entity.Kind = KindDirectory
+		r.dir = map[string][]byte{cur.Key(): data}
 		return r.finish()
 	case unixfs.THAMTShard:
 		r.entity.Kind = KindDirectory
+		r.dir = map[string][]byte{cur.Key(): data}
 		if err := r.preloadShard(cur, n, fs, 0); err != nil {
 			return err
 		}
@@ -125,7 +127,31 @@ func (r *Reader) resolve() error {
 // lookup reads the directory block dir (and the HAMT shards along the way)
 // and finds name in it.
 func (r *Reader) lookup(dir cid.CID, name string) (cid.CID, bool, error) {
-	data, err := r.next(dir)
+	return lookupIn(r.next, dir, name)
+}
+
+// Lookup finds name in the directory the request resolved to (Entity
+// returned KindDirectory), among the directory's blocks this Reader
+// verified; it reads nothing more. found is false when the directory has no
+// such entry; err is ErrBadRequest when the entity is not a directory. It is
+// safe for concurrent use once Entity has returned.
+func (r *Reader) Lookup(name string) (c cid.CID, found bool, err error) {
+	if r.dir == nil || r.entity.Kind != KindDirectory {
+		return cid.CID{}, false, wrapf(ErrBadRequest, "lookup of %q: the entity is not a directory", name)
+	}
+	get := func(c cid.CID) ([]byte, error) {
+		if b, ok := r.dir[c.Key()]; ok {
+			return b, nil
+		}
+		return nil, &BlockError{CID: c, Err: ErrMalformed, Detail: "HAMT shard not in the directory's blocks"}
+	}
+	return lookupIn(get, r.entity.CID, name)
+}
+
+// lookupIn finds name in the directory block dir, reading it and the HAMT
+// shards along the way with get.
+func lookupIn(get func(cid.CID) ([]byte, error), dir cid.CID, name string) (cid.CID, bool, error) {
+	data, err := get(dir)
 	if err != nil {
 		return cid.CID{}, false, err
 	}
@@ -159,7 +185,7 @@ func (r *Reader) lookup(dir cid.CID, name string) (cid.CID, bool, error) {
 				return lk.Hash, true, nil
 			}
 			cur = lk.Hash
-			data, err := r.next(cur)
+			data, err := get(cur)
 			if err != nil {
 				return cid.CID{}, false, err
 			}
@@ -199,6 +225,7 @@ func (r *Reader) preloadShard(c cid.CID, n unixfs.Node, fs unixfs.FSNode, depth 
 		if err != nil {
 			return err
 		}
+		r.dir[lk.Hash.Key()] = data
 		if lk.Hash.Codec != cid.CodecDagPB {
 			return &BlockError{CID: lk.Hash, Err: ErrMalformed, Detail: "HAMT child is not dag-pb"}
 		}

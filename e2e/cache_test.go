@@ -1,0 +1,374 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/devnet"
+	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/e2e/netem"
+	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/testutil"
+)
+
+// cacheStats is the worker's verity-cache reply.
+type cacheStats struct {
+	Files      int                `json:"files"`
+	Bytes      int64              `json:"bytes"`
+	Hits       int                `json:"hits"`
+	MemoryHits int                `json:"memoryHits"`
+	Misses     int                `json:"misses"`
+	Stored     int                `json:"stored"`
+	Corrupt    int                `json:"corrupt"`
+	Network    int                `json:"network"`
+	HitMs      float64            `json:"hitMs"`
+	Running    bool               `json:"running"`
+	Boot       map[string]float64 `json:"boot"`
+}
+
+func (e *env) cacheStats() cacheStats {
+	e.t.Helper()
+	raw, err := e.b.Message(e.ctx(10*time.Second), "verity-cache")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var s cacheStats
+	if err := json.Unmarshal(raw, &s); err != nil {
+		e.t.Fatalf("verity-cache reply %s: %v", raw, err)
+	}
+	return s
+}
+
+// pageResources reloads the page and returns the worker-handled entries of
+// its resource timing (navigation first), keyed by URL path.
+func (e *env) reloadResources() map[string]browser.Resource {
+	e.t.Helper()
+	if err := e.b.Reload(e.ctx(30 * time.Second)); err != nil {
+		e.t.Fatal(err)
+	}
+	e.visitTitle("index.html")
+	rs, err := e.b.Resources(e.ctx(10 * time.Second))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]browser.Resource{}
+	for _, r := range rs {
+		if !strings.HasPrefix(r.Name, e.site+"/") || strings.Contains(r.Name, "/.verity/") ||
+			strings.HasSuffix(r.Name, "/verity.js") || strings.HasSuffix(r.Name, "/verity-sw.js") {
+			continue
+		}
+		out[strings.TrimPrefix(r.Name, e.site)] = r
+	}
+	if len(out) < 4 {
+		e.t.Fatalf("the page loaded only %s through the worker", describe(out))
+	}
+	return out
+}
+
+// cacheAll makes sure the Go worker runs, reloads the page through it and
+// waits until every resource the page loaded is in the worker's cache.
+func (e *env) cacheAll() map[string]browser.Resource {
+	e.t.Helper()
+	if _, err := e.b.WorkerStats(e.ctx(30 * time.Second)); err != nil { // boots the Go worker
+		e.t.Fatal(err)
+	}
+	rs := e.reloadResources()
+	var last cacheStats
+	testutil.Eventually(e.t, 20*time.Second, "the page's resources in the worker's cache", func() bool {
+		last = e.cacheStats()
+		return last.Files >= len(rs)
+	})
+	return rs
+}
+
+// A repeat visit is served from the worker's verified cache: no byte moves
+// from a node, and every resource says so in its Server-Timing.
+func TestRepeatVisitFromCache(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.controlled()
+	first := e.cacheAll()
+
+	nodes0 := e.nodeMetrics()
+	second := e.reloadResources()
+	nodes1 := e.nodeMetrics()
+	for p, r := range second {
+		if tr, _ := r.Timing("verity"); tr != "cache" {
+			t.Errorf("repeat visit %s: Server-Timing %s, want verity=cache", p, describe(r.ServerTiming))
+		}
+	}
+	// The loader too comes from the worker's cache: the page's load event
+	// does not wait for the gateway.
+	rs, err := e.b.Resources(e.ctx(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader := false
+	for _, r := range rs {
+		if r.Name == e.site+"/verity.js" {
+			loader = true
+			if tr, _ := r.Timing("verity"); tr != "cache" {
+				t.Errorf("repeat visit /verity.js: Server-Timing %s, want verity=cache", describe(r.ServerTiming))
+			}
+		}
+	}
+	if !loader {
+		t.Errorf("the page did not load /verity.js")
+	}
+	t.Logf("navigation (to the load event): first visit through the worker %.1f ms, repeat visit %.1f ms",
+		first["/"].Duration, second["/"].Duration)
+	if a, b := nodeBytes(nodes0), nodeBytes(nodes1); b != a {
+		t.Errorf("nodes' WebTransport bytes sent grew %v → %v during the repeat visit", a, b)
+	}
+	wt := map[string]string{"transport": "webtransport"}
+	if a, b := sumNodes(nodes0, "verity_node_requests_total", wt), sumNodes(nodes1, "verity_node_requests_total", wt); b != a {
+		t.Errorf("nodes' WebTransport requests grew %v → %v during the repeat visit", a, b)
+	}
+	// The cached bytes are the site's.
+	for _, f := range assets(e.files) {
+		if _, ok := second["/"+f.Path]; !ok {
+			continue
+		}
+		res, err := e.b.Fetch(e.ctx(20*time.Second), "/"+f.Path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != http.StatusOK || res.SHA256 != f.SHA256 {
+			t.Errorf("/%s from the cache: status %d, sha256 %s, want %s", f.Path, res.Status, res.SHA256, f.SHA256)
+		}
+		if tr, _ := res.Timing("verity"); tr != "cache" {
+			t.Errorf("/%s: Server-Timing %q, want verity=cache", f.Path, res.Headers["server-timing"])
+		}
+	}
+	t.Logf("cache: %s", describe(e.cacheStats()))
+}
+
+// A cache entry whose bytes changed in storage is not served: the worker
+// finds it fails its checksum, fetches the file from a node again and
+// caches it anew.
+func TestCorruptCacheEntryRefetched(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.controlled()
+	e.cacheAll()
+	css := fileOf(t, e.files, "style.css")
+	res, err := e.b.Fetch(e.ctx(20*time.Second), "/style.css", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := strings.Trim(res.Headers["etag"], `"`)
+	if tr, _ := res.Timing("verity"); tr != "cache" || cid == "" {
+		t.Fatalf("/style.css: Server-Timing %q, ETag %q; want it cached", res.Headers["server-timing"], res.Headers["etag"])
+	}
+
+	// Flip one byte of the stored entry (same length).
+	n, err := browser.Call[int](e.ctx(10*time.Second), e.b, `async (cid) => {
+		const c = await caches.open('verity-blocks-v1');
+		const key = location.origin + '/.verity/cache/ipfs/' + cid;
+		const r = await c.match(key);
+		if (!r) return -1;
+		const b = new Uint8Array(await r.arrayBuffer());
+		b[b.length >> 1] ^= 0xff;
+		await c.put(key, new Response(b));
+		return b.length;
+	}`, cid)
+	if err != nil || n != int(css.Size) {
+		t.Fatalf("corrupting the cache entry of %s: %d bytes, %v", cid, n, err)
+	}
+
+	// A worker that runs keeps recent files in memory too: the next read
+	// after a restart is the one that meets the stored bytes. The Go worker
+	// is not running then, so the network answers.
+	e.stopWorkers()
+	res = e.fetchFileCached(css)
+	if tr, _ := res.Timing("verity"); tr == "cache" {
+		t.Errorf("/style.css after its entry was corrupted: Server-Timing %q: served from the cache", res.Headers["server-timing"])
+	}
+	if s := e.cacheStats(); s.Corrupt != 1 {
+		t.Errorf("verity-cache corrupt = %d, want 1", s.Corrupt)
+	}
+	// The Go worker, booted meanwhile, fetches it from a node again, and
+	// the cache keeps the verified bytes anew.
+	var trs []string
+	testutil.Eventually(t, 20*time.Second, "/style.css cached again", func() bool {
+		res := e.fetchFileCached(css)
+		tr, _ := res.Timing("verity")
+		if len(trs) == 0 || trs[len(trs)-1] != tr {
+			trs = append(trs, tr)
+		}
+		return tr == "cache"
+	})
+	t.Logf("/style.css served by %v", trs)
+	if !slices.Contains(trs, "webtransport") {
+		t.Errorf("/style.css was served by %v after the corruption, never fetched from a node again", trs)
+	}
+	e.stopWorkers() // from storage again
+	if res := e.fetchFileCached(css); !strings.Contains(res.Headers["server-timing"], "cache") {
+		t.Errorf("/style.css after a restart: Server-Timing %q, want verity=cache", res.Headers["server-timing"])
+	}
+}
+
+// fetchFileCached fetches the site file in the page with the default cache
+// mode (the worker's cache answers when it can) and checks its bytes.
+func (e *env) fetchFileCached(f siteFile) browser.FetchResult {
+	e.t.Helper()
+	res, err := e.b.Fetch(e.ctx(60*time.Second), "/"+f.Path, nil)
+	if err != nil {
+		e.t.Fatalf("fetch /%s: %v", f.Path, err)
+	}
+	if res.Status != http.StatusOK || res.Error != "" || res.SHA256 != f.SHA256 {
+		e.t.Fatalf("fetch /%s: status %d, error %q, sha256 %s, want 200 and %s", f.Path, res.Status, res.Error, res.SHA256, f.SHA256)
+	}
+	return res
+}
+
+// After a deploy that changes one file, the next visit fetches that file
+// from a node and serves every unchanged one from the cache: the worker
+// resolves the cached paths in the new root's (verified) directory.
+func TestRedeployFetchesOnlyChanged(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	// A gateway with a short session ttl, so the worker sees the new root
+	// soon after the deploy.
+	const ttl = 2 * time.Second
+	// It is on the devnet's bus, so the nodes take its vouchers.
+	e.useGateway(gateway.Config{
+		Sites:      e.net.Sites(),
+		Nodes:      e.net.Coordinator(),
+		Accounts:   e.net.Coordinator(),
+		Bus:        e.net.Bus(),
+		Name:       "gateway-short-ttl",
+		DataDir:    t.TempDir(),
+		SessionTTL: ttl,
+	})
+	e.controlled()
+	first := e.cacheAll()
+	if _, ok := first["/style.css"]; !ok {
+		t.Fatalf("the front page does not load /style.css: %s", describe(first))
+	}
+
+	// Deploy the site again with style.css changed.
+	site := filepath.Join(t.TempDir(), "site")
+	if err := os.CopyFS(site, os.DirFS(e.dir)); err != nil {
+		t.Fatal(err)
+	}
+	css, err := os.ReadFile(filepath.Join(site, "style.css"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	css = append(css, []byte("\n/* deployed again */\n")...)
+	if err := os.WriteFile(filepath.Join(site, "style.css"), css, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var car bytes.Buffer
+	root, err := importer.WriteCAR(t.Context(), site, &car, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.net.Control().Deploy(e.ctx(30*time.Second), devnet.SiteName, &car); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "the new root published", func() bool {
+		return e.session().Root == root.String()
+	})
+	// The worker keeps a session for its ttl: let the one it holds expire.
+	time.Sleep(ttl + 500*time.Millisecond)
+
+	if _, err := e.b.WorkerStats(e.ctx(30 * time.Second)); err != nil { // the Go worker runs
+		t.Fatal(err)
+	}
+	nodes0 := e.nodeMetrics()
+	second := e.reloadResources()
+	nodes1 := e.nodeMetrics()
+	for p, r := range second {
+		tr, _ := r.Timing("verity")
+		want := "cache"
+		if p == "/style.css" {
+			want = "webtransport"
+		}
+		if tr != want {
+			t.Errorf("after the deploy %s: Server-Timing %s, want verity=%s", p, describe(r.ServerTiming), want)
+		}
+	}
+	got, err := browser.Eval[string](e.ctx(10*time.Second), e.b,
+		`fetch('/style.css').then(r => r.text()).then(t => t.slice(-40))`)
+	if err != nil || !strings.Contains(got, "deployed again") {
+		t.Errorf("/style.css after the deploy ends %q (%v), want the new version", got, err)
+	}
+	moved := nodeBytes(nodes1) - nodeBytes(nodes0)
+	var unchanged int64
+	for p := range second {
+		if f, ok := findFile(e.files, strings.TrimPrefix(p, "/")); ok && p != "/style.css" {
+			unchanged += f.Size
+		}
+	}
+	t.Logf("after the deploy: %v bytes from nodes (style.css %d bytes, unchanged files %d bytes)", moved, len(css), unchanged)
+	if moved <= 0 {
+		t.Errorf("no bytes moved from nodes after the deploy: the changed file was not fetched from a node")
+	}
+	// The changed file and the directory blocks along the way, nothing of
+	// the unchanged files.
+	if limit := float64(len(css) + 32<<10); moved > limit {
+		t.Errorf("%v bytes moved from nodes after the deploy, want at most %v (style.css and directories)", moved, limit)
+	}
+}
+
+func findFile(files []siteFile, rel string) (siteFile, bool) {
+	if rel == "" || strings.HasSuffix(rel, "/") {
+		rel += "index.html"
+	}
+	for _, f := range files {
+		if f.Path == rel {
+			return f, true
+		}
+	}
+	return siteFile{}, false
+}
+
+// TestRepeatVisitTiming logs how long a repeat visit of the front page
+// takes (navigation start to the load event, median of five) with the nodes
+// 20 ms away: from the worker's cache, through the warm worker without its
+// cache (every file from a node, as before the cache), and from the gateway
+// alone (the worker bypassed). Run it with -v to read the figures.
+func TestRepeatVisitTiming(t *testing.T) {
+	e := newEnv(t, envConfig{nodeLink: &netem.Link{Delay: 10 * time.Millisecond}})
+	e.controlled()
+	e.cacheAll()
+	const runs = 5
+	measure := func(what string, before func()) float64 {
+		var ms []float64
+		for i := 0; i < runs; i++ {
+			if before != nil {
+				before()
+			}
+			rs := e.reloadResources()
+			ms = append(ms, rs["/"].Duration)
+		}
+		sort.Float64s(ms)
+		t.Logf("%s: median %.1f ms of %v", what, ms[runs/2], ms)
+		return ms[runs/2]
+	}
+	cached := measure("repeat visit from the worker's cache", nil)
+	st := e.cacheStats()
+	t.Logf("cache reads: %d hits (%d from memory), %.1f ms each on average", st.Hits, st.MemoryHits, st.HitMs/float64(max(st.Hits, 1)))
+	dropCache := func() {
+		if raw, err := e.b.Message(e.ctx(10*time.Second), "verity-cache-clear"); err != nil || !strings.Contains(string(raw), `"ok":true`) {
+			t.Fatalf("verity-cache-clear: %s, %v", raw, err)
+		}
+	}
+	nodes := measure("repeat visit through the warm worker, cache dropped before each", dropCache)
+	if err := e.b.BypassServiceWorker(e.ctx(10*time.Second), true); err != nil {
+		t.Fatal(err)
+	}
+	gw := measure("repeat visit from the gateway alone (worker bypassed)", nil)
+	if err := e.b.BypassServiceWorker(e.ctx(10*time.Second), false); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cache %.1f ms, nodes %.1f ms, gateway %.1f ms", cached, nodes, gw)
+}
