@@ -294,6 +294,16 @@ func (n *nodeConn) admit(j *nodeproto.Join) error {
 		status = *j.Status
 		status.Record = nil
 	}
+	// The connection is reachable (offers, reports) before the state
+	// that lists the node as live is stored: whoever learns of the
+	// node from the bucket finds its connection here.
+	c.mu.Lock()
+	old := c.conns[n.node]
+	c.conns[n.node] = n
+	c.mu.Unlock()
+	if old != nil {
+		old.stop(ErrSuperseded)
+	}
 	_, _, err := c.updateState(c.ctx, n.node, func(cur *NodeState, _ bool) bool {
 		*cur = NodeState{
 			Record: j.Record, Status: status, State: StateLive,
@@ -303,14 +313,12 @@ func (n *nodeConn) admit(j *nodeproto.Join) error {
 		return true
 	})
 	if err != nil {
+		c.mu.Lock()
+		if c.conns[n.node] == n {
+			delete(c.conns, n.node)
+		}
+		c.mu.Unlock()
 		return fmt.Errorf("coordinator: storing node state: %w", err)
-	}
-	c.mu.Lock()
-	old := c.conns[n.node]
-	c.conns[n.node] = n
-	c.mu.Unlock()
-	if old != nil {
-		old.stop(ErrSuperseded)
 	}
 	n.log.Info("node joined", "http", j.Record.Record.HTTP, "webtransport", j.Record.Record.WebTransport)
 	c.emit(c.ctx, "node.joined/"+n.node+"/"+n.session, events.TypeNodeJoined, events.NodeJoined{

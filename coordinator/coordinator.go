@@ -286,11 +286,13 @@ func (c *Coordinator) applyEntry(e jetstream.KeyValueEntry) {
 	if !c.cacheStore(e.Key(), s, e.Revision()) {
 		return
 	}
-	// A newer session elsewhere supersedes a local one.
+	// A newer session elsewhere supersedes a local one. (A newer session
+	// here replaced the old connection in admit; a state of an older
+	// session here, delivered late, supersedes nothing.)
 	c.mu.Lock()
 	nc := c.conns[e.Key()]
 	c.mu.Unlock()
-	if nc != nil && s.Session != nc.session {
+	if nc != nil && s.Session != nc.session && s.Coordinator != c.cfg.ID {
 		nc.stop(ErrSuperseded)
 	}
 }
