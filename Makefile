@@ -91,12 +91,17 @@ dist: deps demo-media wasm
 			-ldflags="-s -w -X main.version=$(VERSION)" -o $$out ./cmd/verity || exit 1; \
 	done
 
-# Browser tests need Debian's chromium; install it when missing.
+# Browser tests need Debian's chromium, and the HTTPS one certutil (from
+# libnss3-tools) to make Chromium trust the ACME test server's root;
+# install what is missing.
 test-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing chromium (browser tests need it)"; \
+	@missing=; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v certutil >/dev/null 2>&1 || missing="$$missing libnss3-tools"; \
+	[ -z "$$missing" ] || { \
+		echo "installing$$missing (browser tests need them)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; }
 
 vet: wasm
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

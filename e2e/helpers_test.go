@@ -117,6 +117,7 @@ type env struct {
 type envConfig struct {
 	demoDir      string        // default demoDir
 	browserFlags []string      // extra Chromium switches
+	browserEnv   []string      // extra environment for Chromium, NAME=value
 	webrtcOnly   bool          // nodes without WebTransport, reachable over WebRTC only
 	readyTimeout time.Duration // bound on publishing the site; default 20 s
 	// nodeLink, when set, puts the nodes behind netem forwarders shaping
@@ -222,6 +223,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	b, err := browser.Start(t.Context(), browser.Config{
 		UserDataDir: t.TempDir(),
 		Flags:       cfg.browserFlags,
+		Env:         cfg.browserEnv,
 		WaitTimeout: testutil.Scale(20 * time.Second),
 	})
 	if err != nil {

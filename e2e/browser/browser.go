@@ -46,6 +46,9 @@ type Config struct {
 	// Flags are extra switches, "name" or "name=value", after BaseFlags
 	// (for example "disable-quic").
 	Flags []string
+	// Env is extra environment for the browser process, "NAME=value"
+	// (for example HOME=dir, whose .pki/nssdb holds the roots it trusts).
+	Env []string
 	// StartTimeout bounds the browser's start. Default 30s.
 	StartTimeout time.Duration
 	// WaitTimeout bounds each wait of the helpers (the service worker
@@ -125,6 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Browser, error) {
 		chromedp.ExecPath(cfg.ExecPath),
 		chromedp.UserDataDir(cfg.UserDataDir),
 		chromedp.CombinedOutput(cfg.Output),
+		chromedp.Env(cfg.Env...),
 		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
 			if cmd.SysProcAttr == nil {
 				cmd.SysProcAttr = new(syscall.SysProcAttr)
