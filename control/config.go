@@ -75,6 +75,14 @@ type Config struct {
 	// bytes for this long. Default 30 s.
 	WriteStallTimeout time.Duration
 
+	// SiteDomain is the parent domain of site origins (the gateway's
+	// --domain): a custom domain may prove ownership with a CNAME to
+	// <site>.<SiteDomain>. Default "localhost".
+	SiteDomain string
+	// DNSServer ("host:port") answers the ownership checks of custom
+	// domains. Default: the system resolver.
+	DNSServer string
+
 	// Logger receives the control plane's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -116,6 +124,10 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.WriteStallTimeout <= 0 {
 		c.WriteStallTimeout = defaultWriteStallTimeout
+	}
+	c.SiteDomain = strings.Trim(strings.ToLower(c.SiteDomain), ".")
+	if c.SiteDomain == "" {
+		c.SiteDomain = "localhost"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -20,12 +20,13 @@ import (
 // the gateway's site origins read (Sites), and the publisher. It is an
 // http.Handler for the paths under /v1/.
 type Control struct {
-	cfg    Config
-	log    *slog.Logger
-	coord  Coordinator
-	ledger *ledger.Ledger
-	sites  *KVSites
-	mux    *http.ServeMux
+	cfg     Config
+	log     *slog.Logger
+	coord   Coordinator
+	ledger  *ledger.Ledger
+	sites   *KVSites
+	domains *Domains
+	mux     *http.ServeMux
 
 	tokens    jetstream.KeyValue
 	deploys   jetstream.KeyValue
@@ -58,6 +59,10 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("control: sites: %w", err)
 	}
+	c.domains, err = newDomains(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("control: domains: %w", err)
+	}
 	if err := c.startDeploys(); err != nil {
 		return nil, fmt.Errorf("control: deploys: %w", err)
 	}
@@ -74,6 +79,10 @@ func (c *Control) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/sites/{name}", c.apiGetSite)
 	mux.HandleFunc("POST /v1/sites/{name}/deploy", c.apiDeploy)
 	mux.HandleFunc("POST /v1/sites/{name}/rollback", c.apiRollback)
+	mux.HandleFunc("GET /v1/sites/{name}/domains", c.apiListDomains)
+	mux.HandleFunc("POST /v1/sites/{name}/domains", c.apiAttachDomain)
+	mux.HandleFunc("POST /v1/sites/{name}/domains/{domain}/verify", c.apiVerifyDomain)
+	mux.HandleFunc("DELETE /v1/sites/{name}/domains/{domain}", c.apiRemoveDomain)
 	mux.HandleFunc("GET "+ContentPrefix+"{file}", c.apiContent)
 	mux.HandleFunc("GET "+EventsPath, c.apiEvents)
 	mux.HandleFunc("POST /v1/accounts", c.apiCreateAccount)
@@ -109,6 +118,9 @@ func (c *Control) Close() error {
 		}
 		if c.sites != nil {
 			_ = c.sites.Close()
+		}
+		if c.domains != nil {
+			c.domains.close()
 		}
 		c.cancel()
 	})

@@ -68,7 +68,7 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ledger.ErrInvalidAccount), errors.Is(err, ledger.ErrInvalidCharge):
 		return http.StatusBadRequest
-	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ErrSiteExists):
+	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ErrSiteExists), errors.Is(err, ErrDomainTaken), errors.Is(err, ErrDomainUnproven):
 		return http.StatusConflict
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized

@@ -155,7 +155,7 @@ func startStack(t *testing.T, bus *events.Bus, ctl Config, gw gateway.Config) (*
 		}
 	}
 	t.Cleanup(closeControl) // after the gateway's cleanup, registered below
-	gw.Listener, gw.Bus, gw.Sites, gw.API = ln, bus, c.Sites(), c
+	gw.Listener, gw.Bus, gw.Sites, gw.API, gw.Domains = ln, bus, c.Sites(), c, c.Domains()
 	gw.Nodes, gw.Offers, gw.Accounts, gw.ScoreSink, gw.Charges = coord, coord, coord, coord.Router(), coord.Ledger()
 	tg, stopGateway := startGateway(t, gw)
 	stop := func() {

@@ -266,6 +266,7 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 	d.gw, err = gateway.New(gateway.Config{
 		Listener:  ln,
 		Sites:     d.ctl.Sites(),
+		Domains:   d.ctl.Domains(),
 		Nodes:     d.coord,
 		API:       d.ctl,
 		Bus:       d.bus,

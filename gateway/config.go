@@ -27,6 +27,11 @@ type Config struct {
 	// bound it, e.g. to know the gateway's URL before New. The gateway
 	// closes it.
 	Listener net.Listener
+	// Domains, when set, maps custom domains attached to sites (and
+	// proven) to their site: such a host serves that site's current
+	// root, following its deploys and rollbacks, and is billed to it.
+	// Checked before DNSLink.
+	Domains DomainSource
 	// HTTPS, when set, serves the same origins over TLS (and HTTP/3) on
 	// a second listener, with certificates from e.g. internal/acme; the
 	// plain listener then answers ACME challenges and redirects host

@@ -357,6 +357,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	host = strings.TrimSuffix(host, ".")
 	name, isSite := strings.CutSuffix(host, "."+g.cfg.Domain)
+	if !isSite && g.cfg.Domains != nil && !g.isAdminHost(host) {
+		// A custom domain attached to a site serves that site.
+		if site, err := g.cfg.Domains.DomainSite(r.Context(), host); err == nil {
+			name, isSite = site, true
+		}
+	}
 	custom := !isSite && g.cfg.DNSLink != nil && !g.isAdminHost(host)
 	if !isSite && !custom {
 		g.serveAdmin(w, r)

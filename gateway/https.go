@@ -152,7 +152,8 @@ func isNamedHost(host string) bool {
 
 // AllowCertificate decides whether a certificate may be obtained for host
 // (acme.Config.Allow): the gateway's own names (Config.Domain and
-// AdminHosts), the origin of a site that exists, and a custom domain whose
+// AdminHosts), the origin of a site that exists, a custom domain attached
+// to a site and proven (Config.Domains), and a custom domain whose
 // DNSLink record names a root a site published. Everything else is
 // refused, so nobody can make the gateway ask its CA for arbitrary names.
 func (g *Gateway) AllowCertificate(ctx context.Context, host string) error {
@@ -174,6 +175,11 @@ func (g *Gateway) AllowCertificate(ctx context.Context, host string) error {
 		}
 		_, err := g.cfg.Sites.Site(ctx, name)
 		return err
+	}
+	if g.cfg.Domains != nil {
+		if _, err := g.cfg.Domains.DomainSite(ctx, host); err == nil {
+			return nil
+		}
 	}
 	if g.cfg.DNSLink != nil {
 		root, err := g.cfg.DNSLink.ResolveDNSLink(ctx, host)

@@ -43,6 +43,13 @@ type SiteRoots interface {
 	SiteOfRoot(ctx context.Context, root string) (Site, error)
 }
 
+// DomainSource names the site a custom domain attached to it serves (only
+// once its ownership is proven): control's Domains. It returns an error
+// wrapping ErrUnknownSite for a host that is no verified domain.
+type DomainSource interface {
+	DomainSite(ctx context.Context, host string) (string, error)
+}
+
 var (
 	_ SiteSource  = (*StaticSites)(nil)
 	_ SiteWatcher = (*StaticSites)(nil)

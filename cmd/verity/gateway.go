@@ -58,7 +58,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.DurationVar(&cfg.Payments.VoucherTTL, "voucher-ttl", time.Hour, "lifetime of a voucher; the worker asks for a new one before it ends")
 	fl.StringVar(&cfg.Payments.DefaultAccount, "default-account", "default", "account paying for sites that name none")
 	dnslink := fl.Bool("dnslink", false, "serve custom domains: a Host outside --domain is looked up as the TXT record _dnslink.<host> (dnslink=/ipfs/<cid>)")
-	dnsServer := fl.String("dns-server", "", "DNS server (host:port) for DNSLink lookups (default: the system resolver)")
+	dnsServer := fl.String("dns-server", "", "DNS server (host:port) for DNSLink lookups and custom domains' ownership checks (default: the system resolver)")
 	fl.Func("admin-host", "host name that serves the gateway's own API when --dnslink is on (repeatable; IP literals, localhost and --domain always do)", func(v string) error {
 		cfg.AdminHosts = append(cfg.AdminHosts, v)
 		return nil
@@ -98,9 +98,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if *dnslink {
 		cfg.DNSLink = gateway.NewDNSLink(gateway.DNSLinkConfig{Server: *dnsServer})
-	} else if *dnsServer != "" {
-		return fmt.Errorf("gateway: --dns-server needs --dnslink: %w", errUsage)
 	}
+	ccfg.DNSServer = *dnsServer // custom domains' ownership checks
 	if fl.NArg() > 0 {
 		return fmt.Errorf("gateway: unexpected arguments %q: %w", fl.Args(), errUsage)
 	}
@@ -153,6 +152,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ccfg.DataDir = dataDir
 	ccfg.PublicURL = cmp.Or(ccfg.PublicURL, "http://"+ln.Addr().String())
 	ccfg.Logger = log
+	ccfg.SiteDomain = cfg.Domain
 	ctl, err := control.New(ctx, ccfg)
 	if err != nil {
 		ln.Close()
@@ -174,7 +174,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	cfg.Sites = ctl.Sites() // the sites bucket
 	cfg.API = ctl           // /v1/ on the gateway's own host
-	cfg.Nodes = coord       // ranked, narrowed to each root's holders
+	cfg.Domains = ctl.Domains()
+	cfg.Nodes = coord // ranked, narrowed to each root's holders
 	cfg.Offers = coord
 	cfg.Accounts = coord
 	cfg.ScoreSink = coord.Router()

@@ -103,4 +103,3 @@ func TestGatewayHTTPSWithACME(t *testing.T) {
 		t.Errorf("HTTP/3 response %s %d, HSTS %q", resp.Proto, resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
 	}
 }
-

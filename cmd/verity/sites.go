@@ -18,7 +18,7 @@ import (
 // deploy token).
 func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := func() {
-		fmt.Fprintln(stderr, "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID]  [--gateway URL] [--admin-token T | --token T]")
+		fmt.Fprintln(stderr, "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID] | domain add|verify|remove NAME DOMAIN | domain list NAME  [--gateway URL] [--admin-token T | --token T]")
 	}
 	if len(args) == 0 || isHelp(args[0]) {
 		usage()
@@ -124,9 +124,71 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stdout, "%s: version %d, root %s\n", name, rec.Version, rec.Root)
 		return nil
+	case "domain":
+		return sitesDomain(ctx, c, pos, stdout, stderr, usage)
 	}
 	usage()
 	return fmt.Errorf("unknown sites command %q: %w", sub, errUsage)
+}
+
+// sitesDomain runs `verity sites domain add|verify|remove NAME DOMAIN` and
+// `verity sites domain list NAME`.
+func sitesDomain(ctx context.Context, c *siteclient.Client, pos []string, stdout, stderr io.Writer, usage func()) error {
+	want := 3
+	if len(pos) > 0 && pos[0] == "list" {
+		want = 2
+	}
+	if len(pos) != want {
+		usage()
+		return fmt.Errorf("sites domain: want add|verify|remove NAME DOMAIN or list NAME: %w", errUsage)
+	}
+	action, site := pos[0], pos[1]
+	switch action {
+	case "add":
+		rec, err := c.AttachDomain(ctx, site, pos[2])
+		if err != nil {
+			return err
+		}
+		if rec.Verified {
+			fmt.Fprintf(stdout, "%s serves site %s (verified by %s)\n", rec.Domain, site, rec.Method)
+			return nil
+		}
+		fmt.Fprintf(stdout, "%s is attached to site %s, pending proof that you control it. Add either\n", rec.Domain, site)
+		fmt.Fprintf(stdout, "  a TXT record  %s  with the value  %s\n", rec.TXTName, rec.TXTValue)
+		fmt.Fprintf(stdout, "  or a CNAME    %s  →  %s\n", rec.Domain, rec.CNAMETarget)
+		fmt.Fprintf(stdout, "then run: verity sites domain verify %s %s\n", site, rec.Domain)
+		return nil
+	case "verify":
+		rec, err := c.VerifyDomain(ctx, site, pos[2])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s serves site %s (verified by %s)\n", rec.Domain, site, rec.Method)
+		return nil
+	case "remove":
+		if err := c.RemoveDomain(ctx, site, pos[2]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%s removed from site %s\n", pos[2], site)
+		return nil
+	case "list":
+		recs, err := c.Domains(ctx, site)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DOMAIN\tSTATE\tPROOF")
+		for _, r := range recs {
+			state, proof := "pending", "TXT "+r.TXTName+" = "+r.TXTValue+"  or  CNAME → "+r.CNAMETarget
+			if r.Verified {
+				state, proof = "verified", r.Method+" "+r.VerifiedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Domain, state, proof)
+		}
+		return tw.Flush()
+	}
+	usage()
+	return fmt.Errorf("unknown sites domain command %q: %w", action, errUsage)
 }
 
 // parseInterspersed parses flags that may come after positional

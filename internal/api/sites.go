@@ -64,3 +64,28 @@ type SiteCreated struct {
 type Rollback struct {
 	Root string `json:"root"`
 }
+
+// DomainRecord is a custom domain attached to a site (POST
+// /v1/sites/{name}/domains). It serves the site once Verified: the owner
+// proved control of the name with the TXT record or the CNAME below.
+type DomainRecord struct {
+	Domain string `json:"domain"`
+	Site   string `json:"site"`
+	// Token is the value the TXT record must hold.
+	Token    string    `json:"token"`
+	Verified bool      `json:"verified"`
+	Created  time.Time `json:"created"`
+	// VerifiedAt and Method ("txt" or "cname") say how it was proved.
+	VerifiedAt time.Time `json:"verifiedAt,omitzero"`
+	Method     string    `json:"method,omitempty"`
+	// TXTName and TXTValue are the TXT record that proves ownership;
+	// CNAMETarget is the name a CNAME from Domain may point at instead.
+	TXTName     string `json:"txtName"`
+	TXTValue    string `json:"txtValue"`
+	CNAMETarget string `json:"cnameTarget"`
+}
+
+// AttachDomain is the body of POST /v1/sites/{name}/domains.
+type AttachDomain struct {
+	Domain string `json:"domain"`
+}

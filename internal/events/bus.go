@@ -25,6 +25,8 @@ const (
 	// BucketTLS holds the gateways' certificates, ACME account and locks
 	// (internal/acme), shared by every gateway of a cluster.
 	BucketTLS = "tls"
+	// BucketDomains holds custom domains attached to sites (control).
+	BucketDomains = "domains"
 )
 
 // bucketHistory is how many revisions each bucket keeps per key.
@@ -35,6 +37,7 @@ var bucketHistory = map[string]uint8{
 	BucketTokens:     1,
 	BucketDeploys:    1,
 	BucketTLS:        1,
+	BucketDomains:    1,
 }
 
 // Bus is a connection to the event stream and KV buckets. Its methods are

@@ -20,6 +20,9 @@ const (
 	TypeNodeJoined        Type = "node.joined"
 	TypeNodeLost          Type = "node.lost"
 	TypeCachePurged       Type = "cache.purged"
+	TypeDomainAttached    Type = "site.domain_attached"
+	TypeDomainVerified    Type = "site.domain_verified"
+	TypeDomainRemoved     Type = "site.domain_removed"
 )
 
 // Stream and subject names.
@@ -159,6 +162,25 @@ type SiteRolledBack struct {
 	Root    string `json:"root"` // the root now served
 	From    string `json:"from"` // the root it replaced
 	Version int    `json:"version"`
+}
+
+// DomainAttached, DomainVerified, DomainRemoved: a custom domain was
+// attached to a site (pending its ownership check), proved (it serves the
+// site from now on; Method "txt" or "cname"), or detached.
+type DomainAttached struct {
+	Site   string `json:"site"`
+	Domain string `json:"domain"`
+}
+
+type DomainVerified struct {
+	Site   string `json:"site"`
+	Domain string `json:"domain"`
+	Method string `json:"method"`
+}
+
+type DomainRemoved struct {
+	Site   string `json:"site"`
+	Domain string `json:"domain"`
 }
 
 // NodeJoined: a node authenticated to a coordinator and is live.
