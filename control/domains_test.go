@@ -42,7 +42,9 @@ func startZone(t *testing.T) *zone {
 		z.mu.Lock()
 		txt, target := z.txt[name], z.cname[name]
 		z.mu.Unlock()
-		hdr := func(t uint16) dns.RR_Header { return dns.RR_Header{Name: q.Name, Rrtype: t, Class: dns.ClassINET, Ttl: 1} }
+		hdr := func(t uint16) dns.RR_Header {
+			return dns.RR_Header{Name: q.Name, Rrtype: t, Class: dns.ClassINET, Ttl: 1}
+		}
 		switch {
 		case target != "":
 			m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: target + "."})
