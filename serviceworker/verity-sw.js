@@ -199,10 +199,11 @@ function loadIndex() {
     if (!idx || typeof idx !== 'object' || !idx.files || !Array.isArray(idx.roots)) {
       idx = { files: {}, roots: [], session: null };
     }
-    try {
-      const est = await navigator.storage.estimate();
+    // The quota is asked for off the request path; the bound applies from
+    // the next write on.
+    Promise.resolve().then(() => navigator.storage.estimate()).then((est) => {
       if (est && est.quota > 0) bound = Math.min(MAX_CACHE_BYTES, Math.floor(est.quota * QUOTA_FRACTION));
-    } catch (e) { /* keep the default */ }
+    }).catch(() => { /* keep the default */ });
     return idx;
   })();
   return indexP;
@@ -431,10 +432,14 @@ async function answer(event) {
   const cachedP = idx && useCache ? cached(idx, path, request) : Promise.resolve(null);
   if (!ready) {
     // Never wait for the wasm: the network answers while it boots. A
-    // session that must be fetched first races the network.
-    boot().catch(() => {});
-    if (!fresh) return race(request, cachedP);
+    // session that must be fetched first races the network. A cached
+    // answer goes first: the boot competes with it for the thread.
+    if (!fresh) {
+      boot().catch(() => {});
+      return race(request, cachedP);
+    }
     const r = await cachedP;
+    boot().catch(() => {});
     if (r) return r;
     counters.network++;
     return fetch(request);
