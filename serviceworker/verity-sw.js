@@ -9,7 +9,8 @@
 //      path to a CID whose bytes are cached: no node, no payment, no Go;
 //   2. while the Go worker is not running, from the network (the gateway
 //      serves verified content as before) and the Go worker boots in the
-//      background: no request waits for the wasm;
+//      background: no request waits for the wasm, except a Range request
+//      (a media stream, see answer);
 //   3. by the Go worker, which fetches from storage nodes and verifies every
 //      block; its complete 200 answers are written to the cache.
 // /verity.js is answered from a cached copy refreshed in the background
@@ -399,7 +400,9 @@ async function cached(idx, path, request) {
 }
 
 // race answers from the cache if it can before the network answers, else
-// from the network (whose fetch is then aborted if the cache wins).
+// from the network (whose fetch is then aborted if the cache wins). Only for
+// requests without Range: a Request rebuilt with a signal loses a no-cors
+// request's Range header.
 function race(request, cachedP) {
   const ctl = new AbortController();
   const netP = fetch(request, { signal: ctl.signal });
@@ -430,11 +433,15 @@ async function answer(event) {
   }
   const fresh = idx && idx.session && idx.session.expires > Date.now();
   const cachedP = idx && useCache ? cached(idx, path, request) : Promise.resolve(null);
-  if (!ready) {
+  // A Range request waits for the boot instead: a media player resuming a
+  // stream from the gateway mid-playback failed with a read error, and an
+  // open-ended range would move the rest of a large file through the
+  // gateway.
+  if (!ready && !request.headers.has('Range')) {
     // Never wait for the wasm: the network answers while it boots. A
     // session that must be fetched first races the network. A cached
     // answer goes first: the boot competes with it for the thread.
-    if (!fresh) {
+    if (!fresh && useCache) {
       boot().catch(() => {});
       return race(request, cachedP);
     }
@@ -446,7 +453,7 @@ async function answer(event) {
   }
   const hit = await cachedP;
   if (hit) return hit;
-  const v = ready;
+  const v = ready || await boot();
   const root = idx && idx.session && idx.session.root;
   if (useCache && root && seenBefore(idx, path, root) && typeof v.resolve === 'function') {
     // Deployed again since: the current root's directory says whether the
