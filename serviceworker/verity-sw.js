@@ -427,21 +427,26 @@ async function answer(event) {
   // cache as they skip the HTTP cache.
   const useCache = !request.headers.has('Range') && request.cache !== 'no-store' && request.cache !== 'reload';
   const storeIt = !request.headers.has('Range') && request.cache !== 'no-store';
-  let idx = null;
-  if (useCache || storeIt) {
-    try { idx = await loadIndex(); } catch (e) { idx = null; }
-  }
-  const fresh = idx && idx.session && idx.session.expires > Date.now();
-  const cachedP = idx && useCache ? cached(idx, path, request) : Promise.resolve(null);
   // A Range request waits for the boot instead: a media player resuming a
   // stream from the gateway mid-playback failed with a read error, and an
   // open-ended range would move the rest of a large file through the
   // gateway.
   if (!ready && !request.headers.has('Range')) {
-    // Never wait for the wasm: the network answers while it boots. A
-    // session that must be fetched first races the network. A cached
-    // answer goes first: the boot competes with it for the thread.
-    if (!fresh && useCache) {
+    // Never wait for the wasm: the network answers while it boots. The
+    // cache answers first when it can without the network (the index is
+    // local, loaded when the worker starts); when the session must be
+    // fetched first, the cache races the network. The boot starts after a
+    // local cache lookup: it competes with it for the thread.
+    if (!useCache) {
+      boot().catch(() => {});
+      counters.network++;
+      return fetch(request);
+    }
+    let idx = null;
+    try { idx = await loadIndex(); } catch (e) { idx = null; }
+    const fresh = idx && idx.session && idx.session.expires > Date.now();
+    const cachedP = idx ? cached(idx, path, request).catch(() => null) : Promise.resolve(null);
+    if (!fresh) {
       boot().catch(() => {});
       return race(request, cachedP);
     }
@@ -451,7 +456,11 @@ async function answer(event) {
     counters.network++;
     return fetch(request);
   }
-  const hit = await cachedP;
+  let idx = null;
+  if (useCache || storeIt) {
+    try { idx = await loadIndex(); } catch (e) { idx = null; }
+  }
+  const hit = idx && useCache ? await cached(idx, path, request) : null;
   if (hit) return hit;
   const v = ready || await boot();
   const root = idx && idx.session && idx.session.root;
@@ -600,3 +609,7 @@ self.addEventListener('message', (event) => {
       })
   );
 });
+
+// The index loads as soon as the worker starts, alongside the event that
+// started it.
+loadIndex().catch(() => {});

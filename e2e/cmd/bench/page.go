@@ -215,6 +215,10 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 		if err := waitGoWorker(ctx, b); err != nil {
 			return err
 		}
+		// The Go worker's first request loads its session and connects.
+		if _, err := b.Fetch(ctx, "/style.css", &browser.FetchOptions{Cache: "no-store"}); err != nil {
+			return err
+		}
 		r, err = b.Fetch(ctx, "/style.css", &browser.FetchOptions{Cache: "no-store"})
 		if err != nil || r.Status != http.StatusOK {
 			return fmt.Errorf("warm fetch: status %d: %v", r.Status, err)
