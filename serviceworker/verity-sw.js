@@ -9,7 +9,8 @@
 //      path to a CID whose bytes are cached: no node, no payment, no Go;
 //   2. while the Go worker is not running, from the network (the gateway
 //      serves verified content as before) and the Go worker boots in the
-//      background: no request waits for the wasm;
+//      background: no request waits for the wasm, except a Range request
+//      (a media stream, see answer);
 //   3. by the Go worker, which fetches from storage nodes and verifies every
 //      block; its complete 200 answers are written to the cache.
 // /verity.js is answered from a cached copy refreshed in the background
@@ -199,10 +200,11 @@ function loadIndex() {
     if (!idx || typeof idx !== 'object' || !idx.files || !Array.isArray(idx.roots)) {
       idx = { files: {}, roots: [], session: null };
     }
-    try {
-      const est = await navigator.storage.estimate();
+    // The quota is asked for off the request path; the bound applies from
+    // the next write on.
+    Promise.resolve().then(() => navigator.storage.estimate()).then((est) => {
       if (est && est.quota > 0) bound = Math.min(MAX_CACHE_BYTES, Math.floor(est.quota * QUOTA_FRACTION));
-    } catch (e) { /* keep the default */ }
+    }).catch(() => { /* keep the default */ });
     return idx;
   })();
   return indexP;
@@ -398,7 +400,9 @@ async function cached(idx, path, request) {
 }
 
 // race answers from the cache if it can before the network answers, else
-// from the network (whose fetch is then aborted if the cache wins).
+// from the network (whose fetch is then aborted if the cache wins). Only for
+// requests without Range: a Request rebuilt with a signal loses a no-cors
+// request's Range header.
 function race(request, cachedP) {
   const ctl = new AbortController();
   const netP = fetch(request, { signal: ctl.signal });
@@ -423,25 +427,42 @@ async function answer(event) {
   // cache as they skip the HTTP cache.
   const useCache = !request.headers.has('Range') && request.cache !== 'no-store' && request.cache !== 'reload';
   const storeIt = !request.headers.has('Range') && request.cache !== 'no-store';
-  let idx = null;
-  if (useCache || storeIt) {
+  // A Range request waits for the boot instead: a media player resuming a
+  // stream from the gateway mid-playback failed with a read error, and an
+  // open-ended range would move the rest of a large file through the
+  // gateway.
+  if (!ready && !request.headers.has('Range')) {
+    // Never wait for the wasm: the network answers while it boots. The
+    // cache answers first when it can without the network (the index is
+    // local, loaded when the worker starts); when the session must be
+    // fetched first, the cache races the network. The boot starts after a
+    // local cache lookup: it competes with it for the thread.
+    if (!useCache) {
+      boot().catch(() => {});
+      counters.network++;
+      return fetch(request);
+    }
+    let idx = null;
     try { idx = await loadIndex(); } catch (e) { idx = null; }
-  }
-  const fresh = idx && idx.session && idx.session.expires > Date.now();
-  const cachedP = idx && useCache ? cached(idx, path, request) : Promise.resolve(null);
-  if (!ready) {
-    // Never wait for the wasm: the network answers while it boots. A
-    // session that must be fetched first races the network.
-    boot().catch(() => {});
-    if (!fresh) return race(request, cachedP);
+    const fresh = idx && idx.session && idx.session.expires > Date.now();
+    const cachedP = idx ? cached(idx, path, request).catch(() => null) : Promise.resolve(null);
+    if (!fresh) {
+      boot().catch(() => {});
+      return race(request, cachedP);
+    }
     const r = await cachedP;
+    boot().catch(() => {});
     if (r) return r;
     counters.network++;
     return fetch(request);
   }
-  const hit = await cachedP;
+  let idx = null;
+  if (useCache || storeIt) {
+    try { idx = await loadIndex(); } catch (e) { idx = null; }
+  }
+  const hit = idx && useCache ? await cached(idx, path, request) : null;
   if (hit) return hit;
-  const v = ready;
+  const v = ready || await boot();
   const root = idx && idx.session && idx.session.root;
   if (useCache && root && seenBefore(idx, path, root) && typeof v.resolve === 'function') {
     // Deployed again since: the current root's directory says whether the
@@ -588,3 +609,7 @@ self.addEventListener('message', (event) => {
       })
   );
 });
+
+// The index loads as soon as the worker starts, alongside the event that
+// started it.
+loadIndex().catch(() => {});
