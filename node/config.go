@@ -80,6 +80,10 @@ type Config struct {
 	// bandwidth limit; `verity node --max-egress`). Default 0: unlimited.
 	MaxEgress int64
 
+	// StatusPublic serves the status page (GET /, GET /status) to every
+	// client; by default only to loopback clients, since it names
+	// accounts, sessions and recent errors. Default false.
+	StatusPublic bool
 	// WebRTC configures the WebRTC peer (see WebRTCConfig); on by default.
 	WebRTC WebRTCConfig
 

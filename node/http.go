@@ -37,6 +37,8 @@ func (n *Node) newRouter() (http.Handler, error) {
 	}
 	r.Get(WellKnownRecordPath, n.serveRecord)
 	r.Get("/healthz", n.serveHealth)
+	r.Get(StatusPath, n.serveStatus)
+	r.Get("/", n.serveStatusPage)
 	r.Method(http.MethodGet, "/metrics", n.metrics.handler())
 	return r, nil
 }

@@ -61,6 +61,9 @@ type Node struct {
 	countMu       sync.RWMutex // the block count (write) excludes imports and GC (read)
 	blocksCounted atomic.Bool  // the background block count is done
 
+	started time.Time    // when New ran, for the status page's uptime
+	recent  recentErrors // the last warnings and errors, for the status page
+
 	record atomic.Pointer[noderecord.Signed]
 	coord  *CoordClient // while running with Config.Coordinator; guarded by mu
 
@@ -99,7 +102,8 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.id = noderecord.NodeIDFromKey(n.priv.Public().(ed25519.PublicKey))
-	n.log = cfg.Logger.With("node", n.id)
+	n.started = cfg.Now()
+	n.log = slog.New(&recordingHandler{next: cfg.Logger.Handler(), rec: &n.recent}).With("node", n.id)
 	if err := n.clearTmp(); err != nil {
 		return nil, err
 	}

@@ -439,3 +439,13 @@ func (n *Node) Uncommitted() map[string]uint64 {
 	}
 	return n.pay.store.Uncommitted()
 }
+
+// receiptsStatus sums the receipts kept, for the status page.
+func (p *payments) receiptsStatus() ReceiptsStatus {
+	st := ReceiptsStatus{Sessions: p.store.Len(), PendingBy: p.store.Uncommitted()}
+	for _, b := range st.PendingBy {
+		st.PendingBytes += b
+	}
+	st.SettledBytes = p.store.SettledTotal()
+	return st
+}

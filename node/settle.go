@@ -130,7 +130,9 @@ func (p *payments) settle(ctx context.Context, account string) (uint64, error) {
 	}
 	p.mu.Lock()
 	p.lastSettle[account] = p.n.cfg.Now()
+	bal := p.accounts[account].Balance
 	p.mu.Unlock()
+	p.n.log.Info("settled", "account", account, "bytes", applied, "accountBalance", bal)
 	return applied, nil
 }
 

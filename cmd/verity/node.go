@@ -18,6 +18,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(args) > 0 && args[0] == "earnings" {
 		return runNodeEarnings(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "status" {
+		return runNodeStatus(ctx, args[1:], stdout, stderr)
+	}
 	fl := flag.NewFlagSet("node", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	var (
@@ -35,6 +38,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	})
 	var iceURLs []string
 	var iceUser, iceCred string
+	fl.BoolVar(&cfg.StatusPublic, "status-public", false, "serve the status page (GET / and /status: holdings, receipts, recent errors) to every client, not only loopback")
 	fl.BoolVar(&cfg.WebRTC.Disabled, "no-webrtc", false, "do not serve WebRTC")
 	fl.BoolVar(&cfg.DisableWebTransport, "no-webtransport", false, "do not serve or publish WebTransport (behind NAT: WebRTC only)")
 	fl.BoolVar(&cfg.DisableBao, "no-bao", false, "answer streams with the plain CAR even to workers that accept bao16 (saves its hashing; workers then verify whole blocks)")

@@ -483,3 +483,14 @@ func (s *Store) Close() error {
 	})
 	return err
 }
+
+// SettledTotal is the bytes the ledger settled over the sessions held.
+func (s *Store) SettledTotal() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var t uint64
+	for _, e := range s.sessions {
+		t += e.Settled
+	}
+	return t
+}
