@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -112,6 +113,8 @@ type testStack struct {
 	*testGateway
 	ctl   *Control
 	coord *coordinator.Coordinator
+	// opToken is the credential of the stack's test operator, for nodes.
+	opToken string
 }
 
 // Coordinator is the stack's coordinator.
@@ -122,8 +125,17 @@ func (s *testStack) Coordinator() *coordinator.Coordinator { return s.coord }
 func startStack(t *testing.T, bus *events.Bus, ctl Config, gw gateway.Config) (*testStack, func()) {
 	t.Helper()
 	ctx := t.Context()
-	coord, err := coordinator.New(ctx, coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20, Logger: discard()})
+	coord, err := coordinator.New(ctx, coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20, AllowPrivateAddrs: true, Logger: discard()})
 	if err != nil {
+		t.Fatal(err)
+	}
+	opToken, err := coord.CreateOperator(ctx, "test")
+	if errors.Is(err, coordinator.ErrOperatorExists) {
+		// A second stack on the bus: its nodes join as their own operator.
+		opToken, err = coord.CreateOperator(ctx, "test-"+coord.ID())
+	}
+	if err != nil {
+		coord.Close()
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -157,7 +169,7 @@ func startStack(t *testing.T, bus *events.Bus, ctl Config, gw gateway.Config) (*
 		stopGateway()
 		closeControl() // idempotent
 	}
-	return &testStack{testGateway: tg, ctl: c, coord: coord}, stop
+	return &testStack{testGateway: tg, ctl: c, coord: coord, opToken: opToken}, stop
 }
 
 // do sends method url (with any host: the connection goes to the gateway).

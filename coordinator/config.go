@@ -59,6 +59,15 @@ type Config struct {
 	// filled in from this Config.
 	Ledger ledger.Config
 
+	// AllowPrivateAddrs accepts nodes whose URLs are on private,
+	// loopback or link-local addresses (a devnet, tests, a private
+	// network). Default false: such a record is refused, so that no
+	// node can point the network's clients at internal services.
+	AllowPrivateAddrs bool
+	// URLProver checks a joining node's URLs before it is listed.
+	// Default: a *URLProof with AllowPrivateAddrs.
+	URLProver URLProver
+
 	// Logger default slog.Default(); Now default time.Now.
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -93,6 +102,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.PinRetryMax < c.PinRetryMin {
 		c.PinRetryMax = max(c.PinRetryMin, 5*time.Minute)
+	}
+	if c.URLProver == nil {
+		c.URLProver = &URLProof{AllowPrivate: c.AllowPrivateAddrs}
 	}
 	if c.Router == nil {
 		c.Router = NewRouter(RouterConfig{})

@@ -39,6 +39,11 @@ type CoordClientConfig struct {
 	URL string
 	// Key is the node's ed25519 key; it signs challenges.
 	Key ed25519.PrivateKey
+	// OperatorToken is the operator's credential sent with each join
+	// ("vop_NAME.SECRET"). A coordinator refuses a join without a valid
+	// one (nodeproto.CloseOperatorRefused); the client logs why, at error
+	// level, and keeps retrying at MaxBackoff.
+	OperatorToken string
 	// Record returns the node's current signed record. It is sent on join
 	// and again in the next heartbeat whenever it changes.
 	Record func() (noderecord.Signed, error)
@@ -233,7 +238,14 @@ func (c *CoordClient) run(ctx context.Context) {
 		if joined {
 			delay = c.cfg.MinBackoff
 		}
-		c.log.Warn("coordinator session ended", "err", err, "retryIn", delay)
+		if errors.Is(err, ErrOperatorRefused) {
+			// Retrying soon will not help: the operator must act.
+			delay = c.cfg.MaxBackoff
+			c.log.Error("the coordinator refused this node's operator credential: get one from the gateway's admin (verity operators create NAME) and pass it with --operator-token-file or VERITY_OPERATOR_TOKEN",
+				"err", err, "retryIn", delay)
+		} else {
+			c.log.Warn("coordinator session ended", "err", err, "retryIn", delay)
+		}
 		// Jitter in [delay/2, delay).
 		wait := delay/2 + rand.N(delay/2+1)
 		t := time.NewTimer(wait)
@@ -297,6 +309,7 @@ func (c *CoordClient) handshake(ctx context.Context, conn *coordConn) (w nodepro
 	if err := conn.send(ctx, nodeproto.Message{Type: nodeproto.MsgJoin, Join: &nodeproto.Join{
 		Node: node, Challenge: ch, Record: rec, Status: &status,
 		Signature: ed25519.Sign(c.cfg.Key, nodeproto.JoinSigningBytes(ch, node)),
+		Operator:  c.cfg.OperatorToken,
 	}}); err != nil {
 		return w, rec, err
 	}

@@ -60,7 +60,7 @@ func (s *coordSession) loop(heartbeat time.Duration) error {
 			}
 		case r := <-s.conn.msgs:
 			if r.err != nil {
-				return r.err
+				return closeError(r.err)
 			}
 			var m nodeproto.Message
 			if err := json.Unmarshal(r.data, &m); err != nil {

@@ -22,6 +22,8 @@ const (
 	BucketPlacements = "placements"
 	BucketTokens     = "tokens"
 	BucketDeploys    = "deploys"
+	// BucketOperators holds node operators' credentials (hashes only).
+	BucketOperators = "operators"
 )
 
 // bucketHistory is how many revisions each bucket keeps per key.
@@ -31,6 +33,7 @@ var bucketHistory = map[string]uint8{
 	BucketPlacements: 1,
 	BucketTokens:     1,
 	BucketDeploys:    1,
+	BucketOperators:  1,
 }
 
 // Bus is a connection to the event stream and KV buckets. Its methods are
@@ -196,7 +199,7 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 
 // KV returns one of the buckets BucketSites, BucketNodes, BucketPlacements,
-// BucketTokens, BucketDeploys.
+// BucketTokens, BucketDeploys, BucketOperators.
 func (b *Bus) KV(name string) (jetstream.KeyValue, error) {
 	if b.isClosed() {
 		return nil, ErrClosed

@@ -94,7 +94,20 @@ type Join struct {
 	Signature []byte            `json:"signature"` // ed25519 over JoinSigningBytes(Challenge, Node)
 	Record    noderecord.Signed `json:"record"`    // the node's current signed record
 	Status    *Heartbeat        `json:"status,omitempty"`
+	// Operator is the credential of the node's operator ("vop_NAME.SECRET"),
+	// issued by the gateway's admin. A join without a valid one is refused
+	// with CloseOperatorRefused.
+	Operator string `json:"operator,omitempty"`
 }
+
+// Close codes of the coordinator that a node acts on (the others are the
+// coordinator's, see package coordinator).
+const (
+	// CloseOperatorRefused: the join carried no valid operator credential,
+	// or the operator's credential was revoked. Retrying with the same
+	// credential will not help.
+	CloseOperatorRefused = 4003
+)
 
 // Welcome accepts a join.
 type Welcome struct {
