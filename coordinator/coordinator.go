@@ -49,6 +49,8 @@ type Coordinator struct {
 	placements map[string]cachedPlacement
 	accounts   map[string]nodeproto.AccountState // mirror of the ledger's accounts bucket
 	operators  map[string]OperatorRecord         // mirror of the operators bucket
+	auditing   map[auditKey]bool                 // audits running
+	auditSem   chan struct{}                     // bounds them
 	once       sync.Once
 
 	ledger      *ledger.Ledger
@@ -93,6 +95,8 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		pkv:        pkv,
 		okv:        okv,
 		operators:  make(map[string]OperatorRecord),
+		auditing:   make(map[auditKey]bool),
+		auditSem:   make(chan struct{}, cfg.AuditConcurrency),
 		cache:      make(map[string]cachedState),
 		conns:      make(map[string]*nodeConn),
 		issued:     make(map[string]nonceState),
@@ -154,7 +158,8 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		c.wg.Wait()
 		return nil, err
 	}
-	c.wg.Add(6)
+	c.wg.Add(7)
+	go c.auditLoop()
 	go c.watchKV(w, c.applyEntry)
 	go c.watchKV(pw, c.applyPlacement)
 	go c.watchKV(ow, c.applyOperator)

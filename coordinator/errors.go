@@ -39,6 +39,8 @@ var (
 	// ErrURLProof: a URL of the node's record is not on an allowed
 	// address or does not answer with the node's key (StatusURLRefused).
 	ErrURLProof = errors.New("coordinator: URL not proven")
+	// ErrAudit: a node did not prove it holds a root (*AuditError).
+	ErrAudit = errors.New("coordinator: audit failed")
 	// ErrUnknownOperator: revoking an operator that has no credential.
 	ErrUnknownOperator = errors.New("coordinator: unknown operator")
 )

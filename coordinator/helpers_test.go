@@ -105,9 +105,11 @@ func newCoordinator(t *testing.T, bus *events.Bus, mod func(*coordinator.Config)
 		mod(&cfg)
 	}
 	if cfg.URLProver == nil && !cfg.AllowPrivateAddrs {
-		// The hand-made records of most tests name URLs nobody serves;
-		// the tests of the proof itself set a prover or the allowance.
+		// The hand-made records of most tests name URLs nobody serves
+		// and their nodes hold nothing; the tests of the proofs set a
+		// prover or the allowance.
 		cfg.URLProver = acceptURLs{}
+		coordinator.PassAudits(&cfg)
 	}
 	c, err := coordinator.New(ctxT(t), cfg)
 	if err != nil {
