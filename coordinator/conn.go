@@ -196,6 +196,7 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	}
 	if err := n.write(nodeproto.Message{Type: nodeproto.MsgWelcome, Welcome: &nodeproto.Welcome{
 		Node: n.node, Session: n.session, HeartbeatMS: c.cfg.HeartbeatInterval.Milliseconds(),
+		Features: []string{nodeproto.FeatureRepair},
 	}}); err != nil {
 		return err
 	}
@@ -229,6 +230,11 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 		switch {
 		case m.Type == nodeproto.MsgWebRTCAnswer && m.Answer != nil:
 			if err := n.answer(m.Answer); err != nil {
+				return err
+			}
+			continue
+		case m.Type == nodeproto.MsgRepair && m.Repair != nil:
+			if err := n.repair(m.Repair); err != nil {
 				return err
 			}
 			continue

@@ -101,6 +101,17 @@ type CoordClient struct {
 	state CoordClientState
 
 	settles chan settleCall // to the session loop
+	repairs chan repairCall // to the session loop
+}
+
+type repairCall struct {
+	cid   string
+	reply chan repairReply // buffered 1
+}
+
+type repairReply struct {
+	sources []string
+	err     error
 }
 
 type settleCall struct {
@@ -157,6 +168,7 @@ func NewCoordClient(cfg CoordClientConfig) (*CoordClient, error) {
 		cfg: cfg, url: u, cancel: cancel, done: make(chan struct{}),
 		log:     cfg.Logger.With("component", "coordinator-client", "coordinator", u),
 		settles: make(chan settleCall),
+		repairs: make(chan repairCall),
 	}
 	go c.run(ctx)
 	return c, nil
@@ -210,6 +222,27 @@ func (c *CoordClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.
 		return r.s, r.err
 	case <-ctx.Done():
 		return nodeproto.Settled{}, ctx.Err()
+	}
+}
+
+// RepairSources asks the coordinator where to fetch block c again (the
+// HTTP base URLs of other holders). It fails with ErrSessionEnded when the
+// session ended before the answer or the coordinator does not take repair
+// requests, and with ErrClosed after Close.
+func (c *CoordClient) RepairSources(ctx context.Context, cid string) ([]string, error) {
+	call := repairCall{cid: cid, reply: make(chan repairReply, 1)}
+	select {
+	case c.repairs <- call:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, ErrClosed
+	}
+	select {
+	case r := <-call.reply:
+		return r.sources, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
@@ -333,7 +366,7 @@ func (c *CoordClient) serve(ctx context.Context, conn *coordConn, w nodeproto.We
 	if interval <= 0 {
 		interval = defaultHeartbeat
 	}
-	s := newCoordSession(ctx, c, conn, rec.Signature)
+	s := newCoordSession(ctx, c, conn, rec.Signature, w.Features)
 	err := conn.leave(ctx, s.loop(interval))
 	s.end()
 	return err
