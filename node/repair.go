@@ -13,9 +13,9 @@ import (
 )
 
 // Block repair: a block that fails its hash check when read is queued
-// here; repairLoop drops it from the store, asks the coordinator for
-// other holders (CoordClient.RepairSources) and fetches it again from
-// them, verified before it is stored, counting
+// here; repairLoop asks the coordinator for other holders
+// (CoordClient.RepairSources), fetches it again from them, verified, and
+// replaces the corrupt copy with it, counting
 // verity_node_block_repairs_total. Without a coordinator session, or when
 // no holder has it, the block stays missing until the next pin order.
 
@@ -60,12 +60,9 @@ func (n *Node) repairLoop(ctx context.Context) {
 	}
 }
 
-// repairBlock drops the corrupt copy of c and fetches c from the holders
-// the coordinator names, verifying it before storing it.
+// repairBlock fetches c from the holders the coordinator names and, once
+// it verifies, replaces the corrupt copy with it.
 func (n *Node) repairBlock(ctx context.Context, c cid.Cid) error {
-	if err := n.bs.DeleteBlock(ctx, c); err != nil {
-		return fmt.Errorf("dropping the corrupt copy: %w", err)
-	}
 	n.mu.Lock()
 	nc := n.coord
 	n.mu.Unlock()
@@ -91,6 +88,10 @@ func (n *Node) repairBlock(ctx context.Context, c cid.Cid) error {
 		blk, err := blocks.NewBlockWithCid(data, c)
 		if err != nil {
 			return err
+		}
+		// The store skips a Put of a key it has: drop the corrupt copy.
+		if err := n.bs.DeleteBlock(ctx, c); err != nil {
+			return fmt.Errorf("dropping the corrupt copy: %w", err)
 		}
 		if err := n.bs.Put(ctx, blk); err != nil {
 			return fmt.Errorf("storing the repaired block: %w", err)
