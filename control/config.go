@@ -26,6 +26,11 @@ type Coordinator interface {
 	// Ledger is the accounts ledger the coordinator settles nodes on;
 	// the accounts API reads and writes it.
 	Ledger() *ledger.Ledger
+	// CreateOperator, Operators and RevokeOperator manage the node
+	// operators' credentials (the operators API).
+	CreateOperator(ctx context.Context, name string) (string, error)
+	Operators(ctx context.Context) ([]coordinator.OperatorInfo, error)
+	RevokeOperator(ctx context.Context, name string) error
 }
 
 var _ Coordinator = (*coordinator.Coordinator)(nil)

@@ -47,7 +47,7 @@ func startNodes(t *testing.T, tg *testStack, n int) []*node.Node {
 	for i := range n {
 		nd, err := node.New(node.Config{
 			DataDir: filepath.Join(t.TempDir(), "node-"+strconv.Itoa(i+1)), Logger: log,
-			Coordinator: tg.URL(),
+			Coordinator: tg.URL(), OperatorToken: tg.opToken,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -331,7 +331,7 @@ func TestDeployRefused(t *testing.T) {
 // makes it leave and waits for it.
 func startNodeAt(t *testing.T, tg *testStack, dir string) (nd *node.Node, stop func()) {
 	t.Helper()
-	nd, err := node.New(node.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Coordinator: tg.URL()})
+	nd, err := node.New(node.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Coordinator: tg.URL(), OperatorToken: tg.opToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/carcheck"
@@ -62,13 +63,16 @@ func statusOf(err error) int {
 	case err == nil:
 		return http.StatusOK
 	case errors.Is(err, gateway.ErrUnknownSite), errors.Is(err, ErrNotFound), errors.Is(err, ErrNotInHistory),
-		errors.Is(err, ledger.ErrUnknownAccount):
+		errors.Is(err, ledger.ErrUnknownAccount), errors.Is(err, coordinator.ErrUnknownOperator):
 		return http.StatusNotFound
 	case errors.Is(err, ErrFaucetOff):
 		return http.StatusForbidden
 	case errors.Is(err, ledger.ErrInvalidAccount), errors.Is(err, ledger.ErrInvalidCharge):
 		return http.StatusBadRequest
-	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ErrSiteExists), errors.Is(err, ErrDomainTaken), errors.Is(err, ErrDomainUnproven):
+	case errors.Is(err, coordinator.ErrOperatorName):
+		return http.StatusBadRequest
+	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ErrSiteExists), errors.Is(err, coordinator.ErrOperatorExists),
+		errors.Is(err, ErrDomainTaken), errors.Is(err, ErrDomainUnproven):
 		return http.StatusConflict
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -117,6 +120,8 @@ type testStack struct {
 	*testGateway
 	ctl   *Control
 	coord *coordinator.Coordinator
+	// opToken is the credential of the stack's test operator, for nodes.
+	opToken string
 }
 
 // Coordinator is the stack's coordinator.
@@ -126,9 +131,29 @@ func (s *testStack) Coordinator() *coordinator.Coordinator { return s.coord }
 // are filled in here); stop takes it all down (also run at cleanup).
 func startStack(t *testing.T, bus *events.Bus, ctl Config, gw gateway.Config) (*testStack, func()) {
 	t.Helper()
+	return startStackWith(t, bus, ctl, gw, nil)
+}
+
+// startStackWith is startStack with the coordinator's config changed by
+// mod.
+func startStackWith(t *testing.T, bus *events.Bus, ctl Config, gw gateway.Config, mod func(*coordinator.Config)) (*testStack, func()) {
+	t.Helper()
 	ctx := t.Context()
-	coord, err := coordinator.New(ctx, coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, Logger: discard()})
+	kcfg := coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, AllowPrivateAddrs: true, Logger: discard()}
+	if mod != nil {
+		mod(&kcfg)
+	}
+	coord, err := coordinator.New(ctx, kcfg)
 	if err != nil {
+		t.Fatal(err)
+	}
+	opToken, err := coord.CreateOperator(ctx, "test")
+	if errors.Is(err, coordinator.ErrOperatorExists) {
+		// A second stack on the bus: its nodes join as their own operator.
+		opToken, err = coord.CreateOperator(ctx, "test-"+coord.ID())
+	}
+	if err != nil {
+		coord.Close()
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -162,7 +187,7 @@ func startStack(t *testing.T, bus *events.Bus, ctl Config, gw gateway.Config) (*
 		stopGateway()
 		closeControl() // idempotent
 	}
-	return &testStack{testGateway: tg, ctl: c, coord: coord}, stop
+	return &testStack{testGateway: tg, ctl: c, coord: coord, opToken: opToken}, stop
 }
 
 // do sends method url (with any host: the connection goes to the gateway).
@@ -207,21 +232,60 @@ func (tg *testGateway) session(t *testing.T, site string) api.Session {
 
 // joinNode joins a node keyed by seed to the stack's coordinator with rec
 // and returns its client.
+//
+// The record's HTTP URL is replaced by a server answering the
+// coordinator's URL proof with the seed's key (its WebTransport URL
+// dropped), since nothing serves the URLs rec names.
 func joinNode(t *testing.T, s *testStack, seed byte, rec noderecord.Signed) *node.CoordClient {
 	t.Helper()
-	nc, err := node.NewCoordClient(node.CoordClientConfig{
-		URL:        s.URL(),
-		Key:        seedKey(seed),
-		Record:     func() (noderecord.Signed, error) { return rec, nil },
-		Status:     func() nodeproto.Heartbeat { return nodeproto.Heartbeat{Version: "test", Blocks: 7} },
-		MinBackoff: 20 * time.Millisecond,
-		Logger:     discard(),
-	})
+	return joinNodeWith(t, s, seed, rec, nil)
+}
+
+// joinNodeWith is joinNode with its client's config changed by mod.
+func joinNodeWith(t *testing.T, s *testStack, seed byte, rec noderecord.Signed, mod func(*node.CoordClientConfig)) *node.CoordClient {
+	t.Helper()
+	key := seedKey(seed)
+	r := rec.Record
+	r.HTTP, r.WebTransport = proofServer(t, key), ""
+	rec, err := noderecord.Sign(r, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := node.CoordClientConfig{
+		URL:           s.URL(),
+		Key:           key,
+		OperatorToken: s.opToken,
+		Record:        func() (noderecord.Signed, error) { return rec, nil },
+		Status:        func() nodeproto.Heartbeat { return nodeproto.Heartbeat{Version: "test", Blocks: 7} },
+		MinBackoff:    20 * time.Millisecond,
+		Logger:        discard(),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	nc, err := node.NewCoordClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
 	return nc
+}
+
+// proofServer answers the coordinator's URL proofs with key, and nothing
+// else (404), and returns its URL.
+func proofServer(t *testing.T, key ed25519.PrivateKey) string {
+	t.Helper()
+	id := noderecord.NodeIDFromKey(key.Public().(ed25519.PublicKey))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nonce, err := hex.DecodeString(r.URL.Query().Get("c"))
+		if r.URL.Path != nodeproto.ProofPath || err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(nodeproto.URLProof{Node: id, Signature: ed25519.Sign(key, nodeproto.ProofSigningBytes(id, nonce))})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func seedKey(seed byte) ed25519.PrivateKey {

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -59,6 +60,30 @@ type Config struct {
 	// filled in from this Config.
 	Ledger ledger.Config
 
+	// AllowPrivateAddrs accepts nodes whose URLs are on private,
+	// loopback or link-local addresses (a devnet, tests, a private
+	// network). Default false: such a record is refused, so that no
+	// node can point the network's clients at internal services.
+	AllowPrivateAddrs bool
+	// URLProver checks a joining node's URLs before it is listed.
+	// Default: a *URLProof with AllowPrivateAddrs.
+	URLProver URLProver
+
+	// Storage audits (see Audit): a pinned report counts once AuditWalks
+	// random blocks of the root, fetched from the node, verify; each
+	// holding of a node connected here is audited again about every
+	// AuditInterval (jittered), AuditConcurrency audits at a time, each
+	// within AuditTimeout. A node that fails is ranked last for
+	// AuditPenalty. Defaults 3 walks, 1 h, 4, 1 min, 24 h.
+	AuditWalks       int
+	AuditInterval    time.Duration
+	AuditConcurrency int
+	AuditTimeout     time.Duration
+	AuditPenalty     time.Duration
+
+	// audit replaces Audit in tests (export_test.go).
+	audit func(ctx context.Context, base, root string) error
+
 	// Logger default slog.Default(); Now default time.Now.
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -93,6 +118,24 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.PinRetryMax < c.PinRetryMin {
 		c.PinRetryMax = max(c.PinRetryMin, 5*time.Minute)
+	}
+	if c.AuditWalks <= 0 {
+		c.AuditWalks = 3
+	}
+	if c.AuditInterval <= 0 {
+		c.AuditInterval = time.Hour
+	}
+	if c.AuditConcurrency <= 0 {
+		c.AuditConcurrency = 4
+	}
+	if c.AuditTimeout <= 0 {
+		c.AuditTimeout = time.Minute
+	}
+	if c.AuditPenalty <= 0 {
+		c.AuditPenalty = 24 * time.Hour
+	}
+	if c.URLProver == nil {
+		c.URLProver = &URLProof{AllowPrivate: c.AllowPrivateAddrs}
 	}
 	if c.Router == nil {
 		c.Router = NewRouter(RouterConfig{})

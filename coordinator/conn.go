@@ -30,8 +30,9 @@ type nodeConn struct {
 	remote string
 	log    *slog.Logger
 
-	node    string // set once joined
-	session string
+	node     string // set once joined
+	session  string
+	operator string // whose credential it joined with
 
 	pinMu sync.Mutex
 	ready bool            // welcomed: pin orders may be sent
@@ -178,11 +179,24 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	if err := c.verifyJoin(ch, m.Join); err != nil {
 		return err
 	}
+	op, err := c.verifyOperator(m.Join.Operator)
+	if err != nil {
+		return err
+	}
+	n.operator = op
+	if err := c.cfg.URLProver.ProveURLs(c.ctx, m.Join.Record); err != nil {
+		n.log.Warn("node URLs not proven", "node", m.Join.Node, "err", err)
+		if !errors.Is(err, ErrURLProof) {
+			err = fmt.Errorf("%w: %w", ErrURLProof, err)
+		}
+		return err
+	}
 	if err := n.admit(m.Join); err != nil {
 		return err
 	}
 	if err := n.write(nodeproto.Message{Type: nodeproto.MsgWelcome, Welcome: &nodeproto.Welcome{
 		Node: n.node, Session: n.session, HeartbeatMS: c.cfg.HeartbeatInterval.Milliseconds(),
+		Features: []string{nodeproto.FeatureRepair},
 	}}); err != nil {
 		return err
 	}
@@ -216,6 +230,11 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 		switch {
 		case m.Type == nodeproto.MsgWebRTCAnswer && m.Answer != nil:
 			if err := n.answer(m.Answer); err != nil {
+				return err
+			}
+			continue
+		case m.Type == nodeproto.MsgRepair && m.Repair != nil:
+			if err := n.repair(m.Repair); err != nil {
 				return err
 			}
 			continue
@@ -308,7 +327,7 @@ func (n *nodeConn) admit(j *nodeproto.Join) error {
 		*cur = NodeState{
 			Record: j.Record, Status: status, State: StateLive,
 			Coordinator: c.cfg.ID, Session: n.session, Addr: n.remote,
-			JoinedAt: now, LastSeen: now,
+			Operator: n.operator, JoinedAt: now, LastSeen: now,
 		}
 		return true
 	})
@@ -320,7 +339,18 @@ func (n *nodeConn) admit(j *nodeproto.Join) error {
 		c.mu.Unlock()
 		return fmt.Errorf("coordinator: storing node state: %w", err)
 	}
-	n.log.Info("node joined", "http", j.Record.Record.HTTP, "webtransport", j.Record.Record.WebTransport)
+	c.mu.Lock()
+	_, stillValid := c.operators[n.operator]
+	if !stillValid && c.conns[n.node] == n {
+		delete(c.conns, n.node)
+	}
+	c.mu.Unlock()
+	if !stillValid {
+		// Revoked while it joined: revoked() did not see this session.
+		c.markLost(c.ctx, n.node, n.session, "operator revoked", false)
+		return fmt.Errorf("%w: operator %q was revoked", ErrOperator, n.operator)
+	}
+	n.log.Info("node joined", "operator", n.operator, "http", j.Record.Record.HTTP, "webtransport", j.Record.Record.WebTransport)
 	c.emit(c.ctx, "node.joined/"+n.node+"/"+n.session, events.TypeNodeJoined, events.NodeJoined{
 		Node: n.node, Coordinator: c.cfg.ID, Session: n.session, Addr: n.remote,
 		HTTP: j.Record.Record.HTTP, WebTransport: j.Record.Record.WebTransport, Region: status.Region,
@@ -338,6 +368,12 @@ func (n *nodeConn) heartbeat(hb *nodeproto.Heartbeat) error {
 		}
 		if rec.Record.NodeID != n.node {
 			return ErrNodeMismatch
+		}
+		if cur, ok := c.cachedState(n.node); ok && cur.Session == n.session &&
+			(rec.Record.HTTP != cur.Record.Record.HTTP || rec.Record.WebTransport != cur.Record.Record.WebTransport) {
+			// Only the URLs proven at join are listed: new ones need a
+			// new session.
+			return fmt.Errorf("%w: the record's URLs changed; join again to prove them", ErrURLProof)
 		}
 	}
 	status := *hb

@@ -31,6 +31,7 @@ type Coordinator struct {
 	log    *slog.Logger
 	kv     jetstream.KeyValue   // nodes
 	pkv    jetstream.KeyValue   // placements
+	okv    jetstream.KeyValue   // operators
 	sub    *events.Subscription // placement
 	repSub *events.Subscription // re-replication
 
@@ -48,6 +49,9 @@ type Coordinator struct {
 	// placements mirrors the placements bucket, by root.
 	placements map[string]cachedPlacement
 	accounts   map[string]nodeproto.AccountState // mirror of the ledger's accounts bucket
+	operators  map[string]OperatorRecord         // mirror of the operators bucket
+	auditing   map[auditKey]bool                 // audits running
+	auditSem   chan struct{}                     // bounds them
 	once       sync.Once
 
 	ledger      *ledger.Ledger
@@ -85,11 +89,19 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	okv, err := cfg.Bus.KV(events.BucketOperators)
+	if err != nil {
+		return nil, err
+	}
 	c := &Coordinator{
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "coordinator", "coordinator", cfg.ID),
 		kv:         kv,
 		pkv:        pkv,
+		okv:        okv,
+		operators:  make(map[string]OperatorRecord),
+		auditing:   make(map[auditKey]bool),
+		auditSem:   make(chan struct{}, cfg.AuditConcurrency),
 		cache:      make(map[string]cachedState),
 		conns:      make(map[string]*nodeConn),
 		issued:     make(map[string]nonceState),
@@ -122,9 +134,23 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		c.cancel()
 		return nil, err
 	}
+	ow, err := okv.WatchAll(c.ctx)
+	if err == nil {
+		err = events.LoadInitial(ctx, ow, c.applyOperator)
+		if err != nil {
+			_ = ow.Stop()
+		}
+	}
+	if err != nil {
+		_ = w.Stop()
+		_ = pw.Stop()
+		c.cancel()
+		return nil, err
+	}
 	if err := c.startPayments(ctx); err != nil {
 		_ = w.Stop()
 		_ = pw.Stop()
+		_ = ow.Stop()
 		c.cancel()
 		c.wg.Wait()
 		return nil, err
@@ -132,13 +158,16 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if err := c.subscribeOffers(); err != nil {
 		_ = w.Stop()
 		_ = pw.Stop()
+		_ = ow.Stop()
 		c.cancel()
 		c.wg.Wait()
 		return nil, err
 	}
-	c.wg.Add(5)
+	c.wg.Add(7)
+	go c.auditLoop()
 	go c.watchKV(w, c.applyEntry)
 	go c.watchKV(pw, c.applyPlacement)
+	go c.watchKV(ow, c.applyOperator)
 	go c.monitor()
 	go c.forwardReports()
 	go c.retryPins()

@@ -50,14 +50,27 @@
 // silent node lost, so nodes of a crashed coordinator are not kept forever;
 // a new session of the same node supersedes the old one, wherever it is.
 //
+// Before storing the node (between 3 and the welcome) the coordinator
+// checks the join's operator credential (Join.Operator, see
+// CreateOperator) and proves the record's URLs (Config.URLProver, by
+// default URLProof: public addresses only unless AllowPrivateAddrs, and a
+// nonce signed by the node key at nodeproto.ProofPath over HTTP and
+// WebTransport). A node's "pinned" makes its holding HolderAuditing until
+// Audit verified random blocks of the root fetched from it (see audit.go);
+// audits repeat about every AuditInterval. A node that finds a corrupt
+// block asks for sources with repair {id, cid}; the coordinator answers
+// repair-sources {id, cid, sources} (welcome lists the "repair" feature).
+//
 // Refusals close the WebSocket with a code and a reason naming the check:
 // 1008 (policy violation) for authentication failures (ErrSignature,
 // ErrChallengeReplayed, ErrChallengeExpired, ErrChallengeMismatch,
 // ErrRecord, ErrNodeMismatch), 1007 for malformed JSON, 1003 for binary
 // messages, 1002 for a message out of order, 1009 for a message over
 // MaxMessageBytes, 4000 heartbeat timeout, 4001 superseded by a newer
-// session, 4002 no join before the challenge expired, 1001 coordinator
-// shutting down.
+// session, 4002 no join before the challenge expired, 4003 no valid
+// operator credential or the operator was revoked, 4004 a URL not proven
+// (another key, a private address, or URLs changed in a heartbeat), 1001
+// coordinator shutting down.
 //
 // # Placement
 //

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/coder/websocket"
+
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // Sentinel errors; match them with errors.Is. Each join or heartbeat refusal
@@ -27,6 +29,20 @@ var (
 	ErrNodeAuth = errors.New("coordinator: node request not authenticated")
 	// ErrTooFewNodes: fewer live nodes than the replicas a placement wants.
 	ErrTooFewNodes = errors.New("coordinator: too few live nodes")
+	// ErrOperator: a join without a valid operator credential, or a
+	// session whose operator was revoked (StatusOperatorRefused).
+	ErrOperator = errors.New("coordinator: operator credential refused")
+	// ErrOperatorExists: creating an operator whose name is taken.
+	ErrOperatorExists = errors.New("coordinator: operator already exists")
+	// ErrOperatorName: an invalid operator name.
+	ErrOperatorName = errors.New("coordinator: invalid operator name")
+	// ErrURLProof: a URL of the node's record is not on an allowed
+	// address or does not answer with the node's key (StatusURLRefused).
+	ErrURLProof = errors.New("coordinator: URL not proven")
+	// ErrAudit: a node did not prove it holds a root (*AuditError).
+	ErrAudit = errors.New("coordinator: audit failed")
+	// ErrUnknownOperator: revoking an operator that has no credential.
+	ErrUnknownOperator = errors.New("coordinator: unknown operator")
 )
 
 // Application close codes (RFC 6455 §7.4.2 reserves 4000–4999 for them).
@@ -34,6 +50,12 @@ const (
 	StatusHeartbeatTimeout websocket.StatusCode = 4000
 	StatusSuperseded       websocket.StatusCode = 4001
 	StatusJoinTimeout      websocket.StatusCode = 4002
+	// StatusOperatorRefused: no valid operator credential, or the
+	// operator was revoked (nodeproto.CloseOperatorRefused).
+	StatusOperatorRefused websocket.StatusCode = nodeproto.CloseOperatorRefused
+	// StatusURLRefused: a URL of the record is not the node's
+	// (URLProver), or the record's URLs changed within a session.
+	StatusURLRefused websocket.StatusCode = 4004
 )
 
 // closeFor maps an error to the close code and reason sent to the node.
@@ -59,6 +81,10 @@ func closeFor(err error) (websocket.StatusCode, string) {
 		code = StatusSuperseded
 	case errors.Is(err, ErrJoinTimeout):
 		code = StatusJoinTimeout
+	case errors.Is(err, ErrOperator):
+		code = StatusOperatorRefused
+	case errors.Is(err, ErrURLProof):
+		code = StatusURLRefused
 	}
 	reason := err.Error()
 	if len(reason) > 123 {

@@ -69,7 +69,7 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 	rec := signedRecord(t, k, 4001)
 	seen := &paySeen{}
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
-		URL: e.srv.url, Key: k.priv,
+		URL: e.srv.url, Key: k.priv, OperatorToken: operatorToken(e.bus),
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
 		OnPayments: seen.on,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,

@@ -46,7 +46,7 @@ func joinPinner(t *testing.T, e *env, port int, pc *pinCounter) (nodeKey, *node.
 	k := newKey(t)
 	rec := signedRecord(t, k, port)
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
-		URL: e.srv.url, Key: k.priv,
+		URL: e.srv.url, Key: k.priv, OperatorToken: operatorToken(e.bus),
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
 		OnPin:      pc.onPin,
 		MinBackoff: 10 * time.Millisecond,

@@ -23,9 +23,10 @@ const PlacementDurable = "placement"
 
 // Holder states in a Placement.
 const (
-	HolderPending = "pending" // ordered to pin, no answer yet
-	HolderPinned  = "pinned"  // holds the whole DAG
-	HolderFailed  = "failed"  // answered with an error
+	HolderPending  = "pending"  // ordered to pin, no answer yet
+	HolderAuditing = "auditing" // says it pinned; counts once its audit passes
+	HolderPinned   = "pinned"   // holds the whole DAG: answered and passed its audit
+	HolderFailed   = "failed"   // answered with an error
 )
 
 // Placement is a root's entry in the placements KV bucket (key: root CID):
@@ -376,10 +377,10 @@ func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
 			return nil, err
 		}
 		cur, ok := p.Nodes[n.node]
-		if !ok || (cur.State == HolderPinned && pm.Error == "") {
+		if !ok || ((cur.State == HolderPinned || cur.State == HolderAuditing) && pm.Error == "") {
 			return nil, events.ErrNoChange // not placed here, or known to hold it
 		}
-		h := Holder{State: HolderPinned, Since: now}
+		h := Holder{State: HolderAuditing, Since: now}
 		if pm.Error != "" {
 			h = Holder{State: HolderFailed, Since: now, Error: clipN(pm.Error, 200), Attempts: cur.Attempts + 1}
 		}
@@ -401,6 +402,11 @@ func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
 	delete(n.sent, pm.Root)
 	n.pinMu.Unlock()
 	if out.Root == "" {
+		if pm.Error == "" {
+			if p, ok := c.Placement(pm.Root); ok && p.Nodes[n.node].State == HolderAuditing {
+				c.startAudit(n.node, pm.Root) // an audit a restart interrupted
+			}
+		}
 		return nil
 	}
 	c.storePlacement(out, rev)
@@ -415,9 +421,8 @@ func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
 		}
 		return nil
 	}
-	n.log.Info("node pinned", "root", pm.Root)
-	c.emit(c.ctx, "content.replicated/"+pm.Root+"/"+n.node+"/"+n.session, events.TypeContentReplicated,
-		events.ContentReplicated{Root: pm.Root, Node: n.node, Site: site})
+	n.log.Info("node says it pinned: auditing", "root", pm.Root, "site", site)
+	c.startAudit(n.node, pm.Root)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package coordinator_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -23,11 +24,18 @@ func TestJoinHeartbeatLeave(t *testing.T) {
 	evs := nodeEvents(t, e.bus, "join-test")
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
-	rotated := signedRecord(t, k, 5001)
+	// A rotation signs a new record (new certificates) for the same URLs.
+	rotated := signedRecord(t, k, 4001)
+	rotated.Record.Issued = rotated.Record.Issued.Add(time.Second)
+	rotated, err := noderecord.Sign(rotated.Record, k.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var useRotated atomic.Bool
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
-		URL: e.srv.url,
-		Key: k.priv,
+		URL:           e.srv.url,
+		Key:           k.priv,
+		OperatorToken: operatorToken(e.bus),
 		Record: func() (noderecord.Signed, error) {
 			if useRotated.Load() {
 				return rotated, nil
@@ -67,7 +75,7 @@ func TestJoinHeartbeatLeave(t *testing.T) {
 	useRotated.Store(true)
 	eventually(t, "rotated record", func() bool {
 		s, _ := stateOf(t, e.coord, k.id)
-		return s.Record.Record.HTTP == "http://127.0.0.1:5001"
+		return bytes.Equal(s.Record.Signature, rotated.Signature)
 	})
 	// Still one session: heartbeats do not re-join.
 	if n := nc.State().Joins; n != 1 {
@@ -352,7 +360,7 @@ func TestWatchOutlivesNewContext(t *testing.T) {
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
-		URL: e.srv.url, Key: k.priv,
+		URL: e.srv.url, Key: k.priv, OperatorToken: operatorToken(e.bus),
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
 		MinBackoff: 10 * time.Millisecond,
 		Logger:     testLogger(t),

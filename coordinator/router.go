@@ -41,7 +41,8 @@ type RouterConfig struct {
 	ErrorWeight float64
 }
 
-// Router ranks nodes for a client: same ASN first, then same region, then
+// Router ranks nodes for a client: nodes under a penalty (Penalize) last,
+// then same ASN first, then same region, then
 // by cost, an RTT estimate inflated by load. RTT estimates are moving
 // averages of the samples clients report, kept per client network (its ASN,
 // or its /24 or /48 when the ASN is unknown) and node. Safe for concurrent
@@ -49,9 +50,11 @@ type RouterConfig struct {
 type Router struct {
 	cfg RouterConfig
 
-	mu   sync.RWMutex
-	rtt  map[rttKey]time.Duration
-	errs map[rttKey]float64 // moving average of reported error levels
+	mu        sync.RWMutex
+	rtt       map[rttKey]time.Duration
+	errs      map[rttKey]float64   // moving average of reported error levels
+	penalties map[string]time.Time // node → until: ranked behind every other node
+	now       func() time.Time
 }
 
 type rttKey struct {
@@ -80,7 +83,34 @@ func NewRouter(cfg RouterConfig) *Router {
 	if cfg.ErrorWeight <= 0 {
 		cfg.ErrorWeight = 1
 	}
-	return &Router{cfg: cfg, rtt: make(map[rttKey]time.Duration), errs: make(map[rttKey]float64)}
+	return &Router{cfg: cfg, rtt: make(map[rttKey]time.Duration), errs: make(map[rttKey]float64),
+		penalties: make(map[string]time.Time), now: time.Now}
+}
+
+// Penalize ranks node behind every node without a penalty, for every
+// client, until d has passed (a node that failed a storage audit).
+func (r *Router) Penalize(node string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for n, until := range r.penalties {
+		if now.After(until) {
+			delete(r.penalties, n)
+		}
+	}
+	r.penalties[node] = now.Add(d)
+}
+
+// Penalized reports whether node is ranked down by Penalize now.
+func (r *Router) Penalized(node string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.penalizedLocked(node, r.now())
+}
+
+func (r *Router) penalizedLocked(node string, now time.Time) bool {
+	until, ok := r.penalties[node]
+	return ok && now.Before(until)
 }
 
 // ClientInfo is what the router knows about a client address.
@@ -107,12 +137,14 @@ func (r *Router) Rank(ip netip.Addr, region string, cands []Candidate) []Candida
 	clientNet := clientNetwork(client)
 	type scored struct {
 		c       Candidate
+		penalty bool
 		sameASN bool
 		sameReg bool
 		cost    float64
 	}
 	ss := make([]scored, len(cands))
 	r.mu.RLock()
+	now := r.now()
 	for i, c := range cands {
 		a := c.ASN
 		if a == 0 && c.Addr.IsValid() {
@@ -129,6 +161,7 @@ func (r *Router) Rank(ip netip.Addr, region string, cands []Candidate) []Candida
 		errs := r.errs[rttKey{asn: clientNet.asn, net: clientNet.net, node: c.Node}]
 		ss[i] = scored{
 			c:       c,
+			penalty: r.penalizedLocked(c.Node, now),
 			sameASN: client.ASN != 0 && a == client.ASN,
 			sameReg: region != "" && strings.EqualFold(c.Region, region),
 			cost:    float64(rtt) * (1 + r.cfg.LoadWeight*load) * (1 + r.cfg.ErrorWeight*errs),
@@ -136,6 +169,12 @@ func (r *Router) Rank(ip netip.Addr, region string, cands []Candidate) []Candida
 	}
 	r.mu.RUnlock()
 	slices.SortStableFunc(ss, func(x, y scored) int {
+		if x.penalty != y.penalty {
+			if y.penalty {
+				return -1
+			}
+			return 1
+		}
 		if x.sameASN != y.sameASN {
 			if x.sameASN {
 				return -1

@@ -198,7 +198,7 @@ func TestNodesForRanksLiveNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		nc, err := node.NewCoordClient(node.CoordClientConfig{
-			URL: e.srv.url, Key: k.priv,
+			URL: e.srv.url, Key: k.priv, OperatorToken: operatorToken(e.bus),
 			Record:     func() (noderecord.Signed, error) { return rec, nil },
 			MinBackoff: 10 * time.Millisecond,
 			Logger:     testLogger(t),

@@ -26,7 +26,8 @@ type NodeState struct {
 	State       string              `json:"state"`  // StateLive or StateLost
 	Coordinator string              `json:"coordinator"`
 	Session     string              `json:"session"`
-	Addr        string              `json:"addr"` // remote IP the coordinator saw
+	Addr        string              `json:"addr"`               // remote IP the coordinator saw
+	Operator    string              `json:"operator,omitempty"` // whose credential it joined with
 	JoinedAt    time.Time           `json:"joinedAt"`
 	LastSeen    time.Time           `json:"lastSeen"`
 	LostAt      time.Time           `json:"lostAt,omitzero"`
@@ -93,4 +94,12 @@ func (c *Coordinator) updateState(ctx context.Context, node string, fn func(cur 
 		c.cacheStore(node, out, rev)
 	}
 	return out, wrote, nil
+}
+
+// cachedState returns the node's state as last seen.
+func (c *Coordinator) cachedState(node string) (NodeState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs, ok := c.cache[node]
+	return cs.state, ok
 }

@@ -20,7 +20,7 @@ func TestRelayOffer(t *testing.T) {
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
-		URL: e.srv.url, Key: k.priv,
+		URL: e.srv.url, Key: k.priv, OperatorToken: operatorToken(e.bus),
 		Record: func() (noderecord.Signed, error) { return rec, nil },
 		Offers: func(ctx context.Context, sdp string) (string, error) {
 			switch sdp {
@@ -88,7 +88,7 @@ func TestRelayOfferBetweenCoordinators(t *testing.T) {
 	k := newKey(t)
 	rec := signedRecord(t, k, 4101)
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
-		URL: srvB.url, Key: k.priv,
+		URL: srvB.url, Key: k.priv, OperatorToken: operatorToken(bus),
 		Record: func() (noderecord.Signed, error) { return rec, nil },
 		Offers: func(ctx context.Context, sdp string) (string, error) {
 			switch sdp {

@@ -196,6 +196,10 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	if err := d.fund(ctx); err != nil {
 		return nil, err
 	}
+	opToken, err := d.operator(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for i := 1; i <= cfg.Nodes; i++ {
 		httpAddr, wtAddr, rtcAddr := "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 		if p := cfg.NodeBasePort; p != 0 {
@@ -214,6 +218,7 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 			DisableWebTransport: cfg.WebRTCOnly,
 			PublicHost:          cfg.NodeHost,
 			Coordinator:         d.gw.URL(),
+			OperatorToken:       opToken,
 			Payments:            cfg.NodePayments,
 			MaxEgress:           cfg.NodeMaxEgress,
 			DisableBao:          cfg.NodeDisableBao,
@@ -236,6 +241,8 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 	d.coord, err = coordinator.New(ctx, coordinator.Config{
 		Bus:               d.bus,
 		HeartbeatInterval: d.cfg.HeartbeatInterval,
+		// Every node of a devnet is on this machine.
+		AllowPrivateAddrs: true,
 		Router:            coordinator.NewRouter(coordinator.RouterConfig{Table: table}),
 		Logger:            log,
 	})
@@ -278,6 +285,23 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		Logger:    log,
 	})
 	return err
+}
+
+// DevnetOperator is the operator the devnet's nodes join as.
+const DevnetOperator = "devnet"
+
+// operator issues a fresh credential for DevnetOperator (revoking the one
+// of a previous run over the same DataDir) for the devnet's nodes.
+func (d *Devnet) operator(ctx context.Context) (string, error) {
+	err := d.coord.RevokeOperator(ctx, DevnetOperator)
+	if err != nil && !errors.Is(err, coordinator.ErrUnknownOperator) {
+		return "", fmt.Errorf("devnet: operator: %w", err)
+	}
+	tok, err := d.coord.CreateOperator(ctx, DevnetOperator)
+	if err != nil {
+		return "", fmt.Errorf("devnet: operator: %w", err)
+	}
+	return tok, nil
 }
 
 // fund creates the paying account if needed and, when it holds less than

@@ -42,8 +42,14 @@ func openBus(t *testing.T, name string) *events.Bus {
 
 // testCoordinator is a coordinator config quick enough for tests.
 func testCoordinator() coordinator.Config {
-	return coordinator.Config{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats}
+	return coordinator.Config{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, AllowPrivateAddrs: true}
 }
+
+// acceptURLs takes every record's URLs as proven: for nodes joined with
+// hand-made records (joinNode) whose URLs nobody serves.
+type acceptURLs struct{}
+
+func (acceptURLs) ProveURLs(context.Context, noderecord.Signed) error { return nil }
 
 // startCoordGateway runs a coordinator with cc on cfg.Bus and a gateway
 // wired to it as `verity gateway` wires one (its nodes unless cfg has
@@ -58,6 +64,10 @@ func startCoordGateway(t *testing.T, cfg Config, cc coordinator.Config) *testGat
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { coord.Close() }) // after the gateway's cleanup
+	opToken, err := coord.CreateOperator(t.Context(), "test-"+coord.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cfg.Nodes == nil {
 		cfg.Nodes = coord
 	}
@@ -66,7 +76,7 @@ func startCoordGateway(t *testing.T, cfg Config, cc coordinator.Config) *testGat
 	}
 	cfg.Offers, cfg.Accounts, cfg.API = coord, coord, coord.Handler()
 	tg := startGateway(t, cfg)
-	tg.coord = coord
+	tg.coord, tg.opToken = coord, opToken
 	return tg
 }
 
@@ -75,12 +85,13 @@ func startCoordGateway(t *testing.T, cfg Config, cc coordinator.Config) *testGat
 func joinNode(t *testing.T, tg *testGateway, seed byte, rec noderecord.Signed) *node.CoordClient {
 	t.Helper()
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
-		URL:        tg.URL(),
-		Key:        seedKey(seed),
-		Record:     func() (noderecord.Signed, error) { return rec, nil },
-		Status:     func() nodeproto.Heartbeat { return nodeproto.Heartbeat{Version: "test", Blocks: 7} },
-		MinBackoff: 20 * time.Millisecond,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		URL:           tg.URL(),
+		Key:           seedKey(seed),
+		OperatorToken: tg.opToken,
+		Record:        func() (noderecord.Signed, error) { return rec, nil },
+		Status:        func() nodeproto.Heartbeat { return nodeproto.Heartbeat{Version: "test", Blocks: 7} },
+		MinBackoff:    20 * time.Millisecond,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -118,10 +129,12 @@ func (tg *testGateway) session(t *testing.T, site string) api.Session {
 // the session lists exactly the live ones.
 func TestBusNodesJoinTheGateway(t *testing.T) {
 	bus := openBus(t, "gw-test")
+	cc := testCoordinator()
+	cc.URLProver = acceptURLs{}
 	tg := startCoordGateway(t, Config{
 		Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
 		Bus:   bus,
-	}, testCoordinator())
+	}, cc)
 	if s := tg.session(t, "demo"); len(s.Nodes) != 0 {
 		t.Fatalf("session lists %d nodes before any joined", len(s.Nodes))
 	}
@@ -201,6 +214,7 @@ func TestSessionRankedByRouter(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc := testCoordinator()
+	cc.URLProver = acceptURLs{}
 	cc.Router = coordinator.NewRouter(coordinator.RouterConfig{Table: table})
 	tg := startCoordGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: openBus(t, "gw")}, cc)
 	// Seeds chosen so that the far node has the smaller id: unranked, it

@@ -36,6 +36,8 @@ type testGateway struct {
 	reg    *prometheus.Registry
 	client *http.Client
 	coord  *coordinator.Coordinator // with startCoordGateway
+	// opToken is the credential of the coordinator's test operator.
+	opToken string
 }
 
 // Coordinator is the coordinator startCoordGateway wired in, or nil.

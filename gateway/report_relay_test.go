@@ -20,9 +20,10 @@ func TestReportReachesTheNode(t *testing.T) {
 		Bus:   bus,
 	}, testCoordinator())
 	n, err := node.New(node.Config{
-		DataDir:     filepath.Join(t.TempDir(), "node"),
-		Coordinator: tg.URL(),
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DataDir:       filepath.Join(t.TempDir(), "node"),
+		Coordinator:   tg.URL(),
+		OperatorToken: tg.opToken,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -28,9 +28,10 @@ func TestWebRTCOfferRelayedToOtherGateway(t *testing.T) {
 	gwA := startCoordGateway(t, Config{Sites: sites, Bus: bus}, testCoordinator())
 	gwB := startCoordGateway(t, Config{Sites: sites, Bus: bus}, testCoordinator())
 	n, err := node.New(node.Config{
-		DataDir:     filepath.Join(t.TempDir(), "node"),
-		Coordinator: gwB.URL(),
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DataDir:       filepath.Join(t.TempDir(), "node"),
+		Coordinator:   gwB.URL(),
+		OperatorToken: gwB.opToken,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

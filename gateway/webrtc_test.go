@@ -108,9 +108,10 @@ func TestWebRTCSignalingRealNode(t *testing.T) {
 		WebRTCOfferBurst: 6,
 	}, testCoordinator())
 	n, err := node.New(node.Config{
-		DataDir:     filepath.Join(t.TempDir(), "node"),
-		Coordinator: tg.URL(),
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DataDir:       filepath.Join(t.TempDir(), "node"),
+		Coordinator:   tg.URL(),
+		OperatorToken: tg.opToken,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

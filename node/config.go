@@ -92,6 +92,11 @@ type Config struct {
 	// signed record and Status in heartbeats, and leaves on the way out.
 	// Empty: the node joins nothing.
 	Coordinator string
+	// OperatorToken is the credential of the node's operator
+	// ("vop_NAME.SECRET"), issued by the gateway's admin (`verity
+	// operators create NAME`); the coordinator refuses a join without a
+	// valid one. Default none.
+	OperatorToken string
 	// CoordinatorClient dials the coordinator. Default http.DefaultClient.
 	CoordinatorClient *http.Client
 	// Region is the operator-declared region reported to the coordinator

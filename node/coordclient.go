@@ -39,6 +39,11 @@ type CoordClientConfig struct {
 	URL string
 	// Key is the node's ed25519 key; it signs challenges.
 	Key ed25519.PrivateKey
+	// OperatorToken is the operator's credential sent with each join
+	// ("vop_NAME.SECRET"). A coordinator refuses a join without a valid
+	// one (nodeproto.CloseOperatorRefused); the client logs why, at error
+	// level, and keeps retrying at MaxBackoff.
+	OperatorToken string
 	// Record returns the node's current signed record. It is sent on join
 	// and again in the next heartbeat whenever it changes.
 	Record func() (noderecord.Signed, error)
@@ -96,6 +101,17 @@ type CoordClient struct {
 	state CoordClientState
 
 	settles chan settleCall // to the session loop
+	repairs chan repairCall // to the session loop
+}
+
+type repairCall struct {
+	cid   string
+	reply chan repairReply // buffered 1
+}
+
+type repairReply struct {
+	sources []string
+	err     error
 }
 
 type settleCall struct {
@@ -152,6 +168,7 @@ func NewCoordClient(cfg CoordClientConfig) (*CoordClient, error) {
 		cfg: cfg, url: u, cancel: cancel, done: make(chan struct{}),
 		log:     cfg.Logger.With("component", "coordinator-client", "coordinator", u),
 		settles: make(chan settleCall),
+		repairs: make(chan repairCall),
 	}
 	go c.run(ctx)
 	return c, nil
@@ -208,6 +225,27 @@ func (c *CoordClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.
 	}
 }
 
+// RepairSources asks the coordinator where to fetch block c again (the
+// HTTP base URLs of other holders). It fails with ErrSessionEnded when the
+// session ended before the answer or the coordinator does not take repair
+// requests, and with ErrClosed after Close.
+func (c *CoordClient) RepairSources(ctx context.Context, cid string) ([]string, error) {
+	call := repairCall{cid: cid, reply: make(chan repairReply, 1)}
+	select {
+	case c.repairs <- call:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, ErrClosed
+	}
+	select {
+	case r := <-call.reply:
+		return r.sources, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // Close leaves the coordinator (a normal closure, which it records as the
 // node leaving) and stops reconnecting. It is idempotent.
 func (c *CoordClient) Close() error {
@@ -233,13 +271,21 @@ func (c *CoordClient) run(ctx context.Context) {
 		if joined {
 			delay = c.cfg.MinBackoff
 		}
-		// A coordinator that goes away (its gateway stops or restarts) is
-		// routine: the node reconnects. Anything else is worth a warning.
-		lvl := slog.LevelWarn
-		if websocket.CloseStatus(err) == websocket.StatusGoingAway {
-			lvl = slog.LevelInfo
+		if errors.Is(err, ErrOperatorRefused) {
+			// Retrying soon will not help: the operator must act.
+			delay = c.cfg.MaxBackoff
+			c.log.Error("the coordinator refused this node's operator credential: get one from the gateway's admin (verity operators create NAME) and pass it with --operator-token-file or VERITY_OPERATOR_TOKEN",
+				"err", err, "retryIn", delay)
+		} else {
+			// A coordinator that goes away (its gateway stops or
+			// restarts) is routine: the node reconnects. Anything else
+			// is worth a warning.
+			lvl := slog.LevelWarn
+			if websocket.CloseStatus(err) == websocket.StatusGoingAway {
+				lvl = slog.LevelInfo
+			}
+			c.log.Log(ctx, lvl, "coordinator session ended", "err", err, "retryIn", delay)
 		}
-		c.log.Log(ctx, lvl, "coordinator session ended", "err", err, "retryIn", delay)
 		// Jitter in [delay/2, delay).
 		wait := delay/2 + rand.N(delay/2+1)
 		t := time.NewTimer(wait)
@@ -303,6 +349,7 @@ func (c *CoordClient) handshake(ctx context.Context, conn *coordConn) (w nodepro
 	if err := conn.send(ctx, nodeproto.Message{Type: nodeproto.MsgJoin, Join: &nodeproto.Join{
 		Node: node, Challenge: ch, Record: rec, Status: &status,
 		Signature: ed25519.Sign(c.cfg.Key, nodeproto.JoinSigningBytes(ch, node)),
+		Operator:  c.cfg.OperatorToken,
 	}}); err != nil {
 		return w, rec, err
 	}
@@ -326,7 +373,7 @@ func (c *CoordClient) serve(ctx context.Context, conn *coordConn, w nodeproto.We
 	if interval <= 0 {
 		interval = defaultHeartbeat
 	}
-	s := newCoordSession(ctx, c, conn, rec.Signature)
+	s := newCoordSession(ctx, c, conn, rec.Signature, w.Features)
 	err := conn.leave(ctx, s.loop(interval))
 	s.end()
 	return err

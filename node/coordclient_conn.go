@@ -56,7 +56,7 @@ func (c *coordConn) recv(ctx context.Context, timeout time.Duration) (nodeproto.
 	select {
 	case r := <-c.msgs:
 		if r.err != nil {
-			return nodeproto.Message{}, r.err
+			return nodeproto.Message{}, closeError(r.err)
 		}
 		var m nodeproto.Message
 		if err := json.Unmarshal(r.data, &m); err != nil {
@@ -97,6 +97,16 @@ func (c *coordConn) close() {
 	c.cancel()
 	c.wg.Wait()
 	_ = c.ws.CloseNow()
+}
+
+// closeError turns the coordinator's refusal of the operator credential
+// into an error wrapping ErrOperatorRefused, with its reason.
+func closeError(err error) error {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) && ce.Code == nodeproto.CloseOperatorRefused {
+		return fmt.Errorf("%w: %s", ErrOperatorRefused, ce.Reason)
+	}
+	return err
 }
 
 // clip shortens a peer-supplied string for errors and logs.

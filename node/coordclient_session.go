@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,16 +31,22 @@ type coordSession struct {
 
 	offers *offerAnswerer
 
+	repair   bool // the coordinator answers repair requests
+	repairID uint64
+	repairs  map[uint64]chan repairReply
+
 	payments bool // the coordinator announced payments
 	settleID uint64
 	pending  map[uint64]chan settleReply // settlements awaiting an answer
 }
 
-func newCoordSession(ctx context.Context, c *CoordClient, conn *coordConn, recordSig []byte) *coordSession {
+func newCoordSession(ctx context.Context, c *CoordClient, conn *coordConn, recordSig []byte, features []string) *coordSession {
 	s := &coordSession{
 		c: c, ctx: ctx, conn: conn, lastSig: recordSig,
 		results: make(chan nodeproto.Pinned),
 		pending: make(map[uint64]chan settleReply),
+		repairs: make(map[uint64]chan repairReply),
+		repair:  slices.Contains(features, nodeproto.FeatureRepair),
 	}
 	s.pctx, s.pcancel = context.WithCancel(ctx)
 	s.offers = newOfferAnswerer(ctx, c.cfg.Offers, s.send)
@@ -58,9 +65,13 @@ func (s *coordSession) loop(heartbeat time.Duration) error {
 			if err := s.settle(call); err != nil {
 				return err
 			}
+		case call := <-s.c.repairs:
+			if err := s.askRepair(call); err != nil {
+				return err
+			}
 		case r := <-s.conn.msgs:
 			if r.err != nil {
-				return r.err
+				return closeError(r.err)
 			}
 			var m nodeproto.Message
 			if err := json.Unmarshal(r.data, &m); err != nil {
@@ -87,6 +98,9 @@ func (s *coordSession) end() {
 	for _, r := range s.pending {
 		r <- settleReply{err: ErrSessionEnded}
 	}
+	for _, r := range s.repairs {
+		r <- repairReply{err: ErrSessionEnded}
+	}
 }
 
 func (s *coordSession) send(m nodeproto.Message) error { return s.conn.send(s.ctx, m) }
@@ -106,6 +120,11 @@ func (s *coordSession) handle(m nodeproto.Message) {
 		s.onPayments(*m.Payments)
 	case m.Type == nodeproto.MsgSettled && m.Settled != nil:
 		s.onSettled(*m.Settled)
+	case m.Type == nodeproto.MsgRepairSources && m.Sources != nil:
+		if r, ok := s.repairs[m.Sources.ID]; ok {
+			delete(s.repairs, m.Sources.ID)
+			r <- repairReply{sources: m.Sources.Sources}
+		}
 	case m.Type == nodeproto.MsgReported && m.Reported != nil:
 		s.onReported(m.Reported.Reasons)
 	default:
@@ -174,6 +193,22 @@ func (s *coordSession) settle(call settleCall) error {
 		return err
 	}
 	s.pending[s.settleID] = call.reply
+	return nil
+}
+
+// askRepair sends a repair request, or fails it when the coordinator does
+// not take them.
+func (s *coordSession) askRepair(call repairCall) error {
+	if !s.repair {
+		call.reply <- repairReply{err: ErrSessionEnded}
+		return nil
+	}
+	s.repairID++
+	if err := s.send(nodeproto.Message{Type: nodeproto.MsgRepair, Repair: &nodeproto.Repair{ID: s.repairID, CID: call.cid}}); err != nil {
+		call.reply <- repairReply{err: ErrSessionEnded}
+		return err
+	}
+	s.repairs[s.repairID] = call.reply
 	return nil
 }
 

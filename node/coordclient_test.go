@@ -39,7 +39,7 @@ func TestCoordClientReconnects(t *testing.T) {
 	}
 	defer bus.Close()
 	newCoord := func() *coordinator.Coordinator {
-		c, err := coordinator.New(t.Context(), coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, Logger: log})
+		c, err := coordinator.New(t.Context(), coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, URLProver: acceptURLs{}, Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,12 +48,13 @@ func TestCoordClientReconnects(t *testing.T) {
 	}
 	var cur atomic.Pointer[coordinator.Coordinator]
 	cur.Store(newCoord())
+	opToken := testOperator(t, cur.Load())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().Handler().ServeHTTP(w, r) }))
 	defer srv.Close()
 
 	key, rec := testRecord(t)
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
-		URL: srv.URL, Key: key,
+		URL: srv.URL, Key: key, OperatorToken: opToken,
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: log,
@@ -457,3 +458,9 @@ func TestNewCoordClientConfig(t *testing.T) {
 		})
 	}
 }
+
+// acceptURLs takes every record's URLs as proven: testRecord names a URL
+// nobody serves.
+type acceptURLs struct{}
+
+func (acceptURLs) ProveURLs(context.Context, noderecord.Signed) error { return nil }

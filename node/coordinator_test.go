@@ -25,7 +25,7 @@ func TestJoinsCoordinator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bus.Close()
-	c, err := coordinator.New(t.Context(), coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, Logger: log})
+	c, err := coordinator.New(t.Context(), coordinator.Config{Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, AllowPrivateAddrs: true, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestJoinsCoordinator(t *testing.T) {
 	defer srv.Close()
 
 	fx := buildFixture(t)
-	n := newNode(t, node.Config{Coordinator: srv.URL, Region: "ZZ", Version: "v-test"})
+	n := newNode(t, node.Config{Coordinator: srv.URL, OperatorToken: testOperator(t, c), Region: "ZZ", Version: "v-test"})
 	if _, err := n.ImportCAR(t.Context(), bytes.NewReader(fx.car)); err != nil {
 		t.Fatal(err)
 	}

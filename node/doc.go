@@ -55,7 +55,9 @@
 // Every block read from disk is re-hashed before it is served: a block
 // damaged on disk is refused (the response fails, a CAR stream is reset),
 // counted in verity_node_corrupt_blocks_total and logged, so the node never
-// sends bytes it knows to be wrong. Clients verify everything anyway.
+// sends bytes it knows to be wrong. It is then dropped and fetched again,
+// verified, from another holder the coordinator names
+// (CoordClient.RepairSources), counted in verity_node_block_repairs_total. Clients verify everything anyway.
 // ImportCAR verifies every block.
 //
 // # Coordinator

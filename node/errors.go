@@ -34,6 +34,9 @@ var (
 	// ErrCoordinatorProtocol: the coordinator sent a malformed message or
 	// one out of order; the session ends and the client reconnects.
 	ErrCoordinatorProtocol = errors.New("node: unexpected message from the coordinator")
+	// ErrOperatorRefused: the coordinator refused the operator credential
+	// (none, wrong, or revoked); see CoordClientConfig.OperatorToken.
+	ErrOperatorRefused = errors.New("node: the coordinator refused the operator credential")
 )
 
 // SettleError carries the coordinator's refusal code

@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/webtransport-go"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/wire"
 	"github.com/verity-cdn/verity/node"
 )
@@ -245,4 +247,15 @@ func removeFullLeaves(t *testing.T, n *node.Node, f *fixture, count int) {
 			return
 		}
 	}
+}
+
+// testOperator creates an operator on c's bus and returns its credential,
+// for nodes joining c.
+func testOperator(t testing.TB, c *coordinator.Coordinator) string {
+	t.Helper()
+	tok, err := c.CreateOperator(t.Context(), "test-"+strconv.FormatUint(rand.Uint64(), 36))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/exchange/offline"
 	"github.com/ipfs/boxo/gateway"
+
+	"github.com/verity-cdn/verity/internal/nodeproto"
 )
 
 // WellKnownRecordPath serves the node's current signed record.
@@ -36,6 +38,7 @@ func (n *Node) newRouter() (http.Handler, error) {
 		r.Handle("/ipfs/*", gw)
 	}
 	r.Get(WellKnownRecordPath, n.serveRecord)
+	r.Get(nodeproto.ProofPath, n.serveProof)
 	r.Get("/healthz", n.serveHealth)
 	r.Get(StatusPath, n.serveStatus)
 	r.Get("/", n.serveStatusPage)

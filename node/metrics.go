@@ -28,6 +28,7 @@ type metrics struct {
 	wtSessions      prometheus.Gauge
 	certRotations   prometheus.Counter
 	corruptBlocks   prometheus.Counter
+	blockRepairs    prometheus.Counter
 	reported        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
 
@@ -66,6 +67,10 @@ func newMetrics() *metrics {
 		corruptBlocks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "verity_node_corrupt_blocks_total",
 			Help: "Stored blocks that failed their hash check when read (refused, not served).",
+		}),
+		blockRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_block_repairs_total",
+			Help: "Corrupt stored blocks dropped and fetched again, verified, from another holder.",
 		}),
 		reported: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verity_node_reported_failures_total",
@@ -120,7 +125,7 @@ func (m *metrics) addBlocks(n int) {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.reported, m.requestDuration,
+	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.blockRepairs, m.reported, m.requestDuration,
 		m.paidSessions, m.unpaidStreams, m.baoStreams, m.refusedStreams, m.receipts, m.receiptedBytes, m.creditStalls, m.creditCuts,
 		m.settlements, m.settledBytes, m.settleRefused}
 }

@@ -67,6 +67,10 @@ type Node struct {
 	record atomic.Pointer[noderecord.Signed]
 	coord  *CoordClient // while running with Config.Coordinator; guarded by mu
 
+	repairQ   chan cid.Cid // corrupt blocks to fetch again
+	repairMu  sync.Mutex
+	repairing map[cid.Cid]bool // queued or being repaired
+
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
 
@@ -113,9 +117,11 @@ func New(cfg Config) (_ *Node, err error) {
 		}
 	}
 
+	n.repairQ, n.repairing = make(chan cid.Cid, repairQueueSize), make(map[cid.Cid]bool)
 	onCorrupt := func(c cid.Cid) {
 		n.metrics.corruptBlocks.Inc()
-		cfg.Logger.Error("stored block failed its hash check; not serving it", "cid", c.String(), "dir", cfg.DataDir)
+		cfg.Logger.Error("stored block failed its hash check; not serving it, fetching it again", "cid", c.String(), "dir", cfg.DataDir)
+		n.queueRepair(c)
 	}
 	if n.ds, n.bs, err = openStore(cfg.DataDir, onCorrupt); err != nil {
 		return nil, err
@@ -261,6 +267,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { n.rotateLoop(ctx) })
 	wg.Go(func() { n.pay.settleLoop(ctx) })
+	wg.Go(func() { n.repairLoop(ctx) })
 
 	// Join once serving: the coordinator routes visitors here at once.
 	nc, err := n.joinCoordinator()

@@ -63,7 +63,7 @@ func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64, ledgerOpts ...f
 		o(&lc)
 	}
 	c, err := coordinator.New(t.Context(), coordinator.Config{
-		Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, Logger: log,
+		Bus: bus, HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: missedHeartbeats, AllowPrivateAddrs: true, Logger: log,
 		Ledger: lc,
 	})
 	if err != nil {
@@ -90,7 +90,7 @@ func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64, ledgerOpts ...f
 // and waits until it knows the gateway key.
 func (pn *payNet) addNode(t *testing.T) (*node.Node, *webtransport.Session) {
 	t.Helper()
-	n := newNode(t, node.Config{Coordinator: pn.url, Payments: pn.pc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n := newNode(t, node.Config{Coordinator: pn.url, OperatorToken: testOperator(t, pn.coord), Payments: pn.pc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	roots, err := n.ImportCAR(t.Context(), bytes.NewReader(pn.fx.car))
 	if err != nil {
 		t.Fatal(err)

@@ -45,11 +45,12 @@ func (n *Node) joinCoordinator() (*CoordClient, error) {
 		return nil, nil
 	}
 	return NewCoordClient(CoordClientConfig{
-		URL:    n.cfg.Coordinator,
-		Key:    n.priv,
-		Record: func() (noderecord.Signed, error) { return n.Record(), nil },
-		Status: n.Status,
-		OnPin:  n.Pin,
+		URL:           n.cfg.Coordinator,
+		Key:           n.priv,
+		OperatorToken: n.cfg.OperatorToken,
+		Record:        func() (noderecord.Signed, error) { return n.Record(), nil },
+		Status:        n.Status,
+		OnPin:         n.Pin,
 		OnPlaced: func(ctx context.Context, roots []string) {
 			if _, _, err := n.Reconcile(ctx, roots); err != nil && ctx.Err() == nil {
 				n.log.Warn("reconciling pins with the coordinator failed", "err", err)

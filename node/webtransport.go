@@ -15,6 +15,7 @@ import (
 	"github.com/quic-go/webtransport-go"
 
 	"github.com/verity-cdn/verity/internal/car"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -116,7 +117,11 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 		n.writeError(str, status, msg)
 		return
 	}
-	paid, code, err := n.admitStream(req)
+	var paid *paidStream
+	var code string
+	if hr.URL.Path != nodeproto.ProofPath { // a coordinator's URL proof is not content
+		paid, code, err = n.admitStream(req)
+	}
 	if err != nil {
 		str.CancelRead(0)
 		n.writePaymentError(str, code, err)

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -23,7 +24,7 @@ func (n *Node) wireToHTTP(ctx context.Context, req *wire.Request, remote string)
 	if req.Method != http.MethodGet {
 		return nil, http.StatusMethodNotAllowed, "only GET is served on streams"
 	}
-	if !strings.HasPrefix(path.Clean(u.Path), "/ipfs/") {
+	if !strings.HasPrefix(path.Clean(u.Path), "/ipfs/") && u.Path != nodeproto.ProofPath {
 		return nil, http.StatusNotFound, "only /ipfs/ content is served on streams"
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)

@@ -24,10 +24,10 @@ import (
 func TestAccountsCommands(t *testing.T) {
 	const admin = "vat_cli-acct"
 	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin,
-		"--faucet", "--replicas", "1"}, "gateway: ")
+		"--faucet", "--replicas", "1", "--allow-private-addrs"}, "gateway: ")
 	nodeDir := t.TempDir()
 	nodeID := startCommand(t, runNode, []string{"--data", nodeDir, "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
-		"--log-level", "warn", "--coordinator", gw}, "id: ")
+		"--log-level", "warn", "--coordinator", gw, "--operator-token", createOperator(t, gw, admin)}, "id: ")
 	run := func(cmd func(context.Context, []string, io.Writer, io.Writer) error, args ...string) (string, string, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)

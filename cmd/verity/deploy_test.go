@@ -18,10 +18,11 @@ import (
 // both nodes hold it), its history listed and rolled back.
 func TestDeployAndSitesCommands(t *testing.T) {
 	const admin = "vat_cli-test"
-	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin}, "gateway: ")
+	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin, "--allow-private-addrs"}, "gateway: ")
+	opToken := createOperator(t, gw, admin)
 	for range 2 {
 		startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
-			"--log-level", "warn", "--coordinator", gw}, "id: ")
+			"--log-level", "warn", "--coordinator", gw, "--operator-token", opToken}, "id: ")
 	}
 	run := func(cmd func(context.Context, []string, io.Writer, io.Writer) error, args ...string) (string, error) {
 		t.Helper()

@@ -40,6 +40,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		asnTable string
 	)
 	host, _ := os.Hostname()
+	var (
+		kcfg         coordinator.Config
+		allowPrivate bool
+	)
 	fl.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "listen address")
 	fl.StringVar(&cfg.Domain, "domain", "localhost", "parent domain of site origins (site NAME answers on NAME.<domain>)")
 	fl.StringVar(&dataDir, "data", "", "data directory: the embedded NATS server stores under DIR/nats, deploys under DIR/uploads and DIR/content (default: <user cache dir>/verity/gateway)")
@@ -78,6 +82,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&https.caRoot, "acme-ca-root", "", "PEM file of the root to trust for the ACME server's own HTTPS API (a private or test CA; default: the system roots)")
 	fl.BoolVar(&https.noHTTP3, "no-http3", false, "with --https: do not serve HTTP/3 (UDP) nor advertise it")
 	fl.DurationVar(&https.hsts, "hsts-max-age", 365*24*time.Hour, "with --https: Strict-Transport-Security max-age on HTTPS responses (0: none)")
+	fl.BoolVar(&allowPrivate, "allow-private-addrs", false, "accept nodes whose URLs are on private, loopback or link-local addresses (a network on one machine or a private LAN); by default they are refused")
 	fl.StringVar(&asnTable, "asn-table", "", "prefix → ASN table file for routing: ip2asn TSV (gzip or not) or \"prefix ASN [country]\" lines (default: none)")
 	fl.Func("site", "publish site NAME at ROOT_CID on start, as NAME=ROOT_CID (repeatable)", func(v string) error {
 		name, root, ok := strings.Cut(v, "=")
@@ -108,7 +113,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("gateway: --nats-replicas %d: want 1, or more with --nats: %w", bcfg.Replicas, errUsage)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	var kcfg coordinator.Config
+	kcfg.AllowPrivateAddrs = allowPrivate
 	if asnTable != "" {
 		table, err := asn.LoadFile(asnTable)
 		if err != nil {

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,9 +103,15 @@ func TestRunGatewayBadNATS(t *testing.T) {
 // lists it.
 func TestRunNodeJoinsGateway(t *testing.T) {
 	const root = "bafkr4ib247mal5tytjsaflfxblkas2ufuvv7nacov4s4asj2y2lvjdjqwu"
-	gw := strings.TrimSuffix(startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--site", "blog=" + root}, "blog: "), "/")
+	const admin = "vat_node-join"
+	gw := strings.TrimSuffix(startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin, "--allow-private-addrs", "--site", "blog=" + root}, "blog: "), "/")
 	gwURL := "http://127.0.0.1:" + gw[strings.LastIndex(gw, ":")+1:]
-	id := startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0", "--log-level", "warn", "--coordinator", gwURL}, "id: ")
+	// The credential in a file, as an operator keeps it.
+	tokFile := filepath.Join(t.TempDir(), "operator-token")
+	if err := os.WriteFile(tokFile, []byte(createOperator(t, gwURL, admin)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0", "--log-level", "warn", "--coordinator", gwURL, "--operator-token-file", tokFile}, "id: ")
 	c := &http.Client{Timeout: 10 * time.Second}
 	defer c.CloseIdleConnections()
 	testutil.EventuallyErr(t, 10*time.Second, "the session to list node "+id, func() error {
@@ -171,4 +181,18 @@ func TestRunDevnetReadyWhenPrinted(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `<script src="/verity.js" async></script>`) {
 		t.Fatalf("first visit right after the announcement: %d %.200q", resp.StatusCode, body)
 	}
+}
+
+// createOperator creates a node operator on the gateway at gw with the
+// admin token, through the operators command, and returns its credential.
+func createOperator(t *testing.T, gw, admin string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	name := "op-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := runOperators(ctx, []string{"create", name, "--gateway", gw, "--admin-token", admin}, &out, &errb); err != nil {
+		t.Fatalf("operators create: %v: %s", err, errb.String())
+	}
+	return strings.TrimSpace(out.String())
 }

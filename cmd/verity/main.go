@@ -1,5 +1,5 @@
 // Command verity is the one Verity binary: devnet, gateway, node, import,
-// deploy, sites, sim.
+// deploy, sites, accounts, operators, sim.
 //
 // Each subcommand lives in its own file (devnet.go, gateway.go, node.go,
 // import.go, deploy.go, sites.go): it parses its flags into the part's Config, calls New, then
@@ -27,16 +27,17 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"devnet":   {"run gateway + 2 nodes + the demo site in one process", runDevnet},
-	"gateway":  {"run the HTTP gateway for site origins", runGateway},
-	"node":     {"run a storage node (trustless HTTP + WebTransport); 'node earnings': what it was paid", runNode},
-	"import":   {"import a file or directory; print its root CID", runImport},
-	"events":   {"print the event feed of a gateway (--follow to keep watching)", runEvents},
-	"sim":      {"simulate the network: 'sim payments' (settlement policies at scale)", runSim},
-	"deploy":   {"upload a directory as a site's new version; wait until it is published", runDeploy},
-	"sites":    {"manage sites on a gateway: create, list, history, rollback", runSites},
-	"accounts": {"manage accounts: create, topup (dev faucet), balance, statement, dashboard", runAccounts},
-	"version":  {"print the version and the source revision it was built from", runVersion},
+	"devnet":    {"run gateway + 2 nodes + the demo site in one process", runDevnet},
+	"gateway":   {"run the HTTP gateway for site origins", runGateway},
+	"node":      {"run a storage node (trustless HTTP + WebTransport); 'node earnings': what it was paid", runNode},
+	"import":    {"import a file or directory; print its root CID", runImport},
+	"events":    {"print the event feed of a gateway (--follow to keep watching)", runEvents},
+	"sim":       {"simulate the network: 'sim payments' (settlement policies at scale)", runSim},
+	"deploy":    {"upload a directory as a site's new version; wait until it is published", runDeploy},
+	"sites":     {"manage sites on a gateway: create, list, history, rollback", runSites},
+	"accounts":  {"manage accounts: create, topup (dev faucet), balance, statement, dashboard", runAccounts},
+	"operators": {"manage node operators' credentials: create, revoke, list", runOperators},
+	"version":   {"print the version and the source revision it was built from", runVersion},
 }
 
 func main() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/pion/webrtc/v4"
 
@@ -54,6 +55,8 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fl.StringVar(&iceUser, "ice-username", "", "username for the TURN servers of --ice-server")
 	fl.StringVar(&iceCred, "ice-credential", "", "credential for the TURN servers of --ice-server")
 	fl.StringVar(&cfg.Coordinator, "coordinator", "", "gateway/coordinator URL to join, e.g. https://gw.example (default: join none)")
+	opToken := fl.String("operator-token", "", "the operator credential (vop_NAME.SECRET) the coordinator requires to join; prefer --operator-token-file or env VERITY_OPERATOR_TOKEN")
+	opTokenFile := fl.String("operator-token-file", "", "file holding the operator credential (from the gateway's admin: verity operators create NAME)")
 	fl.StringVar(&cfg.Region, "region", "", "region reported to the coordinator, e.g. NL or eu-west")
 	fl.BoolVar(&cfg.Payments.Require, "require-payment", false, "refuse streams that carry no voucher (402 payment_required)")
 	fl.Uint64Var(&cfg.Payments.CreditWindow, "credit-window", 0, "bytes a stream may deliver ahead of the receipts (default 1 MiB, at least 512 KiB)")
@@ -76,6 +79,11 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fl.NArg() > 0 {
 		return fmt.Errorf("node: unexpected arguments %q: %w", fl.Args(), errUsage)
 	}
+	tok, err := operatorToken(*opToken, *opTokenFile)
+	if err != nil {
+		return err
+	}
+	cfg.OperatorToken = tok
 	if cfg.DataDir == "" {
 		var err error
 		if cfg.DataDir, err = defaultDataDir("node"); err != nil {
@@ -105,6 +113,22 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return n.Close()
+}
+
+// operatorToken is the operator credential from --operator-token,
+// --operator-token-file or VERITY_OPERATOR_TOKEN, in that order.
+func operatorToken(flagValue, file string) (string, error) {
+	switch {
+	case flagValue != "":
+		return strings.TrimSpace(flagValue), nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("node: --operator-token-file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return strings.TrimSpace(os.Getenv("VERITY_OPERATOR_TOKEN")), nil
 }
 
 func importCARFile(ctx context.Context, n *node.Node, path string) error {

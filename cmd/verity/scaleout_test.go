@@ -49,15 +49,16 @@ func TestScaleOut(t *testing.T) {
 		token := "admin-" + name
 		url := logs.start(t, name, "gateway: ",
 			"gateway", "--listen", "127.0.0.1:0", "--name", name, "--data", t.TempDir(),
-			"--admin-token", token, "--nats", natsURLs, "--nats-replicas", "3")
+			"--admin-token", token, "--nats", natsURLs, "--nats-replicas", "3", "--allow-private-addrs")
 		return &gatewayProc{name: name, url: url, admin: token}
 	}
 	gwA, gwB := gw("gw-a"), gw("gw-b")
 	var nodeIDs []string
+	opToken := createOperator(t, gwA.url, gwA.admin)
 	for _, name := range []string{"node-1", "node-2"} {
 		nodeIDs = append(nodeIDs, logs.start(t, name, "id: ",
 			"node", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
-			"--coordinator", gwA.url, "--log-level", "warn"))
+			"--coordinator", gwA.url, "--operator-token", opToken, "--log-level", "warn"))
 	}
 	t.Logf("cluster, 2 gateways and 2 nodes up in %s", time.Since(start).Round(time.Millisecond))
 

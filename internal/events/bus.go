@@ -27,6 +27,8 @@ const (
 	BucketTLS = "tls"
 	// BucketDomains holds custom domains attached to sites (control).
 	BucketDomains = "domains"
+	// BucketOperators holds node operators' credentials (hashes only).
+	BucketOperators = "operators"
 )
 
 // bucketHistory is how many revisions each bucket keeps per key.
@@ -38,6 +40,7 @@ var bucketHistory = map[string]uint8{
 	BucketDeploys:    1,
 	BucketTLS:        1,
 	BucketDomains:    1,
+	BucketOperators:  1,
 }
 
 // Bus is a connection to the event stream and KV buckets. Its methods are
@@ -203,7 +206,7 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 
 // KV returns one of the buckets BucketSites, BucketNodes, BucketPlacements,
-// BucketTokens, BucketDeploys.
+// BucketTokens, BucketDeploys, BucketOperators.
 func (b *Bus) KV(name string) (jetstream.KeyValue, error) {
 	if b.isClosed() {
 		return nil, ErrClosed

@@ -19,6 +19,7 @@ const (
 	TypeSiteRolledBack    Type = "site.rolled_back"
 	TypeNodeJoined        Type = "node.joined"
 	TypeNodeLost          Type = "node.lost"
+	TypeNodeAuditFailed   Type = "node.audit_failed"
 	TypeCachePurged       Type = "cache.purged"
 	TypeDomainAttached    Type = "site.domain_attached"
 	TypeDomainVerified    Type = "site.domain_verified"
@@ -201,6 +202,17 @@ type NodeLost struct {
 	Session     string    `json:"session"`     // the session that ended
 	LastSeen    time.Time `json:"lastSeen"`
 	Reason      string    `json:"reason"` // "heartbeat timeout", ...
+}
+
+// NodeAuditFailed: a node did not prove it holds a root it said it
+// pinned (a block missing, corrupt or not served in time); it lost the
+// holding and the root is placed elsewhere.
+type NodeAuditFailed struct {
+	Node        string `json:"node"`
+	Root        string `json:"root"`
+	Block       string `json:"block,omitempty"` // the block that failed, when one did
+	Coordinator string `json:"coordinator"`     // who audited
+	Reason      string `json:"reason"`
 }
 
 // CachePurged: a gateway dropped its cached responses for a site.

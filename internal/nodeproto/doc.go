@@ -22,7 +22,9 @@
 //     (NonceSize random bytes, the coordinator's id, an expiry).
 //  2. node → coordinator: join {node, challenge, signature, record, status}:
 //     the challenge echoed, the node's signed record (internal/noderecord),
-//     its status (a Heartbeat) and an ed25519 signature by the node key over
+//     its status (a Heartbeat), its operator's credential (operator,
+//     "vop_NAME.SECRET"; refused with CloseOperatorRefused) and an ed25519
+//     signature by the node key over
 //     JoinSigningBytes:
 //     "verity-node-join/1\n" coordinator "\n" hex(nonce) "\n" expires "\n" node.
 //  3. coordinator → node: welcome {node, session, heartbeatMs}.
@@ -38,6 +40,9 @@
 //     car with a GET signed by SignContentRequest (or else from sources,
 //     other holders' trustless CAR URLs), verify every block and the whole
 //     DAG, pin root; node → coordinator: pinned {root, error?}.
+//   - node → coordinator: repair {id, cid}, only when welcome listed the
+//     "repair" feature: a block of its store is corrupt; coordinator →
+//     node: repair-sources {id, cid, sources}, other holders' HTTP URLs.
 //   - coordinator → node: reported {reasons}: failures visitors' workers
 //     reported about the node, by reason, since the last such message.
 //   - coordinator → node: webrtc-offer {id, sdp}; node → coordinator:

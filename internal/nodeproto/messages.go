@@ -31,20 +31,22 @@ const (
 
 // Message is one WebSocket text message: a type and the matching field.
 type Message struct {
-	Type      string        `json:"type"`
-	Challenge *Challenge    `json:"challenge,omitempty"`
-	Join      *Join         `json:"join,omitempty"`
-	Welcome   *Welcome      `json:"welcome,omitempty"`
-	Heartbeat *Heartbeat    `json:"heartbeat,omitempty"`
-	Pin       *Pin          `json:"pin,omitempty"`
-	Pinned    *Pinned       `json:"pinned,omitempty"`
-	Placed    *Placed       `json:"placed,omitempty"`
-	Reported  *Reported     `json:"reported,omitempty"`
-	Offer     *WebRTCOffer  `json:"offer,omitempty"`    // MsgWebRTCOffer
-	Answer    *WebRTCAnswer `json:"answer,omitempty"`   // MsgWebRTCAnswer
-	Payments  *Payments     `json:"payments,omitempty"` // MsgPayments
-	Settle    *Settle       `json:"settle,omitempty"`   // MsgSettle
-	Settled   *Settled      `json:"settled,omitempty"`  // MsgSettled
+	Type      string         `json:"type"`
+	Challenge *Challenge     `json:"challenge,omitempty"`
+	Join      *Join          `json:"join,omitempty"`
+	Welcome   *Welcome       `json:"welcome,omitempty"`
+	Heartbeat *Heartbeat     `json:"heartbeat,omitempty"`
+	Pin       *Pin           `json:"pin,omitempty"`
+	Pinned    *Pinned        `json:"pinned,omitempty"`
+	Placed    *Placed        `json:"placed,omitempty"`
+	Reported  *Reported      `json:"reported,omitempty"`
+	Offer     *WebRTCOffer   `json:"offer,omitempty"`         // MsgWebRTCOffer
+	Answer    *WebRTCAnswer  `json:"answer,omitempty"`        // MsgWebRTCAnswer
+	Payments  *Payments      `json:"payments,omitempty"`      // MsgPayments
+	Settle    *Settle        `json:"settle,omitempty"`        // MsgSettle
+	Settled   *Settled       `json:"settled,omitempty"`       // MsgSettled
+	Repair    *Repair        `json:"repair,omitempty"`        // MsgRepair
+	Sources   *RepairSources `json:"repairSources,omitempty"` // MsgRepairSources
 }
 
 // Reported tells a node how many failures visitors' workers reported about
@@ -94,13 +96,29 @@ type Join struct {
 	Signature []byte            `json:"signature"` // ed25519 over JoinSigningBytes(Challenge, Node)
 	Record    noderecord.Signed `json:"record"`    // the node's current signed record
 	Status    *Heartbeat        `json:"status,omitempty"`
+	// Operator is the credential of the node's operator ("vop_NAME.SECRET"),
+	// issued by the gateway's admin. A join without a valid one is refused
+	// with CloseOperatorRefused.
+	Operator string `json:"operator,omitempty"`
 }
+
+// Close codes of the coordinator that a node acts on (the others are the
+// coordinator's, see package coordinator).
+const (
+	// CloseOperatorRefused: the join carried no valid operator credential,
+	// or the operator's credential was revoked. Retrying with the same
+	// credential will not help.
+	CloseOperatorRefused = 4003
+)
 
 // Welcome accepts a join.
 type Welcome struct {
 	Node        string `json:"node"`
 	Session     string `json:"session"`     // id of this connection's session
 	HeartbeatMS int64  `json:"heartbeatMs"` // send a heartbeat this often
+	// Features the coordinator supports beyond the base protocol
+	// (FeatureRepair).
+	Features []string `json:"features,omitempty"`
 }
 
 // Heartbeat is the node's periodic status report.
