@@ -23,6 +23,10 @@ type Coordinator interface {
 	// LiveNodes lists the nodes joined now: the publisher counts the
 	// live holders of a deploy.
 	LiveNodes(ctx context.Context) ([]coordinator.NodeState, error)
+	// NodeStates lists every node of the registry, live or lost, and
+	// Placements every root's holders: `verity nodes list`.
+	NodeStates(ctx context.Context) ([]coordinator.NodeState, error)
+	Placements() []coordinator.Placement
 	// Ledger is the accounts ledger the coordinator settles nodes on;
 	// the accounts API reads and writes it.
 	Ledger() *ledger.Ledger

@@ -1,5 +1,7 @@
 package node
 
+import "log/slog"
+
 // Rotate runs a certificate rotation now.
 func (n *Node) Rotate() error { return n.rotate() }
 
@@ -12,3 +14,6 @@ func (n *Node) WebRTCPeers() int {
 	defer n.rtc.mu.Unlock()
 	return len(n.rtc.peers)
 }
+
+// LogForTest is the node's logger (what its parts log through).
+func (n *Node) LogForTest() *slog.Logger { return n.log }

@@ -29,7 +29,7 @@ type command struct {
 var commands = map[string]command{
 	"devnet":    {"run gateway + 2 nodes + the demo site in one process", runDevnet},
 	"gateway":   {"run the HTTP gateway for site origins", runGateway},
-	"node":      {"run a storage node (trustless HTTP + WebTransport); 'node earnings': what it was paid", runNode},
+	"node":      {"run a storage node (trustless HTTP + WebTransport); 'node status': a running node's status; 'node earnings': what it was paid", runNode},
 	"import":    {"import a file or directory; print its root CID", runImport},
 	"events":    {"print the event feed of a gateway (--follow to keep watching)", runEvents},
 	"sim":       {"simulate the network: 'sim payments' (settlement policies at scale)", runSim},
@@ -37,6 +37,7 @@ var commands = map[string]command{
 	"sites":     {"manage sites on a gateway: create, list, history, rollback", runSites},
 	"accounts":  {"manage accounts: create, topup (dev faucet), balance, statement, dashboard", runAccounts},
 	"operators": {"manage node operators' credentials: create, revoke, list", runOperators},
+	"nodes":     {"list the nodes a gateway knows, with state, holdings and last heartbeat (admin)", runNodes},
 	"version":   {"print the version and the source revision it was built from", runVersion},
 }
 

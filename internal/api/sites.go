@@ -89,3 +89,34 @@ type DomainRecord struct {
 type AttachDomain struct {
 	Domain string `json:"domain"`
 }
+
+// NodeInfo is one node as GET /v1/nodes (admin) lists it: its state on
+// the coordinators' shared registry, its last report and its holdings.
+type NodeInfo struct {
+	ID           string    `json:"id"`
+	State        string    `json:"state"` // "live" or "lost"
+	Reason       string    `json:"reason,omitempty"`
+	Operator     string    `json:"operator,omitempty"`
+	Region       string    `json:"region,omitempty"`
+	Version      string    `json:"version,omitempty"`
+	HTTP         string    `json:"http"`
+	WebTransport string    `json:"webtransport,omitempty"`
+	Coordinator  string    `json:"coordinator"`
+	JoinedAt     time.Time `json:"joinedAt"`
+	LastSeen     time.Time `json:"lastSeen"`
+	LostAt       time.Time `json:"lostAt,omitzero"`
+	Blocks       int64     `json:"blocks"`
+	Capacity     int64     `json:"capacity"`
+	FreeDisk     int64     `json:"freeDisk"`
+	Load         float64   `json:"load"`
+	// Holdings counts the roots it holds (pinned, audit passed); Auditing
+	// those it says it pinned, under audit; Pending those ordered.
+	Holdings int `json:"holdings"`
+	Auditing int `json:"auditing"`
+	Pending  int `json:"pending"`
+}
+
+// NodeList is the answer of GET /v1/nodes.
+type NodeList struct {
+	Nodes []NodeInfo `json:"nodes"`
+}

@@ -36,3 +36,10 @@ func (c *Client) Domains(ctx context.Context, site string) ([]api.DomainRecord, 
 func (c *Client) RemoveDomain(ctx context.Context, site, domain string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/sites/"+site+"/domains/"+url.PathEscape(domain), nil, -1, nil)
 }
+
+// Nodes lists every node of the gateway's registry (admin token).
+func (c *Client) Nodes(ctx context.Context) ([]api.NodeInfo, error) {
+	var out api.NodeList
+	err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, -1, &out)
+	return out.Nodes, err
+}
