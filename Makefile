@@ -1,4 +1,5 @@
-# Verity build. `make run` starts the local devnet; `make test` runs every test.
+# Verity build. `make run` starts the local devnet; `make test` runs every test
+# (and the concurrent packages' again under the race detector).
 GO       ?= go
 GOROOT   := $(shell $(GO) env GOROOT)
 DIST     := serviceworker/dist
@@ -16,7 +17,7 @@ WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./inter
 	./internal/noderecord/... ./internal/payment/... ./internal/webfile/... ./internal/scoredoc/... \
 	./internal/errfmt/...
 
-.PHONY: all build deps demo-media wasm run install dist test test-go test-wasm test-deps bench vet clean
+.PHONY: all build deps demo-media wasm run install dist test test-go test-race test-wasm test-deps bench vet clean
 
 all: build
 
@@ -125,7 +126,18 @@ export VERITY_TEST_TIMEOUT_SCALE
 test-go: build test-deps
 	$(GO) test -count=1 -timeout $(TESTTIMEOUT) ./...
 
-test: vet test-go test-wasm
+# The packages that run goroutines of their own, tested again under the
+# race detector (several times slower, so their waits get a larger scale).
+# Not e2e (the browser and the binaries it drives are outside the
+# detector) nor the wasm packages (no race detector for js/wasm).
+# About 10 minutes on 2 loaded cores.
+RACEPKGS := ./node ./coordinator ./gateway ./control ./devnet ./wasmclient \
+	./internal/ledger ./internal/receiptstore ./internal/ratelimit ./internal/events ./internal/paysim
+RACE_TIMEOUT_SCALE ?= 4
+test-race: build
+	VERITY_TEST_TIMEOUT_SCALE=$(RACE_TIMEOUT_SCALE) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) $(RACEPKGS)
+
+test: vet test-go test-race test-wasm
 
 # One table from the harness (browser, wasm, sizes), then the Go benchmarks
 # of the network's other hot paths, all in one run.

@@ -34,6 +34,8 @@ type nodeConn struct {
 	session  string
 	operator string // whose credential it joined with
 
+	welcomed chan struct{} // closed once the welcome is written
+
 	pinMu sync.Mutex
 	ready bool            // welcomed: pin orders may be sent
 	sent  map[string]bool // roots ordered in this session, no answer yet
@@ -57,7 +59,7 @@ func newNodeConn(c *Coordinator, ws *websocket.Conn, remoteAddr string) *nodeCon
 	if err != nil {
 		host = remoteAddr
 	}
-	return &nodeConn{c: c, ws: ws, remote: host, log: c.log.With("remote", host), stopCh: make(chan struct{}), sent: make(map[string]bool)}
+	return &nodeConn{c: c, ws: ws, remote: host, log: c.log.With("remote", host), stopCh: make(chan struct{}), welcomed: make(chan struct{}), sent: make(map[string]bool)}
 }
 
 // stop ends the session with err (sent as the close reason).
@@ -147,9 +149,25 @@ func (n *nodeConn) next(msgs <-chan readResult, timeout <-chan time.Time, timeou
 	}
 }
 
+// write sends m to the node. Anything but the handshake (challenge,
+// welcome) waits for the welcome: the node is listed, and offers and
+// reports may come for it, while it is still being admitted, and a node
+// ends a session whose first message after its join is not the welcome.
 func (n *nodeConn) write(m nodeproto.Message) error {
 	ctx, cancel := context.WithTimeout(n.c.ctx, writeTimeout)
 	defer cancel()
+	if m.Type != nodeproto.MsgChallenge && m.Type != nodeproto.MsgWelcome {
+		select {
+		case <-n.welcomed:
+		case <-n.stopCh:
+			if n.stopErr != nil {
+				return n.stopErr
+			}
+			return ErrClosed
+		case <-ctx.Done():
+			return &readError{ctx.Err()}
+		}
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -200,6 +218,7 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	}}); err != nil {
 		return err
 	}
+	close(n.welcomed)
 	n.pinMu.Lock()
 	n.ready = true
 	n.pinMu.Unlock()

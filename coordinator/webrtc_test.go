@@ -141,3 +141,35 @@ func TestRelayOfferBetweenCoordinators(t *testing.T) {
 		t.Fatalf("after B closed: %v", err)
 	}
 }
+
+// A node reads its welcome first: an offer relayed while the coordinator
+// is still admitting the node (listed already, not yet welcomed) waits for
+// the welcome instead of going out first and ending the node's session.
+func TestOfferDuringJoinWaitsForWelcome(t *testing.T) {
+	e := newEnv(t, nil)
+	for i := range 10 {
+		k := newKey(t)
+		r := dialRaw(t, e.wsURL())
+		ctx, cancel := context.WithCancel(ctxT(t))
+		relayed := make(chan error, 1)
+		go func() {
+			// Offer as soon as the coordinator has a session for the node.
+			for {
+				octx, ocancel := context.WithTimeout(ctx, 50*time.Millisecond)
+				_, err := e.coord.RelayOffer(octx, k.id, "v=0")
+				ocancel()
+				if ctx.Err() != nil || (!errors.Is(err, coordinator.ErrUnknownNode) && !errors.Is(err, coordinator.ErrNodeUnreachable)) {
+					relayed <- err
+					return
+				}
+			}
+		}()
+		r.send(joinFor(r.ch, k, signedRecord(t, k, 4100+i)))
+		if m := r.read(); m.Type != nodeproto.MsgWelcome {
+			t.Fatalf("join %d: first message after the join is %q, want %q", i, m.Type, nodeproto.MsgWelcome)
+		}
+		<-relayed
+		cancel()
+		r.ws.CloseNow()
+	}
+}

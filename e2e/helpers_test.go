@@ -119,7 +119,7 @@ type envConfig struct {
 	browserFlags []string      // extra Chromium switches
 	browserEnv   []string      // extra environment for Chromium, NAME=value
 	webrtcOnly   bool          // nodes without WebTransport, reachable over WebRTC only
-	readyTimeout time.Duration // bound on publishing the site; default 20 s
+	readyTimeout time.Duration // bound on publishing the site (scaled); default 20 s
 	// nodeLink, when set, puts the nodes behind netem forwarders shaping
 	// the browser's traffic to them (linkNodes).
 	nodeLink *netem.Link

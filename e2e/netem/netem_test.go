@@ -102,7 +102,7 @@ func TestTCPDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(testutil.Scale(10 * time.Second)))
 	b := make([]byte, 1)
 	for i := range 3 {
 		start := time.Now()
@@ -131,7 +131,7 @@ func TestTCPIntegrity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(testutil.Scale(30 * time.Second)))
 	werr := make(chan error, 1)
 	go func() {
 		_, err := c.Write(data)
@@ -161,7 +161,7 @@ func TestTCPRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(testutil.Scale(30 * time.Second)))
 	data := make([]byte, 2<<20)
 	start := time.Now()
 	go func() {
@@ -202,7 +202,7 @@ func TestTCPCloseDropsConnections(t *testing.T) {
 		t.Fatal("Close did not return")
 	}
 	_ = p.Close() // idempotent
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(testutil.Scale(5 * time.Second)))
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("the client connection is still open after Close")
 	}
@@ -267,7 +267,7 @@ func TestUDP(t *testing.T) {
 					errs <- err
 					return
 				}
-				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_ = c.SetReadDeadline(time.Now().Add(testutil.Scale(5 * time.Second)))
 				n, err := c.Read(buf)
 				if err != nil {
 					errs <- err

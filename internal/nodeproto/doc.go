@@ -27,7 +27,10 @@
 //     signature by the node key over
 //     JoinSigningBytes:
 //     "verity-node-join/1\n" coordinator "\n" hex(nonce) "\n" expires "\n" node.
-//  3. coordinator → node: welcome {node, session, heartbeatMs}.
+//  3. coordinator → node: welcome {node, session, heartbeatMs}. The
+//     coordinator sends nothing else before it (a node ends a session whose
+//     first message after the join is not the welcome), though the node may
+//     already be listed, and offered peers, while it is being admitted.
 //
 // Then, in any order:
 //
