@@ -41,7 +41,10 @@ func startDrainGateway(t *testing.T, cfg Config) *testGateway {
 	if cfg.Sites == nil {
 		cfg.Sites = NewStaticSites(map[string]string{"demo": testCID(t, "drained site")})
 	}
-	tg := startCoordGateway(t, cfg, testCoordinator())
+	// The hostile node's URLs are taken as proven: it would serve its
+	// own proof (it runs a node), and the URL check is not what these
+	// tests are about.
+	tg := startCoordGateway(t, cfg, provenCoordinator())
 	l := tg.Coordinator().Ledger()
 	if _, err := l.CreateAccount(t.Context(), "default", 1); err != nil {
 		t.Fatal(err)

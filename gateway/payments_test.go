@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/verity-cdn/verity/coordinator"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,7 +38,7 @@ func TestSessionVoucher(t *testing.T) {
 		Bus:      bus,
 		DataDir:  dir,
 		Payments: PaymentsConfig{Budget: 5 << 20, VoucherTTL: 10 * time.Minute},
-	}, testCoordinator())
+	}, provenCoordinator())
 	chosen := joinSettlingNode(t, tg, 46)
 	signer, err := payment.NewSigner(payment.SignerConfig{})
 	if err != nil {
@@ -111,7 +112,7 @@ func TestSessionFrozenAccountNoVoucher(t *testing.T) {
 	tg := startCoordGateway(t, Config{
 		Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
 		Bus:   bus,
-	}, testCoordinator())
+	}, provenCoordinator())
 	// A new account starts frozen until topped up.
 	if _, err := tg.Coordinator().Ledger().CreateAccount(t.Context(), "default", 0); err != nil {
 		t.Fatal(err)
@@ -136,7 +137,7 @@ func TestVouchersRateLimited(t *testing.T) {
 		Sites:    NewStaticSites(map[string]string{"demo": testCID(t, "r")}),
 		Bus:      bus,
 		Payments: PaymentsConfig{VoucherRate: 1e-6, VoucherBurst: 2},
-	}, testCoordinator())
+	}, provenCoordinator())
 	joinSettlingNode(t, tg, 47)
 	l := tg.Coordinator().Ledger()
 	if _, err := l.CreateAccount(t.Context(), "default", 1); err != nil {
@@ -162,4 +163,12 @@ func TestVouchersRateLimited(t *testing.T) {
 			t.Fatalf("session %d: %+v", i, s)
 		}
 	}
+}
+
+// provenCoordinator is testCoordinator taking every node's URLs as
+// proven, for nodes joined with hand-made records.
+func provenCoordinator() coordinator.Config {
+	cc := testCoordinator()
+	cc.URLProver = acceptURLs{}
+	return cc
 }
