@@ -31,7 +31,7 @@ func rtcDial(ctx context.Context, t *testing.T, n *node.Node) *webrtc.PeerConnec
 }
 
 // rtcDialNoCleanup is rtcDial; the caller closes the peer connection.
-func rtcDialNoCleanup(ctx context.Context, t *testing.T, n *node.Node) *webrtc.PeerConnection {
+func rtcDialNoCleanup(ctx context.Context, t testing.TB, n *node.Node) *webrtc.PeerConnection {
 	t.Helper()
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
