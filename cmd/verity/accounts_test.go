@@ -30,7 +30,7 @@ func TestAccountsCommands(t *testing.T) {
 		"--log-level", "warn", "--coordinator", gw, "--operator-token", createOperator(t, gw, admin)}, "id: ")
 	run := func(cmd func(context.Context, []string, io.Writer, io.Writer) error, args ...string) (string, string, error) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), testutil.Scale(30*time.Second))
 		defer cancel()
 		var out, errb bytes.Buffer
 		err := cmd(ctx, append(args, "--gateway", gw), &out, &errb)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // The CLI path end to end: a gateway and two nodes as commands, a site
@@ -26,7 +28,9 @@ func TestDeployAndSitesCommands(t *testing.T) {
 	}
 	run := func(cmd func(context.Context, []string, io.Writer, io.Writer) error, args ...string) (string, error) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		// The nodes join (URL proofs, then audits of what they pin) while
+		// the first deploy waits: on a busy machine that takes a while.
+		ctx, cancel := context.WithTimeout(t.Context(), testutil.Scale(60*time.Second))
 		defer cancel()
 		var out, errb bytes.Buffer
 		err := cmd(ctx, args, &out, &errb)
@@ -105,7 +109,7 @@ func TestDeployAndSitesCommands(t *testing.T) {
 	if _, err := run(runEvents, "--gateway", gw, "--admin-token", token); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("events with a site token: %v", err)
 	}
-	fctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	fctx, cancel := context.WithTimeout(t.Context(), testutil.Scale(30*time.Second))
 	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)

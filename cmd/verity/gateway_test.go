@@ -78,7 +78,7 @@ func TestRunGatewayEmbeddedBus(t *testing.T) {
 func TestRunGatewayPublishesSites(t *testing.T) {
 	const root = "bafkr4ib247mal5tytjsaflfxblkas2ufuvv7nacov4s4asj2y2lvjdjqwu"
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(30*time.Second))
 	defer cancel()
 	for _, bad := range [][]string{{"--site", "Bad_Name=" + root}, {"--site", "blog=nope"}, {"--site", "blog"}} {
 		if err := runGateway(ctx, append([]string{"--data", dir, "--listen", "127.0.0.1:0"}, bad...), io.Discard, io.Discard); err == nil {
@@ -92,7 +92,7 @@ func TestRunGatewayPublishesSites(t *testing.T) {
 }
 
 func TestRunGatewayBadNATS(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(30*time.Second))
 	defer cancel()
 	if err := runGateway(ctx, []string{"--nats", "nats://127.0.0.1:1", "--listen", "127.0.0.1:0"}, io.Discard, io.Discard); err == nil {
 		t.Fatal("unreachable NATS accepted")
@@ -133,7 +133,7 @@ func TestRunNodeJoinsGateway(t *testing.T) {
 // The embedded server keeps one copy: more replicas need an external
 // cluster.
 func TestRunGatewayNATSReplicasChecked(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(30*time.Second))
 	defer cancel()
 	for _, args := range [][]string{
 		{"--nats-replicas", "3"},
@@ -148,7 +148,7 @@ func TestRunGatewayNATSReplicasChecked(t *testing.T) {
 }
 
 func TestASNTableFlagChecked(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(30*time.Second))
 	defer cancel()
 	missing := t.TempDir() + "/missing.tsv"
 	if err := runGateway(ctx, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--asn-table", missing}, io.Discard, io.Discard); err == nil {
@@ -187,7 +187,7 @@ func TestRunDevnetReadyWhenPrinted(t *testing.T) {
 // admin token, through the operators command, and returns its credential.
 func createOperator(t *testing.T, gw, admin string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), testutil.Scale(30*time.Second))
 	defer cancel()
 	var out, errb bytes.Buffer
 	name := "op-" + strconv.FormatInt(time.Now().UnixNano(), 36)
