@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,12 +78,14 @@ func (c *Coordinator) startPayments(ctx context.Context) error {
 		_ = gw.Stop()
 		return err
 	}
-	akv, err := c.cfg.Bus.JetStream().KeyValue(ctx, ledger.BucketAccounts)
+	akv, err := c.cfg.Bus.JetStream().KeyValue(ctx, ledger.BucketLedger)
 	if err != nil {
 		_ = gw.Stop()
 		return err
 	}
-	aw, err := akv.WatchAll(c.ctx)
+	// Only the accounts' totals: the bucket's session keys are the
+	// ledger's own.
+	aw, err := akv.Watch(c.ctx, ledger.AccountKeyPrefix+">")
 	if err != nil {
 		_ = gw.Stop()
 		return err
@@ -104,7 +107,7 @@ func (c *Coordinator) applyAccount(e jetstream.KeyValueEntry, push bool) {
 	var a nodeproto.AccountState
 	if e.Operation() != jetstream.KeyValuePut {
 		c.mu.Lock()
-		delete(c.accounts, e.Key())
+		delete(c.accounts, strings.TrimPrefix(e.Key(), ledger.AccountKeyPrefix))
 		c.mu.Unlock()
 		return
 	}

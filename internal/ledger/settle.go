@@ -3,7 +3,10 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -98,22 +101,19 @@ func (l *Ledger) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settl
 		out *accountRecord
 		o   settleOutcome
 	)
-	rev, err := events.Update(ctx, l.accounts, b.Account, func(old []byte) ([]byte, error) {
-		if old == nil {
-			return nil, fmt.Errorf("%w: %q", ErrUnknownAccount, b.Account)
-		}
-		rec, err := decodeAccount(old)
-		if err != nil {
-			return nil, err
-		}
+	vids := make([]string, len(items))
+	for i, c := range items {
+		vids[i] = c.vid
+	}
+	rev, err := l.applyAtomic(ctx, b.Account, vids, func(rec *accountRecord, now time.Time) (*accountRecord, bool) {
 		// fn may run several times: every attempt starts from the
-		// record as stored.
-		out, o = rules.apply(rec, node, items, l.cfg.Now())
+		// records as stored.
+		out, o = rules.apply(rec, node, items, now)
 		if o.applied == 0 {
 			out = nil
-			return nil, events.ErrNoChange
+			return nil, false
 		}
-		return json.Marshal(out)
+		return out, true
 	})
 	if err != nil {
 		return res, err
@@ -156,7 +156,7 @@ func (l *Ledger) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settl
 // syncNode copies the account's cumulative payment to node into the
 // node's earnings.
 func (l *Ledger) syncNode(ctx context.Context, node, account string) error {
-	e, err := l.accounts.Get(ctx, account)
+	e, err := l.kv.Get(ctx, AccountKey(account))
 	if err != nil {
 		return err
 	}
@@ -185,4 +185,96 @@ func countApplied(items []nodeproto.ItemResult) int {
 		}
 	}
 	return n
+}
+
+// applyAtomic reads the account's totals and the sessions of items, runs
+// fn on them and writes the account and every session fn changed in one
+// atomic batch, a compare-and-set of each key; on a conflict it reads
+// again and retries. fn returns false to write nothing. It returns the
+// account's revision after the write.
+func (l *Ledger) applyAtomic(ctx context.Context, account string, vids []string, fn func(*accountRecord, time.Time) (*accountRecord, bool)) (uint64, error) {
+	for attempt := 0; attempt < events.MaxUpdateAttempts; attempt++ {
+		if attempt >= 2 {
+			backoff(ctx, attempt)
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		val, aseq, err := l.readKey(ctx, AccountKey(account))
+		if err != nil {
+			return 0, err
+		}
+		if val == nil {
+			return 0, fmt.Errorf("%w: %q", ErrUnknownAccount, account)
+		}
+		rec, err := decodeAccount(val)
+		if err != nil {
+			return 0, fmt.Errorf("ledger: account %s: %w", account, err)
+		}
+		seqs := make(map[string]uint64, len(vids))
+		for _, vid := range vids {
+			if _, ok := seqs[vid]; ok {
+				continue
+			}
+			v, sq, err := l.readKey(ctx, sessionKey(vid))
+			if err != nil {
+				return 0, err
+			}
+			seqs[vid] = sq
+			if v == nil {
+				continue
+			}
+			var sr sessionRecord
+			if err := json.Unmarshal(v, &sr); err != nil {
+				return 0, fmt.Errorf("ledger: session %s: %w", vid, err)
+			}
+			if sr.Nodes == nil {
+				sr.Nodes = map[string]uint64{}
+			}
+			rec.Sessions[vid] = &sr
+		}
+		now := l.cfg.Now()
+		out, ok := fn(rec, now)
+		if !ok {
+			return aseq, nil
+		}
+		ws := make([]write, 0, len(seqs)+1)
+		for vid, sq := range seqs {
+			sr, old := out.Sessions[vid], rec.Sessions[vid]
+			if sr == nil || (old != nil && sameSession(old, sr)) {
+				continue
+			}
+			v, _ := json.Marshal(sr)
+			ws = append(ws, write{key: sessionKey(vid), value: v, expect: sq, ttl: l.sessionTTL(sr.Expires, now)})
+		}
+		v, _ := json.Marshal(out)
+		ws = append(ws, write{key: AccountKey(account), value: v, expect: aseq})
+		rev, err := l.commit(ctx, ws)
+		if errors.Is(err, errConflict) {
+			continue
+		}
+		return rev, err
+	}
+	return 0, events.ErrConflict
+}
+
+// sessionTTL is how long a session's key lives: until its voucher's
+// expiry + SettleGrace + PruneMargin, when no receipt of it can settle.
+func (l *Ledger) sessionTTL(expires int64, now time.Time) time.Duration {
+	return max(time.Unix(expires, 0).Add(l.cfg.SettleGrace+l.cfg.PruneMargin).Sub(now), time.Second)
+}
+
+func sameSession(a, b *sessionRecord) bool {
+	return a.Total == b.Total && a.Held == b.Held && maps.Equal(a.Nodes, b.Nodes)
+}
+
+// backoff waits a little, more after more attempts, to spread writers
+// contending for one account.
+func backoff(ctx context.Context, attempt int) {
+	t := time.NewTimer(time.Duration(rand.IntN(attempt*500)) * time.Microsecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
