@@ -102,8 +102,8 @@ type sessionRecord struct {
 	Expires int64             `json:"expires"` // unix seconds, the voucher's
 	Budget  uint64            `json:"budget"`
 	Held    uint64            `json:"held,omitempty"` // still held on the account (Ledger.Hold), until expiry
-	Total   uint64            `json:"total"` // settled over all nodes
-	Nodes   map[string]uint64 `json:"nodes"` // node id → settled bytes
+	Total   uint64            `json:"total"`          // settled over all nodes
+	Nodes   map[string]uint64 `json:"nodes"`          // node id → settled bytes
 }
 
 // earningsRecord mirrors, per node, what each account has paid it. Each
