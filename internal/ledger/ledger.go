@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,6 +27,7 @@ type Ledger struct {
 	stream   jetstream.Stream   // its stream, for reads with sequence and atomic batches
 	earnings jetstream.KeyValue
 	holds    holdQueues
+	locks    sync.Map // account → *sync.Mutex (accountLock)
 	closed   atomic.Bool
 }
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/events"
@@ -192,7 +193,14 @@ func countApplied(items []nodeproto.ItemResult) int {
 // atomic batch, a compare-and-set of each key; on a conflict it reads
 // again and retries. fn returns false to write nothing. It returns the
 // account's revision after the write.
+//
+// Within one Ledger the writes to an account are serialised (its
+// settlements and holds would otherwise conflict with each other and
+// retry); the compare-and-set still orders them against other Ledgers.
 func (l *Ledger) applyAtomic(ctx context.Context, account string, vids []string, fn func(*accountRecord, time.Time) (*accountRecord, bool)) (uint64, error) {
+	mu := l.accountLock(account)
+	mu.Lock()
+	defer mu.Unlock()
 	for attempt := 0; attempt < events.MaxUpdateAttempts; attempt++ {
 		if attempt >= 2 {
 			backoff(ctx, attempt)
@@ -277,4 +285,12 @@ func backoff(ctx context.Context, attempt int) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// accountLock returns the mutex serialising this Ledger's writes to an
+// account. Locks are never dropped: one per account the coordinator
+// writes, a few bytes each.
+func (l *Ledger) accountLock(account string) *sync.Mutex {
+	m, _ := l.locks.LoadOrStore(account, new(sync.Mutex))
+	return m.(*sync.Mutex)
 }
