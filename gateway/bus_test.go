@@ -40,6 +40,10 @@ func testCoordinator() coordinator.Config {
 	return coordinator.Config{HeartbeatInterval: 50 * time.Millisecond, MissedHeartbeats: 20}
 }
 
+// coordHolds, as Config.Holds of startCoordGateway, holds vouchers on
+// the coordinator's ledger, as `verity gateway` does.
+type coordHolds struct{ Holder }
+
 // startCoordGateway runs a coordinator with cc on cfg.Bus and a gateway
 // wired to it as `verity gateway` wires one (its nodes unless cfg has
 // some, WebRTC offers, accounts, scores, and its node endpoint as the
@@ -60,6 +64,9 @@ func startCoordGateway(t *testing.T, cfg Config, cc coordinator.Config) *testGat
 		cfg.ScoreSink = coord.Router()
 	}
 	cfg.Offers, cfg.Accounts, cfg.API = coord, coord, coord.Handler()
+	if _, ok := cfg.Holds.(coordHolds); ok {
+		cfg.Holds = coord.Ledger()
+	}
 	tg := startGateway(t, cfg)
 	tg.coord = coord
 	return tg

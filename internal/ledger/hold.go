@@ -102,7 +102,7 @@ func (l *Ledger) holdBatch(account string, batch []*holdReq) []error {
 	for i, r := range batch {
 		vids[i] = r.vid
 	}
-	_, err := l.applyAtomic(ctx, account, vids, func(rec *accountRecord, now time.Time) (*accountRecord, bool) {
+	_, err := l.applyAtomic(ctx, account, vids, true, func(rec *accountRecord, now time.Time) (*accountRecord, bool) {
 		rec = rec.clone()
 		rec.pruneHeld(now.Unix())
 		held, _ := rec.heldAt(now.Unix())
@@ -154,7 +154,7 @@ func (l *Ledger) ReleaseHold(ctx context.Context, account string, id payment.Vou
 		return fmt.Errorf("%w: %q", ErrInvalidAccount, account)
 	}
 	vid := id.String()
-	_, err := l.applyAtomic(ctx, account, []string{vid}, func(rec *accountRecord, now time.Time) (*accountRecord, bool) {
+	_, err := l.applyAtomic(ctx, account, []string{vid}, false, func(rec *accountRecord, now time.Time) (*accountRecord, bool) {
 		s := rec.Sessions[vid]
 		if s == nil || s.Held == 0 {
 			return nil, false
