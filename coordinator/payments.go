@@ -123,15 +123,24 @@ func (c *Coordinator) applyAccount(e jetstream.KeyValueEntry, push bool) {
 	}
 }
 
-// paymentsMessage builds a Payments message: every account when accounts
-// is nil and full, else accounts.
-func (c *Coordinator) paymentsMessage(accounts []nodeproto.AccountState, full bool) nodeproto.Message {
+// maxWatched bounds the accounts one node connection watches.
+const maxWatched = 100_000
+
+// paymentsMessage builds a Payments message for n: when full, every
+// account n watches, else accounts.
+func (c *Coordinator) paymentsMessage(n *nodeConn, accounts []nodeproto.AccountState, full bool) nodeproto.Message {
 	p := &nodeproto.Payments{Full: full, GatewayKeys: c.gwKeys.List(), Accounts: accounts}
+	var watched []string
+	if full {
+		watched = n.watched()
+	}
 	c.mu.Lock()
 	if full {
-		p.Accounts = make([]nodeproto.AccountState, 0, len(c.accounts))
-		for _, a := range c.accounts {
-			p.Accounts = append(p.Accounts, a)
+		p.Accounts = make([]nodeproto.AccountState, 0, len(watched))
+		for _, name := range watched {
+			if a, ok := c.accounts[name]; ok {
+				p.Accounts = append(p.Accounts, a)
+			}
 		}
 	}
 	now := c.cfg.Now()
@@ -144,9 +153,67 @@ func (c *Coordinator) paymentsMessage(accounts []nodeproto.AccountState, full bo
 	return nodeproto.Message{Type: nodeproto.MsgPayments, Payments: p}
 }
 
-// broadcastPayments sends a change to every welcomed node connection.
+// watched lists the accounts n watches.
+func (n *nodeConn) watched() []string {
+	n.watchMu.Lock()
+	defer n.watchMu.Unlock()
+	out := make([]string, 0, len(n.watch))
+	for a := range n.watch {
+		out = append(out, a)
+	}
+	return out
+}
+
+// addWatch adds accounts to n's watch set and returns those it did not
+// watch yet.
+func (n *nodeConn) addWatch(accounts ...string) []string {
+	n.watchMu.Lock()
+	defer n.watchMu.Unlock()
+	if n.watch == nil {
+		n.watch = make(map[string]bool)
+	}
+	var added []string
+	for _, a := range accounts {
+		if !n.watch[a] && len(n.watch) < maxWatched && payment.ValidAccount(a) {
+			n.watch[a] = true
+			added = append(added, a)
+		}
+	}
+	return added
+}
+
+// watches reports whether n watches account.
+func (n *nodeConn) watches(account string) bool {
+	n.watchMu.Lock()
+	defer n.watchMu.Unlock()
+	return n.watch[account]
+}
+
+// watchAccounts handles MsgWatch: it adds the accounts and answers with
+// the state of those the coordinator knows.
+func (n *nodeConn) watchAccounts(accounts []string) error {
+	added := n.addWatch(accounts...)
+	var states []nodeproto.AccountState
+	n.c.mu.Lock()
+	for _, name := range added {
+		if a, ok := n.c.accounts[name]; ok {
+			states = append(states, a)
+		}
+	}
+	n.c.mu.Unlock()
+	if len(states) == 0 {
+		return nil
+	}
+	if err := n.write(n.c.paymentsMessage(n, states, false)); err != nil {
+		return fmt.Errorf("coordinator: payments: %w", err)
+	}
+	return nil
+}
+
+// broadcastPayments sends a change to the welcomed node connections: a
+// change of gateway keys (accounts nil) to all, an account's to those
+// that watch it.
 func (c *Coordinator) broadcastPayments(accounts []nodeproto.AccountState) {
-	m := c.paymentsMessage(accounts, false)
 	c.mu.Lock()
 	conns := make([]*nodeConn, 0, len(c.conns))
 	for _, nc := range c.conns {
@@ -160,7 +227,16 @@ func (c *Coordinator) broadcastPayments(accounts []nodeproto.AccountState) {
 		if !ready {
 			continue
 		}
-		if err := nc.write(m); err != nil {
+		var mine []nodeproto.AccountState
+		for _, a := range accounts {
+			if nc.watches(a.Name) {
+				mine = append(mine, a)
+			}
+		}
+		if accounts != nil && len(mine) == 0 {
+			continue
+		}
+		if err := nc.write(c.paymentsMessage(nc, mine, false)); err != nil {
 			c.log.Debug("payments not pushed", "node", nc.node, "err", err)
 		}
 	}
@@ -176,6 +252,7 @@ func (n *nodeConn) settle(s *nodeproto.Settle) error {
 	case !c.settleLimit.allow(n.node, c.cfg.Now()):
 		ans.Code = nodeproto.SettleCodeRateLimited
 	default:
+		n.addWatch(s.Batch.Account) // it serves the account
 		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
 		res, err := c.ledger.Settle(ctx, s.Batch)
 		cancel()

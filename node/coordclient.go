@@ -96,6 +96,7 @@ type CoordClient struct {
 	state CoordClientState
 
 	settles chan settleCall // to the session loop
+	watches chan []string   // MsgWatch to send, to the session loop
 }
 
 type settleCall struct {
@@ -152,6 +153,7 @@ func NewCoordClient(cfg CoordClientConfig) (*CoordClient, error) {
 		cfg: cfg, url: u, cancel: cancel, done: make(chan struct{}),
 		log:     cfg.Logger.With("component", "coordinator-client", "coordinator", u),
 		settles: make(chan settleCall),
+		watches: make(chan []string, 64),
 	}
 	go c.run(ctx)
 	return c, nil
@@ -205,6 +207,17 @@ func (c *CoordClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.
 		return r.s, r.err
 	case <-ctx.Done():
 		return nodeproto.Settled{}, ctx.Err()
+	}
+}
+
+// Watch asks the coordinator to push the state of accounts (those the
+// node serves) from now on (MsgWatch). It does not wait: without a session
+// the request is dropped, and the node asks again for every account it
+// serves when a session's first payments message arrives.
+func (c *CoordClient) Watch(accounts []string) {
+	select {
+	case c.watches <- accounts:
+	default:
 	}
 }
 

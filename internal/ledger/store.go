@@ -29,9 +29,17 @@ var errConflict = errors.New("ledger: concurrent change")
 // batch publish and per-message TTLs.
 func (l *Ledger) openLedgerBucket(ctx context.Context) error {
 	js := l.bus.JetStream()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: BucketLedger, History: 1, Storage: jetstream.FileStorage, Replicas: l.cfg.Replicas,
-	})
+	// An existing bucket is used as is: updating it with a KV config
+	// would try to turn its TTLs off, which the server refuses.
+	kv, err := js.KeyValue(ctx, BucketLedger)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: BucketLedger, History: 1, Storage: jetstream.FileStorage, Replicas: l.cfg.Replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, BucketLedger)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("ledger: KV bucket %s: %w", BucketLedger, err)
 	}

@@ -45,6 +45,7 @@ type Message struct {
 	Payments  *Payments     `json:"payments,omitempty"` // MsgPayments
 	Settle    *Settle       `json:"settle,omitempty"`   // MsgSettle
 	Settled   *Settled      `json:"settled,omitempty"`  // MsgSettled
+	Watch     *Watch        `json:"watch,omitempty"`    // MsgWatch
 }
 
 // Reported tells a node how many failures visitors' workers reported about
