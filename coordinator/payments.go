@@ -114,11 +114,14 @@ func (c *Coordinator) applyAccount(e jetstream.KeyValueEntry, push bool) {
 	if err := json.Unmarshal(e.Value(), &a); err != nil || a.Name == "" {
 		return
 	}
+	a.Revision = e.Revision()
 	c.mu.Lock()
 	old, had := c.accounts[a.Name]
 	c.accounts[a.Name] = a
 	c.mu.Unlock()
-	if push && (!had || old != a) {
+	// Holds and settlements that leave balance and freezing as they were
+	// (every hold batch writes the account) are not pushed.
+	if push && (!had || old.Balance != a.Balance || old.Frozen != a.Frozen) {
 		c.broadcastPayments([]nodeproto.AccountState{a})
 	}
 }

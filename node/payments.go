@@ -113,6 +113,17 @@ func (p *payments) GatewayKey(id payment.KeyID) (ed25519.PublicKey, bool) {
 	return k, ok
 }
 
+// setAccount records an account's state unless the node holds a newer
+// one: a settlement's answer and a push of the same account race, and the
+// older must not win (it could leave the account frozen after a top-up).
+// p.mu is held.
+func (p *payments) setAccount(a nodeproto.AccountState) {
+	if cur, ok := p.accounts[a.Name]; ok && a.Revision < cur.Revision {
+		return
+	}
+	p.accounts[a.Name] = a
+}
+
 // onPayments applies a coordinator's payment state.
 func (p *payments) onPayments(m nodeproto.Payments) {
 	keys := payment.NewKeySet()
@@ -135,7 +146,7 @@ func (p *payments) onPayments(m nodeproto.Payments) {
 		clear(p.accounts)
 	}
 	for _, a := range m.Accounts {
-		p.accounts[a.Name] = a
+		p.setAccount(a)
 	}
 	var rewatch []string
 	if m.Full {

@@ -40,6 +40,10 @@ type AccountState struct {
 	Name    string `json:"name"`
 	Balance int64  `json:"balance"` // bytes
 	Frozen  bool   `json:"frozen"`
+	// Revision of the ledger's account key this state is of: a node keeps
+	// the newest it got, from a push or a settlement result, whichever
+	// arrives last.
+	Revision uint64 `json:"revision,omitempty"`
 }
 
 // Settle asks the coordinator to apply a batch; Batch.Node must be the
