@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -93,8 +94,29 @@ func (l *Ledger) drainHolds(account string) {
 	}
 }
 
-// holdBatch takes the holds of batch in one atomic batch.
+// holdBatch takes the holds of batch. It first assumes the vouchers are
+// new and does not read their session keys (a voucher already held makes
+// the write conflict, which reads them); a hold refused for want of funds
+// is tried again reading its key, since it may be one already held.
 func (l *Ledger) holdBatch(account string, batch []*holdReq) []error {
+	errs := l.holdOnce(account, batch, true)
+	var again []*holdReq
+	var at []int
+	for i, err := range errs {
+		if errors.Is(err, ErrInsufficientFunds) {
+			again, at = append(again, batch[i]), append(at, i)
+		}
+	}
+	if len(again) > 0 {
+		for j, err := range l.holdOnce(account, again, false) {
+			errs[at[j]] = err
+		}
+	}
+	return errs
+}
+
+// holdOnce takes the holds of batch in one atomic batch.
+func (l *Ledger) holdOnce(account string, batch []*holdReq, fresh bool) []error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	errs := make([]error, len(batch))
@@ -102,7 +124,7 @@ func (l *Ledger) holdBatch(account string, batch []*holdReq) []error {
 	for i, r := range batch {
 		vids[i] = r.vid
 	}
-	_, err := l.applyAtomic(ctx, account, vids, true, func(rec *accountRecord, now time.Time) (*accountRecord, bool) {
+	_, err := l.applyAtomic(ctx, account, vids, fresh, func(rec *accountRecord, now time.Time) (*accountRecord, bool) {
 		rec = rec.clone()
 		rec.pruneHeld(now.Unix())
 		held, _ := rec.heldAt(now.Unix())
@@ -118,7 +140,7 @@ func (l *Ledger) holdBatch(account string, batch []*holdReq) []error {
 			case r.expires <= now.Unix():
 				errs[i] = &payment.Error{Op: "hold", Field: "expires", Err: payment.ErrExpired}
 			case avail < int64(r.budget):
-				errs[i] = fmt.Errorf("%w: %q holds %d of %d bytes, voucher needs %d", ErrInsufficientFunds, account, held, rec.Balance, r.budget)
+				errs[i] = fmt.Errorf("%w: %q has a balance of %d bytes, %d held, voucher needs %d", ErrInsufficientFunds, account, rec.Balance, held, r.budget)
 			default:
 				avail -= int64(r.budget)
 				held += r.budget
