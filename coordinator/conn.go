@@ -46,6 +46,9 @@ type nodeConn struct {
 
 	offerMu sync.Mutex
 	offers  map[string]chan nodeproto.WebRTCAnswer // by offer id, awaiting answers
+
+	watchMu sync.Mutex
+	watch   map[string]bool // accounts whose state the node is pushed (MsgWatch, settlements)
 }
 
 type readResult struct {
@@ -224,7 +227,7 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	n.pinMu.Unlock()
 	// The snapshot is taken after ready: a change pushed meanwhile is
 	// also in it.
-	if err := n.write(c.paymentsMessage(nil, true)); err != nil {
+	if err := n.write(c.paymentsMessage(n, nil, true)); err != nil {
 		return err
 	}
 	c.reconcile(n)
@@ -259,6 +262,10 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 			continue
 		case m.Type == nodeproto.MsgHeartbeat && m.Heartbeat != nil:
 			if err := n.heartbeat(m.Heartbeat); err != nil {
+				return err
+			}
+		case m.Type == nodeproto.MsgWatch && m.Watch != nil:
+			if err := n.watchAccounts(m.Watch.Accounts); err != nil {
 				return err
 			}
 		case m.Type == nodeproto.MsgSettle && m.Settle != nil:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,12 +78,14 @@ func (c *Coordinator) startPayments(ctx context.Context) error {
 		_ = gw.Stop()
 		return err
 	}
-	akv, err := c.cfg.Bus.JetStream().KeyValue(ctx, ledger.BucketAccounts)
+	akv, err := c.cfg.Bus.JetStream().KeyValue(ctx, ledger.BucketLedger)
 	if err != nil {
 		_ = gw.Stop()
 		return err
 	}
-	aw, err := akv.WatchAll(c.ctx)
+	// Only the accounts' totals: the bucket's session keys are the
+	// ledger's own.
+	aw, err := akv.Watch(c.ctx, ledger.AccountKeyPrefix+">")
 	if err != nil {
 		_ = gw.Stop()
 		return err
@@ -104,31 +107,43 @@ func (c *Coordinator) applyAccount(e jetstream.KeyValueEntry, push bool) {
 	var a nodeproto.AccountState
 	if e.Operation() != jetstream.KeyValuePut {
 		c.mu.Lock()
-		delete(c.accounts, e.Key())
+		delete(c.accounts, strings.TrimPrefix(e.Key(), ledger.AccountKeyPrefix))
 		c.mu.Unlock()
 		return
 	}
 	if err := json.Unmarshal(e.Value(), &a); err != nil || a.Name == "" {
 		return
 	}
+	a.Revision = e.Revision()
 	c.mu.Lock()
 	old, had := c.accounts[a.Name]
 	c.accounts[a.Name] = a
 	c.mu.Unlock()
-	if push && (!had || old != a) {
+	// Holds and settlements that leave balance and freezing as they were
+	// (every hold batch writes the account) are not pushed.
+	if push && (!had || old.Balance != a.Balance || old.Frozen != a.Frozen) {
 		c.broadcastPayments([]nodeproto.AccountState{a})
 	}
 }
 
-// paymentsMessage builds a Payments message: every account when accounts
-// is nil and full, else accounts.
-func (c *Coordinator) paymentsMessage(accounts []nodeproto.AccountState, full bool) nodeproto.Message {
+// maxWatched bounds the accounts one node connection watches.
+const maxWatched = 100_000
+
+// paymentsMessage builds a Payments message for n: when full, every
+// account n watches, else accounts.
+func (c *Coordinator) paymentsMessage(n *nodeConn, accounts []nodeproto.AccountState, full bool) nodeproto.Message {
 	p := &nodeproto.Payments{Full: full, GatewayKeys: c.gwKeys.List(), Accounts: accounts}
+	var watched []string
+	if full {
+		watched = n.watched()
+	}
 	c.mu.Lock()
 	if full {
-		p.Accounts = make([]nodeproto.AccountState, 0, len(c.accounts))
-		for _, a := range c.accounts {
-			p.Accounts = append(p.Accounts, a)
+		p.Accounts = make([]nodeproto.AccountState, 0, len(watched))
+		for _, name := range watched {
+			if a, ok := c.accounts[name]; ok {
+				p.Accounts = append(p.Accounts, a)
+			}
 		}
 	}
 	now := c.cfg.Now()
@@ -141,9 +156,67 @@ func (c *Coordinator) paymentsMessage(accounts []nodeproto.AccountState, full bo
 	return nodeproto.Message{Type: nodeproto.MsgPayments, Payments: p}
 }
 
-// broadcastPayments sends a change to every welcomed node connection.
+// watched lists the accounts n watches.
+func (n *nodeConn) watched() []string {
+	n.watchMu.Lock()
+	defer n.watchMu.Unlock()
+	out := make([]string, 0, len(n.watch))
+	for a := range n.watch {
+		out = append(out, a)
+	}
+	return out
+}
+
+// addWatch adds accounts to n's watch set and returns those it did not
+// watch yet.
+func (n *nodeConn) addWatch(accounts ...string) []string {
+	n.watchMu.Lock()
+	defer n.watchMu.Unlock()
+	if n.watch == nil {
+		n.watch = make(map[string]bool)
+	}
+	var added []string
+	for _, a := range accounts {
+		if !n.watch[a] && len(n.watch) < maxWatched && payment.ValidAccount(a) {
+			n.watch[a] = true
+			added = append(added, a)
+		}
+	}
+	return added
+}
+
+// watches reports whether n watches account.
+func (n *nodeConn) watches(account string) bool {
+	n.watchMu.Lock()
+	defer n.watchMu.Unlock()
+	return n.watch[account]
+}
+
+// watchAccounts handles MsgWatch: it adds the accounts and answers with
+// the state of those the coordinator knows.
+func (n *nodeConn) watchAccounts(accounts []string) error {
+	added := n.addWatch(accounts...)
+	var states []nodeproto.AccountState
+	n.c.mu.Lock()
+	for _, name := range added {
+		if a, ok := n.c.accounts[name]; ok {
+			states = append(states, a)
+		}
+	}
+	n.c.mu.Unlock()
+	if len(states) == 0 {
+		return nil
+	}
+	if err := n.write(n.c.paymentsMessage(n, states, false)); err != nil {
+		return fmt.Errorf("coordinator: payments: %w", err)
+	}
+	return nil
+}
+
+// broadcastPayments sends a change to the welcomed node connections: a
+// change of gateway keys (accounts nil) to all, an account's to those
+// that watch it.
 func (c *Coordinator) broadcastPayments(accounts []nodeproto.AccountState) {
-	m := c.paymentsMessage(accounts, false)
 	c.mu.Lock()
 	conns := make([]*nodeConn, 0, len(c.conns))
 	for _, nc := range c.conns {
@@ -157,7 +230,16 @@ func (c *Coordinator) broadcastPayments(accounts []nodeproto.AccountState) {
 		if !ready {
 			continue
 		}
-		if err := nc.write(m); err != nil {
+		var mine []nodeproto.AccountState
+		for _, a := range accounts {
+			if nc.watches(a.Name) {
+				mine = append(mine, a)
+			}
+		}
+		if accounts != nil && len(mine) == 0 {
+			continue
+		}
+		if err := nc.write(c.paymentsMessage(nc, mine, false)); err != nil {
 			c.log.Debug("payments not pushed", "node", nc.node, "err", err)
 		}
 	}
@@ -173,6 +255,7 @@ func (n *nodeConn) settle(s *nodeproto.Settle) error {
 	case !c.settleLimit.allow(n.node, c.cfg.Now()):
 		ans.Code = nodeproto.SettleCodeRateLimited
 	default:
+		n.addWatch(s.Batch.Account) // it serves the account
 		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
 		res, err := c.ledger.Settle(ctx, s.Batch)
 		cancel()

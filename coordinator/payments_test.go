@@ -79,12 +79,22 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	eventually(t, "gateway key and frozen account pushed", func() bool {
+	if _, err := l.CreateAccount(ctx, "other", 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	// A node is pushed only the accounts it serves, once it asks for them
+	// (MsgWatch; a Watch before the session is up is dropped, hence the
+	// repeat).
+	eventually(t, "gateway key and the watched frozen account pushed", func() bool {
+		nc.Watch([]string{"acme"})
 		a, ok := seen.account("acme")
 		return seen.hasKey(gw1) && ok && a.Frozen
 	})
 	gw2pub, gw2, _ := ed25519.GenerateKey(nil)
 	if err := coordinator.PublishGatewayKey(ctx, e.bus, "gw2", gw2pub); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.TopUp(ctx, "other", 8<<20); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.TopUp(ctx, "acme", 8<<20); err != nil {
@@ -94,6 +104,11 @@ func TestPaymentsPushedAndSettled(t *testing.T) {
 		a, _ := seen.account("acme")
 		return seen.hasKey(gw2pub) && !a.Frozen && a.Balance == 8<<20
 	})
+	// "other" changed before "acme" did: had it been pushed, it would be
+	// here by now.
+	if a, ok := seen.account("other"); ok {
+		t.Fatalf("an account the node does not serve was pushed: %+v", a)
+	}
 
 	// A session paid with gw2's voucher, receipts made out to this node.
 	var me payment.NodeKey

@@ -282,6 +282,7 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		Accounts:  d.coord,
 		ScoreSink: d.coord.Router(),
 		Charges:   d.coord.Ledger(),
+		Holds:     d.coord.Ledger(),
 		Logger:    log,
 	})
 	return err

@@ -51,6 +51,10 @@ type acceptURLs struct{}
 
 func (acceptURLs) ProveURLs(context.Context, noderecord.Signed) error { return nil }
 
+// coordHolds, as Config.Holds of startCoordGateway, holds vouchers on
+// the coordinator's ledger, as `verity gateway` does.
+type coordHolds struct{ Holder }
+
 // startCoordGateway runs a coordinator with cc on cfg.Bus and a gateway
 // wired to it as `verity gateway` wires one (its nodes unless cfg has
 // some, WebRTC offers, accounts, scores, and its node endpoint as the
@@ -75,6 +79,9 @@ func startCoordGateway(t *testing.T, cfg Config, cc coordinator.Config) *testGat
 		cfg.ScoreSink = coord.Router()
 	}
 	cfg.Offers, cfg.Accounts, cfg.API = coord, coord, coord.Handler()
+	if _, ok := cfg.Holds.(coordHolds); ok {
+		cfg.Holds = coord.Ledger()
+	}
 	tg := startGateway(t, cfg)
 	tg.coord, tg.opToken = coord, opToken
 	return tg

@@ -87,6 +87,13 @@ type Config struct {
 	// site whose account is out of credit answers 402. Default: none,
 	// vouchers name the account unchecked and no site is refused.
 	Accounts AccountSource
+	// Holds takes a hold on the account for each voucher issued (the
+	// coordinator's *ledger.Ledger): the account's available funds
+	// (balance − what unexpired vouchers hold) must cover the voucher's
+	// budget, else the session gets no voucher and the worker fetches
+	// through the gateway, which meters it. Default: none, vouchers are
+	// issued without holds.
+	Holds Holder
 	// Charges is where the bytes the gateway serves on a site's HTTPS path
 	// are charged to the site's account (the coordinator's ledger), every
 	// MeterInterval and at Close. Default: none, nothing is metered.

@@ -261,3 +261,49 @@ func TestDrainPerIPv6Prefix(t *testing.T) {
 		}
 	})
 }
+
+// Every voucher holds its budget on the account (Config.Holds): once the
+// vouchers issued and unexpired hold the balance, the next session gets
+// none, so settling all of them, even by a client's own node claiming
+// every voucher's cap without serving, cannot take the account below
+// zero. Without holds the same 20 vouchers overdrew it by 128 MiB.
+func TestVouchersHoldFunds(t *testing.T) {
+	const funds = 12 * drainPerVoucher // 12 vouchers of one node's cap
+	bus := openBus(t, "gw-hold")
+	tg := startCoordGateway(t, Config{Bus: bus, Holds: coordHolds{},
+		Sites: NewStaticSites(map[string]string{"demo": testCID(t, "held site")})}, testCoordinator())
+	l := tg.Coordinator().Ledger()
+	if _, err := l.CreateAccount(t.Context(), "default", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.TopUp(t.Context(), "default", funds); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the funded account", func() bool {
+		a, ok := tg.Coordinator().Account("default")
+		return ok && !a.Frozen
+	})
+	mine := joinSettlingNode(t, tg, 44)
+	vs := grabVouchers(t, tg, 20)
+	if len(vs) != 12 {
+		t.Fatalf("%d vouchers on an account funding 12", len(vs))
+	}
+	a, err := l.Account(t.Context(), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Held != funds || a.Sessions != 12 {
+		t.Fatalf("held %d bytes by %d vouchers; want %d by 12", a.Held, a.Sessions, uint64(funds))
+	}
+	items := make([]nodeproto.BatchItem, len(vs))
+	for i, lt := range vs {
+		items[i] = lt.forge(t, mine.key, claimable(lt.voucher))
+	}
+	mine.settle(t, items)
+	if a, err = l.Account(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	if a.Balance < 0 || a.Held != 0 {
+		t.Fatalf("after settling every voucher: balance %d, held %d", a.Balance, a.Held)
+	}
+}

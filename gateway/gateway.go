@@ -31,6 +31,7 @@ var (
 	_ AccountSource    = (*coordinator.Coordinator)(nil)
 	_ ScoreSink        = (*coordinator.Router)(nil)
 	_ Charger          = (*ledger.Ledger)(nil)
+	_ Holder           = (*ledger.Ledger)(nil)
 )
 
 // Gateway is the HTTP front door of every site origin.

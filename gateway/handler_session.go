@@ -35,7 +35,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 		Fallback: FallbackPrefix,
 		Nodes:    make([]api.SessionNode, 0, len(nodes)),
 	}
-	if err := g.voucherFor(&s, site, r.URL.Query().Get("key"), clientAddr(r), nodes); err != nil {
+	if err := g.voucherFor(r.Context(), &s, site, r.URL.Query().Get("key"), clientAddr(r), nodes); err != nil {
 		http.Error(w, "bad session key", http.StatusBadRequest)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/payment"
 )
 
 // Charger takes the batches of bytes the gateway served, per account and
@@ -17,6 +18,14 @@ import (
 // (Gateway, Seq), so a retry after a lost answer charges nothing twice.
 type Charger interface {
 	ApplyCharge(ctx context.Context, c ledger.Charge) (ledger.ChargeResult, error)
+}
+
+// Holder reserves a voucher's budget on its account until the voucher
+// expires: the coordinator's *ledger.Ledger. It returns
+// ledger.ErrInsufficientFunds when the account's available funds do not
+// cover it and payment.ErrAccountFrozen for a frozen account.
+type Holder interface {
+	Hold(ctx context.Context, account string, id payment.VoucherID, budget uint64, expires time.Time) error
 }
 
 // AccountSource tells the gateway an account's balance and whether it is

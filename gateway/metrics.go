@@ -24,6 +24,9 @@ type metrics struct {
 	// vouchersLimited counts sessions answered without a voucher because
 	// the client address asked for too many.
 	vouchersLimited prometheus.Counter
+	// vouchersUnheld counts sessions answered without a voucher because
+	// the account could not hold its budget (Config.Holds).
+	vouchersUnheld prometheus.Counter
 	// limited counts what the per-client limits refused, by limit
 	// (limitConns, limitRequests).
 	limited *prometheus.CounterVec
@@ -63,12 +66,16 @@ func newMetrics(reg prometheus.Registerer, cacheBytes func() float64) (*metrics,
 			Name: "verity_gateway_vouchers_limited_total",
 			Help: "Sessions answered without a voucher: the client address asked for too many.",
 		}),
+		vouchersUnheld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_gateway_vouchers_unheld_total",
+			Help: "Sessions answered without a voucher: the account's available funds did not cover its budget, or the ledger could not hold it.",
+		}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verity_gateway_limited_total",
 			Help: "Connections closed and requests answered 429 because their client was over its share, by limit (conns, requests).",
 		}, []string{"limit"}),
 	}
-	for _, c := range []prometheus.Collector{m.bytesServed, m.requests, m.nodeReports, m.nodeFailures, m.cacheHits, m.cacheMisses, m.cacheBytes, m.vouchersLimited, m.limited} {
+	for _, c := range []prometheus.Collector{m.bytesServed, m.requests, m.nodeReports, m.nodeFailures, m.cacheHits, m.cacheMisses, m.cacheBytes, m.vouchersLimited, m.vouchersUnheld, m.limited} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

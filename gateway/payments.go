@@ -136,8 +136,11 @@ func loadOrCreatePaymentKey(dir string) (ed25519.PrivateKey, error) {
 // the session lists no node, issues no voucher for an account
 // Config.Accounts does not know nor beyond the client address's rate, and
 // sets PaymentError instead of a voucher when the site's account is
-// frozen: the worker then uses the gateway path.
-func (g *Gateway) voucherFor(s *api.Session, site Site, key string, client netip.Addr, nodes []nodeInfo) error {
+// frozen: the worker then uses the gateway path. With Config.Holds each
+// voucher holds its budget on the account; one the account's available
+// funds do not cover is not issued (the worker fetches through the
+// gateway, which meters it).
+func (g *Gateway) voucherFor(ctx context.Context, s *api.Session, site Site, key string, client netip.Addr, nodes []nodeInfo) error {
 	if g.payKey == nil || key == "" {
 		return nil
 	}
@@ -203,6 +206,20 @@ func (g *Gateway) voucherFor(s *api.Session, site Site, key string, client netip
 	enc, err := v.MarshalBinary()
 	if err != nil {
 		return err
+	}
+	if g.cfg.Holds != nil {
+		err := g.cfg.Holds.Hold(ctx, account, v.ID(), v.Budget, v.Expires)
+		switch {
+		case errors.Is(err, payment.ErrAccountFrozen):
+			s.PaymentError = payment.Code(payment.ErrAccountFrozen)
+			return nil
+		case err != nil:
+			// Not covered (ledger.ErrInsufficientFunds) or the ledger
+			// unreachable: no promise the account may not keep.
+			g.metrics.vouchersUnheld.Inc()
+			g.log.Debug("voucher not held", "account", account, "err", err)
+			return nil
+		}
 	}
 	s.Voucher = base64.StdEncoding.EncodeToString(enc)
 	s.VoucherExpires = v.Expires.Unix()

@@ -172,3 +172,17 @@ func provenCoordinator() coordinator.Config {
 	cc.URLProver = acceptURLs{}
 	return cc
 }
+
+// A session that lists no node gets no voucher: there is no node it could
+// pay, and a voucher naming none would be a promise to whoever asks.
+func TestSessionNoNodeNoVoucher(t *testing.T) {
+	tg := startDrainGateway(t, Config{})
+	signer, err := payment.NewSigner(payment.SignerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := tg.sessionWithKey(t, "demo", signer.SessionKey().String())
+	if len(s.Nodes) != 0 || s.Voucher != "" || s.Account != "default" || s.PaymentError != "" {
+		t.Fatalf("session without nodes: %+v", s)
+	}
+}

@@ -102,6 +102,7 @@ type CoordClient struct {
 
 	settles chan settleCall // to the session loop
 	repairs chan repairCall // to the session loop
+	watches chan []string   // MsgWatch to send, to the session loop
 }
 
 type repairCall struct {
@@ -169,6 +170,7 @@ func NewCoordClient(cfg CoordClientConfig) (*CoordClient, error) {
 		log:     cfg.Logger.With("component", "coordinator-client", "coordinator", u),
 		settles: make(chan settleCall),
 		repairs: make(chan repairCall),
+		watches: make(chan []string, 64),
 	}
 	go c.run(ctx)
 	return c, nil
@@ -243,6 +245,17 @@ func (c *CoordClient) RepairSources(ctx context.Context, cid string) ([]string, 
 		return r.sources, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// Watch asks the coordinator to push the state of accounts (those the
+// node serves) from now on (MsgWatch). It does not wait: without a session
+// the request is dropped, and the node asks again for every account it
+// serves when a session's first payments message arrives.
+func (c *CoordClient) Watch(accounts []string) {
+	select {
+	case c.watches <- accounts:
+	default:
 	}
 }
 

@@ -69,6 +69,13 @@ func (s *coordSession) loop(heartbeat time.Duration) error {
 			if err := s.askRepair(call); err != nil {
 				return err
 			}
+		case accounts := <-s.c.watches:
+			if !s.payments {
+				continue // the first payments message makes the node ask again
+			}
+			if err := s.send(nodeproto.Message{Type: nodeproto.MsgWatch, Watch: &nodeproto.Watch{Accounts: accounts}}); err != nil {
+				return err
+			}
 		case r := <-s.conn.msgs:
 			if r.err != nil {
 				return closeError(r.err)

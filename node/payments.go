@@ -79,6 +79,7 @@ type payments struct {
 	keys       payment.KeySet // static and learned
 	static     payment.KeySet
 	accounts   map[string]nodeproto.AccountState
+	watched    map[string]bool // accounts served: their state is asked of the coordinator (MsgWatch)
 	nodes      int
 	sessions   map[payment.SessionKey]*paySession
 	lastSettle map[string]time.Time
@@ -97,7 +98,7 @@ func newPayments(n *Node, cfg PaymentConfig) (*payments, error) {
 	p := &payments{
 		n: n, cfg: cfg, store: st,
 		static: payment.NewKeySet(cfg.GatewayKeys...), keys: payment.NewKeySet(cfg.GatewayKeys...),
-		accounts: make(map[string]nodeproto.AccountState), sessions: make(map[payment.SessionKey]*paySession),
+		accounts: make(map[string]nodeproto.AccountState), watched: make(map[string]bool), sessions: make(map[payment.SessionKey]*paySession),
 		lastSettle: make(map[string]time.Time), retryAt: make(map[string]time.Time), settleNow: make(chan struct{}, 1),
 	}
 	copy(p.me[:], n.priv.Public().(ed25519.PublicKey))
@@ -112,6 +113,17 @@ func (p *payments) GatewayKey(id payment.KeyID) (ed25519.PublicKey, bool) {
 	return k, ok
 }
 
+// setAccount records an account's state unless the node holds a newer
+// one: a settlement's answer and a push of the same account race, and the
+// older must not win (it could leave the account frozen after a top-up).
+// p.mu is held.
+func (p *payments) setAccount(a nodeproto.AccountState) {
+	if cur, ok := p.accounts[a.Name]; ok && a.Revision < cur.Revision {
+		return
+	}
+	p.accounts[a.Name] = a
+}
+
 // onPayments applies a coordinator's payment state.
 func (p *payments) onPayments(m nodeproto.Payments) {
 	keys := payment.NewKeySet()
@@ -123,6 +135,10 @@ func (p *payments) onPayments(m nodeproto.Payments) {
 			keys[payment.KeyIDOf(k)] = ed25519.PublicKey(k)
 		}
 	}
+	var unc map[string]uint64
+	if m.Full {
+		unc = p.store.Uncommitted()
+	}
 	p.mu.Lock()
 	p.keys = keys
 	p.nodes = m.Nodes
@@ -130,9 +146,28 @@ func (p *payments) onPayments(m nodeproto.Payments) {
 		clear(p.accounts)
 	}
 	for _, a := range m.Accounts {
-		p.accounts[a.Name] = a
+		p.setAccount(a)
+	}
+	var rewatch []string
+	if m.Full {
+		// A new coordinator session: it knows none of what this node
+		// serves yet.
+		for a := range p.watched {
+			rewatch = append(rewatch, a)
+		}
+		for a := range unc {
+			if !p.watched[a] {
+				p.watched[a] = true
+				rewatch = append(rewatch, a)
+			}
+		}
 	}
 	p.mu.Unlock()
+	if len(rewatch) > 0 {
+		if cc := p.n.coordClient(); cc != nil {
+			cc.Watch(rewatch)
+		}
+	}
 	select {
 	case p.settleNow <- struct{}{}:
 	default:
@@ -181,7 +216,15 @@ func (p *payments) admit(enc string) (*paySession, error) {
 	p.mu.Lock()
 	a, known := p.accounts[v.Account]
 	ps := p.sessions[v.Session]
+	watch := !p.watched[v.Account]
+	p.watched[v.Account] = true
 	p.mu.Unlock()
+	if watch {
+		// The coordinator pushes only the accounts a node serves.
+		if cc := p.n.coordClient(); cc != nil {
+			cc.Watch([]string{v.Account})
+		}
+	}
 	if known && a.Frozen {
 		return nil, &payment.Error{Op: "voucher", Field: "account", Err: payment.ErrAccountFrozen}
 	}

@@ -173,9 +173,7 @@ func (p *payments) record(chunk []receiptstore.Entry, ans nodeproto.Settled) (ui
 		}
 	}
 	p.mu.Lock()
-	a := p.accounts[res.Account]
-	a.Name, a.Balance, a.Frozen = res.Account, res.Balance, res.Frozen
-	p.accounts[res.Account] = a
+	p.setAccount(nodeproto.AccountState{Name: res.Account, Balance: res.Balance, Frozen: res.Frozen, Revision: res.Revision})
 	p.mu.Unlock()
 	return res.Applied, nil
 }

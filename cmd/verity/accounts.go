@@ -196,6 +196,10 @@ func printBalance(w io.Writer, a api.Account) {
 	}
 	fmt.Fprintf(w, "%s: balance %d bytes (%s), %s; topped up %d, settled %d, charged %d\n",
 		a.Name, a.Balance, humanBytes(a.Balance), state, a.ToppedUp, a.Spent, a.Charged)
+	if a.Held > 0 {
+		fmt.Fprintf(w, "  held %d bytes (%s) by %d unexpired vouchers; available %d\n",
+			a.Held, humanBytes(int64(min(a.Held, 1<<62))), a.Sessions, a.Balance-int64(min(a.Held, 1<<62)))
+	}
 }
 
 func formatSites(m map[string]uint64) string {

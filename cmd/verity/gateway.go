@@ -185,6 +185,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cfg.Accounts = coord
 	cfg.ScoreSink = coord.Router()
 	cfg.Charges = coord.Ledger()
+	cfg.Holds = coord.Ledger() // each voucher holds its budget
 	cfg.Bus = bus
 	cfg.DataDir = dataDir // the voucher key
 	cfg.Logger = log

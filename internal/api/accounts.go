@@ -13,7 +13,8 @@ type Account struct {
 	ToppedUp    uint64    `json:"toppedUp"`
 	Spent       uint64    `json:"spent"`             // settled to nodes, ever
 	Charged     uint64    `json:"charged,omitempty"` // charged by gateways, ever
-	Sessions    int       `json:"sessions"`          // sessions with settlement state held
+	Sessions    int       `json:"sessions"`          // unexpired vouchers holding funds
+	Held        uint64    `json:"held,omitempty"`    // bytes they hold; available = Balance − Held
 	Created     time.Time `json:"created"`
 	Revision    uint64    `json:"revision"`
 }

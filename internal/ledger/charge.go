@@ -58,7 +58,7 @@ func (l *Ledger) ApplyCharge(ctx context.Context, c Charge) (ChargeResult, error
 		out   *accountRecord
 		froze bool
 	)
-	rev, err := events.Update(ctx, l.accounts, c.Account, func(old []byte) ([]byte, error) {
+	rev, err := events.Update(ctx, l.kv, AccountKey(c.Account), func(old []byte) ([]byte, error) {
 		out, froze = nil, false
 		if old == nil {
 			return nil, fmt.Errorf("%w: %q", ErrUnknownAccount, c.Account)

@@ -38,7 +38,9 @@ type Config struct {
 	// account whose balance falls below it is frozen. Default 256 MiB.
 	FreezeBelow int64
 
-	// MaxBatchItems bounds a batch. Default 4096.
+	// MaxBatchItems bounds a batch. Default 999, and at most 999: a
+	// batch is written with its account in one atomic batch of at most
+	// 1,000 messages (the server's limit).
 	MaxBatchItems int
 
 	// StatementDepth is how many entries of each type (settle, charge,
@@ -82,8 +84,8 @@ func (c Config) normalize() (Config, error) {
 	if c.FreezeBelow == 0 {
 		c.FreezeBelow = 256 << 20
 	}
-	if c.MaxBatchItems <= 0 {
-		c.MaxBatchItems = 4096
+	if c.MaxBatchItems <= 0 || c.MaxBatchItems > maxAtomicBatch-1 {
+		c.MaxBatchItems = maxAtomicBatch - 1
 	}
 	if c.StatementDepth <= 0 {
 		c.StatementDepth = 10000

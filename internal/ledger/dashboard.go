@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -43,7 +44,7 @@ func (l *Ledger) Dashboard(ctx context.Context, name string) (Dashboard, error) 
 		return Dashboard{}, err
 	}
 	d := Dashboard{
-		Account: rec.public(rev),
+		Account: rec.public(rev, l.cfg.Now()),
 		Spend:   Spend{Total: rec.Spent + rec.Charged, Nodes: rec.Spent, Gateway: rec.Charged},
 		Sites:   make(map[string]SiteSpend, len(rec.Sites)),
 		Nodes:   maps.Clone(rec.Paid),
@@ -63,13 +64,16 @@ func (l *Ledger) Accounts(ctx context.Context) ([]string, error) {
 	if err := l.check(); err != nil {
 		return nil, err
 	}
-	keys, err := l.accounts.ListKeys(ctx)
+	keys, err := l.kv.ListKeysFiltered(ctx, AccountKeyPrefix+">")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger: list accounts: %w", err)
 	}
 	var out []string
 	for k := range keys.Keys() {
-		out = append(out, k)
+		out = append(out, strings.TrimPrefix(k, AccountKeyPrefix))
 	}
 	slices.Sort(out)
 	return out, nil
@@ -83,7 +87,7 @@ func (l *Ledger) read(ctx context.Context, name string) (*accountRecord, uint64,
 	if _, err := l.Account(ctx, name); err != nil { // validates the name
 		return nil, 0, err
 	}
-	e, err := l.accounts.Get(ctx, name)
+	e, err := l.kv.Get(ctx, AccountKey(name))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, fmt.Errorf("%w: %q", ErrUnknownAccount, name)
 	}

@@ -4,21 +4,31 @@
 //
 // Balances are in bytes of verified delivery: a top-up converts money to
 // bytes at the price of the day, outside the ledger; TopUp is the
-// development faucet. Each account is one KV value in the "accounts"
-// bucket holding its balance, freezing threshold and flag, and, per live
-// session (voucher id), the bytes settled to each node. Applying a batch is
-// one compare-and-set of that value (events.Update), so concurrent
-// settlements never lose an update, and the per-(session, node) counters
-// make it idempotent: only the increase of a receipt over what that node
-// was already paid for that session is applied, capped by the voucher's
-// budget over all nodes. Node earnings are mirrored, as cumulative
-// per-account counters, in the "earnings" bucket.
+// development faucet. The "ledger" bucket holds each account's totals
+// (key "acct.<name>": balance, holds, freezing threshold and flag, spend)
+// and one key per live session ("sess.<voucher id>": the bytes settled to
+// each node, what it still holds), with a per-key TTL of voucher expiry +
+// SettleGrace + PruneMargin. Applying a batch writes the account and its
+// sessions in one JetStream atomic batch whose every message expects its
+// key's last sequence as read: a multi-key compare-and-set, so concurrent
+// settlements never lose an update and nothing is ever half applied. The
+// per-(session, node) counters make it idempotent: only the increase of a
+// receipt over what that node was already paid for that session is
+// applied, capped by the voucher's budget over all nodes. An account's
+// size no longer grows with its sessions (TestManySessionsOneAccount: 100,000
+// at once). Node earnings are mirrored, as cumulative per-account
+// counters, in the "earnings" bucket.
+//
+// Hold reserves a voucher's budget on its account when the gateway issues
+// it (available = balance − held must cover it); settling under the
+// voucher releases as much, the rest lapses at its expiry.
 //
 // Usage:
 //
 //	l, err := ledger.New(ctx, ledger.Config{Bus: bus, Keys: payment.NewKeySet(gatewayPub)})
 //	acct, err := l.CreateAccount(ctx, "acme", 0)
 //	acct, err = l.TopUp(ctx, "acme", 100<<30)
+//	err = l.Hold(ctx, "acme", voucher.ID(), voucher.Budget, voucher.Expires)
 //	res, err := l.Settle(ctx, nodeproto.Batch{Node: nodeKey, Account: "acme", Items: items})
 //	earned, err := l.Earnings(ctx, nodeKey.String())
 //	res2, err := l.ApplyCharge(ctx, ledger.Charge{Account: "acme", Gateway: "gw1", Seq: seq, Sites: bySite})
@@ -54,6 +64,7 @@
 // # Errors
 //
 // ErrUnknownAccount, ErrAccountExists, ErrInvalidAccount, ErrInvalidBatch,
+// ErrInsufficientFunds (Hold),
 // ErrInvalidCharge, ErrClosed; a *RejectedError listing *ItemError values that wrap
 // ErrWrongAccount or the payment sentinels (payment.ErrBadSignature,
 // ErrUnknownGateway, ErrExpired, ErrWrongNode, ErrWrongSession,

@@ -20,6 +20,9 @@ var (
 	ErrInvalidBatch = errors.New("ledger: invalid batch")
 	// ErrInvalidCharge: a Charge without gateway, Seq or bytes.
 	ErrInvalidCharge = errors.New("ledger: invalid charge")
+	// ErrInsufficientFunds: a Hold the account's available funds
+	// (balance − held) do not cover.
+	ErrInsufficientFunds = errors.New("ledger: insufficient funds")
 	// ErrClosed: the Ledger was used after Close.
 	ErrClosed = errors.New("ledger: closed")
 )

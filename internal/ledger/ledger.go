@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,8 +23,11 @@ type Ledger struct {
 	cfg      Config
 	log      *slog.Logger
 	bus      *events.Bus
-	accounts jetstream.KeyValue
+	kv       jetstream.KeyValue // BucketLedger
+	stream   jetstream.Stream   // its stream, for reads with sequence and atomic batches
 	earnings jetstream.KeyValue
+	holds    holdQueues
+	locks    sync.Map // account → *sync.Mutex (accountLock)
 	closed   atomic.Bool
 }
 
@@ -35,18 +39,14 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 	}
 	l := &Ledger{cfg: cfg, log: cfg.Logger.With("component", "ledger"), bus: cfg.Bus}
 	js := cfg.Bus.JetStream()
-	for _, b := range []struct {
-		name string
-		kv   *jetstream.KeyValue
-		hist uint8
-	}{{BucketAccounts, &l.accounts, 8}, {BucketEarnings, &l.earnings, 1}} {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: b.name, History: b.hist, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("ledger: KV bucket %s: %w", b.name, err)
-		}
-		*b.kv = kv
+	if err := l.openLedgerBucket(ctx); err != nil {
+		return nil, err
+	}
+	l.earnings, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: BucketEarnings, History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: KV bucket %s: %w", BucketEarnings, err)
 	}
 	if err := l.openStatement(ctx); err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ func (l *Ledger) CreateAccount(ctx context.Context, name string, freezeBelow int
 	}
 	rec := &accountRecord{Name: name, FreezeBelow: freezeBelow, Frozen: 0 < freezeBelow, Created: l.cfg.Now().UTC()}
 	b, _ := json.Marshal(rec)
-	rev, err := l.accounts.Create(ctx, name, b)
+	rev, err := l.kv.Create(ctx, AccountKey(name), b)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return Account{}, fmt.Errorf("%w: %q", ErrAccountExists, name)
 	}
@@ -91,7 +91,7 @@ func (l *Ledger) CreateAccount(ctx context.Context, name string, freezeBelow int
 		return Account{}, fmt.Errorf("ledger: create %s: %w", name, err)
 	}
 	l.record(ctx, name, StatementEntry{Type: EntryCreate, Revision: rev})
-	return rec.public(rev), nil
+	return rec.public(rev, l.cfg.Now()), nil
 }
 
 // TopUp credits bytes to an account and unfreezes it when that brings it
@@ -111,7 +111,7 @@ func (l *Ledger) TopUp(ctx context.Context, name string, bytes uint64) (Account,
 		out      *accountRecord
 		unfrozen bool
 	)
-	rev, err := events.Update(ctx, l.accounts, name, func(old []byte) ([]byte, error) {
+	rev, err := events.Update(ctx, l.kv, AccountKey(name), func(old []byte) ([]byte, error) {
 		if old == nil {
 			return nil, fmt.Errorf("%w: %q", ErrUnknownAccount, name)
 		}
@@ -136,7 +136,7 @@ func (l *Ledger) TopUp(ctx context.Context, name string, bytes uint64) (Account,
 		l.emit(ctx, events.TypeAccountUnfrozen, name, rev, events.AccountUnfrozen{
 			Account: name, Balance: out.Balance, Threshold: out.FreezeBelow, Revision: rev})
 	}
-	return out.public(rev), nil
+	return out.public(rev, l.cfg.Now()), nil
 }
 
 // Account returns an account's published state.
@@ -147,7 +147,7 @@ func (l *Ledger) Account(ctx context.Context, name string) (Account, error) {
 	if !payment.ValidAccount(name) {
 		return Account{}, fmt.Errorf("%w: %q", ErrInvalidAccount, name)
 	}
-	e, err := l.accounts.Get(ctx, name)
+	e, err := l.kv.Get(ctx, AccountKey(name))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Account{}, fmt.Errorf("%w: %q", ErrUnknownAccount, name)
 	}
@@ -158,7 +158,7 @@ func (l *Ledger) Account(ctx context.Context, name string) (Account, error) {
 	if err != nil {
 		return Account{}, fmt.Errorf("ledger: account %s: %w", name, err)
 	}
-	return rec.public(e.Revision()), nil
+	return rec.public(e.Revision(), l.cfg.Now()), nil
 }
 
 // Earnings returns what the ledger has credited a node (by node id).

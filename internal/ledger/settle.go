@@ -1,10 +1,16 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/events"
@@ -98,22 +104,19 @@ func (l *Ledger) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settl
 		out *accountRecord
 		o   settleOutcome
 	)
-	rev, err := events.Update(ctx, l.accounts, b.Account, func(old []byte) ([]byte, error) {
-		if old == nil {
-			return nil, fmt.Errorf("%w: %q", ErrUnknownAccount, b.Account)
-		}
-		rec, err := decodeAccount(old)
-		if err != nil {
-			return nil, err
-		}
+	vids := make([]string, len(items))
+	for i, c := range items {
+		vids[i] = c.vid
+	}
+	rev, err := l.applyAtomic(ctx, b.Account, vids, false, func(rec *accountRecord, now time.Time) (*accountRecord, bool) {
 		// fn may run several times: every attempt starts from the
-		// record as stored.
-		out, o = rules.apply(rec, node, items, l.cfg.Now())
+		// records as stored.
+		out, o = rules.apply(rec, node, items, now)
 		if o.applied == 0 {
 			out = nil
-			return nil, events.ErrNoChange
+			return nil, false
 		}
-		return json.Marshal(out)
+		return out, true
 	})
 	if err != nil {
 		return res, err
@@ -156,7 +159,7 @@ func (l *Ledger) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settl
 // syncNode copies the account's cumulative payment to node into the
 // node's earnings.
 func (l *Ledger) syncNode(ctx context.Context, node, account string) error {
-	e, err := l.accounts.Get(ctx, account)
+	e, err := l.kv.Get(ctx, AccountKey(account))
 	if err != nil {
 		return err
 	}
@@ -185,4 +188,161 @@ func countApplied(items []nodeproto.ItemResult) int {
 		}
 	}
 	return n
+}
+
+// applyAtomic reads the account's totals and the sessions vids, runs fn
+// on them and writes the account and every session fn changed in one
+// atomic batch, a compare-and-set of each key; on a conflict it reads
+// again and retries. fn returns false to write nothing. It returns the
+// account's revision after the write. With fresh, the first attempt
+// assumes the sessions do not exist yet (new vouchers being held) and
+// does not read them; a conflict then reads them.
+//
+// Within one Ledger the writes to an account are serialised (its
+// settlements and holds would otherwise conflict with each other and
+// retry); the compare-and-set still orders them against other Ledgers.
+// Sessions are read before taking that lock, concurrently.
+func (l *Ledger) applyAtomic(ctx context.Context, account string, vids []string, fresh bool, fn func(*accountRecord, time.Time) (*accountRecord, bool)) (uint64, error) {
+	vids = uniq(vids)
+	for attempt := 0; attempt < events.MaxUpdateAttempts; attempt++ {
+		if attempt >= 2 {
+			backoff(ctx, attempt)
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		seqs := make([]uint64, len(vids))
+		sess := make([]*sessionRecord, len(vids))
+		if !fresh || attempt > 0 {
+			if err := l.readSessions(ctx, vids, seqs, sess); err != nil {
+				return 0, err
+			}
+		}
+		rev, err := l.applyLocked(ctx, account, vids, seqs, sess, fn)
+		if errors.Is(err, errConflict) {
+			continue
+		}
+		return rev, err
+	}
+	return 0, events.ErrConflict
+}
+
+// applyLocked is one attempt of applyAtomic, under the account's lock.
+func (l *Ledger) applyLocked(ctx context.Context, account string, vids []string, seqs []uint64, sess []*sessionRecord, fn func(*accountRecord, time.Time) (*accountRecord, bool)) (uint64, error) {
+	mu := l.accountLock(account)
+	mu.Lock()
+	defer mu.Unlock()
+	val, aseq, err := l.readKey(ctx, AccountKey(account))
+	if err != nil {
+		return 0, err
+	}
+	if val == nil {
+		return 0, fmt.Errorf("%w: %q", ErrUnknownAccount, account)
+	}
+	rec, err := decodeAccount(val)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: account %s: %w", account, err)
+	}
+	for i, vid := range vids {
+		if sess[i] != nil {
+			rec.Sessions[vid] = sess[i]
+		}
+	}
+	now := l.cfg.Now()
+	out, ok := fn(rec, now)
+	if !ok {
+		return aseq, nil
+	}
+	ws := make([]write, 0, len(vids)+1)
+	for i, vid := range vids {
+		sr, old := out.Sessions[vid], rec.Sessions[vid]
+		if sr == nil || (old != nil && sameSession(old, sr)) {
+			continue
+		}
+		v, _ := json.Marshal(sr)
+		ws = append(ws, write{key: sessionKey(vid), value: v, expect: seqs[i], ttl: l.sessionTTL(sr.Expires, now)})
+	}
+	v, _ := json.Marshal(out)
+	ws = append(ws, write{key: AccountKey(account), value: v, expect: aseq})
+	return l.commit(ctx, ws)
+}
+
+// readSessions reads the session keys vids into seqs and sess (nil for
+// none), a few at a time concurrently.
+func (l *Ledger) readSessions(ctx context.Context, vids []string, seqs []uint64, sess []*sessionRecord) error {
+	const readers = 8
+	var (
+		wg    sync.WaitGroup
+		next  atomic.Int64
+		errMu sync.Mutex
+		first error
+	)
+	for range min(readers, len(vids)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(vids); i = int(next.Add(1) - 1) {
+				v, sq, err := l.readKey(ctx, sessionKey(vids[i]))
+				if err == nil && v != nil {
+					var sr sessionRecord
+					if err = json.Unmarshal(v, &sr); err == nil {
+						if sr.Nodes == nil {
+							sr.Nodes = map[string]uint64{}
+						}
+						sess[i] = &sr
+					}
+				}
+				if err != nil {
+					errMu.Lock()
+					first = cmp.Or(first, fmt.Errorf("ledger: session %s: %w", vids[i], err))
+					errMu.Unlock()
+					return
+				}
+				seqs[i] = sq
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+func uniq(vids []string) []string {
+	seen := make(map[string]bool, len(vids))
+	out := vids[:0:0]
+	for _, v := range vids {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// sessionTTL is how long a session's key lives: until its voucher's
+// expiry + SettleGrace + PruneMargin, when no receipt of it can settle.
+func (l *Ledger) sessionTTL(expires int64, now time.Time) time.Duration {
+	return max(time.Unix(expires, 0).Add(l.cfg.SettleGrace+l.cfg.PruneMargin).Sub(now), time.Second)
+}
+
+func sameSession(a, b *sessionRecord) bool {
+	return a.Total == b.Total && a.Held == b.Held && maps.Equal(a.Nodes, b.Nodes)
+}
+
+// backoff waits a little, more after more attempts, to spread writers
+// contending for one account.
+func backoff(ctx context.Context, attempt int) {
+	t := time.NewTimer(time.Duration(rand.IntN(attempt*500)) * time.Microsecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// accountLock returns the mutex serialising this Ledger's writes to an
+// account. Locks are never dropped: one per account the coordinator
+// writes, a few bytes each.
+func (l *Ledger) accountLock(account string) *sync.Mutex {
+	m, _ := l.locks.LoadOrStore(account, new(sync.Mutex))
+	return m.(*sync.Mutex)
 }

@@ -37,6 +37,9 @@ type settleOutcome struct {
 //   - by the overdraft bound (balance ≥ −maxOverdraft): the excess is
 //     Deferred (settled after a top-up).
 //
+// What it pays under a voucher that holds funds (Ledger.Hold) releases as
+// much of the hold.
+//
 // A replayed or older receipt applies nothing; an item whose voucher
 // expired more than grace ago is late. A frozen account still pays what
 // its nodes served (they served before they learned of the freeze), within
@@ -52,7 +55,7 @@ func (r settleRules) apply(rec *accountRecord, node string, items []checked, now
 		}
 		s := rec.Sessions[c.vid]
 		if s == nil {
-			s = &sessionRecord{Expires: c.voucher.Expires.Unix(), Budget: c.voucher.Budget, Nodes: map[string]uint64{}}
+			s = &sessionRecord{Account: rec.Name, Expires: c.voucher.Expires.Unix(), Budget: c.voucher.Budget, Nodes: map[string]uint64{}}
 			rec.Sessions[c.vid] = s
 		}
 		ir := nodeproto.ItemResult{Index: c.index, Session: c.voucher.Session, Settled: s.Nodes[node]}
@@ -76,6 +79,11 @@ func (r settleRules) apply(rec *accountRecord, node string, items []checked, now
 			rec.Balance -= int64(inc)
 			rec.Spent += inc
 			rec.Paid[node] += inc
+			if h := min(inc, s.Held); h > 0 {
+				// What the voucher held is now paid: release it.
+				s.Held -= h
+				rec.release(s.Expires, h, s.Held == 0)
+			}
 			if inc > 0 {
 				rec.site(c.voucher.Site).Nodes += inc
 				o.bySite[siteKey(c.voucher.Site)] += inc
@@ -87,10 +95,27 @@ func (r settleRules) apply(rec *accountRecord, node string, items []checked, now
 		o.items = append(o.items, ir)
 	}
 	r.prune(rec, now)
+	rec.pruneHeld(now.Unix())
 	if o.applied > 0 && !rec.Frozen && rec.Balance < rec.FreezeBelow {
 		rec.Frozen, o.froze = true, true
 	}
 	return rec, o
+}
+
+// release lowers the hold of the vouchers expiring at expires by n (and
+// their count when the voucher's hold is spent).
+func (r *accountRecord) release(expires int64, n uint64, spent bool) {
+	b := r.Held[holdBucket(expires)]
+	if b == nil {
+		return // already lapsed
+	}
+	b.Bytes -= min(b.Bytes, n)
+	if spent && b.Sessions > 0 {
+		b.Sessions--
+	}
+	if b.Bytes == 0 && b.Sessions == 0 {
+		delete(r.Held, holdBucket(expires))
+	}
 }
 
 // prune drops the state of sessions whose receipts can no longer be
@@ -124,6 +149,11 @@ func (r *accountRecord) clone() *accountRecord {
 	for k, s := range r.Sites {
 		cs := *s
 		c.Sites[k] = &cs
+	}
+	c.Held = make(map[int64]*heldBucket, len(r.Held))
+	for k, b := range r.Held {
+		cb := *b
+		c.Held[k] = &cb
 	}
 	c.ChargeSeq = maps.Clone(r.ChargeSeq)
 	if c.ChargeSeq == nil {

@@ -23,6 +23,17 @@ func TestSettleApply(t *testing.T) {
 			Expires: expires, Session: payment.SessionKey{byte(budget), byte(nodeCap)}}
 	}
 	live := voucher(64*MiB, 16*MiB, now.Add(time.Hour))
+	// hold records what Ledger.Hold writes for a voucher holding n.
+	hold := func(r *accountRecord, vid string, v payment.Voucher, n uint64) {
+		r.Sessions[vid] = &sessionRecord{Expires: v.Expires.Unix(), Budget: v.Budget, Held: n, Nodes: map[string]uint64{}}
+		b := r.Held[holdBucket(v.Expires.Unix())]
+		if b == nil {
+			b = &heldBucket{}
+			r.Held[holdBucket(v.Expires.Unix())] = b
+		}
+		b.Bytes += n
+		b.Sessions++
+	}
 	// item i claims bytes in all for node under v, in session vid.
 	item := func(i int, vid string, v payment.Voucher, bytes uint64) checked {
 		return checked{index: i, vid: vid, voucher: v, receipt: payment.Receipt{Bytes: bytes, Seq: 1}}
@@ -31,6 +42,7 @@ func TestSettleApply(t *testing.T) {
 		applied, unpayable, deferred uint64
 		late                         int
 		balance                      int64
+		held                         uint64 // Held at now after
 		frozen, froze                bool
 	}
 	for _, tc := range []struct {
@@ -124,10 +136,41 @@ func TestSettleApply(t *testing.T) {
 			items: []checked{item(0, "s2", voucher(64*MiB, 16*MiB, now.Add(-23*time.Hour)), 1*MiB)},
 			want:  want{applied: 1 * MiB, balance: 99 * MiB},
 		},
+		{
+			name: "settling under a held voucher releases as much of the hold",
+			rec: func(r *accountRecord) {
+				hold(r, "s1", live, 64*MiB)
+				hold(r, "s2", live, 64*MiB)
+			},
+			items: []checked{item(0, "s1", live, 5*MiB)},
+			want:  want{applied: 5 * MiB, balance: 95 * MiB, held: 123 * MiB},
+		},
+		{
+			name: "a hold is never released beyond what the voucher holds",
+			rec: func(r *accountRecord) {
+				hold(r, "s1", live, 64*MiB)
+				r.Sessions["s1"].Held = 2 * MiB // the rest paid to other nodes
+				r.Sessions["s1"].Total = 62 * MiB
+				r.Sessions["s1"].Nodes = map[string]uint64{peer: 16 * MiB, "nC": 16 * MiB, "nD": 16 * MiB, "nE": 14 * MiB}
+				r.Held[holdBucket(live.Expires.Unix())].Bytes = 2 * MiB
+				hold(r, "s2", live, 64*MiB)
+			},
+			items: []checked{item(0, "s1", live, 5*MiB)},
+			want:  want{applied: 2 * MiB, unpayable: 3 * MiB, balance: 98 * MiB, held: 64 * MiB},
+		},
+		{
+			name: "an expired voucher holds nothing; its receipts still settle within grace",
+			rec: func(r *accountRecord) {
+				hold(r, "s3", voucher(64*MiB, 16*MiB, now.Add(-time.Hour)), 64*MiB)
+			},
+			items: []checked{item(0, "s3", voucher(64*MiB, 16*MiB, now.Add(-time.Hour)), 1*MiB)},
+			want:  want{applied: 1 * MiB, balance: 99 * MiB},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &accountRecord{Name: "acme", Balance: 100 * MiB, FreezeBelow: 1 * MiB,
-				Sessions: map[string]*sessionRecord{}, Paid: map[string]uint64{}, Sites: map[string]*SiteSpend{}, ChargeSeq: map[string]uint64{}}
+				Sessions: map[string]*sessionRecord{}, Paid: map[string]uint64{}, Sites: map[string]*SiteSpend{}, ChargeSeq: map[string]uint64{},
+				Held: map[int64]*heldBucket{}}
 			if tc.rec != nil {
 				tc.rec(rec)
 			}
@@ -135,6 +178,7 @@ func TestSettleApply(t *testing.T) {
 			next, o := rules.apply(rec, node, tc.items, now)
 			var got want
 			got.applied, got.late, got.balance, got.frozen, got.froze = o.applied, len(o.late), next.Balance, next.Frozen, o.froze
+			got.held, _ = next.heldAt(now.Unix())
 			for _, ir := range o.items {
 				got.unpayable += ir.Unpayable
 				got.deferred += ir.Deferred

@@ -47,6 +47,7 @@ type Message struct {
 	Settled   *Settled       `json:"settled,omitempty"`       // MsgSettled
 	Repair    *Repair        `json:"repair,omitempty"`        // MsgRepair
 	Sources   *RepairSources `json:"repairSources,omitempty"` // MsgRepairSources
+	Watch     *Watch         `json:"watch,omitempty"`         // MsgWatch
 }
 
 // Reported tells a node how many failures visitors' workers reported about

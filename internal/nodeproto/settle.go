@@ -14,11 +14,21 @@ const (
 	MsgSettle = "settle"
 	// MsgSettled (coordinator → node): the answer to MsgSettle.
 	MsgSettled = "settled"
+	// MsgWatch (node → coordinator): the accounts whose state the node
+	// wants pushed (those it serves). The coordinator answers with their
+	// current state and pushes their changes; it pushes no other
+	// account's. An account the node settles is watched too.
+	MsgWatch = "watch"
 )
+
+// Watch lists accounts a node serves (MsgWatch).
+type Watch struct {
+	Accounts []string `json:"accounts"`
+}
 
 // Payments is the payment state a coordinator pushes to its nodes.
 type Payments struct {
-	Full        bool           `json:"full,omitempty"` // Accounts is every account, not a change
+	Full        bool           `json:"full,omitempty"` // Accounts is every account the node watches, not a change
 	GatewayKeys [][]byte       `json:"gatewayKeys"`    // ed25519 public keys vouchers may be signed with
 	Accounts    []AccountState `json:"accounts,omitempty"`
 	Nodes       int            `json:"nodes"` // live nodes, for payment.SettlePolicy
@@ -30,6 +40,10 @@ type AccountState struct {
 	Name    string `json:"name"`
 	Balance int64  `json:"balance"` // bytes
 	Frozen  bool   `json:"frozen"`
+	// Revision of the ledger's account key this state is of: a node keeps
+	// the newest it got, from a push or a settlement result, whichever
+	// arrives last.
+	Revision uint64 `json:"revision,omitempty"`
 }
 
 // Settle asks the coordinator to apply a batch; Batch.Node must be the

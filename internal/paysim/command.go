@@ -29,6 +29,8 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed")
 	fs.Uint64Var(&c.NodeCap, "node-cap", 16<<20, "voucher per-node cap, bytes")
 	fs.IntVar(&c.Attackers, "attackers", 10, "hostile clients with a node of their own (negative: none)")
+	fs.IntVar(&c.Sessions, "sessions", 1_000_000, "concurrent visitor sessions, each holding a voucher")
+	fs.Uint64Var(&c.VoucherBudget, "voucher-budget", 64<<20, "voucher budget held on the account, bytes")
 	calibrate := fs.Bool("calibrate", true, "measure receipt verifications per core on this machine")
 	if err := fs.Parse(args); err != nil {
 		return err

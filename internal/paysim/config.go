@@ -39,6 +39,16 @@ type Config struct {
 	VoucherBurst int
 	VoucherRate  float64
 
+	// Sessions is how many visitor sessions run at once over the network,
+	// spread over the accounts by their traffic: each holds a voucher,
+	// and a node's settlement of an account carries one item per session
+	// it served since its last. Default 1,000,000.
+	Sessions int
+	// VoucherBudget is a voucher's budget, what the gateway holds on the
+	// account when it issues one (ledger.Hold). Default 64 MiB (the
+	// gateway's default).
+	VoucherBudget uint64
+
 	// Policies to compare; default DefaultPolicies().
 	Policies []Policy
 
@@ -60,6 +70,10 @@ type Policy struct {
 	// IgnoreNodes makes the node act as if it were the account's only
 	// node (a policy that forgets the others' exposure).
 	IgnoreNodes bool
+	// NoHolds: the gateway issues vouchers without holding their budget
+	// on the account (as before holds), only stopping when it sees the
+	// account frozen.
+	NoHolds bool
 }
 
 // DefaultPolicies are the policies compared by default.
@@ -70,6 +84,7 @@ func DefaultPolicies() []Policy {
 		{Name: "25% bal/n or 5 min", Settle: payment.DefaultSettlePolicy},
 		{Name: "5% bal/n or 5 min", Settle: payment.SettlePolicy{Fraction: 0.05, MaxInterval: 5 * time.Minute}},
 		{Name: "25% bal (ignores n)", Settle: payment.DefaultSettlePolicy, IgnoreNodes: true},
+		{Name: "25% bal/n, no holds", Settle: payment.DefaultSettlePolicy, NoHolds: true},
 	}
 }
 
@@ -124,6 +139,12 @@ func (c Config) normalize() Config {
 	}
 	if c.VoucherRate <= 0 {
 		c.VoucherRate = 0.1
+	}
+	if c.Sessions <= 0 {
+		c.Sessions = 1_000_000
+	}
+	if c.VoucherBudget == 0 {
+		c.VoucherBudget = 64 << 20
 	}
 	if len(c.Policies) == 0 {
 		c.Policies = DefaultPolicies()

@@ -24,6 +24,13 @@ type PolicyResult struct {
 	WorstNegativePct float64
 	AccountsNegative int // accounts that end below zero
 	AccountsFrozen   int // accounts frozen during the run
+	// Vouchers issued (each one ledger hold, written in batches per
+	// account), and VouchersPerSec over the network.
+	Vouchers       uint64
+	VouchersPerSec float64
+	// Refused is what visitors asked of nodes beyond what the account's
+	// vouchers covered (served by the gateway path instead), bytes.
+	Refused uint64
 
 	// Served is what nodes delivered (receipted) in all, and Credited what
 	// honest nodes were credited for it once everything settles; an honest
@@ -57,6 +64,8 @@ type model struct {
 	pairRate   []float64 // bytes per second of pair i at full load
 	acctNodes  []int32   // nodes serving each account
 	acctFunded []int64   // initial balance, bytes
+	acctRate   []float64 // bytes per second of all its pairs at full load
+	acctSess   []float64 // concurrent sessions of each account
 }
 
 func buildModel(c Config) *model {
@@ -71,16 +80,16 @@ func buildModel(c Config) *model {
 			a := int32(zipf.Uint64())
 			chosen[a] = 1 / float64(a+1) // popular accounts get more of this node
 		}
-		var sum float64
-		for _, w := range chosen {
-			sum += w
-		}
 		// Map iteration order is random: sort the accounts for determinism.
 		accts := make([]int32, 0, len(chosen))
 		for a := range chosen {
 			accts = append(accts, a)
 		}
 		sortInt32(accts)
+		var sum float64 // in order: a float sum depends on it
+		for _, a := range accts {
+			sum += chosen[a]
+		}
 		for _, a := range accts {
 			rate := nodeBps * chosen[a] / sum
 			m.pairNode = append(m.pairNode, int32(n))
@@ -89,6 +98,16 @@ func buildModel(c Config) *model {
 			m.acctNodes[a]++
 			expected[a] += rate * c.Duration.Seconds()
 		}
+	}
+	m.acctRate = make([]float64, c.Accounts)
+	m.acctSess = make([]float64, c.Accounts)
+	var total float64
+	for i, r := range m.pairRate {
+		m.acctRate[m.pairAcct[i]] += r
+		total += r
+	}
+	for a, r := range m.acctRate {
+		m.acctSess[a] = float64(c.Sessions) * r / total
 	}
 	for a := range m.acctFunded {
 		// Funding from 30% to 300% of the run's expected spend: some
@@ -159,6 +178,26 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 		tokens[k] = float64(c.VoucherBurst)
 	}
 	out.StolenBound = uint64((float64(c.VoucherBurst) + c.VoucherRate*c.Duration.Seconds()) * float64(c.NodeCap))
+	holds := !p.NoHolds
+	budget := float64(c.VoucherBudget)
+	unspent := make([]float64, nAcct) // budget of vouchers issued, not delivered yet
+	held := make([]float64, nAcct)    // the ledger's holds: budget issued, not settled
+	demand := make([]float64, pairs)  // bytes asked of each pair this step
+	asked := make([]float64, nAcct)
+	// hold issues n vouchers of account a if its available funds cover
+	// them (with holds) and returns how many were issued.
+	hold := func(a int32, n float64) float64 {
+		if holds {
+			n = min(n, math.Floor((float64(balance[a])-held[a])/budget))
+		}
+		if n <= 0 {
+			return 0
+		}
+		held[a] += n * budget
+		unspent[a] += n * budget
+		out.Vouchers += uint64(n)
+		return n
+	}
 	var items float64
 	dt := c.Tick.Seconds()
 	steps := int(c.Duration / c.Tick)
@@ -171,10 +210,14 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 			return
 		}
 		balance[a] -= int64(u)
+		held[a] = max(held[a]-u, 0) // settling releases as much of the holds
 		out.Settlements++
-		// A session pays one node at most NodeCap: a node's bytes for
-		// one account are at least u / NodeCap sessions.
-		items += math.Ceil(u / float64(min(c.SessionBytes, c.NodeCap)))
+		// One item per session the node served since its last
+		// settlement: the account's sessions on this node (its share of
+		// the account's traffic), at most one per block, and at least
+		// u / NodeCap (a session pays one node at most NodeCap).
+		onNode := math.Ceil(m.acctSess[a] * m.pairRate[i] / m.acctRate[a])
+		items += max(math.Ceil(u/float64(min(c.SessionBytes, c.NodeCap))), min(onNode, math.Ceil(u/payment.BlockSize)))
 		uncommitted[i], sinceLast[i] = 0, 0
 		if !frozen[a] && balance[a] < threshold[a] {
 			frozen[a], everFrozen[a] = true, true
@@ -195,8 +238,13 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 			// The gateway issues no voucher for an account it sees frozen;
 			// the attacker's node settles each voucher's cap at once.
 			for !viewFrozen[a] && tokens[k] >= 1 {
+				if hold(int32(a), 1) == 0 {
+					break // the account's funds are held: no voucher
+				}
 				tokens[k]--
+				unspent[a] -= budget // the attacker's session asks nothing of honest nodes
 				claim := float64(c.NodeCap)
+				held[a] -= claim
 				balance[a] -= int64(claim)
 				stolen[a] += claim
 				took[k] += claim
@@ -207,15 +255,41 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 				}
 			}
 		}
+		// What visitors ask of nodes this step, and the vouchers it
+		// takes: every session holds one (on average half spent), and
+		// more are issued as budgets run out, while the account's
+		// available funds cover them.
+		clear(asked)
+		for i := 0; i < pairs; i++ {
+			demand[i] = m.pairRate[i] * dt * (0.5 + rng.Float64())
+			asked[m.pairAcct[i]] += demand[i]
+		}
+		for a := range asked {
+			if viewFrozen[a] || asked[a] == 0 {
+				continue
+			}
+			if need := m.acctSess[a]*budget/2 + asked[a] - unspent[a]; need > 0 {
+				hold(int32(a), math.Ceil(need/budget))
+			}
+		}
 		for i := 0; i < pairs; i++ {
 			a := m.pairAcct[i]
 			sinceLast[i] += c.Tick
 			if !viewFrozen[a] {
-				b := m.pairRate[i] * dt * (0.5 + rng.Float64())
+				b := demand[i]
+				if holds {
+					// Nodes serve only under vouchers: the rest goes to
+					// the gateway path.
+					if f := unspent[a] / asked[a]; f < 1 {
+						out.Refused += uint64(b * (1 - max(f, 0)))
+						b *= max(f, 0)
+					}
+				}
 				// Receipts are whole blocks; the remainder waits for the
 				// next step.
 				receiptFrac[i] += b
 				blocks := math.Floor(receiptFrac[i] / payment.BlockSize)
+				unspent[a] -= b
 				receiptFrac[i] -= blocks * payment.BlockSize
 				out.Receipts += uint64(blocks)
 				uncommitted[i] += blocks * payment.BlockSize
@@ -243,6 +317,7 @@ func runPolicy(ctx context.Context, c Config, m *model, p Policy) PolicyResult {
 	out.ReceiptsPerSec = float64(out.Receipts) / secs
 	out.SettlementsPerSec = float64(out.Settlements) / secs
 	out.ItemsPerSec = items / secs
+	out.VouchersPerSec = float64(out.Vouchers) / secs
 	// Whatever is still uncommitted is settled eventually: count it.
 	for i := 0; i < pairs; i++ {
 		balance[m.pairAcct[i]] -= int64(uncommitted[i])

@@ -10,15 +10,21 @@ import (
 // Network claim.
 func (r Result) WriteTable(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "payments simulation: %d nodes at %.1f Gbit/s × %.0f%%, %d accounts (%d per node), %s simulated, balances published every %s, seed %d\n\n",
-		c.Nodes, c.NodeGbps, 100*c.Utilization, c.Accounts, c.AccountsPerNode, c.Duration, c.PublishEvery, c.Seed)
+	fmt.Fprintf(w, "payments simulation: %d nodes at %.1f Gbit/s × %.0f%%, %d accounts (%d per node), %d concurrent sessions (vouchers of %d MiB held on the account), %s simulated, balances published every %s, seed %d\n\n",
+		c.Nodes, c.NodeGbps, 100*c.Utilization, c.Accounts, c.AccountsPerNode, c.Sessions, c.VoucherBudget>>20, c.Duration, c.PublishEvery, c.Seed)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "policy\treceipts/s\tsettlements/s\tsessions settled/s\tworst balance (GiB)\tworst (% of funding)\taccounts < 0\taccounts frozen\t")
+	fmt.Fprintln(tw, "policy\treceipts/s\tsettlements/s\tsessions settled/s\tvouchers/s\tworst balance (GiB)\tworst (% of funding)\taccounts < 0\taccounts frozen\tnot covered by vouchers\t")
 	for _, p := range r.Policies {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%.1f%%\t%d\t%d\t\n", p.Policy, human(p.ReceiptsPerSec), human(p.SettlementsPerSec),
-			human(p.ItemsPerSec), float64(p.WorstNegative)/(1<<30), p.WorstNegativePct, p.AccountsNegative, p.AccountsFrozen)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f%%\t%d\t%d\t%.2f%%\t\n", p.Policy, human(p.ReceiptsPerSec), human(p.SettlementsPerSec),
+			human(p.ItemsPerSec), human(p.VouchersPerSec), float64(p.WorstNegative)/(1<<30), p.WorstNegativePct, p.AccountsNegative, p.AccountsFrozen,
+			100*float64(p.Refused)/float64(max(p.Served+p.Refused, 1)))
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "\nsettlement cost per node (of %d):\n", c.Nodes)
+	for _, p := range r.Policies {
+		fmt.Fprintf(w, "  %-22s %.3f batches/s, %s sessions/s (%s signature checks/s at the coordinator)\n",
+			p.Policy+":", p.SettlementsPerSec/float64(c.Nodes), human(p.ItemsPerSec/float64(c.Nodes)), human(2*p.ItemsPerSec/float64(c.Nodes)))
+	}
 	if c.Attackers > 0 && len(r.Policies) > 0 {
 		p := r.Policies[0]
 		fmt.Fprintf(w, "\nattackers: %d clients with their own node, vouchers %d at once then %.2f/s, %d MiB per node per voucher: each took at most %d MiB (bound %d MiB), %.1f GiB in all\n",
