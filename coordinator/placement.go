@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -125,12 +126,19 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExh
 	if err != nil {
 		return Placement{}, err
 	}
+	// New roots go to the nodes with the most storage still offered
+	// (what --max-storage leaves beyond what they hold, at most their free
+	// disk), so a node that joins starts receiving work; then the least
+	// loaded. A node that offers nothing more gets no new root.
+	live = slices.DeleteFunc(live, func(s NodeState) bool {
+		return s.Status.Capacity > 0 && s.Status.Available() <= 0
+	})
 	slices.SortFunc(live, func(a, b NodeState) int {
+		if av, bv := a.Status.Available(), b.Status.Available(); av != bv {
+			return cmp.Compare(bv, av)
+		}
 		if a.Status.Load != b.Status.Load {
-			if a.Status.Load < b.Status.Load {
-				return -1
-			}
-			return 1
+			return cmp.Compare(a.Status.Load, b.Status.Load)
 		}
 		return strings.Compare(a.Node(), b.Node())
 	})

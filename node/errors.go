@@ -15,6 +15,9 @@ var (
 	ErrBadCAR = errors.New("node: bad CAR")
 	// ErrClosed: the node is closed.
 	ErrClosed = errors.New("node: closed")
+	// ErrStorageFull: a pin order refused because the node stores its
+	// Config.Capacity (--max-storage) already.
+	ErrStorageFull = errors.New("node: storage full (--max-storage reached)")
 	// ErrCorruptBlock: a stored block no longer matches its CID (damaged
 	// on disk). It is not served; see CorruptBlockError.
 	ErrCorruptBlock = errors.New("node: stored block is corrupt")

@@ -119,6 +119,11 @@ func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 	if have {
 		return nil
 	}
+	if c := n.cfg.Capacity; c > 0 {
+		if stored := n.storedBytes(); stored >= c {
+			return fmt.Errorf("node: pin %s: %w: %d of %d bytes stored", root, ErrStorageFull, stored, c)
+		}
+	}
 	var errs []error
 	for i, src := range pinSources(p) {
 		err := n.fetchPin(ctx, root, src, i == 0 && src == p.CAR)

@@ -20,6 +20,7 @@ func (n *Node) Status() nodeproto.Heartbeat {
 		Capacity: capacity,
 		FreeDisk: free,
 		Blocks:   n.metrics.blocks.Load(),
+		Stored:   n.storedBytes(),
 		Load:     min(max(load, 0), 1),
 		Version:  n.cfg.Version,
 		Region:   n.cfg.Region,
@@ -78,4 +79,17 @@ func knownReportReason(r string) bool {
 		return true
 	}
 	return false
+}
+
+// storedBytes is the size of the blockstore on disk (flatfs keeps it
+// current as blocks come and go), 0 when unknown.
+func (n *Node) storedBytes() int64 {
+	if n.ds == nil {
+		return 0
+	}
+	b, err := n.ds.DiskUsage(context.Background())
+	if err != nil {
+		return 0
+	}
+	return int64(b)
 }

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
@@ -104,5 +106,30 @@ func TestStatusPage(t *testing.T) {
 	pub.Handler().ServeHTTP(w, req)
 	if w.Code != http.StatusOK {
 		t.Errorf("published status from a remote address: %d", w.Code)
+	}
+}
+
+// A node that stores its --max-storage refuses new pin orders, and says
+// so; what it stores and offers is in its heartbeat.
+func TestMaxStorageRefusesPins(t *testing.T) {
+	f := buildFixture(t)
+	n := newNode(t, node.Config{Capacity: 1})
+	if _, err := n.ImportCAR(t.Context(), bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	hb := n.Status()
+	if hb.Capacity != 1 || hb.Stored <= 1 || hb.Available() != 0 {
+		t.Fatalf("heartbeat %+v (available %d)", hb, hb.Available())
+	}
+	var other string // a CID the node does not hold as a root
+	for c := range f.blocks {
+		if c != f.root {
+			other = c.String()
+			break
+		}
+	}
+	err := n.Pin(t.Context(), nodeproto.Pin{Root: other, CAR: "http://127.0.0.1:1/x.car"})
+	if !errors.Is(err, node.ErrStorageFull) {
+		t.Fatalf("pin over --max-storage: %v, want ErrStorageFull", err)
 	}
 }

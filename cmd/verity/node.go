@@ -69,6 +69,11 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.MaxEgress = n
 		return err
 	})
+	fl.Func("max-storage", "storage offered to the network, e.g. 500GB, 2TiB (default: the data directory's filesystem): new roots go to the nodes with the most left, and pin orders beyond it are refused", func(v string) error {
+		n, err := parseSize(v)
+		cfg.Capacity = n
+		return err
+	})
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fl.Parse(args); err != nil {
 		return err

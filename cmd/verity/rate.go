@@ -15,7 +15,8 @@ func parseRate(s string) (int64, error) {
 	for _, u := range []struct {
 		suffix string
 		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"B", 1}} {
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+		{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"B", 1}} {
 		if strings.HasSuffix(v, u.suffix) {
 			v, mult = strings.TrimSuffix(v, u.suffix), u.mult
 			break
@@ -26,4 +27,16 @@ func parseRate(s string) (int64, error) {
 		return 0, errors.New("want a positive rate such as 20MB, 100MiB or 500k (bytes per second)")
 	}
 	return n * mult, nil
+}
+
+// parseSize parses a byte size as parseRate does (no "/s"): 500GB, 2TiB.
+func parseSize(s string) (int64, error) {
+	if strings.HasSuffix(strings.TrimSpace(s), "/s") {
+		return 0, errors.New("want a size such as 500GB or 2TiB, not a rate")
+	}
+	n, err := parseRate(s)
+	if err != nil {
+		return 0, errors.New("want a positive size such as 500GB, 2TiB or 1073741824 (bytes)")
+	}
+	return n, nil
 }

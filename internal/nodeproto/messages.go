@@ -127,12 +127,23 @@ type Heartbeat struct {
 	Capacity int64   `json:"capacity"`         // bytes of storage offered
 	FreeDisk int64   `json:"freeDisk"`         // bytes still free
 	Blocks   int64   `json:"blocks"`           // blocks stored
+	Stored   int64   `json:"stored,omitempty"` // bytes of blocks stored (0: not reported)
 	Load     float64 `json:"load"`             // 0 idle … 1 saturated
 	Version  string  `json:"version"`          // software version
 	Region   string  `json:"region,omitempty"` // operator-declared region, e.g. "NL" or "eu-west"
 	// Record is the node's current signed record when it changed (e.g.
 	// after a certificate rotation); omitted otherwise.
 	Record *noderecord.Signed `json:"record,omitempty"`
+}
+
+// Available is the storage the node still offers: what its Capacity
+// leaves beyond what it Stored, and never more than its FreeDisk.
+func (h Heartbeat) Available() int64 {
+	a := h.FreeDisk
+	if h.Capacity > 0 {
+		a = min(a, h.Capacity-h.Stored)
+	}
+	return max(a, 0)
 }
 
 // JoinSigningBytes returns what a node signs to answer ch as node:
