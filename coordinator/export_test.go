@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -14,4 +15,10 @@ func (c *Coordinator) OnRetryPass(f func(now time.Time)) { c.retryPassed.Store(&
 // pass without fetching anything: for tests whose nodes hold nothing.
 func PassAudits(cfg *Config) {
 	cfg.audit = func(context.Context, string, string) error { return nil }
+}
+
+// FailAudits makes every storage audit of a coordinator made with cfg
+// fail, as a node that holds nothing would.
+func FailAudits(cfg *Config) {
+	cfg.audit = func(context.Context, string, string) error { return errors.New("block missing") }
 }

@@ -256,8 +256,26 @@ func (n *nodeConn) settle(s *nodeproto.Settle) error {
 		ans.Code = nodeproto.SettleCodeRateLimited
 	default:
 		n.addWatch(s.Batch.Account) // it serves the account
+		// A node earns nothing under vouchers for a root whose holding it
+		// lost (a failed audit or pin): those items are refused here,
+		// the rest go to the ledger (indices mapped back).
+		batch, kept, refused := c.withoutFailedHoldings(n.node, s.Batch)
+		for _, i := range refused {
+			ans.Rejected = append(ans.Rejected, nodeproto.RejectedItem{Index: i, Code: nodeproto.SettleCodeFailedHolding})
+		}
+		if len(refused) > 0 {
+			n.log.Warn("receipts for a failed holding refused", "account", s.Batch.Account, "items", len(refused))
+		}
+		if len(batch.Items) == 0 {
+			res := nodeproto.SettleResult{Account: s.Batch.Account, Node: n.node}
+			if a, ok := c.Account(s.Batch.Account); ok {
+				res.Balance, res.Frozen, res.Revision = a.Balance, a.Frozen, a.Revision
+			}
+			ans.Result = &res
+			break
+		}
 		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-		res, err := c.ledger.Settle(ctx, s.Batch)
+		res, err := c.ledger.Settle(ctx, batch)
 		cancel()
 		var rej *ledger.RejectedError
 		switch {
@@ -266,17 +284,46 @@ func (n *nodeConn) settle(s *nodeproto.Settle) error {
 		case errors.As(err, &rej):
 			ans.Result = &res
 			for _, it := range rej.Items {
-				ans.Rejected = append(ans.Rejected, nodeproto.RejectedItem{Index: it.Index, Code: settleCode(it.Err)})
+				ans.Rejected = append(ans.Rejected, nodeproto.RejectedItem{Index: kept[it.Index], Code: settleCode(it.Err)})
 			}
 		default:
 			ans.Code = settleCode(err)
 			n.log.Warn("settlement refused", "account", s.Batch.Account, "err", err)
+		}
+		if ans.Result != nil {
+			for i := range ans.Result.Items {
+				ans.Result.Items[i].Index = kept[ans.Result.Items[i].Index]
+			}
 		}
 	}
 	if err := n.write(nodeproto.Message{Type: nodeproto.MsgSettled, Settled: &ans}); err != nil {
 		return fmt.Errorf("coordinator: settled: %w", err)
 	}
 	return nil
+}
+
+// withoutFailedHoldings returns b without the items whose voucher names a
+// root node's holding of which failed, the original index of each item
+// kept, and the indices refused.
+func (c *Coordinator) withoutFailedHoldings(node string, b nodeproto.Batch) (nodeproto.Batch, []int, []int) {
+	out := b
+	out.Items = make([]nodeproto.BatchItem, 0, len(b.Items))
+	kept := make([]int, 0, len(b.Items))
+	var refused []int
+	for i, it := range b.Items {
+		var v payment.Voucher
+		if v.UnmarshalBinary(it.Voucher) == nil && v.Root != "" {
+			if p, ok := c.Placement(v.Root); ok {
+				if h, ok := p.Nodes[node]; ok && h.State == HolderFailed {
+					refused = append(refused, i)
+					continue
+				}
+			}
+		}
+		out.Items = append(out.Items, it)
+		kept = append(kept, i)
+	}
+	return out, kept, refused
 }
 
 func settleCode(err error) string {

@@ -78,6 +78,10 @@ const (
 	SettleCodeWrongAccount = "wrong_account"   // voucher of another account
 	SettleCodeInternal     = "internal"        // retry later
 	SettleCodeRateLimited  = "rate_limited"    // too many batches from this node; retry later
+	// SettleCodeFailedHolding refuses an item whose voucher is for a root
+	// the node lost its holding of (a failed storage audit or pin): it
+	// earns nothing for it.
+	SettleCodeFailedHolding = "failed_holding"
 )
 
 // Batch is a node's settlement request for one account: the latest
