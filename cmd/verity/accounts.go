@@ -20,6 +20,7 @@ import (
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/siteclient"
+	"github.com/verity-cdn/verity/node"
 )
 
 // runAccounts manages accounts through a gateway's accounts API (admin
@@ -253,6 +254,7 @@ func runNodeEarnings(ctx context.Context, args []string, stdout, stderr io.Write
 	dataDir := fl.String("data", "", "the node's data directory, holding identity.key (default: <user cache dir>/verity/node)")
 	id := fl.String("node", "", "node id, read with the admin token instead of the node key")
 	asJSON := fl.Bool("json", false, "print the gateway's JSON answer")
+	nodeHTTP := fl.String("http", "http://127.0.0.1:4001", "the node's HTTP address, whose status tells what is pending settlement")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -290,11 +292,35 @@ func runNodeEarnings(ctx context.Context, args []string, stdout, stderr io.Write
 		enc.SetIndent("", "  ")
 		return enc.Encode(e)
 	}
-	fmt.Fprintf(stdout, "node %s earned %d bytes (%s)\n", e.Node, e.Earned, humanBytes(int64(e.Earned)))
+	fmt.Fprintf(stdout, "node %s: settled %d bytes (%s)\n", e.Node, e.Earned, humanBytes(int64(e.Earned)))
+	// Pending: the receipts the node keeps, from its status (loopback).
+	var pending map[string]uint64
+	var pendingTotal uint64
+	if body, err := fetchNodeStatus(ctx, *nodeHTTP); err != nil {
+		fmt.Fprintf(stderr, "pending settlement: unknown (%v)\n", err)
+	} else {
+		var st node.StatusReport
+		if err := json.Unmarshal(body, &st); err == nil && st.ID == e.Node {
+			pending, pendingTotal = st.Receipts.PendingBy, st.Receipts.PendingBytes
+			fmt.Fprintf(stdout, "pending settlement: %d bytes (%s) in receipts the node holds\n", pendingTotal, humanBytes(int64(pendingTotal)))
+		} else {
+			fmt.Fprintf(stderr, "pending settlement: unknown (the node at %s is not %s)\n", *nodeHTTP, e.Node)
+		}
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tBYTES")
-	for _, a := range sortedMapKeys(e.From) {
-		fmt.Fprintf(tw, "%s\t%d\n", a, e.From[a])
+	fmt.Fprintln(tw, "ACCOUNT\tSETTLED\tPENDING")
+	accounts := sortedMapKeys(e.From)
+	for a := range pending {
+		if _, ok := e.From[a]; !ok {
+			accounts = append(accounts, a)
+		}
+	}
+	for _, a := range accounts {
+		p := "-"
+		if pending != nil {
+			p = fmt.Sprint(pending[a])
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", a, e.From[a], p)
 	}
 	return tw.Flush()
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,8 @@ func TestAccountsCommands(t *testing.T) {
 	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin,
 		"--faucet", "--replicas", "1", "--allow-private-addrs"}, "gateway: ")
 	nodeDir := t.TempDir()
-	nodeID := startCommand(t, runNode, []string{"--data", nodeDir, "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
+	nodeHTTP := "127.0.0.1:" + strconv.Itoa(freePorts(t, 1))
+	nodeID := startCommand(t, runNode, []string{"--data", nodeDir, "--http", nodeHTTP, "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
 		"--log-level", "warn", "--coordinator", gw, "--operator-token", createOperator(t, gw, admin)}, "id: ")
 	run := func(cmd func(context.Context, []string, io.Writer, io.Writer) error, args ...string) (string, string, error) {
 		t.Helper()
@@ -120,16 +122,16 @@ func TestAccountsCommands(t *testing.T) {
 	// admin with --node.
 	var out string
 	testutil.EventuallyErr(t, 20*time.Second, "the node's earnings (once it joined)", func() error {
-		out, errs, err = run(runNode, "earnings", "--data", nodeDir)
+		out, errs, err = run(runNode, "earnings", "--data", nodeDir, "--http", nodeHTTP)
 		if err != nil {
 			return fmt.Errorf("%v %s", err, errs)
 		}
 		return nil
 	})
-	if !strings.Contains(out, "node "+nodeID+" earned 0 bytes") {
+	if !strings.Contains(out, "node "+nodeID+": settled 0 bytes") || !strings.Contains(out, "pending settlement: 0 bytes") {
 		t.Fatalf("node earnings: %q %s", out, errs)
 	}
-	if out, _, err := run(runNode, "earnings", "--node", nodeID, "--admin-token", admin); err != nil || !strings.Contains(out, "earned 0 bytes") {
+	if out, _, err := run(runNode, "earnings", "--node", nodeID, "--admin-token", admin); err != nil || !strings.Contains(out, "settled 0 bytes") {
 		t.Fatalf("node earnings --node: %q %v", out, err)
 	}
 	if _, _, err := run(runNode, "earnings", "--node", nodeID); err == nil || !strings.Contains(err.Error(), "401") {

@@ -27,27 +27,9 @@ func runNodeStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if fl.NArg() > 0 {
 		return fmt.Errorf("node status: unexpected arguments %q: %w", fl.Args(), errUsage)
 	}
-	base := *addr
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+node.StatusPath, nil)
+	body, err := fetchNodeStatus(ctx, *addr)
 	if err != nil {
 		return fmt.Errorf("node status: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("node status: is the node running at %s? %w", base, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("node status: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("node status: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	if *asJSON {
 		_, err := stdout.Write(body)
@@ -55,7 +37,7 @@ func runNodeStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	var st node.StatusReport
 	if err := json.Unmarshal(body, &st); err != nil {
-		return fmt.Errorf("node status: %s answered %w", base, err)
+		return fmt.Errorf("node status: %s answered %w", *addr, err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	p := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
@@ -89,4 +71,32 @@ func runNodeStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 		p("error", fmt.Sprintf("%s %s %s %s", e.Time.UTC().Format(time.RFC3339), e.Level, e.Message, e.Attrs))
 	}
 	return tw.Flush()
+}
+
+// fetchNodeStatus reads GET /status of the node at addr (its HTTP
+// address, with or without a scheme).
+func fetchNodeStatus(ctx context.Context, addr string) ([]byte, error) {
+	base := addr
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+node.StatusPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("is the node running at %s? %w", base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
 }
