@@ -271,7 +271,7 @@ func TestVouchersHoldFunds(t *testing.T) {
 	const funds = 12 * drainPerVoucher // 12 vouchers of one node's cap
 	bus := openBus(t, "gw-hold")
 	tg := startCoordGateway(t, Config{Bus: bus, Holds: coordHolds{},
-		Sites: NewStaticSites(map[string]string{"demo": testCID(t, "held site")})}, testCoordinator())
+		Sites: NewStaticSites(map[string]string{"demo": testCID(t, "held site")})}, provenCoordinator())
 	l := tg.Coordinator().Ledger()
 	if _, err := l.CreateAccount(t.Context(), "default", 1); err != nil {
 		t.Fatal(err)
