@@ -21,7 +21,7 @@ import (
 // follows it: the receipt stream) on a WebTransport stream and on a WebRTC
 // data channel of a running node. Whatever the input, the node ends the
 // stream within a bound, does not crash, and still serves a valid request
-// on the same session afterwards; its goroutines stay bounded.
+// on the same session afterwards; its goroutines and live heap stay bounded.
 //
 //	go test -run '^$' -fuzz FuzzLiveWebTransport -fuzztime 60s ./node/
 
@@ -70,11 +70,26 @@ func startLiveNode(f *testing.F) (*node.Node, *fixture) {
 	return n, fx
 }
 
-// goroutinesSettle checks the process's goroutines come back near base
-// once the fuzzed streams are gone.
-func goroutinesSettle(t testing.TB, base int) {
-	testutil.Eventually(t, 30*time.Second, "the node's goroutines to settle", func() bool {
-		return runtime.NumGoroutine() <= base+50
+// liveBase is what the process holds before fuzzing: goroutines and live
+// heap.
+type liveBase struct {
+	goroutines int
+	heap       uint64
+}
+
+func measureLive() liveBase {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return liveBase{runtime.NumGoroutine(), ms.HeapAlloc}
+}
+
+// settles checks the process's goroutines and live heap come back near
+// base once the fuzzed streams are gone: no leak per input.
+func (b liveBase) settles(t testing.TB) {
+	testutil.Eventually(t, 30*time.Second, "the node's goroutines and heap to settle", func() bool {
+		now := measureLive()
+		return now.goroutines <= b.goroutines+50 && now.heap <= b.heap+64<<20
 	})
 }
 
@@ -112,7 +127,7 @@ func FuzzLiveWebTransport(f *testing.F) {
 			close()
 		}
 	})
-	base := runtime.NumGoroutine()
+	base := measureLive()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := session(t)
 		ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(liveStreamBound))
@@ -133,7 +148,7 @@ func FuzzLiveWebTransport(f *testing.F) {
 			t.Fatalf("after input %q the node no longer serves: %v %v", clip(data), resp, err)
 		}
 	})
-	goroutinesSettle(f, base)
+	base.settles(f)
 }
 
 func FuzzLiveWebRTC(f *testing.F) {
@@ -147,7 +162,7 @@ func FuzzLiveWebRTC(f *testing.F) {
 	defer pcCancel()
 	pc := rtcDialNoCleanup(pcCtx, f, n)
 	f.Cleanup(func() { pc.Close() })
-	base := runtime.NumGoroutine()
+	base := measureLive()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 16<<10 {
 			return
@@ -162,7 +177,7 @@ func FuzzLiveWebRTC(f *testing.F) {
 			t.Fatalf("after input %q the node no longer serves over WebRTC: %v %v", clip(data), resp, err)
 		}
 	})
-	goroutinesSettle(f, base)
+	base.settles(f)
 }
 
 func isTimeout(err error) bool {
