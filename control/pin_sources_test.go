@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // A deployed CAR is kept only by the gateway that accepted it. Once that
@@ -53,7 +55,10 @@ func TestRereplicationAfterAcceptingGatewayGone(t *testing.T) {
 	stopA()
 	busA.Close()
 	second, _ := startNodeAt(t, gwB, t.TempDir())
-	waitFor(t, "the second node to pin from the first", func() bool {
+	// A chain of steps, each of which a busy machine slows: the second
+	// node joins (URL proof), the replication consumer places the root on
+	// it, it pins from the first node, its holding is audited.
+	testutil.Eventually(t, time.Minute, "the second node to pin from the first", func() bool {
 		p, _ := gwB.Coordinator().Placement(root)
 		return slices.Contains(second.Pins(), root) && len(p.Holders(coordinator.HolderPinned)) == 2
 	})
