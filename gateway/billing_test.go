@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // chargeLog is a Charger that records what it is charged.
@@ -71,9 +72,14 @@ func TestEverySiteIsBilled(t *testing.T) {
 	if resp, body := nw.get(t, "http://free.example/"); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("custom domain of nobody's root: %s %q, want 404", resp.Status, body)
 	}
-	if err := nw.FlushCharges(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	// A response is metered once its handler returns, which may be just
+	// after the client read its last byte: flush until both are in.
+	testutil.Eventually(t, 10*time.Second, "both responses metered", func() bool {
+		if err := nw.FlushCharges(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return charges.charged("default", "demo") > 0 && charges.charged("acme", "shop") > 0
+	})
 	if got := charges.charged("default", "demo"); got != uint64(len(files["style.css"])) {
 		t.Fatalf("demo charged %d bytes to the default account, want %d (all: %v)", got, len(files["style.css"]), charges.got)
 	}
