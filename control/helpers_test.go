@@ -39,7 +39,14 @@ var missedHeartbeats = int(testutil.Scale(time.Second) / (50 * time.Millisecond)
 
 const testAdmin = "vat_test-admin-token"
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// discard is the tests' logger: nothing, unless VERITY_TEST_LOG is set
+// (then debug lines on stderr).
+func discard() *slog.Logger {
+	if os.Getenv("VERITY_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // openBus opens an embedded bus stored in t.TempDir().
 func openBus(t *testing.T, name string) *events.Bus {

@@ -59,10 +59,14 @@ type CoordClientConfig struct {
 	// session. Its result is sent back as a pinned message. Default: every
 	// order is refused.
 	OnPin func(ctx context.Context, p nodeproto.Pin) error
-	// OnPlaced receives, once per session, every root the placements
-	// assign to the node: it may drop other pins and collect their blocks.
-	// It runs in its own goroutine. Default: ignored.
-	OnPlaced func(ctx context.Context, roots []string)
+	// OnPlaced is called once per session with placed, which reports
+	// whether a root is placed on the node: it may drop other pins and
+	// collect their blocks. The coordinator's list is a snapshot taken as
+	// the node was welcomed, and a pin order can cross it (sent before it,
+	// or handled after it), so placed also holds every root ordered in
+	// this session, whenever the order came. It runs in its own
+	// goroutine. Default: ignored.
+	OnPlaced func(ctx context.Context, placed func(root string) bool)
 	// OnReported receives the failures visitors reported about this node
 	// (reason → count). It must not block. Optional.
 	OnReported func(reasons map[string]int)

@@ -29,6 +29,9 @@ type coordSession struct {
 	pwg     sync.WaitGroup
 	results chan nodeproto.Pinned
 
+	orderedMu sync.Mutex
+	ordered   map[string]bool // roots whose pin order came in this session
+
 	offers *offerAnswerer
 
 	repair   bool // the coordinator answers repair requests
@@ -44,6 +47,7 @@ func newCoordSession(ctx context.Context, c *CoordClient, conn *coordConn, recor
 	s := &coordSession{
 		c: c, ctx: ctx, conn: conn, lastSig: recordSig,
 		results: make(chan nodeproto.Pinned),
+		ordered: make(map[string]bool),
 		pending: make(map[uint64]chan settleReply),
 		repairs: make(map[uint64]chan repairReply),
 		repair:  slices.Contains(features, nodeproto.FeatureRepair),
@@ -142,6 +146,9 @@ func (s *coordSession) handle(m nodeproto.Message) {
 // onPin carries out a pin order on its own goroutine; the loop sends the
 // outcome (pinned).
 func (s *coordSession) onPin(p nodeproto.Pin) {
+	s.orderedMu.Lock()
+	s.ordered[p.Root] = true
+	s.orderedMu.Unlock()
 	s.pwg.Go(func() {
 		res := nodeproto.Pinned{Root: p.Root}
 		if err := s.c.cfg.OnPin(s.pctx, p); err != nil {
@@ -154,13 +161,22 @@ func (s *coordSession) onPin(p nodeproto.Pin) {
 	})
 }
 
-// onPlaced hands the roots placed on the node to OnPlaced, on its own
-// goroutine.
+// onPlaced hands the roots placed on the node, with those ordered in this
+// session, to OnPlaced, on its own goroutine.
 func (s *coordSession) onPlaced(roots []string) {
 	if s.c.cfg.OnPlaced == nil {
 		return
 	}
-	s.pwg.Go(func() { s.c.cfg.OnPlaced(s.pctx, roots) })
+	listed := make(map[string]bool, len(roots))
+	for _, r := range roots {
+		listed[r] = true
+	}
+	placed := func(root string) bool {
+		s.orderedMu.Lock()
+		defer s.orderedMu.Unlock()
+		return listed[root] || s.ordered[root]
+	}
+	s.pwg.Go(func() { s.c.cfg.OnPlaced(s.pctx, placed) })
 }
 
 // onPayments records that the coordinator takes settlements and passes

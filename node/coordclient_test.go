@@ -312,7 +312,7 @@ func TestCoordClientProtocolErrors(t *testing.T) {
 // unknown ones are ignored.
 func TestCoordClientDispatch(t *testing.T) {
 	f := newFakeCoord(t)
-	placed := make(chan []string, 1)
+	placed := make(chan func(string) bool, 1)
 	reported := make(chan map[string]int, 1)
 	payments := make(chan nodeproto.Payments, 1)
 	nc, _ := startClient(t, f, func(cfg *node.CoordClientConfig) {
@@ -322,7 +322,7 @@ func TestCoordClientDispatch(t *testing.T) {
 			}
 			return nil
 		}
-		cfg.OnPlaced = func(_ context.Context, roots []string) { placed <- roots }
+		cfg.OnPlaced = func(_ context.Context, p func(string) bool) { placed <- p }
 		cfg.OnReported = func(r map[string]int) { reported <- r }
 		cfg.OnPayments = func(p nodeproto.Payments) { payments <- p }
 		cfg.Offers = func(_ context.Context, sdp string) (string, error) {
@@ -339,8 +339,8 @@ func TestCoordClientDispatch(t *testing.T) {
 	c.send(nodeproto.Message{Type: nodeproto.MsgPin}) // no body: ignored
 
 	c.send(nodeproto.Message{Type: nodeproto.MsgPlaced, Placed: &nodeproto.Placed{Roots: []string{"bafya", "bafyb"}}})
-	if got := <-placed; len(got) != 2 || got[1] != "bafyb" {
-		t.Fatalf("placed %v", got)
+	if got := <-placed; !got("bafya") || !got("bafyb") || got("bafyc") {
+		t.Fatal("placed does not report the list")
 	}
 
 	// A pin answer is followed at once by a heartbeat.

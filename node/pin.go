@@ -150,20 +150,18 @@ func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 	return nil
 }
 
-// Reconcile drops the placed pins whose roots are not in placed (the
-// coordinator's list of every root placed on this node), then collects
-// garbage. Local pins are kept.
-func (n *Node) Reconcile(ctx context.Context, placed []string) (unpinned, removed int, err error) {
-	keep := make(map[string]bool, len(placed))
-	for _, r := range placed {
-		keep[r] = true
-	}
+// Reconcile drops the placed pins whose roots placed rejects (it reports
+// whether the coordinator places a root on this node), then collects
+// garbage. Local pins are kept. placed is asked with the pins held and no
+// pin being imported, so a pin ordered meanwhile is either asked about or
+// not yet begun.
+func (n *Node) Reconcile(ctx context.Context, placed func(root string) bool) (unpinned, removed int, err error) {
 	n.gcMu.Lock()
 	defer n.gcMu.Unlock()
 	n.pinMu.Lock()
 	var dropped []string
 	for r := range n.pins {
-		if !keep[r] {
+		if !placed(r) {
 			dropped = append(dropped, r)
 			delete(n.pins, r)
 		}

@@ -10,11 +10,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/verity-cdn/verity/internal/importer"
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -110,7 +112,7 @@ func TestPinGCReconcile(t *testing.T) {
 
 	// The coordinator no longer places anything here: the placed root goes,
 	// the local one and the block they share stay.
-	unpinned, removed, err := n.Reconcile(t.Context(), nil)
+	unpinned, removed, err := n.Reconcile(t.Context(), func(string) bool { return false })
 	if err != nil || unpinned != 1 || removed != 2 { // placed's directory and index.html
 		t.Fatalf("Reconcile: unpinned %d removed %d: %v", unpinned, removed, err)
 	}
@@ -123,5 +125,45 @@ func TestPinGCReconcile(t *testing.T) {
 	n2 := newNode(t, node.Config{DataDir: dir})
 	if removed, err := n2.GC(t.Context()); err != nil || removed != 0 || !has(t, n2, localRoot) {
 		t.Fatalf("GC after restart removed %d: %v", removed, err)
+	}
+}
+
+// The coordinator's placed list is a snapshot taken as the node is
+// welcomed; a pin order for a root placed meanwhile can reach the node
+// before it (or be handled after it). Such a root is placed all the same:
+// the node keeps it and its blocks, and drops only what neither the list
+// nor an order of the session names.
+func TestPinOrderCrossingPlacedListKept(t *testing.T) {
+	old, oldRoot := carOf(t, map[string]string{"index.html": "<h1>no longer placed</h1>"})
+	fresh, freshRoot := carOf(t, map[string]string{"index.html": "<h1>placed now</h1>", "app.js": "run()"})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/old.car":
+			w.Write(old)
+		case "/fresh.car":
+			w.Write(fresh)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	f := newFakeCoord(t)
+	n := newNode(t, node.Config{Coordinator: f.srv.URL})
+	if err := n.Pin(t.Context(), nodeproto.Pin{Root: oldRoot.String(), CAR: srv.URL + "/old.car"}); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, n)
+	c := f.accept()
+	c.join("coord-1", time.Minute)
+
+	c.send(nodeproto.Message{Type: nodeproto.MsgPin, Pin: &nodeproto.Pin{Root: freshRoot.String(), CAR: srv.URL + "/fresh.car"}})
+	if m := c.read(); m.Type != nodeproto.MsgPinned || m.Pinned.Root != freshRoot.String() || m.Pinned.Error != "" {
+		t.Fatalf("pin answered %+v", m)
+	}
+	c.send(nodeproto.Message{Type: nodeproto.MsgPlaced, Placed: &nodeproto.Placed{Roots: []string{}}})
+	waitUntil(t, "the unplaced root dropped", func() bool { return !slices.Contains(n.Pins(), oldRoot.String()) })
+	testutil.Eventually(t, 10*time.Second, "the old root's blocks collected", func() bool { return !has(t, n, oldRoot) })
+	if !slices.Equal(n.Pins(), []string{freshRoot.String()}) || !has(t, n, freshRoot) {
+		t.Fatalf("the root ordered in this session was dropped: pins %v", n.Pins())
 	}
 }

@@ -52,8 +52,8 @@ func (n *Node) joinCoordinator() (*CoordClient, error) {
 		Record:        func() (noderecord.Signed, error) { return n.Record(), nil },
 		Status:        n.Status,
 		OnPin:         n.Pin,
-		OnPlaced: func(ctx context.Context, roots []string) {
-			if _, _, err := n.Reconcile(ctx, roots); err != nil && ctx.Err() == nil {
+		OnPlaced: func(ctx context.Context, placed func(string) bool) {
+			if _, _, err := n.Reconcile(ctx, placed); err != nil && ctx.Err() == nil {
 				n.log.Warn("reconciling pins with the coordinator failed", "err", err)
 			}
 		},

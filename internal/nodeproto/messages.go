@@ -59,7 +59,10 @@ type Reported struct {
 
 // Placed lists every root the placements assign to the node (pending,
 // pinned or failed), sent once per session right after welcome. The node
-// may drop pins of roots not listed and garbage-collect their blocks.
+// may drop pins of roots neither listed nor ordered by a pin message of
+// the same session (the list is a snapshot: an order for a root placed
+// meanwhile can arrive before it or be handled after it) and
+// garbage-collect their blocks.
 type Placed struct {
 	Roots []string `json:"roots"`
 }
