@@ -40,15 +40,15 @@ func TestSiteOfRoot(t *testing.T) {
 	s := newKVSites(t, bus)
 	rootA := testCID(t, "a")
 	rootB := testCID(t, "b")
-	if _, err := s.PublishFor(t.Context(), "original", rootA, "acme"); err != nil {
+	if _, err := s.PublishFor(t.Context(), "original", rootA, "acme", 0); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(10 * time.Millisecond)
-	if _, err := s.PublishFor(t.Context(), "copycat", rootA, "mallory"); err != nil {
+	if _, err := s.PublishFor(t.Context(), "copycat", rootA, "mallory", 0); err != nil {
 		t.Fatal(err)
 	}
 	// The original moves on: its old root stays its own.
-	if _, err := s.PublishFor(t.Context(), "original", rootB, "acme"); err != nil {
+	if _, err := s.PublishFor(t.Context(), "original", rootB, "acme", 0); err != nil {
 		t.Fatal(err)
 	}
 	for root, want := range map[string]string{rootA: "original", rootB: "original"} {

@@ -247,7 +247,7 @@ func (c *Control) tryPublish(ctx context.Context, site, root string) error {
 	if held < d.Replicas {
 		return nil
 	}
-	if _, err := c.sites.PublishFor(ctx, site, root, d.Account); err != nil {
+	if _, err := c.sites.PublishFor(ctx, site, root, d.Account, d.Size); err != nil {
 		return fmt.Errorf("control: publish %s: %w", site, err)
 	}
 	_, err = events.Update(ctx, c.deploys, site, func(old []byte) ([]byte, error) {

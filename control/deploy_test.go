@@ -186,6 +186,10 @@ func TestDeployPublishesAfterReplication(t *testing.T) {
 			t.Fatalf("node %s pins %v, want [%s]", n.ID(), pins, root)
 		}
 	}
+	// The site records the deploy's size: vouchers are sized to it.
+	if st := tg.siteStatus(t, "blog", token); st.Site.Size != int64(len(carBytes)) || st.Site.History[0].Size != st.Site.Size {
+		t.Fatalf("site size %d (history %d), want the CAR's %d", st.Site.Size, st.Site.History[0].Size, len(carBytes))
+	}
 	p, ok := tg.Coordinator().Placement(root)
 	if !ok || len(p.Holders(coordinator.HolderPinned)) != 2 || p.Sites[0] != "blog" {
 		t.Fatalf("placement %+v", p)

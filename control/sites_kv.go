@@ -201,7 +201,7 @@ func (s *KVSites) store(rec api.SiteRecord, rev uint64) {
 		return
 	}
 	for _, fn := range watchers {
-		fn(gateway.Site{Name: rec.Name, Root: rec.Root, Account: rec.Account}, cur.rec.Root)
+		fn(gateway.Site{Name: rec.Name, Root: rec.Root, Account: rec.Account, Size: rec.Size}, cur.rec.Root)
 	}
 }
 
@@ -213,7 +213,7 @@ func (s *KVSites) Site(_ context.Context, name string) (gateway.Site, error) {
 	if !ok {
 		return gateway.Site{}, fmt.Errorf("%w: %q", gateway.ErrUnknownSite, name)
 	}
-	return gateway.Site{Name: name, Root: cur.rec.Root, Account: cur.rec.Account}, nil
+	return gateway.Site{Name: name, Root: cur.rec.Root, Account: cur.rec.Account, Size: cur.rec.Size}, nil
 }
 
 // SiteOfRoot implements gateway.SiteRoots: of the sites whose history
@@ -238,7 +238,7 @@ func (s *KVSites) SiteOfRoot(_ context.Context, root string) (gateway.Site, erro
 		return gateway.Site{}, fmt.Errorf("%w: no site published %s", gateway.ErrUnknownSite, root)
 	}
 	rec := s.sites[o.site].rec
-	return gateway.Site{Name: rec.Name, Root: rec.Root, Account: rec.Account}, nil
+	return gateway.Site{Name: rec.Name, Root: rec.Root, Account: rec.Account, Size: rec.Size}, nil
 }
 
 // rootOwner is the site that published a root first, and when.
@@ -292,13 +292,14 @@ func (s *KVSites) List(context.Context) ([]api.SiteRecord, error) {
 // (ErrBadRequest) are
 // refused before anything is written.
 func (s *KVSites) Publish(ctx context.Context, name, root string) (api.SiteRecord, error) {
-	return s.PublishFor(ctx, name, root, "")
+	return s.PublishFor(ctx, name, root, "", 0)
 }
 
 // PublishFor is Publish that also sets the site's account (empty: keep
-// the current one). Changing only the account writes the record without a
-// new version and emits nothing.
-func (s *KVSites) PublishFor(ctx context.Context, name, root, account string) (api.SiteRecord, error) {
+// the current one) and records the root's size (its CAR's bytes; 0 when
+// not known). Changing only the account writes the record without a new
+// version and emits nothing.
+func (s *KVSites) PublishFor(ctx context.Context, name, root, account string, size int64) (api.SiteRecord, error) {
 	if err := gateway.ValidateSiteName(name); err != nil {
 		return api.SiteRecord{}, err
 	}
@@ -317,7 +318,7 @@ func (s *KVSites) PublishFor(ctx context.Context, name, root, account string) (a
 			return cur, nil
 		}
 		previous, moved = cur.Root, true
-		next := nextVersion(cur, name, root, api.ActionPublish, s.cfg.Now())
+		next := nextVersion(cur, name, root, api.ActionPublish, size, s.cfg.Now())
 		if account != "" {
 			next.Account = account
 		}
@@ -369,7 +370,11 @@ func (s *KVSites) Rollback(ctx context.Context, name, root string) (api.SiteReco
 			return cur, events.ErrNoChange
 		}
 		from = cur.Root
-		return nextVersion(cur, name, to, api.ActionRollback, s.cfg.Now()), nil
+		var size int64
+		if i := slices.IndexFunc(cur.History, func(v api.SiteVersion) bool { return v.Root == to }); i >= 0 {
+			size = cur.History[i].Size
+		}
+		return nextVersion(cur, name, to, api.ActionRollback, size, s.cfg.Now()), nil
 	})
 	if err != nil || !changed {
 		return rec, err
@@ -380,15 +385,16 @@ func (s *KVSites) Rollback(ctx context.Context, name, root string) (api.SiteReco
 	return rec, nil
 }
 
-// nextVersion returns cur moved to root as the next version.
-func nextVersion(cur api.SiteRecord, name, root, action string, now time.Time) api.SiteRecord {
+// nextVersion returns cur moved to root (of size bytes) as the next
+// version.
+func nextVersion(cur api.SiteRecord, name, root, action string, size int64, now time.Time) api.SiteRecord {
 	now = now.UTC()
 	v := cur.Version + 1
-	hist := append([]api.SiteVersion{{Version: v, Root: root, Action: action, Time: now}}, cur.History...)
+	hist := append([]api.SiteVersion{{Version: v, Root: root, Action: action, Time: now, Size: size}}, cur.History...)
 	if len(hist) > MaxSiteHistory {
 		hist = hist[:MaxSiteHistory]
 	}
-	return api.SiteRecord{Name: name, Root: root, Version: v, Updated: now, History: hist, Account: cur.Account}
+	return api.SiteRecord{Name: name, Root: root, Version: v, Updated: now, History: hist, Account: cur.Account, Size: size}
 }
 
 // update applies fn to the site's record with compare-and-set. fn returns

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -305,5 +306,72 @@ func TestVouchersHoldFunds(t *testing.T) {
 	}
 	if a.Balance < 0 || a.Held != 0 {
 		t.Fatalf("after settling every voucher: balance %d, held %d", a.Balance, a.Held)
+	}
+}
+
+// sizedSites serves the site "demo" with a known size, as control's site
+// records do for a deployed root.
+type sizedSites struct {
+	root string
+	size int64
+}
+
+func (s sizedSites) Site(_ context.Context, name string) (Site, error) {
+	if name != "demo" {
+		return Site{}, fmt.Errorf("%w: %q", ErrUnknownSite, name)
+	}
+	return Site{Name: name, Root: s.root, Size: s.size}, nil
+}
+
+// A voucher is sized to the visit: for a site of 300 KB, twice its size
+// but at least MinBudget (4 MiB) instead of the flat 64 MiB, and no node
+// is paid more than that under it. So a client whose own node the gateway
+// chose takes at most 4 MiB per voucher of a small site, not the 16 MiB
+// per-node cap.
+func TestDrainBoundedBySiteSize(t *testing.T) {
+	tg := startDrainGateway(t, Config{Sites: sizedSites{root: testCID(t, "small site"), size: 300_000}})
+	mine := joinSettlingNode(t, tg, 45)
+	vs := grabVouchers(t, tg, 5)
+	if len(vs) == 0 {
+		t.Fatal("no voucher")
+	}
+	const bound = DefaultVoucherMinBudget
+	items := make([]nodeproto.BatchItem, len(vs))
+	for i, l := range vs {
+		if l.voucher.Budget > bound || l.voucher.Cap() > bound {
+			t.Fatalf("voucher budget %d, node cap %d for a 300 KB site; want at most %d", l.voucher.Budget, l.voucher.Cap(), bound)
+		}
+		items[i] = l.forge(t, mine.key, drainPerVoucher) // what the flat cap allowed
+	}
+	ans := mine.settle(t, items)
+	if ans.Result != nil && ans.Result.Applied > uint64(len(vs))*bound {
+		t.Fatalf("own node settled %d bytes under %d vouchers of a small site; bound %d each", ans.Result.Applied, len(vs), bound)
+	}
+	a, err := tg.Coordinator().Ledger().Account(t.Context(), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost := drainFunds - a.Balance; lost < 0 || uint64(lost) > uint64(len(vs))*bound {
+		t.Fatalf("account lost %d bytes; bound %d", lost, uint64(len(vs))*bound)
+	}
+}
+
+// Budgets follow the site's size between MinBudget and Budget; a site of
+// unknown size gets Budget.
+func TestBudgetFor(t *testing.T) {
+	pc := PaymentsConfig{}.normalize()
+	for _, c := range []struct {
+		size            int64
+		budget, nodeCap uint64
+	}{
+		{0, 64 << 20, 16 << 20},
+		{1, 4 << 20, 4 << 20},
+		{3 << 20, 6 << 20, 6 << 20},
+		{10 << 20, 20 << 20, 16 << 20},
+		{1 << 30, 64 << 20, 16 << 20},
+	} {
+		if b, nc := pc.budgetFor(Site{Size: c.size}); b != c.budget || nc != c.nodeCap {
+			t.Errorf("size %d: budget %d cap %d, want %d %d", c.size, b, nc, c.budget, c.nodeCap)
+		}
 	}
 }

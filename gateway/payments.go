@@ -22,8 +22,9 @@ const paymentKeyFile = "payment.key"
 
 // Voucher defaults (PaymentsConfig).
 const (
-	DefaultVoucherBudget  = 64 << 20
-	DefaultVoucherNodeCap = 16 << 20
+	DefaultVoucherBudget    = 64 << 20
+	DefaultVoucherNodeCap   = 16 << 20
+	DefaultVoucherMinBudget = 4 << 20
 )
 
 // PaymentsConfig configures the vouchers the gateway issues to workers
@@ -39,8 +40,12 @@ type PaymentsConfig struct {
 	// Budget of a voucher, in bytes over all nodes: what one visit may
 	// fetch from nodes before the worker asks for another voucher.
 	// Default 64 MiB. A voucher's budget is at most NodeCap times the
-	// nodes it names.
+	// nodes it names, and is sized to the visit: for a site whose size is
+	// known (Site.Size) twice that size, at least MinBudget.
 	Budget uint64
+	// MinBudget is the least budget of a site of known size. Default
+	// 4 MiB; at most Budget.
+	MinBudget uint64
 	// NodeCap is the most any one node may be paid under a voucher. It
 	// bounds what a client's own node, when the gateway chose it, can
 	// take per voucher without serving (docs/security.md, "Payments").
@@ -62,6 +67,18 @@ type PaymentsConfig struct {
 	VoucherBurst int
 }
 
+// budgetFor returns the budget and the per-node cap of a voucher for
+// site: sized to a visit when the site's size is known (twice its size,
+// so that a visit that fetches a block again still fits, at least
+// MinBudget), else Budget; the cap is at most the budget.
+func (c PaymentsConfig) budgetFor(site Site) (budget, nodeCap uint64) {
+	budget = c.Budget
+	if site.Size > 0 {
+		budget = min(budget, max(c.MinBudget, 2*uint64(site.Size)))
+	}
+	return budget, min(c.NodeCap, budget)
+}
+
 func (c PaymentsConfig) normalize() PaymentsConfig {
 	if c.Budget == 0 {
 		c.Budget = DefaultVoucherBudget
@@ -70,6 +87,10 @@ func (c PaymentsConfig) normalize() PaymentsConfig {
 		c.NodeCap = DefaultVoucherNodeCap
 	}
 	c.NodeCap = min(c.NodeCap, c.Budget)
+	if c.MinBudget == 0 {
+		c.MinBudget = DefaultVoucherMinBudget
+	}
+	c.MinBudget = min(c.MinBudget, c.Budget)
 	if c.VoucherTTL <= 0 {
 		c.VoucherTTL = time.Hour
 	}
@@ -185,9 +206,10 @@ func (g *Gateway) voucherFor(ctx context.Context, s *api.Session, site Site, key
 		g.metrics.vouchersLimited.Inc()
 		return nil
 	}
+	budget, nodeCap := pc.budgetFor(site)
 	v := payment.Voucher{
-		Account: account, Session: sk, Nodes: tags, NodeCap: pc.NodeCap,
-		Budget:  min(pc.Budget, pc.NodeCap*uint64(len(tags))),
+		Account: account, Session: sk, Nodes: tags, NodeCap: nodeCap,
+		Budget:  min(budget, nodeCap*uint64(len(tags))),
 		Expires: g.cfg.Now().Add(pc.VoucherTTL).Truncate(time.Second),
 	}
 	if len(site.Root) <= payment.MaxRootLen && payment.ValidRoot(site.Root) {

@@ -15,6 +15,10 @@ type Site struct {
 	// metered HTTPS path); "" for none, then PaymentsConfig.DefaultAccount
 	// pays for vouchers.
 	Account string
+	// Size is the bytes of the root's DAG as deployed (its CAR); 0 when
+	// not known (a root published by CID alone). Vouchers are sized to
+	// it (PaymentsConfig.Budget).
+	Size int64
 }
 
 // SiteSource resolves a site name to its current root. It returns an error

@@ -58,6 +58,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&ccfg.PublicURL, "public-url", "", "this gateway's base URL as nodes reach it (default: http://<listen address>)")
 	fl.BoolVar(&cfg.Payments.Disabled, "no-vouchers", false, "issue no payment vouchers with sessions (workers fetch from nodes unpaid)")
 	fl.Uint64Var(&cfg.Payments.Budget, "voucher-budget", gateway.DefaultVoucherBudget, "bytes a session's voucher lets a worker receive from nodes, over all of them")
+	fl.Uint64Var(&cfg.Payments.MinBudget, "voucher-min-budget", gateway.DefaultVoucherMinBudget, "least budget of a voucher for a site of known size (budgets are twice the site's deployed size, at most --voucher-budget)")
 	fl.Uint64Var(&cfg.Payments.NodeCap, "voucher-node-cap", gateway.DefaultVoucherNodeCap, "bytes any one node may be paid under a voucher (bounds what a visitor's own node can claim)")
 	fl.DurationVar(&cfg.Payments.VoucherTTL, "voucher-ttl", time.Hour, "lifetime of a voucher; the worker asks for a new one before it ends")
 	fl.StringVar(&cfg.Payments.DefaultAccount, "default-account", "default", "account paying for sites that name none")

@@ -20,6 +20,9 @@ type SiteRecord struct {
 	// Account is the account the site's traffic is charged to (set by the
 	// deploy that published it); "" for none.
 	Account string `json:"account,omitempty"`
+	// Size is the bytes of the current root's CAR as deployed; 0 when not
+	// known (a root published by CID).
+	Size int64 `json:"size,omitempty"`
 }
 
 // SiteVersion is one entry of a site's history.
@@ -28,6 +31,7 @@ type SiteVersion struct {
 	Root    string    `json:"root"`
 	Action  string    `json:"action"` // ActionPublish or ActionRollback
 	Time    time.Time `json:"time"`
+	Size    int64     `json:"size,omitempty"` // bytes of the root's CAR; 0 when not known
 }
 
 // SiteStatus is the answer of GET /v1/sites/{name}: the published record
