@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/netguard"
 	// zeebo/blake3 for the block checks.
 	_ "github.com/verity-cdn/verity/internal/blake3mh"
 )
@@ -192,8 +193,8 @@ func fetchBlock(ctx context.Context, client *http.Client, base string, c cid.Cid
 // auditClient fetches from nodes, refusing addresses that are not
 // allowed (Config.AllowPrivateAddrs), whatever a name resolves to.
 func (c *Coordinator) auditClient() *http.Client {
-	guard := &URLProof{AllowPrivate: c.cfg.AllowPrivateAddrs}
-	d := &net.Dialer{Control: guard.guard, Timeout: c.cfg.AuditTimeout}
+	guard := netguard.Guard{AllowPrivate: c.cfg.AllowPrivateAddrs}
+	d := &net.Dialer{Control: guard.Control, Timeout: c.cfg.AuditTimeout}
 	return &http.Client{
 		Transport: &http.Transport{DialContext: d.DialContext, Proxy: nil, MaxIdleConnsPerHost: 1},
 		CheckRedirect: func(*http.Request, []*http.Request) error {

@@ -18,12 +18,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/webtransport-go"
 
+	"github.com/verity-cdn/verity/internal/netguard"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/wire"
@@ -53,17 +53,9 @@ type URLProof struct {
 	Resolver *net.Resolver
 }
 
-// publicAddr reports whether a is a globally routable unicast address.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate() && !cgnat.Contains(a) &&
-		!a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsUnspecified()
+func (p *URLProof) allowed(a netip.Addr) bool {
+	return netguard.Guard{AllowPrivate: p.AllowPrivate}.Allowed(a)
 }
-
-// cgnat is the shared address space of carrier-grade NAT (RFC 6598).
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-func (p *URLProof) allowed(a netip.Addr) bool { return p.AllowPrivate || publicAddr(a) }
 
 // checkHost refuses a URL host that is, or resolves to, an address that
 // is not allowed.
@@ -86,16 +78,6 @@ func (p *URLProof) checkHost(ctx context.Context, host string) error {
 		if !p.allowed(a) {
 			return fmt.Errorf("%w: %q resolves to %s, not a public address", ErrURLProof, clip(host), a)
 		}
-	}
-	return nil
-}
-
-// guard refuses connections to addresses that are not allowed, whatever
-// a name resolved to when it was checked.
-func (p *URLProof) guard(_, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil || !p.allowed(ap.Addr()) {
-		return fmt.Errorf("%w: refusing to dial %s", ErrURLProof, address)
 	}
 	return nil
 }
@@ -165,7 +147,7 @@ func (p *URLProof) proveHTTP(ctx context.Context, node string, key ed25519.Publi
 		return err
 	}
 	nonce, target := newProofNonce()
-	d := &net.Dialer{Control: p.guard}
+	d := &net.Dialer{Control: netguard.Guard{AllowPrivate: p.AllowPrivate}.Control}
 	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true, Proxy: nil,
 		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
 	defer tr.CloseIdleConnections()

@@ -283,7 +283,9 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		ScoreSink: d.coord.Router(),
 		Charges:   d.coord.Ledger(),
 		Holds:     d.coord.Ledger(),
-		Logger:    log,
+		// Every node of a devnet is on this machine.
+		AllowPrivateAddrs: true,
+		Logger:            log,
 	})
 	return err
 }

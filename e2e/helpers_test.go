@@ -244,6 +244,7 @@ func (e *env) useGateway(cfg gateway.Config) {
 		e.t.Cleanup(lw.stop)
 		cfg.Logger = slog.New(slog.NewTextHandler(lw, nil)).With("part", "gateway2")
 	}
+	cfg.AllowPrivateAddrs = true // the devnet's nodes are on loopback
 	g, err := gateway.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)

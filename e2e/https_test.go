@@ -134,7 +134,9 @@ func TestHTTPSOriginServedFromNodes(t *testing.T) {
 		Bus:      e.net.Bus(),
 		Name:     "gateway-https",
 		DataDir:  t.TempDir(),
-		Logger:   slog.New(slog.NewTextHandler(&logWriter{t: t}, nil)).With("part", "gateway-https"),
+		// The devnet's nodes are on loopback.
+		AllowPrivateAddrs: true,
+		Logger:            slog.New(slog.NewTextHandler(&logWriter{t: t}, nil)).With("part", "gateway-https"),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/netguard"
 	"github.com/verity-cdn/verity/internal/ratelimit"
 )
 
@@ -113,8 +114,15 @@ type Config struct {
 	// each request instead).
 	Client *http.Client
 	// Dialer dials nodes when Client is nil. Default net.Dialer with a 5 s
-	// connect timeout.
+	// connect timeout that refuses private, loopback and link-local
+	// addresses unless AllowPrivateAddrs (internal/netguard), on every
+	// connection: a node's host name that resolved to a public address
+	// when its URLs were proven cannot later lead the gateway into its
+	// own network (DNS rebinding).
 	Dialer *net.Dialer
+	// AllowPrivateAddrs lets the default Dialer reach nodes on private,
+	// loopback and link-local addresses (a devnet, a private network).
+	AllowPrivateAddrs bool
 
 	// Assets holds the worker's files: verity.js, verity-sw.js,
 	// dist/verity.wasm and dist/wasm_exec.js. Default: the files embedded in
@@ -265,7 +273,7 @@ func (c Config) normalize() (Config, error) {
 		c.HTTPS = &https
 	}
 	if c.Dialer == nil {
-		c.Dialer = &net.Dialer{Timeout: 5 * time.Second}
+		c.Dialer = &net.Dialer{Timeout: 5 * time.Second, Control: netguard.Guard{AllowPrivate: c.AllowPrivateAddrs}.Control}
 	}
 	if c.Client == nil {
 		tr := &http.Transport{

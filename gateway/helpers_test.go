@@ -43,7 +43,16 @@ type testGateway struct {
 // Coordinator is the coordinator startCoordGateway wired in, or nil.
 func (tg *testGateway) Coordinator() *coordinator.Coordinator { return tg.coord }
 
+// startGateway runs a gateway with cfg, allowed to reach nodes on
+// loopback (the tests' nodes are there).
 func startGateway(t *testing.T, cfg Config) *testGateway {
+	t.Helper()
+	cfg.AllowPrivateAddrs = true
+	return startGatewayAsIs(t, cfg)
+}
+
+// startGatewayAsIs runs a gateway with cfg as given.
+func startGatewayAsIs(t *testing.T, cfg Config) *testGateway {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"

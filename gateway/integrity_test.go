@@ -338,3 +338,32 @@ func TestClientErrorsNotChargedToNodes(t *testing.T) {
 		t.Fatal("client errors reported to the router")
 	}
 }
+
+// A node's URLs are proven when it joins, but a host name can resolve
+// elsewhere later (DNS rebinding), and a record can name any address: the
+// gateway's own fetches never connect to a private, loopback or
+// link-local address unless told to (AllowPrivateAddrs). Here a "node"
+// names a service on loopback; the visitor gets a 502, the service no
+// request.
+func TestGatewayRefusesPrivateNodeAddresses(t *testing.T) {
+	var hits atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "internal admin", http.StatusOK)
+	}))
+	defer internal.Close()
+	tg := startGatewayAsIs(t, Config{
+		Sites: NewStaticSites(map[string]string{"demo": testCID(t, "rebinding")}),
+		Nodes: StaticRecords(signedRecord(t, 9, internal.URL, time.Now())),
+	})
+	resp, body, err := fetchRaw(t, tg.client, tg.SiteURL("demo")+"index.html")
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("%s %q, want 502", resp.Status, body)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the gateway sent %d requests to a loopback address", n)
+	}
+}
