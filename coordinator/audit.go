@@ -212,6 +212,7 @@ func (c *Coordinator) auditDone(node, root string, auditErr error) {
 	var out Placement
 	var site string
 	var wasAuditing bool
+	var replaced string
 	rev, err := events.Update(c.ctx, c.pkv, root, func(old []byte) ([]byte, error) {
 		if old == nil {
 			return nil, events.ErrNoChange
@@ -225,11 +226,19 @@ func (c *Coordinator) auditDone(node, root string, auditErr error) {
 			return nil, events.ErrNoChange // no longer a holder
 		}
 		wasAuditing = cur.State == HolderAuditing
+		replaced = ""
 		if auditErr == nil {
 			if !wasAuditing {
 				return nil, events.ErrNoChange
 			}
 			p.Nodes[node] = Holder{State: HolderPinned, Since: now}
+			if r := cur.Replaces; r != "" && r != node {
+				// A rebalancing move: the copy it took over goes.
+				if _, ok := p.Nodes[r]; ok {
+					delete(p.Nodes, r)
+					replaced = r
+				}
+			}
 		} else {
 			p.Nodes[node] = Holder{State: HolderFailed, Since: now, Error: clipN(auditErr.Error(), 200), Attempts: c.cfg.PinAttempts}
 		}
@@ -252,6 +261,9 @@ func (c *Coordinator) auditDone(node, root string, auditErr error) {
 	c.storePlacement(out, rev)
 	if auditErr == nil {
 		c.log.Info("node passed its audit", "node", node, "root", root)
+		if replaced != "" {
+			c.log.Info("rebalanced: holding moved", "root", root, "from", replaced, "to", node)
+		}
 		c.emit(c.ctx, "content.replicated/"+root+"/"+node+"/"+now.Format(time.RFC3339Nano), events.TypeContentReplicated,
 			events.ContentReplicated{Root: root, Node: node, Site: site})
 		return

@@ -51,6 +51,13 @@ type Config struct {
 	PinRetryMin time.Duration
 	PinRetryMax time.Duration
 
+	// RebalanceInterval paces the moves of existing holdings onto the
+	// nodes that hold the fewest roots (a node that joins): at most one
+	// move in flight, one started per interval. Default 1 min; negative:
+	// never (new roots still go to the emptiest nodes). Runs on
+	// coordinators with the placement role.
+	RebalanceInterval time.Duration
+
 	// OriginPatterns are passed to the WebSocket upgrade; nodes send no
 	// Origin header, so the default (none) refuses browsers.
 	OriginPatterns []string
@@ -118,6 +125,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.PinRetryMax < c.PinRetryMin {
 		c.PinRetryMax = max(c.PinRetryMin, 5*time.Minute)
+	}
+	if c.RebalanceInterval == 0 {
+		c.RebalanceInterval = time.Minute
 	}
 	if c.AuditWalks <= 0 {
 		c.AuditWalks = 3

@@ -180,6 +180,10 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 			c.Close()
 			return nil, err
 		}
+		if cfg.RebalanceInterval > 0 {
+			c.wg.Add(1)
+			go c.rebalanceLoop()
+		}
 	}
 	return c, nil
 }

@@ -103,7 +103,7 @@ func (c *Coordinator) retryPin(root, node string) {
 		if !ok || h.State != HolderFailed || h.Attempts >= c.cfg.PinAttempts {
 			return nil, events.ErrNoChange // changed meanwhile
 		}
-		p.Nodes[node] = Holder{State: HolderPending, Since: now, Attempts: h.Attempts}
+		p.Nodes[node] = Holder{State: HolderPending, Since: now, Attempts: h.Attempts, Replaces: h.Replaces}
 		p.Updated = now
 		out = p
 		return json.Marshal(p)

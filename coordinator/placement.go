@@ -49,6 +49,10 @@ type Holder struct {
 	// Attempts counts the pin orders this node failed in a row; the
 	// order is sent again after a backoff until Config.PinAttempts.
 	Attempts int `json:"attempts,omitempty"`
+	// Replaces names the holder whose copy this one takes when holdings
+	// are rebalanced: once this holder passes its audit, that one is
+	// dropped (and told to unpin).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // Holders returns the nodes in state, ordered by id.
@@ -230,12 +234,13 @@ func (c *Coordinator) onDeployed(ctx context.Context, ev events.Event) error {
 // and sends the pin orders it holds for nodes connected here.
 func (c *Coordinator) storePlacement(p Placement, rev uint64) {
 	c.mu.Lock()
-	if cur, ok := c.placements[p.Root]; ok && cur.rev > rev {
+	cur, had := c.placements[p.Root]
+	if had && cur.rev > rev {
 		c.mu.Unlock()
 		return
 	}
 	c.placements[p.Root] = cachedPlacement{p: p, rev: rev}
-	var conns []*nodeConn
+	var conns, dropped []*nodeConn
 	for id, h := range p.Nodes {
 		if h.State == HolderPending {
 			if nc := c.conns[id]; nc != nil {
@@ -243,9 +248,21 @@ func (c *Coordinator) storePlacement(p Placement, rev uint64) {
 			}
 		}
 	}
+	if had && cur.rev < rev {
+		for id := range cur.p.Nodes {
+			if _, still := p.Nodes[id]; !still {
+				if nc := c.conns[id]; nc != nil {
+					dropped = append(dropped, nc)
+				}
+			}
+		}
+	}
 	c.mu.Unlock()
 	for _, nc := range conns {
 		nc.sendPin(p)
+	}
+	for _, nc := range dropped {
+		nc.sendUnpin(p.Root)
 	}
 }
 
@@ -369,6 +386,23 @@ func (n *nodeConn) sendPin(p Placement) {
 	n.log.Info("pin order sent", "root", p.Root)
 }
 
+// sendUnpin tells the node that root is no longer placed on it. A node
+// that misses it drops the root at its next session (the placed list).
+func (n *nodeConn) sendUnpin(root string) {
+	n.pinMu.Lock()
+	ready := n.ready
+	delete(n.sent, root)
+	n.pinMu.Unlock()
+	if !ready {
+		return
+	}
+	if err := n.write(nodeproto.Message{Type: nodeproto.MsgUnpin, Unpin: &nodeproto.Unpin{Root: root}}); err != nil {
+		n.log.Debug("unpin not sent", "root", root, "err", err)
+		return
+	}
+	n.log.Info("unpin sent", "root", root)
+}
+
 // pinned records a node's answer to a pin order and, when it holds the
 // root, emits content.replicated.
 func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
@@ -388,9 +422,9 @@ func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
 		if !ok || ((cur.State == HolderPinned || cur.State == HolderAuditing) && pm.Error == "") {
 			return nil, events.ErrNoChange // not placed here, or known to hold it
 		}
-		h := Holder{State: HolderAuditing, Since: now}
+		h := Holder{State: HolderAuditing, Since: now, Replaces: cur.Replaces}
 		if pm.Error != "" {
-			h = Holder{State: HolderFailed, Since: now, Error: clipN(pm.Error, 200), Attempts: cur.Attempts + 1}
+			h = Holder{State: HolderFailed, Since: now, Error: clipN(pm.Error, 200), Attempts: cur.Attempts + 1, Replaces: cur.Replaces}
 		}
 		p.Nodes[n.node] = h
 		p.Updated = now

@@ -67,6 +67,10 @@ type CoordClientConfig struct {
 	// this session, whenever the order came. It runs in its own
 	// goroutine. Default: ignored.
 	OnPlaced func(ctx context.Context, placed func(root string) bool)
+	// OnUnpin is called when the coordinator no longer places root on the
+	// node (its copy went to another node): it may drop the pin and
+	// collect its blocks. It runs in its own goroutine. Default: ignored.
+	OnUnpin func(ctx context.Context, root string)
 	// OnReported receives the failures visitors reported about this node
 	// (reason → count). It must not block. Optional.
 	OnReported func(reasons map[string]int)

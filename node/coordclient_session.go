@@ -125,6 +125,8 @@ func (s *coordSession) handle(m nodeproto.Message) {
 		s.onPin(*m.Pin)
 	case m.Type == nodeproto.MsgPlaced && m.Placed != nil:
 		s.onPlaced(m.Placed.Roots)
+	case m.Type == nodeproto.MsgUnpin && m.Unpin != nil:
+		s.onUnpin(m.Unpin.Root)
 	case m.Type == nodeproto.MsgWebRTCOffer && m.Offer != nil:
 		s.offers.handle(*m.Offer)
 	case m.Type == nodeproto.MsgPayments && m.Payments != nil:
@@ -177,6 +179,18 @@ func (s *coordSession) onPlaced(roots []string) {
 		return listed[root] || s.ordered[root]
 	}
 	s.pwg.Go(func() { s.c.cfg.OnPlaced(s.pctx, placed) })
+}
+
+// onUnpin hands a root no longer placed on the node to OnUnpin, on its own
+// goroutine; an order for it later in the session counts again.
+func (s *coordSession) onUnpin(root string) {
+	s.orderedMu.Lock()
+	delete(s.ordered, root)
+	s.orderedMu.Unlock()
+	if s.c.cfg.OnUnpin == nil {
+		return
+	}
+	s.pwg.Go(func() { s.c.cfg.OnUnpin(s.pctx, root) })
 }
 
 // onPayments records that the coordinator takes settlements and passes

@@ -183,6 +183,28 @@ func (n *Node) Reconcile(ctx context.Context, placed func(root string) bool) (un
 	return len(dropped), removed, err
 }
 
+// Unpin drops the placed pin of root (a local pin stays) and collects the
+// blocks no other pin reaches; it returns how many blocks it deleted.
+// Unpinning a root not pinned changes nothing.
+func (n *Node) Unpin(ctx context.Context, root string) (removed int, err error) {
+	n.gcMu.Lock()
+	defer n.gcMu.Unlock()
+	n.pinMu.Lock()
+	if !n.pins[root] {
+		n.pinMu.Unlock()
+		return 0, nil
+	}
+	delete(n.pins, root)
+	if err := n.savePins(); err != nil {
+		n.pins[root] = true
+		n.pinMu.Unlock()
+		return 0, err
+	}
+	n.pinMu.Unlock()
+	n.log.Info("unpinned a root no longer placed here", "root", root)
+	return n.collect(ctx)
+}
+
 // GC deletes every stored block not reachable from a pinned root (placed or
 // local) and returns how many it deleted. Any error while walking the
 // pinned DAGs (a missing or corrupt block) aborts it before anything is

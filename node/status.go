@@ -57,6 +57,11 @@ func (n *Node) joinCoordinator() (*CoordClient, error) {
 				n.log.Warn("reconciling pins with the coordinator failed", "err", err)
 			}
 		},
+		OnUnpin: func(ctx context.Context, root string) {
+			if _, err := n.Unpin(ctx, root); err != nil && ctx.Err() == nil {
+				n.log.Warn("unpinning a root no longer placed here failed", "root", root, "err", err)
+			}
+		},
 		OnReported: func(reasons map[string]int) {
 			for reason, count := range reasons {
 				if !knownReportReason(reason) {

@@ -26,6 +26,7 @@ const (
 	MsgPin       = "pin"       // coordinator → node, after welcome: fetch, verify and pin a root
 	MsgPinned    = "pinned"    // node → coordinator, the outcome of a pin order
 	MsgPlaced    = "placed"    // coordinator → node, after welcome: every root placed on it
+	MsgUnpin     = "unpin"     // coordinator → node: a root no longer placed on it
 	MsgReported  = "reported"  // coordinator → node: failures clients reported about it
 )
 
@@ -39,6 +40,7 @@ type Message struct {
 	Pin       *Pin           `json:"pin,omitempty"`
 	Pinned    *Pinned        `json:"pinned,omitempty"`
 	Placed    *Placed        `json:"placed,omitempty"`
+	Unpin     *Unpin         `json:"unpin,omitempty"`
 	Reported  *Reported      `json:"reported,omitempty"`
 	Offer     *WebRTCOffer   `json:"offer,omitempty"`         // MsgWebRTCOffer
 	Answer    *WebRTCAnswer  `json:"answer,omitempty"`        // MsgWebRTCAnswer
@@ -65,6 +67,15 @@ type Reported struct {
 // garbage-collect their blocks.
 type Placed struct {
 	Roots []string `json:"roots"`
+}
+
+// Unpin tells a node that Root is no longer placed on it (another node
+// took its copy when holdings were rebalanced): the node drops the pin,
+// unless a local one, and garbage-collects the blocks no other pin
+// reaches. A node that does not know the message keeps the root until its
+// next session's Placed list.
+type Unpin struct {
+	Root string `json:"root"`
 }
 
 // Pin orders a node to hold Root: fetch the CAR at CAR (a GET signed with

@@ -132,6 +132,7 @@ func goldenMessages(t *testing.T) []Message {
 		{Type: MsgPinned, Pinned: &Pinned{Root: "bafyroot", Error: "node: bad CAR"}},
 		{Type: MsgPlaced, Placed: &Placed{Roots: []string{"bafya", "bafyb"}}},
 		{Type: MsgPlaced, Placed: &Placed{}},
+		{Type: MsgUnpin, Unpin: &Unpin{Root: "bafya"}},
 		{Type: MsgReported, Reported: &Reported{Reasons: map[string]int{"bad-block": 2, "timeout": 1}}},
 		{Type: MsgWebRTCOffer, Offer: &WebRTCOffer{ID: "0a0b0c", SDP: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"}},
 		{Type: MsgWebRTCAnswer, Answer: &WebRTCAnswer{ID: "0a0b0c", SDP: "v=0\r\n"}},
