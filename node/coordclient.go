@@ -277,9 +277,14 @@ func (c *CoordClient) Close() error {
 	return nil
 }
 
+// restartGrace is how long after a coordinator said it was going away
+// failing to reconnect is logged as routine (Info) rather than a warning.
+const restartGrace = 30 * time.Second
+
 func (c *CoordClient) run(ctx context.Context) {
 	defer close(c.done)
 	delay := c.cfg.MinBackoff
+	var awaySince time.Time // when the coordinator last said it was going away
 	for {
 		joined, err := c.session(ctx)
 		c.mu.Lock()
@@ -291,6 +296,7 @@ func (c *CoordClient) run(ctx context.Context) {
 		}
 		if joined {
 			delay = c.cfg.MinBackoff
+			awaySince = time.Time{}
 		}
 		if errors.Is(err, ErrOperatorRefused) {
 			// Retrying soon will not help: the operator must act.
@@ -299,10 +305,14 @@ func (c *CoordClient) run(ctx context.Context) {
 				"err", err, "retryIn", delay)
 		} else {
 			// A coordinator that goes away (its gateway stops or
-			// restarts) is routine: the node reconnects. Anything else
-			// is worth a warning.
+			// restarts) is routine: the node reconnects, and the
+			// refused dials while it restarts (restartGrace) are too.
+			// Anything else is worth a warning.
 			lvl := slog.LevelWarn
 			if websocket.CloseStatus(err) == websocket.StatusGoingAway {
+				awaySince = time.Now()
+			}
+			if !awaySince.IsZero() && time.Since(awaySince) < restartGrace {
 				lvl = slog.LevelInfo
 			}
 			c.log.Log(ctx, lvl, "coordinator session ended", "err", err, "retryIn", delay)

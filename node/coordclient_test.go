@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -464,3 +466,44 @@ func TestNewCoordClientConfig(t *testing.T) {
 type acceptURLs struct{}
 
 func (acceptURLs) ProveURLs(context.Context, noderecord.Signed) error { return nil }
+
+// A coordinator that says it is going away (its gateway stops or
+// restarts) is routine: neither the end of the session nor the refused
+// dials while it is down are warnings, for a grace period.
+func TestCoordClientQuietWhileCoordinatorRestarts(t *testing.T) {
+	var logs lockedLog
+	f := newFakeCoord(t)
+	nc, _ := startClient(t, f, func(cfg *node.CoordClientConfig) {
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	c := f.accept()
+	c.join("coord-1", time.Minute)
+	waitUntil(t, "joined", func() bool { return nc.State().Joined })
+	f.srv.Close() // refuses the redials
+	c.ws.Close(websocket.StatusGoingAway, "coordinator shutting down")
+	waitUntil(t, "a refused redial", func() bool {
+		s := nc.State()
+		return !s.Joined && s.LastErr != nil && websocket.CloseStatus(s.LastErr) == -1 && strings.Count(logs.String(), "coordinator session ended") >= 2
+	})
+	if out := logs.String(); strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
+		t.Fatalf("warned while the coordinator restarts:\n%s", out)
+	}
+}
+
+// lockedLog is a log sink safe for concurrent writes.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
