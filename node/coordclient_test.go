@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -471,7 +470,7 @@ func (acceptURLs) ProveURLs(context.Context, noderecord.Signed) error { return n
 // restarts) is routine: neither the end of the session nor the refused
 // dials while it is down are warnings, for a grace period.
 func TestCoordClientQuietWhileCoordinatorRestarts(t *testing.T) {
-	var logs lockedLog
+	var logs lockedBuffer
 	f := newFakeCoord(t)
 	nc, _ := startClient(t, f, func(cfg *node.CoordClientConfig) {
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -488,22 +487,4 @@ func TestCoordClientQuietWhileCoordinatorRestarts(t *testing.T) {
 	if out := logs.String(); strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
 		t.Fatalf("warned while the coordinator restarts:\n%s", out)
 	}
-}
-
-// lockedLog is a log sink safe for concurrent writes.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

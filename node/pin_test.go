@@ -37,6 +37,25 @@ func carOf(t *testing.T, files map[string]string) ([]byte, cid.Cid) {
 	return buf.Bytes(), root
 }
 
+// carServer serves cars by path (404 for any other) until the test ends,
+// calling seen, when set, with each request.
+func carServer(t *testing.T, cars map[string][]byte, seen func(*http.Request)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen != nil {
+			seen(r)
+		}
+		b, ok := cars[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func has(t *testing.T, n *node.Node, c cid.Cid) bool {
 	t.Helper()
 	ok, err := n.Has(context.Background(), c)
@@ -55,18 +74,9 @@ func TestPinGCReconcile(t *testing.T) {
 	local, localRoot := carOf(t, map[string]string{"index.html": "<h1>local</h1>", "shared.txt": "shared"})
 	junk, junkRoot := carOf(t, map[string]string{"junk.txt": "unpinned"})
 	var auth []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := carServer(t, map[string][]byte{"/placed.car": placed, "/junk.car": junk}, func(r *http.Request) {
 		auth = append(auth, r.Header.Get("Authorization"))
-		switch r.URL.Path {
-		case "/placed.car":
-			w.Write(placed)
-		case "/junk.car":
-			w.Write(junk)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer srv.Close()
+	})
 
 	if err := n.Pin(t.Context(), nodeproto.Pin{Root: placedRoot.String(), CAR: srv.URL + "/placed.car"}); err != nil {
 		t.Fatal(err)
@@ -136,17 +146,7 @@ func TestPinGCReconcile(t *testing.T) {
 func TestPinOrderCrossingPlacedListKept(t *testing.T) {
 	old, oldRoot := carOf(t, map[string]string{"index.html": "<h1>no longer placed</h1>"})
 	fresh, freshRoot := carOf(t, map[string]string{"index.html": "<h1>placed now</h1>", "app.js": "run()"})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/old.car":
-			w.Write(old)
-		case "/fresh.car":
-			w.Write(fresh)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer srv.Close()
+	srv := carServer(t, map[string][]byte{"/old.car": old, "/fresh.car": fresh}, nil)
 	f := newFakeCoord(t)
 	n := newNode(t, node.Config{Coordinator: f.srv.URL})
 	if err := n.Pin(t.Context(), nodeproto.Pin{Root: oldRoot.String(), CAR: srv.URL + "/old.car"}); err != nil {
