@@ -2,10 +2,8 @@ package control
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/secret"
 )
 
 // Deploy tokens. A site's token is 32 random bytes, base64url, prefixed
@@ -41,19 +40,6 @@ type TokenRecord struct {
 	Account string `json:"account,omitempty"`
 }
 
-func newToken(prefix string) string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-func hashToken(salt []byte, token string) []byte {
-	h := sha256.New()
-	h.Write(salt)
-	h.Write([]byte(token))
-	return h.Sum(nil)
-}
-
 // loadAdminToken returns cfg.AdminToken, or the token in
 // DataDir/admin-token, generating it on first start.
 func loadAdminToken(dataDir string) (token, path string, created bool, err error) {
@@ -66,7 +52,7 @@ func loadAdminToken(dataDir string) (token, path string, created bool, err error
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", path, false, fmt.Errorf("control: admin token: %w", err)
 	}
-	token = newToken(adminTokenPrefix)
+	token = secret.New(adminTokenPrefix)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", path, false, fmt.Errorf("control: admin token: %w", err)
 	}
@@ -100,10 +86,9 @@ func (c *Control) CreateSiteFor(ctx context.Context, name, account string) (stri
 	if err != nil {
 		return "", err
 	}
-	token := newToken(tokenPrefix)
-	rec := TokenRecord{Site: name, Salt: make([]byte, 16), Created: c.cfg.Now().UTC(), Account: account}
-	_, _ = rand.Read(rec.Salt)
-	rec.Hash = hashToken(rec.Salt, token)
+	token := secret.New(tokenPrefix)
+	h := secret.Hash(token)
+	rec := TokenRecord{Site: name, Salt: h.Salt, Hash: h.Hash, Created: c.cfg.Now().UTC(), Account: account}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return "", err
@@ -161,7 +146,7 @@ func (c *Control) authorizeSite(r *http.Request, site string) error {
 	e, err := c.tokens.Get(r.Context(), site)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		// Hash anyway, so a missing site costs what a wrong token does.
-		_ = hashToken(make([]byte, 16), tok)
+		secret.Burn(tok)
 		return forbidden
 	}
 	if err != nil {
@@ -171,7 +156,7 @@ func (c *Control) authorizeSite(r *http.Request, site string) error {
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
 		return fmt.Errorf("control: token record %q: %w", site, err)
 	}
-	if subtle.ConstantTimeCompare(hashToken(rec.Salt, tok), rec.Hash) != 1 {
+	if !(secret.Hashed{Salt: rec.Salt, Hash: rec.Hash}).Matches(tok) {
 		return forbidden
 	}
 	return nil

@@ -2,10 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verity-cdn/verity/internal/secret"
 )
 
 // Operator credentials. A node joins only with the credential of an
@@ -61,13 +59,6 @@ func ParseOperatorToken(tok string) (name string, ok bool) {
 	return name, true
 }
 
-func hashOperatorToken(salt []byte, tok string) []byte {
-	h := sha256.New()
-	h.Write(salt)
-	h.Write([]byte(tok))
-	return h.Sum(nil)
-}
-
 // CreateOperator registers operator name and returns its credential, which
 // is shown only this once. It fails with ErrOperatorExists when the name
 // is taken and ErrOperatorName for an invalid name.
@@ -75,12 +66,9 @@ func (c *Coordinator) CreateOperator(ctx context.Context, name string) (string, 
 	if !ValidOperatorName(name) {
 		return "", fmt.Errorf("%w: %q: use 1 to 63 of a-z, 0-9, '-' and '_'", ErrOperatorName, clip(name))
 	}
-	var secret [32]byte
-	_, _ = rand.Read(secret[:])
-	tok := OperatorTokenPrefix + name + "." + base64.RawURLEncoding.EncodeToString(secret[:])
-	rec := OperatorRecord{Name: name, Salt: make([]byte, 16), Created: c.cfg.Now().UTC()}
-	_, _ = rand.Read(rec.Salt)
-	rec.Hash = hashOperatorToken(rec.Salt, tok)
+	tok := secret.New(OperatorTokenPrefix + name + ".")
+	h := secret.Hash(tok)
+	rec := OperatorRecord{Name: name, Salt: h.Salt, Hash: h.Hash, Created: c.cfg.Now().UTC()}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return "", err
@@ -158,10 +146,10 @@ func (c *Coordinator) verifyOperator(tok string) (string, error) {
 	c.mu.Unlock()
 	if !known {
 		// Hash anyway, so an unknown name costs what a wrong secret does.
-		_ = hashOperatorToken(make([]byte, 16), tok)
+		secret.Burn(tok)
 		return "", fmt.Errorf("%w: operator %q has no credential (revoked or never created)", ErrOperator, name)
 	}
-	if subtle.ConstantTimeCompare(hashOperatorToken(rec.Salt, tok), rec.Hash) != 1 {
+	if !(secret.Hashed{Salt: rec.Salt, Hash: rec.Hash}).Matches(tok) {
 		return "", fmt.Errorf("%w: wrong credential for operator %q", ErrOperator, name)
 	}
 	return name, nil
