@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -209,27 +208,16 @@ func (c *Coordinator) auditClient() *http.Client {
 // root elsewhere.
 func (c *Coordinator) auditDone(node, root string, auditErr error) {
 	now := c.cfg.Now().UTC()
-	var out Placement
-	var site string
-	var wasAuditing bool
-	var replaced string
-	rev, err := events.Update(c.ctx, c.pkv, root, func(old []byte) ([]byte, error) {
-		if old == nil {
-			return nil, events.ErrNoChange
-		}
-		p, err := decodePlacement(old)
-		if err != nil {
-			return nil, err
-		}
+	var site, replaced string
+	out, err := c.updatePlacement(c.ctx, root, func(p *Placement) bool {
 		cur, ok := p.Nodes[node]
 		if !ok || (cur.State != HolderAuditing && cur.State != HolderPinned) {
-			return nil, events.ErrNoChange // no longer a holder
+			return false // no longer a holder
 		}
-		wasAuditing = cur.State == HolderAuditing
 		replaced = ""
 		if auditErr == nil {
-			if !wasAuditing {
-				return nil, events.ErrNoChange
+			if cur.State != HolderAuditing {
+				return false
 			}
 			p.Nodes[node] = Holder{State: HolderPinned, Since: now}
 			if r := cur.Replaces; r != "" && r != node {
@@ -242,12 +230,10 @@ func (c *Coordinator) auditDone(node, root string, auditErr error) {
 		} else {
 			p.Nodes[node] = Holder{State: HolderFailed, Since: now, Error: clipN(auditErr.Error(), 200), Attempts: c.cfg.PinAttempts}
 		}
-		p.Updated = now
 		if len(p.Sites) > 0 {
 			site = p.Sites[0]
 		}
-		out = p
-		return json.Marshal(p)
+		return true
 	})
 	if err != nil {
 		if c.ctx.Err() == nil {
@@ -258,7 +244,6 @@ func (c *Coordinator) auditDone(node, root string, auditErr error) {
 	if out.Root == "" {
 		return
 	}
-	c.storePlacement(out, rev)
 	if auditErr == nil {
 		c.log.Info("node passed its audit", "node", node, "root", root)
 		if replaced != "" {

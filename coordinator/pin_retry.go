@@ -1,13 +1,10 @@
 package coordinator
 
 import (
-	"encoding/json"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/verity-cdn/verity/internal/events"
 )
 
 // maxPinSources bounds the fallback sources in one pin order.
@@ -90,23 +87,13 @@ func (c *Coordinator) retryPins() {
 // attempt count); storing the placement sends the order again.
 func (c *Coordinator) retryPin(root, node string) {
 	now := c.cfg.Now().UTC()
-	var out Placement
-	rev, err := events.Update(c.ctx, c.pkv, root, func(old []byte) ([]byte, error) {
-		if old == nil {
-			return nil, events.ErrNoChange
-		}
-		p, err := decodePlacement(old)
-		if err != nil {
-			return nil, err
-		}
+	out, err := c.updatePlacement(c.ctx, root, func(p *Placement) bool {
 		h, ok := p.Nodes[node]
 		if !ok || h.State != HolderFailed || h.Attempts >= c.cfg.PinAttempts {
-			return nil, events.ErrNoChange // changed meanwhile
+			return false // changed meanwhile
 		}
 		p.Nodes[node] = Holder{State: HolderPending, Since: now, Attempts: h.Attempts, Replaces: h.Replaces}
-		p.Updated = now
-		out = p
-		return json.Marshal(p)
+		return true
 	})
 	if err != nil {
 		if c.ctx.Err() == nil {
@@ -114,9 +101,7 @@ func (c *Coordinator) retryPin(root, node string) {
 		}
 		return
 	}
-	if out.Root == "" {
-		return
+	if out.Root != "" {
+		c.log.Info("retrying pin", "root", root, "node", node, "attempt", out.Nodes[node].Attempts+1)
 	}
-	c.log.Info("retrying pin", "root", root, "node", node, "attempt", out.Nodes[node].Attempts+1)
-	c.storePlacement(out, rev)
 }

@@ -230,6 +230,40 @@ func (c *Coordinator) onDeployed(ctx context.Context, ev events.Event) error {
 	return nil
 }
 
+// updatePlacement applies fn to root's placement with compare-and-set:
+// fn changes p and returns true, or returns false to leave it (as does a
+// root not placed). A change is stamped, stored, mirrored and its pin
+// orders sent (storePlacement); the placement after it is returned, the
+// zero Placement when nothing was written.
+func (c *Coordinator) updatePlacement(ctx context.Context, root string, fn func(p *Placement) bool) (Placement, error) {
+	now := c.cfg.Now().UTC()
+	var out Placement
+	rev, err := events.Update(ctx, c.pkv, root, func(old []byte) ([]byte, error) {
+		out = Placement{}
+		if old == nil {
+			return nil, events.ErrNoChange
+		}
+		p, err := decodePlacement(old)
+		if err != nil {
+			return nil, err
+		}
+		if p.Nodes == nil {
+			p.Nodes = map[string]Holder{}
+		}
+		if !fn(&p) {
+			return nil, events.ErrNoChange
+		}
+		p.Updated = now
+		out = p
+		return json.Marshal(p)
+	})
+	if err != nil || out.Root == "" {
+		return Placement{}, err
+	}
+	c.storePlacement(out, rev)
+	return out, nil
+}
+
 // storePlacement mirrors p at revision rev (unless a newer one is known)
 // and sends the pin orders it holds for nodes connected here.
 func (c *Coordinator) storePlacement(p Placement, rev uint64) {
@@ -408,31 +442,21 @@ func (n *nodeConn) sendUnpin(root string) {
 func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
 	c := n.c
 	now := c.cfg.Now().UTC()
-	var out Placement
 	var site string
-	rev, err := events.Update(c.ctx, c.pkv, pm.Root, func(old []byte) ([]byte, error) {
-		if old == nil {
-			return nil, events.ErrNoChange // not placed: nothing to record
-		}
-		p, err := decodePlacement(old)
-		if err != nil {
-			return nil, err
-		}
+	out, err := c.updatePlacement(c.ctx, pm.Root, func(p *Placement) bool {
 		cur, ok := p.Nodes[n.node]
 		if !ok || ((cur.State == HolderPinned || cur.State == HolderAuditing) && pm.Error == "") {
-			return nil, events.ErrNoChange // not placed here, or known to hold it
+			return false // not placed here, or known to hold it
 		}
 		h := Holder{State: HolderAuditing, Since: now, Replaces: cur.Replaces}
 		if pm.Error != "" {
 			h = Holder{State: HolderFailed, Since: now, Error: clipN(pm.Error, 200), Attempts: cur.Attempts + 1, Replaces: cur.Replaces}
 		}
 		p.Nodes[n.node] = h
-		p.Updated = now
 		if len(p.Sites) > 0 {
 			site = p.Sites[0]
 		}
-		out = p
-		return json.Marshal(p)
+		return true
 	})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -451,7 +475,6 @@ func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
 		}
 		return nil
 	}
-	c.storePlacement(out, rev)
 	if pm.Error != "" {
 		h := out.Nodes[n.node]
 		n.log.Warn("node failed to pin", "root", pm.Root, "attempt", h.Attempts, "err", pm.Error)

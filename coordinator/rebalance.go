@@ -3,13 +3,10 @@ package coordinator
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/verity-cdn/verity/internal/events"
 )
 
 // Rebalancing. New roots go to the nodes with the most storage left
@@ -117,26 +114,12 @@ func (c *Coordinator) Rebalance(ctx context.Context) (string, error) {
 // still holds it and to does not.
 func (c *Coordinator) startMove(ctx context.Context, root, from, to string) (bool, error) {
 	now := c.cfg.Now().UTC()
-	var out Placement
-	rev, err := events.Update(ctx, c.pkv, root, func(old []byte) ([]byte, error) {
-		if old == nil {
-			return nil, events.ErrNoChange
-		}
-		p, err := decodePlacement(old)
-		if err != nil {
-			return nil, err
-		}
+	out, err := c.updatePlacement(ctx, root, func(p *Placement) bool {
 		if _, there := p.Nodes[to]; there || p.Nodes[from].State != HolderPinned {
-			return nil, events.ErrNoChange
+			return false
 		}
 		p.Nodes[to] = Holder{State: HolderPending, Since: now, Replaces: from}
-		p.Updated = now
-		out = p
-		return json.Marshal(p)
+		return true
 	})
-	if err != nil || out.Root == "" {
-		return false, err
-	}
-	c.storePlacement(out, rev)
-	return true, nil
+	return out.Root != "", err
 }
