@@ -23,51 +23,35 @@ import (
 	"github.com/verity-cdn/verity/node"
 )
 
-// runAccounts manages accounts through a gateway's accounts API (admin
-// token): create, topup (the development faucet), balance, statement,
-// dashboard, list.
-func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := func() {
-		fmt.Fprintln(stderr, `usage: verity accounts create NAME [--freeze-below BYTES]
+const accountsUsage = `usage: verity accounts create NAME [--freeze-below BYTES]
        verity accounts topup NAME BYTES        (development faucet: the gateway must run with --faucet)
        verity accounts balance NAME
        verity accounts statement NAME [--since RFC3339|DURATION] [--type T] [--limit N]
        verity accounts dashboard NAME
        verity accounts list
   common flags: [--gateway URL] [--admin-token T] [--json]
-  BYTES: a number of bytes, or with a unit: 512MiB, 10GiB, 1TiB`)
+  BYTES: a number of bytes, or with a unit: 512MiB, 10GiB, 1TiB`
+
+// runAccounts manages accounts through a gateway's accounts API (admin
+// token): create, topup (the development faucet), balance, statement,
+// dashboard, list.
+func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd, args, err := newAPICommand("accounts", accountsUsage, args, stderr)
+	if cmd == nil {
+		return err
 	}
-	if len(args) == 0 || isHelp(args[0]) {
-		usage()
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	sub, args := args[0], args[1:]
-	fl := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	gw := gatewayFlag(fl)
-	admin := adminTokenFlag(fl)
+	fl := cmd.fl
 	asJSON := fl.Bool("json", false, "print the gateway's JSON answer")
 	freeze := fl.String("freeze-below", "0", "create: freezing threshold in bytes (0: the ledger's default, 256MiB)")
 	since := fl.String("since", "", "statement: entries since this time (RFC 3339) or this long ago (e.g. 24h)")
 	typ := fl.String("type", "", "statement: only create, topup, settle or charge entries")
 	limit := fl.Int("limit", 0, "statement: the newest N entries (default 1000)")
-	pos, err := parseInterspersed(fl, args)
-	if err != nil {
+	if err := cmd.parse(args); err != nil {
 		return err
 	}
-	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *admin})
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	pos, want := cmd.pos, cmd.want
+	c, ctx, cancel := cmd.client(ctx, "")
 	defer cancel()
-	want := func(n int, what string) error {
-		if len(pos) != n {
-			usage()
-			return fmt.Errorf("accounts %s: want %s: %w", sub, what, errUsage)
-		}
-		return nil
-	}
 	show := func(v any, text func(io.Writer)) error {
 		if *asJSON {
 			enc := json.NewEncoder(stdout)
@@ -77,7 +61,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		text(stdout)
 		return nil
 	}
-	switch sub {
+	switch cmd.sub {
 	case "create":
 		if err := want(1, "NAME"); err != nil {
 			return err
@@ -186,8 +170,8 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			tw.Flush()
 		})
 	}
-	usage()
-	return fmt.Errorf("unknown accounts command %q: %w", sub, errUsage)
+	fmt.Fprintln(stderr, accountsUsage)
+	return fmt.Errorf("unknown accounts command %q: %w", cmd.sub, errUsage)
 }
 
 func printBalance(w io.Writer, a api.Account) {

@@ -3,44 +3,33 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
-	"github.com/verity-cdn/verity/internal/siteclient"
 )
+
+const nodesUsage = "usage: verity nodes list [--json] [--gateway URL] [--admin-token T]"
 
 // runNodes lists the nodes a gateway knows (admin token).
 func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := func() {
-		fmt.Fprintln(stderr, "usage: verity nodes list [--json] [--gateway URL] [--admin-token T]")
-	}
-	if len(args) == 0 || isHelp(args[0]) {
-		usage()
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	if args[0] != "list" {
-		usage()
-		return fmt.Errorf("unknown nodes command %q: %w", args[0], errUsage)
-	}
-	fl := flag.NewFlagSet("nodes list", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	gw := gatewayFlag(fl)
-	admin := adminTokenFlag(fl)
-	asJSON := fl.Bool("json", false, "print the gateway's JSON answer")
-	if err := fl.Parse(args[1:]); err != nil {
+	cmd, args, err := newAPICommand("nodes", nodesUsage, args, stderr)
+	if cmd == nil {
 		return err
 	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("nodes list: unexpected arguments %q: %w", fl.Args(), errUsage)
+	if cmd.sub != "list" {
+		fmt.Fprintln(stderr, nodesUsage)
+		return fmt.Errorf("unknown nodes command %q: %w", cmd.sub, errUsage)
 	}
-	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *admin})
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	asJSON := cmd.fl.Bool("json", false, "print the gateway's JSON answer")
+	if err := cmd.parse(args); err != nil {
+		return err
+	}
+	if err := cmd.want(0, "no arguments"); err != nil {
+		return err
+	}
+	c, ctx, cancel := cmd.client(ctx, "")
 	defer cancel()
 	nodes, err := c.Nodes(ctx)
 	if err != nil {

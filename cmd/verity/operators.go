@@ -2,53 +2,32 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
-
-	"github.com/verity-cdn/verity/internal/siteclient"
 )
+
+const operatorsUsage = `usage: verity operators create NAME   (prints the operator's credential, shown only once)
+       verity operators revoke NAME   (its nodes are disconnected and can no longer join)
+       verity operators list
+  common flags: [--gateway URL] [--admin-token T]`
 
 // runOperators manages node operators' credentials through a gateway's
 // API (admin token): create, revoke, list.
 func runOperators(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := func() {
-		fmt.Fprintln(stderr, `usage: verity operators create NAME   (prints the operator's credential, shown only once)
-       verity operators revoke NAME   (its nodes are disconnected and can no longer join)
-       verity operators list
-  common flags: [--gateway URL] [--admin-token T]`)
-	}
-	if len(args) == 0 || isHelp(args[0]) {
-		usage()
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	sub, args := args[0], args[1:]
-	fl := flag.NewFlagSet("operators "+sub, flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	gw := gatewayFlag(fl)
-	admin := adminTokenFlag(fl)
-	pos, err := parseInterspersed(fl, args)
-	if err != nil {
+	cmd, args, err := newAPICommand("operators", operatorsUsage, args, stderr)
+	if cmd == nil {
 		return err
 	}
-	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: *admin})
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	needName := func() (string, error) {
-		if len(pos) != 1 {
-			usage()
-			return "", fmt.Errorf("operators %s: want one operator NAME: %w", sub, errUsage)
-		}
-		return pos[0], nil
+	if err := cmd.parse(args); err != nil {
+		return err
 	}
-	switch sub {
+	c, ctx, cancel := cmd.client(ctx, "")
+	defer cancel()
+	switch cmd.sub {
 	case "create":
-		name, err := needName()
+		name, err := cmd.one("operator NAME")
 		if err != nil {
 			return err
 		}
@@ -60,7 +39,7 @@ func runOperators(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stdout, tok)
 		return nil
 	case "revoke":
-		name, err := needName()
+		name, err := cmd.one("operator NAME")
 		if err != nil {
 			return err
 		}
@@ -81,6 +60,6 @@ func runOperators(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		return tw.Flush()
 	}
-	usage()
-	return fmt.Errorf("unknown operators command %q: %w", sub, errUsage)
+	fmt.Fprintln(stderr, operatorsUsage)
+	return fmt.Errorf("unknown operators command %q: %w", cmd.sub, errUsage)
 }

@@ -13,49 +13,31 @@ import (
 	"github.com/verity-cdn/verity/internal/siteclient"
 )
 
+const sitesUsage = "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID] | domain add|verify|remove NAME DOMAIN | domain list NAME  [--gateway URL] [--admin-token T | --token T]"
+
 // runSites manages sites through a gateway's site API:
 // create (admin), list (admin), history and rollback (admin or the site's
 // deploy token).
 func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := func() {
-		fmt.Fprintln(stderr, "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID] | domain add|verify|remove NAME DOMAIN | domain list NAME  [--gateway URL] [--admin-token T | --token T]")
-	}
-	if len(args) == 0 || isHelp(args[0]) {
-		usage()
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	sub, args := args[0], args[1:]
-	fl := flag.NewFlagSet("sites "+sub, flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	gw := gatewayFlag(fl)
-	admin := adminTokenFlag(fl)
-	token := fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token, for history and rollback (env VERITY_TOKEN)")
-	account := fl.String("account", "", "create: the account the site is charged to (must exist); its deploy token may deploy only for it")
-	to := fl.String("to", "", "rollback: the root CID to go back to (default: the previous root)")
-	pos, err := parseInterspersed(fl, args)
-	if err != nil {
+	cmd, args, err := newAPICommand("sites", sitesUsage, args, stderr)
+	if cmd == nil {
 		return err
 	}
-	tok := *admin
+	token := cmd.fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token, for history and rollback (env VERITY_TOKEN)")
+	account := cmd.fl.String("account", "", "create: the account the site is charged to (must exist); its deploy token may deploy only for it")
+	to := cmd.fl.String("to", "", "rollback: the root CID to go back to (default: the previous root)")
+	if err := cmd.parse(args); err != nil {
+		return err
+	}
+	tok := *cmd.admin
 	if tok == "" {
 		tok = *token
 	}
-	c := siteclient.New(siteclient.Config{Gateway: *gw, Token: tok})
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	c, ctx, cancel := cmd.client(ctx, tok)
 	defer cancel()
-	needName := func() (string, error) {
-		if len(pos) != 1 {
-			usage()
-			return "", fmt.Errorf("sites %s: want one site NAME: %w", sub, errUsage)
-		}
-		return pos[0], nil
-	}
-	switch sub {
+	switch cmd.sub {
 	case "create":
-		name, err := needName()
+		name, err := cmd.one("site NAME")
 		if err != nil {
 			return err
 		}
@@ -91,7 +73,7 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return tw.Flush()
 	case "history":
-		name, err := needName()
+		name, err := cmd.one("site NAME")
 		if err != nil {
 			return err
 		}
@@ -114,7 +96,7 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return tw.Flush()
 	case "rollback":
-		name, err := needName()
+		name, err := cmd.one("site NAME")
 		if err != nil {
 			return err
 		}
@@ -125,21 +107,21 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%s: version %d, root %s\n", name, rec.Version, rec.Root)
 		return nil
 	case "domain":
-		return sitesDomain(ctx, c, pos, stdout, stderr, usage)
+		return sitesDomain(ctx, c, cmd.pos, stdout, stderr)
 	}
-	usage()
-	return fmt.Errorf("unknown sites command %q: %w", sub, errUsage)
+	fmt.Fprintln(stderr, sitesUsage)
+	return fmt.Errorf("unknown sites command %q: %w", cmd.sub, errUsage)
 }
 
 // sitesDomain runs `verity sites domain add|verify|remove NAME DOMAIN` and
 // `verity sites domain list NAME`.
-func sitesDomain(ctx context.Context, c *siteclient.Client, pos []string, stdout, stderr io.Writer, usage func()) error {
+func sitesDomain(ctx context.Context, c *siteclient.Client, pos []string, stdout, stderr io.Writer) error {
 	want := 3
 	if len(pos) > 0 && pos[0] == "list" {
 		want = 2
 	}
 	if len(pos) != want {
-		usage()
+		fmt.Fprintln(stderr, sitesUsage)
 		return fmt.Errorf("sites domain: want add|verify|remove NAME DOMAIN or list NAME: %w", errUsage)
 	}
 	action, site := pos[0], pos[1]
@@ -187,7 +169,7 @@ func sitesDomain(ctx context.Context, c *siteclient.Client, pos []string, stdout
 		}
 		return tw.Flush()
 	}
-	usage()
+	fmt.Fprintln(stderr, sitesUsage)
 	return fmt.Errorf("unknown sites domain command %q: %w", action, errUsage)
 }
 
