@@ -256,26 +256,10 @@ func (n *nodeConn) settle(s *nodeproto.Settle) error {
 		ans.Code = nodeproto.SettleCodeRateLimited
 	default:
 		n.addWatch(s.Batch.Account) // it serves the account
-		// A node earns nothing under vouchers for a root whose holding it
-		// lost (a failed audit or pin): those items are refused here,
-		// the rest go to the ledger (indices mapped back).
-		batch, kept, refused := c.withoutFailedHoldings(n.node, s.Batch)
-		for _, i := range refused {
-			ans.Rejected = append(ans.Rejected, nodeproto.RejectedItem{Index: i, Code: nodeproto.SettleCodeFailedHolding})
-		}
-		if len(refused) > 0 {
-			n.log.Warn("receipts for a failed holding refused", "account", s.Batch.Account, "items", len(refused))
-		}
-		if len(batch.Items) == 0 {
-			res := nodeproto.SettleResult{Account: s.Batch.Account, Node: n.node}
-			if a, ok := c.Account(s.Batch.Account); ok {
-				res.Balance, res.Frozen, res.Revision = a.Balance, a.Frozen, a.Revision
-			}
-			ans.Result = &res
-			break
-		}
+		// A node earns nothing under vouchers for a root whose holding
+		// it lost (a failed audit or pin).
 		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-		res, err := c.ledger.Settle(ctx, batch)
+		res, err := c.ledger.SettleRefusing(ctx, s.Batch, c.failedHolding(n.node))
 		cancel()
 		var rej *ledger.RejectedError
 		switch {
@@ -283,17 +267,19 @@ func (n *nodeConn) settle(s *nodeproto.Settle) error {
 			ans.Result = &res
 		case errors.As(err, &rej):
 			ans.Result = &res
+			refused := 0
 			for _, it := range rej.Items {
-				ans.Rejected = append(ans.Rejected, nodeproto.RejectedItem{Index: kept[it.Index], Code: settleCode(it.Err)})
+				ans.Rejected = append(ans.Rejected, nodeproto.RejectedItem{Index: it.Index, Code: settleCode(it.Err)})
+				if errors.Is(it.Err, errFailedHolding) {
+					refused++
+				}
+			}
+			if refused > 0 {
+				n.log.Warn("receipts for a failed holding refused", "account", s.Batch.Account, "items", refused)
 			}
 		default:
 			ans.Code = settleCode(err)
 			n.log.Warn("settlement refused", "account", s.Batch.Account, "err", err)
-		}
-		if ans.Result != nil {
-			for i := range ans.Result.Items {
-				ans.Result.Items[i].Index = kept[ans.Result.Items[i].Index]
-			}
 		}
 	}
 	if err := n.write(nodeproto.Message{Type: nodeproto.MsgSettled, Settled: &ans}); err != nil {
@@ -302,28 +288,22 @@ func (n *nodeConn) settle(s *nodeproto.Settle) error {
 	return nil
 }
 
-// withoutFailedHoldings returns b without the items whose voucher names a
-// root node's holding of which failed, the original index of each item
-// kept, and the indices refused.
-func (c *Coordinator) withoutFailedHoldings(node string, b nodeproto.Batch) (nodeproto.Batch, []int, []int) {
-	out := b
-	out.Items = make([]nodeproto.BatchItem, 0, len(b.Items))
-	kept := make([]int, 0, len(b.Items))
-	var refused []int
-	for i, it := range b.Items {
-		var v payment.Voucher
-		if v.UnmarshalBinary(it.Voucher) == nil && v.Root != "" {
-			if p, ok := c.Placement(v.Root); ok {
-				if h, ok := p.Nodes[node]; ok && h.State == HolderFailed {
-					refused = append(refused, i)
-					continue
-				}
-			}
+// errFailedHolding refuses a settlement item whose voucher is for a root
+// the node's holding of which failed.
+var errFailedHolding = errors.New("coordinator: the node's holding of the voucher's root failed")
+
+// failedHolding refuses the vouchers for a root whose holding by node
+// failed (Ledger.SettleRefusing).
+func (c *Coordinator) failedHolding(node string) func(payment.Voucher) error {
+	return func(v payment.Voucher) error {
+		if v.Root == "" {
+			return nil
 		}
-		out.Items = append(out.Items, it)
-		kept = append(kept, i)
+		if p, ok := c.Placement(v.Root); ok && p.Nodes[node].State == HolderFailed {
+			return errFailedHolding
+		}
+		return nil
 	}
-	return out, kept, refused
 }
 
 func settleCode(err error) string {
@@ -331,6 +311,8 @@ func settleCode(err error) string {
 		return code
 	}
 	switch {
+	case errors.Is(err, errFailedHolding):
+		return nodeproto.SettleCodeFailedHolding
 	case errors.Is(err, ledger.ErrWrongAccount):
 		return nodeproto.SettleCodeWrongAccount
 	case errors.Is(err, ledger.ErrUnknownAccount):

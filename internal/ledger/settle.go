@@ -29,7 +29,7 @@ type checked struct {
 // verify checks every item's voucher and receipt signatures, account,
 // node and expiry (with SettleGrace). It keeps the highest-sequence item
 // per session.
-func (l *Ledger) verify(b *nodeproto.Batch, now time.Time) ([]checked, []*ItemError) {
+func (l *Ledger) verify(b *nodeproto.Batch, now time.Time, refuse func(payment.Voucher) error) ([]checked, []*ItemError) {
 	var (
 		ok  []checked
 		bad []*ItemError
@@ -52,6 +52,9 @@ func (l *Ledger) verify(b *nodeproto.Batch, now time.Time) ([]checked, []*ItemEr
 		}
 		if err == nil {
 			err = r.Verify(&v, v.ID(), b.Node)
+		}
+		if err == nil && refuse != nil {
+			err = refuse(v)
 		}
 		if err != nil {
 			bad = append(bad, &ItemError{Index: i, Err: err})
@@ -85,6 +88,14 @@ func (l *Ledger) verify(b *nodeproto.Batch, now time.Time) ([]checked, []*ItemEr
 // WebSocket and get the result back unchanged. Settle emits receipts.settled when it applied anything, and
 // account.frozen when the account crossed its freezing threshold.
 func (l *Ledger) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.SettleResult, error) {
+	return l.SettleRefusing(ctx, b, nil)
+}
+
+// SettleRefusing is Settle that also asks refuse, when set, about the
+// voucher of every item that verifies: an error refuses the item, reported
+// in the *RejectedError with it (the coordinator refuses vouchers for a
+// root whose holding the node lost).
+func (l *Ledger) SettleRefusing(ctx context.Context, b nodeproto.Batch, refuse func(payment.Voucher) error) (nodeproto.SettleResult, error) {
 	if err := l.check(); err != nil {
 		return nodeproto.SettleResult{}, err
 	}
@@ -96,7 +107,7 @@ func (l *Ledger) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.Settl
 	if !payment.ValidAccount(b.Account) {
 		return res, fmt.Errorf("%w: %q", ErrInvalidAccount, b.Account)
 	}
-	items, rejected := l.verify(&b, l.cfg.Now())
+	items, rejected := l.verify(&b, l.cfg.Now(), refuse)
 	sort.Slice(items, func(i, j int) bool { return items[i].index < items[j].index })
 
 	rules := settleRules{grace: l.cfg.SettleGrace, pruneMargin: l.cfg.PruneMargin, maxOverdraft: l.cfg.MaxOverdraft}
