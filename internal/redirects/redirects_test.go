@@ -1,0 +1,142 @@
+package redirects
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// The specification's example file (web-redirects-file, "Test fixtures").
+const specExample = `/redirect-one /one.html
+/301-redirect-one /one.html 301
+/302-redirect-two /two.html 302
+/200-index /index.html 200
+/posts/:year/:month/:day/:title /articles/:year/:month/:day/:title 301
+/splat/* /redirected-splat/:splat 301
+/not-found/* /404.html 404
+/gone/* /410.html 410
+/unavail/* /451.html 451
+/* /index.html 200
+`
+
+func TestSpecExample(t *testing.T) {
+	rs, err := Parse([]byte(specExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 10 {
+		t.Fatalf("%d rules", len(rs))
+	}
+	for _, c := range []struct {
+		path, to string
+		status   int
+	}{
+		{"/redirect-one", "/one.html", 301},
+		{"/301-redirect-one", "/one.html", 301},
+		{"/302-redirect-two", "/two.html", 302},
+		{"/200-index", "/index.html", 200},
+		{"/posts/06/15/2022/hello-world", "/articles/06/15/2022/hello-world", 301},
+		{"/splat/one.html", "/redirected-splat/one.html", 301},
+		{"/splat/a/b/c", "/redirected-splat/a/b/c", 301},
+		{"/not-found/x", "/404.html", 404},
+		{"/gone/x", "/410.html", 410},
+		{"/unavail/x", "/451.html", 451},
+		{"/some/spa/route", "/index.html", 200},
+		{"/", "/index.html", 200},
+		{"/redirect-one/", "/one.html", 301},          // a trailing slash matches
+		{"/posts/06/15/2022", "/index.html", 200},     // too few segments: the catch-all
+		{"/posts/06/15/2022/x/y", "/index.html", 200}, // too many
+		{"/REDIRECT-ONE", "/index.html", 200},         // case matters
+	} {
+		to, status, ok := rs.Match(c.path)
+		if !ok || to != c.to || status != c.status {
+			t.Errorf("Match(%q) = %q %d %v, want %q %d", c.path, to, status, ok, c.to, c.status)
+		}
+	}
+}
+
+func TestNoMatch(t *testing.T) {
+	rs, err := Parse([]byte("# comment\r\n\r\n/old /new\r\n/blog/:slug https://example.com/:slug 302\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to, status, ok := rs.Match("/blog/hello"); !ok || to != "https://example.com/hello" || status != 302 {
+		t.Fatalf("URL target: %q %d %v", to, status, ok)
+	}
+	for _, p := range []string{"/older", "/blog", "/blog/", "/x/old", ""} {
+		if to, _, ok := rs.Match(p); ok {
+			t.Errorf("Match(%q) = %q, want no match", p, to)
+		}
+	}
+}
+
+// A splat or placeholder cannot turn a path target into another origin.
+func TestNoOpenRedirect(t *testing.T) {
+	rs, err := Parse([]byte("/go/* /:splat 302\n/p/:x /:x 302\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/go//evil.example/x", "/go/\\evil.example", "/go///evil.example"} {
+		if to, _, ok := rs.Match(p); !ok || strings.HasPrefix(to, "//") || strings.HasPrefix(to, "/\\") {
+			t.Errorf("Match(%q) = %q", p, to)
+		}
+	}
+}
+
+func TestPlaceholdersLongestFirst(t *testing.T) {
+	rs, err := Parse([]byte("/u/:id/:identity /users/:identity-:id 302\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to, _, _ := rs.Match("/u/7/ann"); to != "/users/ann-7" {
+		t.Fatalf("got %q", to)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	for _, c := range []struct{ file, want string }{
+		{"/a", "line 1"},
+		{"/a /b 301 extra", "too many fields"},
+		{"/a /b 418", "status"},
+		{"/a /b abc", "status"},
+		{"a /b", "starting with /"},
+		{"/a?x=1 /b", "query"},
+		{"/a/*/b /c", "only at the end"},
+		{"/a b", "neither a path"},
+		{"/a https://x.example/ 200", "redirect status"},
+		{"\n\n/ok /fine\n/bad", "line 4"},
+		{strings.Repeat("#", MaxSize+1), "bytes"},
+		{strings.Repeat("/a /b\n", MaxRules+1), "rules"},
+	} {
+		_, err := Parse([]byte(c.file))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Parse(%.30q) = %v, want ErrInvalid mentioning %q", c.file, err, c.want)
+		}
+	}
+}
+
+// Whatever the file and the path, Parse and Match neither panic nor
+// produce a target that is not a path or an http(s) URL.
+func FuzzParseMatch(f *testing.F) {
+	f.Add([]byte(specExample), "/posts/1/2/3/x")
+	f.Add([]byte("/:a/:b/* /:b/:a/:splat 302"), "/x/y/z/w")
+	f.Fuzz(func(t *testing.T, file []byte, path string) {
+		rs, err := Parse(file)
+		if err != nil {
+			return
+		}
+		to, status, ok := rs.Match(path)
+		if !ok {
+			return
+		}
+		if !validStatus(status) {
+			t.Fatalf("status %d", status)
+		}
+		if !strings.HasPrefix(to, "/") && !strings.HasPrefix(to, "http://") && !strings.HasPrefix(to, "https://") {
+			t.Fatalf("target %q", to)
+		}
+		if strings.HasPrefix(to, "//") || strings.HasPrefix(to, "/\\") {
+			t.Fatalf("a path target leaves the origin: %q", to)
+		}
+	})
+}
