@@ -42,6 +42,7 @@ type Gateway struct {
 	srv        *http.Server
 	assets     *assets
 	cache      *htmlCache
+	rules      siteRules // _redirects by root
 	metrics    *metrics
 	health     *nodeHealth
 	offers     addrLimit           // WebRTC offers per client
@@ -586,6 +587,9 @@ type statusWriter struct {
 	kind  string
 	code  int
 	bytes int64
+	// as is the status a _redirects rule (or a custom 404 page) gives the
+	// file served in its place: a 200 written becomes it.
+	as int
 	// site and metered: the response is on the HTTPS path of site (content
 	// or CAR fallback), charged to its account, for the site billed when
 	// set (the site that published a custom domain's root), else site.
@@ -595,6 +599,9 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if w.as != 0 && code == http.StatusOK {
+		code = w.as
+	}
 	if w.code == 0 {
 		w.code = code
 	}
@@ -603,7 +610,7 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Write(p []byte) (int, error) {
 	if w.code == 0 {
-		w.code = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	if w.rc == nil || w.stall <= 0 {
 		n, err := w.ResponseWriter.Write(p)

@@ -19,6 +19,13 @@ const copyBufSize = 64 << 10
 // serveContent serves a first visit: the file at the request path under the
 // site's root, fetched from a node and verified before a byte is sent.
 func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
+	g.serveContentAt(w, r, site, "")
+}
+
+// serveContentAt is serveContent; for a path the site does not have it
+// applies the site's _redirects rules and its 404.html (notFound), unless
+// this is already a rule's target, served for the path orig.
+func (g *Gateway) serveContentAt(w *statusWriter, r *http.Request, site Site, orig string) {
 	w.kind = kindAsset
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return
@@ -67,7 +74,16 @@ func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
 	for {
 		f, err := g.fetchEntity(r, nodes, req, skip, fetchMode{})
 		if err != nil {
-			g.fail(w, r, retryError(err, failed, key.path))
+			err = retryError(err, failed, key.path)
+			switch {
+			case !errors.Is(err, ErrNotFound):
+			case orig == "":
+				g.notFound(w, r, site, root, nodes)
+				return
+			default:
+				err = fmt.Errorf("%w: %s", ErrNotFound, orig)
+			}
+			g.fail(w, r, err)
 			return
 		}
 		ttfb := g.cfg.Now().Sub(start)
@@ -82,7 +98,11 @@ func (g *Gateway) serveContent(w *statusWriter, r *http.Request, site Site) {
 		case verify.KindDirectory:
 			f.close()
 			if dirPath {
-				g.fail(w, r, fmt.Errorf("%w: %s is a directory", ErrNotFound, key.path))
+				if orig == "" {
+					g.notFound(w, r, site, root, nodes)
+					return
+				}
+				g.fail(w, r, fmt.Errorf("%w: %s", ErrNotFound, orig))
 				return
 			}
 			loc := r.URL.EscapedPath() + "/"

@@ -484,6 +484,13 @@ async function answer(event) {
   }
   counters.misses++;
   const resp = await v.handle(request);
+  if (resp.status === 404 && (request.method === 'GET' || request.method === 'HEAD')) {
+    // A path the site does not have: the gateway applies the site's
+    // _redirects rules and its 404.html (the rewrite it serves is
+    // verified there, as on a first visit).
+    counters.network++;
+    return fetch(request);
+  }
   return idx && storeIt ? tee(idx, event, path, resp) : resp;
 }
 
