@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// syncAll is a no-op off Linux.
+func syncAll() {}
