@@ -152,7 +152,8 @@ bench: build test-deps kubo
 # Kubo, for the pin bench only (not for make test). `go install` refuses
 # it (its go.mod has a replace directive), so it is built from its module
 # source; when the replaced fork of go-libp2p cannot be fetched, against
-# the go-libp2p release it names. A failure is not fatal: the bench then
+# the go-libp2p release it names and the quic-go/webtransport-go that
+# release builds with. A failure is not fatal: the bench then
 # says Kubo was not measured.
 KUBO_VERSION ?= v0.43.1
 TOOLS ?= $(CURDIR)/bin/tools
@@ -164,6 +165,7 @@ $(IPFS):
 	tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; cp -r $$src/. $$tmp; chmod -R u+w $$tmp; cd $$tmp; \
 	$(GO) build -o $@ ./cmd/ipfs 2>/dev/null || { \
 		sed -i '/^replace github.com\/libp2p\/go-libp2p =>/d' go.mod; \
+		$(GO) mod edit -require=github.com/quic-go/quic-go@v0.60.0 -require=github.com/quic-go/webtransport-go@v0.11.1; \
 		$(GO) build -mod=mod -o $@ ./cmd/ipfs; }
 
 clean:

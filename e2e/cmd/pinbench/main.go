@@ -6,7 +6,8 @@
 //
 //   - Kubo: `ipfs init` and `ipfs add -r --cid-version=1 --raw-leaves` of
 //     the tree into a fresh repo (Kubo's defaults otherwise: 256 KiB
-//     chunks, flatfs with sync, sha2-256);
+//     chunks, sha2-256, flatfs with sync off), then a syncfs of the repo's
+//     filesystem: what Kubo still owes to have its blocks on disk;
 //   - Verity: the CAR of the tree (what `verity deploy` builds: 256 KiB
 //     chunks, raw leaves, CIDv1, BLAKE3), then a fresh node pinning it from
 //     an HTTP URL as a pin order has it do (node.Pin: fetch, carcheck's
