@@ -246,7 +246,8 @@ func (n *Node) importCAR(ctx context.Context, r io.Reader, dag, whole cid.Cid) (
 }
 
 // storeBlocks writes the blocks br reads that the store does not hold
-// into it, in batches, without syncing them (syncStore does, once). A
+// into it, in batches, without syncing them (syncStore does, once; the
+// disk starts writing each batch meanwhile, startWriteback). A
 // block is held when its file exists with the block's size: one stat, no
 // read; a file of another size (a write a power loss cut short) is
 // rewritten. It returns how many blocks it wrote and their files.
@@ -256,7 +257,9 @@ func (n *Node) storeBlocks(ctx context.Context, br *car.BlockReader) (int, []str
 		b      datastore.Batch
 		queued int
 		added  int
-		paths  []string
+
+		flushed int // paths[:flushed] are committed
+		paths   []string
 	)
 	flush := func() error {
 		if b == nil {
@@ -265,7 +268,8 @@ func (n *Node) storeBlocks(ctx context.Context, br *car.BlockReader) (int, []str
 		if err := b.Commit(ctx); err != nil {
 			return fmt.Errorf("node: import: store: %w", err)
 		}
-		b, queued = nil, 0
+		startWriteback(paths[flushed:])
+		b, queued, flushed = nil, 0, len(paths)
 		return nil
 	}
 	for {
