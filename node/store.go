@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -14,10 +15,13 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	datastore "github.com/ipfs/go-datastore"
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	car "github.com/ipld/go-car/v2"
+	"github.com/multiformats/go-multihash"
 
 	"github.com/verity-cdn/verity/internal/carcheck"
+	vcid "github.com/verity-cdn/verity/internal/cid"
 )
 
 const (
@@ -28,13 +32,15 @@ const (
 var shardFunc = flatfs.NextToLast(2)
 
 // openStore opens (creating if needed) the flatfs datastore under
-// dir/blocks with fsync on, and the blockstore over it.
+// dir/blocks, and the blockstore over it. flatfs does not fsync each file
+// it writes: whoever writes blocks syncs the store once after (syncStore)
+// before anything relies on them.
 //
 // Every block read is checked against its CID before it is served: a block
 // damaged on disk is refused (ErrCorruptBlock), counted and logged, never
 // sent. onCorrupt is called for each such block.
 func openStore(dir string, onCorrupt func(cid.Cid)) (*flatfs.Datastore, blockstore.Blockstore, error) {
-	ds, err := flatfs.CreateOrOpen(filepath.Join(dir, blocksDir), shardFunc, true)
+	ds, err := flatfs.CreateOrOpen(filepath.Join(dir, blocksDir), shardFunc, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("node: open blockstore: %w", err)
 	}
@@ -128,9 +134,17 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 // root is dag, and every block is dag or a block linked (as often as
 // linked) from one before it, so an endless or stuffed CAR is refused
 // while it is staged, before it can fill the disk. With whole defined, the
-// staged CAR must be exactly whole's complete DAG, checked by the checker
-// the gateway applies to deploys (internal/carcheck: one root, every block
-// once, nothing missing, nothing extra) before anything is stored.
+// CAR must be exactly whole's complete DAG, checked by the checker the
+// gateway applies to deploys (internal/carcheck: one root, every block
+// once, nothing missing, nothing extra) as it streams in, before anything
+// is stored.
+//
+// The CAR is parsed and verified once, as it arrives, while its bytes are
+// staged in DataDir/tmp; the staged copy (still in the page cache) is then
+// moved into the store, whose files are written without an fsync each, and
+// made durable by one sync of the store (syncStore) before importCAR
+// returns, so a pin recorded after it never names a block that is not on
+// disk (docs/operating-a-node.md, "Pinning and durability").
 func (n *Node) importCAR(ctx context.Context, r io.Reader, dag, whole cid.Cid) ([]cid.Cid, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
@@ -144,9 +158,15 @@ func (n *Node) importCAR(ctx context.Context, r io.Reader, dag, whole cid.Cid) (
 	defer os.Remove(f.Name())
 	defer f.Close()
 
-	// Pass 1: verify every block while staging the bytes.
+	// Pass 1, over the stream: verify every block while staging the bytes.
+	// With whole defined the checker hashes each block (BLAKE3 or
+	// sha2-256 only), so go-car does not hash it again.
 	opts := []car.Option{car.MaxAllowedSectionSize(uint64(n.cfg.MaxBlockSize) + 128)}
-	br, err := car.NewBlockReader(io.TeeReader(r, f), opts...)
+	readOpts := opts
+	if whole.Defined() {
+		readOpts = append(opts, car.WithTrustedCAR(true))
+	}
+	br, err := car.NewBlockReader(io.TeeReader(r, f), readOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrBadCAR, err)
 	}
@@ -157,6 +177,12 @@ func (n *Node) importCAR(ctx context.Context, r io.Reader, dag, whole cid.Cid) (
 			return nil, fmt.Errorf("%w: the CAR's roots are %v", ErrBadCAR, roots)
 		}
 		owed = map[string]int{string(dag.Hash()): 1}
+	}
+	var chk *carcheck.Checker
+	if whole.Defined() {
+		if chk, err = newChecker(roots, n.cfg.MaxBlockSize); err != nil {
+			return nil, err
+		}
 	}
 	count := 0
 	for {
@@ -178,12 +204,20 @@ func (n *Node) importCAR(ctx context.Context, r io.Reader, dag, whole cid.Cid) (
 				return nil, err
 			}
 		}
+		if chk != nil {
+			if err := checkBlock(chk, blk); err != nil {
+				return nil, err
+			}
+		}
 		count++
 	}
-
-	if whole.Defined() {
-		if err := checkWhole(f, whole, n.cfg.MaxBlockSize); err != nil {
-			return nil, err
+	if chk != nil {
+		res, err := chk.Finish()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadCAR, err)
+		}
+		if !bytes.Equal(res.Root.Bytes(), whole.Bytes()) {
+			return nil, fmt.Errorf("%w: the CAR's root is %s, not %s", ErrBadCAR, res.Root, whole)
 		}
 	}
 
@@ -192,69 +226,120 @@ func (n *Node) importCAR(ctx context.Context, r io.Reader, dag, whole cid.Cid) (
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("node: import: %w", err)
 	}
-	br, err = car.NewBlockReader(f, append(opts, car.WithTrustedCAR(true))...)
+	br, err = car.NewBlockReader(bufio.NewReaderSize(f, 1<<20), append(opts, car.WithTrustedCAR(true))...)
 	if err != nil {
 		return nil, fmt.Errorf("node: import: %w", err)
 	}
-	const batchSize = 64
-	batch := make([]blocks.Block, 0, batchSize)
-	added := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := n.bs.PutMany(ctx, batch); err != nil {
-			return fmt.Errorf("node: import: store: %w", err)
-		}
-		batch = batch[:0]
-		return nil
-	}
-	for {
-		blk, err := br.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("node: import: re-read: %w", err)
-		}
-		has, err := n.bs.Has(ctx, blk.Cid())
-		if err != nil {
-			return nil, fmt.Errorf("node: import: %w", err)
-		}
-		if has { // includes identity CIDs, which the store holds implicitly
-			continue
-		}
-		batch = append(batch, blk)
-		added++
-		if len(batch) == batchSize {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
+	added, paths, err := n.storeBlocks(ctx, br)
+	if err != nil {
 		return nil, err
+	}
+	// Drop the staged copy first, so the sync does not write it out too.
+	f.Close()
+	os.Remove(f.Name())
+	if err := n.syncStore(paths); err != nil {
+		return nil, fmt.Errorf("node: import: sync the store: %w", err)
 	}
 	n.metrics.addBlocks(added)
 	n.log.Info("imported CAR", "roots", roots, "blocks", count, "new", added)
 	return roots, nil
 }
 
-// checkWhole checks that the staged CAR f is exactly root's complete DAG
-// (internal/carcheck).
-func checkWhole(f *os.File, root cid.Cid, maxBlock int) error {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("node: import: %w", err)
-	}
-	res, err := carcheck.Check(f, carcheck.Config{MaxBlockSize: maxBlock})
-	if err != nil {
-		if errors.Is(err, carcheck.ErrInvalid) {
-			return fmt.Errorf("%w: %w", ErrBadCAR, err)
+// storeBlocks writes the blocks br reads that the store does not hold
+// into it, in batches, without syncing them (syncStore does, once; the
+// disk starts writing each batch meanwhile, startWriteback). A
+// block is held when its file exists with the block's size: one stat, no
+// read; a file of another size (a write a power loss cut short) is
+// rewritten. It returns how many blocks it wrote and their files.
+func (n *Node) storeBlocks(ctx context.Context, br *car.BlockReader) (int, []string, error) {
+	const batchBytes = 16 << 20
+	var (
+		b      datastore.Batch
+		queued int
+		added  int
+
+		flushed int // paths[:flushed] are committed
+		paths   []string
+	)
+	flush := func() error {
+		if b == nil {
+			return nil
 		}
-		return fmt.Errorf("node: import: %w", err)
+		if err := b.Commit(ctx); err != nil {
+			return fmt.Errorf("node: import: store: %w", err)
+		}
+		startWriteback(paths[flushed:])
+		b, queued, flushed = nil, 0, len(paths)
+		return nil
 	}
-	if !bytes.Equal(res.Root.Bytes(), root.Bytes()) {
-		return fmt.Errorf("%w: the CAR's root is %s, not %s", ErrBadCAR, res.Root, root)
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, nil, err
+		}
+		blk, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("node: import: re-read: %w", err)
+		}
+		c := blk.Cid()
+		if c.Prefix().MhType == multihash.IDENTITY {
+			continue // the store holds identity CIDs implicitly
+		}
+		key := dshelp.MultihashToDsKey(c.Hash())
+		if size, err := n.ds.GetSize(ctx, key); err == nil && size == len(blk.RawData()) {
+			continue
+		}
+		if b == nil {
+			if b, err = n.ds.Batch(ctx); err != nil {
+				return 0, nil, fmt.Errorf("node: import: store: %w", err)
+			}
+		}
+		if err := b.Put(ctx, key, blk.RawData()); err != nil {
+			return 0, nil, fmt.Errorf("node: import: store: %w", err)
+		}
+		added++
+		if p, err := n.BlockPath(c); err == nil {
+			paths = append(paths, p)
+		}
+		if queued += len(blk.RawData()); queued >= batchBytes {
+			if err := flush(); err != nil {
+				return 0, nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, nil, err
+	}
+	return added, paths, nil
+}
+
+// newChecker starts a carcheck.Checker on a CAR with these roots.
+func newChecker(roots []cid.Cid, maxBlock int) (*carcheck.Checker, error) {
+	cr := make([]vcid.CID, len(roots))
+	for i, r := range roots {
+		c, _, err := vcid.Decode(r.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("%w: root %s: %v", ErrBadCAR, r, err)
+		}
+		cr[i] = c
+	}
+	chk, err := carcheck.NewChecker(cr, carcheck.Config{MaxBlockSize: maxBlock})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadCAR, err)
+	}
+	return chk, nil
+}
+
+// checkBlock adds blk to chk.
+func checkBlock(chk *carcheck.Checker, blk blocks.Block) error {
+	c, _, err := vcid.Decode(blk.Cid().Bytes())
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBadCAR, blk.Cid(), err)
+	}
+	if err := chk.Add(c, blk.RawData()); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadCAR, err)
 	}
 	return nil
 }

@@ -36,20 +36,14 @@ type block struct {
 // doc). It returns an *Error for a CAR that is not acceptable; read errors
 // of r are returned as they are.
 func Check(r io.Reader, cfg Config) (Result, error) {
-	if cfg.MaxBlockSize <= 0 {
-		cfg.MaxBlockSize = DefaultMaxBlockSize
-	}
-	cr, err := car.NewReader(r, car.Config{MaxSectionSize: cfg.MaxBlockSize + 128})
+	cr, err := car.NewReader(r, car.Config{MaxSectionSize: cfg.maxBlock() + 128})
 	if err != nil {
 		return Result{}, carErr(err, "")
 	}
-	roots := cr.Roots()
-	if len(roots) != 1 {
-		return Result{}, fail(CodeRoots, "", "the header names %d roots; a deploy has exactly one", len(roots))
+	ch, err := NewChecker(cr.Roots(), cfg)
+	if err != nil {
+		return Result{}, err
 	}
-	root := roots[0]
-	blocks := make(map[string]*block)
-	var order []string
 	for {
 		c, data, err := cr.Next()
 		if err == io.EOF {
@@ -58,42 +52,92 @@ func Check(r io.Reader, cfg Config) (Result, error) {
 		if err != nil {
 			return Result{}, carErr(err, "")
 		}
-		if len(data) > cfg.MaxBlockSize {
-			return Result{}, fail(CodeTooLarge, c.String(), "block of %d bytes is over the %d-byte limit", len(data), cfg.MaxBlockSize)
+		if err := ch.Add(c, data); err != nil {
+			return Result{}, err
 		}
-		if err := c.Verify(data); err != nil {
-			var uh *cid.UnknownHashError
-			if errors.As(err, &uh) {
-				return Result{}, fail(CodeUnsupported, c.String(), "multihash 0x%x is not accepted (use blake3 or sha2-256)", uh.Code)
-			}
-			return Result{}, fail(CodeHashMismatch, c.String(), "the block's bytes do not hash to its CID")
-		}
-		key := c.Key()
-		if _, dup := blocks[key]; dup {
-			return Result{}, fail(CodeDuplicate, c.String(), "the block appears more than once (a CAR holds each block once)")
-		}
-		b := &block{c: c}
-		switch c.Codec {
-		case cid.CodecRaw:
-		case cid.CodecDagPB:
-			n, err := unixfs.DecodeNode(data)
-			if err != nil {
-				return Result{}, fail(CodeMalformed, c.String(), "dag-pb: %v", err)
-			}
-			for _, l := range n.Links {
-				b.links = append(b.links, l.Hash.Key())
-			}
-			if c.Equal(root) {
-				if err := checkRoot(n, c); err != nil {
-					return Result{}, err
-				}
-			}
-		default:
-			return Result{}, fail(CodeUnsupported, c.String(), "codec 0x%x is not accepted (UnixFS uses raw and dag-pb)", c.Codec)
-		}
-		blocks[key] = b
-		order = append(order, key)
 	}
+	res, err := ch.Finish()
+	if err != nil {
+		return Result{}, err
+	}
+	res.Bytes = cr.Offset()
+	return res, nil
+}
+
+func (cfg Config) maxBlock() int {
+	if cfg.MaxBlockSize <= 0 {
+		return DefaultMaxBlockSize
+	}
+	return cfg.MaxBlockSize
+}
+
+// Checker applies Check's rules to a CAR whose sections the caller reads
+// itself, so a CAR can be checked while it is stored, in one pass: the
+// per-block rules (hash, codec, size, duplicates, a well-formed root) as
+// each block is added, the whole-DAG rules (nothing missing, nothing
+// extra) at Finish. Nothing read may be used as the DAG until Finish
+// returns nil.
+type Checker struct {
+	cfg    Config
+	root   cid.CID
+	blocks map[string]*block
+	order  []string
+}
+
+// NewChecker starts checking a CAR whose header names roots.
+func NewChecker(roots []cid.CID, cfg Config) (*Checker, error) {
+	if len(roots) != 1 {
+		return nil, fail(CodeRoots, "", "the header names %d roots; a deploy has exactly one", len(roots))
+	}
+	cfg.MaxBlockSize = cfg.maxBlock()
+	return &Checker{cfg: cfg, root: roots[0], blocks: make(map[string]*block)}, nil
+}
+
+// Add checks the next section of the CAR: block c with bytes data.
+func (ch *Checker) Add(c cid.CID, data []byte) error {
+	if len(data) > ch.cfg.MaxBlockSize {
+		return fail(CodeTooLarge, c.String(), "block of %d bytes is over the %d-byte limit", len(data), ch.cfg.MaxBlockSize)
+	}
+	if err := c.Verify(data); err != nil {
+		var uh *cid.UnknownHashError
+		if errors.As(err, &uh) {
+			return fail(CodeUnsupported, c.String(), "multihash 0x%x is not accepted (use blake3 or sha2-256)", uh.Code)
+		}
+		return fail(CodeHashMismatch, c.String(), "the block's bytes do not hash to its CID")
+	}
+	key := c.Key()
+	if _, dup := ch.blocks[key]; dup {
+		return fail(CodeDuplicate, c.String(), "the block appears more than once (a CAR holds each block once)")
+	}
+	b := &block{c: c}
+	switch c.Codec {
+	case cid.CodecRaw:
+	case cid.CodecDagPB:
+		n, err := unixfs.DecodeNode(data)
+		if err != nil {
+			return fail(CodeMalformed, c.String(), "dag-pb: %v", err)
+		}
+		for _, l := range n.Links {
+			b.links = append(b.links, l.Hash.Key())
+		}
+		if c.Equal(ch.root) {
+			if err := checkRoot(n, c); err != nil {
+				return err
+			}
+		}
+	default:
+		return fail(CodeUnsupported, c.String(), "codec 0x%x is not accepted (UnixFS uses raw and dag-pb)", c.Codec)
+	}
+	ch.blocks[key] = b
+	ch.order = append(ch.order, key)
+	return nil
+}
+
+// Finish checks the DAG the added blocks make: the root is present, every
+// block it links (transitively) too, and every block is reachable from
+// it. Result.Bytes is left zero.
+func (ch *Checker) Finish() (Result, error) {
+	root, blocks := ch.root, ch.blocks
 	rb, ok := blocks[root.Key()]
 	if !ok {
 		return Result{}, fail(CodeMissingBlock, root.String(), "the root block is not in the CAR")
@@ -119,12 +163,12 @@ func Check(r io.Reader, cfg Config) (Result, error) {
 			}
 		}
 	}
-	for _, k := range order {
+	for _, k := range ch.order {
 		if b := blocks[k]; !b.seen {
 			return Result{}, fail(CodeExtraBlock, b.c.String(), "not reachable from the root %s", root)
 		}
 	}
-	return Result{Root: root, Blocks: len(blocks), Bytes: cr.Offset()}, nil
+	return Result{Root: root, Blocks: len(blocks)}, nil
 }
 
 // checkRoot accepts a UnixFS directory, HAMT shard or file as the root.

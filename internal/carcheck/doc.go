@@ -20,6 +20,13 @@
 //	}
 //	fmt.Println(res.Root, res.Blocks, res.Bytes)
 //
+// A reader that stores the blocks as it reads them (the node pinning a
+// CAR) checks them with a Checker instead, in the same pass:
+//
+//	ch, err := carcheck.NewChecker(roots, carcheck.Config{})
+//	for each section { err = ch.Add(c, data) }
+//	res, err := ch.Finish() // nothing missing, nothing extra
+//
 // The stream is read once; memory holds the links of each block (not the
 // block bytes), so a 1 GiB site of 256 KiB chunks costs a few hundred KiB.
 //

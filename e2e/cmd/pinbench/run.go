@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/node"
+)
+
+// Config is the benchmark's. Zero values are defaults.
+type Config struct {
+	SizeMiB int64  // tree size; default 256
+	IPFS    string // Kubo's binary; default ipfs in $PATH
+	Dir     string // scratch directory; default os.TempDir()
+	Logger  *slog.Logger
+}
+
+// Results are the measured figures. Rates are MB/s (10^6 bytes) of tree
+// bytes.
+type Results struct {
+	TreeBytes int64 `json:"tree_bytes"`
+	TreeFiles int   `json:"tree_files"`
+	CARBytes  int64 `json:"car_bytes"`
+
+	VerityCARSeconds float64 `json:"verity_car_seconds"`
+	VerityPinSeconds float64 `json:"verity_pin_seconds"`
+	VerityMBps       float64 `json:"verity_mbps"` // CAR + pin
+
+	Kubo            string  `json:"kubo,omitempty"` // version, or why it did not run
+	KuboOptions     string  `json:"kubo_options,omitempty"`
+	KuboInitSeconds float64 `json:"kubo_init_seconds,omitempty"`
+	KuboAddSeconds  float64 `json:"kubo_add_seconds,omitempty"`
+	KuboMBps        float64 `json:"kubo_mbps,omitempty"` // init + add
+	Ratio           float64 `json:"ratio,omitempty"`     // Verity / Kubo
+
+	// Kubo's flatfs does not sync by default: ipfs add returns with the
+	// blocks in the page cache. KuboFlushSeconds is a syncfs of the repo's
+	// filesystem right after, the part of making them durable still owed
+	// (Verity's pin figure includes its sync).
+	KuboFlushSeconds float64 `json:"kubo_flush_seconds,omitempty"`
+	KuboDurableMBps  float64 `json:"kubo_durable_mbps,omitempty"` // init + add + flush
+	RatioDurable     float64 `json:"ratio_durable,omitempty"`     // Verity / Kubo durable
+}
+
+// kuboAddArgs are the options given to ipfs add; the rest are Kubo's
+// defaults.
+var kuboAddArgs = []string{"add", "-r", "-Q", "--cid-version=1", "--raw-leaves"}
+
+// Run builds the tree, times both and prints the table to w.
+func Run(ctx context.Context, cfg Config, w io.Writer) (*Results, error) {
+	if cfg.SizeMiB <= 0 {
+		cfg.SizeMiB = 256
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	scratch, err := os.MkdirTemp(cfg.Dir, "pinbench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(scratch)
+	tree := filepath.Join(scratch, "tree")
+	res := &Results{}
+	if res.TreeFiles, res.TreeBytes, err = writeTree(tree, cfg.SizeMiB<<20); err != nil {
+		return nil, fmt.Errorf("writing the tree: %w", err)
+	}
+	syncAll() // the tree's own writes are not charged to either side
+
+	// Kubo first, then Verity: each starts from a synced disk.
+	kubo := cfg.IPFS
+	if kubo == "" {
+		kubo, _ = exec.LookPath("ipfs")
+	}
+	if kubo == "" {
+		res.Kubo = "not found (no -ipfs, no ipfs in $PATH): Kubo not measured"
+	} else if err := runKubo(ctx, kubo, scratch, tree, res); err != nil {
+		res.Kubo = "failed: " + err.Error()
+	}
+	syncAll()
+	if err := runVerity(ctx, cfg, scratch, tree, res); err != nil {
+		return nil, err
+	}
+	res.VerityMBps = mbps(res.TreeBytes, res.VerityCARSeconds+res.VerityPinSeconds)
+	if res.KuboMBps > 0 {
+		res.Ratio = res.VerityMBps / res.KuboMBps
+	}
+	if res.KuboDurableMBps > 0 {
+		res.RatioDurable = res.VerityMBps / res.KuboDurableMBps
+	}
+	report(w, res)
+	return res, nil
+}
+
+// runKubo times ipfs init and ipfs add of tree into a fresh repo.
+func runKubo(ctx context.Context, bin, scratch, tree string, res *Results) error {
+	env := append(os.Environ(), "IPFS_PATH="+filepath.Join(scratch, "kubo"))
+	ver, err := exec.CommandContext(ctx, bin, "version").Output()
+	if err != nil {
+		return fmt.Errorf("ipfs version: %w", err)
+	}
+	res.Kubo = strings.TrimSpace(string(ver))
+	res.KuboOptions = "ipfs init; ipfs " + strings.Join(kuboAddArgs, " ") + " (defaults otherwise: size-262144 chunks, sha2-256, flatfs with sync off, leveldb)"
+	run := func(args ...string) (time.Duration, error) {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		cmd.Stdout = io.Discard
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			return 0, fmt.Errorf("ipfs %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+		}
+		return time.Since(start), nil
+	}
+	d, err := run("init")
+	if err != nil {
+		return err
+	}
+	res.KuboInitSeconds = d.Seconds()
+	if d, err = run(append(kuboAddArgs, tree)...); err != nil {
+		return err
+	}
+	res.KuboAddSeconds = d.Seconds()
+	res.KuboMBps = mbps(res.TreeBytes, res.KuboInitSeconds+res.KuboAddSeconds)
+	start := time.Now()
+	if err := syncFS(filepath.Join(scratch, "kubo")); err == nil {
+		res.KuboFlushSeconds = time.Since(start).Seconds()
+		res.KuboDurableMBps = mbps(res.TreeBytes, res.KuboInitSeconds+res.KuboAddSeconds+res.KuboFlushSeconds)
+	}
+	return nil
+}
+
+// runVerity times the CAR of tree, then a fresh node pinning it from an
+// HTTP URL.
+func runVerity(ctx context.Context, cfg Config, scratch, tree string, res *Results) error {
+	carPath := filepath.Join(scratch, "site.car")
+	f, err := os.Create(carPath)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	root, err := importer.WriteCAR(ctx, tree, f, importer.Options{})
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("building the CAR: %w", err)
+	}
+	res.VerityCARSeconds = time.Since(start).Seconds()
+	if fi, err := os.Stat(carPath); err == nil {
+		res.CARBytes = fi.Size()
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/vnd.ipld.car")
+		http.ServeFile(w, r, carPath)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	n, err := node.New(node.Config{
+		DataDir:             filepath.Join(scratch, "node"),
+		DisableWebTransport: true,
+		WebRTC:              node.WebRTCConfig{Disabled: true},
+		Logger:              cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the node: %w", err)
+	}
+	defer n.Close()
+	for !n.BlocksCounted() { // the empty store's background count
+		time.Sleep(time.Millisecond)
+	}
+	start = time.Now()
+	if err := n.Pin(ctx, nodeproto.Pin{Root: root.String(), CAR: "http://" + ln.Addr().String() + "/site.car"}); err != nil {
+		return fmt.Errorf("pinning: %w", err)
+	}
+	res.VerityPinSeconds = time.Since(start).Seconds()
+	if !slices.Contains(n.Pins(), root.String()) {
+		return errors.New("the pin is not recorded")
+	}
+	return nil
+}
+
+// writeTree writes a deterministic tree of about size bytes under dir:
+// files from 1 KiB to 8 MiB (most bytes in files of a few MiB, most files
+// small) in nested directories.
+func writeTree(dir string, size int64) (files int, total int64, err error) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	sizes := []int{1 << 10, 4 << 10, 12 << 10, 40 << 10, 100 << 10, 300 << 10, 1 << 20, 3 << 20, 8 << 20}
+	buf := make([]byte, 8<<20)
+	for total < size {
+		sub := filepath.Join(dir, fmt.Sprintf("d%02d", files%16), fmt.Sprintf("s%d", files%3))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return 0, 0, err
+		}
+		n := sizes[files%len(sizes)]
+		if rem := size - total; int64(n) > rem {
+			n = int(rem)
+		}
+		data := buf[:n]
+		for i := 0; i+8 <= len(data); i += 8 {
+			v := rng.Uint64()
+			for j := range 8 {
+				data[i+j] = byte(v >> (8 * j))
+			}
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%05d.bin", files)), data, 0o644); err != nil {
+			return 0, 0, err
+		}
+		files++
+		total += int64(n)
+	}
+	return files, total, nil
+}
+
+func mbps(bytes int64, seconds float64) float64 {
+	if seconds <= 0 {
+		return 0
+	}
+	return float64(bytes) / 1e6 / seconds
+}
+
+// report prints the table.
+func report(w io.Writer, r *Results) {
+	fmt.Fprintf(w, "pin: a tree of %d files, %.1f MB (CAR %.1f MB)\n", r.TreeFiles, float64(r.TreeBytes)/1e6, float64(r.CARBytes)/1e6)
+	fmt.Fprintf(w, "  verity  CAR %.2fs + pin from HTTP %.2fs = %.2fs  %7.1f MB/s  (BLAKE3, 256 KiB chunks, raw leaves, CIDv1)\n",
+		r.VerityCARSeconds, r.VerityPinSeconds, r.VerityCARSeconds+r.VerityPinSeconds, r.VerityMBps)
+	if r.KuboMBps == 0 {
+		fmt.Fprintf(w, "  kubo    %s\n", r.Kubo)
+		return
+	}
+	fmt.Fprintf(w, "  kubo    init %.2fs + add %.2fs = %.2fs  %7.1f MB/s  (%s; %s)\n",
+		r.KuboInitSeconds, r.KuboAddSeconds, r.KuboInitSeconds+r.KuboAddSeconds, r.KuboMBps, r.Kubo, r.KuboOptions)
+	if r.KuboDurableMBps > 0 {
+		fmt.Fprintf(w, "  kubo    + syncfs of its repo after add %.2fs = %.2fs  %7.1f MB/s  (Kubo's flatfs has sync off by default: add returns before its blocks are on disk)\n",
+			r.KuboFlushSeconds, r.KuboInitSeconds+r.KuboAddSeconds+r.KuboFlushSeconds, r.KuboDurableMBps)
+	}
+	fmt.Fprintf(w, "  ratio   verity/kubo %.2fx", r.Ratio)
+	if r.RatioDurable > 0 {
+		fmt.Fprintf(w, "; against Kubo with its blocks flushed %.2fx", r.RatioDurable)
+	}
+	fmt.Fprintf(w, "  (Kubo hashes with sha2-256, Verity with BLAKE3)\n")
+}

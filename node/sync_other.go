@@ -1,0 +1,45 @@
+//go:build !linux
+
+package node
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// syncStore makes the block files at paths durable, with their
+// directories and the store's root, fsyncing each once after all were
+// written (on Linux one syncfs does it all: sync_linux.go).
+func (n *Node) syncStore(paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	root := filepath.Join(n.cfg.DataDir, blocksDir)
+	dirs := map[string]bool{root: true}
+	for _, p := range paths {
+		if err := syncPath(p); err != nil {
+			return err
+		}
+		dirs[filepath.Dir(p)] = true
+	}
+	for d := range dirs {
+		if err := syncPath(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncPath fsyncs the file or directory at p.
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// startWriteback does nothing here; on Linux it starts the disk writing
+// the files at paths early (sync_linux.go).
+func startWriteback(paths []string) {}
