@@ -408,6 +408,16 @@ func (s *paidStream) credit(ctx context.Context, n int) error {
 	}
 }
 
+// tryCredit grants n bytes when they fit the credit window now, without
+// waiting; a writer that buffers flushes before it waits in credit.
+func (s *paidStream) tryCredit(n int) bool {
+	if s.failed() != nil {
+		return false
+	}
+	_, ok := s.take(uint64(n))
+	return ok
+}
+
 // take grants n bytes when they fit both the stream's window and the
 // session's bound (one window per running stream plus the write-off), or
 // returns the channel closed at the session's next receipt.

@@ -289,10 +289,12 @@ func (p *rtcPeer) onDataChannel(dc *webrtc.DataChannel) {
 }
 
 // Flow control: a writer waits while more than bufferHigh bytes are queued
-// and resumes when the queue falls to bufferLow.
+// and resumes when the queue falls to bufferLow. The low mark keeps
+// several of the largest messages queued, so SCTP always has data to send
+// while the writer's goroutine waits to be scheduled.
 const (
-	bufferHigh = 1 << 20
-	bufferLow  = 256 << 10
+	bufferHigh = 2 << 20
+	bufferLow  = 1 << 20
 )
 
 // rtcChannel serves the one request of one data channel.
@@ -455,15 +457,15 @@ func (c *rtcChannel) serve() {
 }
 
 // channelWriter is an http.ResponseWriter writing a wire.Response head and
-// the body to a data channel in messages of at most
-// DataChannelMessageSize, waiting while the channel's send buffer is full.
+// the body to a data channel in messages (see msgBuffer), waiting while
+// the channel's send buffer is full.
 type channelWriter struct {
 	n       *Node
 	ctx     context.Context
 	c       *rtcChannel
 	idle    time.Duration
 	header  http.Header
-	buf     *bufio.Writer
+	buf     *msgBuffer
 	status  int
 	errBody int
 	wrote   bool
@@ -479,8 +481,22 @@ var _ http.Flusher = (*channelWriter)(nil)
 
 func newChannelWriter(ctx context.Context, c *rtcChannel, idle time.Duration) *channelWriter {
 	w := &channelWriter{ctx: ctx, c: c, idle: idle, header: http.Header{}}
-	w.buf = bufio.NewWriterSize(messageWriter{w}, DataChannelMessageSize)
+	w.buf = &msgBuffer{w: w, size: DataChannelMessageSize, max: messageSize(c.peer.pc)}
+	w.buf.size = min(w.buf.size, w.buf.max)
 	return w
+}
+
+// messageSize is the largest message the node sends on pc's data
+// channels: the peer's announced max-message-size (SDP; 64 KiB when it
+// announces none), at most MaxDataChannelMessageSize.
+func messageSize(pc *webrtc.PeerConnection) int {
+	size := MaxDataChannelMessageSize
+	if t := pc.SCTP(); t != nil {
+		if m := int(t.GetCapabilities().MaxMessageSize); m > 0 {
+			size = min(size, m)
+		}
+	}
+	return size
 }
 
 func (w *channelWriter) Header() http.Header { return w.header }
@@ -547,10 +563,18 @@ func (w *channelWriter) writePaid(p []byte) (int, error) {
 	done := 0
 	for done < len(p) {
 		q := p[done:min(len(p), done+piece)]
-		if err := w.paid.credit(w.ctx, len(q)); err != nil {
-			w.paidErr = err
-			w.fail(&resetCode{int(paymentResetCode(err))})
-			return done, err
+		if !w.paid.tryCredit(len(q)) {
+			// What waits in the message buffer may complete the block
+			// the client's next receipt is for: send it, then wait.
+			if err := w.buf.Flush(); err != nil {
+				w.fail(err)
+				return done, err
+			}
+			if err := w.paid.credit(w.ctx, len(q)); err != nil {
+				w.paidErr = err
+				w.fail(&resetCode{int(paymentResetCode(err))})
+				return done, err
+			}
 		}
 		n, err := w.writeBody(q)
 		done += n
@@ -639,37 +663,77 @@ func (w *channelWriter) finish() {
 	_ = dc.Close()
 }
 
-// messageWriter sends each write as data-channel messages, honoring
-// backpressure.
-type messageWriter struct{ w *channelWriter }
+// msgBuffer gathers a response's bytes into data-channel messages. A
+// message leaves when it reaches the current size, or on Flush; the size
+// starts at DataChannelMessageSize and doubles with each message up to
+// max (messageSize), so the head and the first bytes of a body leave at
+// once and the bulk goes in messages of max bytes: per message, the
+// browser's data channel, the page's bridge and the worker each pay a
+// fixed cost, a cross-thread hop among them.
+type msgBuffer struct {
+	w    *channelWriter
+	buf  []byte
+	size int // size of the next message
+	max  int
+}
 
-func (m messageWriter) Write(p []byte) (int, error) {
-	w := m.w
-	dc := w.c.dc
+func (b *msgBuffer) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
-		chunk := p[:min(len(p), DataChannelMessageSize)]
-		if dc.BufferedAmount() > bufferHigh {
-			t := time.NewTimer(w.idle)
-			for dc.BufferedAmount() > bufferHigh {
-				select {
-				case <-w.c.low:
-				case <-t.C:
-					return n, errTimeout
-				case <-w.ctx.Done():
-					t.Stop()
-					return n, w.ctx.Err()
-				}
+		if len(b.buf) == 0 && len(p) >= b.size {
+			// A whole message: send it from p (Send copies).
+			k := b.size
+			if err := b.send(p[:k]); err != nil {
+				return n, err
 			}
-			t.Stop()
+			n, p = n+k, p[k:]
+			continue
 		}
-		if err := dc.Send(chunk); err != nil {
-			return n, err
+		k := min(len(p), b.size-len(b.buf))
+		b.buf = append(b.buf, p[:k]...)
+		n, p = n+k, p[k:]
+		if len(b.buf) == b.size {
+			if err := b.Flush(); err != nil {
+				return n, err
+			}
 		}
-		n += len(chunk)
-		p = p[len(chunk):]
 	}
 	return n, nil
+}
+
+// Flush sends what is buffered as one message.
+func (b *msgBuffer) Flush() error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	err := b.send(b.buf)
+	b.buf = b.buf[:0]
+	return err
+}
+
+// send sends one message once the channel's send buffer has room, and
+// grows the size of the next one.
+func (b *msgBuffer) send(m []byte) error {
+	w := b.w
+	dc := w.c.dc
+	if dc.BufferedAmount() > bufferHigh {
+		t := time.NewTimer(w.idle)
+		defer t.Stop()
+		for dc.BufferedAmount() > bufferHigh {
+			select {
+			case <-w.c.low:
+			case <-t.C:
+				return errTimeout
+			case <-w.ctx.Done():
+				return w.ctx.Err()
+			}
+		}
+	}
+	if err := dc.Send(m); err != nil {
+		return err
+	}
+	b.size = min(b.size*2, b.max)
+	return nil
 }
 
 // relayedOffer answers offers the coordinator relays, with the refusal

@@ -10,9 +10,16 @@ import (
 const (
 	// MaxSDPBytes is the largest SDP offer AcceptOffer reads.
 	MaxSDPBytes = 16 << 10
-	// DataChannelMessageSize is the largest data-channel message the node
-	// sends; browsers accept it everywhere.
+	// DataChannelMessageSize is the size of the first data-channel
+	// messages of a response, and the largest message sent to a peer that
+	// announces no larger max-message-size; browsers accept it everywhere.
 	DataChannelMessageSize = 16 << 10
+	// MaxDataChannelMessageSize is the largest data-channel message the
+	// node sends, to a peer whose SDP announces a max-message-size at
+	// least this large (Chromium announces 262144). Message sizes double
+	// from DataChannelMessageSize up to it, so the first bytes of a
+	// response leave at once and the bulk goes in few large messages.
+	MaxDataChannelMessageSize = 256 << 10
 )
 
 // WebRTCConfig configures the node's WebRTC peer. The zero value serves

@@ -33,7 +33,17 @@ func rtcDial(ctx context.Context, t *testing.T, n *node.Node) *webrtc.PeerConnec
 // rtcDialNoCleanup is rtcDial; the caller closes the peer connection.
 func rtcDialNoCleanup(ctx context.Context, t testing.TB, n *node.Node) *webrtc.PeerConnection {
 	t.Helper()
+	return rtcDialMax(ctx, t, n, 0)
+}
+
+// rtcDialMax is rtcDialNoCleanup with a peer whose SDP announces
+// max-message-size maxMsg (pion's default, 64 KiB, when 0).
+func rtcDialMax(ctx context.Context, t testing.TB, n *node.Node, maxMsg uint32) *webrtc.PeerConnection {
+	t.Helper()
 	var se webrtc.SettingEngine
+	if maxMsg > 0 {
+		se.SetSCTPMaxMessageSize(maxMsg)
+	}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
@@ -173,7 +183,7 @@ func TestHTTPAndWebRTCSameBytes(t *testing.T) {
 				t.Fatalf("control frames %q", res.control)
 			}
 			for _, s := range res.sizes {
-				if s > node.DataChannelMessageSize {
+				if s > node.MaxDataChannelMessageSize {
 					t.Fatalf("message of %d bytes", s)
 				}
 			}
@@ -198,6 +208,55 @@ func TestHTTPAndWebRTCSameBytes(t *testing.T) {
 	resp, _, _, err := rtcGet(ctx, pc, "/metrics", "")
 	if err != nil || resp.Status != 404 {
 		t.Fatalf("/metrics over webrtc: %v %+v", err, resp)
+	}
+}
+
+// The node sends a body in messages that start at DataChannelMessageSize
+// and double up to the peer's max-message-size, at most
+// MaxDataChannelMessageSize, whatever larger size the peer announces.
+func TestWebRTCMessageSizes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := buildFixture(t)
+	n := newNode(t, node.Config{})
+	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, n)
+	target := "/ipfs/" + f.root.String() + "/big.bin?format=car&dag-scope=entity"
+	_, _, want := httpGet(t, n.HTTPURL()+target, "")
+	for _, tc := range []struct {
+		announce uint32
+		largest  int
+	}{
+		{64 << 10, 64 << 10},
+		{256 << 10, node.MaxDataChannelMessageSize},
+		{0, node.MaxDataChannelMessageSize}, // pion, like Firefox, announces ~1 GiB
+	} {
+		t.Run(strconv.Itoa(int(tc.announce)), func(t *testing.T) {
+			pc := rtcDialMax(ctx, t, n, tc.announce)
+			defer pc.Close()
+			_, body, res, err := rtcGet(ctx, pc, target, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(body, want) {
+				t.Fatalf("body of %d bytes differs from HTTP's %d", len(body), len(want))
+			}
+			if res.sizes[0] > node.DataChannelMessageSize {
+				t.Errorf("first message of %d bytes, want at most %d", res.sizes[0], node.DataChannelMessageSize)
+			}
+			largest := 0
+			for i, s := range res.sizes {
+				if i > 0 && s > 2*res.sizes[i-1] && s > node.DataChannelMessageSize {
+					t.Errorf("message %d of %d bytes after one of %d: sizes grow at most twofold", i, s, res.sizes[i-1])
+				}
+				largest = max(largest, s)
+			}
+			if largest != tc.largest {
+				t.Errorf("largest message %d bytes, want %d (sizes %v)", largest, tc.largest, res.sizes)
+			}
+		})
 	}
 }
 

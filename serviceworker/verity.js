@@ -45,8 +45,9 @@
   //                  {t:'end'}, {t:'error', msg[, gone:true | held:true]}
   //   worker → page: {t:'data', b}, {t:'credit', n}, {t:'close'}
   // Credit: the request carries the bytes the worker will take ('credit');
-  // the page posts data only within the credit granted so far and holds the
-  // rest (in order, with the end or reset that follows it) until the worker
+  // the page posts data only within the credit granted so far (splitting a
+  // message at the credit) and holds the rest (in order, with the end or
+  // reset that follows it) until the worker
   // grants more; a worker that lets more than RTC_HOLD_MAX bytes pile up
   // here gets the stream failed instead. Without 'credit' in the request
   // (an older worker) data is posted as it comes.
@@ -140,9 +141,19 @@
       bridge.relayed += b.byteLength;
       sp.postMessage({ t: 'data', b: b }, [b]);
     }
+    // flush posts held data as far as the credit goes. Message boundaries
+    // carry no meaning, so a message larger than the credit left (nodes
+    // send up to 256 KiB at once) is split at the credit rather than held
+    // until the worker grants its whole size.
     function flush() {
-      while (held.length > 0 && !done && credit >= held[0].byteLength) {
-        var b = held.shift();
+      while (held.length > 0 && !done && credit > 0) {
+        var b = held[0];
+        if (b.byteLength > credit) {
+          held[0] = b.slice(credit);
+          b = b.slice(0, credit);
+        } else {
+          held.shift();
+        }
         heldBytes -= b.byteLength;
         credit -= b.byteLength;
         post(b);
@@ -183,6 +194,7 @@
         }
         held.push(b);
         heldBytes += b.byteLength;
+        flush();
         if (heldBytes > RTC_HOLD_MAX) {
           finish({ t: 'error', held: true, msg: 'worker reads too slowly: over ' + RTC_HOLD_MAX + ' bytes held' });
           try { dc.close(); } catch (e) { /* closed */ }
