@@ -28,7 +28,18 @@
 //   - the throughput of a 48 MiB file through the worker from one node and
 //     from two nodes at once, each node capped at 8 MiB/s (--max-egress);
 //   - the worker's peak wasm memory while streaming a 2 GiB file (-big-mib),
-//     and its largest JS heap sampled over CDP meanwhile.
+//     and its largest JS heap sampled over CDP meanwhile;
+//   - what a visitor feels (section visit, visit.go): the load-event time
+//     of a generated site (36 resources and the HTML, 1.35 MB: stylesheets,
+//     scripts, preloaded WOFF2 fonts, PNG, JPEG and SVG images, the loader;
+//     visitsite.go) in Chromium, gateway 80 ms and nodes 10 ms away (RTT),
+//     median of at least 5 runs each: through the warm worker, with the
+//     worker stopped first (ServiceWorker.stopAllWorkers), with the worker
+//     bypassed (the gateway only), from net/http's FileServer of the same
+//     files 10 ms away (the ideal), and on a natural repeat visit with
+//     every cache on, with the bytes the nodes sent meanwhile.
+//     VERITY_BENCH_TIMINGS=1 prints every resource's timing and
+//     Server-Timing to stderr.
 //
 // Usage (from the repository root, after `make build`):
 //
