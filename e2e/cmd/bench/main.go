@@ -37,9 +37,11 @@
 //     worker stopped first (ServiceWorker.stopAllWorkers), with the worker
 //     bypassed (the gateway only), from net/http's FileServer of the same
 //     files 10 ms away (the ideal), and on a natural repeat visit with
-//     every cache on, with the bytes the nodes sent meanwhile.
-//     VERITY_BENCH_TIMINGS=1 prints every resource's timing and
-//     Server-Timing to stderr.
+//     every cache on, with the bytes the nodes sent meanwhile; then the
+//     per-request overhead: a 2 KiB asset fetched from the page with cache
+//     'no-store', 20 times, through the warm worker, from the plain server
+//     and from the gateway. VERITY_BENCH_TIMINGS=1 prints every resource's
+//     timing and Server-Timing to stderr.
 //
 // Usage (from the repository root, after `make build`):
 //

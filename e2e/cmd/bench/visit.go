@@ -65,13 +65,41 @@ type visitResult struct {
 	Detail    []string       `json:"detail"` // per resource: name, start, response start and end (ms), Server-Timing
 }
 
+// smallJS fetches path n+1 times with cache 'no-store' (a new query each
+// time) and returns the milliseconds of the last n, fetch() → body read,
+// timed in the page, and the Server-Timing "verity" entry of the last.
+const smallJS = `async (path, n) => {
+	const ms = [], timings = [];
+	let route = '';
+	for (let i = 0; i <= n; i++) {
+		const t0 = performance.now();
+		const r = await fetch(path + '?r=' + i + '-' + Math.random(), {cache: 'no-store'});
+		const b = await r.arrayBuffer();
+		const t = performance.now() - t0;
+		if (r.status !== 200 || b.byteLength === 0) throw new Error(path + ': status ' + r.status + ', ' + b.byteLength + ' bytes');
+		const h = r.headers.get('server-timing') || '';
+		const m = /verity;desc="([^"]*)"/.exec(h);
+		route = m ? m[1] : '';
+		if (i > 0) { ms.push(t); timings.push(h); }
+	}
+	return {ms, route, timings};
+}`
+
+type smallResult struct {
+	Ms      []float64 `json:"ms"`
+	Route   string    `json:"route"`
+	Timings []string  `json:"timings"` // the Server-Timing headers
+}
+
 // visitSpeed measures in Chromium the load-event time of a generated
 // multi-asset page (makeVisitSite) under the emulated topology (gateway
 // gatewayRTT away, nodes nodeRTT away, netem forwarders): through the
 // warm worker, with the worker stopped first, with the worker bypassed
 // (gateway only), from a plain HTTP file server of the same files at the
 // nodes' distance (the ideal), and on a natural repeat visit with every
-// cache on (with the bytes the nodes sent meanwhile).
+// cache on (with the bytes the nodes sent meanwhile). Then the per-request
+// overhead: a 2 KiB asset fetched from the page through the warm worker,
+// from the plain server and from the gateway.
 func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error {
 	siteDir := filepath.Join(tmp, "visit-site")
 	if err := os.CopyFS(siteDir, web.Demo); err != nil {
@@ -343,6 +371,57 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.ratio("ratio_visit_repeat_vs_gateway", "visit_repeat", "visit_gateway", "load event, repeat visit vs gateway only")
 	res.ratio("ratio_visit_repeat_vs_plain", "visit_repeat", "visit_plain", "load event, repeat visit vs plain server")
 
+	return requestOverhead(ctx, b, siteURL, plain, res)
+}
+
+// requestOverhead times a 2 KiB asset fetched from the page with cache
+// 'no-store': through the warm worker (which then skips its own cache and
+// fetches from a node), from the plain server at the nodes' distance and
+// from the gateway with the worker bypassed.
+func requestOverhead(ctx context.Context, b *browser.Browser, siteURL, plain string, res *Results) error {
+	const n = 20
+	measure := func(pageURL, path string, want ...string) ([]float64, error) {
+		if err := b.Navigate(ctx, pageURL); err != nil {
+			return nil, err
+		}
+		r, err := browser.Call[smallResult](ctx, b, smallJS, path, n)
+		if err != nil {
+			return nil, fmt.Errorf("2 KiB fetches from %s: %w", pageURL, err)
+		}
+		if !slices.Contains(want, r.Route) {
+			return nil, fmt.Errorf("2 KiB fetches from %s: served by %q, want %q", pageURL, r.Route, want)
+		}
+		if os.Getenv("VERITY_BENCH_TIMINGS") != "" {
+			for i, h := range r.Timings {
+				fmt.Fprintf(os.Stderr, "%s %.1f ms %s\n", pageURL, r.Ms[i], h)
+			}
+		}
+		return r.Ms, nil
+	}
+	worker, err := measure(siteURL+"/"+visitDir+"/", visitSmall, "webtransport")
+	if err != nil {
+		return err
+	}
+	plainMs, err := measure(plain+"/", visitSmall, "")
+	if err != nil {
+		return err
+	}
+	if err := b.BypassServiceWorker(ctx, true); err != nil {
+		return err
+	}
+	gw, err := measure(siteURL+"/"+visitDir+"/", visitSmall, "", "first-visit")
+	if err2 := b.BypassServiceWorker(ctx, false); err == nil {
+		err = err2
+	}
+	if err != nil {
+		return err
+	}
+	res.add("request_2k_worker", median(worker), "ms", fmt.Sprintf("2 KiB, fetch(no-store) from the page through the warm worker, node %v RTT; median of %d", nodeRTT, len(worker)))
+	res.add("request_2k_plain", median(plainMs), "ms", fmt.Sprintf("the same from the plain file server %v RTT away; median of %d", nodeRTT, len(plainMs)))
+	res.add("request_2k_gateway", median(gw), "ms", fmt.Sprintf("the same from the gateway %v RTT away, worker bypassed; median of %d", gatewayRTT, len(gw)))
+	if w, p := median(worker), median(plainMs); w > 0 && p > 0 {
+		res.add("request_2k_worker_overhead", w-p, "ms", "per-request overhead of the worker: worker minus plain server")
+	}
 	return nil
 }
 
