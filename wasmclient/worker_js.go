@@ -175,7 +175,7 @@ func (w *Worker) jsResponse(resp *Response) js.Value {
 	}
 	body := js.Null()
 	if resp.Status != 204 && resp.Status != 304 && resp.ContentLength != 0 {
-		body = w.streams.New(resp.Body)
+		body = w.streams.New(resp.Body, resp.ContentLength)
 	} else {
 		_ = resp.Body.Close()
 	}
