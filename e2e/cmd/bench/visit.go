@@ -31,6 +31,11 @@ const (
 	visitPlainHost   = "127.0.0.8"
 )
 
+// tcpHides is what the TCP forwarders spare the rows that use them (the
+// gateway and the plain server; the nodes' UDP forwarder delays every
+// datagram, QUIC's handshake and congestion control included).
+const tcpHides = "TCP ends at the forwarder: no handshake and no slow start over the delay"
+
 // visitMinRuns is the least number of runs the visit rows take the median of.
 const visitMinRuns = 5
 
@@ -361,8 +366,8 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	}
 	res.add("visit_worker_warm", median(rows["warm"].load), "ms", note("warm", fmt.Sprintf("worker running, session open, nodes %v RTT, caches emptied", nodeRTT)))
 	res.add("visit_worker_stopped", median(rows["stopped"].load), "ms", note("stopped", "worker stopped first (ServiceWorker.stopAllWorkers), caches emptied"))
-	res.add("visit_gateway", median(rows["gateway"].load), "ms", note("gateway", fmt.Sprintf("worker bypassed, gateway %v RTT, HTTP cache emptied", gatewayRTT)))
-	res.add("visit_plain", median(rows["plain"].load), "ms", fmt.Sprintf("%s: net/http FileServer of the same files %v RTT away (the ideal), HTTP cache emptied; load event, median of %d", desc, nodeRTT, len(rows["plain"].load)))
+	res.add("visit_gateway", median(rows["gateway"].load), "ms", note("gateway", fmt.Sprintf("worker bypassed, gateway %v RTT, HTTP cache emptied; %s", gatewayRTT, tcpHides)))
+	res.add("visit_plain", median(rows["plain"].load), "ms", fmt.Sprintf("%s: net/http FileServer of the same files %v RTT away (the ideal), HTTP cache emptied; %s; load event, median of %d", desc, nodeRTT, tcpHides, len(rows["plain"].load)))
 	res.add("visit_repeat", median(rows["repeat"].load), "ms", note("repeat", "repeat visit, every cache on, worker running"))
 	res.add("visit_repeat_node_bytes", median(rows["repeat"].nodeB), "B", fmt.Sprintf("bytes the nodes sent during a repeat visit (verity_node_bytes_sent_total), median of %d", len(rows["repeat"].nodeB)))
 	res.ratio("ratio_visit_warm_vs_gateway", "visit_worker_warm", "visit_gateway", "load event, warm worker vs gateway only")
