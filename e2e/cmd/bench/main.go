@@ -40,7 +40,13 @@
 //     every cache on, with the bytes the nodes sent meanwhile; then the
 //     per-request overhead: a 2 KiB asset fetched from the page with cache
 //     'no-store', 20 times, through the warm worker, from the plain server
-//     and from the gateway. VERITY_BENCH_TIMINGS=1 prints every resource's
+//     and from the gateway. The TCP forwarders (gateway, plain server)
+//     terminate TCP: a new connection's handshake and its slow start run
+//     over loopback with no delay, and the delay line has no congestion
+//     window, so those rows pay one delay per exchange and nothing for a
+//     connection's start; the nodes' UDP forwarder delays every datagram,
+//     so QUIC's handshake and congestion control run over the delay (the
+//     rows' notes say so). VERITY_BENCH_TIMINGS=1 prints every resource's
 //     timing and Server-Timing to stderr.
 //
 // Usage (from the repository root, after `make build`):
