@@ -217,16 +217,20 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		return err
 	}
 	page := siteURL + "/" + visitDir + "/"
-	nodeBytes := func() (float64, error) {
-		var sum float64
+	// nodeBytes sums the nodes' response bytes: to browsers (every
+	// transport but HTTP) and over HTTP (the gateway, audits).
+	nodeBytes := func() (browsers, httpB float64, err error) {
 		for _, n := range d.Nodes() {
 			m, err := browser.Scrape(ctx, n.HTTPURL()+"/metrics")
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
-			sum += m.Sum("verity_node_bytes_sent_total", nil)
+			all := m.Sum("verity_node_bytes_sent_total", nil)
+			h := m.Sum("verity_node_bytes_sent_total", map[string]string{"transport": "http"})
+			browsers += all - h
+			httpB += h
 		}
-		return sum, nil
+		return browsers, httpB, nil
 	}
 	clearHTTPCache := func() error {
 		_, err := chromedp.Call(b.Context(), network.ClearBrowserCache, cdp.Empty{})
@@ -340,8 +344,9 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	if _, err := visit(page, "first visit"); err != nil {
 		return err
 	}
+	var repeatHTTP []float64
 	for range runs {
-		before, err := nodeBytes()
+		before, beforeHTTP, err := nodeBytes()
 		if err != nil {
 			return err
 		}
@@ -349,11 +354,12 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if err != nil {
 			return err
 		}
-		after, err := nodeBytes()
+		after, afterHTTP, err := nodeBytes()
 		if err != nil {
 			return err
 		}
 		add("repeat", r, after-before)
+		repeatHTTP = append(repeatHTTP, afterHTTP-beforeHTTP)
 	}
 
 	for _, k := range []string{"warm", "stopped", "gateway", "plain", "repeat"} {
@@ -369,7 +375,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.add("visit_gateway", median(rows["gateway"].load), "ms", note("gateway", fmt.Sprintf("worker bypassed, gateway %v RTT, HTTP cache emptied; %s", gatewayRTT, tcpHides)))
 	res.add("visit_plain", median(rows["plain"].load), "ms", fmt.Sprintf("%s: net/http FileServer of the same files %v RTT away (the ideal), HTTP cache emptied; %s; load event, median of %d", desc, nodeRTT, tcpHides, len(rows["plain"].load)))
 	res.add("visit_repeat", median(rows["repeat"].load), "ms", note("repeat", "repeat visit, every cache on, worker running"))
-	res.add("visit_repeat_node_bytes", median(rows["repeat"].nodeB), "B", fmt.Sprintf("bytes the nodes sent during a repeat visit (verity_node_bytes_sent_total), median of %d", len(rows["repeat"].nodeB)))
+	res.add("visit_repeat_node_bytes", median(rows["repeat"].nodeB), "B", fmt.Sprintf("bytes the nodes sent to the browser during a repeat visit (verity_node_bytes_sent_total, transports but http), median of %d; over HTTP meanwhile (the gateway, audits): %.0f", len(rows["repeat"].nodeB), median(repeatHTTP)))
 	res.ratio("ratio_visit_warm_vs_gateway", "visit_worker_warm", "visit_gateway", "load event, warm worker vs gateway only")
 	res.ratio("ratio_visit_warm_vs_plain", "visit_worker_warm", "visit_plain", "load event, warm worker vs plain server at the nodes' distance")
 	res.ratio("ratio_visit_stopped_vs_gateway", "visit_worker_stopped", "visit_gateway", "load event, worker stopped first vs gateway only")
