@@ -510,19 +510,31 @@ async function answer(event) {
 // controlled page's load event does not wait for a round trip to the
 // gateway: a new loader takes effect one page load later. Without a cached
 // copy the gateway answers, as for an uncontrolled page.
+//
+// While this worker runs the cached copy is also kept in memory (loaderHot:
+// {body, headers}), so the answer waits for no Cache Storage read, which
+// queues behind the other storage work of a page load.
+let loaderHot = null;
 async function loader(event) {
-  const c = await openCache();
   const key = keyURL('loader');
   const refresh = fetch(LOADER_PATH, { cache: 'no-cache' }).then(async (r) => {
-    if (r.status === 200) await c.put(key, r.clone());
+    if (r.status === 200) {
+      const body = await r.clone().arrayBuffer();
+      loaderHot = { body, headers: [...r.headers] };
+      await (await openCache()).put(key, r.clone());
+    }
     return r;
   });
-  const hit = await c.match(key);
-  if (!hit) return refresh;
+  let hot = loaderHot;
+  if (!hot) {
+    const hit = await (await openCache()).match(key);
+    if (!hit) return refresh;
+    hot = { body: await hit.arrayBuffer(), headers: [...hit.headers] };
+  }
   event.waitUntil(refresh.catch(() => {}));
-  const headers = new Headers(hit.headers);
+  const headers = new Headers(hot.headers);
   headers.set('Server-Timing', 'verity;desc="cache"');
-  return new Response(hit.body, { status: 200, headers });
+  return new Response(hot.body, { status: 200, headers });
 }
 
 function isLoader(request) {

@@ -54,7 +54,6 @@ func New(cfg Config) (*Client, error) {
 		cancel:   cancel,
 		dropped:  make(map[string]time.Time),
 	}
-	c.sessions.bg = c.background
 	if !cfg.NoPayments {
 		c.payer = &payer{now: cfg.Now}
 		c.sessions.payer = c.payer

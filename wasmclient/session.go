@@ -115,29 +115,18 @@ type KeyedSessionLoader interface {
 	LoadSessionKey(ctx context.Context, key string) (*Session, error)
 }
 
-// sessionMaxStale bounds how long past its ttl a session is still used
-// while a newer one loads in the background.
-const sessionMaxStale = time.Minute
-
 // sessionCache keeps the last session for its TTL and reloads it after, so a
-// newly published root is picked up. Within sessionMaxStale past the TTL
-// the expired session is still returned while a reload runs in the
-// background (bg), so no request waits for the gateway's round trip; past
-// that, or with no session yet, the request waits for the load. A failed
-// reload keeps serving the stale session.
+// newly published root is picked up. A failed reload keeps serving the stale
+// session.
 type sessionCache struct {
 	loader     SessionLoader
 	payer      *payer
 	now        func() time.Time
 	defaultTTL time.Duration
-	// bg runs a background reload (Client.background); nil: every reload
-	// is waited for.
-	bg func(func(ctx context.Context))
 
 	mu      sync.Mutex
 	cur     *Session
 	expires time.Time
-	loading bool // a background reload runs
 }
 
 func (c *sessionCache) get(ctx context.Context) (*Session, error) {
@@ -147,19 +136,19 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	// A voucher a node or the signer refused is replaced at once, not at
 	// the session's expiry.
 	renew := c.payer != nil && c.payer.takeRenew()
-	if c.cur != nil && !renew {
-		if now.Before(c.expires) {
-			return c.cur, nil
-		}
-		if c.bg != nil && now.Before(c.expires.Add(sessionMaxStale)) {
-			if !c.loading {
-				c.loading = true
-				c.bg(c.reload)
-			}
-			return c.cur, nil
-		}
+	if c.cur != nil && now.Before(c.expires) && !renew {
+		return c.cur, nil
 	}
-	s, err := c.load(ctx)
+	var s *Session
+	var err error
+	if kl, ok := c.loader.(KeyedSessionLoader); ok && c.payer != nil {
+		s, err = kl.LoadSessionKey(ctx, c.payer.sessionKey())
+	} else {
+		s, err = c.loader.LoadSession(ctx)
+	}
+	if err == nil && c.payer != nil {
+		c.payer.update(s)
+	}
 	if err != nil {
 		if c.cur != nil {
 			return c.cur, nil
@@ -169,38 +158,10 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 		}
 		return nil, err
 	}
-	c.install(s, now)
-	return s, nil
-}
-
-// reload loads the session in the background and installs it.
-func (c *sessionCache) reload(ctx context.Context) {
-	s, err := c.load(ctx)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.loading = false
-	if err == nil {
-		c.install(s, c.now())
-	}
-}
-
-// load fetches the session document, with a session key when the payer
-// needs a voucher.
-func (c *sessionCache) load(ctx context.Context) (*Session, error) {
-	if kl, ok := c.loader.(KeyedSessionLoader); ok && c.payer != nil {
-		return kl.LoadSessionKey(ctx, c.payer.sessionKey())
-	}
-	return c.loader.LoadSession(ctx)
-}
-
-// install makes s current from now for its ttl. Callers hold mu.
-func (c *sessionCache) install(s *Session, now time.Time) {
-	if c.payer != nil {
-		c.payer.update(s)
-	}
 	ttl := time.Duration(s.TTL) * time.Second
 	if ttl <= 0 {
 		ttl = c.defaultTTL
 	}
 	c.cur, c.expires = s, now.Add(ttl)
+	return s, nil
 }

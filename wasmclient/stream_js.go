@@ -34,11 +34,10 @@ type bodyStreams struct {
 
 // pump is one stream's state.
 type pump struct {
-	body   io.ReadCloser
-	length int64         // -1: unknown
-	wake   chan struct{} // a pull happened (buffered, 1)
-	done   chan struct{} // closed on cancel
-	once   sync.Once
+	body io.ReadCloser
+	wake chan struct{} // a pull happened (buffered, 1)
+	done chan struct{} // closed on cancel
+	once sync.Once
 }
 
 func newBodyStreams(chunk, readAhead int, log Logger) *bodyStreams {
@@ -71,12 +70,9 @@ func newBodyStreams(chunk, readAhead int, log Logger) *bodyStreams {
 	return s
 }
 
-// New returns a ReadableStream of body's bytes; length is the body's size
-// (-1: unknown). A body of known length closes the stream with its last
-// byte, before the body itself is closed: closing a paid source signs and
-// sends its last receipt, which the page need not wait for.
-func (s *bodyStreams) New(body io.ReadCloser, length int64) js.Value {
-	p := &pump{body: body, length: length, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// New returns a ReadableStream of body's bytes.
+func (s *bodyStreams) New(body io.ReadCloser) js.Value {
+	p := &pump{body: body, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	s.mu.Lock()
 	s.next++
 	id := s.next
@@ -116,12 +112,7 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 		_, err := jsTry(func() js.Value { ctrl.Call(method, args...); return js.Undefined() })
 		return err
 	}
-	size := s.chunk
-	if p.length >= 0 && p.length < int64(size) {
-		size = max(int(p.length), 1)
-	}
-	buf := make([]byte, size)
-	sent := int64(0)
+	buf := make([]byte, s.chunk)
 	for {
 		n, err := p.body.Read(buf)
 		select {
@@ -131,12 +122,6 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 		}
 		if n > 0 {
 			if call("enqueue", bytesToJS(buf[:n])) != nil {
-				_ = p.body.Close()
-				return
-			}
-			sent += int64(n)
-			if sent == p.length && err == nil {
-				_ = call("close")
 				_ = p.body.Close()
 				return
 			}

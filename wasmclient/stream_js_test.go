@@ -89,7 +89,7 @@ func TestBodyStreamDelivers(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	data := testData(100_000)
 	body := newTestBody(data, 700, nil, false)
-	got, err := readAll(t, s.New(body, -1))
+	got, err := readAll(t, s.New(body))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("%d bytes (want %d), %v", len(got), len(data), err)
 	}
@@ -98,26 +98,12 @@ func TestBodyStreamDelivers(t *testing.T) {
 	}
 }
 
-// A body of known length ends the stream with its last byte, without
-// waiting for the body's end (a paid source's last receipt) and closes the
-// body after.
-func TestBodyStreamKnownLengthEndsAtLastByte(t *testing.T) {
-	s := newBodyStreams(1000, 3000, nopLogger{})
-	data := testData(10_000)
-	body := newTestBody(data, 700, nil, true) // blocks after the data, until Close
-	got, err := readAll(t, s.New(body, int64(len(data))))
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("%d bytes (want %d), %v", len(got), len(data), err)
-	}
-	testutil.Eventually(t, 10*time.Second, "the body to close", body.closed.Load)
-}
-
 // A body that fails errors the stream: the page never sees a clean end.
 func TestBodyStreamErrorIsNotTruncation(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	data := testData(10_000)
 	body := newTestBody(data, 1000, ErrNoSource, false)
-	got, err := readAll(t, s.New(body, -1))
+	got, err := readAll(t, s.New(body))
 	if err == nil {
 		t.Fatalf("stream ended cleanly after %d bytes; want an error", len(got))
 	}
@@ -132,7 +118,7 @@ func TestBodyStreamErrorIsNotTruncation(t *testing.T) {
 func TestBodyStreamCancel(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	body := newTestBody(testData(5000), 1000, nil, true)
-	stream := s.New(body, -1)
+	stream := s.New(body)
 	rd := stream.Call("getReader")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -105,9 +105,12 @@ func (w *Worker) Handle(req js.Value) js.Value {
 			// A small body is read (verified) whole and handed over in one
 			// piece: no stream, no pump, no pull per chunk. Its bytes came
 			// with the head, or one round trip after.
+			// The body is closed after the answer: closing a paid source
+			// signs and sends its last receipt, which the page need not
+			// wait for.
 			buf := make([]byte, resp.ContentLength)
 			_, err := io.ReadFull(resp.Body, buf)
-			_ = resp.Body.Close()
+			w.c.background(func(context.Context) { _ = resp.Body.Close() })
 			if err != nil {
 				w.log.Warn("request failed", "url", fr.URL, "err", err)
 				return w.jsResponse(ErrorResponse(err)), nil
@@ -197,7 +200,7 @@ func (w *Worker) jsResponseBytes(resp *Response, whole []byte) js.Value {
 	if whole != nil {
 		body = bytesToJS(whole)
 	} else if resp.Status != 204 && resp.Status != 304 && resp.ContentLength != 0 {
-		body = w.streams.New(resp.Body, resp.ContentLength)
+		body = w.streams.New(resp.Body)
 	} else {
 		_ = resp.Body.Close()
 	}
