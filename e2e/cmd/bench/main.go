@@ -47,7 +47,8 @@
 //     connection's start; the nodes' UDP forwarder delays every datagram,
 //     so QUIC's handshake and congestion control run over the delay (the
 //     rows' notes say so). VERITY_BENCH_TIMINGS=1 prints every resource's
-//     timing and Server-Timing to stderr.
+//     timing and Server-Timing, and the worker's cache counters after the
+//     repeat visits, to stderr.
 //
 // Usage (from the repository root, after `make build`):
 //

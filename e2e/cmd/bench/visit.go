@@ -362,6 +362,10 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		repeatHTTP = append(repeatHTTP, afterHTTP-beforeHTTP)
 	}
 
+	if os.Getenv("VERITY_BENCH_TIMINGS") != "" {
+		raw, err := b.Message(ctx, "verity-cache")
+		fmt.Fprintf(os.Stderr, "worker cache after the repeat visits: %s %v\n", raw, err)
+	}
 	for _, k := range []string{"warm", "stopped", "gateway", "plain", "repeat"} {
 		fmt.Fprintf(os.Stderr, "visit %s: load %v ms; routes %s\n", k, rows[k].load, routeSummary(rows[k].routes))
 	}
