@@ -212,19 +212,30 @@ function loadIndex() {
 
 let writeTimer = null;
 let writing = Promise.resolve();
+// lazyP ends when the pending lazy write is written; lazyDone ends it.
+let lazyP = null;
+let lazyDone = null;
 
-// saveIndex persists the index: now (the promise ends when it is written) or
-// after INDEX_WRITE_DELAY_MS when lazy (recency updates only).
+// saveIndex persists the index: now, or after INDEX_WRITE_DELAY_MS when
+// lazy, so the files stored and used within that delay (a page's burst of
+// subresources) cost one index write. The promise ends when the index is
+// written.
 function saveIndex(idx, lazy) {
   if (lazy) {
-    if (!writeTimer) writeTimer = setTimeout(() => { writeTimer = null; saveIndex(idx, false); }, INDEX_WRITE_DELAY_MS);
-    return writing;
+    if (!writeTimer) {
+      lazyP = new Promise((resolve) => { lazyDone = resolve; });
+      writeTimer = setTimeout(() => { writeTimer = null; saveIndex(idx, false); }, INDEX_WRITE_DELAY_MS);
+    }
+    return lazyP;
   }
   if (writeTimer) { clearTimeout(writeTimer); writeTimer = null; }
+  const done = lazyDone;
+  lazyDone = null;
   writing = writing.then(async () => {
     const c = await openCache();
     await c.put(keyURL('index'), new Response(JSON.stringify(idx), { headers: { 'Content-Type': 'application/json' } }));
   }).catch((err) => console.warn('verity: cache index not written', err));
+  if (done) done(writing);
   return writing;
 }
 
@@ -247,10 +258,16 @@ function seenBefore(idx, path, root) {
 }
 
 // sessionRoot is the current site root: the session's, kept for its ttl.
+// Within SESSION_MAX_STALE_MS past the ttl the expired root still answers
+// while the session reloads in the background (as the Go worker does), so
+// a cache hit never waits for the gateway's round trip.
+const SESSION_MAX_STALE_MS = 60000;
 let sessionP = null;
 async function sessionRoot(idx) {
   const s = idx.session;
-  if (s && s.expires > Date.now()) return s.root;
+  const now = Date.now();
+  if (s && s.expires > now) return s.root;
+  const stale = s && s.expires + SESSION_MAX_STALE_MS > now ? s.root : null;
   if (!sessionP) {
     sessionP = (async () => {
       try {
@@ -269,7 +286,7 @@ async function sessionRoot(idx) {
       }
     })();
   }
-  return sessionP;
+  return stale || sessionP;
 }
 
 function hex(buf) {
@@ -362,7 +379,8 @@ async function store(idx, root, path, cid, type, chunks, size) {
       await c.delete(keyURL('ipfs/' + k));
     }
   }
-  await saveIndex(idx, false);
+  // The fetch event waits for this write (waitUntil in tee).
+  await saveIndex(idx, true);
 }
 
 // tee returns resp for the page and, when it is a complete verified file,
@@ -499,19 +517,31 @@ async function answer(event) {
 // controlled page's load event does not wait for a round trip to the
 // gateway: a new loader takes effect one page load later. Without a cached
 // copy the gateway answers, as for an uncontrolled page.
+//
+// While this worker runs the cached copy is also kept in memory (loaderHot:
+// {body, headers}), so the answer waits for no Cache Storage read, which
+// queues behind the other storage work of a page load.
+let loaderHot = null;
 async function loader(event) {
-  const c = await openCache();
   const key = keyURL('loader');
   const refresh = fetch(LOADER_PATH, { cache: 'no-cache' }).then(async (r) => {
-    if (r.status === 200) await c.put(key, r.clone());
+    if (r.status === 200) {
+      const body = await r.clone().arrayBuffer();
+      loaderHot = { body, headers: [...r.headers] };
+      await (await openCache()).put(key, r.clone());
+    }
     return r;
   });
-  const hit = await c.match(key);
-  if (!hit) return refresh;
+  let hot = loaderHot;
+  if (!hot) {
+    const hit = await (await openCache()).match(key);
+    if (!hit) return refresh;
+    hot = { body: await hit.arrayBuffer(), headers: [...hit.headers] };
+  }
   event.waitUntil(refresh.catch(() => {}));
-  const headers = new Headers(hit.headers);
+  const headers = new Headers(hot.headers);
   headers.set('Server-Timing', 'verity;desc="cache"');
-  return new Response(hit.body, { status: 200, headers });
+  return new Response(hot.body, { status: 200, headers });
 }
 
 function isLoader(request) {

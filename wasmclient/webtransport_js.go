@@ -35,6 +35,44 @@ type wtSession struct {
 	wt    js.Value
 	err   error
 	dead  atomic.Bool
+
+	mu      sync.Mutex
+	spare   js.Value // a stream opened ahead (a Promise), or undefined
+	spareAt time.Time
+}
+
+// spareMaxAge bounds how long a stream opened ahead waits for its request:
+// well within a node's wait for a request head (10 s by default). An older
+// one is ended (FIN, nothing sent) and not used.
+const spareMaxAge = 2 * time.Second
+
+// jsEndStream ends a bidirectional stream opened ahead and never used.
+var jsEndStream = js.FuncOf(func(_ js.Value, args []js.Value) any {
+	bs := arg(args, 0)
+	ignoreRejection(bs.Get("writable").Call("close"))
+	ignoreRejection(bs.Get("readable").Call("cancel"))
+	return nil
+})
+
+// stream returns a Promise of a new bidirectional stream, the one opened
+// ahead when it is fresh, and opens the next one ahead, so a request does
+// not wait for the browser to create its stream. Streams are handed out
+// in the order they were opened, so the only one never written to is the
+// newest. (createBidirectionalStream rejects, never throws.)
+func (s *wtSession) stream() js.Value {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.spare
+	if !p.IsUndefined() && time.Since(s.spareAt) > spareMaxAge {
+		p.Call("then", jsEndStream, jsNoop)
+		p = js.Undefined()
+	}
+	if p.IsUndefined() {
+		p = s.wt.Call("createBidirectionalStream")
+	}
+	s.spare, s.spareAt = s.wt.Call("createBidirectionalStream"), time.Now()
+	ignoreRejection(s.spare)
+	return p
 }
 
 // DialStream implements StreamDialer.
@@ -48,7 +86,7 @@ func (d *WebTransportDialer) DialStream(ctx context.Context, node Node) (Stream,
 	if err != nil {
 		return nil, err
 	}
-	bs, err := await(ctx, s.wt.Call("createBidirectionalStream"))
+	bs, err := await(ctx, s.stream())
 	if err != nil {
 		d.forget(node.ID, s)
 		return nil, err

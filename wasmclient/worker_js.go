@@ -101,9 +101,28 @@ func (w *Worker) Handle(req js.Value) js.Value {
 			return w.jsResponse(ErrorResponse(err)), nil
 		}
 		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		if resp.Status == 200 && resp.ContentLength > 0 && resp.ContentLength <= wholeBodyMax {
+			// A small body is read (verified) whole and handed over in one
+			// piece: no stream, no pump, no pull per chunk. Its bytes came
+			// with the head, or one round trip after.
+			// The body is closed after the answer: closing a paid source
+			// signs and sends its last receipt, which the page need not
+			// wait for.
+			buf := make([]byte, resp.ContentLength)
+			_, err := io.ReadFull(resp.Body, buf)
+			w.c.background(func(context.Context) { _ = resp.Body.Close() })
+			if err != nil {
+				w.log.Warn("request failed", "url", fr.URL, "err", err)
+				return w.jsResponse(ErrorResponse(err)), nil
+			}
+			return w.jsResponseBytes(resp, buf), nil
+		}
 		return w.jsResponse(resp), nil
 	})
 }
+
+// wholeBodyMax is the largest body Handle reads whole before answering.
+const wholeBodyMax = 64 << 10
 
 // Resolve answers a JS URL string with a Promise of {root, cid, type} (see
 // Client.Resolve), or of null when the path has no entry or the directory
@@ -163,7 +182,11 @@ func headerGet(req js.Value, name string) string {
 }
 
 // jsResponse builds a JS Response whose body streams resp.Body.
-func (w *Worker) jsResponse(resp *Response) js.Value {
+func (w *Worker) jsResponse(resp *Response) js.Value { return w.jsResponseBytes(resp, nil) }
+
+// jsResponseBytes builds a JS Response whose body is body when it is not
+// nil, else streams resp.Body.
+func (w *Worker) jsResponseBytes(resp *Response, whole []byte) js.Value {
 	headers := js.Global().Get("Headers").New()
 	for _, kv := range resp.Header() {
 		headers.Call("set", kv[0], kv[1])
@@ -174,7 +197,9 @@ func (w *Worker) jsResponse(resp *Response) js.Value {
 		"headers":    headers,
 	}
 	body := js.Null()
-	if resp.Status != 204 && resp.Status != 304 && resp.ContentLength != 0 {
+	if whole != nil {
+		body = bytesToJS(whole)
+	} else if resp.Status != 204 && resp.Status != 304 && resp.ContentLength != 0 {
 		body = w.streams.New(resp.Body)
 	} else {
 		_ = resp.Body.Close()

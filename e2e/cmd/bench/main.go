@@ -28,7 +28,27 @@
 //   - the throughput of a 48 MiB file through the worker from one node and
 //     from two nodes at once, each node capped at 8 MiB/s (--max-egress);
 //   - the worker's peak wasm memory while streaming a 2 GiB file (-big-mib),
-//     and its largest JS heap sampled over CDP meanwhile.
+//     and its largest JS heap sampled over CDP meanwhile;
+//   - what a visitor feels (section visit, visit.go): the load-event time
+//     of a generated site (36 resources and the HTML, 1.35 MB: stylesheets,
+//     scripts, preloaded WOFF2 fonts, PNG, JPEG and SVG images, the loader;
+//     visitsite.go) in Chromium, gateway 80 ms and nodes 10 ms away (RTT),
+//     median of at least 5 runs each: through the warm worker, with the
+//     worker stopped first (ServiceWorker.stopAllWorkers), with the worker
+//     bypassed (the gateway only), from net/http's FileServer of the same
+//     files 10 ms away (the ideal), and on a natural repeat visit with
+//     every cache on, with the bytes the nodes sent meanwhile; then the
+//     per-request overhead: a 2 KiB asset fetched from the page with cache
+//     'no-store', 20 times, through the warm worker, from the plain server
+//     and from the gateway. The TCP forwarders (gateway, plain server)
+//     terminate TCP: a new connection's handshake and its slow start run
+//     over loopback with no delay, and the delay line has no congestion
+//     window, so those rows pay one delay per exchange and nothing for a
+//     connection's start; the nodes' UDP forwarder delays every datagram,
+//     so QUIC's handshake and congestion control run over the delay (the
+//     rows' notes say so). VERITY_BENCH_TIMINGS=1 prints every resource's
+//     timing and Server-Timing, and the worker's cache counters after the
+//     repeat visits, to stderr.
 //
 // Usage (from the repository root, after `make build`):
 //

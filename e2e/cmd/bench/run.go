@@ -34,7 +34,7 @@ type Config struct {
 }
 
 // Sections are the parts of a run, in order; Config.Only selects some.
-var Sections = []string{"verify", "page", "ttfb", "ttfb-worker", "video", "webrtc", "parallel"}
+var Sections = []string{"verify", "page", "ttfb", "ttfb-worker", "video", "webrtc", "parallel", "visit"}
 
 // want reports whether the section runs.
 func (c Config) want(section string) bool {
@@ -146,6 +146,12 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if cfg.want("parallel") {
 		if err := parallelBench(ctx, cfg, tmp, res); err != nil {
 			return fmt.Errorf("parallel: %w", err)
+		}
+	}
+
+	if cfg.want("visit") {
+		if err := visitSpeed(ctx, cfg, tmp, res); err != nil {
+			return fmt.Errorf("visit: %w", err)
 		}
 	}
 

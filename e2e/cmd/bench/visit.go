@@ -1,0 +1,457 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/verity-cdn/verity/devnet"
+	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/e2e/netem"
+	"github.com/verity-cdn/verity/web"
+)
+
+// The loopback addresses of the visit rows' forwarders: the gateway (the
+// site's host name maps there), the nodes (the address they publish) and
+// the plain file server.
+const (
+	visitGatewayHost = "127.0.0.6"
+	visitNodeHost    = "127.0.0.7"
+	visitPlainHost   = "127.0.0.8"
+)
+
+// tcpHides is what the TCP forwarders spare the rows that use them (the
+// gateway and the plain server; the nodes' UDP forwarder delays every
+// datagram, QUIC's handshake and congestion control included).
+const tcpHides = "TCP ends at the forwarder: no handshake and no slow start over the delay"
+
+// visitMinRuns is the least number of runs the visit rows take the median of.
+const visitMinRuns = 5
+
+// visitJS reads the load-event time of the page (navigation start →
+// loadEventStart, in the page's clock) and how each subresource was
+// served: the Server-Timing "verity" entry ("webtransport", "cache", ...;
+// "" when the worker did not answer) counted by value, and the bytes that
+// came over the network for the page (transferSize).
+const visitJS = `() => {
+	const nav = performance.getEntriesByType('navigation')[0];
+	const res = performance.getEntriesByType('resource');
+	const routes = {};
+	let transfer = 0;
+	for (const e of res) {
+		const st = (e.serverTiming || []).find(s => s.name === 'verity');
+		const k = st ? st.description : '';
+		routes[k] = (routes[k] || 0) + 1;
+		transfer += e.transferSize || 0;
+	}
+	const st = (nav.serverTiming || []).find(s => s.name === 'verity');
+	const detail = res.map(e => [e.name.replace(/.*\//, ''), Math.round(e.startTime), Math.round(e.responseStart), Math.round(e.responseEnd),
+		(e.serverTiming || []).map(s => s.name + '=' + (s.description || s.duration)).join(' ')].join(' '));
+	return {load: nav.loadEventStart, resources: res.length, routes, doc: st ? st.description : '', transfer, detail};
+}`
+
+type visitResult struct {
+	Load      float64        `json:"load"`
+	Resources int            `json:"resources"`
+	Routes    map[string]int `json:"routes"`
+	Doc       string         `json:"doc"`
+	Transfer  int64          `json:"transfer"`
+	Detail    []string       `json:"detail"` // per resource: name, start, response start and end (ms), Server-Timing
+}
+
+// smallJS fetches path n+1 times with cache 'no-store' (a new query each
+// time) and returns the milliseconds of the last n, fetch() → body read,
+// timed in the page, and the Server-Timing "verity" entry of the last.
+const smallJS = `async (path, n) => {
+	const ms = [], timings = [];
+	let route = '';
+	for (let i = 0; i <= n; i++) {
+		const t0 = performance.now();
+		const r = await fetch(path + '?r=' + i + '-' + Math.random(), {cache: 'no-store'});
+		const b = await r.arrayBuffer();
+		const t = performance.now() - t0;
+		if (r.status !== 200 || b.byteLength === 0) throw new Error(path + ': status ' + r.status + ', ' + b.byteLength + ' bytes');
+		const h = r.headers.get('server-timing') || '';
+		const m = /verity;desc="([^"]*)"/.exec(h);
+		route = m ? m[1] : '';
+		if (i > 0) { ms.push(t); timings.push(h); }
+	}
+	return {ms, route, timings};
+}`
+
+type smallResult struct {
+	Ms      []float64 `json:"ms"`
+	Route   string    `json:"route"`
+	Timings []string  `json:"timings"` // the Server-Timing headers
+}
+
+// visitSpeed measures in Chromium the load-event time of a generated
+// multi-asset page (makeVisitSite) under the emulated topology (gateway
+// gatewayRTT away, nodes nodeRTT away, netem forwarders): through the
+// warm worker, with the worker stopped first, with the worker bypassed
+// (gateway only), from a plain HTTP file server of the same files at the
+// nodes' distance (the ideal), and on a natural repeat visit with every
+// cache on (with the bytes the nodes sent meanwhile). Then the per-request
+// overhead: a 2 KiB asset fetched from the page through the warm worker,
+// from the plain server and from the gateway.
+func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error {
+	siteDir := filepath.Join(tmp, "visit-site")
+	if err := os.CopyFS(siteDir, web.Demo); err != nil {
+		return fmt.Errorf("copy demo site: %w", err)
+	}
+	site, err := makeVisitSite(siteDir)
+	if err != nil {
+		return fmt.Errorf("generate the visit site: %w", err)
+	}
+	d, err := devnet.New(ctx, devnet.Config{
+		DataDir:  filepath.Join(tmp, "visit-devnet"),
+		Listen:   "127.0.0.1:0",
+		Nodes:    2,
+		DemoDir:  siteDir,
+		NodeHost: visitNodeHost,
+		Logger:   cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("visit devnet: %w", err)
+	}
+	defer d.Close()
+	var closers []interface{ Close() error }
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	forward := func(udp bool, listen, target string, rtt time.Duration) (string, error) {
+		nc := netem.Config{Listen: listen, Target: target, Up: netem.Link{Delay: rtt / 2}, Down: netem.Link{Delay: rtt / 2}}
+		if udp {
+			p, err := netem.NewUDP(nc)
+			if err != nil {
+				return "", err
+			}
+			closers = append(closers, p)
+			return p.Addr(), nil
+		}
+		p, err := netem.NewTCP(nc)
+		if err != nil {
+			return "", err
+		}
+		closers = append(closers, p)
+		return p.Addr(), nil
+	}
+	samePort := func(udp bool, host, rawURL string, rtt time.Duration) error {
+		u, err := url.Parse(rawURL)
+		if err != nil || u.Port() == "" {
+			return fmt.Errorf("URL %q has no port", rawURL)
+		}
+		_, err = forward(udp, net.JoinHostPort(host, u.Port()), net.JoinHostPort("127.0.0.1", u.Port()), rtt)
+		return err
+	}
+	for _, n := range d.Nodes() {
+		if err := samePort(true, visitNodeHost, n.WebTransportURL(), nodeRTT); err != nil {
+			return fmt.Errorf("node forwarder: %w", err)
+		}
+		if err := samePort(false, visitNodeHost, n.HTTPURL(), 0); err != nil { // the gateway's way to the node
+			return fmt.Errorf("node forwarder: %w", err)
+		}
+	}
+	if err := samePort(false, visitGatewayHost, d.Gateway().URL(), gatewayRTT); err != nil {
+		return fmt.Errorf("gateway forwarder: %w", err)
+	}
+
+	// The plain server: the same files, net/http's FileServer, an empty
+	// loader so the page makes the same requests.
+	visitFiles := http.FileServer(http.Dir(filepath.Join(siteDir, visitDir)))
+	plainLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	plainSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/verity.js" {
+			w.Header().Set("Content-Type", "text/javascript")
+			return
+		}
+		visitFiles.ServeHTTP(w, r)
+	})}
+	go plainSrv.Serve(plainLn)
+	defer plainSrv.Close()
+	plainAddr, err := forward(false, net.JoinHostPort(visitPlainHost, "0"), plainLn.Addr().String(), nodeRTT)
+	if err != nil {
+		return fmt.Errorf("plain forwarder: %w", err)
+	}
+	plain := "http://" + plainAddr
+
+	stop, err := runDevnet(ctx, d, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	siteURL := strings.TrimRight(d.SiteURL(devnet.SiteName), "/")
+	su, err := url.Parse(siteURL)
+	if err != nil {
+		return err
+	}
+	b, err := browser.Start(ctx, browser.Config{
+		UserDataDir: filepath.Join(tmp, "profile-visit"),
+		WaitTimeout: 30 * time.Second,
+		Flags:       []string{"host-resolver-rules=MAP " + su.Hostname() + " " + visitGatewayHost},
+	})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.Navigate(ctx, siteURL+"/"); err != nil {
+		return err
+	}
+	if err := b.WaitController(ctx); err != nil {
+		return err
+	}
+	page := siteURL + "/" + visitDir + "/"
+	// nodeBytes sums the nodes' response bytes: to browsers (every
+	// transport but HTTP) and over HTTP (the gateway, audits).
+	nodeBytes := func() (browsers, httpB float64, err error) {
+		for _, n := range d.Nodes() {
+			m, err := browser.Scrape(ctx, n.HTTPURL()+"/metrics")
+			if err != nil {
+				return 0, 0, err
+			}
+			all := m.Sum("verity_node_bytes_sent_total", nil)
+			h := m.Sum("verity_node_bytes_sent_total", map[string]string{"transport": "http"})
+			browsers += all - h
+			httpB += h
+		}
+		return browsers, httpB, nil
+	}
+	clearHTTPCache := func() error {
+		_, err := chromedp.Call(b.Context(), network.ClearBrowserCache, cdp.Empty{})
+		return err
+	}
+	clearAll := func() error {
+		if _, err := b.Message(ctx, "verity-cache-clear"); err != nil {
+			return err
+		}
+		return clearHTTPCache()
+	}
+	visit := func(u, what string) (visitResult, error) {
+		if err := b.Navigate(ctx, "about:blank"); err != nil {
+			return visitResult{}, err
+		}
+		if err := b.Navigate(ctx, u); err != nil {
+			return visitResult{}, fmt.Errorf("%s: %w", what, err)
+		}
+		r, err := browser.Call[visitResult](ctx, b, visitJS)
+		if err != nil {
+			return r, fmt.Errorf("%s: %w", what, err)
+		}
+		if os.Getenv("VERITY_BENCH_TIMINGS") != "" {
+			fmt.Fprintf(os.Stderr, "%s: load %.0f ms\n\t%s\n", what, r.Load, strings.Join(r.Detail, "\n\t"))
+		}
+		if r.Resources < site.Resources {
+			return r, fmt.Errorf("%s: the page loaded %d resources, want %d", what, r.Resources, site.Resources)
+		}
+		return r, nil
+	}
+
+	type row struct {
+		load   []float64
+		routes map[string]int // summed over the measured runs
+		doc    map[string]int
+		nodeB  []float64
+	}
+	rows := map[string]*row{}
+	add := func(name string, r visitResult, nb float64) {
+		w := rows[name]
+		if w == nil {
+			w = &row{routes: map[string]int{}, doc: map[string]int{}}
+			rows[name] = w
+		}
+		w.load = append(w.load, r.Load)
+		for k, v := range r.Routes {
+			w.routes[k] += v
+		}
+		w.doc[r.Doc]++
+		w.nodeB = append(w.nodeB, nb)
+	}
+	runs := max(cfg.Runs, visitMinRuns)
+	for i := 0; i <= runs; i++ { // round 0 warms up
+		// Worker warm, every cache empty: every asset from the nodes.
+		if err := clearAll(); err != nil {
+			return err
+		}
+		r, err := visit(page, "worker warm")
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			add("warm", r, 0)
+		}
+		// Worker stopped first, every cache empty.
+		if err := clearAll(); err != nil {
+			return err
+		}
+		if err := b.StopAllWorkers(ctx); err != nil {
+			return err
+		}
+		if r, err = visit(page, "worker stopped"); err != nil {
+			return err
+		}
+		if i > 0 {
+			add("stopped", r, 0)
+		}
+		// Worker bypassed: the gateway only.
+		if err := clearHTTPCache(); err != nil {
+			return err
+		}
+		if err := b.BypassServiceWorker(ctx, true); err != nil {
+			return err
+		}
+		r, err = visit(page, "gateway")
+		if err2 := b.BypassServiceWorker(ctx, false); err == nil {
+			err = err2
+		}
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			add("gateway", r, 0)
+		}
+		// The plain file server at the nodes' distance.
+		if err := clearHTTPCache(); err != nil {
+			return err
+		}
+		if r, err = visit(plain+"/", "plain"); err != nil {
+			return err
+		}
+		if i > 0 {
+			add("plain", r, 0)
+		}
+		if err := b.Navigate(ctx, siteURL+"/"); err != nil { // a controlled page for the next clear
+			return err
+		}
+	}
+	// A natural repeat visit: every cache on, the worker running; the first
+	// visit fills the caches.
+	if _, err := visit(page, "first visit"); err != nil {
+		return err
+	}
+	var repeatHTTP []float64
+	for range runs {
+		before, beforeHTTP, err := nodeBytes()
+		if err != nil {
+			return err
+		}
+		r, err := visit(page, "repeat")
+		if err != nil {
+			return err
+		}
+		after, afterHTTP, err := nodeBytes()
+		if err != nil {
+			return err
+		}
+		add("repeat", r, after-before)
+		repeatHTTP = append(repeatHTTP, afterHTTP-beforeHTTP)
+	}
+
+	if os.Getenv("VERITY_BENCH_TIMINGS") != "" {
+		raw, err := b.Message(ctx, "verity-cache")
+		fmt.Fprintf(os.Stderr, "worker cache after the repeat visits: %s %v\n", raw, err)
+	}
+	for _, k := range []string{"warm", "stopped", "gateway", "plain", "repeat"} {
+		fmt.Fprintf(os.Stderr, "visit %s: load %v ms; routes %s\n", k, rows[k].load, routeSummary(rows[k].routes))
+	}
+	desc := fmt.Sprintf("%d resources + HTML, %.2f MB", site.Resources, float64(site.Bytes)/1e6)
+	note := func(name, what string) string {
+		w := rows[name]
+		return fmt.Sprintf("%s: %s; load event, median of %d; served by %s (document: %s)", desc, what, len(w.load), routeSummary(w.routes), routeSummary(w.doc))
+	}
+	res.add("visit_worker_warm", median(rows["warm"].load), "ms", note("warm", fmt.Sprintf("worker running, session open, nodes %v RTT, caches emptied", nodeRTT)))
+	res.add("visit_worker_stopped", median(rows["stopped"].load), "ms", note("stopped", "worker stopped first (ServiceWorker.stopAllWorkers), caches emptied"))
+	res.add("visit_gateway", median(rows["gateway"].load), "ms", note("gateway", fmt.Sprintf("worker bypassed, gateway %v RTT, HTTP cache emptied; %s", gatewayRTT, tcpHides)))
+	res.add("visit_plain", median(rows["plain"].load), "ms", fmt.Sprintf("%s: net/http FileServer of the same files %v RTT away (the ideal), HTTP cache emptied; %s; load event, median of %d", desc, nodeRTT, tcpHides, len(rows["plain"].load)))
+	res.add("visit_repeat", median(rows["repeat"].load), "ms", note("repeat", "repeat visit, every cache on, worker running"))
+	res.add("visit_repeat_node_bytes", median(rows["repeat"].nodeB), "B", fmt.Sprintf("bytes the nodes sent to the browser during a repeat visit (verity_node_bytes_sent_total, transports but http), median of %d; over HTTP meanwhile (the gateway, audits): %.0f", len(rows["repeat"].nodeB), median(repeatHTTP)))
+	res.ratio("ratio_visit_warm_vs_gateway", "visit_worker_warm", "visit_gateway", "load event, warm worker vs gateway only")
+	res.ratio("ratio_visit_warm_vs_plain", "visit_worker_warm", "visit_plain", "load event, warm worker vs plain server at the nodes' distance")
+	res.ratio("ratio_visit_stopped_vs_gateway", "visit_worker_stopped", "visit_gateway", "load event, worker stopped first vs gateway only")
+	res.ratio("ratio_visit_repeat_vs_gateway", "visit_repeat", "visit_gateway", "load event, repeat visit vs gateway only")
+	res.ratio("ratio_visit_repeat_vs_plain", "visit_repeat", "visit_plain", "load event, repeat visit vs plain server")
+
+	return requestOverhead(ctx, b, siteURL, plain, res)
+}
+
+// requestOverhead times a 2 KiB asset fetched from the page with cache
+// 'no-store': through the warm worker (which then skips its own cache and
+// fetches from a node), from the plain server at the nodes' distance and
+// from the gateway with the worker bypassed.
+func requestOverhead(ctx context.Context, b *browser.Browser, siteURL, plain string, res *Results) error {
+	const n = 20
+	measure := func(pageURL, path string, want ...string) ([]float64, error) {
+		if err := b.Navigate(ctx, pageURL); err != nil {
+			return nil, err
+		}
+		r, err := browser.Call[smallResult](ctx, b, smallJS, path, n)
+		if err != nil {
+			return nil, fmt.Errorf("2 KiB fetches from %s: %w", pageURL, err)
+		}
+		if !slices.Contains(want, r.Route) {
+			return nil, fmt.Errorf("2 KiB fetches from %s: served by %q, want %q", pageURL, r.Route, want)
+		}
+		if os.Getenv("VERITY_BENCH_TIMINGS") != "" {
+			for i, h := range r.Timings {
+				fmt.Fprintf(os.Stderr, "%s %.1f ms %s\n", pageURL, r.Ms[i], h)
+			}
+		}
+		return r.Ms, nil
+	}
+	worker, err := measure(siteURL+"/"+visitDir+"/", visitSmall, "webtransport")
+	if err != nil {
+		return err
+	}
+	plainMs, err := measure(plain+"/", visitSmall, "")
+	if err != nil {
+		return err
+	}
+	if err := b.BypassServiceWorker(ctx, true); err != nil {
+		return err
+	}
+	gw, err := measure(siteURL+"/"+visitDir+"/", visitSmall, "", "first-visit")
+	if err2 := b.BypassServiceWorker(ctx, false); err == nil {
+		err = err2
+	}
+	if err != nil {
+		return err
+	}
+	res.add("request_2k_worker", median(worker), "ms", fmt.Sprintf("2 KiB, fetch(no-store) from the page through the warm worker, node %v RTT; median of %d", nodeRTT, len(worker)))
+	res.add("request_2k_plain", median(plainMs), "ms", fmt.Sprintf("the same from the plain file server %v RTT away; median of %d", nodeRTT, len(plainMs)))
+	res.add("request_2k_gateway", median(gw), "ms", fmt.Sprintf("the same from the gateway %v RTT away, worker bypassed; median of %d", gatewayRTT, len(gw)))
+	if w, p := median(worker), median(plainMs); w > 0 && p > 0 {
+		res.add("request_2k_worker_overhead", w-p, "ms", "per-request overhead of the worker: worker minus plain server")
+	}
+	return nil
+}
+
+// routeSummary prints counts by route, "" as "network".
+func routeSummary(m map[string]int) string {
+	var parts []string
+	for k, v := range m {
+		if k == "" {
+			k = "network"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", k, v))
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
