@@ -7,7 +7,6 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
-
 )
 
 const nodesUsage = "usage: verity nodes list [--json] [--gateway URL] [--admin-token T]"
