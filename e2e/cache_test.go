@@ -209,6 +209,7 @@ func TestCorruptCacheEntryRefetched(t *testing.T) {
 	if !slices.Contains(trs, "webtransport") {
 		t.Errorf("/style.css was served by %v after the corruption, never fetched from a node again", trs)
 	}
+	e.cacheStats()  // the index is written (its writes are batched)
 	e.stopWorkers() // from storage again
 	if res := e.fetchFileCached(css); !strings.Contains(res.Headers["server-timing"], "cache") {
 		t.Errorf("/style.css after a restart: Server-Timing %q, want verity=cache", res.Headers["server-timing"])

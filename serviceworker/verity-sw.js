@@ -591,9 +591,11 @@ self.__verityRequestBridge = requestBridge;
 self.__verityBridges = bridges;
 
 // cacheStats answers {type: 'verity-cache'}: the cache's size and counters
-// and the phases of the last boot.
+// and the phases of the last boot. A pending index write is written first,
+// so what the answer counts is what a restarted worker finds.
 async function cacheStats() {
   const idx = await loadIndex();
+  if (writeTimer) await saveIndex(idx, false);
   let bytes = 0;
   const files = Object.keys(idx.files);
   for (const k of files) bytes += idx.files[k].size;
