@@ -17,3 +17,7 @@ func (n *Node) WebRTCPeers() int {
 
 // LogForTest is the node's logger (what its parts log through).
 func (n *Node) LogForTest() *slog.Logger { return n.log }
+
+// SetImportBatchBytes sets how much an import queues before it writes
+// (16 MiB), so a test sees blocks stored while a small CAR streams in.
+func SetImportBatchBytes(b int) { batchBytes = b }
