@@ -263,14 +263,20 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 // starts writing each batch meanwhile, startWriteback). A block is held
 // when its file exists with the block's size: one stat, no read; a file
 // of another size (a write a power loss cut short) is rewritten.
+//
+// A full batch is written on a goroutine while the next one fills, so
+// reading and hashing the CAR overlap with the writes; at most one batch
+// is being written at a time. wait (done by flush and discard) returns
+// once it is written.
 type blockWriter struct {
 	n       *Node
 	run     *importRun
 	b       datastore.Batch
 	queued  int      // bytes in b
 	pending int      // blocks in b
-	paths   []string // files written; paths[:flushed] are committed
+	paths   []string // files written; paths[:flushed] are handed to a commit
 	flushed int
+	writing chan error // the batch being written, if any
 }
 
 // batchBytes is how much a blockWriter queues before it writes.
@@ -305,30 +311,57 @@ func (w *blockWriter) put(ctx context.Context, blk blocks.Block) error {
 	}
 	w.pending++
 	if w.queued += len(blk.RawData()); w.queued >= batchBytes {
-		return w.flush(ctx)
+		return w.start(ctx)
 	}
 	return nil
 }
 
-// flush writes the queued blocks.
-func (w *blockWriter) flush(ctx context.Context) error {
+// start hands the queued blocks to a goroutine that writes them, once
+// the batch before is written.
+func (w *blockWriter) start(ctx context.Context) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
 	if w.b == nil {
 		return nil
 	}
-	b := w.b
-	w.b, w.queued, w.pending = nil, 0, 0
-	if err := b.Commit(ctx); err != nil {
-		return fmt.Errorf("node: import: store: %w", err)
-	}
-	w.n.metrics.addBlocks(len(w.paths) - w.flushed)
-	startWriteback(w.paths[w.flushed:])
-	w.flushed = len(w.paths)
+	b, paths, n := w.b, w.paths[w.flushed:], w.n
+	w.b, w.queued, w.pending, w.flushed = nil, 0, 0, len(w.paths)
+	w.writing = make(chan error, 1)
+	go func(done chan<- error) {
+		if err := b.Commit(ctx); err != nil {
+			done <- fmt.Errorf("node: import: store: %w", err)
+			return
+		}
+		n.metrics.addBlocks(len(paths))
+		startWriteback(paths)
+		done <- nil
+	}(w.writing)
 	return nil
 }
 
-// discard drops the queued blocks, not written yet, from the batch and
-// from the run's.
+// wait returns once the batch being written, if any, is written.
+func (w *blockWriter) wait() error {
+	if w.writing == nil {
+		return nil
+	}
+	err := <-w.writing
+	w.writing = nil
+	return err
+}
+
+// flush writes the queued blocks and waits until every batch is written.
+func (w *blockWriter) flush(ctx context.Context) error {
+	if err := w.start(ctx); err != nil {
+		return err
+	}
+	return w.wait()
+}
+
+// discard waits for the batch being written and drops the queued blocks,
+// not written, from the batch and from the run's.
 func (w *blockWriter) discard() {
+	_ = w.wait()
 	w.run.fresh = w.run.fresh[:len(w.run.fresh)-w.pending]
 	w.b, w.queued, w.pending = nil, 0, 0
 }
