@@ -134,6 +134,9 @@ func TestPartialPinRemovedAtStart(t *testing.T) {
 		if files, bytes := blockFiles(t, blocksDir); files != 0 {
 			return fmt.Errorf("blocks/ still holds %d blocks (%d bytes) of a killed pin", files, bytes)
 		}
+		if b := n.Status().Blocks; b != 0 {
+			return fmt.Errorf("the node counts %d blocks", b)
+		}
 		return nil
 	})
 	if left := staged(t, tmp); left != 0 {
