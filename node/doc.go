@@ -18,7 +18,7 @@
 //	DataDir/identity.key      ed25519 node key (PKCS#8 PEM, mode 0600)
 //	DataDir/webtransport.pem  current and next WebTransport certificates + keys
 //	DataDir/blocks/           flatfs blockstore (next-to-last/2 sharding; each import synced once, syncStore)
-//	DataDir/tmp/              staging for CAR imports (emptied by New: what a killed import left)
+//	DataDir/tmp/              a marker per import writing blocks (New empties it, then collects garbage)
 //	DataDir/pins.json         roots kept: {"roots": [placed], "local": [PinLocal]}
 //
 // # HTTP API

@@ -54,8 +54,11 @@ type Node struct {
 	pins       map[string]bool // roots placed here and held, in DataDir/pins.json
 	localPins  map[string]bool // roots the operator imported, kept regardless
 	gcMu       sync.RWMutex    // GC (write) excludes imports in progress (read)
-	rtc        *rtcServer      // nil when WebRTC is disabled
-	rtcHandler http.Handler    // router instrumented for webrtc
+	pinSeq     atomic.Uint64   // counts pins recorded (import_run.go)
+	claimMu    sync.Mutex
+	claims     map[string]int // blocks claimed by import runs, by multihash (import_run.go)
+	rtc        *rtcServer     // nil when WebRTC is disabled
+	rtcHandler http.Handler   // router instrumented for webrtc
 
 	pay           *payments    // vouchers, receipts, settlement
 	countMu       sync.RWMutex // the block count (write) excludes imports and GC (read)
@@ -94,7 +97,7 @@ func New(cfg Config) (_ *Node, err error) {
 			return nil, fmt.Errorf("node: data dir: %w", err)
 		}
 	}
-	n := &Node{cfg: cfg, metrics: newMetrics()}
+	n := &Node{cfg: cfg, metrics: newMetrics(), claims: make(map[string]int)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -108,7 +111,8 @@ func New(cfg Config) (_ *Node, err error) {
 	n.id = noderecord.NodeIDFromKey(n.priv.Public().(ed25519.PublicKey))
 	n.started = cfg.Now()
 	n.log = slog.New(&recordingHandler{next: cfg.Logger.Handler(), rec: &n.recent}).With("node", n.id)
-	if err := n.clearTmp(); err != nil {
+	leftover, err := n.clearTmp()
+	if err != nil {
 		return nil, err
 	}
 	if cfg.Registry != nil {
@@ -180,6 +184,9 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.startBlockCount()
+	if leftover {
+		n.collectLeftovers()
+	}
 	return n, nil
 }
 

@@ -86,6 +86,7 @@ func (n *Node) addPin(root string, local bool) error {
 		delete(set, root)
 		return err
 	}
+	n.pinSeq.Add(1)
 	return nil
 }
 
@@ -125,8 +126,11 @@ func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 		}
 	}
 	var errs []error
+	var run *importRun // released once the pin is recorded
+	defer func() { run.release() }()
 	for i, src := range pinSources(p) {
-		err := n.fetchPin(ctx, root, src, i == 0 && src == p.CAR)
+		var err error
+		run, err = n.fetchPin(ctx, root, src, i == 0 && src == p.CAR)
 		if err == nil {
 			errs = nil
 			break
@@ -219,41 +223,9 @@ func (n *Node) GC(ctx context.Context) (int, error) {
 func (n *Node) collect(ctx context.Context) (int, error) {
 	n.countMu.RLock() // after the background count (blockcount.go)
 	defer n.countMu.RUnlock()
-	n.pinMu.Lock()
-	roots := append(slices.Collect(maps.Keys(n.pins)), slices.Collect(maps.Keys(n.localPins))...)
-	n.pinMu.Unlock()
-	live := make(map[string]bool) // by multihash: the store is keyed by it
-	var stack []cid.Cid
-	for _, r := range roots {
-		c, err := cid.Parse(r)
-		if err != nil {
-			return 0, fmt.Errorf("node: gc: pinned root %q: %w", r, err)
-		}
-		stack = append(stack, c)
-	}
-	for len(stack) > 0 {
-		c := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if live[string(c.Hash())] {
-			continue
-		}
-		live[string(c.Hash())] = true
-		if c.Prefix().Codec != cid.DagProtobuf {
-			continue
-		}
-		blk, err := n.bs.Get(ctx, c)
-		if err != nil {
-			return 0, fmt.Errorf("node: gc: walking %s: %w", c, err)
-		}
-		nd, err := merkledag.DecodeProtobuf(blk.RawData())
-		if err != nil {
-			return 0, fmt.Errorf("node: gc: %s: %w", c, err)
-		}
-		for _, l := range nd.Links() {
-			if l.Cid.Prefix().MhType != 0x00 { // identity CIDs hold their bytes
-				stack = append(stack, l.Cid)
-			}
-		}
+	live, err := n.liveSet(ctx)
+	if err != nil {
+		return 0, err
 	}
 	keys, err := n.bs.AllKeysChan(ctx)
 	if err != nil {
@@ -278,4 +250,47 @@ func (n *Node) collect(ctx context.Context) (int, error) {
 		n.log.Info("garbage collected", "blocks", removed)
 	}
 	return removed, nil
+}
+
+// liveSet walks the pinned DAGs (placed and local) and returns their
+// blocks, by multihash (the store is keyed by it). Any block missing or
+// corrupt on the way is an error.
+func (n *Node) liveSet(ctx context.Context) (map[string]bool, error) {
+	n.pinMu.Lock()
+	roots := append(slices.Collect(maps.Keys(n.pins)), slices.Collect(maps.Keys(n.localPins))...)
+	n.pinMu.Unlock()
+	live := make(map[string]bool) // by multihash: the store is keyed by it
+	var stack []cid.Cid
+	for _, r := range roots {
+		c, err := cid.Parse(r)
+		if err != nil {
+			return nil, fmt.Errorf("node: gc: pinned root %q: %w", r, err)
+		}
+		stack = append(stack, c)
+	}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if live[string(c.Hash())] {
+			continue
+		}
+		live[string(c.Hash())] = true
+		if c.Prefix().Codec != cid.DagProtobuf {
+			continue
+		}
+		blk, err := n.bs.Get(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("node: gc: walking %s: %w", c, err)
+		}
+		nd, err := merkledag.DecodeProtobuf(blk.RawData())
+		if err != nil {
+			return nil, fmt.Errorf("node: gc: %s: %w", c, err)
+		}
+		for _, l := range nd.Links() {
+			if l.Cid.Prefix().MhType != 0x00 { // identity CIDs hold their bytes
+				stack = append(stack, l.Cid)
+			}
+		}
+	}
+	return live, nil
 }

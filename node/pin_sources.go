@@ -34,8 +34,10 @@ func pinSources(p nodeproto.Pin) []string {
 // whole DAG (internal/carcheck, as the gateway checks a deploy: a source
 // may be another node, which is trusted for nothing) and stores every
 // block (importCAR). signed signs the GET with the node key (the
-// gateway's CAR requires it).
-func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bool) error {
+// gateway's CAR requires it). On success it returns the import run, which
+// the caller releases once the pin is recorded; on failure what the run
+// stored is undone and released.
+func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bool) (_ *importRun, err error) {
 	client := n.cfg.CoordinatorClient
 	if client == nil {
 		client = http.DefaultClient
@@ -51,7 +53,7 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/vnd.ipld.car")
 	if signed {
@@ -59,12 +61,12 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("fetch: %w", err)
+		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxPinError))
-		return fmt.Errorf("fetch: %s: %s", resp.Status, msg)
+		return nil, fmt.Errorf("fetch: %s: %s", resp.Status, msg)
 	}
 	dag := root // another holder: only root's traversal is taken
 	if signed {
@@ -74,11 +76,15 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	if g, ok := ctx.Value(stallKey{}).(*stallCounter); ok {
 		body = &countingReader{r: body, n: &g.n}
 	}
-	_, err = n.importCAR(ctx, body, dag, root)
-	if cause := context.Cause(ctx); err != nil && errors.Is(cause, errHolderStalled) {
-		return cause
+	run := n.newImportRun()
+	if _, err = n.importCAR(ctx, run, body, dag, root); err != nil {
+		run.release()
+		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
+			return nil, cause
+		}
+		return nil, err
 	}
-	return err
+	return run, nil
 }
 
 var (

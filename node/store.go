@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -77,30 +76,48 @@ func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, e
 	return blk, nil
 }
 
-// clearTmp removes what imports left in DataDir/tmp: CARs staged by a
-// node that was killed while importing or pinning, which nothing else
-// would ever remove. Only imports write there, and none runs yet.
-func (n *Node) clearTmp() error {
+// clearTmp removes what imports left in DataDir/tmp: the markers of
+// import runs a killed node never finished (import_run.go), and CARs
+// staged by older versions. Only imports write there, and none runs yet.
+// It reports whether anything was left, in which case blocks of a
+// refused or unfinished import may be stored, unpinned: New then
+// collects garbage (collectLeftovers).
+func (n *Node) clearTmp() (bool, error) {
 	dir := filepath.Join(n.cfg.DataDir, tmpDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("node: data dir: %w", err)
+		return false, fmt.Errorf("node: data dir: %w", err)
 	}
-	var files int
-	var bytes int64
 	for _, e := range ents {
-		if fi, err := e.Info(); err == nil {
-			bytes += fi.Size()
-		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return fmt.Errorf("node: clear %s: %w", dir, err)
+			return false, fmt.Errorf("node: clear %s: %w", dir, err)
 		}
-		files++
 	}
-	if files > 0 {
-		n.log.Info("removed imports left unfinished by the last run", "files", files, "bytes", bytes)
+	if len(ents) == 0 {
+		return false, nil
 	}
-	return nil
+	n.log.Info("imports were left unfinished by the last run; collecting garbage", "runs", len(ents))
+	// flatfs saves its disk usage at most every few seconds: after a
+	// kill the saved figure may miss blocks the import wrote, and the
+	// collection would subtract them. Without it flatfs counts the store
+	// again when it opens, so --max-storage sees what is on disk.
+	if err := os.Remove(filepath.Join(n.cfg.DataDir, blocksDir, flatfs.DiskUsageFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("node: clear disk usage: %w", err)
+	}
+	return true, nil
+}
+
+// collectLeftovers collects garbage on a goroutine owned by n.wg, after
+// the block count: the blocks imports left unfinished by the last run
+// wrote, which no pin reaches.
+func (n *Node) collectLeftovers() {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if _, err := n.GC(n.ctx); err != nil && n.ctx.Err() == nil {
+			n.log.Error("collecting what unfinished imports left failed", "err", err)
+		}
+	}()
 }
 
 // BlockPath returns the path of the file holding block c. The file may not
@@ -120,57 +137,65 @@ func (n *Node) Has(ctx context.Context, c cid.Cid) (bool, error) {
 
 // ImportCAR reads a CAR (v1 or v2) from r, verifies every block against its
 // CID and stores the blocks. It is all or nothing with respect to content:
-// if any block is malformed, too large or does not match its CID, nothing is
-// stored and the error wraps ErrBadCAR. It returns the CAR's roots.
+// if any block is malformed, too large or does not match its CID, the
+// blocks it stored are removed again and the error wraps ErrBadCAR. It
+// returns the CAR's roots.
 //
-// The CAR is staged in DataDir/tmp while it is verified, so memory use does
-// not grow with its size.
+// Blocks are stored as they stream in, so memory use does not grow with
+// the CAR's size.
 func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
-	return n.importCAR(ctx, r, cid.Undef, cid.Undef)
+	run := n.newImportRun()
+	defer run.release()
+	return n.importCAR(ctx, run, r, cid.Undef, cid.Undef)
 }
 
-// importCAR is ImportCAR; with dag defined the CAR comes from a source
-// trusted for nothing (another node) and must be dag's traversal: its only
-// root is dag, and every block is dag or a block linked (as often as
-// linked) from one before it, so an endless or stuffed CAR is refused
-// while it is staged, before it can fill the disk. With whole defined, the
-// CAR must be exactly whole's complete DAG, checked by the checker the
+// importCAR is ImportCAR as run; with dag defined the CAR comes from a
+// source trusted for nothing (another node) and must be dag's traversal:
+// its only root is dag, and every block is dag or a block linked (as
+// often as linked) from one before it, so an endless or stuffed CAR is
+// cut off early, before it can fill the disk. With whole defined, the CAR
+// must be exactly whole's complete DAG, checked by the checker the
 // gateway applies to deploys (internal/carcheck: one root, every block
-// once, nothing missing, nothing extra) as it streams in, before anything
-// is stored.
+// once, nothing missing, nothing extra) as it streams in.
 //
-// The CAR is parsed and verified once, as it arrives, while its bytes are
-// staged in DataDir/tmp; the staged copy (still in the page cache) is then
-// moved into the store, whose files are written without an fsync each, and
-// made durable by one sync of the store (syncStore) before importCAR
-// returns, so a pin recorded after it never names a block that is not on
-// disk (docs/operating-a-node.md, "Pinning and durability").
-func (n *Node) importCAR(ctx context.Context, r io.Reader, dag, whole cid.Cid) ([]cid.Cid, error) {
+// The CAR is read once. Each block is verified as it arrives, then stored
+// at once (in batches, without an fsync per file); the whole-DAG rules
+// are decided at the end. A CAR refused at any point, or an import
+// cancelled, undoes the run (import_run.go): the blocks it wrote that no
+// other import or pin needs are deleted. An accepted CAR is made durable
+// by one sync of the store (syncStore) before importCAR returns, so a pin
+// recorded after it never names a block that is not on disk
+// (docs/operating-a-node.md, "Pinning and durability").
+func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, whole cid.Cid) (roots []cid.Cid, err error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
 	n.countMu.RLock() // after the background count (blockcount.go)
 	defer n.countMu.RUnlock()
-	f, err := os.CreateTemp(filepath.Join(n.cfg.DataDir, tmpDir), "import-*.car")
-	if err != nil {
-		return nil, fmt.Errorf("node: import: %w", err)
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
+	w := &blockWriter{n: n, run: run}
+	defer func() {
+		if err == nil {
+			return
+		}
+		w.discard()
+		removed, uerr := run.undo(ctx)
+		n.metrics.addBlocks(-removed)
+		if uerr != nil {
+			n.log.Error("removing the blocks of a refused import failed; the next start collects them", "err", uerr)
+		}
+	}()
 
-	// Pass 1, over the stream: verify every block while staging the bytes.
 	// With whole defined the checker hashes each block (BLAKE3 or
 	// sha2-256 only), so go-car does not hash it again.
 	opts := []car.Option{car.MaxAllowedSectionSize(uint64(n.cfg.MaxBlockSize) + 128)}
-	readOpts := opts
 	if whole.Defined() {
-		readOpts = append(opts, car.WithTrustedCAR(true))
+		opts = append(opts, car.WithTrustedCAR(true))
 	}
-	br, err := car.NewBlockReader(io.TeeReader(r, f), readOpts...)
+	br, err := car.NewBlockReader(r, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrBadCAR, err)
 	}
-	roots := br.Roots
+	roots = br.Roots
 	var owed map[string]int // dag's blocks still expected, by multihash
 	if dag.Defined() {
 		if len(roots) != 1 || !roots[0].Equals(dag) {
@@ -209,7 +234,13 @@ func (n *Node) importCAR(ctx context.Context, r io.Reader, dag, whole cid.Cid) (
 				return nil, err
 			}
 		}
+		if err := w.put(ctx, blk); err != nil {
+			return nil, err
+		}
 		count++
+	}
+	if err := w.flush(ctx); err != nil {
+		return nil, err
 	}
 	if chk != nil {
 		res, err := chk.Finish()
@@ -220,99 +251,119 @@ func (n *Node) importCAR(ctx context.Context, r io.Reader, dag, whole cid.Cid) (
 			return nil, fmt.Errorf("%w: the CAR's root is %s, not %s", ErrBadCAR, res.Root, whole)
 		}
 	}
-
-	// Pass 2: store from the staged copy, checked in pass 1 (every block
-	// is checked again whenever it is read from the store).
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("node: import: %w", err)
-	}
-	br, err = car.NewBlockReader(bufio.NewReaderSize(f, 1<<20), append(opts, car.WithTrustedCAR(true))...)
-	if err != nil {
-		return nil, fmt.Errorf("node: import: %w", err)
-	}
-	added, paths, err := n.storeBlocks(ctx, br)
-	if err != nil {
-		return nil, err
-	}
-	// Drop the staged copy first, so the sync does not write it out too.
-	f.Close()
-	os.Remove(f.Name())
-	if err := n.syncStore(paths); err != nil {
+	if err := n.syncStore(w.paths); err != nil {
 		return nil, fmt.Errorf("node: import: sync the store: %w", err)
 	}
-	n.metrics.addBlocks(added)
-	n.log.Info("imported CAR", "roots", roots, "blocks", count, "new", added)
+	n.log.Info("imported CAR", "roots", roots, "blocks", count, "new", len(run.fresh))
 	return roots, nil
 }
 
-// storeBlocks writes the blocks br reads that the store does not hold
-// into it, in batches, without syncing them (syncStore does, once; the
-// disk starts writing each batch meanwhile, startWriteback). A
-// block is held when its file exists with the block's size: one stat, no
-// read; a file of another size (a write a power loss cut short) is
-// rewritten. It returns how many blocks it wrote and their files.
-func (n *Node) storeBlocks(ctx context.Context, br *car.BlockReader) (int, []string, error) {
-	const batchBytes = 16 << 20
-	var (
-		b      datastore.Batch
-		queued int
-		added  int
+// blockWriter stores the blocks of an import run that the store does not
+// hold, in batches, without syncing them (syncStore does, once; the disk
+// starts writing each batch meanwhile, startWriteback). A block is held
+// when its file exists with the block's size: one stat, no read; a file
+// of another size (a write a power loss cut short) is rewritten.
+//
+// A full batch is written on a goroutine while the next one fills, so
+// reading and hashing the CAR overlap with the writes; at most one batch
+// is being written at a time. wait (done by flush and discard) returns
+// once it is written.
+type blockWriter struct {
+	n       *Node
+	run     *importRun
+	b       datastore.Batch
+	queued  int      // bytes in b
+	pending int      // blocks in b
+	paths   []string // files written; paths[:flushed] are handed to a commit
+	flushed int
+	writing chan error // the batch being written, if any
+}
 
-		flushed int // paths[:flushed] are committed
-		paths   []string
-	)
-	flush := func() error {
-		if b == nil {
-			return nil
-		}
-		if err := b.Commit(ctx); err != nil {
-			return fmt.Errorf("node: import: store: %w", err)
-		}
-		startWriteback(paths[flushed:])
-		b, queued, flushed = nil, 0, len(paths)
+// batchBytes is how much a blockWriter queues before it writes.
+var batchBytes = 16 << 20
+
+// put stores blk unless it is held.
+func (w *blockWriter) put(ctx context.Context, blk blocks.Block) error {
+	c := blk.Cid()
+	if c.Prefix().MhType == multihash.IDENTITY {
+		return nil // the store holds identity CIDs implicitly
+	}
+	mh := c.Hash()
+	w.run.claim(mh)
+	key := dshelp.MultihashToDsKey(mh)
+	if size, err := w.n.ds.GetSize(ctx, key); err == nil && size == len(blk.RawData()) {
 		return nil
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, nil, err
-		}
-		blk, err := br.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, nil, fmt.Errorf("node: import: re-read: %w", err)
-		}
-		c := blk.Cid()
-		if c.Prefix().MhType == multihash.IDENTITY {
-			continue // the store holds identity CIDs implicitly
-		}
-		key := dshelp.MultihashToDsKey(c.Hash())
-		if size, err := n.ds.GetSize(ctx, key); err == nil && size == len(blk.RawData()) {
-			continue
-		}
-		if b == nil {
-			if b, err = n.ds.Batch(ctx); err != nil {
-				return 0, nil, fmt.Errorf("node: import: store: %w", err)
-			}
-		}
-		if err := b.Put(ctx, key, blk.RawData()); err != nil {
-			return 0, nil, fmt.Errorf("node: import: store: %w", err)
-		}
-		added++
-		if p, err := n.BlockPath(c); err == nil {
-			paths = append(paths, p)
-		}
-		if queued += len(blk.RawData()); queued >= batchBytes {
-			if err := flush(); err != nil {
-				return 0, nil, err
-			}
+	var err error
+	if w.b == nil {
+		if w.b, err = w.n.ds.Batch(ctx); err != nil {
+			return fmt.Errorf("node: import: store: %w", err)
 		}
 	}
-	if err := flush(); err != nil {
-		return 0, nil, err
+	if err := w.run.wrote(mh); err != nil {
+		return err
 	}
-	return added, paths, nil
+	if err := w.b.Put(ctx, key, blk.RawData()); err != nil {
+		return fmt.Errorf("node: import: store: %w", err)
+	}
+	if p, err := w.n.BlockPath(c); err == nil {
+		w.paths = append(w.paths, p)
+	}
+	w.pending++
+	if w.queued += len(blk.RawData()); w.queued >= batchBytes {
+		return w.start(ctx)
+	}
+	return nil
+}
+
+// start hands the queued blocks to a goroutine that writes them, once
+// the batch before is written.
+func (w *blockWriter) start(ctx context.Context) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	if w.b == nil {
+		return nil
+	}
+	b, paths, n := w.b, w.paths[w.flushed:], w.n
+	w.b, w.queued, w.pending, w.flushed = nil, 0, 0, len(w.paths)
+	w.writing = make(chan error, 1)
+	go func(done chan<- error) {
+		if err := b.Commit(ctx); err != nil {
+			done <- fmt.Errorf("node: import: store: %w", err)
+			return
+		}
+		n.metrics.addBlocks(len(paths))
+		startWriteback(paths)
+		done <- nil
+	}(w.writing)
+	return nil
+}
+
+// wait returns once the batch being written, if any, is written.
+func (w *blockWriter) wait() error {
+	if w.writing == nil {
+		return nil
+	}
+	err := <-w.writing
+	w.writing = nil
+	return err
+}
+
+// flush writes the queued blocks and waits until every batch is written.
+func (w *blockWriter) flush(ctx context.Context) error {
+	if err := w.start(ctx); err != nil {
+		return err
+	}
+	return w.wait()
+}
+
+// discard waits for the batch being written and drops the queued blocks,
+// not written, from the batch and from the run's.
+func (w *blockWriter) discard() {
+	_ = w.wait()
+	w.run.fresh = w.run.fresh[:len(w.run.fresh)-w.pending]
+	w.b, w.queued, w.pending = nil, 0, 0
 }
 
 // newChecker starts a carcheck.Checker on a CAR with these roots.

@@ -246,9 +246,15 @@ func (s *dagService) RemoveMany(ctx context.Context, cs []cid.Cid) error {
 }
 
 // WriteCAR imports path and writes a CARv1 with the root as its only root
-// and every block of the DAG once. Blocks are spooled to a temporary file
-// because the header, which names the root, comes first.
+// and every block of the DAG once. The header, which names the root, comes
+// first: into a file (an *os.File, or anything with its Seek, ReadAt and
+// Truncate) the blocks are written after room left for the header, which
+// is written last (writeCARInPlace); into any other writer they are
+// spooled to a temporary file first. Either way w is left at the CAR's end.
 func WriteCAR(ctx context.Context, path string, w io.Writer, opts Options) (cid.Cid, error) {
+	if f, ok := w.(carFile); ok {
+		return writeCARInPlace(ctx, path, f, opts)
+	}
 	spool, err := os.CreateTemp("", "verity-import-*.car")
 	if err != nil {
 		return cid.Undef, err

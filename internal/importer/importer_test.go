@@ -236,3 +236,57 @@ func TestRefusesSymlinks(t *testing.T) {
 		t.Fatalf("err = %v, want ErrSymlink", err)
 	}
 }
+
+// Into a file, WriteCAR writes the blocks after room for the header and
+// the header last, without a spool: the same bytes as into any writer,
+// from the file's offset, which it leaves at the CAR's end.
+func TestWriteCARIntoFile(t *testing.T) {
+	dir := knownTree(t)
+	var want bytes.Buffer
+	wantRoot, err := WriteCAR(t.Context(), dir, &want, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "site.car"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("before")
+	root, err := WriteCAR(t.Context(), dir, f, Options{})
+	if err != nil || root != wantRoot {
+		t.Fatalf("root %s, %v; want %s", root, err, wantRoot)
+	}
+	at, _ := f.Seek(0, io.SeekCurrent)
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, append([]byte("before"), want.Bytes()...)) || at != int64(len(got)) {
+		t.Fatalf("the file holds %d bytes (offset %d); want \"before\" and the %d-byte CAR", len(got), at, want.Len())
+	}
+
+	// A header longer or shorter than the room: the blocks are moved.
+	for _, room := range []int{10, 80} {
+		hdr, err := headerOf(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := want.Bytes()[len(hdr):]
+		if err := f.Truncate(0); err != nil {
+			t.Fatal(err)
+		}
+		f.Seek(0, io.SeekStart)
+		f.WriteString("before")
+		f.Write(make([]byte, room))
+		f.Write(blocks)
+		end, _ := f.Seek(0, io.SeekCurrent)
+		if err := moveBlocks(f, 6, int64(room), end, hdr); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(f.Name())
+		if !bytes.Equal(got, append([]byte("before"), want.Bytes()...)) {
+			t.Fatalf("room %d: the moved CAR differs", room)
+		}
+	}
+}

@@ -12,6 +12,9 @@
 //     chunks, raw leaves, CIDv1, BLAKE3), then a fresh node pinning it from
 //     an HTTP URL as a pin order has it do (node.Pin: fetch, carcheck's
 //     rules as the CAR streams in, store, one sync, the pin recorded).
+//     The CAR file is flushed between the two, untimed: it stands for the
+//     gateway's CAR, which a node receives over the network, and the
+//     node's one syncfs would otherwise write it out with the pin.
 //
 // and prints MB/s of tree bytes for each and the ratio. Without an ipfs
 // binary (-ipfs, else $PATH) it says so and prints Verity's figure only.

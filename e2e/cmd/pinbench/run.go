@@ -166,6 +166,10 @@ func runVerity(ctx context.Context, cfg Config, scratch, tree string, res *Resul
 	if fi, err := os.Stat(carPath); err == nil {
 		res.CARBytes = fi.Size()
 	}
+	// The CAR file stands for the gateway's CAR, which a node receives
+	// over the network: its writeback is not the node's to pay, and the
+	// node's one syncfs would otherwise flush it with the pin's blocks.
+	syncAll()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
