@@ -17,6 +17,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/headers"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/ratelimit"
@@ -36,22 +37,23 @@ var (
 
 // Gateway is the HTTP front door of every site origin.
 type Gateway struct {
-	cfg        Config
-	log        *slog.Logger
-	ln         net.Listener
-	srv        *http.Server
-	assets     *assets
-	cache      *htmlCache
-	rules      siteRules // _redirects by root
-	metrics    *metrics
-	health     *nodeHealth
-	offers     addrLimit           // WebRTC offers per client
-	scoreLimit addrLimit           // score reports per client
-	vouchers   addrLimit           // vouchers issued per client
-	payKey     ed25519.PrivateKey  // signs vouchers; nil when payments are off
-	meter      *meter              // charges served bytes, with Config.Charges
-	reports    reportRelay         // visitors' reports on their way to the bus
-	records    noderecord.Verifier // node records, each signature checked once
+	cfg         Config
+	log         *slog.Logger
+	ln          net.Listener
+	srv         *http.Server
+	assets      *assets
+	cache       *htmlCache
+	rules       siteRules   // _redirects by root
+	headerRules siteHeaders // _headers by root
+	metrics     *metrics
+	health      *nodeHealth
+	offers      addrLimit           // WebRTC offers per client
+	scoreLimit  addrLimit           // score reports per client
+	vouchers    addrLimit           // vouchers issued per client
+	payKey      ed25519.PrivateKey  // signs vouchers; nil when payments are off
+	meter       *meter              // charges served bytes, with Config.Charges
+	reports     reportRelay         // visitors' reports on their way to the bus
+	records     noderecord.Verifier // node records, each signature checked once
 
 	https *httpsParts // Config.HTTPS; nil without it
 
@@ -596,9 +598,16 @@ type statusWriter struct {
 	site    Site
 	metered bool
 	billed  string
+	// siteHeaders are the site's _headers for the requested path, applied
+	// to a file's response (200, 206, 304, or a page served as an error
+	// status) when its header is written.
+	siteHeaders *headers.Result
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if w.siteHeaders != nil && w.code == 0 && (code == http.StatusOK || code == http.StatusPartialContent || code == http.StatusNotModified) {
+		w.siteHeaders.Apply(w.Header(), w.as >= 400)
+	}
 	if w.as != 0 && code == http.StatusOK {
 		code = w.as
 	}

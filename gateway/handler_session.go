@@ -1,11 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/headers"
 	"github.com/verity-cdn/verity/internal/payment"
 )
 
@@ -15,6 +20,19 @@ const (
 	ReportPath     = "/.verity/v1/report"
 	FallbackPrefix = "/.verity/v1/ipfs"
 )
+
+// sessionDoc is the session document: api.Session and the site's header
+// rules (protocol.md §6.2).
+type sessionDoc struct {
+	api.Session
+	// Headers are nil (absent) when they could not be fetched, empty
+	// when the root has no _headers file.
+	Headers *headers.Rules `json:"headers,omitempty"`
+}
+
+// sessionHeadersWait bounds the wait for a root's _headers on its first
+// session: the session does not wait for slow nodes.
+const sessionHeadersWait = 2 * time.Second
 
 func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site) {
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
@@ -53,7 +71,32 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 		}
 		s.Nodes = append(s.Nodes, sn)
 	}
-	body, err := json.Marshal(s)
+	// The site's _headers, for the worker to apply as the gateway does
+	// (the wasm client decodes api.Session and ignores the field).
+	root, err := cid.Parse(site.Root)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	doc := sessionDoc{Session: s}
+	ctx, cancel := context.WithTimeout(r.Context(), sessionHeadersWait)
+	rules, err := g.headersOf(r.WithContext(ctx), site, root)
+	cancel()
+	switch {
+	case errors.Is(err, ErrSiteRules):
+		g.fail(w, r, err)
+		return
+	case err != nil:
+		// No node could serve _headers now: a session without them
+		// (the worker then applies none) rather than none at all.
+		g.log.Debug("session without the site's headers", "site", site.Name, "err", err)
+	default:
+		if rules == nil {
+			rules = headers.Rules{}
+		}
+		doc.Headers = &rules
+	}
+	body, err := json.Marshal(doc)
 	if err != nil {
 		g.fail(w, r, err)
 		return

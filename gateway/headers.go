@@ -1,0 +1,65 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+
+	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/headers"
+	"github.com/verity-cdn/verity/internal/verify"
+)
+
+// siteHeaders caches each root's parsed _headers file (nil rules for a
+// root without one). A root is immutable, so an entry never goes stale.
+type siteHeaders struct {
+	mu    sync.Mutex
+	roots map[string]headers.Rules
+}
+
+// headersOf returns root's _headers rules, fetched from the site's nodes
+// and verified like any file (nil when the root has none). A file that
+// does not parse is an ErrSiteRules naming the bad line.
+func (g *Gateway) headersOf(r *http.Request, site Site, root cid.CID) (headers.Rules, error) {
+	key := root.String()
+	g.headerRules.mu.Lock()
+	rules, ok := g.headerRules.roots[key]
+	g.headerRules.mu.Unlock()
+	if ok {
+		return rules, nil
+	}
+	nodes, err := g.nodesFor(r, site.Root)
+	if err != nil {
+		return nil, err
+	}
+	req := verify.Request{Root: root, Path: []string{headers.FileName}}
+	f, err := g.fetchEntity(r, nodes, req, map[string]bool{}, fetchMode{})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		rules = nil
+	case err != nil:
+		return nil, err
+	case f.entity.Kind != verify.KindFile:
+		f.close()
+		return nil, &RequestError{Kind: ErrSiteRules, Detail: headers.FileName + " is not a file"}
+	default:
+		b, err := f.readFull(headers.MaxSize)
+		f.close()
+		if errors.Is(err, ErrTooLarge) {
+			return nil, &RequestError{Kind: ErrSiteRules, Detail: headers.FileName + " is larger than 64 KiB"}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rules, err = headers.Parse(b); err != nil {
+			return nil, &RequestError{Kind: ErrSiteRules, Detail: err.Error()}
+		}
+	}
+	g.headerRules.mu.Lock()
+	if g.headerRules.roots == nil || len(g.headerRules.roots) >= maxRulesCached {
+		g.headerRules.roots = make(map[string]headers.Rules)
+	}
+	g.headerRules.roots[key] = rules
+	g.headerRules.mu.Unlock()
+	return rules, nil
+}
