@@ -389,6 +389,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		site = Site{Name: host, Root: root, Account: owner.Account}
 		sw.billed = owner.Name
+	} else if root, ok := strings.CutSuffix(name, PreviewSuffix); ok {
+		ps, ok := g.cfg.Sites.(PreviewSource)
+		if !ok {
+			g.fail(sw, r, fmt.Errorf("%w: previews are not served here", ErrUnknownSite))
+			return
+		}
+		var err error
+		if site, err = ps.Preview(r.Context(), root); err != nil {
+			g.fail(sw, r, err)
+			return
+		}
 	} else {
 		if !ValidSiteName(name) {
 			g.fail(sw, r, fmt.Errorf("%w: %q", ErrUnknownSite, name))
