@@ -389,24 +389,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		site = Site{Name: host, Root: root, Account: owner.Account}
 		sw.billed = owner.Name
-	} else if root, ok := strings.CutSuffix(name, PreviewSuffix); ok {
-		ps, ok := g.cfg.Sites.(PreviewSource)
-		if !ok {
-			g.fail(sw, r, fmt.Errorf("%w: previews are not served here", ErrUnknownSite))
-			return
-		}
-		var err error
-		if site, err = ps.Preview(r.Context(), root); err != nil {
-			g.fail(sw, r, err)
-			return
-		}
 	} else {
-		if !ValidSiteName(name) {
-			g.fail(sw, r, fmt.Errorf("%w: %q", ErrUnknownSite, name))
-			return
-		}
 		var err error
-		if site, err = g.cfg.Sites.Site(r.Context(), name); err != nil {
+		if site, err = g.originSite(r.Context(), name); err != nil {
 			g.fail(sw, r, err)
 			return
 		}
@@ -418,6 +403,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.observe(site)
 	sw.site = site
 	g.serveSite(sw, r, site)
+}
+
+// originSite resolves the name of a site origin below Config.Domain: a
+// site name, or <root>.preview for a preview deploy (PreviewSource).
+func (g *Gateway) originSite(ctx context.Context, name string) (Site, error) {
+	if root, ok := strings.CutSuffix(name, PreviewSuffix); ok {
+		ps, ok := g.cfg.Sites.(PreviewSource)
+		if !ok {
+			return Site{}, fmt.Errorf("%w: previews are not served here", ErrUnknownSite)
+		}
+		return ps.Preview(ctx, root)
+	}
+	if !ValidSiteName(name) {
+		return Site{}, fmt.Errorf("%w: %q", ErrUnknownSite, name)
+	}
+	return g.cfg.Sites.Site(ctx, name)
 }
 
 // isAdminHost reports whether host serves the gateway's own API rather

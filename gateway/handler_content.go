@@ -46,7 +46,7 @@ func (g *Gateway) serveContentAt(w *statusWriter, r *http.Request, site Site, or
 	if orig == "" {
 		// The site's _headers apply to the path as requested, also
 		// when a _redirects rule or 404.html serves another file.
-		rules, err := g.headersOf(r, site, root)
+		rules, err := g.headersOf(r, site, root, fetchMode{})
 		if err != nil {
 			g.fail(w, r, err)
 			return

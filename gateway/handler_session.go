@@ -80,7 +80,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 	}
 	doc := sessionDoc{Session: s}
 	ctx, cancel := context.WithTimeout(r.Context(), sessionHeadersWait)
-	rules, err := g.headersOf(r.WithContext(ctx), site, root)
+	rules, err := g.headersOf(r.WithContext(ctx), site, root, fetchMode{uncharged: true})
 	cancel()
 	switch {
 	case errors.Is(err, ErrSiteRules):

@@ -19,8 +19,9 @@ type siteHeaders struct {
 
 // headersOf returns root's _headers rules, fetched from the site's nodes
 // and verified like any file (nil when the root has none). A file that
-// does not parse is an ErrSiteRules naming the bad line.
-func (g *Gateway) headersOf(r *http.Request, site Site, root cid.CID) (headers.Rules, error) {
+// does not parse is an ErrSiteRules naming the bad line. mode.uncharged
+// for a fetch no visitor waits on.
+func (g *Gateway) headersOf(r *http.Request, site Site, root cid.CID, mode fetchMode) (headers.Rules, error) {
 	key := root.String()
 	g.headerRules.mu.Lock()
 	rules, ok := g.headerRules.roots[key]
@@ -33,7 +34,7 @@ func (g *Gateway) headersOf(r *http.Request, site Site, root cid.CID) (headers.R
 		return nil, err
 	}
 	req := verify.Request{Root: root, Path: []string{headers.FileName}}
-	f, err := g.fetchEntity(r, nodes, req, map[string]bool{}, fetchMode{})
+	f, err := g.fetchEntity(r, nodes, req, map[string]bool{}, mode)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		rules = nil
