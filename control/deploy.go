@@ -131,8 +131,9 @@ func (c *Control) DeployFor(ctx context.Context, site, account string, body io.R
 	return rec, nil
 }
 
-// stageCAR stages the CAR read from body, verifies it (carcheck) and
-// keeps it under contentDir for nodes to fetch. It returns the root, the
+// stageCAR stages the CAR read from body, verifies it (carcheck), checks
+// that its _headers and _redirects parse (checkSiteFiles) and keeps it
+// under contentDir for nodes to fetch. It returns the root, the
 // CAR's bytes and its blocks.
 func (c *Control) stageCAR(body io.Reader) (root string, size int64, blocks int, err error) {
 	f, err := os.CreateTemp(c.uploadsDir(), "deploy-*.car")
@@ -162,6 +163,9 @@ func (c *Control) stageCAR(body io.Reader) (root string, size int64, blocks int,
 	}
 	if res.Bytes != n {
 		return "", 0, 0, fmt.Errorf("control: verified %d of %d staged bytes", res.Bytes, n)
+	}
+	if err := checkSiteFiles(f, res.Root); err != nil {
+		return "", 0, 0, err
 	}
 	if err := f.Sync(); err != nil {
 		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)
