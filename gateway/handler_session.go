@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -79,18 +77,12 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 		return
 	}
 	doc := sessionDoc{Session: s}
-	ctx, cancel := context.WithTimeout(r.Context(), sessionHeadersWait)
-	rules, err := g.headersOf(r.WithContext(ctx), site, root, fetchMode{uncharged: true})
-	cancel()
-	switch {
-	case errors.Is(err, ErrSiteRules):
+	rules, ok, err := g.sessionHeaders(r, site, root)
+	if err != nil {
 		g.fail(w, r, err)
 		return
-	case err != nil:
-		// No node could serve _headers now: a session without them
-		// (the worker then applies none) rather than none at all.
-		g.log.Debug("session without the site's headers", "site", site.Name, "err", err)
-	default:
+	}
+	if ok {
 		if rules == nil {
 			rules = headers.Rules{}
 		}

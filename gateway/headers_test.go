@@ -141,3 +141,30 @@ func TestRevalidateByETag(t *testing.T) {
 		}
 	}
 }
+
+// The session carries "headers": [] for a root without _headers; when no
+// node can serve the file, the session goes without the field (the
+// worker then applies none) rather than failing, charges no node, and
+// does not ask again for a while.
+func TestSessionHeadersAbsentOrUnreachable(t *testing.T) {
+	nw := startNetwork(t, 1, map[string][]byte{"index.html": []byte("hi")})
+	_, body := nw.get(t, nw.SiteURL("demo")+".verity/v1/session")
+	if !strings.Contains(string(body), `"headers":[]`) {
+		t.Fatalf("session without _headers: %s", body)
+	}
+
+	cc := testCoordinator()
+	cc.URLProver = acceptURLs{}
+	tg := startCoordGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: openBus(t, "gw")}, cc)
+	joinNode(t, tg, 1, recordAt(t, 1, "127.0.0.1")) // its record's URLs answer nothing
+	waitFor(t, "a node in the session", func() bool { return len(tg.session(t, "demo").Nodes) == 1 })
+	for range 2 {
+		resp, body := tg.get(t, tg.SiteURL("demo")+".verity/v1/session")
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `"headers"`) {
+			t.Fatalf("session with unreachable nodes: %d %s", resp.StatusCode, body)
+		}
+	}
+	if n := tg.counter(t, "verity_gateway_node_failures_total"); n != 0 {
+		t.Fatalf("%v node failures charged by sessions", n)
+	}
+}
