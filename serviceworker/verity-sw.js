@@ -260,6 +260,7 @@ async function sessionRoot(idx) {
         if (!doc || typeof doc.root !== 'string' || !doc.root) return null;
         const ttl = doc.ttl > 0 ? doc.ttl : 30;
         idx.session = { root: doc.root, expires: Date.now() + ttl * 1000, headers: Array.isArray(doc.headers) ? doc.headers : [] };
+        rootHeaders(doc.root, idx.session.headers);
         saveIndex(idx, true);
         return doc.root;
       } catch (e) {
@@ -425,6 +426,15 @@ function race(request, cachedP) {
 // its own answers: every matching rule in order, values joined with ', ',
 // '! Name' detaching; Cache-Control only on 200, 206 and 304.
 const patterns = new Map(); // pattern -> RegExp, for this worker's life
+// headersOf maps the last few roots seen in sessions to their rules; asked
+// lists the roots a session was fetched for once, to learn their rules.
+const headersOf = new Map();
+const asked = new Set();
+function rootHeaders(root, rules) {
+  headersOf.delete(root);
+  headersOf.set(root, rules);
+  while (headersOf.size > MAX_ROOTS) headersOf.delete(headersOf.keys().next().value);
+}
 async function siteHeaders(resp, path) {
   // A network answer is the gateway's, which applied the rules itself.
   if (resp.url) return resp;
@@ -432,10 +442,18 @@ async function siteHeaders(resp, path) {
   let rules = null;
   try {
     const idx = await loadIndex();
-    const root = resp.headers.get('X-Verity-Root');
-    if (root && idx.session && idx.session.root !== root) idx.session.expires = 0; // a newer root
-    await sessionRoot(idx);
-    rules = idx.session && idx.session.headers;
+    if (idx.session && Array.isArray(idx.session.headers) && !headersOf.has(idx.session.root)) {
+      rootHeaders(idx.session.root, idx.session.headers);
+    }
+    // The answer's root (the Go worker's session, or the cache's): its
+    // rules, learnt from a session fetched once for a root not seen yet.
+    const root = resp.headers.get('X-Verity-Root') || await sessionRoot(idx);
+    if (root && !headersOf.has(root) && !asked.has(root)) {
+      asked.add(root);
+      if (idx.session) idx.session.expires = 0;
+      await sessionRoot(idx);
+    }
+    rules = root && headersOf.get(root);
   } catch (e) {
     rules = null;
   }
