@@ -87,6 +87,7 @@ func (c *Control) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1/sites/{name}/deploy", c.apiDeploy)
 	mux.HandleFunc("POST /v1/sites/{name}/rollback", c.apiRollback)
 	mux.HandleFunc("POST /v1/sites/{name}/promote", c.apiPromote)
+	mux.HandleFunc("GET /v1/sites/{name}/previews/{root}", c.apiGetPreview)
 	mux.HandleFunc("GET /v1/sites/{name}/domains", c.apiListDomains)
 	mux.HandleFunc("POST /v1/sites/{name}/domains", c.apiAttachDomain)
 	mux.HandleFunc("POST /v1/sites/{name}/domains/{domain}/verify", c.apiVerifyDomain)

@@ -195,6 +195,19 @@ func (c *Control) apiRollback(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rec)
 }
 
+func (c *Control) apiGetPreview(w http.ResponseWriter, r *http.Request) {
+	name, ok := c.siteRequest(w, r)
+	if !ok {
+		return
+	}
+	rec, err := c.Preview(r.Context(), name, r.PathValue("root"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
 func (c *Control) apiPromote(w http.ResponseWriter, r *http.Request) {
 	name, ok := c.siteRequest(w, r)
 	if !ok {

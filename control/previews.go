@@ -110,6 +110,42 @@ func (c *Control) preview(ctx context.Context, root string) (api.PreviewRecord, 
 	return rec, true, nil
 }
 
+// Preview returns site's unexpired preview of root, with its URL and how
+// many live nodes hold it (ErrNotFound when there is none).
+func (c *Control) Preview(ctx context.Context, site, root string) (api.PreviewRecord, error) {
+	p, ok, err := c.preview(ctx, root)
+	if err != nil {
+		return api.PreviewRecord{}, err
+	}
+	if !ok || p.Site != site || !c.cfg.Now().Before(p.Expires) {
+		return api.PreviewRecord{}, fmt.Errorf("%w: site %q has no preview of %s (expired, or never deployed)", ErrNotFound, site, clip(root))
+	}
+	if p.Pinned, err = c.pinnedLive(ctx, root); err != nil {
+		return api.PreviewRecord{}, err
+	}
+	p.URL = c.PreviewURL(root)
+	return p, nil
+}
+
+// pinnedLive counts the live nodes holding root.
+func (c *Control) pinnedLive(ctx context.Context, root string) (int, error) {
+	pl, ok, err := c.placement(ctx, root)
+	if err != nil || !ok {
+		return 0, err
+	}
+	live, err := c.coord.LiveNodes(ctx)
+	if err != nil {
+		return 0, err
+	}
+	held := 0
+	for _, s := range live {
+		if pl.Nodes[s.Node()].State == coordinator.HolderPinned {
+			held++
+		}
+	}
+	return held, nil
+}
+
 // Promote publishes site's unexpired preview of root: once Replicas live
 // nodes hold it (ErrNotReplicated before), the site serves it, as a new
 // version, charged to the preview's account. The preview's own origin
@@ -118,27 +154,11 @@ func (c *Control) Promote(ctx context.Context, site, root string) (api.SiteRecor
 	if err := validateRoot(root); err != nil {
 		return api.SiteRecord{}, err
 	}
-	p, ok, err := c.preview(ctx, root)
+	p, err := c.Preview(ctx, site, root)
 	if err != nil {
 		return api.SiteRecord{}, err
 	}
-	if !ok || p.Site != site || !c.cfg.Now().Before(p.Expires) {
-		return api.SiteRecord{}, fmt.Errorf("%w: site %q has no preview of %s (expired, or never deployed)", ErrNotFound, site, root)
-	}
-	pl, ok, err := c.placement(ctx, root)
-	if err != nil {
-		return api.SiteRecord{}, err
-	}
-	live, err := c.coord.LiveNodes(ctx)
-	if err != nil {
-		return api.SiteRecord{}, err
-	}
-	held := 0
-	for _, s := range live {
-		if ok && pl.Nodes[s.Node()].State == coordinator.HolderPinned {
-			held++
-		}
-	}
+	held := p.Pinned
 	if held < p.Replicas {
 		return api.SiteRecord{}, fmt.Errorf("%w: %d of %d nodes hold %s; promote it once they do", ErrNotReplicated, held, p.Replicas, root)
 	}

@@ -58,6 +58,11 @@ func TestPreviewDeployPromoteExpire(t *testing.T) {
 		return rec, root
 	}
 	rec2, root2 := preview("v2", "1h")
+	resp, body := tg.api(t, http.MethodGet, "/v1/sites/blog/previews/"+root2, token, nil)
+	var got api.PreviewRecord
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil || got.Pinned != 2 || got.URL != rec2.URL || got.Site != "blog" {
+		t.Fatalf("GET preview: %d %s", resp.StatusCode, body)
+	}
 	label := gateway.PreviewLabel(root2)
 	if first, _, _ := strings.Cut(label, "."); len(first) > 63 || !strings.Contains(rec2.URL, label+".localhost") {
 		t.Fatalf("preview URL %q (label %d chars)", rec2.URL, len(first))
@@ -87,7 +92,7 @@ func TestPreviewDeployPromoteExpire(t *testing.T) {
 	}
 
 	// Promote publishes it.
-	resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/promote", token, []byte(`{"root":"`+root2+`"}`))
+	resp, body = tg.api(t, http.MethodPost, "/v1/sites/blog/promote", token, []byte(`{"root":"`+root2+`"}`))
 	var site api.SiteRecord
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &site) != nil || site.Root != root2 || site.Version != 2 {
 		t.Fatalf("promote: %d %s", resp.StatusCode, body)
@@ -104,6 +109,9 @@ func TestPreviewDeployPromoteExpire(t *testing.T) {
 	}
 	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/promote", token, []byte(`{"root":"`+root3+`"}`)); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("promote an expired preview: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := tg.api(t, http.MethodGet, "/v1/sites/blog/previews/"+root3, token, nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET an expired preview: %d", resp.StatusCode)
 	}
 	waitFor(t, "the expired preview unpinned and collected", func() bool {
 		if _, ok := tg.Coordinator().Placement(root3); ok {

@@ -77,7 +77,15 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return fmt.Errorf("deploy: %w", err)
 		}
-		fmt.Fprintf(stderr, "verified by the gateway (%d blocks); %d nodes pin it; the preview expires %s\n", rec.Blocks, rec.Replicas, rec.Expires.Format(time.RFC3339))
+		fmt.Fprintf(stderr, "verified by the gateway (%d blocks); waiting for %d nodes to hold it…\n", rec.Blocks, rec.Replicas)
+		if *wait > 0 {
+			wctx, cancel := context.WithTimeout(ctx, *wait)
+			defer cancel()
+			if _, err := c.WaitPreviewPinned(wctx, *site, rec.Root, 200*time.Millisecond); err != nil {
+				return fmt.Errorf("deploy: %w", err)
+			}
+		}
+		fmt.Fprintf(stderr, "the preview expires %s\n", rec.Expires.Format(time.RFC3339))
 		fmt.Fprintf(stderr, "publish it with: verity sites promote %s %s\n", *site, rec.Root)
 		fmt.Fprintln(stdout, rec.Root)
 		fmt.Fprintln(stdout, rec.URL)

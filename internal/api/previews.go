@@ -17,6 +17,9 @@ type PreviewRecord struct {
 	Deployed time.Time `json:"deployed"`
 	Expires  time.Time `json:"expires"`
 	URL      string    `json:"url,omitempty"` // the preview's origin, in answers only
+	// Pinned is how many live nodes hold the root (GET answers only): it
+	// is served, and can be promoted, once Pinned reaches Replicas.
+	Pinned int `json:"pinned"`
 }
 
 // Promote is the body of POST /v1/sites/{name}/promote.

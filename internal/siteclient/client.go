@@ -225,6 +225,35 @@ func (c *Client) DeployPreview(ctx context.Context, name, account string, ttl ti
 	return out, err
 }
 
+// Preview returns the site's preview of root, with how many live nodes
+// hold it.
+func (c *Client) Preview(ctx context.Context, name, root string) (api.PreviewRecord, error) {
+	var out api.PreviewRecord
+	err := c.do(ctx, http.MethodGet, "/v1/sites/"+name+"/previews/"+url.PathEscape(root), nil, -1, &out)
+	return out, err
+}
+
+// WaitPreviewPinned polls the site's preview of root every interval until
+// its replicas hold it, and returns it then.
+func (c *Client) WaitPreviewPinned(ctx context.Context, name, root string, interval time.Duration) (api.PreviewRecord, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		p, err := c.Preview(ctx, name, root)
+		if err == nil && p.Pinned >= p.Replicas {
+			return p, nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("%d of %d nodes hold the preview %s: %w", p.Pinned, p.Replicas, root, ctx.Err())
+			}
+			return p, err
+		case <-t.C:
+		}
+	}
+}
+
 // Promote publishes the site's preview of root.
 func (c *Client) Promote(ctx context.Context, name, root string) (api.SiteRecord, error) {
 	body, n := jsonBody(api.Promote{Root: root})
