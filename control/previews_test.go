@@ -79,8 +79,12 @@ func TestPreviewDeployPromoteExpire(t *testing.T) {
 	if resp, body := tg.get(t, tg.SiteURL(label)); resp.StatusCode != 200 || string(body) != "<h1>v2</h1>" {
 		t.Fatalf("preview origin: %d %q", resp.StatusCode, body)
 	}
-	if s := tg.session(t, label); s.Root != root2 || s.Site != "blog" || len(s.Nodes) != 2 {
+	if s := tg.session(t, label); s.Root != root2 || s.Site != label || len(s.Nodes) != 2 {
 		t.Fatalf("preview session: root %s site %s, %d nodes", s.Root, s.Site, len(s.Nodes))
+	}
+	// Serving the preview is no change of the site's root.
+	if _, body := tg.get(t, tg.SiteURL("blog")); string(body) != "<h1>v1</h1>" {
+		t.Fatalf("site origin after the preview's serves %q", body)
 	}
 	// An unknown root is no preview; another site's token cannot promote.
 	if resp, _ := tg.get(t, tg.SiteURL(gateway.PreviewLabel(root1))); resp.StatusCode != http.StatusNotFound {

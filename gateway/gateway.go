@@ -391,7 +391,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sw.billed = owner.Name
 	} else {
 		var err error
-		if site, err = g.originSite(r.Context(), name); err != nil {
+		if site, sw.billed, err = g.originSite(r.Context(), name); err != nil {
 			g.fail(sw, r, err)
 			return
 		}
@@ -406,19 +406,27 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // originSite resolves the name of a site origin below Config.Domain: a
-// site name, or <root>.preview for a preview deploy (PreviewSource).
-func (g *Gateway) originSite(ctx context.Context, name string) (Site, error) {
+// site name, or <root>.preview for a preview deploy (PreviewSource). A
+// preview is an origin of its own, named <root>.preview (its cache, its
+// root state: a preview never counts as a change of its site's root),
+// billed (billed) to the site that deployed it, as a custom domain is.
+func (g *Gateway) originSite(ctx context.Context, name string) (site Site, billed string, err error) {
 	if root, ok := strings.CutSuffix(name, PreviewSuffix); ok {
 		ps, ok := g.cfg.Sites.(PreviewSource)
 		if !ok {
-			return Site{}, fmt.Errorf("%w: previews are not served here", ErrUnknownSite)
+			return Site{}, "", fmt.Errorf("%w: previews are not served here", ErrUnknownSite)
 		}
-		return ps.Preview(ctx, root)
+		owner, err := ps.Preview(ctx, root)
+		if err != nil {
+			return Site{}, "", err
+		}
+		return Site{Name: name, Root: owner.Root, Account: owner.Account, Size: owner.Size}, owner.Name, nil
 	}
 	if !ValidSiteName(name) {
-		return Site{}, fmt.Errorf("%w: %q", ErrUnknownSite, name)
+		return Site{}, "", fmt.Errorf("%w: %q", ErrUnknownSite, name)
 	}
-	return g.cfg.Sites.Site(ctx, name)
+	site, err = g.cfg.Sites.Site(ctx, name)
+	return site, "", err
 }
 
 // isAdminHost reports whether host serves the gateway's own API rather

@@ -171,7 +171,7 @@ func (g *Gateway) AllowCertificate(ctx context.Context, host string) error {
 		}
 	}
 	if name, ok := strings.CutSuffix(host, "."+g.cfg.Domain); ok {
-		_, err := g.originSite(ctx, name) // a site, or an unexpired preview
+		_, _, err := g.originSite(ctx, name) // a site, or an unexpired preview
 		return err
 	}
 	if g.cfg.Domains != nil {
