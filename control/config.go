@@ -27,6 +27,9 @@ type Coordinator interface {
 	// Placements every root's holders: `verity nodes list`.
 	NodeStates(ctx context.Context) ([]coordinator.NodeState, error)
 	Placements() []coordinator.Placement
+	// Unplace drops a root's placement, its holders told to unpin it: an
+	// expired preview.
+	Unplace(ctx context.Context, root string) error
 	// Ledger is the accounts ledger the coordinator settles nodes on;
 	// the accounts API reads and writes it.
 	Ledger() *ledger.Ledger
@@ -76,6 +79,13 @@ type Config struct {
 	// Replicas is how many nodes must hold a deployed root before its site
 	// is published. Default 2.
 	Replicas int
+	// PreviewTTL is how long a preview deploy is served when the deploy
+	// names no ttl; MaxPreviewTTL bounds what it may name. Defaults 7
+	// days and 90 days.
+	PreviewTTL, MaxPreviewTTL time.Duration
+	// PreviewSweep is how often expired previews are looked for (and
+	// unplaced, their CARs deleted). Default 1 min.
+	PreviewSweep time.Duration
 	// Faucet turns on the development faucet: POST
 	// /v1/accounts/{name}/topup (admin) credits an account for free.
 	// Default off: top-ups are refused with 403.
@@ -102,6 +112,9 @@ const (
 	defaultMaxDeployBytes    = 1 << 30
 	defaultDeployTimeout     = 30 * time.Minute
 	defaultReplicas          = 2
+	defaultPreviewTTL        = 7 * 24 * time.Hour
+	defaultMaxPreviewTTL     = 90 * 24 * time.Hour
+	defaultPreviewSweep      = time.Minute
 	defaultWriteStallTimeout = 30 * time.Second
 )
 
@@ -124,6 +137,15 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxDeployBytes <= 0 {
 		c.MaxDeployBytes = defaultMaxDeployBytes
+	}
+	if c.PreviewTTL <= 0 {
+		c.PreviewTTL = defaultPreviewTTL
+	}
+	if c.MaxPreviewTTL <= 0 {
+		c.MaxPreviewTTL = defaultMaxPreviewTTL
+	}
+	if c.PreviewSweep <= 0 {
+		c.PreviewSweep = defaultPreviewSweep
 	}
 	if c.DeployTimeout <= 0 {
 		c.DeployTimeout = defaultDeployTimeout

@@ -31,6 +31,8 @@ type Control struct {
 	tokens    jetstream.KeyValue
 	deploys   jetstream.KeyValue
 	places    jetstream.KeyValue
+	previews  jetstream.KeyValue
+	wg        sync.WaitGroup // the preview sweeper
 	adminHash [sha256.Size]byte
 	adminPath string               // where the admin token is kept, or "" when configured
 	sub       *events.Subscription // the publisher
@@ -67,6 +69,11 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 		return nil, fmt.Errorf("control: deploys: %w", err)
 	}
 	c.mux = c.routes()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.sweepPreviews(c.ctx)
+	}()
 	return c, nil
 }
 
@@ -79,6 +86,8 @@ func (c *Control) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/sites/{name}", c.apiGetSite)
 	mux.HandleFunc("POST /v1/sites/{name}/deploy", c.apiDeploy)
 	mux.HandleFunc("POST /v1/sites/{name}/rollback", c.apiRollback)
+	mux.HandleFunc("POST /v1/sites/{name}/promote", c.apiPromote)
+	mux.HandleFunc("GET /v1/sites/{name}/previews/{root}", c.apiGetPreview)
 	mux.HandleFunc("GET /v1/sites/{name}/domains", c.apiListDomains)
 	mux.HandleFunc("POST /v1/sites/{name}/domains", c.apiAttachDomain)
 	mux.HandleFunc("POST /v1/sites/{name}/domains/{domain}/verify", c.apiVerifyDomain)
@@ -127,6 +136,7 @@ func (c *Control) Close() error {
 			c.domains.close()
 		}
 		c.cancel()
+		c.wg.Wait()
 	})
 	return nil
 }

@@ -43,6 +43,9 @@ func (c *Control) startDeploys() error {
 	if c.places, err = c.cfg.Bus.KV(events.BucketPlacements); err != nil {
 		return err
 	}
+	if c.previews, err = c.cfg.Bus.KV(events.BucketPreviews); err != nil {
+		return err
+	}
 	admin := c.cfg.AdminToken
 	if admin == "" {
 		var created bool
@@ -99,9 +102,43 @@ func (c *Control) DeployFor(ctx context.Context, site, account string, body io.R
 	if err != nil {
 		return api.DeployRecord{}, err
 	}
+	root, n, blocks, err := c.stageCAR(body)
+	if err != nil {
+		return api.DeployRecord{}, err
+	}
+	rec := api.DeployRecord{
+		Site: site, Root: root, Size: n, Blocks: blocks, Replicas: c.cfg.Replicas,
+		Account: account, State: api.DeployPlacing, Deployed: c.cfg.Now().UTC(),
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return api.DeployRecord{}, err
+	}
+	if _, err := c.deploys.Put(ctx, site, b); err != nil {
+		return api.DeployRecord{}, fmt.Errorf("control: record deploy: %w", err)
+	}
+	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
+		Site: site, Root: root, Size: n, Blocks: blocks, Replicas: rec.Replicas,
+		CAR: c.cfg.PublicURL + ContentPrefix + root + ".car",
+	})
+	if err == nil {
+		err = c.cfg.Bus.Publish(ctx, ev)
+	}
+	if err != nil {
+		return api.DeployRecord{}, fmt.Errorf("control: emit site.deployed: %w", err)
+	}
+	c.log.Info("site deployed", "site", site, "account", account, "root", root, "bytes", n, "blocks", blocks, "replicas", rec.Replicas)
+	return rec, nil
+}
+
+// stageCAR stages the CAR read from body, verifies it (carcheck), checks
+// that its _headers and _redirects parse (checkSiteFiles) and keeps it
+// under contentDir for nodes to fetch. It returns the root, the
+// CAR's bytes and its blocks.
+func (c *Control) stageCAR(body io.Reader) (root string, size int64, blocks int, err error) {
 	f, err := os.CreateTemp(c.uploadsDir(), "deploy-*.car")
 	if err != nil {
-		return api.DeployRecord{}, fmt.Errorf("control: stage upload: %w", err)
+		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)
 	}
 	staged := f.Name()
 	defer func() {
@@ -113,50 +150,31 @@ func (c *Control) DeployFor(ctx context.Context, site, account string, body io.R
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe) || n > limit:
-		return api.DeployRecord{}, &RequestError{Kind: ErrTooLarge, Detail: fmt.Sprintf("the CAR is larger than the %d-byte limit", limit)}
+		return "", 0, 0, &RequestError{Kind: ErrTooLarge, Detail: fmt.Sprintf("the CAR is larger than the %d-byte limit", limit)}
 	case err != nil:
-		return api.DeployRecord{}, fmt.Errorf("control: read upload: %w", err)
+		return "", 0, 0, fmt.Errorf("control: read upload: %w", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return api.DeployRecord{}, fmt.Errorf("control: stage upload: %w", err)
+		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)
 	}
 	res, err := carcheck.Check(f, carcheck.Config{})
 	if err != nil {
-		return api.DeployRecord{}, err
+		return "", 0, 0, err
 	}
 	if res.Bytes != n {
-		return api.DeployRecord{}, fmt.Errorf("control: verified %d of %d staged bytes", res.Bytes, n)
+		return "", 0, 0, fmt.Errorf("control: verified %d of %d staged bytes", res.Bytes, n)
+	}
+	if err := checkSiteFiles(f, res.Root); err != nil {
+		return "", 0, 0, err
 	}
 	if err := f.Sync(); err != nil {
-		return api.DeployRecord{}, fmt.Errorf("control: stage upload: %w", err)
+		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)
 	}
-	root := res.Root.String()
+	root = res.Root.String()
 	if err := os.Rename(staged, c.contentPath(root)); err != nil {
-		return api.DeployRecord{}, fmt.Errorf("control: keep CAR: %w", err)
+		return "", 0, 0, fmt.Errorf("control: keep CAR: %w", err)
 	}
-	rec := api.DeployRecord{
-		Site: site, Root: root, Size: n, Blocks: res.Blocks, Replicas: c.cfg.Replicas,
-		Account: account, State: api.DeployPlacing, Deployed: c.cfg.Now().UTC(),
-	}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return api.DeployRecord{}, err
-	}
-	if _, err := c.deploys.Put(ctx, site, b); err != nil {
-		return api.DeployRecord{}, fmt.Errorf("control: record deploy: %w", err)
-	}
-	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
-		Site: site, Root: root, Size: n, Blocks: res.Blocks, Replicas: rec.Replicas,
-		CAR: c.cfg.PublicURL + ContentPrefix + root + ".car",
-	})
-	if err == nil {
-		err = c.cfg.Bus.Publish(ctx, ev)
-	}
-	if err != nil {
-		return api.DeployRecord{}, fmt.Errorf("control: emit site.deployed: %w", err)
-	}
-	c.log.Info("site deployed", "site", site, "account", account, "root", root, "bytes", n, "blocks", res.Blocks, "replicas", rec.Replicas)
-	return rec, nil
+	return root, n, res.Blocks, nil
 }
 
 // ContentPrefix is where nodes fetch verified deploy CARs:

@@ -72,7 +72,7 @@ func statusOf(err error) int {
 	case errors.Is(err, coordinator.ErrOperatorName):
 		return http.StatusBadRequest
 	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ErrSiteExists), errors.Is(err, coordinator.ErrOperatorExists),
-		errors.Is(err, ErrDomainTaken), errors.Is(err, ErrDomainUnproven):
+		errors.Is(err, ErrDomainTaken), errors.Is(err, ErrDomainUnproven), errors.Is(err, ErrNotReplicated):
 		return http.StatusConflict
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized

@@ -149,7 +149,25 @@ func (c *Control) apiDeploy(w http.ResponseWriter, r *http.Request) {
 	}
 	// A large upload may take longer than ReadTimeout allows a request.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(c.cfg.DeployTimeout))
-	rec, err := c.DeployFor(r.Context(), name, account, http.MaxBytesReader(w, r.Body, c.cfg.MaxDeployBytes))
+	body := http.MaxBytesReader(w, r.Body, c.cfg.MaxDeployBytes)
+	if q := r.URL.Query(); q.Get("preview") != "" {
+		var ttl time.Duration
+		if s := q.Get("ttl"); s != "" {
+			var err error
+			if ttl, err = time.ParseDuration(s); err != nil || ttl <= 0 {
+				c.fail(w, r, badRequest("ttl %q: want a positive duration such as 168h", clip(s)))
+				return
+			}
+		}
+		rec, err := c.DeployPreview(r.Context(), name, account, ttl, body)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, rec)
+		return
+	}
+	rec, err := c.DeployFor(r.Context(), name, account, body)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -170,6 +188,37 @@ func (c *Control) apiRollback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rec, err := c.sites.Rollback(r.Context(), name, req.Root)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+func (c *Control) apiGetPreview(w http.ResponseWriter, r *http.Request) {
+	name, ok := c.siteRequest(w, r)
+	if !ok {
+		return
+	}
+	rec, err := c.Preview(r.Context(), name, r.PathValue("root"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+func (c *Control) apiPromote(w http.ResponseWriter, r *http.Request) {
+	name, ok := c.siteRequest(w, r)
+	if !ok {
+		return
+	}
+	var req api.Promote
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
+		c.fail(w, r, badRequest("body: want {\"root\": \"<cid>\"}: %v", err))
+		return
+	}
+	rec, err := c.Promote(r.Context(), name, req.Root)
 	if err != nil {
 		c.fail(w, r, err)
 		return

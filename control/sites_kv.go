@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -35,9 +36,10 @@ type KVSitesConfig struct {
 }
 
 var (
-	_ gateway.SiteSource  = (*KVSites)(nil)
-	_ gateway.SiteWatcher = (*KVSites)(nil)
-	_ gateway.SiteRoots   = (*KVSites)(nil)
+	_ gateway.SiteSource    = (*KVSites)(nil)
+	_ gateway.SiteWatcher   = (*KVSites)(nil)
+	_ gateway.SiteRoots     = (*KVSites)(nil)
+	_ gateway.PreviewSource = (*KVSites)(nil)
 )
 
 // KVSites is a gateway.SiteSource backed by the sites KV bucket. It
@@ -239,6 +241,31 @@ func (s *KVSites) SiteOfRoot(_ context.Context, root string) (gateway.Site, erro
 	}
 	rec := s.sites[o.site].rec
 	return gateway.Site{Name: rec.Name, Root: rec.Root, Account: rec.Account, Size: rec.Size}, nil
+}
+
+// Preview implements gateway.PreviewSource from the previews bucket (one
+// read per request: previews are for the site's authors, not its
+// visitors). An expired preview is unknown at once, before it is swept.
+func (s *KVSites) Preview(ctx context.Context, root string) (gateway.Site, error) {
+	kv, err := s.cfg.Bus.KV(events.BucketPreviews)
+	if err != nil {
+		return gateway.Site{}, err
+	}
+	e, err := kv.Get(ctx, root)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return gateway.Site{}, fmt.Errorf("%w: no preview of %q", gateway.ErrUnknownSite, clip(root))
+	}
+	if err != nil {
+		return gateway.Site{}, fmt.Errorf("control: read preview: %w", err)
+	}
+	var rec api.PreviewRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return gateway.Site{}, fmt.Errorf("control: preview %s: %w", root, err)
+	}
+	if !s.cfg.Now().Before(rec.Expires) {
+		return gateway.Site{}, fmt.Errorf("%w: the preview of %s expired at %s", gateway.ErrUnknownSite, root, rec.Expires.Format(time.RFC3339))
+	}
+	return gateway.Site{Name: rec.Site, Root: rec.Root, Account: rec.Account, Size: rec.Size}, nil
 }
 
 // rootOwner is the site that published a root first, and when.

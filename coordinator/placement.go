@@ -264,6 +264,26 @@ func (c *Coordinator) updatePlacement(ctx context.Context, root string, fn func(
 	return out, nil
 }
 
+// Unplace drops root's placement: every holder is told to unpin it (and
+// collects its blocks), and the entry is deleted, so no re-replication
+// places it again. Unplacing a root without a placement does nothing.
+func (c *Coordinator) Unplace(ctx context.Context, root string) error {
+	_, err := c.updatePlacement(ctx, root, func(p *Placement) bool {
+		if p.Replicas == 0 && len(p.Nodes) == 0 {
+			return false
+		}
+		p.Replicas, p.Nodes = 0, map[string]Holder{}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("coordinator: unplace %s: %w", root, err)
+	}
+	if err := c.pkv.Delete(ctx, root); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("coordinator: unplace %s: %w", root, err)
+	}
+	return nil
+}
+
 // storePlacement mirrors p at revision rev (unless a newer one is known)
 // and sends the pin orders it holds for nodes connected here.
 func (c *Coordinator) storePlacement(p Placement, rev uint64) {

@@ -43,9 +43,9 @@ var (
 	ErrUnavailable = errors.New("node unavailable")
 	// ErrMeteringOff: FlushCharges on a gateway without Config.Charges.
 	ErrMeteringOff = errors.New("the gateway meters nothing (no Config.Charges)")
-	// ErrSiteRules: the site's _redirects file cannot be read or parsed
-	// (500, with the line at fault).
-	ErrSiteRules = errors.New("the site's _redirects file is invalid")
+	// ErrSiteRules: the site's _redirects or _headers file cannot be
+	// read or parsed (500, with the line at fault).
+	ErrSiteRules = errors.New("the site's _redirects or _headers file is invalid")
 	// ErrPaymentRequired: the site's account has run out of credit: its
 	// balance is below -Config.CreditLimit (402).
 	ErrPaymentRequired = errors.New("payment required")

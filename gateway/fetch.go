@@ -281,6 +281,10 @@ type fetchMode struct {
 	// sentCAR is how many of those the client has had already: a resume
 	// from another node drops them.
 	sentCAR int
+	// uncharged: the fetch is the gateway's own errand (a site's
+	// _headers for a session), so failures are not charged to nodes and
+	// do not reorder the session it is for.
+	uncharged bool
 }
 
 // fetchEntity asks nodes in turn for req until one answers with a CAR whose
@@ -315,7 +319,9 @@ func (g *Gateway) fetchEntity(r *http.Request, nodes []nodeInfo, req verify.Requ
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			g.nodeFailure(r, err.(*NodeError))
+			if !mode.uncharged {
+				g.nodeFailure(r, err.(*NodeError))
+			}
 			last = err
 			continue
 		}
@@ -342,7 +348,9 @@ func (g *Gateway) fetchEntity(r *http.Request, nodes []nodeInfo, req verify.Requ
 				continue
 			}
 			ne := c.failure(reasonVerify, err)
-			g.nodeFailure(r, ne)
+			if !mode.uncharged {
+				g.nodeFailure(r, ne)
+			}
 			last = ne
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/headers"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/ratelimit"
@@ -36,22 +37,23 @@ var (
 
 // Gateway is the HTTP front door of every site origin.
 type Gateway struct {
-	cfg        Config
-	log        *slog.Logger
-	ln         net.Listener
-	srv        *http.Server
-	assets     *assets
-	cache      *htmlCache
-	rules      siteRules // _redirects by root
-	metrics    *metrics
-	health     *nodeHealth
-	offers     addrLimit           // WebRTC offers per client
-	scoreLimit addrLimit           // score reports per client
-	vouchers   addrLimit           // vouchers issued per client
-	payKey     ed25519.PrivateKey  // signs vouchers; nil when payments are off
-	meter      *meter              // charges served bytes, with Config.Charges
-	reports    reportRelay         // visitors' reports on their way to the bus
-	records    noderecord.Verifier // node records, each signature checked once
+	cfg         Config
+	log         *slog.Logger
+	ln          net.Listener
+	srv         *http.Server
+	assets      *assets
+	cache       *htmlCache
+	rules       siteRules   // _redirects by root
+	headerRules siteHeaders // _headers by root
+	metrics     *metrics
+	health      *nodeHealth
+	offers      addrLimit           // WebRTC offers per client
+	scoreLimit  addrLimit           // score reports per client
+	vouchers    addrLimit           // vouchers issued per client
+	payKey      ed25519.PrivateKey  // signs vouchers; nil when payments are off
+	meter       *meter              // charges served bytes, with Config.Charges
+	reports     reportRelay         // visitors' reports on their way to the bus
+	records     noderecord.Verifier // node records, each signature checked once
 
 	https *httpsParts // Config.HTTPS; nil without it
 
@@ -388,12 +390,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		site = Site{Name: host, Root: root, Account: owner.Account}
 		sw.billed = owner.Name
 	} else {
-		if !ValidSiteName(name) {
-			g.fail(sw, r, fmt.Errorf("%w: %q", ErrUnknownSite, name))
-			return
-		}
 		var err error
-		if site, err = g.cfg.Sites.Site(r.Context(), name); err != nil {
+		if site, sw.billed, err = g.originSite(r.Context(), name); err != nil {
 			g.fail(sw, r, err)
 			return
 		}
@@ -405,6 +403,30 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.observe(site)
 	sw.site = site
 	g.serveSite(sw, r, site)
+}
+
+// originSite resolves the name of a site origin below Config.Domain: a
+// site name, or <root>.preview for a preview deploy (PreviewSource). A
+// preview is an origin of its own, named <root>.preview (its cache, its
+// root state: a preview never counts as a change of its site's root),
+// billed (billed) to the site that deployed it, as a custom domain is.
+func (g *Gateway) originSite(ctx context.Context, name string) (site Site, billed string, err error) {
+	if root, ok := strings.CutSuffix(name, PreviewSuffix); ok {
+		ps, ok := g.cfg.Sites.(PreviewSource)
+		if !ok {
+			return Site{}, "", fmt.Errorf("%w: previews are not served here", ErrUnknownSite)
+		}
+		owner, err := ps.Preview(ctx, root)
+		if err != nil {
+			return Site{}, "", err
+		}
+		return Site{Name: name, Root: owner.Root, Account: owner.Account, Size: owner.Size}, owner.Name, nil
+	}
+	if !ValidSiteName(name) {
+		return Site{}, "", fmt.Errorf("%w: %q", ErrUnknownSite, name)
+	}
+	site, err = g.cfg.Sites.Site(ctx, name)
+	return site, "", err
 }
 
 // isAdminHost reports whether host serves the gateway's own API rather
@@ -596,9 +618,16 @@ type statusWriter struct {
 	site    Site
 	metered bool
 	billed  string
+	// siteHeaders are the site's _headers for the requested path, applied
+	// to a file's response (200, 206, 304, or a page served as an error
+	// status) when its header is written.
+	siteHeaders *headers.Result
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if w.siteHeaders != nil && w.code == 0 && (code == http.StatusOK || code == http.StatusPartialContent || code == http.StatusNotModified) {
+		w.siteHeaders.Apply(w.Header(), w.as >= 400)
+	}
 	if w.as != 0 && code == http.StatusOK {
 		code = w.as
 	}

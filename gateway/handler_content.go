@@ -43,6 +43,17 @@ func (g *Gateway) serveContentAt(w *statusWriter, r *http.Request, site Site, or
 	if dirPath {
 		segs = append(segs, webfile.IndexFile)
 	}
+	if orig == "" {
+		// The site's _headers apply to the path as requested, also
+		// when a _redirects rule or 404.html serves another file.
+		rules, err := g.headersOf(r, site, root, fetchMode{})
+		if err != nil {
+			g.fail(w, r, err)
+			return
+		}
+		res := rules.Match(r.URL.EscapedPath())
+		w.siteHeaders = &res
+	}
 	ctype := webfile.ContentType(segs[len(segs)-1])
 	isHTML := strings.HasPrefix(ctype, "text/html")
 	spec, ranged := webfile.ParseSpec(r.Header.Get("Range"))

@@ -4,8 +4,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/headers"
 	"github.com/verity-cdn/verity/internal/payment"
 )
 
@@ -15,6 +18,19 @@ const (
 	ReportPath     = "/.verity/v1/report"
 	FallbackPrefix = "/.verity/v1/ipfs"
 )
+
+// sessionDoc is the session document: api.Session and the site's header
+// rules (protocol.md §6.2).
+type sessionDoc struct {
+	api.Session
+	// Headers are nil (absent) when they could not be fetched, empty
+	// when the root has no _headers file.
+	Headers *headers.Rules `json:"headers,omitempty"`
+}
+
+// sessionHeadersWait bounds the wait for a root's _headers on its first
+// session: the session does not wait for slow nodes.
+const sessionHeadersWait = 2 * time.Second
 
 func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site) {
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
@@ -53,7 +69,26 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 		}
 		s.Nodes = append(s.Nodes, sn)
 	}
-	body, err := json.Marshal(s)
+	// The site's _headers, for the worker to apply as the gateway does
+	// (the wasm client decodes api.Session and ignores the field).
+	root, err := cid.Parse(site.Root)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	doc := sessionDoc{Session: s}
+	rules, ok, err := g.sessionHeaders(r, site, root)
+	if err != nil {
+		g.fail(w, r, err)
+		return
+	}
+	if ok {
+		if rules == nil {
+			rules = headers.Rules{}
+		}
+		doc.Headers = &rules
+	}
+	body, err := json.Marshal(doc)
 	if err != nil {
 		g.fail(w, r, err)
 		return

@@ -152,7 +152,8 @@ func isNamedHost(host string) bool {
 
 // AllowCertificate decides whether a certificate may be obtained for host
 // (acme.Config.Allow): the gateway's own names (Config.Domain and
-// AdminHosts), the origin of a site that exists, a custom domain attached
+// AdminHosts), the origin of a site that exists or of an unexpired
+// preview deploy (<root>.preview.<Domain>), a custom domain attached
 // to a site and proven (Config.Domains), and a custom domain whose
 // DNSLink record names a root a site published. Everything else is
 // refused, so nobody can make the gateway ask its CA for arbitrary names.
@@ -170,10 +171,7 @@ func (g *Gateway) AllowCertificate(ctx context.Context, host string) error {
 		}
 	}
 	if name, ok := strings.CutSuffix(host, "."+g.cfg.Domain); ok {
-		if !ValidSiteName(name) {
-			return fmt.Errorf("%w: %q", ErrUnknownSite, name)
-		}
-		_, err := g.cfg.Sites.Site(ctx, name)
+		_, _, err := g.originSite(ctx, name) // a site, or an unexpired preview
 		return err
 	}
 	if g.cfg.Domains != nil {

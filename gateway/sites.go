@@ -47,6 +47,23 @@ type SiteRoots interface {
 	SiteOfRoot(ctx context.Context, root string) (Site, error)
 }
 
+// PreviewSource is an optional capability of a SiteSource: it serves
+// preview deploys at <PreviewLabel(root)>.<Domain>. Preview returns the
+// site whose unexpired preview root is, with Root set to it, or an error
+// wrapping ErrUnknownSite.
+type PreviewSource interface {
+	Preview(ctx context.Context, root string) (Site, error)
+}
+
+// PreviewSuffix ends the host label(s) of a preview origin below the
+// gateway's domain: <root>.preview.<Domain>.
+const PreviewSuffix = ".preview"
+
+// PreviewLabel is the name below the gateway's domain of root's preview
+// origin: the root CID (base32, lower case; 59 characters for a BLAKE3
+// root, within a DNS label's 63), then "preview".
+func PreviewLabel(root string) string { return root + PreviewSuffix }
+
 // DomainSource names the site a custom domain attached to it serves (only
 // once its ownership is proven): control's Domains. It returns an error
 // wrapping ErrUnknownSite for a host that is no verified domain.

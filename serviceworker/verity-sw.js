@@ -276,7 +276,8 @@ async function sessionRoot(idx) {
         const doc = await r.json();
         if (!doc || typeof doc.root !== 'string' || !doc.root) return null;
         const ttl = doc.ttl > 0 ? doc.ttl : 30;
-        idx.session = { root: doc.root, expires: Date.now() + ttl * 1000 };
+        idx.session = { root: doc.root, expires: Date.now() + ttl * 1000, headers: Array.isArray(doc.headers) ? doc.headers : [] };
+        rootHeaders(doc.root, idx.session.headers);
         saveIndex(idx, true);
         return doc.root;
       } catch (e) {
@@ -437,8 +438,92 @@ function race(request, cachedP) {
   });
 }
 
+// siteHeaders applies the site's _headers rules (the session's "headers",
+// parsed and checked by the gateway; protocol.md §6.2) to resp, an answer
+// for path made here (cache or Go worker), as the gateway applies them to
+// its own answers: every matching rule in order, values joined with ', ',
+// '! Name' detaching; Cache-Control only on 200, 206 and 304.
+const patterns = new Map(); // pattern -> RegExp, for this worker's life
+// headersOf maps the last few roots seen in sessions to their rules; asked
+// lists the roots a session was fetched for once, to learn their rules.
+const headersOf = new Map();
+const asked = new Set();
+function rootHeaders(root, rules) {
+  headersOf.delete(root);
+  headersOf.set(root, rules);
+  while (headersOf.size > MAX_ROOTS) headersOf.delete(headersOf.keys().next().value);
+}
+async function siteHeaders(resp, path) {
+  // A network answer is the gateway's, which applied the rules itself.
+  if (resp.url) return resp;
+  if (resp.status !== 200 && resp.status !== 206 && resp.status !== 304) return resp;
+  let rules = null;
+  try {
+    const idx = await loadIndex();
+    if (idx.session && Array.isArray(idx.session.headers) && !headersOf.has(idx.session.root)) {
+      rootHeaders(idx.session.root, idx.session.headers);
+    }
+    // The answer's root (the Go worker's session, or the cache's): its
+    // rules, learnt from a session fetched once for a root not seen yet.
+    const root = resp.headers.get('X-Verity-Root') || await sessionRoot(idx);
+    if (root && !headersOf.has(root) && !asked.has(root)) {
+      asked.add(root);
+      if (idx.session) idx.session.expires = 0;
+      await sessionRoot(idx);
+    }
+    rules = root && headersOf.get(root);
+  } catch (e) {
+    rules = null;
+  }
+  if (!rules || !rules.length) return resp;
+  const set = new Map();
+  const remove = new Set();
+  for (const r of rules) {
+    let re = patterns.get(r.pattern);
+    if (re === undefined) {
+      try { re = new RegExp(r.pattern); } catch (e) { re = null; }
+      if (patterns.size > 4096) patterns.clear();
+      patterns.set(r.pattern, re);
+    }
+    const m = re && re.exec(path);
+    if (!m) continue;
+    for (const n of r.detach || []) { set.delete(n.toLowerCase()); remove.add(n.toLowerCase()); }
+    for (const h of r.set || []) {
+      const v = substitute(h.value, r.names || [], m.slice(1));
+      const k = h.name.toLowerCase();
+      set.set(k, set.has(k) ? set.get(k) + ', ' + v : v);
+    }
+  }
+  if (!set.size && !remove.size) return resp;
+  const headers = new Headers(resp.headers);
+  for (const n of remove) headers.delete(n);
+  for (const [n, v] of set) { try { headers.set(n, v); } catch (e) { /* not a valid value */ } }
+  return new Response(resp.body, { status: resp.status, statusText: resp.statusText, headers });
+}
+
+// substitute replaces the placeholders (':slug', ':splat') of a header
+// value by what they matched, longest names first (internal/headers).
+function substitute(v, names, values) {
+  if (!names.length || v.indexOf(':') < 0) return v;
+  let out = '';
+  for (let i = 0; i < v.length;) {
+    let best = -1;
+    if (v[i] === ':') {
+      names.forEach((n, j) => { if (v.startsWith(n, i) && (best < 0 || n.length > names[best].length)) best = j; });
+    }
+    if (best >= 0) { out += values[best] || ''; i += names[best].length; } else { out += v[i]; i++; }
+  }
+  return out;
+}
+
 // answer serves one handled request (see the top of this file).
 async function answer(event) {
+  const path = new URL(event.request.url).pathname;
+  return siteHeaders(await answerRaw(event), path);
+}
+
+// answerRaw is answer before the site's headers.
+async function answerRaw(event) {
   const request = event.request;
   const path = new URL(request.url).pathname;
   // A Range is served by the Go worker; 'no-store' and 'reload' skip the

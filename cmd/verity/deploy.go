@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,8 +25,10 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	token := fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token (env VERITY_TOKEN)")
 	account := fl.String("account", "", "the account the site is charged to (must exist; default: the deploy token's account, else the site's, else \"default\" when it exists); another account than the token's needs the admin token")
 	wait := fl.Duration("wait", 5*time.Minute, "how long to wait for the site to be published (0: do not wait)")
+	preview := fl.Bool("preview", false, "upload and pin without publishing; print the preview's own URL (publish it with: verity sites promote)")
+	previewTTL := fl.String("preview-ttl", "", "how long the preview is kept, e.g. 7d or 48h (default: the gateway's, 7d)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: verity deploy DIR --site NAME [--account A] [--gateway URL] [--token T]")
+		fmt.Fprintln(stderr, "usage: verity deploy DIR --site NAME [--preview [--preview-ttl 7d]] [--account A] [--gateway URL] [--token T]")
 		fl.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fl, args)
@@ -35,6 +38,10 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(pos) != 1 || *site == "" {
 		fl.Usage()
 		return fmt.Errorf("deploy: want DIR and --site: %w", errUsage)
+	}
+	ttl, err := parseTTL(*previewTTL)
+	if err != nil {
+		return fmt.Errorf("deploy: --preview-ttl %q: %v: %w", *previewTTL, err, errUsage)
 	}
 	if *token == "" {
 		return fmt.Errorf("deploy: no token: pass --token or set VERITY_TOKEN (verity sites create prints one): %w", errUsage)
@@ -64,6 +71,26 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "\n%v; sending again in %s\n", err, wait)
 	}})
 	bar := func(sent int64) { fmt.Fprintf(stderr, "\r%s", progressBar(sent, size)) }
+	if *preview {
+		rec, err := c.DeployPreview(ctx, *site, *account, ttl, f, size, bar)
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return fmt.Errorf("deploy: %w", err)
+		}
+		fmt.Fprintf(stderr, "verified by the gateway (%d blocks); waiting for %d nodes to hold it…\n", rec.Blocks, rec.Replicas)
+		if *wait > 0 {
+			wctx, cancel := context.WithTimeout(ctx, *wait)
+			defer cancel()
+			if _, err := c.WaitPreviewPinned(wctx, *site, rec.Root, 200*time.Millisecond); err != nil {
+				return fmt.Errorf("deploy: %w", err)
+			}
+		}
+		fmt.Fprintf(stderr, "the preview expires %s\n", rec.Expires.Format(time.RFC3339))
+		fmt.Fprintf(stderr, "publish it with: verity sites promote %s %s\n", *site, rec.Root)
+		fmt.Fprintln(stdout, rec.Root)
+		fmt.Fprintln(stdout, rec.URL)
+		return nil
+	}
 	rec, err := c.DeployFor(ctx, *site, *account, f, size, bar)
 	fmt.Fprintln(stderr)
 	if err != nil {
@@ -83,6 +110,26 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintln(stdout, rec.Root)
 	fmt.Fprintln(stdout, siteURL(*gw, *site))
 	return nil
+}
+
+// parseTTL parses a preview's lifetime: a Go duration ("48h") or whole
+// days ("7d"); "" is 0 (the gateway's default).
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("want a positive number of days or a duration such as 48h")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	t, err := time.ParseDuration(s)
+	if err != nil || t <= 0 {
+		return 0, fmt.Errorf("want a positive number of days or a duration such as 48h")
+	}
+	return t, nil
 }
 
 // siteURL guesses the site's origin from the gateway URL: NAME.<host>.

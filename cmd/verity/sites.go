@@ -13,7 +13,7 @@ import (
 	"github.com/verity-cdn/verity/internal/siteclient"
 )
 
-const sitesUsage = "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID] | domain add|verify|remove NAME DOMAIN | domain list NAME  [--gateway URL] [--admin-token T | --token T]"
+const sitesUsage = "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID] | promote NAME ROOT_CID | domain add|verify|remove NAME DOMAIN | domain list NAME  [--gateway URL] [--admin-token T | --token T]"
 
 // runSites manages sites through a gateway's site API:
 // create (admin), list (admin), history and rollback (admin or the site's
@@ -105,6 +105,17 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: version %d, root %s\n", name, rec.Version, rec.Root)
+		return nil
+	case "promote":
+		if len(cmd.pos) != 2 {
+			fmt.Fprintln(stderr, sitesUsage)
+			return fmt.Errorf("sites promote: want NAME and ROOT_CID: %w", errUsage)
+		}
+		rec, err := c.Promote(ctx, cmd.pos[0], cmd.pos[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: version %d, root %s\n", cmd.pos[0], rec.Version, rec.Root)
 		return nil
 	case "domain":
 		return sitesDomain(ctx, c, cmd.pos, stdout, stderr)

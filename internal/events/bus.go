@@ -29,6 +29,8 @@ const (
 	BucketDomains = "domains"
 	// BucketOperators holds node operators' credentials (hashes only).
 	BucketOperators = "operators"
+	// BucketPreviews holds preview deploys (control), by root.
+	BucketPreviews = "previews"
 )
 
 // bucketHistory is how many revisions each bucket keeps per key.
@@ -41,6 +43,7 @@ var bucketHistory = map[string]uint8{
 	BucketTLS:        1,
 	BucketDomains:    1,
 	BucketOperators:  1,
+	BucketPreviews:   1,
 }
 
 // Bus is a connection to the event stream and KV buckets. Its methods are

@@ -202,6 +202,69 @@ func (c *Client) DeployFor(ctx context.Context, name, account string, r io.Reade
 		path += "?account=" + url.QueryEscape(account)
 	}
 	var out api.DeployRecord
+	err := c.upload(ctx, path, r, size, &out)
+	return out, err
+}
+
+// DeployPreview uploads a CAR as a preview of the site, kept for ttl (0:
+// the gateway's default), without publishing it. The answer's URL is the
+// preview's origin.
+func (c *Client) DeployPreview(ctx context.Context, name, account string, ttl time.Duration, r io.Reader, size int64, progress func(sent int64)) (api.PreviewRecord, error) {
+	if progress != nil {
+		r = &countingReader{r: r, fn: progress}
+	}
+	q := url.Values{"preview": {"1"}}
+	if account != "" {
+		q.Set("account", account)
+	}
+	if ttl > 0 {
+		q.Set("ttl", ttl.String())
+	}
+	var out api.PreviewRecord
+	err := c.upload(ctx, "/v1/sites/"+name+"/deploy?"+q.Encode(), r, size, &out)
+	return out, err
+}
+
+// Preview returns the site's preview of root, with how many live nodes
+// hold it.
+func (c *Client) Preview(ctx context.Context, name, root string) (api.PreviewRecord, error) {
+	var out api.PreviewRecord
+	err := c.do(ctx, http.MethodGet, "/v1/sites/"+name+"/previews/"+url.PathEscape(root), nil, -1, &out)
+	return out, err
+}
+
+// WaitPreviewPinned polls the site's preview of root every interval until
+// its replicas hold it, and returns it then.
+func (c *Client) WaitPreviewPinned(ctx context.Context, name, root string, interval time.Duration) (api.PreviewRecord, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		p, err := c.Preview(ctx, name, root)
+		if err == nil && p.Pinned >= p.Replicas {
+			return p, nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("%d of %d nodes hold the preview %s: %w", p.Pinned, p.Replicas, root, ctx.Err())
+			}
+			return p, err
+		case <-t.C:
+		}
+	}
+}
+
+// Promote publishes the site's preview of root.
+func (c *Client) Promote(ctx context.Context, name, root string) (api.SiteRecord, error) {
+	body, n := jsonBody(api.Promote{Root: root})
+	var out api.SiteRecord
+	err := c.do(ctx, http.MethodPost, "/v1/sites/"+name+"/promote", body, n, &out)
+	return out, err
+}
+
+// upload POSTs the CAR in r to path, sending it again (from where r
+// started) while the gateway answers that it is busy.
+func (c *Client) upload(ctx context.Context, path string, r io.Reader, size int64, out any) error {
 	rs, rewindable := r.(io.ReadSeeker)
 	if cr, ok := r.(*countingReader); ok {
 		rs, rewindable = cr.r.(io.ReadSeeker)
@@ -215,21 +278,21 @@ func (c *Client) DeployFor(ctx context.Context, name, account string, r io.Reade
 	}
 	wait := c.cfg.RetryWait
 	for attempt := 0; ; attempt++ {
-		err := c.do(ctx, http.MethodPost, path, io.NopCloser(r), size, &out)
+		err := c.do(ctx, http.MethodPost, path, io.NopCloser(r), size, out)
 		if err == nil || !rewindable || attempt >= c.cfg.Retries || !retryable(err) {
-			return out, err
+			return err
 		}
 		if c.cfg.OnRetry != nil {
 			c.cfg.OnRetry(err, wait)
 		}
 		select {
 		case <-ctx.Done():
-			return out, err
+			return err
 		case <-time.After(wait):
 		}
 		wait *= 2
 		if _, serr := rs.Seek(start, io.SeekStart); serr != nil {
-			return out, err
+			return err
 		}
 		if cr, ok := r.(*countingReader); ok {
 			cr.n = 0

@@ -1,0 +1,147 @@
+package control
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/api"
+)
+
+// A preview deploy is placed on the nodes and served at its own origin,
+// never on the site's; promote publishes it; an expired preview answers
+// 404 at once, and once swept its root is unpinned from the nodes and its
+// blocks collected, while a root a site publishes stays.
+func TestPreviewDeployPromoteExpire(t *testing.T) {
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	bus := openBus(t, "gw-preview")
+	tg, _ := startStack(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin, PreviewSweep: 50 * time.Millisecond, Now: now}, gateway.Config{})
+	nodes := startNodes(t, tg, 2)
+	token := tg.createSite(t, "blog")
+	page := func(v string) map[string][]byte {
+		files := testSite()
+		files["index.html"] = []byte("<h1>" + v + "</h1>")
+		return files
+	}
+	car1, root1 := siteCAR(t, page("v1"))
+	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, car1); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, "publish v1", func() bool { st := tg.siteStatus(t, "blog", token); return st.Site != nil && st.Site.Root == root1 })
+
+	preview := func(v, ttl string) (api.PreviewRecord, string) {
+		t.Helper()
+		car, root := siteCAR(t, page(v))
+		resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy?preview=1&ttl="+ttl, token, car)
+		var rec api.PreviewRecord
+		if resp.StatusCode != http.StatusAccepted || json.Unmarshal(body, &rec) != nil || rec.Root != root {
+			t.Fatalf("preview deploy: %d %s", resp.StatusCode, body)
+		}
+		waitFor(t, "nodes pin the preview "+v, func() bool {
+			if p, _ := tg.Coordinator().Placement(root); len(p.Holders(coordinator.HolderPinned)) != len(nodes) {
+				return false
+			}
+			for _, n := range nodes {
+				if !slices.Contains(n.Pins(), root) {
+					return false
+				}
+			}
+			return true
+		})
+		return rec, root
+	}
+	rec2, root2 := preview("v2", "1h")
+	resp, body := tg.api(t, http.MethodGet, "/v1/sites/blog/previews/"+root2, token, nil)
+	var got api.PreviewRecord
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil || got.Pinned != 2 || got.URL != rec2.URL || got.Site != "blog" {
+		t.Fatalf("GET preview: %d %s", resp.StatusCode, body)
+	}
+	label := gateway.PreviewLabel(root2)
+	if first, _, _ := strings.Cut(label, "."); len(first) > 63 || !strings.Contains(rec2.URL, label+".localhost") {
+		t.Fatalf("preview URL %q (label %d chars)", rec2.URL, len(first))
+	}
+	// Not on the site's origin: the site and its latest deploy are v1.
+	st := tg.siteStatus(t, "blog", token)
+	if st.Site.Root != root1 || st.Site.Version != 1 || st.Deploy.Root != root1 {
+		t.Fatalf("after a preview the site is %s v%d, deploy %s", st.Site.Root, st.Site.Version, st.Deploy.Root)
+	}
+	if _, body := tg.get(t, tg.SiteURL("blog")); string(body) != "<h1>v1</h1>" {
+		t.Fatalf("site origin serves %q", body)
+	}
+	// On its own origin, by the gateway and in the worker's session.
+	if resp, body := tg.get(t, tg.SiteURL(label)); resp.StatusCode != 200 || string(body) != "<h1>v2</h1>" {
+		t.Fatalf("preview origin: %d %q", resp.StatusCode, body)
+	}
+	if s := tg.session(t, label); s.Root != root2 || s.Site != label || len(s.Nodes) != 2 {
+		t.Fatalf("preview session: root %s site %s, %d nodes", s.Root, s.Site, len(s.Nodes))
+	}
+	// Serving the preview is no change of the site's root.
+	if _, body := tg.get(t, tg.SiteURL("blog")); string(body) != "<h1>v1</h1>" {
+		t.Fatalf("site origin after the preview's serves %q", body)
+	}
+	// An unknown root is no preview; another site's token cannot promote.
+	if resp, _ := tg.get(t, tg.SiteURL(gateway.PreviewLabel(root1))); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a published root as a preview: %d", resp.StatusCode)
+	}
+	other := tg.createSite(t, "other")
+	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/other/promote", other, []byte(`{"root":"`+root2+`"}`)); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("promote by another site: %d %s", resp.StatusCode, body)
+	}
+
+	// Promote publishes it.
+	resp, body = tg.api(t, http.MethodPost, "/v1/sites/blog/promote", token, []byte(`{"root":"`+root2+`"}`))
+	var site api.SiteRecord
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &site) != nil || site.Root != root2 || site.Version != 2 {
+		t.Fatalf("promote: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, "the site serves v2", func() bool { _, b := tg.get(t, tg.SiteURL("blog")); return string(b) == "<h1>v2</h1>" })
+
+	// A third version, previewed and left to expire.
+	_, root3 := preview("v3", "2h")
+	skew.Store(int64(3 * time.Hour))
+	for _, root := range []string{root2, root3} {
+		if resp, _ := tg.get(t, tg.SiteURL(gateway.PreviewLabel(root))); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("expired preview %s: %d", root, resp.StatusCode)
+		}
+	}
+	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/promote", token, []byte(`{"root":"`+root3+`"}`)); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("promote an expired preview: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := tg.api(t, http.MethodGet, "/v1/sites/blog/previews/"+root3, token, nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET an expired preview: %d", resp.StatusCode)
+	}
+	waitFor(t, "the expired preview unpinned and collected", func() bool {
+		if _, ok := tg.Coordinator().Placement(root3); ok {
+			return false
+		}
+		for _, n := range nodes {
+			if slices.Contains(n.Pins(), root3) || holds(t, n, root3) {
+				return false
+			}
+		}
+		return true
+	})
+	if resp, _ := tg.get(t, tg.SiteURL(gateway.PreviewLabel(root3))); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("swept preview: %d", resp.StatusCode)
+	}
+	// The promoted root stays: the site publishes it.
+	p, ok := tg.Coordinator().Placement(root2)
+	if !ok || len(p.Holders(coordinator.HolderPinned)) != 2 {
+		t.Fatalf("the promoted root's placement: %+v", p)
+	}
+	for _, n := range nodes {
+		if !slices.Contains(n.Pins(), root2) {
+			t.Fatalf("node %s dropped the published root", n.ID())
+		}
+	}
+	if _, body := tg.get(t, tg.SiteURL("blog")); string(body) != "<h1>v2</h1>" {
+		t.Fatalf("site origin after the sweep serves %q", body)
+	}
+}
