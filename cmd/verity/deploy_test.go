@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -96,14 +97,54 @@ func TestDeployAndSitesCommands(t *testing.T) {
 	if _, err := run(runSites, "list", "--gateway", gw, "--token", token); err == nil {
 		t.Fatal("list with a site token succeeded")
 	}
-	if _, err := run(runDeploy, t.TempDir(), "--site", "blog", "--gateway", gw, "--token", "vdt_wrong"); err == nil ||
-		!strings.Contains(err.Error(), "403") {
-		t.Fatalf("deploy with a wrong token: %v", err)
+	// A wrong token is refused before anything is built or uploaded.
+	var wrongErr bytes.Buffer
+	if err := runDeploy(t.Context(), []string{t.TempDir(), "--site", "blog", "--gateway", gw, "--token", "vdt_wrong"}, io.Discard, &wrongErr); err == nil ||
+		!strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "nothing uploaded") || strings.Contains(wrongErr.String(), "building CAR") {
+		t.Fatalf("deploy with a wrong token: %v\n%s", err, wrongErr.String())
+	}
+
+	// For CI: one JSON object on stdout, warnings for pages without the
+	// loader and a missing index.html, no progress bar off a terminal.
+	ci := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(ci, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"docs/a.html": "<h1>a</h1>", "docs/b.html": `<script src="/verity.js" async></script>`} {
+		if err := os.WriteFile(filepath.Join(ci, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ciToken, err := run(runSites, "create", "ci", "--gateway", gw, "--admin-token", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jout, jerr bytes.Buffer
+	jctx, jcancel := context.WithTimeout(t.Context(), testutil.Scale(60*time.Second))
+	defer jcancel()
+	if err := runDeploy(jctx, []string{ci, "--site", "ci", "--gateway", gw, "--token", ciToken, "--json"}, &jout, &jerr); err != nil {
+		t.Fatalf("deploy --json: %v\n%s", err, jerr.String())
+	}
+	var got deployOutput
+	if err := json.Unmarshal(jout.Bytes(), &got); err != nil || got.Site != "ci" || got.Root == "" || !strings.HasPrefix(got.URL, "http://ci.localhost:") || got.Replicas != 2 {
+		t.Fatalf("deploy --json printed %q (%v)", jout.String(), err)
+	}
+	if len(got.Warnings) != 2 || !strings.Contains(got.Warnings[0], "no index.html") || !strings.Contains(got.Warnings[1], "docs/a.html") || strings.Contains(got.Warnings[1], "docs/b.html") {
+		t.Fatalf("warnings %q", got.Warnings)
+	}
+	if strings.Contains(jerr.String(), "\r") {
+		t.Fatalf("a progress bar off a terminal: %q", jerr.String())
 	}
 
 	// The event feed: what happened, then what happens.
 	evs, err := run(runEvents, "--gateway", gw, "--admin-token", admin, "--last", "1000", "--type", "site.published", "--type", "site.rolled_back")
-	if err != nil || strings.Count(evs, "site.published") != 2 || !strings.Contains(evs, r2) || !strings.Contains(evs, "site.rolled_back") {
+	blogPublished := 0
+	for _, l := range strings.Split(evs, "\n") {
+		if strings.Contains(l, "site.published") && strings.Contains(l, `"site":"blog"`) {
+			blogPublished++
+		}
+	}
+	if err != nil || blogPublished != 2 || !strings.Contains(evs, r2) || !strings.Contains(evs, "site.rolled_back") {
 		t.Fatalf("events: %v\n%s", err, evs)
 	}
 	if _, err := run(runEvents, "--gateway", gw, "--admin-token", token); err == nil || !strings.Contains(err.Error(), "403") {
