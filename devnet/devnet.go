@@ -343,6 +343,9 @@ func (d *Devnet) Run(ctx context.Context) error {
 	g.Go(func() error {
 		defer stopNodes()
 		err := d.gw.Run(gctx)
+		// The edge charges what it served to the coordinator's ledger as
+		// it closes: before the coordinator.
+		d.gw.Close()
 		d.coord.Close()
 		return err
 	})

@@ -188,6 +188,16 @@ func TestDevnetStopsQuietly(t *testing.T) {
 		<-done
 		t.Fatal(err)
 	}
+	// A first visit through the gateway: what it serves is charged to
+	// the site's account when the devnet stops.
+	req, _ := http.NewRequest(http.MethodGet, d.Gateway().URL()+"/", nil)
+	req.Host = "demo.localhost"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 	before := len(logs.String())
 	cancel()
 	if err := <-done; err != nil {
