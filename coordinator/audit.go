@@ -58,24 +58,35 @@ func (e *AuditError) Unwrap() error { return ErrAudit }
 // auditKey names one holding being audited.
 type auditKey struct{ node, root string }
 
-// startAudit audits node's holding of root in the background unless an
-// audit of it is running. It returns at once.
+// startAudit audits node's holding of root in the background. It returns
+// at once. When an audit of that holding is running, another runs once it
+// is done: the holding may have changed meanwhile (failed, ordered again,
+// said pinned again), and a claim no audit follows would stay "auditing".
 func (c *Coordinator) startAudit(node, root string) {
 	k := auditKey{node, root}
 	c.mu.Lock()
-	if c.closed || c.auditing[k] {
+	if c.closed {
 		c.mu.Unlock()
 		return
 	}
-	c.auditing[k] = true
+	if _, running := c.auditing[k]; running {
+		c.auditing[k] = true
+		c.mu.Unlock()
+		return
+	}
+	c.auditing[k] = false
 	c.wg.Add(1)
 	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		defer func() {
 			c.mu.Lock()
+			again := c.auditing[k]
 			delete(c.auditing, k)
 			c.mu.Unlock()
+			if again {
+				c.startAudit(node, root)
+			}
 		}()
 		select {
 		case c.auditSem <- struct{}{}:

@@ -50,7 +50,7 @@ type Coordinator struct {
 	placements map[string]cachedPlacement
 	accounts   map[string]nodeproto.AccountState // mirror of the ledger's accounts bucket
 	operators  map[string]OperatorRecord         // mirror of the operators bucket
-	auditing   map[auditKey]bool                 // audits running
+	auditing   map[auditKey]bool                 // audits running; true: run again once done
 	auditSem   chan struct{}                     // bounds them
 	once       sync.Once
 
