@@ -11,7 +11,7 @@ import (
 // With the worker in control, the demo's _headers rules are on the
 // worker's own answers (from storage nodes, then from its cache), as the
 // gateway puts them on first visits: the site-wide headers on every
-// file, the /images/* Cache-Control on images only.
+// file, the /about/* Cache-Control on the about page only.
 func TestWorkerAppliesSiteHeaders(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	e.controlled()
@@ -37,13 +37,13 @@ func TestWorkerAppliesSiteHeaders(t *testing.T) {
 		return res
 	}
 	check("/style.css", "", fetch("/style.css"))
-	check("/images/logo.svg", "public, max-age=86400", fetch("/images/logo.svg"))
+	check("/about/index.html", "public, max-age=600", fetch("/about/index.html"))
 	// Stored by the worker once verified: then answered from its cache.
 	var res browser.FetchResult
-	testutil.Eventually(t, 30*time.Second, "logo.svg from the worker's cache", func() bool {
-		res = fetch("/images/logo.svg")
+	testutil.Eventually(t, 30*time.Second, "the about page from the worker's cache", func() bool {
+		res = fetch("/about/index.html")
 		tr, _ := res.Timing("verity")
 		return tr == "cache"
 	})
-	check("/images/logo.svg", "public, max-age=86400", res)
+	check("/about/index.html", "public, max-age=600", res)
 }
