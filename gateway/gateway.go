@@ -21,6 +21,7 @@ import (
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/ratelimit"
+	"github.com/verity-cdn/verity/internal/redirects"
 )
 
 // The coordinator is what `verity gateway` passes as Nodes, Offers and
@@ -43,8 +44,8 @@ type Gateway struct {
 	srv         *http.Server
 	assets      *assets
 	cache       *htmlCache
-	rules       siteRules   // _redirects by root
-	headerRules siteHeaders // _headers by root
+	rules       rootCache[redirects.Rules] // _redirects by root
+	headerRules siteHeaders                // _headers by root
 	metrics     *metrics
 	health      *nodeHealth
 	offers      addrLimit           // WebRTC offers per client

@@ -4,19 +4,16 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/headers"
-	"github.com/verity-cdn/verity/internal/verify"
 )
 
 // siteHeaders caches each root's parsed _headers file (nil rules for a
 // root without one). A root is immutable, so an entry never goes stale.
 type siteHeaders struct {
-	mu    sync.Mutex
-	roots map[string]headers.Rules
+	rootCache[headers.Rules]
 	// missed holds, per root, until when a session does not try to fetch
 	// its _headers again after no node could serve it.
 	missed map[string]time.Time
@@ -64,44 +61,23 @@ func (g *Gateway) sessionHeaders(r *http.Request, site Site, root cid.CID) (rule
 // for a fetch no visitor waits on.
 func (g *Gateway) headersOf(r *http.Request, site Site, root cid.CID, mode fetchMode) (headers.Rules, error) {
 	key := root.String()
-	g.headerRules.mu.Lock()
-	rules, ok := g.headerRules.roots[key]
-	g.headerRules.mu.Unlock()
-	if ok {
+	if rules, ok := g.headerRules.get(key); ok {
 		return rules, nil
 	}
 	nodes, err := g.nodesFor(r, site.Root)
 	if err != nil {
 		return nil, err
 	}
-	req := verify.Request{Root: root, Path: []string{headers.FileName}}
-	f, err := g.fetchEntity(r, nodes, req, map[string]bool{}, mode)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		rules = nil
-	case err != nil:
+	b, err := g.siteFile(r, nodes, root, headers.FileName, headers.MaxSize, mode)
+	if err != nil {
 		return nil, err
-	case f.entity.Kind != verify.KindFile:
-		f.close()
-		return nil, &RequestError{Kind: ErrSiteRules, Detail: headers.FileName + " is not a file"}
-	default:
-		b, err := f.readFull(headers.MaxSize)
-		f.close()
-		if errors.Is(err, ErrTooLarge) {
-			return nil, &RequestError{Kind: ErrSiteRules, Detail: headers.FileName + " is larger than 64 KiB"}
-		}
-		if err != nil {
-			return nil, err
-		}
+	}
+	var rules headers.Rules
+	if b != nil {
 		if rules, err = headers.Parse(b); err != nil {
 			return nil, &RequestError{Kind: ErrSiteRules, Detail: err.Error()}
 		}
 	}
-	g.headerRules.mu.Lock()
-	if g.headerRules.roots == nil || len(g.headerRules.roots) >= maxRulesCached {
-		g.headerRules.roots = make(map[string]headers.Rules)
-	}
-	g.headerRules.roots[key] = rules
-	g.headerRules.mu.Unlock()
+	g.headerRules.put(key, rules)
 	return rules, nil
 }

@@ -1,28 +1,15 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/redirects"
-	"github.com/verity-cdn/verity/internal/verify"
 )
 
 // notFoundPage is the custom 404 page a site may have at its root.
 const notFoundPage = "/404.html"
-
-// maxRulesCached bounds the roots whose rules are kept.
-const maxRulesCached = 1024
-
-// siteRules caches each root's parsed _redirects file (nil rules for a
-// root without one). A root is immutable, so an entry never goes stale.
-type siteRules struct {
-	mu    sync.Mutex
-	roots map[string]redirects.Rules
-}
 
 // notFound answers a request for a path the site does not have, as the
 // site's _redirects file says (the IPFS web-gateway specification: the
@@ -66,40 +53,19 @@ func (g *Gateway) notFound(w *statusWriter, r *http.Request, site Site, root cid
 // is an ErrSiteRules naming the bad line.
 func (g *Gateway) rulesOf(r *http.Request, root cid.CID, nodes []nodeInfo) (redirects.Rules, error) {
 	key := root.String()
-	g.rules.mu.Lock()
-	rules, ok := g.rules.roots[key]
-	g.rules.mu.Unlock()
-	if ok {
+	if rules, ok := g.rules.get(key); ok {
 		return rules, nil
 	}
-	req := verify.Request{Root: root, Path: []string{redirects.FileName}}
-	f, err := g.fetchEntity(r, nodes, req, map[string]bool{}, fetchMode{})
-	switch {
-	case errors.Is(err, ErrNotFound):
-		rules = nil
-	case err != nil:
+	b, err := g.siteFile(r, nodes, root, redirects.FileName, redirects.MaxSize, fetchMode{})
+	if err != nil {
 		return nil, err
-	case f.entity.Kind != verify.KindFile:
-		f.close()
-		return nil, &RequestError{Kind: ErrSiteRules, Detail: redirects.FileName + " is not a file"}
-	default:
-		b, err := f.readFull(redirects.MaxSize)
-		f.close()
-		if errors.Is(err, ErrTooLarge) {
-			return nil, &RequestError{Kind: ErrSiteRules, Detail: redirects.FileName + " is larger than 64 KiB"}
-		}
-		if err != nil {
-			return nil, err
-		}
+	}
+	var rules redirects.Rules
+	if b != nil {
 		if rules, err = redirects.Parse(b); err != nil {
 			return nil, &RequestError{Kind: ErrSiteRules, Detail: err.Error()}
 		}
 	}
-	g.rules.mu.Lock()
-	if g.rules.roots == nil || len(g.rules.roots) >= maxRulesCached {
-		g.rules.roots = make(map[string]redirects.Rules)
-	}
-	g.rules.roots[key] = rules
-	g.rules.mu.Unlock()
+	g.rules.put(key, rules)
 	return rules, nil
 }
