@@ -117,18 +117,27 @@ func (c *Control) DeployFor(ctx context.Context, site, account string, body io.R
 	if _, err := c.deploys.Put(ctx, site, b); err != nil {
 		return api.DeployRecord{}, fmt.Errorf("control: record deploy: %w", err)
 	}
+	if err := c.emitDeployed(ctx, site, root, n, blocks); err != nil {
+		return api.DeployRecord{}, err
+	}
+	c.log.Info("site deployed", "site", site, "account", account, "root", root, "bytes", n, "blocks", blocks, "replicas", rec.Replicas)
+	return rec, nil
+}
+
+// emitDeployed announces a staged root (site.deployed): placement orders
+// its replicas on nodes, which fetch it from the content store.
+func (c *Control) emitDeployed(ctx context.Context, site, root string, size int64, blocks int) error {
 	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
-		Site: site, Root: root, Size: n, Blocks: blocks, Replicas: rec.Replicas,
+		Site: site, Root: root, Size: size, Blocks: blocks, Replicas: c.cfg.Replicas,
 		CAR: c.cfg.PublicURL + ContentPrefix + root + ".car",
 	})
 	if err == nil {
 		err = c.cfg.Bus.Publish(ctx, ev)
 	}
 	if err != nil {
-		return api.DeployRecord{}, fmt.Errorf("control: emit site.deployed: %w", err)
+		return fmt.Errorf("control: emit site.deployed: %w", err)
 	}
-	c.log.Info("site deployed", "site", site, "account", account, "root", root, "bytes", n, "blocks", blocks, "replicas", rec.Replicas)
-	return rec, nil
+	return nil
 }
 
 // stageCAR stages the CAR read from body, verifies it (carcheck), checks

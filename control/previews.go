@@ -16,7 +16,6 @@ import (
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/api"
-	"github.com/verity-cdn/verity/internal/events"
 )
 
 // Preview deploys. A preview is a root uploaded, verified and placed on
@@ -65,15 +64,8 @@ func (c *Control) DeployPreview(ctx context.Context, site, account string, ttl t
 	if _, err := c.previews.Put(ctx, root, b); err != nil {
 		return api.PreviewRecord{}, fmt.Errorf("control: record preview: %w", err)
 	}
-	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
-		Site: site, Root: root, Size: n, Blocks: blocks, Replicas: rec.Replicas,
-		CAR: c.cfg.PublicURL + ContentPrefix + root + ".car",
-	})
-	if err == nil {
-		err = c.cfg.Bus.Publish(ctx, ev)
-	}
-	if err != nil {
-		return api.PreviewRecord{}, fmt.Errorf("control: emit site.deployed: %w", err)
+	if err := c.emitDeployed(ctx, site, root, n, blocks); err != nil {
+		return api.PreviewRecord{}, err
 	}
 	rec.URL = c.PreviewURL(root)
 	c.log.Info("preview deployed", "site", site, "root", root, "bytes", n, "expires", rec.Expires)
