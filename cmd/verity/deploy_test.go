@@ -20,25 +20,11 @@ import (
 // created with the admin token, deployed from a directory (published once
 // both nodes hold it), its history listed and rolled back.
 func TestDeployAndSitesCommands(t *testing.T) {
-	const admin = "vat_cli-test"
-	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin, "--allow-private-addrs"}, "gateway: ")
-	opToken := createOperator(t, gw, admin)
-	for range 2 {
-		startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
-			"--log-level", "warn", "--coordinator", gw, "--operator-token", opToken}, "id: ")
-	}
+	const admin = cliAdmin
+	gw := startCLINetwork(t)
 	run := func(cmd func(context.Context, []string, io.Writer, io.Writer) error, args ...string) (string, error) {
 		t.Helper()
-		// The nodes join (URL proofs, then audits of what they pin) while
-		// the first deploy waits: on a busy machine that takes a while.
-		ctx, cancel := context.WithTimeout(t.Context(), testutil.Scale(60*time.Second))
-		defer cancel()
-		var out, errb bytes.Buffer
-		err := cmd(ctx, args, &out, &errb)
-		if err != nil {
-			t.Logf("%v: stderr: %s", args, errb.String())
-		}
-		return strings.TrimSpace(out.String()), err
+		return runCmd(t, cmd, args...)
 	}
 	token, err := run(runSites, "create", "blog", "--gateway", gw, "--admin-token", admin)
 	if err != nil || !strings.HasPrefix(token, "vdt_") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -19,23 +18,11 @@ import (
 // prints the root and the preview's own URL, which serves that version while the site's origin keeps its own;
 // verity sites promote publishes it.
 func TestDeployPreviewAndPromoteCommands(t *testing.T) {
-	const admin = "vat_cli-test"
-	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin, "--allow-private-addrs"}, "gateway: ")
-	opToken := createOperator(t, gw, admin)
-	for range 2 {
-		startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
-			"--log-level", "warn", "--coordinator", gw, "--operator-token", opToken}, "id: ")
-	}
+	const admin = cliAdmin
+	gw := startCLINetwork(t)
 	run := func(cmd func(context.Context, []string, io.Writer, io.Writer) error, args ...string) (string, error) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), testutil.Scale(60*time.Second))
-		defer cancel()
-		var out, errb bytes.Buffer
-		err := cmd(ctx, args, &out, &errb)
-		if err != nil {
-			t.Logf("%v: stderr: %s", args, errb.String())
-		}
-		return strings.TrimSpace(out.String()), err
+		return runCmd(t, cmd, args...)
 	}
 	get := func(host string) string {
 		t.Helper()
