@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,7 +13,9 @@ import (
 // With the worker in control, a path the demo site does not have gets
 // what its _redirects file and 404.html say, as on a first visit: a 301 to
 // the about page, a 200 rewrite of the player's deep links, and the site's
-// 404 page with status 404 (never the worker's internal error).
+// 404 page with status 404 (never the worker's internal error). The worker
+// applies the rules itself: the rewrite and the 404 page are files it
+// fetched from the nodes and verified, not the gateway's answers.
 func TestWorkerAppliesRedirects(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	e.controlled()
@@ -46,5 +49,38 @@ func TestWorkerAppliesRedirects(t *testing.T) {
 		if strings.Contains(res.Headers["content-type"], "text/plain") {
 			t.Errorf("%s: an error text, not the site's page", c.url)
 		}
+		if via, _ := res.Timing("verity"); via != "webtransport" && via != "cache" {
+			t.Errorf("%s: served by %q (Server-Timing %q), want the worker from the nodes", c.url, via, res.Headers["server-timing"])
+		}
+	}
+}
+
+// When neither the nodes nor the gateway can deliver a file (its block is
+// corrupt on every node), the worker answers with its own small page that
+// names the site and the status, never its internal error text.
+func TestWorkerErrorPageNamesSite(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.controlled()
+	css := fileOf(t, e.files, "style.css")
+	for _, n := range e.net.Nodes() {
+		corruptLeaf(t, e, n, css.Path)
+	}
+	res, err := e.b.Fetch(e.ctx(60*time.Second), "/"+css.Path, &browser.FetchOptions{Cache: "no-store", Body: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := base64.StdEncoding.DecodeString(res.BodyB64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(e.site, "http://")
+	if res.Status != http.StatusBadGateway || !strings.HasPrefix(res.Headers["content-type"], "text/html") {
+		t.Fatalf("/%s: %d %q, want 502 text/html: %s", css.Path, res.Status, res.Headers["content-type"], body)
+	}
+	if !strings.Contains(string(body), host) || strings.Contains(string(body), "wasmclient") || strings.Contains(string(body), "verify") {
+		t.Errorf("/%s: the page should name %s and nothing of the worker's internals: %s", css.Path, host, body)
+	}
+	if via, _ := res.Timing("verity"); via != "error" {
+		t.Errorf("/%s: Server-Timing %q, want the worker's error", css.Path, res.Headers["server-timing"])
 	}
 }

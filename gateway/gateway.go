@@ -44,8 +44,8 @@ type Gateway struct {
 	srv         *http.Server
 	assets      *assets
 	cache       *htmlCache
-	rules       rootCache[redirects.Rules] // _redirects by root
-	headerRules siteHeaders                // _headers by root
+	rules       siteRules[redirects.Rules] // _redirects by root
+	headerRules siteRules[headers.Rules]   // _headers by root
 	metrics     *metrics
 	health      *nodeHealth
 	offers      addrLimit           // WebRTC offers per client

@@ -3,13 +3,16 @@ package gateway
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/headers"
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/redirects"
 )
 
 // Paths of the worker API on every site origin.
@@ -20,17 +23,20 @@ const (
 )
 
 // sessionDoc is the session document: api.Session and the site's header
-// rules (protocol.md §6.2).
+// and redirect rules (protocol.md §6.2).
 type sessionDoc struct {
 	api.Session
 	// Headers are nil (absent) when they could not be fetched, empty
 	// when the root has no _headers file.
 	Headers *headers.Rules `json:"headers,omitempty"`
+	// Redirects are nil (absent) when they could not be fetched, empty
+	// when the root has no _redirects file.
+	Redirects *redirects.Rules `json:"redirects,omitempty"`
 }
 
-// sessionHeadersWait bounds the wait for a root's _headers on its first
-// session: the session does not wait for slow nodes.
-const sessionHeadersWait = 2 * time.Second
+// sessionRulesWait bounds the wait for a root's _headers and _redirects
+// on its first session: the session does not wait for slow nodes.
+const sessionRulesWait = 2 * time.Second
 
 func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site) {
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
@@ -77,16 +83,39 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, site Site
 		return
 	}
 	doc := sessionDoc{Session: s}
-	rules, ok, err := g.sessionHeaders(r, site, root)
-	if err != nil {
+	// Both files are fetched at once (a root's first session; later ones
+	// find them cached), each within sessionRulesWait.
+	var (
+		hrules     headers.Rules
+		rrules     redirects.Rules
+		hok, rok   bool
+		herr, rerr error
+		wg         sync.WaitGroup
+	)
+	wg.Go(func() {
+		hrules, hok, herr = sessionRules(g, r, &g.headerRules, root, func(r *http.Request) (headers.Rules, error) {
+			return g.headersOf(r, site, root, fetchMode{uncharged: true})
+		})
+	})
+	rrules, rok, rerr = sessionRules(g, r, &g.rules, root, func(r *http.Request) (redirects.Rules, error) {
+		return g.rulesOf(r, root, nodes, fetchMode{uncharged: true})
+	})
+	wg.Wait()
+	if err := errors.Join(herr, rerr); err != nil {
 		g.fail(w, r, err)
 		return
 	}
-	if ok {
-		if rules == nil {
-			rules = headers.Rules{}
+	if hok {
+		if hrules == nil {
+			hrules = headers.Rules{}
 		}
-		doc.Headers = &rules
+		doc.Headers = &hrules
+	}
+	if rok {
+		if rrules == nil {
+			rrules = redirects.Rules{}
+		}
+		doc.Redirects = &rrules
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {

@@ -10,47 +10,50 @@ import (
 	"github.com/verity-cdn/verity/internal/headers"
 )
 
-// siteHeaders caches each root's parsed _headers file (nil rules for a
-// root without one). A root is immutable, so an entry never goes stale.
-type siteHeaders struct {
-	rootCache[headers.Rules]
+// siteRules caches each root's parsed site file (_headers, _redirects;
+// nil rules for a root without one). A root is immutable, so an entry
+// never goes stale.
+type siteRules[T any] struct {
+	rootCache[T]
 	// missed holds, per root, until when a session does not try to fetch
-	// its _headers again after no node could serve it.
+	// the file again after no node could serve it.
 	missed map[string]time.Time
 }
 
-// sessionHeadersRetry is how long sessions go without a root's _headers
-// after no node could serve it in sessionHeadersWait.
-const sessionHeadersRetry = 10 * time.Second
+// sessionRulesRetry is how long sessions go without a root's site file
+// after no node could serve it in sessionRulesWait.
+const sessionRulesRetry = 10 * time.Second
 
-// sessionHeaders returns root's rules for a session: as headersOf, but
-// waiting at most sessionHeadersWait, charging no node, and not trying
-// again for sessionHeadersRetry after nodes failed (ok false then: the
-// session goes without them). A file that does not parse is an error.
-func (g *Gateway) sessionHeaders(r *http.Request, site Site, root cid.CID) (rules headers.Rules, ok bool, err error) {
+// sessionRules returns root's rules of one site file for a session, as
+// fetch (which must fill c) returns them, but waiting at most
+// sessionRulesWait and not trying again for sessionRulesRetry after nodes
+// failed (ok false then: the session goes without them). A file that does
+// not parse is an error.
+func sessionRules[T any](g *Gateway, r *http.Request, c *siteRules[T], root cid.CID, fetch func(*http.Request) (T, error)) (rules T, ok bool, err error) {
+	var none T
 	key := root.String()
 	now := g.cfg.Now()
-	g.headerRules.mu.Lock()
-	until, missed := g.headerRules.missed[key]
-	g.headerRules.mu.Unlock()
+	c.mu.Lock()
+	until, missed := c.missed[key]
+	c.mu.Unlock()
 	if missed && now.Before(until) {
-		return nil, false, nil
+		return none, false, nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), sessionHeadersWait)
-	rules, err = g.headersOf(r.WithContext(ctx), site, root, fetchMode{uncharged: true})
+	ctx, cancel := context.WithTimeout(r.Context(), sessionRulesWait)
+	rules, err = fetch(r.WithContext(ctx))
 	cancel()
 	switch {
 	case errors.Is(err, ErrSiteRules):
-		return nil, false, err
+		return none, false, err
 	case err != nil:
-		g.log.Debug("session without the site's headers", "site", site.Name, "err", err)
-		g.headerRules.mu.Lock()
-		if g.headerRules.missed == nil || len(g.headerRules.missed) >= maxRulesCached {
-			g.headerRules.missed = make(map[string]time.Time)
+		g.log.Debug("session without a site file", "root", key, "err", err)
+		c.mu.Lock()
+		if c.missed == nil || len(c.missed) >= maxRulesCached {
+			c.missed = make(map[string]time.Time)
 		}
-		g.headerRules.missed[key] = now.Add(sessionHeadersRetry)
-		g.headerRules.mu.Unlock()
-		return nil, false, nil
+		c.missed[key] = now.Add(sessionRulesRetry)
+		c.mu.Unlock()
+		return none, false, nil
 	}
 	return rules, true, nil
 }

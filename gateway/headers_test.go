@@ -149,8 +149,8 @@ func TestRevalidateByETag(t *testing.T) {
 func TestSessionHeadersAbsentOrUnreachable(t *testing.T) {
 	nw := startNetwork(t, 1, map[string][]byte{"index.html": []byte("hi")})
 	_, body := nw.get(t, nw.SiteURL("demo")+".verity/v1/session")
-	if !strings.Contains(string(body), `"headers":[]`) {
-		t.Fatalf("session without _headers: %s", body)
+	if !strings.Contains(string(body), `"headers":[]`) || !strings.Contains(string(body), `"redirects":[]`) {
+		t.Fatalf("session without _headers and _redirects: %s", body)
 	}
 
 	cc := testCoordinator()
@@ -160,7 +160,7 @@ func TestSessionHeadersAbsentOrUnreachable(t *testing.T) {
 	waitFor(t, "a node in the session", func() bool { return len(tg.session(t, "demo").Nodes) == 1 })
 	for range 2 {
 		resp, body := tg.get(t, tg.SiteURL("demo")+".verity/v1/session")
-		if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `"headers"`) {
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `"headers"`) || strings.Contains(string(body), `"redirects"`) {
 			t.Fatalf("session with unreachable nodes: %d %s", resp.StatusCode, body)
 		}
 	}

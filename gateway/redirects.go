@@ -17,7 +17,7 @@ const notFoundPage = "/404.html"
 // with 404, 410 or 451), else with its 404.html and status 404, else
 // with a plain 404.
 func (g *Gateway) notFound(w *statusWriter, r *http.Request, site Site, root cid.CID, nodes []nodeInfo) {
-	rules, err := g.rulesOf(r, root, nodes)
+	rules, err := g.rulesOf(r, root, nodes, fetchMode{})
 	if err != nil {
 		g.fail(w, r, err)
 		return
@@ -50,13 +50,14 @@ func (g *Gateway) notFound(w *statusWriter, r *http.Request, site Site, root cid
 
 // rulesOf returns root's _redirects rules, fetched from nodes and verified
 // like any file (nil when the root has none). A file that does not parse
-// is an ErrSiteRules naming the bad line.
-func (g *Gateway) rulesOf(r *http.Request, root cid.CID, nodes []nodeInfo) (redirects.Rules, error) {
+// is an ErrSiteRules naming the bad line. mode.uncharged for a fetch no
+// visitor waits on.
+func (g *Gateway) rulesOf(r *http.Request, root cid.CID, nodes []nodeInfo, mode fetchMode) (redirects.Rules, error) {
 	key := root.String()
 	if rules, ok := g.rules.get(key); ok {
 		return rules, nil
 	}
-	b, err := g.siteFile(r, nodes, root, redirects.FileName, redirects.MaxSize, fetchMode{})
+	b, err := g.siteFile(r, nodes, root, redirects.FileName, redirects.MaxSize, mode)
 	if err != nil {
 		return nil, err
 	}

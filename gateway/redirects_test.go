@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/verity-cdn/verity/internal/redirects"
 )
 
 // A site's _redirects rules and 404.html on the gateway's path (first
@@ -55,6 +59,18 @@ func TestRedirectsAndCustom404(t *testing.T) {
 			t.Errorf("%s (%s): %d %q Location %q, want %d %q %q", c.path, c.hdr, resp.StatusCode, body, resp.Header.Get("Location"), c.status, c.body, c.loc)
 		}
 	}
+	// The worker gets the same rules with its session, to apply them itself.
+	resp, body := nw.get(t, site+".verity/v1/session")
+	var s struct {
+		Redirects redirects.Rules `json:"redirects"`
+	}
+	if err := json.Unmarshal(body, &s); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("session: %d %v %s", resp.StatusCode, err, body)
+	}
+	want, _ := redirects.Parse(files["_redirects"])
+	if !reflect.DeepEqual(s.Redirects, want) {
+		t.Fatalf("session redirects %+v, want %+v", s.Redirects, want)
+	}
 }
 
 // Without _redirects or 404.html a missing path is a plain 404; a
@@ -68,6 +84,9 @@ func TestRedirectsAbsentOrInvalid(t *testing.T) {
 	resp, body := bad.get(t, bad.SiteURL("demo")+"nope")
 	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "line 2") {
 		t.Fatalf("bad rules: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := bad.get(t, bad.SiteURL("demo")+".verity/v1/session"); resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "line 2") {
+		t.Fatalf("session with bad rules: %d %q", resp.StatusCode, body)
 	}
 	if resp, _ := bad.get(t, bad.SiteURL("demo")+"index.html"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("an existing file behind bad rules: %d", resp.StatusCode)

@@ -12,7 +12,10 @@
 //      background: no request waits for the wasm, except a Range request
 //      (a media stream, see answer);
 //   3. by the Go worker, which fetches from storage nodes and verifies every
-//      block; its complete 200 answers are written to the cache.
+//      block; its complete 200 answers are written to the cache. A path the
+//      site does not have is answered by the site's _redirects rules and
+//      404.html, applied here (notFound); what no source could deliver
+//      gets the worker's own error page naming the site (errorPage).
 // /verity.js is answered from a cached copy refreshed in the background
 // (loader). Everything else goes to the network. The browser may stop this worker at
 // any time: everything here is set up again on the next event.
@@ -276,7 +279,13 @@ async function sessionRoot(idx) {
         const doc = await r.json();
         if (!doc || typeof doc.root !== 'string' || !doc.root) return null;
         const ttl = doc.ttl > 0 ? doc.ttl : 30;
-        idx.session = { root: doc.root, expires: Date.now() + ttl * 1000, headers: Array.isArray(doc.headers) ? doc.headers : [] };
+        idx.session = {
+          root: doc.root, expires: Date.now() + ttl * 1000,
+          headers: Array.isArray(doc.headers) ? doc.headers : [],
+          // Absent when the gateway could not fetch the file: missing
+          // paths then go to the gateway, which applies the rules.
+          redirects: Array.isArray(doc.redirects) ? doc.redirects : undefined,
+        };
         rootHeaders(doc.root, idx.session.headers);
         saveIndex(idx, true);
         return doc.root;
@@ -587,14 +596,149 @@ async function answerRaw(event) {
   }
   counters.misses++;
   const resp = await v.handle(request);
-  if (resp.status === 404 && (request.method === 'GET' || request.method === 'HEAD')) {
-    // A path the site does not have: the gateway applies the site's
-    // _redirects rules and its 404.html (the rewrite it serves is
-    // verified there, as on a first visit).
+  if (resp.status === 404) return notFound(v, idx, event, request, storeIt);
+  if (resp.status >= 400 && resp.status !== 412 && resp.status !== 416) return failed(request, resp);
+  return idx && storeIt ? tee(idx, event, path, resp) : resp;
+}
+
+// notFound answers a path the site does not have as the gateway does
+// (gateway/redirects.go): the first matching rule of the site's
+// _redirects redirects, or serves its target (fetched and verified by the
+// Go worker like any file) with 200 (a rewrite) or its 404, 410 or 451;
+// with no rule, the site's /404.html with 404; with none, the worker's
+// own 404 page. When the session could not say the site's rules, the
+// gateway answers (it applies them itself).
+async function notFound(v, idx, event, request, storeIt) {
+  const url = new URL(request.url);
+  let rules;
+  try {
+    idx = idx || await loadIndex();
+    const root = await sessionRoot(idx);
+    rules = root && idx.session && idx.session.root === root ? idx.session.redirects : undefined;
+  } catch (e) {
+    rules = undefined;
+  }
+  if (!Array.isArray(rules)) {
     counters.network++;
     return fetch(request);
   }
-  return idx && storeIt ? tee(idx, event, path, resp) : resp;
+  let m = matchRedirects(rules, url.pathname);
+  if (m && m.status >= 300 && m.status < 400) {
+    let to = m.to;
+    if (url.search && to.indexOf('?') < 0) to += url.search;
+    return new Response(null, { status: m.status, headers: { 'Location': new URL(to, url).href, 'Cache-Control': 'no-cache' } });
+  }
+  if (!m) m = { to: '/404.html', status: 404 };
+  const target = new URL(m.to.split('?')[0], url);
+  const headers = new Headers(request.headers);
+  if (m.status !== 200) {
+    // The page stands for an error: served whole, unconditionally.
+    for (const h of ['Range', 'If-Range', 'If-None-Match', 'If-Modified-Since']) headers.delete(h);
+  }
+  const resp = await v.handle(new Request(target.href, { headers }));
+  if (resp.status === 404) return errorPage(404, request);
+  if (resp.status >= 400 && resp.status !== 412 && resp.status !== 416) return failed(request, resp);
+  if (m.status === 200) return idx && storeIt ? tee(idx, event, url.pathname, resp) : resp;
+  return new Response(resp.body, { status: m.status, headers: resp.headers });
+}
+
+// matchRedirects is internal/redirects' Rules.Match, line for line (with
+// matchRule and substitute): internal/redirects' tests run these three
+// functions against the Go code on the same rules and paths.
+function matchRedirects(rules, path) {
+  for (const r of rules) {
+    const to = matchRule(r, path);
+    if (to !== null) return { to, status: r.status };
+  }
+  return null;
+}
+
+function matchRule(r, path) {
+  let from = r.from;
+  let splat = '';
+  const hasSplat = from.endsWith('*');
+  if (hasSplat) from = from.slice(0, -1);
+  let fs = from.split('/');
+  let ps = path.split('/');
+  if (hasSplat) {
+    // from ends with '/' (or is '/'): the last, empty segment stands for
+    // the rest of the path, which may be empty.
+    fs = fs.slice(0, -1);
+    if (ps.length < fs.length || (ps.length === fs.length && !from.endsWith('/'))) return null;
+    if (ps.length === fs.length) ps.push('');
+    splat = ps.slice(fs.length).join('/');
+    ps = ps.slice(0, fs.length);
+  } else if (ps.length === fs.length + 1 && ps[ps.length - 1] === '') {
+    ps = ps.slice(0, -1); // a trailing slash matches too
+  }
+  if (ps.length !== fs.length) return null;
+  const names = [];
+  const values = [];
+  for (let i = 0; i < fs.length; i++) {
+    const seg = fs[i];
+    if (seg.length > 1 && seg[0] === ':') {
+      if (ps[i] === '') return null;
+      names.push(seg);
+      values.push(ps[i]);
+      continue;
+    }
+    if (seg !== ps[i]) return null;
+  }
+  if (hasSplat) {
+    names.push(':splat');
+    values.push(splat);
+  }
+  let to = substitute(r.to, names, values);
+  // A path stays a path on this origin: '//host' or a backslash after the
+  // first slash would send the browser to another one.
+  if (r.to.startsWith('/')) to = '/' + to.replace(/^[\/\\]+/, '');
+  return to;
+}
+
+// failed logs the Go worker's error answer resp (its text names what
+// failed, for the site's developers) and answers with the worker's own
+// error page.
+async function failed(request, resp) {
+  let detail = '';
+  try { detail = (await resp.text()).trim(); } catch (e) { /* none */ }
+  console.warn('verity: ' + request.url + ': ' + detail);
+  return errorPage(resp.status, request);
+}
+
+// errorPage is the worker's own answer when it cannot serve a request: a
+// small page that names the site (its host) and says what happened, never
+// the worker's internals (they go to the console).
+const ERROR_TEXT = {
+  400: ['Bad request', 'This address cannot name a page of the site.'],
+  404: ['Page not found', 'The site has no page at this address.'],
+  501: ['Not supported', 'This address names something the site cannot serve.'],
+  502: ['Temporarily unavailable', 'No storage node and no gateway could deliver this page just now. Try again in a moment.'],
+  503: ['Temporarily unavailable', 'The site cannot be reached just now. Try again in a moment.'],
+};
+
+function errorPage(status, request) {
+  const [title, text] = ERROR_TEXT[status] || ERROR_TEXT[502];
+  const esc = (v) => String(v).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';');
+  const host = esc(self.location.host);
+  let path = '';
+  try { path = esc(decodeURIComponent(new URL(request.url).pathname)); } catch (e) { path = ''; }
+  const body = '<!doctype html><html lang="en"><head><meta charset="utf-8">' +
+    '<meta name="viewport" content="width=device-width, initial-scale=1">' +
+    '<title>' + status + ' ' + title + ' \u2014 ' + host + '</title>' +
+    '<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}' +
+    'h1{font-size:1.4rem}code{background:#f3f3f3;padding:0 .2em}a{color:#0645ad}</style></head><body>' +
+    '<h1>' + title + '</h1><p>' + text + '</p>' +
+    (path ? '<p><code>' + path + '</code> on <a href="/">' + host + '</a></p>' : '<p><a href="/">' + host + '</a></p>') +
+    '<p><small>' + status + '</small></p></body></html>';
+  return new Response(body, {
+    status,
+    headers: {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      'Server-Timing': 'verity;desc="error"',
+    },
+  });
 }
 
 // loader answers /verity.js from the cache and refreshes the cached copy
@@ -658,7 +802,7 @@ self.addEventListener('fetch', (event) => {
   event.respondWith(
     answer(event).catch((err) => {
       console.warn('verity: falling back to the network for', request.url, err);
-      return fetch(request);
+      return fetch(request).catch(() => errorPage(503, request));
     })
   );
 });

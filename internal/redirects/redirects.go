@@ -38,9 +38,9 @@ var ErrInvalid = errors.New("redirects: invalid _redirects file")
 
 // Rule is one line of the file.
 type Rule struct {
-	From   string
-	To     string
-	Status int
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Status int    `json:"status"`
 }
 
 // Rules are a parsed file, in order.
