@@ -14,8 +14,9 @@ import (
 )
 
 // CodeSiteFile is the error code (422) of a deploy whose _headers or
-// _redirects file does not parse: the gateway would answer every path
-// (_headers) or every missing path (_redirects) of the published site 500.
+// _redirects file does not parse (the gateway would answer every path
+// (_headers) or every missing path (_redirects) of the published site
+// 500), or whose _redirects rules redirect in a loop.
 const CodeSiteFile = "bad_site_file"
 
 // siteFiles are the root-level files checked at deploy, with their
@@ -26,7 +27,13 @@ var siteFiles = []struct {
 	parse func([]byte) error
 }{
 	{headers.FileName, headers.MaxSize, func(b []byte) error { _, err := headers.Parse(b); return err }},
-	{redirects.FileName, redirects.MaxSize, func(b []byte) error { _, err := redirects.Parse(b); return err }},
+	{redirects.FileName, redirects.MaxSize, func(b []byte) error {
+		rs, err := redirects.Parse(b)
+		if err == nil {
+			err = rs.Loop()
+		}
+		return err
+	}},
 }
 
 // checkSiteFiles parses the _headers and _redirects files at the root of

@@ -12,8 +12,8 @@ import (
 	"github.com/verity-cdn/verity/internal/cid"
 )
 
-// A deploy (or preview) whose _headers or _redirects does not parse is
-// refused with 422 bad_site_file naming the file, the line and the file's
+// A deploy (or preview) whose _headers or _redirects does not parse, or
+// whose _redirects loops, is refused with 422 bad_site_file naming the file, the line and the file's
 // block, and leaves nothing behind; valid files are accepted.
 func TestDeployRefusesBadSiteFiles(t *testing.T) {
 	tg, _, dir := deployGateway(t, 0)
@@ -25,6 +25,7 @@ func TestDeployRefusesBadSiteFiles(t *testing.T) {
 		{"header line first", "_headers", "  X-A: 1\n", "", "line 1"},
 		{"as a preview", "_headers", "/*\n  Content-Length: 1\n", "?preview=1", "Content-Length"},
 		{"bad redirect", "_redirects", "/a /b 301\n/c\n", "", "_redirects: redirects: invalid _redirects file: line 2"},
+		{"redirect loop", "_redirects", "/a /b 301\n/b /a 302\n", "", "redirect loop for paths the site does not have (line 1 redirects /a to /b, line 2 redirects /b to /a)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			files := testSite()

@@ -41,6 +41,7 @@ type Rule struct {
 	From   string `json:"from"`
 	To     string `json:"to"`
 	Status int    `json:"status"`
+	Line   int    `json:"line"` // in the file, from 1
 }
 
 // Rules are a parsed file, in order.
@@ -61,6 +62,7 @@ func Parse(b []byte) (Rules, error) {
 		if err != nil {
 			return nil, errfmt.Errorf("%w: line %d: %s", ErrInvalid, n+1, err.Error())
 		}
+		r.Line = n + 1
 		if len(rules) == MaxRules {
 			return nil, errfmt.Errorf("%w: more than %d rules", ErrInvalid, MaxRules)
 		}
@@ -112,6 +114,55 @@ func validStatus(s int) bool {
 	return false
 }
 
+// maxHops is the longest chain of redirects Loop accepts.
+const maxHops = 8
+
+// loopSegment stands for a placeholder's or a splat's value in the paths
+// Loop follows: a name no site is likely to have, since rules apply only
+// to paths the site does not have.
+const loopSegment = "_verity-loop-check_"
+
+// Loop reports a redirect chain that never ends: starting from each
+// rule's own from (placeholders and the splat standing for a path the
+// site does not have), it follows the redirects the rules answer, as a
+// browser would, and returns an error naming the lines when a path comes
+// back or the chain is longer than 8 redirects. Rewrites (200) and error
+// pages (404, 410, 451) end a chain: the target is served, not matched
+// again. A chain through paths the site has stops there in practice,
+// which Loop cannot know: such files are refused all the same.
+func (rs Rules) Loop() error {
+	for _, r := range rs {
+		path := strings.ReplaceAll(r.From, "*", loopSegment)
+		segs := strings.Split(path, "/")
+		for i, s := range segs {
+			if len(s) > 1 && s[0] == ':' {
+				segs[i] = loopSegment
+			}
+		}
+		path = strings.Join(segs, "/")
+		seen := map[string]bool{path: true}
+		lines := []string{}
+		for hop := 0; ; hop++ {
+			to, status, line, ok := rs.match(path)
+			if !ok || !IsRedirect(status) || !strings.HasPrefix(to, "/") {
+				break
+			}
+			to, _, _ = strings.Cut(to, "?")
+			lines = append(lines, "line "+strconv.Itoa(line)+" redirects "+path+" to "+to)
+			if seen[to] || hop == maxHops {
+				why := "comes back to " + to
+				if !seen[to] {
+					why = "is more than " + strconv.Itoa(maxHops) + " redirects long"
+				}
+				return errfmt.Errorf("%w: a redirect loop for paths the site does not have (%s); it %s: a rule before these for the paths they lead to (such as a 404) ends it", ErrInvalid, strings.Join(lines, ", "), why)
+			}
+			seen[to] = true
+			path = to
+		}
+	}
+	return nil
+}
+
 // IsRedirect reports whether status sends the browser elsewhere (a
 // Location), rather than serving the target at the requested URL.
 func IsRedirect(status int) bool { return status >= 300 && status < 400 }
@@ -120,12 +171,18 @@ func IsRedirect(status int) bool { return status >= 300 && status < 400 }
 // with its placeholders substituted into To. ok is false when no rule
 // matches.
 func (rs Rules) Match(path string) (to string, status int, ok bool) {
+	to, status, _, ok = rs.match(path)
+	return to, status, ok
+}
+
+// match is Match, with the matching rule's line.
+func (rs Rules) match(path string) (to string, status, line int, ok bool) {
 	for _, r := range rs {
 		if to, ok := r.match(path); ok {
-			return to, r.Status, true
+			return to, r.Status, r.Line, true
 		}
 	}
-	return "", 0, false
+	return "", 0, 0, false
 }
 
 func (r Rule) match(path string) (string, bool) {

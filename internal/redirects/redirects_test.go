@@ -140,3 +140,34 @@ func FuzzParseMatch(f *testing.F) {
 		}
 	})
 }
+
+// Redirect chains that never end are found, with the lines that make
+// them; rewrites, error pages, URLs and chains that end are not loops.
+func TestLoop(t *testing.T) {
+	for _, c := range []struct {
+		file, loop string // loop: "" for none, else a part of the error
+	}{
+		{specExample, ""},
+		{"/a /b\n/b /c 302\n/c /d 307\n", ""},
+		{"/old/* /new/:splat 301\n/new/* /index.html 200\n", ""},
+		{"/go/* https://example.com/:splat 302\n", ""},
+		{"/x /x 301\n", "line 1 redirects /x to /x"},
+		{"# moved\n/a /b\n/b /a 302\n", "line 2 redirects /a to /b, line 3 redirects /b to /a"},
+		{"/blog/:slug /posts/:slug 301\n/posts/:id /blog/:id 301\n", "line 2 redirects /posts/_verity-loop-check_ to /blog/_verity-loop-check_"},
+		{"/* /en/:splat 302\n", "more than 8 redirects"},
+		{"/en/* /en/404.html 404\n/* /en/:splat 302\n", ""}, // the fix the error suggests
+		{"/a /b?x=1\n/b /a\n", "comes back to /a"},
+	} {
+		rs, err := Parse([]byte(c.file))
+		if err != nil {
+			t.Fatalf("%q: %v", c.file, err)
+		}
+		err = rs.Loop()
+		switch {
+		case c.loop == "" && err != nil:
+			t.Errorf("%q: %v, want no loop", c.file, err)
+		case c.loop != "" && (err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.loop)):
+			t.Errorf("%q: %v, want a loop naming %q", c.file, err, c.loop)
+		}
+	}
+}
