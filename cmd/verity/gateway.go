@@ -83,6 +83,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&https.caRoot, "acme-ca-root", "", "PEM file of the root to trust for the ACME server's own HTTPS API (a private or test CA; default: the system roots)")
 	fl.BoolVar(&https.noHTTP3, "no-http3", false, "with --https: do not serve HTTP/3 (UDP) nor advertise it")
 	fl.DurationVar(&https.hsts, "hsts-max-age", 365*24*time.Hour, "with --https: Strict-Transport-Security max-age on HTTPS responses (0: none)")
+	fl.StringVar(&https.dnsServer, "acme-dns-server", "", "with --https: the primary DNS server (host:port) of --domain's zone, updated by RFC 2136 for DNS-01 challenges: wildcard certificates *.<domain> and *.preview.<domain> instead of one per site")
+	fl.StringVar(&https.dnsKey, "acme-dns-key", "", "TSIG key name for --acme-dns-server's updates")
+	fl.StringVar(&https.dnsKeyAlg, "acme-dns-key-alg", "hmac-sha256", "TSIG algorithm: hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224 or hmac-sha1")
+	fl.StringVar(&https.dnsKeyFile, "acme-dns-key-file", "", "file holding the TSIG key's secret (base64, as in a BIND key file's secret)")
 	fl.BoolVar(&allowPrivate, "allow-private-addrs", false, "accept nodes whose URLs are on private, loopback or link-local addresses, and fetch from them (a network on one machine or a private LAN); by default they are refused, checked again on every connection")
 	fl.StringVar(&asnTable, "asn-table", "", "prefix → ASN table file for routing: ip2asn TSV (gzip or not) or \"prefix ASN [country]\" lines (default: none)")
 	fl.Func("site", "publish site NAME at ROOT_CID on start, as NAME=ROOT_CID (repeatable)", func(v string) error {
@@ -168,7 +172,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cfg.Listener = ln
 	var g *gateway.Gateway
 	if https.addr != "" {
-		hc, closeHTTPS, err := https.setup(bus, ln, func(ctx context.Context, host string) error {
+		hc, closeHTTPS, err := https.setup(bus, ln, cfg.Domain, func(ctx context.Context, host string) error {
 			return g.AllowCertificate(ctx, host)
 		}, log)
 		if err != nil {

@@ -6,13 +6,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/internal/testutil/acmetest"
 )
 
@@ -101,5 +106,65 @@ func TestGatewayHTTPSWithACME(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 3 || resp.Header.Get("Strict-Transport-Security") == "" {
 		t.Errorf("HTTP/3 response %s %d, HSTS %q", resp.Proto, resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+}
+
+// verity gateway --https with an RFC 2136 DNS provider: the wildcard
+// *.<domain> is obtained at start by DNS-01 and serves every site's
+// origin, a name that is no site included (it answers 404 over HTTPS);
+// the gateway refuses to start with a DNS server but no key.
+func TestGatewayWildcardCertificateByDNS01(t *testing.T) {
+	base := freePorts(t, 2)
+	httpPort, httpsPort := base, base+1
+	ca := acmetest.Start(t, acmetest.Config{HTTPPort: httpPort, TLSPort: httpsPort})
+	keyFile := filepath.Join(t.TempDir(), "tsig.key")
+	if err := os.WriteFile(keyFile, []byte(ca.TSIGSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{
+		"--data", t.TempDir(), "--listen", "127.0.0.1:" + strconv.Itoa(httpPort),
+		"--https", "127.0.0.1:" + strconv.Itoa(httpsPort), "--domain", "verity.test",
+		"--acme-ca", ca.Directory, "--acme-ca-root", ca.APIRootFile,
+		"--site", "demo=bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
+	}
+	var out strings.Builder
+	if err := runGateway(t.Context(), append(slices.Clone(args), "--acme-dns-server", ca.DNS), &out, &out); err == nil || !strings.Contains(err.Error(), "--acme-dns-key-file") {
+		t.Fatalf("--acme-dns-server without a key: %v", err)
+	}
+	startCommand(t, runGateway, append(args, "--acme-dns-server", ca.DNS, "--acme-dns-key", acmetest.TSIGKeyName,
+		"--acme-dns-key-file", keyFile), "https: ")
+	roots := ca.Roots(t)
+	names := func(host string) ([]string, error) {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp",
+			"127.0.0.1:"+strconv.Itoa(httpsPort), &tls.Config{ServerName: host, RootCAs: roots})
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].DNSNames, nil
+	}
+	// Only the wildcard can answer a name that is no site.
+	err := testutil.Wait(90*time.Second, func() error { _, err := names("nosuch.verity.test"); return err })
+	if err != nil {
+		t.Fatalf("the wildcard was not obtained: %v", err)
+	}
+	for _, host := range []string{"demo.verity.test", "nosuch.verity.test"} {
+		if got, err := names(host); err != nil || !slices.Equal(got, []string{"*.verity.test"}) {
+			t.Errorf("%s: certificate for %q (%v), want *.verity.test", host, got, err)
+		}
+	}
+	c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return acmetest.HostDialer(network, addr)
+		},
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+	}}
+	resp, err := c.Get("https://nosuch.verity.test:" + strconv.Itoa(httpsPort) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a name that is no site over https: %d, want 404", resp.StatusCode)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/certmagic"
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,15 +47,25 @@ type Config struct {
 	// nothing listens there; naming the gateway's ports keeps it from
 	// doing so.
 	HTTPPort, TLSPort int
+	// DNS, when set, answers DNS-01 challenges (e.g. an RFC2136), the
+	// only challenge a wildcard name such as *.example.com can use:
+	// Manage then takes wildcard names. Other names keep HTTP-01 and
+	// TLS-ALPN-01 (custom domains are outside the provider's zones).
+	DNS certmagic.DNSProvider
+	// DNSResolvers are the DNS servers (host:port) asked for the zone of
+	// a challenge's name and for its TXT record before the CA is told to
+	// look; default the system's. For RFC 2136, the primary server itself.
+	DNSResolvers []string
 	// Logger default slog.Default().
 	Logger *slog.Logger
 }
 
 // Manager obtains, renews and serves certificates.
 type Manager struct {
-	cache  *certmagic.Cache
-	magic  *certmagic.Config
-	issuer *certmagic.ACMEIssuer
+	cache   *certmagic.Cache
+	magic   *certmagic.Config // on demand: every name the policy allows
+	managed *certmagic.Config // wildcards, by DNS-01 (nil without Config.DNS)
+	issuer  *certmagic.ACMEIssuer
 }
 
 // New returns a Manager; certificates are obtained at the first handshake
@@ -76,8 +87,15 @@ func New(cfg Config) (*Manager, error) {
 	storage := NewKVStorage(cfg.KV)
 	m := &Manager{}
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
-		Logger:           zl,
+		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
+			for _, n := range c.Names {
+				if strings.HasPrefix(n, "*.") && m.managed != nil {
+					return m.managed, nil
+				}
+			}
+			return m.magic, nil
+		},
+		Logger: zl,
 	})
 	m.magic = certmagic.New(m.cache, certmagic.Config{
 		Storage: storage,
@@ -104,6 +122,26 @@ func New(cfg Config) (*Manager, error) {
 		AltTLSALPNPort: cfg.TLSPort,
 	})
 	m.magic.Issuers = []certmagic.Issuer{m.issuer}
+	if cfg.DNS != nil {
+		// Wildcards are managed by a config of their own: not on demand
+		// (certmagic defers every name of an on-demand config to its
+		// first handshake, which asks for that exact name), and with the
+		// DNS-01 challenge only (the one a wildcard can use). Both share
+		// the cache: a handshake for a name under a wildcard finds it.
+		m.managed = certmagic.New(m.cache, certmagic.Config{Storage: storage, Logger: zl})
+		m.managed.Issuers = []certmagic.Issuer{certmagic.NewACMEIssuer(m.managed, certmagic.ACMEIssuer{
+			CA:           cfg.CA,
+			Email:        cfg.Email,
+			Agreed:       true,
+			TrustedRoots: cfg.CARoots,
+			Logger:       zl,
+			DNS01Solver: &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+				DNSProvider: cfg.DNS,
+				Resolvers:   cfg.DNSResolvers,
+				Logger:      zl,
+			}},
+		})}
+	}
 	return m, nil
 }
 
@@ -122,11 +160,32 @@ func (m *Manager) HTTPHandler(next http.Handler) http.Handler {
 	return m.issuer.HTTPChallengeHandler(next)
 }
 
-// Manage obtains (or loads) certificates for names now, in the
-// background, instead of at their first handshake: for the gateway's own
-// host names.
+// Manage obtains (or loads) certificates for names and renews them. A
+// wildcard (*.example.com, only with Config.DNS) is obtained now, in the
+// background, by DNS-01, and serves every name one label under it at
+// their handshakes; other names (the gateway's own host names) are
+// allowed and obtained at their first handshake.
 func (m *Manager) Manage(ctx context.Context, names []string) error {
-	return m.magic.ManageAsync(ctx, names)
+	var wild, other []string
+	for _, n := range names {
+		if strings.HasPrefix(n, "*.") {
+			wild = append(wild, n)
+		} else {
+			other = append(other, n)
+		}
+	}
+	if len(wild) > 0 {
+		if m.managed == nil {
+			return fmt.Errorf("acme: %s: a wildcard needs a DNS provider (DNS-01)", strings.Join(wild, ", "))
+		}
+		if err := m.managed.ManageAsync(ctx, wild); err != nil {
+			return err
+		}
+	}
+	if len(other) == 0 {
+		return nil
+	}
+	return m.magic.ManageAsync(ctx, other)
 }
 
 // Close stops renewals.

@@ -1,6 +1,8 @@
 // Package acmetest runs Pebble, the ACME test server, for tests: a real
 // ACME CA on loopback that validates challenges against the listeners
-// under test, with a DNS server that answers every name with 127.0.0.1.
+// under test, with a DNS server that answers every name with 127.0.0.1 and
+// is authoritative for the zone verity.test, whose TXT records RFC 2136
+// updates signed with its TSIG key set (for DNS-01 challenges).
 //
 //	ca := acmetest.Start(t, acmetest.Config{HTTPPort: hp, TLSPort: tp})
 //	// ca.Directory: the ACME directory URL; ca.APIRootFile: trust for
@@ -17,6 +19,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -29,6 +32,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,8 +58,15 @@ type CA struct {
 	// APIRoots is the same certificate as a pool.
 	APIRoots *x509.CertPool
 
+	// DNS is the address (host:port, UDP and TCP) of the DNS server
+	// Pebble asks: authoritative for Zone, updated by RFC 2136 signed
+	// with TSIGKeyName and TSIGSecret (hmac-sha256).
+	DNS        string
+	TSIGSecret string
+
 	mgmt string // management API base URL
 	stop func()
+	zone *zoneData
 }
 
 // Stop stops Pebble before the test ends (e.g. to show that certificates
@@ -98,7 +109,11 @@ func Start(t testing.TB, cfg Config) *CA {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "api.pem"), filepath.Join(dir, "api.key")
 	pool := writeAPICert(t, certFile, keyFile)
-	dnsAddr := startDNS(t)
+	var key [32]byte
+	_, _ = rand.Read(key[:])
+	secret := base64.StdEncoding.EncodeToString(key[:])
+	zone := &zoneData{txt: map[string][]string{}}
+	dnsAddr := startDNS(t, secret, zone)
 	apiPort, mgmtPort := freePort(t), freePort(t)
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  "127.0.0.1:" + strconv.Itoa(apiPort),
@@ -149,8 +164,11 @@ func Start(t testing.TB, cfg Config) *CA {
 		Directory:   "https://127.0.0.1:" + strconv.Itoa(apiPort) + "/dir",
 		APIRootFile: certFile,
 		APIRoots:    pool,
+		DNS:         dnsAddr,
+		TSIGSecret:  secret,
 		mgmt:        "https://127.0.0.1:" + strconv.Itoa(mgmtPort),
 		stop:        stop,
+		zone:        zone,
 	}
 	// Up once its directory answers.
 	c := ca.client()
@@ -241,24 +259,91 @@ func writeAPICert(t testing.TB, certFile, keyFile string) *x509.CertPool {
 	return p
 }
 
-// startDNS answers every A query with 127.0.0.1 and every other query
-// with no records, on UDP and TCP, until the test ends.
-func startDNS(t testing.TB) string {
+// Zone is the zone the test DNS server is authoritative for: it answers
+// its SOA and takes RFC 2136 updates of TXT records in it, signed with the
+// CA's TSIG key.
+const Zone = "verity.test."
+
+// TSIGKeyName is the name of the key that signs updates.
+const TSIGKeyName = "verity-acme."
+
+// zoneData is the test DNS server's TXT records, by lower-case FQDN.
+type zoneData struct {
+	mu  sync.Mutex
+	txt map[string][]string
+	// updates counts the updates applied (signed and in the zone).
+	updates int
+}
+
+// startDNS answers every A query with 127.0.0.1, the SOA of Zone, the TXT
+// records updates put in it, and every other query with no records, on
+// UDP and TCP, until the test ends. Updates (RFC 2136) must be signed with
+// secret (TSIG, hmac-sha256); others are refused.
+func startDNS(t testing.TB, secret string, z *zoneData) string {
 	t.Helper()
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Authoritative = true
+		if r.Opcode == dns.OpcodeUpdate {
+			tsig := r.IsTsig()
+			switch {
+			case tsig == nil || w.TsigStatus() != nil:
+				m.Rcode = dns.RcodeNotAuth
+			case len(r.Question) != 1 || !strings.EqualFold(r.Question[0].Name, Zone):
+				m.Rcode = dns.RcodeNotZone
+			default:
+				z.mu.Lock()
+				for _, rr := range r.Ns {
+					txt, ok := rr.(*dns.TXT)
+					name := strings.ToLower(rr.Header().Name)
+					if !ok || !dns.IsSubDomain(Zone, name) {
+						continue
+					}
+					val := strings.Join(txt.Txt, "")
+					switch rr.Header().Class {
+					case dns.ClassINET:
+						z.txt[name] = append(z.txt[name], val)
+					case dns.ClassNONE:
+						vs := z.txt[name][:0]
+						for _, v := range z.txt[name] {
+							if v != val {
+								vs = append(vs, v)
+							}
+						}
+						z.txt[name] = vs
+					}
+				}
+				z.updates++
+				z.mu.Unlock()
+			}
+			if tsig != nil && w.TsigStatus() == nil {
+				m.SetTsig(tsig.Hdr.Name, tsig.Algorithm, 300, time.Now().Unix())
+			}
+			_ = w.WriteMsg(m)
+			return
+		}
 		for _, q := range r.Question {
-			if q.Qtype == dns.TypeA {
-				m.Answer = append(m.Answer, &dns.A{
-					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1},
-					A:   net.IPv4(127, 0, 0, 1),
-				})
+			hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: 1}
+			switch q.Qtype {
+			case dns.TypeA:
+				m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: net.IPv4(127, 0, 0, 1)})
+			case dns.TypeSOA:
+				if strings.EqualFold(q.Name, Zone) {
+					m.Answer = append(m.Answer, &dns.SOA{Hdr: hdr, Ns: "ns." + Zone, Mbox: "hostmaster." + Zone,
+						Serial: 1, Refresh: 60, Retry: 60, Expire: 600, Minttl: 1})
+				}
+			case dns.TypeTXT:
+				z.mu.Lock()
+				for _, v := range z.txt[strings.ToLower(q.Name)] {
+					m.Answer = append(m.Answer, &dns.TXT{Hdr: hdr, Txt: []string{v}})
+				}
+				z.mu.Unlock()
 			}
 		}
 		_ = w.WriteMsg(m)
 	})
+	secrets := map[string]string{TSIGKeyName: secret}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -269,8 +354,15 @@ func startDNS(t testing.TB) string {
 		pc.Close()
 		t.Fatal(err)
 	}
-	us := &dns.Server{PacketConn: pc, Handler: h}
-	ts := &dns.Server{Listener: ln, Handler: h}
+	// miekg/dns answers NOTIMP to updates unless told to take them.
+	accept := func(dh dns.Header) dns.MsgAcceptAction {
+		if int(dh.Bits>>11)&0xF == dns.OpcodeUpdate && dh.Qdcount == 1 {
+			return dns.MsgAccept
+		}
+		return dns.DefaultMsgAcceptFunc(dh)
+	}
+	us := &dns.Server{PacketConn: pc, Handler: h, TsigSecret: secrets, MsgAcceptFunc: accept}
+	ts := &dns.Server{Listener: ln, Handler: h, TsigSecret: secrets, MsgAcceptFunc: accept}
 	go us.ActivateAndServe()
 	go ts.ActivateAndServe()
 	t.Cleanup(func() {
@@ -278,6 +370,20 @@ func startDNS(t testing.TB) string {
 		ts.Shutdown()
 	})
 	return addr
+}
+
+// TXT returns the TXT records the test DNS server holds for name.
+func (ca *CA) TXT(name string) []string {
+	ca.zone.mu.Lock()
+	defer ca.zone.mu.Unlock()
+	return append([]string(nil), ca.zone.txt[strings.ToLower(dns.Fqdn(name))]...)
+}
+
+// Updates is the number of signed updates the test DNS server applied.
+func (ca *CA) Updates() int {
+	ca.zone.mu.Lock()
+	defer ca.zone.mu.Unlock()
+	return ca.zone.updates
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
