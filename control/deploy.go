@@ -60,6 +60,7 @@ func (c *Control) startDeploys() error {
 		}
 	}
 	c.adminHash = sha256.Sum256([]byte(admin))
+	c.admin = admin
 	for _, dir := range []string{c.uploadsDir(), c.contentDir()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
@@ -104,6 +105,7 @@ func (c *Control) DeployFor(ctx context.Context, site, account string, body io.R
 	}
 	root, n, blocks, err := c.stageCAR(body)
 	if err != nil {
+		c.emitDeployFailed(ctx, site, false, err)
 		return api.DeployRecord{}, err
 	}
 	rec := api.DeployRecord{
@@ -138,6 +140,26 @@ func (c *Control) emitDeployed(ctx context.Context, site, root string, size int6
 		return fmt.Errorf("control: emit site.deployed: %w", err)
 	}
 	return nil
+}
+
+// emitDeployFailed announces a refused deploy (site.deploy_failed), with
+// the reason the client was given: an error of ours is not detailed.
+func (c *Control) emitDeployFailed(ctx context.Context, site string, preview bool, err error) {
+	d := events.DeployFailed{Site: site, Error: err.Error(), Preview: preview}
+	if statusOf(err) >= 500 {
+		d.Error = "the gateway could not keep the deploy"
+	}
+	var ce *carcheck.Error
+	if errors.As(err, &ce) {
+		d.Code, d.CID = ce.Code, ce.CID
+	}
+	ev, err := events.New(events.TypeDeployFailed, c.cfg.Name, d)
+	if err == nil {
+		err = c.cfg.Bus.Publish(ctx, ev)
+	}
+	if err != nil {
+		c.log.Warn("emit site.deploy_failed", "site", site, "err", err)
+	}
 }
 
 // stageCAR stages the CAR read from body, verifies it (carcheck), checks

@@ -50,6 +50,7 @@ func (c *Control) DeployPreview(ctx context.Context, site, account string, ttl t
 	}
 	root, n, blocks, err := c.stageCAR(body)
 	if err != nil {
+		c.emitDeployFailed(ctx, site, true, err)
 		return api.PreviewRecord{}, err
 	}
 	now := c.cfg.Now().UTC()

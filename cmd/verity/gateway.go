@@ -83,7 +83,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&https.caRoot, "acme-ca-root", "", "PEM file of the root to trust for the ACME server's own HTTPS API (a private or test CA; default: the system roots)")
 	fl.BoolVar(&https.noHTTP3, "no-http3", false, "with --https: do not serve HTTP/3 (UDP) nor advertise it")
 	fl.DurationVar(&https.hsts, "hsts-max-age", 365*24*time.Hour, "with --https: Strict-Transport-Security max-age on HTTPS responses (0: none)")
-	fl.BoolVar(&allowPrivate, "allow-private-addrs", false, "accept nodes whose URLs are on private, loopback or link-local addresses, and fetch from them (a network on one machine or a private LAN); by default they are refused, checked again on every connection")
+	fl.BoolVar(&allowPrivate, "allow-private-addrs", false, "accept nodes whose URLs (and webhook endpoints) are on private, loopback or link-local addresses, and fetch from them (a network on one machine or a private LAN); by default they are refused, checked again on every connection")
 	fl.StringVar(&asnTable, "asn-table", "", "prefix → ASN table file for routing: ip2asn TSV (gzip or not) or \"prefix ASN [country]\" lines (default: none)")
 	fl.Func("site", "publish site NAME at ROOT_CID on start, as NAME=ROOT_CID (repeatable)", func(v string) error {
 		name, root, ok := strings.Cut(v, "=")
@@ -115,6 +115,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	kcfg.AllowPrivateAddrs = allowPrivate
+	ccfg.AllowPrivateAddrs = allowPrivate // and sites' webhook endpoints
 	if asnTable != "" {
 		table, err := asn.LoadFile(asnTable)
 		if err != nil {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/control"
+	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/testutil"
+)
+
+// `verity sites webhooks` end to end against `verity gateway`: an
+// endpoint added with the site's token gets a refused deploy's event,
+// signed with the secret printed once; list and log never print the
+// secret; redeliver sends it again; remove ends it.
+func TestSitesWebhooksCommands(t *testing.T) {
+	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", cliAdmin, "--allow-private-addrs"}, "gateway: ")
+	var mu sync.Mutex
+	var got []*http.Request
+	var bodies [][]byte
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, bodies = append(got, r), append(bodies, b)
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+	deliveries := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+
+	token, err := runCmd(t, runSites, "create", "blog", "--gateway", gw, "--admin-token", cliAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := []string{"--gateway", gw, "--token", token}
+	out, err := runCmd(t, runSites, append([]string{"webhooks", "add", "blog", rcv.URL + "/hook", "--events", "site.deploy_failed,site.published"}, site...)...)
+	lines := strings.Split(out, "\n")
+	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[0], "wh_") || !strings.HasPrefix(lines[1], "vws_") {
+		t.Fatalf("webhooks add: %q %v", out, err)
+	}
+	id, secret := lines[0], lines[1]
+	if _, err := runCmd(t, runSites, append([]string{"webhooks", "add", "blog", "http://127.0.0.1:1/", "--events", "node.joined"}, site...)...); err == nil {
+		t.Fatal("a webhook for node.joined was added")
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, gw+"/v1/sites/blog/deploy", strings.NewReader("not a CAR"))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testutil.Eventually(t, 20*time.Second, "the delivery", func() bool { return deliveries() == 1 })
+	mu.Lock()
+	h, body := got[0].Header, bodies[0]
+	mu.Unlock()
+	if h.Get("Verity-Signature") != control.SignWebhook(secret, h.Get("Verity-Timestamp"), body) || h.Get("Verity-Event-Type") != "site.deploy_failed" {
+		t.Fatalf("delivery headers %v", h)
+	}
+
+	list, err := runCmd(t, runSites, append([]string{"webhooks", "list", "blog"}, site...)...)
+	if err != nil || !strings.Contains(list, id) || !strings.Contains(list, rcv.URL+"/hook") || strings.Contains(list, secret) {
+		t.Fatalf("webhooks list: %v\n%s", err, list)
+	}
+	var log api.WebhookLog
+	testutil.Eventually(t, 20*time.Second, "the attempt logged", func() bool {
+		out, err := runCmd(t, runSites, append([]string{"webhooks", "log", "blog", id, "--json"}, site...)...)
+		if strings.Contains(out, secret) {
+			t.Fatalf("the log prints the secret: %s", out)
+		}
+		return err == nil && json.Unmarshal([]byte(out), &log) == nil && len(log.Attempts) == 1
+	})
+	if a := log.Attempts[0]; a.Status != 200 || a.Type != "site.deploy_failed" || a.Event != h.Get("Verity-Event-Id") {
+		t.Fatalf("logged %+v", a)
+	}
+	table, err := runCmd(t, runSites, append([]string{"webhooks", "log", "blog", id}, site...)...)
+	if err != nil || !strings.Contains(table, log.Attempts[0].Event) || !strings.Contains(table, "200") {
+		t.Fatalf("webhooks log: %v\n%s", err, table)
+	}
+
+	if _, err := runCmd(t, runSites, append([]string{"webhooks", "redeliver", "blog", id, log.Attempts[0].Event}, site...)...); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "the redelivery", func() bool { return deliveries() == 2 })
+	mu.Lock()
+	again := bodies[1]
+	mu.Unlock()
+	if !bytes.Equal(again, body) {
+		t.Fatalf("redelivered %s, first %s", again, body)
+	}
+
+	other, err := runCmd(t, runSites, "create", "other", "--gateway", gw, "--admin-token", cliAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCmd(t, runSites, "webhooks", "remove", "blog", id, "--gateway", gw, "--token", other); err == nil {
+		t.Fatal("another site's token removed the webhook")
+	}
+	if _, err := runCmd(t, runSites, append([]string{"webhooks", "remove", "blog", id}, site...)...); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := runCmd(t, runSites, append([]string{"webhooks", "list", "blog"}, site...)...); strings.Contains(list, id) {
+		t.Fatalf("listed after remove:\n%s", list)
+	}
+}
