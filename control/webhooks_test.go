@@ -133,8 +133,13 @@ func TestWebhookDeliversSignedEvents(t *testing.T) {
 	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, []byte("not a CAR")); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad deploy: %d %s", resp.StatusCode, body)
 	}
-	waitFor(t, "two deliveries", func() bool { return len(rcv.deliveries()) == 2 })
+	pcar, proot := siteCAR(t, map[string][]byte{"index.html": []byte("<h1>next</h1>")})
+	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy?preview=1", token, pcar); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("preview deploy: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, "three deliveries", func() bool { return len(rcv.deliveries()) == 3 })
 	seen := map[events.Type]events.Event{}
+	var preview events.SiteDeployed
 	for _, d := range rcv.deliveries() {
 		if !checkSignature(hook.Secret, d) {
 			t.Fatalf("signature %q does not verify", d.header.Get("Verity-Signature"))
@@ -149,10 +154,18 @@ func TestWebhookDeliversSignedEvents(t *testing.T) {
 		if ts, err := strconv.ParseInt(d.header.Get("Verity-Timestamp"), 10, 64); err != nil || time.Since(time.Unix(ts, 0)).Abs() > time.Hour {
 			t.Fatalf("timestamp %q", d.header.Get("Verity-Timestamp"))
 		}
+		var p events.SiteDeployed
+		if ev.Type == events.TypeSiteDeployed && ev.Decode(&p) == nil && p.Preview {
+			preview = p
+			continue
+		}
 		seen[ev.Type] = ev
 	}
+	if preview.Root != proot || preview.Site != "blog" {
+		t.Fatalf("the preview's site.deployed: %+v", preview)
+	}
 	var dep events.SiteDeployed
-	if err := seen[events.TypeSiteDeployed].Decode(&dep); err != nil || dep.Site != "blog" || dep.Root != root {
+	if err := seen[events.TypeSiteDeployed].Decode(&dep); err != nil || dep.Site != "blog" || dep.Root != root || dep.Preview {
 		t.Fatalf("site.deployed %+v %v", dep, err)
 	}
 	var failed events.DeployFailed
@@ -172,7 +185,7 @@ func TestWebhookDeliversSignedEvents(t *testing.T) {
 	if !strings.Contains(list, hook.ID) || strings.Contains(list, webhookSecretPrefix) || strings.Contains(list, `"secret"`) {
 		t.Fatalf("list %s", list)
 	}
-	waitFor(t, "two logged attempts", func() bool { return len(tg.webhookLog(t, "blog", token, hook.ID).Attempts) == 2 })
+	waitFor(t, "three logged attempts", func() bool { return len(tg.webhookLog(t, "blog", token, hook.ID).Attempts) == 3 })
 	for _, a := range tg.webhookLog(t, "blog", token, hook.ID).Attempts {
 		if a.Status != 200 || a.Attempt != 1 || a.NextRetry != nil || a.Error != "" {
 			t.Fatalf("attempt %+v", a)

@@ -141,6 +141,9 @@ type SiteDeployed struct {
 	// CAR is the URL nodes fetch the verified CAR from (GET, signed by
 	// the node key).
 	CAR string `json:"car,omitempty"`
+	// Preview: a preview deploy, pinned but not published (its site
+	// changes only if it is promoted).
+	Preview bool `json:"preview,omitempty"`
 }
 
 // ContentReplicated: a node fetched, verified and pinned a root.
