@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -108,4 +110,106 @@ func TestSitesWebhooksCommands(t *testing.T) {
 	if list, _ := runCmd(t, runSites, append([]string{"webhooks", "list", "blog"}, site...)...); strings.Contains(list, id) {
 		t.Fatalf("listed after remove:\n%s", list)
 	}
+}
+
+// A delivery that failed before `verity gateway` stopped is made by the
+// gateway started again on the same data directory.
+func TestWebhookDeliveredAfterGatewayRestart(t *testing.T) {
+	data := t.TempDir()
+	args := []string{"--data", data, "--listen", "127.0.0.1:0", "--admin-token", cliAdmin, "--allow-private-addrs"}
+	var mu sync.Mutex
+	up := false // the receiver answers 503 until the gateway has stopped
+	var answered []int
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		status := http.StatusServiceUnavailable
+		if up {
+			status = http.StatusOK
+		}
+		answered = append(answered, status)
+		mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	defer rcv.Close()
+	answers := func() []int { mu.Lock(); defer mu.Unlock(); return append([]int(nil), answered...) }
+
+	gw, stop := startStoppable(t, runGateway, args, "gateway: ")
+	token, err := runCmd(t, runSites, "create", "blog", "--gateway", gw, "--admin-token", cliAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCmd(t, runSites, "webhooks", "add", "blog", rcv.URL, "--gateway", gw, "--token", token); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, gw+"/v1/sites/blog/deploy", strings.NewReader("not a CAR"))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testutil.Eventually(t, 20*time.Second, "the first, failed attempt", func() bool { return len(answers()) > 0 })
+	stop()
+	mu.Lock()
+	up = true
+	mu.Unlock()
+
+	gw, _ = startStoppable(t, runGateway, args, "gateway: ")
+	// The retry is due 10 s after the failure (the default backoff).
+	testutil.Eventually(t, 60*time.Second, "the delivery after the restart", func() bool {
+		a := answers()
+		return a[len(a)-1] == http.StatusOK
+	})
+	out, err := runCmd(t, runSites, "webhooks", "list", "blog", "--gateway", gw, "--token", token, "--json")
+	var hooks []api.Webhook
+	if err != nil || json.Unmarshal([]byte(out), &hooks) != nil || len(hooks) != 1 {
+		t.Fatalf("list after the restart: %v\n%s", err, out)
+	}
+	var log api.WebhookLog
+	testutil.Eventually(t, 20*time.Second, "the success logged", func() bool {
+		out, err := runCmd(t, runSites, "webhooks", "log", "blog", hooks[0].ID, "--json", "--gateway", gw, "--token", token)
+		return err == nil && json.Unmarshal([]byte(out), &log) == nil && len(log.Attempts) >= 2 && log.Attempts[0].Status == 200
+	})
+	if last := log.Attempts[len(log.Attempts)-1]; last.Status != 503 || last.Attempt != 1 {
+		t.Fatalf("the first attempt logged as %+v", last)
+	}
+}
+
+// startStoppable is startCommand with a stop that ends the command and
+// waits for it (also run at cleanup; idempotent).
+func startStoppable(t *testing.T, run func(context.Context, []string, io.Writer, io.Writer) error, args []string, prefix string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, args, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%v: %v", args, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	sc := bufio.NewScanner(pr)
+	v := ""
+	for sc.Scan() {
+		if s, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			v = s
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if v == "" {
+		stop()
+		t.Fatalf("%v: no %q line printed", args, prefix)
+	}
+	return v, stop
 }
