@@ -112,7 +112,7 @@ type Config struct {
 	// WebhookRetryMin and WebhookRetryMax bound the delay before another
 	// attempt of a failed delivery: RetryMin, doubling, at most RetryMax.
 	// WebhookAttempts bounds the attempts of one delivery. Defaults 10 s,
-	// 1 h and 12 (about 5 h in all).
+	// 1 h and 12 (about 3.5 h in all).
 	WebhookRetryMin, WebhookRetryMax time.Duration
 	WebhookAttempts                  int
 	// WebhookLogRetention is how long delivery attempts are logged and
