@@ -102,6 +102,23 @@ type Config struct {
 	// domains. Default: the system resolver.
 	DNSServer string
 
+	// AllowPrivateAddrs lets webhook endpoints be on loopback, private,
+	// link-local and CGNAT addresses (a devnet, tests, a private network).
+	// Default: public addresses only, checked when an endpoint is added
+	// and on every connection (internal/netguard).
+	AllowPrivateAddrs bool
+	// WebhookTimeout bounds one webhook delivery request. Default 10 s.
+	WebhookTimeout time.Duration
+	// WebhookRetryMin and WebhookRetryMax bound the delay before another
+	// attempt of a failed delivery: RetryMin, doubling, at most RetryMax.
+	// WebhookAttempts bounds the attempts of one delivery. Defaults 10 s,
+	// 1 h and 12 (about 3.5 h in all).
+	WebhookRetryMin, WebhookRetryMax time.Duration
+	WebhookAttempts                  int
+	// WebhookLogRetention is how long delivery attempts are logged and
+	// delivered events kept for a redelivery. Default 7 days.
+	WebhookLogRetention time.Duration
+
 	// Logger receives the control plane's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -116,6 +133,11 @@ const (
 	defaultMaxPreviewTTL     = 90 * 24 * time.Hour
 	defaultPreviewSweep      = time.Minute
 	defaultWriteStallTimeout = 30 * time.Second
+	defaultWebhookTimeout    = 10 * time.Second
+	defaultWebhookRetryMin   = 10 * time.Second
+	defaultWebhookRetryMax   = time.Hour
+	defaultWebhookAttempts   = 12
+	defaultWebhookRetention  = 7 * 24 * time.Hour
 )
 
 // normalize fills defaults and checks required fields.
@@ -155,6 +177,22 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.WriteStallTimeout <= 0 {
 		c.WriteStallTimeout = defaultWriteStallTimeout
+	}
+	if c.WebhookTimeout <= 0 {
+		c.WebhookTimeout = defaultWebhookTimeout
+	}
+	if c.WebhookRetryMin <= 0 {
+		c.WebhookRetryMin = defaultWebhookRetryMin
+	}
+	if c.WebhookRetryMax <= 0 {
+		c.WebhookRetryMax = defaultWebhookRetryMax
+	}
+	c.WebhookRetryMax = max(c.WebhookRetryMax, c.WebhookRetryMin)
+	if c.WebhookAttempts <= 0 {
+		c.WebhookAttempts = defaultWebhookAttempts
+	}
+	if c.WebhookLogRetention <= 0 {
+		c.WebhookLogRetention = defaultWebhookRetention
 	}
 	c.SiteDomain = strings.Trim(strings.ToLower(c.SiteDomain), ".")
 	if c.SiteDomain == "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/secret"
 )
 
 // Control is the control plane of a gateway: the site, deploy, token,
@@ -34,8 +35,15 @@ type Control struct {
 	previews  jetstream.KeyValue
 	wg        sync.WaitGroup // the preview sweeper
 	adminHash [sha256.Size]byte
+	admin     string               // the admin token: the webhook secrets' sealing key is derived from it
 	adminPath string               // where the admin token is kept, or "" when configured
 	sub       *events.Subscription // the publisher
+
+	hooks      jetstream.KeyValue   // webhook endpoints
+	hookLog    jetstream.KeyValue   // their delivery attempts
+	hookSub    *events.Subscription // the webhook fan-out
+	hookClient *http.Client         // deliveries, through netguard
+	sealer     *secret.Sealer       // the endpoints' secrets
 
 	ctx       context.Context // canceled by Close; parent of the publisher
 	cancel    context.CancelFunc
@@ -68,6 +76,9 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 	if err := c.startDeploys(); err != nil {
 		return nil, fmt.Errorf("control: deploys: %w", err)
 	}
+	if err := c.startWebhooks(ctx, secret.NewSealer(c.admin, "webhook secrets")); err != nil {
+		return nil, fmt.Errorf("control: webhooks: %w", err)
+	}
 	c.mux = c.routes()
 	c.wg.Add(1)
 	go func() {
@@ -92,6 +103,11 @@ func (c *Control) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1/sites/{name}/domains", c.apiAttachDomain)
 	mux.HandleFunc("POST /v1/sites/{name}/domains/{domain}/verify", c.apiVerifyDomain)
 	mux.HandleFunc("DELETE /v1/sites/{name}/domains/{domain}", c.apiRemoveDomain)
+	mux.HandleFunc("GET /v1/sites/{name}/webhooks", c.apiListWebhooks)
+	mux.HandleFunc("POST /v1/sites/{name}/webhooks", c.apiAddWebhook)
+	mux.HandleFunc("DELETE /v1/sites/{name}/webhooks/{id}", c.apiRemoveWebhook)
+	mux.HandleFunc("GET /v1/sites/{name}/webhooks/{id}/log", c.apiWebhookLog)
+	mux.HandleFunc("POST /v1/sites/{name}/webhooks/{id}/redeliver", c.apiRedeliverWebhook)
 	mux.HandleFunc("GET "+ContentPrefix+"{file}", c.apiContent)
 	mux.HandleFunc("GET "+EventsPath, c.apiEvents)
 	mux.HandleFunc("POST /v1/accounts", c.apiCreateAccount)
@@ -129,6 +145,9 @@ func (c *Control) Close() error {
 		if c.sub != nil {
 			c.sub.Stop()
 		}
+		if c.hookSub != nil {
+			c.hookSub.Stop()
+		}
 		if c.sites != nil {
 			_ = c.sites.Close()
 		}
@@ -137,6 +156,9 @@ func (c *Control) Close() error {
 		}
 		c.cancel()
 		c.wg.Wait()
+		if c.hookClient != nil {
+			c.hookClient.CloseIdleConnections()
+		}
 	})
 	return nil
 }

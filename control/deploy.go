@@ -60,6 +60,7 @@ func (c *Control) startDeploys() error {
 		}
 	}
 	c.adminHash = sha256.Sum256([]byte(admin))
+	c.admin = admin
 	for _, dir := range []string{c.uploadsDir(), c.contentDir()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
@@ -104,6 +105,7 @@ func (c *Control) DeployFor(ctx context.Context, site, account string, body io.R
 	}
 	root, n, blocks, err := c.stageCAR(body)
 	if err != nil {
+		c.emitDeployFailed(ctx, site, false, err)
 		return api.DeployRecord{}, err
 	}
 	rec := api.DeployRecord{
@@ -117,7 +119,7 @@ func (c *Control) DeployFor(ctx context.Context, site, account string, body io.R
 	if _, err := c.deploys.Put(ctx, site, b); err != nil {
 		return api.DeployRecord{}, fmt.Errorf("control: record deploy: %w", err)
 	}
-	if err := c.emitDeployed(ctx, site, root, n, blocks); err != nil {
+	if err := c.emitDeployed(ctx, site, root, n, blocks, false); err != nil {
 		return api.DeployRecord{}, err
 	}
 	c.log.Info("site deployed", "site", site, "account", account, "root", root, "bytes", n, "blocks", blocks, "replicas", rec.Replicas)
@@ -126,10 +128,11 @@ func (c *Control) DeployFor(ctx context.Context, site, account string, body io.R
 
 // emitDeployed announces a staged root (site.deployed): placement orders
 // its replicas on nodes, which fetch it from the content store.
-func (c *Control) emitDeployed(ctx context.Context, site, root string, size int64, blocks int) error {
+func (c *Control) emitDeployed(ctx context.Context, site, root string, size int64, blocks int, preview bool) error {
 	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
 		Site: site, Root: root, Size: size, Blocks: blocks, Replicas: c.cfg.Replicas,
-		CAR: c.cfg.PublicURL + ContentPrefix + root + ".car",
+		CAR:     c.cfg.PublicURL + ContentPrefix + root + ".car",
+		Preview: preview,
 	})
 	if err == nil {
 		err = c.cfg.Bus.Publish(ctx, ev)
@@ -138,6 +141,26 @@ func (c *Control) emitDeployed(ctx context.Context, site, root string, size int6
 		return fmt.Errorf("control: emit site.deployed: %w", err)
 	}
 	return nil
+}
+
+// emitDeployFailed announces a refused deploy (site.deploy_failed), with
+// the reason the client was given: an error of ours is not detailed.
+func (c *Control) emitDeployFailed(ctx context.Context, site string, preview bool, err error) {
+	d := events.DeployFailed{Site: site, Error: err.Error(), Preview: preview}
+	if statusOf(err) >= 500 {
+		d.Error = "the gateway could not keep the deploy"
+	}
+	var ce *carcheck.Error
+	if errors.As(err, &ce) {
+		d.Code, d.CID = ce.Code, ce.CID
+	}
+	ev, err := events.New(events.TypeDeployFailed, c.cfg.Name, d)
+	if err == nil {
+		err = c.cfg.Bus.Publish(ctx, ev)
+	}
+	if err != nil {
+		c.log.Warn("emit site.deploy_failed", "site", site, "err", err)
+	}
 }
 
 // stageCAR stages the CAR read from body, verifies it (carcheck), checks

@@ -39,6 +39,14 @@
 //     (package gateway); the ledger it charges is this one.
 //   - the event feed (handler_events.go): the bus's events as Server-Sent
 //     Events, without NATS credentials.
+//   - webhooks (webhooks.go, handler_webhooks.go): a site's endpoints in
+//     the webhooks bucket, each with a secret sealed under a key derived
+//     from the admin token (internal/secret.Sealer); the fan-out consumer
+//     (WebhookFanoutDurable) queues one job per subscribed endpoint on
+//     WebhookStream, the delivery consumer (WebhookDeliveryDurable) POSTs
+//     each, signed (SignWebhook), retried with a doubling delay, logged in
+//     the webhook_log bucket. URLs pass internal/netguard unless
+//     Config.AllowPrivateAddrs.
 //
 // The API (JSON documents in internal/api; "Authorization: Bearer
 // <token>", the admin token or a site's deploy token):
@@ -48,6 +56,11 @@
 //	GET  /v1/sites/{name}              the site's token or admin: api.SiteStatus
 //	POST /v1/sites/{name}/deploy       the site's token or admin: a CARv1 body; ?account=NAME (admin, or the token's own)
 //	POST /v1/sites/{name}/rollback     the site's token or admin: api.Rollback or no body
+//	POST /v1/sites/{name}/webhooks     the site's token or admin: api.AddWebhook → api.Webhook (with its secret, once)
+//	GET  /v1/sites/{name}/webhooks     the site's token or admin: api.WebhookList
+//	DELETE /v1/sites/{name}/webhooks/{id}          the site's token or admin
+//	GET  /v1/sites/{name}/webhooks/{id}/log        the site's token or admin: api.WebhookLog
+//	POST /v1/sites/{name}/webhooks/{id}/redeliver  the site's token or admin: api.RedeliverWebhook
 //	GET  /v1/content/{root}.car        a node (signed request): a deployed CAR
 //	GET  /v1/events                    admin: text/event-stream; ?types=a,b&last=N&follow=0
 //	POST /v1/accounts                  admin: api.CreateAccount
@@ -89,7 +102,7 @@
 // (ledger.ErrUnknownAccount), a rollback root not in the history
 // (ErrNotInHistory), no CAR for a root here, or no such path
 // (ErrNotFound); 409 the site or account exists (ErrSiteExists,
-// ledger.ErrAccountExists); 413 a deploy over MaxDeployBytes
+// ledger.ErrAccountExists) or a site has MaxWebhooks (ErrConflict); 413 a deploy over MaxDeployBytes
 // (ErrTooLarge); 422 a CAR refused by carcheck.
 //
 // Specs: docs/deploying-a-site.md, docs/events.md, docs/payments.md.

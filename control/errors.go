@@ -32,6 +32,9 @@ var (
 	ErrTooLarge = errors.New("too large")
 	// ErrSiteExists: creating a site that already has a deploy token (409).
 	ErrSiteExists = errors.New("site already exists")
+	// ErrConflict: a request the current state does not allow, such as a
+	// webhook beyond MaxWebhooks (409).
+	ErrConflict = errors.New("conflict")
 	// ErrNotInHistory: a rollback to a root the site never had (404).
 	ErrNotInHistory = errors.New("not in the site's history")
 	// ErrFaucetOff: a top-up without the development faucet (403).
@@ -72,7 +75,8 @@ func statusOf(err error) int {
 	case errors.Is(err, coordinator.ErrOperatorName):
 		return http.StatusBadRequest
 	case errors.Is(err, ledger.ErrAccountExists), errors.Is(err, ErrSiteExists), errors.Is(err, coordinator.ErrOperatorExists),
-		errors.Is(err, ErrDomainTaken), errors.Is(err, ErrDomainUnproven), errors.Is(err, ErrNotReplicated):
+		errors.Is(err, ErrDomainTaken), errors.Is(err, ErrDomainUnproven), errors.Is(err, ErrNotReplicated),
+		errors.Is(err, ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized

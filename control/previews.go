@@ -50,6 +50,7 @@ func (c *Control) DeployPreview(ctx context.Context, site, account string, ttl t
 	}
 	root, n, blocks, err := c.stageCAR(body)
 	if err != nil {
+		c.emitDeployFailed(ctx, site, true, err)
 		return api.PreviewRecord{}, err
 	}
 	now := c.cfg.Now().UTC()
@@ -64,7 +65,7 @@ func (c *Control) DeployPreview(ctx context.Context, site, account string, ttl t
 	if _, err := c.previews.Put(ctx, root, b); err != nil {
 		return api.PreviewRecord{}, fmt.Errorf("control: record preview: %w", err)
 	}
-	if err := c.emitDeployed(ctx, site, root, n, blocks); err != nil {
+	if err := c.emitDeployed(ctx, site, root, n, blocks, true); err != nil {
 		return api.PreviewRecord{}, err
 	}
 	rec.URL = c.PreviewURL(root)

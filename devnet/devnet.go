@@ -260,8 +260,10 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		DataDir:     dataDir,
 		PublicURL:   "http://" + ln.Addr().String(),
 		Replicas:    min(d.cfg.Nodes, 2),
-		// Development: accounts are topped up by the faucet.
-		Faucet: true,
+		// Development: accounts are topped up by the faucet, webhooks
+		// may call endpoints on this machine.
+		Faucet:            true,
+		AllowPrivateAddrs: true,
 		// MaxDeployBytes: the default (1 GiB) unless the devnet needs more.
 		MaxDeployBytes: d.cfg.MaxDeployBytes,
 		Logger:         log,

@@ -87,7 +87,7 @@ type SiteNameError struct {
 }
 
 func (e *SiteNameError) Error() string {
-	return fmt.Sprintf("invalid site name %q: %s", clip(e.Name), e.Reason)
+	return fmt.Sprintf("invalid site name %q: %s (a site name is %s)", clip(e.Name), e.Reason, SiteNameRule)
 }
 
 // Unwrap returns ErrInvalidSiteName.

@@ -518,6 +518,11 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// SiteNameRule is the rule ValidateSiteName checks, as the docs state
+// it (a test holds README.md and docs/ to it): a site's name is also the
+// first label of its origin's host name.
+const SiteNameRule = "one DNS label: 1 to 63 characters of a-z, 0-9 and -, not starting or ending with -"
+
 // ValidSiteName reports whether name can name a site: one DNS label of
 // lower-case letters, digits and inner hyphens.
 func ValidSiteName(name string) bool { return ValidateSiteName(name) == nil }
@@ -537,7 +542,7 @@ func ValidateSiteName(name string) error {
 	}
 	for i, c := range name {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return bad(fmt.Sprintf("character %q at byte %d is not allowed (use a-z, 0-9 and -)", c, i))
+			return bad(fmt.Sprintf("character %q at byte %d is not allowed", c, i))
 		}
 	}
 	return nil

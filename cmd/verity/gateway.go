@@ -87,7 +87,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&https.dnsKey, "acme-dns-key", "", "TSIG key name for --acme-dns-server's updates")
 	fl.StringVar(&https.dnsKeyAlg, "acme-dns-key-alg", "hmac-sha256", "TSIG algorithm: hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224 or hmac-sha1")
 	fl.StringVar(&https.dnsKeyFile, "acme-dns-key-file", "", "file holding the TSIG key's secret (base64, as in a BIND key file's secret)")
-	fl.BoolVar(&allowPrivate, "allow-private-addrs", false, "accept nodes whose URLs are on private, loopback or link-local addresses, and fetch from them (a network on one machine or a private LAN); by default they are refused, checked again on every connection")
+	fl.BoolVar(&allowPrivate, "allow-private-addrs", false, "accept nodes whose URLs (and webhook endpoints) are on private, loopback or link-local addresses, and fetch from them (a network on one machine or a private LAN); by default they are refused, checked again on every connection")
 	fl.StringVar(&asnTable, "asn-table", "", "prefix → ASN table file for routing: ip2asn TSV (gzip or not) or \"prefix ASN [country]\" lines (default: none)")
 	fl.Func("site", "publish site NAME at ROOT_CID on start, as NAME=ROOT_CID (repeatable)", func(v string) error {
 		name, root, ok := strings.Cut(v, "=")
@@ -119,6 +119,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	kcfg.AllowPrivateAddrs = allowPrivate
+	ccfg.AllowPrivateAddrs = allowPrivate // and sites' webhook endpoints
 	if asnTable != "" {
 		table, err := asn.LoadFile(asnTable)
 		if err != nil {

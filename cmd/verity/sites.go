@@ -13,7 +13,7 @@ import (
 	"github.com/verity-cdn/verity/internal/siteclient"
 )
 
-const sitesUsage = "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID] | promote NAME ROOT_CID | domain add|verify|remove NAME DOMAIN | domain list NAME  [--gateway URL] [--admin-token T | --token T]"
+const sitesUsage = "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID] | promote NAME ROOT_CID | domain add|verify|remove NAME DOMAIN | domain list NAME | webhooks add NAME URL [--events T,T] | webhooks list NAME | webhooks remove|log NAME ID | webhooks redeliver NAME ID EVENT_ID  [--json] [--gateway URL] [--admin-token T | --token T]"
 
 // runSites manages sites through a gateway's site API:
 // create (admin), list (admin), history and rollback (admin or the site's
@@ -26,6 +26,8 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	token := cmd.fl.String("token", os.Getenv("VERITY_TOKEN"), "the site's deploy token, for history and rollback (env VERITY_TOKEN)")
 	account := cmd.fl.String("account", "", "create: the account the site is charged to (must exist); its deploy token may deploy only for it")
 	to := cmd.fl.String("to", "", "rollback: the root CID to go back to (default: the previous root)")
+	types := cmd.fl.String("events", "", "webhooks add: comma-separated event types (default: every site event)")
+	asJSON := cmd.fl.Bool("json", false, "webhooks: print the API's JSON")
 	if err := cmd.parse(args); err != nil {
 		return err
 	}
@@ -119,6 +121,8 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	case "domain":
 		return sitesDomain(ctx, c, cmd.pos, stdout, stderr)
+	case "webhooks":
+		return sitesWebhooks(ctx, c, cmd.pos, *types, *asJSON, stdout, stderr)
 	}
 	fmt.Fprintln(stderr, sitesUsage)
 	return fmt.Errorf("unknown sites command %q: %w", cmd.sub, errUsage)

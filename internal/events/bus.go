@@ -31,6 +31,11 @@ const (
 	BucketOperators = "operators"
 	// BucketPreviews holds preview deploys (control), by root.
 	BucketPreviews = "previews"
+	// BucketWebhooks holds sites' webhook endpoints (control), by
+	// "<site>.<id>", their secrets sealed; BucketWebhookLog their latest
+	// delivery attempts under the same keys.
+	BucketWebhooks   = "webhooks"
+	BucketWebhookLog = "webhook_log"
 )
 
 // bucketHistory is how many revisions each bucket keeps per key.
@@ -44,6 +49,8 @@ var bucketHistory = map[string]uint8{
 	BucketDomains:    1,
 	BucketOperators:  1,
 	BucketPreviews:   1,
+	BucketWebhooks:   1,
+	BucketWebhookLog: 1,
 }
 
 // Bus is a connection to the event stream and KV buckets. Its methods are

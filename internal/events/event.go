@@ -17,6 +17,7 @@ const (
 	TypeContentReplicated Type = "content.replicated"
 	TypeSitePublished     Type = "site.published"
 	TypeSiteRolledBack    Type = "site.rolled_back"
+	TypeDeployFailed      Type = "site.deploy_failed"
 	TypeNodeJoined        Type = "node.joined"
 	TypeNodeLost          Type = "node.lost"
 	TypeNodeAuditFailed   Type = "node.audit_failed"
@@ -140,6 +141,9 @@ type SiteDeployed struct {
 	// CAR is the URL nodes fetch the verified CAR from (GET, signed by
 	// the node key).
 	CAR string `json:"car,omitempty"`
+	// Preview: a preview deploy, pinned but not published (its site
+	// changes only if it is promoted).
+	Preview bool `json:"preview,omitempty"`
 }
 
 // ContentReplicated: a node fetched, verified and pinned a root.
@@ -163,6 +167,17 @@ type SiteRolledBack struct {
 	Root    string `json:"root"` // the root now served
 	From    string `json:"from"` // the root it replaced
 	Version int    `json:"version"`
+}
+
+// DeployFailed: a deploy the site's token sent was refused (its CAR or
+// site files failed verification, or it was too large); nothing of it
+// was kept. Code is carcheck's code when it has one.
+type DeployFailed struct {
+	Site    string `json:"site"`
+	Error   string `json:"error"`
+	Code    string `json:"code,omitempty"`
+	CID     string `json:"cid,omitempty"`
+	Preview bool   `json:"preview,omitempty"`
 }
 
 // DomainAttached, DomainVerified, DomainRemoved: a custom domain was

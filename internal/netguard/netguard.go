@@ -1,6 +1,7 @@
 // Package netguard decides which addresses a server may dial on behalf of
 // someone else: the coordinator proving and auditing a node's URLs, the
-// gateway fetching from nodes. A node names its URLs; whoever dials them
+// gateway fetching from nodes, the control plane delivering a site's
+// webhooks. A node names its URLs; whoever dials them
 // must not be turned into a client of the network it sits in (loopback,
 // private, link-local, carrier-grade NAT), also not when a name that
 // resolved to a public address at one time resolves to a private one the

@@ -2,7 +2,9 @@
 // hashes: deploy tokens, the admin token, operator credentials. A
 // credential is a prefix naming its kind and 256 random bits; what is
 // stored is a random 16-byte salt and SHA-256(salt ‖ credential), compared
-// in constant time.
+// in constant time. Secrets the server must use again rather than compare
+// (webhook signing secrets) are sealed instead (Sealer): AES-256-GCM under
+// a key derived from a server credential.
 package secret
 
 import (
