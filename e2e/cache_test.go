@@ -30,6 +30,7 @@ type cacheStats struct {
 	Stored     int                `json:"stored"`
 	Corrupt    int                `json:"corrupt"`
 	Network    int                `json:"network"`
+	Swept      int                `json:"swept"`
 	HitMs      float64            `json:"hitMs"`
 	Running    bool               `json:"running"`
 	Boot       map[string]float64 `json:"boot"`
@@ -372,4 +373,45 @@ func TestRepeatVisitTiming(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("cache %.1f ms, nodes %.1f ms, gateway %.1f ms", cached, nodes, gw)
+}
+
+// Bytes in the worker's cache that its index does not name (the browser
+// stopped the worker between a file's write and the index's) are deleted
+// when the worker starts again, and what the index names is kept.
+func TestOrphanCacheEntriesSwept(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.controlled()
+	e.cacheAll()
+	css := fileOf(t, e.files, "style.css")
+	res := e.fetchFileCached(css)
+	if tr, _ := res.Timing("verity"); tr != "cache" {
+		t.Fatalf("/style.css: Server-Timing %q, want it cached", res.Headers["server-timing"])
+	}
+	const orphan = "bafkreiorphanorphanorphanorphanorphanorphanorphanorphanorp"
+	has := func(cid string) bool {
+		ok, err := browser.Call[bool](e.ctx(10*time.Second), e.b, `async (cid) => {
+			const c = await caches.open('verity-blocks-v1');
+			return !!(await c.match(location.origin + '/.verity/cache/ipfs/' + cid));
+		}`, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if _, err := browser.Call[bool](e.ctx(10*time.Second), e.b, `async (cid) => {
+		const c = await caches.open('verity-blocks-v1');
+		await c.put(location.origin + '/.verity/cache/ipfs/' + cid, new Response(new Uint8Array(1 << 20)));
+		return true;
+	}`, orphan); err != nil || !has(orphan) {
+		t.Fatalf("writing an entry no index names: %v", err)
+	}
+	e.stopWorkers()
+	e.fetchFileCached(css) // starts the worker
+	testutil.Eventually(t, 30*time.Second, "the orphan entry deleted", func() bool { return !has(orphan) })
+	if cid := strings.Trim(res.Headers["etag"], `"`); !has(cid) {
+		t.Errorf("the sweep deleted %s, which the index names", cid)
+	}
+	if s := e.cacheStats(); s.Swept != 1 {
+		t.Errorf("verity-cache swept = %d, want 1", s.Swept)
+	}
 }

@@ -155,7 +155,7 @@ let bound = MAX_CACHE_BYTES;
 // counters answer {type: 'verity-cache'}; hits counts all answers from the
 // cache, memoryHits those from memory (hot); hitMs is the time spent reading
 // and checking cached files.
-const counters = { hits: 0, memoryHits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0, hitMs: 0 };
+const counters = { hits: 0, memoryHits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0, hitMs: 0, swept: 0 };
 
 // hot keeps the bytes of recently served files in memory while this worker
 // runs (least recently used first, at most HOT_BYTES): they were checked
@@ -203,6 +203,9 @@ function loadIndex() {
     if (!idx || typeof idx !== 'object' || !idx.files || !Array.isArray(idx.roots)) {
       idx = { files: {}, roots: [], session: null };
     }
+    // Entries no index names (the browser stopped between a file's write
+    // and the index's) are deleted once the start's work is done.
+    setTimeout(() => sweep(idx).catch(() => {}), SWEEP_DELAY_MS);
     // The quota is asked for off the request path; the bound applies from
     // the next write on.
     Promise.resolve().then(() => navigator.storage.estimate()).then((est) => {
@@ -211,6 +214,24 @@ function loadIndex() {
     return idx;
   })();
   return indexP;
+}
+
+// sweep deletes the cached files the index does not name (nor a write in
+// progress): bytes written just before the browser stopped the worker,
+// whose index write never happened. They would otherwise hold storage
+// that eviction, which goes by the index, never frees.
+const SWEEP_DELAY_MS = 5000;
+const storing = new Set();
+async function sweep(idx) {
+  const c = await openCache();
+  const prefix = keyURL('ipfs/');
+  for (const req of await c.keys()) {
+    if (!req.url.startsWith(prefix)) continue;
+    const cid = req.url.slice(prefix.length);
+    if (idx.files[cid] || storing.has(cid)) continue;
+    await c.delete(req);
+    counters.swept++;
+  }
 }
 
 let writeTimer = null;
@@ -368,7 +389,12 @@ async function store(idx, root, path, cid, type, chunks, size) {
   const sha = hex(await crypto.subtle.digest('SHA-256', buf));
   const c = await openCache();
   if (!idx.files[cid]) {
-    await c.put(keyURL('ipfs/' + cid), new Response(buf, { headers: { 'Content-Type': 'application/octet-stream' } }));
+    storing.add(cid);
+    try {
+      await c.put(keyURL('ipfs/' + cid), new Response(buf, { headers: { 'Content-Type': 'application/octet-stream' } }));
+    } finally {
+      storing.delete(cid);
+    }
     counters.stored++;
   }
   idx.files[cid] = { size, sha, used: Date.now() };
