@@ -24,11 +24,13 @@ all: build
 build: deps demo-media wasm $(BIN)
 
 # The worker's Go code, compiled for the browser. Built first: bin/verity embeds it.
+# Without VCS stamping: the same sources give the same wasm (and size, which
+# its budget checks) in a clone, a worktree or an unpacked tarball.
 wasm: $(WASM) $(WASMEXEC)
 
 $(WASM): $(GOFILES)
 	@mkdir -p $(DIST)
-	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $@ ./wasmclient/cmd/worker
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o $@ ./wasmclient/cmd/worker
 	@ls -l $@ | awk '{printf "wasm: %s bytes raw, ", $$5}'; gzip -9c $@ | wc -c | awk '{print $$1 " bytes gzip"}'
 
 $(WASMEXEC): $(GOROOT)/lib/wasm/wasm_exec.js
