@@ -82,7 +82,7 @@ function boot() {
 // browser keeps its code cache for the immutable, content-hashed URL) and
 // instantiates it, timing each phase in bootTimes.
 async function instantiate(importObject) {
-  const resp = await fetch(WASM_URL);
+  const resp = await wasmResponse();
   bootTimes.fetched = performance.now();
   if (!resp.ok) throw new Error('verity: wasm fetch failed: ' + resp.status);
   let mod = null;
@@ -98,6 +98,34 @@ async function instantiate(importObject) {
   const instance = await WebAssembly.instantiate(mod, importObject);
   bootTimes.instantiated = performance.now();
   return instance;
+}
+
+// wasmResponse answers the wasm from the worker's own Cache Storage
+// (WASM_CACHE), where the first boot of each version stores it, so a cold
+// start neither waits for the gateway when the HTTP cache lost the wasm
+// nor competes with the page's requests for its connections. The wasm is
+// immutable under its content-hashed URL; older versions are deleted.
+const WASM_CACHE = 'verity-wasm-v1';
+// wasmFrom says where the last boot's wasm came from: 'cache' or 'network'.
+let wasmFrom = '';
+async function wasmResponse() {
+  let c = null;
+  try {
+    c = await caches.open(WASM_CACHE);
+    const hit = await c.match(WASM_URL);
+    if (hit) { wasmFrom = 'cache'; return hit; }
+  } catch (err) {
+    c = null;
+  }
+  const resp = await fetch(WASM_URL, { priority: 'high' });
+  wasmFrom = 'network';
+  if (resp.ok && c) {
+    const copy = resp.clone();
+    c.put(WASM_URL, copy).then(() => c.keys()).then((keys) => Promise.all(
+      keys.filter((k) => k.url !== new URL(WASM_URL, self.location.href).href).map((k) => c.delete(k))
+    )).catch((err) => console.warn('verity: wasm not kept', err));
+  }
+  return resp;
 }
 
 function handled(request) {
@@ -686,7 +714,7 @@ async function cacheStats() {
   for (const k of files) bytes += idx.files[k].size;
   return {
     type: 'verity-cache', files: files.length, bytes, bound, ...counters,
-    root: idx.session ? idx.session.root : '', running: !!ready, boot: bootTimes,
+    root: idx.session ? idx.session.root : '', running: !!ready, boot: bootTimes, wasmFrom,
   };
 }
 
