@@ -6,10 +6,16 @@
 package main
 
 import (
+	"context"
 	"syscall/js"
+	"time"
 
 	"github.com/verity-cdn/verity/wasmclient"
 )
+
+// warmTimeout bounds the wait for the session and the first node's
+// connection before the worker says it is ready.
+const warmTimeout = 3 * time.Second
 
 func main() {
 	self := js.Global()
@@ -21,6 +27,12 @@ func main() {
 		}
 		return
 	}
+	// Ready once the session is loaded and the first node connected (or
+	// that failed, or warmTimeout passed): until then the worker script
+	// answers from the network, so no request waits for the handshakes.
+	ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
+	_ = w.Client().Warm(ctx)
+	cancel()
 	self.Set("__verity", w.Export())
 	if f := self.Get("__verityReady"); f.Type() == js.TypeFunction {
 		f.Invoke()
