@@ -37,6 +37,8 @@ try {
 let booting = null;
 // ready is the Go worker once it has booted (undefined before).
 let ready;
+// warmed: the Go worker had its session and a node connected when ready.
+let warmed = false;
 // bootTimes are the phases of the last boot, in ms since the worker's thread
 // started (reported by {type: 'verity-cache'}).
 const bootTimes = { script: SCRIPT_START_MS };
@@ -50,9 +52,10 @@ function boot() {
       return;
     }
     const timer = setTimeout(() => reject(new Error('verity: wasm boot timed out')), BOOT_TIMEOUT_MS);
-    self.__verityReady = () => {
+    self.__verityReady = (warm) => {
       clearTimeout(timer);
       bootTimes.ready = performance.now();
+      warmed = warm === true;
       ready = self.__verity;
       resolve(self.__verity);
     };
@@ -101,10 +104,11 @@ async function instantiate(importObject) {
 }
 
 // wasmResponse answers the wasm from the worker's own Cache Storage
-// (WASM_CACHE), where the first boot of each version stores it, so a cold
+// (WASM_CACHE), where the install of each version stores it, so a cold
 // start neither waits for the gateway when the HTTP cache lost the wasm
 // nor competes with the page's requests for its connections. The wasm is
-// immutable under its content-hashed URL; older versions are deleted.
+// immutable under its content-hashed URL; older versions are deleted
+// (keepWasm).
 const WASM_CACHE = 'verity-wasm-v1';
 // wasmFrom says where the last boot's wasm came from: 'cache' or 'network'.
 let wasmFrom = '';
@@ -119,13 +123,20 @@ async function wasmResponse() {
   }
   const resp = await fetch(WASM_URL, { priority: 'high' });
   wasmFrom = 'network';
-  if (resp.ok && c) {
-    const copy = resp.clone();
-    c.put(WASM_URL, copy).then(() => c.keys()).then((keys) => Promise.all(
-      keys.filter((k) => k.url !== new URL(WASM_URL, self.location.href).href).map((k) => c.delete(k))
-    )).catch((err) => console.warn('verity: wasm not kept', err));
-  }
+  if (resp.ok && c) c.put(WASM_URL, resp.clone()).catch((err) => console.warn('verity: wasm not kept', err));
   return resp;
+}
+
+// keepWasm stores the wasm in WASM_CACHE while the worker installs (the
+// install event waits for it, so a worker stopped right after still finds
+// it) and deletes the other versions. A failure only leaves the boot to
+// fetch it.
+function keepWasm() {
+  return caches.open(WASM_CACHE).then(async (c) => {
+    if (!(await c.match(WASM_URL))) await c.add(WASM_URL);
+    const keep = new URL(WASM_URL, self.location.href).href;
+    for (const k of await c.keys()) if (k.url !== keep) await c.delete(k);
+  }).catch((err) => console.warn('verity: wasm not kept', err));
 }
 
 function handled(request) {
@@ -452,6 +463,8 @@ async function cached(idx, path, request) {
 // still queued behind the page's other requests to the gateway, is then
 // aborted (ctl) and the request is answered as by a running worker. A
 // network failure before that rejects, as fetch does.
+// A Go worker that could not get its session or a node in time
+// (warmed false) takes nothing back: the network keeps the request.
 function whileBooting(event, ctl) {
   const netP = fetch(event.request, { signal: ctl.signal });
   const b = booting;
@@ -461,7 +474,7 @@ function whileBooting(event, ctl) {
     netP.then((r) => { if (!done) { done = true; resolve(r); } },
       (err) => { if (!done) { done = true; reject(err); } });
     b.then(() => {
-      if (done || !ready) return;
+      if (done || !ready || !warmed) return;
       done = true;
       ctl.abort();
       counters.handedOver++;
@@ -692,7 +705,7 @@ function isLoader(request) {
 }
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(self.skipWaiting());
+  event.waitUntil(Promise.all([self.skipWaiting(), keepWasm()]));
 });
 
 self.addEventListener('activate', (event) => {
@@ -732,6 +745,10 @@ self.__verityBridges = bridges;
 // so what the answer counts is what a restarted worker finds.
 async function cacheStats() {
   const idx = await loadIndex();
+  // The Go worker's last session load, as the browser timed it: asked,
+  // sent on a connection, answered.
+  const se = performance.getEntriesByType('resource').filter((r) => r.name.includes(SESSION_URL + '?key=')).pop();
+  if (se) Object.assign(bootTimes, { sessionAsked: se.startTime, sessionSent: se.requestStart, sessionDone: se.responseEnd });
   if (writeTimer) await saveIndex(idx, false);
   let bytes = 0;
   const files = Object.keys(idx.files);

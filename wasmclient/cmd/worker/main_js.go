@@ -2,7 +2,8 @@
 
 // Command worker is the Go side of the Verity service worker, compiled to
 // GOOS=js GOARCH=wasm. verity-sw.js instantiates it; it installs
-// self.__verity = {handle, message} and calls self.__verityReady().
+// self.__verity = {handle, message} and calls self.__verityReady(warm),
+// warm saying whether its session and first node are ready.
 package main
 
 import (
@@ -31,11 +32,11 @@ func main() {
 	// that failed, or warmTimeout passed): until then the worker script
 	// answers from the network, so no request waits for the handshakes.
 	ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
-	_ = w.Client().Warm(ctx)
+	warm := w.Client().Warm(ctx)
 	cancel()
 	self.Set("__verity", w.Export())
 	if f := self.Get("__verityReady"); f.Type() == js.TypeFunction {
-		f.Invoke()
+		f.Invoke(warm == nil)
 	}
 	select {}
 }
