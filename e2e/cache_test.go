@@ -34,7 +34,6 @@ type cacheStats struct {
 	Running    bool               `json:"running"`
 	Boot       map[string]float64 `json:"boot"`
 	WasmFrom   string             `json:"wasmFrom"` // where the last boot's wasm came from
-	HandedOver int                `json:"handedOver"`
 }
 
 func (e *env) cacheStats() cacheStats {

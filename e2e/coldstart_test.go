@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"net"
-	"net/http"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,8 +10,6 @@ import (
 	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 
-	"github.com/verity-cdn/verity/e2e/browser"
-	"github.com/verity-cdn/verity/e2e/netem"
 	"github.com/verity-cdn/verity/internal/testutil"
 )
 
@@ -215,97 +209,4 @@ func TestColdStartWasmFromCache(t *testing.T) {
 	if after := wasmGets(); after != before {
 		t.Errorf("the gateway served the wasm %v more times after the HTTP cache was cleared", after-before)
 	}
-}
-
-// burstJS fetches every path at once with cache 'no-store' and returns,
-// per path, the status, the body's length and the Server-Timing "verity"
-// entry.
-const burstJS = `async (paths) => Promise.all(paths.map(async (p) => {
-	const r = await fetch(p, {cache: 'no-store'});
-	const b = await r.arrayBuffer();
-	const m = /verity;desc="([^"]*)"/.exec(r.headers.get('server-timing') || '');
-	return {status: r.status, size: b.byteLength, route: m ? m[1] : ''};
-}))`
-
-type burstResult struct {
-	Status int    `json:"status"`
-	Size   int64  `json:"size"`
-	Route  string `json:"route"`
-}
-
-// Requests that wake a stopped worker go to the network at once; those
-// the network has not begun to answer when the Go worker is ready (its
-// session loaded and a node connected) are taken back and served verified
-// from a node. Here the gateway cannot reach the nodes any more (their
-// HTTP address accepts connections and never answers), the browser can.
-func TestColdStartHandsOver(t *testing.T) {
-	e := newEnv(t, envConfig{nodeLink: &netem.Link{}})
-	e.controlled()
-	css := fileOf(t, e.files, "style.css")
-	testutil.Eventually(t, 30*time.Second, "the Go worker running", func() bool { return e.cacheStats().Running })
-	e.stopWorkers()
-	for _, p := range e.nodeHTTP {
-		addr := p.Addr()
-		p.Close()
-		blackHole(t, addr)
-	}
-
-	// Fewer requests than the browser's connections to the gateway, so
-	// the worker's session is not queued behind them.
-	paths := make([]string, 4)
-	for i := range paths {
-		paths[i] = "/" + css.Path + "?burst=" + strconv.Itoa(i)
-	}
-	rs, err := browser.Call[[]burstResult](e.ctx(60*time.Second), e.b, burstJS, paths)
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes := map[string]int{}
-	for i, r := range rs {
-		if r.Status != http.StatusOK || r.Size != css.Size {
-			t.Errorf("%s: status %d, %d bytes; want 200, %d bytes", paths[i], r.Status, r.Size, css.Size)
-		}
-		routes[r.Route]++
-	}
-	st := e.cacheStats()
-	t.Logf("routes %v; handed over %d; wasm from %s; boot %s", routes, st.HandedOver, st.WasmFrom, describe(st.Boot))
-	if routes["webtransport"] != len(paths) || st.HandedOver != len(paths) {
-		t.Errorf("routes %v, handed over %d: want every request taken back from the network and served by a node", routes, st.HandedOver)
-	}
-}
-
-// blackHole replaces the forwarder listening on addr by a listener that
-// accepts connections and never answers, until the test ends.
-func blackHole(t *testing.T, addr string) {
-	t.Helper()
-	var ln net.Listener
-	testutil.EventuallyErr(t, 10*time.Second, "listening on "+addr, func() error {
-		var err error
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
 }

@@ -18,7 +18,7 @@ const linkedNodeHost = "127.0.0.3"
 // WebTransport port with link (both directions) and a plain TCP forwarder
 // for its HTTP port (the gateway's way to the node, not shaped). They stop
 // when the test ends. d must publish linkedNodeHost and not run yet.
-func linkNodes(t *testing.T, d *devnet.Devnet, link netem.Link) (httpFwd []*netem.TCPProxy) {
+func linkNodes(t *testing.T, d *devnet.Devnet, link netem.Link) {
 	t.Helper()
 	for _, n := range d.Nodes() {
 		if u := n.WebTransportURL(); u != "" {
@@ -42,9 +42,7 @@ func linkNodes(t *testing.T, d *devnet.Devnet, link netem.Link) (httpFwd []*nete
 			t.Fatalf("node %s HTTP forwarder: %v", n.ID(), err)
 		}
 		t.Cleanup(func() { p.Close() })
-		httpFwd = append(httpFwd, p)
 	}
-	return httpFwd
 }
 
 func urlPort(t *testing.T, s string) string {

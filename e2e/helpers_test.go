@@ -112,8 +112,6 @@ type env struct {
 	metrics string // the gateway's /metrics URL
 	dir     string // the published directory
 	files   []siteFile
-	// nodeHTTP are the forwarders of the nodes' HTTP (with nodeLink).
-	nodeHTTP []*netem.TCPProxy
 }
 
 type envConfig struct {
@@ -168,7 +166,6 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if cfg.nodeLink != nil {
 		nodeHost = linkedNodeHost
 	}
-	var nodeHTTP []*netem.TCPProxy
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := devnet.New(ctx, devnet.Config{
 		NodeHost:   nodeHost,
@@ -184,7 +181,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		t.Fatalf("devnet.New: %v", err)
 	}
 	if cfg.nodeLink != nil {
-		nodeHTTP = linkNodes(t, d, *cfg.nodeLink)
+		linkNodes(t, d, *cfg.nodeLink)
 	}
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx) }()
@@ -220,8 +217,6 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		metrics: strings.TrimRight(d.Gateway().URL(), "/") + "/metrics",
 		dir:     dir,
 		files:   readSite(t, dir),
-
-		nodeHTTP: nodeHTTP,
 	}
 	waitHTTP(t, e.site+"/", 20*time.Second)
 

@@ -37,8 +37,6 @@ try {
 let booting = null;
 // ready is the Go worker once it has booted (undefined before).
 let ready;
-// warmed: the Go worker had its session and a node connected when ready.
-let warmed = false;
 // bootTimes are the phases of the last boot, in ms since the worker's thread
 // started (reported by {type: 'verity-cache'}).
 const bootTimes = { script: SCRIPT_START_MS };
@@ -55,7 +53,7 @@ function boot() {
     self.__verityReady = (warm) => {
       clearTimeout(timer);
       bootTimes.ready = performance.now();
-      warmed = warm === true;
+      bootTimes.warm = warm === true ? 1 : 0;
       ready = self.__verity;
       resolve(self.__verity);
     };
@@ -191,7 +189,7 @@ let bound = MAX_CACHE_BYTES;
 // counters answer {type: 'verity-cache'}; hits counts all answers from the
 // cache, memoryHits those from memory (hot); hitMs is the time spent reading
 // and checking cached files.
-const counters = { hits: 0, memoryHits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0, hitMs: 0, handedOver: 0 };
+const counters = { hits: 0, memoryHits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0, hitMs: 0 };
 
 // hot keeps the bytes of recently served files in memory while this worker
 // runs (least recently used first, at most HOT_BYTES): they were checked
@@ -457,39 +455,13 @@ async function cached(idx, path, request) {
   return paths && paths[path] ? fromCache(idx, paths[path], request) : null;
 }
 
-// whileBooting answers request from the network while the Go worker boots,
-// unless the Go worker is ready (session loaded, first node connected)
-// before the network's response head: the network request, most likely
-// still queued behind the page's other requests to the gateway, is then
-// aborted (ctl) and the request is answered as by a running worker. A
-// network failure before that rejects, as fetch does.
-// A Go worker that could not get its session or a node in time
-// (warmed false) takes nothing back: the network keeps the request.
-function whileBooting(event, ctl) {
-  const netP = fetch(event.request, { signal: ctl.signal });
-  const b = booting;
-  if (!b) return netP;
-  return new Promise((resolve, reject) => {
-    let done = false;
-    netP.then((r) => { if (!done) { done = true; resolve(r); } },
-      (err) => { if (!done) { done = true; reject(err); } });
-    b.then(() => {
-      if (done || !ready || !warmed) return;
-      done = true;
-      ctl.abort();
-      counters.handedOver++;
-      resolve(answerRaw(event));
-    }, () => {});
-  });
-}
-
 // race answers from the cache if it can before the network answers, else
 // from the network (whose fetch is then aborted if the cache wins). Only for
 // requests without Range: a Request rebuilt with a signal loses a no-cors
 // request's Range header.
-function race(request, cachedP, event) {
+function race(request, cachedP) {
   const ctl = new AbortController();
-  const netP = event ? whileBooting(event, ctl) : fetch(request, { signal: ctl.signal });
+  const netP = fetch(request, { signal: ctl.signal });
   return new Promise((resolve, reject) => {
     let done = false;
     const settle = (r, err) => {
@@ -608,7 +580,7 @@ async function answerRaw(event) {
     if (!useCache) {
       boot().catch(() => {});
       counters.network++;
-      return whileBooting(event, new AbortController());
+      return fetch(request);
     }
     let idx = null;
     try { idx = await loadIndex(); } catch (e) { idx = null; }
@@ -616,13 +588,13 @@ async function answerRaw(event) {
     const cachedP = idx ? cached(idx, path, request).catch(() => null) : Promise.resolve(null);
     if (!fresh) {
       boot().catch(() => {});
-      return race(request, cachedP, event);
+      return race(request, cachedP);
     }
     const r = await cachedP;
     boot().catch(() => {});
     if (r) return r;
     counters.network++;
-    return whileBooting(event, new AbortController());
+    return fetch(request);
   }
   let idx = null;
   if (useCache || storeIt) {
