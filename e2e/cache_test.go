@@ -34,6 +34,7 @@ type cacheStats struct {
 	HitMs      float64            `json:"hitMs"`
 	Running    bool               `json:"running"`
 	Boot       map[string]float64 `json:"boot"`
+	WasmFrom   string             `json:"wasmFrom"` // where the last boot's wasm came from
 }
 
 func (e *env) cacheStats() cacheStats {

@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/serviceworker"
+	"github.com/chromedp/chromedp"
 
 	"github.com/verity-cdn/verity/internal/testutil"
 )
@@ -169,5 +172,41 @@ func TestColdStartPhases(t *testing.T) {
 		t.Logf("restart %d: cached file while stopped %.1f ms; network while booting %.1f ms (%s); boot %s; first Go request %.1f ms (%s), next %.1f ms (%s)",
 			i, cached.Millis, net.Millis, net.Headers["server-timing"], describe(st.Boot),
 			first.Millis, first.Headers["server-timing"], second.Millis, second.Headers["server-timing"])
+	}
+}
+
+// A cold start whose HTTP cache lost the wasm (evicted, or cleared as the
+// visit benchmark does) does not fetch it from the gateway again: the
+// worker kept it in its own Cache Storage at the first boot.
+func TestColdStartWasmFromCache(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.controlled()
+	css := fileOf(t, e.files, "style.css")
+	testutil.Eventually(t, 20*time.Second, "the Go worker running", func() bool { return e.cacheStats().Running })
+	wasmGets := func() float64 {
+		return e.gatewayMetrics().Sum("verity_gateway_requests_total", map[string]string{"kind": "wasm"})
+	}
+	before := wasmGets()
+	if before == 0 {
+		t.Fatalf("the gateway counted no wasm request for the first boot")
+	}
+	for i := range 2 {
+		e.stopWorkers()
+		if _, err := chromedp.Call(e.b.Context(), network.ClearBrowserCache, cdp.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		e.fetchFile(css)
+		var st cacheStats
+		testutil.Eventually(t, 20*time.Second, "the Go worker running after the restart", func() bool {
+			st = e.cacheStats()
+			return st.Running
+		})
+		if st.WasmFrom != "cache" {
+			t.Errorf("restart %d: the wasm came from %q, want the worker's cache", i, st.WasmFrom)
+		}
+		t.Logf("restart %d: boot %s", i, describe(st.Boot))
+	}
+	if after := wasmGets(); after != before {
+		t.Errorf("the gateway served the wasm %v more times after the HTTP cache was cleared", after-before)
 	}
 }

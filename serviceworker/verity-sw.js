@@ -53,9 +53,10 @@ function boot() {
       return;
     }
     const timer = setTimeout(() => reject(new Error('verity: wasm boot timed out')), BOOT_TIMEOUT_MS);
-    self.__verityReady = () => {
+    self.__verityReady = (warm) => {
       clearTimeout(timer);
       bootTimes.ready = performance.now();
+      bootTimes.warm = warm === true ? 1 : 0;
       ready = self.__verity;
       resolve(self.__verity);
     };
@@ -85,7 +86,7 @@ function boot() {
 // browser keeps its code cache for the immutable, content-hashed URL) and
 // instantiates it, timing each phase in bootTimes.
 async function instantiate(importObject) {
-  const resp = await fetch(WASM_URL);
+  const resp = await wasmResponse();
   bootTimes.fetched = performance.now();
   if (!resp.ok) throw new Error('verity: wasm fetch failed: ' + resp.status);
   let mod = null;
@@ -101,6 +102,42 @@ async function instantiate(importObject) {
   const instance = await WebAssembly.instantiate(mod, importObject);
   bootTimes.instantiated = performance.now();
   return instance;
+}
+
+// wasmResponse answers the wasm from the worker's own Cache Storage
+// (WASM_CACHE), where the install of each version stores it, so a cold
+// start neither waits for the gateway when the HTTP cache lost the wasm
+// nor competes with the page's requests for its connections. The wasm is
+// immutable under its content-hashed URL; older versions are deleted
+// (keepWasm).
+const WASM_CACHE = 'verity-wasm-v1';
+// wasmFrom says where the last boot's wasm came from: 'cache' or 'network'.
+let wasmFrom = '';
+async function wasmResponse() {
+  let c = null;
+  try {
+    c = await caches.open(WASM_CACHE);
+    const hit = await c.match(WASM_URL);
+    if (hit) { wasmFrom = 'cache'; return hit; }
+  } catch (err) {
+    c = null;
+  }
+  const resp = await fetch(WASM_URL, { priority: 'high' });
+  wasmFrom = 'network';
+  if (resp.ok && c) c.put(WASM_URL, resp.clone()).catch((err) => console.warn('verity: wasm not kept', err));
+  return resp;
+}
+
+// keepWasm stores the wasm in WASM_CACHE while the worker installs (the
+// install event waits for it, so a worker stopped right after still finds
+// it) and deletes the other versions. A failure only leaves the boot to
+// fetch it.
+function keepWasm() {
+  return caches.open(WASM_CACHE).then(async (c) => {
+    if (!(await c.match(WASM_URL))) await c.add(WASM_URL);
+    const keep = new URL(WASM_URL, self.location.href).href;
+    for (const k of await c.keys()) if (k.url !== keep) await c.delete(k);
+  }).catch((err) => console.warn('verity: wasm not kept', err));
 }
 
 function handled(request) {
@@ -810,7 +847,7 @@ function isLoader(request) {
 }
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(self.skipWaiting());
+  event.waitUntil(Promise.all([self.skipWaiting(), keepWasm()]));
 });
 
 self.addEventListener('activate', (event) => {
@@ -850,13 +887,17 @@ self.__verityBridges = bridges;
 // so what the answer counts is what a restarted worker finds.
 async function cacheStats() {
   const idx = await loadIndex();
+  // The Go worker's last session load, as the browser timed it: asked,
+  // sent on a connection, answered.
+  const se = performance.getEntriesByType('resource').filter((r) => r.name.includes(SESSION_URL + '?key=')).pop();
+  if (se) Object.assign(bootTimes, { sessionAsked: se.startTime, sessionSent: se.requestStart, sessionDone: se.responseEnd });
   if (writeTimer) await saveIndex(idx, false);
   let bytes = 0;
   const files = Object.keys(idx.files);
   for (const k of files) bytes += idx.files[k].size;
   return {
     type: 'verity-cache', files: files.length, bytes, bound, ...counters,
-    root: idx.session ? idx.session.root : '', running: !!ready, boot: bootTimes,
+    root: idx.session ? idx.session.root : '', running: !!ready, boot: bootTimes, wasmFrom,
   };
 }
 

@@ -28,6 +28,7 @@ type WebTransportDialer struct {
 var (
 	_ StreamDialer  = (*WebTransportDialer)(nil)
 	_ nodeForgetter = (*WebTransportDialer)(nil)
+	_ warmer        = (*WebTransportDialer)(nil)
 )
 
 type wtSession struct {
@@ -96,6 +97,16 @@ func (d *WebTransportDialer) DialStream(ctx context.Context, node Node) (Stream,
 		return nil, err
 	}
 	return &wtStream{writer: bs.Get("writable").Call("getWriter"), reader: rd}, nil
+}
+
+// Warm implements warmer: it establishes node's session, as the first
+// DialStream would.
+func (d *WebTransportDialer) Warm(ctx context.Context, node Node) error {
+	if node.WebTransport == "" || js.Global().Get("WebTransport").Type() != js.TypeFunction {
+		return ErrNoAddress
+	}
+	_, err := d.session(ctx, node)
+	return err
 }
 
 func (d *WebTransportDialer) session(ctx context.Context, node Node) (*wtSession, error) {

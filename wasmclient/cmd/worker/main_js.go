@@ -2,14 +2,21 @@
 
 // Command worker is the Go side of the Verity service worker, compiled to
 // GOOS=js GOARCH=wasm. verity-sw.js instantiates it; it installs
-// self.__verity = {handle, message} and calls self.__verityReady().
+// self.__verity = {handle, message} and calls self.__verityReady(warm),
+// warm saying whether its session and first node are ready.
 package main
 
 import (
+	"context"
 	"syscall/js"
+	"time"
 
 	"github.com/verity-cdn/verity/wasmclient"
 )
+
+// warmTimeout bounds the wait for the session and the first node's
+// connection before the worker says it is ready.
+const warmTimeout = 3 * time.Second
 
 func main() {
 	self := js.Global()
@@ -21,9 +28,15 @@ func main() {
 		}
 		return
 	}
+	// Ready once the session is loaded and the first node connected (or
+	// that failed, or warmTimeout passed): until then the worker script
+	// answers from the network, so no request waits for the handshakes.
+	ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
+	warm := w.Client().Warm(ctx)
+	cancel()
 	self.Set("__verity", w.Export())
 	if f := self.Get("__verityReady"); f.Type() == js.TypeFunction {
-		f.Invoke()
+		f.Invoke(warm == nil)
 	}
 	select {}
 }
