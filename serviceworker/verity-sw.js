@@ -456,14 +456,86 @@ async function store(idx, root, path, cid, type, chunks, size) {
   await saveIndex(idx, true);
 }
 
+// Cache writes wait until this worker has answered every request it was
+// handling, and STORE_IDLE_MS more for the page's next wave of them (its
+// images, once it parsed its stylesheets): a write costs this thread
+// (Cache.put copies the file, the index is rewritten), and the answers
+// still to come would wait behind it. The files waiting are held in
+// memory: beyond STORE_QUEUE_BYTES of them, or after STORE_MAX_WAIT_MS,
+// they are written even while requests are in flight.
+const STORE_IDLE_MS = 100;
+const STORE_MAX_WAIT_MS = 2000;
+const STORE_QUEUE_BYTES = 16 << 20;
+let answering = 0; // handled requests whose answer is not given yet
+let storeQueue = []; // {size, write, done}
+let queuedBytes = 0;
+let storeTimer = null;
+let storeDue = 0;
+let storesRunning = Promise.resolve();
+
+// storeLater queues write (one file's store) and returns a promise that
+// ends once it ran (or was dropped by clearCache).
+function storeLater(size, write) {
+  return new Promise((done) => {
+    storeQueue.push({ size, write, done });
+    queuedBytes += size;
+    scheduleStores();
+  });
+}
+
+function scheduleStores() {
+  if (!storeQueue.length) return;
+  const delay = queuedBytes > STORE_QUEUE_BYTES ? 0 : answering ? STORE_MAX_WAIT_MS : STORE_IDLE_MS;
+  const due = performance.now() + delay;
+  if (storeTimer && storeDue <= due) return;
+  clearTimeout(storeTimer);
+  storeDue = due;
+  storeTimer = setTimeout(runStores, delay);
+}
+
+// runStores writes every queued file; the promise ends when all queued so
+// far are written.
+function runStores() {
+  clearTimeout(storeTimer);
+  storeTimer = null;
+  const batch = storeQueue;
+  storeQueue = [];
+  queuedBytes = 0;
+  const run = Promise.all(batch.map((s) => s.write().catch(() => { /* not cached */ }).then(s.done)));
+  storesRunning = Promise.all([storesRunning, run]);
+  return storesRunning;
+}
+
+// dropStores forgets the queued files (the cache is being cleared).
+function dropStores() {
+  for (const s of storeQueue) s.done();
+  storeQueue = [];
+  queuedBytes = 0;
+}
+
+// WHOLE_MAX is the largest file the Go worker verifies whole before it
+// answers (wholeBodyMax in wasmclient): its body is in memory already.
+const WHOLE_MAX = 64 << 10;
+
 // tee returns resp for the page and, when it is a complete verified file,
 // writes its bytes to the cache once the body has ended without error.
+// A file of at most WHOLE_MAX bytes is read at once and answered in one
+// piece, so its bytes do not go to the page through a stream this thread
+// pumps.
 function tee(idx, event, path, resp) {
   const etag = resp.headers.get('ETag') || '';
   const root = resp.headers.get('X-Verity-Root') || '';
   const len = Number(resp.headers.get('Content-Length'));
   const m = /^"([A-Za-z0-9]+)"$/.exec(etag);
   if (resp.status !== 200 || !m || !root || !resp.body || !(len >= 0) || len > Math.min(bound * ENTRY_FRACTION, MAX_ENTRY_BYTES)) return resp;
+  const type = resp.headers.get('Content-Type') || '';
+  if (len <= WHOLE_MAX) {
+    return resp.arrayBuffer().then((buf) => { // rejects on a failed block
+      if (buf.byteLength !== len) throw new Error('verity: ' + path + ': ' + buf.byteLength + ' bytes, want ' + len);
+      event.waitUntil(storeLater(len, () => store(idx, root, path, m[1], type, [new Uint8Array(buf)], len)));
+      return new Response(buf, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+    });
+  }
   const [page, mine] = resp.body.tee();
   const done = (async () => {
     const reader = mine.getReader();
@@ -477,7 +549,7 @@ function tee(idx, event, path, resp) {
       if (size > len) return;
     }
     if (size !== len) return;
-    await store(idx, root, path, m[1], resp.headers.get('Content-Type') || '', chunks, size);
+    await storeLater(size, () => store(idx, root, path, m[1], type, chunks, size));
   })().catch(() => { /* not verified to the end: not cached */ });
   event.waitUntil(done);
   return new Response(page, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
@@ -591,7 +663,13 @@ function substitute(v, names, values) {
 // answer serves one handled request (see the top of this file).
 async function answer(event) {
   const path = new URL(event.request.url).pathname;
-  return siteHeaders(await answerRaw(event), path);
+  answering++;
+  try {
+    return await siteHeaders(await answerRaw(event), path);
+  } finally {
+    answering--;
+    if (!answering) scheduleStores();
+  }
 }
 
 // answerRaw is answer before the site's headers.
@@ -891,6 +969,7 @@ async function cacheStats() {
   // sent on a connection, answered.
   const se = performance.getEntriesByType('resource').filter((r) => r.name.includes(SESSION_URL + '?key=')).pop();
   if (se) Object.assign(bootTimes, { sessionAsked: se.startTime, sessionSent: se.requestStart, sessionDone: se.responseEnd });
+  await runStores();
   if (writeTimer) await saveIndex(idx, false);
   let bytes = 0;
   const files = Object.keys(idx.files);
@@ -905,6 +984,7 @@ async function cacheStats() {
 // answers {type: 'verity-cache-clear'}.
 async function clearCache() {
   const idx = await loadIndex();
+  dropStores();
   hot.clear();
   hotBytes = 0;
   for (const k of Object.keys(idx.files)) delete idx.files[k];

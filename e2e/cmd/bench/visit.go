@@ -288,9 +288,20 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if err := clearAll(); err != nil {
 			return err
 		}
+		var stopProfile func() error
+		if os.Getenv("VERITY_BENCH_PROFILE") != "" && i > 0 {
+			if stopProfile, err = workerProfile(ctx, b, os.Stderr); err != nil {
+				return err
+			}
+		}
 		r, err := visit(page, "worker warm")
 		if err != nil {
 			return err
+		}
+		if stopProfile != nil {
+			if err := stopProfile(); err != nil {
+				return err
+			}
 		}
 		if i > 0 {
 			add("warm", r, 0)
