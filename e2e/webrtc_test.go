@@ -73,11 +73,6 @@ func TestAssetsOverWebRTC(t *testing.T) {
 			t.Errorf("/%s: Server-Timing %q, want verity=webrtc and a node id of %v", f.Path, res.Headers["server-timing"], ids)
 		}
 	}
-	// The page moved the channels to its relay worker, off its main thread.
-	direct, err := browser.Eval[int](e.ctx(10*time.Second), e.b, `verity.bridge.direct`)
-	if err != nil || direct < 1 {
-		t.Errorf("the page moved %d streams to its relay worker (%v); want every one", direct, err)
-	}
 	before := sumNodes(nodes0, "verity_node_requests_total", map[string]string{"transport": "webrtc"})
 	after := sumNodes(e.nodeMetrics(), "verity_node_requests_total", map[string]string{"transport": "webrtc"})
 	if after <= before {
@@ -242,7 +237,6 @@ type creditResult struct {
 	BytesB       int64  `json:"bytesB"` // bytes posted on no credit at all
 	EndB         string `json:"endB"`
 	MsgB         string `json:"msgB"`
-	Direct       bool   `json:"direct"` // both streams went through the relay worker
 }
 
 // The bridge posts data to the worker only within the credit the worker
@@ -265,33 +259,20 @@ func TestWebRTCBridgeCredit(t *testing.T) {
 			small = f
 		}
 	}
-	// Each mode: the page relays on its main thread (a worker that does
-	// not say direct), or moves the channel to its relay worker.
-	for _, direct := range []bool{false, true} {
-		t.Run(map[bool]string{false: "page", true: "relay-worker"}[direct], func(t *testing.T) {
-			testBridgeCredit(t, e, s.Nodes[0].ID, carOf(small.Path), carOf(bridgeFile), small, direct)
-		})
-	}
-}
-
-func testBridgeCredit(t *testing.T, e *env, node, smallTarget, bigTarget string, small siteFile, direct bool) {
-	res, err := browser.Call[creditResult](e.ctx(90*time.Second), e.b, `async (node, smallTarget, bigTarget, direct) => {
+	res, err := browser.Call[creditResult](e.ctx(90*time.Second), e.b, `async (node, smallTarget, bigTarget) => {
 		const h = verity.bridge.handlers['verity-rtc-stream'];
 		const open = (credit, target) => {
 			const ch = new MessageChannel();
-			const st = {bytes: 0, end: null, direct: false};
-			const s = {port: ch.port1, st};
-			const onmsg = (ev) => {
+			const st = {bytes: 0, end: null};
+			ch.port1.onmessage = (ev) => {
 				const m = ev.data || {};
 				if (m.t === 'data') st.bytes += m.b.byteLength;
-				else if (m.t === 'direct') { st.direct = true; s.port = m.port; m.port.onmessage = onmsg; }
 				else if (m.t !== 'ack' && !st.end) st.end = m;
 			};
-			ch.port1.onmessage = onmsg;
-			h({type: 'verity-rtc-stream', node, url: '/.verity/v1/webrtc/' + node, credit, direct}, null, [ch.port2]);
+			h({type: 'verity-rtc-stream', node, url: '/.verity/v1/webrtc/' + node, credit}, null, [ch.port2]);
 			const req = new TextEncoder().encode('VERITY/1 GET ' + target + '\r\n\r\n');
 			ch.port1.postMessage({t: 'data', b: req.buffer}, [req.buffer]);
-			return s;
+			return {port: ch.port1, st};
 		};
 		const until = (cond, ms) => new Promise((res) => {
 			const t0 = Date.now();
@@ -310,9 +291,8 @@ func testBridgeCredit(t *testing.T, e *env, node, smallTarget, bigTarget string,
 		const b = open(0, bigTarget);
 		await until(() => b.st.end !== null, 30000);
 		b.port.postMessage({t: 'close'});
-		return {withinCredit, total, endA, bytesB: b.st.bytes, endB: b.st.end ? b.st.end.t : '', msgB: b.st.end ? String(b.st.end.msg || '') : '',
-			direct: a.st.direct && b.st.direct};
-	}`, node, smallTarget, bigTarget, direct)
+		return {withinCredit, total, endA, bytesB: b.st.bytes, endB: b.st.end ? b.st.end.t : '', msgB: b.st.end ? String(b.st.end.msg || '') : ''};
+	}`, s.Nodes[0].ID, carOf(small.Path), carOf(bridgeFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,108 +305,5 @@ func testBridgeCredit(t *testing.T, e *env, node, smallTarget, bigTarget string,
 	}
 	if res.BytesB != 0 || res.EndB != "error" || !strings.Contains(res.MsgB, "too slowly") {
 		t.Errorf("with no credit: %d bytes posted, then %q %q; want none, then an error once 8 MiB are held", res.BytesB, res.EndB, res.MsgB)
-	}
-	if res.Direct != direct {
-		t.Errorf("streams through the relay worker: %v, want %v", res.Direct, direct)
-	}
-}
-
-// closedResult is what the page saw of a fetch during which the bridging
-// page's peer connections were closed.
-type closedResult struct {
-	Status    int    `json:"status"`
-	Size      int64  `json:"size"`
-	SHA256    string `json:"sha256"`
-	Closed    int    `json:"closed"`    // peer connections closed mid-transfer
-	Direct    int    `json:"direct"`    // streams the bridging page moved to its relay worker before
-	Relayed   int64  `json:"relayed"`   // bytes it had posted to the worker then
-	Failovers int    `json:"failovers"` // the worker's failovers for the request
-	Error     string `json:"error"`
-}
-
-// A data channel that closes mid-transfer (here: the bridging page closes
-// its peer connections while its relay worker streams a 16 MiB asset) is
-// a failed response: the worker fails over and the page still gets the
-// asset whole and byte-equal, never a short or unverified body.
-func TestWebRTCChannelClosedMidTransfer(t *testing.T) {
-	if inLoopbackNetns(t) {
-		return
-	}
-	e := newEnv(t, envConfig{demoDir: siteWithBigFile(t), webrtcOnly: true, browserFlags: browser.WebRTCLoopbackFlags})
-	e.controlled()
-	var big siteFile
-	for _, f := range e.files {
-		if f.Path == bridgeFile {
-			big = f
-		}
-	}
-	// An iframe becomes the newest bridge, so the one the worker uses; its
-	// peer connections are recorded as it opens channels on them.
-	ok, err := browser.Eval[bool](e.ctx(30*time.Second), e.b, `new Promise((resolve) => {
-		const f = document.createElement('iframe');
-		f.id = 'bridge';
-		f.src = '/?bridge';
-		f.onload = () => {
-			const w = f.contentWindow, P = w.RTCPeerConnection.prototype, cdc = P.createDataChannel;
-			w.__pcs = new Set();
-			P.createDataChannel = function (...a) { w.__pcs.add(this); return cdc.apply(this, a); };
-			const t0 = Date.now();
-			(function wait() {
-				if (w.navigator.serviceWorker.controller && w.verity) {
-					setTimeout(() => resolve(true), 300);
-				} else if (Date.now() - t0 > 10000) {
-					resolve(false);
-				} else {
-					setTimeout(wait, 50);
-				}
-			})();
-		};
-		document.body.appendChild(f);
-	})`)
-	if err != nil || !ok {
-		t.Fatalf("the iframe did not become a controlled page: %v", err)
-	}
-	res, err := browser.Call[closedResult](e.ctx(90*time.Second), e.b, `async (path) => {
-		let closed = -1, direct = 0, relayed = 0, n = 0, error = '';
-		const chunks = [];
-		const w = document.getElementById('bridge').contentWindow;
-		const r = await fetch(path, {cache: 'no-store'});
-		try {
-			const rd = r.body.getReader();
-			for (;;) {
-				const {done, value} = await rd.read();
-				if (done) break;
-				chunks.push(value);
-				n += value.length;
-				if (closed < 0) {
-					direct = w.verity.bridge.direct;
-					relayed = w.verity.bridge.relayed;
-					closed = w.__pcs.size;
-					for (const pc of w.__pcs) pc.close();
-				}
-			}
-		} catch (e) { error = String(e); }
-		const buf = new Uint8Array(n);
-		let o = 0;
-		for (const c of chunks) { buf.set(c, o); o += c.length; }
-		const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
-		const sha256 = Array.from(d, x => x.toString(16).padStart(2, '0')).join('');
-		const stats = await verity.stats();
-		const rec = (stats.requests || []).filter(q => q.url.endsWith(path)).pop() || {};
-		return {status: r.status, size: n, sha256, closed, direct, relayed, failovers: rec.failovers || 0, error};
-	}`, "/"+big.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("/%s: %d peer connections closed after %d bytes relayed (%d streams through the relay worker); %d failovers",
-		big.Path, res.Closed, res.Relayed, res.Direct, res.Failovers)
-	if res.Status != 200 || res.Error != "" || res.Size != big.Size || res.SHA256 != big.SHA256 {
-		t.Fatalf("/%s while its channel closed: %+v; want %d bytes sha256 %s", big.Path, res, big.Size, big.SHA256)
-	}
-	if res.Closed < 1 || res.Direct < 1 || res.Relayed <= 0 || res.Relayed >= big.Size {
-		t.Fatalf("closed %d connections with %d streams through the relay worker, %d of %d bytes relayed: want the transfer in flight through the relay worker", res.Closed, res.Direct, res.Relayed, big.Size)
-	}
-	if res.Failovers < 1 {
-		t.Fatalf("the worker records %d failovers for /%s; want the response finished by another source", res.Failovers, big.Path)
 	}
 }

@@ -18,10 +18,8 @@
   // {type: 'verity-bridge'}; the page answers with a port the worker keeps.
   var bridge = {
     handlers: {},
-    // relayed counts the data bytes this page has posted to the worker,
-    // direct the streams it moved to its relay worker (see rtcStream).
+    // relayed counts the data bytes this page has posted to the worker.
     relayed: 0,
-    direct: 0,
     // on(type, fn): fn(message, port) handles messages of that type that
     // the worker sends over the bridge.
     on: function (type, fn) { bridge.handlers[type] = fn; },
@@ -46,8 +44,6 @@
   //   page → worker: {t:'ack', credit: true}, {t:'data', b}, {t:'reset', code},
   //                  {t:'end'}, {t:'error', msg[, gone:true | held:true]}
   //   worker → page: {t:'data', b}, {t:'credit', n}, {t:'close'}
-  //   page → worker, to a request with direct:true: {t:'direct', port},
-  //                  after which the relay worker speaks on port.
   // Credit: the request carries the bytes the worker will take ('credit');
   // the page posts data only within the credit granted so far (splitting a
   // message at the credit) and holds the rest (in order, with the end or
@@ -71,15 +67,7 @@
   }
 
   function peerFor(node, url) {
-    var known = peers[node];
-    if (known) {
-      // A connection closed here (pc.close) announces no state change.
-      return known.then(function (pc) {
-        if (pc.signalingState !== 'closed') return pc;
-        if (peers[node] === known) delete peers[node];
-        return peerFor(node, url);
-      });
-    }
+    if (peers[node]) return peers[node];
     var p = new Promise(function (resolve, reject) {
       var pc = new RTCPeerConnection({ iceServers: [] });
       // An offer needs a data channel; this one closes once connected.
@@ -123,19 +111,16 @@
   // worker moves to another source without waiting for a timeout.
   var liveStreams = [];
 
-  // pipe relays one data channel to one port: dc's messages, within the
-  // credit granted on port, as {t:'data'}; then {t:'end'}, {t:'reset'} or
-  // {t:'error'}. Messages from port go to dc ({t:'data'}), grant credit or
-  // close the channel. out holds request bytes that came before dc opened.
-  // It runs on the page, or in the relay worker (see relayWorker), where
-  // it is rebuilt from its source: it may use only its arguments.
-  //   o: {credit: number | undefined, out: [ArrayBuffer], holdMax,
-  //       posted(n), finished()}
-  function pipe(dc, port, o) {
+  function rtcStream(d, _bridgePort, ports) {
+    var sp = ports && ports[0];
+    if (!sp || typeof RTCPeerConnection !== 'function') return;
+    sp.postMessage({ t: 'ack', credit: true });
+    liveStreams.push(sp);
+    var out = [];
+    var dc = null;
     var done = false;
-    var limited = typeof o.credit === 'number';
-    var credit = limited ? o.credit : 0;
-    var out = o.out || [];
+    var limited = typeof d.credit === 'number';
+    var credit = limited ? d.credit : 0;
     var held = [];      // data beyond the credit, oldest first
     var heldBytes = 0;
     var last = null;    // end or reset, posted after the held data
@@ -143,8 +128,9 @@
       if (done) return;
       done = true;
       held = [];
-      try { port.postMessage(msg); } catch (e) { /* worker gone */ }
-      if (o.finished) o.finished();
+      var i = liveStreams.indexOf(sp);
+      if (i >= 0) liveStreams.splice(i, 1);
+      try { sp.postMessage(msg); } catch (e) { /* worker gone */ }
     }
     // ends the stream after whatever is still held.
     function finishAfterHeld(msg) {
@@ -152,8 +138,8 @@
       finish(msg);
     }
     function post(b) {
-      if (o.posted) o.posted(b.byteLength);
-      port.postMessage({ t: 'data', b: b }, [b]);
+      bridge.relayed += b.byteLength;
+      sp.postMessage({ t: 'data', b: b }, [b]);
     }
     // flush posts held data as far as the credit goes. Message boundaries
     // carry no meaning, so a message larger than the credit left (nodes
@@ -174,146 +160,48 @@
       }
       if (held.length === 0 && last) finish(last);
     }
-    function onPort(m) {
+    sp.verityFinish = finish;
+    sp.onmessage = function (ev) {
+      var m = ev.data || {};
       if (m.t === 'credit') {
         credit += m.n > 0 ? m.n : 0;
         flush();
       } else if (m.t === 'data') {
-        if (dc.readyState === 'open') dc.send(m.b); else out.push(m.b);
+        if (dc && dc.readyState === 'open') dc.send(m.b); else out.push(m.b);
       } else if (m.t === 'close') {
         finish({ t: 'end' });
-        try { dc.close(); } catch (e) { /* closed */ }
-        port.close();
+        if (dc) { try { dc.close(); } catch (e) { /* closed */ } }
+        sp.close();
       }
-    }
-    port.onmessage = function (ev) { onPort(ev.data || {}); };
-    dc.binaryType = 'arraybuffer';
-    function opened() {
-      for (var i = 0; i < out.length; i++) dc.send(out[i]);
-      out = [];
-    }
-    if (dc.readyState === 'open') opened(); else dc.onopen = opened;
-    dc.onmessage = function (ev) {
-      if (done || last) return;
-      if (typeof ev.data === 'string') { finishAfterHeld({ t: 'reset', code: ev.data }); return; }
-      var b = ev.data;
-      if (!limited) { post(b); return; }
-      if (held.length === 0 && credit >= b.byteLength) {
-        credit -= b.byteLength;
-        post(b);
-        return;
-      }
-      held.push(b);
-      heldBytes += b.byteLength;
-      flush();
-      if (heldBytes > o.holdMax) {
-        finish({ t: 'error', held: true, msg: 'worker reads too slowly: over ' + o.holdMax + ' bytes held' });
-        try { dc.close(); } catch (e) { /* closed */ }
-      }
-    };
-    dc.onclose = function () { finishAfterHeld({ t: 'end' }); };
-    return { onPort: onPort, finish: finish };
-  }
-
-  // The relay worker: a dedicated worker this page starts (from a blob of
-  // pipe's source), to which it transfers each data channel together with
-  // a port to the service worker, so the bytes go from the channel to the
-  // service worker without waiting on this page's main thread. It tells
-  // the page {id, n} for bytes posted and {id, done:true} at the end.
-  function relayMain(pipe) {
-    var streams = {};
-    self.onmessage = function (ev) {
-      var d = ev.data || {};
-      if (d.dc) {
-        var id = d.id;
-        streams[id] = pipe(d.dc, d.port, {
-          credit: d.credit, out: d.out, holdMax: d.holdMax,
-          posted: function (n) { self.postMessage({ id: id, n: n }); },
-          finished: function () { delete streams[id]; self.postMessage({ id: id, done: true }); }
-        });
-      } else if (d.m && streams[d.id]) {
-        streams[d.id].onPort(d.m);
-      }
-    };
-  }
-
-  var relay;        // the relay worker, null when none can run here
-  var relayIds = 0;
-  var relayDone = {};
-  function relayWorker() {
-    if (relay !== undefined) return relay;
-    relay = null;
-    try {
-      var src = '(' + relayMain + ')(' + pipe + ');';
-      relay = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
-      relay.onmessage = function (ev) {
-        var d = ev.data || {};
-        if (d.n) bridge.relayed += d.n;
-        if (d.done && relayDone[d.id]) { relayDone[d.id](); delete relayDone[d.id]; }
-      };
-    } catch (e) { relay = null; } // no workers from blobs here (CSP)
-    return relay;
-  }
-
-  // rtcStream serves {type: 'verity-rtc-stream'}. A worker that says
-  // direct:true gets the data channel through the relay worker: the page
-  // posts it {t:'direct', port} on the stream's port, and from then on
-  // the worker talks to the relay on that port; what it still sends on
-  // the stream's port the page passes on. Otherwise (an older worker, or
-  // no relay worker here) the page relays on its main thread.
-  function rtcStream(d, _bridgePort, ports) {
-    var sp = ports && ports[0];
-    if (!sp || typeof RTCPeerConnection !== 'function') return;
-    sp.postMessage({ t: 'ack', credit: true });
-    liveStreams.push(sp);
-    var out = [];
-    var closed = false;
-    var gone = false;
-    function drop() {
-      var i = liveStreams.indexOf(sp);
-      if (i >= 0) liveStreams.splice(i, 1);
-    }
-    // Until the channel exists, the page answers on the stream's port.
-    sp.onmessage = function (ev) {
-      var m = ev.data || {};
-      if (m.t === 'data') out.push(m.b);
-      else if (m.t === 'close') { closed = true; drop(); sp.close(); }
-    };
-    sp.verityFinish = function (msg) {
-      if (gone) return;
-      gone = true;
-      drop();
-      try { sp.postMessage(msg); } catch (e) { /* worker gone */ }
     };
     peerFor(d.node, d.url).then(function (pc) {
-      if (closed || gone) return;
-      var dc = pc.createDataChannel('verity', { ordered: true });
-      var o = { credit: d.credit, out: out, holdMax: RTC_HOLD_MAX };
-      var w = d.direct ? relayWorker() : null;
-      if (w) {
-        var id = ++relayIds;
-        var ch = new MessageChannel();
-        try {
-          w.postMessage({ id: id, dc: dc, port: ch.port1, credit: o.credit, out: out, holdMax: o.holdMax }, [dc, ch.port1]);
-        } catch (e) { w = null; } // the channel cannot move: relay here
-        if (w) {
-          bridge.direct++;
-          relayDone[id] = drop;
-          sp.postMessage({ t: 'direct', port: ch.port2 }, [ch.port2]);
-          sp.onmessage = function (ev) {
-            var m = ev.data || {};
-            if (m.t === 'close') { drop(); sp.close(); }
-            var tr = m.t === 'data' ? [m.b] : [];
-            w.postMessage({ id: id, m: m }, tr);
-          };
+      if (done) return;
+      dc = pc.createDataChannel('verity', { ordered: true });
+      dc.binaryType = 'arraybuffer';
+      dc.onopen = function () {
+        for (var i = 0; i < out.length; i++) dc.send(out[i]);
+        out = [];
+      };
+      dc.onmessage = function (ev) {
+        if (done || last) return;
+        if (typeof ev.data === 'string') { finishAfterHeld({ t: 'reset', code: ev.data }); return; }
+        var b = ev.data;
+        if (!limited) { post(b); return; }
+        if (held.length === 0 && credit >= b.byteLength) {
+          credit -= b.byteLength;
+          post(b);
           return;
         }
-      }
-      o.posted = function (n) { bridge.relayed += n; };
-      o.finished = function () { gone = true; drop(); };
-      var p = pipe(dc, sp, o);
-      sp.verityFinish = p.finish;
-    }).catch(function (err) { sp.verityFinish({ t: 'error', msg: String(err) }); });
+        held.push(b);
+        heldBytes += b.byteLength;
+        flush();
+        if (heldBytes > RTC_HOLD_MAX) {
+          finish({ t: 'error', held: true, msg: 'worker reads too slowly: over ' + RTC_HOLD_MAX + ' bytes held' });
+          try { dc.close(); } catch (e) { /* closed */ }
+        }
+      };
+      dc.onclose = function () { finishAfterHeld({ t: 'end' }); };
+    }).catch(function (err) { finish({ t: 'error', msg: String(err) }); });
   }
   bridge.on('verity-rtc-stream', rtcStream);
 

@@ -24,9 +24,7 @@ import (
 // {t:"error", msg} when no channel could be opened, the page went away
 // (gone:true) or held too much for a worker reading slowly (held:true).
 // Worker → page: {t:"data", b:ArrayBuffer}, {t:"credit", n:bytes},
-// {t:"close"}. The request says direct:true: the page may then move the
-// channel to a relay worker off its main thread and post {t:"direct",
-// port}; the same messages continue on that port.
+// {t:"close"}.
 //
 // Credit (docs/protocol.md §3, "The page → worker bridge"): the worker grants the page bridgeWindow
 // bytes in the stream request and more, {t:"credit"}, as Read consumes
@@ -151,7 +149,7 @@ func openBridgeStream(ctx context.Context, bridge js.Value, node Node) (*rtcStre
 	s := &rtcStream{port: ch.Get("port1"), wake: make(chan struct{}, 1), acked: make(chan struct{})}
 	s.onMsg = js.FuncOf(s.onMessage)
 	s.port.Set("onmessage", s.onMsg)
-	msg := map[string]any{"type": "verity-rtc-stream", "node": node.ID, "url": WebRTCPath + node.ID, "credit": bridgeWindow, "direct": true}
+	msg := map[string]any{"type": "verity-rtc-stream", "node": node.ID, "url": WebRTCPath + node.ID, "credit": bridgeWindow}
 	if _, err := jsTry(func() js.Value {
 		return bridge.Call("postMessage", msg, []any{ch.Get("port2")})
 	}); err != nil {
@@ -174,8 +172,7 @@ func openBridgeStream(ctx context.Context, bridge js.Value, node Node) (*rtcStre
 
 // rtcStream is one data channel, seen through the bridge.
 type rtcStream struct {
-	port  js.Value // the page's side: the relay worker's once direct
-	page  js.Value // the stream's first port, once direct
+	port  js.Value
 	onMsg js.Func
 	wake  chan struct{}
 	acked chan struct{}
@@ -232,10 +229,6 @@ func (s *rtcStream) onMessage(_ js.Value, args []js.Value) any {
 			break
 		}
 		s.queue = append(s.queue, p)
-	case "direct":
-		// The page moved the channel to its relay worker: talk to it.
-		s.page, s.port = s.port, d.Get("port")
-		s.port.Set("onmessage", s.onMsg)
 	case "reset":
 		if s.err == nil {
 			s.err = ErrChannelReset
@@ -274,11 +267,11 @@ func (s *rtcStream) Read(p []byte) (int, error) {
 			n := copy(p, s.pending)
 			s.pending = s.pending[n:]
 			s.read += int64(n)
-			grant, port := s.topUp(), s.port
+			grant := s.topUp()
 			s.mu.Unlock()
 			if grant > 0 {
 				_, _ = jsTry(func() js.Value {
-					return port.Call("postMessage", map[string]any{"t": "credit", "n": grant})
+					return s.port.Call("postMessage", map[string]any{"t": "credit", "n": grant})
 				})
 			}
 			return n, nil
@@ -311,14 +304,14 @@ func (s *rtcStream) topUp() int64 {
 
 func (s *rtcStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
-	closed, port := s.closed, s.port
+	closed := s.closed
 	s.mu.Unlock()
 	if closed {
 		return 0, io.ErrClosedPipe
 	}
 	buf := bytesToJS(p).Get("buffer")
 	if _, err := jsTry(func() js.Value {
-		return port.Call("postMessage", map[string]any{"t": "data", "b": buf}, []any{buf})
+		return s.port.Call("postMessage", map[string]any{"t": "data", "b": buf}, []any{buf})
 	}); err != nil {
 		return 0, err
 	}
@@ -333,15 +326,10 @@ func (s *rtcStream) Close() error {
 		return nil
 	}
 	s.closed = true
-	ports := []js.Value{s.port, s.page}
 	s.mu.Unlock()
-	for _, p := range ports {
-		if p.Truthy() {
-			_, _ = jsTry(func() js.Value { return p.Call("postMessage", map[string]any{"t": "close"}) })
-			_, _ = jsTry(func() js.Value { return p.Call("close") })
-			p.Set("onmessage", js.Null())
-		}
-	}
+	_, _ = jsTry(func() js.Value { return s.port.Call("postMessage", map[string]any{"t": "close"}) })
+	_, _ = jsTry(func() js.Value { return s.port.Call("close") })
+	s.port.Set("onmessage", js.Null())
 	s.onMsg.Release()
 	select {
 	case s.wake <- struct{}{}:

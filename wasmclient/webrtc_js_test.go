@@ -16,14 +16,9 @@ import (
 // fakeBridgeJS plays the page's side of one bridged stream: it
 // acknowledges with credit, then sends total bytes in 16 KiB messages,
 // honouring the credit (honest) or sending 64 KiB past it at once, and
-// records the credit the worker grants in globalThis.__verityGrants. With
-// direct (for a request that says direct:true) it first moves the stream
-// to a port of its own, as the page's relay worker does, and listens only
-// there.
-const fakeBridgeJS = `(total, honest, direct) => (ev) => {
-	const d = ev.data;
-	let sp = ev.ports[0];
-	globalThis.__verityDirectAsked = d.direct === true;
+// records the credit the worker grants in globalThis.__verityGrants.
+const fakeBridgeJS = `(total, honest) => (ev) => {
+	const d = ev.data, sp = ev.ports[0];
 	let credit = d.credit, sent = 0;
 	globalThis.__verityGrants = [];
 	const chunk = () => new Uint8Array(Math.min(16384, total - sent)).fill(sent & 255).buffer;
@@ -40,27 +35,14 @@ const fakeBridgeJS = `(total, honest, direct) => (ev) => {
 		if (m.data.t === 'credit') { globalThis.__verityGrants.push(m.data.n); credit += m.data.n; pump(); }
 	};
 	sp.postMessage({t: 'ack', credit: true});
-	if (direct && d.direct) {
-		const mc = new MessageChannel();
-		sp.postMessage({t: 'direct', port: mc.port2}, [mc.port2]);
-		sp.onmessage = null;
-		sp = mc.port1;
-		sp.onmessage = (m) => {
-			if (m.data.t === 'credit') { globalThis.__verityGrants.push(m.data.n); credit += m.data.n; pump(); }
-		};
-	}
 	pump();
 }`
 
 func openFakeBridge(t *testing.T, total int, honest bool) *rtcStream {
-	return openFakeBridgeMode(t, total, honest, false)
-}
-
-func openFakeBridgeMode(t *testing.T, total int, honest, direct bool) *rtcStream {
 	t.Helper()
 	mk := js.Global().Call("eval", fakeBridgeJS)
 	ch := js.Global().Get("MessageChannel").New()
-	ch.Get("port2").Set("onmessage", mk.Invoke(total, honest, direct))
+	ch.Get("port2").Set("onmessage", mk.Invoke(total, honest))
 	t.Cleanup(func() { ch.Get("port2").Call("close") })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -88,43 +70,6 @@ func TestBridgeCreditGranted(t *testing.T) {
 	}
 	if grants.Length() == 0 || granted < total || granted > total+bridgeWindow {
 		t.Fatalf("%d grants, %d bytes granted in all, for %d bytes read", grants.Length(), granted, total)
-	}
-}
-
-// A worker asks for direct streams; a page that moves the stream to its
-// relay worker's port gets the data there and every credit there too (the
-// fake listens only there after the move, so a credit posted on the first
-// port would stall the stream).
-func TestBridgeDirectPort(t *testing.T) {
-	const total = 3*bridgeWindow + 5000
-	s := openFakeBridgeMode(t, total, true, true)
-	type result struct {
-		n   int64
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		n, err := io.Copy(io.Discard, s)
-		done <- result{n, err}
-	}()
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(testutil.Scale(20 * time.Second)):
-		s.Close() // a stream stalled for want of credit: end the read
-		r = <-done
-	}
-	if r.err != nil || r.n != total {
-		t.Fatalf("read %d bytes, %v; want %d", r.n, r.err, total)
-	}
-	if !js.Global().Get("__verityDirectAsked").Truthy() {
-		t.Fatal("the stream request did not say direct:true")
-	}
-	s.mu.Lock()
-	moved := s.page.Truthy()
-	s.mu.Unlock()
-	if !moved || js.Global().Get("__verityGrants").Length() == 0 {
-		t.Fatalf("moved to the relay port: %v, %d grants there", moved, js.Global().Get("__verityGrants").Length())
 	}
 }
 
