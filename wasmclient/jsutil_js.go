@@ -186,12 +186,8 @@ func bytesToJS(b []byte) js.Value {
 // bytes wait only for byobMinFirst: in a bao16 body the first 16 KiB chunk
 // group of a file can be verified and shown long before 128 KiB arrived,
 // and a new stream's first bytes come in the sender's first, small
-// congestion windows. Until a stream delivered byobSmallBuf bytes its
-// buffers are that small: most of a page's files end within them, and
-// two buffers of byobBufSize per request, allocated and cleared, kept the
-// worker's garbage collector busy during a page load.
+// congestion windows.
 const (
-	byobSmallBuf = 64 << 10
 	byobBufSize  = 512 << 10
 	byobMin      = 128 << 10
 	byobMinFirst = 16 << 10
@@ -246,19 +242,16 @@ func (r *streamReader) startRead() {
 		r.next = r.reader.Call("read")
 		return
 	}
-	size, opts := byobBufSize, jsBYOBRead
+	buf := r.spare
+	r.spare = js.Undefined()
+	if buf.IsUndefined() {
+		buf = jsArrayBuffer.New(byobBufSize)
+	}
+	opts := jsBYOBRead
 	if r.got < byobFirst {
 		opts = jsBYOBReadFirst
 	}
-	if r.got < byobSmallBuf {
-		size = byobSmallBuf
-	}
-	buf := r.spare
-	r.spare = js.Undefined()
-	if buf.IsUndefined() || buf.Get("byteLength").Int() < size {
-		buf = jsArrayBuffer.New(size)
-	}
-	r.next = r.reader.Call("read", jsUint8Array.New(buf, 0, size), opts)
+	r.next = r.reader.Call("read", jsUint8Array.New(buf, 0, byobBufSize), opts)
 }
 
 // takeRead returns the read in flight (a read is always started first).

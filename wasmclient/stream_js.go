@@ -35,7 +35,6 @@ type bodyStreams struct {
 // pump is one stream's state.
 type pump struct {
 	body io.ReadCloser
-	size int64         // the body's length, or <= 0 when unknown
 	wake chan struct{} // a pull happened (buffered, 1)
 	done chan struct{} // closed on cancel
 	once sync.Once
@@ -71,10 +70,9 @@ func newBodyStreams(chunk, readAhead int, log Logger) *bodyStreams {
 	return s
 }
 
-// New returns a ReadableStream of body's bytes; size is the body's length,
-// or <= 0 when unknown.
-func (s *bodyStreams) New(body io.ReadCloser, size int64) js.Value {
-	p := &pump{body: body, size: size, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// New returns a ReadableStream of body's bytes.
+func (s *bodyStreams) New(body io.ReadCloser) js.Value {
+	p := &pump{body: body, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	s.mu.Lock()
 	s.next++
 	id := s.next
@@ -114,13 +112,7 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 		_, err := jsTry(func() js.Value { ctrl.Call(method, args...); return js.Undefined() })
 		return err
 	}
-	// No larger than the body: the buffer is allocated (and cleared) for
-	// every response.
-	n := s.chunk
-	if p.size > 0 && p.size < int64(n) {
-		n = int(p.size)
-	}
-	buf := make([]byte, n)
+	buf := make([]byte, s.chunk)
 	for {
 		n, err := p.body.Read(buf)
 		select {

@@ -89,7 +89,7 @@ func TestBodyStreamDelivers(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	data := testData(100_000)
 	body := newTestBody(data, 700, nil, false)
-	got, err := readAll(t, s.New(body, -1))
+	got, err := readAll(t, s.New(body))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("%d bytes (want %d), %v", len(got), len(data), err)
 	}
@@ -103,7 +103,7 @@ func TestBodyStreamErrorIsNotTruncation(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	data := testData(10_000)
 	body := newTestBody(data, 1000, ErrNoSource, false)
-	got, err := readAll(t, s.New(body, -1))
+	got, err := readAll(t, s.New(body))
 	if err == nil {
 		t.Fatalf("stream ended cleanly after %d bytes; want an error", len(got))
 	}
@@ -118,7 +118,7 @@ func TestBodyStreamErrorIsNotTruncation(t *testing.T) {
 func TestBodyStreamCancel(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	body := newTestBody(testData(5000), 1000, nil, true)
-	stream := s.New(body, -1)
+	stream := s.New(body)
 	rd := stream.Call("getReader")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -229,15 +229,10 @@ var (
 	_ closeReader = (*wtStream)(nil)
 )
 
-// Write queues p on the stream without waiting for it to be sent (the
-// request head, receipts: small, and the writer keeps their order); a
-// write that fails fails the stream, which its reads report.
 func (s *wtStream) Write(p []byte) (int, error) {
-	w, err := jsTry(func() js.Value { return s.writer.Call("write", bytesToJS(p)) })
-	if err != nil {
+	if _, err := await(context.Background(), s.writer.Call("write", bytesToJS(p))); err != nil {
 		return 0, err
 	}
-	ignoreRejection(w)
 	return len(p), nil
 }
 

@@ -200,7 +200,7 @@ func (w *Worker) jsResponseBytes(resp *Response, whole []byte) js.Value {
 	if whole != nil {
 		body = bytesToJS(whole)
 	} else if resp.Status != 204 && resp.Status != 304 && resp.ContentLength != 0 {
-		body = w.streams.New(resp.Body, resp.ContentLength)
+		body = w.streams.New(resp.Body)
 	} else {
 		_ = resp.Body.Close()
 	}
