@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
 
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/carcheck"
@@ -27,13 +29,7 @@ var siteFiles = []struct {
 	parse func([]byte) error
 }{
 	{headers.FileName, headers.MaxSize, func(b []byte) error { _, err := headers.Parse(b); return err }},
-	{redirects.FileName, redirects.MaxSize, func(b []byte) error {
-		rs, err := redirects.Parse(b)
-		if err == nil {
-			err = rs.Loop()
-		}
-		return err
-	}},
+	{redirects.FileName, redirects.MaxSize, func(b []byte) error { _, err := redirects.Parse(b); return err }},
 }
 
 // checkSiteFiles parses the _headers and _redirects files at the root of
@@ -76,11 +72,102 @@ func checkSiteFiles(r io.ReadSeeker, root cid.CID) error {
 		if err == nil {
 			err = f.parse(b)
 		}
+		if err == nil && f.name == redirects.FileName {
+			err = redirectLoop(r, root, node, b)
+		}
 		if err != nil {
 			return &carcheck.Error{Code: CodeSiteFile, CID: c.String(), Detail: f.name + ": " + err.Error()}
 		}
 	}
 	return nil
+}
+
+// redirectLoop refuses _redirects rules (b, which parse) that redirect
+// without end for paths the root does not have. Which paths it has comes
+// from its directories, read from the CAR in r in one pass (directory
+// blocks only); under a sharded directory every path counts as present,
+// so a loop through one is not found rather than a site refused.
+func redirectLoop(r io.ReadSeeker, root cid.CID, rootNode unixfs.Node, b []byte) error {
+	rules, _ := redirects.Parse(b)
+	if len(rules) == 0 {
+		return nil
+	}
+	dirs, err := carDirs(r)
+	if err != nil {
+		return err
+	}
+	dirs[root.String()] = dirNode{node: rootNode}
+	exists := func(p string) bool {
+		cur := root.String()
+		for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
+			if seg == "" {
+				continue
+			}
+			name, err := url.PathUnescape(seg)
+			if err != nil {
+				return false
+			}
+			d, ok := dirs[cur]
+			if !ok {
+				return false // a file with more path after it
+			}
+			if d.sharded {
+				return true
+			}
+			lk, ok := unixfs.LookupDir(d.node, name)
+			if !ok {
+				return false
+			}
+			cur = lk.Hash.String()
+		}
+		return true
+	}
+	return rules.Loop(exists)
+}
+
+// dirNode is a directory block of a deploy's CAR.
+type dirNode struct {
+	node    unixfs.Node
+	sharded bool
+}
+
+// carDirs reads the CAR in r from its start and returns its UnixFS
+// directory blocks by CID.
+func carDirs(r io.ReadSeeker) (map[string]dirNode, error) {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("control: reread CAR: %w", err)
+	}
+	cr, err := car.NewReader(r, car.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("control: reread CAR: %w", err)
+	}
+	out := map[string]dirNode{}
+	for {
+		c, data, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("control: reread CAR: %w", err)
+		}
+		if c.Codec != cid.CodecDagPB {
+			continue
+		}
+		n, err := unixfs.DecodeNode(data)
+		if err != nil {
+			continue
+		}
+		fs, err := unixfs.DecodeData(n.Data)
+		if err != nil {
+			continue
+		}
+		switch fs.Type {
+		case unixfs.TDirectory:
+			out[c.String()] = dirNode{node: n}
+		case unixfs.THAMTShard:
+			out[c.String()] = dirNode{node: n, sharded: true}
+		}
+	}
 }
 
 // fileBytes is the content of a one-block file: a raw leaf, or a dag-pb

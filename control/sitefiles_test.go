@@ -26,6 +26,7 @@ func TestDeployRefusesBadSiteFiles(t *testing.T) {
 		{"as a preview", "_headers", "/*\n  Content-Length: 1\n", "?preview=1", "Content-Length"},
 		{"bad redirect", "_redirects", "/a /b 301\n/c\n", "", "_redirects: redirects: invalid _redirects file: line 2"},
 		{"redirect loop", "_redirects", "/a /b 301\n/b /a 302\n", "", "redirect loop for paths the site does not have (line 1 redirects /a to /b, line 2 redirects /b to /a)"},
+		{"loop through a missing page", "_redirects", "/* /nosuch.html 301\n", "", "line 1 redirects /_verity-loop-check_ to /nosuch.html, line 1 redirects /nosuch.html to /nosuch.html"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			files := testSite()
@@ -45,7 +46,9 @@ func TestDeployRefusesBadSiteFiles(t *testing.T) {
 	}
 	files := testSite()
 	files["_headers"] = []byte("/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n")
-	files["_redirects"] = []byte("/old /new 301\n")
+	// Chains that end at a page the site has are no loops (the usual
+	// "send missing pages home" rules), an escaped name included.
+	files["_redirects"] = []byte("/old /new 301\n/notes /docs/a%20b.txt 302\n/about/* /about/ 301\n/* /index.html 301\n")
 	car, _ := siteCAR(t, files)
 	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, car); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("valid site files: %d %s", resp.StatusCode, body)

@@ -15,7 +15,8 @@ import (
 // the about page, a 200 rewrite of the player's deep links, and the site's
 // 404 page with status 404 (never the worker's internal error). The worker
 // applies the rules itself: the rewrite and the 404 page are files it
-// fetched from the nodes and verified, not the gateway's answers.
+// fetched from the nodes and verified, not the gateway's answers; with the
+// worker bypassed the gateway answers each path the same way.
 func TestWorkerAppliesRedirects(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	e.controlled()
@@ -28,7 +29,7 @@ func TestWorkerAppliesRedirects(t *testing.T) {
 		t.Fatalf("the demo has no %s", path)
 		return siteFile{}
 	}
-	for _, c := range []struct {
+	cases := []struct {
 		url        string
 		status     int
 		want       siteFile
@@ -37,20 +38,32 @@ func TestWorkerAppliesRedirects(t *testing.T) {
 		{"/watch/intro", http.StatusOK, file("video.html"), false},
 		{"/about.html", http.StatusOK, file("about/index.html"), true},
 		{"/no/such/page", http.StatusNotFound, file("404.html"), false},
-	} {
-		res, err := e.b.Fetch(e.ctx(30*time.Second), c.url, &browser.FetchOptions{Cache: "no-store"})
-		if err != nil {
-			t.Fatalf("%s: %v", c.url, err)
+	}
+	// The gateway first (the worker bypassed, as on a first visit), then
+	// the worker: the same site answers the same way on both paths.
+	for _, viaWorker := range []bool{false, true} {
+		if err := e.b.BypassServiceWorker(e.ctx(10*time.Second), !viaWorker); err != nil {
+			t.Fatal(err)
 		}
-		if res.Status != c.status || res.SHA256 != c.want.SHA256 || res.Redirected != c.redirected {
-			t.Errorf("%s: %d, %d bytes, redirected %v; want %d with /%s (%d bytes), redirected %v",
-				c.url, res.Status, res.Size, res.Redirected, c.status, c.want.Path, c.want.Size, c.redirected)
-		}
-		if strings.Contains(res.Headers["content-type"], "text/plain") {
-			t.Errorf("%s: an error text, not the site's page", c.url)
-		}
-		if via, _ := res.Timing("verity"); via != "webtransport" && via != "cache" {
-			t.Errorf("%s: served by %q (Server-Timing %q), want the worker from the nodes", c.url, via, res.Headers["server-timing"])
+		for _, c := range cases {
+			res, err := e.b.Fetch(e.ctx(30*time.Second), c.url, &browser.FetchOptions{Cache: "no-store"})
+			if err != nil {
+				t.Fatalf("%s: %v", c.url, err)
+			}
+			if res.Status != c.status || res.SHA256 != c.want.SHA256 || res.Redirected != c.redirected {
+				t.Errorf("%s (worker %v): %d, %d bytes, redirected %v; want %d with /%s (%d bytes), redirected %v",
+					c.url, viaWorker, res.Status, res.Size, res.Redirected, c.status, c.want.Path, c.want.Size, c.redirected)
+			}
+			if strings.Contains(res.Headers["content-type"], "text/plain") {
+				t.Errorf("%s (worker %v): an error text, not the site's page", c.url, viaWorker)
+			}
+			via, _ := res.Timing("verity")
+			switch {
+			case viaWorker && via != "webtransport" && via != "cache":
+				t.Errorf("%s: served by %q (Server-Timing %q), want the worker from the nodes", c.url, via, res.Headers["server-timing"])
+			case !viaWorker && via != "first-visit":
+				t.Errorf("%s with the worker bypassed: served by %q (Server-Timing %q), want the gateway", c.url, via, res.Headers["server-timing"])
+			}
 		}
 	}
 }

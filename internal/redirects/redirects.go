@@ -126,11 +126,11 @@ const loopSegment = "_verity-loop-check_"
 // rule's own from (placeholders and the splat standing for a path the
 // site does not have), it follows the redirects the rules answer, as a
 // browser would, and returns an error naming the lines when a path comes
-// back or the chain is longer than 8 redirects. Rewrites (200) and error
-// pages (404, 410, 451) end a chain: the target is served, not matched
-// again. A chain through paths the site has stops there in practice,
-// which Loop cannot know: such files are refused all the same.
-func (rs Rules) Loop() error {
+// back or the chain is longer than 8 redirects. A chain ends at a path
+// exists reports (the site serves it: rules apply only to paths it does
+// not have; nil for none); rewrites (200) and error pages (404, 410, 451)
+// end it too, their target being served, not matched again.
+func (rs Rules) Loop(exists func(path string) bool) error {
 	for _, r := range rs {
 		path := strings.ReplaceAll(r.From, "*", loopSegment)
 		segs := strings.Split(path, "/")
@@ -148,6 +148,9 @@ func (rs Rules) Loop() error {
 				break
 			}
 			to, _, _ = strings.Cut(to, "?")
+			if exists != nil && exists(to) {
+				break
+			}
 			lines = append(lines, "line "+strconv.Itoa(line)+" redirects "+path+" to "+to)
 			if seen[to] || hop == maxHops {
 				why := "comes back to " + to

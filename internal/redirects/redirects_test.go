@@ -143,6 +143,7 @@ func FuzzParseMatch(f *testing.F) {
 
 // Redirect chains that never end are found, with the lines that make
 // them; rewrites, error pages, URLs and chains that end are not loops.
+// (Here no path exists; TestLoopEndsAtExistingPaths has a site.)
 func TestLoop(t *testing.T) {
 	for _, c := range []struct {
 		file, loop string // loop: "" for none, else a part of the error
@@ -162,12 +163,43 @@ func TestLoop(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", c.file, err)
 		}
-		err = rs.Loop()
+		err = rs.Loop(nil)
 		switch {
 		case c.loop == "" && err != nil:
 			t.Errorf("%q: %v, want no loop", c.file, err)
 		case c.loop != "" && (err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.loop)):
 			t.Errorf("%q: %v, want a loop naming %q", c.file, err, c.loop)
+		}
+	}
+}
+
+// A chain ends at a path the site has: the usual "send missing pages
+// home" rules are no loops when their targets exist, and are when they
+// do not.
+func TestLoopEndsAtExistingPaths(t *testing.T) {
+	site := map[string]bool{"/": true, "/index.html": true, "/blog/": true, "/docs/a/": true, "/en/": true}
+	exists := func(p string) bool { return site[p] }
+	for _, c := range []struct {
+		file string
+		loop bool
+	}{
+		{"/* / 302\n", false},
+		{"/* /index.html 301\n", false},
+		{"/blog/* /blog/ 301\n", false},
+		// A missing /docs/x/ matches again (a trailing slash matches) and
+		// redirects to itself: a loop for every missing page.
+		{"/docs/:page /docs/:page/ 301\n", true},
+		{"/docs/:page/ /docs/:page/index.html 301\n", false}, // ends at a file, missing or not: no rule matches it
+		{"/* /missing.html 301\n", true},
+		{"/* /en/:splat 302\n", true}, // /en/x is missing for a missing x
+		{"/a /b\n/b /a\n", true},
+	} {
+		rs, err := Parse([]byte(c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rs.Loop(exists); (err != nil) != c.loop {
+			t.Errorf("%q: %v, want loop %v", c.file, err, c.loop)
 		}
 	}
 }
