@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,13 @@ const (
 	MaxWebhookLog = 100
 	// webhookWorkers bounds the deliveries in flight on one gateway.
 	webhookWorkers = 8
+	// webhookMaxPending bounds the jobs delivered and not yet acknowledged,
+	// those waiting for a retry included.
+	webhookMaxPending = 100_000
+	// webhookJobsPerSite bounds a site's jobs kept in the stream (its
+	// delivery log's retention): 16 endpoints, two events a deploy, about
+	// 3,000 deploys.
+	webhookJobsPerSite = 100_000
 )
 
 // The headers of a delivery. The signature is
@@ -140,6 +148,9 @@ func (c *Control) startWebhooks(ctx context.Context, sealer *secret.Sealer) erro
 		Storage:  jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
 		MaxAge: c.cfg.WebhookLogRetention, Duplicates: 10 * time.Minute,
 		MaxMsgSize: 2 * events.MaxEventBytes, Replicas: c.cfg.Bus.Replicas(),
+		// A site's jobs are bounded: past the bound its new jobs are
+		// refused (and logged), never another site's, never older ones.
+		MaxMsgsPerSubject: webhookJobsPerSite, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true,
 	}); err != nil {
 		return fmt.Errorf("stream %s: %w", WebhookStream, err)
 	}
@@ -147,9 +158,15 @@ func (c *Control) startWebhooks(ctx context.Context, sealer *secret.Sealer) erro
 		Durable: WebhookDeliveryDurable, AckPolicy: jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		// A gateway that stops mid-request leaves the job unacknowledged:
-		// it is delivered again once AckWait has passed.
-		AckWait: c.cfg.WebhookTimeout + 5*time.Second, MaxDeliver: -1,
-		MaxAckPending: 4 * webhookWorkers, Replicas: c.cfg.Bus.Replicas(),
+		// it is delivered again once AckWait has passed. A job waiting in
+		// the client's buffer while the workers are busy is covered by
+		// the larger bound; a worker marks its job in progress before
+		// posting it.
+		AckWait: 3*c.cfg.WebhookTimeout + 5*time.Second, MaxDeliver: -1,
+		// Jobs waiting for their retry (NakWithDelay) count as pending:
+		// the bound is high so that one site's failing endpoints cannot
+		// hold every other site's deliveries back.
+		MaxAckPending: webhookMaxPending, Replicas: c.cfg.Bus.Replicas(),
 	})
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", WebhookDeliveryDurable, err)
@@ -258,12 +275,23 @@ func (c *Control) deliver(ctx context.Context, msg jetstream.Msg) {
 	a := api.WebhookAttempt{Event: job.Event.ID, Type: string(job.Event.Type), Attempt: attempt, Redelivery: job.Redelivery}
 	key, err := c.sealer.Open(rec.Secret)
 	if err != nil {
-		// Sealed under another admin token: it can never be signed again.
-		a.Time, a.Error = c.cfg.Now().UTC(), "the endpoint's secret cannot be unsealed (was the admin token changed?); remove and add it again"
+		// Sealed under another admin token: another gateway of the
+		// cluster may hold it (they must share one), else the admin
+		// token changed and it can never be signed again.
+		a.Time, a.Error = c.cfg.Now().UTC(), "the endpoint's secret cannot be unsealed on this gateway (do the cluster's gateways share one admin token? was it changed?)"
+		if attempt < c.cfg.WebhookAttempts {
+			next := a.Time.Add(webhookBackoff(c.cfg.WebhookRetryMin, c.cfg.WebhookRetryMax, attempt))
+			a.NextRetry = &next
+		}
 		c.logAttempt(ctx, rec, logEntry{a, md.Sequence.Stream})
-		_ = msg.Term()
+		if a.NextRetry != nil {
+			_ = msg.NakWithDelay(a.NextRetry.Sub(a.Time))
+		} else {
+			_ = msg.Term()
+		}
 		return
 	}
+	_ = msg.InProgress() // AckWait starts again for the post
 	start := c.cfg.Now()
 	a.Time = start.UTC()
 	a.Status, err = c.post(ctx, rec.URL, key, job.Event, attempt, start)
@@ -581,5 +609,8 @@ func (c *Control) RedeliverWebhook(ctx context.Context, site, id, event string) 
 		return fmt.Errorf("%w: event %q is no longer kept", ErrNotFound, event)
 	}
 	job.Redelivery = true
-	return c.queueWebhook(ctx, job, event+"/"+id+"/redelivery/"+events.NewID())
+	// One redelivery of an event to an endpoint a minute: asking again
+	// within it is the same job (the stream's duplicate window), so a
+	// loop of requests cannot fill the stream.
+	return c.queueWebhook(ctx, job, event+"/"+id+"/redelivery/"+strconv.FormatInt(c.cfg.Now().Unix()/60, 10))
 }
