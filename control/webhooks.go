@@ -54,12 +54,13 @@ const (
 	// webhookWorkers bounds the deliveries in flight on one gateway.
 	webhookWorkers = 8
 	// webhookMaxPending bounds the jobs delivered and not yet acknowledged,
-	// those waiting for a retry included.
-	webhookMaxPending = 100_000
+	// those waiting for a retry included: none (each site's jobs are
+	// bounded by webhookJobsPerSite instead).
+	webhookMaxPending = -1
 	// webhookJobsPerSite bounds a site's jobs kept in the stream (its
 	// delivery log's retention): 16 endpoints, two events a deploy, about
-	// 3,000 deploys.
-	webhookJobsPerSite = 100_000
+	// 1,500 deploys.
+	webhookJobsPerSite = 50_000
 )
 
 // The headers of a delivery. The signature is
@@ -164,7 +165,7 @@ func (c *Control) startWebhooks(ctx context.Context, sealer *secret.Sealer) erro
 		// posting it.
 		AckWait: 3*c.cfg.WebhookTimeout + 5*time.Second, MaxDeliver: -1,
 		// Jobs waiting for their retry (NakWithDelay) count as pending:
-		// the bound is high so that one site's failing endpoints cannot
+		// unbounded here, so that one site's failing endpoints cannot
 		// hold every other site's deliveries back.
 		MaxAckPending: webhookMaxPending, Replicas: c.cfg.Bus.Replicas(),
 	})
