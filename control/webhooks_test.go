@@ -422,3 +422,30 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 	testutil.Eventually(b, 5*time.Minute, "every delivery", func() bool { mu.Lock(); defer mu.Unlock(); return got >= b.N })
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
 }
+
+// One site whose endpoints all fail, with more jobs waiting for their
+// retry than any fixed share of the queue, does not hold back another
+// site's delivery: retries waiting for their time are not work in flight.
+func TestWebhookFailingSiteDoesNotStallOthers(t *testing.T) {
+	bus := openBus(t, "gw-hooks")
+	tg := webhookStack(t, bus, Config{AllowPrivateAddrs: true, WebhookRetryMin: time.Hour, WebhookRetryMax: time.Hour})
+	spam := tg.createSite(t, "spam")
+	failing := make([]int, 1000)
+	for i := range failing {
+		failing[i] = 500
+	}
+	down := newHookReceiver(t, failing...)
+	for range 16 {
+		tg.addWebhook(t, "spam", spam, down.URL, string(events.TypeDeployFailed))
+	}
+	for range 3 { // 48 jobs, each failing once, then waiting an hour
+		tg.api(t, http.MethodPost, "/v1/sites/spam/deploy", spam, []byte("not a CAR"))
+	}
+	waitFor(t, "the failing site's 48 first attempts", func() bool { return len(down.deliveries()) == 48 })
+
+	blog := tg.createSite(t, "blog")
+	up := newHookReceiver(t)
+	tg.addWebhook(t, "blog", blog, up.URL, string(events.TypeDeployFailed))
+	tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", blog, []byte("not a CAR"))
+	waitFor(t, "the other site's delivery", func() bool { return len(up.deliveries()) == 1 })
+}
