@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/caddyserver/certmagic"
 	"github.com/nats-io/nats.go/jetstream"
@@ -66,6 +68,24 @@ type Manager struct {
 	magic   *certmagic.Config // on demand: every name the policy allows
 	managed *certmagic.Config // wildcards, by DNS-01 (nil without Config.DNS)
 	issuer  *certmagic.ACMEIssuer
+
+	mu   sync.Mutex
+	wild []string // the wildcards Manage was given
+}
+
+// underWildcard reports whether host is one label under a managed
+// wildcard.
+func (m *Manager) underWildcard(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, w := range m.wild {
+		parent := strings.ToLower(w[1:]) // ".example.com"
+		if label, ok := strings.CutSuffix(host, parent); ok && label != "" && !strings.Contains(label, ".") {
+			return true
+		}
+	}
+	return false
 }
 
 // New returns a Manager; certificates are obtained at the first handshake
@@ -149,6 +169,20 @@ func New(cfg Config) (*Manager, error) {
 // answers TLS-ALPN-01 challenges. NextProtos offers h2 and http/1.1.
 func (m *Manager) TLSConfig() *tls.Config {
 	c := m.magic.TLSConfig()
+	if m.managed != nil {
+		// A name under a managed wildcard is served by the wildcard's own
+		// config, so the handshake's maintenance (renewal, reload) is that
+		// of the wildcard and not the on-demand policy's for the name.
+		onDemand := c.GetCertificate
+		c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if m.underWildcard(hello.ServerName) && !slices.Contains(hello.SupportedProtos, "acme-tls/1") {
+				if cert, err := m.managed.GetCertificate(hello); err == nil {
+					return cert, nil
+				}
+			}
+			return onDemand(hello)
+		}
+	}
 	c.NextProtos = append([]string{"h2", "http/1.1"}, c.NextProtos...)
 	c.MinVersion = tls.VersionTLS12
 	return c
@@ -178,6 +212,9 @@ func (m *Manager) Manage(ctx context.Context, names []string) error {
 		if m.managed == nil {
 			return fmt.Errorf("acme: %s: a wildcard needs a DNS provider (DNS-01)", strings.Join(wild, ", "))
 		}
+		m.mu.Lock()
+		m.wild = append(m.wild, wild...)
+		m.mu.Unlock()
 		if err := m.managed.ManageAsync(ctx, wild); err != nil {
 			return err
 		}
