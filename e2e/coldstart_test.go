@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 
+	"github.com/verity-cdn/verity/e2e/browser"
 	"github.com/verity-cdn/verity/internal/testutil"
 )
 
@@ -208,5 +209,34 @@ func TestColdStartWasmFromCache(t *testing.T) {
 	}
 	if after := wasmGets(); after != before {
 		t.Errorf("the gateway served the wasm %v more times after the HTTP cache was cleared", after-before)
+	}
+}
+
+// A wasm in the worker's Cache Storage that is not the bytes its URL
+// names (a script of the site can write that storage) is never run: the
+// worker drops it and boots the gateway's wasm.
+func TestColdStartRefusesTamperedWasm(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.controlled()
+	css := fileOf(t, e.files, "style.css")
+	testutil.Eventually(t, 20*time.Second, "the Go worker running", func() bool { return e.cacheStats().Running })
+	n, err := browser.Call[int](e.ctx(10*time.Second), e.b, `async () => {
+		const c = await caches.open('verity-wasm-v1');
+		const keys = await c.keys();
+		for (const k of keys) await c.put(k, new Response(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), { headers: { 'Content-Type': 'application/wasm' } }));
+		return keys.length;
+	}`)
+	if err != nil || n != 1 {
+		t.Fatalf("replacing the stored wasm: %d entries, %v", n, err)
+	}
+	e.stopWorkers()
+	e.fetchFile(css)
+	var st cacheStats
+	testutil.Eventually(t, 20*time.Second, "the Go worker running after the restart", func() bool {
+		st = e.cacheStats()
+		return st.Running
+	})
+	if st.WasmFrom != "network" || st.Corrupt != 1 {
+		t.Errorf("after the stored wasm was replaced: from %q, corrupt %d; want the network's, 1", st.WasmFrom, st.Corrupt)
 	}
 }

@@ -118,6 +118,11 @@ func (p *RFC2136) update(ctx context.Context, zone string, recs []libdns.Record,
 	if reply.Rcode != dns.RcodeSuccess {
 		return fmt.Errorf("acme: RFC 2136 update of %s at %s refused: %s", zone, p.Server, dns.RcodeToString[reply.Rcode])
 	}
+	// A success must come from the key's holder: the client checked the
+	// reply's signature when it has one, and one without is not trusted.
+	if reply.IsTsig() == nil {
+		return fmt.Errorf("acme: RFC 2136 update of %s at %s: the success reply is not signed", zone, p.Server)
+	}
 	return nil
 }
 
