@@ -515,7 +515,7 @@ function runStores() {
   storeQueue = [];
   queuedBytes = 0;
   const run = Promise.all(batch.map((s) => s.write().catch(() => { /* not cached */ }).then(s.done)));
-  storesRunning = Promise.all([storesRunning, run]);
+  storesRunning = Promise.all([storesRunning, run]).then(() => {}); // no nesting of results
   return storesRunning;
 }
 
