@@ -95,14 +95,16 @@ dist: deps demo-media wasm
 	done
 
 # Browser tests need Debian's chromium, and the HTTPS one certutil (from
-# libnss3-tools) to make Chromium trust the ACME test server's root;
-# install what is missing.
+# libnss3-tools) to make Chromium trust the ACME test server's root, and
+# the race detector needs cgo (gcc and libc6-dev); install what is missing.
 test-deps:
 	@missing=; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v certutil >/dev/null 2>&1 || missing="$$missing libnss3-tools"; \
+	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	[ -e /usr/include/stdlib.h ] || missing="$$missing libc6-dev"; \
 	[ -z "$$missing" ] || { \
-		echo "installing$$missing (browser tests need them)"; \
+		echo "installing$$missing (browser tests and the race detector need them)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; }
 
@@ -136,7 +138,7 @@ test-go: build test-deps
 RACEPKGS := ./node ./coordinator ./gateway ./control ./devnet ./wasmclient \
 	./internal/ledger ./internal/receiptstore ./internal/ratelimit ./internal/events ./internal/paysim
 RACE_TIMEOUT_SCALE ?= 4
-test-race: build
+test-race: build test-deps
 	VERITY_TEST_TIMEOUT_SCALE=$(RACE_TIMEOUT_SCALE) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) $(RACEPKGS)
 
 test: vet test-go test-race test-wasm
