@@ -96,12 +96,15 @@ dist: deps demo-media wasm
 
 # Browser tests need Debian's chromium, and the HTTPS one certutil (from
 # libnss3-tools) to make Chromium trust the ACME test server's root, and
-# the race detector needs cgo (gcc and libc6-dev); install what is missing.
+# the race detector needs cgo (gcc and libc6-dev), and the CI examples'
+# test runs jq as the runners they are written for have it; install what
+# is missing.
 test-deps:
 	@missing=; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v certutil >/dev/null 2>&1 || missing="$$missing libnss3-tools"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	[ -e /usr/include/stdlib.h ] || missing="$$missing libc6-dev"; \
 	[ -z "$$missing" ] || { \
 		echo "installing$$missing (browser tests and the race detector need them)"; \
