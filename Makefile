@@ -96,15 +96,17 @@ dist: deps demo-media wasm
 
 # Browser tests need Debian's chromium, and the HTTPS one certutil (from
 # libnss3-tools) to make Chromium trust the ACME test server's root, and
-# the race detector needs cgo (gcc and libc6-dev), and the CI examples'
-# test runs jq as the runners they are written for have it; install what
-# is missing.
+# the race detector needs cgo (gcc and libc6-dev), the CI examples' test
+# runs jq as the runners they are written for have it, and the WebRTC
+# tests bring up the loopback of their network namespace with ip
+# (iproute2); install what is missing.
 test-deps:
 	@missing=; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v certutil >/dev/null 2>&1 || missing="$$missing libnss3-tools"; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	[ -e /usr/include/stdlib.h ] || missing="$$missing libc6-dev"; \
 	[ -z "$$missing" ] || { \
 		echo "installing$$missing (browser tests and the race detector need them)"; \
