@@ -2,23 +2,64 @@ package control
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"net/http"
 	"slices"
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/payment"
 )
 
-// apiListNodes answers GET /v1/nodes (admin): every node of the registry
-// with its state, last report and holdings; live nodes first.
+// apiListNodes answers GET /v1/nodes: every node of the registry with
+// its state, last report and holdings, live nodes first; to the admin
+// all of them, to an operator its own.
 func (c *Control) apiListNodes(w http.ResponseWriter, r *http.Request) {
-	if !c.adminAccounts(w, r) {
-		return
-	}
-	states, err := c.coord.NodeStates(r.Context())
+	op, err := c.operatorOf(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
+	}
+	nodes, err := c.nodeInfos(r.Context(), op)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.NodeList{Nodes: nodes})
+}
+
+// apiGetNode answers GET /v1/nodes/{id}: one node as GET /v1/nodes lists
+// it, to the admin or the node's operator.
+func (c *Control) apiGetNode(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := payment.ParseNodeID(id); err != nil {
+		c.fail(w, r, badRequest("invalid node id %q", clip(id)))
+		return
+	}
+	if err := c.authorizeNode(r, id); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	nodes, err := c.nodeInfos(r.Context(), "")
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, n := range nodes {
+		if n.ID == id {
+			writeJSON(w, http.StatusOK, n)
+			return
+		}
+	}
+	c.fail(w, r, fmt.Errorf("%w: node %s", ErrNotFound, id))
+}
+
+// nodeInfos lists the registry's nodes (operator's only, unless "").
+func (c *Control) nodeInfos(ctx context.Context, operator string) ([]api.NodeInfo, error) {
+	states, err := c.coord.NodeStates(ctx)
+	if err != nil {
+		return nil, err
 	}
 	type counts struct{ pinned, auditing, pending int }
 	held := map[string]*counts{}
@@ -41,6 +82,9 @@ func (c *Control) apiListNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	out := api.NodeList{Nodes: make([]api.NodeInfo, 0, len(states))}
 	for _, s := range states {
+		if operator != "" && s.Operator != operator {
+			continue
+		}
 		ni := api.NodeInfo{
 			ID: s.Node(), State: s.State, Reason: s.Reason, Operator: s.Operator,
 			Region: s.Status.Region, Version: s.Status.Version,
@@ -64,5 +108,5 @@ func (c *Control) apiListNodes(w http.ResponseWriter, r *http.Request) {
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	writeJSON(w, http.StatusOK, out)
+	return out.Nodes, nil
 }

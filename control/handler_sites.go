@@ -134,7 +134,7 @@ func (c *Control) apiDeploy(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, badAccountName(account))
 		return
 	}
-	if account != "" && !c.isAdmin(bearer(r)) {
+	if account != "" && !c.isAdmin(credential(r)) {
 		// A deploy token charges its own account only.
 		own, err := c.tokenAccount(r.Context(), name)
 		if err != nil {
