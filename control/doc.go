@@ -17,6 +17,7 @@
 //     site.rolled_back. It implements gateway.SiteSource,
 //     gateway.SiteWatcher and gateway.SiteRoots (the site that published a
 //     root first pays for the custom domains whose DNSLink names it).
+//
 //   - deploys (deploy.go): a deploy stages the upload under
 //     DataDir/uploads, verifies the whole CAR (internal/carcheck), keeps it
 //     as DataDir/content/<root>.car, records it in the deploys bucket as
@@ -27,18 +28,22 @@
 //     PublisherDurable, shared by every gateway) publishes the site once
 //     Config.Replicas live nodes hold the root (the coordinator's
 //     placements).
+//
 //   - tokens (tokens.go): one random 256-bit deploy token per site, kept as
 //     SHA-256(salt ‖ token) with a per-site salt in the tokens bucket and
 //     compared in constant time; the admin token is Config.AdminToken or
 //     generated into DataDir/admin-token.
+//
 //   - accounts (accounts.go, handler_accounts.go): the coordinator's
 //     ledger (internal/ledger) read and written for the admin. Every site
 //     belongs to an account, chosen when it is created or deployed
 //     (DeployFor); one created without names DefaultAccount, created
 //     (empty) the first time it is needed. Metering the bytes a gateway serves is the site edge's
 //     (package gateway); the ledger it charges is this one.
+//
 //   - the event feed (handler_events.go): the bus's events as Server-Sent
 //     Events, without NATS credentials.
+//
 //   - webhooks (webhooks.go, handler_webhooks.go): a site's endpoints in
 //     the webhooks bucket, each with a secret sealed under a key derived
 //     from the admin token (internal/secret.Sealer); the fan-out consumer
