@@ -86,6 +86,9 @@
 //	POST /v1/accounts/{name}/topup     admin, with Config.Faucet: api.TopUp
 //	GET  /v1/accounts/{name}/statement admin or a site of the account: api.Statement; ?since=RFC3339&type=T&limit=N
 //	GET  /v1/accounts/{name}/dashboard admin or a site of the account: api.Dashboard
+//	GET  /v1/accounts/{name}/history   admin or a site of the account: api.Series (nodes, gateway, topups, balance); ?since=&step=&site=
+//	GET  /v1/nodes/{id}/history        admin or the node's operator: api.Series (earned, account:NAME, reported, audit_failed)
+//	GET  /v1/events/history            admin: api.Series, events per type; ?since=&step=&types=
 //	GET  /v1/nodes                     admin: every node; an operator: its own (api.NodeList)
 //	GET  /v1/nodes/{id}                admin or the node's operator: api.NodeInfo
 //	GET  /v1/nodes/{id}/earnings       admin, the node's operator, or the node itself (signed): api.Earnings

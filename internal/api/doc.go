@@ -21,6 +21,9 @@
 //	POST /v1/accounts/{name}/topup         TopUp → Account
 //	GET  /v1/accounts/{name}/statement     → Statement
 //	GET  /v1/accounts/{name}/dashboard     → Dashboard
+//	GET  /v1/accounts/{name}/history       → Series
+//	GET  /v1/nodes/{id}/history            → Series
+//	GET  /v1/events/history                → Series
 //	GET  /v1/nodes                         → NodeList
 //	GET  /v1/nodes/{id}                    → NodeInfo
 //	GET  /v1/nodes/{id}/earnings           → Earnings
