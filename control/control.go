@@ -134,6 +134,7 @@ func (c *Control) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/operators", c.apiListOperators)
 	mux.HandleFunc("GET /v1/nodes", c.apiListNodes)
 	mux.HandleFunc("GET /v1/nodes/{id}", c.apiGetNode)
+	mux.HandleFunc("GET /v1/placements", c.apiListPlacements)
 	mux.HandleFunc("DELETE /v1/operators/{name}", c.apiRevokeOperator)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, fmt.Errorf("%w: %s %s", ErrNotFound, r.Method, r.URL.Path))

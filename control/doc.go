@@ -70,7 +70,7 @@
 //	GET    /v1/auth/whoami             any credential (a deploy token with ?site=NAME): api.Whoami
 //	POST /v1/sites                     admin: create a site (api.CreateSite); its token is answered once
 //	GET  /v1/sites                     admin: every site (api.SiteList)
-//	GET  /v1/sites/{name}              the site's token or admin: api.SiteStatus
+//	GET  /v1/sites/{name}              the site's token or admin: api.SiteStatus, with its origin and previews
 //	POST /v1/sites/{name}/deploy       the site's token or admin: a CARv1 body; ?account=NAME (admin, or the token's own)
 //	POST /v1/sites/{name}/rollback     the site's token or admin: api.Rollback or no body
 //	POST /v1/sites/{name}/webhooks     the site's token or admin: api.AddWebhook → api.Webhook (with its secret, once)
@@ -91,6 +91,7 @@
 //	GET  /v1/events/history            admin: api.Series, events per type; ?since=&step=&types=
 //	GET  /v1/nodes                     admin: every node; an operator: its own (api.NodeList)
 //	GET  /v1/nodes/{id}                admin or the node's operator: api.NodeInfo
+//	GET  /v1/placements                admin: api.PlacementList, under-replicated roots first
 //	GET  /v1/nodes/{id}/earnings       admin, the node's operator, or the node itself (signed): api.Earnings
 //	GET  /v1/nodes/connect             nodes join the coordinator (WebSocket)
 //

@@ -91,6 +91,12 @@ func (c *Control) nodeInfos(ctx context.Context, operator string) ([]api.NodeInf
 			HTTP: s.Record.Record.HTTP, WebTransport: s.Record.Record.WebTransport,
 			Coordinator: s.Coordinator, JoinedAt: s.JoinedAt, LastSeen: s.LastSeen, LostAt: s.LostAt,
 			Blocks: s.Status.Blocks, Capacity: s.Status.Capacity, FreeDisk: s.Status.FreeDisk, Load: s.Status.Load,
+			Stored: s.Status.Stored,
+		}
+		for _, ch := range s.Record.Record.CertHashes {
+			if ch.NotAfter.After(ni.CertExpires) {
+				ni.CertExpires = ch.NotAfter
+			}
 		}
 		if n := held[ni.ID]; n != nil {
 			ni.Holdings, ni.Auditing, ni.Pending = n.pinned, n.auditing, n.pending
@@ -109,4 +115,44 @@ func (c *Control) nodeInfos(ctx context.Context, operator string) ([]api.NodeInf
 		return cmp.Compare(a.ID, b.ID)
 	})
 	return out.Nodes, nil
+}
+
+// apiListPlacements answers GET /v1/placements (admin): every placed
+// root with its holders, under-replicated ones (fewer live pinned
+// holders than replicas wanted) first.
+func (c *Control) apiListPlacements(w http.ResponseWriter, r *http.Request) {
+	if !c.adminAccounts(w, r) {
+		return
+	}
+	live, err := c.coord.LiveNodes(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	isLive := make(map[string]bool, len(live))
+	for _, s := range live {
+		isLive[s.Node()] = true
+	}
+	out := api.PlacementList{Placements: []api.PlacementInfo{}}
+	for _, p := range c.coord.Placements() {
+		pi := api.PlacementInfo{Root: p.Root, Sites: p.Sites, Replicas: p.Replicas, Holders: make(map[string]string, len(p.Nodes))}
+		for id, h := range p.Nodes {
+			pi.Holders[id] = h.State
+			if h.State == coordinator.HolderPinned && isLive[id] {
+				pi.LivePinned++
+			}
+		}
+		pi.UnderReplicated = pi.LivePinned < pi.Replicas
+		out.Placements = append(out.Placements, pi)
+	}
+	slices.SortFunc(out.Placements, func(a, b api.PlacementInfo) int {
+		if a.UnderReplicated != b.UnderReplicated {
+			if a.UnderReplicated {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.Root, b.Root)
+	})
+	writeJSON(w, http.StatusOK, out)
 }

@@ -158,7 +158,7 @@ func TestConsoleSessions(t *testing.T) {
 
 	t.Run("site owner reaches its own site and account only", func(t *testing.T) {
 		var st api.SiteStatus
-		if err := json.Unmarshal(owner.call(t, "GET", "/v1/sites/blog", "", http.StatusOK), &st); err != nil || st.Site.Root != rootNew {
+		if err := json.Unmarshal(owner.call(t, "GET", "/v1/sites/blog", "", http.StatusOK), &st); err != nil || st.Site.Root != rootNew || st.URL != gwA.SiteURL("blog") {
 			t.Fatalf("own site: %+v %v", st, err)
 		}
 		owner.call(t, "GET", "/v1/accounts/acme", "", http.StatusOK)
@@ -166,7 +166,7 @@ func TestConsoleSessions(t *testing.T) {
 		owner.call(t, "GET", "/v1/accounts/acme/dashboard", "", http.StatusOK)
 		for _, p := range []string{"/v1/sites/shop", "/v1/sites/shop/domains", "/v1/sites/shop/webhooks",
 			"/v1/accounts/other", "/v1/accounts/other/statement", "/v1/accounts/other/dashboard",
-			"/v1/sites", "/v1/accounts", "/v1/nodes", "/v1/events", "/v1/operators"} {
+			"/v1/sites", "/v1/accounts", "/v1/nodes", "/v1/events", "/v1/operators", "/v1/placements", "/v1/events/history"} {
 			owner.call(t, "GET", p, "", http.StatusForbidden)
 		}
 		owner.call(t, "POST", "/v1/sites/shop/rollback", "", http.StatusForbidden)
@@ -230,7 +230,7 @@ func TestConsoleSessions(t *testing.T) {
 		if err := json.Unmarshal(thief.call(t, "GET", "/v1/nodes", "", http.StatusOK), &list); err != nil || len(list.Nodes) != 0 {
 			t.Fatalf("alice lists %+v (%v)", list, err)
 		}
-		for _, p := range []string{"/v1/sites/blog", "/v1/accounts/acme", "/v1/events", "/v1/operators"} {
+		for _, p := range []string{"/v1/sites/blog", "/v1/accounts/acme", "/v1/events", "/v1/operators", "/v1/placements", "/v1/accounts/acme/history"} {
 			thief.call(t, "GET", p, "", http.StatusForbidden)
 		}
 		// A revoked operator's session ends with its credential.
@@ -247,6 +247,7 @@ func TestConsoleSessions(t *testing.T) {
 			t.Fatalf("admin signed in as %+v", who)
 		}
 		admin.call(t, "GET", "/v1/sites", "", http.StatusOK)
+		admin.call(t, "GET", "/v1/placements", "", http.StatusOK)
 		admin.call(t, "GET", "/v1/accounts/other/statement", "", http.StatusOK)
 		admin.call(t, "POST", "/v1/accounts/other/topup", `{"bytes":1000}`, http.StatusOK)
 	})

@@ -26,6 +26,7 @@
 //	GET  /v1/events/history                → Series
 //	GET  /v1/nodes                         → NodeList
 //	GET  /v1/nodes/{id}                    → NodeInfo
+//	GET  /v1/placements                    → PlacementList
 //	GET  /v1/nodes/{id}/earnings           → Earnings
 //	GET  /v1/events                        text/event-stream of Event
 //
