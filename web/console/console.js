@@ -11,7 +11,7 @@ const EVENT_TYPES = [
   'account.unfrozen', 'gateway.charged',
 ];
 
-const state = { who: null, csrf: '', feed: null, charts: [] };
+const state = { who: null, csrf: '', feed: null, charts: [], pending: [], render: 0 };
 // For tests and the curious: the console's state.
 window.verityConsole = state;
 
@@ -98,16 +98,21 @@ async function api(method, path, body) {
 // view replaces the page's main content; failures of render are shown,
 // never a blank page.
 async function view(title, render) {
+  const mine = ++state.render; // a later view supersedes this one
   stopFeed();
   for (const c of state.charts) c.destroy();
   state.charts = [];
+  state.pending = [];
   const main = $('main');
   main.replaceChildren(el('h1', { id: 'title' }, title), el('p', { id: 'loading' }, 'Loading…'));
   try {
     const parts = await render();
+    if (mine !== state.render) return;
     $('loading')?.remove();
     main.append(...[].concat(parts));
+    for (const draw of state.pending.splice(0)) draw();
   } catch (err) {
+    if (mine !== state.render) return;
     $('loading')?.remove();
     if (err instanceof APIError && err.status === 401) {
       state.who = null;
@@ -151,7 +156,11 @@ function chart(id, series, doc, scale) {
     axes: [{}, { values: (u, vals) => vals.map((v) => (scale === 'count' ? String(v) : fmtBytes(v))), size: 70 }],
   };
   const data = [doc.times.map((t) => Date.parse(t) / 1000), ...names.map((k) => doc.values[k])];
-  queueMicrotask(() => state.charts.push(new window.uPlot(opts, data, box)));
+  // Drawn by view once the box is on the page, as wide as its card.
+  state.pending.push(() => {
+    opts.width = Math.max(240, Math.min(720, box.clientWidth - 8));
+    state.charts.push(new window.uPlot(opts, data, box));
+  });
   return box;
 }
 
@@ -168,6 +177,7 @@ function renderHeader() {
 }
 
 async function signInView(reason) {
+  state.render++;
   stopFeed();
   showError(reason || '');
   const cred = el('input', { id: 'credential', type: 'password', autocomplete: 'off', required: true, placeholder: 'vat_…, vdt_… or vop_…' });
@@ -183,8 +193,7 @@ async function signInView(reason) {
     try {
       const who = await api('POST', '/v1/auth/session', { credential: cred.value.trim(), site: site.value.trim() });
       signedIn(who);
-      location.hash = home();
-      route();
+      go(home());
     } catch (err) {
       showError('Sign-in refused: ' + err.message);
     }
@@ -430,6 +439,12 @@ function stopFeed() {
 
 // --- routing ----------------------------------------------------------
 
+// go shows the page of hash: through hashchange when the hash changes.
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
 async function route() {
   showNotice('');
   const h = location.hash.replace(/^#\/?/, '');
@@ -439,12 +454,9 @@ async function route() {
   if (page === 'site' && arg) return siteView(decodeURIComponent(arg));
   if (page === 'operator') return operatorView();
   if (page === 'admin') return adminView();
-  if (page === 'signin' || page === '') {
-    location.hash = home();
-    return;
-  }
+  if (page === 'signin' || page === '') return go(home());
   showError('No such page: #/' + h);
-  location.hash = home();
+  go(home());
 }
 
 async function signOut() {
@@ -457,8 +469,7 @@ async function signOut() {
   state.who = null;
   state.csrf = '';
   renderHeader();
-  location.hash = '#/signin';
-  signInView();
+  go('#/signin');
 }
 
 async function start() {
