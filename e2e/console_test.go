@@ -120,13 +120,21 @@ func TestConsoleRoles(t *testing.T) {
 	c.waitFor("the refusal shown", `!document.getElementById('error').hidden && /403/.test(document.getElementById('error').textContent)`)
 	c.shot("refused")
 
-	// A rollback whose CSRF token is wrong: refused, shown, nothing moves.
-	c.open("#/site/" + devnet.SiteName)
-	c.waitFor("the rollback button", `document.querySelector('button.rollback')`)
-	c.eval(`window.verityConsole.csrf = 'forged'; document.querySelector('button.rollback[data-root="` + oldRoot + `"]').click(); document.getElementById('confirm-yes').click(); 'ok'`)
-	c.waitFor("the CSRF refusal shown", `/CSRF/.test(document.getElementById('error').textContent)`)
-	if r := c.siteRoot(); r != newRoot.String() {
-		t.Fatalf("a rollback with a forged CSRF token moved the site to %s", r)
+	// No such page: said, and the owner's own page shown.
+	c.open("#/nowhere")
+	c.waitFor("the bad page said", `/No such page/.test(document.getElementById('error').textContent) && document.getElementById('site-root')`)
+
+	// A rollback without the CSRF token, or with a wrong one: refused,
+	// shown, nothing moves.
+	for _, csrf := range []string{"", "forged"} {
+		c.open("#/site/" + devnet.SiteName)
+		c.reload()
+		c.waitFor("the rollback button", `document.querySelector('button.rollback')`)
+		c.eval(`window.verityConsole.csrf = '` + csrf + `'; document.querySelector('button.rollback[data-root="` + oldRoot + `"]').click(); document.getElementById('confirm-yes').click(); 'ok'`)
+		c.waitFor("the CSRF refusal shown", `/403.*CSRF/.test(document.getElementById('error').textContent)`)
+		if r := c.siteRoot(); r != newRoot.String() {
+			t.Fatalf("a rollback with CSRF token %q moved the site to %s", csrf, r)
+		}
 	}
 
 	// The rollback, confirmed: the old root is published and served.

@@ -11,7 +11,7 @@ const EVENT_TYPES = [
   'account.unfrozen', 'gateway.charged',
 ];
 
-const state = { who: null, csrf: '', feed: null, charts: [], pending: [], render: 0 };
+const state = { who: null, csrf: '', feed: null, charts: [], pending: [], render: 0, flash: '' };
 // For tests and the curious: the console's state.
 window.verityConsole = state;
 
@@ -449,13 +449,14 @@ async function route() {
   showNotice('');
   const h = location.hash.replace(/^#\/?/, '');
   if (!state.who) return signInView();
-  showError('');
+  showError(state.flash || '');
+  state.flash = '';
   const [page, arg] = h.split('/');
   if (page === 'site' && arg) return siteView(decodeURIComponent(arg));
   if (page === 'operator') return operatorView();
   if (page === 'admin') return adminView();
   if (page === 'signin' || page === '') return go(home());
-  showError('No such page: #/' + h);
+  state.flash = 'No such page: #/' + h;
   go(home());
 }
 
