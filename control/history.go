@@ -33,6 +33,9 @@ const (
 	seriesGateway = "gateway" // bytes charged by gateways
 	seriesTopUps  = "topups"  // bytes credited
 	seriesBalance = "balance" // the balance at the bucket's end
+	// seriesReported: failures of nodes a site's visitors reported
+	// (with ?site=).
+	seriesReported = "reported"
 )
 
 // seriesQuery is a history request's range.
@@ -118,7 +121,9 @@ func (q seriesQuery) add(s *api.Series, name string, t time.Time, v int64) {
 // [?since=&step=&site=]: bytes settled to nodes, charged by gateways and
 // topped up per bucket, and the balance at each bucket's end; with site,
 // the nodes' and gateways' bytes of that site only (the balance stays
-// the account's). Readable by whoever may read the account.
+// the account's) and the failures of nodes its visitors reported
+// ("reported", from node.reported). Readable by whoever may read the
+// account.
 func (c *Control) apiAccountHistory(w http.ResponseWriter, r *http.Request) {
 	name, ok := c.accountRead(w, r)
 	if !ok {
@@ -176,6 +181,20 @@ func (c *Control) apiAccountHistory(w http.ResponseWriter, r *http.Request) {
 			running = bal[i]
 		}
 		bal[i] = running
+	}
+	if site != "" {
+		// Failures the site's visitors reported of nodes.
+		out.Values[seriesReported] = make([]int64, q.n)
+		err := c.eventsSince(r.Context(), q.since, []events.Type{events.TypeNodeReported}, func(ev events.Event) {
+			var d events.NodeReported
+			if ev.Decode(&d) == nil && d.Sites[site] > 0 {
+				q.add(&out, seriesReported, ev.Time, int64(d.Sites[site]))
+			}
+		})
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -45,6 +45,9 @@ func TestHistorySurvivesRestart(t *testing.T) {
 	if _, err := tg.ctl.Sites().PublishFor(t.Context(), "blog", testCID(t, "v1"), "acme", 1); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := bus.Emit(t.Context(), events.TypeNodeReported, events.NodeReported{Node: "n1", Reasons: map[string]int{"bad-block": 4}, Gateway: "gw-x", Sites: map[string]int{"blog": 3, "shop": 1}}); err != nil {
+		t.Fatal(err)
+	}
 	since := url.QueryEscape(time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339))
 	read := func(tg *testStack) (acct, site, evs api.Series) {
 		t.Helper()
@@ -64,7 +67,7 @@ func TestHistorySurvivesRestart(t *testing.T) {
 		acct.Values["balance"][len(acct.Times)-1] != 3500 || acct.Values["balance"][0] != 0 {
 		t.Fatalf("account history %+v", acct)
 	}
-	if sum(site.Values["gateway"]) != 1000 {
+	if sum(site.Values["gateway"]) != 1000 || sum(site.Values["reported"]) != 3 {
 		t.Fatalf("site history %+v", site)
 	}
 	if sum(evs.Values["site.published"]) != 1 || sum(evs.Values["gateway.charged"]) != 1 {

@@ -105,8 +105,9 @@ func TestConsoleRoles(t *testing.T) {
 		var traffic api.Series
 		c.apiGet("/v1/accounts/"+account, &a)
 		c.apiGet("/v1/accounts/"+account+"/history?since=24h&step=1h&site="+devnet.SiteName, &traffic)
-		want := fmt.Sprintf(`{"gateway":%d,"nodes":%d}`, sum(traffic.Values["gateway"]), sum(traffic.Values["nodes"]))
-		page := c.attr("#acct-balance", "data-value") + " " + c.attr("#acct-freeze", "data-value") + " " + c.normJSON(c.attr("#chart-traffic", "data-sums"))
+		want := fmt.Sprintf(`{"gateway":%d,"nodes":%d} {"reported":%d}`, sum(traffic.Values["gateway"]), sum(traffic.Values["nodes"]), sum(traffic.Values["reported"]))
+		page := c.attr("#acct-balance", "data-value") + " " + c.attr("#acct-freeze", "data-value") + " " +
+			c.normJSON(c.attr("#chart-traffic", "data-sums")) + " " + c.normJSON(c.attr("#chart-reported", "data-sums"))
 		if page == fmt.Sprintf("%d %d %s", a.Balance, a.FreezeBelow, want) {
 			return true
 		}

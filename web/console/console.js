@@ -311,7 +311,10 @@ async function accountCards(account, site) {
       ])),
   ];
   const charts = el('div', { class: 'grid' });
-  if (traffic) charts.append(card('Traffic of ' + site + ', last 24 h (bytes per hour)', chart('chart-traffic', { nodes: 'from nodes (verified)', gateway: 'from the gateway' }, traffic)));
+  if (traffic) {
+    charts.append(card('Traffic of ' + site + ', last 24 h (bytes per hour)', chart('chart-traffic', { nodes: 'from nodes (verified)', gateway: 'from the gateway' }, traffic)));
+    charts.append(card('Node failures your visitors reported, last 24 h', chart('chart-reported', { reported: 'bad blocks, unreachable nodes, timeouts' }, traffic, 'count')));
+  }
   charts.append(card('Spend and balance, last 24 h', chart('chart-balance', { balance: 'balance', nodes: 'paid to nodes', gateway: 'charged by gateways', topups: 'top-ups' }, all)));
   out.push(charts);
   out.push(card('Statement (latest 50)', table('statement', ['when', 'type', 'bytes', 'node / gateway', 'by site', 'balance after'], rows, 'No entries.')));
