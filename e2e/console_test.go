@@ -83,6 +83,11 @@ func TestConsoleRoles(t *testing.T) {
 	c.signIn(siteToken, devnet.SiteName)
 	c.waitFor("the site page", `document.getElementById('site-root') && document.getElementById('acct-balance') && document.querySelector('#chart-traffic')`)
 	c.shot("site")
+	if c.shots != "" {
+		c.eval(`document.getElementById('chart-traffic').closest('.grid').scrollIntoView(); 'ok'`)
+		c.shot("site-charts")
+		c.eval(`window.scrollTo(0, 0); 'ok'`)
+	}
 	var st api.SiteStatus
 	c.apiGet("/v1/sites/"+devnet.SiteName, &st)
 	if got := c.text("site-root"); got != st.Site.Root || got != newRoot.String() {

@@ -153,7 +153,7 @@ function chart(id, series, doc, scale) {
   const opts = {
     width: 520, height: 200,
     series: [{}, ...names.map((k, i) => ({ label: series[k], stroke: colors[i % colors.length], width: 1.5 }))],
-    axes: [{}, { values: (u, vals) => vals.map((v) => (scale === 'count' ? String(v) : fmtBytes(v))), size: 70 }],
+    axes: [{}, { values: (u, vals) => vals.map((v) => (scale === 'count' ? String(v) : fmtBytes(v))), size: scale === 'count' ? 50 : 84 }],
   };
   const data = [doc.times.map((t) => Date.parse(t) / 1000), ...names.map((k) => doc.values[k])];
   // Drawn by view once the box is on the page, as wide as its card.
@@ -313,7 +313,7 @@ async function accountCards(account, site) {
   const charts = el('div', { class: 'grid' });
   if (traffic) {
     charts.append(card('Traffic of ' + site + ', last 24 h (bytes per hour)', chart('chart-traffic', { nodes: 'from nodes (verified)', gateway: 'from the gateway' }, traffic)));
-    charts.append(card('Node failures your visitors reported, last 24 h', chart('chart-reported', { reported: 'bad blocks, unreachable nodes, timeouts' }, traffic, 'count')));
+    charts.append(card('Node failures your visitors reported (bad blocks, unreachable nodes, timeouts), last 24 h', chart('chart-reported', { reported: 'reports' }, traffic, 'count')));
   }
   charts.append(card('Spend and balance, last 24 h', chart('chart-balance', { balance: 'balance', nodes: 'paid to nodes', gateway: 'charged by gateways', topups: 'top-ups' }, all)));
   out.push(charts);
@@ -323,8 +323,11 @@ async function accountCards(account, site) {
 
 // --- node operator ----------------------------------------------------
 
-function nodeRows(nodes, admin) {
+// nodeRows are the table rows of nodes; failures, when given, maps a
+// node id to its failures reported and audits failed in the last 24 h.
+function nodeRows(nodes, admin, failures) {
   return nodes.map((n) => {
+    const f = failures && failures[n.id];
     const used = n.stored || n.blocks * 262144;
     const certLeft = n.certExpires ? (Date.parse(n.certExpires) - Date.now()) / 86400000 : null;
     return el('tr', { 'data-node': n.id, class: n.state === 'live' ? '' : 'bad' },
@@ -336,6 +339,8 @@ function nodeRows(nodes, admin) {
       el('td', { 'data-value': used }, fmtBytes(used) + (n.capacity ? ' of ' + fmtBytes(n.capacity) : '')),
       el('td', {}, (n.load * 100).toFixed(0) + '%'),
       el('td', { class: 'holdings', 'data-value': n.holdings }, n.holdings + (n.auditing ? ' (+' + n.auditing + ' in audit)' : '') + (n.pending ? ' (+' + n.pending + ' ordered)' : '')),
+      failures ? el('td', { class: 'failures', 'data-value': f ? f.reported + f.audits : '' },
+        f ? f.reported + ' reported, ' + f.audits + ' audits failed' : '—') : null,
       el('td', {}, fmtTime(n.lastSeen)));
   });
 }
@@ -382,8 +387,16 @@ async function adminView() {
       el('td', {}, a.name), el('td', { 'data-value': a.balance }, fmtBytes(a.balance)), el('td', {}, fmtBytes(a.freezeBelow)),
       el('td', {}, a.frozen ? 'frozen' : 'active'), el('td', {}, fmtBytes(a.spent)), el('td', {}, fmtBytes(a.charged || 0))));
     const under = (places.placements || []).filter((p) => p.underReplicated).length;
+    // Each node's failures of the last 24 h (the first 100 nodes).
+    const failures = {};
+    await Promise.all((nodes.nodes || []).slice(0, 100).map(async (n) => {
+      const h = await api('GET', '/v1/nodes/' + encodeURIComponent(n.id) + '/history?since=24h&step=1h');
+      const total = (k) => (h.values[k] || []).reduce((a, b) => a + b, 0);
+      failures[n.id] = { reported: total('reported'), audits: total('audit_failed') };
+    }));
+    const heads = ['node', 'state', 'operator', ...NODE_HEADS.slice(2, -1), 'failures (24 h)', 'last seen'];
     return [
-      card('Nodes', table('admin-nodes', ['node', 'state', 'operator', ...NODE_HEADS.slice(2)], nodeRows(nodes.nodes || [], true), 'No node has joined.')),
+      card('Nodes', table('admin-nodes', heads, nodeRows(nodes.nodes || [], true, failures), 'No node has joined.')),
       card('Placements', el('p', {}, num('under-replicated', under, under + ' under-replicated'), ' of ' + (places.placements || []).length + ' roots'),
         table('placements', ['root', 'sites', 'live copies', 'holders'], prow, 'Nothing placed.')),
       el('div', { class: 'grid' },
