@@ -17,7 +17,8 @@ import (
 // apiSignIn answers POST /v1/auth/session (api.SignIn, JSON only, so no
 // form of another origin can sign a browser in): it checks the
 // credential, stores a session and sets its cookie; the answer is the
-// api.Whoami with the session's CSRF token.
+// api.Whoami with the session's CSRF token. A session the browser had
+// ends: each sign-in gets a fresh id.
 func (c *Control) apiSignIn(w http.ResponseWriter, r *http.Request) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		c.fail(w, r, badRequest("sign in with a JSON body (Content-Type: application/json): {\"credential\": \"...\", \"site\": \"...\"}"))
@@ -42,6 +43,10 @@ func (c *Control) apiSignIn(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		c.fail(w, r, err)
 		return
+	}
+	if old, err := r.Cookie(SessionCookie); err == nil && strings.HasPrefix(old.Value, sessionPrefix) {
+		// Signing in again ends the session the browser had.
+		_ = c.sessions.Delete(r.Context(), sessionBucketKey(old.Value))
 	}
 	http.SetCookie(w, c.sessionCookie(r, id, int(c.cfg.SessionTTL.Seconds())))
 	who.CSRF, who.Expires = csrfToken(id), rec.Expires

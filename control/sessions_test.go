@@ -267,6 +267,18 @@ func TestConsoleSessions(t *testing.T) {
 		onA.call(t, "GET", "/v1/sites/blog", "", http.StatusUnauthorized)
 	})
 
+	t.Run("signing in again ends the browser's previous session", func(t *testing.T) {
+		first, _ := signIn(t, gwA.testGateway, `{"credential":"`+blog.Token+`","site":"blog"}`, http.StatusOK)
+		resp, body := gwA.do(t, http.MethodPost, gwA.URL()+authPath, strings.NewReader(`{"credential":"`+testAdmin+`"}`),
+			"Content-Type", "application/json", "Cookie", SessionCookie+"="+first.cookie)
+		if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 || resp.Cookies()[0].Value == first.cookie {
+			t.Fatalf("second sign-in: %d %s %v", resp.StatusCode, body, resp.Cookies())
+		}
+		first.call(t, "GET", whoamiPath, "", http.StatusUnauthorized)
+		second := consoleClient{tg: gwA.testGateway, cookie: resp.Cookies()[0].Value}
+		second.call(t, "GET", "/v1/sites", "", http.StatusOK)
+	})
+
 	t.Run("expired session", func(t *testing.T) {
 		owner.call(t, "GET", whoamiPath, "", http.StatusOK)
 		skew.Store(int64(time.Hour + time.Minute))
