@@ -53,6 +53,15 @@ function num(id, value, text) {
 }
 function bytes(id, value) { return num(id, value, fmtBytes(value) + (Math.abs(value) >= 1024 ? ' (' + Number(value).toLocaleString('en') + ' B)' : '')); }
 
+// share is the part of a series document's bytes that nodes served (and
+// visitors' workers verified), as a percentage.
+function share(id, doc) {
+  const total = (k) => ((doc && doc.values[k]) || []).reduce((a, b) => a + b, 0);
+  const nodes = total('nodes'), all = nodes + total('gateway');
+  if (!all) return el('span', { id, class: 'muted' }, 'no traffic');
+  return num(id, nodes / all, (100 * nodes / all).toFixed(1) + '% (' + fmtBytes(nodes) + ' of ' + fmtBytes(all) + ')');
+}
+
 function showError(msg) {
   const e = $('error');
   e.textContent = msg;
@@ -308,6 +317,7 @@ async function accountCards(account, site) {
         ['charged by gateways', bytes('acct-charged', a.charged || 0)],
         [site ? 'site ' + site + ': nodes' : 'all sites: nodes', bytes('site-spend-nodes', spend.nodes)],
         [site ? 'site ' + site + ': gateway' : 'all sites: gateway', bytes('site-spend-gateway', spend.gateway)],
+        ['served by nodes, last 24 h', share('node-share', traffic || all)],
       ])),
   ];
   const charts = el('div', { class: 'grid' });
