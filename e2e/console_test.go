@@ -76,6 +76,20 @@ func TestConsoleRoles(t *testing.T) {
 		return c.siteRoot() == newRoot.String() && strings.Contains(c.home(), marker)
 	})
 
+	if c.shots != "" {
+		// Some traffic for the pictures: a visit whose first page the
+		// gateway serves (and charges) and whose assets the nodes do.
+		e.controlled()
+		for _, f := range assets(e.files)[:min(4, len(assets(e.files)))] {
+			e.fetchFile(f)
+		}
+		testutil.Eventually(t, 30*time.Second, "the gateway's bytes charged", func() bool {
+			var h api.Series
+			c.apiGet("/v1/accounts/default/history?since=1h&step=5m&site="+devnet.SiteName, &h)
+			return sum(h.Values["gateway"]) > 0
+		})
+	}
+
 	// Sign-in page, then the site's owner.
 	c.open("#/signin")
 	c.waitFor("the sign-in form", `document.getElementById('signin-submit')`)

@@ -325,7 +325,8 @@ async function accountCards(account, site) {
     charts.append(card('Traffic of ' + site + ', last 24 h (bytes per hour)', chart('chart-traffic', { nodes: 'from nodes (verified)', gateway: 'from the gateway' }, traffic)));
     charts.append(card('Node failures your visitors reported (bad blocks, unreachable nodes, timeouts), last 24 h', chart('chart-reported', { reported: 'reports' }, traffic, 'count')));
   }
-  charts.append(card('Spend and balance, last 24 h', chart('chart-balance', { balance: 'balance', nodes: 'paid to nodes', gateway: 'charged by gateways', topups: 'top-ups' }, all)));
+  charts.append(card('Account spend per hour, last 24 h', chart('chart-spend', { nodes: 'paid to nodes', gateway: 'charged by gateways' }, all)));
+  charts.append(card('Balance and top-ups, last 24 h', chart('chart-balance', { balance: 'balance at the hour\'s end', topups: 'top-ups' }, all)));
   out.push(charts);
   out.push(card('Statement (latest 50)', table('statement', ['when', 'type', 'bytes', 'node / gateway', 'by site', 'balance after'], rows, 'No entries.')));
   return out;
