@@ -88,7 +88,7 @@
 //	GET  /v1/accounts/{name}/dashboard admin or a site of the account: api.Dashboard
 //	GET  /v1/accounts/{name}/history   admin or a site of the account: api.Series (nodes, gateway, topups, balance); ?since=&step=&site=
 //	GET  /v1/nodes/{id}/history        admin or the node's operator: api.Series (earned, account:NAME, reported, audit_failed)
-//	GET  /v1/events/history            admin: api.Series, events per type; ?since=&step=&types=
+//	GET  /v1/events/history            admin: api.Series, events per type (per type and node with group=node); ?since=&step=&types=&group=
 //	GET  /v1/nodes                     admin: every node; an operator: its own (api.NodeList)
 //	GET  /v1/nodes/{id}                admin or the node's operator: api.NodeInfo
 //	GET  /v1/placements                admin: api.PlacementList, under-replicated roots first

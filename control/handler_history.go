@@ -270,8 +270,9 @@ func (c *Control) apiNodeHistory(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiEventsHistory answers GET /v1/events/history[?since=&step=&types=]
-// (admin): how many events of each type were stored per bucket; for
-// node.reported, the reports they aggregate.
+// [&group=node] (admin): how many events of each type were stored per
+// bucket; for node.reported, the reports they aggregate. With group=node,
+// one series per type and node ("TYPE:NODE") of the events naming a node.
 func (c *Control) apiEventsHistory(w http.ResponseWriter, r *http.Request) {
 	if err := c.authorizeAdmin(r); err != nil {
 		c.fail(w, r, err)
@@ -293,22 +294,42 @@ func (c *Control) apiEventsHistory(w http.ResponseWriter, r *http.Request) {
 			types = append(types, typ)
 		}
 	}
+	byNode := false
+	switch g := r.URL.Query().Get("group"); g {
+	case "":
+	case "node":
+		byNode = true
+	default:
+		c.fail(w, r, badRequest("group %q: want node or nothing", clip(g)))
+		return
+	}
 	out := q.series()
-	for _, t := range types {
-		out.Values[string(t)] = make([]int64, q.n)
+	if !byNode {
+		for _, t := range types {
+			out.Values[string(t)] = make([]int64, q.n)
+		}
 	}
 	err = c.eventsSince(r.Context(), q.since, types, func(ev events.Event) {
 		n := int64(1)
+		var d struct {
+			Node    string         `json:"node"`
+			Reasons map[string]int `json:"reasons"`
+		}
+		_ = ev.Decode(&d)
 		if ev.Type == events.TypeNodeReported {
-			var d events.NodeReported
-			if ev.Decode(&d) == nil {
-				n = 0
-				for _, k := range d.Reasons {
-					n += int64(k)
-				}
+			n = 0
+			for _, k := range d.Reasons {
+				n += int64(k)
 			}
 		}
-		q.add(&out, string(ev.Type), ev.Time, n)
+		name := string(ev.Type)
+		if byNode {
+			if d.Node == "" {
+				return
+			}
+			name += ":" + d.Node
+		}
+		q.add(&out, name, ev.Time, n)
 	})
 	if err != nil {
 		c.fail(w, r, err)

@@ -73,11 +73,17 @@ func TestHistorySurvivesRestart(t *testing.T) {
 	if sum(evs.Values["site.published"]) != 1 || sum(evs.Values["gateway.charged"]) != 1 {
 		t.Fatalf("events history %+v", evs)
 	}
+	var perNode api.Series
+	tg.apiJSON(t, "GET", "/v1/events/history?types=node.reported,node.audit_failed&group=node&since="+since, testAdmin, "", http.StatusOK, &perNode)
+	if len(perNode.Values) != 1 || sum(perNode.Values["node.reported:n1"]) != 4 {
+		t.Fatalf("events per node %+v", perNode.Values)
+	}
 
 	// A site's owner reads its own account's history only.
 	tg.apiJSON(t, "GET", "/v1/accounts/acme/history?site=blog", blog.Token, "", http.StatusOK, nil)
 	tg.apiJSON(t, "GET", "/v1/accounts/other/history?site=blog", blog.Token, "", http.StatusForbidden, nil)
 	tg.apiJSON(t, "GET", "/v1/events/history", blog.Token, "", http.StatusForbidden, nil)
+	tg.apiJSON(t, "GET", "/v1/events/history?group=site", testAdmin, "", http.StatusBadRequest, nil)
 	for _, q := range []string{"since=yesterday", "step=0s", "step=1s&since=240h", "since=" + url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339))} {
 		tg.apiJSON(t, "GET", "/v1/accounts/acme/history?"+q, testAdmin, "", http.StatusBadRequest, nil)
 	}

@@ -213,6 +213,14 @@ func TestConsoleRoles(t *testing.T) {
 	if got := c.eval(`String(document.querySelectorAll('#placements tbody tr').length)`); got != fmt.Sprint(len(places.Placements)) {
 		t.Fatalf("page lists %s placements, API %d", got, len(places.Placements))
 	}
+	var fails api.Series
+	c.apiGet("/v1/events/history?since=24h&step=24h&types=node.reported,node.audit_failed&group=node", &fails)
+	for _, n := range nodes.Nodes {
+		want := sum(fails.Values["node.reported:"+n.ID]) + sum(fails.Values["node.audit_failed:"+n.ID])
+		if got := c.attr(`#admin-nodes tr[data-node="`+n.ID+`"] .failures`, "data-value"); got != fmt.Sprint(want) {
+			t.Fatalf("page shows %s failures of node %s, API %d", got, n.ID, want)
+		}
+	}
 	c.shot("admin")
 	c.eval(`document.getElementById('feed-types').value = 'site.rolled_back'; document.getElementById('feed-apply').click(); 'ok'`)
 	c.waitFor("the filtered feed", `(() => { const li = [...document.querySelectorAll('#feed li')]; return li.length > 0 && li.every(l => l.dataset.type === 'site.rolled_back'); })()`)
