@@ -90,7 +90,7 @@
 //	GET  /v1/nodes/{id}/history        admin or the node's operator: api.Series (earned, account:NAME, reported, audit_failed)
 //	GET  /v1/events/history            admin: api.Series, events per type (per type and node with group=node); ?since=&step=&types=&group=
 //	GET  /v1/nodes                     admin: every node; an operator: its own (api.NodeList)
-//	GET  /v1/nodes/{id}                admin or the node's operator: api.NodeInfo
+//	GET  /v1/nodes/{id}                admin or the node's operator: api.NodeInfo (with its AS when the coordinator routes)
 //	GET  /v1/placements                admin: api.PlacementList, under-replicated roots first
 //	GET  /v1/nodes/{id}/earnings       admin, the node's operator, or the node itself (signed): api.Earnings
 //	GET  /v1/nodes/connect             nodes join the coordinator (WebSocket)

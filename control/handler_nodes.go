@@ -55,6 +55,12 @@ func (c *Control) apiGetNode(w http.ResponseWriter, r *http.Request) {
 	c.fail(w, r, fmt.Errorf("%w: node %s", ErrNotFound, id))
 }
 
+// routed is a Coordinator whose router knows nodes' autonomous systems
+// (*coordinator.Coordinator).
+type routed interface{ Router() *coordinator.Router }
+
+var _ routed = (*coordinator.Coordinator)(nil)
+
 // nodeInfos lists the registry's nodes (operator's only, unless "").
 func (c *Control) nodeInfos(ctx context.Context, operator string) ([]api.NodeInfo, error) {
 	states, err := c.coord.NodeStates(ctx)
@@ -92,6 +98,9 @@ func (c *Control) nodeInfos(ctx context.Context, operator string) ([]api.NodeInf
 			Coordinator: s.Coordinator, JoinedAt: s.JoinedAt, LastSeen: s.LastSeen, LostAt: s.LostAt,
 			Blocks: s.Status.Blocks, Capacity: s.Status.Capacity, FreeDisk: s.Status.FreeDisk, Load: s.Status.Load,
 			Stored: s.Status.Stored,
+		}
+		if rt, ok := c.coord.(routed); ok && rt.Router() != nil {
+			ni.ASN = rt.Router().Client(s.Candidate().Addr).ASN
 		}
 		for _, ch := range s.Record.Record.CertHashes {
 			if ch.NotAfter.After(ni.CertExpires) {

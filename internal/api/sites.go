@@ -126,6 +126,9 @@ type NodeInfo struct {
 	// Stored is the bytes of blocks it reports storing (0: not
 	// reported); Capacity the bytes it offers.
 	Stored int64 `json:"stored,omitempty"`
+	// ASN is the autonomous system of its address in the gateway's
+	// routing table (0: not known).
+	ASN uint32 `json:"asn,omitempty"`
 	// CertExpires is when the last WebTransport certificate of its
 	// record expires (zero without one).
 	CertExpires time.Time `json:"certExpires,omitzero"`

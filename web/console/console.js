@@ -345,7 +345,7 @@ function nodeRows(nodes, admin, failures) {
       el('td', { class: 'mono' }, admin ? short(n.id) : n.id),
       el('td', {}, el('span', { class: 'tag ' + n.state }, n.state), n.reason ? ' ' + n.reason : ''),
       admin ? el('td', {}, n.operator || '—') : null,
-      el('td', {}, n.region || '—'), el('td', {}, n.version || '—'),
+      el('td', {}, [n.region, n.asn ? 'AS' + n.asn : ''].filter(Boolean).join(' · ') || '—'), el('td', {}, n.version || '—'),
       el('td', {}, certLeft === null ? '—' : fmtTime(n.certExpires) + (certLeft < 3 ? ' (soon)' : '')),
       el('td', { 'data-value': used }, fmtBytes(used) + (n.capacity ? ' of ' + fmtBytes(n.capacity) : '')),
       el('td', {}, (n.load * 100).toFixed(0) + '%'),
@@ -355,7 +355,7 @@ function nodeRows(nodes, admin, failures) {
       el('td', {}, fmtTime(n.lastSeen)));
   });
 }
-const NODE_HEADS = ['node', 'state', 'region', 'version', 'certificate expires', 'storage used', 'load', 'holdings', 'last seen'];
+const NODE_HEADS = ['node', 'state', 'region / AS', 'version', 'certificate expires', 'storage used', 'load', 'holdings', 'last seen'];
 
 async function operatorView() {
   await view('Your nodes', async () => {
