@@ -104,3 +104,30 @@ func TestHistorySurvivesRestart(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSeriesQuery: any since and step either parse into at most
+// maxHistoryBuckets buckets ending now, or are refused as a bad request.
+func FuzzSeriesQuery(f *testing.F) {
+	for _, seed := range [][2]string{{"", ""}, {"24h", "1h"}, {"2025-01-02T03:04:05Z", "1m"}, {"yesterday", "0s"}, {"240h", "1s"},
+		{"0001-01-01T00:00:00Z", "1s"}, {"-5h", "1h"}, {"1h", "9223372036s"}} {
+		f.Add(seed[0], seed[1])
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := &Control{cfg: Config{Now: func() time.Time { return now }}}
+	f.Fuzz(func(t *testing.T, since, step string) {
+		r, err := http.NewRequest(http.MethodGet, "/?"+url.Values{"since": {since}, "step": {step}}.Encode(), nil)
+		if err != nil {
+			t.Skip()
+		}
+		q, err := c.parseSeriesQuery(r)
+		if err != nil {
+			if statusOf(err) != http.StatusBadRequest {
+				t.Fatalf("since %q step %q: %v answers %d", since, step, err, statusOf(err))
+			}
+			return
+		}
+		if q.n < 1 || q.n > maxHistoryBuckets || q.step < time.Second || q.since.After(now) || q.bucket(now) != q.n-1 {
+			t.Fatalf("since %q step %q: %+v", since, step, q)
+		}
+	})
+}
