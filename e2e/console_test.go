@@ -90,6 +90,18 @@ func TestConsoleRoles(t *testing.T) {
 		})
 	}
 
+	// A preview deploy, which the site's page links to.
+	if err := os.WriteFile(filepath.Join(dir, "preview.txt"), []byte("a preview\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	car.Reset()
+	if _, err := importer.WriteCAR(ctx, dir, &car, importer.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.net.Control().DeployPreview(ctx, devnet.SiteName, "", 0, &car); err != nil {
+		t.Fatal(err)
+	}
+
 	// Sign-in page, then the site's owner.
 	c.open("#/signin")
 	c.waitFor("the sign-in form", `document.getElementById('signin-submit')`)
@@ -117,6 +129,9 @@ func TestConsoleRoles(t *testing.T) {
 	}
 	if rows != strings.Join(roots, ",") {
 		t.Fatalf("page's history %s, API's %v", rows, roots)
+	}
+	if len(st.Previews) != 1 || c.attr("#previews .preview-link", "href") != st.Previews[0].URL {
+		t.Fatalf("page links the preview at %q, API %+v", c.attr("#previews .preview-link", "href"), st.Previews)
 	}
 	account := st.Site.Account
 	testutil.Eventually(t, 30*time.Second, "the account's numbers on the page equal the API's", func() bool {
