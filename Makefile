@@ -17,11 +17,11 @@ WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./inter
 	./internal/noderecord/... ./internal/payment/... ./internal/webfile/... ./internal/scoredoc/... \
 	./internal/errfmt/...
 
-.PHONY: all build deps demo-media wasm run install dist test test-go test-race test-wasm test-deps bench kubo vet clean
+.PHONY: all build deps demo-media console-assets wasm run install dist test test-go test-race test-wasm test-deps bench kubo vet clean
 
 all: build
 
-build: deps demo-media wasm $(BIN)
+build: deps demo-media console-assets wasm $(BIN)
 
 # The worker's Go code, compiled for the browser. Built first: bin/verity embeds it.
 # Without VCS stamping: the same sources give the same wasm (and size, which
@@ -38,7 +38,8 @@ $(WASMEXEC): $(GOROOT)/lib/wasm/wasm_exec.js
 	cp $< $@
 
 # Build tools from Debian: ffmpeg draws the demo video (with a DejaVu font),
-# npm installs its player. Only what is missing is installed, so `make build`
+# npm installs its player and the console's chart library. Only what is
+# missing is installed, so `make build`
 # and `make run` work on a fresh machine, including one whose Node.js (e.g.
 # from NodeSource) brings its own npm: apt must never be asked for Debian's
 # npm there, it conflicts with that nodejs package.
@@ -67,7 +68,20 @@ $(DEMOVIDEO)/hls.light.min.js: web/player/package.json web/player/package-lock.j
 	cp web/player/node_modules/hls.js/LICENSE $(DEMOVIDEO)/hls.js-LICENSE.txt
 	cp web/player/node_modules/hls.js/dist/hls.light.min.js $@
 
-$(BIN): $(WASM) $(WASMEXEC) $(GOFILES) $(SWFILES) $(DEMOVIDEO)/verity-demo.mp4 $(DEMOVIDEO)/hls.light.min.js
+# The web console's chart library: uPlot from the npm registry at the version
+# pinned in web/chart/package-lock.json, copied into web/console/vendor/ (not
+# committed) before bin/verity embeds web/console.
+CONSOLEVENDOR := web/console/vendor
+console-assets: $(CONSOLEVENDOR)/uPlot.iife.min.js
+
+$(CONSOLEVENDOR)/uPlot.iife.min.js: web/chart/package.json web/chart/package-lock.json | deps
+	cd web/chart && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@mkdir -p $(CONSOLEVENDOR)
+	cp web/chart/node_modules/uplot/LICENSE $(CONSOLEVENDOR)/uPlot-LICENSE.txt
+	cp web/chart/node_modules/uplot/dist/uPlot.min.css $(CONSOLEVENDOR)/uPlot.min.css
+	cp web/chart/node_modules/uplot/dist/uPlot.iife.min.js $@
+
+$(BIN): $(WASM) $(WASMEXEC) $(GOFILES) $(SWFILES) $(DEMOVIDEO)/verity-demo.mp4 $(DEMOVIDEO)/hls.light.min.js $(CONSOLEVENDOR)/uPlot.iife.min.js
 	@mkdir -p bin
 	$(GO) build -trimpath -o $@ ./cmd/verity
 
@@ -85,7 +99,7 @@ install: build
 # with the version stamped (`verity version`), in dist/.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 DISTS   := linux/amd64 linux/arm64 darwin/arm64
-dist: deps demo-media wasm
+dist: deps demo-media console-assets wasm
 	@mkdir -p dist
 	@for p in $(DISTS); do \
 		os=$${p%/*}; arch=$${p#*/}; out=dist/verity-$(VERSION)-$$os-$$arch; \

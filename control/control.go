@@ -45,6 +45,9 @@ type Control struct {
 	hookClient *http.Client         // deliveries, through netguard
 	sealer     *secret.Sealer       // the endpoints' secrets
 
+	sessions      jetstream.KeyValue // console sessions
+	sessionSealer *secret.Sealer     // the credentials they hold
+
 	ctx       context.Context // canceled by Close; parent of the publisher
 	cancel    context.CancelFunc
 	closeOnce sync.Once
@@ -79,6 +82,10 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 	if err := c.startWebhooks(ctx, secret.NewSealer(c.admin, "webhook secrets")); err != nil {
 		return nil, fmt.Errorf("control: webhooks: %w", err)
 	}
+	if c.sessions, err = cfg.Bus.KV(events.BucketSessions); err != nil {
+		return nil, fmt.Errorf("control: sessions: %w", err)
+	}
+	c.sessionSealer = secret.NewSealer(c.admin, "console sessions")
 	c.mux = c.routes()
 	c.wg.Add(1)
 	go func() {
@@ -91,7 +98,10 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 // routes is the API: every path under /v1/ on the gateway's own host.
 func (c *Control) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc(nodeproto.ConnectPath, c.coord.ServeConnect)
+	mux.HandleFunc("GET "+nodeproto.ConnectPath, c.coord.ServeConnect) // a WebSocket upgrade
+	mux.HandleFunc("POST "+authPath, c.apiSignIn)
+	mux.HandleFunc("DELETE "+authPath, c.apiSignOut)
+	mux.HandleFunc("GET "+whoamiPath, c.apiWhoami)
 	mux.HandleFunc("POST /v1/sites", c.apiCreateSite)
 	mux.HandleFunc("GET /v1/sites", c.apiListSites)
 	mux.HandleFunc("GET /v1/sites/{name}", c.apiGetSite)
@@ -116,10 +126,15 @@ func (c *Control) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1/accounts/{name}/topup", c.apiTopUp)
 	mux.HandleFunc("GET /v1/accounts/{name}/statement", c.apiStatement)
 	mux.HandleFunc("GET /v1/accounts/{name}/dashboard", c.apiDashboard)
+	mux.HandleFunc("GET /v1/accounts/{name}/history", c.apiAccountHistory)
+	mux.HandleFunc("GET /v1/nodes/{id}/history", c.apiNodeHistory)
+	mux.HandleFunc("GET /v1/events/history", c.apiEventsHistory)
 	mux.HandleFunc("GET /v1/nodes/{id}/earnings", c.apiEarnings)
 	mux.HandleFunc("POST /v1/operators", c.apiCreateOperator)
 	mux.HandleFunc("GET /v1/operators", c.apiListOperators)
 	mux.HandleFunc("GET /v1/nodes", c.apiListNodes)
+	mux.HandleFunc("GET /v1/nodes/{id}", c.apiGetNode)
+	mux.HandleFunc("GET /v1/placements", c.apiListPlacements)
 	mux.HandleFunc("DELETE /v1/operators/{name}", c.apiRevokeOperator)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, fmt.Errorf("%w: %s %s", ErrNotFound, r.Method, r.URL.Path))
@@ -127,8 +142,16 @@ func (c *Control) routes() *http.ServeMux {
 	return mux
 }
 
-// ServeHTTP serves the API.
-func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the API. A request without an Authorization header
+// may be authenticated by a console session's cookie (withSession).
+func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, err := c.withSession(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.mux.ServeHTTP(w, r)
+}
 
 // Sites is the sites bucket: the gateway's SiteSource, and where sites
 // are published and rolled back.

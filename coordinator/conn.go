@@ -200,7 +200,7 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	if err := c.verifyJoin(ch, m.Join); err != nil {
 		return err
 	}
-	op, err := c.verifyOperator(m.Join.Operator)
+	op, err := c.VerifyOperator(m.Join.Operator)
 	if err != nil {
 		return err
 	}

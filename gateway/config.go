@@ -67,6 +67,12 @@ type Config struct {
 	// (package control), which also serves the coordinator's node
 	// endpoint. Default: none, those paths answer 404.
 	API http.Handler
+	// Console holds the web console's files (index.html at its root),
+	// served at /console/ on the gateway's own host with a strict
+	// Content-Security-Policy; the console uses only the API above. In
+	// `verity gateway` and the devnet: package web's Console. Default:
+	// none, /console answers 404.
+	Console fs.FS
 	// Bus, when set, puts the gateway on the event bus: it emits
 	// cache.purged when it drops a site's cached HTML and node.reported
 	// for workers' reports, and publishes its voucher key in the gateways

@@ -24,6 +24,8 @@
 // of what Config.API serves: in `verity gateway` and the devnet it is the
 // control plane (package control: sites, deploys, tokens, accounts, the
 // event feed, and the coordinator's node endpoint /v1/nodes/connect).
+// With Config.Console, /console/ serves the web console's files (a
+// strict Content-Security-Policy, no framing), which call that API only.
 //
 // What the edge needs from the rest of the network it takes through small
 // interfaces, each defined here and each optional but the first two:

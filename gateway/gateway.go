@@ -62,6 +62,7 @@ type Gateway struct {
 	proxies  ratelimit.TrustedProxies // Config.TrustedProxies
 
 	metricsHandler http.Handler // /metrics on the gateway's own host; nil without a Gatherer
+	console        http.Handler // /console/ on the gateway's own host; nil without Config.Console
 
 	bgCtx    context.Context // canceled by Close; parent of background work
 	bgCancel context.CancelFunc
@@ -137,6 +138,9 @@ func New(cfg Config) (_ *Gateway, err error) {
 	g.ln = g.limitListener(ln)
 	if cfg.Gatherer != nil {
 		g.metricsHandler = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})
+	}
+	if cfg.Console != nil {
+		g.console = http.StripPrefix(ConsolePath+"/", http.FileServerFS(cfg.Console))
 	}
 	g.srv = &http.Server{
 		Handler:           g,
@@ -512,6 +516,10 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	default:
 		if g.cfg.API != nil && strings.HasPrefix(r.URL.Path, "/v1/") {
 			g.cfg.API.ServeHTTP(w, r)
+			return
+		}
+		if g.console != nil && (r.URL.Path == ConsolePath || strings.HasPrefix(r.URL.Path, ConsolePath+"/")) {
+			g.serveConsole(w, r)
 			return
 		}
 		http.NotFound(w, r)

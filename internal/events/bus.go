@@ -36,7 +36,19 @@ const (
 	// delivery attempts under the same keys.
 	BucketWebhooks   = "webhooks"
 	BucketWebhookLog = "webhook_log"
+	// BucketSessions holds the console's sign-in sessions (control), by
+	// the SHA-256 of the session cookie; an entry lives at most
+	// SessionBucketTTL.
+	BucketSessions = "console_sessions"
 )
+
+// SessionBucketTTL bounds how long BucketSessions keeps an entry: the
+// longest console session there can be.
+const SessionBucketTTL = 24 * time.Hour
+
+// bucketTTL is the age at which a bucket's entries expire, for the
+// buckets whose entries do.
+var bucketTTL = map[string]time.Duration{BucketSessions: SessionBucketTTL}
 
 // bucketHistory is how many revisions each bucket keeps per key.
 var bucketHistory = map[string]uint8{
@@ -51,6 +63,7 @@ var bucketHistory = map[string]uint8{
 	BucketPreviews:   1,
 	BucketWebhooks:   1,
 	BucketWebhookLog: 1,
+	BucketSessions:   1,
 }
 
 // Bus is a connection to the event stream and KV buckets. Its methods are
@@ -141,6 +154,7 @@ func (b *Bus) open(ctx context.Context) error {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:   name,
 			History:  hist,
+			TTL:      bucketTTL[name],
 			Storage:  jetstream.FileStorage,
 			Replicas: b.cfg.Replicas,
 		})
