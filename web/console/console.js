@@ -366,12 +366,21 @@ async function operatorView() {
       const id = encodeURIComponent(n.id);
       const [earn, hist] = await Promise.all([api('GET', '/v1/nodes/' + id + '/earnings'), api('GET', '/v1/nodes/' + id + '/history?since=24h&step=1h')]);
       const byAccount = Object.fromEntries(Object.keys(hist.values).filter((k) => k.startsWith('account:')).map((k) => [k, k.slice(8)]));
-      const from = Object.entries(earn.from || {}).map(([a, b]) => el('tr', {}, el('td', {}, a), el('td', { 'data-value': b }, fmtBytes(b))));
+      // Pending: what the node says it holds unsettled (its heartbeat),
+      // a claim and not money; absent from a node that does not say.
+      const u = n.claimedUnsettled;
+      const tag = n.id.slice(-8);
+      const accounts = [...new Set([...Object.keys(earn.from || {}), ...Object.keys((u && u.byAccount) || {})])].sort();
+      const from = accounts.map((a) => el('tr', { 'data-account': a }, el('td', {}, a),
+        el('td', { class: 'settled', 'data-value': (earn.from || {})[a] || 0 }, fmtBytes((earn.from || {})[a] || 0)),
+        el('td', { class: 'pending', 'data-value': u ? ((u.byAccount || {})[a] || 0) : '' }, u ? fmtBytes((u.byAccount || {})[a] || 0) : 'unknown')));
       parts.push(el('div', { class: 'grid', 'data-node': n.id },
         card('Earnings of ' + short(n.id),
-          facts([['settled, ever', bytes('earned-' + n.id.slice(-8), earn.earned)],
-            ['receipts pending', el('span', { class: 'muted' }, 'held on the node until it settles: its /metrics (verity_node_receipts_total)')]]),
-          table('earned-from-' + n.id.slice(-8), ['account', 'settled'], from, 'Nothing settled yet.')),
+          facts([['settled, ever (the ledger)', bytes('earned-' + tag, earn.earned)],
+            ['pending, as the node reports it', u ? el('span', {}, bytes('pending-' + tag, u.bytes), ' in ' + u.sessions + ' sessions ',
+              el('span', { class: 'tag' }, 'claimed by the node, not yet paid')) :
+              el('span', { id: 'pending-' + tag, class: 'muted', 'data-value': 'unknown' }, 'unknown: this node does not report it (an older version)')]]),
+          table('earned-from-' + tag, ['account', 'settled', 'pending (claimed)'], from, 'Nothing settled or pending yet.')),
         card('Earned per hour by account, last 24 h', chart('chart-earn-' + n.id.slice(-8), Object.keys(byAccount).length ? byAccount : { earned: 'earned' }, hist)),
         card('Failures reported and audits failed, last 24 h', chart('chart-fail-' + n.id.slice(-8), { reported: 'reported by visitors', audit_failed: 'audits failed' }, hist, 'count'))));
     }
