@@ -86,7 +86,7 @@
 //	POST /v1/accounts/{name}/topup     admin, with Config.Faucet: api.TopUp
 //	GET  /v1/accounts/{name}/statement admin or a site of the account: api.Statement; ?since=RFC3339&type=T&limit=N
 //	GET  /v1/accounts/{name}/dashboard admin or a site of the account: api.Dashboard
-//	GET  /v1/accounts/{name}/history   admin or a site of the account: api.Series (nodes, gateway, topups, balance); ?since=&step=&site=
+//	GET  /v1/accounts/{name}/history   admin or a site of the account: api.Series (nodes, gateway, topups, balance; with site: reported, requests_gateway, requests_nodes, requests_cache, requests_fallback); ?since=&step=&site=
 //	GET  /v1/nodes/{id}/history        admin or the node's operator: api.Series (earned, account:NAME, reported, audit_failed)
 //	GET  /v1/events/history            admin: api.Series, events per type (per type and node with group=node); ?since=&step=&types=&group=
 //	GET  /v1/nodes                     admin: every node; an operator: its own (api.NodeList)

@@ -36,6 +36,14 @@ const (
 	// seriesReported: failures of nodes a site's visitors reported
 	// (with ?site=).
 	seriesReported = "reported"
+	// Requests of a site (with ?site=, from site.traffic): answered by
+	// the gateway itself (counted by it), and, as visitors' workers
+	// reported them, answered from nodes, from their verified cache and
+	// through the gateway.
+	seriesReqGateway  = "requests_gateway"
+	seriesReqNodes    = "requests_nodes"
+	seriesReqCache    = "requests_cache"
+	seriesReqFallback = "requests_fallback"
 )
 
 // seriesQuery is a history request's range.
@@ -121,8 +129,9 @@ func (q seriesQuery) add(s *api.Series, name string, t time.Time, v int64) {
 // [?since=&step=&site=]: bytes settled to nodes, charged by gateways and
 // topped up per bucket, and the balance at each bucket's end; with site,
 // the nodes' and gateways' bytes of that site only (the balance stays
-// the account's) and the failures of nodes its visitors reported
-// ("reported", from node.reported). Readable by whoever may read the
+// the account's), the failures of nodes its visitors reported
+// ("reported", from node.reported) and its requests ("requests_*", from
+// site.traffic). Readable by whoever may read the
 // account.
 func (c *Control) apiAccountHistory(w http.ResponseWriter, r *http.Request) {
 	name, ok := c.accountRead(w, r)
@@ -183,9 +192,25 @@ func (c *Control) apiAccountHistory(w http.ResponseWriter, r *http.Request) {
 		bal[i] = running
 	}
 	if site != "" {
-		// Failures the site's visitors reported of nodes.
-		out.Values[seriesReported] = make([]int64, q.n)
-		err := c.eventsSince(r.Context(), q.since, []events.Type{events.TypeNodeReported}, func(ev events.Event) {
+		// Failures the site's visitors reported of nodes, and the
+		// site's requests (site.traffic).
+		for _, name := range []string{seriesReported, seriesReqGateway, seriesReqNodes, seriesReqCache, seriesReqFallback} {
+			out.Values[name] = make([]int64, q.n)
+		}
+		err := c.eventsSince(r.Context(), q.since, []events.Type{events.TypeNodeReported, events.TypeSiteTraffic}, func(ev events.Event) {
+			if ev.Type == events.TypeSiteTraffic {
+				var d events.SiteTraffic
+				if ev.Decode(&d) != nil {
+					return
+				}
+				if n, ok := d.Sites[site]; ok {
+					q.add(&out, seriesReqGateway, ev.Time, int64(n.Gateway))
+					q.add(&out, seriesReqNodes, ev.Time, int64(n.Nodes))
+					q.add(&out, seriesReqCache, ev.Time, int64(n.Cache))
+					q.add(&out, seriesReqFallback, ev.Time, int64(n.Fallback))
+				}
+				return
+			}
 			var d events.NodeReported
 			if ev.Decode(&d) == nil && d.Sites[site] > 0 {
 				q.add(&out, seriesReported, ev.Time, int64(d.Sites[site]))

@@ -107,6 +107,9 @@ func (c *Control) nodeInfos(ctx context.Context, operator string) ([]api.NodeInf
 				ni.CertExpires = ch.NotAfter
 			}
 		}
+		if p := s.Status.Receipts; p != nil {
+			ni.ClaimedUnsettled = &api.Unsettled{Sessions: p.Sessions, Bytes: p.Bytes, ByAccount: p.ByAccount}
+		}
 		if n := held[ni.ID]; n != nil {
 			ni.Holdings, ni.Auditing, ni.Pending = n.pinned, n.auditing, n.pending
 		}

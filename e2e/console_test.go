@@ -76,19 +76,35 @@ func TestConsoleRoles(t *testing.T) {
 		return c.siteRoot() == newRoot.String() && strings.Contains(c.home(), marker)
 	})
 
-	if c.shots != "" {
-		// Some traffic for the pictures: a visit whose first page the
-		// gateway serves (and charges) and whose assets the nodes do.
-		e.controlled()
-		for _, f := range assets(e.files)[:min(4, len(assets(e.files)))] {
-			e.fetchFile(f)
+	// A visit whose first page the gateway serves (and charges) and
+	// whose assets the nodes do, then the same assets again, from the
+	// worker's cache: the site's requests counted in its history, the
+	// gateway's by the gateway, the others as the worker reported them.
+	e.controlled()
+	var fromNodes, fromCache int64
+	visited := assets(e.files)[:min(4, len(assets(e.files)))]
+	for round := range 2 {
+		for _, f := range visited {
+			switch tr, _ := e.fetchFileCached(f).Timing("verity"); tr {
+			case "webtransport", "webrtc":
+				fromNodes++
+			case "cache":
+				fromCache++
+			}
 		}
-		testutil.Eventually(t, 30*time.Second, "the gateway's bytes charged", func() bool {
-			var h api.Series
-			c.apiGet("/v1/accounts/default/history?since=1h&step=5m&site="+devnet.SiteName, &h)
-			return sum(h.Values["gateway"]) > 0
-		})
+		if round == 0 {
+			e.cacheStats() // the files are written to the cache
+		}
 	}
+	if fromNodes == 0 || fromCache == 0 {
+		t.Fatalf("the visit got %d files from nodes and %d from the cache, want some of each", fromNodes, fromCache)
+	}
+	testutil.Eventually(t, 60*time.Second, "the visit's requests in the site's history", func() bool {
+		var h api.Series
+		c.apiGet("/v1/accounts/default/history?since=1h&step=5m&site="+devnet.SiteName, &h)
+		return sum(h.Values["gateway"]) > 0 && sum(h.Values["requests_gateway"]) > 0 &&
+			sum(h.Values["requests_nodes"]) >= fromNodes && sum(h.Values["requests_cache"]) >= fromCache
+	})
 
 	// A preview deploy, which the site's page links to.
 	if err := os.WriteFile(filepath.Join(dir, "preview.txt"), []byte("a preview\n"), 0o644); err != nil {
@@ -139,9 +155,13 @@ func TestConsoleRoles(t *testing.T) {
 		var traffic api.Series
 		c.apiGet("/v1/accounts/"+account, &a)
 		c.apiGet("/v1/accounts/"+account+"/history?since=24h&step=1h&site="+devnet.SiteName, &traffic)
-		want := fmt.Sprintf(`{"gateway":%d,"nodes":%d} {"reported":%d}`, sum(traffic.Values["gateway"]), sum(traffic.Values["nodes"]), sum(traffic.Values["reported"]))
+		want := fmt.Sprintf(`{"gateway":%d,"nodes":%d} {"reported":%d} {"requests_cache":%d,"requests_fallback":%d,"requests_gateway":%d,"requests_nodes":%d} %d %d`,
+			sum(traffic.Values["gateway"]), sum(traffic.Values["nodes"]), sum(traffic.Values["reported"]),
+			sum(traffic.Values["requests_cache"]), sum(traffic.Values["requests_fallback"]), sum(traffic.Values["requests_gateway"]), sum(traffic.Values["requests_nodes"]),
+			sum(traffic.Values["requests_nodes"]), sum(traffic.Values["requests_cache"]))
 		page := c.attr("#acct-balance", "data-value") + " " + c.attr("#acct-freeze", "data-value") + " " +
-			c.normJSON(c.attr("#chart-traffic", "data-sums")) + " " + c.normJSON(c.attr("#chart-reported", "data-sums"))
+			c.normJSON(c.attr("#chart-traffic", "data-sums")) + " " + c.normJSON(c.attr("#chart-reported", "data-sums")) + " " +
+			c.normJSON(c.attr("#chart-requests", "data-sums")) + " " + c.attr("#req-nodes", "data-value") + " " + c.attr("#req-cache", "data-value")
 		if page == fmt.Sprintf("%d %d %s", a.Balance, a.FreezeBelow, want) {
 			return true
 		}
@@ -208,6 +228,32 @@ func TestConsoleRoles(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("operator page lists %v, API %v", got, want)
 	}
+	// Settled (the ledger) and pending (the node's claim) per node, as
+	// the API answers them; these nodes report their pending receipts.
+	testutil.Eventually(t, 30*time.Second, "the operator page's settled and pending equal the API's", func() bool {
+		var nl api.NodeList
+		c.apiGet("/v1/nodes", &nl)
+		var want, got []string
+		for _, n := range nl.Nodes {
+			if n.Operator != devnet.DevnetOperator {
+				continue
+			}
+			if n.ClaimedUnsettled == nil {
+				t.Fatalf("node %s of this version reports no pending receipts", n.ID)
+			}
+			var earn api.Earnings
+			c.apiGet("/v1/nodes/"+n.ID+"/earnings", &earn)
+			tag := n.ID[len(n.ID)-8:]
+			want = append(want, fmt.Sprintf("%s %d %d", n.ID, earn.Earned, n.ClaimedUnsettled.Bytes))
+			got = append(got, n.ID+" "+c.attr("#earned-"+tag, "data-value")+" "+c.attr("#pending-"+tag, "data-value"))
+		}
+		if slices.Equal(got, want) {
+			return true
+		}
+		c.reload()
+		c.waitFor("the operator's nodes", `document.querySelectorAll('#nodes tbody tr').length === 2 && document.querySelector('[id^=chart-earn-]')`)
+		return false
+	})
 	c.eval(`document.getElementById('signout').click(); 'ok'`)
 	c.waitFor("the sign-in form after signing out", `document.getElementById('signin-submit')`)
 

@@ -132,6 +132,20 @@ type NodeInfo struct {
 	// CertExpires is when the last WebTransport certificate of its
 	// record expires (zero without one).
 	CertExpires time.Time `json:"certExpires,omitzero"`
+	// ClaimedUnsettled is what the node said, in its last heartbeat, it
+	// holds in receipts not settled yet: its own claim, not money and
+	// not checked (the ledger pays only what a settlement carries;
+	// Earnings is what it settled). Absent: the node does not report it
+	// (an older version), so unknown, not zero.
+	ClaimedUnsettled *Unsettled `json:"claimedUnsettled,omitempty"`
+}
+
+// Unsettled is a node's receipts held and not settled, as it reports them.
+type Unsettled struct {
+	Sessions int    `json:"sessions"` // sessions whose receipts it holds
+	Bytes    uint64 `json:"bytes"`    // receipted, not settled
+	// ByAccount splits Bytes by paying account (its largest 32).
+	ByAccount map[string]uint64 `json:"byAccount,omitempty"`
 }
 
 // PlacementInfo is one root as GET /v1/placements (admin) lists it: the

@@ -155,7 +155,7 @@ function chart(id, series, doc, scale) {
   box.dataset.sums = JSON.stringify(Object.fromEntries(names.map((k) => [k, doc.values[k].reduce((a, b) => a + b, 0)])));
   if (typeof window.uPlot !== 'function') {
     box.append(el('p', { class: 'muted' }, 'Charts need uPlot (make console-assets); totals: ' +
-      names.map((k) => series[k] + ' ' + fmtBytes(doc.values[k].reduce((a, b) => a + b, 0))).join(', ')));
+      names.map((k) => series[k] + ' ' + (scale === 'count' ? String : fmtBytes)(doc.values[k].reduce((a, b) => a + b, 0))).join(', ')));
     return box;
   }
   const colors = ['#1f6feb', '#e5534b', '#3fb950', '#d29922', '#a371f7', '#39c5cf'];
@@ -323,6 +323,7 @@ async function accountCards(account, site) {
   const charts = el('div', { class: 'grid' });
   if (traffic) {
     charts.append(card('Traffic of ' + site + ', last 24 h (bytes per hour)', chart('chart-traffic', { nodes: 'from nodes (verified)', gateway: 'from the gateway' }, traffic)));
+    charts.append(requestsCard(site, traffic));
     charts.append(card('Node failures your visitors reported (bad blocks, unreachable nodes, timeouts), last 24 h', chart('chart-reported', { reported: 'reports' }, traffic, 'count')));
   }
   charts.append(card('Account spend per hour, last 24 h', chart('chart-spend', { nodes: 'paid to nodes', gateway: 'charged by gateways' }, all)));
@@ -330,6 +331,31 @@ async function accountCards(account, site) {
   out.push(charts);
   out.push(card('Statement (latest 50)', table('statement', ['when', 'type', 'bytes', 'node / gateway', 'by site', 'balance after'], rows, 'No entries.')));
   return out;
+}
+
+// requestsCard is a site's requests over the series document's range:
+// those the gateway answered itself (it counts them), and those visitors'
+// workers reported answering from nodes, from their verified cache and
+// through the gateway, with the worker's share of them.
+function requestsCard(site, doc) {
+  const total = (k) => ((doc && doc.values[k]) || []).reduce((a, b) => a + b, 0);
+  const nodes = total('requests_nodes'), cache = total('requests_cache'), fallback = total('requests_fallback');
+  const worker = nodes + cache, all = worker + fallback;
+  return card('Requests of ' + site + ', last 24 h (per hour)',
+    facts([
+      ['gateway (its own count)', num('req-gateway', total('requests_gateway'))],
+      ['from nodes', num('req-nodes', nodes)],
+      ['worker cache hits', num('req-cache', cache)],
+      ['worker fallback', num('req-fallback', fallback)],
+      ['worker share', all ? num('worker-share', worker / all, (100 * worker / all).toFixed(0) + '%') :
+        el('span', { id: 'worker-share', class: 'muted' }, 'no reports yet')],
+    ]),
+    el('p', { class: 'muted' }, el('span', { class: 'tag' }, 'reported by visitors\' browsers'),
+      ' Nodes, cache and fallback are counted by your visitors\' workers and reported to the gateway (bounded and rate-limited per address): a picture of your traffic, not a bill.'),
+    chart('chart-requests', {
+      requests_gateway: 'answered by the gateway', requests_nodes: 'from nodes (reported)',
+      requests_cache: 'worker cache hits (reported)', requests_fallback: 'worker fallback (reported)',
+    }, doc, 'count'));
 }
 
 // --- node operator ----------------------------------------------------
@@ -366,12 +392,24 @@ async function operatorView() {
       const id = encodeURIComponent(n.id);
       const [earn, hist] = await Promise.all([api('GET', '/v1/nodes/' + id + '/earnings'), api('GET', '/v1/nodes/' + id + '/history?since=24h&step=1h')]);
       const byAccount = Object.fromEntries(Object.keys(hist.values).filter((k) => k.startsWith('account:')).map((k) => [k, k.slice(8)]));
-      const from = Object.entries(earn.from || {}).map(([a, b]) => el('tr', {}, el('td', {}, a), el('td', { 'data-value': b }, fmtBytes(b))));
+      // Pending: what the node says it holds unsettled (its heartbeat),
+      // a claim and not money; absent from a node that does not say.
+      const u = n.claimedUnsettled;
+      const tag = n.id.slice(-8);
+      const accounts = [...new Set([...Object.keys(earn.from || {}), ...Object.keys((u && u.byAccount) || {})])].sort();
+      const from = accounts.map((a) => el('tr', { 'data-account': a }, el('td', {}, a),
+        el('td', { class: 'settled', 'data-value': (earn.from || {})[a] || 0 }, fmtBytes((earn.from || {})[a] || 0)),
+        el('td', { class: 'pending', 'data-value': u ? ((u.byAccount || {})[a] || 0) : '' }, u ? fmtBytes((u.byAccount || {})[a] || 0) : 'unknown')));
       parts.push(el('div', { class: 'grid', 'data-node': n.id },
         card('Earnings of ' + short(n.id),
-          facts([['settled, ever', bytes('earned-' + n.id.slice(-8), earn.earned)],
-            ['receipts pending', el('span', { class: 'muted' }, 'held on the node until it settles: its /metrics (verity_node_receipts_total)')]]),
-          table('earned-from-' + n.id.slice(-8), ['account', 'settled'], from, 'Nothing settled yet.')),
+          facts([['settled, ever (the ledger)', bytes('earned-' + tag, earn.earned)],
+            ['pending (claimed)', u ? bytes('pending-' + tag, u.bytes) :
+              el('span', { id: 'pending-' + tag, class: 'muted', 'data-value': 'unknown' }, 'unknown')],
+            ['sessions held', u ? num('pending-sessions-' + tag, u.sessions) : '—']]),
+          el('p', { class: 'muted' }, el('span', { class: 'tag' }, 'claimed by the node, not yet paid'),
+            u ? ' Pending is what the node says it holds in receipts not settled yet; the ledger pays only what it settles.' :
+              ' This node does not report its pending receipts (an older version).'),
+          table('earned-from-' + tag, ['account', 'settled', 'pending (claimed)'], from, 'Nothing settled or pending yet.')),
         card('Earned per hour by account, last 24 h', chart('chart-earn-' + n.id.slice(-8), Object.keys(byAccount).length ? byAccount : { earned: 'earned' }, hist)),
         card('Failures reported and audits failed, last 24 h', chart('chart-fail-' + n.id.slice(-8), { reported: 'reported by visitors', audit_failed: 'audits failed' }, hist, 'count'))));
     }
