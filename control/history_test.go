@@ -131,3 +131,28 @@ func FuzzSeriesQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestHistorySiteOfSession: a site's owner signed in to the console
+// reads its account's history of its own site only; naming another
+// site (?site=, of another account or the same) is refused, so the
+// failures other sites' visitors reported do not leak across sites.
+func TestHistorySiteOfSession(t *testing.T) {
+	bus := openBus(t, "gw-history-site")
+	tg, _ := startStack(t, bus, Config{AdminToken: testAdmin, Faucet: true}, gateway.Config{MeterInterval: time.Hour, CreditLimit: -1})
+	tg.apiJSON(t, "POST", "/v1/accounts", testAdmin, `{"name":"acme"}`, http.StatusCreated, nil)
+	tg.apiJSON(t, "POST", "/v1/accounts", testAdmin, `{"name":"other"}`, http.StatusCreated, nil)
+	var blog, shop api.SiteCreated
+	tg.apiJSON(t, "POST", "/v1/sites", testAdmin, `{"name":"blog","account":"acme"}`, http.StatusCreated, &blog)
+	tg.apiJSON(t, "POST", "/v1/sites", testAdmin, `{"name":"shop","account":"other"}`, http.StatusCreated, &shop)
+	if _, err := bus.Emit(t.Context(), events.TypeNodeReported, events.NodeReported{Node: "n1", Reasons: map[string]int{"bad-block": 7}, Gateway: "gw-x", Sites: map[string]int{"shop": 7}}); err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := signIn(t, tg.testGateway, `{"credential":"`+blog.Token+`","site":"blog"}`, http.StatusOK)
+	owner.call(t, "GET", "/v1/accounts/acme/history?site=blog", "", http.StatusOK)
+	owner.call(t, "GET", "/v1/accounts/acme/history", "", http.StatusOK)
+	owner.call(t, "GET", "/v1/accounts/acme/history?site=shop", "", http.StatusForbidden)
+	// The bearer form names its site in ?site= already.
+	tg.apiJSON(t, "GET", "/v1/accounts/acme/history?site=shop", blog.Token, "", http.StatusForbidden, nil)
+	// The admin reads any site's.
+	tg.apiJSON(t, "GET", "/v1/accounts/other/history?site=shop", testAdmin, "", http.StatusOK, nil)
+}
