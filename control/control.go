@@ -46,8 +46,9 @@ type Control struct {
 	hookClient *http.Client         // deliveries, through netguard
 	sealer     *secret.Sealer       // the endpoints' secrets
 
-	sessions      jetstream.KeyValue // console sessions
-	sessionSealer *secret.Sealer     // the credentials they hold
+	sessions      jetstream.KeyValue           // console sessions
+	sessionSealer *secret.Sealer               // the credentials they hold
+	signInLimit   *ratelimit.Limiter[[32]byte] // sign-ins per credential
 
 	historyHeld  *ratelimit.Counter[[32]byte] // history answers in flight per credential
 	historySlots chan struct{}                // history answers in flight
@@ -90,6 +91,7 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 		return nil, fmt.Errorf("control: sessions: %w", err)
 	}
 	c.sessionSealer = secret.NewSealer(c.admin, "console sessions")
+	c.signInLimit = ratelimit.New[[32]byte](ratelimit.Config{Rate: signInRate, Burst: signInBurst, Now: cfg.Now})
 	c.historyHeld = ratelimit.NewCounter[[32]byte](historyPerCredential)
 	c.historySlots = make(chan struct{}, maxHistoryInFlight)
 	c.mux = c.routes()

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -12,6 +13,14 @@ import (
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/api"
+)
+
+// Each sign-in stores a session on the bus for up to a day, so each
+// credential signs in signInBurst times, then once per 1/signInRate
+// seconds; beyond that the answer is 429 and nothing is stored.
+const (
+	signInBurst = 10
+	signInRate  = 0.1
 )
 
 // apiSignIn answers POST /v1/auth/session (api.SignIn, JSON only, so no
@@ -37,6 +46,10 @@ func (c *Control) apiSignIn(w http.ResponseWriter, r *http.Request) {
 	who, err := c.whoami(r.Context(), req.Credential, strings.TrimSpace(req.Site))
 	if err != nil {
 		c.fail(w, r, err)
+		return
+	}
+	if !c.signInLimit.Allow(sha256.Sum256([]byte(req.Credential))) {
+		c.fail(w, r, &RequestError{Kind: ErrTooManyRequests, Detail: "this credential signed in too often: try again in a minute"})
 		return
 	}
 	id, rec, err := c.newSession(r.Context(), who, req.Credential)

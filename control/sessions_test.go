@@ -208,7 +208,9 @@ func TestConsoleSessions(t *testing.T) {
 		}
 		op, who := signIn(t, gwA.testGateway, `{"credential":"`+gwA.opToken+`"}`, http.StatusOK)
 		waitFor(t, "the operator's node listed", func() bool {
-			_, who = signIn(t, gwA.testGateway, `{"credential":"`+gwA.opToken+`"}`, http.StatusOK)
+			// whoami, not a sign-in per try: sign-ins are limited.
+			who = api.Whoami{}
+			_ = json.Unmarshal(op.call(t, "GET", whoamiPath, "", http.StatusOK), &who)
 			return len(who.Nodes) == 1 && who.Nodes[0] == id
 		})
 		if who.Role != api.RoleOperator {
@@ -290,4 +292,50 @@ func TestConsoleSessions(t *testing.T) {
 		skew.Store(0)
 		owner.call(t, "GET", "/v1/sites/blog", "", http.StatusUnauthorized) // and it stays gone
 	})
+}
+
+// TestSignInBounded: every sign-in stores a session on the bus for up to
+// a day, so one credential signing in in a loop must not fill the bus:
+// past a burst its sign-ins are refused (429, Retry-After) and store
+// nothing, while another credential still signs in.
+func TestSignInBounded(t *testing.T) {
+	now := time.Now() // a still clock: no token refills during the test
+	bus := openBus(t, "gw-signin-bounded")
+	tg, _ := startStack(t, bus, Config{AdminToken: testAdmin, Now: func() time.Time { return now }},
+		gateway.Config{MeterInterval: time.Hour, CreditLimit: -1})
+	var blog api.SiteCreated
+	tg.apiJSON(t, "POST", "/v1/sites", testAdmin, `{"name":"blog"}`, http.StatusCreated, &blog)
+	body := `{"credential":"` + blog.Token + `","site":"blog"}`
+	stored := func() int {
+		keys, err := tg.ctl.sessions.ListKeys(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range keys.Keys() {
+			n++
+		}
+		return n
+	}
+	const tries = 200
+	for i := range tries {
+		resp, got := tg.do(t, http.MethodPost, tg.URL()+authPath, strings.NewReader(body), "Content-Type", "application/json")
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if resp.Header.Get("Retry-After") == "" || len(resp.Cookies()) != 0 {
+				t.Fatalf("refused sign-in: Retry-After %q, cookies %v", resp.Header.Get("Retry-After"), resp.Cookies())
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("sign-in %d: %d %s", i, resp.StatusCode, got)
+		}
+	}
+	if n := stored(); n >= tries {
+		t.Fatalf("%d sign-ins with one credential stored %d sessions", tries, n)
+	}
+	before := stored()
+	signIn(t, tg.testGateway, `{"credential":"`+testAdmin+`"}`, http.StatusOK)
+	if stored() != before+1 {
+		t.Fatal("another credential's sign-in stored no session")
+	}
 }
