@@ -42,6 +42,9 @@ const (
 	CSRFHeader    = "X-Verity-CSRF"
 
 	sessionPrefix = "vcs_"
+	// maxSessionCookies is how many cookies of SessionCookie's name a
+	// request's session is looked for in.
+	maxSessionCookies = 4
 	// authPath is the sign-in and sign-out endpoint; whoamiPath answers
 	// who the request's credential is.
 	authPath   = "/v1/auth/session"
@@ -100,15 +103,28 @@ func (c *Control) withSession(r *http.Request) (*http.Request, error) {
 	if r.Header.Get("Authorization") != "" {
 		return r, nil
 	}
-	ck, err := r.Cookie(SessionCookie)
-	if err != nil || ck.Value == "" {
+	cks := r.CookiesNamed(SessionCookie)
+	if len(cks) == 0 || cks[0].Value == "" {
 		return r, nil
 	}
 	if r.URL.Path == authPath && r.Method == http.MethodPost {
 		// Signing in again: the body's credential decides, not the cookie.
 		return r, nil
 	}
-	s, err := c.loadSession(r.Context(), ck.Value)
+	// A site under the gateway's domain can set a cookie of this name for
+	// the parent domain, which the browser sends first: the first cookie
+	// that names a live session is the one, of the first few (each is a
+	// read of the bus).
+	var s *session
+	var err error
+	for _, ck := range cks[:min(len(cks), maxSessionCookies)] {
+		if s, err = c.loadSession(r.Context(), ck.Value); err == nil {
+			break
+		}
+		if statusOf(err) != http.StatusUnauthorized {
+			return r, err
+		}
+	}
 	if err != nil {
 		return r, err
 	}

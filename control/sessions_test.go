@@ -339,3 +339,25 @@ func TestSignInBounded(t *testing.T) {
 		t.Fatal("another credential's sign-in stored no session")
 	}
 }
+
+// TestSessionCookieTossed: a site served under the gateway's domain can
+// set a cookie of the session's name for the parent domain (cookie
+// tossing), which the browser then sends before the console's own. A
+// junk one must not lock the signed-in browser out of the console: the
+// session of the cookie that names one is used.
+func TestSessionCookieTossed(t *testing.T) {
+	bus := openBus(t, "gw-cookie-tossed")
+	tg, _ := startStack(t, bus, Config{AdminToken: testAdmin}, gateway.Config{MeterInterval: time.Hour, CreditLimit: -1})
+	admin, _ := signIn(t, tg.testGateway, `{"credential":"`+testAdmin+`"}`, http.StatusOK)
+	for _, junk := range []string{"junk", sessionPrefix + strings.Repeat("A", 43)} {
+		tossed := admin
+		tossed.cookie = junk + "; " + SessionCookie + "=" + admin.cookie
+		tossed.call(t, "GET", whoamiPath, "", http.StatusOK)
+		tossed.call(t, "GET", "/v1/sites", "", http.StatusOK)
+		tossed.call(t, "POST", "/v1/accounts", `{"name":"acme-`+strings.ToLower(junk[:2])+`"}`, http.StatusCreated)
+	}
+	// Only junk: still refused.
+	junk := admin
+	junk.cookie = "junk; " + SessionCookie + "=" + sessionPrefix + strings.Repeat("B", 43)
+	junk.call(t, "GET", "/v1/sites", "", http.StatusUnauthorized)
+}
