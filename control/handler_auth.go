@@ -57,7 +57,7 @@ func (c *Control) apiSignIn(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	if old, err := r.Cookie(SessionCookie); err == nil && strings.HasPrefix(old.Value, sessionPrefix) {
+	if old, err := r.Cookie(c.sessionCookieName(r)); err == nil && strings.HasPrefix(old.Value, sessionPrefix) {
 		// Signing in again ends the session the browser had.
 		_ = c.sessions.Delete(r.Context(), sessionBucketKey(old.Value))
 	}

@@ -361,3 +361,38 @@ func TestSessionCookieTossed(t *testing.T) {
 	junk.cookie = "junk; " + SessionCookie + "=" + sessionPrefix + strings.Repeat("B", 43)
 	junk.call(t, "GET", "/v1/sites", "", http.StatusUnauthorized)
 }
+
+// TestSessionCookieHostOnly: under HTTPS the session cookie is
+// "__Host-verity_session" (Secure, Path=/, no Domain), which browsers
+// take only from the gateway's own host: a site under the gateway's
+// domain that tosses its owner's live session as a parent-domain
+// "verity_session" cookie does not swap it in for the signed-in admin's.
+func TestSessionCookieHostOnly(t *testing.T) {
+	bus := openBus(t, "gw-cookie-host")
+	tg, _ := startStack(t, bus, Config{AdminToken: testAdmin}, gateway.Config{MeterInterval: time.Hour, CreditLimit: -1})
+	tg.ctl.cfg.PublicURL = "https://verity.example" // behind a TLS proxy; no node fetches here
+	var evil api.SiteCreated
+	tg.apiJSON(t, "POST", "/v1/sites", testAdmin, `{"name":"evil"}`, http.StatusCreated, &evil)
+	signInCookie := func(body string) (*http.Cookie, api.Whoami) {
+		t.Helper()
+		resp, got := tg.do(t, http.MethodPost, tg.URL()+authPath, strings.NewReader(body), "Content-Type", "application/json")
+		var who api.Whoami
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(got, &who) != nil || len(resp.Cookies()) != 1 {
+			t.Fatalf("sign in: %d %s %v", resp.StatusCode, got, resp.Cookies())
+		}
+		return resp.Cookies()[0], who
+	}
+	attacker, _ := signInCookie(`{"credential":"` + evil.Token + `","site":"evil"}`)
+	admin, adminWho := signInCookie(`{"credential":"` + testAdmin + `"}`)
+	if admin.Name != "__Host-"+SessionCookie || admin.Path != "/" || !admin.Secure || !admin.HttpOnly || admin.Domain != "" {
+		t.Fatalf("session cookie under HTTPS: %+v", admin)
+	}
+	// The evil site's page tossed the attacker's session for the parent
+	// domain, with a longer path, so the browser sends it first.
+	tossed := consoleClient{tg: tg.testGateway, cookie: attacker.Value + "; " + admin.Name + "=" + admin.Value, csrf: adminWho.CSRF}
+	var who api.Whoami
+	if err := json.Unmarshal(tossed.call(t, "GET", whoamiPath, "", http.StatusOK), &who); err != nil || who.Role != api.RoleAdmin {
+		t.Fatalf("with a tossed cookie the browser is %+v (%v), want the admin", who, err)
+	}
+	tossed.call(t, "GET", "/v1/sites", "", http.StatusOK)
+}
