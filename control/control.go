@@ -13,6 +13,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/ratelimit"
 	"github.com/verity-cdn/verity/internal/secret"
 )
 
@@ -45,8 +46,12 @@ type Control struct {
 	hookClient *http.Client         // deliveries, through netguard
 	sealer     *secret.Sealer       // the endpoints' secrets
 
-	sessions      jetstream.KeyValue // console sessions
-	sessionSealer *secret.Sealer     // the credentials they hold
+	sessions      jetstream.KeyValue           // console sessions
+	sessionSealer *secret.Sealer               // the credentials they hold
+	signInLimit   *ratelimit.Limiter[[32]byte] // sign-ins per credential
+
+	historyHeld  *ratelimit.Counter[[32]byte] // history answers in flight per credential
+	historySlots chan struct{}                // history answers in flight
 
 	ctx       context.Context // canceled by Close; parent of the publisher
 	cancel    context.CancelFunc
@@ -86,6 +91,9 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 		return nil, fmt.Errorf("control: sessions: %w", err)
 	}
 	c.sessionSealer = secret.NewSealer(c.admin, "console sessions")
+	c.signInLimit = ratelimit.New[[32]byte](ratelimit.Config{Rate: signInRate, Burst: signInBurst, Now: cfg.Now})
+	c.historyHeld = ratelimit.NewCounter[[32]byte](historyPerCredential)
+	c.historySlots = make(chan struct{}, maxHistoryInFlight)
 	c.mux = c.routes()
 	c.wg.Add(1)
 	go func() {

@@ -58,8 +58,9 @@
 //     credential sealed, keyed by the SHA-256 of the cookie), accepted by
 //     every gateway on the bus in place of the credential; a request
 //     without an Authorization header is authenticated by its
-//     SessionCookie, and one other than GET and HEAD must also carry the
-//     session's CSRF token in CSRFHeader (403 without it). docs/console.md.
+//     SessionCookie (HostSessionCookie under HTTPS), and one other than
+//     GET and HEAD must also carry the session's CSRF token in CSRFHeader
+//     (403 without it). docs/console.md.
 //
 // The API (JSON documents in internal/api; "Authorization: Bearer
 // <token>", the admin token or a site's deploy token, or a console

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -12,6 +13,14 @@ import (
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/api"
+)
+
+// Each sign-in stores a session on the bus for up to a day, so each
+// credential signs in signInBurst times, then once per 1/signInRate
+// seconds; beyond that the answer is 429 and nothing is stored.
+const (
+	signInBurst = 10
+	signInRate  = 0.1
 )
 
 // apiSignIn answers POST /v1/auth/session (api.SignIn, JSON only, so no
@@ -39,12 +48,16 @@ func (c *Control) apiSignIn(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	if !c.signInLimit.Allow(sha256.Sum256([]byte(req.Credential))) {
+		c.fail(w, r, &RequestError{Kind: ErrTooManyRequests, Detail: "this credential signed in too often: try again in a minute"})
+		return
+	}
 	id, rec, err := c.newSession(r.Context(), who, req.Credential)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	if old, err := r.Cookie(SessionCookie); err == nil && strings.HasPrefix(old.Value, sessionPrefix) {
+	if old, err := r.Cookie(c.sessionCookieName(r)); err == nil && strings.HasPrefix(old.Value, sessionPrefix) {
 		// Signing in again ends the session the browser had.
 		_ = c.sessions.Delete(r.Context(), sessionBucketKey(old.Value))
 	}

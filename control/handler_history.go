@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -25,7 +27,32 @@ const (
 	maxHistoryBuckets  = 1000
 	// maxHistoryEvents bounds the events read for one answer.
 	maxHistoryEvents = 200000
+
+	// An answer may read every account's statement and maxHistoryEvents
+	// events, so each credential has at most historyPerCredential of them
+	// being computed at once, and the gateway maxHistoryInFlight; beyond
+	// either: 429 with Retry-After. (The console asks for two at once at
+	// most; a client polling one after another is never refused.)
+	historyPerCredential = 2
+	maxHistoryInFlight   = 4
 )
+
+// admitHistory takes a slot of r's credential's and one of the gateway's
+// for a history answer; the caller calls release when done.
+// ErrTooManyRequests when there is none.
+func (c *Control) admitHistory(r *http.Request) (release func(), err error) {
+	key := sha256.Sum256([]byte(credential(r)))
+	if !c.historyHeld.Acquire(key) {
+		return nil, &RequestError{Kind: ErrTooManyRequests, Detail: fmt.Sprintf("this credential has %d history answers being computed already: try again when they are done", historyPerCredential)}
+	}
+	select {
+	case c.historySlots <- struct{}{}:
+		return func() { <-c.historySlots; c.historyHeld.Release(key) }, nil
+	default:
+		c.historyHeld.Release(key)
+		return nil, &RequestError{Kind: ErrTooManyRequests, Detail: "the gateway is busy answering other histories: try again in a second"}
+	}
+}
 
 // Series names of an account's history.
 const (
@@ -143,6 +170,12 @@ func (c *Control) apiAccountHistory(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	release, err := c.admitHistory(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	defer release()
 	site := r.URL.Query().Get("site")
 	entries, err := c.ledger.Statement(r.Context(), name, ledger.StatementQuery{Since: q.since, Limit: 100000})
 	if err != nil {
@@ -252,6 +285,12 @@ func (c *Control) apiNodeHistory(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	release, err := c.admitHistory(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	defer release()
 	out := q.series("earned", "reported", "audit_failed")
 	accounts, err := c.ledger.Accounts(r.Context())
 	if err != nil {
@@ -308,6 +347,12 @@ func (c *Control) apiEventsHistory(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	release, err := c.admitHistory(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	defer release()
 	var types []events.Type
 	if v := r.URL.Query().Get("types"); v != "" {
 		for _, t := range strings.Split(v, ",") {

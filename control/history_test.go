@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -130,4 +131,81 @@ func FuzzSeriesQuery(f *testing.F) {
 			t.Fatalf("since %q step %q: %+v", since, step, q)
 		}
 	})
+}
+
+// TestHistorySiteOfSession: a site's owner signed in to the console
+// reads its account's history of its own site only; naming another
+// site (?site=, of another account or the same) is refused, so the
+// failures other sites' visitors reported do not leak across sites.
+func TestHistorySiteOfSession(t *testing.T) {
+	bus := openBus(t, "gw-history-site")
+	tg, _ := startStack(t, bus, Config{AdminToken: testAdmin, Faucet: true}, gateway.Config{MeterInterval: time.Hour, CreditLimit: -1})
+	tg.apiJSON(t, "POST", "/v1/accounts", testAdmin, `{"name":"acme"}`, http.StatusCreated, nil)
+	tg.apiJSON(t, "POST", "/v1/accounts", testAdmin, `{"name":"other"}`, http.StatusCreated, nil)
+	var blog, shop api.SiteCreated
+	tg.apiJSON(t, "POST", "/v1/sites", testAdmin, `{"name":"blog","account":"acme"}`, http.StatusCreated, &blog)
+	tg.apiJSON(t, "POST", "/v1/sites", testAdmin, `{"name":"shop","account":"other"}`, http.StatusCreated, &shop)
+	if _, err := bus.Emit(t.Context(), events.TypeNodeReported, events.NodeReported{Node: "n1", Reasons: map[string]int{"bad-block": 7}, Gateway: "gw-x", Sites: map[string]int{"shop": 7}}); err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := signIn(t, tg.testGateway, `{"credential":"`+blog.Token+`","site":"blog"}`, http.StatusOK)
+	owner.call(t, "GET", "/v1/accounts/acme/history?site=blog", "", http.StatusOK)
+	owner.call(t, "GET", "/v1/accounts/acme/history", "", http.StatusOK)
+	owner.call(t, "GET", "/v1/accounts/acme/history?site=shop", "", http.StatusForbidden)
+	// The bearer form names its site in ?site= already.
+	tg.apiJSON(t, "GET", "/v1/accounts/acme/history?site=shop", blog.Token, "", http.StatusForbidden, nil)
+	// The admin reads any site's.
+	tg.apiJSON(t, "GET", "/v1/accounts/other/history?site=shop", testAdmin, "", http.StatusOK, nil)
+}
+
+// TestHistoryBounded: a history answer reads up to every account's
+// statement and 200,000 events, so one signed-in credential must not
+// have the gateway compute them without bound: while a credential has
+// its history answers in flight at the cap, a further one is refused
+// (429, Retry-After) and another credential still reads; while the
+// gateway's are at their cap, any further one is refused at once; one
+// after another, a poller is never refused.
+func TestHistoryBounded(t *testing.T) {
+	bus := openBus(t, "gw-history-bounded")
+	tg, _ := startStack(t, bus, Config{AdminToken: testAdmin, Faucet: true}, gateway.Config{MeterInterval: time.Hour, CreditLimit: -1})
+	tg.apiJSON(t, "POST", "/v1/accounts", testAdmin, `{"name":"acme"}`, http.StatusCreated, nil)
+	var blog api.SiteCreated
+	tg.apiJSON(t, "POST", "/v1/sites", testAdmin, `{"name":"blog","account":"acme"}`, http.StatusCreated, &blog)
+	path := "/v1/accounts/acme/history?site=blog&since=0001-01-01T00:00:00Z&step=2000000h"
+	refused := func(token string) {
+		t.Helper()
+		resp, body := tg.do(t, http.MethodGet, tg.URL()+path, nil, "Authorization", "Bearer "+token)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("history at the cap: %d (Retry-After %q) %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+
+	for range 3 * historyPerCredential {
+		tg.apiJSON(t, "GET", path, blog.Token, "", http.StatusOK, nil)
+	}
+	// The credential's answers in flight at the cap (as a loop of
+	// concurrent requests would hold them).
+	key := sha256.Sum256([]byte(blog.Token))
+	for range historyPerCredential {
+		tg.ctl.historyHeld.Acquire(key)
+	}
+	refused(blog.Token)
+	tg.apiJSON(t, "GET", "/v1/accounts/acme/history", testAdmin, "", http.StatusOK, nil)
+	for range historyPerCredential {
+		tg.ctl.historyHeld.Release(key)
+	}
+	tg.apiJSON(t, "GET", path, blog.Token, "", http.StatusOK, nil)
+
+	// Every one of the gateway's slots taken.
+	for range cap(tg.ctl.historySlots) {
+		tg.ctl.historySlots <- struct{}{}
+	}
+	refused(testAdmin)
+	for range cap(tg.ctl.historySlots) {
+		<-tg.ctl.historySlots
+	}
+	tg.apiJSON(t, "GET", "/v1/events/history", testAdmin, "", http.StatusOK, nil)
+	if n := tg.ctl.historyHeld.Len(); n != 0 {
+		t.Fatalf("%d credentials still hold history slots", n)
+	}
 }

@@ -39,9 +39,17 @@ import (
 // gateway's domain are the same site as its own host.
 const (
 	SessionCookie = "verity_session"
-	CSRFHeader    = "X-Verity-CSRF"
+	// HostSessionCookie is the session cookie's name under HTTPS: a
+	// browser takes a "__Host-" cookie only from the host itself (Secure,
+	// Path=/, no Domain), so a site under the gateway's domain can toss
+	// no such cookie for it, neither a junk one nor its owner's session.
+	HostSessionCookie = "__Host-" + SessionCookie
+	CSRFHeader        = "X-Verity-CSRF"
 
 	sessionPrefix = "vcs_"
+	// maxSessionCookies is how many cookies of SessionCookie's name a
+	// request's session is looked for in.
+	maxSessionCookies = 4
 	// authPath is the sign-in and sign-out endpoint; whoamiPath answers
 	// who the request's credential is.
 	authPath   = "/v1/auth/session"
@@ -100,15 +108,28 @@ func (c *Control) withSession(r *http.Request) (*http.Request, error) {
 	if r.Header.Get("Authorization") != "" {
 		return r, nil
 	}
-	ck, err := r.Cookie(SessionCookie)
-	if err != nil || ck.Value == "" {
+	cks := r.CookiesNamed(c.sessionCookieName(r))
+	if len(cks) == 0 || cks[0].Value == "" {
 		return r, nil
 	}
 	if r.URL.Path == authPath && r.Method == http.MethodPost {
 		// Signing in again: the body's credential decides, not the cookie.
 		return r, nil
 	}
-	s, err := c.loadSession(r.Context(), ck.Value)
+	// A site under the gateway's domain can set a cookie of this name for
+	// the parent domain, which the browser sends first: the first cookie
+	// that names a live session is the one, of the first few (each is a
+	// read of the bus).
+	var s *session
+	var err error
+	for _, ck := range cks[:min(len(cks), maxSessionCookies)] {
+		if s, err = c.loadSession(r.Context(), ck.Value); err == nil {
+			break
+		}
+		if statusOf(err) != http.StatusUnauthorized {
+			return r, err
+		}
+	}
 	if err != nil {
 		return r, err
 	}
@@ -170,13 +191,30 @@ func (c *Control) newSession(ctx context.Context, who api.Whoami, tok string) (s
 	return id, rec, nil
 }
 
+// secure reports whether the session cookie is Secure: when r came over
+// HTTPS or the gateway's public URL is HTTPS.
+func (c *Control) secure(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(c.cfg.PublicURL, "https://")
+}
+
+// sessionCookieName is HostSessionCookie under HTTPS, else SessionCookie.
+func (c *Control) sessionCookieName(r *http.Request) string {
+	if c.secure(r) {
+		return HostSessionCookie
+	}
+	return SessionCookie
+}
+
 // sessionCookie is the cookie carrying id (an empty id and a negative
-// MaxAge clear it); Secure when r came over HTTPS or the gateway's public
-// URL is HTTPS.
+// MaxAge clear it): under HTTPS HostSessionCookie, Secure, for the whole
+// host (as "__Host-" requires); else SessionCookie for /v1/.
 func (c *Control) sessionCookie(r *http.Request, id string, maxAge int) *http.Cookie {
-	return &http.Cookie{
+	ck := &http.Cookie{
 		Name: SessionCookie, Value: id, Path: "/v1/", MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil || strings.HasPrefix(c.cfg.PublicURL, "https://"),
 	}
+	if c.secure(r) {
+		ck.Name, ck.Path, ck.Secure = HostSessionCookie, "/", true
+	}
+	return ck
 }

@@ -208,7 +208,9 @@ func TestConsoleSessions(t *testing.T) {
 		}
 		op, who := signIn(t, gwA.testGateway, `{"credential":"`+gwA.opToken+`"}`, http.StatusOK)
 		waitFor(t, "the operator's node listed", func() bool {
-			_, who = signIn(t, gwA.testGateway, `{"credential":"`+gwA.opToken+`"}`, http.StatusOK)
+			// whoami, not a sign-in per try: sign-ins are limited.
+			who = api.Whoami{}
+			_ = json.Unmarshal(op.call(t, "GET", whoamiPath, "", http.StatusOK), &who)
 			return len(who.Nodes) == 1 && who.Nodes[0] == id
 		})
 		if who.Role != api.RoleOperator {
@@ -290,4 +292,107 @@ func TestConsoleSessions(t *testing.T) {
 		skew.Store(0)
 		owner.call(t, "GET", "/v1/sites/blog", "", http.StatusUnauthorized) // and it stays gone
 	})
+}
+
+// TestSignInBounded: every sign-in stores a session on the bus for up to
+// a day, so one credential signing in in a loop must not fill the bus:
+// past a burst its sign-ins are refused (429, Retry-After) and store
+// nothing, while another credential still signs in.
+func TestSignInBounded(t *testing.T) {
+	now := time.Now() // a still clock: no token refills during the test
+	bus := openBus(t, "gw-signin-bounded")
+	tg, _ := startStack(t, bus, Config{AdminToken: testAdmin, Now: func() time.Time { return now }},
+		gateway.Config{MeterInterval: time.Hour, CreditLimit: -1})
+	var blog api.SiteCreated
+	tg.apiJSON(t, "POST", "/v1/sites", testAdmin, `{"name":"blog"}`, http.StatusCreated, &blog)
+	body := `{"credential":"` + blog.Token + `","site":"blog"}`
+	stored := func() int {
+		keys, err := tg.ctl.sessions.ListKeys(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range keys.Keys() {
+			n++
+		}
+		return n
+	}
+	const tries = 200
+	for i := range tries {
+		resp, got := tg.do(t, http.MethodPost, tg.URL()+authPath, strings.NewReader(body), "Content-Type", "application/json")
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if resp.Header.Get("Retry-After") == "" || len(resp.Cookies()) != 0 {
+				t.Fatalf("refused sign-in: Retry-After %q, cookies %v", resp.Header.Get("Retry-After"), resp.Cookies())
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("sign-in %d: %d %s", i, resp.StatusCode, got)
+		}
+	}
+	if n := stored(); n >= tries {
+		t.Fatalf("%d sign-ins with one credential stored %d sessions", tries, n)
+	}
+	before := stored()
+	signIn(t, tg.testGateway, `{"credential":"`+testAdmin+`"}`, http.StatusOK)
+	if stored() != before+1 {
+		t.Fatal("another credential's sign-in stored no session")
+	}
+}
+
+// TestSessionCookieTossed: a site served under the gateway's domain can
+// set a cookie of the session's name for the parent domain (cookie
+// tossing), which the browser then sends before the console's own. A
+// junk one must not lock the signed-in browser out of the console: the
+// session of the cookie that names one is used.
+func TestSessionCookieTossed(t *testing.T) {
+	bus := openBus(t, "gw-cookie-tossed")
+	tg, _ := startStack(t, bus, Config{AdminToken: testAdmin}, gateway.Config{MeterInterval: time.Hour, CreditLimit: -1})
+	admin, _ := signIn(t, tg.testGateway, `{"credential":"`+testAdmin+`"}`, http.StatusOK)
+	for _, junk := range []string{"junk", sessionPrefix + strings.Repeat("A", 43)} {
+		tossed := admin
+		tossed.cookie = junk + "; " + SessionCookie + "=" + admin.cookie
+		tossed.call(t, "GET", whoamiPath, "", http.StatusOK)
+		tossed.call(t, "GET", "/v1/sites", "", http.StatusOK)
+		tossed.call(t, "POST", "/v1/accounts", `{"name":"acme-`+strings.ToLower(junk[:2])+`"}`, http.StatusCreated)
+	}
+	// Only junk: still refused.
+	junk := admin
+	junk.cookie = "junk; " + SessionCookie + "=" + sessionPrefix + strings.Repeat("B", 43)
+	junk.call(t, "GET", "/v1/sites", "", http.StatusUnauthorized)
+}
+
+// TestSessionCookieHostOnly: under HTTPS the session cookie is
+// "__Host-verity_session" (Secure, Path=/, no Domain), which browsers
+// take only from the gateway's own host: a site under the gateway's
+// domain that tosses its owner's live session as a parent-domain
+// "verity_session" cookie does not swap it in for the signed-in admin's.
+func TestSessionCookieHostOnly(t *testing.T) {
+	bus := openBus(t, "gw-cookie-host")
+	tg, _ := startStack(t, bus, Config{AdminToken: testAdmin}, gateway.Config{MeterInterval: time.Hour, CreditLimit: -1})
+	tg.ctl.cfg.PublicURL = "https://verity.example" // behind a TLS proxy; no node fetches here
+	var evil api.SiteCreated
+	tg.apiJSON(t, "POST", "/v1/sites", testAdmin, `{"name":"evil"}`, http.StatusCreated, &evil)
+	signInCookie := func(body string) (*http.Cookie, api.Whoami) {
+		t.Helper()
+		resp, got := tg.do(t, http.MethodPost, tg.URL()+authPath, strings.NewReader(body), "Content-Type", "application/json")
+		var who api.Whoami
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(got, &who) != nil || len(resp.Cookies()) != 1 {
+			t.Fatalf("sign in: %d %s %v", resp.StatusCode, got, resp.Cookies())
+		}
+		return resp.Cookies()[0], who
+	}
+	attacker, _ := signInCookie(`{"credential":"` + evil.Token + `","site":"evil"}`)
+	admin, adminWho := signInCookie(`{"credential":"` + testAdmin + `"}`)
+	if admin.Name != "__Host-"+SessionCookie || admin.Path != "/" || !admin.Secure || !admin.HttpOnly || admin.Domain != "" {
+		t.Fatalf("session cookie under HTTPS: %+v", admin)
+	}
+	// The evil site's page tossed the attacker's session for the parent
+	// domain, with a longer path, so the browser sends it first.
+	tossed := consoleClient{tg: tg.testGateway, cookie: attacker.Value + "; " + admin.Name + "=" + admin.Value, csrf: adminWho.CSRF}
+	var who api.Whoami
+	if err := json.Unmarshal(tossed.call(t, "GET", whoamiPath, "", http.StatusOK), &who); err != nil || who.Role != api.RoleAdmin {
+		t.Fatalf("with a tossed cookie the browser is %+v (%v), want the admin", who, err)
+	}
+	tossed.call(t, "GET", "/v1/sites", "", http.StatusOK)
 }

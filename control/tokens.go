@@ -195,6 +195,11 @@ func (c *Control) authorizeAccount(r *http.Request, name string) error {
 	}
 	site := r.URL.Query().Get("site")
 	if s := sessionOf(r); s != nil && bearer(r) == "" {
+		if site != "" && site != s.rec.Site {
+			// ?site= narrows an answer (the history's) to that site: a
+			// session reads its own site's only.
+			return &RequestError{Kind: ErrForbidden, Detail: fmt.Sprintf("this session is of site %q, not %q", s.rec.Site, clip(site))}
+		}
 		site = s.rec.Site
 	}
 	if site == "" {
