@@ -122,11 +122,16 @@ async function wasmResponse() {
       // Cache Storage is the origin's: any script of the site can write
       // it. The bytes run only if they hash to the name the gateway gave
       // them (/.verity/wasm/<first 16 hex digits of their SHA-256>.wasm).
-      const buf = await hit.arrayBuffer();
+      // The hash reads a copy: the stored Response itself goes to
+      // compileStreaming, which then finds the code V8 cached beside it
+      // (a Response built from the bytes has no URL and no code cache).
+      // V8 checks the cached code against the SHA-256 of the bytes it
+      // compiles, which are the ones hashed here.
+      const buf = await hit.clone().arrayBuffer();
       const sum = hex(await crypto.subtle.digest('SHA-256', buf)).slice(0, 16);
       if (WASM_URL.indexOf('/' + sum + '.wasm') >= 0) {
         wasmFrom = 'cache';
-        return new Response(buf, { headers: { 'Content-Type': 'application/wasm' } });
+        return hit;
       }
       console.warn('verity: the stored wasm does not match its hash; fetching it again');
       counters.corrupt++;
