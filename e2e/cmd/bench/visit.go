@@ -90,6 +90,19 @@ const smallJS = `async (path, n) => {
 	return {ms, route, timings};
 }`
 
+// expireSessionJS moves the session in the worker's cache index ten
+// minutes past its ttl; it returns whether there was one.
+const expireSessionJS = `async () => {
+	const c = await caches.open('verity-blocks-v1');
+	const r = await c.match('/.verity/cache/index');
+	if (!r) return false;
+	const idx = await r.json();
+	if (!idx.session) return false;
+	idx.session.expires = Date.now() - 10 * 60 * 1000;
+	await c.put('/.verity/cache/index', new Response(JSON.stringify(idx), {headers: {'Content-Type': 'application/json'}}));
+	return true;
+}`
+
 type smallResult struct {
 	Ms      []float64 `json:"ms"`
 	Route   string    `json:"route"`
@@ -340,6 +353,27 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if i > 0 {
 			add("stopped_cached", r, 0)
 		}
+		// The same after a pause: the session the worker kept is ten
+		// minutes past its ttl (rewritten in the worker's index, which
+		// the stopped worker reads when it starts).
+		if _, err := b.Message(ctx, "verity-cache"); err != nil {
+			return err
+		}
+		if ok, err := browser.Call[bool](ctx, b, expireSessionJS); err != nil || !ok {
+			return fmt.Errorf("expire the worker's session: %v %w", ok, err)
+		}
+		if err := clearHTTPCache(); err != nil {
+			return err
+		}
+		if err := b.StopAllWorkers(ctx); err != nil {
+			return err
+		}
+		if r, err = visit(page, "worker stopped, cache kept, session expired"); err != nil {
+			return err
+		}
+		if i > 0 {
+			add("stopped_expired", r, 0)
+		}
 		// Worker stopped first, every cache empty.
 		if err := clearAll(); err != nil {
 			return err
@@ -411,7 +445,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		raw, err := b.Message(ctx, "verity-cache")
 		fmt.Fprintf(os.Stderr, "worker cache after the repeat visits: %s %v\n", raw, err)
 	}
-	for _, k := range []string{"warm", "warm_cached", "stopped", "stopped_cached", "gateway", "plain", "repeat"} {
+	for _, k := range []string{"warm", "warm_cached", "stopped", "stopped_cached", "stopped_expired", "gateway", "plain", "repeat"} {
 		fmt.Fprintf(os.Stderr, "visit %s: load %v ms; routes %s\n", k, rows[k].load, routeSummary(rows[k].routes))
 	}
 	desc := fmt.Sprintf("%d resources + HTML, %.2f MB", site.Resources, float64(site.Bytes)/1e6)
@@ -422,6 +456,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.add("visit_worker_warm", median(rows["warm"].load), "ms", note("warm", fmt.Sprintf("worker running, session open, nodes %v RTT, caches emptied", nodeRTT)))
 	res.add("visit_worker_warm_cached", median(rows["warm_cached"].load), "ms", note("warm_cached", "worker running, its cache kept from the warm visit, HTTP cache emptied"))
 	res.add("visit_worker_stopped_cached", median(rows["stopped_cached"].load), "ms", note("stopped_cached", "worker stopped first, its cache kept, HTTP cache emptied"))
+	res.add("visit_worker_stopped_expired", median(rows["stopped_expired"].load), "ms", note("stopped_expired", "worker stopped first, its cache kept, its session 10 min past its ttl, HTTP cache emptied"))
 	res.add("visit_worker_stopped", median(rows["stopped"].load), "ms", note("stopped", "worker stopped first (ServiceWorker.stopAllWorkers), caches emptied"))
 	res.add("visit_gateway", median(rows["gateway"].load), "ms", note("gateway", fmt.Sprintf("worker bypassed, gateway %v RTT, HTTP cache emptied; %s", gatewayRTT, tcpHides)))
 	res.add("visit_plain", median(rows["plain"].load), "ms", fmt.Sprintf("%s: net/http FileServer of the same files %v RTT away (the ideal), HTTP cache emptied; %s; load event, median of %d", desc, nodeRTT, tcpHides, len(rows["plain"].load)))
@@ -432,6 +467,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.ratio("ratio_visit_warm_cached_vs_gateway", "visit_worker_warm_cached", "visit_gateway", "load event, warm worker with its cache vs gateway only")
 	res.ratio("ratio_visit_warm_cached_vs_plain", "visit_worker_warm_cached", "visit_plain", "load event, warm worker with its cache vs plain server at the nodes' distance")
 	res.ratio("ratio_visit_stopped_cached_vs_gateway", "visit_worker_stopped_cached", "visit_gateway", "load event, worker stopped first, its cache kept, vs gateway only")
+	res.ratio("ratio_visit_stopped_expired_vs_gateway", "visit_worker_stopped_expired", "visit_gateway", "load event, worker stopped first, its cache kept, its session expired, vs gateway only")
 	res.ratio("ratio_visit_stopped_vs_gateway", "visit_worker_stopped", "visit_gateway", "load event, worker stopped first vs gateway only")
 	res.ratio("ratio_visit_repeat_vs_gateway", "visit_repeat", "visit_gateway", "load event, repeat visit vs gateway only")
 	res.ratio("ratio_visit_repeat_vs_plain", "visit_repeat", "visit_plain", "load event, repeat visit vs plain server")
