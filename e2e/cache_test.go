@@ -496,9 +496,11 @@ func (e *env) pageDeploy() (doc, css string) {
 	return doc, css
 }
 
-// tryPageDeploy is pageDeploy, failing while the page is being replaced.
+// tryPageDeploy is pageDeploy, failing while the page is being replaced or
+// has not loaded yet (its stylesheet may still be on its way).
 func (e *env) tryPageDeploy() (doc, css string, err error) {
 	r, err := browser.Eval[[]string](e.ctx(10*time.Second), e.b, `(() => {
+		if (document.readyState !== 'complete') return [];
 		const m = document.querySelector('meta[name=deploy]');
 		const v = getComputedStyle(document.documentElement).getPropertyValue('--deploy').trim();
 		return [m ? m.content : '1', v ? v.replace(/"/g, '') : '1'];
