@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,7 +35,10 @@ type cacheStats struct {
 	HitMs      float64            `json:"hitMs"`
 	Running    bool               `json:"running"`
 	Boot       map[string]float64 `json:"boot"`
-	WasmFrom   string             `json:"wasmFrom"` // where the last boot's wasm came from
+	WasmFrom   string             `json:"wasmFrom"`  // where the last boot's wasm came from
+	Root       string             `json:"root"`      // the root of the worker script's session
+	StaleNavs  int                `json:"staleNavs"` // navigations answered from a root past its session's ttl
+	Reloaded   int                `json:"reloaded"`  // pages of a replaced root reloaded
 }
 
 func (e *env) cacheStats() cacheStats {
@@ -286,6 +290,12 @@ func TestRedeployFetchesOnlyChanged(t *testing.T) {
 	if _, err := e.b.WorkerStats(e.ctx(30 * time.Second)); err != nil { // the Go worker runs
 		t.Fatal(err)
 	}
+	// The first navigation is answered from the last root the worker knew
+	// while its session reloads; the next one sees the deploy.
+	e.reloadResources()
+	testutil.Eventually(t, 20*time.Second, "the worker's session on the new root", func() bool {
+		return e.cacheStats().Root == root.String()
+	})
 	nodes0 := e.nodeMetrics()
 	second := e.reloadResources()
 	nodes1 := e.nodeMetrics()
@@ -414,5 +424,164 @@ func TestOrphanCacheEntriesSwept(t *testing.T) {
 	}
 	if s := e.cacheStats(); s.Swept != 1 {
 		t.Errorf("verity-cache swept = %d, want 1", s.Swept)
+	}
+}
+
+// shortTTLGateway makes the page's gateway one with a session ttl of ttl,
+// on the devnet's bus (so the nodes take its vouchers), and returns ttl.
+func (e *env) shortTTLGateway(ttl time.Duration) time.Duration {
+	e.t.Helper()
+	e.useGateway(gateway.Config{
+		Sites:      e.net.Sites(),
+		Nodes:      e.net.Coordinator(),
+		Accounts:   e.net.Coordinator(),
+		Bus:        e.net.Bus(),
+		Name:       "gateway-short-ttl",
+		DataDir:    e.t.TempDir(),
+		SessionTTL: ttl,
+	})
+	return ttl
+}
+
+// deployMarked deploys the site again with a marker in index.html (a meta
+// element) and in style.css (a custom property), both "2", and waits until
+// the gateway's session names the new root.
+func (e *env) deployMarked() string {
+	e.t.Helper()
+	site := filepath.Join(e.t.TempDir(), "site")
+	if err := os.CopyFS(site, os.DirFS(e.dir)); err != nil {
+		e.t.Fatal(err)
+	}
+	edit := func(name, old, new string) {
+		p := filepath.Join(site, name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if old == "" {
+			b = append(b, new...)
+		} else if !bytes.Contains(b, []byte(old)) {
+			e.t.Fatalf("%s has no %q", name, old)
+		} else {
+			b = bytes.Replace(b, []byte(old), []byte(new), 1)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	edit("index.html", "<head>", "<head>\n<meta name=\"deploy\" content=\"2\">")
+	edit("style.css", "", "\n:root{--deploy:\"2\"}\n")
+	var car bytes.Buffer
+	root, err := importer.WriteCAR(e.t.Context(), site, &car, importer.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.net.Control().Deploy(e.ctx(30*time.Second), devnet.SiteName, &car); err != nil {
+		e.t.Fatal(err)
+	}
+	testutil.Eventually(e.t, 30*time.Second, "the new root published", func() bool {
+		return e.session().Root == root.String()
+	})
+	return root.String()
+}
+
+// pageDeploy says which deploy the loaded page's document and its
+// stylesheet come from: "1" (the first) or "2" (deployMarked's) each.
+func (e *env) pageDeploy() (doc, css string) {
+	e.t.Helper()
+	doc, css, err := e.tryPageDeploy()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return doc, css
+}
+
+// tryPageDeploy is pageDeploy, failing while the page is being replaced or
+// has not loaded yet (its stylesheet may still be on its way).
+func (e *env) tryPageDeploy() (doc, css string, err error) {
+	r, err := browser.Eval[[]string](e.ctx(10*time.Second), e.b, `(() => {
+		if (document.readyState !== 'complete') return [];
+		const m = document.querySelector('meta[name=deploy]');
+		const v = getComputedStyle(document.documentElement).getPropertyValue('--deploy').trim();
+		return [m ? m.content : '1', v ? v.replace(/"/g, '') : '1'];
+	})()`)
+	if err != nil || len(r) != 2 {
+		return "", "", fmt.Errorf("the page's deploy: %v %v", r, err)
+	}
+	return r[0], r[1], nil
+}
+
+// A repeat visit whose session is past its ttl is answered from the cache
+// under the last root the worker knew, without waiting for the gateway,
+// while the session reloads: that page is the earlier deploy, document
+// and files alike, never a mix; the navigation after the reload is the new
+// deploy.
+func TestStaleNavigationOneDeploy(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ttl := e.shortTTLGateway(2 * time.Second)
+	e.controlled()
+	e.cacheAll()
+	root := e.deployMarked()
+	time.Sleep(ttl + 500*time.Millisecond) // the worker's session expires
+
+	rs := e.reloadResources()
+	if st := e.cacheStats(); st.StaleNavs != 1 || st.Reloaded != 0 {
+		t.Errorf("%d navigations answered past the ttl, %d pages reloaded; want 1 and 0", st.StaleNavs, st.Reloaded)
+	}
+	if doc, css := e.pageDeploy(); doc != "1" || css != "1" {
+		t.Errorf("the navigation past the session's ttl: document of deploy %s, stylesheet of deploy %s; want the earlier deploy for both", doc, css)
+	}
+	for p, r := range rs {
+		if tr, _ := r.Timing("verity"); tr != "cache" {
+			t.Errorf("the navigation past the session's ttl: %s: Server-Timing %s, want verity=cache", p, describe(r.ServerTiming))
+		}
+	}
+	testutil.Eventually(t, 20*time.Second, "the worker's session on the new root", func() bool {
+		return e.cacheStats().Root == root
+	})
+	e.reloadResources()
+	if doc, css := e.pageDeploy(); doc != "2" || css != "2" {
+		t.Errorf("the navigation after the session reloaded: document of deploy %s, stylesheet of deploy %s; want the new deploy for both", doc, css)
+	}
+}
+
+// A page answered from an earlier root that needs a file this root's
+// cache lacks is not given the new deploy's file: once the session names
+// the new root, the worker reloads the page, which is then the new deploy
+// throughout.
+func TestStalePageReloadedForNewDeploy(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ttl := e.shortTTLGateway(2 * time.Second)
+	e.controlled()
+	e.cacheAll()
+	// The earlier root's cache loses app.js (a defer script of the page).
+	n, err := browser.Call[int](e.ctx(10*time.Second), e.b, `async () => {
+		const c = await caches.open('verity-blocks-v1');
+		const idx = await (await c.match('/.verity/cache/index')).json();
+		const e = idx.roots[0].paths['/app.js'];
+		return e && await c.delete('/.verity/cache/ipfs/' + e.c) ? 1 : 0;
+	}`)
+	if err != nil || n != 1 {
+		t.Fatalf("dropping app.js from the cache: %d, %v", n, err)
+	}
+	e.stopWorkers() // nor in the worker's memory
+	root := e.deployMarked()
+	time.Sleep(ttl + 500*time.Millisecond)
+
+	if err := e.b.Reload(e.ctx(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "the page reloaded as the new deploy", func() bool {
+		doc, css, err := e.tryPageDeploy()
+		if err != nil {
+			return false
+		}
+		if doc != css {
+			t.Fatalf("a page of two deploys: document %s, stylesheet %s", doc, css)
+		}
+		return doc == "2"
+	})
+	if st := e.cacheStats(); st.Root != root || st.StaleNavs != 1 || st.Reloaded != 1 {
+		t.Errorf("the worker's session root %s, %d navigations answered past the ttl, %d pages reloaded; want the new root %s, 1 and 1", st.Root, st.StaleNavs, st.Reloaded, root)
 	}
 }

@@ -5,8 +5,9 @@
 // {handle(request) -> Promise<Response>, resolve(url) -> Promise<{root, cid,
 // type}|null>, message(data, port)} and calls self.__verityReady().
 // Same-origin GETs are answered, in this order:
-//   1. from the verified cache (below), when the current site root maps the
-//      path to a CID whose bytes are cached: no node, no payment, no Go;
+//   1. from the verified cache (below), when the current site root (for a
+//      page's files: its document's root; see pages) maps the path to a
+//      CID whose bytes are cached: no node, no payment, no Go;
 //   2. while the Go worker is not running, from the network (the gateway
 //      serves verified content as before) and the Go worker boots in the
 //      background: no request waits for the wasm, except a Range request
@@ -82,6 +83,30 @@ function boot() {
   return booting;
 }
 
+// bootWhenIdle boots the Go worker once this worker has answered every
+// request it was handling and BOOT_IDLE_MS more have passed, or after
+// BOOT_MAX_WAIT_MS: while the cache answers a page, the wasm's read, hash
+// and the Go runtime's start (tens of ms of this thread) would delay the
+// answers still to come. A request the cache cannot answer boots it at
+// once.
+const BOOT_IDLE_MS = 100;
+const BOOT_MAX_WAIT_MS = 2000;
+let bootTimer = null;
+function bootWhenIdle() {
+  if (booting || bootTimer) return;
+  const first = performance.now();
+  const check = () => {
+    bootTimer = null;
+    if (booting) return;
+    if (answering && performance.now() - first < BOOT_MAX_WAIT_MS) {
+      bootTimer = setTimeout(check, BOOT_IDLE_MS);
+      return;
+    }
+    boot().catch(() => {});
+  };
+  bootTimer = setTimeout(check, BOOT_IDLE_MS);
+}
+
 // instantiate fetches and compiles the wasm (streaming when it can; the
 // browser keeps its code cache for the immutable, content-hashed URL) and
 // instantiates it, timing each phase in bootTimes.
@@ -122,11 +147,16 @@ async function wasmResponse() {
       // Cache Storage is the origin's: any script of the site can write
       // it. The bytes run only if they hash to the name the gateway gave
       // them (/.verity/wasm/<first 16 hex digits of their SHA-256>.wasm).
-      const buf = await hit.arrayBuffer();
+      // The hash reads a copy: the stored Response itself goes to
+      // compileStreaming, which then finds the code V8 cached beside it
+      // (a Response built from the bytes has no URL and no code cache).
+      // V8 checks the cached code against the SHA-256 of the bytes it
+      // compiles, which are the ones hashed here.
+      const buf = await hit.clone().arrayBuffer();
       const sum = hex(await crypto.subtle.digest('SHA-256', buf)).slice(0, 16);
       if (WASM_URL.indexOf('/' + sum + '.wasm') >= 0) {
         wasmFrom = 'cache';
-        return new Response(buf, { headers: { 'Content-Type': 'application/wasm' } });
+        return hit;
       }
       console.warn('verity: the stored wasm does not match its hash; fetching it again');
       counters.corrupt++;
@@ -205,7 +235,7 @@ let bound = MAX_CACHE_BYTES;
 // counters answer {type: 'verity-cache'}; hits counts all answers from the
 // cache, memoryHits those from memory (hot); hitMs is the time spent reading
 // and checking cached files.
-const counters = { hits: 0, memoryHits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0, hitMs: 0, swept: 0 };
+const counters = { hits: 0, memoryHits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0, hitMs: 0, swept: 0, reloaded: 0, staleNavs: 0 };
 
 // hot keeps the bytes of recently served files in memory while this worker
 // runs (least recently used first, at most HOT_BYTES): they were checked
@@ -253,6 +283,9 @@ function loadIndex() {
     if (!idx || typeof idx !== 'object' || !idx.files || !Array.isArray(idx.roots)) {
       idx = { files: {}, roots: [], session: null };
     }
+    // The kept session's header rules, before a reload replaces it: a page
+    // answered from its root (see pages) still needs them.
+    if (idx.session && Array.isArray(idx.session.headers)) rootHeaders(idx.session.root, idx.session.headers);
     // Entries no index names (the browser stopped between a file's write
     // and the index's) are deleted once the start's work is done.
     setTimeout(() => sweep(idx).catch(() => {}), SWEEP_DELAY_MS);
@@ -332,16 +365,18 @@ function seenBefore(idx, path, root) {
 }
 
 // sessionRoot is the current site root: the session's, kept for its ttl.
-// Within SESSION_MAX_STALE_MS past the ttl the expired root still answers
-// while the session reloads in the background (as the Go worker does), so
-// a cache hit never waits for the gateway's round trip.
+// Within maxStale (default SESSION_MAX_STALE_MS) past the ttl the expired
+// root still answers while the session reloads in the background, so a
+// cache hit never waits for the gateway's round trip; a navigation allows
+// NAVIGATION_MAX_STALE_MS (see pages). maxStale 0 waits for a session
+// within its ttl.
 const SESSION_MAX_STALE_MS = 60000;
 let sessionP = null;
-async function sessionRoot(idx) {
+async function sessionRoot(idx, maxStale = SESSION_MAX_STALE_MS) {
   const s = idx.session;
   const now = Date.now();
   if (s && s.expires > now) return s.root;
-  const stale = s && s.expires + SESSION_MAX_STALE_MS > now ? s.root : null;
+  const stale = s && s.expires + maxStale > now ? s.root : null;
   if (!sessionP) {
     sessionP = (async () => {
       try {
@@ -568,11 +603,97 @@ function tee(idx, event, path, resp) {
   return new Response(page, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
 }
 
-// cached answers request from the cache under the current root, or null.
-async function cached(idx, path, request) {
-  const root = await sessionRoot(idx);
+// cached answers request from the cache under root (default: the current
+// root), or null.
+async function cached(idx, path, request, root) {
+  root = root || await sessionRoot(idx);
   const paths = root && rootPaths(idx, root, false);
   return paths && paths[path] ? fromCache(idx, paths[path], request) : null;
+}
+
+// Pages and their root (docs/architecture.md, "The worker's cache"). A
+// page is answered from one root: its document's. The cache answers its
+// subresources under that root, not the session's, so a session that
+// changes while the page loads does not mix two deploys in it.
+//
+// A navigation may be answered from the cache under the last root this
+// worker knew up to NAVIGATION_MAX_STALE_MS past that session's ttl,
+// while the session reloads in the background: a repeat visit waits for
+// no gateway round trip, and a deploy is seen by the first navigation
+// after that reload. Such a page is stale until a session confirms its
+// root. A file it needs that its root's cache lacks is not fetched from
+// another root: once the session is known, a page whose root was replaced
+// is reloaded (at most once per page; the reload waits for the session),
+// so the old page never gets a new deploy's file.
+const NAVIGATION_MAX_STALE_MS = 60 * 60 * 1000;
+const MAX_PAGES = 64;
+const pages = new Map(); // client id -> {root, stale}
+let navWaits = false; // the next navigation waits for the session
+
+// confirmed says whether a session within its ttl names root.
+function confirmed(idx, root) {
+  const s = idx.session;
+  return !!s && s.expires > Date.now() && s.root === root;
+}
+
+function pin(id, root, stale) {
+  if (!id) return;
+  if (stale) counters.staleNavs++;
+  pages.delete(id);
+  if (!root) return;
+  pages.set(id, { root, stale });
+  while (pages.size > MAX_PAGES) pages.delete(pages.keys().next().value);
+}
+
+// staleMiss handles a file a stale page needs that its root's cache lacks
+// (see pages): it waits for the session and answers whether the page is
+// being reloaded for a newer root (the file is then refused: the page is
+// replaced, and gets no file of another deploy meanwhile).
+async function staleMiss(idx, event) {
+  const page = event.clientId && pages.get(event.clientId);
+  if (!page || !page.stale) return false;
+  const root = await sessionRoot(idx, 0);
+  if (!root || root === page.root) {
+    if (root) page.stale = false;
+    return false;
+  }
+  pages.delete(event.clientId);
+  navWaits = true;
+  const c = await self.clients.get(event.clientId);
+  if (!c || !c.navigate) return false;
+  counters.reloaded++;
+  event.waitUntil(c.navigate(c.url).catch((err) => console.warn('verity: cannot reload a page of an earlier deploy', err)));
+  return true;
+}
+
+// localRoot is the root a request can be answered from without the
+// gateway: its page's, or for a navigation the last session's up to
+// NAVIGATION_MAX_STALE_MS past its ttl, or the session's within its ttl;
+// else null. The navigation that reloads a replaced page (staleMiss)
+// waits for the session instead.
+async function localRoot(idx, event, nav) {
+  const page = !nav && event.clientId && pages.get(event.clientId);
+  if (page) return page.root;
+  if (nav && navWaits) {
+    navWaits = false;
+    return sessionRoot(idx, 0);
+  }
+  const s = idx.session;
+  if (!s) return null;
+  if (s.expires > Date.now()) return s.root;
+  return nav ? sessionRoot(idx, NAVIGATION_MAX_STALE_MS) : null;
+}
+
+// cachedFor answers a request the Go worker would otherwise answer from
+// the cache: a page's file under its page's root, a navigation under the
+// root localRoot allows (pinning the new page to it), else under the
+// current root.
+async function cachedFor(idx, event, path, nav) {
+  const request = event.request;
+  const root = await localRoot(idx, event, nav) || await sessionRoot(idx);
+  const r = root ? await cached(idx, path, request, root) : null;
+  if (nav && r) pin(event.resultingClientId, root, !confirmed(idx, root));
+  return r;
 }
 
 // race answers from the cache if it can before the network answers, else
@@ -610,7 +731,7 @@ function rootHeaders(root, rules) {
   headersOf.set(root, rules);
   while (headersOf.size > MAX_ROOTS) headersOf.delete(headersOf.keys().next().value);
 }
-async function siteHeaders(resp, path) {
+async function siteHeaders(resp, path, pageRoot) {
   // A network answer is the gateway's, which applied the rules itself.
   if (resp.url) return resp;
   if (resp.status !== 200 && resp.status !== 206 && resp.status !== 304) return resp;
@@ -620,9 +741,10 @@ async function siteHeaders(resp, path) {
     if (idx.session && Array.isArray(idx.session.headers) && !headersOf.has(idx.session.root)) {
       rootHeaders(idx.session.root, idx.session.headers);
     }
-    // The answer's root (the Go worker's session, or the cache's): its
+    // The answer's root (the Go worker's session, or its page's, or the
+    // last session's, which a cache answer does not wait to reload): its
     // rules, learnt from a session fetched once for a root not seen yet.
-    const root = resp.headers.get('X-Verity-Root') || await sessionRoot(idx);
+    const root = resp.headers.get('X-Verity-Root') || pageRoot || await sessionRoot(idx, NAVIGATION_MAX_STALE_MS);
     if (root && !headersOf.has(root) && !asked.has(root)) {
       asked.add(root);
       if (idx.session) idx.session.expires = 0;
@@ -715,7 +837,9 @@ async function answer(event) {
   const path = new URL(event.request.url).pathname;
   answering++;
   try {
-    const resp = await siteHeaders(await answerRaw(event), path);
+    const raw = await answerRaw(event);
+    const page = pages.get(event.clientId) || pages.get(event.resultingClientId);
+    const resp = await siteHeaders(raw, path, page && page.root);
     countAnswer(event, resp);
     return resp;
   } finally {
@@ -728,6 +852,7 @@ async function answer(event) {
 async function answerRaw(event) {
   const request = event.request;
   const path = new URL(request.url).pathname;
+  const nav = request.mode === 'navigate';
   // A Range is served by the Go worker; 'no-store' and 'reload' skip the
   // cache as they skip the HTTP cache.
   const useCache = !request.headers.has('Range') && request.cache !== 'no-store' && request.cache !== 'reload';
@@ -741,7 +866,8 @@ async function answerRaw(event) {
     // cache answers first when it can without the network (the index is
     // local, loaded when the worker starts); when the session must be
     // fetched first, the cache races the network. The boot starts after a
-    // local cache lookup: it competes with it for the thread.
+    // local cache lookup: it competes with it for the thread; after a hit,
+    // only once the page's requests are answered (bootWhenIdle).
     if (!useCache) {
       boot().catch(() => {});
       counters.network++;
@@ -749,15 +875,21 @@ async function answerRaw(event) {
     }
     let idx = null;
     try { idx = await loadIndex(); } catch (e) { idx = null; }
-    const fresh = idx && idx.session && idx.session.expires > Date.now();
-    const cachedP = idx ? cached(idx, path, request).catch(() => null) : Promise.resolve(null);
-    if (!fresh) {
+    const root = idx && await localRoot(idx, event, nav);
+    if (!root) {
+      const cachedP = idx ? cached(idx, path, request).catch(() => null) : Promise.resolve(null);
       boot().catch(() => {});
+      if (nav) pin(event.resultingClientId, '');
       return race(request, cachedP);
     }
-    const r = await cachedP;
-    boot().catch(() => {});
-    if (r) return r;
+    const r = await cached(idx, path, request, root).catch(() => null);
+    if (r) bootWhenIdle(); else boot().catch(() => {});
+    if (r) {
+      if (nav) pin(event.resultingClientId, root, !confirmed(idx, root));
+      return r;
+    }
+    if (nav) pin(event.resultingClientId, '');
+    else if (await staleMiss(idx, event).catch(() => false)) return Response.error();
     counters.network++;
     return fetch(request);
   }
@@ -765,8 +897,9 @@ async function answerRaw(event) {
   if (useCache || storeIt) {
     try { idx = await loadIndex(); } catch (e) { idx = null; }
   }
-  const hit = idx && useCache ? await cached(idx, path, request) : null;
+  const hit = idx && useCache ? await cachedFor(idx, event, path, nav) : null;
   if (hit) return hit;
+  if (idx && !nav && useCache && await staleMiss(idx, event).catch(() => false)) return Response.error();
   const v = ready || await boot();
   const root = idx && idx.session && idx.session.root;
   if (useCache && root && seenBefore(idx, path, root) && typeof v.resolve === 'function') {
@@ -778,6 +911,7 @@ async function answerRaw(event) {
         const e = { c: res.cid, t: res.type || '' };
         const r = await fromCache(idx, e, request);
         if (r) {
+          if (nav) pin(event.resultingClientId, res.root, false);
           rootPaths(idx, res.root, true)[path] = e;
           saveIndex(idx, true);
           return r;
@@ -789,6 +923,7 @@ async function answerRaw(event) {
   }
   counters.misses++;
   const resp = await v.handle(request);
+  if (nav) pin(event.resultingClientId, resp.ok ? resp.headers.get('X-Verity-Root') : '');
   if (resp.status === 404) return notFound(v, idx, event, request, storeIt);
   if (resp.status >= 400 && resp.status !== 412 && resp.status !== 416) return failed(request, resp);
   return idx && storeIt ? tee(idx, event, path, resp) : resp;

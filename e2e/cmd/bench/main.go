@@ -33,8 +33,10 @@
 //     of a generated site (36 resources and the HTML, 1.35 MB: stylesheets,
 //     scripts, preloaded WOFF2 fonts, PNG, JPEG and SVG images, the loader;
 //     visitsite.go) in Chromium, gateway 80 ms and nodes 10 ms away (RTT),
-//     median of at least 5 runs each: through the warm worker, with the
-//     worker stopped first (ServiceWorker.stopAllWorkers), with the worker
+//     median of at least 5 runs each: through the warm worker (its cache
+//     emptied, and again with it kept), with the worker stopped first
+//     (ServiceWorker.stopAllWorkers; its cache emptied, kept, and kept with
+//     its session ten minutes past its ttl), with the worker
 //     bypassed (the gateway only), from net/http's FileServer of the same
 //     files 10 ms away (the ideal), and on a natural repeat visit with
 //     every cache on, with the bytes the nodes sent meanwhile; then the

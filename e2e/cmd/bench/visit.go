@@ -90,6 +90,19 @@ const smallJS = `async (path, n) => {
 	return {ms, route, timings};
 }`
 
+// expireSessionJS moves the session in the worker's cache index ten
+// minutes past its ttl; it returns whether there was one.
+const expireSessionJS = `async () => {
+	const c = await caches.open('verity-blocks-v1');
+	const r = await c.match('/.verity/cache/index');
+	if (!r) return false;
+	const idx = await r.json();
+	if (!idx.session) return false;
+	idx.session.expires = Date.now() - 10 * 60 * 1000;
+	await c.put('/.verity/cache/index', new Response(JSON.stringify(idx), {headers: {'Content-Type': 'application/json'}}));
+	return true;
+}`
+
 type smallResult struct {
 	Ms      []float64 `json:"ms"`
 	Route   string    `json:"route"`
@@ -262,6 +275,24 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		return r, nil
 	}
 
+	// profiled is visit, with the worker's thread sampled meanwhile when
+	// VERITY_BENCH_PROFILE is set and on is true.
+	profiled := func(on bool, u, what string) (visitResult, error) {
+		if !on || os.Getenv("VERITY_BENCH_PROFILE") == "" {
+			return visit(u, what)
+		}
+		fmt.Fprintf(os.Stderr, "profile of the worker's thread, %s:\n", what)
+		stop, err := workerProfile(ctx, b, os.Stderr)
+		if err != nil {
+			return visitResult{}, err
+		}
+		r, err := visit(u, what)
+		if err2 := stop(); err == nil {
+			err = err2
+		}
+		return r, err
+	}
+
 	type row struct {
 		load   []float64
 		routes map[string]int // summed over the measured runs
@@ -288,23 +319,60 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if err := clearAll(); err != nil {
 			return err
 		}
-		var stopProfile func() error
-		if os.Getenv("VERITY_BENCH_PROFILE") != "" && i > 0 {
-			if stopProfile, err = workerProfile(ctx, b, os.Stderr); err != nil {
-				return err
-			}
-		}
-		r, err := visit(page, "worker warm")
+		r, err := profiled(i > 0, page, "worker warm")
 		if err != nil {
 			return err
 		}
-		if stopProfile != nil {
-			if err := stopProfile(); err != nil {
-				return err
-			}
-		}
 		if i > 0 {
 			add("warm", r, 0)
+		}
+		// A repeat visit as a visitor makes it: the worker's cache kept
+		// (written now: verity-cache writes the pending files first), the
+		// HTTP cache emptied; the worker warm, then stopped first.
+		if _, err := b.Message(ctx, "verity-cache"); err != nil {
+			return err
+		}
+		if err := clearHTTPCache(); err != nil {
+			return err
+		}
+		if r, err = profiled(i > 0, page, "worker warm, cache kept"); err != nil {
+			return err
+		}
+		if i > 0 {
+			add("warm_cached", r, 0)
+		}
+		if err := clearHTTPCache(); err != nil {
+			return err
+		}
+		if err := b.StopAllWorkers(ctx); err != nil {
+			return err
+		}
+		if r, err = visit(page, "worker stopped, cache kept"); err != nil {
+			return err
+		}
+		if i > 0 {
+			add("stopped_cached", r, 0)
+		}
+		// The same after a pause: the session the worker kept is ten
+		// minutes past its ttl (rewritten in the worker's index, which
+		// the stopped worker reads when it starts).
+		if _, err := b.Message(ctx, "verity-cache"); err != nil {
+			return err
+		}
+		if ok, err := browser.Call[bool](ctx, b, expireSessionJS); err != nil || !ok {
+			return fmt.Errorf("expire the worker's session: %v %w", ok, err)
+		}
+		if err := clearHTTPCache(); err != nil {
+			return err
+		}
+		if err := b.StopAllWorkers(ctx); err != nil {
+			return err
+		}
+		if r, err = visit(page, "worker stopped, cache kept, session expired"); err != nil {
+			return err
+		}
+		if i > 0 {
+			add("stopped_expired", r, 0)
 		}
 		// Worker stopped first, every cache empty.
 		if err := clearAll(); err != nil {
@@ -377,7 +445,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		raw, err := b.Message(ctx, "verity-cache")
 		fmt.Fprintf(os.Stderr, "worker cache after the repeat visits: %s %v\n", raw, err)
 	}
-	for _, k := range []string{"warm", "stopped", "gateway", "plain", "repeat"} {
+	for _, k := range []string{"warm", "warm_cached", "stopped", "stopped_cached", "stopped_expired", "gateway", "plain", "repeat"} {
 		fmt.Fprintf(os.Stderr, "visit %s: load %v ms; routes %s\n", k, rows[k].load, routeSummary(rows[k].routes))
 	}
 	desc := fmt.Sprintf("%d resources + HTML, %.2f MB", site.Resources, float64(site.Bytes)/1e6)
@@ -386,6 +454,9 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		return fmt.Sprintf("%s: %s; load event, median of %d; served by %s (document: %s)", desc, what, len(w.load), routeSummary(w.routes), routeSummary(w.doc))
 	}
 	res.add("visit_worker_warm", median(rows["warm"].load), "ms", note("warm", fmt.Sprintf("worker running, session open, nodes %v RTT, caches emptied", nodeRTT)))
+	res.add("visit_worker_warm_cached", median(rows["warm_cached"].load), "ms", note("warm_cached", "worker running, its cache kept from the warm visit, HTTP cache emptied"))
+	res.add("visit_worker_stopped_cached", median(rows["stopped_cached"].load), "ms", note("stopped_cached", "worker stopped first, its cache kept, HTTP cache emptied"))
+	res.add("visit_worker_stopped_expired", median(rows["stopped_expired"].load), "ms", note("stopped_expired", "worker stopped first, its cache kept, its session 10 min past its ttl, HTTP cache emptied"))
 	res.add("visit_worker_stopped", median(rows["stopped"].load), "ms", note("stopped", "worker stopped first (ServiceWorker.stopAllWorkers), caches emptied"))
 	res.add("visit_gateway", median(rows["gateway"].load), "ms", note("gateway", fmt.Sprintf("worker bypassed, gateway %v RTT, HTTP cache emptied; %s", gatewayRTT, tcpHides)))
 	res.add("visit_plain", median(rows["plain"].load), "ms", fmt.Sprintf("%s: net/http FileServer of the same files %v RTT away (the ideal), HTTP cache emptied; %s; load event, median of %d", desc, nodeRTT, tcpHides, len(rows["plain"].load)))
@@ -393,6 +464,10 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.add("visit_repeat_node_bytes", median(rows["repeat"].nodeB), "B", fmt.Sprintf("bytes the nodes sent to the browser during a repeat visit (verity_node_bytes_sent_total, transports but http), median of %d; over HTTP meanwhile (the gateway, audits): %.0f", len(rows["repeat"].nodeB), median(repeatHTTP)))
 	res.ratio("ratio_visit_warm_vs_gateway", "visit_worker_warm", "visit_gateway", "load event, warm worker vs gateway only")
 	res.ratio("ratio_visit_warm_vs_plain", "visit_worker_warm", "visit_plain", "load event, warm worker vs plain server at the nodes' distance")
+	res.ratio("ratio_visit_warm_cached_vs_gateway", "visit_worker_warm_cached", "visit_gateway", "load event, warm worker with its cache vs gateway only")
+	res.ratio("ratio_visit_warm_cached_vs_plain", "visit_worker_warm_cached", "visit_plain", "load event, warm worker with its cache vs plain server at the nodes' distance")
+	res.ratio("ratio_visit_stopped_cached_vs_gateway", "visit_worker_stopped_cached", "visit_gateway", "load event, worker stopped first, its cache kept, vs gateway only")
+	res.ratio("ratio_visit_stopped_expired_vs_gateway", "visit_worker_stopped_expired", "visit_gateway", "load event, worker stopped first, its cache kept, its session expired, vs gateway only")
 	res.ratio("ratio_visit_stopped_vs_gateway", "visit_worker_stopped", "visit_gateway", "load event, worker stopped first vs gateway only")
 	res.ratio("ratio_visit_repeat_vs_gateway", "visit_repeat", "visit_gateway", "load event, repeat visit vs gateway only")
 	res.ratio("ratio_visit_repeat_vs_plain", "visit_repeat", "visit_plain", "load event, repeat visit vs plain server")
