@@ -45,6 +45,9 @@ type Control struct {
 	hookClient *http.Client         // deliveries, through netguard
 	sealer     *secret.Sealer       // the endpoints' secrets
 
+	s3Keys   jetstream.KeyValue // S3 access keys
+	s3Sealer *secret.Sealer     // their secrets
+
 	ctx       context.Context // canceled by Close; parent of the publisher
 	cancel    context.CancelFunc
 	closeOnce sync.Once
@@ -79,6 +82,10 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 	if err := c.startWebhooks(ctx, secret.NewSealer(c.admin, "webhook secrets")); err != nil {
 		return nil, fmt.Errorf("control: webhooks: %w", err)
 	}
+	if c.s3Keys, err = cfg.Bus.KV(events.BucketS3Keys); err != nil {
+		return nil, fmt.Errorf("control: S3 keys: %w", err)
+	}
+	c.s3Sealer = secret.NewSealer(c.admin, "s3 access keys")
 	c.mux = c.routes()
 	c.wg.Add(1)
 	go func() {
@@ -108,6 +115,9 @@ func (c *Control) routes() *http.ServeMux {
 	mux.HandleFunc("DELETE /v1/sites/{name}/webhooks/{id}", c.apiRemoveWebhook)
 	mux.HandleFunc("GET /v1/sites/{name}/webhooks/{id}/log", c.apiWebhookLog)
 	mux.HandleFunc("POST /v1/sites/{name}/webhooks/{id}/redeliver", c.apiRedeliverWebhook)
+	mux.HandleFunc("POST /v1/keys", c.apiCreateS3Key)
+	mux.HandleFunc("GET /v1/keys", c.apiListS3Keys)
+	mux.HandleFunc("DELETE /v1/keys/{id}", c.apiRevokeS3Key)
 	mux.HandleFunc("GET "+ContentPrefix+"{file}", c.apiContent)
 	mux.HandleFunc("GET "+EventsPath, c.apiEvents)
 	mux.HandleFunc("POST /v1/accounts", c.apiCreateAccount)
