@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -62,7 +63,7 @@ type object struct {
 
 func encodeRecord(rec *bucketRecord) ([]byte, error) {
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	if err := json.NewEncoder(zw).Encode(rec); err != nil {
 		return nil, err
 	}
@@ -139,6 +140,11 @@ var errNoBucket = errors.New("s3api: no such bucket")
 // when another writer came first: fn sees the latest record each time.
 // The bucket must belong to who.
 func (s *Server) update(ctx context.Context, who identity, bucket string, fn func(rec *bucketRecord) error) (*bucketRecord, error) {
+	// One writer per bucket at a time on this gateway: its writers then
+	// never lose a compare-and-set to each other, only to other gateways.
+	mu, _ := s.locks.LoadOrStore(bucket, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	var out *bucketRecord
 	_, err := events.Update(ctx, s.buckets, bucket, func(old []byte) ([]byte, error) {
 		if old == nil {

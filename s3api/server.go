@@ -27,6 +27,7 @@ type Server struct {
 	log     *slog.Logger
 	buckets jetstream.KeyValue
 	srv     *http.Server
+	locks   sync.Map // bucket name → *sync.Mutex: serializes its updates here
 
 	closeOnce sync.Once
 }

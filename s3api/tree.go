@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	ft "github.com/ipfs/boxo/ipld/unixfs"
 	uio "github.com/ipfs/boxo/ipld/unixfs/io"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
@@ -90,31 +91,53 @@ func bucketRoot(objs map[string]*object) (cid.Cid, error) {
 }
 
 func (t *treeNode) build(ctx context.Context, ds *memDAG) (ipld.Node, error) {
-	dir, err := uio.NewDirectory(ds, uio.WithCidBuilder(importer.CidBuilder))
-	if err != nil {
-		return nil, err
-	}
 	names := slices.Sorted(maps.Keys(t.files))
 	names = append(names, slices.Sorted(maps.Keys(t.dirs))...)
 	slices.Sort(names)
-	for _, name := range names {
-		var child ipld.Node
+	children := make([]ipld.Node, len(names))
+	estimate := 0 // boxo's estimate of a directory's size: names and CIDs
+	for i, name := range names {
 		if o, ok := t.files[name]; ok {
 			c, err := cid.Parse(o.CID)
 			if err != nil {
 				return nil, err
 			}
-			child = &linkNode{c: c, size: o.TSize}
-		} else if child, err = t.dirs[name].build(ctx, ds); err != nil {
-			return nil, err
+			children[i] = &linkNode{c: c, size: o.TSize}
+		} else {
+			nd, err := t.dirs[name].build(ctx, ds)
+			if err != nil {
+				return nil, err
+			}
+			children[i] = nd
 		}
-		if err := dir.AddChild(ctx, name, child); err != nil {
-			return nil, err
-		}
+		estimate += len(name) + children[i].Cid().ByteLen()
 	}
-	nd, err := dir.GetNode()
-	if err != nil {
-		return nil, err
+	var nd ipld.Node
+	if estimate <= uio.HAMTShardingSize {
+		// A basic directory, as boxo makes it (an empty folder node plus
+		// one link per entry, sorted by name), without boxo's per-entry
+		// scan of the links already added.
+		pn := ft.EmptyDirNode()
+		pn.SetCidBuilder(importer.CidBuilder)
+		for i, name := range names {
+			if err := pn.AddNodeLink(name, children[i]); err != nil {
+				return nil, err
+			}
+		}
+		nd = pn
+	} else {
+		dir, err := uio.NewDirectory(ds, uio.WithCidBuilder(importer.CidBuilder))
+		if err != nil {
+			return nil, err
+		}
+		for i, name := range names {
+			if err := dir.AddChild(ctx, name, children[i]); err != nil {
+				return nil, err
+			}
+		}
+		if nd, err = dir.GetNode(); err != nil {
+			return nil, err
+		}
 	}
 	return nd, ds.Add(ctx, nd)
 }
