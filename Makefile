@@ -101,8 +101,9 @@ test-deps:
 	@missing=; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v certutil >/dev/null 2>&1 || missing="$$missing libnss3-tools"; \
+	[ -x /usr/bin/aws ] || missing="$$missing awscli"; \
 	[ -z "$$missing" ] || { \
-		echo "installing$$missing (browser tests need them)"; \
+		echo "installing$$missing (browser and S3 client tests need them)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; }
 

@@ -1,8 +1,12 @@
 package s3api_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 func dumpFailures(t *testing.T, n *network) {
@@ -11,4 +15,8 @@ func dumpFailures(t *testing.T, n *network) {
 			t.Log(l)
 		}
 	}
+}
+
+func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.Context(), testutil.Scale(d))
 }

@@ -1,0 +1,132 @@
+package s3api_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/api"
+)
+
+// tool finds a client nobody here wrote: Debian's package first (what
+// `make test-deps` installs), else one on PATH. CI has it; elsewhere a
+// machine without it skips.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	if p := "/usr/bin/" + name; fileExists(p) {
+		return p
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed (make test-deps installs it)", name)
+		}
+		t.Skipf("%s is not installed (make test-deps installs it)", name)
+	}
+	return p
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// awsCLI runs Debian's awscli against the network with key k.
+type awsCLI struct {
+	t    *testing.T
+	bin  string
+	url  string
+	env  []string
+	home string
+}
+
+func newAWSCLI(t *testing.T, n *network, k api.S3Key) *awsCLI {
+	home := t.TempDir()
+	return &awsCLI{t: t, bin: tool(t, "aws"), url: n.d.S3().URL(), home: home, env: []string{
+		"HOME=" + home, "PATH=/usr/bin:/bin",
+		"AWS_ACCESS_KEY_ID=" + k.ID, "AWS_SECRET_ACCESS_KEY=" + k.Secret, "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"),
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=", "AWS_RETRY_MODE=standard", "AWS_MAX_ATTEMPTS=1",
+	}}
+}
+
+// run runs aws with args and returns stdout, stderr and whether it
+// succeeded.
+func (a *awsCLI) run(args ...string) (string, string, bool) {
+	a.t.Helper()
+	ctx, cancel := contextWithTimeout(a.t, 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, a.bin, append([]string{"--endpoint-url", a.url, "--no-cli-pager"}, args...)...)
+	cmd.Env = a.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err == nil
+}
+
+func (a *awsCLI) must(args ...string) string {
+	a.t.Helper()
+	out, errs, ok := a.run(args...)
+	if !ok {
+		a.t.Fatalf("aws %s: %s%s", strings.Join(args, " "), out, errs)
+	}
+	return out
+}
+
+// Debian's awscli: aws s3 mb/cp/ls/rm/rb and s3api calls, byte-equal,
+// with S3's error codes for what is refused.
+func TestAWSCLI(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "cli-user")
+	a := newAWSCLI(t, n, k)
+	dir := t.TempDir()
+	body := random(1<<20 + 12345)
+	src := filepath.Join(dir, "in.bin")
+	if err := os.WriteFile(src, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.must("s3", "mb", "s3://cli-bucket")
+	a.must("s3", "cp", src, "s3://cli-bucket/dir/in.bin")
+	a.must("s3", "cp", src, "s3://cli-bucket/top.bin")
+	if out := a.must("s3", "ls", "s3://cli-bucket/dir/"); !strings.Contains(out, "in.bin") || !strings.Contains(out, "1060921") {
+		t.Fatalf("ls: %q", out)
+	}
+	if out := a.must("s3", "ls", "s3://cli-bucket/"); !strings.Contains(out, "PRE dir/") || !strings.Contains(out, "top.bin") {
+		t.Fatalf("ls of the top: %q", out)
+	}
+	dst := filepath.Join(dir, "out.bin")
+	a.must("s3", "cp", "s3://cli-bucket/dir/in.bin", dst)
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("downloaded %d bytes (%v), want the %d uploaded", len(got), err, len(body))
+	}
+	part := filepath.Join(dir, "part.bin")
+	if out := a.must("s3api", "get-object", "--bucket", "cli-bucket", "--key", "dir/in.bin", "--range", "bytes=1000-1999", part); !strings.Contains(out, "bytes 1000-1999/1060921") {
+		t.Fatalf("get-object --range: %s", out)
+	}
+	if got, _ := os.ReadFile(part); !bytes.Equal(got, body[1000:2000]) {
+		t.Fatal("the range's bytes differ")
+	}
+	if out := a.must("s3api", "head-object", "--bucket", "cli-bucket", "--key", "top.bin"); !strings.Contains(out, `"ContentLength": 1060921`) {
+		t.Fatalf("head-object: %s", out)
+	}
+	if _, errs, ok := a.run("s3api", "get-object", "--bucket", "cli-bucket", "--key", "missing", filepath.Join(dir, "x")); ok || !strings.Contains(errs, "NoSuchKey") {
+		t.Fatalf("missing key: %v %s", ok, errs)
+	}
+	if _, errs, ok := a.run("s3", "rb", "s3://cli-bucket"); ok || !strings.Contains(errs, "BucketNotEmpty") {
+		t.Fatalf("rb of a full bucket: %v %s", ok, errs)
+	}
+	wrong := newAWSCLI(t, n, api.S3Key{ID: k.ID, Secret: strings.Repeat("x", len(k.Secret))})
+	if _, errs, ok := wrong.run("s3api", "list-objects-v2", "--bucket", "cli-bucket"); ok || !strings.Contains(errs, "SignatureDoesNotMatch") {
+		t.Fatalf("wrong secret: %v %s", ok, errs)
+	}
+	other := newAWSCLI(t, n, n.account(t, "cli-other"))
+	if _, errs, ok := other.run("s3", "cp", "s3://cli-bucket/top.bin", filepath.Join(dir, "stolen")); ok || !strings.Contains(errs, "403") {
+		t.Fatalf("another account's object: %v %s", ok, errs)
+	}
+	a.must("s3", "rm", "--recursive", "s3://cli-bucket/")
+	a.must("s3", "rb", "s3://cli-bucket")
+}
