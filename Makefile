@@ -102,6 +102,8 @@ test-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v certutil >/dev/null 2>&1 || missing="$$missing libnss3-tools"; \
 	[ -x /usr/bin/aws ] || missing="$$missing awscli"; \
+	command -v rclone >/dev/null 2>&1 || missing="$$missing rclone"; \
+	command -v s3cmd >/dev/null 2>&1 || missing="$$missing s3cmd"; \
 	[ -z "$$missing" ] || { \
 		echo "installing$$missing (browser and S3 client tests need them)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

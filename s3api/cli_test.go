@@ -2,6 +2,7 @@ package s3api_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,4 +130,105 @@ func TestAWSCLI(t *testing.T) {
 	}
 	a.must("s3", "rm", "--recursive", "s3://cli-bucket/")
 	a.must("s3", "rb", "s3://cli-bucket")
+}
+
+// runTool runs a client with env and returns its output and whether it
+// succeeded.
+func runTool(t *testing.T, env []string, bin string, args ...string) (string, bool) {
+	t.Helper()
+	ctx, cancel := contextWithTimeout(t, 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	return string(out), err == nil
+}
+
+// Debian's rclone: mkdir, copy up and down byte-equal, ls, delete, rmdir.
+func TestRclone(t *testing.T) {
+	n := startNetwork(t)
+	bin := tool(t, "rclone")
+	k := n.account(t, "rclone-user")
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "PATH=/usr/bin:/bin", "RCLONE_CONFIG=" + filepath.Join(home, "rclone.conf"),
+		"RCLONE_CONFIG_V_TYPE=s3", "RCLONE_CONFIG_V_PROVIDER=Other", "RCLONE_CONFIG_V_ENV_AUTH=false",
+		"RCLONE_CONFIG_V_ACCESS_KEY_ID=" + k.ID, "RCLONE_CONFIG_V_SECRET_ACCESS_KEY=" + k.Secret,
+		"RCLONE_CONFIG_V_ENDPOINT=" + n.d.S3().URL(), "RCLONE_CONFIG_V_REGION=us-east-1", "RCLONE_CONFIG_V_FORCE_PATH_STYLE=true"}
+	must := func(args ...string) string {
+		t.Helper()
+		out, ok := runTool(t, env, bin, append(args, "--retries", "1", "--low-level-retries", "1")...)
+		if !ok {
+			t.Fatalf("rclone %s: %s", strings.Join(args, " "), out)
+		}
+		return out
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	files := map[string][]byte{"a.bin": random(300 << 10), "sub/b.txt": []byte("rclone\n")}
+	for name, b := range files {
+		p := filepath.Join(src, filepath.FromSlash(name))
+		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must("mkdir", "v:rc-bucket")
+	must("copy", src, "v:rc-bucket/up")
+	if out := must("ls", "v:rc-bucket"); !strings.Contains(out, "up/a.bin") || !strings.Contains(out, "up/sub/b.txt") {
+		t.Fatalf("ls: %q", out)
+	}
+	must("copy", "v:rc-bucket/up", dst)
+	for name, b := range files {
+		got, err := os.ReadFile(filepath.Join(dst, filepath.FromSlash(name)))
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("%s: %d bytes back (%v), want %d", name, len(got), err, len(b))
+		}
+	}
+	must("delete", "v:rc-bucket")
+	must("rmdir", "v:rc-bucket")
+}
+
+// Debian's s3cmd: mb, put, ls, get byte-equal, del, rb.
+func TestS3cmd(t *testing.T) {
+	n := startNetwork(t)
+	bin := tool(t, "s3cmd")
+	k := n.account(t, "s3cmd-user")
+	home := t.TempDir()
+	host := strings.TrimPrefix(n.d.S3().URL(), "http://")
+	cfg := filepath.Join(home, "s3cfg")
+	conf := fmt.Sprintf("[default]\naccess_key = %s\nsecret_key = %s\nhost_base = %s\nhost_bucket = %s\nuse_https = False\nsignature_v2 = False\nbucket_location = us-east-1\n", k.ID, k.Secret, host, host)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + home, "PATH=/usr/bin:/bin"}
+	must := func(args ...string) string {
+		t.Helper()
+		out, ok := runTool(t, env, bin, append([]string{"-c", cfg}, args...)...)
+		if !ok {
+			t.Fatalf("s3cmd %s: %s", strings.Join(args, " "), out)
+		}
+		return out
+	}
+	body := random(200 << 10)
+	src := filepath.Join(home, "in.bin")
+	if err := os.WriteFile(src, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must("mb", "s3://sc-bucket")
+	must("put", src, "s3://sc-bucket/dir/in.bin")
+	if out := must("ls", "s3://sc-bucket/dir/"); !strings.Contains(out, "s3://sc-bucket/dir/in.bin") {
+		t.Fatalf("ls: %q", out)
+	}
+	if out := must("ls", "s3://sc-bucket"); !strings.Contains(out, "DIR") || !strings.Contains(out, "s3://sc-bucket/dir/") {
+		t.Fatalf("ls of the top: %q", out)
+	}
+	dst := filepath.Join(home, "out.bin")
+	must("get", "s3://sc-bucket/dir/in.bin", dst)
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("got %d bytes (%v), want %d", len(got), err, len(body))
+	}
+	if out, ok := runTool(t, env, bin, "-c", cfg, "rb", "s3://sc-bucket"); ok || !strings.Contains(out, "BucketNotEmpty") {
+		t.Fatalf("rb of a full bucket: %v %s", ok, out)
+	}
+	must("del", "s3://sc-bucket/dir/in.bin")
+	must("rb", "s3://sc-bucket")
 }
