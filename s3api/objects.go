@@ -43,17 +43,23 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if _, err := s.bucket(r.Context(), who, bucket); err != nil {
+	rec, err := s.bucket(r.Context(), who, bucket)
+	if err != nil {
 		return err
 	}
-	if r.ContentLength < 0 && r.Header.Get("X-Amz-Decoded-Content-Length") == "" {
+	if r.ContentLength < 0 {
 		return ErrMissingContentLength
+	}
+	// A key the tree cannot hold is refused before its bytes are stored
+	// and placed (and again when it is recorded, against the latest tree).
+	if err := fits(rec.Objects, key, r.ContentLength); err != nil {
+		return err
 	}
 	obj, err := s.store(r, who, bucket, key)
 	if err != nil {
 		return err
 	}
-	rec, err := s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+	rec, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
 		rec.Objects[key] = obj
 		return s.commit(rec, "put", key)
 	})
@@ -66,6 +72,14 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	s.setRootHeaders(w, rec)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// fits checks that key, with size bytes, can join the tree of objs.
+func fits(objs map[string]*object, key string, size int64) error {
+	trial := maps.Clone(objs)
+	trial[key] = &object{Size: size}
+	_, err := buildTree(trial)
+	return err
 }
 
 // store reads, checks, imports and places one object's bytes.
