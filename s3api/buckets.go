@@ -313,10 +313,3 @@ func (s *Server) bucketVersioning(w http.ResponseWriter, r *http.Request, who id
 	}
 	return writeXML(w, http.StatusOK, &versioningConfiguration{})
 }
-
-func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, who identity, name string) error {
-	if _, err := s.bucket(r.Context(), who, name); err != nil {
-		return err
-	}
-	return writeXML(w, http.StatusOK, &listMultipartUploadsResult{Bucket: name, MaxUploads: 1000})
-}

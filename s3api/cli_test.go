@@ -128,6 +128,19 @@ func TestAWSCLI(t *testing.T) {
 	if _, errs, ok := other.run("s3", "cp", "s3://cli-bucket/top.bin", filepath.Join(dir, "stolen")); ok || !strings.Contains(errs, "403") {
 		t.Fatalf("another account's object: %v %s", ok, errs)
 	}
+	// Over awscli's 8 MiB threshold: a multipart upload (8 MiB + 1 MiB).
+	big := random(9 << 20)
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.must("s3", "cp", filepath.Join(dir, "big.bin"), "s3://cli-bucket/big.bin")
+	if out := a.must("s3api", "head-object", "--bucket", "cli-bucket", "--key", "big.bin"); !strings.Contains(out, `-2\"`) {
+		t.Fatalf("not a two-part upload: %s", out)
+	}
+	a.must("s3", "cp", "s3://cli-bucket/big.bin", filepath.Join(dir, "big.out"))
+	if got, _ := os.ReadFile(filepath.Join(dir, "big.out")); !bytes.Equal(got, big) {
+		t.Fatalf("multipart round trip: %d bytes, want %d", len(got), len(big))
+	}
 	a.must("s3", "rm", "--recursive", "s3://cli-bucket/")
 	a.must("s3", "rb", "s3://cli-bucket")
 }

@@ -82,7 +82,7 @@ func fits(objs map[string]*object, key string, size int64) error {
 	return err
 }
 
-// store reads, checks, imports and places one object's bytes.
+// store reads and checks one object's bytes, then stores them.
 func (s *Server) store(r *http.Request, who identity, bucket, key string) (*object, error) {
 	f, err := os.CreateTemp(s.uploadsDir(), "object-*")
 	if err != nil {
@@ -97,13 +97,19 @@ func (s *Server) store(r *http.Request, who identity, bucket, key string) (*obje
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("s3api: stage: %w", err)
 	}
+	return s.storeFile(r, bucket, key, f.Name(), n, hex.EncodeToString(sum), r.Header.Get("Content-Type"))
+}
+
+// storeFile imports the staged file at path as UnixFS, stores and places
+// its CAR, and returns once nodes hold it.
+func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64, etag, ctype string) (*object, error) {
 	car, err := os.CreateTemp(s.uploadsDir(), "object-*.car")
 	if err != nil {
 		return nil, fmt.Errorf("s3api: stage: %w", err)
 	}
 	defer os.Remove(car.Name())
 	defer car.Close()
-	root, err := importer.WriteCAR(r.Context(), f.Name(), car, importer.Options{})
+	root, err := importer.WriteCAR(r.Context(), path, car, importer.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("s3api: import: %w", err)
 	}
@@ -124,11 +130,10 @@ func (s *Server) store(r *http.Request, who identity, bucket, key string) (*obje
 	if err := s.waitHeld(r.Context(), got); err != nil {
 		return nil, err
 	}
-	ctype := r.Header.Get("Content-Type")
 	if ctype == "" {
 		ctype = webfile.ContentType(key)
 	}
-	return &object{CID: got, Size: n, TSize: tsize, ETag: hex.EncodeToString(sum), Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype}, nil
+	return &object{CID: got, Size: size, TSize: tsize, ETag: etag, Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype}, nil
 }
 
 // waitHeld returns once the configured number of live nodes hold root:

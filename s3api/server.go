@@ -165,14 +165,30 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who identity, buc
 			case has("versioning"):
 				return s.bucketVersioning(w, r, who, bucket)
 			case has("uploads"):
-				return s.listUploads(w, r, who, bucket)
+				return s.listMultipartUploads(w, r, who, bucket)
 			}
 			return s.listObjects(w, r, who, bucket)
 		}
 		return ErrMethodNotAllowed
 	}
-	if has("uploads") || has("uploadId") {
-		return ErrNotImplemented.with("Multipart upload is not implemented yet: upload objects with one PUT (up to 5 GiB).")
+	switch {
+	case has("uploads"):
+		if r.Method == http.MethodPost {
+			return s.createMultipart(w, r, who, bucket, key)
+		}
+		return ErrMethodNotAllowed
+	case has("uploadId"):
+		switch r.Method {
+		case http.MethodPut:
+			return s.uploadPart(w, r, who, bucket, key)
+		case http.MethodGet:
+			return s.listParts(w, r, who, bucket, key)
+		case http.MethodPost:
+			return s.completeMultipart(w, r, who, bucket, key)
+		case http.MethodDelete:
+			return s.abortMultipart(w, r, who, bucket, key)
+		}
+		return ErrMethodNotAllowed
 	}
 	switch r.Method {
 	case http.MethodPut:

@@ -46,11 +46,65 @@ type versioningConfiguration struct {
 }
 
 type listMultipartUploadsResult struct {
-	XMLName     xml.Name `xml:"ListMultipartUploadsResult"`
-	NS          string   `xml:"xmlns,attr"`
-	Bucket      string   `xml:"Bucket"`
-	MaxUploads  int      `xml:"MaxUploads"`
-	IsTruncated bool     `xml:"IsTruncated"`
+	XMLName     xml.Name    `xml:"ListMultipartUploadsResult"`
+	NS          string      `xml:"xmlns,attr"`
+	Bucket      string      `xml:"Bucket"`
+	MaxUploads  int         `xml:"MaxUploads"`
+	IsTruncated bool        `xml:"IsTruncated"`
+	Uploads     []uploadXML `xml:"Upload"`
+}
+
+type uploadXML struct {
+	Key          string `xml:"Key"`
+	UploadID     string `xml:"UploadId"`
+	Initiated    string `xml:"Initiated"`
+	StorageClass string `xml:"StorageClass"`
+}
+
+type initiateMultipartUploadResult struct {
+	XMLName  xml.Name `xml:"InitiateMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	UploadID string   `xml:"UploadId"`
+}
+
+type partXML struct {
+	PartNumber   int    `xml:"PartNumber"`
+	LastModified string `xml:"LastModified"`
+	ETag         string `xml:"ETag"`
+	Size         int64  `xml:"Size"`
+}
+
+type listPartsResult struct {
+	XMLName              xml.Name  `xml:"ListPartsResult"`
+	NS                   string    `xml:"xmlns,attr"`
+	Bucket               string    `xml:"Bucket"`
+	Key                  string    `xml:"Key"`
+	UploadID             string    `xml:"UploadId"`
+	StorageClass         string    `xml:"StorageClass"`
+	PartNumberMarker     int       `xml:"PartNumberMarker"`
+	NextPartNumberMarker int       `xml:"NextPartNumberMarker"`
+	MaxParts             int       `xml:"MaxParts"`
+	IsTruncated          bool      `xml:"IsTruncated"`
+	Parts                []partXML `xml:"Part"`
+}
+
+type completeMultipartUpload struct {
+	XMLName xml.Name `xml:"CompleteMultipartUpload"`
+	Parts   []struct {
+		PartNumber int    `xml:"PartNumber"`
+		ETag       string `xml:"ETag"`
+	} `xml:"Part"`
+}
+
+type completeMultipartUploadResult struct {
+	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Location string   `xml:"Location"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	ETag     string   `xml:"ETag"`
 }
 
 type contentXML struct {
@@ -135,6 +189,12 @@ func setNS(v any) {
 	case *versioningConfiguration:
 		d.NS = s3NS
 	case *listMultipartUploadsResult:
+		d.NS = s3NS
+	case *initiateMultipartUploadResult:
+		d.NS = s3NS
+	case *listPartsResult:
+		d.NS = s3NS
+	case *completeMultipartUploadResult:
 		d.NS = s3NS
 	case *listBucketResult:
 		d.NS = s3NS
