@@ -5,13 +5,16 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/netguard"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/secret"
 )
@@ -47,6 +50,8 @@ type Control struct {
 
 	s3Keys   jetstream.KeyValue // S3 access keys
 	s3Sealer *secret.Sealer     // their secrets
+	// fetchClient fetches content from nodes (OpenCAR), through netguard.
+	fetchClient *http.Client
 
 	ctx       context.Context // canceled by Close; parent of the publisher
 	cancel    context.CancelFunc
@@ -86,6 +91,11 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 		return nil, fmt.Errorf("control: S3 keys: %w", err)
 	}
 	c.s3Sealer = secret.NewSealer(c.admin, "s3 access keys")
+	guard := netguard.Guard{AllowPrivate: cfg.AllowPrivateAddrs}
+	c.fetchClient = &http.Client{Transport: &http.Transport{
+		DialContext:     (&net.Dialer{Timeout: 5 * time.Second, Control: guard.Control}).DialContext,
+		IdleConnTimeout: 30 * time.Second,
+	}}
 	c.mux = c.routes()
 	c.wg.Add(1)
 	go func() {
@@ -168,6 +178,9 @@ func (c *Control) Close() error {
 		c.wg.Wait()
 		if c.hookClient != nil {
 			c.hookClient.CloseIdleConnections()
+		}
+		if c.fetchClient != nil {
+			c.fetchClient.CloseIdleConnections()
 		}
 	})
 	return nil

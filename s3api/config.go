@@ -28,8 +28,9 @@ type ContentStore interface {
 	StoreCAR(ctx context.Context, label string, car io.Reader) (string, error)
 	// Holders counts the live nodes holding root, and how many should.
 	Holders(ctx context.Context, root string) (held, want int, err error)
-	// OpenCAR opens root's CAR as stored.
-	OpenCAR(root string) (*os.File, error)
+	// OpenCAR opens root's CAR, verified: as stored, or fetched from
+	// the nodes holding it.
+	OpenCAR(ctx context.Context, root string) (*os.File, error)
 }
 
 // Config configures a Server. Listener, Keys, Store, Bus and DataDir are

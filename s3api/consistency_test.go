@@ -1,11 +1,14 @@
 package s3api_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -100,5 +103,39 @@ func TestVirtualHostedStyle(t *testing.T) {
 	got.Body.Close()
 	if string(b) != "vhost" {
 		t.Fatalf("got %q", b)
+	}
+}
+
+// An object whose CAR this gateway does not have (stored through another
+// gateway of the cluster, or lost here) is read from the nodes holding
+// it, verified, and kept.
+func TestReadFromHoldersWithoutLocalCopy(t *testing.T) {
+	n := startNetwork(t)
+	c := client(n, n.account(t, "heidi"))
+	ctx := t.Context()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("heidi-b")}); err != nil {
+		t.Fatal(err)
+	}
+	body := random(700 << 10)
+	var cidHdr, root string
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("heidi-b"), Key: aws.String("x.bin"), Body: bytes.NewReader(body)},
+		s3.WithAPIOptions(headerCatcher(&cidHdr, &root))); err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(n.d.DataDir(), "gateway", "content", cidHdr+".car")
+	if err := os.Remove(local); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("heidi-b"), Key: aws.String("x.bin"), Range: aws.String("bytes=300000-")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(b, body[300000:]) {
+		t.Fatalf("got %d bytes, want %d", len(b), len(body)-300000)
+	}
+	if _, err := os.Stat(local); err != nil {
+		t.Fatalf("the fetched CAR was not kept: %v", err)
 	}
 }

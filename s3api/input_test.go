@@ -62,8 +62,7 @@ func TestBadInputRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f, err := n.d.Control().OpenCAR(root.String()); err == nil {
-			f.Close()
+		if _, err := os.Stat(filepath.Join(n.d.DataDir(), "gateway", "content", root.String()+".car")); err == nil {
 			t.Errorf("put %.20q: its CAR was kept", key)
 		}
 		if _, ok := placementOf(n, root.String()); ok {

@@ -33,7 +33,7 @@ func (s *Server) openObject(ctx context.Context, o *object) (*objectReader, erro
 	if err != nil {
 		return nil, fmt.Errorf("s3api: object CID: %w", err)
 	}
-	f, err := s.cfg.Store.OpenCAR(o.CID)
+	f, err := s.cfg.Store.OpenCAR(ctx, o.CID)
 	if err != nil {
 		return nil, err
 	}
