@@ -96,6 +96,10 @@ type Config struct {
 	// S3Domain turns on virtual-hosted-style S3 requests for
 	// BUCKET.<S3Domain> (s3api.Config.Domain). Default "".
 	S3Domain string
+	// S3StoragePrice and S3StorageInterval set the S3 API's storage
+	// billing (s3api.Config). Defaults: s3api's.
+	S3StoragePrice    uint64
+	S3StorageInterval time.Duration
 	// Logger default slog.Default().
 	Logger *slog.Logger
 }
@@ -307,6 +311,7 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 	d.s3, err = s3api.New(s3api.Config{
 		Listener: s3ln, Keys: d.ctl, Store: d.ctl, Bus: d.bus, DataDir: dataDir,
 		Domain: d.cfg.S3Domain, Logger: log.With("api", "s3"),
+		Charges: d.coord.Ledger(), StoragePrice: d.cfg.S3StoragePrice, StorageInterval: d.cfg.S3StorageInterval,
 	})
 	if err != nil {
 		s3ln.Close()

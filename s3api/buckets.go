@@ -40,6 +40,7 @@ type bucketRecord struct {
 	Version int                `json:"version"` // counts changes
 	History []RootChange       `json:"history,omitempty"`
 	Objects map[string]*object `json:"objects"`
+	Billing billing            `json:"billing"` // storage billed so far (billing.go)
 }
 
 // RootChange is one entry of a bucket's root history.

@@ -63,6 +63,16 @@ type Config struct {
 	// MaxClockSkew bounds the difference between a signed request's time
 	// and the server's. Default 15 min (S3's).
 	MaxClockSkew time.Duration
+	// Charges, when set, bills storage: each account is charged for the
+	// bytes its buckets hold over time (billing.go). Default nil: not
+	// billed.
+	Charges Charger
+	// StoragePrice is what one GiB stored for 30 days costs, in balance
+	// bytes (the unit accounts are funded and charged in). Default 1 GiB:
+	// storing a file for a month costs what serving it once does.
+	StoragePrice uint64
+	// StorageInterval is how often storage is billed. Default 1 h.
+	StorageInterval time.Duration
 	// Logger receives the API's logs (never a secret). Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -96,6 +106,12 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxClockSkew <= 0 {
 		c.MaxClockSkew = defaultClockSkew
+	}
+	if c.StoragePrice == 0 {
+		c.StoragePrice = gib
+	}
+	if c.StorageInterval <= 0 {
+		c.StorageInterval = time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

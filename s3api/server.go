@@ -67,6 +67,17 @@ func (s *Server) URL() string { return "http://" + s.cfg.Listener.Addr().String(
 func (s *Server) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
+	if s.cfg.Charges != nil {
+		bctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runBilling(bctx)
+		}()
+		defer wg.Wait()
+		defer cancel()
+	}
 	err := s.srv.Serve(s.cfg.Listener)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -84,5 +85,26 @@ func TestBucketRootIsTheImportedTree(t *testing.T) {
 				t.Fatalf("bucket root %s, imported %s", got, want)
 			}
 		})
+	}
+}
+
+func TestStorageCharge(t *testing.T) {
+	month := 30 * 24 * time.Hour
+	for _, c := range []struct {
+		size  int64
+		d     time.Duration
+		price uint64
+		want  uint64
+	}{
+		{1 << 30, month, 1 << 30, 1 << 30},
+		{1 << 30, month / 2, 1000, 500},
+		{1 << 40, month, 1 << 30, 1 << 40},
+		{1, time.Second, 1 << 30, 0}, // rounded down: time adds up until it is a byte
+		{0, month, 1 << 30, 0},
+		{1 << 50, 100 * month, 1 << 60, 1 << 62}, // bounded
+	} {
+		if got := storageCharge(c.size, c.d, c.price); got != c.want {
+			t.Errorf("storageCharge(%d, %v, %d) = %d, want %d", c.size, c.d, c.price, got, c.want)
+		}
 	}
 }

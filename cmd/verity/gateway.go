@@ -79,6 +79,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	})
 	s3Listen := fl.String("s3-listen", "", "serve the S3-compatible API on this address too, e.g. 127.0.0.1:9000 (docs/storage.md; default: off)")
 	s3Domain := fl.String("s3-domain", "", "with --s3-listen: answer virtual-hosted-style requests for BUCKET.<domain>")
+	s3Price := fl.Uint64("s3-storage-price", 1<<30, "with --s3-listen: balance bytes charged for one GiB stored for 30 days")
+	s3Interval := fl.Duration("s3-storage-interval", time.Hour, "with --s3-listen: how often storage is charged to the accounts")
 	var https httpsFlags
 	fl.StringVar(&https.addr, "https", "", "serve HTTPS (and HTTP/3) on this address too, e.g. 0.0.0.0:443, with certificates from ACME for the gateway's names, site origins and custom domains; plain HTTP then redirects names to https (default: plain HTTP only)")
 	fl.StringVar(&https.ca, "acme-ca", "", "ACME directory URL (default: Let's Encrypt, "+acme.LetsEncrypt+")")
@@ -217,6 +219,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		srv, err := s3api.New(s3api.Config{
 			Listener: s3ln, Keys: ctl, Store: ctl, Bus: bus, DataDir: dataDir,
 			Domain: *s3Domain, Logger: log.With("api", "s3"),
+			Charges: coord.Ledger(), StoragePrice: *s3Price, StorageInterval: *s3Interval,
 		})
 		if err != nil {
 			s3ln.Close()
