@@ -147,12 +147,12 @@ test: vet test-go test-race test-wasm
 # One table from the harness (browser, wasm, sizes), then the Go benchmarks
 # of the network's other hot paths, all in one run.
 # The pin rate is measured against Kubo's `ipfs add` (e2e/cmd/pinbench).
-GOBENCH := BenchmarkVerify|BenchmarkRoute|BenchmarkDeployToPublished|BenchmarkReceiptVerify|BenchmarkReceiptSign|BenchmarkSettle|BenchmarkPin
+GOBENCH := BenchmarkVerify|BenchmarkRoute|BenchmarkDeployToPublished|BenchmarkReceiptVerify|BenchmarkReceiptSign|BenchmarkSettle|BenchmarkPin|BenchmarkS3|BenchmarkDirServer
 PINBENCH_MIB ?= 256
 bench: build test-deps kubo
 	$(GO) run ./e2e/cmd/bench
 	$(GO) run ./e2e/cmd/pinbench -size-mib $(PINBENCH_MIB) -ipfs $(IPFS)
-	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchtime 2s ./internal/verify ./coordinator ./devnet ./internal/payment ./internal/ledger ./node
+	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchtime 2s ./internal/verify ./coordinator ./devnet ./internal/payment ./internal/ledger ./node ./s3api
 
 # Kubo, for the pin bench only (not for make test). `go install` refuses
 # it (its go.mod has a replace directive), so it is built from its module

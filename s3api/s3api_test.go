@@ -69,7 +69,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func startNetwork(t *testing.T) *network {
+func startNetwork(t testing.TB) *network {
 	t.Helper()
 	netOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "verity-s3-test-*")
@@ -115,7 +115,7 @@ func startNetwork(t *testing.T) *network {
 }
 
 // api calls the control plane's API with token.
-func (n *network) api(t *testing.T, token, method, path string, body any, out any) int {
+func (n *network) api(t testing.TB, token, method, path string, body any, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -143,7 +143,7 @@ func (n *network) api(t *testing.T, token, method, path string, body any, out an
 }
 
 // account creates account name (once) and an access key for it.
-func (n *network) account(t *testing.T, name string) api.S3Key {
+func (n *network) account(t testing.TB, name string) api.S3Key {
 	t.Helper()
 	_, _ = n.d.Coordinator().Ledger().CreateAccount(t.Context(), name, 0)
 	var k api.S3Key
