@@ -311,7 +311,7 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 	d.s3, err = s3api.New(s3api.Config{
 		Listener: s3ln, Keys: d.ctl, Store: d.ctl, Bus: d.bus, DataDir: dataDir,
 		Domain: d.cfg.S3Domain, Logger: log.With("api", "s3"),
-		Charges: d.coord.Ledger(), StoragePrice: d.cfg.S3StoragePrice, StorageInterval: d.cfg.S3StorageInterval,
+		Charges: d.coord.Ledger(), Accounts: d.coord.Ledger(), StoragePrice: d.cfg.S3StoragePrice, StorageInterval: d.cfg.S3StorageInterval,
 	})
 	if err != nil {
 		s3ln.Close()

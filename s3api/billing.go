@@ -29,6 +29,31 @@ type Charger interface {
 	ApplyCharge(ctx context.Context, c ledger.Charge) (ledger.ChargeResult, error)
 }
 
+// Accounts reads an account's standing: the coordinator's
+// *ledger.Ledger.
+type Accounts interface {
+	Account(ctx context.Context, name string) (ledger.Account, error)
+}
+
+// ErrAccountProblem refuses a write from a frozen account (S3's code for
+// an account that may not do what it asks).
+var ErrAccountProblem = &Error{Code: "AccountProblem", Status: 403, Message: "The account is frozen (its balance is below its threshold): top it up to store objects again. Reading and deleting still work."}
+
+// checkWriter refuses writes for a frozen account, when Accounts is set.
+func (s *Server) checkWriter(ctx context.Context, who identity) error {
+	if s.cfg.Accounts == nil {
+		return nil
+	}
+	a, err := s.cfg.Accounts.Account(ctx, who.Account)
+	if err != nil {
+		return err
+	}
+	if a.Frozen {
+		return ErrAccountProblem
+	}
+	return nil
+}
+
 // billing is a bucket's billing clock, in its record.
 type billing struct {
 	Until        time.Time `json:"until"`                  // billed up to here

@@ -50,10 +50,11 @@ func TestStorageBilled(t *testing.T) {
 	if _, err := l.CreateAccount(t.Context(), "ivan", 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.TopUp(t.Context(), "ivan", 1<<40); err != nil {
+	c := client(n, n.account(t, "ivan"))
+	before, err := l.Account(t.Context(), "ivan")
+	if err != nil {
 		t.Fatal(err)
 	}
-	c := client(n, n.account(t, "ivan"))
 	for _, b := range []string{"ivan-full", "ivan-empty"} {
 		if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			t.Fatal(err)
@@ -80,7 +81,51 @@ func TestStorageBilled(t *testing.T) {
 		return charged > 100_000 // about a quarter of a second of 1 MiB
 	})
 	a, err := l.Account(t.Context(), "ivan")
-	if err != nil || a.Balance > 1<<40-int64(charged) {
+	if err != nil || a.Balance > before.Balance-int64(charged) {
 		t.Fatalf("balance %d after %d bytes charged: %v", a.Balance, charged, err)
+	}
+}
+
+// A frozen account (no funds) may not store, but may read and delete.
+func TestFrozenAccountMayNotWrite(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "kim")
+	c := client(n, k)
+	ctx := t.Context()
+	b := aws.String("kim-b")
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("before"), Body: strings.NewReader("paid for")}); err != nil {
+		t.Fatal(err)
+	}
+	// Spend it all: the account freezes.
+	l := n.d.Coordinator().Ledger()
+	a, err := l.Account(ctx, "kim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ApplyCharge(ctx, ledger.Charge{Account: "kim", Gateway: "test", Seq: 1, Sites: map[string]uint64{"x": uint64(a.Balance) + 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("after"), Body: strings.NewReader("unpaid")}); code(err) != "AccountProblem" {
+		t.Fatalf("put while frozen: %v", err)
+	}
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("kim-2")}); code(err) != "AccountProblem" {
+		t.Fatalf("create bucket while frozen: %v", err)
+	}
+	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("copy"), CopySource: aws.String("kim-b/before")}); code(err) != "AccountProblem" {
+		t.Fatalf("copy while frozen: %v", err)
+	}
+	if _, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("mp")}); code(err) != "AccountProblem" {
+		t.Fatalf("multipart while frozen: %v", err)
+	}
+	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("before")})
+	if err != nil {
+		t.Fatalf("read while frozen: %v", err)
+	}
+	got.Body.Close()
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("before")}); err != nil {
+		t.Fatalf("delete while frozen: %v", err)
 	}
 }

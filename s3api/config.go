@@ -67,6 +67,9 @@ type Config struct {
 	// bytes its buckets hold over time (billing.go). Default nil: not
 	// billed.
 	Charges Charger
+	// Accounts, when set, refuses writes (new buckets, objects, copies,
+	// uploads) from frozen accounts with AccountProblem. Default nil.
+	Accounts Accounts
 	// StoragePrice is what one GiB stored for 30 days costs, in balance
 	// bytes (the unit accounts are funded and charged in). Default 1 GiB:
 	// storing a file for a month costs what serving it once does.

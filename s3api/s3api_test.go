@@ -146,6 +146,9 @@ func (n *network) api(t testing.TB, token, method, path string, body any, out an
 func (n *network) account(t testing.TB, name string) api.S3Key {
 	t.Helper()
 	_, _ = n.d.Coordinator().Ledger().CreateAccount(t.Context(), name, 0)
+	if _, err := n.d.Coordinator().Ledger().TopUp(t.Context(), name, 1<<40); err != nil {
+		t.Fatal(err)
+	}
 	var k api.S3Key
 	if code := n.api(t, n.admin, "POST", "/v1/keys", api.CreateS3Key{Account: name}, &k); code != http.StatusCreated {
 		t.Fatalf("create key: %d", code)

@@ -136,6 +136,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	bucket, key := s.target(r)
 	q := r.URL.Query()
+	if isWrite(r, key, q) {
+		if err := s.checkWriter(r.Context(), who); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	if err := s.route(w, r, who, bucket, key, q); err != nil {
 		s.writeError(w, r, err)
 	}
@@ -213,6 +219,21 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, who identity, buc
 		return s.deleteObject(w, r, who, bucket, key)
 	}
 	return ErrMethodNotAllowed
+}
+
+// isWrite reports whether r adds content: creating a bucket, putting or
+// copying an object, a multipart upload's create, part and complete.
+// Reads and deletions are not writes: a frozen account can still get its
+// data out and remove it.
+func isWrite(r *http.Request, key string, q map[string][]string) bool {
+	switch r.Method {
+	case http.MethodPut:
+		return true
+	case http.MethodPost:
+		_, del := q["delete"]
+		return key != "" || !del
+	}
+	return false
 }
 
 // unsupportedSubresources are S3 subresources this increment does not

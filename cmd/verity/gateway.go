@@ -219,7 +219,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		srv, err := s3api.New(s3api.Config{
 			Listener: s3ln, Keys: ctl, Store: ctl, Bus: bus, DataDir: dataDir,
 			Domain: *s3Domain, Logger: log.With("api", "s3"),
-			Charges: coord.Ledger(), StoragePrice: *s3Price, StorageInterval: *s3Interval,
+			Charges: coord.Ledger(), Accounts: coord.Ledger(), StoragePrice: *s3Price, StorageInterval: *s3Interval,
 		})
 		if err != nil {
 			s3ln.Close()

@@ -19,11 +19,14 @@ func TestKeysCommandsAndGatewayS3(t *testing.T) {
 	const admin = "vat_cli-keys"
 	s3Addr := "127.0.0.1:" + strconv.Itoa(freePorts(t, 1))
 	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin,
-		"--replicas", "1", "--allow-private-addrs", "--s3-listen", s3Addr}, "gateway: ")
+		"--replicas", "1", "--allow-private-addrs", "--faucet", "--s3-listen", s3Addr}, "gateway: ")
 	startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
 		"--log-level", "warn", "--coordinator", gw, "--operator-token", createOperator(t, gw, admin)}, "id: ")
 	if _, err := runCmd(t, runAccounts, "create", "media", "--gateway", gw, "--admin-token", admin); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := runCmd(t, runAccounts, "topup", "media", "1GiB", "--gateway", gw, "--admin-token", admin); err != nil {
+		t.Fatal(err) // an account without funds is frozen: it may not store
 	}
 	out, err := runCmd(t, runKeys, "create", "--account", "media", "--gateway", gw, "--admin-token", admin)
 	if err != nil {
