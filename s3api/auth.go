@@ -3,6 +3,7 @@ package s3api
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,6 +28,7 @@ const (
 	unsignedPayload   = "UNSIGNED-PAYLOAD"
 	streamingPayload  = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 	streamingUnsigned = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	streamingTrailer  = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 	maxPresignExpiry  = 7 * 24 * time.Hour
 )
 
@@ -35,8 +37,11 @@ type identity struct {
 	KeyID   string
 	Account string
 	// Payload is the x-amz-content-sha256 the signature covers: a hex
-	// SHA-256 of the body, or UNSIGNED-PAYLOAD.
+	// SHA-256 of the body, UNSIGNED-PAYLOAD, or a streaming form.
 	Payload string
+	// Stream checks the chunks of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD
+	// body; nil otherwise.
+	Stream *streamAuth
 }
 
 // credential is the parsed "Credential=" (or X-Amz-Credential) value.
@@ -122,7 +127,12 @@ func (s *Server) authHeader(ctx context.Context, r *http.Request, auth string) (
 		}
 		_, want := authSignature(req.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare([]byte(want), []byte(sig)) == 1 {
-			return identity{KeyID: cred.keyID, Account: account, Payload: payload}, nil
+			who := identity{KeyID: cred.keyID, Account: account, Payload: payload}
+			if payload == streamingPayload {
+				seed, _ := hex.DecodeString(sig)
+				who.Stream = &streamAuth{creds: creds, region: cred.region, time: t, seed: seed}
+			}
+			return who, nil
 		}
 	}
 	return identity{}, ErrSignatureDoesNotMatch
@@ -321,11 +331,12 @@ func hasAll(names []string, want ...string) bool {
 }
 
 // validPayloadHash reports whether v is a payload declaration this server
-// checks: UNSIGNED-PAYLOAD or 64 lowercase hex digits. (The streaming
-// forms are refused with NotImplemented where the body is read.)
+// reads: UNSIGNED-PAYLOAD, 64 lowercase hex digits, or a streaming form
+// (the signed one with a trailer is refused with NotImplemented where the
+// body is read).
 func validPayloadHash(v string) bool {
 	switch v {
-	case unsignedPayload, streamingPayload, streamingUnsigned:
+	case unsignedPayload, streamingPayload, streamingUnsigned, streamingTrailer:
 		return true
 	}
 	if len(v) != 64 {

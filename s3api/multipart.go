@@ -144,7 +144,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	if err != nil || num < 1 || num > maxParts {
 		return ErrInvalidArgument.with("Part number must be an integer between 1 and 10000, inclusive")
 	}
-	if r.ContentLength < 0 {
+	if bodyLength(r) < 0 {
 		return ErrMissingContentLength
 	}
 	dir := s.uploadDir(u.ID)

@@ -47,12 +47,13 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	if err != nil {
 		return err
 	}
-	if r.ContentLength < 0 {
+	size := bodyLength(r)
+	if size < 0 {
 		return ErrMissingContentLength
 	}
 	// A key the tree cannot hold is refused before its bytes are stored
 	// and placed (and again when it is recorded, against the latest tree).
-	if err := fits(rec.Objects, key, r.ContentLength); err != nil {
+	if err := fits(rec.Objects, key, size); err != nil {
 		return err
 	}
 	obj, err := s.store(r, who, bucket, key)
