@@ -6,13 +6,16 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	uio "github.com/ipfs/boxo/ipld/unixfs/io"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
+	carv2 "github.com/ipld/go-car/v2"
 	carbs "github.com/ipld/go-car/v2/blockstore"
+	"github.com/ipld/go-car/v2/index"
 )
 
 // objectReader reads an object's bytes from its stored CAR.
@@ -37,7 +40,12 @@ func (s *Server) openObject(ctx context.Context, o *object) (*objectReader, erro
 	if err != nil {
 		return nil, err
 	}
-	rd, err := dagReader(ctx, f, c)
+	idx, err := s.indexes.get(o.CID, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	rd, err := dagReader(ctx, f, c, idx)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -45,8 +53,8 @@ func (s *Server) openObject(ctx context.Context, o *object) (*objectReader, erro
 	return &objectReader{DagReader: rd, f: f}, nil
 }
 
-func dagReader(ctx context.Context, f io.ReaderAt, c cid.Cid) (uio.DagReader, error) {
-	bs, err := carbs.NewReadOnly(io.NewSectionReader(f, 0, math.MaxInt64), nil)
+func dagReader(ctx context.Context, f io.ReaderAt, c cid.Cid, idx index.Index) (uio.DagReader, error) {
+	bs, err := carbs.NewReadOnly(io.NewSectionReader(f, 0, math.MaxInt64), idx)
 	if err != nil {
 		return nil, fmt.Errorf("s3api: read CAR: %w", err)
 	}
@@ -56,6 +64,51 @@ func dagReader(ctx context.Context, f io.ReaderAt, c cid.Cid) (uio.DagReader, er
 		return nil, err
 	}
 	return uio.NewDagReader(ctx, nd, ng)
+}
+
+// indexCache keeps the block index of the CARs read lately, so a GET
+// does not scan its object's CAR again (a CAR's content never changes:
+// it is named by its root, and the file by its size and time).
+type indexCache struct {
+	mu    sync.Mutex
+	m     map[string]index.Index
+	order []string // oldest first
+}
+
+const maxIndexes = 512
+
+func (c *indexCache) get(root string, f *os.File) (index.Index, error) {
+	// The file's size and time too: a CAR fetched again from a node may
+	// hold the same blocks in another order.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("s3api: index CAR: %w", err)
+	}
+	root = fmt.Sprintf("%s/%d/%d", root, fi.Size(), fi.ModTime().UnixNano())
+	c.mu.Lock()
+	idx, ok := c.m[root]
+	c.mu.Unlock()
+	if ok {
+		return idx, nil
+	}
+	idx, err = carv2.GenerateIndex(io.NewSectionReader(f, 0, math.MaxInt64))
+	if err != nil {
+		return nil, fmt.Errorf("s3api: index CAR: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]index.Index{}
+	}
+	if _, ok := c.m[root]; !ok {
+		c.m[root] = idx
+		c.order = append(c.order, root)
+		if len(c.order) > maxIndexes {
+			delete(c.m, c.order[0])
+			c.order = c.order[1:]
+		}
+	}
+	return idx, nil
 }
 
 // dagSize is the cumulative size of the DAG at c in a CAR (what a

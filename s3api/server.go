@@ -28,6 +28,7 @@ type Server struct {
 	buckets jetstream.KeyValue
 	srv     *http.Server
 	locks   sync.Map // bucket name → *sync.Mutex: serializes its updates here
+	indexes indexCache
 
 	closeOnce sync.Once
 }
