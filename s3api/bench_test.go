@@ -10,11 +10,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // The S3 API's throughput against the same bytes to and from a plain
@@ -136,4 +141,64 @@ func sizeName(n int) string {
 		return fmt.Sprintf("%dMiB", n>>20)
 	}
 	return fmt.Sprintf("%dKiB", n>>10)
+}
+
+// BenchmarkS3MultipartMemory uploads an object of VERITY_S3_MP_MIB MiB
+// (default 256) in 8 MiB parts, one at a time, and completes it, and
+// reports the process's peak heap (client, gateway and nodes together):
+// it stays near a part's size however large the object.
+func BenchmarkS3MultipartMemory(b *testing.B) {
+	n := startNetwork(b)
+	c := client(n, n.account(b, "bench"))
+	ctx := b.Context()
+	_, _ = c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bench")})
+	mib := 256
+	if v, err := strconv.Atoi(os.Getenv("VERITY_S3_MP_MIB")); err == nil && v >= 8 {
+		mib = v
+	}
+	part := random(8 << 20)
+	for i := 0; b.Loop(); i++ {
+		runtime.GC()
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			var ms runtime.MemStats
+			for {
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak.Load() {
+					peak.Store(ms.HeapInuse)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}()
+		key := aws.String(fmt.Sprintf("mp/%d", i))
+		up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("bench"), Key: key})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var parts []types.CompletedPart
+		for p := 1; p <= mib/8; p++ {
+			binary.BigEndian.PutUint64(part, uint64(i)<<32|uint64(p))
+			out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("bench"), Key: key, UploadId: up.UploadId,
+				PartNumber: aws.Int32(int32(p)), Body: bytes.NewReader(part)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(p)), ETag: out.ETag})
+		}
+		if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bench"), Key: key, UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+			b.Fatal(err)
+		}
+		close(stop)
+		<-sampled
+		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(mib), "object-MiB")
+	}
 }
