@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -124,7 +125,7 @@ func (s *Server) bucket(ctx context.Context, who identity, name string) (*bucket
 	if err != nil {
 		return nil, fmt.Errorf("s3api: read bucket: %w", err)
 	}
-	rec, err := decodeRecord(e.Value())
+	rec, err := s.records.decode(name, e.Value())
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +133,56 @@ func (s *Server) bucket(ctx context.Context, who identity, name string) (*bucket
 		return nil, ErrAccessDenied
 	}
 	return rec, nil
+}
+
+// recordCache keeps the last decoded record of each bucket with the bytes
+// it was decoded from: a bucket's index is decoded once per change, not
+// once per request. A record it returns is shared: read it, or change a
+// clone.
+type recordCache struct {
+	mu sync.Mutex
+	m  map[string]cachedRecord
+}
+
+type cachedRecord struct {
+	raw []byte
+	rec *bucketRecord
+}
+
+// maxCachedRecords bounds the cache; past it, it starts over.
+const maxCachedRecords = 1024
+
+func (c *recordCache) decode(bucket string, raw []byte) (*bucketRecord, error) {
+	c.mu.Lock()
+	e, ok := c.m[bucket]
+	c.mu.Unlock()
+	if ok && bytes.Equal(e.raw, raw) {
+		return e.rec, nil
+	}
+	rec, err := decodeRecord(raw)
+	if err != nil {
+		return nil, err
+	}
+	c.put(bucket, raw, rec)
+	return rec, nil
+}
+
+func (c *recordCache) put(bucket string, raw []byte, rec *bucketRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedRecords {
+		c.m = map[string]cachedRecord{}
+	}
+	c.m[bucket] = cachedRecord{raw: raw, rec: rec}
+}
+
+// clone copies rec so that its index can change without changing rec's
+// (the objects themselves are never changed in place).
+func (rec *bucketRecord) clone() *bucketRecord {
+	c := *rec
+	c.Objects = maps.Clone(rec.Objects)
+	c.History = slices.Clone(rec.History)
+	return &c
 }
 
 // errNoBucket leaves an update when the bucket is gone.
@@ -146,23 +197,28 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 	mu, _ := s.locks.LoadOrStore(bucket, new(sync.Mutex))
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	var out *bucketRecord
+	var (
+		out *bucketRecord
+		raw []byte
+	)
 	_, err := events.Update(ctx, s.buckets, bucket, func(old []byte) ([]byte, error) {
 		if old == nil {
 			return nil, errNoBucket
 		}
-		rec, err := decodeRecord(old)
+		cur, err := s.records.decode(bucket, old)
 		if err != nil {
 			return nil, err
 		}
-		if rec.Account != who.Account {
+		if cur.Account != who.Account {
 			return nil, ErrAccessDenied
 		}
+		rec := cur.clone()
 		if err := fn(rec); err != nil {
 			return nil, err
 		}
 		out = rec
-		return encodeRecord(rec)
+		raw, err = encodeRecord(rec)
+		return raw, err
 	})
 	if errors.Is(err, errNoBucket) {
 		return nil, &Error{Code: ErrNoSuchBucket.Code, Status: ErrNoSuchBucket.Status, Message: ErrNoSuchBucket.Message, Resource: bucket}
@@ -170,6 +226,7 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 	if err != nil {
 		return nil, err
 	}
+	s.records.put(bucket, raw, out)
 	return out, nil
 }
 

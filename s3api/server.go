@@ -29,6 +29,7 @@ type Server struct {
 	srv     *http.Server
 	locks   sync.Map // bucket name → *sync.Mutex: serializes its updates here
 	indexes indexCache
+	records recordCache
 
 	closeOnce sync.Once
 }
