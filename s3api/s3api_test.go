@@ -220,6 +220,26 @@ func TestKeys(t *testing.T) {
 	if code := n.api(t, "vdt_wrong", "POST", "/v1/keys", api.CreateS3Key{Account: "keys-acct"}, nil); code != http.StatusForbidden {
 		t.Fatalf("wrong token: %d", code)
 	}
+	// A site's deploy token manages the keys of its site's account, and
+	// no other's.
+	tok, err := n.d.Control().CreateSiteFor(t.Context(), "keys-site", "keys-acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own api.S3Key
+	if code := n.api(t, tok, "POST", "/v1/keys", api.CreateS3Key{Account: "keys-acct", Site: "keys-site"}, &own); code != http.StatusCreated || own.Secret == "" {
+		t.Fatalf("a deploy token of the account's site: %d", code)
+	}
+	n.account(t, "keys-other")
+	if code := n.api(t, tok, "POST", "/v1/keys", api.CreateS3Key{Account: "keys-other", Site: "keys-site"}, nil); code != http.StatusForbidden {
+		t.Fatalf("a deploy token for another account: %d", code)
+	}
+	if code := n.api(t, tok, "GET", "/v1/keys?account=keys-other&site=keys-site", nil, nil); code != http.StatusForbidden {
+		t.Fatalf("listing another account's keys: %d", code)
+	}
+	if code := n.api(t, tok, "DELETE", "/v1/keys/"+own.ID+"?site=keys-site", nil, nil); code != http.StatusNoContent {
+		t.Fatalf("revoking with the deploy token: %d", code)
+	}
 	// Revoked: refused with InvalidAccessKeyId.
 	if code := n.api(t, n.admin, "DELETE", "/v1/keys/"+k.ID, nil, nil); code != http.StatusNoContent {
 		t.Fatalf("revoke: %d", code)
