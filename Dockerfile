@@ -8,7 +8,8 @@
 #
 # docs/operating-a-node.md describes the flags and the volumes.
 
-# Build: the worker's wasm, the demo site's media (ffmpeg, hls.js from npm)
+# Build: the worker's wasm, the demo site's media (ffmpeg, hls.js from npm),
+# the console's chart library (uPlot from npm)
 # and a static bin/verity that embeds them.
 FROM golang:1.26-bookworm AS build
 RUN apt-get update -qq \
@@ -19,7 +20,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN make wasm demo-media \
+RUN make wasm demo-media console-assets \
  && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/verity ./cmd/verity
 
 # Run: no shell, no package manager, uid 65532.

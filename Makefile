@@ -17,11 +17,11 @@ WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./inter
 	./internal/noderecord/... ./internal/payment/... ./internal/webfile/... ./internal/scoredoc/... \
 	./internal/errfmt/...
 
-.PHONY: all build deps demo-media wasm run install dist test test-go test-race test-wasm test-deps bench kubo vet clean
+.PHONY: all build deps demo-media console-assets wasm run install dist test test-go test-race test-wasm test-deps bench kubo vet clean
 
 all: build
 
-build: deps demo-media wasm $(BIN)
+build: deps demo-media console-assets wasm $(BIN)
 
 # The worker's Go code, compiled for the browser. Built first: bin/verity embeds it.
 # Without VCS stamping: the same sources give the same wasm (and size, which
@@ -38,7 +38,8 @@ $(WASMEXEC): $(GOROOT)/lib/wasm/wasm_exec.js
 	cp $< $@
 
 # Build tools from Debian: ffmpeg draws the demo video (with a DejaVu font),
-# npm installs its player. Only what is missing is installed, so `make build`
+# npm installs its player and the console's chart library. Only what is
+# missing is installed, so `make build`
 # and `make run` work on a fresh machine, including one whose Node.js (e.g.
 # from NodeSource) brings its own npm: apt must never be asked for Debian's
 # npm there, it conflicts with that nodejs package.
@@ -67,7 +68,20 @@ $(DEMOVIDEO)/hls.light.min.js: web/player/package.json web/player/package-lock.j
 	cp web/player/node_modules/hls.js/LICENSE $(DEMOVIDEO)/hls.js-LICENSE.txt
 	cp web/player/node_modules/hls.js/dist/hls.light.min.js $@
 
-$(BIN): $(WASM) $(WASMEXEC) $(GOFILES) $(SWFILES) $(DEMOVIDEO)/verity-demo.mp4 $(DEMOVIDEO)/hls.light.min.js
+# The web console's chart library: uPlot from the npm registry at the version
+# pinned in web/chart/package-lock.json, copied into web/console/vendor/ (not
+# committed) before bin/verity embeds web/console.
+CONSOLEVENDOR := web/console/vendor
+console-assets: $(CONSOLEVENDOR)/uPlot.iife.min.js
+
+$(CONSOLEVENDOR)/uPlot.iife.min.js: web/chart/package.json web/chart/package-lock.json | deps
+	cd web/chart && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@mkdir -p $(CONSOLEVENDOR)
+	cp web/chart/node_modules/uplot/LICENSE $(CONSOLEVENDOR)/uPlot-LICENSE.txt
+	cp web/chart/node_modules/uplot/dist/uPlot.min.css $(CONSOLEVENDOR)/uPlot.min.css
+	cp web/chart/node_modules/uplot/dist/uPlot.iife.min.js $@
+
+$(BIN): $(WASM) $(WASMEXEC) $(GOFILES) $(SWFILES) $(DEMOVIDEO)/verity-demo.mp4 $(DEMOVIDEO)/hls.light.min.js $(CONSOLEVENDOR)/uPlot.iife.min.js
 	@mkdir -p bin
 	$(GO) build -trimpath -o $@ ./cmd/verity
 
@@ -85,7 +99,7 @@ install: build
 # with the version stamped (`verity version`), in dist/.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 DISTS   := linux/amd64 linux/arm64 darwin/arm64
-dist: deps demo-media wasm
+dist: deps demo-media console-assets wasm
 	@mkdir -p dist
 	@for p in $(DISTS); do \
 		os=$${p%/*}; arch=$${p#*/}; out=dist/verity-$(VERSION)-$$os-$$arch; \
@@ -95,17 +109,24 @@ dist: deps demo-media wasm
 	done
 
 # Browser tests need Debian's chromium, and the HTTPS one certutil (from
-# libnss3-tools) to make Chromium trust the ACME test server's root;
-# install what is missing.
+# libnss3-tools) to make Chromium trust the ACME test server's root, and
+# the race detector needs cgo (gcc and libc6-dev), the CI examples' test
+# runs jq as the runners they are written for have it, and the WebRTC
+# tests bring up the loopback of their network namespace with ip
+# (iproute2); install what is missing.
 test-deps:
 	@missing=; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v certutil >/dev/null 2>&1 || missing="$$missing libnss3-tools"; \
+	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	[ -e /usr/include/stdlib.h ] || missing="$$missing libc6-dev"; \
 	[ -x /usr/bin/aws ] || missing="$$missing awscli"; \
 	command -v rclone >/dev/null 2>&1 || missing="$$missing rclone"; \
 	command -v s3cmd >/dev/null 2>&1 || missing="$$missing s3cmd"; \
 	[ -z "$$missing" ] || { \
-		echo "installing$$missing (browser and S3 client tests need them)"; \
+		echo "installing$$missing (browser tests, S3 client tests and the race detector need them)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; }
 
@@ -139,7 +160,7 @@ test-go: build test-deps
 RACEPKGS := ./node ./coordinator ./gateway ./control ./devnet ./wasmclient \
 	./internal/ledger ./internal/receiptstore ./internal/ratelimit ./internal/events ./internal/paysim
 RACE_TIMEOUT_SCALE ?= 4
-test-race: build
+test-race: build test-deps
 	VERITY_TEST_TIMEOUT_SCALE=$(RACE_TIMEOUT_SCALE) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) $(RACEPKGS)
 
 test: vet test-go test-race test-wasm

@@ -38,6 +38,9 @@ type Coordinator interface {
 	CreateOperator(ctx context.Context, name string) (string, error)
 	Operators(ctx context.Context) ([]coordinator.OperatorInfo, error)
 	RevokeOperator(ctx context.Context, name string) error
+	// VerifyOperator returns the operator whose credential tok is: an
+	// operator signs in to the console with it.
+	VerifyOperator(tok string) (string, error)
 }
 
 var _ Coordinator = (*coordinator.Coordinator)(nil)
@@ -119,6 +122,10 @@ type Config struct {
 	// delivered events kept for a redelivery. Default 7 days.
 	WebhookLogRetention time.Duration
 
+	// SessionTTL is how long a console session lasts after signing in,
+	// at most events.SessionBucketTTL. Default 12 h.
+	SessionTTL time.Duration
+
 	// Logger receives the control plane's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -138,6 +145,7 @@ const (
 	defaultWebhookRetryMax   = time.Hour
 	defaultWebhookAttempts   = 12
 	defaultWebhookRetention  = 7 * 24 * time.Hour
+	defaultSessionTTL        = 12 * time.Hour
 )
 
 // normalize fills defaults and checks required fields.
@@ -198,6 +206,10 @@ func (c Config) normalize() (Config, error) {
 	if c.SiteDomain == "" {
 		c.SiteDomain = "localhost"
 	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = defaultSessionTTL
+	}
+	c.SessionTTL = min(c.SessionTTL, events.SessionBucketTTL)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

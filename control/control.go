@@ -16,6 +16,7 @@ import (
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/netguard"
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/ratelimit"
 	"github.com/verity-cdn/verity/internal/secret"
 )
 
@@ -51,7 +52,13 @@ type Control struct {
 	s3Keys   jetstream.KeyValue // S3 access keys
 	s3Sealer *secret.Sealer     // their secrets
 	// fetchClient fetches content from nodes (OpenCAR), through netguard.
-	fetchClient *http.Client
+	fetchClient   *http.Client
+	sessions      jetstream.KeyValue           // console sessions
+	sessionSealer *secret.Sealer               // the credentials they hold
+	signInLimit   *ratelimit.Limiter[[32]byte] // sign-ins per credential
+
+	historyHeld  *ratelimit.Counter[[32]byte] // history answers in flight per credential
+	historySlots chan struct{}                // history answers in flight
 
 	ctx       context.Context // canceled by Close; parent of the publisher
 	cancel    context.CancelFunc
@@ -96,6 +103,13 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 		DialContext:     (&net.Dialer{Timeout: 5 * time.Second, Control: guard.Control}).DialContext,
 		IdleConnTimeout: 30 * time.Second,
 	}}
+	if c.sessions, err = cfg.Bus.KV(events.BucketSessions); err != nil {
+		return nil, fmt.Errorf("control: sessions: %w", err)
+	}
+	c.sessionSealer = secret.NewSealer(c.admin, "console sessions")
+	c.signInLimit = ratelimit.New[[32]byte](ratelimit.Config{Rate: signInRate, Burst: signInBurst, Now: cfg.Now})
+	c.historyHeld = ratelimit.NewCounter[[32]byte](historyPerCredential)
+	c.historySlots = make(chan struct{}, maxHistoryInFlight)
 	c.mux = c.routes()
 	c.wg.Add(1)
 	go func() {
@@ -108,7 +122,10 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 // routes is the API: every path under /v1/ on the gateway's own host.
 func (c *Control) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc(nodeproto.ConnectPath, c.coord.ServeConnect)
+	mux.HandleFunc("GET "+nodeproto.ConnectPath, c.coord.ServeConnect) // a WebSocket upgrade
+	mux.HandleFunc("POST "+authPath, c.apiSignIn)
+	mux.HandleFunc("DELETE "+authPath, c.apiSignOut)
+	mux.HandleFunc("GET "+whoamiPath, c.apiWhoami)
 	mux.HandleFunc("POST /v1/sites", c.apiCreateSite)
 	mux.HandleFunc("GET /v1/sites", c.apiListSites)
 	mux.HandleFunc("GET /v1/sites/{name}", c.apiGetSite)
@@ -136,10 +153,15 @@ func (c *Control) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1/accounts/{name}/topup", c.apiTopUp)
 	mux.HandleFunc("GET /v1/accounts/{name}/statement", c.apiStatement)
 	mux.HandleFunc("GET /v1/accounts/{name}/dashboard", c.apiDashboard)
+	mux.HandleFunc("GET /v1/accounts/{name}/history", c.apiAccountHistory)
+	mux.HandleFunc("GET /v1/nodes/{id}/history", c.apiNodeHistory)
+	mux.HandleFunc("GET /v1/events/history", c.apiEventsHistory)
 	mux.HandleFunc("GET /v1/nodes/{id}/earnings", c.apiEarnings)
 	mux.HandleFunc("POST /v1/operators", c.apiCreateOperator)
 	mux.HandleFunc("GET /v1/operators", c.apiListOperators)
 	mux.HandleFunc("GET /v1/nodes", c.apiListNodes)
+	mux.HandleFunc("GET /v1/nodes/{id}", c.apiGetNode)
+	mux.HandleFunc("GET /v1/placements", c.apiListPlacements)
 	mux.HandleFunc("DELETE /v1/operators/{name}", c.apiRevokeOperator)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, fmt.Errorf("%w: %s %s", ErrNotFound, r.Method, r.URL.Path))
@@ -147,8 +169,16 @@ func (c *Control) routes() *http.ServeMux {
 	return mux
 }
 
-// ServeHTTP serves the API.
-func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the API. A request without an Authorization header
+// may be authenticated by a console session's cookie (withSession).
+func (c *Control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, err := c.withSession(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.mux.ServeHTTP(w, r)
+}
 
 // Sites is the sites bucket: the gateway's SiteSource, and where sites
 // are published and rolled back.

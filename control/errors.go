@@ -39,6 +39,9 @@ var (
 	ErrNotInHistory = errors.New("not in the site's history")
 	// ErrFaucetOff: a top-up without the development faucet (403).
 	ErrFaucetOff = errors.New("top-ups are a development faucet, not enabled on this gateway (start it with --faucet)")
+	// ErrTooManyRequests: a costly read (a history) beyond what one
+	// credential, or the gateway, answers at once (429, with Retry-After).
+	ErrTooManyRequests = errors.New("too many requests")
 	// ErrConfig: an invalid Config passed to New.
 	ErrConfig = errors.New("invalid control config")
 )
@@ -92,6 +95,8 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrTooManyRequests):
+		return http.StatusTooManyRequests
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	default:
@@ -119,6 +124,9 @@ func (c *Control) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="verity"`)
+	}
+	if code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, code, body)
 }

@@ -34,6 +34,21 @@ func (c *Control) accountRequest(w http.ResponseWriter, r *http.Request) (string
 	return name, true
 }
 
+// accountRead is accountRequest for the reads a site's owner may make
+// of its own account too (authorizeAccount).
+func (c *Control) accountRead(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name := r.PathValue("name")
+	if !payment.ValidAccount(name) {
+		c.fail(w, r, badAccountName(name))
+		return "", false
+	}
+	if err := c.authorizeAccount(r, name); err != nil {
+		c.fail(w, r, err)
+		return "", false
+	}
+	return name, true
+}
+
 func badAccountName(name string) error {
 	return badRequest("invalid account name %q: use 1 to 64 of a-z, 0-9, '.', '_' and '-'", clip(name))
 }
@@ -86,7 +101,7 @@ func (c *Control) apiListAccounts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Control) apiGetAccount(w http.ResponseWriter, r *http.Request) {
-	name, ok := c.accountRequest(w, r)
+	name, ok := c.accountRead(w, r)
 	if !ok {
 		return
 	}
@@ -129,7 +144,7 @@ func (c *Control) apiTopUp(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Control) apiStatement(w http.ResponseWriter, r *http.Request) {
-	name, ok := c.accountRequest(w, r)
+	name, ok := c.accountRead(w, r)
 	if !ok {
 		return
 	}
@@ -167,7 +182,7 @@ func (c *Control) apiStatement(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Control) apiDashboard(w http.ResponseWriter, r *http.Request) {
-	name, ok := c.accountRequest(w, r)
+	name, ok := c.accountRead(w, r)
 	if !ok {
 		return
 	}
@@ -197,7 +212,7 @@ func (c *Control) apiEarnings(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, &RequestError{Kind: ErrForbidden, Detail: "a node may read only its own earnings"})
 			return
 		}
-	} else if err := c.authorizeAdmin(r); err != nil {
+	} else if err := c.authorizeNode(r, id); err != nil {
 		c.fail(w, r, err)
 		return
 	}

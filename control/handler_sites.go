@@ -72,7 +72,7 @@ func (c *Control) apiListSites(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Control) siteStatus(r *http.Request, name string) (api.SiteStatus, error) {
-	st := api.SiteStatus{Name: name}
+	st := api.SiteStatus{Name: name, URL: c.SiteURL(name)}
 	if rec, err := c.sites.Record(r.Context(), name); err == nil {
 		st.Site = &rec
 	}
@@ -117,6 +117,10 @@ func (c *Control) apiGetSite(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if st.Previews, err = c.sitePreviews(r.Context(), name); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -134,7 +138,7 @@ func (c *Control) apiDeploy(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, badAccountName(account))
 		return
 	}
-	if account != "" && !c.isAdmin(bearer(r)) {
+	if account != "" && !c.isAdmin(credential(r)) {
 		// A deploy token charges its own account only.
 		own, err := c.tokenAccount(r.Context(), name)
 		if err != nil {

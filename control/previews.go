@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,7 +77,37 @@ func (c *Control) DeployPreview(ctx context.Context, site, account string, ttl t
 // PreviewURL is the origin of root's preview: the scheme and port of
 // PublicURL, the host <root>.preview.<SiteDomain>.
 func (c *Control) PreviewURL(root string) string {
-	host := gateway.PreviewLabel(root) + "." + c.cfg.SiteDomain
+	return c.originURL(gateway.PreviewLabel(root) + "." + c.cfg.SiteDomain)
+}
+
+// SiteURL is site's origin: the scheme and port of PublicURL, the host
+// <site>.<SiteDomain>.
+func (c *Control) SiteURL(site string) string { return c.originURL(site + "." + c.cfg.SiteDomain) }
+
+// sitePreviews lists site's unexpired previews with their URLs, newest
+// first.
+func (c *Control) sitePreviews(ctx context.Context, site string) ([]api.PreviewRecord, error) {
+	keys, err := c.previews.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("control: list previews: %w", err)
+	}
+	var out []api.PreviewRecord
+	now := c.cfg.Now()
+	for root := range keys.Keys() {
+		p, ok, err := c.preview(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		if ok && p.Site == site && now.Before(p.Expires) {
+			p.URL = c.PreviewURL(root)
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b api.PreviewRecord) int { return b.Deployed.Compare(a.Deployed) })
+	return out, nil
+}
+
+func (c *Control) originURL(host string) string {
 	scheme, port := "http", ""
 	if u, err := url.Parse(c.cfg.PublicURL); err == nil {
 		scheme, port = u.Scheme, u.Port()

@@ -147,9 +147,9 @@ func (c *Control) RevokeS3Key(ctx context.Context, id string) error {
 	return nil
 }
 
-// authorizeAccount checks r may manage account's keys: the admin token,
+// authorizeKeys checks r may manage account's keys: the admin token,
 // or the deploy token of site, a site of that account.
-func (c *Control) authorizeAccount(r *http.Request, account, site string) error {
+func (c *Control) authorizeKeys(r *http.Request, account, site string) error {
 	tok := bearer(r)
 	switch {
 	case tok == "":
@@ -186,7 +186,7 @@ func (c *Control) apiCreateS3Key(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, badAccountName(req.Account))
 		return
 	}
-	if err := c.authorizeAccount(r, req.Account, req.Site); err != nil {
+	if err := c.authorizeKeys(r, req.Account, req.Site); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -204,7 +204,7 @@ func (c *Control) apiListS3Keys(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, badAccountName(account))
 		return
 	}
-	if err := c.authorizeAccount(r, account, r.URL.Query().Get("site")); err != nil {
+	if err := c.authorizeKeys(r, account, r.URL.Query().Get("site")); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -227,7 +227,7 @@ func (c *Control) apiRevokeS3Key(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		account = "" // only the admin learns that a key does not exist
 	}
-	if err := c.authorizeAccount(r, account, r.URL.Query().Get("site")); err != nil {
+	if err := c.authorizeKeys(r, account, r.URL.Query().Get("site")); err != nil {
 		c.fail(w, r, err)
 		return
 	}

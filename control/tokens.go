@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/secret"
 )
@@ -112,6 +113,19 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
+// credential returns the request's credential: its bearer token, else
+// the credential of the console session it was authenticated with
+// (withSession), else "".
+func credential(r *http.Request) string {
+	if tok := bearer(r); tok != "" {
+		return tok
+	}
+	if s := sessionOf(r); s != nil {
+		return s.tok
+	}
+	return ""
+}
+
 // isAdmin reports whether token is the admin token, in constant time.
 func (c *Control) isAdmin(token string) bool {
 	h := sha256.Sum256([]byte(token))
@@ -121,7 +135,7 @@ func (c *Control) isAdmin(token string) bool {
 // authorizeAdmin checks r carries the admin token: ErrUnauthorized without
 // a token, ErrForbidden with another one.
 func (c *Control) authorizeAdmin(r *http.Request) error {
-	tok := bearer(r)
+	tok := credential(r)
 	switch {
 	case tok == "":
 		return fmt.Errorf("%w: send Authorization: Bearer <admin token>", ErrUnauthorized)
@@ -135,15 +149,21 @@ func (c *Control) authorizeAdmin(r *http.Request) error {
 // ErrUnauthorized without a token, ErrForbidden with a wrong one (or for a
 // site that has no token).
 func (c *Control) authorizeSite(r *http.Request, site string) error {
-	tok := bearer(r)
+	tok := credential(r)
 	if tok == "" {
 		return fmt.Errorf("%w: send Authorization: Bearer <deploy token of site %q>", ErrUnauthorized, site)
 	}
 	if c.isAdmin(tok) {
 		return nil
 	}
+	return c.checkSiteToken(r.Context(), site, tok)
+}
+
+// checkSiteToken checks tok is site's deploy token: ErrForbidden when it
+// is not (or the site has no token).
+func (c *Control) checkSiteToken(ctx context.Context, site, tok string) error {
 	forbidden := &RequestError{Kind: ErrForbidden, Detail: fmt.Sprintf("the token is not valid for site %q", site)}
-	e, err := c.tokens.Get(r.Context(), site)
+	e, err := c.tokens.Get(ctx, site)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		// Hash anyway, so a missing site costs what a wrong token does.
 		secret.Burn(tok)
@@ -160,4 +180,80 @@ func (c *Control) authorizeSite(r *http.Request, site string) error {
 		return forbidden
 	}
 	return nil
+}
+
+// authorizeAccount checks r may read account name: the admin token, or a
+// site's deploy token (a console session of that site, or a bearer token
+// with ?site=NAME) whose site's deploys are charged to name.
+func (c *Control) authorizeAccount(r *http.Request, name string) error {
+	tok := credential(r)
+	switch {
+	case tok == "":
+		return fmt.Errorf("%w: send Authorization: Bearer <admin token, or a deploy token with ?site=NAME>", ErrUnauthorized)
+	case c.isAdmin(tok):
+		return nil
+	}
+	site := r.URL.Query().Get("site")
+	if s := sessionOf(r); s != nil && bearer(r) == "" {
+		if site != "" && site != s.rec.Site {
+			// ?site= narrows an answer (the history's) to that site: a
+			// session reads its own site's only.
+			return &RequestError{Kind: ErrForbidden, Detail: fmt.Sprintf("this session is of site %q, not %q", s.rec.Site, clip(site))}
+		}
+		site = s.rec.Site
+	}
+	if site == "" {
+		return &RequestError{Kind: ErrForbidden, Detail: "not the admin token (a deploy token reads its site's account with ?site=NAME)"}
+	}
+	if err := c.checkSiteToken(r.Context(), site, tok); err != nil {
+		return err
+	}
+	own, err := c.tokenAccount(r.Context(), site)
+	if err != nil {
+		return err
+	}
+	if own != name {
+		return &RequestError{Kind: ErrForbidden, Detail: fmt.Sprintf("site %q is charged to another account than %q", site, name)}
+	}
+	return nil
+}
+
+// operatorOf returns who may read the nodes r asks about: "" for the
+// admin, else the operator whose credential r carries; ErrUnauthorized
+// without a credential, ErrForbidden with another one.
+func (c *Control) operatorOf(r *http.Request) (string, error) {
+	tok := credential(r)
+	switch {
+	case tok == "":
+		return "", fmt.Errorf("%w: send Authorization: Bearer <admin token or operator credential>", ErrUnauthorized)
+	case c.isAdmin(tok):
+		return "", nil
+	case !strings.HasPrefix(tok, coordinator.OperatorTokenPrefix):
+		return "", &RequestError{Kind: ErrForbidden, Detail: "not the admin token or an operator's credential"}
+	}
+	name, err := c.coord.VerifyOperator(tok)
+	if err != nil {
+		return "", &RequestError{Kind: ErrForbidden, Detail: err.Error()}
+	}
+	return name, nil
+}
+
+// authorizeNode checks r may read node id: the admin, or the operator
+// the node joined with. Another operator's node and a node the registry
+// does not know answer alike (ErrForbidden).
+func (c *Control) authorizeNode(r *http.Request, id string) error {
+	op, err := c.operatorOf(r)
+	if err != nil || op == "" {
+		return err
+	}
+	states, err := c.coord.NodeStates(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, s := range states {
+		if s.Node() == id && s.Operator == op {
+			return nil
+		}
+	}
+	return &RequestError{Kind: ErrForbidden, Detail: fmt.Sprintf("node %s is not one of operator %q's nodes", clip(id), op)}
 }

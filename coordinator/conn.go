@@ -18,6 +18,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/payment"
 )
 
 // writeTimeout bounds one message write to a node.
@@ -200,7 +201,7 @@ func (n *nodeConn) serve(msgs <-chan readResult) error {
 	if err := c.verifyJoin(ch, m.Join); err != nil {
 		return err
 	}
-	op, err := c.verifyOperator(m.Join.Operator)
+	op, err := c.VerifyOperator(m.Join.Operator)
 	if err != nil {
 		return err
 	}
@@ -336,8 +337,7 @@ func (n *nodeConn) admit(j *nodeproto.Join) error {
 	now := c.cfg.Now().UTC()
 	var status nodeproto.Heartbeat
 	if j.Status != nil {
-		status = *j.Status
-		status.Record = nil
+		status = storedStatus(*j.Status)
 	}
 	// The connection is reachable (offers, reports) before the state
 	// that lists the node as live is stored: whoever learns of the
@@ -384,6 +384,27 @@ func (n *nodeConn) admit(j *nodeproto.Join) error {
 	return nil
 }
 
+// storedStatus is a node's report as the registry keeps it: without its
+// record (kept apart), and with its pending receipts bounded to
+// nodeproto.MaxPendingAccounts valid account names. The pending figure is
+// the node's claim, shown to its operator; nothing pays by it.
+func storedStatus(hb nodeproto.Heartbeat) nodeproto.Heartbeat {
+	hb.Record = nil
+	if p := hb.Receipts; p != nil {
+		clean := &nodeproto.PendingReceipts{Sessions: max(p.Sessions, 0), Bytes: p.Bytes}
+		for a, b := range p.ByAccount {
+			if payment.ValidAccount(a) {
+				if clean.ByAccount == nil {
+					clean.ByAccount = make(map[string]uint64)
+				}
+				clean.ByAccount[a] = b
+			}
+		}
+		hb.Receipts = clean.Bounded()
+	}
+	return hb
+}
+
 func (n *nodeConn) heartbeat(hb *nodeproto.Heartbeat) error {
 	c := n.c
 	now := c.cfg.Now()
@@ -402,8 +423,7 @@ func (n *nodeConn) heartbeat(hb *nodeproto.Heartbeat) error {
 			return fmt.Errorf("%w: the record's URLs changed; join again to prove them", ErrURLProof)
 		}
 	}
-	status := *hb
-	status.Record = nil
+	status := storedStatus(*hb)
 	var endErr error
 	_, _, err := c.updateState(c.ctx, n.node, func(cur *NodeState, exists bool) bool {
 		endErr = nil

@@ -27,13 +27,14 @@ import (
 // Bus: each sees every node through the bucket, and any of them declares a
 // silent node lost.
 type Coordinator struct {
-	cfg    Config
-	log    *slog.Logger
-	kv     jetstream.KeyValue   // nodes
-	pkv    jetstream.KeyValue   // placements
-	okv    jetstream.KeyValue   // operators
-	sub    *events.Subscription // placement
-	repSub *events.Subscription // re-replication
+	cfg     Config
+	log     *slog.Logger
+	started time.Time            // by cfg.Now: nodes get a heartbeat deadline to rejoin
+	kv      jetstream.KeyValue   // nodes
+	pkv     jetstream.KeyValue   // placements
+	okv     jetstream.KeyValue   // operators
+	sub     *events.Subscription // placement
+	repSub  *events.Subscription // re-replication
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -95,6 +96,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	}
 	c := &Coordinator{
 		cfg:        cfg,
+		started:    cfg.Now(),
 		log:        cfg.Logger.With("component", "coordinator", "coordinator", cfg.ID),
 		kv:         kv,
 		pkv:        pkv,

@@ -132,8 +132,10 @@ func (c *Coordinator) Operators(ctx context.Context) ([]OperatorInfo, error) {
 	return out, nil
 }
 
-// verifyOperator returns the operator whose credential tok is.
-func (c *Coordinator) verifyOperator(tok string) (string, error) {
+// VerifyOperator returns the operator whose credential tok is; the error
+// wraps ErrOperator and says why not (none, malformed, unknown or revoked
+// operator, wrong secret).
+func (c *Coordinator) VerifyOperator(tok string) (string, error) {
 	if tok == "" {
 		return "", fmt.Errorf("%w: no operator credential; ask the gateway's admin for one (verity operators create NAME) and start the node with --operator-token-file", ErrOperator)
 	}

@@ -409,12 +409,25 @@ func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
 		_, err := c.place(ctx, events.SiteDeployed{Root: p.Root, Replicas: p.Replicas, CAR: p.CAR}, true)
 		switch {
 		case errors.Is(err, ErrTooFewNodes):
-			c.log.Warn("under-replicated", "root", p.Root, "err", err)
+			c.logShort(p.Root, err)
 		case err != nil:
 			return touched, err
 		}
 	}
 	return touched, nil
+}
+
+// logShort logs a root short of live nodes: a warning, except during the
+// first heartbeat deadline after this coordinator started, when the nodes
+// of a network that restarts are still rejoining one after another (the
+// first to join would otherwise raise an alarm the second silences a
+// moment later). The root is placed again on every node.joined either way.
+func (c *Coordinator) logShort(root string, err error) {
+	if c.cfg.Now().Sub(c.started) < c.cfg.deadline() {
+		c.log.Info("under-replicated while nodes rejoin", "root", root, "err", err)
+		return
+	}
+	c.log.Warn("under-replicated", "root", root, "err", err)
 }
 
 // sendPin sends one pin order for p unless this session already got it.

@@ -146,6 +146,8 @@ type Devnet struct {
 	s3      *s3api.Server // nil without Config.S3Listen
 	nodes   []*node.Node
 
+	opTokenPath string // the nodes' operator credential, for the console
+
 	deployMu sync.Mutex
 	deployed bool
 
@@ -211,6 +213,10 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 	opToken, err := d.operator(ctx)
 	if err != nil {
 		return nil, err
+	}
+	d.opTokenPath = filepath.Join(cfg.DataDir, "operator-token")
+	if err := os.WriteFile(d.opTokenPath, []byte(opToken+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("devnet: operator credential: %w", err)
 	}
 	for i := 1; i <= cfg.Nodes; i++ {
 		httpAddr, wtAddr, rtcAddr := "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -290,6 +296,7 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		Domains:   d.ctl.Domains(),
 		Nodes:     d.coord,
 		API:       d.ctl,
+		Console:   web.Console,
 		Bus:       d.bus,
 		DataDir:   dataDir,
 		Offers:    d.coord,
@@ -521,6 +528,11 @@ func (d *Devnet) Nodes() []*node.Node { return d.nodes }
 
 // Root is the root CID of the published site.
 func (d *Devnet) Root() string { return d.root }
+
+// OperatorTokenPath is the file holding the credential of
+// DevnetOperator, whose nodes the devnet runs: an operator signs in to
+// the console with it. A fresh one is issued on every start.
+func (d *Devnet) OperatorTokenPath() string { return d.opTokenPath }
 
 // DataDir is the directory the devnet keeps its data in.
 func (d *Devnet) DataDir() string { return d.cfg.DataDir }

@@ -67,6 +67,12 @@ type Config struct {
 	// (package control), which also serves the coordinator's node
 	// endpoint. Default: none, those paths answer 404.
 	API http.Handler
+	// Console holds the web console's files (index.html at its root),
+	// served at /console/ on the gateway's own host with a strict
+	// Content-Security-Policy; the console uses only the API above. In
+	// `verity gateway` and the devnet: package web's Console. Default:
+	// none, /console answers 404.
+	Console fs.FS
 	// Bus, when set, puts the gateway on the event bus: it emits
 	// cache.purged when it drops a site's cached HTML and node.reported
 	// for workers' reports, and publishes its voucher key in the gateways
@@ -144,6 +150,15 @@ type Config struct {
 	// Defaults 0.2/s and 5; beyond them the gateway answers 429.
 	ScoresRate  float64
 	ScoresBurst int
+	// TrafficRate and TrafficBurst rate-limit workers' traffic reports
+	// (POST /.verity/v1/traffic) per client address, as ScoresRate and
+	// ScoresBurst do scores. Defaults 0.2/s and 5.
+	TrafficRate  float64
+	TrafficBurst int
+	// TrafficInterval is how often the requests counted per site (the
+	// gateway's own, and those workers report) go on the bus as
+	// site.traffic, with Bus. Default 10 s.
+	TrafficInterval time.Duration
 	// ScoreSink receives the scores workers report (the coordinator's
 	// router). Default: none, scores are checked and dropped.
 	ScoreSink ScoreSink
@@ -310,6 +325,15 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.ScoresBurst <= 0 {
 		c.ScoresBurst = 5
+	}
+	if c.TrafficRate <= 0 {
+		c.TrafficRate = 0.2
+	}
+	if c.TrafficBurst <= 0 {
+		c.TrafficBurst = 5
+	}
+	if c.TrafficInterval <= 0 {
+		c.TrafficInterval = 10 * time.Second
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		c.ReadHeaderTimeout = defaultReadHeaderTimeout

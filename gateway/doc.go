@@ -14,8 +14,12 @@
 //     payment voucher), the CAR fallback /.verity/v1/ipfs/<root>/<path>?...
 //     (every block verified before it is relayed, see below),
 //     /.verity/v1/report, /.verity/v1/scores (workers' node scores, fed to
-//     Config.ScoreSink; rate-limited per client address, 429 beyond it)
-//     and WebRTC signaling, POST /.verity/v1/webrtc/<node id> (an SDP
+//     Config.ScoreSink; rate-limited per client address, 429 beyond it),
+//     /.verity/v1/traffic (workers' counts of the requests they answered
+//     from nodes, their cache and the gateway: bounded, rate-limited per
+//     client address, and put on Config.Bus with the requests the gateway
+//     answered itself as site.traffic every TrafficInterval; visitors'
+//     claims, never billed) and WebRTC signaling, POST /.verity/v1/webrtc/<node id> (an SDP
 //     offer relayed to the node through Config.Offers; rate-limited per
 //     client address, 429 beyond it).
 //
@@ -24,6 +28,8 @@
 // of what Config.API serves: in `verity gateway` and the devnet it is the
 // control plane (package control: sites, deploys, tokens, accounts, the
 // event feed, and the coordinator's node endpoint /v1/nodes/connect).
+// With Config.Console, /console/ serves the web console's files (a
+// strict Content-Security-Policy, no framing), which call that API only.
 //
 // What the edge needs from the rest of the network it takes through small
 // interfaces, each defined here and each optional but the first two:
@@ -132,7 +138,8 @@
 // connections held (MaxConnsPerClient 256: more are closed as they are
 // accepted, so one client cannot take the MaxConns every visitor shares),
 // requests (RequestRate 100/s, RequestBurst 500: 429 with Retry-After),
-// WebRTC offers, score reports and vouchers (their own rates). Behind a
+// WebRTC offers, score reports, traffic reports and vouchers (their own
+// rates). Behind a
 // reverse proxy, TrustedProxies names it: the client is then read from
 // X-Forwarded-For, and the proxy's connections are not capped per client.
 //
@@ -142,9 +149,9 @@
 // ran out of credit (ErrPaymentRequired); 403 a fallback CID that is not a
 // current or recent root of the site; 404 unknown site (ErrUnknownSite;
 // also a custom domain whose root no site published) or path; 405 method;
-// 413 report or scores body over its limit, or an offer over the SDP
+// 413 report, scores or traffic body over its limit, or an offer over the SDP
 // limit; 414 a request target over MaxRequestURIBytes (ErrURITooLong); 429
-// too many requests, offers, score reports (ErrRateLimited); 502 no node
+// too many requests, offers, score or traffic reports (ErrRateLimited); 502 no node
 // could serve (ErrNoNode) or a custom domain's lookup failed (ErrDNSLink);
 // 503 the node cannot take an offer now (ErrUnavailable); 504 nodes timed
 // out (ErrTimeout). Under /.verity/ error bodies are {"error": "..."}

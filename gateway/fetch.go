@@ -137,7 +137,7 @@ func (g *Gateway) nodeFailure(r *http.Request, err *NodeError) {
 	if g.cfg.ScoreSink != nil {
 		g.cfg.ScoreSink.ReportErrors(clientAddr(r), err.Node, 1)
 	}
-	g.relayReport(r.Context(), err.Node, reportReason(err.Reason))
+	g.relayReport(r.Context(), err.Node, "", reportReason(err.Reason))
 }
 
 // reportReason is the worker report reason (api.ReportReasons) matching a

@@ -38,23 +38,25 @@ var (
 
 // Gateway is the HTTP front door of every site origin.
 type Gateway struct {
-	cfg         Config
-	log         *slog.Logger
-	ln          net.Listener
-	srv         *http.Server
-	assets      *assets
-	cache       *htmlCache
-	rules       siteRules[redirects.Rules] // _redirects by root
-	headerRules siteRules[headers.Rules]   // _headers by root
-	metrics     *metrics
-	health      *nodeHealth
-	offers      addrLimit           // WebRTC offers per client
-	scoreLimit  addrLimit           // score reports per client
-	vouchers    addrLimit           // vouchers issued per client
-	payKey      ed25519.PrivateKey  // signs vouchers; nil when payments are off
-	meter       *meter              // charges served bytes, with Config.Charges
-	reports     reportRelay         // visitors' reports on their way to the bus
-	records     noderecord.Verifier // node records, each signature checked once
+	cfg          Config
+	log          *slog.Logger
+	ln           net.Listener
+	srv          *http.Server
+	assets       *assets
+	cache        *htmlCache
+	rules        siteRules[redirects.Rules] // _redirects by root
+	headerRules  siteRules[headers.Rules]   // _headers by root
+	metrics      *metrics
+	health       *nodeHealth
+	offers       addrLimit           // WebRTC offers per client
+	scoreLimit   addrLimit           // score reports per client
+	trafficLimit addrLimit           // traffic reports per client
+	traffic      *traffic            // requests counted per site, to the bus; nil without Config.Bus
+	vouchers     addrLimit           // vouchers issued per client
+	payKey       ed25519.PrivateKey  // signs vouchers; nil when payments are off
+	meter        *meter              // charges served bytes, with Config.Charges
+	reports      reportRelay         // visitors' reports on their way to the bus
+	records      noderecord.Verifier // node records, each signature checked once
 
 	https *httpsParts // Config.HTTPS; nil without it
 
@@ -62,6 +64,7 @@ type Gateway struct {
 	proxies  ratelimit.TrustedProxies // Config.TrustedProxies
 
 	metricsHandler http.Handler // /metrics on the gateway's own host; nil without a Gatherer
+	console        http.Handler // /console/ on the gateway's own host; nil without Config.Console
 
 	bgCtx    context.Context // canceled by Close; parent of background work
 	bgCancel context.CancelFunc
@@ -97,6 +100,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 	g.health = newNodeHealth(cfg.NodeBackoff, cfg.Now)
 	g.offers = g.newAddrLimit(cfg.WebRTCOfferRate, cfg.WebRTCOfferBurst)
 	g.scoreLimit = g.newAddrLimit(cfg.ScoresRate, cfg.ScoresBurst)
+	g.trafficLimit = g.newAddrLimit(cfg.TrafficRate, cfg.TrafficBurst)
 	g.vouchers = g.newAddrLimit(cfg.Payments.VoucherRate, cfg.Payments.VoucherBurst)
 	g.requests = g.newAddrLimit(cfg.RequestRate, cfg.RequestBurst)
 	g.proxies = ratelimit.TrustedProxies(cfg.TrustedProxies)
@@ -125,6 +129,9 @@ func New(cfg Config) (_ *Gateway, err error) {
 	if cfg.Charges != nil {
 		g.meter = newMeter(cfg.Charges, cfg.Accounts, cfg.Name, cfg.MeterInterval, g.log.With("component", "meter"), cfg.Now)
 	}
+	if cfg.Bus != nil {
+		g.traffic = newTraffic(cfg.Bus, cfg.Name, cfg.TrafficInterval, g.log.With("component", "traffic"))
+	}
 	if w, ok := cfg.Sites.(SiteWatcher); ok {
 		w.WatchSites(g.observeChange)
 	}
@@ -137,6 +144,9 @@ func New(cfg Config) (_ *Gateway, err error) {
 	g.ln = g.limitListener(ln)
 	if cfg.Gatherer != nil {
 		g.metricsHandler = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})
+	}
+	if cfg.Console != nil {
+		g.console = http.StripPrefix(ConsolePath+"/", http.FileServerFS(cfg.Console))
 	}
 	g.srv = &http.Server{
 		Handler:           g,
@@ -229,6 +239,7 @@ func (g *Gateway) closeParts() {
 	if g.meter != nil {
 		_ = g.meter.close()
 	}
+	g.traffic.close()
 	g.mu.Lock()
 	g.bgCancel()
 	g.mu.Unlock()
@@ -456,6 +467,9 @@ func (g *Gateway) serveSite(w *statusWriter, r *http.Request, site Site) {
 	case path == ScoresPath:
 		w.kind = kindReport
 		g.serveScores(w, r, site)
+	case path == TrafficPath:
+		w.kind = kindReport
+		g.serveTraffic(w, r, site)
 	case strings.HasPrefix(path, WebRTCPrefix):
 		w.kind = kindWebRTC
 		g.serveWebRTCOffer(w, r)
@@ -512,6 +526,10 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	default:
 		if g.cfg.API != nil && strings.HasPrefix(r.URL.Path, "/v1/") {
 			g.cfg.API.ServeHTTP(w, r)
+			return
+		}
+		if g.console != nil && (r.URL.Path == ConsolePath || strings.HasPrefix(r.URL.Path, ConsolePath+"/")) {
+			g.serveConsole(w, r)
 			return
 		}
 		http.NotFound(w, r)
@@ -692,4 +710,5 @@ func (g *Gateway) account(w *statusWriter) {
 	g.metrics.requests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
 	g.metrics.bytesServed.WithLabelValues(kind).Add(float64(w.bytes))
 	g.meterServed(w)
+	g.countServed(w)
 }

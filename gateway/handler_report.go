@@ -38,7 +38,7 @@ func (g *Gateway) serveReport(w http.ResponseWriter, r *http.Request, site Site)
 	}
 	g.metrics.nodeReports.WithLabelValues(node, rep.Reason).Inc()
 	if node != "unknown" {
-		g.relayReport(r.Context(), node, rep.Reason)
+		g.relayReport(r.Context(), node, site.Name, rep.Reason)
 	}
 	g.log.Info("node reported by worker", "site", site.Name, "node", rep.Node, "known", node != "unknown",
 		"cid", rep.CID, "reason", rep.Reason, "detail", detail)

@@ -18,13 +18,15 @@ const reportInterval = time.Second
 type reportRelay struct {
 	mu      sync.Mutex
 	pending map[string]map[string]int // node → reason → count not yet sent
+	sites   map[string]map[string]int // node → site → count not yet sent
 	last    map[string]time.Time      // node → when its last event was sent
 }
 
-// relayReport counts a report of reason about the live node id and, at most
-// once per reportInterval per node, emits node.reported with the counts
+// relayReport counts a report of reason about the live node id (made by a
+// visitor of site, or "" for the gateway's own fetch) and, at most once
+// per reportInterval per node, emits node.reported with the counts
 // gathered so far. Coordinators forward it to the node.
-func (g *Gateway) relayReport(ctx context.Context, node, reason string) {
+func (g *Gateway) relayReport(ctx context.Context, node, site, reason string) {
 	if g.cfg.Bus == nil {
 		return
 	}
@@ -32,7 +34,7 @@ func (g *Gateway) relayReport(ctx context.Context, node, reason string) {
 	now := g.cfg.Now()
 	rr.mu.Lock()
 	if rr.pending == nil {
-		rr.pending, rr.last = make(map[string]map[string]int), make(map[string]time.Time)
+		rr.pending, rr.sites, rr.last = make(map[string]map[string]int), make(map[string]map[string]int), make(map[string]time.Time)
 	}
 	p := rr.pending[node]
 	if p == nil {
@@ -40,16 +42,24 @@ func (g *Gateway) relayReport(ctx context.Context, node, reason string) {
 		rr.pending[node] = p
 	}
 	p[reason]++
+	if site != "" {
+		if rr.sites[node] == nil {
+			rr.sites[node] = make(map[string]int)
+		}
+		rr.sites[node][site]++
+	}
 	if now.Sub(rr.last[node]) < reportInterval {
 		rr.mu.Unlock()
 		return
 	}
 	rr.last[node] = now
+	bySite := rr.sites[node]
 	delete(rr.pending, node)
+	delete(rr.sites, node)
 	rr.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, err := g.cfg.Bus.Emit(ctx, events.TypeNodeReported, events.NodeReported{Node: node, Reasons: p, Gateway: g.cfg.Name}); err != nil {
+	if _, err := g.cfg.Bus.Emit(ctx, events.TypeNodeReported, events.NodeReported{Node: node, Reasons: p, Gateway: g.cfg.Name, Sites: bySite}); err != nil {
 		g.log.Warn("report not relayed", "node", node, "err", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -52,6 +53,16 @@ func TestReportReachesTheNode(t *testing.T) {
 	waitFor(t, "the node to count the report", func() bool {
 		return strings.Contains(metrics(), `verity_node_reported_failures_total{reason="bad-block"} 1`)
 	})
+	// The event says which site's visitors reported it.
+	var got events.NodeReported
+	if err := bus.Follow(t.Context(), events.FollowOptions{Types: []events.Type{events.TypeNodeReported}, Last: 10, NoWait: true}, func(ev events.Event) error {
+		return ev.Decode(&got)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got.Node != n.ID() || got.Sites["demo"] != 1 || got.Reasons["bad-block"] != 1 {
+		t.Fatalf("node.reported %+v", got)
+	}
 	// A report about a node nobody knows goes nowhere.
 	resp, _ := tg.do(t, http.MethodPost, tg.SiteURL("demo")+ReportPath[1:], strings.NewReader(`{"node":"nnobody","reason":"timeout"}`))
 	if resp.StatusCode != http.StatusNoContent {

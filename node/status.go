@@ -8,7 +8,8 @@ import (
 )
 
 // Status is the node's current report to the coordinator: storage offered
-// and free, blocks stored, load and version.
+// and free, blocks stored, load and version, and the receipts it holds
+// unsettled.
 func (n *Node) Status() nodeproto.Heartbeat {
 	total, free := diskSpace(n.cfg.DataDir)
 	capacity := n.cfg.Capacity
@@ -16,7 +17,7 @@ func (n *Node) Status() nodeproto.Heartbeat {
 		capacity = total
 	}
 	load := float64(n.metrics.inflight.Load()) / float64(n.cfg.LoadCapacity)
-	return nodeproto.Heartbeat{
+	hb := nodeproto.Heartbeat{
 		Capacity: capacity,
 		FreeDisk: free,
 		Blocks:   n.metrics.blocks.Load(),
@@ -25,6 +26,11 @@ func (n *Node) Status() nodeproto.Heartbeat {
 		Version:  n.cfg.Version,
 		Region:   n.cfg.Region,
 	}
+	if n.pay != nil {
+		st := n.pay.receiptsStatus()
+		hb.Receipts = (&nodeproto.PendingReceipts{Sessions: st.Sessions, Bytes: st.PendingBytes, ByAccount: st.PendingBy}).Bounded()
+	}
+	return hb
 }
 
 // CoordinatorState reports the node's session with Config.Coordinator;

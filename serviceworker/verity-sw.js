@@ -673,12 +673,51 @@ function substitute(v, names, values) {
   return out;
 }
 
+// Traffic: the requests this worker answered, by where the answer came
+// from, reported to the gateway (TRAFFIC_URL, docs/protocol.md §6.9) at
+// most every TRAFFIC_DELAY_MS, each count at most TRAFFIC_MAX per report
+// (the gateway refuses more). The site's owner sees them in the console
+// as reported by visitors' browsers.
+const TRAFFIC_URL = '/.verity/v1/traffic';
+const TRAFFIC_DELAY_MS = 5000;
+const TRAFFIC_MAX = 1000;
+const traffic = { nodes: 0, cache: 0, fallback: 0 };
+let trafficTimer = null;
+
+// countAnswer counts resp, this worker's answer to a page's request: from
+// the cache, from nodes (the Go worker's transports), or through the
+// gateway (its CAR fallback, or the network).
+function countAnswer(event, resp) {
+  const m = /verity;desc="([a-z]+)"/.exec(resp.headers.get('Server-Timing') || '');
+  const from = m ? m[1] : (resp.url ? 'network' : '');
+  if (from === 'cache') traffic.cache++;
+  else if (from === 'webtransport' || from === 'webrtc') traffic.nodes++;
+  else if (from === 'gateway' || from === 'network') traffic.fallback++;
+  else return;
+  if (!trafficTimer) trafficTimer = new Promise((resolve) => setTimeout(resolve, TRAFFIC_DELAY_MS)).then(reportTraffic);
+  try { event.waitUntil(trafficTimer); } catch (e) { /* the event is over: the timer still runs while the worker does */ }
+}
+
+// reportTraffic posts the counts gathered so far (at most TRAFFIC_MAX
+// each; the rest waits for the next report).
+async function reportTraffic() {
+  const body = {};
+  for (const k of Object.keys(traffic)) { body[k] = Math.min(traffic[k], TRAFFIC_MAX); traffic[k] -= body[k]; }
+  trafficTimer = null;
+  try {
+    const r = await fetch(TRAFFIC_URL, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), credentials: 'same-origin', cache: 'no-store' });
+    if (r.status === 429) for (const k of Object.keys(body)) traffic[k] += body[k]; // told to wait: next time
+  } catch (e) { /* counts are best effort */ }
+}
+
 // answer serves one handled request (see the top of this file).
 async function answer(event) {
   const path = new URL(event.request.url).pathname;
   answering++;
   try {
-    return await siteHeaders(await answerRaw(event), path);
+    const resp = await siteHeaders(await answerRaw(event), path);
+    countAnswer(event, resp);
+    return resp;
   } finally {
     answering--;
     if (!answering) scheduleStores();
@@ -956,7 +995,7 @@ self.addEventListener('fetch', (event) => {
   event.respondWith(
     answer(event).catch((err) => {
       console.warn('verity: falling back to the network for', request.url, err);
-      return fetch(request).catch(() => errorPage(503, request));
+      return fetch(request).then((r) => { countAnswer(event, r); return r; }, () => errorPage(503, request));
     })
   );
 });

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/verity-cdn/verity/devnet"
+	"github.com/verity-cdn/verity/gateway"
 )
 
 // runDevnet runs a gateway, storage nodes and the demo site in this process.
@@ -75,6 +76,8 @@ func printDevnetGuide(w io.Writer, d *devnet.Devnet) {
 	if s := d.S3(); s != nil {
 		fmt.Fprintf(w, "s3: %s (keys: %s keys create --account default --gateway %s)\n", s.URL(), self, gw)
 	}
+	fmt.Fprintf(w, "console: %s%s/ (sign in with the admin token, or the nodes' operator credential in %s)\n",
+		strings.TrimRight(gw, "/"), gateway.ConsolePath, d.OperatorTokenPath())
 	if p := d.Control().AdminTokenPath(); p != "" {
 		fmt.Fprintf(w, "admin token: %s\n", p)
 		fmt.Fprintf(w, `

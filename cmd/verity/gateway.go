@@ -22,6 +22,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ratelimit"
 	"github.com/verity-cdn/verity/s3api"
+	"github.com/verity-cdn/verity/web"
 )
 
 // runGateway runs the gateway on the event bus (an embedded NATS server
@@ -188,8 +189,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		defer closeHTTPS()
 		cfg.HTTPS = hc
 	}
-	cfg.Sites = ctl.Sites() // the sites bucket
-	cfg.API = ctl           // /v1/ on the gateway's own host
+	cfg.Sites = ctl.Sites()   // the sites bucket
+	cfg.API = ctl             // /v1/ on the gateway's own host
+	cfg.Console = web.Console // /console/, over that API
 	cfg.Domains = ctl.Domains()
 	cfg.Nodes = coord // ranked, narrowed to each root's holders
 	cfg.Offers = coord

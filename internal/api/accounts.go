@@ -99,3 +99,16 @@ type Earnings struct {
 	Earned uint64            `json:"earned"` // bytes
 	From   map[string]uint64 `json:"from"`   // per account
 }
+
+// Series is the answer of the history endpoints (GET
+// /v1/accounts/{name}/history, /v1/nodes/{id}/history,
+// /v1/events/history): values bucketed by time, in columns, from the
+// ledger's statement and the event stream kept on the bus. Times[i] is
+// the start of bucket i, Step seconds long; Values[name][i] is that
+// series' value for it.
+type Series struct {
+	Since  time.Time          `json:"since"`
+	Step   int64              `json:"step"` // seconds
+	Times  []time.Time        `json:"times"`
+	Values map[string][]int64 `json:"values"`
+}

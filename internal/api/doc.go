@@ -6,8 +6,10 @@
 // only), so a client of the API links neither a server nor NATS.
 //
 // Control plane, on the gateway's own host (package control; JSON,
-// "Authorization: Bearer <token>"):
+// "Authorization: Bearer <token>" or a console session's cookie):
 //
+//	POST /v1/auth/session                  SignIn → Whoami, and the session cookie
+//	GET  /v1/auth/whoami                   → Whoami
 //	POST /v1/sites                         CreateSite → 201 SiteCreated
 //	GET  /v1/sites                         → SiteList
 //	GET  /v1/sites/{name}                  → SiteStatus
@@ -19,6 +21,12 @@
 //	POST /v1/accounts/{name}/topup         TopUp → Account
 //	GET  /v1/accounts/{name}/statement     → Statement
 //	GET  /v1/accounts/{name}/dashboard     → Dashboard
+//	GET  /v1/accounts/{name}/history       → Series
+//	GET  /v1/nodes/{id}/history            → Series
+//	GET  /v1/events/history                → Series
+//	GET  /v1/nodes                         → NodeList
+//	GET  /v1/nodes/{id}                    → NodeInfo
+//	GET  /v1/placements                    → PlacementList
 //	GET  /v1/nodes/{id}/earnings           → Earnings
 //	GET  /v1/events                        text/event-stream of Event
 //

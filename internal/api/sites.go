@@ -40,6 +40,11 @@ type SiteStatus struct {
 	Name   string        `json:"name"`
 	Site   *SiteRecord   `json:"site,omitempty"`
 	Deploy *DeployRecord `json:"deploy,omitempty"`
+	// URL is the site's origin on this gateway.
+	URL string `json:"url,omitempty"`
+	// Previews are the site's unexpired preview deploys, with their
+	// URLs (GET /v1/sites/{name} only).
+	Previews []PreviewRecord `json:"previews,omitempty"`
 }
 
 // SiteList is the answer of GET /v1/sites: every site, by name.
@@ -118,6 +123,47 @@ type NodeInfo struct {
 	Holdings int `json:"holdings"`
 	Auditing int `json:"auditing"`
 	Pending  int `json:"pending"`
+	// Stored is the bytes of blocks it reports storing (0: not
+	// reported); Capacity the bytes it offers.
+	Stored int64 `json:"stored,omitempty"`
+	// ASN is the autonomous system of its address in the gateway's
+	// routing table (0: not known).
+	ASN uint32 `json:"asn,omitempty"`
+	// CertExpires is when the last WebTransport certificate of its
+	// record expires (zero without one).
+	CertExpires time.Time `json:"certExpires,omitzero"`
+	// ClaimedUnsettled is what the node said, in its last heartbeat, it
+	// holds in receipts not settled yet: its own claim, not money and
+	// not checked (the ledger pays only what a settlement carries;
+	// Earnings is what it settled). Absent: the node does not report it
+	// (an older version), so unknown, not zero.
+	ClaimedUnsettled *Unsettled `json:"claimedUnsettled,omitempty"`
+}
+
+// Unsettled is a node's receipts held and not settled, as it reports them.
+type Unsettled struct {
+	Sessions int    `json:"sessions"` // sessions whose receipts it holds
+	Bytes    uint64 `json:"bytes"`    // receipted, not settled
+	// ByAccount splits Bytes by paying account (its largest 32).
+	ByAccount map[string]uint64 `json:"byAccount,omitempty"`
+}
+
+// PlacementInfo is one root as GET /v1/placements (admin) lists it: the
+// copies wanted, its holders' states, and whether fewer live nodes than
+// wanted hold it.
+type PlacementInfo struct {
+	Root            string            `json:"root"`
+	Sites           []string          `json:"sites,omitempty"`
+	Replicas        int               `json:"replicas"`
+	Holders         map[string]string `json:"holders"` // node id → pending, auditing, pinned or failed
+	LivePinned      int               `json:"livePinned"`
+	UnderReplicated bool              `json:"underReplicated"`
+}
+
+// PlacementList is the answer of GET /v1/placements, under-replicated
+// roots first.
+type PlacementList struct {
+	Placements []PlacementInfo `json:"placements"`
 }
 
 // NodeList is the answer of GET /v1/nodes.

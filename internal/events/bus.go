@@ -41,7 +41,19 @@ const (
 	// bucket name: owner, content root, its history and the object index.
 	BucketS3Keys    = "s3_keys"
 	BucketS3Buckets = "s3_buckets"
+	// BucketSessions holds the console's sign-in sessions (control), by
+	// the SHA-256 of the session cookie; an entry lives at most
+	// SessionBucketTTL.
+	BucketSessions = "console_sessions"
 )
+
+// SessionBucketTTL bounds how long BucketSessions keeps an entry: the
+// longest console session there can be.
+const SessionBucketTTL = 24 * time.Hour
+
+// bucketTTL is the age at which a bucket's entries expire, for the
+// buckets whose entries do.
+var bucketTTL = map[string]time.Duration{BucketSessions: SessionBucketTTL}
 
 // bucketHistory is how many revisions each bucket keeps per key.
 var bucketHistory = map[string]uint8{
@@ -58,6 +70,7 @@ var bucketHistory = map[string]uint8{
 	BucketWebhookLog: 1,
 	BucketS3Keys:     1,
 	BucketS3Buckets:  1,
+	BucketSessions:   1,
 }
 
 // Bus is a connection to the event stream and KV buckets. Its methods are
@@ -148,6 +161,7 @@ func (b *Bus) open(ctx context.Context) error {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:   name,
 			History:  hist,
+			TTL:      bucketTTL[name],
 			Storage:  jetstream.FileStorage,
 			Replicas: b.cfg.Replicas,
 		})

@@ -12,4 +12,8 @@ type NodeReported struct {
 	Node    string         `json:"node"`
 	Reasons map[string]int `json:"reasons"` // reason → reports aggregated in this event
 	Gateway string         `json:"gateway"`
+	// Sites counts the reports of this event that visitors' workers
+	// made, by the site they were visiting (the gateway's own failed
+	// fetches of the node count in Reasons only).
+	Sites map[string]int `json:"sites,omitempty"`
 }

@@ -1,7 +1,9 @@
 package nodeproto
 
 import (
+	"cmp"
 	"encoding/hex"
+	"slices"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/noderecord"
@@ -148,6 +150,48 @@ type Heartbeat struct {
 	// Record is the node's current signed record when it changed (e.g.
 	// after a certificate rotation); omitted otherwise.
 	Record *noderecord.Signed `json:"record,omitempty"`
+	// Receipts is what the node says it holds and has not settled yet;
+	// nil from a node that does not report it (older versions): unknown,
+	// not none. A claim for operators to read, never money: the ledger
+	// pays only the receipts a settlement carries.
+	Receipts *PendingReceipts `json:"receipts,omitempty"`
+}
+
+// MaxPendingAccounts bounds PendingReceipts.ByAccount: a node reports its
+// largest ones, and the coordinator keeps no more.
+const MaxPendingAccounts = 32
+
+// PendingReceipts is a node's receipts held and not settled yet.
+type PendingReceipts struct {
+	Sessions int    `json:"sessions"` // sessions whose receipts it holds
+	Bytes    uint64 `json:"bytes"`    // receipted and not settled
+	// ByAccount splits Bytes by paying account (at most
+	// MaxPendingAccounts, the largest; the rest only in Bytes).
+	ByAccount map[string]uint64 `json:"byAccount,omitempty"`
+}
+
+// Bounded returns p with at most MaxPendingAccounts accounts, the
+// largest (ties by name), and a nil p as nil.
+func (p *PendingReceipts) Bounded() *PendingReceipts {
+	if p == nil {
+		return nil
+	}
+	out := *p
+	if len(p.ByAccount) <= MaxPendingAccounts {
+		return &out
+	}
+	names := make([]string, 0, len(p.ByAccount))
+	for a := range p.ByAccount {
+		names = append(names, a)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(p.ByAccount[b], p.ByAccount[a]), cmp.Compare(a, b))
+	})
+	out.ByAccount = make(map[string]uint64, MaxPendingAccounts)
+	for _, a := range names[:MaxPendingAccounts] {
+		out.ByAccount[a] = p.ByAccount[a]
+	}
+	return &out
 }
 
 // Available is the storage the node still offers: what its Capacity
