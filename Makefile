@@ -122,8 +122,11 @@ test-deps:
 	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	[ -e /usr/include/stdlib.h ] || missing="$$missing libc6-dev"; \
+	[ -x /usr/bin/aws ] || missing="$$missing awscli"; \
+	command -v rclone >/dev/null 2>&1 || missing="$$missing rclone"; \
+	command -v s3cmd >/dev/null 2>&1 || missing="$$missing s3cmd"; \
 	[ -z "$$missing" ] || { \
-		echo "installing$$missing (browser tests and the race detector need them)"; \
+		echo "installing$$missing (browser tests, S3 client tests and the race detector need them)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; }
 
@@ -165,12 +168,12 @@ test: vet test-go test-race test-wasm
 # One table from the harness (browser, wasm, sizes), then the Go benchmarks
 # of the network's other hot paths, all in one run.
 # The pin rate is measured against Kubo's `ipfs add` (e2e/cmd/pinbench).
-GOBENCH := BenchmarkVerify|BenchmarkRoute|BenchmarkDeployToPublished|BenchmarkReceiptVerify|BenchmarkReceiptSign|BenchmarkSettle|BenchmarkPin
+GOBENCH := BenchmarkVerify|BenchmarkRoute|BenchmarkDeployToPublished|BenchmarkReceiptVerify|BenchmarkReceiptSign|BenchmarkSettle|BenchmarkPin|BenchmarkS3|BenchmarkDirServer
 PINBENCH_MIB ?= 256
 bench: build test-deps kubo
 	$(GO) run ./e2e/cmd/bench
 	$(GO) run ./e2e/cmd/pinbench -size-mib $(PINBENCH_MIB) -ipfs $(IPFS)
-	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchtime 2s ./internal/verify ./coordinator ./devnet ./internal/payment ./internal/ledger ./node
+	$(GO) test -run '^$$' -bench '$(GOBENCH)' -benchtime 2s ./internal/verify ./coordinator ./devnet ./internal/payment ./internal/ledger ./node ./s3api
 
 # Kubo, for the pin bench only (not for make test). `go install` refuses
 # it (its go.mod has a replace directive), so it is built from its module

@@ -5,13 +5,16 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/netguard"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/ratelimit"
 	"github.com/verity-cdn/verity/internal/secret"
@@ -46,6 +49,10 @@ type Control struct {
 	hookClient *http.Client         // deliveries, through netguard
 	sealer     *secret.Sealer       // the endpoints' secrets
 
+	s3Keys   jetstream.KeyValue // S3 access keys
+	s3Sealer *secret.Sealer     // their secrets
+	// fetchClient fetches content from nodes (OpenCAR), through netguard.
+	fetchClient   *http.Client
 	sessions      jetstream.KeyValue           // console sessions
 	sessionSealer *secret.Sealer               // the credentials they hold
 	signInLimit   *ratelimit.Limiter[[32]byte] // sign-ins per credential
@@ -87,6 +94,15 @@ func New(ctx context.Context, cfg Config) (_ *Control, err error) {
 	if err := c.startWebhooks(ctx, secret.NewSealer(c.admin, "webhook secrets")); err != nil {
 		return nil, fmt.Errorf("control: webhooks: %w", err)
 	}
+	if c.s3Keys, err = cfg.Bus.KV(events.BucketS3Keys); err != nil {
+		return nil, fmt.Errorf("control: S3 keys: %w", err)
+	}
+	c.s3Sealer = secret.NewSealer(c.admin, "s3 access keys")
+	guard := netguard.Guard{AllowPrivate: cfg.AllowPrivateAddrs}
+	c.fetchClient = &http.Client{Transport: &http.Transport{
+		DialContext:     (&net.Dialer{Timeout: 5 * time.Second, Control: guard.Control}).DialContext,
+		IdleConnTimeout: 30 * time.Second,
+	}}
 	if c.sessions, err = cfg.Bus.KV(events.BucketSessions); err != nil {
 		return nil, fmt.Errorf("control: sessions: %w", err)
 	}
@@ -126,6 +142,9 @@ func (c *Control) routes() *http.ServeMux {
 	mux.HandleFunc("DELETE /v1/sites/{name}/webhooks/{id}", c.apiRemoveWebhook)
 	mux.HandleFunc("GET /v1/sites/{name}/webhooks/{id}/log", c.apiWebhookLog)
 	mux.HandleFunc("POST /v1/sites/{name}/webhooks/{id}/redeliver", c.apiRedeliverWebhook)
+	mux.HandleFunc("POST /v1/keys", c.apiCreateS3Key)
+	mux.HandleFunc("GET /v1/keys", c.apiListS3Keys)
+	mux.HandleFunc("DELETE /v1/keys/{id}", c.apiRevokeS3Key)
 	mux.HandleFunc("GET "+ContentPrefix+"{file}", c.apiContent)
 	mux.HandleFunc("GET "+EventsPath, c.apiEvents)
 	mux.HandleFunc("POST /v1/accounts", c.apiCreateAccount)
@@ -189,6 +208,9 @@ func (c *Control) Close() error {
 		c.wg.Wait()
 		if c.hookClient != nil {
 			c.hookClient.CloseIdleConnections()
+		}
+		if c.fetchClient != nil {
+			c.fetchClient.CloseIdleConnections()
 		}
 	})
 	return nil

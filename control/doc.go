@@ -41,6 +41,14 @@
 //     (empty) the first time it is needed. Metering the bytes a gateway serves is the site edge's
 //     (package gateway); the ledger it charges is this one.
 //
+//   - S3 access keys (s3keys.go): an account's keys in the s3_keys bucket,
+//     each secret sealed (internal/secret.Sealer, under a key derived from
+//     the admin token) since a SigV4 verifier needs the secret itself;
+//     S3AccessKey is package s3api's KeySource. StoreCAR, Holders and
+//     OpenCAR (objects.go) are its ContentStore: the deploy path's
+//     staging, verification, content store and placement for content
+//     that is not a site's deploy.
+//
 //   - the event feed (handler_events.go): the bus's events as Server-Sent
 //     Events, without NATS credentials.
 //
@@ -94,6 +102,9 @@
 //	GET  /v1/nodes/{id}                admin or the node's operator: api.NodeInfo (with its AS when the coordinator routes)
 //	GET  /v1/placements                admin: api.PlacementList, under-replicated roots first
 //	GET  /v1/nodes/{id}/earnings       admin, the node's operator, or the node itself (signed): api.Earnings
+//	POST /v1/keys                      admin, or a deploy token of a site of the account (api.CreateS3Key.Site): an S3 access key, its secret answered once (api.S3Key)
+//	GET  /v1/keys?account=A[&site=S]   the same: api.S3KeyList (no secrets)
+//	DELETE /v1/keys/{id}[?site=S]      the same: revoke an S3 access key
 //	GET  /v1/nodes/connect             nodes join the coordinator (WebSocket)
 //
 // Usage, composed as `verity gateway` composes it (cmd/verity/gateway.go;

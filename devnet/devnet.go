@@ -26,6 +26,7 @@ import (
 	"github.com/verity-cdn/verity/internal/importer"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/node"
+	"github.com/verity-cdn/verity/s3api"
 	"github.com/verity-cdn/verity/web"
 )
 
@@ -89,6 +90,16 @@ type Config struct {
 	// NodePayments configures the nodes' payments (credit window,
 	// settlement policy).
 	NodePayments node.PaymentConfig
+	// S3Listen, when set, serves the S3-compatible API (package s3api)
+	// on this address, e.g. 127.0.0.1:9000. Default "": no S3 API.
+	S3Listen string
+	// S3Domain turns on virtual-hosted-style S3 requests for
+	// BUCKET.<S3Domain> (s3api.Config.Domain). Default "".
+	S3Domain string
+	// S3StoragePrice and S3StorageInterval set the S3 API's storage
+	// billing (s3api.Config). Defaults: s3api's.
+	S3StoragePrice    uint64
+	S3StorageInterval time.Duration
 	// Logger default slog.Default().
 	Logger *slog.Logger
 }
@@ -132,6 +143,7 @@ type Devnet struct {
 	coord   *coordinator.Coordinator
 	ctl     *control.Control
 	gw      *gateway.Gateway
+	s3      *s3api.Server // nil without Config.S3Listen
 	nodes   []*node.Node
 
 	opTokenPath string // the nodes' operator credential, for the console
@@ -296,6 +308,21 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		AllowPrivateAddrs: true,
 		Logger:            log,
 	})
+	if err != nil || d.cfg.S3Listen == "" {
+		return err
+	}
+	s3ln, err := net.Listen("tcp", d.cfg.S3Listen)
+	if err != nil {
+		return err
+	}
+	d.s3, err = s3api.New(s3api.Config{
+		Listener: s3ln, Keys: d.ctl, Store: d.ctl, Bus: d.bus, DataDir: dataDir,
+		Domain: d.cfg.S3Domain, Logger: log.With("api", "s3"),
+		Charges: d.coord.Ledger(), Accounts: d.coord.Ledger(), StoragePrice: d.cfg.S3StoragePrice, StorageInterval: d.cfg.S3StorageInterval,
+	})
+	if err != nil {
+		s3ln.Close()
+	}
 	return err
 }
 
@@ -349,6 +376,9 @@ func (d *Devnet) Run(ctx context.Context) error {
 	}
 	// A node that fails ends gctx, so the gateway stops and then the
 	// other nodes.
+	if d.s3 != nil {
+		g.Go(func() error { return d.s3.Run(gctx) })
+	}
 	g.Go(func() error {
 		defer stopNodes()
 		err := d.gw.Run(gctx)
@@ -460,6 +490,9 @@ func (d *Devnet) Close() error {
 		if d.gw != nil {
 			errs = append(errs, d.gw.Close())
 		}
+		if d.s3 != nil {
+			errs = append(errs, d.s3.Close())
+		}
 		if d.ctl != nil {
 			errs = append(errs, d.ctl.Close())
 		}
@@ -476,6 +509,9 @@ func (d *Devnet) Close() error {
 
 // SiteURL is the origin URL of site name, e.g. http://demo.localhost:8080/.
 func (d *Devnet) SiteURL(name string) string { return d.gw.SiteURL(name) }
+
+// S3 is the devnet's S3 API, nil without Config.S3Listen.
+func (d *Devnet) S3() *s3api.Server { return d.s3 }
 
 // Gateway is the devnet's site edge.
 func (d *Devnet) Gateway() *gateway.Gateway { return d.gw }

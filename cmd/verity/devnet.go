@@ -27,6 +27,8 @@ func runDevnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fl.StringVar(&cfg.DemoDir, "site", "", "directory to publish as site demo (default: the built-in demo site)")
 	fl.IntVar(&cfg.NodeBasePort, "node-ports", 0, "fixed ports for the nodes: node i listens on BASE+3(i-1) for HTTP (TCP), the next port for WebTransport and the one after for WebRTC (UDP) (default: ephemeral ports)")
 	fl.StringVar(&cfg.ASNTable, "asn-table", "", "prefix → ASN table for routing, ip2asn TSV or \"prefix ASN [country]\" lines (default: loopback as one network)")
+	fl.StringVar(&cfg.S3Listen, "s3-listen", "", "serve the S3-compatible API on this address too, e.g. 127.0.0.1:9000 (docs/storage.md; default: off)")
+	fl.StringVar(&cfg.S3Domain, "s3-domain", "", "with --s3-listen: answer virtual-hosted-style requests for BUCKET.<domain> (e.g. s3.localhost)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -70,6 +72,9 @@ func printDevnetGuide(w io.Writer, d *devnet.Devnet) {
 	fmt.Fprintf(w, "gateway: %s\n", gw)
 	for i, n := range d.Nodes() {
 		fmt.Fprintf(w, "node %d: %s (id %s)\n", i+1, n.HTTPURL(), n.ID())
+	}
+	if s := d.S3(); s != nil {
+		fmt.Fprintf(w, "s3: %s (keys: %s keys create --account default --gateway %s)\n", s.URL(), self, gw)
 	}
 	fmt.Fprintf(w, "console: %s%s/ (sign in with the admin token, or the nodes' operator credential in %s)\n",
 		strings.TrimRight(gw, "/"), gateway.ConsolePath, d.OperatorTokenPath())

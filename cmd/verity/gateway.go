@@ -21,6 +21,7 @@ import (
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ratelimit"
+	"github.com/verity-cdn/verity/s3api"
 	"github.com/verity-cdn/verity/web"
 )
 
@@ -77,6 +78,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cfg.TrustedProxies = append(cfg.TrustedProxies, tp...)
 		return nil
 	})
+	s3Listen := fl.String("s3-listen", "", "serve the S3-compatible API on this address too, e.g. 127.0.0.1:9000 (docs/storage.md; default: off)")
+	s3Domain := fl.String("s3-domain", "", "with --s3-listen: answer virtual-hosted-style requests for BUCKET.<domain>")
+	s3Price := fl.Uint64("s3-storage-price", 1<<30, "with --s3-listen: balance bytes charged for one GiB stored for 30 days")
+	s3Interval := fl.Duration("s3-storage-interval", time.Hour, "with --s3-listen: how often storage is charged to the accounts")
 	var https httpsFlags
 	fl.StringVar(&https.addr, "https", "", "serve HTTPS (and HTTP/3) on this address too, e.g. 0.0.0.0:443, with certificates from ACME for the gateway's names, site origins and custom domains; plain HTTP then redirects names to https (default: plain HTTP only)")
 	fl.StringVar(&https.ca, "acme-ca", "", "ACME directory URL (default: Let's Encrypt, "+acme.LetsEncrypt+")")
@@ -207,6 +212,28 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "gateway: %s\n", g.URL())
 	if cfg.HTTPS != nil {
 		fmt.Fprintf(stdout, "https: %s\n", g.HTTPSURL(cfg.Domain))
+	}
+	if *s3Listen != "" {
+		s3ln, err := net.Listen("tcp", *s3Listen)
+		if err != nil {
+			return fmt.Errorf("gateway: s3 listen: %w", err)
+		}
+		srv, err := s3api.New(s3api.Config{
+			Listener: s3ln, Keys: ctl, Store: ctl, Bus: bus, DataDir: dataDir,
+			Domain: *s3Domain, Logger: log.With("api", "s3"),
+			Charges: coord.Ledger(), Accounts: coord.Ledger(), StoragePrice: *s3Price, StorageInterval: *s3Interval,
+		})
+		if err != nil {
+			s3ln.Close()
+			return fmt.Errorf("gateway: %w", err)
+		}
+		s3done := make(chan error, 1)
+		go func() { s3done <- srv.Run(ctx) }()
+		defer func() {
+			srv.Close()
+			<-s3done
+		}()
+		fmt.Fprintf(stdout, "s3: %s\n", srv.URL())
 	}
 	for name, root := range sites {
 		if _, err := ctl.Sites().Publish(ctx, name, root); err != nil {

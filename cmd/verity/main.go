@@ -37,6 +37,7 @@ var commands = map[string]command{
 	"sites":     {"manage sites on a gateway: create, list, history, rollback", runSites},
 	"accounts":  {"manage accounts: create, topup (dev faucet), balance, statement, dashboard", runAccounts},
 	"operators": {"manage node operators' credentials: create, revoke, list", runOperators},
+	"keys":      {"manage S3 access keys of an account: create, list, revoke", runKeys},
 	"nodes":     {"list the nodes a gateway knows, with state, holdings and last heartbeat (admin)", runNodes},
 	"version":   {"print the version and the source revision it was built from", runVersion},
 }

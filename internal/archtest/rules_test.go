@@ -22,7 +22,7 @@ var importRules = []importRule{
 	{
 		From: []string{"wasmclient/..."},
 		Forbid: []string{"node/...", "gateway/...", "coordinator/...", "control/...", "devnet/...",
-			"cmd/...", "e2e/...", "internal/nodeproto", "internal/events", "internal/ledger"},
+			"s3api/...", "cmd/...", "e2e/...", "internal/nodeproto", "internal/events", "internal/ledger"},
 		Why: "the worker runs in the visitor's browser: it links the shared building blocks, no server",
 	},
 	{
@@ -34,7 +34,7 @@ var importRules = []importRule{
 	{
 		From: []string{"internal/..."},
 		Forbid: []string{"node/...", "gateway/...", "coordinator/...", "control/...", "devnet/...",
-			"wasmclient/...", "cmd/...", "e2e/...", "web/...", "serviceworker/..."},
+			"s3api/...", "wasmclient/...", "cmd/...", "e2e/...", "web/...", "serviceworker/..."},
 		Why: "building blocks are shared by the parts and depend on none of them",
 	},
 	{
@@ -48,8 +48,13 @@ var importRules = []importRule{
 		Why:    "the coordinator is composed by others; it serves nodes over internal/nodeproto",
 	},
 	{
+		From:   []string{"s3api/..."},
+		Forbid: []string{"gateway/...", "control/...", "coordinator/...", "devnet/...", "node/..."},
+		Why:    "the S3 API takes keys and the content store through small interfaces of its own, which the control plane implements",
+	},
+	{
 		From:   []string{"control/..."},
-		Forbid: []string{"devnet/..."},
+		Forbid: []string{"devnet/...", "s3api/..."},
 		Why:    "the control plane runs in `verity gateway` as well as in the devnet",
 	},
 	{

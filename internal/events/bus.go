@@ -36,6 +36,11 @@ const (
 	// delivery attempts under the same keys.
 	BucketWebhooks   = "webhooks"
 	BucketWebhookLog = "webhook_log"
+	// BucketS3Keys holds S3 access keys (control), by access key id,
+	// their secrets sealed; BucketS3Buckets the S3 buckets (s3api), by
+	// bucket name: owner, content root, its history and the object index.
+	BucketS3Keys    = "s3_keys"
+	BucketS3Buckets = "s3_buckets"
 	// BucketSessions holds the console's sign-in sessions (control), by
 	// the SHA-256 of the session cookie; an entry lives at most
 	// SessionBucketTTL.
@@ -63,6 +68,8 @@ var bucketHistory = map[string]uint8{
 	BucketPreviews:   1,
 	BucketWebhooks:   1,
 	BucketWebhookLog: 1,
+	BucketS3Keys:     1,
+	BucketS3Buckets:  1,
 	BucketSessions:   1,
 }
 

@@ -1,0 +1,136 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/cid"
+)
+
+// The content store for content that is not a site's deploy (an S3
+// object): the same staging, verification (internal/carcheck), CAR store
+// nodes fetch from and placement as a deploy, without a site to publish.
+
+// StoreCAR stages the CAR read from car as a deploy's is (verified whole,
+// kept under DataDir/content for nodes to fetch) and announces it
+// (site.deployed with Site set to label, which names no site: the
+// placement is recorded under it) so that Replicas nodes are ordered to
+// pin it. It returns the root; Holders tells when nodes hold it. A
+// refused CAR leaves nothing behind.
+func (c *Control) StoreCAR(ctx context.Context, label string, car io.Reader) (string, error) {
+	root, n, blocks, err := c.stageCAR(car)
+	if err != nil {
+		return "", err
+	}
+	if p, ok, err := c.placement(ctx, root); err == nil && ok && p.Replicas >= c.cfg.Replicas {
+		return root, nil // placed already: the same bytes stored before
+	}
+	if err := c.emitDeployed(ctx, label, root, n, blocks, false); err != nil {
+		return "", err
+	}
+	return root, nil
+}
+
+// Holders counts the live nodes that hold root (pinned and audited), and
+// returns how many should (Config.Replicas).
+func (c *Control) Holders(ctx context.Context, root string) (held, want int, err error) {
+	p, ok, err := c.placement(ctx, root)
+	if err != nil || !ok {
+		return 0, c.cfg.Replicas, err
+	}
+	live, err := c.coord.LiveNodes(ctx)
+	if err != nil {
+		return 0, c.cfg.Replicas, err
+	}
+	for _, s := range live {
+		if p.Nodes[s.Node()].State == coordinator.HolderPinned {
+			held++
+		}
+	}
+	return held, c.cfg.Replicas, nil
+}
+
+// OpenCAR opens the CAR of root from the content store. When this
+// gateway has none (the content was stored through another gateway of
+// the cluster, or its copy was lost) it fetches the trustless CAR from a
+// live node holding root, verifies it whole as a deploy's CAR is
+// (internal/carcheck: every block hashed, the root asked for, nothing
+// missing or extra) and keeps it in the content store; a node that sends
+// anything else is passed over for the next holder.
+func (c *Control) OpenCAR(ctx context.Context, root string) (*os.File, error) {
+	if parsed, err := cid.Parse(root); err != nil || parsed.String() != root {
+		return nil, badRequest("not a CID: %q", clip(root))
+	}
+	f, err := os.Open(c.contentPath(root))
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return f, err
+	}
+	urls, err := c.holderURLs(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, u := range urls {
+		if err := c.fetchCAR(ctx, u, root); err != nil {
+			c.log.Warn("content from a holder refused", "root", root, "url", u, "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		return os.Open(c.contentPath(root))
+	}
+	return nil, fmt.Errorf("%w: no CAR for %s here, and no live holder served it (%w)", ErrNotFound, root, errors.Join(errs...))
+}
+
+// holderURLs lists the trustless CAR URLs of root on the live nodes that
+// hold it.
+func (c *Control) holderURLs(ctx context.Context, root string) ([]string, error) {
+	p, ok, err := c.placement(ctx, root)
+	if err != nil || !ok {
+		return nil, err
+	}
+	live, err := c.coord.LiveNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range live {
+		base := s.Record.Record.HTTP
+		if p.Nodes[s.Node()].State != coordinator.HolderPinned || !strings.HasPrefix(base, "http") {
+			continue
+		}
+		out = append(out, strings.TrimRight(base, "/")+"/ipfs/"+root+"?format=car&dag-scope=all")
+	}
+	return out, nil
+}
+
+// fetchCAR fetches root's CAR from url and keeps it once verified.
+func (c *Control) fetchCAR(ctx context.Context, url, root string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/vnd.ipld.car;version=1;order=dfs;dups=n")
+	resp, err := c.fetchClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	got, _, _, err := c.stageCAR(resp.Body)
+	if err != nil {
+		return err
+	}
+	if got != root {
+		_ = os.Remove(c.contentPath(got))
+		return fmt.Errorf("the node sent the DAG of %s", got)
+	}
+	return nil
+}

@@ -1,0 +1,373 @@
+package s3api
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verity-cdn/verity/internal/events"
+)
+
+// MaxHistory is how many of a bucket's roots its record keeps.
+const MaxHistory = 100
+
+// maxRecordBytes bounds a bucket's record (gzipped) below the bus's
+// message limit: about 10,000 keys of ordinary length. A change that
+// would grow it further is refused.
+const maxRecordBytes = 900 << 10
+
+// bucketRecord is a bucket's value in the s3_buckets bucket (key: its
+// name), stored gzipped: owner, current content root, history and the
+// object index. Every change is a compare-and-set on it, so changes to a
+// bucket are ordered by the bus (last writer wins, per key).
+type bucketRecord struct {
+	Name    string             `json:"name"`
+	Account string             `json:"account"`
+	Created time.Time          `json:"created"`
+	Root    string             `json:"root"`    // the bucket's tree as a UnixFS directory
+	Version int                `json:"version"` // counts changes
+	History []RootChange       `json:"history,omitempty"`
+	Objects map[string]*object `json:"objects"`
+	Billing billing            `json:"billing"` // storage billed so far (billing.go)
+}
+
+// RootChange is one entry of a bucket's root history.
+type RootChange struct {
+	Version int       `json:"version"`
+	Root    string    `json:"root"`
+	Time    time.Time `json:"time"`
+	Op      string    `json:"op"`            // "create", "put", "copy", "delete"
+	Key     string    `json:"key,omitempty"` // the object changed (the first, for a batch)
+}
+
+// object is a key's entry in a bucket's index.
+type object struct {
+	CID         string    `json:"cid"`
+	Size        int64     `json:"size"`
+	TSize       uint64    `json:"tsize"` // the DAG's cumulative size, for the bucket's directory links
+	ETag        string    `json:"etag"`  // hex MD5 of the bytes, as S3's for a single PUT
+	Modified    time.Time `json:"modified"`
+	ContentType string    `json:"type,omitempty"`
+}
+
+func encodeRecord(rec *bucketRecord) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err := json.NewEncoder(zw).Encode(rec); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxRecordBytes {
+		return nil, ErrInvalidArgument.with("The bucket holds as many keys as this version supports (its index is over %d KiB); delete some or use another bucket.", maxRecordBytes>>10)
+	}
+	return buf.Bytes(), nil
+}
+
+func decodeRecord(b []byte) (*bucketRecord, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("s3api: bucket record: %w", err)
+	}
+	var rec bucketRecord
+	if err := json.NewDecoder(io.LimitReader(zr, 64<<20)).Decode(&rec); err != nil {
+		return nil, fmt.Errorf("s3api: bucket record: %w", err)
+	}
+	if rec.Objects == nil {
+		rec.Objects = map[string]*object{}
+	}
+	return &rec, nil
+}
+
+// validBucketName follows S3's rules for new buckets: 3 to 63 of a-z,
+// 0-9, '.' and '-', starting and ending with a letter or digit, no "..",
+// not an IP address.
+func validBucketName(name string) bool {
+	if len(name) < 3 || len(name) > 63 || strings.Contains(name, "..") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && c != '.' && c != '-' || (i == 0 || i == len(name)-1) && !alnum {
+			return false
+		}
+	}
+	dots := strings.Count(name, ".")
+	digitsAndDots := strings.Trim(name, "0123456789.") == ""
+	return !(dots == 3 && digitsAndDots)
+}
+
+// bucket reads a bucket the caller may use: NoSuchBucket, or
+// AccessDenied for another account's.
+func (s *Server) bucket(ctx context.Context, who identity, name string) (*bucketRecord, error) {
+	if !validBucketName(name) {
+		return nil, &Error{Code: ErrNoSuchBucket.Code, Status: ErrNoSuchBucket.Status, Message: ErrNoSuchBucket.Message, Resource: name}
+	}
+	e, err := s.buckets.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, &Error{Code: ErrNoSuchBucket.Code, Status: ErrNoSuchBucket.Status, Message: ErrNoSuchBucket.Message, Resource: name}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("s3api: read bucket: %w", err)
+	}
+	rec, err := s.records.decode(name, e.Value())
+	if err != nil {
+		return nil, err
+	}
+	if rec.Account != who.Account {
+		return nil, ErrAccessDenied
+	}
+	return rec, nil
+}
+
+// recordCache keeps the last decoded record of each bucket with the bytes
+// it was decoded from: a bucket's index is decoded once per change, not
+// once per request. A record it returns is shared: read it, or change a
+// clone.
+type recordCache struct {
+	mu sync.Mutex
+	m  map[string]cachedRecord
+}
+
+type cachedRecord struct {
+	raw []byte
+	rec *bucketRecord
+}
+
+// maxCachedRecords bounds the cache; past it, it starts over.
+const maxCachedRecords = 1024
+
+func (c *recordCache) decode(bucket string, raw []byte) (*bucketRecord, error) {
+	c.mu.Lock()
+	e, ok := c.m[bucket]
+	c.mu.Unlock()
+	if ok && bytes.Equal(e.raw, raw) {
+		return e.rec, nil
+	}
+	rec, err := decodeRecord(raw)
+	if err != nil {
+		return nil, err
+	}
+	c.put(bucket, raw, rec)
+	return rec, nil
+}
+
+func (c *recordCache) put(bucket string, raw []byte, rec *bucketRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedRecords {
+		c.m = map[string]cachedRecord{}
+	}
+	c.m[bucket] = cachedRecord{raw: raw, rec: rec}
+}
+
+// clone copies rec so that its index can change without changing rec's
+// (the objects themselves are never changed in place).
+func (rec *bucketRecord) clone() *bucketRecord {
+	c := *rec
+	c.Objects = maps.Clone(rec.Objects)
+	c.History = slices.Clone(rec.History)
+	return &c
+}
+
+// errNoBucket leaves an update when the bucket is gone.
+var errNoBucket = errors.New("s3api: no such bucket")
+
+// update applies fn to bucket's record with compare-and-set, retried
+// when another writer came first: fn sees the latest record each time.
+// The bucket must belong to who.
+func (s *Server) update(ctx context.Context, who identity, bucket string, fn func(rec *bucketRecord) error) (*bucketRecord, error) {
+	// One writer per bucket at a time on this gateway: its writers then
+	// never lose a compare-and-set to each other, only to other gateways.
+	mu, _ := s.locks.LoadOrStore(bucket, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	var (
+		out *bucketRecord
+		raw []byte
+	)
+	_, err := events.Update(ctx, s.buckets, bucket, func(old []byte) ([]byte, error) {
+		if old == nil {
+			return nil, errNoBucket
+		}
+		cur, err := s.records.decode(bucket, old)
+		if err != nil {
+			return nil, err
+		}
+		if cur.Account != who.Account {
+			return nil, ErrAccessDenied
+		}
+		rec := cur.clone()
+		if err := fn(rec); err != nil {
+			return nil, err
+		}
+		out = rec
+		raw, err = encodeRecord(rec)
+		return raw, err
+	})
+	if errors.Is(err, errNoBucket) {
+		return nil, &Error{Code: ErrNoSuchBucket.Code, Status: ErrNoSuchBucket.Status, Message: ErrNoSuchBucket.Message, Resource: bucket}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.records.put(bucket, raw, out)
+	return out, nil
+}
+
+// commit gives rec its new tree's root and records it in the history.
+func (s *Server) commit(rec *bucketRecord, op, key string) error {
+	root, err := bucketRoot(rec.Objects)
+	if err != nil {
+		return err
+	}
+	rec.Root = root.String()
+	rec.Version++
+	rec.History = append(rec.History, RootChange{Version: rec.Version, Root: rec.Root, Time: s.cfg.Now().UTC(), Op: op, Key: key})
+	if n := len(rec.History); n > MaxHistory {
+		rec.History = slices.Clone(rec.History[n-MaxHistory:])
+	}
+	return nil
+}
+
+func (s *Server) setRootHeaders(w http.ResponseWriter, rec *bucketRecord) {
+	w.Header().Set(HeaderRoot, rec.Root)
+}
+
+// Response headers naming content.
+const (
+	// HeaderRoot is the bucket's content root after the request.
+	HeaderRoot = "X-Verity-Root"
+	// HeaderCID is the object's CID.
+	HeaderCID = "X-Verity-Cid"
+)
+
+func (s *Server) listBuckets(w http.ResponseWriter, r *http.Request, who identity) error {
+	lister, err := s.buckets.ListKeys(r.Context())
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return fmt.Errorf("s3api: list buckets: %w", err)
+	}
+	out := listAllMyBucketsResult{Owner: owner(who)}
+	if lister != nil {
+		defer lister.Stop()
+		for name := range lister.Keys() {
+			e, err := s.buckets.Get(r.Context(), name)
+			if err != nil {
+				continue // deleted meanwhile
+			}
+			rec, err := decodeRecord(e.Value())
+			if err != nil || rec.Account != who.Account {
+				continue
+			}
+			out.Buckets = append(out.Buckets, bucketXML{Name: rec.Name, CreationDate: rec.Created.Format(time.RFC3339)})
+		}
+	}
+	slices.SortFunc(out.Buckets, func(a, b bucketXML) int { return strings.Compare(a.Name, b.Name) })
+	return writeXML(w, http.StatusOK, &out)
+}
+
+func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, who identity, name string) error {
+	if !validBucketName(name) {
+		return ErrInvalidBucketName.with("The specified bucket is not valid: %q (3 to 63 of a-z, 0-9, '.' and '-').", name)
+	}
+	body, err := readSmallBody(r, who, 64<<10)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		var cfg createBucketConfiguration
+		if err := xml.Unmarshal(body, &cfg); err != nil {
+			return ErrMalformedXML
+		}
+	}
+	root, err := bucketRoot(nil)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now().UTC()
+	rec := &bucketRecord{Name: name, Account: who.Account, Created: now, Root: root.String(), Version: 1,
+		History: []RootChange{{Version: 1, Root: root.String(), Time: now, Op: "create"}}, Objects: map[string]*object{}}
+	b, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	if _, err := s.buckets.Create(r.Context(), name, b); err != nil {
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("s3api: create bucket: %w", err)
+		}
+		if cur, err := s.bucket(r.Context(), who, name); err == nil && cur.Account == who.Account {
+			return ErrBucketAlreadyOwnedByYou
+		}
+		return ErrBucketAlreadyExists
+	}
+	s.log.Info("s3 bucket created", "bucket", name, "account", who.Account, "key", who.KeyID)
+	w.Header().Set("Location", "/"+name)
+	s.setRootHeaders(w, rec)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, who identity, name string) error {
+	rec, err := s.bucket(r.Context(), who, name)
+	if err != nil {
+		return err
+	}
+	e, err := s.buckets.Get(r.Context(), name)
+	if err != nil {
+		return fmt.Errorf("s3api: read bucket: %w", err)
+	}
+	if len(rec.Objects) > 0 {
+		return ErrBucketNotEmpty
+	}
+	// Only the revision read empty: a PUT that landed since keeps it.
+	if err := s.buckets.Delete(r.Context(), name, jetstream.LastRevision(e.Revision())); err != nil {
+		return ErrBucketNotEmpty.with("The bucket changed while it was being deleted; it is not empty.")
+	}
+	s.log.Info("s3 bucket deleted", "bucket", name, "account", who.Account)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) headBucket(w http.ResponseWriter, r *http.Request, who identity, name string) error {
+	rec, err := s.bucket(r.Context(), who, name)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("x-amz-bucket-region", s.cfg.Region)
+	s.setRootHeaders(w, rec)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) bucketLocation(w http.ResponseWriter, r *http.Request, who identity, name string) error {
+	if _, err := s.bucket(r.Context(), who, name); err != nil {
+		return err
+	}
+	loc := s.cfg.Region
+	if loc == "us-east-1" {
+		loc = "" // as S3 answers for us-east-1
+	}
+	return writeXML(w, http.StatusOK, &locationConstraint{Value: loc})
+}
+
+func (s *Server) bucketVersioning(w http.ResponseWriter, r *http.Request, who identity, name string) error {
+	if _, err := s.bucket(r.Context(), who, name); err != nil {
+		return err
+	}
+	return writeXML(w, http.StatusOK, &versioningConfiguration{})
+}

@@ -1,0 +1,126 @@
+package s3api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/events"
+)
+
+// KeySource finds access keys; *control.Control implements it.
+type KeySource interface {
+	// S3AccessKey returns the account and the secret of access key id;
+	// ok is false for a key that does not exist.
+	S3AccessKey(ctx context.Context, id string) (account, secret string, ok bool, err error)
+}
+
+// ContentStore stores and places content on nodes; *control.Control
+// implements it with the deploy path's content store and placement.
+type ContentStore interface {
+	// StoreCAR verifies and keeps a CAR, has it placed on nodes and
+	// returns its root.
+	StoreCAR(ctx context.Context, label string, car io.Reader) (string, error)
+	// Holders counts the live nodes holding root, and how many should.
+	Holders(ctx context.Context, root string) (held, want int, err error)
+	// OpenCAR opens root's CAR, verified: as stored, or fetched from
+	// the nodes holding it.
+	OpenCAR(ctx context.Context, root string) (*os.File, error)
+}
+
+// Config configures a Server. Listener, Keys, Store, Bus and DataDir are
+// required.
+type Config struct {
+	// Listener is where the S3 API is served (its own port).
+	Listener net.Listener
+	// Keys authenticates requests: access key id → account, secret.
+	Keys KeySource
+	// Store keeps objects' CARs and places them on nodes.
+	Store ContentStore
+	// Bus holds the s3_buckets bucket. The caller owns it.
+	Bus *events.Bus
+	// DataDir is where uploads are staged (DataDir/s3-uploads); a
+	// staged upload is removed once stored or refused, and on start.
+	DataDir string
+
+	// Domain, when set, turns on virtual-hosted-style requests: a Host
+	// BUCKET.<Domain> names the bucket. Path-style requests are always
+	// served. Default "" (path-style only).
+	Domain string
+	// Region is the region answered by GetBucketLocation. Clients may
+	// sign with any region. Default "us-east-1".
+	Region string
+	// MaxObjectBytes bounds one PUT. Default 5 GiB (S3's limit).
+	MaxObjectBytes int64
+	// StoreTimeout bounds the wait for nodes to hold a new object before
+	// the PUT fails with ServiceUnavailable. Default 2 min.
+	StoreTimeout time.Duration
+	// MaxClockSkew bounds the difference between a signed request's time
+	// and the server's. Default 15 min (S3's).
+	MaxClockSkew time.Duration
+	// Charges, when set, bills storage: each account is charged for the
+	// bytes its buckets hold over time (billing.go). Default nil: not
+	// billed.
+	Charges Charger
+	// Accounts, when set, refuses writes (new buckets, objects, copies,
+	// uploads) from frozen accounts with AccountProblem. Default nil.
+	Accounts Accounts
+	// StoragePrice is what one GiB stored for 30 days costs, in balance
+	// bytes (the unit accounts are funded and charged in). Default 1 GiB:
+	// storing a file for a month costs what serving it once does.
+	StoragePrice uint64
+	// StorageInterval is how often storage is billed. Default 1 h.
+	StorageInterval time.Duration
+	// Logger receives the API's logs (never a secret). Default
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// ErrConfig is returned by New for an invalid Config.
+var ErrConfig = errors.New("s3api: invalid config")
+
+const (
+	defaultMaxObjectBytes = 5 << 30
+	defaultStoreTimeout   = 2 * time.Minute
+	defaultClockSkew      = 15 * time.Minute
+)
+
+func (c Config) normalize() (Config, error) {
+	switch {
+	case c.Listener == nil, c.Keys == nil, c.Store == nil, c.Bus == nil, c.DataDir == "":
+		return c, errors.Join(ErrConfig, errors.New("Listener, Keys, Store, Bus and DataDir are required"))
+	}
+	c.Domain = strings.ToLower(strings.Trim(c.Domain, "."))
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.MaxObjectBytes <= 0 {
+		c.MaxObjectBytes = defaultMaxObjectBytes
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = defaultStoreTimeout
+	}
+	if c.MaxClockSkew <= 0 {
+		c.MaxClockSkew = defaultClockSkew
+	}
+	if c.StoragePrice == 0 {
+		c.StoragePrice = gib
+	}
+	if c.StorageInterval <= 0 {
+		c.StorageInterval = time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}

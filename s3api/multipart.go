@@ -1,0 +1,370 @@
+package s3api
+
+import (
+	"bufio"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Multipart upload. An upload is a directory under the staging
+// directory, DataDir/s3-uploads/mp-<id>, holding what it is for
+// (upload.json) and each part as it arrived and was checked
+// (part-NNNNN, with its MD5 and size in part-NNNNN.json). Complete
+// concatenates the parts on disk (a 1 MiB buffer: memory does not grow
+// with the object) and stores the result as one PUT does. Parts live on
+// the gateway that created the upload; staged uploads are removed when
+// it starts again, so an upload a stopped gateway was receiving leaves
+// nothing behind.
+
+// S3's bounds on parts.
+const (
+	minPartSize = 5 << 20
+	maxParts    = 10000
+)
+
+// More S3 errors of multipart upload.
+var (
+	ErrNoSuchUpload     = &Error{Code: "NoSuchUpload", Status: http.StatusNotFound, Message: "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed."}
+	ErrInvalidPart      = &Error{Code: "InvalidPart", Status: http.StatusBadRequest, Message: "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."}
+	ErrInvalidPartOrder = &Error{Code: "InvalidPartOrder", Status: http.StatusBadRequest, Message: "The list of parts was not in ascending order. The parts list must be specified in order by part number."}
+	ErrEntityTooSmall   = &Error{Code: "EntityTooSmall", Status: http.StatusBadRequest, Message: "Your proposed upload is smaller than the minimum allowed object size: each part but the last must be at least 5 MiB."}
+)
+
+// upload is what an upload is for (upload.json).
+type upload struct {
+	ID          string    `json:"id"`
+	Bucket      string    `json:"bucket"`
+	Key         string    `json:"key"`
+	Account     string    `json:"account"`
+	ContentType string    `json:"type,omitempty"`
+	Created     time.Time `json:"created"`
+}
+
+// part is a received part (part-NNNNN.json).
+type part struct {
+	Number   int       `json:"number"`
+	ETag     string    `json:"etag"` // hex MD5
+	Size     int64     `json:"size"`
+	Modified time.Time `json:"modified"`
+}
+
+func (s *Server) uploadDir(id string) string { return filepath.Join(s.uploadsDir(), "mp-"+id) }
+
+func validUploadID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil && strings.ToLower(id) == id
+}
+
+// openUpload reads upload id, which must be who's and for bucket/key.
+func (s *Server) openUpload(who identity, bucket, key, id string) (*upload, error) {
+	if !validUploadID(id) {
+		return nil, ErrNoSuchUpload
+	}
+	b, err := os.ReadFile(filepath.Join(s.uploadDir(id), "upload.json"))
+	if err != nil {
+		return nil, ErrNoSuchUpload
+	}
+	var u upload
+	if err := json.Unmarshal(b, &u); err != nil || u.Bucket != bucket || u.Key != key {
+		return nil, ErrNoSuchUpload
+	}
+	if u.Account != who.Account {
+		return nil, ErrAccessDenied
+	}
+	return &u, nil
+}
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (s *Server) createMultipart(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	rec, err := s.bucket(r.Context(), who, bucket)
+	if err != nil {
+		return err
+	}
+	if err := fits(rec.Objects, key, 1); err != nil {
+		return err
+	}
+	if _, err := readSmallBody(r, who, 0); err != nil {
+		return err
+	}
+	var raw [16]byte
+	_, _ = rand.Read(raw[:])
+	u := upload{ID: hex.EncodeToString(raw[:]), Bucket: bucket, Key: key, Account: who.Account,
+		ContentType: r.Header.Get("Content-Type"), Created: s.cfg.Now().UTC()}
+	if err := os.Mkdir(s.uploadDir(u.ID), 0o700); err != nil {
+		return fmt.Errorf("s3api: upload: %w", err)
+	}
+	if err := writeJSONFile(filepath.Join(s.uploadDir(u.ID), "upload.json"), u); err != nil {
+		os.RemoveAll(s.uploadDir(u.ID))
+		return fmt.Errorf("s3api: upload: %w", err)
+	}
+	s.log.Info("s3 multipart upload created", "bucket", bucket, "key", key, "upload", u.ID)
+	return writeXML(w, http.StatusOK, &initiateMultipartUploadResult{Bucket: bucket, Key: key, UploadID: u.ID})
+}
+
+func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
+	q := r.URL.Query()
+	u, err := s.openUpload(who, bucket, key, q.Get("uploadId"))
+	if err != nil {
+		return err
+	}
+	if r.Header.Get("X-Amz-Copy-Source") != "" {
+		return ErrNotImplemented.with("UploadPartCopy is not implemented yet.")
+	}
+	num, err := strconv.Atoi(q.Get("partNumber"))
+	if err != nil || num < 1 || num > maxParts {
+		return ErrInvalidArgument.with("Part number must be an integer between 1 and 10000, inclusive")
+	}
+	if bodyLength(r) < 0 {
+		return ErrMissingContentLength
+	}
+	dir := s.uploadDir(u.ID)
+	f, err := os.CreateTemp(dir, "incoming-*")
+	if err != nil {
+		return ErrNoSuchUpload // aborted or completed meanwhile
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	n, sum, err := readBody(r, who, f, s.cfg.MaxObjectBytes)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("s3api: part: %w", err)
+	}
+	name := filepath.Join(dir, fmt.Sprintf("part-%05d", num))
+	if err := os.Rename(f.Name(), name); err != nil {
+		return ErrNoSuchUpload
+	}
+	p := part{Number: num, ETag: hex.EncodeToString(sum), Size: n, Modified: s.cfg.Now().UTC()}
+	if err := writeJSONFile(name+".json", p); err != nil {
+		return ErrNoSuchUpload
+	}
+	w.Header().Set("ETag", `"`+p.ETag+`"`)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// parts lists an upload's received parts, by number.
+func (s *Server) parts(id string) ([]part, error) {
+	names, err := filepath.Glob(filepath.Join(s.uploadDir(id), "part-*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []part
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			continue // a part replaced meanwhile
+		}
+		var p part
+		if json.Unmarshal(b, &p) == nil {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b part) int { return a.Number - b.Number })
+	return out, nil
+}
+
+func (s *Server) listParts(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
+	u, err := s.openUpload(who, bucket, key, r.URL.Query().Get("uploadId"))
+	if err != nil {
+		return err
+	}
+	ps, err := s.parts(u.ID)
+	if err != nil {
+		return err
+	}
+	after, _ := strconv.Atoi(r.URL.Query().Get("part-number-marker"))
+	maxParts := 1000
+	if v, err := strconv.Atoi(r.URL.Query().Get("max-parts")); err == nil && v >= 0 && v < maxParts {
+		maxParts = v
+	}
+	res := listPartsResult{Bucket: bucket, Key: key, UploadID: u.ID, PartNumberMarker: after, MaxParts: maxParts, StorageClass: "STANDARD"}
+	for _, p := range ps {
+		if p.Number <= after {
+			continue
+		}
+		if len(res.Parts) == maxParts {
+			res.IsTruncated = true
+			break
+		}
+		res.Parts = append(res.Parts, partXML{PartNumber: p.Number, ETag: `"` + p.ETag + `"`, Size: p.Size, LastModified: p.Modified.Format(time.RFC3339)})
+		res.NextPartNumberMarker = p.Number
+	}
+	return writeXML(w, http.StatusOK, &res)
+}
+
+func (s *Server) abortMultipart(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
+	u, err := s.openUpload(who, bucket, key, r.URL.Query().Get("uploadId"))
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.uploadDir(u.ID)); err != nil {
+		return fmt.Errorf("s3api: abort: %w", err)
+	}
+	s.log.Info("s3 multipart upload aborted", "bucket", bucket, "key", key, "upload", u.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// completeMultipart checks the parts named against those received,
+// joins them into one file and stores it as a PUT does; the upload is
+// gone afterwards, whatever the outcome of storing.
+func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
+	u, err := s.openUpload(who, bucket, key, r.URL.Query().Get("uploadId"))
+	if err != nil {
+		return err
+	}
+	body, err := readSmallBody(r, who, 2<<20)
+	if err != nil {
+		return err
+	}
+	var req completeMultipartUpload
+	if err := xml.Unmarshal(body, &req); err != nil || len(req.Parts) == 0 || len(req.Parts) > maxParts {
+		return ErrMalformedXML
+	}
+	have, err := s.parts(u.ID)
+	if err != nil {
+		return err
+	}
+	byNum := map[int]part{}
+	for _, p := range have {
+		byNum[p.Number] = p
+	}
+	var chosen []part
+	for i, rp := range req.Parts {
+		if i > 0 && rp.PartNumber <= req.Parts[i-1].PartNumber {
+			return ErrInvalidPartOrder
+		}
+		p, ok := byNum[rp.PartNumber]
+		if !ok || strings.Trim(rp.ETag, `"`) != p.ETag {
+			return ErrInvalidPart
+		}
+		if i < len(req.Parts)-1 && p.Size < minPartSize {
+			return ErrEntityTooSmall
+		}
+		chosen = append(chosen, p)
+	}
+	// Taken: a concurrent Complete or Abort of this upload now fails.
+	taken := s.uploadDir(u.ID) + ".completing"
+	if err := os.Rename(s.uploadDir(u.ID), taken); err != nil {
+		return ErrNoSuchUpload
+	}
+	defer os.RemoveAll(taken)
+	joined := filepath.Join(taken, "object")
+	etags := md5.New()
+	var total int64
+	if err := func() error {
+		out, err := os.Create(joined)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		bw := bufio.NewWriterSize(out, 1<<20)
+		for _, p := range chosen {
+			in, err := os.Open(filepath.Join(taken, fmt.Sprintf("part-%05d", p.Number)))
+			if err != nil {
+				return err
+			}
+			n, err := io.Copy(bw, in)
+			in.Close()
+			if err != nil {
+				return err
+			}
+			if n != p.Size {
+				return errors.New("a part changed size")
+			}
+			total += n
+			sum, _ := hex.DecodeString(p.ETag)
+			etags.Write(sum)
+			_ = os.Remove(filepath.Join(taken, fmt.Sprintf("part-%05d", p.Number)))
+		}
+		return bw.Flush()
+	}(); err != nil {
+		return fmt.Errorf("s3api: join parts: %w", err)
+	}
+	if total > s.cfg.MaxObjectBytes {
+		return ErrEntityTooLarge
+	}
+	rec, err := s.bucket(r.Context(), who, bucket)
+	if err != nil {
+		return err
+	}
+	if err := fits(rec.Objects, key, total); err != nil {
+		return err
+	}
+	etag := hex.EncodeToString(etags.Sum(nil)) + "-" + strconv.Itoa(len(chosen))
+	obj, err := s.storeFile(r, bucket, key, joined, total, etag, u.ContentType)
+	if err != nil {
+		return err
+	}
+	rec, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		rec.Objects[key] = obj
+		return s.commit(rec, "put", key)
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("s3 multipart object stored", "bucket", bucket, "key", key, "cid", obj.CID, "bytes", obj.Size, "parts", len(chosen), "root", rec.Root)
+	w.Header().Set(HeaderCID, obj.CID)
+	s.setRootHeaders(w, rec)
+	return writeXML(w, http.StatusOK, &completeMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: `"` + etag + `"`})
+}
+
+// listMultipartUploads lists the bucket's uploads in progress on this
+// gateway.
+func (s *Server) listMultipartUploads(w http.ResponseWriter, r *http.Request, who identity, bucket string) error {
+	if _, err := s.bucket(r.Context(), who, bucket); err != nil {
+		return err
+	}
+	res := listMultipartUploadsResult{Bucket: bucket, MaxUploads: 1000}
+	dirs, _ := filepath.Glob(filepath.Join(s.uploadsDir(), "mp-*"))
+	prefix := r.URL.Query().Get("prefix")
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "upload.json"))
+		if err != nil {
+			continue
+		}
+		var u upload
+		if json.Unmarshal(b, &u) != nil || u.Bucket != bucket || u.Account != who.Account || !strings.HasPrefix(u.Key, prefix) {
+			continue
+		}
+		if len(res.Uploads) == res.MaxUploads {
+			res.IsTruncated = true
+			break
+		}
+		res.Uploads = append(res.Uploads, uploadXML{Key: u.Key, UploadID: u.ID, Initiated: u.Created.Format(time.RFC3339), StorageClass: "STANDARD"})
+	}
+	slices.SortFunc(res.Uploads, func(a, b uploadXML) int { return strings.Compare(a.Key+a.UploadID, b.Key+b.UploadID) })
+	return writeXML(w, http.StatusOK, &res)
+}

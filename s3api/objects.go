@@ -1,0 +1,456 @@
+package s3api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/webfile"
+)
+
+// MaxKeyBytes is S3's bound on a key's length.
+const MaxKeyBytes = 1024
+
+// storeLabel names a bucket's objects in their placements (the
+// site.deployed event's Site): never a valid site name.
+func storeLabel(bucket string) string { return "s3_" + strings.ReplaceAll(bucket, ".", "_") }
+
+func checkKey(key string) error {
+	if len(key) > MaxKeyBytes {
+		return ErrKeyTooLong
+	}
+	return nil
+}
+
+// putObject stages the body, imports it as UnixFS, stores and places its
+// CAR, waits until nodes hold it, then records it in the bucket's index
+// and root. Nothing is recorded for a body that fails a check, and the
+// staged files are removed either way.
+func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	rec, err := s.bucket(r.Context(), who, bucket)
+	if err != nil {
+		return err
+	}
+	size := bodyLength(r)
+	if size < 0 {
+		return ErrMissingContentLength
+	}
+	// A key the tree cannot hold is refused before its bytes are stored
+	// and placed (and again when it is recorded, against the latest tree).
+	if err := fits(rec.Objects, key, size); err != nil {
+		return err
+	}
+	obj, err := s.store(r, who, bucket, key)
+	if err != nil {
+		return err
+	}
+	rec, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		rec.Objects[key] = obj
+		return s.commit(rec, "put", key)
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("s3 object stored", "bucket", bucket, "key", key, "cid", obj.CID, "bytes", obj.Size, "root", rec.Root)
+	w.Header().Set("ETag", `"`+obj.ETag+`"`)
+	w.Header().Set(HeaderCID, obj.CID)
+	s.setRootHeaders(w, rec)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// fits checks that key, with size bytes, can join the tree of objs.
+func fits(objs map[string]*object, key string, size int64) error {
+	trial := maps.Clone(objs)
+	trial[key] = &object{Size: size}
+	_, err := buildTree(trial)
+	return err
+}
+
+// store reads and checks one object's bytes, then stores them.
+func (s *Server) store(r *http.Request, who identity, bucket, key string) (*object, error) {
+	f, err := os.CreateTemp(s.uploadsDir(), "object-*")
+	if err != nil {
+		return nil, fmt.Errorf("s3api: stage: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	n, sum, err := readBody(r, who, f, s.cfg.MaxObjectBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("s3api: stage: %w", err)
+	}
+	return s.storeFile(r, bucket, key, f.Name(), n, hex.EncodeToString(sum), r.Header.Get("Content-Type"))
+}
+
+// storeFile imports the staged file at path as UnixFS, stores and places
+// its CAR, and returns once nodes hold it.
+func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64, etag, ctype string) (*object, error) {
+	car, err := os.CreateTemp(s.uploadsDir(), "object-*.car")
+	if err != nil {
+		return nil, fmt.Errorf("s3api: stage: %w", err)
+	}
+	defer os.Remove(car.Name())
+	defer car.Close()
+	root, err := importer.WriteCAR(r.Context(), path, car, importer.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("s3api: import: %w", err)
+	}
+	tsize, err := dagSize(car, root)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := car.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("s3api: stage: %w", err)
+	}
+	got, err := s.cfg.Store.StoreCAR(r.Context(), storeLabel(bucket), car)
+	if err != nil {
+		return nil, fmt.Errorf("s3api: store: %w", err)
+	}
+	if got != root.String() {
+		return nil, fmt.Errorf("s3api: stored root %s, imported %s", got, root)
+	}
+	if err := s.waitHeld(r.Context(), got); err != nil {
+		return nil, err
+	}
+	if ctype == "" {
+		ctype = webfile.ContentType(key)
+	}
+	return &object{CID: got, Size: size, TSize: tsize, ETag: etag, Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype}, nil
+}
+
+// waitHeld returns once the configured number of live nodes hold root:
+// an object is acknowledged only then. Past StoreTimeout it fails with
+// ServiceUnavailable and the object is not recorded.
+func (s *Server) waitHeld(ctx context.Context, root string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		held, want, err := s.cfg.Store.Holders(ctx, root)
+		if err == nil && held >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Warn("s3 object not held in time", "cid", root, "held", held, "want", want, "err", err)
+			return ErrServiceUnavailable
+		case <-tick.C:
+		}
+	}
+}
+
+// copySource parses x-amz-copy-source: "[/]bucket/key", URL-encoded.
+func copySource(v string) (bucket, key string, err error) {
+	v, err = url.PathUnescape(strings.TrimPrefix(v, "/"))
+	if err != nil {
+		return "", "", ErrInvalidArgument.with("x-amz-copy-source is not URL-encoded properly")
+	}
+	if i := strings.Index(v, "?versionId="); i >= 0 {
+		return "", "", ErrNotImplemented.with("Copying a version is not implemented.")
+	}
+	bucket, key, ok := strings.Cut(v, "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", ErrInvalidArgument.with("x-amz-copy-source must be bucket/key")
+	}
+	return bucket, key, nil
+}
+
+// copyObject records the source object's content under another key: the
+// same CID, already held by nodes, so no bytes move.
+func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	srcBucket, srcKey, err := copySource(r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		return err
+	}
+	if _, err := readSmallBody(r, who, 0); err != nil {
+		return err
+	}
+	src, err := s.bucket(r.Context(), who, srcBucket)
+	if err != nil {
+		return err
+	}
+	o, ok := src.Objects[srcKey]
+	if !ok {
+		return &Error{Code: ErrNoSuchKey.Code, Status: ErrNoSuchKey.Status, Message: ErrNoSuchKey.Message, Resource: "/" + srcBucket + "/" + srcKey}
+	}
+	cp := *o
+	cp.Modified = s.cfg.Now().UTC().Truncate(time.Second)
+	if r.Header.Get("X-Amz-Metadata-Directive") == "REPLACE" && r.Header.Get("Content-Type") != "" {
+		cp.ContentType = r.Header.Get("Content-Type")
+	}
+	if held, want, err := s.cfg.Store.Holders(r.Context(), cp.CID); err != nil || held < want {
+		if err := s.waitHeld(r.Context(), cp.CID); err != nil {
+			return err
+		}
+	}
+	rec, err := s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		rec.Objects[key] = &cp
+		return s.commit(rec, "copy", key)
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set(HeaderCID, cp.CID)
+	s.setRootHeaders(w, rec)
+	return writeXML(w, http.StatusOK, &copyObjectResult{LastModified: cp.Modified.Format(time.RFC3339), ETag: `"` + cp.ETag + `"`})
+}
+
+// getObject answers GET and HEAD, with a single Range.
+func (s *Server) getObject(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
+	rec, err := s.bucket(r.Context(), who, bucket)
+	if err != nil {
+		return err
+	}
+	o, ok := rec.Objects[key]
+	if !ok {
+		return &Error{Code: ErrNoSuchKey.Code, Status: ErrNoSuchKey.Status, Message: ErrNoSuchKey.Message, Resource: "/" + bucket + "/" + key}
+	}
+	etag := `"` + o.ETag + `"`
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Last-Modified", o.Modified.Format(http.TimeFormat))
+	h.Set("Content-Type", o.ContentType)
+	h.Set("Accept-Ranges", "bytes")
+	h.Set(HeaderCID, o.CID)
+	s.setRootHeaders(w, rec)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && (inm == etag || inm == "*") {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	if im := r.Header.Get("If-Match"); im != "" && im != etag && im != "*" {
+		return &Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed, Message: "At least one of the pre-conditions you specified did not hold"}
+	}
+	start, length, status := int64(0), o.Size, http.StatusOK
+	if hr := r.Header.Get("Range"); hr != "" && webfile.IfRange(r.Header.Get("If-Range"), etag) {
+		rg, err := webfile.ParseRange(hr, o.Size)
+		var ue *webfile.UnsatisfiableError
+		if errors.As(err, &ue) {
+			h.Set("Content-Range", "bytes */"+strconv.FormatInt(o.Size, 10))
+			return ErrInvalidRange
+		}
+		if rg != nil {
+			start, length, status = rg.Start, rg.Length(), http.StatusPartialContent
+			h.Set("Content-Range", rg.ContentRange(o.Size))
+		}
+	}
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return nil
+	}
+	rd, err := s.openObject(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	if _, err := rd.Seek(start, io.SeekStart); err != nil {
+		return fmt.Errorf("s3api: seek: %w", err)
+	}
+	w.WriteHeader(status)
+	if _, err := io.CopyN(w, rd, length); err != nil {
+		// Headers are gone: cut the response so the client sees a short body.
+		s.log.Warn("s3 read failed", "bucket", bucket, "key", key, "cid", o.CID, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
+	if _, err := s.bucket(r.Context(), who, bucket); err != nil {
+		return err
+	}
+	rec, err := s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		if _, ok := rec.Objects[key]; !ok {
+			return errUnchanged
+		}
+		delete(rec.Objects, key)
+		return s.commit(rec, "delete", key)
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		return err
+	}
+	if rec != nil {
+		s.setRootHeaders(w, rec)
+	}
+	w.WriteHeader(http.StatusNoContent) // as S3: also for a key that was not there
+	return nil
+}
+
+// errUnchanged leaves an update that has nothing to change.
+var errUnchanged = errors.New("s3api: unchanged")
+
+// maxDeleteObjects is S3's bound on one DeleteObjects request.
+const maxDeleteObjects = 1000
+
+func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, who identity, bucket string) error {
+	body, err := readSmallBody(r, who, 2<<20)
+	if err != nil {
+		return err
+	}
+	var req deleteRequest
+	if err := xml.Unmarshal(body, &req); err != nil || len(req.Objects) == 0 || len(req.Objects) > maxDeleteObjects {
+		return ErrMalformedXML
+	}
+	if _, err := s.bucket(r.Context(), who, bucket); err != nil {
+		return err
+	}
+	_, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		n := len(rec.Objects)
+		for _, o := range req.Objects {
+			delete(rec.Objects, o.Key)
+		}
+		if len(rec.Objects) == n {
+			return errUnchanged
+		}
+		return s.commit(rec, "delete", req.Objects[0].Key)
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		return err
+	}
+	out := deleteResult{}
+	if !req.Quiet {
+		for _, o := range req.Objects {
+			out.Deleted = append(out.Deleted, deletedXML{Key: o.Key})
+		}
+	}
+	return writeXML(w, http.StatusOK, &out)
+}
+
+// listObjects answers ListObjectsV2 (list-type=2) and ListObjects (V1):
+// keys in byte order, after the continuation token, start-after or
+// marker; with a delimiter, the keys that have it after the prefix are
+// rolled up into CommonPrefixes, each counted once against max-keys.
+func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, who identity, bucket string) error {
+	q := r.URL.Query()
+	v2 := q.Get("list-type") == "2"
+	maxKeys := 1000
+	if v := q.Get("max-keys"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return ErrInvalidArgument.with("max-keys must be a number ≥ 0")
+		}
+		maxKeys = min(n, 1000)
+	}
+	enc := q.Get("encoding-type")
+	if enc != "" && enc != "url" {
+		return ErrInvalidArgument.with("Invalid Encoding Method specified in Request")
+	}
+	rec, err := s.bucket(r.Context(), who, bucket)
+	if err != nil {
+		return err
+	}
+	prefix, delim := q.Get("prefix"), q.Get("delimiter")
+	after := q.Get("marker")
+	if v2 {
+		after = q.Get("start-after")
+		if tok := q.Get("continuation-token"); tok != "" {
+			b, err := base64.RawURLEncoding.DecodeString(tok)
+			if err != nil {
+				return ErrInvalidArgument.with("The continuation token provided is incorrect")
+			}
+			after = max(after, string(b))
+		}
+	}
+	res := listBucketResult{Name: bucket, Prefix: prefix, Delimiter: delim, MaxKeys: maxKeys}
+	encode := func(s string) string {
+		if enc == "url" {
+			return url.QueryEscape(s)
+		}
+		return s
+	}
+	if enc != "" {
+		res.EncodingType = enc
+		res.Prefix, res.Delimiter = encode(prefix), encode(delim)
+	}
+	keys := slices.Sorted(maps.Keys(rec.Objects))
+	i, _ := slices.BinarySearch(keys, after)
+	if i < len(keys) && keys[i] == after {
+		i++
+	}
+	last, seen := "", map[string]bool{}
+	count := 0
+	for ; i < len(keys); i++ {
+		k := keys[i]
+		if !strings.HasPrefix(k, prefix) {
+			if k > prefix {
+				break
+			}
+			continue
+		}
+		if delim != "" {
+			if j := strings.Index(k[len(prefix):], delim); j >= 0 {
+				cp := k[:len(prefix)+j+len(delim)]
+				if seen[cp] {
+					last = k
+					continue
+				}
+				if count == maxKeys {
+					res.IsTruncated = true
+					break
+				}
+				seen[cp] = true
+				res.CommonPrefixes = append(res.CommonPrefixes, prefixXML{Prefix: encode(cp)})
+				count++
+				last = k
+				// Skip the rest of this prefix: the next key after it.
+				for i+1 < len(keys) && strings.HasPrefix(keys[i+1], cp) {
+					i++
+					last = keys[i]
+				}
+				continue
+			}
+		}
+		if count == maxKeys {
+			res.IsTruncated = true
+			break
+		}
+		o := rec.Objects[k]
+		c := contentXML{Key: encode(k), LastModified: o.Modified.Format("2006-01-02T15:04:05.000Z"), ETag: `"` + o.ETag + `"`, Size: o.Size, StorageClass: "STANDARD"}
+		if !v2 {
+			ow := owner(who)
+			c.Owner = &ow
+		}
+		res.Contents = append(res.Contents, c)
+		count++
+		last = k
+	}
+	if v2 {
+		res.KeyCount = &count
+		res.StartAfter = q.Get("start-after")
+		res.ContinuationToken = q.Get("continuation-token")
+		if res.IsTruncated {
+			res.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(last))
+		}
+	} else {
+		marker := q.Get("marker")
+		res.Marker = &marker
+		if res.IsTruncated && delim != "" {
+			res.NextMarker = encode(last)
+		}
+	}
+	s.setRootHeaders(w, rec)
+	return writeXML(w, http.StatusOK, &res)
+}
