@@ -2,14 +2,22 @@ package s3api_test
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/verity-cdn/verity/devnet"
+	"github.com/verity-cdn/verity/internal/ledger"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // An x-amz-* header the signature does not cover is refused, as S3 does:
@@ -47,4 +55,64 @@ func TestUnsignedAmzHeaderRefused(t *testing.T) {
 		o.Body.Close()
 		t.Fatalf("the presigned URL stored %q by copy", b)
 	}
+}
+
+// Storage is billed for the time bytes were held, not for what a bucket
+// holds at the moment billing runs: bytes stored and deleted between two
+// runs, and a bucket emptied and deleted before the next, are charged.
+// Otherwise an account keeps its data for free by deleting it before
+// each run (and storing the same bytes again, which costs nothing: they
+// are still placed).
+func TestStorageBilledForBytesHeldBetweenRuns(t *testing.T) {
+	dir := t.TempDir()
+	d, err := devnet.New(t.Context(), devnet.Config{
+		DataDir: dir, Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0",
+		S3StoragePrice: 1 << 50, S3StorageInterval: time.Hour, // about 0.4 bytes per byte-second; no run during the test
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		d.Close()
+	})
+	wctx, wcancel := context.WithTimeout(ctx, testutil.Scale(30*time.Second))
+	defer wcancel()
+	if err := d.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := os.ReadFile(filepath.Join(dir, "gateway", "admin-token"))
+	n := &network{d: d, admin: strings.TrimSpace(string(admin)), logs: &lockedBuffer{}}
+	c := client(n, n.account(t, "vic"))
+	b := aws.String("vic-brief")
+	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: b, Key: aws.String("a"), Body: bytes.NewReader(random(1 << 20))}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // 1 MiB for half a second: about 200,000 bytes
+	if _, err := c.DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: b, Key: aws.String("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteBucket(t.Context(), &s3.DeleteBucketInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	var charged uint64
+	testutil.Eventually(t, testutil.Scale(5*time.Second), "storage charged", func() bool {
+		es, err := d.Coordinator().Ledger().Statement(t.Context(), "vic", ledger.StatementQuery{Type: ledger.EntryCharge})
+		if err != nil {
+			return false
+		}
+		charged = 0
+		for _, e := range es {
+			charged += e.Sites["s3:vic-brief"]
+		}
+		return charged >= 150_000
+	})
 }

@@ -216,6 +216,7 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 		if err := fn(rec); err != nil {
 			return nil, err
 		}
+		s.accrue(cur, rec)
 		out = rec
 		raw, err = encodeRecord(rec)
 		return raw, err
@@ -326,6 +327,13 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, who identi
 	rec, err := s.bucket(r.Context(), who, name)
 	if err != nil {
 		return err
+	}
+	if len(rec.Objects) == 0 && s.cfg.Charges != nil {
+		// What it held since the last run is owed: charge it before the
+		// record that counts it is gone.
+		if err := s.bill(r.Context(), name); err != nil {
+			return err
+		}
 	}
 	e, err := s.buckets.Get(r.Context(), name)
 	if err != nil {
