@@ -3,16 +3,21 @@ package s3api_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/verity-cdn/verity/devnet"
@@ -115,4 +120,56 @@ func TestStorageBilledForBytesHeldBetweenRuns(t *testing.T) {
 		}
 		return charged >= 150_000
 	})
+}
+
+// A streaming PUT that announces a chunk of the largest size and then
+// sends nothing does not make the server hold that much memory: what it
+// holds follows the bytes that arrived. Otherwise one client with a key
+// pins 16 MiB per connection for a few bytes each.
+func TestAnnouncedChunkDoesNotReserveMemory(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "walt")
+	c := client(n, k)
+	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String("walt-b")}); err != nil {
+		t.Fatal(err)
+	}
+	const conns = 24
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	var pipes []*io.PipeWriter
+	for i := range conns {
+		pr, pw := io.Pipe()
+		pipes = append(pipes, pw)
+		req, _ := http.NewRequestWithContext(t.Context(), "PUT", fmt.Sprintf("%s/walt-b/big-%d", n.d.S3().URL(), i), pr)
+		req.Header.Set("X-Amz-Content-Sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+		req.Header.Set("Content-Encoding", "aws-chunked")
+		req.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(16<<20))
+		req.ContentLength = 16<<20 + 200
+		if err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).SignHTTP(t.Context(),
+			aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, req, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		go fmt.Fprintf(pw, "%x;chunk-signature=%s\r\nab", 16<<20, strings.Repeat("0", 64))
+	}
+	t.Cleanup(func() {
+		for _, pw := range pipes {
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+		}
+		wg.Wait()
+	})
+	time.Sleep(testutil.Scale(time.Second))
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 128<<20 {
+		t.Fatalf("the heap grew by %d MiB for %d connections that each sent a chunk header and 2 bytes", grew>>20, conns)
+	}
 }
