@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,11 +19,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/s3api"
 )
 
 // An x-amz-* header the signature does not cover is refused, as S3 does:
@@ -171,5 +174,54 @@ func TestAnnouncedChunkDoesNotReserveMemory(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 128<<20 {
 		t.Fatalf("the heap grew by %d MiB for %d connections that each sent a chunk header and 2 bytes", grew>>20, conns)
+	}
+}
+
+// The parts of one upload may not stage more than an object may hold:
+// otherwise one upload keeps up to 10,000 parts of MaxObjectBytes each
+// (50 TB at S3's 5 GiB) on the gateway's disk, unbilled, and is refused
+// only at Complete.
+func TestUploadPartsBoundedByObjectSize(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "xena")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: n.d.Control(), Bus: n.d.Bus(),
+		DataDir: t.TempDir(), MaxObjectBytes: 8 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(context.Background()) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	c := s3.New(s3.Options{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
+		BaseEndpoint: aws.String(srv.URL()), UsePathStyle: true})
+	ctx := t.Context()
+	b, key := aws.String("xena-b"), aws.String("big")
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := random(6 << 20)
+	for i := int32(1); i <= 3; i++ {
+		_, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: key, UploadId: up.UploadId, PartNumber: aws.Int32(i), Body: bytes.NewReader(part)})
+		switch {
+		case i == 1 && err != nil:
+			t.Fatal(err)
+		case i > 1 && code(err) != "EntityTooLarge":
+			t.Fatalf("part %d, %d MiB staged for an object of at most 8 MiB: %v", i, 6*i, err)
+		}
+	}
+	// Replacing a part is not counted twice.
+	if _, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: key, UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(part)}); err != nil {
+		t.Fatalf("part 1 again: %v", err)
 	}
 }
