@@ -339,7 +339,12 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, who identi
 	if err != nil {
 		return fmt.Errorf("s3api: read bucket: %w", err)
 	}
-	if len(rec.Objects) > 0 {
+	// Empty at the revision deleted, not only when first read: a PUT
+	// recorded in between (while billing ran, say) keeps the bucket.
+	if cur, err := s.records.decode(name, e.Value()); err != nil || len(cur.Objects) > 0 || len(rec.Objects) > 0 {
+		if err != nil {
+			return err
+		}
 		return ErrBucketNotEmpty
 	}
 	// Only the revision read empty: a PUT that landed since keeps it.
