@@ -1,6 +1,7 @@
 package s3api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -223,5 +224,49 @@ func TestUploadPartsBoundedByObjectSize(t *testing.T) {
 	// Replacing a part is not counted twice.
 	if _, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: key, UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(part)}); err != nil {
 		t.Fatalf("part 1 again: %v", err)
+	}
+}
+
+// An idle connection is closed after a while: without it anyone, with
+// no key, holds a connection (a goroutine and a file descriptor) for as
+// long as they like by sending one request and then nothing.
+func TestIdleConnectionsClosed(t *testing.T) {
+	n := startNetwork(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: n.d.Control(), Bus: n.d.Bus(),
+		DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s3api.IdleTimeout(srv); d <= 0 || d > 5*time.Minute {
+		t.Errorf("idle connections are kept for %v", d)
+	}
+	s3api.SetIdleTimeout(srv, 200*time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(context.Background()) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	conn.SetReadDeadline(time.Now().Add(testutil.Scale(5 * time.Second)))
+	if _, err := conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the idle connection was not closed: %v", err)
 	}
 }

@@ -54,8 +54,11 @@ func New(cfg Config) (*Server, error) {
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
-		MaxHeaderBytes:    64 << 10, // S3 allows 8 KiB of user metadata
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// An idle keep-alive connection is closed: otherwise anyone, with
+		// no key, holds one open for good after a single request.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, // S3 allows 8 KiB of user metadata
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
 }
