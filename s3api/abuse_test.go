@@ -3,6 +3,7 @@ package s3api_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/verity-cdn/verity/devnet"
+	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/s3api"
@@ -268,5 +270,55 @@ func TestIdleConnectionsClosed(t *testing.T) {
 	conn.SetReadDeadline(time.Now().Add(testutil.Scale(5 * time.Second)))
 	if _, err := conn.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("the idle connection was not closed: %v", err)
+	}
+}
+
+// ListBuckets does not decode every bucket's index of every account to
+// find the caller's: one account's bucket with a large index (as many
+// long keys as its record holds) would otherwise make each ListBuckets
+// of every other account, frozen ones included, decode tens of MB.
+func TestListBucketsDoesNotDecodeOthersIndexes(t *testing.T) {
+	n := startNetwork(t)
+	c := client(n, n.account(t, "yuri"))
+	kv, err := n.d.Bus().KV(events.BucketS3Buckets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another account's bucket holding 40,000 keys of 1,000 bytes, as
+	// the API records it (gzipped JSON below the record's bound).
+	var js bytes.Buffer
+	js.WriteString(`{"name":"zed-huge","account":"zed","created":"2026-01-01T00:00:00Z","root":"bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354","version":2,"objects":{`)
+	for i := range 40000 {
+		if i > 0 {
+			js.WriteByte(',')
+		}
+		fmt.Fprintf(&js, `"%s%08d":{"cid":"bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku","size":0,"tsize":0,"etag":"d41d8cd98f00b204e9800998ecf8427e","modified":"2026-01-01T00:00:00Z"}`, strings.Repeat("k", 992), i)
+	}
+	js.WriteString(`},"billing":{"until":"0001-01-01T00:00:00Z"}}`)
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	zw.Write(js.Bytes())
+	zw.Close()
+	if gz.Len() > 900<<10 {
+		t.Fatalf("the record is %d KiB gzipped, more than the API writes", gz.Len()>>10)
+	}
+	if _, err := kv.Put(t.Context(), "zed-huge", gz.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kv.Delete(context.Background(), "zed-huge") })
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out, err := c.ListBuckets(t.Context(), &s3.ListBucketsInput{})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range out.Buckets {
+		if aws.ToString(b.Name) == "zed-huge" {
+			t.Fatal("another account's bucket listed")
+		}
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Fatalf("one ListBuckets allocated %d MiB (the JSON of another account's index is %d MiB)", alloc>>20, js.Len()>>20)
 	}
 }
