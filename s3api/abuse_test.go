@@ -322,3 +322,69 @@ func TestListBucketsDoesNotDecodeOthersIndexes(t *testing.T) {
 		t.Fatalf("one ListBuckets allocated %d MiB (the JSON of another account's index is %d MiB)", alloc>>20, js.Len()>>20)
 	}
 }
+
+// A body that stops arriving fails the request with RequestTimeout and
+// leaves nothing staged, instead of holding the connection, a goroutine
+// and a staged file for as long as the client likes.
+func TestStalledBodyTimesOut(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "zoe")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: n.d.Control(), Bus: n.d.Bus(),
+		DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3api.SetBodyIdleTimeout(srv, 300*time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(context.Background()) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	c := s3.New(s3.Options{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
+		BaseEndpoint: aws.String(srv.URL()), UsePathStyle: true})
+	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String("zoe-b")}); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequestWithContext(t.Context(), "PUT", srv.URL()+"/zoe-b/slow", pr)
+	req.ContentLength = 1 << 20
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	if err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).SignHTTP(t.Context(),
+		aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	go pw.Write(make([]byte, 1000)) // then nothing
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- s3Code(t, resp)
+	}()
+	select {
+	case code := <-got:
+		if code != "RequestTimeout" {
+			t.Fatalf("a stalled body: %s", code)
+		}
+	case <-time.After(testutil.Scale(5 * time.Second)):
+		t.Fatal("a stalled body held its request")
+	}
+	staged, _ := os.ReadDir(filepath.Join(dir, "s3-uploads"))
+	if len(staged) != 0 {
+		t.Fatalf("%d staged files left", len(staged))
+	}
+	// A body that arrived whole is not cut however long storing it takes
+	// (longer than the timeout here).
+	if _, err := c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("zoe-b"), Key: aws.String("big"), Body: bytes.NewReader(random(32 << 20))}); err != nil {
+		t.Fatalf("a PUT stored for longer than the body timeout: %v", err)
+	}
+}

@@ -7,3 +7,7 @@ func IdleTimeout(s *Server) time.Duration { return s.srv.IdleTimeout }
 
 // SetIdleTimeout changes it; call before Run.
 func SetIdleTimeout(s *Server, d time.Duration) { s.srv.IdleTimeout = d }
+
+// SetBodyIdleTimeout changes how long a body may stop arriving; call
+// before Run.
+func SetBodyIdleTimeout(s *Server, d time.Duration) { s.bodyIdle = d }
