@@ -115,6 +115,9 @@ func (s *Server) authHeader(ctx context.Context, r *http.Request, auth string) (
 	if !hasAll(names, "host", "x-amz-date") {
 		return identity{}, ErrAuthorizationMalformed.with("SignedHeaders must include host and x-amz-date.")
 	}
+	if err := checkAmzHeadersSigned(r, names); err != nil {
+		return identity{}, err
+	}
 	for _, p := range candidatePaths(r) {
 		req, err := s.signable(r, p, r.URL.RawQuery, names)
 		if err != nil {
@@ -181,6 +184,9 @@ func (s *Server) authQuery(ctx context.Context, r *http.Request, q url.Values) (
 	names := strings.Split(signed, ";")
 	if !hasAll(names, "host") {
 		return identity{}, ErrAuthorizationQuery.with("X-Amz-SignedHeaders must include host")
+	}
+	if err := checkAmzHeadersSigned(r, names); err != nil {
+		return identity{}, err
 	}
 	// The query as signed: everything but the signature, in any order
 	// (the signer sorts it).
@@ -312,6 +318,25 @@ func authSignature(auth string) (signed, sig string) {
 		}
 	}
 	return signed, sig
+}
+
+// checkAmzHeadersSigned refuses a request carrying an x-amz-* header its
+// signature does not cover, as S3 does: such a header changes what the
+// request does (x-amz-copy-source turns a PUT into a copy) and could
+// otherwise be added by whoever holds a presigned URL or replays a
+// request. x-amz-content-sha256 is exempt: in the header form its value
+// is the payload hash the signature covers.
+func checkAmzHeadersSigned(r *http.Request, signed []string) error {
+	for name := range r.Header {
+		lower := strings.ToLower(name)
+		if !strings.HasPrefix(lower, "x-amz-") || lower == "x-amz-content-sha256" {
+			continue
+		}
+		if !hasAll(signed, lower) {
+			return ErrAccessDenied.with("There were headers present in the request which were not signed: %s", clip(lower))
+		}
+	}
+	return nil
 }
 
 func hasAll(names []string, want ...string) bool {

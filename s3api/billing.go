@@ -59,6 +59,50 @@ type billing struct {
 	Until        time.Time `json:"until"`                  // billed up to here
 	PendingSeq   uint64    `json:"pendingSeq,omitempty"`   // a charge recorded, maybe not applied yet
 	PendingBytes uint64    `json:"pendingBytes,omitempty"` // its amount
+	// Held is what the bucket held since Until under the indexes it had
+	// before AccruedAt, in byte-nanoseconds (a decimal integer): each
+	// change adds what the index it replaces held, so bytes stored and
+	// deleted between two runs are billed too.
+	Held      string    `json:"held,omitempty"`
+	AccruedAt time.Time `json:"accruedAt,omitzero"`
+}
+
+// objectsSize is the bytes objs hold, as S3 counts them.
+func objectsSize(objs map[string]*object) int64 {
+	var size int64
+	for _, o := range objs {
+		size += o.Size
+	}
+	return size
+}
+
+// held is what rec holds in byte-nanoseconds from its billing clock to
+// now: what its earlier indexes held (Held), and its index since the
+// last change.
+func (b billing) held(created, now time.Time, size int64) *big.Int {
+	h, ok := new(big.Int).SetString(b.Held, 10)
+	if !ok {
+		h = new(big.Int)
+	}
+	from := b.AccruedAt
+	if b.Until.After(from) {
+		from = b.Until
+	}
+	if from.IsZero() {
+		from = created
+	}
+	if d := now.Sub(from); d > 0 && size > 0 {
+		h.Add(h, new(big.Int).Mul(big.NewInt(size), big.NewInt(int64(d))))
+	}
+	return h
+}
+
+// accrue adds to next's billing what its index before the change (prev)
+// held since the last change or run.
+func (s *Server) accrue(prev, next *bucketRecord) {
+	now := s.cfg.Now().UTC()
+	next.Billing.Held = prev.Billing.held(prev.Created, now, objectsSize(prev.Objects)).String()
+	next.Billing.AccruedAt = now
 }
 
 const (
@@ -72,8 +116,16 @@ func storageCharge(size int64, d time.Duration, price uint64) uint64 {
 	if size <= 0 || d <= 0 || price == 0 {
 		return 0
 	}
-	n := new(big.Int).Mul(big.NewInt(size), big.NewInt(int64(d)))
-	n.Mul(n, new(big.Int).SetUint64(price))
+	return heldCharge(new(big.Int).Mul(big.NewInt(size), big.NewInt(int64(d))), price)
+}
+
+// heldCharge is what held byte-nanoseconds cost at price balance bytes
+// per GiB-30-days, rounded down.
+func heldCharge(held *big.Int, price uint64) uint64 {
+	if held.Sign() <= 0 || price == 0 {
+		return 0
+	}
+	n := new(big.Int).Mul(held, new(big.Int).SetUint64(price))
 	n.Quo(n, new(big.Int).Mul(big.NewInt(gib), big.NewInt(int64(billingDays*24*time.Hour))))
 	if !n.IsUint64() {
 		return 1 << 62
@@ -139,14 +191,11 @@ func (s *Server) bill(ctx context.Context, bucket string) error {
 			if rec.Billing.Until.IsZero() {
 				rec.Billing.Until = rec.Created
 			}
-			var size int64
-			for _, o := range rec.Objects {
-				size += o.Size
-			}
-			charge := storageCharge(size, now.Sub(rec.Billing.Until), s.cfg.StoragePrice)
+			held := rec.Billing.held(rec.Created, now, objectsSize(rec.Objects))
+			charge := heldCharge(held, s.cfg.StoragePrice)
 			if charge == 0 {
-				if size == 0 {
-					rec.Billing.Until = now // nothing stored: nothing owed
+				if held.Sign() == 0 {
+					rec.Billing = billing{Until: now} // nothing stored: nothing owed
 					return encodeRecord(rec)
 				}
 				return nil, events.ErrNoChange // not a byte yet: let time add up

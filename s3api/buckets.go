@@ -93,6 +93,42 @@ func decodeRecord(b []byte) (*bucketRecord, error) {
 	return &rec, nil
 }
 
+// recordHead reads a record's name, account and creation time: the
+// fields its JSON starts with (bucketRecord's order), without
+// decompressing or decoding the index that follows. ListBuckets reads
+// every bucket's head; it would otherwise decode every account's index.
+func recordHead(b []byte) (*bucketRecord, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("s3api: bucket record: %w", err)
+	}
+	dec := json.NewDecoder(zr)
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("s3api: bucket record: not an object")
+	}
+	var head bucketRecord
+	for _, field := range []string{"name", "account", "created"} {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("s3api: bucket record: %w", err)
+		}
+		if t != field {
+			return decodeRecord(b) // another order: read it whole
+		}
+		var v any = &head.Name
+		switch field {
+		case "account":
+			v = &head.Account
+		case "created":
+			v = &head.Created
+		}
+		if err := dec.Decode(v); err != nil {
+			return nil, fmt.Errorf("s3api: bucket record: %w", err)
+		}
+	}
+	return &head, nil
+}
+
 // validBucketName follows S3's rules for new buckets: 3 to 63 of a-z,
 // 0-9, '.' and '-', starting and ending with a letter or digit, no "..",
 // not an IP address.
@@ -216,6 +252,7 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 		if err := fn(rec); err != nil {
 			return nil, err
 		}
+		s.accrue(cur, rec)
 		out = rec
 		raw, err = encodeRecord(rec)
 		return raw, err
@@ -270,11 +307,11 @@ func (s *Server) listBuckets(w http.ResponseWriter, r *http.Request, who identit
 			if err != nil {
 				continue // deleted meanwhile
 			}
-			rec, err := decodeRecord(e.Value())
-			if err != nil || rec.Account != who.Account {
+			head, err := recordHead(e.Value())
+			if err != nil || head.Account != who.Account {
 				continue
 			}
-			out.Buckets = append(out.Buckets, bucketXML{Name: rec.Name, CreationDate: rec.Created.Format(time.RFC3339)})
+			out.Buckets = append(out.Buckets, bucketXML{Name: head.Name, CreationDate: head.Created.Format(time.RFC3339)})
 		}
 	}
 	slices.SortFunc(out.Buckets, func(a, b bucketXML) int { return strings.Compare(a.Name, b.Name) })
@@ -327,11 +364,23 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, who identi
 	if err != nil {
 		return err
 	}
+	if len(rec.Objects) == 0 && s.cfg.Charges != nil {
+		// What it held since the last run is owed: charge it before the
+		// record that counts it is gone.
+		if err := s.bill(r.Context(), name); err != nil {
+			return err
+		}
+	}
 	e, err := s.buckets.Get(r.Context(), name)
 	if err != nil {
 		return fmt.Errorf("s3api: read bucket: %w", err)
 	}
-	if len(rec.Objects) > 0 {
+	// Empty at the revision deleted, not only when first read: a PUT
+	// recorded in between (while billing ran, say) keeps the bucket.
+	if cur, err := s.records.decode(name, e.Value()); err != nil || len(cur.Objects) > 0 || len(rec.Objects) > 0 {
+		if err != nil {
+			return err
+		}
 		return ErrBucketNotEmpty
 	}
 	// Only the revision read empty: a PUT that landed since keeps it.

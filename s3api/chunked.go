@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -48,7 +49,8 @@ type streamAuth struct {
 }
 
 // chunkedReader decodes an aws-chunked body: each chunk is read whole
-// (at most maxChunkBytes), checked against its signature, then passed on.
+// (at most maxChunkBytes, held as it arrives), checked against its
+// signature, then passed on.
 type chunkedReader struct {
 	ctx     context.Context
 	r       *bufio.Reader
@@ -121,11 +123,13 @@ func (c *chunkedReader) next() error {
 		return errChunk.with("A chunk of the aws-chunked body is larger than %d bytes.", maxChunkBytes)
 	}
 	sig, _ := strings.CutPrefix(ext, "chunk-signature=")
-	if cap(c.buf) < int(n) {
-		c.buf = make([]byte, n)
-	}
-	c.buf, c.off = c.buf[:n], 0
-	if _, err := io.ReadFull(c.r, c.buf); err != nil {
+	// The buffer grows with the bytes that arrive, not to the size the
+	// chunk announces: a client that announces 16 MiB and sends nothing
+	// holds nothing.
+	buf := bytes.NewBuffer(c.buf[:0])
+	got, err := buf.ReadFrom(io.LimitReader(c.r, n))
+	c.buf, c.off = buf.Bytes(), 0
+	if err != nil || got != n {
 		return ErrIncompleteBody
 	}
 	if n > 0 {

@@ -147,6 +147,22 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	if bodyLength(r) < 0 {
 		return ErrMissingContentLength
 	}
+	// The upload's parts together may not stage more than an object may
+	// hold (the other parts, and this one; a part sent again replaces
+	// its earlier bytes).
+	room := s.cfg.MaxObjectBytes
+	have, err := s.parts(u.ID)
+	if err != nil {
+		return err
+	}
+	for _, p := range have {
+		if p.Number != num {
+			room -= p.Size
+		}
+	}
+	if room < 0 || bodyLength(r) > room {
+		return ErrEntityTooLarge
+	}
 	dir := s.uploadDir(u.ID)
 	f, err := os.CreateTemp(dir, "incoming-*")
 	if err != nil {
@@ -154,7 +170,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	n, sum, err := readBody(r, who, f, s.cfg.MaxObjectBytes)
+	n, sum, err := readBody(r, who, f, room)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +31,8 @@ type Server struct {
 	locks   sync.Map // bucket name → *sync.Mutex: serializes its updates here
 	indexes indexCache
 	records recordCache
+	// bodyIdle bounds the wait for the next bytes of a request's body.
+	bodyIdle time.Duration
 
 	closeOnce sync.Once
 }
@@ -41,7 +44,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, bodyIdle: bodyIdleTimeout}
 	if s.buckets, err = cfg.Bus.KV(events.BucketS3Buckets); err != nil {
 		return nil, fmt.Errorf("s3api: %w", err)
 	}
@@ -54,8 +57,11 @@ func New(cfg Config) (*Server, error) {
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
-		MaxHeaderBytes:    64 << 10, // S3 allows 8 KiB of user metadata
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// An idle keep-alive connection is closed: otherwise anyone, with
+		// no key, holds one open for good after a single request.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, // S3 allows 8 KiB of user metadata
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
 }
@@ -135,6 +141,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: s.bodyIdle}
 	}
 	bucket, key := s.target(r)
 	q := r.URL.Query()
@@ -246,4 +255,40 @@ var unsupportedSubresources = []string{
 	"replication", "encryption", "object-lock", "retention", "legal-hold", "versionId", "versions",
 	"torrent", "restore", "select", "inventory", "metrics", "analytics", "accelerate",
 	"requestPayment", "ownershipControls", "publicAccessBlock", "intelligent-tiering", "attributes",
+}
+
+// bodyIdleTimeout is how long a request's body may stop arriving before
+// the request fails with RequestTimeout, as S3's does: otherwise a client
+// holds its connection, a goroutine and a staged file as long as it
+// likes by sending nothing more.
+const bodyIdleTimeout = time.Minute
+
+// ErrRequestTimeout answers a body that stopped arriving.
+var ErrRequestTimeout = &Error{Code: "RequestTimeout", Status: http.StatusBadRequest, Message: "Your socket connection to the server was not read from or written to within the timeout period."}
+
+// idleBody moves the connection's read deadline before each read of the
+// body, so a body may take as long as it needs but not stop.
+// Once the body has ended it sets no deadline: net/http then reads the
+// connection in the background (to notice a client that leaves) and
+// would take a deadline for a client gone.
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+	done bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if b.done {
+		return b.ReadCloser.Read(p)
+	}
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.done = true
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = ErrRequestTimeout
+	}
+	return n, err
 }

@@ -1,0 +1,13 @@
+package s3api
+
+import "time"
+
+// IdleTimeout is how long s keeps an idle connection open.
+func IdleTimeout(s *Server) time.Duration { return s.srv.IdleTimeout }
+
+// SetIdleTimeout changes it; call before Run.
+func SetIdleTimeout(s *Server, d time.Duration) { s.srv.IdleTimeout = d }
+
+// SetBodyIdleTimeout changes how long a body may stop arriving; call
+// before Run.
+func SetBodyIdleTimeout(s *Server, d time.Duration) { s.bodyIdle = d }
