@@ -14,7 +14,8 @@
 //   - The worker's link set (worker_test.go): ./wasmclient/cmd/worker is
 //     built for js/wasm with its symbols kept, the function names are read
 //     from the wasm's "name" section, and any function of fmt, reflect,
-//     crypto/sha256, crypto/sha512, crypto/ed25519,
+//     os, internal/poll, encoding/hex, crypto/sha256, crypto/sha512,
+//     crypto/ed25519,
 //     crypto/internal/fips140..., net/http, net/url, encoding/json or the
 //     IPFS and multiformats libraries fails the test, named. Those are
 //     heavy in wasm (see docs/architecture.md); the worker's packages

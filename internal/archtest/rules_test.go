@@ -88,6 +88,9 @@ const workerPackage = "./wasmclient/cmd/worker"
 var workerForbidden = []string{
 	"fmt",
 	"reflect",
+	"os", // its initializer alone (with internal/poll's) was 23 KB gzipped
+	"internal/poll",
+	"encoding/hex", // imports fmt, which imports os
 	"crypto/sha256",
 	"crypto/sha512",
 	"crypto/ed25519",
