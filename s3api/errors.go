@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 )
 
@@ -77,6 +78,9 @@ func s3Error(err error) *Error {
 	return ErrInternal
 }
 
+// drainBytes bounds what writeError reads of a refused request's body.
+const drainBytes = 16 << 20
+
 // writeError answers err as S3's XML error document (a HEAD answer has
 // no body).
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -85,6 +89,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Warn("s3 request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {
 		s.log.Debug("s3 request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "msg", e.Message)
+	}
+	// A body refused before it was read (a part too large, a bad
+	// signature) is read to its end first when it is small enough, so a
+	// client still sending it gets this answer rather than a connection
+	// reset; a larger one is cut off with the connection.
+	if r.Body != nil && r.ContentLength >= 0 && r.ContentLength <= drainBytes {
+		_, _ = io.CopyN(io.Discard, r.Body, drainBytes)
 	}
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("x-amz-request-id", requestID(r))
