@@ -31,6 +31,7 @@ type Server struct {
 	locks   sync.Map // bucket name → *sync.Mutex: serializes its updates here
 	indexes indexCache
 	records recordCache
+	meter   *meter // nil without Config.Charges
 	// bodyIdle bounds the wait for the next bytes of a request's body.
 	bodyIdle time.Duration
 
@@ -53,6 +54,9 @@ func New(cfg Config) (*Server, error) {
 	_ = os.RemoveAll(s.uploadsDir())
 	if err := os.MkdirAll(s.uploadsDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("s3api: %w", err)
+	}
+	if cfg.Charges != nil {
+		s.meter = newMeter(cfg.Charges, cfg.MeterName, cfg.MeterInterval, s.log, cfg.Now)
 	}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -93,12 +97,15 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// Close stops serving; requests in flight are cut. It is idempotent.
+// Close stops serving; requests in flight are cut, and the bytes served
+// and not charged yet are charged. It is idempotent.
 func (s *Server) Close() error {
+	var err error
 	s.closeOnce.Do(func() {
 		_ = s.srv.Close()
+		err = s.meter.close()
 	})
-	return nil
+	return err
 }
 
 type ctxKey struct{}
