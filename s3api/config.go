@@ -78,6 +78,15 @@ type Config struct {
 	StoragePrice uint64
 	// StorageInterval is how often storage is billed. Default 1 h.
 	StorageInterval time.Duration
+	// MaxUploads bounds the multipart uploads one account may have open
+	// (created, not completed nor aborted) on this server: creating one
+	// more is refused with InvalidRequest. Default 1,000 (a page of S3's
+	// ListMultipartUploads).
+	MaxUploads int
+	// UploadExpiry is how long a multipart upload may go without a part
+	// (or, with none, since it was created) before it is removed with
+	// its staged parts, as if aborted. Default 24 h.
+	UploadExpiry time.Duration
 	// MeterName is the charger name the bytes this server serves are
 	// charged under in the ledger (its batches' sequence is per name), so
 	// it must be unique among the cluster's S3 servers, as a gateway's
@@ -102,6 +111,8 @@ const (
 	defaultMaxObjectBytes = 5 << 30
 	defaultStoreTimeout   = 2 * time.Minute
 	defaultClockSkew      = 15 * time.Minute
+	defaultMaxUploads     = 1000
+	defaultUploadExpiry   = 24 * time.Hour
 )
 
 func (c Config) normalize() (Config, error) {
@@ -127,6 +138,12 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.StorageInterval <= 0 {
 		c.StorageInterval = time.Hour
+	}
+	if c.MaxUploads <= 0 {
+		c.MaxUploads = defaultMaxUploads
+	}
+	if c.UploadExpiry <= 0 {
+		c.UploadExpiry = defaultUploadExpiry
 	}
 	if c.MeterName == "" {
 		c.MeterName = "s3-served/" + c.Bus.Name()

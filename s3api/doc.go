@@ -46,7 +46,8 @@
 // (ErrConfig); Domain (virtual-hosted-style BUCKET.<Domain>) is off,
 // Region "us-east-1", MaxObjectBytes 5 GiB, StoreTimeout 2 min,
 // MaxClockSkew 15 min, StoragePrice 1 GiB per GiB-month, StorageInterval
-// 1 h, MeterInterval 10 s, MeterName "s3-served/<bus name>"; Charges and
+// 1 h, MaxUploads 1,000 open per account, UploadExpiry 24 h without a
+// part, MeterInterval 10 s, MeterName "s3-served/<bus name>"; Charges and
 // Accounts are optional.
 //
 // Errors are S3's XML error documents with S3's codes (errors.go: an

@@ -32,6 +32,7 @@ type Server struct {
 	indexes indexCache
 	records recordCache
 	meter   *meter // nil without Config.Charges
+	uploads openUploads
 	// bodyIdle bounds the wait for the next bytes of a request's body.
 	bodyIdle time.Duration
 
@@ -79,17 +80,22 @@ func (s *Server) URL() string { return "http://" + s.cfg.Listener.Addr().String(
 func (s *Server) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
+	bctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
 	if s.cfg.Charges != nil {
-		bctx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			s.runBilling(bctx)
 		}()
-		defer wg.Wait()
-		defer cancel()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runUploadExpiry(bctx)
+	}()
 	err := s.srv.Serve(s.cfg.Listener)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
