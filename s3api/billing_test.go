@@ -86,8 +86,9 @@ func TestStorageBilled(t *testing.T) {
 	}
 }
 
-// A frozen account (no funds) may not store, but may read and delete.
-func TestFrozenAccountMayNotWrite(t *testing.T) {
+// A frozen account (no funds) may not store, nor have its objects
+// served, but may list, HEAD and delete.
+func TestFrozenAccountMayNotWriteOrServe(t *testing.T) {
 	n := startNetwork(t)
 	k := n.account(t, "kim")
 	c := client(n, k)
@@ -120,11 +121,16 @@ func TestFrozenAccountMayNotWrite(t *testing.T) {
 	if _, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("mp")}); code(err) != "AccountProblem" {
 		t.Fatalf("multipart while frozen: %v", err)
 	}
-	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("before")})
-	if err != nil {
-		t.Fatalf("read while frozen: %v", err)
+	// Its objects are not served on credit either (HEAD serves no bytes).
+	if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("before")}); code(err) != "AccountProblem" {
+		t.Fatalf("get while frozen: %v", err)
 	}
-	got.Body.Close()
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("before")}); err != nil {
+		t.Fatalf("head while frozen: %v", err)
+	}
+	if _, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b}); err != nil {
+		t.Fatalf("list while frozen: %v", err)
+	}
 	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("before")}); err != nil {
 		t.Fatalf("delete while frozen: %v", err)
 	}

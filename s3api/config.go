@@ -63,12 +63,14 @@ type Config struct {
 	// MaxClockSkew bounds the difference between a signed request's time
 	// and the server's. Default 15 min (S3's).
 	MaxClockSkew time.Duration
-	// Charges, when set, bills storage: each account is charged for the
-	// bytes its buckets hold over time (billing.go). Default nil: not
-	// billed.
+	// Charges, when set, bills storage and traffic: each account is
+	// charged for the bytes its buckets hold over time (billing.go) and
+	// for the bytes of its objects GETs serve (meter.go). Default nil:
+	// not billed.
 	Charges Charger
 	// Accounts, when set, refuses writes (new buckets, objects, copies,
-	// uploads) from frozen accounts with AccountProblem. Default nil.
+	// uploads) from frozen accounts, and GETs of their objects, with
+	// AccountProblem. Default nil.
 	Accounts Accounts
 	// StoragePrice is what one GiB stored for 30 days costs, in balance
 	// bytes (the unit accounts are funded and charged in). Default 1 GiB:
@@ -76,6 +78,25 @@ type Config struct {
 	StoragePrice uint64
 	// StorageInterval is how often storage is billed. Default 1 h.
 	StorageInterval time.Duration
+	// MaxUploads bounds the multipart uploads one account may have open
+	// (created, not completed nor aborted) on this server: creating one
+	// more is refused with InvalidRequest. Default 1,000 (a page of S3's
+	// ListMultipartUploads).
+	MaxUploads int
+	// UploadExpiry is how long a multipart upload may go without a part
+	// (or, with none, since it was created) before it is removed with
+	// its staged parts, as if aborted. Default 24 h.
+	UploadExpiry time.Duration
+	// MeterName is the charger name the bytes this server serves are
+	// charged under in the ledger (its batches' sequence is per name), so
+	// it must be unique among the cluster's S3 servers, as a gateway's
+	// name is. Default "s3-served/" and the bus's name (the gateway's
+	// --name).
+	MeterName string
+	// MeterInterval is how often the bytes served (GETs of objects) are
+	// charged to their buckets' accounts, when Charges is set. Default
+	// 10 s, the gateway's.
+	MeterInterval time.Duration
 	// Logger receives the API's logs (never a secret). Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -90,6 +111,8 @@ const (
 	defaultMaxObjectBytes = 5 << 30
 	defaultStoreTimeout   = 2 * time.Minute
 	defaultClockSkew      = 15 * time.Minute
+	defaultMaxUploads     = 1000
+	defaultUploadExpiry   = 24 * time.Hour
 )
 
 func (c Config) normalize() (Config, error) {
@@ -115,6 +138,18 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.StorageInterval <= 0 {
 		c.StorageInterval = time.Hour
+	}
+	if c.MaxUploads <= 0 {
+		c.MaxUploads = defaultMaxUploads
+	}
+	if c.UploadExpiry <= 0 {
+		c.UploadExpiry = defaultUploadExpiry
+	}
+	if c.MeterName == "" {
+		c.MeterName = "s3-served/" + c.Bus.Name()
+	}
+	if c.MeterInterval <= 0 {
+		c.MeterInterval = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -26,9 +26,11 @@
 //     new bucket root computed, only once the configured number of live
 //     nodes hold it. GETs read the object's CAR (fetched from a holder
 //     when this gateway has none) with one Range.
-//   - billing (billing.go): the bytes each account's buckets hold, over
-//     time, charged to the ledger once per interval whatever the number
-//     of gateways; a frozen account may not add content.
+//   - billing (billing.go, meter.go): the bytes each account's buckets
+//     hold, over time, charged to the ledger once per interval whatever
+//     the number of gateways; the bytes GETs serve, charged to the
+//     bucket's account in batches every MeterInterval; a frozen account
+//     may not add content, nor have its objects served.
 //
 // Usage, as `verity gateway --s3-listen` composes it:
 //
@@ -44,7 +46,9 @@
 // (ErrConfig); Domain (virtual-hosted-style BUCKET.<Domain>) is off,
 // Region "us-east-1", MaxObjectBytes 5 GiB, StoreTimeout 2 min,
 // MaxClockSkew 15 min, StoragePrice 1 GiB per GiB-month, StorageInterval
-// 1 h; Charges and Accounts are optional.
+// 1 h, MaxUploads 1,000 open per account, UploadExpiry 24 h without a
+// part, MeterInterval 10 s, MeterName "s3-served/<bus name>"; Charges and
+// Accounts are optional.
 //
 // Errors are S3's XML error documents with S3's codes (errors.go: an
 // *Error per code, its HTTP status and message); X-Verity-Root and

@@ -1,6 +1,9 @@
 package s3api
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // IdleTimeout is how long s keeps an idle connection open.
 func IdleTimeout(s *Server) time.Duration { return s.srv.IdleTimeout }
@@ -11,3 +14,7 @@ func SetIdleTimeout(s *Server, d time.Duration) { s.srv.IdleTimeout = d }
 // SetBodyIdleTimeout changes how long a body may stop arriving; call
 // before Run.
 func SetBodyIdleTimeout(s *Server, d time.Duration) { s.bodyIdle = d }
+
+// FlushCharges charges the bytes served so far now, instead of at the
+// next MeterInterval.
+func FlushCharges(ctx context.Context, s *Server) error { return s.meter.flush(ctx) }

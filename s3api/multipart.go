@@ -27,7 +27,7 @@ import (
 // with the object) and stores the result as one PUT does. Parts live on
 // the gateway that created the upload; staged uploads are removed when
 // it starts again, so an upload a stopped gateway was receiving leaves
-// nothing behind.
+// nothing behind, and when abandoned (uploads.go).
 
 // S3's bounds on parts.
 const (
@@ -120,11 +120,16 @@ func (s *Server) createMultipart(w http.ResponseWriter, r *http.Request, who ide
 	_, _ = rand.Read(raw[:])
 	u := upload{ID: hex.EncodeToString(raw[:]), Bucket: bucket, Key: key, Account: who.Account,
 		ContentType: r.Header.Get("Content-Type"), Created: s.cfg.Now().UTC()}
+	if err := s.uploads.add(u.ID, who.Account, u.Created, s.cfg.MaxUploads); err != nil {
+		return err
+	}
 	if err := os.Mkdir(s.uploadDir(u.ID), 0o700); err != nil {
+		s.uploads.remove(u.ID)
 		return fmt.Errorf("s3api: upload: %w", err)
 	}
 	if err := writeJSONFile(filepath.Join(s.uploadDir(u.ID), "upload.json"), u); err != nil {
 		os.RemoveAll(s.uploadDir(u.ID))
+		s.uploads.remove(u.ID)
 		return fmt.Errorf("s3api: upload: %w", err)
 	}
 	s.log.Info("s3 multipart upload created", "bucket", bucket, "key", key, "upload", u.ID)
@@ -147,6 +152,9 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	if bodyLength(r) < 0 {
 		return ErrMissingContentLength
 	}
+	// A part arriving keeps the upload from expiring, as does its end.
+	s.uploads.touch(u.ID, s.cfg.Now())
+	defer func() { s.uploads.touch(u.ID, s.cfg.Now()) }()
 	// The upload's parts together may not stage more than an object may
 	// hold (the other parts, and this one; a part sent again replaces
 	// its earlier bytes).
@@ -248,6 +256,7 @@ func (s *Server) abortMultipart(w http.ResponseWriter, r *http.Request, who iden
 	if err := os.RemoveAll(s.uploadDir(u.ID)); err != nil {
 		return fmt.Errorf("s3api: abort: %w", err)
 	}
+	s.uploads.remove(u.ID)
 	s.log.Info("s3 multipart upload aborted", "bucket", bucket, "key", key, "upload", u.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -296,6 +305,7 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 	if err := os.Rename(s.uploadDir(u.ID), taken); err != nil {
 		return ErrNoSuchUpload
 	}
+	s.uploads.remove(u.ID)
 	defer os.RemoveAll(taken)
 	joined := filepath.Join(taken, "object")
 	etags := md5.New()

@@ -228,6 +228,12 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, who identity,
 	if !ok {
 		return &Error{Code: ErrNoSuchKey.Code, Status: ErrNoSuchKey.Status, Message: ErrNoSuchKey.Message, Resource: "/" + bucket + "/" + key}
 	}
+	if r.Method == http.MethodGet {
+		// The owner pays for what is served (meter.go): not on credit.
+		if err := s.checkReader(r.Context(), rec.Account); err != nil {
+			return err
+		}
+	}
 	etag := `"` + o.ETag + `"`
 	h := w.Header()
 	h.Set("ETag", etag)
@@ -270,7 +276,9 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, who identity,
 		return fmt.Errorf("s3api: seek: %w", err)
 	}
 	w.WriteHeader(status)
-	if _, err := io.CopyN(w, rd, length); err != nil {
+	n, err := io.CopyN(w, rd, length)
+	s.meter.add(rec.Account, bucket, n) // what was sent, also when cut short
+	if err != nil {
 		// Headers are gone: cut the response so the client sees a short body.
 		s.log.Warn("s3 read failed", "bucket", bucket, "key", key, "cid", o.CID, "err", err)
 		panic(http.ErrAbortHandler)

@@ -31,6 +31,8 @@ type Server struct {
 	locks   sync.Map // bucket name → *sync.Mutex: serializes its updates here
 	indexes indexCache
 	records recordCache
+	meter   *meter // nil without Config.Charges
+	uploads openUploads
 	// bodyIdle bounds the wait for the next bytes of a request's body.
 	bodyIdle time.Duration
 
@@ -54,6 +56,9 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(s.uploadsDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("s3api: %w", err)
 	}
+	if cfg.Charges != nil {
+		s.meter = newMeter(cfg.Charges, cfg.MeterName, cfg.MeterInterval, s.log, cfg.Now)
+	}
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -75,17 +80,22 @@ func (s *Server) URL() string { return "http://" + s.cfg.Listener.Addr().String(
 func (s *Server) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
+	bctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
 	if s.cfg.Charges != nil {
-		bctx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			s.runBilling(bctx)
 		}()
-		defer wg.Wait()
-		defer cancel()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runUploadExpiry(bctx)
+	}()
 	err := s.srv.Serve(s.cfg.Listener)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -93,12 +103,15 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// Close stops serving; requests in flight are cut. It is idempotent.
+// Close stops serving; requests in flight are cut, and the bytes served
+// and not charged yet are charged. It is idempotent.
 func (s *Server) Close() error {
+	var err error
 	s.closeOnce.Do(func() {
 		_ = s.srv.Close()
+		err = s.meter.close()
 	})
-	return nil
+	return err
 }
 
 type ctxKey struct{}

@@ -55,7 +55,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.StringVar(&ccfg.AdminToken, "admin-token", os.Getenv("VERITY_ADMIN_TOKEN"), "admin token of the site API (env VERITY_ADMIN_TOKEN; default: generated into DIR/admin-token on first start)")
 	fl.Int64Var(&ccfg.MaxDeployBytes, "max-deploy-bytes", 1<<30, "largest CAR a deploy may upload")
 	fl.BoolVar(&ccfg.Faucet, "faucet", false, "development faucet: let the admin top accounts up for free (verity accounts topup)")
-	fl.DurationVar(&cfg.MeterInterval, "meter-interval", 10*time.Second, "how often bytes served on the HTTPS path are charged to the sites' accounts")
+	fl.DurationVar(&cfg.MeterInterval, "meter-interval", 10*time.Second, "how often bytes served on the HTTPS path and by the S3 API are charged to their accounts")
 	fl.IntVar(&ccfg.Replicas, "replicas", 2, "nodes that must hold a deploy before its site is published")
 	fl.StringVar(&ccfg.PublicURL, "public-url", "", "this gateway's base URL as nodes reach it (default: http://<listen address>)")
 	fl.BoolVar(&cfg.Payments.Disabled, "no-vouchers", false, "issue no payment vouchers with sessions (workers fetch from nodes unpaid)")
@@ -222,6 +222,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			Listener: s3ln, Keys: ctl, Store: ctl, Bus: bus, DataDir: dataDir,
 			Domain: *s3Domain, Logger: log.With("api", "s3"),
 			Charges: coord.Ledger(), Accounts: coord.Ledger(), StoragePrice: *s3Price, StorageInterval: *s3Interval,
+			MeterInterval: cfg.MeterInterval, // what the S3 API serves is charged as what the gateway serves
 		})
 		if err != nil {
 			s3ln.Close()
