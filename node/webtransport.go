@@ -64,7 +64,13 @@ func (n *Node) serveSession(sess *webtransport.Session) {
 	defer n.metrics.wtSessions.Dec()
 	ctx, cancel := context.WithCancel(sess.Context())
 	defer cancel()
-	stop := context.AfterFunc(n.ctx, cancel)
+	// A node that closes stops serving at once: closing the session
+	// resets its streams, so a response in flight fails now (and the
+	// client fails over) instead of running to its end inside Close.
+	stop := context.AfterFunc(n.ctx, func() {
+		cancel()
+		_ = sess.CloseWithError(0, "node closing")
+	})
 	defer stop()
 
 	sem := make(chan struct{}, n.cfg.MaxStreamsPerSession)
