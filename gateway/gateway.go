@@ -54,7 +54,7 @@ type Gateway struct {
 	traffic      *traffic            // requests counted per site, to the bus; nil without Config.Bus
 	vouchers     addrLimit           // vouchers issued per client
 	payKey       ed25519.PrivateKey  // signs vouchers; nil when payments are off
-	meter        *meter              // charges served bytes, with Config.Charges
+	meter        *ledger.Meter       // charges served bytes, with Config.Charges
 	reports      reportRelay         // visitors' reports on their way to the bus
 	records      noderecord.Verifier // node records, each signature checked once
 
@@ -127,7 +127,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 		}
 	}
 	if cfg.Charges != nil {
-		g.meter = newMeter(cfg.Charges, cfg.Accounts, cfg.Name, cfg.MeterInterval, g.log.With("component", "meter"), cfg.Now)
+		g.meter = ledger.NewMeter(ledger.MeterConfig{Applier: cfg.Charges, Name: cfg.Name, Interval: cfg.MeterInterval, Logger: g.log.With("component", "meter"), Now: cfg.Now})
 	}
 	if cfg.Bus != nil {
 		g.traffic = newTraffic(cfg.Bus, cfg.Name, cfg.TrafficInterval, g.log.With("component", "traffic"))
@@ -237,7 +237,7 @@ func (g *Gateway) Close() error {
 // closeParts stops what New started besides the listener.
 func (g *Gateway) closeParts() {
 	if g.meter != nil {
-		_ = g.meter.close()
+		_ = g.meter.Close()
 	}
 	g.traffic.close()
 	g.mu.Lock()

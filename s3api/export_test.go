@@ -17,4 +17,4 @@ func SetBodyIdleTimeout(s *Server, d time.Duration) { s.bodyIdle = d }
 
 // FlushCharges charges the bytes served so far now, instead of at the
 // next MeterInterval.
-func FlushCharges(ctx context.Context, s *Server) error { return s.meter.flush(ctx) }
+func FlushCharges(ctx context.Context, s *Server) error { return s.meter.Flush(ctx) }

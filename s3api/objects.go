@@ -277,7 +277,9 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, who identity,
 	}
 	w.WriteHeader(status)
 	n, err := io.CopyN(w, rd, length)
-	s.meter.add(rec.Account, bucket, n) // what was sent, also when cut short
+	if s.meter != nil {
+		s.meter.Add(rec.Account, BillingLabel(bucket), n) // what was sent, also when cut short
+	}
 	if err != nil {
 		// Headers are gone: cut the response so the client sees a short body.
 		s.log.Warn("s3 read failed", "bucket", bucket, "key", key, "cid", o.CID, "err", err)

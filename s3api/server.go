@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/ledger"
 )
 
 // Server is the S3-compatible API, an http.Handler served on its own
@@ -31,7 +32,7 @@ type Server struct {
 	locks   sync.Map // bucket name → *sync.Mutex: serializes its updates here
 	indexes indexCache
 	records recordCache
-	meter   *meter // nil without Config.Charges
+	meter   *ledger.Meter // nil without Config.Charges
 	uploads openUploads
 	// bodyIdle bounds the wait for the next bytes of a request's body.
 	bodyIdle time.Duration
@@ -57,7 +58,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("s3api: %w", err)
 	}
 	if cfg.Charges != nil {
-		s.meter = newMeter(cfg.Charges, cfg.MeterName, cfg.MeterInterval, s.log, cfg.Now)
+		s.meter = ledger.NewMeter(ledger.MeterConfig{Applier: cfg.Charges, Name: cfg.MeterName, Interval: cfg.MeterInterval, Logger: s.log.With("component", "meter"), Now: cfg.Now})
 	}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -109,7 +110,9 @@ func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		_ = s.srv.Close()
-		err = s.meter.close()
+		if s.meter != nil {
+			err = s.meter.Close()
+		}
 	})
 	return err
 }
