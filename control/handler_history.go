@@ -165,12 +165,7 @@ func (c *Control) apiAccountHistory(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q, err := c.parseSeriesQuery(r)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	release, err := c.admitHistory(r)
+	q, release, err := c.seriesRequest(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -280,12 +275,7 @@ func (c *Control) apiNodeHistory(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	q, err := c.parseSeriesQuery(r)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	release, err := c.admitHistory(r)
+	q, release, err := c.seriesRequest(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -342,12 +332,7 @@ func (c *Control) apiEventsHistory(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	q, err := c.parseSeriesQuery(r)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	release, err := c.admitHistory(r)
+	q, release, err := c.seriesRequest(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -417,4 +402,14 @@ func (c *Control) eventsSince(ctx context.Context, since time.Time, types []even
 		}
 		return nil
 	})
+}
+
+// seriesRequest parses a history request's query and admits it among the
+// history answers in flight; release ends the admission.
+func (c *Control) seriesRequest(r *http.Request) (q seriesQuery, release func(), err error) {
+	if q, err = c.parseSeriesQuery(r); err != nil {
+		return q, nil, err
+	}
+	release, err = c.admitHistory(r)
+	return q, release, err
 }
