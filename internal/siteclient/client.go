@@ -29,9 +29,10 @@ type Config struct {
 	// HTTP makes the requests. Default: an http.Client without overall
 	// timeout (uploads may be long; pass a ctx to bound calls).
 	HTTP *http.Client
-	// Retries is how many times Deploy sends a rewindable upload again
-	// when the gateway answers 429, 502, 503 or 504 (a gateway restarting,
-	// or its state store electing a leader). Default 3; negative: none.
+	// Retries is how many times Deploy sends a rewindable upload again,
+	// and Site asks again, when the gateway answers 429, 502, 503 or 504
+	// (a gateway restarting, or its state store electing a leader).
+	// Default 3; negative: none.
 	Retries int
 	// RetryWait is the wait before the first retry, doubled before each
 	// next one. Default 1 s.
@@ -173,7 +174,9 @@ func (c *Client) List(ctx context.Context) ([]api.SiteStatus, error) {
 // Site returns a site's published record and latest deploy.
 func (c *Client) Site(ctx context.Context, name string) (api.SiteStatus, error) {
 	var out api.SiteStatus
-	err := c.do(ctx, http.MethodGet, "/v1/sites/"+name, nil, -1, &out)
+	err := c.retry(ctx, func() error {
+		return c.do(ctx, http.MethodGet, "/v1/sites/"+name, nil, -1, &out)
+	})
 	return out, err
 }
 
@@ -276,10 +279,32 @@ func (c *Client) upload(ctx context.Context, path string, r io.Reader, size int6
 			rewindable = false
 		}
 	}
+	if !rewindable {
+		return c.do(ctx, http.MethodPost, path, io.NopCloser(r), size, out)
+	}
+	first := true
+	return c.retry(ctx, func() error {
+		if !first {
+			if _, err := rs.Seek(start, io.SeekStart); err != nil {
+				return err
+			}
+			if cr, ok := r.(*countingReader); ok {
+				cr.n = 0
+			}
+		}
+		first = false
+		return c.do(ctx, http.MethodPost, path, io.NopCloser(r), size, out)
+	})
+}
+
+// retry runs call, and again after a wait (RetryWait, doubled each time)
+// while it fails with an answer that says the gateway is busy or could
+// not reach its state store, at most Retries times.
+func (c *Client) retry(ctx context.Context, call func() error) error {
 	wait := c.cfg.RetryWait
 	for attempt := 0; ; attempt++ {
-		err := c.do(ctx, http.MethodPost, path, io.NopCloser(r), size, out)
-		if err == nil || !rewindable || attempt >= c.cfg.Retries || !retryable(err) {
+		err := call()
+		if err == nil || attempt >= c.cfg.Retries || !retryable(err) {
 			return err
 		}
 		if c.cfg.OnRetry != nil {
@@ -291,12 +316,6 @@ func (c *Client) upload(ctx context.Context, path string, r io.Reader, size int6
 		case <-time.After(wait):
 		}
 		wait *= 2
-		if _, serr := rs.Seek(start, io.SeekStart); serr != nil {
-			return err
-		}
-		if cr, ok := r.(*countingReader); ok {
-			cr.n = 0
-		}
 	}
 }
 

@@ -80,3 +80,49 @@ func TestDeployRetriesBusyGateway(t *testing.T) {
 		})
 	}
 }
+
+// Site (the token check before a deploy, and the polls of WaitPublished)
+// asks again while the gateway answers that it is busy or its state
+// store is electing a leader, and stops at a final answer.
+func TestSiteRetriesWhileBusy(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		statuses []int
+		wantErr  bool
+		wantSent int
+	}{
+		{"busy then served", []int{504, 503}, false, 3},
+		{"wrong token is final", []int{http.StatusForbidden}, true, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var mu sync.Mutex
+			sent := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				n := sent
+				sent++
+				mu.Unlock()
+				if n < len(c.statuses) {
+					w.WriteHeader(c.statuses[n])
+					json.NewEncoder(w).Encode(api.Error{Error: "busy"})
+					return
+				}
+				json.NewEncoder(w).Encode(api.SiteStatus{Site: &api.SiteRecord{Name: "blog", Root: "bafy-test"}})
+			}))
+			t.Cleanup(srv.Close)
+			cl := siteclient.New(siteclient.Config{Gateway: srv.URL, Token: "t", RetryWait: time.Millisecond})
+			st, err := cl.Site(context.Background(), "blog")
+			if (err != nil) != c.wantErr {
+				t.Fatalf("err = %v, want error %v", err, c.wantErr)
+			}
+			if !c.wantErr && (st.Site == nil || st.Site.Root != "bafy-test") {
+				t.Fatalf("status %+v", st)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if sent != c.wantSent {
+				t.Fatalf("asked %d times, want %d", sent, c.wantSent)
+			}
+		})
+	}
+}
