@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -38,6 +39,11 @@ type ContentStore interface {
 type Config struct {
 	// Listener is where the S3 API is served (its own port).
 	Listener net.Listener
+	// TLS, when set, serves HTTPS on Listener with these certificates
+	// (HTTP/1.1, as S3 clients speak it): e.g. an ACME manager's, or
+	// FileCertificate's for certificate files. Default nil: plain HTTP,
+	// for a private network or behind a TLS-terminating proxy.
+	TLS *tls.Config
 	// Keys authenticates requests: access key id → account, secret.
 	Keys KeySource
 	// Store keeps objects' CARs and places them on nodes.

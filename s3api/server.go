@@ -3,6 +3,7 @@ package s3api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -74,8 +75,13 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) uploadsDir() string { return filepath.Join(s.cfg.DataDir, "s3-uploads") }
 
-// URL is the API's base URL (path-style).
-func (s *Server) URL() string { return "http://" + s.cfg.Listener.Addr().String() }
+// URL is the API's base URL (path-style): https with Config.TLS.
+func (s *Server) URL() string {
+	if s.cfg.TLS != nil {
+		return "https://" + s.cfg.Listener.Addr().String()
+	}
+	return "http://" + s.cfg.Listener.Addr().String()
+}
 
 // Run serves until ctx ends or Close.
 func (s *Server) Run(ctx context.Context) error {
@@ -97,7 +103,11 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.runUploadExpiry(bctx)
 	}()
-	err := s.srv.Serve(s.cfg.Listener)
+	ln := s.cfg.Listener
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, http11(s.cfg.TLS))
+	}
+	err := s.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -82,6 +83,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	s3Domain := fl.String("s3-domain", "", "with --s3-listen: answer virtual-hosted-style requests for BUCKET.<domain>")
 	s3Price := fl.Uint64("s3-storage-price", 1<<30, "with --s3-listen: balance bytes charged for one GiB stored for 30 days")
 	s3Interval := fl.Duration("s3-storage-interval", time.Hour, "with --s3-listen: how often storage is charged to the accounts")
+	s3Cert := fl.String("s3-tls-cert", "", "with --s3-listen: serve the S3 API over HTTPS with this PEM certificate (chain) file, read again when it changes (default: with --https, certificates from ACME for --s3-domain and its buckets' names; otherwise plain HTTP)")
+	s3Key := fl.String("s3-tls-key", "", "with --s3-tls-cert: its PEM private key file")
+	s3Plain := fl.Bool("s3-plain", false, "with --s3-listen and --https: serve the S3 API over plain HTTP all the same (behind a TLS-terminating proxy, or on a private network)")
 	var https httpsFlags
 	fl.StringVar(&https.addr, "https", "", "serve HTTPS (and HTTP/3) on this address too, e.g. 0.0.0.0:443, with certificates from ACME for the gateway's names, site origins and custom domains; plain HTTP then redirects names to https (default: plain HTTP only)")
 	fl.StringVar(&https.ca, "acme-ca", "", "ACME directory URL (default: Let's Encrypt, "+acme.LetsEncrypt+")")
@@ -116,6 +120,14 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cfg.DNSLink = gateway.NewDNSLink(gateway.DNSLinkConfig{Server: *dnsServer})
 	}
 	ccfg.DNSServer = *dnsServer // custom domains' ownership checks
+	switch {
+	case (*s3Cert == "") != (*s3Key == ""):
+		return fmt.Errorf("gateway: --s3-tls-cert and --s3-tls-key go together: %w", errUsage)
+	case (*s3Cert != "" || *s3Plain || *s3Domain != "") && *s3Listen == "":
+		return fmt.Errorf("gateway: --s3-domain, --s3-tls-cert and --s3-plain need --s3-listen: %w", errUsage)
+	case *s3Cert != "" && *s3Plain:
+		return fmt.Errorf("gateway: --s3-tls-cert or --s3-plain, not both: %w", errUsage)
+	}
 	if fl.NArg() > 0 {
 		return fmt.Errorf("gateway: unexpected arguments %q: %w", fl.Args(), errUsage)
 	}
@@ -178,8 +190,16 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer ctl.Close()
 	cfg.Listener = ln
 	var g *gateway.Gateway
+	var s3srv *s3api.Server
 	if https.addr != "" {
-		hc, closeHTTPS, err := https.setup(bus, ln, cfg.Domain, func(ctx context.Context, host string) error {
+		var wildcards []string
+		if *s3Listen != "" && *s3Domain != "" && *s3Cert == "" && !*s3Plain {
+			wildcards = append(wildcards, "*."+*s3Domain) // virtual-hosted buckets, with DNS-01
+		}
+		hc, closeHTTPS, err := https.setup(bus, ln, cfg.Domain, wildcards, func(ctx context.Context, host string) error {
+			if s3srv != nil && s3srv.AllowCertificate(ctx, host) == nil {
+				return nil
+			}
 			return g.AllowCertificate(ctx, host)
 		}, log)
 		if err != nil {
@@ -214,12 +234,28 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "https: %s\n", g.HTTPSURL(cfg.Domain))
 	}
 	if *s3Listen != "" {
+		var s3tls *tls.Config
+		switch {
+		case *s3Cert != "":
+			fc, err := s3api.NewFileCertificate(*s3Cert, *s3Key, func(err error) {
+				log.Warn("s3: the certificate files could not be read again; serving the last good pair", "err", err)
+			})
+			if err != nil {
+				return fmt.Errorf("gateway: --s3-tls-cert: %w", err)
+			}
+			s3tls = fc.TLSConfig()
+		case cfg.HTTPS != nil && !*s3Plain:
+			if *s3Domain == "" {
+				return fmt.Errorf("gateway: --s3-listen with --https needs --s3-domain, the API's name for its ACME certificates (or --s3-tls-cert, or --s3-plain): %w", errUsage)
+			}
+			s3tls = cfg.HTTPS.TLS
+		}
 		s3ln, err := net.Listen("tcp", *s3Listen)
 		if err != nil {
 			return fmt.Errorf("gateway: s3 listen: %w", err)
 		}
 		srv, err := s3api.New(s3api.Config{
-			Listener: s3ln, Keys: ctl, Store: ctl, Bus: bus, DataDir: dataDir,
+			Listener: s3ln, TLS: s3tls, Keys: ctl, Store: ctl, Bus: bus, DataDir: dataDir,
 			Domain: *s3Domain, Logger: log.With("api", "s3"),
 			Charges: coord.Ledger(), Accounts: coord.Ledger(), StoragePrice: *s3Price, StorageInterval: *s3Interval,
 			MeterInterval: cfg.MeterInterval, // what the S3 API serves is charged as what the gateway serves
@@ -228,6 +264,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			s3ln.Close()
 			return fmt.Errorf("gateway: %w", err)
 		}
+		s3srv = srv
 		s3done := make(chan error, 1)
 		go func() { s3done <- srv.Run(ctx) }()
 		defer func() {

@@ -57,8 +57,8 @@ func (f httpsFlags) dnsProvider() (*acme.RFC2136, error) {
 // With an RFC 2136 DNS provider (--acme-dns-server), the wildcards
 // *.DOMAIN (every site's origin) and *.preview.DOMAIN (previews) are
 // obtained at start by DNS-01 and renewed: one certificate each instead of
-// one per site.
-func (f httpsFlags) setup(bus *events.Bus, plain net.Listener, domain string, allow func(context.Context, string) error, log *slog.Logger) (*gateway.HTTPSConfig, func(), error) {
+// one per site; so are the extra wildcards given (the S3 API's buckets).
+func (f httpsFlags) setup(bus *events.Bus, plain net.Listener, domain string, wildcards []string, allow func(context.Context, string) error, log *slog.Logger) (*gateway.HTTPSConfig, func(), error) {
 	var roots *x509.CertPool
 	if f.caRoot != "" {
 		b, err := os.ReadFile(f.caRoot)
@@ -102,7 +102,7 @@ func (f httpsFlags) setup(bus *events.Bus, plain net.Listener, domain string, al
 		return nil, nil, err
 	}
 	if dnsp != nil {
-		if err := m.Manage(context.Background(), []string{"*." + domain, "*.preview." + domain}); err != nil {
+		if err := m.Manage(context.Background(), append([]string{"*." + domain, "*.preview." + domain}, wildcards...)); err != nil {
 			m.Close()
 			ln.Close()
 			return nil, nil, err

@@ -27,8 +27,8 @@ import (
 // redirects names to https and still serves IP literals (nodes, health
 // checks).
 func TestGatewayHTTPSWithACME(t *testing.T) {
-	base := freePorts(t, 2)
-	httpPort, httpsPort := base, base+1
+	base := freePorts(t, 3)
+	httpPort, httpsPort, s3Port := base, base+1, base+2
 	ca := acmetest.Start(t, acmetest.Config{HTTPPort: httpPort, TLSPort: httpsPort})
 	const root = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 	startCommand(t, runGateway, []string{
@@ -36,7 +36,8 @@ func TestGatewayHTTPSWithACME(t *testing.T) {
 		"--https", "127.0.0.1:" + strconv.Itoa(httpsPort), "--domain", "verity.test",
 		"--acme-ca", ca.Directory, "--acme-ca-root", ca.APIRootFile,
 		"--site", "demo=" + root,
-	}, "https: ")
+		"--s3-listen", "127.0.0.1:" + strconv.Itoa(s3Port), "--s3-domain", "s3.verity.test",
+	}, "s3: https://")
 	roots := ca.Roots(t)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -90,6 +91,25 @@ func TestGatewayHTTPSWithACME(t *testing.T) {
 		t.Errorf("plain HTTP on the IP literal: %d, want 200 (not redirected)", resp.StatusCode)
 	}
 
+	// The S3 API's port: HTTPS too, with an ACME certificate for its
+	// name; an unsigned request gets S3's own error over it. A bucket
+	// that does not exist gets no certificate.
+	resp, err = c.Get("https://s3.verity.test:" + strconv.Itoa(s3Port) + "/")
+	if err != nil {
+		t.Fatalf("S3 API over https: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.TLS == nil || resp.TLS.PeerCertificates[0].VerifyHostname("s3.verity.test") != nil || resp.ProtoMajor != 1 {
+		t.Errorf("S3 API's certificate or protocol: %+v %s", resp.TLS, resp.Proto)
+	}
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "<Code>AccessDenied</Code>") {
+		t.Errorf("unsigned S3 request over https: %d %s", resp.StatusCode, b)
+	}
+	if _, err := c.Get("https://nosuch.s3.verity.test:" + strconv.Itoa(s3Port) + "/"); err == nil {
+		t.Error("a bucket name that does not exist got a certificate")
+	}
+
 	// HTTP/3, as Alt-Svc advertises.
 	h3 := &http3.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: roots},
@@ -114,8 +134,8 @@ func TestGatewayHTTPSWithACME(t *testing.T) {
 // origin, a name that is no site included (it answers 404 over HTTPS);
 // the gateway refuses to start with a DNS server but no key.
 func TestGatewayWildcardCertificateByDNS01(t *testing.T) {
-	base := freePorts(t, 2)
-	httpPort, httpsPort := base, base+1
+	base := freePorts(t, 3)
+	httpPort, httpsPort, s3Port := base, base+1, base+2
 	ca := acmetest.Start(t, acmetest.Config{HTTPPort: httpPort, TLSPort: httpsPort})
 	keyFile := filepath.Join(t.TempDir(), "tsig.key")
 	if err := os.WriteFile(keyFile, []byte(ca.TSIGSecret+"\n"), 0o600); err != nil {
@@ -126,6 +146,7 @@ func TestGatewayWildcardCertificateByDNS01(t *testing.T) {
 		"--https", "127.0.0.1:" + strconv.Itoa(httpsPort), "--domain", "verity.test",
 		"--acme-ca", ca.Directory, "--acme-ca-root", ca.APIRootFile,
 		"--site", "demo=bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
+		"--s3-listen", "127.0.0.1:" + strconv.Itoa(s3Port), "--s3-domain", "s3.verity.test",
 	}
 	var out strings.Builder
 	if err := runGateway(t.Context(), append(slices.Clone(args), "--acme-dns-server", ca.DNS), &out, &out); err == nil || !strings.Contains(err.Error(), "--acme-dns-key-file") {
@@ -134,15 +155,16 @@ func TestGatewayWildcardCertificateByDNS01(t *testing.T) {
 	startCommand(t, runGateway, append(args, "--acme-dns-server", ca.DNS, "--acme-dns-key", acmetest.TSIGKeyName,
 		"--acme-dns-key-file", keyFile), "https: ")
 	roots := ca.Roots(t)
-	names := func(host string) ([]string, error) {
+	namesAt := func(port int, host string) ([]string, error) {
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp",
-			"127.0.0.1:"+strconv.Itoa(httpsPort), &tls.Config{ServerName: host, RootCAs: roots})
+			"127.0.0.1:"+strconv.Itoa(port), &tls.Config{ServerName: host, RootCAs: roots})
 		if err != nil {
 			return nil, err
 		}
 		defer conn.Close()
 		return conn.ConnectionState().PeerCertificates[0].DNSNames, nil
 	}
+	names := func(host string) ([]string, error) { return namesAt(httpsPort, host) }
 	// Only the wildcard can answer a name that is no site.
 	err := testutil.Wait(90*time.Second, func() error { _, err := names("nosuch.verity.test"); return err })
 	if err != nil {
@@ -152,6 +174,11 @@ func TestGatewayWildcardCertificateByDNS01(t *testing.T) {
 		if got, err := names(host); err != nil || !slices.Equal(got, []string{"*.verity.test"}) {
 			t.Errorf("%s: certificate for %q (%v), want *.verity.test", host, got, err)
 		}
+	}
+	// The S3 API's buckets, virtual-hosted: the wildcard *.s3.<domain>.
+	err = testutil.Wait(90*time.Second, func() error { _, err := namesAt(s3Port, "anybucket.s3.verity.test"); return err })
+	if got, _ := namesAt(s3Port, "anybucket.s3.verity.test"); err != nil || !slices.Equal(got, []string{"*.s3.verity.test"}) {
+		t.Errorf("S3 bucket name: certificate for %q (%v), want *.s3.verity.test", got, err)
 	}
 	c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
