@@ -93,11 +93,23 @@ type Config struct {
 	// (or, with none, since it was created) before it is removed with
 	// its staged parts, as if aborted. Default 24 h.
 	UploadExpiry time.Duration
+	// Name names this server among the cluster's S3 servers (gateways
+	// sharing the bus); it must be unique there. Default the bus's name
+	// (the gateway's --name).
+	Name string
+	// AdvertiseURL is where the cluster's other S3 servers reach this
+	// one, to forward the parts of a multipart upload it holds (a part
+	// may reach any gateway behind a load balancer). Default URL(): set
+	// it when Listener is bound to a wildcard address.
+	AdvertiseURL string
+	// ForwardTLS is the client TLS config for forwarding to other
+	// servers over HTTPS (its RootCAs, for a private CA); the server name
+	// checked is the request's own host. Default: the system roots.
+	ForwardTLS *tls.Config
 	// MeterName is the charger name the bytes this server serves are
 	// charged under in the ledger (its batches' sequence is per name), so
 	// it must be unique among the cluster's S3 servers, as a gateway's
-	// name is. Default "s3-served/" and the bus's name (the gateway's
-	// --name).
+	// name is. Default "s3-served/" and Name.
 	MeterName string
 	// MeterInterval is how often the bytes served (GETs of objects) are
 	// charged to their buckets' accounts, when Charges is set. Default
@@ -151,8 +163,11 @@ func (c Config) normalize() (Config, error) {
 	if c.UploadExpiry <= 0 {
 		c.UploadExpiry = defaultUploadExpiry
 	}
+	if c.Name == "" {
+		c.Name = c.Bus.Name()
+	}
 	if c.MeterName == "" {
-		c.MeterName = "s3-served/" + c.Bus.Name()
+		c.MeterName = "s3-served/" + c.Name
 	}
 	if c.MeterInterval <= 0 {
 		c.MeterInterval = 10 * time.Second

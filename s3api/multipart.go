@@ -63,8 +63,13 @@ type part struct {
 
 func (s *Server) uploadDir(id string) string { return filepath.Join(s.uploadsDir(), "mp-"+id) }
 
+// validUploadID: 32 hex digits, then (since ids carry the server's tag)
+// "-" and 12 more.
 func validUploadID(id string) bool {
-	if len(id) != 32 {
+	if owner := uploadOwner(id); owner != "" {
+		id = id[:32] + owner
+	}
+	if len(id) != 32 && len(id) != 44 {
 		return false
 	}
 	_, err := hex.DecodeString(id)
@@ -118,7 +123,7 @@ func (s *Server) createMultipart(w http.ResponseWriter, r *http.Request, who ide
 	}
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])
-	u := upload{ID: hex.EncodeToString(raw[:]), Bucket: bucket, Key: key, Account: who.Account,
+	u := upload{ID: hex.EncodeToString(raw[:]) + "-" + s.tag, Bucket: bucket, Key: key, Account: who.Account,
 		ContentType: r.Header.Get("Content-Type"), Created: s.cfg.Now().UTC()}
 	if err := s.uploads.add(u.ID, who.Account, u.Created, s.cfg.MaxUploads); err != nil {
 		return err
@@ -367,8 +372,8 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 	return writeXML(w, http.StatusOK, &completeMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: `"` + etag + `"`})
 }
 
-// listMultipartUploads lists the bucket's uploads in progress on this
-// gateway.
+// listMultipartUploads lists the bucket's uploads in progress on the
+// cluster's gateways (this one's, and those the others answer with).
 func (s *Server) listMultipartUploads(w http.ResponseWriter, r *http.Request, who identity, bucket string) error {
 	if _, err := s.bucket(r.Context(), who, bucket); err != nil {
 		return err
@@ -391,6 +396,10 @@ func (s *Server) listMultipartUploads(w http.ResponseWriter, r *http.Request, wh
 		}
 		res.Uploads = append(res.Uploads, uploadXML{Key: u.Key, UploadID: u.ID, Initiated: u.Created.Format(time.RFC3339), StorageClass: "STANDARD"})
 	}
+	res.Uploads = append(res.Uploads, s.peerUploads(r)...)
 	slices.SortFunc(res.Uploads, func(a, b uploadXML) int { return strings.Compare(a.Key+a.UploadID, b.Key+b.UploadID) })
+	if len(res.Uploads) > res.MaxUploads {
+		res.Uploads, res.IsTruncated = res.Uploads[:res.MaxUploads], true
+	}
 	return writeXML(w, http.StatusOK, &res)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/internal/testutil"
@@ -46,9 +47,11 @@ func runDevnet(t *testing.T, dir string) (*network, func()) {
 }
 
 // A gateway stopped in the middle of uploads leaves no object and, once
-// it starts again, no staged bytes: the multipart upload it was receiving
-// is gone (NoSuchUpload), the object it never acknowledged does not
-// exist, and what was stored before is intact.
+// it starts again, no staged bytes but those of the multipart upload it
+// had acknowledged parts of: that upload goes on (its parts listed, one
+// more sent, completed into the object), while a PUT body cut short, a
+// part cut short, a part whose record was never written and a join in
+// progress are removed; what was stored before is intact.
 func TestStoppedGatewayLeavesNoUpload(t *testing.T) {
 	dir := t.TempDir()
 	n, stop := runDevnet(t, dir)
@@ -67,36 +70,68 @@ func TestStoppedGatewayLeavesNoUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("half"), UploadId: up.UploadId, PartNumber: aws.Int32(1),
-		Body: bytes.NewReader(random(5 << 20))}); err != nil {
+	part1 := random(5 << 20)
+	p1, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("half"), UploadId: up.UploadId, PartNumber: aws.Int32(1),
+		Body: bytes.NewReader(part1)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	staged := filepath.Join(dir, "gateway", "s3-uploads")
-	// A PUT cut while its body was being staged.
-	if err := os.WriteFile(filepath.Join(staged, "object-123"), []byte("half a body"), 0o600); err != nil {
-		t.Fatal(err)
+	mp := filepath.Join(staged, "mp-"+*up.UploadId)
+	// What the stop cut: a PUT's body, a part's body, a part renamed
+	// into place but never recorded (not acknowledged), a join.
+	for _, f := range []string{filepath.Join(staged, "object-123"), filepath.Join(mp, "incoming-456"), filepath.Join(mp, "part-00002"),
+		filepath.Join(staged, "mp-0123456789abcdef0123456789abcdef.completing", "object")} {
+		os.MkdirAll(filepath.Dir(f), 0o700)
+		if err := os.WriteFile(f, []byte("half a body"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	stop()
 
 	n, stop = runDevnet(t, dir)
 	defer stop()
 	c = client(n, k)
-	if left, _ := os.ReadDir(staged); len(left) != 0 {
-		t.Fatalf("%d staged entries left after the restart", len(left))
+	left, _ := os.ReadDir(staged)
+	if len(left) != 1 || left[0].Name() != "mp-"+*up.UploadId {
+		t.Fatalf("staged entries left after the restart: %v", left)
 	}
-	if _, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: b, Key: aws.String("half"), UploadId: up.UploadId}); code(err) != "NoSuchUpload" {
-		t.Fatalf("the cut upload: %v", err)
+	if files, _ := os.ReadDir(mp); len(files) != 3 { // upload.json, part-00001, part-00001.json
+		t.Fatalf("the upload's directory holds %v", files)
+	}
+	lp, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: b, Key: aws.String("half"), UploadId: up.UploadId})
+	if err != nil {
+		t.Fatalf("the upload after the restart: %v", err)
+	}
+	if len(lp.Parts) != 1 || *lp.Parts[0].PartNumber != 1 || *lp.Parts[0].ETag != *p1.ETag {
+		t.Fatalf("parts after the restart: %+v", lp.Parts)
 	}
 	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("half")}); code(err) != "NotFound" {
-		t.Fatalf("the cut object exists: %v", err)
+		t.Fatalf("the unfinished object exists: %v", err)
 	}
-	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("kept")})
+	part2 := random(1000)
+	p2, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("half"), UploadId: up.UploadId, PartNumber: aws.Int32(2),
+		Body: bytes.NewReader(part2)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(got.Body)
-	got.Body.Close()
-	if !bytes.Equal(body, kept) {
-		t.Fatal("the stored object changed across the restart")
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("half"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{
+			{PartNumber: aws.Int32(1), ETag: p1.ETag}, {PartNumber: aws.Int32(2), ETag: p2.ETag}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string][]byte{"kept": kept, "half": append(part1, part2...)} {
+		got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(got.Body)
+		got.Body.Close()
+		if !bytes.Equal(body, want) {
+			t.Fatalf("%s: %d bytes, not the ones stored", key, len(body))
+		}
+	}
+	if left, _ := os.ReadDir(staged); len(left) != 0 {
+		t.Fatalf("staged entries left after the upload completed: %v", left)
 	}
 }

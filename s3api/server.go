@@ -35,6 +35,11 @@ type Server struct {
 	records recordCache
 	meter   *ledger.Meter // nil without Config.Charges
 	uploads openUploads
+	// tag is this server's among the cluster's (cluster.go); servers
+	// is the s3_servers bucket, fwd sends requests to the others.
+	tag     string
+	servers jetstream.KeyValue
+	fwd     forwarder
 	// bodyIdle bounds the wait for the next bytes of a request's body.
 	bodyIdle time.Duration
 
@@ -52,12 +57,19 @@ func New(cfg Config) (*Server, error) {
 	if s.buckets, err = cfg.Bus.KV(events.BucketS3Buckets); err != nil {
 		return nil, fmt.Errorf("s3api: %w", err)
 	}
-	// Uploads a stopped gateway was staging are garbage: no object was
-	// recorded for them.
-	_ = os.RemoveAll(s.uploadsDir())
+	if s.servers, err = cfg.Bus.KV(events.BucketS3Servers); err != nil {
+		return nil, fmt.Errorf("s3api: %w", err)
+	}
+	s.tag = serverTag(cfg.Name)
+	if s.cfg.AdvertiseURL == "" {
+		s.cfg.AdvertiseURL = s.URL()
+	}
+	// What a stopped gateway was staging: open multipart uploads go on,
+	// the rest (PUT bodies, parts cut short, joins) is garbage.
 	if err := os.MkdirAll(s.uploadsDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("s3api: %w", err)
 	}
+	s.recoverUploads()
 	if cfg.Charges != nil {
 		s.meter = ledger.NewMeter(ledger.MeterConfig{Applier: cfg.Charges, Name: cfg.MeterName, Interval: cfg.MeterInterval, Logger: s.log.With("component", "meter"), Now: cfg.Now})
 	}
@@ -98,10 +110,14 @@ func (s *Server) Run(ctx context.Context) error {
 			s.runBilling(bctx)
 		}()
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.runUploadExpiry(bctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.runRegistry(bctx)
 	}()
 	ln := s.cfg.Listener
 	if s.cfg.TLS != nil {
@@ -120,6 +136,7 @@ func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		_ = s.srv.Close()
+		s.fwd.close()
 		if s.meter != nil {
 			err = s.meter.Close()
 		}
@@ -173,6 +190,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	bucket, key := s.target(r)
 	q := r.URL.Query()
+	if id := q.Get("uploadId"); id != "" && key != "" && !s.ownUpload(id) {
+		// Another server of the cluster holds this upload's parts.
+		if err := s.forward(w, r, uploadOwner(id)); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
 	if isWrite(r, key, q) {
 		if err := s.checkWriter(r.Context(), who); err != nil {
 			s.writeError(w, r, err)

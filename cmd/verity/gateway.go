@@ -85,6 +85,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	s3Interval := fl.Duration("s3-storage-interval", time.Hour, "with --s3-listen: how often storage is charged to the accounts")
 	s3Cert := fl.String("s3-tls-cert", "", "with --s3-listen: serve the S3 API over HTTPS with this PEM certificate (chain) file, read again when it changes (default: with --https, certificates from ACME for --s3-domain and its buckets' names; otherwise plain HTTP)")
 	s3Key := fl.String("s3-tls-key", "", "with --s3-tls-cert: its PEM private key file")
+	s3Advertise := fl.String("s3-advertise", "", "with --s3-listen: the URL the cluster's other gateways reach this S3 API at, to forward the parts of multipart uploads staged here (default: the --s3-listen address; set it when that is a wildcard address)")
 	s3Plain := fl.Bool("s3-plain", false, "with --s3-listen and --https: serve the S3 API over plain HTTP all the same (behind a TLS-terminating proxy, or on a private network)")
 	var https httpsFlags
 	fl.StringVar(&https.addr, "https", "", "serve HTTPS (and HTTP/3) on this address too, e.g. 0.0.0.0:443, with certificates from ACME for the gateway's names, site origins and custom domains; plain HTTP then redirects names to https (default: plain HTTP only)")
@@ -123,8 +124,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch {
 	case (*s3Cert == "") != (*s3Key == ""):
 		return fmt.Errorf("gateway: --s3-tls-cert and --s3-tls-key go together: %w", errUsage)
-	case (*s3Cert != "" || *s3Plain || *s3Domain != "") && *s3Listen == "":
-		return fmt.Errorf("gateway: --s3-domain, --s3-tls-cert and --s3-plain need --s3-listen: %w", errUsage)
+	case (*s3Cert != "" || *s3Plain || *s3Domain != "" || *s3Advertise != "") && *s3Listen == "":
+		return fmt.Errorf("gateway: --s3-domain, --s3-tls-cert, --s3-plain and --s3-advertise need --s3-listen: %w", errUsage)
 	case *s3Cert != "" && *s3Plain:
 		return fmt.Errorf("gateway: --s3-tls-cert or --s3-plain, not both: %w", errUsage)
 	}
@@ -255,7 +256,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("gateway: s3 listen: %w", err)
 		}
 		srv, err := s3api.New(s3api.Config{
-			Listener: s3ln, TLS: s3tls, Keys: ctl, Store: ctl, Bus: bus, DataDir: dataDir,
+			Listener: s3ln, TLS: s3tls, AdvertiseURL: *s3Advertise, Keys: ctl, Store: ctl, Bus: bus, DataDir: dataDir,
 			Domain: *s3Domain, Logger: log.With("api", "s3"),
 			Charges: coord.Ledger(), Accounts: coord.Ledger(), StoragePrice: *s3Price, StorageInterval: *s3Interval,
 			MeterInterval: cfg.MeterInterval, // what the S3 API serves is charged as what the gateway serves

@@ -41,6 +41,10 @@ const (
 	// bucket name: owner, content root, its history and the object index.
 	BucketS3Keys    = "s3_keys"
 	BucketS3Buckets = "s3_buckets"
+	// BucketS3Servers holds the cluster's S3 API servers (s3api), by
+	// the tag their multipart upload ids carry: where to forward a part
+	// sent to another server. An entry lives S3ServersTTL unless renewed.
+	BucketS3Servers = "s3_servers"
 	// BucketSessions holds the console's sign-in sessions (control), by
 	// the SHA-256 of the session cookie; an entry lives at most
 	// SessionBucketTTL.
@@ -51,9 +55,13 @@ const (
 // longest console session there can be.
 const SessionBucketTTL = 24 * time.Hour
 
+// S3ServersTTL is how long BucketS3Servers keeps an entry its server
+// stopped renewing.
+const S3ServersTTL = 2 * time.Minute
+
 // bucketTTL is the age at which a bucket's entries expire, for the
 // buckets whose entries do.
-var bucketTTL = map[string]time.Duration{BucketSessions: SessionBucketTTL}
+var bucketTTL = map[string]time.Duration{BucketSessions: SessionBucketTTL, BucketS3Servers: S3ServersTTL}
 
 // bucketHistory is how many revisions each bucket keeps per key.
 var bucketHistory = map[string]uint8{
@@ -70,6 +78,7 @@ var bucketHistory = map[string]uint8{
 	BucketWebhookLog: 1,
 	BucketS3Keys:     1,
 	BucketS3Buckets:  1,
+	BucketS3Servers:  1,
 	BucketSessions:   1,
 }
 
