@@ -147,14 +147,16 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	if err != nil {
 		return err
 	}
-	if r.Header.Get("X-Amz-Copy-Source") != "" {
-		return ErrNotImplemented.with("UploadPartCopy is not implemented yet.")
-	}
 	num, err := strconv.Atoi(q.Get("partNumber"))
 	if err != nil || num < 1 || num > maxParts {
 		return ErrInvalidArgument.with("Part number must be an integer between 1 and 10000, inclusive")
 	}
-	if bodyLength(r) < 0 {
+	var src *copyRange
+	if v := r.Header.Get("X-Amz-Copy-Source"); v != "" {
+		if src, err = s.partSource(r, who, v); err != nil {
+			return err
+		}
+	} else if bodyLength(r) < 0 {
 		return ErrMissingContentLength
 	}
 	// A part arriving keeps the upload from expiring, as does its end.
@@ -173,7 +175,11 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 			room -= p.Size
 		}
 	}
-	if room < 0 || bodyLength(r) > room {
+	size := bodyLength(r)
+	if src != nil {
+		size = src.length
+	}
+	if room < 0 || size > room {
 		return ErrEntityTooLarge
 	}
 	dir := s.uploadDir(u.ID)
@@ -183,7 +189,13 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	n, sum, err := readBody(r, who, f, room)
+	var n int64
+	var sum []byte
+	if src != nil {
+		n, sum, err = s.copyPart(r, src, f)
+	} else {
+		n, sum, err = readBody(r, who, f, room)
+	}
 	if err != nil {
 		return err
 	}
@@ -198,9 +210,95 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	if err := writeJSONFile(name+".json", p); err != nil {
 		return ErrNoSuchUpload
 	}
+	if src != nil {
+		return writeXML(w, http.StatusOK, &copyPartResult{LastModified: p.Modified.Format(time.RFC3339), ETag: `"` + p.ETag + `"`})
+	}
 	w.Header().Set("ETag", `"`+p.ETag+`"`)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// copyRange is the source of UploadPartCopy: bytes of an object.
+type copyRange struct {
+	obj           *object
+	start, length int64
+}
+
+// partSource reads UploadPartCopy's source: x-amz-copy-source (an
+// object of the caller's), x-amz-copy-source-range (bytes=first-last,
+// inclusive; default the whole object) and the source's preconditions.
+// The request carries no body.
+func (s *Server) partSource(r *http.Request, who identity, v string) (*copyRange, error) {
+	srcBucket, srcKey, err := copySource(v)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := readSmallBody(r, who, 0); err != nil {
+		return nil, err
+	}
+	rec, err := s.bucket(r.Context(), who, srcBucket)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := rec.Objects[srcKey]
+	if !ok {
+		return nil, &Error{Code: ErrNoSuchKey.Code, Status: ErrNoSuchKey.Status, Message: ErrNoSuchKey.Message, Resource: "/" + srcBucket + "/" + srcKey}
+	}
+	etag := `"` + o.ETag + `"`
+	if m := r.Header.Get("X-Amz-Copy-Source-If-Match"); m != "" && m != etag && m != o.ETag {
+		return nil, &Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed, Message: "At least one of the pre-conditions you specified did not hold"}
+	}
+	if m := r.Header.Get("X-Amz-Copy-Source-If-None-Match"); m != "" && (m == etag || m == o.ETag) {
+		return nil, &Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed, Message: "At least one of the pre-conditions you specified did not hold"}
+	}
+	c := &copyRange{obj: o, length: o.Size}
+	if v := r.Header.Get("X-Amz-Copy-Source-Range"); v != "" {
+		first, last, ok := parseCopyRange(v)
+		if !ok {
+			return nil, ErrInvalidArgument.with("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+		}
+		if last >= o.Size {
+			return nil, ErrInvalidRange.with("The specified copy range is beyond the source object's %d bytes.", o.Size)
+		}
+		c.start, c.length = first, last-first+1
+	}
+	return c, nil
+}
+
+// parseCopyRange parses "bytes=first-last", first ≤ last.
+func parseCopyRange(v string) (first, last int64, ok bool) {
+	v, ok = strings.CutPrefix(v, "bytes=")
+	if !ok {
+		return 0, 0, false
+	}
+	a, b, ok := strings.Cut(v, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || first < 0 || last < first {
+		return 0, 0, false
+	}
+	return first, last, true
+}
+
+// copyPart writes the source's bytes to dst: their count and MD5.
+func (s *Server) copyPart(r *http.Request, c *copyRange, dst io.Writer) (int64, []byte, error) {
+	rd, err := s.openObject(r.Context(), c.obj)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rd.Close()
+	if _, err := rd.Seek(c.start, io.SeekStart); err != nil {
+		return 0, nil, fmt.Errorf("s3api: copy part: %w", err)
+	}
+	h := md5.New()
+	n, err := io.CopyN(io.MultiWriter(dst, h), rd, c.length)
+	if err != nil {
+		return n, nil, fmt.Errorf("s3api: copy part: %w", err)
+	}
+	return n, h.Sum(nil), nil
 }
 
 // parts lists an upload's received parts, by number.

@@ -139,6 +139,13 @@ type listBucketResult struct {
 	CommonPrefixes        []prefixXML  `xml:"CommonPrefixes"`
 }
 
+type copyPartResult struct {
+	XMLName      xml.Name `xml:"CopyPartResult"`
+	NS           string   `xml:"xmlns,attr"`
+	LastModified string   `xml:"LastModified"`
+	ETag         string   `xml:"ETag"`
+}
+
 type copyObjectResult struct {
 	XMLName      xml.Name `xml:"CopyObjectResult"`
 	NS           string   `xml:"xmlns,attr"`
