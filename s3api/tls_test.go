@@ -3,16 +3,9 @@ package s3api_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -26,66 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/verity-cdn/verity/internal/testutil/certtest"
 	"github.com/verity-cdn/verity/s3api"
 )
-
-// testCA issues leaf certificates for the S3 API's names.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// write issues a leaf with serial for names and 127.0.0.1 into
-// certFile and keyFile.
-func (ca *testCA) write(t *testing.T, serial int64, certFile, keyFile string, names ...string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: names[0]},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: names, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // The S3 API over HTTPS with certificate files: real clients sign and
 // are answered over TLS, HTTP/1.1 only; a renewal of the files is served
@@ -94,10 +30,10 @@ func (ca *testCA) write(t *testing.T, serial int64, certFile, keyFile string, na
 func TestHTTPSWithCertificateFiles(t *testing.T) {
 	n := startNetwork(t)
 	k := n.account(t, "tls-files")
-	ca := newTestCA(t)
+	ca := certtest.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.write(t, 100, certFile, keyFile, "s3.localhost", "*.s3.localhost")
+	ca.WriteLeaf(t, 100, certFile, keyFile, "s3.localhost", "*.s3.localhost")
 
 	var reloadErrs atomic.Int32
 	fc, err := s3api.NewFileCertificate(certFile, keyFile, func(error) { reloadErrs.Add(1) })
@@ -126,7 +62,7 @@ func TestHTTPSWithCertificateFiles(t *testing.T) {
 		t.Fatalf("URL %s, want https", srv.URL())
 	}
 
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}, ForceAttemptHTTP2: true}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	c := s3.New(s3.Options{
 		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
@@ -151,7 +87,7 @@ func TestHTTPSWithCertificateFiles(t *testing.T) {
 
 	serial := func() int64 {
 		t.Helper()
-		resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}, ForceAttemptHTTP2: true}}).Get(srv.URL() + "/")
+		resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, ForceAttemptHTTP2: true}}).Get(srv.URL() + "/")
 		if err != nil {
 			t.Fatalf("handshake: %v", err)
 		}
@@ -166,7 +102,7 @@ func TestHTTPSWithCertificateFiles(t *testing.T) {
 	}
 
 	// A renewal: new files, served at a later handshake.
-	ca.write(t, 101, certFile, keyFile, "s3.localhost", "*.s3.localhost")
+	ca.WriteLeaf(t, 101, certFile, keyFile, "s3.localhost", "*.s3.localhost")
 	later := time.Now().Add(2 * time.Second)
 	os.Chtimes(certFile, later, later) // a different stamp even within the clock's resolution
 	deadline := time.Now().Add(30 * time.Second)

@@ -13,18 +13,13 @@
 package acmetest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -38,6 +33,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/verity-cdn/verity/internal/testutil/certtest"
 )
 
 // Config says where Pebble validates challenges.
@@ -108,7 +105,7 @@ func Start(t testing.TB, cfg Config) *CA {
 	bin := build(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "api.pem"), filepath.Join(dir, "api.key")
-	pool := writeAPICert(t, certFile, keyFile)
+	pool := certtest.SelfSigned(t, certFile, keyFile, "localhost") // Pebble's API
 	var key [32]byte
 	_, _ = rand.Read(key[:])
 	secret := base64.StdEncoding.EncodeToString(key[:])
@@ -217,45 +214,6 @@ func (ca *CA) Roots(t testing.TB) *x509.CertPool {
 	if !p.AppendCertsFromPEM(ca.RootsPEM(t)) {
 		t.Fatal("pebble roots: no certificate")
 	}
-	return p
-}
-
-// writeAPICert makes the self-signed certificate of Pebble's API.
-func writeAPICert(t testing.TB, certFile, keyFile string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "pebble test API"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	p := x509.NewCertPool()
-	p.AddCert(cert)
 	return p
 }
 
