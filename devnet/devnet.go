@@ -100,6 +100,10 @@ type Config struct {
 	// billing (s3api.Config). Defaults: s3api's.
 	S3StoragePrice    uint64
 	S3StorageInterval time.Duration
+	// CollectInterval and CollectGrace pace the coordinator's collector
+	// of unreferenced content (coordinator.Config). Defaults: its.
+	CollectInterval time.Duration
+	CollectGrace    time.Duration
 	// Logger default slog.Default().
 	Logger *slog.Logger
 }
@@ -262,11 +266,18 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		// Every node of a devnet is on this machine.
 		AllowPrivateAddrs: true,
 		Router:            coordinator.NewRouter(coordinator.RouterConfig{Table: table}),
+		CollectInterval:   d.cfg.CollectInterval,
+		CollectGrace:      d.cfg.CollectGrace,
 		Logger:            log,
 	})
 	if err != nil {
 		return err
 	}
+	refs, err := s3api.NewReferences(d.bus)
+	if err != nil {
+		return err
+	}
+	d.coord.AddReferenceSource(refs)
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
 		return err
