@@ -158,11 +158,11 @@ type ContentReplicated struct {
 // the collector's grace period was unplaced; its holders were told to
 // unpin it (and drop its blocks that no other root reaches).
 type ContentCollected struct {
-	Root        string    `json:"root"`
-	Labels      []string  `json:"labels,omitempty"` // the placement's labels (s3_<bucket>, ...)
-	Nodes       []string  `json:"nodes,omitempty"`  // the holders told to unpin it
-	Unreferenced time.Time `json:"unreferenced"`    // when the collector first found it unreferenced
-	Coordinator string    `json:"coordinator"`
+	Root         string    `json:"root"`
+	Labels       []string  `json:"labels,omitempty"` // the placement's labels (s3_<bucket>, ...)
+	Nodes        []string  `json:"nodes,omitempty"`  // the holders told to unpin it
+	Unreferenced time.Time `json:"unreferenced"`     // when the collector first found it unreferenced
+	Coordinator  string    `json:"coordinator"`
 }
 
 // SitePublished: a site's name now points at Root.
