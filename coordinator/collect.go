@@ -177,6 +177,12 @@ func (c *Coordinator) Collect(ctx context.Context) (CollectStats, error) {
 	if ok, err := c.takeLease(ctx, CollectLease, leaseFor); err != nil || !ok {
 		return st, err
 	}
+	c.cmetrics.passes.Inc()
+	defer func() {
+		c.cmetrics.unreferenced.Set(float64(st.Candidates - st.Collected))
+		c.cmetrics.kept.Add(float64(st.Kept))
+		c.cmetrics.collected.Add(float64(st.Collected))
+	}()
 	refs, err := referenced(ctx, srcs)
 	if err != nil {
 		return st, err

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
 )
@@ -70,6 +72,10 @@ type Config struct {
 	// before it is collected: readers that hold an old bucket root or an
 	// object's CID have that long. Default 1 h.
 	CollectGrace time.Duration
+
+	// Registerer, when set, receives the coordinator's metrics (the
+	// collector's). Default nil: not registered.
+	Registerer prometheus.Registerer
 
 	// OriginPatterns are passed to the WebSocket upgrade; nodes send no
 	// Origin header, so the default (none) refuses browsers.

@@ -56,6 +56,7 @@ type Coordinator struct {
 	auditSem   chan struct{}                     // bounds them
 	once       sync.Once
 	sources    []ReferenceSource // the collector's (collect.go)
+	cmetrics   *collectMetrics
 
 	ledger      *ledger.Ledger
 	gwKeys      *GatewayKeys
@@ -100,6 +101,10 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	cmetrics, err := newCollectMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	c := &Coordinator{
 		cfg:        cfg,
 		started:    cfg.Now(),
@@ -108,6 +113,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		pkv:        pkv,
 		okv:        okv,
 		lkv:        lkv,
+		cmetrics:   cmetrics,
 		operators:  make(map[string]OperatorRecord),
 		auditing:   make(map[auditKey]bool),
 		auditSem:   make(chan struct{}, cfg.AuditConcurrency),

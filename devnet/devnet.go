@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/verity-cdn/verity/control"
@@ -260,8 +261,10 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 // address for deployed CARs).
 func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error) {
 	log := d.cfg.Logger.With("part", "gateway")
+	reg := prometheus.NewRegistry() // the coordinator's metrics and the edge's, at /metrics
 	d.coord, err = coordinator.New(ctx, coordinator.Config{
 		Bus:               d.bus,
+		Registerer:        reg,
 		HeartbeatInterval: d.cfg.HeartbeatInterval,
 		// Every node of a devnet is on this machine.
 		AllowPrivateAddrs: true,
@@ -302,19 +305,20 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		return err
 	}
 	d.gw, err = gateway.New(gateway.Config{
-		Listener:  ln,
-		Sites:     d.ctl.Sites(),
-		Domains:   d.ctl.Domains(),
-		Nodes:     d.coord,
-		API:       d.ctl,
-		Console:   web.Console,
-		Bus:       d.bus,
-		DataDir:   dataDir,
-		Offers:    d.coord,
-		Accounts:  d.coord,
-		ScoreSink: d.coord.Router(),
-		Charges:   d.coord.Ledger(),
-		Holds:     d.coord.Ledger(),
+		Listener:   ln,
+		Sites:      d.ctl.Sites(),
+		Domains:    d.ctl.Domains(),
+		Nodes:      d.coord,
+		API:        d.ctl,
+		Console:    web.Console,
+		Bus:        d.bus,
+		DataDir:    dataDir,
+		Offers:     d.coord,
+		Accounts:   d.coord,
+		ScoreSink:  d.coord.Router(),
+		Charges:    d.coord.Ledger(),
+		Holds:      d.coord.Ledger(),
+		Registerer: reg,
 		// Every node of a devnet is on this machine.
 		AllowPrivateAddrs: true,
 		Logger:            log,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -275,6 +276,18 @@ func TestCollectDeletedAndOverwrittenObjects(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(evs, want) {
 		t.Fatalf("content.collected for %v, want %v", evs, want)
+	}
+	// The gateway's metrics say so.
+	resp, err := http.Get(n.d.Gateway().URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{"verity_collector_collected_total 2", "verity_collector_passes_total 2", "verity_collector_unreferenced_roots 0"} {
+		if !strings.Contains(string(metrics), "\n"+line+"\n") {
+			t.Fatalf("/metrics lacks %q:\n%s", line, metrics)
+		}
 	}
 	// What is referenced is never collected.
 	if st := collect(t, n, 3); st.Collected != 0 || st.Candidates != 0 {

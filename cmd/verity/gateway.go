@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/verity-cdn/verity/control"
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
@@ -168,6 +170,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// what it served as it closes), the control plane, the coordinator,
 	// the bus.
 	kcfg.Bus, kcfg.Logger = bus, log
+	// One registry for the coordinator's metrics and the edge's, which
+	// serves them at /metrics.
+	reg := prometheus.NewRegistry()
+	kcfg.Registerer, cfg.Registerer = reg, reg
 	coord, err := coordinator.New(ctx, kcfg)
 	if err != nil {
 		return fmt.Errorf("gateway: coordinator: %w", err)
