@@ -314,6 +314,9 @@ func (g *gatedStore) Holders(ctx context.Context, root string) (int, int, error)
 		g.mu.Unlock()
 		if f != nil {
 			f(ctx, root)
+			if err := ctx.Err(); err != nil {
+				return 0, want, err // the gateway stopped there
+			}
 		}
 	}
 	return held, want, err
@@ -322,7 +325,7 @@ func (g *gatedStore) Holders(ctx context.Context, root string) (int, int, error)
 // gatedServer runs a second S3 API on the devnet's bus and control plane
 // (as a second gateway of a cluster would) with store as its content
 // store, and returns a client of it for key k.
-func gatedServer(t *testing.T, n *network, store s3api.ContentStore, k api.S3Key) *s3.Client {
+func gatedServer(t *testing.T, n *network, store s3api.ContentStore, k api.S3Key) (*s3.Client, *s3api.Server) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -346,12 +349,13 @@ func gatedServer(t *testing.T, n *network, store s3api.ContentStore, k api.S3Key
 		Credentials:  credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
 		BaseEndpoint: aws.String(srv.URL()),
 		UsePathStyle: true,
-	})
+	}), srv
 }
 
-// (b) A gateway that stops between the nodes' pins and the record (here:
-// its PUT is cut off once the nodes hold the object, before it records
-// it) leaves placed content that nothing references: collected.
+// (b) A gateway that stops between the nodes' pins and the record (a
+// second gateway of the cluster, closed while its PUT waits between the
+// nodes holding the object and recording it) leaves placed content that
+// nothing references: collected.
 func TestCollectContentOfAbandonedPut(t *testing.T) {
 	n := gcNetwork(t, time.Nanosecond)
 	k := n.account(t, "gc-b")
@@ -366,11 +370,11 @@ func TestCollectContentOfAbandonedPut(t *testing.T) {
 		atGate <- root
 		<-ctx.Done() // the gateway never gets further
 	}}
-	gc := gatedServer(t, n, store, k)
-	pctx, cut := context.WithCancel(ctx)
+	gc, srv := gatedServer(t, n, store, k)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := gc.PutObject(pctx, &s3.PutObjectInput{Bucket: aws.String("gc-b"), Key: aws.String("half.bin"), Body: bytes.NewReader(body)})
+		_, err := gc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("gc-b"), Key: aws.String("half.bin"), Body: bytes.NewReader(body)},
+			func(o *s3.Options) { o.RetryMaxAttempts = 1 })
 		errc <- err
 	}()
 	var root string
@@ -379,9 +383,9 @@ func TestCollectContentOfAbandonedPut(t *testing.T) {
 	case err := <-errc:
 		t.Fatalf("the PUT ended before the nodes held it: %v", err)
 	}
-	cut()
+	srv.Close() // the gateway stops
 	if err := <-errc; err == nil {
-		t.Fatal("the cut PUT succeeded")
+		t.Fatal("the PUT to the stopped gateway succeeded")
 	}
 	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("gc-b"), Key: aws.String("half.bin")}); code(err) != "NotFound" && code(err) != "NoSuchKey" {
 		t.Fatalf("head of the object never recorded: %v", err)
@@ -444,7 +448,7 @@ func TestCollectRacingStoreOfSameBytes(t *testing.T) {
 			close(atGate)
 			<-release
 		}}
-		gc := gatedServer(t, n, store, k)
+		gc, _ := gatedServer(t, n, store, k)
 		errc := make(chan error, 1)
 		go func() {
 			_, err := gc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("gc-c"), Key: aws.String("x2"), Body: bytes.NewReader(body)})
