@@ -583,6 +583,10 @@ func TestCollectKeepsSharedContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "the site's content placed", func() bool { // by the placement consumer, from the event
+		_, ok := placement(t, n, siteRoot)
+		return ok
+	})
 	held(t, n, siteRoot, site)
 	if got := put(t, c1, "gc-d1", "site.bin", site); got != siteRoot {
 		t.Fatalf("object %s, site content %s", got, siteRoot)
