@@ -331,7 +331,7 @@ func gatedServer(t *testing.T, n *network, store s3api.ContentStore, k api.S3Key
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: store, Bus: n.d.Bus(), DataDir: t.TempDir(),
+	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: store, Bus: n.d.Bus(), DataDir: t.TempDir(), Name: "gated",
 		Logger: slog.New(slog.NewTextHandler(n.logs, nil)).With("api", "s3-gated")})
 	if err != nil {
 		t.Fatal(err)
