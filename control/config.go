@@ -30,6 +30,9 @@ type Coordinator interface {
 	// Unplace drops a root's placement, its holders told to unpin it: an
 	// expired preview.
 	Unplace(ctx context.Context, root string) error
+	// Keep clears the collector's mark on a root a store just recorded
+	// a reference to, and reports whether the root is still placed.
+	Keep(ctx context.Context, root string) (bool, error)
 	// Ledger is the accounts ledger the coordinator settles nodes on;
 	// the accounts API reads and writes it.
 	Ledger() *ledger.Ledger

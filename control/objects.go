@@ -37,6 +37,29 @@ func (c *Control) StoreCAR(ctx context.Context, label string, car io.Reader) (st
 	return root, nil
 }
 
+// Keep is called by a store once it has recorded a reference to root
+// (an S3 object in its bucket's index): it clears a collector's mark on
+// root's placement (coordinator.Keep), so a sweep that had not seen the
+// reference leaves the root placed. When the sweep came first and root is
+// no longer placed, it is placed again from the CAR in the content store
+// (under label, as StoreCAR does) and Keep returns true: the caller waits
+// for its holders (Holders) before it acknowledges.
+func (c *Control) Keep(ctx context.Context, label, root string) (bool, error) {
+	placed, err := c.coord.Keep(ctx, root)
+	if err != nil || placed {
+		return false, err
+	}
+	fi, err := os.Stat(c.contentPath(root))
+	if err != nil {
+		return false, fmt.Errorf("control: %s was unplaced by the collector and its CAR is not here: %w", root, err)
+	}
+	c.log.Warn("content collected as a reference to it was recorded: placing it again", "root", root, "label", label)
+	if err := c.emitDeployed(ctx, label, root, fi.Size(), 0, false); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Holders counts the live nodes that hold root (pinned and audited), and
 // returns how many should (Config.Replicas).
 func (c *Control) Holders(ctx context.Context, root string) (held, want int, err error) {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
 )
@@ -57,6 +59,23 @@ type Config struct {
 	// never (new roots still go to the emptiest nodes). Runs on
 	// coordinators with the placement role.
 	RebalanceInterval time.Duration
+
+	// CollectInterval paces the collector of unreferenced content
+	// (collect.go): about once per interval, one coordinator of a
+	// cluster at a time (the lease CollectLease in the leases bucket)
+	// unplaces the roots that no ReferenceSource has referenced for
+	// CollectGrace. Runs on coordinators with the placement role, and
+	// collects nothing until a source is added (AddReferenceSource).
+	// Default 10 min; negative: never (Collect can still be called).
+	CollectInterval time.Duration
+	// CollectGrace is how long a root must have been found unreferenced
+	// before it is collected: readers that hold an old bucket root or an
+	// object's CID have that long. Default 1 h.
+	CollectGrace time.Duration
+
+	// Registerer, when set, receives the coordinator's metrics (the
+	// collector's). Default nil: not registered.
+	Registerer prometheus.Registerer
 
 	// OriginPatterns are passed to the WebSocket upgrade; nodes send no
 	// Origin header, so the default (none) refuses browsers.
@@ -129,6 +148,12 @@ func (c Config) normalize() (Config, error) {
 	if c.RebalanceInterval == 0 {
 		c.RebalanceInterval = time.Minute
 	}
+	if c.CollectInterval == 0 {
+		c.CollectInterval = defaultCollectInterval
+	}
+	if c.CollectGrace <= 0 {
+		c.CollectGrace = time.Hour
+	}
 	if c.AuditWalks <= 0 {
 		c.AuditWalks = 3
 	}
@@ -158,6 +183,8 @@ func (c Config) normalize() (Config, error) {
 	}
 	return c, nil
 }
+
+const defaultCollectInterval = 10 * time.Minute
 
 // deadline is how long a node may stay silent before it is lost.
 func (c Config) deadline() time.Duration {

@@ -33,6 +33,7 @@ type Coordinator struct {
 	kv      jetstream.KeyValue   // nodes
 	pkv     jetstream.KeyValue   // placements
 	okv     jetstream.KeyValue   // operators
+	lkv     jetstream.KeyValue   // leases
 	sub     *events.Subscription // placement
 	repSub  *events.Subscription // re-replication
 
@@ -54,6 +55,8 @@ type Coordinator struct {
 	auditing   map[auditKey]bool                 // audits running; true: run again once done
 	auditSem   chan struct{}                     // bounds them
 	once       sync.Once
+	sources    []ReferenceSource // the collector's (collect.go)
+	cmetrics   *collectMetrics
 
 	ledger      *ledger.Ledger
 	gwKeys      *GatewayKeys
@@ -94,6 +97,14 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	lkv, err := cfg.Bus.KV(events.BucketLeases)
+	if err != nil {
+		return nil, err
+	}
+	cmetrics, err := newCollectMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	c := &Coordinator{
 		cfg:        cfg,
 		started:    cfg.Now(),
@@ -101,6 +112,8 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		kv:         kv,
 		pkv:        pkv,
 		okv:        okv,
+		lkv:        lkv,
+		cmetrics:   cmetrics,
 		operators:  make(map[string]OperatorRecord),
 		auditing:   make(map[auditKey]bool),
 		auditSem:   make(chan struct{}, cfg.AuditConcurrency),
@@ -185,6 +198,10 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		if cfg.RebalanceInterval > 0 {
 			c.wg.Add(1)
 			go c.rebalanceLoop()
+		}
+		if cfg.CollectInterval > 0 {
+			c.wg.Add(1)
+			go c.collectLoop()
 		}
 	}
 	return c, nil

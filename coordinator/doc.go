@@ -91,6 +91,22 @@
 // fetches with AuthenticateNode (header "Authorization: VerityNode
 // <node>:<unix>:<sig>", ErrNodeAuth).
 //
+// # Collection
+//
+// A placement stays until it is removed. The collector (collect.go; one
+// coordinator of a cluster at a time, through the lease CollectLease in
+// the leases bucket, about every Config.CollectInterval) unplaces roots
+// that nothing has referenced for Config.CollectGrace: a placement is a
+// candidate only when a ReferenceSource (AddReferenceSource; the S3 API's
+// s3api.References) claims every one of its labels, and none of the
+// sources references it. It is stamped, then marked with compare-and-set
+// once past the grace period, the sources are read again and the
+// placement deleted at the marked revision; every coordinator tells the
+// holders connected to it to unpin it, and content.collected is emitted.
+// A store that records a reference calls Keep afterwards: it clears a
+// mark (the delete then fails) or reports the root unplaced, to be placed
+// again.
+//
 // Usage (coordinator side; Nodes makes a Coordinator a gateway.NodeSource,
 // NodesFor a gateway.RankedNodeSource):
 //

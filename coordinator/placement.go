@@ -39,6 +39,14 @@ type Placement struct {
 	Sites    []string          `json:"sites,omitempty"` // sites it was deployed for
 	Nodes    map[string]Holder `json:"nodes"`           // by node id
 	Updated  time.Time         `json:"updated"`
+	// Unreferenced is when the collector (collect.go) first found that
+	// nothing references the root; cleared when something does again.
+	Unreferenced time.Time `json:"unreferenced,omitzero"`
+	// Collecting is the collector's mark, set with compare-and-set
+	// before its last check of the root's referents: the collector
+	// deletes the placement only at the revision it marked, and a store
+	// that finds the mark clears it (Keep), which makes that delete fail.
+	Collecting time.Time `json:"collecting,omitzero"`
 }
 
 // Holder is one node's part in a Placement.
@@ -169,6 +177,12 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExh
 			p.Sites = append(p.Sites, d.Site)
 			slices.Sort(p.Sites)
 		}
+		if d.Site != "" {
+			// A deploy or a store of the root: referenced again, so a
+			// collector's mark goes (its delete at the marked revision
+			// fails).
+			p.Unreferenced, p.Collecting = time.Time{}, time.Time{}
+		}
 		holders = 0
 		for _, s := range live {
 			if h, ok := p.Nodes[s.Node()]; ok && h.State != HolderFailed {
@@ -236,6 +250,13 @@ func (c *Coordinator) onDeployed(ctx context.Context, ev events.Event) error {
 // orders sent (storePlacement); the placement after it is returned, the
 // zero Placement when nothing was written.
 func (c *Coordinator) updatePlacement(ctx context.Context, root string, fn func(p *Placement) bool) (Placement, error) {
+	p, _, err := c.updatePlacementRev(ctx, root, fn)
+	return p, err
+}
+
+// updatePlacementRev is updatePlacement, also returning the revision
+// written (0 when nothing was).
+func (c *Coordinator) updatePlacementRev(ctx context.Context, root string, fn func(p *Placement) bool) (Placement, uint64, error) {
 	now := c.cfg.Now().UTC()
 	var out Placement
 	rev, err := events.Update(ctx, c.pkv, root, func(old []byte) ([]byte, error) {
@@ -258,10 +279,10 @@ func (c *Coordinator) updatePlacement(ctx context.Context, root string, fn func(
 		return json.Marshal(p)
 	})
 	if err != nil || out.Root == "" {
-		return Placement{}, err
+		return Placement{}, 0, err
 	}
 	c.storePlacement(out, rev)
-	return out, nil
+	return out, rev, nil
 }
 
 // Unplace drops root's placement: every holder is told to unpin it (and
@@ -322,9 +343,28 @@ func (c *Coordinator) storePlacement(p Placement, rev uint64) {
 
 func (c *Coordinator) applyPlacement(e jetstream.KeyValueEntry) {
 	if e.Operation() != jetstream.KeyValuePut {
+		// A placement deleted (collected, or unplaced): its holders
+		// connected here are told to unpin it. (Unplace empties the
+		// holders before it deletes, so they are told once.)
 		c.mu.Lock()
+		cur, had := c.placements[e.Key()]
+		if had && cur.rev > e.Revision() {
+			c.mu.Unlock()
+			return // placed again since (a newer revision written here)
+		}
 		delete(c.placements, e.Key())
+		var conns []*nodeConn
+		if had {
+			for id := range cur.p.Nodes {
+				if nc := c.conns[id]; nc != nil {
+					conns = append(conns, nc)
+				}
+			}
+		}
 		c.mu.Unlock()
+		for _, nc := range conns {
+			nc.sendUnpin(e.Key())
+		}
 		return
 	}
 	p, err := decodePlacement(e.Value())

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/verity-cdn/verity/control"
@@ -100,6 +101,10 @@ type Config struct {
 	// billing (s3api.Config). Defaults: s3api's.
 	S3StoragePrice    uint64
 	S3StorageInterval time.Duration
+	// CollectInterval and CollectGrace pace the coordinator's collector
+	// of unreferenced content (coordinator.Config). Defaults: its.
+	CollectInterval time.Duration
+	CollectGrace    time.Duration
 	// Logger default slog.Default().
 	Logger *slog.Logger
 }
@@ -256,17 +261,26 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 // address for deployed CARs).
 func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error) {
 	log := d.cfg.Logger.With("part", "gateway")
+	reg := prometheus.NewRegistry() // the coordinator's metrics and the edge's, at /metrics
 	d.coord, err = coordinator.New(ctx, coordinator.Config{
 		Bus:               d.bus,
+		Registerer:        reg,
 		HeartbeatInterval: d.cfg.HeartbeatInterval,
 		// Every node of a devnet is on this machine.
 		AllowPrivateAddrs: true,
 		Router:            coordinator.NewRouter(coordinator.RouterConfig{Table: table}),
+		CollectInterval:   d.cfg.CollectInterval,
+		CollectGrace:      d.cfg.CollectGrace,
 		Logger:            log,
 	})
 	if err != nil {
 		return err
 	}
+	refs, err := s3api.NewReferences(d.bus)
+	if err != nil {
+		return err
+	}
+	d.coord.AddReferenceSource(refs)
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
 		return err
@@ -291,19 +305,20 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		return err
 	}
 	d.gw, err = gateway.New(gateway.Config{
-		Listener:  ln,
-		Sites:     d.ctl.Sites(),
-		Domains:   d.ctl.Domains(),
-		Nodes:     d.coord,
-		API:       d.ctl,
-		Console:   web.Console,
-		Bus:       d.bus,
-		DataDir:   dataDir,
-		Offers:    d.coord,
-		Accounts:  d.coord,
-		ScoreSink: d.coord.Router(),
-		Charges:   d.coord.Ledger(),
-		Holds:     d.coord.Ledger(),
+		Listener:   ln,
+		Sites:      d.ctl.Sites(),
+		Domains:    d.ctl.Domains(),
+		Nodes:      d.coord,
+		API:        d.ctl,
+		Console:    web.Console,
+		Bus:        d.bus,
+		DataDir:    dataDir,
+		Offers:     d.coord,
+		Accounts:   d.coord,
+		ScoreSink:  d.coord.Router(),
+		Charges:    d.coord.Ledger(),
+		Holds:      d.coord.Ledger(),
+		Registerer: reg,
 		// Every node of a devnet is on this machine.
 		AllowPrivateAddrs: true,
 		Logger:            log,

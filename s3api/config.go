@@ -32,6 +32,11 @@ type ContentStore interface {
 	// OpenCAR opens root's CAR, verified: as stored, or fetched from
 	// the nodes holding it.
 	OpenCAR(ctx context.Context, root string) (*os.File, error)
+	// Keep is called once a reference to root is recorded in a bucket:
+	// it clears a collector's mark on root's placement, and places root
+	// again (under label) when the collector unplaced it before the
+	// record, returning true: then the caller waits for its holders.
+	Keep(ctx context.Context, label, root string) (bool, error)
 }
 
 // Config configures a Server. Listener, Keys, Store, Bus and DataDir are

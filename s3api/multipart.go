@@ -464,6 +464,9 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 	if err != nil {
 		return err
 	}
+	if err := s.keep(r.Context(), bucket, obj.CID); err != nil {
+		return err
+	}
 	s.log.Info("s3 multipart object stored", "bucket", bucket, "key", key, "cid", obj.CID, "bytes", obj.Size, "parts", len(chosen), "root", rec.Root)
 	w.Header().Set(HeaderCID, obj.CID)
 	s.setRootHeaders(w, rec)

@@ -67,6 +67,9 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	if err != nil {
 		return err
 	}
+	if err := s.keep(r.Context(), bucket, obj.CID); err != nil {
+		return err
+	}
 	s.log.Info("s3 object stored", "bucket", bucket, "key", key, "cid", obj.CID, "bytes", obj.Size, "root", rec.Root)
 	w.Header().Set("ETag", `"`+obj.ETag+`"`)
 	w.Header().Set(HeaderCID, obj.CID)
@@ -159,6 +162,23 @@ func (s *Server) waitHeld(ctx context.Context, root string) error {
 	}
 }
 
+// keep runs once a reference to root is recorded in bucket, before the
+// request is acknowledged: the collector's mark on root, if any, is
+// cleared, and root placed again if the collector unplaced it before the
+// record (coordinator/collect.go), in which case the answer waits until
+// nodes hold it again.
+func (s *Server) keep(ctx context.Context, bucket, root string) error {
+	again, err := s.cfg.Store.Keep(ctx, storeLabel(bucket), root)
+	if err != nil {
+		return fmt.Errorf("s3api: keep %s: %w", root, err)
+	}
+	if again {
+		s.log.Warn("s3 object's content was collected as it was recorded: placed again", "bucket", bucket, "cid", root)
+		return s.waitHeld(ctx, root)
+	}
+	return nil
+}
+
 // copySource parses x-amz-copy-source: "[/]bucket/key", URL-encoded.
 func copySource(v string) (bucket, key string, err error) {
 	v, err = url.PathUnescape(strings.TrimPrefix(v, "/"))
@@ -211,6 +231,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 		return s.commit(rec, "copy", key)
 	})
 	if err != nil {
+		return err
+	}
+	if err := s.keep(r.Context(), bucket, cp.CID); err != nil {
 		return err
 	}
 	w.Header().Set(HeaderCID, cp.CID)

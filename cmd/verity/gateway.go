@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/verity-cdn/verity/control"
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
@@ -57,6 +59,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fl.Int64Var(&ccfg.MaxDeployBytes, "max-deploy-bytes", 1<<30, "largest CAR a deploy may upload")
 	fl.BoolVar(&ccfg.Faucet, "faucet", false, "development faucet: let the admin top accounts up for free (verity accounts topup)")
 	fl.DurationVar(&cfg.MeterInterval, "meter-interval", 10*time.Second, "how often bytes served on the HTTPS path and by the S3 API are charged to their accounts")
+	fl.DurationVar(&kcfg.CollectInterval, "collect-interval", 10*time.Minute, "how often unreferenced content (deleted or overwritten S3 objects, content of uploads that never completed) is looked for and unplaced from nodes, by one gateway of a cluster at a time; negative: never (docs/storage.md)")
+	fl.DurationVar(&kcfg.CollectGrace, "collect-grace", time.Hour, "how long content must have been unreferenced before it is unplaced")
 	fl.IntVar(&ccfg.Replicas, "replicas", 2, "nodes that must hold a deploy before its site is published")
 	fl.StringVar(&ccfg.PublicURL, "public-url", "", "this gateway's base URL as nodes reach it (default: http://<listen address>)")
 	fl.BoolVar(&cfg.Payments.Disabled, "no-vouchers", false, "issue no payment vouchers with sessions (workers fetch from nodes unpaid)")
@@ -166,6 +170,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// what it served as it closes), the control plane, the coordinator,
 	// the bus.
 	kcfg.Bus, kcfg.Logger = bus, log
+	// One registry for the coordinator's metrics and the edge's, which
+	// serves them at /metrics.
+	reg := prometheus.NewRegistry()
+	kcfg.Registerer, cfg.Registerer = reg, reg
 	coord, err := coordinator.New(ctx, kcfg)
 	if err != nil {
 		return fmt.Errorf("gateway: coordinator: %w", err)
@@ -189,6 +197,14 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer ctl.Close()
+	// The collector keeps what S3 buckets reference: registered on every
+	// gateway, with the S3 API or without, since any may run it.
+	refs, err := s3api.NewReferences(bus)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("gateway: %w", err)
+	}
+	coord.AddReferenceSource(refs)
 	cfg.Listener = ln
 	var g *gateway.Gateway
 	var s3srv *s3api.Server

@@ -49,6 +49,9 @@ const (
 	// the SHA-256 of the session cookie; an entry lives at most
 	// SessionBucketTTL.
 	BucketSessions = "console_sessions"
+	// BucketLeases holds leases that let one process of a cluster at a
+	// time run a periodic job (the coordinator's collector), by job name.
+	BucketLeases = "leases"
 )
 
 // SessionBucketTTL bounds how long BucketSessions keeps an entry: the
@@ -80,6 +83,7 @@ var bucketHistory = map[string]uint8{
 	BucketS3Buckets:  1,
 	BucketS3Servers:  1,
 	BucketSessions:   1,
+	BucketLeases:     1,
 }
 
 // Bus is a connection to the event stream and KV buckets. Its methods are

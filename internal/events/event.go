@@ -15,6 +15,7 @@ type Type string
 const (
 	TypeSiteDeployed      Type = "site.deployed"
 	TypeContentReplicated Type = "content.replicated"
+	TypeContentCollected  Type = "content.collected"
 	TypeSitePublished     Type = "site.published"
 	TypeSiteRolledBack    Type = "site.rolled_back"
 	TypeDeployFailed      Type = "site.deploy_failed"
@@ -151,6 +152,17 @@ type ContentReplicated struct {
 	Root string `json:"root"`
 	Node string `json:"node"`           // node id
 	Site string `json:"site,omitempty"` // the site it was placed for, if any
+}
+
+// ContentCollected: a placed root that nothing referenced any more for
+// the collector's grace period was unplaced; its holders were told to
+// unpin it (and drop its blocks that no other root reaches).
+type ContentCollected struct {
+	Root         string    `json:"root"`
+	Labels       []string  `json:"labels,omitempty"` // the placement's labels (s3_<bucket>, ...)
+	Nodes        []string  `json:"nodes,omitempty"`  // the holders told to unpin it
+	Unreferenced time.Time `json:"unreferenced"`     // when the collector first found it unreferenced
+	Coordinator  string    `json:"coordinator"`
 }
 
 // SitePublished: a site's name now points at Root.

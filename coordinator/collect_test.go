@@ -1,0 +1,94 @@
+package coordinator_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/internal/events"
+)
+
+// labelSource claims the labels with its prefix and references refs.
+type labelSource struct {
+	prefix string
+	refs   atomic.Pointer[map[string]bool]
+}
+
+func (s *labelSource) Claims(label string) bool { return strings.HasPrefix(label, s.prefix) }
+
+func (s *labelSource) Referenced(context.Context) (map[string]bool, error) {
+	if m := s.refs.Load(); m != nil {
+		return *m, nil
+	}
+	return nil, nil
+}
+
+// The collector takes nothing without a source, nothing a source does not
+// claim every label of, and runs on one coordinator of a cluster at a
+// time: a second coordinator on the same bus does nothing while the
+// first holds the lease, and takes over once it lapses.
+func TestCollectorOneAtATimeAndOnlyClaimedLabels(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	bus := openBus(t)
+	mod := func(c *coordinator.Config) {
+		c.Now = clock
+		c.CollectInterval = -1 // passes run when the test calls Collect
+		c.CollectGrace = time.Minute
+	}
+	a := newCoordinator(t, bus, mod)
+	b := newCoordinator(t, bus, mod)
+	ctx := ctxT(t)
+	for _, d := range []events.SiteDeployed{
+		{Site: "s3_bkt", Root: "bafyobject"},     // an S3 object's content
+		{Site: "blog", Root: "bafysite"},         // a site's
+		{Site: "s3_bkt", Root: "bafyshared"},     // both
+		{Site: "blog", Root: "bafyshared"},       //
+		{Site: "s3_bkt", Root: "bafyreferenced"}, // still in a bucket
+		{Site: "", Root: "bafynolabel"},          // placed for nobody known
+	} {
+		d.Replicas = 1
+		if _, err := a.Place(ctx, d); err != nil && !errors.Is(err, coordinator.ErrTooFewNodes) {
+			t.Fatal(err)
+		}
+	}
+	if st, err := a.Collect(ctx); err != nil || st != (coordinator.CollectStats{}) {
+		t.Fatalf("without a source: %+v, %v", st, err)
+	}
+	src := &labelSource{prefix: "s3_"}
+	src.refs.Store(&map[string]bool{"bafyreferenced": true})
+	a.AddReferenceSource(src)
+	b.AddReferenceSource(src)
+	st, err := a.Collect(ctx)
+	if err != nil || st.Candidates != 1 || st.Stamped != 1 {
+		t.Fatalf("first pass: %+v, %v; want only bafyobject stamped", st, err)
+	}
+	now.Add(int64(2 * time.Minute)) // past the grace period
+	if st, err := b.Collect(ctx); err != nil || st != (coordinator.CollectStats{}) {
+		t.Fatalf("the second coordinator, while the first holds the lease: %+v, %v", st, err)
+	}
+	st, err = a.Collect(ctx)
+	if err != nil || st.Collected != 1 {
+		t.Fatalf("past the grace period: %+v, %v", st, err)
+	}
+	for _, root := range []string{"bafysite", "bafyshared", "bafyreferenced", "bafynolabel"} {
+		if _, ok := a.Placement(root); !ok {
+			t.Fatalf("%s collected", root)
+		}
+	}
+	if _, ok := a.Placement("bafyobject"); ok {
+		t.Fatal("bafyobject still placed")
+	}
+	// The lease lapses (its holder stopped): the other one takes over.
+	a.Close()
+	now.Add(int64(time.Hour))
+	src.refs.Store(&map[string]bool{})
+	if st, err := b.Collect(ctx); err != nil || st.Stamped != 1 {
+		t.Fatalf("the second coordinator once the lease lapsed: %+v, %v", st, err)
+	}
+}

@@ -1,0 +1,73 @@
+package s3api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/verity-cdn/verity/internal/events"
+)
+
+// References tells the coordinator's collector (coordinator.ReferenceSource)
+// which roots S3 buckets still reference: every bucket's current root and
+// the roots its history keeps (the last MaxHistory), and the CID of
+// every object of its index. It claims the content placed under the
+// labels storeLabel gives (s3_<bucket>), which no site name can be. It
+// reads the s3_buckets bucket, so a gateway that does not serve the API
+// knows the buckets' referents all the same.
+//
+// An object's content is kept while an index names it, not while an old
+// root of the history does: the history lists roots, not the indexes they
+// had. A placed bucket root keeps its whole tree (its objects' blocks
+// among it) on its holders while the history keeps it.
+type References struct {
+	kv jetstream.KeyValue
+}
+
+// NewReferences reads the buckets from bus.
+func NewReferences(bus *events.Bus) (*References, error) {
+	kv, err := bus.KV(events.BucketS3Buckets)
+	if err != nil {
+		return nil, err
+	}
+	return &References{kv: kv}, nil
+}
+
+// Claims reports whether label is a bucket's (storeLabel).
+func (r *References) Claims(label string) bool { return strings.HasPrefix(label, "s3_") }
+
+// Referenced returns every root the buckets reference now. A record it
+// cannot read fails the whole call: the collector then collects nothing.
+func (r *References) Referenced(ctx context.Context) (map[string]bool, error) {
+	keys, err := r.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("s3api: list buckets: %w", err)
+	}
+	out := map[string]bool{}
+	for name := range keys.Keys() {
+		e, err := r.kv.Get(ctx, name)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // deleted since listed
+		}
+		if err != nil {
+			return nil, fmt.Errorf("s3api: read bucket %s: %w", name, err)
+		}
+		rec, err := decodeRecord(e.Value())
+		if err != nil {
+			return nil, fmt.Errorf("s3api: bucket %s: %w", name, err)
+		}
+		if rec.Root != "" {
+			out[rec.Root] = true
+		}
+		for _, h := range rec.History {
+			out[h.Root] = true
+		}
+		for _, o := range rec.Objects {
+			out[o.CID] = true
+		}
+	}
+	return out, nil
+}
