@@ -99,6 +99,9 @@ func (t *FramedTransport) OpenPaid(ctx context.Context, node Node, target string
 	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
 	body, blocks, err := framedExchange(s, target, pay)
 	if err != nil {
+		if pay != nil {
+			pay.release() // no body: the stream pays for nothing
+		}
 		stopped := stop()
 		_ = s.Close()
 		if !stopped && ctx.Err() != nil {
