@@ -578,6 +578,14 @@ function tee(idx, event, path, resp) {
   if (resp.status !== 200 || !m || !root || !resp.body || !(len >= 0) || len > Math.min(bound * ENTRY_FRACTION, MAX_ENTRY_BYTES)) return resp;
   const type = resp.headers.get('Content-Type') || '';
   if (len <= WHOLE_MAX) {
+    // The Go worker hands over the bytes it answered with (verityBody: the
+    // Response holds its own copy): cached as they are, the answer given
+    // as it is.
+    const whole = resp.verityBody;
+    if (whole instanceof Uint8Array && whole.byteLength === len) {
+      event.waitUntil(storeLater(len, () => store(idx, root, path, m[1], type, [whole], len)));
+      return resp;
+    }
     return resp.arrayBuffer().then((buf) => { // rejects on a failed block
       if (buf.byteLength !== len) throw new Error('verity: ' + path + ': ' + buf.byteLength + ' bytes, want ' + len);
       event.waitUntil(storeLater(len, () => store(idx, root, path, m[1], type, [new Uint8Array(buf)], len)));

@@ -21,6 +21,8 @@ var (
 	jsErrorCtor          = js.Global().Get("Error")
 	jsJSON               = js.Global().Get("JSON")
 	jsReadableStream     = js.Global().Get("ReadableStream")
+	jsResponseCtor       = js.Global().Get("Response")
+	jsHeaders            = js.Global().Get("Headers")
 
 	// jsBYOBMode and jsBYOBRead are the options of every BYOB reader and
 	// read; jsBYOBReadFirst those of the reads of a stream's first bytes.
@@ -181,31 +183,39 @@ func bytesToJS(b []byte) js.Value {
 // BYOB reader and wait for at least byobMin bytes (or the end of the
 // stream): one read moves a batch of network chunks, so the Promise and the
 // copy into Go are paid per batch, not per packet. One read is always kept
-// in flight, into a second buffer, so the stream keeps filling while Go
-// verifies the previous batch. The reads of a stream's first byobFirst
+// in flight, so the stream keeps filling while Go verifies the previous
+// batch: it starts once that batch is copied into Go, into the same
+// buffer. The reads of a stream's first byobFirst
 // bytes wait only for byobMinFirst: in a bao16 body the first 16 KiB chunk
 // group of a file can be verified and shown long before 128 KiB arrived,
 // and a new stream's first bytes come in the sender's first, small
 // congestion windows.
+//
+// A stream starts with a byobFirstBufSize buffer and takes a byobBufSize
+// one only once that many bytes came: most requests of a page
+// are small files, whose whole answer fits the small one. A stream
+// holds one buffer at a time.
 const (
-	byobBufSize  = 512 << 10
-	byobMin      = 128 << 10
-	byobMinFirst = 16 << 10
-	byobFirst    = 512 << 10
+	byobBufSize      = 512 << 10
+	byobFirstBufSize = 64 << 10
+	byobMin          = 128 << 10
+	byobMinFirst     = 16 << 10
+	byobFirst        = 512 << 10
 )
 
 // streamReader reads a ReadableStream of bytes, with a BYOB reader when the
 // stream is a byte stream, else with its default reader.
 type streamReader struct {
-	reader  js.Value
-	byob    bool
-	spare   js.Value // a BYOB buffer (ArrayBuffer) free for the next read
-	next    js.Value // the read in flight (a Promise), or undefined
-	pending []byte
-	scratch []byte
-	eof     bool
-	onClose func()
-	got     int // bytes read so far, up to byobFirst
+	reader    js.Value
+	byob      bool
+	spare     js.Value // a BYOB buffer (ArrayBuffer) free for the next read
+	spareSize int      // the size of spare, or of the read in flight's buffer
+	next      js.Value // the read in flight (a Promise), or undefined
+	pending   []byte
+	scratch   []byte
+	eof       bool
+	onClose   func()
+	got       int // bytes read so far, up to byobFirst
 
 	mu     sync.Mutex // guards next and closed against Close
 	closed bool
@@ -242,16 +252,19 @@ func (r *streamReader) startRead() {
 		r.next = r.reader.Call("read")
 		return
 	}
-	buf := r.spare
-	r.spare = js.Undefined()
-	if buf.IsUndefined() {
-		buf = jsArrayBuffer.New(byobBufSize)
-	}
-	opts := jsBYOBRead
+	size, opts := byobBufSize, jsBYOBRead
 	if r.got < byobFirst {
 		opts = jsBYOBReadFirst
 	}
-	r.next = r.reader.Call("read", jsUint8Array.New(buf, 0, byobBufSize), opts)
+	if r.got < byobFirstBufSize {
+		size = byobFirstBufSize
+	}
+	buf := r.spare
+	r.spare = js.Undefined()
+	if buf.IsUndefined() || r.spareSize < size {
+		buf, r.spareSize = jsArrayBuffer.New(size), size
+	}
+	r.next = r.reader.Call("read", jsUint8Array.New(buf, 0, r.spareSize), opts)
 }
 
 // takeRead returns the read in flight (a read is always started first).
@@ -287,26 +300,31 @@ func (r *streamReader) Read(p []byte) (int, error) {
 		if v.Type() == js.TypeObject {
 			n = v.Get("byteLength").Int()
 		}
+		if v.Type() == js.TypeObject {
+			if n > 0 && n <= len(p) {
+				js.CopyBytesToGo(p[:n], v)
+			} else if n > 0 {
+				if cap(r.scratch) < n {
+					r.scratch = make([]byte, n)
+				}
+				js.CopyBytesToGo(r.scratch[:n], v)
+				r.pending = r.scratch[:n]
+			}
+		}
 		r.mu.Lock()
 		r.got = min(r.got+n, byobFirst)
+		if r.byob && v.Type() == js.TypeObject {
+			r.spare = v.Get("buffer") // transferred to us by the read; free again
+		}
 		r.mu.Unlock()
+		// The next read starts before this one's bytes are verified: the
+		// stream keeps filling meanwhile (nothing else ran on the thread
+		// since the read ended).
 		if !r.eof {
 			r.startRead()
 		}
 		if v.Type() != js.TypeObject {
 			continue
-		}
-		if n > 0 && n <= len(p) {
-			js.CopyBytesToGo(p[:n], v)
-		} else if n > 0 {
-			if cap(r.scratch) < n {
-				r.scratch = make([]byte, n)
-			}
-			js.CopyBytesToGo(r.scratch[:n], v)
-			r.pending = r.scratch[:n]
-		}
-		if r.byob {
-			r.spare = v.Get("buffer") // transferred to us by the read; free again
 		}
 		if n > 0 && len(r.pending) == 0 {
 			return n, nil

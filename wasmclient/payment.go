@@ -28,6 +28,10 @@ type payer struct {
 	frozen  bool            // the site's account is frozen: gateway path only
 	account string
 	renewed bool // renew was called: reload the session now
+
+	// open counts, per node, the paid streams that may still send a
+	// receipt (from setSender to release).
+	open map[payment.NodeKey]int
 }
 
 // sessionKey returns the session key to send with the next session load,
@@ -129,7 +133,30 @@ func (p *payer) stream(nodeID string) *StreamPayment {
 	if err != nil {
 		return nil
 	}
-	return &StreamPayment{Voucher: enc, signer: cur, node: nk, onErr: p.renew}
+	return &StreamPayment{Voucher: enc, signer: cur, node: nk, onErr: p.renew, owner: p}
+}
+
+// opened counts a stream to node that can carry receipts.
+func (p *payer) opened(node payment.NodeKey) {
+	p.mu.Lock()
+	if p.open == nil {
+		p.open = map[payment.NodeKey]int{}
+	}
+	p.open[node]++
+	p.mu.Unlock()
+}
+
+// closed uncounts it and reports how many streams to node remain.
+func (p *payer) closed(node payment.NodeKey) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.open[node] - 1
+	if n <= 0 {
+		delete(p.open, node)
+		return 0
+	}
+	p.open[node] = n
+	return n
 }
 
 // StreamPayment is what a paid stream carries: the voucher for the request
@@ -141,18 +168,40 @@ type StreamPayment struct {
 	node   payment.NodeKey
 
 	onErr func() // the signer refused (over budget, expired): get a new voucher
+	owner *payer // counts the node's open streams
 
-	mu   sync.Mutex
-	send func([]byte) error // set by the transport once the head is sent
-	err  error
-	sent int // receipts sent
+	mu      sync.Mutex
+	send    func([]byte) error // set by the transport once the head is sent
+	err     error
+	sent    int  // receipts sent
+	counted bool // counted open in owner, not yet released
 }
 
-// setSender installs the function that writes receipts on the stream.
+// setSender installs the function that writes receipts on the stream;
+// from then on the stream counts as open until release or Flush.
 func (sp *StreamPayment) setSender(send func([]byte) error) {
 	sp.mu.Lock()
 	sp.send = send
+	count := !sp.counted && sp.owner != nil
+	sp.counted = sp.counted || count
 	sp.mu.Unlock()
+	if count {
+		sp.owner.opened(sp.node)
+	}
+}
+
+// release ends the stream's count as open (a stream that failed before
+// its body, or that ended); it reports how many others to the node
+// remain open. Idempotent.
+func (sp *StreamPayment) release() int {
+	sp.mu.Lock()
+	counted := sp.counted
+	sp.counted = false
+	sp.mu.Unlock()
+	if !counted {
+		return 0
+	}
+	return sp.owner.closed(sp.node)
 }
 
 // Verified counts n verified bytes from the node and sends a receipt when
@@ -165,8 +214,18 @@ func (sp *StreamPayment) Verified(n int) {
 	sp.deliver(r, signed, err)
 }
 
-// Flush sends a receipt covering every verified byte (end of stream).
+// Flush ends the stream's payment: it sends a receipt covering every byte
+// verified from the node, on any stream, unless another stream to the
+// node is still open. Receipts are cumulative per node, so the last
+// stream to end pays for the tails of those that ended before it, and a
+// page's burst of small files costs one signature, not one per file (a
+// signature is about a millisecond of the worker's one thread). What
+// waits meanwhile stays under a block: Verified signs at every block's
+// worth, whichever stream it comes from.
 func (sp *StreamPayment) Flush() {
+	if sp.release() > 0 {
+		return
+	}
 	r, signed, err := sp.signer.Flush(sp.node)
 	sp.deliver(r, signed, err)
 }

@@ -114,3 +114,76 @@ func TestPayerVoucherLifecycle(t *testing.T) {
 		t.Fatal("a refused voucher does not make the next request reload the session, once")
 	}
 }
+
+// Streams to one node that end together send one receipt: the last to end
+// signs for the bytes of all of them (receipts are cumulative per node),
+// so the worker's thread does not sign once per small file.
+func TestStreamEndReceiptsCoalesced(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := &payer{now: func() time.Time { return now }}
+	_, gw, _ := ed25519.GenerateKey(nil)
+	p.update(&Session{Voucher: issue(t, gw, p.sessionKey(), now.Add(time.Hour))})
+	raw, _ := base64.StdEncoding.DecodeString(p.enc)
+	v, _ := payment.ParseVoucher(raw)
+	tr, err := payment.NewTracker(v, payment.NewKeySet(gw.Public().(ed25519.PublicKey)), testPayNode, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent [][]byte
+	send := func(b []byte) error { sent = append(sent, append([]byte(nil), b...)); return nil }
+
+	a, b, c := p.stream(testPayNode.String()), p.stream(testPayNode.String()), p.stream(testPayNode.String())
+	for _, sp := range []*StreamPayment{a, b, c} {
+		sp.setSender(send)
+	}
+	a.Verified(3000)
+	b.Verified(5000)
+	a.Flush() // b and c still open: b's or c's end pays for a's bytes
+	if len(sent) != 0 {
+		t.Fatalf("%d receipts at the first end of three streams, want 0", len(sent))
+	}
+	c.Verified(7000)
+	c.Flush()
+	b.Flush() // the last to end
+	if len(sent) != 1 {
+		t.Fatalf("%d receipts after all three ended, want 1", len(sent))
+	}
+	if _, err := tr.AcceptBinary(sent[0], now); err != nil || tr.Receipted() != 15000 {
+		t.Fatalf("receipted %d (%v), want the three streams' 15000 bytes", tr.Receipted(), err)
+	}
+
+	// A stream that never ends (its payment never released) does not hold
+	// the others' bytes back beyond a block: Verified still signs at
+	// every block's worth, for all streams of the node.
+	stuck, d := p.stream(testPayNode.String()), p.stream(testPayNode.String())
+	stuck.setSender(send)
+	d.setSender(send)
+	d.Verified(100)
+	d.Flush()
+	if len(sent) != 1 {
+		t.Fatalf("%d receipts, want still 1 while a stream is open", len(sent))
+	}
+	d2 := p.stream(testPayNode.String())
+	d2.setSender(send)
+	d2.Verified(payment.BlockSize)
+	if len(sent) != 2 {
+		t.Fatalf("%d receipts after a block's worth, want 2", len(sent))
+	}
+	if _, err := tr.AcceptBinary(sent[1], now); err != nil || tr.Receipted() != 15000+100+payment.BlockSize {
+		t.Fatalf("receipted %d (%v)", tr.Receipted(), err)
+	}
+
+	// A stream that failed before its body (released without a flush)
+	// does not count as open.
+	e, f := p.stream(testPayNode.String()), p.stream(testPayNode.String())
+	e.setSender(send)
+	f.setSender(send)
+	stuck.release()
+	d2.release()
+	e.release()
+	f.Verified(10)
+	f.Flush()
+	if len(sent) != 3 {
+		t.Fatalf("%d receipts, want 3: the last open stream's end signs", len(sent))
+	}
+}

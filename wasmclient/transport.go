@@ -99,6 +99,9 @@ func (t *FramedTransport) OpenPaid(ctx context.Context, node Node, target string
 	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
 	body, blocks, err := framedExchange(s, target, pay)
 	if err != nil {
+		if pay != nil {
+			pay.release() // no body: the stream pays for nothing
+		}
 		stopped := stop()
 		_ = s.Close()
 		if !stopped && ctx.Err() != nil {
@@ -130,7 +133,11 @@ func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, str
 			return nil, "", err
 		}
 	}
-	br := bufio.NewReaderSize(s, 64<<10)
+	// A small buffer for the head: the verifier reads the body through a
+	// buffer of its own, which reads past this one once it is empty, and
+	// a buffer allocated per request feeds the worker's garbage
+	// collector, which runs on the page's thread.
+	br := bufio.NewReaderSize(s, headBufSize)
 	resp, err := wire.ReadResponse(br)
 	if err == io.EOF {
 		return nil, "", errfmt.Errorf("stream closed before the response head: %w", io.ErrUnexpectedEOF)
@@ -147,6 +154,10 @@ func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, str
 	}
 	return br, blocks, nil
 }
+
+// headBufSize is the buffer a framed exchange reads its response head
+// through (a head's line may be longer: it is read in pieces).
+const headBufSize = 4 << 10
 
 // encodedBody is the optional capability of a body from Transport.Open
 // whose blocks come in a block encoding (wire.BlocksBao16) instead of the

@@ -229,12 +229,30 @@ var (
 	_ closeReader = (*wtStream)(nil)
 )
 
+// Write queues p on the stream and returns without waiting for it to
+// leave: what a request writes is its head and its receipts, a few hundred
+// bytes each, and a wait for each would cost the worker's thread a promise
+// round trip per write. A stream that failed refuses the next Write (its
+// writer's desiredSize is then null), and its reads fail.
 func (s *wtStream) Write(p []byte) (int, error) {
-	if _, err := await(context.Background(), s.writer.Call("write", bytesToJS(p))); err != nil {
+	w, err := jsTry(func() js.Value {
+		if s.writer.Get("desiredSize").Type() != js.TypeNumber {
+			return js.Null()
+		}
+		return s.writer.Call("write", bytesToJS(p))
+	})
+	if err != nil {
 		return 0, err
 	}
+	if w.IsNull() {
+		return 0, errStreamWriteFailed
+	}
+	w.Call("catch", jsNoop) // the failure shows in the next Write and in reads
 	return len(p), nil
 }
+
+// errStreamWriteFailed: the stream's sending side errored.
+var errStreamWriteFailed = errors.New("wasmclient: stream write failed")
 
 // CloseWrite sends FIN after the queued writes.
 func (s *wtStream) CloseWrite() error {

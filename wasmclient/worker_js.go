@@ -158,23 +158,28 @@ func (c *cancelOnClose) Close() error {
 
 func fetchRequestFromJS(req js.Value) (FetchRequest, error) {
 	href := req.Get("url").String()
-	u, err := jsTry(func() js.Value { return js.Global().Get("URL").New(href) })
-	if err != nil {
-		return FetchRequest{}, ErrBadPath
+	path, query, ok := splitHref(href)
+	if !ok {
+		u, err := jsTry(func() js.Value { return js.Global().Get("URL").New(href) })
+		if err != nil {
+			return FetchRequest{}, ErrBadPath
+		}
+		path, query = u.Get("pathname").String(), strings.TrimPrefix(u.Get("search").String(), "?")
 	}
+	h := req.Get("headers")
 	fr := FetchRequest{
 		URL:         href,
-		Path:        u.Get("pathname").String(),
-		Query:       strings.TrimPrefix(u.Get("search").String(), "?"),
-		IfNoneMatch: headerGet(req, "If-None-Match"),
-		Range:       headerGet(req, "Range"),
-		IfRange:     headerGet(req, "If-Range"),
+		Path:        path,
+		Query:       query,
+		IfNoneMatch: headerGet(h, "If-None-Match"),
+		Range:       headerGet(h, "Range"),
+		IfRange:     headerGet(h, "If-Range"),
 	}
 	return fr, nil
 }
 
-func headerGet(req js.Value, name string) string {
-	v := req.Get("headers").Call("get", name)
+func headerGet(h js.Value, name string) string {
+	v := h.Call("get", name)
 	if v.Type() != js.TypeString {
 		return ""
 	}
@@ -187,7 +192,7 @@ func (w *Worker) jsResponse(resp *Response) js.Value { return w.jsResponseBytes(
 // jsResponseBytes builds a JS Response whose body is body when it is not
 // nil, else streams resp.Body.
 func (w *Worker) jsResponseBytes(resp *Response, whole []byte) js.Value {
-	headers := js.Global().Get("Headers").New()
+	headers := jsHeaders.New()
 	for _, kv := range resp.Header() {
 		headers.Call("set", kv[0], kv[1])
 	}
@@ -199,12 +204,15 @@ func (w *Worker) jsResponseBytes(resp *Response, whole []byte) js.Value {
 	body := js.Null()
 	if whole != nil {
 		body = bytesToJS(whole)
+		r := jsResponseCtor.New(body, init)
+		r.Set("verityBody", body) // the Response copied them: the script may keep these
+		return r
 	} else if resp.Status != 204 && resp.Status != 304 && resp.ContentLength != 0 {
 		body = w.streams.New(resp.Body)
 	} else {
 		_ = resp.Body.Close()
 	}
-	return js.Global().Get("Response").New(body, init)
+	return jsResponseCtor.New(body, init)
 }
 
 // Message answers a query the page posted: {type:'verity-stats'} →
@@ -250,7 +258,10 @@ func (w *Worker) Message(data, port js.Value) {
 
 // Export returns the object the worker script uses as self.__verity:
 // {handle(request) → Promise<Response>, resolve(url) → Promise<{root, cid,
-// type}|null>, message(data, port)}.
+// type}|null>, message(data, port)}. A Response whose body was verified
+// whole (at most wholeBodyMax bytes) carries those bytes as verityBody, a
+// Uint8Array of its own, so the script caches them without reading the
+// body again.
 func (w *Worker) Export() js.Value {
 	obj := jsObject.New()
 	obj.Set("handle", js.FuncOf(func(_ js.Value, args []js.Value) any {

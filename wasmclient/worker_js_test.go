@@ -3,6 +3,7 @@
 package wasmclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -108,6 +109,8 @@ type jsResult struct {
 	headers map[string]string
 	body    []byte
 	err     error
+	// verityBody is the Response's verityBody property, when it has one.
+	verityBody []byte
 }
 
 // serve runs Handle for a Request built from url and headers and reads the
@@ -126,6 +129,10 @@ func serve(t *testing.T, w *Worker, url string, headers map[string]any) jsResult
 		if v := resp.Get("headers").Call("get", name); v.Type() == js.TypeString {
 			r.headers[name] = v.String()
 		}
+	}
+	if vb := resp.Get("verityBody"); vb.Truthy() {
+		r.verityBody = make([]byte, vb.Get("byteLength").Int())
+		js.CopyBytesToGo(r.verityBody, vb)
 	}
 	buf, err := await(ctx, resp.Call("arrayBuffer"))
 	if err != nil {
@@ -153,6 +160,10 @@ func TestWorkerHandle(t *testing.T) {
 	}
 	if st := r.headers["Server-Timing"]; !strings.Contains(st, `verity;desc="gateway"`) || !strings.Contains(st, `node;desc="gateway"`) {
 		t.Errorf("Server-Timing %q", st)
+	}
+	// A small file verified whole hands its bytes to the script too.
+	if !bytes.Equal(r.verityBody, r.body) {
+		t.Errorf("verityBody %q, want the body %q", r.verityBody, r.body)
 	}
 
 	r = serve(t, w, origin+"/big.bin", nil)
@@ -208,6 +219,15 @@ func TestWorkerHandle(t *testing.T) {
 	got = message(t, w, "verity-reports")
 	if !strings.Contains(got, `"reports":[]`) {
 		t.Errorf("reports message %s", got)
+	}
+
+	// A query does not change the file (the URL is split without a URL
+	// object); the fragment is not the Request's.
+	if q := serve(t, w, origin+"/?v=1#x", nil); q.status != 200 || string(q.body) != "<!doctype html><p>hello from verity</p>" {
+		t.Fatalf("/?v=1: %d %q %v", q.status, q.body, q.err)
+	}
+	if q := serve(t, w, origin+"/big.bin", nil); len(q.verityBody) != 0 {
+		t.Errorf("big.bin: a streamed body carries verityBody (%d bytes)", len(q.verityBody))
 	}
 }
 

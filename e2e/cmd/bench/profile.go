@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -65,8 +67,30 @@ func workerProfile(ctx context.Context, b *browser.Browser, w io.Writer) (stop f
 			return fmt.Errorf("stop the worker's profiler: %w", err)
 		}
 		writeProfile(w, p)
-		return nil
+		return saveProfile(p)
 	}, nil
+}
+
+// saveProfile writes p, as DevTools saves a profile (a .cpuprofile it
+// opens again), into the directory VERITY_BENCH_PROFILE_DIR names, when set.
+func saveProfile(p *profiler.Profile) error {
+	dir := os.Getenv("VERITY_BENCH_PROFILE_DIR")
+	if dir == "" || p == nil {
+		return nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "worker-*.cpuprofile")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func writeProfile(w io.Writer, p *profiler.Profile) {
