@@ -34,6 +34,13 @@ var (
 	// the node beyond the worker's credit). The node, which may send as
 	// fast as it can, is not at fault: it is neither reported nor dropped.
 	ErrBridgeOverrun = errors.New("wasmclient: the bridging page held too much for a slow reader")
+	// ErrPaymentStopped: the worker stopped paying on a stream (its
+	// voucher's budget or per-node cap is spent, or it expired), so the
+	// body ends there at once instead of waiting for the node to give up
+	// on receipts; the next attempt resumes after the last verified byte
+	// with the voucher the next session load brings. The node is not at
+	// fault: it is neither reported nor dropped.
+	ErrPaymentStopped = errors.New("wasmclient: the worker stopped paying on this stream")
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("wasmclient: client closed")
 )

@@ -3,6 +3,7 @@ package wasmclient
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"testing"
 	"time"
 
@@ -185,5 +186,65 @@ func TestStreamEndReceiptsCoalesced(t *testing.T) {
 	f.Flush()
 	if len(sent) != 3 {
 		t.Fatalf("%d receipts, want 3: the last open stream's end signs", len(sent))
+	}
+}
+
+// endless is a body that never ends: a node still sending.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) { return len(p), nil }
+
+// nopStream is a Stream whose writes go nowhere.
+type nopStream struct{ endless }
+
+func (nopStream) Write(p []byte) (int, error) { return len(p), nil }
+func (nopStream) Close() error                { return nil }
+
+// Once the signer refuses to pay (the voucher's per-node cap is spent),
+// the stream's body fails at once with ErrPaymentStopped: reading on
+// would only wait for the node to give up on receipts that will not come.
+func TestPaidBodyStopsWhenPaymentStops(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := &payer{now: func() time.Time { return now }}
+	_, gw, _ := ed25519.GenerateKey(nil)
+	sk, err := payment.ParseSessionKey(p.sessionKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := payment.Voucher{Account: "acme", Session: sk, Budget: 1 << 30, NodeCap: 512 << 10,
+		Nodes: []payment.NodeTag{payment.TagOf(testPayNode)}, Expires: now.Add(time.Hour).Truncate(time.Second)}
+	if err := v.Sign(gw); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := v.MarshalBinary()
+	p.update(&Session{Account: "acme", Voucher: base64.StdEncoding.EncodeToString(raw)})
+	sp := p.stream(testPayNode.String())
+	if sp == nil {
+		t.Fatal("no stream payment with a voucher")
+	}
+	sp.setSender(func([]byte) error { return nil })
+	b := &framedBody{Reader: endless{}, s: nopStream{}, stop: func() bool { return true }, pay: sp}
+	buf := make([]byte, 256<<10)
+	for i := range 2 { // within the cap: the body reads on
+		if n, err := b.Read(buf); n == 0 || err != nil {
+			t.Fatalf("read %d within the cap: %d, %v", i, n, err)
+		}
+		sp.Verified(len(buf))
+	}
+	if sp.failed() {
+		t.Fatal("payment failed within the cap")
+	}
+	if n, err := b.Read(buf); n == 0 || err != nil {
+		t.Fatalf("read at the cap: %d, %v", n, err)
+	}
+	sp.Verified(len(buf)) // past the cap: refused
+	if !sp.failed() {
+		t.Fatal("the signer paid past the voucher's node cap")
+	}
+	if n, err := b.Read(buf); !errors.Is(err, ErrPaymentStopped) || n != 0 {
+		t.Fatalf("read after the payment stopped: %d, %v; want 0, ErrPaymentStopped", n, err)
+	}
+	if !p.takeRenew() {
+		t.Fatal("a spent voucher does not make the next request reload the session")
 	}
 }

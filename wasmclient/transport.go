@@ -181,6 +181,18 @@ type framedBody struct {
 	err    error
 }
 
+// Read reads the body. Once the worker stopped paying on the stream (its
+// signer refused a receipt), it fails with ErrPaymentStopped: the node
+// sends at most its credit window more and then waits for receipts that
+// will not come (ReceiptTimeout, 10 s by default) before it resets the
+// stream, so reading on would only stall the fetch.
+func (b *framedBody) Read(p []byte) (int, error) {
+	if b.pay != nil && b.pay.failed() {
+		return 0, ErrPaymentStopped
+	}
+	return b.Reader.Read(p)
+}
+
 // Close ends the stream. A paid stream first sends the receipt for every
 // verified byte not yet receipted and its FIN, and only stops reading, so
 // those leave.
