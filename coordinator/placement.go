@@ -34,12 +34,12 @@ const (
 // which nodes hold it or should.
 type Placement struct {
 	Root     string            `json:"root"`
-	Replicas int               `json:"replicas"`        // copies wanted
-	CAR      string            `json:"car"`             // where nodes fetch it
-	Sites    []string          `json:"sites,omitempty"` // sites it was deployed for
+	Replicas int               `json:"replicas"`          // copies wanted
+	CAR      string            `json:"car"`               // where nodes fetch it
+	Sites    []string          `json:"sites,omitempty"`   // sites it was deployed for
 	Partial  bool              `json:"partial,omitempty"` // the CAR holds only the root's own blocks (events.SiteDeployed)
 	Near     string            `json:"near,omitempty"`    // a root whose holders are preferred, and named as the pin's base
-	Nodes    map[string]Holder `json:"nodes"`           // by node id
+	Nodes    map[string]Holder `json:"nodes"`             // by node id
 	Updated  time.Time         `json:"updated"`
 }
 
