@@ -71,25 +71,30 @@ func (c *Control) StoreRoot(ctx context.Context, br api.BucketRoot, body io.Read
 		}
 		size, blocks = n, b
 	}
-	label := br.Label
+	// The placement is labelled with the bucket (Placement.Sites holds
+	// br.Label), and with the site when one follows it, so that the
+	// publisher publishes the site once the root is held.
+	labels := []string{br.Label}
 	if br.Site != "" {
 		ok, err := c.deployBucketRoot(ctx, br, size, blocks)
 		if err != nil {
 			return err
 		}
 		if ok {
-			label = br.Site
+			labels = append(labels, br.Site)
 		}
 	}
-	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
-		Site: label, Root: root, Size: size, Blocks: blocks, Replicas: c.cfg.Replicas,
-		CAR: c.cfg.PublicURL + ContentPrefix + root + ".car", Partial: true, Near: br.Near,
-	})
-	if err == nil {
-		err = c.cfg.Bus.Publish(ctx, ev)
-	}
-	if err != nil {
-		return fmt.Errorf("control: emit site.deployed: %w", err)
+	for _, label := range labels {
+		ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
+			Site: label, Root: root, Size: size, Blocks: blocks, Replicas: c.cfg.Replicas,
+			CAR: c.cfg.PublicURL + ContentPrefix + root + ".car", Partial: true, Near: br.Near,
+		})
+		if err == nil {
+			err = c.cfg.Bus.Publish(ctx, ev)
+		}
+		if err != nil {
+			return fmt.Errorf("control: emit site.deployed: %w", err)
+		}
 	}
 	return nil
 }

@@ -257,6 +257,15 @@ func (c *Control) apiContent(w http.ResponseWriter, r *http.Request) {
 	c.log.Debug("serving CAR to node", "node", node, "root", root, "base", basePath != "")
 	err = serveContent(w, r, c.contentPath(root), basePath)
 	if errors.Is(err, os.ErrNotExist) {
+		// Stored through another gateway of the cluster (an object a
+		// bucket root's node lacks): fetched from its holders, verified.
+		var f *os.File
+		if f, err = c.OpenCAR(r.Context(), root); err == nil {
+			f.Close()
+			err = serveContent(w, r, c.contentPath(root), basePath)
+		}
+	}
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrNotFound) {
 		c.fail(w, r, fmt.Errorf("%w: no CAR for %s on this gateway", ErrNotFound, root))
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/importer"
 	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/internal/unixfs"
 	"github.com/verity-cdn/verity/internal/verify"
@@ -292,6 +294,32 @@ func TestSiteFollowsBucket(t *testing.T) {
 	// The next change of the bucket publishes again.
 	root3 := put(t, c, "pub-site", "page.html", []byte("three"))
 	n.waitSiteRoot(t, tok, "pubsite", root3)
+	// The root's placement is labelled with the bucket and the site.
+	if p, ok := n.d.Coordinator().Placement(root3); !ok || !p.Partial || !slices.Contains(p.Sites, "s3_pub-site") || !slices.Contains(p.Sites, "pubsite") {
+		t.Fatalf("placement of %s: %+v", root3, p)
+	}
+
+	// A deploy of a CAR ends the following: the bucket's next change is
+	// not published to the site.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("deployed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var car bytes.Buffer
+	deployed, err := importer.WriteCAR(t.Context(), dir, &car, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.d.Control().DeployFor(t.Context(), "pubsite", "", &car); err != nil {
+		t.Fatal(err)
+	}
+	n.waitSiteRoot(t, tok, "pubsite", deployed.String())
+	root4 := put(t, c, "pub-site", "page.html", []byte("four"))
+	n.waitPinned(t, root4)
+	st = n.siteStatus(t, tok, "pubsite")
+	if st.Site.Root != deployed.String() || st.Deploy.Root != deployed.String() || st.Deploy.Bucket != "" {
+		t.Fatalf("after a deploy, the bucket's change reached the site: %+v %+v", st.Site, st.Deploy)
+	}
 }
 
 // dirType is the UnixFS type of the directory root/name, its block
