@@ -74,27 +74,30 @@ func (c *Control) StoreRoot(ctx context.Context, br api.BucketRoot, body io.Read
 	// The placement is labelled with the bucket (Placement.Sites holds
 	// br.Label), and with the site when one follows it, so that the
 	// publisher publishes the site once the root is held.
-	labels := []string{br.Label}
-	if br.Site != "" {
-		ok, err := c.deployBucketRoot(ctx, br, size, blocks)
-		if err != nil {
-			return err
-		}
-		if ok {
-			labels = append(labels, br.Site)
-		}
+	if err := c.emitRoot(ctx, br, br.Label, size, blocks); err != nil {
+		return err
 	}
-	for _, label := range labels {
-		ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
-			Site: label, Root: root, Size: size, Blocks: blocks, Replicas: c.cfg.Replicas,
-			CAR: c.cfg.PublicURL + ContentPrefix + root + ".car", Partial: true, Near: br.Near,
-		})
-		if err == nil {
-			err = c.cfg.Bus.Publish(ctx, ev)
-		}
-		if err != nil {
-			return fmt.Errorf("control: emit site.deployed: %w", err)
-		}
+	if br.Site == "" {
+		return nil
+	}
+	ok, err := c.deployBucketRoot(ctx, br, size, blocks)
+	if err != nil || !ok {
+		return err
+	}
+	return c.emitRoot(ctx, br, br.Site, size, blocks)
+}
+
+// emitRoot announces br.Root (site.deployed, partial) under label.
+func (c *Control) emitRoot(ctx context.Context, br api.BucketRoot, label string, size int64, blocks int) error {
+	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
+		Site: label, Root: br.Root, Size: size, Blocks: blocks, Replicas: c.cfg.Replicas,
+		CAR: c.cfg.PublicURL + ContentPrefix + br.Root + ".car", Partial: true, Near: br.Near,
+	})
+	if err == nil {
+		err = c.cfg.Bus.Publish(ctx, ev)
+	}
+	if err != nil {
+		return fmt.Errorf("control: emit site.deployed: %w", err)
 	}
 	return nil
 }
@@ -126,8 +129,8 @@ func (c *Control) deployBucketRoot(ctx context.Context, br api.BucketRoot, size 
 		if !br.Follow && (cur.Bucket != br.Bucket || cur.BucketVersion >= br.Version) {
 			return nil, events.ErrNoChange // the site left the bucket, or has a newer root
 		}
-		if cur.Bucket == br.Bucket && cur.Root == br.Root {
-			deployed = true
+		if !br.Follow && cur.Root == br.Root {
+			deployed = true // the same root again: published already, or soon
 			return nil, events.ErrNoChange
 		}
 		deployed = true
