@@ -273,15 +273,12 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 	if err != nil {
 		return nil, err
 	}
-	s.records.put(bucket, raw, out)
 	if out.Root != prev {
-		// Still one writer of the bucket here: its roots are stored in
-		// the order of its versions.
-		if err := s.storeRoot(ctx, prev, out, false); err != nil {
-			s.log.Warn("s3 bucket root not placed", "bucket", bucket, "root", out.Root, "err", err)
-		}
-		out.dag = nil // the cache keeps the index, not the tree
+		queued := *out // with its tree, which the cache does not keep
+		s.roots.add(&queued)
 	}
+	out.dag = nil
+	s.records.put(bucket, raw, out)
 	return out, nil
 }
 
@@ -346,7 +343,11 @@ func (s *Server) FollowBucket(ctx context.Context, bucket, site, account string)
 	if err != nil {
 		return err
 	}
-	return s.storeRoot(ctx, "", rec, true)
+	if err := s.storeRoot(ctx, "", rec, true); err != nil {
+		return err
+	}
+	s.roots.done(bucket, rec.Root)
+	return nil
 }
 
 // commit gives rec its new tree's root and records it in the history.

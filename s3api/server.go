@@ -34,6 +34,7 @@ type Server struct {
 	records recordCache
 	meter   *ledger.Meter // nil without Config.Charges
 	uploads openUploads
+	roots   rootQueue // new roots to place (roots.go)
 	// bodyIdle bounds the wait for the next bytes of a request's body.
 	bodyIdle time.Duration
 
@@ -47,7 +48,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, bodyIdle: bodyIdleTimeout}
+	s := &Server{cfg: cfg, log: cfg.Logger, bodyIdle: bodyIdleTimeout, roots: newRootQueue()}
 	if s.buckets, err = cfg.Bus.KV(events.BucketS3Buckets); err != nil {
 		return nil, fmt.Errorf("s3api: %w", err)
 	}
@@ -96,6 +97,11 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		s.runUploadExpiry(bctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runRoots(bctx)
 	}()
 	err := s.srv.Serve(s.cfg.Listener)
 	if errors.Is(err, http.ErrServerClosed) {
