@@ -23,6 +23,7 @@ import (
 	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/internal/unixfs"
 	"github.com/verity-cdn/verity/internal/verify"
+	"github.com/verity-cdn/verity/s3api"
 )
 
 // put stores body under key and returns the bucket's root after it.
@@ -295,9 +296,14 @@ func TestSiteFollowsBucket(t *testing.T) {
 	// The next change of the bucket publishes again.
 	root3 := put(t, c, "pub-site", "page.html", []byte("three"))
 	n.waitSiteRoot(t, tok, "pubsite", root3)
-	// The root's placement is labelled with the bucket and the site.
-	if p, ok := n.d.Coordinator().Placement(root3); !ok || !p.Partial || !slices.Contains(p.Sites, "s3_pub-site") || !slices.Contains(p.Sites, "pubsite") {
+	// The root's placement is labelled with the bucket and the site, and
+	// the bucket says what it references.
+	if p, ok := n.d.Coordinator().Placement(root3); !ok || !p.Partial || !slices.Contains(p.Sites, s3api.PlacementLabel("pub-site")) || !slices.Contains(p.Sites, "pubsite") {
 		t.Fatalf("placement of %s: %+v", root3, p)
+	}
+	cur, hist, site, ok, err := n.d.S3().BucketRoots(t.Context(), "pub-site")
+	if err != nil || !ok || cur != root3 || site != "pubsite" || len(hist) != 4 || hist[1] != root1 || hist[3] != root3 {
+		t.Fatalf("BucketRoots: %s %v %q %v %v", cur, hist, site, ok, err)
 	}
 
 	// A deploy of a CAR ends the following: the bucket's next change is

@@ -2,7 +2,11 @@ package s3api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A bucket's new root is placed in the background (storeRoot): the
@@ -99,4 +103,31 @@ func previousRoot(rec *bucketRecord) string {
 		return rec.History[n-2].Root
 	}
 	return ""
+}
+
+// PlacementLabel is the label a bucket's placements carry in their
+// Sites (coordinator.Placement): its objects' and its roots'.
+func PlacementLabel(bucket string) string { return storeLabel(bucket) }
+
+// BucketRoots tells what a bucket references, for garbage collection:
+// its current root, the roots of its history (oldest first, the current
+// one last; up to MaxHistory) and the site that follows it, if any (whose
+// own history may still name older roots). ok is false for no such
+// bucket.
+func (s *Server) BucketRoots(ctx context.Context, bucket string) (current string, history []string, site string, ok bool, err error) {
+	e, err := s.buckets.Get(ctx, bucket)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil, "", false, nil
+	}
+	if err != nil {
+		return "", nil, "", false, fmt.Errorf("s3api: read bucket: %w", err)
+	}
+	rec, err := s.records.decode(bucket, e.Value())
+	if err != nil {
+		return "", nil, "", false, err
+	}
+	for _, h := range rec.History {
+		history = append(history, h.Root)
+	}
+	return rec.Root, history, rec.Site, true, nil
 }
