@@ -49,6 +49,7 @@ type Control struct {
 	hookClient *http.Client         // deliveries, through netguard
 	sealer     *secret.Sealer       // the endpoints' secrets
 
+	buckets  bucketsRef         // the S3 API, for sites that follow a bucket (SetBuckets)
 	s3Keys   jetstream.KeyValue // S3 access keys
 	s3Sealer *secret.Sealer     // their secrets
 	// fetchClient fetches content from nodes (OpenCAR), through netguard.
@@ -132,6 +133,7 @@ func (c *Control) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1/sites/{name}/deploy", c.apiDeploy)
 	mux.HandleFunc("POST /v1/sites/{name}/rollback", c.apiRollback)
 	mux.HandleFunc("POST /v1/sites/{name}/promote", c.apiPromote)
+	mux.HandleFunc("POST /v1/sites/{name}/bucket", c.apiFollowBucket)
 	mux.HandleFunc("GET /v1/sites/{name}/previews/{root}", c.apiGetPreview)
 	mux.HandleFunc("GET /v1/sites/{name}/domains", c.apiListDomains)
 	mux.HandleFunc("POST /v1/sites/{name}/domains", c.apiAttachDomain)

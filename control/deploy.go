@@ -168,6 +168,13 @@ func (c *Control) emitDeployFailed(ctx context.Context, site string, preview boo
 // under contentDir for nodes to fetch. It returns the root, the
 // CAR's bytes and its blocks.
 func (c *Control) stageCAR(body io.Reader) (root string, size int64, blocks int, err error) {
+	return c.stage(body, false)
+}
+
+// stage is stageCAR; partial accepts a CAR that is part of its root's DAG
+// (carcheck.Config.Partial: a bucket root's directory blocks) and skips
+// the site files' check (their blocks are not in it).
+func (c *Control) stage(body io.Reader, partial bool) (root string, size int64, blocks int, err error) {
 	f, err := os.CreateTemp(c.uploadsDir(), "deploy-*.car")
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)
@@ -189,15 +196,17 @@ func (c *Control) stageCAR(body io.Reader) (root string, size int64, blocks int,
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)
 	}
-	res, err := carcheck.Check(f, carcheck.Config{})
+	res, err := carcheck.Check(f, carcheck.Config{Partial: partial})
 	if err != nil {
 		return "", 0, 0, err
 	}
 	if res.Bytes != n {
 		return "", 0, 0, fmt.Errorf("control: verified %d of %d staged bytes", res.Bytes, n)
 	}
-	if err := checkSiteFiles(f, res.Root); err != nil {
-		return "", 0, 0, err
+	if !partial {
+		if err := checkSiteFiles(f, res.Root); err != nil {
+			return "", 0, 0, err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)

@@ -82,12 +82,13 @@
 //	GET  /v1/sites/{name}              the site's token or admin: api.SiteStatus, with its origin and previews
 //	POST /v1/sites/{name}/deploy       the site's token or admin: a CARv1 body; ?account=NAME (admin, or the token's own)
 //	POST /v1/sites/{name}/rollback     the site's token or admin: api.Rollback or no body
+//	POST /v1/sites/{name}/bucket       the site's token or admin: api.FollowBucket → api.DeployRecord; the site follows an S3 bucket of its account (403 another account's, 404 none)
 //	POST /v1/sites/{name}/webhooks     the site's token or admin: api.AddWebhook → api.Webhook (with its secret, once)
 //	GET  /v1/sites/{name}/webhooks     the site's token or admin: api.WebhookList
 //	DELETE /v1/sites/{name}/webhooks/{id}          the site's token or admin
 //	GET  /v1/sites/{name}/webhooks/{id}/log        the site's token or admin: api.WebhookLog
 //	POST /v1/sites/{name}/webhooks/{id}/redeliver  the site's token or admin: api.RedeliverWebhook
-//	GET  /v1/content/{root}.car        a node (signed request): a deployed CAR
+//	GET  /v1/content/{root}.car        a node (signed request): a deployed CAR; ?base=ROOT leaves out that root's blocks (a bucket root's partial CAR)
 //	GET  /v1/events                    admin: text/event-stream; ?types=a,b&last=N&follow=0
 //	POST /v1/accounts                  admin: api.CreateAccount
 //	GET  /v1/accounts                  admin: api.AccountList

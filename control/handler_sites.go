@@ -243,25 +243,36 @@ func (c *Control) apiContent(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, badRequest("want %s<root CID>.car", ContentPrefix))
 		return
 	}
-	f, err := os.Open(c.contentPath(root))
+	basePath := ""
+	if base := r.URL.Query().Get("base"); base != "" {
+		pb, err := cid.Parse(base)
+		if err != nil || pb.String() != base {
+			c.fail(w, r, badRequest("base: not a CID"))
+			return
+		}
+		if _, err := os.Stat(c.contentPath(base)); err == nil {
+			basePath = c.contentPath(base)
+		}
+	}
+	c.log.Debug("serving CAR to node", "node", node, "root", root, "base", basePath != "")
+	err = serveContent(w, r, c.contentPath(root), basePath)
 	if errors.Is(err, os.ErrNotExist) {
+		// Stored through another gateway of the cluster (an object a
+		// bucket root's node lacks): fetched from its holders, verified.
+		var f *os.File
+		if f, err = c.OpenCAR(r.Context(), root); err == nil {
+			f.Close()
+			err = serveContent(w, r, c.contentPath(root), basePath)
+		}
+	}
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrNotFound) {
 		c.fail(w, r, fmt.Errorf("%w: no CAR for %s on this gateway", ErrNotFound, root))
 		return
 	}
 	if err != nil {
+		c.log.Warn("serving CAR to node", "node", node, "root", root, "err", err)
 		c.fail(w, r, err)
-		return
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	c.log.Debug("serving CAR to node", "node", node, "root", root)
-	w.Header().Set("Content-Type", "application/vnd.ipld.car; version=1")
-	w.Header().Set("Cache-Control", "no-store")
-	http.ServeContent(w, r, "", fi.ModTime(), f)
 }
 
 func sortedKeys(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }

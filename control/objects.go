@@ -11,6 +11,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/events"
 )
 
 // The content store for content that is not a site's deploy (an S3
@@ -21,9 +22,9 @@ import (
 // kept under DataDir/content for nodes to fetch) and announces it
 // (site.deployed with Site set to label, which names no site: the
 // placement is recorded under it) so that Replicas nodes are ordered to
-// pin it. It returns the root; Holders tells when nodes hold it. A
+// pin it, preferring the nodes that hold near (a bucket's root). It returns the root; Holders tells when nodes hold it. A
 // refused CAR leaves nothing behind.
-func (c *Control) StoreCAR(ctx context.Context, label string, car io.Reader) (string, error) {
+func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reader) (string, error) {
 	root, n, blocks, err := c.stageCAR(car)
 	if err != nil {
 		return "", err
@@ -31,8 +32,15 @@ func (c *Control) StoreCAR(ctx context.Context, label string, car io.Reader) (st
 	if p, ok, err := c.placement(ctx, root); err == nil && ok && p.Replicas >= c.cfg.Replicas {
 		return root, nil // placed already: the same bytes stored before
 	}
-	if err := c.emitDeployed(ctx, label, root, n, blocks, false); err != nil {
-		return "", err
+	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
+		Site: label, Root: root, Size: n, Blocks: blocks, Replicas: c.cfg.Replicas,
+		CAR: c.cfg.PublicURL + ContentPrefix + root + ".car", Near: near,
+	})
+	if err == nil {
+		err = c.cfg.Bus.Publish(ctx, ev)
+	}
+	if err != nil {
+		return "", fmt.Errorf("control: emit site.deployed: %w", err)
 	}
 	return root, nil
 }

@@ -34,10 +34,12 @@ const (
 // which nodes hold it or should.
 type Placement struct {
 	Root     string            `json:"root"`
-	Replicas int               `json:"replicas"`        // copies wanted
-	CAR      string            `json:"car"`             // where nodes fetch it
-	Sites    []string          `json:"sites,omitempty"` // sites it was deployed for
-	Nodes    map[string]Holder `json:"nodes"`           // by node id
+	Replicas int               `json:"replicas"`          // copies wanted
+	CAR      string            `json:"car"`               // where nodes fetch it
+	Sites    []string          `json:"sites,omitempty"`   // sites it was deployed for
+	Partial  bool              `json:"partial,omitempty"` // the CAR holds only the root's own blocks (events.SiteDeployed)
+	Near     string            `json:"near,omitempty"`    // a root whose holders are preferred, and named as the pin's base
+	Nodes    map[string]Holder `json:"nodes"`             // by node id
 	Updated  time.Time         `json:"updated"`
 	// Unreferenced is when the collector (collect.go) first found that
 	// nothing references the root; cleared when something does again.
@@ -154,6 +156,16 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExh
 		}
 		return strings.Compare(a.Node(), b.Node())
 	})
+	if d.Near != "" {
+		// A bucket's content stays together: the nodes holding the
+		// root named come first, so a new root of the bucket finds
+		// the rest of its DAG where it is placed.
+		if near, ok := c.Placement(d.Near); ok {
+			slices.SortStableFunc(live, func(a, b NodeState) int {
+				return cmp.Compare(nearRank(near, b.Node()), nearRank(near, a.Node()))
+			})
+		}
+	}
 	now := c.cfg.Now().UTC()
 	var out Placement
 	var holders int
@@ -172,6 +184,12 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExh
 		p.Replicas = max(p.Replicas, d.Replicas)
 		if d.CAR != "" {
 			p.CAR = d.CAR
+		}
+		if d.Partial {
+			p.Partial = true
+		}
+		if d.Near != "" && p.Near == "" {
+			p.Near = d.Near
 		}
 		if d.Site != "" && !slices.Contains(p.Sites, d.Site) {
 			p.Sites = append(p.Sites, d.Site)
@@ -226,6 +244,14 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExh
 		return out, fmt.Errorf("%w: %s wants %d copies, %d live nodes can hold it", ErrTooFewNodes, d.Root, out.Replicas, holders)
 	}
 	return out, nil
+}
+
+// nearRank is 1 for a node that holds (or is ordered to hold) p's root.
+func nearRank(p Placement, node string) int {
+	if h, ok := p.Nodes[node]; ok && h.State != HolderFailed {
+		return 1
+	}
+	return 0
 }
 
 // onDeployed is the placement consumer's handler.
@@ -483,7 +509,7 @@ func (n *nodeConn) sendPin(p Placement) {
 	if len(p.Sites) > 0 {
 		site = p.Sites[0]
 	}
-	if err := n.write(nodeproto.Message{Type: nodeproto.MsgPin, Pin: &nodeproto.Pin{Root: p.Root, CAR: p.CAR, Sources: n.c.pinSources(p, n.node), Site: site}}); err != nil {
+	if err := n.write(nodeproto.Message{Type: nodeproto.MsgPin, Pin: &nodeproto.Pin{Root: p.Root, CAR: p.CAR, Sources: n.c.pinSources(p, n.node), Site: site, Partial: p.Partial, Base: p.Near}}); err != nil {
 		n.log.Debug("pin order not sent", "root", p.Root, "err", err)
 		n.pinMu.Lock()
 		delete(n.sent, p.Root)

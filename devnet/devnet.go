@@ -337,8 +337,10 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 	})
 	if err != nil {
 		s3ln.Close()
+		return err
 	}
-	return err
+	d.ctl.SetBuckets(d.s3) // sites may follow a bucket
+	return nil
 }
 
 // DevnetOperator is the operator the devnet's nodes join as.

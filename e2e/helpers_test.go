@@ -119,6 +119,7 @@ type envConfig struct {
 	browserFlags []string      // extra Chromium switches
 	browserEnv   []string      // extra environment for Chromium, NAME=value
 	webrtcOnly   bool          // nodes without WebTransport, reachable over WebRTC only
+	s3           bool          // serve the S3 API (devnet.Config.S3Listen on a loopback port)
 	readyTimeout time.Duration // bound on publishing the site (scaled); default 20 s
 	// nodeLink, when set, puts the nodes behind netem forwarders shaping
 	// the browser's traffic to them (linkNodes).
@@ -166,8 +167,13 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if cfg.nodeLink != nil {
 		nodeHost = linkedNodeHost
 	}
+	s3Listen := ""
+	if cfg.s3 {
+		s3Listen = "127.0.0.1:0"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := devnet.New(ctx, devnet.Config{
+		S3Listen:   s3Listen,
 		NodeHost:   nodeHost,
 		DataDir:    t.TempDir(),
 		Listen:     "127.0.0.1:0",

@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ type metrics struct {
 	blockRepairs    prometheus.Counter
 	reported        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
+	pinFetched      prometheus.Counter
 
 	// payments
 	paidSessions   prometheus.Counter
@@ -113,6 +115,9 @@ func newMetrics() *metrics {
 		settleRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verity_node_settle_refused_items_total", Help: "Sessions the ledger refused to settle, by code.",
 		}, []string{"code"}),
+		pinFetched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_pin_fetched_bytes_total", Help: "CAR bytes fetched for pin orders (from the gateway or other holders).",
+		}),
 	}
 	m.registry.MustRegister(m.collectors()...)
 	return m
@@ -127,7 +132,7 @@ func (m *metrics) addBlocks(n int) {
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.blockRepairs, m.reported, m.requestDuration,
 		m.paidSessions, m.unpaidStreams, m.baoStreams, m.refusedStreams, m.receipts, m.receiptedBytes, m.creditStalls, m.creditCuts,
-		m.settlements, m.settledBytes, m.settleRefused}
+		m.settlements, m.settledBytes, m.settleRefused, m.pinFetched}
 }
 
 // alsoRegister registers the node's collectors with reg, labelled node=id.
@@ -174,4 +179,16 @@ func statusLabel(code int) string {
 		return "other"
 	}
 	return string([]byte{byte('0' + code/100), byte('0' + code/10%10), byte('0' + code%10)})
+}
+
+// counted counts what is read through it as fetched for a pin.
+type counted struct {
+	r io.Reader
+	c prometheus.Counter
+}
+
+func (c counted) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.c.Add(float64(n))
+	return n, err
 }

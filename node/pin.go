@@ -130,7 +130,11 @@ func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 	defer func() { run.release() }()
 	for i, src := range pinSources(p) {
 		var err error
-		run, err = n.fetchPin(ctx, root, src, i == 0 && src == p.CAR)
+		if i == 0 && src == p.CAR && p.Partial {
+			run, err = n.fetchPartial(ctx, root, p)
+		} else {
+			run, err = n.fetchPin(ctx, root, src, i == 0 && src == p.CAR)
+		}
 		if err == nil {
 			errs = nil
 			break

@@ -72,7 +72,7 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	if signed {
 		dag = cid.Undef
 	}
-	body := io.Reader(resp.Body)
+	body := io.Reader(counted{resp.Body, n.metrics.pinFetched})
 	if g, ok := ctx.Value(stallKey{}).(*stallCounter); ok {
 		body = &countingReader{r: body, n: &g.n}
 	}

@@ -16,8 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
 )
 
@@ -42,6 +44,11 @@ type bucketRecord struct {
 	History []RootChange       `json:"history,omitempty"`
 	Objects map[string]*object `json:"objects"`
 	Billing billing            `json:"billing"` // storage billed so far (billing.go)
+	// Site is the site that follows the bucket (FollowBucket): each new
+	// root is deployed to it while its deploy names the bucket.
+	Site string `json:"site,omitempty"`
+
+	dag *memDAG // the directory nodes of Root, when commit built them
 }
 
 // RootChange is one entry of a bucket's root history.
@@ -234,8 +241,9 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
 	var (
-		out *bucketRecord
-		raw []byte
+		out  *bucketRecord
+		raw  []byte
+		prev string // the root before the change
 	)
 	_, err := events.Update(ctx, s.buckets, bucket, func(old []byte) ([]byte, error) {
 		if old == nil {
@@ -248,7 +256,9 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 		if cur.Account != who.Account {
 			return nil, ErrAccessDenied
 		}
+		prev = cur.Root
 		rec := cur.clone()
+		rec.dag = nil
 		if err := fn(rec); err != nil {
 			return nil, err
 		}
@@ -263,17 +273,90 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 	if err != nil {
 		return nil, err
 	}
+	if out.Root != prev {
+		queued := *out // with its tree, which the cache does not keep
+		s.roots.add(&queued)
+	}
+	out.dag = nil
 	s.records.put(bucket, raw, out)
 	return out, nil
 }
 
-// commit gives rec its new tree's root and records it in the history.
-func (s *Server) commit(rec *bucketRecord, op, key string) error {
-	root, err := bucketRoot(rec.Objects)
+// storeRoot hands rec's root (its directory blocks) to the content store
+// to be placed near prev (the bucket's previous root), and deployed to
+// the site that follows the bucket, if any.
+func (s *Server) storeRoot(ctx context.Context, prev string, rec *bucketRecord, follow bool) error {
+	ds := rec.dag
+	if ds == nil {
+		root, d, err := bucketDAG(rec.Objects)
+		if err != nil {
+			return err
+		}
+		if root.String() != rec.Root {
+			return fmt.Errorf("s3api: bucket %s: the tree's root is %s, the record's %s", rec.Name, root, rec.Root)
+		}
+		ds = d
+	}
+	root, err := cid.Parse(rec.Root)
 	if err != nil {
 		return err
 	}
-	rec.Root = root.String()
+	var buf bytes.Buffer
+	if err := writeDirCAR(&buf, root, ds); err != nil {
+		return err
+	}
+	return s.cfg.Store.StoreRoot(ctx, api.BucketRoot{
+		Bucket: rec.Name, Account: rec.Account, Root: rec.Root, Version: rec.Version,
+		Label: storeLabel(rec.Name), Near: prev, Site: rec.Site, Follow: follow,
+	}, &buf)
+}
+
+// BucketAccount returns the account bucket belongs to; ok is false when
+// there is no such bucket.
+func (s *Server) BucketAccount(ctx context.Context, bucket string) (account string, ok bool, err error) {
+	if !validBucketName(bucket) {
+		return "", false, nil
+	}
+	e, err := s.buckets.Get(ctx, bucket)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("s3api: read bucket: %w", err)
+	}
+	rec, err := recordHead(e.Value())
+	if err != nil {
+		return "", false, err
+	}
+	return rec.Account, true, nil
+}
+
+// FollowBucket records that site follows bucket, which must belong to
+// account (AccessDenied, NoSuchBucket), and stores the bucket's current
+// root for the site (control.Control.StoreRoot with Follow). The caller
+// checked that site belongs to account.
+func (s *Server) FollowBucket(ctx context.Context, bucket, site, account string) error {
+	rec, err := s.update(ctx, identity{Account: account}, bucket, func(rec *bucketRecord) error {
+		rec.Site = site
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.storeRoot(ctx, "", rec, true); err != nil {
+		return err
+	}
+	s.roots.done(bucket, rec.Root)
+	return nil
+}
+
+// commit gives rec its new tree's root and records it in the history.
+func (s *Server) commit(rec *bucketRecord, op, key string) error {
+	root, ds, err := bucketDAG(rec.Objects)
+	if err != nil {
+		return err
+	}
+	rec.Root, rec.dag = root.String(), ds
 	rec.Version++
 	rec.History = append(rec.History, RootChange{Version: rec.Version, Root: rec.Root, Time: s.cfg.Now().UTC(), Op: op, Key: key})
 	if n := len(rec.History); n > MaxHistory {
@@ -419,4 +502,14 @@ func (s *Server) bucketVersioning(w http.ResponseWriter, r *http.Request, who id
 		return err
 	}
 	return writeXML(w, http.StatusOK, &versioningConfiguration{})
+}
+
+// root returns the bucket's root as last cached here, or "".
+func (c *recordCache) root(bucket string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cr, ok := c.m[bucket]; ok && cr.rec != nil {
+		return cr.rec.Root
+	}
+	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
 )
 
@@ -26,7 +27,13 @@ type KeySource interface {
 type ContentStore interface {
 	// StoreCAR verifies and keeps a CAR, has it placed on nodes and
 	// returns its root.
-	StoreCAR(ctx context.Context, label string, car io.Reader) (string, error)
+	// near, when set, is a root whose holders are preferred (the bucket's).
+	StoreCAR(ctx context.Context, label, near string, car io.Reader) (string, error)
+	// StoreRoot keeps a bucket root's own blocks (the partial CAR read
+	// from car: its directories, not the objects) and has it placed
+	// near the bucket's previous root, and deployed to the site that
+	// follows the bucket.
+	StoreRoot(ctx context.Context, br api.BucketRoot, car io.Reader) error
 	// Holders counts the live nodes holding root, and how many should.
 	Holders(ctx context.Context, root string) (held, want int, err error)
 	// OpenCAR opens root's CAR, verified: as stored, or fetched from

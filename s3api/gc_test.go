@@ -149,8 +149,8 @@ func onNodes(t *testing.T, n *network, root string, blocks []gocid.Cid) (pinned,
 	return pinned, stored
 }
 
-// put stores body under bucket/key through c and returns the object's CID.
-func put(t *testing.T, c *s3.Client, bucket, key string, body []byte) string {
+// putCID stores body under bucket/key through c and returns the object's CID.
+func putCID(t *testing.T, c *s3.Client, bucket, key string, body []byte) string {
 	t.Helper()
 	var cidHdr, rootHdr string
 	if _, err := c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)},
@@ -249,10 +249,10 @@ func TestCollectDeletedAndOverwrittenObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone, v1, v2, keep := random(600<<10), random(600<<10), random(600<<10), random(300<<10)
-	goneCID := put(t, c, "gc-a", "gone.bin", gone)
-	v1CID := put(t, c, "gc-a", "over.bin", v1)
-	keepCID := put(t, c, "gc-a", "keep.bin", keep)
-	v2CID := put(t, c, "gc-a", "over.bin", v2)
+	goneCID := putCID(t, c, "gc-a", "gone.bin", gone)
+	v1CID := putCID(t, c, "gc-a", "over.bin", v1)
+	keepCID := putCID(t, c, "gc-a", "keep.bin", keep)
+	v2CID := putCID(t, c, "gc-a", "over.bin", v2)
 	del(t, c, "gc-a", "gone.bin")
 
 	// Not referenced any more, still placed and stored.
@@ -438,7 +438,7 @@ func TestCollectRacingStoreOfSameBytes(t *testing.T) {
 
 	t.Run("sweep between held and record", func(t *testing.T) {
 		body := random(600 << 10)
-		root := put(t, c, "gc-c", "x1", body)
+		root := putCID(t, c, "gc-c", "x1", body)
 		del(t, c, "gc-c", "x1")
 		if st := collect(t, n, 1); st.Stamped != 1 {
 			t.Fatalf("first pass: %+v", st)
@@ -478,7 +478,7 @@ func TestCollectRacingStoreOfSameBytes(t *testing.T) {
 
 	t.Run("store between mark and delete", func(t *testing.T) {
 		body := random(600 << 10)
-		root := put(t, c, "gc-c", "y1", body)
+		root := putCID(t, c, "gc-c", "y1", body)
 		del(t, c, "gc-c", "y1")
 		if st := collect(t, n, 1); st.Stamped != 1 {
 			t.Fatalf("first pass: %+v", st)
@@ -534,8 +534,8 @@ func TestCollectKeepsSharedContent(t *testing.T) {
 		}
 	}
 	shared := random(600 << 10)
-	root := put(t, c1, "gc-d1", "s", shared)
-	if got := put(t, c2, "gc-d2", "s", shared); got != root {
+	root := putCID(t, c1, "gc-d1", "s", shared)
+	if got := putCID(t, c2, "gc-d2", "s", shared); got != root {
 		t.Fatalf("the same bytes: %s and %s", root, got)
 	}
 	if _, err := c1.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("gc-d1"), Key: aws.String("s-copy"), CopySource: aws.String("gc-d1/s")}); err != nil {
@@ -578,7 +578,7 @@ func TestCollectKeepsSharedContent(t *testing.T) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
-	siteRoot, err := n.d.Control().StoreCAR(ctx, "gcsite", f)
+	siteRoot, err := n.d.Control().StoreCAR(ctx, "gcsite", "", f)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -588,7 +588,7 @@ func TestCollectKeepsSharedContent(t *testing.T) {
 		return ok
 	})
 	held(t, n, siteRoot, site)
-	if got := put(t, c1, "gc-d1", "site.bin", site); got != siteRoot {
+	if got := putCID(t, c1, "gc-d1", "site.bin", site); got != siteRoot {
 		t.Fatalf("object %s, site content %s", got, siteRoot)
 	}
 	del(t, c1, "gc-d1", "site.bin")
@@ -619,7 +619,7 @@ func TestCollectKeepsSharedContent(t *testing.T) {
 		h, want, err := n.d.Control().Holders(ctx, deployRoot.String())
 		return err == nil && h >= want
 	})
-	fileRoot := put(t, c1, "gc-d1", "f.bin", file)
+	fileRoot := putCID(t, c1, "gc-d1", "f.bin", file)
 	del(t, c1, "gc-d1", "f.bin")
 	if st := collect(t, n, 2); st.Collected != 1 {
 		t.Fatalf("the object's root: %+v", st)

@@ -124,7 +124,7 @@ func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64
 	if _, err := car.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("s3api: stage: %w", err)
 	}
-	got, err := s.cfg.Store.StoreCAR(r.Context(), storeLabel(bucket), car)
+	got, err := s.cfg.Store.StoreCAR(r.Context(), storeLabel(bucket), s.records.root(bucket), car)
 	if err != nil {
 		return nil, fmt.Errorf("s3api: store: %w", err)
 	}

@@ -40,6 +40,7 @@ type Server struct {
 	tag     string
 	servers jetstream.KeyValue
 	fwd     forwarder
+	roots   rootQueue // new roots to place (roots.go)
 	// bodyIdle bounds the wait for the next bytes of a request's body.
 	bodyIdle time.Duration
 
@@ -53,7 +54,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, bodyIdle: bodyIdleTimeout}
+	s := &Server{cfg: cfg, log: cfg.Logger, bodyIdle: bodyIdleTimeout, roots: newRootQueue()}
 	if s.buckets, err = cfg.Bus.KV(events.BucketS3Buckets); err != nil {
 		return nil, fmt.Errorf("s3api: %w", err)
 	}
@@ -118,6 +119,11 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		s.runRegistry(bctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runRoots(bctx)
 	}()
 	ln := s.cfg.Listener
 	if s.cfg.TLS != nil {

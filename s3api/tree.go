@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"context"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 
+	"github.com/verity-cdn/verity/internal/car"
+	vcid "github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/importer"
 )
 
@@ -78,16 +81,58 @@ func buildTree(objs map[string]*object) (*treeNode, error) {
 
 // bucketRoot returns the root of the tree of objs.
 func bucketRoot(objs map[string]*object) (cid.Cid, error) {
+	root, _, err := bucketDAG(objs)
+	return root, err
+}
+
+// bucketDAG returns the root of the tree of objs and its directory nodes
+// (HAMT shards included), by CID.
+func bucketDAG(objs map[string]*object) (cid.Cid, *memDAG, error) {
 	top, err := buildTree(objs)
 	if err != nil {
-		return cid.Undef, err
+		return cid.Undef, nil, err
 	}
 	ds := &memDAG{nodes: map[string]ipld.Node{}}
 	nd, err := top.build(context.Background(), ds)
 	if err != nil {
-		return cid.Undef, err
+		return cid.Undef, nil, err
 	}
-	return nd.Cid(), nil
+	return nd.Cid(), ds, nil
+}
+
+// writeDirCAR writes the CAR of root's own blocks: the directory nodes
+// of ds reachable from root (the root first, then depth-first), without
+// the objects they link to, which are placed on their own. It is the
+// partial CAR the control plane places for a bucket's root
+// (ContentStore.StoreRoot).
+func writeDirCAR(w io.Writer, root cid.Cid, ds *memDAG) error {
+	vroot, _, err := vcid.Decode(root.Bytes())
+	if err != nil {
+		return err
+	}
+	cw, err := car.NewWriter(w, []vcid.CID{vroot})
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	stack := []cid.Cid{root}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		nd, ok := ds.nodes[c.KeyString()]
+		if _, file := nd.(*linkNode); !ok || file || seen[c.KeyString()] {
+			continue // an object's root (boxo's HAMT adds it), or a shard seen already
+		}
+		seen[c.KeyString()] = true
+		if err := cw.PutRaw(c.Bytes(), nd.RawData()); err != nil {
+			return err
+		}
+		links := nd.Links()
+		for i := len(links) - 1; i >= 0; i-- {
+			stack = append(stack, links[i].Cid)
+		}
+	}
+	return nil
 }
 
 func (t *treeNode) build(ctx context.Context, ds *memDAG) (ipld.Node, error) {

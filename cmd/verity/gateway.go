@@ -282,6 +282,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("gateway: %w", err)
 		}
 		s3srv = srv
+		ctl.SetBuckets(srv) // sites may follow a bucket
 		s3done := make(chan error, 1)
 		go func() { s3done <- srv.Run(ctx) }()
 		defer func() {

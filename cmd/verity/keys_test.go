@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // `verity gateway --s3-listen` serves the S3 API; `verity keys` makes,
@@ -61,6 +65,28 @@ func TestKeysCommandsAndGatewayS3(t *testing.T) {
 	got.Body.Close()
 	if !bytes.Equal(b, []byte("stored")) {
 		t.Fatalf("got %q", b)
+	}
+	// A site of the account follows the bucket (`verity gateway` hands
+	// its S3 API to its control plane): published at the bucket's root.
+	if _, err := runCmd(t, runSites, "create", "mediasite", "--account", "media", "--from-bucket", "media", "--gateway", gw, "--admin-token", admin); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyErr(t, 30*time.Second, "mediasite published", func() error {
+		out, err := runCmd(t, runSites, "history", "mediasite", "--gateway", gw, "--admin-token", admin)
+		if err != nil || !strings.Contains(out, "(current)") {
+			return fmt.Errorf("%q %v", out, err)
+		}
+		return nil
+	})
+	// Another account's site may not follow it.
+	if _, err := runCmd(t, runAccounts, "create", "other", "--gateway", gw, "--admin-token", admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCmd(t, runSites, "create", "othersite", "--account", "other", "--gateway", gw, "--admin-token", admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCmd(t, runSites, "follow", "othersite", "media", "--gateway", gw, "--admin-token", admin); err == nil {
+		t.Fatal("another account's site follows the bucket")
 	}
 	if _, err := runCmd(t, runKeys, "revoke", id, "--gateway", gw, "--admin-token", admin); err != nil {
 		t.Fatal(err)

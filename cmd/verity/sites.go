@@ -13,7 +13,7 @@ import (
 	"github.com/verity-cdn/verity/internal/siteclient"
 )
 
-const sitesUsage = "usage: verity sites create NAME [--account A] | list | history NAME | rollback NAME [--to ROOT_CID] | promote NAME ROOT_CID | domain add|verify|remove NAME DOMAIN | domain list NAME | webhooks add NAME URL [--events T,T] | webhooks list NAME | webhooks remove|log NAME ID | webhooks redeliver NAME ID EVENT_ID  [--json] [--gateway URL] [--admin-token T | --token T]"
+const sitesUsage = "usage: verity sites create NAME [--account A] [--from-bucket B] | follow NAME BUCKET | list | history NAME | rollback NAME [--to ROOT_CID] | promote NAME ROOT_CID | domain add|verify|remove NAME DOMAIN | domain list NAME | webhooks add NAME URL [--events T,T] | webhooks list NAME | webhooks remove|log NAME ID | webhooks redeliver NAME ID EVENT_ID  [--json] [--gateway URL] [--admin-token T | --token T]"
 
 // runSites manages sites through a gateway's site API:
 // create (admin), list (admin), history and rollback (admin or the site's
@@ -28,6 +28,7 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	to := cmd.fl.String("to", "", "rollback: the root CID to go back to (default: the previous root)")
 	types := cmd.fl.String("events", "", "webhooks add: comma-separated event types (default: every site event)")
 	asJSON := cmd.fl.Bool("json", false, "webhooks: print the API's JSON")
+	fromBucket := cmd.fl.String("from-bucket", "", "create: the S3 bucket (of the site's account) the site follows: published at the bucket's root, and again at each change")
 	if err := cmd.parse(args); err != nil {
 		return err
 	}
@@ -49,6 +50,24 @@ func runSites(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stderr, "site %s created; its deploy token is shown only once:\n", name)
 		fmt.Fprintln(stdout, t)
+		if *fromBucket != "" {
+			d, err := c.FollowBucket(ctx, name, *fromBucket)
+			if err != nil {
+				return fmt.Errorf("site %s created, but it does not follow bucket %s: %w", name, *fromBucket, err)
+			}
+			fmt.Fprintf(stderr, "site %s follows bucket %s: root %s, %s\n", name, d.Bucket, d.Root, d.State)
+		}
+		return nil
+	case "follow":
+		if len(cmd.pos) != 2 {
+			fmt.Fprintln(stderr, sitesUsage)
+			return fmt.Errorf("sites follow: want NAME and BUCKET: %w", errUsage)
+		}
+		d, err := c.FollowBucket(ctx, cmd.pos[0], cmd.pos[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s follows bucket %s: root %s, %s\n", cmd.pos[0], d.Bucket, d.Root, d.State)
 		return nil
 	case "list":
 		sites, err := c.List(ctx)

@@ -21,4 +21,10 @@ type DeployRecord struct {
 	State     string    `json:"state"`             // DeployPlacing or DeployPublished
 	Deployed  time.Time `json:"deployed"`
 	Published time.Time `json:"published,omitzero"`
+	// Bucket, when set, is the S3 bucket the site follows: each change
+	// of the bucket deploys its new root (docs/storage.md, "A bucket as
+	// a site"); BucketVersion is the bucket's version of Root. A deploy
+	// of a CAR clears it.
+	Bucket        string `json:"bucket,omitempty"`
+	BucketVersion int    `json:"bucket_version,omitempty"`
 }

@@ -170,3 +170,30 @@ type PlacementList struct {
 type NodeList struct {
 	Nodes []NodeInfo `json:"nodes"`
 }
+
+// FollowBucket is the body of POST /v1/sites/{name}/bucket: the site
+// follows the S3 bucket named, which must belong to the site's account.
+// The answer is the site's DeployRecord (Bucket set).
+type FollowBucket struct {
+	Bucket string `json:"bucket"`
+}
+
+// BucketRoot is a new content root of an S3 bucket, handed by the S3 API
+// to the control plane to be placed (and published to the site that
+// follows the bucket).
+type BucketRoot struct {
+	Bucket  string // the bucket's name
+	Account string // the bucket's account
+	Root    string // the new root
+	Version int    // the bucket's version of Root
+	Label   string // the placements' label of the bucket's content (never a site name)
+	// Near is the bucket's previous root: the nodes holding it are
+	// preferred, and a node holding it fetches only the new blocks.
+	Near string
+	// Site, when set, is the site the bucket's record says follows it;
+	// Follow makes the site follow this bucket from now on (a new
+	// binding), else the root is deployed to Site only while the site
+	// still follows this bucket.
+	Site   string
+	Follow bool
+}

@@ -101,6 +101,12 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("result %+v, want root %s, %d blocks, %d bytes", res, root, len(secs), len(good))
 	}
 
+	// A partial CAR (a bucket root's directories) may link to blocks it
+	// does not hold.
+	if res, err := Check(bytes.NewReader(writeCAR(t, []cid.CID{root}, without(leaf))), Config{Partial: true}); err != nil || res.Blocks != len(secs)-1 {
+		t.Fatalf("partial CAR without a leaf: %+v %v", res, err)
+	}
+
 	for _, tc := range []struct {
 		name string
 		car  []byte
@@ -119,6 +125,11 @@ func TestCheck(t *testing.T) {
 		{"cbor block", writeCAR(t, []cid.CID{root}, append(append([]section(nil), secs...), section{cbor, []byte{0xa0}})), Config{}, CodeUnsupported, cbor},
 		{"block too large", good, Config{MaxBlockSize: 1000}, CodeTooLarge, cid.CID{}},
 		{"truncated", good[:len(good)-10], Config{}, CodeMalformed, cid.CID{}},
+		// Partial allows links out of the CAR, not blocks the root does
+		// not reach, nor a bad hash.
+		{"partial: extra block", writeCAR(t, []cid.CID{root}, append(without(leaf), section{extra, []byte("unrelated")})), Config{Partial: true}, CodeExtraBlock, extra},
+		{"partial: hash mismatch", writeCAR(t, []cid.CID{root}, replace(leaf, section{secs[leaf].c, tampered})), Config{Partial: true}, CodeHashMismatch, secs[leaf].c},
+		{"partial: missing root", writeCAR(t, []cid.CID{root}, without(len(secs)-1)), Config{Partial: true}, CodeMissingBlock, root},
 		{"empty", nil, Config{}, CodeMalformed, cid.CID{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

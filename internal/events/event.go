@@ -145,6 +145,15 @@ type SiteDeployed struct {
 	// Preview: a preview deploy, pinned but not published (its site
 	// changes only if it is promoted).
 	Preview bool `json:"preview,omitempty"`
+	// Partial: the CAR holds only the root's own blocks (a bucket
+	// root's directories); the DAGs it links to are placed on their own.
+	// Nodes fetch the blocks they lack (nodeproto.Pin.Partial).
+	Partial bool `json:"partial,omitempty"`
+	// Near, when set, is a root whose holders are preferred for this one
+	// (a bucket's previous root, or its current one for a new object),
+	// so a bucket's content stays on the same nodes and a new root moves
+	// only the blocks it changed.
+	Near string `json:"near,omitempty"`
 }
 
 // ContentReplicated: a node fetched, verified and pinned a root.

@@ -91,6 +91,16 @@ type Pin struct {
 	CAR     string   `json:"car"`               // URL of the CAR holding the whole DAG (the accepting gateway)
 	Sources []string `json:"sources,omitempty"` // fallbacks: http://HOLDER/ipfs/ROOT?format=car
 	Site    string   `json:"site,omitempty"`    // the site it is placed for, informational
+	// Partial: CAR holds only the root's own blocks (a bucket root's
+	// directories, docs/storage.md); the node keeps the rest of the DAG
+	// already (the objects, placed on their own) or fetches each missing
+	// sub-DAG as CAR's directory + "<cid>.car". With ?base=<root> added to
+	// CAR, the gateway leaves out the blocks of that root (one the node
+	// holds), so only the blocks a change made move.
+	Partial bool `json:"partial,omitempty"`
+	// Base is the root the node may name in ?base= (a bucket's previous
+	// root), when it holds it.
+	Base string `json:"base,omitempty"`
 }
 
 // Pinned answers a Pin: Error is empty when the node holds the whole DAG.

@@ -265,6 +265,15 @@ func (c *Client) Promote(ctx context.Context, name, root string) (api.SiteRecord
 	return out, err
 }
 
+// FollowBucket makes site name follow S3 bucket (of the site's account):
+// it is published at the bucket's root, and again at each change.
+func (c *Client) FollowBucket(ctx context.Context, name, bucket string) (api.DeployRecord, error) {
+	body, n := jsonBody(api.FollowBucket{Bucket: bucket})
+	var out api.DeployRecord
+	err := c.do(ctx, http.MethodPost, "/v1/sites/"+name+"/bucket", body, n, &out)
+	return out, err
+}
+
 // upload POSTs the CAR in r to path, sending it again (from where r
 // started) while the gateway answers that it is busy.
 func (c *Client) upload(ctx context.Context, path string, r io.Reader, size int64, out any) error {
