@@ -73,6 +73,17 @@ type CollectStats struct {
 	Marked     int // of which marked for collection (past the grace period)
 	Kept       int // marked roots referenced again or changed since their mark
 	Collected  int // unplaced
+	// Outcome is what the pass did with each candidate root:
+	// "unreferenced" (in its grace period), "stamped", "marked" (and not
+	// yet decided), "kept" or "collected".
+	Outcome map[string]string
+}
+
+func (st *CollectStats) note(root, what string) {
+	if st.Outcome == nil {
+		st.Outcome = map[string]string{}
+	}
+	st.Outcome[root] = what
 }
 
 // AddReferenceSource adds src to the sources the collector asks. The
@@ -204,6 +215,7 @@ func (c *Coordinator) Collect(ctx context.Context) (CollectStats, error) {
 			continue
 		}
 		st.Candidates++
+		st.note(p.Root, "unreferenced")
 		if p.Unreferenced.IsZero() {
 			out, err := c.updatePlacement(ctx, p.Root, func(p *Placement) bool {
 				if !p.Unreferenced.IsZero() || !claimed(srcs, *p) || p.Replicas == 0 {
@@ -217,6 +229,7 @@ func (c *Coordinator) Collect(ctx context.Context) (CollectStats, error) {
 			}
 			if out.Root != "" {
 				st.Stamped++
+				st.note(p.Root, "stamped")
 				c.log.Info("content unreferenced: collected after the grace period", "root", p.Root, "labels", p.Sites, "grace", grace)
 			}
 			continue
@@ -236,6 +249,7 @@ func (c *Coordinator) Collect(ctx context.Context) (CollectStats, error) {
 		}
 		if out.Root != "" {
 			marks = append(marks, mark{p: out, rev: rev})
+			st.note(p.Root, "marked")
 		}
 	}
 	st.Marked = len(marks)
@@ -251,6 +265,7 @@ func (c *Coordinator) Collect(ctx context.Context) (CollectStats, error) {
 	for _, m := range marks {
 		if refs[m.p.Root] {
 			st.Kept++
+			st.note(m.p.Root, "kept")
 			if err := c.unmark(ctx, m.p.Root); err != nil {
 				return st, err
 			}
@@ -259,6 +274,7 @@ func (c *Coordinator) Collect(ctx context.Context) (CollectStats, error) {
 		err := c.pkv.Delete(ctx, m.p.Root, jetstream.LastRevision(m.rev))
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			st.Kept++ // written since the mark: kept, looked at again next pass
+			st.note(m.p.Root, "kept")
 			c.log.Info("content marked for collection changed since: kept", "root", m.p.Root)
 			continue
 		}
@@ -266,6 +282,7 @@ func (c *Coordinator) Collect(ctx context.Context) (CollectStats, error) {
 			return st, fmt.Errorf("coordinator: collect %s: %w", m.p.Root, err)
 		}
 		st.Collected++
+		st.note(m.p.Root, "collected")
 		holders := slices.Sorted(func(yield func(string) bool) {
 			for id := range m.p.Nodes {
 				if !yield(id) {

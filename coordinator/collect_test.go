@@ -3,6 +3,7 @@ package coordinator_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -57,7 +58,7 @@ func TestCollectorOneAtATimeAndOnlyClaimedLabels(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st, err := a.Collect(ctx); err != nil || st != (coordinator.CollectStats{}) {
+	if st, err := a.Collect(ctx); err != nil || !reflect.DeepEqual(st, coordinator.CollectStats{}) {
 		t.Fatalf("without a source: %+v, %v", st, err)
 	}
 	src := &labelSource{prefix: "s3_"}
@@ -69,7 +70,7 @@ func TestCollectorOneAtATimeAndOnlyClaimedLabels(t *testing.T) {
 		t.Fatalf("first pass: %+v, %v; want only bafyobject stamped", st, err)
 	}
 	now.Add(int64(2 * time.Minute)) // past the grace period
-	if st, err := b.Collect(ctx); err != nil || st != (coordinator.CollectStats{}) {
+	if st, err := b.Collect(ctx); err != nil || !reflect.DeepEqual(st, coordinator.CollectStats{}) {
 		t.Fatalf("the second coordinator, while the first holds the lease: %+v, %v", st, err)
 	}
 	st, err = a.Collect(ctx)

@@ -12,17 +12,20 @@ import (
 )
 
 // References tells the coordinator's collector (coordinator.ReferenceSource)
-// which roots S3 buckets still reference: every bucket's current root and
-// the roots its history keeps (the last MaxHistory), and the CID of
-// every object of its index. It claims the content placed under the
+// which roots S3 buckets still reference: every bucket's current root
+// and the CID of every object of its index. It claims the content placed under the
 // labels storeLabel gives (s3_<bucket>), which no site name can be. It
 // reads the s3_buckets bucket, so a gateway that does not serve the API
 // knows the buckets' referents all the same.
 //
-// An object's content is kept while an index names it, not while an old
-// root of the history does: the history lists roots, not the indexes they
-// had. A placed bucket root keeps its whole tree (its objects' blocks
-// among it) on its holders while the history keeps it.
+// A bucket's earlier roots (its history lists the last MaxHistory) are
+// not referenced: a placed root keeps its whole tree on its holders, the
+// objects' blocks among it, so keeping old roots would keep deleted and
+// overwritten content stored, unbilled, until a hundred more changes.
+// An earlier root stays readable from nodes for the grace period after
+// its bucket moved on; a site that follows the bucket keeps the roots of
+// its own history (their placements carry the site's name, which this
+// source does not claim).
 type References struct {
 	kv jetstream.KeyValue
 }
@@ -61,9 +64,6 @@ func (r *References) Referenced(ctx context.Context) (map[string]bool, error) {
 		}
 		if rec.Root != "" {
 			out[rec.Root] = true
-		}
-		for _, h := range rec.History {
-			out[h.Root] = true
 		}
 		for _, o := range rec.Objects {
 			out[o.CID] = true
