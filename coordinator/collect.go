@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -126,25 +125,6 @@ func referenced(ctx context.Context, srcs []ReferenceSource) (map[string]bool, e
 		}
 	}
 	return out, nil
-}
-
-// collectLoop runs Collect about every CollectInterval (jittered) until
-// Close.
-func (c *Coordinator) collectLoop() {
-	defer c.wg.Done()
-	for {
-		iv := c.cfg.CollectInterval
-		t := time.NewTimer(iv*3/4 + rand.N(iv/2+1))
-		select {
-		case <-c.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		if _, err := c.Collect(c.ctx); err != nil && c.ctx.Err() == nil {
-			c.log.Warn("collecting unreferenced content failed", "err", err)
-		}
-	}
 }
 
 type lease struct {

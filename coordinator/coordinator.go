@@ -197,11 +197,11 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		}
 		if cfg.RebalanceInterval > 0 {
 			c.wg.Add(1)
-			go c.rebalanceLoop()
+			go c.every(c.cfg.RebalanceInterval, "rebalancing", func(ctx context.Context) error { _, err := c.Rebalance(ctx); return err })
 		}
 		if cfg.CollectInterval > 0 {
 			c.wg.Add(1)
-			go c.collectLoop()
+			go c.every(c.cfg.CollectInterval, "collecting unreferenced content", func(ctx context.Context) error { _, err := c.Collect(ctx); return err })
 		}
 	}
 	return c, nil

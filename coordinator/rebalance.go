@@ -21,12 +21,12 @@ import (
 // a time, one started per Config.RebalanceInterval, so the network's
 // traffic for moves stays small and a root is never below its replicas.
 
-// rebalanceLoop runs Rebalance about every RebalanceInterval (jittered)
-// until Close.
-func (c *Coordinator) rebalanceLoop() {
+// every runs run about every iv (jittered by ±25%, so that a cluster's
+// coordinators do not run in step) until Close, logging its failures as
+// what failed.
+func (c *Coordinator) every(iv time.Duration, what string, run func(context.Context) error) {
 	defer c.wg.Done()
 	for {
-		iv := c.cfg.RebalanceInterval
 		t := time.NewTimer(iv*3/4 + rand.N(iv/2+1))
 		select {
 		case <-c.ctx.Done():
@@ -34,8 +34,8 @@ func (c *Coordinator) rebalanceLoop() {
 			return
 		case <-t.C:
 		}
-		if _, err := c.Rebalance(c.ctx); err != nil && c.ctx.Err() == nil {
-			c.log.Warn("rebalancing failed", "err", err)
+		if err := run(c.ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Warn(what+" failed", "err", err)
 		}
 	}
 }

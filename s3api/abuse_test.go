@@ -75,30 +75,10 @@ func TestUnsignedAmzHeaderRefused(t *testing.T) {
 // each run (and storing the same bytes again, which costs nothing: they
 // are still placed).
 func TestStorageBilledForBytesHeldBetweenRuns(t *testing.T) {
-	dir := t.TempDir()
-	d, err := devnet.New(t.Context(), devnet.Config{
-		DataDir: dir, Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0",
+	n := ownNetwork(t, devnet.Config{
 		S3StoragePrice: 1 << 50, S3StorageInterval: time.Hour, // about 0.4 bytes per byte-second; no run during the test
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		d.Close()
-	})
-	wctx, wcancel := context.WithTimeout(ctx, testutil.Scale(30*time.Second))
-	defer wcancel()
-	if err := d.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := os.ReadFile(filepath.Join(dir, "gateway", "admin-token"))
-	n := &network{d: d, admin: strings.TrimSpace(string(admin)), logs: &lockedBuffer{}}
+	d := n.d
 	c := client(n, n.account(t, "vic"))
 	b := aws.String("vic-brief")
 	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: b}); err != nil {

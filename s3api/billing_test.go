@@ -2,11 +2,6 @@ package s3api_test
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,30 +17,10 @@ import (
 // Storage is charged to the bucket's account over time, in its statement
 // under the bucket's name, and not for an empty bucket.
 func TestStorageBilled(t *testing.T) {
-	dir := t.TempDir()
-	d, err := devnet.New(t.Context(), devnet.Config{
-		DataDir: dir, Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0",
+	n := ownNetwork(t, devnet.Config{
 		S3StoragePrice: 1 << 50, S3StorageInterval: 50 * time.Millisecond, // about 0.4 bytes per byte-second
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		d.Close()
-	})
-	wctx, wcancel := context.WithTimeout(ctx, testutil.Scale(30*time.Second))
-	defer wcancel()
-	if err := d.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := os.ReadFile(filepath.Join(dir, "gateway", "admin-token"))
-	n := &network{d: d, admin: strings.TrimSpace(string(admin)), logs: &lockedBuffer{}}
+	d := n.d
 	l := d.Coordinator().Ledger()
 	if _, err := l.CreateAccount(t.Context(), "ivan", 0); err != nil {
 		t.Fatal(err)

@@ -40,29 +40,7 @@ import (
 // Collect, with the given grace period.
 func gcNetwork(t *testing.T, grace time.Duration) *network {
 	t.Helper()
-	dir := t.TempDir()
-	logs := &lockedBuffer{}
-	d, err := devnet.New(t.Context(), devnet.Config{DataDir: dir, Listen: "127.0.0.1:0", S3Listen: "127.0.0.1:0",
-		CollectInterval: -1, CollectGrace: grace,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		d.Close()
-	})
-	wctx, wcancel := context.WithTimeout(ctx, testutil.Scale(30*time.Second))
-	defer wcancel()
-	if err := d.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := os.ReadFile(filepath.Join(dir, "gateway", "admin-token"))
-	return &network{d: d, admin: strings.TrimSpace(string(admin)), logs: logs}
+	return ownNetwork(t, devnet.Config{CollectInterval: -1, CollectGrace: grace})
 }
 
 // eventually waits, within a bound scaled for a loaded machine, for cond.

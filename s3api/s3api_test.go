@@ -2,6 +2,7 @@ package s3api_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -112,6 +113,39 @@ func startNetwork(t testing.TB) *network {
 		t.Fatal(netErr)
 	}
 	return shared
+}
+
+// ownNetwork starts a devnet of the test's own, configured by cfg (its
+// data directory, listen addresses and logger default to a temporary
+// directory, loopback and a buffer), stopped when the test ends.
+func ownNetwork(t *testing.T, cfg devnet.Config) *network {
+	t.Helper()
+	cfg.DataDir = cmp.Or(cfg.DataDir, t.TempDir())
+	cfg.Listen = cmp.Or(cfg.Listen, "127.0.0.1:0")
+	cfg.S3Listen = cmp.Or(cfg.S3Listen, "127.0.0.1:0")
+	logs := &lockedBuffer{}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	d, err := devnet.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		d.Close()
+	})
+	wctx, wcancel := context.WithTimeout(ctx, testutil.Scale(30*time.Second))
+	defer wcancel()
+	if err := d.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := os.ReadFile(filepath.Join(cfg.DataDir, "gateway", "admin-token"))
+	return &network{d: d, admin: strings.TrimSpace(string(admin)), logs: logs}
 }
 
 // api calls the control plane's API with token.
