@@ -305,6 +305,41 @@ func (c *Coordinator) Unplace(ctx context.Context, root string) error {
 	return nil
 }
 
+// Release drops label from root's placement (an expired preview's
+// site): when no label is left, the placement is unplaced as Unplace does
+// and Release reports true; otherwise it stays for the others (an S3
+// object of the same bytes, another site), and what claims them decides
+// (the collector). Label removal and unplacing are one compare-and-set,
+// and the entry is deleted at the revision it wrote, so a store that
+// placed the root again meanwhile keeps it.
+func (c *Coordinator) Release(ctx context.Context, root, label string) (bool, error) {
+	empty := false
+	_, rev, err := c.updatePlacementRev(ctx, root, func(p *Placement) bool {
+		n := len(p.Sites)
+		p.Sites = slices.DeleteFunc(p.Sites, func(s string) bool { return s == label })
+		empty = len(p.Sites) == 0
+		if empty {
+			p.Replicas, p.Nodes = 0, map[string]Holder{}
+			return true
+		}
+		return len(p.Sites) != n
+	})
+	if err != nil {
+		return false, fmt.Errorf("coordinator: release %s: %w", root, err)
+	}
+	if rev == 0 || !empty {
+		return false, nil
+	}
+	err = c.pkv.Delete(ctx, root, jetstream.LastRevision(rev))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return false, nil // placed again since
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, fmt.Errorf("coordinator: release %s: %w", root, err)
+	}
+	return true, nil
+}
+
 // storePlacement mirrors p at revision rev (unless a newer one is known)
 // and sends the pin orders it holds for nodes connected here.
 func (c *Coordinator) storePlacement(p Placement, rev uint64) {

@@ -701,3 +701,78 @@ func TestCollectGraceAndHistory(t *testing.T) {
 		return !ok
 	})
 }
+
+// fileCAR returns a CAR whose root is data imported as a single file: the
+// root an S3 object of the same bytes has.
+func fileCAR(t *testing.T, data []byte) (*bytes.Buffer, string) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "f.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	root, err := importer.WriteCAR(t.Context(), src, &buf, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &buf, root.String()
+}
+
+// (f) A preview deployed with the same root as an S3 object (a single
+// file's bytes, known to whoever deploys it: another account's public
+// object) does not take the object's content with it when it expires,
+// whichever came first; the preview's label goes and the object's
+// content stays the collector's, collected once the object is deleted.
+func TestCollectPreviewSharingAnObjectsRoot(t *testing.T) {
+	n := gcNetwork(t, time.Nanosecond)
+	c := client(n, n.account(t, "gc-f"))
+	n.account(t, "gc-f-other")
+	ctx := t.Context()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gc-f")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, previewFirst := range []bool{false, true} {
+		name := map[bool]string{false: "object first", true: "preview first"}[previewFirst]
+		t.Run(name, func(t *testing.T) {
+			body := random(600 << 10)
+			car, root := fileCAR(t, body)
+			preview := func() {
+				if _, err := n.d.Control().DeployPreview(ctx, "gcprev", "gc-f-other", time.Nanosecond, car); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, "the preview placed", func() bool {
+					p, ok := placement(t, n, root)
+					return ok && slices.Contains(p.Sites, "gcprev")
+				})
+			}
+			if previewFirst {
+				preview()
+			}
+			if got := put(t, c, "gc-f", "same.bin", body); got != root {
+				t.Fatalf("object %s, preview %s", got, root)
+			}
+			if !previewFirst {
+				preview()
+			}
+			held(t, n, root, body)
+			if err := n.d.Control().ExpirePreviews(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p, ok := placement(t, n, root)
+			if !ok || slices.Contains(p.Sites, "gcprev") {
+				t.Fatalf("after the preview expired: placement %+v (placed %v); want the object's, without the preview's label", p, ok)
+			}
+			held(t, n, root, body)
+			getEqual(t, c, "gc-f", "same.bin", body)
+			if st := collect(t, n, 2); st.Collected != 0 {
+				t.Fatalf("a referenced object's root collected: %+v", st)
+			}
+			// Deleted, the object's content is the collector's: not leaked.
+			del(t, c, "gc-f", "same.bin")
+			if st := collect(t, n, 2); st.Collected != 1 {
+				t.Fatalf("the deleted object's root: %+v", st)
+			}
+			dropped(t, n, root, body)
+		})
+	}
+}
