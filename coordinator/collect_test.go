@@ -92,3 +92,43 @@ func TestCollectorOneAtATimeAndOnlyClaimedLabels(t *testing.T) {
 		t.Fatalf("the second coordinator once the lease lapsed: %+v, %v", st, err)
 	}
 }
+
+// A repair that read a placement before the collector deleted it (a
+// re-replication pass on a node.lost, an audit that failed a holder, a
+// node out of pin attempts: each places the root again from what it
+// read) tops up a placement that exists; it does not make the collected
+// one again, without its labels, where no collector would ever look at
+// it again and its new holders would keep it for nobody.
+func TestCollectedRootNotPlacedAgainByARepair(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	bus := openBus(t)
+	a := newCoordinator(t, bus, func(c *coordinator.Config) {
+		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
+		c.CollectInterval = -1
+		c.CollectGrace = time.Minute
+	})
+	ctx := ctxT(t)
+	if _, err := a.Place(ctx, events.SiteDeployed{Site: "s3_bkt", Root: "bafygone", Replicas: 1, CAR: "http://gw/v1/content/bafygone.car"}); err != nil && !errors.Is(err, coordinator.ErrTooFewNodes) {
+		t.Fatal(err)
+	}
+	a.AddReferenceSource(&labelSource{prefix: "s3_"})
+	seen := a.Placements() // what a repair pass read, under-replicated (no node)
+	if st, err := a.Collect(ctx); err != nil || st.Stamped != 1 {
+		t.Fatalf("first pass: %+v, %v", st, err)
+	}
+	now.Add(int64(2 * time.Minute))
+	if st, err := a.Collect(ctx); err != nil || st.Collected != 1 {
+		t.Fatalf("past the grace period: %+v, %v", st, err)
+	}
+	if _, err := a.RereplicateFrom(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := bus.KV(events.BucketPlacements)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, "bafygone"); err == nil {
+		t.Fatalf("the collected root placed again by the repair: %s", e.Value())
+	}
+}
