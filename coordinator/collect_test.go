@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
 )
@@ -81,8 +83,13 @@ func TestCollectorOneAtATimeAndOnlyClaimedLabels(t *testing.T) {
 			t.Fatalf("%s collected", root)
 		}
 	}
-	if _, ok := a.Placement("bafyobject"); ok {
-		t.Fatal("bafyobject still placed")
+	// On the bus (the coordinator's own mirror follows its watch).
+	pkv, err := bus.KV(events.BucketPlacements)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pkv.Get(ctx, "bafyobject"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("bafyobject still placed: %v", err)
 	}
 	// The lease lapses (its holder stopped): the other one takes over.
 	a.Close()
@@ -130,5 +137,66 @@ func TestCollectedRootNotPlacedAgainByARepair(t *testing.T) {
 	}
 	if e, err := kv.Get(ctx, "bafygone"); err == nil {
 		t.Fatalf("the collected root placed again by the repair: %s", e.Value())
+	}
+}
+
+// failingSource claims the s3_ labels, references nothing, and fails
+// its reads from the n-th on.
+type failingSource struct {
+	calls, failFrom atomic.Int32
+}
+
+func (s *failingSource) Claims(label string) bool { return strings.HasPrefix(label, "s3_") }
+
+func (s *failingSource) Referenced(context.Context) (map[string]bool, error) {
+	if n := s.calls.Add(1); s.failFrom.Load() > 0 && n >= s.failFrom.Load() {
+		return nil, errors.New("bus unreachable")
+	}
+	return map[string]bool{}, nil
+}
+
+// A read of the referents that fails (the last check after the marks, or
+// the first) is no answer: the pass fails and collects nothing, the
+// marks stay until a pass that reads them.
+func TestCollectFailedReadCollectsNothing(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	bus := openBus(t)
+	a := newCoordinator(t, bus, func(c *coordinator.Config) {
+		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
+		c.CollectInterval = -1
+		c.CollectGrace = time.Minute
+	})
+	ctx := ctxT(t)
+	if _, err := a.Place(ctx, events.SiteDeployed{Site: "s3_bkt", Root: "bafyobject", Replicas: 1}); err != nil && !errors.Is(err, coordinator.ErrTooFewNodes) {
+		t.Fatal(err)
+	}
+	src := &failingSource{}
+	a.AddReferenceSource(src)
+	if st, err := a.Collect(ctx); err != nil || st.Stamped != 1 {
+		t.Fatalf("first pass: %+v, %v", st, err)
+	}
+	now.Add(int64(2 * time.Minute))
+	src.failFrom.Store(src.calls.Load() + 2) // the last check of the next pass
+	if st, err := a.Collect(ctx); err == nil || st.Collected != 0 {
+		t.Fatalf("the last check failed: %+v, %v; want an error and nothing collected", st, err)
+	}
+	if p, ok := a.Placement("bafyobject"); !ok || p.Collecting.IsZero() {
+		t.Fatalf("after the failed check: %+v (placed %v); want it placed and marked", p, ok)
+	}
+	src.failFrom.Store(src.calls.Load() + 1) // the first read
+	if st, err := a.Collect(ctx); err == nil || st.Collected != 0 {
+		t.Fatalf("the first read failed: %+v, %v", st, err)
+	}
+	pkv, err := bus.KV(events.BucketPlacements)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pkv.Get(ctx, "bafyobject"); err != nil {
+		t.Fatalf("collected on a failed read: %v", err)
+	}
+	src.failFrom.Store(0)
+	if st, err := a.Collect(ctx); err != nil || st.Collected != 1 {
+		t.Fatalf("once the reads work: %+v, %v", st, err)
 	}
 }

@@ -776,3 +776,38 @@ func TestCollectPreviewSharingAnObjectsRoot(t *testing.T) {
 		})
 	}
 }
+
+// (g) A bucket deleted and re-created under the same name (a dotted one:
+// its label is s3_gc_g_x) by another account: the label is the same, the
+// referents are the new bucket's. The first account's content goes; the
+// same bytes stored by the second stay.
+func TestCollectBucketRecreatedUnderTheSameName(t *testing.T) {
+	n := gcNetwork(t, time.Nanosecond)
+	a := client(n, n.account(t, "gc-g1"))
+	b := client(n, n.account(t, "gc-g2"))
+	ctx := t.Context()
+	const bucket = "gc-g.x"
+	if _, err := a.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	only, both := random(300<<10), random(300<<10)
+	onlyRoot := put(t, a, bucket, "only", only)
+	bothRoot := put(t, a, bucket, "both", both)
+	del(t, a, bucket, "only")
+	del(t, a, bucket, "both")
+	if _, err := a.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := put(t, b, bucket, "mine", both); got != bothRoot {
+		t.Fatalf("the same bytes: %s and %s", got, bothRoot)
+	}
+	if st := collect(t, n, 2); st.Collected != 1 {
+		t.Fatalf("two passes: %+v; want the first account's content only", st)
+	}
+	dropped(t, n, onlyRoot, only)
+	held(t, n, bothRoot, both)
+	getEqual(t, b, bucket, "mine", both)
+}
