@@ -811,3 +811,68 @@ func TestCollectBucketRecreatedUnderTheSameName(t *testing.T) {
 	held(t, n, bothRoot, both)
 	getEqual(t, b, bucket, "mine", both)
 }
+
+// keepGate is the devnet's content store whose Keep runs at, then the
+// real Keep with the context it was given, then closes done.
+type keepGate struct {
+	s3api.ContentStore
+	at   func(ctx context.Context)
+	done chan struct{}
+}
+
+func (g *keepGate) Keep(ctx context.Context, label, root string) (bool, error) {
+	g.at(ctx)
+	defer close(g.done)
+	return g.ContentStore.Keep(ctx, label, root)
+}
+
+// (h) A client that goes away once its object is recorded (between the
+// record and Keep) leaves the object recorded: Keep still runs, or the
+// sweep that marked the root before the record deletes it, and the
+// bucket names content no node holds.
+func TestCollectKeepOutlivesTheRequest(t *testing.T) {
+	n := gcNetwork(t, time.Nanosecond)
+	k := n.account(t, "gc-h")
+	c := client(n, k)
+	ctx := t.Context()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gc-h")}); err != nil {
+		t.Fatal(err)
+	}
+	body := random(600 << 10)
+	root := put(t, c, "gc-h", "h1", body)
+	del(t, c, "gc-h", "h1")
+	if st := collect(t, n, 1); st.Stamped != 1 {
+		t.Fatalf("first pass: %+v", st)
+	}
+	reqCtx, cancelReq := context.WithCancel(ctx)
+	defer cancelReq()
+	store := &keepGate{ContentStore: n.d.Control(), done: make(chan struct{}), at: func(kctx context.Context) {
+		cancelReq() // the client goes away, its object recorded
+		select {
+		case <-kctx.Done(): // the request's context: ended with it
+		case <-time.After(testutil.Scale(2 * time.Second)): // one of its own
+		}
+	}}
+	gc, _ := gatedServer(t, n, store, k)
+	race := &raceSource{}
+	n.d.Coordinator().AddReferenceSource(race) // asked after the buckets
+	f := func() {
+		_, err := gc.PutObject(reqCtx, &s3.PutObjectInput{Bucket: aws.String("gc-h"), Key: aws.String("h2"), Body: bytes.NewReader(body)},
+			func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+		if err == nil {
+			t.Error("the PUT whose client went away succeeded")
+		}
+		<-store.done // the gateway's Keep has returned
+	}
+	race.during.Store(&f)
+	st := collect(t, n, 1)
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("gc-h"), Key: aws.String("h2")}); err != nil {
+		t.Fatalf("the object recorded before the client went away: %v", err)
+	}
+	if st.Collected != 0 {
+		dumpFailures(t, n)
+		t.Fatalf("the sweep: %+v; the recorded object's content collected", st)
+	}
+	held(t, n, root, body)
+	getEqual(t, c, "gc-h", "h2", body)
+}
