@@ -876,3 +876,26 @@ func TestCollectKeepOutlivesTheRequest(t *testing.T) {
 	held(t, n, root, body)
 	getEqual(t, c, "gc-h", "h2", body)
 }
+
+// (i) The same bytes stored in many buckets (a folder marker, an empty
+// object: the same root for everyone) do not add a label per bucket to
+// their placement: one bucket's label is enough for what labels decide
+// (whether the collector may look at it, whether a preview's expiry may
+// unplace it), and a label per bucket would grow the placement past the
+// bus's message size, failing every store of those bytes.
+func TestCollectLabelsDoNotGrowWithBuckets(t *testing.T) {
+	n := gcNetwork(t, time.Nanosecond)
+	c := client(n, n.account(t, "gc-i"))
+	ctx := t.Context()
+	var root string
+	for _, b := range []string{"gc-i1", "gc-i2", "gc-i3"} {
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+		root = put(t, c, b, "folder/", nil)
+	}
+	p, ok := placement(t, n, root)
+	if !ok || len(p.Sites) != 1 {
+		t.Fatalf("placement of bytes stored in three buckets: labels %v (placed %v); want one", p.Sites, ok)
+	}
+}
