@@ -27,12 +27,14 @@ type Coordinator interface {
 	// Placements every root's holders: `verity nodes list`.
 	NodeStates(ctx context.Context) ([]coordinator.NodeState, error)
 	Placements() []coordinator.Placement
-	// Unplace drops a root's placement, its holders told to unpin it: an
-	// expired preview.
-	Unplace(ctx context.Context, root string) error
+	// Release drops an expired preview's label from a root's placement,
+	// and the placement with it (its holders told to unpin it) when no
+	// label is left; it reports whether it did.
+	Release(ctx context.Context, root, label string) (bool, error)
 	// Keep clears the collector's mark on a root a store just recorded
-	// a reference to, and reports whether the root is still placed.
-	Keep(ctx context.Context, root string) (bool, error)
+	// a reference to (under label, which it adds to the placement's), and
+	// reports whether the root is still placed.
+	Keep(ctx context.Context, root, label string) (bool, error)
 	// Ledger is the accounts ledger the coordinator settles nodes on;
 	// the accounts API reads and writes it.
 	Ledger() *ledger.Ledger

@@ -53,7 +53,7 @@ func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reade
 // (under label, as StoreCAR does) and Keep returns true: the caller waits
 // for its holders (Holders) before it acknowledges.
 func (c *Control) Keep(ctx context.Context, label, root string) (bool, error) {
-	placed, err := c.coord.Keep(ctx, root)
+	placed, err := c.coord.Keep(ctx, root, label)
 	if err != nil || placed {
 		return false, err
 	}

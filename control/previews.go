@@ -247,12 +247,20 @@ func (c *Control) ExpirePreviews(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c.log.Info("preview expired", "site", p.Site, "root", root, "unplaced", !used)
 		if used {
+			c.log.Info("preview expired", "site", p.Site, "root", root, "unplaced", false)
 			continue
 		}
-		if err := c.coord.Unplace(ctx, root); err != nil {
+		// The preview's label goes; the placement with it only when no
+		// other label is left (an S3 object of the same bytes keeps it,
+		// and its CAR: the collector's, once nothing references it).
+		unplaced, err := c.coord.Release(ctx, root, p.Site)
+		if err != nil {
 			return err
+		}
+		c.log.Info("preview expired", "site", p.Site, "root", root, "unplaced", unplaced)
+		if !unplaced {
+			continue
 		}
 		if err := os.Remove(c.contentPath(root)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			c.log.Warn("preview CAR not deleted", "root", root, "err", err)

@@ -273,7 +273,7 @@ func (c *Coordinator) auditDone(node, root string, auditErr error) {
 	c.cfg.Router.Penalize(node, c.cfg.AuditPenalty)
 	c.emit(c.ctx, "node.audit_failed/"+root+"/"+node+"/"+now.Format(time.RFC3339Nano), events.TypeNodeAuditFailed,
 		events.NodeAuditFailed{Node: node, Root: root, Block: block, Coordinator: c.cfg.ID, Reason: reason})
-	if _, err := c.Place(c.ctx, events.SiteDeployed{Root: out.Root, Replicas: out.Replicas, CAR: out.CAR}); err != nil {
+	if _, err := c.repair(c.ctx, out, false); err != nil {
 		c.log.Warn("under-replicated", "root", root, "err", err)
 	}
 }

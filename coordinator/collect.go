@@ -296,14 +296,26 @@ func (c *Coordinator) unmark(ctx context.Context, root string) error {
 // Keep is what a store calls once it has recorded a reference to root
 // (an S3 object recorded in its bucket): it reads root's placement and
 // clears a collector's mark or stamp it finds, so the collector's delete
-// (at the revision it marked) fails. It reports whether root is placed;
+// (at the revision it marked) fails, and adds label (the store's,
+// s3_<bucket>) to its labels unless one of the same kind (claimed by the
+// same source) is there: a store of bytes already placed for something
+// else (a preview) places nothing, and the label keeps that other from
+// unplacing it alone (Release). It reports whether root is placed;
 // false means the collector unplaced it before the reference was
 // recorded (or it was never placed), and the caller must place it again
 // and wait for its holders before it acknowledges.
-func (c *Coordinator) Keep(ctx context.Context, root string) (bool, error) {
+func (c *Coordinator) Keep(ctx context.Context, root, label string) (bool, error) {
 	now := c.cfg.Now().UTC()
 	placed, changed := false, false
 	var out Placement
+	// A label of the same kind (one the same source claims) is as good:
+	// labels decide whether the collector looks at a root, not what
+	// references it, and one per store would grow the placement with
+	// every bucket holding the same bytes (an empty object).
+	srcs := c.referenceSources()
+	sameKind := func(l string) bool {
+		return l == label || slices.ContainsFunc(srcs, func(s ReferenceSource) bool { return s.Claims(label) && s.Claims(l) })
+	}
 	rev, err := events.Update(ctx, c.pkv, root, func(old []byte) ([]byte, error) {
 		placed, changed = false, false
 		if old == nil {
@@ -314,8 +326,13 @@ func (c *Coordinator) Keep(ctx context.Context, root string) (bool, error) {
 			return nil, err
 		}
 		placed = p.Replicas > 0
-		if !placed || (p.Collecting.IsZero() && p.Unreferenced.IsZero()) {
+		labelled := label == "" || slices.ContainsFunc(p.Sites, sameKind)
+		if !placed || (p.Collecting.IsZero() && p.Unreferenced.IsZero() && labelled) {
 			return nil, events.ErrNoChange
+		}
+		if !labelled {
+			p.Sites = append(p.Sites, label)
+			slices.Sort(p.Sites)
 		}
 		p.Unreferenced, p.Collecting = time.Time{}, time.Time{}
 		p.Updated = now

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/testutil"
@@ -83,17 +85,123 @@ func TestCollectorOneAtATimeAndOnlyClaimedLabels(t *testing.T) {
 			t.Fatalf("%s collected", root)
 		}
 	}
-	// The coordinator's view follows the placements bucket: it sees the
-	// delete shortly after.
-	testutil.Eventually(t, testutil.Scale(10*time.Second), "bafyobject unplaced in the coordinator's view", func() bool {
-		_, ok := a.Placement("bafyobject")
-		return !ok
-	})
+	// On the bus (the coordinator's own mirror follows its watch).
+	pkv, err := bus.KV(events.BucketPlacements)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pkv.Get(ctx, "bafyobject"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("bafyobject still placed: %v", err)
+	}
 	// The lease lapses (its holder stopped): the other one takes over.
 	a.Close()
 	now.Add(int64(time.Hour))
 	src.refs.Store(&map[string]bool{})
-	if st, err := b.Collect(ctx); err != nil || st.Stamped != 1 {
-		t.Fatalf("the second coordinator once the lease lapsed: %+v, %v", st, err)
+	// b's view of the lease and of the placements follows the bus: the
+	// first pass after the handover may come before it.
+	testutil.Eventually(t, testutil.Scale(10*time.Second), "the second coordinator stamps once the lease lapsed", func() bool {
+		st, err := b.Collect(ctx)
+		return err == nil && st.Stamped == 1
+	})
+}
+
+// A repair that read a placement before the collector deleted it (a
+// re-replication pass on a node.lost, an audit that failed a holder, a
+// node out of pin attempts: each places the root again from what it
+// read) tops up a placement that exists; it does not make the collected
+// one again, without its labels, where no collector would ever look at
+// it again and its new holders would keep it for nobody.
+func TestCollectedRootNotPlacedAgainByARepair(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	bus := openBus(t)
+	a := newCoordinator(t, bus, func(c *coordinator.Config) {
+		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
+		c.CollectInterval = -1
+		c.CollectGrace = time.Minute
+	})
+	ctx := ctxT(t)
+	if _, err := a.Place(ctx, events.SiteDeployed{Site: "s3_bkt", Root: "bafygone", Replicas: 1, CAR: "http://gw/v1/content/bafygone.car"}); err != nil && !errors.Is(err, coordinator.ErrTooFewNodes) {
+		t.Fatal(err)
+	}
+	a.AddReferenceSource(&labelSource{prefix: "s3_"})
+	seen := a.Placements() // what a repair pass read, under-replicated (no node)
+	if st, err := a.Collect(ctx); err != nil || st.Stamped != 1 {
+		t.Fatalf("first pass: %+v, %v", st, err)
+	}
+	now.Add(int64(2 * time.Minute))
+	if st, err := a.Collect(ctx); err != nil || st.Collected != 1 {
+		t.Fatalf("past the grace period: %+v, %v", st, err)
+	}
+	if _, err := a.RereplicateFrom(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := bus.KV(events.BucketPlacements)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, "bafygone"); err == nil {
+		t.Fatalf("the collected root placed again by the repair: %s", e.Value())
+	}
+}
+
+// failingSource claims the s3_ labels, references nothing, and fails
+// its reads from the n-th on.
+type failingSource struct {
+	calls, failFrom atomic.Int32
+}
+
+func (s *failingSource) Claims(label string) bool { return strings.HasPrefix(label, "s3_") }
+
+func (s *failingSource) Referenced(context.Context) (map[string]bool, error) {
+	if n := s.calls.Add(1); s.failFrom.Load() > 0 && n >= s.failFrom.Load() {
+		return nil, errors.New("bus unreachable")
+	}
+	return map[string]bool{}, nil
+}
+
+// A read of the referents that fails (the last check after the marks, or
+// the first) is no answer: the pass fails and collects nothing, the
+// marks stay until a pass that reads them.
+func TestCollectFailedReadCollectsNothing(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	bus := openBus(t)
+	a := newCoordinator(t, bus, func(c *coordinator.Config) {
+		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
+		c.CollectInterval = -1
+		c.CollectGrace = time.Minute
+	})
+	ctx := ctxT(t)
+	if _, err := a.Place(ctx, events.SiteDeployed{Site: "s3_bkt", Root: "bafyobject", Replicas: 1}); err != nil && !errors.Is(err, coordinator.ErrTooFewNodes) {
+		t.Fatal(err)
+	}
+	src := &failingSource{}
+	a.AddReferenceSource(src)
+	if st, err := a.Collect(ctx); err != nil || st.Stamped != 1 {
+		t.Fatalf("first pass: %+v, %v", st, err)
+	}
+	now.Add(int64(2 * time.Minute))
+	src.failFrom.Store(src.calls.Load() + 2) // the last check of the next pass
+	if st, err := a.Collect(ctx); err == nil || st.Collected != 0 {
+		t.Fatalf("the last check failed: %+v, %v; want an error and nothing collected", st, err)
+	}
+	if p, ok := a.Placement("bafyobject"); !ok || p.Collecting.IsZero() {
+		t.Fatalf("after the failed check: %+v (placed %v); want it placed and marked", p, ok)
+	}
+	src.failFrom.Store(src.calls.Load() + 1) // the first read
+	if st, err := a.Collect(ctx); err == nil || st.Collected != 0 {
+		t.Fatalf("the first read failed: %+v, %v", st, err)
+	}
+	pkv, err := bus.KV(events.BucketPlacements)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pkv.Get(ctx, "bafyobject"); err != nil {
+		t.Fatalf("collected on a failed read: %v", err)
+	}
+	src.failFrom.Store(0)
+	if st, err := a.Collect(ctx); err != nil || st.Collected != 1 {
+		t.Fatalf("once the reads work: %+v, %v", st, err)
 	}
 }

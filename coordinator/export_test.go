@@ -22,3 +22,10 @@ func PassAudits(cfg *Config) {
 func FailAudits(cfg *Config) {
 	cfg.audit = func(context.Context, string, string) error { return errors.New("block missing") }
 }
+
+// RereplicateFrom is Rereplicate over ps instead of the placements this
+// coordinator mirrors now: the view of a pass that read them a moment
+// before (its watch behind the bus, or another coordinator's).
+func (c *Coordinator) RereplicateFrom(ctx context.Context, ps []Placement) (int, error) {
+	return c.rereplicate(ctx, ps)
+}

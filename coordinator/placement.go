@@ -126,13 +126,30 @@ func (c *Coordinator) PinnedLive(ctx context.Context, root string) ([]string, er
 // wrapping ErrTooFewNodes. Nodes that failed the root PinAttempts times
 // are not taken again.
 func (c *Coordinator) Place(ctx context.Context, d events.SiteDeployed) (Placement, error) {
-	return c.place(ctx, d, false)
+	return c.place(ctx, d, placeOpts{})
 }
 
-// place is Place; with retryExhausted, nodes that failed the root
-// PinAttempts times are taken too (with a fresh count), after every other
-// node, when no other live node is left.
-func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExhausted bool) (Placement, error) {
+// placeOpts are place's variants.
+type placeOpts struct {
+	// retryExhausted: nodes that failed the root PinAttempts times are
+	// taken too (with a fresh count), after every other node, when no
+	// other live node is left.
+	retryExhausted bool
+	// repair: a repair of a placement read before (re-replication, a
+	// holder that failed its audit or its pin attempts) tops it up and
+	// never makes a placement that is gone: it was unplaced or collected
+	// since it was read, and one made again would have no labels, so no
+	// collector would ever look at it again.
+	repair bool
+}
+
+// repair places p.Root again on enough live nodes, if it is still placed.
+func (c *Coordinator) repair(ctx context.Context, p Placement, retryExhausted bool) (Placement, error) {
+	return c.place(ctx, events.SiteDeployed{Root: p.Root, Replicas: p.Replicas, CAR: p.CAR}, placeOpts{retryExhausted: retryExhausted, repair: true})
+}
+
+// place is Place, with opts.
+func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, opts placeOpts) (Placement, error) {
 	if d.Replicas <= 0 {
 		d.Replicas = 1
 	}
@@ -171,6 +188,10 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExh
 	var holders int
 	rev, err := events.Update(ctx, c.pkv, d.Root, func(old []byte) ([]byte, error) {
 		p := Placement{Root: d.Root, Nodes: map[string]Holder{}}
+		if old == nil && opts.repair {
+			out = Placement{}
+			return nil, events.ErrNoChange
+		}
 		if old != nil {
 			var err error
 			if p, err = decodePlacement(old); err != nil {
@@ -219,7 +240,7 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExh
 			holders++
 		}
 		for _, s := range live {
-			if !retryExhausted || holders >= p.Replicas {
+			if !opts.retryExhausted || holders >= p.Replicas {
 				break
 			}
 			if h, ok := p.Nodes[s.Node()]; ok && h.State == HolderFailed && h.Attempts >= c.cfg.PinAttempts {
@@ -238,6 +259,9 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, retryExh
 	})
 	if err != nil {
 		return Placement{}, err
+	}
+	if out.Root == "" {
+		return Placement{}, nil // a repair of a placement gone since
 	}
 	c.storePlacement(out, rev)
 	if holders < out.Replicas {
@@ -329,6 +353,41 @@ func (c *Coordinator) Unplace(ctx context.Context, root string) error {
 		return fmt.Errorf("coordinator: unplace %s: %w", root, err)
 	}
 	return nil
+}
+
+// Release drops label from root's placement (an expired preview's
+// site): when no label is left, the placement is unplaced as Unplace does
+// and Release reports true; otherwise it stays for the others (an S3
+// object of the same bytes, another site), and what claims them decides
+// (the collector). Label removal and unplacing are one compare-and-set,
+// and the entry is deleted at the revision it wrote, so a store that
+// placed the root again meanwhile keeps it.
+func (c *Coordinator) Release(ctx context.Context, root, label string) (bool, error) {
+	empty := false
+	_, rev, err := c.updatePlacementRev(ctx, root, func(p *Placement) bool {
+		n := len(p.Sites)
+		p.Sites = slices.DeleteFunc(p.Sites, func(s string) bool { return s == label })
+		empty = len(p.Sites) == 0
+		if empty {
+			p.Replicas, p.Nodes = 0, map[string]Holder{}
+			return true
+		}
+		return len(p.Sites) != n
+	})
+	if err != nil {
+		return false, fmt.Errorf("coordinator: release %s: %w", root, err)
+	}
+	if rev == 0 || !empty {
+		return false, nil
+	}
+	err = c.pkv.Delete(ctx, root, jetstream.LastRevision(rev))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return false, nil // placed again since
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, fmt.Errorf("coordinator: release %s: %w", root, err)
+	}
+	return true, nil
 }
 
 // storePlacement mirrors p at revision rev (unless a newer one is known)
@@ -452,6 +511,11 @@ func (c *Coordinator) onNodeChange(ctx context.Context, ev events.Event) error {
 // nodes that failed it PinAttempts times (with a fresh count), so a
 // network with no other node recovers once the cause is gone.
 func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
+	return c.rereplicate(ctx, c.Placements())
+}
+
+// rereplicate is Rereplicate over ps.
+func (c *Coordinator) rereplicate(ctx context.Context, ps []Placement) (int, error) {
 	live, err := c.LiveNodes(ctx)
 	if err != nil {
 		return 0, err
@@ -461,7 +525,7 @@ func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
 		isLive[s.Node()] = true
 	}
 	touched := 0
-	for _, p := range c.Placements() {
+	for _, p := range ps {
 		held := 0
 		for id, h := range p.Nodes {
 			if isLive[id] && h.State != HolderFailed {
@@ -472,7 +536,7 @@ func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
 			continue
 		}
 		touched++
-		_, err := c.place(ctx, events.SiteDeployed{Root: p.Root, Replicas: p.Replicas, CAR: p.CAR}, true)
+		_, err := c.repair(ctx, p, true)
 		switch {
 		case errors.Is(err, ErrTooFewNodes):
 			c.logShort(p.Root, err)
@@ -579,7 +643,7 @@ func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
 		n.log.Warn("node failed to pin", "root", pm.Root, "attempt", h.Attempts, "err", pm.Error)
 		if h.Attempts >= c.cfg.PinAttempts {
 			// This node will not get it: place the root elsewhere.
-			if _, err := c.Place(c.ctx, events.SiteDeployed{Root: out.Root, Replicas: out.Replicas, CAR: out.CAR}); err != nil {
+			if _, err := c.repair(c.ctx, out, false); err != nil {
 				n.log.Warn("under-replicated", "root", out.Root, "err", err)
 			}
 		}

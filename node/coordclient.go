@@ -68,9 +68,13 @@ type CoordClientConfig struct {
 	// goroutine. Default: ignored.
 	OnPlaced func(ctx context.Context, placed func(root string) bool)
 	// OnUnpin is called when the coordinator no longer places root on the
-	// node (its copy went to another node): it may drop the pin and
-	// collect its blocks. It runs in its own goroutine. Default: ignored.
-	OnUnpin func(ctx context.Context, root string)
+	// node (its copy went to another node, or it was collected): it may
+	// drop the pin and collect its blocks, unless ordered reports true,
+	// which it does once a pin order for root has come after the unpin
+	// (root placed again here). It runs in its own goroutine, as pin
+	// orders do, so a later order's may run first: ordered is to be asked
+	// with the pins held, as Node.UnpinUnless does. Default: ignored.
+	OnUnpin func(ctx context.Context, root string, ordered func() bool)
 	// OnReported receives the failures visitors reported about this node
 	// (reason → count). It must not block. Optional.
 	OnReported func(reasons map[string]int)

@@ -182,7 +182,9 @@ func (s *coordSession) onPlaced(roots []string) {
 }
 
 // onUnpin hands a root no longer placed on the node to OnUnpin, on its own
-// goroutine; an order for it later in the session counts again.
+// goroutine; an order for it later in the session counts again, and
+// OnUnpin is told of it (ordered): the root was placed here again after
+// it was unplaced, and that order's goroutine may have answered already.
 func (s *coordSession) onUnpin(root string) {
 	s.orderedMu.Lock()
 	delete(s.ordered, root)
@@ -190,7 +192,12 @@ func (s *coordSession) onUnpin(root string) {
 	if s.c.cfg.OnUnpin == nil {
 		return
 	}
-	s.pwg.Go(func() { s.c.cfg.OnUnpin(s.pctx, root) })
+	ordered := func() bool {
+		s.orderedMu.Lock()
+		defer s.orderedMu.Unlock()
+		return s.ordered[root]
+	}
+	s.pwg.Go(func() { s.c.cfg.OnUnpin(s.pctx, root, ordered) })
 }
 
 // onPayments records that the coordinator takes settlements and passes

@@ -32,3 +32,12 @@ func (n *Node) ClaimsForTest(c cid.Cid) int {
 	defer n.claimMu.Unlock()
 	return n.claims[string(c.Hash())]
 }
+
+// SetUnpinHook makes the node's unpin of a root the coordinator no longer
+// places go through f, which runs unpin (the node's own handling) when it
+// chooses: a test orders it against other messages of the session.
+func (n *Node) SetUnpinHook(f func(root string, unpin func())) {
+	n.pinMu.Lock()
+	defer n.pinMu.Unlock()
+	n.unpinHook = f
+}

@@ -51,10 +51,11 @@ type Node struct {
 	wtHandler http.Handler // router instrumented for webtransport
 
 	pinMu      sync.Mutex
-	pins       map[string]bool // roots placed here and held, in DataDir/pins.json
-	localPins  map[string]bool // roots the operator imported, kept regardless
-	gcMu       sync.RWMutex    // GC (write) excludes imports in progress (read)
-	pinSeq     atomic.Uint64   // counts pins recorded (import_run.go)
+	pins       map[string]bool                 // roots placed here and held, in DataDir/pins.json
+	localPins  map[string]bool                 // roots the operator imported, kept regardless
+	unpinHook  func(root string, unpin func()) // tests only (export_test.go); pinMu
+	gcMu       sync.RWMutex                    // GC (write) excludes imports in progress (read)
+	pinSeq     atomic.Uint64                   // counts pins recorded (import_run.go)
 	claimMu    sync.Mutex
 	claims     map[string]int // blocks claimed by import runs, by multihash (import_run.go)
 	rtc        *rtcServer     // nil when WebRTC is disabled

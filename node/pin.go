@@ -195,11 +195,26 @@ func (n *Node) Reconcile(ctx context.Context, placed func(root string) bool) (un
 // blocks no other pin reaches; it returns how many blocks it deleted.
 // Unpinning a root not pinned changes nothing.
 func (n *Node) Unpin(ctx context.Context, root string) (removed int, err error) {
+	return n.UnpinUnless(ctx, root, nil)
+}
+
+// UnpinUnless is Unpin, unless keep (when set) reports true, asked with
+// no import under way and the pins held: the coordinator's unpin of a
+// root it then placed here again (a collected root a store placed again)
+// whose pin order, handled on a goroutine of its own, may have found the
+// root still pinned and answered pinned before this runs. Unpinning then
+// would leave the coordinator counting a holder that holds nothing.
+func (n *Node) UnpinUnless(ctx context.Context, root string, keep func() bool) (removed int, err error) {
 	n.gcMu.Lock()
 	defer n.gcMu.Unlock()
 	n.pinMu.Lock()
 	if !n.pins[root] {
 		n.pinMu.Unlock()
+		return 0, nil
+	}
+	if keep != nil && keep() {
+		n.pinMu.Unlock()
+		n.log.Info("unpin of a root placed here again since: kept", "root", root)
 		return 0, nil
 	}
 	delete(n.pins, root)

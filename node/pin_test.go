@@ -167,3 +167,43 @@ func TestPinOrderCrossingPlacedListKept(t *testing.T) {
 		t.Fatalf("the root ordered in this session was dropped: pins %v", n.Pins())
 	}
 }
+
+// A root unplaced then placed again on the node (the collector unplaced
+// it as a store recorded a reference to it, and the store placed it
+// again: coordinator/collect.go) reaches the node as an unpin then a pin
+// order, each handled on a goroutine of its own. When the pin runs first
+// it finds the root still pinned and answers pinned at once; the unpin
+// that runs after it must not then drop the root and its blocks, or the
+// coordinator counts a holder that holds nothing (and an S3 object is
+// acknowledged on nodes that deleted it).
+func TestUnpinOvertakenByPinOrderKeepsRoot(t *testing.T) {
+	car, root := carOf(t, map[string]string{"object.bin": strings.Repeat("kept ", 1000)})
+	srv := carServer(t, map[string][]byte{"/o.car": car}, nil)
+	f := newFakeCoord(t)
+	n := newNode(t, node.Config{Coordinator: f.srv.URL})
+	if err := n.Pin(t.Context(), nodeproto.Pin{Root: root.String(), CAR: srv.URL + "/o.car"}); err != nil {
+		t.Fatal(err)
+	}
+	release, done := make(chan struct{}), make(chan struct{})
+	n.SetUnpinHook(func(r string, unpin func()) {
+		<-release // until the pin order that came after it has been answered
+		unpin()
+		close(done)
+	})
+	runNode(t, n)
+	c := f.accept()
+	c.join("coord-1", time.Minute)
+	c.send(nodeproto.Message{Type: nodeproto.MsgUnpin, Unpin: &nodeproto.Unpin{Root: root.String()}})
+	c.send(nodeproto.Message{Type: nodeproto.MsgPin, Pin: &nodeproto.Pin{Root: root.String(), CAR: srv.URL + "/o.car"}})
+	if m := c.read(); m.Type != nodeproto.MsgPinned || m.Pinned.Root != root.String() || m.Pinned.Error != "" {
+		t.Fatalf("pin answered %+v", m)
+	}
+	close(release)
+	<-done
+	if !slices.Contains(n.Pins(), root.String()) || !has(t, n, root) {
+		t.Fatalf("answered pinned, then dropped by the earlier unpin: pins %v, root stored %v", n.Pins(), has(t, n, root))
+	}
+	if _, err := n.GC(t.Context()); err != nil || !has(t, n, root) {
+		t.Fatalf("GC after: %v, root stored %v", err, has(t, n, root))
+	}
+}

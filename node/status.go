@@ -63,10 +63,20 @@ func (n *Node) joinCoordinator() (*CoordClient, error) {
 				n.log.Warn("reconciling pins with the coordinator failed", "err", err)
 			}
 		},
-		OnUnpin: func(ctx context.Context, root string) {
-			if _, err := n.Unpin(ctx, root); err != nil && ctx.Err() == nil {
-				n.log.Warn("unpinning a root no longer placed here failed", "root", root, "err", err)
+		OnUnpin: func(ctx context.Context, root string, ordered func() bool) {
+			unpin := func() {
+				if _, err := n.UnpinUnless(ctx, root, ordered); err != nil && ctx.Err() == nil {
+					n.log.Warn("unpinning a root no longer placed here failed", "root", root, "err", err)
+				}
 			}
+			n.pinMu.Lock()
+			hook := n.unpinHook
+			n.pinMu.Unlock()
+			if hook != nil {
+				hook(root, unpin)
+				return
+			}
+			unpin()
 		},
 		OnReported: func(reasons map[string]int) {
 			for reason, count := range reasons {

@@ -724,3 +724,201 @@ func TestCollectGraceAndHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// fileCAR returns a CAR whose root is data imported as a single file: the
+// root an S3 object of the same bytes has.
+func fileCAR(t *testing.T, data []byte) (*bytes.Buffer, string) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "f.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	root, err := importer.WriteCAR(t.Context(), src, &buf, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &buf, root.String()
+}
+
+// (f) A preview deployed with the same root as an S3 object (a single
+// file's bytes, known to whoever deploys it: another account's public
+// object) does not take the object's content with it when it expires,
+// whichever came first; the preview's label goes and the object's
+// content stays the collector's, collected once the object is deleted.
+func TestCollectPreviewSharingAnObjectsRoot(t *testing.T) {
+	n := gcNetwork(t, time.Nanosecond)
+	c := client(n, n.account(t, "gc-f"))
+	n.account(t, "gc-f-other")
+	ctx := t.Context()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gc-f")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, previewFirst := range []bool{false, true} {
+		name := map[bool]string{false: "object first", true: "preview first"}[previewFirst]
+		t.Run(name, func(t *testing.T) {
+			body := random(600 << 10)
+			car, root := fileCAR(t, body)
+			preview := func() {
+				if _, err := n.d.Control().DeployPreview(ctx, "gcprev", "gc-f-other", time.Nanosecond, car); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, "the preview placed", func() bool {
+					p, ok := placement(t, n, root)
+					return ok && slices.Contains(p.Sites, "gcprev")
+				})
+			}
+			if previewFirst {
+				preview()
+			}
+			if got := putCID(t, c, "gc-f", "same.bin", body); got != root {
+				t.Fatalf("object %s, preview %s", got, root)
+			}
+			if !previewFirst {
+				preview()
+			}
+			held(t, n, root, body)
+			if err := n.d.Control().ExpirePreviews(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p, ok := placement(t, n, root)
+			if !ok || slices.Contains(p.Sites, "gcprev") {
+				t.Fatalf("after the preview expired: placement %+v (placed %v); want the object's, without the preview's label", p, ok)
+			}
+			held(t, n, root, body)
+			getEqual(t, c, "gc-f", "same.bin", body)
+			if st := collectOf(t, n, 2, root); st.Collected != 0 {
+				t.Fatalf("a referenced object's root collected: %+v", st)
+			}
+			// Deleted, the object's content is the collector's: not leaked.
+			del(t, c, "gc-f", "same.bin")
+			if st := collectOf(t, n, 2, root); st.Collected != 1 {
+				t.Fatalf("the deleted object's root: %+v", st)
+			}
+			dropped(t, n, root, body)
+		})
+	}
+}
+
+// (g) A bucket deleted and re-created under the same name (a dotted one:
+// its label is s3_gc_g_x) by another account: the label is the same, the
+// referents are the new bucket's. The first account's content goes; the
+// same bytes stored by the second stay.
+func TestCollectBucketRecreatedUnderTheSameName(t *testing.T) {
+	n := gcNetwork(t, time.Nanosecond)
+	a := client(n, n.account(t, "gc-g1"))
+	b := client(n, n.account(t, "gc-g2"))
+	ctx := t.Context()
+	const bucket = "gc-g.x"
+	if _, err := a.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	only, both := random(300<<10), random(300<<10)
+	onlyRoot := putCID(t, a, bucket, "only", only)
+	bothRoot := putCID(t, a, bucket, "both", both)
+	del(t, a, bucket, "only")
+	del(t, a, bucket, "both")
+	if _, err := a.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := putCID(t, b, bucket, "mine", both); got != bothRoot {
+		t.Fatalf("the same bytes: %s and %s", got, bothRoot)
+	}
+	if st := collectOf(t, n, 2, onlyRoot, bothRoot); st.Collected != 1 {
+		t.Fatalf("two passes: %+v; want the first account's content only", st)
+	}
+	dropped(t, n, onlyRoot, only)
+	held(t, n, bothRoot, both)
+	getEqual(t, b, bucket, "mine", both)
+}
+
+// keepGate is the devnet's content store whose Keep runs at, then the
+// real Keep with the context it was given, then closes done.
+type keepGate struct {
+	s3api.ContentStore
+	at   func(ctx context.Context)
+	done chan struct{}
+}
+
+func (g *keepGate) Keep(ctx context.Context, label, root string) (bool, error) {
+	g.at(ctx)
+	defer close(g.done)
+	return g.ContentStore.Keep(ctx, label, root)
+}
+
+// (h) A client that goes away once its object is recorded (between the
+// record and Keep) leaves the object recorded: Keep still runs, or the
+// sweep that marked the root before the record deletes it, and the
+// bucket names content no node holds.
+func TestCollectKeepOutlivesTheRequest(t *testing.T) {
+	n := gcNetwork(t, time.Nanosecond)
+	k := n.account(t, "gc-h")
+	c := client(n, k)
+	ctx := t.Context()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gc-h")}); err != nil {
+		t.Fatal(err)
+	}
+	body := random(600 << 10)
+	root := putCID(t, c, "gc-h", "h1", body)
+	del(t, c, "gc-h", "h1")
+	if st := collectOf(t, n, 1, root); st.Stamped != 1 {
+		t.Fatalf("first pass: %+v", st)
+	}
+	reqCtx, cancelReq := context.WithCancel(ctx)
+	defer cancelReq()
+	store := &keepGate{ContentStore: n.d.Control(), done: make(chan struct{}), at: func(kctx context.Context) {
+		cancelReq() // the client goes away, its object recorded
+		select {
+		case <-kctx.Done(): // the request's context: ended with it
+		case <-time.After(testutil.Scale(2 * time.Second)): // one of its own
+		}
+	}}
+	gc, _ := gatedServer(t, n, store, k)
+	race := &raceSource{}
+	n.d.Coordinator().AddReferenceSource(race) // asked after the buckets
+	f := func() {
+		_, err := gc.PutObject(reqCtx, &s3.PutObjectInput{Bucket: aws.String("gc-h"), Key: aws.String("h2"), Body: bytes.NewReader(body)},
+			func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+		if err == nil {
+			t.Error("the PUT whose client went away succeeded")
+		}
+		<-store.done // the gateway's Keep has returned
+	}
+	race.during.Store(&f)
+	st := collectOf(t, n, 1, root)
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("gc-h"), Key: aws.String("h2")}); err != nil {
+		t.Fatalf("the object recorded before the client went away: %v", err)
+	}
+	if st.Collected != 0 {
+		dumpFailures(t, n)
+		t.Fatalf("the sweep: %+v; the recorded object's content collected", st)
+	}
+	held(t, n, root, body)
+	getEqual(t, c, "gc-h", "h2", body)
+}
+
+// (i) The same bytes stored in many buckets (a folder marker, an empty
+// object: the same root for everyone) do not add a label per bucket to
+// their placement: one bucket's label is enough for what labels decide
+// (whether the collector may look at it, whether a preview's expiry may
+// unplace it), and a label per bucket would grow the placement past the
+// bus's message size, failing every store of those bytes.
+func TestCollectLabelsDoNotGrowWithBuckets(t *testing.T) {
+	n := gcNetwork(t, time.Nanosecond)
+	c := client(n, n.account(t, "gc-i"))
+	ctx := t.Context()
+	var root string
+	for _, b := range []string{"gc-i1", "gc-i2", "gc-i3"} {
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+		root = putCID(t, c, b, "folder/", nil)
+	}
+	p, ok := placement(t, n, root)
+	if !ok || len(p.Sites) != 1 {
+		t.Fatalf("placement of bytes stored in three buckets: labels %v (placed %v); want one", p.Sites, ok)
+	}
+}

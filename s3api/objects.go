@@ -166,9 +166,15 @@ func (s *Server) waitHeld(ctx context.Context, root string) error {
 // request is acknowledged: the collector's mark on root, if any, is
 // cleared, and root placed again if the collector unplaced it before the
 // record (coordinator/collect.go), in which case the answer waits until
-// nodes hold it again.
+// nodes hold it again. The object is recorded by then, so this runs to
+// its end even when the client goes away (the request's context ends):
+// otherwise a sweep that marked root before the record would collect the
+// content of a recorded object.
 func (s *Server) keep(ctx context.Context, bucket, root string) error {
-	again, err := s.cfg.Store.Keep(ctx, storeLabel(bucket), root)
+	ctx = context.WithoutCancel(ctx)
+	kctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	defer cancel()
+	again, err := s.cfg.Store.Keep(kctx, storeLabel(bucket), root)
 	if err != nil {
 		return fmt.Errorf("s3api: keep %s: %w", root, err)
 	}
