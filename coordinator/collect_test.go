@@ -31,20 +31,26 @@ func (s *labelSource) Referenced(context.Context) (map[string]bool, error) {
 	return nil, nil
 }
 
+// collectorClock is a clock a test moves (now, in Unix nanoseconds) and
+// the config of a coordinator that reads it, with a grace period of a
+// minute and passes run only when the test calls Collect.
+func collectorClock() (*atomic.Int64, func(*coordinator.Config)) {
+	now := new(atomic.Int64)
+	now.Store(time.Now().UnixNano())
+	return now, func(c *coordinator.Config) {
+		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
+		c.CollectInterval = -1
+		c.CollectGrace = time.Minute
+	}
+}
+
 // The collector takes nothing without a source, nothing a source does not
 // claim every label of, and runs on one coordinator of a cluster at a
 // time: a second coordinator on the same bus does nothing while the
 // first holds the lease, and takes over once it lapses.
 func TestCollectorOneAtATimeAndOnlyClaimedLabels(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Now().UnixNano())
-	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	now, mod := collectorClock()
 	bus := openBus(t)
-	mod := func(c *coordinator.Config) {
-		c.Now = clock
-		c.CollectInterval = -1 // passes run when the test calls Collect
-		c.CollectGrace = time.Minute
-	}
 	a := newCoordinator(t, bus, mod)
 	b := newCoordinator(t, bus, mod)
 	ctx := ctxT(t)
@@ -112,14 +118,9 @@ func TestCollectorOneAtATimeAndOnlyClaimedLabels(t *testing.T) {
 // one again, without its labels, where no collector would ever look at
 // it again and its new holders would keep it for nobody.
 func TestCollectedRootNotPlacedAgainByARepair(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Now().UnixNano())
+	now, mod := collectorClock()
 	bus := openBus(t)
-	a := newCoordinator(t, bus, func(c *coordinator.Config) {
-		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
-		c.CollectInterval = -1
-		c.CollectGrace = time.Minute
-	})
+	a := newCoordinator(t, bus, mod)
 	ctx := ctxT(t)
 	if _, err := a.Place(ctx, events.SiteDeployed{Site: "s3_bkt", Root: "bafygone", Replicas: 1, CAR: "http://gw/v1/content/bafygone.car"}); err != nil && !errors.Is(err, coordinator.ErrTooFewNodes) {
 		t.Fatal(err)
@@ -164,14 +165,9 @@ func (s *failingSource) Referenced(context.Context) (map[string]bool, error) {
 // the first) is no answer: the pass fails and collects nothing, the
 // marks stay until a pass that reads them.
 func TestCollectFailedReadCollectsNothing(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Now().UnixNano())
+	now, mod := collectorClock()
 	bus := openBus(t)
-	a := newCoordinator(t, bus, func(c *coordinator.Config) {
-		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
-		c.CollectInterval = -1
-		c.CollectGrace = time.Minute
-	})
+	a := newCoordinator(t, bus, mod)
 	ctx := ctxT(t)
 	if _, err := a.Place(ctx, events.SiteDeployed{Site: "s3_bkt", Root: "bafyobject", Replicas: 1}); err != nil && !errors.Is(err, coordinator.ErrTooFewNodes) {
 		t.Fatal(err)

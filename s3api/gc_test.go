@@ -67,6 +67,18 @@ func collect(t *testing.T, n *network, passes int) coordinator.CollectStats {
 	return sum
 }
 
+// gcBucket makes account name, a client with its key and its bucket
+// name.
+func gcBucket(t *testing.T, n *network, name string) (*s3.Client, api.S3Key) {
+	t.Helper()
+	k := n.account(t, name)
+	c := client(n, k)
+	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+	return c, k
+}
+
 // collectOf runs passes of the collector and adds up what they did with
 // roots alone: every change of a bucket also places a new bucket root,
 // and the earlier ones are collected in their turn, which the tests of
@@ -258,11 +270,7 @@ func collectedEvents(t *testing.T, n *network) []string {
 // content.collected says so. What the bucket still names stays.
 func TestCollectDeletedAndOverwrittenObjects(t *testing.T) {
 	n := gcNetwork(t, time.Nanosecond)
-	c := client(n, n.account(t, "gc-a"))
-	ctx := t.Context()
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gc-a")}); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := gcBucket(t, n, "gc-a")
 	gone, v1, v2, keep := random(600<<10), random(600<<10), random(600<<10), random(300<<10)
 	goneCID := putCID(t, c, "gc-a", "gone.bin", gone)
 	v1CID := putCID(t, c, "gc-a", "over.bin", v1)
@@ -381,12 +389,8 @@ func gatedServer(t *testing.T, n *network, store s3api.ContentStore, k api.S3Key
 // nothing references: collected.
 func TestCollectContentOfAbandonedPut(t *testing.T) {
 	n := gcNetwork(t, time.Nanosecond)
-	k := n.account(t, "gc-b")
-	c := client(n, k)
+	c, k := gcBucket(t, n, "gc-b")
 	ctx := t.Context()
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gc-b")}); err != nil {
-		t.Fatal(err)
-	}
 	body := random(700 << 10)
 	atGate := make(chan string, 1)
 	store := &gatedStore{ContentStore: n.d.Control(), gate: func(ctx context.Context, root string) {
@@ -452,12 +456,8 @@ func (r *raceSource) Referenced(context.Context) (map[string]bool, error) {
 //     cleared it, so the delete fails and the root stays.
 func TestCollectRacingStoreOfSameBytes(t *testing.T) {
 	n := gcNetwork(t, time.Nanosecond)
-	k := n.account(t, "gc-c")
-	c := client(n, k)
+	c, k := gcBucket(t, n, "gc-c")
 	ctx := t.Context()
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gc-c")}); err != nil {
-		t.Fatal(err)
-	}
 
 	t.Run("sweep between held and record", func(t *testing.T) {
 		body := random(600 << 10)
@@ -667,11 +667,8 @@ func TestCollectKeepsSharedContent(t *testing.T) {
 func TestCollectGraceAndHistory(t *testing.T) {
 	grace := testutil.Scale(2 * time.Second)
 	n := gcNetwork(t, grace)
-	c := client(n, n.account(t, "gc-e"))
+	c, _ := gcBucket(t, n, "gc-e")
 	ctx := t.Context()
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gc-e")}); err != nil {
-		t.Fatal(err)
-	}
 	body := random(300 << 10)
 	var objCID, oldRoot string
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("gc-e"), Key: aws.String("k"), Body: bytes.NewReader(body)},
@@ -748,12 +745,9 @@ func fileCAR(t *testing.T, data []byte) (*bytes.Buffer, string) {
 // content stays the collector's, collected once the object is deleted.
 func TestCollectPreviewSharingAnObjectsRoot(t *testing.T) {
 	n := gcNetwork(t, time.Nanosecond)
-	c := client(n, n.account(t, "gc-f"))
+	c, _ := gcBucket(t, n, "gc-f")
 	n.account(t, "gc-f-other")
 	ctx := t.Context()
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gc-f")}); err != nil {
-		t.Fatal(err)
-	}
 	for _, previewFirst := range []bool{false, true} {
 		name := map[bool]string{false: "object first", true: "preview first"}[previewFirst]
 		t.Run(name, func(t *testing.T) {
@@ -855,12 +849,8 @@ func (g *keepGate) Keep(ctx context.Context, label, root string) (bool, error) {
 // bucket names content no node holds.
 func TestCollectKeepOutlivesTheRequest(t *testing.T) {
 	n := gcNetwork(t, time.Nanosecond)
-	k := n.account(t, "gc-h")
-	c := client(n, k)
+	c, k := gcBucket(t, n, "gc-h")
 	ctx := t.Context()
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gc-h")}); err != nil {
-		t.Fatal(err)
-	}
 	body := random(600 << 10)
 	root := putCID(t, c, "gc-h", "h1", body)
 	del(t, c, "gc-h", "h1")
