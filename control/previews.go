@@ -63,8 +63,13 @@ func (c *Control) DeployPreview(ctx context.Context, site, account string, ttl t
 	if err != nil {
 		return api.PreviewRecord{}, err
 	}
-	if _, err := c.previews.Put(ctx, root, b); err != nil {
+	if _, err := c.previews.Put(ctx, previewKey(root, site), b); err != nil {
 		return api.PreviewRecord{}, fmt.Errorf("control: record preview: %w", err)
+	}
+	// A record of the earlier form for the same site and root is
+	// replaced by this one (its expiry would release this one's label).
+	if old, ok, err := c.previewAt(ctx, root); err == nil && ok && old.rec.Site == site {
+		_ = c.previews.Delete(ctx, root, jetstream.LastRevision(old.rev))
 	}
 	if err := c.emitDeployed(ctx, site, root, n, blocks, true); err != nil {
 		return api.PreviewRecord{}, err
@@ -93,13 +98,16 @@ func (c *Control) sitePreviews(ctx context.Context, site string) ([]api.PreviewR
 	}
 	var out []api.PreviewRecord
 	now := c.cfg.Now()
-	for root := range keys.Keys() {
-		p, ok, err := c.preview(ctx, root)
+	seen := map[string]bool{}
+	for key := range keys.Keys() {
+		e, ok, err := c.previewAt(ctx, key)
 		if err != nil {
 			return nil, err
 		}
-		if ok && p.Site == site && now.Before(p.Expires) {
-			p.URL = c.PreviewURL(root)
+		p := e.rec
+		if ok && p.Site == site && now.Before(p.Expires) && !seen[p.Root] {
+			seen[p.Root] = true
+			p.URL = c.PreviewURL(p.Root)
 			out = append(out, p)
 		}
 	}
@@ -118,30 +126,58 @@ func (c *Control) originURL(host string) string {
 	return scheme + "://" + host + "/"
 }
 
-// preview returns root's preview record.
-func (c *Control) preview(ctx context.Context, root string) (api.PreviewRecord, bool, error) {
-	e, err := c.previews.Get(ctx, root)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return api.PreviewRecord{}, false, nil
+// Preview records are keyed <root>.<site>: two sites may preview the
+// same root, each with its own expiry and account, and the one expiring
+// first takes nothing from the other. A record keyed by its root alone
+// is the earlier form (one site per root) and is still read.
+func previewKey(root, site string) string { return root + "." + site }
+
+// previewEntry is a preview record and the revision it was read at.
+type previewEntry struct {
+	rec api.PreviewRecord
+	rev uint64
+}
+
+// previewAt reads the preview record under key.
+func (c *Control) previewAt(ctx context.Context, key string) (previewEntry, bool, error) {
+	e, err := c.previews.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return previewEntry{}, false, nil
 	}
 	if err != nil {
-		return api.PreviewRecord{}, false, fmt.Errorf("control: read preview: %w", err)
+		return previewEntry{}, false, fmt.Errorf("control: read preview: %w", err)
 	}
 	var rec api.PreviewRecord
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return api.PreviewRecord{}, false, fmt.Errorf("control: preview %s: %w", root, err)
+		return previewEntry{}, false, fmt.Errorf("control: preview %s: %w", clip(key), err)
 	}
-	return rec, true, nil
+	return previewEntry{rec: rec, rev: e.Revision()}, true, nil
+}
+
+// preview returns site's preview record of root (of either form).
+func (c *Control) preview(ctx context.Context, site, root string) (api.PreviewRecord, bool, error) {
+	e, ok, err := c.previewAt(ctx, previewKey(root, site))
+	if err != nil || ok {
+		return e.rec, ok, err
+	}
+	e, ok, err = c.previewAt(ctx, root)
+	if err != nil || !ok || e.rec.Site != site {
+		return api.PreviewRecord{}, false, err
+	}
+	return e.rec, true, nil
 }
 
 // Preview returns site's unexpired preview of root, with its URL and how
 // many live nodes hold it (ErrNotFound when there is none).
 func (c *Control) Preview(ctx context.Context, site, root string) (api.PreviewRecord, error) {
-	p, ok, err := c.preview(ctx, root)
+	if err := validateRoot(root); err != nil {
+		return api.PreviewRecord{}, err
+	}
+	p, ok, err := c.preview(ctx, site, root)
 	if err != nil {
 		return api.PreviewRecord{}, err
 	}
-	if !ok || p.Site != site || !c.cfg.Now().Before(p.Expires) {
+	if !ok || !c.cfg.Now().Before(p.Expires) {
 		return api.PreviewRecord{}, fmt.Errorf("%w: site %q has no preview of %s (expired, or never deployed)", ErrNotFound, site, clip(root))
 	}
 	if p.Pinned, err = c.pinnedLive(ctx, root); err != nil {
@@ -235,13 +271,18 @@ func (c *Control) ExpirePreviews(ctx context.Context) error {
 		return fmt.Errorf("control: list previews: %w", err)
 	}
 	now := c.cfg.Now()
-	for root := range keys.Keys() {
-		p, ok, err := c.preview(ctx, root)
+	for key := range keys.Keys() {
+		e, ok, err := c.previewAt(ctx, key)
+		p, root := e.rec, e.rec.Root
 		if err != nil || !ok || now.Before(p.Expires) {
 			continue
 		}
-		if err := c.previews.Delete(ctx, root); err != nil {
-			return fmt.Errorf("control: delete preview %s: %w", root, err)
+		// At the revision read: a preview deployed again meanwhile stays.
+		if err := c.previews.Delete(ctx, key, jetstream.LastRevision(e.rev)); err != nil {
+			if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				continue
+			}
+			return fmt.Errorf("control: delete preview %s: %w", clip(key), err)
 		}
 		used, err := c.rootInUse(ctx, root)
 		if err != nil {

@@ -1,7 +1,9 @@
 package control
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/events"
 )
 
 // A preview deploy is placed on the nodes and served at its own origin,
@@ -144,4 +149,135 @@ func TestPreviewDeployPromoteExpire(t *testing.T) {
 	if _, body := tg.get(t, tg.SiteURL("blog")); string(body) != "<h1>v2</h1>" {
 		t.Fatalf("site origin after the sweep serves %q", body)
 	}
+}
+
+// Two sites preview the same root: each has its own preview, and the one
+// that expires first takes nothing from the other (its record, its
+// origin, its promotion, its placement). Once both expired the root is
+// unplaced: neither leaves its label behind.
+func TestPreviewOfTheSameRootBySecondSite(t *testing.T) {
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	bus := openBus(t, "gw-preview-shared")
+	tg, _ := startStack(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin, PreviewSweep: 50 * time.Millisecond, Now: now}, gateway.Config{})
+	nodes := startNodes(t, tg, 2)
+	blog := tg.createSite(t, "blog")
+	other := tg.createSite(t, "other")
+	files := testSite()
+	files["index.html"] = []byte("<h1>shared</h1>")
+	car, root := siteCAR(t, files)
+	deploy := func(site, token, ttl string) {
+		t.Helper()
+		resp, body := tg.api(t, http.MethodPost, "/v1/sites/"+site+"/deploy?preview=1&ttl="+ttl, token, car)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("preview deploy by %s: %d %s", site, resp.StatusCode, body)
+		}
+	}
+	deploy("blog", blog, "2h")
+	deploy("other", other, "10m")
+	waitFor(t, "nodes pin the preview", func() bool {
+		p, _ := tg.Coordinator().Placement(root)
+		return len(p.Holders(coordinator.HolderPinned)) == len(nodes)
+	})
+	for site, token := range map[string]string{"blog": blog, "other": other} {
+		resp, body := tg.api(t, http.MethodGet, "/v1/sites/"+site+"/previews/"+root, token, nil)
+		var got api.PreviewRecord
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil || got.Site != site {
+			t.Fatalf("GET %s's preview: %d %s", site, resp.StatusCode, body)
+		}
+	}
+
+	// other's preview expires and is swept; blog's stays whole.
+	skew.Store(int64(30 * time.Minute))
+	waitFor(t, "other's preview swept", func() bool {
+		resp, _ := tg.api(t, http.MethodGet, "/v1/sites/other/previews/"+root, other, nil)
+		return resp.StatusCode == http.StatusNotFound
+	})
+	time.Sleep(200 * time.Millisecond) // a few more sweeps
+	resp, body := tg.api(t, http.MethodGet, "/v1/sites/blog/previews/"+root, blog, nil)
+	var got api.PreviewRecord
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil || got.Site != "blog" || got.Pinned != len(nodes) {
+		t.Fatalf("blog's preview after other's expired: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := tg.get(t, tg.SiteURL(gateway.PreviewLabel(root))); resp.StatusCode != http.StatusOK || string(body) != "<h1>shared</h1>" {
+		t.Fatalf("the preview origin after other's expired: %d %q", resp.StatusCode, body)
+	}
+	for _, n := range nodes {
+		if !slices.Contains(n.Pins(), root) {
+			t.Fatalf("node %s dropped blog's preview", n.ID())
+		}
+	}
+
+	// blog's expires too: nothing keeps the root placed.
+	skew.Store(int64(3 * time.Hour))
+	waitFor(t, "the root unplaced once both previews expired", func() bool {
+		if _, ok := tg.Coordinator().Placement(root); ok {
+			return false
+		}
+		for _, n := range nodes {
+			if slices.Contains(n.Pins(), root) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// A preview recorded in the earlier form (keyed by its root alone, as a
+// gateway of an earlier version wrote it) is still served, promotable and
+// swept; the same site previewing the root again replaces it.
+func TestPreviewRecordOfTheEarlierForm(t *testing.T) {
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	bus := openBus(t, "gw-preview-legacy")
+	tg, _ := startStack(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin, PreviewSweep: 50 * time.Millisecond, Now: now}, gateway.Config{})
+	nodes := startNodes(t, tg, 2)
+	token := tg.createSite(t, "blog")
+	files := testSite()
+	files["index.html"] = []byte("<h1>legacy</h1>")
+	car, root := siteCAR(t, files)
+	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy?preview=1&ttl=1h", token, car); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("preview deploy: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, "nodes pin the preview", func() bool {
+		p, _ := tg.Coordinator().Placement(root)
+		return len(p.Holders(coordinator.HolderPinned)) == len(nodes)
+	})
+	// Rewrite the record in the earlier form.
+	kv, err := bus.KV(events.BucketPreviews)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := kv.Get(ctx, root+".blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, root, e.Value()); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, root+".blog"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := tg.api(t, http.MethodGet, "/v1/sites/blog/previews/"+root, token, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET the earlier form's preview: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := tg.get(t, tg.SiteURL(gateway.PreviewLabel(root))); resp.StatusCode != http.StatusOK || string(body) != "<h1>legacy</h1>" {
+		t.Fatalf("the earlier form's preview origin: %d %q", resp.StatusCode, body)
+	}
+	// Deployed again by the same site: one record, of the new form.
+	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy?preview=1&ttl=2h", token, car); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("preview deploy again: %d %s", resp.StatusCode, body)
+	}
+	if _, err := kv.Get(ctx, root); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("the earlier form's record after a new preview: %v", err)
+	}
+	// Past the first ttl, the second preview holds the root.
+	skew.Store(int64(90 * time.Minute))
+	time.Sleep(300 * time.Millisecond)
+	if resp, body := tg.api(t, http.MethodGet, "/v1/sites/blog/previews/"+root, token, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET the preview deployed again: %d %s", resp.StatusCode, body)
+	}
+	skew.Store(int64(3 * time.Hour))
+	waitFor(t, "the root unplaced", func() bool { _, ok := tg.Coordinator().Placement(root); return !ok })
 }

@@ -243,29 +243,59 @@ func (s *KVSites) SiteOfRoot(_ context.Context, root string) (gateway.Site, erro
 	return gateway.Site{Name: rec.Name, Root: rec.Root, Account: rec.Account, Size: rec.Size}, nil
 }
 
-// Preview implements gateway.PreviewSource from the previews bucket (one
-// read per request: previews are for the site's authors, not its
-// visitors). An expired preview is unknown at once, before it is swept.
+// Preview implements gateway.PreviewSource from the previews bucket (a
+// few reads per request: previews are for the site's authors, not their
+// visitors). Of the sites that preview root, the one whose preview
+// expires last owns the origin (its account is billed). An expired
+// preview is unknown at once, before it is swept.
 func (s *KVSites) Preview(ctx context.Context, root string) (gateway.Site, error) {
+	if validateRoot(root) != nil {
+		return gateway.Site{}, fmt.Errorf("%w: no preview of %q", gateway.ErrUnknownSite, clip(root))
+	}
 	kv, err := s.cfg.Bus.KV(events.BucketPreviews)
 	if err != nil {
 		return gateway.Site{}, err
 	}
-	e, err := kv.Get(ctx, root)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+	keys := []string{root} // the earlier form, keyed by the root alone
+	lister, err := kv.ListKeysFiltered(ctx, root+".*")
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return gateway.Site{}, fmt.Errorf("control: list previews: %w", err)
+	}
+	if err == nil {
+		for k := range lister.Keys() {
+			keys = append(keys, k)
+		}
+	}
+	var best, expired api.PreviewRecord
+	for _, k := range keys {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return gateway.Site{}, fmt.Errorf("control: read preview: %w", err)
+		}
+		var rec api.PreviewRecord
+		if err := json.Unmarshal(e.Value(), &rec); err != nil {
+			return gateway.Site{}, fmt.Errorf("control: preview %s: %w", clip(k), err)
+		}
+		switch {
+		case rec.Root != root:
+		case s.cfg.Now().Before(rec.Expires):
+			if rec.Expires.After(best.Expires) {
+				best = rec
+			}
+		case rec.Expires.After(expired.Expires):
+			expired = rec
+		}
+	}
+	if best.Root == "" {
+		if expired.Root != "" {
+			return gateway.Site{}, fmt.Errorf("%w: the preview of %s expired at %s", gateway.ErrUnknownSite, root, expired.Expires.Format(time.RFC3339))
+		}
 		return gateway.Site{}, fmt.Errorf("%w: no preview of %q", gateway.ErrUnknownSite, clip(root))
 	}
-	if err != nil {
-		return gateway.Site{}, fmt.Errorf("control: read preview: %w", err)
-	}
-	var rec api.PreviewRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return gateway.Site{}, fmt.Errorf("control: preview %s: %w", root, err)
-	}
-	if !s.cfg.Now().Before(rec.Expires) {
-		return gateway.Site{}, fmt.Errorf("%w: the preview of %s expired at %s", gateway.ErrUnknownSite, root, rec.Expires.Format(time.RFC3339))
-	}
-	return gateway.Site{Name: rec.Site, Root: rec.Root, Account: rec.Account, Size: rec.Size}, nil
+	return gateway.Site{Name: best.Site, Root: best.Root, Account: best.Account, Size: best.Size}, nil
 }
 
 // rootOwner is the site that published a root first, and when.

@@ -29,7 +29,7 @@ const (
 	BucketDomains = "domains"
 	// BucketOperators holds node operators' credentials (hashes only).
 	BucketOperators = "operators"
-	// BucketPreviews holds preview deploys (control), by root.
+	// BucketPreviews holds preview deploys (control), by <root>.<site>.
 	BucketPreviews = "previews"
 	// BucketWebhooks holds sites' webhook endpoints (control), by
 	// "<site>.<id>", their secrets sealed; BucketWebhookLog their latest
