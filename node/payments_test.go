@@ -44,6 +44,8 @@ type payNet struct {
 	url   string // the coordinator
 	pc    node.PaymentConfig
 	extra []string // ids of nodes added with addNode, named by the workers' vouchers too
+	// nodeConfig, when set, changes the configuration of nodes added next.
+	nodeConfig func(*node.Config)
 }
 
 func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64, ledgerOpts ...func(*ledger.Config)) *payNet {
@@ -90,7 +92,11 @@ func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64, ledgerOpts ...f
 // and waits until it knows the gateway key.
 func (pn *payNet) addNode(t *testing.T) (*node.Node, *webtransport.Session) {
 	t.Helper()
-	n := newNode(t, node.Config{Coordinator: pn.url, OperatorToken: testOperator(t, pn.coord), Payments: pn.pc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := node.Config{Coordinator: pn.url, OperatorToken: testOperator(t, pn.coord), Payments: pn.pc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if pn.nodeConfig != nil {
+		pn.nodeConfig(&cfg)
+	}
+	n := newNode(t, cfg)
 	roots, err := n.ImportCAR(t.Context(), bytes.NewReader(pn.fx.car))
 	if err != nil {
 		t.Fatal(err)

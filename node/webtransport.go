@@ -98,6 +98,12 @@ func (n *Node) serveSession(sess *webtransport.Session) {
 // serveStream reads one wire.Request and answers it through the shared
 // handler.
 func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str *webtransport.Stream) {
+	// A stream whose reader went away (a cancelled fetch: STOP_SENDING)
+	// ends its work at once, a wait for a receipt included, and frees
+	// its place among the session's MaxStreamsPerSession.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(str.Context(), cancel)()
 	_ = str.SetReadDeadline(time.Now().Add(n.cfg.ReadHeaderTimeout))
 	br := bufio.NewReaderSize(str, 4096)
 	req, err := wire.ReadRequest(br)
