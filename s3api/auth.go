@@ -131,9 +131,9 @@ func (s *Server) authHeader(ctx context.Context, r *http.Request, auth string) (
 		_, want := authSignature(req.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare([]byte(want), []byte(sig)) == 1 {
 			who := identity{KeyID: cred.keyID, Account: account, Payload: payload}
-			if payload == streamingPayload {
+			if payload == streamingPayload || payload == streamingTrailer {
 				seed, _ := hex.DecodeString(sig)
-				who.Stream = &streamAuth{creds: creds, region: cred.region, time: t, seed: seed}
+				who.Stream = &streamAuth{creds: creds, region: cred.region, time: t, seed: seed, trailer: payload == streamingTrailer}
 			}
 			return who, nil
 		}

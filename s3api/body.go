@@ -22,9 +22,7 @@ func readBody(r *http.Request, who identity, dst io.Writer, max int64) (int64, [
 	var src io.Reader = r.Body
 	length := r.ContentLength
 	switch who.Payload {
-	case streamingTrailer:
-		return 0, nil, ErrNotImplemented.with("Signed streaming payloads with a trailer are not supported: send STREAMING-AWS4-HMAC-SHA256-PAYLOAD or STREAMING-UNSIGNED-PAYLOAD-TRAILER.")
-	case streamingPayload, streamingUnsigned:
+	case streamingPayload, streamingUnsigned, streamingTrailer:
 		length = bodyLength(r)
 		if length < 0 {
 			return 0, nil, ErrMissingContentLength.with("A streaming payload needs x-amz-decoded-content-length.")

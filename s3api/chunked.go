@@ -29,10 +29,14 @@ import (
 // line. With STREAMING-AWS4-HMAC-SHA256-PAYLOAD each chunk's signature
 // chains from the request's (the seed), computed with the SDK's stream
 // signer (the string to sign of an event-stream message without headers
-// is the S3 chunk's); with STREAMING-UNSIGNED-PAYLOAD-TRAILER the chunks
-// are unsigned and the trailer's checksum is checked. The decoded bytes
-// are passed on as they are read; a chunk whose signature or a body
-// whose checksum does not match fails the read at its end, and what was
+// is the S3 chunk's); STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER adds a
+// trailer signed after the last chunk ("x-amz-trailer-signature:SIG");
+// with STREAMING-UNSIGNED-PAYLOAD-TRAILER the chunks are unsigned. An
+// announced checksum in the trailer is checked. Trailer lines may end in
+// "\n" or "\r\n", and an empty line may come before the signature line
+// (the MinIO SDK writes both). The decoded bytes are passed on as they
+// are read; a chunk whose signature or a body whose checksum or trailer
+// signature does not match fails the read at its end, and what was
 // staged is dropped. Memory does not grow with a chunk's size.
 
 const (
@@ -46,6 +50,30 @@ type streamAuth struct {
 	region string
 	time   time.Time
 	seed   []byte
+	// trailer: STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, whose trailer
+	// is signed, chained from the last chunk's signature.
+	trailer bool
+}
+
+// trailerSignature is the signature of a signed trailer whose lines
+// ("name:value\n" each) are lines, chained from the last chunk's
+// signature prev (hex): HMAC-SHA256 with the request's signing key of
+// "AWS4-HMAC-SHA256-TRAILER\n" + time + "\n" + scope + "\n" + prev + "\n"
+// + hex(SHA-256(lines)).
+func (a *streamAuth) trailerSignature(prev string, lines []byte) []byte {
+	mac := func(key []byte, s string) []byte {
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte(s))
+		return h.Sum(nil)
+	}
+	day := a.time.UTC().Format("20060102")
+	key := mac([]byte("AWS4"+a.creds.SecretAccessKey), day)
+	key = mac(key, a.region)
+	key = mac(key, "s3")
+	key = mac(key, "aws4_request")
+	sum := sha256.Sum256(lines)
+	return mac(key, "AWS4-HMAC-SHA256-TRAILER\n"+a.time.UTC().Format("20060102T150405Z")+"\n"+
+		day+"/"+a.region+"/s3/aws4_request\n"+prev+"\n"+hex.EncodeToString(sum[:]))
 }
 
 // chunkedReader decodes an aws-chunked body: each chunk is read whole
@@ -59,10 +87,11 @@ type chunkedReader struct {
 	trailer string    // the checksum header the client announced, lowercase, or ""
 	sum     hash.Hash // its checksum of the decoded bytes, nil when not one checked here
 
-	buf  []byte // the current chunk, verified
-	off  int
-	done bool
-	err  error
+	prevSig string // the last chunk's signature, hex
+	buf     []byte // the current chunk, verified
+	off     int
+	done    bool
+	err     error
 }
 
 // maxChunkBytes bounds one chunk (clients send 64 KiB to 1 MiB).
@@ -146,6 +175,7 @@ func (c *chunkedReader) next() error {
 		if err != nil || !hmac.Equal(got, want) {
 			return ErrSignatureDoesNotMatch.with("A chunk's signature does not match its bytes.")
 		}
+		c.prevSig = sig
 	}
 	if c.sum != nil {
 		c.sum.Write(c.buf)
@@ -157,7 +187,21 @@ func (c *chunkedReader) next() error {
 	return nil
 }
 
+// line reads one line of the chunks' framing, which ends in "\r\n".
 func (c *chunkedReader) line() (string, error) {
+	b, err := c.rawLine()
+	if err != nil {
+		return "", err
+	}
+	s, ok := strings.CutSuffix(b, "\r\n")
+	if !ok {
+		return "", errChunk
+	}
+	return s, nil
+}
+
+// rawLine reads up to and with the next "\n", at most maxChunkLine bytes.
+func (c *chunkedReader) rawLine() (string, error) {
 	var b []byte
 	for {
 		frag, err := c.r.ReadSlice('\n')
@@ -166,49 +210,73 @@ func (c *chunkedReader) line() (string, error) {
 			return "", errChunk
 		}
 		if err == nil {
-			break
+			return string(b), nil
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
 			return "", ErrIncompleteBody
 		}
 	}
-	s, ok := strings.CutSuffix(string(b), "\r\n")
-	if !ok {
-		return "", errChunk
-	}
-	return s, nil
 }
 
-// readTrailer reads the trailer lines up to the empty one and checks the
-// announced checksum, when it is one this server computes.
+// readTrailer reads the trailer lines up to the empty one that ends
+// them, checks the trailer's signature when it is signed and the
+// announced checksum when it is one this server computes.
 func (c *chunkedReader) readTrailer() error {
+	signed := c.auth != nil && c.auth.trailer
 	total := 0
-	var got string
+	var got, sig string
+	var lines []byte // the signed lines, each "name:value\n"
 	for {
-		s, err := c.line()
+		s, err := c.trailerLine()
 		if err != nil {
-			if c.trailer == "" && errors.Is(err, ErrIncompleteBody) {
+			if c.trailer == "" && !signed && errors.Is(err, ErrIncompleteBody) {
 				return nil // no trailer section at all
 			}
 			return err
 		}
-		total += len(s)
+		total += len(s) + 2
 		if total > maxTrailerSize {
 			return errChunk
 		}
 		if s == "" {
+			if signed && sig == "" {
+				continue // the MinIO SDK's empty line before the signature
+			}
 			break
 		}
 		k, v, ok := strings.Cut(s, ":")
-		if !ok {
+		if !ok || sig != "" { // nothing but the end after the signature
 			return errChunk
 		}
-		if strings.ToLower(strings.TrimSpace(k)) == c.trailer {
+		name := strings.ToLower(strings.TrimSpace(k))
+		if signed && name == "x-amz-trailer-signature" {
+			if sig = strings.TrimSpace(v); sig == "" {
+				return errChunk
+			}
+			continue
+		}
+		lines = append(lines, s+"\n"...)
+		if name == c.trailer {
 			got = strings.TrimSpace(v)
+		}
+	}
+	if signed {
+		b, err := hex.DecodeString(sig)
+		if err != nil || !hmac.Equal(b, c.auth.trailerSignature(c.prevSig, lines)) {
+			return ErrSignatureDoesNotMatch.with("The trailer's signature does not match it.")
 		}
 	}
 	if c.sum != nil && got != base64.StdEncoding.EncodeToString(c.sum.Sum(nil)) {
 		return ErrBadDigest.with("The %s you specified did not match the calculated checksum.", strings.TrimPrefix(c.trailer, "x-amz-checksum-"))
 	}
 	return nil
+}
+
+// trailerLine reads one trailer line, ending in "\n" or "\r\n".
+func (c *chunkedReader) trailerLine() (string, error) {
+	b, err := c.rawLine()
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(b, "\n"), "\r"), nil
 }
