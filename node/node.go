@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ipfs/boxo/blockstore"
@@ -266,12 +267,33 @@ func (n *Node) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("node: http: %w", err)
 		}
 	})
+	// wtTaken is closed once QUIC took the socket up (or Serve returned):
+	// the WebTransport server must not be closed before, as its Serve
+	// counts itself in a WaitGroup its Close waits on (webtransport-go),
+	// and an Add racing that Wait is a data race.
+	wtTaken := make(chan struct{})
 	if n.udpConn != nil {
+		var conn net.PacketConn = n.udpConn
+		var taken *takenConn
+		if udp, ok := n.udpConn.(*net.UDPConn); ok {
+			taken = &takenConn{UDPConn: udp, taken: wtTaken}
+			conn = taken
+		}
 		wg.Go(func() {
-			if err := n.wtSrv.Serve(n.udpConn); err != nil && ctx.Err() == nil {
+			defer func() {
+				if taken != nil {
+					taken.once.Do(func() { close(wtTaken) })
+				}
+			}()
+			if err := n.wtSrv.Serve(conn); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("node: webtransport: %w", err)
 			}
 		})
+		if taken == nil {
+			close(wtTaken)
+		}
+	} else {
+		close(wtTaken)
 	}
 	wg.Go(func() { n.rotateLoop(ctx) })
 	wg.Go(func() { n.pay.settleLoop(ctx) })
@@ -305,6 +327,7 @@ func (n *Node) Run(ctx context.Context) error {
 		_ = n.httpSrv.Close()
 	}
 	done()
+	<-wtTaken
 	_ = n.wtSrv.Close()
 	if n.rtc != nil {
 		_ = n.rtc.close()
@@ -401,3 +424,17 @@ func (n *Node) Blockstore() blockstore.Blockstore { return n.bs }
 // Handler is the HTTP handler serving the node API (the one both transports
 // use), without transport metrics.
 func (n *Node) Handler() http.Handler { return n.handler }
+
+// takenConn is the node's UDP socket as handed to the WebTransport
+// server, closing taken at its first SyscallConn: QUIC asks for it when
+// it takes the socket up, after the server's Serve counted itself.
+type takenConn struct {
+	*net.UDPConn
+	once  sync.Once
+	taken chan struct{}
+}
+
+func (c *takenConn) SyscallConn() (syscall.RawConn, error) {
+	c.once.Do(func() { close(c.taken) })
+	return c.UDPConn.SyscallConn()
+}
