@@ -140,7 +140,13 @@ type previewEntry struct {
 
 // previewAt reads the preview record under key.
 func (c *Control) previewAt(ctx context.Context, key string) (previewEntry, bool, error) {
-	e, err := c.previews.Get(ctx, key)
+	return readPreview(ctx, c.previews, key)
+}
+
+// readPreview reads the preview record under key from the previews
+// bucket kv.
+func readPreview(ctx context.Context, kv jetstream.KeyValue, key string) (previewEntry, bool, error) {
+	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return previewEntry{}, false, nil
 	}

@@ -17,18 +17,26 @@ import (
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/node"
 )
+
+// previewStack starts a gateway on a bus of its own, sweeping previews
+// every 50 ms with a clock moved on by skew, and two nodes.
+func previewStack(t *testing.T, name string) (*testStack, *events.Bus, []*node.Node, *atomic.Int64) {
+	t.Helper()
+	skew := new(atomic.Int64)
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	bus := openBus(t, name)
+	tg, _ := startStack(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin, PreviewSweep: 50 * time.Millisecond, Now: now}, gateway.Config{})
+	return tg, bus, startNodes(t, tg, 2), skew
+}
 
 // A preview deploy is placed on the nodes and served at its own origin,
 // never on the site's; promote publishes it; an expired preview answers
 // 404 at once, and once swept its root is unpinned from the nodes and its
 // blocks collected, while a root a site publishes stays.
 func TestPreviewDeployPromoteExpire(t *testing.T) {
-	var skew atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	bus := openBus(t, "gw-preview")
-	tg, _ := startStack(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin, PreviewSweep: 50 * time.Millisecond, Now: now}, gateway.Config{})
-	nodes := startNodes(t, tg, 2)
+	tg, _, nodes, skew := previewStack(t, "gw-preview")
 	token := tg.createSite(t, "blog")
 	page := func(v string) map[string][]byte {
 		files := testSite()
@@ -156,11 +164,7 @@ func TestPreviewDeployPromoteExpire(t *testing.T) {
 // origin, its promotion, its placement). Once both expired the root is
 // unplaced: neither leaves its label behind.
 func TestPreviewOfTheSameRootBySecondSite(t *testing.T) {
-	var skew atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	bus := openBus(t, "gw-preview-shared")
-	tg, _ := startStack(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin, PreviewSweep: 50 * time.Millisecond, Now: now}, gateway.Config{})
-	nodes := startNodes(t, tg, 2)
+	tg, _, nodes, skew := previewStack(t, "gw-preview-shared")
 	blog := tg.createSite(t, "blog")
 	other := tg.createSite(t, "other")
 	files := testSite()
@@ -227,11 +231,7 @@ func TestPreviewOfTheSameRootBySecondSite(t *testing.T) {
 // gateway of an earlier version wrote it) is still served, promotable and
 // swept; the same site previewing the root again replaces it.
 func TestPreviewRecordOfTheEarlierForm(t *testing.T) {
-	var skew atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	bus := openBus(t, "gw-preview-legacy")
-	tg, _ := startStack(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin, PreviewSweep: 50 * time.Millisecond, Now: now}, gateway.Config{})
-	nodes := startNodes(t, tg, 2)
+	tg, bus, nodes, skew := previewStack(t, "gw-preview-legacy")
 	token := tg.createSite(t, "blog")
 	files := testSite()
 	files["index.html"] = []byte("<h1>legacy</h1>")

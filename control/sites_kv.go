@@ -268,19 +268,12 @@ func (s *KVSites) Preview(ctx context.Context, root string) (gateway.Site, error
 	}
 	var best, expired api.PreviewRecord
 	for _, k := range keys {
-		e, err := kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
-		}
+		e, ok, err := readPreview(ctx, kv, k)
 		if err != nil {
-			return gateway.Site{}, fmt.Errorf("control: read preview: %w", err)
+			return gateway.Site{}, err
 		}
-		var rec api.PreviewRecord
-		if err := json.Unmarshal(e.Value(), &rec); err != nil {
-			return gateway.Site{}, fmt.Errorf("control: preview %s: %w", clip(k), err)
-		}
-		switch {
-		case rec.Root != root:
+		switch rec := e.rec; {
+		case !ok || rec.Root != root:
 		case s.cfg.Now().Before(rec.Expires):
 			if rec.Expires.After(best.Expires) {
 				best = rec

@@ -2,19 +2,15 @@ package s3api_test
 
 import (
 	"bytes"
-	"context"
+	"cmp"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"hash"
 	"hash/crc32"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -27,54 +23,21 @@ import (
 	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/verity-cdn/verity/internal/api"
-	"github.com/verity-cdn/verity/internal/testutil/certtest"
-	"github.com/verity-cdn/verity/s3api"
 )
 
-// tlsServer starts an S3 server of n's gateway over HTTPS with a
-// certificate of a CA of its own, and returns its URL and that CA's pool.
-func tlsServer(t *testing.T, n *network) (string, *certtest.CA) {
-	t.Helper()
-	ca := certtest.NewCA(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.WriteLeaf(t, 100, certFile, keyFile, "s3.localhost", "*.s3.localhost")
-	fc, err := s3api.NewFileCertificate(certFile, keyFile, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := s3api.New(s3api.Config{
-		Listener: ln, TLS: fc.TLSConfig(), Keys: n.d.Control(), Store: n.d.Control(), Bus: n.d.Bus(),
-		DataDir: t.TempDir(), Domain: "s3.localhost", Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return srv.URL(), ca
-}
-
-// minioClient is a MinIO SDK client of the server at rawURL with key k;
-// trailing asks it to send checksums in trailers (signed ones over HTTP,
-// unsigned over HTTPS).
-func minioClient(t *testing.T, rawURL string, ca *certtest.CA, k api.S3Key, trailing bool) *minio.Client {
+// minioClient is a MinIO SDK client of the server at rawURL with key k,
+// through hc's transport when given; trailing asks it to send checksums
+// in trailers (signed ones over HTTP, unsigned over HTTPS).
+func minioClient(t *testing.T, rawURL string, hc *http.Client, k api.S3Key, trailing bool) *minio.Client {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &http.Transport{}
-	if ca != nil {
-		tr.TLSClientConfig = &tls.Config{RootCAs: ca.Pool}
+	var tr http.RoundTripper = &http.Transport{}
+	if hc != nil {
+		tr = hc.Transport
 	}
-	t.Cleanup(tr.CloseIdleConnections)
 	c, err := minio.New(u.Host, &minio.Options{
 		Creds: credentials.NewStaticV4(k.ID, k.Secret, ""), Secure: u.Scheme == "https", Transport: tr,
 		Region: "us-east-1", BucketLookup: minio.BucketLookupPath, TrailingHeaders: trailing,
@@ -94,22 +57,22 @@ func TestMinioClient(t *testing.T) {
 	n := startNetwork(t)
 	k := n.account(t, "minio-user")
 	other := n.account(t, "minio-other")
-	httpsURL, ca := tlsServer(t, n)
+	httpsURL, tlsClient := tlsAPI(t, n)
 	cases := []struct {
 		name     string
 		url      string
-		ca       *certtest.CA
+		hc       *http.Client // trusting the HTTPS API's certificate
 		trailing bool
 	}{
 		{"http", n.d.S3().URL(), nil, false},
 		{"http-trailer", n.d.S3().URL(), nil, true},
-		{"https", httpsURL, ca, false},
-		{"https-trailer", httpsURL, ca, true},
+		{"https", httpsURL, tlsClient, false},
+		{"https-trailer", httpsURL, tlsClient, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			c := minioClient(t, tc.url, tc.ca, k, tc.trailing)
+			c := minioClient(t, tc.url, tc.hc, k, tc.trailing)
 			bucket := "minio-" + tc.name
 			if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
 				t.Fatal(err)
@@ -178,10 +141,7 @@ func TestMinioClient(t *testing.T) {
 				t.Fatal(err)
 			}
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPut, pu.String(), strings.NewReader("through a presigned URL"))
-			hc := &http.Client{Transport: &http.Transport{}}
-			if tc.ca != nil {
-				hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.ca.Pool}}
-			}
+			hc := cmp.Or(tc.hc, http.DefaultClient)
 			if resp, err := hc.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("presigned PUT: %v %v", resp, err)
 			} else {
@@ -202,7 +162,7 @@ func TestMinioClient(t *testing.T) {
 			}
 
 			// Refusals, with S3's codes as the SDK reports them.
-			bad := minioClient(t, tc.url, tc.ca, api.S3Key{ID: k.ID, Secret: k.Secret + "x"}, tc.trailing)
+			bad := minioClient(t, tc.url, tc.hc, api.S3Key{ID: k.ID, Secret: k.Secret + "x"}, tc.trailing)
 			read := func(c *minio.Client, key string) error {
 				o, err := c.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
 				if err != nil {
@@ -218,7 +178,7 @@ func TestMinioClient(t *testing.T) {
 			if _, err := bad.PutObject(ctx, bucket, "forged.bin", bytes.NewReader(small), int64(len(small)), minio.PutObjectOptions{}); minio.ToErrorResponse(err).Code != "SignatureDoesNotMatch" {
 				t.Errorf("a PUT with a wrong secret: %v", err)
 			}
-			oc := minioClient(t, tc.url, tc.ca, other, tc.trailing)
+			oc := minioClient(t, tc.url, tc.hc, other, tc.trailing)
 			if err := read(oc, "big.bin"); minio.ToErrorResponse(err).Code != "AccessDenied" {
 				t.Errorf("another account's read: %v", err)
 			}
