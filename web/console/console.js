@@ -86,11 +86,19 @@ async function api(method, path, body) {
     opts.headers['Content-Type'] = 'application/json';
     opts.body = JSON.stringify(body);
   }
+  // A read that met a network error (a kept-alive connection the
+  // gateway closed as it was reused, a busy machine) is asked once more;
+  // a change is not, as it may have been applied.
+  const tries = method === 'GET' || method === 'HEAD' ? 2 : 1;
   let resp;
-  try {
-    resp = await fetch(path, opts);
-  } catch (err) {
-    throw new APIError(0, 'the gateway did not answer (' + err.message + ')');
+  for (let i = 1; ; i++) {
+    try {
+      resp = await fetch(path, opts);
+      break;
+    } catch (err) {
+      if (i >= tries) throw new APIError(0, 'the gateway did not answer (' + err.message + ')');
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
   if (resp.status === 204) return null;
   const text = await resp.text();
