@@ -123,6 +123,11 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 	if err := b.WaitController(ctx); err != nil {
 		return err
 	}
+	// The worker script answers from the network while the wasm boots
+	// (slower under load): the fetches below are the Go worker's.
+	if err := waitGoWorker(ctx, b); err != nil {
+		return err
+	}
 	mbps := func(ms float64) float64 { return float64(pageSize) / (ms / 1000) / 1e6 }
 	fetchRuns := func(what string, check func(browser.FetchResult) error) ([]float64, error) {
 		var out []float64
