@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -327,6 +329,15 @@ type paidStream struct {
 	mu      sync.Mutex
 	err     error // a refused receipt
 	errCode uint64
+}
+
+// announce puts the node's credit window into the 2xx response head of
+// the stream (wire.HeaderCredit), so the client can sign less often than
+// once per block against a window larger than the smallest.
+func (s *paidStream) announce(code int, hdr http.Header) {
+	if code/100 == 2 {
+		hdr.Set(wire.HeaderCredit, strconv.FormatUint(s.p.cfg.CreditWindow, 10))
+	}
 }
 
 // newPaidStream starts metering a stream of ps, or refuses it with

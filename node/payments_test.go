@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -135,6 +136,8 @@ type testWorker struct {
 	node   payment.NodeKey
 	// receipts, when set, replaces the receipts sent (forgeries).
 	receipts func(r payment.Receipt) []byte
+	// credit is the wire.HeaderCredit of the last response head.
+	credit string
 }
 
 func (pn *payNet) worker(t *testing.T, account string, ttl time.Duration) *testWorker {
@@ -228,6 +231,7 @@ func (w *testWorker) fetchOn(ctx context.Context, sess *webtransport.Session, fx
 	if err := resp.Err(br); err != nil {
 		return 0, err
 	}
+	w.credit = resp.Header.Get(wire.HeaderCredit)
 	vr := verify.NewReader(br, vreq, verify.Options{OnBlock: func(_ cid.CID, n int) {
 		send(w.signer.Verified(w.node, uint64(n)))
 	}})
@@ -353,6 +357,35 @@ func TestUnpayingWorkerCutAtCreditWindow(t *testing.T) {
 	w2 := pn.worker(t, testAccount, time.Hour)
 	if got, err := w2.fetch(t.Context(), pn, "big.bin", true); err != nil || got < int64(len(pn.fx.big)) {
 		t.Fatalf("paying worker: %d bytes, %v", got, err)
+	}
+}
+
+// A paid stream's head announces the node's credit window, and a worker
+// that signs once per half window (the most the worker does) is served
+// in full without ever waiting out the receipt timeout; an unpaid
+// stream's head announces nothing.
+func TestCreditWindowAnnounced(t *testing.T) {
+	const window = 1 << 20
+	pn := newPayNet(t, node.PaymentConfig{CreditWindow: window, ReceiptTimeout: time.Minute}, 64<<20)
+	w := pn.worker(t, testAccount, time.Hour)
+	w.signer.SetSignEvery(w.node, window/2)
+	got, err := w.fetch(t.Context(), pn, "big.bin", true)
+	if err != nil || got < int64(len(pn.fx.big)) {
+		t.Fatalf("worker signing every %d bytes: %d bytes, %v", window/2, got, err)
+	}
+	if w.credit != strconv.Itoa(window) {
+		t.Fatalf("%s %q, want %d", wire.HeaderCredit, w.credit, window)
+	}
+	if r, ok := w.signer.Latest(w.node); !ok || r.Seq > uint64(got)/(window/2)+1 {
+		t.Fatalf("%d receipts for %d bytes, want one per %d", r.Seq, got, window/2)
+	}
+	unpaid := pn.worker(t, testAccount, time.Hour)
+	unpaid.enc = ""
+	if _, err := unpaid.fetch(t.Context(), pn, "a.txt", false); err != nil {
+		t.Fatal(err)
+	}
+	if unpaid.credit != "" {
+		t.Fatalf("an unpaid stream announced %s %q", wire.HeaderCredit, unpaid.credit)
 	}
 }
 

@@ -72,6 +72,7 @@ func (w *testWorker) rtcPaidFetch(ctx context.Context, pc *webrtc.PeerConnection
 	if err := resp.Err(br); err != nil {
 		return 0, nil, err
 	}
+	w.credit = resp.Header.Get(wire.HeaderCredit)
 	vr := verify.NewReader(br, vreq, verify.Options{OnBlock: func(_ cid.CID, n int) {
 		send(w.signer.Verified(w.node, uint64(n)))
 	}})
@@ -95,6 +96,9 @@ func TestPaidWebRTCChannel(t *testing.T) {
 	got, control, err := w.rtcPaidFetch(ctx, pc, pn.fx, "big.bin", true)
 	if err != nil || len(control) != 0 || got < int64(len(pn.fx.big)) {
 		t.Fatalf("paid channel: %d bytes, control %q, %v", got, control, err)
+	}
+	if w.credit != "524288" {
+		t.Fatalf("paid channel's head: %s %q, want the window, 524288", wire.HeaderCredit, w.credit)
 	}
 	// Receipts made it at least up to what the window required.
 	e, ok := pn.node.Receipts(w.signer.SessionKey())

@@ -510,6 +510,9 @@ func (w *channelWriter) WriteHeader(code int) {
 	if w.blocks != "" {
 		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, w.buf)
 	}
+	if w.paid != nil {
+		w.paid.announce(code, w.header)
+	}
 	if _, err := responseHead(code, w.header).WriteTo(w.buf); err != nil {
 		w.fail(err)
 	}

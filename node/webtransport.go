@@ -214,7 +214,7 @@ func isTimeout(err error) bool {
 
 // forwardedHeaders are the response header fields copied into the wire
 // response head.
-var forwardedHeaders = []string{"Content-Type", "Etag", "X-Ipfs-Roots", "Cache-Control", "Content-Range", wire.HeaderPaymentError, wire.HeaderBlocks}
+var forwardedHeaders = []string{"Content-Type", "Etag", "X-Ipfs-Roots", "Cache-Control", "Content-Range", wire.HeaderPaymentError, wire.HeaderBlocks, wire.HeaderCredit}
 
 // streamWriter is an http.ResponseWriter writing a wire.Response head and
 // the body to a WebTransport stream.
@@ -251,6 +251,9 @@ func (w *streamWriter) WriteHeader(code int) {
 	w.status = code
 	if w.blocks != "" {
 		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, writerFunc(w.write))
+	}
+	if w.paid != nil {
+		w.paid.announce(code, w.header)
 	}
 	w.setDeadline()
 	if _, err := responseHead(code, w.header).WriteTo(w.str); err != nil {

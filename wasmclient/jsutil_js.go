@@ -191,12 +191,16 @@ func bytesToJS(b []byte) js.Value {
 // and a new stream's first bytes come in the sender's first, small
 // congestion windows.
 //
-// A stream starts with a byobFirstBufSize buffer and takes a byobBufSize
-// one only once that many bytes came: most requests of a page
-// are small files, whose whole answer fits the small one. A stream
-// holds one buffer at a time.
+// A stream starts with a byobFirstBufSize buffer, takes a byobMidBufSize
+// one once that many bytes came, and a byobBufSize one once byobFirst
+// came: most requests of a page are small files, whose whole answer fits
+// the small one, while a long stream (a large file's segments) moves up to
+// 1 MiB per read, so each of its Go wake-ups (a Promise settled, the
+// scheduler's pass, the copy into Go) is paid per MiB when the stream is
+// ahead of the worker. A stream holds one buffer at a time.
 const (
-	byobBufSize      = 512 << 10
+	byobBufSize      = 1 << 20
+	byobMidBufSize   = 512 << 10
 	byobFirstBufSize = 64 << 10
 	byobMin          = 128 << 10
 	byobMinFirst     = 16 << 10
@@ -256,8 +260,11 @@ func (r *streamReader) startRead() {
 	if r.got < byobFirst {
 		opts = jsBYOBReadFirst
 	}
-	if r.got < byobFirstBufSize {
+	switch {
+	case r.got < byobFirstBufSize:
 		size = byobFirstBufSize
+	case r.got < byobFirst:
+		size = byobMidBufSize
 	}
 	buf := r.spare
 	r.spare = js.Undefined()

@@ -204,8 +204,56 @@ func (sp *StreamPayment) release() int {
 	return sp.owner.closed(sp.node)
 }
 
+// setCredit sets how often receipts to the node are signed from the
+// credit window its response head announced (wire.HeaderCredit).
+func (sp *StreamPayment) setCredit(announced string) {
+	if sp.signer != nil {
+		sp.signer.SetSignEvery(sp.node, signEvery(announced))
+	}
+}
+
+// signEvery is how many verified bytes from a node may wait for their
+// receipt, given the credit window the node announced: half the window,
+// in whole blocks, between one block and maxSignEvery. Half leaves the
+// node room for what a read waits for (byobMin) and a group being
+// verified, so a window is never spent on bytes the worker holds
+// unreceipted. Without an announcement, or with a malformed one, the
+// window is taken as the smallest a node uses (wire.MinCreditWindow):
+// one receipt per block, as before nodes announced it. A node that
+// announces more than it grants only stalls its own streams.
+func signEvery(announced string) uint64 {
+	w, ok := parseDecimal(announced)
+	if !ok || w < wire.MinCreditWindow {
+		w = wire.MinCreditWindow
+	}
+	n := w / 2 / payment.BlockSize * payment.BlockSize
+	return min(max(n, payment.BlockSize), maxSignEvery)
+}
+
+// parseDecimal parses a non-negative decimal integer of at most 18
+// digits (strconv's parser would grow the worker's wasm by 2 KB).
+func parseDecimal(s string) (uint64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}
+
+// maxSignEvery bounds the bytes a receipt may wait for: 1 MiB, four
+// blocks, whatever window a node announces.
+const maxSignEvery = 4 * payment.BlockSize
+
 // Verified counts n verified bytes from the node and sends a receipt when
-// one is due (at most one block behind).
+// one is due (every signEvery bytes of the node's announced window; one
+// block by default).
 func (sp *StreamPayment) Verified(n int) {
 	if n <= 0 {
 		return

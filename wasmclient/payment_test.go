@@ -1,13 +1,16 @@
 package wasmclient
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/wire"
 )
 
 // testPayNode is the node the vouchers issue makes name.
@@ -246,5 +249,84 @@ func TestPaidBodyStopsWhenPaymentStops(t *testing.T) {
 	}
 	if !p.takeRenew() {
 		t.Fatal("a spent voucher does not make the next request reload the session")
+	}
+}
+
+// signEvery takes half the node's announced credit window in whole
+// blocks, within [one block, four blocks]; no announcement or a bad one
+// means the smallest window a node uses: a receipt per block.
+func TestSignEveryFromAnnouncedWindow(t *testing.T) {
+	const blk = payment.BlockSize
+	for _, tc := range []struct {
+		announced string
+		want      uint64
+	}{
+		{"", blk},
+		{"garbage", blk},
+		{"-1048576", blk},
+		{"1", blk},
+		{"524288", blk},
+		{"786432", blk},
+		{"1048576", 2 * blk},
+		{"1572864", 3 * blk},
+		{"4194304", 4 * blk},
+		{"999999999999999999", 4 * blk},
+		{"18446744073709551615", blk}, // longer than a window can be
+		{"+1048576", blk},
+		{"1048576 ", blk},
+		{"99999999999999999999999", blk},
+	} {
+		if got := signEvery(tc.announced); got != tc.want {
+			t.Errorf("signEvery(%q) = %d, want %d", tc.announced, got, tc.want)
+		}
+	}
+}
+
+// headStream answers a framed exchange with head, then body; what the
+// worker writes (the request, receipts) is kept.
+type headStream struct {
+	r       io.Reader
+	written [][]byte
+}
+
+func (s *headStream) Read(p []byte) (int, error) { return s.r.Read(p) }
+func (s *headStream) Write(p []byte) (int, error) {
+	s.written = append(s.written, append([]byte(nil), p...))
+	return len(p), nil
+}
+func (s *headStream) Close() error { return nil }
+
+// The credit window a node's response head announces sets how often the
+// stream's receipts are signed: every two blocks against a 1 MiB window,
+// every block without an announcement.
+func TestReceiptsFollowAnnouncedCredit(t *testing.T) {
+	for _, tc := range []struct {
+		credit string
+		want   int // receipts for 4 blocks
+	}{{"1048576", 2}, {"", 4}} {
+		now := time.Unix(1_800_000_000, 0)
+		p := &payer{now: func() time.Time { return now }}
+		_, gw, _ := ed25519.GenerateKey(nil)
+		p.update(&Session{Voucher: issue(t, gw, p.sessionKey(), now.Add(time.Hour))})
+		var head bytes.Buffer
+		resp := wire.Response{Status: 200, Header: wire.Header{"content-type": CARAccept}}
+		if tc.credit != "" {
+			resp.Header.Set(wire.HeaderCredit, tc.credit)
+		}
+		if _, err := resp.WriteTo(&head); err != nil {
+			t.Fatal(err)
+		}
+		s := &headStream{r: &head}
+		sp := p.stream(testPayNode.String())
+		if _, _, err := framedExchange(s, "/ipfs/x", sp); err != nil {
+			t.Fatal(err)
+		}
+		before := len(s.written)
+		for range 4 {
+			sp.Verified(payment.BlockSize)
+		}
+		if got := len(s.written) - before; got != tc.want {
+			t.Errorf("credit %q: %d receipts for 4 blocks, want %d", tc.credit, got, tc.want)
+		}
 	}
 }

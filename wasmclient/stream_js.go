@@ -11,8 +11,8 @@ import (
 
 // bodyStreams turns response bodies into JS ReadableStreams of verified
 // bytes. For each stream a pump goroutine reads the body in chunks of up to
-// chunk bytes (a whole block by default) and enqueues them while the
-// stream's queue holds less than readAhead bytes, so fetching and verifying
+// chunk bytes (a block until a read filled one) and enqueues them while
+// the stream's queue holds less than readAhead bytes, so fetching and verifying
 // the next blocks overlaps with the page consuming the previous ones; when
 // the queue is full it waits for the stream's next pull. A failed body errors
 // the stream: it never just ends early.
@@ -31,6 +31,9 @@ type bodyStreams struct {
 
 	start, pull, cancel js.Func
 }
+
+// firstChunk is the size of a stream's first chunks: a block.
+const firstChunk = 256 << 10
 
 // pump is one stream's state.
 type pump struct {
@@ -112,7 +115,9 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 		_, err := jsTry(func() js.Value { ctrl.Call(method, args...); return js.Undefined() })
 		return err
 	}
-	buf := make([]byte, s.chunk)
+	// The buffer starts at a block and grows to chunk once a read filled
+	// it: a body that never has more than a block ready keeps the small one.
+	buf := make([]byte, min(s.chunk, firstChunk))
 	for {
 		n, err := p.body.Read(buf)
 		select {
@@ -124,6 +129,9 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 			if call("enqueue", bytesToJS(buf[:n])) != nil {
 				_ = p.body.Close()
 				return
+			}
+			if n == len(buf) && n < s.chunk {
+				buf = make([]byte, s.chunk)
 			}
 		}
 		if err != nil {

@@ -98,6 +98,41 @@ func TestBodyStreamDelivers(t *testing.T) {
 	}
 }
 
+// A stream's chunks are at most a block until a read filled one, then up
+// to the chunk size: every byte arrives, in order, in chunks of the sizes
+// the body's reads gave.
+func TestBodyStreamChunksGrow(t *testing.T) {
+	const chunk = 4 * firstChunk
+	s := newBodyStreams(chunk, chunk, nopLogger{})
+	data := testData(3*chunk + 12345)
+	stream := s.New(newTestBody(data, 2*chunk, nil, false))
+	rd := stream.Call("getReader")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []byte
+	var sizes []int
+	for {
+		res, err := await(ctx, rd.Call("read"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Get("done").Bool() {
+			break
+		}
+		v := res.Get("value")
+		b := make([]byte, v.Get("byteLength").Int())
+		js.CopyBytesToGo(b, v)
+		got = append(got, b...)
+		sizes = append(sizes, len(b))
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("%d bytes, not the body's %d", len(got), len(data))
+	}
+	if len(sizes) < 2 || sizes[0] != firstChunk || sizes[1] != chunk {
+		t.Fatalf("chunk sizes %v, want %d first, then %d", sizes, firstChunk, chunk)
+	}
+}
+
 // A body that fails errors the stream: the page never sees a clean end.
 func TestBodyStreamErrorIsNotTruncation(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})

@@ -148,6 +148,9 @@ func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, str
 	if err := resp.Err(br); err != nil {
 		return nil, "", err
 	}
+	if pay != nil {
+		pay.setCredit(resp.Header.Get(wire.HeaderCredit))
+	}
 	blocks := resp.BlockEncoding()
 	if blocks != "" && blocks != wire.BlocksBao16 {
 		return nil, "", &wire.HeadError{Op: "read response", Detail: "block encoding " + blocks + " was not offered", Err: wire.ErrMalformed}

@@ -19,10 +19,13 @@ type WorkerConfig struct {
 	// reports on this origin, WebTransport to nodes, fetch to the gateway).
 	Client Config
 	// ChunkSize is the largest chunk handed to a ReadableStream (default
-	// 256 KiB: a whole block of the default chunker).
+	// 1 MiB; a stream's chunks are at most a block of the default chunker,
+	// 256 KiB, until one read filled that: each chunk costs the worker's
+	// thread an enqueue and a pull, each byte one copy into a new
+	// buffer whatever the size).
 	ChunkSize int
 	// ReadAhead is how many verified bytes a response body may queue ahead
-	// of the page (default 512 KiB: two blocks).
+	// of the page (default: ChunkSize).
 	ReadAhead int
 }
 
@@ -71,11 +74,11 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	chunk := cfg.ChunkSize
 	if chunk <= 0 {
-		chunk = 256 << 10
+		chunk = 1 << 20
 	}
 	readAhead := cfg.ReadAhead
 	if readAhead <= 0 {
-		readAhead = 2 * chunk
+		readAhead = chunk
 	}
 	return &Worker{c: c, log: cc.Logger, streams: newBodyStreams(chunk, readAhead, cc.Logger)}, nil
 }

@@ -236,6 +236,41 @@ func TestSignerOneBlockBehind(t *testing.T) {
 	}
 }
 
+// SetSignEvery changes how many bytes of one node wait for a receipt,
+// and only that node's; a node the voucher does not name gets nothing.
+func TestSignerSetSignEvery(t *testing.T) {
+	f := newFixture(t, 100<<20)
+	a, b := nodeKey("node-a"), nodeKey("node-b")
+	f.signer.SetSignEvery(a, 2*payment.BlockSize)
+	f.signer.SetSignEvery(nodeKey("stranger"), 1) // ignored
+	signs := func(n payment.NodeKey) []uint64 {
+		var at []uint64
+		for i := 1; i <= 8; i++ {
+			r, signed, err := f.signer.Verified(n, payment.BlockSize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if signed {
+				at = append(at, r.Bytes/payment.BlockSize)
+			}
+		}
+		return at
+	}
+	if got := signs(a); !slices.Equal(got, []uint64{2, 4, 6, 8}) {
+		t.Fatalf("node a receipted after blocks %v, want every second", got)
+	}
+	if got := signs(b); !slices.Equal(got, []uint64{1, 2, 3, 4, 5, 6, 7, 8}) {
+		t.Fatalf("node b receipted after blocks %v, want every one", got)
+	}
+	if _, _, err := f.signer.Verified(nodeKey("stranger"), 1); err == nil {
+		t.Fatal("a node the voucher does not name was paid")
+	}
+	f.signer.SetSignEvery(a, 0)
+	if got := signs(a); len(got) != 8 {
+		t.Fatalf("node a receipted %d of 8 blocks after the reset, want every one", len(got))
+	}
+}
+
 func TestSignerRefuses(t *testing.T) {
 	f := newFixture(t, 3000)
 	a, b := nodeKey("a"), nodeKey("b")

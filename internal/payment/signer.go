@@ -42,6 +42,7 @@ type Signer struct {
 type signerNode struct {
 	verified uint64
 	last     Receipt // last signed; Seq 0 before the first
+	every    uint64  // SignEvery for this node; 0: the config's
 }
 
 // NewSigner generates a session key.
@@ -122,10 +123,32 @@ func (s *Signer) Verified(node NodeKey, n uint64) (r Receipt, signed bool, err e
 	}
 	s.total += n
 	sn.verified += n
-	if sn.verified-sn.last.Bytes < s.cfg.SignEvery {
+	every := s.cfg.SignEvery
+	if sn.every > 0 {
+		every = sn.every
+	}
+	if sn.verified-sn.last.Bytes < every {
 		return r, false, nil
 	}
 	return s.signLocked(node, sn)
+}
+
+// SetSignEvery makes Verified sign for node once n unreceipted bytes from
+// it were verified, instead of SignerConfig.SignEvery (n 0 restores
+// that). A node the voucher does not name is ignored: Verified refuses
+// its bytes anyway.
+func (s *Signer) SetSignEvery(node NodeKey, n uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn := s.nodes[node]
+	if sn == nil {
+		if !s.hasV || !s.voucher.Names(node) {
+			return
+		}
+		sn = &signerNode{}
+		s.nodes[node] = sn
+	}
+	sn.every = n
 }
 
 // Flush signs a receipt for node covering every verified byte not yet

@@ -74,6 +74,15 @@ const (
 	// HeaderPaymentError is the field of a 402 response naming why the
 	// voucher was refused: a payment.Code or PaymentRequired.
 	HeaderPaymentError = "verity-payment-error"
+	// HeaderCredit is the field of a paid request's 2xx response head
+	// giving the node's credit window in bytes (decimal): how far its body
+	// may run ahead of the receipts. A client may sign less often against
+	// a larger window; without the field it assumes the smallest,
+	// MinCreditWindow.
+	HeaderCredit = "verity-credit"
+	// MinCreditWindow is the smallest credit window a node uses: two
+	// 256 KiB blocks.
+	MinCreditWindow = 512 << 10
 	// PaymentRequired: the node serves paid requests only and the request
 	// carried no voucher.
 	PaymentRequired = "payment_required"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -122,6 +123,11 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 	if err := b.WaitController(ctx); err != nil {
 		return err
 	}
+	// The worker script answers from the network while the wasm boots
+	// (slower under load): the fetches below are the Go worker's.
+	if err := waitGoWorker(ctx, b); err != nil {
+		return err
+	}
 	mbps := func(ms float64) float64 { return float64(pageSize) / (ms / 1000) / 1e6 }
 	fetchRuns := func(what string, check func(browser.FetchResult) error) ([]float64, error) {
 		var out []float64
@@ -143,13 +149,28 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 		return out, nil
 	}
 
-	// Through the worker over WebTransport, verified.
+	// Through the worker over WebTransport, verified; with the worker's
+	// thread sampled meanwhile when VERITY_BENCH_PROFILE is set.
+	var stopProfile func() error
+	if os.Getenv("VERITY_BENCH_PROFILE") != "" {
+		fmt.Fprintf(os.Stderr, "profile of the worker's thread, %d fetches of %d bytes (and a warm-up):\n", cfg.Runs, pageSize)
+		stop, err := workerProfile(ctx, b, os.Stderr)
+		if err != nil {
+			return err
+		}
+		stopProfile = stop
+	}
 	worker, err := fetchRuns("worker", func(r browser.FetchResult) error {
 		if tr, _ := r.Timing("verity"); tr != "webtransport" {
 			return fmt.Errorf("served by %q, not over WebTransport (Server-Timing %q)", tr, r.Headers["server-timing"])
 		}
 		return nil
 	})
+	if stopProfile != nil {
+		if err2 := stopProfile(); err == nil {
+			err = err2
+		}
+	}
 	if err != nil {
 		return err
 	}
