@@ -17,13 +17,23 @@ import (
 // the queue is full it waits for the stream's next pull. A failed body errors
 // the stream: it never just ends early.
 //
+// The first chunk is the exception: the pump reads on only once the page
+// took it. The browser moves a response's body from the worker's thread to
+// the page through tasks of that same thread, which the Go worker
+// verifying the next bytes of the response would otherwise hold up:
+// measured, the browser took the first chunk 10–30 ms after the response
+// was answered (docs/benchmarks.md, "The first verified byte of 1 MiB").
+// The bytes still arrive meanwhile; they are verified once the page has
+// its first.
+//
 // The underlying sources' start, pull and cancel are three js.Funcs shared
 // by every stream (they find their pump by the source's id), so none is
 // ever released while the browser may still call it; they never block.
 type bodyStreams struct {
-	chunk    int
-	log      Logger
-	strategy js.Value // {highWaterMark: readAhead} bytes, shared by every stream
+	chunk     int
+	readAhead int
+	log       Logger
+	strategy  js.Value // {highWaterMark: readAhead} bytes, shared by every stream
 
 	mu    sync.Mutex
 	next  int
@@ -41,7 +51,7 @@ type pump struct {
 }
 
 func newBodyStreams(chunk, readAhead int, log Logger) *bodyStreams {
-	s := &bodyStreams{chunk: chunk, log: log, pumps: map[int]*pump{},
+	s := &bodyStreams{chunk: chunk, readAhead: readAhead, log: log, pumps: map[int]*pump{},
 		strategy: jsByteLengthStrategy.New(map[string]any{"highWaterMark": readAhead})}
 	s.start = js.FuncOf(func(this js.Value, args []js.Value) any {
 		if p := s.lookup(this); p != nil {
@@ -113,6 +123,7 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 		return err
 	}
 	buf := make([]byte, s.chunk)
+	taken := false // the page took a chunk: read ahead
 	for {
 		n, err := p.body.Read(buf)
 		select {
@@ -136,14 +147,19 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 			}
 			return
 		}
-		// Read ahead while the queue has room; else wait for a pull.
+		// Read ahead while the queue has room, once the page took a
+		// chunk (the queue emptied: the whole readAhead is desired);
+		// else wait for a pull (the page's read calls one).
 		for {
 			ds := ctrl.Get("desiredSize") // null once the stream errored
 			if ds.Type() != js.TypeNumber {
 				_ = p.body.Close()
 				return
 			}
-			if ds.Float() > 0 {
+			if ds.Float() >= float64(s.readAhead) {
+				taken = true
+			}
+			if taken && ds.Float() > 0 {
 				break
 			}
 			select {

@@ -24,6 +24,7 @@ type testBody struct {
 	err    error
 	block  bool
 	closed atomic.Bool
+	reads  atomic.Int64 // Reads that returned bytes
 	stop   chan struct{}
 }
 
@@ -44,6 +45,7 @@ func (b *testBody) Read(p []byte) (int, error) {
 	}
 	n := copy(p[:min(len(p), b.step)], b.data)
 	b.data = b.data[n:]
+	b.reads.Add(1)
 	return n, nil
 }
 
@@ -95,6 +97,57 @@ func TestBodyStreamDelivers(t *testing.T) {
 	}
 	if !body.closed.Load() {
 		t.Error("body not closed at the end")
+	}
+}
+
+// Until the page has taken the first chunk, the pump reads no further: the
+// worker's thread, which also carries the browser's own work of handing the
+// response to the page, stays free for it, instead of verifying the next
+// bytes of the same response meanwhile. Once the first chunk is taken, the
+// pump reads ahead up to its read-ahead bound, the page not reading.
+func TestBodyStreamWaitsForTheFirstRead(t *testing.T) {
+	s := newBodyStreams(1000, 100_000, nopLogger{})
+	data := testData(50_000)
+	body := newTestBody(data, 1000, nil, false)
+	rd := s.New(body).Call("getReader")
+	testutil.Eventually(t, 10*time.Second, "the pump's first read", func() bool { return body.reads.Load() >= 1 })
+	// A pump that reads ahead does it now: the thread is free, the queue
+	// has room for the whole body.
+	time.Sleep(100 * time.Millisecond)
+	if n := body.reads.Load(); n != 1 {
+		t.Fatalf("the pump read %d times before the page took the first chunk; want 1", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := await(ctx, rd.Call("read"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Get("value")
+	first := make([]byte, v.Get("byteLength").Int())
+	js.CopyBytesToGo(first, v)
+	testutil.EventuallyErr(t, 10*time.Second, "the pump to read ahead to the body's end, the page not reading", func() error {
+		if n := body.reads.Load(); n < 50 {
+			return fmt.Errorf("%d reads of 50", n)
+		}
+		return nil
+	})
+	var rest []byte
+	for {
+		res, err := await(ctx, rd.Call("read"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Get("done").Bool() {
+			break
+		}
+		v := res.Get("value")
+		b := make([]byte, v.Get("byteLength").Int())
+		js.CopyBytesToGo(b, v)
+		rest = append(rest, b...)
+	}
+	if got := append(first, rest...); !bytes.Equal(got, data) {
+		t.Fatalf("%d bytes (want %d), or not the body's", len(got), len(data))
 	}
 }
 
