@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"syscall/js"
+	"time"
 )
 
 // bodyStreams turns response bodies into JS ReadableStreams of verified
@@ -24,7 +25,8 @@ import (
 // measured, the browser took the first chunk 10–30 ms after the response
 // was answered (docs/benchmarks.md, "The first verified byte of 1 MiB").
 // The bytes still arrive meanwhile; they are verified once the page has
-// its first.
+// its first, in a later task than the page's read that took it (the
+// stream calls pull inside that read, before its answer).
 //
 // The underlying sources' start, pull and cancel are three js.Funcs shared
 // by every stream (they find their pump by the source's id), so none is
@@ -156,8 +158,18 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 				_ = p.body.Close()
 				return
 			}
-			if ds.Float() >= float64(s.readAhead) {
+			if !taken && ds.Float() >= float64(s.readAhead) {
+				// The page's read that took the first chunk called pull,
+				// which woke this goroutine inside that read, before its
+				// answer: wait for a later task of the thread, so the
+				// browser hands the chunk on before the next bytes are
+				// verified.
 				taken = true
+				select {
+				case <-time.After(time.Millisecond):
+				case <-p.done:
+					return
+				}
 			}
 			if taken && ds.Float() > 0 {
 				break

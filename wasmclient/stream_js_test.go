@@ -119,7 +119,13 @@ func TestBodyStreamWaitsForTheFirstRead(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := await(ctx, rd.Call("read"))
+	read := rd.Call("read")
+	// The read calls the stream's pull, which wakes the pump: it reads on
+	// only after this read's answer went to the page, not inside it.
+	if n := body.reads.Load(); n != 1 {
+		t.Fatalf("the pump read %d times inside the page's read of the first chunk; want 1", n)
+	}
+	res, err := await(ctx, read)
 	if err != nil {
 		t.Fatal(err)
 	}
