@@ -18,8 +18,8 @@ import (
 // the queue is full it waits for the stream's next pull. A failed body errors
 // the stream: it never just ends early.
 //
-// The first chunk is the exception: the pump reads on only once the page
-// took it. The browser moves a response's body from the worker's thread to
+// The first chunk of a body longer than one chunk is the exception: the
+// pump reads on only once the page took it. The browser moves a response's body from the worker's thread to
 // the page through tasks of that same thread, which the Go worker
 // verifying the next bytes of the response would otherwise hold up:
 // measured, the browser took the first chunk 10–30 ms after the response
@@ -47,6 +47,7 @@ type bodyStreams struct {
 // pump is one stream's state.
 type pump struct {
 	body io.ReadCloser
+	hold bool          // the first chunk waits for the page's read
 	wake chan struct{} // a pull happened (buffered, 1)
 	done chan struct{} // closed on cancel
 	once sync.Once
@@ -82,9 +83,11 @@ func newBodyStreams(chunk, readAhead int, log Logger) *bodyStreams {
 	return s
 }
 
-// New returns a ReadableStream of body's bytes.
-func (s *bodyStreams) New(body io.ReadCloser) js.Value {
-	p := &pump{body: body, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// New returns a ReadableStream of body's bytes; size is the body's length,
+// or -1 when unknown. A body of at most one chunk is not held at its first
+// chunk: what the page waits for there is its end.
+func (s *bodyStreams) New(body io.ReadCloser, size int64) js.Value {
+	p := &pump{body: body, hold: size < 0 || size > int64(s.chunk), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	s.mu.Lock()
 	s.next++
 	id := s.next
@@ -125,7 +128,7 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 		return err
 	}
 	buf := make([]byte, s.chunk)
-	taken := false // the page took a chunk: read ahead
+	taken := !p.hold // the page took a chunk: read ahead
 	for {
 		n, err := p.body.Read(buf)
 		select {

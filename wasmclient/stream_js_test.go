@@ -91,7 +91,7 @@ func TestBodyStreamDelivers(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	data := testData(100_000)
 	body := newTestBody(data, 700, nil, false)
-	got, err := readAll(t, s.New(body))
+	got, err := readAll(t, s.New(body, int64(len(data))))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("%d bytes (want %d), %v", len(got), len(data), err)
 	}
@@ -109,7 +109,7 @@ func TestBodyStreamWaitsForTheFirstRead(t *testing.T) {
 	s := newBodyStreams(1000, 100_000, nopLogger{})
 	data := testData(50_000)
 	body := newTestBody(data, 1000, nil, false)
-	rd := s.New(body).Call("getReader")
+	rd := s.New(body, int64(len(data))).Call("getReader")
 	testutil.Eventually(t, 10*time.Second, "the pump's first read", func() bool { return body.reads.Load() >= 1 })
 	// A pump that reads ahead does it now: the thread is free, the queue
 	// has room for the whole body.
@@ -157,12 +157,26 @@ func TestBodyStreamWaitsForTheFirstRead(t *testing.T) {
 	}
 }
 
+// A body of at most one chunk is not held: the pump reads it to its end
+// (and closes it) without waiting for the page, whose wait is for the end.
+func TestBodyStreamSmallBodyNotHeld(t *testing.T) {
+	s := newBodyStreams(1000, 100_000, nopLogger{})
+	data := testData(900)
+	body := newTestBody(data, 500, nil, false)
+	stream := s.New(body, int64(len(data)))
+	testutil.Eventually(t, 10*time.Second, "the pump to read the body to its end, the page not reading", body.closed.Load)
+	got, err := readAll(t, stream)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%d bytes (want %d), %v", len(got), len(data), err)
+	}
+}
+
 // A body that fails errors the stream: the page never sees a clean end.
 func TestBodyStreamErrorIsNotTruncation(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	data := testData(10_000)
 	body := newTestBody(data, 1000, ErrNoSource, false)
-	got, err := readAll(t, s.New(body))
+	got, err := readAll(t, s.New(body, int64(len(data))))
 	if err == nil {
 		t.Fatalf("stream ended cleanly after %d bytes; want an error", len(got))
 	}
@@ -177,7 +191,7 @@ func TestBodyStreamErrorIsNotTruncation(t *testing.T) {
 func TestBodyStreamCancel(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	body := newTestBody(testData(5000), 1000, nil, true)
-	stream := s.New(body)
+	stream := s.New(body, -1)
 	rd := stream.Call("getReader")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
