@@ -21,9 +21,10 @@ import (
 // The first chunk of a body longer than one chunk is the exception: the
 // pump reads on only once the page took it. The browser moves a response's body from the worker's thread to
 // the page through tasks of that same thread, which the Go worker
-// verifying the next bytes of the response would otherwise hold up:
-// measured, the browser took the first chunk 10–30 ms after the response
-// was answered (docs/benchmarks.md, "The first verified byte of 1 MiB").
+// verifying the next bytes of the response would otherwise hold up: on a
+// busy machine the browser took the first chunk 10–40 ms after the
+// response was answered (docs/benchmarks.md, "The first verified byte of
+// 1 MiB").
 // The bytes still arrive meanwhile; they are verified once the page has
 // its first, in a later task than the page's read that took it (the
 // stream calls pull inside that read, before its answer).
