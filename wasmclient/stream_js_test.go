@@ -24,6 +24,7 @@ type testBody struct {
 	err    error
 	block  bool
 	closed atomic.Bool
+	reads  atomic.Int64 // Reads that returned bytes
 	stop   chan struct{}
 }
 
@@ -44,6 +45,7 @@ func (b *testBody) Read(p []byte) (int, error) {
 	}
 	n := copy(p[:min(len(p), b.step)], b.data)
 	b.data = b.data[n:]
+	b.reads.Add(1)
 	return n, nil
 }
 
@@ -89,7 +91,7 @@ func TestBodyStreamDelivers(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	data := testData(100_000)
 	body := newTestBody(data, 700, nil, false)
-	got, err := readAll(t, s.New(body))
+	got, err := readAll(t, s.New(body, int64(len(data))))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("%d bytes (want %d), %v", len(got), len(data), err)
 	}
@@ -105,7 +107,7 @@ func TestBodyStreamChunksGrow(t *testing.T) {
 	const chunk = 4 * firstChunk
 	s := newBodyStreams(chunk, chunk, nopLogger{})
 	data := testData(3*chunk + 12345)
-	stream := s.New(newTestBody(data, 2*chunk, nil, false))
+	stream := s.New(newTestBody(data, 2*chunk, nil, false), int64(len(data)))
 	rd := stream.Call("getReader")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -133,12 +135,83 @@ func TestBodyStreamChunksGrow(t *testing.T) {
 	}
 }
 
+// Until the page has taken the first chunk, the pump reads no further: the
+// worker's thread, which also carries the browser's own work of handing the
+// response to the page, stays free for it, instead of verifying the next
+// bytes of the same response meanwhile. Once the first chunk is taken, the
+// pump reads ahead up to its read-ahead bound, the page not reading.
+func TestBodyStreamWaitsForTheFirstRead(t *testing.T) {
+	s := newBodyStreams(1000, 100_000, nopLogger{})
+	data := testData(50_000)
+	body := newTestBody(data, 1000, nil, false)
+	rd := s.New(body, int64(len(data))).Call("getReader")
+	testutil.Eventually(t, 10*time.Second, "the pump's first read", func() bool { return body.reads.Load() >= 1 })
+	// A pump that reads ahead does it now: the thread is free, the queue
+	// has room for the whole body.
+	time.Sleep(100 * time.Millisecond)
+	if n := body.reads.Load(); n != 1 {
+		t.Fatalf("the pump read %d times before the page took the first chunk; want 1", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	read := rd.Call("read")
+	// The read calls the stream's pull, which wakes the pump: it reads on
+	// only after this read's answer went to the page, not inside it.
+	if n := body.reads.Load(); n != 1 {
+		t.Fatalf("the pump read %d times inside the page's read of the first chunk; want 1", n)
+	}
+	res, err := await(ctx, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Get("value")
+	first := make([]byte, v.Get("byteLength").Int())
+	js.CopyBytesToGo(first, v)
+	testutil.EventuallyErr(t, 10*time.Second, "the pump to read ahead to the body's end, the page not reading", func() error {
+		if n := body.reads.Load(); n < 50 {
+			return fmt.Errorf("%d reads of 50", n)
+		}
+		return nil
+	})
+	var rest []byte
+	for {
+		res, err := await(ctx, rd.Call("read"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Get("done").Bool() {
+			break
+		}
+		v := res.Get("value")
+		b := make([]byte, v.Get("byteLength").Int())
+		js.CopyBytesToGo(b, v)
+		rest = append(rest, b...)
+	}
+	if got := append(first, rest...); !bytes.Equal(got, data) {
+		t.Fatalf("%d bytes (want %d), or not the body's", len(got), len(data))
+	}
+}
+
+// A body of at most one chunk is not held: the pump reads it to its end
+// (and closes it) without waiting for the page, whose wait is for the end.
+func TestBodyStreamSmallBodyNotHeld(t *testing.T) {
+	s := newBodyStreams(1000, 100_000, nopLogger{})
+	data := testData(900)
+	body := newTestBody(data, 500, nil, false)
+	stream := s.New(body, int64(len(data)))
+	testutil.Eventually(t, 10*time.Second, "the pump to read the body to its end, the page not reading", body.closed.Load)
+	got, err := readAll(t, stream)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%d bytes (want %d), %v", len(got), len(data), err)
+	}
+}
+
 // A body that fails errors the stream: the page never sees a clean end.
 func TestBodyStreamErrorIsNotTruncation(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	data := testData(10_000)
 	body := newTestBody(data, 1000, ErrNoSource, false)
-	got, err := readAll(t, s.New(body))
+	got, err := readAll(t, s.New(body, int64(len(data))))
 	if err == nil {
 		t.Fatalf("stream ended cleanly after %d bytes; want an error", len(got))
 	}
@@ -153,7 +226,7 @@ func TestBodyStreamErrorIsNotTruncation(t *testing.T) {
 func TestBodyStreamCancel(t *testing.T) {
 	s := newBodyStreams(1000, 3000, nopLogger{})
 	body := newTestBody(testData(5000), 1000, nil, true)
-	stream := s.New(body)
+	stream := s.New(body, -1)
 	rd := stream.Call("getReader")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

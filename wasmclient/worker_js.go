@@ -211,7 +211,7 @@ func (w *Worker) jsResponseBytes(resp *Response, whole []byte) js.Value {
 		r.Set("verityBody", body) // the Response copied them: the script may keep these
 		return r
 	} else if resp.Status != 204 && resp.Status != 304 && resp.ContentLength != 0 {
-		body = w.streams.New(resp.Body)
+		body = w.streams.New(resp.Body, resp.ContentLength)
 	} else {
 		_ = resp.Body.Close()
 	}

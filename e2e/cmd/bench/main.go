@@ -50,7 +50,10 @@
 //     so QUIC's handshake and congestion control run over the delay (the
 //     rows' notes say so). VERITY_BENCH_TIMINGS=1 prints every resource's
 //     timing and Server-Timing, and the worker's cache counters after the
-//     repeat visits, to stderr.
+//     repeat visits, to stderr; in the ttfb-worker rows, each fetch's
+//     response head, first body chunk and last byte in the page and the
+//     worker's Server-Timing (its ttfb: Client.Fetch to the verified
+//     entity).
 //
 // Usage (from the repository root, after `make build`):
 //

@@ -233,6 +233,10 @@ func ttfbWorker(ctx context.Context, cfg Config, tmp string, res *Results) error
 				if tr != "webtransport" {
 					return fmt.Errorf("ttfb-worker %s: served by %q (Server-Timing %q), not a node over WebTransport", v.name, tr, r.Timing)
 				}
+				if os.Getenv("VERITY_BENCH_TIMINGS") != "" {
+					fmt.Fprintf(os.Stderr, "ttfb-worker %s round %d cold=%v: head %.1f ms, first chunk %.1f ms, last %.1f ms, %d chunks; Server-Timing %s\n",
+						v.name, i, cold, r.Head, r.First, r.Total, r.Chunks, r.Timing)
+				}
 				if i == 0 {
 					continue
 				}
