@@ -87,6 +87,13 @@ func (c *Control) Holders(ctx context.Context, root string) (held, want int, err
 	return held, c.cfg.Replicas, nil
 }
 
+// Placed reports whether root is placed: a placement orders nodes to
+// hold it, whether or not they do yet.
+func (c *Control) Placed(ctx context.Context, root string) (bool, error) {
+	_, ok, err := c.placement(ctx, root)
+	return ok, err
+}
+
 // OpenCAR opens the CAR of root from the content store. When this
 // gateway has none (the content was stored through another gateway of
 // the cluster, or its copy was lost) it fetches the trustless CAR from a

@@ -36,6 +36,9 @@ type ContentStore interface {
 	StoreRoot(ctx context.Context, br api.BucketRoot, car io.Reader) error
 	// Holders counts the live nodes holding root, and how many should.
 	Holders(ctx context.Context, root string) (held, want int, err error)
+	// Placed reports whether root is placed (nodes are ordered to hold
+	// it), held yet or not.
+	Placed(ctx context.Context, root string) (bool, error)
 	// OpenCAR opens root's CAR, verified: as stored, or fetched from
 	// the nodes holding it.
 	OpenCAR(ctx context.Context, root string) (*os.File, error)
