@@ -72,9 +72,16 @@ func (c *Control) startDeploys() error {
 			_ = os.Remove(filepath.Join(c.uploadsDir(), e.Name()))
 		}
 	}
-	// The subscription lives until Close.
+	// The subscriptions live until Close.
 	c.sub, err = c.cfg.Bus.Subscribe(c.ctx, PublisherDurable, c.onPublisherEvent,
 		events.TypeSiteDeployed, events.TypeContentReplicated)
+	if err != nil {
+		return err
+	}
+	if c.cmetrics, err = newContentMetrics(c.cfg.Registerer); err != nil {
+		return err
+	}
+	c.collected, err = c.cfg.Bus.Subscribe(c.ctx, contentDurable(c.cfg.Name), c.onContentCollected, events.TypeContentCollected)
 	return err
 }
 
@@ -212,6 +219,7 @@ func (c *Control) stage(body io.Reader, partial bool) (root string, size int64, 
 		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)
 	}
 	root = res.Root.String()
+	c.holdUntilPlaced(root) // not removed as collected before it is placed (collected.go)
 	if err := os.Rename(staged, c.contentPath(root)); err != nil {
 		return "", 0, 0, fmt.Errorf("control: keep CAR: %w", err)
 	}

@@ -57,6 +57,7 @@ func (c *Control) Keep(ctx context.Context, label, root string) (bool, error) {
 	if err != nil || placed {
 		return false, err
 	}
+	c.holdUntilPlaced(root) // the caller's Hold may end before the placement exists
 	fi, err := os.Stat(c.contentPath(root))
 	if err != nil {
 		return false, fmt.Errorf("control: %s was unplaced by the collector and its CAR is not here: %w", root, err)

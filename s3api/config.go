@@ -39,6 +39,11 @@ type ContentStore interface {
 	// Placed reports whether root is placed (nodes are ordered to hold
 	// it), held yet or not.
 	Placed(ctx context.Context, root string) (bool, error)
+	// Hold keeps root's CAR in the content store, where Keep would place
+	// it again from, until release is called: collecting root meanwhile
+	// does not remove it. A store holds from before StoreCAR (or Keep)
+	// until it has answered.
+	Hold(root string) (release func())
 	// OpenCAR opens root's CAR, verified: as stored, or fetched from
 	// the nodes holding it.
 	OpenCAR(ctx context.Context, root string) (*os.File, error)

@@ -453,10 +453,11 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 		return err
 	}
 	etag := hex.EncodeToString(etags.Sum(nil)) + "-" + strconv.Itoa(len(chosen))
-	obj, err := s.storeFile(r, bucket, key, joined, total, etag, u.ContentType)
+	obj, release, err := s.storeFile(r, bucket, key, joined, total, etag, u.ContentType)
 	if err != nil {
 		return err
 	}
+	defer release()
 	rec, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
 		rec.Objects[key] = obj
 		return s.commit(rec, "put", key)

@@ -190,6 +190,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ccfg.DataDir = dataDir
 	ccfg.PublicURL = cmp.Or(ccfg.PublicURL, "http://"+ln.Addr().String())
 	ccfg.Logger = log
+	ccfg.Registerer = reg
 	ccfg.SiteDomain = cfg.Domain
 	ctl, err := control.New(ctx, ccfg)
 	if err != nil {
