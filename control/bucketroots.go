@@ -62,7 +62,7 @@ func (c *Control) StoreRoot(ctx context.Context, br api.BucketRoot, body io.Read
 	if fi, err := os.Stat(c.contentPath(root)); err == nil {
 		size = fi.Size() // kept already: the same tree again
 	} else {
-		got, n, b, err := c.stage(body, true)
+		got, n, b, err := c.stage(body, true, c.cfg.MaxDeployBytes)
 		if err != nil {
 			return err
 		}

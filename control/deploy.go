@@ -175,13 +175,14 @@ func (c *Control) emitDeployFailed(ctx context.Context, site string, preview boo
 // under contentDir for nodes to fetch. It returns the root, the
 // CAR's bytes and its blocks.
 func (c *Control) stageCAR(body io.Reader) (root string, size int64, blocks int, err error) {
-	return c.stage(body, false)
+	return c.stage(body, false, c.cfg.MaxDeployBytes)
 }
 
 // stage is stageCAR; partial accepts a CAR that is part of its root's DAG
 // (carcheck.Config.Partial: a bucket root's directory blocks) and skips
 // the site files' check (their blocks are not in it).
-func (c *Control) stage(body io.Reader, partial bool) (root string, size int64, blocks int, err error) {
+// limit bounds the CAR's bytes (ErrTooLarge past it).
+func (c *Control) stage(body io.Reader, partial bool, limit int64) (root string, size int64, blocks int, err error) {
 	f, err := os.CreateTemp(c.uploadsDir(), "deploy-*.car")
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)
@@ -191,7 +192,6 @@ func (c *Control) stage(body io.Reader, partial bool) (root string, size int64, 
 		f.Close()
 		os.Remove(staged) // no-op once renamed
 	}()
-	limit := c.cfg.MaxDeployBytes
 	n, err := io.Copy(f, io.LimitReader(body, limit+1))
 	var mbe *http.MaxBytesError
 	switch {

@@ -25,7 +25,9 @@ import (
 // pin it, preferring the nodes that hold near (a bucket's root). It returns the root; Holders tells when nodes hold it. A
 // refused CAR leaves nothing behind.
 func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reader) (string, error) {
-	root, n, blocks, err := c.stageCAR(car)
+	// Not bounded by MaxDeployBytes: the S3 API bounds its objects
+	// (s3api.Config.MaxObjectBytes, MaxMultipartBytes), up to 5 TiB.
+	root, n, blocks, err := c.stage(car, false, maxObjectCARBytes)
 	if err != nil {
 		return "", err
 	}
@@ -44,6 +46,10 @@ func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reade
 	}
 	return root, nil
 }
+
+// maxObjectCARBytes bounds an object's CAR (StoreCAR): far past S3's
+// 5 TiB, the bound the S3 API enforces on the bytes.
+const maxObjectCARBytes = 1 << 50
 
 // Keep is called by a store once it has recorded a reference to root
 // (an S3 object in its bucket's index): it clears a collector's mark on

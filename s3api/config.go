@@ -81,8 +81,13 @@ type Config struct {
 	// Region is the region answered by GetBucketLocation. Clients may
 	// sign with any region. Default "us-east-1".
 	Region string
-	// MaxObjectBytes bounds one PUT. Default 5 GiB (S3's limit).
+	// MaxObjectBytes bounds one PUT, and one part of a multipart
+	// upload. Default 5 GiB (S3's limits).
 	MaxObjectBytes int64
+	// MaxMultipartBytes bounds an object made by a multipart upload (its
+	// parts together): the part past it is refused with EntityTooLarge.
+	// Default 5 TiB (S3's limit).
+	MaxMultipartBytes int64
 	// StoreTimeout bounds the wait for nodes to hold a new object before
 	// the PUT fails with ServiceUnavailable. Default 2 min.
 	StoreTimeout time.Duration
@@ -147,6 +152,7 @@ var ErrConfig = errors.New("s3api: invalid config")
 
 const (
 	defaultMaxObjectBytes = 5 << 30
+	defaultMaxMultipart   = 5 << 40
 	defaultStoreTimeout   = 2 * time.Minute
 	defaultClockSkew      = 15 * time.Minute
 	defaultMaxUploads     = 1000
@@ -164,6 +170,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxObjectBytes <= 0 {
 		c.MaxObjectBytes = defaultMaxObjectBytes
+	}
+	if c.MaxMultipartBytes <= 0 {
+		c.MaxMultipartBytes = defaultMaxMultipart
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = defaultStoreTimeout
