@@ -464,6 +464,9 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 	}
 	defer release()
 	rec, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		if err := publishable(rec, obj); err != nil {
+			return err
+		}
 		rec.Objects[key] = obj
 		return s.commit(rec, "put", key)
 	})

@@ -62,6 +62,9 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	}
 	defer release()
 	rec, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		if err := publishable(rec, obj); err != nil {
+			return err
+		}
 		rec.Objects[key] = obj
 		return s.commit(rec, "put", key)
 	})
@@ -112,6 +115,14 @@ func (s *Server) store(r *http.Request, who identity, bucket, key string) (_ *ob
 // once it has answered: if the collector unplaces the same root before
 // the object is recorded, Keep places it again from that CAR.
 func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64, etag, ctype string) (_ *object, release func(), _ error) {
+	siteErr := checkStagedSiteFile(key, path)
+	var se *siteFileError
+	if siteErr != nil && !errors.As(siteErr, &se) {
+		return nil, nil, siteErr
+	}
+	if se != nil && s.records.site(bucket) != "" {
+		return nil, nil, se.s3Error() // refused before it is stored; checked again as it is recorded
+	}
 	car, err := os.CreateTemp(s.uploadsDir(), "object-*.car")
 	if err != nil {
 		return nil, nil, fmt.Errorf("s3api: stage: %w", err)
@@ -150,7 +161,7 @@ func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64
 		ctype = webfile.ContentType(key)
 	}
 	ok = true
-	return &object{CID: got, Size: size, TSize: tsize, ETag: etag, Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype}, release, nil
+	return &object{CID: got, Size: size, TSize: tsize, ETag: etag, Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype, siteErr: se}, release, nil
 }
 
 // waitHeld returns once the configured number of live nodes hold root:
@@ -240,6 +251,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 	if r.Header.Get("X-Amz-Metadata-Directive") == "REPLACE" && r.Header.Get("Content-Type") != "" {
 		cp.ContentType = r.Header.Get("Content-Type")
 	}
+	if cp.siteErr, err = s.objectSiteErr(r.Context(), key, o); err != nil {
+		return err
+	}
 	// Held until answered: Keep may place it again from the CAR.
 	defer s.cfg.Store.Hold(cp.CID)()
 	if held, want, err := s.cfg.Store.Holders(r.Context(), cp.CID); err != nil || held < want {
@@ -248,6 +262,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 		}
 	}
 	rec, err := s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		if err := publishable(rec, &cp); err != nil {
+			return err
+		}
 		rec.Objects[key] = &cp
 		return s.commit(rec, "copy", key)
 	})
