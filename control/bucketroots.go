@@ -58,10 +58,11 @@ func (c *Control) StoreRoot(ctx context.Context, br api.BucketRoot, body io.Read
 	root := br.Root
 	var size int64
 	var blocks int
+	c.holdUntilPlaced(root) // not removed as collected before it is placed again (collected.go)
 	if fi, err := os.Stat(c.contentPath(root)); err == nil {
 		size = fi.Size() // kept already: the same tree again
 	} else {
-		got, n, b, err := c.stage(body, true)
+		got, n, b, err := c.stage(body, true, c.cfg.MaxDeployBytes)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 package control
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"context"
 	"log/slog"
 	"net/http"
@@ -70,9 +72,12 @@ type Config struct {
 	// events send nodes to PublicURL/v1/content/<root>.car.
 	PublicURL string
 
-	// Name identifies this gateway in the events it emits. Default: the
-	// Bus's name.
+	// Name identifies this gateway in the events it emits, and its
+	// consumer of content.collected. Default: the Bus's name.
 	Name string
+	// Registerer, when set, receives the control plane's metrics (the
+	// CARs of collected content removed: collected.go).
+	Registerer prometheus.Registerer
 	// AdminToken authorizes the whole API (creating sites, listing them,
 	// accounts, the event feed, and anything a site's own deploy token may
 	// do). Default: the token in DataDir/admin-token, generated there (mode

@@ -42,6 +42,10 @@ type Control struct {
 	admin     string               // the admin token: the webhook secrets' sealing key is derived from it
 	adminPath string               // where the admin token is kept, or "" when configured
 	sub       *events.Subscription // the publisher
+	// collected removes the CARs of collected content (collected.go).
+	collected *events.Subscription
+	holds     carHolds
+	cmetrics  *contentMetrics
 
 	hooks      jetstream.KeyValue   // webhook endpoints
 	hookLog    jetstream.KeyValue   // their delivery attempts
@@ -196,6 +200,9 @@ func (c *Control) Close() error {
 	c.closeOnce.Do(func() {
 		if c.sub != nil {
 			c.sub.Stop()
+		}
+		if c.collected != nil {
+			c.collected.Stop()
 		}
 		if c.hookSub != nil {
 			c.hookSub.Stop()

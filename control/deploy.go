@@ -72,9 +72,16 @@ func (c *Control) startDeploys() error {
 			_ = os.Remove(filepath.Join(c.uploadsDir(), e.Name()))
 		}
 	}
-	// The subscription lives until Close.
+	// The subscriptions live until Close.
 	c.sub, err = c.cfg.Bus.Subscribe(c.ctx, PublisherDurable, c.onPublisherEvent,
 		events.TypeSiteDeployed, events.TypeContentReplicated)
+	if err != nil {
+		return err
+	}
+	if c.cmetrics, err = newContentMetrics(c.cfg.Registerer); err != nil {
+		return err
+	}
+	c.collected, err = c.cfg.Bus.Subscribe(c.ctx, contentDurable(c.cfg.Name), c.onContentCollected, events.TypeContentCollected)
 	return err
 }
 
@@ -168,13 +175,14 @@ func (c *Control) emitDeployFailed(ctx context.Context, site string, preview boo
 // under contentDir for nodes to fetch. It returns the root, the
 // CAR's bytes and its blocks.
 func (c *Control) stageCAR(body io.Reader) (root string, size int64, blocks int, err error) {
-	return c.stage(body, false)
+	return c.stage(body, false, c.cfg.MaxDeployBytes)
 }
 
 // stage is stageCAR; partial accepts a CAR that is part of its root's DAG
 // (carcheck.Config.Partial: a bucket root's directory blocks) and skips
 // the site files' check (their blocks are not in it).
-func (c *Control) stage(body io.Reader, partial bool) (root string, size int64, blocks int, err error) {
+// limit bounds the CAR's bytes (ErrTooLarge past it).
+func (c *Control) stage(body io.Reader, partial bool, limit int64) (root string, size int64, blocks int, err error) {
 	f, err := os.CreateTemp(c.uploadsDir(), "deploy-*.car")
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)
@@ -184,7 +192,6 @@ func (c *Control) stage(body io.Reader, partial bool) (root string, size int64, 
 		f.Close()
 		os.Remove(staged) // no-op once renamed
 	}()
-	limit := c.cfg.MaxDeployBytes
 	n, err := io.Copy(f, io.LimitReader(body, limit+1))
 	var mbe *http.MaxBytesError
 	switch {
@@ -212,6 +219,7 @@ func (c *Control) stage(body io.Reader, partial bool) (root string, size int64, 
 		return "", 0, 0, fmt.Errorf("control: stage upload: %w", err)
 	}
 	root = res.Root.String()
+	c.holdUntilPlaced(root) // not removed as collected before it is placed (collected.go)
 	if err := os.Rename(staged, c.contentPath(root)); err != nil {
 		return "", 0, 0, fmt.Errorf("control: keep CAR: %w", err)
 	}

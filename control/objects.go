@@ -25,7 +25,9 @@ import (
 // pin it, preferring the nodes that hold near (a bucket's root). It returns the root; Holders tells when nodes hold it. A
 // refused CAR leaves nothing behind.
 func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reader) (string, error) {
-	root, n, blocks, err := c.stageCAR(car)
+	// Not bounded by MaxDeployBytes: the S3 API bounds its objects
+	// (s3api.Config.MaxObjectBytes, MaxMultipartBytes), up to 5 TiB.
+	root, n, blocks, err := c.stage(car, false, maxObjectCARBytes)
 	if err != nil {
 		return "", err
 	}
@@ -45,6 +47,10 @@ func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reade
 	return root, nil
 }
 
+// maxObjectCARBytes bounds an object's CAR (StoreCAR): far past S3's
+// 5 TiB, the bound the S3 API enforces on the bytes.
+const maxObjectCARBytes = 1 << 50
+
 // Keep is called by a store once it has recorded a reference to root
 // (an S3 object in its bucket's index): it clears a collector's mark on
 // root's placement (coordinator.Keep), so a sweep that had not seen the
@@ -57,6 +63,7 @@ func (c *Control) Keep(ctx context.Context, label, root string) (bool, error) {
 	if err != nil || placed {
 		return false, err
 	}
+	c.holdUntilPlaced(root) // the caller's Hold may end before the placement exists
 	fi, err := os.Stat(c.contentPath(root))
 	if err != nil {
 		return false, fmt.Errorf("control: %s was unplaced by the collector and its CAR is not here: %w", root, err)
@@ -85,6 +92,13 @@ func (c *Control) Holders(ctx context.Context, root string) (held, want int, err
 		}
 	}
 	return held, c.cfg.Replicas, nil
+}
+
+// Placed reports whether root is placed: a placement orders nodes to
+// hold it, whether or not they do yet.
+func (c *Control) Placed(ctx context.Context, root string) (bool, error) {
+	_, ok, err := c.placement(ctx, root)
+	return ok, err
 }
 
 // OpenCAR opens the CAR of root from the content store. When this

@@ -292,6 +292,7 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		DataDir:     dataDir,
 		PublicURL:   "http://" + ln.Addr().String(),
 		Replicas:    min(d.cfg.Nodes, 2),
+		Registerer:  reg,
 		// Development: accounts are topped up by the faucet, webhooks
 		// may call endpoints on this machine.
 		Faucet:            true,

@@ -160,10 +160,10 @@ func TestAnnouncedChunkDoesNotReserveMemory(t *testing.T) {
 	}
 }
 
-// The parts of one upload may not stage more than an object may hold:
-// otherwise one upload keeps up to 10,000 parts of MaxObjectBytes each
-// (50 TB at S3's 5 GiB) on the gateway's disk, unbilled, and is refused
-// only at Complete.
+// The parts of one upload may not stage more than a multipart object may
+// hold: otherwise one upload keeps up to 10,000 parts of MaxObjectBytes
+// each (50 TB at S3's 5 GiB) on the gateway's disk, unbilled, and is
+// refused only at Complete.
 func TestUploadPartsBoundedByObjectSize(t *testing.T) {
 	n := startNetwork(t)
 	k := n.account(t, "xena")
@@ -172,7 +172,7 @@ func TestUploadPartsBoundedByObjectSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: n.d.Control(), Bus: n.d.Bus(),
-		DataDir: t.TempDir(), MaxObjectBytes: 8 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		DataDir: t.TempDir(), MaxMultipartBytes: 8 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

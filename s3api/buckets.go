@@ -68,6 +68,10 @@ type object struct {
 	ETag        string    `json:"etag"`  // hex MD5 of the bytes, as S3's for a single PUT
 	Modified    time.Time `json:"modified"`
 	ContentType string    `json:"type,omitempty"`
+
+	// siteErr, for a store not yet recorded, is why its bytes do not
+	// parse as the site file its key names (sitefiles.go).
+	siteErr *siteFileError
 }
 
 func encodeRecord(rec *bucketRecord) ([]byte, error) {
@@ -337,6 +341,9 @@ func (s *Server) BucketAccount(ctx context.Context, bucket string) (account stri
 // checked that site belongs to account.
 func (s *Server) FollowBucket(ctx context.Context, bucket, site, account string) error {
 	rec, err := s.update(ctx, identity{Account: account}, bucket, func(rec *bucketRecord) error {
+		if err := s.checkSiteFiles(ctx, rec); err != nil {
+			return err // the site would serve files that do not parse
+		}
 		rec.Site = site
 		return nil
 	})

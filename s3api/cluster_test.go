@@ -20,8 +20,9 @@ import (
 )
 
 // startPeer starts a second S3 server of the shared network's cluster
-// (another gateway's, on the same bus), named name, staging in dataDir.
-func startPeer(t *testing.T, n *network, name, dataDir, addr string) (*s3api.Server, func()) {
+// (another gateway's, on the same bus), named name, staging in dataDir;
+// setup is called before it runs.
+func startPeer(t *testing.T, n *network, name, dataDir, addr string, setup ...func(*s3api.Server)) (*s3api.Server, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -33,6 +34,9 @@ func startPeer(t *testing.T, n *network, name, dataDir, addr string) (*s3api.Ser
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -36,6 +36,14 @@ type ContentStore interface {
 	StoreRoot(ctx context.Context, br api.BucketRoot, car io.Reader) error
 	// Holders counts the live nodes holding root, and how many should.
 	Holders(ctx context.Context, root string) (held, want int, err error)
+	// Placed reports whether root is placed (nodes are ordered to hold
+	// it), held yet or not.
+	Placed(ctx context.Context, root string) (bool, error)
+	// Hold keeps root's CAR in the content store, where Keep would place
+	// it again from, until release is called: collecting root meanwhile
+	// does not remove it. A store holds from before StoreCAR (or Keep)
+	// until it has answered.
+	Hold(root string) (release func())
 	// OpenCAR opens root's CAR, verified: as stored, or fetched from
 	// the nodes holding it.
 	OpenCAR(ctx context.Context, root string) (*os.File, error)
@@ -73,8 +81,13 @@ type Config struct {
 	// Region is the region answered by GetBucketLocation. Clients may
 	// sign with any region. Default "us-east-1".
 	Region string
-	// MaxObjectBytes bounds one PUT. Default 5 GiB (S3's limit).
+	// MaxObjectBytes bounds one PUT, and one part of a multipart
+	// upload. Default 5 GiB (S3's limits).
 	MaxObjectBytes int64
+	// MaxMultipartBytes bounds an object made by a multipart upload (its
+	// parts together): the part past it is refused with EntityTooLarge.
+	// Default 5 TiB (S3's limit).
+	MaxMultipartBytes int64
 	// StoreTimeout bounds the wait for nodes to hold a new object before
 	// the PUT fails with ServiceUnavailable. Default 2 min.
 	StoreTimeout time.Duration
@@ -139,6 +152,7 @@ var ErrConfig = errors.New("s3api: invalid config")
 
 const (
 	defaultMaxObjectBytes = 5 << 30
+	defaultMaxMultipart   = 5 << 40
 	defaultStoreTimeout   = 2 * time.Minute
 	defaultClockSkew      = 15 * time.Minute
 	defaultMaxUploads     = 1000
@@ -156,6 +170,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxObjectBytes <= 0 {
 		c.MaxObjectBytes = defaultMaxObjectBytes
+	}
+	if c.MaxMultipartBytes <= 0 {
+		c.MaxMultipartBytes = defaultMaxMultipart
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = defaultStoreTimeout

@@ -44,7 +44,7 @@
 //
 // Config: Listener, Keys, Store, Bus and DataDir are required
 // (ErrConfig); Domain (virtual-hosted-style BUCKET.<Domain>) is off,
-// Region "us-east-1", MaxObjectBytes 5 GiB, StoreTimeout 2 min,
+// Region "us-east-1", MaxObjectBytes 5 GiB, MaxMultipartBytes 5 TiB, StoreTimeout 2 min,
 // MaxClockSkew 15 min, StoragePrice 1 GiB per GiB-month, StorageInterval
 // 1 h, MaxUploads 1,000 open per account, UploadExpiry 24 h without a
 // part, MeterInterval 10 s, MeterName "s3-served/<bus name>"; Charges and

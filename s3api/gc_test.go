@@ -328,20 +328,39 @@ func TestCollectDeletedAndOverwrittenObjects(t *testing.T) {
 }
 
 // gatedStore is the devnet's content store, with a gate: the first time
-// Holders finds a root held by its nodes, gate runs (and may block) before
-// the answer goes back to the S3 API, which records the object next.
+// Holders finds an object's root (one StoreCAR returned, not a bucket
+// root the server places on its own) held by its nodes, gate runs (and
+// may block) before the answer goes back to the S3 API, which records
+// the object next.
 type gatedStore struct {
 	s3api.ContentStore
-	mu   sync.Mutex
-	gate func(ctx context.Context, root string)
+	mu      sync.Mutex
+	gate    func(ctx context.Context, root string)
+	objects map[string]bool
+}
+
+func (g *gatedStore) StoreCAR(ctx context.Context, label, near string, car io.Reader) (string, error) {
+	root, err := g.ContentStore.StoreCAR(ctx, label, near, car)
+	if err == nil {
+		g.mu.Lock()
+		if g.objects == nil {
+			g.objects = map[string]bool{}
+		}
+		g.objects[root] = true
+		g.mu.Unlock()
+	}
+	return root, err
 }
 
 func (g *gatedStore) Holders(ctx context.Context, root string) (int, int, error) {
 	held, want, err := g.ContentStore.Holders(ctx, root)
 	if err == nil && held >= want {
 		g.mu.Lock()
-		f := g.gate
-		g.gate = nil
+		var f func(context.Context, string)
+		if g.objects[root] {
+			f = g.gate
+			g.gate = nil
+		}
 		g.mu.Unlock()
 		if f != nil {
 			f(ctx, root)

@@ -162,10 +162,11 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	// A part arriving keeps the upload from expiring, as does its end.
 	s.uploads.touch(u.ID, s.cfg.Now())
 	defer func() { s.uploads.touch(u.ID, s.cfg.Now()) }()
-	// The upload's parts together may not stage more than an object may
-	// hold (the other parts, and this one; a part sent again replaces
-	// its earlier bytes).
-	room := s.cfg.MaxObjectBytes
+	// A part is at most MaxObjectBytes (S3's 5 GiB), and the upload's
+	// parts together may not stage more than a multipart object may hold
+	// (the other parts, and this one; a part sent again replaces its
+	// earlier bytes).
+	room := s.cfg.MaxMultipartBytes
 	have, err := s.parts(u.ID)
 	if err != nil {
 		return err
@@ -180,8 +181,12 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 		size = src.length
 	}
 	if room < 0 || size > room {
-		return ErrEntityTooLarge
+		return ErrEntityTooLarge.with("The upload's parts together would exceed the largest object a multipart upload may make (%d bytes).", s.cfg.MaxMultipartBytes)
 	}
+	if size > s.cfg.MaxObjectBytes {
+		return ErrEntityTooLarge.with("A part may be at most %d bytes.", s.cfg.MaxObjectBytes)
+	}
+	room = min(room, s.cfg.MaxObjectBytes)
 	dir := s.uploadDir(u.ID)
 	f, err := os.CreateTemp(dir, "incoming-*")
 	if err != nil {
@@ -442,7 +447,7 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 	}(); err != nil {
 		return fmt.Errorf("s3api: join parts: %w", err)
 	}
-	if total > s.cfg.MaxObjectBytes {
+	if total > s.cfg.MaxMultipartBytes {
 		return ErrEntityTooLarge
 	}
 	rec, err := s.bucket(r.Context(), who, bucket)
@@ -453,11 +458,15 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 		return err
 	}
 	etag := hex.EncodeToString(etags.Sum(nil)) + "-" + strconv.Itoa(len(chosen))
-	obj, err := s.storeFile(r, bucket, key, joined, total, etag, u.ContentType)
+	obj, release, err := s.storeFile(r, bucket, key, joined, total, etag, u.ContentType)
 	if err != nil {
 		return err
 	}
+	defer release()
 	rec, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		if err := publishable(rec, obj); err != nil {
+			return err
+		}
 		rec.Objects[key] = obj
 		return s.commit(rec, "put", key)
 	})

@@ -56,11 +56,15 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	if err := fits(rec.Objects, key, size); err != nil {
 		return err
 	}
-	obj, err := s.store(r, who, bucket, key)
+	obj, release, err := s.store(r, who, bucket, key)
 	if err != nil {
 		return err
 	}
+	defer release()
 	rec, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		if err := publishable(rec, obj); err != nil {
+			return err
+		}
 		rec.Objects[key] = obj
 		return s.commit(rec, "put", key)
 	})
@@ -86,58 +90,78 @@ func fits(objs map[string]*object, key string, size int64) error {
 	return err
 }
 
-// store reads and checks one object's bytes, then stores them.
-func (s *Server) store(r *http.Request, who identity, bucket, key string) (*object, error) {
+// store reads and checks one object's bytes, then stores them; release
+// ends the hold on their CAR (storeFile).
+func (s *Server) store(r *http.Request, who identity, bucket, key string) (_ *object, release func(), _ error) {
 	f, err := os.CreateTemp(s.uploadsDir(), "object-*")
 	if err != nil {
-		return nil, fmt.Errorf("s3api: stage: %w", err)
+		return nil, nil, fmt.Errorf("s3api: stage: %w", err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
 	n, sum, err := readBody(r, who, f, s.cfg.MaxObjectBytes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("s3api: stage: %w", err)
+		return nil, nil, fmt.Errorf("s3api: stage: %w", err)
 	}
 	return s.storeFile(r, bucket, key, f.Name(), n, hex.EncodeToString(sum), r.Header.Get("Content-Type"))
 }
 
 // storeFile imports the staged file at path as UnixFS, stores and places
-// its CAR, and returns once nodes hold it.
-func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64, etag, ctype string) (*object, error) {
+// its CAR, and returns once nodes hold it. The CAR is held in the
+// content store (ContentStore.Hold) until the caller calls release,
+// once it has answered: if the collector unplaces the same root before
+// the object is recorded, Keep places it again from that CAR.
+func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64, etag, ctype string) (_ *object, release func(), _ error) {
+	siteErr := checkStagedSiteFile(key, path)
+	var se *siteFileError
+	if siteErr != nil && !errors.As(siteErr, &se) {
+		return nil, nil, siteErr
+	}
+	if se != nil && s.records.site(bucket) != "" {
+		return nil, nil, se.s3Error() // refused before it is stored; checked again as it is recorded
+	}
 	car, err := os.CreateTemp(s.uploadsDir(), "object-*.car")
 	if err != nil {
-		return nil, fmt.Errorf("s3api: stage: %w", err)
+		return nil, nil, fmt.Errorf("s3api: stage: %w", err)
 	}
 	defer os.Remove(car.Name())
 	defer car.Close()
 	root, err := importer.WriteCAR(r.Context(), path, car, importer.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("s3api: import: %w", err)
+		return nil, nil, fmt.Errorf("s3api: import: %w", err)
 	}
 	tsize, err := dagSize(car, root)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := car.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("s3api: stage: %w", err)
+		return nil, nil, fmt.Errorf("s3api: stage: %w", err)
 	}
+	release = s.cfg.Store.Hold(root.String())
+	ok := false
+	defer func() {
+		if !ok {
+			release()
+		}
+	}()
 	got, err := s.cfg.Store.StoreCAR(r.Context(), storeLabel(bucket), s.records.root(bucket), car)
 	if err != nil {
-		return nil, fmt.Errorf("s3api: store: %w", err)
+		return nil, nil, fmt.Errorf("s3api: store: %w", err)
 	}
 	if got != root.String() {
-		return nil, fmt.Errorf("s3api: stored root %s, imported %s", got, root)
+		return nil, nil, fmt.Errorf("s3api: stored root %s, imported %s", got, root)
 	}
 	if err := s.waitHeld(r.Context(), got); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ctype == "" {
 		ctype = webfile.ContentType(key)
 	}
-	return &object{CID: got, Size: size, TSize: tsize, ETag: etag, Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype}, nil
+	ok = true
+	return &object{CID: got, Size: size, TSize: tsize, ETag: etag, Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype, siteErr: se}, release, nil
 }
 
 // waitHeld returns once the configured number of live nodes hold root:
@@ -227,12 +251,20 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 	if r.Header.Get("X-Amz-Metadata-Directive") == "REPLACE" && r.Header.Get("Content-Type") != "" {
 		cp.ContentType = r.Header.Get("Content-Type")
 	}
+	if cp.siteErr, err = s.objectSiteErr(r.Context(), key, o); err != nil {
+		return err
+	}
+	// Held until answered: Keep may place it again from the CAR.
+	defer s.cfg.Store.Hold(cp.CID)()
 	if held, want, err := s.cfg.Store.Holders(r.Context(), cp.CID); err != nil || held < want {
 		if err := s.waitHeld(r.Context(), cp.CID); err != nil {
 			return err
 		}
 	}
 	rec, err := s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
+		if err := publishable(rec, &cp); err != nil {
+			return err
+		}
 		rec.Objects[key] = &cp
 		return s.commit(rec, "copy", key)
 	})

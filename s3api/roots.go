@@ -63,6 +63,14 @@ func (q *rootQueue) done(bucket, root string) {
 	q.mu.Unlock()
 }
 
+// placedHere reports whether root is the last root of bucket placed from
+// here, or is waiting to be.
+func (q *rootQueue) placedHere(bucket, root string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.placed[bucket] == root || (q.pending[bucket] != nil && q.pending[bucket].Root == root)
+}
+
 // runRoots places the queued roots until ctx ends.
 func (s *Server) runRoots(ctx context.Context) {
 	for {
@@ -76,6 +84,12 @@ func (s *Server) runRoots(ctx context.Context) {
 		for i, rec := range recs {
 			if near[i] == "" {
 				near[i] = previousRoot(rec)
+			}
+			if s.beforeRootPlaced != nil {
+				s.beforeRootPlaced(ctx, rec.Name, rec.Root)
+			}
+			if ctx.Err() != nil {
+				return // stopping: the next start places what is left (rootcheck.go)
 			}
 			if err := s.storeRoot(ctx, near[i], rec, false); err != nil {
 				if ctx.Err() != nil {

@@ -41,6 +41,9 @@ type Server struct {
 	servers jetstream.KeyValue
 	fwd     forwarder
 	roots   rootQueue // new roots to place (roots.go)
+	// beforeRootPlaced, when set (tests: export_test.go), is called
+	// before a queued root is placed.
+	beforeRootPlaced func(ctx context.Context, bucket, root string)
 	// bodyIdle bounds the wait for the next bytes of a request's body.
 	bodyIdle time.Duration
 
@@ -124,6 +127,11 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		s.runRoots(bctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runRootCheck(bctx)
 	}()
 	ln := s.cfg.Listener
 	if s.cfg.TLS != nil {

@@ -90,6 +90,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	s3Cert := fl.String("s3-tls-cert", "", "with --s3-listen: serve the S3 API over HTTPS with this PEM certificate (chain) file, read again when it changes (default: with --https, certificates from ACME for --s3-domain and its buckets' names; otherwise plain HTTP)")
 	s3Key := fl.String("s3-tls-key", "", "with --s3-tls-cert: its PEM private key file")
 	s3Advertise := fl.String("s3-advertise", "", "with --s3-listen: the URL the cluster's other gateways reach this S3 API at, to forward the parts of multipart uploads staged here (default: the --s3-listen address; set it when that is a wildcard address)")
+	s3MaxObject := fl.Int64("s3-max-object-bytes", 5<<30, "with --s3-listen: the largest object one PUT (or one part of a multipart upload) may store: S3's 5 GiB")
+	s3MaxMultipart := fl.Int64("s3-max-multipart-bytes", 5<<40, "with --s3-listen: the largest object a multipart upload may make: S3's 5 TiB")
 	s3Plain := fl.Bool("s3-plain", false, "with --s3-listen and --https: serve the S3 API over plain HTTP all the same (behind a TLS-terminating proxy, or on a private network)")
 	var https httpsFlags
 	fl.StringVar(&https.addr, "https", "", "serve HTTPS (and HTTP/3) on this address too, e.g. 0.0.0.0:443, with certificates from ACME for the gateway's names, site origins and custom domains; plain HTTP then redirects names to https (default: plain HTTP only)")
@@ -190,6 +192,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ccfg.DataDir = dataDir
 	ccfg.PublicURL = cmp.Or(ccfg.PublicURL, "http://"+ln.Addr().String())
 	ccfg.Logger = log
+	ccfg.Registerer = reg
 	ccfg.SiteDomain = cfg.Domain
 	ctl, err := control.New(ctx, ccfg)
 	if err != nil {
@@ -274,6 +277,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		srv, err := s3api.New(s3api.Config{
 			Listener: s3ln, TLS: s3tls, AdvertiseURL: *s3Advertise, Keys: ctl, Store: ctl, Bus: bus, DataDir: dataDir,
 			Domain: *s3Domain, Logger: log.With("api", "s3"),
+			MaxObjectBytes: *s3MaxObject, MaxMultipartBytes: *s3MaxMultipart,
 			Charges: coord.Ledger(), Accounts: coord.Ledger(), StoragePrice: *s3Price, StorageInterval: *s3Interval,
 			MeterInterval: cfg.MeterInterval, // what the S3 API serves is charged as what the gateway serves
 		})
