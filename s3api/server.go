@@ -33,8 +33,8 @@ type Server struct {
 	locks   sync.Map // bucket name → *sync.Mutex: serializes its updates here
 	indexes indexCache
 	records recordCache
-	shards  shardStore // the buckets' indexes of keys (index.go)
-	trees   treeCache  // their trees' directory blocks (treeinc.go)
+	shards  shardStore    // the buckets' indexes of keys (index.go)
+	trees   treeCache     // their trees' directory blocks (treeinc.go)
 	meter   *ledger.Meter // nil without Config.Charges
 	uploads openUploads
 	// tag is this server's among the cluster's (cluster.go); servers
