@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -39,19 +40,28 @@ func indexBucket(t *testing.T, n *network, account, bucket string) (*s3.Client, 
 // idleServer is a second S3 API on the devnet's bus that is not run: its
 // index and roots are driven directly (no root placed) and its handler
 // served by httptest.
+// With t nil (a benchmark's, kept across its runs), it is closed with
+// the network.
 func idleServer(t testing.TB, n *network) *s3api.Server {
-	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err == nil {
+		var dir string
+		if dir, err = os.MkdirTemp("", "verity-s3-idle-*"); err == nil {
+			var srv *s3api.Server
+			srv, err = s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: n.d.Control(), Bus: n.d.Bus(), DataDir: dir, Name: "idle",
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err == nil {
+				if t != nil {
+					t.Cleanup(func() { srv.Close(); os.RemoveAll(dir) })
+				}
+				return srv
+			}
+		}
+	}
+	if t != nil {
 		t.Fatal(err)
 	}
-	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: n.d.Control(), Bus: n.d.Bus(), DataDir: t.TempDir(), Name: "idle",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
+	panic(err)
 }
 
 // shardNames lists the shards of bucket on the bus.
@@ -391,9 +401,24 @@ func TestLegacyIndexMigrated(t *testing.T) {
 	checkIndex(t, n, srv, "kate-old", want)
 }
 
+type benchBucket struct {
+	srv    *s3api.Server
+	key    api.S3Key
+	bucket string
+}
+
+// benchBuckets are the buckets benchIndex filled, by size: a benchmark
+// function runs more than once.
+var benchBuckets sync.Map
+
 // benchIndex fills a bucket of the shared devnet with n keys through an
 // S3 API that is not run (no root placed) and returns it.
 func benchIndex(b *testing.B, keys int) (*s3api.Server, api.S3Key, string, string) {
+	const cid = "bafkr4ifrvq2uyfipw4ym63pjgg6v7y4wgmsqgw6zvyqkarlwyg6hldlzti" // any object's CID
+	if v, ok := benchBuckets.Load(keys); ok {
+		bb := v.(benchBucket)
+		return bb.srv, bb.key, bb.bucket, cid
+	}
 	n := startNetwork(b)
 	k := n.account(b, fmt.Sprintf("bench%d", keys))
 	bucket := fmt.Sprintf("bench-idx-%d", keys)
@@ -401,8 +426,7 @@ func benchIndex(b *testing.B, keys int) (*s3api.Server, api.S3Key, string, strin
 	if _, err := c.CreateBucket(b.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		b.Fatal(err)
 	}
-	srv := idleServer(b, n)
-	const cid = "bafkr4ifrvq2uyfipw4ym63pjgg6v7y4wgmsqgw6zvyqkarlwyg6hldlzti" // any object's CID
+	srv := idleServer(nil, n)
 	batch := make([]string, 0, 5000)
 	for i := range keys {
 		// Two levels, as logs or photos are kept: 100 directories.
@@ -414,6 +438,7 @@ func benchIndex(b *testing.B, keys int) (*s3api.Server, api.S3Key, string, strin
 			batch = batch[:0]
 		}
 	}
+	benchBuckets.Store(keys, benchBucket{srv, k, bucket})
 	return srv, k, bucket, cid
 }
 
@@ -437,6 +462,10 @@ func BenchmarkIndexPutDelete(b *testing.B) {
 				if _, err := s3api.DeleteKey(ctx, srv, k.Account, bucket, key); err != nil {
 					b.Fatal(err)
 				}
+			}
+			b.StopTimer()
+			if _, err := s3api.DeleteKey(ctx, srv, k.Account, bucket, "warm"); err != nil {
+				b.Fatal(err)
 			}
 		})
 	}

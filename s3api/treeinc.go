@@ -349,20 +349,39 @@ func (d *memDAG) compact(root cid.Cid) *memDAG {
 	return out
 }
 
+// maxTreeEdits is the number of keys a change edits the tree for, one
+// after the other; past it (a DeleteObjects of many keys, a fill), the
+// tree is built whole.
+const maxTreeEdits = 256
+
 // nextRoot returns the root of rec's tree after tx's changes, and the
 // memDAG holding its directory blocks. cur is the record before them.
 func (s *Server) nextRoot(ctx context.Context, cur *bucketRecord, tx *indexTxn) (*treeState, error) {
 	ts := s.trees.get(cur.Name)
-	if ts == nil || ts.root != cur.Root {
+	if ts == nil || ts.root != cur.Root || len(tx.changes) > maxTreeEdits {
 		objs, err := s.shards.view(cur).all(ctx)
 		if err != nil {
 			return nil, err
+		}
+		changes := tx.changes
+		if len(changes) > maxTreeEdits { // cheaper built whole
+			for _, ch := range changes {
+				if ch.obj != nil {
+					objs[ch.key] = ch.obj
+				} else {
+					delete(objs, ch.key)
+				}
+			}
+			changes = nil
 		}
 		root, ds, err := bucketDAG(objs)
 		if err != nil {
 			return nil, err
 		}
 		ts = &treeState{root: root.String(), ds: ds, built: ds.len()}
+		if changes == nil {
+			return ts, nil
+		}
 	}
 	root, err := cid.Parse(ts.root)
 	if err != nil {
