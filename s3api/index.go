@@ -191,6 +191,9 @@ func (v *indexView) load(ctx context.Context, i int) (*shard, error) {
 	if v.legacy != nil {
 		return v.legacy, nil
 	}
+	if v.shards[i].Name == "" {
+		return newShard(nil), nil // a shard a change is making
+	}
 	return v.st.load(ctx, v.shards[i].Name)
 }
 
@@ -333,6 +336,9 @@ func (tx *indexTxn) objects(ctx context.Context, key string, write bool) (map[st
 	if i < 0 {
 		if len(tx.view.shards) > 0 {
 			return nil, fmt.Errorf("s3api: index of %s: no shard for %q", tx.bucket, key)
+		}
+		if !write {
+			return nil, nil // an empty index
 		}
 		// No shard yet: the first.
 		tx.view.shards = []shardRef{{}}

@@ -110,7 +110,7 @@ func checkIndex(t *testing.T, n *network, srv *s3api.Server, bucket string, want
 		}
 	}
 	if len(lost) > 0 || len(extra) > 0 || len(keys) != len(want) {
-		t.Fatalf("index of %d keys, want %d: lost %d (%.3q), extra %d (%.3q)", len(keys), len(want), len(lost), lost, len(extra), extra)
+		t.Fatalf("index of %d keys, want %d: lost %d (%q), extra %d (%q)", len(keys), len(want), len(lost), lost[:min(3, len(lost))], len(extra), extra[:min(3, len(extra))])
 	}
 	if !slices.IsSorted(keys) {
 		t.Fatal("the shards' keys are not in order")
