@@ -101,7 +101,7 @@ func (b billing) held(created, now time.Time, size int64) *big.Int {
 // held since the last change or run.
 func (s *Server) accrue(prev, next *bucketRecord) {
 	now := s.cfg.Now().UTC()
-	next.Billing.Held = prev.Billing.held(prev.Created, now, objectsSize(prev.Objects)).String()
+	next.Billing.Held = prev.Billing.held(prev.Created, now, prev.size()).String()
 	next.Billing.AccruedAt = now
 }
 
@@ -191,7 +191,7 @@ func (s *Server) bill(ctx context.Context, bucket string) error {
 			if rec.Billing.Until.IsZero() {
 				rec.Billing.Until = rec.Created
 			}
-			held := rec.Billing.held(rec.Created, now, objectsSize(rec.Objects))
+			held := rec.Billing.held(rec.Created, now, rec.size())
 			charge := heldCharge(held, s.cfg.StoragePrice)
 			if charge == 0 {
 				if held.Sign() == 0 {

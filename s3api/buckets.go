@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,28 +26,56 @@ import (
 const MaxHistory = 100
 
 // maxRecordBytes bounds a bucket's record (gzipped) below the bus's
-// message limit: about 10,000 keys of ordinary length. A change that
-// would grow it further is refused.
+// message limit. The record lists the shards of the index (index.go),
+// a few dozen bytes for every few hundred keys: millions of keys.
 const maxRecordBytes = 900 << 10
 
 // bucketRecord is a bucket's value in the s3_buckets bucket (key: its
 // name), stored gzipped: owner, current content root, history and the
-// object index. Every change is a compare-and-set on it, so changes to a
-// bucket are ordered by the bus (last writer wins, per key).
+// shards of its index of keys. Every change is a compare-and-set on it,
+// so changes to a bucket are ordered by the bus (last writer wins, per
+// key).
 type bucketRecord struct {
-	Name    string             `json:"name"`
-	Account string             `json:"account"`
-	Created time.Time          `json:"created"`
-	Root    string             `json:"root"`    // the bucket's tree as a UnixFS directory
-	Version int                `json:"version"` // counts changes
-	History []RootChange       `json:"history,omitempty"`
-	Objects map[string]*object `json:"objects"`
+	Name    string       `json:"name"`
+	Account string       `json:"account"`
+	Created time.Time    `json:"created"`
+	Root    string       `json:"root"`    // the bucket's tree as a UnixFS directory
+	Version int          `json:"version"` // counts changes
+	History []RootChange `json:"history,omitempty"`
+	Shards  []shardRef   `json:"shards,omitempty"` // the index, in key order
+	// Objects is the index of a record of the first version, inline: read
+	// as it is, rewritten as Shards by the next change.
+	Objects map[string]*object `json:"objects,omitempty"`
 	Billing billing            `json:"billing"` // storage billed so far (billing.go)
 	// Site is the site that follows the bucket (FollowBucket): each new
 	// root is deployed to it while its deploy names the bucket.
 	Site string `json:"site,omitempty"`
 
-	dag *memDAG // the directory nodes of Root, when commit built them
+	dag *memDAG // the directory nodes of Root, when a change built them
+}
+
+// keys is how many keys the bucket holds.
+func (rec *bucketRecord) keys() int {
+	if rec.Objects != nil {
+		return len(rec.Objects)
+	}
+	n := 0
+	for _, sh := range rec.Shards {
+		n += sh.Keys
+	}
+	return n
+}
+
+// size is the bytes its keys hold, as S3 counts them.
+func (rec *bucketRecord) size() int64 {
+	if rec.Objects != nil {
+		return objectsSize(rec.Objects)
+	}
+	var n int64
+	for _, sh := range rec.Shards {
+		n += sh.Bytes
+	}
+	return n
 }
 
 // RootChange is one entry of a bucket's root history.
@@ -84,7 +111,7 @@ func encodeRecord(rec *bucketRecord) ([]byte, error) {
 		return nil, err
 	}
 	if buf.Len() > maxRecordBytes {
-		return nil, ErrInvalidArgument.with("The bucket holds as many keys as this version supports (its index is over %d KiB); delete some or use another bucket.", maxRecordBytes>>10)
+		return nil, ErrInvalidArgument.with("The bucket holds as many keys as this version supports (its record is over %d KiB); delete some or use another bucket.", maxRecordBytes>>10)
 	}
 	return buf.Bytes(), nil
 }
@@ -97,9 +124,6 @@ func decodeRecord(b []byte) (*bucketRecord, error) {
 	var rec bucketRecord
 	if err := json.NewDecoder(io.LimitReader(zr, 64<<20)).Decode(&rec); err != nil {
 		return nil, fmt.Errorf("s3api: bucket record: %w", err)
-	}
-	if rec.Objects == nil {
-		rec.Objects = map[string]*object{}
 	}
 	return &rec, nil
 }
@@ -223,11 +247,11 @@ func (c *recordCache) put(bucket string, raw []byte, rec *bucketRecord) {
 	c.m[bucket] = cachedRecord{raw: raw, rec: rec}
 }
 
-// clone copies rec so that its index can change without changing rec's
-// (the objects themselves are never changed in place).
+// clone copies rec so that it can change without changing rec (its
+// index changes through an indexTxn).
 func (rec *bucketRecord) clone() *bucketRecord {
 	c := *rec
-	c.Objects = maps.Clone(rec.Objects)
+	c.Shards = slices.Clone(rec.Shards)
 	c.History = slices.Clone(rec.History)
 	return &c
 }
@@ -235,47 +259,91 @@ func (rec *bucketRecord) clone() *bucketRecord {
 // errNoBucket leaves an update when the bucket is gone.
 var errNoBucket = errors.New("s3api: no such bucket")
 
-// update applies fn to bucket's record with compare-and-set, retried
+// update applies fn to bucket's index with compare-and-set, retried
 // when another writer came first: fn sees the latest record each time.
-// The bucket must belong to who.
-func (s *Server) update(ctx context.Context, who identity, bucket string, fn func(rec *bucketRecord) error) (*bucketRecord, error) {
+// A change fn notes (indexTxn.note) makes a new root, in the history.
+// The shards fn changed are written under new names before the record
+// names them, and those they replace deleted after; a write that loses
+// the compare-and-set deletes its own. The bucket must belong to who.
+func (s *Server) update(ctx context.Context, who identity, bucket string, fn func(rec *bucketRecord, tx *indexTxn) error) (*bucketRecord, error) {
 	// One writer per bucket at a time on this gateway: its writers then
 	// never lose a compare-and-set to each other, only to other gateways.
 	mu, _ := s.locks.LoadOrStore(bucket, new(sync.Mutex))
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
 	var (
-		out  *bucketRecord
-		raw  []byte
-		prev string // the root before the change
+		out      *bucketRecord
+		raw      []byte
+		prev     string // the root before the change
+		tree     *treeState
+		written  []string // shards the last attempt wrote
+		replaced []string // shards they replace
 	)
-	_, err := events.Update(ctx, s.buckets, bucket, func(old []byte) ([]byte, error) {
-		if old == nil {
-			return nil, errNoBucket
+	drop := func(names []string) {
+		if err := s.shards.drop(context.WithoutCancel(ctx), names); err != nil {
+			s.log.Warn("s3 index shards not deleted", "bucket", bucket, "err", err)
 		}
-		cur, err := s.records.decode(bucket, old)
-		if err != nil {
-			return nil, err
+	}
+	var err error
+	for attempt := 0; ; attempt++ {
+		_, err = events.Update(ctx, s.buckets, bucket, func(old []byte) ([]byte, error) {
+			drop(written) // of an attempt that lost the compare-and-set
+			written, replaced, tree = nil, nil, nil
+			if old == nil {
+				return nil, errNoBucket
+			}
+			cur, err := s.records.decode(bucket, old)
+			if err != nil {
+				return nil, err
+			}
+			if cur.Account != who.Account {
+				return nil, ErrAccessDenied
+			}
+			prev = cur.Root
+			rec := cur.clone()
+			rec.dag = nil
+			tx := s.shards.txn(cur)
+			if err := fn(rec, tx); err != nil {
+				return nil, err
+			}
+			if tx.op != "" {
+				if tree, err = s.nextRoot(ctx, cur, tx); err != nil {
+					return nil, err
+				}
+				rec.Root, rec.dag = tree.root, tree.ds
+				rec.Version++
+				rec.History = append(rec.History, RootChange{Version: rec.Version, Root: rec.Root, Time: s.cfg.Now().UTC(), Op: tx.op, Key: tx.key})
+				if n := len(rec.History); n > MaxHistory {
+					rec.History = slices.Clone(rec.History[n-MaxHistory:])
+				}
+			}
+			rec.Shards, written, replaced, err = tx.finish(ctx, &s.shards)
+			if err != nil {
+				return nil, err
+			}
+			rec.Objects = nil
+			s.accrue(cur, rec)
+			out = rec
+			raw, err = encodeRecord(rec)
+			return raw, err
+		})
+		// A shard read was replaced meanwhile: the record moved on.
+		if !errors.Is(err, errShardGone) || attempt >= events.MaxUpdateAttempts {
+			break
 		}
-		if cur.Account != who.Account {
-			return nil, ErrAccessDenied
-		}
-		prev = cur.Root
-		rec := cur.clone()
-		rec.dag = nil
-		if err := fn(rec); err != nil {
-			return nil, err
-		}
-		s.accrue(cur, rec)
-		out = rec
-		raw, err = encodeRecord(rec)
-		return raw, err
-	})
+	}
+	if err != nil {
+		drop(written)
+	}
 	if errors.Is(err, errNoBucket) {
 		return nil, &Error{Code: ErrNoSuchBucket.Code, Status: ErrNoSuchBucket.Status, Message: ErrNoSuchBucket.Message, Resource: bucket}
 	}
 	if err != nil {
 		return nil, err
+	}
+	drop(replaced)
+	if tree != nil {
+		s.trees.put(bucket, tree)
 	}
 	if out.Root != prev {
 		queued := *out // with its tree, which the cache does not keep
@@ -286,13 +354,46 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 	return out, nil
 }
 
+// read runs fn on bucket's record and its index, read again when a
+// shard it reads was replaced meanwhile (errShardGone).
+func (s *Server) read(ctx context.Context, who identity, bucket string, fn func(rec *bucketRecord, ix *indexView) error) error {
+	for attempt := 0; ; attempt++ {
+		rec, err := s.bucket(ctx, who, bucket)
+		if err != nil {
+			return err
+		}
+		err = fn(rec, s.shards.view(rec))
+		if !errors.Is(err, errShardGone) || attempt >= events.MaxUpdateAttempts {
+			return err
+		}
+	}
+}
+
+// object reads key's object in bucket: nil when there is none.
+func (s *Server) object(ctx context.Context, who identity, bucket, key string) (*bucketRecord, *object, error) {
+	var (
+		rec *bucketRecord
+		o   *object
+	)
+	err := s.read(ctx, who, bucket, func(r *bucketRecord, ix *indexView) (err error) {
+		rec = r
+		o, err = ix.get(ctx, key)
+		return err
+	})
+	return rec, o, err
+}
+
 // storeRoot hands rec's root (its directory blocks) to the content store
 // to be placed near prev (the bucket's previous root), and deployed to
 // the site that follows the bucket, if any.
 func (s *Server) storeRoot(ctx context.Context, prev string, rec *bucketRecord, follow bool) error {
 	ds := rec.dag
 	if ds == nil {
-		root, d, err := bucketDAG(rec.Objects)
+		objs, err := s.shards.view(rec).all(ctx)
+		if err != nil {
+			return err
+		}
+		root, d, err := bucketDAG(objs)
 		if err != nil {
 			return err
 		}
@@ -340,8 +441,8 @@ func (s *Server) BucketAccount(ctx context.Context, bucket string) (account stri
 // root for the site (control.Control.StoreRoot with Follow). The caller
 // checked that site belongs to account.
 func (s *Server) FollowBucket(ctx context.Context, bucket, site, account string) error {
-	rec, err := s.update(ctx, identity{Account: account}, bucket, func(rec *bucketRecord) error {
-		if err := s.checkSiteFiles(ctx, rec); err != nil {
+	rec, err := s.update(ctx, identity{Account: account}, bucket, func(rec *bucketRecord, tx *indexTxn) error {
+		if err := s.checkSiteFiles(ctx, rec, tx); err != nil {
 			return err // the site would serve files that do not parse
 		}
 		rec.Site = site
@@ -354,21 +455,6 @@ func (s *Server) FollowBucket(ctx context.Context, bucket, site, account string)
 		return err
 	}
 	s.roots.done(bucket, rec.Root)
-	return nil
-}
-
-// commit gives rec its new tree's root and records it in the history.
-func (s *Server) commit(rec *bucketRecord, op, key string) error {
-	root, ds, err := bucketDAG(rec.Objects)
-	if err != nil {
-		return err
-	}
-	rec.Root, rec.dag = root.String(), ds
-	rec.Version++
-	rec.History = append(rec.History, RootChange{Version: rec.Version, Root: rec.Root, Time: s.cfg.Now().UTC(), Op: op, Key: key})
-	if n := len(rec.History); n > MaxHistory {
-		rec.History = slices.Clone(rec.History[n-MaxHistory:])
-	}
 	return nil
 }
 
@@ -428,7 +514,7 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, who identi
 	}
 	now := s.cfg.Now().UTC()
 	rec := &bucketRecord{Name: name, Account: who.Account, Created: now, Root: root.String(), Version: 1,
-		History: []RootChange{{Version: 1, Root: root.String(), Time: now, Op: "create"}}, Objects: map[string]*object{}}
+		History: []RootChange{{Version: 1, Root: root.String(), Time: now, Op: "create"}}}
 	b, err := encodeRecord(rec)
 	if err != nil {
 		return err
@@ -454,7 +540,7 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, who identi
 	if err != nil {
 		return err
 	}
-	if len(rec.Objects) == 0 && s.cfg.Charges != nil {
+	if rec.keys() == 0 && s.cfg.Charges != nil {
 		// What it held since the last run is owed: charge it before the
 		// record that counts it is gone.
 		if err := s.bill(r.Context(), name); err != nil {
@@ -467,7 +553,7 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, who identi
 	}
 	// Empty at the revision deleted, not only when first read: a PUT
 	// recorded in between (while billing ran, say) keeps the bucket.
-	if cur, err := s.records.decode(name, e.Value()); err != nil || len(cur.Objects) > 0 || len(rec.Objects) > 0 {
+	if cur, err := s.records.decode(name, e.Value()); err != nil || cur.keys() > 0 || rec.keys() > 0 {
 		if err != nil {
 			return err
 		}
@@ -477,6 +563,7 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, who identi
 	if err := s.buckets.Delete(r.Context(), name, jetstream.LastRevision(e.Revision())); err != nil {
 		return ErrBucketNotEmpty.with("The bucket changed while it was being deleted; it is not empty.")
 	}
+	s.trees.forget(name)
 	s.log.Info("s3 bucket deleted", "bucket", name, "account", who.Account)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

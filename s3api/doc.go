@@ -14,10 +14,13 @@
 //     computed by the SDK's stream signer, or a trailing checksum. Keys
 //     come from a KeySource (control.Control: sealed in the s3_keys
 //     bucket).
-//   - buckets (buckets.go): one record per bucket in the bus's s3_buckets
-//     bucket (owner, current root, the last MaxHistory roots, the key
-//     index), changed only by compare-and-set, so the changes to a bucket
-//     are ordered by the bus: last writer wins per key.
+//   - buckets (buckets.go, index.go, treeinc.go): one record per bucket
+//     in the bus's s3_buckets bucket (owner, current root, the last
+//     MaxHistory roots, the shards of its key index, each in s3_index and
+//     written once), changed only by compare-and-set, so the changes to a
+//     bucket are ordered by the bus: last writer wins per key. A change
+//     writes one shard and rebuilds only the directories on its key's
+//     path.
 //   - objects (objects.go, multipart.go, read.go, tree.go): a PUT (or a
 //     completed multipart upload) is staged, checked (declared SHA-256,
 //     Content-MD5, length), imported with internal/importer's settings,

@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -24,3 +25,117 @@ func FlushCharges(ctx context.Context, s *Server) error { return s.meter.Flush(c
 func SetBeforeRootPlaced(s *Server, hook func(ctx context.Context, bucket, root string)) {
 	s.beforeRootPlaced = hook
 }
+
+// PutKey records o's CID under key in bucket as a PUT does once the
+// object is held (the index and the root, no bytes), for account.
+func PutKey(ctx context.Context, s *Server, account, bucket, key, cid string, size int64, tsize uint64) (root string, err error) {
+	o := &object{CID: cid, Size: size, TSize: tsize, ETag: "d41d8cd98f00b204e9800998ecf8427e", Modified: s.cfg.Now().UTC().Truncate(time.Second)}
+	rec, err := s.update(ctx, identity{Account: account}, bucket, putKey(ctx, "put", key, o))
+	if err != nil {
+		return "", err
+	}
+	return rec.Root, nil
+}
+
+// DeleteKey deletes key as DeleteObject does.
+func DeleteKey(ctx context.Context, s *Server, account, bucket, key string) (root string, err error) {
+	rec, err := s.update(ctx, identity{Account: account}, bucket, func(_ *bucketRecord, tx *indexTxn) error {
+		ok, err := tx.del(ctx, key)
+		if err != nil || !ok {
+			return errors.Join(err, errUnchanged)
+		}
+		tx.note("delete", key)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return rec.Root, nil
+}
+
+// FillIndex adds keys to bucket's index at once, each with cid: the
+// index and root a bucket of that many PUTs has, without the PUTs.
+func FillIndex(ctx context.Context, s *Server, account, bucket string, keys []string, cid string, size int64, tsize uint64) error {
+	o := &object{CID: cid, Size: size, TSize: tsize, ETag: "d41d8cd98f00b204e9800998ecf8427e", Modified: s.cfg.Now().UTC().Truncate(time.Second)}
+	_, err := s.update(ctx, identity{Account: account}, bucket, func(_ *bucketRecord, tx *indexTxn) error {
+		for _, k := range keys {
+			if err := tx.put(ctx, k, o); err != nil {
+				return err
+			}
+		}
+		tx.note("put", keys[0])
+		return nil
+	})
+	return err
+}
+
+// ShardInfo is one shard of a bucket's index.
+type ShardInfo struct {
+	From, Name string
+	Keys       int
+}
+
+// IndexOf returns bucket's shards, its keys in order (read from the
+// shards), its record's root and the root of building its whole tree
+// from those keys again. legacy is whether the record holds its index
+// inline (the first version's form).
+func IndexOf(ctx context.Context, s *Server, bucket string) (shards []ShardInfo, keys []string, root, rebuilt string, legacy bool, err error) {
+	e, err := s.buckets.Get(ctx, bucket)
+	if err != nil {
+		return nil, nil, "", "", false, err
+	}
+	rec, err := decodeRecord(e.Value())
+	if err != nil {
+		return nil, nil, "", "", false, err
+	}
+	for _, sh := range rec.Shards {
+		shards = append(shards, ShardInfo{From: sh.From, Name: sh.Name, Keys: sh.Keys})
+	}
+	store := &shardStore{kv: s.shards.kv} // read from the bus, not the cache
+	objs := map[string]*object{}
+	err = store.view(rec).each(ctx, func(k string, o *object) {
+		keys = append(keys, k)
+		objs[k] = o
+	})
+	if err != nil {
+		return nil, nil, "", "", false, err
+	}
+	c, _, err := bucketDAG(objs)
+	if err != nil {
+		return nil, nil, "", "", false, err
+	}
+	return shards, keys, rec.Root, c.String(), rec.Objects != nil, nil
+}
+
+// MakeLegacy rewrites bucket's record in the first version's form: the
+// whole index inline, no shards (which are deleted).
+func MakeLegacy(ctx context.Context, s *Server, bucket string) error {
+	e, err := s.buckets.Get(ctx, bucket)
+	if err != nil {
+		return err
+	}
+	rec, err := decodeRecord(e.Value())
+	if err != nil {
+		return err
+	}
+	objs, err := s.shards.view(rec).all(ctx)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, sh := range rec.Shards {
+		names = append(names, sh.Name)
+	}
+	rec.Objects, rec.Shards = objs, nil
+	b, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	if _, err := s.buckets.Update(ctx, bucket, b, e.Revision()); err != nil {
+		return err
+	}
+	return s.shards.drop(ctx, names)
+}
+
+// MaxShardKeys is how many keys a shard holds before it is split.
+const MaxShardKeys = maxShardKeys

@@ -111,11 +111,7 @@ func (s *Server) createMultipart(w http.ResponseWriter, r *http.Request, who ide
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	rec, err := s.bucket(r.Context(), who, bucket)
-	if err != nil {
-		return err
-	}
-	if err := fits(rec.Objects, key, 1); err != nil {
+	if err := s.fits(r.Context(), who, bucket, key, 1); err != nil {
 		return err
 	}
 	if _, err := readSmallBody(r, who, 0); err != nil {
@@ -241,12 +237,11 @@ func (s *Server) partSource(r *http.Request, who identity, v string) (*copyRange
 	if _, err := readSmallBody(r, who, 0); err != nil {
 		return nil, err
 	}
-	rec, err := s.bucket(r.Context(), who, srcBucket)
+	_, o, err := s.object(r.Context(), who, srcBucket, srcKey)
 	if err != nil {
 		return nil, err
 	}
-	o, ok := rec.Objects[srcKey]
-	if !ok {
+	if o == nil {
 		return nil, &Error{Code: ErrNoSuchKey.Code, Status: ErrNoSuchKey.Status, Message: ErrNoSuchKey.Message, Resource: "/" + srcBucket + "/" + srcKey}
 	}
 	etag := `"` + o.ETag + `"`
@@ -450,11 +445,7 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 	if total > s.cfg.MaxMultipartBytes {
 		return ErrEntityTooLarge
 	}
-	rec, err := s.bucket(r.Context(), who, bucket)
-	if err != nil {
-		return err
-	}
-	if err := fits(rec.Objects, key, total); err != nil {
+	if err := s.fits(r.Context(), who, bucket, key, total); err != nil {
 		return err
 	}
 	etag := hex.EncodeToString(etags.Sum(nil)) + "-" + strconv.Itoa(len(chosen))
@@ -463,13 +454,7 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 		return err
 	}
 	defer release()
-	rec, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
-		if err := publishable(rec, obj); err != nil {
-			return err
-		}
-		rec.Objects[key] = obj
-		return s.commit(rec, "put", key)
-	})
+	rec, err := s.update(r.Context(), who, bucket, putKey(r.Context(), "put", key, obj))
 	if err != nil {
 		return err
 	}

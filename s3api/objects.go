@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,8 +41,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	rec, err := s.bucket(r.Context(), who, bucket)
-	if err != nil {
+	if _, err := s.bucket(r.Context(), who, bucket); err != nil {
 		return err
 	}
 	size := bodyLength(r)
@@ -53,7 +50,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	}
 	// A key the tree cannot hold is refused before its bytes are stored
 	// and placed (and again when it is recorded, against the latest tree).
-	if err := fits(rec.Objects, key, size); err != nil {
+	if err := s.fits(r.Context(), who, bucket, key, size); err != nil {
 		return err
 	}
 	obj, release, err := s.store(r, who, bucket, key)
@@ -61,13 +58,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 		return err
 	}
 	defer release()
-	rec, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
-		if err := publishable(rec, obj); err != nil {
-			return err
-		}
-		rec.Objects[key] = obj
-		return s.commit(rec, "put", key)
-	})
+	rec, err := s.update(r.Context(), who, bucket, putKey(r.Context(), "put", key, obj))
 	if err != nil {
 		return err
 	}
@@ -82,12 +73,29 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	return nil
 }
 
-// fits checks that key, with size bytes, can join the tree of objs.
-func fits(objs map[string]*object, key string, size int64) error {
-	trial := maps.Clone(objs)
-	trial[key] = &object{Size: size}
-	_, err := buildTree(trial)
-	return err
+// fits checks that key, with size bytes, can join bucket's tree.
+func (s *Server) fits(ctx context.Context, who identity, bucket, key string, size int64) error {
+	return s.read(ctx, who, bucket, func(_ *bucketRecord, ix *indexView) error {
+		return ix.fits(ctx, key, size)
+	})
+}
+
+// putKey is the change recording o under key, checked against the
+// latest tree.
+func putKey(ctx context.Context, op, key string, o *object) func(*bucketRecord, *indexTxn) error {
+	return func(rec *bucketRecord, tx *indexTxn) error {
+		if err := publishable(rec, o); err != nil {
+			return err
+		}
+		if err := tx.fits(ctx, key, o.Size); err != nil {
+			return err
+		}
+		if err := tx.put(ctx, key, o); err != nil {
+			return err
+		}
+		tx.note(op, key)
+		return nil
+	}
 }
 
 // store reads and checks one object's bytes, then stores them; release
@@ -238,12 +246,11 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 	if _, err := readSmallBody(r, who, 0); err != nil {
 		return err
 	}
-	src, err := s.bucket(r.Context(), who, srcBucket)
+	_, o, err := s.object(r.Context(), who, srcBucket, srcKey)
 	if err != nil {
 		return err
 	}
-	o, ok := src.Objects[srcKey]
-	if !ok {
+	if o == nil {
 		return &Error{Code: ErrNoSuchKey.Code, Status: ErrNoSuchKey.Status, Message: ErrNoSuchKey.Message, Resource: "/" + srcBucket + "/" + srcKey}
 	}
 	cp := *o
@@ -261,13 +268,7 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 			return err
 		}
 	}
-	rec, err := s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
-		if err := publishable(rec, &cp); err != nil {
-			return err
-		}
-		rec.Objects[key] = &cp
-		return s.commit(rec, "copy", key)
-	})
+	rec, err := s.update(r.Context(), who, bucket, putKey(r.Context(), "copy", key, &cp))
 	if err != nil {
 		return err
 	}
@@ -281,12 +282,11 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 
 // getObject answers GET and HEAD, with a single Range.
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
-	rec, err := s.bucket(r.Context(), who, bucket)
+	rec, o, err := s.object(r.Context(), who, bucket, key)
 	if err != nil {
 		return err
 	}
-	o, ok := rec.Objects[key]
-	if !ok {
+	if o == nil {
 		return &Error{Code: ErrNoSuchKey.Code, Status: ErrNoSuchKey.Status, Message: ErrNoSuchKey.Message, Resource: "/" + bucket + "/" + key}
 	}
 	if r.Method == http.MethodGet {
@@ -353,12 +353,16 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, who identi
 	if _, err := s.bucket(r.Context(), who, bucket); err != nil {
 		return err
 	}
-	rec, err := s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
-		if _, ok := rec.Objects[key]; !ok {
+	rec, err := s.update(r.Context(), who, bucket, func(_ *bucketRecord, tx *indexTxn) error {
+		ok, err := tx.del(r.Context(), key)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return errUnchanged
 		}
-		delete(rec.Objects, key)
-		return s.commit(rec, "delete", key)
+		tx.note("delete", key)
+		return nil
 	})
 	if err != nil && !errors.Is(err, errUnchanged) {
 		return err
@@ -388,15 +392,20 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, who ident
 	if _, err := s.bucket(r.Context(), who, bucket); err != nil {
 		return err
 	}
-	_, err = s.update(r.Context(), who, bucket, func(rec *bucketRecord) error {
-		n := len(rec.Objects)
+	_, err = s.update(r.Context(), who, bucket, func(_ *bucketRecord, tx *indexTxn) error {
+		changed := false
 		for _, o := range req.Objects {
-			delete(rec.Objects, o.Key)
+			ok, err := tx.del(r.Context(), o.Key)
+			if err != nil {
+				return err
+			}
+			changed = changed || ok
 		}
-		if len(rec.Objects) == n {
+		if !changed {
 			return errUnchanged
 		}
-		return s.commit(rec, "delete", req.Objects[0].Key)
+		tx.note("delete", req.Objects[0].Key)
+		return nil
 	})
 	if err != nil && !errors.Is(err, errUnchanged) {
 		return err
@@ -415,6 +424,7 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, who ident
 // marker; with a delimiter, the keys that have it after the prefix are
 // rolled up into CommonPrefixes, each counted once against max-keys.
 func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, who identity, bucket string) error {
+	ctx := r.Context()
 	q := r.URL.Query()
 	v2 := q.Get("list-type") == "2"
 	maxKeys := 1000
@@ -429,10 +439,6 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, who identit
 	if enc != "" && enc != "url" {
 		return ErrInvalidArgument.with("Invalid Encoding Method specified in Request")
 	}
-	rec, err := s.bucket(r.Context(), who, bucket)
-	if err != nil {
-		return err
-	}
 	prefix, delim := q.Get("prefix"), q.Get("delimiter")
 	after := q.Get("marker")
 	if v2 {
@@ -445,68 +451,48 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, who identit
 			after = max(after, string(b))
 		}
 	}
-	res := listBucketResult{Name: bucket, Prefix: prefix, Delimiter: delim, MaxKeys: maxKeys}
+	var (
+		res   listBucketResult
+		rec   *bucketRecord
+		count int
+		last  string
+	)
 	encode := func(s string) string {
 		if enc == "url" {
 			return url.QueryEscape(s)
 		}
 		return s
 	}
-	if enc != "" {
-		res.EncodingType = enc
-		res.Prefix, res.Delimiter = encode(prefix), encode(delim)
-	}
-	keys := slices.Sorted(maps.Keys(rec.Objects))
-	i, _ := slices.BinarySearch(keys, after)
-	if i < len(keys) && keys[i] == after {
-		i++
-	}
-	last, seen := "", map[string]bool{}
-	count := 0
-	for ; i < len(keys); i++ {
-		k := keys[i]
-		if !strings.HasPrefix(k, prefix) {
-			if k > prefix {
-				break
-			}
-			continue
+	err := s.read(r.Context(), who, bucket, func(r *bucketRecord, ix *indexView) error {
+		rec, count, last = r, 0, ""
+		res = listBucketResult{Name: bucket, Prefix: prefix, Delimiter: delim, MaxKeys: maxKeys}
+		if enc != "" {
+			res.EncodingType = enc
+			res.Prefix, res.Delimiter = encode(prefix), encode(delim)
 		}
-		if delim != "" {
-			if j := strings.Index(k[len(prefix):], delim); j >= 0 {
-				cp := k[:len(prefix)+j+len(delim)]
-				if seen[cp] {
-					last = k
-					continue
-				}
-				if count == maxKeys {
-					res.IsTruncated = true
-					break
-				}
-				seen[cp] = true
+		return list(ctx, ix, prefix, delim, after, maxKeys, func(k string, o *object, cp string) bool {
+			if count == maxKeys {
+				res.IsTruncated = true
+				return false
+			}
+			count++
+			if o == nil {
 				res.CommonPrefixes = append(res.CommonPrefixes, prefixXML{Prefix: encode(cp)})
-				count++
 				last = k
-				// Skip the rest of this prefix: the next key after it.
-				for i+1 < len(keys) && strings.HasPrefix(keys[i+1], cp) {
-					i++
-					last = keys[i]
-				}
-				continue
+				return true
 			}
-		}
-		if count == maxKeys {
-			res.IsTruncated = true
-			break
-		}
-		o := rec.Objects[k]
-		c := contentXML{Key: encode(k), LastModified: o.Modified.Format("2006-01-02T15:04:05.000Z"), ETag: `"` + o.ETag + `"`, Size: o.Size, StorageClass: "STANDARD"}
-		if !v2 {
-			ow := owner(who)
-			c.Owner = &ow
-		}
-		res.Contents = append(res.Contents, c)
-		count++
-		last = k
+			c := contentXML{Key: encode(k), LastModified: o.Modified.Format("2006-01-02T15:04:05.000Z"), ETag: `"` + o.ETag + `"`, Size: o.Size, StorageClass: "STANDARD"}
+			if !v2 {
+				ow := owner(who)
+				c.Owner = &ow
+			}
+			res.Contents = append(res.Contents, c)
+			last = k
+			return true
+		})
+	})
+	if err != nil {
+		return err
 	}
 	if v2 {
 		res.KeyCount = &count
@@ -524,4 +510,72 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, who identit
 	}
 	s.setRootHeaders(w, rec)
 	return writeXML(w, http.StatusOK, &res)
+}
+
+// list calls fn for the keys of ix after after that start with prefix,
+// in order, until fn returns false. With a delimiter, the keys that have
+// it after the prefix come as one call per common prefix cp (o nil, k
+// the last key with that prefix: where the next page starts).
+func list(ctx context.Context, ix *indexView, prefix, delim, after string, maxKeys int, fn func(k string, o *object, cp string) bool) error {
+	from := max(after+"\x00", prefix) // the least key > after
+	if after == "" {
+		from = prefix
+	}
+	for {
+		k, o, ok, err := ix.ceil(ctx, from)
+		if err != nil || !ok || !strings.HasPrefix(k, prefix) {
+			return err
+		}
+		if delim != "" {
+			if j := strings.Index(k[len(prefix):], delim); j >= 0 {
+				cp := k[:len(prefix)+j+len(delim)]
+				next, more := successor(cp)
+				last := k
+				if more {
+					if last, _, err = ix.lower(ctx, next); err != nil {
+						return err
+					}
+				} else if last, err = lastKey(ctx, ix); err != nil {
+					return err
+				}
+				if !fn(last, nil, cp) || !more {
+					return nil
+				}
+				from = next
+				continue
+			}
+		}
+		if !fn(k, o, "") {
+			return nil
+		}
+		from = k + "\x00"
+	}
+}
+
+// successor returns the least string greater than every string that
+// starts with p; more is false when there is none (p is all 0xff).
+func successor(p string) (string, bool) {
+	b := []byte(p)
+	for len(b) > 0 {
+		if b[len(b)-1] < 0xff {
+			b[len(b)-1]++
+			return string(b), true
+		}
+		b = b[:len(b)-1]
+	}
+	return "", false
+}
+
+// lastKey returns ix's greatest key.
+func lastKey(ctx context.Context, ix *indexView) (string, error) {
+	for i := len(ix.shards) - 1; i >= 0; i-- {
+		sh, err := ix.load(ctx, i)
+		if err != nil {
+			return "", err
+		}
+		if n := len(sh.keys); n > 0 {
+			return sh.keys[n-1], nil
+		}
+	}
+	return "", nil
 }

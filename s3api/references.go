@@ -27,7 +27,8 @@ import (
 // its own history (their placements carry the site's name, which this
 // source does not claim).
 type References struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	shards shardStore
 }
 
 // NewReferences reads the buckets from bus.
@@ -36,7 +37,11 @@ func NewReferences(bus *events.Bus) (*References, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &References{kv: kv}, nil
+	r := &References{kv: kv}
+	if r.shards.kv, err = bus.KV(events.BucketS3Index); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Claims reports whether label is a bucket's (storeLabel).
@@ -51,23 +56,45 @@ func (r *References) Referenced(ctx context.Context) (map[string]bool, error) {
 	}
 	out := map[string]bool{}
 	for name := range keys.Keys() {
+		if err := r.bucket(ctx, name, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// bucket adds what bucket name references to out: its current root and
+// its objects, read from one revision of its record. A shard replaced
+// since the record was read (errShardGone) means a later revision: the
+// record is read again, so what is added is the bucket as it was at a
+// read made during the call.
+func (r *References) bucket(ctx context.Context, name string, out map[string]bool) error {
+	for attempt := 0; ; attempt++ {
 		e, err := r.kv.Get(ctx, name)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // deleted since listed
+			return nil // deleted since listed
 		}
 		if err != nil {
-			return nil, fmt.Errorf("s3api: read bucket %s: %w", name, err)
+			return fmt.Errorf("s3api: read bucket %s: %w", name, err)
 		}
 		rec, err := decodeRecord(e.Value())
 		if err != nil {
-			return nil, fmt.Errorf("s3api: bucket %s: %w", name, err)
+			return fmt.Errorf("s3api: bucket %s: %w", name, err)
+		}
+		var cids []string
+		err = r.shards.view(rec).each(ctx, func(_ string, o *object) { cids = append(cids, o.CID) })
+		if errors.Is(err, errShardGone) && attempt < events.MaxUpdateAttempts {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("s3api: bucket %s: %w", name, err)
 		}
 		if rec.Root != "" {
 			out[rec.Root] = true
 		}
-		for _, o := range rec.Objects {
-			out[o.CID] = true
+		for _, c := range cids {
+			out[c] = true
 		}
+		return nil
 	}
-	return out, nil
 }

@@ -33,6 +33,8 @@ type Server struct {
 	locks   sync.Map // bucket name → *sync.Mutex: serializes its updates here
 	indexes indexCache
 	records recordCache
+	shards  shardStore    // the buckets' indexes of keys (index.go)
+	trees   treeCache     // their trees' directory blocks (treeinc.go)
 	meter   *ledger.Meter // nil without Config.Charges
 	uploads openUploads
 	// tag is this server's among the cluster's (cluster.go); servers
@@ -59,6 +61,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, bodyIdle: bodyIdleTimeout, roots: newRootQueue()}
 	if s.buckets, err = cfg.Bus.KV(events.BucketS3Buckets); err != nil {
+		return nil, fmt.Errorf("s3api: %w", err)
+	}
+	if s.shards.kv, err = cfg.Bus.KV(events.BucketS3Index); err != nil {
 		return nil, fmt.Errorf("s3api: %w", err)
 	}
 	if s.servers, err = cfg.Bus.KV(events.BucketS3Servers); err != nil {

@@ -110,10 +110,13 @@ func (s *Server) objectSiteErr(ctx context.Context, key string, o *object) (*sit
 // checkSiteFiles refuses a follow of rec whose site files do not parse:
 // a *carcheck.Error (codeSiteFile) naming the file, its CID and the
 // parser's message, which the control plane answers 422.
-func (s *Server) checkSiteFiles(ctx context.Context, rec *bucketRecord) error {
+func (s *Server) checkSiteFiles(ctx context.Context, rec *bucketRecord, tx *indexTxn) error {
 	for key := range siteFiles {
-		o, ok := rec.Objects[key]
-		if !ok {
+		o, err := tx.get(ctx, key)
+		if err != nil {
+			return err
+		}
+		if o == nil {
 			continue
 		}
 		se, err := s.objectSiteErr(ctx, key, o)

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	ft "github.com/ipfs/boxo/ipld/unixfs"
 	uio "github.com/ipfs/boxo/ipld/unixfs/io"
@@ -119,7 +120,8 @@ func writeDirCAR(w io.Writer, root cid.Cid, ds *memDAG) error {
 	for len(stack) > 0 {
 		c := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		nd, ok := ds.nodes[c.KeyString()]
+		nd, err := ds.Get(context.Background(), c)
+		ok := err == nil
 		if _, file := nd.(*linkNode); !ok || file || seen[c.KeyString()] {
 			continue // an object's root (boxo's HAMT adds it), or a shard seen already
 		}
@@ -140,7 +142,6 @@ func (t *treeNode) build(ctx context.Context, ds *memDAG) (ipld.Node, error) {
 	names = append(names, slices.Sorted(maps.Keys(t.dirs))...)
 	slices.Sort(names)
 	children := make([]ipld.Node, len(names))
-	estimate := 0 // boxo's estimate of a directory's size: names and CIDs
 	for i, name := range names {
 		if o, ok := t.files[name]; ok {
 			c, err := cid.Parse(o.CID)
@@ -155,6 +156,17 @@ func (t *treeNode) build(ctx context.Context, ds *memDAG) (ipld.Node, error) {
 			}
 			children[i] = nd
 		}
+	}
+	return buildDir(ctx, ds, names, children)
+}
+
+// buildDir makes the directory of names (sorted) linking to children,
+// as the importer does: a basic directory while boxo's estimate of its
+// size (names and CIDs) is at most HAMTShardingSize, a HAMT past it.
+// The node is added to ds (a HAMT's shards too).
+func buildDir(ctx context.Context, ds *memDAG, names []string, children []ipld.Node) (ipld.Node, error) {
+	estimate := 0 // boxo's estimate of a directory's size: names and CIDs
+	for i, name := range names {
 		estimate += len(name) + children[i].Cid().ByteLen()
 	}
 	var nd ipld.Node
@@ -216,13 +228,26 @@ func (n *linkNode) ResolveLink([]string) (*ipld.Link, []string, error) {
 
 // memDAG keeps the directory nodes built (HAMT shards are read back
 // while a directory is built).
-type memDAG struct{ nodes map[string]ipld.Node }
+// A bucket's memDAG is shared by the tree cache and the roots queued for
+// placement: it is safe for concurrent use.
+type memDAG struct {
+	mu    sync.RWMutex
+	nodes map[string]ipld.Node
+}
 
 var _ ipld.DAGService = (*memDAG)(nil)
 
 func (d *memDAG) Add(_ context.Context, nd ipld.Node) error {
+	d.mu.Lock()
 	d.nodes[nd.Cid().KeyString()] = nd
+	d.mu.Unlock()
 	return nil
+}
+
+func (d *memDAG) len() int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return len(d.nodes)
 }
 
 func (d *memDAG) AddMany(ctx context.Context, nds []ipld.Node) error {
@@ -233,7 +258,10 @@ func (d *memDAG) AddMany(ctx context.Context, nds []ipld.Node) error {
 }
 
 func (d *memDAG) Get(_ context.Context, c cid.Cid) (ipld.Node, error) {
-	if nd, ok := d.nodes[c.KeyString()]; ok {
+	d.mu.RLock()
+	nd, ok := d.nodes[c.KeyString()]
+	d.mu.RUnlock()
+	if ok {
 		return nd, nil
 	}
 	return nil, ipld.ErrNotFound{Cid: c}
@@ -250,7 +278,9 @@ func (d *memDAG) GetMany(ctx context.Context, cs []cid.Cid) <-chan *ipld.NodeOpt
 }
 
 func (d *memDAG) Remove(_ context.Context, c cid.Cid) error {
+	d.mu.Lock()
 	delete(d.nodes, c.KeyString())
+	d.mu.Unlock()
 	return nil
 }
 

@@ -38,9 +38,14 @@ const (
 	BucketWebhookLog = "webhook_log"
 	// BucketS3Keys holds S3 access keys (control), by access key id,
 	// their secrets sealed; BucketS3Buckets the S3 buckets (s3api), by
-	// bucket name: owner, content root, its history and the object index.
+	// bucket name: owner, content root, its history and the shards of
+	// its index of keys (BucketS3Index).
 	BucketS3Keys    = "s3_keys"
 	BucketS3Buckets = "s3_buckets"
+	// BucketS3Index holds the S3 buckets' indexes of keys (s3api), in
+	// shards of sorted key ranges, each under "<bucket>/<id>", written once
+	// and named by the bucket's record.
+	BucketS3Index = "s3_index"
 	// BucketS3Servers holds the cluster's S3 API servers (s3api), by
 	// the tag their multipart upload ids carry: where to forward a part
 	// sent to another server. An entry lives S3ServersTTL unless renewed.
@@ -81,6 +86,7 @@ var bucketHistory = map[string]uint8{
 	BucketWebhookLog: 1,
 	BucketS3Keys:     1,
 	BucketS3Buckets:  1,
+	BucketS3Index:    1,
 	BucketS3Servers:  1,
 	BucketSessions:   1,
 	BucketLeases:     1,
