@@ -60,10 +60,16 @@ func (b *testBody) Close() error {
 // the error it ended with.
 func readAll(t *testing.T, stream js.Value) ([]byte, error) {
 	t.Helper()
+	chunks, err := readChunks(stream.Call("getReader"))
+	return bytes.Join(chunks, nil), err
+}
+
+// readChunks reads the stream of reader rd to its end and returns the
+// chunks it gave, or the error it ended with.
+func readChunks(rd js.Value) ([][]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rd := stream.Call("getReader")
-	var out []byte
+	var out [][]byte
 	for {
 		res, err := await(ctx, rd.Call("read"))
 		if err != nil {
@@ -75,7 +81,7 @@ func readAll(t *testing.T, stream js.Value) ([]byte, error) {
 		v := res.Get("value")
 		b := make([]byte, v.Get("byteLength").Int())
 		js.CopyBytesToGo(b, v)
-		out = append(out, b...)
+		out = append(out, b)
 	}
 }
 
@@ -108,24 +114,14 @@ func TestBodyStreamChunksGrow(t *testing.T) {
 	s := newBodyStreams(chunk, chunk, nopLogger{})
 	data := testData(3*chunk + 12345)
 	stream := s.New(newTestBody(data, 2*chunk, nil, false), int64(len(data)))
-	rd := stream.Call("getReader")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var got []byte
+	chunks, err := readChunks(stream.Call("getReader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := bytes.Join(chunks, nil)
 	var sizes []int
-	for {
-		res, err := await(ctx, rd.Call("read"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Get("done").Bool() {
-			break
-		}
-		v := res.Get("value")
-		b := make([]byte, v.Get("byteLength").Int())
-		js.CopyBytesToGo(b, v)
-		got = append(got, b...)
-		sizes = append(sizes, len(b))
+	for _, c := range chunks {
+		sizes = append(sizes, len(c))
 	}
 	if !bytes.Equal(got, data) {
 		t.Fatalf("%d bytes, not the body's %d", len(got), len(data))
@@ -173,20 +169,11 @@ func TestBodyStreamWaitsForTheFirstRead(t *testing.T) {
 		}
 		return nil
 	})
-	var rest []byte
-	for {
-		res, err := await(ctx, rd.Call("read"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Get("done").Bool() {
-			break
-		}
-		v := res.Get("value")
-		b := make([]byte, v.Get("byteLength").Int())
-		js.CopyBytesToGo(b, v)
-		rest = append(rest, b...)
+	chunks, err := readChunks(rd)
+	if err != nil {
+		t.Fatal(err)
 	}
+	rest := bytes.Join(chunks, nil)
 	if got := append(first, rest...); !bytes.Equal(got, data) {
 		t.Fatalf("%d bytes (want %d), or not the body's", len(got), len(data))
 	}
