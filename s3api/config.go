@@ -159,6 +159,23 @@ const (
 	defaultUploadExpiry   = 24 * time.Hour
 )
 
+// MaxCARBytes is the largest CAR an object stored under the limits
+// maxObject and maxMultipart (Config.MaxObjectBytes, MaxMultipartBytes;
+// 0 for their defaults) may have: the larger limit, and 1/64 more plus
+// 1 MiB for the blocks' CIDs and the UnixFS nodes linking them (about
+// 100 bytes in 256 KiB). A gateway bounds the CARs it stores and fetches
+// from nodes with it (control.Config.MaxContentBytes).
+func MaxCARBytes(maxObject, maxMultipart int64) int64 {
+	if maxObject <= 0 {
+		maxObject = defaultMaxObjectBytes
+	}
+	if maxMultipart <= 0 {
+		maxMultipart = defaultMaxMultipart
+	}
+	n := max(maxObject, maxMultipart)
+	return n + n/64 + 1<<20
+}
+
 func (c Config) normalize() (Config, error) {
 	switch {
 	case c.Listener == nil, c.Keys == nil, c.Store == nil, c.Bus == nil, c.DataDir == "":

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/verity-cdn/verity/devnet"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -137,5 +138,36 @@ func TestReadFromHoldersWithoutLocalCopy(t *testing.T) {
 	}
 	if _, err := os.Stat(local); err != nil {
 		t.Fatalf("the fetched CAR was not kept: %v", err)
+	}
+}
+
+// An object larger than the deploy limit, whose CAR this gateway does not
+// have, is read from the nodes all the same: the fetch is bounded by what
+// the gateway may store (the object limits), not by a deploy's.
+func TestReadFromHoldersOverDeployLimit(t *testing.T) {
+	n := ownNetwork(t, devnet.Config{MaxDeployBytes: 2 << 20, S3MaxObjectBytes: 8 << 20, S3MaxMultipartBytes: 8 << 20})
+	c := client(n, n.account(t, "ivan"))
+	ctx := t.Context()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("ivan-b")}); err != nil {
+		t.Fatal(err)
+	}
+	body := random(5 << 20) // over the deploy limit (the devnet's site needs 2 MiB)
+	var cidHdr, root string
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ivan-b"), Key: aws.String("big.bin"), Body: bytes.NewReader(body)},
+		s3.WithAPIOptions(headerCatcher(&cidHdr, &root))); err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(n.d.DataDir(), "gateway", "content", cidHdr+".car")
+	if err := os.Remove(local); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("ivan-b"), Key: aws.String("big.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(b, body) {
+		t.Fatalf("got %d bytes, want the %d put", len(b), len(body))
 	}
 }
