@@ -29,18 +29,19 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	buckets jetstream.KeyValue
+	srv     *http.Server
+	locks   sync.Map // bucket name → *sync.Mutex: serializes its updates here
+	indexes indexCache
+	records recordCache
+	shards  shardStore    // the buckets' indexes of keys (index.go)
+	trees   treeCache     // their trees' directory blocks (treeinc.go)
+	meter   *ledger.Meter // nil without Config.Charges
+	uploads openUploads
 	// bucketsLeader is buckets read from its stream's leader, for the
-	// sweep's deciding read (rootcheck.go).
+	// sweep's deciding read; orphans is what the sweep found
+	// (rootcheck.go).
 	bucketsLeader *events.LeaderKV
 	orphans       orphanShards
-	srv           *http.Server
-	locks         sync.Map // bucket name → *sync.Mutex: serializes its updates here
-	indexes       indexCache
-	records       recordCache
-	shards        shardStore    // the buckets' indexes of keys (index.go)
-	trees         treeCache     // their trees' directory blocks (treeinc.go)
-	meter         *ledger.Meter // nil without Config.Charges
-	uploads       openUploads
 	// tag is this server's among the cluster's (cluster.go); servers
 	// is the s3_servers bucket, fwd sends requests to the others.
 	tag     string
