@@ -108,6 +108,17 @@ func (c *Control) Placed(ctx context.Context, root string) (bool, error) {
 // MaxContentBytes and MaxDeployBytes: the root may be an object or a
 // deploy), is passed over for the next holder.
 func (c *Control) OpenCAR(ctx context.Context, root string) (*os.File, error) {
+	return c.openCAR(ctx, root, max(c.cfg.MaxContentBytes, c.cfg.MaxDeployBytes))
+}
+
+// OpenCARWithin is OpenCAR for content whose CAR the caller knows to be
+// at most maxBytes (an S3 object's, from its size): a CAR fetched from a
+// node is cut off past that too.
+func (c *Control) OpenCARWithin(ctx context.Context, root string, maxBytes int64) (*os.File, error) {
+	return c.openCAR(ctx, root, min(maxBytes, max(c.cfg.MaxContentBytes, c.cfg.MaxDeployBytes)))
+}
+
+func (c *Control) openCAR(ctx context.Context, root string, limit int64) (*os.File, error) {
 	if parsed, err := cid.Parse(root); err != nil || parsed.String() != root {
 		return nil, badRequest("not a CID: %q", clip(root))
 	}
@@ -121,7 +132,7 @@ func (c *Control) OpenCAR(ctx context.Context, root string) (*os.File, error) {
 	}
 	var errs []error
 	for _, u := range urls {
-		if err := c.fetchCAR(ctx, u, root); err != nil {
+		if err := c.fetchCAR(ctx, u, root, limit); err != nil {
 			c.log.Warn("content from a holder refused", "root", root, "url", u, "err", err)
 			errs = append(errs, err)
 			continue
@@ -154,9 +165,8 @@ func (c *Control) holderURLs(ctx context.Context, root string) ([]string, error)
 }
 
 // fetchCAR fetches root's CAR from url and keeps it once verified. It
-// reads no more than the largest CAR that may be stored here
-// (ErrTooLarge past it).
-func (c *Control) fetchCAR(ctx context.Context, url, root string) error {
+// reads no more than limit bytes (ErrTooLarge past it).
+func (c *Control) fetchCAR(ctx context.Context, url, root string, limit int64) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -170,7 +180,7 @@ func (c *Control) fetchCAR(ctx context.Context, url, root string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("status %s", resp.Status)
 	}
-	got, _, _, err := c.stage(resp.Body, false, max(c.cfg.MaxContentBytes, c.cfg.MaxDeployBytes))
+	got, _, _, err := c.stage(resp.Body, false, limit)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,8 @@ func TestFetchCARBoundedByContentLimit(t *testing.T) {
 	if len(fits) <= 1<<20 || len(fits) > 2<<20 {
 		t.Fatalf("premise: a CAR of %d bytes, between the two limits", len(fits))
 	}
-	if err := s.ctl.fetchCAR(t.Context(), serve(fits), fitsRoot); err != nil {
+	limit := max(s.ctl.cfg.MaxContentBytes, s.ctl.cfg.MaxDeployBytes) // OpenCAR's
+	if err := s.ctl.fetchCAR(t.Context(), serve(fits), fitsRoot, limit); err != nil {
 		t.Fatalf("a CAR over the deploy limit, within the content limit: %v", err)
 	}
 	if f, err := s.ctl.OpenCAR(t.Context(), fitsRoot); err != nil {
@@ -61,13 +62,21 @@ func TestFetchCARBoundedByContentLimit(t *testing.T) {
 		if name == "endless" {
 			root = testCID(t, "endless")
 		}
-		err := s.ctl.fetchCAR(t.Context(), url, root)
+		err := s.ctl.fetchCAR(t.Context(), url, root, limit)
 		if !errors.Is(err, ErrTooLarge) {
 			t.Errorf("%s: got %v, want ErrTooLarge", name, err)
 		}
 		if _, err := os.Stat(s.ctl.contentPath(root)); err == nil {
 			t.Errorf("%s: kept", name)
 		}
+	}
+	// The caller's own bound (OpenCARWithin: an object's size) cuts a
+	// CAR within the content limit off past it.
+	if err := os.Remove(s.ctl.contentPath(fitsRoot)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ctl.fetchCAR(t.Context(), serve(fits), fitsRoot, int64(len(fits))-1); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a CAR past the caller's bound: got %v, want ErrTooLarge", err)
 	}
 	if left, _ := os.ReadDir(filepath.Join(s.ctl.cfg.DataDir, "uploads")); len(left) != 0 {
 		t.Errorf("staged files left: %v", left)

@@ -45,7 +45,9 @@ type ContentStore interface {
 	// until it has answered.
 	Hold(root string) (release func())
 	// OpenCAR opens root's CAR, verified: as stored, or fetched from
-	// the nodes holding it.
+	// the nodes holding it. A store that also has
+	// OpenCARWithin(ctx, root, maxBytes) (control.Control) is given the
+	// largest CAR the object may have, from its size, to bound a fetch.
 	OpenCAR(ctx context.Context, root string) (*os.File, error)
 	// Keep is called once a reference to root is recorded in a bucket:
 	// it clears a collector's mark on root's placement, and places root
@@ -172,7 +174,11 @@ func MaxCARBytes(maxObject, maxMultipart int64) int64 {
 	if maxMultipart <= 0 {
 		maxMultipart = defaultMaxMultipart
 	}
-	n := max(maxObject, maxMultipart)
+	return carBytes(max(maxObject, maxMultipart))
+}
+
+// carBytes bounds the CAR of an object of n bytes (MaxCARBytes).
+func carBytes(n int64) int64 {
 	return n + n/64 + 1<<20
 }
 

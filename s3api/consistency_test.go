@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/verity-cdn/verity/control"
 	"github.com/verity-cdn/verity/devnet"
 	"golang.org/x/sync/errgroup"
 )
@@ -146,7 +148,8 @@ func TestReadFromHoldersWithoutLocalCopy(t *testing.T) {
 // the gateway may store (the object limits), not by a deploy's.
 func TestReadFromHoldersOverDeployLimit(t *testing.T) {
 	n := ownNetwork(t, devnet.Config{MaxDeployBytes: 2 << 20, S3MaxObjectBytes: 8 << 20, S3MaxMultipartBytes: 8 << 20})
-	c := client(n, n.account(t, "ivan"))
+	k := n.account(t, "ivan")
+	c := client(n, k)
 	ctx := t.Context()
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("ivan-b")}); err != nil {
 		t.Fatal(err)
@@ -170,4 +173,39 @@ func TestReadFromHoldersOverDeployLimit(t *testing.T) {
 	if !bytes.Equal(b, body) {
 		t.Fatalf("got %d bytes, want the %d put", len(b), len(body))
 	}
+	// The fetch is bounded by the object's own CAR, from its size: a
+	// second gateway without the CAR asks for at most that.
+	fi, err := os.Stat(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(local); err != nil {
+		t.Fatal(err)
+	}
+	store := &boundStore{Control: n.d.Control()}
+	gc, _ := gatedServer(t, n, store, k)
+	got, err = gc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("ivan-b"), Key: aws.String("big.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(b, body) {
+		t.Fatalf("through the second gateway: got %d bytes, want the %d put", len(b), len(body))
+	}
+	if bound := store.bound.Load(); bound < fi.Size() || bound > fi.Size()+fi.Size()/64+1<<20 {
+		t.Fatalf("the fetch of a %d-byte CAR was bounded at %d bytes", fi.Size(), bound)
+	}
+}
+
+// boundStore is the control plane's content store, noting the bound its
+// caller gives a CAR's fetch.
+type boundStore struct {
+	*control.Control
+	bound atomic.Int64
+}
+
+func (s *boundStore) OpenCARWithin(ctx context.Context, root string, maxBytes int64) (*os.File, error) {
+	s.bound.Store(maxBytes)
+	return s.Control.OpenCARWithin(ctx, root, maxBytes)
 }
