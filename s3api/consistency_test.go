@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/verity-cdn/verity/control"
 	"github.com/verity-cdn/verity/devnet"
+	"github.com/verity-cdn/verity/s3api"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -208,4 +209,33 @@ type boundStore struct {
 func (s *boundStore) OpenCARWithin(ctx context.Context, root string, maxBytes int64) (*os.File, error) {
 	s.bound.Store(maxBytes)
 	return s.Control.OpenCARWithin(ctx, root, maxBytes)
+}
+
+// unreadableStore is the control plane's content store with no CAR to
+// open (none here, no holder serving it).
+type unreadableStore struct{ s3api.ContentStore }
+
+func (unreadableStore) OpenCAR(ctx context.Context, root string) (*os.File, error) {
+	return nil, fmt.Errorf("no CAR for %s here, and no live holder served it", root)
+}
+
+// A GET whose object cannot be read is answered with an error document
+// the client reads whole: not with the object's Content-Length over a
+// short error body.
+func TestUnreadableObjectAnsweredWithWholeError(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "jana")
+	c := client(n, k)
+	ctx := t.Context()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("jana-b")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("jana-b"), Key: aws.String("x.bin"), Body: bytes.NewReader(random(300 << 10))}); err != nil {
+		t.Fatal(err)
+	}
+	gc, _ := gatedServer(t, n, unreadableStore{n.d.Control()}, k)
+	_, err := gc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("jana-b"), Key: aws.String("x.bin")}, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+	if code(err) != "InternalError" {
+		t.Fatalf("got %v (code %q), want InternalError", err, code(err))
+	}
 }
