@@ -72,8 +72,8 @@ func startCluster(t *testing.T, n int) []string {
 
 // A LeaderKV answers as the bucket does (the latest revision, deletes
 // as not found, every live key listed) on a three-server cluster with
-// replicated buckets, where only the stream's leader answers its reads;
-// Update works through it.
+// replicated buckets, where only the stream's leader answers its reads,
+// to a client of any of the servers; Update works through it.
 func TestLeaderKVOnCluster(t *testing.T) {
 	urls := startCluster(t, 3)
 	b, err := events.Open(ctxT(t), events.Config{URL: strings.Join(urls, ","), Replicas: 3, Name: "leader-test",
@@ -103,26 +103,40 @@ func TestLeaderKVOnCluster(t *testing.T) {
 	if err := kv.Delete(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	e, err := lkv.Get(ctx, "a")
-	if err != nil || string(e.Value()) != "a2" || e.Revision() != rev || e.Key() != "a" {
-		t.Fatalf("get a: %v %+v", err, e)
-	}
-	for _, k := range []string{"b", "nothing"} {
-		if _, err := lkv.Get(ctx, k); !errors.Is(err, jetstream.ErrKeyNotFound) {
-			t.Errorf("get %s: %v, want ErrKeyNotFound", k, err)
+	// Read through a client of each server in turn: two of them are not
+	// the stream's leader.
+	for i, url := range urls {
+		bi, err := events.Open(ctx, events.Config{URL: url, Replicas: 3, Name: fmt.Sprintf("leader-test-%d", i),
+			ConnectTimeout: testutil.Scale(30 * time.Second), Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	lister, err := lkv.ListKeys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	if !slices.Equal(keys, []string{"a", "c"}) {
-		t.Fatalf("keys %v, want [a c]", keys)
+		li, err := bi.LeaderKV(events.BucketLeases)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := li.Get(ctx, "a")
+		if err != nil || string(e.Value()) != "a2" || e.Revision() != rev || e.Key() != "a" {
+			t.Fatalf("server %d: get a: %v %+v", i, err, e)
+		}
+		for _, k := range []string{"b", "nothing"} {
+			if _, err := li.Get(ctx, k); !errors.Is(err, jetstream.ErrKeyNotFound) {
+				t.Errorf("server %d: get %s: %v, want ErrKeyNotFound", i, k, err)
+			}
+		}
+		lister, err := li.ListKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for k := range lister.Keys() {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if !slices.Equal(keys, []string{"a", "c"}) {
+			t.Fatalf("server %d: keys %v, want [a c]", i, keys)
+		}
+		bi.Close()
 	}
 	if _, err := events.Update(ctx, lkv, "c", func(old []byte) ([]byte, error) { return append(old, '+'), nil }); err != nil {
 		t.Fatal(err)
