@@ -86,6 +86,14 @@ type Config struct {
 	// MaxDeployBytes bounds a deploy's CAR; larger uploads are refused
 	// with 413 and nothing is kept. Default 1 GiB.
 	MaxDeployBytes int64
+	// MaxContentBytes bounds the CAR of content that is not a deploy
+	// (StoreCAR: an S3 object) and of a CAR fetched from the nodes that
+	// hold it when this gateway has none (OpenCAR: bounded by the larger
+	// of this and MaxDeployBytes, as it may be either). A gateway with
+	// the S3 API sets it from the API's object limits
+	// (s3api.MaxCARBytes). Default: 5 TiB and 1/64 more, S3's largest
+	// object and its CAR's overhead.
+	MaxContentBytes int64
 	// DeployTimeout bounds reading one deploy upload; it replaces the
 	// server's read timeout for deploys. Default 30 min.
 	DeployTimeout time.Duration
@@ -144,6 +152,7 @@ type Config struct {
 
 const (
 	defaultMaxDeployBytes    = 1 << 30
+	defaultMaxContentBytes   = 5<<40 + 5<<40/64
 	defaultDeployTimeout     = 30 * time.Minute
 	defaultReplicas          = 2
 	defaultPreviewTTL        = 7 * 24 * time.Hour
@@ -177,6 +186,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxDeployBytes <= 0 {
 		c.MaxDeployBytes = defaultMaxDeployBytes
+	}
+	if c.MaxContentBytes <= 0 {
+		c.MaxContentBytes = defaultMaxContentBytes
 	}
 	if c.PreviewTTL <= 0 {
 		c.PreviewTTL = defaultPreviewTTL

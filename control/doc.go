@@ -123,7 +123,8 @@
 // Config: Bus, Coordinator (anything with the Coordinator interface's
 // methods; *coordinator.Coordinator), DataDir and PublicURL are required
 // (ErrConfig); Name defaults to the Bus's name, AdminToken to the generated
-// one, MaxDeployBytes to 1 GiB, DeployTimeout to 30 min, Replicas to 2,
+// one, MaxDeployBytes to 1 GiB, MaxContentBytes (an S3 object's CAR, stored
+// or fetched from nodes) to 5 TiB and 1/64, DeployTimeout to 30 min, Replicas to 2,
 // WriteStallTimeout (the event feed) to 30 s; Faucet is off. The caller
 // owns the Bus and the Coordinator and closes them after the Control.
 //

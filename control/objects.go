@@ -26,8 +26,9 @@ import (
 // refused CAR leaves nothing behind.
 func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reader) (string, error) {
 	// Not bounded by MaxDeployBytes: the S3 API bounds its objects
-	// (s3api.Config.MaxObjectBytes, MaxMultipartBytes), up to 5 TiB.
-	root, n, blocks, err := c.stage(car, false, maxObjectCARBytes)
+	// (s3api.Config.MaxObjectBytes, MaxMultipartBytes), up to 5 TiB, and
+	// MaxContentBytes their CARs.
+	root, n, blocks, err := c.stage(car, false, c.cfg.MaxContentBytes)
 	if err != nil {
 		return "", err
 	}
@@ -46,10 +47,6 @@ func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reade
 	}
 	return root, nil
 }
-
-// maxObjectCARBytes bounds an object's CAR (StoreCAR): far past S3's
-// 5 TiB, the bound the S3 API enforces on the bytes.
-const maxObjectCARBytes = 1 << 50
 
 // Keep is called by a store once it has recorded a reference to root
 // (an S3 object in its bucket's index): it clears a collector's mark on
@@ -107,8 +104,21 @@ func (c *Control) Placed(ctx context.Context, root string) (bool, error) {
 // live node holding root, verifies it whole as a deploy's CAR is
 // (internal/carcheck: every block hashed, the root asked for, nothing
 // missing or extra) and keeps it in the content store; a node that sends
-// anything else is passed over for the next holder.
+// anything else, or more than may be stored (the larger of
+// MaxContentBytes and MaxDeployBytes: the root may be an object or a
+// deploy), is passed over for the next holder.
 func (c *Control) OpenCAR(ctx context.Context, root string) (*os.File, error) {
+	return c.openCAR(ctx, root, max(c.cfg.MaxContentBytes, c.cfg.MaxDeployBytes))
+}
+
+// OpenCARWithin is OpenCAR for content whose CAR the caller knows to be
+// at most maxBytes (an S3 object's, from its size): a CAR fetched from a
+// node is cut off past that too.
+func (c *Control) OpenCARWithin(ctx context.Context, root string, maxBytes int64) (*os.File, error) {
+	return c.openCAR(ctx, root, min(maxBytes, max(c.cfg.MaxContentBytes, c.cfg.MaxDeployBytes)))
+}
+
+func (c *Control) openCAR(ctx context.Context, root string, limit int64) (*os.File, error) {
 	if parsed, err := cid.Parse(root); err != nil || parsed.String() != root {
 		return nil, badRequest("not a CID: %q", clip(root))
 	}
@@ -122,7 +132,7 @@ func (c *Control) OpenCAR(ctx context.Context, root string) (*os.File, error) {
 	}
 	var errs []error
 	for _, u := range urls {
-		if err := c.fetchCAR(ctx, u, root); err != nil {
+		if err := c.fetchCAR(ctx, u, root, limit); err != nil {
 			c.log.Warn("content from a holder refused", "root", root, "url", u, "err", err)
 			errs = append(errs, err)
 			continue
@@ -154,8 +164,9 @@ func (c *Control) holderURLs(ctx context.Context, root string) ([]string, error)
 	return out, nil
 }
 
-// fetchCAR fetches root's CAR from url and keeps it once verified.
-func (c *Control) fetchCAR(ctx context.Context, url, root string) error {
+// fetchCAR fetches root's CAR from url and keeps it once verified. It
+// reads no more than limit bytes (ErrTooLarge past it).
+func (c *Control) fetchCAR(ctx context.Context, url, root string, limit int64) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -169,7 +180,7 @@ func (c *Control) fetchCAR(ctx context.Context, url, root string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("status %s", resp.Status)
 	}
-	got, _, _, err := c.stageCAR(resp.Body)
+	got, _, _, err := c.stage(resp.Body, false, limit)
 	if err != nil {
 		return err
 	}

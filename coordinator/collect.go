@@ -316,7 +316,9 @@ func (c *Coordinator) Keep(ctx context.Context, root, label string) (bool, error
 	sameKind := func(l string) bool {
 		return l == label || slices.ContainsFunc(srcs, func(s ReferenceSource) bool { return s.Claims(label) && s.Claims(l) })
 	}
-	rev, err := events.Update(ctx, c.pkv, root, func(old []byte) ([]byte, error) {
+	// Read from the leader: a replica's copy could predate the mark, and
+	// the delete at the mark's revision would then succeed.
+	rev, err := events.Update(ctx, c.pkvLead, root, func(old []byte) ([]byte, error) {
 		placed, changed = false, false
 		if old == nil {
 			return nil, events.ErrNoChange

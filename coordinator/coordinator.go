@@ -32,6 +32,7 @@ type Coordinator struct {
 	started time.Time            // by cfg.Now: nodes get a heartbeat deadline to rejoin
 	kv      jetstream.KeyValue   // nodes
 	pkv     jetstream.KeyValue   // placements
+	pkvLead *events.LeaderKV     // placements, read from the stream's leader (Keep)
 	okv     jetstream.KeyValue   // operators
 	lkv     jetstream.KeyValue   // leases
 	sub     *events.Subscription // placement
@@ -93,6 +94,10 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	pkvLead, err := cfg.Bus.LeaderKV(events.BucketPlacements)
+	if err != nil {
+		return nil, err
+	}
 	okv, err := cfg.Bus.KV(events.BucketOperators)
 	if err != nil {
 		return nil, err
@@ -111,6 +116,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		log:        cfg.Logger.With("component", "coordinator", "coordinator", cfg.ID),
 		kv:         kv,
 		pkv:        pkv,
+		pkvLead:    pkvLead,
 		okv:        okv,
 		lkv:        lkv,
 		cmetrics:   cmetrics,

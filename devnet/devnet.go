@@ -101,6 +101,12 @@ type Config struct {
 	// billing (s3api.Config). Defaults: s3api's.
 	S3StoragePrice    uint64
 	S3StorageInterval time.Duration
+	// S3MaxObjectBytes and S3MaxMultipartBytes bound the S3 API's
+	// objects (s3api.Config), and with them the CARs the control plane
+	// stores and fetches from nodes (control.Config.MaxContentBytes).
+	// Defaults: s3api's.
+	S3MaxObjectBytes    int64
+	S3MaxMultipartBytes int64
 	// CollectInterval and CollectGrace pace the coordinator's collector
 	// of unreferenced content (coordinator.Config). Defaults: its.
 	CollectInterval time.Duration
@@ -298,8 +304,9 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		Faucet:            true,
 		AllowPrivateAddrs: true,
 		// MaxDeployBytes: the default (1 GiB) unless the devnet needs more.
-		MaxDeployBytes: d.cfg.MaxDeployBytes,
-		Logger:         log,
+		MaxDeployBytes:  d.cfg.MaxDeployBytes,
+		MaxContentBytes: s3api.MaxCARBytes(d.cfg.S3MaxObjectBytes, d.cfg.S3MaxMultipartBytes),
+		Logger:          log,
 	})
 	if err != nil {
 		ln.Close()
@@ -334,6 +341,7 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 	d.s3, err = s3api.New(s3api.Config{
 		Listener: s3ln, Keys: d.ctl, Store: d.ctl, Bus: d.bus, DataDir: dataDir,
 		Domain: d.cfg.S3Domain, Logger: log.With("api", "s3"),
+		MaxObjectBytes: d.cfg.S3MaxObjectBytes, MaxMultipartBytes: d.cfg.S3MaxMultipartBytes,
 		Charges: d.coord.Ledger(), Accounts: d.coord.Ledger(), StoragePrice: d.cfg.S3StoragePrice, StorageInterval: d.cfg.S3StorageInterval,
 	})
 	if err != nil {

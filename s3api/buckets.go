@@ -256,6 +256,11 @@ func (rec *bucketRecord) clone() *bucketRecord {
 	return &c
 }
 
+// maxChangeTime bounds a bucket's change (update), from its first read
+// to its compare-and-set: far below shardGrace, so a shard the sweep
+// finds named by no record for that long is no change's in flight.
+const maxChangeTime = 10 * time.Minute
+
 // errNoBucket leaves an update when the bucket is gone.
 var errNoBucket = errors.New("s3api: no such bucket")
 
@@ -264,13 +269,19 @@ var errNoBucket = errors.New("s3api: no such bucket")
 // A change fn notes (indexTxn.note) makes a new root, in the history.
 // The shards fn changed are written under new names before the record
 // names them, and those they replace deleted after; a write that loses
-// the compare-and-set deletes its own. The bucket must belong to who.
+// the compare-and-set deletes its own. A write whose outcome is not known
+// (its answer lost: a timeout, a connection dropped) leaves them: the
+// record may name them; if it does not, the sweep of shards no record
+// names deletes them (rootcheck.go). A change lasts at most
+// maxChangeTime. The bucket must belong to who.
 func (s *Server) update(ctx context.Context, who identity, bucket string, fn func(rec *bucketRecord, tx *indexTxn) error) (*bucketRecord, error) {
 	// One writer per bucket at a time on this gateway: its writers then
 	// never lose a compare-and-set to each other, only to other gateways.
 	mu, _ := s.locks.LoadOrStore(bucket, new(sync.Mutex))
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
+	ctx, cancel := context.WithTimeout(ctx, maxChangeTime)
+	defer cancel()
 	var (
 		out      *bucketRecord
 		raw      []byte
@@ -278,6 +289,7 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 		tree     *treeState
 		written  []string // shards the last attempt wrote
 		replaced []string // shards they replace
+		fnFailed bool     // the last attempt failed before its write
 	)
 	drop := func(names []string) {
 		if err := s.shards.drop(context.WithoutCancel(ctx), names); err != nil {
@@ -286,7 +298,8 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 	}
 	var err error
 	for attempt := 0; ; attempt++ {
-		_, err = events.Update(ctx, s.buckets, bucket, func(old []byte) ([]byte, error) {
+		_, err = events.Update(ctx, s.buckets, bucket, func(old []byte) (b []byte, err error) {
+			defer func() { fnFailed = err != nil }()
 			drop(written) // of an attempt that lost the compare-and-set
 			written, replaced, tree = nil, nil, nil
 			if old == nil {
@@ -332,8 +345,12 @@ func (s *Server) update(ctx context.Context, who identity, bucket string, fn fun
 			break
 		}
 	}
-	if err != nil {
-		drop(written)
+	switch {
+	case err == nil:
+	case fnFailed || errors.Is(err, events.ErrConflict):
+		drop(written) // no record names them: not written, or lost the compare-and-set
+	case len(written) > 0:
+		s.log.Warn("s3 bucket change: the outcome of its write is unknown; its shards are left, swept if no record names them", "bucket", bucket, "err", err)
 	}
 	if errors.Is(err, errNoBucket) {
 		return nil, &Error{Code: ErrNoSuchBucket.Code, Status: ErrNoSuchBucket.Status, Message: ErrNoSuchBucket.Message, Resource: bucket}

@@ -45,7 +45,9 @@ type ContentStore interface {
 	// until it has answered.
 	Hold(root string) (release func())
 	// OpenCAR opens root's CAR, verified: as stored, or fetched from
-	// the nodes holding it.
+	// the nodes holding it. A store that also has
+	// OpenCARWithin(ctx, root, maxBytes) (control.Control) is given the
+	// largest CAR the object may have, from its size, to bound a fetch.
 	OpenCAR(ctx context.Context, root string) (*os.File, error)
 	// Keep is called once a reference to root is recorded in a bucket:
 	// it clears a collector's mark on root's placement, and places root
@@ -158,6 +160,27 @@ const (
 	defaultMaxUploads     = 1000
 	defaultUploadExpiry   = 24 * time.Hour
 )
+
+// MaxCARBytes is the largest CAR an object stored under the limits
+// maxObject and maxMultipart (Config.MaxObjectBytes, MaxMultipartBytes;
+// 0 for their defaults) may have: the larger limit, and 1/64 more plus
+// 1 MiB for the blocks' CIDs and the UnixFS nodes linking them (about
+// 100 bytes in 256 KiB). A gateway bounds the CARs it stores and fetches
+// from nodes with it (control.Config.MaxContentBytes).
+func MaxCARBytes(maxObject, maxMultipart int64) int64 {
+	if maxObject <= 0 {
+		maxObject = defaultMaxObjectBytes
+	}
+	if maxMultipart <= 0 {
+		maxMultipart = defaultMaxMultipart
+	}
+	return carBytes(max(maxObject, maxMultipart))
+}
+
+// carBytes bounds the CAR of an object of n bytes (MaxCARBytes).
+func carBytes(n int64) int64 {
+	return n + n/64 + 1<<20
+}
 
 func (c Config) normalize() (Config, error) {
 	switch {

@@ -11,11 +11,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/verity-cdn/verity/control"
+	"github.com/verity-cdn/verity/devnet"
+	"github.com/verity-cdn/verity/s3api"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -137,5 +141,101 @@ func TestReadFromHoldersWithoutLocalCopy(t *testing.T) {
 	}
 	if _, err := os.Stat(local); err != nil {
 		t.Fatalf("the fetched CAR was not kept: %v", err)
+	}
+}
+
+// An object larger than the deploy limit, whose CAR this gateway does not
+// have, is read from the nodes all the same: the fetch is bounded by what
+// the gateway may store (the object limits), not by a deploy's.
+func TestReadFromHoldersOverDeployLimit(t *testing.T) {
+	n := ownNetwork(t, devnet.Config{MaxDeployBytes: 2 << 20, S3MaxObjectBytes: 8 << 20, S3MaxMultipartBytes: 8 << 20})
+	k := n.account(t, "ivan")
+	c := client(n, k)
+	ctx := t.Context()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("ivan-b")}); err != nil {
+		t.Fatal(err)
+	}
+	body := random(5 << 20) // over the deploy limit (the devnet's site needs 2 MiB)
+	var cidHdr, root string
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ivan-b"), Key: aws.String("big.bin"), Body: bytes.NewReader(body)},
+		s3.WithAPIOptions(headerCatcher(&cidHdr, &root))); err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(n.d.DataDir(), "gateway", "content", cidHdr+".car")
+	if err := os.Remove(local); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("ivan-b"), Key: aws.String("big.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(b, body) {
+		t.Fatalf("got %d bytes, want the %d put", len(b), len(body))
+	}
+	// The fetch is bounded by the object's own CAR, from its size: a
+	// second gateway without the CAR asks for at most that.
+	fi, err := os.Stat(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(local); err != nil {
+		t.Fatal(err)
+	}
+	store := &boundStore{Control: n.d.Control()}
+	gc, _ := gatedServer(t, n, store, k)
+	got, err = gc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("ivan-b"), Key: aws.String("big.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(b, body) {
+		t.Fatalf("through the second gateway: got %d bytes, want the %d put", len(b), len(body))
+	}
+	if bound := store.bound.Load(); bound < fi.Size() || bound > fi.Size()+fi.Size()/64+1<<20 {
+		t.Fatalf("the fetch of a %d-byte CAR was bounded at %d bytes", fi.Size(), bound)
+	}
+}
+
+// boundStore is the control plane's content store, noting the bound its
+// caller gives a CAR's fetch.
+type boundStore struct {
+	*control.Control
+	bound atomic.Int64
+}
+
+func (s *boundStore) OpenCARWithin(ctx context.Context, root string, maxBytes int64) (*os.File, error) {
+	s.bound.Store(maxBytes)
+	return s.Control.OpenCARWithin(ctx, root, maxBytes)
+}
+
+// unreadableStore is the control plane's content store with no CAR to
+// open (none here, no holder serving it).
+type unreadableStore struct{ s3api.ContentStore }
+
+func (unreadableStore) OpenCAR(ctx context.Context, root string) (*os.File, error) {
+	return nil, fmt.Errorf("no CAR for %s here, and no live holder served it", root)
+}
+
+// A GET whose object cannot be read is answered with an error document
+// the client reads whole: not with the object's Content-Length over a
+// short error body.
+func TestUnreadableObjectAnsweredWithWholeError(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "jana")
+	c := client(n, k)
+	ctx := t.Context()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("jana-b")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("jana-b"), Key: aws.String("x.bin"), Body: bytes.NewReader(random(300 << 10))}); err != nil {
+		t.Fatal(err)
+	}
+	gc, _ := gatedServer(t, n, unreadableStore{n.d.Control()}, k)
+	_, err := gc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("jana-b"), Key: aws.String("x.bin")}, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+	if code(err) != "InternalError" {
+		t.Fatalf("got %v (code %q), want InternalError", err, code(err))
 	}
 }

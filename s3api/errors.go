@@ -97,6 +97,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Body != nil && r.ContentLength >= 0 && r.ContentLength <= drainBytes {
 		_, _ = io.CopyN(io.Discard, r.Body, drainBytes)
 	}
+	// A GET that fails once its object's headers are set (its CAR could
+	// not be opened) must not announce the object's length over the
+	// error document.
+	w.Header().Del("Content-Length")
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("x-amz-request-id", requestID(r))
 	w.WriteHeader(e.Status)

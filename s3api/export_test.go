@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // IdleTimeout is how long s keeps an idle connection open.
@@ -139,3 +141,25 @@ func MakeLegacy(ctx context.Context, s *Server, bucket string) error {
 
 // MaxShardKeys is how many keys a shard holds before it is split.
 const MaxShardKeys = maxShardKeys
+
+// WriteShard writes a shard of bucket holding key (as a change does
+// before its compare-and-set) and names it in no record: what a gateway
+// stopped between the two leaves.
+func WriteShard(ctx context.Context, s *Server, bucket, key, cid string) (string, error) {
+	return s.shards.write(ctx, bucket, map[string]*object{key: {CID: cid, ETag: "d41d8cd98f00b204e9800998ecf8427e"}})
+}
+
+// SweepShards runs one pass of the sweep of orphan shards as if at now,
+// and returns how many it deleted.
+func SweepShards(ctx context.Context, s *Server, now time.Time) (int, error) {
+	return s.sweepShards(ctx, now)
+}
+
+// ShardGrace is how long a shard no record names is left.
+const ShardGrace = shardGrace
+
+// WrapBuckets replaces the s3_buckets bucket s writes records to with
+// wrap's; call before s is used.
+func WrapBuckets(s *Server, wrap func(jetstream.KeyValue) jetstream.KeyValue) {
+	s.buckets = wrap(s.buckets)
+}

@@ -36,7 +36,12 @@ func (s *Server) openObject(ctx context.Context, o *object) (*objectReader, erro
 	if err != nil {
 		return nil, fmt.Errorf("s3api: object CID: %w", err)
 	}
-	f, err := s.cfg.Store.OpenCAR(ctx, o.CID)
+	var f *os.File
+	if b, ok := s.cfg.Store.(boundedOpener); ok {
+		f, err = b.OpenCARWithin(ctx, o.CID, carBytes(max(o.Size, int64(min(o.TSize, math.MaxInt64)))))
+	} else {
+		f, err = s.cfg.Store.OpenCAR(ctx, o.CID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +56,12 @@ func (s *Server) openObject(ctx context.Context, o *object) (*objectReader, erro
 		return nil, err
 	}
 	return &objectReader{DagReader: rd, f: f}, nil
+}
+
+// boundedOpener is a ContentStore that bounds a CAR it fetches from
+// nodes by what the caller knows of its size (control.Control).
+type boundedOpener interface {
+	OpenCARWithin(ctx context.Context, root string, maxBytes int64) (*os.File, error)
 }
 
 func dagReader(ctx context.Context, f io.ReaderAt, c cid.Cid, idx index.Index) (uio.DagReader, error) {

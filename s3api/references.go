@@ -31,14 +31,23 @@ type References struct {
 	shards shardStore
 }
 
-// NewReferences reads the buckets from bus.
+// NewReferences reads the buckets from bus, from the leader of each
+// bucket's stream (events.LeaderKV): on a replicated bus, a read any
+// replica answers could miss an object recorded a moment before the
+// collector's last read, and the collector would unplace it. The list of
+// buckets and each record are read from the leader; so are the shards a
+// record names, though a shard is written once under a new name before
+// the record that names it, and never changed: any copy of it holds the
+// same keys, and one not found yet reads as replaced (the record is read
+// again, and after MaxUpdateAttempts the pass fails and collects
+// nothing), so no stale read could hide a key in it.
 func NewReferences(bus *events.Bus) (*References, error) {
-	kv, err := bus.KV(events.BucketS3Buckets)
+	kv, err := bus.LeaderKV(events.BucketS3Buckets)
 	if err != nil {
 		return nil, err
 	}
 	r := &References{kv: kv}
-	if r.shards.kv, err = bus.KV(events.BucketS3Index); err != nil {
+	if r.shards.kv, err = bus.LeaderKV(events.BucketS3Index); err != nil {
 		return nil, err
 	}
 	return r, nil

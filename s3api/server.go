@@ -37,6 +37,11 @@ type Server struct {
 	trees   treeCache     // their trees' directory blocks (treeinc.go)
 	meter   *ledger.Meter // nil without Config.Charges
 	uploads openUploads
+	// bucketsLeader is buckets read from its stream's leader, for the
+	// sweep's deciding read; orphans is what the sweep found
+	// (rootcheck.go).
+	bucketsLeader *events.LeaderKV
+	orphans       orphanShards
 	// tag is this server's among the cluster's (cluster.go); servers
 	// is the s3_servers bucket, fwd sends requests to the others.
 	tag     string
@@ -61,6 +66,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, bodyIdle: bodyIdleTimeout, roots: newRootQueue()}
 	if s.buckets, err = cfg.Bus.KV(events.BucketS3Buckets); err != nil {
+		return nil, fmt.Errorf("s3api: %w", err)
+	}
+	if s.bucketsLeader, err = cfg.Bus.LeaderKV(events.BucketS3Buckets); err != nil {
 		return nil, fmt.Errorf("s3api: %w", err)
 	}
 	if s.shards.kv, err = cfg.Bus.KV(events.BucketS3Index); err != nil {

@@ -188,6 +188,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("gateway: listen: %w", err)
 	}
 	ccfg.Bus = bus
+	ccfg.MaxContentBytes = s3api.MaxCARBytes(*s3MaxObject, *s3MaxMultipart) // the CARs of S3 objects, stored or fetched from nodes
 	ccfg.Coordinator = coord
 	ccfg.DataDir = dataDir
 	ccfg.PublicURL = cmp.Or(ccfg.PublicURL, "http://"+ln.Addr().String())

@@ -48,6 +48,11 @@
 // revision conflicts, so concurrent writers from several gateways never lose
 // an update.
 //
+// A bucket's Get is answered by any replica on a replicated bus, so it may
+// lag behind a write just acknowledged; Bus.LeaderKV gives the bucket with
+// Get and ListKeys answered by its stream's leader (leader.go), for the
+// reads a decision must not make on stale data.
+//
 // Errors: ErrClosed, ErrInvalidEvent, ErrUnknownBucket, ErrNoChange (which an
 // Update function returns to leave a key as it is) and ErrConflict (Update
 // gave up after Config-independent MaxUpdateAttempts conflicts). Errors from
