@@ -148,14 +148,18 @@ func TestReadFromHoldersWithoutLocalCopy(t *testing.T) {
 // have, is read from the nodes all the same: the fetch is bounded by what
 // the gateway may store (the object limits), not by a deploy's.
 func TestReadFromHoldersOverDeployLimit(t *testing.T) {
-	n := ownNetwork(t, devnet.Config{MaxDeployBytes: 2 << 20, S3MaxObjectBytes: 8 << 20, S3MaxMultipartBytes: 8 << 20})
+	site := t.TempDir() // a site well under the deploy limit (the demo's video is not)
+	if err := os.WriteFile(filepath.Join(site, "index.html"), []byte("<!doctype html><title>s</title>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := ownNetwork(t, devnet.Config{DemoDir: site, MaxDeployBytes: 2 << 20, S3MaxObjectBytes: 8 << 20, S3MaxMultipartBytes: 8 << 20})
 	k := n.account(t, "ivan")
 	c := client(n, k)
 	ctx := t.Context()
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("ivan-b")}); err != nil {
 		t.Fatal(err)
 	}
-	body := random(5 << 20) // over the deploy limit (the devnet's site needs 2 MiB)
+	body := random(5 << 20) // over the deploy limit
 	var cidHdr, root string
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ivan-b"), Key: aws.String("big.bin"), Body: bytes.NewReader(body)},
 		s3.WithAPIOptions(headerCatcher(&cidHdr, &root))); err != nil {
