@@ -58,21 +58,11 @@ func (w *Worker) WarmUp(ctx context.Context) error {
 	if st := resp.Get("status").Int(); st != 200 {
 		return errfmt.Errorf("wasmclient: warm-up answered %d", st)
 	}
-	rd, err := jsTry(func() js.Value { return resp.Get("body").Call("getReader") })
+	buf, err := await(ctx, resp.Call("arrayBuffer"))
 	if err != nil {
 		return err
 	}
-	n := 0
-	for {
-		r, err := await(ctx, rd.Call("read"))
-		if err != nil {
-			return err
-		}
-		if r.Get("done").Bool() {
-			break
-		}
-		n += r.Get("value").Get("byteLength").Int()
-	}
+	n := buf.Get("byteLength").Int()
 	if n != warmupSize {
 		return errfmt.Errorf("wasmclient: warm-up read %d bytes, want %d", n, warmupSize)
 	}
