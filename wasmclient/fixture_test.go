@@ -59,6 +59,12 @@ func randomBytes(n int, seed int64) []byte {
 
 func buildSite(t testing.TB, files ...fileSpec) *site {
 	t.Helper()
+	return buildSiteChunked(t, 256<<10, files...)
+}
+
+// buildSiteChunked is buildSite with files cut into chunk-byte leaves.
+func buildSiteChunked(t testing.TB, chunk int64, files ...fileSpec) *site {
+	t.Helper()
 	ctx := context.Background()
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
 	bsvc := blockservice.New(bs, offline.Exchange(bs))
@@ -71,7 +77,7 @@ func buildSite(t testing.TB, files ...fileSpec) *site {
 			RawLeaves:  true,
 			CidBuilder: prefix,
 			Dagserv:    dserv,
-		}).New(chunker.NewSizeSplitter(bytes.NewReader(data), 256<<10))
+		}).New(chunker.NewSizeSplitter(bytes.NewReader(data), chunk))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,6 +40,8 @@ type wtSession struct {
 	mu      sync.Mutex
 	spare   js.Value // a stream opened ahead (a Promise), or undefined
 	spareAt time.Time
+	lastUse time.Time   // the last request's dial, or the session's start
+	renew   *time.Timer // replaces the spare when it gets too old
 }
 
 // spareMaxAge bounds how long a stream opened ahead waits for its request:
@@ -47,11 +49,26 @@ type wtSession struct {
 // one is ended (FIN, nothing sent) and not used.
 const spareMaxAge = 2 * time.Second
 
+// spareKeep is how long after a session's start or its last request the
+// stream opened ahead is renewed as it gets too old, so that a request
+// after a pause does not wait for the browser to make its stream
+// (docs/benchmarks.md, "The first verified byte of 1 MiB"). A worker idle
+// longer is usually stopped by the browser anyway.
+const spareKeep = 30 * time.Second
+
 // jsEndStream ends a bidirectional stream opened ahead and never used.
 var jsEndStream = js.FuncOf(func(_ js.Value, args []js.Value) any {
 	bs := arg(args, 0)
 	ignoreRejection(bs.Get("writable").Call("close"))
 	ignoreRejection(bs.Get("readable").Call("cancel"))
+	return nil
+})
+
+// jsKeepStream, bound to a Promise of a stream, keeps the stream as the
+// Promise's verityStream once the browser made it: a request taking that
+// spare uses it at once, with no wait for the Promise.
+var jsKeepStream = js.FuncOf(func(this js.Value, args []js.Value) any {
+	this.Set("verityStream", arg(args, 0))
 	return nil
 })
 
@@ -63,6 +80,7 @@ var jsEndStream = js.FuncOf(func(_ js.Value, args []js.Value) any {
 func (s *wtSession) stream() js.Value {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.lastUse = time.Now()
 	p := s.spare
 	if !p.IsUndefined() && time.Since(s.spareAt) > spareMaxAge {
 		p.Call("then", jsEndStream, jsNoop)
@@ -71,9 +89,37 @@ func (s *wtSession) stream() js.Value {
 	if p.IsUndefined() {
 		p = s.wt.Call("createBidirectionalStream")
 	}
-	s.spare, s.spareAt = s.wt.Call("createBidirectionalStream"), time.Now()
-	ignoreRejection(s.spare)
+	s.openSpare()
 	return p
+}
+
+// openSpare opens the next stream ahead; a timer renews it before it gets
+// too old. s.mu is held.
+func (s *wtSession) openSpare() {
+	p := s.wt.Call("createBidirectionalStream")
+	p.Call("then", jsKeepStream.Call("bind", p), jsNoop)
+	s.spare, s.spareAt = p, time.Now()
+	if s.renew == nil {
+		s.renew = time.AfterFunc(spareMaxAge, s.renewSpare)
+	} else {
+		s.renew.Reset(spareMaxAge)
+	}
+}
+
+// renewSpare replaces the spare once it is too old, while the session is
+// alive and was started or used within spareKeep.
+func (s *wtSession) renewSpare() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead.Load() || time.Since(s.lastUse) > spareKeep {
+		return
+	}
+	if age := time.Since(s.spareAt); age < spareMaxAge {
+		s.renew.Reset(spareMaxAge - age)
+		return
+	}
+	s.spare.Call("then", jsEndStream, jsNoop)
+	s.openSpare()
 }
 
 // DialStream implements StreamDialer.
@@ -87,10 +133,14 @@ func (d *WebTransportDialer) DialStream(ctx context.Context, node Node) (Stream,
 	if err != nil {
 		return nil, err
 	}
-	bs, err := await(ctx, s.stream())
-	if err != nil {
-		d.forget(node.ID, s)
-		return nil, err
+	p := s.stream()
+	bs := p.Get("verityStream")
+	if bs.IsUndefined() {
+		var err error
+		if bs, err = await(ctx, p); err != nil {
+			d.forget(node.ID, s)
+			return nil, err
+		}
 	}
 	rd, err := newStreamReader(bs.Get("readable"), nil)
 	if err != nil {
@@ -174,6 +224,11 @@ func (d *WebTransportDialer) connect(s *wtSession, node Node) {
 		return
 	}
 	s.wt = wt
+	// The first request's stream, opened ahead.
+	s.mu.Lock()
+	s.lastUse = time.Now()
+	s.openSpare()
+	s.mu.Unlock()
 }
 
 func closeWT(wt js.Value) {

@@ -89,7 +89,11 @@ func (w *Worker) Client() *Client { return w.c }
 // Close closes the client.
 func (w *Worker) Close() error { return w.c.Close() }
 
-// Handle serves a JS Request; it returns a Promise<Response> at once.
+// Handle serves a JS Request; it returns a Promise<Response> at once. It
+// is not inlined: WarmUp calls it too, and one copy of its code in the
+// wasm is enough.
+//
+//go:noinline
 func (w *Worker) Handle(req js.Value) js.Value {
 	return newPromise(func() (any, error) {
 		fr, err := fetchRequestFromJS(req)

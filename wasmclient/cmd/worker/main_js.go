@@ -31,8 +31,15 @@ func main() {
 	// Ready once the session is loaded and the first node connected (or
 	// that failed, or warmTimeout passed): until then the worker script
 	// answers from the network, so no request waits for the handshakes.
+	// Meanwhile the warm-up request runs the code of a request once, on
+	// the thread that would otherwise wait for the network.
 	ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
+	warmedUp := make(chan error, 1)
+	go func() { warmedUp <- w.WarmUp(ctx) }()
 	warm := w.Client().Warm(ctx)
+	if err := <-warmedUp; err != nil {
+		self.Get("console").Call("warn", "verity: warm-up request failed: "+err.Error())
+	}
 	cancel()
 	self.Set("__verity", w.Export())
 	if f := self.Get("__verityReady"); f.Type() == js.TypeFunction {
