@@ -21,7 +21,7 @@
 //
 // Usage (from the repository root):
 //
-//	go run ./e2e/cmd/pinbench [-size-mib 256] [-ipfs /work/tools/ipfs] [-dir /var/tmp] [-out pin-bench.json]
+//	go run ./e2e/cmd/pinbench [-size-mib 256] [-ipfs /work/tools/ipfs] [-dir /var/tmp] [-out pin-bench.json] [-cpuprofile cpu]
 package main
 
 import (
@@ -42,6 +42,7 @@ func main() {
 	fl.StringVar(&cfg.IPFS, "ipfs", "", "Kubo's ipfs binary (default: ipfs in $PATH)")
 	fl.StringVar(&cfg.Dir, "dir", "", "where the tree, the Kubo repo and the node's data go (default: the system temp dir)")
 	out := fl.String("out", "", "also write the results as JSON to this file")
+	fl.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of Verity's two steps to this path + .car and + .pin")
 	fl.Parse(os.Args[1:])
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
