@@ -367,20 +367,24 @@ func (w *blockWriter) start(ctx context.Context) error {
 	go func() {
 		defer w.writing.Done()
 		defer func() { <-w.slots }()
-		written := 0
+		done, added := 0, 0
 		for _, q := range batch {
-			if _, err := w.n.files.write(q.dir, q.path, q.data, q.replace); err != nil {
+			wrote, err := w.n.files.write(q.dir, q.path, q.data, q.replace)
+			if err != nil {
 				w.fail(fmt.Errorf("node: import: store: %w", err))
 				break
 			}
-			written++
+			if wrote && !q.replace {
+				added++
+			}
+			done++
 		}
 		w.mu.Lock()
-		for _, q := range batch[:written] {
-			w.paths = append(w.paths, q.path)
+		for _, q := range batch[:done] {
+			w.paths = append(w.paths, q.path) // synced even if another import wrote it
 		}
 		w.mu.Unlock()
-		w.n.metrics.addBlocks(written)
+		w.n.metrics.addBlocks(added)
 	}()
 	return nil
 }
