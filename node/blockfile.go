@@ -15,13 +15,14 @@ import (
 
 // Imports write block files themselves, into flatfs's layout
 // (blocks/<shard>/<key>.data), rather than through a flatfs batch: per
-// block one stat (is it held?), the file made and written, its writeback
-// started on the same descriptor (startWriteback), and the file given
-// its name, which appears only once it holds all its bytes (an unnamed
-// O_TMPFILE linked in on Linux; a temporary file renamed elsewhere).
-// flatfs would add a mkdir per block, two more stats, a file in its
-// .temp directory renamed across, and, in a store that grows fast, a
-// rewrite of its disk-usage file every few blocks.
+// block one stat (is it held?), a file made in blocks/.temp and written,
+// its writeback started on the same descriptor (startFileWriteback), and
+// the file given its name unless a file has it (renameat2
+// RENAME_NOREPLACE on Linux, a link elsewhere), so a name appears only
+// once it holds all its bytes.
+// flatfs would add a mkdir per block, two more stats, another open for
+// the writeback, and, in a store that grows fast, a rewrite of its
+// disk-usage file every few blocks.
 //
 // flatfs does not see these files come: its disk usage counts the bytes
 // it wrote and subtracts those of every file it deletes. The node keeps
@@ -68,7 +69,7 @@ func (b *blockFiles) write(dir, path string, data []byte, replace bool) (bool, e
 		b.extra.Add(int64(len(data)) - old)
 		return true, nil
 	}
-	linked, err := createLinked(dir, path, data)
+	linked, err := createLinked(filepath.Join(b.root, ".temp"), path, data)
 	if err != nil {
 		return false, err
 	}
@@ -136,6 +137,19 @@ func createRenamed(tmpDir, path string, data []byte) error {
 		return err
 	}
 	return nil
+}
+
+// linkNoReplace gives the file tmp the name path unless path exists,
+// then removes the name tmp; it reports false when path exists.
+func linkNoReplace(tmp, path string) (bool, error) {
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // save folds the bytes written outside flatfs into the disk-usage file

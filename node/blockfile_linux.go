@@ -3,44 +3,52 @@ package node
 import (
 	"errors"
 	"os"
-	"path/filepath"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// createLinked writes data into an unnamed file in dir (O_TMPFILE),
-// starts its writeback and links it in as path, so the name appears
-// only with every byte behind it, and a write cut short leaves no file
-// behind. It reports false, writing nothing, when path exists (another
-// import wrote the same block meanwhile). Where O_TMPFILE or the link
-// through /proc is not available it falls back to a file renamed from
-// blocks/.temp.
-func createLinked(dir, path string, data []byte) (bool, error) {
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+// createLinked writes data into a new file in tmpDir (blocks/.temp),
+// starts its writeback and renames it to path unless path exists
+// (renameat2 RENAME_NOREPLACE), so the name appears only with every byte
+// behind it; a file a killed node left in tmpDir is removed when flatfs
+// opens the store. It reports false, writing nothing at path, when path
+// exists (another import wrote the same block meanwhile).
+//
+// The file is made in tmpDir, one directory, rather than in the block's
+// shard directory, as flatfs does: ext4 places a new inode near its
+// directory's, and a thousand shard directories spread over as many
+// block groups made each file cost a cold bitmap and inode table (a
+// fresh 570 MB pin spent 1.7 s of CPU making unnamed O_TMPFILEs in the
+// shard directories, 0.8 s in one directory, 0.3 s for named files
+// there: an O_TMPFILE also goes through the filesystem's orphan list).
+func createLinked(tmpDir, path string, data []byte) (bool, error) {
+	f, err := os.CreateTemp(tmpDir, "block-")
 	if err != nil {
-		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
-			return true, createRenamed(filepath.Join(filepath.Dir(dir), ".temp"), path, data)
-		}
-		return false, &os.PathError{Op: "open", Path: dir, Err: err}
+		return false, err
 	}
-	f := os.NewFile(uintptr(fd), dir)
-	defer f.Close()
+	tmp := f.Name()
 	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
 		return false, err
 	}
 	startFileWriteback(f)
-	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return false, err
+	}
+	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, unix.EEXIST):
-		return false, nil
-	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EPERM):
-		// no /proc: the portable way
-		return true, createRenamed(filepath.Join(filepath.Dir(dir), ".temp"), path, data)
+	case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP):
+		return linkNoReplace(tmp, path) // a filesystem without RENAME_NOREPLACE
 	}
-	return false, &os.LinkError{Op: "link", Old: f.Name(), New: path, Err: err}
+	os.Remove(tmp)
+	if errors.Is(err, unix.EEXIST) {
+		return false, nil
+	}
+	return false, &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
 }
 
 // startFileWriteback asks the kernel to start writing f to disk without

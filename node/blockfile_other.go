@@ -2,15 +2,26 @@
 
 package node
 
-import (
-	"os"
-	"path/filepath"
-)
+import "os"
 
-// createLinked writes data into a file in blocks/.temp and renames it to
-// path (on Linux an unnamed O_TMPFILE is linked in: blockfile_linux.go).
-func createLinked(dir, path string, data []byte) (bool, error) {
-	return true, createRenamed(filepath.Join(filepath.Dir(dir), ".temp"), path, data)
+// createLinked writes data into a new file in tmpDir and gives it the
+// name path unless path exists (on Linux: blockfile_linux.go). It
+// reports false, writing nothing at path, when path exists.
+func createLinked(tmpDir, path string, data []byte) (bool, error) {
+	f, err := os.CreateTemp(tmpDir, "block-")
+	if err != nil {
+		return false, err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return false, err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return false, err
+	}
+	return linkNoReplace(f.Name(), path)
 }
 
 // startFileWriteback does nothing here; on Linux it starts the disk
