@@ -16,7 +16,9 @@
 //     gateway's CAR, which a node receives over the network, and the
 //     node's one syncfs would otherwise write it out with the pin.
 //
-// and prints MB/s of tree bytes for each and the ratio. Without an ipfs
+// and prints MB/s of tree bytes for each and the ratio, and the CPU time
+// of each step (steadier than the durations on a machine other work
+// loads; -cpuprofile writes Verity's two steps' profiles). Without an ipfs
 // binary (-ipfs, else $PATH) it says so and prints Verity's figure only.
 //
 // Usage (from the repository root):
