@@ -140,13 +140,19 @@ func createRenamed(tmpDir, path string, data []byte) error {
 }
 
 // linkNoReplace gives the file tmp the name path unless path exists,
-// then removes the name tmp; it reports false when path exists.
+// then removes the name tmp; it reports false when path exists. On a
+// filesystem without hard links it renames tmp to path.
 func linkNoReplace(tmp, path string) (bool, error) {
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil
-		}
+	err := os.Link(tmp, path)
+	switch {
+	case err == nil:
+		return true, os.Remove(tmp)
+	case errors.Is(err, fs.ErrExist):
+		os.Remove(tmp)
+		return false, nil
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return false, err
 	}
 	return true, nil

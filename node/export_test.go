@@ -41,3 +41,10 @@ func (n *Node) SetUnpinHook(f func(root string, unpin func())) {
 	defer n.pinMu.Unlock()
 	n.unpinHook = f
 }
+
+// Block files imports write themselves (blockfile.go).
+var (
+	CreateLinked  = createLinked
+	LinkNoReplace = linkNoReplace
+	AddDiskUsage  = addDiskUsage
+)
