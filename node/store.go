@@ -78,11 +78,14 @@ func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, e
 }
 
 // clearTmp removes what imports left in DataDir/tmp: the markers of
-// import runs a killed node never finished (import_run.go), and CARs
-// staged by older versions. Only imports write there, and none runs yet.
-// It reports whether anything was left, in which case blocks of a
-// refused or unfinished import may be stored, unpinned: New then
-// collects garbage (collectLeftovers).
+// import runs a killed node never finished (import_run.go), the marker
+// of block files whose bytes the disk-usage figure flatfs saved lacks
+// (blockfile.go), and CARs staged by older versions. Only imports write
+// there, and none runs yet. With anything left, flatfs's saved disk
+// usage is removed, so flatfs counts the store again. It reports whether
+// an import was left unfinished, in which case blocks of a refused or
+// unfinished import may be stored, unpinned: New then collects garbage
+// (collectLeftovers).
 func (n *Node) clearTmp() (bool, error) {
 	dir := filepath.Join(n.cfg.DataDir, tmpDir)
 	ents, err := os.ReadDir(dir)
