@@ -17,8 +17,8 @@
 //
 //	DataDir/identity.key      ed25519 node key (PKCS#8 PEM, mode 0600)
 //	DataDir/webtransport.pem  current and next WebTransport certificates + keys
-//	DataDir/blocks/           flatfs blockstore (next-to-last/2 sharding; each import synced once, syncStore)
-//	DataDir/tmp/              a marker per import writing blocks (New empties it, then collects garbage)
+//	DataDir/blocks/           flatfs blockstore (next-to-last/2 sharding; imports write its files themselves, blockfile.go; each import synced once, syncStore)
+//	DataDir/tmp/              a marker per import writing blocks (New empties it, then collects garbage), usage.run while the stored bytes are not saved
 //	DataDir/pins.json         roots kept: {"roots": [placed], "local": [PinLocal]}
 //
 // # HTTP API

@@ -23,7 +23,7 @@ func (n *Node) WebRTCPeers() int {
 func (n *Node) LogForTest() *slog.Logger { return n.log }
 
 // SetImportBatchBytes sets how much an import queues before it writes
-// (16 MiB), so a test sees blocks stored while a small CAR streams in.
+// (4 MiB), so a test sees blocks stored while a small CAR streams in.
 func SetImportBatchBytes(b int) { batchBytes = b }
 
 // ClaimsForTest is how many import runs under way claim the block c.
@@ -41,3 +41,10 @@ func (n *Node) SetUnpinHook(f func(root string, unpin func())) {
 	defer n.pinMu.Unlock()
 	n.unpinHook = f
 }
+
+// Block files imports write themselves (blockfile.go).
+var (
+	CreateLinked  = createLinked
+	LinkNoReplace = linkNoReplace
+	AddDiskUsage  = addDiskUsage
+)

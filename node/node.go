@@ -37,6 +37,7 @@ type Node struct {
 	id   string
 
 	ds      *flatfs.Datastore
+	files   *blockFiles // block files imports write themselves (blockfile.go)
 	bs      blockstore.Blockstore
 	metrics *metrics
 	certs   *certManager
@@ -132,6 +133,7 @@ func New(cfg Config) (_ *Node, err error) {
 	if n.ds, n.bs, err = openStore(cfg.DataDir, onCorrupt); err != nil {
 		return nil, err
 	}
+	n.files = &blockFiles{root: filepath.Join(cfg.DataDir, blocksDir), tmp: filepath.Join(cfg.DataDir, tmpDir)}
 	if err := n.loadPins(); err != nil {
 		return nil, err
 	}
@@ -393,6 +395,7 @@ func (n *Node) Close() error {
 		}
 		if n.ds != nil {
 			errs = append(errs, n.ds.Close())
+			errs = append(errs, n.files.save()) // after flatfs saved its disk usage
 		}
 		if n.pay != nil {
 			errs = append(errs, n.pay.store.Close())

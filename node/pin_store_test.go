@@ -64,7 +64,7 @@ func siteBlocks(t *testing.T) (full []byte, root, leaf cid.Cid, order []cid.Cid,
 // A pin's CAR is checked as it streams in and stored only once whole: a
 // CAR with a block that does not match its CID, or that lacks a block of
 // the DAG, is refused, nothing is pinned, and none of its blocks is
-// stored.
+// stored (nor counted in the stored bytes).
 func TestPinStreamedCARRefusedStoresNothing(t *testing.T) {
 	_, root, leaf, order, blocks := siteBlocks(t)
 	tampered := map[cid.Cid][]byte{}
@@ -85,9 +85,14 @@ func TestPinStreamedCARRefusedStoresNothing(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			n := newNode(t, node.Config{})
+			empty := n.Status().Stored
 			err := n.Pin(t.Context(), nodeproto.Pin{Root: root.String(), CAR: serveCAR(t, body)})
 			if !errors.Is(err, node.ErrBadCAR) || len(n.Pins()) != 0 {
 				t.Fatalf("pin: %v, pins %v", err, n.Pins())
+			}
+			// What is left is the shard directories the import made.
+			if left := n.Status().Stored - empty; left < 0 || left > 64<<10 {
+				t.Fatalf("after the refusal the node counts %d bytes more than before", left)
 			}
 			for _, c := range order {
 				if has(t, n, c) {

@@ -103,7 +103,8 @@ func knownReportReason(r string) bool {
 }
 
 // storedBytes is the size of the blockstore on disk (flatfs keeps it
-// current as blocks come and go), 0 when unknown.
+// current as blocks come and go, with what imports wrote themselves
+// added), 0 when unknown.
 func (n *Node) storedBytes() int64 {
 	if n.ds == nil {
 		return 0
@@ -112,5 +113,7 @@ func (n *Node) storedBytes() int64 {
 	if err != nil {
 		return 0
 	}
-	return int64(b)
+	// flatfs counts what it wrote, less every file it deleted; files
+	// imports wrote themselves are counted apart (blockfile.go).
+	return int64(b) + n.files.extra.Load()
 }

@@ -111,10 +111,8 @@ func (n *Node) StatusReport(ctx context.Context) StatusReport {
 	}
 	hb := n.Status()
 	rep.Store = StoreStatus{Blocks: hb.Blocks, Counted: n.blocksCounted.Load(), Capacity: hb.Capacity, Free: hb.FreeDisk}
-	if n.ds != nil {
-		if b, err := n.ds.DiskUsage(ctx); err == nil {
-			rep.Store.Bytes = b
-		}
+	if b := n.storedBytes(); b > 0 {
+		rep.Store.Bytes = uint64(b)
 	}
 	n.pinMu.Lock()
 	for r := range n.localPins {

@@ -6,15 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/ipfs/boxo/blockstore"
 	dshelp "github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	datastore "github.com/ipfs/go-datastore"
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	car "github.com/ipld/go-car/v2"
 	"github.com/multiformats/go-multihash"
@@ -77,26 +78,37 @@ func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, e
 }
 
 // clearTmp removes what imports left in DataDir/tmp: the markers of
-// import runs a killed node never finished (import_run.go), and CARs
-// staged by older versions. Only imports write there, and none runs yet.
-// It reports whether anything was left, in which case blocks of a
-// refused or unfinished import may be stored, unpinned: New then
-// collects garbage (collectLeftovers).
+// import runs a killed node never finished (import_run.go), the marker
+// of block files whose bytes the disk-usage figure flatfs saved lacks
+// (blockfile.go), and CARs staged by older versions. Only imports write
+// there, and none runs yet. With anything left, flatfs's saved disk
+// usage is removed, so flatfs counts the store again. It reports whether
+// an import was left unfinished, in which case blocks of a refused or
+// unfinished import may be stored, unpinned: New then collects garbage
+// (collectLeftovers).
 func (n *Node) clearTmp() (bool, error) {
 	dir := filepath.Join(n.cfg.DataDir, tmpDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return false, fmt.Errorf("node: data dir: %w", err)
 	}
+	runs := 0
 	for _, e := range ents {
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			return false, fmt.Errorf("node: clear %s: %w", dir, err)
+		}
+		if e.Name() != usageMarker {
+			runs++
 		}
 	}
 	if len(ents) == 0 {
 		return false, nil
 	}
-	n.log.Info("imports were left unfinished by the last run; collecting garbage", "runs", len(ents))
+	if runs > 0 {
+		n.log.Info("imports were left unfinished by the last run; collecting garbage", "runs", runs)
+	} else {
+		n.log.Info("the last run stopped before saving the store's disk usage; flatfs counts it again")
+	}
 	// flatfs saves its disk usage at most every few seconds: after a
 	// kill the saved figure may miss blocks the import wrote, and the
 	// collection would subtract them. Without it flatfs counts the store
@@ -104,7 +116,7 @@ func (n *Node) clearTmp() (bool, error) {
 	if err := os.Remove(filepath.Join(n.cfg.DataDir, blocksDir, flatfs.DiskUsageFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, fmt.Errorf("node: clear disk usage: %w", err)
 	}
-	return true, nil
+	return runs > 0, nil
 }
 
 // collectLeftovers collects garbage on a goroutine owned by n.wg, after
@@ -126,8 +138,16 @@ func (n *Node) BlockPath(c cid.Cid) (string, error) {
 	if !c.Defined() {
 		return "", errors.New("node: undefined CID")
 	}
-	key := dshelp.MultihashToDsKey(c.Hash()).String()[1:]
-	return filepath.Join(n.cfg.DataDir, blocksDir, shardFunc.Func()(key), key+".data"), nil
+	_, path := n.blockFile(c.Hash())
+	return path, nil
+}
+
+// blockFile returns the shard directory and the path of the file of the
+// block mh.
+func (n *Node) blockFile(mh multihash.Multihash) (dir, path string) {
+	key := dshelp.MultihashToDsKey(mh).String()[1:]
+	dir = filepath.Join(n.cfg.DataDir, blocksDir, shardFunc.Func()(key))
+	return dir, filepath.Join(dir, key+".data")
 }
 
 // Has reports whether the block c is stored.
@@ -260,27 +280,43 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 
 // blockWriter stores the blocks of an import run that the store does not
 // hold, in batches, without syncing them (syncStore does, once; the disk
-// starts writing each batch meanwhile, startWriteback). A block is held
-// when its file exists with the block's size: one stat, no read; a file
-// of another size (a write a power loss cut short) is rewritten.
+// starts writing each file as soon as it is written, startFileWriteback).
+// A block is held when its file exists with the block's size: one stat,
+// no read; a file of another size (a write a power loss cut short) is
+// replaced. The files are written by blockFiles (blockfile.go), each
+// named only once it holds all its bytes.
 //
-// A full batch is written on a goroutine while the next one fills, so
-// reading and hashing the CAR overlap with the writes; at most one batch
-// is being written at a time. wait (done by flush and discard) returns
-// once it is written.
+// A full batch is written on a goroutine while the next ones fill, so
+// reading and hashing the CAR overlap with the writes, and the two cores
+// of a small machine both write; at most batchWriters batches are being
+// written at a time. wait (done by flush and discard) returns once they
+// are written.
 type blockWriter struct {
 	n       *Node
 	run     *importRun
-	b       datastore.Batch
-	queued  int      // bytes in b
-	pending int      // blocks in b
-	paths   []string // files written; paths[:flushed] are handed to a commit
-	flushed int
-	writing chan error // the batch being written, if any
+	batch   []queuedBlock
+	queued  int            // bytes in batch
+	slots   chan struct{}  // one per batch being written
+	writing sync.WaitGroup // the batches being written
+
+	mu    sync.Mutex
+	paths []string // files written (or found written by another import)
+	err   error    // the first batch's write that failed
 }
 
-// batchBytes is how much a blockWriter queues before it writes.
-var batchBytes = 16 << 20
+// queuedBlock is a block waiting in a batch.
+type queuedBlock struct {
+	dir, path string
+	data      []byte
+	replace   bool // a file of another size is there
+}
+
+// batchBytes is how much a blockWriter queues before it writes, and
+// batchWriters how many batches it writes at a time.
+var (
+	batchBytes   = 4 << 20
+	batchWriters = 2
+)
 
 // put stores blk unless it is held.
 func (w *blockWriter) put(ctx context.Context, blk blocks.Block) error {
@@ -290,64 +326,92 @@ func (w *blockWriter) put(ctx context.Context, blk blocks.Block) error {
 	}
 	mh := c.Hash()
 	w.run.claim(mh)
-	key := dshelp.MultihashToDsKey(mh)
-	if size, err := w.n.ds.GetSize(ctx, key); err == nil && size == len(blk.RawData()) {
-		return nil
-	}
-	var err error
-	if w.b == nil {
-		if w.b, err = w.n.ds.Batch(ctx); err != nil {
-			return fmt.Errorf("node: import: store: %w", err)
+	dir, path := w.n.blockFile(mh)
+	data := blk.RawData()
+	replace := false
+	if fi, err := os.Stat(path); err == nil {
+		if fi.Size() == int64(len(data)) {
+			return nil
 		}
+		replace = true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("node: import: store: %w", err)
 	}
 	if err := w.run.wrote(mh); err != nil {
 		return err
 	}
-	if err := w.b.Put(ctx, key, blk.RawData()); err != nil {
-		return fmt.Errorf("node: import: store: %w", err)
-	}
-	if p, err := w.n.BlockPath(c); err == nil {
-		w.paths = append(w.paths, p)
-	}
-	w.pending++
-	if w.queued += len(blk.RawData()); w.queued >= batchBytes {
+	w.batch = append(w.batch, queuedBlock{dir: dir, path: path, data: data, replace: replace})
+	if w.queued += len(data); w.queued >= batchBytes {
 		return w.start(ctx)
 	}
 	return nil
 }
 
 // start hands the queued blocks to a goroutine that writes them, once
-// the batch before is written.
+// fewer than batchWriters batches are being written.
 func (w *blockWriter) start(ctx context.Context) error {
-	if err := w.wait(); err != nil {
+	if err := w.failed(); err != nil {
 		return err
 	}
-	if w.b == nil {
+	if len(w.batch) == 0 {
 		return nil
 	}
-	b, paths, n := w.b, w.paths[w.flushed:], w.n
-	w.b, w.queued, w.pending, w.flushed = nil, 0, 0, len(w.paths)
-	w.writing = make(chan error, 1)
-	go func(done chan<- error) {
-		if err := b.Commit(ctx); err != nil {
-			done <- fmt.Errorf("node: import: store: %w", err)
-			return
+	if w.slots == nil {
+		w.slots = make(chan struct{}, batchWriters)
+	}
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	batch := w.batch
+	w.batch, w.queued = nil, 0
+	w.writing.Add(1)
+	go func() {
+		defer w.writing.Done()
+		defer func() { <-w.slots }()
+		done, added := 0, 0
+		for _, q := range batch {
+			wrote, err := w.n.files.write(q.dir, q.path, q.data, q.replace)
+			if err != nil {
+				w.fail(fmt.Errorf("node: import: store: %w", err))
+				break
+			}
+			if wrote && !q.replace {
+				added++
+			}
+			done++
 		}
-		n.metrics.addBlocks(len(paths))
-		startWriteback(paths)
-		done <- nil
-	}(w.writing)
+		w.mu.Lock()
+		for _, q := range batch[:done] {
+			w.paths = append(w.paths, q.path) // synced even if another import wrote it
+		}
+		w.mu.Unlock()
+		w.n.metrics.addBlocks(added)
+	}()
 	return nil
 }
 
-// wait returns once the batch being written, if any, is written.
-func (w *blockWriter) wait() error {
-	if w.writing == nil {
-		return nil
+// fail records the first error of a batch's write.
+func (w *blockWriter) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
 	}
-	err := <-w.writing
-	w.writing = nil
-	return err
+}
+
+// failed returns the first error of a batch's write, if any.
+func (w *blockWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// wait returns once every batch being written is written.
+func (w *blockWriter) wait() error {
+	w.writing.Wait()
+	return w.failed()
 }
 
 // flush writes the queued blocks and waits until every batch is written.
@@ -358,12 +422,12 @@ func (w *blockWriter) flush(ctx context.Context) error {
 	return w.wait()
 }
 
-// discard waits for the batch being written and drops the queued blocks,
-// not written, from the batch and from the run's.
+// discard waits for the batches being written and drops the queued
+// blocks, not written, from the batch and from the run's.
 func (w *blockWriter) discard() {
 	_ = w.wait()
-	w.run.fresh = w.run.fresh[:len(w.run.fresh)-w.pending]
-	w.b, w.queued, w.pending = nil, 0, 0
+	w.run.fresh = w.run.fresh[:len(w.run.fresh)-len(w.batch)]
+	w.batch, w.queued = nil, 0
 }
 
 // newChecker starts a carcheck.Checker on a CAR with these roots.

@@ -27,18 +27,3 @@ func (n *Node) syncStore(paths []string) error {
 	}
 	return nil
 }
-
-// startWriteback asks the kernel to start writing the files at paths to
-// disk without waiting (sync_file_range(2), SYNC_FILE_RANGE_WRITE), so
-// the disk works while the next blocks are stored and syncStore finds
-// less left to flush. It guarantees nothing: syncStore does.
-func startWriteback(paths []string) {
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			continue
-		}
-		_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-		f.Close()
-	}
-}

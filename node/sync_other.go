@@ -39,7 +39,3 @@ func syncPath(p string) error {
 	defer f.Close()
 	return f.Sync()
 }
-
-// startWriteback does nothing here; on Linux it starts the disk writing
-// the files at paths early (sync_linux.go).
-func startWriteback(paths []string) {}

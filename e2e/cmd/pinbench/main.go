@@ -16,12 +16,14 @@
 //     gateway's CAR, which a node receives over the network, and the
 //     node's one syncfs would otherwise write it out with the pin.
 //
-// and prints MB/s of tree bytes for each and the ratio. Without an ipfs
+// and prints MB/s of tree bytes for each and the ratio, and the CPU time
+// of each step (steadier than the durations on a machine other work
+// loads; -cpuprofile writes Verity's two steps' profiles). Without an ipfs
 // binary (-ipfs, else $PATH) it says so and prints Verity's figure only.
 //
 // Usage (from the repository root):
 //
-//	go run ./e2e/cmd/pinbench [-size-mib 256] [-ipfs /work/tools/ipfs] [-dir /var/tmp] [-out pin-bench.json]
+//	go run ./e2e/cmd/pinbench [-size-mib 256] [-ipfs /work/tools/ipfs] [-dir /var/tmp] [-out pin-bench.json] [-cpuprofile cpu]
 package main
 
 import (
@@ -42,6 +44,7 @@ func main() {
 	fl.StringVar(&cfg.IPFS, "ipfs", "", "Kubo's ipfs binary (default: ipfs in $PATH)")
 	fl.StringVar(&cfg.Dir, "dir", "", "where the tree, the Kubo repo and the node's data go (default: the system temp dir)")
 	out := fl.String("out", "", "also write the results as JSON to this file")
+	fl.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of Verity's two steps to this path + .car and + .pin")
 	fl.Parse(os.Args[1:])
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 

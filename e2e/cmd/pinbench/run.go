@@ -13,8 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/verity-cdn/verity/internal/importer"
@@ -27,7 +29,10 @@ type Config struct {
 	SizeMiB int64  // tree size; default 256
 	IPFS    string // Kubo's binary; default ipfs in $PATH
 	Dir     string // scratch directory; default os.TempDir()
-	Logger  *slog.Logger
+	// CPUProfile, when set, is where CPU profiles of Verity's steps go:
+	// CPUProfile+".car" (building the CAR), CPUProfile+".pin" (the pin).
+	CPUProfile string
+	Logger     *slog.Logger
 }
 
 // Results are the measured figures. Rates are MB/s (10^6 bytes) of tree
@@ -40,13 +45,20 @@ type Results struct {
 	VerityCARSeconds float64 `json:"verity_car_seconds"`
 	VerityPinSeconds float64 `json:"verity_pin_seconds"`
 	VerityMBps       float64 `json:"verity_mbps"` // CAR + pin
+	// CPU time (user + system) of each step: this process's over the
+	// step (the pin's includes the HTTP server sending the CAR, a
+	// sendfile), ipfs add's own. Less sensitive to other load than
+	// the durations.
+	VerityCARCPUSeconds float64 `json:"verity_car_cpu_seconds"`
+	VerityPinCPUSeconds float64 `json:"verity_pin_cpu_seconds"`
 
-	Kubo            string  `json:"kubo,omitempty"` // version, or why it did not run
-	KuboOptions     string  `json:"kubo_options,omitempty"`
-	KuboInitSeconds float64 `json:"kubo_init_seconds,omitempty"`
-	KuboAddSeconds  float64 `json:"kubo_add_seconds,omitempty"`
-	KuboMBps        float64 `json:"kubo_mbps,omitempty"` // init + add
-	Ratio           float64 `json:"ratio,omitempty"`     // Verity / Kubo
+	Kubo              string  `json:"kubo,omitempty"` // version, or why it did not run
+	KuboOptions       string  `json:"kubo_options,omitempty"`
+	KuboInitSeconds   float64 `json:"kubo_init_seconds,omitempty"`
+	KuboAddSeconds    float64 `json:"kubo_add_seconds,omitempty"`
+	KuboAddCPUSeconds float64 `json:"kubo_add_cpu_seconds,omitempty"`
+	KuboMBps          float64 `json:"kubo_mbps,omitempty"` // init + add
+	Ratio             float64 `json:"ratio,omitempty"`     // Verity / Kubo
 
 	// Kubo's flatfs does not sync by default: ipfs add returns with the
 	// blocks in the page cache. KuboFlushSeconds is a syncfs of the repo's
@@ -115,6 +127,7 @@ func runKubo(ctx context.Context, bin, scratch, tree string, res *Results) error
 	}
 	res.Kubo = strings.TrimSpace(string(ver))
 	res.KuboOptions = "ipfs init; ipfs " + strings.Join(kuboAddArgs, " ") + " (defaults otherwise: size-262144 chunks, sha2-256, flatfs with sync off, leveldb)"
+	var cpu time.Duration // of the last command run
 	run := func(args ...string) (time.Duration, error) {
 		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Env = env
@@ -125,6 +138,7 @@ func runKubo(ctx context.Context, bin, scratch, tree string, res *Results) error
 		if err := cmd.Run(); err != nil {
 			return 0, fmt.Errorf("ipfs %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
 		}
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		return time.Since(start), nil
 	}
 	d, err := run("init")
@@ -136,6 +150,7 @@ func runKubo(ctx context.Context, bin, scratch, tree string, res *Results) error
 		return err
 	}
 	res.KuboAddSeconds = d.Seconds()
+	res.KuboAddCPUSeconds = cpu.Seconds()
 	res.KuboMBps = mbps(res.TreeBytes, res.KuboInitSeconds+res.KuboAddSeconds)
 	start := time.Now()
 	if err := syncFS(filepath.Join(scratch, "kubo")); err == nil {
@@ -153,7 +168,11 @@ func runVerity(ctx context.Context, cfg Config, scratch, tree string, res *Resul
 	if err != nil {
 		return err
 	}
-	start := time.Now()
+	stopProf, err := startProfile(cfg.CPUProfile, ".car")
+	if err != nil {
+		return err
+	}
+	start, cpu := time.Now(), cpuTime()
 	root, err := importer.WriteCAR(ctx, tree, f, importer.Options{})
 	if err == nil {
 		err = f.Close()
@@ -163,6 +182,8 @@ func runVerity(ctx context.Context, cfg Config, scratch, tree string, res *Resul
 		return fmt.Errorf("building the CAR: %w", err)
 	}
 	res.VerityCARSeconds = time.Since(start).Seconds()
+	res.VerityCARCPUSeconds = (cpuTime() - cpu).Seconds()
+	stopProf()
 	if fi, err := os.Stat(carPath); err == nil {
 		res.CARBytes = fi.Size()
 	}
@@ -195,15 +216,46 @@ func runVerity(ctx context.Context, cfg Config, scratch, tree string, res *Resul
 	for !n.BlocksCounted() { // the empty store's background count
 		time.Sleep(time.Millisecond)
 	}
-	start = time.Now()
+	if stopProf, err = startProfile(cfg.CPUProfile, ".pin"); err != nil {
+		return err
+	}
+	start, cpu = time.Now(), cpuTime()
 	if err := n.Pin(ctx, nodeproto.Pin{Root: root.String(), CAR: "http://" + ln.Addr().String() + "/site.car"}); err != nil {
 		return fmt.Errorf("pinning: %w", err)
 	}
 	res.VerityPinSeconds = time.Since(start).Seconds()
+	res.VerityPinCPUSeconds = (cpuTime() - cpu).Seconds()
+	stopProf()
 	if !slices.Contains(n.Pins(), root.String()) {
 		return errors.New("the pin is not recorded")
 	}
 	return nil
+}
+
+// cpuTime is the CPU time (user + system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startProfile starts a CPU profile into path+suffix, unless path is
+// empty; the function returned stops it.
+func startProfile(path, suffix string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path + suffix)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // writeTree writes a deterministic tree of about size bytes under dir:
@@ -260,6 +312,8 @@ func report(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "  kubo    + syncfs of its repo after add %.2fs = %.2fs  %7.1f MB/s  (Kubo's flatfs has sync off by default: add returns before its blocks are on disk)\n",
 			r.KuboFlushSeconds, r.KuboInitSeconds+r.KuboAddSeconds+r.KuboFlushSeconds, r.KuboDurableMBps)
 	}
+	fmt.Fprintf(w, "  cpu     verity CAR %.2fs + pin %.2fs = %.2fs; kubo add %.2fs\n",
+		r.VerityCARCPUSeconds, r.VerityPinCPUSeconds, r.VerityCARCPUSeconds+r.VerityPinCPUSeconds, r.KuboAddCPUSeconds)
 	fmt.Fprintf(w, "  ratio   verity/kubo %.2fx", r.Ratio)
 	if r.RatioDurable > 0 {
 		fmt.Fprintf(w, "; against Kubo with its blocks flushed %.2fx", r.RatioDurable)
