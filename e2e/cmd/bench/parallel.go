@@ -187,6 +187,11 @@ func withDevnet(ctx context.Context, cfg Config, dir string, nodes int, egress i
 	if err := b.WaitController(ctx); err != nil {
 		return err
 	}
+	// The worker script answers from the network while the wasm boots:
+	// the streams measured are the Go worker's.
+	if err := waitGoWorker(ctx, b); err != nil {
+		return err
+	}
 	return fn(d, b)
 }
 
