@@ -128,30 +128,26 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 			}
 		}
 	}
-	if cfg.want("ttfb-worker") {
-		if err := ttfbWorker(ctx, cfg, tmp, res); err != nil {
-			return err
+	// A section that fails is reported and the others still run: the
+	// table holds every row measured, and the run exits non-zero.
+	var failed []error
+	for _, sec := range []struct {
+		name string
+		run  func() error
+	}{
+		{"ttfb-worker", func() error { return ttfbWorker(ctx, cfg, tmp, res) }},
+		{"video", func() error { return videoDistance(ctx, cfg, tmp, res) }},
+		{"webrtc", func() error { return webrtcSpeed(ctx, cfg, tmp, sums[pageFile], res) }},
+		{"parallel", func() error { return parallelBench(ctx, cfg, tmp, res) }},
+		{"visit", func() error { return visitSpeed(ctx, cfg, tmp, res) }},
+	} {
+		if !cfg.want(sec.name) {
+			continue
 		}
-	}
-	if cfg.want("video") {
-		if err := videoDistance(ctx, cfg, tmp, res); err != nil {
-			return err
-		}
-	}
-	if cfg.want("webrtc") {
-		if err := webrtcSpeed(ctx, cfg, tmp, sums[pageFile], res); err != nil {
-			return err
-		}
-	}
-	if cfg.want("parallel") {
-		if err := parallelBench(ctx, cfg, tmp, res); err != nil {
-			return fmt.Errorf("parallel: %w", err)
-		}
-	}
-
-	if cfg.want("visit") {
-		if err := visitSpeed(ctx, cfg, tmp, res); err != nil {
-			return fmt.Errorf("visit: %w", err)
+		if err := sec.run(); err != nil {
+			err = fmt.Errorf("%s: %w", sec.name, err)
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			failed = append(failed, err)
 		}
 	}
 
@@ -172,7 +168,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		}
 		fmt.Fprintf(os.Stderr, "wrote %s\n", cfg.Out)
 	}
-	return nil
+	return errors.Join(failed...)
 }
 
 // makeSite writes the demo site plus the bench's files into dir and returns
