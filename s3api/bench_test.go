@@ -3,6 +3,7 @@ package s3api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -145,8 +146,10 @@ func sizeName(n int) string {
 
 // BenchmarkS3MultipartMemory uploads an object of VERITY_S3_MP_MIB MiB
 // (default 256) in 8 MiB parts, one at a time, and completes it, and
-// reports the process's peak heap (client, gateway and nodes together):
-// it stays near a part's size however large the object.
+// reads it back whole, checking it is byte-equal (SHA-256 of the parts
+// sent against that of the body read), and reports the process's peak
+// heap over both (client, gateway and nodes together): it stays near a
+// part's size however large the object.
 func BenchmarkS3MultipartMemory(b *testing.B) {
 	n := startNetwork(b)
 	c := client(n, n.account(b, "bench"))
@@ -183,8 +186,10 @@ func BenchmarkS3MultipartMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		var parts []types.CompletedPart
+		sent := sha256.New()
 		for p := 1; p <= mib/8; p++ {
 			binary.BigEndian.PutUint64(part, uint64(i)<<32|uint64(p))
+			sent.Write(part)
 			out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("bench"), Key: key, UploadId: up.UploadId,
 				PartNumber: aws.Int32(int32(p)), Body: bytes.NewReader(part)})
 			if err != nil {
@@ -195,6 +200,19 @@ func BenchmarkS3MultipartMemory(b *testing.B) {
 		if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bench"), Key: key, UploadId: up.UploadId,
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
 			b.Fatal(err)
+		}
+		got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bench"), Key: key})
+		if err != nil {
+			b.Fatal(err)
+		}
+		read := sha256.New()
+		nread, err := io.Copy(read, got.Body)
+		got.Body.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if nread != int64(mib)<<20 || !bytes.Equal(read.Sum(nil), sent.Sum(nil)) {
+			b.Fatalf("read back %d bytes, not byte-equal to the %d MiB sent", nread, mib)
 		}
 		close(stop)
 		<-sampled
