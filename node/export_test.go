@@ -48,3 +48,7 @@ var (
 	LinkNoReplace = linkNoReplace
 	AddDiskUsage  = addDiskUsage
 )
+
+// SetBeforeSyncHook has each import call f with the files it is about to
+// sync, before its sync (which an empty list skips).
+func (n *Node) SetBeforeSyncHook(f func(paths []string)) { n.beforeSync = f }

@@ -36,11 +36,12 @@ type Node struct {
 	priv ed25519.PrivateKey
 	id   string
 
-	ds      *flatfs.Datastore
-	files   *blockFiles // block files imports write themselves (blockfile.go)
-	bs      blockstore.Blockstore
-	metrics *metrics
-	certs   *certManager
+	ds       *flatfs.Datastore
+	files    *blockFiles   // block files imports write themselves (blockfile.go)
+	unsynced unsyncedFiles // block files written by imports and not synced yet (store.go)
+	bs       blockstore.Blockstore
+	metrics  *metrics
+	certs    *certManager
 
 	httpLn  net.Listener
 	udpConn net.PacketConn
@@ -56,6 +57,7 @@ type Node struct {
 	pins       map[string]bool                 // roots placed here and held, in DataDir/pins.json
 	localPins  map[string]bool                 // roots the operator imported, kept regardless
 	unpinHook  func(root string, unpin func()) // tests only (export_test.go); pinMu
+	beforeSync func(paths []string)            // tests only (export_test.go)
 	gcMu       sync.RWMutex                    // GC (write) excludes imports in progress (read)
 	pinSeq     atomic.Uint64                   // counts pins recorded (import_run.go)
 	claimMu    sync.Mutex

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -131,5 +133,56 @@ func TestPinRewritesBlockCutShort(t *testing.T) {
 		if !bytes.Equal(blk.RawData(), want) {
 			t.Fatalf("pinned block %s differs", c)
 		}
+	}
+}
+
+// Two imports may share blocks: the second finds a block the first wrote
+// and takes the file for it (one stat, by size). Until the first import
+// has synced, that file may live in the page cache only, so the second
+// import's pin, acknowledged after its own sync, must have synced it too:
+// a power loss meanwhile would otherwise leave an acknowledged pin whose
+// block is not on disk.
+func TestPinOfBlocksAnotherImportHasNotSyncedSyncsThem(t *testing.T) {
+	full, root, leaf, _, blocks := siteBlocks(t)
+	n := newNode(t, node.Config{})
+	firstAtSync, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	second := make(chan []string, 1)
+	n.SetBeforeSyncHook(func(paths []string) {
+		switch calls.Add(1) {
+		case 1: // the site's import: its files written, not synced
+			close(firstAtSync)
+			<-release
+		case 2:
+			second <- paths
+		}
+	})
+	first := make(chan error, 1)
+	go func() { first <- n.Pin(t.Context(), nodeproto.Pin{Root: root.String(), CAR: serveCAR(t, full)}) }()
+	select {
+	case <-firstAtSync:
+	case err := <-first:
+		t.Fatalf("the first pin ended before its sync: %v", err)
+	}
+	leafCAR := writeCARv1(leaf, []cid.Cid{leaf}, blocks)
+	err := n.Pin(t.Context(), nodeproto.Pin{Root: leaf.String(), CAR: serveCAR(t, leafCAR)})
+	close(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	p, err := n.BlockPath(leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case paths := <-second:
+		if !slices.Contains(paths, p) {
+			t.Fatalf("the second pin synced %v, not the block file the first import wrote and had not synced (%s)", paths, p)
+		}
+	default:
+		t.Fatal("the second pin made no sync")
 	}
 }

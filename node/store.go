@@ -199,6 +199,7 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 		}
 		w.discard()
 		removed, uerr := run.undo(ctx)
+		n.unsynced.gone(w.queuedPaths)
 		n.metrics.addBlocks(-removed)
 		if uerr != nil {
 			n.log.Error("removing the blocks of a refused import failed; the next start collects them", "err", uerr)
@@ -271,9 +272,13 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 			return nil, fmt.Errorf("%w: the CAR's root is %s, not %s", ErrBadCAR, res.Root, whole)
 		}
 	}
+	if n.beforeSync != nil {
+		n.beforeSync(w.paths)
+	}
 	if err := n.syncStore(w.paths); err != nil {
 		return nil, fmt.Errorf("node: import: sync the store: %w", err)
 	}
+	n.unsynced.synced(w.paths)
 	n.log.Info("imported CAR", "roots", roots, "blocks", count, "new", len(run.fresh))
 	return roots, nil
 }
@@ -299,9 +304,59 @@ type blockWriter struct {
 	slots   chan struct{}  // one per batch being written
 	writing sync.WaitGroup // the batches being written
 
+	queuedPaths []string // files queued for writing (noted in n.unsynced)
+
 	mu    sync.Mutex
-	paths []string // files written (or found written by another import)
+	paths []string // files written (or found written by another import and not synced)
 	err   error    // the first batch's write that failed
+}
+
+// unsyncedFiles are the block files imports queued for writing and have
+// not synced yet. An import that finds a block's file already there takes
+// it without writing it, and syncs it with its own files if it is one of
+// these: the import that wrote it may not have synced yet, and a pin is
+// acknowledged only once every file of its blocks is on disk.
+type unsyncedFiles struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+func (u *unsyncedFiles) add(path string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[string]struct{}{}
+	}
+	u.m[path] = struct{}{}
+}
+
+func (u *unsyncedFiles) has(path string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.m[path]
+	return ok
+}
+
+// synced forgets paths, now on disk.
+func (u *unsyncedFiles) synced(paths []string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, p := range paths {
+		delete(u.m, p)
+	}
+}
+
+// gone forgets the paths of a refused import that are no longer there;
+// those another import needed stay, until an import that takes them syncs
+// them.
+func (u *unsyncedFiles) gone(paths []string) {
+	var left []string
+	for _, p := range paths {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			left = append(left, p)
+		}
+	}
+	u.synced(left)
 }
 
 // queuedBlock is a block waiting in a batch.
@@ -331,6 +386,11 @@ func (w *blockWriter) put(ctx context.Context, blk blocks.Block) error {
 	replace := false
 	if fi, err := os.Stat(path); err == nil {
 		if fi.Size() == int64(len(data)) {
+			if w.n.unsynced.has(path) { // written by an import that has not synced
+				w.mu.Lock()
+				w.paths = append(w.paths, path)
+				w.mu.Unlock()
+			}
 			return nil
 		}
 		replace = true
@@ -340,6 +400,8 @@ func (w *blockWriter) put(ctx context.Context, blk blocks.Block) error {
 	if err := w.run.wrote(mh); err != nil {
 		return err
 	}
+	w.n.unsynced.add(path) // before its name appears: an import finding it syncs it
+	w.queuedPaths = append(w.queuedPaths, path)
 	w.batch = append(w.batch, queuedBlock{dir: dir, path: path, data: data, replace: replace})
 	if w.queued += len(data); w.queued >= batchBytes {
 		return w.start(ctx)
