@@ -12,7 +12,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -258,4 +260,30 @@ func testOperator(t testing.TB, c *coordinator.Coordinator) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// startChild runs this test binary again as a child process running only
+// the test run names, with env added to its environment, and returns its
+// standard output and kill, which kills it (SIGKILL) and waits for it;
+// kill may be called more than once.
+func startChild(t *testing.T, run string, env ...string) (io.ReadCloser, func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	return out, func() {
+		if !killed {
+			killed = true
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			go io.Copy(io.Discard, out)
+			_ = cmd.Wait()
+		}
+	}
 }

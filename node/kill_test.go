@@ -7,12 +7,9 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -89,24 +86,7 @@ func TestReceiptsSurviveKill9(t *testing.T) {
 		}
 		n.Close()
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNodeKillChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childKeyEnv+"="+base64.StdEncoding.EncodeToString(gwPub))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	kill := func() {
-		if !killed {
-			killed = true
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			go io.Copy(io.Discard, out)
-			_ = cmd.Wait()
-		}
-	}
+	out, kill := startChild(t, "^TestNodeKillChild$", childDirEnv+"="+dir, childKeyEnv+"="+base64.StdEncoding.EncodeToString(gwPub))
 	defer kill()
 	sc := bufio.NewScanner(out)
 	var url, hash string

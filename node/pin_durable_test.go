@@ -9,10 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -64,24 +62,7 @@ func TestAcknowledgedPinSurvivesKill9(t *testing.T) {
 	defer srv.Close()
 
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNodePinDoneChild$", "-test.v")
-	cmd.Env = append(os.Environ(), pinDoneChildEnv+"="+dir+" "+root.String()+" "+srv.URL+"/site.car")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	kill := func() {
-		if !killed {
-			killed = true
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			go io.Copy(io.Discard, out)
-			_ = cmd.Wait()
-		}
-	}
+	out, kill := startChild(t, "^TestNodePinDoneChild$", pinDoneChildEnv+"="+dir+" "+root.String()+" "+srv.URL+"/site.car")
 	defer kill()
 	said := make(chan string, 1)
 	go func() {

@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,24 +82,7 @@ func TestPartialPinRemovedAtStart(t *testing.T) {
 	defer srv.Close()
 
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNodePinChild$", "-test.v")
-	cmd.Env = append(os.Environ(), pinChildDirEnv+"="+dir, pinChildPinEnv+"="+root.String()+" "+srv.URL+"/stall.car")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	kill := func() {
-		if !killed {
-			killed = true
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			go io.Copy(io.Discard, out)
-			_ = cmd.Wait()
-		}
-	}
+	out, kill := startChild(t, "^TestNodePinChild$", pinChildDirEnv+"="+dir, pinChildPinEnv+"="+root.String()+" "+srv.URL+"/stall.car")
 	defer kill()
 	go io.Copy(io.Discard, bufio.NewReader(out))
 	select {
