@@ -480,39 +480,7 @@ func TestCollectRacingStoreOfSameBytes(t *testing.T) {
 
 	t.Run("sweep between held and record", func(t *testing.T) {
 		body := random(600 << 10)
-		root := putCID(t, c, "gc-c", "x1", body)
-		del(t, c, "gc-c", "x1")
-		if st := collectOf(t, n, 1, root); st.Stamped != 1 {
-			t.Fatalf("first pass: %+v", st)
-		}
-		atGate, release := make(chan struct{}), make(chan struct{})
-		store := &gatedStore{ContentStore: n.d.Control(), gate: func(context.Context, string) {
-			close(atGate)
-			<-release
-		}}
-		gc, _ := gatedServer(t, n, store, k)
-		errc := make(chan error, 1)
-		go func() {
-			_, err := gc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("gc-c"), Key: aws.String("x2"), Body: bytes.NewReader(body)})
-			errc <- err
-		}()
-		<-atGate // the PUT saw the root held, and has not recorded it
-		if st := collectOf(t, n, 1, root); st.Collected != 1 {
-			close(release)
-			t.Fatalf("the sweep: %+v", st)
-		}
-		dropped(t, n, root, body)
-		close(release)
-		if err := <-errc; err != nil {
-			dumpFailures(t, n)
-			t.Fatalf("the PUT: %v", err)
-		}
-		// Acknowledged: so placed and held again.
-		if p, ok := placement(t, n, root); !ok || len(p.Holders(coordinator.HolderPinned)) < 2 {
-			t.Fatalf("acknowledged PUT, placement %+v (placed %v)", p, ok)
-		}
-		held(t, n, root, body)
-		getEqual(t, c, "gc-c", "x2", body)
+		root := putRacingSweep(t, n, c, k, "gc-c", body, nil)
 		if st := collectOf(t, n, 2, root); st.Collected != 0 {
 			t.Fatalf("a referenced root collected: %+v", st)
 		}
@@ -930,4 +898,53 @@ func TestCollectLabelsDoNotGrowWithBuckets(t *testing.T) {
 	if !ok || len(p.Sites) != 1 {
 		t.Fatalf("placement of bytes stored in three buckets: labels %v (placed %v); want one", p.Sites, ok)
 	}
+}
+
+// putRacingSweep stores body as x1 in bucket and deletes it, so that its
+// root is stamped by a first pass; then PUTs the same bytes as x2 through
+// a second gateway that stops once it found the root held and before it
+// records it, has the sweep collect the root meanwhile (the nodes drop
+// it), calls during (when set), lets the PUT go on and checks it was
+// acknowledged with the root placed again, held by two nodes and read
+// back byte-equal. It returns the root.
+func putRacingSweep(t *testing.T, n *network, c *s3.Client, k api.S3Key, bucket string, body []byte, during func(root string)) string {
+	t.Helper()
+	root := putCID(t, c, bucket, "x1", body)
+	del(t, c, bucket, "x1")
+	if st := collectOf(t, n, 1, root); st.Stamped != 1 {
+		t.Fatalf("first pass: %+v", st)
+	}
+	atGate, release := make(chan struct{}), make(chan struct{})
+	store := &gatedStore{ContentStore: n.d.Control(), gate: func(context.Context, string) {
+		close(atGate)
+		<-release
+	}}
+	gc, _ := gatedServer(t, n, store, k)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := gc.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("x2"), Body: bytes.NewReader(body)},
+			func(o *s3.Options) { o.RetryMaxAttempts = 1 }) // a failure is not hidden by a retry
+		errc <- err
+	}()
+	<-atGate // the PUT saw the root held, and has not recorded it
+	if st := collectOf(t, n, 1, root); st.Collected != 1 {
+		close(release)
+		t.Fatalf("the sweep: %+v", st)
+	}
+	dropped(t, n, root, body)
+	if during != nil {
+		during(root)
+	}
+	close(release)
+	if err := <-errc; err != nil {
+		dumpFailures(t, n)
+		t.Fatalf("the PUT: %v", err)
+	}
+	// Acknowledged: so placed and held again.
+	if p, ok := placement(t, n, root); !ok || len(p.Holders(coordinator.HolderPinned)) < 2 {
+		t.Fatalf("acknowledged PUT, placement %+v (placed %v)", p, ok)
+	}
+	held(t, n, root, body)
+	getEqual(t, c, bucket, "x2", body)
+	return root
 }

@@ -1,8 +1,6 @@
 package s3api_test
 
 import (
-	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -11,11 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/verity-cdn/verity/coordinator"
 )
 
 // carPath is where the devnet's gateway keeps root's CAR for nodes.
@@ -135,45 +128,13 @@ func TestCollectedCARRemoved(t *testing.T) {
 func TestCollectedCARKeptForARacingStore(t *testing.T) {
 	n := gcNetwork(t, time.Nanosecond)
 	c, k := gcBucket(t, n, "gc-car-race")
-	ctx := t.Context()
 	body := random(600 << 10)
-	root := putCID(t, c, "gc-car-race", "x1", body)
-	del(t, c, "gc-car-race", "x1")
-	if st := collectOf(t, n, 1, root); st.Stamped != 1 {
-		t.Fatalf("first pass: %+v", st)
-	}
-	atGate, release := make(chan struct{}), make(chan struct{})
-	store := &gatedStore{ContentStore: n.d.Control(), gate: func(context.Context, string) {
-		close(atGate)
-		<-release
-	}}
-	gc, _ := gatedServer(t, n, store, k)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := gc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("gc-car-race"), Key: aws.String("x2"), Body: bytes.NewReader(body)},
-			func(o *s3.Options) { o.RetryMaxAttempts = 1 }) // a failure is not hidden by a retry
-		errc <- err
-	}()
-	<-atGate // the PUT saw the root held, and has not recorded it
-	if st := collectOf(t, n, 1, root); st.Collected != 1 {
-		close(release)
-		t.Fatalf("the sweep: %+v", st)
-	}
-	dropped(t, n, root, body)
-	// The gateway has handled content.collected for the root.
-	eventually(t, "the collected root's CAR looked at", func() bool {
-		return n.logged("collected content's CAR", "root="+root)
+	root := putRacingSweep(t, n, c, k, "gc-car-race", body, func(root string) {
+		// The gateway has handled content.collected for the root.
+		eventually(t, "the collected root's CAR looked at", func() bool {
+			return n.logged("collected content's CAR", "root="+root)
+		})
 	})
-	close(release)
-	if err := <-errc; err != nil {
-		dumpFailures(t, n)
-		t.Fatalf("the PUT: %v", err)
-	}
-	if p, ok := placement(t, n, root); !ok || len(p.Holders(coordinator.HolderPinned)) < 2 {
-		t.Fatalf("acknowledged PUT, placement %+v (placed %v)", p, ok)
-	}
-	held(t, n, root, body)
-	getEqual(t, c, "gc-car-race", "x2", body)
 	if !exists(carPath(n, root)) {
 		t.Fatal("the CAR of a recorded object was removed")
 	}
