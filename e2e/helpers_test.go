@@ -124,6 +124,11 @@ type envConfig struct {
 	// nodeLink, when set, puts the nodes behind netem forwarders shaping
 	// the browser's traffic to them (linkNodes).
 	nodeLink *netem.Link
+	// nodes is the number of storage nodes (default 2).
+	nodes int
+	// nodeMaxEgress caps each node's content bytes per second
+	// (devnet.Config.NodeMaxEgress, `verity node --max-egress`); 0: no cap.
+	nodeMaxEgress int64
 }
 
 // logWriter sends log lines to t.Log, until the test ends.
@@ -171,16 +176,20 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if cfg.s3 {
 		s3Listen = "127.0.0.1:0"
 	}
+	if cfg.nodes <= 0 {
+		cfg.nodes = 2
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := devnet.New(ctx, devnet.Config{
-		S3Listen:   s3Listen,
-		NodeHost:   nodeHost,
-		DataDir:    t.TempDir(),
-		Listen:     "127.0.0.1:0",
-		Nodes:      2,
-		DemoDir:    cfg.demoDir,
-		WebRTCOnly: cfg.webrtcOnly,
-		Logger:     logger,
+		S3Listen:      s3Listen,
+		NodeHost:      nodeHost,
+		DataDir:       t.TempDir(),
+		Listen:        "127.0.0.1:0",
+		Nodes:         cfg.nodes,
+		NodeMaxEgress: cfg.nodeMaxEgress,
+		DemoDir:       cfg.demoDir,
+		WebRTCOnly:    cfg.webrtcOnly,
+		Logger:        logger,
 	})
 	if err != nil {
 		cancel()

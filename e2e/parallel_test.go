@@ -159,3 +159,59 @@ func TestWorkerParallelLargeFile(t *testing.T) {
 const savedScoresJS = `caches.open('verity-scores-v1')
 	.then((c) => c.match('/.verity/scores'))
 	.then((r) => (r ? r.text() : ''))`
+
+// One node, capped by --max-egress like the bench's parallel section
+// (8 MiB/s), serves a file larger than a voucher's per-node cap (16 MiB by
+// default) to the worker over WebTransport: the whole file, byte-equal,
+// from the node on one transport with no failover and no report, twice in
+// a row (a node the worker had reported would be dropped for the second
+// fetch). When the cap is spent mid-stream the worker loads a new voucher
+// and asks the node again for the rest.
+func TestWorkerCappedNodeServesLargeFile(t *testing.T) {
+	const (
+		name   = "large/capped-24m.bin"
+		size   = 24 << 20
+		egress = 8 << 20
+	)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, web.Demo); err != nil {
+		t.Fatal(err)
+	}
+	want := deterministicFile(t, filepath.Join(dir, filepath.FromSlash(name)), size)
+	e := newEnv(t, envConfig{demoDir: dir, nodes: 1, nodeMaxEgress: egress, readyTimeout: time.Minute})
+	e.controlled()
+	for i := range 2 {
+		res, err := e.b.StreamFetch(e.ctx(2*time.Minute), "/"+name, &browser.FetchOptions{Cache: "no-store"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != http.StatusOK || res.Error != "" || res.Size != size || res.Adler32 != want {
+			t.Fatalf("fetch %d: status %d, error %q, %d bytes, adler32 %08x; want %d bytes, %08x", i, res.Status, res.Error, res.Size, res.Adler32, size, want)
+		}
+		if tr := serverTiming(res.Headers["server-timing"], "verity"); tr != "webtransport" {
+			t.Fatalf("fetch %d: Server-Timing %q, want verity=webtransport", i, res.Headers["server-timing"])
+		}
+		stats, err := e.b.WorkerStats(e.ctx(10 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, ok := workerStat(stats, "/"+name)
+		if !ok || rec.Transport != "webtransport" || rec.Failovers != 0 || rec.Bytes != size || rec.Error != "" {
+			t.Fatalf("fetch %d: worker record %+v, want the whole file from the node over WebTransport with no failover", i, rec)
+		}
+		if reps, err := e.b.WorkerReports(e.ctx(10 * time.Second)); err != nil || len(reps) != 0 {
+			t.Fatalf("fetch %d: the worker reported %+v (%v), want no report", i, reps, err)
+		}
+		t.Logf("fetch %d: %d bytes in %.0f ms, %+v", i, res.Size, res.Millis, rec)
+	}
+}
+
+// serverTiming returns the description of the Server-Timing metric name.
+func serverTiming(h, name string) string {
+	for _, st := range browser.ParseServerTiming(h) {
+		if st.Name == name {
+			return st.Description
+		}
+	}
+	return ""
+}

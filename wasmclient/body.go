@@ -22,6 +22,7 @@ type body struct {
 
 	err       error // sticky
 	retried   bool  // the current source was retried after an idle failure
+	repaid    bool  // the current source was retried with a new voucher
 	delivered atomic.Int64
 	once      sync.Once
 }
@@ -73,12 +74,20 @@ func (b *body) Read(p []byte) (int, error) {
 				// it again first.
 				b.retried = true
 				b.f.retry = &a.src
+			case !b.repaid && b.f.renewVoucher(a):
+				// The worker stopped paying on the stream: the voucher's
+				// per-node cap is spent (a body larger than the cap from
+				// one node) or it expired. Not the node's fault, and the
+				// node serves on under a new voucher: ask it again, over
+				// the same transport, from the first byte not delivered.
+				b.repaid = true
+				b.f.retry = &a.src
 			default:
 				b.f.fail(a, err)
 			}
 		}
 		if n > 0 {
-			b.retried = false
+			b.retried, b.repaid = false, false
 			return n, nil
 		}
 	}
@@ -97,6 +106,7 @@ func (b *body) resume() (*attempt, error) {
 		if b.closed.Load() {
 			return nil, ErrClosed
 		}
+		again := b.repaid && f.retry != nil // the same source under a new voucher
 		src, ok := f.nextSource()
 		if !ok {
 			return nil, f.exhausted()
@@ -110,7 +120,9 @@ func (b *body) resume() (*attempt, error) {
 			f.fail(a, err)
 			continue
 		}
-		f.failovers++
+		if !again {
+			f.failovers++
+		}
 		f.rec.Transport, f.rec.Node = src.transport.Name(), src.node.ID
 		b.mu.Lock()
 		if b.closed.Load() {

@@ -406,6 +406,20 @@ func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange) (
 	return a, ent, nil
 }
 
+// renewVoucher reports whether a failed because the worker stopped paying
+// on it (its signer refused: the voucher's per-node cap spent, or the
+// voucher expired) and a new voucher is now installed, loaded with the
+// session (the signer's refusal asked for it).
+func (f *fetch) renewVoucher(a *attempt) bool {
+	if a.pay == nil || !a.pay.failed() || f.ctx.Err() != nil || f.c.payer == nil {
+		return false
+	}
+	if _, err := f.c.sessions.get(f.ctx); err != nil {
+		return false
+	}
+	return f.c.payer.stream(a.src.node.ID) != nil
+}
+
 // fail records the failure of attempt a: reports and drops the node unless
 // the source merely does not have the content, or the request was cancelled.
 func (f *fetch) fail(a *attempt, err error) {

@@ -97,12 +97,13 @@ type pfetch struct {
 // lane fetches segments from one node (over its transports in order) or
 // from the gateway.
 type lane struct {
-	p     *pbody
-	node  Node
-	srcs  []source
-	first *attempt // already open at the body's first byte (the attempt that resolved the entity)
-	start job      // the first lane's first job: segment 0 from a
-	tmp   []byte
+	p      *pbody
+	node   Node
+	srcs   []source
+	first  *attempt // already open at the body's first byte (the attempt that resolved the entity)
+	repaid bool     // the lane's last segment failed on payment and was asked again under a new voucher
+	start  job      // the first lane's first job: segment 0 from a
+	tmp    []byte
 }
 
 // newParallel builds the parallel body; a is the attempt that resolved the
@@ -476,7 +477,16 @@ func (l *lane) run() {
 		a, err := l.fetch(j)
 		switch {
 		case err == nil:
+			l.repaid = false
 		case errors.Is(err, errLost):
+			p.failed(j.pf, nil, nil)
+		case a != nil && !l.repaid && p.f.renewVoucher(a):
+			// The worker stopped paying on the stream (the voucher's
+			// per-node cap spent, or it expired): not the node's fault,
+			// and it serves on under the new voucher. The segment goes
+			// back to the queue from its first missing byte; the lane
+			// goes on.
+			l.repaid = true
 			p.failed(j.pf, nil, nil)
 		default:
 			if p.failed(j.pf, a, err) {
