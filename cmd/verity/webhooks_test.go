@@ -150,6 +150,21 @@ func TestWebhookDeliveredAfterGatewayRestart(t *testing.T) {
 	}
 	resp.Body.Close()
 	testutil.Eventually(t, 20*time.Second, "the first, failed attempt", func() bool { return len(answers()) > 0 })
+	// Stop once the attempt is logged: an attempt the gateway was
+	// stopping during is made again by the next one and not logged.
+	var firstLog api.WebhookLog
+	hookID := func() string {
+		out, err := runCmd(t, runSites, "webhooks", "list", "blog", "--gateway", gw, "--token", token, "--json")
+		var hooks []api.Webhook
+		if err != nil || json.Unmarshal([]byte(out), &hooks) != nil || len(hooks) != 1 {
+			t.Fatalf("list: %v\n%s", err, out)
+		}
+		return hooks[0].ID
+	}()
+	testutil.Eventually(t, 20*time.Second, "the failed attempt logged", func() bool {
+		out, err := runCmd(t, runSites, "webhooks", "log", "blog", hookID, "--json", "--gateway", gw, "--token", token)
+		return err == nil && json.Unmarshal([]byte(out), &firstLog) == nil && len(firstLog.Attempts) > 0
+	})
 	stop()
 	mu.Lock()
 	up = true
