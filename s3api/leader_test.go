@@ -3,7 +3,6 @@ package s3api_test
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,14 +36,12 @@ func TestCollectorReadsFromTheLeader(t *testing.T) {
 	}
 
 	nc := n.d.Bus().Conn()
-	var mu sync.Mutex
 	type request struct{ subject, body string }
-	var seen []request
-	sub, err := nc.Subscribe("$JS.API.>", func(m *nats.Msg) {
-		mu.Lock()
-		seen = append(seen, request{m.Subject, string(m.Data)})
-		mu.Unlock()
-	})
+	// A channel subscription: the connection's reader puts each request
+	// in it as it reads it, so once a Flush has returned every request
+	// sent before it is there (a handler might still be running).
+	reqs := make(chan *nats.Msg, 1<<16)
+	sub, err := nc.ChanSubscribe("$JS.API.>", reqs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +66,11 @@ func TestCollectorReadsFromTheLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub.Unsubscribe()
-
-	mu.Lock()
-	defer mu.Unlock()
+	var seen []request
+	for len(reqs) > 0 {
+		m := <-reqs
+		seen = append(seen, request{m.Subject, string(m.Data)})
+	}
 	names := map[string]string{
 		"the bucket's record":    "$KV.s3_buckets." + bucket,
 		"the bucket's shards":    "$KV.s3_index." + bucket + "/",

@@ -29,9 +29,12 @@ func (b *Browser) StopRunningWorkers(ctx context.Context) error {
 	}
 	defer chromedp.Call(ctx, serviceworker.Disable, cdp.Empty{})
 
-	// Enable replays the current versions; the running ones are to stop.
+	// Enable replays the current versions; the running (or starting)
+	// ones are to stop. The replay ends once no event came for a while,
+	// counted from its first event (a loaded machine may take longer to
+	// send it).
 	running := map[string]bool{}
-	quiet := time.NewTimer(300 * time.Millisecond)
+	quiet := time.NewTimer(b.cfg.WaitTimeout)
 	defer quiet.Stop()
 replay:
 	for {
@@ -41,9 +44,10 @@ replay:
 				return &TimeoutError{What: "the service worker versions", After: b.cfg.WaitTimeout.String()}
 			}
 			for _, v := range ev.Versions {
-				running[v.VersionID] = v.RunningStatus == serviceworker.VersionRunningStatusRunning
+				running[v.VersionID] = v.RunningStatus == serviceworker.VersionRunningStatusRunning ||
+					v.RunningStatus == serviceworker.VersionRunningStatusStarting
 			}
-			quiet.Reset(300 * time.Millisecond)
+			quiet.Reset(500 * time.Millisecond)
 		case <-quiet.C:
 			break replay
 		}
