@@ -14,6 +14,7 @@ import (
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/payment"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 // accountsGateway is a gateway stack with the faucet, metering charged
@@ -158,7 +159,7 @@ func TestMetering(t *testing.T) {
 	if created.Account != "acme" {
 		t.Fatalf("created %+v", created)
 	}
-	carBytes, root := siteCAR(t, testSite())
+	carBytes, root := siteCAR(t, sitetest.Files())
 	// The site's token may not charge another account.
 	if got := tg.apiJSON(t, "POST", "/v1/sites/blog/deploy?account=poor", created.Token, string(carBytes), http.StatusForbidden, nil); !strings.Contains(got, "may not charge account") {
 		t.Fatalf("deploy for another account: %s", got)

@@ -14,6 +14,7 @@ import (
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -61,17 +62,17 @@ func TestFakePinnedNotCounted(t *testing.T) {
 	tg, _ := startStack(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin}, gateway.Config{})
 	failures := auditEvents(t, bus)
 	startNodes(t, tg, 1)
-	liar := joinNodeWith(t, tg, 41, recordAt(t, 41, "127.0.0.1"), func(c *node.CoordClientConfig) {
+	liar := joinNodeWith(t, tg, 41, sitetest.RecordAt(t, 41, "127.0.0.1"), func(c *node.CoordClientConfig) {
 		c.OnPin = func(context.Context, nodeproto.Pin) error { return nil } // "pinned", holds nothing
 	})
-	liarID := recordAt(t, 41, "127.0.0.1").Record.NodeID
+	liarID := sitetest.RecordAt(t, 41, "127.0.0.1").Record.NodeID
 	waitFor(t, "both nodes live", func() bool {
 		live, _ := tg.Coordinator().LiveNodes(t.Context())
 		return len(live) == 2 && liar.State().Joined
 	})
 
 	token := tg.createSite(t, "blog")
-	carBytes, root := siteCAR(t, testSite())
+	carBytes, root := siteCAR(t, sitetest.Files())
 	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, carBytes); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
 	}
@@ -119,7 +120,7 @@ func TestFailedAuditDropsHoldingAndRereplicates(t *testing.T) {
 	failures := auditEvents(t, bus)
 	nodes := startNodes(t, tg, 3)
 	token := tg.createSite(t, "blog")
-	carBytes, root := siteCAR(t, testSite())
+	carBytes, root := siteCAR(t, sitetest.Files())
 	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, carBytes); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 // TestDashboardMatchesSettlements: settlements applied with vouchers and
@@ -23,13 +24,13 @@ func TestDashboardMatchesSettlements(t *testing.T) {
 	tg.apiJSON(t, "POST", "/v1/accounts", testAdmin, `{"name":"acme","freezeBelow":1}`, http.StatusCreated, nil)
 	tg.apiJSON(t, "POST", "/v1/accounts/acme/topup", testAdmin, `{"bytes":1073741824}`, http.StatusOK, nil)
 
-	gwKey := seedKey(200)
+	gwKey := sitetest.Key(200)
 	settler, err := ledger.New(t.Context(), ledger.Config{Bus: bus, Keys: payment.NewKeySet(gwKey.Public().(ed25519.PublicKey))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer settler.Close()
-	nodeKeys := []ed25519.PrivateKey{seedKey(31), seedKey(32)}
+	nodeKeys := []ed25519.PrivateKey{sitetest.Key(31), sitetest.Key(32)}
 	var nodes []payment.NodeKey
 	for _, k := range nodeKeys {
 		var n payment.NodeKey
@@ -92,7 +93,7 @@ func TestDashboardMatchesSettlements(t *testing.T) {
 	// Each node reads its own earnings with a request signed by its key;
 	// not another node's.
 	for i := range nodeKeys {
-		joinNode(t, tg, byte(31+i), recordAt(t, byte(31+i), "127.0.0.1"))
+		joinNode(t, tg, byte(31+i), sitetest.RecordAt(t, byte(31+i), "127.0.0.1"))
 	}
 	waitFor(t, "nodes to join", func() bool {
 		live, _ := tg.Coordinator().LiveNodes(t.Context())

@@ -25,6 +25,7 @@ import (
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -75,7 +76,7 @@ func startNodes(t *testing.T, tg *testStack, n int) []*node.Node {
 func siteCAR(t *testing.T, files map[string][]byte) ([]byte, string) {
 	t.Helper()
 	var buf bytes.Buffer
-	root, err := importer.WriteCAR(t.Context(), writeSite(t, files), &buf, importer.Options{})
+	root, err := importer.WriteCAR(t.Context(), sitetest.Write(t, files), &buf, importer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestDeployPublishesAfterReplication(t *testing.T) {
 	tg, bus, dir := deployGateway(t, 0)
 	nodes := startNodes(t, tg, 2)
 	token := tg.createSite(t, "blog")
-	files := testSite()
+	files := sitetest.Files()
 	carBytes, root := siteCAR(t, files)
 
 	resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, carBytes)
@@ -273,7 +274,7 @@ func TestDeployRefused(t *testing.T) {
 	for _, s := range secs {
 		doubled = append(doubled, s, s)
 	}
-	big, _ := siteCAR(t, testSite())
+	big, _ := siteCAR(t, sitetest.Files())
 
 	for _, tc := range []struct {
 		name   string
@@ -372,7 +373,7 @@ func TestNodeLossReReplicatesAndReturnReconciles(t *testing.T) {
 		return len(live) == 2
 	})
 	token := tg.createSite(t, "blog")
-	carBytes, root := siteCAR(t, testSite())
+	carBytes, root := siteCAR(t, sitetest.Files())
 	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, carBytes); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
 	}
@@ -411,7 +412,7 @@ func TestNodeLossReReplicatesAndReturnReconciles(t *testing.T) {
 		t.Fatalf("returning node lost its content: %v %v %v", ok, err, back.Pins())
 	}
 	resp, body := tg.get(t, tg.SiteURL("blog")+"media/big.bin")
-	if resp.StatusCode != http.StatusOK || len(body) != len(testSite()["media/big.bin"]) {
+	if resp.StatusCode != http.StatusOK || len(body) != len(sitetest.Files()["media/big.bin"]) {
 		t.Fatalf("served %d, %d bytes", resp.StatusCode, len(body))
 	}
 }
@@ -422,7 +423,7 @@ func TestSessionListsHoldersOnly(t *testing.T) {
 	tg, _, _ := deployGateway(t, 0)
 	nodes := startNodes(t, tg, 3)
 	token := tg.createSite(t, "blog")
-	carBytes, root := siteCAR(t, testSite())
+	carBytes, root := siteCAR(t, sitetest.Files())
 	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, carBytes); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
 	}

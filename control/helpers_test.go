@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -9,12 +8,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -25,10 +22,10 @@ import (
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
-	"github.com/verity-cdn/verity/internal/importer"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -201,23 +198,7 @@ func startStackWith(t *testing.T, bus *events.Bus, ctl Config, gw gateway.Config
 // do sends method url (with any host: the connection goes to the gateway).
 func (tg *testGateway) do(t *testing.T, method, url string, body io.Reader, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := tg.client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
-	}
-	return resp, b
+	return testutil.Do(t, tg.client, method, url, body, hdr...)
 }
 
 func (tg *testGateway) get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
@@ -252,7 +233,7 @@ func joinNode(t *testing.T, s *testStack, seed byte, rec noderecord.Signed) *nod
 // joinNodeWith is joinNode with its client's config changed by mod.
 func joinNodeWith(t *testing.T, s *testStack, seed byte, rec noderecord.Signed, mod func(*node.CoordClientConfig)) *node.CoordClient {
 	t.Helper()
-	key := seedKey(seed)
+	key := sitetest.Key(seed)
 	r := rec.Record
 	r.HTTP, r.WebTransport = proofServer(t, key), ""
 	rec, err := noderecord.Sign(r, key)
@@ -296,33 +277,6 @@ func proofServer(t *testing.T, key ed25519.PrivateKey) string {
 	return srv.URL
 }
 
-func seedKey(seed byte) ed25519.PrivateKey {
-	s := make([]byte, ed25519.SeedSize)
-	s[0] = seed
-	return ed25519.NewKeyFromSeed(s)
-}
-
-// recordAt is a valid record of a node keyed by seed whose URLs are on host.
-func recordAt(t *testing.T, seed byte, host string) noderecord.Signed {
-	t.Helper()
-	now := time.Now()
-	priv := seedKey(seed)
-	pub := priv.Public().(ed25519.PublicKey)
-	rec, err := noderecord.Sign(noderecord.Record{
-		NodeID:       noderecord.NodeIDFromKey(pub),
-		PublicKey:    pub,
-		HTTP:         "http://" + host + ":4001",
-		WebTransport: "https://" + host + ":4433/verity/v1",
-		CertHashes:   []noderecord.CertHash{{SHA256: make([]byte, 32), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(13 * 24 * time.Hour)}},
-		Issued:       now.Add(-time.Minute),
-		Expires:      now.Add(time.Hour),
-	}, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
-}
-
 func testCID(t *testing.T, data string) string {
 	t.Helper()
 	c, err := cid.Sum(cid.CodecRaw, cid.HashBLAKE3, []byte(data))
@@ -336,59 +290,4 @@ func testCID(t *testing.T, data string) string {
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testutil.Eventually(t, 10*time.Second, what, cond)
-}
-
-const chunkSize = 256 << 10
-
-// testSite is the site the tests deploy.
-func testSite() map[string][]byte {
-	big := make([]byte, 5*chunkSize+12345) // six leaves, the last one short
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range big {
-		big[i] = byte(rng.Uint32())
-	}
-	return map[string][]byte{
-		"index.html":       []byte("<!doctype html><title>t</title><script src=\"/verity.js\" async></script><h1>home</h1>\n"),
-		"style.css":        []byte("body { color: #123; }\n"),
-		"about/index.html": []byte("<!doctype html><h1>about</h1>\n"),
-		"media/big.bin":    big,
-		"docs/a b.txt":     []byte("spaces in names\n"),
-	}
-}
-
-// writeSite writes files under a new temp dir and returns its path.
-func writeSite(t *testing.T, files map[string][]byte) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "site")
-	for name, data := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-// importSite imports files into every node, pinned as an operator's
-// import is, and returns the root CID.
-func importSite(t *testing.T, nodes []*node.Node, files map[string][]byte) string {
-	t.Helper()
-	var car bytes.Buffer
-	root, err := importer.WriteCAR(t.Context(), writeSite(t, files), &car, importer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes {
-		roots, err := n.ImportCAR(t.Context(), bytes.NewReader(car.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.PinLocal(roots...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root.String()
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 // GET /v1/nodes (admin) lists every node of the registry with its state,
@@ -15,8 +16,8 @@ import (
 func TestNodesList(t *testing.T) {
 	bus := openBus(t, "gw-nodes")
 	tg, _ := startStack(t, bus, Config{AdminToken: testAdmin}, gateway.Config{})
-	a := joinNode(t, tg, 41, recordAt(t, 41, "127.0.0.1"))
-	joinNode(t, tg, 42, recordAt(t, 42, "127.0.0.1"))
+	a := joinNode(t, tg, 41, sitetest.RecordAt(t, 41, "127.0.0.1"))
+	joinNode(t, tg, 42, sitetest.RecordAt(t, 42, "127.0.0.1"))
 	var list api.NodeList
 	testutil.Eventually(t, 10*time.Second, "two live nodes listed", func() bool {
 		tg.apiJSON(t, "GET", "/v1/nodes", testAdmin, "", http.StatusOK, &list)

@@ -11,6 +11,7 @@ import (
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 // A deployed CAR is kept only by the gateway that accepted it. Once that
@@ -43,7 +44,7 @@ func TestRereplicationAfterAcceptingGatewayGone(t *testing.T) {
 		return len(live) == 1
 	})
 	token := gwA.createSite(t, "blog")
-	carBytes, root := siteCAR(t, testSite())
+	carBytes, root := siteCAR(t, sitetest.Files())
 	if resp, body := gwA.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, carBytes); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
 	}
@@ -67,7 +68,7 @@ func TestRereplicationAfterAcceptingGatewayGone(t *testing.T) {
 		return st.Site != nil && st.Site.Root == root
 	})
 	resp, body := gwB.get(t, gwB.SiteURL("blog")+"media/big.bin")
-	if resp.StatusCode != http.StatusOK || string(body) != string(testSite()["media/big.bin"]) {
+	if resp.StatusCode != http.StatusOK || string(body) != string(sitetest.Files()["media/big.bin"]) {
 		t.Fatalf("served %d, %d bytes", resp.StatusCode, len(body))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -28,7 +29,7 @@ func TestPlacementSpreads(t *testing.T) {
 	}
 	ids := map[byte]string{}
 	for seed, hb := range nodes {
-		rec := recordAt(t, seed, "127.0.0.1")
+		rec := sitetest.RecordAt(t, seed, "127.0.0.1")
 		joinNodeWith(t, tg, seed, rec, func(c *node.CoordClientConfig) {
 			c.Status = func() nodeproto.Heartbeat { return hb }
 		})

@@ -17,6 +17,7 @@ import (
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -39,7 +40,7 @@ func TestPreviewDeployPromoteExpire(t *testing.T) {
 	tg, _, nodes, skew := previewStack(t, "gw-preview")
 	token := tg.createSite(t, "blog")
 	page := func(v string) map[string][]byte {
-		files := testSite()
+		files := sitetest.Files()
 		files["index.html"] = []byte("<h1>" + v + "</h1>")
 		return files
 	}
@@ -167,7 +168,7 @@ func TestPreviewOfTheSameRootBySecondSite(t *testing.T) {
 	tg, _, nodes, skew := previewStack(t, "gw-preview-shared")
 	blog := tg.createSite(t, "blog")
 	other := tg.createSite(t, "other")
-	files := testSite()
+	files := sitetest.Files()
 	files["index.html"] = []byte("<h1>shared</h1>")
 	car, root := siteCAR(t, files)
 	deploy := func(site, token, ttl string) {
@@ -233,7 +234,7 @@ func TestPreviewOfTheSameRootBySecondSite(t *testing.T) {
 func TestPreviewRecordOfTheEarlierForm(t *testing.T) {
 	tg, bus, nodes, skew := previewStack(t, "gw-preview-legacy")
 	token := tg.createSite(t, "blog")
-	files := testSite()
+	files := sitetest.Files()
 	files["index.html"] = []byte("<h1>legacy</h1>")
 	car, root := siteCAR(t, files)
 	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy?preview=1&ttl=1h", token, car); resp.StatusCode != http.StatusAccepted {

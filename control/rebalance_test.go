@@ -11,6 +11,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -28,7 +29,7 @@ func TestRebalanceOntoJoiningNode(t *testing.T) {
 	for i := range 3 {
 		site := fmt.Sprintf("site%d", i)
 		token := tg.createSite(t, site)
-		files := testSite()
+		files := sitetest.Files()
 		files["index.html"] = fmt.Appendf(nil, "<h1>site %d</h1>", i)
 		carBytes, root := siteCAR(t, files)
 		if resp, body := tg.api(t, http.MethodPost, "/v1/sites/"+site+"/deploy", token, carBytes); resp.StatusCode != http.StatusAccepted {

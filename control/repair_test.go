@@ -10,6 +10,7 @@ import (
 	gocid "github.com/ipfs/go-cid"
 
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 // A holder whose stored root block is damaged on disk detects it on read
@@ -22,7 +23,7 @@ func TestCorruptBlockRepaired(t *testing.T) {
 	tg, _ := startStack(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin}, gateway.Config{})
 	nodes := startNodes(t, tg, 2)
 	token := tg.createSite(t, "blog")
-	carBytes, root := siteCAR(t, testSite())
+	carBytes, root := siteCAR(t, sitetest.Files())
 	if resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy", token, carBytes); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("deploy: %d %s", resp.StatusCode, body)
 	}

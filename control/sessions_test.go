@@ -15,6 +15,7 @@ import (
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 // consoleClient sends API requests with a console session's cookie and,
@@ -200,8 +201,8 @@ func TestConsoleSessions(t *testing.T) {
 	})
 
 	t.Run("operators", func(t *testing.T) {
-		joinNode(t, gwA, 61, recordAt(t, 61, "127.0.0.1"))
-		id := noderecord.NodeIDFromKey(seedKey(61).Public().(ed25519.PublicKey))
+		joinNode(t, gwA, 61, sitetest.RecordAt(t, 61, "127.0.0.1"))
+		id := noderecord.NodeIDFromKey(sitetest.Key(61).Public().(ed25519.PublicKey))
 		alice, err := gwA.coord.CreateOperator(t.Context(), "alice")
 		if err != nil {
 			t.Fatal(err)

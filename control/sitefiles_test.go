@@ -10,6 +10,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 // A deploy (or preview) whose _headers or _redirects does not parse, or
@@ -29,7 +30,7 @@ func TestDeployRefusesBadSiteFiles(t *testing.T) {
 		{"loop through a missing page", "_redirects", "/* /nosuch.html 301\n", "", "line 1 redirects /_verity-loop-check_ to /nosuch.html, line 1 redirects /nosuch.html to /nosuch.html"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			files := testSite()
+			files := sitetest.Files()
 			files[tc.file] = []byte(tc.content)
 			car, _ := siteCAR(t, files)
 			resp, body := tg.api(t, http.MethodPost, "/v1/sites/blog/deploy"+tc.query, token, car)
@@ -44,7 +45,7 @@ func TestDeployRefusesBadSiteFiles(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(dir, "content")); len(ents) != 0 {
 		t.Fatalf("content holds %d files after refusals", len(ents))
 	}
-	files := testSite()
+	files := sitetest.Files()
 	files["_headers"] = []byte("/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n")
 	// Chains that end at a page the site has are no loops (the usual
 	// "send missing pages home" rules), an escaped name included.

@@ -15,6 +15,7 @@ import (
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -180,10 +181,10 @@ func TestPublishPurgesEveryGateway(t *testing.T) {
 		<-done
 		n.Close()
 	}()
-	files := testSite()
-	root1 := importSite(t, []*node.Node{n}, files)
+	files := sitetest.Files()
+	root1 := sitetest.Import(t, []*node.Node{n}, files)
 	files["index.html"] = []byte("<!doctype html><h1>version two</h1>\n")
-	root2 := importSite(t, []*node.Node{n}, files)
+	root2 := sitetest.Import(t, []*node.Node{n}, files)
 	nodes := gateway.StaticNodes{func() noderecord.Signed { return n.Record() }}
 
 	purged := collect(t, bus1, "test", events.TypeCachePurged)
@@ -202,7 +203,11 @@ func TestPublishPurgesEveryGateway(t *testing.T) {
 	}
 	for _, tg := range []*testGateway{gw1, gw2} {
 		var last string
-		waitFor(t, "version one on "+tg.URL(), func() bool { last = home(tg); t.Logf("%q", last); return last == string(testSite()["index.html"]) })
+		waitFor(t, "version one on "+tg.URL(), func() bool {
+			last = home(tg)
+			t.Logf("%q", last)
+			return last == string(sitetest.Files()["index.html"])
+		})
 		home(tg) // now from the cache
 	}
 	if _, err := sites.Publish(t.Context(), "demo", root2); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/payment"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -31,20 +32,20 @@ func TestNodeUnsettledIsAClaim(t *testing.T) {
 	tg.apiJSON(t, "POST", "/v1/accounts", testAdmin, `{"name":"acme","freezeBelow":1}`, http.StatusCreated, nil)
 	tg.apiJSON(t, "POST", "/v1/accounts/acme/topup", testAdmin, fmt.Sprintf(`{"bytes":%d}`, topup), http.StatusOK, nil)
 
-	liar, quiet := seedKey(51), seedKey(52)
+	liar, quiet := sitetest.Key(51), sitetest.Key(52)
 	claim := &nodeproto.PendingReceipts{Sessions: 1 << 20, Bytes: 1 << 50, ByAccount: map[string]uint64{"acme": 1 << 50, "not a name!": 1 << 40}}
 	for i := range 2 * nodeproto.MaxPendingAccounts {
 		claim.ByAccount[fmt.Sprintf("other%02d", i)] = uint64(i + 1)
 	}
-	joinNodeWith(t, tg, 51, recordAt(t, 51, "127.0.0.1"), func(c *node.CoordClientConfig) {
+	joinNodeWith(t, tg, 51, sitetest.RecordAt(t, 51, "127.0.0.1"), func(c *node.CoordClientConfig) {
 		c.Status = func() nodeproto.Heartbeat { return nodeproto.Heartbeat{Version: "test", Receipts: claim} }
 	})
-	joinNode(t, tg, 52, recordAt(t, 52, "127.0.0.1")) // reports no receipts
+	joinNode(t, tg, 52, sitetest.RecordAt(t, 52, "127.0.0.1")) // reports no receipts
 	liarID := noderecord.NodeIDFromKey(liar.Public().(ed25519.PublicKey))
 	quietID := noderecord.NodeIDFromKey(quiet.Public().(ed25519.PublicKey))
 
 	// What it really delivered and settles: 3 blocks.
-	gwKey := seedKey(200)
+	gwKey := sitetest.Key(200)
 	settler, err := ledger.New(t.Context(), ledger.Config{Bus: bus, Keys: payment.NewKeySet(gwKey.Public().(ed25519.PublicKey))})
 	if err != nil {
 		t.Fatal(err)

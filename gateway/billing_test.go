@@ -9,6 +9,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 // chargeLog is a Charger that records what it is charged.
@@ -43,20 +44,20 @@ func (c *chargeLog) charged(account, site string) uint64 {
 // the site that published the root its DNSLink record names; a custom
 // domain pointing at a root no site published is not served.
 func TestEverySiteIsBilled(t *testing.T) {
-	files := testSite()
+	files := sitetest.Files()
 	dnsSrv := startDNS(t, map[string][]string{})
 	charges := &chargeLog{}
 	nw := startNetworkWith(t, 1, files, func(c *Config) {
 		c.DNSLink = NewDNSLink(DNSLinkConfig{Server: dnsSrv.addr, TTL: time.Minute})
 		c.Charges = charges
 	})
-	shop := testSite()
+	shop := sitetest.Files()
 	shop["index.html"] = []byte("<!doctype html><h1>the shop</h1>\n")
-	shopRoot := importSite(t, nw.nodes, shop)
+	shopRoot := sitetest.Import(t, nw.nodes, shop)
 	nw.sites.SetAccount("shop", shopRoot, "acme")
-	stray := testSite()
+	stray := sitetest.Files()
 	stray["index.html"] = []byte("<!doctype html><h1>nobody's site</h1>\n")
-	strayRoot := importSite(t, nw.nodes, stray)
+	strayRoot := sitetest.Import(t, nw.nodes, stray)
 	dnsSrv.set("_dnslink.www.shop.example.", "dnslink=/ipfs/"+shopRoot)
 	dnsSrv.set("_dnslink.free.example.", "dnslink=/ipfs/"+strayRoot)
 

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -93,7 +93,7 @@ func joinNode(t *testing.T, tg *testGateway, seed byte, rec noderecord.Signed) *
 	t.Helper()
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL:           tg.URL(),
-		Key:           seedKey(seed),
+		Key:           sitetest.Key(seed),
 		OperatorToken: tg.opToken,
 		Record:        func() (noderecord.Signed, error) { return rec, nil },
 		Status:        func() nodeproto.Heartbeat { return nodeproto.Heartbeat{Version: "test", Blocks: 7} },
@@ -105,12 +105,6 @@ func joinNode(t *testing.T, tg *testGateway, seed byte, rec noderecord.Signed) *
 	}
 	t.Cleanup(func() { nc.Close() })
 	return nc
-}
-
-func seedKey(seed byte) ed25519.PrivateKey {
-	s := make([]byte, ed25519.SeedSize)
-	s[0] = seed
-	return ed25519.NewKeyFromSeed(s)
 }
 
 // waitFor waits until cond holds, for at most 10 s (scaled).
@@ -191,27 +185,6 @@ func TestConnectPathOnlyOnOwnHost(t *testing.T) {
 	}
 }
 
-// recordAt is a valid record of a node keyed by seed whose URLs are on host.
-func recordAt(t *testing.T, seed byte, host string) noderecord.Signed {
-	t.Helper()
-	now := time.Now()
-	priv := seedKey(seed)
-	pub := priv.Public().(ed25519.PublicKey)
-	rec, err := noderecord.Sign(noderecord.Record{
-		NodeID:       noderecord.NodeIDFromKey(pub),
-		PublicKey:    pub,
-		HTTP:         "http://" + host + ":4001",
-		WebTransport: "https://" + host + ":4433/verity/v1",
-		CertHashes:   []noderecord.CertHash{{SHA256: make([]byte, 32), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(13 * 24 * time.Hour)}},
-		Issued:       now.Add(-time.Minute),
-		Expires:      now.Add(time.Hour),
-	}, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
-}
-
 // Sessions list the coordinator's nodes ranked for the visitor's address:
 // with loopback in the ASN table, the node on loopback comes first for a
 // loopback visitor, whatever the order of node ids.
@@ -226,7 +199,7 @@ func TestSessionRankedByRouter(t *testing.T) {
 	tg := startCoordGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: openBus(t, "gw")}, cc)
 	// Seeds chosen so that the far node has the smaller id: unranked, it
 	// would come first.
-	far, near := recordAt(t, 2, "203.0.113.5"), recordAt(t, 1, "127.0.0.1")
+	far, near := sitetest.RecordAt(t, 2, "203.0.113.5"), sitetest.RecordAt(t, 1, "127.0.0.1")
 	if far.Record.NodeID > near.Record.NodeID {
 		t.Fatal("seeds no longer order the ids as the test needs")
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 func TestParseDNSLink(t *testing.T) {
@@ -95,7 +96,7 @@ func TestDNSLinkCustomDomains(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	nw = startNetworkWith(t, 1, testSite(), func(c *Config) {
+	nw = startNetworkWith(t, 1, sitetest.Files(), func(c *Config) {
 		c.DNSLink = NewDNSLink(DNSLinkConfig{Server: dnsSrv.addr, TTL: time.Minute, Now: clock})
 		c.AdminHosts = []string{"gw.example.net"}
 	})

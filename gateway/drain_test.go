@@ -16,6 +16,7 @@ import (
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -71,7 +72,7 @@ func joinSettlingNode(t *testing.T, tg *testGateway, seed byte) *settlingNode {
 	t.Helper()
 	rec := signedRecord(t, seed, fmt.Sprintf("http://127.0.0.1:%d", 4100+int(seed)), time.Now())
 	h := &settlingNode{cc: joinNode(t, tg, seed, rec)}
-	copy(h.key[:], seedKey(seed).Public().(ed25519.PublicKey))
+	copy(h.key[:], sitetest.Key(seed).Public().(ed25519.PublicKey))
 	waitFor(t, "the hostile node live", func() bool {
 		live, err := tg.Coordinator().LiveNodes(t.Context())
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/verity-cdn/verity/internal/headers"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 // siteWithHeaders is a site whose _headers marks /assets/* immutable and
@@ -156,7 +157,7 @@ func TestSessionHeadersAbsentOrUnreachable(t *testing.T) {
 	cc := testCoordinator()
 	cc.URLProver = acceptURLs{}
 	tg := startCoordGateway(t, Config{Sites: NewStaticSites(map[string]string{"demo": testCID(t, "r")}), Bus: openBus(t, "gw")}, cc)
-	joinNode(t, tg, 1, recordAt(t, 1, "127.0.0.1")) // its record's URLs answer nothing
+	joinNode(t, tg, 1, sitetest.RecordAt(t, 1, "127.0.0.1")) // its record's URLs answer nothing
 	waitFor(t, "a node in the session", func() bool { return len(tg.session(t, "demo").Nodes) == 1 })
 	for range 2 {
 		resp, body := tg.get(t, tg.SiteURL("demo")+".verity/v1/session")

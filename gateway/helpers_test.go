@@ -18,6 +18,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // testAssets stands in for the embedded worker files.
@@ -102,23 +103,7 @@ func startGatewayAsIs(t *testing.T, cfg Config) *testGateway {
 // do sends method url (with any host: the connection goes to the gateway).
 func (tg *testGateway) do(t *testing.T, method, url string, body io.Reader, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := tg.client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
-	}
-	return resp, b
+	return testutil.Do(t, tg.client, method, url, body, hdr...)
 }
 
 func (tg *testGateway) get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/internal/verify"
 )
 
@@ -74,8 +75,8 @@ func fetchRaw(t *testing.T, c *http.Client, url string, hdr ...string) (*http.Re
 // failure (metrics and the router), and once every node has the bad block
 // no response ends cleanly.
 func TestFallbackFailedNodeNeverEndsClean(t *testing.T) {
-	files := testSite()
-	files["media/zeros.bin"] = make([]byte, 3*chunkSize+100) // repeated leaves: dups
+	files := sitetest.Files()
+	files["media/zeros.bin"] = make([]byte, 3*sitetest.ChunkSize+100) // repeated leaves: dups
 	sink := &errorSink{}
 	nw := startNetworkWith(t, 2, files, func(c *Config) {
 		c.ScoreSink = sink
@@ -173,7 +174,7 @@ func cmpOr(a, b error) error {
 // When no node can serve a first visit, the visitor gets a 502 (or a 504
 // when nodes time out) with a message, not a closed connection.
 func TestFirstVisitNoNodeAnswers(t *testing.T) {
-	files := testSite()
+	files := sitetest.Files()
 	sink := &errorSink{}
 	nw := startNetworkWith(t, 2, files, func(c *Config) { c.ScoreSink = sink })
 	site := nw.SiteURL("demo")
@@ -280,7 +281,7 @@ func countingNode(t *testing.T, nodeURL string, status int) (string, *atomic.Int
 // before any node is asked, and a node refusing a request as bad (4xx) is
 // not a node failure.
 func TestClientErrorsNotChargedToNodes(t *testing.T) {
-	files := testSite()
+	files := sitetest.Files()
 	nw := startNetwork(t, 1, files)
 	sink := &errorSink{}
 	now := time.Now()

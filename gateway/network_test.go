@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,8 +16,8 @@ import (
 	gocid "github.com/ipfs/go-cid"
 
 	"github.com/verity-cdn/verity/internal/cid"
-	"github.com/verity-cdn/verity/internal/importer"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/internal/verify"
 	"github.com/verity-cdn/verity/node"
 )
@@ -29,63 +28,6 @@ type network struct {
 	nodes []*node.Node
 	sites *StaticSites
 	root  string
-}
-
-const chunkSize = 256 << 10
-
-// testSite is the site the network tests publish.
-func testSite() map[string][]byte {
-	big := make([]byte, 5*chunkSize+12345) // six leaves, the last one short
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range big {
-		big[i] = byte(rng.Uint32())
-	}
-	return map[string][]byte{
-		"index.html":       []byte("<!doctype html><title>t</title><script src=\"/verity.js\" async></script><h1>home</h1>\n"),
-		"style.css":        []byte("body { color: #123; }\n"),
-		"about/index.html": []byte("<!doctype html><h1>about</h1>\n"),
-		"media/big.bin":    big,
-		"docs/a b.txt":     []byte("spaces in names\n"),
-	}
-}
-
-// writeSite writes files under a new temp dir and returns its path.
-func writeSite(t *testing.T, files map[string][]byte) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "site")
-	for name, data := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-// importSite imports files into every node and returns the root CID.
-func importSite(t *testing.T, nodes []*node.Node, files map[string][]byte) string {
-	t.Helper()
-	var car bytes.Buffer
-	root, err := importer.WriteCAR(t.Context(), writeSite(t, files), &car, importer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes {
-		roots, err := n.ImportCAR(t.Context(), bytes.NewReader(car.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Pinned like an operator's import (verity node --car): otherwise
-		// the node's first reconciliation with the coordinator, which
-		// places nothing here, collects the blocks mid-test.
-		if err := n.PinLocal(roots...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root.String()
 }
 
 func startNetwork(t *testing.T, nNodes int, files map[string][]byte) *network {
@@ -117,7 +59,7 @@ func startNetworkWith(t *testing.T, nNodes int, files map[string][]byte, mod fun
 			n.Close()
 		}
 	})
-	root := importSite(t, nodes, files)
+	root := sitetest.Import(t, nodes, files)
 	sites := NewStaticSites(map[string]string{"demo": root})
 	recs := make(StaticNodes, len(nodes))
 	for i, n := range nodes {
@@ -134,7 +76,7 @@ func startNetworkWith(t *testing.T, nNodes int, files map[string][]byte, mod fun
 func (nw *network) nodeID(i int) string { return nw.nodes[i].Record().Record.NodeID }
 
 func TestFirstVisit(t *testing.T) {
-	files := testSite()
+	files := sitetest.Files()
 	nw := startNetwork(t, 2, files)
 	site := nw.SiteURL("demo")
 
@@ -212,8 +154,8 @@ func TestFirstVisit(t *testing.T) {
 // A file whose chunks repeat has repeated blocks: nodes must send each
 // as often as the traversal needs it, on the first visit and the fallback.
 func TestRepeatedBlocks(t *testing.T) {
-	files := testSite()
-	zeros := make([]byte, 3*chunkSize+100)
+	files := sitetest.Files()
+	zeros := make([]byte, 3*sitetest.ChunkSize+100)
 	files["zeros.bin"] = zeros
 	nw := startNetwork(t, 1, files)
 	site := nw.SiteURL("demo")
@@ -239,8 +181,8 @@ func TestRepeatedBlocks(t *testing.T) {
 // leafCID is the CID of the i-th 256 KiB leaf of data (raw leaves, BLAKE3).
 func leafCID(t *testing.T, data []byte, i int) gocid.Cid {
 	t.Helper()
-	end := min((i+1)*chunkSize, len(data))
-	c, err := cid.Sum(cid.CodecRaw, cid.HashBLAKE3, data[i*chunkSize:end])
+	end := min((i+1)*sitetest.ChunkSize, len(data))
+	c, err := cid.Sum(cid.CodecRaw, cid.HashBLAKE3, data[i*sitetest.ChunkSize:end])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +213,7 @@ func corrupt(t *testing.T, n *node.Node, c gocid.Cid) {
 }
 
 func TestCorruptBlockFailover(t *testing.T) {
-	files := testSite()
+	files := sitetest.Files()
 	nw := startNetwork(t, 2, files)
 	site := nw.SiteURL("demo")
 	big := files["media/big.bin"]
@@ -321,16 +263,16 @@ func TestCorruptBlockFailover(t *testing.T) {
 }
 
 func TestCachePurgeOnRootChange(t *testing.T) {
-	files := testSite()
+	files := sitetest.Files()
 	nw := startNetwork(t, 1, files)
 	site := nw.SiteURL("demo")
 	nw.get(t, site)
 	if resp, body := nw.get(t, site); resp.StatusCode != 200 || !bytes.Equal(body, files["index.html"]) {
 		t.Fatalf("v1: %s", resp.Status)
 	}
-	v2 := testSite()
+	v2 := sitetest.Files()
 	v2["index.html"] = []byte("<!doctype html><h1>version two</h1>\n")
-	root2 := importSite(t, nw.nodes, v2)
+	root2 := sitetest.Import(t, nw.nodes, v2)
 	if root2 == nw.root {
 		t.Fatal("v2 has the same root")
 	}
@@ -354,7 +296,7 @@ func TestCachePurgeOnRootChange(t *testing.T) {
 }
 
 func TestFallbackCAR(t *testing.T) {
-	files := testSite()
+	files := sitetest.Files()
 	nw := startNetwork(t, 2, files)
 	site := nw.SiteURL("demo")
 	root, err := cid.Parse(nw.root)
@@ -406,7 +348,7 @@ func TestFallbackCAR(t *testing.T) {
 }
 
 func TestSessionRealNodes(t *testing.T) {
-	nw := startNetwork(t, 2, testSite())
+	nw := startNetwork(t, 2, sitetest.Files())
 	resp, body := nw.get(t, nw.SiteURL("demo")+".verity/v1/session")
 	if resp.StatusCode != 200 {
 		t.Fatalf("session: %s", resp.Status)
@@ -422,7 +364,7 @@ func TestSessionRealNodes(t *testing.T) {
 }
 
 func TestHTTPNodesRealNodes(t *testing.T) {
-	files := testSite()
+	files := sitetest.Files()
 	nw := startNetwork(t, 2, files)
 	urls := []string{nw.nodes[0].HTTPURL(), nw.nodes[1].HTTPURL()}
 	tg := startGateway(t, Config{

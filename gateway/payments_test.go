@@ -3,13 +3,13 @@ package gateway
 import (
 	"encoding/base64"
 	"encoding/json"
-	"github.com/verity-cdn/verity/coordinator"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/payment"
 )

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 )
 
 // TestFirstVisitRanges: the gateway answers ranges by the same rules as the
@@ -12,7 +14,7 @@ import (
 // the full body for multi-range and malformed headers, If-Range by strong
 // ETag only.
 func TestFirstVisitRanges(t *testing.T) {
-	files := testSite()
+	files := sitetest.Files()
 	nw := startNetwork(t, 1, files)
 	url := nw.SiteURL("demo") + "media/big.bin"
 	big := files["media/big.bin"]

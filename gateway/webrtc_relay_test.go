@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -23,7 +24,7 @@ func TestWebRTCOfferRelayedToOtherGateway(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	bus := openBus(t, "gw-webrtc-relay")
-	files := testSite()
+	files := sitetest.Files()
 	sites := NewStaticSites(map[string]string{})
 	gwA := startCoordGateway(t, Config{Sites: sites, Bus: bus}, testCoordinator())
 	gwB := startCoordGateway(t, Config{Sites: sites, Bus: bus}, testCoordinator())
@@ -36,7 +37,7 @@ func TestWebRTCOfferRelayedToOtherGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := importSite(t, []*node.Node{n}, files)
+	root := sitetest.Import(t, []*node.Node{n}, files)
 	sites.Set("demo", root)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)

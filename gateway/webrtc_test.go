@@ -17,6 +17,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/internal/wire"
 	"github.com/verity-cdn/verity/node"
 )
@@ -99,7 +100,7 @@ func TestWebRTCSignalingRealNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	bus := openBus(t, "gw-webrtc")
-	files := testSite()
+	files := sitetest.Files()
 	sites := NewStaticSites(map[string]string{})
 	tg := startCoordGateway(t, Config{
 		Sites:            sites,
@@ -116,7 +117,7 @@ func TestWebRTCSignalingRealNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := importSite(t, []*node.Node{n}, files)
+	root := sitetest.Import(t, []*node.Node{n}, files)
 	sites.Set("demo", root)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
