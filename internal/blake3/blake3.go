@@ -24,6 +24,10 @@ const ChunkLen = chunkLen
 const (
 	chunkLen = 1024
 	blockLen = 64
+	// A group is what the SIMD module hashes in one call: 16 chunks, the
+	// bao encoding's unit of verification.
+	groupChunks = 16
+	groupLen    = groupChunks * chunkLen
 
 	flagChunkStart = 1 << 0
 	flagChunkEnd   = 1 << 1
@@ -118,11 +122,37 @@ func wordsToBytes(w [8]uint32) [32]byte {
 func root(data []byte) output { return subtree(data, 0) }
 
 // subtree returns the output of the subtree holding data, whose first chunk
-// is chunk number counter of the input.
+// is chunk number counter of the input. Where the worker's WebAssembly
+// SIMD module is available (simd_js.go), each whole group of groupChunks
+// chunks at a multiple of groupChunks is hashed there at once.
 func subtree(data []byte, counter uint64) output {
 	var stack [54][8]uint32 // 2^54 chunks are more than any slice holds
 	n := 0
+	simd := groupSIMDAvailable(counter)
 	for chunk := uint64(0); ; chunk++ {
+		if simd && chunk%groupChunks == 0 && len(data) >= groupLen {
+			left, right := groupSIMD(data[:groupLen], counter+chunk)
+			o := parentOutput(&left, right)
+			data = data[groupLen:]
+			chunk += groupChunks - 1
+			if len(data) == 0 {
+				for n > 0 {
+					n--
+					o = parentOutput(&stack[n], o.chainingValue())
+				}
+				return o
+			}
+			cv := o.chainingValue()
+			// Merge every subtree this group completes.
+			for total := (chunk + 1) / groupChunks; total&1 == 0; total >>= 1 {
+				n--
+				p := parentOutput(&stack[n], cv)
+				cv = p.chainingValue()
+			}
+			stack[n] = cv
+			n++
+			continue
+		}
 		if len(data) <= chunkLen {
 			o := chunkOutput(data, counter+chunk)
 			for n > 0 {
