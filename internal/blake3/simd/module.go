@@ -280,7 +280,7 @@ func hash4() function {
 	for i := range params {
 		params[i] = tI32
 	}
-	return function{params: params, locals: locals, body: c.b}
+	return function{params: params, locals: locals, body: c.b, name: "blake3_hash4"}
 }
 
 // group(in, out, counter): see the top of this file.
@@ -319,5 +319,5 @@ func group() function {
 	call(at(out, 256), 64, 1, zero, 0, flagParent, 0, 0, at(out, 128))
 	call(at(out, 0), 64, 1, zero, 0, flagParent, 0, 0, at(out, 0))
 	call(at(out, 0), 64, 1, zero, 0, flagParent, 0, 0, at(out, 0))
-	return function{params: []byte{tI32, tI32, tI32}, body: c.b, export: "group"}
+	return function{params: []byte{tI32, tI32, tI32}, body: c.b, export: "group", name: "blake3_group"}
 }

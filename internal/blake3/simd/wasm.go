@@ -131,6 +131,7 @@ type function struct {
 	locals          []byte // types of the locals after the parameters
 	body            []byte
 	export          string // "" for none
+	name            string // in the name section
 }
 
 // module returns the binary of a module importing its memory as
@@ -192,5 +193,16 @@ func module(importModule, importName string, funcs []function) []byte {
 		s = uleb(s, uint64(len(body)))
 		s = append(s, body...)
 	}
-	return section(b, 10, s)
+	b = section(b, 10, s)
+	// A name section, so profilers name the functions.
+	var names []byte
+	names = uleb(names, uint64(len(funcs)))
+	for i, f := range funcs {
+		names = name(uleb(names, uint64(i)), f.name)
+	}
+	s = name(nil, "name")
+	s = append(s, 1) // function names
+	s = uleb(s, uint64(len(names)))
+	s = append(s, names...)
+	return section(b, 0, s)
 }
