@@ -70,6 +70,20 @@ func TestSIMDMatchesGo(t *testing.T) {
 			t.Fatalf("group at chunk %d: SIMD %x, Go %x", counter, got, want)
 		}
 	}
+	// Random inputs, offsets and counters (a property test: go test -fuzz
+	// does not run under js/wasm).
+	for range 300 {
+		n, off := rng.IntN(len(data)-64), rng.IntN(64)
+		d := data[off : off+n]
+		counter := uint64(rng.IntN(1<<20)) &^ 15
+		got, gotCV := Sum256(d), ChainingValue(d, counter)
+		setSIMD(false)
+		want, wantCV := Sum256(d), ChainingValue(d, counter)
+		setSIMD(true)
+		if got != want || gotCV != wantCV {
+			t.Fatalf("len %d (offset %d, chunk %d): SIMD %x %x, Go %x %x", n, off, counter, got, gotCV, want, wantCV)
+		}
+	}
 	if SIMDGroups() == before {
 		t.Fatal("the SIMD module hashed no group")
 	}
