@@ -65,6 +65,7 @@ function boot() {
     };
     self.__verityFailed = (msg) => { clearTimeout(timer); reject(new Error('verity: ' + msg)); };
     const go = new Go();
+    blake3Compile();
     instantiate(go.importObject).then((instance) => {
       // The Go heap's linear memory (it only grows: its size is the peak),
       // reported with the node scores ({type:'verity-scores'}).
@@ -92,21 +93,34 @@ function boot() {
 // passes the address of a 16 KiB group in its own memory, the module hashes
 // its 16 chunks four at a time (internal/blake3). Without WebAssembly SIMD
 // (the module does not compile) or without the module, Go hashes alone.
+// The module is compiled once per worker, while the Go wasm is fetched and
+// compiled (blake3Compile, called as a boot starts).
 let blake3Module = null;
-async function blake3SIMD(mem) {
-  self.__verityBlake3Group = undefined;
-  if (!BLAKE3_SIMD) return;
-  try {
-    if (!blake3Module) {
+function blake3Compile() {
+  if (!blake3Module) {
+    blake3Module = (async () => {
+      if (!BLAKE3_SIMD) return null;
       const bin = atob(BLAKE3_SIMD);
       const bytes = new Uint8Array(bin.length);
       for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-      blake3Module = await WebAssembly.compile(bytes);
-    }
-    const simd = await WebAssembly.instantiate(blake3Module, { go: { mem } });
+      return WebAssembly.compile(bytes);
+    })().catch((err) => {
+      console.warn('verity: no BLAKE3 SIMD module, hashing in Go', err);
+      return null;
+    });
+  }
+  return blake3Module;
+}
+
+async function blake3SIMD(mem) {
+  self.__verityBlake3Group = undefined;
+  const mod = await blake3Compile();
+  if (!mod) return;
+  try {
+    const simd = await WebAssembly.instantiate(mod, { go: { mem } });
     self.__verityBlake3Group = simd.exports.group;
   } catch (err) {
-    console.warn('verity: no BLAKE3 SIMD module, hashing in Go', err);
+    console.warn('verity: BLAKE3 SIMD module not instantiated, hashing in Go', err);
   }
 }
 
