@@ -124,8 +124,10 @@ func loadAssets(fsys fs.FS, log *slog.Logger) (*assets, error) {
 	}
 	if b := read(assetWorker); b != nil {
 		var simd string
-		if m := read(assetB3SIMD); m != nil {
+		if m, err := fs.ReadFile(fsys, assetB3SIMD); err == nil && len(m) > 0 {
 			simd = base64.StdEncoding.EncodeToString(m)
+		} else {
+			log.Warn("BLAKE3 SIMD module missing; workers will hash in Go", "name", assetB3SIMD, "err", err)
 		}
 		s := strings.NewReplacer(placeholderWasm, a.wasmPath, placeholderWasmExec, a.wasmExecPath,
 			placeholderB3SIMD, simd).Replace(string(b))
