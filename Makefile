@@ -5,6 +5,9 @@ GOROOT   := $(shell $(GO) env GOROOT)
 DIST     := serviceworker/dist
 WASM     := $(DIST)/verity.wasm
 WASMEXEC := $(DIST)/wasm_exec.js
+# The BLAKE3 WebAssembly SIMD module the worker script inlines (written by a
+# Go generator, internal/blake3/simd).
+B3SIMD   := $(DIST)/blake3.wasm
 BIN      := bin/verity
 GOFILES  := $(shell find . -name '*.go' -not -path './e2e/*' 2>/dev/null) go.mod go.sum
 SWFILES  := $(wildcard serviceworker/*.js) $(shell find web -type f -not -path '*/node_modules/*' 2>/dev/null)
@@ -26,12 +29,17 @@ build: deps demo-media console-assets wasm $(BIN)
 # The worker's Go code, compiled for the browser. Built first: bin/verity embeds it.
 # Without VCS stamping: the same sources give the same wasm (and size, which
 # its budget checks) in a clone, a worktree or an unpacked tarball.
-wasm: $(WASM) $(WASMEXEC)
+wasm: $(WASM) $(WASMEXEC) $(B3SIMD)
 
 $(WASM): $(GOFILES)
 	@mkdir -p $(DIST)
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o $@ ./wasmclient/cmd/worker
 	@ls -l $@ | awk '{printf "wasm: %s bytes raw, ", $$5}'; gzip -9c $@ | wc -c | awk '{print $$1 " bytes gzip"}'
+
+$(B3SIMD): $(wildcard internal/blake3/simd/*.go internal/blake3/simd/simdgen/*.go)
+	@mkdir -p $(DIST)
+	$(GO) run ./internal/blake3/simd/simdgen -o $@
+	@ls -l $@ | awk '{printf "blake3 simd: %s bytes raw, ", $$5}'; gzip -9c $@ | wc -c | awk '{print $$1 " bytes gzip"}'
 
 $(WASMEXEC): $(GOROOT)/lib/wasm/wasm_exec.js
 	@mkdir -p $(DIST)
@@ -81,7 +89,7 @@ $(CONSOLEVENDOR)/uPlot.iife.min.js: web/chart/package.json web/chart/package-loc
 	cp web/chart/node_modules/uplot/dist/uPlot.min.css $(CONSOLEVENDOR)/uPlot.min.css
 	cp web/chart/node_modules/uplot/dist/uPlot.iife.min.js $@
 
-$(BIN): $(WASM) $(WASMEXEC) $(GOFILES) $(SWFILES) $(DEMOVIDEO)/verity-demo.mp4 $(DEMOVIDEO)/hls.light.min.js $(CONSOLEVENDOR)/uPlot.iife.min.js
+$(BIN): $(WASM) $(WASMEXEC) $(B3SIMD) $(GOFILES) $(SWFILES) $(DEMOVIDEO)/verity-demo.mp4 $(DEMOVIDEO)/hls.light.min.js $(CONSOLEVENDOR)/uPlot.iife.min.js
 	@mkdir -p bin
 	$(GO) build -trimpath -o $@ ./cmd/verity
 
@@ -139,8 +147,11 @@ vet: wasm
 		echo "the worker's wasm is $$gz bytes gzipped, over its budget of $(WASMBUDGET):"; \
 		echo "look for fmt, reflect or another heavy package newly linked into ./wasmclient/cmd/worker"; exit 1; }
 
-# Packages the worker uses are also tested compiled to wasm, under node.
+# Packages the worker uses are also tested compiled to wasm, under node,
+# with the BLAKE3 SIMD module installed as the worker script installs it
+# (internal/blake3/simd/testdata/preload.js).
 test-wasm: wasm
+	VERITY_BLAKE3_SIMD_WASM=$(CURDIR)/$(B3SIMD) NODE_OPTIONS=--require=$(CURDIR)/internal/blake3/simd/testdata/preload.js \
 	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec="$(GOROOT)/lib/wasm/go_js_wasm_exec" $(WASMPKGS)
 
 # Tests wait for conditions with internal/testutil, whose bounds this
@@ -195,4 +206,4 @@ $(IPFS):
 		$(GO) build -mod=mod -o $@ ./cmd/ipfs; }
 
 clean:
-	rm -rf bin dist $(WASM) $(WASMEXEC) $(DEMOVIDEO) web/player/node_modules
+	rm -rf bin dist $(WASM) $(WASMEXEC) $(B3SIMD) $(DEMOVIDEO) web/player/node_modules

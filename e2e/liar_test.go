@@ -319,4 +319,15 @@ func testBadBlockFromNode(t *testing.T, useBao bool) {
 	if r, ok := workerStat(stats, "/"+big.Path); !ok || r.Error != "" || r.Bytes != big.Size || r.Node == l.ID {
 		t.Errorf("verity-stats for /%s = %+v (found %v): want %d bytes, no error, finished by a source other than the liar", big.Path, r, ok, big.Size)
 	}
+	if useBao {
+		// The groups were checked by the worker's BLAKE3 SIMD module, the
+		// altered one included (a whole 16 KiB group inside the block).
+		sc, err := e.b.WorkerScores(e.ctx(10 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc.Blake3SIMDGroups == 0 {
+			t.Errorf("the worker hashed no group with its BLAKE3 SIMD module")
+		}
+	}
 }

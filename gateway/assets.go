@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"io/fs"
@@ -27,12 +28,17 @@ const (
 	assetWorker   = "verity-sw.js"
 	assetWasm     = "dist/verity.wasm"
 	assetWasmExec = "dist/wasm_exec.js"
+	assetB3SIMD   = "dist/blake3.wasm"
 )
 
-// Placeholders in verity-sw.js replaced with the content-hashed URLs.
+// Placeholders in verity-sw.js replaced with the content-hashed URLs, and
+// with the BLAKE3 SIMD module's bytes in base64 (inlined: a few KB, no
+// request of its own, cached with the script; empty when it was not
+// built, and the worker then hashes in Go).
 const (
 	placeholderWasm     = "__VERITY_WASM_URL__"
 	placeholderWasmExec = "__VERITY_WASM_EXEC_URL__"
+	placeholderB3SIMD   = "__VERITY_BLAKE3_SIMD__"
 )
 
 const immutable = "public, max-age=31536000, immutable"
@@ -117,7 +123,14 @@ func loadAssets(fsys fs.FS, log *slog.Logger) (*assets, error) {
 		a.loader = newStatic(b, "text/javascript; charset=utf-8")
 	}
 	if b := read(assetWorker); b != nil {
-		s := strings.NewReplacer(placeholderWasm, a.wasmPath, placeholderWasmExec, a.wasmExecPath).Replace(string(b))
+		var simd string
+		if m, err := fs.ReadFile(fsys, assetB3SIMD); err == nil && len(m) > 0 {
+			simd = base64.StdEncoding.EncodeToString(m)
+		} else {
+			log.Warn("BLAKE3 SIMD module missing; workers will hash in Go", "name", assetB3SIMD, "err", err)
+		}
+		s := strings.NewReplacer(placeholderWasm, a.wasmPath, placeholderWasmExec, a.wasmExecPath,
+			placeholderB3SIMD, simd).Replace(string(b))
 		a.worker = newStatic([]byte(s), "text/javascript; charset=utf-8")
 	}
 	return a, nil

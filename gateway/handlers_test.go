@@ -49,6 +49,10 @@ func TestScripts(t *testing.T) {
 	if wasmURL == "" || execURL == "" {
 		t.Fatalf("worker lacks hashed URLs: %q", body)
 	}
+	// The BLAKE3 SIMD module is inlined, in base64.
+	if simd := base64.StdEncoding.EncodeToString(testAssets()["dist/blake3.wasm"].Data); !strings.Contains(string(body), "const BLAKE3_SIMD = '"+simd+"';") {
+		t.Fatalf("worker lacks the BLAKE3 SIMD module %q: %q", simd, body)
+	}
 
 	raw := testAssets()["dist/verity.wasm"].Data
 	resp, body = tg.get(t, site+strings.TrimPrefix(wasmURL, "/"), "Accept-Encoding", "gzip, deflate, br")

@@ -24,10 +24,12 @@ import (
 // testAssets stands in for the embedded worker files.
 func testAssets() fstest.MapFS {
 	return fstest.MapFS{
-		"verity.js":         {Data: []byte("navigator.serviceWorker.register('/verity-sw.js',{scope:'/'});\n")},
-		"verity-sw.js":      {Data: []byte("importScripts('__VERITY_WASM_EXEC_URL__');\nconst WASM = '__VERITY_WASM_URL__';\n")},
+		"verity.js": {Data: []byte("navigator.serviceWorker.register('/verity-sw.js',{scope:'/'});\n")},
+		"verity-sw.js": {Data: []byte("importScripts('__VERITY_WASM_EXEC_URL__');\nconst WASM = '__VERITY_WASM_URL__';\n" +
+			"const BLAKE3_SIMD = '__VERITY_BLAKE3_SIMD__';\n")},
 		"dist/verity.wasm":  {Data: append([]byte("\x00asm\x01\x00\x00\x00"), []byte(strings.Repeat("wasm body ", 2000))...)},
 		"dist/wasm_exec.js": {Data: []byte("// wasm_exec\n")},
+		"dist/blake3.wasm":  {Data: []byte("\x00asm\x01\x00\x00\x00 simd")},
 	}
 }
 

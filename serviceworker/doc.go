@@ -9,11 +9,14 @@
 //     worker, and window.verity.stats() / .reports().
 //   - verity-sw.js, the service worker script: a template in which the
 //     gateway replaces PlaceholderWASMURL and PlaceholderWASMExecURL with
-//     content-hashed URLs. It boots the Go worker (wasmclient/cmd/worker)
+//     content-hashed URLs, and PlaceholderBlake3SIMD with the BLAKE3 SIMD
+//     module in base64 (instantiated on the Go instance's memory before Go
+//     starts; without it, or without WebAssembly SIMD, Go hashes alone). It boots the Go worker (wasmclient/cmd/worker)
 //     and sends every same-origin GET except /verity.js, /verity-sw.js and
 //     /.verity/* through it; if the wasm cannot start, requests go to the
 //     network (the gateway), so the page always loads.
-//   - dist/verity.wasm and dist/wasm_exec.js, built by `make wasm`.
+//   - dist/verity.wasm, dist/wasm_exec.js and dist/blake3.wasm, built by
+//     `make wasm`.
 //
 // Usage (gateway side):
 //

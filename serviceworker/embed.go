@@ -10,17 +10,19 @@ import (
 var files embed.FS
 
 // Placeholders in the worker script that the gateway replaces with the
-// content-hashed URLs of the wasm and of wasm_exec.js.
+// content-hashed URLs of the wasm and of wasm_exec.js, and with the BLAKE3
+// SIMD module's bytes in base64 (empty when it was not built).
 const (
 	PlaceholderWASMURL     = "__VERITY_WASM_URL__"
 	PlaceholderWASMExecURL = "__VERITY_WASM_EXEC_URL__"
+	PlaceholderBlake3SIMD  = "__VERITY_BLAKE3_SIMD__"
 )
 
 // ErrNotBuilt: the wasm worker (or wasm_exec.js) was not built into dist/.
 var ErrNotBuilt = errors.New("serviceworker: wasm not built: run make build")
 
-// FS holds verity.js, verity-sw.js and dist/ (verity.wasm, wasm_exec.js
-// when built).
+// FS holds verity.js, verity-sw.js and dist/ (verity.wasm, wasm_exec.js,
+// blake3.wasm when built).
 var FS fs.FS = files
 
 // LoaderJS returns verity.js, the loader behind the one script tag.
@@ -31,6 +33,10 @@ func WorkerJSTemplate() []byte { return mustRead("verity-sw.js") }
 
 // WASM returns the worker's Go wasm, or ErrNotBuilt.
 func WASM() ([]byte, error) { return readDist("dist/verity.wasm") }
+
+// Blake3SIMD returns the BLAKE3 WebAssembly SIMD module
+// (internal/blake3/simd), or ErrNotBuilt.
+func Blake3SIMD() ([]byte, error) { return readDist("dist/blake3.wasm") }
 
 // WASMExecJS returns Go's wasm_exec.js matching the wasm, or ErrNotBuilt.
 func WASMExecJS() ([]byte, error) { return readDist("dist/wasm_exec.js") }

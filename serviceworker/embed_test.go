@@ -12,7 +12,7 @@ func TestEmbedded(t *testing.T) {
 		t.Error("verity.js does not register the worker with scope /")
 	}
 	tpl := WorkerJSTemplate()
-	for _, p := range []string{PlaceholderWASMURL, PlaceholderWASMExecURL} {
+	for _, p := range []string{PlaceholderWASMURL, PlaceholderWASMExecURL, PlaceholderBlake3SIMD} {
 		if bytes.Count(tpl, []byte(p)) != 1 {
 			t.Errorf("verity-sw.js: placeholder %s not found exactly once", p)
 		}
@@ -25,6 +25,9 @@ func TestEmbedded(t *testing.T) {
 		t.Fatal(err)
 	case !bytes.HasPrefix(wasm, []byte("\x00asm")):
 		t.Error("dist/verity.wasm is not WebAssembly")
+	}
+	if m, err := Blake3SIMD(); err == nil && !bytes.HasPrefix(m, []byte("\x00asm")) {
+		t.Error("dist/blake3.wasm is not WebAssembly")
 	}
 	if _, err := WASMExecJS(); err != nil && !errors.Is(err, ErrNotBuilt) {
 		t.Fatal(err)

@@ -24,6 +24,8 @@
 
 const WASM_URL = '__VERITY_WASM_URL__';
 const WASM_EXEC_URL = '__VERITY_WASM_EXEC_URL__';
+// The BLAKE3 WebAssembly SIMD module (internal/blake3/simd), in base64.
+const BLAKE3_SIMD = '__VERITY_BLAKE3_SIMD__';
 const BOOT_TIMEOUT_MS = 10000;
 
 // Milliseconds since the worker's thread started, when this script ran.
@@ -63,10 +65,13 @@ function boot() {
     };
     self.__verityFailed = (msg) => { clearTimeout(timer); reject(new Error('verity: ' + msg)); };
     const go = new Go();
+    blake3Compile();
     instantiate(go.importObject).then((instance) => {
       // The Go heap's linear memory (it only grows: its size is the peak),
       // reported with the node scores ({type:'verity-scores'}).
       self.__verityMemory = instance.exports.mem;
+      return blake3SIMD(instance.exports.mem).then(() => instance);
+    }).then((instance) => {
       bootTimes.run = performance.now();
       go.run(instance).then(() => {
         // The Go program exited: boot again on the next request.
@@ -81,6 +86,42 @@ function boot() {
     booting = null; // retry on a later request
   });
   return booting;
+}
+
+// blake3SIMD instantiates the BLAKE3 SIMD module on the Go instance's memory
+// and sets self.__verityBlake3Group, which Go looks up when it starts: Go
+// passes the address of a 16 KiB group in its own memory, the module hashes
+// its 16 chunks four at a time (internal/blake3). Without WebAssembly SIMD
+// (the module does not compile) or without the module, Go hashes alone.
+// The module is compiled once per worker, while the Go wasm is fetched and
+// compiled (blake3Compile, called as a boot starts).
+let blake3Module = null;
+function blake3Compile() {
+  if (!blake3Module) {
+    blake3Module = (async () => {
+      if (!BLAKE3_SIMD) return null;
+      const bin = atob(BLAKE3_SIMD);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      return WebAssembly.compile(bytes);
+    })().catch((err) => {
+      console.warn('verity: no BLAKE3 SIMD module, hashing in Go', err);
+      return null;
+    });
+  }
+  return blake3Module;
+}
+
+async function blake3SIMD(mem) {
+  self.__verityBlake3Group = undefined;
+  const mod = await blake3Compile();
+  if (!mod) return;
+  try {
+    const simd = await WebAssembly.instantiate(mod, { go: { mem } });
+    self.__verityBlake3Group = simd.exports.group;
+  } catch (err) {
+    console.warn('verity: BLAKE3 SIMD module not instantiated, hashing in Go', err);
+  }
 }
 
 // bootWhenIdle boots the Go worker once this worker has answered every

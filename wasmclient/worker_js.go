@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall/js"
 
+	"github.com/verity-cdn/verity/internal/blake3"
 	"github.com/verity-cdn/verity/internal/errfmt"
 	"github.com/verity-cdn/verity/internal/wire"
 )
@@ -246,7 +247,8 @@ func (w *Worker) Message(data, port js.Value) {
 		}
 		reply = map[string]any{"type": "verity-stats", "requests": list}
 	case "verity-scores":
-		reply = map[string]any{"type": "verity-scores", "scores": string(MarshalScores(w.c.Scores().All())), "memory": wasmMemory()}
+		reply = map[string]any{"type": "verity-scores", "scores": string(MarshalScores(w.c.Scores().All())), "memory": wasmMemory(),
+			"blake3SIMDGroups": float64(blake3.SIMDGroups())}
 	case "verity-reports":
 		reps := w.c.Stats().Reports()
 		list := make([]any, len(reps))

@@ -63,6 +63,9 @@ type WorkerMemory struct {
 type WorkerScores struct {
 	Scores string       `json:"scores"` // the scores document (docs/protocol.md §6.8)
 	Memory WorkerMemory `json:"memory"`
+	// Blake3SIMDGroups counts the 16 KiB groups the worker hashed with
+	// its WebAssembly SIMD module (0: it hashes in Go).
+	Blake3SIMDGroups int64 `json:"blake3SIMDGroups"`
 }
 
 // WorkerScores asks the worker for its node scores and memory.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/internal/blake3/simd"
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/verify"
@@ -93,19 +94,29 @@ func verifySpeed(ctx context.Context, d *devnet.Devnet, tmp string, res *Results
 	if err := os.WriteFile(carPath, carBytes, 0o644); err != nil {
 		return err
 	}
-	w, err := runWasmBench(ctx, tmp, carPath, d.Root(), verifyFile)
+	w, err := runWasmBench(ctx, tmp, carPath, d.Root(), verifyFile, false)
 	if err != nil {
 		return err
 	}
-	res.add("blake3_wasm", w.Blake3MBps, "MB/s", "internal/blake3, GOOS=js under Node.js")
+	res.add("blake3_wasm", w.Blake3MBps, "MB/s", "internal/blake3 in Go, GOOS=js under Node.js")
 	res.add("verify_wasm", w.VerifyMBps, "MB/s", "GOOS=js under Node.js")
-	res.add("verify_wasm_bao16", w.VerifyBaoMBps, "MB/s", "the bao16 stream body, GOOS=js under Node.js (internal/blake3 per 16 KiB group)")
+	res.add("verify_wasm_bao16", w.VerifyBaoMBps, "MB/s", "the bao16 stream body, GOOS=js under Node.js (internal/blake3 in Go per 16 KiB group)")
 	res.add("receipt_sign_wasm", w.SignUs, "µs/block", "worker signing one receipt per 256 KiB block, GOOS=js under Node.js")
+	// The same with the BLAKE3 SIMD module installed, as in the worker.
+	w, err = runWasmBench(ctx, tmp, carPath, d.Root(), verifyFile, true)
+	if err != nil {
+		return err
+	}
+	res.add("blake3_wasm_simd", w.Blake3MBps, "MB/s", "internal/blake3 with its WebAssembly SIMD module, GOOS=js under Node.js")
+	res.add("verify_wasm_simd", w.VerifyMBps, "MB/s", "GOOS=js under Node.js, with the SIMD module")
+	res.add("verify_wasm_bao16_simd", w.VerifyBaoMBps, "MB/s", "the bao16 stream body, GOOS=js under Node.js, with the SIMD module")
 	return nil
 }
 
-// runWasmBench builds wasmbench for js/wasm and runs it under Node.js.
-func runWasmBench(ctx context.Context, tmp, carPath, root, path string) (wasmResult, error) {
+// runWasmBench builds wasmbench for js/wasm and runs it under Node.js;
+// with simd, with the BLAKE3 SIMD module installed by
+// internal/blake3/simd/testdata/preload.js (as the worker script does).
+func runWasmBench(ctx context.Context, tmp, carPath, root, path string, useSIMD bool) (wasmResult, error) {
 	goroot, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
 	if err != nil {
 		return wasmResult{}, fmt.Errorf("go env GOROOT: %w", err)
@@ -118,6 +129,20 @@ func runWasmBench(ctx context.Context, tmp, carPath, root, path string) (wasmRes
 		return wasmResult{}, fmt.Errorf("build wasmbench: %v\n%s", err, out)
 	}
 	cmd := exec.CommandContext(ctx, execJS, wasm, "-car", carPath, "-root", root, "-path", path, "-min", "2s")
+	if useSIMD {
+		module := filepath.Join(tmp, "blake3.wasm")
+		if err := os.WriteFile(module, simd.Module(), 0o644); err != nil {
+			return wasmResult{}, err
+		}
+		preload, err := filepath.Abs(filepath.Join("internal", "blake3", "simd", "testdata", "preload.js"))
+		if err != nil {
+			return wasmResult{}, err
+		}
+		if _, err := os.Stat(preload); err != nil {
+			return wasmResult{}, fmt.Errorf("the SIMD module's Node preload (run the bench from the repository): %w", err)
+		}
+		cmd.Env = append(os.Environ(), "VERITY_BLAKE3_SIMD_WASM="+module, "NODE_OPTIONS=--require="+preload)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
