@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"syscall/js"
 
 	"github.com/verity-cdn/verity/internal/errfmt"
@@ -23,12 +24,6 @@ var (
 	jsReadableStream     = js.Global().Get("ReadableStream")
 	jsResponseCtor       = js.Global().Get("Response")
 	jsHeaders            = js.Global().Get("Headers")
-
-	// jsBYOBMode and jsBYOBRead are the options of every BYOB reader and
-	// read; jsBYOBReadFirst those of the reads of a stream's first bytes.
-	jsBYOBMode      = js.ValueOf(map[string]any{"mode": "byob"})
-	jsBYOBRead      = js.ValueOf(map[string]any{"min": byobMin})
-	jsBYOBReadFirst = js.ValueOf(map[string]any{"min": byobMinFirst})
 
 	// jsNoop swallows rejections of promises nobody waits for.
 	jsNoop = js.FuncOf(func(js.Value, []js.Value) any { return nil })
@@ -184,8 +179,8 @@ func bytesToJS(b []byte) js.Value {
 // stream): one read moves a batch of network chunks, so the Promise and the
 // copy into Go are paid per batch, not per packet. One read is always kept
 // in flight, so the stream keeps filling while Go verifies the previous
-// batch: it starts once that batch is copied into Go, into the same
-// buffer. The reads of a stream's first byobFirst
+// batch: it starts once that batch is staged for Go (jsio_js.go), into the
+// same buffer. The reads of a stream's first byobFirst
 // bytes wait only for byobMinFirst: in a bao16 body the first 16 KiB chunk
 // group of a file can be verified and shown long before 128 KiB arrived,
 // and a new stream's first bytes come in the sender's first, small
@@ -207,81 +202,41 @@ const (
 	byobFirst        = 512 << 10
 )
 
-// streamReader reads a ReadableStream of bytes, with a BYOB reader when the
-// stream is a byte stream, else with its default reader.
-type streamReader struct {
-	reader    js.Value
-	byob      bool
-	spare     js.Value // a BYOB buffer (ArrayBuffer) free for the next read
-	spareSize int      // the size of spare, or of the read in flight's buffer
-	next      js.Value // the read in flight (a Promise), or undefined
-	pending   []byte
-	scratch   []byte
-	eof       bool
-	onClose   func()
-	got       int // bytes read so far, up to byobFirst
+// jsReadSizes are the reader helper's buffer sizes and minimums, in the
+// order it takes them.
+var jsReadSizes = js.ValueOf([]any{byobFirstBufSize, byobMidBufSize, byobBufSize, byobMinFirst, byobMin, byobFirst})
 
-	mu     sync.Mutex // guards next and closed against Close
-	closed bool
-	once   sync.Once
+// streamReader reads a ReadableStream of bytes, with a BYOB reader when the
+// stream is a byte stream, else with its default reader, through the
+// reader helper of jsio_js.go: a read that finds bytes settled costs one
+// call into JavaScript and one copy out of the stage; one that waits, a
+// wake-up when the read in flight settles.
+type streamReader struct {
+	h       js.Value // the helper's Reader
+	id      int      // its wake id
+	byob    bool
+	wake    chan struct{}
+	pending []byte
+	scratch []byte
+	eof     bool
+	onClose func()
+	closed  atomic.Bool
+	once    sync.Once
 }
 
 var _ io.ReadCloser = (*streamReader)(nil)
 
 // newStreamReader locks readable to a new reader.
 func newStreamReader(readable js.Value, onClose func()) (*streamReader, error) {
-	r := &streamReader{onClose: onClose, next: js.Undefined()}
-	if rd, err := jsTry(func() js.Value {
-		return readable.Call("getReader", jsBYOBMode)
-	}); err == nil {
-		r.reader, r.byob = rd, true
-		return r, nil
-	}
-	rd, err := jsTry(func() js.Value { return readable.Call("getReader") })
+	r := &streamReader{onClose: onClose, wake: make(chan struct{}, 1)}
+	r.id = registerWake(jsWaiter{wake: r.wake})
+	h, err := jsTry(func() js.Value { return jsIO.Call("reader", readable, r.id, jsReadSizes) })
 	if err != nil {
+		unregisterWake(r.id)
 		return nil, err
 	}
-	r.reader = rd
+	r.h, r.byob = h, h.Get("byob").Bool()
 	return r, nil
-}
-
-// startRead puts a read in flight unless one is, or the reader is closed.
-func (r *streamReader) startRead() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed || !r.next.IsUndefined() {
-		return
-	}
-	if !r.byob {
-		r.next = r.reader.Call("read")
-		return
-	}
-	size, opts := byobBufSize, jsBYOBRead
-	if r.got < byobFirst {
-		opts = jsBYOBReadFirst
-	}
-	switch {
-	case r.got < byobFirstBufSize:
-		size = byobFirstBufSize
-	case r.got < byobFirst:
-		size = byobMidBufSize
-	}
-	buf := r.spare
-	r.spare = js.Undefined()
-	if buf.IsUndefined() || r.spareSize < size {
-		buf, r.spareSize = jsArrayBuffer.New(size), size
-	}
-	r.next = r.reader.Call("read", jsUint8Array.New(buf, 0, r.spareSize), opts)
-}
-
-// takeRead returns the read in flight (a read is always started first).
-func (r *streamReader) takeRead() js.Value {
-	r.startRead()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p := r.next
-	r.next = js.Undefined()
-	return p
 }
 
 func (r *streamReader) Read(p []byte) (int, error) {
@@ -289,50 +244,35 @@ func (r *streamReader) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	for len(r.pending) == 0 {
-		if r.eof {
+		if r.eof || r.closed.Load() {
+			unregisterWake(r.id)
 			return 0, io.EOF
 		}
-		next := r.takeRead()
-		if next.IsUndefined() {
-			return 0, io.EOF // closed
-		}
-		res, err := await(context.Background(), next)
-		if err != nil {
-			return 0, streamError(err)
-		}
-		// A BYOB read that ends the stream may still carry bytes.
-		r.eof = res.Get("done").Bool()
-		v := res.Get("value")
-		n := 0
-		if v.Type() == js.TypeObject {
-			n = v.Get("byteLength").Int()
-		}
-		if v.Type() == js.TypeObject {
-			if n > 0 && n <= len(p) {
-				js.CopyBytesToGo(p[:n], v)
-			} else if n > 0 {
-				if cap(r.scratch) < n {
-					r.scratch = make([]byte, n)
-				}
-				js.CopyBytesToGo(r.scratch[:n], v)
-				r.pending = r.scratch[:n]
-			}
-		}
-		r.mu.Lock()
-		r.got = min(r.got+n, byobFirst)
-		if r.byob && v.Type() == js.TypeObject {
-			r.spare = v.Get("buffer") // transferred to us by the read; free again
-		}
-		r.mu.Unlock()
-		// The next read starts before this one's bytes are verified: the
-		// stream keeps filling meanwhile (nothing else ran on the thread
-		// since the read ended).
-		if !r.eof {
-			r.startRead()
-		}
-		if v.Type() != js.TypeObject {
+		stageMu.Lock()
+		code := r.h.Call("take").Int()
+		if code == -1 { // nothing settled yet: wait for the read in flight
+			stageMu.Unlock()
+			<-r.wake
 			continue
 		}
+		if code == -2 {
+			stageMu.Unlock()
+			unregisterWake(r.id)
+			return 0, streamError(toJSError(r.h.Get("err")))
+		}
+		// A read that ends the stream may still carry bytes.
+		n := code >> 1
+		r.eof = code&1 == 1
+		if n > 0 && n <= len(p) {
+			stageCopyOut(p[:n])
+		} else if n > 0 {
+			if cap(r.scratch) < n {
+				r.scratch = make([]byte, n)
+			}
+			stageCopyOut(r.scratch[:n])
+			r.pending = r.scratch[:n]
+		}
+		stageMu.Unlock()
 		if n > 0 && len(r.pending) == 0 {
 			return n, nil
 		}
@@ -345,15 +285,13 @@ func (r *streamReader) Read(p []byte) (int, error) {
 // Close cancels the stream; a pending Read ends with io.EOF or an error.
 func (r *streamReader) Close() error {
 	r.once.Do(func() {
-		r.mu.Lock()
-		r.closed = true
-		if !r.next.IsUndefined() {
-			ignoreRejection(r.next)
+		r.closed.Store(true)
+		_, _ = jsTry(func() js.Value { r.h.Call("close"); return js.Undefined() })
+		select {
+		case r.wake <- struct{}{}:
+		default:
 		}
-		r.mu.Unlock()
-		if p, err := jsTry(func() js.Value { return r.reader.Call("cancel") }); err == nil {
-			ignoreRejection(p)
-		}
+		unregisterWake(r.id)
 		if r.onClose != nil {
 			r.onClose()
 		}

@@ -29,9 +29,10 @@ import (
 // its first, in a later task than the page's read that took it (the
 // stream calls pull inside that read, before its answer).
 //
-// The underlying sources' start, pull and cancel are three js.Funcs shared
-// by every stream (they find their pump by the source's id), so none is
-// ever released while the browser may still call it; they never block.
+// The streams are made by the stream helper of jsio_js.go: a chunk costs
+// one copy into the stage and one call, which enqueues a fresh copy and
+// answers the queue's desiredSize, and the stream's pull calls into Go only
+// when the pump waits for it.
 type bodyStreams struct {
 	chunk     int
 	readAhead int
@@ -39,10 +40,7 @@ type bodyStreams struct {
 	strategy  js.Value // {highWaterMark: readAhead} bytes, shared by every stream
 
 	mu    sync.Mutex
-	next  int
 	pumps map[int]*pump
-
-	start, pull, cancel js.Func
 }
 
 // firstChunk is the size of a stream's first chunks: a block.
@@ -51,6 +49,7 @@ const firstChunk = 256 << 10
 // pump is one stream's state.
 type pump struct {
 	body io.ReadCloser
+	h    js.Value      // the stream helper's handle
 	hold bool          // the first chunk waits for the page's read
 	wake chan struct{} // a pull happened (buffered, 1)
 	done chan struct{} // closed on cancel
@@ -58,33 +57,8 @@ type pump struct {
 }
 
 func newBodyStreams(chunk, readAhead int, log Logger) *bodyStreams {
-	s := &bodyStreams{chunk: chunk, readAhead: readAhead, log: log, pumps: map[int]*pump{},
+	return &bodyStreams{chunk: chunk, readAhead: readAhead, log: log, pumps: map[int]*pump{},
 		strategy: jsByteLengthStrategy.New(map[string]any{"highWaterMark": readAhead})}
-	s.start = js.FuncOf(func(this js.Value, args []js.Value) any {
-		if p := s.lookup(this); p != nil {
-			go s.run(this.Get("id").Int(), p, arg(args, 0))
-		}
-		return nil
-	})
-	s.pull = js.FuncOf(func(this js.Value, _ []js.Value) any {
-		if p := s.lookup(this); p != nil {
-			select {
-			case p.wake <- struct{}{}:
-			default:
-			}
-		}
-		return nil
-	})
-	s.cancel = js.FuncOf(func(this js.Value, _ []js.Value) any {
-		if p := s.lookup(this); p != nil {
-			p.once.Do(func() {
-				close(p.done)
-				go func() { _ = p.body.Close() }() // unblocks the pump's Read
-			})
-		}
-		return nil
-	})
-	return s
 }
 
 // New returns a ReadableStream of body's bytes; size is the body's length,
@@ -92,45 +66,29 @@ func newBodyStreams(chunk, readAhead int, log Logger) *bodyStreams {
 // chunk: what the page waits for there is its end.
 func (s *bodyStreams) New(body io.ReadCloser, size int64) js.Value {
 	p := &pump{body: body, hold: size < 0 || size > int64(s.chunk), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	id := registerWake(jsWaiter{wake: p.wake, cancel: func() {
+		p.once.Do(func() {
+			close(p.done)
+			go func() { _ = p.body.Close() }() // unblocks the pump's Read
+		})
+	}})
 	s.mu.Lock()
-	s.next++
-	id := s.next
 	s.pumps[id] = p
 	s.mu.Unlock()
-	src := jsObject.New()
-	src.Set("id", id)
-	src.Set("start", s.start)
-	src.Set("pull", s.pull)
-	src.Set("cancel", s.cancel)
-	return jsReadableStream.New(src, s.strategy)
+	p.h = jsIO.Call("stream", id, s.strategy)
+	go s.run(id, p)
+	return p.h.Get("rs")
 }
 
-// lookup returns the pump of the underlying source src, or nil once it ended.
-func (s *bodyStreams) lookup(src js.Value) *pump {
-	if src.Type() != js.TypeObject {
-		return nil
-	}
-	id := src.Get("id")
-	if id.Type() != js.TypeNumber {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pumps[id.Int()]
-}
-
-// run moves p.body into the stream controlled by ctrl until the body ends,
-// fails or the stream is cancelled.
-func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
+// run moves p.body into p's stream until the body ends, fails or the
+// stream is cancelled.
+func (s *bodyStreams) run(id int, p *pump) {
 	defer func() {
+		unregisterWake(id)
 		s.mu.Lock()
 		delete(s.pumps, id)
 		s.mu.Unlock()
 	}()
-	call := func(method string, args ...any) error {
-		_, err := jsTry(func() js.Value { ctrl.Call(method, args...); return js.Undefined() })
-		return err
-	}
 	// The buffer starts at a block and grows to chunk once a read filled
 	// it: a body that never has more than a block ready keeps the small one.
 	buf := make([]byte, min(s.chunk, firstChunk))
@@ -143,7 +101,11 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 		default:
 		}
 		if n > 0 {
-			if call("enqueue", bytesToJS(buf[:n])) != nil {
+			stageMu.Lock()
+			stageCopyIn(buf[:n])
+			ds := p.h.Call("put", n)
+			stageMu.Unlock()
+			if ds.Type() != js.TypeNumber { // the stream errored or was cancelled
 				_ = p.body.Close()
 				return
 			}
@@ -154,18 +116,23 @@ func (s *bodyStreams) run(id int, p *pump, ctrl js.Value) {
 		if err != nil {
 			_ = p.body.Close()
 			if errors.Is(err, io.EOF) {
-				_ = call("close")
+				p.h.Call("end")
 			} else {
 				s.log.Warn("body failed", "err", err)
-				_ = call("error", jsErrorValue(err))
+				p.h.Call("end", jsErrorValue(err))
 			}
 			return
 		}
 		// Read ahead while the queue has room, once the page took a
 		// chunk (the queue emptied: the whole readAhead is desired);
-		// else wait for a pull (the page's read calls one).
+		// else wait for a pull (the page's read calls one). wait asks
+		// for a wake-up unless the queue desires min bytes already.
 		for {
-			ds := ctrl.Get("desiredSize") // null once the stream errored
+			need := 1
+			if !taken {
+				need = s.readAhead
+			}
+			ds := p.h.Call("wait", need) // null once the stream errored
 			if ds.Type() != js.TypeNumber {
 				_ = p.body.Close()
 				return

@@ -321,3 +321,74 @@ type smallReads struct {
 }
 
 func (s *smallReads) Read(p []byte) (int, error) { return s.r.Read(p[:min(len(p), s.n)]) }
+
+// Every stream's bytes cross through the one staging buffer (jsio_js.go),
+// which grows to the largest read or chunk: streams to the page and
+// readers from the network running at once, each with reads and chunks of
+// other sizes (so one grows the stage while the others use it), each get
+// exactly their own bytes, and a failing one ends in its error after a
+// prefix of its own.
+func TestStagedStreamsKeepTheirBytes(t *testing.T) {
+	const streams = 6
+	type result struct {
+		name string
+		want []byte
+		got  []byte
+		err  error
+		fail bool
+	}
+	results := make(chan result, 2*streams)
+	for i := range streams {
+		data := testData(300_000 + 70_001*i)
+		for j := range data {
+			data[j] ^= byte(i * 41) // no two streams carry the same bytes
+		}
+		// To the page: a pump whose body reads step bytes at a time.
+		chunk, step := 4_000*(i+1), 1_000+2_500*i
+		fail := i%3 == 2
+		var berr error
+		if fail {
+			berr = ErrNoSource
+		}
+		s := newBodyStreams(chunk, 2*chunk, nopLogger{})
+		stream := s.New(newTestBody(data, step, berr, false), int64(len(data)))
+		go func() {
+			chunks, err := readChunks(stream.Call("getReader"))
+			results <- result{fmt.Sprintf("page stream %d", i), data, bytes.Join(chunks, nil), err, fail}
+		}()
+		// From the network: a reader of a JS stream of chunks of other sizes.
+		var parts [][]byte
+		for off := 0; off < len(data); {
+			n := min(len(data)-off, 3_000+40_000*((off/7_000+i)%5))
+			parts = append(parts, data[off:off+n])
+			off += n
+		}
+		rd, err := newStreamReader(jsStream(t, parts, i%2 == 0, fail), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer rd.Close()
+			got, err := io.ReadAll(bufioSize(rd, 50_000+i))
+			results <- result{fmt.Sprintf("network stream %d", i), data, got, err, fail}
+		}()
+	}
+	for range 2 * streams {
+		var r result
+		select {
+		case r = <-results:
+		case <-time.After(testutil.Scale(30 * time.Second)):
+			t.Fatal("the streams did not all end")
+		}
+		switch {
+		case r.fail && r.err == nil:
+			t.Errorf("%s: ended cleanly after %d bytes; want its error", r.name, len(r.got))
+		case !r.fail && r.err != nil:
+			t.Errorf("%s: %v", r.name, r.err)
+		case r.fail && !bytes.HasPrefix(r.want, r.got):
+			t.Errorf("%s: the %d bytes before the error are not a prefix of its own", r.name, len(r.got))
+		case !r.fail && !bytes.Equal(r.got, r.want):
+			t.Errorf("%s: %d bytes (want %d), or not its own", r.name, len(r.got), len(r.want))
+		}
+	}
+}

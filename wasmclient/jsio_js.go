@@ -1,0 +1,204 @@
+//go:build js
+
+package wasmclient
+
+import (
+	"sync"
+	"syscall/js"
+)
+
+// The byte paths between the network and Go (streamReader) and between Go
+// and the page (bodyStreams) run through the small JavaScript helpers
+// below, so that a read or a chunk costs the worker's thread one or two
+// calls across the Go/JavaScript boundary carrying numbers, instead of a
+// dozen each creating a js.Value (every object Go holds costs a finalizer)
+// and two js.FuncOf per awaited promise (docs/benchmarks.md, "A 32 MiB
+// stream through the worker: the thread per MiB").
+//
+// Bytes cross through one staging Uint8Array shared by every stream, grown
+// to the largest read or chunk (1 MiB): Go copies into it or out of it
+// with one CopyBytesTo*, JavaScript copies it from or into the buffer it
+// gives or takes. A copy into this warm buffer costs tens of GB/s; what a
+// chunk for the page costs is the fresh buffer it must be (the page keeps
+// it), made by slice in put. stageMu serializes its users: a Go caller
+// holds it from the call that fills the stage to the copy that empties it
+// (both synchronous JavaScript calls; nothing inside them takes it).
+//
+// Readers: io.reader(readable, id) locks a reader (BYOB when the stream is a
+// byte stream) and keeps one read in flight; take() returns what the read
+// that settled gave, staged, and starts the next read, or -1 when none
+// settled yet: the reader then calls io.wake(id) once one does.
+//
+// Streams: io.stream(id, strategy) makes the ReadableStream for the page;
+// its pull calls io.wake(id) only when Go asked to be woken (wait), so
+// enqueueing a chunk no longer calls back into Go.
+const jsIOSource = `'use strict';
+const io = {stage: new Uint8Array(0)};
+io.grow = (n) => { if (io.stage.length < n) io.stage = new Uint8Array(n); };
+io.stageOut = (v) => { const n = v.byteLength; if (n > 0) { io.grow(n); io.stage.set(v); } return n; };
+class Reader {
+  constructor(r, byob, id, sizes) {
+    this.r = r; this.byob = byob; this.id = id; this.sizes = sizes;
+    this.spare = null; this.p = null; this.res = null; this.err = undefined;
+    this.waiting = false; this.got = 0; this.closed = false;
+  }
+  start() {
+    if (this.p || this.closed) return;
+    let p;
+    if (!this.byob) {
+      p = this.r.read();
+    } else {
+      const [firstBuf, midBuf, buf, minFirst, min, first] = this.sizes;
+      const size = this.got < firstBuf ? firstBuf : this.got < first ? midBuf : buf;
+      let b = this.spare;
+      this.spare = null;
+      if (!b || b.byteLength < size) b = new ArrayBuffer(size);
+      p = this.r.read(new Uint8Array(b), {min: this.got < first ? minFirst : min});
+    }
+    this.p = p;
+    p.then((res) => { this.p = null; this.res = res; this.ping(); },
+      (err) => { this.p = null; this.err = err; this.ping(); });
+  }
+  ping() { if (this.waiting) { this.waiting = false; io.wake(this.id); } }
+  take() {
+    if (this.err !== undefined) return -2;
+    const res = this.res;
+    if (!res) {
+      if (this.closed && !this.p) return 1;
+      this.start();
+      this.waiting = true;
+      return -1;
+    }
+    this.res = null;
+    const v = res.value;
+    let n = 0;
+    if (v) {
+      n = io.stageOut(v);
+      if (this.byob) this.spare = v.buffer;
+    }
+    this.got = Math.min(this.got + n, this.sizes[5]);
+    if (!res.done) this.start();
+    return 2 * n + (res.done ? 1 : 0);
+  }
+  close() {
+    this.closed = true;
+    try { this.r.cancel().catch(() => {}); } catch (e) {}
+    if (!this.p) this.ping();
+  }
+}
+io.reader = (readable, id, sizes) => {
+  let r, byob = true;
+  try { r = readable.getReader({mode: 'byob'}); } catch (e) { byob = false; r = readable.getReader(); }
+  return new Reader(r, byob, id, sizes);
+};
+io.stream = (id, strategy) => {
+  const h = {c: null, waiting: false};
+  h.put = (n) => {
+    try { h.c.enqueue(io.stage.slice(0, n)); } catch (e) { return null; }
+    return h.c.desiredSize;
+  };
+  h.wait = (min) => {
+    const d = h.c.desiredSize;
+    if (d !== null && !(d >= min)) h.waiting = true;
+    return d;
+  };
+  h.end = (err) => { try { if (err === undefined) h.c.close(); else h.c.error(err); } catch (e) {} };
+  h.rs = new ReadableStream({
+    start(c) { h.c = c; },
+    pull() { if (h.waiting) { h.waiting = false; io.wake(id); } },
+    cancel() { io.cancel(id); },
+  }, strategy);
+  return h;
+};
+return io;`
+
+var (
+	// jsIO is the helpers' object; its wake and cancel are set by Go.
+	jsIO = js.Global().Get("Function").New(jsIOSource).Invoke()
+
+	// stageMu guards the staging buffer; stage is Go's handle on it, of
+	// stageLen bytes (JavaScript grows it only past the length Go saw).
+	stageMu  sync.Mutex
+	stage    = js.Undefined()
+	stageLen int
+
+	jsWakeMu sync.Mutex
+	jsWakes  = map[int]jsWaiter{}
+	jsNextID int
+)
+
+// jsWaiter is what io.wake(id) and io.cancel(id) reach: wake gets a
+// non-blocking send (it is buffered), cancel is called (it must not block).
+type jsWaiter struct {
+	wake   chan<- struct{}
+	cancel func()
+}
+
+func init() {
+	lookup := func(args []js.Value) jsWaiter {
+		id := arg(args, 0)
+		if id.Type() != js.TypeNumber {
+			return jsWaiter{}
+		}
+		jsWakeMu.Lock()
+		defer jsWakeMu.Unlock()
+		return jsWakes[id.Int()]
+	}
+	// Neither is ever released: the browser may call them at any time.
+	jsIO.Set("wake", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if w := lookup(args); w.wake != nil {
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		}
+		return nil
+	}))
+	jsIO.Set("cancel", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if w := lookup(args); w.cancel != nil {
+			w.cancel()
+		}
+		return nil
+	}))
+}
+
+// registerWake returns a new id for io.wake(id) and io.cancel(id);
+// unregisterWake forgets it.
+func registerWake(w jsWaiter) int {
+	jsWakeMu.Lock()
+	defer jsWakeMu.Unlock()
+	jsNextID++
+	jsWakes[jsNextID] = w
+	return jsNextID
+}
+
+func unregisterWake(id int) {
+	jsWakeMu.Lock()
+	delete(jsWakes, id)
+	jsWakeMu.Unlock()
+}
+
+// stageCopyOut copies the first len(p) staged bytes into p; stageMu is held
+// and JavaScript staged at least len(p) bytes.
+func stageCopyOut(p []byte) {
+	stageFresh(len(p))
+	js.CopyBytesToGo(p, stage)
+}
+
+// stageCopyIn stages b; stageMu is held.
+func stageCopyIn(b []byte) {
+	if len(b) > stageLen {
+		jsIO.Call("grow", len(b))
+	}
+	stageFresh(len(b))
+	js.CopyBytesToJS(stage, b)
+}
+
+// stageFresh refreshes Go's handle on the stage when JavaScript may have
+// grown it for n bytes.
+func stageFresh(n int) {
+	if n > stageLen {
+		stage = jsIO.Get("stage")
+		stageLen = stage.Length()
+	}
+}
