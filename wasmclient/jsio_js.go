@@ -27,7 +27,11 @@ import (
 // Readers: io.reader(readable, id) locks a reader (BYOB when the stream is a
 // byte stream) and keeps one read in flight; take() returns what the read
 // that settled gave, staged, and starts the next read, or -1 when none
-// settled yet: the reader then calls io.wake(id) once one does.
+// settled yet: the reader then calls io.wake(id) once one does. Their read
+// buffers are pooled when they end, for the next streams.
+//
+// Go calls the hot helpers (take, put, wait) with Invoke on a js.Value it
+// got once: a Call by name would decode the name from Go's memory each time.
 //
 // Streams: io.stream(id, strategy) makes the ReadableStream for the page;
 // its pull calls io.wake(id) only when Go asked to be woken (wait), so
@@ -35,12 +39,32 @@ import (
 const jsIOSource = `'use strict';
 const io = {stage: new Uint8Array(0)};
 io.grow = (n) => { if (io.stage.length < n) io.stage = new Uint8Array(n); };
-io.stageOut = (v) => { const n = v.byteLength; if (n > 0) { io.grow(n); io.stage.set(v); } return n; };
+// wake(id) and cancel(id) call Go with no this: an object there would cost
+// Go a js.Value, and a finalizer, per call.
+const wake = (id) => { const f = io.wake; f(id); };
+const cancel = (id) => { const f = io.cancel; f(id); };
+// pool keeps read buffers of the readers that ended, by size, for the next
+// readers: each segment of a large file is a new stream, and a buffer of
+// fresh memory costs the thread its first touch (about 1 ms per MiB).
+// A buffer is pooled only once no read holds it (a BYOB read detaches the
+// buffer it was given and hands it back in its result).
+const pool = new Map();
+const poolMax = 3;
+const fromPool = (size) => { const l = pool.get(size); return l && l.length ? l.pop() : new ArrayBuffer(size); };
+const toPool = (b) => {
+  if (!b) return;
+  let l = pool.get(b.byteLength);
+  if (!l) { l = []; pool.set(b.byteLength, l); }
+  if (l.length < poolMax) l.push(b);
+};
+io.pooled = () => { let n = 0; for (const l of pool.values()) n += l.length; return n; };
 class Reader {
   constructor(r, byob, id, sizes) {
-    this.r = r; this.byob = byob; this.id = id; this.sizes = sizes;
+    this.r = r; this.byob = byob; this.id = id;
+    [this.firstBuf, this.midBuf, this.buf, this.minFirst, this.min, this.first] = sizes;
     this.spare = null; this.p = null; this.res = null; this.err = undefined;
     this.waiting = false; this.got = 0; this.closed = false;
+    this.take = () => this.take_();
   }
   start() {
     if (this.p || this.closed) return;
@@ -48,19 +72,18 @@ class Reader {
     if (!this.byob) {
       p = this.r.read();
     } else {
-      const [firstBuf, midBuf, buf, minFirst, min, first] = this.sizes;
-      const size = this.got < firstBuf ? firstBuf : this.got < first ? midBuf : buf;
+      const size = this.got < this.firstBuf ? this.firstBuf : this.got < this.first ? this.midBuf : this.buf;
       let b = this.spare;
       this.spare = null;
-      if (!b || b.byteLength < size) b = new ArrayBuffer(size);
-      p = this.r.read(new Uint8Array(b), {min: this.got < first ? minFirst : min});
+      if (!b || b.byteLength < size) { toPool(b); b = fromPool(size); }
+      p = this.r.read(new Uint8Array(b), {min: this.got < this.first ? this.minFirst : this.min});
     }
     this.p = p;
     p.then((res) => { this.p = null; this.res = res; this.ping(); },
       (err) => { this.p = null; this.err = err; this.ping(); });
   }
-  ping() { if (this.waiting) { this.waiting = false; io.wake(this.id); } }
-  take() {
+  ping() { if (this.waiting) { this.waiting = false; wake(this.id); } }
+  take_() {
     if (this.err !== undefined) return -2;
     const res = this.res;
     if (!res) {
@@ -73,15 +96,19 @@ class Reader {
     const v = res.value;
     let n = 0;
     if (v) {
-      n = io.stageOut(v);
+      n = v.byteLength;
+      if (n > 0) { io.grow(n); io.stage.set(v); }
       if (this.byob) this.spare = v.buffer;
     }
-    this.got = Math.min(this.got + n, this.sizes[5]);
+    this.got = Math.min(this.got + n, this.first);
     if (!res.done) this.start();
+    else { toPool(this.spare); this.spare = null; }
     return 2 * n + (res.done ? 1 : 0);
   }
   close() {
     this.closed = true;
+    toPool(this.spare);
+    this.spare = null;
     try { this.r.cancel().catch(() => {}); } catch (e) {}
     if (!this.p) this.ping();
   }
@@ -105,8 +132,8 @@ io.stream = (id, strategy) => {
   h.end = (err) => { try { if (err === undefined) h.c.close(); else h.c.error(err); } catch (e) {} };
   h.rs = new ReadableStream({
     start(c) { h.c = c; },
-    pull() { if (h.waiting) { h.waiting = false; io.wake(id); } },
-    cancel() { io.cancel(id); },
+    pull() { if (h.waiting) { h.waiting = false; wake(id); } },
+    cancel() { cancel(id); },
   }, strategy);
   return h;
 };

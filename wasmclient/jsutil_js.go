@@ -213,6 +213,7 @@ var jsReadSizes = js.ValueOf([]any{byobFirstBufSize, byobMidBufSize, byobBufSize
 // wake-up when the read in flight settles.
 type streamReader struct {
 	h       js.Value // the helper's Reader
+	take    js.Value // its take
 	id      int      // its wake id
 	byob    bool
 	wake    chan struct{}
@@ -235,7 +236,7 @@ func newStreamReader(readable js.Value, onClose func()) (*streamReader, error) {
 		unregisterWake(r.id)
 		return nil, err
 	}
-	r.h, r.byob = h, h.Get("byob").Bool()
+	r.h, r.take, r.byob = h, h.Get("take"), h.Get("byob").Bool()
 	return r, nil
 }
 
@@ -249,7 +250,7 @@ func (r *streamReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		stageMu.Lock()
-		code := r.h.Call("take").Int()
+		code := r.take.Invoke().Int()
 		if code == -1 { // nothing settled yet: wait for the read in flight
 			stageMu.Unlock()
 			<-r.wake

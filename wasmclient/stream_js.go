@@ -50,6 +50,8 @@ const firstChunk = 256 << 10
 type pump struct {
 	body io.ReadCloser
 	h    js.Value      // the stream helper's handle
+	put  js.Value      // its put and wait
+	wait js.Value
 	hold bool          // the first chunk waits for the page's read
 	wake chan struct{} // a pull happened (buffered, 1)
 	done chan struct{} // closed on cancel
@@ -76,6 +78,7 @@ func (s *bodyStreams) New(body io.ReadCloser, size int64) js.Value {
 	s.pumps[id] = p
 	s.mu.Unlock()
 	p.h = jsIO.Call("stream", id, s.strategy)
+	p.put, p.wait = p.h.Get("put"), p.h.Get("wait")
 	go s.run(id, p)
 	return p.h.Get("rs")
 }
@@ -103,7 +106,7 @@ func (s *bodyStreams) run(id int, p *pump) {
 		if n > 0 {
 			stageMu.Lock()
 			stageCopyIn(buf[:n])
-			ds := p.h.Call("put", n)
+			ds := p.put.Invoke(n)
 			stageMu.Unlock()
 			if ds.Type() != js.TypeNumber { // the stream errored or was cancelled
 				_ = p.body.Close()
@@ -132,7 +135,7 @@ func (s *bodyStreams) run(id int, p *pump) {
 			if !taken {
 				need = s.readAhead
 			}
-			ds := p.h.Call("wait", need) // null once the stream errored
+			ds := p.wait.Invoke(need) // null once the stream errored
 			if ds.Type() != js.TypeNumber {
 				_ = p.body.Close()
 				return

@@ -392,3 +392,55 @@ func TestStagedStreamsKeepTheirBytes(t *testing.T) {
 		}
 	}
 }
+
+// Readers that ended leave their read buffers to the next readers (each
+// segment of a large file is a new stream): rounds of readers running at
+// once, over byte streams, each get exactly their bytes, the buffers are
+// pooled, and the pool stays bounded.
+func TestStreamReaderBuffersPooled(t *testing.T) {
+	const perRound = 4
+	for round := range 3 {
+		errs := make(chan error, perRound)
+		for i := range perRound {
+			data := testData(1_200_000 + 100_003*i)
+			for j := range data {
+				data[j] ^= byte(round*perRound + i)
+			}
+			var parts [][]byte
+			for off := 0; off < len(data); {
+				n := min(len(data)-off, 200_000+3_001*i)
+				parts = append(parts, data[off:off+n])
+				off += n
+			}
+			rd, err := newStreamReader(jsStream(t, parts, true, false), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rd.byob {
+				t.Fatal("a byte stream got a default reader")
+			}
+			go func() {
+				defer rd.Close()
+				got, err := io.ReadAll(rd)
+				if err == nil && !bytes.Equal(got, data) {
+					err = fmt.Errorf("reader %d of round %d: %d bytes (want %d), or not its own", i, round, len(got), len(data))
+				}
+				errs <- err
+			}()
+		}
+		for range perRound {
+			select {
+			case err := <-errs:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(testutil.Scale(30 * time.Second)):
+				t.Fatal("the readers did not all end")
+			}
+		}
+		// Three buffer sizes, at most three of each.
+		if n := jsIO.Call("pooled").Int(); n == 0 || n > 9 {
+			t.Fatalf("after round %d, %d buffers pooled; want 1 to 9", round, n)
+		}
+	}
+}
