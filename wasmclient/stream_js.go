@@ -49,8 +49,8 @@ const firstChunk = 256 << 10
 // pump is one stream's state.
 type pump struct {
 	body io.ReadCloser
-	h    js.Value      // the stream helper's handle
-	put  js.Value      // its put and wait
+	h    js.Value // the stream helper's handle
+	put  js.Value // its put and wait
 	wait js.Value
 	hold bool          // the first chunk waits for the page's read
 	wake chan struct{} // a pull happened (buffered, 1)
