@@ -140,8 +140,12 @@ io.stream = (id, strategy) => {
 return io;`
 
 var (
-	// jsIO is the helpers' object; its wake and cancel are set by Go.
-	jsIO = js.Global().Get("Function").New(jsIOSource).Invoke()
+	// jsIO is the helpers' object; its wake and cancel are set by Go. It
+	// is made with the Function constructor, which a Content-Security-Policy
+	// on the worker's script without 'unsafe-eval' forbids (the gateway
+	// sends none): then jsIOErr says why and NewWorker fails with it, so the
+	// worker script answers from the network.
+	jsIO, jsIOErr = jsTry(func() js.Value { return js.Global().Get("Function").New(jsIOSource).Invoke() })
 
 	// stageMu guards the staging buffer; stage is Go's handle on it, of
 	// stageLen bytes (JavaScript grows it only past the length Go saw).
@@ -162,6 +166,9 @@ type jsWaiter struct {
 }
 
 func init() {
+	if jsIOErr != nil {
+		return
+	}
 	lookup := func(args []js.Value) jsWaiter {
 		id := arg(args, 0)
 		if id.Type() != js.TypeNumber {

@@ -41,6 +41,9 @@ type Worker struct {
 
 // NewWorker builds a Worker with the browser's transports.
 func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	if jsIOErr != nil {
+		return nil, errfmt.Errorf("wasmclient: cannot make the stream helpers: %w", jsIOErr)
+	}
 	cc := cfg.Client
 	if cc.Logger == nil {
 		cc.Logger = consoleLogger{}
