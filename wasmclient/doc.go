@@ -7,7 +7,9 @@
 // browser parts live in _js.go files: the WebTransport dialer, the fetch
 // transport, session loader and reporter, and Worker, which turns a JS
 // Request into a Promise<Response> whose body is a ReadableStream of
-// verified bytes. Native twins (HTTPTransport, HTTPSessionLoader,
+// verified bytes; reads from the network and chunks to the page go through
+// small JavaScript helpers (jsio_js.go), one call across the boundary each.
+// Native twins (HTTPTransport, HTTPSessionLoader,
 // HTTPReporter) live in _notjs.go files. The package must stay small in
 // wasm: it does not import net/http, net or any IPFS library.
 //
