@@ -69,14 +69,18 @@ class Reader {
   start() {
     if (this.p || this.closed) return;
     let p;
-    if (!this.byob) {
-      p = this.r.read();
-    } else {
-      const size = this.got < this.firstBuf ? this.firstBuf : this.got < this.first ? this.midBuf : this.buf;
-      let b = this.spare;
-      this.spare = null;
-      if (!b || b.byteLength < size) { toPool(b); b = fromPool(size); }
-      p = this.r.read(new Uint8Array(b), {min: this.got < this.first ? this.minFirst : this.min});
+    try {
+      if (!this.byob) {
+        p = this.r.read();
+      } else {
+        const size = this.got < this.firstBuf ? this.firstBuf : this.got < this.first ? this.midBuf : this.buf;
+        let b = this.spare;
+        this.spare = null;
+        if (!b || b.byteLength < size) { toPool(b); b = fromPool(size); }
+        p = this.r.read(new Uint8Array(b), {min: this.got < this.first ? this.minFirst : this.min});
+      }
+    } catch (e) {
+      p = Promise.reject(e); // the read's error, in the usual place
     }
     this.p = p;
     p.then((res) => { this.p = null; this.res = res; this.ping(); },

@@ -444,3 +444,25 @@ func TestStreamReaderBuffersPooled(t *testing.T) {
 		}
 	}
 }
+
+// A reader whose read throws instead of rejecting (a stream the browser
+// already tore down, say) fails the Read with that error; the worker does
+// not panic.
+func TestStreamReaderReadThrows(t *testing.T) {
+	readable := js.Global().Get("Function").New(`return {
+		getReader(opts) {
+			if (opts) throw new TypeError('not a byte stream');
+			return {read() { throw new Error('torn down'); }, cancel() { return Promise.resolve(); }};
+		},
+	};`).Invoke()
+	rd, err := newStreamReader(readable, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	_, err = rd.Read(make([]byte, 100))
+	var je *JSError
+	if !errors.As(err, &je) || je.Message != "torn down" {
+		t.Fatalf("err %v, want the read's error", err)
+	}
+}
