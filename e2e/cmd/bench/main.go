@@ -81,6 +81,7 @@ func main() {
 	fl.IntVar(&cfg.Runs, "runs", 3, "runs per page measurement (the median is reported)")
 	fl.DurationVar(&cfg.Timeout, "timeout", 15*time.Minute, "bound on the whole benchmark")
 	fl.IntVar(&cfg.BigMiB, "big-mib", 2048, "MiB streamed through the worker for the peak memory row")
+	fl.Uint64Var(&cfg.CreditWindow, "credit-window", 0, "the nodes' credit window in bytes in the verify, page and ttfb sections (default: the nodes' default)")
 	verbose := fl.Bool("v", false, "log the devnet")
 	only := fl.String("only", "", "comma-separated sections to run ("+strings.Join(Sections, ", ")+"); default all")
 	fl.Parse(os.Args[1:])

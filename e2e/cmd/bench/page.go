@@ -129,10 +129,20 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 		return err
 	}
 	mbps := func(ms float64) float64 { return float64(pageSize) / (ms / 1000) / 1e6 }
+	acct := newCPUAccount(d) // nil unless VERITY_BENCH_CPU is set
+	defer acct.report(os.Stderr, res)
 	fetchRuns := func(what string, check func(browser.FetchResult) error) ([]float64, error) {
 		var out []float64
+		acct.row(what)
+		defer acct.endRow()
 		for i := 0; i <= cfg.Runs; i++ { // the first run warms up
+			if i > 0 {
+				acct.begin(ctx)
+			}
 			r, err := b.Fetch(ctx, "/"+pageFile, &browser.FetchOptions{Cache: "no-store"})
+			if i > 0 && err == nil {
+				acct.end(ctx, r.Millis)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", what, err)
 			}
@@ -179,10 +189,17 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 	// A raw WebTransport stream from the page, no worker, no verification.
 	target := "/ipfs/" + sess.Root + "/" + pageFile + "?format=car&dag-scope=entity"
 	var raw []float64
+	acct.row("raw")
 	for i := 0; i <= cfg.Runs; i++ {
+		if i > 0 {
+			acct.begin(ctx)
+		}
 		r, err := browser.Call[rawResult](ctx, b, rawWTJS, sess.Nodes[0].WebTransport, sess.Nodes[0].CertHashes[0], target)
 		if err != nil {
 			return fmt.Errorf("raw WebTransport: %w", err)
+		}
+		if i > 0 {
+			acct.end(ctx, r.Ms)
 		}
 		if r.Bytes < pageSize {
 			return fmt.Errorf("raw WebTransport: %d bytes, want the CAR of %d bytes", r.Bytes, pageSize)

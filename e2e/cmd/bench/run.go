@@ -18,16 +18,21 @@ import (
 
 	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/browser"
+	"github.com/verity-cdn/verity/node"
 	"github.com/verity-cdn/verity/web"
 )
 
 // Config configures a benchmark run.
 type Config struct {
-	Out        string        // JSON results file; "" writes none
-	WorkerWasm string        // the worker's wasm, for its size
-	Runs       int           // runs per page measurement; default 3
-	BigMiB     int           // MiB streamed for the worker memory row; default 2048
-	Timeout    time.Duration // bound on the whole run; default 4m
+	Out        string // JSON results file; "" writes none
+	WorkerWasm string // the worker's wasm, for its size
+	Runs       int    // runs per page measurement; default 3
+	BigMiB     int    // MiB streamed for the worker memory row; default 2048
+	// CreditWindow is the nodes' credit window in the verify, page and
+	// ttfb sections (node.PaymentConfig.CreditWindow); 0: the nodes'
+	// default.
+	CreditWindow uint64
+	Timeout      time.Duration // bound on the whole run; default 4m
 	// Only lists the sections to run (Sections); empty: all of them.
 	Only   []string
 	Logger *slog.Logger
@@ -100,6 +105,8 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 			Nodes:   2,
 			DemoDir: siteDir,
 			Logger:  cfg.Logger,
+
+			NodePayments: node.PaymentConfig{CreditWindow: cfg.CreditWindow},
 		})
 		if err != nil {
 			return fmt.Errorf("devnet: %w", err)
