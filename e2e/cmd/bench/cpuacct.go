@@ -420,7 +420,11 @@ func (a *cpuAccount) write(w io.Writer) {
 		slices.SortFunc(thrs, func(x, y thr) int { return cmp.Compare(y.ticks, x.ticks) })
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "thread\tof\tms/MiB\tcores\t")
-		for _, t := range thrs[:min(len(thrs), 10)] {
+		for i, t := range thrs {
+			// The hottest, and every thread of 0.3 ms per MiB or more.
+			if i >= 20 || i >= 8 && ms(t.ticks)/mib < 0.3 {
+				break
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t\n", t.comm, t.proc, ms(t.ticks)/mib, ms(t.ticks)/wall)
 		}
 		tw.Flush()

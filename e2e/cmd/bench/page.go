@@ -11,6 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
 	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/browser"
 )
@@ -126,6 +130,9 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 	// The worker script answers from the network while the wasm boots
 	// (slower under load): the fetches below are the Go worker's.
 	if err := waitGoWorker(ctx, b); err != nil {
+		return err
+	}
+	if err := quietNetworkEvents(ctx, b); err != nil {
 		return err
 	}
 	mbps := func(ms float64) float64 { return float64(pageSize) / (ms / 1000) / 1e6 }
@@ -266,6 +273,27 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 	res.add("fetch_cold_worker", median(cold), "ms", "small file past the cache, worker stopped (the network answers while the wasm boots)")
 	res.add("fetch_cold_worker_cached", median(coldCached), "ms", "small file in the worker's cache, worker stopped (no wasm needed)")
 	res.add("fetch_warm_worker", median(warm), "ms", "small file, worker running")
+	return nil
+}
+
+// quietNetworkEvents turns off the DevTools Network domain chromedp enables
+// on the tab: with it on, Chromium reports every chunk a response hands to
+// the page (Network.dataReceived: about 650 per 32 MiB through the worker,
+// 100 from the gateway), relayed by the browser process to the bench:
+// a fifth to a third of the worker row's CPU per MiB (VERITY_BENCH_CPU,
+// docs/benchmarks.md), which a visitor's browser does not spend. The
+// gateway row turns the domain on again for Network.setBypassServiceWorker.
+func quietNetworkEvents(ctx context.Context, b *browser.Browser) error {
+	tctx, cancel := context.WithTimeout(b.Context(), 10*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	if err := chromedp.Do(tctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.Disable, cdp.Empty{})
+		return err
+	})); err != nil {
+		return fmt.Errorf("Network.disable: %w", err)
+	}
 	return nil
 }
 
