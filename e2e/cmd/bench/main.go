@@ -53,11 +53,16 @@
 //     repeat visits, to stderr; in the ttfb-worker rows, each fetch's
 //     response head, first body chunk and last byte in the page and the
 //     worker's Server-Timing (its ttfb: Client.Fetch to the verified
-//     entity).
+//     entity). VERITY_BENCH_CPU=1 prints, for each row of the page
+//     section, the CPU per MiB of every process of the run (the bench
+//     process, which runs the gateway and the nodes, and Chromium's by
+//     type) and of their hottest threads, and adds page_cpu_* rows
+//     (cpuacct.go); VERITY_BENCH_CPU_PPROF=path also writes the bench
+//     process's Go CPU profile of each row to path.ROW.
 //
 // Usage (from the repository root, after `make build`):
 //
-//	go run ./e2e/cmd/bench [-out bench-results.json] [-runs 3] [-timeout 15m] [-big-mib 2048] [-only verify,ttfb-worker]
+//	go run ./e2e/cmd/bench [-out bench-results.json] [-runs 3] [-timeout 15m] [-big-mib 2048] [-credit-window BYTES] [-only verify,ttfb-worker]
 package main
 
 import (
