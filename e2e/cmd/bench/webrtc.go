@@ -104,6 +104,10 @@ func webrtcSpeed(ctx context.Context, cfg Config, tmp, wantSHA string, res *Resu
 	if err := b.WaitController(ctx); err != nil {
 		return err
 	}
+	// As in the page section: no DevTools event per chunk of the body.
+	if err := quietNetworkEvents(ctx, b); err != nil {
+		return err
+	}
 	var out []float64
 	// The first runs warm up: a worker still booting its wasm passes a
 	// no-store fetch to the network (the gateway answers, "first-visit"),
