@@ -162,6 +162,13 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 		<-paid.done
 		str.CancelRead(0)
 		paid.end()
+	} else {
+		// The request is all an unpaid stream reads. Its FIN may come
+		// after the head was read, and a receive side never read to its
+		// end would keep the stream open and its credit from the client
+		// for the rest of the session: a browser, which does not wait for
+		// stream credit, would then fail to open streams to this node.
+		str.CancelRead(0)
 	}
 }
 
