@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -47,15 +48,20 @@ type blockFiles struct {
 // usageMarker is the marker's name in DataDir/tmp.
 const usageMarker = "usage.run"
 
-// write stores data as the file at path, in the shard directory dir;
-// replace says a file of another size is there (a write a power loss
-// cut short), which is replaced. It reports false, writing nothing, when
-// another import wrote the file meanwhile.
-func (b *blockFiles) write(dir, path string, data []byte, replace bool) (bool, error) {
+// write stores data as the file at path, in the shard directory dir,
+// making it in the temporary directory of writer (tempDir); replace says
+// a file of another size is there (a write a power loss cut short),
+// which is replaced. It reports false, writing nothing, when another
+// import wrote the file meanwhile.
+func (b *blockFiles) write(writer int, dir, path string, data []byte, replace bool) (bool, error) {
 	if err := b.mark(); err != nil {
 		return false, err
 	}
 	if err := b.mkdir(dir); err != nil {
+		return false, err
+	}
+	tmp, err := b.tempDir(writer)
+	if err != nil {
 		return false, err
 	}
 	if replace {
@@ -63,13 +69,13 @@ func (b *blockFiles) write(dir, path string, data []byte, replace bool) (bool, e
 		if fi, err := os.Stat(path); err == nil {
 			old = fi.Size()
 		}
-		if err := createRenamed(filepath.Join(b.root, ".temp"), path, data); err != nil {
+		if err := createRenamed(tmp, path, data); err != nil {
 			return false, err
 		}
 		b.extra.Add(int64(len(data)) - old)
 		return true, nil
 	}
-	linked, err := createLinked(filepath.Join(b.root, ".temp"), path, data)
+	linked, err := createLinked(tmp, path, data)
 	if err != nil {
 		return false, err
 	}
@@ -77,6 +83,26 @@ func (b *blockFiles) write(dir, path string, data []byte, replace bool) (bool, e
 		b.extra.Add(int64(len(data)))
 	}
 	return linked, nil
+}
+
+// tempDir returns blocks/.temp/w<writer>, made if needed: each of the
+// goroutines writing an import's batches makes its files in a directory
+// of its own. Making a file holds its directory's lock while the
+// filesystem finds the file an inode, which on ext4 without a journal
+// means stepping over every inode of the group freed in the last minute
+// (or five, while its table is not written back): in one directory the
+// writers took turns, and the one waiting spun on the lock. flatfs
+// removes .temp, with what is under it, when it opens the store.
+func (b *blockFiles) tempDir(writer int) (string, error) {
+	dir := filepath.Join(b.root, ".temp", "w"+strconv.Itoa(writer))
+	if _, ok := b.dirs.Load(dir); ok {
+		return dir, nil
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	b.dirs.Store(dir, struct{}{})
+	return dir, nil
 }
 
 // mkdir makes the shard directory dir unless it is known to exist.
