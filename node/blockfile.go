@@ -16,7 +16,7 @@ import (
 
 // Imports write block files themselves, into flatfs's layout
 // (blocks/<shard>/<key>.data), rather than through a flatfs batch: per
-// block one stat (is it held?), a file made in blocks/.temp and written,
+// block one stat (is it held?), a file made in blocks/.temp/w<writer> and written,
 // its writeback started on the same descriptor (startFileWriteback), and
 // the file given its name unless a file has it (renameat2
 // RENAME_NOREPLACE on Linux, a link elsewhere), so a name appears only

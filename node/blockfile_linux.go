@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// createLinked writes data into a new file in tmpDir (blocks/.temp),
+// createLinked writes data into a new file in tmpDir (blocks/.temp/w<writer>),
 // starts its writeback and renames it to path unless path exists
 // (renameat2 RENAME_NOREPLACE), so the name appears only with every byte
 // behind it; a file a killed node left in tmpDir is removed when flatfs
