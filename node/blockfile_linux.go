@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// createLinked writes data into a new file in tmpDir (blocks/.temp),
+// createLinked writes data into a new file in tmpDir (blocks/.temp/w<writer>),
 // starts its writeback and renames it to path unless path exists
 // (renameat2 RENAME_NOREPLACE), so the name appears only with every byte
 // behind it; a file a killed node left in tmpDir is removed when flatfs
@@ -57,4 +57,26 @@ func createLinked(tmpDir, path string, data []byte) (bool, error) {
 // flush. It guarantees nothing: syncStore does.
 func startFileWriteback(f *os.File) {
 	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+}
+
+// fsTopdirFL is FS_TOPDIR_FL (chattr +T).
+const fsTopdirFL = 0x00020000
+
+// spreadSubdirs marks dir as the top of a directory hierarchy (chattr
+// +T), so ext4 places each directory made in it in a block group with
+// more free inodes and blocks than average, rather than in dir's own
+// (its "Orlov" allocator), and the files made in those directories get
+// their inodes there. Filesystems without the flag refuse it; that is
+// not an error, nothing changes then.
+func spreadSubdirs(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	defer d.Close()
+	fl, err := unix.IoctlGetInt(int(d.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil || fl&fsTopdirFL != 0 {
+		return
+	}
+	_ = unix.IoctlSetPointerInt(int(d.Fd()), unix.FS_IOC_SETFLAGS, fl|fsTopdirFL)
 }

@@ -27,3 +27,6 @@ func createLinked(tmpDir, path string, data []byte) (bool, error) {
 // startFileWriteback does nothing here; on Linux it starts the disk
 // writing f early (blockfile_linux.go).
 func startFileWriteback(f *os.File) {}
+
+// spreadSubdirs does nothing here (on Linux: blockfile_linux.go).
+func spreadSubdirs(dir string) {}

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/http"
@@ -64,8 +65,9 @@ func siteBlocks(t *testing.T) (full []byte, root, leaf cid.Cid, order []cid.Cid,
 }
 
 // A pin's CAR is checked as it streams in and stored only once whole: a
-// CAR with a block that does not match its CID, or that lacks a block of
-// the DAG, is refused, nothing is pinned, and none of its blocks is
+// CAR with a block that does not match its CID, that lacks a block of
+// the DAG, that is cut short inside a block or that announces a block over
+// the size limit is refused, nothing is pinned, and none of its blocks is
 // stored (nor counted in the stored bytes).
 func TestPinStreamedCARRefusedStoresNothing(t *testing.T) {
 	_, root, leaf, order, blocks := siteBlocks(t)
@@ -81,9 +83,16 @@ func TestPinStreamedCARRefusedStoresNothing(t *testing.T) {
 			without = append(without, c)
 		}
 	}
+	good := writeCARv1(root, order, blocks)
+	// A last section announcing a block over the node's limit (2 MiB),
+	// with only 1000 bytes of it sent.
+	huge := binary.AppendUvarint(bytes.Clone(good), uint64(leaf.ByteLen())+3<<20)
+	huge = append(append(huge, leaf.Bytes()...), blocks[leaf][:1000]...)
 	for name, body := range map[string][]byte{
 		"a block that does not match its CID": writeCARv1(root, order, tampered),
 		"a block missing":                     writeCARv1(root, without, blocks),
+		"cut short inside a block":            good[:len(good)-100],
+		"a block over the size limit":         huge,
 	} {
 		t.Run(name, func(t *testing.T) {
 			n := newNode(t, node.Config{})

@@ -206,13 +206,11 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 		}
 	}()
 
-	// With whole defined the checker hashes each block (BLAKE3 or
-	// sha2-256 only), so go-car does not hash it again.
-	opts := []car.Option{car.MaxAllowedSectionSize(uint64(n.cfg.MaxBlockSize) + 128)}
-	if whole.Defined() {
-		opts = append(opts, car.WithTrustedCAR(true))
-	}
-	br, err := car.NewBlockReader(r, opts...)
+	// Sections are read with NextReader, into the writer's reused
+	// buffers (blockBuffers), and hashed here: by the checker when whole
+	// is defined (BLAKE3 or sha2-256 only), else against the CID's
+	// prefix.
+	br, err := car.NewBlockReader(r, car.MaxAllowedSectionSize(uint64(n.cfg.MaxBlockSize)+128))
 	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrBadCAR, err)
 	}
@@ -235,27 +233,40 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		blk, err := br.Next()
+		c, sr, size, err := br.NextReader()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: block %d: %v", ErrBadCAR, count, err)
 		}
-		if len(blk.RawData()) > n.cfg.MaxBlockSize {
-			return nil, fmt.Errorf("%w: block %s is larger than %d bytes", ErrBadCAR, blk.Cid(), n.cfg.MaxBlockSize)
+		if size > uint64(n.cfg.MaxBlockSize) {
+			return nil, fmt.Errorf("%w: block %s is larger than %d bytes", ErrBadCAR, c, n.cfg.MaxBlockSize)
 		}
-		if owed != nil {
-			if err := takeOwed(owed, blk); err != nil {
-				return nil, err
+		data := w.bufs.get(int(size))
+		if _, err := io.ReadFull(sr, data); err != nil {
+			w.bufs.put(data)
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
 			}
+			return nil, fmt.Errorf("%w: block %d (%s): %v", ErrBadCAR, count, c, err)
 		}
-		if chk != nil {
-			if err := checkBlock(chk, blk); err != nil {
-				return nil, err
-			}
+		blk, err := blocks.NewBlockWithCid(data, c)
+		if err == nil && chk == nil {
+			err = verifyBlock(blk)
 		}
-		if err := w.put(ctx, blk); err != nil {
+		if err == nil && owed != nil {
+			err = takeOwed(owed, blk)
+		}
+		if err == nil && chk != nil {
+			err = checkBlock(chk, blk)
+		}
+		if err == nil {
+			err = w.put(ctx, blk) // the buffer is the writer's now
+		} else {
+			w.bufs.put(data)
+		}
+		if err != nil {
 			return nil, err
 		}
 		count++
@@ -301,10 +312,12 @@ type blockWriter struct {
 	run     *importRun
 	batch   []queuedBlock
 	queued  int            // bytes in batch
-	slots   chan struct{}  // one per batch being written
+	slots   chan int       // the writers (tempDir) not writing a batch
 	writing sync.WaitGroup // the batches being written
 
 	queuedPaths []string // files queued for writing (noted in n.unsynced)
+
+	bufs blockBuffers // the blocks' bytes, given back once written
 
 	mu    sync.Mutex
 	paths []string // files written (or found written by another import and not synced)
@@ -377,6 +390,7 @@ var (
 func (w *blockWriter) put(ctx context.Context, blk blocks.Block) error {
 	c := blk.Cid()
 	if c.Prefix().MhType == multihash.IDENTITY {
+		w.bufs.put(blk.RawData())
 		return nil // the store holds identity CIDs implicitly
 	}
 	mh := c.Hash()
@@ -386,6 +400,7 @@ func (w *blockWriter) put(ctx context.Context, blk blocks.Block) error {
 	replace := false
 	if fi, err := os.Stat(path); err == nil {
 		if fi.Size() == int64(len(data)) {
+			w.bufs.put(data)
 			if w.n.unsynced.has(path) { // written by an import that has not synced
 				w.mu.Lock()
 				w.paths = append(w.paths, path)
@@ -395,9 +410,11 @@ func (w *blockWriter) put(ctx context.Context, blk blocks.Block) error {
 		}
 		replace = true
 	} else if !errors.Is(err, fs.ErrNotExist) {
+		w.bufs.put(data)
 		return fmt.Errorf("node: import: store: %w", err)
 	}
 	if err := w.run.wrote(mh); err != nil {
+		w.bufs.put(data)
 		return err
 	}
 	w.n.unsynced.add(path) // before its name appears: an import finding it syncs it
@@ -419,10 +436,14 @@ func (w *blockWriter) start(ctx context.Context) error {
 		return nil
 	}
 	if w.slots == nil {
-		w.slots = make(chan struct{}, batchWriters)
+		w.slots = make(chan int, batchWriters)
+		for i := range batchWriters {
+			w.slots <- i
+		}
 	}
+	var writer int
 	select {
-	case w.slots <- struct{}{}:
+	case writer = <-w.slots:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -431,10 +452,10 @@ func (w *blockWriter) start(ctx context.Context) error {
 	w.writing.Add(1)
 	go func() {
 		defer w.writing.Done()
-		defer func() { <-w.slots }()
+		defer func() { w.slots <- writer }()
 		done, added := 0, 0
 		for _, q := range batch {
-			wrote, err := w.n.files.write(q.dir, q.path, q.data, q.replace)
+			wrote, err := w.n.files.write(writer, q.dir, q.path, q.data, q.replace)
 			if err != nil {
 				w.fail(fmt.Errorf("node: import: store: %w", err))
 				break
@@ -443,6 +464,9 @@ func (w *blockWriter) start(ctx context.Context) error {
 				added++
 			}
 			done++
+		}
+		for _, q := range batch {
+			w.bufs.put(q.data)
 		}
 		w.mu.Lock()
 		for _, q := range batch[:done] {
@@ -489,7 +513,68 @@ func (w *blockWriter) flush(ctx context.Context) error {
 func (w *blockWriter) discard() {
 	_ = w.wait()
 	w.run.fresh = w.run.fresh[:len(w.run.fresh)-len(w.batch)]
+	for _, q := range w.batch {
+		w.bufs.put(q.data)
+	}
 	w.batch, w.queued = nil, 0
+}
+
+// verifyBlock checks blk's bytes against its CID.
+func verifyBlock(blk blocks.Block) error {
+	c := blk.Cid()
+	sum, err := c.Prefix().Sum(blk.RawData())
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBadCAR, c, err)
+	}
+	if !sum.Equals(c) {
+		return fmt.Errorf("%w: mismatch in content integrity, expected: %s, got: %s", ErrBadCAR, c, sum)
+	}
+	return nil
+}
+
+// blockBuffers are the buffers an import reads its blocks into, reused
+// once a block is written (or not needed): a pin of hundreds of MB then
+// reads into the same few MB of memory, which stays mapped and warm,
+// rather than into fresh memory for the collector to reclaim. Blocks of
+// up to blockBufferSize bytes get one; larger ones their own.
+type blockBuffers struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+// blockBufferSize is the size of the buffers kept (a 256 KiB chunk),
+// and maxFreeBuffers how many are kept: more than the batches being
+// written and the one filling hold.
+const (
+	blockBufferSize = 256 << 10
+	maxFreeBuffers  = 64
+)
+
+// get returns a buffer of n bytes.
+func (b *blockBuffers) get(n int) []byte {
+	if n > blockBufferSize {
+		return make([]byte, n)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if k := len(b.free); k > 0 {
+		buf := b.free[k-1]
+		b.free = b.free[:k-1]
+		return buf[:n]
+	}
+	return make([]byte, n, blockBufferSize)
+}
+
+// put gives back a buffer get returned; nothing may use it after.
+func (b *blockBuffers) put(buf []byte) {
+	if cap(buf) != blockBufferSize {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.free) < maxFreeBuffers {
+		b.free = append(b.free, buf[:0])
+	}
 }
 
 // newChecker starts a carcheck.Checker on a CAR with these roots.

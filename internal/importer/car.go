@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -59,12 +58,15 @@ func writeCARInPlace(ctx context.Context, path string, f carFile, opts Options) 
 	if _, err := f.Write(make([]byte, len(room))); err != nil {
 		return cid.Undef, err
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
+	// The CAR's writes go on on a goroutine while the tree is read and
+	// hashed (aheadwriter.go).
+	bw := newAheadWriter(f)
+	defer bw.Close()
 	root, err := Import(ctx, path, &carSink{w: vcar.NewBlockWriter(bw)}, opts)
 	if err != nil {
 		return cid.Undef, err
 	}
-	if err := bw.Flush(); err != nil {
+	if err := bw.Close(); err != nil {
 		return cid.Undef, err
 	}
 	end, err := f.Seek(0, io.SeekCurrent)

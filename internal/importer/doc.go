@@ -24,6 +24,12 @@
 // ErrSpecialFile rather than followed or stored, so that a deploy never
 // depends on what a link points to.
 //
+// Two goroutines help the one that builds the DAG: a file of more than
+// two chunks is read and hashed a few chunks ahead (aheadsplitter.go;
+// the builder takes the digests, so CIDs are those of hashing in line),
+// and WriteCAR into a file writes the CAR from 1 MiB buffers on a
+// goroutine of its own (aheadwriter.go), so a build uses two cores.
+//
 // Usage:
 //
 //	root, err := importer.WriteCAR(ctx, "./dist", w, importer.Options{})

@@ -109,7 +109,14 @@ func (im *importer) addFile(ctx context.Context, path string) (ipld.Node, error)
 		Maxlinks:   im.opts.MaxLinks,
 		CidBuilder: CidBuilder,
 	}
-	db, err := params.New(chunker.NewSizeSplitter(f, int64(im.opts.ChunkSize)))
+	spl := chunker.NewSizeSplitter(f, int64(im.opts.ChunkSize))
+	if fi, err := f.Stat(); err == nil && fi.Size() > 2*int64(im.opts.ChunkSize) {
+		// Chunks read and hashed ahead, on the other core (aheadsplitter.go).
+		ahead := newAheadSplitter(spl, CidBuilder.MhType)
+		defer ahead.stop()
+		spl, params.CidBuilder = ahead, aheadBuilder{V1Builder: CidBuilder, s: ahead}
+	}
+	db, err := params.New(spl)
 	if err != nil {
 		return nil, err
 	}

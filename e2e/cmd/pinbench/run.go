@@ -304,6 +304,8 @@ func report(w io.Writer, r *Results) {
 		r.VerityCARSeconds, r.VerityPinSeconds, r.VerityCARSeconds+r.VerityPinSeconds, r.VerityMBps)
 	if r.KuboMBps == 0 {
 		fmt.Fprintf(w, "  kubo    %s\n", r.Kubo)
+		fmt.Fprintf(w, "  cpu     verity CAR %.2fs + pin %.2fs = %.2fs\n",
+			r.VerityCARCPUSeconds, r.VerityPinCPUSeconds, r.VerityCARCPUSeconds+r.VerityPinCPUSeconds)
 		return
 	}
 	fmt.Fprintf(w, "  kubo    init %.2fs + add %.2fs = %.2fs  %7.1f MB/s  (%s; %s)\n",
