@@ -499,6 +499,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 // from the gateway with the worker bypassed.
 func requestOverhead(ctx context.Context, b *browser.Browser, events *netEvents, siteURL, plain string, res *Results) error {
 	const n = 20
+	quietFrom := events.count()
 	measure := func(pageURL, path string, want ...string) ([]float64, error) {
 		if err := b.Navigate(ctx, pageURL); err != nil {
 			return nil, err
@@ -525,7 +526,7 @@ func requestOverhead(ctx context.Context, b *browser.Browser, events *netEvents,
 	if err != nil {
 		return err
 	}
-	if err := events.none("2 KiB fetches", 0); err != nil {
+	if err := events.none("2 KiB fetches", quietFrom); err != nil {
 		return err
 	}
 	if err := b.BypassServiceWorker(ctx, true); err != nil {
