@@ -6,7 +6,8 @@
 //   - the throughput of a 32 MiB asset into a page through the worker over
 //     WebTransport, through a raw WebTransport stream from the page with no
 //     worker and no verification, and through plain gateway HTTP with the
-//     worker bypassed;
+//     worker bypassed (each measured body counted in the page through a
+//     reader; each row's warm-up body checked with SHA-256);
 //   - the worker's start: register → active → controlling, and a fetch
 //     that cold-starts a stopped worker next to a warm one;
 //   - the time to the first verified byte of a 1 MiB asset on a new
@@ -59,6 +60,12 @@
 //     type) and of their hottest threads, and adds page_cpu_* rows
 //     (cpuacct.go); VERITY_BENCH_CPU_PPROF=path also writes the bench
 //     process's Go CPU profile of each row to path.ROW.
+//
+// Every section measures with the tab's DevTools Network domain off, as a
+// visitor's browser runs (no event per chunk of a body relayed to the
+// bench); the rows that bypass the worker need it and turn it on for their
+// fetches only, and a section whose quiet rows see a Network.dataReceived
+// event fails (netevents.go).
 //
 // Usage (from the repository root, after `make build`):
 //

@@ -11,10 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/chromedp"
-
 	"github.com/verity-cdn/verity/devnet"
 	"github.com/verity-cdn/verity/e2e/browser"
 )
@@ -69,6 +65,26 @@ const rawWTJS = `async (url, hashB64, target) => {
 	const ms = performance.now() - t0;
 	wt.close();
 	return {bytes: n, ms};
+}`
+
+// pageReadJS fetches url in the page and counts its body's bytes through
+// a reader, keeping nothing: the page work of rawWTJS's loop. Its result
+// is a browser.FetchResult without the SHA-256.
+const pageReadJS = `async (url, init) => {
+	const t0 = performance.now();
+	const r = await fetch(url, init);
+	const headers = {};
+	r.headers.forEach((v, k) => { headers[k] = v; });
+	let size = 0, error = '';
+	try {
+		const rd = r.body.getReader();
+		for (;;) {
+			const {value, done} = await rd.read();
+			if (done) break;
+			size += value.byteLength;
+		}
+	} catch (e) { error = String(e); }
+	return {url: r.url, status: r.status, headers, size, error, ms: performance.now() - t0};
 }`
 
 type rawResult struct {
@@ -132,36 +148,51 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 	if err := waitGoWorker(ctx, b); err != nil {
 		return err
 	}
-	if err := quietNetworkEvents(ctx, b); err != nil {
+	events, err := quietNetworkEvents(ctx, b)
+	if err != nil {
 		return err
 	}
 	mbps := func(ms float64) float64 { return float64(pageSize) / (ms / 1000) / 1e6 }
 	acct := newCPUAccount(d) // nil unless VERITY_BENCH_CPU is set
 	defer acct.report(os.Stderr, res)
+	// fetchRuns fetches the asset cfg.Runs+1 times. The first run warms up
+	// and checks the body: it reads it whole and hashes it (SHA-256) in the
+	// page; the measured runs count its bytes through a reader, the page
+	// work of the raw row.
 	fetchRuns := func(what string, check func(browser.FetchResult) error) ([]float64, error) {
 		var out []float64
 		acct.row(what)
 		defer acct.endRow()
-		for i := 0; i <= cfg.Runs; i++ { // the first run warms up
-			if i > 0 {
-				acct.begin(ctx)
+		opts := &browser.FetchOptions{Cache: "no-store"}
+		for i := 0; i <= cfg.Runs; i++ {
+			if i == 0 {
+				r, err := b.Fetch(ctx, "/"+pageFile, opts)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", what, err)
+				}
+				if r.Status != http.StatusOK || r.SHA256 != wantSHA || r.Error != "" {
+					return nil, fmt.Errorf("%s: status %d, %d bytes, sha256 %s (want %s), error %q", what, r.Status, r.Size, r.SHA256, wantSHA, r.Error)
+				}
+				if err := check(r); err != nil {
+					return nil, fmt.Errorf("%s: %w", what, err)
+				}
+				continue
 			}
-			r, err := b.Fetch(ctx, "/"+pageFile, &browser.FetchOptions{Cache: "no-store"})
-			if i > 0 && err == nil {
+			acct.begin(ctx)
+			r, err := browser.Call[browser.FetchResult](ctx, b, pageReadJS, "/"+pageFile, opts)
+			if err == nil {
 				acct.end(ctx, r.Millis)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", what, err)
 			}
-			if r.Status != http.StatusOK || r.SHA256 != wantSHA || r.Error != "" {
-				return nil, fmt.Errorf("%s: status %d, %d bytes, sha256 %s (want %s), error %q", what, r.Status, r.Size, r.SHA256, wantSHA, r.Error)
+			if r.Status != http.StatusOK || r.Size != pageSize || r.Error != "" {
+				return nil, fmt.Errorf("%s: status %d, %d bytes (want %d), error %q", what, r.Status, r.Size, pageSize, r.Error)
 			}
 			if err := check(r); err != nil {
 				return nil, fmt.Errorf("%s: %w", what, err)
 			}
-			if i > 0 {
-				out = append(out, mbps(r.Millis))
-			}
+			out = append(out, mbps(r.Millis))
 		}
 		return out, nil
 	}
@@ -216,11 +247,17 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 		}
 	}
 	res.add("page_raw_webtransport", median(raw), "MB/s", "same CAR stream read in the page, unverified")
+	if err := events.none("page worker and raw rows", 0); err != nil {
+		return err
+	}
 
-	// Plain gateway HTTP, the worker bypassed.
+	// Plain gateway HTTP, the worker bypassed: the bypass needs the
+	// DevTools Network domain, so this row's fetches send their body
+	// events to the bench (counted in its note).
 	if err := b.BypassServiceWorker(ctx, true); err != nil {
 		return err
 	}
+	gwEvents := events.count()
 	gw, err := fetchRuns("gateway", func(r browser.FetchResult) error {
 		if tr, ok := r.Timing("verity"); ok && tr != "first-visit" {
 			return fmt.Errorf("the worker answered (Server-Timing %q) although bypassed", r.Headers["server-timing"])
@@ -233,7 +270,8 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 	if err := b.BypassServiceWorker(ctx, false); err != nil {
 		return err
 	}
-	res.add("page_gateway_http", median(gw), "MB/s", "plain HTTP from the gateway (verifies), worker bypassed")
+	gwEvents = events.count() - gwEvents
+	res.add("page_gateway_http", median(gw), "MB/s", fmt.Sprintf("plain HTTP from the gateway (verifies), worker bypassed (DevTools Network domain on: %d Network.dataReceived over its %d fetches)", gwEvents, cfg.Runs+1))
 
 	// A fetch that wakes a stopped worker, next to a warm one. A stopped
 	// worker answers at once: from its cache (default cache mode), or from
@@ -273,27 +311,6 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 	res.add("fetch_cold_worker", median(cold), "ms", "small file past the cache, worker stopped (the network answers while the wasm boots)")
 	res.add("fetch_cold_worker_cached", median(coldCached), "ms", "small file in the worker's cache, worker stopped (no wasm needed)")
 	res.add("fetch_warm_worker", median(warm), "ms", "small file, worker running")
-	return nil
-}
-
-// quietNetworkEvents turns off the DevTools Network domain chromedp enables
-// on the tab: with it on, Chromium reports every chunk a response hands to
-// the page (Network.dataReceived: about 650 per 32 MiB through the worker,
-// 100 from the gateway), relayed by the browser process to the bench:
-// a fifth to a third of the worker row's CPU per MiB (VERITY_BENCH_CPU,
-// docs/benchmarks.md), which a visitor's browser does not spend. The
-// gateway row turns the domain on again for Network.setBypassServiceWorker.
-func quietNetworkEvents(ctx context.Context, b *browser.Browser) error {
-	tctx, cancel := context.WithTimeout(b.Context(), 10*time.Second)
-	defer cancel()
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
-	if err := chromedp.Do(tctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, network.Disable, cdp.Empty{})
-		return err
-	})); err != nil {
-		return fmt.Errorf("Network.disable: %w", err)
-	}
 	return nil
 }
 

@@ -192,7 +192,15 @@ func withDevnet(ctx context.Context, cfg Config, dir string, nodes int, egress i
 	if err := waitGoWorker(ctx, b); err != nil {
 		return err
 	}
-	return fn(d, b)
+	// As a visitor's browser: no DevTools event per chunk of a body.
+	events, err := quietNetworkEvents(ctx, b)
+	if err != nil {
+		return err
+	}
+	if err := fn(d, b); err != nil {
+		return err
+	}
+	return events.none("parallel", 0)
 }
 
 // streamThroughWorker fetches name in the page through the worker and

@@ -229,6 +229,13 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	if err := b.WaitController(ctx); err != nil {
 		return err
 	}
+	// As a visitor's browser: no DevTools event per chunk of a body, but
+	// for the gateway rows, whose bypass needs the Network domain.
+	events, err := quietNetworkEvents(ctx, b)
+	if err != nil {
+		return err
+	}
+	quietFrom, gwEvents := events.count(), int64(0)
 	page := siteURL + "/" + visitDir + "/"
 	// nodeBytes sums the nodes' response bytes: to browsers (every
 	// transport but HTTP) and over HTTP (the gateway, audits).
@@ -391,9 +398,13 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if err := clearHTTPCache(); err != nil {
 			return err
 		}
+		if err := events.none("visit", quietFrom); err != nil {
+			return err
+		}
 		if err := b.BypassServiceWorker(ctx, true); err != nil {
 			return err
 		}
+		from := events.count()
 		r, err = visit(page, "gateway")
 		if err2 := b.BypassServiceWorker(ctx, false); err == nil {
 			err = err2
@@ -401,6 +412,10 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if err != nil {
 			return err
 		}
+		if i > 0 {
+			gwEvents += events.count() - from
+		}
+		quietFrom = events.count()
 		if i > 0 {
 			add("gateway", r, 0)
 		}
@@ -441,6 +456,9 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		repeatHTTP = append(repeatHTTP, afterHTTP-beforeHTTP)
 	}
 
+	if err := events.none("visit", quietFrom); err != nil {
+		return err
+	}
 	if os.Getenv("VERITY_BENCH_TIMINGS") != "" {
 		raw, err := b.Message(ctx, "verity-cache")
 		fmt.Fprintf(os.Stderr, "worker cache after the repeat visits: %s %v\n", raw, err)
@@ -458,7 +476,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.add("visit_worker_stopped_cached", median(rows["stopped_cached"].load), "ms", note("stopped_cached", "worker stopped first, its cache kept, HTTP cache emptied"))
 	res.add("visit_worker_stopped_expired", median(rows["stopped_expired"].load), "ms", note("stopped_expired", "worker stopped first, its cache kept, its session 10 min past its ttl, HTTP cache emptied"))
 	res.add("visit_worker_stopped", median(rows["stopped"].load), "ms", note("stopped", "worker stopped first (ServiceWorker.stopAllWorkers), caches emptied"))
-	res.add("visit_gateway", median(rows["gateway"].load), "ms", note("gateway", fmt.Sprintf("worker bypassed, gateway %v RTT, HTTP cache emptied; %s", gatewayRTT, tcpHides)))
+	res.add("visit_gateway", median(rows["gateway"].load), "ms", note("gateway", fmt.Sprintf("worker bypassed, gateway %v RTT, HTTP cache emptied; %s; DevTools Network domain on for the bypass: %.0f Network.dataReceived per visit", gatewayRTT, tcpHides, float64(gwEvents)/float64(len(rows["gateway"].load)))))
 	res.add("visit_plain", median(rows["plain"].load), "ms", fmt.Sprintf("%s: net/http FileServer of the same files %v RTT away (the ideal), HTTP cache emptied; %s; load event, median of %d", desc, nodeRTT, tcpHides, len(rows["plain"].load)))
 	res.add("visit_repeat", median(rows["repeat"].load), "ms", note("repeat", "repeat visit, every cache on, worker running"))
 	res.add("visit_repeat_node_bytes", median(rows["repeat"].nodeB), "B", fmt.Sprintf("bytes the nodes sent to the browser during a repeat visit (verity_node_bytes_sent_total, transports but http), median of %d; over HTTP meanwhile (the gateway, audits): %.0f", len(rows["repeat"].nodeB), median(repeatHTTP)))
@@ -472,15 +490,16 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.ratio("ratio_visit_repeat_vs_gateway", "visit_repeat", "visit_gateway", "load event, repeat visit vs gateway only")
 	res.ratio("ratio_visit_repeat_vs_plain", "visit_repeat", "visit_plain", "load event, repeat visit vs plain server")
 
-	return requestOverhead(ctx, b, siteURL, plain, res)
+	return requestOverhead(ctx, b, events, siteURL, plain, res)
 }
 
 // requestOverhead times a 2 KiB asset fetched from the page with cache
 // 'no-store': through the warm worker (which then skips its own cache and
 // fetches from a node), from the plain server at the nodes' distance and
 // from the gateway with the worker bypassed.
-func requestOverhead(ctx context.Context, b *browser.Browser, siteURL, plain string, res *Results) error {
+func requestOverhead(ctx context.Context, b *browser.Browser, events *netEvents, siteURL, plain string, res *Results) error {
 	const n = 20
+	quietFrom := events.count()
 	measure := func(pageURL, path string, want ...string) ([]float64, error) {
 		if err := b.Navigate(ctx, pageURL); err != nil {
 			return nil, err
@@ -505,6 +524,9 @@ func requestOverhead(ctx context.Context, b *browser.Browser, siteURL, plain str
 	}
 	plainMs, err := measure(plain+"/", visitSmall, "")
 	if err != nil {
+		return err
+	}
+	if err := events.none("2 KiB fetches", quietFrom); err != nil {
 		return err
 	}
 	if err := b.BypassServiceWorker(ctx, true); err != nil {

@@ -105,7 +105,8 @@ func webrtcSpeed(ctx context.Context, cfg Config, tmp, wantSHA string, res *Resu
 		return err
 	}
 	// As in the page section: no DevTools event per chunk of the body.
-	if err := quietNetworkEvents(ctx, b); err != nil {
+	events, err := quietNetworkEvents(ctx, b)
+	if err != nil {
 		return err
 	}
 	var out []float64
@@ -159,7 +160,7 @@ func webrtcSpeed(ctx context.Context, cfg Config, tmp, wantSHA string, res *Resu
 		}
 	}
 	res.add("page_raw_webrtc", median(raw), "MB/s", "same CAR over a data channel read in the page, unverified")
-	return nil
+	return events.none("webrtc rows", 0)
 }
 
 // rawRTCJS opens a peer connection to a node through the gateway's
