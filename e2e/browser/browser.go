@@ -118,6 +118,34 @@ func Start(ctx context.Context, cfg Config) (*Browser, error) {
 	if err := CheckInstalled(cfg.ExecPath); err != nil {
 		return nil, err
 	}
+	// A Chromium that has not opened its first tab by StartTimeout is
+	// killed and started once more: on a loaded machine a start now and
+	// then stalls far longer than the next one takes. The error of a
+	// start that fails twice carries the end of the browser's output.
+	var err error
+	for attempt := 1; attempt <= 2; attempt++ {
+		tail := &tailWriter{max: 2048}
+		c := cfg
+		c.Output = io.MultiWriter(cfg.Output, tail)
+		var b *Browser
+		b, err = start(ctx, c)
+		if err == nil {
+			return b, nil
+		}
+		if out := tail.String(); out != "" {
+			err = fmt.Errorf("%w; the browser's output ended with:\n%s", err, out)
+		}
+		var te *TimeoutError
+		if !errors.As(err, &te) || ctx.Err() != nil {
+			break
+		}
+		cfg.Logger.Warn("browser start timed out; starting it again", "attempt", attempt, "err", err)
+	}
+	return nil, err
+}
+
+// start launches the browser once.
+func start(ctx context.Context, cfg Config) (*Browser, error) {
 	if err := os.MkdirAll(cfg.UserDataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("browser: profile dir: %w", err)
 	}
@@ -231,3 +259,26 @@ func (b *Browser) Close() error {
 // --disable-features=WebTransport and --disable-blink-features=WebTransport
 // all leave WebTransport working.)
 var NoWebTransportFlags = []string{"disable-blink-features=WebTransportCustomCertificates"}
+
+// tailWriter keeps the last max bytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if len(w.buf) > w.max {
+		w.buf = append(w.buf[:0], w.buf[len(w.buf)-w.max:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
+}

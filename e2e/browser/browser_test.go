@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +178,25 @@ func TestWaitTimeout(t *testing.T) {
 	err := b.WaitFor(ctx, "never", `false`)
 	if !errors.Is(err, browser.ErrTimeout) {
 		t.Fatalf("WaitFor(false) = %v, want ErrTimeout", err)
+	}
+}
+
+// A browser that never opens its tab is started twice, then the error says
+// it timed out and carries the end of what the browser printed.
+func TestStartTimeoutRetriesOnceAndShowsOutput(t *testing.T) {
+	dir := t.TempDir()
+	count := filepath.Join(dir, "starts")
+	exe := filepath.Join(dir, "stuck-browser")
+	script := "#!/bin/sh\necho start >> " + count + "\necho 'stuck at startup' >&2\nexec sleep 60\n"
+	if err := os.WriteFile(exe, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := browser.Start(t.Context(), browser.Config{ExecPath: exe, UserDataDir: filepath.Join(dir, "profile"), StartTimeout: time.Second})
+	if !errors.Is(err, browser.ErrTimeout) || !strings.Contains(err.Error(), "stuck at startup") {
+		t.Fatalf("Start = %v, want a timeout carrying the browser's output", err)
+	}
+	b, _ := os.ReadFile(count)
+	if n := strings.Count(string(b), "start"); n != 2 {
+		t.Fatalf("started %d times, want 2", n)
 	}
 }
