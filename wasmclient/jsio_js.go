@@ -62,7 +62,7 @@ class Reader {
   constructor(r, byob, id, sizes) {
     this.r = r; this.byob = byob; this.id = id;
     [this.firstBuf, this.midBuf, this.buf, this.minFirst, this.min, this.first] = sizes;
-    this.spare = null; this.p = null; this.res = null; this.err = undefined;
+    this.spare = null; this.p = null; this.res = null; this.err = undefined; this.failed = false;
     this.waiting = false; this.got = 0; this.closed = false;
     this.take = () => this.take_();
   }
@@ -84,11 +84,11 @@ class Reader {
     }
     this.p = p;
     p.then((res) => { this.p = null; this.res = res; this.ping(); },
-      (err) => { this.p = null; this.err = err; this.ping(); });
+      (err) => { this.p = null; this.err = err; this.failed = true; this.ping(); });
   }
   ping() { if (this.waiting) { this.waiting = false; wake(this.id); } }
   take_() {
-    if (this.err !== undefined) return -2;
+    if (this.failed) return -2; // the reason may be undefined itself
     const res = this.res;
     if (!res) {
       if (this.closed && !this.p) return 1;

@@ -466,3 +466,32 @@ func TestStreamReaderReadThrows(t *testing.T) {
 		t.Fatalf("err %v, want the read's error", err)
 	}
 }
+
+// A stream errored with no reason (undefined) fails the Read, not a loop
+// of reads that never return.
+func TestStreamReaderReadRejectsUndefined(t *testing.T) {
+	readable := js.Global().Get("Function").New(`return {
+		getReader(opts) {
+			if (opts) throw new TypeError('not a byte stream');
+			return {read() { return Promise.reject(undefined); }, cancel() { return Promise.resolve(); }};
+		},
+	};`).Invoke()
+	rd, err := newStreamReader(readable, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := rd.Read(make([]byte, 100))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Read of a stream errored with undefined returned no error")
+		}
+	case <-time.After(testutil.Scale(10 * time.Second)):
+		t.Fatal("Read of a stream errored with undefined did not return")
+	}
+}

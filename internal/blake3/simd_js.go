@@ -39,6 +39,10 @@ func groupSIMDAvailable(counter uint64) bool {
 
 // groupSIMD returns the chaining values of the two halves of the group g
 // (groupLen bytes) whose first chunk is chunk number counter of the input.
+// g must be on the heap: its address is passed as a number, which a stack
+// copy during the call would leave pointing at the old stack. Every caller
+// hashes a heap buffer (the bao decoder's, a block's); a caller hashing a
+// local array of 16 KiB or more must not reach here.
 func groupSIMD(g []byte, counter uint64) (left, right [8]uint32) {
 	_ = g[groupLen-1]
 	simdGroup.Invoke(int(uintptr(unsafe.Pointer(&g[0]))), int(uintptr(unsafe.Pointer(&simdOut[0]))), int(counter))
