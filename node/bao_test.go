@@ -80,11 +80,7 @@ func TestBaoStreamsSameBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	runNode(t, n)
-	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeSess()
+	sess := dialNode(ctx, t, n)
 	pc := rtcDial(ctx, t, n)
 
 	root := f.root.String()
@@ -179,11 +175,7 @@ func TestBaoNegotiation(t *testing.T) {
 				t.Fatal(err)
 			}
 			runNode(t, n)
-			sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer closeSess()
+			sess := dialNode(ctx, t, n)
 			req := baoRequest(target)
 			if !tc.offer {
 				delete(req.Header, wire.HeaderBlocks)
@@ -217,11 +209,7 @@ func TestBaoMidBodyFailureResets(t *testing.T) {
 	removeFullLeaves(t, n, f, 2)
 	req := baoRequest("/ipfs/" + f.root.String() + "/big.bin?format=car")
 
-	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeSess()
+	sess := dialNode(ctx, t, n)
 	resp, body, err := wtExchange(ctx, sess, req)
 	var se *webtransport.StreamError
 	if (resp != nil && resp.Status != 200) || !errors.As(err, &se) || se.ErrorCode != wire.CodeInternal {

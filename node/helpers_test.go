@@ -287,3 +287,15 @@ func startChild(t *testing.T, run string, env ...string) (io.ReadCloser, func())
 		}
 	}
 }
+
+// dialNode opens a WebTransport session to n, pinned to its current
+// certificate, closed when the test ends.
+func dialNode(ctx context.Context, t *testing.T, n *node.Node) *webtransport.Session {
+	t.Helper()
+	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeSess)
+	return sess
+}

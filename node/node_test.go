@@ -273,11 +273,7 @@ func TestWebTransportBadRequests(t *testing.T) {
 	defer cancel()
 	n := newNode(t, node.Config{})
 	runNode(t, n)
-	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeSess()
+	sess := dialNode(ctx, t, n)
 
 	for _, raw := range []string{
 		"GET / HTTP/1.1\r\n\r\n",
@@ -497,11 +493,7 @@ func TestWebTransportMidBodyFailureResets(t *testing.T) {
 	// Remove 256 KiB leaves of big.bin: the traversal fails after the
 	// head and the first blocks were sent.
 	removeFullLeaves(t, n, f, 2)
-	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeSess()
+	sess := dialNode(ctx, t, n)
 	resp, body, err := wtGet(ctx, sess, "/ipfs/"+f.root.String()+"/big.bin?format=car", "")
 	if err == nil {
 		t.Fatalf("stream ended cleanly (status %d, %d bytes)", resp.Status, len(body))

@@ -32,11 +32,7 @@ func TestStreamsReturnTheirCredit(t *testing.T) {
 		t.Fatal(err)
 	}
 	runNode(t, n)
-	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeSess()
+	sess := dialNode(ctx, t, n)
 	root := f.root.String()
 	kinds := []struct {
 		name, target, accept string
