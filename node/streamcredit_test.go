@@ -61,10 +61,12 @@ func TestStreamsReturnTheirCredit(t *testing.T) {
 				// Every other stream ends its request (FIN) only after the
 				// response came, after the node read the request head.
 				lateFIN := i%2 == 1
+				// The node may have answered and stopped reading already
+				// (a refused request, or a fast answer): the close then
+				// fails, as a browser's does, and is ignored as the worker
+				// ignores it.
 				if !lateFIN {
-					if err := str.Close(); err != nil {
-						t.Fatal(err)
-					}
+					_ = str.Close()
 				}
 				if k.cancel {
 					if _, err := io.ReadFull(str, make([]byte, 1000)); err != nil {
