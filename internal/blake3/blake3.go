@@ -136,43 +136,35 @@ func subtree(data []byte, counter uint64) output {
 	var stack [54][8]uint32 // 2^54 chunks are more than any slice holds
 	n := 0
 	simd := groupSIMDAvailable(counter)
-	for chunk := uint64(0); ; chunk++ {
-		if simd && chunk%groupChunks == 0 && len(data) >= groupLen {
+	for chunk := uint64(0); ; {
+		// The next unit of the tree: a whole group by the SIMD module, or
+		// one chunk (the last one possibly short).
+		var o output
+		width := uint64(1)
+		switch {
+		case simd && chunk%groupChunks == 0 && len(data) >= groupLen:
 			left, right := groupSIMD(data[:groupLen], counter+chunk)
-			o := parentOutput(&left, right)
-			data = data[groupLen:]
-			chunk += groupChunks - 1
-			if len(data) == 0 {
-				for n > 0 {
-					n--
-					o = parentOutput(&stack[n], o.chainingValue())
-				}
-				return o
-			}
-			cv := o.chainingValue()
-			// Merge every subtree this group completes.
-			for total := (chunk + 1) / groupChunks; total&1 == 0; total >>= 1 {
-				n--
-				p := parentOutput(&stack[n], cv)
-				cv = p.chainingValue()
-			}
-			stack[n] = cv
-			n++
-			continue
+			o = parentOutput(&left, right)
+			data, width = data[groupLen:], groupChunks
+		case len(data) <= chunkLen:
+			o = chunkOutput(data, counter+chunk)
+			data = nil
+		default:
+			o = chunkOutput(data[:chunkLen], counter+chunk)
+			data = data[chunkLen:]
 		}
-		if len(data) <= chunkLen {
-			o := chunkOutput(data, counter+chunk)
+		chunk += width
+		if len(data) == 0 {
 			for n > 0 {
 				n--
 				o = parentOutput(&stack[n], o.chainingValue())
 			}
 			return o
 		}
-		o := chunkOutput(data[:chunkLen], counter+chunk)
 		cv := o.chainingValue()
-		data = data[chunkLen:]
-		// Merge every subtree this chunk completes.
-		for total := chunk + 1; total&1 == 0; total >>= 1 {
+		// Merge every subtree this unit completes: a group starts at a
+		// multiple of its width, so the units so far count them.
+		for total := chunk / width; total&1 == 0; total >>= 1 {
 			n--
 			p := parentOutput(&stack[n], cv)
 			cv = p.chainingValue()
