@@ -110,6 +110,7 @@
           e.up = true;
           clearTimeout(timer);
           try { init.close(); } catch (err) { /* closed */ }
+          if (e.streams.length === 0) idleClose(node, e);
           resolve(pc);
         } else if (st === 'failed' || st === 'closed' || st === 'disconnected') {
           fail(new Error('webrtc ' + st));
@@ -155,13 +156,19 @@
         var i = e.streams.indexOf(lost);
         if (i < 0) return;
         e.streams.splice(i, 1);
-        if (e.streams.length > 0 || !e.up) return;
-        e.idle = setTimeout(function () {
-          var p = pools[node];
-          if (e.streams.length === 0 && p && p[0] !== e) dropPeer(node, e);
-        }, RTC_IDLE_MS);
+        if (e.streams.length === 0 && e.up) idleClose(node, e);
       }
     };
+  }
+
+  // idleClose closes e, unless it is the node's first connection, if it
+  // still carries no stream after RTC_IDLE_MS.
+  function idleClose(node, e) {
+    clearTimeout(e.idle);
+    e.idle = setTimeout(function () {
+      var p = pools[node];
+      if (e.streams.length === 0 && p && p[0] !== e) dropPeer(node, e);
+    }, RTC_IDLE_MS);
   }
 
   // Streams this page relays; when it goes away they fail at once, so the
