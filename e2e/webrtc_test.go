@@ -307,3 +307,129 @@ func TestWebRTCBridgeCredit(t *testing.T) {
 		t.Errorf("with no credit: %d bytes posted, then %q %q; want none, then an error once 8 MiB are held", res.BytesB, res.EndB, res.MsgB)
 	}
 }
+
+// spreadResult is what the page saw of two fetches of a large asset over
+// WebRTC, the second losing one of its peer connections midway.
+type spreadResult struct {
+	Size1, Size2     int64
+	SHA1, SHA2       string
+	Timing1, Timing2 string
+	Error            string
+	PCs              int   // peer connections the page opened in the first fetch
+	Carrying         int   // of them, those that carried a stream
+	Killed           bool  // a connection was closed while carrying a stream
+	Others           int   // connections carrying a stream when it was
+	Grew             int   // of them, those that received more bytes after
+	Lanes, Failovers int   // the worker's record of the second fetch
+	Relayed          int64 // bytes the page had relayed when it closed one
+}
+
+// The page spreads a node's concurrent streams over several peer
+// connections (each its own SCTP association and congestion window), and
+// the worker fetches a large body from one WebRTC node over several
+// streams at once. When one of those connections dies mid-stream, the
+// others go on receiving, and the asset still arrives whole and verified.
+func TestWebRTCStreamsSpreadOverPeers(t *testing.T) {
+	if inLoopbackNetns(t) {
+		return
+	}
+	e := newEnv(t, envConfig{demoDir: siteWithBigFile(t), nodes: 1, webrtcOnly: true, browserFlags: browser.WebRTCLoopbackFlags})
+	e.controlled()
+	var big siteFile
+	for _, f := range e.files {
+		if f.Path == bridgeFile {
+			big = f
+		}
+	}
+	res, err := browser.Call[spreadResult](e.ctx(120*time.Second), e.b, `async (path) => {
+		// Peer connections opened from now on, with their data channels.
+		const O = window.RTCPeerConnection;
+		const pcs = [];
+		window.RTCPeerConnection = class extends O {
+			constructor(c) {
+				super(c);
+				const me = {pc: this, chans: []};
+				pcs.push(me);
+				const cd = this.createDataChannel.bind(this);
+				this.createDataChannel = (l, o) => { const dc = cd(l, o); if (l === 'verity') me.chans.push(dc); return dc; };
+			}
+		};
+		const received = async (pc) => {
+			let n = 0;
+			for (const s of (await pc.getStats()).values()) if (s.type === 'transport') n += s.bytesReceived || 0;
+			return n;
+		};
+		const sha = async (chunks, n) => {
+			const buf = new Uint8Array(n);
+			let o = 0;
+			for (const c of chunks) { buf.set(c, o); o += c.length; }
+			const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
+			return Array.from(d, x => x.toString(16).padStart(2, '0')).join('');
+		};
+		const out = {error: ''};
+		const get = async (onChunk) => {
+			const r = await fetch(path, {cache: 'no-store'});
+			const rd = r.body.getReader();
+			const chunks = [];
+			let n = 0;
+			for (;;) {
+				const {done, value} = await rd.read();
+				if (done) break;
+				chunks.push(value);
+				n += value.length;
+				if (onChunk) await onChunk();
+			}
+			return {size: n, sha: await sha(chunks, n), timing: r.headers.get('server-timing') || ''};
+		};
+		try {
+			const a = await get(null);
+			out.size1 = a.size; out.sha1 = a.sha; out.timing1 = a.timing;
+			out.pcs = pcs.length;
+			out.carrying = pcs.filter(x => x.chans.length > 0).length;
+
+			let others = [], before = [];
+			out.killed = false;
+			const b = await get(async () => {
+				if (out.killed) return;
+				const busy = pcs.filter(x => x.pc.connectionState === 'connected' && x.chans.some(c => c.readyState === 'open'));
+				if (busy.length < 2) return;
+				others = busy.slice(1);
+				before = await Promise.all(others.map(x => received(x.pc)));
+				out.relayed = verity.bridge.relayed;
+				busy[0].pc.close();
+				out.killed = true;
+			});
+			out.size2 = b.size; out.sha2 = b.sha; out.timing2 = b.timing;
+			const after = await Promise.all(others.map(x => received(x.pc)));
+			out.others = others.length;
+			out.grew = after.filter((v, i) => v > before[i]).length;
+		} catch (err) { out.error = String(err); }
+		const stats = await verity.stats();
+		const rec = (stats.requests || []).filter(q => q.url.endsWith(path)).pop() || {};
+		out.lanes = rec.lanes || 0;
+		out.failovers = rec.failovers || 0;
+		return out;
+	}`, "/"+big.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Error != "" || res.Size1 != big.Size || res.SHA1 != big.SHA256 || res.Size2 != big.Size || res.SHA2 != big.SHA256 {
+		t.Fatalf("/%s: %+v; want %d bytes sha256 %s twice", big.Path, res, big.Size, big.SHA256)
+	}
+	if tr := res.Timing1; !strings.Contains(tr, "webrtc") {
+		t.Fatalf("first fetch Server-Timing %q; want webrtc", tr)
+	}
+	if res.Carrying < 2 {
+		t.Fatalf("the page opened %d peer connections to the node, %d of them carrying streams; want streams on at least 2", res.PCs, res.Carrying)
+	}
+	if !res.Killed || res.Others < 1 {
+		t.Fatalf("no moment with two connections carrying streams during the second fetch: %+v", res)
+	}
+	if res.Grew < res.Others {
+		t.Fatalf("after one connection closed, %d of the %d others received more bytes; want all", res.Grew, res.Others)
+	}
+	if res.Lanes < 2 {
+		t.Fatalf("the worker fetched the second body over %d streams at once; want several", res.Lanes)
+	}
+}

@@ -273,6 +273,12 @@ func (p *payments) accept(ps *paySession, b []byte) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	r, err := ps.tracker.AcceptBinary(b, p.n.cfg.Now())
+	if errors.Is(err, payment.ErrNotMonotonic) && ps.tracker.Overtaken(&r) {
+		// Sent on another stream before the newer one this node holds
+		// (docs/payments.md): nothing to credit, nothing to refuse.
+		p.n.metrics.receipts.WithLabelValues("overtaken").Inc()
+		return nil
+	}
 	if err != nil {
 		p.n.metrics.receipts.WithLabelValues(payCode(err)).Inc()
 		return err

@@ -465,14 +465,18 @@ func TestBadReceiptsResetStream(t *testing.T) {
 		name  string
 		forge func(r payment.Receipt) []byte
 	}{
-		{"counter backwards", func(r payment.Receipt) []byte {
+		{"bytes backwards", func(r payment.Receipt) []byte {
 			b, _ := r.MarshalBinary()
 			if r.Seq == 1 {
 				first = r
 				return b
 			}
-			old, _ := first.MarshalBinary()
-			return append(b, old...) // the newer one, then the first again
+			// A newer sequence covering fewer bytes than the first,
+			// signed by the session key (a buggy or hostile worker).
+			r.Bytes = first.Bytes - 1
+			_ = r.Sign(w.priv)
+			bad, _ := r.MarshalBinary()
+			return bad
 		}},
 		{"over budget", func(r payment.Receipt) []byte {
 			r.Bytes = 1<<30 + 1 // beyond the voucher's budget, signed by the session key
@@ -524,6 +528,40 @@ func TestBadReceiptsResetStream(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A receipt older than one the node already accepted for the session (it
+// was overtaken: the worker signs one sequence for all its streams to a
+// node, and a receipt sent on one stream, or one peer connection, may
+// arrive after a newer one sent on another) pays nothing new and is
+// ignored: the stream goes on, and the node keeps the newest receipt.
+func TestOvertakenReceiptIgnored(t *testing.T) {
+	pn := newPayNet(t, node.PaymentConfig{}, 64<<20)
+	w := pn.worker(t, testAccount, time.Hour)
+	var first, newest payment.Receipt
+	w.receipts = func(r payment.Receipt) []byte {
+		b, _ := r.MarshalBinary()
+		newest = r
+		if r.Seq == 1 {
+			first = r
+			return b
+		}
+		old, _ := first.MarshalBinary()
+		return append(b, old...) // the newer one, then the first again
+	}
+	n, err := w.fetch(t.Context(), pn, "big.bin", true)
+	if err != nil || n < int64(len(pn.fx.big)) {
+		t.Fatalf("fetch with overtaken receipts: %d bytes, %v; want the CAR of %d bytes", n, err, len(pn.fx.big))
+	}
+	if newest.Seq < 2 {
+		t.Fatalf("the worker signed %d receipts; want several", newest.Seq)
+	}
+	testutil.EventuallyErr(t, 10*time.Second, "the node to hold the newest receipt", func() error {
+		if e, held := pn.node.Receipts(w.signer.SessionKey()); !held || e.Receipt != newest {
+			return fmt.Errorf("node holds seq %d (%d bytes); want seq %d (%d bytes)", e.Receipt.Seq, e.Receipt.Bytes, newest.Seq, newest.Bytes)
+		}
+		return nil
+	})
 }
 
 // A frozen account's vouchers are refused with account_frozen, once the

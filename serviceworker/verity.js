@@ -38,9 +38,10 @@
 
   // WebRTC transport (docs/protocol.md §3, §6.7). The worker asks for one
   // stream per request: {type: 'verity-rtc-stream', node, url} with a
-  // MessagePort. The page keeps one RTCPeerConnection per node (signaled by
-  // posting its offer to url), opens one data channel per stream and relays
-  // bytes both ways; the worker verifies everything.
+  // MessagePort. The page keeps up to RTC_PCS_MAX RTCPeerConnections per
+  // node (each signaled by posting its offer to url), opens one data
+  // channel per stream on the least busy one and relays bytes both ways;
+  // the worker verifies everything.
   //   page → worker: {t:'ack', credit: true}, {t:'data', b}, {t:'reset', code},
   //                  {t:'end'}, {t:'error', msg[, gone:true | held:true]}
   //   worker → page: {t:'data', b}, {t:'credit', n}, {t:'close'}
@@ -51,10 +52,20 @@
   // grants more; a worker that lets more than RTC_HOLD_MAX bytes pile up
   // here gets the stream failed instead. Without 'credit' in the request
   // (an older worker) data is posted as it comes.
+  //
+  // Several peer connections: each has its own UDP socket and SCTP
+  // association, so its own congestion window; a packet lost on one does
+  // not slow the streams of the others. The first connection is opened by
+  // the first stream and kept; a further one is opened (in the background,
+  // one at a time) only while every connected one carries a stream, and
+  // closed after RTC_IDLE_MS without one. A connection that fails takes
+  // its own streams down, not the others'.
   var RTC_CONNECT_MS = 10000;
   var RTC_HOLD_MAX = 8 << 20;
   var RTC_GATHER_MS = 2000;
-  var peers = {};
+  var RTC_PCS_MAX = 4;
+  var RTC_IDLE_MS = 30000;
+  var pools = {};   // node → [{pc, ready: Promise<pc>, up, streams: [lost(err)], idle}]
 
   function gathered(pc) {
     return new Promise(function (resolve) {
@@ -66,25 +77,40 @@
     });
   }
 
-  function peerFor(node, url) {
-    if (peers[node]) return peers[node];
-    var p = new Promise(function (resolve, reject) {
-      var pc = new RTCPeerConnection({ iceServers: [] });
+  // dropPeer closes a connection and fails the streams it still carries.
+  function dropPeer(node, e, err) {
+    var pool = pools[node];
+    var i = pool ? pool.indexOf(e) : -1;
+    if (i >= 0) pool.splice(i, 1);
+    if (pool && pool.length === 0) delete pools[node];
+    clearTimeout(e.idle);
+    e.up = false;
+    try { e.pc.close(); } catch (x) { /* closed */ }
+    var lost = e.streams;
+    e.streams = [];
+    for (var j = 0; j < lost.length; j++) lost[j](err || new Error('webrtc connection closed'));
+  }
+
+  function connectPeer(node, url) {
+    var pc = new RTCPeerConnection({ iceServers: [] });
+    var e = { pc: pc, up: false, streams: [], idle: null };
+    e.ready = new Promise(function (resolve, reject) {
       // An offer needs a data channel; this one closes once connected.
       var init = pc.createDataChannel('verity-init');
       var settled = false;
       var timer = setTimeout(function () { fail(new Error('webrtc connect timeout')); }, RTC_CONNECT_MS);
       function fail(err) {
-        if (peers[node] === p) delete peers[node];
-        try { pc.close(); } catch (e) { /* closed */ }
         if (!settled) { settled = true; clearTimeout(timer); reject(err); }
+        dropPeer(node, e, err);
       }
       pc.addEventListener('connectionstatechange', function () {
         var st = pc.connectionState;
         if (st === 'connected' && !settled) {
           settled = true;
+          e.up = true;
           clearTimeout(timer);
-          try { init.close(); } catch (e) { /* closed */ }
+          try { init.close(); } catch (err) { /* closed */ }
+          if (e.streams.length === 0) idleClose(node, e);
           resolve(pc);
         } else if (st === 'failed' || st === 'closed' || st === 'disconnected') {
           fail(new Error('webrtc ' + st));
@@ -103,8 +129,46 @@
         .then(function (sdp) { return pc.setRemoteDescription({ type: 'answer', sdp: sdp }); })
         .catch(fail);
     });
-    peers[node] = p;
-    return p;
+    e.ready.catch(function () { /* a stream waiting on it reports it */ });
+    (pools[node] = pools[node] || []).push(e);
+    return e;
+  }
+
+  // peerFor picks the connection a new stream of node uses: the connected
+  // one with the fewest streams, else (none connected yet) the first one
+  // connecting, else a new one. It counts the stream on it until
+  // release(); when the connection fails, lost(err) ends the stream.
+  function peerFor(node, url, lost) {
+    var pool = pools[node] || [];
+    var best = null, connecting = false;
+    for (var i = 0; i < pool.length; i++) {
+      if (!pool[i].up) { connecting = true; continue; }
+      if (!best || pool[i].streams.length < best.streams.length) best = pool[i];
+    }
+    if (!best) best = pool[0] || connectPeer(node, url);
+    else if (best.streams.length > 0 && !connecting && pool.length < RTC_PCS_MAX) connectPeer(node, url);
+    var e = best;
+    e.streams.push(lost);
+    clearTimeout(e.idle);
+    return {
+      ready: e.ready,
+      release: function () {
+        var i = e.streams.indexOf(lost);
+        if (i < 0) return;
+        e.streams.splice(i, 1);
+        if (e.streams.length === 0 && e.up) idleClose(node, e);
+      }
+    };
+  }
+
+  // idleClose closes e, unless it is the node's first connection, if it
+  // still carries no stream after RTC_IDLE_MS.
+  function idleClose(node, e) {
+    clearTimeout(e.idle);
+    e.idle = setTimeout(function () {
+      var p = pools[node];
+      if (e.streams.length === 0 && p && p[0] !== e) dropPeer(node, e);
+    }, RTC_IDLE_MS);
   }
 
   // Streams this page relays; when it goes away they fail at once, so the
@@ -124,10 +188,12 @@
     var held = [];      // data beyond the credit, oldest first
     var heldBytes = 0;
     var last = null;    // end or reset, posted after the held data
+    var peer = null;
     function finish(msg) {
       if (done) return;
       done = true;
       held = [];
+      if (peer) peer.release();
       var i = liveStreams.indexOf(sp);
       if (i >= 0) liveStreams.splice(i, 1);
       try { sp.postMessage(msg); } catch (e) { /* worker gone */ }
@@ -174,7 +240,10 @@
         sp.close();
       }
     };
-    peerFor(d.node, d.url).then(function (pc) {
+    peer = peerFor(d.node, d.url, function (err) {
+      finishAfterHeld({ t: 'error', msg: String(err) });
+    });
+    peer.ready.then(function (pc) {
       if (done) return;
       dc = pc.createDataChannel('verity', { ordered: true });
       dc.binaryType = 'arraybuffer';
@@ -235,6 +304,10 @@
       var streams = liveStreams.slice();
       for (var i = 0; i < streams.length; i++) {
         streams[i].verityFinish({ t: 'error', gone: true, msg: 'bridging page closed' });
+      }
+      for (var node in pools) {
+        var pool = pools[node].slice();
+        for (var j = 0; j < pool.length; j++) dropPeer(node, pool[j]);
       }
       try { if (sw.controller) sw.controller.postMessage({ type: 'verity-bridge-gone' }); } catch (e) { /* gone */ }
     });

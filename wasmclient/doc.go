@@ -46,7 +46,9 @@
 //
 // A body (or range) of at least ParallelThreshold bytes is fetched from up
 // to MaxParallel nodes at once, in block-aligned segments of SegmentSize
-// asked as entity-bytes, verified block by block and returned in order;
+// asked as entity-bytes, verified block by block and returned in order (a
+// transport that is a NodeLaner, as FramedTransport with Lanes set, fetches
+// several segments from one node at once: WebRTC, WebRTCLanes);
 // at most ReadAheadSegments segments are held, so memory follows the
 // window, not the file (parallel.go). A segment whose node delivers nothing
 // for its hedge delay is asked of another node as well; the first verified

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/internal/wire"
 	"github.com/verity-cdn/verity/wasmclient"
 )
@@ -235,6 +237,12 @@ type node struct {
 	requests []string
 	bao      bool // serve the bao16 block encoding to clients offering it
 	offers   int  // requests that offered bao16
+	// Segment requests (with entity-bytes) in flight, and the most seen at
+	// once; with holdSegments > 1 each waits (a bounded time) until that
+	// many have been in flight at once before it answers, so a test sees
+	// them overlap.
+	segments, maxSegments, holdSegments int
+	segWake                             chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -308,6 +316,9 @@ func (n *node) serve(c net.Conn) {
 		return
 	}
 	target := req.Target
+	if strings.Contains(target, "entity-bytes=") {
+		defer n.segment()()
+	}
 	if f.retarget != nil {
 		target = f.retarget(target)
 	}
@@ -325,6 +336,36 @@ func (n *node) serve(c net.Conn) {
 	}
 	_, _ = head.WriteTo(c)
 	f.apply(n.ctx, c, car)
+}
+
+// segment counts a segment request in flight until the returned func runs;
+// with holdSegments set it first waits until that many have been in
+// flight at once.
+func (n *node) segment() func() {
+	n.mu.Lock()
+	n.segments++
+	n.maxSegments = max(n.maxSegments, n.segments)
+	if n.segWake == nil {
+		n.segWake = make(chan struct{})
+	}
+	if n.segments == n.holdSegments {
+		close(n.segWake)
+		n.segWake = make(chan struct{})
+	}
+	hold, wake := n.maxSegments < n.holdSegments, n.segWake
+	n.mu.Unlock()
+	if hold {
+		select {
+		case <-wake:
+		case <-time.After(testutil.Scale(5 * time.Second)):
+		case <-n.ctx.Done():
+		}
+	}
+	return func() {
+		n.mu.Lock()
+		n.segments--
+		n.mu.Unlock()
+	}
 }
 
 // setBao makes the node serve the bao16 block encoding when offered.

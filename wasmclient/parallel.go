@@ -135,7 +135,7 @@ func (f *fetch) newParallel(a *attempt, from, to int64) io.ReadCloser {
 		l.srcs = append(l.srcs, s)
 	}
 	first := byNode[a.src.node.ID]
-	if first == nil || len(order) < 2 {
+	if first == nil {
 		return nil
 	}
 	// The node that answered first uses the transport that worked.
@@ -176,15 +176,37 @@ func (f *fetch) newParallel(a *attempt, from, to int64) io.ReadCloser {
 	if n > len(lanes) {
 		n = len(lanes)
 	}
+	// A node whose transport gains from several streams at once (WebRTC:
+	// the page spreads them over several peer connections) gets sibling
+	// lanes, so even one node can fetch several segments at once.
+	running := lanes[:n:n]
+	for _, l := range lanes[:n] {
+		for i := 1; i < nodeLanes(l.srcs[0].transport); i++ {
+			running = append(running, &lane{node: l.node, srcs: l.srcs})
+		}
+	}
+	if len(running) < 2 {
+		return nil
+	}
 	p.spare = lanes[n:]
 	p.mu.Lock()
 	first.start, _ = p.pickLocked(first)
-	for _, l := range lanes[:n] {
+	for _, l := range running {
 		p.startLocked(l)
 	}
 	p.mu.Unlock()
 	f.rec.Parallel = n
+	f.rec.Lanes = len(running)
 	return p
+}
+
+// nodeLanes is how many segments of one body t fetches from one node at
+// once (1 unless t is a NodeLaner asking for more).
+func nodeLanes(t Transport) int {
+	if nl, ok := t.(NodeLaner); ok && nl.NodeLanes() > 1 {
+		return nl.NodeLanes()
+	}
+	return 1
 }
 
 // bounds returns the absolute byte range of segment i.

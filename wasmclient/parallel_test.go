@@ -165,6 +165,55 @@ func TestParallelSplit(t *testing.T) {
 	})
 }
 
+// TestParallelNodeLanes: over a transport that asks for several lanes per
+// node (WebRTC: the page spreads them over several peer connections), one
+// node serves several segments of a large body at once, each asked once,
+// and the bytes arrive whole and in order; a small body stays one stream.
+func TestParallelNodeLanes(t *testing.T) {
+	s := largeSite(t)
+	data := s.files["large.bin"]
+	e := newEnv(t, s, 1, func(c *wasmclient.Config) {
+		noHedgeTweak(c)
+		c.Transports[0].(*wasmclient.FramedTransport).Lanes = 3
+	})
+	n := e.nodes[0]
+	n.mu.Lock()
+	n.holdSegments = 2 // the two lanes besides the first stream's
+	n.mu.Unlock()
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+	if r.err != nil || !bytes.Equal(r.body, data) {
+		t.Fatalf("err %v, %d bytes; want %d identical bytes", r.err, len(r.body), len(data))
+	}
+	rec := e.client.Stats().Requests()[0]
+	if rec.Parallel != 1 || rec.Lanes != 3 || rec.Error != "" || rec.Failovers != 0 {
+		t.Fatalf("record %+v; want one node, 3 lanes", rec)
+	}
+	n.mu.Lock()
+	most := n.maxSegments
+	n.mu.Unlock()
+	if most < 2 {
+		t.Fatalf("at most %d segment requests in flight at the node; want 2 at once", most)
+	}
+	seen := map[string]bool{}
+	for _, tg := range n.targets()[1:] {
+		if seen[tg] {
+			t.Fatalf("segment asked twice: %q", tg)
+		}
+		seen[tg] = true
+	}
+	if want := (len(data)+512<<10-1)/(512<<10) - 1; len(seen) != want {
+		t.Fatalf("%d segment requests after the first stream; want %d", len(seen), want)
+	}
+
+	r = mustGet(t, e.client, wasmclient.FetchRequest{Path: "/small.bin"})
+	if r.err != nil || !bytes.Equal(r.body, s.files["small.bin"]) {
+		t.Fatalf("small.bin: err %v", r.err)
+	}
+	if rec := e.client.Stats().Requests()[1]; rec.Lanes != 0 {
+		t.Fatalf("small.bin record %+v; want one stream", rec)
+	}
+}
+
 // TestParallelWindow: the body never asks for more than the read-ahead
 // window beyond what the reader consumed.
 func TestParallelWindow(t *testing.T) {

@@ -41,6 +41,7 @@ type RequestRecord struct {
 	Error     string `json:"error"`
 	Failovers int    `json:"failovers"` // sources abandoned mid-request
 	Parallel  int    `json:"parallel"`  // nodes that fetched the body at once (0: one stream)
+	Lanes     int    `json:"lanes"`     // streams that fetched the body at once, all nodes together (0: one stream)
 	Hedges    int    `json:"hedges"`    // segments asked of a second node because the first stalled
 }
 

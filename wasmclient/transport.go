@@ -70,12 +70,29 @@ type FramedTransport struct {
 	// TransportName is what Name returns (default "webtransport").
 	TransportName string
 	Dialer        StreamDialer
+	// Lanes is how many segments of one parallel body (docs/protocol.md
+	// §7.8) are fetched from one node at once over this transport
+	// (default 1). Worth more than 1 only where several streams to one
+	// node do not share one congestion window: WebRTC, whose page spreads
+	// a node's streams over several peer connections.
+	Lanes int
+}
+
+// NodeLaner is a Transport over which one parallel body fetches several
+// segments from the same node at once.
+type NodeLaner interface {
+	// NodeLanes is how many (1 or less: one).
+	NodeLanes() int
 }
 
 var (
 	_ Transport     = (*FramedTransport)(nil)
 	_ PaidTransport = (*FramedTransport)(nil)
+	_ NodeLaner     = (*FramedTransport)(nil)
 )
+
+// NodeLanes implements NodeLaner.
+func (t *FramedTransport) NodeLanes() int { return t.Lanes }
 
 // Name implements Transport.
 func (t *FramedTransport) Name() string {

@@ -43,6 +43,14 @@ var (
 // WebRTCPath is the gateway's signaling endpoint, followed by the node id.
 const WebRTCPath = "/.verity/v1/webrtc/"
 
+// WebRTCLanes is how many segments of one large body the worker fetches
+// from one WebRTC node at once: the page spreads a node's concurrent
+// streams over as many peer connections (RTC_PCS_MAX in verity.js), each
+// with its own SCTP association and congestion window, so a packet lost on
+// one does not slow the others (docs/benchmarks.md, "WebRTC: through the
+// worker and raw").
+const WebRTCLanes = 4
+
 // bridgeWindow is the credit a stream starts with and keeps topping up: at
 // most this many bytes are posted to the worker and not yet read.
 const bridgeWindow = 1 << 20

@@ -57,7 +57,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		// transport a node does not offer).
 		cc.Transports = []Transport{
 			&FramedTransport{TransportName: TransportWebTransport, Dialer: &WebTransportDialer{}},
-			&FramedTransport{TransportName: TransportWebRTC, Dialer: &WebRTCDialer{}},
+			&FramedTransport{TransportName: TransportWebRTC, Dialer: &WebRTCDialer{}, Lanes: WebRTCLanes},
 		}
 	}
 	if cc.Fallback == nil {
@@ -245,7 +245,7 @@ func (w *Worker) Message(data, port js.Value) {
 			list[i] = map[string]any{
 				"url": r.URL, "transport": r.Transport, "node": r.Node, "blocks": r.Blocks,
 				"bytes": r.Bytes, "ttfbMs": r.TTFBMs, "status": r.Status, "error": r.Error,
-				"failovers": r.Failovers, "parallel": r.Parallel, "hedges": r.Hedges,
+				"failovers": r.Failovers, "parallel": r.Parallel, "lanes": r.Lanes, "hedges": r.Hedges,
 			}
 		}
 		reply = map[string]any{"type": "verity-stats", "requests": list}

@@ -377,6 +377,14 @@ func TestAttacks(t *testing.T) {
 		if err := tr.Accept(&r1, t0); !errors.Is(err, payment.ErrNotMonotonic) {
 			t.Fatalf("older receipt: %v", err)
 		}
+		if !tr.Overtaken(&r1) {
+			t.Fatal("an older valid receipt is not reported overtaken")
+		}
+		forged := r1
+		forged.Signature[0] ^= 1
+		if tr.Overtaken(&forged) {
+			t.Fatal("an older receipt with a bad signature is reported overtaken")
+		}
 		if err := tr.Accept(&r2, t0); err != nil {
 			t.Fatalf("same receipt again: %v", err)
 		}
@@ -386,6 +394,9 @@ func TestAttacks(t *testing.T) {
 		_ = bad.Sign(g.sessionPriv)
 		if err := tr.Accept(&bad, t0); !errors.Is(err, payment.ErrNotMonotonic) {
 			t.Fatalf("bytes backwards: %v", err)
+		}
+		if tr.Overtaken(&bad) {
+			t.Fatal("a newer receipt with fewer bytes is reported overtaken")
 		}
 		if l, _ := tr.Latest(); l != r2 {
 			t.Fatal("latest changed by a refused receipt")

@@ -59,6 +59,17 @@ func (t *Tracker) Accept(r *Receipt, now time.Time) error {
 	return nil
 }
 
+// Overtaken reports whether r, which Accept refused as not monotonic, is a
+// valid receipt of this session superseded by the latest accepted one: a
+// lower Seq and no more Bytes. It pays nothing new. A worker signs one
+// sequence for all its streams to a node, and a receipt sent on one stream
+// may arrive after a newer one sent on another; a node ignores such a
+// receipt instead of refusing the stream it came on.
+func (t *Tracker) Overtaken(r *Receipt) bool {
+	return t.has && r.Seq < t.last.Seq && r.Bytes <= t.last.Bytes &&
+		r.Verify(&t.voucher, t.vid, t.node) == nil
+}
+
 // AcceptBinary decodes a receipt and Accepts it.
 func (t *Tracker) AcceptBinary(b []byte, now time.Time) (Receipt, error) {
 	var r Receipt
