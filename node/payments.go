@@ -339,10 +339,14 @@ type paidStream struct {
 
 // announce puts the node's credit window into the 2xx response head of
 // the stream (wire.HeaderCredit), so the client can sign less often than
-// once per block against a window larger than the smallest.
+// once per block against a window larger than the smallest, and says the
+// node takes receipts in any order across streams
+// (wire.HeaderReceiptOrder), so the client may pay it on several streams
+// at once.
 func (s *paidStream) announce(code int, hdr http.Header) {
 	if code/100 == 2 {
 		hdr.Set(wire.HeaderCredit, strconv.FormatUint(s.p.cfg.CreditWindow, 10))
+		hdr.Set(wire.HeaderReceiptOrder, wire.ReceiptOrderAny) // Tracker.Overtaken: accept ignores them
 	}
 }
 

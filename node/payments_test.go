@@ -136,8 +136,9 @@ type testWorker struct {
 	node   payment.NodeKey
 	// receipts, when set, replaces the receipts sent (forgeries).
 	receipts func(r payment.Receipt) []byte
-	// credit is the wire.HeaderCredit of the last response head.
-	credit string
+	// credit is the wire.HeaderCredit of the last response head, order
+	// its wire.HeaderReceiptOrder.
+	credit, order string
 }
 
 func (pn *payNet) worker(t *testing.T, account string, ttl time.Duration) *testWorker {
@@ -232,6 +233,7 @@ func (w *testWorker) fetchOn(ctx context.Context, sess *webtransport.Session, fx
 		return 0, err
 	}
 	w.credit = resp.Header.Get(wire.HeaderCredit)
+	w.order = resp.Header.Get(wire.HeaderReceiptOrder)
 	vr := verify.NewReader(br, vreq, verify.Options{OnBlock: func(_ cid.CID, n int) {
 		send(w.signer.Verified(w.node, uint64(n)))
 	}})
@@ -376,6 +378,9 @@ func TestCreditWindowAnnounced(t *testing.T) {
 	if w.credit != strconv.Itoa(window) {
 		t.Fatalf("%s %q, want %d", wire.HeaderCredit, w.credit, window)
 	}
+	if w.order != wire.ReceiptOrderAny {
+		t.Fatalf("%s %q, want %q: the node ignores overtaken receipts", wire.HeaderReceiptOrder, w.order, wire.ReceiptOrderAny)
+	}
 	if r, ok := w.signer.Latest(w.node); !ok || r.Seq > uint64(got)/(window/2)+1 {
 		t.Fatalf("%d receipts for %d bytes, want one per %d", r.Seq, got, window/2)
 	}
@@ -384,8 +389,8 @@ func TestCreditWindowAnnounced(t *testing.T) {
 	if _, err := unpaid.fetch(t.Context(), pn, "a.txt", false); err != nil {
 		t.Fatal(err)
 	}
-	if unpaid.credit != "" {
-		t.Fatalf("an unpaid stream announced %s %q", wire.HeaderCredit, unpaid.credit)
+	if unpaid.credit != "" || unpaid.order != "" {
+		t.Fatalf("an unpaid stream announced %s %q, %s %q", wire.HeaderCredit, unpaid.credit, wire.HeaderReceiptOrder, unpaid.order)
 	}
 }
 

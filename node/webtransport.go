@@ -221,7 +221,7 @@ func isTimeout(err error) bool {
 
 // forwardedHeaders are the response header fields copied into the wire
 // response head.
-var forwardedHeaders = []string{"Content-Type", "Etag", "X-Ipfs-Roots", "Cache-Control", "Content-Range", wire.HeaderPaymentError, wire.HeaderBlocks, wire.HeaderCredit}
+var forwardedHeaders = []string{"Content-Type", "Etag", "X-Ipfs-Roots", "Cache-Control", "Content-Range", wire.HeaderPaymentError, wire.HeaderBlocks, wire.HeaderCredit, wire.HeaderReceiptOrder}
 
 // streamWriter is an http.ResponseWriter writing a wire.Response head and
 // the body to a WebTransport stream.

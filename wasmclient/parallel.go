@@ -178,9 +178,13 @@ func (f *fetch) newParallel(a *attempt, from, to int64) io.ReadCloser {
 	}
 	// A node whose transport gains from several streams at once (WebRTC:
 	// the page spreads them over several peer connections) gets sibling
-	// lanes, so even one node can fetch several segments at once.
+	// lanes, so even one node can fetch several segments at once: unpaid,
+	// or paid to a node that takes receipts in any order.
 	running := lanes[:n:n]
 	for _, l := range lanes[:n] {
+		if f.c.payer != nil && !f.c.payer.severalStreams(l.node.ID) {
+			continue
+		}
 		for i := 1; i < nodeLanes(l.srcs[0].transport); i++ {
 			running = append(running, &lane{node: l.node, srcs: l.srcs})
 		}

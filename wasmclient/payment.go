@@ -32,6 +32,25 @@ type payer struct {
 	// open counts, per node, the paid streams that may still send a
 	// receipt (from setSender to release).
 	open map[payment.NodeKey]int
+	// anyOrder holds the nodes whose response head said they take
+	// receipts in any order across streams (wire.HeaderReceiptOrder).
+	anyOrder map[payment.NodeKey]bool
+}
+
+// severalStreams reports whether the worker may have several streams to
+// the node open at once within one body: it pays none of them (no
+// voucher, or not a node key), or the node said it takes receipts in any
+// order. Receipts are one sequence per node; sent on several streams at
+// once, one can arrive after a newer one, and an older node resets the
+// stream it came on (docs/payments.md).
+func (p *payer) severalStreams(nodeID string) bool {
+	if p.stream(nodeID) == nil {
+		return true
+	}
+	nk, _ := payment.ParseNodeID(nodeID)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.anyOrder[nk]
 }
 
 // sessionKey returns the session key to send with the next session load,
@@ -202,6 +221,21 @@ func (sp *StreamPayment) release() int {
 		return 0
 	}
 	return sp.owner.closed(sp.node)
+}
+
+// setOrder records that the node takes receipts in any order when its
+// response head says so (wire.HeaderReceiptOrder).
+func (sp *StreamPayment) setOrder(announced string) {
+	if announced != wire.ReceiptOrderAny || sp.owner == nil {
+		return
+	}
+	p := sp.owner
+	p.mu.Lock()
+	if p.anyOrder == nil {
+		p.anyOrder = map[payment.NodeKey]bool{}
+	}
+	p.anyOrder[sp.node] = true
+	p.mu.Unlock()
 }
 
 // setCredit sets how often receipts to the node are signed from the

@@ -330,3 +330,47 @@ func TestReceiptsFollowAnnouncedCredit(t *testing.T) {
 		}
 	}
 }
+
+// A body is fetched from one node over several paid streams at once only
+// when the node's response head said it takes receipts in any order:
+// receipts are one sequence per node, and an older node resets the stream
+// on which one arrives after a newer one sent on another. Unpaid streams
+// carry no receipts.
+func TestSeveralStreamsOnlyToNodesTakingAnyOrder(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := &payer{now: func() time.Time { return now }}
+	other := payment.NodeKey{8, 8, 8}
+	if !p.severalStreams(testPayNode.String()) {
+		t.Fatal("no voucher (nothing paid): one stream at a time")
+	}
+	_, gw, _ := ed25519.GenerateKey(nil)
+	p.update(&Session{Voucher: issue(t, gw, p.sessionKey(), now.Add(time.Hour))})
+	if p.severalStreams(testPayNode.String()) {
+		t.Fatal("several paid streams to a node that never said it takes receipts in any order")
+	}
+	if !p.severalStreams("gateway") {
+		t.Fatal("a source that is not a node key is not paid: one stream at a time")
+	}
+	for _, tc := range []struct {
+		node  payment.NodeKey
+		order string
+	}{{other, ""}, {other, "some"}, {testPayNode, wire.ReceiptOrderAny}} {
+		var head bytes.Buffer
+		resp := wire.Response{Status: 200, Header: wire.Header{"content-type": CARAccept}}
+		if tc.order != "" {
+			resp.Header.Set(wire.HeaderReceiptOrder, tc.order)
+		}
+		if _, err := resp.WriteTo(&head); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := framedExchange(&headStream{r: &head}, "/ipfs/x", p.stream(tc.node.String())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !p.severalStreams(testPayNode.String()) {
+		t.Fatalf("the node's head said %s: %s, still one stream at a time", wire.HeaderReceiptOrder, wire.ReceiptOrderAny)
+	}
+	if p.severalStreams(other.String()) {
+		t.Fatal("several paid streams to a node whose heads did not say any order")
+	}
+}

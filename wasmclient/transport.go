@@ -167,6 +167,7 @@ func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, str
 	}
 	if pay != nil {
 		pay.setCredit(resp.Header.Get(wire.HeaderCredit))
+		pay.setOrder(resp.Header.Get(wire.HeaderReceiptOrder))
 	}
 	blocks := resp.BlockEncoding()
 	if blocks != "" && blocks != wire.BlocksBao16 {

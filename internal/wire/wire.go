@@ -80,6 +80,16 @@ const (
 	// a larger window; without the field it assumes the smallest,
 	// MinCreditWindow.
 	HeaderCredit = "verity-credit"
+	// HeaderReceiptOrder is the field of a paid request's 2xx response
+	// head with which a node says it takes the session's receipts in any
+	// order across its streams (ReceiptOrderAny): a valid receipt that one
+	// it already accepted supersedes is ignored, not refused. A client
+	// opens several paid streams to one node at once only to a node that
+	// said so; an older node resets a stream whose receipt arrives after
+	// a newer one sent on another.
+	HeaderReceiptOrder = "verity-receipt-order"
+	// ReceiptOrderAny is HeaderReceiptOrder's value.
+	ReceiptOrderAny = "any"
 	// MinCreditWindow is the smallest credit window a node uses: two
 	// 256 KiB blocks.
 	MinCreditWindow = 512 << 10
