@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -161,28 +162,36 @@ func (b *Bus) open(ctx context.Context) error {
 		return fmt.Errorf("events: jetstream: %w", err)
 	}
 	b.js = js
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "Verity events",
-		Subjects:    []string{SubjectAll},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      b.cfg.MaxAge,
-		Duplicates:  b.cfg.DedupeWindow,
-		MaxMsgSize:  MaxEventBytes,
-		Replicas:    b.cfg.Replicas,
+	err = untilPlaced(ctx, b.log, "stream "+StreamName, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        StreamName,
+			Description: "Verity events",
+			Subjects:    []string{SubjectAll},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      b.cfg.MaxAge,
+			Duplicates:  b.cfg.DedupeWindow,
+			MaxMsgSize:  MaxEventBytes,
+			Replicas:    b.cfg.Replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("events: stream %s: %w", StreamName, err)
 	}
 	b.kvs = make(map[string]jetstream.KeyValue, len(bucketHistory))
 	for name, hist := range bucketHistory {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:   name,
-			History:  hist,
-			TTL:      bucketTTL[name],
-			Storage:  jetstream.FileStorage,
-			Replicas: b.cfg.Replicas,
+		var kv jetstream.KeyValue
+		err := untilPlaced(ctx, b.log, "KV bucket "+name, func(ctx context.Context) error {
+			var err error
+			kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:   name,
+				History:  hist,
+				TTL:      bucketTTL[name],
+				Storage:  jetstream.FileStorage,
+				Replicas: b.cfg.Replicas,
+			})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("events: KV bucket %s: %w", name, err)
@@ -190,6 +199,59 @@ func (b *Bus) open(ctx context.Context) error {
 		b.kvs[name] = kv
 	}
 	return nil
+}
+
+// Codes of JetStream API errors a cluster that is still forming answers:
+// a server not yet routed to the others counts as offline, so a stream
+// with Replicas > 1 finds no peers to be placed on, or the meta group has
+// no leader yet.
+const (
+	errCodeNoPeers      jetstream.ErrorCode = 10005 // no suitable peers for placement
+	errCodeClusterNotUp jetstream.ErrorCode = 10008 // JetStream system temporarily unavailable
+)
+
+// untilPlaced runs create, and again after a pause while it fails because
+// the cluster is still forming (a server started a moment later than the
+// others, or a meta leader not elected yet, when a request gets no answer
+// at all), until ctx ends: Open waits up to Config.ConnectTimeout for the
+// cluster, as for the connection. Each attempt has its own deadline, so
+// one sent before the cluster could answer does not hold the rest of the
+// wait; create is idempotent. Any other error returns at once.
+func untilPlaced(ctx context.Context, log *slog.Logger, what string, create func(context.Context) error) error {
+	pause, attempt := 50*time.Millisecond, time.Second
+	warned := false
+	for {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := create(actx)
+		cancel()
+		if err == nil || !(errors.Is(err, context.DeadlineExceeded) || clusterForming(err)) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (the cluster did not become ready: %w)", err, ctx.Err())
+		}
+		if !warned {
+			log.Warn("events: the JetStream cluster is not ready; retrying", "what", what, "err", err)
+			warned = true
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (the cluster did not become ready: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		pause, attempt = min(2*pause, time.Second), min(2*attempt, 5*time.Second)
+	}
+}
+
+// clusterForming reports whether err is one a forming cluster answers.
+func clusterForming(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == errCodeNoPeers || apiErr.ErrorCode == errCodeClusterNotUp
+	}
+	return errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrNoResponders)
 }
 
 func startServer(cfg Config) (*server.Server, error) {

@@ -20,60 +20,123 @@ import (
 // their client URLs; they are shut down at cleanup.
 func startCluster(t *testing.T, n int) []string {
 	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
+	c := newCluster(t, n)
+	for i := range n {
+		c.start(i)
+	}
+	c.waitMetaLeader()
+	return c.urls
+}
+
+// testCluster is a cluster of NATS servers routed to each other, started
+// one by one.
+type testCluster struct {
+	t       *testing.T
+	ports   []int
+	routes  string
+	servers []*server.Server
+	urls    []string
+}
+
+func newCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, ports: make([]int, n)}
+	routes := make([]string, n)
+	for i := range c.ports {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		c.ports[i] = ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", c.ports[i])
 	}
-	routes := make([]string, n)
-	for i, p := range ports {
-		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", p)
-	}
-	var servers []*server.Server
+	c.routes = strings.Join(routes, ",")
 	t.Cleanup(func() {
-		for _, s := range servers {
+		for _, s := range c.servers {
 			s.Shutdown()
 			s.WaitForShutdown()
 		}
 	})
-	var urls []string
-	for i := range n {
-		s, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprintf("leader-%d", i+1),
-			Host:       "127.0.0.1", Port: server.RANDOM_PORT,
-			JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "leader-reads", Host: "127.0.0.1", Port: ports[i]},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Start()
-		servers = append(servers, s)
-		if !s.ReadyForConnections(testutil.Scale(10 * time.Second)) {
-			t.Fatalf("nats server %d not ready", i+1)
-		}
-		urls = append(urls, s.ClientURL())
+	return c
+}
+
+// start starts server i and returns its client URL.
+func (c *testCluster) start(i int) string {
+	c.t.Helper()
+	s, err := server.NewServer(&server.Options{
+		ServerName: fmt.Sprintf("leader-%d", i+1),
+		Host:       "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: c.t.TempDir(), NoSigs: true,
+		Cluster: server.ClusterOpts{Name: "leader-reads", Host: "127.0.0.1", Port: c.ports[i]},
+		Routes:  server.RoutesFromStr(c.routes),
+	})
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	testutil.Eventually(t, testutil.Scale(30*time.Second), "a JetStream meta leader", func() bool {
-		for _, s := range servers {
+	s.Start()
+	c.servers = append(c.servers, s)
+	if !s.ReadyForConnections(testutil.Scale(10 * time.Second)) {
+		c.t.Fatalf("nats server %d not ready", i+1)
+	}
+	c.urls = append(c.urls, s.ClientURL())
+	return s.ClientURL()
+}
+
+// waitMetaLeader waits until one of the started servers leads the
+// JetStream meta group.
+func (c *testCluster) waitMetaLeader() {
+	c.t.Helper()
+	testutil.Eventually(c.t, testutil.Scale(30*time.Second), "a JetStream meta leader", func() bool {
+		for _, s := range c.servers {
 			if s.JetStreamIsLeader() {
 				return true
 			}
 		}
 		return false
 	})
-	return urls
 }
 
-// A LeaderKV answers as the bucket does (the latest revision, deletes
-// as not found, every live key listed) on a three-server cluster with
-// replicated buckets, where only the stream's leader answers its reads,
-// to a client of any of the servers; Update works through it.
+// A bus opened on a cluster that is still forming (one of three servers
+// not started yet: no meta leader, or no peers to place a stream of three
+// replicas on) waits for it within ConnectTimeout, instead of failing: servers and
+// coordinators of a cluster start in any order.
+func TestOpenWaitsForFormingCluster(t *testing.T) {
+	c := newCluster(t, 3)
+	url := c.start(0)
+	c.start(1)
+	opened := make(chan error, 1)
+	go func() {
+		b, err := events.Open(ctxT(t), events.Config{URL: url, Replicas: 3, Name: "forming-test",
+			ConnectTimeout: testutil.Scale(30 * time.Second), Logger: testLogger(t)})
+		if err == nil {
+			b.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("Open returned before the third server started: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	c.start(2)
+	if err := <-opened; err != nil {
+		t.Fatalf("Open once the cluster formed: %v", err)
+	}
+}
+
+// A cluster that never forms fails Open at ConnectTimeout, saying so.
+func TestOpenFailsWhenClusterNeverForms(t *testing.T) {
+	c := newCluster(t, 3)
+	url := c.start(0)
+	c.start(1)
+	_, err := events.Open(ctxT(t), events.Config{URL: url, Replicas: 3, Name: "never-test",
+		ConnectTimeout: time.Second, Logger: testLogger(t)})
+	if err == nil || !strings.Contains(err.Error(), "did not become ready") {
+		t.Fatalf("Open on a cluster missing a server: %v, want an error saying it did not become ready", err)
+	}
+}
+
 func TestLeaderKVOnCluster(t *testing.T) {
 	urls := startCluster(t, 3)
 	b, err := events.Open(ctxT(t), events.Config{URL: strings.Join(urls, ","), Replicas: 3, Name: "leader-test",
