@@ -551,13 +551,17 @@ func TestOvertakenReplay(t *testing.T) {
 		t.Fatal("seq 4 and 5, arriving after seq 6, are not ignored as overtaken")
 	}
 
-	// Beyond the window: ignored, whatever it is, without a check.
+	// Beyond the window: ignored without a signature check, when it
+	// names this session and node.
 	last := rs[len(rs)-1]
 	accept(last)
 	far := rs[int(last.Seq)-payment.OvertakenWindow-2]
 	far.Signature[0] ^= 1
 	if !overtaken(far) || !overtaken(far) {
 		t.Fatalf("seq %d, %d behind the latest: refused; want ignored", far.Seq, last.Seq-far.Seq)
+	}
+	if tr.Overtaken(&other) {
+		t.Fatal("a receipt of another session far behind the latest is ignored as overtaken")
 	}
 	if l, _ := tr.Latest(); l != last {
 		t.Fatal("latest changed by an overtaken receipt")

@@ -81,9 +81,11 @@ func (t *Tracker) Accept(r *Receipt, now time.Time) error {
 // each receipt once; without this a client could repeat an old receipt
 // for free and make the node verify its signature every time. A receipt
 // further behind is ignored without a check: it pays nothing, and the
-// tracker cannot tell it from a replay.
+// tracker cannot tell it from a replay; it must still name this
+// session's voucher, session key and node.
 func (t *Tracker) Overtaken(r *Receipt) bool {
-	if !t.has || r.Seq >= t.last.Seq || r.Bytes > t.last.Bytes {
+	if !t.has || r.Seq >= t.last.Seq || r.Bytes > t.last.Bytes ||
+		r.Voucher != t.vid || r.Session != t.voucher.Session || r.Node != t.node {
 		return false
 	}
 	d := t.last.Seq - r.Seq
