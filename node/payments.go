@@ -275,7 +275,8 @@ func (p *payments) accept(ps *paySession, b []byte) error {
 	r, err := ps.tracker.AcceptBinary(b, p.n.cfg.Now())
 	if errors.Is(err, payment.ErrNotMonotonic) && ps.tracker.Overtaken(&r) {
 		// Sent on another stream before the newer one this node holds
-		// (docs/payments.md): nothing to credit, nothing to refuse.
+		// (docs/payments.md): nothing to credit, nothing to refuse. The
+		// same sequence again is a replay: Overtaken says no.
 		p.n.metrics.receipts.WithLabelValues("overtaken").Inc()
 		return nil
 	}

@@ -543,22 +543,26 @@ func TestBadReceiptsResetStream(t *testing.T) {
 func TestOvertakenReceiptIgnored(t *testing.T) {
 	pn := newPayNet(t, node.PaymentConfig{}, 64<<20)
 	w := pn.worker(t, testAccount, time.Hour)
-	var first, newest payment.Receipt
+	var held, newest payment.Receipt
 	w.receipts = func(r payment.Receipt) []byte {
 		b, _ := r.MarshalBinary()
+		if r.Seq%2 == 0 {
+			held = r // overtaken by the next one
+			return nil
+		}
 		newest = r
-		if r.Seq == 1 {
-			first = r
+		if held.Seq == 0 {
 			return b
 		}
-		old, _ := first.MarshalBinary()
-		return append(b, old...) // the newer one, then the first again
+		old, _ := held.MarshalBinary()
+		held = payment.Receipt{}
+		return append(b, old...) // the newer one, then the one it overtook
 	}
 	n, err := w.fetch(t.Context(), pn, "big.bin", true)
 	if err != nil || n < int64(len(pn.fx.big)) {
 		t.Fatalf("fetch with overtaken receipts: %d bytes, %v; want the CAR of %d bytes", n, err, len(pn.fx.big))
 	}
-	if newest.Seq < 2 {
+	if newest.Seq < 3 {
 		t.Fatalf("the worker signed %d receipts; want several", newest.Seq)
 	}
 	testutil.EventuallyErr(t, 10*time.Second, "the node to hold the newest receipt", func() error {
@@ -567,6 +571,67 @@ func TestOvertakenReceiptIgnored(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A receipt the node already accepted, or already ignored as overtaken,
+// sent again is a replay: the node refuses it and resets the stream, and
+// does not check the same signature again and again for a client that
+// repeats an old receipt for free.
+func TestReplayedReceiptResetsStream(t *testing.T) {
+	pn := newPayNet(t, node.PaymentConfig{}, 64<<20)
+	w := pn.worker(t, testAccount, time.Hour)
+	var first payment.Receipt
+	w.receipts = func(r payment.Receipt) []byte {
+		b, _ := r.MarshalBinary()
+		if r.Seq == 1 {
+			first = r
+			return b
+		}
+		old, _ := first.MarshalBinary()
+		for range 32 {
+			b = append(b, old...) // the newer one, then the first again and again
+		}
+		return b
+	}
+	_, err := w.fetch(t.Context(), pn, "big.bin", true)
+	if code, ok := resetCode(err); !ok || code != wire.CodePaymentRefused {
+		t.Fatalf("fetch replaying a receipt: %v (code %d), want a reset with CodePaymentRefused", err, code)
+	}
+}
+
+// A client that sends only receipts the node ignores as overtaken (it
+// signed a far sequence once, then lower ones covering no new bytes) pays
+// nothing with them: the stream gets no more than the credit window
+// beyond the bytes receipted and is reset when the receipt timeout
+// passes, however many such receipts come meanwhile.
+func TestOvertakenReceiptsBuyNoCredit(t *testing.T) {
+	const window = 512 << 10
+	pn := newPayNet(t, node.PaymentConfig{CreditWindow: window, ReceiptTimeout: time.Second}, 64<<20)
+	w := pn.worker(t, testAccount, time.Hour)
+	var first payment.Receipt
+	const far = 1000
+	w.receipts = func(r payment.Receipt) []byte {
+		if r.Seq == 1 {
+			first = r
+		} else {
+			// Signed by the session key: seq far once, then far-1,
+			// far-2, ..., each new to the node and behind its latest.
+			r.Bytes, r.Seq = first.Bytes, far-(r.Seq-2)
+			_ = r.Sign(w.priv)
+		}
+		b, _ := r.MarshalBinary()
+		return b
+	}
+	got, err := w.fetch(t.Context(), pn, "big.bin", true)
+	if code, ok := resetCode(err); !ok || code != wire.CodePaymentTimeout {
+		t.Fatalf("fetch paying with overtaken receipts: %v (code %d), want a reset with CodePaymentTimeout", err, code)
+	}
+	if limit := int64(first.Bytes) + window; got > limit {
+		t.Fatalf("verified %d bytes, %d receipted: more than the window %d beyond", got, first.Bytes, window)
+	}
+	if e, _ := pn.node.Receipts(w.signer.SessionKey()); e.Receipt.Bytes != first.Bytes || e.Receipt.Seq != far {
+		t.Fatalf("node holds seq %d (%d bytes); want seq %d (%d bytes)", e.Receipt.Seq, e.Receipt.Bytes, far, first.Bytes)
+	}
 }
 
 // A frozen account's vouchers are refused with account_frozen, once the

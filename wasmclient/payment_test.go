@@ -6,6 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,5 +375,74 @@ func TestSeveralStreamsOnlyToNodesTakingAnyOrder(t *testing.T) {
 	}
 	if p.severalStreams(other.String()) {
 		t.Fatal("several paid streams to a node whose heads did not say any order")
+	}
+}
+
+// Several paid streams to one node at once (lanes to a node that takes
+// receipts in any order): whatever order their receipts reach the node in,
+// each stream's own in order, the node's tracker accepts or ignores every
+// one (none is a replay, none is refused), and the latest covers exactly
+// the bytes verified on all the streams, no more.
+func TestSeveralStreamsReceiptsInAnyOrder(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := &payer{now: func() time.Time { return now }}
+	_, gw, _ := ed25519.GenerateKey(nil)
+	p.update(&Session{Voucher: issue(t, gw, p.sessionKey(), now.Add(time.Hour))})
+	raw, _ := base64.StdEncoding.DecodeString(p.enc)
+	v, _ := payment.ParseVoucher(raw)
+
+	const streams, blocks = 4, 40
+	sent := make([][][]byte, streams)
+	var wg sync.WaitGroup
+	var total atomic.Uint64
+	for i := range streams {
+		sp := p.stream(testPayNode.String())
+		sp.setSender(func(b []byte) error { sent[i] = append(sent[i], append([]byte(nil), b...)); return nil })
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 1))
+			for range blocks {
+				n := 1 + rng.IntN(payment.BlockSize)
+				sp.Verified(n)
+				total.Add(uint64(n))
+			}
+			sp.Flush()
+		})
+	}
+	wg.Wait()
+	rng := rand.New(rand.NewPCG(7, 7))
+	ignored := 0
+	for trial := range 50 {
+		tr, err := payment.NewTracker(v, payment.NewKeySet(gw.Public().(ed25519.PublicKey)), testPayNode, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := make([]int, streams)
+		for left := true; left; {
+			left = false
+			i := rng.IntN(streams)
+			for k := 0; k < streams && next[i] == len(sent[i]); k++ {
+				i = (i + 1) % streams
+			}
+			if next[i] == len(sent[i]) {
+				break
+			}
+			left = true
+			b := sent[i][next[i]]
+			next[i]++
+			r, err := tr.AcceptBinary(b, now)
+			if errors.Is(err, payment.ErrNotMonotonic) && tr.Overtaken(&r) {
+				ignored++ // what the node ignores
+				continue
+			}
+			if err != nil {
+				t.Fatalf("trial %d: stream %d's receipt seq %d refused: %v", trial, i, r.Seq, err)
+			}
+		}
+		if got := tr.Receipted(); got != total.Load() {
+			t.Fatalf("trial %d: receipted %d, verified %d", trial, got, total.Load())
+		}
+	}
+	if ignored == 0 {
+		t.Fatal("no receipt arrived after a newer one: the orders tried are not mixed")
 	}
 }

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -101,6 +102,35 @@ func TestReplayedBatch(t *testing.T) {
 	}
 	if earned, _ := e.l.Earnings(ctx, n.String()); earned.Earned != 6*blk {
 		t.Fatalf("earned %d", earned.Earned)
+	}
+}
+
+// Receipts of one session overtaken by a newer one (a worker paying a
+// node on several streams at once) settle nothing beside it: in one batch
+// with the newer, before or after it, or in a later batch, the node is
+// paid the newer receipt's bytes once.
+func TestOvertakenReceiptsSettleOnce(t *testing.T) {
+	e := newEnv(t, ledger.Config{})
+	ctx := ctxT(t)
+	e.account(t, "acme", 1<<30, 1)
+	n := nodeKey("node-a")
+	for i, order := range [][2]int{{0, 1}, {1, 0}} {
+		s := newSession(t, "acme", "overtaken-"+strconv.Itoa(i), 1<<30)
+		items := [2]nodeproto.BatchItem{s.item(t, n, 5*blk, 5), s.item(t, n, 3*blk, 3)} // newer, overtaken
+		before, _ := e.l.Account(ctx, "acme")
+		res, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{items[order[0]], items[order[1]]}})
+		if err != nil || res.Applied != 5*blk {
+			t.Fatalf("order %v: applied %d, %v; want %d", order, res.Applied, err, 5*blk)
+		}
+		for _, it := range items {
+			if res, err := e.l.Settle(ctx, nodeproto.Batch{Node: n, Account: "acme", Items: []nodeproto.BatchItem{it}}); err != nil || res.Applied != 0 {
+				t.Fatalf("order %v: settled again: applied %d, %v", order, res.Applied, err)
+			}
+		}
+		after, _ := e.l.Account(ctx, "acme")
+		if before.Balance-after.Balance != 5*blk {
+			t.Fatalf("order %v: balance %d → %d, want a debit of %d", order, before.Balance, after.Balance, 5*blk)
+		}
 	}
 }
 

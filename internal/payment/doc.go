@@ -26,6 +26,9 @@
 //
 //	t, err := payment.NewTracker(v, gatewayKeys, myNodeKey, time.Now())
 //	r, err := t.AcceptBinary(receiptBytes, time.Now())
+//	if errors.Is(err, payment.ErrNotMonotonic) && t.Overtaken(&r) {
+//		err = nil // sent on another stream before the latest: pays nothing new; once per sequence
+//	}
 //
 // # Wire encodings (voucher version 2, receipt version 1)
 //

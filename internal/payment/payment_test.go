@@ -377,13 +377,13 @@ func TestAttacks(t *testing.T) {
 		if err := tr.Accept(&r1, t0); !errors.Is(err, payment.ErrNotMonotonic) {
 			t.Fatalf("older receipt: %v", err)
 		}
-		if !tr.Overtaken(&r1) {
-			t.Fatal("an older valid receipt is not reported overtaken")
-		}
 		forged := r1
 		forged.Signature[0] ^= 1
 		if tr.Overtaken(&forged) {
 			t.Fatal("an older receipt with a bad signature is reported overtaken")
+		}
+		if !tr.Overtaken(&r1) {
+			t.Fatal("an older valid receipt is not reported overtaken")
 		}
 		if err := tr.Accept(&r2, t0); err != nil {
 			t.Fatalf("same receipt again: %v", err)
@@ -492,5 +492,78 @@ func TestVoucherNodesAndCap(t *testing.T) {
 	}
 	if r := f.receipt(t, nodeKey("node-b"), 3<<20); r.Bytes != 3<<20 {
 		t.Fatalf("second node: %+v", r)
+	}
+}
+
+// A receipt is ignored as overtaken once: a copy of one the tracker
+// already accepted or ignored is a replay, refused, so a client cannot
+// make a node check the same signature over and over for nothing (a
+// worker sends each receipt once, on one stream). Receipts further behind
+// the latest than the tracker remembers (OvertakenWindow) are ignored
+// unchecked: they pay nothing, and checking them would let each replay
+// cost a signature verification again.
+func TestOvertakenReplay(t *testing.T) {
+	a := nodeKey("node-a")
+	g := newFixtureSeed(t, 1<<30, 1<<30, 13)
+	tr := g.tracker(t, a)
+	var rs []payment.Receipt // rs[i] has Seq i+1
+	for range payment.OvertakenWindow + 8 {
+		rs = append(rs, g.receipt(t, a, 1000))
+	}
+	accept := func(r payment.Receipt) {
+		t.Helper()
+		if err := tr.Accept(&r, t0); err != nil {
+			t.Fatalf("seq %d: %v", r.Seq, err)
+		}
+	}
+	overtaken := func(r payment.Receipt) bool {
+		t.Helper()
+		if err := tr.Accept(&r, t0); !errors.Is(err, payment.ErrNotMonotonic) {
+			t.Fatalf("seq %d behind the latest: %v", r.Seq, err)
+		}
+		return tr.Overtaken(&r)
+	}
+	accept(rs[0])
+	accept(rs[2]) // seq 2 still in flight on another stream
+	if !overtaken(rs[1]) {
+		t.Fatal("seq 2, arriving after seq 3, is not ignored as overtaken")
+	}
+	if overtaken(rs[1]) {
+		t.Fatal("seq 2 ignored as overtaken twice: a replay")
+	}
+	if overtaken(rs[0]) {
+		t.Fatal("seq 1, accepted before, ignored as overtaken: a replay")
+	}
+	accept(rs[5])
+	if overtaken(rs[1]) || overtaken(rs[2]) {
+		t.Fatal("a replay ignored after the latest moved on")
+	}
+	other := newFixtureSeed(t, 1<<30, 1<<30, 14).receipt(t, a, 10)
+	if tr.Overtaken(&other) {
+		t.Fatal("an older receipt of another session is ignored as overtaken")
+	}
+	forged := rs[3]
+	forged.Signature[0] ^= 1
+	if overtaken(forged) {
+		t.Fatal("an older receipt with a bad signature is ignored as overtaken")
+	}
+	if !overtaken(rs[3]) || !overtaken(rs[4]) {
+		t.Fatal("seq 4 and 5, arriving after seq 6, are not ignored as overtaken")
+	}
+
+	// Beyond the window: ignored without a signature check, when it
+	// names this session and node.
+	last := rs[len(rs)-1]
+	accept(last)
+	far := rs[int(last.Seq)-payment.OvertakenWindow-2]
+	far.Signature[0] ^= 1
+	if !overtaken(far) || !overtaken(far) {
+		t.Fatalf("seq %d, %d behind the latest: refused; want ignored", far.Seq, last.Seq-far.Seq)
+	}
+	if tr.Overtaken(&other) {
+		t.Fatal("a receipt of another session far behind the latest is ignored as overtaken")
+	}
+	if l, _ := tr.Latest(); l != last {
+		t.Fatal("latest changed by an overtaken receipt")
 	}
 }
