@@ -19,7 +19,7 @@ import (
 // its new streams are refused with over_budget.
 func TestUnpayingWorkerRefusedAcrossStreams(t *testing.T) {
 	const window = 512 << 10
-	pn := newPayNet(t, node.PaymentConfig{CreditWindow: window, ReceiptTimeout: 100 * time.Millisecond}, 64<<20)
+	pn := newPayNet(t, node.PaymentConfig{CreditWindow: window, ReceiptTimeout: testutil.Scale(100 * time.Millisecond)}, 64<<20)
 	w := pn.worker(t, testAccount, time.Hour)
 	var free int64
 	for i := range 40 {
@@ -33,12 +33,21 @@ func TestUnpayingWorkerRefusedAcrossStreams(t *testing.T) {
 			if limit := int64(17 * window); free > limit {
 				t.Fatalf("%d bytes verified without paying, more than %d", free, limit)
 			}
-			// A paying session is still served in full.
+			// A paying session is still served in full. Its receipts
+			// must reach the node within the short receipt timeout, which
+			// a loaded machine can miss: only a reset for that is tried
+			// again, never a refusal.
 			w2 := pn.worker(t, testAccount, time.Hour)
-			if got, err := w2.fetch(t.Context(), pn, "big.bin", true); err != nil || got < int64(len(pn.fx.big)) {
-				t.Fatalf("paying worker: %d bytes, %v", got, err)
+			for try := 1; ; try++ {
+				got, err := w2.fetch(t.Context(), pn, "big.bin", true)
+				if code, ok := resetCode(err); ok && code == wire.CodePaymentTimeout && try < 5 {
+					continue
+				}
+				if err != nil || got < int64(len(pn.fx.big)) {
+					t.Fatalf("paying worker: %d bytes, %v", got, err)
+				}
+				return
 			}
-			return
 		}
 		if code, ok := resetCode(err); !ok || code != wire.CodePaymentTimeout {
 			t.Fatalf("stream %d: %v, want a reset with CodePaymentTimeout", i, err)
