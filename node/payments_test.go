@@ -145,6 +145,8 @@ type testWorker struct {
 	// credit is the wire.HeaderCredit of the last response head, order
 	// its wire.HeaderReceiptOrder.
 	credit, order string
+	// bao: offer the bao16 block encoding, and verify it when it comes.
+	bao bool
 }
 
 func (pn *payNet) worker(t *testing.T, account string, ttl time.Duration) *testWorker {
@@ -216,6 +218,9 @@ func (w *testWorker) fetchOn(ctx context.Context, sess *webtransport.Session, fx
 	if w.enc != "" {
 		req.Header.Set(wire.HeaderVoucher, w.enc)
 	}
+	if w.bao {
+		req.Header.Set(wire.HeaderBlocks, wire.BlocksBao16)
+	}
 	if _, err := req.WriteTo(str); err != nil {
 		return 0, err
 	}
@@ -240,7 +245,7 @@ func (w *testWorker) fetchOn(ctx context.Context, sess *webtransport.Session, fx
 	}
 	w.credit = resp.Header.Get(wire.HeaderCredit)
 	w.order = resp.Header.Get(wire.HeaderReceiptOrder)
-	vr := verify.NewReader(br, vreq, verify.Options{OnBlock: func(_ cid.CID, n int) {
+	vr := verify.NewReader(br, vreq, verify.Options{Bao: resp.BlockEncoding() == wire.BlocksBao16, OnBlock: func(_ cid.CID, n int) {
 		send(w.signer.Verified(w.node, uint64(n)))
 	}})
 	_, err = io.Copy(io.Discard, vr)
