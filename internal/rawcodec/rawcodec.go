@@ -1,11 +1,12 @@
 // Package rawcodec registers Decode as go-ipld-prime's decoder of the raw
 // codec (0x55), in place of go-ipld-prime's own, which reads any reader
-// but a bytes.Buffer with io.ReadAll: for the *bytes.Reader over each
-// block that boxo's gateway traversal hands it, that grows a buffer from
-// 512 bytes to the block's 256 KiB, copying and clearing it at each step,
-// for every raw leaf a node serves as a CAR. Decode reads such a reader
-// into one buffer of its exact length instead. What it decodes is the
-// same. Import it for its side effect:
+// but a bytes.Buffer with io.ReadAll. What boxo's gateway traversal hands
+// the decoder for each block is a bytes.Reader over it behind the link
+// system's hashing io.TeeReader: io.ReadAll grows a buffer from 512 bytes
+// to the block's 256 KiB, copying and clearing it at each step, for every
+// raw leaf a node serves as a CAR (630 KB allocated per leaf). Decode
+// reads into a reused buffer and keeps an exact copy. What it decodes is
+// the same. Import it for its side effect:
 //
 //	import _ "github.com/verity-cdn/verity/internal/rawcodec"
 //
@@ -16,6 +17,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sync"
 
 	// Registered first so that the registration below replaces it.
 	_ "github.com/ipld/go-ipld-prime/codec/raw"
@@ -32,23 +34,44 @@ func init() {
 
 // Decode assigns the bytes r holds to na, as go-ipld-prime's raw.Decode
 // does: a reader with a Bytes method (a bytes.Buffer) gives them without
-// a copy, as there; a *bytes.Reader is read in one copy into a buffer of
-// the length it has left; any other reader is read with io.ReadAll.
+// a copy, as there; any other is read into a buffer reused across calls,
+// and the block's bytes copied out of it into one of their exact length.
 func Decode(na datamodel.NodeAssembler, r io.Reader) error {
-	var data []byte
-	switch r := r.(type) {
-	case interface{ Bytes() []byte }:
-		data = r.Bytes()
-	case *bytes.Reader:
-		data = make([]byte, r.Len())
-		if _, err := io.ReadFull(r, data); err != nil {
-			return fmt.Errorf("could not decode raw node: %v", err)
-		}
-	default:
-		var err error
-		if data, err = io.ReadAll(r); err != nil {
-			return fmt.Errorf("could not decode raw node: %v", err)
-		}
+	if b, ok := r.(interface{ Bytes() []byte }); ok {
+		return na.AssignBytes(b.Bytes())
+	}
+	buf := scratch.Get().(*[]byte)
+	defer scratch.Put(buf)
+	data, err := readAll(r, *buf)
+	if err != nil {
+		return fmt.Errorf("could not decode raw node: %v", err)
 	}
 	return na.AssignBytes(data)
 }
+
+// readAll reads r to its end through buf and returns a copy of what it
+// read.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return bytes.Clone(buf[:n]), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	// A block larger than buf.
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return append(bytes.Clone(buf), rest...), nil
+}
+
+// scratch holds the buffers Decode reads into: one byte more than a
+// block of the content model, so that such a block is read in one go and
+// found whole.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 256<<10+1); return &b }}

@@ -23,7 +23,7 @@ func TestDecodeSameAsGoIPLDPrime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{0, 1, 511, 512, 513, 256 << 10, 1<<20 + 3} {
+	for _, n := range []int{0, 1, 511, 512, 513, 256<<10 - 1, 256 << 10, 256<<10 + 1, 256<<10 + 2, 1<<20 + 3} {
 		data := make([]byte, n)
 		for i := range data {
 			data[i] = byte(i*7 + i>>9)
@@ -55,13 +55,17 @@ func TestDecodeSameAsGoIPLDPrime(t *testing.T) {
 			}
 		}
 	}
-	if err := dec(basicnode.Prototype.Bytes.NewBuilder(), iotest.ErrReader(io.ErrUnexpectedEOF)); err == nil {
-		t.Fatal("a read error was not returned")
+	for _, r := range []io.Reader{iotest.ErrReader(io.ErrUnexpectedEOF), iotest.TimeoutReader(bytes.NewReader(make([]byte, 100))),
+		io.MultiReader(bytes.NewReader(make([]byte, 300<<10)), iotest.ErrReader(io.ErrUnexpectedEOF))} {
+		if err := dec(basicnode.Prototype.Bytes.NewBuilder(), r); err == nil {
+			t.Fatal("a read error was not returned")
+		}
 	}
 }
 
-// BenchmarkDecode decodes a 256 KiB block from the *bytes.Reader boxo's
-// traversal gives the decoder, with Decode and with go-ipld-prime's.
+// BenchmarkDecode decodes a 256 KiB block from what boxo's traversal gives
+// the decoder (a bytes.Reader behind an io.TeeReader to the link system's
+// hasher, here io.Discard), with Decode and with go-ipld-prime's.
 func BenchmarkDecode(b *testing.B) {
 	data := make([]byte, 256<<10)
 	for name, dec := range map[string]func(na datamodel.NodeAssembler, r io.Reader) error{"rawcodec": rawcodec.Decode, "go-ipld-prime": raw.Decode} {
@@ -69,7 +73,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := dec(basicnode.Prototype.Bytes.NewBuilder(), bytes.NewReader(data)); err != nil {
+				if err := dec(basicnode.Prototype.Bytes.NewBuilder(), io.TeeReader(bytes.NewReader(data), io.Discard)); err != nil {
 					b.Fatal(err)
 				}
 			}
