@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -227,5 +229,51 @@ func TestBaoMidBodyFailureResets(t *testing.T) {
 	}
 	if len(res.control) != 1 || res.control[0] != node.ResetPrefix+strconv.Itoa(wire.CodeInternal) {
 		t.Fatalf("webrtc: control %q, want a reset after the head", res.control)
+	}
+}
+
+// TestStoreKeepsOutboards: a request for a bao16 response reaches the
+// store with its outboards through boxo's traversal, and the store keeps,
+// for each raw BLAKE3 block it checks, the block's outboard encoding; a
+// request without them keeps none, and the CAR is the same.
+func TestStoreKeepsOutboards(t *testing.T) {
+	ctx := t.Context()
+	f := buildFixture(t)
+	n := newNode(t, node.Config{})
+	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	target := "/ipfs/" + f.root.String() + "/big.bin?format=car&dag-scope=entity"
+	get := func(ctx context.Context) []byte {
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		req.Header.Set("Accept", carAccept)
+		rec := httptest.NewRecorder()
+		n.ServeForTest(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("status %d", rec.Code)
+		}
+		return rec.Body.Bytes()
+	}
+	octx, kept := node.OutboardsForTest(ctx)
+	withOutboards := get(octx)
+	if !bytes.Equal(withOutboards, get(ctx)) {
+		t.Fatal("the CAR differs")
+	}
+	want := map[string][]byte{}
+	for c, data := range f.blocks { // keyed by raw CIDs, whatever the block
+		if bytes.Contains(f.big, data) {
+			ob, _ := bao.AppendOutboard(nil, data)
+			mh := c.Hash()
+			want[string(mh[len(mh)-32:])] = ob
+		}
+	}
+	got := kept()
+	if len(got) != len(want) {
+		t.Fatalf("%d outboards kept, want %d (big.bin's leaves)", len(got), len(want))
+	}
+	for d, ob := range want {
+		if !bytes.Equal(got[d], ob) {
+			t.Fatalf("the outboard of %x is not the block's", d)
+		}
 	}
 }

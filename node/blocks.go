@@ -36,14 +36,19 @@ const maxCIDBytes = 4*10 + 128
 
 // bodyEncoder starts the encoding of a response body for a stream writer:
 // when enc is set and the response is a 2xx CAR, it names enc in the head
-// and returns the transcoder the body goes through to raw; else nil.
-func (n *Node) bodyEncoder(enc string, code int, hdr http.Header, raw io.Writer) *car.BaoWriter {
+// and returns the transcoder the body goes through to raw, taking the
+// blocks' outboards from obs (outboardsFor) when not nil; else nil.
+func (n *Node) bodyEncoder(enc string, code int, hdr http.Header, raw io.Writer, obs *outboards) *car.BaoWriter {
 	if enc != wire.BlocksBao16 || !encodesBody(code, hdr) {
 		return nil
 	}
 	hdr.Set(wire.HeaderBlocks, enc)
 	n.metrics.baoStreams.Inc()
-	return car.NewBaoWriter(raw, n.cfg.MaxBlockSize+maxCIDBytes)
+	w := car.NewBaoWriter(raw, n.cfg.MaxBlockSize+maxCIDBytes)
+	if obs != nil {
+		w.UseOutboards(obs)
+	}
+	return w
 }
 
 // writerFunc adapts a function to io.Writer.

@@ -40,8 +40,9 @@
 // bidirectional stream carries one wire.Request; it is served by the same
 // http.Handler as the HTTP API, so the bytes are identical, except that a
 // client offering the bao16 block encoding (wire.HeaderBlocks) gets a 2xx
-// CAR with each raw BLAKE3 block replaced by its Bao encoding (computed on
-// the way out, blocks.go; Config.DisableBao turns it off), so it verifies
+// CAR with each raw BLAKE3 block replaced by its Bao encoding (built on
+// the way out from the parents the store's check of the block computed,
+// blocks.go, outboard.go; Config.DisableBao turns it off), so it verifies
 // 16 KiB at a time. A stream that fails after the head was sent is reset
 // with wire.CodeInternal (or wire.CodeTimeout, wire.CodeCancelled).
 //

@@ -1,9 +1,13 @@
 package node
 
 import (
+	"context"
 	"log/slog"
+	"net/http"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/verity-cdn/verity/internal/wire"
 )
 
 // Rotate runs a certificate rotation now.
@@ -52,3 +56,23 @@ var (
 // SetBeforeSyncHook has each import call f with the files it is about to
 // sync, before its sync (which an empty list skips).
 func (n *Node) SetBeforeSyncHook(f func(paths []string)) { n.beforeSync = f }
+
+// ServeForTest serves r through the handler the streams share.
+func (n *Node) ServeForTest(w http.ResponseWriter, r *http.Request) { n.handler.ServeHTTP(w, r) }
+
+// OutboardsForTest returns ctx carrying outboards for a bao16 response,
+// and a function giving the outboards kept and not taken, by digest.
+func OutboardsForTest(ctx context.Context) (context.Context, func() map[string][]byte) {
+	ctx, o := outboardsFor(ctx, wire.BlocksBao16)
+	return ctx, func() map[string][]byte {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		kept := map[string][]byte{}
+		for _, e := range o.ents {
+			if e.ob != nil {
+				kept[e.digest] = e.ob
+			}
+		}
+		return kept
+	}
+}

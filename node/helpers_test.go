@@ -50,6 +50,12 @@ type fixture struct {
 
 func buildFixture(t testing.TB) *fixture {
 	t.Helper()
+	return buildFixtureSize(t, 4*256<<10+1000)
+}
+
+// buildFixtureSize is buildFixture with a big.bin of bigSize bytes.
+func buildFixtureSize(t testing.TB, bigSize int) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
 	dserv := merkledag.NewDAGService(blockservice.New(bs, offline.Exchange(bs)))
@@ -72,7 +78,7 @@ func buildFixture(t testing.TB) *fixture {
 		}
 		return nd.Cid()
 	}
-	f := &fixture{small: []byte("hello verity\n"), big: make([]byte, 4*256<<10+1000)}
+	f := &fixture{small: []byte("hello verity\n"), big: make([]byte, bigSize)}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range f.big {
 		f.big[i] = byte(rng.Uint32())
@@ -290,7 +296,7 @@ func startChild(t *testing.T, run string, env ...string) (io.ReadCloser, func())
 
 // dialNode opens a WebTransport session to n, pinned to its current
 // certificate, closed when the test ends.
-func dialNode(ctx context.Context, t *testing.T, n *node.Node) *webtransport.Session {
+func dialNode(ctx context.Context, t testing.TB, n *node.Node) *webtransport.Session {
 	t.Helper()
 	sess, closeSess, err := dialWT(ctx, n.WebTransportURL(), n.Record().Record.CertHashes[0].SHA256)
 	if err != nil {

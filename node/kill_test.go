@@ -132,7 +132,7 @@ func TestReceiptsSurviveKill9(t *testing.T) {
 	t.Logf("delivered %d verified bytes; receipt held after kill -9: %d bytes", got, e.Receipt.Bytes)
 }
 
-func mustNodeKey(t *testing.T, id string) payment.NodeKey {
+func mustNodeKey(t testing.TB, id string) payment.NodeKey {
 	t.Helper()
 	k, err := payment.ParseNodeID(id)
 	if err != nil {

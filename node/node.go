@@ -23,6 +23,7 @@ import (
 
 	_ "github.com/verity-cdn/verity/internal/blake3mh" // zeebo/blake3 for block checks
 	"github.com/verity-cdn/verity/internal/noderecord"
+	_ "github.com/verity-cdn/verity/internal/rawcodec" // raw leaves decoded in one copy when served
 )
 
 // WebTransportPath is the path of the WebTransport session endpoint.

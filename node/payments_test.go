@@ -51,6 +51,12 @@ type payNet struct {
 
 func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64, ledgerOpts ...func(*ledger.Config)) *payNet {
 	t.Helper()
+	return newPayNetFixture(t, buildFixture(t), pc, fund, ledgerOpts...)
+}
+
+// newPayNetFixture is newPayNet with its node holding fx.
+func newPayNetFixture(t testing.TB, fx *fixture, pc node.PaymentConfig, fund uint64, ledgerOpts ...func(*ledger.Config)) *payNet {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	bus, err := events.Open(t.Context(), events.Config{StoreDir: t.TempDir(), Logger: log})
 	if err != nil {
@@ -84,14 +90,14 @@ func newPayNet(t *testing.T, pc node.PaymentConfig, fund uint64, ledgerOpts ...f
 	srv := httptest.NewServer(c.Handler())
 	t.Cleanup(srv.Close)
 
-	pn := &payNet{bus: bus, coord: c, gwKey: gwKey, fx: buildFixture(t), url: srv.URL, pc: pc}
+	pn := &payNet{bus: bus, coord: c, gwKey: gwKey, fx: fx, url: srv.URL, pc: pc}
 	pn.node, pn.sess = pn.addNode(t)
 	return pn
 }
 
 // addNode starts a node holding the fixture, joined to the coordinator,
 // and waits until it knows the gateway key.
-func (pn *payNet) addNode(t *testing.T) (*node.Node, *webtransport.Session) {
+func (pn *payNet) addNode(t testing.TB) (*node.Node, *webtransport.Session) {
 	t.Helper()
 	cfg := node.Config{Coordinator: pn.url, OperatorToken: testOperator(t, pn.coord), Payments: pn.pc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if pn.nodeConfig != nil {
@@ -139,6 +145,8 @@ type testWorker struct {
 	// credit is the wire.HeaderCredit of the last response head, order
 	// its wire.HeaderReceiptOrder.
 	credit, order string
+	// bao: offer the bao16 block encoding, and verify it when it comes.
+	bao bool
 }
 
 func (pn *payNet) worker(t *testing.T, account string, ttl time.Duration) *testWorker {
@@ -146,14 +154,14 @@ func (pn *payNet) worker(t *testing.T, account string, ttl time.Duration) *testW
 	return newTestWorkerFor(t, pn.gwKey, account, ttl, pn.node.ID(), pn.extra...)
 }
 
-func newTestWorker(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl time.Duration, n *node.Node) *testWorker {
+func newTestWorker(t testing.TB, gwKey ed25519.PrivateKey, account string, ttl time.Duration, n *node.Node) *testWorker {
 	t.Helper()
 	return newTestWorkerFor(t, gwKey, account, ttl, n.ID())
 }
 
 // newTestWorkerFor makes a worker paying nodeID with a voucher naming
 // nodeID and also, when given, the nodes others.
-func newTestWorkerFor(t *testing.T, gwKey ed25519.PrivateKey, account string, ttl time.Duration, nodeID string, others ...string) *testWorker {
+func newTestWorkerFor(t testing.TB, gwKey ed25519.PrivateKey, account string, ttl time.Duration, nodeID string, others ...string) *testWorker {
 	t.Helper()
 	seed := make([]byte, ed25519.SeedSize)
 	_, _ = rand.Read(seed)
@@ -210,6 +218,9 @@ func (w *testWorker) fetchOn(ctx context.Context, sess *webtransport.Session, fx
 	if w.enc != "" {
 		req.Header.Set(wire.HeaderVoucher, w.enc)
 	}
+	if w.bao {
+		req.Header.Set(wire.HeaderBlocks, wire.BlocksBao16)
+	}
 	if _, err := req.WriteTo(str); err != nil {
 		return 0, err
 	}
@@ -234,7 +245,7 @@ func (w *testWorker) fetchOn(ctx context.Context, sess *webtransport.Session, fx
 	}
 	w.credit = resp.Header.Get(wire.HeaderCredit)
 	w.order = resp.Header.Get(wire.HeaderReceiptOrder)
-	vr := verify.NewReader(br, vreq, verify.Options{OnBlock: func(_ cid.CID, n int) {
+	vr := verify.NewReader(br, vreq, verify.Options{Bao: resp.BlockEncoding() == wire.BlocksBao16, OnBlock: func(_ cid.CID, n int) {
 		send(w.signer.Verified(w.node, uint64(n)))
 	}})
 	_, err = io.Copy(io.Discard, vr)

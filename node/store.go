@@ -20,6 +20,7 @@ import (
 	car "github.com/ipld/go-car/v2"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/verity-cdn/verity/internal/bao"
 	"github.com/verity-cdn/verity/internal/carcheck"
 	vcid "github.com/verity-cdn/verity/internal/cid"
 )
@@ -51,7 +52,10 @@ func openStore(dir string, onCorrupt func(cid.Cid)) (*flatfs.Datastore, blocksto
 	return ds, bs, nil
 }
 
-// checkedBlockstore verifies each block it reads against its CID.
+// checkedBlockstore verifies each block it reads against its CID. A read
+// for a bao16 response (its context carries outboards) keeps the outboard
+// of each raw BLAKE3 block it checks, computed by the check, for the
+// response's encoder.
 type checkedBlockstore struct {
 	blockstore.Blockstore
 	onCorrupt func(cid.Cid)
@@ -64,17 +68,41 @@ func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, e
 	if err != nil {
 		return nil, err
 	}
-	sum, err := c.Prefix().Sum(blk.RawData())
+	ok, err := checkStored(ctx, c, blk.RawData())
 	if err != nil {
 		return nil, fmt.Errorf("node: check block %s: %w", c, err)
 	}
-	if !sum.Equals(c) {
+	if !ok {
 		if b.onCorrupt != nil {
 			b.onCorrupt(c)
 		}
 		return nil, &CorruptBlockError{CID: c}
 	}
 	return blk, nil
+}
+
+// checkStored reports whether data, read from the store, hashes to c.
+// For a raw BLAKE3 block read for a response with outboards, the hash is
+// computed with the block's outboard encoding (bao.AppendOutboard), kept
+// if it matches.
+func checkStored(ctx context.Context, c cid.Cid, data []byte) (bool, error) {
+	if o := outboardsFrom(ctx); o != nil {
+		if pref := c.Prefix(); pref.Codec == cid.Raw && pref.MhType == multihash.BLAKE3 && pref.MhLength == 32 {
+			mh := c.Hash()
+			digest := mh[len(mh)-32:]
+			ob, root := bao.AppendOutboard(nil, data)
+			if string(root[:]) != string(digest) {
+				return false, nil
+			}
+			o.put(digest, ob)
+			return true, nil
+		}
+	}
+	sum, err := c.Prefix().Sum(data)
+	if err != nil {
+		return false, err
+	}
+	return sum.Equals(c), nil
 }
 
 // clearTmp removes what imports left in DataDir/tmp: the markers of

@@ -424,7 +424,9 @@ func (c *rtcChannel) serve() {
 		return
 	}
 	w.n, w.blocks = n, n.blockEncoding(req)
-	hr, status, msg := n.wireToHTTP(ctx, req, "webrtc")
+	hctx, obs := outboardsFor(ctx, w.blocks)
+	w.outboards = obs
+	hr, status, msg := n.wireToHTTP(hctx, req, "webrtc")
 	if hr == nil {
 		w.plainError(status, msg)
 		return
@@ -475,6 +477,8 @@ type channelWriter struct {
 	paidErr error
 	blocks  string         // the block encoding negotiated ("": plain CAR)
 	enc     *car.BaoWriter // transcodes the body when blocks applies to it
+	// outboards are the blocks' outboards for enc, kept by the store.
+	outboards *outboards
 }
 
 var _ http.Flusher = (*channelWriter)(nil)
@@ -508,7 +512,7 @@ func (w *channelWriter) WriteHeader(code int) {
 	w.wrote = true
 	w.status = code
 	if w.blocks != "" {
-		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, w.buf)
+		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, w.buf, w.outboards)
 	}
 	if w.paid != nil {
 		w.paid.announce(code, w.header)

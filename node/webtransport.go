@@ -123,7 +123,9 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 	}
 	_ = str.SetReadDeadline(time.Time{})
 
-	hr, status, msg := n.wireToHTTP(ctx, req, sess.RemoteAddr().String())
+	blocks := n.blockEncoding(req)
+	hctx, obs := outboardsFor(ctx, blocks)
+	hr, status, msg := n.wireToHTTP(hctx, req, sess.RemoteAddr().String())
 	if hr == nil {
 		str.CancelRead(0)
 		n.writeError(str, status, msg)
@@ -140,7 +142,7 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 		return
 	}
 
-	sw := &streamWriter{n: n, str: str, header: http.Header{}, writeTimeout: n.cfg.WriteTimeout, ctx: ctx, paid: paid, blocks: n.blockEncoding(req)}
+	sw := &streamWriter{n: n, str: str, header: http.Header{}, writeTimeout: n.cfg.WriteTimeout, ctx: ctx, paid: paid, blocks: blocks, outboards: obs}
 	if paid != nil {
 		go paid.readReceipts(br)
 	}
@@ -233,6 +235,7 @@ type streamWriter struct {
 	ctx          context.Context
 	paid         *paidStream    // nil: not metered
 	blocks       string         // the block encoding negotiated ("": plain CAR)
+	outboards    *outboards     // the blocks' outboards for enc, kept by the store
 	enc          *car.BaoWriter // transcodes the body when blocks applies to it
 
 	wroteHeader bool
@@ -257,7 +260,7 @@ func (w *streamWriter) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	if w.blocks != "" {
-		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, writerFunc(w.write))
+		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, writerFunc(w.write), w.outboards)
 	}
 	if w.paid != nil {
 		w.paid.announce(code, w.header)

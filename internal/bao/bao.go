@@ -3,6 +3,7 @@ package bao
 import (
 	"io"
 	"math/bits"
+	"slices"
 
 	"github.com/verity-cdn/verity/internal/blake3"
 )
@@ -42,12 +43,17 @@ func treeSize(n uint64) uint64 { return n + ParentSize*(Groups(n)-1) }
 // chunks (and of groups) as BLAKE3 splits its tree.
 func split(n uint64) uint64 { return 1 << (bits.Len64(n-1) - 1) }
 
+// OutboardSize returns the length of the outboard encoding of an n-byte
+// block: its length prefix and its 64 × (Groups(n) - 1) bytes of parents.
+func OutboardSize(n uint64) uint64 { return HeaderSize + ParentSize*(Groups(n)-1) }
+
 // Encode appends the combined encoding of data to dst and returns it with
-// data's BLAKE3 hash.
+// data's BLAKE3 hash. Every byte of the encoding is written once, into
+// dst's spare capacity when it has room, without clearing it first.
 func Encode(dst, data []byte) ([]byte, [32]byte) {
 	n := uint64(len(data))
-	start := len(dst)
-	dst = append(dst, make([]byte, EncodedSize(n))...)
+	start, size := len(dst), int(EncodedSize(n))
+	dst = slices.Grow(dst, size)[:start+size]
 	out := dst[start:]
 	putHeader(out, n)
 	root := encode(out[HeaderSize:], data, 0, true)
@@ -70,6 +76,77 @@ func encode(out, data []byte, off uint64, root bool) [32]byte {
 	copy(out, l[:])
 	copy(out[32:], r[:])
 	return parentCV(&l, &r, root)
+}
+
+// Sum returns data's BLAKE3 hash, computed as Encode computes it (chunk
+// groups, then parents).
+func Sum(data []byte) [32]byte { return outboard(nil, data, 0, true) }
+
+// AppendOutboard appends the outboard encoding of data to dst and returns
+// it with data's BLAKE3 hash: the combined encoding without the block's
+// bytes (the length prefix, then the parents in the same pre-order), as
+// the Bao spec defines it. AppendCombined makes the combined encoding of
+// data from it without hashing again.
+func AppendOutboard(dst, data []byte) ([]byte, [32]byte) {
+	n := uint64(len(data))
+	start, size := len(dst), int(OutboardSize(n))
+	dst = slices.Grow(dst, size)[:start+size]
+	out := dst[start:]
+	putHeader(out, n)
+	root := outboard(out[HeaderSize:], data, 0, true)
+	return dst, root
+}
+
+// outboard writes the parents of the subtree data, whose first byte is at
+// offset off of the block, into out (exactly their length; nil: nowhere)
+// and returns its chaining value (the block's hash when root).
+func outboard(out, data []byte, off uint64, root bool) [32]byte {
+	n := uint64(len(data))
+	if n <= GroupSize {
+		return groupCV(data, off/blake3.ChunkLen, root)
+	}
+	mid := split(n)
+	var lo, ro []byte
+	if out != nil {
+		lsize := ParentSize * (Groups(mid) - 1)
+		lo, ro = out[ParentSize:ParentSize+lsize], out[ParentSize+lsize:]
+	}
+	l := outboard(lo, data[:mid], off, false)
+	r := outboard(ro, data[mid:], off+mid, false)
+	if out != nil {
+		copy(out, l[:])
+		copy(out[32:], r[:])
+	}
+	return parentCV(&l, &r, root)
+}
+
+// AppendCombined appends the combined encoding of data to dst, its parents
+// taken from ob, the outboard encoding AppendOutboard gave for these same
+// bytes: nothing is hashed, so an ob of other bytes of the same length
+// gives an encoding no decoder accepts. It returns ErrMalformed when ob is
+// not an outboard encoding of len(data) bytes.
+func AppendCombined(dst, data, ob []byte) ([]byte, error) {
+	n := uint64(len(data))
+	if uint64(len(ob)) != OutboardSize(n) || header(ob) != n {
+		return dst, &Error{Err: ErrMalformed, At: "length prefix"}
+	}
+	dst = slices.Grow(dst, int(EncodedSize(n)))
+	dst = append(dst, ob[:HeaderSize]...)
+	return combine(dst, data, ob[HeaderSize:]), nil
+}
+
+// combine appends the encoding of the subtree data, whose parents in
+// pre-order are parents.
+func combine(dst, data, parents []byte) []byte {
+	n := uint64(len(data))
+	if n <= GroupSize {
+		return append(dst, data...)
+	}
+	mid := split(n)
+	lsize := ParentSize * (Groups(mid) - 1)
+	dst = append(dst, parents[:ParentSize]...)
+	dst = combine(dst, data[:mid], parents[ParentSize:ParentSize+lsize])
+	return combine(dst, data[mid:], parents[ParentSize+lsize:])
 }
 
 // putHeader writes n as the 8-byte little-endian length prefix.

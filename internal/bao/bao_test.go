@@ -84,6 +84,55 @@ func TestMatchesLukechampine(t *testing.T) {
 }
 
 // TestFullBlockOverhead: a full 256 KiB block carries 15 parents.
+// TestOutboard: the outboard encoding is lukechampine.com/blake3/bao's
+// (group 4, outboard) byte for byte, with the same root as Sum and
+// Encode; AppendCombined makes Encode's encoding from it; Encode and
+// both appends write every byte of what they append, whatever the spare
+// capacity of dst holds.
+func TestOutboard(t *testing.T) {
+	dirty := bytes.Repeat([]byte{0xa5}, 300<<10)
+	for _, n := range append(lengths, 3*16384+5, 15*16384+1) {
+		d := data(n)
+		enc, root := bao.Encode(nil, d)
+		ob, obRoot := bao.AppendOutboard(nil, d)
+		want, wantRoot := lbao.EncodeBuf(d, bao.GroupLog, true)
+		if obRoot != root || wantRoot != root || bao.Sum(d) != root {
+			t.Fatalf("len %d: outboard root %x, lukechampine's %x, Sum %x, Encode's %x", n, obRoot, wantRoot, bao.Sum(d), root)
+		}
+		if !bytes.Equal(ob, want) || uint64(len(ob)) != bao.OutboardSize(uint64(n)) {
+			t.Fatalf("len %d: outboard differs from lukechampine's (%d vs %d bytes)", n, len(ob), len(want))
+		}
+		comb, err := bao.AppendCombined(nil, d, ob)
+		if err != nil || !bytes.Equal(comb, enc) {
+			t.Fatalf("len %d: AppendCombined: %v", n, err)
+		}
+		prefix := []byte("prefix")
+		for name, got := range map[string][]byte{
+			"Encode":         func() []byte { b, _ := bao.Encode(append(dirty[:0:len(dirty)], prefix...), d); return b }(),
+			"AppendCombined": func() []byte { b, _ := bao.AppendCombined(append(dirty[:0:len(dirty)], prefix...), d, ob); return b }(),
+		} {
+			if !bytes.Equal(got, append(prefix, enc...)) {
+				t.Fatalf("len %d: %s into a used buffer differs", n, name)
+			}
+		}
+		if got, _ := bao.AppendOutboard(append(dirty[:0:len(dirty)], prefix...), d); !bytes.Equal(got, append(prefix, ob...)) {
+			t.Fatalf("len %d: AppendOutboard into a used buffer differs", n)
+		}
+		// An outboard of another length is refused.
+		for _, bad := range [][]byte{ob[:len(ob)-1], append(bytes.Clone(ob), 0), nil} {
+			if _, err := bao.AppendCombined(nil, d, bad); !errors.Is(err, bao.ErrMalformed) {
+				t.Fatalf("len %d: outboard of %d bytes: %v", n, len(bad), err)
+			}
+		}
+		// So is the outboard of a block one byte longer.
+		if n > 0 {
+			if _, err := bao.AppendCombined(nil, d[:n-1], ob); !errors.Is(err, bao.ErrMalformed) {
+				t.Fatalf("len %d: the outboard of one byte more: %v", n, err)
+			}
+		}
+	}
+}
+
 func TestFullBlockOverhead(t *testing.T) {
 	if got := bao.EncodedSize(256<<10) - 256<<10; got != 8+15*64 {
 		t.Fatalf("overhead %d bytes", got)
@@ -275,6 +324,25 @@ func BenchmarkEncode(b *testing.B) {
 	b.SetBytes(int64(len(d)))
 	for b.Loop() {
 		buf, _ = bao.Encode(buf[:0], d)
+	}
+}
+
+func BenchmarkAppendOutboard(b *testing.B) {
+	d := data(256 << 10)
+	buf := make([]byte, 0, bao.OutboardSize(256<<10))
+	b.SetBytes(int64(len(d)))
+	for b.Loop() {
+		buf, _ = bao.AppendOutboard(buf[:0], d)
+	}
+}
+
+func BenchmarkAppendCombined(b *testing.B) {
+	d := data(256 << 10)
+	ob, _ := bao.AppendOutboard(nil, d)
+	buf := make([]byte, 0, bao.EncodedSize(256<<10))
+	b.SetBytes(int64(len(d)))
+	for b.Loop() {
+		buf, _ = bao.AppendCombined(buf[:0], d, ob)
 	}
 }
 

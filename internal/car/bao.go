@@ -1,7 +1,9 @@
 package car
 
 import (
+	"errors"
 	"io"
+	"sync"
 
 	"github.com/verity-cdn/verity/internal/bao"
 	"github.com/verity-cdn/verity/internal/cid"
@@ -20,22 +22,59 @@ func BaoSection(c cid.CID) bool {
 // except that each section for which BaoSection holds carries the block's
 // Bao combined encoding (bao.Encode: 16 KiB chunk groups) in place of the
 // block, its length prefix counting the encoding. Each such block is
-// checked against its CID on the way (the encoding computes its hash).
+// checked against its CID on the way (the encoding computes its hash),
+// unless its outboard encoding comes from the writer's Outboards.
 //
 // It holds one section at a time and writes each one, transcoded, to the
-// underlying writer as soon as its last byte has been written to it.
+// underlying writer as soon as its last byte has been written to it. Its
+// buffers come from a pool shared by all BaoWriters and go back to it
+// when it fails or is closed.
 type BaoWriter struct {
 	w          io.Writer
 	maxSection uint64
+	outboards  Outboards
 
 	header  bool   // the header has been passed on
 	lenBuf  []byte // the length varint being read
 	want    uint64 // bytes of the current header or section still expected
 	reading bool   // a length was read; its bytes are being collected
-	sec     []byte // the current section
-	out     []byte
+	bufs    *baoBuffers
 	err     error // sticky
 }
+
+// Outboards gives a BaoWriter the outboard encodings (bao.AppendOutboard)
+// of blocks already checked against their CIDs.
+type Outboards interface {
+	// Outboard returns the outboard encoding of the n-byte block whose
+	// BLAKE3 digest is digest, computed from the very bytes the writer is
+	// given for it, if it holds one. The slice is read before the
+	// section is written, not after.
+	Outboard(digest []byte, n int) ([]byte, bool)
+}
+
+// UseOutboards has b take the parents of each block o holds an outboard
+// encoding for from o instead of hashing the block: whoever fills o checks
+// each block against its CID when it computes its outboard, and the block
+// reaches b unchanged (the node's store does, node/outboard.go). Blocks o
+// does not hold are hashed and checked as without it.
+func (b *BaoWriter) UseOutboards(o Outboards) { b.outboards = o }
+
+// baoBuffers are a BaoWriter's section and output buffers.
+type baoBuffers struct {
+	sec []byte // the current section
+	out []byte // the transcoded section
+}
+
+// baoPool holds the buffers of BaoWriters that failed or were closed, so
+// that each stream does not grow its own to a block's size.
+var baoPool = sync.Pool{New: func() any { return new(baoBuffers) }}
+
+// maxPooled bounds the buffers put back in the pool: those grown for
+// blocks of more than 1 MiB (the content model's are 256 KiB) are dropped.
+const maxPooled = 1<<20 + 64<<10
+
+// errClosed is the sticky error of a closed BaoWriter.
+var errClosed = errors.New("car: write to a closed BaoWriter")
 
 // NewBaoWriter returns a BaoWriter writing to w, refusing sections longer
 // than maxSection bytes (0: DefaultMaxSectionSize).
@@ -78,7 +117,10 @@ func (b *BaoWriter) Write(p []byte) (int, error) {
 				return b.fail(errfmt.Errorf("%w: section of %d bytes (limit %d)", ErrTooLarge, x, b.maxSection))
 			}
 			b.want, b.reading = x, true
-			b.sec = b.sec[:0]
+			if b.bufs == nil {
+				b.bufs = baoPool.Get().(*baoBuffers)
+			}
+			b.bufs.sec = b.bufs.sec[:0]
 			continue
 		}
 		if !b.header {
@@ -94,7 +136,7 @@ func (b *BaoWriter) Write(p []byte) (int, error) {
 			continue
 		}
 		q := p[:min(uint64(len(p)), b.want)]
-		b.sec = append(b.sec, q...)
+		b.bufs.sec = append(b.bufs.sec, q...)
 		p = p[len(q):]
 		b.want -= uint64(len(q))
 		if b.want == 0 {
@@ -107,43 +149,67 @@ func (b *BaoWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// section writes the complete section in b.sec, transcoded.
+// section writes the complete section in b.bufs.sec, transcoded.
 func (b *BaoWriter) section() error {
-	c, n, err := cid.Decode(b.sec)
+	sec := b.bufs.sec
+	c, n, err := cid.Decode(sec)
 	if err != nil {
 		return malformed("section CID: %v", err)
 	}
+	out := b.bufs.out[:0]
+	defer func() { b.bufs.out = out }()
 	if !BaoSection(c) {
-		b.out = append(cid.AppendUvarint(b.out[:0], uint64(len(b.sec))), b.sec...)
-		_, err := b.w.Write(b.out)
+		out = append(cid.AppendUvarint(out, uint64(len(sec))), sec...)
+		_, err := b.w.Write(out)
 		return err
 	}
-	data := b.sec[n:]
-	b.out = cid.AppendUvarint(b.out[:0], uint64(n)+bao.EncodedSize(uint64(len(data))))
-	b.out = append(b.out, b.sec[:n]...)
+	data := sec[n:]
+	out = cid.AppendUvarint(out, uint64(n)+bao.EncodedSize(uint64(len(data))))
+	out = append(out, sec[:n]...)
+	if b.outboards != nil {
+		if ob, ok := b.outboards.Outboard(c.Digest, len(data)); ok {
+			if out, err = bao.AppendCombined(out, data, ob); err != nil {
+				return malformed("block %s: its outboard: %v", c, err)
+			}
+			_, err = b.w.Write(out)
+			return err
+		}
+	}
 	var root [32]byte
-	b.out, root = bao.Encode(b.out, data)
+	out, root = bao.Encode(out, data)
 	if string(root[:]) != string(c.Digest) {
 		return malformed("block %s does not hash to its CID", c)
 	}
-	_, err = b.w.Write(b.out)
+	_, err = b.w.Write(out)
 	return err
 }
 
 // Close reports ErrTruncated if the stream written so far ends inside the
-// header or a section. It does not close the underlying writer.
+// header or a section. It does not close the underlying writer. Writes
+// after Close fail.
 func (b *BaoWriter) Close() error {
 	if b.err != nil {
 		return b.err
 	}
 	if !b.header || b.reading || len(b.lenBuf) > 0 {
-		return errfmt.Errorf("%w: the CAR stream ended inside the header or a section", ErrTruncated)
+		err := errfmt.Errorf("%w: the CAR stream ended inside the header or a section", ErrTruncated)
+		b.fail(err)
+		return err
 	}
+	b.fail(errClosed)
 	return nil
 }
 
+// fail makes err sticky and gives the buffers back: nothing is written
+// after it.
 func (b *BaoWriter) fail(err error) (int, error) {
 	b.err = err
+	if bufs := b.bufs; bufs != nil {
+		b.bufs = nil
+		if cap(bufs.sec) <= maxPooled && cap(bufs.out) <= maxPooled {
+			baoPool.Put(bufs)
+		}
+	}
 	return 0, err
 }
 

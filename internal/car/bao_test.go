@@ -126,6 +126,96 @@ func TestBaoWriterErrors(t *testing.T) {
 	}
 }
 
+// outboardMap is an Outboards holding the outboards of some blocks.
+type outboardMap map[string][]byte
+
+func (m outboardMap) Outboard(digest []byte, n int) ([]byte, bool) {
+	ob, ok := m[string(digest)]
+	return ob, ok
+}
+
+// TestBaoWriterOutboards: with the outboards of its blocks the writer
+// gives the same body as it does hashing them; it takes the parents it is
+// given as they are (they come from whoever checked the block), refuses
+// an outboard of another length, and hashes and checks blocks it has no
+// outboard for.
+func TestBaoWriterOutboards(t *testing.T) {
+	bs := baoBlocks(t)
+	in := writeCAR(t, []cid.CID{bs[0].c}, bs)
+	want, err := transcode(t, in, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := outboardMap{}
+	for _, b := range bs[:4] { // some blocks only: the others are hashed
+		if BaoSection(b.c) {
+			obs[string(b.c.Digest)], _ = bao.AppendOutboard(nil, b.data)
+		}
+	}
+	write := func(in []byte, o Outboards) ([]byte, error) {
+		var out bytes.Buffer
+		w := NewBaoWriter(&out, 0)
+		w.UseOutboards(o)
+		if _, err := w.Write(in); err != nil {
+			return nil, err
+		}
+		return out.Bytes(), w.Close()
+	}
+	got, err := write(in, obs)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("with outboards: %v, %d bytes, want %d", err, len(got), len(want))
+	}
+
+	// The parents given are used as they are: the encoding of a block
+	// with another block's outboard is one no decoder accepts.
+	big := bs[5] // 256 KiB
+	other := bytes.Clone(big.data)
+	other[0] ^= 1
+	lie := outboardMap{}
+	lie[string(big.c.Digest)], _ = bao.AppendOutboard(nil, other)
+	got, err = write(in, lie)
+	if err != nil || bytes.Equal(got, want) || len(got) != len(want) {
+		t.Fatalf("with another block's outboard: %v", err)
+	}
+	// An outboard of another length is refused.
+	short := outboardMap{string(big.c.Digest): lie[string(big.c.Digest)][:100]}
+	if _, err := write(in, short); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("an outboard of another length: %v", err)
+	}
+	// A block without an outboard is still checked.
+	bad := append([]block(nil), bs...)
+	bad[4].data = bytes.Clone(bad[4].data)
+	bad[4].data[500] ^= 1
+	if _, err := write(writeCAR(t, nil, bad), outboardMap{}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("altered block without an outboard: %v", err)
+	}
+}
+
+// TestBaoWriterClosed: a closed writer refuses writes; writers made after
+// it, with the buffers it gave back, write what a fresh one does.
+func TestBaoWriterClosed(t *testing.T) {
+	bs := baoBlocks(t)
+	in := writeCAR(t, []cid.CID{bs[0].c}, bs)
+	var out bytes.Buffer
+	w := NewBaoWriter(&out, 0)
+	if _, err := w.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(in[:1]); err == nil {
+		t.Fatal("a write after Close was taken")
+	}
+	want := out.Bytes()
+	for seed := range uint64(8) {
+		got, err := transcode(t, in, seed)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	}
+}
+
 // TestNextSectionSkips: a payload left unread is skipped; a truncated one
 // is ErrTruncated.
 func TestNextSectionSkips(t *testing.T) {
@@ -240,4 +330,58 @@ func FuzzBaoWriter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkBaoWriter transcodes what a node sends for one 2 MiB segment
+// (a dag-pb block, then eight 256 KiB raw BLAKE3 blocks) through a new
+// BaoWriter, as each stream makes one, fed in the 32 KiB pieces of
+// io.Copy's buffer. MB/s counts the CAR's bytes.
+func BenchmarkBaoWriter(b *testing.B) { benchmarkBaoWriter(b, false) }
+
+// BenchmarkBaoWriterOutboards is BenchmarkBaoWriter with the blocks'
+// outboards given, as the node's store gives them.
+func BenchmarkBaoWriterOutboards(b *testing.B) { benchmarkBaoWriter(b, true) }
+
+func benchmarkBaoWriter(b *testing.B, withOutboards bool) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pb := bytes.Repeat([]byte("links;"), 2000)
+	pbc, err := cid.Sum(cid.CodecDagPB, cid.HashBLAKE3, pb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bs := []block{{pbc, pb}}
+	for range 8 {
+		data := make([]byte, 256<<10)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		c, err := cid.Sum(cid.CodecRaw, cid.HashBLAKE3, data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bs = append(bs, block{c, data})
+	}
+	in := writeCAR(b, []cid.CID{pbc}, bs)
+	obs := outboardMap{}
+	for _, bl := range bs[1:] {
+		obs[string(bl.c.Digest)], _ = bao.AppendOutboard(nil, bl.data)
+	}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w := NewBaoWriter(io.Discard, 0)
+		if withOutboards {
+			w.UseOutboards(obs)
+		}
+		for p := in; len(p) > 0; {
+			n := min(len(p), 32<<10)
+			if _, err := w.Write(p[:n]); err != nil {
+				b.Fatal(err)
+			}
+			p = p[n:]
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -20,7 +20,9 @@
 // BaoWriter transcodes a CARv1 stream into the bao16 body of the stream
 // protocol (docs/protocol.md §3.2): each section of a raw BLAKE3 block
 // (BaoSection) carries the block's Bao combined encoding (internal/bao)
-// instead of the block; other sections are unchanged.
+// instead of the block; other sections are unchanged. It checks each such
+// block against its CID as it encodes it, unless it is given the block's
+// outboard encoding (UseOutboards) by whoever checked the block before.
 //
 // The reader does not verify block hashes; the caller decides what to trust
 // (see internal/verify). The header is the dag-cbor map
