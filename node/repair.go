@@ -101,11 +101,6 @@ func (n *Node) repairBlock(ctx context.Context, c cid.Cid) error {
 				return fmt.Errorf("syncing the repaired block: %w", err)
 			}
 		}
-		if p, err := n.BlockPath(c); err == nil {
-			if err := n.syncStore([]string{p}); err != nil {
-				return fmt.Errorf("syncing the repaired block: %w", err)
-			}
-		}
 		n.metrics.blockRepairs.Inc()
 		n.log.Info("corrupt block repaired", "cid", c.String(), "source", src)
 		return nil
