@@ -295,8 +295,9 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 }
 
 // blockWriter stores the blocks of an import run that the store does not
-// hold, in batches, without syncing them (syncStore does, once; the disk
-// starts writing each file as soon as it is written, startFileWriteback).
+// hold, in batches, without syncing them (syncStore does, once; on Linux
+// most of each file is written with O_DIRECT, straight to the disk, and
+// the disk starts writing the rest as soon as it is written: writeTemp).
 // A block is held when its file exists with the block's size: one stat,
 // no read; a file of another size (a write a power loss cut short) is
 // replaced. The files are written by blockFiles (blockfile.go), each
@@ -536,7 +537,9 @@ func verifyBlock(blk blocks.Block) error {
 // once a block is written (or not needed): a pin of hundreds of MB then
 // reads into the same few MB of memory, which stays mapped and warm,
 // rather than into fresh memory for the collector to reclaim. Blocks of
-// up to blockBufferSize bytes get one; larger ones their own.
+// up to blockBufferSize bytes get one; larger ones their own. Every
+// buffer starts at a multiple of directAlign in memory, so a block file
+// can be written from it with O_DIRECT (writeTemp).
 type blockBuffers struct {
 	mu   sync.Mutex
 	free [][]byte
@@ -553,7 +556,7 @@ const (
 // get returns a buffer of n bytes.
 func (b *blockBuffers) get(n int) []byte {
 	if n > blockBufferSize {
-		return make([]byte, n)
+		return alignedBuffer(n)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -562,7 +565,7 @@ func (b *blockBuffers) get(n int) []byte {
 		b.free = b.free[:k-1]
 		return buf[:n]
 	}
-	return make([]byte, n, blockBufferSize)
+	return alignedBuffer(blockBufferSize)[:n]
 }
 
 // put gives back a buffer get returned; nothing may use it after.
