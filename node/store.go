@@ -304,8 +304,9 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 // named only once it holds all its bytes.
 //
 // A full batch is written on a goroutine while the next ones fill, so
-// reading and hashing the CAR overlap with the writes, and the two cores
-// of a small machine both write; at most batchWriters batches are being
+// reading and hashing the CAR overlap with the writes, the two cores of
+// a small machine both write, and several O_DIRECT writes (each waiting
+// for the disk) are in flight; at most batchWriters batches are being
 // written at a time. wait (done by flush and discard) returns once they
 // are written.
 type blockWriter struct {
@@ -381,10 +382,12 @@ type queuedBlock struct {
 }
 
 // batchBytes is how much a blockWriter queues before it writes, and
-// batchWriters how many batches it writes at a time.
+// batchWriters how many batches it writes at a time: four rather than
+// two since the bulk of each block is written with O_DIRECT, a write
+// that waits for the disk (docs/operating-a-node.md, "Rate.").
 var (
 	batchBytes   = 4 << 20
-	batchWriters = 2
+	batchWriters = 4
 )
 
 // put stores blk unless it is held.
@@ -547,10 +550,11 @@ type blockBuffers struct {
 
 // blockBufferSize is the size of the buffers kept (a 256 KiB chunk),
 // and maxFreeBuffers how many are kept: more than the batches being
-// written and the one filling hold.
+// written and the one filling hold (batchWriters+1 batches of 4 MiB, 80
+// buffers).
 const (
 	blockBufferSize = 256 << 10
-	maxFreeBuffers  = 64
+	maxFreeBuffers  = 96
 )
 
 // get returns a buffer of n bytes.
