@@ -55,9 +55,12 @@ var errDirectRefused = errors.New("the filesystem refuses O_DIRECT")
 // syncStore's flush makes it durable with the files' metadata). With
 // several batch writers, several such writes are in flight. The tail
 // (shorter than directAlign, a 256 KiB chunk has none) is written through
-// the page cache, its writeback started at once (startWriteback). A
-// block shorter than directAlign, or in a buffer not aligned, is written
-// whole through the page cache.
+// the page cache, its writeback started at once (startWriteback):
+// padding it to write it with O_DIRECT too, then cutting the file with
+// ftruncate, would have ext4 read that last block back from the disk to
+// zero its end (4 KiB read per file) and leave it dirty in the page
+// cache anyway. A block shorter than directAlign, or in a buffer not
+// aligned, is written whole through the page cache.
 //
 // A filesystem that refuses O_DIRECT (EINVAL at the open or the write:
 // ramfs, some FUSE filesystems, a disk asking for a larger alignment) is
