@@ -5,22 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	flatfs "github.com/ipfs/go-ds-flatfs"
 )
 
 // Imports write block files themselves, into flatfs's layout
 // (blocks/<shard>/<key>.data), rather than through a flatfs batch: per
-// block one stat (is it held?), a file made in blocks/.temp/w<writer> and written,
-// its writeback started on the same descriptor (startFileWriteback), and
-// the file given its name unless a file has it (renameat2
-// RENAME_NOREPLACE on Linux, a link elsewhere), so a name appears only
-// once it holds all its bytes.
+// block one stat (is it held?), a file made in blocks/.temp/w<writer> and
+// written (on Linux its 4096-byte-aligned part with O_DIRECT, straight to
+// the disk, the tail through the page cache with its writeback started,
+// startWriteback; writeTemp), and the file given its name unless a
+// file has it (renameat2 RENAME_NOREPLACE on Linux, a link elsewhere), so
+// a name appears only once it holds all its bytes.
 // flatfs would add a mkdir per block, two more stats, another open for
 // the writeback, and, in a store that grows fast, a rewrite of its
 // disk-usage file every few blocks.
@@ -45,6 +48,45 @@ type blockFiles struct {
 
 	markMu sync.Mutex
 	marked bool
+
+	log *slog.Logger  // nil: nothing logged
+	seq atomic.Uint64 // names the temporary files
+
+	// O_DIRECT (Linux, blockfile_linux.go): noDirect once the filesystem
+	// refused it, refusals how often it did (once, unless writers raced);
+	// open opens a temporary file (unix.Open when nil).
+	noDirect atomic.Bool
+	refusals atomic.Int64
+	open     func(path string, flags int, perm uint32) (int, error)
+}
+
+// directAlign is the alignment of the memory, offset and length of an
+// O_DIRECT write: the largest logical block size of common disks, so a
+// multiple of any of theirs. A filesystem asking for more refuses the
+// write (EINVAL), and its files are written through the page cache.
+const directAlign = 4096
+
+// alignedBuffer returns n bytes starting at a multiple of directAlign in
+// memory, of capacity n.
+func alignedBuffer(n int) []byte {
+	buf := make([]byte, n+directAlign)
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(buf))) & (directAlign - 1))
+	if off != 0 {
+		off = directAlign - off
+	}
+	return buf[off : off+n : off+n]
+}
+
+// isAligned reports whether b starts at a multiple of directAlign in memory.
+func isAligned(b []byte) bool {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))&(directAlign-1) == 0
+}
+
+// tempName is the path of a new temporary file in dir; the file is made
+// with O_EXCL, so a name left by a killed node is not reused (flatfs
+// removes them when it opens the store anyway).
+func (b *blockFiles) tempName(dir string) string {
+	return filepath.Join(dir, "block-"+strconv.FormatUint(b.seq.Add(1), 36))
 }
 
 // usageMarker is the marker's name in DataDir/tmp.
@@ -71,13 +113,13 @@ func (b *blockFiles) write(writer int, dir, path string, data []byte, replace bo
 		if fi, err := os.Stat(path); err == nil {
 			old = fi.Size()
 		}
-		if err := createRenamed(tmp, path, data); err != nil {
+		if err := b.createRenamed(tmp, path, data); err != nil {
 			return false, err
 		}
 		b.extra.Add(int64(len(data)) - old)
 		return true, nil
 	}
-	linked, err := createLinked(tmp, path, data)
+	linked, err := b.createLinked(tmp, path, data)
 	if err != nil {
 		return false, err
 	}
@@ -152,25 +194,15 @@ func (b *blockFiles) mark() error {
 	return nil
 }
 
-// createRenamed writes data into a new file in tmpDir, starts its
-// writeback and renames it to path.
-func createRenamed(tmpDir, path string, data []byte) error {
-	f, err := os.CreateTemp(tmpDir, "block-")
+// createRenamed writes data into a new file in tmpDir (writeTemp) and
+// renames it to path.
+func (b *blockFiles) createRenamed(tmpDir, path string, data []byte) error {
+	tmp, err := b.writeTemp(tmpDir, data)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	startFileWriteback(f)
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return nil

@@ -48,10 +48,43 @@ func (n *Node) SetUnpinHook(f func(root string, unpin func())) {
 
 // Block files imports write themselves (blockfile.go).
 var (
-	CreateLinked  = createLinked
 	LinkNoReplace = linkNoReplace
 	AddDiskUsage  = addDiskUsage
 )
+
+// CreateLinked writes data into a new file in tmpDir and names it path
+// unless path exists, as an import does.
+func CreateLinked(tmpDir, path string, data []byte) (bool, error) {
+	return new(blockFiles).createLinked(tmpDir, path, data)
+}
+
+// BlockBufferForTest is an n-byte buffer from an import's pool.
+func BlockBufferForTest(n int) []byte { return new(blockBuffers).get(n) }
+
+// TempFileWriter writes block files' temporary files as an import does.
+type TempFileWriter struct{ b *blockFiles }
+
+// NewTempFileWriterForTest returns a writer of its own; with refuseDirect
+// every open with O_DIRECT fails with EINVAL, as on a filesystem that
+// refuses it.
+func NewTempFileWriterForTest(refuseDirect bool) *TempFileWriter {
+	b := new(blockFiles)
+	if refuseDirect {
+		b.open = refuseDirectOpen
+	}
+	return &TempFileWriter{b: b}
+}
+
+// Write writes data into a new file in dir and returns its path.
+func (w *TempFileWriter) Write(dir string, data []byte) (string, error) {
+	return w.b.writeTemp(dir, data)
+}
+
+// Direct reports whether the writer still writes with O_DIRECT.
+func (w *TempFileWriter) Direct() bool { return !w.b.noDirect.Load() }
+
+// DirectRefusals is how often the filesystem refused O_DIRECT.
+func (w *TempFileWriter) DirectRefusals() int { return int(w.b.refusals.Load()) }
 
 // SetBeforeSyncHook has each import call f with the files it is about to
 // sync, before its sync (which an empty list skips).

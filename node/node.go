@@ -136,7 +136,7 @@ func New(cfg Config) (_ *Node, err error) {
 	if n.ds, n.bs, err = openStore(cfg.DataDir, onCorrupt); err != nil {
 		return nil, err
 	}
-	n.files = &blockFiles{root: filepath.Join(cfg.DataDir, blocksDir), tmp: filepath.Join(cfg.DataDir, tmpDir)}
+	n.files = &blockFiles{root: filepath.Join(cfg.DataDir, blocksDir), tmp: filepath.Join(cfg.DataDir, tmpDir), log: n.log}
 	if err := n.loadPins(); err != nil {
 		return nil, err
 	}

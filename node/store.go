@@ -323,16 +323,18 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 }
 
 // blockWriter stores the blocks of an import run that the store does not
-// hold, in batches, without syncing them (syncStore does, once; the disk
-// starts writing each file as soon as it is written, startFileWriteback).
+// hold, in batches, without syncing them (syncStore does, once; on Linux
+// most of each file is written with O_DIRECT, straight to the disk, and
+// the disk starts writing the rest as soon as it is written: writeTemp).
 // A block is held when its file exists with the block's size: one stat,
 // no read; a file of another size (a write a power loss cut short) is
 // replaced. The files are written by blockFiles (blockfile.go), each
 // named only once it holds all its bytes.
 //
 // A full batch is written on a goroutine while the next ones fill, so
-// reading and hashing the CAR overlap with the writes, and the two cores
-// of a small machine both write; at most batchWriters batches are being
+// reading and hashing the CAR overlap with the writes, the two cores of
+// a small machine both write, and several O_DIRECT writes (each waiting
+// for the disk) are in flight; at most batchWriters batches are being
 // written at a time. wait (done by flush and discard) returns once they
 // are written.
 type blockWriter struct {
@@ -408,10 +410,12 @@ type queuedBlock struct {
 }
 
 // batchBytes is how much a blockWriter queues before it writes, and
-// batchWriters how many batches it writes at a time.
+// batchWriters how many batches it writes at a time: four rather than
+// two since the bulk of each block is written with O_DIRECT, a write
+// that waits for the disk (docs/operating-a-node.md, "Rate.").
 var (
 	batchBytes   = 4 << 20
-	batchWriters = 2
+	batchWriters = 4
 )
 
 // put stores blk unless it is held.
@@ -564,7 +568,9 @@ func verifyBlock(blk blocks.Block) error {
 // once a block is written (or not needed): a pin of hundreds of MB then
 // reads into the same few MB of memory, which stays mapped and warm,
 // rather than into fresh memory for the collector to reclaim. Blocks of
-// up to blockBufferSize bytes get one; larger ones their own.
+// up to blockBufferSize bytes get one; larger ones their own. Every
+// buffer starts at a multiple of directAlign in memory, so a block file
+// can be written from it with O_DIRECT (writeTemp).
 type blockBuffers struct {
 	mu   sync.Mutex
 	free [][]byte
@@ -572,16 +578,17 @@ type blockBuffers struct {
 
 // blockBufferSize is the size of the buffers kept (a 256 KiB chunk),
 // and maxFreeBuffers how many are kept: more than the batches being
-// written and the one filling hold.
+// written and the one filling hold (batchWriters+1 batches of 4 MiB, 80
+// buffers).
 const (
 	blockBufferSize = 256 << 10
-	maxFreeBuffers  = 64
+	maxFreeBuffers  = 96
 )
 
 // get returns a buffer of n bytes.
 func (b *blockBuffers) get(n int) []byte {
 	if n > blockBufferSize {
-		return make([]byte, n)
+		return alignedBuffer(n)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -590,7 +597,7 @@ func (b *blockBuffers) get(n int) []byte {
 		b.free = b.free[:k-1]
 		return buf[:n]
 	}
-	return make([]byte, n, blockBufferSize)
+	return alignedBuffer(blockBufferSize)[:n]
 }
 
 // put gives back a buffer get returned; nothing may use it after.

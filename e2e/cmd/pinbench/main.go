@@ -21,9 +21,16 @@
 // loads; -cpuprofile writes Verity's two steps' profiles). Without an ipfs
 // binary (-ipfs, else $PATH) it says so and prints Verity's figure only.
 //
+// With -runs N it times both N times on the same tree, Kubo then Verity
+// each time, each run's repo, node and CAR deleted after it and the next
+// started -gap later (65 s: ext4 without a journal makes a file slower
+// the more inodes its block group freed in the last minute), and prints
+// each run, /proc/loadavg before it, and the medians: Verity's and
+// Kubo's rates, their ratio, and the median of the runs' ratios.
+//
 // Usage (from the repository root):
 //
-//	go run ./e2e/cmd/pinbench [-size-mib 256] [-ipfs /work/tools/ipfs] [-dir /var/tmp] [-out pin-bench.json] [-cpuprofile cpu]
+//	go run ./e2e/cmd/pinbench [-size-mib 256] [-ipfs /work/tools/ipfs] [-dir /var/tmp] [-runs 1] [-gap 65s] [-out pin-bench.json] [-cpuprofile cpu]
 package main
 
 import (
@@ -35,6 +42,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -44,7 +52,9 @@ func main() {
 	fl.StringVar(&cfg.IPFS, "ipfs", "", "Kubo's ipfs binary (default: ipfs in $PATH)")
 	fl.StringVar(&cfg.Dir, "dir", "", "where the tree, the Kubo repo and the node's data go (default: the system temp dir)")
 	out := fl.String("out", "", "also write the results as JSON to this file")
-	fl.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of Verity's two steps to this path + .car and + .pin")
+	fl.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of Verity's two steps to this path + .car and + .pin (of the last run)")
+	fl.IntVar(&cfg.Runs, "runs", 1, "time Kubo then Verity this many times on the same tree, printing each run and the medians")
+	fl.DurationVar(&cfg.Gap, "gap", 65*time.Second, "pause before each run after the first (see Config.Gap)")
 	fl.Parse(os.Args[1:])
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 

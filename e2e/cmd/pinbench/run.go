@@ -32,7 +32,29 @@ type Config struct {
 	// CPUProfile, when set, is where CPU profiles of Verity's steps go:
 	// CPUProfile+".car" (building the CAR), CPUProfile+".pin" (the pin).
 	CPUProfile string
-	Logger     *slog.Logger
+	// Runs is how many times Kubo and Verity are timed, alternately, on
+	// the same tree (default 1); Gap is the pause before each run after
+	// the first, once the previous run's repo and node are deleted (ext4
+	// without a journal steps over the inodes a block group freed in the
+	// last minute when it makes a file: without the pause each run pays
+	// for the files the one before deleted).
+	Runs   int
+	Gap    time.Duration
+	Logger *slog.Logger
+}
+
+// Summary is the tree and every run's figures, with their medians.
+type Summary struct {
+	TreeBytes int64 `json:"tree_bytes"`
+	TreeFiles int   `json:"tree_files"`
+
+	Runs []*Results `json:"runs"`
+	// Medians over the runs of Verity's and Kubo's rates, the ratio of
+	// those medians, and the median of the runs' own ratios.
+	VerityMBps  float64 `json:"verity_mbps_median"`
+	KuboMBps    float64 `json:"kubo_mbps_median,omitempty"`
+	Ratio       float64 `json:"ratio_of_medians,omitempty"`
+	RatioMedian float64 `json:"ratio_median,omitempty"`
 }
 
 // Results are the measured figures. Rates are MB/s (10^6 bytes) of tree
@@ -73,10 +95,14 @@ type Results struct {
 // defaults.
 var kuboAddArgs = []string{"add", "-r", "-Q", "--cid-version=1", "--raw-leaves"}
 
-// Run builds the tree, times both and prints the table to w.
-func Run(ctx context.Context, cfg Config, w io.Writer) (*Results, error) {
+// Run builds the tree, times both cfg.Runs times and prints each run's
+// table to w, then the medians.
+func Run(ctx context.Context, cfg Config, w io.Writer) (*Summary, error) {
 	if cfg.SizeMiB <= 0 {
 		cfg.SizeMiB = 256
+	}
+	if cfg.Runs <= 0 {
+		cfg.Runs = 1
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -87,24 +113,58 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Results, error) {
 	}
 	defer os.RemoveAll(scratch)
 	tree := filepath.Join(scratch, "tree")
-	res := &Results{}
-	if res.TreeFiles, res.TreeBytes, err = writeTree(tree, cfg.SizeMiB<<20); err != nil {
+	sum := &Summary{}
+	if sum.TreeFiles, sum.TreeBytes, err = writeTree(tree, cfg.SizeMiB<<20); err != nil {
 		return nil, fmt.Errorf("writing the tree: %w", err)
 	}
-	syncAll() // the tree's own writes are not charged to either side
 
-	// Kubo first, then Verity: each starts from a synced disk.
 	kubo := cfg.IPFS
 	if kubo == "" {
 		kubo, _ = exec.LookPath("ipfs")
 	}
+	for i := range cfg.Runs {
+		if i > 0 && cfg.Gap > 0 {
+			select {
+			case <-time.After(cfg.Gap):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if cfg.Runs > 1 {
+			fmt.Fprintf(w, "run %d of %d (loadavg %s)\n", i+1, cfg.Runs, loadavg())
+		}
+		res, err := runOnce(ctx, cfg, kubo, scratch, tree, sum)
+		if err != nil {
+			return nil, err
+		}
+		sum.Runs = append(sum.Runs, res)
+		report(w, res)
+	}
+	sum.medians()
+	if cfg.Runs > 1 {
+		reportMedians(w, sum)
+	}
+	return sum, nil
+}
+
+// runOnce times Kubo, then Verity, each starting from a synced disk,
+// with their repo, node and CAR in scratch; it deletes them after.
+func runOnce(ctx context.Context, cfg Config, kubo, scratch, tree string, sum *Summary) (*Results, error) {
+	defer func() {
+		for _, name := range []string{"kubo", "node", "site.car"} {
+			os.RemoveAll(filepath.Join(scratch, name))
+		}
+	}()
+	syncAll() // the tree's writes, or the previous run's deletes, are charged to neither side
+	dir := scratch
+	res := &Results{TreeBytes: sum.TreeBytes, TreeFiles: sum.TreeFiles}
 	if kubo == "" {
 		res.Kubo = "not found (no -ipfs, no ipfs in $PATH): Kubo not measured"
-	} else if err := runKubo(ctx, kubo, scratch, tree, res); err != nil {
+	} else if err := runKubo(ctx, kubo, dir, tree, res); err != nil {
 		res.Kubo = "failed: " + err.Error()
 	}
 	syncAll()
-	if err := runVerity(ctx, cfg, scratch, tree, res); err != nil {
+	if err := runVerity(ctx, cfg, dir, tree, res); err != nil {
 		return nil, err
 	}
 	res.VerityMBps = mbps(res.TreeBytes, res.VerityCARSeconds+res.VerityPinSeconds)
@@ -114,8 +174,47 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Results, error) {
 	if res.KuboDurableMBps > 0 {
 		res.RatioDurable = res.VerityMBps / res.KuboDurableMBps
 	}
-	report(w, res)
 	return res, nil
+}
+
+// medians fills in the medians of the runs' figures.
+func (s *Summary) medians() {
+	var v, k, r []float64
+	for _, res := range s.Runs {
+		v = append(v, res.VerityMBps)
+		if res.KuboMBps > 0 {
+			k = append(k, res.KuboMBps)
+			r = append(r, res.Ratio)
+		}
+	}
+	s.VerityMBps = median(v)
+	if len(k) > 0 {
+		s.KuboMBps = median(k)
+		s.Ratio = s.VerityMBps / s.KuboMBps
+		s.RatioMedian = median(r)
+	}
+}
+
+// median of xs (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
+}
+
+// loadavg is /proc/loadavg's 1-, 5- and 15-minute figures, or "?".
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // runKubo times ipfs init and ipfs add of tree into a fresh repo.
@@ -321,4 +420,17 @@ func report(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "; against Kubo with its blocks flushed %.2fx", r.RatioDurable)
 	}
 	fmt.Fprintf(w, "  (Kubo hashes with sha2-256, Verity with BLAKE3)\n")
+}
+
+// reportMedians prints the medians over the runs.
+func reportMedians(w io.Writer, s *Summary) {
+	fmt.Fprintf(w, "medians of %d runs: verity %.1f MB/s", len(s.Runs), s.VerityMBps)
+	if s.KuboMBps > 0 {
+		fmt.Fprintf(w, ", kubo %.1f MB/s: ratio %.2fx (median of the runs' ratios %.2fx; runs:", s.KuboMBps, s.Ratio, s.RatioMedian)
+		for _, r := range s.Runs {
+			fmt.Fprintf(w, " %.2fx", r.Ratio)
+		}
+		fmt.Fprint(w, ")")
+	}
+	fmt.Fprintf(w, "; loadavg at the end %s\n", loadavg())
 }
