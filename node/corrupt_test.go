@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +21,6 @@ import (
 	"github.com/verity-cdn/verity/internal/wire"
 	"github.com/verity-cdn/verity/node"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // corruptBlock flips the first byte of c's file in n's store, keeping its
 // size, and returns the damaged bytes.
@@ -216,7 +197,7 @@ func TestCorruptBlockEveryPath(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			var logs syncBuffer
+			var logs lockedBuffer
 			n := newNode(t, node.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
 				t.Fatal(err)
