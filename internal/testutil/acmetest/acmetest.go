@@ -111,6 +111,25 @@ func Start(t testing.TB, cfg Config) *CA {
 	secret := base64.StdEncoding.EncodeToString(key[:])
 	zone := &zoneData{txt: map[string][]string{}}
 	dnsAddr := startDNS(t, secret, zone)
+	// Pebble's ports were free a moment before it binds them; another
+	// test may take one meanwhile, and Pebble then exits: start it again
+	// on others.
+	for try := 1; ; try++ {
+		ca, exitedEarly := launch(t, bin, dir, certFile, keyFile, pool, secret, dnsAddr, zone, cfg)
+		if !exitedEarly {
+			return ca
+		}
+		if try == 5 {
+			t.Fatal("pebble exited at start five times (see its log)")
+		}
+	}
+}
+
+// launch starts Pebble on two fresh ports and waits for its directory. It
+// reports exitedEarly when Pebble exited before answering (a port taken).
+func launch(t testing.TB, bin, dir, certFile, keyFile string, pool *x509.CertPool, secret, dnsAddr string,
+	zone *zoneData, cfg Config) (*CA, bool) {
+	t.Helper()
 	apiPort, mgmtPort := freePort(t), freePort(t)
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  "127.0.0.1:" + strconv.Itoa(apiPort),
@@ -127,13 +146,13 @@ func Start(t testing.TB, cfg Config) *CA {
 			"description": "test", "validityPeriod": 7776000}},
 	}}
 	b, _ := json.Marshal(conf)
-	confFile := filepath.Join(dir, "pebble.json")
+	confFile := filepath.Join(dir, "pebble-"+strconv.Itoa(apiPort)+".json")
 	if err := os.WriteFile(confFile, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-config", confFile, "-dnsserver", dnsAddr)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
-	logf, err := os.Create(filepath.Join(dir, "pebble.log"))
+	logf, err := os.CreateTemp(dir, "pebble-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,11 +160,16 @@ func Start(t testing.TB, cfg Config) *CA {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
 			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			<-exited
 		})
 	}
 	t.Cleanup(func() {
@@ -178,12 +202,18 @@ func Start(t testing.TB, cfg Config) *CA {
 				break
 			}
 		}
+		select {
+		case <-exited:
+			t.Logf("pebble exited at start; starting it again on other ports")
+			return nil, true
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("pebble did not start: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return ca
+	return ca, false
 }
 
 func (ca *CA) client() *http.Client {
@@ -302,15 +332,26 @@ func startDNS(t testing.TB, secret string, z *zoneData) string {
 		_ = w.WriteMsg(m)
 	})
 	secrets := map[string]string{TSIGKeyName: secret}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	// One port for UDP and TCP: the UDP port the system picks may be
+	// taken for TCP (another test's connection), so pick again then.
+	var (
+		pc   net.PacketConn
+		ln   net.Listener
+		addr string
+	)
+	for try := 1; ; try++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		addr = pc.LocalAddr().String()
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
 		pc.Close()
-		t.Fatal(err)
+		if try == 20 {
+			t.Fatal(err)
+		}
 	}
 	// miekg/dns answers NOTIMP to updates unless told to take them.
 	accept := func(dh dns.Header) dns.MsgAcceptAction {
