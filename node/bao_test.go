@@ -33,9 +33,11 @@ func wtExchange(ctx context.Context, sess *webtransport.Session, req *wire.Reque
 	if _, err := req.WriteTo(str); err != nil {
 		return nil, nil, err
 	}
-	if err := str.Close(); err != nil {
-		return nil, nil, err
-	}
+	// Once it has the whole request, the node may answer and stop reading
+	// before the end of the stream reaches it (a short error response);
+	// the close then fails, as a browser's does, and the response is
+	// still there to read.
+	_ = str.Close()
 	return readWireResponse(str)
 }
 
@@ -101,17 +103,12 @@ func TestBaoStreamsSameBlocks(t *testing.T) {
 		t.Run(tc.target, func(t *testing.T) {
 			req := baoRequest(tc.target)
 			hs, _, hb := httpGet(t, n.HTTPURL()+tc.target, carAccept)
-			var raw bytes.Buffer
-			if _, err := req.WriteTo(&raw); err != nil {
-				t.Fatal(err)
-			}
-			res, err := rtcExchange(ctx, pc, raw.Bytes())
+			rresp, rb, res, err := rtcDo(ctx, pc, req)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("webrtc: %v", err)
 			}
-			rresp, rb, err := readWireResponse(bytes.NewReader(res.data))
-			if err != nil || len(res.control) != 0 {
-				t.Fatalf("webrtc: %v, control %q", err, res.control)
+			if len(res.control) != 0 {
+				t.Fatalf("webrtc: control %q", res.control)
 			}
 			wresp, wb, err := wtExchange(ctx, sess, req)
 			if err != nil {

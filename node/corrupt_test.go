@@ -69,15 +69,7 @@ func corruptFetchRTC(ctx context.Context, t *testing.T, n *node.Node, target str
 	if bao {
 		req.Header.Set(wire.HeaderBlocks, wire.BlocksBao16)
 	}
-	var raw bytes.Buffer
-	if _, err := req.WriteTo(&raw); err != nil {
-		t.Fatal(err)
-	}
-	res, err := rtcExchange(ctx, pc, raw.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, body, err := readWireResponse(bytes.NewReader(res.data))
+	resp, body, res, err := rtcDo(ctx, pc, req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -211,21 +211,11 @@ func dialWT(ctx context.Context, url string, hashes ...[]byte) (*webtransport.Se
 
 // wtGet sends one request on a new stream and reads the whole response.
 func wtGet(ctx context.Context, sess *webtransport.Session, target, accept string) (*wire.Response, []byte, error) {
-	str, err := sess.OpenStreamSync(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
 	req := &wire.Request{Target: target, Header: wire.Header{}}
 	if accept != "" {
 		req.Header["accept"] = accept
 	}
-	if _, err := req.WriteTo(str); err != nil {
-		return nil, nil, err
-	}
-	if err := str.Close(); err != nil {
-		return nil, nil, err
-	}
-	return readWireResponse(str)
+	return wtExchange(ctx, sess, req)
 }
 
 func readWireResponse(r io.Reader) (*wire.Response, []byte, error) {

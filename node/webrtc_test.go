@@ -136,6 +136,12 @@ func rtcGet(ctx context.Context, pc *webrtc.PeerConnection, target, accept strin
 	if accept != "" {
 		req.Header["accept"] = accept
 	}
+	return rtcDo(ctx, pc, req)
+}
+
+// rtcDo sends req on a new data channel and reads the wire response from
+// what the node sent on it; res holds the raw messages and control frames.
+func rtcDo(ctx context.Context, pc *webrtc.PeerConnection, req *wire.Request) (*wire.Response, []byte, *rtcResult, error) {
 	var b bytes.Buffer
 	if _, err := req.WriteTo(&b); err != nil {
 		return nil, nil, nil, err
