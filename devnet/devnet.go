@@ -91,6 +91,9 @@ type Config struct {
 	// NodePayments configures the nodes' payments (credit window,
 	// settlement policy).
 	NodePayments node.PaymentConfig
+	// GatewayPayments configures the gateway's vouchers (budget, per-node
+	// cap); its zero value takes the gateway's defaults.
+	GatewayPayments gateway.PaymentsConfig
 	// S3Listen, when set, serves the S3-compatible API (package s3api)
 	// on this address, e.g. 127.0.0.1:9000. Default "": no S3 API.
 	S3Listen string
@@ -327,6 +330,7 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		Charges:    d.coord.Ledger(),
 		Holds:      d.coord.Ledger(),
 		Registerer: reg,
+		Payments:   d.cfg.GatewayPayments,
 		// Every node of a devnet is on this machine.
 		AllowPrivateAddrs: true,
 		Logger:            log,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/webtransport-go"
 
+	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/wasmclient"
 )
@@ -97,13 +99,50 @@ func (s *wtStream) Close() error {
 // nodes are credited.
 func TestWorkerPaysNodesAndNodesSettle(t *testing.T) {
 	d, hc := start(t, t.TempDir())
+	workerPaysAndNodesSettle(t, d, hc, &wasmclient.HTTPSessionLoader{Origin: d.SiteURL(SiteName), Client: hc})
+}
+
+// keyCounter counts the session loads that asked for a voucher with a
+// new session key.
+type keyCounter struct {
+	*wasmclient.HTTPSessionLoader
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+func (k *keyCounter) LoadSessionKey(ctx context.Context, key string) (*wasmclient.Session, error) {
+	s, err := k.HTTPSessionLoader.LoadSessionKey(ctx, key)
+	if err == nil && key != "" && s.Voucher != "" {
+		k.mu.Lock()
+		k.keys[key] = true
+		k.mu.Unlock()
+	}
+	return s, err
+}
+
+// The same with vouchers so small (a 1 MiB cap per node, 2 MiB over all)
+// that a visit runs through several: streams go on under the next voucher
+// (asked for before the current one ran out), and the nodes are still
+// paid exactly the bytes the worker verified, each byte once.
+func TestWorkerPaysAcrossVouchers(t *testing.T) {
+	d, hc := startWith(t, Config{DataDir: t.TempDir(), GatewayPayments: gateway.PaymentsConfig{Budget: 2 << 20, NodeCap: 1 << 20}})
+	kc := &keyCounter{HTTPSessionLoader: &wasmclient.HTTPSessionLoader{Origin: d.SiteURL(SiteName), Client: hc}, keys: map[string]bool{}}
+	workerPaysAndNodesSettle(t, d, hc, kc)
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if len(kc.keys) < 2 {
+		t.Fatalf("%d vouchers for a visit of more than one voucher's cap", len(kc.keys))
+	}
+	t.Logf("%d vouchers", len(kc.keys))
+}
+
+func workerPaysAndNodesSettle(t *testing.T, d *Devnet, hc *http.Client, loader wasmclient.SessionLoader) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	dialer := &wtDialer{sessions: map[string]*webtransport.Session{}}
 	defer dialer.close()
-	site, _ := url.Parse(d.SiteURL(SiteName))
 	c, err := wasmclient.New(wasmclient.Config{
-		Session:    &wasmclient.HTTPSessionLoader{Origin: site.String(), Client: hc},
+		Session:    loader,
 		Transports: []wasmclient.Transport{&wasmclient.FramedTransport{Dialer: dialer}},
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -132,10 +171,19 @@ func TestWorkerPaysNodesAndNodesSettle(t *testing.T) {
 		}
 		return sum
 	}
-	// The last receipt of each stream arrives with the worker's FIN.
+	// The last receipt of each stream arrives with its FIN; the file
+	// bytes leave out the directory blocks the receipts also cover, so
+	// the count is taken once it stops moving.
+	var prev uint64
 	testutil.EventuallyErr(t, 10*time.Second, "the nodes to hold every receipt", func() error {
-		if total := held(); total < uint64(verified) {
+		total := held()
+		if total < uint64(verified) {
 			return fmt.Errorf("nodes hold receipts for %d bytes; the worker received %d verified file bytes", total, verified)
+		}
+		if total != prev {
+			prev = total
+			time.Sleep(200 * time.Millisecond)
+			return fmt.Errorf("nodes hold receipts for %d bytes, still moving", total)
 		}
 		return nil
 	})

@@ -39,7 +39,9 @@ import (
 func TestConsoleRoles(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	ctx := e.ctx(3 * time.Minute)
-	c := &consoleWalk{e: e, gw: strings.TrimRight(e.net.Gateway().URL(), "/"), shots: os.Getenv("VERITY_CONSOLE_SCREENSHOTS")}
+	c := &consoleWalk{e: e, gw: strings.TrimRight(e.net.Gateway().URL(), "/"), shots: os.Getenv("VERITY_CONSOLE_SCREENSHOTS"),
+		hc: browser.NewHTTPClient(30 * time.Second)}
+	defer c.hc.CloseIdleConnections()
 	c.admin = readToken(t, e.net.Control().AdminTokenPath())
 	operator := readToken(t, e.net.OperatorTokenPath())
 	siteToken, err := e.net.Control().CreateSite(ctx, devnet.SiteName)
@@ -303,6 +305,10 @@ type consoleWalk struct {
 	gw    string // the gateway's own origin
 	admin string
 	shots string // where screenshots go, or ""
+	// hc is the walk's one HTTP client: a client per request would leave
+	// its idle connection open, and a loop of them would reach the
+	// gateway's cap on one client's connections, which closes the next.
+	hc *http.Client
 }
 
 func (c *consoleWalk) open(hash string) {
@@ -384,7 +390,7 @@ func (c *consoleWalk) apiGet(path string, out any) {
 	c.e.t.Helper()
 	req, _ := http.NewRequestWithContext(c.e.ctx(30*time.Second), http.MethodGet, c.gw+path, nil)
 	req.Header.Set("Authorization", "Bearer "+c.admin)
-	resp, err := browser.NewHTTPClient(30 * time.Second).Do(req)
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.e.t.Fatal(err)
 	}
@@ -411,7 +417,7 @@ func (c *consoleWalk) siteRoot() string {
 
 // home is the site's front page as its origin serves it now, or "".
 func (c *consoleWalk) home() string {
-	resp, err := browser.NewHTTPClient(10 * time.Second).Get(c.e.site + "/")
+	resp, err := c.hc.Get(c.e.site + "/")
 	if err != nil {
 		return ""
 	}

@@ -57,6 +57,16 @@ func New(cfg Config) (*Client, error) {
 	if !cfg.NoPayments {
 		c.payer = &payer{now: cfg.Now}
 		c.sessions.payer = c.payer
+		c.payer.ahead = func() {
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				ctx, cancel := context.WithTimeout(c.ctx, cfg.SessionTTL)
+				defer cancel()
+				c.sessions.ahead(ctx)
+				c.payer.aheadDone()
+			}()
+		}
 	}
 	c.loadScores()
 	return c, nil

@@ -2,6 +2,7 @@ package wasmclient
 
 import (
 	"encoding/base64"
+	"errors"
 	"sync"
 	"time"
 
@@ -29,13 +30,26 @@ type payer struct {
 	account string
 	renewed bool // renew was called: reload the session now
 
-	// open counts, per node, the paid streams that may still send a
-	// receipt (from setSender to release).
-	open map[payment.NodeKey]int
+	// open counts, per voucher and node, the paid streams that may still
+	// send a receipt (from setSender to release).
+	open map[openKey]int
 	// anyOrder holds the nodes whose response head said they take
 	// receipts in any order across streams (wire.HeaderReceiptOrder).
 	anyOrder map[payment.NodeKey]bool
+
+	// ahead loads the session with a fresh key in the background (set by
+	// the Client): called once cur nears the end of what it can pay a
+	// node (payment.Signer.NearEnd), so the next voucher is there before
+	// a stream runs into the cap, instead of a gateway round trip after.
+	ahead func()
+	// aheadOf is the voucher ahead was called for (nil: none pending);
+	// aheadNot is when a failed early load may be tried again.
+	aheadOf  *payment.Signer
+	aheadNot time.Time
 }
+
+// aheadRetry is how long a failed early voucher load waits before the next.
+const aheadRetry = 10 * time.Second
 
 // severalStreams reports whether the worker may have several streams to
 // the node open at once within one body: it pays none of them (no
@@ -60,7 +74,7 @@ func (p *payer) sessionKey() string {
 	defer p.mu.Unlock()
 	// While frozen, keep asking: the answer is a voucher once the account
 	// is topped up.
-	if !p.frozen && p.cur != nil && p.now().Add(voucherRenewBefore).Before(p.expires) {
+	if !p.frozen && p.cur != nil && p.aheadOf != p.cur && p.now().Add(voucherRenewBefore).Before(p.expires) {
 		return ""
 	}
 	if p.next == nil {
@@ -98,6 +112,7 @@ func (p *payer) update(s *Session) {
 		return
 	}
 	p.cur, p.next, p.enc, p.expires = p.next, nil, s.Voucher, v.Expires
+	p.aheadOf = nil
 }
 
 // renew drops the current voucher (a node refused it): the next session
@@ -105,6 +120,46 @@ func (p *payer) update(s *Session) {
 func (p *payer) renew() {
 	p.mu.Lock()
 	p.cur, p.enc, p.renewed = nil, "", true
+	p.mu.Unlock()
+}
+
+// renewFrom is renew for a voucher the signer s refused: nothing to do when
+// s is no longer the current one (the next voucher, asked for ahead, is
+// already installed).
+func (p *payer) renewFrom(s *payment.Signer) {
+	p.mu.Lock()
+	if p.cur == s {
+		p.cur, p.enc, p.renewed = nil, "", true
+	}
+	p.mu.Unlock()
+}
+
+// nearEnd starts the early load of the next voucher when s, the current
+// one, can pay node at most a quarter of its cap more (or a quarter of
+// its budget over all nodes): once per voucher, and not within aheadRetry
+// of a load that brought none.
+func (p *payer) nearEnd(s *payment.Signer, node payment.NodeKey) {
+	if p.ahead == nil || !s.NearEnd(node) {
+		return
+	}
+	p.mu.Lock()
+	start := p.cur == s && p.aheadOf != s && !p.frozen && !p.now().Before(p.aheadNot)
+	if start {
+		p.aheadOf = s
+	}
+	p.mu.Unlock()
+	if start {
+		p.ahead()
+	}
+}
+
+// aheadDone ends an early load: when it installed no new voucher, the next
+// try waits aheadRetry.
+func (p *payer) aheadDone() {
+	p.mu.Lock()
+	if p.aheadOf != nil && p.aheadOf == p.cur {
+		p.aheadOf, p.aheadNot = nil, p.now().Add(aheadRetry)
+	}
 	p.mu.Unlock()
 }
 
@@ -152,29 +207,38 @@ func (p *payer) stream(nodeID string) *StreamPayment {
 	if err != nil {
 		return nil
 	}
-	return &StreamPayment{Voucher: enc, signer: cur, node: nk, onErr: p.renew, owner: p}
+	return &StreamPayment{Voucher: enc, signer: cur, node: nk, onErr: func() { p.renewFrom(cur) }, owner: p}
 }
 
-// opened counts a stream to node that can carry receipts.
-func (p *payer) opened(node payment.NodeKey) {
+// openKey is a node under one voucher (its signer): receipts are one
+// cumulative sequence per voucher and node.
+type openKey struct {
+	signer *payment.Signer
+	node   payment.NodeKey
+}
+
+// opened counts a stream to node under signer's voucher that can carry
+// receipts.
+func (p *payer) opened(k openKey) {
 	p.mu.Lock()
 	if p.open == nil {
-		p.open = map[payment.NodeKey]int{}
+		p.open = map[openKey]int{}
 	}
-	p.open[node]++
+	p.open[k]++
 	p.mu.Unlock()
 }
 
-// closed uncounts it and reports how many streams to node remain.
-func (p *payer) closed(node payment.NodeKey) int {
+// closed uncounts it and reports how many streams to the node under the
+// same voucher remain.
+func (p *payer) closed(k openKey) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := p.open[node] - 1
+	n := p.open[k] - 1
 	if n <= 0 {
-		delete(p.open, node)
+		delete(p.open, k)
 		return 0
 	}
-	p.open[node] = n
+	p.open[k] = n
 	return n
 }
 
@@ -193,6 +257,7 @@ type StreamPayment struct {
 	send    func([]byte) error // set by the transport once the head is sent
 	err     error
 	sent    int  // receipts sent
+	broken  bool // a receipt could not be sent: no more are
 	counted bool // counted open in owner, not yet released
 }
 
@@ -205,7 +270,7 @@ func (sp *StreamPayment) setSender(send func([]byte) error) {
 	sp.counted = sp.counted || count
 	sp.mu.Unlock()
 	if count {
-		sp.owner.opened(sp.node)
+		sp.owner.opened(openKey{sp.signer, sp.node})
 	}
 }
 
@@ -220,7 +285,7 @@ func (sp *StreamPayment) release() int {
 	if !counted {
 		return 0
 	}
-	return sp.owner.closed(sp.node)
+	return sp.owner.closed(openKey{sp.signer, sp.node})
 }
 
 // setOrder records that the node takes receipts in any order when its
@@ -294,7 +359,25 @@ func (sp *StreamPayment) Verified(n int) {
 	}
 	r, signed, err := sp.signer.Verified(sp.node, uint64(n))
 	sp.deliver(r, signed, err)
+	if err != nil {
+		return
+	}
+	if sp.owner != nil {
+		sp.owner.nearEnd(sp.signer, sp.node)
+	}
+	// The stream stops at this block's end when the voucher could not pay
+	// for a whole next one: the next block's first bytes would reach the
+	// page before the signer refused them, unpaid. The body then goes on
+	// from here on a new stream under the next voucher, and Close sends
+	// the receipt for what this one verified.
+	if sp.signer.Left(sp.node) < payment.BlockSize {
+		sp.deliver(payment.Receipt{}, false, errVoucherSpent)
+	}
 }
+
+// errVoucherSpent stops a stream whose voucher cannot pay its node another
+// whole block.
+var errVoucherSpent = errors.New("wasmclient: the voucher cannot pay the node another block")
 
 // Flush ends the stream's payment: it sends a receipt covering every byte
 // verified from the node, on any stream, unless another stream to the
@@ -324,7 +407,9 @@ func (sp *StreamPayment) deliver(r payment.Receipt, signed bool, err error) {
 		}
 		return
 	}
-	if !signed || sp.send == nil || sp.err != nil {
+	// A stream whose signer refused more (sp.err) still sends the receipt
+	// for what it verified within the voucher: Close's Flush.
+	if !signed || sp.send == nil || sp.broken {
 		return
 	}
 	var buf [payment.ReceiptBytes]byte
@@ -333,7 +418,10 @@ func (sp *StreamPayment) deliver(r payment.Receipt, signed bool, err error) {
 		err = sp.send(b)
 	}
 	if err != nil {
-		sp.err = err
+		sp.broken = true
+		if sp.err == nil {
+			sp.err = err
+		}
 		return
 	}
 	sp.sent++

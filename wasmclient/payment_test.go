@@ -228,30 +228,33 @@ func TestPaidBodyStopsWhenPaymentStops(t *testing.T) {
 	if sp == nil {
 		t.Fatal("no stream payment with a voucher")
 	}
-	sp.setSender(func([]byte) error { return nil })
+	var last payment.Receipt
+	sp.setSender(func(b []byte) error { return last.UnmarshalBinary(b) })
 	b := &framedBody{Reader: endless{}, s: nopStream{}, stop: func() bool { return true }, pay: sp}
 	buf := make([]byte, 256<<10)
-	for i := range 2 { // within the cap: the body reads on
-		if n, err := b.Read(buf); n == 0 || err != nil {
-			t.Fatalf("read %d within the cap: %d, %v", i, n, err)
-		}
-		sp.Verified(len(buf))
+	if n, err := b.Read(buf); n == 0 || err != nil {
+		t.Fatalf("read within the cap: %d, %v", n, err)
 	}
+	sp.Verified(len(buf))
 	if sp.failed() {
-		t.Fatal("payment failed within the cap")
+		t.Fatal("payment stopped with a whole block of the cap left")
 	}
 	if n, err := b.Read(buf); n == 0 || err != nil {
-		t.Fatalf("read at the cap: %d, %v", n, err)
+		t.Fatalf("read of the cap's last block: %d, %v", n, err)
 	}
-	sp.Verified(len(buf)) // past the cap: refused
+	sp.Verified(len(buf)) // the cap reached: no whole block left to pay
 	if !sp.failed() {
-		t.Fatal("the signer paid past the voucher's node cap")
+		t.Fatal("the stream reads on with nothing left to pay the next block with")
 	}
 	if n, err := b.Read(buf); !errors.Is(err, ErrPaymentStopped) || n != 0 {
 		t.Fatalf("read after the payment stopped: %d, %v; want 0, ErrPaymentStopped", n, err)
 	}
 	if !p.takeRenew() {
 		t.Fatal("a spent voucher does not make the next request reload the session")
+	}
+	b.Close()
+	if last.Bytes != 512<<10 {
+		t.Fatalf("the stream's receipts cover %d bytes; it verified %d", last.Bytes, 512<<10)
 	}
 }
 
@@ -444,5 +447,183 @@ func TestSeveralStreamsReceiptsInAnyOrder(t *testing.T) {
 	}
 	if ignored == 0 {
 		t.Fatal("no receipt arrived after a newer one: the orders tried are not mixed")
+	}
+}
+
+// capVoucher plays the gateway: a voucher for key with the given budget
+// and per-node cap, base64.
+func capVoucher(t *testing.T, gw ed25519.PrivateKey, key string, now time.Time, budget, nodeCap uint64) string {
+	t.Helper()
+	sk, err := payment.ParseSessionKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := payment.Voucher{Account: "acme", Session: sk, Budget: budget, NodeCap: nodeCap,
+		Nodes: []payment.NodeTag{payment.TagOf(testPayNode)}, Expires: now.Add(time.Hour).Truncate(time.Second)}
+	if err := v.Sign(gw); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := v.MarshalBinary()
+	return base64.StdEncoding.EncodeToString(raw)
+}
+
+// The next voucher is asked for before the current one runs out: once a
+// stream has spent three quarters of the voucher's cap for its node, the
+// payer starts one early load (not one per receipt), asks it for a fresh
+// session key, and installs what it brings for new streams. The stream
+// that was open goes on under the old voucher to its cap; when it runs
+// into it, the new voucher stays, and no further session load is needed.
+// Every byte is paid once, under one voucher or the other.
+func TestNextVoucherAskedBeforeTheCap(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := &payer{now: func() time.Time { return now }}
+	aheads := 0
+	p.ahead = func() { aheads++ }
+	_, gw, _ := ed25519.GenerateKey(nil)
+	const nodeCap = 8 * payment.BlockSize
+	p.update(&Session{Voucher: capVoucher(t, gw, p.sessionKey(), now, 1<<30, nodeCap)})
+	old := p.stream(testPayNode.String())
+	var last payment.Receipt
+	old.setSender(func(b []byte) error { return last.UnmarshalBinary(b) })
+	for i := range 5 { // 5 of 8 blocks: more than a quarter left
+		old.Verified(payment.BlockSize)
+		if aheads != 0 {
+			t.Fatalf("early load after %d of 8 blocks", i+1)
+		}
+	}
+	if p.sessionKey() != "" {
+		t.Fatal("a fresh session key asked for with more than a quarter of the cap left")
+	}
+	old.Verified(payment.BlockSize)
+	old.Verified(payment.BlockSize)
+	if aheads != 1 {
+		t.Fatalf("%d early loads after 7 of 8 blocks; want 1", aheads)
+	}
+	key := p.sessionKey()
+	if key == "" {
+		t.Fatal("the early load would not ask for a new voucher")
+	}
+	p.update(&Session{Voucher: capVoucher(t, gw, key, now, 1<<30, nodeCap)})
+	p.aheadDone()
+	next := p.stream(testPayNode.String())
+	if next == nil || next.Voucher == old.Voucher {
+		t.Fatal("a new stream does not carry the new voucher")
+	}
+	next.setSender(func([]byte) error { return nil })
+	// The old stream pays its last block, then stops: nothing is left
+	// for another.
+	if old.failed() {
+		t.Fatal("the old stream stopped with a whole block of its cap left")
+	}
+	old.Verified(payment.BlockSize)
+	if !old.failed() {
+		t.Fatal("the old stream reads on with nothing left to pay the next block with")
+	}
+	if p.takeRenew() || p.sessionKey() != "" {
+		t.Fatal("the old voucher's end dropped the new one: a session load on the critical path")
+	}
+	if s := p.stream(testPayNode.String()); s == nil || s.Voucher != next.Voucher {
+		t.Fatal("the new voucher is gone after the old one ran out")
+	}
+	// The old stream's close pays everything it verified, though a stream
+	// under the new voucher to the same node is open: receipts are one
+	// sequence per voucher.
+	old.Flush()
+	if last.Bytes != nodeCap || last.Voucher != mustVoucherID(t, old.Voucher) {
+		t.Fatalf("the old voucher's receipts cover %d bytes; want its cap, %d", last.Bytes, nodeCap)
+	}
+	if _, ok := next.signer.Latest(testPayNode); ok {
+		t.Fatal("the new voucher signed for bytes the old one paid")
+	}
+}
+
+// mustVoucherID is the ID of a base64 voucher.
+func mustVoucherID(t *testing.T, enc string) payment.VoucherID {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := payment.ParseVoucher(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.ID()
+}
+
+// An early load that brings no voucher (the gateway failed) is not
+// retried at every receipt: the next try waits aheadRetry. Without it, the
+// voucher ends as before: its last stream drops it and the next request
+// reloads the session.
+func TestFailedEarlyVoucherLoadWaits(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := &payer{now: func() time.Time { return now }}
+	aheads := 0
+	p.ahead = func() { aheads++ }
+	_, gw, _ := ed25519.GenerateKey(nil)
+	const nodeCap = 64 * payment.BlockSize
+	p.update(&Session{Voucher: capVoucher(t, gw, p.sessionKey(), now, 1<<30, nodeCap)})
+	sp := p.stream(testPayNode.String())
+	sp.setSender(func([]byte) error { return nil })
+	for range 49 {
+		sp.Verified(payment.BlockSize)
+	}
+	if aheads != 1 {
+		t.Fatalf("%d early loads; want 1", aheads)
+	}
+	p.aheadDone() // nothing installed
+	for range 5 {
+		sp.Verified(payment.BlockSize)
+	}
+	if aheads != 1 {
+		t.Fatalf("%d early loads right after a failed one; want 1", aheads)
+	}
+	if p.sessionKey() != "" {
+		t.Fatal("after a failed early load, every session load asks for a new voucher")
+	}
+	now = now.Add(aheadRetry)
+	sp.Verified(payment.BlockSize)
+	if aheads != 2 {
+		t.Fatalf("%d early loads after aheadRetry; want 2", aheads)
+	}
+	p.aheadDone()
+	for range 9 {
+		sp.Verified(payment.BlockSize)
+	}
+	sp.Verified(1)
+	if !sp.failed() || !p.takeRenew() {
+		t.Fatal("a voucher that ran out with no next one does not make the next request reload the session")
+	}
+	if p.stream(testPayNode.String()) != nil {
+		t.Fatal("the spent voucher is still offered to new streams")
+	}
+}
+
+// The budget over all nodes counts too: a voucher whose budget is three
+// quarters spent asks for the next one even if no node's cap is near.
+func TestNextVoucherAskedBeforeTheBudget(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := &payer{now: func() time.Time { return now }}
+	aheads := 0
+	p.ahead = func() { aheads++ }
+	_, gw, _ := ed25519.GenerateKey(nil)
+	sk, _ := payment.ParseSessionKey(p.sessionKey())
+	other := payment.NodeKey{9, 9, 9}
+	v := payment.Voucher{Account: "acme", Session: sk, Budget: 8 * payment.BlockSize, NodeCap: 8 * payment.BlockSize,
+		Nodes: []payment.NodeTag{payment.TagOf(testPayNode), payment.TagOf(other)}, Expires: now.Add(time.Hour).Truncate(time.Second)}
+	if err := v.Sign(gw); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := v.MarshalBinary()
+	p.update(&Session{Voucher: base64.StdEncoding.EncodeToString(raw)})
+	a, b := p.stream(testPayNode.String()), p.stream(other.String())
+	a.setSender(func([]byte) error { return nil })
+	b.setSender(func([]byte) error { return nil })
+	for range 3 {
+		a.Verified(payment.BlockSize)
+		b.Verified(payment.BlockSize)
+	}
+	if aheads != 1 {
+		t.Fatalf("%d early loads with 6 of 8 blocks of the budget spent over two nodes; want 1", aheads)
 	}
 }

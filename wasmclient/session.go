@@ -139,16 +139,7 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	if c.cur != nil && now.Before(c.expires) && !renew {
 		return c.cur, nil
 	}
-	var s *Session
-	var err error
-	if kl, ok := c.loader.(KeyedSessionLoader); ok && c.payer != nil {
-		s, err = kl.LoadSessionKey(ctx, c.payer.sessionKey())
-	} else {
-		s, err = c.loader.LoadSession(ctx)
-	}
-	if err == nil && c.payer != nil {
-		c.payer.update(s)
-	}
+	s, ttl, err := c.load(ctx)
 	if err != nil {
 		if c.cur != nil {
 			return c.cur, nil
@@ -158,10 +149,44 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 		}
 		return nil, err
 	}
+	c.cur, c.expires = s, now.Add(ttl)
+	return s, nil
+}
+
+// ahead loads the session now, with the payer's fresh session key, while
+// requests go on with the current one (get does not wait for it): the
+// next voucher is fetched before the current one runs out. A failed load
+// changes nothing.
+func (c *sessionCache) ahead(ctx context.Context) {
+	now := c.now()
+	s, ttl, err := c.load(ctx)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.cur, c.expires = s, now.Add(ttl)
+	c.mu.Unlock()
+}
+
+// load loads the session, with the payer's session key when the loader
+// can send one, and hands its payment fields to the payer.
+func (c *sessionCache) load(ctx context.Context) (*Session, time.Duration, error) {
+	var s *Session
+	var err error
+	if kl, ok := c.loader.(KeyedSessionLoader); ok && c.payer != nil {
+		s, err = kl.LoadSessionKey(ctx, c.payer.sessionKey())
+	} else {
+		s, err = c.loader.LoadSession(ctx)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if c.payer != nil {
+		c.payer.update(s)
+	}
 	ttl := time.Duration(s.TTL) * time.Second
 	if ttl <= 0 {
 		ttl = c.defaultTTL
 	}
-	c.cur, c.expires = s, now.Add(ttl)
-	return s, nil
+	return s, ttl, nil
 }

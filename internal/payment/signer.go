@@ -163,6 +163,40 @@ func (s *Signer) Flush(node NodeKey) (r Receipt, signed bool, err error) {
 	return s.signLocked(node, sn)
 }
 
+// Left is how many more bytes from node the voucher can pay: the least of
+// what is left of its per-node cap for the node and of its budget. 0
+// without a voucher.
+func (s *Signer) Left(node NodeKey) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasV {
+		return 0
+	}
+	var verified uint64
+	if sn := s.nodes[node]; sn != nil {
+		verified = sn.verified
+	}
+	return min(s.voucher.Cap()-verified, s.voucher.Budget-s.total)
+}
+
+// NearEnd reports whether what the voucher can still pay node is at most
+// a quarter of what it could at the start: of its per-node cap for the
+// node, or of its budget over all nodes. The worker then asks for the
+// next voucher before this one runs out. False without a voucher.
+func (s *Signer) NearEnd(node NodeKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasV {
+		return false
+	}
+	var verified uint64
+	if sn := s.nodes[node]; sn != nil {
+		verified = sn.verified
+	}
+	c := s.voucher.Cap()
+	return c-verified <= c/4 || s.voucher.Budget-s.total <= s.voucher.Budget/4
+}
+
 // Latest returns the last receipt signed for node.
 func (s *Signer) Latest(node NodeKey) (Receipt, bool) {
 	s.mu.Lock()
