@@ -22,17 +22,7 @@ var testPayNode = payment.NodeKey{7, 7, 7}
 // issue plays the gateway: a voucher for key, base64.
 func issue(t *testing.T, gw ed25519.PrivateKey, key string, expires time.Time) string {
 	t.Helper()
-	sk, err := payment.ParseSessionKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := payment.Voucher{Account: "acme", Session: sk, Budget: 1 << 30, NodeCap: 1 << 30, Nodes: []payment.NodeTag{payment.TagOf(testPayNode)},
-		Expires: expires.Truncate(time.Second)}
-	if err := v.Sign(gw); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := v.MarshalBinary()
-	return base64.StdEncoding.EncodeToString(b)
+	return capVoucher(t, gw, key, expires, 1<<30, 1<<30)
 }
 
 func TestPayerVoucherLifecycle(t *testing.T) {
@@ -213,17 +203,7 @@ func TestPaidBodyStopsWhenPaymentStops(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	p := &payer{now: func() time.Time { return now }}
 	_, gw, _ := ed25519.GenerateKey(nil)
-	sk, err := payment.ParseSessionKey(p.sessionKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := payment.Voucher{Account: "acme", Session: sk, Budget: 1 << 30, NodeCap: 512 << 10,
-		Nodes: []payment.NodeTag{payment.TagOf(testPayNode)}, Expires: now.Add(time.Hour).Truncate(time.Second)}
-	if err := v.Sign(gw); err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := v.MarshalBinary()
-	p.update(&Session{Account: "acme", Voucher: base64.StdEncoding.EncodeToString(raw)})
+	p.update(&Session{Account: "acme", Voucher: capVoucher(t, gw, p.sessionKey(), now.Add(time.Hour), 1<<30, 512<<10)})
 	sp := p.stream(testPayNode.String())
 	if sp == nil {
 		t.Fatal("no stream payment with a voucher")
@@ -450,16 +430,16 @@ func TestSeveralStreamsReceiptsInAnyOrder(t *testing.T) {
 	}
 }
 
-// capVoucher plays the gateway: a voucher for key with the given budget
-// and per-node cap, base64.
-func capVoucher(t *testing.T, gw ed25519.PrivateKey, key string, now time.Time, budget, nodeCap uint64) string {
+// capVoucher plays the gateway: a voucher for key with the given expiry,
+// budget and per-node cap, base64.
+func capVoucher(t *testing.T, gw ed25519.PrivateKey, key string, expires time.Time, budget, nodeCap uint64) string {
 	t.Helper()
 	sk, err := payment.ParseSessionKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := payment.Voucher{Account: "acme", Session: sk, Budget: budget, NodeCap: nodeCap,
-		Nodes: []payment.NodeTag{payment.TagOf(testPayNode)}, Expires: now.Add(time.Hour).Truncate(time.Second)}
+		Nodes: []payment.NodeTag{payment.TagOf(testPayNode)}, Expires: expires.Truncate(time.Second)}
 	if err := v.Sign(gw); err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +461,7 @@ func TestNextVoucherAskedBeforeTheCap(t *testing.T) {
 	p.ahead = func() { aheads++ }
 	_, gw, _ := ed25519.GenerateKey(nil)
 	const nodeCap = 8 * payment.BlockSize
-	p.update(&Session{Voucher: capVoucher(t, gw, p.sessionKey(), now, 1<<30, nodeCap)})
+	p.update(&Session{Voucher: capVoucher(t, gw, p.sessionKey(), now.Add(time.Hour), 1<<30, nodeCap)})
 	old := p.stream(testPayNode.String())
 	var last payment.Receipt
 	old.setSender(func(b []byte) error { return last.UnmarshalBinary(b) })
@@ -503,7 +483,7 @@ func TestNextVoucherAskedBeforeTheCap(t *testing.T) {
 	if key == "" {
 		t.Fatal("the early load would not ask for a new voucher")
 	}
-	p.update(&Session{Voucher: capVoucher(t, gw, key, now, 1<<30, nodeCap)})
+	p.update(&Session{Voucher: capVoucher(t, gw, key, now.Add(time.Hour), 1<<30, nodeCap)})
 	p.aheadDone()
 	next := p.stream(testPayNode.String())
 	if next == nil || next.Voucher == old.Voucher {
@@ -562,7 +542,7 @@ func TestFailedEarlyVoucherLoadWaits(t *testing.T) {
 	p.ahead = func() { aheads++ }
 	_, gw, _ := ed25519.GenerateKey(nil)
 	const nodeCap = 64 * payment.BlockSize
-	p.update(&Session{Voucher: capVoucher(t, gw, p.sessionKey(), now, 1<<30, nodeCap)})
+	p.update(&Session{Voucher: capVoucher(t, gw, p.sessionKey(), now.Add(time.Hour), 1<<30, nodeCap)})
 	sp := p.stream(testPayNode.String())
 	sp.setSender(func([]byte) error { return nil })
 	for range 49 {
