@@ -46,6 +46,41 @@ type payer struct {
 	// aheadNot is when a failed early load may be tried again.
 	aheadOf  *payment.Signer
 	aheadNot time.Time
+
+	// owed holds, per node, verified bytes a voucher refused to pay
+	// (its cap or budget spent by other streams meanwhile, or expired),
+	// and the voucher that refused: the next voucher's receipts to the
+	// node include them.
+	owed map[payment.NodeKey]owedBytes
+}
+
+type owedBytes struct {
+	refused *payment.Signer
+	n       uint64
+}
+
+// owe records n verified bytes from node that s refused to pay.
+func (p *payer) owe(node payment.NodeKey, s *payment.Signer, n uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.owed == nil {
+		p.owed = map[payment.NodeKey]owedBytes{}
+	}
+	o := p.owed[node]
+	p.owed[node] = owedBytes{refused: s, n: o.n + n}
+}
+
+// takeOwed returns (and clears) the bytes owed to node, unless s is the
+// voucher that refused them.
+func (p *payer) takeOwed(node payment.NodeKey, s *payment.Signer) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o, ok := p.owed[node]
+	if !ok || o.refused == s {
+		return 0
+	}
+	delete(p.owed, node)
+	return o.n
 }
 
 // aheadRetry is how long a failed early voucher load waits before the next.
@@ -136,10 +171,16 @@ func (p *payer) renewFrom(s *payment.Signer) {
 
 // nearEnd starts the early load of the next voucher when s, the current
 // one, can pay node at most a quarter of its cap more (or a quarter of
-// its budget over all nodes): once per voucher, and not within aheadRetry
-// of a load that brought none.
+// its budget over all nodes), or expires within voucherRenewBefore: once
+// per voucher, and not within aheadRetry of a load that brought none.
 func (p *payer) nearEnd(s *payment.Signer, node payment.NodeKey) {
-	if p.ahead == nil || !s.NearEnd(node) {
+	if p.ahead == nil {
+		return
+	}
+	p.mu.Lock()
+	lasting := p.now().Add(voucherRenewBefore).Before(p.expires)
+	p.mu.Unlock()
+	if lasting && !s.NearEnd(node) {
 		return
 	}
 	p.mu.Lock()
@@ -186,6 +227,13 @@ func (p *payer) freeze() {
 	p.mu.Lock()
 	p.frozen = true
 	p.mu.Unlock()
+}
+
+// hasVoucher reports whether a voucher is installed and not expired.
+func (p *payer) hasVoucher() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur != nil && p.now().Before(p.expires)
 }
 
 func (p *payer) isFrozen() bool {
@@ -357,7 +405,17 @@ func (sp *StreamPayment) Verified(n int) {
 	if n <= 0 {
 		return
 	}
-	r, signed, err := sp.signer.Verified(sp.node, uint64(n))
+	m := uint64(n)
+	if sp.owner != nil {
+		m += sp.owner.takeOwed(sp.node, sp.signer)
+	}
+	r, signed, err := sp.signer.Verified(sp.node, m)
+	if err != nil && sp.owner != nil && (errors.Is(err, payment.ErrOverBudget) || errors.Is(err, payment.ErrExpired)) {
+		// Verified bytes the voucher could not pay (another stream took
+		// what was left while this one's block arrived): the next
+		// voucher pays them, with the next bytes from the node.
+		sp.owner.owe(sp.node, sp.signer, m)
+	}
 	sp.deliver(r, signed, err)
 	if err != nil {
 		return
@@ -366,13 +424,31 @@ func (sp *StreamPayment) Verified(n int) {
 		sp.owner.nearEnd(sp.signer, sp.node)
 	}
 	// The stream stops at this block's end when the voucher could not pay
-	// for a whole next one: the next block's first bytes would reach the
-	// page before the signer refused them, unpaid. The body then goes on
-	// from here on a new stream under the next voucher, and Close sends
-	// the receipt for what this one verified.
-	if sp.signer.Left(sp.node) < payment.BlockSize {
+	// a whole next block (what is left of the node's cap or of the
+	// budget), or expires within expiryMargin: a block's first groups
+	// reach the page before the signer is asked to pay it. The body then
+	// goes on from here on a new stream under the next voucher, and Close
+	// sends the receipt for what this one verified. Streams open at once
+	// can still take the last of a voucher between them; what one could
+	// not pay is owed (owe) and paid under the next voucher.
+	if sp.spent() {
 		sp.deliver(payment.Receipt{}, false, errVoucherSpent)
 	}
+}
+
+// expiryMargin: a stream whose voucher expires within it stops at its
+// block's end (a block takes far less to arrive).
+const expiryMargin = 30 * time.Second
+
+// spent reports whether the stream's voucher cannot be counted on to pay
+// one more whole block.
+func (sp *StreamPayment) spent() bool {
+	nodeLeft, budgetLeft := sp.signer.Left(sp.node)
+	if nodeLeft < payment.BlockSize || budgetLeft < payment.BlockSize {
+		return true
+	}
+	v, _ := sp.signer.Voucher()
+	return sp.owner != nil && !sp.owner.now().Add(expiryMargin).Before(v.Expires)
 }
 
 // errVoucherSpent stops a stream whose voucher cannot pay its node another

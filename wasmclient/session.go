@@ -127,6 +127,12 @@ type sessionCache struct {
 	mu      sync.Mutex
 	cur     *Session
 	expires time.Time
+
+	// loading is held by a load in flight: one at a time, so the early
+	// load (ahead) and a reload never send the gateway one session key
+	// twice (each would get a voucher, and the account a hold, of which
+	// only one can be used). Taken after mu, never held while taking it.
+	loading sync.Mutex
 }
 
 func (c *sessionCache) get(ctx context.Context) (*Session, error) {
@@ -139,7 +145,15 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	if c.cur != nil && now.Before(c.expires) && !renew {
 		return c.cur, nil
 	}
+	c.loading.Lock()
+	if c.cur != nil && now.Before(c.expires) && c.payer != nil && c.payer.hasVoucher() {
+		// An early load that was in flight brought the voucher the
+		// renewal asked for.
+		c.loading.Unlock()
+		return c.cur, nil
+	}
 	s, ttl, err := c.load(ctx)
+	c.loading.Unlock()
 	if err != nil {
 		if c.cur != nil {
 			return c.cur, nil
@@ -159,7 +173,9 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 // changes nothing.
 func (c *sessionCache) ahead(ctx context.Context) {
 	now := c.now()
+	c.loading.Lock()
 	s, ttl, err := c.load(ctx)
+	c.loading.Unlock()
 	if err != nil {
 		return
 	}

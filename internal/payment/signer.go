@@ -163,20 +163,20 @@ func (s *Signer) Flush(node NodeKey) (r Receipt, signed bool, err error) {
 	return s.signLocked(node, sn)
 }
 
-// Left is how many more bytes from node the voucher can pay: the least of
-// what is left of its per-node cap for the node and of its budget. 0
-// without a voucher.
-func (s *Signer) Left(node NodeKey) uint64 {
+// Left is how many more bytes from node the voucher can pay: what is left
+// of its per-node cap for the node, and of its budget over all nodes.
+// Both 0 without a voucher.
+func (s *Signer) Left(node NodeKey) (nodeLeft, budgetLeft uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.hasV {
-		return 0
+		return 0, 0
 	}
 	var verified uint64
 	if sn := s.nodes[node]; sn != nil {
 		verified = sn.verified
 	}
-	return min(s.voucher.Cap()-verified, s.voucher.Budget-s.total)
+	return s.voucher.Cap() - verified, s.voucher.Budget - s.total
 }
 
 // NearEnd reports whether what the voucher can still pay node is at most
