@@ -61,7 +61,7 @@ func New(cfg Config) (*Client, error) {
 			c.wg.Add(1)
 			go func() {
 				defer c.wg.Done()
-				ctx, cancel := context.WithTimeout(c.ctx, cfg.SessionTTL)
+				ctx, cancel := context.WithTimeout(c.ctx, aheadTimeout)
 				defer cancel()
 				c.sessions.ahead(ctx)
 				c.payer.aheadDone()

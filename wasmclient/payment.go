@@ -83,8 +83,12 @@ func (p *payer) takeOwed(node payment.NodeKey, s *payment.Signer) uint64 {
 	return o.n
 }
 
-// aheadRetry is how long a failed early voucher load waits before the next.
-const aheadRetry = 10 * time.Second
+// aheadRetry is how long a failed early voucher load waits before the next;
+// aheadTimeout bounds one.
+const (
+	aheadRetry   = 10 * time.Second
+	aheadTimeout = 10 * time.Second
+)
 
 // severalStreams reports whether the worker may have several streams to
 // the node open at once within one body: it pays none of them (no

@@ -231,3 +231,59 @@ func TestStreamStopsBeforeVoucherExpiry(t *testing.T) {
 		t.Fatalf("released %d, receipted %d", released, last.Bytes)
 	}
 }
+
+// blockingLoader answers its first load at once, and every later one only
+// when release is closed.
+type blockingLoader struct {
+	loads   int
+	mu      sync.Mutex
+	release chan struct{}
+}
+
+func (l *blockingLoader) LoadSession(ctx context.Context) (*Session, error) {
+	l.mu.Lock()
+	l.loads++
+	first := l.loads == 1
+	l.mu.Unlock()
+	if !first {
+		select {
+		case <-l.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return &Session{Version: 1, Root: "bafkqaaa", TTL: 1}, nil
+}
+
+// A reload that finds a load in flight (the early voucher load, with a
+// gateway slow to answer) waits for it only as long as its own request
+// may: then it goes on with the session it has.
+func TestReloadDoesNotOutwaitItsRequest(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	l := &blockingLoader{release: make(chan struct{})}
+	c := &sessionCache{loader: l, now: func() time.Time { return now }, defaultTTL: time.Minute}
+	first, err := c.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.ahead(context.Background()); close(done) }()
+	for { // the early load holds the token
+		l.mu.Lock()
+		n := l.loads
+		l.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	now = now.Add(2 * time.Second) // the session's TTL passed: get reloads
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	got, err := c.get(ctx)
+	if err != nil || got != first {
+		t.Fatalf("get while a load hangs: %v, %v; want the current session", got, err)
+	}
+	close(l.release)
+	<-done
+}

@@ -128,12 +128,27 @@ type sessionCache struct {
 	cur     *Session
 	expires time.Time
 
-	// loading is held by a load in flight: one at a time, so the early
-	// load (ahead) and a reload never send the gateway one session key
-	// twice (each would get a voucher, and the account a hold, of which
-	// only one can be used). Taken after mu, never held while taking it.
-	loading sync.Mutex
+	// loading holds a token while a load is in flight: one at a time, so
+	// the early load (ahead) and a reload never send the gateway one
+	// session key twice (each would get a voucher, and the account a
+	// hold, of which only one can be used). Taken after mu, never held
+	// while taking it; waiting for it ends with the caller's context.
+	loadOnce sync.Once
+	loading  chan struct{}
 }
+
+// acquire takes the load token, or reports false when ctx ends first.
+func (c *sessionCache) acquire(ctx context.Context) bool {
+	c.loadOnce.Do(func() { c.loading = make(chan struct{}, 1) })
+	select {
+	case c.loading <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (c *sessionCache) release() { <-c.loading }
 
 func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	c.mu.Lock()
@@ -145,15 +160,23 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	if c.cur != nil && now.Before(c.expires) && !renew {
 		return c.cur, nil
 	}
-	c.loading.Lock()
-	if c.cur != nil && now.Before(c.expires) && c.payer != nil && c.payer.hasVoucher() {
-		// An early load that was in flight brought the voucher the
-		// renewal asked for.
-		c.loading.Unlock()
-		return c.cur, nil
+	var (
+		s   *Session
+		ttl time.Duration
+		err error
+	)
+	if !c.acquire(ctx) {
+		err = ctx.Err()
+	} else {
+		if c.cur != nil && now.Before(c.expires) && c.payer != nil && c.payer.hasVoucher() {
+			// An early load that was in flight brought the voucher the
+			// renewal asked for.
+			c.release()
+			return c.cur, nil
+		}
+		s, ttl, err = c.load(ctx)
+		c.release()
 	}
-	s, ttl, err := c.load(ctx)
-	c.loading.Unlock()
 	if err != nil {
 		if c.cur != nil {
 			return c.cur, nil
@@ -173,9 +196,11 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 // changes nothing.
 func (c *sessionCache) ahead(ctx context.Context) {
 	now := c.now()
-	c.loading.Lock()
+	if !c.acquire(ctx) {
+		return
+	}
 	s, ttl, err := c.load(ctx)
-	c.loading.Unlock()
+	c.release()
 	if err != nil {
 		return
 	}
