@@ -260,6 +260,9 @@ const (
 
 // normalize fills defaults and checks required fields.
 func (c Config) normalize() (Config, error) {
+	if err := c.Payments.check(); err != nil {
+		return c, err
+	}
 	c.Payments = c.Payments.normalize()
 	if c.Sites == nil {
 		return c, configError("Sites is required")

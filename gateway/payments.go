@@ -25,6 +25,18 @@ const (
 	DefaultVoucherBudget    = 64 << 20
 	DefaultVoucherNodeCap   = 16 << 20
 	DefaultVoucherMinBudget = 4 << 20
+
+	// MinVoucherBytes is the least Budget, MinBudget and NodeCap the
+	// gateway accepts: one credit window of a node (1 MiB by default). A
+	// worker stops a paid stream at the last whole 256 KiB block its
+	// voucher can pay, so a smaller cap would end every stream at its
+	// first receipt.
+	MinVoucherBytes = 1 << 20
+	// MinVoucherTTL is the shortest VoucherTTL the gateway accepts. A
+	// worker asks for its next voucher 5 minutes before the current one
+	// expires; a shorter lifetime would make every session load ask for
+	// one.
+	MinVoucherTTL = 10 * time.Minute
 )
 
 // PaymentsConfig configures the vouchers the gateway issues to workers
@@ -77,6 +89,26 @@ func (c PaymentsConfig) budgetFor(site Site) (budget, nodeCap uint64) {
 		budget = min(budget, max(c.MinBudget, 2*uint64(site.Size)))
 	}
 	return budget, min(c.NodeCap, budget)
+}
+
+// check refuses settings no worker could use (MinVoucherBytes,
+// MinVoucherTTL); zero means the default.
+func (c PaymentsConfig) check() error {
+	if c.Disabled {
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"Budget", c.Budget}, {"MinBudget", c.MinBudget}, {"NodeCap", c.NodeCap}} {
+		if f.v != 0 && f.v < MinVoucherBytes {
+			return configError(fmt.Sprintf("Payments.%s %d is under %d bytes (one node's credit window): a worker could not keep a paid stream open", f.name, f.v, MinVoucherBytes))
+		}
+	}
+	if c.VoucherTTL > 0 && c.VoucherTTL < MinVoucherTTL {
+		return configError(fmt.Sprintf("Payments.VoucherTTL %s is under %s: a worker asks for its next voucher 5 minutes before the current one expires", c.VoucherTTL, MinVoucherTTL))
+	}
+	return nil
 }
 
 func (c PaymentsConfig) normalize() PaymentsConfig {

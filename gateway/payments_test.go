@@ -3,9 +3,11 @@ package gateway
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,5 +186,40 @@ func TestSessionNoNodeNoVoucher(t *testing.T) {
 	s := tg.sessionWithKey(t, "demo", signer.SessionKey().String())
 	if len(s.Nodes) != 0 || s.Voucher != "" || s.Account != "default" || s.PaymentError != "" {
 		t.Fatalf("session without nodes: %+v", s)
+	}
+}
+
+// Voucher settings a worker cannot use are refused at start, with what is
+// wrong, rather than issued: a per-node cap under one credit window stops
+// every paid stream at its first receipt, and a lifetime within the
+// worker's renewal horizon makes every session load ask for a new voucher.
+func TestPaymentsConfigFloors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pc   PaymentsConfig
+		want string
+	}{
+		{"node cap", PaymentsConfig{NodeCap: 100 << 10}, "NodeCap"},
+		{"budget", PaymentsConfig{Budget: 512 << 10}, "Budget"},
+		{"min budget", PaymentsConfig{MinBudget: 64 << 10}, "MinBudget"},
+		{"ttl", PaymentsConfig{VoucherTTL: 2 * time.Minute}, "VoucherTTL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(Config{Sites: NewStaticSites(nil), Nodes: StaticNodes{}, Payments: tc.pc, Listen: "127.0.0.1:0"})
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New with %+v: %v, want a config error naming %s", tc.pc, err, tc.want)
+			}
+		})
+	}
+	// Disabled payments check nothing; the floors themselves are accepted.
+	for _, pc := range []PaymentsConfig{
+		{Disabled: true, NodeCap: 1},
+		{NodeCap: MinVoucherBytes, Budget: MinVoucherBytes, MinBudget: MinVoucherBytes, VoucherTTL: MinVoucherTTL},
+	} {
+		g, err := New(Config{Sites: NewStaticSites(nil), Nodes: StaticNodes{}, Payments: pc, Listen: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatalf("New with %+v: %v", pc, err)
+		}
+		g.Close()
 	}
 }
