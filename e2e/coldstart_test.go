@@ -138,7 +138,8 @@ func runningWorkers(t *testing.T, e *env) int {
 }
 
 // A stopped worker answers a cached file from its cache without booting
-// the wasm first. The test logs where a cold start's time goes (the boot's
+// the wasm first, and boots it only once it has answered the requests it
+// holds, from the network too. The test logs where a cold start's time goes (the boot's
 // phases, in ms since the worker's thread started) and what the first
 // requests cost: run it with -v to read the figures.
 func TestColdStartPhases(t *testing.T) {
@@ -163,6 +164,13 @@ func TestColdStartPhases(t *testing.T) {
 			st = e.cacheStats()
 			return st.Running
 		})
+		// The boot waited for the answer: it would have competed with it
+		// for the worker's thread (bootWhenIdle), unless the answer took
+		// longer than the wait's bound.
+		b := st.Boot
+		if b["start"] < b["answered"] && b["start"]-b["asked"] < 2000 {
+			t.Errorf("restart %d: the wasm's boot started at %.1f ms, before the network's answer at %.1f ms (asked at %.1f ms): it competed with the page's answers", i, b["start"], b["answered"], b["asked"])
+		}
 		first := e.fetchFile(css) // the booted Go worker: session, transport, blocks
 		second := e.fetchFile(css)
 		ft, _ := first.Timing("verity")

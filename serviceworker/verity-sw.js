@@ -44,7 +44,9 @@ let booting = null;
 // ready is the Go worker once it has booted (undefined before).
 let ready;
 // bootTimes are the phases of the last boot, in ms since the worker's thread
-// started (reported by {type: 'verity-cache'}).
+// started (reported by {type: 'verity-cache'}), with when a request first
+// asked for a boot (asked) and when the thread gave its first answer
+// (answered).
 const bootTimes = { script: SCRIPT_START_MS };
 
 function boot() {
@@ -126,16 +128,18 @@ async function blake3SIMD(mem) {
 
 // bootWhenIdle boots the Go worker once this worker has answered every
 // request it was handling and BOOT_IDLE_MS more have passed, or after
-// BOOT_MAX_WAIT_MS: while the cache answers a page, the wasm's read, hash
-// and the Go runtime's start (tens of ms of this thread) would delay the
-// answers still to come. A request the cache cannot answer boots it at
-// once.
+// BOOT_MAX_WAIT_MS: while the cache or the network answers a page, the
+// wasm's read, compile and hash and the Go runtime's start (tens to
+// hundreds of ms of this thread) would delay the answers still to come,
+// and the requests made before the boot ends go to the network anyway.
+// Only a Range request (answer) and a message boot it at once.
 const BOOT_IDLE_MS = 100;
 const BOOT_MAX_WAIT_MS = 2000;
 let bootTimer = null;
 function bootWhenIdle() {
   if (booting || bootTimer) return;
   const first = performance.now();
+  if (bootTimes.asked === undefined) bootTimes.asked = first;
   const check = () => {
     bootTimer = null;
     if (booting) return;
@@ -893,6 +897,7 @@ async function answer(event) {
     return resp;
   } finally {
     answering--;
+    if (bootTimes.answered === undefined) bootTimes.answered = performance.now();
     if (!answering) scheduleStores();
   }
 }
@@ -911,14 +916,14 @@ async function answerRaw(event) {
   // open-ended range would move the rest of a large file through the
   // gateway.
   if (!ready && !request.headers.has('Range')) {
-    // Never wait for the wasm: the network answers while it boots. The
-    // cache answers first when it can without the network (the index is
-    // local, loaded when the worker starts); when the session must be
-    // fetched first, the cache races the network. The boot starts after a
-    // local cache lookup: it competes with it for the thread; after a hit,
-    // only once the page's requests are answered (bootWhenIdle).
+    // Never wait for the wasm: the network answers while it is stopped.
+    // The cache answers first when it can without the network (the index
+    // is local, loaded when the worker starts); when the session must be
+    // fetched first, the cache races the network. The boot starts once
+    // the page's requests are answered (bootWhenIdle): it competes with
+    // them for this thread.
+    bootWhenIdle();
     if (!useCache) {
-      boot().catch(() => {});
       counters.network++;
       return fetch(request);
     }
@@ -927,12 +932,10 @@ async function answerRaw(event) {
     const root = idx && await localRoot(idx, event, nav);
     if (!root) {
       const cachedP = idx ? cached(idx, path, request).catch(() => null) : Promise.resolve(null);
-      boot().catch(() => {});
       if (nav) pin(event.resultingClientId, '');
       return race(request, cachedP);
     }
     const r = await cached(idx, path, request, root).catch(() => null);
-    if (r) bootWhenIdle(); else boot().catch(() => {});
     if (r) {
       if (nav) pin(event.resultingClientId, root, !confirmed(idx, root));
       return r;
