@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -207,7 +208,9 @@ func makeSite(dir string) (map[string]string, error) {
 	return sums, nil
 }
 
-// wasmSize records the worker wasm's size, raw and gzipped (level 9).
+// wasmSize records the worker wasm's size, raw and gzipped: by `gzip -9`,
+// as the Makefile's budget measures it, or where gzip is missing by Go's
+// compress/gzip at level 9, which compresses about 1% less.
 func wasmSize(path string, res *Results) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -216,12 +219,16 @@ func wasmSize(path string, res *Results) error {
 		}
 		return err
 	}
+	res.add("wasm_size_raw", float64(len(b))/1e6, "MB", strings.TrimPrefix(path, "./"))
+	if out, err := exec.Command("gzip", "-9", "-c", path).Output(); err == nil {
+		res.add("wasm_size_gzip", float64(len(out)), "B", "gzip -9, as the Makefile's budget of 1 MiB (1,048,576 B) measures it")
+		return nil
+	}
 	var gz countWriter
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 	zw.Write(b)
 	zw.Close()
-	res.add("wasm_size_raw", float64(len(b))/1e6, "MB", strings.TrimPrefix(path, "./"))
-	res.add("wasm_size_gzip", float64(gz.n)/1e6, "MB", "gzip -9")
+	res.add("wasm_size_gzip", float64(gz.n), "B", "Go's compress/gzip at level 9 (gzip not found; gzip -9, the budget's measure, gives about 1% less)")
 	return nil
 }
 
