@@ -3,7 +3,8 @@
 //
 // It boots the Go worker (wasm), which installs self.__verity =
 // {handle(request) -> Promise<Response>, resolve(url) -> Promise<{root, cid,
-// type}|null>, message(data, port)} and calls self.__verityReady().
+// type}|null>, message(data, port), root(root)} and calls
+// self.__verityReady().
 // Same-origin GETs are answered, in this order:
 //   1. from the verified cache (below), when the current site root (for a
 //      page's files: its document's root; see pages) maps the path to a
@@ -438,6 +439,10 @@ async function sessionRoot(idx, maxStale = SESSION_MAX_STALE_MS) {
           redirects: Array.isArray(doc.redirects) ? doc.redirects : undefined,
         };
         rootHeaders(doc.root, idx.session.headers);
+        // The Go worker keeps its own session past its ttl while it
+        // reloads it: told of this root, it reloads first when it holds
+        // another, so this root's pages get none of that one's files.
+        if (ready && typeof ready.root === 'function') ready.root(doc.root);
         saveIndex(idx, true);
         return doc.root;
       } catch (e) {

@@ -54,6 +54,7 @@ func New(cfg Config) (*Client, error) {
 		cancel:   cancel,
 		dropped:  make(map[string]time.Time),
 	}
+	c.sessions.revalidate = func() { c.background(c.sessions.revalidated) }
 	if !cfg.NoPayments {
 		c.payer = &payer{now: cfg.Now}
 		c.sessions.payer = c.payer
@@ -83,6 +84,16 @@ func (c *Client) Close() error {
 	c.cancel()
 	c.wg.Wait()
 	return nil
+}
+
+// NoteRoot records the root the worker script's own session load found
+// (it keeps a copy of the session for its cache): when the session held
+// here names another root, the next request reloads it first, so a page
+// the script answered under the new root gets no file of the old one.
+func (c *Client) NoteRoot(root string) {
+	if root != "" {
+		c.sessions.note(root)
+	}
 }
 
 // Session returns the current session (loading it if needed).

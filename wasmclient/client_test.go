@@ -469,7 +469,6 @@ func TestSessionRefresh(t *testing.T) {
 	}
 	s2 := buildSite(t, fileSpec{"style.css", []byte("body{color:blue}")})
 	e.gw.setSite(s2)
-	e.nodes[0].site = s2
 	sess, err := e.client.Session(context.Background()) // still the cached one
 	if err != nil || sess.Root != s1.root.String() {
 		t.Fatalf("session within the ttl: root %v, err %v; want the first root", sess, err)
@@ -477,10 +476,32 @@ func TestSessionRefresh(t *testing.T) {
 	if _, sessions, _ := e.gw.counts(); sessions != 1 {
 		t.Fatalf("%d session loads within the ttl, want 1", sessions)
 	}
+	// Past the ttl, a request goes on with the session held while it
+	// reloads in the background (an earlier root stays on its nodes for
+	// the collector's grace period); the requests after the reload get
+	// the new root.
 	clock.Add(31 * time.Second)
 	r = mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+	if string(r.body) != "body{color:red}" {
+		t.Fatalf("just past the ttl: body %q, want the held root's", r.body)
+	}
+	e.nodes[0].site = s2
+	testutil.Eventually(t, 10*time.Second, "the reloaded session's root in use", func() bool {
+		sess, err := e.client.Session(context.Background())
+		return err == nil && sess.Root == s2.root.String()
+	})
+	r = mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
 	if string(r.body) != "body{color:blue}" {
-		t.Fatalf("after ttl: body %q, want the new root's", r.body)
+		t.Fatalf("after the reload: body %q, want the new root's", r.body)
+	}
+	// Long past the ttl, a request waits for the reload.
+	s3 := buildSite(t, fileSpec{"style.css", []byte("body{color:green}")})
+	e.gw.setSite(s3)
+	e.nodes[0].site = s3
+	clock.Add(10 * time.Minute)
+	r = mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+	if string(r.body) != "body{color:green}" {
+		t.Fatalf("10 minutes past the ttl: body %q, want the new root's", r.body)
 	}
 }
 

@@ -128,6 +128,20 @@ type sessionCache struct {
 	cur     *Session
 	expires time.Time
 
+	// revalidate, when set, reloads the session in the background (it
+	// calls sessionCache.revalidate): a request that finds the session
+	// past its ttl by less than staleMax goes on with it meanwhile,
+	// instead of waiting for the gateway's round trip. revalidating is
+	// true while one runs.
+	revalidate   func()
+	revalidating bool
+
+	// noted is a root the worker script's own session load found
+	// (Client.NoteRoot); a held session on another root is not served on
+	// past its ttl, and is reloaded by the next request even within it.
+	notedMu sync.Mutex
+	noted   string
+
 	// loading holds a token while a load is in flight: one at a time, so
 	// the early load (ahead) and a reload never send the gateway one
 	// session key twice (each would get a voucher, and the account a
@@ -157,7 +171,22 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	// A voucher a node or the signer refused is replaced at once, not at
 	// the session's expiry.
 	renew := c.payer != nil && c.payer.takeRenew()
+	if n := c.notedRoot(); n != "" && c.cur != nil && n != c.cur.Root {
+		// The worker script found another root: a page of it must not get
+		// files of this one.
+		renew = true
+	}
 	if c.cur != nil && now.Before(c.expires) && !renew {
+		return c.cur, nil
+	}
+	// A session past its ttl serves on while it is reloaded, unless the
+	// voucher it brought has expired: then the reload brings the next one.
+	if c.cur != nil && !renew && c.revalidate != nil && now.Before(c.expires.Add(staleMax)) &&
+		(c.payer == nil || c.cur.Voucher == "" || c.payer.hasVoucher()) {
+		if !c.revalidating {
+			c.revalidating = true
+			c.revalidate()
+		}
 		return c.cur, nil
 	}
 	var (
@@ -168,9 +197,9 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	if !c.acquire(ctx) {
 		err = ctx.Err()
 	} else {
-		if c.cur != nil && now.Before(c.expires) && c.payer != nil && c.payer.hasVoucher() {
+		if c.cur != nil && now.Before(c.expires) && c.notedRoot() == "" && c.payer != nil && c.payer.hasVoucher() {
 			// An early load that was in flight brought the voucher the
-			// renewal asked for.
+			// renewal asked for (and a root as recent as the script's).
 			c.release()
 			return c.cur, nil
 		}
@@ -190,13 +219,56 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	return s, nil
 }
 
+// note records the root the worker script's session load found ("": none
+// newer than the last load here).
+func (c *sessionCache) note(root string) {
+	c.notedMu.Lock()
+	c.noted = root
+	c.notedMu.Unlock()
+}
+
+func (c *sessionCache) notedRoot() string {
+	c.notedMu.Lock()
+	defer c.notedMu.Unlock()
+	return c.noted
+}
+
+// staleMax is how long past its ttl a session is still used while it is
+// reloaded in the background (sessionCache.revalidate), as the worker
+// script uses its own copy; a request that finds it older waits for the
+// reload. A running worker whose requests keep coming reloads it within
+// one round trip of its ttl.
+const staleMax = time.Minute
+
 // ahead loads the session now, with the payer's fresh session key, while
 // requests go on with the current one (get does not wait for it): the
 // next voucher is fetched before the current one runs out. A failed load
 // changes nothing.
-func (c *sessionCache) ahead(ctx context.Context) {
-	now := c.now()
+func (c *sessionCache) ahead(ctx context.Context) { c.loadBehind(ctx, false) }
+
+// revalidated reloads a session that get found past its ttl, while
+// requests go on with it; a load that ran meanwhile (the early voucher
+// load) makes it a no-op, and a failed one leaves the next request past
+// the ttl to try again.
+func (c *sessionCache) revalidated(ctx context.Context) {
+	c.loadBehind(ctx, true)
+	c.mu.Lock()
+	c.revalidating = false
+	c.mu.Unlock()
+}
+
+// loadBehind loads the session for ahead and revalidated; onlyStale skips
+// the load when the session is within its ttl once the load token is held.
+func (c *sessionCache) loadBehind(ctx context.Context, onlyStale bool) {
 	if !c.acquire(ctx) {
+		return
+	}
+	now := c.now()
+	c.mu.Lock()
+	fresh := c.cur != nil && now.Before(c.expires)
+	c.mu.Unlock()
+	if onlyStale && fresh {
+		c.release()
 		return
 	}
 	s, ttl, err := c.load(ctx)
@@ -222,6 +294,7 @@ func (c *sessionCache) load(ctx context.Context) (*Session, time.Duration, error
 	if err != nil {
 		return nil, 0, err
 	}
+	c.note("") // this load is as recent as the script's
 	if c.payer != nil {
 		c.payer.update(s)
 	}

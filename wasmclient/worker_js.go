@@ -270,7 +270,7 @@ func (w *Worker) Message(data, port js.Value) {
 
 // Export returns the object the worker script uses as self.__verity:
 // {handle(request) → Promise<Response>, resolve(url) → Promise<{root, cid,
-// type}|null>, message(data, port)}. A Response whose body was verified
+// type}|null>, message(data, port), root(root)} (root: Client.NoteRoot). A Response whose body was verified
 // whole (at most wholeBodyMax bytes) carries those bytes as verityBody, a
 // Uint8Array of its own, so the script caches them without reading the
 // body again.
@@ -284,6 +284,12 @@ func (w *Worker) Export() js.Value {
 	}))
 	obj.Set("message", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		w.Message(arg(args, 0), arg(args, 1))
+		return nil
+	}))
+	obj.Set("root", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if r := arg(args, 0); r.Type() == js.TypeString {
+			w.c.NoteRoot(r.String())
+		}
 		return nil
 	}))
 	return obj

@@ -1,0 +1,176 @@
+package wasmclient
+
+import (
+	"context"
+	"crypto/ed25519"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/verity-cdn/verity/internal/testutil"
+)
+
+// lockedClock is a clock tests move while background loads read it.
+type lockedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *lockedClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *lockedClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func (l *blockingLoader) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.loads
+}
+
+// A request that finds the session past its ttl goes on with it while
+// the session reloads in the background: it does not wait for the
+// gateway's round trip (here, a gateway that does not answer until told
+// to). One reload runs at a time; once it is done, requests get the new
+// session. Past staleMax, a request waits for the reload as before.
+func TestStaleSessionServedWhileReloading(t *testing.T) {
+	clock := &lockedClock{t: time.Unix(1_800_000_000, 0)}
+	l := &blockingLoader{release: make(chan struct{})}
+	c := &sessionCache{loader: l, now: clock.now, defaultTTL: time.Minute}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	c.revalidate = func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.revalidated(context.Background())
+		}()
+	}
+	first, err := c.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.add(2 * time.Second) // the session's ttl (1 s) passed
+
+	got := make(chan *Session, 1)
+	go func() {
+		s, _ := c.get(context.Background())
+		got <- s
+	}()
+	select {
+	case s := <-got:
+		if s != first {
+			t.Fatalf("past the ttl: got %v, want the session held", s)
+		}
+	case <-time.After(5 * time.Second):
+		close(l.release)
+		t.Fatal("a request past the session's ttl waited for the gateway to answer the reload")
+	}
+	testutil.Eventually(t, 5*time.Second, "the background reload asked the gateway", func() bool { return l.count() == 2 })
+	if s, err := c.get(context.Background()); err != nil || s != first {
+		t.Fatalf("while the reload runs: %v, %v; want the session held", s, err)
+	}
+	if n := l.count(); n != 2 {
+		t.Fatalf("%d loads; a second request past the ttl started another reload", n)
+	}
+
+	close(l.release)
+	var fresh *Session
+	testutil.Eventually(t, 5*time.Second, "the reloaded session in use", func() bool {
+		fresh, err = c.get(context.Background())
+		return err == nil && fresh != first
+	})
+	if n := l.count(); n != 2 {
+		t.Fatalf("%d loads after the reload; want 2", n)
+	}
+
+	clock.add(staleMax + 2*time.Second)
+	s, err := c.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s == fresh || l.count() != 3 {
+		t.Fatalf("a session %v past its ttl was served without a reload (loads %d, want 3)", staleMax, l.count())
+	}
+}
+
+// A session past its ttl whose voucher has expired is not served on while
+// it reloads: the request waits for the reload, which brings the next
+// voucher, rather than go to nodes with nothing to pay them.
+func TestStaleSessionWithExpiredVoucherReloadsFirst(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	clock := &lockedClock{t: start}
+	_, gw, _ := ed25519.GenerateKey(nil)
+	p := &payer{now: clock.now}
+	// keyLoader's vouchers expire an hour after its now: 90 s from start.
+	l := &keyLoader{t: t, gw: gw, now: start.Add(-time.Hour + 90*time.Second), cap: 1 << 30}
+	c := &sessionCache{loader: l, payer: p, now: clock.now, defaultTTL: time.Minute}
+	revalidations := 0
+	c.revalidate = func() { revalidations++ }
+	first, err := c.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.hasVoucher() {
+		t.Fatal("no voucher from the first load")
+	}
+	clock.add(2 * time.Minute) // the ttl (1 min) and the voucher passed
+	s, err := c.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s == first || revalidations != 0 {
+		t.Fatalf("a session whose voucher expired was served on (background reloads %d)", revalidations)
+	}
+}
+
+// The worker script keeps its own copy of the session for its cache and
+// answers a page under the root it last loaded. When it tells the Go
+// worker of a root other than the one its session holds, the next request
+// reloads the session first, within its ttl or past it, instead of
+// fetching that page's files from the old root; a root the session
+// already holds changes nothing.
+func TestNotedRootReloadsFirst(t *testing.T) {
+	clock := &lockedClock{t: time.Unix(1_800_000_000, 0)}
+	l := &blockingLoader{release: make(chan struct{})}
+	close(l.release)
+	c := &Client{sessions: &sessionCache{loader: l, now: clock.now, defaultTTL: time.Minute}}
+	revalidations := 0
+	c.sessions.revalidate = func() { revalidations++ }
+	first, err := c.Session(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.NoteRoot(first.Root)
+	if s, _ := c.Session(context.Background()); s != first || l.count() != 1 {
+		t.Fatalf("the script noted the held root: reloaded (loads %d)", l.count())
+	}
+
+	c.NoteRoot("bafkreianotherroot")
+	s, err := c.Session(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s == first || l.count() != 2 {
+		t.Fatalf("another root noted within the ttl: the held session served (loads %d, want 2)", l.count())
+	}
+	if again, _ := c.Session(context.Background()); again != s || l.count() != 2 {
+		t.Fatalf("after the reload: loads %d, want 2", l.count())
+	}
+
+	clock.add(2 * time.Second) // past the ttl (1 s): normally served on while it reloads
+	c.NoteRoot("bafkreianotherroot")
+	s2, err := c.Session(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2 == s || l.count() != 3 || revalidations != 0 {
+		t.Fatalf("another root noted past the ttl: loads %d (want 3), background reloads %d (want 0)", l.count(), revalidations)
+	}
+}
