@@ -244,31 +244,9 @@ const staleMax = time.Minute
 // requests go on with the current one (get does not wait for it): the
 // next voucher is fetched before the current one runs out. A failed load
 // changes nothing.
-func (c *sessionCache) ahead(ctx context.Context) { c.loadBehind(ctx, false) }
-
-// revalidated reloads a session that get found past its ttl, while
-// requests go on with it; a load that ran meanwhile (the early voucher
-// load) makes it a no-op, and a failed one leaves the next request past
-// the ttl to try again.
-func (c *sessionCache) revalidated(ctx context.Context) {
-	c.loadBehind(ctx, true)
-	c.mu.Lock()
-	c.revalidating = false
-	c.mu.Unlock()
-}
-
-// loadBehind loads the session for ahead and revalidated; onlyStale skips
-// the load when the session is within its ttl once the load token is held.
-func (c *sessionCache) loadBehind(ctx context.Context, onlyStale bool) {
-	if !c.acquire(ctx) {
-		return
-	}
+func (c *sessionCache) ahead(ctx context.Context) {
 	now := c.now()
-	c.mu.Lock()
-	fresh := c.cur != nil && now.Before(c.expires)
-	c.mu.Unlock()
-	if onlyStale && fresh {
-		c.release()
+	if !c.acquire(ctx) {
 		return
 	}
 	s, ttl, err := c.load(ctx)
@@ -278,6 +256,17 @@ func (c *sessionCache) loadBehind(ctx context.Context, onlyStale bool) {
 	}
 	c.mu.Lock()
 	c.cur, c.expires = s, now.Add(ttl)
+	c.mu.Unlock()
+}
+
+// revalidated reloads a session that get found past its ttl, while
+// requests go on with it (as ahead does; the load token is released
+// before mu is taken, as get takes them in the other order). A failed
+// load leaves the next request past the ttl to try again.
+func (c *sessionCache) revalidated(ctx context.Context) {
+	c.ahead(ctx)
+	c.mu.Lock()
+	c.revalidating = false
 	c.mu.Unlock()
 }
 

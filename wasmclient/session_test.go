@@ -174,3 +174,45 @@ func TestNotedRootReloadsFirst(t *testing.T) {
 		t.Fatalf("another root noted past the ttl: loads %d (want 3), background reloads %d (want 0)", l.count(), revalidations)
 	}
 }
+
+// A request that must wait for a reload (the script noted another root)
+// while a background reload is in flight waits for that one, then gets a
+// session: the two never hold each other up.
+func TestReloadWaitsForBackgroundReload(t *testing.T) {
+	clock := &lockedClock{t: time.Unix(1_800_000_000, 0)}
+	l := &blockingLoader{release: make(chan struct{})}
+	c := &Client{sessions: &sessionCache{loader: l, now: clock.now, defaultTTL: time.Minute}}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	c.sessions.revalidate = func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.sessions.revalidated(context.Background())
+		}()
+	}
+	first, err := c.Session(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.add(2 * time.Second)
+	if s, _ := c.Session(context.Background()); s != first {
+		t.Fatal("past the ttl: not the held session")
+	}
+	testutil.Eventually(t, 5*time.Second, "the background reload asked the gateway", func() bool { return l.count() == 2 })
+	c.NoteRoot("bafkreianotherroot")
+	got := make(chan *Session, 1)
+	go func() {
+		s, _ := c.Session(context.Background())
+		got <- s
+	}()
+	close(l.release)
+	select {
+	case s := <-got:
+		if s == nil || s == first {
+			t.Fatalf("after the reloads: %v, want a reloaded session", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a request waiting for a reload while a background reload ran never returned")
+	}
+}
