@@ -442,7 +442,7 @@ async function sessionRoot(idx, maxStale = SESSION_MAX_STALE_MS) {
         // The Go worker keeps its own session past its ttl while it
         // reloads it: told of this root, it reloads first when it holds
         // another, so this root's pages get none of that one's files.
-        if (ready && typeof ready.root === 'function') ready.root(doc.root);
+        try { if (ready && typeof ready.root === 'function') ready.root(doc.root); } catch (e) { /* the Go worker exited */ }
         saveIndex(idx, true);
         return doc.root;
       } catch (e) {

@@ -62,7 +62,7 @@ func New(cfg Config) (*Client, error) {
 			c.wg.Add(1)
 			go func() {
 				defer c.wg.Done()
-				ctx, cancel := context.WithTimeout(c.ctx, aheadTimeout)
+				ctx, cancel := WithTimeout(c.ctx, aheadTimeout)
 				defer cancel()
 				c.sessions.ahead(ctx)
 				c.payer.aheadDone()
@@ -171,7 +171,7 @@ func (c *Client) background(fn func(ctx context.Context)) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ReportTimeout)
+		ctx, cancel := WithTimeout(c.ctx, c.cfg.ReportTimeout)
 		defer cancel()
 		fn(ctx)
 	}()

@@ -32,7 +32,7 @@ func jsFetch(ctx context.Context, url string, init map[string]any) (js.Value, fu
 		release()
 		ignoreRejection(p)
 		if ctx.Err() != nil {
-			return js.Undefined(), nil, ctx.Err()
+			return js.Undefined(), nil, context.Cause(ctx)
 		}
 		return js.Undefined(), nil, err
 	}

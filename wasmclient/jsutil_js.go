@@ -120,7 +120,7 @@ func await(ctx context.Context, p js.Value) (js.Value, error) {
 	case r := <-ch:
 		return r.v, r.err
 	case <-ctx.Done():
-		return js.Undefined(), ctx.Err()
+		return js.Undefined(), context.Cause(ctx) // DeadlineExceeded for WithTimeout's
 	}
 }
 

@@ -240,6 +240,15 @@ func (p *payer) hasVoucher() bool {
 	return p.cur != nil && p.now().Before(p.expires)
 }
 
+// wantsVoucher reports whether the worker held a voucher and holds no
+// valid one now (it expired, or a node refused it), its account not
+// frozen: the next session load must come before any node is paid.
+func (p *payer) wantsVoucher() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.expires.IsZero() && !p.frozen && (p.cur == nil || !p.now().Before(p.expires))
+}
+
 func (p *payer) isFrozen() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

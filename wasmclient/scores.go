@@ -377,7 +377,7 @@ func (c *Client) flushScores() {
 			c.flushing = false
 			c.mu.Unlock()
 		}()
-		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ReportTimeout)
+		ctx, cancel := WithTimeout(c.ctx, c.cfg.ReportTimeout)
 		defer cancel()
 		if save {
 			if err := c.cfg.ScoreStore.SaveScores(ctx, saved); err != nil {

@@ -139,8 +139,14 @@ type sessionCache struct {
 	// noted is a root the worker script's own session load found
 	// (Client.NoteRoot); a held session on another root is not served on
 	// past its ttl, and is reloaded by the next request even within it.
-	notedMu sync.Mutex
-	noted   string
+	notedMu  sync.Mutex
+	noted    string
+	notedGen int // notes so far
+
+	// seq counts loads (under the load token); curSeq is the one cur came
+	// from (under mu): a load that finishes after a later one installs
+	// nothing.
+	seq, curSeq int
 
 	// loading holds a token while a load is in flight: one at a time, so
 	// the early load (ahead) and a reload never send the gateway one
@@ -171,7 +177,8 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	// A voucher a node or the signer refused is replaced at once, not at
 	// the session's expiry.
 	renew := c.payer != nil && c.payer.takeRenew()
-	if n := c.notedRoot(); n != "" && c.cur != nil && n != c.cur.Root {
+	noted, _ := c.notedRoot()
+	if noted != "" && c.cur != nil && noted != c.cur.Root {
 		// The worker script found another root: a page of it must not get
 		// files of this one.
 		renew = true
@@ -180,9 +187,10 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 		return c.cur, nil
 	}
 	// A session past its ttl serves on while it is reloaded, unless the
-	// voucher it brought has expired: then the reload brings the next one.
+	// worker holds no valid voucher where it held one: then the reload
+	// brings the next one before any node is asked.
 	if c.cur != nil && !renew && c.revalidate != nil && now.Before(c.expires.Add(staleMax)) &&
-		(c.payer == nil || c.cur.Voucher == "" || c.payer.hasVoucher()) {
+		(c.payer == nil || !c.payer.wantsVoucher()) {
 		if !c.revalidating {
 			c.revalidating = true
 			c.revalidate()
@@ -192,18 +200,20 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 	var (
 		s   *Session
 		ttl time.Duration
+		n   int
 		err error
 	)
 	if !c.acquire(ctx) {
 		err = ctx.Err()
 	} else {
-		if c.cur != nil && now.Before(c.expires) && c.notedRoot() == "" && c.payer != nil && c.payer.hasVoucher() {
+		noted, _ = c.notedRoot()
+		if c.cur != nil && now.Before(c.expires) && (noted == "" || noted == c.cur.Root) && c.payer != nil && c.payer.hasVoucher() {
 			// An early load that was in flight brought the voucher the
 			// renewal asked for (and a root as recent as the script's).
 			c.release()
 			return c.cur, nil
 		}
-		s, ttl, err = c.load(ctx)
+		s, ttl, n, err = c.load(ctx)
 		c.release()
 	}
 	if err != nil {
@@ -215,22 +225,23 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 		}
 		return nil, err
 	}
-	c.cur, c.expires = s, now.Add(ttl)
+	c.cur, c.expires, c.curSeq = s, now.Add(ttl), n
 	return s, nil
 }
 
-// note records the root the worker script's session load found ("": none
-// newer than the last load here).
+// note records the root the worker script's session load found.
 func (c *sessionCache) note(root string) {
 	c.notedMu.Lock()
 	c.noted = root
+	c.notedGen++
 	c.notedMu.Unlock()
 }
 
-func (c *sessionCache) notedRoot() string {
+// notedRoot returns the noted root and the count of notes so far.
+func (c *sessionCache) notedRoot() (string, int) {
 	c.notedMu.Lock()
 	defer c.notedMu.Unlock()
-	return c.noted
+	return c.noted, c.notedGen
 }
 
 // staleMax is how long past its ttl a session is still used while it is
@@ -249,13 +260,15 @@ func (c *sessionCache) ahead(ctx context.Context) {
 	if !c.acquire(ctx) {
 		return
 	}
-	s, ttl, err := c.load(ctx)
+	s, ttl, n, err := c.load(ctx)
 	c.release()
 	if err != nil {
 		return
 	}
 	c.mu.Lock()
-	c.cur, c.expires = s, now.Add(ttl)
+	if n > c.curSeq {
+		c.cur, c.expires, c.curSeq = s, now.Add(ttl), n
+	}
 	c.mu.Unlock()
 }
 
@@ -271,25 +284,32 @@ func (c *sessionCache) revalidated(ctx context.Context) {
 }
 
 // load loads the session, with the payer's session key when the loader
-// can send one, and hands its payment fields to the payer.
-func (c *sessionCache) load(ctx context.Context) (*Session, time.Duration, error) {
-	var s *Session
-	var err error
+// can send one, and hands its payment fields to the payer; n numbers the
+// load. The load token is held.
+func (c *sessionCache) load(ctx context.Context) (s *Session, ttl time.Duration, n int, err error) {
+	c.seq++
+	n = c.seq
+	_, gen := c.notedRoot()
 	if kl, ok := c.loader.(KeyedSessionLoader); ok && c.payer != nil {
 		s, err = kl.LoadSessionKey(ctx, c.payer.sessionKey())
 	} else {
 		s, err = c.loader.LoadSession(ctx)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
-	c.note("") // this load is as recent as the script's
+	// As recent as the roots the script noted before it started.
+	c.notedMu.Lock()
+	if c.notedGen == gen {
+		c.noted = ""
+	}
+	c.notedMu.Unlock()
 	if c.payer != nil {
 		c.payer.update(s)
 	}
-	ttl := time.Duration(s.TTL) * time.Second
+	ttl = time.Duration(s.TTL) * time.Second
 	if ttl <= 0 {
 		ttl = c.defaultTTL
 	}
-	return s, ttl, nil
+	return s, ttl, n, nil
 }

@@ -206,13 +206,93 @@ func TestReloadWaitsForBackgroundReload(t *testing.T) {
 		s, _ := c.Session(context.Background())
 		got <- s
 	}()
+	// The request holds the session's lock, waiting for the load token.
+	testutil.Eventually(t, 5*time.Second, "the request waiting for the reload in flight", func() bool {
+		if c.sessions.mu.TryLock() {
+			c.sessions.mu.Unlock()
+			return false
+		}
+		return true
+	})
 	close(l.release)
+	var s *Session
 	select {
-	case s := <-got:
+	case s = <-got:
 		if s == nil || s == first {
 			t.Fatalf("after the reloads: %v, want a reloaded session", s)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a request waiting for a reload while a background reload ran never returned")
+	}
+	wg.Wait()
+	// The background reload finished first but installs after the
+	// request's: it must not replace the newer session.
+	if cur, _ := c.Session(context.Background()); cur != s {
+		t.Fatalf("the background reload, older, replaced the request's session (loads %d)", l.count())
+	}
+}
+
+// A root the script notes while a reload is in flight is not forgotten
+// when that reload, asked for before the note, returns: the next request
+// reloads again.
+func TestNoteDuringReloadKept(t *testing.T) {
+	clock := &lockedClock{t: time.Unix(1_800_000_000, 0)}
+	l := &blockingLoader{release: make(chan struct{})}
+	c := &Client{sessions: &sessionCache{loader: l, now: clock.now, defaultTTL: time.Minute}}
+	var wg sync.WaitGroup
+	c.sessions.revalidate = func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.sessions.revalidated(context.Background())
+		}()
+	}
+	if _, err := c.Session(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clock.add(2 * time.Second)
+	c.Session(context.Background()) // starts the background reload
+	testutil.Eventually(t, 5*time.Second, "the background reload asked the gateway", func() bool { return l.count() == 2 })
+	c.NoteRoot("bafkreianotherroot")
+	close(l.release)
+	wg.Wait()
+	if _, err := c.Session(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.count(); n != 3 {
+		t.Fatalf("%d loads; the root noted during the background reload was dropped when it returned (want 3)", n)
+	}
+}
+
+// A worker that held a voucher and holds none now (a node refused it, and
+// the session load since brought none) does not serve a session past its
+// ttl while it reloads, whatever that session carried: the request waits
+// for the reload, which may bring the voucher, rather than go to nodes
+// with nothing to pay them.
+func TestStaleSessionAfterRefusedVoucherReloadsFirst(t *testing.T) {
+	clock := &lockedClock{t: time.Unix(1_800_000_000, 0)}
+	l := &blockingLoader{release: make(chan struct{})}
+	close(l.release)
+	p := &payer{now: clock.now}
+	c := &sessionCache{loader: l, payer: p, now: clock.now, defaultTTL: time.Minute}
+	revalidations := 0
+	c.revalidate = func() { revalidations++ }
+	if _, err := c.get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, gw, _ := ed25519.GenerateKey(nil)
+	p.update(&Session{Voucher: issue(t, gw, p.sessionKey(), clock.now().Add(time.Hour))})
+	p.renew() // a node refused it
+	held, err := c.get(context.Background()) // the renewal: a load, which brings no voucher
+	if err != nil || l.count() != 2 || held.Voucher != "" {
+		t.Fatalf("the renewal: loads %d, err %v", l.count(), err)
+	}
+	clock.add(2 * time.Second) // past the ttl (1 s)
+	s, err := c.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s == held || l.count() != 3 || revalidations != 0 {
+		t.Fatalf("a session past its ttl was served on with no voucher held (loads %d, want 3; background reloads %d)", l.count(), revalidations)
 	}
 }

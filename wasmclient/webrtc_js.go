@@ -137,7 +137,7 @@ func requestBridges() {
 		return
 	}
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		list, err := await(ctx, clients.Call("matchAll", map[string]any{"type": "window"}))
 		if err != nil {

@@ -214,7 +214,7 @@ func (d *WebTransportDialer) connect(s *wtSession, node Node) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := WithTimeout(context.Background(), timeout)
 	defer cancel()
 	ready := wt.Get("ready")
 	if _, err := await(ctx, ready); err != nil {

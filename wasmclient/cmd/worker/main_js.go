@@ -33,7 +33,7 @@ func main() {
 	// answers from the network, so no request waits for the handshakes.
 	// Meanwhile the warm-up request runs the code of a request once, on
 	// the thread that would otherwise wait for the network.
-	ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
+	ctx, cancel := wasmclient.WithTimeout(context.Background(), warmTimeout)
 	warmedUp := make(chan error, 1)
 	go func() { warmedUp <- w.WarmUp(ctx) }()
 	warm := w.Client().Warm(ctx)
