@@ -441,27 +441,9 @@ func TestIfNoneMatch(t *testing.T) {
 	}
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestSessionRefresh(t *testing.T) {
 	s1 := demoSite(t)
-	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	clock := testutil.NewClock(time.Unix(1e9, 0))
 	e := newEnv(t, s1, 1, func(c *wasmclient.Config) { c.Now = clock.Now })
 	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
 	if string(r.body) != "body{color:red}" {
@@ -507,7 +489,7 @@ func TestSessionRefresh(t *testing.T) {
 
 func TestDropExpires(t *testing.T) {
 	s := demoSite(t)
-	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	clock := testutil.NewClock(time.Unix(1e9, 0))
 	e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.Now = clock.Now; c.DropFor = time.Minute; c.SessionTTL = time.Hour })
 	e.nodes[0].setFault(fault{status: 500})
 	if r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"}); r.resp.Node != "nb" {

@@ -10,24 +10,6 @@ import (
 	"github.com/verity-cdn/verity/internal/testutil"
 )
 
-// lockedClock is a clock tests move while background loads read it.
-type lockedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *lockedClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *lockedClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func (l *blockingLoader) count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -40,9 +22,9 @@ func (l *blockingLoader) count() int {
 // to). One reload runs at a time; once it is done, requests get the new
 // session. Past staleMax, a request waits for the reload as before.
 func TestStaleSessionServedWhileReloading(t *testing.T) {
-	clock := &lockedClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	l := &blockingLoader{release: make(chan struct{})}
-	c := &sessionCache{loader: l, now: clock.now, defaultTTL: time.Minute}
+	c := &sessionCache{loader: l, now: clock.Now, defaultTTL: time.Minute}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	c.revalidate = func() {
@@ -56,7 +38,7 @@ func TestStaleSessionServedWhileReloading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.add(2 * time.Second) // the session's ttl (1 s) passed
+	clock.Add(2 * time.Second) // the session's ttl (1 s) passed
 
 	got := make(chan *Session, 1)
 	go func() {
@@ -90,7 +72,7 @@ func TestStaleSessionServedWhileReloading(t *testing.T) {
 		t.Fatalf("%d loads after the reload; want 2", n)
 	}
 
-	clock.add(staleMax + 2*time.Second)
+	clock.Add(staleMax + 2*time.Second)
 	s, err := c.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -105,12 +87,12 @@ func TestStaleSessionServedWhileReloading(t *testing.T) {
 // voucher, rather than go to nodes with nothing to pay them.
 func TestStaleSessionWithExpiredVoucherReloadsFirst(t *testing.T) {
 	start := time.Unix(1_800_000_000, 0)
-	clock := &lockedClock{t: start}
+	clock := testutil.NewClock(start)
 	_, gw, _ := ed25519.GenerateKey(nil)
-	p := &payer{now: clock.now}
+	p := &payer{now: clock.Now}
 	// keyLoader's vouchers expire an hour after its now: 90 s from start.
 	l := &keyLoader{t: t, gw: gw, now: start.Add(-time.Hour + 90*time.Second), cap: 1 << 30}
-	c := &sessionCache{loader: l, payer: p, now: clock.now, defaultTTL: time.Minute}
+	c := &sessionCache{loader: l, payer: p, now: clock.Now, defaultTTL: time.Minute}
 	revalidations := 0
 	c.revalidate = func() { revalidations++ }
 	first, err := c.get(context.Background())
@@ -120,7 +102,7 @@ func TestStaleSessionWithExpiredVoucherReloadsFirst(t *testing.T) {
 	if !p.hasVoucher() {
 		t.Fatal("no voucher from the first load")
 	}
-	clock.add(2 * time.Minute) // the ttl (1 min) and the voucher passed
+	clock.Add(2 * time.Minute) // the ttl (1 min) and the voucher passed
 	s, err := c.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -137,10 +119,10 @@ func TestStaleSessionWithExpiredVoucherReloadsFirst(t *testing.T) {
 // fetching that page's files from the old root; a root the session
 // already holds changes nothing.
 func TestNotedRootReloadsFirst(t *testing.T) {
-	clock := &lockedClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	l := &blockingLoader{release: make(chan struct{})}
 	close(l.release)
-	c := &Client{sessions: &sessionCache{loader: l, now: clock.now, defaultTTL: time.Minute}}
+	c := &Client{sessions: &sessionCache{loader: l, now: clock.Now, defaultTTL: time.Minute}}
 	revalidations := 0
 	c.sessions.revalidate = func() { revalidations++ }
 	first, err := c.Session(context.Background())
@@ -164,7 +146,7 @@ func TestNotedRootReloadsFirst(t *testing.T) {
 		t.Fatalf("after the reload: loads %d, want 2", l.count())
 	}
 
-	clock.add(2 * time.Second) // past the ttl (1 s): normally served on while it reloads
+	clock.Add(2 * time.Second) // past the ttl (1 s): normally served on while it reloads
 	c.NoteRoot("bafkreianotherroot")
 	s2, err := c.Session(context.Background())
 	if err != nil {
@@ -179,9 +161,9 @@ func TestNotedRootReloadsFirst(t *testing.T) {
 // while a background reload is in flight waits for that one, then gets a
 // session: the two never hold each other up.
 func TestReloadWaitsForBackgroundReload(t *testing.T) {
-	clock := &lockedClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	l := &blockingLoader{release: make(chan struct{})}
-	c := &Client{sessions: &sessionCache{loader: l, now: clock.now, defaultTTL: time.Minute}}
+	c := &Client{sessions: &sessionCache{loader: l, now: clock.Now, defaultTTL: time.Minute}}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	c.sessions.revalidate = func() {
@@ -195,7 +177,7 @@ func TestReloadWaitsForBackgroundReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.add(2 * time.Second)
+	clock.Add(2 * time.Second)
 	if s, _ := c.Session(context.Background()); s != first {
 		t.Fatal("past the ttl: not the held session")
 	}
@@ -236,9 +218,9 @@ func TestReloadWaitsForBackgroundReload(t *testing.T) {
 // when that reload, asked for before the note, returns: the next request
 // reloads again.
 func TestNoteDuringReloadKept(t *testing.T) {
-	clock := &lockedClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	l := &blockingLoader{release: make(chan struct{})}
-	c := &Client{sessions: &sessionCache{loader: l, now: clock.now, defaultTTL: time.Minute}}
+	c := &Client{sessions: &sessionCache{loader: l, now: clock.Now, defaultTTL: time.Minute}}
 	var wg sync.WaitGroup
 	c.sessions.revalidate = func() {
 		wg.Add(1)
@@ -250,7 +232,7 @@ func TestNoteDuringReloadKept(t *testing.T) {
 	if _, err := c.Session(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	clock.add(2 * time.Second)
+	clock.Add(2 * time.Second)
 	c.Session(context.Background()) // starts the background reload
 	testutil.Eventually(t, 5*time.Second, "the background reload asked the gateway", func() bool { return l.count() == 2 })
 	c.NoteRoot("bafkreianotherroot")
@@ -270,24 +252,24 @@ func TestNoteDuringReloadKept(t *testing.T) {
 // for the reload, which may bring the voucher, rather than go to nodes
 // with nothing to pay them.
 func TestStaleSessionAfterRefusedVoucherReloadsFirst(t *testing.T) {
-	clock := &lockedClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	l := &blockingLoader{release: make(chan struct{})}
 	close(l.release)
-	p := &payer{now: clock.now}
-	c := &sessionCache{loader: l, payer: p, now: clock.now, defaultTTL: time.Minute}
+	p := &payer{now: clock.Now}
+	c := &sessionCache{loader: l, payer: p, now: clock.Now, defaultTTL: time.Minute}
 	revalidations := 0
 	c.revalidate = func() { revalidations++ }
 	if _, err := c.get(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	_, gw, _ := ed25519.GenerateKey(nil)
-	p.update(&Session{Voucher: issue(t, gw, p.sessionKey(), clock.now().Add(time.Hour))})
-	p.renew() // a node refused it
+	p.update(&Session{Voucher: issue(t, gw, p.sessionKey(), clock.Now().Add(time.Hour))})
+	p.renew()                                // a node refused it
 	held, err := c.get(context.Background()) // the renewal: a load, which brings no voucher
 	if err != nil || l.count() != 2 || held.Voucher != "" {
 		t.Fatalf("the renewal: loads %d, err %v", l.count(), err)
 	}
-	clock.add(2 * time.Second) // past the ttl (1 s)
+	clock.Add(2 * time.Second) // past the ttl (1 s)
 	s, err := c.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
