@@ -54,7 +54,11 @@ func New(cfg Config) (*Client, error) {
 		cancel:   cancel,
 		dropped:  make(map[string]time.Time),
 	}
-	c.sessions.revalidate = func() { c.background(c.sessions.revalidated) }
+	c.sessions.revalidate = func() {
+		if c.ctx.Err() == nil { // not after Close, which waits for c.wg
+			c.background(c.sessions.revalidated)
+		}
+	}
 	if !cfg.NoPayments {
 		c.payer = &payer{now: cfg.Now}
 		c.sessions.payer = c.payer

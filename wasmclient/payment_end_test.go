@@ -238,7 +238,12 @@ type blockingLoader struct {
 	loads   int
 	mu      sync.Mutex
 	release chan struct{}
+	once    sync.Once
 }
+
+// open answers the loads waiting and every later one; again, it does
+// nothing.
+func (l *blockingLoader) open() { l.once.Do(func() { close(l.release) }) }
 
 func (l *blockingLoader) LoadSession(ctx context.Context) (*Session, error) {
 	l.mu.Lock()
@@ -284,6 +289,6 @@ func TestReloadDoesNotOutwaitItsRequest(t *testing.T) {
 	if err != nil || got != first {
 		t.Fatalf("get while a load hangs: %v, %v; want the current session", got, err)
 	}
-	close(l.release)
+	l.open()
 	<-done
 }

@@ -198,13 +198,13 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 		return c.cur, nil
 	}
 	var (
-		s   *Session
-		ttl time.Duration
-		n   int
-		err error
+		s      *Session
+		ttl    time.Duration
+		n, gen int
+		err    error
 	)
 	if !c.acquire(ctx) {
-		err = ctx.Err()
+		err = context.Cause(ctx)
 	} else {
 		noted, _ = c.notedRoot()
 		if c.cur != nil && now.Before(c.expires) && (noted == "" || noted == c.cur.Root) && c.payer != nil && c.payer.hasVoucher() {
@@ -213,7 +213,7 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 			c.release()
 			return c.cur, nil
 		}
-		s, ttl, n, err = c.load(ctx)
+		s, ttl, n, gen, err = c.load(ctx)
 		c.release()
 	}
 	if err != nil {
@@ -225,8 +225,19 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 		}
 		return nil, err
 	}
-	c.cur, c.expires, c.curSeq = s, now.Add(ttl), n
+	c.install(s, now.Add(ttl), n, gen)
 	return s, nil
+}
+
+// install makes s the session, from the load numbered n, which started
+// after gen notes (c.mu held): it answers those notes, not later ones.
+func (c *sessionCache) install(s *Session, expires time.Time, n, gen int) {
+	c.cur, c.expires, c.curSeq = s, expires, n
+	c.notedMu.Lock()
+	if c.notedGen == gen {
+		c.noted = ""
+	}
+	c.notedMu.Unlock()
 }
 
 // note records the root the worker script's session load found.
@@ -260,14 +271,14 @@ func (c *sessionCache) ahead(ctx context.Context) {
 	if !c.acquire(ctx) {
 		return
 	}
-	s, ttl, n, err := c.load(ctx)
+	s, ttl, n, gen, err := c.load(ctx)
 	c.release()
 	if err != nil {
 		return
 	}
 	c.mu.Lock()
 	if n > c.curSeq {
-		c.cur, c.expires, c.curSeq = s, now.Add(ttl), n
+		c.install(s, now.Add(ttl), n, gen)
 	}
 	c.mu.Unlock()
 }
@@ -285,25 +296,20 @@ func (c *sessionCache) revalidated(ctx context.Context) {
 
 // load loads the session, with the payer's session key when the loader
 // can send one, and hands its payment fields to the payer; n numbers the
-// load. The load token is held.
-func (c *sessionCache) load(ctx context.Context) (s *Session, ttl time.Duration, n int, err error) {
+// load, gen counts the notes made before it started. The load token is
+// held.
+func (c *sessionCache) load(ctx context.Context) (s *Session, ttl time.Duration, n, gen int, err error) {
 	c.seq++
 	n = c.seq
-	_, gen := c.notedRoot()
+	_, gen = c.notedRoot()
 	if kl, ok := c.loader.(KeyedSessionLoader); ok && c.payer != nil {
 		s, err = kl.LoadSessionKey(ctx, c.payer.sessionKey())
 	} else {
 		s, err = c.loader.LoadSession(ctx)
 	}
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, 0, err
 	}
-	// As recent as the roots the script noted before it started.
-	c.notedMu.Lock()
-	if c.notedGen == gen {
-		c.noted = ""
-	}
-	c.notedMu.Unlock()
 	if c.payer != nil {
 		c.payer.update(s)
 	}
@@ -311,5 +317,5 @@ func (c *sessionCache) load(ctx context.Context) (s *Session, ttl time.Duration,
 	if ttl <= 0 {
 		ttl = c.defaultTTL
 	}
-	return s, ttl, n, nil
+	return s, ttl, n, gen, nil
 }

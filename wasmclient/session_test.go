@@ -27,6 +27,7 @@ func TestStaleSessionServedWhileReloading(t *testing.T) {
 	c := &sessionCache{loader: l, now: clock.Now, defaultTTL: time.Minute}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer l.open() // a failed check must not leave a reload waiting
 	c.revalidate = func() {
 		wg.Add(1)
 		go func() {
@@ -50,8 +51,8 @@ func TestStaleSessionServedWhileReloading(t *testing.T) {
 		if s != first {
 			t.Fatalf("past the ttl: got %v, want the session held", s)
 		}
-	case <-time.After(5 * time.Second):
-		close(l.release)
+	case <-time.After(testutil.Scale(5 * time.Second)):
+		l.open()
 		t.Fatal("a request past the session's ttl waited for the gateway to answer the reload")
 	}
 	testutil.Eventually(t, 5*time.Second, "the background reload asked the gateway", func() bool { return l.count() == 2 })
@@ -62,7 +63,7 @@ func TestStaleSessionServedWhileReloading(t *testing.T) {
 		t.Fatalf("%d loads; a second request past the ttl started another reload", n)
 	}
 
-	close(l.release)
+	l.open()
 	var fresh *Session
 	testutil.Eventually(t, 5*time.Second, "the reloaded session in use", func() bool {
 		fresh, err = c.get(context.Background())
@@ -121,7 +122,7 @@ func TestStaleSessionWithExpiredVoucherReloadsFirst(t *testing.T) {
 func TestNotedRootReloadsFirst(t *testing.T) {
 	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	l := &blockingLoader{release: make(chan struct{})}
-	close(l.release)
+	l.open()
 	c := &Client{sessions: &sessionCache{loader: l, now: clock.Now, defaultTTL: time.Minute}}
 	revalidations := 0
 	c.sessions.revalidate = func() { revalidations++ }
@@ -166,6 +167,7 @@ func TestReloadWaitsForBackgroundReload(t *testing.T) {
 	c := &Client{sessions: &sessionCache{loader: l, now: clock.Now, defaultTTL: time.Minute}}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer l.open() // a failed check must not leave a reload waiting
 	c.sessions.revalidate = func() {
 		wg.Add(1)
 		go func() {
@@ -196,14 +198,14 @@ func TestReloadWaitsForBackgroundReload(t *testing.T) {
 		}
 		return true
 	})
-	close(l.release)
+	l.open()
 	var s *Session
 	select {
 	case s = <-got:
 		if s == nil || s == first {
 			t.Fatalf("after the reloads: %v, want a reloaded session", s)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Scale(10 * time.Second)):
 		t.Fatal("a request waiting for a reload while a background reload ran never returned")
 	}
 	wg.Wait()
@@ -222,6 +224,8 @@ func TestNoteDuringReloadKept(t *testing.T) {
 	l := &blockingLoader{release: make(chan struct{})}
 	c := &Client{sessions: &sessionCache{loader: l, now: clock.Now, defaultTTL: time.Minute}}
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer l.open()
 	c.sessions.revalidate = func() {
 		wg.Add(1)
 		go func() {
@@ -236,7 +240,7 @@ func TestNoteDuringReloadKept(t *testing.T) {
 	c.Session(context.Background()) // starts the background reload
 	testutil.Eventually(t, 5*time.Second, "the background reload asked the gateway", func() bool { return l.count() == 2 })
 	c.NoteRoot("bafkreianotherroot")
-	close(l.release)
+	l.open()
 	wg.Wait()
 	if _, err := c.Session(context.Background()); err != nil {
 		t.Fatal(err)
@@ -254,7 +258,7 @@ func TestNoteDuringReloadKept(t *testing.T) {
 func TestStaleSessionAfterRefusedVoucherReloadsFirst(t *testing.T) {
 	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	l := &blockingLoader{release: make(chan struct{})}
-	close(l.release)
+	l.open()
 	p := &payer{now: clock.Now}
 	c := &sessionCache{loader: l, payer: p, now: clock.Now, defaultTTL: time.Minute}
 	revalidations := 0
@@ -276,5 +280,51 @@ func TestStaleSessionAfterRefusedVoucherReloadsFirst(t *testing.T) {
 	}
 	if s == held || l.count() != 3 || revalidations != 0 {
 		t.Fatalf("a session past its ttl was served on with no voucher held (loads %d, want 3; background reloads %d)", l.count(), revalidations)
+	}
+}
+
+// A root noted before a reload started is answered only when that
+// reload's session is installed: a request that waits for the load token
+// meanwhile (holding the session's lock, which the reload needs to
+// install) must not take the cleared note for an answered one and go on
+// with the old root.
+func TestNoteAnsweredOnlyByInstalledSession(t *testing.T) {
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
+	l := &blockingLoader{release: make(chan struct{})}
+	defer l.open()
+	p := &payer{now: clock.Now}
+	c := &Client{sessions: &sessionCache{loader: l, payer: p, now: clock.Now, defaultTTL: time.Minute}, payer: p}
+	first, err := c.Session(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gw, _ := ed25519.GenerateKey(nil)
+	p.update(&Session{Voucher: issue(t, gw, p.sessionKey(), clock.Now().Add(time.Hour))})
+	c.NoteRoot("bafkreianotherroot")
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); c.sessions.ahead(context.Background()) }()
+	testutil.Eventually(t, 5*time.Second, "the reload asked the gateway", func() bool { return l.count() == 2 })
+	got := make(chan *Session, 1)
+	go func() {
+		s, _ := c.Session(context.Background())
+		got <- s
+	}()
+	testutil.Eventually(t, 5*time.Second, "the request waiting for the load token", func() bool {
+		if c.sessions.mu.TryLock() {
+			c.sessions.mu.Unlock()
+			return false
+		}
+		return true
+	})
+	l.open()
+	select {
+	case s := <-got:
+		if s == first {
+			t.Fatal("the script noted another root before the reload, and the request went on with the old one")
+		}
+	case <-time.After(testutil.Scale(10 * time.Second)):
+		t.Fatal("the request never returned")
 	}
 }

@@ -174,7 +174,7 @@ func (d *WebTransportDialer) session(ctx context.Context, node Node) (*wtSession
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, context.Cause(ctx)
 	}
 	if s.err != nil {
 		d.forget(node.ID, s)
