@@ -129,7 +129,7 @@ type sessionCache struct {
 	expires time.Time
 
 	// revalidate, when set, reloads the session in the background (it
-	// calls sessionCache.revalidate): a request that finds the session
+	// calls sessionCache.revalidated): a request that finds the session
 	// past its ttl by less than staleMax goes on with it meanwhile,
 	// instead of waiting for the gateway's round trip. revalidating is
 	// true while one runs.

@@ -10,6 +10,31 @@ import (
 	"github.com/verity-cdn/verity/internal/testutil"
 )
 
+// inBackground is a revalidate hook that runs c.revalidated in a
+// goroutine counted in wg, as Client.background does.
+func inBackground(c *sessionCache, wg *sync.WaitGroup) func() {
+	return func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.revalidated(context.Background())
+		}()
+	}
+}
+
+// waitLockHeld waits until a request holds c's lock (waiting, in the
+// tests, for the load token).
+func waitLockHeld(t *testing.T, c *sessionCache, what string) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, what, func() bool {
+		if c.mu.TryLock() {
+			c.mu.Unlock()
+			return false
+		}
+		return true
+	})
+}
+
 func (l *blockingLoader) count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -28,13 +53,7 @@ func TestStaleSessionServedWhileReloading(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer l.open() // a failed check must not leave a reload waiting
-	c.revalidate = func() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.revalidated(context.Background())
-		}()
-	}
+	c.revalidate = inBackground(c, &wg)
 	first, err := c.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -168,13 +187,7 @@ func TestReloadWaitsForBackgroundReload(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer l.open() // a failed check must not leave a reload waiting
-	c.sessions.revalidate = func() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.sessions.revalidated(context.Background())
-		}()
-	}
+	c.sessions.revalidate = inBackground(c.sessions, &wg)
 	first, err := c.Session(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -191,13 +204,7 @@ func TestReloadWaitsForBackgroundReload(t *testing.T) {
 		got <- s
 	}()
 	// The request holds the session's lock, waiting for the load token.
-	testutil.Eventually(t, 5*time.Second, "the request waiting for the reload in flight", func() bool {
-		if c.sessions.mu.TryLock() {
-			c.sessions.mu.Unlock()
-			return false
-		}
-		return true
-	})
+	waitLockHeld(t, c.sessions, "the request waiting for the reload in flight")
 	l.open()
 	var s *Session
 	select {
@@ -226,13 +233,7 @@ func TestNoteDuringReloadKept(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer l.open()
-	c.sessions.revalidate = func() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.sessions.revalidated(context.Background())
-		}()
-	}
+	c.sessions.revalidate = inBackground(c.sessions, &wg)
 	if _, err := c.Session(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -311,13 +312,7 @@ func TestNoteAnsweredOnlyByInstalledSession(t *testing.T) {
 		s, _ := c.Session(context.Background())
 		got <- s
 	}()
-	testutil.Eventually(t, 5*time.Second, "the request waiting for the load token", func() bool {
-		if c.sessions.mu.TryLock() {
-			c.sessions.mu.Unlock()
-			return false
-		}
-		return true
-	})
+	waitLockHeld(t, c.sessions, "the request waiting for the load token")
 	l.open()
 	select {
 	case s := <-got:
