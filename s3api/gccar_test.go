@@ -98,12 +98,14 @@ func TestCollectedCARRemoved(t *testing.T) {
 		t.Fatalf("the bucket's earlier root %s still placed", firstRoot)
 	}
 	eventually(t, "the collected root's CAR removed", func() bool { return !exists(carPath(n, firstRoot)) })
-	if got := gatewayMetric(t, n, "verity_content_collected_removed_bytes_total"); got < float64(fi.Size()) {
-		t.Fatalf("verity_content_collected_removed_bytes_total %v, want at least the object's CAR, %d", got, fi.Size())
-	}
-	if got := gatewayMetric(t, n, "verity_content_collected_removed_total"); got < 2 {
-		t.Fatalf("verity_content_collected_removed_total %v, want at least 2", got)
-	}
+	// The counters are added to after the file is removed: a removal
+	// seen here may not be counted yet.
+	eventually(t, "verity_content_collected_removed_bytes_total at least the object's CAR, "+strconv.FormatInt(fi.Size(), 10), func() bool {
+		return gatewayMetric(t, n, "verity_content_collected_removed_bytes_total") >= float64(fi.Size())
+	})
+	eventually(t, "verity_content_collected_removed_total at least 2", func() bool {
+		return gatewayMetric(t, n, "verity_content_collected_removed_total") >= 2
+	})
 	if !exists(carPath(n, keepCID)) {
 		t.Fatal("the CAR of an object the bucket names was removed")
 	}
