@@ -32,7 +32,7 @@ func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reade
 	if err != nil {
 		return "", err
 	}
-	if p, ok, err := c.placement(ctx, root); err == nil && ok && p.Replicas >= c.cfg.Replicas {
+	if c.placedOnEnough(ctx, root) {
 		return root, nil // placed already: the same bytes stored before
 	}
 	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
@@ -46,6 +46,29 @@ func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reade
 		return "", fmt.Errorf("control: emit site.deployed: %w", err)
 	}
 	return root, nil
+}
+
+// placedOnEnough reports whether root is placed for Replicas copies and
+// as many live nodes hold it or are ordered to (pinned, auditing or
+// pending): a store of the same bytes then has nothing to add. A
+// placement whose holders failed it, or left, is placed again by the
+// store (site.deployed), which orders its pins again.
+func (c *Control) placedOnEnough(ctx context.Context, root string) bool {
+	p, ok, err := c.placement(ctx, root)
+	if err != nil || !ok || p.Replicas < c.cfg.Replicas {
+		return false
+	}
+	live, err := c.coord.LiveNodes(ctx)
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, s := range live {
+		if h, ok := p.Nodes[s.Node()]; ok && h.State != coordinator.HolderFailed {
+			n++
+		}
+	}
+	return n >= c.cfg.Replicas
 }
 
 // Keep is called by a store once it has recorded a reference to root

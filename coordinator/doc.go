@@ -36,10 +36,14 @@
 //     whose session is on another coordinator sharing the bus is sent
 //     there with a core NATS request on SignalSubjectPrefix + its id.
 //
-//  6. coordinator → node, any time after welcome: {"type":"pin","pin":{root, car, sources, site}}:
+//  6. coordinator → node, any time after welcome: {"type":"pin","pin":{root, car, sources, site, partial?, base?, check?}}:
 //     fetch the CAR at car (a GET signed with nodeproto.SignContentRequest), or
 //     else from sources (other holders' trustless CAR URLs), verify
 //     every block and that the whole DAG is there, pin root; node → coordinator: {"type":"pinned","pinned":{root, error?}}.
+//     A root pinned already is answered at once, unless check is set (the
+//     node's holding is pending: new, or ordered again after a failed
+//     attempt or audit): then the node walks its DAG and fetches it again
+//     if a block is missing.
 //     Right after welcome: {"type":"placed","placed":{roots}}, every root
 //     placed on the node (it drops other pins and collects their blocks),
 //     then a pin order for each of them.

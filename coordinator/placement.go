@@ -285,7 +285,12 @@ func (c *Coordinator) onDeployed(ctx context.Context, ev events.Event) error {
 		c.log.Warn("bad site.deployed event", "id", ev.ID, "err", err)
 		return nil
 	}
-	p, err := c.Place(ctx, d)
+	// A deploy or store asks for the root again: nodes that failed it
+	// every attempt are ordered again, afresh, when no other live node
+	// is left, as re-replication does. Otherwise content whose every
+	// holder failed (lost blocks, a failed audit) could not be stored
+	// again until a node joined or left.
+	p, err := c.place(ctx, d, placeOpts{retryExhausted: true})
 	if err != nil {
 		c.log.Warn("placement incomplete", "site", d.Site, "root", d.Root, "err", err)
 		return err
@@ -573,7 +578,8 @@ func (n *nodeConn) sendPin(p Placement) {
 	if len(p.Sites) > 0 {
 		site = p.Sites[0]
 	}
-	if err := n.write(nodeproto.Message{Type: nodeproto.MsgPin, Pin: &nodeproto.Pin{Root: p.Root, CAR: p.CAR, Sources: n.c.pinSources(p, n.node), Site: site, Partial: p.Partial, Base: p.Near}}); err != nil {
+	if err := n.write(nodeproto.Message{Type: nodeproto.MsgPin, Pin: &nodeproto.Pin{Root: p.Root, CAR: p.CAR, Sources: n.c.pinSources(p, n.node), Site: site, Partial: p.Partial, Base: p.Near,
+		Check: p.Nodes[n.node].State == HolderPending}}); err != nil {
 		n.log.Debug("pin order not sent", "root", p.Root, "err", err)
 		n.pinMu.Lock()
 		delete(n.sent, p.Root)

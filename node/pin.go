@@ -105,7 +105,8 @@ func (n *Node) PinLocal(roots ...cid.Cid) error {
 // node key) or, when that fails, from each of p.Sources in turn (other
 // holders), verifies and stores every block (ImportCAR), checks the whole
 // DAG is stored and records p.Root as pinned. A root already pinned is not
-// fetched again.
+// fetched again, unless the order asks for a check (p.Check) and a block
+// of its DAG is missing.
 func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 	root, err := cid.Parse(p.Root)
 	if err != nil {
@@ -118,7 +119,17 @@ func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 	have := n.pins[root.String()]
 	n.pinMu.Unlock()
 	if have {
-		return nil
+		if !p.Check {
+			return nil
+		}
+		missing, err := n.missing(ctx, root)
+		if err != nil {
+			return fmt.Errorf("node: pin %s: %w", root, err)
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		n.log.Warn("a pinned root lacks blocks: fetching it again", "root", root, "missing", len(missing), "first", missing[0])
 	}
 	if c := n.cfg.Capacity; c > 0 {
 		if stored := n.storedBytes(); stored >= c {

@@ -101,6 +101,13 @@ type Pin struct {
 	// Base is the root the node may name in ?base= (a bucket's previous
 	// root), when it holds it.
 	Base string `json:"base,omitempty"`
+	// Check: the coordinator does not count the node as a holder yet
+	// (its holding is pending: new, or ordered again after a failed
+	// attempt or audit). A node that has the root pinned already walks
+	// its DAG and fetches it again when a block is missing, instead of
+	// answering at once. A node that ignores it answers at once, as
+	// before.
+	Check bool `json:"check,omitempty"`
 }
 
 // Pinned answers a Pin: Error is empty when the node holds the whole DAG.

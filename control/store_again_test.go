@@ -1,0 +1,68 @@
+package control
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	gocid "github.com/ipfs/go-cid"
+
+	"github.com/verity-cdn/verity/coordinator"
+	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/testutil/sitetest"
+)
+
+// Content every holder of which failed its audit (both nodes lost its
+// root block), stored again (an S3 PUT of the same bytes): the store
+// places it again, the nodes fetch what they lost, and it is held again.
+// Without that, the store found the placement and went no further, and
+// the content stayed unheld until a node joined or left: every store of
+// those bytes waited for holders that were never ordered to pin.
+func TestStoreAgainAfterEveryHolderFailedItsAudit(t *testing.T) {
+	bus := openBus(t, "gw-store-again")
+	tg, _ := startStackWith(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin}, gateway.Config{},
+		func(c *coordinator.Config) { c.AuditInterval = 100 * time.Millisecond })
+	nodes := startNodes(t, tg, 2)
+	carBytes, root := siteCAR(t, sitetest.Files())
+	store := func() {
+		t.Helper()
+		got, err := tg.ctl.StoreCAR(t.Context(), "s3_again", "", bytes.NewReader(carBytes))
+		if err != nil || got != root {
+			t.Fatalf("store: %s %v, want %s", got, err, root)
+		}
+	}
+	heldByBoth := func() bool {
+		held, want, err := tg.ctl.Holders(t.Context(), root)
+		return err == nil && want == 2 && held == want
+	}
+	store()
+	waitFor(t, "both nodes hold the content", heldByBoth)
+
+	rc, err := gocid.Decode(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if err := n.Blockstore().DeleteBlock(t.Context(), rc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "both holders failed their audit", func() bool {
+		p, _ := tg.Coordinator().Placement(root)
+		return len(p.Holders(coordinator.HolderFailed)) == 2
+	})
+
+	store()
+	defer func() {
+		if t.Failed() {
+			p, _ := tg.Coordinator().Placement(root)
+			t.Logf("placement %+v", p)
+		}
+	}()
+	waitFor(t, "both nodes hold the content again", heldByBoth)
+	for _, n := range nodes {
+		if has, err := n.Blockstore().Has(t.Context(), rc); err != nil || !has {
+			t.Fatalf("node %s: root block held %v, %v", n.ID(), has, err)
+		}
+	}
+}
