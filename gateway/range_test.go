@@ -74,3 +74,30 @@ func TestFirstVisitRanges(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstVisitRangeHugeLastPos: a last-pos past any end (saturated at
+// 2^63-1 when parsed) selects the bytes to the end: 206 with them, and no
+// honest node charged for a client's range.
+func TestFirstVisitRangeHugeLastPos(t *testing.T) {
+	files := sitetest.Files()
+	nw := startNetwork(t, 2, files)
+	url := nw.SiteURL("demo") + "media/big.bin"
+	big := files["media/big.bin"]
+	for _, tc := range []struct {
+		rng  string
+		from int
+	}{
+		{"bytes=0-99999999999999999999", 0},
+		{"bytes=1-99999999999999999999", 1},
+	} {
+		t.Run(tc.rng, func(t *testing.T) {
+			resp, body := nw.get(t, url, "Range", tc.rng)
+			if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, big[tc.from:]) {
+				t.Errorf("status %s, %d bytes; want 206 with %d bytes", resp.Status, len(body), len(big)-tc.from)
+			}
+			if n := nw.counter(t, "verity_gateway_node_failures_total"); n != 0 {
+				t.Errorf("%v node failures charged for a client's range", n)
+			}
+		})
+	}
+}

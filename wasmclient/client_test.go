@@ -552,3 +552,35 @@ func TestSlowReaderIsNotATimeout(t *testing.T) {
 		t.Fatalf("reports %+v, want none", reps)
 	}
 }
+
+// TestRangeHugeLastPos: a Range whose last-pos is past any end (RFC 9110
+// allows it; parsed, it saturates at 2^63-1) is answered 206 with the
+// bytes to the end, from the first node, and no honest node is reported
+// for it. As entity-bytes to 2^63-1 it overflowed the verifier's (and a
+// node's) 1+to-from: every node failed, or was blamed for a bad block.
+func TestRangeHugeLastPos(t *testing.T) {
+	s := demoSite(t)
+	big := s.files["big.bin"]
+	for _, tc := range []struct {
+		name, header string
+		from         int64
+	}{
+		{"from 0", "bytes=0-99999999999999999999", 0},
+		{"from 1", "bytes=1-99999999999999999999", 1},
+		{"from 1 max int64", "bytes=1-9223372036854775807", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, s, 2, nil)
+			r, err := get(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: tc.header})
+			if err != nil {
+				t.Fatalf("Fetch: %v", err)
+			}
+			if r.err != nil || r.resp.Status != 206 || !bytes.Equal(r.body, big[tc.from:]) {
+				t.Errorf("status %d, read error %v, %d bytes; want 206 with %d bytes", r.resp.Status, r.err, len(r.body), len(big)-int(tc.from))
+			}
+			if reps := e.client.Stats().Reports(); len(reps) != 0 {
+				t.Errorf("honest nodes reported: %+v", reps)
+			}
+		})
+	}
+}

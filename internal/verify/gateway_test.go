@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -138,7 +139,10 @@ func sliceRange(data []byte, rg *verify.ByteRange) []byte {
 	if to < 0 {
 		to = sz + to
 	}
-	end := min(to+1, sz)
+	end := sz
+	if to < sz {
+		end = to + 1
+	}
 	if from >= end {
 		return []byte{}
 	}
@@ -248,6 +252,8 @@ func rangeCases(n int64, chunk int64) []verify.ByteRange {
 		{From: 5, To: -2},                   // negative to
 		{From: n, To: -1},                   // empty at the end
 		{From: n + 10, To: n + 20},          // entirely past the end
+		{From: 1, To: math.MaxInt64},        // past any end: "*"
+		{From: 0, To: math.MaxInt64},
 	}
 }
 

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -12,7 +13,8 @@ const MaxPathSegments = 256
 
 // ByteRange is an entity-bytes range. From may be negative (counted from the
 // end, as in boxo). To is inclusive; -1 means to the end, and other negative
-// values count from the end too.
+// values count from the end too. A To of math.MaxInt64 is past any end and
+// means the same as -1 (it is written and parsed as "*").
 type ByteRange struct{ From, To int64 }
 
 // Request names what a CAR response must contain.
@@ -24,7 +26,7 @@ type Request struct {
 
 // Target returns the request target for req:
 // "/ipfs/<root>/<escaped path>?format=car&dag-scope=entity[&entity-bytes=a:b]".
-// A To of -1 is written as "*".
+// A To of -1 (or math.MaxInt64) is written as "*".
 func (req Request) Target() string {
 	var b strings.Builder
 	b.WriteString("/ipfs/")
@@ -38,7 +40,7 @@ func (req Request) Target() string {
 		b.WriteString("&entity-bytes=")
 		b.WriteString(strconv.FormatInt(req.Range.From, 10))
 		b.WriteByte(':')
-		if req.Range.To == -1 {
+		if req.Range.To == -1 || req.Range.To == math.MaxInt64 {
 			b.WriteByte('*')
 		} else {
 			b.WriteString(strconv.FormatInt(req.Range.To, 10))
@@ -117,10 +119,13 @@ func (r *ByteRange) resolve(size uint64) (start, end uint64, ok bool) {
 		if to < 0 {
 			to = sz + to
 		}
-		if 1+to-from < 0 {
+		if to < from-1 { // 1+to-from < 0, without its overflow
 			return 0, 0, false
 		}
-		stop = to + 1
+		stop = sz
+		if to < sz {
+			stop = to + 1
+		}
 	}
 	stop = min(stop, sz)
 	if from >= stop {

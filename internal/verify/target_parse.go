@@ -4,6 +4,7 @@ package verify
 
 import (
 	"maps"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -113,6 +114,12 @@ func parseRange(s string) (*ByteRange, error) {
 		to, err = strconv.ParseInt(b, 10, 64)
 		if err != nil {
 			return nil, wrapf(ErrBadRequest, "entity-bytes to %q", b)
+		}
+		if to == math.MaxInt64 {
+			// Past any end: "*". As a number it overflows a node's
+			// 1+to-from, which would fail the request and blame the
+			// node for a client's range.
+			to = -1
 		}
 	}
 	rg := &ByteRange{From: from, To: to}

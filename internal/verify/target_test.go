@@ -55,6 +55,8 @@ var parseTargetCases = []struct {
 	{target: "/ipfs/R/x?dag-scope=entity&format=car", path: []string{"x"}, ok: true},
 	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=0:*", path: []string{"x"}, rng: &verify.ByteRange{From: 0, To: -1}, ok: true},
 	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=10:20", path: []string{"x"}, rng: &verify.ByteRange{From: 10, To: 20}, ok: true},
+	// A to past any end is "*": as 2^63-1 it overflows a node's 1+to-from.
+	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=0:9223372036854775807", path: []string{"x"}, rng: &verify.ByteRange{From: 0, To: -1}, ok: true},
 	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=-5:*", path: []string{"x"}, rng: &verify.ByteRange{From: -5, To: -1}, ok: true},
 	// boxo's rule: either end may count from the end of the file.
 	{target: "/ipfs/R/x?format=car&dag-scope=entity&entity-bytes=-5:10", path: []string{"x"}, rng: &verify.ByteRange{From: -5, To: 10}, ok: true},

@@ -123,6 +123,11 @@ func (s Spec) EntityBytes() (from, to int64) {
 		return math.MaxInt64, -1
 	case s.Suffix:
 		return -s.First, -1
+	case s.Last == math.MaxInt64:
+		// A last-pos past any end, saturated when parsed: to the end. As
+		// a number it would overflow where the range is served
+		// (1+to-from, in the verifier and in the node's gateway code).
+		return s.First, -1
 	}
 	return s.First, s.Last
 }

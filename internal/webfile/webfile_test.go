@@ -202,6 +202,11 @@ func TestEntityBytes(t *testing.T) {
 		{"bytes=100-", 100, -1},
 		{"bytes=-100", -100, -1},
 		{"bytes=-0", math.MaxInt64, -1},
+		// A last-pos past any end, saturated when parsed: to the end, not
+		// a number that overflows 1+to-from where it is served.
+		{"bytes=0-99999999999999999999", 0, -1},
+		{"bytes=1-9223372036854775807", 1, -1},
+		{"bytes=1-9223372036854775806", 1, math.MaxInt64 - 1},
 	} {
 		s, ok := ParseSpec(tc.header)
 		if !ok {
