@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"os"
 	"testing"
 	"time"
 
@@ -10,15 +11,46 @@ import (
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/testutil/sitetest"
+	"github.com/verity-cdn/verity/node"
 )
 
 // Content every holder of which failed its audit (both nodes lost its
-// root block), stored again (an S3 PUT of the same bytes): the store
-// places it again, the nodes fetch what they lost, and it is held again.
-// Without that, the store found the placement and went no further, and
-// the content stayed unheld until a node joined or left: every store of
-// those bytes waited for holders that were never ordered to pin.
+// root block, or hold it corrupt), stored again (an S3 PUT of the same
+// bytes): the store places it again, the nodes, told to check, fetch what
+// they lost, and it is held again. Without that, the store found the
+// placement and went no further, and the content stayed unheld until a
+// node joined or left: every store of those bytes waited for holders that
+// were never ordered to pin.
 func TestStoreAgainAfterEveryHolderFailedItsAudit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		harm func(t *testing.T, n *node.Node, c gocid.Cid)
+	}{
+		{"root block lost", func(t *testing.T, n *node.Node, c gocid.Cid) {
+			if err := n.Blockstore().DeleteBlock(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"root block corrupt", func(t *testing.T, n *node.Node, c gocid.Cid) {
+			p, err := n.BlockPath(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[0] ^= 0xff // the same size, as bit rot leaves it
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { storeAgainAfterFailedAudits(t, tc.harm) })
+	}
+}
+
+func storeAgainAfterFailedAudits(t *testing.T, harm func(*testing.T, *node.Node, gocid.Cid)) {
 	bus := openBus(t, "gw-store-again")
 	tg, _ := startStackWith(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin}, gateway.Config{},
 		func(c *coordinator.Config) { c.AuditInterval = 100 * time.Millisecond })
@@ -43,9 +75,7 @@ func TestStoreAgainAfterEveryHolderFailedItsAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		if err := n.Blockstore().DeleteBlock(t.Context(), rc); err != nil {
-			t.Fatal(err)
-		}
+		harm(t, n, rc)
 	}
 	waitFor(t, "both holders failed their audit", func() bool {
 		p, _ := tg.Coordinator().Placement(root)
@@ -61,8 +91,8 @@ func TestStoreAgainAfterEveryHolderFailedItsAudit(t *testing.T) {
 	}()
 	waitFor(t, "both nodes hold the content again", heldByBoth)
 	for _, n := range nodes {
-		if has, err := n.Blockstore().Has(t.Context(), rc); err != nil || !has {
-			t.Fatalf("node %s: root block held %v, %v", n.ID(), has, err)
+		if _, err := n.Blockstore().Get(t.Context(), rc); err != nil {
+			t.Fatalf("node %s: root block: %v", n.ID(), err)
 		}
 	}
 }

@@ -105,8 +105,9 @@ func (n *Node) PinLocal(roots ...cid.Cid) error {
 // node key) or, when that fails, from each of p.Sources in turn (other
 // holders), verifies and stores every block (ImportCAR), checks the whole
 // DAG is stored and records p.Root as pinned. A root already pinned is not
-// fetched again, unless the order asks for a check (p.Check) and a block
-// of its DAG is missing.
+// fetched again, unless the order asks for a check (p.Check): then every
+// block of its DAG is read, and a missing or corrupt one has the root
+// fetched again.
 func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 	root, err := cid.Parse(p.Root)
 	if err != nil {
@@ -118,15 +119,25 @@ func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 	n.pinMu.Lock()
 	have := n.pins[root.String()]
 	n.pinMu.Unlock()
+	var checked *importRun // the check's claims, released once answered
+	defer func() { checked.release() }()
 	if have {
 		if !p.Check {
 			return nil
 		}
-		missing, err := n.missing(ctx, root)
+		// Every block read (and so re-hashed), claimed as it is walked,
+		// so an import refused meanwhile does not take back a block this
+		// check found. A partial root's objects are pinned, and checked,
+		// on their own.
+		checked = n.newImportRun()
+		missing, err := n.missing(ctx, root, walkOpts{run: checked, check: true, intoPinned: !p.Partial})
 		if err != nil {
 			return fmt.Errorf("node: pin %s: %w", root, err)
 		}
 		if len(missing) == 0 {
+			// An import begun before this check undoes against the pins
+			// again (importRun.undo), which reach what was found.
+			n.pinSeq.Add(1)
 			return nil
 		}
 		n.log.Warn("a pinned root lacks blocks: fetching it again", "root", root, "missing", len(missing), "first", missing[0])
@@ -164,6 +175,9 @@ func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 	}
 	if err := n.addPin(root.String(), false); err != nil {
 		return err
+	}
+	if have {
+		n.pinSeq.Add(1) // recorded already: addPin did not count it
 	}
 	n.log.Info("pinned", "root", root, "site", p.Site)
 	return nil

@@ -58,7 +58,7 @@ func (n *Node) fetchPartial(ctx context.Context, root cid.Cid, p nodeproto.Pin) 
 		}
 	}
 	for round := 0; ; round++ {
-		missing, err := n.missing(ctx, root)
+		missing, err := n.missing(ctx, root, walkOpts{run: run})
 		if err != nil {
 			_, _ = run.undo(ctx)
 			return nil, err
@@ -119,10 +119,25 @@ func (n *Node) holds(root string) bool {
 	return n.pins[root] || n.localPins[root]
 }
 
+// walkOpts are missing's variants.
+type walkOpts struct {
+	// run, when set, claims each block before it is looked for, so an
+	// import refused meanwhile keeps it (importRun.undo).
+	run *importRun
+	// check reads every block, leaves too, so a block corrupt on disk is
+	// found (the store re-hashes what it reads); a corrupt block is
+	// deleted and counted missing, to be fetched again. Without it, leaves
+	// are only looked up.
+	check bool
+	// intoPinned walks the DAGs of other pinned roots below root too;
+	// without it they are taken as whole.
+	intoPinned bool
+}
+
 // missing walks root's DAG and returns the roots of the sub-DAGs it
-// lacks: blocks not stored, each below a stored block. A pinned root's
-// DAG is whole and is not walked.
-func (n *Node) missing(ctx context.Context, root cid.Cid) ([]cid.Cid, error) {
+// lacks: blocks not stored (or, with o.check, corrupt), each below a
+// stored block.
+func (n *Node) missing(ctx context.Context, root cid.Cid, o walkOpts) ([]cid.Cid, error) {
 	var out []cid.Cid
 	seen := map[string]bool{}
 	stack := []cid.Cid{root}
@@ -134,10 +149,13 @@ func (n *Node) missing(ctx context.Context, root cid.Cid) ([]cid.Cid, error) {
 			continue
 		}
 		seen[k] = true
-		if !c.Equals(root) && n.holds(c.String()) {
+		if o.run != nil {
+			o.run.claim(c.Hash())
+		}
+		if !o.intoPinned && !c.Equals(root) && n.holds(c.String()) {
 			continue
 		}
-		if c.Prefix().Codec != cid.DagProtobuf {
+		if c.Prefix().Codec != cid.DagProtobuf && !o.check {
 			has, err := n.bs.Has(ctx, c)
 			if err != nil {
 				return nil, fmt.Errorf("node: walk %s: %w", c, err)
@@ -148,12 +166,25 @@ func (n *Node) missing(ctx context.Context, root cid.Cid) ([]cid.Cid, error) {
 			continue
 		}
 		blk, err := n.bs.Get(ctx, c)
+		if o.check && errors.Is(err, ErrCorruptBlock) {
+			// The store keeps a block file of the right size when the
+			// block is written again: the damaged one goes first.
+			n.log.Warn("a pinned root's block is corrupt: fetching it again", "root", root, "cid", c)
+			if err := n.bs.DeleteBlock(ctx, c); err != nil {
+				return nil, fmt.Errorf("node: walk %s: %w", c, err)
+			}
+			out = append(out, c)
+			continue
+		}
 		if ipld.IsNotFound(err) || errors.Is(err, ipld.ErrNotFound{Cid: c}) {
 			out = append(out, c)
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("node: walk %s: %w", c, err)
+		}
+		if c.Prefix().Codec != cid.DagProtobuf {
+			continue
 		}
 		nd, err := merkledag.DecodeProtobuf(blk.RawData())
 		if err != nil {

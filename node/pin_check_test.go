@@ -1,0 +1,179 @@
+package node_test
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/go-cid"
+
+	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/node"
+)
+
+// linkOf returns the CID of the link named name of the dag-pb block c
+// stored on n.
+func linkOf(t *testing.T, n *node.Node, c cid.Cid, name string) cid.Cid {
+	t.Helper()
+	blk, err := n.Blockstore().Get(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := merkledag.DecodeProtobuf(blk.RawData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range nd.Links() {
+		if l.Name == name {
+			return l.Cid
+		}
+	}
+	t.Fatalf("no link %q", name)
+	return cid.Undef
+}
+
+// readable reports whether c is stored on n and matches its CID.
+func readable(t *testing.T, n *node.Node, c cid.Cid) bool {
+	t.Helper()
+	_, err := n.Blockstore().Get(t.Context(), c)
+	return err == nil
+}
+
+// A pinned root with a block corrupt on disk (the same size, as bit rot
+// leaves it; its audit fails with "corrupt block"), whether the root's
+// own dag-pb block or a raw leaf: a pin order that asks for a check reads
+// every block, finds it, and fetches the root again; the block is whole
+// after it. (The store keeps a block file of the right size when a block
+// is written again, so the check deletes the damaged one first.)
+func TestPinCheckRepairsCorruptBlocks(t *testing.T) {
+	for _, which := range []string{"root block", "raw leaf"} {
+		t.Run(which, func(t *testing.T) {
+			n := newNode(t, node.Config{DataDir: t.TempDir()})
+			car, root := carOf(t, map[string]string{"index.html": "<h1>checked</h1>", "a.txt": "a"})
+			fetches := 0
+			srv := carServer(t, map[string][]byte{"/site.car": car}, func(*http.Request) { fetches++ })
+			order := nodeproto.Pin{Root: root.String(), CAR: srv.URL + "/site.car"}
+			if err := n.Pin(t.Context(), order); err != nil {
+				t.Fatal(err)
+			}
+			bad := root
+			if which == "raw leaf" {
+				bad = linkOf(t, n, root, "index.html")
+			}
+			corruptBlock(t, n, bad)
+			order.Check = true
+			if err := n.Pin(t.Context(), order); err != nil || fetches != 2 || !readable(t, n, bad) {
+				t.Fatalf("checked pin: %v, %d fetches, the block whole %v", err, fetches, readable(t, n, bad))
+			}
+		})
+	}
+}
+
+// A pinned root R that contains another pinned root S (a site holding a
+// file that is also an S3 object; here a local pin of a subdirectory): a
+// block lost below S is found by R's checked order, which does not take
+// S as whole, and R is fetched again.
+func TestPinCheckWalksPinnedSubRoots(t *testing.T) {
+	n := newNode(t, node.Config{DataDir: t.TempDir()})
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"index.html": "<h1>outer</h1>", "sub/x.txt": "inner file"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	root, err := importer.WriteCAR(t.Context(), dir, &buf, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetches := 0
+	srv := carServer(t, map[string][]byte{"/site.car": buf.Bytes()}, func(*http.Request) { fetches++ })
+	order := nodeproto.Pin{Root: root.String(), CAR: srv.URL + "/site.car"}
+	if err := n.Pin(t.Context(), order); err != nil {
+		t.Fatal(err)
+	}
+	sub := linkOf(t, n, root, "sub")
+	x := linkOf(t, n, sub, "x.txt")
+	if err := n.PinLocal(sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Blockstore().DeleteBlock(t.Context(), x); err != nil {
+		t.Fatal(err)
+	}
+	order.Check = true
+	if err := n.Pin(t.Context(), order); err != nil || fetches != 2 || !has(t, n, x) {
+		t.Fatalf("checked pin: %v, %d fetches, the block held %v", err, fetches, has(t, n, x))
+	}
+}
+
+// A checked order for a pinned root R that lacks a block another import
+// (of S) has just written, answered while that import runs: when S is
+// then refused, its undo must not take back the block R's answer counted
+// on, whether R's check found it stored (walk) or R was fetched again
+// and found it there (refetch).
+func TestPinCheckKeepsBlocksOfARefusedImport(t *testing.T) {
+	t.Run("walk", func(t *testing.T) { checkRacesRefusedImport(t, false) })
+	t.Run("refetch", func(t *testing.T) { checkRacesRefusedImport(t, true) })
+}
+
+func checkRacesRefusedImport(t *testing.T, refetch bool) {
+	node.SetImportBatchBytes(1) // every block written as it is put
+	defer node.SetImportBatchBytes(4 << 20)
+	n := newNode(t, node.Config{DataDir: t.TempDir()})
+	carR, r := carOf(t, map[string]string{"index.html": "shared between the two roots", "a.txt": "a"})
+	carS, s := carOf(t, map[string]string{"other.html": "shared between the two roots", "b.txt": "b"})
+	srvR := carServer(t, map[string][]byte{"/r.car": carR}, nil)
+	orderR := nodeproto.Pin{Root: r.String(), CAR: srvR.URL + "/r.car"}
+	if err := n.Pin(t.Context(), orderR); err != nil {
+		t.Fatal(err)
+	}
+	x := linkOf(t, n, r, "index.html")
+	if err := n.Blockstore().DeleteBlock(t.Context(), x); err != nil {
+		t.Fatal(err)
+	}
+	if refetch {
+		// R lacks a block of its own too: its check fetches R again.
+		if err := n.Blockstore().DeleteBlock(t.Context(), linkOf(t, n, r, "a.txt")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// S's CAR: every block, then, once released, garbage.
+	sent, fail := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(fail) }) }
+	srvS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write(carS)
+		w.(http.Flusher).Flush()
+		close(sent)
+		<-fail
+		w.Write([]byte{0x05, 0xff, 0xff, 0xff, 0xff, 0xff})
+	}))
+	defer srvS.Close()
+	defer release() // before Close, which waits for the handler
+	errS := make(chan error, 1)
+	go func() { errS <- n.Pin(t.Context(), nodeproto.Pin{Root: s.String(), CAR: srvS.URL + "/s.car"}) }()
+	<-sent
+	testutil.Eventually(t, 5*time.Second, "S's import stored the shared block", func() bool { return has(t, n, x) })
+	orderR.Check = true
+	if err := n.Pin(t.Context(), orderR); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-errS; err == nil {
+		t.Fatal("S's import was not refused")
+	}
+	if !has(t, n, x) {
+		t.Fatalf("the block R's answer counted on (%s) was taken back by S's refused import", x)
+	}
+}
