@@ -135,6 +135,11 @@ type placeOpts struct {
 	// taken too (with a fresh count), after every other node, when no
 	// other live node is left.
 	retryExhausted bool
+	// exhaustedBefore, when set, limits retryExhausted to nodes that
+	// failed before it: a site.deployed redelivered (the placement was
+	// short of nodes) does not order again a node that failed since the
+	// event was published.
+	exhaustedBefore time.Time
 	// repair: a repair of a placement read before (re-replication, a
 	// holder that failed its audit or its pin attempts) tops it up and
 	// never makes a placement that is gone: it was unplaced or collected
@@ -243,7 +248,8 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, opts pla
 			if !opts.retryExhausted || holders >= p.Replicas {
 				break
 			}
-			if h, ok := p.Nodes[s.Node()]; ok && h.State == HolderFailed && h.Attempts >= c.cfg.PinAttempts {
+			if h, ok := p.Nodes[s.Node()]; ok && h.State == HolderFailed && h.Attempts >= c.cfg.PinAttempts &&
+				(opts.exhaustedBefore.IsZero() || h.Since.Before(opts.exhaustedBefore)) {
 				p.Nodes[s.Node()] = Holder{State: HolderPending, Since: now}
 				holders++
 			}
@@ -286,11 +292,12 @@ func (c *Coordinator) onDeployed(ctx context.Context, ev events.Event) error {
 		return nil
 	}
 	// A deploy or store asks for the root again: nodes that failed it
-	// every attempt are ordered again, afresh, when no other live node
-	// is left, as re-replication does. Otherwise content whose every
-	// holder failed (lost blocks, a failed audit) could not be stored
-	// again until a node joined or left.
-	p, err := c.place(ctx, d, placeOpts{retryExhausted: true})
+	// every attempt before it are ordered again, afresh, when no other
+	// live node is left, as re-replication does. Otherwise content whose
+	// every holder failed (lost blocks, a failed audit) could not be
+	// stored again until a node joined or left. Once per event: its
+	// redeliveries find those nodes failed since.
+	p, err := c.place(ctx, d, placeOpts{retryExhausted: true, exhaustedBefore: ev.Time})
 	if err != nil {
 		c.log.Warn("placement incomplete", "site", d.Site, "root", d.Root, "err", err)
 		return err
