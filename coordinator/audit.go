@@ -219,23 +219,42 @@ func (c *Coordinator) auditClient() *http.Client {
 // root elsewhere.
 func (c *Coordinator) auditDone(node, root string, auditErr error) {
 	now := c.cfg.Now().UTC()
-	var site, replaced string
+	var site, replaced, kept string
+	isLive := map[string]bool{}
+	if live, err := c.LiveNodes(c.ctx); err == nil {
+		for _, s := range live {
+			isLive[s.Node()] = true
+		}
+	}
 	out, err := c.updatePlacement(c.ctx, root, func(p *Placement) bool {
 		cur, ok := p.Nodes[node]
 		if !ok || (cur.State != HolderAuditing && cur.State != HolderPinned) {
 			return false // no longer a holder
 		}
-		replaced = ""
+		replaced, kept = "", ""
 		if auditErr == nil {
 			if cur.State != HolderAuditing {
 				return false
 			}
 			p.Nodes[node] = Holder{State: HolderPinned, Since: now}
 			if r := cur.Replaces; r != "" && r != node {
-				// A rebalancing move: the copy it took over goes.
+				// A rebalancing move: the copy it took over goes, unless
+				// the root would be left short without it (another holder
+				// failed or was lost during the move, and the repairs
+				// counted this one and the one it replaces as two).
 				if _, ok := p.Nodes[r]; ok {
-					delete(p.Nodes, r)
-					replaced = r
+					others := 0
+					for id, h := range p.Nodes {
+						if id != r && isLive[id] && h.State != HolderFailed {
+							others++
+						}
+					}
+					if others >= p.Replicas {
+						delete(p.Nodes, r)
+						replaced = r
+					} else {
+						kept = r
+					}
 				}
 			}
 		} else {
@@ -259,6 +278,9 @@ func (c *Coordinator) auditDone(node, root string, auditErr error) {
 		c.log.Info("node passed its audit", "node", node, "root", root)
 		if replaced != "" {
 			c.log.Info("rebalanced: holding moved", "root", root, "from", replaced, "to", node)
+		}
+		if kept != "" {
+			c.log.Info("rebalancing move kept its source: the root would be short without it", "root", root, "source", kept, "to", node)
 		}
 		c.emit(c.ctx, "content.replicated/"+root+"/"+node+"/"+now.Format(time.RFC3339Nano), events.TypeContentReplicated,
 			events.ContentReplicated{Root: root, Node: node, Site: site})

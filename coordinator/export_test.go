@@ -29,3 +29,6 @@ func FailAudits(cfg *Config) {
 func (c *Coordinator) RereplicateFrom(ctx context.Context, ps []Placement) (int, error) {
 	return c.rereplicate(ctx, ps)
 }
+
+// SetAudit replaces the storage audit of a coordinator made with cfg.
+func SetAudit(cfg *Config, f func(ctx context.Context, base, root string) error) { cfg.audit = f }

@@ -17,7 +17,9 @@ import (
 // holding the fewest, one of its pinned roots (one whose replicas are all
 // pinned) is ordered on the emptier node, as an extra holder that
 // replaces it; once the new copy passes its audit the old holding is
-// dropped and its node told to unpin (auditDone). One move is in flight at
+// dropped and its node told to unpin (auditDone), unless the other live
+// holders would then be short of the replicas (one failed or was lost
+// during the move): then it stays. One move is in flight at
 // a time, one started per Config.RebalanceInterval, so the network's
 // traffic for moves stays small and a root is never below its replicas.
 
