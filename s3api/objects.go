@@ -172,6 +172,26 @@ func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64
 	return &object{CID: got, Size: size, TSize: tsize, ETag: etag, Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype, siteErr: se}, release, nil
 }
 
+// placeAgain stores root again from its CAR, as a PUT of the same bytes
+// does, for content fewer nodes hold than should (its holders failed it,
+// or left): the store orders its pins again (control.StoreCAR), where
+// waiting alone would wait for holders nothing orders. A failure is
+// logged: waitHeld answers the request.
+func (s *Server) placeAgain(ctx context.Context, bucket, root string) {
+	f, err := s.cfg.Store.OpenCAR(ctx, root)
+	if err != nil {
+		s.log.Warn("s3 object short of holders: its CAR could not be opened to place it again", "cid", root, "err", err)
+		return
+	}
+	defer f.Close()
+	got, err := s.cfg.Store.StoreCAR(ctx, storeLabel(bucket), s.records.root(bucket), f)
+	if err != nil || got != root {
+		s.log.Warn("s3 object short of holders: not placed again", "cid", root, "stored", got, "err", err)
+		return
+	}
+	s.log.Info("s3 object short of holders: placed again", "bucket", bucket, "cid", root)
+}
+
 // waitHeld returns once the configured number of live nodes hold root:
 // an object is acknowledged only then. Past StoreTimeout it fails with
 // ServiceUnavailable and the object is not recorded.
@@ -264,6 +284,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 	// Held until answered: Keep may place it again from the CAR.
 	defer s.cfg.Store.Hold(cp.CID)()
 	if held, want, err := s.cfg.Store.Holders(r.Context(), cp.CID); err != nil || held < want {
+		if err == nil {
+			s.placeAgain(r.Context(), bucket, cp.CID)
+		}
 		if err := s.waitHeld(r.Context(), cp.CID); err != nil {
 			return err
 		}
