@@ -127,40 +127,62 @@ func (c *Control) onContentCollected(ctx context.Context, ev events.Event) error
 // removeCollected removes root's CAR from the content store unless a
 // store holds it or root is placed again.
 func (c *Control) removeCollected(ctx context.Context, root string) error {
+	res, size, err := c.removeUnplacedCAR(ctx, root)
+	switch res {
+	case carKeptHeld:
+		c.cmetrics.kept.Inc()
+		c.log.Info("collected content's CAR kept: a store is placing it again", "root", root)
+	case carKeptPlaced:
+		c.cmetrics.kept.Inc()
+		c.log.Info("collected content's CAR kept: placed again", "root", root)
+	case carRemoved:
+		c.cmetrics.removed.Inc()
+		c.cmetrics.removedBytes.Add(float64(size))
+		c.log.Info("collected content's CAR removed", "root", root, "bytes", size)
+	}
+	return err
+}
+
+// What removeUnplacedCAR did.
+const (
+	carAbsent = iota
+	carKeptHeld
+	carKeptPlaced
+	carRemoved
+)
+
+// removeUnplacedCAR removes root's CAR (of size bytes) from the content
+// store, once root was unplaced, unless a store holds it (Hold: a PUT of
+// the same bytes, which places it again from this CAR) or root is placed
+// again. An error leaves the CAR.
+func (c *Control) removeUnplacedCAR(ctx context.Context, root string) (res int, size int64, err error) {
 	if parsed, err := cid.Parse(root); err != nil || parsed.String() != root {
-		return nil
+		return carAbsent, 0, nil
 	}
 	path := c.contentPath(root)
 	c.holds.mu.Lock()
 	defer c.holds.mu.Unlock()
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return carAbsent, 0, nil
 	}
 	if err != nil {
-		return err
+		return carAbsent, 0, err
 	}
 	if c.holds.n[root] > 0 {
-		c.cmetrics.kept.Inc()
-		c.log.Info("collected content's CAR kept: a store is placing it again", "root", root)
-		return nil
+		return carKeptHeld, fi.Size(), nil
 	}
 	_, placed, err := c.placement(ctx, root)
 	if err != nil {
-		return err // delivered again
+		return carAbsent, fi.Size(), err // delivered again
 	}
 	if placed {
-		c.cmetrics.kept.Inc()
-		c.log.Info("collected content's CAR kept: placed again", "root", root)
-		return nil
+		return carKeptPlaced, fi.Size(), nil
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return carAbsent, fi.Size(), err
 	}
-	c.cmetrics.removed.Inc()
-	c.cmetrics.removedBytes.Add(float64(fi.Size()))
-	c.log.Info("collected content's CAR removed", "root", root, "bytes", fi.Size())
-	return nil
+	return carRemoved, fi.Size(), nil
 }
 
 // contentMetrics count what removeCollected did, registered on

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"time"
 
@@ -309,8 +308,14 @@ func (c *Control) ExpirePreviews(ctx context.Context) error {
 		if !unplaced {
 			continue
 		}
-		if err := os.Remove(c.contentPath(root)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// As the collector's removal: not while a store holds the CAR (a
+		// PUT of the same bytes that found the preview's placement, and
+		// places it again from it) or once it is placed again.
+		switch res, _, err := c.removeUnplacedCAR(ctx, root); {
+		case err != nil:
 			c.log.Warn("preview CAR not deleted", "root", root, "err", err)
+		case res == carKeptHeld || res == carKeptPlaced:
+			c.log.Info("preview CAR kept: stored again meanwhile", "root", root)
 		}
 	}
 	return nil

@@ -5,7 +5,10 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +19,8 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 	"github.com/verity-cdn/verity/s3api"
 )
@@ -128,4 +133,100 @@ func TestCopyAfterEveryHolderFailedItsAudit(t *testing.T) {
 	if !bytes.Equal(b, body) {
 		t.Fatalf("GET the copy: %q", b)
 	}
+}
+
+// gatedHolders is the control plane as an S3 API's store, running gate
+// once, the first time root is found held (a PUT of root's bytes is then
+// between its store and its record).
+type gatedHolders struct {
+	*Control
+	root string
+	once sync.Once
+	gate func()
+}
+
+func (g *gatedHolders) Holders(ctx context.Context, root string) (int, int, error) {
+	held, want, err := g.Control.Holders(ctx, root)
+	if err == nil && held >= want && root == g.root {
+		g.once.Do(g.gate)
+	}
+	return held, want, err
+}
+
+// A preview whose root is the same bytes as an object being PUT, expiring
+// while the PUT is between storing (it found the preview's placement
+// held) and recording: the CAR the PUT holds is not removed, the PUT
+// places the root again from it, and the key names content nodes hold.
+// Before, the expiry removed the CAR regardless of the PUT's hold: the
+// PUT failed after recording the object, and the key's earlier version
+// was replaced by content nobody held.
+func TestPreviewExpiryRacingPutOfSameBytes(t *testing.T) {
+	clock := testutil.NewClock(time.Now())
+	s := startS3Stack(t, "gw-preview-race", Config{Now: clock.Now}, nil, nil)
+	ctx := t.Context()
+	body := []byte("the same bytes, previewed as a one-file site and stored as an object")
+	file := filepath.Join(t.TempDir(), "f.txt")
+	if err := os.WriteFile(file, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var carBuf bytes.Buffer
+	rc, err := importer.WriteCAR(ctx, file, &carBuf, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := rc.String()
+	if _, err := s.tg.ctl.DeployPreview(ctx, "pv", "media", time.Hour, bytes.NewReader(carBuf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the preview held", func() bool {
+		held, want, err := s.tg.ctl.Holders(ctx, root)
+		return err == nil && held >= want
+	})
+	if _, err := s.c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("docs")}); err != nil {
+		t.Fatal(err)
+	}
+	v1 := []byte("version one of the key")
+	if _, err := s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("docs"), Key: aws.String("k"), Body: bytes.NewReader(v1)}); err != nil {
+		t.Fatal(err)
+	}
+	gated := &gatedHolders{Control: s.tg.ctl, root: root, gate: func() {
+		clock.Add(2 * time.Hour)
+		if err := s.tg.ctl.ExpirePreviews(context.Background()); err != nil {
+			t.Errorf("expire previews: %v", err)
+		}
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: s.tg.ctl, Store: gated, Bus: s.tg.ctl.cfg.Bus, DataDir: t.TempDir(), Name: "gated", Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(sctx) }()
+	t.Cleanup(func() { cancel(); <-done; srv.Close() })
+	gc := s3.New(s3.Options{Region: "us-east-1", Credentials: s.c.Options().Credentials, BaseEndpoint: aws.String(srv.URL()), UsePathStyle: true})
+
+	_, putErr := gc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("docs"), Key: aws.String("k"), Body: bytes.NewReader(body)},
+		func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+	if putErr != nil {
+		_, placed, _ := s.tg.ctl.placement(ctx, root)
+		_, carErr := os.Stat(s.tg.ctl.contentPath(root))
+		t.Fatalf("PUT: %v; root placed %v; CAR in the content store: %v", putErr, placed, carErr == nil)
+	}
+	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("docs"), Key: aws.String("k")}, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+	if err != nil {
+		t.Fatalf("GET k after the PUT: %v", err)
+	}
+	got, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if !bytes.Equal(got, body) {
+		t.Fatalf("GET k after the PUT: %q, want %q", got, body)
+	}
+	waitFor(t, "the root held again", func() bool {
+		held, want, err := s.tg.ctl.Holders(ctx, root)
+		return err == nil && held >= want
+	})
 }
