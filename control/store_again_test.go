@@ -96,3 +96,47 @@ func storeAgainAfterFailedAudits(t *testing.T, harm func(*testing.T, *node.Node,
 		}
 	}
 }
+
+// Content every holder of which failed its audit, on a network with no
+// other node, and not stored again: the coordinator's periodic repair
+// (coordinator.Config.RepairInterval) orders the nodes again, with a
+// check, and they fetch what they lost. Before, the content stayed
+// unheld until a node joined or left.
+func TestEveryHolderFailedRepairedWithoutAStore(t *testing.T) {
+	bus := openBus(t, "gw-repair-pass")
+	tg, _ := startStackWith(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin}, gateway.Config{},
+		func(c *coordinator.Config) {
+			c.AuditInterval = 100 * time.Millisecond
+			c.RepairInterval = 200 * time.Millisecond
+		})
+	nodes := startNodes(t, tg, 2)
+	carBytes, root := siteCAR(t, sitetest.Files())
+	if got, err := tg.ctl.StoreCAR(t.Context(), "s3_repair", "", bytes.NewReader(carBytes)); err != nil || got != root {
+		t.Fatalf("store: %s %v, want %s", got, err, root)
+	}
+	heldByBoth := func() bool {
+		held, want, err := tg.ctl.Holders(t.Context(), root)
+		return err == nil && want == 2 && held == want
+	}
+	waitFor(t, "both nodes hold the content", heldByBoth)
+	rc, err := gocid.Decode(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if err := n.Blockstore().DeleteBlock(t.Context(), rc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each fails its audit and is repaired, maybe before the other
+	// fails: the root block back on both (only a fetch brings it back)
+	// and both counted.
+	waitFor(t, "both nodes hold the content again, its root block fetched again", func() bool {
+		for _, n := range nodes {
+			if _, err := n.Blockstore().Get(t.Context(), rc); err != nil {
+				return false
+			}
+		}
+		return heldByBoth()
+	})
+}

@@ -60,6 +60,16 @@ type Config struct {
 	// coordinators with the placement role.
 	RebalanceInterval time.Duration
 
+	// RepairInterval paces a pass over every placement that places again
+	// each root short of live holders (Rereplicate), as node.joined and
+	// node.lost do: a root whose every holder failed it (a failed audit,
+	// every pin attempt) is otherwise left short until a node joins or
+	// leaves, or the content is deployed or stored again. Nodes that
+	// failed the root are ordered again, afresh, only when no other live
+	// node can take it, with a check of what they hold. Default 10 min;
+	// negative: never. Runs on coordinators with the placement role.
+	RepairInterval time.Duration
+
 	// CollectInterval paces the collector of unreferenced content
 	// (collect.go): about once per interval, one coordinator of a
 	// cluster at a time (the lease CollectLease in the leases bucket)
@@ -150,6 +160,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.CollectInterval == 0 {
 		c.CollectInterval = defaultCollectInterval
+	}
+	if c.RepairInterval == 0 {
+		c.RepairInterval = 10 * time.Minute
 	}
 	if c.CollectGrace <= 0 {
 		c.CollectGrace = time.Hour

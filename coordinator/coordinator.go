@@ -205,6 +205,16 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 			c.wg.Add(1)
 			go c.every(c.cfg.RebalanceInterval, "rebalancing", func(ctx context.Context) error { _, err := c.Rebalance(ctx); return err })
 		}
+		if cfg.RepairInterval > 0 {
+			c.wg.Add(1)
+			go c.every(c.cfg.RepairInterval, "repairing short placements", func(ctx context.Context) error {
+				n, err := c.Rereplicate(ctx)
+				if n > 0 {
+					c.log.Info("placed again: roots short of live holders", "roots", n)
+				}
+				return err
+			})
+		}
 		if cfg.CollectInterval > 0 {
 			c.wg.Add(1)
 			go c.every(c.cfg.CollectInterval, "collecting unreferenced content", func(ctx context.Context) error { _, err := c.Collect(ctx); return err })
