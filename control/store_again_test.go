@@ -108,6 +108,7 @@ func TestEveryHolderFailedRepairedWithoutAStore(t *testing.T) {
 		func(c *coordinator.Config) {
 			c.AuditInterval = 100 * time.Millisecond
 			c.RepairInterval = 200 * time.Millisecond
+			c.RepairRetryAfter = -1 // exhausted nodes ordered again at the next pass
 		})
 	nodes := startNodes(t, tg, 2)
 	carBytes, root := siteCAR(t, sitetest.Files())

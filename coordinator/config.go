@@ -66,9 +66,14 @@ type Config struct {
 	// every pin attempt) is otherwise left short until a node joins or
 	// leaves, or the content is deployed or stored again. Nodes that
 	// failed the root are ordered again, afresh, only when no other live
-	// node can take it, with a check of what they hold. Default 10 min;
-	// negative: never. Runs on coordinators with the placement role.
-	RepairInterval time.Duration
+	// node can take it, with a check of what they hold, and only once
+	// they failed at least RepairRetryAfter ago (a node that fails every
+	// time is ordered about once per RepairRetryAfter, not every pass).
+	// One coordinator of a cluster at a time (the lease RepairLease).
+	// Default 10 min; negative: never. Runs on coordinators with the
+	// placement role. RepairRetryAfter defaults to 1 h; negative: at once.
+	RepairInterval   time.Duration
+	RepairRetryAfter time.Duration
 
 	// CollectInterval paces the collector of unreferenced content
 	// (collect.go): about once per interval, one coordinator of a
@@ -163,6 +168,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.RepairInterval == 0 {
 		c.RepairInterval = 10 * time.Minute
+	}
+	if c.RepairRetryAfter == 0 {
+		c.RepairRetryAfter = time.Hour
 	}
 	if c.CollectGrace <= 0 {
 		c.CollectGrace = time.Hour

@@ -208,10 +208,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		if cfg.RepairInterval > 0 {
 			c.wg.Add(1)
 			go c.every(c.cfg.RepairInterval, "repairing short placements", func(ctx context.Context) error {
-				n, err := c.Rereplicate(ctx)
-				if n > 0 {
-					c.log.Info("placed again: roots short of live holders", "roots", n)
-				}
+				_, _, err := c.repairPass(ctx)
 				return err
 			})
 		}

@@ -202,6 +202,11 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, opts pla
 			if p, err = decodePlacement(old); err != nil {
 				return nil, err
 			}
+			if opts.repair && p.Replicas == 0 && len(p.Nodes) == 0 {
+				// Emptied by Release, whose delete follows: gone.
+				out = Placement{}
+				return nil, events.ErrNoChange
+			}
 			if p.Nodes == nil {
 				p.Nodes = map[string]Holder{}
 			}
@@ -528,15 +533,43 @@ func (c *Coordinator) Rereplicate(ctx context.Context) (int, error) {
 
 // rereplicate is Rereplicate over ps.
 func (c *Coordinator) rereplicate(ctx context.Context, ps []Placement) (int, error) {
+	touched, _, err := c.rereplicateWith(ctx, ps, time.Time{}, false)
+	return touched, err
+}
+
+// repairPass is the pass RepairInterval paces: Rereplicate over every
+// placement, run by one coordinator of a cluster at a time (the lease
+// RepairLease), which orders an exhausted node again only once it failed
+// at least RepairRetryAfter ago, and logs the roots left short in one
+// line. It returns how many roots were short and how many of those no
+// live node could fill.
+func (c *Coordinator) repairPass(ctx context.Context) (touched, short int, err error) {
+	if ok, err := c.takeLease(ctx, RepairLease, 2*c.cfg.RepairInterval); err != nil || !ok {
+		return 0, 0, err
+	}
+	touched, short, err = c.rereplicateWith(ctx, c.Placements(), c.cfg.Now().Add(-c.cfg.RepairRetryAfter), true)
+	if touched > 0 {
+		c.log.Info("repair pass: roots short of live holders placed again", "roots", touched, "short_of_nodes", short)
+	}
+	return touched, short, err
+}
+
+// RepairLease is the key, in the leases bucket, of the lease that lets
+// one coordinator of a cluster run the repair pass.
+const RepairLease = "repairer"
+
+// rereplicateWith is rereplicate; exhaustedBefore, when set, limits the
+// last resort to nodes that failed before it (placeOpts), and quiet
+// counts the roots short of live nodes instead of logging each.
+func (c *Coordinator) rereplicateWith(ctx context.Context, ps []Placement, exhaustedBefore time.Time, quiet bool) (touched, short int, err error) {
 	live, err := c.LiveNodes(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	isLive := make(map[string]bool, len(live))
 	for _, s := range live {
 		isLive[s.Node()] = true
 	}
-	touched := 0
 	for _, p := range ps {
 		held := 0
 		for id, h := range p.Nodes {
@@ -548,15 +581,19 @@ func (c *Coordinator) rereplicate(ctx context.Context, ps []Placement) (int, err
 			continue
 		}
 		touched++
-		_, err := c.repair(ctx, p, true)
+		_, err := c.place(ctx, events.SiteDeployed{Root: p.Root, Replicas: p.Replicas, CAR: p.CAR},
+			placeOpts{retryExhausted: true, exhaustedBefore: exhaustedBefore, repair: true})
 		switch {
 		case errors.Is(err, ErrTooFewNodes):
-			c.logShort(p.Root, err)
+			short++
+			if !quiet {
+				c.logShort(p.Root, err)
+			}
 		case err != nil:
-			return touched, err
+			return touched, short, err
 		}
 	}
-	return touched, nil
+	return touched, short, nil
 }
 
 // logShort logs a root short of live nodes: a warning, except during the
