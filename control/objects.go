@@ -35,17 +35,54 @@ func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reade
 	if c.placedOnEnough(ctx, root) {
 		return root, nil // placed already: the same bytes stored before
 	}
+	if err := c.emitStored(ctx, label, near, root, n, blocks); err != nil {
+		return "", err
+	}
+	return root, nil
+}
+
+// emitStored announces root, whose CAR of size bytes is in the content
+// store, for placement under label (site.deployed), near the holders of
+// near.
+func (c *Control) emitStored(ctx context.Context, label, near, root string, size int64, blocks int) error {
 	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
-		Site: label, Root: root, Size: n, Blocks: blocks, Replicas: c.cfg.Replicas,
+		Site: label, Root: root, Size: size, Blocks: blocks, Replicas: c.cfg.Replicas,
 		CAR: c.cfg.PublicURL + ContentPrefix + root + ".car", Near: near,
 	})
 	if err == nil {
 		err = c.cfg.Bus.Publish(ctx, ev)
 	}
 	if err != nil {
-		return "", fmt.Errorf("control: emit site.deployed: %w", err)
+		return fmt.Errorf("control: emit site.deployed: %w", err)
 	}
-	return root, nil
+	return nil
+}
+
+// PlaceAgain places root again, under label and near the holders of
+// near, when fewer live nodes hold it or are ordered to than should (its
+// holders failed it, or left): from the CAR in the content store, as
+// StoreCAR does for the same bytes, without staging it again. A CAR not
+// here is fetched from a holder first (OpenCAR). Content placed on
+// enough nodes is left as it is.
+func (c *Control) PlaceAgain(ctx context.Context, label, near, root string) error {
+	if parsed, err := cid.Parse(root); err != nil || parsed.String() != root {
+		return badRequest("not a CID: %q", clip(root))
+	}
+	if c.placedOnEnough(ctx, root) {
+		return nil
+	}
+	fi, err := os.Stat(c.contentPath(root))
+	if errors.Is(err, os.ErrNotExist) {
+		var f *os.File
+		if f, err = c.OpenCAR(ctx, root); err == nil {
+			fi, err = f.Stat()
+			f.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("control: place %s again: its CAR: %w", root, err)
+	}
+	return c.emitStored(ctx, label, near, root, fi.Size(), 0)
 }
 
 // placedOnEnough reports whether root is placed for Replicas copies and

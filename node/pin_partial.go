@@ -173,6 +173,7 @@ func (n *Node) missing(ctx context.Context, root cid.Cid, o walkOpts) ([]cid.Cid
 			if err := n.bs.DeleteBlock(ctx, c); err != nil {
 				return nil, fmt.Errorf("node: walk %s: %w", c, err)
 			}
+			n.metrics.addBlocks(-1) // counted again when it is written
 			out = append(out, c)
 			continue
 		}

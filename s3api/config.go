@@ -54,6 +54,10 @@ type ContentStore interface {
 	// again (under label) when the collector unplaced it before the
 	// record, returning true: then the caller waits for its holders.
 	Keep(ctx context.Context, label, root string) (bool, error)
+	// PlaceAgain places root again (under label, near the holders of
+	// near) from its CAR when fewer live nodes hold it or are ordered to
+	// than should: its holders failed it, or left.
+	PlaceAgain(ctx context.Context, label, near, root string) error
 }
 
 // Config configures a Server. Listener, Keys, Store, Bus and DataDir are

@@ -172,24 +172,14 @@ func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64
 	return &object{CID: got, Size: size, TSize: tsize, ETag: etag, Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype, siteErr: se}, release, nil
 }
 
-// placeAgain stores root again from its CAR, as a PUT of the same bytes
-// does, for content fewer nodes hold than should (its holders failed it,
-// or left): the store orders its pins again (control.StoreCAR), where
-// waiting alone would wait for holders nothing orders. A failure is
-// logged: waitHeld answers the request.
+// placeAgain places root again from its CAR (ContentStore.PlaceAgain),
+// for content fewer nodes hold than should (its holders failed it, or
+// left): waiting alone would wait for holders nothing orders. A failure
+// is logged: waitHeld answers the request.
 func (s *Server) placeAgain(ctx context.Context, bucket, root string) {
-	f, err := s.cfg.Store.OpenCAR(ctx, root)
-	if err != nil {
-		s.log.Warn("s3 object short of holders: its CAR could not be opened to place it again", "cid", root, "err", err)
-		return
+	if err := s.cfg.Store.PlaceAgain(ctx, storeLabel(bucket), s.records.root(bucket), root); err != nil {
+		s.log.Warn("s3 object short of holders: not placed again", "bucket", bucket, "cid", root, "err", err)
 	}
-	defer f.Close()
-	got, err := s.cfg.Store.StoreCAR(ctx, storeLabel(bucket), s.records.root(bucket), f)
-	if err != nil || got != root {
-		s.log.Warn("s3 object short of holders: not placed again", "cid", root, "stored", got, "err", err)
-		return
-	}
-	s.log.Info("s3 object short of holders: placed again", "bucket", bucket, "cid", root)
 }
 
 // waitHeld returns once the configured number of live nodes hold root:
