@@ -21,53 +21,18 @@ import (
 // again), but only those that failed before the event, not the node that
 // failed the order this event sent.
 func TestDeployedRedeliveryOrdersAFailedNodeOnce(t *testing.T) {
-	bus, err := events.Open(ctxT(t), events.Config{StoreDir: t.TempDir(), Name: "test", Logger: testLogger(t),
-		RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bus.Close() })
-	srv := startServer(t)
-	c := newCoordinator(t, bus, func(c *coordinator.Config) {
-		c.URLProver = acceptURLs{}
-		coordinator.FailAudits(c)
-	})
-	srv.cur.Store(c)
-	ctx := ctxT(t)
-	k := newKey(t)
-	rec := signedRecord(t, k, 4001)
-	var orders atomic.Int32
-	nc, err := node.NewCoordClient(node.CoordClientConfig{
-		URL: srv.url, Key: k.priv, OperatorToken: operatorToken(bus),
-		Record:     func() (noderecord.Signed, error) { return rec, nil },
-		OnPin:      func(context.Context, nodeproto.Pin) error { orders.Add(1); return nil },
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Logger: testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	eventually(t, "the node live", func() bool {
-		live, err := c.LiveNodes(ctx)
-		return err == nil && len(live) == 1
-	})
+	c, bus, id, orders := failingNode(t, events.Config{RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond}, nil)
 	root := cidOf(t, "liar root")
 	ev, _ := events.New(events.TypeSiteDeployed, "test", events.SiteDeployed{Site: "s", Root: root, Replicas: 2, CAR: "http://127.0.0.1:1/x.car"})
-	if err := bus.Publish(ctx, ev); err != nil {
+	if err := bus.Publish(ctxT(t), ev); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the node failed its audit", func() bool {
 		p, _ := c.Placement(root)
-		return p.Nodes[k.id].State == coordinator.HolderFailed
+		return p.Nodes[id].State == coordinator.HolderFailed
 	})
-	// The redeliveries (10, 20-100 ms apart) come within this window; a
-	// loaded machine may see fewer of them, never more orders.
-	for deadline := time.Now().Add(testutil.Scale(2 * time.Second)); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if n := orders.Load(); n > 1 {
-			t.Fatalf("%d pin orders for one site.deployed, want 1", n)
-		}
-	}
+	// The redeliveries come 20-100 ms apart, 10 of them.
+	noSecondOrder(t, orders, "a redelivery of the event ordered the node that failed its order again")
 }
 
 // The repair pass orders again a node that failed a root every time (here
@@ -75,7 +40,30 @@ func TestDeployedRedeliveryOrdersAFailedNodeOnce(t *testing.T) {
 // each order costs the node a read of the whole DAG and the network an
 // audit and a node.audit_failed event.
 func TestRepairPassOrdersAFailingNodeOncePerRetryAfter(t *testing.T) {
-	bus, err := events.Open(ctxT(t), events.Config{StoreDir: t.TempDir(), Name: "test", Logger: testLogger(t)})
+	c, _, id, orders := failingNode(t, events.Config{}, func(c *coordinator.Config) {
+		c.RepairInterval = 50 * time.Millisecond
+		c.RepairRetryAfter = time.Hour
+	})
+	root := cidOf(t, "failing root")
+	if _, err := c.Place(ctxT(t), events.SiteDeployed{Site: "s", Root: root, Replicas: 1, CAR: "http://127.0.0.1:1/x.car"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the node failed its audit", func() bool {
+		p, _ := c.Placement(root)
+		return p.Nodes[id].State == coordinator.HolderFailed
+	})
+	// About 40 passes in the window.
+	noSecondOrder(t, orders, "the pass ordered the failing node again")
+}
+
+// failingNode starts a coordinator (configured by mod, audits failing)
+// with one live node that says it pinned whatever it is ordered to; it
+// returns the coordinator, the bus, the node's id and its count of pin
+// orders.
+func failingNode(t *testing.T, busCfg events.Config, mod func(*coordinator.Config)) (*coordinator.Coordinator, *events.Bus, string, *atomic.Int32) {
+	t.Helper()
+	busCfg.StoreDir, busCfg.Name, busCfg.Logger = t.TempDir(), "test", testLogger(t)
+	bus, err := events.Open(ctxT(t), busCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,14 +72,14 @@ func TestRepairPassOrdersAFailingNodeOncePerRetryAfter(t *testing.T) {
 	c := newCoordinator(t, bus, func(c *coordinator.Config) {
 		c.URLProver = acceptURLs{}
 		coordinator.FailAudits(c)
-		c.RepairInterval = 50 * time.Millisecond
-		c.RepairRetryAfter = time.Hour
+		if mod != nil {
+			mod(c)
+		}
 	})
 	srv.cur.Store(c)
-	ctx := ctxT(t)
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
-	var orders atomic.Int32
+	orders := &atomic.Int32{}
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: srv.url, Key: k.priv, OperatorToken: operatorToken(bus),
 		Record:     func() (noderecord.Signed, error) { return rec, nil },
@@ -102,24 +90,22 @@ func TestRepairPassOrdersAFailingNodeOncePerRetryAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(func() { nc.Close() })
 	eventually(t, "the node live", func() bool {
-		live, err := c.LiveNodes(ctx)
+		live, err := c.LiveNodes(ctxT(t))
 		return err == nil && len(live) == 1
 	})
-	root := cidOf(t, "failing root")
-	if _, err := c.Place(ctx, events.SiteDeployed{Site: "s", Root: root, Replicas: 1, CAR: "http://127.0.0.1:1/x.car"}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the node failed its audit", func() bool {
-		p, _ := c.Placement(root)
-		return p.Nodes[k.id].State == coordinator.HolderFailed
-	})
-	// About 40 passes in this window; a loaded machine runs fewer, never
-	// more orders.
+	return c, bus, k.id, orders
+}
+
+// noSecondOrder fails the test if orders passes 1 within a window in
+// which the retries under test would have come many times (a loaded
+// machine sees fewer of them, never more orders).
+func noSecondOrder(t *testing.T, orders *atomic.Int32, what string) {
+	t.Helper()
 	for deadline := time.Now().Add(testutil.Scale(2 * time.Second)); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if n := orders.Load(); n > 1 {
-			t.Fatalf("%d pin orders, want 1: the pass ordered the failing node again", n)
+			t.Fatalf("%d pin orders, want 1: %s", n, what)
 		}
 	}
 }
