@@ -126,21 +126,19 @@ func (c *Control) DeployFor(ctx context.Context, site, account string, body io.R
 	if _, err := c.deploys.Put(ctx, site, b); err != nil {
 		return api.DeployRecord{}, fmt.Errorf("control: record deploy: %w", err)
 	}
-	if err := c.emitDeployed(ctx, site, root, n, blocks, false); err != nil {
+	if err := c.emitDeployed(ctx, events.SiteDeployed{Site: site, Root: root, Size: n, Blocks: blocks}); err != nil {
 		return api.DeployRecord{}, err
 	}
 	c.log.Info("site deployed", "site", site, "account", account, "root", root, "bytes", n, "blocks", blocks, "replicas", rec.Replicas)
 	return rec, nil
 }
 
-// emitDeployed announces a staged root (site.deployed): placement orders
+// emitDeployed announces a staged root (site.deployed, d with its
+// replicas and the content store's CAR URL filled in): placement orders
 // its replicas on nodes, which fetch it from the content store.
-func (c *Control) emitDeployed(ctx context.Context, site, root string, size int64, blocks int, preview bool) error {
-	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
-		Site: site, Root: root, Size: size, Blocks: blocks, Replicas: c.cfg.Replicas,
-		CAR:     c.cfg.PublicURL + ContentPrefix + root + ".car",
-		Preview: preview,
-	})
+func (c *Control) emitDeployed(ctx context.Context, d events.SiteDeployed) error {
+	d.Replicas, d.CAR = c.cfg.Replicas, c.cfg.PublicURL+ContentPrefix+d.Root+".car"
+	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, d)
 	if err == nil {
 		err = c.cfg.Bus.Publish(ctx, ev)
 	}

@@ -35,27 +35,10 @@ func (c *Control) StoreCAR(ctx context.Context, label, near string, car io.Reade
 	if c.placedOnEnough(ctx, root) {
 		return root, nil // placed already: the same bytes stored before
 	}
-	if err := c.emitStored(ctx, label, near, root, n, blocks); err != nil {
+	if err := c.emitDeployed(ctx, events.SiteDeployed{Site: label, Root: root, Size: n, Blocks: blocks, Near: near}); err != nil {
 		return "", err
 	}
 	return root, nil
-}
-
-// emitStored announces root, whose CAR of size bytes is in the content
-// store, for placement under label (site.deployed), near the holders of
-// near.
-func (c *Control) emitStored(ctx context.Context, label, near, root string, size int64, blocks int) error {
-	ev, err := events.New(events.TypeSiteDeployed, c.cfg.Name, events.SiteDeployed{
-		Site: label, Root: root, Size: size, Blocks: blocks, Replicas: c.cfg.Replicas,
-		CAR: c.cfg.PublicURL + ContentPrefix + root + ".car", Near: near,
-	})
-	if err == nil {
-		err = c.cfg.Bus.Publish(ctx, ev)
-	}
-	if err != nil {
-		return fmt.Errorf("control: emit site.deployed: %w", err)
-	}
-	return nil
 }
 
 // PlaceAgain places root again, under label and near the holders of
@@ -82,7 +65,7 @@ func (c *Control) PlaceAgain(ctx context.Context, label, near, root string) erro
 	if err != nil {
 		return fmt.Errorf("control: place %s again: its CAR: %w", root, err)
 	}
-	return c.emitStored(ctx, label, near, root, fi.Size(), 0)
+	return c.emitDeployed(ctx, events.SiteDeployed{Site: label, Root: root, Size: fi.Size(), Near: near})
 }
 
 // placedOnEnough reports whether root is placed for Replicas copies and
@@ -126,7 +109,7 @@ func (c *Control) Keep(ctx context.Context, label, root string) (bool, error) {
 		return false, fmt.Errorf("control: %s was unplaced by the collector and its CAR is not here: %w", root, err)
 	}
 	c.log.Warn("content collected as a reference to it was recorded: placing it again", "root", root, "label", label)
-	if err := c.emitDeployed(ctx, label, root, fi.Size(), 0, false); err != nil {
+	if err := c.emitDeployed(ctx, events.SiteDeployed{Site: label, Root: root, Size: fi.Size()}); err != nil {
 		return false, err
 	}
 	return true, nil

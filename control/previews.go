@@ -16,6 +16,7 @@ import (
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/events"
 )
 
 // Preview deploys. A preview is a root uploaded, verified and placed on
@@ -70,7 +71,7 @@ func (c *Control) DeployPreview(ctx context.Context, site, account string, ttl t
 	if old, ok, err := c.previewAt(ctx, root); err == nil && ok && old.rec.Site == site {
 		_ = c.previews.Delete(ctx, root, jetstream.LastRevision(old.rev))
 	}
-	if err := c.emitDeployed(ctx, site, root, n, blocks, true); err != nil {
+	if err := c.emitDeployed(ctx, events.SiteDeployed{Site: site, Root: root, Size: n, Blocks: blocks, Preview: true}); err != nil {
 		return api.PreviewRecord{}, err
 	}
 	rec.URL = c.PreviewURL(root)
