@@ -51,50 +51,23 @@ func TestStoreAgainAfterEveryHolderFailedItsAudit(t *testing.T) {
 }
 
 func storeAgainAfterFailedAudits(t *testing.T, harm func(*testing.T, *node.Node, gocid.Cid)) {
-	bus := openBus(t, "gw-store-again")
-	tg, _ := startStackWith(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin}, gateway.Config{},
-		func(c *coordinator.Config) { c.AuditInterval = 100 * time.Millisecond })
-	nodes := startNodes(t, tg, 2)
-	carBytes, root := siteCAR(t, sitetest.Files())
-	store := func() {
-		t.Helper()
-		got, err := tg.ctl.StoreCAR(t.Context(), "s3_again", "", bytes.NewReader(carBytes))
-		if err != nil || got != root {
-			t.Fatalf("store: %s %v, want %s", got, err, root)
-		}
-	}
-	heldByBoth := func() bool {
-		held, want, err := tg.ctl.Holders(t.Context(), root)
-		return err == nil && want == 2 && held == want
-	}
-	store()
-	waitFor(t, "both nodes hold the content", heldByBoth)
-
-	rc, err := gocid.Decode(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes {
-		harm(t, n, rc)
+	st := storeOnTwo(t, "gw-store-again", func(c *coordinator.Config) { c.AuditInterval = 100 * time.Millisecond })
+	for _, n := range st.nodes {
+		harm(t, n, st.rc)
 	}
 	waitFor(t, "both holders failed their audit", func() bool {
-		p, _ := tg.Coordinator().Placement(root)
+		p, _ := st.tg.Coordinator().Placement(st.root)
 		return len(p.Holders(coordinator.HolderFailed)) == 2
 	})
 
-	store()
+	st.store(t)
 	defer func() {
 		if t.Failed() {
-			p, _ := tg.Coordinator().Placement(root)
+			p, _ := st.tg.Coordinator().Placement(st.root)
 			t.Logf("placement %+v", p)
 		}
 	}()
-	waitFor(t, "both nodes hold the content again", heldByBoth)
-	for _, n := range nodes {
-		if _, err := n.Blockstore().Get(t.Context(), rc); err != nil {
-			t.Fatalf("node %s: root block: %v", n.ID(), err)
-		}
-	}
+	waitFor(t, "both nodes hold the content again, its root block whole", st.wholeOnBoth(t))
 }
 
 // Content every holder of which failed its audit, on a network with no
@@ -103,41 +76,71 @@ func storeAgainAfterFailedAudits(t *testing.T, harm func(*testing.T, *node.Node,
 // check, and they fetch what they lost. Before, the content stayed
 // unheld until a node joined or left.
 func TestEveryHolderFailedRepairedWithoutAStore(t *testing.T) {
-	bus := openBus(t, "gw-repair-pass")
-	tg, _ := startStackWith(t, bus, Config{DataDir: t.TempDir(), AdminToken: testAdmin}, gateway.Config{},
-		func(c *coordinator.Config) {
-			c.AuditInterval = 100 * time.Millisecond
-			c.RepairInterval = 200 * time.Millisecond
-			c.RepairRetryAfter = -1 // exhausted nodes ordered again at the next pass
-		})
-	nodes := startNodes(t, tg, 2)
-	carBytes, root := siteCAR(t, sitetest.Files())
-	if got, err := tg.ctl.StoreCAR(t.Context(), "s3_repair", "", bytes.NewReader(carBytes)); err != nil || got != root {
-		t.Fatalf("store: %s %v, want %s", got, err, root)
-	}
-	heldByBoth := func() bool {
-		held, want, err := tg.ctl.Holders(t.Context(), root)
-		return err == nil && want == 2 && held == want
-	}
-	waitFor(t, "both nodes hold the content", heldByBoth)
-	rc, err := gocid.Decode(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes {
-		if err := n.Blockstore().DeleteBlock(t.Context(), rc); err != nil {
+	st := storeOnTwo(t, "gw-repair-pass", func(c *coordinator.Config) {
+		c.AuditInterval = 100 * time.Millisecond
+		c.RepairInterval = 200 * time.Millisecond
+		c.RepairRetryAfter = -1 // exhausted nodes ordered again at the next pass
+	})
+	for _, n := range st.nodes {
+		if err := n.Blockstore().DeleteBlock(t.Context(), st.rc); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Each fails its audit and is repaired, maybe before the other
 	// fails: the root block back on both (only a fetch brings it back)
 	// and both counted.
-	waitFor(t, "both nodes hold the content again, its root block fetched again", func() bool {
-		for _, n := range nodes {
-			if _, err := n.Blockstore().Get(t.Context(), rc); err != nil {
+	waitFor(t, "both nodes hold the content again, its root block fetched again", st.wholeOnBoth(t))
+}
+
+// storedOnTwo is content stored (as an S3 object's is) on a stack with
+// two nodes, both holding it.
+type storedOnTwo struct {
+	tg    *testStack
+	nodes []*node.Node
+	car   []byte
+	root  string
+	rc    gocid.Cid
+}
+
+// storeOnTwo starts a stack whose coordinator mod configures, with two
+// nodes, stores a site's CAR and waits until both nodes hold it.
+func storeOnTwo(t *testing.T, busName string, mod func(*coordinator.Config)) *storedOnTwo {
+	t.Helper()
+	tg, _ := startStackWith(t, openBus(t, busName), Config{DataDir: t.TempDir(), AdminToken: testAdmin}, gateway.Config{}, mod)
+	st := &storedOnTwo{tg: tg, nodes: startNodes(t, tg, 2)}
+	st.car, st.root = siteCAR(t, sitetest.Files())
+	var err error
+	if st.rc, err = gocid.Decode(st.root); err != nil {
+		t.Fatal(err)
+	}
+	st.store(t)
+	waitFor(t, "both nodes hold the content", func() bool { return st.heldByBoth(t) })
+	return st
+}
+
+// store stores the content (again), as an S3 PUT of its bytes does.
+func (st *storedOnTwo) store(t *testing.T) {
+	t.Helper()
+	got, err := st.tg.ctl.StoreCAR(t.Context(), "s3_again", "", bytes.NewReader(st.car))
+	if err != nil || got != st.root {
+		t.Fatalf("store: %s %v, want %s", got, err, st.root)
+	}
+}
+
+func (st *storedOnTwo) heldByBoth(t *testing.T) bool {
+	held, want, err := st.tg.ctl.Holders(t.Context(), st.root)
+	return err == nil && want == 2 && held == want
+}
+
+// wholeOnBoth reports whether both nodes hold the content and its root
+// block reads back whole on each.
+func (st *storedOnTwo) wholeOnBoth(t *testing.T) func() bool {
+	return func() bool {
+		for _, n := range st.nodes {
+			if _, err := n.Blockstore().Get(t.Context(), st.rc); err != nil {
 				return false
 			}
 		}
-		return heldByBoth()
-	})
+		return st.heldByBoth(t)
+	}
 }

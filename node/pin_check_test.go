@@ -1,11 +1,8 @@
 package node_test
 
 import (
-	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +10,6 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 
-	"github.com/verity-cdn/verity/internal/importer"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
@@ -83,22 +79,9 @@ func TestPinCheckRepairsCorruptBlocks(t *testing.T) {
 // S as whole, and R is fetched again.
 func TestPinCheckWalksPinnedSubRoots(t *testing.T) {
 	n := newNode(t, node.Config{DataDir: t.TempDir()})
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range map[string]string{"index.html": "<h1>outer</h1>", "sub/x.txt": "inner file"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var buf bytes.Buffer
-	root, err := importer.WriteCAR(t.Context(), dir, &buf, importer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	car, root := carOf(t, map[string]string{"index.html": "<h1>outer</h1>", "sub/x.txt": "inner file"})
 	fetches := 0
-	srv := carServer(t, map[string][]byte{"/site.car": buf.Bytes()}, func(*http.Request) { fetches++ })
+	srv := carServer(t, map[string][]byte{"/site.car": car}, func(*http.Request) { fetches++ })
 	order := nodeproto.Pin{Root: root.String(), CAR: srv.URL + "/site.car"}
 	if err := n.Pin(t.Context(), order); err != nil {
 		t.Fatal(err)

@@ -20,12 +20,17 @@ import (
 	"github.com/verity-cdn/verity/node"
 )
 
-// carOf imports files and returns the CAR and its root.
+// carOf imports files (names may hold directories: "sub/x.txt") and
+// returns the CAR and its root.
 func carOf(t *testing.T, files map[string]string) ([]byte, cid.Cid) {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
