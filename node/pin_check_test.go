@@ -3,6 +3,7 @@ package node_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,22 @@ func linkOf(t *testing.T, n *node.Node, c cid.Cid, name string) cid.Cid {
 	return cid.Undef
 }
 
+// pinnedCounted pins the root of files on a new node from a CAR server
+// that counts its fetches; it returns the node, the root, the order (to
+// send again) and the count, 1 by then.
+func pinnedCounted(t *testing.T, files map[string]string) (*node.Node, cid.Cid, nodeproto.Pin, *int) {
+	t.Helper()
+	n := newNode(t, node.Config{DataDir: t.TempDir()})
+	car, root := carOf(t, files)
+	fetches := new(int)
+	srv := carServer(t, map[string][]byte{"/site.car": car}, func(*http.Request) { *fetches++ })
+	order := nodeproto.Pin{Root: root.String(), CAR: srv.URL + "/site.car"}
+	if err := n.Pin(t.Context(), order); err != nil {
+		t.Fatal(err)
+	}
+	return n, root, order, fetches
+}
+
 // readable reports whether c is stored on n and matches its CID.
 func readable(t *testing.T, n *node.Node, c cid.Cid) bool {
 	t.Helper()
@@ -52,22 +69,15 @@ func readable(t *testing.T, n *node.Node, c cid.Cid) bool {
 func TestPinCheckRepairsCorruptBlocks(t *testing.T) {
 	for _, which := range []string{"root block", "raw leaf"} {
 		t.Run(which, func(t *testing.T) {
-			n := newNode(t, node.Config{DataDir: t.TempDir()})
-			car, root := carOf(t, map[string]string{"index.html": "<h1>checked</h1>", "a.txt": "a"})
-			fetches := 0
-			srv := carServer(t, map[string][]byte{"/site.car": car}, func(*http.Request) { fetches++ })
-			order := nodeproto.Pin{Root: root.String(), CAR: srv.URL + "/site.car"}
-			if err := n.Pin(t.Context(), order); err != nil {
-				t.Fatal(err)
-			}
+			n, root, order, fetches := pinnedCounted(t, map[string]string{"index.html": "<h1>checked</h1>", "a.txt": "a"})
 			bad := root
 			if which == "raw leaf" {
 				bad = linkOf(t, n, root, "index.html")
 			}
 			corruptBlock(t, n, bad)
 			order.Check = true
-			if err := n.Pin(t.Context(), order); err != nil || fetches != 2 || !readable(t, n, bad) {
-				t.Fatalf("checked pin: %v, %d fetches, the block whole %v", err, fetches, readable(t, n, bad))
+			if err := n.Pin(t.Context(), order); err != nil || *fetches != 2 || !readable(t, n, bad) {
+				t.Fatalf("checked pin: %v, %d fetches, the block whole %v", err, *fetches, readable(t, n, bad))
 			}
 		})
 	}
@@ -78,14 +88,7 @@ func TestPinCheckRepairsCorruptBlocks(t *testing.T) {
 // block lost below S is found by R's checked order, which does not take
 // S as whole, and R is fetched again.
 func TestPinCheckWalksPinnedSubRoots(t *testing.T) {
-	n := newNode(t, node.Config{DataDir: t.TempDir()})
-	car, root := carOf(t, map[string]string{"index.html": "<h1>outer</h1>", "sub/x.txt": "inner file"})
-	fetches := 0
-	srv := carServer(t, map[string][]byte{"/site.car": car}, func(*http.Request) { fetches++ })
-	order := nodeproto.Pin{Root: root.String(), CAR: srv.URL + "/site.car"}
-	if err := n.Pin(t.Context(), order); err != nil {
-		t.Fatal(err)
-	}
+	n, root, order, fetches := pinnedCounted(t, map[string]string{"index.html": "<h1>outer</h1>", "sub/x.txt": "inner file"})
 	sub := linkOf(t, n, root, "sub")
 	x := linkOf(t, n, sub, "x.txt")
 	if err := n.PinLocal(sub); err != nil {
@@ -95,8 +98,8 @@ func TestPinCheckWalksPinnedSubRoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	order.Check = true
-	if err := n.Pin(t.Context(), order); err != nil || fetches != 2 || !has(t, n, x) {
-		t.Fatalf("checked pin: %v, %d fetches, the block held %v", err, fetches, has(t, n, x))
+	if err := n.Pin(t.Context(), order); err != nil || *fetches != 2 || !has(t, n, x) {
+		t.Fatalf("checked pin: %v, %d fetches, the block held %v", err, *fetches, has(t, n, x))
 	}
 }
 
@@ -158,5 +161,33 @@ func checkRacesRefusedImport(t *testing.T, refetch bool) {
 	}
 	if !has(t, n, x) {
 		t.Fatalf("the block R's answer counted on (%s) was taken back by S's refused import", x)
+	}
+}
+
+// A pinned root that lost a block (here its root block) is fetched again
+// by an order that asks for a check (nodeproto.Pin.Check: the coordinator
+// no longer counts the node as a holder, after a failed audit), and only
+// by one: an order without it is answered at once, as every order a node
+// gets for its pins after it rejoins is.
+func TestPinCheckFetchesLostBlocks(t *testing.T) {
+	n, root, order, fetches := pinnedCounted(t, map[string]string{"index.html": "<h1>checked</h1>", "a.txt": "a"})
+	// Checked and whole: not fetched again.
+	order.Check = true
+	if err := n.Pin(t.Context(), order); err != nil || *fetches != 1 {
+		t.Fatalf("checked pin of a whole root: %v, %d fetches", err, *fetches)
+	}
+	if err := n.Blockstore().DeleteBlock(t.Context(), root); err != nil {
+		t.Fatal(err)
+	}
+	order.Check = false
+	if err := n.Pin(t.Context(), order); err != nil || *fetches != 1 || has(t, n, root) {
+		t.Fatalf("unchecked pin: %v, %d fetches, root block held %v", err, *fetches, has(t, n, root))
+	}
+	order.Check = true
+	if err := n.Pin(t.Context(), order); err != nil || *fetches != 2 || !has(t, n, root) {
+		t.Fatalf("checked pin of a root missing a block: %v, %d fetches, root block held %v", err, *fetches, has(t, n, root))
+	}
+	if got := n.Pins(); !slices.Equal(got, []string{root.String()}) {
+		t.Fatalf("pins %v", got)
 	}
 }

@@ -212,38 +212,3 @@ func TestUnpinOvertakenByPinOrderKeepsRoot(t *testing.T) {
 		t.Fatalf("GC after: %v, root stored %v", err, has(t, n, root))
 	}
 }
-
-// A pinned root that lost a block (here its root block) is fetched again
-// by an order that asks for a check (nodeproto.Pin.Check: the coordinator
-// no longer counts the node as a holder, after a failed audit), and only
-// by one: an order without it is answered at once, as every order a node
-// gets for its pins after it rejoins is.
-func TestPinCheckFetchesLostBlocks(t *testing.T) {
-	n := newNode(t, node.Config{DataDir: t.TempDir()})
-	car, root := carOf(t, map[string]string{"index.html": "<h1>checked</h1>", "a.txt": "a"})
-	fetches := 0
-	srv := carServer(t, map[string][]byte{"/site.car": car}, func(*http.Request) { fetches++ })
-	order := nodeproto.Pin{Root: root.String(), CAR: srv.URL + "/site.car"}
-	if err := n.Pin(t.Context(), order); err != nil {
-		t.Fatal(err)
-	}
-	// Checked and whole: not fetched again.
-	order.Check = true
-	if err := n.Pin(t.Context(), order); err != nil || fetches != 1 {
-		t.Fatalf("checked pin of a whole root: %v, %d fetches", err, fetches)
-	}
-	if err := n.Blockstore().DeleteBlock(t.Context(), root); err != nil {
-		t.Fatal(err)
-	}
-	order.Check = false
-	if err := n.Pin(t.Context(), order); err != nil || fetches != 1 || has(t, n, root) {
-		t.Fatalf("unchecked pin: %v, %d fetches, root block held %v", err, fetches, has(t, n, root))
-	}
-	order.Check = true
-	if err := n.Pin(t.Context(), order); err != nil || fetches != 2 || !has(t, n, root) {
-		t.Fatalf("checked pin of a root missing a block: %v, %d fetches, root block held %v", err, fetches, has(t, n, root))
-	}
-	if got := n.Pins(); !slices.Equal(got, []string{root.String()}) {
-		t.Fatalf("pins %v", got)
-	}
-}
