@@ -41,7 +41,7 @@ func putRoot(t *testing.T, c *s3.Client, bucket, key string, body []byte) string
 // waitPinned waits until every node of the network holds root.
 func (n *network) waitPinned(t *testing.T, root string) {
 	t.Helper()
-	testutil.EventuallyErr(t, 20*time.Second, root+" pinned on every node", func() error {
+	n.eventually(t, 20*time.Second, root+" pinned on every node", func() error {
 		held, err := n.d.Coordinator().PinnedLive(t.Context(), root)
 		if err != nil {
 			return err
@@ -51,6 +51,16 @@ func (n *network) waitPinned(t *testing.T, root string) {
 		}
 		return nil
 	})
+}
+
+// eventually is testutil.EventuallyErr that, when the wait fails, first
+// logs the network's warnings and failures: what held it up.
+func (n *network) eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	if err := testutil.Wait(timeout, cond); err != nil {
+		dumpFailures(t, n)
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
 }
 
 // fetchVerified fetches root/path from every node as the worker does
@@ -208,7 +218,7 @@ func (n *network) siteStatus(t *testing.T, token, site string) api.SiteStatus {
 func (n *network) waitSiteRoot(t *testing.T, token, site, root string) api.SiteStatus {
 	t.Helper()
 	var st api.SiteStatus
-	testutil.EventuallyErr(t, 60*time.Second, site+" published at "+root, func() error {
+	n.eventually(t, 60*time.Second, site+" published at "+root, func() error {
 		st = n.siteStatus(t, token, site)
 		if st.Site == nil || st.Site.Root != root {
 			return fmt.Errorf("status %+v", st.Site)
