@@ -85,7 +85,9 @@
 // Every coordinator watches that bucket and sends pin orders to the
 // pending nodes connected to it, again when a node rejoins (so it is
 // reconciled); a node's answer marks it pinned or failed and a success
-// emits content.replicated. A failed holder is ordered again after
+// emits content.replicated (as does a site added to the placement of a
+// root already held, once per holder: the publisher reads the placement's
+// sites when it hears of a holder). A failed holder is ordered again after
 // PinRetryMin, doubling to PinRetryMax, until PinAttempts failures; then
 // the root is placed on another node. Too few live nodes → ErrTooFewNodes, and the
 // event is retried with backoff. The re-replication consumer (durable

@@ -191,7 +191,9 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, opts pla
 	now := c.cfg.Now().UTC()
 	var out Placement
 	var holders int
+	var labelled bool // d.Site is new to the placement written
 	rev, err := events.Update(ctx, c.pkv, d.Root, func(old []byte) ([]byte, error) {
+		labelled = false
 		p := Placement{Root: d.Root, Nodes: map[string]Holder{}}
 		if old == nil && opts.repair {
 			out = Placement{}
@@ -225,6 +227,7 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, opts pla
 		if d.Site != "" && !slices.Contains(p.Sites, d.Site) {
 			p.Sites = append(p.Sites, d.Site)
 			slices.Sort(p.Sites)
+			labelled = true
 		}
 		if d.Site != "" {
 			// A deploy or a store of the root: referenced again, so a
@@ -275,10 +278,26 @@ func (c *Coordinator) place(ctx context.Context, d events.SiteDeployed, opts pla
 		return Placement{}, nil // a repair of a placement gone since
 	}
 	c.storePlacement(out, rev)
+	if labelled {
+		c.replicatedFor(out, d.Site, now)
+	}
 	if holders < out.Replicas {
 		return out, fmt.Errorf("%w: %s wants %d copies, %d live nodes can hold it", ErrTooFewNodes, d.Root, out.Replicas, holders)
 	}
 	return out, nil
+}
+
+// replicatedFor emits content.replicated for each holder of p that
+// passed its audit before site was added to p's labels. The publisher
+// reads the labels when it hears of a holder: a holding that came before
+// the label would otherwise never count for the site, whose site.deployed
+// the publisher may have handled before the root was held (a bucket's
+// root placed for the bucket, then for the site that follows it).
+func (c *Coordinator) replicatedFor(p Placement, site string, now time.Time) {
+	for _, node := range p.Holders(HolderPinned) {
+		c.emit(c.ctx, "content.replicated/"+p.Root+"/"+node+"/"+site+"/"+now.Format(time.RFC3339Nano), events.TypeContentReplicated,
+			events.ContentReplicated{Root: p.Root, Node: node, Site: site})
+	}
 }
 
 // nearRank is 1 for a node that holds (or is ordered to hold) p's root.
