@@ -23,6 +23,9 @@ type Results struct {
 	Time    time.Time `json:"time"`
 	Machine string    `json:"machine"`
 	Metrics []Metric  `json:"metrics"`
+	// Targets are the speed targets this run measured, with their
+	// verdicts (targets.go).
+	Targets []TargetCheck `json:"targets,omitempty"`
 }
 
 func (r *Results) add(name string, value float64, unit, note string) {

@@ -167,7 +167,11 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	res.ratio("ratio_verify_wasm_vs_native", "verify_wasm", "verify_native", "")
 	res.ratio("ratio_ttfb_gateway_vs_node", "ttfb_1m_gateway_80ms", "ttfb_1m_node_10ms", "first byte, gateway 80 ms vs node 10 ms")
 
+	res.Targets = checkTargets(res)
 	if err := res.writeTable(stdout); err != nil {
+		return err
+	}
+	if err := writeTargets(stdout, res.Targets); err != nil {
 		return err
 	}
 	if cfg.Out != "" {
