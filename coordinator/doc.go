@@ -93,7 +93,11 @@
 // event is retried with backoff. The re-replication consumer (durable
 // ReplicationDurable, shared) runs Rereplicate on node.lost and
 // node.joined: every root with fewer live holders than its replicas is
-// placed again. Nodes prove their identity on content
+// placed again. The repair pass (Config.RepairInterval, one coordinator
+// of a cluster at a time) does the same over every placement, then drops
+// holders beyond a root's replicas once all its live copies are audited
+// (TrimSurplus: a lost holder that came back with its copy, a rebalancing
+// move's source kept while another holder was short). Nodes prove their identity on content
 // fetches with AuthenticateNode (header "Authorization: VerityNode
 // <node>:<unix>:<sig>", ErrNodeAuth).
 //

@@ -560,8 +560,8 @@ func (c *Coordinator) rereplicate(ctx context.Context, ps []Placement) (int, err
 // placement, run by one coordinator of a cluster at a time (the lease
 // RepairLease), which orders an exhausted node again only once it failed
 // at least RepairRetryAfter ago, and logs the roots left short in one
-// line. It returns how many roots were short and how many of those no
-// live node could fill.
+// line; then it drops surplus copies (TrimSurplus). It returns how many
+// roots were short and how many of those no live node could fill.
 func (c *Coordinator) repairPass(ctx context.Context) (touched, short int, err error) {
 	if ok, err := c.takeLease(ctx, RepairLease, 2*c.cfg.RepairInterval); err != nil || !ok {
 		return 0, 0, err
@@ -570,6 +570,10 @@ func (c *Coordinator) repairPass(ctx context.Context) (touched, short int, err e
 	if touched > 0 {
 		c.log.Info("repair pass: roots short of live holders placed again", "roots", touched, "short_of_nodes", short)
 	}
+	if err != nil {
+		return touched, short, err
+	}
+	_, err = c.TrimSurplus(ctx)
 	return touched, short, err
 }
 
