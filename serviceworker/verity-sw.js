@@ -515,20 +515,32 @@ function forget(idx, cid) {
   saveIndex(idx, false);
 }
 
+// cacheGen counts the cache's clears (clearCache): a store begun before
+// one is dropped, so the index never lists a file the cleared cache had.
+let cacheGen = 0;
+
 // store writes the verified bytes of cid, then evicts the least recently
 // used files beyond the bound.
 async function store(idx, root, path, cid, type, chunks, size) {
+  const gen = cacheGen;
   const buf = new Uint8Array(size);
   let off = 0;
   for (const ch of chunks) { buf.set(ch, off); off += ch.byteLength; }
   const sha = hex(await crypto.subtle.digest('SHA-256', buf));
   const c = await openCache();
+  if (gen !== cacheGen) return;
   if (!idx.files[cid]) {
     storing.add(cid);
     try {
       await c.put(keyURL('ipfs/' + cid), new Response(buf, { headers: { 'Content-Type': 'application/octet-stream' } }));
     } finally {
       storing.delete(cid);
+    }
+    if (gen !== cacheGen) {
+      // Cleared meanwhile: the file went into the cache that was
+      // deleted, or into the new one, which the index does not list.
+      c.delete(keyURL('ipfs/' + cid)).catch(() => {});
+      return;
     }
     counters.stored++;
   }
@@ -611,6 +623,10 @@ function dropStores() {
   queuedBytes = 0;
 }
 
+// teeing holds the stores of streamed files whose bodies are still being
+// read (tee): cacheStats waits for them.
+const teeing = new Set();
+
 // WHOLE_MAX is the largest file the Go worker verifies whole before it
 // answers (wholeBodyMax in wasmclient): its body is in memory already.
 const WHOLE_MAX = 64 << 10;
@@ -657,6 +673,8 @@ function tee(idx, event, path, resp) {
     if (size !== len) return;
     await storeLater(size, () => store(idx, root, path, m[1], type, chunks, size));
   })().catch(() => { /* not verified to the end: not cached */ });
+  teeing.add(done);
+  done.then(() => teeing.delete(done));
   event.waitUntil(done);
   return new Response(page, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
 }
@@ -1205,7 +1223,8 @@ self.__verityRequestBridge = requestBridge;
 self.__verityBridges = bridges;
 
 // cacheStats answers {type: 'verity-cache'}: the cache's size and counters
-// and the phases of the last boot. A pending index write is written first,
+// and the phases of the last boot. The files still being read for the
+// cache, the stores waiting and a pending index write are written first,
 // so what the answer counts is what a restarted worker finds.
 async function cacheStats() {
   const idx = await loadIndex();
@@ -1213,6 +1232,7 @@ async function cacheStats() {
   // sent on a connection, answered.
   const se = performance.getEntriesByType('resource').filter((r) => r.name.includes(SESSION_URL + '?key=')).pop();
   if (se) Object.assign(bootTimes, { sessionAsked: se.startTime, sessionSent: se.requestStart, sessionDone: se.responseEnd });
+  await Promise.all([...teeing]);
   await runStores();
   if (writeTimer) await saveIndex(idx, false);
   let bytes = 0;
@@ -1228,6 +1248,7 @@ async function cacheStats() {
 // answers {type: 'verity-cache-clear'}.
 async function clearCache() {
   const idx = await loadIndex();
+  cacheGen++;
   dropStores();
   hot.clear();
   hotBytes = 0;

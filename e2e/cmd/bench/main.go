@@ -43,7 +43,9 @@
 //     every cache on, with the bytes the nodes sent meanwhile; then the
 //     per-request overhead: a 2 KiB asset fetched from the page with cache
 //     'no-store', 20 times, through the warm worker, from the plain server
-//     and from the gateway. The TCP forwarders (gateway, plain server)
+//     and from the gateway. With -visit-site DIR the section measures that
+//     static site instead (deployed as it is, its index.html given the
+//     loader if it has none; every resource must load with a 2xx or 3xx). The TCP forwarders (gateway, plain server)
 //     terminate TCP: a new connection's handshake and its slow start run
 //     over loopback with no delay, and the delay line has no congestion
 //     window, so those rows pay one delay per exchange and nothing for a
@@ -69,7 +71,7 @@
 //
 // Usage (from the repository root, after `make build`):
 //
-//	go run ./e2e/cmd/bench [-out bench-results.json] [-runs 3] [-timeout 15m] [-big-mib 2048] [-credit-window BYTES] [-only verify,ttfb-worker]
+//	go run ./e2e/cmd/bench [-out bench-results.json] [-runs 3] [-timeout 15m] [-big-mib 2048] [-credit-window BYTES] [-only verify,ttfb-worker] [-visit-site DIR]
 package main
 
 import (
@@ -94,6 +96,7 @@ func main() {
 	fl.DurationVar(&cfg.Timeout, "timeout", 15*time.Minute, "bound on the whole benchmark")
 	fl.IntVar(&cfg.BigMiB, "big-mib", 2048, "MiB streamed through the worker for the peak memory row")
 	fl.Uint64Var(&cfg.CreditWindow, "credit-window", 0, "the nodes' credit window in bytes in the verify, page and ttfb sections (default: the nodes' default)")
+	fl.StringVar(&cfg.VisitSite, "visit-site", "", "a static site's directory (index.html and what it loads) for the visit section to measure instead of its generated page")
 	verbose := fl.Bool("v", false, "log the devnet")
 	only := fl.String("only", "", "comma-separated sections to run ("+strings.Join(Sections, ", ")+"); default all")
 	fl.Parse(os.Args[1:])

@@ -34,6 +34,10 @@ type Config struct {
 	// default.
 	CreditWindow uint64
 	Timeout      time.Duration // bound on the whole run; default 4m
+	// VisitSite, when set, is a static site's directory (an index.html
+	// and what it loads) the visit section measures instead of the page
+	// it generates (visitsite.go).
+	VisitSite string
 	// Only lists the sections to run (Sections); empty: all of them.
 	Only   []string
 	Logger *slog.Logger

@@ -42,8 +42,9 @@ const visitMinRuns = 5
 // visitJS reads the load-event time of the page (navigation start →
 // loadEventStart, in the page's clock) and how each subresource was
 // served: the Server-Timing "verity" entry ("webtransport", "cache", ...;
-// "" when the worker did not answer) counted by value, and the bytes that
-// came over the network for the page (transferSize).
+// "" when the worker did not answer) counted by value, the bytes that
+// came over the network for the page (transferSize), and the resources
+// answered with an error status.
 const visitJS = `() => {
 	const nav = performance.getEntriesByType('navigation')[0];
 	const res = performance.getEntriesByType('resource');
@@ -56,9 +57,10 @@ const visitJS = `() => {
 		transfer += e.transferSize || 0;
 	}
 	const st = (nav.serverTiming || []).find(s => s.name === 'verity');
+	const failed = res.filter(e => e.responseStatus >= 400).map(e => e.name + ' (' + e.responseStatus + ')');
 	const detail = res.map(e => [e.name.replace(/.*\//, ''), Math.round(e.startTime), Math.round(e.responseStart), Math.round(e.responseEnd),
 		(e.serverTiming || []).map(s => s.name + '=' + (s.description || s.duration)).join(' ')].join(' '));
-	return {load: nav.loadEventStart, resources: res.length, routes, doc: st ? st.description : '', transfer, detail};
+	return {load: nav.loadEventStart, resources: res.length, routes, doc: st ? st.description : '', transfer, detail, failed};
 }`
 
 type visitResult struct {
@@ -68,6 +70,7 @@ type visitResult struct {
 	Doc       string         `json:"doc"`
 	Transfer  int64          `json:"transfer"`
 	Detail    []string       `json:"detail"` // per resource: name, start, response start and end (ms), Server-Timing
+	Failed    []string       `json:"failed"` // resources answered with a status of 400 or more
 }
 
 // smallJS fetches path n+1 times with cache 'no-store' (a new query each
@@ -120,12 +123,28 @@ type smallResult struct {
 // from the plain server and from the gateway.
 func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error {
 	siteDir := filepath.Join(tmp, "visit-site")
-	if err := os.CopyFS(siteDir, web.Demo); err != nil {
-		return fmt.Errorf("copy demo site: %w", err)
+	// The page: generated under visitDir of the demo site, or the site of
+	// -visit-site deployed as it is (its own paths at the root).
+	var site visitSite
+	pageDir, small := visitDir, visitSmall
+	if cfg.VisitSite != "" {
+		var err error
+		if site, err = copyVisitSite(cfg.VisitSite, siteDir); err != nil {
+			return fmt.Errorf("the site of -visit-site: %w", err)
+		}
+		pageDir, small = "", visitOwnSmall
+	} else {
+		if err := os.CopyFS(siteDir, web.Demo); err != nil {
+			return fmt.Errorf("copy demo site: %w", err)
+		}
+		var err error
+		if site, err = makeVisitSite(siteDir); err != nil {
+			return fmt.Errorf("generate the visit site: %w", err)
+		}
 	}
-	site, err := makeVisitSite(siteDir)
-	if err != nil {
-		return fmt.Errorf("generate the visit site: %w", err)
+	pagePath := "/" // the page's path on the site
+	if pageDir != "" {
+		pagePath = "/" + pageDir + "/"
 	}
 	d, err := devnet.New(ctx, devnet.Config{
 		DataDir:  filepath.Join(tmp, "visit-devnet"),
@@ -184,7 +203,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 
 	// The plain server: the same files, net/http's FileServer, an empty
 	// loader so the page makes the same requests.
-	visitFiles := http.FileServer(http.Dir(filepath.Join(siteDir, visitDir)))
+	visitFiles := http.FileServer(http.Dir(filepath.Join(siteDir, pageDir)))
 	plainLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -236,7 +255,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		return err
 	}
 	quietFrom, gwEvents := events.count(), int64(0)
-	page := siteURL + "/" + visitDir + "/"
+	page := siteURL + pagePath
 	// nodeBytes sums the nodes' response bytes: to browsers (every
 	// transport but HTTP) and over HTTP (the gateway, audits).
 	nodeBytes := func() (browsers, httpB float64, err error) {
@@ -279,7 +298,22 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if r.Resources < site.Resources {
 			return r, fmt.Errorf("%s: the page loaded %d resources, want %d", what, r.Resources, site.Resources)
 		}
+		if len(r.Failed) > 0 {
+			return r, fmt.Errorf("%s: resources that did not load: %s", what, strings.Join(r.Failed, ", "))
+		}
 		return r, nil
+	}
+	if site.Resources == 0 {
+		// A site of -visit-site: what its page loads, from the plain
+		// server, which serves its files as they are.
+		r, err := visit(plain+"/", "plain, counting the page's resources")
+		if err != nil {
+			return err
+		}
+		site.Resources, site.Bytes = r.Resources, r.Transfer
+		if err := b.Navigate(ctx, siteURL+"/"); err != nil { // a controlled page for the clears
+			return err
+		}
 	}
 
 	// profiled is visit, with the worker's thread sampled meanwhile when
@@ -347,6 +381,11 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		}
 		if i > 0 {
 			add("warm_cached", r, 0)
+		}
+		// The worker's cache writes of the visit done (verity-cache), as
+		// a browser lets a worker finish them before it stops it.
+		if _, err := b.Message(ctx, "verity-cache"); err != nil {
+			return err
 		}
 		if err := clearHTTPCache(); err != nil {
 			return err
@@ -467,6 +506,9 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		fmt.Fprintf(os.Stderr, "visit %s: load %v ms; routes %s\n", k, rows[k].load, routeSummary(rows[k].routes))
 	}
 	desc := fmt.Sprintf("%d resources + HTML, %.2f MB", site.Resources, float64(site.Bytes)/1e6)
+	if cfg.VisitSite != "" {
+		desc = fmt.Sprintf("the site of -visit-site %s: %d resources + HTML, the resources %.2f MB from the plain server", filepath.Base(cfg.VisitSite), site.Resources, float64(site.Bytes)/1e6)
+	}
 	note := func(name, what string) string {
 		w := rows[name]
 		return fmt.Sprintf("%s: %s; load event, median of %d; served by %s (document: %s)", desc, what, len(w.load), routeSummary(w.routes), routeSummary(w.doc))
@@ -490,14 +532,14 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.ratio("ratio_visit_repeat_vs_gateway", "visit_repeat", "visit_gateway", "load event, repeat visit vs gateway only")
 	res.ratio("ratio_visit_repeat_vs_plain", "visit_repeat", "visit_plain", "load event, repeat visit vs plain server")
 
-	return requestOverhead(ctx, b, events, siteURL, plain, res)
+	return requestOverhead(ctx, b, events, siteURL+pagePath, plain+"/", small, res)
 }
 
 // requestOverhead times a 2 KiB asset fetched from the page with cache
 // 'no-store': through the warm worker (which then skips its own cache and
 // fetches from a node), from the plain server at the nodes' distance and
 // from the gateway with the worker bypassed.
-func requestOverhead(ctx context.Context, b *browser.Browser, events *netEvents, siteURL, plain string, res *Results) error {
+func requestOverhead(ctx context.Context, b *browser.Browser, events *netEvents, page, plainPage, small string, res *Results) error {
 	const n = 20
 	quietFrom := events.count()
 	measure := func(pageURL, path string, want ...string) ([]float64, error) {
@@ -518,11 +560,11 @@ func requestOverhead(ctx context.Context, b *browser.Browser, events *netEvents,
 		}
 		return r.Ms, nil
 	}
-	worker, err := measure(siteURL+"/"+visitDir+"/", visitSmall, "webtransport")
+	worker, err := measure(page, small, "webtransport")
 	if err != nil {
 		return err
 	}
-	plainMs, err := measure(plain+"/", visitSmall, "")
+	plainMs, err := measure(plainPage, small, "")
 	if err != nil {
 		return err
 	}
@@ -532,7 +574,7 @@ func requestOverhead(ctx context.Context, b *browser.Browser, events *netEvents,
 	if err := b.BypassServiceWorker(ctx, true); err != nil {
 		return err
 	}
-	gw, err := measure(siteURL+"/"+visitDir+"/", visitSmall, "", "first-visit")
+	gw, err := measure(page, small, "", "first-visit")
 	if err2 := b.BypassServiceWorker(ctx, false); err == nil {
 		err = err2
 	}

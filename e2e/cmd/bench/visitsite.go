@@ -153,3 +153,52 @@ func makeVisitSite(dir string) (visitSite, error) {
 	}
 	return site, nil
 }
+
+// visitOwnSmall is the ~2 KiB asset the per-request rows fetch from a site
+// of -visit-site, written at its root.
+const visitOwnSmall = "verity-bench-small.txt"
+
+// loaderTag is the tag a site owner adds to a page.
+const loaderTag = `<script src="/verity.js" async></script>`
+
+// copyVisitSite copies the static site under src into dir for the visit
+// rows, as its owner would deploy it with the loader added: its
+// index.html gets loaderTag (before </head>) when it loads no
+// /verity.js, and the per-request rows' small asset is written at the
+// root. Resources and Bytes are left 0, for the caller to count on a
+// visit (the site's files may hold much its page does not load).
+func copyVisitSite(src, dir string) (visitSite, error) {
+	var site visitSite
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		return site, err
+	}
+	index := filepath.Join(dir, "index.html")
+	html, err := os.ReadFile(index)
+	if err != nil {
+		return site, fmt.Errorf("the site has no index.html: %w", err)
+	}
+	if !bytes.Contains(html, []byte("/verity.js")) {
+		if err := os.WriteFile(index, withLoader(html), 0o644); err != nil {
+			return site, err
+		}
+	}
+	small := bytes.Repeat([]byte("verity "), 2<<10/7+1)[:2<<10]
+	return site, os.WriteFile(filepath.Join(dir, visitOwnSmall), small, 0o644)
+}
+
+// withLoader returns html with loaderTag before its </head>, else before
+// its <body, else first.
+func withLoader(html []byte) []byte {
+	lower := bytes.ToLower(html)
+	at := bytes.Index(lower, []byte("</head>"))
+	if at < 0 {
+		at = bytes.Index(lower, []byte("<body"))
+	}
+	if at < 0 {
+		at = 0
+	}
+	out := make([]byte, 0, len(html)+len(loaderTag)+1)
+	out = append(out, html[:at]...)
+	out = append(out, loaderTag+"\n"...)
+	return append(out, html[at:]...)
+}
