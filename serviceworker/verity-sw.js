@@ -127,16 +127,19 @@ async function blake3SIMD(mem) {
   }
 }
 
-// bootWhenIdle boots the Go worker once this worker has answered every
-// request it was handling and BOOT_IDLE_MS more have passed, or after
-// BOOT_MAX_WAIT_MS: while the cache or the network answers a page, the
-// wasm's read, compile and hash and the Go runtime's start (tens to
-// hundreds of ms of this thread) would delay the answers still to come,
-// and the requests made before the boot ends go to the network anyway.
+// bootWhenIdle boots the Go worker once no request has come or been
+// answered for BOOT_IDLE_MS (lastActivity), or after BOOT_MAX_WAIT_MS:
+// while the cache or the network answers a page, the wasm's read,
+// compile and hash and the Go runtime's start (tens to hundreds of ms of
+// this thread) would delay the answers still to come, and the requests
+// made before the boot ends go to the network anyway. A page asks in
+// waves (its stylesheets' fonts and images come once they are parsed):
+// a moment with nothing in flight between two waves is not the end.
 // Only a Range request (answer) and a message boot it at once.
 const BOOT_IDLE_MS = 100;
 const BOOT_MAX_WAIT_MS = 2000;
 let bootTimer = null;
+let lastActivity = 0; // when a request last came or was answered
 function bootWhenIdle() {
   if (booting || bootTimer) return;
   const first = performance.now();
@@ -144,8 +147,10 @@ function bootWhenIdle() {
   const check = () => {
     bootTimer = null;
     if (booting) return;
-    if (answering && performance.now() - first < BOOT_MAX_WAIT_MS) {
-      bootTimer = setTimeout(check, BOOT_IDLE_MS);
+    const now = performance.now();
+    const quiet = now - lastActivity;
+    if ((answering || quiet < BOOT_IDLE_MS) && now - first < BOOT_MAX_WAIT_MS) {
+      bootTimer = setTimeout(check, answering ? BOOT_IDLE_MS : BOOT_IDLE_MS - quiet);
       return;
     }
     boot().catch(() => {});
@@ -912,6 +917,7 @@ async function reportTraffic() {
 async function answer(event) {
   const path = new URL(event.request.url).pathname;
   answering++;
+  lastActivity = performance.now();
   try {
     const raw = await answerRaw(event);
     const page = pages.get(event.clientId) || pages.get(event.resultingClientId);
@@ -920,6 +926,7 @@ async function answer(event) {
     return resp;
   } finally {
     answering--;
+    lastActivity = performance.now();
     if (bootTimes.answered === undefined) bootTimes.answered = performance.now();
     if (!answering) scheduleStores();
   }
