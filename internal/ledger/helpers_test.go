@@ -115,13 +115,20 @@ func newSession(t testing.TB, account string, id string, budget uint64) *session
 // newSiteSession is a session whose voucher names site.
 func newSiteSession(t testing.TB, account, site, id string, budget uint64) *session {
 	t.Helper()
+	return newVoucherSession(t, account, site, id, budget, t0.Add(time.Hour))
+}
+
+// newVoucherSession is a session whose voucher names site and expires at
+// expires.
+func newVoucherSession(t testing.TB, account, site, id string, budget uint64, expires time.Time) *session {
+	t.Helper()
 	seed := sha256.Sum256([]byte(account + "/" + id))
 	s, err := payment.NewSigner(payment.SignerConfig{Rand: bytes.NewReader(seed[:]), Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := payment.Voucher{Account: account, Site: site, Session: s.SessionKey(), Budget: budget, NodeCap: budget,
-		Nodes: testNodes(), Expires: t0.Add(time.Hour)}
+		Nodes: testNodes(), Expires: expires}
 	if err := v.Sign(gw); err != nil {
 		t.Fatal(err)
 	}

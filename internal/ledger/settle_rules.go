@@ -35,7 +35,10 @@ type settleOutcome struct {
 //     the node beyond it is Unpayable;
 //   - by the voucher's budget over all nodes: the excess is Unpayable;
 //   - by the overdraft bound (balance ≥ −maxOverdraft): the excess is
-//     Deferred (settled after a top-up).
+//     Deferred (settled after a top-up);
+//   - once the voucher expired (its hold lapsed), by the available funds
+//     instead (balance − what unexpired vouchers hold, never below zero):
+//     the excess is Deferred.
 //
 // What it pays under a voucher that holds funds (Ledger.Hold) releases as
 // much of the hold.
@@ -69,7 +72,23 @@ func (r settleRules) apply(rec *accountRecord, node string, items []checked, now
 				ir.Unpayable += inc - room
 				inc = room
 			}
-			if room := rec.Balance + r.maxOverdraft; room < 0 || inc > uint64(room) {
+			room := rec.Balance + r.maxOverdraft
+			if !now.Before(c.voucher.Expires) {
+				// The voucher's hold lapsed at its expiry (what the
+				// record still shows of it lapses within the minute):
+				// it is paid only out of funds no unexpired voucher
+				// holds, never into the overdraft, else a client could
+				// sign away vouchers past their holds and make the
+				// account pay what it promised to the nodes of its
+				// live vouchers.
+				if s.Held > 0 {
+					rec.release(s.Expires, s.Held, true)
+					s.Held = 0
+				}
+				held, _ := rec.heldAt(now.Unix())
+				room = rec.Balance - int64(min(held, 1<<62))
+			}
+			if room < 0 || inc > uint64(room) {
 				allowed := uint64(max(room, 0))
 				ir.Deferred = inc - allowed
 				inc = allowed

@@ -166,6 +166,21 @@ func TestSettleApply(t *testing.T) {
 			items: []checked{item(0, "s3", voucher(64*MiB, 16*MiB, now.Add(-time.Hour)), 1*MiB)},
 			want:  want{applied: 1 * MiB, balance: 99 * MiB},
 		},
+		{
+			name: "an expired voucher settles only out of funds unexpired vouchers do not hold",
+			rec: func(r *accountRecord) {
+				r.Balance = 70 * MiB
+				hold(r, "s1", live, 64*MiB)
+			},
+			items: []checked{item(0, "s3", voucher(64*MiB, 16*MiB, now.Add(-time.Hour)), 16*MiB)},
+			want:  want{applied: 6 * MiB, deferred: 10 * MiB, balance: 64 * MiB, held: 64 * MiB},
+		},
+		{
+			name:  "an expired voucher never takes the balance below zero",
+			rec:   func(r *accountRecord) { r.Balance = 0 },
+			items: []checked{item(0, "s3", voucher(64*MiB, 16*MiB, now.Add(-time.Hour)), 1*MiB)},
+			want:  want{deferred: 1 * MiB, balance: 0},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &accountRecord{Name: "acme", Balance: 100 * MiB, FreezeBelow: 1 * MiB,
