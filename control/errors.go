@@ -73,7 +73,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrFaucetOff):
 		return http.StatusForbidden
-	case errors.Is(err, ledger.ErrInvalidAccount), errors.Is(err, ledger.ErrInvalidCharge):
+	case errors.Is(err, ledger.ErrInvalidAccount), errors.Is(err, ledger.ErrInvalidCharge), errors.Is(err, ledger.ErrInvalidAmount):
 		return http.StatusBadRequest
 	case errors.Is(err, coordinator.ErrOperatorName):
 		return http.StatusBadRequest

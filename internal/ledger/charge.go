@@ -49,9 +49,13 @@ func (l *Ledger) ApplyCharge(ctx context.Context, c Charge) (ChargeResult, error
 	}
 	var total uint64
 	for _, n := range c.Sites {
+		if n > MaxAmount-min(total, MaxAmount) {
+			total = MaxAmount + 1 // refused below, before the sum can wrap
+			break
+		}
 		total += n
 	}
-	if c.Gateway == "" || c.Seq == 0 || total == 0 || total > 1<<62 {
+	if c.Gateway == "" || c.Seq == 0 || total == 0 || total > MaxAmount {
 		return res, fmt.Errorf("%w: gateway %q, seq %d, %d bytes", ErrInvalidCharge, c.Gateway, c.Seq, total)
 	}
 	var (

@@ -9,6 +9,11 @@ import (
 	"github.com/verity-cdn/verity/internal/payment"
 )
 
+// MaxAmount bounds every amount the ledger counts, in bytes (4 EiB): a
+// top-up, a charge, a hold, a balance. Sums of a few such amounts stay
+// within 64 bits.
+const MaxAmount = 1 << 62
+
 // Config configures a Ledger. Bus and Keys are required; every other field
 // has a working zero value.
 type Config struct {

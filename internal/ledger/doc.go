@@ -64,7 +64,7 @@
 // # Errors
 //
 // ErrUnknownAccount, ErrAccountExists, ErrInvalidAccount, ErrInvalidBatch,
-// ErrInsufficientFunds (Hold),
+// ErrInsufficientFunds (Hold), ErrInvalidAmount (TopUp),
 // ErrInvalidCharge, ErrClosed; a *RejectedError listing *ItemError values that wrap
 // ErrWrongAccount or the payment sentinels (payment.ErrBadSignature,
 // ErrUnknownGateway, ErrExpired, ErrWrongNode, ErrWrongSession,

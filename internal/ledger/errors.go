@@ -18,8 +18,12 @@ var (
 	ErrWrongAccount = errors.New("ledger: voucher for another account")
 	// ErrInvalidBatch: an empty batch or one of more than MaxBatchItems.
 	ErrInvalidBatch = errors.New("ledger: invalid batch")
-	// ErrInvalidCharge: a Charge without gateway, Seq or bytes.
+	// ErrInvalidCharge: a Charge without gateway, Seq or bytes, or whose
+	// sites add up beyond MaxAmount.
 	ErrInvalidCharge = errors.New("ledger: invalid charge")
+	// ErrInvalidAmount: a TopUp of 0 bytes or beyond MaxAmount, or one
+	// that would take the balance beyond MaxAmount.
+	ErrInvalidAmount = errors.New("ledger: invalid amount")
 	// ErrInsufficientFunds: a Hold the account's available funds
 	// (balance − held) do not cover.
 	ErrInsufficientFunds = errors.New("ledger: insufficient funds")

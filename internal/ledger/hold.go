@@ -50,7 +50,7 @@ func (l *Ledger) Hold(ctx context.Context, account string, id payment.VoucherID,
 	if !payment.ValidAccount(account) {
 		return fmt.Errorf("%w: %q", ErrInvalidAccount, account)
 	}
-	if budget == 0 || budget > 1<<62 {
+	if budget == 0 || budget > MaxAmount {
 		return fmt.Errorf("%w: hold of %d bytes", ErrInvalidBatch, budget)
 	}
 	r := &holdReq{vid: id.String(), budget: budget, expires: expires.Unix(), done: make(chan error, 1)}

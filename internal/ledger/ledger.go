@@ -96,7 +96,9 @@ func (l *Ledger) CreateAccount(ctx context.Context, name string, freezeBelow int
 
 // TopUp credits bytes to an account and unfreezes it when that brings it
 // to its threshold. In development it is the faucet; in production it is
-// what a payment processor calls once money arrived.
+// what a payment processor calls once money arrived. A top-up of 0 bytes
+// or beyond MaxAmount, or one that would take the balance beyond
+// MaxAmount, is refused with ErrInvalidAmount and credits nothing.
 func (l *Ledger) TopUp(ctx context.Context, name string, bytes uint64) (Account, error) {
 	if err := l.check(); err != nil {
 		return Account{}, err
@@ -104,8 +106,8 @@ func (l *Ledger) TopUp(ctx context.Context, name string, bytes uint64) (Account,
 	if !payment.ValidAccount(name) {
 		return Account{}, fmt.Errorf("%w: %q", ErrInvalidAccount, name)
 	}
-	if bytes == 0 || bytes > 1<<62 {
-		return l.Account(ctx, name)
+	if bytes == 0 || bytes > MaxAmount {
+		return Account{}, fmt.Errorf("%w: top-up of %d bytes, want 1 to %d", ErrInvalidAmount, bytes, uint64(MaxAmount))
 	}
 	var (
 		out      *accountRecord
@@ -118,6 +120,9 @@ func (l *Ledger) TopUp(ctx context.Context, name string, bytes uint64) (Account,
 		rec, err := decodeAccount(old)
 		if err != nil {
 			return nil, err
+		}
+		if rec.Balance > MaxAmount-int64(bytes) {
+			return nil, fmt.Errorf("%w: a balance of %d bytes topped up by %d would exceed %d", ErrInvalidAmount, rec.Balance, bytes, uint64(MaxAmount))
 		}
 		rec.Balance += int64(bytes)
 		rec.ToppedUp += bytes

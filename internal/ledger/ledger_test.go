@@ -399,3 +399,40 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("pruned session replayed: %v", err)
 	}
 }
+
+// Amounts outside what the ledger can count are refused with an error
+// and change no balance: a top-up of 0 or beyond MaxAmount, one that
+// would take the balance beyond MaxAmount (it wrapped to a negative
+// balance), and a charge whose sites add up beyond 64 bits (its total
+// wrapped to a few bytes while the sites' spend grew by exabytes).
+func TestAmountsOutOfRange(t *testing.T) {
+	e := newEnv(t, ledger.Config{})
+	ctx := ctxT(t)
+	e.account(t, "acme", 1<<20, 1)
+	for _, n := range []uint64{0, ledger.MaxAmount + 1, 1 << 63, 1<<64 - 1} {
+		if _, err := e.l.TopUp(ctx, "acme", n); !errors.Is(err, ledger.ErrInvalidAmount) {
+			t.Fatalf("top-up of %d: %v, want ErrInvalidAmount", n, err)
+		}
+	}
+	if _, err := e.l.TopUp(ctx, "acme", ledger.MaxAmount-1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.l.TopUp(ctx, "acme", ledger.MaxAmount); !errors.Is(err, ledger.ErrInvalidAmount) {
+		t.Fatalf("top-up beyond MaxAmount in all: %v, want ErrInvalidAmount", err)
+	}
+	if a, _ := e.l.Account(ctx, "acme"); a.Balance != ledger.MaxAmount || a.ToppedUp != ledger.MaxAmount {
+		t.Fatalf("balance %d, topped up %d; want %d", a.Balance, a.ToppedUp, int64(ledger.MaxAmount))
+	}
+	_, err := e.l.ApplyCharge(ctx, ledger.Charge{Account: "acme", Gateway: "gw", Seq: 1,
+		Sites: map[string]uint64{"a": 1 << 63, "b": 1<<63 + 5}})
+	if !errors.Is(err, ledger.ErrInvalidCharge) {
+		t.Fatalf("charge adding up beyond 64 bits: %v, want ErrInvalidCharge", err)
+	}
+	d, err := e.l.Dashboard(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Account.Balance != ledger.MaxAmount || d.Spend.Gateway != 0 || len(d.Sites) != 0 {
+		t.Fatalf("after a refused charge: %+v", d)
+	}
+}

@@ -86,7 +86,7 @@ func (r settleRules) apply(rec *accountRecord, node string, items []checked, now
 					s.Held = 0
 				}
 				held, _ := rec.heldAt(now.Unix())
-				room = rec.Balance - int64(min(held, 1<<62))
+				room = rec.Balance - int64(min(held, MaxAmount))
 			}
 			if room < 0 || inc > uint64(room) {
 				allowed := uint64(max(room, 0))
