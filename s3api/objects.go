@@ -148,11 +148,13 @@ func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64
 	if _, err := car.Seek(0, io.SeekStart); err != nil {
 		return nil, nil, fmt.Errorf("s3api: stage: %w", err)
 	}
-	release = s.cfg.Store.Hold(root.String())
+	// Not the named result: each error return sets that to nil before
+	// the deferred call would run it.
+	unhold := s.cfg.Store.Hold(root.String())
 	ok := false
 	defer func() {
 		if !ok {
-			release()
+			unhold()
 		}
 	}()
 	got, err := s.cfg.Store.StoreCAR(r.Context(), storeLabel(bucket), s.records.root(bucket), car)
@@ -169,7 +171,7 @@ func (s *Server) storeFile(r *http.Request, bucket, key, path string, size int64
 		ctype = webfile.ContentType(key)
 	}
 	ok = true
-	return &object{CID: got, Size: size, TSize: tsize, ETag: etag, Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype, siteErr: se}, release, nil
+	return &object{CID: got, Size: size, TSize: tsize, ETag: etag, Modified: s.cfg.Now().UTC().Truncate(time.Second), ContentType: ctype, siteErr: se}, unhold, nil
 }
 
 // placeAgain places root again from its CAR (ContentStore.PlaceAgain),

@@ -1,0 +1,139 @@
+package s3api_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/s3api"
+)
+
+// neverHeld is the devnet's content store whose Holders never finds an
+// object held. It tells when Holders is first asked about an object's
+// root (one StoreCAR returned: a PUT waits for its holders, not a
+// bucket root the server places on its own) and when an object's hold
+// is released (the PUT gave up waiting and is answered next).
+type neverHeld struct {
+	s3api.ContentStore
+	mu       sync.Mutex
+	objects  map[string]bool
+	waiting  chan string
+	released chan string
+}
+
+func newNeverHeld(store s3api.ContentStore) *neverHeld {
+	return &neverHeld{ContentStore: store, objects: map[string]bool{}, waiting: make(chan string, 1), released: make(chan string, 1)}
+}
+
+func (s *neverHeld) object(root string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.objects[root]
+}
+
+func (s *neverHeld) StoreCAR(ctx context.Context, label, near string, car io.Reader) (string, error) {
+	root, err := s.ContentStore.StoreCAR(ctx, label, near, car)
+	if err == nil {
+		s.mu.Lock()
+		s.objects[root] = true
+		s.mu.Unlock()
+	}
+	return root, err
+}
+
+func (s *neverHeld) Holders(ctx context.Context, root string) (int, int, error) {
+	if s.object(root) {
+		select {
+		case s.waiting <- root:
+		default:
+		}
+	}
+	return 0, 1, nil
+}
+
+func (s *neverHeld) Hold(root string) func() {
+	release := s.ContentStore.Hold(root)
+	return func() {
+		release()
+		if s.object(root) {
+			select {
+			case s.released <- root:
+			default:
+			}
+		}
+	}
+}
+
+// neverHeldServer runs a second S3 API on the devnet with store and
+// storeTimeout, logging to logs, and returns a client of it for k that
+// does not retry.
+func neverHeldServer(t *testing.T, n *network, store s3api.ContentStore, storeTimeout time.Duration, logs *lockedBuffer, k api.S3Key) *s3.Client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: store, Bus: n.d.Bus(), DataDir: t.TempDir(),
+		Name: "never-held", StoreTimeout: storeTimeout,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+		<-done
+	})
+	return s3.New(s3.Options{
+		Region:           "us-east-1",
+		Credentials:      credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
+		BaseEndpoint:     aws.String(srv.URL()),
+		UsePathStyle:     true,
+		RetryMaxAttempts: 1,
+	})
+}
+
+const notHeldInTime = "s3 object not held in time"
+
+// A PUT whose nodes never hold the object fails with ServiceUnavailable
+// once StoreTimeout passed, with a warning, and releases its CAR's hold.
+func TestPutNotHeld(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "never-held")
+	const bucket = "never-held"
+	if _, err := client(n, k).CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("StoreTimeout passed", func(t *testing.T) {
+		logs := &lockedBuffer{}
+		store := newNeverHeld(n.d.Control())
+		c := neverHeldServer(t, n, store, 50*time.Millisecond, logs, k)
+		_, err := c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("late.bin"), Body: bytes.NewReader(random(1000))})
+		if code(err) != "ServiceUnavailable" {
+			t.Fatalf("PUT never held: %v; want ServiceUnavailable\n%s", err, logs)
+		}
+		if !strings.Contains(logs.String(), notHeldInTime) {
+			t.Fatalf("no %q warning in the logs:\n%s", notHeldInTime, logs)
+		}
+		select {
+		case <-store.released: // before the answer
+		default:
+			t.Fatal("the object's CAR is still held after its PUT failed")
+		}
+	})
+}
