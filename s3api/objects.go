@@ -184,22 +184,31 @@ func (s *Server) placeAgain(ctx context.Context, bucket, root string) {
 	}
 }
 
+// errNotHeldInTime is the cause waitHeld's own timeout ends its wait with.
+var errNotHeldInTime = errors.New("s3api: StoreTimeout passed")
+
 // waitHeld returns once the configured number of live nodes hold root:
 // an object is acknowledged only then. Past StoreTimeout it fails with
-// ServiceUnavailable and the object is not recorded.
+// ServiceUnavailable and the object is not recorded. When ctx ends first
+// (the client went away, the server is stopping) it fails the same way,
+// and only StoreTimeout passing is worth a warning.
 func (s *Server) waitHeld(ctx context.Context, root string) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	wctx, cancel := context.WithTimeoutCause(ctx, s.cfg.StoreTimeout, errNotHeldInTime)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		held, want, err := s.cfg.Store.Holders(ctx, root)
+		held, want, err := s.cfg.Store.Holders(wctx, root)
 		if err == nil && held >= want {
 			return nil
 		}
 		select {
-		case <-ctx.Done():
-			s.log.Warn("s3 object not held in time", "cid", root, "held", held, "want", want, "err", err)
+		case <-wctx.Done():
+			if errors.Is(context.Cause(wctx), errNotHeldInTime) {
+				s.log.Warn("s3 object not held in time", "cid", root, "held", held, "want", want, "timeout", s.cfg.StoreTimeout, "err", err)
+			} else {
+				s.log.Debug("s3 object's wait for holders ended", "cid", root, "held", held, "want", want, "cause", context.Cause(ctx))
+			}
 			return ErrServiceUnavailable
 		case <-tick.C:
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/verity-cdn/verity/internal/api"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/s3api"
 )
 
@@ -110,7 +111,8 @@ func neverHeldServer(t *testing.T, n *network, store s3api.ContentStore, storeTi
 const notHeldInTime = "s3 object not held in time"
 
 // A PUT whose nodes never hold the object fails with ServiceUnavailable
-// once StoreTimeout passed, with a warning, and releases its CAR's hold.
+// once StoreTimeout passed, with a warning, and releases its CAR's hold;
+// a PUT its client gives up on while it waits ends without a warning.
 func TestPutNotHeld(t *testing.T) {
 	n := startNetwork(t)
 	k := n.account(t, "never-held")
@@ -134,6 +136,36 @@ func TestPutNotHeld(t *testing.T) {
 		case <-store.released: // before the answer
 		default:
 			t.Fatal("the object's CAR is still held after its PUT failed")
+		}
+	})
+
+	t.Run("request cancelled", func(t *testing.T) {
+		logs := &lockedBuffer{}
+		store := newNeverHeld(n.d.Control())
+		c := neverHeldServer(t, n, store, time.Hour, logs, k)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("gone.bin"), Body: bytes.NewReader(random(1000))})
+			errc <- err
+		}()
+		select {
+		case <-store.waiting:
+		case err := <-errc:
+			t.Fatalf("the PUT ended before it waited for holders: %v", err)
+		}
+		cancel()
+		if err := <-errc; err == nil {
+			t.Fatal("the cancelled PUT succeeded")
+		}
+		select {
+		case <-store.released: // waitHeld returned, and logged what it logs
+		case <-time.After(testutil.Scale(30 * time.Second)):
+			t.Fatal("the server still waits for the holders of a cancelled PUT")
+		}
+		if l := logs.String(); strings.Contains(l, notHeldInTime) || !strings.Contains(l, "wait for holders ended") {
+			t.Fatalf("a cancelled PUT: want no %q warning, a debug line instead:\n%s", notHeldInTime, l)
 		}
 	})
 }
