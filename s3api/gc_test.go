@@ -377,12 +377,22 @@ func (g *gatedStore) Holders(ctx context.Context, root string) (int, int, error)
 // store, and returns a client of it for key k.
 func gatedServer(t *testing.T, n *network, store s3api.ContentStore, k api.S3Key) (*s3.Client, *s3api.Server) {
 	t.Helper()
+	srv := sideServer(t, n, s3api.Config{Store: store, Name: "gated",
+		Logger: slog.New(slog.NewTextHandler(n.logs, nil)).With("api", "s3-gated")})
+	return sideClient(srv, k), srv
+}
+
+// sideServer runs another S3 API with cfg on the devnet's bus and control
+// plane (its Listener, Keys, Bus and DataDir filled in), as a second
+// gateway of a cluster would, until the test ends.
+func sideServer(t *testing.T, n *network, cfg s3api.Config) *s3api.Server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: store, Bus: n.d.Bus(), DataDir: t.TempDir(), Name: "gated",
-		Logger: slog.New(slog.NewTextHandler(n.logs, nil)).With("api", "s3-gated")})
+	cfg.Listener, cfg.Keys, cfg.Bus, cfg.DataDir = ln, n.d.Control(), n.d.Bus(), t.TempDir()
+	srv, err := s3api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,12 +404,17 @@ func gatedServer(t *testing.T, n *network, store s3api.ContentStore, k api.S3Key
 		srv.Close()
 		<-done
 	})
+	return srv
+}
+
+// sideClient is a client of srv for key k; mod adjusts its options.
+func sideClient(srv *s3api.Server, k api.S3Key, mod ...func(*s3.Options)) *s3.Client {
 	return s3.New(s3.Options{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
 		BaseEndpoint: aws.String(srv.URL()),
 		UsePathStyle: true,
-	}), srv
+	}, mod...)
 }
 
 // (b) A gateway that stops between the nodes' pins and the record (a

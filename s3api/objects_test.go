@@ -5,14 +5,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/verity-cdn/verity/internal/api"
@@ -81,31 +79,9 @@ func (s *neverHeld) Hold(root string) func() {
 // does not retry.
 func neverHeldServer(t *testing.T, n *network, store s3api.ContentStore, storeTimeout time.Duration, logs *lockedBuffer, k api.S3Key) *s3.Client {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: store, Bus: n.d.Bus(), DataDir: t.TempDir(),
-		Name: "never-held", StoreTimeout: storeTimeout,
+	srv := sideServer(t, n, s3api.Config{Store: store, Name: "never-held", StoreTimeout: storeTimeout,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		srv.Close()
-		<-done
-	})
-	return s3.New(s3.Options{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
-		BaseEndpoint:     aws.String(srv.URL()),
-		UsePathStyle:     true,
-		RetryMaxAttempts: 1,
-	})
+	return sideClient(srv, k, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
 }
 
 const notHeldInTime = "s3 object not held in time"
