@@ -96,8 +96,16 @@ func (s *bodyStreams) run(id int, p *pump) {
 	// it: a body that never has more than a block ready keeps the small one.
 	buf := make([]byte, min(s.chunk, firstChunk))
 	taken := !p.hold // the page took a chunk: read ahead
+	// ahead is how many bytes the pump keeps queued ahead of the page: as
+	// many as the page has taken so far, at least a quarter of readAhead
+	// and at most readAhead. A page that keeps taking bytes soon has the
+	// whole read-ahead, while one that stops after its first bytes (a
+	// media element that has its metadata, a cancelled download) leaves
+	// the rest of the body unread, unverified and unpaid for.
+	ahead := max(s.readAhead/4, 1)
+	sent := 0 // bytes enqueued
 	for {
-		n, err := p.body.Read(buf)
+		n, err := p.body.Read(buf[:min(len(buf), max(ahead, firstChunk))])
 		select {
 		case <-p.done:
 			return // cancelled; cancel closes the body
@@ -115,6 +123,7 @@ func (s *bodyStreams) run(id int, p *pump) {
 			if n == len(buf) && n < s.chunk {
 				buf = make([]byte, s.chunk)
 			}
+			sent += n
 		}
 		if err != nil {
 			_ = p.body.Close()
@@ -126,12 +135,13 @@ func (s *bodyStreams) run(id int, p *pump) {
 			}
 			return
 		}
-		// Read ahead while the queue has room, once the page took a
-		// chunk (the queue emptied: the whole readAhead is desired);
-		// else wait for a pull (the page's read calls one). wait asks
-		// for a wake-up unless the queue desires min bytes already.
+		// Read ahead while fewer than ahead bytes are queued, once the
+		// page took a chunk (the queue emptied: the whole readAhead is
+		// desired); else wait for a pull (the page's read calls one).
+		// wait asks for a wake-up unless the queue desires min bytes
+		// already. The queue holds readAhead − desiredSize bytes.
 		for {
-			need := 1
+			need := s.readAhead - ahead + 1
 			if !taken {
 				need = s.readAhead
 			}
@@ -140,7 +150,8 @@ func (s *bodyStreams) run(id int, p *pump) {
 				_ = p.body.Close()
 				return
 			}
-			if !taken && ds.Float() >= float64(s.readAhead) {
+			d := int(ds.Float())
+			if !taken && d >= s.readAhead {
 				// The page's read that took the first chunk called pull,
 				// which woke this goroutine inside that read, before its
 				// answer: wait for a later task of the thread, so the
@@ -153,7 +164,15 @@ func (s *bodyStreams) run(id int, p *pump) {
 					return
 				}
 			}
-			if taken && ds.Float() > 0 {
+			// ahead only grows, so need only shrinks: a d below the new
+			// need was below the one wait was given, which asked for a
+			// wake-up.
+			ahead = min(s.readAhead, max(ahead, sent-(s.readAhead-d)))
+			need = s.readAhead - ahead + 1
+			if !taken {
+				need = s.readAhead
+			}
+			if taken && d >= need {
 				break
 			}
 			select {

@@ -20,7 +20,11 @@
 //   - in Chromium, the time to the first frame of the demo's MP4 and the
 //     latency of a seek into its unbuffered middle, through the worker from
 //     nodes 10 ms away versus from the gateway 80 ms away with the worker
-//     bypassed (netem UDP and TCP forwarders);
+//     bypassed (netem UDP and TCP forwarders), and the bytes the nodes send
+//     while a <video preload=metadata> loads through the worker;
+//     VERITY_BENCH_VIDEO_NET=1 prints each media request's DevTools
+//     Network events (its Range, the worker's steps, first and last bytes),
+//     with the Network domain on, which costs the worker rows CPU;
 //   - the same asset through the worker over WebRTC, from a node that
 //     offers only WebRTC, and over a raw data channel read in the page
 //     (the bench re-runs itself inside a network namespace with only lo

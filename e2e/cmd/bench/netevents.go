@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,4 +63,86 @@ func quietNetworkEvents(ctx context.Context, b *browser.Browser) (*netEvents, er
 		return nil, fmt.Errorf("listen to the tab's events: %w", err)
 	}
 	return e, nil
+}
+
+// mediaLog prints, to stderr, the DevTools Network events of the tab's
+// requests whose URL contains match: when each was sent (its Range), when
+// its head came (with the service worker's steps when one answered) and
+// when its first and last bytes came, in ms from the first request seen.
+// It turns the Network domain on, which costs the rows it runs in CPU
+// (quietNetworkEvents): for finding where time goes, not for figures.
+func mediaLog(ctx context.Context, b *browser.Browser, match string) (stop func(), err error) {
+	netCall := func(on bool) error {
+		return chromedp.Do(b.Context(), chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			var err error
+			if on {
+				var zero int64
+				_, err = chromedp.Call(ctx, network.Enable, network.EnableParams{MaxTotalBufferSize: &zero, MaxResourceBufferSize: &zero})
+			} else {
+				_, err = chromedp.Call(ctx, network.Disable, cdp.Empty{})
+			}
+			return err
+		}))
+	}
+	if err := netCall(true); err != nil {
+		return nil, err
+	}
+	var (
+		mu    sync.Mutex
+		base  float64
+		first = map[network.RequestID]bool{}
+		got   = map[network.RequestID]int64{}
+		last  = map[network.RequestID]float64{}
+	)
+	rel := func(ts float64) float64 {
+		if base == 0 {
+			base = ts
+		}
+		return (ts - base) * 1000
+	}
+	lctx, cancel := context.WithCancel(b.Context())
+	if err := chromedp.Listen(lctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if !strings.Contains(e.Request.URL, match) {
+				return
+			}
+			first[e.RequestID] = false
+			fmt.Fprintf(os.Stderr, "net %9.1f %s sent %s range=%v\n", rel(e.Timestamp.Float64()), e.RequestID, e.Request.URL[strings.LastIndex(e.Request.URL, "?"):], e.Request.Headers["Range"])
+		case *network.EventResponseReceived:
+			if _, ok := first[e.RequestID]; !ok {
+				return
+			}
+			t := e.Response.Timing
+			var steps string
+			if t != nil {
+				steps = fmt.Sprintf(" req@%.1f worker start %.1f ready %.1f fetch %.1f settled %.1f headers %.1f", rel(t.RequestTime), t.WorkerStart, t.WorkerReady, t.WorkerFetchStart, t.WorkerRespondWithSettled, t.ReceiveHeadersEnd)
+			}
+			fmt.Fprintf(os.Stderr, "net %9.1f %s head %d sw=%v%s timing=%v\n", rel(e.Timestamp.Float64()), e.RequestID, e.Response.Status, e.Response.FromServiceWorker, steps, e.Response.Headers["server-timing"])
+		case *network.EventDataReceived:
+			got[e.RequestID] += e.DataLength
+			last[e.RequestID] = rel(e.Timestamp.Float64())
+			if seen, ok := first[e.RequestID]; ok && !seen {
+				first[e.RequestID] = true
+				fmt.Fprintf(os.Stderr, "net %9.1f %s first data %d\n", rel(e.Timestamp.Float64()), e.RequestID, e.DataLength)
+			}
+		case *network.EventLoadingFinished:
+			if _, ok := first[e.RequestID]; ok {
+				fmt.Fprintf(os.Stderr, "net %9.1f %s finished %d\n", rel(e.Timestamp.Float64()), e.RequestID, int64(e.EncodedDataLength))
+			}
+		case *network.EventLoadingFailed:
+			if _, ok := first[e.RequestID]; ok {
+				fmt.Fprintf(os.Stderr, "net %9.1f %s failed %s canceled=%v after %d B, the last at %.1f\n", rel(e.Timestamp.Float64()), e.RequestID, e.ErrorText, e.Canceled, got[e.RequestID], last[e.RequestID])
+			}
+		}
+	}); err != nil {
+		cancel()
+		return nil, err
+	}
+	return func() {
+		cancel()
+		netCall(false)
+	}, nil
 }

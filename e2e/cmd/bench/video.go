@@ -208,6 +208,9 @@ func videoDistance(ctx context.Context, cfg Config, tmp string, res *Results) er
 			if r.Buffered {
 				return nil, nil, fmt.Errorf("video %s: %.0f s was buffered before the seek", mode, videoSeekTo)
 			}
+			if os.Getenv("VERITY_BENCH_TIMINGS") != "" {
+				fmt.Fprintf(os.Stderr, "video %s run %d: first frame %.1f ms, seek %.1f ms\n", mode, i, r.TTFF, r.Seek)
+			}
 			if i > 0 {
 				ttff = append(ttff, r.TTFF)
 				seek = append(seek, r.Seek)
@@ -215,11 +218,23 @@ func videoDistance(ctx context.Context, cfg Config, tmp string, res *Results) er
 		}
 		return ttff, seek, nil
 	}
+	netLog := os.Getenv("VERITY_BENCH_VIDEO_NET") != ""
+	if netLog {
+		stopLog, err := mediaLog(ctx, b, videoFile)
+		if err != nil {
+			return err
+		}
+		defer stopLog()
+	}
+	metaBytes, err := videoMetadataBytes(ctx, b, d)
+	if err != nil {
+		return err
+	}
 	nodeTTFF, nodeSeek, err := measure("nodes", "webtransport")
 	if err != nil {
 		return err
 	}
-	if err := events.none("video worker rows", 0); err != nil {
+	if err := events.none("video worker rows", 0); err != nil && !netLog {
 		return err
 	}
 	if err := b.BypassServiceWorker(ctx, true); err != nil {
@@ -254,7 +269,63 @@ func videoDistance(ctx context.Context, cfg Config, tmp string, res *Results) er
 	res.add("video_ttff_gateway_80ms", median(gwTTFF), "ms", fmt.Sprintf(ttffNote, mp4, gw, len(gwTTFF)))
 	res.add("video_seek_nodes_10ms", median(nodeSeek), "ms", fmt.Sprintf(seekNote, mp4, videoSeekTo, nodes, len(nodeSeek)))
 	res.add("video_seek_gateway_80ms", median(gwSeek), "ms", fmt.Sprintf(seekNote, mp4, videoSeekTo, gw, len(gwSeek)))
+	res.add("video_metadata_node_bytes", median(metaBytes), "B", fmt.Sprintf("%s, new <video preload=metadata> through the worker until the browser stops its request: the bytes the nodes sent (verity_node_bytes_sent_total, transports but http); median of %d", mp4, len(metaBytes)))
 	res.ratio("ratio_video_ttff_gateway_vs_nodes", "video_ttff_gateway_80ms", "video_ttff_nodes_10ms", "time to first frame, gateway 80 ms vs nodes 10 ms")
 	res.ratio("ratio_video_seek_gateway_vs_nodes", "video_seek_gateway_80ms", "video_seek_nodes_10ms", "seek latency, gateway 80 ms vs nodes 10 ms")
 	return nil
+}
+
+// videoMetadataJS loads src in a new <video preload=metadata> and waits a
+// second past its metadata: Chromium stops its request meanwhile.
+const videoMetadataJS = `async (src, ms) => {
+	const v = document.createElement('video');
+	v.muted = true; v.preload = 'metadata';
+	document.body.appendChild(v);
+	const meta = new Promise((resolve, reject) => {
+		v.addEventListener('loadedmetadata', resolve, {once: true});
+		v.addEventListener('error', () => reject(new Error('media error ' + (v.error && v.error.code))), {once: true});
+		setTimeout(() => reject(new Error('no metadata within ' + ms + ' ms')), ms);
+	});
+	v.src = src;
+	await meta;
+	await new Promise(r => setTimeout(r, 1000));
+	v.removeAttribute('src'); v.load(); v.remove();
+	return true;
+}`
+
+// videoMetadataBytes measures, three times after a warm-up, the bytes the nodes send while a
+// page loads only the video's metadata through the worker: the page takes
+// its first tens of KiB, and what the worker reads ahead of it is fetched
+// (and paid for) for nothing.
+func videoMetadataBytes(ctx context.Context, b *browser.Browser, d *devnet.Devnet) ([]float64, error) {
+	sent := func() (float64, error) {
+		var t float64
+		for _, n := range d.Nodes() {
+			m, err := browser.Scrape(ctx, n.HTTPURL()+"/metrics")
+			if err != nil {
+				return 0, err
+			}
+			t += m.Sum("verity_node_bytes_sent_total", nil) - m.Sum("verity_node_bytes_sent_total", map[string]string{"transport": "http"})
+		}
+		return t, nil
+	}
+	var out []float64
+	for i := range 4 {
+		before, err := sent()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := browser.Call[bool](ctx, b, videoMetadataJS, fmt.Sprintf("/%s?run=metadata-%d", videoFile, i), 20000); err != nil {
+			return nil, fmt.Errorf("video metadata: %w", err)
+		}
+		time.Sleep(300 * time.Millisecond) // the stream's reset reaches the node
+		after, err := sent()
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out = append(out, after-before)
+		}
+	}
+	return out, nil
 }
