@@ -68,6 +68,8 @@ type Config struct {
 	// ReadAheadSegments is the parallel read-ahead window in segments: the
 	// body holds at most this many segments, so its memory is bounded by
 	// ReadAheadSegments × SegmentSize (default DefaultReadAheadSegments).
+	// The window opens as the reader takes bytes: one segment, then one
+	// more per half segment taken.
 	ReadAheadSegments int
 	// MaxParallel is how many nodes serve one body at once (default
 	// DefaultMaxParallel); further nodes replace failed ones.

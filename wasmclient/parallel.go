@@ -15,7 +15,8 @@ import (
 // Config.ParallelThreshold bytes is cut into segments of SegmentSize bytes,
 // aligned on absolute file offsets that are multiples of the block size, so
 // no block travels twice. Each node gets a lane: a goroutine that takes the
-// next segment inside the read-ahead window, asks its node for exactly that
+// next segment inside the read-ahead window (which opens as the reader
+// takes bytes: windowLocked), asks its node for exactly that
 // segment (entity-bytes), verifies it block by block into the segment's
 // buffer, and takes the next. The reader returns the segments in order and
 // frees each one when it has passed it, so memory is bounded by
@@ -62,6 +63,7 @@ type pbody struct {
 	pending  []int // segments whose fetchers all failed, lowest first
 	read     int   // segment the reader is in
 	readOff  int   // bytes of it already returned
+	taken    int64 // bytes returned
 	lanes    int   // lanes running
 	spare    []*lane
 	gateway  *lane // fallback lane, started when no node lane is left
@@ -310,7 +312,7 @@ func (p *pbody) pickLocked(l *lane) (job, bool) {
 	if j, ok := p.hedgeLocked(l, now, true); ok {
 		return j, true
 	}
-	if p.assigned < p.nseg && p.assigned < p.read+p.window {
+	if p.assigned < p.nseg && p.assigned < p.read+p.windowLocked() {
 		i := p.assigned
 		p.assigned++
 		start, end := p.bounds(i)
@@ -330,6 +332,16 @@ func (p *pbody) pickLocked(l *lane) (job, bool) {
 		return job{pf: pf, off: 0}, true
 	}
 	return p.hedgeLocked(l, now, false)
+}
+
+// windowLocked is how many segments, from the reader's on, may be fetched:
+// the reader's, and one more per half segment the reader has taken, up to
+// the read-ahead window. A reader that stops after its first bytes (a
+// media element that has its metadata) has one segment fetched, verified
+// and paid for, not the whole window; one that keeps reading opens the
+// whole window within its first segments.
+func (p *pbody) windowLocked() int {
+	return int(min(int64(p.window), 1+p.taken/(p.segSize/2)))
 }
 
 // hedgeLocked hedges a stalled segment fetched by a single other node: the
@@ -625,6 +637,10 @@ func (p *pbody) Read(b []byte) (int, error) {
 		if s := p.segs[p.read]; s != nil && s.filled > p.readOff {
 			n := copy(b, s.buf[p.readOff:s.filled])
 			p.readOff += n
+			if half := p.segSize / 2; (p.taken+int64(n))/half != p.taken/half {
+				p.signalLocked() // the window opened: lanes waiting for work may have some
+			}
+			p.taken += int64(n)
 			if p.readOff == len(s.buf) {
 				delete(p.segs, p.read)
 				if len(p.free) < p.window {

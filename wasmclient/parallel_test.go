@@ -215,7 +215,10 @@ func TestParallelNodeLanes(t *testing.T) {
 }
 
 // TestParallelWindow: the body never asks for more than the read-ahead
-// window beyond what the reader consumed.
+// window beyond what the reader consumed, and the window opens with what
+// the reader takes: a reader that stops after its first bytes (a media
+// element that has its metadata) has only its first segment fetched,
+// verified and paid for, not the whole window.
 func TestParallelWindow(t *testing.T) {
 	s := largeSite(t)
 	e := newEnv(t, s, 2, noHedgeTweak)
@@ -226,27 +229,38 @@ func TestParallelWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	buf := make([]byte, 1000)
-	if _, err := io.ReadFull(resp.Body, buf); err != nil {
-		t.Fatal(err)
-	}
 	requests := func() int { return len(e.nodes[0].targets()) + len(e.nodes[1].targets()) }
-	// The lanes fill the window (4 segments: the first and three more)
-	// and stop there while the reader holds still: once every lane waits
-	// for work, each has looked for a segment since its last one ended
-	// and found none.
-	testutil.EventuallyErr(t, 10*time.Second, "the lanes to fill the window and wait", func() error {
-		if n := requests(); n < 4 {
-			return fmt.Errorf("%d segment requests", n)
+	// settle reads the body to byte n and waits for the lanes to fetch
+	// what the window allows and stop there, the reader holding still:
+	// once every lane waits for work, each has looked for a segment since
+	// its last one ended and found none.
+	var got []byte
+	settle := func(n int, want int) {
+		t.Helper()
+		buf := make([]byte, n-len(got))
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			t.Fatal(err)
 		}
-		return lanesWaiting()
-	})
-	if n := requests(); n != 4 {
-		t.Fatalf("%d segment requests with the reader in the first segment; want the window, 4", n)
+		got = append(got, buf...)
+		testutil.EventuallyErr(t, 10*time.Second, "the lanes to fill the window and wait", func() error {
+			if n := requests(); n < want {
+				return fmt.Errorf("%d segment requests", n)
+			}
+			return lanesWaiting()
+		})
+		if r := requests(); r != want {
+			t.Fatalf("%d segment requests with the reader at byte %d; want %d", r, n, want)
+		}
 	}
+	// Segments of 512 KiB, a window of 4: the window opens one segment
+	// beyond the reader's per half segment (256 KiB) the reader took.
+	settle(1000, 1)
+	settle(256<<10, 2)
+	settle(600<<10, 4) // in the second segment, 2 more open: segments 0–3
+	settle(1<<20, 6)   // in the third segment, the whole window: 2–5
 	rest, err := io.ReadAll(resp.Body)
-	if err != nil || !bytes.Equal(append(buf, rest...), s.files["large.bin"]) {
-		t.Fatalf("err %v, %d bytes", err, len(buf)+len(rest))
+	if err != nil || !bytes.Equal(append(got, rest...), s.files["large.bin"]) {
+		t.Fatalf("err %v, %d bytes", err, len(got)+len(rest))
 	}
 }
 

@@ -141,9 +141,9 @@ func (s *bodyStreams) run(id int, p *pump) {
 		// wait asks for a wake-up unless the queue desires min bytes
 		// already. The queue holds readAhead − desiredSize bytes.
 		for {
-			need := s.readAhead - ahead + 1
-			if !taken {
-				need = s.readAhead
+			need := s.readAhead
+			if taken {
+				need -= ahead - 1
 			}
 			ds := p.wait.Invoke(need) // null once the stream errored
 			if ds.Type() != js.TypeNumber {
@@ -164,16 +164,14 @@ func (s *bodyStreams) run(id int, p *pump) {
 					return
 				}
 			}
-			// ahead only grows, so need only shrinks: a d below the new
-			// need was below the one wait was given, which asked for a
-			// wake-up.
-			ahead = min(s.readAhead, max(ahead, sent-(s.readAhead-d)))
-			need = s.readAhead - ahead + 1
-			if !taken {
-				need = s.readAhead
-			}
-			if taken && d >= need {
-				break
+			if taken {
+				// ahead only grows, so the need only shrinks: a d below
+				// the new one was below the one wait was given, which
+				// asked for a wake-up.
+				ahead = min(s.readAhead, max(ahead, sent-(s.readAhead-d)))
+				if d > s.readAhead-ahead {
+					break
+				}
 			}
 			select {
 			case <-p.wake:
