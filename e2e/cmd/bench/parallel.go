@@ -33,7 +33,10 @@ const (
 // 8 MiB/s, and the worker's peak memory while streaming a file of
 // cfg.BigMiB (default 2 GiB). Each part runs its own devnet.
 func parallelBench(ctx context.Context, cfg Config, tmp string, res *Results) error {
-	var mbs [2]float64
+	var (
+		mbs     [2]float64
+		stopped []float64
+	)
 	for i, nodes := range []int{1, 2} {
 		dir := filepath.Join(tmp, fmt.Sprintf("par-%d", nodes))
 		sum, err := benchSite(dir, parFile, parSize)
@@ -50,6 +53,11 @@ func parallelBench(ctx context.Context, cfg Config, tmp string, res *Results) er
 				runs = append(runs, float64(parSize)/(r.Millis/1000)/1e6)
 			}
 			mbs[i] = median(runs)
+			if nodes == 2 {
+				if stopped, err = stoppedReader(ctx, b, d); err != nil {
+					return err
+				}
+			}
 			return nil
 		})
 		if err != nil {
@@ -60,6 +68,7 @@ func parallelBench(ctx context.Context, cfg Config, tmp string, res *Results) er
 	res.add("parallel_1_node", mbs[0], "MB/s", note)
 	res.add("parallel_2_nodes", mbs[1], "MB/s", note+", split in segments")
 	res.ratio("ratio_parallel_2_vs_1", "parallel_2_nodes", "parallel_1_node", "two nodes over one, each the bottleneck")
+	res.add("parallel_stopped_reader_node_bytes", median(stopped), "B", fmt.Sprintf("the same file from 2 nodes, the page reading its first %d KiB, then nothing for %v before it cancels: the bytes the nodes sent (verity_node_bytes_sent_total, transports but http); median of %d", stoppedKeep>>10, stoppedFor, len(stopped)))
 
 	big := cfg.BigMiB
 	if big <= 0 {
@@ -217,6 +226,57 @@ func streamThroughWorker(ctx context.Context, b *browser.Browser, name string, s
 		return r, errors.New("not served by the worker over WebTransport: Server-Timing " + r.Headers["server-timing"])
 	}
 	return r, nil
+}
+
+// The reader that stops: it takes stoppedKeep bytes of the parallel file,
+// as a media element loading a large video's metadata does, then reads
+// nothing for stoppedFor and cancels.
+const (
+	stoppedKeep = 64 << 10
+	stoppedFor  = time.Second
+)
+
+// stoppedReaderJS fetches url through the worker, reads keep bytes, waits
+// ms and cancels the body; it returns the bytes read.
+const stoppedReaderJS = `async (url, keep, ms) => {
+	const r = await fetch(url, {cache: 'no-store'});
+	const rd = r.body.getReader();
+	let n = 0;
+	while (n < keep) {
+		const {value, done} = await rd.read();
+		if (done) break;
+		n += value.byteLength;
+	}
+	await new Promise(res => setTimeout(res, ms));
+	await rd.cancel();
+	return n;
+}`
+
+// stoppedReader measures three times the bytes d's nodes send while a page
+// reads the first stoppedKeep bytes of parFile and stops: what the worker
+// fetches ahead of a reader that never comes back, verified and paid for.
+func stoppedReader(ctx context.Context, b *browser.Browser, d *devnet.Devnet) ([]float64, error) {
+	var out []float64
+	for i := range 3 {
+		before, err := nodeBytesSent(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		n, err := browser.Call[int64](ctx, b, stoppedReaderJS, fmt.Sprintf("/%s?stopped=%d", parFile, i), stoppedKeep, stoppedFor.Milliseconds())
+		if err != nil {
+			return nil, fmt.Errorf("stopped reader: %w", err)
+		}
+		if n < stoppedKeep {
+			return nil, fmt.Errorf("stopped reader: the body ended after %d bytes", n)
+		}
+		time.Sleep(300 * time.Millisecond) // the streams' resets reach the nodes
+		after, err := nodeBytesSent(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, after-before)
+	}
+	return out, nil
 }
 
 func timing(h, name string) (string, bool) {

@@ -298,17 +298,7 @@ const videoMetadataJS = `async (src, ms) => {
 // its first tens of KiB, and what the worker reads ahead of it is fetched
 // (and paid for) for nothing.
 func videoMetadataBytes(ctx context.Context, b *browser.Browser, d *devnet.Devnet) ([]float64, error) {
-	sent := func() (float64, error) {
-		var t float64
-		for _, n := range d.Nodes() {
-			m, err := browser.Scrape(ctx, n.HTTPURL()+"/metrics")
-			if err != nil {
-				return 0, err
-			}
-			t += m.Sum("verity_node_bytes_sent_total", nil) - m.Sum("verity_node_bytes_sent_total", map[string]string{"transport": "http"})
-		}
-		return t, nil
-	}
+	sent := func() (float64, error) { return nodeBytesSent(ctx, d) }
 	var out []float64
 	for i := range 4 {
 		before, err := sent()
@@ -328,4 +318,19 @@ func videoMetadataBytes(ctx context.Context, b *browser.Browser, d *devnet.Devne
 		}
 	}
 	return out, nil
+}
+
+// nodeBytesSent is what d's nodes have sent to browsers so far
+// (verity_node_bytes_sent_total over the transports but http, which
+// carries the gateway's and audits' reads).
+func nodeBytesSent(ctx context.Context, d *devnet.Devnet) (float64, error) {
+	var t float64
+	for _, n := range d.Nodes() {
+		m, err := browser.Scrape(ctx, n.HTTPURL()+"/metrics")
+		if err != nil {
+			return 0, err
+		}
+		t += m.Sum("verity_node_bytes_sent_total", nil) - m.Sum("verity_node_bytes_sent_total", map[string]string{"transport": "http"})
+	}
+	return t, nil
 }
