@@ -211,22 +211,37 @@ func pull[E any](seq func(func(E, error) bool)) (<-chan E, func()) {
 // go to the network (DevTools Network.setBypassServiceWorker), or stop
 // doing so.
 func (b *Browser) BypassServiceWorker(ctx context.Context, bypass bool) error {
+	if bypass {
+		if err := b.NetworkEvents(ctx, true); err != nil {
+			return err
+		}
+	}
+	tctx, cancel := b.tabCtx(ctx)
+	defer cancel()
+	if _, err := chromedp.Call(tctx, network.SetBypassServiceWorker, network.SetBypassServiceWorkerParams{Bypass: bypass}); err != nil {
+		return fmt.Errorf("browser: Network.setBypassServiceWorker: %w", err)
+	}
+	if !bypass {
+		return b.NetworkEvents(ctx, false)
+	}
+	return nil
+}
+
+// NetworkEvents turns the tab's DevTools Network domain on (keeping no
+// response bodies) or off. With it on, Chromium reports each request's
+// events, and every chunk of a body, to the tab's listeners.
+func (b *Browser) NetworkEvents(ctx context.Context, on bool) error {
 	ctx, cancel := b.tabCtx(ctx)
 	defer cancel()
-	if bypass {
-		// No response bodies are kept for DevTools.
+	if on {
 		zero := int64(0)
 		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{MaxTotalBufferSize: &zero, MaxResourceBufferSize: &zero}); err != nil {
 			return fmt.Errorf("browser: Network.enable: %w", err)
 		}
+		return nil
 	}
-	if _, err := chromedp.Call(ctx, network.SetBypassServiceWorker, network.SetBypassServiceWorkerParams{Bypass: bypass}); err != nil {
-		return fmt.Errorf("browser: Network.setBypassServiceWorker: %w", err)
-	}
-	if !bypass {
-		if _, err := chromedp.Call(ctx, network.Disable, cdp.Empty{}); err != nil {
-			return fmt.Errorf("browser: Network.disable: %w", err)
-		}
+	if _, err := chromedp.Call(ctx, network.Disable, cdp.Empty{}); err != nil {
+		return fmt.Errorf("browser: Network.disable: %w", err)
 	}
 	return nil
 }

@@ -72,19 +72,7 @@ func quietNetworkEvents(ctx context.Context, b *browser.Browser) (*netEvents, er
 // It turns the Network domain on, which costs the rows it runs in CPU
 // (quietNetworkEvents): for finding where time goes, not for figures.
 func mediaLog(ctx context.Context, b *browser.Browser, match string) (stop func(), err error) {
-	netCall := func(on bool) error {
-		return chromedp.Do(b.Context(), chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-			var err error
-			if on {
-				var zero int64
-				_, err = chromedp.Call(ctx, network.Enable, network.EnableParams{MaxTotalBufferSize: &zero, MaxResourceBufferSize: &zero})
-			} else {
-				_, err = chromedp.Call(ctx, network.Disable, cdp.Empty{})
-			}
-			return err
-		}))
-	}
-	if err := netCall(true); err != nil {
+	if err := b.NetworkEvents(ctx, true); err != nil {
 		return nil, err
 	}
 	var (
@@ -143,6 +131,6 @@ func mediaLog(ctx context.Context, b *browser.Browser, match string) (stop func(
 	}
 	return func() {
 		cancel()
-		netCall(false)
+		_ = b.NetworkEvents(ctx, false)
 	}, nil
 }

@@ -258,23 +258,18 @@ const stoppedReaderJS = `async (url, keep, ms) => {
 func stoppedReader(ctx context.Context, b *browser.Browser, d *devnet.Devnet) ([]float64, error) {
 	var out []float64
 	for i := range 3 {
-		before, err := nodeBytesSent(ctx, d)
-		if err != nil {
-			return nil, err
-		}
-		n, err := browser.Call[int64](ctx, b, stoppedReaderJS, fmt.Sprintf("/%s?stopped=%d", parFile, i), stoppedKeep, stoppedFor.Milliseconds())
+		var read int64
+		sent, err := nodeBytesDuring(ctx, d, func() (err error) {
+			read, err = browser.Call[int64](ctx, b, stoppedReaderJS, fmt.Sprintf("/%s?stopped=%d", parFile, i), stoppedKeep, stoppedFor.Milliseconds())
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("stopped reader: %w", err)
 		}
-		if n < stoppedKeep {
-			return nil, fmt.Errorf("stopped reader: the body ended after %d bytes", n)
+		if read < stoppedKeep {
+			return nil, fmt.Errorf("stopped reader: the body ended after %d bytes", read)
 		}
-		time.Sleep(300 * time.Millisecond) // the streams' resets reach the nodes
-		after, err := nodeBytesSent(ctx, d)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, after-before)
+		out = append(out, sent)
 	}
 	return out, nil
 }

@@ -298,39 +298,50 @@ const videoMetadataJS = `async (src, ms) => {
 // its first tens of KiB, and what the worker reads ahead of it is fetched
 // (and paid for) for nothing.
 func videoMetadataBytes(ctx context.Context, b *browser.Browser, d *devnet.Devnet) ([]float64, error) {
-	sent := func() (float64, error) { return nodeBytesSent(ctx, d) }
 	var out []float64
 	for i := range 4 {
-		before, err := sent()
+		n, err := nodeBytesDuring(ctx, d, func() error {
+			_, err := browser.Call[bool](ctx, b, videoMetadataJS, fmt.Sprintf("/%s?run=metadata-%d", videoFile, i), 20000)
+			return err
+		})
 		if err != nil {
-			return nil, err
-		}
-		if _, err := browser.Call[bool](ctx, b, videoMetadataJS, fmt.Sprintf("/%s?run=metadata-%d", videoFile, i), 20000); err != nil {
 			return nil, fmt.Errorf("video metadata: %w", err)
 		}
-		time.Sleep(300 * time.Millisecond) // the stream's reset reaches the node
-		after, err := sent()
-		if err != nil {
-			return nil, err
-		}
 		if i > 0 {
-			out = append(out, after-before)
+			out = append(out, n)
 		}
 	}
 	return out, nil
 }
 
-// nodeBytesSent is what d's nodes have sent to browsers so far
-// (verity_node_bytes_sent_total over the transports but http, which
-// carries the gateway's and audits' reads).
-func nodeBytesSent(ctx context.Context, d *devnet.Devnet) (float64, error) {
-	var t float64
+// nodeBytes sums d's nodes' response bytes: to browsers (every transport
+// but HTTP) and over HTTP (the gateway, audits).
+func nodeBytes(ctx context.Context, d *devnet.Devnet) (browsers, httpB float64, err error) {
 	for _, n := range d.Nodes() {
 		m, err := browser.Scrape(ctx, n.HTTPURL()+"/metrics")
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		t += m.Sum("verity_node_bytes_sent_total", nil) - m.Sum("verity_node_bytes_sent_total", map[string]string{"transport": "http"})
+		all := m.Sum("verity_node_bytes_sent_total", nil)
+		h := m.Sum("verity_node_bytes_sent_total", map[string]string{"transport": "http"})
+		browsers += all - h
+		httpB += h
 	}
-	return t, nil
+	return browsers, httpB, nil
+}
+
+// nodeBytesDuring runs fn and returns the bytes d's nodes sent to browsers
+// meanwhile, counted 300 ms after fn returned (the streams' resets reach
+// the nodes).
+func nodeBytesDuring(ctx context.Context, d *devnet.Devnet, fn func() error) (float64, error) {
+	before, _, err := nodeBytes(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	if err := fn(); err != nil {
+		return 0, err
+	}
+	time.Sleep(300 * time.Millisecond)
+	after, _, err := nodeBytes(ctx, d)
+	return after - before, err
 }

@@ -256,21 +256,6 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	}
 	quietFrom, gwEvents := events.count(), int64(0)
 	page := siteURL + pagePath
-	// nodeBytes sums the nodes' response bytes: to browsers (every
-	// transport but HTTP) and over HTTP (the gateway, audits).
-	nodeBytes := func() (browsers, httpB float64, err error) {
-		for _, n := range d.Nodes() {
-			m, err := browser.Scrape(ctx, n.HTTPURL()+"/metrics")
-			if err != nil {
-				return 0, 0, err
-			}
-			all := m.Sum("verity_node_bytes_sent_total", nil)
-			h := m.Sum("verity_node_bytes_sent_total", map[string]string{"transport": "http"})
-			browsers += all - h
-			httpB += h
-		}
-		return browsers, httpB, nil
-	}
 	clearHTTPCache := func() error {
 		_, err := chromedp.Call(b.Context(), network.ClearBrowserCache, cdp.Empty{})
 		return err
@@ -479,7 +464,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	}
 	var repeatHTTP []float64
 	for range runs {
-		before, beforeHTTP, err := nodeBytes()
+		before, beforeHTTP, err := nodeBytes(ctx, d)
 		if err != nil {
 			return err
 		}
@@ -487,7 +472,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if err != nil {
 			return err
 		}
-		after, afterHTTP, err := nodeBytes()
+		after, afterHTTP, err := nodeBytes(ctx, d)
 		if err != nil {
 			return err
 		}
