@@ -68,6 +68,9 @@ type Coordinator struct {
 	// retryPassed, when set (by tests, export_test.go), is called with
 	// the time of each pass of retryPins once its retries are stored.
 	retryPassed atomic.Pointer[func(now time.Time)]
+	// beforeSendPin, when set (by tests), is called as a pin order is
+	// about to be sent.
+	beforeSendPin atomic.Pointer[func(root, node string)]
 }
 
 type cachedState struct {

@@ -56,6 +56,42 @@ func TestRepairPassOrdersAFailingNodeOncePerRetryAfter(t *testing.T) {
 	noSecondOrder(t, orders, "the pass ordered the failing node again")
 }
 
+// A pin order held between the placement's write and its send (the
+// write's own send, or the watch's of the same revision) lands after the
+// other one was sent, answered and the holder's audit failed: it is not
+// sent. Before, it was: the node was ordered twice for one placement,
+// and with it read the DAG and failed an audit once more.
+func TestAStalePinOrderIsNotSent(t *testing.T) {
+	var calls atomic.Int32
+	held := make(chan struct{})
+	c, _, id, orders := failingNode(t, events.Config{}, func(cfg *coordinator.Config) {
+		cfg.RepairInterval = time.Hour
+	})
+	root := cidOf(t, "stale order root")
+	coordinator.BeforeSendPin(c, func(r, _ string) {
+		if r != root || calls.Add(1) != 1 {
+			return
+		}
+		// The first send waits for the node's answer to the other.
+		defer close(held)
+		for deadline := time.Now().Add(testutil.Scale(10 * time.Second)); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if p, _ := c.Placement(root); p.Nodes[id].State == coordinator.HolderFailed {
+				return
+			}
+		}
+		t.Error("the node never failed its audit: the other send did not happen")
+	})
+	if _, err := c.Place(ctxT(t), events.SiteDeployed{Site: "s", Root: root, Replicas: 1, CAR: "http://127.0.0.1:1/x.car"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-time.After(testutil.Scale(20 * time.Second)):
+		t.Fatal("no pin order held")
+	}
+	noSecondOrder(t, orders, "the held order was sent after the node answered the other")
+}
+
 // failingNode starts a coordinator (configured by mod, audits failing)
 // with one live node that says it pinned whatever it is ordered to; it
 // returns the coordinator, the bus, the node's id and its count of pin

@@ -32,3 +32,8 @@ func (c *Coordinator) RereplicateFrom(ctx context.Context, ps []Placement) (int,
 
 // SetAudit replaces the storage audit of a coordinator made with cfg.
 func SetAudit(cfg *Config, f func(ctx context.Context, base, root string) error) { cfg.audit = f }
+
+// BeforeSendPin has f called at the start of every pin order this
+// coordinator is about to send, with the root and the node: a test holds
+// one order there to land it after the node has answered another.
+func BeforeSendPin(c *Coordinator, f func(root, node string)) { c.beforeSendPin.Store(&f) }

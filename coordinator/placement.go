@@ -632,10 +632,19 @@ func (c *Coordinator) logShort(root string, err error) {
 	c.log.Warn("under-replicated", "root", root, "err", err)
 }
 
-// sendPin sends one pin order for p unless this session already got it.
+// sendPin sends one pin order for p unless this session already got it,
+// or p is stale: the node's holding of the root is no longer the one p
+// shows. (p is read before the send; meanwhile the write's own send and
+// the watch's send of the same revision race, and the node may have
+// answered one and failed its audit before the other is sent.) The check
+// is made under pinMu, which an answer takes after the placement it
+// writes is the one this coordinator mirrors.
 func (n *nodeConn) sendPin(p Placement) {
+	if f := n.c.beforeSendPin.Load(); f != nil {
+		(*f)(p.Root, n.node)
+	}
 	n.pinMu.Lock()
-	if !n.ready || n.sent[p.Root] {
+	if !n.ready || n.sent[p.Root] || !n.c.holdingIs(p.Root, n.node, p.Nodes[n.node]) {
 		n.pinMu.Unlock()
 		return
 	}
@@ -654,6 +663,15 @@ func (n *nodeConn) sendPin(p Placement) {
 		return
 	}
 	n.log.Info("pin order sent", "root", p.Root)
+}
+
+// holdingIs reports whether node's holding of root, in the placement
+// this coordinator mirrors, is still h (same state, since the same time).
+func (c *Coordinator) holdingIs(root, node string, h Holder) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, ok := c.placements[root].p.Nodes[node]
+	return ok && cur.State == h.State && cur.Since.Equal(h.Since)
 }
 
 // sendUnpin tells the node that root is no longer placed on it. A node
