@@ -47,9 +47,10 @@ type Config struct {
 	MaxHeaderBytes int
 	// MaxBlockSize is the largest block ImportCAR accepts. Default 2 MiB.
 	MaxBlockSize int
-	// PinSourceStall: a pin fetched from another holder that delivers
-	// less than 64 KiB in any such interval is abandoned for the next
-	// source, so a trickling holder cannot hold a pin up. Default 30s.
+	// PinSourceStall: a pin's source (the gateway's CAR or another
+	// holder) that delivers less than 64 KiB in any such interval, its
+	// response head counted, is abandoned for the next source, so a
+	// trickling or hung source cannot hold a pin up. Default 30s.
 	PinSourceStall time.Duration
 	// ReadHeaderTimeout bounds reading an HTTP request head and a
 	// WebTransport stream's wire.Request. Default 10s.

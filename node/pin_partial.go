@@ -86,6 +86,8 @@ func (n *Node) importSigned(ctx context.Context, run *importRun, src string, roo
 	if client == nil {
 		client = http.DefaultClient
 	}
+	ctx, stop := stallGuard(ctx, n.cfg.PinSourceStall) // as fetchPin's
+	defer stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
 		return err
@@ -94,6 +96,9 @@ func (n *Node) importSigned(ctx context.Context, run *importRun, src string, roo
 	nodeproto.SignContentRequest(req, n.priv, n.cfg.Now())
 	resp, err := client.Do(req)
 	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
+			return fmt.Errorf("fetch: %w", cause)
+		}
 		return fmt.Errorf("fetch: %w", err)
 	}
 	defer resp.Body.Close()
@@ -101,8 +106,11 @@ func (n *Node) importSigned(ctx context.Context, run *importRun, src string, roo
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxPinError))
 		return fmt.Errorf("fetch: %s: %s", resp.Status, msg)
 	}
-	roots, err := n.importCAR(ctx, run, counted{resp.Body, n.metrics.pinFetched}, cid.Undef, whole)
+	roots, err := n.importCAR(ctx, run, guarded(ctx, counted{resp.Body, n.metrics.pinFetched}), cid.Undef, whole)
 	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
+			return cause
+		}
 		return err
 	}
 	if len(roots) != 1 || !roots[0].Equals(root) {

@@ -2,11 +2,15 @@ package node_test
 
 import (
 	"bytes"
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	ft "github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/go-cid"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/importer"
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -124,5 +129,37 @@ func TestPartialPin(t *testing.T) {
 		if !has(t, n, c) {
 			t.Fatalf("GC removed %s", c)
 		}
+	}
+}
+
+// A partial pin whose gateway stalls on an object's CAR fails with the
+// stall once PinSourceStall passes with too little read, and nothing of
+// it is pinned. Before, it waited as long as the session lasted, holding
+// the node's import lock.
+func TestPartialPinStallingGateway(t *testing.T) {
+	aCAR, a := fileCAR(t, "object a")
+	dCAR, d := dirCAR(t, map[string]cid.Cid{"a.txt": a})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/content/"+d.String()+".car" {
+			w.Write(dCAR)
+			return
+		}
+		w.Write(aCAR[:16])
+		w.(http.Flusher).Flush()
+		select { // bounded: the node gives up long before
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	n := newNode(t, node.Config{DataDir: t.TempDir(), PinSourceStall: testutil.Scale(500 * time.Millisecond)})
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	err := n.Pin(ctx, nodeproto.Pin{Root: d.String(), CAR: srv.URL + "/v1/content/" + d.String() + ".car", Partial: true})
+	if err == nil || !strings.Contains(err.Error(), "sent too little") {
+		t.Fatalf("partial pin from a stalling gateway: %v", err)
+	}
+	if pins := n.Pins(); len(pins) != 0 {
+		t.Fatalf("pins %v", pins)
 	}
 }

@@ -43,14 +43,16 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 		client = http.DefaultClient
 	}
 	if !signed {
-		// Another node: it may not send its peers elsewhere, nor trickle.
+		// Another node: it may not send its peers elsewhere.
 		c := *client
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return errHolderRedirect }
 		client = &c
-		var stop func()
-		ctx, stop = stallGuard(ctx, n.cfg.PinSourceStall)
-		defer stop()
 	}
+	// No source may trickle, the gateway included: a pin holds the
+	// import lock, which a collection waits for, and every pin after
+	// the collection waits for it.
+	ctx, stop := stallGuard(ctx, n.cfg.PinSourceStall)
+	defer stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
 		return nil, err
@@ -61,6 +63,9 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
+			return nil, fmt.Errorf("fetch: %w", cause)
+		}
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	defer resp.Body.Close()
@@ -72,10 +77,7 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	if signed {
 		dag = cid.Undef
 	}
-	body := io.Reader(counted{resp.Body, n.metrics.pinFetched})
-	if g, ok := ctx.Value(stallKey{}).(*stallCounter); ok {
-		body = &countingReader{r: body, n: &g.n}
-	}
+	body := guarded(ctx, counted{resp.Body, n.metrics.pinFetched})
 	run := n.newImportRun()
 	if _, err = n.importCAR(ctx, run, body, dag, root); err != nil {
 		run.release()
@@ -89,7 +91,7 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 
 var (
 	errHolderRedirect = errors.New("a holder may not redirect")
-	errHolderStalled  = errors.New("the holder sent too little: abandoned for the next source")
+	errHolderStalled  = errors.New("the source sent too little: abandoned for the next source")
 )
 
 // stallMin is the least a holder must deliver in every PinSourceStall.
@@ -129,6 +131,14 @@ func stallGuard(ctx context.Context, d time.Duration) (context.Context, func()) 
 		mu.Unlock()
 		cancel(nil)
 	}
+}
+
+// guarded is r counted by the stallGuard of ctx, if it has one.
+func guarded(ctx context.Context, r io.Reader) io.Reader {
+	if g, ok := ctx.Value(stallKey{}).(*stallCounter); ok {
+		return &countingReader{r: r, n: &g.n}
+	}
+	return r
 }
 
 // countingReader adds what it reads to n.

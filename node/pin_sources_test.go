@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"net/http"
@@ -206,6 +207,47 @@ func TestPinRefusesCARCarcheckRefuses(t *testing.T) {
 			err := n.Pin(t.Context(), nodeproto.Pin{Root: f.root.String(), CAR: srv.URL + "/root.car"})
 			if !errors.Is(err, node.ErrBadCAR) || len(n.Pins()) != 0 {
 				t.Fatalf("pin: %v, pins %v", err, n.Pins())
+			}
+		})
+	}
+}
+
+// The gateway's CAR is held to PinSourceStall as a holder's is: one that
+// sends its first bytes and stalls, or never answers its head, is
+// abandoned for the next source. Before, the signed fetch had no bound
+// but the session's: the pin held the node's import lock while the
+// connection hung, and a collection waiting for it held up every pin
+// after it.
+func TestPinFromStallingGatewayTakesTheNextSource(t *testing.T) {
+	f := buildFixture(t)
+	holder := newNode(t, node.Config{})
+	if _, err := holder.ImportCAR(t.Context(), bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, holder)
+	good := holder.HTTPURL() + "/ipfs/" + f.root.String() + "?format=car"
+	for name, head := range map[string]bool{"first bytes then nothing": true, "no head": false} {
+		t.Run(name, func(t *testing.T) {
+			gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if head {
+					w.Header().Set("Content-Type", "application/vnd.ipld.car")
+					w.Write(f.car[:64])
+					w.(http.Flusher).Flush()
+				}
+				select { // bounded: the node gives up long before
+				case <-r.Context().Done():
+				case <-time.After(20 * time.Second):
+				}
+			}))
+			defer gw.Close()
+			n := newNode(t, node.Config{PinSourceStall: testutil.Scale(time.Second)})
+			ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+			defer cancel()
+			if err := n.Pin(ctx, nodeproto.Pin{Root: f.root.String(), CAR: gw.URL + "/car/x", Sources: []string{good}}); err != nil {
+				t.Fatalf("pin with a stalling gateway and a good holder: %v", err)
+			}
+			if !slices.Equal(n.Pins(), []string{f.root.String()}) {
+				t.Fatalf("pins %v", n.Pins())
 			}
 		})
 	}
