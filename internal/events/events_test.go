@@ -430,3 +430,64 @@ func TestListenAndExternalURL(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+// A backlog a slow handler works through longer than AckWait: each event
+// is handled once. Before, the consumer pulled up to 500 events at a
+// time, their AckWait running from that pull, so those still waiting in
+// the client's buffer after AckWait were delivered again behind it, and
+// handled twice (and counted against MaxDeliver, as if they had failed).
+func TestSlowHandlerBacklogHandledOnce(t *testing.T) {
+	b, err := events.Open(ctxT(t), events.Config{
+		StoreDir: t.TempDir(), Name: "test", Logger: testLogger(t),
+		AckWait: testutil.Scale(400 * time.Millisecond),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	const n = 40 // 40 × 25 ms: 2.5 AckWaits
+	for i := range n {
+		ev, err := events.NewWithID(fmt.Sprintf("slow-%d", i), events.TypeCachePurged, "gw", events.CachePurged{Site: "s", Gateway: "gw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Publish(ctxT(t), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	done := make(chan struct{})
+	sub, err := b.Subscribe(ctxT(t), "slow", func(_ context.Context, ev events.Event) error {
+		time.Sleep(testutil.Scale(25 * time.Millisecond))
+		mu.Lock()
+		defer mu.Unlock()
+		seen[ev.ID]++
+		if len(seen) == n {
+			select {
+			case <-done:
+			default:
+				close(done)
+			}
+		}
+		return nil
+	}, events.TypeCachePurged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Stop)
+	select {
+	case <-done:
+	case <-time.After(testutil.Scale(20 * time.Second)):
+		t.Fatal("the backlog was not handled")
+	}
+	// Redeliveries would come behind the backlog: give them an AckWait.
+	time.Sleep(testutil.Scale(600 * time.Millisecond))
+	mu.Lock()
+	defer mu.Unlock()
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("%s handled %d times", id, k)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -20,7 +21,7 @@ type Handler func(ctx context.Context, ev Event) error
 type Subscription struct {
 	bus     *Bus
 	durable string
-	iter    jetstream.MessagesContext
+	cons    jetstream.Consumer
 	handler Handler
 	log     *slog.Logger
 
@@ -72,13 +73,9 @@ func (b *Bus) Subscribe(ctx context.Context, durable string, h Handler, types ..
 	if err != nil {
 		return nil, fmt.Errorf("events: consumer %s: %w", durable, err)
 	}
-	iter, err := cons.Messages(jetstream.WithMessagesErrOnMissingHeartbeat(false))
-	if err != nil {
-		return nil, fmt.Errorf("events: consume %s: %w", durable, err)
-	}
 	runCtx, cancel := context.WithCancel(ctx)
 	s := &Subscription{
-		bus: b, durable: durable, iter: iter, handler: h,
+		bus: b, durable: durable, cons: cons, handler: h,
 		log:    b.log.With("durable", durable),
 		cancel: cancel, done: make(chan struct{}),
 	}
@@ -86,7 +83,6 @@ func (b *Bus) Subscribe(ctx context.Context, durable string, h Handler, types ..
 	if b.closed {
 		b.mu.Unlock()
 		cancel()
-		iter.Stop()
 		return nil, ErrClosed
 	}
 	b.subs[s] = struct{}{}
@@ -95,15 +91,23 @@ func (b *Bus) Subscribe(ctx context.Context, durable string, h Handler, types ..
 	return s, nil
 }
 
+// run fetches the events one at a time, each once the one before is
+// handled: an event's AckWait starts when its handler can start. (A
+// consumer that pulls ahead has events wait in its buffer with their
+// AckWait running; behind a slow handler they were delivered again, and
+// handled twice, each redelivery counted against MaxDeliver as if it had
+// failed. A stopped subscriber also left them unacknowledged for an
+// AckWait.)
 func (s *Subscription) run(ctx context.Context) {
 	defer close(s.done)
-	stop := context.AfterFunc(ctx, s.iter.Stop)
-	defer stop()
 	for {
-		msg, err := s.iter.Next()
+		msg, err := s.cons.Next(jetstream.FetchContext(ctx))
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(err, nats.ErrTimeout) {
+				continue // nothing new within the pull's expiry
 			}
 			s.log.Warn("event consumer", "err", err)
 			select {
@@ -163,7 +167,6 @@ func backoff(min, max time.Duration, n uint64) time.Duration {
 func (s *Subscription) Stop() {
 	s.once.Do(func() {
 		s.cancel()
-		s.iter.Stop()
 		<-s.done
 		s.bus.mu.Lock()
 		delete(s.bus.subs, s)
