@@ -139,17 +139,13 @@ func TestPartialPin(t *testing.T) {
 func TestPartialPinStallingGateway(t *testing.T) {
 	aCAR, a := fileCAR(t, "object a")
 	dCAR, d := dirCAR(t, map[string]cid.Cid{"a.txt": a})
+	stalling := stallingServer(t, aCAR[:16])
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/content/"+d.String()+".car" {
 			w.Write(dCAR)
 			return
 		}
-		w.Write(aCAR[:16])
-		w.(http.Flusher).Flush()
-		select { // bounded: the node gives up long before
-		case <-r.Context().Done():
-		case <-time.After(20 * time.Second):
-		}
+		stalling.Config.Handler.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
 	n := newNode(t, node.Config{DataDir: t.TempDir(), PinSourceStall: testutil.Scale(500 * time.Millisecond)})

@@ -25,12 +25,7 @@ import (
 // a partial DAG is refused, and the next one's CAR is pinned. With no
 // good source at all nothing is pinned.
 func TestPinFromOtherHolders(t *testing.T) {
-	f := buildFixture(t)
-	holder := newNode(t, node.Config{})
-	if _, err := holder.ImportCAR(t.Context(), bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, holder)
+	f, good := goodHolder(t)
 
 	gone := httptest.NewServer(http.NotFoundHandler())
 	goneURL := gone.URL + "/v1/content/" + f.root.String() + ".car"
@@ -44,7 +39,6 @@ func TestPinFromOtherHolders(t *testing.T) {
 		w.Write(partial)
 	}))
 	defer partialSrv.Close()
-	good := holder.HTTPURL() + "/ipfs/" + f.root.String() + "?format=car"
 
 	// Only bad sources: refused, not pinned.
 	n1 := newNode(t, node.Config{})
@@ -125,24 +119,9 @@ func TestPinFromHolderRefusesStuffedCAR(t *testing.T) {
 // redirects (to anything, here to the good holder) is refused, and the pin
 // is taken from the next source.
 func TestPinFromHolderStallsAndRedirects(t *testing.T) {
-	f := buildFixture(t)
-	holder := newNode(t, node.Config{})
-	if _, err := holder.ImportCAR(t.Context(), bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, holder)
-	good := holder.HTTPURL() + "/ipfs/" + f.root.String() + "?format=car"
+	f, good := goodHolder(t)
 
-	stalling := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/vnd.ipld.car")
-		w.Write(f.car[:64])
-		w.(http.Flusher).Flush()
-		select { // bounded: the node gives up long before
-		case <-r.Context().Done():
-		case <-time.After(20 * time.Second):
-		}
-	}))
-	defer stalling.Close()
+	stalling := stallingServer(t, f.car[:64])
 	redirecting := httptest.NewServer(http.RedirectHandler(good, http.StatusFound))
 	defer redirecting.Close()
 
@@ -219,27 +198,10 @@ func TestPinRefusesCARCarcheckRefuses(t *testing.T) {
 // connection hung, and a collection waiting for it held up every pin
 // after it.
 func TestPinFromStallingGatewayTakesTheNextSource(t *testing.T) {
-	f := buildFixture(t)
-	holder := newNode(t, node.Config{})
-	if _, err := holder.ImportCAR(t.Context(), bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, holder)
-	good := holder.HTTPURL() + "/ipfs/" + f.root.String() + "?format=car"
-	for name, head := range map[string]bool{"first bytes then nothing": true, "no head": false} {
+	f, good := goodHolder(t)
+	for name, first := range map[string][]byte{"first bytes then nothing": f.car[:64], "no head": nil} {
 		t.Run(name, func(t *testing.T) {
-			gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if head {
-					w.Header().Set("Content-Type", "application/vnd.ipld.car")
-					w.Write(f.car[:64])
-					w.(http.Flusher).Flush()
-				}
-				select { // bounded: the node gives up long before
-				case <-r.Context().Done():
-				case <-time.After(20 * time.Second):
-				}
-			}))
-			defer gw.Close()
+			gw := stallingServer(t, first)
 			n := newNode(t, node.Config{PinSourceStall: testutil.Scale(time.Second)})
 			ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 			defer cancel()
@@ -251,4 +213,37 @@ func TestPinFromStallingGatewayTakesTheNextSource(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stallingServer answers every request with first (its head and first
+// bytes, flushed; with first nil, not even its head) and then nothing
+// until the client goes (bounded: a node gives up long before).
+func stallingServer(t *testing.T, first []byte) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if first != nil {
+			w.Header().Set("Content-Type", "application/vnd.ipld.car")
+			w.Write(first)
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// goodHolder starts a node holding the fixture and returns the fixture
+// and the URL of its CAR there.
+func goodHolder(t *testing.T) (*fixture, string) {
+	t.Helper()
+	f := buildFixture(t)
+	holder := newNode(t, node.Config{})
+	if _, err := holder.ImportCAR(t.Context(), bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, holder)
+	return f, holder.HTTPURL() + "/ipfs/" + f.root.String() + "?format=car"
 }
