@@ -114,6 +114,11 @@ type Config struct {
 	// WriteStallTimeout ends an event feed whose client has taken no
 	// bytes for this long. Default 30 s.
 	WriteStallTimeout time.Duration
+	// HolderStall: a node that sends less than 64 KiB in any such
+	// interval of a CAR this gateway fetches from it (OpenCAR), its
+	// response head counted, is abandoned for the next holder. Default
+	// 30 s.
+	HolderStall time.Duration
 
 	// SiteDomain is the parent domain of site origins (the gateway's
 	// --domain): a custom domain may prove ownership with a CNAME to
@@ -159,6 +164,7 @@ const (
 	defaultMaxPreviewTTL     = 90 * 24 * time.Hour
 	defaultPreviewSweep      = time.Minute
 	defaultWriteStallTimeout = 30 * time.Second
+	defaultHolderStall       = 30 * time.Second
 	defaultWebhookTimeout    = 10 * time.Second
 	defaultWebhookRetryMin   = 10 * time.Second
 	defaultWebhookRetryMax   = time.Hour
@@ -207,6 +213,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.WriteStallTimeout <= 0 {
 		c.WriteStallTimeout = defaultWriteStallTimeout
+	}
+	if c.HolderStall <= 0 {
+		c.HolderStall = defaultHolderStall
 	}
 	if c.WebhookTimeout <= 0 {
 		c.WebhookTimeout = defaultWebhookTimeout

@@ -125,7 +125,8 @@
 // (ErrConfig); Name defaults to the Bus's name, AdminToken to the generated
 // one, MaxDeployBytes to 1 GiB, MaxContentBytes (an S3 object's CAR, stored
 // or fetched from nodes) to 5 TiB and 1/64, DeployTimeout to 30 min, Replicas to 2,
-// WriteStallTimeout (the event feed) to 30 s; Faucet is off. The caller
+// WriteStallTimeout (the event feed) and HolderStall (a CAR fetched from
+// a node) to 30 s; Faucet is off. The caller
 // owns the Bus and the Coordinator and closes them after the Control.
 //
 // Status codes (errors.go, statusOf; every error body is an api.Error,

@@ -12,6 +12,7 @@ import (
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/stall"
 )
 
 // The content store for content that is not a site's deploy (an S3
@@ -207,9 +208,21 @@ func (c *Control) holderURLs(ctx context.Context, root string) ([]string, error)
 	return out, nil
 }
 
+// errHolderStalled: a holder sent too little of a CAR (HolderStall).
+var errHolderStalled = errors.New("the node sent too little: abandoned for the next holder")
+
 // fetchCAR fetches root's CAR from url and keeps it once verified. It
-// reads no more than limit bytes (ErrTooLarge past it).
+// reads no more than limit bytes (ErrTooLarge past it), and gives up on
+// a node that sends less than 64 KiB in a HolderStall.
 func (c *Control) fetchCAR(ctx context.Context, url, root string, limit int64) error {
+	ctx, guard := stall.Watch(ctx, c.cfg.HolderStall, 64<<10, errHolderStalled)
+	defer guard.Stop()
+	stalled := func(err error) error {
+		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
+			return cause
+		}
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -217,15 +230,15 @@ func (c *Control) fetchCAR(ctx context.Context, url, root string, limit int64) e
 	req.Header.Set("Accept", "application/vnd.ipld.car;version=1;order=dfs;dups=n")
 	resp, err := c.fetchClient.Do(req)
 	if err != nil {
-		return err
+		return stalled(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("status %s", resp.Status)
 	}
-	got, _, _, err := c.stage(resp.Body, false, limit)
+	got, _, _, err := c.stage(guard.Reader(resp.Body), false, limit)
 	if err != nil {
-		return err
+		return stalled(err)
 	}
 	if got != root {
 		_ = os.Remove(c.contentPath(got))

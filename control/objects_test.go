@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -10,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // A CAR fetched from a node (OpenCAR, for content this gateway does not
@@ -88,4 +91,45 @@ func noise(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b
+}
+
+// A holder that sends a CAR's first bytes and then trickles, or never
+// answers its head, is abandoned once HolderStall passes with less
+// than 64 KiB read, so OpenCAR goes on to the next holder, and nothing
+// of it is kept. Before, the fetch waited for as long as its caller did.
+func TestFetchCARFromStallingHolder(t *testing.T) {
+	bus := openBus(t, "fetch-stall")
+	s, _ := startStack(t, bus, Config{AdminToken: testAdmin, AllowPrivateAddrs: true,
+		HolderStall: testutil.Scale(500 * time.Millisecond)}, gateway.Config{})
+	car, root := siteCAR(t, map[string][]byte{"big.bin": noise(1 << 20)})
+	for name, first := range map[string][]byte{"first bytes, then a trickle": car[:100], "no head": nil} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if first == nil {
+					<-r.Context().Done()
+					return
+				}
+				w.Write(first)
+				w.(http.Flusher).Flush()
+				for i := range 2000 { // bounded: a byte per 10 ms
+					if r.Context().Err() != nil {
+						return
+					}
+					w.Write(car[100+i : 101+i])
+					w.(http.Flusher).Flush()
+					time.Sleep(10 * time.Millisecond)
+				}
+			}))
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+			defer cancel()
+			err := s.ctl.fetchCAR(ctx, srv.URL, root, 4<<20)
+			if !errors.Is(err, errHolderStalled) {
+				t.Fatalf("got %v, want the holder abandoned as stalled", err)
+			}
+			if _, err := os.Stat(s.ctl.contentPath(root)); err == nil {
+				t.Fatal("kept")
+			}
+		})
+	}
 }

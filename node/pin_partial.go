@@ -15,6 +15,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/stall"
 )
 
 // A partial pin order (nodeproto.Pin.Partial) is a bucket's root: its CAR
@@ -86,8 +87,8 @@ func (n *Node) importSigned(ctx context.Context, run *importRun, src string, roo
 	if client == nil {
 		client = http.DefaultClient
 	}
-	ctx, stop := stallGuard(ctx, n.cfg.PinSourceStall) // as fetchPin's
-	defer stop()
+	ctx, guard := stall.Watch(ctx, n.cfg.PinSourceStall, stallMin, errHolderStalled) // as fetchPin's
+	defer guard.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
 		return err
@@ -106,7 +107,7 @@ func (n *Node) importSigned(ctx context.Context, run *importRun, src string, roo
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxPinError))
 		return fmt.Errorf("fetch: %s: %s", resp.Status, msg)
 	}
-	roots, err := n.importCAR(ctx, run, guarded(ctx, counted{resp.Body, n.metrics.pinFetched}), cid.Undef, whole)
+	roots, err := n.importCAR(ctx, run, guard.Reader(counted{resp.Body, n.metrics.pinFetched}), cid.Undef, whole)
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
 			return cause

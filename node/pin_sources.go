@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/stall"
 )
 
 // pinSources are the URLs a pin order may be fetched from, in order: the
@@ -51,8 +49,8 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	// No source may trickle, the gateway included: a pin holds the
 	// import lock, which a collection waits for, and every pin after
 	// the collection waits for it.
-	ctx, stop := stallGuard(ctx, n.cfg.PinSourceStall)
-	defer stop()
+	ctx, guard := stall.Watch(ctx, n.cfg.PinSourceStall, stallMin, errHolderStalled)
+	defer guard.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
 		return nil, err
@@ -77,7 +75,7 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	if signed {
 		dag = cid.Undef
 	}
-	body := guarded(ctx, counted{resp.Body, n.metrics.pinFetched})
+	body := guard.Reader(counted{resp.Body, n.metrics.pinFetched})
 	run := n.newImportRun()
 	if _, err = n.importCAR(ctx, run, body, dag, root); err != nil {
 		run.release()
@@ -96,62 +94,6 @@ var (
 
 // stallMin is the least a holder must deliver in every PinSourceStall.
 const stallMin = 64 << 10
-
-type stallKey struct{}
-
-type stallCounter struct{ n atomic.Int64 }
-
-// stallGuard returns a context cancelled with errHolderStalled once a
-// window of d passes in which fewer than stallMin bytes were read through
-// the countingReader fetchPin puts on the body. stop ends the guard.
-func stallGuard(ctx context.Context, d time.Duration) (context.Context, func()) {
-	g := &stallCounter{}
-	ctx, cancel := context.WithCancelCause(context.WithValue(ctx, stallKey{}, g))
-	var t *time.Timer
-	var mu sync.Mutex
-	stopped := false
-	var check func()
-	check = func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if stopped {
-			return
-		}
-		if g.n.Swap(0) < stallMin {
-			cancel(errHolderStalled)
-			return
-		}
-		t = time.AfterFunc(d, check)
-	}
-	t = time.AfterFunc(d, check)
-	return ctx, func() {
-		mu.Lock()
-		stopped = true
-		t.Stop()
-		mu.Unlock()
-		cancel(nil)
-	}
-}
-
-// guarded is r counted by the stallGuard of ctx, if it has one.
-func guarded(ctx context.Context, r io.Reader) io.Reader {
-	if g, ok := ctx.Value(stallKey{}).(*stallCounter); ok {
-		return &countingReader{r: r, n: &g.n}
-	}
-	return r
-}
-
-// countingReader adds what it reads to n.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	k, err := c.r.Read(p)
-	c.n.Add(int64(k))
-	return k, err
-}
 
 // errNoPinSource: a pin order with no URL at all.
 var errNoPinSource = errors.New("no source to fetch from")
