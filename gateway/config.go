@@ -203,7 +203,9 @@ type Config struct {
 	// MaxHeaderBytes bounds request headers. Default 64 KiB.
 	MaxHeaderBytes int
 	// NodeTimeout bounds one node request until the entity is resolved, and
-	// any later stall of its body. Default 15 s.
+	// the time its body keeps the gateway waiting, in all, for each 64 KiB
+	// (a node trickling bytes is cut off as one sending nothing). Default
+	// 15 s.
 	NodeTimeout time.Duration
 	// MaxNodeAttempts is how many nodes one request tries. Default 3.
 	MaxNodeAttempts int

@@ -163,7 +163,8 @@ const (
 )
 
 // nodeCall is one in-flight request to a node, guarded by a stall timer:
-// it is cancelled when the node sends nothing for NodeTimeout.
+// it is cancelled when the node keeps it waiting NodeTimeout in all
+// without sending nodeMinBytes.
 type nodeCall struct {
 	node    nodeInfo
 	resp    *http.Response
@@ -171,7 +172,15 @@ type nodeCall struct {
 	timer   *time.Timer
 	d       time.Duration
 	expired atomic.Bool
+	waited  time.Duration // in Reads since got was last reset
+	got     int           // read since then
 }
+
+// nodeMinBytes is what a node must send for every NodeTimeout the
+// gateway waits on it: a node trickling its CAR a few bytes at a time,
+// each well within NodeTimeout, would otherwise hold the request for as
+// long as it liked.
+const nodeMinBytes = 64 << 10
 
 // carAccept asks a node for the CAR internal/verify reads (docs/protocol.md
 // §2): with dups=y, every block as often as the traversal needs it. A bare
@@ -247,11 +256,17 @@ func (c *nodeCall) failure(reason string, err error) *NodeError {
 }
 
 // Read reads the body. The stall timer runs only while a Read waits on
-// the node, so a slow client never counts against the node.
+// the node, so a slow client never counts against the node; it runs on
+// from Read to Read until the node has sent nodeMinBytes.
 func (c *nodeCall) Read(p []byte) (int, error) {
-	c.timer.Reset(c.d)
+	c.timer.Reset(c.d - c.waited)
+	start := time.Now()
 	n, err := c.resp.Body.Read(p)
 	c.timer.Stop()
+	c.waited += time.Since(start)
+	if c.got += n; c.got >= nodeMinBytes {
+		c.waited, c.got = 0, 0
+	}
 	return n, err
 }
 

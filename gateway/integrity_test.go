@@ -18,6 +18,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/internal/testutil/sitetest"
 	"github.com/verity-cdn/verity/internal/verify"
 )
@@ -213,11 +214,87 @@ func TestFirstVisitNoNodeAnswers(t *testing.T) {
 	}
 }
 
+// A node that trickles its CAR, a byte at a time, each well within
+// NodeTimeout: before its entity resolves, or after. It is held to
+// 64 KiB per NodeTimeout of waiting on it, so the request ends with 504
+// once that passes. Before, each byte restarted the timer, and the
+// visitor's request waited for as long as the node kept trickling.
+func TestTricklingNodeIsCutOff(t *testing.T) {
+	files := sitetest.Files()
+	nw := startNetworkWith(t, 1, files, nil)
+	target := "/ipfs/" + nw.root + "/media/big.bin?format=car&dag-scope=entity"
+	for name, resolved := range map[string]bool{"before the entity": false, "after the entity": true} {
+		t.Run(name, func(t *testing.T) {
+			node := tricklingNode(t, nw.nodes[0].HTTPURL(), target, resolved)
+			tg := startGateway(t, Config{
+				Sites:       NewStaticSites(map[string]string{"demo": nw.root}),
+				Nodes:       StaticRecords(signedRecord(t, 7, node, time.Now())),
+				NodeTimeout: testutil.Scale(500 * time.Millisecond),
+			})
+			c := *tg.client
+			c.Timeout = 20 * time.Second
+			resp, body, err := fetchRaw(t, &c, tg.SiteURL("demo")+"media/big.bin")
+			if err != nil {
+				t.Fatalf("trickling node: no answer: %v", err)
+			}
+			if resp.StatusCode != http.StatusGatewayTimeout {
+				t.Fatalf("trickling node: %s %q, want 504", resp.Status, body)
+			}
+		})
+	}
+}
+
+// tricklingNode is a hostile node in front of the real one at nodeURL: it
+// answers every request with the real node's CAR for target (after its
+// path and entity root when resolved, else from its start) sent a byte
+// every 20 ms, for at most 30 s.
+func tricklingNode(t *testing.T, nodeURL, target string, resolved bool) string {
+	t.Helper()
+	full, cut := carToFirstRaw(t, nodeURL, target)
+	if !resolved {
+		cut = 0
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/vnd.ipld.car; version=1; order=dfs; dups=y")
+		w.WriteHeader(200)
+		w.Write(full[:cut])
+		w.(http.Flusher).Flush()
+		for i := cut; i < len(full) && i < cut+1500; i++ {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			w.Write(full[i : i+1])
+			w.(http.Flusher).Flush()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // stallingNode is a hostile node in front of the real one at nodeURL: it
 // answers every request with the real node's CAR cut just before the
 // first raw block of target's response (so the path and the entity root
 // verify), then holds the response open without sending anything more.
 func stallingNode(t *testing.T, nodeURL, target string) string {
+	t.Helper()
+	full, cut := carToFirstRaw(t, nodeURL, target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/vnd.ipld.car; version=1; order=dfs; dups=y")
+		w.WriteHeader(200)
+		w.Write(full[:cut])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// carToFirstRaw fetches target's CAR from the node at nodeURL and returns
+// it, with the offset of its first raw block: what comes before is the
+// path and the entity root.
+func carToFirstRaw(t *testing.T, nodeURL, target string) ([]byte, int) {
 	t.Helper()
 	resp, err := http.Get(nodeURL + target)
 	if err != nil {
@@ -243,15 +320,7 @@ func stallingNode(t *testing.T, nodeURL, target string) string {
 		}
 		cut = cr.Offset()
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/vnd.ipld.car; version=1; order=dfs; dups=y")
-		w.WriteHeader(200)
-		w.Write(full[:cut])
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return full, int(cut)
 }
 
 // countingNode is a node in front of the real one at nodeURL that counts
