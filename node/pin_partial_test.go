@@ -148,7 +148,7 @@ func TestPartialPinStallingGateway(t *testing.T) {
 		stalling.Config.Handler.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	n := newNode(t, node.Config{DataDir: t.TempDir(), PinSourceStall: testutil.Scale(500 * time.Millisecond)})
+	n := newNode(t, node.Config{DataDir: t.TempDir(), PinSourceStall: testutil.Scale(time.Second)})
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	err := n.Pin(ctx, nodeproto.Pin{Root: d.String(), CAR: srv.URL + "/v1/content/" + d.String() + ".car", Partial: true})

@@ -29,7 +29,8 @@ type Guard struct {
 // Watch returns a context derived from ctx that is cancelled with cause
 // once a window of d passes in which fewer than min bytes were read
 // through the Guard's Readers (the wait for a response's head counts:
-// nothing is read then). Stop ends the watch and the context.
+// nothing is read then), until a Reader reaches its source's end. Stop
+// ends the watch and the context.
 func Watch(ctx context.Context, d time.Duration, min int64, cause error) (context.Context, *Guard) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	g := &Guard{min: min, window: d, cancel: cancel, cause: cause}
@@ -55,11 +56,16 @@ func (g *Guard) Reader(r io.Reader) io.Reader { return &reader{r: r, g: g} }
 
 // Stop ends the watch and cancels its context.
 func (g *Guard) Stop() {
+	g.finish()
+	g.cancel(nil)
+}
+
+// finish ends the watch, leaving the context as it is.
+func (g *Guard) finish() {
 	g.mu.Lock()
 	g.stopped = true
 	g.t.Stop()
 	g.mu.Unlock()
-	g.cancel(nil)
 }
 
 type reader struct {
@@ -67,8 +73,15 @@ type reader struct {
 	g *Guard
 }
 
+// Read reads from the source. Once the source has sent everything (EOF)
+// the watch ends: the source owes nothing more, and what the reader does
+// with the bytes after (a store syncing them to disk) is not the
+// source's to answer for.
 func (r *reader) Read(p []byte) (int, error) {
 	k, err := r.r.Read(p)
 	r.g.n.Add(int64(k))
+	if err == io.EOF {
+		r.g.finish()
+	}
 	return k, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,20 @@ func TestWatch(t *testing.T) {
 			t.Fatalf("after Stop: %v, cause %v", ctx.Err(), context.Cause(ctx))
 		}
 	})
+}
+
+// A source that has sent everything owes nothing more: the reader's own
+// work after its end (a store syncing what it read) does not count.
+func TestWatchEndsAtEOF(t *testing.T) {
+	ctx, g := stall.Watch(t.Context(), 20*time.Millisecond, 1024, errSlow)
+	defer g.Stop()
+	if _, err := io.ReadAll(g.Reader(strings.NewReader("small"))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // five windows of the reader's own work
+	if ctx.Err() != nil {
+		t.Fatalf("abandoned after its end: %v", context.Cause(ctx))
+	}
 }
 
 type zeros struct{}
