@@ -32,7 +32,7 @@ func SetBeforeRootPlaced(s *Server, hook func(ctx context.Context, bucket, root 
 // object is held (the index and the root, no bytes), for account.
 func PutKey(ctx context.Context, s *Server, account, bucket, key, cid string, size int64, tsize uint64) (root string, err error) {
 	o := &object{CID: cid, Size: size, TSize: tsize, ETag: "d41d8cd98f00b204e9800998ecf8427e", Modified: s.cfg.Now().UTC().Truncate(time.Second)}
-	rec, err := s.update(ctx, identity{Account: account}, bucket, putKey(ctx, "put", key, o))
+	rec, err := s.update(ctx, identity{Account: account}, bucket, putKey(ctx, "put", key, o, writeCondition{}))
 	if err != nil {
 		return "", err
 	}

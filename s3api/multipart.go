@@ -111,7 +111,7 @@ func (s *Server) createMultipart(w http.ResponseWriter, r *http.Request, who ide
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if err := s.fits(r.Context(), who, bucket, key, 1); err != nil {
+	if err := s.fits(r.Context(), who, bucket, key, 1, writeCondition{}); err != nil {
 		return err
 	}
 	if _, err := readSmallBody(r, who, 0); err != nil {
@@ -373,6 +373,10 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 	if err != nil {
 		return err
 	}
+	cond, err := parseWriteCondition(r)
+	if err != nil {
+		return err
+	}
 	body, err := readSmallBody(r, who, 2<<20)
 	if err != nil {
 		return err
@@ -402,6 +406,13 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 			return ErrEntityTooSmall
 		}
 		chosen = append(chosen, p)
+	}
+	// A precondition that fails now leaves the upload as it is (it is
+	// checked again as the object is recorded).
+	if !cond.none() {
+		if err := s.fits(r.Context(), who, bucket, key, 0, cond); err != nil {
+			return err
+		}
 	}
 	// Taken: a concurrent Complete or Abort of this upload now fails.
 	taken := s.uploadDir(u.ID) + ".completing"
@@ -445,7 +456,7 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 	if total > s.cfg.MaxMultipartBytes {
 		return ErrEntityTooLarge
 	}
-	if err := s.fits(r.Context(), who, bucket, key, total); err != nil {
+	if err := s.fits(r.Context(), who, bucket, key, total, cond); err != nil {
 		return err
 	}
 	etag := hex.EncodeToString(etags.Sum(nil)) + "-" + strconv.Itoa(len(chosen))
@@ -454,7 +465,7 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 		return err
 	}
 	defer release()
-	rec, err := s.update(r.Context(), who, bucket, putKey(r.Context(), "put", key, obj))
+	rec, err := s.update(r.Context(), who, bucket, putKey(r.Context(), "put", key, obj, cond))
 	if err != nil {
 		return err
 	}

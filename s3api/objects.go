@@ -48,9 +48,14 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	if size < 0 {
 		return ErrMissingContentLength
 	}
-	// A key the tree cannot hold is refused before its bytes are stored
-	// and placed (and again when it is recorded, against the latest tree).
-	if err := s.fits(r.Context(), who, bucket, key, size); err != nil {
+	cond, err := parseWriteCondition(r)
+	if err != nil {
+		return err
+	}
+	// A key the tree cannot hold, or whose precondition fails, is refused
+	// before its bytes are stored and placed (and again when it is
+	// recorded, against the latest tree).
+	if err := s.fits(r.Context(), who, bucket, key, size, cond); err != nil {
 		return err
 	}
 	obj, release, err := s.store(r, who, bucket, key)
@@ -58,7 +63,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 		return err
 	}
 	defer release()
-	rec, err := s.update(r.Context(), who, bucket, putKey(r.Context(), "put", key, obj))
+	rec, err := s.update(r.Context(), who, bucket, putKey(r.Context(), "put", key, obj, cond))
 	if err != nil {
 		return err
 	}
@@ -73,22 +78,89 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	return nil
 }
 
-// fits checks that key, with size bytes, can join bucket's tree.
-func (s *Server) fits(ctx context.Context, who identity, bucket, key string, size int64) error {
+// fits checks that key, with size bytes, can join bucket's tree, and
+// that cond holds for the object key names now.
+func (s *Server) fits(ctx context.Context, who identity, bucket, key string, size int64, cond writeCondition) error {
 	return s.read(ctx, who, bucket, func(_ *bucketRecord, ix *indexView) error {
-		return ix.fits(ctx, key, size)
+		if err := ix.fits(ctx, key, size); err != nil {
+			return err
+		}
+		if cond.none() {
+			return nil
+		}
+		cur, err := ix.get(ctx, key)
+		if err != nil {
+			return err
+		}
+		return cond.check(bucket, key, cur)
 	})
 }
 
+// ErrPreconditionFailed answers a conditional request whose condition
+// does not hold.
+var ErrPreconditionFailed = &Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed, Message: "At least one of the pre-conditions you specified did not hold"}
+
+// writeCondition is what a conditional write (PutObject,
+// CompleteMultipartUpload, CopyObject) asks of the object its key names
+// when it is recorded: If-None-Match: * that there is none, If-Match
+// that it has that ETag. It is checked in the compare-and-set that
+// records the write, so of writers racing on one key only those whose
+// condition held of the object they replaced succeed.
+type writeCondition struct {
+	absent bool   // If-None-Match: *
+	match  string // If-Match: an ETag without its quotes, or "*"
+}
+
+// parseWriteCondition reads r's If-None-Match and If-Match. Only "*" is
+// a write's If-None-Match, as in S3: another value is refused rather
+// than ignored, since a client relying on it would overwrite what it
+// meant to keep.
+func parseWriteCondition(r *http.Request) (writeCondition, error) {
+	var c writeCondition
+	if v := strings.TrimSpace(r.Header.Get("If-None-Match")); v != "" {
+		if v != "*" {
+			return c, ErrNotImplemented.with("A write's If-None-Match may only be *.")
+		}
+		c.absent = true
+	}
+	c.match = strings.Trim(strings.TrimSpace(r.Header.Get("If-Match")), `"`)
+	return c, nil
+}
+
+func (c writeCondition) none() bool { return !c.absent && c.match == "" }
+
+// check checks c against cur, the object key names (nil: none).
+func (c writeCondition) check(bucket, key string, cur *object) error {
+	if c.absent && cur != nil {
+		return ErrPreconditionFailed.with("If-None-Match: * and the key %q exists.", clip(key))
+	}
+	if c.match != "" && cur == nil {
+		return &Error{Code: ErrNoSuchKey.Code, Status: ErrNoSuchKey.Status, Message: ErrNoSuchKey.Message, Resource: "/" + bucket + "/" + key}
+	}
+	if c.match != "" && c.match != "*" && c.match != cur.ETag {
+		return ErrPreconditionFailed.with("If-Match names another ETag than the object's.")
+	}
+	return nil
+}
+
 // putKey is the change recording o under key, checked against the
-// latest tree.
-func putKey(ctx context.Context, op, key string, o *object) func(*bucketRecord, *indexTxn) error {
+// latest tree and, with cond, the key's latest object.
+func putKey(ctx context.Context, op, key string, o *object, cond writeCondition) func(*bucketRecord, *indexTxn) error {
 	return func(rec *bucketRecord, tx *indexTxn) error {
 		if err := publishable(rec, o); err != nil {
 			return err
 		}
 		if err := tx.fits(ctx, key, o.Size); err != nil {
 			return err
+		}
+		if !cond.none() {
+			cur, err := tx.get(ctx, key)
+			if err != nil {
+				return err
+			}
+			if err := cond.check(rec.Name, key, cur); err != nil {
+				return err
+			}
 		}
 		if err := tx.put(ctx, key, o); err != nil {
 			return err
@@ -264,6 +336,10 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 	if err != nil {
 		return err
 	}
+	cond, err := parseWriteCondition(r)
+	if err != nil {
+		return err
+	}
 	if _, err := readSmallBody(r, who, 0); err != nil {
 		return err
 	}
@@ -292,7 +368,7 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 			return err
 		}
 	}
-	rec, err := s.update(r.Context(), who, bucket, putKey(r.Context(), "copy", key, &cp))
+	rec, err := s.update(r.Context(), who, bucket, putKey(r.Context(), "copy", key, &cp, cond))
 	if err != nil {
 		return err
 	}
