@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -127,5 +128,49 @@ func TestConditionalWrites(t *testing.T) {
 	}
 	if got := get("race"); !bytes.Equal([]byte(got), []byte(fmt.Sprintf("writer %d", won))) {
 		t.Fatalf("the key holds %q, the winner wrote %q", got, fmt.Sprintf("writer %d", won))
+	}
+}
+
+// CopyObject copies only when its source's preconditions
+// (x-amz-copy-source-if-match, -if-none-match, -if-unmodified-since,
+// -if-modified-since) hold, as UploadPartCopy does: otherwise
+// PreconditionFailed, and the destination is left as it was.
+func TestCopySourceConditions(t *testing.T) {
+	n := startNetwork(t)
+	c := client(n, n.account(t, "cond"))
+	ctx := t.Context()
+	name := fmt.Sprintf("copycond-%x", random(4))
+	b := aws.String(name)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("src"), Body: strings.NewReader("source")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyWith := func(opt func(*s3.CopyObjectInput)) error {
+		in := &s3.CopyObjectInput{Bucket: b, Key: aws.String("dst"), CopySource: aws.String(name + "/src")}
+		opt(in)
+		_, err := c.CopyObject(ctx, in)
+		return err
+	}
+	hourAgo := time.Now().Add(-time.Hour)
+	for what, opt := range map[string]func(*s3.CopyObjectInput){
+		"if-match another ETag":     func(in *s3.CopyObjectInput) { in.CopySourceIfMatch = aws.String(`"0123456789abcdef0123456789abcdef"`) },
+		"if-none-match its ETag":    func(in *s3.CopyObjectInput) { in.CopySourceIfNoneMatch = src.ETag },
+		"if-unmodified-since older": func(in *s3.CopyObjectInput) { in.CopySourceIfUnmodifiedSince = &hourAgo },
+	} {
+		if err := copyWith(opt); code(err) != "PreconditionFailed" {
+			t.Errorf("copy %s: %v, want PreconditionFailed", what, err)
+		}
+		if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("dst")}); code(err) != "NotFound" {
+			t.Fatalf("copy %s: the destination exists: %v", what, err)
+		}
+	}
+	if err := copyWith(func(in *s3.CopyObjectInput) { in.CopySourceIfMatch = src.ETag; in.CopySourceIfModifiedSince = &hourAgo }); err != nil {
+		t.Fatalf("copy whose conditions hold: %v", err)
+	}
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("dst")}); err != nil {
+		t.Fatalf("the copy whose conditions held: %v", err)
 	}
 }

@@ -244,12 +244,8 @@ func (s *Server) partSource(r *http.Request, who identity, v string) (*copyRange
 	if o == nil {
 		return nil, &Error{Code: ErrNoSuchKey.Code, Status: ErrNoSuchKey.Status, Message: ErrNoSuchKey.Message, Resource: "/" + srcBucket + "/" + srcKey}
 	}
-	etag := `"` + o.ETag + `"`
-	if m := r.Header.Get("X-Amz-Copy-Source-If-Match"); m != "" && m != etag && m != o.ETag {
-		return nil, &Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed, Message: "At least one of the pre-conditions you specified did not hold"}
-	}
-	if m := r.Header.Get("X-Amz-Copy-Source-If-None-Match"); m != "" && (m == etag || m == o.ETag) {
-		return nil, &Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed, Message: "At least one of the pre-conditions you specified did not hold"}
+	if err := checkCopySource(r.Header, o); err != nil {
+		return nil, err
 	}
 	c := &copyRange{obj: o, length: o.Size}
 	if v := r.Header.Get("X-Amz-Copy-Source-Range"); v != "" {

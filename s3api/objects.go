@@ -326,6 +326,36 @@ func copySource(v string) (bucket, key string, err error) {
 	return bucket, key, nil
 }
 
+// checkCopySource checks the preconditions a copy (CopyObject,
+// UploadPartCopy) sets on its source o: x-amz-copy-source-if-match and
+// -if-none-match (an ETag, quoted or not, or "*"), -if-unmodified-since
+// and -if-modified-since (an HTTP date; one that does not parse is not a
+// condition). As in S3 (and RFC 9110 §13.2.2), a date is not checked when
+// the ETag condition beside it is given.
+func checkCopySource(h http.Header, o *object) error {
+	failed := func(what string) error {
+		return ErrPreconditionFailed.with("The copy source's %s condition does not hold.", what)
+	}
+	tagIs := func(v string) bool {
+		v = strings.TrimSpace(v)
+		return v == "*" || strings.Trim(v, `"`) == o.ETag
+	}
+	match, noneMatch := h.Get("X-Amz-Copy-Source-If-Match"), h.Get("X-Amz-Copy-Source-If-None-Match")
+	if match != "" && !tagIs(match) {
+		return failed("x-amz-copy-source-if-match")
+	}
+	if noneMatch != "" && tagIs(noneMatch) {
+		return failed("x-amz-copy-source-if-none-match")
+	}
+	if t, err := http.ParseTime(h.Get("X-Amz-Copy-Source-If-Unmodified-Since")); err == nil && match == "" && o.Modified.After(t) {
+		return failed("x-amz-copy-source-if-unmodified-since")
+	}
+	if t, err := http.ParseTime(h.Get("X-Amz-Copy-Source-If-Modified-Since")); err == nil && noneMatch == "" && !o.Modified.After(t) {
+		return failed("x-amz-copy-source-if-modified-since")
+	}
+	return nil
+}
+
 // copyObject records the source object's content under another key: the
 // same CID, already held by nodes, so no bytes move.
 func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
@@ -349,6 +379,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, who identity
 	}
 	if o == nil {
 		return &Error{Code: ErrNoSuchKey.Code, Status: ErrNoSuchKey.Status, Message: ErrNoSuchKey.Message, Resource: "/" + srcBucket + "/" + srcKey}
+	}
+	if err := checkCopySource(r.Header, o); err != nil {
+		return err
 	}
 	cp := *o
 	cp.Modified = s.cfg.Now().UTC().Truncate(time.Second)
