@@ -28,6 +28,13 @@ func SetBeforeRootPlaced(s *Server, hook func(ctx context.Context, bucket, root 
 	s.beforeRootPlaced = hook
 }
 
+// SetPartHooks has s call staged once a part's bytes are in place in
+// its upload and before its record is, and waiting before a part's
+// commit or a Complete waits for the upload's lock; call before Run.
+func SetPartHooks(s *Server, staged func(upload string, part int), waiting func(upload string)) {
+	s.partHooks = partHooks{staged: staged, waiting: waiting}
+}
+
 // PutKey records o's CID under key in bucket as a PUT does once the
 // object is held (the index and the root, no bytes), for account.
 func PutKey(ctx context.Context, s *Server, account, bucket, key, cid string, size int64, tsize uint64) (root string, err error) {

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -42,6 +43,14 @@ var (
 	ErrInvalidPartOrder = &Error{Code: "InvalidPartOrder", Status: http.StatusBadRequest, Message: "The list of parts was not in ascending order. The parts list must be specified in order by part number."}
 	ErrEntityTooSmall   = &Error{Code: "EntityTooSmall", Status: http.StatusBadRequest, Message: "Your proposed upload is smaller than the minimum allowed object size: each part but the last must be at least 5 MiB."}
 )
+
+// partHooks are test hooks of a part's commit: staged runs once its
+// bytes are in place and before its record is, waiting before the
+// commit waits for the upload's lock.
+type partHooks struct {
+	staged  func(id string, num int)
+	waiting func(id string)
+}
 
 // upload is what an upload is for (upload.json).
 type upload struct {
@@ -204,19 +213,48 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 		return fmt.Errorf("s3api: part: %w", err)
 	}
 	name := filepath.Join(dir, fmt.Sprintf("part-%05d", num))
+	p := part{Number: num, ETag: hex.EncodeToString(sum), Size: n, Modified: s.cfg.Now().UTC()}
+	// The bytes and their record are put in place under the upload's
+	// lock: two sendings of one part at once would otherwise leave the
+	// bytes of one with the record of the other, and Complete, taking the
+	// upload between the two, the new bytes with the old record; either
+	// way an object whose bytes are not those of the ETags it was
+	// completed with.
+	unlock := s.lockUpload(u.ID)
+	defer unlock()
 	if err := os.Rename(f.Name(), name); err != nil {
 		return ErrNoSuchUpload
 	}
-	p := part{Number: num, ETag: hex.EncodeToString(sum), Size: n, Modified: s.cfg.Now().UTC()}
+	if s.partHooks.staged != nil {
+		s.partHooks.staged(u.ID, num)
+	}
 	if err := writeJSONFile(name+".json", p); err != nil {
+		// Bytes without their record are no part: not the bytes of the
+		// record before.
+		_ = os.Remove(name)
+		_ = os.Remove(name + ".json")
 		return ErrNoSuchUpload
 	}
+	unlock()
 	if src != nil {
 		return writeXML(w, http.StatusOK, &copyPartResult{LastModified: p.Modified.Format(time.RFC3339), ETag: `"` + p.ETag + `"`})
 	}
 	w.Header().Set("ETag", `"`+p.ETag+`"`)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// lockUpload takes upload id's lock (uploadLocks) and returns its
+// release, which may be called more than once.
+func (s *Server) lockUpload(id string) (unlock func()) {
+	if s.partHooks.waiting != nil {
+		s.partHooks.waiting(id)
+	}
+	m, _ := s.uploadLocks.LoadOrStore(id, new(sync.Mutex))
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	var once sync.Once
+	return func() { once.Do(mu.Unlock) }
 }
 
 // copyRange is the source of UploadPartCopy: bytes of an object.
@@ -356,6 +394,7 @@ func (s *Server) abortMultipart(w http.ResponseWriter, r *http.Request, who iden
 		return fmt.Errorf("s3api: abort: %w", err)
 	}
 	s.uploads.remove(u.ID)
+	s.uploadLocks.Delete(u.ID)
 	s.log.Info("s3 multipart upload aborted", "bucket", bucket, "key", key, "upload", u.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -381,6 +420,17 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 	if err := xml.Unmarshal(body, &req); err != nil || len(req.Parts) == 0 || len(req.Parts) > maxParts {
 		return ErrMalformedXML
 	}
+	// A precondition that fails now leaves the upload as it is (it is
+	// checked again as the object is recorded).
+	if !cond.none() {
+		if err := s.fits(r.Context(), who, bucket, key, 0, cond); err != nil {
+			return err
+		}
+	}
+	// The parts are read, checked and the upload taken under its lock, so
+	// that no part is committed in between.
+	unlock := s.lockUpload(u.ID)
+	defer unlock()
 	have, err := s.parts(u.ID)
 	if err != nil {
 		return err
@@ -403,19 +453,15 @@ func (s *Server) completeMultipart(w http.ResponseWriter, r *http.Request, who i
 		}
 		chosen = append(chosen, p)
 	}
-	// A precondition that fails now leaves the upload as it is (it is
-	// checked again as the object is recorded).
-	if !cond.none() {
-		if err := s.fits(r.Context(), who, bucket, key, 0, cond); err != nil {
-			return err
-		}
-	}
-	// Taken: a concurrent Complete or Abort of this upload now fails.
+	// Taken: a concurrent Complete or Abort of this upload, or a part
+	// sent to it, now fails.
 	taken := s.uploadDir(u.ID) + ".completing"
 	if err := os.Rename(s.uploadDir(u.ID), taken); err != nil {
 		return ErrNoSuchUpload
 	}
+	unlock()
 	s.uploads.remove(u.ID)
+	s.uploadLocks.Delete(u.ID)
 	defer os.RemoveAll(taken)
 	joined := filepath.Join(taken, "object")
 	etags := md5.New()

@@ -37,6 +37,9 @@ type Server struct {
 	trees   treeCache     // their trees' directory blocks (treeinc.go)
 	meter   *ledger.Meter // nil without Config.Charges
 	uploads openUploads
+	// uploadLocks (upload id → *sync.Mutex) serialize the commits of an
+	// upload's parts and its Complete's taking it (multipart.go).
+	uploadLocks sync.Map
 	// bucketsLeader is buckets read from its stream's leader, for the
 	// sweep's deciding read; orphans is what the sweep found
 	// (rootcheck.go).
@@ -51,6 +54,9 @@ type Server struct {
 	// beforeRootPlaced, when set (tests: export_test.go), is called
 	// before a queued root is placed.
 	beforeRootPlaced func(ctx context.Context, bucket, root string)
+	// partHooks, when set (tests: export_test.go), are called as a part
+	// is committed to its upload.
+	partHooks partHooks
 	// bodyIdle bounds the wait for the next bytes of a request's body.
 	bodyIdle time.Duration
 

@@ -105,6 +105,7 @@ func (s *Server) runUploadExpiry(ctx context.Context) {
 			if err := os.Rename(s.uploadDir(id), gone); err != nil {
 				continue // completed or aborted meanwhile
 			}
+			s.uploadLocks.Delete(id)
 			if err := os.RemoveAll(gone); err != nil {
 				s.log.Warn("s3 expired upload not removed", "upload", id, "err", err)
 				continue

@@ -1,0 +1,152 @@
+package s3api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/s3api"
+)
+
+// A part sent twice at once with other bytes leaves the upload with one
+// of the two, and the record (ETag, size) of that one: the bytes of one
+// and the record of the other made Complete store bytes that are not
+// those of the ETag it was given, answered 200.
+func TestPartSentTwiceAtOnce(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "parts")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: n.d.Control(), Bus: n.d.Bus(), Name: "partrace",
+		DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first commit of part 1 after release is set stops once its
+	// bytes are in place until release closes; each wait for an upload's
+	// lock is told on waiting.
+	var (
+		mu      sync.Mutex
+		hold    bool
+		staged  = make(chan struct{})
+		release = make(chan struct{})
+		waiting = make(chan struct{}, 16)
+	)
+	s3api.SetPartHooks(srv, func(_ string, num int) {
+		mu.Lock()
+		stop := hold && num == 1
+		hold = false
+		mu.Unlock()
+		if stop {
+			close(staged)
+			<-release
+		}
+	}, func(string) { waiting <- struct{}{} })
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(context.Background()) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	c := s3.New(s3.Options{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
+		BaseEndpoint: aws.String(srv.URL()), UsePathStyle: true})
+	ctx := t.Context()
+	b, key := aws.String(fmt.Sprintf("parts-%x", random(4))), aws.String("obj") // another on each run of the shared network
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := strings.Repeat("a", 1000), strings.Repeat("b", 1000) // one size: the record's size cannot tell them apart
+	send := func(body string) (*s3.UploadPartOutput, error) {
+		return c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: key, UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader(body)})
+	}
+	// Drain the waits so far: the next is the second sender's.
+	for len(waiting) > 0 {
+		<-waiting
+	}
+	mu.Lock()
+	hold = true
+	mu.Unlock()
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := send(first)
+		firstDone <- err
+	}()
+	deadline := time.After(testutil.Scale(30 * time.Second))
+	select {
+	case <-staged:
+	case err := <-firstDone:
+		t.Fatalf("the first sending ended before its record was written: %v", err)
+	case <-deadline:
+		t.Fatal("the first sending's bytes were never put in place")
+	}
+	for len(waiting) > 0 {
+		<-waiting // the first sender's own wait
+	}
+	// The second sending either runs to its end meanwhile, or waits for
+	// the first to commit.
+	secondDone := make(chan error, 1)
+	go func() {
+		_, err := send(second)
+		secondDone <- err
+	}()
+	var secondErr error
+	secondEnded := false
+	select {
+	case secondErr = <-secondDone:
+		secondEnded = true
+	case <-waiting:
+	case <-deadline:
+		t.Fatal("the second sending neither ended nor waited")
+	}
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Fatalf("first sending: %v", err)
+	}
+	if !secondEnded {
+		secondErr = <-secondDone
+	}
+	if secondErr != nil {
+		t.Fatalf("second sending: %v", secondErr)
+	}
+	// Whatever the upload holds, its record says what it is.
+	parts, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: b, Key: key, UploadId: up.UploadId})
+	if err != nil || len(parts.Parts) != 1 {
+		t.Fatalf("list parts: %v", err)
+	}
+	etag := aws.ToString(parts.Parts[0].ETag)
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: key, UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: aws.String(etag)}}}}); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	sum := md5.Sum(body)
+	if want := `"` + hex.EncodeToString(sum[:]) + `"`; etag != want || !(bytes.Equal(body, []byte(first)) || bytes.Equal(body, []byte(second))) {
+		t.Fatalf("the object holds %.8q... (MD5 %s), its part's ETag is %s", body, want, etag)
+	}
+}
