@@ -56,6 +56,34 @@ func TestRepairPassOrdersAFailingNodeOncePerRetryAfter(t *testing.T) {
 	noSecondOrder(t, orders, "the pass ordered the failing node again")
 }
 
+// A node.joined (or node.lost) handled after a node failed a root every
+// attempt does not order that node again when it failed after the event
+// happened: the event says nothing new of it. Before, it did: the node's
+// own node.joined, handled late on a loaded machine (the re-replication
+// consumer behind the deploy and the audit), ordered it a second time.
+func TestLateNodeEventOrdersAFailedNodeOnce(t *testing.T) {
+	c, _, id, orders := failingNode(t, events.Config{}, func(cfg *coordinator.Config) {
+		cfg.RepairInterval = time.Hour
+	})
+	joined, err := events.New(events.TypeNodeJoined, "test", events.NodeJoined{Node: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := cidOf(t, "late event root")
+	if _, err := c.Place(ctxT(t), events.SiteDeployed{Site: "s", Root: root, Replicas: 1, CAR: "http://127.0.0.1:1/x.car"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the node failed its audit", func() bool {
+		p, _ := c.Placement(root)
+		return p.Nodes[id].State == coordinator.HolderFailed
+	})
+	// The event, made before the failure, is handled after it.
+	if err := coordinator.OnNodeChange(c, ctxT(t), joined); err != nil {
+		t.Fatal(err)
+	}
+	noSecondOrder(t, orders, "a node.joined from before the failure ordered the node again")
+}
+
 // A pin order held between the placement's write and its send (the
 // write's own send, or the watch's of the same revision) lands after the
 // other one was sent, answered and the holder's audit failed: it is not
@@ -104,6 +132,7 @@ func failingNode(t *testing.T, busCfg events.Config, mod func(*coordinator.Confi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bus.Close() })
+	joined := nodeEvents(t, bus, "failing-node-test")
 	srv := startServer(t)
 	c := newCoordinator(t, bus, func(c *coordinator.Config) {
 		c.URLProver = acceptURLs{}
@@ -131,6 +160,12 @@ func failingNode(t *testing.T, busCfg events.Config, mod func(*coordinator.Confi
 		live, err := c.LiveNodes(ctxT(t))
 		return err == nil && len(live) == 1
 	})
+	// The node is live before its node.joined is made: the event's time
+	// must come before anything the test does, or the re-replication it
+	// leads to may order again a node that failed since.
+	if ev := nextEvent(t, joined); ev.Type != events.TypeNodeJoined {
+		t.Fatalf("first node event %s, want %s", ev.Type, events.TypeNodeJoined)
+	}
 	return c, bus, k.id, orders
 }
 

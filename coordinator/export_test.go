@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/events"
 )
 
 // OnRetryPass has f called with the time of each pass of the pin retry
@@ -37,3 +39,9 @@ func SetAudit(cfg *Config, f func(ctx context.Context, base, root string) error)
 // coordinator is about to send, with the root and the node: a test holds
 // one order there to land it after the node has answered another.
 func BeforeSendPin(c *Coordinator, f func(root, node string)) { c.beforeSendPin.Store(&f) }
+
+// OnNodeChange runs the re-replication consumer's handler on ev, as a
+// delivery of it would: a test hands it an event that comes late.
+func OnNodeChange(c *Coordinator, ctx context.Context, ev events.Event) error {
+	return c.onNodeChange(ctx, ev)
+}

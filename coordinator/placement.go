@@ -532,8 +532,12 @@ const ReplicationDurable = "replication"
 // lost (or joins, adding capacity), every placement with fewer live
 // holders than its replicas is placed again on other live nodes. The lost
 // node stays listed: if it comes back with the content it counts again.
+// The last resort orders again only nodes that failed before the event
+// happened: the event says nothing new of a node that failed since, and
+// it may be handled late (its consumer behind, or redelivered), after
+// the node failed the very order the event's change led to.
 func (c *Coordinator) onNodeChange(ctx context.Context, ev events.Event) error {
-	n, err := c.Rereplicate(ctx)
+	n, _, err := c.rereplicateWith(ctx, c.Placements(), ev.Time, false)
 	if n > 0 {
 		c.log.Info("re-replicating", "event", ev.Type, "roots", n)
 	}
