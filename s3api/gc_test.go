@@ -384,8 +384,9 @@ func gatedServer(t *testing.T, n *network, store s3api.ContentStore, k api.S3Key
 
 // sideServer runs another S3 API with cfg on the devnet's bus and control
 // plane (its Listener, Keys, Bus and DataDir filled in), as a second
-// gateway of a cluster would, until the test ends.
-func sideServer(t *testing.T, n *network, cfg s3api.Config) *s3api.Server {
+// gateway of a cluster would, until the test ends; setup (test hooks)
+// runs on it before it starts.
+func sideServer(t *testing.T, n *network, cfg s3api.Config, setup ...func(*s3api.Server)) *s3api.Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -395,6 +396,9 @@ func sideServer(t *testing.T, n *network, cfg s3api.Config) *s3api.Server {
 	srv, err := s3api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

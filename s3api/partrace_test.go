@@ -2,20 +2,17 @@ package s3api_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -30,15 +27,6 @@ import (
 func TestPartSentTwiceAtOnce(t *testing.T) {
 	n := startNetwork(t)
 	k := n.account(t, "parts")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := s3api.New(s3api.Config{Listener: ln, Keys: n.d.Control(), Store: n.d.Control(), Bus: n.d.Bus(), Name: "partrace",
-		DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The first commit of part 1 after release is set stops once its
 	// bytes are in place until release closes; each wait for an upload's
 	// lock is told on waiting.
@@ -49,24 +37,20 @@ func TestPartSentTwiceAtOnce(t *testing.T) {
 		release = make(chan struct{})
 		waiting = make(chan struct{}, 16)
 	)
-	s3api.SetPartHooks(srv, func(_ string, num int) {
-		mu.Lock()
-		stop := hold && num == 1
-		hold = false
-		mu.Unlock()
-		if stop {
-			close(staged)
-			<-release
-		}
-	}, func(string) { waiting <- struct{}{} })
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(context.Background()) }()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	c := s3.New(s3.Options{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
-		BaseEndpoint: aws.String(srv.URL()), UsePathStyle: true})
+	srv := sideServer(t, n, s3api.Config{Store: n.d.Control(), Name: "partrace", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		func(srv *s3api.Server) {
+			s3api.SetPartHooks(srv, func(_ string, num int) {
+				mu.Lock()
+				stop := hold && num == 1
+				hold = false
+				mu.Unlock()
+				if stop {
+					close(staged)
+					<-release
+				}
+			}, func(string) { waiting <- struct{}{} })
+		})
+	c := sideClient(srv, k)
 	ctx := t.Context()
 	b, key := aws.String(fmt.Sprintf("parts-%x", random(4))), aws.String("obj") // another on each run of the shared network
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
