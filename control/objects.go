@@ -217,12 +217,6 @@ var errHolderStalled = errors.New("the node sent too little: abandoned for the n
 func (c *Control) fetchCAR(ctx context.Context, url, root string, limit int64) error {
 	ctx, guard := stall.Watch(ctx, c.cfg.HolderStall, 64<<10, errHolderStalled)
 	defer guard.Stop()
-	stalled := func(err error) error {
-		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
-			return cause
-		}
-		return err
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -230,7 +224,7 @@ func (c *Control) fetchCAR(ctx context.Context, url, root string, limit int64) e
 	req.Header.Set("Accept", "application/vnd.ipld.car;version=1;order=dfs;dups=n")
 	resp, err := c.fetchClient.Do(req)
 	if err != nil {
-		return stalled(err)
+		return guard.Err(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -238,7 +232,7 @@ func (c *Control) fetchCAR(ctx context.Context, url, root string, limit int64) e
 	}
 	got, _, _, err := c.stage(guard.Reader(resp.Body), false, limit)
 	if err != nil {
-		return stalled(err)
+		return guard.Err(err)
 	}
 	if got != root {
 		_ = os.Remove(c.contentPath(got))

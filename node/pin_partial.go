@@ -97,10 +97,7 @@ func (n *Node) importSigned(ctx context.Context, run *importRun, src string, roo
 	nodeproto.SignContentRequest(req, n.priv, n.cfg.Now())
 	resp, err := client.Do(req)
 	if err != nil {
-		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
-			return fmt.Errorf("fetch: %w", cause)
-		}
-		return fmt.Errorf("fetch: %w", err)
+		return fmt.Errorf("fetch: %w", guard.Err(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -109,10 +106,7 @@ func (n *Node) importSigned(ctx context.Context, run *importRun, src string, roo
 	}
 	roots, err := n.importCAR(ctx, run, guard.Reader(counted{resp.Body, n.metrics.pinFetched}), cid.Undef, whole)
 	if err != nil {
-		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
-			return cause
-		}
-		return err
+		return guard.Err(err)
 	}
 	if len(roots) != 1 || !roots[0].Equals(root) {
 		_, _ = run.undo(ctx)

@@ -61,10 +61,7 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
-			return nil, fmt.Errorf("fetch: %w", cause)
-		}
-		return nil, fmt.Errorf("fetch: %w", err)
+		return nil, fmt.Errorf("fetch: %w", guard.Err(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -79,10 +76,7 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	run := n.newImportRun()
 	if _, err = n.importCAR(ctx, run, body, dag, root); err != nil {
 		run.release()
-		if cause := context.Cause(ctx); errors.Is(cause, errHolderStalled) {
-			return nil, cause
-		}
-		return nil, err
+		return nil, guard.Err(err)
 	}
 	return run, nil
 }

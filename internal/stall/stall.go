@@ -24,6 +24,7 @@ type Guard struct {
 	mu      sync.Mutex
 	t       *time.Timer
 	stopped bool
+	fired   atomic.Bool
 }
 
 // Watch returns a context derived from ctx that is cancelled with cause
@@ -45,10 +46,21 @@ func (g *Guard) check() {
 		return
 	}
 	if g.n.Swap(0) < g.min {
+		g.fired.Store(true)
 		g.cancel(g.cause)
 		return
 	}
 	g.t = time.AfterFunc(g.window, g.check)
+}
+
+// Err is err, or the Guard's cause once it ended the context: what a
+// transfer cut off by it reports (a cancelled read's own error says
+// nothing of why).
+func (g *Guard) Err(err error) error {
+	if g.fired.Load() {
+		return g.cause
+	}
+	return err
 }
 
 // Reader is r, counted by the Guard.

@@ -38,6 +38,9 @@ func TestWatch(t *testing.T) {
 		if cause := context.Cause(ctx); cause != errSlow {
 			t.Fatalf("cause %v, want %v", cause, errSlow)
 		}
+		if err := g.Err(context.Canceled); err != errSlow {
+			t.Fatalf("Err %v, want %v", err, errSlow)
+		}
 	})
 	t.Run("nothing at all", func(t *testing.T) {
 		ctx, g := stall.Watch(t.Context(), window, 1, errSlow)
@@ -65,6 +68,9 @@ func TestWatch(t *testing.T) {
 			}
 		}
 		g.Stop()
+		if err := g.Err(io.EOF); err != io.EOF {
+			t.Fatalf("Err %v of a guard that did not fire, want EOF", err)
+		}
 		if ctx.Err() == nil || context.Cause(ctx) == errSlow {
 			t.Fatalf("after Stop: %v, cause %v", ctx.Err(), context.Cause(ctx))
 		}
