@@ -11,8 +11,8 @@
 //      CID whose bytes are cached: no node, no payment, no Go;
 //   2. while the Go worker is not running, from the network (the gateway
 //      serves verified content as before) and the Go worker boots in the
-//      background: no request waits for the wasm, except a Range request
-//      (a media stream, see answer);
+//      background: no request waits for the wasm (a Range request gets
+//      at most its first MiB this way, see bootRange);
 //   3. by the Go worker, which fetches from storage nodes and verifies every
 //      block; its complete 200 answers are written to the cache. A path the
 //      site does not have is answered by the site's _redirects rules and
@@ -135,7 +135,7 @@ async function blake3SIMD(mem) {
 // made before the boot ends go to the network anyway. A page asks in
 // waves (its stylesheets' fonts and images come once they are parsed):
 // a moment with nothing in flight between two waves is not the end.
-// Only a Range request (answer) and a message boot it at once.
+// A Range request boots it soon (bootAfter), a message at once.
 const BOOT_IDLE_MS = 100;
 const BOOT_MAX_WAIT_MS = 2000;
 let bootTimer = null;
@@ -156,6 +156,20 @@ function bootWhenIdle() {
     boot().catch(() => {});
   };
   bootTimer = setTimeout(check, BOOT_IDLE_MS);
+}
+
+// bootAfter boots the Go worker ms from now, whatever comes meanwhile: a
+// media player asks for the next piece of a range as soon as one ends, so
+// waiting for a quiet moment (bootWhenIdle) would leave a whole video to
+// the gateway. The delay lets the player's first frame, in the first
+// piece, go before the boot takes this thread.
+let bootSoon = null;
+function bootAfter(ms) {
+  if (booting || bootSoon) return;
+  bootSoon = setTimeout(() => {
+    bootSoon = null;
+    boot().catch(() => {});
+  }, ms);
 }
 
 // instantiate fetches and compiles the wasm (streaming when it can; the
@@ -932,6 +946,27 @@ async function answer(event) {
   }
 }
 
+// BOOT_RANGE_BYTES bounds the piece of a range the gateway serves while
+// the Go worker boots (see answerRaw).
+const BOOT_RANGE_BYTES = 1 << 20;
+
+// bootRange rewrites one Range header value of the form bytes=S- or
+// bytes=S-E to at most BOOT_RANGE_BYTES from S; anything else (a suffix
+// range, several ranges, a malformed value) gives '' and waits for the Go
+// worker, which answers it as the gateway would.
+function bootRange(value) {
+  const m = /^bytes=(\d{1,15})-(\d{0,15})$/.exec(String(value).trim());
+  if (!m) return '';
+  const start = Number(m[1]);
+  let end = start + BOOT_RANGE_BYTES - 1;
+  if (m[2] !== '') {
+    const e = Number(m[2]);
+    if (e < start) return '';
+    end = Math.min(end, e);
+  }
+  return 'bytes=' + start + '-' + end;
+}
+
 // answerRaw is answer before the site's headers.
 async function answerRaw(event) {
   const request = event.request;
@@ -941,10 +976,26 @@ async function answerRaw(event) {
   // cache as they skip the HTTP cache.
   const useCache = !request.headers.has('Range') && request.cache !== 'no-store' && request.cache !== 'reload';
   const storeIt = !request.headers.has('Range') && request.cache !== 'no-store';
-  // A Range request waits for the boot instead: a media player resuming a
-  // stream from the gateway mid-playback failed with a read error, and an
-  // open-ended range would move the rest of a large file through the
-  // gateway.
+  if (!ready && request.headers.has('Range')) {
+    // A range (a media stream) does not wait for the wasm either: the
+    // gateway serves at most BOOT_RANGE_BYTES of it while the Go worker
+    // boots; the player asks for the rest once that piece ends, by then
+    // from the Go worker. The answer is rebuilt as the Go worker's are
+    // (a Response made here, with no URL): Chromium's media player fails
+    // a stream whose pieces come from different origins, and it counts a
+    // fetched answer's URL as one and a made one's absence as another.
+    const bounded = bootRange(request.headers.get('Range'));
+    if (bounded) {
+      counters.network++;
+      const r = await fetch(new Request(request.url, {
+        headers: { 'Range': bounded },
+        credentials: 'same-origin',
+        cache: request.cache === 'only-if-cached' ? 'default' : request.cache,
+      }));
+      bootAfter(BOOT_IDLE_MS);
+      return new Response(r.body, { status: r.status, statusText: r.statusText, headers: r.headers });
+    }
+  }
   if (!ready && !request.headers.has('Range')) {
     // Never wait for the wasm: the network answers while it is stopped.
     // The cache answers first when it can without the network (the index

@@ -1,38 +1,16 @@
 package redirects
 
 import (
-	"bytes"
-	"encoding/json"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/verity-cdn/verity/internal/testutil"
 )
 
 // workerJS is the service worker, whose JavaScript applies the rules with
 // the worker in control (matchRedirects, matchRule, substitute).
 const workerJS = "../../serviceworker/verity-sw.js"
-
-// jsFunctions returns the source of the named top-level functions of the
-// worker's script.
-func jsFunctions(t *testing.T, names ...string) string {
-	t.Helper()
-	src, err := os.ReadFile(workerJS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	for _, n := range names {
-		m := regexp.MustCompile(`(?ms)^function ` + n + `\(.*?^}\n`).Find(src)
-		if m == nil {
-			t.Fatalf("%s has no top-level function %s", workerJS, n)
-		}
-		out.Write(m)
-	}
-	return out.String()
-}
 
 type jsCase struct {
 	Rules Rules    `json:"rules"`
@@ -48,11 +26,7 @@ type jsMatch struct {
 // paths: one result per path, nil for no match.
 func matchInWorker(t *testing.T, cases []jsCase) [][]*jsMatch {
 	t.Helper()
-	nodeBin, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("the worker's rules are checked under Node.js, which `make build` installs: %v", err)
-	}
-	prog := jsFunctions(t, "substitute", "matchRedirects", "matchRule") + `
+	prog := testutil.JSFunctions(t, workerJS, "substitute", "matchRedirects", "matchRule") + `
 let input = '';
 process.stdin.on('data', (d) => { input += d; });
 process.stdin.on('end', () => {
@@ -60,22 +34,8 @@ process.stdin.on('end', () => {
   process.stdout.write(JSON.stringify(out));
 });
 `
-	in, err := json.Marshal(cases)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(nodeBin, "-e", prog)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	b, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v: %s", err, stderr.String())
-	}
 	var out [][]*jsMatch
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatalf("node's answer %q: %v", b, err)
-	}
+	testutil.RunNode(t, prog, cases, &out)
 	if len(out) != len(cases) {
 		t.Fatalf("node answered %d cases of %d", len(out), len(cases))
 	}
