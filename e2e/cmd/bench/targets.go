@@ -33,6 +33,7 @@ var targets = []speedTarget{
 	bounded("first verified byte of 1 MiB, nodes ÷ gateway", "ratio_ttfb_page_worker_v2_vs_gateway", 0.35, true),
 	quotient("video first frame, nodes ÷ gateway", "video_ttff_nodes_10ms", "video_ttff_gateway_80ms", 0.6),
 	quotient("video seek, nodes ÷ gateway", "video_seek_nodes_10ms", "video_seek_gateway_80ms", 0.6),
+	quotient("video first frame, worker stopped first ÷ gateway", "video_ttff_stopped_worker", "video_ttff_gateway_80ms", 1),
 	bounded("repeat visit, worker warm (its cache kept) ÷ gateway only", "ratio_visit_warm_cached_vs_gateway", 0.5, true),
 	bounded("repeat visit, worker warm (its cache kept) ÷ plain server", "ratio_visit_warm_cached_vs_plain", 1.3, true),
 	bounded("worker warm, every cache emptied (a first visit) ÷ gateway only", "ratio_visit_warm_vs_gateway", 0.5, true),

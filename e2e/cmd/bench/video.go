@@ -194,15 +194,24 @@ func videoDistance(ctx context.Context, cfg Config, tmp string, res *Results) er
 		return err
 	}
 
-	measure := func(mode, wantRoute string) (ttff, seek []float64, err error) {
+	// measure plays the video cfg.Runs times after a warm-up; with
+	// stopFirst, the worker is stopped before each (as the browser stops
+	// an idle one), and the first frame's pieces may come from either
+	// route: the gateway's while the wasm boots, then the worker's.
+	measure := func(mode, wantRoute string, stopFirst bool) (ttff, seek []float64, err error) {
 		for i := 0; i <= cfg.Runs; i++ { // the first run warms up
 			// A new URL each time: Chromium's media cache keeps ranges per URL.
 			src := fmt.Sprintf("/%s?run=%s-%d", videoFile, mode, i)
+			if stopFirst {
+				if err := b.StopRunningWorkers(ctx); err != nil {
+					return nil, nil, fmt.Errorf("video %s: %w", mode, err)
+				}
+			}
 			r, err := browser.Call[videoResult](ctx, b, videoJS, src, videoSeekTo, 20000)
 			if err != nil {
 				return nil, nil, fmt.Errorf("video %s: %w", mode, err)
 			}
-			if r.RoutePlay != wantRoute || r.RouteSeek != wantRoute {
+			if !stopFirst && (r.RoutePlay != wantRoute || r.RouteSeek != wantRoute) {
 				return nil, nil, fmt.Errorf("video %s: served by %q and %q, want %q", mode, r.RoutePlay, r.RouteSeek, wantRoute)
 			}
 			if r.Buffered {
@@ -230,7 +239,15 @@ func videoDistance(ctx context.Context, cfg Config, tmp string, res *Results) er
 	if err != nil {
 		return err
 	}
-	nodeTTFF, nodeSeek, err := measure("nodes", "webtransport")
+	nodeTTFF, nodeSeek, err := measure("nodes", "webtransport", false)
+	if err != nil {
+		return err
+	}
+	alignedFirst, midFirst, err := rangeFirstBytes(ctx, b, cfg.Runs)
+	if err != nil {
+		return err
+	}
+	stoppedTTFF, _, err := measure("stopped", "", true)
 	if err != nil {
 		return err
 	}
@@ -248,7 +265,7 @@ func videoDistance(ctx context.Context, cfg Config, tmp string, res *Results) er
 	} else if r.Millis < float64(gatewayRTT.Milliseconds()) {
 		return fmt.Errorf("a fetch from the gateway took %.1f ms, less than its %v RTT: the forwarder is not in the path", r.Millis, gatewayRTT)
 	}
-	gwTTFF, gwSeek, err := measure("gateway", "first-visit")
+	gwTTFF, gwSeek, err := measure("gateway", "first-visit", false)
 	if err != nil {
 		return errors.Join(err, b.BypassServiceWorker(ctx, false))
 	}
@@ -266,13 +283,65 @@ func videoDistance(ctx context.Context, cfg Config, tmp string, res *Results) er
 	nodes := fmt.Sprintf("worker from nodes %v RTT (WebTransport session open)", nodeRTT)
 	gw := fmt.Sprintf("worker bypassed, gateway %v RTT serves ranges (TCP terminated at the forwarder: no handshake or slow start over the delay; DevTools Network domain on for the bypass: %d Network.dataReceived over its %d videos)", gatewayRTT, gwEvents, cfg.Runs+1)
 	res.add("video_ttff_nodes_10ms", median(nodeTTFF), "ms", fmt.Sprintf(ttffNote, mp4, nodes, len(nodeTTFF)))
+	res.add("video_ttff_stopped_worker", median(stoppedTTFF), "ms", fmt.Sprintf(ttffNote, mp4, "worker stopped first (the gateway serves the first 1 MiB range while the wasm boots, the nodes the rest)", len(stoppedTTFF)))
 	res.add("video_ttff_gateway_80ms", median(gwTTFF), "ms", fmt.Sprintf(ttffNote, mp4, gw, len(gwTTFF)))
 	res.add("video_seek_nodes_10ms", median(nodeSeek), "ms", fmt.Sprintf(seekNote, mp4, videoSeekTo, nodes, len(nodeSeek)))
 	res.add("video_seek_gateway_80ms", median(gwSeek), "ms", fmt.Sprintf(seekNote, mp4, videoSeekTo, gw, len(gwSeek)))
 	res.add("video_metadata_node_bytes", median(metaBytes), "B", fmt.Sprintf("%s, new <video preload=metadata> through the worker until the browser stops its request: the bytes the nodes sent (verity_node_bytes_sent_total, transports but http); median of %d", mp4, len(metaBytes)))
 	res.ratio("ratio_video_ttff_gateway_vs_nodes", "video_ttff_gateway_80ms", "video_ttff_nodes_10ms", "time to first frame, gateway 80 ms vs nodes 10 ms")
+	rangeNote := "a 64 KiB range of the MP4 starting %s, fetched in the page through the warm worker from nodes %v RTT: fetch() → first body chunk; median of %d"
+	res.add("range_first_byte_block_start", median(alignedFirst), "ms", fmt.Sprintf(rangeNote, "at a block's first byte (10 × 256 KiB)", nodeRTT, len(alignedFirst)))
+	res.add("range_first_byte_mid_block", median(midFirst), "ms", fmt.Sprintf(rangeNote, "192 KiB into that block (the seek's own offset): a bao16 section is the whole block, so the 192 KiB before it cross the link first", nodeRTT, len(midFirst)))
+	res.ratio("ratio_range_mid_block_vs_block_start", "range_first_byte_mid_block", "range_first_byte_block_start", "first byte of a range 192 KiB into a block vs at its start")
+	res.ratio("ratio_video_ttff_gateway_vs_stopped_worker", "video_ttff_gateway_80ms", "video_ttff_stopped_worker", "time to first frame, gateway 80 ms vs worker stopped first")
 	res.ratio("ratio_video_seek_gateway_vs_nodes", "video_seek_gateway_80ms", "video_seek_nodes_10ms", "seek latency, gateway 80 ms vs nodes 10 ms")
 	return nil
+}
+
+// rangeJS fetches n bytes of url from start (no-store) and times, in the
+// page's clock, fetch() → the first body chunk; it reads the body to its end.
+const rangeJS = `async (url, start, n) => {
+	const t0 = performance.now();
+	const r = await fetch(url, {headers: {Range: 'bytes=' + start + '-' + (start + n - 1)}, cache: 'no-store'});
+	if (r.status !== 206) throw new Error('status ' + r.status);
+	const rd = r.body.getReader();
+	const c = await rd.read();
+	const first = performance.now() - t0;
+	let got = c.done ? 0 : c.value.length;
+	for (;;) { const x = await rd.read(); if (x.done) break; got += x.value.length; }
+	if (got !== n) throw new Error(got + ' bytes, want ' + n);
+	return first;
+}`
+
+// The offsets rangeFirstBytes compares: a block's first byte, and the
+// seek row's request offset (bytes=2818048-), 192 KiB into that block.
+const (
+	rangeBlockStart = 10 << 18
+	rangeMidBlock   = rangeBlockStart + 192<<10
+)
+
+// rangeFirstBytes measures, runs times after a warm-up and alternating,
+// the first byte of a 64 KiB range at rangeBlockStart and at
+// rangeMidBlock through the warm worker: what a range that starts inside
+// a block costs before its first byte.
+func rangeFirstBytes(ctx context.Context, b *browser.Browser, runs int) (aligned, mid []float64, err error) {
+	for i := 0; i <= runs; i++ {
+		for _, start := range []int{rangeBlockStart, rangeMidBlock} {
+			ms, err := browser.Call[float64](ctx, b, rangeJS, fmt.Sprintf("/%s?range=%d-%d", videoFile, i, start), start, 64<<10)
+			if err != nil {
+				return nil, nil, fmt.Errorf("range at %d: %w", start, err)
+			}
+			if i == 0 {
+				continue
+			}
+			if start == rangeBlockStart {
+				aligned = append(aligned, ms)
+			} else {
+				mid = append(mid, ms)
+			}
+		}
+	}
+	return aligned, mid, nil
 }
 
 // videoMetadataJS loads src in a new <video preload=metadata> and waits a
