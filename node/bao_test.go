@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/verity-cdn/verity/internal/bao"
 	"github.com/verity-cdn/verity/internal/car"
+	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/verify"
 	"github.com/verity-cdn/verity/internal/wire"
 	"github.com/verity-cdn/verity/node"
 )
@@ -272,5 +275,84 @@ func TestStoreKeepsOutboards(t *testing.T) {
 		if !bytes.Equal(got[d], ob) {
 			t.Fatalf("the outboard of %x is not the block's", d)
 		}
+	}
+}
+
+// TestSliceStreams: a client offering bao16-slices gets, over WebTransport
+// and WebRTC, the range's first and last leaf as the slices of the part
+// the range covers, and the encoding named in the head; the body verifies
+// to the range's bytes, is smaller than the bao16 body by what the range
+// skips of those leaves, and counts the same whole blocks. A request
+// without a range gets the bao16 body under the new name.
+func TestSliceStreams(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := buildFixture(t)
+	n := newNode(t, node.Config{})
+	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, n)
+	sess := dialNode(ctx, t, n)
+	pc := rtcDial(ctx, t, n)
+	offer := wire.BlocksBao16Slices + ", " + wire.BlocksBao16
+
+	for _, tc := range []struct {
+		rng      string
+		from, to int // the range's bytes of big.bin
+		skipped  int // at least this many bytes fewer than bao16
+	}{
+		{"300000:700000", 300000, 700001, 32768 + 65536},
+		{"458752:*", 458752, len(f.big), 192 << 10},
+		{"", 0, len(f.big), 0},
+	} {
+		target := "/ipfs/" + f.root.String() + "/big.bin?format=car&dag-scope=entity"
+		if tc.rng != "" {
+			target += "&entity-bytes=" + tc.rng
+		}
+		t.Run(tc.rng, func(t *testing.T) {
+			vreq, err := verify.ParseTarget(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slicesReq := baoRequest(target)
+			slicesReq.Header.Set(wire.HeaderBlocks, offer)
+			_, wholeBody, err := wtExchange(ctx, sess, baoRequest(target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wholeBlocks []int
+			if _, err := io.ReadAll(verify.NewReader(bytes.NewReader(wholeBody), vreq, verify.Options{Bao: true, OnBlock: func(_ cid.CID, n int) { wholeBlocks = append(wholeBlocks, n) }})); err != nil {
+				t.Fatal(err)
+			}
+			wresp, wb, err := wtExchange(ctx, sess, slicesReq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rresp, rb, _, err := rtcDo(ctx, pc, slicesReq)
+			if err != nil {
+				t.Fatalf("webrtc: %v", err)
+			}
+			for _, got := range []struct {
+				name string
+				resp *wire.Response
+				body []byte
+			}{{"webtransport", wresp, wb}, {"webrtc", rresp, rb}} {
+				if enc := got.resp.BlockEncoding(); got.resp.Status != 200 || enc != wire.BlocksBao16Slices {
+					t.Fatalf("%s: status %d, encoding %q", got.name, got.resp.Status, enc)
+				}
+				var blocks []int
+				data, err := io.ReadAll(verify.NewReader(bytes.NewReader(got.body), vreq, verify.Options{Slices: true, OnBlock: func(_ cid.CID, n int) { blocks = append(blocks, n) }}))
+				if err != nil || !bytes.Equal(data, f.big[tc.from:tc.to]) {
+					t.Fatalf("%s: %d bytes of %d, %v", got.name, len(data), tc.to-tc.from, err)
+				}
+				if fmt.Sprint(blocks) != fmt.Sprint(wholeBlocks) {
+					t.Fatalf("%s: blocks %v, bao16 %v", got.name, blocks, wholeBlocks)
+				}
+				if saved := len(wholeBody) - len(got.body); saved < tc.skipped || (tc.skipped == 0 && saved != 0) {
+					t.Fatalf("%s: %d bytes, bao16 %d: want at least %d fewer", got.name, len(got.body), len(wholeBody), tc.skipped)
+				}
+			}
+		})
 	}
 }

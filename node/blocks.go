@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/verity-cdn/verity/internal/car"
+	"github.com/verity-cdn/verity/internal/verify"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -22,7 +23,26 @@ func (n *Node) blockEncoding(req *wire.Request) string {
 	if n.cfg.DisableBao {
 		return ""
 	}
-	return req.BlockEncoding(wire.BlocksBao16)
+	return req.BlockEncoding(wire.BlocksBao16Slices, wire.BlocksBao16)
+}
+
+// baoEncoding reports whether enc is one of the Bao block encodings.
+func baoEncoding(enc string) bool {
+	return enc == wire.BlocksBao16 || enc == wire.BlocksBao16Slices
+}
+
+// slicePlan returns what tells the encoder of a response to req in the
+// block encoding enc which leaves go as slices: nil unless enc is
+// bao16-slices and the request has an entity-bytes range.
+func slicePlan(enc string, req *wire.Request) car.Slicer {
+	if enc != wire.BlocksBao16Slices {
+		return nil
+	}
+	vreq, err := verify.ParseTarget(req.Target)
+	if err != nil || vreq.Range == nil {
+		return nil
+	}
+	return verify.NewSlicePlan(vreq)
 }
 
 // encodesBody reports whether a response with this status and header gets
@@ -37,9 +57,10 @@ const maxCIDBytes = 4*10 + 128
 // bodyEncoder starts the encoding of a response body for a stream writer:
 // when enc is set and the response is a 2xx CAR, it names enc in the head
 // and returns the transcoder the body goes through to raw, taking the
-// blocks' outboards from obs (outboardsFor) when not nil; else nil.
-func (n *Node) bodyEncoder(enc string, code int, hdr http.Header, raw io.Writer, obs *outboards) *car.BaoWriter {
-	if enc != wire.BlocksBao16 || !encodesBody(code, hdr) {
+// blocks' outboards from obs (outboardsFor) and the slices from plan
+// (slicePlan) when not nil; else nil.
+func (n *Node) bodyEncoder(enc string, code int, hdr http.Header, raw io.Writer, obs *outboards, plan car.Slicer) *car.BaoWriter {
+	if !baoEncoding(enc) || !encodesBody(code, hdr) {
 		return nil
 	}
 	hdr.Set(wire.HeaderBlocks, enc)
@@ -47,6 +68,9 @@ func (n *Node) bodyEncoder(enc string, code int, hdr http.Header, raw io.Writer,
 	w := car.NewBaoWriter(raw, n.cfg.MaxBlockSize+maxCIDBytes)
 	if obs != nil {
 		w.UseOutboards(obs)
+	}
+	if plan != nil {
+		w.UseSlices(plan)
 	}
 	return w
 }

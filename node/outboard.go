@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/verity-cdn/verity/internal/car"
-	"github.com/verity-cdn/verity/internal/wire"
 )
 
 // outboards keeps, for one bao16 response, the outboard encodings
@@ -65,10 +64,11 @@ func (o *outboards) Outboard(digest []byte, _ int) ([]byte, bool) {
 type outboardsKey struct{}
 
 // outboardsFor returns ctx carrying new outboards for a response in the
-// block encoding enc, and those outboards; for any encoding but bao16,
+// block encoding enc, and those outboards; for any encoding but bao16 (or
+// bao16-slices),
 // ctx and nil.
 func outboardsFor(ctx context.Context, enc string) (context.Context, *outboards) {
-	if enc != wire.BlocksBao16 {
+	if !baoEncoding(enc) {
 		return ctx, nil
 	}
 	o := &outboards{}

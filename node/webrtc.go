@@ -425,7 +425,7 @@ func (c *rtcChannel) serve() {
 	}
 	w.n, w.blocks = n, n.blockEncoding(req)
 	hctx, obs := outboardsFor(ctx, w.blocks)
-	w.outboards = obs
+	w.outboards, w.slices = obs, slicePlan(w.blocks, req)
 	hr, status, msg := n.wireToHTTP(hctx, req, "webrtc")
 	if hr == nil {
 		w.plainError(status, msg)
@@ -479,6 +479,8 @@ type channelWriter struct {
 	enc     *car.BaoWriter // transcodes the body when blocks applies to it
 	// outboards are the blocks' outboards for enc, kept by the store.
 	outboards *outboards
+	// slices tells enc which leaves go as slices (slicePlan), or nil.
+	slices car.Slicer
 }
 
 var _ http.Flusher = (*channelWriter)(nil)
@@ -512,7 +514,7 @@ func (w *channelWriter) WriteHeader(code int) {
 	w.wrote = true
 	w.status = code
 	if w.blocks != "" {
-		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, w.buf, w.outboards)
+		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, w.buf, w.outboards, w.slices)
 	}
 	if w.paid != nil {
 		w.paid.announce(code, w.header)

@@ -142,7 +142,7 @@ func (n *Node) serveStream(ctx context.Context, sess *webtransport.Session, str 
 		return
 	}
 
-	sw := &streamWriter{n: n, str: str, header: http.Header{}, writeTimeout: n.cfg.WriteTimeout, ctx: ctx, paid: paid, blocks: blocks, outboards: obs}
+	sw := &streamWriter{n: n, str: str, header: http.Header{}, writeTimeout: n.cfg.WriteTimeout, ctx: ctx, paid: paid, blocks: blocks, outboards: obs, slices: slicePlan(blocks, req)}
 	if paid != nil {
 		go paid.readReceipts(br)
 	}
@@ -236,6 +236,7 @@ type streamWriter struct {
 	paid         *paidStream    // nil: not metered
 	blocks       string         // the block encoding negotiated ("": plain CAR)
 	outboards    *outboards     // the blocks' outboards for enc, kept by the store
+	slices       car.Slicer     // the leaves that go as slices (slicePlan), or nil
 	enc          *car.BaoWriter // transcodes the body when blocks applies to it
 
 	wroteHeader bool
@@ -260,7 +261,7 @@ func (w *streamWriter) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	if w.blocks != "" {
-		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, writerFunc(w.write), w.outboards)
+		w.enc = w.n.bodyEncoder(w.blocks, code, w.header, writerFunc(w.write), w.outboards, w.slices)
 	}
 	if w.paid != nil {
 		w.paid.announce(code, w.header)

@@ -414,10 +414,16 @@ func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange) (
 			}
 		},
 	}
-	if eb, ok := rc.(encodedBody); ok && eb.BlockEncoding() == wire.BlocksBao16 {
-		// Raw leaves arrive in 16 KiB groups, each released once verified;
-		// receipts still follow whole blocks (OnBlock).
-		opts.Bao = true
+	if eb, ok := rc.(encodedBody); ok {
+		// Raw leaves arrive in 16 KiB groups, each released once verified
+		// (with slices, only those of a range's first and last leaf that
+		// the range covers); receipts still follow whole blocks (OnBlock).
+		switch eb.BlockEncoding() {
+		case wire.BlocksBao16:
+			opts.Bao = true
+		case wire.BlocksBao16Slices:
+			opts.Slices = true
+		}
 	}
 	a.vr = verify.NewReader(a.body, vreq, opts)
 	ent, err := a.vr.Entity()

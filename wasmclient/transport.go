@@ -132,11 +132,13 @@ func (t *FramedTransport) OpenPaid(ctx context.Context, node Node, target string
 // framedExchange writes the request head on s, half-closes it (unless the
 // request is paid: receipts follow) and reads the response head. It
 // returns the reader positioned at the body and the body's block encoding
-// ("" for the plain CAR). Every request offers bao16 (docs/protocol.md
-// §3.2): a node that knows it sends raw blocks in 16 KiB verifiable
-// groups, any other node ignores the offer.
+// ("" for the plain CAR). Every request offers bao16-slices, then bao16
+// (docs/protocol.md §3.2): a node that knows one sends raw blocks in 16
+// KiB verifiable groups (and, with slices, only the groups of a range's
+// first and last leaf that the range covers), any other node ignores the
+// offer.
 func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, string, error) {
-	req := wire.Request{Method: "GET", Target: target, Header: wire.Header{"accept": CARAccept, wire.HeaderBlocks: wire.BlocksBao16}}
+	req := wire.Request{Method: "GET", Target: target, Header: wire.Header{"accept": CARAccept, wire.HeaderBlocks: offeredBlocks}}
 	if pay != nil {
 		req.Header.Set(wire.HeaderVoucher, pay.Voucher)
 	}
@@ -170,11 +172,15 @@ func framedExchange(s Stream, target string, pay *StreamPayment) (io.Reader, str
 		pay.setOrder(resp.Header.Get(wire.HeaderReceiptOrder))
 	}
 	blocks := resp.BlockEncoding()
-	if blocks != "" && blocks != wire.BlocksBao16 {
+	if blocks != "" && blocks != wire.BlocksBao16 && blocks != wire.BlocksBao16Slices {
 		return nil, "", &wire.HeadError{Op: "read response", Detail: "block encoding " + blocks + " was not offered", Err: wire.ErrMalformed}
 	}
 	return br, blocks, nil
 }
+
+// offeredBlocks is the request field HeaderBlocks: the block encodings
+// the worker reads, in order of preference.
+const offeredBlocks = wire.BlocksBao16Slices + ", " + wire.BlocksBao16
 
 // headBufSize is the buffer a framed exchange reads its response head
 // through (a head's line may be longer: it is read in pieces).

@@ -33,6 +33,8 @@ type BaoWriter struct {
 	w          io.Writer
 	maxSection uint64
 	outboards  Outboards
+	slicer     Slicer
+	ob         []byte // an outboard the writer computed for a slice
 
 	header  bool   // the header has been passed on
 	lenBuf  []byte // the length varint being read
@@ -58,6 +60,20 @@ type Outboards interface {
 // reaches b unchanged (the node's store does, node/outboard.go). Blocks o
 // does not hold are hashed and checked as without it.
 func (b *BaoWriter) UseOutboards(o Outboards) { b.outboards = o }
+
+// Slicer tells a BaoWriter which raw BLAKE3 blocks it sends as a Bao
+// slice (the bao16-slices encoding, docs/protocol.md §3.2): verify's
+// SlicePlan, which follows the CAR's file to know where each leaf sits.
+type Slicer interface {
+	// Section is given each section of the CAR in order, before it is
+	// written, and returns the window [off, off+length) of the block to
+	// send as a slice, with ok true when it goes as one.
+	Section(c cid.CID, block []byte) (off, length uint64, ok bool)
+}
+
+// UseSlices has b send each raw BLAKE3 block s says to as the Bao slice
+// of its window instead of its whole encoding (bao.AppendSlice).
+func (b *BaoWriter) UseSlices(s Slicer) { b.slicer = s }
 
 // baoBuffers are a BaoWriter's section and output buffers.
 type baoBuffers struct {
@@ -158,12 +174,21 @@ func (b *BaoWriter) section() error {
 	}
 	out := b.bufs.out[:0]
 	defer func() { b.bufs.out = out }()
+	data := sec[n:]
+	var off, length uint64
+	var slice bool
+	if b.slicer != nil {
+		off, length, slice = b.slicer.Section(c, data)
+	}
 	if !BaoSection(c) {
 		out = append(cid.AppendUvarint(out, uint64(len(sec))), sec...)
 		_, err := b.w.Write(out)
 		return err
 	}
-	data := sec[n:]
+	if slice {
+		out, err = b.slice(out, c, sec[:n], data, off, length)
+		return err
+	}
 	out = cid.AppendUvarint(out, uint64(n)+bao.EncodedSize(uint64(len(data))))
 	out = append(out, sec[:n]...)
 	if b.outboards != nil {
@@ -182,6 +207,36 @@ func (b *BaoWriter) section() error {
 	}
 	_, err = b.w.Write(out)
 	return err
+}
+
+// slice writes the section of the raw BLAKE3 block data, whose CID c is
+// encoded in head, as the Bao slice of [off, off+length), after out, and
+// returns out grown.
+func (b *BaoWriter) slice(out []byte, c cid.CID, head, data []byte, off, length uint64) ([]byte, error) {
+	size, ok := bao.SliceSize(uint64(len(data)), off, length)
+	if !ok {
+		return out, malformed("block %s: an empty slice", c)
+	}
+	ob, ok := []byte(nil), false
+	if b.outboards != nil {
+		ob, ok = b.outboards.Outboard(c.Digest, len(data))
+	}
+	if !ok {
+		var root [32]byte
+		b.ob, root = bao.AppendOutboard(b.ob[:0], data)
+		if string(root[:]) != string(c.Digest) {
+			return out, malformed("block %s does not hash to its CID", c)
+		}
+		ob = b.ob
+	}
+	out = cid.AppendUvarint(out, uint64(len(head))+size)
+	out = append(out, head...)
+	out, err := bao.AppendSlice(out, data, ob, off, length)
+	if err != nil {
+		return out, malformed("block %s: its outboard: %v", c, err)
+	}
+	_, err = b.w.Write(out)
+	return out, err
 }
 
 // Close reports ErrTruncated if the stream written so far ends inside the

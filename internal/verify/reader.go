@@ -55,6 +55,12 @@ type Options struct {
 	// file are then released one 16 KiB chunk group at a time, each as
 	// soon as it is verified; OnBlock still fires once per whole block.
 	Bao bool
+	// Slices: the stream is a bao16-slices body (docs/protocol.md §3.2):
+	// as Bao, except that a raw leaf of the file the range covers only in
+	// part comes as the Bao slice of the part (LeafSlice), which is all
+	// of it the Reader accepts. OnBlock counts such a leaf whole, as the
+	// node does. It implies Bao.
+	Slices bool
 }
 
 // Stats counts what a Reader has verified so far.
@@ -109,6 +115,7 @@ func NewReader(car io.Reader, req Request, opts Options) *Reader {
 	if opts.MaxBlockSize <= 0 {
 		opts.MaxBlockSize = DefaultMaxBlockSize
 	}
+	opts.Bao = opts.Bao || opts.Slices
 	return &Reader{src: car, req: req, opts: opts}
 }
 
@@ -271,7 +278,7 @@ func (r *Reader) verified(c cid.CID, size int) {
 // as its Bao encoding, once all of it is verified (its length is only
 // authenticated by its last group).
 func (r *Reader) nextBao(expected cid.CID) ([]byte, error) {
-	dec, err := r.openBao(expected, -1)
+	dec, err := r.openBao(expected, -1, window{})
 	if err != nil {
 		return nil, err
 	}
@@ -289,10 +296,17 @@ func (r *Reader) nextBao(expected cid.CID) ([]byte, error) {
 	}
 }
 
+// window is the part of a raw leaf sent as a Bao slice (LeafSlice).
+type window struct {
+	off, len uint64
+	slice    bool
+}
+
 // openBao reads the head of the next section, which must be expected's,
-// and the length prefix of its Bao encoding, which must be size unless
-// size is negative, and returns the decoder of its chunk groups.
-func (r *Reader) openBao(expected cid.CID, size int64) (*bao.Decoder, error) {
+// and the length prefix of its Bao encoding (or of its slice for w, when
+// w.slice), which must be size unless size is negative, and returns the
+// decoder of its chunk groups.
+func (r *Reader) openBao(expected cid.CID, size int64, w window) (*bao.Decoder, error) {
 	c, plen, err := r.cr.NextSection()
 	if err == io.EOF {
 		return nil, &BlockError{CID: expected, Err: ErrTruncated, Detail: "stream ended"}
@@ -308,14 +322,21 @@ func (r *Reader) openBao(expected cid.CID, size int64) (*bao.Decoder, error) {
 	if err != nil {
 		return nil, baoError(err, c)
 	}
+	want, what := bao.EncodedSize(n), "Bao encoding"
+	if w.slice {
+		want, _ = bao.SliceSize(n, w.off, w.len)
+		what = "Bao slice [" + utoa(w.off) + ", " + utoa(w.off+w.len) + ")"
+	}
 	var detail string
 	switch {
 	case n > uint64(r.opts.MaxBlockSize):
 		return nil, &BlockError{CID: c, Err: ErrTooLarge, Detail: "Bao encoding of a block of " + utoa(n) + " bytes"}
 	case size >= 0 && n != uint64(size):
 		detail = "raw leaf of " + utoa(n) + " bytes, parent says " + utoa(uint64(size))
-	case bao.EncodedSize(n) != uint64(plen):
-		detail = "section of " + utoa(uint64(plen)) + " bytes for the Bao encoding of " + utoa(n)
+	case want != uint64(plen):
+		detail = "section of " + utoa(uint64(plen)) + " bytes for the " + what + " of " + utoa(n)
+	case w.slice:
+		return bao.NewSliceDecoder(p, [32]byte(c.Digest), n, w.off, w.len), nil
 	default:
 		return bao.NewDecoder(p, [32]byte(c.Digest), n), nil
 	}

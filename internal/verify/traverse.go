@@ -319,7 +319,11 @@ func (r *Reader) advance() error {
 		}
 		if r.opts.Bao && car.BaoSection(ch.c) {
 			// A raw leaf in its Bao encoding: released group by group.
-			dec, err := r.openBao(ch.c, int64(ch.size))
+			var w window
+			if r.opts.Slices {
+				w.off, w.len, w.slice = LeafSlice(pos, ch.size, r.start, r.end)
+			}
+			dec, err := r.openBao(ch.c, int64(ch.size), w)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,13 @@ const (
 	// BlocksBao16: every raw BLAKE3 block of the CAR carries its Bao
 	// encoding with 16 KiB chunk groups instead of its bytes.
 	BlocksBao16 = "bao16"
+	// BlocksBao16Slices: bao16, except that a raw leaf of a file that the
+	// request's entity-bytes range covers only in part carries the Bao
+	// slice of that part (the groups the range touches and the parents
+	// above them) instead of the whole block's encoding (protocol version
+	// 3). Both sides compute each leaf's window from the range and the
+	// leaf's place in the file: the node never says which it sent.
+	BlocksBao16Slices = "bao16-slices"
 )
 
 // BlockEncoding returns the encoding a server supporting the given ones
