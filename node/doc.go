@@ -43,8 +43,10 @@
 // CAR with each raw BLAKE3 block replaced by its Bao encoding (built on
 // the way out from the parents the store's check of the block computed,
 // blocks.go, outboard.go; Config.DisableBao turns it off), so it verifies
-// 16 KiB at a time. A stream that fails after the head was sent is reset
-// with wire.CodeInternal (or wire.CodeTimeout, wire.CodeCancelled).
+// 16 KiB at a time; with bao16-slices, a leaf that a ranged request
+// covers only in part goes as the Bao slice of that part (slicePlan). A
+// stream that fails after the head was sent is reset with
+// wire.CodeInternal (or wire.CodeTimeout, wire.CodeCancelled).
 //
 // The WebTransport certificate is a self-signed ECDSA P-256 certificate valid
 // for at most 14 days (browsers refuse longer ones for

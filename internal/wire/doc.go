@@ -26,11 +26,13 @@
 //
 // A client may offer, in the request field HeaderBlocks, block encodings
 // it accepts instead of the plain CAR (BlocksBao16: raw BLAKE3 blocks as
-// their Bao encoding, so the client verifies 16 KiB at a time); a server
+// their Bao encoding, so the client verifies 16 KiB at a time;
+// BlocksBao16Slices: the same, with the leaves a range covers in part
+// sent as Bao slices of that part); a server
 // that uses one names it in the same field of its response head
 // (Request.BlockEncoding, Response.BlockEncoding). Servers that do not
 // know the field ignore it, so the heads stay VERITY/1 and no round trip
-// is added (docs/protocol.md §3.2).
+// is added (docs/protocol.md §3.2, §3.3).
 //
 // # Limits
 //
