@@ -46,7 +46,11 @@ var (
 	errParse       = errors.New("proto: parse error")
 )
 
-// parseError turns a negative length into its error (nil for n >= 0).
+// parseError turns a negative length into its error (nil for n >= 0). It
+// is only called on errors, from a score of places, and is not inlined
+// into them (that cost the worker's wasm about 2 KB gzipped).
+//
+//go:noinline
 func parseError(n int) error {
 	switch {
 	case n >= 0:
@@ -66,7 +70,12 @@ func parseError(n int) error {
 }
 
 // consumeVarint decodes a varint of at most 10 bytes (not necessarily
-// minimal) and returns it and its length, or a negative error code.
+// minimal) and returns it and its length, or a negative error code. It is
+// not inlined: decoding a node calls it from a dozen places, and inlined
+// into each it cost the worker's wasm about 2 KB gzipped, for dag-pb
+// nodes that are a few per file.
+//
+//go:noinline
 func consumeVarint(b []byte) (uint64, int) {
 	var v uint64
 	for i := 0; i < 10; i++ {
