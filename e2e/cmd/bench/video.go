@@ -291,7 +291,7 @@ func videoDistance(ctx context.Context, cfg Config, tmp string, res *Results) er
 	res.ratio("ratio_video_ttff_gateway_vs_nodes", "video_ttff_gateway_80ms", "video_ttff_nodes_10ms", "time to first frame, gateway 80 ms vs nodes 10 ms")
 	rangeNote := "a 64 KiB range of the MP4 starting %s, fetched in the page through the warm worker from nodes %v RTT: fetch() → first body chunk; median of %d"
 	res.add("range_first_byte_block_start", median(alignedFirst), "ms", fmt.Sprintf(rangeNote, "at a block's first byte (10 × 256 KiB)", nodeRTT, len(alignedFirst)))
-	res.add("range_first_byte_mid_block", median(midFirst), "ms", fmt.Sprintf(rangeNote, "192 KiB into that block (the seek's own offset): a bao16 section is the whole block, so the 192 KiB before it cross the link first", nodeRTT, len(midFirst)))
+	res.add("range_first_byte_mid_block", median(midFirst), "ms", fmt.Sprintf(rangeNote, "192 KiB into that block (the seek's own offset; bao16-slices sends its block's last 64 KiB and five parents, bao16 would send the whole block)", nodeRTT, len(midFirst)))
 	res.ratio("ratio_range_mid_block_vs_block_start", "range_first_byte_mid_block", "range_first_byte_block_start", "first byte of a range 192 KiB into a block vs at its start")
 	res.ratio("ratio_video_ttff_gateway_vs_stopped_worker", "video_ttff_gateway_80ms", "video_ttff_stopped_worker", "time to first frame, gateway 80 ms vs worker stopped first")
 	res.ratio("ratio_video_seek_gateway_vs_nodes", "video_seek_gateway_80ms", "video_seek_nodes_10ms", "seek latency, gateway 80 ms vs nodes 10 ms")
