@@ -10,12 +10,15 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +35,7 @@ import (
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/internal/verify"
 	"github.com/verity-cdn/verity/internal/wire"
 )
 
@@ -40,20 +44,34 @@ import (
 // the middle of the block named victim whenever it sends it. With bao set
 // it speaks protocol version 2: to a client offering bao16 it sends the
 // bao16 body, altered after encoding, as a node whose bytes are changed in
-// flight would.
+// flight would. With slices set it speaks protocol version 3 to a client
+// offering bao16-slices, and lies about the victim when a range covers it
+// in part (sliceAlter, sliceWhole).
 type liar struct {
 	ID     string
 	Record noderecord.Signed
 
 	victim   atomic.Pointer[cid.CID]
 	bao      atomic.Bool
-	upstream string // honest node's HTTP base URL
+	slices   atomic.Int32 // sliceAlter, sliceWhole, or 0: not version 3
+	upstream string       // honest node's HTTP base URL
 	client   *http.Client
 	corrupt  atomic.Int64
 	baoSent  atomic.Int64 // responses sent as bao16 bodies
+	sliced   atomic.Int64 // victim sections sent where a slice was due
 	server   *webtransport.Server
 	wg       sync.WaitGroup
 }
+
+// What a version-3 liar sends for the victim where the client expects the
+// Bao slice of the part a range covers.
+const (
+	// sliceAlter: the slice, with a byte in its window changed (the
+	// parents are the true block's).
+	sliceAlter = 1 + iota
+	// sliceWhole: the victim's whole, true, bao16 encoding instead.
+	sliceWhole
+)
 
 func startLiar(t *testing.T, upstream string) *liar {
 	t.Helper()
@@ -161,9 +179,19 @@ func (l *liar) serve(ctx context.Context, str *webtransport.Stream) {
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		head.Header.Set("Content-Type", ct)
 	}
-	useBao := l.bao.Load() && resp.StatusCode == http.StatusOK && req.BlockEncoding(wire.BlocksBao16) != ""
-	if useBao {
+	ok := resp.StatusCode == http.StatusOK
+	useBao := l.bao.Load() && ok && req.BlockEncoding(wire.BlocksBao16) != ""
+	var plan *verify.SlicePlan
+	if l.slices.Load() != 0 && ok && req.BlockEncoding(wire.BlocksBao16Slices) != "" {
+		useBao = true
+		head.Header.Set(wire.HeaderBlocks, wire.BlocksBao16Slices)
+		if vreq, err := verify.ParseTarget(req.Target); err == nil {
+			plan = verify.NewSlicePlan(vreq)
+		}
+	} else if useBao {
 		head.Header.Set(wire.HeaderBlocks, wire.BlocksBao16)
+	}
+	if useBao {
 		l.baoSent.Add(1)
 	}
 	if _, err := head.WriteTo(str); err != nil {
@@ -175,14 +203,14 @@ func (l *liar) serve(ctx context.Context, str *webtransport.Stream) {
 		str.Close()
 		return
 	}
-	if err := l.relay(str, resp.Body, useBao); err != nil {
+	if err := l.relay(str, resp.Body, useBao, plan); err != nil {
 		str.CancelWrite(wire.CodeInternal)
 		return
 	}
 	str.Close()
 }
 
-func (l *liar) relay(w io.Writer, body io.Reader, useBao bool) error {
+func (l *liar) relay(w io.Writer, body io.Reader, useBao bool, plan *verify.SlicePlan) error {
 	r, err := car.NewReader(body, car.Config{})
 	if err != nil {
 		return err
@@ -200,13 +228,44 @@ func (l *liar) relay(w io.Writer, body io.Reader, useBao bool) error {
 		if err != nil {
 			return err
 		}
+		var off, length uint64
+		var slice bool
+		if plan != nil {
+			off, length, slice = plan.Section(c, data)
+		}
+		isVictim := victim != nil && c.Equal(*victim) && len(data) > 0
+		if slice && car.BaoSection(c) {
+			ob, _ := bao.AppendOutboard(nil, data)
+			switch {
+			case isVictim && l.slices.Load() == sliceWhole:
+				data, _ = bao.Encode(nil, data)
+				l.sliced.Add(1)
+			case isVictim:
+				// A byte in the middle of the window, in a group the
+				// client verifies against the true block's parents.
+				data = append([]byte(nil), data...)
+				data[off+length/2] ^= 0xff
+				l.corrupt.Add(1)
+				l.sliced.Add(1)
+				fallthrough
+			default:
+				data, err = bao.AppendSlice(nil, data, ob, off, length)
+				if err != nil {
+					return err
+				}
+			}
+			if err := cw.PutRaw(c.Bytes(), data); err != nil {
+				return err
+			}
+			continue
+		}
 		// The byte in the middle of the block, where it travels.
 		at := len(data) / 2
 		if useBao && car.BaoSection(c) {
 			at = baoDataOffset(len(data), at)
 			data, _ = bao.Encode(nil, data)
 		}
-		if victim != nil && c.Equal(*victim) && len(data) > 0 {
+		if isVictim {
 			data = append([]byte(nil), data...)
 			data[at] ^= 0xff
 			l.corrupt.Add(1)
@@ -330,4 +389,85 @@ func testBadBlockFromNode(t *testing.T, useBao bool) {
 			t.Errorf("the worker hashed no group with its BLAKE3 SIMD module")
 		}
 	}
+}
+
+// Under protocol version 3 a ranged request's partly covered leaves come
+// as Bao slices. A liar that changes a byte inside the slice of a leaf the
+// range covers from 37,856 bytes in is caught at that group (bad-block), a
+// liar that sends the leaf's whole (true) encoding where the slice is due
+// is refused before any byte of it is released (protocol): either way the
+// page gets exactly the range's bytes, finished by an honest node.
+func TestBadSliceFromNodeIsCaught(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mode   int32
+		reason string
+	}{
+		{"altered byte", sliceAlter, "bad-block"},
+		{"whole block for a slice", sliceWhole, "protocol"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testBadSliceFromNode(t, tc.mode, tc.reason) })
+	}
+}
+
+func testBadSliceFromNode(t *testing.T, mode int32, reason string) {
+	e := newEnv(t, envConfig{})
+	big := largest(assets(e.files))
+	data, err := os.ReadFile(filepath.Join(e.dir, filepath.FromSlash(big.Path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const from, to = 300000, 700000 // 37,856 bytes into the second leaf, into the third
+	if len(data) <= to {
+		t.Fatalf("/%s has %d bytes; the test needs more than %d", big.Path, len(data), to)
+	}
+	honest := e.net.Nodes()[0]
+	l := startLiar(t, honest.HTTPURL())
+	l.slices.Store(mode)
+	victim := leaves(t, e, honest, big.Path)
+	l.victim.Store(&victim[1])
+
+	nodes := gateway.StaticRecords(l.Record)
+	for _, n := range e.net.Nodes() {
+		nodes = append(nodes, n.Record)
+	}
+	e.useGateway(gateway.Config{Sites: e.net.Sites(), Nodes: nodes})
+	if s := e.session(); s.Nodes[0].ID != l.ID {
+		t.Fatalf("the session does not list the lying node first: %s", describe(s.Nodes))
+	}
+	e.controlled()
+
+	res, err := e.b.Fetch(e.ctx(60*time.Second), "/"+big.Path, &browser.FetchOptions{Cache: "no-store", Headers: map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", from, to)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(data[from : to+1])
+	if res.Status != http.StatusPartialContent || res.Error != "" || res.SHA256 != hex.EncodeToString(want[:]) {
+		t.Fatalf("range %d-%d of /%s: status %d, %d bytes, body error %q, sha256 %s; want 206 and the file's bytes", from, to, big.Path, res.Status, res.Size, res.Error, res.SHA256)
+	}
+	t.Logf("range of /%s: Server-Timing %s", big.Path, res.Headers["server-timing"])
+	if l.sliced.Load() == 0 {
+		t.Fatalf("the lying node never sent the victim %s where a slice was due (%d bodies in a Bao encoding)", victim[1], l.baoSent.Load())
+	}
+	// The head named the liar, which answered first; the record names the
+	// source that finished the body.
+	stats, err := e.b.WorkerStats(e.ctx(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := workerStat(stats, "/"+big.Path); !ok || r.Error != "" || r.Bytes != to-from+1 || r.Node == l.ID {
+		t.Errorf("verity-stats for the range of /%s = %+v (found %v): want %d bytes, no error, finished by a source other than the liar", big.Path, r, ok, to-from+1)
+	}
+	testutil.EventuallyErr(t, 10*time.Second, "a "+reason+" report for the lying node", func() error {
+		reports, err := e.b.WorkerReports(e.ctx(10 * time.Second))
+		if err != nil {
+			return err
+		}
+		for _, r := range reports {
+			if r.Node == l.ID && r.Reason == reason {
+				return nil
+			}
+		}
+		return fmt.Errorf("reports %s", describe(reports))
+	})
 }
