@@ -310,16 +310,10 @@ func TestBadBlockFromNodeIsCaught(t *testing.T) { testBadBlockFromNode(t, false)
 // from an honest node: the page still gets exactly the file's bytes.
 func TestBadBlockFromBaoNodeIsCaught(t *testing.T) { testBadBlockFromNode(t, true) }
 
-func testBadBlockFromNode(t *testing.T, useBao bool) {
-	e := newEnv(t, envConfig{})
-	big := largest(assets(e.files))
-	honest := e.net.Nodes()[0]
-	l := startLiar(t, honest.HTTPURL())
-	l.bao.Store(useBao)
-	victim := leaves(t, e, honest, big.Path)
-	l.victim.Store(&victim[min(1, len(victim)-1)])
-
-	// A gateway whose sessions list the liar first, then the honest nodes.
+// liarFirst has e's page use a gateway whose sessions list l first, then
+// the honest nodes.
+func liarFirst(t *testing.T, e *env, l *liar) {
+	t.Helper()
 	nodes := gateway.StaticRecords(l.Record)
 	for _, n := range e.net.Nodes() {
 		nodes = append(nodes, n.Record)
@@ -329,6 +323,18 @@ func testBadBlockFromNode(t *testing.T, useBao bool) {
 		t.Fatalf("the session does not list the lying node first: %s", describe(s.Nodes))
 	}
 	e.controlled()
+}
+
+func testBadBlockFromNode(t *testing.T, useBao bool) {
+	e := newEnv(t, envConfig{})
+	big := largest(assets(e.files))
+	honest := e.net.Nodes()[0]
+	l := startLiar(t, honest.HTTPURL())
+	l.bao.Store(useBao)
+	victim := leaves(t, e, honest, big.Path)
+	l.victim.Store(&victim[min(1, len(victim)-1)])
+
+	liarFirst(t, e, l)
 
 	// Small files come from the liar, unaltered.
 	css := e.fetchFile(fileOf(t, e.files, "style.css"))
@@ -427,15 +433,7 @@ func testBadSliceFromNode(t *testing.T, mode int32, reason string) {
 	victim := leaves(t, e, honest, big.Path)
 	l.victim.Store(&victim[1])
 
-	nodes := gateway.StaticRecords(l.Record)
-	for _, n := range e.net.Nodes() {
-		nodes = append(nodes, n.Record)
-	}
-	e.useGateway(gateway.Config{Sites: e.net.Sites(), Nodes: nodes})
-	if s := e.session(); s.Nodes[0].ID != l.ID {
-		t.Fatalf("the session does not list the lying node first: %s", describe(s.Nodes))
-	}
-	e.controlled()
+	liarFirst(t, e, l)
 
 	res, err := e.b.Fetch(e.ctx(60*time.Second), "/"+big.Path, &browser.FetchOptions{Cache: "no-store", Headers: map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", from, to)}})
 	if err != nil {

@@ -81,12 +81,7 @@ func sections(t *testing.T, body []byte, isBao bool) []string {
 func TestBaoStreamsSameBlocks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f := buildFixture(t)
-	n := newNode(t, node.Config{})
-	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, n)
+	f, n := servedFixture(ctx, t)
 	sess := dialNode(ctx, t, n)
 	pc := rtcDial(ctx, t, n)
 
@@ -202,12 +197,7 @@ func TestBaoNegotiation(t *testing.T) {
 func TestBaoMidBodyFailureResets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f := buildFixture(t)
-	n := newNode(t, node.Config{})
-	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, n)
+	f, n := servedFixture(ctx, t)
 	removeFullLeaves(t, n, f, 2)
 	req := baoRequest("/ipfs/" + f.root.String() + "/big.bin?format=car")
 
@@ -287,12 +277,7 @@ func TestStoreKeepsOutboards(t *testing.T) {
 func TestSliceStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f := buildFixture(t)
-	n := newNode(t, node.Config{})
-	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, n)
+	f, n := servedFixture(ctx, t)
 	sess := dialNode(ctx, t, n)
 	pc := rtcDial(ctx, t, n)
 	offer := wire.BlocksBao16Slices + ", " + wire.BlocksBao16

@@ -164,6 +164,19 @@ func newNode(t testing.TB, cfg node.Config) *node.Node {
 	return n
 }
 
+// servedFixture returns the fixture and a node, with the default config,
+// that holds it and serves.
+func servedFixture(ctx context.Context, t testing.TB) (*fixture, *node.Node) {
+	t.Helper()
+	f := buildFixture(t)
+	n := newNode(t, node.Config{})
+	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, n)
+	return f, n
+}
+
 func runNode(t testing.TB, n *node.Node) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

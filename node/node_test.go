@@ -137,12 +137,7 @@ func TestImportCARRejectsBadBlock(t *testing.T) {
 
 func TestCorruptBlockRefused(t *testing.T) {
 	ctx := context.Background()
-	f := buildFixture(t)
-	n := newNode(t, node.Config{})
-	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, n)
+	f, n := servedFixture(ctx, t)
 	var leaf cid.Cid
 	for c := range f.blocks {
 		if c.Prefix().Codec == cid.Raw && len(f.blocks[c]) == 256<<10 {
@@ -203,12 +198,7 @@ func httpGet(t *testing.T, url, accept string) (int, http.Header, []byte) {
 func TestHTTPAndWebTransportSameBytes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f := buildFixture(t)
-	n := newNode(t, node.Config{})
-	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, n)
+	f, n := servedFixture(ctx, t)
 
 	rec := n.Record()
 	if err := rec.Verify(time.Now()); err != nil {
@@ -484,12 +474,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 func TestWebTransportMidBodyFailureResets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f := buildFixture(t)
-	n := newNode(t, node.Config{})
-	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, n)
+	f, n := servedFixture(ctx, t)
 	// Remove 256 KiB leaves of big.bin: the traversal fails after the
 	// head and the first blocks were sent.
 	removeFullLeaves(t, n, f, 2)

@@ -157,12 +157,7 @@ func rtcDo(ctx context.Context, pc *webrtc.PeerConnection, req *wire.Request) (*
 func TestHTTPAndWebRTCSameBytes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f := buildFixture(t)
-	n := newNode(t, node.Config{})
-	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, n)
+	f, n := servedFixture(ctx, t)
 	pc := rtcDial(ctx, t, n)
 
 	root := f.root.String()
@@ -223,12 +218,7 @@ func TestHTTPAndWebRTCSameBytes(t *testing.T) {
 func TestWebRTCMessageSizes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	f := buildFixture(t)
-	n := newNode(t, node.Config{})
-	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, n)
+	f, n := servedFixture(ctx, t)
 	target := "/ipfs/" + f.root.String() + "/big.bin?format=car&dag-scope=entity"
 	_, _, want := httpGet(t, n.HTTPURL()+target, "")
 	for _, tc := range []struct {
@@ -328,12 +318,7 @@ func TestWebRTCStalledChannelTimesOut(t *testing.T) {
 func TestWebRTCMidBodyFailureResets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f := buildFixture(t)
-	n := newNode(t, node.Config{})
-	if _, err := n.ImportCAR(ctx, bytes.NewReader(f.car)); err != nil {
-		t.Fatal(err)
-	}
-	runNode(t, n)
+	f, n := servedFixture(ctx, t)
 	removeFullLeaves(t, n, f, 2)
 	pc := rtcDial(ctx, t, n)
 	resp, _, res, err := rtcGet(ctx, pc, "/ipfs/"+f.root.String()+"/big.bin?format=car", "")

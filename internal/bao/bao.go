@@ -132,21 +132,7 @@ func AppendCombined(dst, data, ob []byte) ([]byte, error) {
 	}
 	dst = slices.Grow(dst, int(EncodedSize(n)))
 	dst = append(dst, ob[:HeaderSize]...)
-	return combine(dst, data, ob[HeaderSize:]), nil
-}
-
-// combine appends the encoding of the subtree data, whose parents in
-// pre-order are parents.
-func combine(dst, data, parents []byte) []byte {
-	n := uint64(len(data))
-	if n <= GroupSize {
-		return append(dst, data...)
-	}
-	mid := split(n)
-	lsize := ParentSize * (Groups(mid) - 1)
-	dst = append(dst, parents[:ParentSize]...)
-	dst = combine(dst, data[:mid], parents[ParentSize:ParentSize+lsize])
-	return combine(dst, data[mid:], parents[ParentSize+lsize:])
+	return appendSlice(dst, data, ob[HeaderSize:], 0, 0, n), nil
 }
 
 // putHeader writes n as the 8-byte little-endian length prefix.

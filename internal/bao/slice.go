@@ -77,7 +77,8 @@ func AppendSlice(dst, data, ob []byte, off, length uint64) ([]byte, error) {
 }
 
 // appendSlice appends the slice of the subtree data at pos, whose parents
-// in pre-order are parents, for [lo, hi), which it overlaps.
+// in pre-order are parents, for [lo, hi), which it overlaps. For the
+// window [0, len(data)) that is the combined encoding (AppendCombined).
 func appendSlice(dst, data, parents []byte, pos, lo, hi uint64) []byte {
 	n := uint64(len(data))
 	if n <= GroupSize {
