@@ -96,6 +96,54 @@ func TestSlicesGatewayRanges(t *testing.T) {
 	}
 }
 
+// TestSlicesDeepTree: the node's plan and the client agree on every leaf's
+// window in a file three levels deep (64 KiB leaves, three links a node),
+// reached through a sharded directory: every range verifies to its bytes,
+// with the same whole blocks counted as bao16, and a range into the middle
+// of a leaf is sent as a slice.
+func TestSlicesDeepTree(t *testing.T) {
+	const chunk = 64 << 10
+	dir := t.TempDir()
+	data := randBytes(11, 20*chunk+123)
+	writeFile(t, filepath.Join(dir, "d", "v.bin"), data)
+	for i := range 5 {
+		writeFile(t, filepath.Join(dir, "d", fmt.Sprintf("other%d", i)), []byte{byte(i)})
+	}
+	f := newFixture(t, dir, importer.Options{ChunkSize: chunk, MaxLinks: 3, HAMTShardingSize: 1})
+	n := int64(len(data))
+	rng := rand.New(rand.NewPCG(3, 4))
+	cases := rangeCases(n, chunk)
+	for range 40 {
+		from := rng.Int64N(n)
+		cases = append(cases, verify.ByteRange{From: from, To: from + rng.Int64N(3*chunk)})
+	}
+	sliced := 0
+	for _, rg := range cases {
+		t.Run(fmt.Sprintf("%d:%d", rg.From, rg.To), func(t *testing.T) {
+			req := verify.Request{Root: f.root, Path: []string{"d", "v.bin"}, Range: &rg}
+			v1 := f.fetch(req)
+			body, whole := toSlices(t, v1, req), toBao(t, v1)
+			got, err, blocks := readSlices(body, req)
+			want := sliceRange(data, &rg)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes of %d: %v", len(got), len(want), err)
+			}
+			_, _, _, wholeBlocks := readBao(whole, req)
+			if fmt.Sprint(blocks) != fmt.Sprint(wholeBlocks) {
+				t.Fatalf("OnBlock %v, with whole blocks %v", blocks, wholeBlocks)
+			}
+			if len(body) < len(whole) {
+				sliced++
+			}
+		})
+	}
+	// The range from 17 bytes into the second leaf leaves out its first
+	// group.
+	if sliced == 0 {
+		t.Fatal("no range was sent as slices")
+	}
+}
+
 // TestSlicesFirstGroupAtOnce: the range's first group is released as
 // soon as it and the parents above it arrived, not after the groups of
 // its leaf before the range.
