@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -583,5 +586,117 @@ func TestStalePageReloadedForNewDeploy(t *testing.T) {
 	})
 	if st := e.cacheStats(); st.Root != root || st.StaleNavs != 1 || st.Reloaded != 1 {
 		t.Errorf("the worker's session root %s, %d navigations answered past the ttl, %d pages reloaded; want the new root %s, 1 and 1", st.Root, st.StaleNavs, st.Reloaded, root)
+	}
+}
+
+// A media file read whole through a range (a player's first request,
+// bytes=0-) is kept in the worker's cache, and later ranges of it are
+// answered from there, by the running worker and by a stopped one, with
+// the file's bytes and no byte from a node or the gateway. A range the
+// page stops reading is not read on by the worker to fill the cache: the
+// nodes stop, and nothing is stored.
+func TestRangesFromCache(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	// A session that outlives the test, so the stopped worker's script
+	// knows the root without asking the gateway.
+	e.useGateway(gateway.Config{
+		Sites:      e.net.Sites(),
+		Nodes:      e.net.Coordinator(),
+		Accounts:   e.net.Coordinator(),
+		Bus:        e.net.Bus(),
+		Name:       "gateway-long-ttl",
+		DataDir:    t.TempDir(),
+		SessionTTL: 10 * time.Minute,
+	})
+	mp4 := fileOf(t, e.files, videoMP4)
+	data, err := os.ReadFile(filepath.Join(e.dir, filepath.FromSlash(videoMP4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.controlled()
+	if _, err := e.b.WorkerStats(e.ctx(30 * time.Second)); err != nil { // boots the Go worker
+		t.Fatal(err)
+	}
+	url := "/" + videoMP4
+	// What the nodes sent to browsers (their HTTP API also serves the
+	// coordinator's audits).
+	sent := func() float64 {
+		m := e.nodeMetrics()
+		return sumNodes(m, "verity_node_bytes_sent_total", map[string]string{"transport": "webtransport"}) +
+			sumNodes(m, "verity_node_bytes_sent_total", map[string]string{"transport": "webrtc"})
+	}
+
+	// The page takes the first chunk of bytes=0- and cancels.
+	sent0, files0 := sent(), e.cacheStats().Files
+	took, err := browser.Call[int](e.ctx(30*time.Second), e.b, `async (url) => {
+		const r = await fetch(url, {headers: {Range: 'bytes=0-'}});
+		const rd = r.body.getReader();
+		const {value} = await rd.read();
+		await rd.cancel();
+		return value ? value.length : 0;
+	}`, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The nodes' count settles once the stream is stopped.
+	var last float64
+	testutil.Eventually(t, 20*time.Second, "the nodes' bytes to settle", func() bool {
+		time.Sleep(500 * time.Millisecond)
+		now := sent()
+		settled := now == last
+		last = now
+		return settled
+	})
+	t.Logf("the page took %d bytes of bytes=0- and cancelled; the nodes sent %.0f", took, last-sent0)
+	if last-sent0 >= float64(len(data)) {
+		t.Errorf("the nodes sent %.0f bytes for a range the page stopped after %d: the whole file (%d) was read on", last-sent0, took, len(data))
+	}
+	if s := e.cacheStats(); s.Files != files0 {
+		t.Errorf("a range the page stopped was stored: %d files cached, %d before", s.Files, files0)
+	}
+
+	// The whole file through bytes=0- is stored.
+	res, err := e.b.Fetch(e.ctx(60*time.Second), url, &browser.FetchOptions{Headers: map[string]string{"Range": "bytes=0-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusPartialContent || res.Error != "" || res.SHA256 != mp4.SHA256 {
+		t.Fatalf("bytes=0-: status %d, %d bytes, error %q; want 206 and the whole file", res.Status, res.Size, res.Error)
+	}
+	testutil.Eventually(t, 20*time.Second, "the MP4 in the worker's cache", func() bool {
+		return e.cacheStats().Files > files0
+	})
+
+	nodes0, gw0 := sent(), bytesServed(e.gatewayMetrics(), "asset")
+	check := func(what string, from, to int) {
+		t.Helper()
+		rng := fmt.Sprintf("bytes=%d-", from)
+		if to >= 0 {
+			rng += strconv.Itoa(to)
+		}
+		if to < 0 || to >= len(data) {
+			to = len(data) - 1
+		}
+		res, err := e.b.Fetch(e.ctx(60*time.Second), url, &browser.FetchOptions{Headers: map[string]string{"Range": rng}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data[from : to+1])
+		if res.Status != http.StatusPartialContent || res.Error != "" || res.SHA256 != hex.EncodeToString(sum[:]) ||
+			res.Headers["content-range"] != fmt.Sprintf("bytes %d-%d/%d", from, to, len(data)) {
+			t.Fatalf("%s, %s: status %d, %d bytes, error %q, Content-Range %q; want 206 and bytes %d-%d", what, rng, res.Status, res.Size, res.Error, res.Headers["content-range"], from, to)
+		}
+		if tr, _ := res.Timing("verity"); tr != "cache" {
+			t.Errorf("%s, %s: served by %q, not the cache (Server-Timing %s)", what, rng, tr, res.Headers["server-timing"])
+		}
+	}
+	check("worker running", 1000000, 1065535)
+	check("worker running, past the end", len(data)-100, len(data)+5000)
+	if err := e.b.StopRunningWorkers(e.ctx(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	check("worker stopped first", 3000000, -1)
+	if n, g := sent()-nodes0, bytesServed(e.gatewayMetrics(), "asset")-gw0; n != 0 || g != 0 {
+		t.Errorf("ranges of the cached file moved %.0f bytes from the nodes and %.0f from the gateway", n, g)
 	}
 }

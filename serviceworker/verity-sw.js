@@ -480,10 +480,14 @@ function hex(buf) {
 
 // fromCache answers request from the cached file e ({c, t}), or returns null
 // when the file is not cached or its bytes fail the integrity check (the
-// entry is then dropped).
+// entry is then dropped), or when the request's Range is one cacheRange
+// leaves to the Go worker.
 async function fromCache(idx, e, request) {
   const f = idx.files[e.c];
   if (!f) return null;
+  const rangeHeader = request.headers.get('Range');
+  const rng = rangeHeader === null ? null : cacheRange(rangeHeader, request.headers.get('If-Range'), f.size);
+  if (rng === null && rangeHeader !== null) return null;
   const etag = '"' + e.c + '"';
   const headers = {
     'ETag': etag,
@@ -522,8 +526,34 @@ async function fromCache(idx, e, request) {
   saveIndex(idx, true);
   counters.hits++;
   counters.hitMs += performance.now() - t0;
+  if (rng) {
+    headers['Content-Range'] = 'bytes ' + rng.start + '-' + rng.end + '/' + buf.byteLength;
+    headers['Content-Length'] = String(rng.end - rng.start + 1);
+    return new Response(new Uint8Array(buf, rng.start, rng.end - rng.start + 1), { status: 206, headers });
+  }
   headers['Content-Length'] = String(buf.byteLength);
   return new Response(buf, { status: 200, headers });
+}
+
+// cacheRange returns the bytes {start, end} (inclusive) of a size-byte
+// cached file that a Range header value of the form bytes=S- or bytes=S-E
+// asks for, as the gateway and the Go worker answer it (an end past the
+// file is cut at its last byte). Anything else gives null and is left to
+// the Go worker: If-Range, a suffix or several ranges, a start at or past
+// the end (416), a malformed or reversed range.
+function cacheRange(value, ifRange, size) {
+  if (ifRange !== null) return null;
+  const m = /^bytes=(\d{1,15})-(\d{0,15})$/.exec(String(value).trim());
+  if (!m) return null;
+  const start = Number(m[1]);
+  let end = size - 1;
+  if (m[2] !== '') {
+    const e = Number(m[2]);
+    if (e < start) return null;
+    end = Math.min(end, e);
+  }
+  if (start >= size) return null;
+  return { start, end };
 }
 
 // forget drops the file cid from the cache and the index.
@@ -650,17 +680,19 @@ const teeing = new Set();
 // answers (wholeBodyMax in wasmclient): its body is in memory already.
 const WHOLE_MAX = 64 << 10;
 
-// tee returns resp for the page and, when it is a complete verified file,
-// writes its bytes to the cache once the body has ended without error.
-// A file of at most WHOLE_MAX bytes is read at once and answered in one
-// piece, so its bytes do not go to the page through a stream this thread
-// pumps.
+// tee returns resp for the page and, when it is a complete verified file
+// (a 200, or a 206 whose range is the whole file: a media player's first
+// request), writes its bytes to the cache once the body has ended without
+// error. A file of at most WHOLE_MAX bytes is read at once and answered in
+// one piece, so its bytes do not go to the page through a stream this
+// thread pumps.
 function tee(idx, event, path, resp) {
   const etag = resp.headers.get('ETag') || '';
   const root = resp.headers.get('X-Verity-Root') || '';
   const len = Number(resp.headers.get('Content-Length'));
   const m = /^"([A-Za-z0-9]+)"$/.exec(etag);
-  if (resp.status !== 200 || !m || !root || !resp.body || !(len >= 0) || len > Math.min(bound * ENTRY_FRACTION, MAX_ENTRY_BYTES)) return resp;
+  const whole = resp.status === 200 || (resp.status === 206 && len > 0 && resp.headers.get('Content-Range') === 'bytes 0-' + (len - 1) + '/' + len);
+  if (!whole || !m || !root || !resp.body || !(len >= 0) || len > Math.min(bound * ENTRY_FRACTION, MAX_ENTRY_BYTES)) return resp;
   const type = resp.headers.get('Content-Type') || '';
   if (len <= WHOLE_MAX) {
     // The Go worker hands over the bytes it answered with (verityBody: the
@@ -677,6 +709,7 @@ function tee(idx, event, path, resp) {
       return new Response(buf, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
     });
   }
+  if (resp.status === 206) return recordRange(idx, event, root, path, resp, m[1], type, len);
   const [page, mine] = resp.body.tee();
   const done = (async () => {
     const reader = mine.getReader();
@@ -695,6 +728,56 @@ function tee(idx, event, path, resp) {
   teeing.add(done);
   done.then(() => teeing.delete(done));
   event.waitUntil(done);
+  return new Response(page, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+}
+
+// recordRange answers the page with a whole-file range answer resp (of
+// the file cid under root) and
+// keeps its chunks as they pass, to store them as the file once all len
+// bytes came; unlike a tee, the page stopping (a player that seeks or has
+// enough) stops the Go worker's stream and drops the chunks: the nodes
+// send no byte the page did not want.
+function recordRange(idx, event, root, path, resp, cid, type, len) {
+  const reader = resp.body.getReader();
+  let chunks = [];
+  let size = 0;
+  let end;
+  const done = new Promise((resolve) => { end = resolve; });
+  teeing.add(done);
+  done.then(() => teeing.delete(done));
+  event.waitUntil(done);
+  const stop = () => { chunks = null; end(); };
+  const page = new ReadableStream({
+    async pull(ctl) {
+      let r;
+      try {
+        r = await reader.read(); // rejects on a failed block
+      } catch (err) {
+        stop();
+        throw err;
+      }
+      if (r.done) {
+        ctl.close();
+        if (chunks && size === len) {
+          const cs = chunks;
+          storeLater(size, () => store(idx, root, path, cid, type, cs, size)).then(end);
+        } else {
+          stop();
+        }
+        return;
+      }
+      if (chunks) {
+        chunks.push(r.value);
+        size += r.value.byteLength;
+        if (size > len) chunks = null;
+      }
+      ctl.enqueue(r.value);
+    },
+    cancel(reason) {
+      stop();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
   return new Response(page, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
 }
 
@@ -972,11 +1055,24 @@ async function answerRaw(event) {
   const request = event.request;
   const path = new URL(request.url).pathname;
   const nav = request.mode === 'navigate';
-  // A Range is served by the Go worker; 'no-store' and 'reload' skip the
-  // cache as they skip the HTTP cache.
-  const useCache = !request.headers.has('Range') && request.cache !== 'no-store' && request.cache !== 'reload';
-  const storeIt = !request.headers.has('Range') && request.cache !== 'no-store';
+  // 'no-store' and 'reload' skip the cache as they skip the HTTP cache. A
+  // Range the cache cannot answer (cacheRange) goes on to the Go worker; a
+  // range answer that is the whole file is stored as the file (tee).
+  const useCache = request.cache !== 'no-store' && request.cache !== 'reload';
+  const storeIt = request.cache !== 'no-store';
   if (!ready && request.headers.has('Range')) {
+    // A range of a cached file is answered from the cache, from the root
+    // the page or a session within its ttl names (no gateway round trip).
+    if (useCache) {
+      let idx = null;
+      try { idx = await loadIndex(); } catch (e) { idx = null; }
+      const root = idx && await localRoot(idx, event, false);
+      const r = root ? await cached(idx, path, request, root).catch(() => null) : null;
+      if (r) {
+        bootAfter(BOOT_IDLE_MS);
+        return r;
+      }
+    }
     // A range (a media stream) does not wait for the wasm either: the
     // gateway serves at most BOOT_RANGE_BYTES of it while the Go worker
     // boots; the player asks for the rest once that piece ends, by then
