@@ -1062,11 +1062,14 @@ async function answerRaw(event) {
   const storeIt = request.cache !== 'no-store';
   if (!ready && request.headers.has('Range')) {
     // A range of a cached file is answered from the cache, from the root
-    // the page or a session within its ttl names (no gateway round trip).
+    // the page names, or the session's up to a minute past its ttl while
+    // it reloads (sessionRoot): no gateway round trip.
     if (useCache) {
       let idx = null;
       try { idx = await loadIndex(); } catch (e) { idx = null; }
-      const root = idx && await localRoot(idx, event, false);
+      const s = idx && idx.session;
+      const root = idx && (await localRoot(idx, event, false) ||
+        (s && s.expires + SESSION_MAX_STALE_MS > Date.now() ? await sessionRoot(idx) : null));
       const r = root ? await cached(idx, path, request, root).catch(() => null) : null;
       if (r) {
         bootAfter(BOOT_IDLE_MS);
