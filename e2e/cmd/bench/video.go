@@ -77,7 +77,15 @@ const videoJS = `async (src, seekTo, ms) => {
 	await race(seeked, b);
 	const seek = performance.now() - t1;
 	b.removeAttribute('src'); b.load(); b.remove();
-	return {ttff, seek, buffered, routePlay: route(src + '&p=play'), routeSeek: route(src + '&p=seek')};
+	// A media request's timing entry comes once its body ended or was
+	// cancelled, which may trail the element's removal.
+	let routePlay = '', routeSeek = '';
+	for (let i = 0; i < 100 && !(routePlay && routeSeek); i++) {
+		if (i > 0) await new Promise(r => setTimeout(r, 10));
+		routePlay = route(src + '&p=play');
+		routeSeek = route(src + '&p=seek');
+	}
+	return {ttff, seek, buffered, routePlay, routeSeek};
 }`
 
 type videoResult struct {
