@@ -30,6 +30,7 @@ type cacheStats struct {
 	Bytes      int64              `json:"bytes"`
 	Hits       int                `json:"hits"`
 	MemoryHits int                `json:"memoryHits"`
+	SliceHits  int                `json:"sliceHits"` // ranges from a checked Blob of a large file
 	Misses     int                `json:"misses"`
 	Stored     int                `json:"stored"`
 	Corrupt    int                `json:"corrupt"`
@@ -692,6 +693,11 @@ func TestRangesFromCache(t *testing.T) {
 	}
 	check("worker running", 1000000, 1065535)
 	check("worker running, past the end", len(data)-100, len(data)+5000)
+	// The file is too large to be kept in memory: after the first range
+	// read and checked it whole, the next came from a slice of its entry.
+	if s := e.cacheStats(); s.SliceHits == 0 {
+		t.Errorf("no range of the %d-byte file came from a slice of its checked entry: %+v", len(data), s)
+	}
 	if err := e.b.StopRunningWorkers(e.ctx(20 * time.Second)); err != nil {
 		t.Fatal(err)
 	}

@@ -298,9 +298,10 @@ const INDEX_WRITE_DELAY_MS = 200;
 let indexP = null;
 let bound = MAX_CACHE_BYTES;
 // counters answer {type: 'verity-cache'}; hits counts all answers from the
-// cache, memoryHits those from memory (hot); hitMs is the time spent reading
+// cache, memoryHits those from memory (hot), sliceHits the ranges answered
+// from a checked Blob (checked); hitMs is the time spent reading
 // and checking cached files.
-const counters = { hits: 0, memoryHits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0, hitMs: 0, swept: 0, reloaded: 0, staleNavs: 0 };
+const counters = { hits: 0, memoryHits: 0, sliceHits: 0, misses: 0, stored: 0, evicted: 0, corrupt: 0, network: 0, hitMs: 0, swept: 0, reloaded: 0, staleNavs: 0 };
 
 // hot keeps the bytes of recently served files in memory while this worker
 // runs (least recently used first, at most HOT_BYTES): they were checked
@@ -326,6 +327,20 @@ function hotGet(cid) {
   const b = hot.get(cid);
   if (b) { hot.delete(cid); hot.set(cid, b); }
   return b;
+}
+
+// checked keeps, for files too large for hot, the Blob of a Cache Storage
+// entry whose bytes were checked while this worker runs (the last
+// CHECKED_MAX): a range of such a file is answered from a slice of its
+// Blob, read from storage as the page reads it, instead of reading and
+// hashing the whole file again (a player asks for a file in many ranges).
+const CHECKED_MAX = 8;
+const checked = new Map();
+
+function checkedPut(cid, blob) {
+  checked.delete(cid);
+  checked.set(cid, blob);
+  while (checked.size > CHECKED_MAX) checked.delete(checked.keys().next().value);
 }
 
 // openCache opens the cache anew each time: a handle kept across events
@@ -503,14 +518,19 @@ async function fromCache(idx, e, request) {
   }
   const t0 = performance.now();
   let buf = hotGet(e.c);
+  const blob = !buf && rng ? checked.get(e.c) : undefined;
   if (buf) {
     counters.memoryHits++;
+  } else if (blob) {
+    counters.sliceHits++;
   } else {
+    let b;
     try {
       const c = await openCache();
       const r = await c.match(keyURL('ipfs/' + e.c));
       if (!r) { forget(idx, e.c); return null; }
-      buf = await r.arrayBuffer();
+      b = await r.blob();
+      buf = await b.arrayBuffer();
     } catch (err) {
       return null;
     }
@@ -521,15 +541,17 @@ async function fromCache(idx, e, request) {
       return null;
     }
     hotPut(e.c, buf);
+    if (buf.byteLength > HOT_BYTES / 4) checkedPut(e.c, b);
   }
   f.used = Date.now();
   saveIndex(idx, true);
   counters.hits++;
   counters.hitMs += performance.now() - t0;
   if (rng) {
-    headers['Content-Range'] = 'bytes ' + rng.start + '-' + rng.end + '/' + buf.byteLength;
+    headers['Content-Range'] = 'bytes ' + rng.start + '-' + rng.end + '/' + f.size;
     headers['Content-Length'] = String(rng.end - rng.start + 1);
-    return new Response(new Uint8Array(buf, rng.start, rng.end - rng.start + 1), { status: 206, headers });
+    const body = buf ? new Uint8Array(buf, rng.start, rng.end - rng.start + 1) : blob.slice(rng.start, rng.end + 1);
+    return new Response(body, { status: 206, headers });
   }
   headers['Content-Length'] = String(buf.byteLength);
   return new Response(buf, { status: 200, headers });
@@ -560,6 +582,7 @@ function cacheRange(value, ifRange, size) {
 function forget(idx, cid) {
   delete idx.files[cid];
   if (hot.has(cid)) { hotBytes -= hot.get(cid).byteLength; hot.delete(cid); }
+  checked.delete(cid);
   openCache().then((c) => c.delete(keyURL('ipfs/' + cid))).catch(() => {});
   saveIndex(idx, false);
 }
@@ -606,6 +629,7 @@ async function store(idx, root, path, cid, type, chunks, size) {
       if (k === cid) continue;
       delete idx.files[k];
       if (hot.has(k)) { hotBytes -= hot.get(k).byteLength; hot.delete(k); }
+      checked.delete(k);
       total -= f.size;
       counters.evicted++;
       await c.delete(keyURL('ipfs/' + k));
@@ -1409,6 +1433,7 @@ async function clearCache() {
   dropStores();
   hot.clear();
   hotBytes = 0;
+  checked.clear();
   for (const k of Object.keys(idx.files)) delete idx.files[k];
   idx.roots.length = 0;
   await writing;
