@@ -319,29 +319,42 @@ func videoDistance(ctx context.Context, cfg Config, tmp string, res *Results) er
 	return nil
 }
 
-// replayStopped reads the MP4 whole through the worker (a 206 for
-// bytes=0-, which the worker keeps in its cache), checks that the cache
-// has it, runs measure, and empties the worker's cache again.
+// replayStopped reads the MP4 whole through the running Go worker (a 206
+// for bytes=0-, which the worker keeps in its cache), checks that the
+// cache kept it, runs measure, and empties the worker's cache again.
 func replayStopped(ctx context.Context, b *browser.Browser, measure func() ([]float64, error)) ([]float64, error) {
+	files := func() (int, error) {
+		var stats struct {
+			Files int `json:"files"`
+		}
+		raw, err := b.Message(ctx, "verity-cache") // the pending stores written first
+		if err == nil {
+			err = json.Unmarshal(raw, &stats)
+		}
+		return stats.Files, err
+	}
+	// Not the script's answer while the Go worker boots: the gateway's
+	// first MiB, which is not kept.
+	if err := waitGoWorker(ctx, b); err != nil {
+		return nil, err
+	}
+	files0, err := files()
+	if err != nil {
+		return nil, fmt.Errorf("video replay: %w", err)
+	}
 	r, err := b.Fetch(ctx, "/"+videoFile+"?replay", &browser.FetchOptions{Headers: map[string]string{"Range": "bytes=0-"}})
 	if err != nil {
 		return nil, err
 	}
-	if r.Status != 206 || r.Error != "" {
-		return nil, fmt.Errorf("video replay: bytes=0- answered %d (%s)", r.Status, r.Error)
-	}
-	var stats struct {
-		Files int `json:"files"`
-	}
-	raw, err := b.Message(ctx, "verity-cache") // the pending stores written first
-	if err == nil {
-		err = json.Unmarshal(raw, &stats)
-	}
+	st, err := fs.Stat(web.Demo, videoFile)
 	if err != nil {
-		return nil, fmt.Errorf("video replay: %w", err)
+		return nil, err
 	}
-	if stats.Files == 0 {
-		return nil, errors.New("video replay: the worker did not keep the MP4 read to its end")
+	if r.Status != 206 || r.Error != "" || r.Size != st.Size() {
+		return nil, fmt.Errorf("video replay: bytes=0- answered %d with %d bytes of %d (%s)", r.Status, r.Size, st.Size(), r.Error)
+	}
+	if n, err := files(); err != nil || n <= files0 {
+		return nil, fmt.Errorf("video replay: the worker did not keep the MP4 read to its end (%d files cached, %d before; %v)", n, files0, err)
 	}
 	t, err := measure()
 	if _, cerr := b.Message(ctx, "verity-cache-clear"); cerr != nil && err == nil {
