@@ -53,7 +53,12 @@ func NewSlicePlan(req Request) *SlicePlan {
 	if req.Range == nil {
 		return nil
 	}
-	return &SlicePlan{rng: req.Range}
+	p := &SlicePlan{rng: req.Range}
+	if len(req.Path) == 0 && req.Root.HashCode == cid.HashIdentity && req.Root.Codec == cid.CodecDagPB {
+		// An identity root is never in the CAR either.
+		p.root(req.Root, req.Root.Digest)
+	}
+	return p
 }
 
 // Section takes the next section of the plain CAR, c and its block, and
@@ -109,8 +114,10 @@ func (p *SlicePlan) root(c cid.CID, data []byte) {
 	p.stack = []*frame{{children: children}}
 }
 
-// next returns the child the walk loads next and its place in the file,
-// by the Reader's rule (advance).
+// next returns the child the walk loads next from the CAR and its place
+// in the file, by the Reader's rule (advance). An identity child is never
+// in the CAR (the Reader takes it from its CID): a leaf is passed over, a
+// file node's children are walked into.
 func (p *SlicePlan) next() (child, uint64, bool) {
 	for len(p.stack) > 0 {
 		f := p.stack[len(p.stack)-1]
@@ -121,8 +128,20 @@ func (p *SlicePlan) next() (child, uint64, bool) {
 		ch, pos := f.children[f.i], f.pos
 		f.i++
 		f.pos += ch.size
-		if p.start < pos+ch.size && pos < p.end {
+		if p.start >= pos+ch.size || pos >= p.end {
+			continue
+		}
+		if ch.c.HashCode != cid.HashIdentity {
 			return ch, pos, true
+		}
+		if ch.c.Codec != cid.CodecDagPB {
+			continue
+		}
+		if children := fileNode(ch.c, ch.c.Digest); children != nil {
+			if len(p.stack) >= maxDepth {
+				return child{}, 0, false
+			}
+			p.stack = append(p.stack, &frame{children: children, pos: pos})
 		}
 	}
 	return child{}, 0, false

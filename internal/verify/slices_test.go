@@ -15,6 +15,7 @@ import (
 	"github.com/verity-cdn/verity/internal/car"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/importer"
+	"github.com/verity-cdn/verity/internal/unixfs"
 	"github.com/verity-cdn/verity/internal/verify"
 )
 
@@ -325,5 +326,66 @@ func TestLeafSlice(t *testing.T) {
 		if off != tc.off || length != tc.length || ok != tc.ok {
 			t.Errorf("LeafSlice(%d, %d, %d, %d) = %d, %d, %v; want %d, %d, %v", tc.pos, tc.size, tc.start, tc.end, off, length, ok, tc.off, tc.length, tc.ok)
 		}
+	}
+}
+
+// TestSlicesIdentityChildren: identity children are never in the CAR (the
+// Reader takes them from their CIDs), and the node's plan passes over an
+// identity leaf and walks into an identity file node as the Reader does:
+// the leaves after them are still sent as the slices the client expects.
+func TestSlicesIdentityChildren(t *testing.T) {
+	a, b, c := randBytes(1, 100000), randBytes(2, 100000), randBytes(3, 100000)
+	ca, cb, cc := mustSum(t, cid.CodecRaw, a), mustSum(t, cid.CodecRaw, b), mustSum(t, cid.CodecRaw, c)
+	xy := []byte("xy")
+	cxy, err := cid.Sum(cid.CodecRaw, cid.HashIdentity, xy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type link struct {
+		c    cid.CID
+		size uint64
+	}
+	fileNode := func(links ...link) []byte {
+		var n unixfs.Node
+		fs := unixfs.FSNode{Type: unixfs.TFile, HasFileSize: true}
+		for _, l := range links {
+			n.Links = append(n.Links, unixfs.Link{Hash: l.c, HasName: true, Tsize: l.size, HasTsize: true})
+			fs.BlockSizes = append(fs.BlockSizes, l.size)
+			fs.FileSize += l.size
+		}
+		n.Data, n.HasData = unixfs.EncodeData(fs), true
+		return unixfs.EncodeNode(n)
+	}
+	inner := fileNode(link{cc, 100000})
+	cinner, err := cid.Sum(cid.CodecDagPB, cid.HashIdentity, inner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		middle link
+		sent   []blk // the middle's blocks in the CAR
+		data   []byte
+	}{
+		{"identity leaf", link{cxy, 2}, nil, xy},
+		{"identity file node", link{cinner, 100000}, []blk{{cc, c}}, c},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := fileNode(link{ca, 100000}, tc.middle, link{cb, 100000})
+			rc := mustSum(t, cid.CodecDagPB, rb)
+			file := append(append(append([]byte{}, a...), tc.data...), b...)
+			rg := verify.ByteRange{From: 50000, To: int64(len(file)) - 50000}
+			req := verify.Request{Root: rc, Range: &rg}
+			blocks := append(append([]blk{{rc, rb}, {ca, a}}, tc.sent...), blk{cb, b})
+			v1 := writeHandCAR(t, rc, blocks)
+			body, whole := toSlices(t, v1, req), toBao(t, v1)
+			got, err, _ := readSlices(body, req)
+			if want := file[50000 : len(file)-49999]; err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes of %d: %v", len(got), len(want), err)
+			}
+			if len(body) >= len(whole) {
+				t.Fatalf("the body is %d bytes, %d with whole blocks: nothing was sliced", len(body), len(whole))
+			}
+		})
 	}
 }
