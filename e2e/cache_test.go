@@ -655,7 +655,6 @@ func TestRangesFromCache(t *testing.T) {
 	if s := e.cacheStats(); s.Files != files0 {
 		t.Errorf("a range the page stopped was stored: %d files cached, %d before", s.Files, files0)
 	}
-
 	// The whole file through bytes=0- is stored.
 	res, err := e.b.Fetch(e.ctx(60*time.Second), url, &browser.FetchOptions{Headers: map[string]string{"Range": "bytes=0-"}})
 	if err != nil {
@@ -704,5 +703,17 @@ func TestRangesFromCache(t *testing.T) {
 	check("worker stopped first", 3000000, -1)
 	if n, g := sent()-nodes0, bytesServed(e.gatewayMetrics(), "asset")-gw0; n != 0 || g != 0 {
 		t.Errorf("ranges of the cached file moved %.0f bytes from the nodes and %.0f from the gateway", n, g)
+	}
+	// A conditional range is the Go worker's to answer, also while it
+	// boots: an If-Range naming another version gets the whole file.
+	if err := e.b.StopRunningWorkers(e.ctx(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	ir, err := e.b.Fetch(e.ctx(60*time.Second), url, &browser.FetchOptions{Headers: map[string]string{"Range": "bytes=0-99", "If-Range": `"bafkreiother"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ir.Status != http.StatusOK || ir.SHA256 != mp4.SHA256 {
+		t.Errorf("If-Range of another version, worker stopped first: status %d, %d bytes; want 200 and the whole file", ir.Status, ir.Size)
 	}
 }

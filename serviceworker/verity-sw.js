@@ -525,6 +525,7 @@ async function fromCache(idx, e, request) {
     counters.sliceHits++;
   } else {
     let b;
+    const gen = cacheGen;
     try {
       const c = await openCache();
       const r = await c.match(keyURL('ipfs/' + e.c));
@@ -540,8 +541,11 @@ async function fromCache(idx, e, request) {
       forget(idx, e.c);
       return null;
     }
-    hotPut(e.c, buf);
-    if (buf.byteLength > HOT_BYTES / 4) checkedPut(e.c, b);
+    // Not kept when the file was dropped meanwhile (forget, clearCache).
+    if (gen === cacheGen && idx.files[e.c] === f) {
+      hotPut(e.c, buf);
+      if (buf.byteLength > HOT_BYTES / 4) checkedPut(e.c, b);
+    }
   }
   f.used = Date.now();
   saveIndex(idx, true);
@@ -761,18 +765,23 @@ function tee(idx, event, path, resp) {
 // bytes came; unlike a tee, the page stopping (a player that seeks or has
 // enough) stops the Go worker's stream and drops the chunks: the nodes
 // send no byte the page did not want.
+const RECORD_IDLE_MS = 10000;
 function recordRange(idx, event, root, path, resp, cid, type, len) {
   const reader = resp.body.getReader();
   let chunks = [];
   let size = 0;
   let end;
   const done = new Promise((resolve) => { end = resolve; });
-  teeing.add(done);
-  done.then(() => teeing.delete(done));
+  // The worker is kept for the store while the page reads; a page that
+  // keeps the answer open without reading (a paused player) gives up the
+  // store after RECORD_IDLE_MS (the answer itself goes on).
   event.waitUntil(done);
-  const stop = () => { chunks = null; end(); };
+  let idle = null;
+  const stop = () => { chunks = null; clearTimeout(idle); end(); };
   const page = new ReadableStream({
     async pull(ctl) {
+      clearTimeout(idle);
+      if (chunks) idle = setTimeout(stop, RECORD_IDLE_MS);
       let r;
       try {
         r = await reader.read(); // rejects on a failed block
@@ -784,6 +793,7 @@ function recordRange(idx, event, root, path, resp, cid, type, len) {
         ctl.close();
         if (chunks && size === len) {
           const cs = chunks;
+          clearTimeout(idle);
           storeLater(size, () => store(idx, root, path, cid, type, cs, size)).then(end);
         } else {
           stop();
@@ -1099,6 +1109,9 @@ async function answerRaw(event) {
         bootAfter(BOOT_IDLE_MS);
         return r;
       }
+      // A stale page whose root's cache lacks the file is reloaded, as
+      // for any other request (staleMiss), not given the new deploy's.
+      if (root && await staleMiss(idx, event).catch(() => false)) return Response.error();
     }
     // A range (a media stream) does not wait for the wasm either: the
     // gateway serves at most BOOT_RANGE_BYTES of it while the Go worker
@@ -1107,7 +1120,10 @@ async function answerRaw(event) {
     // (a Response made here, with no URL): Chromium's media player fails
     // a stream whose pieces come from different origins, and it counts a
     // fetched answer's URL as one and a made one's absence as another.
-    const bounded = bootRange(request.headers.get('Range'));
+    // A conditional range (If-Range, If-None-Match) waits for the Go
+    // worker: the gateway's piece would drop the condition.
+    const conditional = request.headers.has('If-Range') || request.headers.has('If-None-Match');
+    const bounded = conditional ? '' : bootRange(request.headers.get('Range'));
     if (bounded) {
       counters.network++;
       const r = await fetch(new Request(request.url, {
