@@ -41,6 +41,25 @@ func readSlices(body []byte, req verify.Request) (got []byte, err error, blocks 
 	return got, err, blocks
 }
 
+// checkSlices fetches req's CAR from f's gateway and checks that its
+// bao16-slices body verifies to req's range of data and counts the same
+// whole blocks as its bao16 body; it returns both bodies.
+func checkSlices(t *testing.T, f *fixture, req verify.Request, data []byte) (body, whole []byte) {
+	t.Helper()
+	v1 := f.fetch(req)
+	body, whole = toSlices(t, v1, req), toBao(t, v1)
+	got, err, blocks := readSlices(body, req)
+	want := sliceRange(data, req.Range)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%d bytes of %d: %v", len(got), len(want), err)
+	}
+	_, _, _, wholeBlocks := readBao(whole, req)
+	if fmt.Sprint(blocks) != fmt.Sprint(wholeBlocks) {
+		t.Fatalf("OnBlock %v, with whole blocks %v", blocks, wholeBlocks)
+	}
+	return body, whole
+}
+
 // sliceFixture is a 5¼-block file under a directory, served by boxo.
 func sliceFixture(t *testing.T) (*fixture, []byte) {
 	dir := t.TempDir()
@@ -68,17 +87,7 @@ func TestSlicesGatewayRanges(t *testing.T) {
 	for _, rg := range cases {
 		t.Run(fmt.Sprintf("%d:%d", rg.From, rg.To), func(t *testing.T) {
 			req := verify.Request{Root: f.root, Path: []string{"v.bin"}, Range: &rg}
-			v1 := f.fetch(req)
-			body, whole := toSlices(t, v1, req), toBao(t, v1)
-			got, err, blocks := readSlices(body, req)
-			want := sliceRange(data, &rg)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("%d bytes of %d: %v", len(got), len(want), err)
-			}
-			_, _, _, wholeBlocks := readBao(whole, req)
-			if fmt.Sprint(blocks) != fmt.Sprint(wholeBlocks) {
-				t.Fatalf("OnBlock %v, with whole blocks %v", blocks, wholeBlocks)
-			}
+			body, whole := checkSlices(t, f, req, data)
 			// What the slices leave out: the groups of the first and last
 			// leaf outside the range, less the parents kept.
 			if rg.From == 2*block+192<<10 && len(whole)-len(body) < 190<<10 {
@@ -122,17 +131,7 @@ func TestSlicesDeepTree(t *testing.T) {
 	for _, rg := range cases {
 		t.Run(fmt.Sprintf("%d:%d", rg.From, rg.To), func(t *testing.T) {
 			req := verify.Request{Root: f.root, Path: []string{"d", "v.bin"}, Range: &rg}
-			v1 := f.fetch(req)
-			body, whole := toSlices(t, v1, req), toBao(t, v1)
-			got, err, blocks := readSlices(body, req)
-			want := sliceRange(data, &rg)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("%d bytes of %d: %v", len(got), len(want), err)
-			}
-			_, _, _, wholeBlocks := readBao(whole, req)
-			if fmt.Sprint(blocks) != fmt.Sprint(wholeBlocks) {
-				t.Fatalf("OnBlock %v, with whole blocks %v", blocks, wholeBlocks)
-			}
+			body, whole := checkSlices(t, f, req, data)
 			if len(body) < len(whole) {
 				sliced++
 			}
