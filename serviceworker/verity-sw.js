@@ -343,6 +343,13 @@ function checkedPut(cid, blob) {
   while (checked.size > CHECKED_MAX) checked.delete(checked.keys().next().value);
 }
 
+// unkeep drops what this worker holds in memory of the file cid (hot,
+// checked).
+function unkeep(cid) {
+  if (hot.has(cid)) { hotBytes -= hot.get(cid).byteLength; hot.delete(cid); }
+  checked.delete(cid);
+}
+
 // openCache opens the cache anew each time: a handle kept across events
 // would outlive a deletion of the cache (site data cleared).
 function openCache() { return caches.open(CACHE_NAME); }
@@ -585,8 +592,7 @@ function cacheRange(value, ifRange, size) {
 // forget drops the file cid from the cache and the index.
 function forget(idx, cid) {
   delete idx.files[cid];
-  if (hot.has(cid)) { hotBytes -= hot.get(cid).byteLength; hot.delete(cid); }
-  checked.delete(cid);
+  unkeep(cid);
   openCache().then((c) => c.delete(keyURL('ipfs/' + cid))).catch(() => {});
   saveIndex(idx, false);
 }
@@ -632,8 +638,7 @@ async function store(idx, root, path, cid, type, chunks, size) {
       if (total <= bound) break;
       if (k === cid) continue;
       delete idx.files[k];
-      if (hot.has(k)) { hotBytes -= hot.get(k).byteLength; hot.delete(k); }
-      checked.delete(k);
+      unkeep(k);
       total -= f.size;
       counters.evicted++;
       await c.delete(keyURL('ipfs/' + k));
@@ -759,13 +764,15 @@ function tee(idx, event, path, resp) {
   return new Response(page, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
 }
 
-// recordRange answers the page with a whole-file range answer resp (of
-// the file cid under root) and
-// keeps its chunks as they pass, to store them as the file once all len
-// bytes came; unlike a tee, the page stopping (a player that seeks or has
-// enough) stops the Go worker's stream and drops the chunks: the nodes
-// send no byte the page did not want.
+// RECORD_IDLE_MS: a whole-file range answer the page has not read from
+// for this long is no longer recorded (recordRange).
 const RECORD_IDLE_MS = 10000;
+
+// recordRange answers the page with a whole-file range answer resp (of the
+// file cid under root) and keeps its chunks as they pass, to store them as
+// the file once all len bytes came; unlike a tee, the page stopping (a
+// player that seeks or has enough) stops the Go worker's stream and drops
+// the chunks: the nodes send no byte the page did not want.
 function recordRange(idx, event, root, path, resp, cid, type, len) {
   const reader = resp.body.getReader();
   let chunks = [];

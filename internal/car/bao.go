@@ -34,7 +34,7 @@ type BaoWriter struct {
 	maxSection uint64
 	outboards  Outboards
 	slicer     Slicer
-	ob         []byte // an outboard the writer computed for a slice
+	ob         []byte // an outboard the writer computed (outboard)
 
 	header  bool   // the header has been passed on
 	lenBuf  []byte // the length varint being read
@@ -62,7 +62,7 @@ type Outboards interface {
 func (b *BaoWriter) UseOutboards(o Outboards) { b.outboards = o }
 
 // Slicer tells a BaoWriter which raw BLAKE3 blocks it sends as a Bao
-// slice (the bao16-slices encoding, docs/protocol.md §3.2): verify's
+// slice (the bao16-slices encoding, docs/protocol.md §3.3): verify's
 // SlicePlan, which follows the CAR's file to know where each leaf sits.
 type Slicer interface {
 	// Section is given each section of the CAR in order, before it is
@@ -185,58 +185,46 @@ func (b *BaoWriter) section() error {
 		_, err := b.w.Write(out)
 		return err
 	}
+	size := bao.EncodedSize(uint64(len(data)))
 	if slice {
-		out, err = b.slice(out, c, sec[:n], data, off, length)
-		return err
-	}
-	out = cid.AppendUvarint(out, uint64(n)+bao.EncodedSize(uint64(len(data))))
-	out = append(out, sec[:n]...)
-	if b.outboards != nil {
-		if ob, ok := b.outboards.Outboard(c.Digest, len(data)); ok {
-			if out, err = bao.AppendCombined(out, data, ob); err != nil {
-				return malformed("block %s: its outboard: %v", c, err)
-			}
-			_, err = b.w.Write(out)
-			return err
+		var ok bool
+		if size, ok = bao.SliceSize(uint64(len(data)), off, length); !ok {
+			return malformed("block %s: an empty slice", c)
 		}
 	}
-	var root [32]byte
-	out, root = bao.Encode(out, data)
-	if string(root[:]) != string(c.Digest) {
-		return malformed("block %s does not hash to its CID", c)
+	ob, err := b.outboard(c, data)
+	if err != nil {
+		return err
+	}
+	out = cid.AppendUvarint(out, uint64(n)+size)
+	out = append(out, sec[:n]...)
+	if slice {
+		out, err = bao.AppendSlice(out, data, ob, off, length)
+	} else {
+		out, err = bao.AppendCombined(out, data, ob)
+	}
+	if err != nil {
+		return malformed("block %s: its outboard: %v", c, err)
 	}
 	_, err = b.w.Write(out)
 	return err
 }
 
-// slice writes the section of the raw BLAKE3 block data, whose CID c is
-// encoded in head, as the Bao slice of [off, off+length), after out, and
-// returns out grown.
-func (b *BaoWriter) slice(out []byte, c cid.CID, head, data []byte, off, length uint64) ([]byte, error) {
-	size, ok := bao.SliceSize(uint64(len(data)), off, length)
-	if !ok {
-		return out, malformed("block %s: an empty slice", c)
-	}
-	ob, ok := []byte(nil), false
+// outboard returns the outboard encoding of the raw BLAKE3 block data
+// whose CID is c: the one b.outboards keeps, or one computed here (into
+// b.ob), once the block's hash is checked against c.
+func (b *BaoWriter) outboard(c cid.CID, data []byte) ([]byte, error) {
 	if b.outboards != nil {
-		ob, ok = b.outboards.Outboard(c.Digest, len(data))
-	}
-	if !ok {
-		var root [32]byte
-		b.ob, root = bao.AppendOutboard(b.ob[:0], data)
-		if string(root[:]) != string(c.Digest) {
-			return out, malformed("block %s does not hash to its CID", c)
+		if ob, ok := b.outboards.Outboard(c.Digest, len(data)); ok {
+			return ob, nil
 		}
-		ob = b.ob
 	}
-	out = cid.AppendUvarint(out, uint64(len(head))+size)
-	out = append(out, head...)
-	out, err := bao.AppendSlice(out, data, ob, off, length)
-	if err != nil {
-		return out, malformed("block %s: its outboard: %v", c, err)
+	var root [32]byte
+	b.ob, root = bao.AppendOutboard(b.ob[:0], data)
+	if string(root[:]) != string(c.Digest) {
+		return nil, malformed("block %s does not hash to its CID", c)
 	}
-	_, err = b.w.Write(out)
-	return out, err
+	return b.ob, nil
 }
 
 // Close reports ErrTruncated if the stream written so far ends inside the

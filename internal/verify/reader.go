@@ -55,7 +55,7 @@ type Options struct {
 	// file are then released one 16 KiB chunk group at a time, each as
 	// soon as it is verified; OnBlock still fires once per whole block.
 	Bao bool
-	// Slices: the stream is a bao16-slices body (docs/protocol.md §3.2):
+	// Slices: the stream is a bao16-slices body (docs/protocol.md §3.3):
 	// as Bao, except that a raw leaf of the file the range covers only in
 	// part comes as the Bao slice of the part (LeafSlice), which is all
 	// of it the Reader accepts. OnBlock counts such a leaf whole, as the
