@@ -91,12 +91,19 @@ func newCPUAccount(d *devnet.Devnet) *cpuAccount {
 	return &cpuAccount{d: d, self: os.Getpid()}
 }
 
-// row starts the row name; the fetches that follow count in it.
+// row starts the row name, or goes back to it if it was started before
+// (rows measured in turn); the fetches that follow count in it.
 func (a *cpuAccount) row(name string) {
 	if a == nil {
 		return
 	}
 	a.endRow()
+	for _, r := range a.rows {
+		if r.name == name {
+			a.cur = r
+			return
+		}
+	}
 	a.cur = &cpuRow{name: name, procs: map[int]*cpuProcDelta{}}
 	a.rows = append(a.rows, a.cur)
 }

@@ -311,7 +311,10 @@ func pageSpeed(ctx context.Context, cfg Config, d *devnet.Devnet, wantSHA, tmp s
 	res.add("fetch_cold_worker", median(cold), "ms", "small file past the cache, worker stopped (the network answers while the wasm boots)")
 	res.add("fetch_cold_worker_cached", median(coldCached), "ms", "small file in the worker's cache, worker stopped (no wasm needed)")
 	res.add("fetch_warm_worker", median(warm), "ms", "small file, worker running")
-	return nil
+
+	// Last, as it leaves the tab on an origin of its own: the service
+	// worker's hop alone (floor.go).
+	return floorRows(ctx, cfg, b, acct, sess.Nodes[0].WebTransport, sess.Nodes[0].CertHashes[0], target, pageSize, res)
 }
 
 // waitGoWorker waits until the worker's Go side runs (verity-cache says so).

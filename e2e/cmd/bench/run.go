@@ -164,6 +164,10 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 
 	res.ratio("ratio_worker_wt_vs_raw_wt", "page_worker_webtransport", "page_raw_webtransport", "worker+verify over raw stream")
+	res.ratio("ratio_floor_pipe_vs_raw_wt", "page_floor_pipe_webtransport", "page_floor_raw_webtransport", "the stream through a service worker that pipes it untouched, over the page's own read (measured in turn)")
+	res.ratio("ratio_floor_js_vs_raw_wt", "page_floor_js_webtransport", "page_floor_raw_webtransport", "the same, each chunk passed on by the worker's script")
+	res.ratio("ratio_floor_copy_vs_raw_wt", "page_floor_copy_webtransport", "page_floor_raw_webtransport", "the same, fresh 1 MiB copies passed on: the ceiling of a worker that hands the page copies")
+	res.ratio("ratio_worker_wt_vs_floor_copy", "page_worker_webtransport", "page_floor_copy_webtransport", "worker+verify over a service worker that only copies the chunks on")
 	res.ratio("ratio_worker_wt_vs_gateway_http", "page_worker_webtransport", "page_gateway_http", "worker+verify over plain HTTP")
 	res.ratio("ratio_worker_webrtc_vs_raw_webrtc", "page_worker_webrtc", "page_raw_webrtc", "worker+verify+bridge over raw data channel")
 	res.ratio("ratio_worker_webrtc_vs_wt", "page_worker_webrtc", "page_worker_webtransport", "worker+verify, WebRTC bridge over WebTransport")
