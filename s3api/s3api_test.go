@@ -70,8 +70,30 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// netUsers are the tests that used the shared network. Another test of the
+// same name is a new round of the same tests (go test -count=N): their accounts
+// and buckets exist already, so the round gets a network of its own. No
+// test of the round before is running then: a round's parallel tests end
+// before the next round starts.
+var (
+	netMu    sync.Mutex
+	netUsers = map[string]testing.TB{}
+)
+
 func startNetwork(t testing.TB) *network {
 	t.Helper()
+	netMu.Lock()
+	defer netMu.Unlock()
+	if _, test := t.(*testing.T); test { // a benchmark runs again for each b.N
+		if u, ok := netUsers[t.Name()]; ok && u != t {
+			if stopNet != nil {
+				stopNet()
+			}
+			netOnce, shared, netErr, stopNet = sync.Once{}, nil, nil, nil
+			clear(netUsers)
+		}
+		netUsers[t.Name()] = t
+	}
 	netOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "verity-s3-test-*")
 		if err != nil {
