@@ -171,22 +171,16 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	// parts together may not stage more than a multipart object may hold
 	// (the other parts, and this one; a part sent again replaces its
 	// earlier bytes).
-	room := s.cfg.MaxMultipartBytes
-	have, err := s.parts(u.ID)
-	if err != nil {
-		return err
-	}
-	for _, p := range have {
-		if p.Number != num {
-			room -= p.Size
-		}
-	}
 	size := bodyLength(r)
 	if src != nil {
 		size = src.length
 	}
+	room, err := s.partRoom(u.ID, num)
+	if err != nil {
+		return err
+	}
 	if room < 0 || size > room {
-		return ErrEntityTooLarge.with("The upload's parts together would exceed the largest object a multipart upload may make (%d bytes).", s.cfg.MaxMultipartBytes)
+		return errMultipartRoom(s.cfg.MaxMultipartBytes)
 	}
 	if size > s.cfg.MaxObjectBytes {
 		return ErrEntityTooLarge.with("A part may be at most %d bytes.", s.cfg.MaxObjectBytes)
@@ -222,6 +216,11 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	// completed with.
 	unlock := s.lockUpload(u.ID)
 	defer unlock()
+	// The room again, now that no other part can be put in place: parts
+	// sent at once each passed the check above before any was recorded.
+	if err := s.checkRoom(u.ID, num, n); err != nil {
+		return err
+	}
 	if err := os.Rename(f.Name(), name); err != nil {
 		return ErrNoSuchUpload
 	}
@@ -242,6 +241,40 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	w.Header().Set("ETag", `"`+p.ETag+`"`)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// partRoom is how many bytes part num of upload id may hold: what the
+// upload's other parts leave of MaxMultipartBytes (negative when they
+// exceed it).
+func (s *Server) partRoom(id string, num int) (int64, error) {
+	room := s.cfg.MaxMultipartBytes
+	have, err := s.parts(id)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range have {
+		if p.Number != num {
+			room -= p.Size
+		}
+	}
+	return room, nil
+}
+
+// checkRoom refuses part num of upload id holding n bytes when the
+// upload's other parts leave less room. The upload's lock is held.
+func (s *Server) checkRoom(id string, num int, n int64) error {
+	room, err := s.partRoom(id, num)
+	if err != nil {
+		return err
+	}
+	if n > room {
+		return errMultipartRoom(s.cfg.MaxMultipartBytes)
+	}
+	return nil
+}
+
+func errMultipartRoom(limit int64) error {
+	return ErrEntityTooLarge.with("The upload's parts together would exceed the largest object a multipart upload may make (%d bytes).", limit)
 }
 
 // lockUpload takes upload id's lock (uploadLocks) and returns its

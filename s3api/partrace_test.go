@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/s3api"
@@ -132,5 +134,105 @@ func TestPartSentTwiceAtOnce(t *testing.T) {
 	sum := md5.Sum(body)
 	if want := `"` + hex.EncodeToString(sum[:]) + `"`; etag != want || !(bytes.Equal(body, []byte(first)) || bytes.Equal(body, []byte(second))) {
 		t.Fatalf("the object holds %.8q... (MD5 %s), its part's ETag is %s", body, want, etag)
+	}
+}
+
+// Two parts sent at once to an upload with room for one may not both be
+// kept: each passes the room check made before its body is read, so the
+// check is made again when the part is put in place. Otherwise K parts
+// sent at once stage K times what MaxMultipartBytes allows, and Complete
+// makes an object larger than it.
+func TestPartsAtOnceBoundedByMultipartSize(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "partroom")
+	const limit, size = 1500, 1000 // room for one part of size, not two
+	var (
+		mu      sync.Mutex
+		hold    bool
+		staged  = make(chan struct{})
+		release = make(chan struct{})
+		waiting = make(chan struct{}, 16)
+	)
+	srv := sideServer(t, n, s3api.Config{Store: n.d.Control(), Name: "partroom", MaxMultipartBytes: limit,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		func(srv *s3api.Server) {
+			s3api.SetPartHooks(srv, func(_ string, num int) {
+				mu.Lock()
+				stop := hold && num == 1
+				hold = false
+				mu.Unlock()
+				if stop {
+					close(staged)
+					<-release
+				}
+			}, func(string) { waiting <- struct{}{} })
+		})
+	c := sideClient(srv, k)
+	ctx := t.Context()
+	b, key := aws.String(fmt.Sprintf("partroom-%x", random(4))), aws.String("obj")
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(num int32, fill string) (*s3.UploadPartOutput, error) {
+		return c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: key, UploadId: up.UploadId, PartNumber: aws.Int32(num), Body: strings.NewReader(strings.Repeat(fill, size))})
+	}
+	for len(waiting) > 0 {
+		<-waiting
+	}
+	mu.Lock()
+	hold = true
+	mu.Unlock()
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := send(1, "a")
+		firstDone <- err
+	}()
+	deadline := time.After(testutil.Scale(30 * time.Second))
+	select {
+	case <-staged:
+	case err := <-firstDone:
+		t.Fatalf("part 1 ended before its record was written: %v", err)
+	case <-deadline:
+		t.Fatal("part 1's bytes were never put in place")
+	}
+	for len(waiting) > 0 {
+		<-waiting // part 1's own wait
+	}
+	// Part 2 passed the room check while part 1 had no record yet, read its
+	// body and waits for the upload's lock.
+	secondDone := make(chan error, 1)
+	go func() {
+		_, err := send(2, "b")
+		secondDone <- err
+	}()
+	select {
+	case <-waiting:
+	case err := <-secondDone:
+		t.Fatalf("part 2 ended while part 1 held the upload: %v", err)
+	case <-deadline:
+		t.Fatal("part 2 never waited for the upload's lock")
+	}
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Fatalf("part 1: %v", err)
+	}
+	var ae smithy.APIError
+	if err := <-secondDone; !errors.As(err, &ae) || ae.ErrorCode() != "EntityTooLarge" {
+		t.Fatalf("part 2: %v, want EntityTooLarge", err)
+	}
+	parts, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: b, Key: key, UploadId: up.UploadId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, p := range parts.Parts {
+		total += aws.ToInt64(p.Size)
+	}
+	if total > limit || len(parts.Parts) != 1 {
+		t.Fatalf("the upload keeps %d parts, %d bytes; at most %d fit", len(parts.Parts), total, limit)
 	}
 }
