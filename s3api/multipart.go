@@ -110,10 +110,38 @@ func writeJSONFile(path string, v any) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes the names created or renamed in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (s *Server) createMultipart(w http.ResponseWriter, r *http.Request, who identity, bucket, key string) error {
@@ -137,7 +165,11 @@ func (s *Server) createMultipart(w http.ResponseWriter, r *http.Request, who ide
 		s.uploads.remove(u.ID)
 		return fmt.Errorf("s3api: upload: %w", err)
 	}
-	if err := writeJSONFile(filepath.Join(s.uploadDir(u.ID), "upload.json"), u); err != nil {
+	err := writeJSONFile(filepath.Join(s.uploadDir(u.ID), "upload.json"), u)
+	if err == nil {
+		err = syncDir(filepath.Dir(s.uploadDir(u.ID))) // the upload's directory itself
+	}
+	if err != nil {
 		os.RemoveAll(s.uploadDir(u.ID))
 		s.uploads.remove(u.ID)
 		return fmt.Errorf("s3api: upload: %w", err)
@@ -202,6 +234,11 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	}
 	if err != nil {
 		return err
+	}
+	// The part is acknowledged durable: its bytes reach the disk before
+	// its name and record do (writeJSONFile syncs the directory after).
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("s3api: part: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("s3api: part: %w", err)
