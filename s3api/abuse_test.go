@@ -368,3 +368,61 @@ func TestStalledBodyTimesOut(t *testing.T) {
 		t.Fatalf("a PUT stored for longer than the body timeout: %v", err)
 	}
 }
+
+// A presigned URL cannot sign the chunks of an aws-chunked body: their
+// signatures chain from the request's and need the secret key, which the
+// URL's holder does not have. A URL naming a signed streaming payload is
+// refused, as S3 refuses it. Accepted, its chunk signatures went
+// unchecked, and whoever held the URL could store any body in place of
+// the one its signer meant to bind.
+func TestPresignedStreamingPayloadRefused(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "psp")
+	c := client(n, k)
+	ctx := t.Context()
+	bucket := fmt.Sprintf("psp-%x", random(4)) // another on each run of the shared network
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	zeros := strings.Repeat("0", 64)
+	body := "7;chunk-signature=" + zeros + "\r\nforged!\r\n0;chunk-signature=" + zeros + "\r\n\r\n"
+	for _, payload := range []string{"STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"} {
+		u := n.d.S3().URL() + "/" + bucket + "/obj?X-Amz-Content-Sha256=" + payload + "&X-Amz-Expires=60"
+		req, err := http.NewRequestWithContext(ctx, "PUT", u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Content-Sha256", payload) // signed too, as a signer that streams would
+		req.Header.Set("X-Amz-Decoded-Content-Length", "7")
+		req.Header.Set("Content-Encoding", "aws-chunked")
+		signer := v4.NewSigner(func(o *v4.SignerOptions) {
+			o.DisableURIPathEscaping = true
+			o.DisableHeaderHoisting = true
+		})
+		signed, hdr, err := signer.PresignHTTP(ctx, aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, req, payload, "s3", "us-east-1", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := http.NewRequestWithContext(ctx, "PUT", signed, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, v := range hdr {
+			if !strings.EqualFold(name, "Host") {
+				r.Header[name] = v
+			}
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s3Code(t, resp); got != "AuthorizationQueryParametersError" {
+			t.Errorf("presigned PUT with %s and forged chunk signatures: %q, want AuthorizationQueryParametersError", payload, got)
+		}
+	}
+	if o, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("obj")}); err == nil {
+		b, _ := io.ReadAll(o.Body)
+		o.Body.Close()
+		t.Fatalf("the presigned URL stored %q with chunk signatures nobody checked", b)
+	}
+}

@@ -177,6 +177,12 @@ func (s *Server) authQuery(ctx context.Context, r *http.Request, q url.Values) (
 	if !validPayloadHash(payload) {
 		return identity{}, ErrAuthorizationQuery.with("X-Amz-Content-Sha256 is malformed")
 	}
+	if payload == streamingPayload || payload == streamingTrailer {
+		// Its chunks' signatures chain from the request's and need the
+		// secret key, which whoever holds the URL does not have: they
+		// could not be checked, and the body would not be bound.
+		return identity{}, ErrAuthorizationQuery.with("A presigned URL cannot sign an aws-chunked body's chunks: use UNSIGNED-PAYLOAD, the body's SHA-256, or STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+	}
 	account, secretKey, err := s.lookupKey(ctx, cred.keyID)
 	if err != nil {
 		return identity{}, err
