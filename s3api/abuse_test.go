@@ -426,3 +426,60 @@ func TestPresignedStreamingPayloadRefused(t *testing.T) {
 		t.Fatalf("the presigned URL stored %q with chunk signatures nobody checked", b)
 	}
 }
+
+// A presigned URL naming STREAMING-UNSIGNED-PAYLOAD-TRAILER takes an
+// aws-chunked body (unsigned chunks) whose decoded length is its
+// x-amz-decoded-content-length: the payload named in the URL's query
+// decides how the body is read, as it does in a signed header.
+func TestPresignedUnsignedStreamingPut(t *testing.T) {
+	n := startNetwork(t)
+	k := n.account(t, "psu")
+	c := client(n, k)
+	ctx := t.Context()
+	bucket := fmt.Sprintf("psu-%x", random(4)) // another on each run of the shared network
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	const payload = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	u := n.d.S3().URL() + "/" + bucket + "/obj?X-Amz-Content-Sha256=" + payload + "&X-Amz-Expires=60"
+	req, err := http.NewRequestWithContext(ctx, "PUT", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Decoded-Content-Length", "7")
+	req.Header.Set("Content-Encoding", "aws-chunked")
+	signer := v4.NewSigner(func(o *v4.SignerOptions) {
+		o.DisableURIPathEscaping = true
+		o.DisableHeaderHoisting = true
+	})
+	signed, hdr, err := signer.PresignHTTP(ctx, aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, req, payload, "s3", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := http.NewRequestWithContext(ctx, "PUT", signed, strings.NewReader("7\r\nhello!!\r\n0\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range hdr {
+		if !strings.EqualFold(name, "Host") {
+			r.Header[name] = v
+		}
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("presigned PUT with %s: %s", payload, s3Code(t, resp))
+	}
+	resp.Body.Close()
+	o, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("obj")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(o.Body)
+	o.Body.Close()
+	if string(b) != "hello!!" {
+		t.Fatalf("stored %q, want the decoded body", b)
+	}
+}

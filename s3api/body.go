@@ -23,7 +23,7 @@ func readBody(r *http.Request, who identity, dst io.Writer, max int64) (int64, [
 	length := r.ContentLength
 	switch who.Payload {
 	case streamingPayload, streamingUnsigned, streamingTrailer:
-		length = bodyLength(r)
+		length = bodyLength(r, who)
 		if length < 0 {
 			return 0, nil, ErrMissingContentLength.with("A streaming payload needs x-amz-decoded-content-length.")
 		}
@@ -64,8 +64,8 @@ func readBody(r *http.Request, who identity, dst io.Writer, max int64) (int64, [
 
 // bodyLength is the length of r's content: its Content-Length, or for a
 // streaming payload its x-amz-decoded-content-length; -1 when unknown.
-func bodyLength(r *http.Request) int64 {
-	if strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") {
+func bodyLength(r *http.Request, who identity) int64 {
+	if strings.HasPrefix(who.Payload, "STREAMING-") {
 		n, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 		if err != nil || n < 0 {
 			return -1

@@ -193,7 +193,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 		if src, err = s.partSource(r, who, v); err != nil {
 			return err
 		}
-	} else if bodyLength(r) < 0 {
+	} else if bodyLength(r, who) < 0 {
 		return ErrMissingContentLength
 	}
 	// A part arriving keeps the upload from expiring, as does its end.
@@ -203,7 +203,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, who identity
 	// parts together may not stage more than a multipart object may hold
 	// (the other parts, and this one; a part sent again replaces its
 	// earlier bytes).
-	size := bodyLength(r)
+	size := bodyLength(r, who)
 	if src != nil {
 		size = src.length
 	}

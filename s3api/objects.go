@@ -44,7 +44,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, who identity,
 	if _, err := s.bucket(r.Context(), who, bucket); err != nil {
 		return err
 	}
-	size := bodyLength(r)
+	size := bodyLength(r, who)
 	if size < 0 {
 		return ErrMissingContentLength
 	}
