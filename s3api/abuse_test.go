@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/verity-cdn/verity/devnet"
+	"github.com/verity-cdn/verity/internal/api"
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/ledger"
 	"github.com/verity-cdn/verity/internal/testutil"
@@ -387,35 +388,8 @@ func TestPresignedStreamingPayloadRefused(t *testing.T) {
 	zeros := strings.Repeat("0", 64)
 	body := "7;chunk-signature=" + zeros + "\r\nforged!\r\n0;chunk-signature=" + zeros + "\r\n\r\n"
 	for _, payload := range []string{"STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"} {
-		u := n.d.S3().URL() + "/" + bucket + "/obj?X-Amz-Content-Sha256=" + payload + "&X-Amz-Expires=60"
-		req, err := http.NewRequestWithContext(ctx, "PUT", u, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("X-Amz-Content-Sha256", payload) // signed too, as a signer that streams would
-		req.Header.Set("X-Amz-Decoded-Content-Length", "7")
-		req.Header.Set("Content-Encoding", "aws-chunked")
-		signer := v4.NewSigner(func(o *v4.SignerOptions) {
-			o.DisableURIPathEscaping = true
-			o.DisableHeaderHoisting = true
-		})
-		signed, hdr, err := signer.PresignHTTP(ctx, aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, req, payload, "s3", "us-east-1", time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := http.NewRequestWithContext(ctx, "PUT", signed, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for name, v := range hdr {
-			if !strings.EqualFold(name, "Host") {
-				r.Header[name] = v
-			}
-		}
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
+		// X-Amz-Content-Sha256 signed too, as a signer that streams would.
+		resp := presignedPut(t, n, k, bucket, payload, body, "X-Amz-Content-Sha256", payload)
 		if got := s3Code(t, resp); got != "AuthorizationQueryParametersError" {
 			t.Errorf("presigned PUT with %s and forged chunk signatures: %q, want AuthorizationQueryParametersError", payload, got)
 		}
@@ -441,34 +415,7 @@ func TestPresignedUnsignedStreamingPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	const payload = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-	u := n.d.S3().URL() + "/" + bucket + "/obj?X-Amz-Content-Sha256=" + payload + "&X-Amz-Expires=60"
-	req, err := http.NewRequestWithContext(ctx, "PUT", u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Amz-Decoded-Content-Length", "7")
-	req.Header.Set("Content-Encoding", "aws-chunked")
-	signer := v4.NewSigner(func(o *v4.SignerOptions) {
-		o.DisableURIPathEscaping = true
-		o.DisableHeaderHoisting = true
-	})
-	signed, hdr, err := signer.PresignHTTP(ctx, aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, req, payload, "s3", "us-east-1", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := http.NewRequestWithContext(ctx, "PUT", signed, strings.NewReader("7\r\nhello!!\r\n0\r\n\r\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, v := range hdr {
-		if !strings.EqualFold(name, "Host") {
-			r.Header[name] = v
-		}
-	}
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := presignedPut(t, n, k, bucket, payload, "7\r\nhello!!\r\n0\r\n\r\n")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("presigned PUT with %s: %s", payload, s3Code(t, resp))
 	}
@@ -482,4 +429,44 @@ func TestPresignedUnsignedStreamingPut(t *testing.T) {
 	if string(b) != "hello!!" {
 		t.Fatalf("stored %q, want the decoded body", b)
 	}
+}
+
+// presignedPut PUTs body, an aws-chunked encoding of 7 bytes, to
+// bucket/obj through a URL k presigned for payload (X-Amz-Content-Sha256
+// in its query), with the header name/value pairs in extra signed too.
+func presignedPut(t *testing.T, n *network, k api.S3Key, bucket, payload, body string, extra ...string) *http.Response {
+	t.Helper()
+	ctx := t.Context()
+	u := n.d.S3().URL() + "/" + bucket + "/obj?X-Amz-Content-Sha256=" + payload + "&X-Amz-Expires=60"
+	req, err := http.NewRequestWithContext(ctx, "PUT", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		req.Header.Set(extra[i], extra[i+1])
+	}
+	req.Header.Set("X-Amz-Decoded-Content-Length", "7")
+	req.Header.Set("Content-Encoding", "aws-chunked")
+	signer := v4.NewSigner(func(o *v4.SignerOptions) {
+		o.DisableURIPathEscaping = true
+		o.DisableHeaderHoisting = true
+	})
+	signed, hdr, err := signer.PresignHTTP(ctx, aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, req, payload, "s3", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := http.NewRequestWithContext(ctx, "PUT", signed, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range hdr {
+		if !strings.EqualFold(name, "Host") {
+			r.Header[name] = v
+		}
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }

@@ -29,29 +29,8 @@ import (
 func TestPartSentTwiceAtOnce(t *testing.T) {
 	n := startNetwork(t)
 	k := n.account(t, "parts")
-	// The first commit of part 1 after release is set stops once its
-	// bytes are in place until release closes; each wait for an upload's
-	// lock is told on waiting.
-	var (
-		mu      sync.Mutex
-		hold    bool
-		staged  = make(chan struct{})
-		release = make(chan struct{})
-		waiting = make(chan struct{}, 16)
-	)
-	srv := sideServer(t, n, s3api.Config{Store: n.d.Control(), Name: "partrace", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		func(srv *s3api.Server) {
-			s3api.SetPartHooks(srv, func(_ string, num int) {
-				mu.Lock()
-				stop := hold && num == 1
-				hold = false
-				mu.Unlock()
-				if stop {
-					close(staged)
-					<-release
-				}
-			}, func(string) { waiting <- struct{}{} })
-		})
+	g, srv := gatedPartServer(t, n, s3api.Config{Store: n.d.Control(), Name: "partrace", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	staged, release, waiting := g.staged, g.release, g.waiting
 	c := sideClient(srv, k)
 	ctx := t.Context()
 	b, key := aws.String(fmt.Sprintf("parts-%x", random(4))), aws.String("obj") // another on each run of the shared network
@@ -70,9 +49,7 @@ func TestPartSentTwiceAtOnce(t *testing.T) {
 	for len(waiting) > 0 {
 		<-waiting
 	}
-	mu.Lock()
-	hold = true
-	mu.Unlock()
+	g.holdNext()
 	firstDone := make(chan error, 1)
 	go func() {
 		_, err := send(first)
@@ -146,27 +123,9 @@ func TestPartsAtOnceBoundedByMultipartSize(t *testing.T) {
 	n := startNetwork(t)
 	k := n.account(t, "partroom")
 	const limit, size = 1500, 1000 // room for one part of size, not two
-	var (
-		mu      sync.Mutex
-		hold    bool
-		staged  = make(chan struct{})
-		release = make(chan struct{})
-		waiting = make(chan struct{}, 16)
-	)
-	srv := sideServer(t, n, s3api.Config{Store: n.d.Control(), Name: "partroom", MaxMultipartBytes: limit,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		func(srv *s3api.Server) {
-			s3api.SetPartHooks(srv, func(_ string, num int) {
-				mu.Lock()
-				stop := hold && num == 1
-				hold = false
-				mu.Unlock()
-				if stop {
-					close(staged)
-					<-release
-				}
-			}, func(string) { waiting <- struct{}{} })
-		})
+	g, srv := gatedPartServer(t, n, s3api.Config{Store: n.d.Control(), Name: "partroom", MaxMultipartBytes: limit,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	staged, release, waiting := g.staged, g.release, g.waiting
 	c := sideClient(srv, k)
 	ctx := t.Context()
 	b, key := aws.String(fmt.Sprintf("partroom-%x", random(4))), aws.String("obj")
@@ -183,9 +142,7 @@ func TestPartsAtOnceBoundedByMultipartSize(t *testing.T) {
 	for len(waiting) > 0 {
 		<-waiting
 	}
-	mu.Lock()
-	hold = true
-	mu.Unlock()
+	g.holdNext()
 	firstDone := make(chan error, 1)
 	go func() {
 		_, err := send(1, "a")
@@ -235,4 +192,39 @@ func TestPartsAtOnceBoundedByMultipartSize(t *testing.T) {
 	if total > limit || len(parts.Parts) != 1 {
 		t.Fatalf("the upload keeps %d parts, %d bytes; at most %d fit", len(parts.Parts), total, limit)
 	}
+}
+
+// partGate holds a side server's parts: the first commit of part 1 after
+// holdNext stops once its bytes are in place (staged is closed) until
+// release is closed; each wait for an upload's lock is sent on waiting.
+type partGate struct {
+	mu      sync.Mutex
+	hold    bool
+	staged  chan struct{}
+	release chan struct{}
+	waiting chan struct{}
+}
+
+func (g *partGate) holdNext() {
+	g.mu.Lock()
+	g.hold = true
+	g.mu.Unlock()
+}
+
+// gatedPartServer starts a side server of cfg whose parts g holds.
+func gatedPartServer(t *testing.T, n *network, cfg s3api.Config) (*partGate, *s3api.Server) {
+	g := &partGate{staged: make(chan struct{}), release: make(chan struct{}), waiting: make(chan struct{}, 16)}
+	srv := sideServer(t, n, cfg, func(srv *s3api.Server) {
+		s3api.SetPartHooks(srv, func(_ string, num int) {
+			g.mu.Lock()
+			stop := g.hold && num == 1
+			g.hold = false
+			g.mu.Unlock()
+			if stop {
+				close(g.staged)
+				<-g.release
+			}
+		}, func(string) { g.waiting <- struct{}{} })
+	})
+	return g, srv
 }
