@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime/pprof"
 	"slices"
@@ -18,14 +19,16 @@ import (
 	"github.com/verity-cdn/verity/e2e/browser"
 )
 
-// The CPU account of the page section (VERITY_BENCH_CPU=1): before and
-// after each measured fetch of a row, the CPU time (utime+stime from
-// /proc/PID/stat, and per thread from /proc/PID/task/TID/stat) of the bench
-// process (gateway, nodes and NATS run in it) and of every process it
-// started (Chromium's, named by their --type= flag), and the machine's busy
-// time from /proc/stat; at the end of the row, ms of CPU per MiB fetched
-// per process and for the hottest threads, against the wall time between
-// the snapshots. Linux only.
+// The CPU account of the page and visit sections (VERITY_BENCH_CPU=1):
+// before and after each measured fetch (or visit) of a row, the CPU time
+// (utime+stime from /proc/PID/stat, and per thread from
+// /proc/PID/task/TID/stat) of the bench process (gateway, nodes and NATS
+// run in it) and of every process it started (Chromium's, named by their
+// --type= flag), and the machine's busy time from /proc/stat; at the end
+// of the row, ms of CPU per MiB fetched (per visit) per process and for
+// the hottest threads, against the wall time between the snapshots. The
+// visit account sums processes by kind and threads by name: each visit
+// has renderers of its own. Linux only.
 
 // clockTick is USER_HZ, the unit of /proc's CPU times (100 on every Linux
 // architecture Go supports).
@@ -66,6 +69,7 @@ type cpuProcDelta struct {
 	label   string
 	ticks   uint64
 	threads map[int]*cpuThrDelta
+	count   int // processes summed in it (merged)
 }
 
 type cpuThrDelta struct {
@@ -73,7 +77,7 @@ type cpuThrDelta struct {
 	ticks uint64
 }
 
-// cpuAccount is the account of one page section.
+// cpuAccount is the account of one page or visit section.
 type cpuAccount struct {
 	d     *devnet.Devnet
 	self  int
@@ -81,14 +85,67 @@ type cpuAccount struct {
 	cur   *cpuRow
 	start cpuSnap
 	pprof *os.File // VERITY_BENCH_CPU_PPROF: the bench's Go profile of the current row
+	visit bool     // the visit section's: per visit, processes and threads summed by name
 }
 
-// newCPUAccount returns nil unless VERITY_BENCH_CPU is set.
+// newCPUAccount returns the page section's account, nil unless
+// VERITY_BENCH_CPU is set.
 func newCPUAccount(d *devnet.Devnet) *cpuAccount {
 	if os.Getenv("VERITY_BENCH_CPU") == "" {
 		return nil
 	}
 	return &cpuAccount{d: d, self: os.Getpid()}
+}
+
+// newVisitCPUAccount returns the visit section's account, nil unless
+// VERITY_BENCH_CPU is set.
+func newVisitCPUAccount(d *devnet.Devnet) *cpuAccount {
+	a := newCPUAccount(d)
+	if a != nil {
+		a.visit = true
+	}
+	return a
+}
+
+// units is what a row's figures are per: MiB fetched, or visits.
+func (a *cpuAccount) units(r *cpuRow) float64 {
+	if a.visit {
+		return float64(r.fetches)
+	}
+	return float64(r.fetches) * pageSize / (1 << 20)
+}
+
+// merged returns r with its processes summed by label and their threads
+// by name (each keyed by the order it was first met).
+func merged(r *cpuRow) *cpuRow {
+	out := &cpuRow{name: r.name, fetches: r.fetches, wall: r.wall, pageMs: r.pageMs, busy: r.busy, credits: r.credits, procs: map[int]*cpuProcDelta{}}
+	ids := map[string]int{}
+	tids := map[string]int{}
+	pids := slices.Sorted(maps.Keys(r.procs))
+	for _, pid := range pids {
+		p := r.procs[pid]
+		id, ok := ids[p.label]
+		if !ok {
+			id = len(ids) + 1
+			ids[p.label] = id
+			out.procs[id] = &cpuProcDelta{label: p.label, threads: map[int]*cpuThrDelta{}}
+		}
+		m := out.procs[id]
+		m.ticks += p.ticks
+		m.count++
+		for _, tid := range slices.Sorted(maps.Keys(p.threads)) {
+			t := p.threads[tid]
+			k := p.label + "\x00" + t.comm
+			tid, ok := tids[k]
+			if !ok {
+				tid = len(tids) + 1
+				tids[k] = tid
+				m.threads[tid] = &cpuThrDelta{comm: t.comm}
+			}
+			m.threads[tid].ticks += t.ticks
+		}
+	}
+	return out
 }
 
 // row starts the row name, or goes back to it if it was started before
@@ -360,9 +417,12 @@ func (a *cpuAccount) report(w io.Writer, res *Results) {
 		for _, p := range r.procs {
 			ours += p.ticks
 		}
-		mib := float64(r.fetches) * pageSize / (1 << 20)
-		res.add("page_cpu_"+r.name, float64(time.Duration(ours)*clockTick)/1e6/mib, "ms/MiB",
-			"CPU of the bench process and Chromium's per MiB fetched (VERITY_BENCH_CPU)")
+		cpu := float64(time.Duration(ours)*clockTick) / 1e6 / a.units(r)
+		if a.visit {
+			res.add("visit_cpu_"+r.name, cpu, "ms", "CPU of the bench process and Chromium's per visit (VERITY_BENCH_CPU)")
+		} else {
+			res.add("page_cpu_"+r.name, cpu, "ms/MiB", "CPU of the bench process and Chromium's per MiB fetched (VERITY_BENCH_CPU)")
+		}
 	}
 	if raw, ok := res.value("page_cpu_raw"); ok {
 		if worker, ok := res.value("page_cpu_worker"); ok && worker > 0 {
@@ -376,39 +436,48 @@ func (a *cpuAccount) report(w io.Writer, res *Results) {
 func (a *cpuAccount) write(w io.Writer) {
 	ms := func(ticks uint64) float64 { return float64(time.Duration(ticks)*clockTick) / 1e6 }
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Fprintf(w, "CPU account of the page section (ms of CPU per MiB fetched; /proc/loadavg %s)\n", strings.TrimSpace(string(load)))
+	section, unit := "page", "ms/MiB"
+	if a.visit {
+		section, unit = "visit", "ms/visit"
+	}
+	fmt.Fprintf(w, "CPU account of the %s section (%s of CPU; /proc/loadavg %s)\n", section, unit, strings.TrimSpace(string(load)))
 	for _, r := range a.rows {
 		if r.fetches == 0 {
 			continue
 		}
-		mib := float64(r.fetches) * pageSize / (1 << 20)
+		if a.visit {
+			r = merged(r)
+		}
+		n := a.units(r)
 		var ours uint64
 		for _, p := range r.procs {
 			ours += p.ticks
 		}
 		wall := r.wall.Seconds() * 1000
-		fmt.Fprintf(w, "\n%s: %d fetches, wall %.0f ms between snapshots (%.0f in the page), %.1f MB/s; credit stalls %.0f\n",
-			r.name, r.fetches, wall, r.pageMs, float64(r.fetches)*pageSize/r.pageMs/1e3, r.credits)
+		if a.visit {
+			fmt.Fprintf(w, "\n%s: %d visits, wall %.0f ms between snapshots\n", r.name, r.fetches, wall)
+		} else {
+			fmt.Fprintf(w, "\n%s: %d fetches, wall %.0f ms between snapshots (%.0f in the page), %.1f MB/s; credit stalls %.0f\n",
+				r.name, r.fetches, wall, r.pageMs, float64(r.fetches)*pageSize/r.pageMs/1e3, r.credits)
+		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "process\tpid\tms/MiB\tcores\t")
-		procs := slices.Collect(func(yield func(int) bool) {
-			for pid := range r.procs {
-				if !yield(pid) {
-					return
-				}
-			}
-		})
+		fmt.Fprintf(tw, "process\tpid\t%s\tcores\t\n", unit)
+		procs := slices.Collect(maps.Keys(r.procs))
 		slices.SortFunc(procs, func(x, y int) int { return cmp.Compare(r.procs[y].ticks, r.procs[x].ticks) })
 		for _, pid := range procs {
 			p := r.procs[pid]
 			if p.ticks == 0 {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t\n", p.label, pid, ms(p.ticks)/mib, ms(p.ticks)/wall)
+			id := strconv.Itoa(pid)
+			if a.visit {
+				id = strconv.Itoa(p.count) + " processes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t\n", p.label, id, ms(p.ticks)/n, ms(p.ticks)/wall)
 		}
-		fmt.Fprintf(tw, "run's processes\t\t%.1f\t%.2f\t\n", ms(ours)/mib, ms(ours)/wall)
-		fmt.Fprintf(tw, "rest of the machine\t\t%.1f\t%.2f\t\n", ms(sub(r.busy, ours))/mib, ms(sub(r.busy, ours))/wall)
-		fmt.Fprintf(tw, "machine busy\t\t%.1f\t%.2f\t\n", ms(r.busy)/mib, ms(r.busy)/wall)
+		fmt.Fprintf(tw, "run's processes\t\t%.1f\t%.2f\t\n", ms(ours)/n, ms(ours)/wall)
+		fmt.Fprintf(tw, "rest of the machine\t\t%.1f\t%.2f\t\n", ms(sub(r.busy, ours))/n, ms(sub(r.busy, ours))/wall)
+		fmt.Fprintf(tw, "machine busy\t\t%.1f\t%.2f\t\n", ms(r.busy)/n, ms(r.busy)/wall)
 		tw.Flush()
 
 		type thr struct {
@@ -426,13 +495,18 @@ func (a *cpuAccount) write(w io.Writer) {
 		}
 		slices.SortFunc(thrs, func(x, y thr) int { return cmp.Compare(y.ticks, x.ticks) })
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "thread\tof\tms/MiB\tcores\t")
+		fmt.Fprintf(tw, "thread\tof\t%s\tcores\t\n", unit)
+		// The hottest, and every thread of 0.3 ms per MiB (per visit: 10
+		// ms) or more.
+		least := 0.3
+		if a.visit {
+			least = 10
+		}
 		for i, t := range thrs {
-			// The hottest, and every thread of 0.3 ms per MiB or more.
-			if i >= 20 || i >= 8 && ms(t.ticks)/mib < 0.3 {
+			if i >= 20 || i >= 8 && ms(t.ticks)/n < least {
 				break
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t\n", t.comm, t.proc, ms(t.ticks)/mib, ms(t.ticks)/wall)
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t\n", t.comm, t.proc, ms(t.ticks)/n, ms(t.ticks)/wall)
 		}
 		tw.Flush()
 	}

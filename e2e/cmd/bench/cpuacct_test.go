@@ -58,3 +58,44 @@ func TestChromiumLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestMerged: the visit account sums processes by kind and threads by
+// name, every tick counted once.
+func TestMerged(t *testing.T) {
+	r := &cpuRow{name: "warm", fetches: 2, procs: map[int]*cpuProcDelta{
+		10: {label: "renderer", ticks: 7, threads: map[int]*cpuThrDelta{11: {"ServiceWorker t", 3}, 12: {"ThreadPoolForeg", 4}}},
+		20: {label: "renderer", ticks: 5, threads: map[int]*cpuThrDelta{21: {"ThreadPoolForeg", 2}, 22: {"ThreadPoolForeg", 1}, 23: {"chromium", 2}}},
+		30: {label: "browser", ticks: 1, threads: map[int]*cpuThrDelta{31: {"chromium", 1}}},
+	}}
+	m := merged(r)
+	if m.fetches != 2 || m.name != "warm" {
+		t.Fatalf("merged row %q of %d visits, want warm of 2", m.name, m.fetches)
+	}
+	procs := map[string][2]uint64{}
+	threads := map[string]uint64{}
+	for _, p := range m.procs {
+		if _, dup := procs[p.label]; dup {
+			t.Fatalf("%s listed twice", p.label)
+		}
+		procs[p.label] = [2]uint64{p.ticks, uint64(p.count)}
+		for _, th := range p.threads {
+			k := p.label + "/" + th.comm
+			if _, dup := threads[k]; dup {
+				t.Fatalf("%s listed twice", k)
+			}
+			threads[k] = th.ticks
+		}
+	}
+	if procs["renderer"] != [2]uint64{12, 2} || procs["browser"] != [2]uint64{1, 1} || len(procs) != 2 {
+		t.Fatalf("processes %v", procs)
+	}
+	want := map[string]uint64{"renderer/ServiceWorker t": 3, "renderer/ThreadPoolForeg": 7, "renderer/chromium": 2, "browser/chromium": 1}
+	if len(threads) != len(want) {
+		t.Fatalf("threads %v, want %v", threads, want)
+	}
+	for k, v := range want {
+		if threads[k] != v {
+			t.Fatalf("threads %v, want %v", threads, want)
+		}
+	}
+}

@@ -60,7 +60,30 @@ const visitJS = `() => {
 	const failed = res.filter(e => e.responseStatus >= 400).map(e => e.name + ' (' + e.responseStatus + ')');
 	const detail = res.map(e => [e.name.replace(/.*\//, ''), Math.round(e.startTime), Math.round(e.responseStart), Math.round(e.responseEnd),
 		(e.serverTiming || []).map(s => s.name + '=' + (s.description || s.duration)).join(' ')].join(' '));
-	return {load: nav.loadEventStart, resources: res.length, routes, doc: st ? st.description : '', transfer, detail, failed};
+	const c = navigator.serviceWorker && navigator.serviceWorker.controller;
+	const worker = res.filter(e => e.workerStart > 0).length;
+	return {load: nav.loadEventStart, resources: res.length, routes, doc: st ? st.description : '', transfer, detail, failed,
+		controller: c ? new URL(c.scriptURL).pathname : '', worker};
+}`
+
+// visitFloorWorker is the path of the floor's service worker, and
+// visitFloorWorkerJS its script: every request answered with the
+// network's answer, as fetch gives it.
+const (
+	visitFloorWorker   = "/visit-floor-sw.js"
+	visitFloorWorkerJS = `self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));
+self.addEventListener('fetch', (e) => e.respondWith(fetch(e.request)));
+`
+)
+
+// visitFloorRegisterJS registers the floor's worker on the page's origin
+// and waits until it controls the page.
+const visitFloorRegisterJS = `async (script) => {
+	if (navigator.serviceWorker.controller) return true;
+	const claimed = new Promise(r => navigator.serviceWorker.addEventListener('controllerchange', () => r(true), {once: true}));
+	await navigator.serviceWorker.register(script, {scope: '/'});
+	return Promise.race([claimed, new Promise(r => setTimeout(() => r(false), 10000))]);
 }`
 
 type visitResult struct {
@@ -71,6 +94,10 @@ type visitResult struct {
 	Transfer  int64          `json:"transfer"`
 	Detail    []string       `json:"detail"` // per resource: name, start, response start and end (ms), Server-Timing
 	Failed    []string       `json:"failed"` // resources answered with a status of 400 or more
+	// Controller is the path of the script of the page's service worker;
+	// Worker counts the resources a service worker answered.
+	Controller string `json:"controller"`
+	Worker     int    `json:"worker"`
 }
 
 // smallJS fetches path n+1 times with cache 'no-store' (a new query each
@@ -222,6 +249,29 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		return fmt.Errorf("plain forwarder: %w", err)
 	}
 	plain := "http://" + plainAddr
+	// The floor: the plain server's files on an origin of their own (its
+	// forwarder's port), where a service worker of three lines answers
+	// every request with the network's answer.
+	floorLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	floorSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == visitFloorWorker {
+			w.Header().Set("Content-Type", "text/javascript")
+			w.Header().Set("Cache-Control", "no-store")
+			fmt.Fprint(w, visitFloorWorkerJS)
+			return
+		}
+		plainSrv.Handler.ServeHTTP(w, r)
+	})}
+	go floorSrv.Serve(floorLn)
+	defer floorSrv.Close()
+	floorAddr, err := forward(false, net.JoinHostPort(visitPlainHost, "0"), floorLn.Addr().String(), nodeRTT)
+	if err != nil {
+		return fmt.Errorf("floor forwarder: %w", err)
+	}
+	floor := "http://" + floorAddr
 
 	stop, err := runDevnet(ctx, d, 30*time.Second)
 	if err != nil {
@@ -256,6 +306,18 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	}
 	quietFrom, gwEvents := events.count(), int64(0)
 	page := siteURL + pagePath
+
+	// The floor's worker, registered once; then a controlled page of the
+	// site again, for the clears.
+	if err := b.Navigate(ctx, floor+"/"); err != nil {
+		return err
+	}
+	if ok, err := browser.Call[bool](ctx, b, visitFloorRegisterJS, visitFloorWorker); err != nil || !ok {
+		return fmt.Errorf("floor: register its worker: %v %w", ok, err)
+	}
+	if err := b.Navigate(ctx, siteURL+"/"); err != nil {
+		return err
+	}
 	clearHTTPCache := func() error {
 		_, err := chromedp.Call(b.Context(), network.ClearBrowserCache, cdp.Empty{})
 		return err
@@ -266,11 +328,27 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		}
 		return clearHTTPCache()
 	}
+	// The CPU account (VERITY_BENCH_CPU) of the measured rows, each
+	// visit from its navigation to its load event.
+	acct := newVisitCPUAccount(d)
+	defer acct.report(os.Stderr, res)
+	accounted := map[string]string{"worker warm": "warm", "worker warm, cache kept": "warm_cached",
+		"worker stopped, cache kept": "stopped_cached", "worker stopped, cache kept, session expired": "stopped_expired",
+		"worker stopped": "stopped", "gateway": "gateway", "plain": "plain", "floor": "floor", "repeat": "repeat"}
 	visit := func(u, what string) (visitResult, error) {
 		if err := b.Navigate(ctx, "about:blank"); err != nil {
 			return visitResult{}, err
 		}
-		if err := b.Navigate(ctx, u); err != nil {
+		key := accounted[what]
+		if key != "" {
+			acct.row(key)
+			acct.begin(ctx)
+		}
+		err := b.Navigate(ctx, u)
+		if key != "" {
+			acct.end(ctx, 0)
+		}
+		if err != nil {
 			return visitResult{}, fmt.Errorf("%s: %w", what, err)
 		}
 		r, err := browser.Call[visitResult](ctx, b, visitJS)
@@ -453,6 +531,19 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if i > 0 {
 			add("plain", r, 0)
 		}
+		// The same files through the floor's service worker.
+		if err := clearHTTPCache(); err != nil {
+			return err
+		}
+		if r, err = visit(floor+"/", "floor"); err != nil {
+			return err
+		}
+		if r.Controller != visitFloorWorker || r.Worker < r.Resources {
+			return fmt.Errorf("floor: the page's controller is %q, which answered %d of its %d resources: want %s answering every one", r.Controller, r.Worker, r.Resources, visitFloorWorker)
+		}
+		if i > 0 {
+			add("floor", r, 0)
+		}
 		if err := b.Navigate(ctx, siteURL+"/"); err != nil { // a controlled page for the next clear
 			return err
 		}
@@ -487,7 +578,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		raw, err := b.Message(ctx, "verity-cache")
 		fmt.Fprintf(os.Stderr, "worker cache after the repeat visits: %s %v\n", raw, err)
 	}
-	for _, k := range []string{"warm", "warm_cached", "stopped", "stopped_cached", "stopped_expired", "gateway", "plain", "repeat"} {
+	for _, k := range []string{"warm", "warm_cached", "stopped", "stopped_cached", "stopped_expired", "gateway", "plain", "floor", "repeat"} {
 		fmt.Fprintf(os.Stderr, "visit %s: load %v ms; routes %s\n", k, rows[k].load, routeSummary(rows[k].routes))
 	}
 	desc := fmt.Sprintf("%d resources + HTML, %.2f MB", site.Resources, float64(site.Bytes)/1e6)
@@ -505,6 +596,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.add("visit_worker_stopped", median(rows["stopped"].load), "ms", note("stopped", "worker stopped first (ServiceWorker.stopAllWorkers), caches emptied"))
 	res.add("visit_gateway", median(rows["gateway"].load), "ms", note("gateway", fmt.Sprintf("worker bypassed, gateway %v RTT, HTTP cache emptied; %s; DevTools Network domain on for the bypass: %.0f Network.dataReceived per visit", gatewayRTT, tcpHides, float64(gwEvents)/float64(len(rows["gateway"].load)))))
 	res.add("visit_plain", median(rows["plain"].load), "ms", fmt.Sprintf("%s: net/http FileServer of the same files %v RTT away (the ideal), HTTP cache emptied; %s; load event, median of %d", desc, nodeRTT, tcpHides, len(rows["plain"].load)))
+	res.add("visit_floor_worker", median(rows["floor"].load), "ms", fmt.Sprintf("%s: the plain server's files on an origin whose service worker answers each request with fetch(request) (no Go, no verification: what any service worker adds), HTTP cache emptied; load event, median of %d", desc, len(rows["floor"].load)))
 	res.add("visit_repeat", median(rows["repeat"].load), "ms", note("repeat", "repeat visit, every cache on, worker running"))
 	res.add("visit_repeat_node_bytes", median(rows["repeat"].nodeB), "B", fmt.Sprintf("bytes the nodes sent to the browser during a repeat visit (verity_node_bytes_sent_total, transports but http), median of %d; over HTTP meanwhile (the gateway, audits): %.0f", len(rows["repeat"].nodeB), median(repeatHTTP)))
 	res.ratio("ratio_visit_warm_vs_gateway", "visit_worker_warm", "visit_gateway", "load event, warm worker vs gateway only")
@@ -516,6 +608,8 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.ratio("ratio_visit_stopped_vs_gateway", "visit_worker_stopped", "visit_gateway", "load event, worker stopped first vs gateway only")
 	res.ratio("ratio_visit_repeat_vs_gateway", "visit_repeat", "visit_gateway", "load event, repeat visit vs gateway only")
 	res.ratio("ratio_visit_repeat_vs_plain", "visit_repeat", "visit_plain", "load event, repeat visit vs plain server")
+	res.ratio("ratio_visit_floor_vs_plain", "visit_floor_worker", "visit_plain", "load event, the plain server's files through a service worker that only fetches them vs without it")
+	res.ratio("ratio_visit_warm_vs_floor", "visit_worker_warm", "visit_floor_worker", "load event, warm worker (every cache emptied) vs the floor's service worker")
 
 	return requestOverhead(ctx, b, events, siteURL+pagePath, plain+"/", small, res)
 }
