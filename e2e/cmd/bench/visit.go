@@ -332,7 +332,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	// visit from its navigation to its load event.
 	acct := newVisitCPUAccount(d)
 	defer acct.report(os.Stderr, res)
-	accounted := map[string]string{"worker warm": "warm", "worker warm, cache kept": "warm_cached",
+	accounted := map[string]string{"worker warm": "warm", "worker warm, again": "warm_again", "worker warm, cache kept": "warm_cached",
 		"worker stopped, cache kept": "stopped_cached", "worker stopped, cache kept, session expired": "stopped_expired",
 		"worker stopped": "stopped", "gateway": "gateway", "plain": "plain", "floor": "floor", "repeat": "repeat"}
 	visit := func(u, what string) (visitResult, error) {
@@ -397,6 +397,29 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		return r, err
 	}
 
+	// traced is run, with the whole browser traced meanwhile when
+	// VERITY_BENCH_TRACE names a directory and on is true: the trace goes
+	// to name.json there, its summary to stderr (browserTrace).
+	traced := func(on bool, name string, run func() (visitResult, error)) (visitResult, error) {
+		dir := os.Getenv("VERITY_BENCH_TRACE")
+		if !on || dir == "" {
+			return run()
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return visitResult{}, err
+		}
+		fmt.Fprintf(os.Stderr, "trace of the visit %s:\n", name)
+		stop, err := browserTrace(ctx, b, filepath.Join(dir, name+".json"), os.Stderr)
+		if err != nil {
+			return visitResult{}, err
+		}
+		r, err := run()
+		if err2 := stop(); err == nil {
+			err = err2
+		}
+		return r, err
+	}
+
 	type row struct {
 		load   []float64
 		routes map[string]int // summed over the measured runs
@@ -423,12 +446,27 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if err := clearAll(); err != nil {
 			return err
 		}
-		r, err := profiled(i > 0, page, "worker warm")
+		r, err := traced(i == 1, "warm", func() (visitResult, error) { return profiled(i > 0, page, "worker warm") })
 		if err != nil {
 			return err
 		}
 		if i > 0 {
 			add("warm", r, 0)
+		}
+		// The same again in the same worker's life: the worker that came
+		// back for the visit above (it was stopped in the last round) has
+		// compiled its code for it meanwhile.
+		if _, err := b.Message(ctx, "verity-cache"); err != nil {
+			return err
+		}
+		if err := clearAll(); err != nil {
+			return err
+		}
+		if r, err = traced(i == 1, "warm-again", func() (visitResult, error) { return visit(page, "worker warm, again") }); err != nil {
+			return err
+		}
+		if i > 0 {
+			add("warm_again", r, 0)
 		}
 		// A repeat visit as a visitor makes it: the worker's cache kept
 		// (written now: verity-cache writes the pending files first), the
@@ -578,7 +616,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		raw, err := b.Message(ctx, "verity-cache")
 		fmt.Fprintf(os.Stderr, "worker cache after the repeat visits: %s %v\n", raw, err)
 	}
-	for _, k := range []string{"warm", "warm_cached", "stopped", "stopped_cached", "stopped_expired", "gateway", "plain", "floor", "repeat"} {
+	for _, k := range []string{"warm", "warm_again", "warm_cached", "stopped", "stopped_cached", "stopped_expired", "gateway", "plain", "floor", "repeat"} {
 		fmt.Fprintf(os.Stderr, "visit %s: load %v ms; routes %s\n", k, rows[k].load, routeSummary(rows[k].routes))
 	}
 	desc := fmt.Sprintf("%d resources + HTML, %.2f MB", site.Resources, float64(site.Bytes)/1e6)
@@ -590,6 +628,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		return fmt.Sprintf("%s: %s; load event, median of %d; served by %s (document: %s)", desc, what, len(w.load), routeSummary(w.routes), routeSummary(w.doc))
 	}
 	res.add("visit_worker_warm", median(rows["warm"].load), "ms", note("warm", fmt.Sprintf("worker running, session open, nodes %v RTT, caches emptied", nodeRTT)))
+	res.add("visit_worker_warm_again", median(rows["warm_again"].load), "ms", note("warm_again", "as visit_worker_warm, again right after it in the same worker's life, caches emptied again"))
 	res.add("visit_worker_warm_cached", median(rows["warm_cached"].load), "ms", note("warm_cached", "worker running, its cache kept from the warm visit, HTTP cache emptied"))
 	res.add("visit_worker_stopped_cached", median(rows["stopped_cached"].load), "ms", note("stopped_cached", "worker stopped first, its cache kept, HTTP cache emptied"))
 	res.add("visit_worker_stopped_expired", median(rows["stopped_expired"].load), "ms", note("stopped_expired", "worker stopped first, its cache kept, its session 10 min past its ttl, HTTP cache emptied"))
@@ -610,6 +649,8 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.ratio("ratio_visit_repeat_vs_plain", "visit_repeat", "visit_plain", "load event, repeat visit vs plain server")
 	res.ratio("ratio_visit_floor_vs_plain", "visit_floor_worker", "visit_plain", "load event, the plain server's files through a service worker that only fetches them vs without it")
 	res.ratio("ratio_visit_warm_vs_floor", "visit_worker_warm", "visit_floor_worker", "load event, warm worker (every cache emptied) vs the floor's service worker")
+	res.ratio("ratio_visit_warm_again_vs_plain", "visit_worker_warm_again", "visit_plain", "load event, warm worker's second visit in its life (every cache emptied) vs plain server at the nodes' distance")
+	res.ratio("ratio_visit_warm_again_vs_floor", "visit_worker_warm_again", "visit_floor_worker", "load event, warm worker's second visit in its life vs the floor's service worker")
 
 	return requestOverhead(ctx, b, events, siteURL+pagePath, plain+"/", small, res)
 }
