@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,7 +45,8 @@ type Config struct {
 	// (a test's t.TempDir()). Required.
 	UserDataDir string
 	// Flags are extra switches, "name" or "name=value", after BaseFlags
-	// (for example "disable-quic").
+	// (for example "disable-quic", or "js-flags=--trace-wasm-compilation-times";
+	// leading dashes are dropped).
 	Flags []string
 	// Env is extra environment for the browser process, "NAME=value"
 	// (for example HOME=dir, whose .pki/nssdb holds the roots it trusts).
@@ -202,12 +204,19 @@ func start(ctx context.Context, cfg Config) (*Browser, error) {
 }
 
 func flagOption(f string) chromedp.ExecAllocatorOption {
-	for i := 0; i < len(f); i++ {
-		if f[i] == '=' {
-			return chromedp.Flag(f[:i], f[i+1:])
-		}
+	name, value := splitFlag(f)
+	return chromedp.Flag(name, value)
+}
+
+// splitFlag splits a switch, "name" or "name=value", into its name and
+// value (true for a bare name). Leading dashes are dropped: chromedp adds
+// "--" itself, and Chromium silently ignores "----js-flags=…".
+func splitFlag(f string) (string, any) {
+	f = strings.TrimLeft(f, "-")
+	if name, value, ok := strings.Cut(f, "="); ok {
+		return name, value
 	}
-	return chromedp.Flag(f, true)
+	return f, true
 }
 
 func (b *Browser) pid() int {

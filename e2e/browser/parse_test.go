@@ -97,3 +97,25 @@ func FuzzParseServerTiming(f *testing.F) {
 		}
 	})
 }
+
+// TestSplitFlag: a switch given with its dashes reaches Chromium once
+// prefixed, not as "----name" (which Chromium ignores).
+func TestSplitFlag(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		name  string
+		value any
+	}{
+		{"headless", "headless", true},
+		{"--headless", "headless", true},
+		{"host-resolver-rules=MAP a.test 127.0.0.1", "host-resolver-rules", "MAP a.test 127.0.0.1"},
+		{"--js-flags=--liftoff-only --single-threaded-gc", "js-flags", "--liftoff-only --single-threaded-gc"},
+		{"-x=a=b", "x", "a=b"},
+		{"empty=", "empty", ""},
+	} {
+		name, value := splitFlag(tc.in)
+		if name != tc.name || value != tc.value {
+			t.Errorf("splitFlag(%q) = %q, %#v; want %q, %#v", tc.in, name, value, tc.name, tc.value)
+		}
+	}
+}
