@@ -172,8 +172,7 @@ function bootAfter(ms) {
   }, ms);
 }
 
-// instantiate fetches and compiles the wasm (streaming when it can; the
-// browser keeps its code cache for the immutable, content-hashed URL) and
+// instantiate fetches and compiles the wasm (streaming when it can) and
 // instantiates it, timing each phase in bootTimes.
 async function instantiate(importObject) {
   const resp = await wasmResponse();
@@ -213,10 +212,12 @@ async function wasmResponse() {
       // it. The bytes run only if they hash to the name the gateway gave
       // them (/.verity/wasm/<first 16 hex digits of their SHA-256>.wasm).
       // The hash reads a copy: the stored Response itself goes to
-      // compileStreaming, which then finds the code V8 cached beside it
-      // (a Response built from the bytes has no URL and no code cache).
-      // V8 checks the cached code against the SHA-256 of the bytes it
-      // compiles, which are the ones hashed here.
+      // compileStreaming, where a browser that keeps compiled code beside
+      // a Cache Storage entry would find it (a Response built from the
+      // bytes has no URL and no code cache; Chromium 156 keeps none for
+      // this entry: docs/benchmarks.md, "The largest line"). V8 checks
+      // cached code against the SHA-256 of the bytes it compiles, which
+      // are the ones hashed here.
       const buf = await hit.clone().arrayBuffer();
       const sum = hex(await crypto.subtle.digest('SHA-256', buf)).slice(0, 16);
       if (WASM_URL.indexOf('/' + sum + '.wasm') >= 0) {
