@@ -118,6 +118,7 @@ func (r *importRun) undo(ctx context.Context) (int, error) {
 		if n.claims[k] > 1 || live[k] {
 			continue // claimed by this run and another, or pinned
 		}
+		n.checked.forget(mh)
 		if err := n.ds.Delete(ctx, dshelp.MultihashToDsKey(mh)); err != nil {
 			r.keep = true
 			return removed, fmt.Errorf("node: import: remove a refused block: %w", err)

@@ -41,6 +41,7 @@ type Node struct {
 	files    *blockFiles   // block files imports write themselves (blockfile.go)
 	unsynced unsyncedFiles // block files written by imports and not synced yet (store.go)
 	bs       blockstore.Blockstore
+	checked  *checkedBlockstore // under bs: its small-block cache (forget)
 	metrics  *metrics
 	certs    *certManager
 
@@ -133,7 +134,7 @@ func New(cfg Config) (_ *Node, err error) {
 		cfg.Logger.Error("stored block failed its hash check; not serving it, fetching it again", "cid", c.String(), "dir", cfg.DataDir)
 		n.queueRepair(c)
 	}
-	if n.ds, n.bs, err = openStore(cfg.DataDir, onCorrupt); err != nil {
+	if n.ds, n.bs, n.checked, err = openStore(cfg.DataDir, onCorrupt); err != nil {
 		return nil, err
 	}
 	n.files = &blockFiles{root: filepath.Join(cfg.DataDir, blocksDir), tmp: filepath.Join(cfg.DataDir, tmpDir), log: n.log}

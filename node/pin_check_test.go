@@ -62,17 +62,23 @@ func readable(t *testing.T, n *node.Node, c cid.Cid) bool {
 
 // A pinned root with a block corrupt on disk (the same size, as bit rot
 // leaves it; its audit fails with "corrupt block"), whether the root's
-// own dag-pb block or a raw leaf: a pin order that asks for a check reads
+// own dag-pb block (read and kept in memory before or not) or a raw
+// leaf: a pin order that asks for a check reads
 // every block, finds it, and fetches the root again; the block is whole
 // after it. (The store keeps a block file of the right size when a block
 // is written again, so the check deletes the damaged one first.)
 func TestPinCheckRepairsCorruptBlocks(t *testing.T) {
-	for _, which := range []string{"root block", "raw leaf"} {
+	for _, which := range []string{"root block", "root block served before", "raw leaf"} {
 		t.Run(which, func(t *testing.T) {
 			n, root, order, fetches := pinnedCounted(t, map[string]string{"index.html": "<h1>checked</h1>", "a.txt": "a"})
 			bad := root
-			if which == "raw leaf" {
+			switch which {
+			case "raw leaf":
 				bad = linkOf(t, n, root, "index.html")
+			case "root block served before":
+				// Read, so the store keeps it in memory: the check must
+				// read the disk all the same.
+				linkOf(t, n, root, "index.html")
 			}
 			corruptBlock(t, n, bad)
 			order.Check = true

@@ -141,6 +141,9 @@ type walkOpts struct {
 // lacks: blocks not stored (or, with o.check, corrupt), each below a
 // stored block.
 func (n *Node) missing(ctx context.Context, root cid.Cid, o walkOpts) ([]cid.Cid, error) {
+	if o.check {
+		ctx = fromDisk(ctx) // not the copies the store keeps in memory
+	}
 	var out []cid.Cid
 	seen := map[string]bool{}
 	stack := []cid.Cid{root}

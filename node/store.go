@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -40,30 +41,51 @@ var shardFunc = flatfs.NextToLast(2)
 // Every block read is checked against its CID before it is served: a block
 // damaged on disk is refused (ErrCorruptBlock), counted and logged, never
 // sent. onCorrupt is called for each such block.
-func openStore(dir string, onCorrupt func(cid.Cid)) (*flatfs.Datastore, blockstore.Blockstore, error) {
+func openStore(dir string, onCorrupt func(cid.Cid)) (*flatfs.Datastore, blockstore.Blockstore, *checkedBlockstore, error) {
+	return openStoreCache(dir, onCorrupt, smallBlocksBytes)
+}
+
+// openStoreCache is openStore with a small-block cache of max bytes.
+func openStoreCache(dir string, onCorrupt func(cid.Cid), max int) (*flatfs.Datastore, blockstore.Blockstore, *checkedBlockstore, error) {
 	ds, err := flatfs.CreateOrOpen(filepath.Join(dir, blocksDir), shardFunc, false)
 	if err != nil {
-		return nil, nil, fmt.Errorf("node: open blockstore: %w", err)
+		return nil, nil, nil, fmt.Errorf("node: open blockstore: %w", err)
 	}
-	bs := blockstore.NewIdStore(&checkedBlockstore{
+	checked := &checkedBlockstore{
 		Blockstore: blockstore.NewBlockstore(ds, blockstore.NoPrefix()),
 		onCorrupt:  onCorrupt,
-	})
-	return ds, bs, nil
+		cache:      newBlockCache(max),
+	}
+	return ds, blockstore.NewIdStore(checked), checked, nil
 }
 
 // checkedBlockstore verifies each block it reads against its CID. A read
 // for a bao16 response (its context carries outboards) keeps the outboard
 // of each raw BLAKE3 block it checks, computed by the check, for the
 // response's encoder.
+//
+// Small dag-pb blocks it has checked (directories and the nodes of
+// files: every request for a path under a site's root reads the root's
+// directory and the ones on the way again) are kept in memory, bounded
+// (blockCache), and served from there: no file read and no hash for
+// them. Their bytes were checked against the CID when read; a block is
+// dropped from memory when it is deleted (DeleteBlock, or forget for a
+// removal that bypasses the blockstore).
 type checkedBlockstore struct {
 	blockstore.Blockstore
 	onCorrupt func(cid.Cid)
+	cache     *blockCache
 }
 
 var _ blockstore.Blockstore = (*checkedBlockstore)(nil)
 
 func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	keep := c.Prefix().Codec == cid.DagProtobuf
+	if keep && ctx.Value(diskReadKey{}) == nil {
+		if data, ok := b.cache.get(c.Hash()); ok {
+			return blocks.NewBlockWithCid(data, c)
+		}
+	}
 	blk, err := b.Blockstore.Get(ctx, c)
 	if err != nil {
 		return nil, err
@@ -78,7 +100,103 @@ func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, e
 		}
 		return nil, &CorruptBlockError{CID: c}
 	}
+	if keep {
+		b.cache.put(c.Hash(), blk.RawData())
+	}
 	return blk, nil
+}
+
+// diskReadKey marks a context whose reads must come from the disk: the
+// check of a pinned root (walkOpts.check), which looks for damaged block
+// files.
+type diskReadKey struct{}
+
+// fromDisk returns ctx with its block reads made from the disk.
+func fromDisk(ctx context.Context) context.Context {
+	return context.WithValue(ctx, diskReadKey{}, true)
+}
+
+// DeleteBlock deletes c from memory, then from the store.
+func (b *checkedBlockstore) DeleteBlock(ctx context.Context, c cid.Cid) error {
+	b.cache.remove(c.Hash())
+	return b.Blockstore.DeleteBlock(ctx, c)
+}
+
+// forget drops the block mh from memory: its file is being removed
+// without the blockstore.
+func (b *checkedBlockstore) forget(mh multihash.Multihash) { b.cache.remove(mh) }
+
+// smallBlockMax is the largest block the cache keeps, and
+// smallBlocksBytes the bytes it keeps in all.
+const (
+	smallBlockMax    = 16 << 10
+	smallBlocksBytes = 8 << 20
+)
+
+// blockCache keeps the bytes of blocks by multihash, at most max bytes
+// in all, the least recently used dropped first.
+type blockCache struct {
+	mu    sync.Mutex
+	max   int
+	size  int
+	order *list.List // of *cacheEntry, most recently used first
+	byKey map[string]*list.Element
+}
+
+type cacheEntry struct {
+	key  string
+	data []byte
+}
+
+func newBlockCache(max int) *blockCache {
+	return &blockCache{max: max, order: list.New(), byKey: map[string]*list.Element{}}
+}
+
+func (c *blockCache) get(mh multihash.Multihash) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byKey[string(mh)]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*cacheEntry).data, true
+}
+
+// put keeps data (which the caller no longer changes) unless it is over
+// smallBlockMax or the bound.
+func (c *blockCache) put(mh multihash.Multihash, data []byte) {
+	if len(data) > smallBlockMax || len(data) > c.max {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := string(mh)
+	if _, ok := c.byKey[k]; ok {
+		return
+	}
+	c.byKey[k] = c.order.PushFront(&cacheEntry{key: k, data: data})
+	c.size += len(data)
+	for c.size > c.max {
+		last := c.order.Back()
+		c.drop(last)
+	}
+}
+
+func (c *blockCache) remove(mh multihash.Multihash) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byKey[string(mh)]; ok {
+		c.drop(e)
+	}
+}
+
+// drop removes e; c.mu is held.
+func (c *blockCache) drop(e *list.Element) {
+	ce := e.Value.(*cacheEntry)
+	c.order.Remove(e)
+	delete(c.byKey, ce.key)
+	c.size -= len(ce.data)
 }
 
 // checkStored reports whether data, read from the store, hashes to c.
