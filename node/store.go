@@ -124,7 +124,11 @@ func (b *checkedBlockstore) DeleteBlock(ctx context.Context, c cid.Cid) error {
 
 // forget drops the block mh from memory: its file is being removed
 // without the blockstore.
-func (b *checkedBlockstore) forget(mh multihash.Multihash) { b.cache.remove(mh) }
+func (b *checkedBlockstore) forget(mh multihash.Multihash) {
+	if b != nil {
+		b.cache.remove(mh)
+	}
+}
 
 // smallBlockMax is the largest block the cache keeps, and
 // smallBlocksBytes the bytes it keeps in all.
