@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/ipfs/boxo/blockservice"
@@ -32,11 +33,11 @@ func (n *Node) newRouter() (http.Handler, error) {
 
 	r := chi.NewRouter()
 	r.Use(cors)
+	var ipfs http.Handler = rawFromDisk(gw)
 	if lim := newEgressLimiter(n.cfg.MaxEgress); lim != nil {
-		r.Handle("/ipfs/*", limitEgress(lim, gw))
-	} else {
-		r.Handle("/ipfs/*", gw)
+		ipfs = limitEgress(lim, ipfs)
 	}
+	r.Handle("/ipfs/*", ipfs)
 	r.Get(WellKnownRecordPath, n.serveRecord)
 	r.Get(nodeproto.ProofPath, n.serveProof)
 	r.Get("/healthz", n.serveHealth)
@@ -44,6 +45,19 @@ func (n *Node) newRouter() (http.Handler, error) {
 	r.Get("/", n.serveStatusPage)
 	r.Method(http.MethodGet, "/metrics", n.metrics.handler())
 	return r, nil
+}
+
+// rawFromDisk makes a request for one raw block (format=raw, or an Accept
+// of application/vnd.ipld.raw) read it from the disk, not from the
+// blocks the store keeps in memory: the coordinator's audits ask for
+// blocks that way, and an audit must find a block damaged on disk.
+func rawFromDisk(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("format") == "raw" || strings.Contains(r.Header.Get("Accept"), "application/vnd.ipld.raw") {
+			r = r.WithContext(fromDisk(r.Context()))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // cors lets any origin GET content: it is public and clients verify it.
