@@ -137,8 +137,8 @@ func TestBlockCacheBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if bs.cache.size > bound {
-		t.Fatalf("cache holds %d bytes, bound %d", bs.cache.size, bound)
+	if bs.cache.Bytes() > int64(bound) {
+		t.Fatalf("cache holds %d bytes, bound %d", bs.cache.Bytes(), bound)
 	}
 	// The two read last are in memory, the first two were evicted.
 	for i, b := range stored {
@@ -162,7 +162,7 @@ func TestBlockCacheBound(t *testing.T) {
 	if _, err := bs2.Get(ctx, big.Cid()); err != nil {
 		t.Fatal(err)
 	}
-	if bs2.cache.size != 0 {
+	if bs2.cache.Bytes() != 0 {
 		t.Fatalf("a block of %d bytes was kept", len(big.RawData()))
 	}
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"github.com/verity-cdn/verity/internal/bao"
 	"github.com/verity-cdn/verity/internal/carcheck"
 	vcid "github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/lru"
 )
 
 const (
@@ -67,14 +67,14 @@ func openStoreCache(dir string, onCorrupt func(cid.Cid), max int) (*flatfs.Datas
 // Small dag-pb blocks it has checked (directories and the nodes of
 // files: every request for a path under a site's root reads the root's
 // directory and the ones on the way again) are kept in memory, bounded
-// (blockCache), and served from there: no file read and no hash for
+// (newBlockCache), and served from there: no file read and no hash for
 // them. Their bytes were checked against the CID when read; a block is
 // dropped from memory when it is deleted (DeleteBlock, or forget for a
 // removal that bypasses the blockstore).
 type checkedBlockstore struct {
 	blockstore.Blockstore
 	onCorrupt func(cid.Cid)
-	cache     *blockCache
+	cache     *lru.Cache[string, []byte] // small dag-pb blocks by multihash
 }
 
 var _ blockstore.Blockstore = (*checkedBlockstore)(nil)
@@ -82,7 +82,7 @@ var _ blockstore.Blockstore = (*checkedBlockstore)(nil)
 func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	keep := c.Prefix().Codec == cid.DagProtobuf
 	if keep && ctx.Value(diskReadKey{}) == nil {
-		if data, ok := b.cache.get(c.Hash()); ok {
+		if data, ok := b.cache.Get(string(c.Hash())); ok {
 			return blocks.NewBlockWithCid(data, c)
 		}
 	}
@@ -100,8 +100,8 @@ func (b *checkedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, e
 		}
 		return nil, &CorruptBlockError{CID: c}
 	}
-	if keep {
-		b.cache.put(c.Hash(), blk.RawData())
+	if keep && len(blk.RawData()) <= smallBlockMax {
+		b.cache.Put(string(c.Hash()), blk.RawData())
 	}
 	return blk, nil
 }
@@ -118,7 +118,7 @@ func fromDisk(ctx context.Context) context.Context {
 
 // DeleteBlock deletes c from memory, then from the store.
 func (b *checkedBlockstore) DeleteBlock(ctx context.Context, c cid.Cid) error {
-	b.cache.remove(c.Hash())
+	b.cache.Remove(string(c.Hash()))
 	return b.Blockstore.DeleteBlock(ctx, c)
 }
 
@@ -126,7 +126,7 @@ func (b *checkedBlockstore) DeleteBlock(ctx context.Context, c cid.Cid) error {
 // without the blockstore.
 func (b *checkedBlockstore) forget(mh multihash.Multihash) {
 	if b != nil {
-		b.cache.remove(mh)
+		b.cache.Remove(string(mh))
 	}
 }
 
@@ -137,70 +137,10 @@ const (
 	smallBlocksBytes = 8 << 20
 )
 
-// blockCache keeps the bytes of blocks by multihash, at most max bytes
-// in all, the least recently used dropped first.
-type blockCache struct {
-	mu    sync.Mutex
-	max   int
-	size  int
-	order *list.List // of *cacheEntry, most recently used first
-	byKey map[string]*list.Element
-}
-
-type cacheEntry struct {
-	key  string
-	data []byte
-}
-
-func newBlockCache(max int) *blockCache {
-	return &blockCache{max: max, order: list.New(), byKey: map[string]*list.Element{}}
-}
-
-func (c *blockCache) get(mh multihash.Multihash) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.byKey[string(mh)]
-	if !ok {
-		return nil, false
-	}
-	c.order.MoveToFront(e)
-	return e.Value.(*cacheEntry).data, true
-}
-
-// put keeps data (which the caller no longer changes) unless it is over
-// smallBlockMax or the bound.
-func (c *blockCache) put(mh multihash.Multihash, data []byte) {
-	if len(data) > smallBlockMax || len(data) > c.max {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := string(mh)
-	if _, ok := c.byKey[k]; ok {
-		return
-	}
-	c.byKey[k] = c.order.PushFront(&cacheEntry{key: k, data: data})
-	c.size += len(data)
-	for c.size > c.max {
-		last := c.order.Back()
-		c.drop(last)
-	}
-}
-
-func (c *blockCache) remove(mh multihash.Multihash) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.byKey[string(mh)]; ok {
-		c.drop(e)
-	}
-}
-
-// drop removes e; c.mu is held.
-func (c *blockCache) drop(e *list.Element) {
-	ce := e.Value.(*cacheEntry)
-	c.order.Remove(e)
-	delete(c.byKey, ce.key)
-	c.size -= len(ce.data)
+// newBlockCache returns the cache of block bytes by multihash, at most
+// max bytes in all.
+func newBlockCache(max int) *lru.Cache[string, []byte] {
+	return lru.New[string](int64(max), func(b []byte) int64 { return int64(len(b)) })
 }
 
 // checkStored reports whether data, read from the store, hashes to c.

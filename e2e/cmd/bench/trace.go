@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -153,13 +154,7 @@ func traceSummary(w io.Writer, evs []traceEvent) {
 		}
 	}
 	fmt.Fprintf(w, "renderers' thread pools: %.0f ms of CPU; by where the tasks were posted:\n", pool/1e3)
-	keys := slices.Collect(func(yield func(string) bool) {
-		for k := range bySource {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	keys := slices.Collect(maps.Keys(bySource))
 	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(bySource[b], bySource[a]) })
 	for i, k := range keys {
 		if i == 8 {
