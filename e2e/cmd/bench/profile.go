@@ -28,9 +28,11 @@ func workerProfile(ctx context.Context, b *browser.Browser, w io.Writer) (stop f
 	if err != nil {
 		return nil, fmt.Errorf("targets: %w", err)
 	}
+	// Verity's worker: the floors' workers (floor-sw.js, visit-floor-sw.js)
+	// run beside it on origins of their own.
 	var id target.ID
 	for _, in := range infos {
-		if in.Type == "service_worker" {
+		if in.Type == "service_worker" && !strings.Contains(in.URL, "floor-sw.js") {
 			id = in.TargetID
 		}
 	}
