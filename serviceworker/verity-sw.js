@@ -562,11 +562,11 @@ async function fromCache(idx, e, request) {
   if (rng) {
     headers['Content-Range'] = 'bytes ' + rng.start + '-' + rng.end + '/' + f.size;
     headers['Content-Length'] = String(rng.end - rng.start + 1);
-    const body = buf ? new Uint8Array(buf, rng.start, rng.end - rng.start + 1) : blob.slice(rng.start, rng.end + 1);
+    const body = buf ? once(new Uint8Array(buf, rng.start, rng.end - rng.start + 1)) : blob.slice(rng.start, rng.end + 1);
     return new Response(body, { status: 206, headers });
   }
   headers['Content-Length'] = String(buf.byteLength);
-  return new Response(buf, { status: 200, headers });
+  return new Response(once(buf), { status: 200, headers });
 }
 
 // cacheRange returns the bytes {start, end} (inclusive) of a size-byte
@@ -714,6 +714,15 @@ const teeing = new Set();
 // answers (wholeBodyMax in wasmclient): its body is in memory already.
 const WHOLE_MAX = 64 << 10;
 
+// once returns a stream of the one chunk bytes (an ArrayBuffer or a
+// Uint8Array), the body this script gives an answer it holds whole: a
+// buffer as an answer's body goes to the page through the browser's blob
+// store, which costs this thread and the browser more than a stream.
+function once(bytes) {
+  const v = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  return new ReadableStream({ start(c) { if (v.byteLength) c.enqueue(v); c.close(); } });
+}
+
 // tee returns resp for the page and, when it is a complete verified file
 // (a 200, or a 206 whose range is the whole file: a media player's first
 // request), writes its bytes to the cache once the body has ended without
@@ -740,7 +749,7 @@ function tee(idx, event, path, resp) {
     return resp.arrayBuffer().then((buf) => { // rejects on a failed block
       if (buf.byteLength !== len) throw new Error('verity: ' + path + ': ' + buf.byteLength + ' bytes, want ' + len);
       event.waitUntil(storeLater(len, () => store(idx, root, path, m[1], type, [new Uint8Array(buf)], len)));
-      return new Response(buf, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+      return new Response(once(buf), { status: resp.status, statusText: resp.statusText, headers: resp.headers });
     });
   }
   if (resp.status === 206) return recordRange(idx, event, root, path, resp, m[1], type, len);
@@ -994,9 +1003,13 @@ async function siteHeaders(resp, path, pageRoot) {
     }
   }
   if (!set.size && !remove.size) return resp;
-  const headers = new Headers(resp.headers);
+  // The answers this script or the Go worker made have headers of their
+  // own to change in place; any other gets a copy.
+  let headers = resp.headers;
+  try { headers.delete('x-verity-probe'); } catch (e) { headers = new Headers(resp.headers); }
   for (const n of remove) headers.delete(n);
   for (const [n, v] of set) { try { headers.set(n, v); } catch (e) { /* not a valid value */ } }
+  if (headers === resp.headers) return resp;
   return new Response(resp.body, { status: resp.status, statusText: resp.statusText, headers });
 }
 
@@ -1378,7 +1391,7 @@ async function loader(event) {
   event.waitUntil(refresh.catch(() => {}));
   const headers = new Headers(hot.headers);
   headers.set('Server-Timing', 'verity;desc="cache"');
-  return new Response(hot.body, { status: 200, headers });
+  return new Response(once(hot.body), { status: 200, headers });
 }
 
 function isLoader(request) {

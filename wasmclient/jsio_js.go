@@ -141,6 +141,8 @@ io.stream = (id, strategy) => {
   }, strategy);
   return h;
 };
+// once(v) is a stream of the one chunk v.
+io.once = (v) => new ReadableStream({ start(c) { if (v.byteLength) c.enqueue(v); c.close(); } });
 return io;`
 
 var (

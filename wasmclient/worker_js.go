@@ -214,9 +214,11 @@ func (w *Worker) jsResponseBytes(resp *Response, whole []byte) js.Value {
 	}
 	body := js.Null()
 	if whole != nil {
-		body = bytesToJS(whole)
-		r := jsResponseCtor.New(body, init)
-		r.Set("verityBody", body) // the Response copied them: the script may keep these
+		// A stream of one chunk, not the buffer: a buffer as an answer's
+		// body goes to the page through the browser's blob store.
+		b := bytesToJS(whole)
+		r := jsResponseCtor.New(jsIO.Call("once", b), init)
+		r.Set("verityBody", b) // the script may keep these: the stream's chunk is not handed to anyone else
 		return r
 	} else if resp.Status != 204 && resp.Status != 304 && resp.ContentLength != 0 {
 		body = w.streams.New(resp.Body, resp.ContentLength)

@@ -130,11 +130,14 @@ func serve(t *testing.T, w *Worker, url string, headers map[string]any) jsResult
 			r.headers[name] = v.String()
 		}
 	}
-	if vb := resp.Get("verityBody"); vb.Truthy() {
+	vb := resp.Get("verityBody")
+	buf, err := await(ctx, resp.Call("arrayBuffer"))
+	// Read once the body was: the script stores these bytes after the
+	// page read the answer, whose stream carried the same array.
+	if vb.Truthy() {
 		r.verityBody = make([]byte, vb.Get("byteLength").Int())
 		js.CopyBytesToGo(r.verityBody, vb)
 	}
-	buf, err := await(ctx, resp.Call("arrayBuffer"))
 	if err != nil {
 		r.err = err
 		return r
