@@ -715,9 +715,12 @@ const teeing = new Set();
 const WHOLE_MAX = 64 << 10;
 
 // once returns a stream of the one chunk bytes (an ArrayBuffer or a
-// Uint8Array), the body this script gives an answer it holds whole: a
-// buffer as an answer's body goes to the page through the browser's blob
-// store, which costs this thread and the browser more than a stream.
+// Uint8Array), the body this script gives an answer it holds whole: in
+// Chromium an answer with a buffer as its body cost a visit from the
+// cache about a third more time than a stream (docs/benchmarks.md,
+// "Answers whole, as a stream of one chunk"). The Go worker's io.once
+// (wasmclient/jsio_js.go) is the same, for its answers: it cannot reach
+// this script's functions, nor this script its helpers before it boots.
 function once(bytes) {
   const v = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   return new ReadableStream({ start(c) { if (v.byteLength) c.enqueue(v); c.close(); } });

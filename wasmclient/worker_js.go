@@ -214,8 +214,8 @@ func (w *Worker) jsResponseBytes(resp *Response, whole []byte) js.Value {
 	}
 	body := js.Null()
 	if whole != nil {
-		// A stream of one chunk, not the buffer: a buffer as an answer's
-		// body goes to the page through the browser's blob store.
+		// A stream of one chunk, not the buffer: in Chromium, answers
+		// with buffer bodies cost more (verity-sw.js, once).
 		b := bytesToJS(whole)
 		r := jsResponseCtor.New(jsIO.Call("once", b), init)
 		r.Set("verityBody", b) // the script may keep these: the stream's chunk is not handed to anyone else
