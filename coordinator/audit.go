@@ -83,6 +83,7 @@ func (c *Coordinator) startAudit(node, root string) {
 			c.mu.Lock()
 			again := c.auditing[k]
 			delete(c.auditing, k)
+			c.auditEnded[k] = c.cfg.Now()
 			c.mu.Unlock()
 			if again {
 				c.startAudit(node, root)
@@ -99,7 +100,10 @@ func (c *Coordinator) startAudit(node, root string) {
 			base = strings.TrimRight(s.Record.Record.HTTP, "/")
 		}
 		if base == "" {
-			return // gone: audited when it is back and answers the pin again
+			// Not live as seen here (gone, or its state not read yet after
+			// a failover): retryPins audits it again while it is connected.
+			c.log.Debug("audit put off: node not live here", "node", node, "root", root)
+			return
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.AuditTimeout)
 		audit := c.Audit

@@ -54,6 +54,7 @@ type Coordinator struct {
 	accounts   map[string]nodeproto.AccountState // mirror of the ledger's accounts bucket
 	operators  map[string]OperatorRecord         // mirror of the operators bucket
 	auditing   map[auditKey]bool                 // audits running; true: run again once done
+	auditEnded map[auditKey]time.Time            // when audits last ended (retryPins' guard)
 	auditSem   chan struct{}                     // bounds them
 	once       sync.Once
 	sources    []ReferenceSource // the collector's (collect.go)
@@ -125,6 +126,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		cmetrics:   cmetrics,
 		operators:  make(map[string]OperatorRecord),
 		auditing:   make(map[auditKey]bool),
+		auditEnded: make(map[auditKey]time.Time),
 		auditSem:   make(chan struct{}, cfg.AuditConcurrency),
 		cache:      make(map[string]cachedState),
 		conns:      make(map[string]*nodeConn),

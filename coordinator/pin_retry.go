@@ -47,8 +47,12 @@ func (c *Coordinator) pinBackoff(attempts int) time.Duration {
 }
 
 // retryPins sends failed pin orders again, to the nodes connected here,
-// once their backoff has passed and while they have attempts left. It
-// runs until Close.
+// once their backoff has passed and while they have attempts left; and
+// audits again a holding of a node connected here that is still
+// "auditing" PinRetryMin after it was said pinned and after its last
+// audit ended, with no audit running: an audit put off (the node not yet
+// live as seen here, right after a failover) or whose outcome could not be
+// stored would otherwise leave it auditing for good. It runs until Close.
 func (c *Coordinator) retryPins() {
 	defer c.wg.Done()
 	tick := min(max(c.cfg.PinRetryMin/4, 10*time.Millisecond), time.Second)
@@ -62,20 +66,40 @@ func (c *Coordinator) retryPins() {
 		}
 		now := c.cfg.Now()
 		type due struct{ root, node string }
-		var todo []due
+		var todo, audits []due
 		c.mu.Lock()
 		for root, cp := range c.placements {
 			for id, h := range cp.p.Nodes {
-				if h.State == HolderFailed && h.Attempts < c.cfg.PinAttempts && c.conns[id] != nil &&
-					now.Sub(h.Since) >= c.pinBackoff(h.Attempts) {
-					todo = append(todo, due{root, id})
+				if c.conns[id] == nil {
+					continue
 				}
+				switch h.State {
+				case HolderFailed:
+					if h.Attempts < c.cfg.PinAttempts && now.Sub(h.Since) >= c.pinBackoff(h.Attempts) {
+						todo = append(todo, due{root, id})
+					}
+				case HolderAuditing:
+					k := auditKey{id, root}
+					if _, running := c.auditing[k]; !running && now.Sub(h.Since) >= c.cfg.PinRetryMin &&
+						now.Sub(c.auditEnded[k]) >= c.cfg.PinRetryMin {
+						audits = append(audits, due{root, id})
+					}
+				}
+			}
+		}
+		for k, at := range c.auditEnded {
+			if now.Sub(at) >= c.cfg.PinRetryMin {
+				delete(c.auditEnded, k) // no longer holds a retry back
 			}
 		}
 		c.mu.Unlock()
 		slices.SortFunc(todo, func(a, b due) int { return strings.Compare(a.root+a.node, b.root+b.node) })
 		for _, d := range todo {
 			c.retryPin(d.root, d.node)
+		}
+		for _, d := range audits {
+			c.log.Info("holding still auditing with no audit running: auditing again", "root", d.root, "node", d.node)
+			c.startAudit(d.node, d.root)
 		}
 		if f := c.retryPassed.Load(); f != nil {
 			(*f)(now)
