@@ -156,7 +156,7 @@ func (c *Client) drop(id string) {
 }
 
 func (c *Client) report(r Report) {
-	r.Time = c.cfg.Now()
+	r.At = c.cfg.Now().UnixMilli()
 	c.stats.addReport(r)
 	c.cfg.Logger.Warn("node reported", "node", r.Node, "reason", r.Reason, "detail", r.Detail)
 	if c.cfg.Reporter == nil || c.ctx.Err() != nil {
@@ -373,19 +373,49 @@ func (f *fetch) exhausted() error {
 }
 
 // open opens src for rng and waits for the entity to be verified. The
-// returned attempt is never nil; on error it is closed already.
+// returned attempt is never nil; on error it is closed already. While
+// another source remains, a source that has sent nothing, no head and no
+// byte, for QuietTimeout is given up: a node that takes a request and
+// answers nothing costs the request that, not OpenTimeout. fail counts
+// such a source slow, not failed.
 func (f *fetch) open(src source, rng *verify.ByteRange) (*attempt, verify.Entity, error) {
-	return f.openIn(f.ctx, src, rng)
+	var giveUp time.Duration
+	if f.hasNext() {
+		giveUp = f.c.cfg.QuietTimeout
+	}
+	return f.openIn(f.ctx, src, rng, giveUp)
 }
 
-// openIn is open with the attempt's context derived from ctx.
-func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange) (*attempt, verify.Entity, error) {
-	t0 := f.c.cfg.Now()
+// hasNext reports whether nextSource has a source left.
+func (f *fetch) hasNext() bool {
+	if f.retry != nil {
+		return true
+	}
+	for _, s := range f.srcs[f.next:] {
+		if s.gateway || !f.c.isDropped(s.node.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// openIn is open with the attempt's context derived from ctx, giving the
+// source up after giveUp without a byte (0: never).
+func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange, giveUp time.Duration) (*attempt, verify.Entity, error) {
 	actx, cancel := context.WithCancel(ctx)
-	a := &attempt{src: src, cancel: cancel}
+	a := &attempt{src: src, cancel: cancel, started: f.c.cfg.Now()}
 	a.mu.Lock()
 	a.timer = time.AfterFunc(f.c.cfg.OpenTimeout, a.expire)
 	a.mu.Unlock()
+	if giveUp > 0 {
+		t := time.AfterFunc(giveUp, func() {
+			if a.quiet() {
+				a.slow.Store(true)
+				a.close()
+			}
+		})
+		defer t.Stop()
+	}
 	vreq := verify.Request{Root: f.sess.RootCID(), Path: f.segs, Range: rng}
 	var (
 		rc  io.ReadCloser
@@ -433,7 +463,7 @@ func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange) (
 	}
 	a.disarm()
 	a.lastUse = f.c.cfg.Now()
-	f.c.scores.ObserveOpen(src.node.ID, a.lastUse.Sub(t0))
+	f.c.scores.ObserveOpen(src.node.ID, a.lastUse.Sub(a.started))
 	return a, ent, nil
 }
 
@@ -458,8 +488,17 @@ func (f *fetch) fail(a *attempt, err error) {
 		return
 	}
 	reason := classify(a, err)
+	if a.slow.Load() {
+		// Given up on while it said nothing: slow is not wrong. No report;
+		// it ranks behind the sources that answer.
+		reason, err = ReasonTimeout, errQuiet
+		f.c.scores.ObserveOpen(a.src.node.ID, f.c.cfg.Now().Sub(a.started))
+	}
 	se := &SourceError{Transport: a.src.transport.Name(), Node: a.src.node.ID, Reason: reason, Err: err}
 	f.attempts = append(f.attempts, se)
+	if a.slow.Load() {
+		return
+	}
 	f.c.cfg.Logger.Debug("source failed", "transport", se.Transport, "node", se.Node, "reason", reason, "err", err)
 	if f.ctx.Err() != nil {
 		return
@@ -574,15 +613,18 @@ var (
 	errShortBody     = errors.New("source ended before the entity's last byte")
 	errEntityChanged = errors.New("source resolved a different entity")
 	errCancelled     = errors.New("cancelled before the end of the body")
+	errQuiet         = errors.New("sent nothing in time; another source was asked")
 )
 
 // attempt is one open source.
 type attempt struct {
 	src      source
 	cancel   context.CancelFunc
+	started  time.Time
 	timer    *time.Timer
 	timedOut atomic.Bool
-	lastUse  time.Time // end of the last wait on the source (reader's goroutine only)
+	slow     atomic.Bool // given up on: it sent nothing in time (open)
+	lastUse  time.Time   // end of the last wait on the source (reader's goroutine only)
 
 	pay *StreamPayment // nil: unpaid
 
@@ -642,16 +684,28 @@ func (a *attempt) close() {
 	a.cancel()
 }
 
+// quiet reports whether a's source has sent nothing yet: no head, no byte.
+func (a *attempt) quiet() bool {
+	a.mu.Lock()
+	b := a.body
+	a.mu.Unlock()
+	return b == nil || !b.got.Load()
+}
+
 // trackedBody remembers the transport's own read error, to tell a broken
-// connection from a bad CAR.
+// connection from a bad CAR, and whether a byte came.
 type trackedBody struct {
 	rc  io.ReadCloser
+	got atomic.Bool
 	mu  sync.Mutex
 	err error
 }
 
 func (t *trackedBody) Read(p []byte) (int, error) {
 	n, err := t.rc.Read(p)
+	if n > 0 && !t.got.Load() {
+		t.got.Store(true)
+	}
 	if err != nil && err != io.EOF {
 		t.mu.Lock()
 		t.err = err

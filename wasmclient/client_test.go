@@ -584,3 +584,53 @@ func TestRangeHugeLastPos(t *testing.T) {
 		})
 	}
 }
+
+// A node that takes the request and answers nothing (overloaded, or
+// hostile) does not hold the request for OpenTimeout: once it has said
+// nothing for QuietTimeout it is given up and the next source asked.
+// It is not reported (slow is not wrong) but ranks behind the other node
+// afterwards.
+func TestSilentNodeIsGivenUp(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.OpenTimeout, c.QuietTimeout = 20*time.Second, 500*time.Millisecond })
+	e.nodes[0].setFault(fault{silent: true})
+	start := time.Now()
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin"})
+	took := time.Since(start)
+	if r.err != nil || !bytes.Equal(r.body, s.files["big.bin"]) {
+		t.Fatalf("read err %v, %d bytes; want the whole file", r.err, len(r.body))
+	}
+	if r.resp.Node != "nb" {
+		t.Fatalf("served by %q, want nb", r.resp.Node)
+	}
+	if took > 15*time.Second {
+		t.Fatalf("took %v: the request waited for the silent node's OpenTimeout", took)
+	}
+	if len(e.nodes[0].targets()) != 1 {
+		t.Fatalf("na asked %d times, want once", len(e.nodes[0].targets()))
+	}
+	if reps := e.client.Stats().Reports(); len(reps) != 0 {
+		t.Fatalf("reports %+v, want none: a slow node is not a failed one", reps)
+	}
+	// The silent node now ranks behind: the next request goes to nb first.
+	r = mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+	if r.resp.Node != "nb" || len(e.nodes[0].targets()) != 1 {
+		t.Fatalf("next request served by %s, na asked %d times", r.resp.Node, len(e.nodes[0].targets()))
+	}
+}
+
+// The last source left is never given up for being slow: a node that
+// answers after QuietTimeout, with no other node and no gateway to ask,
+// serves the request.
+func TestSlowLastSourceIsKept(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 1, func(c *wasmclient.Config) { c.Fallback, c.QuietTimeout = nil, 300*time.Millisecond })
+	e.nodes[0].setFault(fault{delay: time.Second}) // past QuietTimeout
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+	if r.err != nil || string(r.body) != "body{color:red}" || r.resp.Node != "na" {
+		t.Fatalf("err %v, body %q from %q", r.err, r.body, r.resp.Node)
+	}
+	if n := len(e.nodes[0].targets()); n != 1 {
+		t.Fatalf("na asked %d times, want once", n)
+	}
+}

@@ -6,6 +6,7 @@ import "time"
 const (
 	DefaultOpenTimeout   = 10 * time.Second
 	DefaultIdleTimeout   = 10 * time.Second
+	DefaultQuietTimeout  = 3 * time.Second
 	DefaultDropFor       = time.Minute
 	DefaultSessionTTL    = 30 * time.Second
 	DefaultReportTimeout = 10 * time.Second
@@ -45,6 +46,11 @@ type Config struct {
 	// IdleTimeout bounds the time a source may go without delivering
 	// verified bytes (default DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// QuietTimeout is how long a source being opened may send nothing at
+	// all, no head and no byte, before the next source is asked instead,
+	// while one is left (default DefaultQuietTimeout). It is not counted
+	// as the source's failure: it is not reported, and scores as slow.
+	QuietTimeout time.Duration
 	// DropFor is how long a failing node is skipped (default DefaultDropFor).
 	DropFor time.Duration
 	// SessionTTL is used when the session document has no ttl (default
@@ -99,6 +105,9 @@ func (c Config) normalize() Config {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.QuietTimeout <= 0 {
+		c.QuietTimeout = DefaultQuietTimeout
 	}
 	if c.DropFor <= 0 {
 		c.DropFor = DefaultDropFor

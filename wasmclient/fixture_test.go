@@ -162,7 +162,9 @@ type fault struct {
 	// retarget, when set, makes the source answer another target than the
 	// one asked for (blocks for another range, say).
 	retarget func(target string) string
-	swapLast bool // send the CAR's last two blocks in reverse order
+	swapLast bool          // send the CAR's last two blocks in reverse order
+	silent   bool          // take the request and answer nothing, not even a head
+	delay    time.Duration // wait this long before answering
 }
 
 // apply writes car to w with the fault; it blocks on hang until ctx is done.
@@ -310,6 +312,17 @@ func (n *node) serve(c net.Conn) {
 		n.offers++
 	}
 	n.mu.Unlock()
+	if f.silent {
+		<-n.ctx.Done()
+		return
+	}
+	if f.delay > 0 {
+		select {
+		case <-time.After(f.delay):
+		case <-n.ctx.Done():
+			return
+		}
+	}
 	if f.status != 0 {
 		_, _ = (&wire.Response{Status: f.status}).WriteTo(c)
 		_, _ = io.WriteString(c, "injected failure")

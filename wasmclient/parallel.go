@@ -603,7 +603,7 @@ func (l *lane) open(start, end int64) (*attempt, error) {
 		if !src.gateway && f.c.isDropped(src.node.ID) {
 			break
 		}
-		a, ent, oerr := f.openIn(l.p.ctx, src, &verify.ByteRange{From: start, To: end})
+		a, ent, oerr := f.openIn(l.p.ctx, src, &verify.ByteRange{From: start, To: end}, 0)
 		if oerr == nil && (ent.Kind != f.entity.Kind || !ent.CID.Equal(f.entity.CID)) {
 			a.close()
 			oerr = errEntityChanged

@@ -3,7 +3,6 @@ package wasmclient
 import (
 	"context"
 	"sync"
-	"time"
 )
 
 // Reasons a node is reported for (the "reason" of POST /.verity/v1/report).
@@ -20,7 +19,7 @@ type Report struct {
 	CID    string    `json:"cid"`
 	Reason string    `json:"reason"`
 	Detail string    `json:"detail,omitempty"`
-	Time   time.Time `json:"-"`
+	At     int64     `json:"-"` // when it was made, Unix milliseconds
 }
 
 // Reporter delivers reports (POST /.verity/v1/report).
