@@ -1,7 +1,6 @@
 package wasmclient
 
 import (
-	"encoding/base64"
 	"errors"
 	"sync"
 	"time"
@@ -142,8 +141,8 @@ func (p *payer) update(s *Session) {
 	if p.next == nil {
 		return
 	}
-	raw, err := base64.StdEncoding.DecodeString(s.Voucher)
-	if err != nil {
+	raw, ok := decodeBase64(s.Voucher)
+	if !ok {
 		return
 	}
 	v, err := payment.ParseVoucher(raw)

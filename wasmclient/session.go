@@ -2,9 +2,7 @@ package wasmclient
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -57,11 +55,7 @@ const GatewayNodeID = "gateway"
 func (n Node) CertHashBytes() [][]byte {
 	var out [][]byte
 	for _, s := range n.CertHashes {
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			b, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
-		}
-		if err == nil && len(b) == 32 {
+		if b, ok := decodeBase64(s); ok && len(b) == 32 {
 			out = append(out, b)
 		}
 	}
