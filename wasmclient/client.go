@@ -489,10 +489,16 @@ func (f *fetch) fail(a *attempt, err error) {
 	}
 	reason := classify(a, err)
 	if a.slow.Load() {
-		// Given up on while it said nothing: slow is not wrong. No report;
-		// it ranks behind the sources that answer.
-		reason, err = ReasonTimeout, errQuiet
-		f.c.scores.ObserveOpen(a.src.node.ID, f.c.cfg.Now().Sub(a.started))
+		// Given up on as slow, which is not wrong: no report, but it ranks
+		// behind the sources that answer (quiet: as slow to open; slow
+		// mid-body: as an error).
+		reason = ReasonTimeout
+		if err == errSlow {
+			f.c.scores.ObserveError(a.src.node.ID)
+		} else {
+			err = errQuiet
+			f.c.scores.ObserveOpen(a.src.node.ID, f.c.cfg.Now().Sub(a.started))
+		}
 	}
 	se := &SourceError{Transport: a.src.transport.Name(), Node: a.src.node.ID, Reason: reason, Err: err}
 	f.attempts = append(f.attempts, se)
@@ -614,6 +620,7 @@ var (
 	errEntityChanged = errors.New("source resolved a different entity")
 	errCancelled     = errors.New("cancelled before the end of the body")
 	errQuiet         = errors.New("sent nothing in time; another source was asked")
+	errSlow          = errors.New("delivered below the minimum rate; another source was asked")
 )
 
 // attempt is one open source.
@@ -623,8 +630,10 @@ type attempt struct {
 	started  time.Time
 	timer    *time.Timer
 	timedOut atomic.Bool
-	slow     atomic.Bool // given up on: it sent nothing in time (open)
-	lastUse  time.Time   // end of the last wait on the source (reader's goroutine only)
+	slow     atomic.Bool   // given up on: it sent nothing in time, or too little
+	lastUse  time.Time     // end of the last wait on the source (reader's goroutine only)
+	waited   time.Duration // the body's reader waited on it in this window (reader's goroutine only)
+	read     int64         // bytes the body read from it in this window (reader's goroutine only)
 
 	pay *StreamPayment // nil: unpaid
 

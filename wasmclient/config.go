@@ -7,6 +7,7 @@ const (
 	DefaultOpenTimeout   = 10 * time.Second
 	DefaultIdleTimeout   = 10 * time.Second
 	DefaultQuietTimeout  = 3 * time.Second
+	DefaultMinRate       = 16 << 10
 	DefaultDropFor       = time.Minute
 	DefaultSessionTTL    = 30 * time.Second
 	DefaultReportTimeout = 10 * time.Second
@@ -51,6 +52,12 @@ type Config struct {
 	// while one is left (default DefaultQuietTimeout). It is not counted
 	// as the source's failure: it is not reported, and scores as slow.
 	QuietTimeout time.Duration
+	// MinRate, in bytes per second, is the least a source may deliver
+	// over each QuietTimeout the body's reader spends waiting on it: below
+	// it the rest of the body comes from the next source, while one is
+	// left (default DefaultMinRate). Not counted as a failure: not
+	// reported, but scored as an error.
+	MinRate float64
 	// DropFor is how long a failing node is skipped (default DefaultDropFor).
 	DropFor time.Duration
 	// SessionTTL is used when the session document has no ttl (default
@@ -108,6 +115,9 @@ func (c Config) normalize() Config {
 	}
 	if c.QuietTimeout <= 0 {
 		c.QuietTimeout = DefaultQuietTimeout
+	}
+	if c.MinRate <= 0 {
+		c.MinRate = DefaultMinRate
 	}
 	if c.DropFor <= 0 {
 		c.DropFor = DefaultDropFor

@@ -41,7 +41,9 @@
 // source with entity-bytes from the first byte not yet delivered. A 404
 // status only moves on. A source that sends nothing (no head, no byte) for
 // QuietTimeout while another source is left is given up for the next one,
-// not reported: it scores as slow (Scores.ObserveOpen). Transports
+// not reported: it scores as slow (Scores.ObserveOpen); one that delivers
+// less than MinRate over QuietTimeout of the reader waiting is left the
+// same way mid-body, scored as an error. Transports
 // report statuses as *wire.StatusError and a missing address as
 // ErrNoAddress.
 //
@@ -75,7 +77,7 @@
 // # Config
 //
 // Zero values are defaults: OpenTimeout and IdleTimeout 10 s, QuietTimeout
-// 3 s, DropFor 1 min,
+// 3 s, MinRate 16 KiB/s, DropFor 1 min,
 // SessionTTL 30 s (when the session has no ttl), History 200 records,
 // Logger discards, Now is time.Now; ParallelThreshold 16 MiB, SegmentSize
 // 2 MiB, ReadAheadSegments 6, MaxParallel 3, hedge delays within

@@ -15,11 +15,11 @@ const (
 
 // Report is what the worker tells the gateway about a node that failed it.
 type Report struct {
-	Node   string    `json:"node"`
-	CID    string    `json:"cid"`
-	Reason string    `json:"reason"`
-	Detail string    `json:"detail,omitempty"`
-	At     int64     `json:"-"` // when it was made, Unix milliseconds
+	Node   string `json:"node"`
+	CID    string `json:"cid"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+	At     int64  `json:"-"` // when it was made, Unix milliseconds
 }
 
 // Reporter delivers reports (POST /.verity/v1/report).
