@@ -50,7 +50,8 @@ func (c *Coordinator) pinBackoff(attempts int) time.Duration {
 // once their backoff has passed and while they have attempts left; and
 // audits again a holding of a node connected here that is still
 // "auditing" PinRetryMin after it was said pinned and after its last
-// audit ended, with no audit running: an audit put off (the node not yet
+// audit ended, with no audit running and the node live here with an HTTP
+// URL to audit: an audit put off (the node not yet
 // live as seen here, right after a failover) or whose outcome could not be
 // stored would otherwise leave it auditing for good. It runs until Close.
 func (c *Coordinator) retryPins() {
@@ -79,9 +80,14 @@ func (c *Coordinator) retryPins() {
 						todo = append(todo, due{root, id})
 					}
 				case HolderAuditing:
+					// Only when the audit would run: the node live here with
+					// an HTTP URL (a node without one cannot be audited, and
+					// asking every PinRetryMin would only repeat that).
 					k := auditKey{id, root}
+					cs := c.cache[id].state
 					if _, running := c.auditing[k]; !running && now.Sub(h.Since) >= c.cfg.PinRetryMin &&
-						now.Sub(c.auditEnded[k]) >= c.cfg.PinRetryMin {
+						now.Sub(c.auditEnded[k]) >= c.cfg.PinRetryMin &&
+						cs.State == StateLive && cs.Record.Record.HTTP != "" {
 						audits = append(audits, due{root, id})
 					}
 				}

@@ -54,30 +54,15 @@ func (b *body) Read(p []byte) (int, error) {
 		if int64(len(p)) > b.remaining {
 			p = p[:b.remaining]
 		}
-		cfg := &b.f.c.cfg
-		t0 := cfg.Now()
-		idle := t0.Sub(a.lastUse) > cfg.IdleTimeout
-		a.arm(cfg.IdleTimeout)
+		idle := b.f.c.cfg.Now().Sub(a.lastUse) > b.f.c.cfg.IdleTimeout
+		a.arm(b.f.c.cfg.IdleTimeout)
 		n, err := a.vr.Read(p)
 		a.disarm()
-		a.lastUse = cfg.Now()
-		a.waited += a.lastUse.Sub(t0)
-		a.read += int64(n)
+		a.lastUse = b.f.c.cfg.Now()
 		b.remaining -= int64(n)
 		b.delivered.Add(int64(n))
 		if err == io.EOF && b.remaining > 0 {
 			err = errShortBody
-		}
-		if err == nil && a.waited > cfg.QuietTimeout {
-			// A window of QuietTimeout of waiting: below MinRate the source
-			// is slow, not wrong (no report), but scored, and the rest
-			// comes from the next source.
-			if b.remaining > 0 && float64(a.read) < cfg.MinRate*a.waited.Seconds() && b.f.hasNext() {
-				a.slow.Store(true)
-				b.closeCurrent()
-				b.f.fail(a, errSlow)
-			}
-			a.waited, a.read = 0, 0
 		}
 		if err != nil && err != io.EOF {
 			b.closeCurrent()

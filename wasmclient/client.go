@@ -109,6 +109,7 @@ type source struct {
 	transport Transport
 	node      Node
 	gateway   bool
+	patient   bool // asked again after it was given up as quiet: waited for
 }
 
 func (c *Client) sources(sess *Session) []source {
@@ -213,7 +214,8 @@ type fetch struct {
 	srcs  []source
 	next  int
 
-	retry     *source // source to try again first (it failed while idle)
+	retry     *source  // source to try again first (it failed while idle)
+	quiet     []source // sources given up before their head came, to ask again last
 	attempts  []*SourceError
 	notFound  bool
 	failovers int
@@ -365,6 +367,11 @@ func (f *fetch) nextSource() (source, bool) {
 		}
 		return s, true
 	}
+	if len(f.quiet) > 0 {
+		s := f.quiet[0]
+		f.quiet = f.quiet[1:]
+		return s, true
+	}
 	return source{}, false
 }
 
@@ -374,13 +381,14 @@ func (f *fetch) exhausted() error {
 
 // open opens src for rng and waits for the entity to be verified. The
 // returned attempt is never nil; on error it is closed already. While
-// another source remains, a source that has sent nothing, no head and no
-// byte, for QuietTimeout is given up: a node that takes a request and
+// another source remains, a source whose response head has not come
+// within QuietTimeout is given up: a node that takes a request and
 // answers nothing costs the request that, not OpenTimeout. fail counts
-// such a source slow, not failed.
+// such a source quiet, not failed, and nextSource asks it again, waiting,
+// once every other source has failed.
 func (f *fetch) open(src source, rng *verify.ByteRange) (*attempt, verify.Entity, error) {
 	var giveUp time.Duration
-	if f.hasNext() {
+	if !src.patient && f.hasNext() {
 		giveUp = f.c.cfg.QuietTimeout
 	}
 	return f.openIn(f.ctx, src, rng, giveUp)
@@ -388,7 +396,7 @@ func (f *fetch) open(src source, rng *verify.ByteRange) (*attempt, verify.Entity
 
 // hasNext reports whether nextSource has a source left.
 func (f *fetch) hasNext() bool {
-	if f.retry != nil {
+	if f.retry != nil || len(f.quiet) > 0 {
 		return true
 	}
 	for _, s := range f.srcs[f.next:] {
@@ -400,7 +408,7 @@ func (f *fetch) hasNext() bool {
 }
 
 // openIn is open with the attempt's context derived from ctx, giving the
-// source up after giveUp without a byte (0: never).
+// source up when its response head has not come after giveUp (0: never).
 func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange, giveUp time.Duration) (*attempt, verify.Entity, error) {
 	actx, cancel := context.WithCancel(ctx)
 	a := &attempt{src: src, cancel: cancel, started: f.c.cfg.Now()}
@@ -409,8 +417,7 @@ func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange, g
 	a.mu.Unlock()
 	if giveUp > 0 {
 		t := time.AfterFunc(giveUp, func() {
-			if a.quiet() {
-				a.slow.Store(true)
+			if a.phase.CompareAndSwap(attemptOpening, attemptQuiet) {
 				a.close()
 			}
 		})
@@ -428,6 +435,14 @@ func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange, g
 		rc, err = src.transport.(PaidTransport).OpenPaid(actx, src.node, vreq.Target(), a.pay)
 	} else {
 		rc, err = src.transport.Open(actx, src.node, vreq.Target())
+	}
+	if !a.phase.CompareAndSwap(attemptOpening, attemptAnswered) {
+		// Given up before its head came (whatever err says now).
+		if err == nil {
+			_ = rc.Close()
+		}
+		a.close()
+		return a, verify.Entity{}, errQuiet
 	}
 	if err != nil {
 		a.close()
@@ -488,23 +503,27 @@ func (f *fetch) fail(a *attempt, err error) {
 		return
 	}
 	reason := classify(a, err)
-	if a.slow.Load() {
-		// Given up on as slow, which is not wrong: no report, but it ranks
-		// behind the sources that answer (quiet: as slow to open; slow
-		// mid-body: as an error).
-		reason = ReasonTimeout
-		if err == errSlow {
-			f.c.scores.ObserveError(a.src.node.ID)
-		} else {
-			err = errQuiet
-			f.c.scores.ObserveOpen(a.src.node.ID, f.c.cfg.Now().Sub(a.started))
-		}
-	}
 	se := &SourceError{Transport: a.src.transport.Name(), Node: a.src.node.ID, Reason: reason, Err: err}
-	f.attempts = append(f.attempts, se)
-	if a.slow.Load() {
+	if a.phase.Load() == attemptQuiet {
+		// Given up before its head came: slow, which is not wrong. Not
+		// reported; dropped like a failed node (its session may be
+		// wedged: forgotten), scored slow, and asked again, waiting, if
+		// every other source fails.
+		se.Reason, se.Err = ReasonTimeout, errQuiet
+		f.attempts = append(f.attempts, se)
+		if f.ctx.Err() == nil {
+			f.c.scores.ObserveOpen(a.src.node.ID, f.c.cfg.Now().Sub(a.started))
+			f.c.drop(a.src.node.ID)
+			if fg, ok := a.src.transport.(nodeForgetter); ok {
+				fg.ForgetNode(a.src.node.ID)
+			}
+			q := a.src
+			q.patient = true
+			f.quiet = append(f.quiet, q)
+		}
 		return
 	}
+	f.attempts = append(f.attempts, se)
 	f.c.cfg.Logger.Debug("source failed", "transport", se.Transport, "node", se.Node, "reason", reason, "err", err)
 	if f.ctx.Err() != nil {
 		return
@@ -619,8 +638,7 @@ var (
 	errShortBody     = errors.New("source ended before the entity's last byte")
 	errEntityChanged = errors.New("source resolved a different entity")
 	errCancelled     = errors.New("cancelled before the end of the body")
-	errQuiet         = errors.New("sent nothing in time; another source was asked")
-	errSlow          = errors.New("delivered below the minimum rate; another source was asked")
+	errQuiet         = errors.New("no response head in time; another source was asked")
 )
 
 // attempt is one open source.
@@ -630,10 +648,8 @@ type attempt struct {
 	started  time.Time
 	timer    *time.Timer
 	timedOut atomic.Bool
-	slow     atomic.Bool   // given up on: it sent nothing in time, or too little
-	lastUse  time.Time     // end of the last wait on the source (reader's goroutine only)
-	waited   time.Duration // the body's reader waited on it in this window (reader's goroutine only)
-	read     int64         // bytes the body read from it in this window (reader's goroutine only)
+	phase    atomic.Int32 // attemptOpening, then attemptAnswered or attemptQuiet
+	lastUse  time.Time    // end of the last wait on the source (reader's goroutine only)
 
 	pay *StreamPayment // nil: unpaid
 
@@ -693,28 +709,24 @@ func (a *attempt) close() {
 	a.cancel()
 }
 
-// quiet reports whether a's source has sent nothing yet: no head, no byte.
-func (a *attempt) quiet() bool {
-	a.mu.Lock()
-	b := a.body
-	a.mu.Unlock()
-	return b == nil || !b.got.Load()
-}
+// An attempt's phases: waiting for its response head, then either
+// answered (the transport's Open returned) or given up before that.
+const (
+	attemptOpening int32 = iota
+	attemptAnswered
+	attemptQuiet
+)
 
 // trackedBody remembers the transport's own read error, to tell a broken
-// connection from a bad CAR, and whether a byte came.
+// connection from a bad CAR.
 type trackedBody struct {
 	rc  io.ReadCloser
-	got atomic.Bool
 	mu  sync.Mutex
 	err error
 }
 
 func (t *trackedBody) Read(p []byte) (int, error) {
 	n, err := t.rc.Read(p)
-	if n > 0 && !t.got.Load() {
-		t.got.Store(true)
-	}
 	if err != nil && err != io.EOF {
 		t.mu.Lock()
 		t.err = err

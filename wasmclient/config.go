@@ -7,7 +7,6 @@ const (
 	DefaultOpenTimeout   = 10 * time.Second
 	DefaultIdleTimeout   = 10 * time.Second
 	DefaultQuietTimeout  = 3 * time.Second
-	DefaultMinRate       = 16 << 10
 	DefaultDropFor       = time.Minute
 	DefaultSessionTTL    = 30 * time.Second
 	DefaultReportTimeout = 10 * time.Second
@@ -47,17 +46,12 @@ type Config struct {
 	// IdleTimeout bounds the time a source may go without delivering
 	// verified bytes (default DefaultIdleTimeout).
 	IdleTimeout time.Duration
-	// QuietTimeout is how long a source being opened may send nothing at
-	// all, no head and no byte, before the next source is asked instead,
-	// while one is left (default DefaultQuietTimeout). It is not counted
-	// as the source's failure: it is not reported, and scores as slow.
+	// QuietTimeout is how long a source being opened may take to send its
+	// response head before the next source is asked instead, while one is
+	// left (default DefaultQuietTimeout). It is not counted as the
+	// source's failure: it is not reported, but skipped for DropFor,
+	// scored slow, and asked again last.
 	QuietTimeout time.Duration
-	// MinRate, in bytes per second, is the least a source may deliver
-	// over each QuietTimeout the body's reader spends waiting on it: below
-	// it the rest of the body comes from the next source, while one is
-	// left (default DefaultMinRate). Not counted as a failure: not
-	// reported, but scored as an error.
-	MinRate float64
 	// DropFor is how long a failing node is skipped (default DefaultDropFor).
 	DropFor time.Duration
 	// SessionTTL is used when the session document has no ttl (default
@@ -115,9 +109,6 @@ func (c Config) normalize() Config {
 	}
 	if c.QuietTimeout <= 0 {
 		c.QuietTimeout = DefaultQuietTimeout
-	}
-	if c.MinRate <= 0 {
-		c.MinRate = DefaultMinRate
 	}
 	if c.DropFor <= 0 {
 		c.DropFor = DefaultDropFor

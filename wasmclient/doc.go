@@ -39,13 +39,12 @@
 // verify, truncation, no progress within IdleTimeout) is reported through
 // Config.Reporter and skipped for DropFor; the body resumes from the next
 // source with entity-bytes from the first byte not yet delivered. A 404
-// status only moves on. A source that sends nothing (no head, no byte) for
-// QuietTimeout while another source is left is given up for the next one,
-// not reported: it scores as slow (Scores.ObserveOpen); one that delivers
-// less than MinRate over QuietTimeout of the reader waiting is left the
-// same way mid-body, scored as an error. Transports
-// report statuses as *wire.StatusError and a missing address as
-// ErrNoAddress.
+// status only moves on. A source whose response head has not come within
+// QuietTimeout while another source is left is given up for the next one:
+// not reported, but skipped for DropFor and scored slow
+// (Scores.ObserveOpen); it is asked again, and waited for, only if every
+// other source fails. Transports report statuses as *wire.StatusError and
+// a missing address as ErrNoAddress.
 //
 // # Parallel fetch, hedging and scores
 //
@@ -77,7 +76,7 @@
 // # Config
 //
 // Zero values are defaults: OpenTimeout and IdleTimeout 10 s, QuietTimeout
-// 3 s, MinRate 16 KiB/s, DropFor 1 min,
+// 3 s, DropFor 1 min,
 // SessionTTL 30 s (when the session has no ttl), History 200 records,
 // Logger discards, Now is time.Now; ParallelThreshold 16 MiB, SegmentSize
 // 2 MiB, ReadAheadSegments 6, MaxParallel 3, hedge delays within
