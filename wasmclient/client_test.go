@@ -592,7 +592,12 @@ func TestRangeHugeLastPos(t *testing.T) {
 // afterwards.
 func TestSilentNodeIsGivenUp(t *testing.T) {
 	s := demoSite(t)
-	e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.OpenTimeout, c.QuietTimeout = 20*time.Second, 500*time.Millisecond })
+	// OpenTimeout inside get's 30 s, so the old wait would end in a
+	// success that takes too long; QuietTimeout scaled so that a loaded
+	// machine's nb answers within it.
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		c.OpenTimeout, c.QuietTimeout = 25*time.Second, testutil.Scale(time.Second)
+	})
 	e.nodes[0].setFault(fault{silent: true})
 	start := time.Now()
 	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin"})
@@ -640,8 +645,8 @@ func TestSlowLastSourceIsKept(t *testing.T) {
 // request it would have served into a failure.
 func TestQuietSourceAskedAgainLast(t *testing.T) {
 	s := demoSite(t)
-	e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.Fallback, c.QuietTimeout = nil, 300*time.Millisecond })
-	e.nodes[0].setFault(fault{delay: time.Second}) // past QuietTimeout
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.Fallback, c.QuietTimeout = nil, 200*time.Millisecond })
+	e.nodes[0].setFault(fault{delay: 2 * time.Second}) // well past QuietTimeout
 	e.nodes[1].setFault(fault{status: 500})
 	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
 	if r.err != nil || string(r.body) != "body{color:red}" || r.resp.Node != "na" {
