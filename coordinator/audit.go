@@ -95,10 +95,8 @@ func (c *Coordinator) startAudit(node, root string) {
 			return
 		}
 		defer func() { <-c.auditSem }()
-		base := ""
-		if s, ok := c.cachedState(node); ok && s.State == StateLive {
-			base = strings.TrimRight(s.Record.Record.HTTP, "/")
-		}
+		s, _ := c.cachedState(node)
+		base := auditBase(s)
 		if base == "" {
 			// Not live as seen here (gone, or its state not read yet after
 			// a failover): retryPins audits it again while it is connected.
@@ -117,6 +115,15 @@ func (c *Coordinator) startAudit(node, root string) {
 		}
 		c.auditDone(node, root, err)
 	}()
+}
+
+// auditBase is the URL an audit of a node in state s fetches from: its
+// HTTP URL while it is live, else "" (no audit can run).
+func auditBase(s NodeState) string {
+	if s.State != StateLive {
+		return ""
+	}
+	return strings.TrimRight(s.Record.Record.HTTP, "/")
 }
 
 // Audit fetches Config.AuditWalks random blocks of root from the node

@@ -12,19 +12,33 @@ import (
 	"github.com/verity-cdn/verity/internal/testutil"
 )
 
-// An audit asked for while one of the same holding runs is not dropped: it
-// runs once the first is done. Dropped, a holding that was failed, ordered
-// again and said pinned again in the meantime stayed "auditing" for good.
-func TestAuditAskedWhileRunningRunsAgain(t *testing.T) {
+// newLocalCoordinator is a coordinator with no placement consumer on a
+// bus of its own (an embedded NATS in a temporary directory), logging
+// nowhere; cfg's other fields are kept. Both close with the test.
+func newLocalCoordinator(t *testing.T, cfg Config) *Coordinator {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	bus, err := events.Open(t.Context(), events.Config{StoreDir: t.TempDir(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bus.Close()
+	t.Cleanup(func() { _ = bus.Close() })
+	cfg.Bus, cfg.Logger, cfg.NoPlacement = bus, log, true
+	c, err := New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// An audit asked for while one of the same holding runs is not dropped: it
+// runs once the first is done. Dropped, a holding that was failed, ordered
+// again and said pinned again in the meantime stayed "auditing" for good.
+func TestAuditAskedWhileRunningRunsAgain(t *testing.T) {
 	release := make(chan struct{})
 	var calls atomic.Int32
-	c, err := New(t.Context(), Config{Bus: bus, Logger: log, NoPlacement: true, audit: func(ctx context.Context, _, _ string) error {
+	c := newLocalCoordinator(t, Config{audit: func(ctx context.Context, _, _ string) error {
 		if calls.Add(1) == 1 {
 			select {
 			case <-release:
@@ -33,10 +47,6 @@ func TestAuditAskedWhileRunningRunsAgain(t *testing.T) {
 		}
 		return nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	var st NodeState
 	st.State, st.LastSeen = StateLive, time.Now()
 	st.Record.Record.HTTP = "http://192.0.2.1:4001"
@@ -56,22 +66,11 @@ func TestAuditAskedWhileRunningRunsAgain(t *testing.T) {
 // it counted for nothing and nothing audited it until the node said
 // pinned again.
 func TestStuckAuditingHoldingAuditedAgain(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bus, err := events.Open(t.Context(), events.Config{StoreDir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
 	var calls atomic.Int32
-	c, err := New(t.Context(), Config{Bus: bus, Logger: log, NoPlacement: true, PinRetryMin: 50 * time.Millisecond,
-		audit: func(context.Context, string, string) error {
-			calls.Add(1)
-			return nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newLocalCoordinator(t, Config{PinRetryMin: 50 * time.Millisecond, audit: func(context.Context, string, string) error {
+		calls.Add(1)
+		return nil
+	}})
 	ctx := t.Context()
 	const root = "bafystuck"
 	if _, err := c.Place(ctx, events.SiteDeployed{Site: "st", Root: root, Replicas: 1, CAR: "http://127.0.0.1:1/x.car"}); err == nil {
@@ -88,7 +87,7 @@ func TestStuckAuditingHoldingAuditedAgain(t *testing.T) {
 		return ok && p.Nodes["n1"].State == HolderAuditing
 	})
 	c.mu.Lock()
-	c.conns["n1"] = &nodeConn{c: c, node: "n1", log: log}
+	c.conns["n1"] = &nodeConn{c: c, node: "n1", log: c.log}
 	c.mu.Unlock()
 	// The node is connected, but its state here is not live yet.
 	c.startAudit("n1", root)

@@ -80,14 +80,12 @@ func (c *Coordinator) retryPins() {
 						todo = append(todo, due{root, id})
 					}
 				case HolderAuditing:
-					// Only when the audit would run: the node live here with
-					// an HTTP URL (a node without one cannot be audited, and
-					// asking every PinRetryMin would only repeat that).
+					// Only when the audit would run (auditBase): a node not
+					// live here or without an HTTP URL cannot be audited,
+					// and asking every PinRetryMin would only repeat that.
 					k := auditKey{id, root}
-					cs := c.cache[id].state
 					if _, running := c.auditing[k]; !running && now.Sub(h.Since) >= c.cfg.PinRetryMin &&
-						now.Sub(c.auditEnded[k]) >= c.cfg.PinRetryMin &&
-						cs.State == StateLive && cs.Record.Record.HTTP != "" {
+						now.Sub(c.auditEnded[k]) >= c.cfg.PinRetryMin && auditBase(c.cache[id].state) != "" {
 						audits = append(audits, due{root, id})
 					}
 				}

@@ -1,8 +1,6 @@
 package coordinator
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,17 +15,7 @@ import (
 // the placement back with the snapshot's replicas and no label: the
 // delete failed, and a placement no collector looks at stayed.
 func TestRepairBetweenReleaseSteps(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bus, err := events.Open(t.Context(), events.Config{StoreDir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
-	c, err := New(t.Context(), Config{Bus: bus, Logger: log, NoPlacement: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newLocalCoordinator(t, Config{})
 	ctx := t.Context()
 	const root = "bafyreleased"
 	if _, err := c.Place(ctx, events.SiteDeployed{Site: "pv", Root: root, Replicas: 2, CAR: "http://127.0.0.1:1/x.car"}); err == nil {

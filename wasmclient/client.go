@@ -362,10 +362,9 @@ func (f *fetch) nextSource() (source, bool) {
 	for f.next < len(f.srcs) {
 		s := f.srcs[f.next]
 		f.next++
-		if !s.gateway && f.c.isDropped(s.node.ID) {
-			continue
+		if f.usable(s) {
+			return s, true
 		}
-		return s, true
 	}
 	if len(f.quiet) > 0 {
 		s := f.quiet[0]
@@ -400,12 +399,16 @@ func (f *fetch) hasNext() bool {
 		return true
 	}
 	for _, s := range f.srcs[f.next:] {
-		if s.gateway || !f.c.isDropped(s.node.ID) {
+		if f.usable(s) {
 			return true
 		}
 	}
 	return false
 }
+
+// usable reports whether nextSource may return s: the gateway always, a
+// node unless it is dropped.
+func (f *fetch) usable(s source) bool { return s.gateway || !f.c.isDropped(s.node.ID) }
 
 // openIn is open with the attempt's context derived from ctx, giving the
 // source up when its response head has not come after giveUp (0: never).
