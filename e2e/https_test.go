@@ -51,49 +51,13 @@ func trustingHome(t *testing.T, rootsPEM []byte) string {
 	return home
 }
 
-// freePortPair finds two consecutive ports on 127.0.0.1 free for TCP and
-// UDP (the gateway's plain and HTTPS/HTTP3 ports).
-func freePortPair(t *testing.T) (int, int) {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p+1 > 65535 {
-			continue
-		}
-		ok := true
-		for _, q := range []int{p, p + 1} {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(q))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-			u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(q))
-			if err != nil {
-				ok = false
-				break
-			}
-			u.Close()
-		}
-		if ok {
-			return p, p + 1
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0, 0
-}
-
 // A site on an https origin that is not localhost, with a certificate the
 // gateway obtained from an ACME CA (Pebble) at the first visit, and a
 // Chromium that trusts that CA's root and nothing special besides: the
 // worker installs and the site's files come from the nodes.
 func TestHTTPSOriginServedFromNodes(t *testing.T) {
-	httpPort, httpsPort := freePortPair(t)
+	httpPort := testutil.FreePorts(t, 2)
+	httpsPort := httpPort + 1
 	ca := acmetest.Start(t, acmetest.Config{HTTPPort: httpPort, TLSPort: httpsPort})
 	home := trustingHome(t, ca.RootsPEM(t))
 	e := newEnv(t, envConfig{

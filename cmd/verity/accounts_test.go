@@ -27,7 +27,7 @@ func TestAccountsCommands(t *testing.T) {
 	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin,
 		"--faucet", "--replicas", "1", "--allow-private-addrs"}, "gateway: ")
 	nodeDir := t.TempDir()
-	nodeHTTP := "127.0.0.1:" + strconv.Itoa(freePorts(t, 1))
+	nodeHTTP := "127.0.0.1:" + strconv.Itoa(testutil.FreePorts(t, 1))
 	nodeID := startCommand(t, runNode, []string{"--data", nodeDir, "--http", nodeHTTP, "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
 		"--log-level", "warn", "--coordinator", gw, "--operator-token", createOperator(t, gw, admin)}, "id: ")
 	run := func(cmd func(context.Context, []string, io.Writer, io.Writer) error, args ...string) (string, string, error) {

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	mathrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,46 +12,15 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// freePorts finds n consecutive ports on 127.0.0.1 free for TCP and UDP,
-// below Linux's ephemeral range (32768–60999): a port the kernel hands
-// out to a client connection (any other test's, meanwhile) cannot be
-// taken between this check and the caller's listen.
-func freePorts(t *testing.T, n int) int {
-	t.Helper()
-	const lo, hi = 20000, 32768
-	for range 200 {
-		base := lo + mathrand.IntN(hi-lo-n)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			addr := "127.0.0.1:" + strconv.Itoa(p)
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-			u, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				ok = false
-				break
-			}
-			u.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free port range")
-	return 0
-}
+	"github.com/verity-cdn/verity/internal/testutil"
+)
 
 // What verity devnet prints after its URL is enough to publish a
 // directory of one's own: the guide's steps, followed literally, serve it.
 // --node-ports puts the nodes on the ports asked for.
 func TestRunDevnetGuide(t *testing.T) {
-	base := freePorts(t, 3)
+	base := testutil.FreePorts(t, 3)
 	dataDir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

@@ -27,7 +27,7 @@ import (
 // redirects names to https and still serves IP literals (nodes, health
 // checks).
 func TestGatewayHTTPSWithACME(t *testing.T) {
-	base := freePorts(t, 3)
+	base := testutil.FreePorts(t, 3)
 	httpPort, httpsPort, s3Port := base, base+1, base+2
 	ca := acmetest.Start(t, acmetest.Config{HTTPPort: httpPort, TLSPort: httpsPort})
 	const root = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
@@ -134,7 +134,7 @@ func TestGatewayHTTPSWithACME(t *testing.T) {
 // origin, a name that is no site included (it answers 404 over HTTPS);
 // the gateway refuses to start with a DNS server but no key.
 func TestGatewayWildcardCertificateByDNS01(t *testing.T) {
-	base := freePorts(t, 3)
+	base := testutil.FreePorts(t, 3)
 	httpPort, httpsPort, s3Port := base, base+1, base+2
 	ca := acmetest.Start(t, acmetest.Config{HTTPPort: httpPort, TLSPort: httpsPort})
 	keyFile := filepath.Join(t.TempDir(), "tsig.key")

@@ -21,7 +21,7 @@ import (
 // once.
 func TestKeysCommandsAndGatewayS3(t *testing.T) {
 	const admin = "vat_cli-keys"
-	s3Addr := "127.0.0.1:" + strconv.Itoa(freePorts(t, 1))
+	s3Addr := "127.0.0.1:" + strconv.Itoa(testutil.FreePorts(t, 1))
 	gw := startCommand(t, runGateway, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-token", admin,
 		"--replicas", "1", "--allow-private-addrs", "--faucet", "--s3-listen", s3Addr}, "gateway: ")
 	startCommand(t, runNode, []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -116,13 +115,9 @@ func startNATSCluster(t *testing.T, n int) *natsCluster {
 	t.Helper()
 	// Routes must be known up front: reserve the cluster ports.
 	ports := make([]int, n)
+	base := testutil.FreePorts(t, n)
 	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		ports[i] = base + i
 	}
 	routes := make([]string, n)
 	for i, p := range ports {

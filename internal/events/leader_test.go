@@ -3,7 +3,6 @@ package events_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -42,13 +41,9 @@ func newCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, ports: make([]int, n)}
 	routes := make([]string, n)
+	base := testutil.FreePorts(t, n)
 	for i := range c.ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		c.ports[i] = base + i
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", c.ports[i])
 	}
 	c.routes = strings.Join(routes, ",")

@@ -3,6 +3,8 @@ package testutil
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +88,28 @@ func TestScale(t *testing.T) {
 			}()
 			Scale(time.Second)
 		}()
+	}
+}
+
+// Ports handed out are free, below the ephemeral range, consecutive, and
+// never handed out twice.
+func TestFreePorts(t *testing.T) {
+	seen := map[int]bool{}
+	for range 20 {
+		base := FreePorts(t, 3)
+		for p := base; p < base+3; p++ {
+			if p < portsLo || p >= portsHi {
+				t.Fatalf("port %d outside %d–%d", p, portsLo, portsHi)
+			}
+			if seen[p] {
+				t.Fatalf("port %d handed out twice", p)
+			}
+			seen[p] = true
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				t.Fatalf("port %d: %v", p, err)
+			}
+			l.Close()
+		}
 	}
 }

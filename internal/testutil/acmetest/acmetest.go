@@ -34,6 +34,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/verity-cdn/verity/internal/testutil"
 	"github.com/verity-cdn/verity/internal/testutil/certtest"
 )
 
@@ -130,7 +131,7 @@ func Start(t testing.TB, cfg Config) *CA {
 func launch(t testing.TB, bin, dir, certFile, keyFile string, pool *x509.CertPool, secret, dnsAddr string,
 	zone *zoneData, cfg Config) (*CA, bool) {
 	t.Helper()
-	apiPort, mgmtPort := freePort(t), freePort(t)
+	apiPort, mgmtPort := testutil.FreePort(t), testutil.FreePort(t)
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  "127.0.0.1:" + strconv.Itoa(apiPort),
 		"managementListenAddress":        "127.0.0.1:" + strconv.Itoa(mgmtPort),
@@ -383,17 +384,6 @@ func (ca *CA) Updates() int {
 	ca.zone.mu.Lock()
 	defer ca.zone.mu.Unlock()
 	return ca.zone.updates
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // HostDialer dials 127.0.0.1 at addr's port whatever its host, as if every
