@@ -4,6 +4,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/verity-cdn/verity/internal/verify"
 )
@@ -25,6 +26,11 @@ type body struct {
 	repaid    bool  // the current source was retried with a new voucher
 	delivered atomic.Int64
 	once      sync.Once
+
+	// A source left for being slow (once per body), and its rate, until
+	// the next source's rate judges it.
+	leftSlow bool
+	suspect  *attempt
 }
 
 var _ io.ReadCloser = (*body)(nil)
@@ -54,20 +60,56 @@ func (b *body) Read(p []byte) (int, error) {
 		if int64(len(p)) > b.remaining {
 			p = p[:b.remaining]
 		}
-		idle := b.f.c.cfg.Now().Sub(a.lastUse) > b.f.c.cfg.IdleTimeout
-		a.arm(b.f.c.cfg.IdleTimeout)
+		cfg := &b.f.c.cfg
+		t0 := cfg.Now()
+		idle := t0.Sub(a.lastUse) > cfg.IdleTimeout
+		// While a source of another node is left, the source may keep
+		// the reader waiting no longer than its slack (see slackAfter).
+		// Not after the reader paused (the idle retry below) or once the
+		// body left a slow source.
+		limit, judged := cfg.IdleTimeout, false
+		if !b.leftSlow && !a.src.patient && !idle && a.slack < limit && b.f.hasOtherNode(a.src.node.ID) {
+			limit, judged = a.slack, true
+		}
+		raw := a.body.n.Load()
+		a.arm(limit)
 		n, err := a.vr.Read(p)
 		a.disarm()
-		a.lastUse = b.f.c.cfg.Now()
+		a.lastUse = cfg.Now()
+		// The transport's bytes, not only the verified ones, count: a
+		// plain CAR's block is verified only once whole.
+		// got and waited make the source's rate (judgeSuspect).
+		got, waited := a.body.n.Load()-raw, a.lastUse.Sub(t0)
+		a.got += got
+		a.waited += waited
+		if judged {
+			a.slack = slackAfter(cfg, a.slack, waited, got)
+			a.slowFired = a.timedOut.Load()
+		} else {
+			a.slack = cfg.QuietTimeout
+		}
 		b.remaining -= int64(n)
 		b.delivered.Add(int64(n))
 		if err == io.EOF && b.remaining > 0 {
 			err = errShortBody
 		}
+		if b.suspect != nil && a != b.suspect && (err == nil || err == io.EOF) {
+			b.judgeSuspect(a)
+		}
 		if err != nil && err != io.EOF {
 			b.closeCurrent()
 			switch {
 			case b.closed.Load():
+			case a.slowFired:
+				// Slower than MinRate, with another node or the gateway
+				// left: the rest comes from it, not from this node over
+				// another transport. Slow is not wrong: whether the node
+				// or the visitor's link was slow, the next source's rate
+				// tells (judgeSuspect).
+				b.leftSlow, b.suspect = true, a
+				b.f.avoid = a.src.node.ID
+				b.f.attempts = append(b.f.attempts, &SourceError{Transport: a.src.transport.Name(), Node: a.src.node.ID, Reason: ReasonTimeout, Err: errSlow})
+				b.f.askLast(a.src)
 			case idle && n == 0 && !b.retried:
 				// The reader paused longer than the source's patience: the
 				// source may have closed an idle stream. Not its fault; ask
@@ -92,6 +134,47 @@ func (b *body) Read(p []byte) (int, error) {
 		}
 	}
 }
+
+// slackAfter is a source's slack once the reader waited on it for
+// waited and got n bytes from it: each wait spends it, each byte earns
+// 1/MinRate of a second back, up to QuietTimeout. A source keeping up with
+// MinRate never runs out; one trickling below it runs out within
+// QuietTimeout of waiting, plus what its bytes earned. Time the reader
+// does not wait (the page not reading) costs nothing.
+func slackAfter(cfg *Config, slack, waited time.Duration, n int64) time.Duration {
+	earned := time.Duration(float64(n) / cfg.MinRate * float64(time.Second))
+	return min(cfg.QuietTimeout, slack-waited+earned)
+}
+
+// judgeSuspect judges the node left for being slow (the suspect) by
+// the rate of a, the source after it, over a's first slowJudgeBytes (a
+// body that ends before blames no one). The suspect fell below MinRate;
+// if a delivers at slowFactor times MinRate or more, the visitor's link
+// carries that much and the node was slow: it is skipped and scored like
+// a failed node, without a report (no one else can check a rate). Slower
+// than that, the link may have been what was slow, and no node is blamed.
+func (b *body) judgeSuspect(a *attempt) {
+	if a.got < slowJudgeBytes {
+		return
+	}
+	s := b.suspect
+	b.suspect = nil
+	// got/waited < slowFactor × MinRate, without a division: a source
+	// that kept the reader waiting no time at all is infinitely fast.
+	if float64(a.got)*float64(time.Second) < slowFactor*b.f.c.cfg.MinRate*float64(a.waited) ||
+		s.src.gateway || a.src.node.ID == s.src.node.ID {
+		return
+	}
+	b.f.c.setAside(s.src)
+	b.f.c.scores.ObserveError(s.src.node.ID)
+}
+
+// How a node left for being slow is judged: by the next source's rate
+// over its first slowJudgeBytes, against slowFactor times MinRate.
+const (
+	slowJudgeBytes = 64 << 10
+	slowFactor     = 4
+)
 
 func (b *body) current() *attempt {
 	b.mu.Lock()

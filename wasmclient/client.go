@@ -214,6 +214,7 @@ type fetch struct {
 	srcs  []source
 	next  int
 
+	avoid     string   // a node left for being slow: none of its other sources
 	retry     *source  // source to try again first (it failed while idle)
 	quiet     []source // sources given up before their head came, to ask again last
 	attempts  []*SourceError
@@ -407,8 +408,21 @@ func (f *fetch) hasNext() bool {
 }
 
 // usable reports whether nextSource may return s: the gateway always, a
-// node unless it is dropped.
-func (f *fetch) usable(s source) bool { return s.gateway || !f.c.isDropped(s.node.ID) }
+// node unless it is dropped or was left for being slow.
+func (f *fetch) usable(s source) bool {
+	return s.gateway || (s.node.ID != f.avoid && !f.c.isDropped(s.node.ID))
+}
+
+// hasOtherNode reports whether a source not yet asked is left of another
+// node than id, or the gateway: not a source asked again (retry, quiet).
+func (f *fetch) hasOtherNode(id string) bool {
+	for _, s := range f.srcs[f.next:] {
+		if s.node.ID != id && f.usable(s) {
+			return true
+		}
+	}
+	return false
+}
 
 // openIn is open with the attempt's context derived from ctx, giving the
 // source up when its response head has not come after giveUp (0: never).
@@ -481,6 +495,7 @@ func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange, g
 	}
 	a.disarm()
 	a.lastUse = f.c.cfg.Now()
+	a.slack = f.c.cfg.QuietTimeout
 	f.c.scores.ObserveOpen(src.node.ID, a.lastUse.Sub(a.started))
 	return a, ent, nil
 }
@@ -516,13 +531,8 @@ func (f *fetch) fail(a *attempt, err error) {
 		f.attempts = append(f.attempts, se)
 		if f.ctx.Err() == nil {
 			f.c.scores.ObserveOpen(a.src.node.ID, f.c.cfg.Now().Sub(a.started))
-			f.c.drop(a.src.node.ID)
-			if fg, ok := a.src.transport.(nodeForgetter); ok {
-				fg.ForgetNode(a.src.node.ID)
-			}
-			q := a.src
-			q.patient = true
-			f.quiet = append(f.quiet, q)
+			f.c.setAside(a.src)
+			f.askLast(a.src)
 		}
 		return
 	}
@@ -553,11 +563,8 @@ func (f *fetch) fail(a *attempt, err error) {
 		// attempt takes another bridge.
 		return
 	}
-	f.c.drop(a.src.node.ID)
+	f.c.setAside(a.src)
 	f.c.scores.ObserveError(a.src.node.ID)
-	if fg, ok := a.src.transport.(nodeForgetter); ok {
-		fg.ForgetNode(a.src.node.ID)
-	}
 	c := f.sess.Root
 	if f.entity.Kind != 0 {
 		c = f.entity.CID.String()
@@ -567,6 +574,22 @@ func (f *fetch) fail(a *attempt, err error) {
 		detail = detail[:512]
 	}
 	f.c.report(Report{Node: a.src.node.ID, CID: c, Reason: reason, Detail: detail})
+}
+
+// setAside skips src's node for DropFor and has its transport forget the
+// node's session, which may be wedged: the next use opens a new one.
+func (c *Client) setAside(src source) {
+	c.drop(src.node.ID)
+	if fg, ok := src.transport.(nodeForgetter); ok {
+		fg.ForgetNode(src.node.ID)
+	}
+}
+
+// askLast has nextSource return src again, waited for, once every other
+// source has failed: a source given up for being slow is not a failed one.
+func (f *fetch) askLast(src source) {
+	src.patient = true
+	f.quiet = append(f.quiet, src)
 }
 
 // bridgeFault reports whether a failed because its bridging page went or
@@ -642,6 +665,7 @@ var (
 	errEntityChanged = errors.New("source resolved a different entity")
 	errCancelled     = errors.New("cancelled before the end of the body")
 	errQuiet         = errors.New("no response head in time; another source was asked")
+	errSlow          = errors.New("delivered below the minimum rate; another source was asked for the rest")
 )
 
 // attempt is one open source.
@@ -653,6 +677,14 @@ type attempt struct {
 	timedOut atomic.Bool
 	phase    atomic.Int32 // attemptOpening, then attemptAnswered or attemptQuiet
 	lastUse  time.Time    // end of the last wait on the source (reader's goroutine only)
+
+	// The body's reader's bookkeeping (its goroutine only): the slack
+	// left before the source counts as slow, and the time waited on it
+	// and bytes got from it.
+	slack     time.Duration
+	waited    time.Duration
+	got       int64
+	slowFired bool // the slack ran out: the attempt was closed as slow
 
 	pay *StreamPayment // nil: unpaid
 
@@ -724,12 +756,14 @@ const (
 // connection from a bad CAR.
 type trackedBody struct {
 	rc  io.ReadCloser
+	n   atomic.Int64 // bytes read from the transport
 	mu  sync.Mutex
 	err error
 }
 
 func (t *trackedBody) Read(p []byte) (int, error) {
 	n, err := t.rc.Read(p)
+	t.n.Add(int64(n))
 	if err != nil && err != io.EOF {
 		t.mu.Lock()
 		t.err = err

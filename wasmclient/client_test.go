@@ -614,13 +614,22 @@ func TestSilentNodeIsGivenUp(t *testing.T) {
 	if len(e.nodes[0].targets()) != 1 {
 		t.Fatalf("na asked %d times, want once", len(e.nodes[0].targets()))
 	}
+	// The silent node now ranks behind: the next request goes to nb first.
+	requireSetAsideUnreported(t, e)
+}
+
+// requireSetAsideUnreported checks that node na, given up for being slow,
+// was not reported (slow is not wrong), and that the next request is
+// served by nb without asking na again.
+func requireSetAsideUnreported(t *testing.T, e *env) {
+	t.Helper()
 	if reps := e.client.Stats().Reports(); len(reps) != 0 {
 		t.Fatalf("reports %+v, want none: a slow node is not a failed one", reps)
 	}
-	// The silent node now ranks behind: the next request goes to nb first.
-	r = mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
-	if r.resp.Node != "nb" || len(e.nodes[0].targets()) != 1 {
-		t.Fatalf("next request served by %s, na asked %d times", r.resp.Node, len(e.nodes[0].targets()))
+	asked := len(e.nodes[0].targets())
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/style.css"})
+	if r.resp.Node != "nb" || len(e.nodes[0].targets()) != asked {
+		t.Fatalf("next request served by %s, na asked %d times", r.resp.Node, len(e.nodes[0].targets())-asked)
 	}
 }
 
@@ -654,5 +663,93 @@ func TestQuietSourceAskedAgainLast(t *testing.T) {
 	}
 	if n := len(e.nodes[0].targets()); n != 2 {
 		t.Fatalf("na asked %d times, want twice (given up, then waited for)", n)
+	}
+}
+
+// A node that answers and then trickles its body, each verified group
+// well inside IdleTimeout, does not hold the page for as long as it
+// likes: once it has run through its slack (QuietTimeout of the reader
+// waiting, refilled by MinRate's worth of bytes), the body resumes from
+// the next node at the first byte not delivered, not from the same node
+// over its other transport (WebTransport and WebRTC in the browser). Not
+// reported (slow is not wrong); but the next node delivering the rest
+// many times faster shows the node, not the visitor's link, was slow: it
+// is skipped and scored, so the next request asks the other node.
+func TestTricklingNodeIsLeft(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		c.IdleTimeout, c.QuietTimeout = testutil.Scale(2*time.Second), testutil.Scale(500*time.Millisecond)
+		webrtc := *c.Transports[0].(*wasmclient.FramedTransport)
+		webrtc.TransportName = "webrtc"
+		c.Transports = append(c.Transports, &webrtc)
+	})
+	e.nodes[0].setBao(true)
+	// After the first 300 KiB, 1 KiB every 75 ms (about 13 KiB/s): a
+	// verified 16 KiB group every 1.2 s, inside IdleTimeout; the rest of
+	// the 3 MiB file would take about 4 minutes.
+	e.nodes[0].setFault(fault{trickle: 1 << 10, trickleAt: 300 << 10, trickleEvery: 75 * time.Millisecond})
+	start := time.Now()
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin"})
+	took := time.Since(start)
+	if r.err != nil || !bytes.Equal(r.body, s.files["big.bin"]) {
+		t.Fatalf("read err %v, %d bytes; want the whole file", r.err, len(r.body))
+	}
+	if took > testutil.Scale(15*time.Second) {
+		t.Fatalf("took %v: the trickling node kept the body", took)
+	}
+	if n := len(e.nodes[0].targets()); n != 1 {
+		t.Fatalf("na asked %d times, want once: not again over its other transport", n)
+	}
+	if tg := e.nodes[1].targets(); len(tg) != 1 || !strings.Contains(tg[0], "entity-bytes=") {
+		t.Fatalf("second node targets %q, want one resumed range", tg)
+	}
+	if sc, _ := e.client.Scores().Get("na"); sc.Errors == 0 {
+		t.Fatalf("na's score %+v: its slowness not scored", sc)
+	}
+	requireSetAsideUnreported(t, e)
+}
+
+// A visitor's slow link is not a slow node: when the next node, too,
+// delivers less than 4 times MinRate (as it would over the same slow
+// link), the body switches once and stays, and neither node is scored or
+// skipped.
+func TestSlowLinkSwitchesOnceAndBlamesNoNode(t *testing.T) {
+	s := demoSite(t)
+	for _, tc := range []struct {
+		name   string
+		second time.Duration // nb's time per 16 KiB
+	}{
+		{"both below MinRate", 400 * time.Millisecond},                // 40 KiB/s
+		{"next above MinRate, under 4 times", 160 * time.Millisecond}, // 100 KiB/s
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// QuietTimeout not scaled: a loaded machine only slows the
+			// trickles, which brings the switch sooner.
+			e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+				c.IdleTimeout, c.QuietTimeout = testutil.Scale(2*time.Second), 500*time.Millisecond
+				c.Fallback = nil
+			})
+			// na delivers 16 KiB every 400 ms (40 KiB/s, below MinRate),
+			// as a slow link would.
+			for i, every := range []time.Duration{400 * time.Millisecond, tc.second} {
+				e.nodes[i].setBao(true)
+				e.nodes[i].setFault(fault{trickle: 16 << 10, trickleAt: 8 << 10, trickleEvery: every})
+			}
+			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: "bytes=0-262143"})
+			if r.err != nil || !bytes.Equal(r.body, s.files["big.bin"][:256<<10]) {
+				t.Fatalf("read err %v, %d bytes; want the range", r.err, len(r.body))
+			}
+			if n0, n1 := len(e.nodes[0].targets()), len(e.nodes[1].targets()); n0 != 1 || n1 != 1 {
+				t.Fatalf("na asked %d times, nb %d: want one switch, then the link's rate kept", n0, n1)
+			}
+			for _, id := range []string{"na", "nb"} {
+				if sc, _ := e.client.Scores().Get(id); sc.Errors != 0 {
+					t.Fatalf("%s scored %+v: the link was slow, not the node", id, sc)
+				}
+			}
+			if reps := e.client.Stats().Reports(); len(reps) != 0 {
+				t.Fatalf("reports %+v, want none", reps)
+			}
+		})
 	}
 }

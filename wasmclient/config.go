@@ -7,6 +7,7 @@ const (
 	DefaultOpenTimeout   = 10 * time.Second
 	DefaultIdleTimeout   = 10 * time.Second
 	DefaultQuietTimeout  = 3 * time.Second
+	DefaultMinRate       = 64 << 10
 	DefaultDropFor       = time.Minute
 	DefaultSessionTTL    = 30 * time.Second
 	DefaultReportTimeout = 10 * time.Second
@@ -52,6 +53,16 @@ type Config struct {
 	// source's failure: it is not reported, but skipped for DropFor,
 	// scored slow, and asked again last.
 	QuietTimeout time.Duration
+	// MinRate, in bytes per second, is the rate below which a source
+	// delivering a body is left, while a source of another node (or the
+	// gateway) is left, for it to deliver the rest (default
+	// DefaultMinRate). A source has a slack of QuietTimeout: each wait of
+	// the body's reader on it spends it, each byte it delivers earns
+	// 1/MinRate of a second back. Once per body. Not a failure: not
+	// reported; the node is skipped and scored only when the next source
+	// then delivers at 4 times MinRate or more (else the visitor's link
+	// may be what is slow).
+	MinRate float64
 	// DropFor is how long a failing node is skipped (default DefaultDropFor).
 	DropFor time.Duration
 	// SessionTTL is used when the session document has no ttl (default
@@ -109,6 +120,9 @@ func (c Config) normalize() Config {
 	}
 	if c.QuietTimeout <= 0 {
 		c.QuietTimeout = DefaultQuietTimeout
+	}
+	if c.MinRate <= 0 {
+		c.MinRate = DefaultMinRate
 	}
 	if c.DropFor <= 0 {
 		c.DropFor = DefaultDropFor

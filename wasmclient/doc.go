@@ -43,8 +43,15 @@
 // QuietTimeout while another source is left is given up for the next one:
 // not reported, but skipped for DropFor and scored slow
 // (Scores.ObserveOpen); it is asked again, and waited for, only if every
-// other source fails. Transports report statuses as *wire.StatusError and
-// a missing address as ErrNoAddress.
+// other source fails. A source delivering a body below MinRate (past a
+// slack of QuietTimeout of the reader waiting) is left mid-body, once per
+// body, for a source of another node or the gateway to deliver the rest,
+// and asked again last like a quiet one; but it is not reported, and is
+// skipped and scored only when the next source delivers at 4 times
+// MinRate or more (else the visitor's link may be the slow part). The
+// parallel body (ParallelThreshold and up) hedges its stalled segments
+// instead. Transports report statuses as *wire.StatusError and a missing
+// address as ErrNoAddress.
 //
 // # Parallel fetch, hedging and scores
 //
@@ -76,7 +83,7 @@
 // # Config
 //
 // Zero values are defaults: OpenTimeout and IdleTimeout 10 s, QuietTimeout
-// 3 s, DropFor 1 min,
+// 3 s, MinRate 64 KiB/s, DropFor 1 min,
 // SessionTTL 30 s (when the session has no ttl), History 200 records,
 // Logger discards, Now is time.Now; ParallelThreshold 16 MiB, SegmentSize
 // 2 MiB, ReadAheadSegments 6, MaxParallel 3, hedge delays within

@@ -165,6 +165,11 @@ type fault struct {
 	swapLast bool          // send the CAR's last two blocks in reverse order
 	silent   bool          // take the request and answer nothing, not even a head
 	delay    time.Duration // wait this long before answering
+	// trickle, when set, sends the CAR after its first trickleAt bytes in
+	// pieces of trickle bytes, one every trickleEvery.
+	trickle      int
+	trickleAt    int64
+	trickleEvery time.Duration
 }
 
 // apply writes car to w with the fault; it blocks on hang until ctx is done.
@@ -178,6 +183,29 @@ func (f fault) apply(ctx context.Context, w io.Writer, car []byte) {
 	}
 	if f.truncateAt > 0 && f.truncateAt < int64(len(car)) {
 		car = car[:f.truncateAt]
+	}
+	if f.trickle > 0 && f.trickleAt < int64(len(car)) {
+		flush := func() {
+			if fl, ok := w.(http.Flusher); ok {
+				fl.Flush()
+			}
+		}
+		_, _ = w.Write(car[:f.trickleAt])
+		flush()
+		for rest := car[f.trickleAt:]; len(rest) > 0; {
+			select {
+			case <-time.After(f.trickleEvery):
+			case <-ctx.Done():
+				return
+			}
+			n := min(f.trickle, len(rest))
+			if _, err := w.Write(rest[:n]); err != nil {
+				return
+			}
+			flush()
+			rest = rest[n:]
+		}
+		return
 	}
 	if f.hangAt > 0 && f.hangAt < int64(len(car)) {
 		_, _ = w.Write(car[:f.hangAt])

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var requestCases = []struct {
@@ -240,9 +241,16 @@ func TestReadErrorMessageLimit(t *testing.T) {
 	if err != nil || len(msg) != MaxErrorBody || r.Len() != 100 {
 		t.Fatalf("len %d, left %d, err %v", len(msg), r.Len(), err)
 	}
-	msg, _ = ReadErrorMessage(strings.NewReader("bad \xff utf8"))
-	if msg != "bad \uFFFD utf8" {
-		t.Fatalf("msg %q", msg)
+	for in, want := range map[string]string{
+		"bad \xff utf8":      "bad \uFFFD utf8",
+		"two \xff\xfe bad":   "two \uFFFD\uFFFD bad",
+		"cut \xe2\x82":       "cut \uFFFD\uFFFD",
+		"kept: é € 𝄞 \uFFFD": "kept: é € 𝄞 \uFFFD",
+		"":                   "",
+	} {
+		if msg, _ := ReadErrorMessage(strings.NewReader(in)); msg != want || !utf8.ValidString(msg) {
+			t.Errorf("%q: msg %q, want %q", in, msg, want)
+		}
 	}
 }
 
