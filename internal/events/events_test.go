@@ -210,6 +210,33 @@ func TestDurableResumeAfterRestart(t *testing.T) {
 	expectMarker(t, b2, ch2, events.TypeSiteDeployed)
 }
 
+// An event published just after a subscriber stopped goes to the next
+// subscriber at once. The stopped subscriber's pull request, still
+// outstanding on the server, took it when its inbox was unsubscribed
+// only after Stop returned; the event then waited out AckWait (30 s).
+func TestEventAfterStopGoesToNextSubscriber(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	ctx := ctxT(t)
+	for round := range 300 {
+		_, sub := collect(t, b, "handover", events.TypeSiteDeployed)
+		sub.Stop()
+		ev, err := b.Emit(ctx, events.TypeSiteDeployed, events.SiteDeployed{Site: "s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, sub2 := collect(t, b, "handover", events.TypeSiteDeployed)
+		select {
+		case got := <-ch:
+			if got.ID != ev.ID {
+				t.Fatalf("round %d: got %s, want %s", round, got.ID, ev.ID)
+			}
+		case <-time.After(testutil.Scale(5 * time.Second)):
+			t.Fatalf("round %d: the event published after Stop was not delivered to the next subscriber", round)
+		}
+		sub2.Stop()
+	}
+}
+
 func TestHandlerErrorRedelivers(t *testing.T) {
 	b := openBus(t, t.TempDir())
 	ctx := ctxT(t)

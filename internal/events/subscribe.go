@@ -21,7 +21,7 @@ type Handler func(ctx context.Context, ev Event) error
 type Subscription struct {
 	bus     *Bus
 	durable string
-	cons    jetstream.Consumer
+	next    string // the consumer's pull API subject
 	handler Handler
 	log     *slog.Logger
 
@@ -69,13 +69,13 @@ func (b *Bus) Subscribe(ctx context.Context, durable string, h Handler, types ..
 	default:
 		cc.FilterSubjects = subjects
 	}
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, StreamName, cc)
-	if err != nil {
+	if _, err := b.js.CreateOrUpdateConsumer(ctx, StreamName, cc); err != nil {
 		return nil, fmt.Errorf("events: consumer %s: %w", durable, err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	s := &Subscription{
-		bus: b, durable: durable, cons: cons, handler: h,
+		bus: b, durable: durable, handler: h,
+		next:   "$JS.API.CONSUMER.MSG.NEXT." + StreamName + "." + durable,
 		log:    b.log.With("durable", durable),
 		cancel: cancel, done: make(chan struct{}),
 	}
@@ -101,14 +101,14 @@ func (b *Bus) Subscribe(ctx context.Context, durable string, h Handler, types ..
 func (s *Subscription) run(ctx context.Context) {
 	defer close(s.done)
 	for {
-		msg, err := s.cons.Next(jetstream.FetchContext(ctx))
+		msg, err := s.pull(ctx)
+		if ctx.Err() != nil {
+			if msg != nil {
+				_ = msg.Nak() // at once to the next subscriber
+			}
+			return
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if errors.Is(err, nats.ErrTimeout) {
-				continue // nothing new within the pull's expiry
-			}
 			s.log.Warn("event consumer", "err", err)
 			select {
 			case <-ctx.Done():
@@ -117,15 +117,82 @@ func (s *Subscription) run(ctx context.Context) {
 			}
 			continue
 		}
-		s.handle(ctx, msg)
+		if msg != nil {
+			s.handle(ctx, msg)
+		}
 	}
 }
 
-func (s *Subscription) handle(ctx context.Context, msg jetstream.Msg) {
-	ev, err := ParseEvent(msg.Data())
+// Pull requests: one event, held by the server up to pullExpires, with a
+// heartbeat every pullHeartbeat so that a lost request is noticed.
+const (
+	pullExpires   = 30 * time.Second
+	pullHeartbeat = 5 * time.Second
+)
+
+var pullRequest = []byte(fmt.Sprintf(`{"batch":1,"expires":%d,"idle_heartbeat":%d}`, pullExpires.Nanoseconds(), pullHeartbeat.Nanoseconds()))
+
+// pull asks the consumer for one event and waits for it: nil, nil when
+// the request expired empty. Each request has an inbox of its own,
+// unsubscribed before pull returns, so that once Stop has returned the
+// server sees no interest left in an outstanding request and gives an
+// event published afterwards to the next subscriber at once. (A request
+// whose inbox was still subscribed when it was answered took the event
+// into a stopped subscriber, where it waited out AckWait, 30 s, before
+// anyone else could have it.) Events that reached the inbox unasked for
+// are handed back with a Nak.
+func (s *Subscription) pull(ctx context.Context) (*nats.Msg, error) {
+	nc := s.bus.nc
+	inbox := nc.NewInbox()
+	ch := make(chan *nats.Msg, 8)
+	sub, err := nc.ChanSubscribe(inbox, ch)
 	if err != nil {
-		s.log.Error("invalid event dropped", "subject", msg.Subject(), "err", err)
-		_ = msg.TermWithReason("invalid envelope")
+		return nil, err
+	}
+	defer func() {
+		_ = sub.Unsubscribe()
+		for {
+			select {
+			case m := <-ch:
+				if m.Header.Get("Status") == "" {
+					_ = m.Nak()
+				}
+			default:
+				return
+			}
+		}
+	}()
+	if err := nc.PublishRequest(s.next, inbox, pullRequest); err != nil {
+		return nil, err
+	}
+	idle := time.NewTimer(2 * pullHeartbeat)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-idle.C:
+			return nil, errors.New("events: no heartbeat on a pull request")
+		case m := <-ch:
+			switch status := m.Header.Get("Status"); status {
+			case "":
+				return m, nil
+			case "100": // idle heartbeat
+				idle.Reset(2 * pullHeartbeat)
+			case "404", "408": // no events within the request's expiry
+				return nil, nil
+			default:
+				return nil, fmt.Errorf("events: pull request: %s %s", status, m.Header.Get("Description"))
+			}
+		}
+	}
+}
+
+func (s *Subscription) handle(ctx context.Context, msg *nats.Msg) {
+	ev, err := ParseEvent(msg.Data)
+	if err != nil {
+		s.log.Error("invalid event dropped", "subject", msg.Subject, "err", err)
+		_ = term(msg, "invalid envelope")
 		return
 	}
 	herr := s.handler(ctx, ev)
@@ -141,12 +208,18 @@ func (s *Subscription) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	if delivered >= uint64(s.bus.cfg.MaxDeliver) {
 		s.log.Error("event dropped after repeated handler errors", "type", ev.Type, "id", ev.ID, "deliveries", delivered, "err", herr)
-		_ = msg.TermWithReason("handler failed " + fmt.Sprint(delivered) + " times")
+		_ = term(msg, "handler failed "+fmt.Sprint(delivered)+" times")
 		return
 	}
 	delay := backoff(s.bus.cfg.RetryMin, s.bus.cfg.RetryMax, delivered)
 	s.log.Warn("event handler failed; will retry", "type", ev.Type, "id", ev.ID, "delivery", delivered, "retryIn", delay, "err", herr)
 	_ = msg.NakWithDelay(delay)
+}
+
+// term tells the consumer never to deliver msg again, with the reason its
+// advisory carries.
+func term(msg *nats.Msg, reason string) error {
+	return msg.Respond([]byte("+TERM " + reason))
 }
 
 // backoff returns min·2^(n-1), capped at max.
