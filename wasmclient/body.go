@@ -105,10 +105,10 @@ func (b *body) Read(p []byte) (int, error) {
 				// left: the rest comes from it, not from this node over
 				// another transport. Slow is not wrong: whether the node
 				// or the visitor's link was slow, the next source's rate
-				// tells (judgeSuspect).
+				// tells (judgeSuspect). Not an attempt that failed: it is
+				// asked again last, and counted then if it fails.
 				b.leftSlow, b.suspect = true, a
 				b.f.avoid = a.src.node.ID
-				b.f.attempts = append(b.f.attempts, &SourceError{Transport: a.src.transport.Name(), Node: a.src.node.ID, Reason: ReasonTimeout, Err: errSlow})
 				b.f.askLast(a.src)
 			case idle && n == 0 && !b.retried:
 				// The reader paused longer than the source's patience: the

@@ -665,7 +665,6 @@ var (
 	errEntityChanged = errors.New("source resolved a different entity")
 	errCancelled     = errors.New("cancelled before the end of the body")
 	errQuiet         = errors.New("no response head in time; another source was asked")
-	errSlow          = errors.New("delivered below the minimum rate; another source was asked for the rest")
 )
 
 // attempt is one open source.

@@ -49,7 +49,7 @@
 // and asked again last like a quiet one; but it is not reported, and is
 // skipped and scored only when the next source delivers at 4 times
 // MinRate or more (else the visitor's link may be the slow part). The
-// parallel body (ParallelThreshold and up) hedges its stalled segments
+// parallel body (ParallelThreshold and up) hedges its slow segments
 // instead. Transports report statuses as *wire.StatusError and a missing
 // address as ErrNoAddress.
 //
@@ -62,7 +62,9 @@
 // several segments from one node at once: WebRTC, WebRTCLanes);
 // at most ReadAheadSegments segments are held, so memory follows the
 // window, not the file (parallel.go). A segment whose node delivers nothing
-// for its hedge delay is asked of another node as well; the first verified
+// for its hedge delay, or less than MinRate for QuietTimeout (then only by
+// a node that delivered at 4 times MinRate, or once per body by one not
+// measured yet), is asked of another node as well; the first verified
 // block wins and the other stream is cancelled. A failed node is reported
 // and its segment resumes elsewhere, the gateway last. Scores (scores.go)
 // keep each node's RTT, throughput and decaying error count: they order the

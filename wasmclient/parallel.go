@@ -70,6 +70,9 @@ type pbody struct {
 	err      error // terminal error of the lanes
 	closed   bool
 	free     [][]byte
+	// slowHedged: a slow segment was hedged by a node not measured yet
+	// (slowLocked).
+	slowHedged bool
 
 	delivered atomic.Int64
 	once      sync.Once
@@ -84,6 +87,15 @@ type pseg struct {
 	fetchers []*pfetch
 	owner    *pfetch // nil: unclaimed (a hedge is racing)
 	progress time.Time
+	// since and sinceFilled: when the segment's fetcher took it, and its
+	// bytes then (its rate, for slowLocked).
+	since       time.Time
+	sinceFilled int
+}
+
+// restart starts the segment's rate afresh: a fetcher took it at now.
+func (s *pseg) restart(now time.Time) {
+	s.progress, s.since, s.sinceFilled = now, now, s.filled
 }
 
 func (s *pseg) complete() bool { return s.filled == len(s.buf) }
@@ -305,7 +317,7 @@ func (p *pbody) pickLocked(l *lane) (job, bool) {
 		pf := &pfetch{lane: l, seg: s}
 		s.fetchers = append(s.fetchers, pf)
 		s.owner = pf
-		s.progress = now
+		s.restart(now)
 		return job{pf: pf, off: s.filled}, true
 	}
 	// The segment the reader waits on comes first: hedge it if stalled.
@@ -324,7 +336,8 @@ func (p *pbody) pickLocked(l *lane) (job, bool) {
 		} else {
 			buf = make([]byte, size, p.segSize)
 		}
-		s := &pseg{idx: i, from: start, buf: buf, progress: now}
+		s := &pseg{idx: i, from: start, buf: buf}
+		s.restart(now)
 		pf := &pfetch{lane: l, seg: s}
 		s.fetchers = []*pfetch{pf}
 		s.owner = pf
@@ -344,8 +357,8 @@ func (p *pbody) windowLocked() int {
 	return int(min(int64(p.window), 1+p.taken/(p.segSize/2)))
 }
 
-// hedgeLocked hedges a stalled segment fetched by a single other node: the
-// one the reader is in (head) or the lowest stalled one.
+// hedgeLocked hedges a stalled or slow segment fetched by a single other
+// node: the one the reader is in (head) or the lowest such one.
 func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 	var best *pseg
 	for _, s := range p.segs {
@@ -356,7 +369,7 @@ func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 			continue
 		}
 		other := s.fetchers[0].lane.node.ID
-		if now.Sub(s.progress) < p.f.c.scores.HedgeDelay(other) {
+		if now.Sub(s.progress) < p.f.c.scores.HedgeDelay(other) && !p.slowLocked(s, now, l) {
 			continue
 		}
 		if best == nil || s.idx < best.idx {
@@ -372,6 +385,27 @@ func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 	p.f.rec.Hedges++
 	p.f.c.cfg.Logger.Debug("hedging segment", "segment", best.idx, "slow", best.fetchers[0].lane.node.ID, "hedge", l.node.ID)
 	return job{pf: pf, off: best.filled}, true
+}
+
+// slowLocked reports whether segment s, though it progresses, comes
+// slower than MinRate since its fetcher took it, QuietTimeout or more ago
+// (a node trickling its groups, each inside the hedge delay), while l's
+// node has delivered segments at 4 times MinRate or more (its Scores
+// throughput): that node shows the visitor's link carries more. A node
+// not measured yet may hedge once per body. On a slow link no node shows
+// more, and a slow segment is hedged at most once over the same link.
+func (p *pbody) slowLocked(s *pseg, now time.Time, l *lane) bool {
+	cfg := &p.f.c.cfg
+	d := now.Sub(s.since)
+	if d < cfg.QuietTimeout || float64(s.filled-s.sinceFilled)*float64(time.Second) >= cfg.MinRate*float64(d) {
+		return false
+	}
+	tp := p.f.c.scores.throughput(l.node.ID)
+	if tp == 0 && !p.slowHedged {
+		p.slowHedged = true
+		return true
+	}
+	return tp >= slowFactor*cfg.MinRate
 }
 
 // deliver adds verified bytes at offset off of pf's segment; false when pf
@@ -394,6 +428,7 @@ func (p *pbody) deliver(pf *pfetch, off int, b []byte) bool {
 			return false
 		}
 		s.owner = pf // first verified bytes after a hedge: this one wins
+		s.restart(p.f.c.cfg.Now())
 		for _, o := range s.fetchers {
 			if o != pf {
 				o.cancelled = true

@@ -309,6 +309,62 @@ func TestParallelHedge(t *testing.T) {
 	}
 }
 
+// TestParallelTricklingNodeIsHedged: a node that trickles its segments,
+// each group inside any hedge delay, below MinRate, is hedged by a node
+// that delivered at 4 times MinRate or more; the body is identical, and
+// the slow node is not reported. Stall hedges are out of the way: without
+// the rate rule, the trickle would hold the body for minutes.
+func TestParallelTricklingNodeIsHedged(t *testing.T) {
+	s := largeSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		noHedgeTweak(c)
+		c.QuietTimeout = testutil.Scale(500 * time.Millisecond)
+	})
+	// 1 KiB every 40 ms (25 KiB/s) after the first 8 KiB of each answer:
+	// a 512 KiB segment in about 20 s.
+	e.nodes[0].setBao(true)
+	e.nodes[0].setFault(fault{trickle: 1 << 10, trickleAt: 8 << 10, trickleEvery: 40 * time.Millisecond})
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
+		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+	}
+	// A loaded machine may see na's head later than QuietTimeout and have
+	// nb serve the body alone; in parallel, na's segments are hedged.
+	rec := e.client.Stats().Requests()[0]
+	if rec.Parallel > 0 && rec.Hedges == 0 || rec.Error != "" {
+		t.Fatalf("record %+v; want hedges", rec)
+	}
+	if reps := e.client.Stats().Reports(); len(reps) != 0 {
+		t.Fatalf("reports %+v; a hedged node is not reported", reps)
+	}
+}
+
+// TestParallelSlowLinkHedgesOnceAtMost: when every node delivers below
+// MinRate, as over a visitor's slow link, no node shows the link could
+// carry more, and a slow segment is hedged at most once, by a node not
+// measured yet (asking twice over the same slow link only halves each
+// request's share of it).
+func TestParallelSlowLinkHedgesOnceAtMost(t *testing.T) {
+	s := largeSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		noHedgeTweak(c)
+		c.QuietTimeout, c.MinRate = testutil.Scale(300*time.Millisecond), 1<<20
+	})
+	// 4 KiB every 10 ms (at most 400 KiB/s, under MinRate) from both.
+	for _, n := range e.nodes {
+		n.setBao(true)
+		n.setFault(fault{trickle: 4 << 10, trickleAt: 8 << 10, trickleEvery: 10 * time.Millisecond})
+	}
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin", Range: "bytes=0-2097151"})
+	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"][:2<<20]) {
+		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+	}
+	rec := e.client.Stats().Requests()[0]
+	if rec.Hedges > 1 || rec.Parallel != 2 || rec.Error != "" {
+		t.Fatalf("record %+v; want both nodes, at most one hedge", rec)
+	}
+}
+
 // TestParallelNodeDies: a node that dies mid-transfer is replaced; the
 // body completes with identical bytes.
 func TestParallelNodeDies(t *testing.T) {
