@@ -18,7 +18,7 @@ WASMBUDGET := 1048576
 WASMPKGS := ./wasmclient/... ./internal/blake3/... ./internal/sha256/... ./internal/sha512/... ./internal/cid/... \
 	./internal/car/... ./internal/bao/... ./internal/wire/... ./internal/verify/... ./internal/unixfs/... \
 	./internal/noderecord/... ./internal/payment/... ./internal/webfile/... ./internal/scoredoc/... \
-	./internal/errfmt/...
+	./internal/errfmt/... ./internal/base32/...
 
 .PHONY: all build deps demo-media console-assets wasm run install dist test test-go test-race test-wasm test-deps bench kubo vet clean
 

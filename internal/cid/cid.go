@@ -2,9 +2,9 @@ package cid
 
 import (
 	"bytes"
-	"encoding/base32"
 	"strings"
 
+	"github.com/verity-cdn/verity/internal/base32"
 	"github.com/verity-cdn/verity/internal/errfmt"
 )
 
@@ -34,8 +34,6 @@ type CID struct {
 	HashCode uint64
 	Digest   []byte
 }
-
-var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // NewV1 returns a CIDv1 for codec over the given multihash parts.
 func NewV1(codec, hashCode uint64, digest []byte) CID {
@@ -93,7 +91,7 @@ func Parse(s string) (CID, error) {
 	if s[0] != 'b' {
 		return CID{}, errfmt.Errorf("%w: multibase prefix %q", ErrUnsupported, s[0])
 	}
-	raw, err := b32.DecodeString(s[1:])
+	raw, err := base32.Decode(s[1:])
 	if err != nil {
 		return CID{}, invalid("base32: %v", err)
 	}
@@ -106,10 +104,6 @@ func Parse(s string) (CID, error) {
 	}
 	if n != len(raw) {
 		return CID{}, invalid("%d trailing bytes", len(raw)-n)
-	}
-	// Reject non-canonical encodings so that String(Parse(s)) == s.
-	if b32.EncodeToString(raw) != s[1:] {
-		return CID{}, invalid("non-canonical base32")
 	}
 	return c, nil
 }
@@ -186,7 +180,7 @@ func (c CID) String() string {
 	if c.Version == 0 {
 		return encodeBase58(c.Bytes())
 	}
-	return "b" + b32.EncodeToString(c.Bytes())
+	return "b" + base32.Encode(c.Bytes())
 }
 
 // Key returns the binary form as a string, usable as a map key.

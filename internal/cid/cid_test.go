@@ -23,6 +23,8 @@ var parseCases = []struct {
 	{"bad base58", "Qm0fTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n", ErrInvalid},
 	{"version 2", "bajkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e", ErrUnsupported},
 	{"trailing", "bafkqaaaa", ErrInvalid},
+	{"unused bits set", "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5f", ErrInvalid},
+	{"mixed case", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzDi", ErrInvalid},
 }
 
 func TestParse(t *testing.T) {

@@ -3,11 +3,11 @@ package noderecord
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/base32"
 	"encoding/json"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/verity-cdn/verity/internal/base32"
 )
 
 // CertHash is the SHA-256 of a WebTransport certificate (DER) and its validity.
@@ -48,12 +48,10 @@ const (
 	MaxRecordBytes = 16 << 10
 )
 
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
-
 // NodeIDFromKey returns the node id for an ed25519 public key: "n" followed
 // by the lower-case, unpadded base32 (RFC 4648) of the key.
 func NodeIDFromKey(pub ed25519.PublicKey) string {
-	return "n" + strings.ToLower(b32.EncodeToString(pub))
+	return "n" + base32.Encode(pub)
 }
 
 // SigningBytes returns the bytes a signature covers: SignaturePrefix and the

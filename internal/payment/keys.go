@@ -1,9 +1,6 @@
 package payment
 
-import (
-	"encoding/base32"
-	"strings"
-)
+import "github.com/verity-cdn/verity/internal/base32"
 
 // KeyID names a gateway signing key: the first 8 bytes of the SHA-256 of
 // the ed25519 public key.
@@ -51,19 +48,18 @@ type NodeKey [32]byte
 // it signs the session's receipts.
 type SessionKey [32]byte
 
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
-
 // String returns the node id: "n" and the lower-case unpadded base32 of the
 // key, as internal/noderecord.NodeIDFromKey.
-func (k NodeKey) String() string { return "n" + strings.ToLower(b32.EncodeToString(k[:])) }
+func (k NodeKey) String() string { return "n" + base32.Encode(k[:]) }
 
-// ParseNodeID is the inverse of NodeKey.String.
+// ParseNodeID is the inverse of NodeKey.String: another spelling of the
+// key (upper case, unused bits set) is malformed.
 func ParseNodeID(id string) (NodeKey, error) {
 	var k NodeKey
 	if len(id) != 53 || id[0] != 'n' {
 		return k, errorf("node id", "", ErrMalformed)
 	}
-	b, err := b32.DecodeString(strings.ToUpper(id[1:]))
+	b, err := base32.Decode(id[1:])
 	if err != nil || len(b) != 32 {
 		return k, errorf("node id", "", ErrMalformed)
 	}
@@ -73,15 +69,15 @@ func ParseNodeID(id string) (NodeKey, error) {
 
 // String returns the session key in lower-case unpadded base32, prefixed
 // with "s".
-func (k SessionKey) String() string { return "s" + strings.ToLower(b32.EncodeToString(k[:])) }
+func (k SessionKey) String() string { return "s" + base32.Encode(k[:]) }
 
-// ParseSessionKey is the inverse of SessionKey.String.
+// ParseSessionKey is the inverse of SessionKey.String, as ParseNodeID.
 func ParseSessionKey(s string) (SessionKey, error) {
 	var k SessionKey
 	if len(s) != 53 || s[0] != 's' {
 		return k, errorf("session key", "", ErrMalformed)
 	}
-	b, err := b32.DecodeString(strings.ToUpper(s[1:]))
+	b, err := base32.Decode(s[1:])
 	if err != nil || len(b) != 32 {
 		return k, errorf("session key", "", ErrMalformed)
 	}

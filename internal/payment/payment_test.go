@@ -189,6 +189,42 @@ func TestNodeIDMatchesNodeRecord(t *testing.T) {
 	}
 }
 
+// A key has one id and one session key string: another spelling of the
+// same key (upper case, or the last character's unused bits set) is
+// refused, not read as the key under a second name.
+func TestKeyStringsHaveOneForm(t *testing.T) {
+	n := nodeKey("x")
+	var sk payment.SessionKey
+	copy(sk[:], n[:])
+	for _, tc := range []struct {
+		canon string
+		parse func(string) error
+	}{
+		{n.String(), func(s string) error { _, err := payment.ParseNodeID(s); return err }},
+		{sk.String(), func(s string) error { _, err := payment.ParseSessionKey(s); return err }},
+	} {
+		if err := tc.parse(tc.canon); err != nil {
+			t.Fatalf("%s: %v", tc.canon, err)
+		}
+		const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+		last := strings.IndexByte(alphabet, tc.canon[52])
+		others := []string{
+			tc.canon[:1] + strings.ToUpper(tc.canon[1:]),
+			tc.canon[:20] + strings.ToUpper(tc.canon[20:21]) + tc.canon[21:],
+			tc.canon[:52] + alphabet[last^1:last^1+1],
+			tc.canon[:52] + alphabet[last^8:last^8+1],
+		}
+		for _, s := range others {
+			if s == tc.canon {
+				continue
+			}
+			if err := tc.parse(s); !errors.Is(err, payment.ErrMalformed) {
+				t.Errorf("%s (another spelling of %s): %v, want ErrMalformed", s, tc.canon, err)
+			}
+		}
+	}
+}
+
 func TestCodes(t *testing.T) {
 	for _, e := range []error{payment.ErrMalformed, payment.ErrBadSignature, payment.ErrUnknownGateway, payment.ErrExpired,
 		payment.ErrWrongNode, payment.ErrWrongSession, payment.ErrNotMonotonic, payment.ErrOverBudget, payment.ErrAccountFrozen} {
