@@ -237,6 +237,41 @@ func TestEventAfterStopGoesToNextSubscriber(t *testing.T) {
 	}
 }
 
+// An event on its way to a subscriber as it stops goes to the next
+// subscriber at once: the client dropped what reached an inbox it had
+// unsubscribed, and the event waited out AckWait.
+func TestEventInFlightAtStopGoesToNextSubscriber(t *testing.T) {
+	b := openBus(t, t.TempDir())
+	ctx := ctxT(t)
+	for round := range 200 {
+		ch1, sub1 := collect(t, b, "inflight", events.TypeSiteDeployed)
+		time.Sleep(5 * time.Millisecond) // sub1's pull request is on the server
+		ev, err := b.Emit(ctx, events.TypeSiteDeployed, events.SiteDeployed{Site: "s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub1.Stop()
+		select {
+		case got := <-ch1:
+			if got.ID != ev.ID {
+				t.Fatalf("round %d: got %s, want %s", round, got.ID, ev.ID)
+			}
+			continue // handled before Stop
+		default:
+		}
+		ch2, sub2 := collect(t, b, "inflight", events.TypeSiteDeployed)
+		select {
+		case got := <-ch2:
+			if got.ID != ev.ID {
+				t.Fatalf("round %d: got %s, want %s", round, got.ID, ev.ID)
+			}
+		case <-time.After(testutil.Scale(5 * time.Second)):
+			t.Fatalf("round %d: the event published as the subscriber stopped was not delivered to the next one", round)
+		}
+		sub2.Stop()
+	}
+}
+
 func TestHandlerErrorRedelivers(t *testing.T) {
 	b := openBus(t, t.TempDir())
 	ctx := ctxT(t)

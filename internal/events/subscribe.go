@@ -139,7 +139,8 @@ var pullRequest = []byte(fmt.Sprintf(`{"batch":1,"expires":%d,"idle_heartbeat":%
 // event published afterwards to the next subscriber at once. (A request
 // whose inbox was still subscribed when it was answered took the event
 // into a stopped subscriber, where it waited out AckWait, 30 s, before
-// anyone else could have it.) Events that reached the inbox unasked for
+// anyone else could have it.) A request given up (Stop, no heartbeat)
+// drains its inbox first; events that reached it unasked for, or too late,
 // are handed back with a Nak.
 func (s *Subscription) pull(ctx context.Context) (*nats.Msg, error) {
 	nc := s.bus.nc
@@ -149,7 +150,17 @@ func (s *Subscription) pull(ctx context.Context) (*nats.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
+	abandoned := false
 	defer func() {
+		if abandoned {
+			// Take the inbox off the server and wait for its answer to a
+			// ping before dropping it here: an event the server sent
+			// before it saw the UNSUB then reaches ch and is handed back
+			// below, instead of being dropped by the client (it would
+			// wait out AckWait).
+			_ = sub.Drain()
+			_ = nc.FlushTimeout(time.Second)
+		}
 		_ = sub.Unsubscribe()
 		for {
 			select {
@@ -170,8 +181,10 @@ func (s *Subscription) pull(ctx context.Context) (*nats.Msg, error) {
 	for {
 		select {
 		case <-ctx.Done():
+			abandoned = true
 			return nil, ctx.Err()
 		case <-idle.C:
+			abandoned = true
 			return nil, errors.New("events: no heartbeat on a pull request")
 		case m := <-ch:
 			switch status := m.Header.Get("Status"); status {
