@@ -303,7 +303,11 @@ func TestVideoMP4Seek(t *testing.T) {
 	// receipted ones) and the block being read in flight. On a busy
 	// machine the player cancels and asks again more often, so the bound
 	// is per cancelled stream, not the file's size.
+	// The nodes' count is of the bytes on the wire: each block's Bao
+	// parents (960 B of a 256 KiB block) and its CAR framing on top of
+	// the file's bytes, about 0.4%: 1% is allowed for them.
 	slack := float64(cancelled) * float64(receiptstore.DefaultCreditWindow+payment.BlockSize)
+	slack += 0.01 * (float64(delivered) + slack)
 	if sentMP4 > float64(delivered)+slack {
 		t.Errorf("the nodes sent %.0f bytes for the MP4 (%.0f for the page, %d for its other files) where the page got %d in its requests, %d of them cancelled: more than %.0f beyond what the page got",
 			sentMP4, sent, others, delivered, cancelled, slack)
