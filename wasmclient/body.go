@@ -64,11 +64,12 @@ func (b *body) Read(p []byte) (int, error) {
 		t0 := cfg.Now()
 		idle := t0.Sub(a.lastUse) > cfg.IdleTimeout
 		// While a source of another node is left, the source may keep
-		// the reader waiting no longer than its slack (see slackAfter).
-		// Not after the reader paused (the idle retry below) or once the
-		// body left a slow source.
+		// the reader waiting no longer than its slack (see slackAfter),
+		// one asked again after its late head too. Not after the reader
+		// paused (the idle retry below) or once the body left a slow
+		// source.
 		limit, judged := cfg.IdleTimeout, false
-		if !b.leftSlow && !a.src.patient && !idle && a.slack < limit && b.f.hasOtherNode(a.src.node.ID) {
+		if !b.leftSlow && !idle && a.slack < limit && b.f.hasOtherNode(a.src.node.ID) {
 			limit, judged = a.slack, true
 		}
 		raw := a.body.n.Load()
@@ -109,7 +110,7 @@ func (b *body) Read(p []byte) (int, error) {
 				// asked again last, and counted then if it fails.
 				b.leftSlow, b.suspect = true, a
 				b.f.avoid = a.src.node.ID
-				b.f.askLast(a.src)
+				b.f.askLast(a.src, true)
 			case idle && n == 0 && !b.retried:
 				// The reader paused longer than the source's patience: the
 				// source may have closed an idle stream. Not its fault; ask

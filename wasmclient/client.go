@@ -217,6 +217,7 @@ type fetch struct {
 	avoid     string   // a node left for being slow: none of its other sources
 	retry     *source  // source to try again first (it failed while idle)
 	quiet     []source // sources given up before their head came, to ask again last
+	slow      []source // sources left mid-body for their rate, asked again after quiet
 	attempts  []*SourceError
 	notFound  bool
 	failovers int
@@ -367,10 +368,12 @@ func (f *fetch) nextSource() (source, bool) {
 			return s, true
 		}
 	}
-	if len(f.quiet) > 0 {
-		s := f.quiet[0]
-		f.quiet = f.quiet[1:]
-		return s, true
+	for _, l := range []*[]source{&f.quiet, &f.slow} {
+		if len(*l) > 0 {
+			s := (*l)[0]
+			*l = (*l)[1:]
+			return s, true
+		}
 	}
 	return source{}, false
 }
@@ -396,7 +399,7 @@ func (f *fetch) open(src source, rng *verify.ByteRange) (*attempt, verify.Entity
 
 // hasNext reports whether nextSource has a source left.
 func (f *fetch) hasNext() bool {
-	if f.retry != nil || len(f.quiet) > 0 {
+	if f.retry != nil || len(f.quiet) > 0 || len(f.slow) > 0 {
 		return true
 	}
 	for _, s := range f.srcs[f.next:] {
@@ -413,11 +416,17 @@ func (f *fetch) usable(s source) bool {
 	return s.gateway || (s.node.ID != f.avoid && !f.c.isDropped(s.node.ID))
 }
 
-// hasOtherNode reports whether a source not yet asked is left of another
-// node than id, or the gateway: not a source asked again (retry, quiet).
+// hasOtherNode reports whether a source of another node than id, or the
+// gateway, is left to ask: one not asked yet, or one given up before its
+// head came (it may only have been late), not one left for its rate.
 func (f *fetch) hasOtherNode(id string) bool {
 	for _, s := range f.srcs[f.next:] {
 		if s.node.ID != id && f.usable(s) {
+			return true
+		}
+	}
+	for _, s := range f.quiet {
+		if s.node.ID != id {
 			return true
 		}
 	}
@@ -532,7 +541,7 @@ func (f *fetch) fail(a *attempt, err error) {
 		if f.ctx.Err() == nil {
 			f.c.scores.ObserveOpen(a.src.node.ID, f.c.cfg.Now().Sub(a.started))
 			f.c.setAside(a.src)
-			f.askLast(a.src)
+			f.askLast(a.src, false)
 		}
 		return
 	}
@@ -587,9 +596,17 @@ func (c *Client) setAside(src source) {
 
 // askLast has nextSource return src again, waited for, once every other
 // source has failed: a source given up for being slow is not a failed one.
-func (f *fetch) askLast(src source) {
+// One left mid-body for its rate (slow) comes after those given up before
+// their head: it is known to be slow, they may only have been late (on a
+// loaded machine a trickling node asked again first held the body to the
+// end, the others' heads never waited for).
+func (f *fetch) askLast(src source, slow bool) {
 	src.patient = true
-	f.quiet = append(f.quiet, src)
+	if slow {
+		f.slow = append(f.slow, src)
+	} else {
+		f.quiet = append(f.quiet, src)
+	}
 }
 
 // bridgeFault reports whether a failed because its bridging page went or

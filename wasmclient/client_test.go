@@ -709,6 +709,29 @@ func TestTricklingNodeIsLeft(t *testing.T) {
 	requireSetAsideUnreported(t, e)
 }
 
+// A node left mid-body for its rate is asked again only after the sources
+// whose heads were late, and a node asked again after its own late head is
+// still left for its rate while another is left to ask: on a loaded
+// machine the next node's head came after QuietTimeout, and the trickling
+// node, asked again and waited for, held the body to its end.
+func TestSlowSourceAskedAfterLateOnes(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		c.Fallback = nil
+		c.IdleTimeout, c.QuietTimeout = testutil.Scale(2*time.Second), testutil.Scale(300*time.Millisecond)
+	})
+	e.nodes[0].setBao(true)
+	e.nodes[0].setFault(fault{trickle: 1 << 10, trickleAt: 300 << 10, trickleEvery: 75 * time.Millisecond})
+	e.nodes[1].setFault(fault{delay: testutil.Scale(time.Second)})
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin"})
+	if r.err != nil || !bytes.Equal(r.body, s.files["big.bin"]) {
+		t.Fatalf("read err %v, %d bytes; want the whole file", r.err, len(r.body))
+	}
+	if len(e.nodes[1].targets()) == 0 {
+		t.Fatal("nb never asked")
+	}
+}
+
 // A visitor's slow link is not a slow node: when the next node, too,
 // delivers less than 4 times MinRate (as it would over the same slow
 // link), the body switches once and stays, and neither node is scored or

@@ -63,8 +63,9 @@
 // at most ReadAheadSegments segments are held, so memory follows the
 // window, not the file (parallel.go). A segment whose node delivers nothing
 // for its hedge delay, or less than MinRate for QuietTimeout (then only by
-// a node that delivered at 4 times MinRate, or once per body by one not
-// measured yet), is asked of another node as well; the first verified
+// a node that delivered its last segment of the body at 4 times MinRate,
+// or once per body by one not measured in it), is asked of another node
+// as well; the first verified
 // block wins and the other stream is cancelled. A failed node is reported
 // and its segment resumes elsewhere, the gateway last. Scores (scores.go)
 // keep each node's RTT, throughput and decaying error count: they order the

@@ -71,8 +71,12 @@ type pbody struct {
 	closed   bool
 	free     [][]byte
 	// slowHedged: a slow segment was hedged by a node not measured yet
-	// (slowLocked).
+	// in this body (slowLocked).
 	slowHedged bool
+	// rates: each node's rate over its last segment of this body (half a
+	// segment or more): what this link carries from it now. Scores keep
+	// rates of other times, maybe of another link.
+	rates map[string]float64
 
 	delivered atomic.Int64
 	once      sync.Once
@@ -94,6 +98,8 @@ type pseg struct {
 }
 
 // restart starts the segment's rate afresh: a fetcher took it at now.
+// (deliver also moves the window on once it spans QuietTimeout at
+// MinRate or more, so that a fast start does not hide a later trickle.)
 func (s *pseg) restart(now time.Time) {
 	s.progress, s.since, s.sinceFilled = now, now, s.filled
 }
@@ -174,7 +180,7 @@ func (f *fetch) newParallel(a *attempt, from, to int64) io.ReadCloser {
 	p := &pbody{
 		f: f, from: from, to: to, segSize: seg, nseg: nseg, window: cfg.ReadAheadSegments,
 		tick: cfg.HedgeMin / 2, ctx: ctx, cancel: cancel,
-		wake: make(chan struct{}), segs: map[int]*pseg{},
+		wake: make(chan struct{}), segs: map[int]*pseg{}, rates: map[string]float64{},
 	}
 	if p.tick < 10*time.Millisecond {
 		p.tick = 10 * time.Millisecond
@@ -361,6 +367,7 @@ func (p *pbody) windowLocked() int {
 // node: the one the reader is in (head) or the lowest such one.
 func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 	var best *pseg
+	bestOnce := false // best is hedged on the body's one unmeasured hedge
 	for _, s := range p.segs {
 		if head && s.idx != p.read {
 			continue
@@ -369,15 +376,22 @@ func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 			continue
 		}
 		other := s.fetchers[0].lane.node.ID
-		if now.Sub(s.progress) < p.f.c.scores.HedgeDelay(other) && !p.slowLocked(s, now, l) {
-			continue
+		once := false
+		if now.Sub(s.progress) < p.f.c.scores.HedgeDelay(other) {
+			var slow bool
+			if slow, once = p.slowLocked(s, now, l); !slow {
+				continue
+			}
 		}
 		if best == nil || s.idx < best.idx {
-			best = s
+			best, bestOnce = s, once
 		}
 	}
 	if best == nil {
 		return job{}, false
+	}
+	if bestOnce {
+		p.slowHedged = true
 	}
 	pf := &pfetch{lane: l, seg: best}
 	best.fetchers = append(best.fetchers, pf)
@@ -387,25 +401,30 @@ func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 	return job{pf: pf, off: best.filled}, true
 }
 
-// slowLocked reports whether segment s, though it progresses, comes
-// slower than MinRate since its fetcher took it, QuietTimeout or more ago
-// (a node trickling its groups, each inside the hedge delay), while l's
-// node has delivered segments at 4 times MinRate or more (its Scores
-// throughput): that node shows the visitor's link carries more. A node
-// not measured yet may hedge once per body. On a slow link no node shows
-// more, and a slow segment is hedged at most once over the same link.
-func (p *pbody) slowLocked(s *pseg, now time.Time, l *lane) bool {
+// slowLocked reports whether segment s, though it progresses, has come
+// slower than MinRate over its rate window (since its fetcher took it, or
+// the window last moved on), QuietTimeout or more long (a node trickling
+// its groups, each inside the hedge delay), while l's node delivered its
+// last segment of this body at 4 times MinRate or more: that node shows
+// the visitor's link carries more now. A node not measured in this body
+// may hedge once per body (once: the hedge would use that allowance). On
+// a slow link no node shows more, and a slow segment is hedged at most
+// once over the same link.
+func (p *pbody) slowLocked(s *pseg, now time.Time, l *lane) (slow, once bool) {
 	cfg := &p.f.c.cfg
-	d := now.Sub(s.since)
-	if d < cfg.QuietTimeout || float64(s.filled-s.sinceFilled)*float64(time.Second) >= cfg.MinRate*float64(d) {
-		return false
+	if d := now.Sub(s.since); d < cfg.QuietTimeout || atRate(s.filled-s.sinceFilled, d, cfg.MinRate) {
+		return false, false
 	}
-	tp := p.f.c.scores.throughput(l.node.ID)
-	if tp == 0 && !p.slowHedged {
-		p.slowHedged = true
-		return true
+	rate, measured := p.rates[l.node.ID]
+	if !measured {
+		return !p.slowHedged, true
 	}
-	return tp >= slowFactor*cfg.MinRate
+	return rate >= slowFactor*cfg.MinRate, false
+}
+
+// atRate reports whether n bytes in d is rate bytes per second or more.
+func atRate(n int, d time.Duration, rate float64) bool {
+	return float64(n)*float64(time.Second) >= rate*float64(d)
 }
 
 // deliver adds verified bytes at offset off of pf's segment; false when pf
@@ -442,6 +461,9 @@ func (p *pbody) deliver(pf *pfetch, off int, b []byte) bool {
 	n := copy(s.buf[s.filled:], b)
 	s.filled += n
 	s.progress = p.f.c.cfg.Now()
+	if d := s.progress.Sub(s.since); d >= p.f.c.cfg.QuietTimeout && atRate(s.filled-s.sinceFilled, d, p.f.c.cfg.MinRate) {
+		s.since, s.sinceFilled = s.progress, s.filled
+	}
 	if s.complete() {
 		s.fetchers = nil
 	}
@@ -479,6 +501,11 @@ func (p *pbody) failed(pf *pfetch, a *attempt, err error) bool {
 	}
 	if s.owner == pf {
 		s.owner = nil
+	}
+	if found && len(s.fetchers) > 0 {
+		// A hedge left alone on the segment: its rate starts now, not
+		// with the window of the fetcher that failed.
+		s.restart(p.f.c.cfg.Now())
 	}
 	// Only the fetcher that leaves the segment without anyone on it
 	// queues it: a loser taken off by the hedge that won (pf no longer
@@ -624,7 +651,15 @@ func (l *lane) fetch(j job) (*attempt, error) {
 		}
 	}
 	a.close()
-	f.c.scores.ObserveTransfer(l.node.ID, end-start+1, f.c.cfg.Now().Sub(t0))
+	// Only a transfer of half a segment or more measures a rate: a short
+	// one (a body's last bytes, the rest of a segment after a hedge) comes
+	// with its head, in microseconds, at no rate the link carries.
+	if n, d := end-start+1, f.c.cfg.Now().Sub(t0); n >= p.segSize/2 && d > 0 {
+		f.c.scores.ObserveTransfer(l.node.ID, n, d)
+		p.mu.Lock()
+		p.rates[l.node.ID] = float64(n) / d.Seconds()
+		p.mu.Unlock()
+	}
 	return nil, nil
 }
 

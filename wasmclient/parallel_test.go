@@ -498,3 +498,81 @@ func shiftRange(target string, back, dto int64) string {
 	}
 	return target[:i] + "entity-bytes=" + strconv.FormatInt(from, 10) + ":" + strconv.FormatInt(to, 10)
 }
+
+// TestParallelSlowLinkAfterFastHedgesOnceAtMost: scores measured over a
+// fast link (they persist) say nothing of the link now. Once every stream
+// is below MinRate, a slow segment is hedged at most once, as on a link
+// never measured (judged by each node's rate in this body: by the scores,
+// every slow segment was hedged, again after each race, 6 times).
+func TestParallelSlowLinkAfterFastHedgesOnceAtMost(t *testing.T) {
+	s := largeSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		noHedgeTweak(c)
+		c.QuietTimeout, c.MinRate = testutil.Scale(300*time.Millisecond), 1<<20
+	})
+	for _, n := range e.nodes {
+		n.setBao(true)
+	}
+	if r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"}); r.err != nil {
+		t.Fatal(r.err)
+	}
+	for _, id := range []string{"na", "nb"} {
+		if sc, _ := e.client.Scores().Get(id); sc.Throughput < 4<<20 {
+			t.Logf("%s measured at %.0f B/s only: the fast link is not shown", id, sc.Throughput)
+		}
+	}
+	for _, n := range e.nodes {
+		n.setFault(fault{trickle: 4 << 10, trickleAt: 8 << 10, trickleEvery: 10 * time.Millisecond})
+	}
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
+		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+	}
+	if rec := e.client.Stats().Requests()[1]; rec.Hedges > 1 || rec.Error != "" {
+		t.Fatalf("record %+v; want at most one hedge over a link where no stream reaches MinRate", rec)
+	}
+}
+
+// TestParallelShortTransferMeasuresNoRate: a body's last segment (777
+// bytes here) comes with its head, in microseconds; scored, it made its
+// node show tens of MB/s over a link below MinRate, and hedge every slow
+// segment after it.
+func TestParallelShortTransferMeasuresNoRate(t *testing.T) {
+	s := largeSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		noHedgeTweak(c)
+		c.QuietTimeout, c.MinRate = testutil.Scale(300*time.Millisecond), 1<<20
+	})
+	for _, n := range e.nodes {
+		n.setBao(true)
+		n.setFault(fault{trickle: 4 << 10, trickleAt: 8 << 10, trickleEvery: 10 * time.Millisecond})
+	}
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
+		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+	}
+	if rec := e.client.Stats().Requests()[0]; rec.Hedges > 1 || rec.Error != "" {
+		t.Errorf("record %+v; want at most one hedge", rec)
+	}
+}
+
+// TestParallelTrickleAfterBurstIsHedged: a node that sends the first 384
+// KiB of each 512 KiB segment at once and trickles the rest at 25 KiB/s
+// kept its segment's rate since it took it above MinRate until the
+// segment was done (16 s, no hedge): the rate window moves on.
+func TestParallelTrickleAfterBurstIsHedged(t *testing.T) {
+	s := largeSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		noHedgeTweak(c)
+		c.QuietTimeout = testutil.Scale(500 * time.Millisecond)
+	})
+	e.nodes[0].setBao(true)
+	e.nodes[0].setFault(fault{trickle: 1 << 10, trickleAt: 384 << 10, trickleEvery: 40 * time.Millisecond})
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
+		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+	}
+	if rec := e.client.Stats().Requests()[0]; rec.Parallel > 0 && rec.Hedges == 0 || rec.Error != "" {
+		t.Fatalf("record %+v; want hedges", rec)
+	}
+}

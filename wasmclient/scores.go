@@ -128,17 +128,6 @@ func (s *Scores) ObserveTransfer(node string, n int64, d time.Duration) {
 	e.Throughput = ewma(e.Throughput, float64(n)/d.Seconds(), e.Throughput == 0)
 }
 
-// throughput is node's Throughput (0: not measured).
-func (s *Scores) throughput(node string) float64 {
-	s.mu.Lock()
-	var tp float64
-	if e := s.m[node]; e != nil {
-		tp = e.Throughput
-	}
-	s.mu.Unlock()
-	return tp
-}
-
 // ObserveError records a failure of node.
 func (s *Scores) ObserveError(node string) {
 	if node == "" || node == GatewayNodeID {
