@@ -339,6 +339,41 @@ func TestParallelTricklingNodeIsHedged(t *testing.T) {
 	}
 }
 
+// slowLinkEnv is two nodes answering bao16, MinRate 1 MiB/s and
+// QuietTimeout 300 ms, no hedge for a stall: for the slow-link tests.
+func slowLinkEnv(t *testing.T, s *site) *env {
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		noHedgeTweak(c)
+		c.QuietTimeout, c.MinRate = testutil.Scale(300*time.Millisecond), 1<<20
+	})
+	for _, n := range e.nodes {
+		n.setBao(true)
+	}
+	return e
+}
+
+// slowLink has every node send 4 KiB every 10 ms (at most 400 KiB/s,
+// under slowLinkEnv's MinRate), as over a visitor's slow link.
+func (e *env) slowLink() {
+	for _, n := range e.nodes {
+		n.setFault(fault{trickle: 4 << 10, trickleAt: 8 << 10, trickleEvery: 10 * time.Millisecond})
+	}
+}
+
+// getHedgedAtMostOnce fetches req, wants want and a record of at most one
+// hedge.
+func getHedgedAtMostOnce(t *testing.T, e *env, req wasmclient.FetchRequest, want []byte) {
+	t.Helper()
+	n := len(e.client.Stats().Requests())
+	r := mustGet(t, e.client, req)
+	if r.err != nil || !bytes.Equal(r.body, want) {
+		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+	}
+	if rec := e.client.Stats().Requests()[n]; rec.Hedges > 1 || rec.Error != "" {
+		t.Fatalf("record %+v; want at most one hedge over a link where no stream reaches MinRate", rec)
+	}
+}
+
 // TestParallelSlowLinkHedgesOnceAtMost: when every node delivers below
 // MinRate, as over a visitor's slow link, no node shows the link could
 // carry more, and a slow segment is hedged at most once, by a node not
@@ -346,25 +381,11 @@ func TestParallelTricklingNodeIsHedged(t *testing.T) {
 // request's share of it).
 func TestParallelSlowLinkHedgesOnceAtMost(t *testing.T) {
 	s := largeSite(t)
-	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
-		noHedgeTweak(c)
-		c.QuietTimeout, c.MinRate = testutil.Scale(300*time.Millisecond), 1<<20
-	})
-	// 4 KiB every 10 ms (at most 400 KiB/s, under MinRate) from both.
-	for _, n := range e.nodes {
-		n.setBao(true)
-		n.setFault(fault{trickle: 4 << 10, trickleAt: 8 << 10, trickleEvery: 10 * time.Millisecond})
-	}
-	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin", Range: "bytes=0-2097151"})
-	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"][:2<<20]) {
-		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
-	}
+	e := slowLinkEnv(t, s)
+	e.slowLink()
 	// Both nodes fetch in parallel, unless a loaded machine saw a head
 	// later than QuietTimeout and had one node serve the range alone.
-	rec := e.client.Stats().Requests()[0]
-	if rec.Hedges > 1 || rec.Error != "" {
-		t.Fatalf("record %+v; want at most one hedge", rec)
-	}
+	getHedgedAtMostOnce(t, e, wasmclient.FetchRequest{Path: "/large.bin", Range: "bytes=0-2097151"}, s.files["large.bin"][:2<<20])
 }
 
 // TestParallelNodeDies: a node that dies mid-transfer is replaced; the
@@ -506,13 +527,7 @@ func shiftRange(target string, back, dto int64) string {
 // every slow segment was hedged, again after each race, 6 times).
 func TestParallelSlowLinkAfterFastHedgesOnceAtMost(t *testing.T) {
 	s := largeSite(t)
-	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
-		noHedgeTweak(c)
-		c.QuietTimeout, c.MinRate = testutil.Scale(300*time.Millisecond), 1<<20
-	})
-	for _, n := range e.nodes {
-		n.setBao(true)
-	}
+	e := slowLinkEnv(t, s)
 	if r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"}); r.err != nil {
 		t.Fatal(r.err)
 	}
@@ -521,16 +536,8 @@ func TestParallelSlowLinkAfterFastHedgesOnceAtMost(t *testing.T) {
 			t.Logf("%s measured at %.0f B/s only: the fast link is not shown", id, sc.Throughput)
 		}
 	}
-	for _, n := range e.nodes {
-		n.setFault(fault{trickle: 4 << 10, trickleAt: 8 << 10, trickleEvery: 10 * time.Millisecond})
-	}
-	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
-	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
-		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
-	}
-	if rec := e.client.Stats().Requests()[1]; rec.Hedges > 1 || rec.Error != "" {
-		t.Fatalf("record %+v; want at most one hedge over a link where no stream reaches MinRate", rec)
-	}
+	e.slowLink()
+	getHedgedAtMostOnce(t, e, wasmclient.FetchRequest{Path: "/large.bin"}, s.files["large.bin"])
 }
 
 // TestParallelShortTransferMeasuresNoRate: a body's last segment (777
@@ -539,21 +546,9 @@ func TestParallelSlowLinkAfterFastHedgesOnceAtMost(t *testing.T) {
 // segment after it.
 func TestParallelShortTransferMeasuresNoRate(t *testing.T) {
 	s := largeSite(t)
-	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
-		noHedgeTweak(c)
-		c.QuietTimeout, c.MinRate = testutil.Scale(300*time.Millisecond), 1<<20
-	})
-	for _, n := range e.nodes {
-		n.setBao(true)
-		n.setFault(fault{trickle: 4 << 10, trickleAt: 8 << 10, trickleEvery: 10 * time.Millisecond})
-	}
-	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
-	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
-		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
-	}
-	if rec := e.client.Stats().Requests()[0]; rec.Hedges > 1 || rec.Error != "" {
-		t.Errorf("record %+v; want at most one hedge", rec)
-	}
+	e := slowLinkEnv(t, s)
+	e.slowLink()
+	getHedgedAtMostOnce(t, e, wasmclient.FetchRequest{Path: "/large.bin"}, s.files["large.bin"])
 }
 
 // TestParallelTrickleAfterBurstIsHedged: a node that sends the first 384
