@@ -313,29 +313,40 @@ func TestParallelHedge(t *testing.T) {
 // each group inside any hedge delay, below MinRate, is hedged by a node
 // that delivered at 4 times MinRate or more; the body is identical, and
 // the slow node is not reported. Stall hedges are out of the way: without
-// the rate rule, the trickle would hold the body for minutes.
+// the rate rule, the trickle would hold the body for minutes. A node that
+// sends the first 384 KiB of each 512 KiB segment at once and trickles
+// the rest kept its segment's rate since it took it above MinRate until
+// the segment was done (16 s, no hedge): the rate window moves on.
 func TestParallelTricklingNodeIsHedged(t *testing.T) {
 	s := largeSite(t)
-	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
-		noHedgeTweak(c)
-		c.QuietTimeout = testutil.Scale(500 * time.Millisecond)
-	})
-	// 1 KiB every 40 ms (25 KiB/s) after the first 8 KiB of each answer:
-	// a 512 KiB segment in about 20 s.
-	e.nodes[0].setBao(true)
-	e.nodes[0].setFault(fault{trickle: 1 << 10, trickleAt: 8 << 10, trickleEvery: 40 * time.Millisecond})
-	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
-	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
-		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
-	}
-	// A loaded machine may see na's head later than QuietTimeout and have
-	// nb serve the body alone; in parallel, na's segments are hedged.
-	rec := e.client.Stats().Requests()[0]
-	if rec.Parallel > 0 && rec.Hedges == 0 || rec.Error != "" {
-		t.Fatalf("record %+v; want hedges", rec)
-	}
-	if reps := e.client.Stats().Reports(); len(reps) != 0 {
-		t.Fatalf("reports %+v; a hedged node is not reported", reps)
+	for _, tc := range []struct {
+		name string
+		at   int64 // bytes of each answer sent at once
+	}{{"from the start", 8 << 10}, {"after a fast start", 384 << 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+				noHedgeTweak(c)
+				c.QuietTimeout = testutil.Scale(500 * time.Millisecond)
+			})
+			// 1 KiB every 40 ms (25 KiB/s) after the first bytes of
+			// each answer: a 512 KiB segment in up to 20 s.
+			e.nodes[0].setBao(true)
+			e.nodes[0].setFault(fault{trickle: 1 << 10, trickleAt: tc.at, trickleEvery: 40 * time.Millisecond})
+			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+			if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
+				t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+			}
+			// A loaded machine may see na's head later than QuietTimeout
+			// and have nb serve the body alone; in parallel, na's
+			// segments are hedged.
+			rec := e.client.Stats().Requests()[0]
+			if rec.Parallel > 0 && rec.Hedges == 0 || rec.Error != "" {
+				t.Fatalf("record %+v; want hedges", rec)
+			}
+			if reps := e.client.Stats().Reports(); len(reps) != 0 {
+				t.Fatalf("reports %+v; a hedged node is not reported", reps)
+			}
+		})
 	}
 }
 
@@ -549,25 +560,4 @@ func TestParallelShortTransferMeasuresNoRate(t *testing.T) {
 	e := slowLinkEnv(t, s)
 	e.slowLink()
 	getHedgedAtMostOnce(t, e, wasmclient.FetchRequest{Path: "/large.bin"}, s.files["large.bin"])
-}
-
-// TestParallelTrickleAfterBurstIsHedged: a node that sends the first 384
-// KiB of each 512 KiB segment at once and trickles the rest at 25 KiB/s
-// kept its segment's rate since it took it above MinRate until the
-// segment was done (16 s, no hedge): the rate window moves on.
-func TestParallelTrickleAfterBurstIsHedged(t *testing.T) {
-	s := largeSite(t)
-	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
-		noHedgeTweak(c)
-		c.QuietTimeout = testutil.Scale(500 * time.Millisecond)
-	})
-	e.nodes[0].setBao(true)
-	e.nodes[0].setFault(fault{trickle: 1 << 10, trickleAt: 384 << 10, trickleEvery: 40 * time.Millisecond})
-	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
-	if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
-		t.Fatalf("err %v, %d bytes", r.err, len(r.body))
-	}
-	if rec := e.client.Stats().Requests()[0]; rec.Parallel > 0 && rec.Hedges == 0 || rec.Error != "" {
-		t.Fatalf("record %+v; want hedges", rec)
-	}
 }
