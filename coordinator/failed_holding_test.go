@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,11 +39,13 @@ func TestFailedHoldingEarnsNothing(t *testing.T) {
 	}
 	k := newKey(t)
 	rec := signedRecord(t, k, 4001)
+	var payments atomic.Bool
 	nc, err := node.NewCoordClient(node.CoordClientConfig{
 		URL: e.srv.url, Key: k.priv, OperatorToken: operatorToken(e.bus),
 		Record: func() (noderecord.Signed, error) { return rec, nil },
 		// It says it pinned whatever it is asked to: a liar.
 		OnPin:      func(context.Context, nodeproto.Pin) error { return nil },
+		OnPayments: func(nodeproto.Payments) { payments.Store(true) },
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: testLogger(t),
 	})
@@ -85,6 +88,9 @@ func TestFailedHoldingEarnsNothing(t *testing.T) {
 		rb, _ := r.MarshalBinary()
 		return nodeproto.BatchItem{Voucher: vb, Receipt: rb}
 	}
+	// The coordinator announces payments after its welcome: until then the
+	// client takes no settlement (a loaded run settled too early).
+	eventually(t, "payments announced to the node", payments.Load)
 	ans, err := nc.Settle(ctx, nodeproto.Batch{Node: me, Account: "acme", Items: []nodeproto.BatchItem{
 		item(lost, 4000), item(cidOf(t, "another root"), 1000), item(lost, 2000),
 	}})
