@@ -21,11 +21,13 @@ func goList(t *testing.T, args ...string) []string {
 }
 
 // The API's documents are imported by clients: the package links only the
-// standard library and internal/noderecord (itself standard-library only).
+// standard library, internal/noderecord and its internal/base32 (both
+// standard-library only).
 func TestOnlyStandardLibrary(t *testing.T) {
 	for _, dep := range goList(t, "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".") {
 		switch dep {
-		case "github.com/verity-cdn/verity/internal/api", "github.com/verity-cdn/verity/internal/noderecord":
+		case "github.com/verity-cdn/verity/internal/api", "github.com/verity-cdn/verity/internal/noderecord",
+			"github.com/verity-cdn/verity/internal/base32":
 		default:
 			t.Errorf("internal/api depends on %s", dep)
 		}
