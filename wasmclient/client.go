@@ -368,14 +368,20 @@ func (f *fetch) nextSource() (source, bool) {
 			return s, true
 		}
 	}
-	for _, l := range []*[]source{&f.quiet, &f.slow} {
-		if len(*l) > 0 {
-			s := (*l)[0]
-			*l = (*l)[1:]
-			return s, true
-		}
+	if s, ok := pop(&f.quiet); ok {
+		return s, true
 	}
-	return source{}, false
+	return pop(&f.slow)
+}
+
+// pop takes the first source of l.
+func pop(l *[]source) (source, bool) {
+	if len(*l) == 0 {
+		return source{}, false
+	}
+	s := (*l)[0]
+	*l = (*l)[1:]
+	return s, true
 }
 
 func (f *fetch) exhausted() error {

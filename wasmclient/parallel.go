@@ -442,12 +442,14 @@ func (p *pbody) deliver(pf *pfetch, off int, b []byte) bool {
 	if p.closed || pf.cancelled {
 		return false
 	}
+	cfg := &p.f.c.cfg
+	now := cfg.Now()
 	if s.owner != pf {
 		if s.owner != nil || off != s.filled {
 			return false
 		}
 		s.owner = pf // first verified bytes after a hedge: this one wins
-		s.restart(p.f.c.cfg.Now())
+		s.restart(now)
 		for _, o := range s.fetchers {
 			if o != pf {
 				o.cancelled = true
@@ -460,9 +462,9 @@ func (p *pbody) deliver(pf *pfetch, off int, b []byte) bool {
 	}
 	n := copy(s.buf[s.filled:], b)
 	s.filled += n
-	s.progress = p.f.c.cfg.Now()
-	if d := s.progress.Sub(s.since); d >= p.f.c.cfg.QuietTimeout && atRate(s.filled-s.sinceFilled, d, p.f.c.cfg.MinRate) {
-		s.since, s.sinceFilled = s.progress, s.filled
+	s.progress = now
+	if d := now.Sub(s.since); d >= cfg.QuietTimeout && atRate(s.filled-s.sinceFilled, d, cfg.MinRate) {
+		s.since, s.sinceFilled = now, s.filled
 	}
 	if s.complete() {
 		s.fetchers = nil

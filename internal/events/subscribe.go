@@ -151,28 +151,7 @@ func (s *Subscription) pull(ctx context.Context) (*nats.Msg, error) {
 		return nil, err
 	}
 	abandoned := false
-	defer func() {
-		if abandoned {
-			// Take the inbox off the server and wait for its answer to a
-			// ping before dropping it here: an event the server sent
-			// before it saw the UNSUB then reaches ch and is handed back
-			// below, instead of being dropped by the client (it would
-			// wait out AckWait).
-			_ = sub.Drain()
-			_ = nc.FlushTimeout(time.Second)
-		}
-		_ = sub.Unsubscribe()
-		for {
-			select {
-			case m := <-ch:
-				if m.Header.Get("Status") == "" {
-					_ = m.Nak()
-				}
-			default:
-				return
-			}
-		}
-	}()
+	defer func() { closeInbox(nc, sub, ch, abandoned) }()
 	if err := nc.PublishRequest(s.next, inbox, pullRequest); err != nil {
 		return nil, err
 	}
@@ -197,6 +176,29 @@ func (s *Subscription) pull(ctx context.Context) (*nats.Msg, error) {
 			default:
 				return nil, fmt.Errorf("events: pull request: %s %s", status, m.Header.Get("Description"))
 			}
+		}
+	}
+}
+
+// closeInbox unsubscribes a pull request's inbox and hands back, with a
+// Nak, the events in ch. A request given up (abandoned) is taken off the
+// server first, and the server's answer to a ping awaited: an event it
+// sent before it saw the UNSUB then reaches ch, instead of being dropped
+// by the client (it would wait out AckWait).
+func closeInbox(nc *nats.Conn, sub *nats.Subscription, ch <-chan *nats.Msg, abandoned bool) {
+	if abandoned {
+		_ = sub.Drain()
+		_ = nc.FlushTimeout(time.Second)
+	}
+	_ = sub.Unsubscribe()
+	for {
+		select {
+		case m := <-ch:
+			if m.Header.Get("Status") == "" {
+				_ = m.Nak()
+			}
+		default:
+			return
 		}
 	}
 }
