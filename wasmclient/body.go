@@ -29,8 +29,9 @@ type body struct {
 
 	// A source left for being slow (once per body), and its rate, until
 	// the next source's rate judges it.
-	leftSlow bool
-	suspect  *attempt
+	leftSlow     bool
+	suspect      *attempt
+	suspectFloor float64 // the rate the suspect fell below
 }
 
 var _ io.ReadCloser = (*body)(nil)
@@ -45,6 +46,9 @@ func (b *body) Read(p []byte) (int, error) {
 			return 0, b.err
 		}
 		if b.remaining == 0 {
+			if a := b.current(); a != nil {
+				b.measure(a)
+			}
 			b.closeCurrent()
 			b.end(io.EOF)
 			return 0, io.EOF
@@ -69,8 +73,14 @@ func (b *body) Read(p []byte) (int, error) {
 		// paused (the idle retry below) or once the body left a slow
 		// source.
 		limit, judged := cfg.IdleTimeout, false
-		if !b.leftSlow && !idle && a.slack < limit && b.f.hasOtherNode(a.src.node.ID) {
-			limit, judged = a.slack, true
+		if !b.leftSlow && !idle && a.slack < limit {
+			if best, other := b.f.otherNodeRate(a.src.node.ID); other {
+				limit, judged = a.slack, true
+				a.floor = max(cfg.MinRate, best/relFactor)
+			}
+		}
+		if a.reading.IsZero() {
+			a.reading = t0
 		}
 		raw := a.body.n.Load()
 		a.arm(limit)
@@ -84,7 +94,7 @@ func (b *body) Read(p []byte) (int, error) {
 		a.got += got
 		a.waited += waited
 		if judged {
-			a.slack = slackAfter(cfg, a.slack, waited, got)
+			a.slack = slackAfter(cfg, a.slack, waited, got, a.floor)
 			a.slowFired = a.timedOut.Load()
 		} else {
 			a.slack = cfg.QuietTimeout
@@ -98,6 +108,7 @@ func (b *body) Read(p []byte) (int, error) {
 			b.judgeSuspect(a)
 		}
 		if err != nil && err != io.EOF {
+			b.measure(a)
 			b.closeCurrent()
 			switch {
 			case b.closed.Load():
@@ -108,7 +119,7 @@ func (b *body) Read(p []byte) (int, error) {
 				// or the visitor's link was slow, the next source's rate
 				// tells (judgeSuspect). Not an attempt that failed: it is
 				// asked again last, and counted then if it fails.
-				b.leftSlow, b.suspect = true, a
+				b.leftSlow, b.suspect, b.suspectFloor = true, a, a.floor
 				b.f.avoid = a.src.node.ID
 				b.f.askLast(a.src, true)
 			case idle && n == 0 && !b.retried:
@@ -138,21 +149,37 @@ func (b *body) Read(p []byte) (int, error) {
 
 // slackAfter is a source's slack once the reader waited on it for
 // waited and got n bytes from it: each wait spends it, each byte earns
-// 1/MinRate of a second back, up to QuietTimeout. A source keeping up with
-// MinRate never runs out; one trickling below it runs out within
+// 1/floor of a second back, up to QuietTimeout. A source keeping up with
+// the floor never runs out; one trickling below it runs out within
 // QuietTimeout of waiting, plus what its bytes earned. Time the reader
 // does not wait (the page not reading) costs nothing.
-func slackAfter(cfg *Config, slack, waited time.Duration, n int64) time.Duration {
-	earned := time.Duration(float64(n) / cfg.MinRate * float64(time.Second))
+func slackAfter(cfg *Config, slack, waited time.Duration, n int64, floor float64) time.Duration {
+	earned := time.Duration(float64(n) / floor * float64(time.Second))
 	return min(cfg.QuietTimeout, slack-waited+earned)
+}
+
+// measure scores a's node with the rate it delivered the body at, once
+// it is left or done: the bytes got over the time from the reader's
+// first read of it to its last, when that is 64 KiB or more
+// (slowJudgeBytes) and the reader waited on the source for half that time
+// or more. A reader that seldom waited was slower than the source, whose
+// rate is then not known.
+func (b *body) measure(a *attempt) {
+	d := a.lastUse.Sub(a.reading)
+	if a.measured || a.got < slowJudgeBytes || d <= 0 || 2*a.waited < d {
+		return
+	}
+	a.measured = true
+	b.f.c.scores.ObserveTransfer(a.src.node.ID, a.got, d)
 }
 
 // judgeSuspect judges the node left for being slow (the suspect) by
 // the rate of a, the source after it, over a's first slowJudgeBytes (a
-// body that ends before blames no one). The suspect fell below MinRate;
-// if a delivers at slowFactor times MinRate or more, the visitor's link
-// carries that much and the node was slow: it is skipped and scored like
-// a failed node, without a report (no one else can check a rate). Slower
+// body that ends before blames no one). The suspect fell below its floor
+// (MinRate, or an eighth of another node's measured rate); if a delivers
+// at slowFactor times that floor or more, the visitor's link carries
+// that much and the node was slow: it is skipped and scored like a
+// failed node, without a report (no one else can check a rate). Slower
 // than that, the link may have been what was slow, and no node is blamed.
 func (b *body) judgeSuspect(a *attempt) {
 	if a.got < slowJudgeBytes {
@@ -160,9 +187,9 @@ func (b *body) judgeSuspect(a *attempt) {
 	}
 	s := b.suspect
 	b.suspect = nil
-	// got/waited < slowFactor × MinRate, without a division: a source
+	// got/waited < slowFactor × floor, without a division: a source
 	// that kept the reader waiting no time at all is infinitely fast.
-	if float64(a.got)*float64(time.Second) < slowFactor*b.f.c.cfg.MinRate*float64(a.waited) ||
+	if float64(a.got)*float64(time.Second) < slowFactor*b.suspectFloor*float64(a.waited) ||
 		s.src.gateway || a.src.node.ID == s.src.node.ID {
 		return
 	}
@@ -171,10 +198,13 @@ func (b *body) judgeSuspect(a *attempt) {
 }
 
 // How a node left for being slow is judged: by the next source's rate
-// over its first slowJudgeBytes, against slowFactor times MinRate.
+// over its first slowJudgeBytes, against slowFactor times the floor it
+// fell below. The floor is MinRate, or 1/relFactor of the best rate
+// measured from another node the body could go to, if that is more.
 const (
 	slowJudgeBytes = 64 << 10
 	slowFactor     = 4
+	relFactor      = 8
 )
 
 func (b *body) current() *attempt {

@@ -422,21 +422,24 @@ func (f *fetch) usable(s source) bool {
 	return s.gateway || (s.node.ID != f.avoid && !f.c.isDropped(s.node.ID))
 }
 
-// hasOtherNode reports whether a source of another node than id, or the
+// otherNodeRate reports whether a source of another node than id, or the
 // gateway, is left to ask: one not asked yet, or one given up before its
-// head came (it may only have been late), not one left for its rate.
-func (f *fetch) hasOtherNode(id string) bool {
+// head came (it may only have been late), not one left for its rate; and
+// the best throughput measured from such a node (0: none measured).
+func (f *fetch) otherNodeRate(id string) (best float64, ok bool) {
 	for _, s := range f.srcs[f.next:] {
 		if s.node.ID != id && f.usable(s) {
-			return true
+			ok = true
+			best = max(best, f.c.scores.Throughput(s.node.ID))
 		}
 	}
 	for _, s := range f.quiet {
 		if s.node.ID != id {
-			return true
+			ok = true
+			best = max(best, f.c.scores.Throughput(s.node.ID))
 		}
 	}
-	return false
+	return best, ok
 }
 
 // openIn is open with the attempt's context derived from ctx, giving the
@@ -706,7 +709,10 @@ type attempt struct {
 	slack     time.Duration
 	waited    time.Duration
 	got       int64
-	slowFired bool // the slack ran out: the attempt was closed as slow
+	slowFired bool      // the slack ran out: the attempt was closed as slow
+	floor     float64   // the rate below which the slack runs out
+	reading   time.Time // the reader's first read of the body
+	measured  bool      // its rate was scored (body.measure)
 
 	pay *StreamPayment // nil: unpaid
 

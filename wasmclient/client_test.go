@@ -688,14 +688,22 @@ func TestTricklingNodeIsLeft(t *testing.T) {
 	// verified 16 KiB group every 1.2 s, inside IdleTimeout; the rest of
 	// the 3 MiB file would take about 4 minutes.
 	e.nodes[0].setFault(fault{trickle: 1 << 10, trickleAt: 300 << 10, trickleEvery: 75 * time.Millisecond})
+	requireSlowNodeLeft(t, e, s, testutil.Scale(15*time.Second))
+}
+
+// requireSlowNodeLeft fetches big.bin within bound and wants na, which
+// served it slowly, left mid-body for nb, asked once and blamed: skipped
+// and scored, not reported.
+func requireSlowNodeLeft(t *testing.T, e *env, s *site, bound time.Duration) {
+	t.Helper()
 	start := time.Now()
 	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin"})
 	took := time.Since(start)
 	if r.err != nil || !bytes.Equal(r.body, s.files["big.bin"]) {
 		t.Fatalf("read err %v, %d bytes; want the whole file", r.err, len(r.body))
 	}
-	if took > testutil.Scale(15*time.Second) {
-		t.Fatalf("took %v: the trickling node kept the body", took)
+	if took > bound {
+		t.Fatalf("took %v: the slow node kept the body", took)
 	}
 	if n := len(e.nodes[0].targets()); n != 1 {
 		t.Fatalf("na asked %d times, want once: not again over its other transport", n)
@@ -707,6 +715,58 @@ func TestTricklingNodeIsLeft(t *testing.T) {
 		t.Fatalf("na's score %+v: its slowness not scored", sc)
 	}
 	requireSetAsideUnreported(t, e)
+}
+
+// A node well above MinRate but far slower than another node the worker
+// has measured is left mid-body, once, and blamed when the next node
+// shows the link carries more: a node sending 16 KiB every 100 ms (160
+// KiB/s, 2.5 times MinRate) held a 3 MiB body for about 18 s while the
+// other node had delivered 4 MiB/s.
+func TestNodeFarSlowerThanAnotherIsLeft(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		c.IdleTimeout, c.QuietTimeout = testutil.Scale(2*time.Second), testutil.Scale(500*time.Millisecond)
+		c.Fallback = nil
+	})
+	// A returning visitor's scores: na answers sooner, nb was measured.
+	sc := e.client.Scores()
+	sc.ObserveOpen("na", time.Millisecond)
+	sc.ObserveOpen("nb", 5*time.Millisecond)
+	sc.ObserveTransfer("nb", 4<<20, time.Second)
+	if got := nodeIDs(sc.Rank([]wasmclient.Node{{ID: "na"}, {ID: "nb"}})); got != "na,nb" {
+		t.Fatalf("ranked %s, want na first", got)
+	}
+	e.nodes[0].setBao(true)
+	e.nodes[0].setFault(fault{trickle: 16 << 10, trickleAt: 300 << 10, trickleEvery: 100 * time.Millisecond})
+	requireSlowNodeLeft(t, e, s, testutil.Scale(8*time.Second))
+}
+
+// A node's rate over a body it served alone is measured, and ranks it:
+// a node that answers first but delivers 320 KiB/s was asked first again
+// and again, since only its time to the first bytes was scored.
+func TestSlowBodyRanksNodeBehind(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.Fallback = nil })
+	sc := e.client.Scores()
+	sc.ObserveOpen("na", time.Millisecond)
+	sc.ObserveOpen("nb", 5*time.Millisecond)
+	e.nodes[0].setBao(true)
+	e.nodes[0].setFault(fault{trickle: 16 << 10, trickleAt: 8 << 10, trickleEvery: 50 * time.Millisecond})
+	rng := wasmclient.FetchRequest{Path: "/big.bin", Range: "bytes=0-524287"}
+	r := mustGet(t, e.client, rng)
+	if r.err != nil || !bytes.Equal(r.body, s.files["big.bin"][:512<<10]) || r.resp.Node != "na" {
+		t.Fatalf("read err %v, %d bytes from %s; want the range from na", r.err, len(r.body), r.resp.Node)
+	}
+	if na, _ := sc.Get("na"); na.Throughput <= 0 || na.Throughput > 1<<20 {
+		t.Fatalf("na's throughput %.0f B/s, want its body's rate, about 320 KiB/s", na.Throughput)
+	}
+	if got := nodeIDs(sc.Rank([]wasmclient.Node{{ID: "na"}, {ID: "nb"}})); got != "nb,na" {
+		t.Fatalf("ranked %s, want nb first", got)
+	}
+	r = mustGet(t, e.client, rng)
+	if r.err != nil || r.resp.Node != "nb" || len(e.nodes[0].targets()) != 1 {
+		t.Fatalf("next range from %s (err %v), na asked %d times; want nb", r.resp.Node, r.err, len(e.nodes[0].targets()))
+	}
 }
 
 // A node left mid-body for its rate is asked again only after the sources

@@ -56,12 +56,13 @@ type Config struct {
 	// MinRate, in bytes per second, is the rate below which a source
 	// delivering a body is left, while a source of another node (or the
 	// gateway) is left, for it to deliver the rest (default
-	// DefaultMinRate). A source has a slack of QuietTimeout: each wait of
-	// the body's reader on it spends it, each byte it delivers earns
-	// 1/MinRate of a second back. Once per body. Not a failure: not
-	// reported; the node is skipped and scored only when the next source
-	// then delivers at 4 times MinRate or more (else the visitor's link
-	// may be what is slow).
+	// DefaultMinRate); the floor is an eighth of the best throughput
+	// scored for a node left to ask, when that is more. A source has a
+	// slack of QuietTimeout: each wait of the body's reader on it spends
+	// it, each byte it delivers earns 1/floor of a second back. Once per
+	// body. Not a failure: not reported; the node is skipped and scored
+	// only when the next source then delivers at 4 times the floor or
+	// more (else the visitor's link may be what is slow).
 	MinRate float64
 	// DropFor is how long a failing node is skipped (default DefaultDropFor).
 	DropFor time.Duration

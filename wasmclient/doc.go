@@ -43,14 +43,15 @@
 // QuietTimeout while another source is left is given up for the next one:
 // not reported, but skipped for DropFor and scored slow
 // (Scores.ObserveOpen); it is asked again, and waited for, only if every
-// other source fails. A source delivering a body below MinRate (past a
-// slack of QuietTimeout of the reader waiting) is left mid-body, once per
-// body, for a source of another node or the gateway to deliver the rest,
-// and asked again last like a quiet one; but it is not reported, and is
-// skipped and scored only when the next source delivers at 4 times
-// MinRate or more (else the visitor's link may be the slow part). The
-// parallel body (ParallelThreshold and up) hedges its slow segments
-// instead. Transports report statuses as *wire.StatusError and a missing
+// other source fails. A source delivering a body below its floor (MinRate,
+// or an eighth of the best throughput scored for a node left to ask, if
+// more; past a slack of QuietTimeout of the reader waiting) is left
+// mid-body, once per body, for a source of another node or the gateway to
+// deliver the rest, and asked again last like a quiet one; but it is not
+// reported, and is skipped and scored only when the next source delivers
+// at 4 times that floor or more (else the visitor's link may be the slow
+// part). The parallel body (ParallelThreshold and up) hedges its slow
+// segments instead. Transports report statuses as *wire.StatusError and a missing
 // address as ErrNoAddress.
 //
 // # Parallel fetch, hedging and scores
@@ -62,14 +63,17 @@
 // several segments from one node at once: WebRTC, WebRTCLanes);
 // at most ReadAheadSegments segments are held, so memory follows the
 // window, not the file (parallel.go). A segment whose node delivers nothing
-// for its hedge delay, or less than MinRate for QuietTimeout (then only by
-// a node that delivered its last segment of the body at 4 times MinRate,
-// or once per body by one not measured in it), is asked of another node
-// as well; the first verified
-// block wins and the other stream is cancelled. A failed node is reported
+// for its hedge delay, or less than its floor for QuietTimeout (MinRate, or
+// an eighth of another of the body's nodes' rate in the body or in the
+// scores, if more; then only by a node that delivered its last segment of
+// the body at 4 times the floor, or once per body by one not measured in
+// it), is asked of another node as well; the first verified block wins
+// and the other stream is cancelled, and a lane hedged for its rate takes
+// no new segment while another runs. A failed node is reported
 // and its segment resumes elsewhere, the gateway last. Scores (scores.go)
-// keep each node's RTT, throughput and decaying error count: they order the
-// sources, set hedge delays, are persisted through Config.ScoreStore (Cache
+// keep each node's RTT, throughput (of parallel segments, and of bodies
+// the reader waited on) and decaying error count: they order the sources
+// (by the time to a body's first 64 KiB), set hedge delays, are persisted through Config.ScoreStore (Cache
 // Storage in the worker) and posted through Config.ScoreReporter
 // (POST /.verity/v1/scores) for the coordinator's router.
 //

@@ -77,6 +77,9 @@ type pbody struct {
 	// segment or more): what this link carries from it now. Scores keep
 	// rates of other times, maybe of another link.
 	rates map[string]float64
+	// nodes: a lane of each of the body's nodes, with its score's
+	// throughput when the body started (floorLocked).
+	nodes []*lane
 
 	delivered atomic.Int64
 	once      sync.Once
@@ -98,8 +101,8 @@ type pseg struct {
 }
 
 // restart starts the segment's rate afresh: a fetcher took it at now.
-// (deliver also moves the window on once it spans QuietTimeout at
-// MinRate or more, so that a fast start does not hide a later trickle.)
+// (deliver also moves the window on once it spans QuietTimeout at its
+// floor or more, so that a fast start does not hide a later trickle.)
 func (s *pseg) restart(now time.Time) {
 	s.progress, s.since, s.sinceFilled = now, now, s.filled
 }
@@ -124,6 +127,10 @@ type lane struct {
 	repaid bool     // the lane's last segment failed on payment and was asked again under a new voucher
 	start  job      // the first lane's first job: segment 0 from a
 	tmp    []byte
+	// benched: a segment of the lane was hedged for its rate (guarded by
+	// pbody.mu).
+	benched bool
+	scored  float64 // the node's throughput in the scores at the body's start
 }
 
 // newParallel builds the parallel body; a is the attempt that resolved the
@@ -182,6 +189,10 @@ func (f *fetch) newParallel(a *attempt, from, to int64) io.ReadCloser {
 		tick: cfg.HedgeMin / 2, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}), segs: map[int]*pseg{}, rates: map[string]float64{},
 	}
+	for _, l := range lanes {
+		l.scored = f.c.scores.Throughput(l.node.ID)
+	}
+	p.nodes = lanes
 	if p.tick < 10*time.Millisecond {
 		p.tick = 10 * time.Millisecond
 	}
@@ -274,7 +285,9 @@ func (p *pbody) take(l *lane) (job, bool) {
 	defer timer.Stop()
 	for {
 		p.mu.Lock()
-		if p.closed || p.err != nil {
+		// A lane hedged for its rate stops while another runs; its
+		// place goes to a spare node, if any (laneDone).
+		if p.closed || p.err != nil || (l.benched && p.lanes > 1) {
 			p.mu.Unlock()
 			return job{}, false
 		}
@@ -368,6 +381,7 @@ func (p *pbody) windowLocked() int {
 func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 	var best *pseg
 	bestOnce := false // best is hedged on the body's one unmeasured hedge
+	bestSlow := false // best is hedged for its rate, not a stall
 	for _, s := range p.segs {
 		if head && s.idx != p.read {
 			continue
@@ -376,15 +390,14 @@ func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 			continue
 		}
 		other := s.fetchers[0].lane.node.ID
-		once := false
+		once, slow := false, false
 		if now.Sub(s.progress) < p.f.c.scores.HedgeDelay(other) {
-			var slow bool
 			if slow, once = p.slowLocked(s, now, l); !slow {
 				continue
 			}
 		}
 		if best == nil || s.idx < best.idx {
-			best, bestOnce = s, once
+			best, bestOnce, bestSlow = s, once, slow
 		}
 	}
 	if best == nil {
@@ -392,6 +405,11 @@ func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 	}
 	if bestOnce {
 		p.slowHedged = true
+	}
+	if bestSlow {
+		// Hedged for its rate: the lane takes no new segment while
+		// another runs (take).
+		best.fetchers[0].lane.benched = true
 	}
 	pf := &pfetch{lane: l, seg: best}
 	best.fetchers = append(best.fetchers, pf)
@@ -402,24 +420,52 @@ func (p *pbody) hedgeLocked(l *lane, now time.Time, head bool) (job, bool) {
 }
 
 // slowLocked reports whether segment s, though it progresses, has come
-// slower than MinRate over its rate window (since its fetcher took it, or
+// slower than its floor (floorLocked: MinRate, or an eighth of another
+// node's rate) over its rate window (since its fetcher took it, or
 // the window last moved on), QuietTimeout or more long (a node trickling
 // its groups, each inside the hedge delay), while l's node delivered its
-// last segment of this body at 4 times MinRate or more: that node shows
+// last segment of this body at 4 times that floor or more: that node shows
 // the visitor's link carries more now. A node not measured in this body
 // may hedge once per body (once: the hedge would use that allowance). On
 // a slow link no node shows more, and a slow segment is hedged at most
 // once over the same link.
 func (p *pbody) slowLocked(s *pseg, now time.Time, l *lane) (slow, once bool) {
 	cfg := &p.f.c.cfg
-	if d := now.Sub(s.since); d < cfg.QuietTimeout || atRate(s.filled-s.sinceFilled, d, cfg.MinRate) {
+	floor := p.floorLocked(s)
+	if d := now.Sub(s.since); d < cfg.QuietTimeout || atRate(s.filled-s.sinceFilled, d, floor) {
 		return false, false
 	}
 	rate, measured := p.rates[l.node.ID]
 	if !measured {
 		return !p.slowHedged, true
 	}
-	return rate >= slowFactor*cfg.MinRate, false
+	return rate >= slowFactor*floor, false
+}
+
+// floorLocked is the rate below which segment s counts as slow: MinRate,
+// or 1/relFactor of the best rate another of the body's nodes delivered
+// at (its last segment of this body, or its score when the body started),
+// if that is more. Which node may hedge a segment below its floor is
+// slowLocked's. Not inlined: it would be twice in the worker's wasm.
+//
+//go:noinline
+func (p *pbody) floorLocked(s *pseg) float64 {
+	floor := p.f.c.cfg.MinRate
+	if len(s.fetchers) == 0 {
+		return floor
+	}
+	by := s.fetchers[0].lane.node.ID
+	for id, rate := range p.rates {
+		if id != by {
+			floor = max(floor, rate/relFactor)
+		}
+	}
+	for _, l := range p.nodes {
+		if l.node.ID != by {
+			floor = max(floor, l.scored/relFactor)
+		}
+	}
+	return floor
 }
 
 // atRate reports whether n bytes in d is rate bytes per second or more.
@@ -463,7 +509,7 @@ func (p *pbody) deliver(pf *pfetch, off int, b []byte) bool {
 	n := copy(s.buf[s.filled:], b)
 	s.filled += n
 	s.progress = now
-	if d := now.Sub(s.since); d >= cfg.QuietTimeout && atRate(s.filled-s.sinceFilled, d, cfg.MinRate) {
+	if d := now.Sub(s.since); d >= cfg.QuietTimeout && atRate(s.filled-s.sinceFilled, d, p.floorLocked(s)) {
 		s.since, s.sinceFilled = now, s.filled
 	}
 	if s.complete() {

@@ -350,6 +350,65 @@ func TestParallelTricklingNodeIsHedged(t *testing.T) {
 	}
 }
 
+// A node well above MinRate but far slower than another node has its
+// segments hedged: measured in the same body, or, for the body's first
+// segment, before it (a returning visitor's scores). One sending 16 KiB
+// every 200 ms (80 KiB/s, 1.25 times MinRate) held each of its 512 KiB
+// segments for about 6 s, and the reader with them (20 s for the body),
+// while the other node delivered at loopback speed. With MinRate at 16
+// KiB/s and 40 KiB/s from the slow node, the first segment was hedged
+// only once the reader had half of it, after 6 s, though the other node
+// was known to deliver 4 MiB/s. A node that lost a segment for its rate
+// then took the next one, and held it as long.
+func TestParallelFarSlowerNodeIsHedged(t *testing.T) {
+	s := largeSite(t)
+	for _, tc := range []struct {
+		name    string
+		minRate float64
+		every   time.Duration // the slow node's time per 16 KiB
+		scored  bool          // nb's throughput is in the scores
+		bound   time.Duration
+	}{
+		{"measured in the body", 0, 200 * time.Millisecond, false, 10 * time.Second},
+		{"measured before", 16 << 10, 400 * time.Millisecond, true, 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+				noHedgeTweak(c)
+				c.QuietTimeout = testutil.Scale(500 * time.Millisecond)
+				c.MinRate = tc.minRate
+			})
+			if tc.scored {
+				sc := e.client.Scores()
+				sc.ObserveOpen("na", time.Millisecond)
+				sc.ObserveOpen("nb", 5*time.Millisecond)
+				sc.ObserveTransfer("nb", 4<<20, time.Second)
+			}
+			e.nodes[0].setBao(true)
+			e.nodes[0].setFault(fault{trickle: 16 << 10, trickleAt: 8 << 10, trickleEvery: tc.every})
+			start := time.Now()
+			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
+			took := time.Since(start)
+			if r.err != nil || !bytes.Equal(r.body, s.files["large.bin"]) {
+				t.Fatalf("err %v, %d bytes", r.err, len(r.body))
+			}
+			rec := e.client.Stats().Requests()[0]
+			if rec.Parallel > 0 && rec.Hedges == 0 || rec.Error != "" {
+				t.Fatalf("record %+v; want hedges", rec)
+			}
+			if took > testutil.Scale(tc.bound) {
+				t.Fatalf("took %v: the slow node held its segments", took)
+			}
+			if n := len(e.nodes[0].targets()); n != 1 {
+				t.Fatalf("na asked %d times: a node whose segment went to a hedge for its rate takes no other while another node serves", n)
+			}
+			if reps := e.client.Stats().Reports(); len(reps) != 0 {
+				t.Fatalf("reports %+v; a hedged node is not reported", reps)
+			}
+		})
+	}
+}
+
 // slowLinkEnv is two nodes answering bao16, MinRate 1 MiB/s and
 // QuietTimeout 300 ms, no hedge for a stall: for the slow-link tests.
 func slowLinkEnv(t *testing.T, s *site) *env {

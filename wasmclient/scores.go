@@ -16,8 +16,9 @@ type NodeScore struct {
 	// RTT is the moving average of the time from asking the node to having
 	// the entity verified (one round trip plus the path blocks).
 	RTT time.Duration
-	// Throughput is the moving average of verified bytes per second over
-	// whole segments of parallel fetches (0: not measured yet).
+	// Throughput is the moving average of bytes per second over whole
+	// segments of parallel fetches and over bodies the node delivered
+	// while the reader waited on it (0: not measured yet).
 	Throughput float64
 	// Errors counts failures (bad block, reset, stall, ...), halved every
 	// ScoreErrorHalfLife.
@@ -128,6 +129,17 @@ func (s *Scores) ObserveTransfer(node string, n int64, d time.Duration) {
 	e.Throughput = ewma(e.Throughput, float64(n)/d.Seconds(), e.Throughput == 0)
 }
 
+// Throughput is node's measured throughput in bytes per second (0: not
+// measured).
+func (s *Scores) Throughput(node string) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.m[node]; e != nil {
+		return e.Throughput
+	}
+	return 0
+}
+
 // ObserveError records a failure of node.
 func (s *Scores) ObserveError(node string) {
 	if node == "" || node == GatewayNodeID {
@@ -173,7 +185,10 @@ func (s *Scores) snapshot(decay bool) []NodeScore {
 	return out
 }
 
-// cost orders nodes: the RTT inflated by errors; ok false when unknown.
+// cost orders nodes: the time to the first 64 KiB of a body (a web
+// asset's size), its RTT plus that at its throughput (nothing while that
+// is not measured, so that an unmeasured node gets tried), inflated by
+// errors; ok false when unknown.
 func (e *NodeScore) cost() (float64, bool) {
 	if e == nil || (e.Samples == 0 && e.Errors == 0) {
 		return 0, false
@@ -182,10 +197,14 @@ func (e *NodeScore) cost() (float64, bool) {
 	if rtt <= 0 {
 		rtt = float64(time.Second)
 	}
+	if e.Throughput > 0 {
+		rtt += float64(slowJudgeBytes) / e.Throughput * float64(time.Second)
+	}
 	return rtt * (1 + 4*e.Errors), true
 }
 
-// Rank orders nodes best first: by RTT inflated by recent errors. Nodes
+// Rank orders nodes best first: by the time to their first 64 KiB (RTT,
+// and 64 KiB at their throughput) inflated by recent errors. Nodes
 // without a score keep their place relative to each other and count as
 // good as the best known one (so new nodes get tried); ties keep the
 // session's order (the coordinator's ranking).

@@ -18,8 +18,9 @@ func nodeIDs(ns []wasmclient.Node) string {
 	return strings.Join(ids, ",")
 }
 
-// TestScoresRank: nodes are ordered by measured latency, errors push a node
-// back, unknown nodes count as good as the best, ties keep the session order.
+// TestScoresRank: nodes are ordered by measured latency and 64 KiB at
+// their throughput, errors push a node back, unknown nodes count as good as
+// the best, ties keep the session order.
 func TestScoresRank(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	sc := wasmclient.NewScoresForTest(func() time.Time { return now })
@@ -50,6 +51,13 @@ func TestScoresRank(t *testing.T) {
 	}
 	if s, ok := sc.Get("nb"); !ok || s.Errors != 2.0/32 || s.Samples != 1 || s.RTT != 10*time.Millisecond {
 		t.Fatalf("nb score %+v", s)
+	}
+	// The time to the first 64 KiB counts: nb's at 1 MiB/s take 62.5
+	// ms, na's at 64 MiB/s 1 ms; nc, not measured, is tried.
+	sc.ObserveTransfer("nb", 1<<20, time.Second)
+	sc.ObserveTransfer("na", 64<<20, time.Second)
+	if got := nodeIDs(sc.Rank(nodes)); got != "na,nc,nb" {
+		t.Fatalf("nb 10+62.5 ms, na 50+1 ms: %s, want na,nc,nb", got)
 	}
 }
 
