@@ -76,11 +76,11 @@ func (b *body) Read(p []byte) (int, error) {
 		if !b.leftSlow && !idle && a.slack < limit {
 			if best, other := b.f.otherNodeRate(a.src.node.ID); other {
 				limit, judged = a.slack, true
-				a.floor = max(cfg.MinRate, best/relFactor)
+				a.floor = cfg.MinRate
+				if best/relFactor > a.floor {
+					a.floor = best / relFactor
+				}
 			}
-		}
-		if a.reading.IsZero() {
-			a.reading = t0
 		}
 		raw := a.body.n.Load()
 		a.arm(limit)
@@ -159,8 +159,9 @@ func slackAfter(cfg *Config, slack, waited time.Duration, n int64, floor float64
 }
 
 // measure scores a's node with the rate it delivered the body at, once
-// it is left or done: the bytes got over the time from the reader's
-// first read of it to its last, when that is 64 KiB or more
+// it is left or done: the bytes got over the time from the entity
+// verified to the reader's last read (bytes that came before the
+// reader's first read came in that time too), when that is 64 KiB or more
 // (slowJudgeBytes) and the reader waited on the source for half that time
 // or more. A reader that seldom waited was slower than the source, whose
 // rate is then not known.

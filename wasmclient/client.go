@@ -425,18 +425,24 @@ func (f *fetch) usable(s source) bool {
 // otherNodeRate reports whether a source of another node than id, or the
 // gateway, is left to ask: one not asked yet, or one given up before its
 // head came (it may only have been late), not one left for its rate; and
-// the best throughput measured from such a node (0: none measured).
+// the best throughput this worker measured lately from such a node (0:
+// none; Scores.FreshThroughput).
 func (f *fetch) otherNodeRate(id string) (best float64, ok bool) {
-	for _, s := range f.srcs[f.next:] {
-		if s.node.ID != id && f.usable(s) {
-			ok = true
-			best = max(best, f.c.scores.Throughput(s.node.ID))
+	n := len(f.srcs) - f.next
+	for i := range n + len(f.quiet) {
+		var s source
+		if i < n {
+			if s = f.srcs[f.next+i]; !f.usable(s) {
+				continue
+			}
+		} else {
+			s = f.quiet[i-n]
 		}
-	}
-	for _, s := range f.quiet {
 		if s.node.ID != id {
 			ok = true
-			best = max(best, f.c.scores.Throughput(s.node.ID))
+			if r := f.c.scores.FreshThroughput(s.node.ID); r > best {
+				best = r
+			}
 		}
 	}
 	return best, ok
@@ -513,6 +519,7 @@ func (f *fetch) openIn(ctx context.Context, src source, rng *verify.ByteRange, g
 	}
 	a.disarm()
 	a.lastUse = f.c.cfg.Now()
+	a.reading = a.lastUse
 	a.slack = f.c.cfg.QuietTimeout
 	f.c.scores.ObserveOpen(src.node.ID, a.lastUse.Sub(a.started))
 	return a, ent, nil
@@ -711,7 +718,7 @@ type attempt struct {
 	got       int64
 	slowFired bool      // the slack ran out: the attempt was closed as slow
 	floor     float64   // the rate below which the slack runs out
-	reading   time.Time // the reader's first read of the body
+	reading   time.Time // when the entity was verified: the body's bytes come after
 	measured  bool      // its rate was scored (body.measure)
 
 	pay *StreamPayment // nil: unpaid

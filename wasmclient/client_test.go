@@ -717,6 +717,26 @@ func requireSlowNodeLeft(t *testing.T, e *env, s *site, bound time.Duration) {
 	requireSetAsideUnreported(t, e)
 }
 
+// rankNaFirst gives the client a returning visitor's scores: na answers
+// in 1 ms, nb in 5 ms, and nb was measured at nbRate bytes per second
+// (0: not measured).
+func rankNaFirst(e *env, nbRate int64) *wasmclient.Scores {
+	sc := e.client.Scores()
+	sc.ObserveOpen("na", time.Millisecond)
+	sc.ObserveOpen("nb", 5*time.Millisecond)
+	if nbRate > 0 {
+		sc.ObserveTransfer("nb", nbRate, time.Second)
+	}
+	return sc
+}
+
+// trickle has node i answer bao16 and send its answers, after their
+// first 8 KiB, 16 KiB every every.
+func (e *env) trickle(i int, every time.Duration) {
+	e.nodes[i].setBao(true)
+	e.nodes[i].setFault(fault{trickle: 16 << 10, trickleAt: 8 << 10, trickleEvery: every})
+}
+
 // A node well above MinRate but far slower than another node the worker
 // has measured is left mid-body, once, and blamed when the next node
 // shows the link carries more: a node sending 16 KiB every 100 ms (160
@@ -728,11 +748,7 @@ func TestNodeFarSlowerThanAnotherIsLeft(t *testing.T) {
 		c.IdleTimeout, c.QuietTimeout = testutil.Scale(2*time.Second), testutil.Scale(500*time.Millisecond)
 		c.Fallback = nil
 	})
-	// A returning visitor's scores: na answers sooner, nb was measured.
-	sc := e.client.Scores()
-	sc.ObserveOpen("na", time.Millisecond)
-	sc.ObserveOpen("nb", 5*time.Millisecond)
-	sc.ObserveTransfer("nb", 4<<20, time.Second)
+	sc := rankNaFirst(e, 4<<20)
 	if got := nodeIDs(sc.Rank([]wasmclient.Node{{ID: "na"}, {ID: "nb"}})); got != "na,nb" {
 		t.Fatalf("ranked %s, want na first", got)
 	}
@@ -747,11 +763,8 @@ func TestNodeFarSlowerThanAnotherIsLeft(t *testing.T) {
 func TestSlowBodyRanksNodeBehind(t *testing.T) {
 	s := demoSite(t)
 	e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.Fallback = nil })
-	sc := e.client.Scores()
-	sc.ObserveOpen("na", time.Millisecond)
-	sc.ObserveOpen("nb", 5*time.Millisecond)
-	e.nodes[0].setBao(true)
-	e.nodes[0].setFault(fault{trickle: 16 << 10, trickleAt: 8 << 10, trickleEvery: 50 * time.Millisecond})
+	sc := rankNaFirst(e, 0)
+	e.trickle(0, 50*time.Millisecond)
 	rng := wasmclient.FetchRequest{Path: "/big.bin", Range: "bytes=0-524287"}
 	r := mustGet(t, e.client, rng)
 	if r.err != nil || !bytes.Equal(r.body, s.files["big.bin"][:512<<10]) || r.resp.Node != "na" {
@@ -766,6 +779,61 @@ func TestSlowBodyRanksNodeBehind(t *testing.T) {
 	r = mustGet(t, e.client, rng)
 	if r.err != nil || r.resp.Node != "nb" || len(e.nodes[0].targets()) != 1 {
 		t.Fatalf("next range from %s (err %v), na asked %d times; want nb", r.resp.Node, r.err, len(e.nodes[0].targets()))
+	}
+}
+
+// A node's rate is measured from its entity on, not from the reader's
+// first read: a range from a node delivering 160 KiB/s, read after the
+// worker's thread was busy for 2.5 s, scored it at 100-490 MiB/s, and a
+// 1 MiB/s node then counted as far slower than it.
+func TestBodyRateCountsFromTheEntity(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) { c.Fallback = nil })
+	sc := rankNaFirst(e, 0)
+	e.trickle(0, 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := e.client.Fetch(ctx, wasmclient.FetchRequest{Path: "/big.bin", Range: "bytes=0-262143"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(b, s.files["big.bin"][:256<<10]) {
+		t.Fatalf("read err %v, %d bytes; want the range", err, len(b))
+	}
+	if na, _ := sc.Get("na"); na.Throughput > 1<<20 {
+		t.Fatalf("na scored %.0f B/s; it delivers 160 KiB/s", na.Throughput)
+	}
+}
+
+// Throughput scores kept from another visit (the store) do not set the
+// floor a source is left below: on a link slower than on the visit that
+// measured nc at 4 MiB/s, every body from na or nb (200 KiB/s, the
+// link's rate) was left mid-body, with nc never asked.
+func TestStoredRateSetsNoFloor(t *testing.T) {
+	s := demoSite(t)
+	store := &memStore{doc: []byte("verity-scores 1\nnc 500000 4194304 0 1 1800000000000\n")}
+	e := newEnv(t, s, 3, func(c *wasmclient.Config) {
+		c.Fallback = nil
+		c.QuietTimeout = testutil.Scale(500 * time.Millisecond)
+		c.ScoreStore = store
+	})
+	sc := e.client.Scores()
+	testutil.Eventually(t, 10*time.Second, "the stored scores to load", func() bool {
+		x, ok := sc.Get("nc")
+		return ok && x.Throughput > 0
+	})
+	rankNaFirst(e, 0)
+	e.trickle(0, 80*time.Millisecond)
+	e.trickle(1, 80*time.Millisecond)
+	r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/big.bin", Range: "bytes=0-1048575"})
+	if r.err != nil || !bytes.Equal(r.body, s.files["big.bin"][:1<<20]) {
+		t.Fatalf("read err %v, %d bytes; want the range", r.err, len(r.body))
+	}
+	if rec := e.client.Stats().Requests()[0]; rec.Failovers > 0 {
+		t.Fatalf("record %+v: a body over a link slow for every node left its node", rec)
 	}
 }
 

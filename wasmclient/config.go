@@ -57,7 +57,8 @@ type Config struct {
 	// delivering a body is left, while a source of another node (or the
 	// gateway) is left, for it to deliver the rest (default
 	// DefaultMinRate); the floor is an eighth of the best throughput
-	// scored for a node left to ask, when that is more. A source has a
+	// measured lately for a node left to ask (Scores.FreshThroughput),
+	// when that is more. A source has a
 	// slack of QuietTimeout: each wait of the body's reader on it spends
 	// it, each byte it delivers earns 1/floor of a second back. Once per
 	// body. Not a failure: not reported; the node is skipped and scored

@@ -44,8 +44,8 @@
 // not reported, but skipped for DropFor and scored slow
 // (Scores.ObserveOpen); it is asked again, and waited for, only if every
 // other source fails. A source delivering a body below its floor (MinRate,
-// or an eighth of the best throughput scored for a node left to ask, if
-// more; past a slack of QuietTimeout of the reader waiting) is left
+// or an eighth of the best throughput measured lately for a node left to
+// ask, if more: Scores.FreshThroughput; past a slack of QuietTimeout of the reader waiting) is left
 // mid-body, once per body, for a source of another node or the gateway to
 // deliver the rest, and asked again last like a quiet one; but it is not
 // reported, and is skipped and scored only when the next source delivers
@@ -64,12 +64,13 @@
 // at most ReadAheadSegments segments are held, so memory follows the
 // window, not the file (parallel.go). A segment whose node delivers nothing
 // for its hedge delay, or less than its floor for QuietTimeout (MinRate, or
-// an eighth of another of the body's nodes' rate in the body or in the
-// scores, if more; then only by a node that delivered its last segment of
+// an eighth of another of the body's nodes' rate in the body or, not
+// measured in it, its fresh score, if more; then only by a node that delivered its last segment of
 // the body at 4 times the floor, or once per body by one not measured in
 // it), is asked of another node as well; the first verified block wins
 // and the other stream is cancelled, and a lane hedged for its rate takes
-// no new segment while another runs. A failed node is reported
+// no new segment while another runs (it runs again, before the gateway,
+// when no other is left). A failed node is reported
 // and its segment resumes elsewhere, the gateway last. Scores (scores.go)
 // keep each node's RTT, throughput (of parallel segments, and of bodies
 // the reader waited on) and decaying error count: they order the sources

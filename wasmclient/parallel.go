@@ -66,8 +66,9 @@ type pbody struct {
 	taken    int64 // bytes returned
 	lanes    int   // lanes running
 	spare    []*lane
-	gateway  *lane // fallback lane, started when no node lane is left
-	err      error // terminal error of the lanes
+	parked   []*lane // lanes stopped for their rate (take)
+	gateway  *lane   // fallback lane, started when no node lane is left
+	err      error   // terminal error of the lanes
 	closed   bool
 	free     [][]byte
 	// slowHedged: a slow segment was hedged by a node not measured yet
@@ -130,7 +131,7 @@ type lane struct {
 	// benched: a segment of the lane was hedged for its rate (guarded by
 	// pbody.mu).
 	benched bool
-	scored  float64 // the node's throughput in the scores at the body's start
+	scored  float64 // the node's fresh throughput score at the body's start
 }
 
 // newParallel builds the parallel body; a is the attempt that resolved the
@@ -190,7 +191,7 @@ func (f *fetch) newParallel(a *attempt, from, to int64) io.ReadCloser {
 		wake: make(chan struct{}), segs: map[int]*pseg{}, rates: map[string]float64{},
 	}
 	for _, l := range lanes {
-		l.scored = f.c.scores.Throughput(l.node.ID)
+		l.scored = f.c.scores.FreshThroughput(l.node.ID)
 	}
 	p.nodes = lanes
 	if p.tick < 10*time.Millisecond {
@@ -285,9 +286,16 @@ func (p *pbody) take(l *lane) (job, bool) {
 	defer timer.Stop()
 	for {
 		p.mu.Lock()
-		// A lane hedged for its rate stops while another runs; its
-		// place goes to a spare node, if any (laneDone).
-		if p.closed || p.err != nil || (l.benched && p.lanes > 1) {
+		if p.closed || p.err != nil {
+			p.mu.Unlock()
+			return job{}, false
+		}
+		if l.benched && p.lanes > 1 {
+			// Hedged for its rate: the lane stops while another runs.
+			// A spare node takes its place, if any; it runs again
+			// before the gateway's lane if every other lane stops
+			// (laneDone).
+			p.parked = append(p.parked, l)
 			p.mu.Unlock()
 			return job{}, false
 		}
@@ -444,8 +452,9 @@ func (p *pbody) slowLocked(s *pseg, now time.Time, l *lane) (slow, once bool) {
 
 // floorLocked is the rate below which segment s counts as slow: MinRate,
 // or 1/relFactor of the best rate another of the body's nodes delivered
-// at (its last segment of this body, or its score when the body started),
-// if that is more. Which node may hedge a segment below its floor is
+// at (its last segment of this body, or, for a node not measured in it,
+// its fresh score when the body started: Scores.FreshThroughput), if that
+// is more. Which node may hedge a segment below its floor is
 // slowLocked's. Not inlined: it would be twice in the worker's wasm.
 //
 //go:noinline
@@ -455,14 +464,13 @@ func (p *pbody) floorLocked(s *pseg) float64 {
 		return floor
 	}
 	by := s.fetchers[0].lane.node.ID
-	for id, rate := range p.rates {
-		if id != by {
-			floor = max(floor, rate/relFactor)
-		}
-	}
 	for _, l := range p.nodes {
-		if l.node.ID != by {
-			floor = max(floor, l.scored/relFactor)
+		rate, measured := p.rates[l.node.ID]
+		if !measured {
+			rate = l.scored
+		}
+		if l.node.ID != by && rate/relFactor > floor {
+			floor = rate / relFactor
 		}
 	}
 	return floor
@@ -596,6 +604,16 @@ func (p *pbody) laneDone() {
 	if p.lanes > 0 {
 		return
 	}
+	for len(p.parked) > 0 {
+		l := p.parked[0]
+		p.parked = p.parked[1:]
+		if p.f.c.isDropped(l.node.ID) {
+			continue
+		}
+		l.benched = false
+		p.startLocked(l)
+		return
+	}
 	if p.gateway != nil {
 		l := p.gateway
 		p.gateway = nil
@@ -612,9 +630,11 @@ func (l *lane) run() {
 	defer func() {
 		if l.first != nil {
 			l.first.close()
+			l.first = nil
 		}
 	}()
 	j, ok := l.start, l.start.pf != nil
+	l.start = job{} // a lane run again (laneDone) takes its segments
 	for {
 		if !ok {
 			if j, ok = p.take(l); !ok {

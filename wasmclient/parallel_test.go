@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"runtime"
 	"sort"
@@ -379,13 +380,9 @@ func TestParallelFarSlowerNodeIsHedged(t *testing.T) {
 				c.MinRate = tc.minRate
 			})
 			if tc.scored {
-				sc := e.client.Scores()
-				sc.ObserveOpen("na", time.Millisecond)
-				sc.ObserveOpen("nb", 5*time.Millisecond)
-				sc.ObserveTransfer("nb", 4<<20, time.Second)
+				rankNaFirst(e, 4<<20)
 			}
-			e.nodes[0].setBao(true)
-			e.nodes[0].setFault(fault{trickle: 16 << 10, trickleAt: 8 << 10, trickleEvery: tc.every})
+			e.trickle(0, tc.every)
 			start := time.Now()
 			r := mustGet(t, e.client, wasmclient.FetchRequest{Path: "/large.bin"})
 			took := time.Since(start)
@@ -406,6 +403,47 @@ func TestParallelFarSlowerNodeIsHedged(t *testing.T) {
 				t.Fatalf("reports %+v; a hedged node is not reported", reps)
 			}
 		})
+	}
+}
+
+// A lane stopped for its rate runs again when every other lane stops: a
+// body whose fast node failed after 2 MiB failed with it, no gateway
+// configured, though the slower node was healthy.
+func TestParallelStoppedLaneRunsAgain(t *testing.T) {
+	s := largeSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		noHedgeTweak(c)
+		c.QuietTimeout = testutil.Scale(500 * time.Millisecond)
+		c.MinRate = 16 << 10
+		c.Fallback = nil
+	})
+	rankNaFirst(e, 8<<20)
+	// About 530 KiB/s: 33 times MinRate, under an eighth of nb's score.
+	e.trickle(0, 30*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	resp, err := e.client.Fetch(ctx, wasmclient.FetchRequest{Path: "/large.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got bytes.Buffer
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		got.Write(buf[:n])
+		if got.Len() >= 2<<20 {
+			e.nodes[1].setFault(fault{status: http.StatusInternalServerError})
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("body failed after %d bytes: %v; na asked %d times", got.Len(), err, len(e.nodes[0].targets()))
+		}
+	}
+	if !bytes.Equal(got.Bytes(), s.files["large.bin"]) {
+		t.Fatal("the body differs from the file")
 	}
 }
 

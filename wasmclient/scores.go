@@ -27,6 +27,10 @@ type NodeScore struct {
 	Samples int
 	// Updated is the time of the last sample.
 	Updated time.Time
+
+	// rateAt is when this worker last measured Throughput (zero for a
+	// score loaded from the store: not persisted).
+	rateAt time.Time
 }
 
 // Score bookkeeping constants.
@@ -38,6 +42,9 @@ const (
 	// MaxScoreNodes bounds the nodes a Scores keeps (and a scores document
 	// carries); the least recently updated go first.
 	MaxScoreNodes = scoredoc.MaxNodes
+	// rateFresh is how long a throughput this worker measured counts as
+	// what the visitor's link carries now (FreshThroughput).
+	rateFresh = 5 * time.Minute
 )
 
 // ErrBadScores: a scores document that does not parse.
@@ -127,17 +134,21 @@ func (s *Scores) ObserveTransfer(node string, n int64, d time.Duration) {
 	defer s.mu.Unlock()
 	e := s.entry(node)
 	e.Throughput = ewma(e.Throughput, float64(n)/d.Seconds(), e.Throughput == 0)
+	e.rateAt = e.Updated
 }
 
-// Throughput is node's measured throughput in bytes per second (0: not
-// measured).
-func (s *Scores) Throughput(node string) float64 {
+// FreshThroughput is node's throughput in bytes per second if this worker
+// measured it within the last 5 minutes, else 0: a score kept from
+// another visit, or an older one, may be of another link (what the
+// visitor's link carries is what a slow source is judged against).
+func (s *Scores) FreshThroughput(node string) float64 {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.m[node]; e != nil {
-		return e.Throughput
+	tp := 0.0
+	if e := s.m[node]; e != nil && !e.rateAt.IsZero() && s.now().Sub(e.rateAt) < rateFresh {
+		tp = e.Throughput
 	}
-	return 0
+	s.mu.Unlock()
+	return tp
 }
 
 // ObserveError records a failure of node.
