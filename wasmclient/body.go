@@ -164,13 +164,13 @@ func slackAfter(cfg *Config, slack, waited time.Duration, n int64, floor float64
 // reader's first read came in that time too), when that is 64 KiB or more
 // (slowJudgeBytes) and the reader waited on the source for half that time
 // or more. A reader that seldom waited was slower than the source, whose
-// rate is then not known.
+// rate is then not known. Read calls it once per attempt, just before the
+// attempt stops being the body's current one.
 func (b *body) measure(a *attempt) {
 	d := a.lastUse.Sub(a.reading)
-	if a.measured || a.got < slowJudgeBytes || d <= 0 || 2*a.waited < d {
+	if a.got < slowJudgeBytes || d <= 0 || 2*a.waited < d {
 		return
 	}
-	a.measured = true
 	b.f.c.scores.ObserveTransfer(a.src.node.ID, a.got, d)
 }
 

@@ -719,7 +719,6 @@ type attempt struct {
 	slowFired bool      // the slack ran out: the attempt was closed as slow
 	floor     float64   // the rate below which the slack runs out
 	reading   time.Time // when the entity was verified: the body's bytes come after
-	measured  bool      // its rate was scored (body.measure)
 
 	pay *StreamPayment // nil: unpaid
 
