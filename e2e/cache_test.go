@@ -452,29 +452,38 @@ func (e *env) shortTTLGateway(ttl time.Duration) time.Duration {
 // the gateway's session names the new root.
 func (e *env) deployMarked() string {
 	e.t.Helper()
+	return e.deployEdits(map[string][2]string{
+		"index.html": {"<head>", "<head>\n<meta name=\"deploy\" content=\"2\">"},
+		"style.css":  {"", "\n:root{--deploy:\"2\"}\n"},
+	})
+}
+
+// deployEdits deploys the site again with edits (file -> [old, new]; an
+// empty old appends new) and waits until the gateway's session names the
+// new root, which it returns.
+func (e *env) deployEdits(edits map[string][2]string) string {
+	e.t.Helper()
 	site := filepath.Join(e.t.TempDir(), "site")
 	if err := os.CopyFS(site, os.DirFS(e.dir)); err != nil {
 		e.t.Fatal(err)
 	}
-	edit := func(name, old, new string) {
-		p := filepath.Join(site, name)
+	for name, ed := range edits {
+		p := filepath.Join(site, filepath.FromSlash(name))
 		b, err := os.ReadFile(p)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if old == "" {
-			b = append(b, new...)
-		} else if !bytes.Contains(b, []byte(old)) {
-			e.t.Fatalf("%s has no %q", name, old)
+		if ed[0] == "" {
+			b = append(b, ed[1]...)
+		} else if !bytes.Contains(b, []byte(ed[0])) {
+			e.t.Fatalf("%s has no %q", name, ed[0])
 		} else {
-			b = bytes.Replace(b, []byte(old), []byte(new), 1)
+			b = bytes.Replace(b, []byte(ed[0]), []byte(ed[1]), 1)
 		}
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			e.t.Fatal(err)
 		}
 	}
-	edit("index.html", "<head>", "<head>\n<meta name=\"deploy\" content=\"2\">")
-	edit("style.css", "", "\n:root{--deploy:\"2\"}\n")
 	var car bytes.Buffer
 	root, err := importer.WriteCAR(e.t.Context(), site, &car, importer.Options{})
 	if err != nil {
@@ -487,6 +496,22 @@ func (e *env) deployMarked() string {
 		return e.session().Root == root.String()
 	})
 	return root.String()
+}
+
+// dropCached deletes the Cache Storage entry of path under the newest root
+// of the worker's index, which keeps naming it, as an eviction the index
+// write did not follow leaves it.
+func (e *env) dropCached(path string) {
+	e.t.Helper()
+	n, err := browser.Call[int](e.ctx(10*time.Second), e.b, `async (p) => {
+		const c = await caches.open('verity-blocks-v1');
+		const idx = await (await c.match('/.verity/cache/index')).json();
+		const e = idx.roots[0].paths[p];
+		return e && await c.delete('/.verity/cache/ipfs/' + e.c) ? 1 : 0;
+	}`, path)
+	if err != nil || n != 1 {
+		e.t.Fatalf("dropping %s from the cache: %d, %v", path, n, err)
+	}
 }
 
 // pageDeploy says which deploy the loaded page's document and its
@@ -559,15 +584,7 @@ func TestStalePageReloadedForNewDeploy(t *testing.T) {
 	e.controlled()
 	e.cacheAll()
 	// The earlier root's cache loses app.js (a defer script of the page).
-	n, err := browser.Call[int](e.ctx(10*time.Second), e.b, `async () => {
-		const c = await caches.open('verity-blocks-v1');
-		const idx = await (await c.match('/.verity/cache/index')).json();
-		const e = idx.roots[0].paths['/app.js'];
-		return e && await c.delete('/.verity/cache/ipfs/' + e.c) ? 1 : 0;
-	}`)
-	if err != nil || n != 1 {
-		t.Fatalf("dropping app.js from the cache: %d, %v", n, err)
-	}
+	e.dropCached("/app.js")
 	e.stopWorkers() // nor in the worker's memory
 	root := e.deployMarked()
 	time.Sleep(ttl + 500*time.Millisecond)

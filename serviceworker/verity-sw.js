@@ -465,6 +465,13 @@ async function sessionRoot(idx, maxStale = SESSION_MAX_STALE_MS) {
   const now = Date.now();
   if (s && s.expires > now) return s.root;
   const stale = s && s.expires + maxStale > now ? s.root : null;
+  const loading = loadSession(idx);
+  return stale || loading;
+}
+
+// loadSession loads the session now (one load at a time), whatever the
+// held one's ttl, and returns its root (null when it failed).
+function loadSession(idx) {
   if (!sessionP) {
     sessionP = (async () => {
       try {
@@ -494,7 +501,7 @@ async function sessionRoot(idx, maxStale = SESSION_MAX_STALE_MS) {
       }
     })();
   }
-  return stale || sessionP;
+  return sessionP;
 }
 
 function hex(buf) {
@@ -884,17 +891,25 @@ function pin(id, root, stale) {
 async function staleMiss(idx, event) {
   const page = event.clientId && pages.get(event.clientId);
   if (!page || !page.stale) return false;
+  // A page being replaced keeps its root: its files come from its root's
+  // cache or not at all until the reload replaces it.
+  if (page.replaced) return true;
   const root = await sessionRoot(idx, 0);
   if (!root || root === page.root) {
     if (root) page.stale = false;
     return false;
   }
-  pages.delete(event.clientId);
+  if (page.replaced) return true;
+  page.replaced = true;
   navWaits = true;
+  const forget = () => { if (pages.get(event.clientId) === page) pages.delete(event.clientId); };
   const c = await self.clients.get(event.clientId);
-  if (!c || !c.navigate) return false;
+  if (!c || !c.navigate) { forget(); return false; }
   counters.reloaded++;
-  event.waitUntil(c.navigate(c.url).catch((err) => console.warn('verity: cannot reload a page of an earlier deploy', err)));
+  event.waitUntil(c.navigate(c.url).catch((err) => {
+    forget();
+    console.warn('verity: cannot reload a page of an earlier deploy', err);
+  }));
   return true;
 }
 
@@ -905,7 +920,7 @@ async function staleMiss(idx, event) {
 // waits for the session instead.
 async function localRoot(idx, event, nav) {
   const page = !nav && event.clientId && pages.get(event.clientId);
-  if (page) return page.root;
+  if (page) return page.wait ? await page.wait : page.root;
   if (nav && navWaits) {
     navWaits = false;
     return sessionRoot(idx, 0);
@@ -1184,8 +1199,21 @@ async function answerRaw(event) {
       if (nav) pin(event.resultingClientId, root, !confirmed(idx, root));
       return r;
     }
-    if (nav) pin(event.resultingClientId, '');
-    else if (await staleMiss(idx, event).catch(() => false)) return Response.error();
+    if (nav) {
+      // The gateway answers this document from its current root, which
+      // may be newer than the session held here: the page's files are
+      // taken under a session loaded now, not under the held one's root.
+      const id = event.resultingClientId;
+      pin(id, '');
+      if (id) {
+        const wait = loadSession(idx);
+        pages.set(id, { root: '', wait });
+        wait.then((r) => {
+          const p = pages.get(id);
+          if (p && p.wait === wait) { if (r) pin(id, r); else pages.delete(id); }
+        });
+      }
+    } else if (await staleMiss(idx, event).catch(() => false)) return Response.error();
     counters.network++;
     return fetch(request);
   }
@@ -1193,6 +1221,12 @@ async function answerRaw(event) {
   if (useCache || storeIt) {
     try { idx = await loadIndex(); } catch (e) { idx = null; }
   }
+  // The script's session within its ttl when the request came, if any:
+  // the Go worker's root is then as recent (the script tells it each
+  // root it loads); else a navigation the Go worker answers may be of
+  // its session past its ttl, and the page is stale (goStale).
+  const fresh0 = idx && idx.session && idx.session.expires > Date.now() ? idx.session : null;
+  const goStale = (r) => !!idx && !!r && !confirmed(idx, r) && !(fresh0 && idx.session === fresh0);
   const hit = idx && useCache ? await cachedFor(idx, event, path, nav) : null;
   if (hit) return hit;
   if (idx && !nav && useCache && await staleMiss(idx, event).catch(() => false)) return Response.error();
@@ -1207,7 +1241,7 @@ async function answerRaw(event) {
         const e = { c: res.cid, t: res.type || '' };
         const r = await fromCache(idx, e, request);
         if (r) {
-          if (nav) pin(event.resultingClientId, res.root, false);
+          if (nav) pin(event.resultingClientId, res.root, goStale(res.root));
           rootPaths(idx, res.root, true)[path] = e;
           saveIndex(idx, true);
           return r;
@@ -1219,7 +1253,10 @@ async function answerRaw(event) {
   }
   counters.misses++;
   const resp = await v.handle(request);
-  if (nav) pin(event.resultingClientId, resp.ok ? resp.headers.get('X-Verity-Root') : '');
+  if (nav) {
+    const r = resp.ok ? resp.headers.get('X-Verity-Root') : '';
+    pin(event.resultingClientId, r, goStale(r));
+  }
   if (resp.status === 404) return notFound(v, idx, event, request, storeIt);
   if (resp.status >= 400 && resp.status !== 412 && resp.status !== 416) return failed(request, resp);
   return idx && storeIt ? tee(idx, event, path, resp) : resp;
