@@ -1,6 +1,7 @@
 package serviceworker
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/verity-cdn/verity/internal/testutil"
@@ -105,5 +106,47 @@ process.stdin.on('end', () => process.stdout.write(JSON.stringify(JSON.parse(inp
 		if (out[i] == nil) != (c.want == nil) || (out[i] != nil && *out[i] != *c.want) {
 			t.Errorf("cacheRange(%q, If-Range %v) = %+v, want %+v", c.value, c.ifRange, out[i], c.want)
 		}
+	}
+}
+
+// A root's path map is bounded: a site whose rewrites answer any path
+// (a single-page app's catch-all) adds one entry per path visited, and the
+// whole index is written again on every store. The paths kept are the
+// ones mapped last; mapping a path again makes it the newest.
+func TestRootPathsBounded(t *testing.T) {
+	prog := testutil.JSFunctions(t, "verity-sw.js", "MAX_ROOTS", "MAX_PATHS", "rootPaths", "setPath") + `
+const idx = { roots: [], files: {} };
+const paths = rootPaths(idx, 'bafyroot', true);
+const n = MAX_PATHS + 500;
+for (let i = 0; i < n; i++) setPath(paths, '/watch/' + i, { c: 'bafyfile' + i, t: 'text/html' });
+setPath(paths, '/watch/600', { c: 'bafyagain', t: 'text/html' });
+for (let i = n; i < n + 300; i++) setPath(paths, '/watch/' + i, { c: 'bafyfile' + i, t: 'text/html' });
+const keys = Object.keys(paths);
+process.stdout.write(JSON.stringify({
+  max: MAX_PATHS, kept: keys.length, first: keys[0], last: keys[keys.length - 1],
+  again: paths['/watch/600'] ? paths['/watch/600'].c : '', oldest: !!paths['/watch/0'],
+}));
+`
+	var out struct {
+		Max, Kept   int
+		First, Last string
+		Again       string
+		Oldest      bool
+	}
+	testutil.RunNode(t, prog, nil, &out)
+	if out.Max < 256 || out.Kept > out.Max {
+		t.Fatalf("a root keeps %d paths, bound %d", out.Kept, out.Max)
+	}
+	if out.Kept != out.Max {
+		t.Errorf("a root keeps %d paths after %d were mapped, want its bound %d", out.Kept, out.Max+800, out.Max)
+	}
+	if out.Oldest {
+		t.Error("the first path mapped is still kept, past the bound")
+	}
+	if out.Last != "/watch/"+strconv.Itoa(out.Max+799) {
+		t.Errorf("the newest path kept is %s, want the last mapped", out.Last)
+	}
+	if out.Again != "bafyagain" {
+		t.Errorf("a path mapped again early and kept by the bound: got %q", out.Again)
 	}
 }

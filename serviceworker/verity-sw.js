@@ -288,6 +288,10 @@ const MAX_ENTRY_BYTES = 16 << 20;
 // Path maps of this many roots are kept (the current one and the ones before
 // it, which tell which paths are worth resolving after a deploy).
 const MAX_ROOTS = 4;
+// Each root's path map keeps the MAX_PATHS paths mapped last: a site whose
+// rewrites answer any path (a single-page app's catch-all) would otherwise
+// add an entry per path visited to an index written whole on every store.
+const MAX_PATHS = 2048;
 const SESSION_URL = '/.verity/v1/session';
 const LOADER_PATH = '/verity.js';
 const INDEX_WRITE_DELAY_MS = 200;
@@ -441,6 +445,18 @@ function rootPaths(idx, root, create) {
   idx.roots.unshift({ root, paths });
   idx.roots.length = Math.min(idx.roots.length, MAX_ROOTS);
   return paths;
+}
+
+// setPath maps path to e in paths, as the newest entry, dropping the
+// oldest beyond MAX_PATHS (object keys that are paths keep their order).
+function setPath(paths, path, e) {
+  if (path in paths) delete paths[path];
+  paths[path] = e;
+  let over = Object.keys(paths).length - MAX_PATHS;
+  for (const k in paths) {
+    if (over-- <= 0) break;
+    delete paths[k];
+  }
 }
 
 // seenBefore reports whether an earlier root mapped path to a cached file.
@@ -636,7 +652,7 @@ async function store(idx, root, path, cid, type, chunks, size) {
   }
   idx.files[cid] = { size, sha, used: Date.now() };
   hotPut(cid, buf.buffer);
-  rootPaths(idx, root, true)[path] = { c: cid, t: type };
+  setPath(rootPaths(idx, root, true), path, { c: cid, t: type });
   let total = 0;
   const files = Object.entries(idx.files);
   for (const [, f] of files) total += f.size;
@@ -1242,7 +1258,7 @@ async function answerRaw(event) {
         const r = await fromCache(idx, e, request);
         if (r) {
           if (nav) pin(event.resultingClientId, res.root, goStale(res.root));
-          rootPaths(idx, res.root, true)[path] = e;
+          setPath(rootPaths(idx, res.root, true), path, e);
           saveIndex(idx, true);
           return r;
         }
