@@ -41,6 +41,13 @@ func (n *Node) fetchPartial(ctx context.Context, root cid.Cid, p nodeproto.Pin) 
 	run := n.newImportRun()
 	defer func() {
 		if err != nil {
+			// Refused whole: what the run stored goes (a failed
+			// fetch of a sub-DAG undid nothing yet).
+			removed, uerr := run.undo(ctx)
+			n.metrics.addBlocks(-removed)
+			if uerr != nil {
+				n.log.Error("removing the blocks of a refused pin failed; the next start collects them", "err", uerr)
+			}
 			run.release()
 		}
 	}()
@@ -135,6 +142,9 @@ type walkOpts struct {
 	// intoPinned walks the DAGs of other pinned roots below root too;
 	// without it they are taken as whole.
 	intoPinned bool
+	// uncached reads the blocks without the check and the memory of
+	// small blocks: an import's walk of the blocks it just verified.
+	uncached bool
 }
 
 // missing walks root's DAG and returns the roots of the sub-DAGs it
@@ -171,7 +181,11 @@ func (n *Node) missing(ctx context.Context, root cid.Cid, o walkOpts) ([]cid.Cid
 			}
 			continue
 		}
-		blk, err := n.bs.Get(ctx, c)
+		get := n.bs.Get
+		if o.uncached {
+			get = n.checked.Blockstore.Get
+		}
+		blk, err := get(ctx, c)
 		if o.check && errors.Is(err, ErrCorruptBlock) {
 			// The store keeps a block file of the right size when the
 			// block is written again: the damaged one goes first.

@@ -89,6 +89,11 @@ func (n *Node) repairBlock(ctx context.Context, c cid.Cid) error {
 		if err != nil {
 			return err
 		}
+		sd, err := n.openStoreSync() // before the write: see openStoreSync
+		if err != nil {
+			return err
+		}
+		defer sd.Close()
 		// The store skips a Put of a key it has: drop the corrupt copy.
 		if err := n.bs.DeleteBlock(ctx, c); err != nil {
 			return fmt.Errorf("dropping the corrupt copy: %w", err)
@@ -97,7 +102,7 @@ func (n *Node) repairBlock(ctx context.Context, c cid.Cid) error {
 			return fmt.Errorf("storing the repaired block: %w", err)
 		}
 		if p, err := n.BlockPath(c); err == nil {
-			if err := n.syncStore([]string{p}); err != nil {
+			if err := n.syncStore(sd, []string{p}); err != nil {
 				return fmt.Errorf("syncing the repaired block: %w", err)
 			}
 		}

@@ -213,10 +213,15 @@ func (n *Node) clearTmp() (bool, error) {
 // the block count: the blocks imports left unfinished by the last run
 // wrote, which no pin reaches.
 func (n *Node) collectLeftovers() {
+	// Taken here, not on the goroutine: an import begun after New
+	// returns (verity node --car) waits for this collection, which would
+	// otherwise delete the blocks it found stored and took.
+	n.gcMu.Lock()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if _, err := n.GC(n.ctx); err != nil && n.ctx.Err() == nil {
+		defer n.gcMu.Unlock()
+		if _, err := n.collect(n.ctx); err != nil && n.ctx.Err() == nil {
 			n.log.Error("collecting what unfinished imports left failed", "err", err)
 		}
 	}()
@@ -254,9 +259,32 @@ func (n *Node) Has(ctx context.Context, c cid.Cid) (bool, error) {
 // Blocks are stored as they stream in, so memory use does not grow with
 // the CAR's size.
 func (n *Node) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
+	// Collection waits for the import: its blocks are not pinned yet.
+	n.gcMu.RLock()
+	defer n.gcMu.RUnlock()
 	run := n.newImportRun()
 	defer run.release()
-	return n.importCAR(ctx, run, r, cid.Undef, cid.Undef)
+	roots, err := n.importCAR(ctx, run, r, cid.Undef, cid.Undef)
+	if err != nil {
+		return nil, err
+	}
+	// A CAR cut at a section boundary parses whole: each root's DAG
+	// must be stored in full, else the CAR is refused like a bad one.
+	for _, root := range roots {
+		missing, err := n.missing(ctx, root, walkOpts{run: run, intoPinned: true, uncached: true})
+		if err == nil && len(missing) > 0 {
+			err = fmt.Errorf("%w: the DAG of root %s lacks %d blocks, %s first", ErrBadCAR, root, len(missing), missing[0])
+		}
+		if err != nil {
+			removed, uerr := run.undo(ctx)
+			n.metrics.addBlocks(-removed)
+			if uerr != nil {
+				n.log.Error("removing the blocks of a refused import failed; the next start collects them", "err", uerr)
+			}
+			return nil, err
+		}
+	}
+	return roots, nil
 }
 
 // importCAR is ImportCAR as run; with dag defined the CAR comes from a
@@ -282,6 +310,11 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 	}
 	n.countMu.RLock() // after the background count (blockcount.go)
 	defer n.countMu.RUnlock()
+	sd, err := n.openStoreSync() // before any write: see openStoreSync
+	if err != nil {
+		return nil, fmt.Errorf("node: import: %w", err)
+	}
+	defer sd.Close()
 	w := &blockWriter{n: n, run: run}
 	defer func() {
 		if err == nil {
@@ -376,7 +409,7 @@ func (n *Node) importCAR(ctx context.Context, run *importRun, r io.Reader, dag, 
 	if n.beforeSync != nil {
 		n.beforeSync(w.paths)
 	}
-	if err := n.syncStore(w.paths); err != nil {
+	if err := n.syncStore(sd, w.paths); err != nil {
 		return nil, fmt.Errorf("node: import: sync the store: %w", err)
 	}
 	n.unsynced.synced(w.paths)

@@ -10,7 +10,7 @@ import (
 // syncStore makes the block files at paths durable, with their
 // directories and the store's root, fsyncing each once after all were
 // written (on Linux one syncfs does it all: sync_linux.go).
-func (n *Node) syncStore(paths []string) error {
+func (n *Node) syncStore(_ *os.File, paths []string) error {
 	if len(paths) == 0 {
 		return nil
 	}
@@ -28,6 +28,12 @@ func (n *Node) syncStore(paths []string) error {
 		}
 	}
 	return nil
+}
+
+// openStoreSync opens the store's directory (syncStore's argument, used
+// on Linux only).
+func (n *Node) openStoreSync() (*os.File, error) {
+	return os.Open(filepath.Join(n.cfg.DataDir, blocksDir))
 }
 
 // syncPath fsyncs the file or directory at p.
