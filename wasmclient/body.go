@@ -108,7 +108,11 @@ func (b *body) Read(p []byte) (int, error) {
 			b.judgeSuspect(a)
 		}
 		if err != nil && err != io.EOF {
-			b.measure(a)
+			// A bad block or a broken answer is not a rate: the bytes
+			// before it need not have been the file's.
+			if r := classify(a, err); r != ReasonBadBlock && r != ReasonProtocol {
+				b.measure(a)
+			}
 			b.closeCurrent()
 			switch {
 			case b.closed.Load():
@@ -167,11 +171,17 @@ func slackAfter(cfg *Config, slack, waited time.Duration, n int64, floor float64
 // rate is then not known. Read calls it once per attempt, just before the
 // attempt stops being the body's current one.
 func (b *body) measure(a *attempt) {
-	d := a.lastUse.Sub(a.reading)
-	if a.got < slowJudgeBytes || d <= 0 || 2*a.waited < d {
-		return
+	if d, ok := a.rated(); ok && a.got >= slowJudgeBytes {
+		b.f.c.scores.ObserveTransfer(a.src.node.ID, a.got, d)
 	}
-	b.f.c.scores.ObserveTransfer(a.src.node.ID, a.got, d)
+}
+
+// rated returns the time from a's entity verified to the reader's last
+// read, and whether a's rate over it is known: the reader waited on a for
+// half that time or more.
+func (a *attempt) rated() (time.Duration, bool) {
+	d := a.lastUse.Sub(a.reading)
+	return d, d > 0 && 2*a.waited >= d
 }
 
 // judgeSuspect judges the node left for being slow (the suspect) by
@@ -188,6 +198,11 @@ func (b *body) judgeSuspect(a *attempt) {
 	}
 	s := b.suspect
 	b.suspect = nil
+	// As for measure: a reader that seldom waited took bytes that piled
+	// up while it paused, at no rate the link carries.
+	if _, ok := a.rated(); !ok {
+		return
+	}
 	// got/waited < slowFactor × floor, without a division: a source
 	// that kept the reader waiting no time at all is infinitely fast.
 	if float64(a.got)*float64(time.Second) < slowFactor*b.suspectFloor*float64(a.waited) ||
