@@ -110,7 +110,8 @@ func (b *body) Read(p []byte) (int, error) {
 		if err != nil && err != io.EOF {
 			// A bad block or a broken answer is not a rate: the bytes
 			// before it need not have been the file's.
-			if r := classify(a, err); r != ReasonBadBlock && r != ReasonProtocol {
+			reason := classify(a, err)
+			if reason != ReasonBadBlock && reason != ReasonProtocol {
 				b.measure(a)
 			}
 			b.closeCurrent()
@@ -126,10 +127,10 @@ func (b *body) Read(p []byte) (int, error) {
 				b.leftSlow, b.suspect, b.suspectFloor = true, a, a.floor
 				b.f.avoid = a.src.node.ID
 				b.f.askLast(a.src, true)
-			case idle && n == 0 && !b.retried:
+			case idle && n == 0 && !b.retried && reason != ReasonBadBlock:
 				// The reader paused longer than the source's patience: the
 				// source may have closed an idle stream. Not its fault; ask
-				// it again first.
+				// it again first. A bad block is no closed stream.
 				b.retried = true
 				b.f.retry = &a.src
 			case !b.repaid && b.f.renewVoucher(a):

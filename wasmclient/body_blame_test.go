@@ -92,3 +92,39 @@ func TestBadBlockSetsNoThroughput(t *testing.T) {
 		t.Errorf("the lying node's bad block set a fresh rate of %.0f B/s for the floors", r)
 	}
 }
+
+// A source that fails on a bad block right after the page paused is not
+// taken for one that closed an idle stream: it is blamed, not asked again
+// as if the pause were the cause (the resumed answer, which starts past
+// the block it lied about, need not lie again).
+func TestBadBlockAfterPauseBlamed(t *testing.T) {
+	s := demoSite(t)
+	e := newEnv(t, s, 2, func(c *wasmclient.Config) {
+		c.IdleTimeout = 500 * time.Millisecond
+		c.Fallback = nil
+	})
+	big := s.files["big.bin"]
+	// na answers plain CARs (blocks checked whole) with a byte of the
+	// ninth block flipped: the first 2 MiB verify.
+	rankNaFirst(e, 0)
+	e.nodes[0].setFault(fault{corruptAt: 2<<20 + 100<<10})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	resp, err := e.client.Fetch(ctx, wasmclient.FetchRequest{Path: "/big.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	head := make([]byte, 2<<20)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the page pauses three IdleTimeouts
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(append(head, rest...), big) {
+		t.Fatalf("read err %v, %d bytes", err, len(head)+len(rest))
+	}
+	if sc, _ := e.client.Scores().Get("na"); sc.Errors == 0 {
+		t.Errorf("na sent a bad block and was not scored for it: %+v (asked for %v)", sc, e.nodes[0].targets())
+	}
+}
