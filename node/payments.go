@@ -449,8 +449,13 @@ func (s *paidStream) take(n uint64) (<-chan struct{}, bool) {
 	defer ps.mu.Unlock()
 	w := s.p.cfg.CreditWindow
 	paid := ps.receipted - min(ps.receipted, s.start)
+	// The running streams count at most as many as one connection may
+	// run (MaxStreamsPerSession): a client opening streams on many
+	// connections under one voucher would otherwise be owed a window on
+	// every one of them. Streams beyond wait for receipts.
+	running := min(max(ps.active, 1), max(s.p.n.cfg.MaxStreamsPerSession, 1))
 	if receiptstore.Unreceipted(s.sent, paid)+n <= w &&
-		ps.debt()+n <= w*uint64(max(ps.active, 1)+sessionWriteOff) {
+		ps.debt()+n <= w*uint64(running+sessionWriteOff) {
 		s.sent += n
 		ps.sent += n
 		return nil, true
