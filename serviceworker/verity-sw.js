@@ -1237,12 +1237,6 @@ async function answerRaw(event) {
   if (useCache || storeIt) {
     try { idx = await loadIndex(); } catch (e) { idx = null; }
   }
-  // The script's session within its ttl when the request came, if any:
-  // the Go worker's root is then as recent (the script tells it each
-  // root it loads); else a navigation the Go worker answers may be of
-  // its session past its ttl, and the page is stale (goStale).
-  const fresh0 = idx && idx.session && idx.session.expires > Date.now() ? idx.session : null;
-  const goStale = (r) => !!idx && !!r && !confirmed(idx, r) && !(fresh0 && idx.session === fresh0);
   const hit = idx && useCache ? await cachedFor(idx, event, path, nav) : null;
   if (hit) return hit;
   if (idx && !nav && useCache && await staleMiss(idx, event).catch(() => false)) return Response.error();
@@ -1257,7 +1251,7 @@ async function answerRaw(event) {
         const e = { c: res.cid, t: res.type || '' };
         const r = await fromCache(idx, e, request);
         if (r) {
-          if (nav) pin(event.resultingClientId, res.root, goStale(res.root));
+          if (nav) pin(event.resultingClientId, res.root, false);
           setPath(rootPaths(idx, res.root, true), path, e);
           saveIndex(idx, true);
           return r;
@@ -1269,10 +1263,7 @@ async function answerRaw(event) {
   }
   counters.misses++;
   const resp = await v.handle(request);
-  if (nav) {
-    const r = resp.ok ? resp.headers.get('X-Verity-Root') : '';
-    pin(event.resultingClientId, r, goStale(r));
-  }
+  if (nav) pin(event.resultingClientId, resp.ok ? resp.headers.get('X-Verity-Root') : '');
   if (resp.status === 404) return notFound(v, idx, event, request, storeIt);
   if (resp.status >= 400 && resp.status !== 412 && resp.status !== 416) return failed(request, resp);
   return idx && storeIt ? tee(idx, event, path, resp) : resp;
