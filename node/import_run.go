@@ -72,7 +72,7 @@ func (r *importRun) wrote(mh multihash.Multihash) error {
 		// block file: a power cut can leave a block file of the right
 		// size holding zeros, and only a marker that survives has the
 		// next start collect it before an import takes it by its size.
-		if err := syncDir(filepath.Dir(r.marker)); err != nil {
+		if err := syncPath(filepath.Dir(r.marker)); err != nil {
 			return fmt.Errorf("node: import: %w", err)
 		}
 	}
@@ -134,14 +134,4 @@ func (r *importRun) undo(ctx context.Context) (int, error) {
 	}
 	r.fresh = nil
 	return removed, nil
-}
-
-// syncDir fsyncs the directory dir.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

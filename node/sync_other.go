@@ -35,13 +35,3 @@ func (n *Node) syncStore(_ *os.File, paths []string) error {
 func (n *Node) openStoreSync() (*os.File, error) {
 	return os.Open(filepath.Join(n.cfg.DataDir, blocksDir))
 }
-
-// syncPath fsyncs the file or directory at p.
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
