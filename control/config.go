@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -119,6 +120,11 @@ type Config struct {
 	// response head counted, is abandoned for the next holder. Default
 	// 30 s.
 	HolderStall time.Duration
+	// RequestKey, a gateway key nodes trust (the gateway's payment key),
+	// signs the requests for content on holders
+	// (nodeproto.SignGatewayRequest): a node that requires payment
+	// answers an unsigned one with 402. Default nil: unsigned.
+	RequestKey ed25519.PrivateKey
 
 	// SiteDomain is the parent domain of site origins (the gateway's
 	// --domain): a custom domain may prove ownership with a CNAME to

@@ -41,6 +41,12 @@ func deployGateway(t *testing.T, maxBytes int64) (*testStack, *events.Bus, strin
 // startNodes runs n real nodes joined to tg's coordinator.
 func startNodes(t *testing.T, tg *testStack, n int) []*node.Node {
 	t.Helper()
+	return startNodesWith(t, tg, n, node.PaymentConfig{})
+}
+
+// startNodesWith is startNodes with the nodes' payments configured by pc.
+func startNodesWith(t *testing.T, tg *testStack, n int, pc node.PaymentConfig) []*node.Node {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	var nodes []*node.Node
@@ -48,7 +54,7 @@ func startNodes(t *testing.T, tg *testStack, n int) []*node.Node {
 	for i := range n {
 		nd, err := node.New(node.Config{
 			DataDir: filepath.Join(t.TempDir(), "node-"+strconv.Itoa(i+1)), Logger: log,
-			Coordinator: tg.URL(), OperatorToken: tg.opToken,
+			Coordinator: tg.URL(), OperatorToken: tg.opToken, Payments: pc,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/cid"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/stall"
 )
 
@@ -222,6 +223,9 @@ func (c *Control) fetchCAR(ctx context.Context, url, root string, limit int64) e
 		return err
 	}
 	req.Header.Set("Accept", "application/vnd.ipld.car;version=1;order=dfs;dups=n")
+	if c.cfg.RequestKey != nil {
+		nodeproto.SignGatewayRequest(req, c.cfg.RequestKey, c.cfg.Now())
+	}
 	resp, err := c.fetchClient.Do(req)
 	if err != nil {
 		return guard.Err(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/netguard"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	// zeebo/blake3 for the block checks.
 	_ "github.com/verity-cdn/verity/internal/blake3mh"
 )
@@ -143,7 +144,7 @@ func (c *Coordinator) Audit(ctx context.Context, base, root string) error {
 			if depth > maxAuditDepth {
 				return &AuditError{Block: cur.String(), Reason: "DAG deeper than the audit allows"}
 			}
-			data, err := fetchBlock(ctx, client, base, cur)
+			data, err := fetchBlock(ctx, client, base, cur, c.signRequest)
 			if err != nil {
 				return err
 			}
@@ -180,11 +181,12 @@ func (c *Coordinator) Audit(ctx context.Context, base, root string) error {
 }
 
 // fetchBlock gets one block from the node and verifies it against c.
-func fetchBlock(ctx context.Context, client *http.Client, base string, c cid.Cid) ([]byte, error) {
+func fetchBlock(ctx context.Context, client *http.Client, base string, c cid.Cid, sign func(*http.Request)) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ipfs/"+c.String()+"?format=raw", nil)
 	if err != nil {
 		return nil, &AuditError{Block: c.String(), Reason: err.Error()}
 	}
+	sign(req)
 	req.Header.Set("Accept", "application/vnd.ipld.raw")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -209,6 +211,24 @@ func fetchBlock(ctx context.Context, client *http.Client, base string, c cid.Cid
 		return nil, &AuditError{Block: c.String(), Reason: "corrupt block (does not match its CID)"}
 	}
 	return data, nil
+}
+
+// signRequest signs r with Config.RequestKey, when there is one: a node
+// that requires payment answers an unsigned request with 402.
+func (c *Coordinator) signRequest(r *http.Request) {
+	if c.cfg.RequestKey != nil {
+		nodeproto.SignGatewayRequest(r, c.cfg.RequestKey, c.cfg.Now())
+	}
+}
+
+// grant returns the header value letting node fetch content (a root's
+// DAG or one block, by scope) from other nodes for GrantTTL, or ""
+// without a RequestKey.
+func (c *Coordinator) grant(node, content, scope string) string {
+	if c.cfg.RequestKey == nil {
+		return ""
+	}
+	return nodeproto.SignGrant(nodeproto.Grant{Node: node, CID: content, Scope: scope, Expires: c.cfg.Now().Add(nodeproto.GrantTTL)}, c.cfg.RequestKey)
 }
 
 // auditClient fetches from nodes, refusing addresses that are not

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -121,6 +122,15 @@ type Config struct {
 	AuditConcurrency int
 	AuditTimeout     time.Duration
 	AuditPenalty     time.Duration
+
+	// RequestKey, a gateway key the nodes trust (the payment key of the
+	// gateway this coordinator runs with), signs the audits' requests
+	// (nodeproto.SignGatewayRequest) and the grants that let a node
+	// fetch a root it is ordered to pin, or a block it repairs, from
+	// other nodes (nodeproto.SignGrant). A node that requires payment
+	// serves content on HTTP only to such requests. Default nil: audits
+	// go unsigned and orders carry no grant.
+	RequestKey ed25519.PrivateKey
 
 	// audit replaces Audit in tests (export_test.go).
 	audit func(ctx context.Context, base, root string) error

@@ -63,7 +63,7 @@
 // Audit verified random blocks of the root fetched from it (see audit.go);
 // audits repeat about every AuditInterval. A node that finds a corrupt
 // block asks for sources with repair {id, cid}; the coordinator answers
-// repair-sources {id, cid, sources} (welcome lists the "repair" feature).
+// repair-sources {id, cid, sources, grant} (welcome lists the "repair" feature).
 //
 // Refusals close the WebSocket with a code and a reason naming the check:
 // 1008 (policy violation) for authentication failures (ErrSignature,

@@ -2,6 +2,8 @@ package coordinator_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
+	"github.com/verity-cdn/verity/internal/payment"
 	"github.com/verity-cdn/verity/node"
 )
 
@@ -22,6 +25,7 @@ type pinCounter struct {
 	fails  map[string]int
 	orders map[string]int
 	srcs   map[string][]string
+	grants map[string]string
 }
 
 func (p *pinCounter) onPin(_ context.Context, pin nodeproto.Pin) error {
@@ -29,6 +33,9 @@ func (p *pinCounter) onPin(_ context.Context, pin nodeproto.Pin) error {
 	defer p.mu.Unlock()
 	p.orders[pin.Root]++
 	p.srcs[pin.Root] = pin.Sources
+	if p.grants != nil {
+		p.grants[pin.Root] = pin.Grant
+	}
 	if f := p.fails[pin.Root]; f < 0 || p.orders[pin.Root] <= f {
 		return errors.New("fetch failed")
 	}
@@ -66,7 +73,9 @@ func joinPinner(t *testing.T, e *env, port int, pc *pinCounter) (nodeKey, *node.
 // no more orders for that root, and the root goes to another node when
 // one joins, with the first holder listed as a source.
 func TestPinRetriedWithBackoffBounded(t *testing.T) {
+	_, reqKey, _ := ed25519.GenerateKey(rand.Reader)
 	e := newEnv(t, func(c *coordinator.Config) {
+		c.RequestKey = reqKey
 		c.PinAttempts = 3
 		c.PinRetryMin = 20 * time.Millisecond
 		c.PinRetryMax = 80 * time.Millisecond
@@ -121,7 +130,7 @@ func TestPinRetriedWithBackoffBounded(t *testing.T) {
 
 	// Another node joins: the root goes there, not back to the first,
 	// and the order lists no source but the gateway (nobody holds it).
-	b := &pinCounter{fails: map[string]int{}, orders: map[string]int{}, srcs: map[string][]string{}}
+	b := &pinCounter{fails: map[string]int{}, orders: map[string]int{}, srcs: map[string][]string{}, grants: map[string]string{}}
 	kb, _ := joinPinner(t, e, 4203, b)
 	eventually(t, "broken root placed on the new node", func() bool {
 		p, _ := e.coord.Placement("bafybroken")
@@ -154,5 +163,14 @@ func TestPinRetriedWithBackoffBounded(t *testing.T) {
 	b.mu.Unlock()
 	if want := "http://127.0.0.1:4201/ipfs/bafyflaky?format=car"; len(srcs) != 1 || srcs[0] != want {
 		t.Fatalf("sources %q, want [%s]", srcs, want)
+	}
+	// With the grant that lets b, and b only, fetch that root from a
+	// holder that requires payment.
+	b.mu.Lock()
+	grant := b.grants["bafyflaky"]
+	b.mu.Unlock()
+	g, err := nodeproto.VerifyGrant(grant, time.Now(), payment.NewKeySet(reqKey.Public().(ed25519.PublicKey)))
+	if err != nil || g.Node != kb.id || g.CID != "bafyflaky" || g.Scope != nodeproto.GrantDAG {
+		t.Fatalf("grant %q: %+v, %v; want one for %s and bafyflaky", grant, g, err, kb.id)
 	}
 }

@@ -658,8 +658,12 @@ func (n *nodeConn) sendPin(p Placement) {
 	if len(p.Sites) > 0 {
 		site = p.Sites[0]
 	}
-	if err := n.write(nodeproto.Message{Type: nodeproto.MsgPin, Pin: &nodeproto.Pin{Root: p.Root, CAR: p.CAR, Sources: n.c.pinSources(p, n.node), Site: site, Partial: p.Partial, Base: p.Near,
-		Check: p.Nodes[n.node].State == HolderPending}}); err != nil {
+	pin := &nodeproto.Pin{Root: p.Root, CAR: p.CAR, Sources: n.c.pinSources(p, n.node), Site: site, Partial: p.Partial, Base: p.Near,
+		Check: p.Nodes[n.node].State == HolderPending}
+	if len(pin.Sources) > 0 {
+		pin.Grant = n.c.grant(n.node, p.Root, nodeproto.GrantDAG)
+	}
+	if err := n.write(nodeproto.Message{Type: nodeproto.MsgPin, Pin: pin}); err != nil {
 		n.log.Debug("pin order not sent", "root", p.Root, "err", err)
 		n.pinMu.Lock()
 		delete(n.sent, p.Root)

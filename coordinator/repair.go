@@ -48,5 +48,5 @@ func (n *nodeConn) repair(r *nodeproto.Repair) error {
 		out = out[:nodeproto.MaxRepairSources]
 	}
 	n.log.Info("node repairs a corrupt block", "cid", clip(r.CID), "sources", len(out))
-	return n.write(nodeproto.Message{Type: nodeproto.MsgRepairSources, Sources: &nodeproto.RepairSources{ID: r.ID, CID: r.CID, Sources: out}})
+	return n.write(nodeproto.Message{Type: nodeproto.MsgRepairSources, Sources: &nodeproto.RepairSources{ID: r.ID, CID: r.CID, Sources: out, Grant: n.c.grant(n.node, r.CID, nodeproto.GrantBlock)}})
 }

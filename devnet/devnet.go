@@ -271,7 +271,17 @@ func New(ctx context.Context, cfg Config) (_ *Devnet, err error) {
 func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error) {
 	log := d.cfg.Logger.With("part", "gateway")
 	reg := prometheus.NewRegistry() // the coordinator's metrics and the edge's, at /metrics
+	dataDir := filepath.Join(d.cfg.DataDir, "gateway")
+	pay := d.cfg.GatewayPayments
+	if !pay.Disabled && pay.Key == nil {
+		// The vouchers' key signs the coordinator's and the control
+		// plane's requests to nodes too (coordinator.Config.RequestKey).
+		if pay.Key, err = gateway.LoadPaymentKey(dataDir); err != nil {
+			return err
+		}
+	}
 	d.coord, err = coordinator.New(ctx, coordinator.Config{
+		RequestKey:        pay.Key,
 		Bus:               d.bus,
 		Registerer:        reg,
 		HeartbeatInterval: d.cfg.HeartbeatInterval,
@@ -294,8 +304,8 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 	if err != nil {
 		return err
 	}
-	dataDir := filepath.Join(d.cfg.DataDir, "gateway")
 	d.ctl, err = control.New(ctx, control.Config{
+		RequestKey:  pay.Key,
 		Bus:         d.bus,
 		Coordinator: d.coord,
 		DataDir:     dataDir,
@@ -330,7 +340,7 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 		Charges:    d.coord.Ledger(),
 		Holds:      d.coord.Ledger(),
 		Registerer: reg,
-		Payments:   d.cfg.GatewayPayments,
+		Payments:   pay,
 		// Every node of a devnet is on this machine.
 		AllowPrivateAddrs: true,
 		Logger:            log,

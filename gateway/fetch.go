@@ -15,6 +15,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/cid"
+	"github.com/verity-cdn/verity/internal/nodeproto"
 	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/verify"
 )
@@ -200,6 +201,11 @@ func (g *Gateway) call(ctx context.Context, node nodeInfo, target string) (*node
 		return nil, &NodeError{Node: node.id, Reason: reasonUnreachable, Err: err}
 	}
 	req.Header.Set("Accept", carAccept)
+	if g.payKey != nil {
+		// A node that requires payment serves its HTTP port to the
+		// platform's signed requests only.
+		nodeproto.SignGatewayRequest(req, g.payKey, g.cfg.Now())
+	}
 	resp, err := g.cfg.Client.Do(req)
 	if err != nil {
 		c.close()

@@ -171,6 +171,13 @@ func (g *Gateway) PaymentKey() ed25519.PublicKey {
 	return g.payKey.Public().(ed25519.PublicKey)
 }
 
+// LoadPaymentKey returns the payment key in dir (PaymentsConfig.Key's
+// default), generating it there on first use; without dir a key
+// generated now. The coordinator and control plane running with the
+// gateway sign their requests to nodes with it
+// (coordinator.Config.RequestKey).
+func LoadPaymentKey(dir string) (ed25519.PrivateKey, error) { return loadOrCreatePaymentKey(dir) }
+
 func loadOrCreatePaymentKey(dir string) (ed25519.PrivateKey, error) {
 	if dir == "" {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)

@@ -124,6 +124,7 @@ type repairCall struct {
 
 type repairReply struct {
 	sources []string
+	grant   string
 	err     error
 }
 
@@ -240,23 +241,25 @@ func (c *CoordClient) Settle(ctx context.Context, b nodeproto.Batch) (nodeproto.
 }
 
 // RepairSources asks the coordinator where to fetch block c again (the
-// HTTP base URLs of other holders). It fails with ErrSessionEnded when the
+// HTTP base URLs of other holders), and for the grant to fetch it from
+// them (nodeproto.RepairSources.Grant; "" from a coordinator without a
+// request key). It fails with ErrSessionEnded when the
 // session ended before the answer or the coordinator does not take repair
 // requests, and with ErrClosed after Close.
-func (c *CoordClient) RepairSources(ctx context.Context, cid string) ([]string, error) {
+func (c *CoordClient) RepairSources(ctx context.Context, cid string) (sources []string, grant string, err error) {
 	call := repairCall{cid: cid, reply: make(chan repairReply, 1)}
 	select {
 	case c.repairs <- call:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, "", ctx.Err()
 	case <-c.done:
-		return nil, ErrClosed
+		return nil, "", ErrClosed
 	}
 	select {
 	case r := <-call.reply:
-		return r.sources, r.err
+		return r.sources, r.grant, r.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, "", ctx.Err()
 	}
 }
 

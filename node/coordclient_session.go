@@ -136,7 +136,7 @@ func (s *coordSession) handle(m nodeproto.Message) {
 	case m.Type == nodeproto.MsgRepairSources && m.Sources != nil:
 		if r, ok := s.repairs[m.Sources.ID]; ok {
 			delete(s.repairs, m.Sources.ID)
-			r <- repairReply{sources: m.Sources.Sources}
+			r <- repairReply{sources: m.Sources.Sources, grant: m.Sources.Grant}
 		}
 	case m.Type == nodeproto.MsgReported && m.Reported != nil:
 		s.onReported(m.Reported.Reasons)

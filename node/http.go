@@ -1,16 +1,22 @@
 package node
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
+	"io"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/exchange/offline"
 	"github.com/ipfs/boxo/gateway"
+	"github.com/ipfs/go-cid"
 
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/payment"
+	"github.com/verity-cdn/verity/internal/wire"
 )
 
 // WellKnownRecordPath serves the node's current signed record.
@@ -53,11 +59,17 @@ func (n *Node) newRouter() (http.Handler, error) {
 // blocks that way, and an audit must find a block damaged on disk.
 func rawFromDisk(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("format") == "raw" || strings.Contains(r.Header.Get("Accept"), "application/vnd.ipld.raw") {
+		if isRawRequest(r) {
 			r = r.WithContext(fromDisk(r.Context()))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isRawRequest: r asks for one raw block. The trustless gateway answers
+// a request for a raw block with that block only, whatever else it asks.
+func isRawRequest(r *http.Request) bool {
+	return r.URL.Query().Get("format") == "raw" || strings.Contains(r.Header.Get("Accept"), "application/vnd.ipld.raw")
 }
 
 // cors lets any origin GET content: it is public and clients verify it.
@@ -75,6 +87,69 @@ func cors(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// platformOnly guards /ipfs/ on the HTTP port of a node that requires
+// payment: visitors pay over WebTransport or WebRTC, and this port serves
+// content only to the platform's callers, each proving who it is
+// (nodeproto.VerifyGatewayRequest, or a node's signature with its grant).
+// Anything else gets 402, as an unpaid stream does.
+func (n *Node) platformOnly(next http.Handler) http.Handler {
+	if !n.cfg.Payments.Require {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/ipfs/") && r.Method != http.MethodOptions {
+			if err := n.authorizePlatform(r); err != nil {
+				n.metrics.unpaidRefused.Inc()
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusPaymentRequired)
+				_, _ = io.WriteString(w, wire.PaymentRequired+": this node serves paid requests only, over WebTransport or WebRTC with a voucher; on HTTP it serves the platform's signed requests ("+err.Error()+")\n")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authorizePlatform accepts a request signed by a gateway key the node
+// trusts, or one signed by a node that shows the coordinator's grant for
+// it and the CID the path starts with.
+func (n *Node) authorizePlatform(r *http.Request) error {
+	now := n.cfg.Now()
+	if strings.HasPrefix(r.Header.Get("Authorization"), nodeproto.GatewayAuthScheme+" ") {
+		return nodeproto.VerifyGatewayRequest(r, now, n.pay)
+	}
+	node, err := nodeproto.VerifyContentRequest(r, now, func(id string) (ed25519.PublicKey, bool) {
+		k, err := payment.ParseNodeID(id)
+		return ed25519.PublicKey(k[:]), err == nil
+	})
+	if err != nil {
+		return err
+	}
+	g, err := nodeproto.VerifyGrant(r.Header.Get(nodeproto.GrantHeader), now, n.pay)
+	if err != nil {
+		return err
+	}
+	if g.Node != node {
+		return &nodeproto.ContentAuthError{Reason: "grant for another node"}
+	}
+	// The path as served: boxo's handler resolves "..", so a path that
+	// climbs out of the granted CID is refused here.
+	if p := r.URL.Path; path.Clean(p) != p && path.Clean(p)+"/" != p {
+		return &nodeproto.ContentAuthError{Reason: "a path with a grant must be clean"}
+	}
+	first, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/ipfs/"), "/")
+	want, err1 := cid.Decode(g.CID)
+	got, err2 := cid.Decode(first)
+	if err1 != nil || err2 != nil || !want.Equals(got) {
+		return &nodeproto.ContentAuthError{Reason: "grant for other content"}
+	}
+	if g.Scope == nodeproto.GrantBlock && (rest != "" || !isRawRequest(r)) {
+		return &nodeproto.ContentAuthError{Reason: "a block's grant is for its raw block only"}
+	}
+	return nil
 }
 
 func (n *Node) serveRecord(w http.ResponseWriter, r *http.Request) {

@@ -39,6 +39,7 @@ type metrics struct {
 	unpaidStreams  prometheus.Counter
 	baoStreams     prometheus.Counter
 	refusedStreams *prometheus.CounterVec
+	unpaidRefused  prometheus.Counter
 	receipts       *prometheus.CounterVec
 	receiptedBytes prometheus.Counter
 	creditStalls   prometheus.Counter
@@ -94,6 +95,9 @@ func newMetrics() *metrics {
 		refusedStreams: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verity_node_payment_refused_streams_total", Help: "Streams refused with 402, by payment code.",
 		}, []string{"code"}),
+		unpaidRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "verity_node_http_refused_total", Help: "Content requests on the HTTP port refused with 402 by a node that requires payment: not signed by a gateway key nor a node with its grant.",
+		}),
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verity_node_receipts_total", Help: "Receipts received on streams, by result (ok or a payment code).",
 		}, []string{"result"}),
@@ -131,7 +135,7 @@ func (m *metrics) addBlocks(n int) {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.bytesSent, m.blocksStored, m.wtSessions, m.certRotations, m.corruptBlocks, m.blockRepairs, m.reported, m.requestDuration,
-		m.paidSessions, m.unpaidStreams, m.baoStreams, m.refusedStreams, m.receipts, m.receiptedBytes, m.creditStalls, m.creditCuts,
+		m.paidSessions, m.unpaidStreams, m.baoStreams, m.refusedStreams, m.unpaidRefused, m.receipts, m.receiptedBytes, m.creditStalls, m.creditCuts,
 		m.settlements, m.settledBytes, m.settleRefused, m.pinFetched}
 }
 

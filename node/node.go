@@ -171,7 +171,7 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.httpSrv = &http.Server{
-		Handler:           n.metrics.instrument(transportHTTP, n.handler),
+		Handler:           n.metrics.instrument(transportHTTP, n.platformOnly(n.handler)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		WriteTimeout:      cfg.WriteTimeout,

@@ -155,7 +155,7 @@ func (n *Node) Pin(ctx context.Context, p nodeproto.Pin) error {
 		if i == 0 && src == p.CAR && p.Partial {
 			run, err = n.fetchPartial(ctx, root, p)
 		} else {
-			run, err = n.fetchPin(ctx, root, src, i == 0 && src == p.CAR)
+			run, err = n.fetchPin(ctx, root, src, i == 0 && src == p.CAR, p.Grant)
 		}
 		if err == nil {
 			errs = nil

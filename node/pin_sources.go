@@ -28,14 +28,27 @@ func pinSources(p nodeproto.Pin) []string {
 	return out
 }
 
+// signForHolder signs a request to another node with the node key and
+// sets the coordinator's grant on it: a holder that requires payment
+// serves its HTTP port only to such requests (Node.platformOnly). Without
+// a grant the request goes unsigned, as to any trustless gateway.
+func (n *Node) signForHolder(req *http.Request, grant string) {
+	if grant == "" {
+		return
+	}
+	nodeproto.SignContentRequest(req, n.priv, n.cfg.Now())
+	req.Header.Set(nodeproto.GrantHeader, grant)
+}
+
 // fetchPin fetches root's CAR from src, checks that it is exactly root's
 // whole DAG (internal/carcheck, as the gateway checks a deploy: a source
 // may be another node, which is trusted for nothing) and stores every
 // block (importCAR). signed signs the GET with the node key (the
-// gateway's CAR requires it). On success it returns the import run, which
+// gateway's CAR requires it); from another holder the GET is signed too
+// and carries grant (nodeproto.Pin.Grant). On success it returns the import run, which
 // the caller releases once the pin is recorded; on failure what the run
 // stored is undone and released.
-func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bool) (_ *importRun, err error) {
+func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bool, grant string) (_ *importRun, err error) {
 	client := n.cfg.CoordinatorClient
 	if client == nil {
 		client = http.DefaultClient
@@ -58,6 +71,8 @@ func (n *Node) fetchPin(ctx context.Context, root cid.Cid, src string, signed bo
 	req.Header.Set("Accept", "application/vnd.ipld.car")
 	if signed {
 		nodeproto.SignContentRequest(req, n.priv, n.cfg.Now())
+	} else {
+		n.signForHolder(req, grant)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

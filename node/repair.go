@@ -69,7 +69,7 @@ func (n *Node) repairBlock(ctx context.Context, c cid.Cid) error {
 	if nc == nil {
 		return ErrNoCoordinator
 	}
-	sources, err := nc.RepairSources(ctx, c.String())
+	sources, grant, err := nc.RepairSources(ctx, c.String())
 	if err != nil {
 		return fmt.Errorf("asking the coordinator for sources: %w", err)
 	}
@@ -80,7 +80,7 @@ func (n *Node) repairBlock(ctx context.Context, c cid.Cid) error {
 	defer client.CloseIdleConnections()
 	var errs []string
 	for _, src := range sources {
-		data, err := n.fetchRawBlock(ctx, client, strings.TrimRight(src, "/"), c)
+		data, err := n.fetchRawBlock(ctx, client, strings.TrimRight(src, "/"), c, grant)
 		if err != nil {
 			errs = append(errs, src+": "+err.Error())
 			continue
@@ -114,12 +114,14 @@ func (n *Node) repairBlock(ctx context.Context, c cid.Cid) error {
 }
 
 // fetchRawBlock gets c from a node's trustless gateway at base and checks
-// it against c.
-func (n *Node) fetchRawBlock(ctx context.Context, client *http.Client, base string, c cid.Cid) ([]byte, error) {
+// it against c. The request is signed with the node key and carries the
+// coordinator's grant, which a node that requires payment asks for.
+func (n *Node) fetchRawBlock(ctx context.Context, client *http.Client, base string, c cid.Cid, grant string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ipfs/"+c.String()+"?format=raw", nil)
 	if err != nil {
 		return nil, err
 	}
+	n.signForHolder(req, grant)
 	req.Header.Set("Accept", "application/vnd.ipld.raw")
 	resp, err := client.Do(req)
 	if err != nil {

@@ -58,7 +58,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	opToken := fl.String("operator-token", "", "the operator credential (vop_NAME.SECRET) the coordinator requires to join; prefer --operator-token-file or env VERITY_OPERATOR_TOKEN")
 	opTokenFile := fl.String("operator-token-file", "", "file holding the operator credential (from the gateway's admin: verity operators create NAME)")
 	fl.StringVar(&cfg.Region, "region", "", "region reported to the coordinator, e.g. NL or eu-west")
-	fl.BoolVar(&cfg.Payments.Require, "require-payment", false, "refuse streams that carry no voucher (402 payment_required)")
+	fl.BoolVar(&cfg.Payments.Require, "require-payment", false, "refuse streams that carry no voucher (402 payment_required); on HTTP, serve /ipfs/ to the platform's signed requests only")
 	fl.Uint64Var(&cfg.Payments.CreditWindow, "credit-window", 0, "bytes a stream may deliver ahead of the receipts (default 1 MiB, at least 512 KiB)")
 	fl.DurationVar(&cfg.Payments.ReceiptTimeout, "receipt-timeout", 0, "how long a stream with its credit window spent waits for a receipt (default 10s)")
 	fl.Float64Var(&cfg.Payments.Policy.Fraction, "settle-fraction", 0, "settle an account once unsettled receipts exceed this fraction of balance/nodes (default 0.25)")

@@ -39,13 +39,14 @@
 //     whenever it changed (certificate rotation).
 //   - coordinator → node: placed {roots}, once right after welcome: every
 //     root placed on the node (it may drop other pins).
-//   - coordinator → node: pin {root, car, sources, site}: fetch the CAR at
+//   - coordinator → node: pin {root, car, sources, site, grant}: fetch the CAR at
 //     car with a GET signed by SignContentRequest (or else from sources,
 //     other holders' trustless CAR URLs), verify every block and the whole
 //     DAG, pin root; node → coordinator: pinned {root, error?}.
 //   - node → coordinator: repair {id, cid}, only when welcome listed the
 //     "repair" feature: a block of its store is corrupt; coordinator →
-//     node: repair-sources {id, cid, sources}, other holders' HTTP URLs.
+//     node: repair-sources {id, cid, sources, grant}, other holders' HTTP URLs
+//     (grant: see "Content requests over a paying node's HTTP port").
 //   - coordinator → node: reported {reasons}: failures visitors' workers
 //     reported about the node, by reason, since the last such message.
 //   - coordinator → node: webrtc-offer {id, sdp}; node → coordinator:

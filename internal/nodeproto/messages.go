@@ -108,6 +108,11 @@ type Pin struct {
 	// answering at once. A node that ignores it answers at once, as
 	// before.
 	Check bool `json:"check,omitempty"`
+	// Grant lets the node fetch Root from Sources when they require
+	// payment: send it as GrantHeader with a request signed by
+	// SignContentRequest. Empty when there are no sources, or from a
+	// coordinator without a request key.
+	Grant string `json:"grant,omitempty"`
 }
 
 // Pinned answers a Pin: Error is empty when the node holds the whole DAG.

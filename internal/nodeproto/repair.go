@@ -29,4 +29,7 @@ type RepairSources struct {
 	ID      uint64   `json:"id"`
 	CID     string   `json:"cid"`
 	Sources []string `json:"sources"`
+	// Grant lets the node fetch CID from Sources (GrantHeader, as for
+	// Pin.Grant). Empty from a coordinator without a request key.
+	Grant string `json:"grant,omitempty"`
 }
