@@ -31,6 +31,36 @@ func (e *env) waitOneDeploy(root string) {
 	})
 }
 
+// A navigation the Go worker answers from its session past its ttl (it
+// serves on with the expired root for a minute while it reloads) is of a
+// root no current session named: the page is stale, like one the cache
+// answered past the ttl. A file it needs that its root's cache lacks then
+// reloads it, and is not taken from the new deploy.
+func TestGoNavigationPastTTLIsStale(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ttl := e.shortTTLGateway(2 * time.Second)
+	e.controlled()
+	e.cacheAll() // "/" and its files, under the first root
+	// The first root's cache lacks style.css, and the worker's memory too.
+	e.dropCached("/style.css")
+	e.stopWorkers()
+	if _, err := e.b.WorkerStats(e.ctx(30 * time.Second)); err != nil { // the Go worker runs, session of the first root
+		t.Fatal(err)
+	}
+	root := e.deployEdits(aboutDeploy2)
+	time.Sleep(ttl + 500*time.Millisecond) // both sessions past their ttl
+	if st := e.cacheStats(); !st.Running {
+		t.Skip("the browser stopped the worker meanwhile; the Go worker must be running for this sequence")
+	}
+	// A page not visited before: no root's cache has /about/, so the Go
+	// worker answers the navigation.
+	if err := e.b.Navigate(e.ctx(30*time.Second), e.site+"/about/"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitOneDeploy(root)
+	t.Logf("cache: %s", describe(e.cacheStats()))
+}
+
 // While the Go worker is stopped, a navigation the cache cannot answer
 // under the session the script holds (within its ttl) goes to the
 // gateway, which answers from its current root. A deploy within that ttl

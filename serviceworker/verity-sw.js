@@ -2,8 +2,8 @@
 // fills in the two URLs below (content-hashed, immutable).
 //
 // It boots the Go worker (wasm), which installs self.__verity =
-// {handle(request) -> Promise<Response>, resolve(url) -> Promise<{root, cid,
-// type}|null>, message(data, port), root(root)} and calls
+// {handle(request) -> Promise<Response>, resolve(url) -> Promise<{root,
+// stale, cid, type}|null>, message(data, port), root(root)} and calls
 // self.__verityReady().
 // Same-origin GETs are answered, in this order:
 //   1. from the verified cache (below), when the current site root (for a
@@ -891,6 +891,14 @@ function confirmed(idx, root) {
   return !!s && s.expires > Date.now() && s.root === root;
 }
 
+// goStale says whether a navigation the Go worker answered under root is
+// stale: it was answered from the Go worker's session past its ttl
+// (X-Verity-Stale, or resolve's stale), and no session within its ttl
+// held here names root.
+function goStale(idx, root, past) {
+  return !!root && !!past && !(idx && confirmed(idx, root));
+}
+
 function pin(id, root, stale) {
   if (!id) return;
   if (stale) counters.staleNavs++;
@@ -1251,7 +1259,7 @@ async function answerRaw(event) {
         const e = { c: res.cid, t: res.type || '' };
         const r = await fromCache(idx, e, request);
         if (r) {
-          if (nav) pin(event.resultingClientId, res.root, false);
+          if (nav) pin(event.resultingClientId, res.root, goStale(idx, res.root, res.stale));
           setPath(rootPaths(idx, res.root, true), path, e);
           saveIndex(idx, true);
           return r;
@@ -1263,7 +1271,10 @@ async function answerRaw(event) {
   }
   counters.misses++;
   const resp = await v.handle(request);
-  if (nav) pin(event.resultingClientId, resp.ok ? resp.headers.get('X-Verity-Root') : '');
+  if (nav) {
+    const r = resp.ok ? resp.headers.get('X-Verity-Root') : '';
+    pin(event.resultingClientId, r, goStale(idx, r, resp.headers.has('X-Verity-Stale')));
+  }
   if (resp.status === 404) return notFound(v, idx, event, request, storeIt);
   if (resp.status >= 400 && resp.status !== 412 && resp.status !== 416) return failed(request, resp);
   return idx && storeIt ? tee(idx, event, path, resp) : resp;

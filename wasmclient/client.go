@@ -101,7 +101,10 @@ func (c *Client) NoteRoot(root string) {
 }
 
 // Session returns the current session (loading it if needed).
-func (c *Client) Session(ctx context.Context) (*Session, error) { return c.sessions.get(ctx) }
+func (c *Client) Session(ctx context.Context) (*Session, error) {
+	s, _, err := c.sessions.get(ctx)
+	return s, err
+}
 
 // source is one way to get the content: a transport to a node, or the
 // gateway fallback.
@@ -210,6 +213,7 @@ type fetch struct {
 	ctx   context.Context
 	start time.Time
 	sess  *Session
+	past  bool // sess was held past its ttl (sessionCache.get)
 	segs  []string
 	srcs  []source
 	next  int
@@ -240,11 +244,11 @@ func (f *fetch) run(req FetchRequest) (*Response, error) {
 		from, to := spec.EntityBytes()
 		rng = &verify.ByteRange{From: from, To: to}
 	}
-	sess, err := f.c.sessions.get(f.ctx)
+	sess, past, err := f.c.sessions.get(f.ctx)
 	if err != nil {
 		return nil, err
 	}
-	f.sess, f.segs, f.srcs = sess, segs, f.c.sources(sess)
+	f.sess, f.past, f.segs, f.srcs = sess, past, segs, f.c.sources(sess)
 
 	for {
 		src, ok := f.nextSource()
@@ -284,6 +288,7 @@ func (f *fetch) respond(req FetchRequest, a *attempt, spec webfile.Spec, ranged 
 		Node:          node,
 		ServerTiming:  serverTiming(name, node, f.blocks.Load(), ttfb),
 		Root:          f.sess.Root,
+		Stale:         f.past,
 	}
 	f.rec.Transport, f.rec.Node, f.rec.TTFBMs = name, node, ttfb
 
@@ -533,7 +538,7 @@ func (f *fetch) renewVoucher(a *attempt) bool {
 	if a.pay == nil || !a.pay.failed() || f.ctx.Err() != nil || f.c.payer == nil {
 		return false
 	}
-	if _, err := f.c.sessions.get(f.ctx); err != nil {
+	if _, _, err := f.c.sessions.get(f.ctx); err != nil {
 		return false
 	}
 	return f.c.payer.stream(a.src.node.ID) != nil

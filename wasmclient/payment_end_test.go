@@ -158,7 +158,7 @@ func TestEarlyLoadAndRenewalOneKeyEach(t *testing.T) {
 			p.aheadDone()
 		}()
 	}
-	if _, err := c.get(context.Background()); err != nil {
+	if _, _, err := c.get(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	l.mu.Lock()
@@ -171,7 +171,7 @@ func TestEarlyLoadAndRenewalOneKeyEach(t *testing.T) {
 	if !sp.failed() {
 		t.Fatal("the stream did not stop at its voucher's cap")
 	}
-	if _, err := c.get(context.Background()); err != nil { // renewVoucher
+	if _, _, err := c.get(context.Background()); err != nil { // renewVoucher
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -267,7 +267,7 @@ func TestReloadDoesNotOutwaitItsRequest(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	l := &blockingLoader{release: make(chan struct{})}
 	c := &sessionCache{loader: l, now: func() time.Time { return now }, defaultTTL: time.Minute}
-	first, err := c.get(context.Background())
+	first, _, err := c.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestReloadDoesNotOutwaitItsRequest(t *testing.T) {
 	now = now.Add(2 * time.Second) // the session's TTL passed: get reloads
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	got, err := c.get(ctx)
+	got, _, err := c.get(ctx)
 	if err != nil || got != first {
 		t.Fatalf("get while a load hangs: %v, %v; want the current session", got, err)
 	}

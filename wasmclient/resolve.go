@@ -14,6 +14,7 @@ import (
 // Resolved is what a path resolves to under the current site root.
 type Resolved struct {
 	Root        string // the session's site root
+	Stale       bool   // that session may be out of date (Response.Stale)
 	CID         string // the file's CID, as its ETag names it (unquoted)
 	ContentType string // as Fetch would send it
 }
@@ -32,7 +33,7 @@ func (c *Client) Resolve(ctx context.Context, path string) (Resolved, error) {
 	if dir {
 		segs = append(segs, webfile.IndexFile)
 	}
-	sess, err := c.sessions.get(ctx)
+	sess, stale, err := c.sessions.get(ctx)
 	if err != nil {
 		return Resolved{}, err
 	}
@@ -50,7 +51,7 @@ func (c *Client) Resolve(ctx context.Context, path string) (Resolved, error) {
 	if !found {
 		return Resolved{}, errfmt.Errorf("%w: %s", ErrNotFound, path)
 	}
-	return Resolved{Root: sess.Root, CID: fc.String(), ContentType: webfile.ContentType(name)}, nil
+	return Resolved{Root: sess.Root, Stale: stale, CID: fc.String(), ContentType: webfile.ContentType(name)}, nil
 }
 
 // fetchDir fetches the directory at segs below the session's root from the

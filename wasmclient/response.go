@@ -39,7 +39,11 @@ type Response struct {
 	Transport     string // transport of the source that sent the headers
 	Node          string // node id of that source, or "gateway"
 	Root          string // the site root the path was resolved in (X-Verity-Root)
-	Body          io.ReadCloser
+	// Stale says the session naming Root was held past its ttl or kept
+	// after a failed load: a deploy may have replaced Root
+	// (X-Verity-Stale: 1).
+	Stale bool
+	Body  io.ReadCloser
 }
 
 // Header returns the response's header fields in a stable order.
@@ -62,6 +66,9 @@ func (r *Response) Header() [][2]string {
 	add("Location", r.Location)
 	add("Server-Timing", r.ServerTiming)
 	add("X-Verity-Root", r.Root)
+	if r.Stale {
+		add("X-Verity-Stale", "1")
+	}
 	return h
 }
 

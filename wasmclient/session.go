@@ -164,7 +164,10 @@ func (c *sessionCache) acquire(ctx context.Context) bool {
 
 func (c *sessionCache) release() { <-c.loading }
 
-func (c *sessionCache) get(ctx context.Context) (*Session, error) {
+// get returns the session to serve from; past says it is one held past
+// its ttl while it reloads, or kept when a load failed: a deploy may have
+// replaced its root.
+func (c *sessionCache) get(ctx context.Context) (s *Session, past bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
@@ -178,7 +181,7 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 		renew = true
 	}
 	if c.cur != nil && now.Before(c.expires) && !renew {
-		return c.cur, nil
+		return c.cur, false, nil
 	}
 	// A session past its ttl serves on while it is reloaded, unless the
 	// worker holds no valid voucher where it held one: then the reload
@@ -189,13 +192,11 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 			c.revalidating = true
 			c.revalidate()
 		}
-		return c.cur, nil
+		return c.cur, true, nil
 	}
 	var (
-		s      *Session
 		ttl    time.Duration
 		n, gen int
-		err    error
 	)
 	if !c.acquire(ctx) {
 		err = context.Cause(ctx)
@@ -205,22 +206,22 @@ func (c *sessionCache) get(ctx context.Context) (*Session, error) {
 			// An early load that was in flight brought the voucher the
 			// renewal asked for (and a root as recent as the script's).
 			c.release()
-			return c.cur, nil
+			return c.cur, false, nil
 		}
 		s, ttl, n, gen, err = c.load(ctx)
 		c.release()
 	}
 	if err != nil {
 		if c.cur != nil {
-			return c.cur, nil
+			return c.cur, true, nil
 		}
 		if !errors.Is(err, ErrSession) {
 			err = errfmt.Errorf("%w: %w", ErrSession, err)
 		}
-		return nil, err
+		return nil, false, err
 	}
 	c.install(s, now.Add(ttl), n, gen)
-	return s, nil
+	return s, false, nil
 }
 
 // install makes s the session, from the load numbered n, which started

@@ -45,7 +45,9 @@ func (l *blockingLoader) count() int {
 // the session reloads in the background: it does not wait for the
 // gateway's round trip (here, a gateway that does not answer until told
 // to). One reload runs at a time; once it is done, requests get the new
-// session. Past staleMax, a request waits for the reload as before.
+// session. Past staleMax, a request waits for the reload as before. The
+// held session is said to be past its ttl (Response.Stale), a loaded one
+// not.
 func TestStaleSessionServedWhileReloading(t *testing.T) {
 	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	l := &blockingLoader{release: make(chan struct{})}
@@ -54,28 +56,31 @@ func TestStaleSessionServedWhileReloading(t *testing.T) {
 	defer wg.Wait()
 	defer l.open() // a failed check must not leave a reload waiting
 	c.revalidate = inBackground(c, &wg)
-	first, err := c.get(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	first, past, err := c.get(context.Background())
+	if err != nil || past {
+		t.Fatalf("the first load: %v, past %v", err, past)
 	}
 	clock.Add(2 * time.Second) // the session's ttl (1 s) passed
 
 	got := make(chan *Session, 1)
 	go func() {
-		s, _ := c.get(context.Background())
+		s, past, _ := c.get(context.Background())
+		if !past {
+			s = nil
+		}
 		got <- s
 	}()
 	select {
 	case s := <-got:
 		if s != first {
-			t.Fatalf("past the ttl: got %v, want the session held", s)
+			t.Fatalf("past the ttl: got %v, want the session held, said past its ttl", s)
 		}
 	case <-time.After(testutil.Scale(5 * time.Second)):
 		l.open()
 		t.Fatal("a request past the session's ttl waited for the gateway to answer the reload")
 	}
 	testutil.Eventually(t, 5*time.Second, "the background reload asked the gateway", func() bool { return l.count() == 2 })
-	if s, err := c.get(context.Background()); err != nil || s != first {
+	if s, _, err := c.get(context.Background()); err != nil || s != first {
 		t.Fatalf("while the reload runs: %v, %v; want the session held", s, err)
 	}
 	if n := l.count(); n != 2 {
@@ -85,15 +90,18 @@ func TestStaleSessionServedWhileReloading(t *testing.T) {
 	l.open()
 	var fresh *Session
 	testutil.Eventually(t, 5*time.Second, "the reloaded session in use", func() bool {
-		fresh, err = c.get(context.Background())
+		fresh, past, err = c.get(context.Background())
 		return err == nil && fresh != first
 	})
+	if past {
+		t.Fatal("the reloaded session is said to be past its ttl")
+	}
 	if n := l.count(); n != 2 {
 		t.Fatalf("%d loads after the reload; want 2", n)
 	}
 
 	clock.Add(staleMax + 2*time.Second)
-	s, err := c.get(context.Background())
+	s, _, err := c.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +123,7 @@ func TestStaleSessionWithExpiredVoucherReloadsFirst(t *testing.T) {
 	c := &sessionCache{loader: l, payer: p, now: clock.Now, defaultTTL: time.Minute}
 	revalidations := 0
 	c.revalidate = func() { revalidations++ }
-	first, err := c.get(context.Background())
+	first, _, err := c.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +131,7 @@ func TestStaleSessionWithExpiredVoucherReloadsFirst(t *testing.T) {
 		t.Fatal("no voucher from the first load")
 	}
 	clock.Add(2 * time.Minute) // the ttl (1 min) and the voucher passed
-	s, err := c.get(context.Background())
+	s, _, err := c.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,18 +272,18 @@ func TestStaleSessionAfterRefusedVoucherReloadsFirst(t *testing.T) {
 	c := &sessionCache{loader: l, payer: p, now: clock.Now, defaultTTL: time.Minute}
 	revalidations := 0
 	c.revalidate = func() { revalidations++ }
-	if _, err := c.get(context.Background()); err != nil {
+	if _, _, err := c.get(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	_, gw, _ := ed25519.GenerateKey(nil)
 	p.update(&Session{Voucher: issue(t, gw, p.sessionKey(), clock.Now().Add(time.Hour))})
-	p.renew()                                // a node refused it
-	held, err := c.get(context.Background()) // the renewal: a load, which brings no voucher
+	p.renew()                                   // a node refused it
+	held, _, err := c.get(context.Background()) // the renewal: a load, which brings no voucher
 	if err != nil || l.count() != 2 || held.Voucher != "" {
 		t.Fatalf("the renewal: loads %d, err %v", l.count(), err)
 	}
 	clock.Add(2 * time.Second) // past the ttl (1 s)
-	s, err := c.get(context.Background())
+	s, _, err := c.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

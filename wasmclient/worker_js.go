@@ -135,9 +135,9 @@ func (w *Worker) Handle(req js.Value) js.Value {
 // wholeBodyMax is the largest body Handle reads whole before answering.
 const wholeBodyMax = 64 << 10
 
-// Resolve answers a JS URL string with a Promise of {root, cid, type} (see
-// Client.Resolve), or of null when the path has no entry or the directory
-// could not be fetched.
+// Resolve answers a JS URL string with a Promise of {root, stale, cid,
+// type} (see Client.Resolve), or of null when the path has no entry or the
+// directory could not be fetched.
 func (w *Worker) Resolve(href js.Value) js.Value {
 	return newPromise(func() (any, error) {
 		if href.Type() != js.TypeString {
@@ -152,7 +152,7 @@ func (w *Worker) Resolve(href js.Value) js.Value {
 			w.log.Debug("resolve failed", "url", href.String(), "err", err)
 			return nil, nil
 		}
-		return map[string]any{"root": res.Root, "cid": res.CID, "type": res.ContentType}, nil
+		return map[string]any{"root": res.Root, "stale": res.Stale, "cid": res.CID, "type": res.ContentType}, nil
 	})
 }
 
@@ -271,8 +271,8 @@ func (w *Worker) Message(data, port js.Value) {
 }
 
 // Export returns the object the worker script uses as self.__verity:
-// {handle(request) → Promise<Response>, resolve(url) → Promise<{root, cid,
-// type}|null>, message(data, port), root(root)} (root: Client.NoteRoot). A Response whose body was verified
+// {handle(request) → Promise<Response>, resolve(url) → Promise<{root, stale,
+// cid, type}|null>, message(data, port), root(root)} (root: Client.NoteRoot). A Response whose body was verified
 // whole (at most wholeBodyMax bytes) carries those bytes as verityBody, a
 // Uint8Array of its own, so the script caches them without reading the
 // body again.
