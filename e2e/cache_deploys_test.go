@@ -122,3 +122,36 @@ func TestReplacedStalePageGetsNoNewDeploy(t *testing.T) {
 		t.Errorf("the page of deploy 1 read /about/ of deploy 2")
 	}
 }
+
+// A navigation the site's _redirects rewrites (a single-page app's deep
+// link: /watch/* serves /video.html with 200) is a page of the root the
+// rewrite's target was resolved in, as any other: after a deploy, its
+// stylesheet comes from that root's cache, not from the new deploy.
+func TestRewrittenNavigationKeepsItsRoot(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ttl := e.shortTTLGateway(2 * time.Second)
+	e.controlled()
+	e.cacheAll() // "/" and its files (style.css) under the first root
+	if err := e.b.Navigate(e.ctx(30*time.Second), e.site+"/watch/intro"); err != nil {
+		t.Fatal(err)
+	}
+	if doc, css := e.pageDeploy(); doc != "1" || css != "1" {
+		t.Fatalf("the rewritten page: document %s, stylesheet %s; want 1 and 1", doc, css)
+	}
+	root := e.deployEdits(aboutDeploy2)
+	time.Sleep(ttl + 500*time.Millisecond) // the sessions reload, to the new root
+	// The page asks for its stylesheet again, until the worker's session
+	// is surely the new root's.
+	for i := range 8 {
+		got, err := browser.Eval[string](e.ctx(30*time.Second), e.b,
+			`fetch('/style.css').then((r) => r.text(), () => 'refused')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(got, `--deploy:"2"`) {
+			t.Fatalf("request %d: the page of deploy 1 at /watch/intro got the stylesheet of deploy 2 (root %s)", i, root)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("cache: %s", describe(e.cacheStats()))
+}

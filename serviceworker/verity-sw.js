@@ -1315,6 +1315,12 @@ async function notFound(v, idx, event, request, storeIt) {
     for (const h of ['Range', 'If-Range', 'If-None-Match', 'If-Modified-Since']) headers.delete(h);
   }
   const resp = await v.handle(new Request(target.href, { headers }));
+  if (request.mode === 'navigate') {
+    // The page is the target's, of the root it was resolved in: its files
+    // come from that root (answerRaw pinned the navigation's 404 to none).
+    const r = resp.ok ? resp.headers.get('X-Verity-Root') : '';
+    pin(event.resultingClientId, r, goStale(idx, r, resp.headers.has('X-Verity-Stale')));
+  }
   if (resp.status === 404) return errorPage(404, request);
   if (resp.status >= 400 && resp.status !== 412 && resp.status !== 416) return failed(request, resp);
   if (m.status === 200) return idx && storeIt ? tee(idx, event, url.pathname, resp) : resp;
