@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
 	"path"
 	"strings"
@@ -66,10 +67,25 @@ func rawFromDisk(next http.Handler) http.Handler {
 	})
 }
 
-// isRawRequest: r asks for one raw block. The trustless gateway answers
-// a request for a raw block with that block only, whatever else it asks.
+// isRawRequest: r asks for one raw block, as the trustless gateway reads
+// it: ?format= when given, else the first IPLD type of Accept (boxo takes
+// the first of its types; the first application/ type is that one or comes
+// before it, so this never says raw when boxo answers otherwise). The
+// gateway answers a request for a raw block with that block only,
+// whatever else it asks.
 func isRawRequest(r *http.Request) bool {
-	return r.URL.Query().Get("format") == "raw" || strings.Contains(r.Header.Get("Accept"), "application/vnd.ipld.raw")
+	if f := r.URL.Query().Get("format"); f != "" {
+		return f == "raw"
+	}
+	for _, h := range r.Header.Values("Accept") {
+		for v := range strings.SplitSeq(h, ",") {
+			if v = strings.TrimSpace(v); strings.HasPrefix(v, "application/") {
+				mt, _, err := mime.ParseMediaType(v)
+				return err == nil && mt == "application/vnd.ipld.raw"
+			}
+		}
+	}
+	return false
 }
 
 // cors lets any origin GET content: it is public and clients verify it.

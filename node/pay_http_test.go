@@ -176,3 +176,58 @@ func TestPinFromPaidHolderWithGrant(t *testing.T) {
 		}
 	}
 }
+
+// A block's grant (a repair) gets that one raw block, however the request
+// names the format: the trustless handler answers ?format= first, then the
+// first IPLD type of Accept, so a raw type further down the Accept list,
+// or an Accept of raw beside ?format=car, is no raw request.
+func TestBlockGrantServesOneBlock(t *testing.T) {
+	pn := newPayNet(t, node.PaymentConfig{Require: true}, 64<<20)
+	root := pn.fx.root.String()
+	nodePub, nodeKey, _ := ed25519.GenerateKey(rand.Reader)
+	now := time.Now()
+	grant := nodeproto.SignGrant(nodeproto.Grant{Node: noderecord.NodeIDFromKey(nodePub), CID: root, Scope: nodeproto.GrantBlock, Expires: now.Add(time.Hour)}, pn.gwKey)
+	var block []byte
+	for c, b := range pn.fx.blocks {
+		if string(c.Hash()) == string(pn.fx.root.Hash()) {
+			block = b
+		}
+	}
+	const raw, car = "application/vnd.ipld.raw", "application/vnd.ipld.car"
+
+	for _, tc := range []struct {
+		query, accept string
+		want          int
+	}{
+		{"?format=raw", raw, http.StatusOK},
+		{"?format=raw", "", http.StatusOK},
+		{"", raw, http.StatusOK},
+		{"?format=raw&dag-scope=all", car, http.StatusOK},
+		{"?format=car", raw, http.StatusPaymentRequired},
+		{"", car + ", " + raw, http.StatusPaymentRequired},
+		{"?format=car&dag-scope=all", raw, http.StatusPaymentRequired},
+		{"", "", http.StatusPaymentRequired},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, pn.node.HTTPURL()+"/ipfs/"+root+tc.query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
+		nodeproto.SignContentRequest(req, nodeKey, now)
+		req.Header.Set(nodeproto.GrantHeader, grant)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("%s, Accept %q, with a block's grant: %d with %d bytes (%s), want %d", tc.query, tc.accept, resp.StatusCode, len(body), resp.Header.Get("Content-Type"), tc.want)
+		}
+		if tc.want == http.StatusOK && string(body) != string(block) {
+			t.Fatalf("%s, Accept %q, with a block's grant: %d bytes of %s, want the root's raw block", tc.query, tc.accept, len(body), resp.Header.Get("Content-Type"))
+		}
+	}
+}
