@@ -60,11 +60,12 @@ type Coordinator struct {
 	sources    []ReferenceSource // the collector's (collect.go)
 	cmetrics   *collectMetrics
 
-	ledger      *ledger.Ledger
-	gwKeys      *GatewayKeys
-	settleLimit settleLimiter      // settlement batches per node
-	relaySub    *nats.Subscription // offers relayed by other coordinators
-	relaySem    chan struct{}      // bounds them
+	ledger       *ledger.Ledger
+	gwKeys       *GatewayKeys
+	settleLimit  settleLimiter      // settlement batches per node
+	repairGrants repairLimiter      // repair grants per operator
+	relaySub     *nats.Subscription // offers relayed by other coordinators
+	relaySem     chan struct{}      // bounds them
 
 	// retryPassed, when set (by tests, export_test.go), is called with
 	// the time of each pass of retryPins once its retries are stored.

@@ -45,3 +45,7 @@ func BeforeSendPin(c *Coordinator, f func(root, node string)) { c.beforeSendPin.
 func OnNodeChange(c *Coordinator, ctx context.Context, ev events.Event) error {
 	return c.onNodeChange(ctx, ev)
 }
+
+// RepairGrantBurst is how many repair grants an operator's nodes get
+// before the bucket limits them to its rate.
+const RepairGrantBurst = repairGrantBurst

@@ -2,8 +2,11 @@ package coordinator
 
 import (
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/ratelimit"
 )
 
 // repair answers a node's request for sources of a corrupt block: the
@@ -48,5 +51,41 @@ func (n *nodeConn) repair(r *nodeproto.Repair) error {
 		out = out[:nodeproto.MaxRepairSources]
 	}
 	n.log.Info("node repairs a corrupt block", "cid", clip(r.CID), "sources", len(out))
-	return n.write(nodeproto.Message{Type: nodeproto.MsgRepairSources, Sources: &nodeproto.RepairSources{ID: r.ID, CID: r.CID, Sources: out, Grant: n.c.grant(n.node, r.CID, nodeproto.GrantBlock)}})
+	// The grant is for any CID the node names: none without a holder to
+	// fetch from, and a bounded number per operator.
+	var grant string
+	if len(out) > 0 && c.cfg.RequestKey != nil {
+		if c.repairGrants.allow(n.operator, c.cfg.Now()) {
+			grant = c.grant(n.node, r.CID, nodeproto.GrantBlock)
+		} else {
+			n.log.Warn("repair grant refused: the operator's nodes asked too many", "operator", n.operator, "cid", clip(r.CID))
+		}
+	}
+	return n.write(nodeproto.Message{Type: nodeproto.MsgRepairSources, Sources: &nodeproto.RepairSources{ID: r.ID, CID: r.CID, Sources: out, Grant: grant}})
+}
+
+// repairGrantRate and repairGrantBurst bound the repair grants the nodes
+// of one operator get (a token bucket by operator, so neither reconnecting
+// nor another node id refills it). A grant lets a node read one raw block
+// of any CID from nodes that require payment, and the coordinator cannot
+// tell whether the block belongs to a root placed on it, so without a
+// bound a node could read any DAG a block at a time. Blocks found corrupt
+// are rare; a node queues at most 64 repairs at once.
+const (
+	repairGrantRate  = 1.0 / 60 // grants per second
+	repairGrantBurst = 64
+)
+
+// repairLimiter is a token bucket per operator (internal/ratelimit), made
+// on first use so the Coordinator's zero value holds one.
+type repairLimiter struct {
+	once sync.Once
+	l    *ratelimit.Limiter[string]
+}
+
+func (s *repairLimiter) allow(operator string, now time.Time) bool {
+	s.once.Do(func() {
+		s.l = ratelimit.New[string](ratelimit.Config{Rate: repairGrantRate, Burst: repairGrantBurst})
+	})
+	return s.l.AllowAt(operator, now)
 }
