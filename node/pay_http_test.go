@@ -54,6 +54,12 @@ func TestRequirePaymentHTTPPlatformOnly(t *testing.T) {
 			nodeproto.SignGatewayRequest(r2, pn.gwKey, now)
 			r.Header.Set("Authorization", r2.Header.Get("Authorization"))
 		}, http.StatusPaymentRequired},
+		{"a gateway signature of another query", func(r *http.Request) {
+			r2 := r.Clone(r.Context())
+			r2.URL.RawQuery = "format=raw"
+			nodeproto.SignGatewayRequest(r2, pn.gwKey, now)
+			r.Header.Set("Authorization", r2.Header.Get("Authorization"))
+		}, http.StatusPaymentRequired},
 		{"a node without a grant", func(r *http.Request) {
 			nodeproto.SignContentRequest(r, nodeKey, now)
 		}, http.StatusPaymentRequired},

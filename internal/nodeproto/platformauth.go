@@ -20,8 +20,9 @@ import (
 //
 //     Authorization: VerityGateway <key id>:<unix seconds>:<signature>
 //
-//     over GatewayRequestPrefix + method + "\n" + path + "\n" + unix
-//     seconds, the key id and signature in base64url;
+//     over GatewayRequestPrefix + method + "\n" + path + "\n" + query +
+//     "\n" + unix seconds (the raw query, without "?"), the key id and
+//     signature in base64url;
 //
 //   - another node (a pin from a holder, a block repair) signs it with its
 //     node key (SignContentRequest) and shows a grant the coordinator
@@ -49,16 +50,18 @@ const (
 )
 
 // GatewaySigningBytes returns what a gateway key signs for a request of
-// method on path (the URL's path, without the query) at unix seconds.
-func GatewaySigningBytes(method, path string, unix int64) []byte {
-	return []byte(GatewayRequestPrefix + method + "\n" + path + "\n" + strconv.FormatInt(unix, 10))
+// method on path with the raw query at unix seconds. The query is signed:
+// a signature for one block (?format=raw) must not fetch its whole DAG
+// (?format=car&dag-scope=all).
+func GatewaySigningBytes(method, path, query string, unix int64) []byte {
+	return []byte(GatewayRequestPrefix + method + "\n" + path + "\n" + query + "\n" + strconv.FormatInt(unix, 10))
 }
 
 // SignGatewayRequest sets r's Authorization header for the gateway key.
 func SignGatewayRequest(r *http.Request, key ed25519.PrivateKey, now time.Time) {
 	id := payment.KeyIDOf(key.Public().(ed25519.PublicKey))
 	unix := now.Unix()
-	sig := ed25519.Sign(key, GatewaySigningBytes(r.Method, r.URL.Path, unix))
+	sig := ed25519.Sign(key, GatewaySigningBytes(r.Method, r.URL.Path, r.URL.RawQuery, unix))
 	r.Header.Set("Authorization", GatewayAuthScheme+" "+base64.RawURLEncoding.EncodeToString(id[:])+":"+
 		strconv.FormatInt(unix, 10)+":"+base64.RawURLEncoding.EncodeToString(sig))
 }
@@ -89,7 +92,7 @@ func VerifyGatewayRequest(r *http.Request, now time.Time, keys payment.GatewayKe
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return &ContentAuthError{Reason: "malformed signature"}
 	}
-	if !ed25519.Verify(pub, GatewaySigningBytes(r.Method, r.URL.Path, unix), sig) {
+	if !ed25519.Verify(pub, GatewaySigningBytes(r.Method, r.URL.Path, r.URL.RawQuery, unix), sig) {
 		return &ContentAuthError{}
 	}
 	return nil
