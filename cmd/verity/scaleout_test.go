@@ -30,7 +30,8 @@ import (
 
 // TestScaleOut runs Verity as it runs at scale, on loopback: a three-server
 // NATS cluster with JetStream, two `verity gateway` processes sharing it
-// with replicas 3, and two `verity node` processes joined to gateway A.
+// with replicas 3, and two `verity node` processes joined to gateway A
+// (one of them requiring payment).
 // A site created and deployed through A is served by B; after one NATS
 // server (the JetStream meta leader) is shut down, a deploy through B is
 // still placed, published and served by both gateways.
@@ -55,9 +56,15 @@ func TestScaleOut(t *testing.T) {
 	var nodeIDs []string
 	opToken := createOperator(t, gwA.url, gwA.admin)
 	for _, name := range []string{"node-1", "node-2"} {
-		nodeIDs = append(nodeIDs, logs.start(t, name, "id: ",
-			"node", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
-			"--coordinator", gwA.url, "--operator-token", opToken, "--log-level", "warn"))
+		args := []string{"node", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--webtransport", "127.0.0.1:0", "--webrtc", "127.0.0.1:0",
+			"--coordinator", gwA.url, "--operator-token", opToken, "--log-level", "warn"}
+		if name == "node-2" {
+			// Its HTTP port serves the platform's signed requests only:
+			// both gateways' answers and gateway A's audits are signed
+			// with their payment keys.
+			args = append(args, "--require-payment")
+		}
+		nodeIDs = append(nodeIDs, logs.start(t, name, "id: ", args...))
 	}
 	t.Logf("cluster, 2 gateways and 2 nodes up in %s", time.Since(start).Round(time.Millisecond))
 
