@@ -62,8 +62,8 @@ type Coordinator struct {
 
 	ledger       *ledger.Ledger
 	gwKeys       *GatewayKeys
-	settleLimit  settleLimiter      // settlement batches per node
-	repairGrants repairLimiter      // repair grants per operator
+	settleLimit  keyLimiter         // settlement batches per node
+	repairGrants keyLimiter         // repair grants per operator
 	relaySub     *nats.Subscription // offers relayed by other coordinators
 	relaySem     chan struct{}      // bounds them
 

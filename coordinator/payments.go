@@ -28,18 +28,19 @@ const (
 	settleBurst = 50
 )
 
-// settleLimiter is a token bucket per node id (internal/ratelimit),
-// made on first use so the Coordinator's zero value holds one.
-type settleLimiter struct {
+// keyLimiter is a token bucket per key (internal/ratelimit) of the rate
+// and burst its first use gives, made then so the Coordinator's zero
+// value holds one.
+type keyLimiter struct {
 	once sync.Once
 	l    *ratelimit.Limiter[string]
 }
 
-func (s *settleLimiter) allow(node string, now time.Time) bool {
+func (s *keyLimiter) allow(key string, now time.Time, rate float64, burst int) bool {
 	s.once.Do(func() {
-		s.l = ratelimit.New[string](ratelimit.Config{Rate: settleRate, Burst: settleBurst})
+		s.l = ratelimit.New[string](ratelimit.Config{Rate: rate, Burst: burst})
 	})
-	return s.l.AllowAt(node, now)
+	return s.l.AllowAt(key, now)
 }
 
 // Ledger returns the coordinator's ledger.
@@ -252,7 +253,7 @@ func (n *nodeConn) settle(s *nodeproto.Settle) error {
 	switch {
 	case s.Batch.Node.String() != n.node:
 		ans.Code = nodeproto.SettleCodeWrongNode
-	case !c.settleLimit.allow(n.node, c.cfg.Now()):
+	case !c.settleLimit.allow(n.node, c.cfg.Now(), settleRate, settleBurst):
 		ans.Code = nodeproto.SettleCodeRateLimited
 	default:
 		n.addWatch(s.Batch.Account) // it serves the account

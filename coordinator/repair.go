@@ -2,11 +2,8 @@ package coordinator
 
 import (
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/verity-cdn/verity/internal/nodeproto"
-	"github.com/verity-cdn/verity/internal/ratelimit"
 )
 
 // repair answers a node's request for sources of a corrupt block: the
@@ -55,7 +52,7 @@ func (n *nodeConn) repair(r *nodeproto.Repair) error {
 	// fetch from, and a bounded number per operator.
 	var grant string
 	if len(out) > 0 && c.cfg.RequestKey != nil {
-		if c.repairGrants.allow(n.operator, c.cfg.Now()) {
+		if c.repairGrants.allow(n.operator, c.cfg.Now(), repairGrantRate, repairGrantBurst) {
 			grant = c.grant(n.node, r.CID, nodeproto.GrantBlock)
 		} else {
 			n.log.Warn("repair grant refused: the operator's nodes asked too many", "operator", n.operator, "cid", clip(r.CID))
@@ -75,17 +72,3 @@ const (
 	repairGrantRate  = 1.0 / 60 // grants per second
 	repairGrantBurst = 64
 )
-
-// repairLimiter is a token bucket per operator (internal/ratelimit), made
-// on first use so the Coordinator's zero value holds one.
-type repairLimiter struct {
-	once sync.Once
-	l    *ratelimit.Limiter[string]
-}
-
-func (s *repairLimiter) allow(operator string, now time.Time) bool {
-	s.once.Do(func() {
-		s.l = ratelimit.New[string](ratelimit.Config{Rate: repairGrantRate, Burst: repairGrantBurst})
-	})
-	return s.l.AllowAt(operator, now)
-}

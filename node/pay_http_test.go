@@ -92,19 +92,9 @@ func TestRequirePaymentHTTPPlatformOnly(t *testing.T) {
 		}, http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, pn.node.HTTPURL()+path+"?format=car", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.sign(req)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Fatalf("GET %s: %d with %d bytes, want %d", path, resp.StatusCode, len(body), tc.want)
+			code, _, body := signedGet(t, pn.node.HTTPURL()+path+"?format=car", tc.sign)
+			if code != tc.want {
+				t.Fatalf("GET %s: %d with %d bytes, want %d", path, code, len(body), tc.want)
 			}
 			if tc.want == http.StatusPaymentRequired && !strings.HasPrefix(string(body), "payment_required: ") {
 				t.Fatalf("402 body %q: want the payment_required code first", body)
@@ -125,20 +115,12 @@ func TestRequirePaymentHTTPPlatformOnly(t *testing.T) {
 		"/ipfs/" + otherCID + "%2F..%2F" + root,
 		"/ipfs/" + otherCID + "/./../" + root,
 	} {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, pn.node.HTTPURL()+p+"?format=car", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodeproto.SignContentRequest(req, nodeKey, now)
-		req.Header.Set(nodeproto.GrantHeader, leafGrant)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusPaymentRequired {
-			t.Fatalf("GET %s with a grant for %s: %d with %d bytes, want 402", p, otherCID, resp.StatusCode, len(body))
+		code, _, body := signedGet(t, pn.node.HTTPURL()+p+"?format=car", func(r *http.Request) {
+			nodeproto.SignContentRequest(r, nodeKey, now)
+			r.Header.Set(nodeproto.GrantHeader, leafGrant)
+		})
+		if code != http.StatusPaymentRequired {
+			t.Fatalf("GET %s with a grant for %s: %d with %d bytes, want 402", p, otherCID, code, len(body))
 		}
 	}
 
@@ -214,26 +196,36 @@ func TestBlockGrantServesOneBlock(t *testing.T) {
 		{"?format=car&dag-scope=all", raw, http.StatusPaymentRequired},
 		{"", "", http.StatusPaymentRequired},
 	} {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, pn.node.HTTPURL()+"/ipfs/"+root+tc.query, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tc.accept != "" {
-			req.Header.Set("Accept", tc.accept)
-		}
-		nodeproto.SignContentRequest(req, nodeKey, now)
-		req.Header.Set(nodeproto.GrantHeader, grant)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Fatalf("%s, Accept %q, with a block's grant: %d with %d bytes (%s), want %d", tc.query, tc.accept, resp.StatusCode, len(body), resp.Header.Get("Content-Type"), tc.want)
+		code, ctype, body := signedGet(t, pn.node.HTTPURL()+"/ipfs/"+root+tc.query, func(r *http.Request) {
+			if tc.accept != "" {
+				r.Header.Set("Accept", tc.accept)
+			}
+			nodeproto.SignContentRequest(r, nodeKey, now)
+			r.Header.Set(nodeproto.GrantHeader, grant)
+		})
+		if code != tc.want {
+			t.Fatalf("%s, Accept %q, with a block's grant: %d with %d bytes (%s), want %d", tc.query, tc.accept, code, len(body), ctype, tc.want)
 		}
 		if tc.want == http.StatusOK && string(body) != string(block) {
-			t.Fatalf("%s, Accept %q, with a block's grant: %d bytes of %s, want the root's raw block", tc.query, tc.accept, len(body), resp.Header.Get("Content-Type"))
+			t.Fatalf("%s, Accept %q, with a block's grant: %d bytes of %s, want the root's raw block", tc.query, tc.accept, len(body), ctype)
 		}
 	}
+}
+
+// signedGet sends GET url with what sign sets on the request and returns
+// the answer's status, content type and body.
+func signedGet(t *testing.T, url string, sign func(*http.Request)) (int, string, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign(req)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body
 }
