@@ -9,9 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	blocks "github.com/ipfs/go-block-format"
-	gocid "github.com/ipfs/go-cid"
-
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/testutil/sitetest"
@@ -77,21 +74,7 @@ func TestPaidNodesServeThePlatform(t *testing.T) {
 
 	// A block damaged on one node, repaired from the other.
 	bad := nodes[0]
-	rc, err := gocid.Decode(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := bad.Blockstore()
-	if err := bs.DeleteBlock(t.Context(), rc); err != nil {
-		t.Fatal(err)
-	}
-	junk, err := blocks.NewBlockWithCid([]byte("damaged on disk"), rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.Put(t.Context(), junk); err != nil {
-		t.Fatal(err)
-	}
+	damageBlock(t, bad, root)
 	if err := tg.Coordinator().Audit(t.Context(), bad.HTTPURL(), root); err == nil {
 		t.Fatal("the damaged block passed an audit")
 	}

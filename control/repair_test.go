@@ -11,6 +11,7 @@ import (
 
 	"github.com/verity-cdn/verity/gateway"
 	"github.com/verity-cdn/verity/internal/testutil/sitetest"
+	"github.com/verity-cdn/verity/node"
 )
 
 // A holder whose stored root block is damaged on disk detects it on read
@@ -32,22 +33,7 @@ func TestCorruptBlockRepaired(t *testing.T) {
 		return st.Site != nil && st.Site.Root == root
 	})
 	bad := nodes[0]
-	rc, err := gocid.Decode(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Damage the stored copy: same key, other bytes.
-	bs := bad.Blockstore()
-	if err := bs.DeleteBlock(t.Context(), rc); err != nil {
-		t.Fatal(err)
-	}
-	junk, err := blocks.NewBlockWithCid([]byte("damaged on disk"), rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.Put(t.Context(), junk); err != nil {
-		t.Fatal(err)
-	}
+	rc := damageBlock(t, bad, root)
 	get := func() (int, []byte) {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, bad.HTTPURL()+"/ipfs/"+root+"?format=raw", nil)
 		req.Header.Set("Accept", "application/vnd.ipld.raw")
@@ -82,4 +68,26 @@ func TestCorruptBlockRepaired(t *testing.T) {
 	if err := tg.Coordinator().Audit(t.Context(), bad.HTTPURL(), root); err != nil {
 		t.Fatalf("the repaired node fails an audit: %v", err)
 	}
+}
+
+// damageBlock replaces nd's stored copy of block c with other bytes under
+// the same key, as a disk fault would, and returns c parsed.
+func damageBlock(t *testing.T, nd *node.Node, c string) gocid.Cid {
+	t.Helper()
+	rc, err := gocid.Decode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := nd.Blockstore()
+	if err := bs.DeleteBlock(t.Context(), rc); err != nil {
+		t.Fatal(err)
+	}
+	junk, err := blocks.NewBlockWithCid([]byte("damaged on disk"), rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.Put(t.Context(), junk); err != nil {
+		t.Fatal(err)
+	}
+	return rc
 }
