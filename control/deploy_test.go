@@ -208,7 +208,11 @@ func TestDeployPublishesAfterReplication(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(dir, "uploads")); len(ents) != 0 {
 		t.Fatalf("staged files left: %v", ents)
 	}
-	// The site.published event came after two content.replicated.
+	// The site.published event came after a content.replicated, and each
+	// holder's came. A holder's event is emitted once its holding is
+	// stored, so the publisher, which reads the placement on the first
+	// event, may already find both holders and publish before the second
+	// holder's event is on the bus: the order of those two is not fixed.
 	var mu sync.Mutex
 	var seen []events.Type
 	sub, err := bus.Subscribe(t.Context(), "test-order", func(_ context.Context, ev events.Event) error {
@@ -228,8 +232,14 @@ func TestDeployPublishesAfterReplication(t *testing.T) {
 	sub.Stop()
 	mu.Lock()
 	defer mu.Unlock()
-	if seen[0] != events.TypeContentReplicated || seen[1] != events.TypeContentReplicated || seen[2] != events.TypeSitePublished {
-		t.Fatalf("events %v", seen)
+	published := 0
+	for _, ty := range seen[1:3] {
+		if ty == events.TypeSitePublished {
+			published++
+		}
+	}
+	if seen[0] != events.TypeContentReplicated || published != 1 {
+		t.Fatalf("events %v, want a content.replicated first, then the other holder's and site.published", seen)
 	}
 
 	// Deploying the same root again publishes nothing new.
