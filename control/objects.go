@@ -223,9 +223,7 @@ func (c *Control) fetchCAR(ctx context.Context, url, root string, limit int64) e
 		return err
 	}
 	req.Header.Set("Accept", "application/vnd.ipld.car;version=1;order=dfs;dups=n")
-	if c.cfg.RequestKey != nil {
-		nodeproto.SignGatewayRequest(req, c.cfg.RequestKey, c.cfg.Now())
-	}
+	nodeproto.SignGatewayRequest(req, c.cfg.RequestKey, c.cfg.Now())
 	resp, err := c.fetchClient.Do(req)
 	if err != nil {
 		return guard.Err(err)

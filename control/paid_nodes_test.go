@@ -3,7 +3,6 @@ package control
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -46,18 +45,7 @@ func TestPaidNodesServeThePlatform(t *testing.T) {
 		}
 		return true
 	})
-	get := func(nd *node.Node) (int, []byte) {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, nd.HTTPURL()+"/ipfs/"+root+"?format=raw", nil)
-		req.Header.Set("Accept", "application/vnd.ipld.raw")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
-	if code, b := get(nodes[0]); code != http.StatusPaymentRequired {
+	if code, b := getRaw(t, nodes[0], root); code != http.StatusPaymentRequired {
 		t.Fatalf("an unsigned GET of a paid node: %d %q", code, b)
 	}
 	for _, nd := range nodes {

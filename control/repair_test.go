@@ -34,17 +34,7 @@ func TestCorruptBlockRepaired(t *testing.T) {
 	})
 	bad := nodes[0]
 	rc := damageBlock(t, bad, root)
-	get := func() (int, []byte) {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, bad.HTTPURL()+"/ipfs/"+root+"?format=raw", nil)
-		req.Header.Set("Accept", "application/vnd.ipld.raw")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
+	get := func() (int, []byte) { return getRaw(t, bad, root) }
 	if code, _ := get(); code == http.StatusOK {
 		t.Fatal("the damaged block was served")
 	}
@@ -90,4 +80,19 @@ func damageBlock(t *testing.T, nd *node.Node, c string) gocid.Cid {
 		t.Fatal(err)
 	}
 	return rc
+}
+
+// getRaw GETs block c's raw bytes from nd's HTTP port, unsigned, and
+// returns the status and body.
+func getRaw(t *testing.T, nd *node.Node, c string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, nd.HTTPURL()+"/ipfs/"+c+"?format=raw", nil)
+	req.Header.Set("Accept", "application/vnd.ipld.raw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }

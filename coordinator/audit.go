@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -144,7 +145,7 @@ func (c *Coordinator) Audit(ctx context.Context, base, root string) error {
 			if depth > maxAuditDepth {
 				return &AuditError{Block: cur.String(), Reason: "DAG deeper than the audit allows"}
 			}
-			data, err := fetchBlock(ctx, client, base, cur, c.signRequest)
+			data, err := fetchBlock(ctx, client, base, cur, c.cfg.RequestKey, c.cfg.Now())
 			if err != nil {
 				return err
 			}
@@ -181,12 +182,14 @@ func (c *Coordinator) Audit(ctx context.Context, base, root string) error {
 }
 
 // fetchBlock gets one block from the node and verifies it against c.
-func fetchBlock(ctx context.Context, client *http.Client, base string, c cid.Cid, sign func(*http.Request)) ([]byte, error) {
+// The request is signed with key (Config.RequestKey) at now, when there is
+// one: a node that requires payment answers an unsigned one with 402.
+func fetchBlock(ctx context.Context, client *http.Client, base string, c cid.Cid, key ed25519.PrivateKey, now time.Time) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ipfs/"+c.String()+"?format=raw", nil)
 	if err != nil {
 		return nil, &AuditError{Block: c.String(), Reason: err.Error()}
 	}
-	sign(req)
+	nodeproto.SignGatewayRequest(req, key, now)
 	req.Header.Set("Accept", "application/vnd.ipld.raw")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -211,14 +214,6 @@ func fetchBlock(ctx context.Context, client *http.Client, base string, c cid.Cid
 		return nil, &AuditError{Block: c.String(), Reason: "corrupt block (does not match its CID)"}
 	}
 	return data, nil
-}
-
-// signRequest signs r with Config.RequestKey, when there is one: a node
-// that requires payment answers an unsigned request with 402.
-func (c *Coordinator) signRequest(r *http.Request) {
-	if c.cfg.RequestKey != nil {
-		nodeproto.SignGatewayRequest(r, c.cfg.RequestKey, c.cfg.Now())
-	}
 }
 
 // grant returns the header value letting node fetch content (a root's

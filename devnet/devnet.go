@@ -273,12 +273,10 @@ func (d *Devnet) startGateway(ctx context.Context, table *asn.Table) (err error)
 	reg := prometheus.NewRegistry() // the coordinator's metrics and the edge's, at /metrics
 	dataDir := filepath.Join(d.cfg.DataDir, "gateway")
 	pay := d.cfg.GatewayPayments
-	if !pay.Disabled && pay.Key == nil {
-		// The vouchers' key signs the coordinator's and the control
-		// plane's requests to nodes too (coordinator.Config.RequestKey).
-		if pay.Key, err = gateway.LoadPaymentKey(dataDir); err != nil {
-			return err
-		}
+	// The vouchers' key signs the coordinator's and the control plane's
+	// requests to nodes too (coordinator.Config.RequestKey).
+	if pay.Key, err = pay.SigningKey(dataDir); err != nil {
+		return err
 	}
 	d.coord, err = coordinator.New(ctx, coordinator.Config{
 		RequestKey:        pay.Key,

@@ -201,11 +201,9 @@ func (g *Gateway) call(ctx context.Context, node nodeInfo, target string) (*node
 		return nil, &NodeError{Node: node.id, Reason: reasonUnreachable, Err: err}
 	}
 	req.Header.Set("Accept", carAccept)
-	if g.payKey != nil {
-		// A node that requires payment serves its HTTP port to the
-		// platform's signed requests only.
-		nodeproto.SignGatewayRequest(req, g.payKey, g.cfg.Now())
-	}
+	// A node that requires payment serves its HTTP port to the
+	// platform's signed requests only.
+	nodeproto.SignGatewayRequest(req, g.payKey, g.cfg.Now())
 	resp, err := g.cfg.Client.Do(req)
 	if err != nil {
 		c.close()

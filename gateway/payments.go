@@ -140,15 +140,9 @@ func (c PaymentsConfig) normalize() PaymentsConfig {
 
 // startPayments loads the voucher key and publishes it.
 func (g *Gateway) startPayments(ctx context.Context) error {
-	if g.cfg.Payments.Disabled {
-		return nil
-	}
-	key := g.cfg.Payments.Key
-	if key == nil {
-		var err error
-		if key, err = loadOrCreatePaymentKey(g.cfg.DataDir); err != nil {
-			return err
-		}
+	key, err := g.cfg.Payments.SigningKey(g.cfg.DataDir)
+	if err != nil || key == nil {
+		return err
 	}
 	if len(key) != ed25519.PrivateKeySize {
 		return errors.New("gateway: Payments.Key must be an ed25519 private key")
@@ -171,12 +165,21 @@ func (g *Gateway) PaymentKey() ed25519.PublicKey {
 	return g.payKey.Public().(ed25519.PublicKey)
 }
 
-// LoadPaymentKey returns the payment key in dir (PaymentsConfig.Key's
-// default), generating it there on first use; without dir a key
-// generated now. The coordinator and control plane running with the
-// gateway sign their requests to nodes with it
-// (coordinator.Config.RequestKey).
-func LoadPaymentKey(dir string) (ed25519.PrivateKey, error) { return loadOrCreatePaymentKey(dir) }
+// SigningKey returns the key vouchers are signed with for a gateway whose
+// DataDir is dataDir: nil when payments are disabled, else Key, else the
+// key in dataDir/payment.key, generated there on first use (without
+// dataDir a key generated now). The coordinator and control plane
+// running with the gateway sign their requests to nodes with it
+// (coordinator.Config.RequestKey): pass it to them and as Key.
+func (c PaymentsConfig) SigningKey(dataDir string) (ed25519.PrivateKey, error) {
+	if c.Disabled {
+		return nil, nil
+	}
+	if c.Key != nil {
+		return c.Key, nil
+	}
+	return loadOrCreatePaymentKey(dataDir)
+}
 
 func loadOrCreatePaymentKey(dir string) (ed25519.PrivateKey, error) {
 	if dir == "" {

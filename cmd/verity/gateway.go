@@ -172,13 +172,11 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// what it served as it closes), the control plane, the coordinator,
 	// the bus.
 	kcfg.Bus, kcfg.Logger = bus, log
-	if !cfg.Payments.Disabled && cfg.Payments.Key == nil {
-		// One key for the vouchers and the requests the coordinator and
-		// the control plane make of nodes: nodes that require payment
-		// serve their HTTP port to it only.
-		if cfg.Payments.Key, err = gateway.LoadPaymentKey(dataDir); err != nil {
-			return err
-		}
+	// One key for the vouchers and the requests the coordinator and the
+	// control plane make of nodes: nodes that require payment serve their
+	// HTTP port to it only.
+	if cfg.Payments.Key, err = cfg.Payments.SigningKey(dataDir); err != nil {
+		return err
 	}
 	kcfg.RequestKey, ccfg.RequestKey = cfg.Payments.Key, cfg.Payments.Key
 	// One registry for the coordinator's metrics and the edge's, which

@@ -57,8 +57,12 @@ func GatewaySigningBytes(method, path, query string, unix int64) []byte {
 	return []byte(GatewayRequestPrefix + method + "\n" + path + "\n" + query + "\n" + strconv.FormatInt(unix, 10))
 }
 
-// SignGatewayRequest sets r's Authorization header for the gateway key.
+// SignGatewayRequest sets r's Authorization header for the gateway key;
+// without a key (payments off) it leaves r unsigned.
 func SignGatewayRequest(r *http.Request, key ed25519.PrivateKey, now time.Time) {
+	if key == nil {
+		return
+	}
 	id := payment.KeyIDOf(key.Public().(ed25519.PublicKey))
 	unix := now.Unix()
 	sig := ed25519.Sign(key, GatewaySigningBytes(r.Method, r.URL.Path, r.URL.RawQuery, unix))
