@@ -81,19 +81,30 @@ func TestWorkerColdRestart(t *testing.T) {
 	e.waitNodeServed(css, ids)
 }
 
-// stopWorkers stops every service worker and checks they stopped.
+// stopWorkers stops every service worker and checks they stopped. The
+// page's keepalive message (verity.js, every 20 s) may start the worker
+// again between the stop and the check: then it is stopped again.
 func (e *env) stopWorkers() {
 	e.t.Helper()
-	if err := e.b.StopAllWorkers(e.ctx(20 * time.Second)); err != nil {
-		e.t.Fatal(err)
-	}
-	vs, err := e.b.WorkerVersions(e.ctx(10 * time.Second))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, v := range vs {
-		if v.RunningStatus != serviceworker.VersionRunningStatusStopped {
-			e.t.Fatalf("after stopAllWorkers worker %s is %s", v.ScriptURL, v.RunningStatus)
+	for attempt := 1; ; attempt++ {
+		if err := e.b.StopAllWorkers(e.ctx(20 * time.Second)); err != nil {
+			e.t.Fatal(err)
+		}
+		vs, err := e.b.WorkerVersions(e.ctx(10 * time.Second))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var running []string
+		for _, v := range vs {
+			if v.RunningStatus != serviceworker.VersionRunningStatusStopped {
+				running = append(running, v.ScriptURL+" is "+string(v.RunningStatus))
+			}
+		}
+		if len(running) == 0 {
+			return
+		}
+		if attempt == 3 {
+			e.t.Fatalf("after stopAllWorkers, three times: %s", strings.Join(running, ", "))
 		}
 	}
 }

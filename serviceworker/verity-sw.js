@@ -1556,6 +1556,13 @@ self.addEventListener('message', (event) => {
     if (event.source) bridges.delete(event.source.id);
     return;
   }
+  if (data.type === 'verity-keepalive') {
+    // A page the visitor is on (verity.js): the event itself keeps this
+    // worker running; a worker the browser had stopped boots its Go side
+    // once the page's requests leave it idle.
+    if (!ready) bootWhenIdle();
+    return;
+  }
   const port = (event.ports && event.ports[0]) || event.source;
   if (!port || typeof data.type !== 'string' || !data.type.startsWith('verity-')) return;
   if (data.type === 'verity-cache' || data.type === 'verity-cache-clear') {

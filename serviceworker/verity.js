@@ -7,6 +7,10 @@
 (function () {
   'use strict';
   var SW_URL = '/verity-sw.js';
+  // The script tag's data-keepalive="off" lets the browser stop the
+  // worker while this page is open (keepAlive).
+  var script = document.currentScript;
+  var KEEPALIVE = !(script && script.getAttribute('data-keepalive') === 'off');
 
   function warn(msg, err) {
     try { console.warn('verity: ' + msg, err || ''); } catch (e) { /* no console */ }
@@ -274,6 +278,48 @@
   }
   bridge.on('verity-rtc-stream', rtcStream);
 
+  // Keeping the worker running while the visitor is on the page. The
+  // browser stops a service worker after 30 s without an event, and the
+  // next page of the site the visitor opens then meets a stopped worker:
+  // it is answered from the worker's cache or the gateway while the wasm
+  // boots again (hundreds of ms of CPU), instead of by a running worker
+  // from its cache and the nodes. A message every KEEP_EVERY_MS is such an
+  // event. It is sent only while the page is visible and was used (a
+  // pointer, key, wheel, touch or scroll) within KEEP_IDLE_MS: a page left
+  // alone, or in a background tab, lets the worker and its memory go. A
+  // page coming back into view sends one at once, which starts a stopped
+  // worker; the worker boots its Go side once it has nothing else to do,
+  // so it is running by the visitor's next click.
+  var KEEP_EVERY_MS = 20000;
+  var KEEP_IDLE_MS = 5 * 60000;
+  function keepAlive(sw) {
+    var lastUse = Date.now();
+    var timer = null;
+    function ping() {
+      try { if (sw.controller) sw.controller.postMessage({ type: 'verity-keepalive' }); } catch (e) { /* gone */ }
+    }
+    function schedule() {
+      clearTimeout(timer);
+      timer = null;
+      if (document.visibilityState !== 'visible' || Date.now() - lastUse >= KEEP_IDLE_MS) return;
+      timer = setTimeout(function () { ping(); schedule(); }, KEEP_EVERY_MS);
+    }
+    function used() {
+      var stopped = timer === null;
+      lastUse = Date.now();
+      if (stopped && document.visibilityState === 'visible') { ping(); schedule(); }
+    }
+    var kinds = ['pointerdown', 'keydown', 'wheel', 'touchstart', 'scroll'];
+    for (var i = 0; i < kinds.length; i++) window.addEventListener(kinds[i], used, { capture: true, passive: true });
+    document.addEventListener('visibilitychange', function () {
+      if (document.visibilityState === 'visible') { lastUse = Date.now(); ping(); }
+      schedule();
+    });
+    window.addEventListener('pagehide', function () { clearTimeout(timer); timer = null; });
+    window.addEventListener('pageshow', function (ev) { if (ev.persisted) { lastUse = Date.now(); ping(); schedule(); } });
+    schedule();
+  }
+
   function start() {
     if (window.isSecureContext === false) {
       // Service workers exist only in secure contexts: https, or
@@ -300,6 +346,7 @@
     }
     offer();
     sw.addEventListener('controllerchange', offer);
+    if (KEEPALIVE) keepAlive(sw);
     window.addEventListener('pagehide', function () {
       var streams = liveStreams.slice();
       for (var i = 0; i < streams.length; i++) {

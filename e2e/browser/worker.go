@@ -142,7 +142,9 @@ func (b *Browser) WorkerVersions(ctx context.Context) ([]*serviceworker.Version,
 
 // StopAllWorkers stops every running service worker of the browser
 // (ServiceWorker.stopAllWorkers) and waits until none is running, the way
-// the browser stops an idle worker.
+// the browser stops an idle worker. A worker that starts again meanwhile
+// (a page's message starts it: verity.js keeps its worker running with
+// one every 20 s) is stopped again.
 func (b *Browser) StopAllWorkers(ctx context.Context) error {
 	ctx, cancel := b.tabCtx(ctx)
 	defer cancel()
@@ -180,6 +182,15 @@ func (b *Browser) StopAllWorkers(ctx context.Context) error {
 			}
 			if running == 0 {
 				return nil
+			}
+			for _, st := range status {
+				if st == serviceworker.VersionRunningStatusRunning {
+					// Started again since the stop: stop it again.
+					if _, err := chromedp.Call(ctx, serviceworker.StopAllWorkers, cdp.Empty{}); err != nil {
+						return fmt.Errorf("browser: ServiceWorker.stopAllWorkers: %w", err)
+					}
+					break
+				}
 			}
 			settle.Reset(200 * time.Millisecond)
 		}

@@ -43,8 +43,11 @@
 //     (ServiceWorker.stopAllWorkers; its cache emptied, kept, and kept with
 //     its session ten minutes past its ttl), with the worker
 //     bypassed (the gateway only), from net/http's FileServer of the same
-//     files 10 ms away (the ideal), and on a natural repeat visit with
-//     every cache on, with the bytes the nodes sent meanwhile; then the
+//     files 10 ms away (the ideal), on a natural repeat visit with
+//     every cache on, with the bytes the nodes sent meanwhile, and after
+//     the page was left open 45 s with DevTools detached from the worker
+//     (-visit-idle visits, 3 by default: the browser stops an idle
+//     worker unless the page keeps it running); then the
 //     per-request overhead: a 2 KiB asset fetched from the page with cache
 //     'no-store', 20 times, through the warm worker, from the plain server
 //     and from the gateway. With -visit-site DIR the section measures that
@@ -101,6 +104,7 @@ func main() {
 	fl.IntVar(&cfg.BigMiB, "big-mib", 2048, "MiB streamed through the worker for the peak memory row")
 	fl.Uint64Var(&cfg.CreditWindow, "credit-window", 0, "the nodes' credit window in bytes in the verify, page and ttfb sections (default: the nodes' default)")
 	fl.StringVar(&cfg.VisitSite, "visit-site", "", "a static site's directory (index.html and what it loads) for the visit section to measure instead of its generated page")
+	fl.IntVar(&cfg.VisitIdle, "visit-idle", 3, "visits of the visit section after the page was left open for 45 s (0: none; each takes that long)")
 	verbose := fl.Bool("v", false, "log the devnet")
 	only := fl.String("only", "", "comma-separated sections to run ("+strings.Join(Sections, ", ")+"); default all")
 	fl.Parse(os.Args[1:])

@@ -38,6 +38,10 @@ type Config struct {
 	// and what it loads) the visit section measures instead of the page
 	// it generates (visitsite.go).
 	VisitSite string
+	// VisitIdle is the number of visits the visit section makes after the
+	// page was left open for visitIdleFor (visit_worker_idle_cached);
+	// 0 leaves the row out. Each takes visitIdleFor more.
+	VisitIdle int
 	// Only lists the sections to run (Sections); empty: all of them.
 	Only   []string
 	Logger *slog.Logger

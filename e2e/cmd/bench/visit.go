@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 
 	"github.com/verity-cdn/verity/devnet"
@@ -38,6 +39,12 @@ const tcpHides = "TCP ends at the forwarder: no handshake and no slow start over
 
 // visitMinRuns is the least number of runs the visit rows take the median of.
 const visitMinRuns = 5
+
+// visitIdleFor is how long a visitor stays on the page before opening the
+// next one in the idle row: longer than the browser leaves a service
+// worker without an event before it stops it (30 s, checked every few
+// seconds).
+const visitIdleFor = 45 * time.Second
 
 // visitJS reads the load-event time of the page (navigation start →
 // loadEventStart, in the page's clock) and how each subresource was
@@ -609,6 +616,58 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		repeatHTTP = append(repeatHTTP, afterHTTP-beforeHTTP)
 	}
 
+	// A page left open: the visitor stays on the site's page for
+	// visitIdleFor, then opens the next one. DevTools is detached from the
+	// worker meanwhile, as in a visitor's browser (browser.DetachWorkers),
+	// so the browser stops the worker after 30 s without an event unless
+	// the page keeps it running (verity.js). Then, as in the cached rows
+	// above, the worker's cache kept and the HTTP cache emptied.
+	idleRunning := 0
+	for range cfg.VisitIdle {
+		if err := b.Navigate(ctx, page); err != nil {
+			return err
+		}
+		if _, err := b.Message(ctx, "verity-cache"); err != nil {
+			return err
+		}
+		if err := b.DetachWorkers(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-time.After(visitIdleFor):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		vs, err := b.WorkerVersions(ctx)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if v.RunningStatus == serviceworker.VersionRunningStatusRunning {
+				idleRunning++
+				break
+			}
+		}
+		if err := b.AttachWorkers(ctx); err != nil {
+			return err
+		}
+		if err := clearHTTPCache(); err != nil {
+			return err
+		}
+		r, err := visit(page, "worker idle, cache kept")
+		if err != nil {
+			return err
+		}
+		add("idle_cached", r, 0)
+	}
+	if cfg.VisitIdle > 0 {
+		// A worker the browser stopped boots its Go side once the visit
+		// left it idle: the rows after need it running.
+		if _, err := b.Message(ctx, "verity-stats"); err != nil {
+			return err
+		}
+	}
+
 	if err := events.none("visit", quietFrom); err != nil {
 		return err
 	}
@@ -616,7 +675,10 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		raw, err := b.Message(ctx, "verity-cache")
 		fmt.Fprintf(os.Stderr, "worker cache after the repeat visits: %s %v\n", raw, err)
 	}
-	for _, k := range []string{"warm", "warm_again", "warm_cached", "stopped", "stopped_cached", "stopped_expired", "gateway", "plain", "floor", "repeat"} {
+	for _, k := range []string{"warm", "warm_again", "warm_cached", "stopped", "stopped_cached", "stopped_expired", "idle_cached", "gateway", "plain", "floor", "repeat"} {
+		if rows[k] == nil {
+			continue
+		}
 		fmt.Fprintf(os.Stderr, "visit %s: load %v ms; routes %s\n", k, rows[k].load, routeSummary(rows[k].routes))
 	}
 	desc := fmt.Sprintf("%d resources + HTML, %.2f MB", site.Resources, float64(site.Bytes)/1e6)
@@ -632,6 +694,11 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.add("visit_worker_warm_cached", median(rows["warm_cached"].load), "ms", note("warm_cached", "worker running, its cache kept from the warm visit, HTTP cache emptied"))
 	res.add("visit_worker_stopped_cached", median(rows["stopped_cached"].load), "ms", note("stopped_cached", "worker stopped first, its cache kept, HTTP cache emptied"))
 	res.add("visit_worker_stopped_expired", median(rows["stopped_expired"].load), "ms", note("stopped_expired", "worker stopped first, its cache kept, its session 10 min past its ttl, HTTP cache emptied"))
+	if w := rows["idle_cached"]; w != nil {
+		res.add("visit_worker_idle_cached", median(w.load), "ms", note("idle_cached", fmt.Sprintf("the page left open %v first (DevTools detached from the worker, as in a visitor's browser; the worker still running after it in %d of %d), its cache kept, HTTP cache emptied", visitIdleFor, idleRunning, len(w.load))))
+		res.ratio("ratio_visit_idle_cached_vs_warm_cached", "visit_worker_idle_cached", "visit_worker_warm_cached", "load event, the page left open first vs worker warm, both with the worker's cache kept")
+		res.ratio("ratio_visit_idle_cached_vs_gateway", "visit_worker_idle_cached", "visit_gateway", "load event, the page left open first, the worker's cache kept, vs gateway only")
+	}
 	res.add("visit_worker_stopped", median(rows["stopped"].load), "ms", note("stopped", "worker stopped first (ServiceWorker.stopAllWorkers), caches emptied"))
 	res.add("visit_gateway", median(rows["gateway"].load), "ms", note("gateway", fmt.Sprintf("worker bypassed, gateway %v RTT, HTTP cache emptied; %s; DevTools Network domain on for the bypass: %.0f Network.dataReceived per visit", gatewayRTT, tcpHides, float64(gwEvents)/float64(len(rows["gateway"].load)))))
 	res.add("visit_plain", median(rows["plain"].load), "ms", fmt.Sprintf("%s: net/http FileServer of the same files %v RTT away (the ideal), HTTP cache emptied; %s; load event, median of %d", desc, nodeRTT, tcpHides, len(rows["plain"].load)))
