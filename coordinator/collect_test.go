@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +14,10 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/internal/events"
+	"github.com/verity-cdn/verity/internal/nodeproto"
+	"github.com/verity-cdn/verity/internal/noderecord"
 	"github.com/verity-cdn/verity/internal/testutil"
+	"github.com/verity-cdn/verity/node"
 )
 
 // labelSource claims the labels with its prefix and references refs.
@@ -200,4 +204,102 @@ func TestCollectFailedReadCollectsNothing(t *testing.T) {
 	if st, err := a.Collect(ctx); err != nil || st.Collected != 1 {
 		t.Fatalf("once the reads work: %+v, %v", st, err)
 	}
+}
+
+// slowNode is a node whose pin orders wait for release before they are
+// recorded (and answered pinned): a pin order's goroutine that runs
+// after the unpin that came after it.
+type slowNode struct {
+	ordered chan string // each pin order as it starts
+	release chan struct{}
+
+	mu     sync.Mutex
+	pins   map[string]bool
+	unpins int
+}
+
+func (n *slowNode) pinned(root string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pins[root]
+}
+
+func (n *slowNode) unpinned() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.unpins
+}
+
+func (n *slowNode) join(t *testing.T, e *env) {
+	t.Helper()
+	k := newKey(t)
+	rec := signedRecord(t, k, 4651)
+	nc, err := node.NewCoordClient(node.CoordClientConfig{
+		URL: e.srv.url, Key: k.priv, OperatorToken: operatorToken(e.bus),
+		Record: func() (noderecord.Signed, error) { return rec, nil },
+		OnPin: func(ctx context.Context, p nodeproto.Pin) error {
+			n.ordered <- p.Root
+			select {
+			case <-n.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.pins[p.Root] = true
+			return nil
+		},
+		OnUnpin: func(_ context.Context, root string, _ func() bool) {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			delete(n.pins, root)
+			n.unpins++
+		},
+		MinBackoff: 10 * time.Millisecond, Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	eventually(t, "join", func() bool { return nc.State().Joined })
+}
+
+// A holder may record a root after the unpin that collected it: the
+// node handles each message on a goroutine of its own, and the unpin's
+// can run first, finding nothing to drop. It answers pinned then; the
+// coordinator tells it again to unpin the root, which nothing places
+// there, or it would keep the root and every block it reaches (the
+// objects of a bucket's earlier root) until its next session.
+func TestRootPinnedAfterItsUnpinIsUnpinned(t *testing.T) {
+	now, mod := collectorClock()
+	e := newEnv(t, func(c *coordinator.Config) {
+		mod(c)
+		c.URLProver = acceptURLs{}
+		coordinator.PassAudits(c)
+		c.RebalanceInterval = -1
+		c.RepairInterval = -1
+	})
+	n := &slowNode{ordered: make(chan string, 4), release: make(chan struct{}), pins: map[string]bool{}}
+	n.join(t, e)
+	ctx := ctxT(t)
+	const root = "bafyslowpin"
+	if _, err := e.coord.Place(ctx, events.SiteDeployed{Site: "s3_bkt", Root: root, Replicas: 1, CAR: "http://gw/v1/content/" + root + ".car"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.ordered:
+	case <-time.After(testutil.Scale(10 * time.Second)):
+		t.Fatal("no pin order")
+	}
+	e.coord.AddReferenceSource(&labelSource{prefix: "s3_"})
+	if st, err := e.coord.Collect(ctx); err != nil || st.Stamped != 1 {
+		t.Fatalf("first pass: %+v, %v", st, err)
+	}
+	now.Add(int64(2 * time.Minute))
+	if st, err := e.coord.Collect(ctx); err != nil || st.Collected != 1 {
+		t.Fatalf("past the grace period: %+v, %v", st, err)
+	}
+	eventually(t, "the holder told to unpin", func() bool { return n.unpinned() == 1 })
+	close(n.release) // the pin order's goroutine runs now, and answers pinned
+	eventually(t, "the root pinned after its unpin dropped", func() bool { return n.unpinned() == 2 && !n.pinned(root) })
 }

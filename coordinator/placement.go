@@ -699,6 +699,38 @@ func (n *nodeConn) sendUnpin(root string) {
 	n.log.Info("unpin sent", "root", root)
 }
 
+// unpinUnplaced tells the node to unpin root, which it answered it
+// pinned, unless root is placed on it. A node pins a root after the
+// unpin that unplaced it when it handles the order after the unpin (each
+// runs on a goroutine of its own there, and the unpin's may run first,
+// finding nothing to drop) or gets it after the unpin (a sendPin that
+// read the placement before it went); it would keep the root, and every
+// block the root reaches, until its next session. The check and the send
+// are made under pinMu, as sendPin's check is: an order for a placement
+// made since is sent after this unpin, and the node keeps a root ordered
+// again after an unpin.
+func (n *nodeConn) unpinUnplaced(root string) {
+	n.pinMu.Lock()
+	defer n.pinMu.Unlock()
+	if !n.ready || n.c.placedOn(root, n.node) {
+		return
+	}
+	if err := n.write(nodeproto.Message{Type: nodeproto.MsgUnpin, Unpin: &nodeproto.Unpin{Root: root}}); err != nil {
+		n.log.Debug("unpin not sent", "root", root, "err", err)
+		return
+	}
+	n.log.Info("unpin sent: the node pinned a root not placed on it", "root", root)
+}
+
+// placedOn reports whether root is placed on node, in the placement this
+// coordinator mirrors.
+func (c *Coordinator) placedOn(root, node string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.placements[root].p.Nodes[node]
+	return ok
+}
+
 // pinned records a node's answer to a pin order and, when it holds the
 // root, emits content.replicated.
 func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
@@ -734,6 +766,7 @@ func (n *nodeConn) pinned(pm *nodeproto.Pinned) error {
 			if p, ok := c.Placement(pm.Root); ok && p.Nodes[n.node].State == HolderAuditing {
 				c.startAudit(n.node, pm.Root) // an audit a restart interrupted
 			}
+			n.unpinUnplaced(pm.Root)
 		}
 		return nil
 	}
