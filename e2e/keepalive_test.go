@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verity-cdn/verity/e2e/browser"
 	"github.com/verity-cdn/verity/internal/testutil"
 )
 
@@ -68,4 +69,23 @@ func TestWorkerKeptAliveOnOpenPage(t *testing.T) {
 	if e.cacheStats().Running {
 		t.Errorf("on a page with data-keepalive=off, the worker still runs after %s and more: the browser did not stop it (is DevTools still attached?), so the first check proves nothing", keepaliveIdle)
 	}
+}
+
+// A page coming back into view sends the keepalive at once: it starts a
+// stopped worker, which boots its Go side with no request to wait for,
+// so the visitor's next click finds it running.
+func TestKeepaliveBootsStoppedWorker(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.controlled()
+	e.stopWorkers()
+	if e.cacheStats().Running {
+		t.Fatal("the Go worker runs right after the stop")
+	}
+	const ping = `() => { navigator.serviceWorker.controller.postMessage({type: 'verity-keepalive'}); return true; }`
+	if _, err := browser.Call[bool](e.ctx(10*time.Second), e.b, ping); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "the Go worker booted after the keepalive, with no request", func() bool {
+		return e.cacheStats().Running
+	})
 }
