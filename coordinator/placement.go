@@ -676,10 +676,17 @@ func (n *nodeConn) sendPin(p Placement) {
 // holdingIs reports whether node's holding of root, in the placement
 // this coordinator mirrors, is still h (same state, since the same time).
 func (c *Coordinator) holdingIs(root, node string, h Holder) bool {
+	cur, ok := c.holding(root, node)
+	return ok && cur.State == h.State && cur.Since.Equal(h.Since)
+}
+
+// holding returns node's holding of root in the placement this
+// coordinator mirrors; false when root is not placed on node.
+func (c *Coordinator) holding(root, node string) (Holder, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cur, ok := c.placements[root].p.Nodes[node]
-	return ok && cur.State == h.State && cur.Since.Equal(h.Since)
+	h, ok := c.placements[root].p.Nodes[node]
+	return h, ok
 }
 
 // sendUnpin tells the node that root is no longer placed on it. A node
@@ -712,7 +719,7 @@ func (n *nodeConn) sendUnpin(root string) {
 func (n *nodeConn) unpinUnplaced(root string) {
 	n.pinMu.Lock()
 	defer n.pinMu.Unlock()
-	if !n.ready || n.c.placedOn(root, n.node) {
+	if _, placed := n.c.holding(root, n.node); !n.ready || placed {
 		return
 	}
 	if err := n.write(nodeproto.Message{Type: nodeproto.MsgUnpin, Unpin: &nodeproto.Unpin{Root: root}}); err != nil {
@@ -720,15 +727,6 @@ func (n *nodeConn) unpinUnplaced(root string) {
 		return
 	}
 	n.log.Info("unpin sent: the node pinned a root not placed on it", "root", root)
-}
-
-// placedOn reports whether root is placed on node, in the placement this
-// coordinator mirrors.
-func (c *Coordinator) placedOn(root, node string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.placements[root].p.Nodes[node]
-	return ok
 }
 
 // pinned records a node's answer to a pin order and, when it holds the

@@ -135,15 +135,9 @@ func hasURL(rs []browserRequest, part string) bool {
 
 func runningWorkers(t *testing.T, e *env) int {
 	t.Helper()
-	vs, err := e.b.WorkerVersions(e.ctx(10 * time.Second))
+	n, err := e.b.RunningWorkers(e.ctx(10 * time.Second))
 	if err != nil {
 		t.Fatal(err)
-	}
-	n := 0
-	for _, v := range vs {
-		if v.RunningStatus == serviceworker.VersionRunningStatusRunning {
-			n++
-		}
 	}
 	return n
 }

@@ -3,6 +3,7 @@ package serviceworker
 import (
 	"os"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/verity-cdn/verity/internal/testutil"
@@ -115,20 +116,8 @@ process.stdout.write(JSON.stringify(out));
 		{"no controller: nothing to post to", "noController", nil},
 	}
 	for _, c := range cases {
-		if got := times(c.key); !equalFloats(got, c.want) {
+		if got := times(c.key); !slices.Equal(got, c.want) {
 			t.Errorf("%s: pings at %v s, want %v", c.name, got, c.want)
 		}
 	}
-}
-
-func equalFloats(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -140,6 +140,22 @@ func (b *Browser) WorkerVersions(ctx context.Context) ([]*serviceworker.Version,
 	}
 }
 
+// RunningWorkers counts the service worker versions the browser reports
+// running (WorkerVersions).
+func (b *Browser) RunningWorkers(ctx context.Context) (int, error) {
+	vs, err := b.WorkerVersions(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, v := range vs {
+		if v.RunningStatus == serviceworker.VersionRunningStatusRunning {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // StopAllWorkers stops every running service worker of the browser
 // (ServiceWorker.stopAllWorkers) and waits until none is running, the way
 // the browser stops an idle worker. A worker that starts again meanwhile

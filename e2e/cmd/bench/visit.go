@@ -14,7 +14,6 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 
 	"github.com/verity-cdn/verity/devnet"
@@ -638,15 +637,12 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		vs, err := b.WorkerVersions(ctx)
+		running, err := b.RunningWorkers(ctx)
 		if err != nil {
 			return err
 		}
-		for _, v := range vs {
-			if v.RunningStatus == serviceworker.VersionRunningStatusRunning {
-				idleRunning++
-				break
-			}
+		if running > 0 {
+			idleRunning++
 		}
 		if err := b.AttachWorkers(ctx); err != nil {
 			return err
