@@ -14,14 +14,10 @@ import (
 // worker (30 s without an event), with room for the browser's timer.
 const keepaliveIdle = 45 * time.Second
 
-// A visitor reading a page of the site keeps its worker running: the
-// browser stops a worker after 30 s without an event, and the next page
-// the visitor opens would then wait for the wasm's boot (or be answered
-// by the gateway meanwhile). verity.js sends the worker a message now and
-// then while the page is visible and used. A page whose script tag says
-// data-keepalive="off" lets the worker go, which also shows that this
-// test sees the browser stop an idle worker.
-func TestWorkerKeptAliveOnOpenPage(t *testing.T) {
+// siteWithQuietPage is the demo site with a page more, /quiet/, whose
+// script tag says data-keepalive="off".
+func siteWithQuietPage(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(demoDir)); err != nil {
 		t.Fatal(err)
@@ -31,10 +27,26 @@ func TestWorkerKeptAliveOnOpenPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	const quietPage = `<!doctype html><html><head><meta charset="utf-8"><title>Quiet</title>
-<script src="/verity.js" data-keepalive="off" async></script></head><body><p>This page lets the worker stop.</p></body></html>`
+<script src="/verity.js" data-keepalive="off" async></script></head><body><p>This page lets the worker stop and holds none of its code.</p></body></html>`
 	if err := os.WriteFile(filepath.Join(quiet, "index.html"), []byte(quietPage), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// keepalivePing is the message a page sends its worker to keep it
+// running (verity.js, keepAlive); it starts a stopped worker.
+const keepalivePing = `() => { navigator.serviceWorker.controller.postMessage({type: 'verity-keepalive'}); return true; }`
+
+// A visitor reading a page of the site keeps its worker running: the
+// browser stops a worker after 30 s without an event, and the next page
+// the visitor opens would then wait for the wasm's boot (or be answered
+// by the gateway meanwhile). verity.js sends the worker a message now and
+// then while the page is visible and used. A page whose script tag says
+// data-keepalive="off" lets the worker go, which also shows that this
+// test sees the browser stop an idle worker.
+func TestWorkerKeptAliveOnOpenPage(t *testing.T) {
+	dir := siteWithQuietPage(t)
 	e := newEnv(t, envConfig{demoDir: dir})
 	e.controlled()
 	if !e.cacheStats().Running {
@@ -81,8 +93,7 @@ func TestKeepaliveBootsStoppedWorker(t *testing.T) {
 	if e.cacheStats().Running {
 		t.Fatal("the Go worker runs right after the stop")
 	}
-	const ping = `() => { navigator.serviceWorker.controller.postMessage({type: 'verity-keepalive'}); return true; }`
-	if _, err := browser.Call[bool](e.ctx(10*time.Second), e.b, ping); err != nil {
+	if _, err := browser.Call[bool](e.ctx(10*time.Second), e.b, keepalivePing); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 20*time.Second, "the Go worker booted after the keepalive, with no request", func() bool {

@@ -9,16 +9,16 @@ import (
 	"github.com/verity-cdn/verity/internal/testutil"
 )
 
-// keepAliveJS is verity.js's keepAlive with its two constants, taken out
-// of the loader's closure.
-func keepAliveJS(t *testing.T) string {
+// loaderPart is the parts of verity.js that match res (each a regexp of
+// whole lines), in that order, taken out of the loader's closure.
+func loaderPart(t *testing.T, res ...string) string {
 	t.Helper()
 	src, err := os.ReadFile("verity.js")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []byte
-	for _, re := range []string{`(?m)^  var KEEP_EVERY_MS = .*;\n`, `(?m)^  var KEEP_IDLE_MS = .*;\n`, `(?ms)^  function keepAlive\(sw\) \{\n.*?^  \}\n`} {
+	for _, re := range res {
 		m := regexp.MustCompile(re).Find(src)
 		if m == nil {
 			t.Fatalf("verity.js has no %s", re)
@@ -28,26 +28,22 @@ func keepAliveJS(t *testing.T) string {
 	return string(out)
 }
 
-// The page keeps its worker running with a message every 20 s while it is
-// visible and was used within 5 minutes: a page left alone stops after 5
-// minutes, one hidden at once; a use, a return into view or from the
-// back/forward cache sends one at once and starts again. Run under Node
-// with a clock of its own.
-func TestKeepAlive(t *testing.T) {
-	prog := `
+// keepAliveJS is verity.js's keepAlive with its two constants.
+func keepAliveJS(t *testing.T) string {
+	t.Helper()
+	return loaderPart(t, `(?m)^  var KEEP_EVERY_MS = .*;\n`, `(?m)^  var KEEP_IDLE_MS = .*;\n`, `(?ms)^  function keepAlive\(sw\) \{\n.*?^  \}\n`)
+}
+
+// pageHarnessJS runs parts of the loader under Node with a clock of its
+// own: setTimeout and Date.now on it, advance(t) running the timers due up
+// to t ms; window's listeners, which fire(target, type, ev) calls (on(target)
+// adds to any other target's).
+const pageHarnessJS = `
 let now = 0;
 const timers = [];
 Date.now = () => now;
 global.setTimeout = (fn, ms) => { const t = { at: now + ms, fn }; timers.push(t); return t; };
 global.clearTimeout = (t) => { const i = timers.indexOf(t); if (i >= 0) timers.splice(i, 1); };
-const listeners = {};
-const on = (target) => (type, fn) => { (listeners[target + ':' + type] ||= []).push(fn); };
-global.window = { addEventListener: on('window') };
-global.document = { visibilityState: 'visible', addEventListener: on('document') };
-const fire = (target, type, ev) => (listeners[target + ':' + type] || []).forEach((fn) => fn(ev || {}));
-const pings = [];
-const sw = { controller: { postMessage: (m) => pings.push([now / 1000, m.type]) } };
-// advance runs the timers due up to t (ms).
 const advance = (t) => {
   for (;;) {
     timers.sort((a, b) => a.at - b.at);
@@ -58,6 +54,22 @@ const advance = (t) => {
   }
   now = t;
 };
+const listeners = {};
+const on = (target) => (type, fn) => { (listeners[target + ':' + type] ||= []).push(fn); };
+const fire = (target, type, ev) => (listeners[target + ':' + type] || []).forEach((fn) => fn(ev || {}));
+global.window = { addEventListener: on('window') };
+`
+
+// The page keeps its worker running with a message every 20 s while it is
+// visible and was used within 5 minutes: a page left alone stops after 5
+// minutes, one hidden at once; a use, a return into view or from the
+// back/forward cache sends one at once and starts again. Run under Node
+// with a clock of its own.
+func TestKeepAlive(t *testing.T) {
+	prog := pageHarnessJS + `
+global.document = { visibilityState: 'visible', addEventListener: on('document') };
+const pings = [];
+const sw = { controller: { postMessage: (m) => pings.push([now / 1000, m.type]) } };
 ` + keepAliveJS(t) + `
 const out = {};
 keepAlive(sw);

@@ -199,6 +199,7 @@ async function instantiate(importObject) {
 // nor competes with the page's requests for its connections. The wasm is
 // immutable under its content-hashed URL; older versions are deleted
 // (keepWasm).
+// verity.js reads it too (holdWasm): the same name in both.
 const WASM_CACHE = 'verity-wasm-v1';
 // wasmFrom says where the last boot's wasm came from: 'cache' or 'network'.
 let wasmFrom = '';

@@ -8,7 +8,8 @@
   'use strict';
   var SW_URL = '/verity-sw.js';
   // The script tag's data-keepalive="off" lets the browser stop the
-  // worker while this page is open (keepAlive).
+  // worker, and free its compiled code, while this page is open
+  // (keepAlive, holdWasm).
   var script = document.currentScript;
   var KEEPALIVE = !(script && script.getAttribute('data-keepalive') === 'off');
 
@@ -320,6 +321,82 @@
     schedule();
   }
 
+  // Holding the worker's compiled wasm while the page is open. A worker
+  // the browser stops takes its compiled code with it: the next start
+  // compiles the wasm again, and V8 compiles again, function by function,
+  // the code the first requests run and optimizes the hot ones (hundreds
+  // of ms of CPU over the first visit of each life). V8 keeps one compiled
+  // module per renderer process for the same bytes, shared by the page and
+  // the worker, for as long as either holds it. So the page compiles the
+  // worker's wasm, from the worker's own Cache Storage copy, once it has
+  // loaded and the thread is idle, and holds it until it is left: a worker
+  // started again meanwhile finds the module compiled, with the code it
+  // had optimized, and boots and answers sooner. While the worker runs,
+  // the page's compile finds the worker's module and only reads the
+  // bytes. The cost is the module's memory (the wasm's 3.8 MB and the
+  // code compiled for it) while the worker is stopped and the page is
+  // open. The browser shares a module only within one renderer process,
+  // where a page and the worker its navigation started run, and a page
+  // reached by following a link stays.
+  var WASM_CACHE = 'verity-wasm-v1';
+  var HOLD_AFTER_MS = 500;
+  var HOLD_IDLE_MS = 2000;
+  function holdWasm(sw) {
+    var held = { url: '', module: null };
+    var timer = null;
+    var gen = 0;
+    function compile() {
+      timer = null;
+      var my = ++gen;
+      if (!window.caches || typeof WebAssembly !== 'object' || typeof WebAssembly.compileStreaming !== 'function') return;
+      caches.has(WASM_CACHE).then(function (has) {
+        if (!has) return null;
+        return caches.open(WASM_CACHE).then(function (c) {
+          return c.keys().then(function (keys) {
+            // keepWasm leaves one version; the newest is added last.
+            var k = keys[keys.length - 1];
+            if (!k || k.url === held.url) return null;
+            return c.match(k).then(function (r) { return r ? { url: k.url, resp: r } : null; });
+          });
+        });
+      }).then(function (hit) {
+        if (!hit) return null;
+        var r = hit.resp;
+        return WebAssembly.compileStreaming(r.clone()).catch(function () {
+          // A proxy may have changed the Content-Type: the same bytes.
+          return r.arrayBuffer().then(function (b) { return WebAssembly.compile(b); });
+        }).then(function (m) {
+          if (my !== gen) return; // left, or a newer worker, meanwhile
+          held.url = hit.url;
+          held.module = m;
+        });
+      }).catch(function (err) { warn('the worker\'s wasm is not held', err); });
+    }
+    function later() {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        timer = null;
+        if (typeof window.requestIdleCallback === 'function') window.requestIdleCallback(compile, { timeout: HOLD_IDLE_MS });
+        else compile();
+      }, HOLD_AFTER_MS);
+    }
+    function release() {
+      clearTimeout(timer);
+      timer = null;
+      gen++;
+      held.url = '';
+      held.module = null;
+    }
+    if (document.readyState === 'complete') later();
+    else window.addEventListener('load', later);
+    // A new worker version brings a new wasm.
+    sw.addEventListener('controllerchange', later);
+    window.addEventListener('pagehide', release);
+    window.addEventListener('pageshow', function (ev) { if (ev.persisted) later(); });
+    return function () { return held.url; };
+  }
+  var heldWasm = function () { return ''; };
+
   function start() {
     if (window.isSecureContext === false) {
       // Service workers exist only in secure contexts: https, or
@@ -346,7 +423,10 @@
     }
     offer();
     sw.addEventListener('controllerchange', offer);
-    if (KEEPALIVE) keepAlive(sw);
+    if (KEEPALIVE) {
+      keepAlive(sw);
+      heldWasm = holdWasm(sw);
+    }
     window.addEventListener('pagehide', function () {
       var streams = liveStreams.slice();
       for (var i = 0; i < streams.length; i++) {
@@ -378,7 +458,10 @@
     window.verity = {
       bridge: bridge,
       stats: function () { return ask('verity-stats'); },
-      reports: function () { return ask('verity-reports'); }
+      reports: function () { return ask('verity-reports'); },
+      // heldWasm(): the URL of the worker's wasm this page holds compiled
+      // (holdWasm), or '' when it holds none.
+      heldWasm: function () { return heldWasm(); }
     };
     start();
   } catch (err) {

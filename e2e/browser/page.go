@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/heapprofiler"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -331,4 +333,17 @@ func splitQuoted(s string, sep byte) []string {
 		}
 	}
 	return append(out, s[start:])
+}
+
+// CollectGarbage runs a full garbage collection of the tab's JavaScript
+// heap, where the objects of the documents it has left stay until one.
+func (b *Browser) CollectGarbage(ctx context.Context) error {
+	ctx, cancel := b.bounded(ctx, b.cfg.WaitTimeout)
+	defer cancel()
+	tctx, tcancel := b.tabCtx(ctx)
+	defer tcancel()
+	if _, err := chromedp.Call(tctx, heapprofiler.CollectGarbage, cdp.Empty{}); err != nil {
+		return fmt.Errorf("browser: collect garbage: %w", err)
+	}
+	return nil
 }

@@ -10,12 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
-	"time"
-
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/tracing"
-	"github.com/chromedp/chromedp"
 
 	"github.com/verity-cdn/verity/e2e/browser"
 )
@@ -33,63 +27,24 @@ var traceCategories = []string{
 // writes the trace's events as a JSON array to path (chrome://tracing and
 // Perfetto open it) and a summary to w (traceSummary).
 func browserTrace(ctx context.Context, b *browser.Browser, path string, w io.Writer) (stop func() error, err error) {
-	var mu sync.Mutex
-	var events []json.RawMessage
-	done := make(chan struct{})
-	var once sync.Once
-	tctx, cancel := context.WithCancel(b.Context())
-	err = chromedp.Listen(tctx, func(ev any) {
-		switch e := ev.(type) {
-		case *tracing.EventDataCollected:
-			mu.Lock()
-			for _, v := range e.Value {
-				events = append(events, json.RawMessage(v))
-			}
-			mu.Unlock()
-		case *tracing.EventTracingComplete:
-			once.Do(func() { close(done) })
-		}
-	})
+	tr, err := b.StartTrace(ctx, traceCategories)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	call := func(f func(ctx context.Context) error) error {
-		return chromedp.Do(b.Context(), chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error { return f(ctx) }))
-	}
-	if err := call(func(ctx context.Context) error {
-		_, err := chromedp.Call(ctx, tracing.Start, tracing.StartParams{TraceConfig: &tracing.TraceConfig{IncludedCategories: traceCategories}})
-		return err
-	}); err != nil {
-		cancel()
-		return nil, fmt.Errorf("start the trace: %w", err)
-	}
 	return func() error {
-		defer cancel()
-		if err := call(func(ctx context.Context) error {
-			_, err := chromedp.Call(ctx, tracing.End, cdp.Empty{})
-			return err
-		}); err != nil {
-			return fmt.Errorf("end the trace: %w", err)
-		}
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			return fmt.Errorf("the trace did not complete in 30 s")
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		raw, err := json.Marshal(events)
+		raw, err := tr.Stop(ctx)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(path, raw, 0o644); err != nil {
+		js, err := json.Marshal(raw)
+		if err != nil {
 			return err
 		}
-		var evs []traceEvent
-		if err := json.Unmarshal(raw, &evs); err != nil {
+		if err := os.WriteFile(path, js, 0o644); err != nil {
+			return err
+		}
+		evs, err := browser.ParseTrace(raw)
+		if err != nil {
 			return fmt.Errorf("read the trace back: %w", err)
 		}
 		fmt.Fprintf(w, "trace of %d events written to %s\n", len(evs), path)
@@ -98,21 +53,11 @@ func browserTrace(ctx context.Context, b *browser.Browser, path string, w io.Wri
 	}, nil
 }
 
-// traceEvent is the part of a trace event the summary reads.
-type traceEvent struct {
-	Name string         `json:"name"`
-	Ph   string         `json:"ph"`
-	Pid  int            `json:"pid"`
-	Tid  int            `json:"tid"`
-	TDur float64        `json:"tdur"` // µs of the thread's CPU
-	Args map[string]any `json:"args"`
-}
-
 // traceSummary writes, for the renderers' thread pools, their CPU time by
 // the place each task was posted from, and the renderers' wasm
 // compilation: top tier (TurboFan, on the thread pool) and lazy baseline
 // (Liftoff, on the thread that first calls a function).
-func traceSummary(w io.Writer, evs []traceEvent) {
+func traceSummary(w io.Writer, evs []browser.TraceEvent) {
 	threads := map[[2]int]string{}
 	procs := map[int]string{}
 	for _, e := range evs {
@@ -127,7 +72,7 @@ func traceSummary(w io.Writer, evs []traceEvent) {
 			procs[e.Pid] = name
 		}
 	}
-	renderer := func(e traceEvent) bool { return procs[e.Pid] == "Renderer" }
+	renderer := func(e browser.TraceEvent) bool { return procs[e.Pid] == "Renderer" }
 	bySource := map[string]float64{}
 	var pool float64
 	var wasm [2]float64 // top tier, lazy

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/verity-cdn/verity/e2e/browser"
 )
 
 // TestTraceSummary: the summary counts the CPU of the renderers' thread
@@ -26,7 +28,7 @@ func TestTraceSummary(t *testing.T) {
 	{"name":"wasm.CompileLazy","ph":"X","pid":1,"tid":11,"tdur":2000},
 	{"name":"wasm.TopTierCompilation","ph":"B","pid":1,"tid":10,"tdur":5000000}
 	]`
-	var evs []traceEvent
+	var evs []browser.TraceEvent
 	if err := json.Unmarshal([]byte(raw), &evs); err != nil {
 		t.Fatal(err)
 	}

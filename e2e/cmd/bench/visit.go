@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -44,6 +45,10 @@ const visitMinRuns = 5
 // worker without an event before it stops it (30 s, checked every few
 // seconds).
 const visitIdleFor = 45 * time.Second
+
+// visitReadFor is how long the returned row's visitor reads a page before
+// the worker stops.
+const visitReadFor = 1500 * time.Millisecond
 
 // visitJS reads the load-event time of the page (navigation start →
 // loadEventStart, in the page's clock) and how each subresource was
@@ -341,6 +346,18 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	accounted := map[string]string{"worker warm": "warm", "worker warm, again": "warm_again", "worker warm, cache kept": "warm_cached",
 		"worker stopped, cache kept": "stopped_cached", "worker stopped, cache kept, session expired": "stopped_expired",
 		"worker stopped": "stopped", "gateway": "gateway", "plain": "plain", "floor": "floor", "repeat": "repeat"}
+	checked := func(r visitResult, what string) (visitResult, error) {
+		if os.Getenv("VERITY_BENCH_TIMINGS") != "" {
+			fmt.Fprintf(os.Stderr, "%s: load %.0f ms\n\t%s\n", what, r.Load, strings.Join(r.Detail, "\n\t"))
+		}
+		if r.Resources < site.Resources {
+			return r, fmt.Errorf("%s: the page loaded %d resources, want %d", what, r.Resources, site.Resources)
+		}
+		if len(r.Failed) > 0 {
+			return r, fmt.Errorf("%s: resources that did not load: %s", what, strings.Join(r.Failed, ", "))
+		}
+		return r, nil
+	}
 	visit := func(u, what string) (visitResult, error) {
 		if err := b.Navigate(ctx, "about:blank"); err != nil {
 			return visitResult{}, err
@@ -361,16 +378,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		if err != nil {
 			return r, fmt.Errorf("%s: %w", what, err)
 		}
-		if os.Getenv("VERITY_BENCH_TIMINGS") != "" {
-			fmt.Fprintf(os.Stderr, "%s: load %.0f ms\n\t%s\n", what, r.Load, strings.Join(r.Detail, "\n\t"))
-		}
-		if r.Resources < site.Resources {
-			return r, fmt.Errorf("%s: the page loaded %d resources, want %d", what, r.Resources, site.Resources)
-		}
-		if len(r.Failed) > 0 {
-			return r, fmt.Errorf("%s: resources that did not load: %s", what, strings.Join(r.Failed, ", "))
-		}
-		return r, nil
+		return checked(r, what)
 	}
 	if site.Resources == 0 {
 		// A site of -visit-site: what its page loads, from the plain
@@ -447,6 +455,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		w.nodeB = append(w.nodeB, nb)
 	}
 	runs := max(cfg.Runs, visitMinRuns)
+	var returnBoot []float64     // the returned row's boots, ms
 	for i := 0; i <= runs; i++ { // round 0 warms up
 		// Worker warm, every cache empty: every asset from the nodes.
 		if err := clearAll(); err != nil {
@@ -488,6 +497,63 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		}
 		if i > 0 {
 			add("warm_cached", r, 0)
+		}
+		// A visitor coming back to the site's tab. The visitor came with
+		// the worker stopped (its navigation starts the worker, in the
+		// page's renderer process), followed a link to a page the worker
+		// served from the nodes, and read it for visitReadFor; the browser
+		// then stopped the worker (as it does 30 s after the tab was hidden
+		// or left alone), and the visitor came back (the page's keepalive
+		// starts the worker, which boots its Go side) and followed a link
+		// again: that visit is measured, every cache emptied. The page
+		// holds the worker's compiled wasm once it has loaded (verity.js),
+		// and the worker, started again in the page's process, finds it.
+		if err := b.StopAllWorkers(ctx); err != nil {
+			return err
+		}
+		if err := b.Navigate(ctx, page+"?enter"); err != nil {
+			return err
+		}
+		if _, err := keepaliveBoot(ctx, b); err != nil {
+			return err
+		}
+		if err := clearAll(); err != nil {
+			return err
+		}
+		if _, err := linkVisit(ctx, b, page+"?read"); err != nil {
+			return err
+		}
+		select {
+		case <-time.After(visitReadFor):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := b.WaitFor(ctx, "the page holding the worker's compiled wasm", heldWasmJS); err != nil {
+			return err
+		}
+		if err := b.StopAllWorkers(ctx); err != nil {
+			return err
+		}
+		boot, err := keepaliveBoot(ctx, b)
+		if err != nil {
+			return err
+		}
+		if err := clearAll(); err != nil {
+			return err
+		}
+		acct.row("returned")
+		acct.begin(ctx)
+		r, err = traced(i == 1, "returned", func() (visitResult, error) { return linkVisit(ctx, b, page+"?back") })
+		acct.end(ctx, 0)
+		if err != nil {
+			return fmt.Errorf("worker returned: %w", err)
+		}
+		if r, err = checked(r, "worker returned"); err != nil {
+			return err
+		}
+		if i > 0 {
+			add("returned", r, 0)
+			returnBoot = append(returnBoot, boot)
 		}
 		// The worker's cache writes of the visit done (verity-cache), as
 		// a browser lets a worker finish them before it stops it.
@@ -671,7 +737,7 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 		raw, err := b.Message(ctx, "verity-cache")
 		fmt.Fprintf(os.Stderr, "worker cache after the repeat visits: %s %v\n", raw, err)
 	}
-	for _, k := range []string{"warm", "warm_again", "warm_cached", "stopped", "stopped_cached", "stopped_expired", "idle_cached", "gateway", "plain", "floor", "repeat"} {
+	for _, k := range []string{"warm", "warm_again", "warm_cached", "returned", "stopped", "stopped_cached", "stopped_expired", "idle_cached", "gateway", "plain", "floor", "repeat"} {
 		if rows[k] == nil {
 			continue
 		}
@@ -688,6 +754,8 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.add("visit_worker_warm", median(rows["warm"].load), "ms", note("warm", fmt.Sprintf("worker running, session open, nodes %v RTT, caches emptied", nodeRTT)))
 	res.add("visit_worker_warm_again", median(rows["warm_again"].load), "ms", note("warm_again", "as visit_worker_warm, again right after it in the same worker's life, caches emptied again"))
 	res.add("visit_worker_warm_cached", median(rows["warm_cached"].load), "ms", note("warm_cached", "worker running, its cache kept from the warm visit, HTTP cache emptied"))
+	res.add("visit_worker_returned", median(rows["returned"].load), "ms", note("returned", fmt.Sprintf("a visitor back in the tab: a page served from the nodes read %v (until it held the worker's compiled wasm), the worker stopped, started again by the page's keepalive and its Go side booted (in %.1f ms, median: the boot's start to ready), then caches emptied and a link followed", visitReadFor, median(returnBoot))))
+	res.add("visit_worker_returned_boot", median(returnBoot), "ms", fmt.Sprintf("the Go worker's boot in the row visit_worker_returned, from its start to ready (session and first node included), median of %d", len(returnBoot)))
 	res.add("visit_worker_stopped_cached", median(rows["stopped_cached"].load), "ms", note("stopped_cached", "worker stopped first, its cache kept, HTTP cache emptied"))
 	res.add("visit_worker_stopped_expired", median(rows["stopped_expired"].load), "ms", note("stopped_expired", "worker stopped first, its cache kept, its session 10 min past its ttl, HTTP cache emptied"))
 	if w := rows["idle_cached"]; w != nil {
@@ -712,6 +780,8 @@ func visitSpeed(ctx context.Context, cfg Config, tmp string, res *Results) error
 	res.ratio("ratio_visit_repeat_vs_plain", "visit_repeat", "visit_plain", "load event, repeat visit vs plain server")
 	res.ratio("ratio_visit_floor_vs_plain", "visit_floor_worker", "visit_plain", "load event, the plain server's files through a service worker that only fetches them vs without it")
 	res.ratio("ratio_visit_warm_vs_floor", "visit_worker_warm", "visit_floor_worker", "load event, warm worker (every cache emptied) vs the floor's service worker")
+	res.ratio("ratio_visit_returned_vs_warm", "visit_worker_returned", "visit_worker_warm", "load event, a worker started again while its page was open vs the warm worker's first visit in its life, both with every cache emptied")
+	res.ratio("ratio_visit_returned_vs_plain", "visit_worker_returned", "visit_plain", "load event, a worker started again while its page was open (every cache emptied) vs plain server at the nodes' distance")
 	res.ratio("ratio_visit_warm_again_vs_plain", "visit_worker_warm_again", "visit_plain", "load event, warm worker's second visit in its life (every cache emptied) vs plain server at the nodes' distance")
 	res.ratio("ratio_visit_warm_again_vs_floor", "visit_worker_warm_again", "visit_floor_worker", "load event, warm worker's second visit in its life vs the floor's service worker")
 
@@ -787,4 +857,71 @@ func routeSummary(m map[string]int) string {
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ", ")
+}
+
+// heldWasmJS is true once the page holds the worker's compiled wasm
+// (verity.js, holdWasm), and at once with a loader that does not.
+const heldWasmJS = `!window.verity || !window.verity.heldWasm || window.verity.heldWasm() !== ''`
+
+// linkVisit follows a link from the page to u, as a visitor's click does
+// (the page's own navigation, which stays in its renderer process, where a
+// navigation of DevTools from about:blank may take a new one), and reads
+// the visit once its load event has ended.
+func linkVisit(ctx context.Context, b *browser.Browser, u string) (visitResult, error) {
+	if _, err := browser.Call[bool](ctx, b, `(u) => { location.href = u; return true; }`, u); err != nil {
+		return visitResult{}, fmt.Errorf("follow a link to %s: %w", u, err)
+	}
+	loaded := fmt.Sprintf(`location.href === %q && performance.getEntriesByType('navigation')[0].loadEventEnd > 0`, u)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// The old page answers until the new one commits, and no page
+		// answers meanwhile.
+		if ok, err := browser.Eval[bool](ctx, b, loaded); err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			return visitResult{}, fmt.Errorf("the link to %s did not load within 30 s", u)
+		}
+		select {
+		case <-time.After(25 * time.Millisecond):
+		case <-ctx.Done():
+			return visitResult{}, ctx.Err()
+		}
+	}
+	return browser.Call[visitResult](ctx, b, visitJS)
+}
+
+// keepaliveBoot sends the page's keepalive to its stopped worker, as a
+// page coming back into view does, which starts it and boots its Go side,
+// and waits for the Go worker; it returns the boot's start to ready, ms.
+func keepaliveBoot(ctx context.Context, b *browser.Browser) (float64, error) {
+	const ping = `() => { navigator.serviceWorker.controller.postMessage({type: 'verity-keepalive'}); return true; }`
+	if _, err := browser.Call[bool](ctx, b, ping); err != nil {
+		return 0, fmt.Errorf("keepalive: %w", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		raw, err := b.Message(ctx, "verity-cache")
+		if err != nil {
+			return 0, err
+		}
+		var st struct {
+			Running bool               `json:"running"`
+			Boot    map[string]float64 `json:"boot"`
+		}
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return 0, fmt.Errorf("verity-cache: %w", err)
+		}
+		if st.Running {
+			return st.Boot["ready"] - st.Boot["start"], nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("the Go worker did not boot within 20 s of the keepalive: %s", raw)
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 }
