@@ -235,7 +235,7 @@ func TestColdStartRefusesTamperedWasm(t *testing.T) {
 	testutil.Eventually(t, 20*time.Second, "the Go worker running", func() bool { return e.cacheStats().Running })
 	n, err := browser.Call[int](e.ctx(10*time.Second), e.b, `async () => {
 		const c = await caches.open('verity-wasm-v1');
-		const keys = await c.keys();
+		const keys = (await c.keys()).filter((k) => k.url.endsWith('.wasm'));
 		for (const k of keys) await c.put(k, new Response(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), { headers: { 'Content-Type': 'application/wasm' } }));
 		return keys.length;
 	}`)

@@ -16,8 +16,8 @@ import (
 // worker. A trace of the restart shows it: the worker's boot and its
 // first request through Go compile (lazily, function by function) next to
 // none of their code. A page with data-keepalive="off" holds nothing:
-// there the same restart compiles hundreds of functions, which shows the
-// trace sees them.
+// there the same restart, before and after, compiles hundreds of
+// functions, which shows the trace sees them.
 func TestRestartedWorkerFindsItsCompiledWasm(t *testing.T) {
 	dir := siteWithQuietPage(t)
 	e := newEnv(t, envConfig{demoDir: dir})
@@ -40,6 +40,12 @@ func TestRestartedWorkerFindsItsCompiledWasm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		stopped := false
+		defer func() {
+			if !stopped {
+				tr.Stop(e.ctx(40 * time.Second))
+			}
+		}()
 		e.stopWorkers()
 		if _, err := browser.Call[bool](e.ctx(10*time.Second), e.b, keepalivePing); err != nil {
 			t.Fatal(err)
@@ -50,6 +56,7 @@ func TestRestartedWorkerFindsItsCompiledWasm(t *testing.T) {
 			t.Errorf("%s: /style.css after the boot: Server-Timing %q, want a node's", what, res.Headers["server-timing"])
 		}
 		raw, err := tr.Stop(e.ctx(40 * time.Second))
+		stopped = true
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,19 +75,22 @@ func TestRestartedWorkerFindsItsCompiledWasm(t *testing.T) {
 		return lazy
 	}
 
-	// The opted-out page first, the module of the page before it
-	// collected: nothing holds the module while the worker is stopped.
-	if err := e.b.Navigate(e.ctx(30*time.Second), e.site+"/quiet/"); err != nil {
-		t.Fatal(err)
+	// On the opted-out page, the module of the page before it collected,
+	// nothing holds the module while the worker is stopped.
+	quietRestart := func(what string) int {
+		if err := e.b.Navigate(e.ctx(30*time.Second), e.site+"/quiet/"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.b.CollectGarbage(e.ctx(20 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(testutil.Scale(3 * time.Second)) // past the time a holding page would compile
+		if u := heldWasm(); u != "" {
+			t.Fatalf("the data-keepalive=off page holds the wasm %s", u)
+		}
+		return restart(what)
 	}
-	if err := e.b.CollectGarbage(e.ctx(20 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second) // past the time a holding page would compile
-	if u := heldWasm(); u != "" {
-		t.Fatalf("the data-keepalive=off page holds the wasm %s", u)
-	}
-	unheld := restart("nothing holding the module")
+	unheld := quietRestart("nothing holding the module")
 
 	e.visit()
 	var held string
@@ -97,10 +107,14 @@ func TestRestartedWorkerFindsItsCompiledWasm(t *testing.T) {
 	}
 	withHeld := restart("the page holding the module")
 
-	if unheld < 50 {
-		t.Fatalf("the restart with nothing holding the module compiled only %d functions lazily: the trace cannot tell a held module from none", unheld)
+	// Nothing holding it again: a browser that kept compiled code by
+	// other means would make this restart cheap too.
+	unheldAgain := quietRestart("nothing holding the module, again")
+
+	if min(unheld, unheldAgain) < 50 {
+		t.Fatalf("a restart with nothing holding the module compiled only %d then %d functions lazily: the trace cannot tell a held module from none", unheld, unheldAgain)
 	}
-	if withHeld > unheld/4 {
-		t.Errorf("the restart with the page holding the module compiled %d functions lazily, against %d with nothing holding it: the worker did not find its compiled code", withHeld, unheld)
+	if withHeld > min(unheld, unheldAgain)/4 {
+		t.Errorf("the restart with the page holding the module compiled %d functions lazily, against %d and %d with nothing holding it: the worker did not find its compiled code", withHeld, unheld, unheldAgain)
 	}
 }

@@ -199,7 +199,7 @@ async function instantiate(importObject) {
 // nor competes with the page's requests for its connections. The wasm is
 // immutable under its content-hashed URL; older versions are deleted
 // (keepWasm).
-// verity.js reads it too (holdWasm): the same name in both.
+// verity.js reads it too (holdWasm, WASM_CURRENT): the same names in both.
 const WASM_CACHE = 'verity-wasm-v1';
 // wasmFrom says where the last boot's wasm came from: 'cache' or 'network'.
 let wasmFrom = '';
@@ -246,8 +246,20 @@ function keepWasm() {
   return caches.open(WASM_CACHE).then(async (c) => {
     if (!(await c.match(WASM_URL))) await c.add(WASM_URL);
     const keep = new URL(WASM_URL, self.location.href).href;
-    for (const k of await c.keys()) if (k.url !== keep) await c.delete(k);
+    const mark = new URL(WASM_CURRENT, self.location.href).href;
+    for (const k of await c.keys()) if (k.url !== keep && k.url !== mark) await c.delete(k);
   }).catch((err) => console.warn('verity: wasm not kept', err));
+}
+
+// WASM_CURRENT is an entry of WASM_CACHE (never fetched) whose body is the
+// URL of the wasm the active worker runs: the pages read it to hold that
+// wasm compiled (verity.js, holdWasm), whatever other entries the cache
+// has meanwhile. markWasm writes it as the worker activates.
+const WASM_CURRENT = '/.verity/wasm/current';
+function markWasm() {
+  return caches.open(WASM_CACHE)
+    .then((c) => c.put(WASM_CURRENT, new Response(new URL(WASM_URL, self.location.href).href, { headers: { 'Content-Type': 'text/plain' } })))
+    .catch((err) => console.warn('verity: wasm not marked', err));
 }
 
 function handled(request) {
@@ -1474,7 +1486,8 @@ self.addEventListener('install', (event) => {
 });
 
 self.addEventListener('activate', (event) => {
-  event.waitUntil(self.clients.claim());
+  // The mark first: claiming the pages tells them to read it.
+  event.waitUntil(markWasm().then(() => self.clients.claim()));
   boot().catch(() => {});
 });
 

@@ -328,61 +328,77 @@
   // of ms of CPU over the first visit of each life). V8 keeps one compiled
   // module per renderer process for the same bytes, shared by the page and
   // the worker, for as long as either holds it. So the page compiles the
-  // worker's wasm, from the worker's own Cache Storage copy, once it has
-  // loaded and the thread is idle, and holds it until it is left: a worker
+  // worker's wasm (the entry of the worker's Cache Storage that its
+  // WASM_CURRENT entry names) once it has loaded and the thread is idle,
+  // and holds it until it is left, or hidden for HOLD_HIDDEN_MS: a worker
   // started again meanwhile finds the module compiled, with the code it
-  // had optimized, and boots and answers sooner. While the worker runs,
-  // the page's compile finds the worker's module and only reads the
-  // bytes. The cost is the module's memory (the wasm's 3.8 MB and the
-  // code compiled for it) while the worker is stopped and the page is
-  // open. The browser shares a module only within one renderer process,
-  // where a page and the worker its navigation started run, and a page
-  // reached by following a link stays.
+  // had optimized, and boots and answers sooner. While the worker runs, the page's
+  // compile finds the worker's module and only reads the bytes. The cost
+  // is the module's memory (the wasm's 3.8 MB and the code compiled for
+  // it) while the page is open; a page left frees it at the next garbage
+  // collection. The browser shares a module only within one renderer
+  // process, where a page and the worker its navigation started run, and
+  // a page reached by following a link stays.
   var WASM_CACHE = 'verity-wasm-v1';
   var HOLD_AFTER_MS = 500;
   var HOLD_IDLE_MS = 2000;
+  var WASM_CURRENT = '/.verity/wasm/current';
+  var HOLD_HIDDEN_MS = 30 * 60000;
   function holdWasm(sw) {
     var held = { url: '', module: null };
     var timer = null;
+    var idle = null;
+    var hidden = null;
     var gen = 0;
+    var left = false;
     function compile() {
-      timer = null;
+      idle = null;
       var my = ++gen;
-      if (!window.caches || typeof WebAssembly !== 'object' || typeof WebAssembly.compileStreaming !== 'function') return;
-      caches.has(WASM_CACHE).then(function (has) {
-        if (!has) return null;
-        return caches.open(WASM_CACHE).then(function (c) {
-          return c.keys().then(function (keys) {
-            // keepWasm leaves one version; the newest is added last.
-            var k = keys[keys.length - 1];
-            if (!k || k.url === held.url) return null;
-            return c.match(k).then(function (r) { return r ? { url: k.url, resp: r } : null; });
+      var current = function () { return my === gen && !left; };
+      var url = '';
+      try {
+        if (left || !window.caches || typeof WebAssembly !== 'object' || typeof WebAssembly.compileStreaming !== 'function') return;
+        caches.has(WASM_CACHE).then(function (has) {
+          if (!has) return null;
+          return caches.open(WASM_CACHE).then(function (c) {
+            return c.match(WASM_CURRENT).then(function (m) { return m ? m.text() : ''; }).then(function (u) {
+              url = u;
+              if (!url || url === held.url || !current()) return null;
+              return c.match(url);
+            });
           });
-        });
-      }).then(function (hit) {
-        if (!hit) return null;
-        var r = hit.resp;
-        return WebAssembly.compileStreaming(r.clone()).catch(function () {
-          // A proxy may have changed the Content-Type: the same bytes.
-          return r.arrayBuffer().then(function (b) { return WebAssembly.compile(b); });
-        }).then(function (m) {
-          if (my !== gen) return; // left, or a newer worker, meanwhile
-          held.url = hit.url;
-          held.module = m;
-        });
-      }).catch(function (err) { warn('the worker\'s wasm is not held', err); });
+        }).then(function (r) {
+          if (!r || !r.ok || !current()) return null;
+          return WebAssembly.compileStreaming(r.clone()).catch(function () {
+            // A proxy may have changed the Content-Type: the same bytes.
+            return r.arrayBuffer().then(function (b) { return WebAssembly.compile(b); });
+          }).then(function (m) {
+            if (!current()) return; // left, or a newer worker, meanwhile
+            held.url = url;
+            held.module = m;
+          });
+        }).catch(function (err) { warn('the worker\'s wasm is not held', err); });
+      } catch (err) {
+        warn('the worker\'s wasm is not held', err);
+      }
+    }
+    function cancel() {
+      clearTimeout(timer);
+      timer = null;
+      if (idle !== null && typeof window.cancelIdleCallback === 'function') window.cancelIdleCallback(idle);
+      idle = null;
     }
     function later() {
-      clearTimeout(timer);
+      cancel();
+      left = false;
       timer = setTimeout(function () {
         timer = null;
-        if (typeof window.requestIdleCallback === 'function') window.requestIdleCallback(compile, { timeout: HOLD_IDLE_MS });
+        if (typeof window.requestIdleCallback === 'function') idle = window.requestIdleCallback(compile, { timeout: HOLD_IDLE_MS });
         else compile();
       }, HOLD_AFTER_MS);
     }
     function release() {
-      clearTimeout(timer);
-      timer = null;
+      cancel();
       gen++;
       held.url = '';
       held.module = null;
@@ -391,8 +407,15 @@
     else window.addEventListener('load', later);
     // A new worker version brings a new wasm.
     sw.addEventListener('controllerchange', later);
-    window.addEventListener('pagehide', release);
+    window.addEventListener('pagehide', function () { left = true; release(); });
     window.addEventListener('pageshow', function (ev) { if (ev.persisted) later(); });
+    // A tab hidden for long lets its worker's code go too.
+    document.addEventListener('visibilitychange', function () {
+      clearTimeout(hidden);
+      hidden = null;
+      if (document.visibilityState === 'hidden') hidden = setTimeout(release, HOLD_HIDDEN_MS);
+      else if (!held.module && !left && document.readyState === 'complete') later();
+    });
     return function () { return held.url; };
   }
   var heldWasm = function () { return ''; };

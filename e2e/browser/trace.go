@@ -34,7 +34,8 @@ type TraceEvent struct {
 	Args map[string]any `json:"args"`
 }
 
-// StartTrace starts recording the given trace categories.
+// StartTrace starts recording the given trace categories; ctx bounds
+// nothing after it returns (Stop ends the trace).
 func (b *Browser) StartTrace(ctx context.Context, categories []string) (*Trace, error) {
 	tctx, cancel := context.WithCancel(b.Context())
 	t := &Trace{b: b, cancel: cancel, done: make(chan struct{})}
@@ -66,7 +67,8 @@ func (b *Browser) StartTrace(ctx context.Context, categories []string) (*Trace, 
 }
 
 // Stop ends the trace and returns its events, each as the browser wrote it
-// (a JSON array of them is what chrome://tracing and Perfetto open).
+// (a JSON array of them is what chrome://tracing and Perfetto open). It
+// waits for them until ctx's deadline, or 30 s without one.
 func (t *Trace) Stop(ctx context.Context) ([]json.RawMessage, error) {
 	defer t.cancel()
 	if err := t.b.browserCall(func(ctx context.Context) error {
@@ -75,12 +77,16 @@ func (t *Trace) Stop(ctx context.Context) ([]json.RawMessage, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("browser: end the trace: %w", err)
 	}
+	wait := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		wait = time.Until(dl)
+	}
 	select {
 	case <-t.done:
-	case <-time.After(30 * time.Second):
-		return nil, fmt.Errorf("browser: the trace did not complete in 30 s")
+	case <-time.After(wait):
+		return nil, fmt.Errorf("browser: the trace did not complete in %v", wait.Round(time.Second))
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("browser: the trace did not complete: %w", ctx.Err())
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

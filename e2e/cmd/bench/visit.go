@@ -876,11 +876,13 @@ func linkVisit(ctx context.Context, b *browser.Browser, u string) (visitResult, 
 	for {
 		// The old page answers until the new one commits, and no page
 		// answers meanwhile.
-		if ok, err := browser.Eval[bool](ctx, b, loaded); err == nil && ok {
+		ok, err := browser.Eval[bool](ctx, b, loaded)
+		if err == nil && ok {
 			break
 		}
 		if time.Now().After(deadline) {
-			return visitResult{}, fmt.Errorf("the link to %s did not load within 30 s", u)
+			at, _ := browser.Eval[string](ctx, b, `location.href + ' (' + document.readyState + ')'`)
+			return visitResult{}, fmt.Errorf("the link to %s did not load within 30 s: the tab is at %s; last check: %v", u, at, err)
 		}
 		select {
 		case <-time.After(25 * time.Millisecond):
