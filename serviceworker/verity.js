@@ -332,13 +332,13 @@
   // WASM_CURRENT entry names) once it has loaded and the thread is idle,
   // and holds it until it is left, or hidden for HOLD_HIDDEN_MS: a worker
   // started again meanwhile finds the module compiled, with the code it
-  // had optimized, and boots and answers sooner. While the worker runs, the page's
-  // compile finds the worker's module and only reads the bytes. The cost
-  // is the module's memory (the wasm's 3.8 MB and the code compiled for
-  // it) while the page is open; a page left frees it at the next garbage
-  // collection. The browser shares a module only within one renderer
-  // process, where a page and the worker its navigation started run, and
-  // a page reached by following a link stays.
+  // had optimized, and boots and answers sooner. While the worker runs,
+  // the page's compile finds the worker's module and only reads the
+  // bytes. The cost is the module's memory (the wasm's 3.8 MB and the
+  // code compiled for it) while the page is open; a page left frees it at
+  // the next garbage collection. The browser shares a module only within
+  // one renderer process, where a page and the worker its navigation
+  // started run, and a page reached by following a link stays.
   var WASM_CACHE = 'verity-wasm-v1';
   var HOLD_AFTER_MS = 500;
   var HOLD_IDLE_MS = 2000;
