@@ -17,6 +17,7 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
+	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/secret"
 )
 
@@ -163,20 +164,47 @@ func (c *Control) authorizeSite(r *http.Request, site string) error {
 // is not (or the site has no token).
 func (c *Control) checkSiteToken(ctx context.Context, site, tok string) error {
 	forbidden := &RequestError{Kind: ErrForbidden, Detail: fmt.Sprintf("the token is not valid for site %q", site)}
+	matches := func(val []byte) (bool, error) {
+		var rec TokenRecord
+		if err := json.Unmarshal(val, &rec); err != nil {
+			return false, fmt.Errorf("control: token record %q: %w", site, err)
+		}
+		return (secret.Hashed{Salt: rec.Salt, Hash: rec.Hash}).Matches(tok), nil
+	}
 	e, err := c.tokens.Get(ctx, site)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	switch {
+	case err == nil:
+		if ok, err := matches(e.Value()); err != nil || ok {
+			return err
+		}
+	case errors.Is(err, jetstream.ErrKeyNotFound):
 		// Hash anyway, so a missing site costs what a wrong token does.
+		secret.Burn(tok)
+	default:
+		return fmt.Errorf("control: read token: %w", err)
+	}
+	// Any replica of the bucket may answer a Get, and one may not have
+	// stored yet a token created or rotated a moment ago (a site created
+	// and deployed at once, through any gateway): before refusing, ask the
+	// stream's leader, which has every acknowledged write
+	// (events.LeaderKV).
+	leader, err := c.cfg.Bus.LeaderKV(events.BucketTokens)
+	if err != nil {
+		return fmt.Errorf("control: read token: %w", err)
+	}
+	e, err = leader.Get(ctx, site)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		secret.Burn(tok)
 		return forbidden
 	}
 	if err != nil {
 		return fmt.Errorf("control: read token: %w", err)
 	}
-	var rec TokenRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return fmt.Errorf("control: token record %q: %w", site, err)
+	ok, err := matches(e.Value())
+	if err != nil {
+		return err
 	}
-	if !(secret.Hashed{Salt: rec.Salt, Hash: rec.Hash}).Matches(tok) {
+	if !ok {
 		return forbidden
 	}
 	return nil
