@@ -477,6 +477,12 @@ func TestBadVouchersRefused(t *testing.T) {
 // backwards) end the stream with CodePaymentRefused.
 func TestBadReceiptsResetStream(t *testing.T) {
 	pn := newPayNet(t, node.PaymentConfig{}, 64<<20)
+	// The receipt going backwards is the worker's second, sent once 1 MiB
+	// is verified; the first extends the node's credit to 1.5 MiB. A file
+	// within that would be sent whole before the node reads the bad one,
+	// and whether the stream still had bytes to cut would be a race: this
+	// case's file is larger than the credit the first receipt gives.
+	pnLong := newPayNetFixture(t, buildFixtureSize(t, 3<<20), node.PaymentConfig{}, 64<<20)
 	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
 	var otherNode payment.NodeKey
 	copy(otherNode[:], otherPriv.Public().(ed25519.PublicKey))
@@ -528,6 +534,10 @@ func TestBadReceiptsResetStream(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			pn := pn
+			if tc.name == "bytes backwards" {
+				pn = pnLong
+			}
 			w = pn.worker(t, testAccount, time.Hour)
 			w.receipts = tc.forge
 			_, err := w.fetch(t.Context(), pn, "big.bin", true)
