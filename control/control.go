@@ -33,15 +33,17 @@ type Control struct {
 	domains *Domains
 	mux     *http.ServeMux
 
-	tokens    jetstream.KeyValue
-	deploys   jetstream.KeyValue
-	places    jetstream.KeyValue
-	previews  jetstream.KeyValue
-	wg        sync.WaitGroup // the preview sweeper
-	adminHash [sha256.Size]byte
-	admin     string               // the admin token: the webhook secrets' sealing key is derived from it
-	adminPath string               // where the admin token is kept, or "" when configured
-	sub       *events.Subscription // the publisher
+	tokens jetstream.KeyValue
+	// tokensLeader reads tokens from its stream's leader (checkSiteToken).
+	tokensLeader *events.LeaderKV
+	deploys      jetstream.KeyValue
+	places       jetstream.KeyValue
+	previews     jetstream.KeyValue
+	wg           sync.WaitGroup // the preview sweeper
+	adminHash    [sha256.Size]byte
+	admin        string               // the admin token: the webhook secrets' sealing key is derived from it
+	adminPath    string               // where the admin token is kept, or "" when configured
+	sub          *events.Subscription // the publisher
 	// collected removes the CARs of collected content (collected.go).
 	collected *events.Subscription
 	holds     carHolds

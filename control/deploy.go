@@ -37,6 +37,9 @@ func (c *Control) startDeploys() error {
 	if c.tokens, err = c.cfg.Bus.KV(events.BucketTokens); err != nil {
 		return err
 	}
+	if c.tokensLeader, err = c.cfg.Bus.LeaderKV(events.BucketTokens); err != nil {
+		return err
+	}
 	if c.deploys, err = c.cfg.Bus.KV(events.BucketDeploys); err != nil {
 		return err
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/verity-cdn/verity/coordinator"
 	"github.com/verity-cdn/verity/gateway"
-	"github.com/verity-cdn/verity/internal/events"
 	"github.com/verity-cdn/verity/internal/secret"
 )
 
@@ -188,11 +187,7 @@ func (c *Control) checkSiteToken(ctx context.Context, site, tok string) error {
 	// and deployed at once, through any gateway): before refusing, ask the
 	// stream's leader, which has every acknowledged write
 	// (events.LeaderKV).
-	leader, err := c.cfg.Bus.LeaderKV(events.BucketTokens)
-	if err != nil {
-		return fmt.Errorf("control: read token: %w", err)
-	}
-	e, err = leader.Get(ctx, site)
+	e, err = c.tokensLeader.Get(ctx, site)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		secret.Burn(tok)
 		return forbidden

@@ -47,7 +47,7 @@ func TestRestartedWorkerFindsItsCompiledWasm(t *testing.T) {
 			}
 		}()
 		e.stopWorkers()
-		if _, err := browser.Call[bool](e.ctx(10*time.Second), e.b, keepalivePing); err != nil {
+		if err := e.b.Keepalive(e.ctx(10 * time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		testutil.Eventually(t, 20*time.Second, "the Go worker booted again, "+what, func() bool { return e.cacheStats().Running })

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verity-cdn/verity/e2e/browser"
 	"github.com/verity-cdn/verity/internal/testutil"
 )
 
@@ -33,10 +32,6 @@ func siteWithQuietPage(t *testing.T) string {
 	}
 	return dir
 }
-
-// keepalivePing is the message a page sends its worker to keep it
-// running (verity.js, keepAlive); it starts a stopped worker.
-const keepalivePing = `() => { navigator.serviceWorker.controller.postMessage({type: 'verity-keepalive'}); return true; }`
 
 // A visitor reading a page of the site keeps its worker running: the
 // browser stops a worker after 30 s without an event, and the next page
@@ -93,7 +88,7 @@ func TestKeepaliveBootsStoppedWorker(t *testing.T) {
 	if e.cacheStats().Running {
 		t.Fatal("the Go worker runs right after the stop")
 	}
-	if _, err := browser.Call[bool](e.ctx(10*time.Second), e.b, keepalivePing); err != nil {
+	if err := e.b.Keepalive(e.ctx(10 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 20*time.Second, "the Go worker booted after the keepalive, with no request", func() bool {

@@ -272,3 +272,14 @@ func (b *Browser) NetworkEvents(ctx context.Context, on bool) error {
 	}
 	return nil
 }
+
+// Keepalive posts {type: 'verity-keepalive'} to the controlling service
+// worker, as verity.js does while its page is used or comes back into
+// view: it keeps a running worker, and starts a stopped one, which then
+// boots its Go side.
+func (b *Browser) Keepalive(ctx context.Context) error {
+	if _, err := Call[bool](ctx, b, `() => { navigator.serviceWorker.controller.postMessage({type: 'verity-keepalive'}); return true; }`); err != nil {
+		return fmt.Errorf("browser: keepalive: %w", err)
+	}
+	return nil
+}

@@ -897,9 +897,8 @@ func linkVisit(ctx context.Context, b *browser.Browser, u string) (visitResult, 
 // page coming back into view does, which starts it and boots its Go side,
 // and waits for the Go worker; it returns the boot's start to ready, ms.
 func keepaliveBoot(ctx context.Context, b *browser.Browser) (float64, error) {
-	const ping = `() => { navigator.serviceWorker.controller.postMessage({type: 'verity-keepalive'}); return true; }`
-	if _, err := browser.Call[bool](ctx, b, ping); err != nil {
-		return 0, fmt.Errorf("keepalive: %w", err)
+	if err := b.Keepalive(ctx); err != nil {
+		return 0, err
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
